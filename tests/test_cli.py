@@ -1,0 +1,181 @@
+"""The vl3d-focal command line: exit codes, stderr format, no traceback on user errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import vl3d_focal
+import vl3d_focal.pipeline
+from vl3d_focal import cli, schemas
+from vl3d_focal.errors import DataError
+from vl3d_focal.losses import CLASS_WEIGHT_STRATEGIES
+from vl3d_focal.registry import LOSSES, MODELS
+
+SPECS = Path(__file__).parent / "specs"
+ISSUE_LINE = re.compile(r"^(?P<file>[^:]+): (?P<path>\$\S*): (?P<message>.+)$")
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", "vl3d_focal", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """cli.main() configures the root logger: undo it after each test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture()
+def specs(tmp_path: Path) -> Path:
+    for name in ("valid/demo_like.json", "invalid/unknown_key_typo.yaml", "invalid/yaml_syntax.yaml",
+                 "invalid/weight_list_length.json"):
+        target = tmp_path / Path(name).name
+        target.write_text((SPECS / name).read_text())
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "scene.las").write_bytes(b"")
+    return tmp_path
+
+
+def test_validate_valid_spec(specs: Path, monkeypatch, capsys):
+    monkeypatch.chdir(specs)
+    assert cli.main(["validate", "demo_like.json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "demo_like.json: valid" and captured.err == ""
+
+
+def test_validate_exit_codes_and_stderr_format(specs: Path):
+    # several specs, an invalid one with several errors: every error, one per line, sorted
+    bad = json.loads((specs / "demo_like.json").read_text())
+    train = bad["sequential_pipeline"][1]["model_args"]
+    train["compilation_args"]["loss"]["gamma"] = -1
+    train["num_classes"] = "five"
+    bad["sequential_pipeline"][10:] = [{"eval": "ClassificationEvaluator", "repport_path": "x.json"}]
+    (specs / "many.json").write_text(json.dumps(bad))
+    run = _cli("validate", "many.json", "demo_like.json", "yaml_syntax.yaml", "unknown_key_typo.yaml", cwd=specs)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.splitlines()
+    assert lines and all(ISSUE_LINE.match(line) for line in lines), run.stderr
+    parsed = [ISSUE_LINE.match(line).groupdict() for line in lines]
+    many = [p["path"] for p in parsed if p["file"] == "many.json"]
+    assert many == ["$.sequential_pipeline[1].model_args.compilation_args.loss.gamma",
+                    "$.sequential_pipeline[1].model_args.num_classes",
+                    "$.sequential_pipeline[6].repport_path"]
+    assert any(p["file"] == "yaml_syntax.yaml" and "line 3, column 11" in p["message"] for p in parsed)
+    assert any(p["file"] == "unknown_key_typo.yaml" and "did you mean 'training_epochs'?" in p["message"] for p in parsed)
+    assert "demo_like.json: valid" in run.stdout
+
+
+def test_run_validates_before_any_work(specs: Path):
+    run = _cli("run", "weight_list_length.json", cwd=specs)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.splitlines() == [
+        "weight_list_length.json: $.sequential_pipeline[1].model_args.compilation_args.loss.class_weight: "
+        "expected one weight per class (5); got 2"]
+    assert not (specs.parent / "out").exists()
+
+
+def test_user_errors_have_a_traceback_only_with_debug(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "nope.yaml"]) == 2
+    assert capsys.readouterr().err == "nope.yaml: $: spec file not found\n"
+    for command in (["--debug", "run", "nope.yaml"], ["--debug", "validate", "nope.yaml"]):
+        assert cli.main(command) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" in err and err.endswith("nope.yaml: $: spec file not found\n")
+
+
+def test_version_and_module_entry_point(tmp_path: Path):
+    out = _cli("--version", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == f"vl3d-focal {vl3d_focal.__version__}"
+
+
+def test_run_calls_the_pipeline_with_the_normalised_spec(specs: Path, monkeypatch, capsys):
+    received = []
+    monkeypatch.setattr(vl3d_focal.pipeline, "run_pipeline", received.append)
+    assert cli.main(["run", str(specs / "demo_like.json")]) == 0
+    assert received[0]["in_pcloud"] == [str(specs / "data" / "scene.las")]
+    assert received[0]["sequential_pipeline"][2]["out_model"] == "*model/model.keras"
+
+    def failing(spec):
+        raise DataError("scene.las: no point has a mapped class")
+
+    monkeypatch.setattr(vl3d_focal.pipeline, "run_pipeline", failing)
+    assert cli.main(["run", str(specs / "demo_like.json")]) == 2
+    err = capsys.readouterr().err
+    assert "vl3d-focal: error: scene.las: no point has a mapped class" in err and "Traceback" not in err
+
+
+def test_logging_is_plain_lines_when_not_a_terminal(specs: Path, monkeypatch, capsys):
+    monkeypatch.setattr(vl3d_focal.pipeline, "run_pipeline", lambda spec: logging.getLogger("vl3d_focal.x").info("step 1 of 6"))
+    assert cli.main(["run", str(specs / "demo_like.json")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert any(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO vl3d_focal\.x: step 1 of 6$", line) for line in lines)
+    assert logging.getLogger().level == logging.INFO
+    cli.main(["list", "models"])
+    assert logging.getLogger().level == logging.WARNING
+    cli.main(["-vv", "list", "models"])
+    assert logging.getLogger().level == logging.DEBUG
+
+
+def test_list_commands(capsys):
+    assert cli.main(["list", "losses"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == LOSSES.names()
+    for line, entry in zip(lines, LOSSES.entries()):
+        assert entry.description in line and f"label_format={entry.metadata['label_format']}" in line
+    cli.main(["list", "models"])
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == MODELS.names()
+    cli.main(["list", "class-weights"])
+    out = capsys.readouterr().out.splitlines()
+    names = [line.split()[0] for line in out]
+    assert names[: len(CLASS_WEIGHT_STRATEGIES)] == list(CLASS_WEIGHT_STRATEGIES) and "auto" in names
+    assert all(len(line.split()) > 1 for line in out)  # each with a description
+
+
+def test_schema_command(tmp_path: Path, capsys):
+    assert cli.main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == schemas.generate_schemas()["pipeline.schema.json"]
+    assert cli.main(["schema", "--name", "class_weight.schema.json"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "class weights"
+    assert cli.main(["schema", "--write", str(tmp_path)]) == 0
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("**/*.json")}
+    assert written == set(schemas.generate_schemas())
+
+
+@pytest.mark.parametrize("name", ["starter.yaml", "starter.json"])
+def test_init_writes_a_spec_that_only_lacks_its_input(tmp_path: Path, capsys, name: str):
+    path = tmp_path / "sub" / name
+    assert cli.main(["init", str(path)]) == 0
+    text = path.read_text()
+    if name.endswith(".yaml"):
+        assert text.count("# ") > 10  # commented
+    else:
+        assert "_comment" in json.loads(text) and all("_comment" in s for s in json.loads(text)["sequential_pipeline"])
+    capsys.readouterr()
+    assert cli.main(["validate", "--no-check-files", str(path)]) == 0
+    assert cli.main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"{path}: $.in_pcloud[0]: file not found: {tmp_path / 'sub' / 'data' / 'my_cloud.laz'}"]
+    assert cli.main(["init", str(path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_init_to_stdout(capsys):
+    assert cli.main(["init"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["sequential_pipeline"][1]["train"] == "PointNetPwiseClassifier"

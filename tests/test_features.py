@@ -1,0 +1,79 @@
+"""Features by name, derived height above ground, and the robust normaliser."""
+
+import numpy as np
+import pytest
+
+from vl3d_focal.data.features import FeatureNormalizer, extract_features, shape_features
+from vl3d_focal.data.synthetic import CLASS_CODES, generate_urban_scene
+from vl3d_focal.errors import DataError
+from vl3d_focal.io.las import PointCloud, read_cloud
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return PointCloud.from_las(generate_urban_scene(seed=0))
+
+
+def test_las_dimensions_by_name(scene):
+    feats = extract_features(scene, ["intensity", "return_number", "number_of_returns", "z"])
+    assert feats.dtype == np.float32 and feats.shape == (scene.num_points, 4)
+    np.testing.assert_array_equal(feats[:, 0], np.asarray(scene.las.intensity, dtype=np.float32))
+    np.testing.assert_array_equal(feats[:, 2], np.asarray(scene.las.number_of_returns, dtype=np.float32))
+    np.testing.assert_allclose(feats[:, 3], scene.xyz[:, 2], rtol=1e-6)
+
+
+def test_scan_angle_in_degrees(scene):
+    angle = extract_features(scene, ["scan_angle"])[:, 0]
+    np.testing.assert_allclose(angle, np.asarray(scene.las.scan_angle) * 0.006, rtol=1e-6)
+    assert 0.0 < angle.min() < angle.max() < 20.0
+
+
+def test_missing_feature_lists_available(scene):
+    with pytest.raises(DataError) as info:
+        extract_features(scene, ["intensity", "red"])
+    message = str(info.value)
+    assert "['red']" in message and "intensity" in message and "height_above_ground" in message
+
+
+def test_height_above_ground_separates_classes(scene):
+    hag = extract_features(scene, ["height_above_ground"])[:, 0]
+    codes = np.asarray(scene.las.classification)
+    ground = hag[codes == CLASS_CODES["ground"]]
+    assert abs(np.median(ground)) < 0.15 and np.percentile(np.abs(ground), 95) < 0.4
+    assert np.median(hag[codes == CLASS_CODES["building"]]) > 3.0
+    assert 0.5 < np.median(hag[codes == CLASS_CODES["vehicle"]]) < 1.8
+
+
+def test_height_above_ground_on_real_tile(ign_dir):
+    cloud = read_cloud(ign_dir / "test_data_77055_627755_LA93_IGN69.laz")
+    hag = extract_features(cloud, ["height_above_ground"])[:, 0]
+    codes = np.asarray(cloud.las.classification)
+    assert abs(np.median(hag[codes == 2])) < 0.2
+    assert np.median(hag[codes == 6]) > 3.0 and np.median(hag[codes == 5]) > 2.0
+
+
+def test_shape_features_of_a_plane_and_a_line():
+    rng = np.random.default_rng(0)
+    plane = np.column_stack([rng.uniform(0, 10, 500), rng.uniform(0, 10, 500), np.zeros(500)])
+    feats = shape_features(plane)
+    assert np.median(feats[:, 1]) > 0.5 and np.max(feats[:, 2]) < 1e-9 and np.max(feats[:, 3]) < 1e-6
+    line = np.column_stack([np.zeros(300), np.zeros(300), np.linspace(0, 30, 300)])
+    assert np.min(shape_features(line)[:, 0]) > 0.999
+
+
+def test_normalizer_round_trip_and_numbers():
+    data = np.array([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0], [4.0, 5.0], [100.0, 5.0]])
+    norm = FeatureNormalizer().fit(data, fnames=["a", "b"])
+    q25, q50, q75 = np.percentile(data[:, 0], [25, 50, 75])
+    assert norm.center.tolist() == [q50, 5.0]
+    assert norm.scale.tolist() == [pytest.approx((q75 - q25) / 1.349), 1.0]
+    out = norm.transform(data)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[:, 0], (data[:, 0] - q50) / ((q75 - q25) / 1.349), rtol=1e-6)
+    again = FeatureNormalizer.from_config(norm.to_config())
+    assert again.fnames == ["a", "b"]
+    np.testing.assert_array_equal(again.transform(data), out)
+    with pytest.raises(DataError):
+        again.transform(np.ones((3, 3)))
+    with pytest.raises(DataError):
+        FeatureNormalizer().transform(data)

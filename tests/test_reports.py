@@ -1,0 +1,152 @@
+"""Tests of vl3d_focal.reports: every file written, readable, and saying what the numbers say."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgba
+
+from vl3d_focal.errors import DataError
+from vl3d_focal.evaluation import METRIC_KEYS, classification_metrics, confusion_matrix
+from vl3d_focal.reports import (
+    atomic_path,
+    format_text_report,
+    make_topdown_figure,
+    plot_topdown,
+    write_evaluation,
+    write_training_history,
+)
+
+NAMES = ["ground", "vegetation", "pole"]
+COLORS = ["#a0785a", "#2ca02c", None]
+
+
+@pytest.fixture()
+def scene():
+    rng = np.random.default_rng(0)
+    n = 3000
+    xyz = np.c_[rng.uniform(0, 40, n), rng.uniform(0, 20, n), np.zeros(n)]
+    reference = (xyz[:, 0] > 20).astype(np.int64)
+    reference[(xyz[:, 0] - 30) ** 2 + (xyz[:, 1] - 10) ** 2 < 4] = 2
+    reference[:50] = -1
+    predicted = np.where(reference < 0, 0, reference)
+    predicted[100:160] = (predicted[100:160] + 1) % 3
+    return xyz, reference, predicted
+
+
+def _metrics(scene):
+    _, reference, predicted = scene
+    return classification_metrics(confusion_matrix(reference, predicted, num_classes=3), class_names=NAMES)
+
+
+def _png_shape(path):
+    image = mpimg.imread(path)
+    assert image.ndim == 3 and image.shape[2] in (3, 4) and image.std() > 0  # not a blank picture
+    return image.shape
+
+
+def test_write_evaluation_files(tmp_path, scene):
+    metrics = _metrics(scene)
+    report = tmp_path / "eval" / "evaluation.json"
+    paths = write_evaluation(metrics, report_path=report, class_colors=COLORS, class_counts={"training": [70, 20, 1]})
+    assert paths["json"] == report
+    assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == [
+        "evaluation.json", "evaluation.txt", "evaluation_class_distribution.csv",
+        "evaluation_class_distribution.png", "evaluation_confusion.png",
+    ]  # and no temporary file left behind
+    loaded = json.loads(report.read_text())
+    assert tuple(loaded) == METRIC_KEYS
+    assert loaded == json.loads(json.dumps(metrics))
+    assert set(loaded["per_class"]["pole"]) == {"P", "R", "F1", "IoU", "support"}
+
+    text = paths["text"].read_text()
+    assert f"{metrics['OA']:.4f}" in text and f"{metrics['mIoU']:.4f}" in text
+    for name in NAMES:
+        assert name in text
+
+    with open(paths["distribution_csv"], newline="") as handle:
+        rows = list(csv.reader(handle))
+    cm = np.asarray(metrics["confusion_matrix"])
+    assert rows[0] == ["class", "reference", "predicted", "training"]
+    assert [r[0] for r in rows[1:]] == NAMES
+    assert [int(r[1]) for r in rows[1:]] == cm.sum(axis=1).tolist()
+    assert [int(r[2]) for r in rows[1:]] == cm.sum(axis=0).tolist()
+    assert [int(r[3]) for r in rows[1:]] == [70, 20, 1]
+
+    height, width, _ = _png_shape(paths["confusion_png"])
+    assert width > 1.5 * height  # counts and row-normalised side by side
+    _png_shape(paths["distribution_png"])
+
+
+def test_write_evaluation_rejects_bad_counts(tmp_path, scene):
+    with pytest.raises(DataError, match="3 counts"):
+        write_evaluation(_metrics(scene), report_path=tmp_path / "e.json", class_counts={"training": [1, 2]})
+
+
+def test_text_report_marks_undefined_values():
+    metrics = classification_metrics([[4, 0], [0, 0]], class_names=["a", "b"])
+    text = format_text_report(metrics)
+    assert "Overall accuracy" in text and "1.0000" in text
+    assert "n/a" in text  # MCC, Kappa and the absent class' scores are undefined
+
+
+def test_training_history(tmp_path):
+    history = {"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.8, 0.7], "accuracy": [0.5, 0.7, 0.8]}
+    folder = tmp_path / "h"
+    paths = write_training_history(history, csv_path=folder / "history.csv", png_path=folder / "history.png")
+    with open(paths["csv"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert [float(r["val_loss"]) for r in rows] == history["val_loss"]
+    height, width, _ = _png_shape(paths["png"])
+    assert width > height  # one panel for loss (with val_loss), one for accuracy
+    with pytest.raises(DataError, match="one value per epoch"):
+        write_training_history({"loss": [1.0], "val_loss": []}, csv_path=tmp_path / "x.csv",
+                               png_path=tmp_path / "x.png")
+
+
+def test_topdown_has_three_panels_in_class_colours(scene):
+    xyz, reference, predicted = scene
+    fig = make_topdown_figure(xyz, reference, predicted, class_names=NAMES, colors=COLORS)
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["Reference", "Prediction"]
+    wrong = int(((reference != -1) & (reference != predicted)).sum())
+    assert wrong == 60 and fig.axes[2].get_title().startswith(f"Misclassified: {wrong} points")
+    assert all(ax.get_aspect() == 1.0 for ax in fig.axes)
+    ref_colors = fig.axes[0].collections[0].get_facecolors()
+    scored = reference != -1
+    np.testing.assert_allclose(ref_colors[scored & (reference == 0)][0], to_rgba("#a0785a"))
+    np.testing.assert_allclose(ref_colors[scored & (reference == 1)][0], to_rgba("#2ca02c"))
+    assert len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [*NAMES, "ignored"]
+
+
+def test_plot_topdown_png_and_subsampling(tmp_path, scene):
+    xyz, reference, predicted = scene
+    path = plot_topdown(xyz, reference, predicted, class_names=NAMES, colors=COLORS, path=tmp_path / "topdown.png")
+    height, width, _ = _png_shape(path)
+    assert width > 2.5 * height  # three square-ish panels side by side
+    figs = [make_topdown_figure(xyz, reference, predicted, class_names=NAMES, max_points=500) for _ in range(2)]
+    offsets = [fig.axes[0].collections[0].get_offsets() for fig in figs]
+    assert offsets[0].shape == (500, 2)
+    np.testing.assert_array_equal(offsets[0], offsets[1])  # same subsample every time
+    with pytest.raises(DataError, match="reference"):
+        plot_topdown(xyz, reference[:-1], predicted, class_names=NAMES, colors=None, path=tmp_path / "bad.png")
+
+
+def test_atomic_path_keeps_target_on_error(tmp_path):
+    target = tmp_path / "out" / "file.txt"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.suffix == ".txt"
+        tmp.write_text("first")
+    assert target.read_text() == "first"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert target.read_text() == "first"
+    assert [p.name for p in target.parent.iterdir()] == ["file.txt"]

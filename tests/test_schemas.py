@@ -1,0 +1,214 @@
+"""Schema files: one source of truth (registries), draft 2020-12, offline $ref, shipped in the wheel."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from vl3d_focal import schemas
+from vl3d_focal.errors import RegistryError
+from vl3d_focal.registry import LOSSES, MODELS, RegistryEntry
+from vl3d_focal.spec import validate_spec
+from vl3d_focal.spec_normalise import apply_defaults, inline_refs
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA_DIR = REPO / "config_schemas"
+
+
+def _nodes(node, path=()):
+    """Every (path, dict) in a JSON document."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            if key not in ("default", "const", "enum", "examples"):
+                yield from _nodes(value, path + (key,))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _nodes(value, path + (i,))
+
+
+def test_files_on_disk_equal_generated():
+    generated = schemas.generate_schemas()
+    on_disk = {p.relative_to(SCHEMA_DIR).as_posix(): json.loads(p.read_text()) for p in SCHEMA_DIR.glob("**/*.schema.json")}
+    assert sorted(on_disk) == sorted(generated), "regenerate: vl3d-focal schema --write config_schemas"
+    for name, schema in generated.items():
+        assert on_disk[name] == schema, f"{name} is stale: vl3d-focal schema --write config_schemas"
+
+
+def test_every_file_is_draft_2020_12_with_id():
+    for name, schema in schemas.generate_schemas().items():
+        Draft202012Validator.check_schema(schema)
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        assert schema["$id"] == schemas.SCHEMA_BASE + name
+        assert schema["description"]
+
+
+def test_properties_have_descriptions_and_valid_defaults():
+    generated = schemas.generate_schemas()
+    checked = 0
+    for name, schema in generated.items():
+        for path, node in _nodes(schema):
+            for prop, sub in node.get("properties", {}).items() if isinstance(node.get("properties"), dict) else []:
+                if path[-1:] in (("if",), ("then",)):  # dispatch rules refine declared properties
+                    continue
+                assert sub.get("description") or sub.get("const") is not None, f"{name} {path} {prop}"
+                if "default" in sub:
+                    inlined = inline_refs({"$id": schema["$id"], **sub}, schemas=generated)
+                    assert Draft202012Validator(inlined).is_valid(sub["default"]), f"{name} {path} {prop}"
+                    checked += 1
+    assert checked > 40
+
+
+def test_step_objects_are_closed():
+    defs = schemas.generate_schemas()["pipeline.schema.json"]["$defs"]
+    closed = [k for k in defs if k.startswith(("predict.", "eval.", "writer.", "model_args.")) or k in ("class_mapping_step", "train_step")]
+    assert len(closed) >= 8
+    for key in closed:
+        assert defs[key]["additionalProperties"] is False, key
+        for path, node in _nodes(defs[key]):
+            if node.get("type") == "object" and "properties" in node and path[-1:] != ("if",):
+                assert node.get("additionalProperties") is False, (key, path)
+
+
+def test_loss_is_chosen_with_if_then_from_the_registry():
+    generated = schemas.generate_schemas()
+    pipeline = generated["pipeline.schema.json"]
+    assert "oneOf" not in json.dumps(pipeline)
+    loss = pipeline["$defs"]["loss"]
+    assert loss["properties"]["function"]["enum"] == LOSSES.names()
+    refs = {rule["if"]["properties"]["function"]["const"]: rule["then"]["$ref"] for rule in loss["allOf"]}
+    assert refs == {name: f"losses/{name}.schema.json" for name in LOSSES.names()}
+    for entry in LOSSES.entries():
+        shipped = generated[refs[entry.name]]
+        assert shipped["properties"].keys() == entry.schema["properties"].keys()
+        for prop, sub in entry.schema["properties"].items():
+            if "$ref" in sub:  # made relative to losses/
+                assert shipped["properties"][prop]["$ref"] == "../" + sub["$ref"]
+            else:
+                assert shipped["properties"][prop] == sub
+        assert "reduction" in shipped["properties"]
+
+
+def test_model_arguments_come_from_the_registry():
+    defs = schemas.generate_schemas()["pipeline.schema.json"]["$defs"]
+    for entry in MODELS.entries():
+        props = defs[f"model_args.{entry.name}"]["properties"]
+        for name, sub in entry.schema["properties"].items():
+            assert props[name] == sub
+        assert {"num_classes", "pre_processing", "model_handling", "compilation_args"} <= props.keys()
+
+
+def test_refs_resolve_offline():
+    generated = schemas.generate_schemas()
+    registry = schemas.schema_registry(schemas=generated)
+    count = 0
+    for name, schema in generated.items():
+        resolver = registry.resolver(base_uri=schema["$id"])
+        for _, node in _nodes(schema):
+            if isinstance(node.get("$ref"), str):
+                assert resolver.lookup(node["$ref"]).contents, (name, node["$ref"])
+                count += 1
+    assert count >= len(LOSSES.names()) + 5
+
+
+def test_load_schema_reads_the_shipped_files():
+    assert schemas.load_schema("pipeline.schema.json") == json.loads((SCHEMA_DIR / "pipeline.schema.json").read_text())
+    assert "losses/class_weighted_focal_categorical_crossentropy.schema.json" in schemas.shipped_schema_names()
+    with pytest.raises(RegistryError, match="shipped: class_weight.schema.json"):
+        schemas.load_schema("nope.json")
+
+
+def test_write_schemas_replaces_stale_files(tmp_path: Path):
+    (tmp_path / "losses").mkdir()
+    (tmp_path / "losses" / "removed_loss.schema.json").write_text("{}")
+    written = schemas.write_schemas(folder=tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(schemas.generate_schemas())
+    assert not (tmp_path / "losses" / "removed_loss.schema.json").exists()
+
+
+def _plugin_loss(**kwargs):  # a plugin builder: keyword arguments only
+    return kwargs
+
+
+def test_plugin_loss_gets_a_schema_and_is_validated(monkeypatch: pytest.MonkeyPatch):
+    schema = {"type": "object", "additionalProperties": False, "required": ["function"],
+              "properties": {"function": {"const": "plugin_loss", "description": "name"},
+                             "alpha": {"type": "number", "minimum": 1, "default": 2.0, "description": "a"},
+                             "class_weight": {"$ref": "class_weight.schema.json"}}}
+    entry = RegistryEntry(name="plugin_loss", builder=_plugin_loss, schema=schema, description="a plugin",
+                          metadata={"label_format": "sparse", "takes_class_weight": True})
+    monkeypatch.setitem(LOSSES._entries, "plugin_loss", entry)
+    active = schemas.active_schemas()
+    assert active["losses/plugin_loss.schema.json"]["properties"]["class_weight"]["$ref"] == "../class_weight.schema.json"
+    doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": [
+        {"class_mapping": "LASClassMapping", "classes": [{"name": "a", "codes": [1]}, {"name": "b", "codes": [2]}]},
+        {"train": "PointNetPwiseClassifier", "model_args": {
+            "num_classes": 2, "pre_processing": {"neighborhood": {"radius": 1.0}},
+            "compilation_args": {"loss": {"function": "plugin_loss", "alpha": 0.5, "class_weight": "balancd"}}}}]}
+    issues = {i.path: i.message for i in validate_spec(doc, check_files=False)}
+    loss = "$.sequential_pipeline[1].model_args.compilation_args.loss"
+    assert issues.keys() == {f"{loss}.alpha", f"{loss}.class_weight"}
+    assert "less than the minimum of 1" in issues[f"{loss}.alpha"]
+    assert "did you mean 'balanced'?" in issues[f"{loss}.class_weight"]
+    del doc["sequential_pipeline"][1]["model_args"]["compilation_args"]["loss"]["alpha"]
+    doc["sequential_pipeline"][1]["model_args"]["compilation_args"]["loss"]["class_weight"] = "AUTO"
+    assert validate_spec(doc, check_files=False) == []
+    filled = apply_defaults(doc)
+    assert filled["sequential_pipeline"][1]["model_args"]["compilation_args"]["loss"]["alpha"] == 2.0
+
+
+def _can_build_wheels() -> str | None:
+    for module in ("build", "wheel", "setuptools"):
+        if importlib.util.find_spec(module) is None:
+            return f"the '{module}' package is not installed (pip install build wheel setuptools)"
+    return None
+
+
+@pytest.mark.skipif(_can_build_wheels() is not None, reason=str(_can_build_wheels()))
+def test_wheel_ships_schemas_and_validates_outside_the_tree(tmp_path: Path):
+    source = tmp_path / "source"  # build from a copy: the build writes build/ and *.egg-info
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md", "vl3d_focal", "config_schemas"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=ignore)
+        elif (REPO / name).is_file():
+            shutil.copy(REPO / name, source / name)
+    dist = tmp_path / "dist"
+    # --skip-dependency-check: build with this environment's setuptools, whatever its version
+    built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check",
+                            "--outdir", str(dist), str(source)], capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    wheel = next(dist.glob("vl3d_focal-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
+                    "--quiet", str(wheel)], check=True, capture_output=True, timeout=120)
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    # dependencies from this environment, after the venv's own site-packages
+    Path(purelib, "zz_parent_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    shutil.copy(REPO / "examples" / "demo_pipeline.json", work / "spec.json")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    check = ("import vl3d_focal, vl3d_focal.schemas as s; print(vl3d_focal.__file__); "
+             "print(s.load_schema('pipeline.schema.json') == s.generate_schemas()['pipeline.schema.json'])")
+    out = subprocess.run([str(python), "-c", check], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    module_file, same = out.stdout.split()
+    assert Path(module_file).is_relative_to(venv) and same == "True"
+    run = subprocess.run([str(python), "-m", "vl3d_focal", "validate", "--no-check-files", "spec.json"],
+                         cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "spec.json: valid"

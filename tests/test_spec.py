@@ -1,0 +1,290 @@
+"""Spec loading and validation: the corpus under tests/specs, normalisation, examples, fuzzing."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vl3d_focal.errors import SpecError, SpecIssue
+from vl3d_focal.schemas import generate_schemas
+from vl3d_focal.spec import drop_comments, load_spec, parse_spec_text, read_spec_file, validate_spec
+from vl3d_focal.spec_messages import did_you_mean, json_path, natural_key
+
+SPECS = Path(__file__).parent / "specs"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+INPUTS = ("data/scene.las", "data/scene2.laz", "data/scene.txt", "model/model.keras")
+TRAIN = "$.sequential_pipeline[1]"
+LOSS = f"{TRAIN}.model_args.compilation_args.loss"
+
+# file in tests/specs/invalid -> (JSON path, message fragment) it must produce.
+EXPECTED = {
+    "both_class_weights.yaml": (f"{TRAIN}.model_args.model_handling.class_weight", "keep one"),
+    "class_names_length.json": (f"{TRAIN}.model_args.class_names", "expected num_classes (5) names; got 4"),
+    "class_names_order.yaml": (f"{TRAIN}.model_args.class_names", "class mapping step's names in its order"),
+    "duplicate_key.json": ("$", "duplicate key 'in_pcloud'"),
+    "from_logits_false.json": (f"{LOSS}.from_logits", "from_logits must be true"),
+    "ignored_code_mapped.json": ("$.sequential_pipeline[0].classes[2].codes[1]", "code 7 is also in ignore_codes"),
+    "input_not_a_cloud.yaml": ("$.in_pcloud", "expected a path ending in .las or .laz"),
+    "json_syntax.json": ("$", "JSON syntax error at line 4, column 3: Expecting ',' delimiter"),
+    "loss_without_class_weights.json": (f"{TRAIN}.model_args.model_handling.class_weight",
+                                        "'categorical_crossentropy' does not take class weights"),
+    "missing_input.json": ("$.in_pcloud[0]", "file not found"),
+    "missing_required.json": ("$", "missing required key 'out_pcloud'"),
+    "model_loader_without_path.yaml": ("$.sequential_pipeline[3]", "missing required key 'model_path'"),
+    "negative_gamma.yaml": (f"{LOSS}.gamma", "-0.5 is less than the minimum of 0"),
+    "non_finite.json": ("$.sequential_pipeline[0].ignore_codes[0]", "expected a finite number; got nan"),
+    "not_an_object.json": ("$", "expected an object with in_pcloud"),
+    "num_classes_mapping.json": (f"{TRAIN}.model_args.num_classes", "defines 5 classes"),
+    "output_over_input.json": ("$.sequential_pipeline[5].out_pcloud", "would overwrite the input"),
+    "overlapping_codes.yaml": ("$.sequential_pipeline[0].classes[1].codes[0]", "code 2 is already mapped to class 'ground'"),
+    "per_cloud_output_without_prefix.yaml": ("$.sequential_pipeline[5].out_pcloud", "start it with '*'"),
+    "predict_before_train.json": ("$.sequential_pipeline[1].predict", "needs a train step before it"),
+    "schedule_bad.json": (f"{TRAIN}.model_args.compilation_args.optimizer.learning_rate.schedule_args",
+                          "missing required key 'decay_steps'"),
+    "unknown_enum_value.yaml": (f"{TRAIN}.model_args.pre_processing.pre_processor",
+                                "did you mean 'furthest_point_subsampling'?"),
+    "unknown_key_typo.yaml": (f"{TRAIN}.model_args.model_handling.trainig_epochs",
+                              "unknown key 'trainig_epochs'; did you mean 'training_epochs'?"),
+    "unknown_loss.json": (f"{LOSS}.function", "did you mean 'class_weighted_focal_categorical_crossentropy'?"),
+    "unknown_step_kind.json": (TRAIN, "did you mean 'train'?"),
+    "unknown_strategy.yaml": (f"{LOSS}.class_weight", "did you mean 'balanced'?"),
+    "validation_twice.json": (f"{TRAIN}.model_args.model_handling.validation_split", "not both"),
+    "weight_dict_missing_name.json": (f"{LOSS}.class_weight", "missing: ['pole']"),
+    "weight_dict_unknown_name.yaml": (f"{LOSS}.class_weight.vegetaton", "did you mean 'vegetation'?"),
+    "weight_list_length.json": (f"{LOSS}.class_weight", "expected one weight per class (5); got 2"),
+    "wrong_output_count.json": ("$.out_pcloud", "expected 1 output prefix or one per input cloud (2); got 3"),
+    "wrong_type.json": (f"{TRAIN}.model_args.num_classes", 'expected integer; got string "5"'),
+    "yaml_syntax.yaml": ("$", "YAML syntax error at line 3, column 11"),
+}
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> Path:
+    """A copy of tests/specs with the input files the specs name (empty files)."""
+    shutil.copytree(SPECS, tmp_path / "specs")
+    for kind in ("valid", "invalid"):
+        for name in INPUTS:
+            path = tmp_path / "specs" / kind / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+    return tmp_path / "specs"
+
+
+def _schema_default(*keys: str):
+    node = generate_schemas()["pipeline.schema.json"]["$defs"]
+    for key in keys:
+        node = node[key]
+    return node["default"]
+
+
+def test_every_invalid_spec_has_an_expectation():
+    assert sorted(p.name for p in (SPECS / "invalid").iterdir()) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_spec_reports_path_and_message(corpus: Path, name: str):
+    path, fragment = EXPECTED[name]
+    spec_file = corpus / "invalid" / name
+    with pytest.raises(SpecError) as raised:
+        load_spec(spec_file)
+    issues = raised.value.issues
+    assert all(issue.file == str(spec_file) for issue in issues)
+    matching = [i for i in issues if i.path == path and fragment in i.message]
+    assert matching, f"no issue at {path} containing {fragment!r}; got:\n{raised.value}"
+    assert f"{spec_file}: {path}: " in str(raised.value)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (SPECS / "valid").iterdir()))
+def test_valid_spec_loads(corpus: Path, name: str):
+    spec = load_spec(corpus / "valid" / name)
+    assert all(os.path.isabs(p) and Path(p).is_file() for p in spec["in_pcloud"])
+    assert _all_keys(spec) and not any(key.startswith("_") for key in _all_keys(spec))
+    assert validate_spec(spec, check_files=True) == []  # the normalised form is itself valid
+
+
+def _all_keys(node) -> list[str]:
+    if isinstance(node, dict):
+        return list(node) + [k for v in node.values() for k in _all_keys(v)]
+    if isinstance(node, list):
+        return [k for v in node for k in _all_keys(v)]
+    return []
+
+
+def test_normalised_form(corpus: Path):
+    folder = corpus / "valid"
+    spec = load_spec(folder / "minimal.yaml")
+    assert spec["in_pcloud"] == [str(folder / "data" / "scene.las")]
+    assert spec["out_pcloud"] == [str(corpus / "out" / "minimal") + os.sep]  # '../out/minimal/*'
+    train = spec["sequential_pipeline"][1]
+    assert "class_names" not in train["model_args"]  # '_class_names' is a comment
+    handling = train["model_args"]["model_handling"]
+    assert handling["training_epochs"] == _schema_default("model_args.PointNetPwiseClassifier", "properties",
+                                                          "model_handling", "properties", "training_epochs")
+    assert train["model_args"]["pre_processing"]["neighborhood"] == {"radius": 2.5, "type": "sphere",
+                                                                     "separation_factor": 0.8}
+    loss = train["model_args"]["compilation_args"]["loss"]
+    assert loss["class_weight"] == {"ground": 1.0, "other": 3.0}
+    loss_schema = generate_schemas()["losses/class_weighted_focal_categorical_crossentropy.schema.json"]
+    assert loss["gamma"] == loss_schema["properties"]["gamma"]["default"]
+    assert spec["sequential_pipeline"][3]["report_path"] == "*eval/evaluation.json"  # kept for the runner
+
+    other = load_spec(folder / "predict_eval.yaml")
+    assert other["sequential_pipeline"][0]["model_path"] == str(folder / "model" / "model.keras")
+    assert other["sequential_pipeline"][2]["out_pcloud"] == "*classified.las"
+    sgd = load_spec(folder / "schedule_sgd.json")
+    handling = sgd["sequential_pipeline"][1]["model_args"]["model_handling"]
+    assert handling["validation_pcloud"] == [str(folder / "data" / "scene2.laz")]
+    assert handling["class_weight"] == {"strategy": "Effective_Number", "beta": 0.99, "k": 1.02,
+                                        "on_absent_class": "error"}
+
+
+def test_json_and_yaml_are_equivalent(corpus: Path):
+    doc, _ = drop_comments(read_spec_file(corpus / "valid" / "demo_like.json"))
+    (corpus / "valid" / "same.yaml").write_text(yaml.safe_dump(doc))
+    assert load_spec(corpus / "valid" / "same.yaml") == load_spec(corpus / "valid" / "demo_like.json")
+
+
+def test_given_values_are_kept_and_defaults_idempotent(corpus: Path):
+    spec = load_spec(corpus / "valid" / "demo_like.json")
+    handling = spec["sequential_pipeline"][1]["model_args"]["model_handling"]
+    assert handling["validation_split"] == 0.2 and handling["early_stopping"] == {
+        "monitor": "val_loss", "patience": 5, "min_delta": 0.0}
+    from vl3d_focal.spec_normalise import apply_defaults
+
+    assert apply_defaults(spec) == spec
+
+
+def test_all_errors_at_once_in_natural_order():
+    steps = [{"predict": "ModelLoader", "model_path": "m.keras"}] * 11
+    steps = [dict(s) for s in steps]
+    steps[2]["extra"] = 1
+    steps[10]["extra"] = 1
+    doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": steps, "bogus": True}
+    issues = validate_spec(doc, file="f.json", check_files=False)
+    assert [i.path for i in issues] == ["$.bogus", "$.sequential_pipeline[2].extra", "$.sequential_pipeline[10].extra"]
+    assert all(i.file == "f.json" for i in issues)
+    assert sorted(issues, key=natural_key) == issues
+
+
+def test_file_existence_is_relative_to_base_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "a.las").write_bytes(b"")
+    doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": [{"predict": "ModelLoader", "model_path": "m.keras"}]}
+    assert [i.path for i in validate_spec(doc, base_dir=tmp_path)] == ["$.sequential_pipeline[0].model_path"]
+    monkeypatch.chdir(tmp_path)
+    assert [i.message for i in validate_spec(doc)] == [f"file not found: {tmp_path / 'm.keras'}"]
+    assert validate_spec(doc, check_files=False) == []
+
+
+def test_parse_problems_are_spec_errors(tmp_path: Path):
+    with pytest.raises(SpecError, match="spec file not found"):
+        read_spec_file(tmp_path / "nope.json")
+    with pytest.raises(SpecError, match="got a folder"):
+        read_spec_file(tmp_path)
+    (tmp_path / "latin1.yaml").write_bytes(b"a: \xe9t\xe9")
+    with pytest.raises(SpecError, match="not UTF-8"):
+        read_spec_file(tmp_path / "latin1.yaml")
+    doc = parse_spec_text("a: 1\nb: 2\na: 3\n1: x\nd: 2024-01-01\n", yaml_syntax=True)
+    cleaned, issues = drop_comments(doc)
+    messages = [i.message for i in issues]
+    assert "duplicate key 'a' at line 3, column 1 (the last one would win)" in messages
+    assert any(m.startswith("keys must be strings; got integer 1 at line 4") for m in messages)
+    assert any(i.path == "$.d" and "unsupported value of type date" in i.message for i in issues)
+    assert cleaned == {"a": 3, "b": 2, "d": "2024-01-01"}
+
+
+def test_helpers():
+    assert json_path(["a", 0, "b c", "d"]) == "$.a[0]['b c'].d"
+    assert did_you_mean("Balanced", ["balanced", "log"]) == "; did you mean 'balanced'?"
+    assert did_you_mean("zzz", ["balanced"]) == ""
+    assert str(SpecError([SpecIssue("$.a", "bad", "f.yaml")])) == "f.yaml: $.a: bad"
+
+
+@pytest.mark.parametrize("example", sorted(p for p in EXAMPLES.glob("*") if p.suffix in (".json", ".yaml", ".yml")),
+                         ids=lambda p: p.name)
+def test_examples_validate(example: Path):
+    # The demo's input is generated when it runs, the IGN ones live in ../shared: existence
+    # is checked by `vl3d-focal run`, not here.
+    spec = load_spec(example, check_files=False)
+    assert spec["in_pcloud"] and all(os.path.isabs(p) for p in spec["in_pcloud"])
+
+
+def test_examples_exist():
+    assert (EXAMPLES / "demo_pipeline.json").is_file()
+
+
+# --- fuzzing: only "valid" or SpecError, never another exception -------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+KEYS = ["in_pcloud", "out_pcloud", "sequential_pipeline", "train", "predict", "writer", "eval", "class_mapping",
+        "model_args", "loss", "function", "class_weight", "classes", "codes", "_c", "strategy"]
+
+
+def _check(doc) -> None:
+    issues = validate_spec(doc, file="fuzz.json", check_files=False)
+    assert all(isinstance(i, SpecIssue) for i in issues)
+    try:
+        text = json.dumps(doc)
+    except ValueError:
+        return
+    for yaml_syntax in (False, True):
+        try:
+            parse_spec_text(text, yaml_syntax=yaml_syntax)
+        except SpecError:
+            pass
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=JSON_VALUES | st.dictionaries(st.sampled_from(KEYS), JSON_VALUES, max_size=5))
+def test_random_documents_give_issues_not_crashes(doc):
+    _check(doc)
+
+
+def _bases() -> list[dict]:
+    files = sorted((SPECS / "valid").glob("*")) + sorted(p for p in EXAMPLES.glob("*.json"))
+    return [drop_comments(read_spec_file(p))[0] for p in files]
+
+
+BASES = _bases()
+
+
+def _locations(node, path=()):
+    yield path
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _locations(value, path + (key,))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _locations(value, path + (i,))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_specs_give_issues_not_crashes(data):
+    doc = copy.deepcopy(data.draw(st.sampled_from(BASES)))
+    for _ in range(data.draw(st.integers(1, 3))):
+        where = data.draw(st.sampled_from(list(_locations(doc))))
+        if not where:
+            continue
+        parent = doc
+        for part in where[:-1]:
+            parent = parent[part]
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "replace":
+            parent[where[-1]] = data.draw(JSON_VALUES)
+        elif action == "delete":
+            del parent[where[-1]]
+        elif isinstance(parent, dict):
+            parent[data.draw(st.sampled_from(KEYS))] = data.draw(JSON_VALUES)
+    _check(doc)

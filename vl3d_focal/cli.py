@@ -1,0 +1,242 @@
+"""The ``vl3d-focal`` command line; the only module that configures logging.
+
+Commands: ``validate SPEC [SPEC ...]``, ``run SPEC``, ``list losses|models|class-weights``,
+``schema`` (print, or ``--write FOLDER`` to regenerate the files) and ``init [PATH]``.
+A user mistake (any :class:`~vl3d_focal.errors.VL3DFocalError`) prints its message on
+stderr and exits with status 2, without a traceback unless ``--debug`` is given. Spec
+problems are printed one per line as ``FILE: $.json.path: message``, sorted by location.
+
+Example:
+    >>> main(["validate", "--no-check-files", "examples/demo_pipeline.json"])  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from vl3d_focal import __version__
+from vl3d_focal.errors import SpecError, VL3DFocalError
+
+USER_ERROR = 2
+_HANDLER_NAME = "vl3d-focal-cli"
+logger = logging.getLogger("vl3d_focal")
+
+
+def _configure_logging(*, verbose: int, debug: bool, base: int) -> None:
+    level = logging.DEBUG if debug else max(logging.DEBUG, base - 10 * verbose)
+    handler = logging.StreamHandler(sys.stderr)
+    if sys.stderr.isatty():
+        handler.setFormatter(logging.Formatter("%(levelname).1s %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.set_name(_HANDLER_NAME)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)  # main() called again in the same process
+    root.addHandler(handler)
+    root.setLevel(level)
+    if not debug:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        for noisy in ("tensorflow", "absl", "h5py", "matplotlib"):
+            logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced(*, silence: bool) -> Iterator[None]:
+    """Sends file descriptor 2 to /dev/null: TensorFlow's C++ start-up lines ignore log levels."""
+    if not silence:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _import_components(*, debug: bool) -> None:
+    """Imports the built-in losses and models (and TensorFlow) without its native noise."""
+    with _native_stderr_silenced(silence=not debug):
+        import vl3d_focal.losses  # noqa: F401
+        import vl3d_focal.models  # noqa: F401
+
+
+def _print_issues(error: SpecError) -> None:
+    from vl3d_focal.spec_messages import sort_issues
+
+    for issue in sort_issues(error.issues):
+        print(issue, file=sys.stderr)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from vl3d_focal.spec import load_spec
+
+    status = 0
+    for path in args.specs:
+        try:
+            load_spec(path, check_files=not args.no_check_files)
+        except SpecError as error:
+            if args.debug:
+                traceback.print_exc()
+            _print_issues(error)
+            status = USER_ERROR
+        else:
+            print(f"{path}: valid")
+    return status
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from vl3d_focal.spec import load_spec
+
+    spec = load_spec(args.spec)  # a SpecError is reported by main(), before any work
+    from vl3d_focal.pipeline import run_pipeline
+
+    logger.info("running %s", args.spec)
+    run_pipeline(spec)
+    return 0
+
+
+def _strategy_descriptions() -> dict[str, str]:
+    """One line per class-weight strategy: the losses package's table, else its docstring."""
+    import re
+
+    from vl3d_focal.losses import class_weights
+
+    table = getattr(class_weights, "STRATEGY_DESCRIPTIONS", None)
+    if isinstance(table, dict):
+        return {str(k): str(v) for k, v in table.items()}
+    found = re.findall(r'^- ``"(\w+)"``[^:]*: (.+(?:\n  .+)*)', class_weights.__doc__ or "", flags=re.M)
+    return {name: " ".join(text.replace("``", "").split()) for name, text in found}
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from vl3d_focal.schemas import generate_schemas  # registers the built-in components
+
+    generate_schemas()
+    from vl3d_focal.registry import LOSSES, MODELS
+
+    rows: list[tuple[str, str]] = []
+    if args.what == "class-weights":
+        from vl3d_focal.losses import CLASS_WEIGHT_STRATEGIES
+        from vl3d_focal.losses.class_weights import STRATEGY_ALIASES
+
+        described = _strategy_descriptions()
+        rows = [(name, described.get(name, "")) for name in CLASS_WEIGHT_STRATEGIES]
+        rows += [(alias, f"alias of {target!r}") for alias, target in STRATEGY_ALIASES.items()]
+    else:
+        registry = LOSSES if args.what == "losses" else MODELS
+        for entry in registry.entries():
+            facts = ", ".join(f"{k}={v}" for k, v in sorted(entry.metadata.items()))
+            rows.append((entry.name, entry.description + (f" [{facts}]" if facts else "")))
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, text in rows:
+        print(f"{name:<{width}}  {text}".rstrip())
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from vl3d_focal import schemas
+
+    if args.write:
+        for path in schemas.write_schemas(folder=args.write):
+            print(path)
+        return 0
+    print(json.dumps(schemas.active_schemas()[args.name], indent=2, ensure_ascii=False))
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from vl3d_focal.starter import starter_spec
+
+    as_json = args.format == "json" or (args.format is None and args.path is not None and args.path.suffix.lower() == ".json")
+    text = starter_spec(as_json=as_json)
+    if args.path is None:
+        sys.stdout.write(text)
+        return 0
+    if args.path.exists() and not args.force:
+        raise VL3DFocalError(f"{args.path} already exists; pass --force to overwrite it")
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    args.path.write_text(text, encoding="utf-8")
+    print(f"wrote {args.path}; set in_pcloud to your LAS/LAZ files, then: vl3d-focal validate {args.path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``vl3d-focal``.
+
+    Example:
+        >>> build_parser().parse_args(["list", "losses"]).what
+        'losses'
+    """
+    parser = argparse.ArgumentParser(
+        prog="vl3d-focal",
+        description="Class-weighted focal loss pipelines for point-wise LiDAR classification (VL3D-style specs).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (repeatable)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check specs; exit 2 when any is invalid")
+    validate.add_argument("specs", nargs="+", metavar="SPEC", help="JSON or YAML pipeline spec")
+    validate.add_argument("--no-check-files", action="store_true", help="do not check that input files exist")
+    validate.set_defaults(handler=_cmd_validate)
+
+    run = commands.add_parser("run", help="validate a spec, then run its pipeline")
+    run.add_argument("spec", metavar="SPEC", help="JSON or YAML pipeline spec")
+    run.set_defaults(handler=_cmd_run, log_base=logging.INFO)
+
+    listing = commands.add_parser("list", help="registered components with a one-line description")
+    listing.add_argument("what", choices=["losses", "models", "class-weights"])
+    listing.set_defaults(handler=_cmd_list)
+
+    schema = commands.add_parser("schema", help="print the pipeline spec's JSON Schema")
+    schema.add_argument("--name", default="pipeline.schema.json", help="schema file to print (default: %(default)s)")
+    schema.add_argument("--write", metavar="FOLDER", type=Path, help="write every schema file into FOLDER instead")
+    schema.set_defaults(handler=_cmd_schema)
+
+    init = commands.add_parser("init", help="write a commented starter spec (stdout without PATH)")
+    init.add_argument("path", nargs="?", type=Path, metavar="PATH", help="file to write (.yaml/.yml or .json)")
+    init.add_argument("--format", choices=["yaml", "json"], help="default: from PATH's suffix, else yaml")
+    init.add_argument("--force", action="store_true", help="overwrite PATH")
+    init.set_defaults(handler=_cmd_init)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs ``vl3d-focal`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+    Example:
+        >>> main(["--version"])  # doctest: +SKIP
+        vl3d-focal 0.1.0
+    """
+    args = build_parser().parse_args(argv)
+    _configure_logging(verbose=args.verbose, debug=args.debug, base=getattr(args, "log_base", logging.WARNING))
+    try:
+        _import_components(debug=args.debug)
+        return args.handler(args)
+    except VL3DFocalError as error:
+        if args.debug:
+            traceback.print_exc()
+        if isinstance(error, SpecError):
+            _print_issues(error)
+        else:
+            print(f"vl3d-focal: error: {error}", file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print("vl3d-focal: interrupted", file=sys.stderr)
+        return 130

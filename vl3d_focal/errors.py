@@ -1,0 +1,54 @@
+"""Exceptions of vl3d_focal: one base class, and spec errors that carry JSON paths.
+
+Example:
+    >>> err = SpecError([SpecIssue("$.sequential_pipeline[0]", "unknown step")])
+    >>> str(err)
+    '$.sequential_pipeline[0]: unknown step'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+
+class VL3DFocalError(Exception):
+    """Base class of every error this package raises on purpose.
+
+    The command line turns these into a message and exit code 2, without a traceback.
+    """
+
+
+class RegistryError(VL3DFocalError, KeyError):
+    """An unknown or duplicate name in a registry.
+
+    Subclasses ``KeyError`` so that ``registry.get`` behaves like a mapping lookup.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DataError(VL3DFocalError):
+    """A point cloud, model file or other input that cannot be used as it is."""
+
+
+@dataclass(frozen=True, order=True)
+class SpecIssue:
+    """One problem found in a spec: where it is (a ``$.json.path``) and what is wrong."""
+
+    path: str
+    message: str
+    file: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        return f"{where}{self.path}: {self.message}"
+
+
+class SpecError(VL3DFocalError):
+    """A pipeline spec that is not valid; holds every issue found, sorted by location."""
+
+    def __init__(self, issues: Iterable[SpecIssue]):
+        self.issues = sorted(issues, key=lambda issue: (issue.file, issue.path, issue.message))
+        super().__init__("\n".join(str(issue) for issue in self.issues))

@@ -1,0 +1,247 @@
+"""Reading and writing LAS/LAZ point clouds with laspy (LAZ through lazrs).
+
+A :class:`PointCloud` keeps the whole ``laspy.LasData`` it was read from, so that a cloud written
+back keeps its header, its coordinate reference system (VLRs / EVLRs), every standard dimension
+and every extra-bytes dimension. Writing goes to a temporary file in the destination folder that
+is renamed into place, so a crash never leaves a half-written cloud under the final name.
+
+Example:
+    >>> cloud = read_cloud("tile.laz")                      # doctest: +SKIP
+    >>> write_cloud(cloud, "out/tile_classified.laz",       # doctest: +SKIP
+    ...             classification=predicted_codes)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import laspy
+import numpy as np
+
+from vl3d_focal.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+LAS_SUFFIXES = (".las", ".laz")
+_RAW_COORDINATES = ("X", "Y", "Z")
+
+
+@dataclass
+class PointCloud:
+    """A point cloud read from a LAS/LAZ file.
+
+    Attributes:
+        xyz: Scaled coordinates, float64 array of shape (N, 3).
+        las: The full ``laspy.LasData`` (header, VLRs, every dimension), kept for writing back.
+        path: The file it was read from, or None for a cloud built in memory.
+
+    Example:
+        >>> cloud = PointCloud.from_las(las)                 # doctest: +SKIP
+        >>> cloud.num_points
+        1000
+    """
+
+    xyz: np.ndarray
+    las: laspy.LasData
+    path: Path | None = None
+
+    @classmethod
+    def from_las(cls, las: laspy.LasData, *, path: str | Path | None = None) -> "PointCloud":
+        """Wrap an in-memory ``laspy.LasData`` (e.g. a generated scene).
+
+        Example:
+            >>> cloud = PointCloud.from_las(laspy.read("a.las"))   # doctest: +SKIP
+        """
+        xyz = np.column_stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)])
+        return cls(xyz=xyz.astype(np.float64), las=las, path=Path(path) if path else None)
+
+    @property
+    def num_points(self) -> int:
+        """Number of points."""
+        return int(self.xyz.shape[0])
+
+    @property
+    def name(self) -> str:
+        """The file's name, or ``"<memory>"`` for an in-memory cloud."""
+        return self.path.name if self.path else "<memory>"
+
+
+def read_cloud(path: str | Path) -> PointCloud:
+    """Read a LAS or LAZ file with every dimension, extra bytes, VLRs and EVLRs.
+
+    Args:
+        path: The ``.las`` or ``.laz`` file.
+
+    Returns:
+        The :class:`PointCloud`.
+
+    Raises:
+        DataError: The file is missing, is not a LAS/LAZ file, or cannot be decoded.
+
+    Example:
+        >>> cloud = read_cloud("tile.laz")                   # doctest: +SKIP
+        >>> cloud.xyz.shape
+        (56035, 3)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"point cloud {path}: no such file")
+    if path.suffix.lower() not in LAS_SUFFIXES:
+        raise DataError(
+            f"point cloud {path}: expected a .las or .laz file, received suffix {path.suffix!r}"
+        )
+    try:
+        las = laspy.read(path)
+    except (laspy.errors.LaspyException, OSError, ValueError, EOFError) as err:
+        raise DataError(f"point cloud {path}: cannot be read as LAS/LAZ ({err})") from err
+    cloud = PointCloud.from_las(las, path=path)
+    logger.info(
+        "read %s: %d points, LAS %s point format %d",
+        path,
+        cloud.num_points,
+        las.header.version,
+        las.header.point_format.id,
+    )
+    return cloud
+
+
+def las_dimensions(las: laspy.LasData) -> list[str]:
+    """Names of the usable dimensions of a LAS cloud (standard then extra), without raw X, Y, Z.
+
+    Example:
+        >>> las_dimensions(las)[:3]                          # doctest: +SKIP
+        ['intensity', 'return_number', 'number_of_returns']
+    """
+    names = [n for n in las.point_format.dimension_names if n not in _RAW_COORDINATES]
+    return names
+
+
+def available_features(cloud: PointCloud) -> list[str]:
+    """Feature names that :func:`vl3d_focal.data.features.extract_features` accepts for a cloud.
+
+    These are the coordinates ``x``, ``y``, ``z``, the LAS dimensions of the file (standard and
+    extra bytes), ``scan_angle`` in degrees, and the derived features
+    (``height_above_ground`` ...) described in :mod:`vl3d_focal.data.features`.
+
+    Example:
+        >>> "intensity" in available_features(cloud)         # doctest: +SKIP
+        True
+    """
+    from vl3d_focal.data.features import available_features as _all_features
+
+    return _all_features(cloud)
+
+
+def _source(cloud: PointCloud | laspy.LasData) -> tuple[laspy.LasData, Path | None]:
+    if isinstance(cloud, PointCloud):
+        return cloud.las, cloud.path
+    if isinstance(cloud, laspy.LasData):
+        return cloud, None
+    raise DataError(
+        f"write_cloud: expected a PointCloud or laspy.LasData, received {type(cloud).__name__}"
+    )
+
+
+def _checked_column(values: np.ndarray, *, n: int, what: str, path: Path) -> np.ndarray:
+    values = np.asarray(values)
+    if values.ndim != 1 or values.shape[0] != n:
+        raise DataError(
+            f"writing {path}: {what} must have shape ({n},), received shape {values.shape}"
+        )
+    return values
+
+
+def _set_classification(las: laspy.LasData, codes: np.ndarray, *, path: Path) -> None:
+    codes = _checked_column(codes, n=len(las.points), what="classification", path=path)
+    limit = 255 if las.header.point_format.id >= 6 else 31
+    if codes.size and (codes.min() < 0 or codes.max() > limit):
+        raise DataError(
+            f"writing {path}: classification codes must be in 0..{limit} for point format "
+            f"{las.header.point_format.id}, received {int(codes.min())}..{int(codes.max())}"
+        )
+    las.classification = codes.astype(np.uint8)
+
+
+def _set_extra_dims(las: laspy.LasData, extra_dims: Mapping[str, np.ndarray], *, path: Path) -> None:
+    existing = set(las.point_format.dimension_names)
+    new_params = []
+    columns = {}
+    for name, values in extra_dims.items():
+        column = _checked_column(values, n=len(las.points), what=f"extra dimension {name!r}", path=path)
+        columns[name] = column
+        if name not in existing:
+            new_params.append(laspy.ExtraBytesParams(name=name, type=column.dtype))
+    if new_params:
+        las.add_extra_dims(new_params)
+    for name, column in columns.items():
+        las[name] = column
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_cloud(
+    cloud: PointCloud | laspy.LasData,
+    path: str | Path,
+    *,
+    classification: np.ndarray | None = None,
+    extra_dims: Mapping[str, np.ndarray] | None = None,
+) -> Path:
+    """Write a cloud as LAS or LAZ (by the suffix of ``path``), keeping everything it had.
+
+    The header (version, point format, scales, offsets, system identifier...), VLRs and EVLRs
+    (so the CRS), all standard dimensions and extra bytes are kept. ``classification`` replaces
+    the classification; ``extra_dims`` adds (or overwrites) extra-bytes dimensions, with the
+    dtype of each array (e.g. float32 per-class probabilities, uint8 predictions). The source
+    cloud is not modified. The file is written to a temporary file in the same folder, then
+    renamed into place; parent folders are created.
+
+    Args:
+        cloud: A :class:`PointCloud` or a ``laspy.LasData``.
+        path: Destination ``.las`` or ``.laz`` file; must not be the file the cloud was read from.
+        classification: Optional (N,) integer LAS codes to write to ``classification``.
+        extra_dims: Optional mapping of extra dimension name to (N,) array.
+
+    Returns:
+        The path written.
+
+    Raises:
+        DataError: Bad suffix, destination equal to the source file, wrong array shapes or
+            classification codes out of range for the point format.
+
+    Example:
+        >>> write_cloud(cloud, "out/pred.laz", classification=codes,        # doctest: +SKIP
+        ...             extra_dims={"prob_ground": p[:, 0].astype("float32")})
+    """
+    las, source_path = _source(cloud)
+    path = Path(path)
+    if path.suffix.lower() not in LAS_SUFFIXES:
+        raise DataError(f"writing {path}: expected a .las or .laz suffix, received {path.suffix!r}")
+    if source_path is not None and path.resolve() == source_path.resolve():
+        raise DataError(f"writing {path}: refusing to overwrite the input cloud it was read from")
+    out = laspy.LasData(header=copy.deepcopy(las.header), points=las.points.copy())
+    if classification is not None:
+        _set_classification(out, classification, path=path)
+    if extra_dims:
+        _set_extra_dims(out, extra_dims, path=path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        os.chmod(tmp_name, 0o666 & ~_current_umask())
+        out.write(tmp_name, do_compress=path.suffix.lower() == ".laz")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    logger.info("wrote %s: %d points", path, len(out.points))
+    return path

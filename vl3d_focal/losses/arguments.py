@@ -1,0 +1,141 @@
+"""Validation of loss arguments, with Keras-style messages (argument, expected, received).
+
+Example:
+    >>> check_gamma(2)
+    2.0
+    >>> check_class_weight([1, 2.5])
+    (1.0, 2.5)
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+from vl3d_focal.losses.exceptions import LossArgumentError
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_class_weight(value: Any, *, argument: str = "class_weight") -> tuple[float, ...] | None:
+    """A tuple of C >= 1 finite non-negative floats, or None.
+
+    Example:
+        >>> check_class_weight(None) is None
+        True
+    """
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+        raise LossArgumentError(
+            f"Argument `{argument}` must be a sequence of non-negative finite numbers, one per "
+            f"class, or None. Received: {argument}={value!r} of type {type(value).__name__}"
+        )
+    array = np.asarray(value, dtype=object).reshape(-1) if len(value) else np.asarray([])
+    if array.size == 0 or np.ndim(value) != 1:
+        raise LossArgumentError(
+            f"Argument `{argument}` must be a non-empty 1-D sequence of numbers. "
+            f"Received: {argument}={value!r}"
+        )
+    bad = [v for v in array if not _is_real(v) or not math.isfinite(float(v)) or float(v) < 0]
+    if bad:
+        raise LossArgumentError(
+            f"Argument `{argument}` must contain non-negative finite numbers only. "
+            f"Received: {argument}={list(value)!r} (invalid entries: {bad!r})"
+        )
+    return tuple(float(v) for v in array)
+
+
+def check_class_weight_length(class_weight: Sequence[float] | None, *, num_classes: int | None) -> None:
+    """Raises when ``class_weight`` does not have ``num_classes`` entries (either may be None).
+
+    Example:
+        >>> check_class_weight_length([1.0, 2.0], num_classes=2)
+    """
+    if class_weight is not None and num_classes is not None and len(class_weight) != num_classes:
+        raise LossArgumentError(
+            f"Argument `class_weight` must have one weight per class: expected {num_classes} "
+            f"values (the number of classes), received {len(class_weight)}: {list(class_weight)!r}"
+        )
+
+
+def check_gamma(value: Any, *, argument: str = "gamma") -> float:
+    """A finite float >= 0.
+
+    Example:
+        >>> check_gamma(0)
+        0.0
+    """
+    if not _is_real(value) or not math.isfinite(float(value)) or float(value) < 0:
+        raise LossArgumentError(
+            f"Argument `{argument}` must be a finite number >= 0. Received: {argument}={value!r}"
+        )
+    return float(value)
+
+
+def check_label_smoothing(value: Any) -> float:
+    """A float in [0, 1).
+
+    Example:
+        >>> check_label_smoothing(0.1)
+        0.1
+    """
+    if not _is_real(value) or not 0.0 <= float(value) < 1.0:
+        raise LossArgumentError(
+            "Argument `label_smoothing` must be a number in [0, 1). "
+            f"Received: label_smoothing={value!r}"
+        )
+    return float(value)
+
+
+def check_bool(value: Any, *, argument: str) -> bool:
+    """A bool (numpy bools accepted).
+
+    Example:
+        >>> check_bool(True, argument="from_logits")
+        True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise LossArgumentError(
+            f"Argument `{argument}` must be a bool. Received: {argument}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    return bool(value)
+
+
+def check_int(value: Any, *, argument: str, allow_none: bool = False) -> int | None:
+    """An integer (not a bool), or None when allowed.
+
+    Example:
+        >>> check_int(-1, argument="axis")
+        -1
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral,)):
+        expected = "an integer or None" if allow_none else "an integer"
+        raise LossArgumentError(
+            f"Argument `{argument}` must be {expected}. Received: {argument}={value!r} "
+            f"of type {type(value).__name__}"
+        )
+    return int(value)
+
+
+def check_choice(value: Any, *, argument: str, allowed: Sequence[Any]) -> Any:
+    """One of ``allowed``.
+
+    Example:
+        >>> check_choice("sum", argument="reduction", allowed=("sum", None))
+        'sum'
+    """
+    if not any(value is option or (value == option and option is not None) for option in allowed):
+        raise LossArgumentError(
+            f"Invalid value for argument `{argument}`. Expected one of {list(allowed)!r}. "
+            f"Received: {argument}={value!r}"
+        )
+    return value

@@ -1,0 +1,135 @@
+"""Registry entries of the class-weighted loss family (focal, and cross-entropy = gamma 0).
+
+Both take sparse integer labels (``-1`` or any ``ignore_class`` for ignored points) and the
+class weights resolved by :func:`vl3d_focal.losses.class_weights.resolve_class_weight`.
+
+Example:
+    >>> from vl3d_focal.registry import LOSSES
+    >>> loss = LOSSES.build({"function": "class_weighted_categorical_crossentropy",
+    ...                      "class_weight": [1.0, 2.0]}, num_classes=2)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from vl3d_focal.losses import schema_parts as parts
+from vl3d_focal.losses.arguments import check_class_weight, check_class_weight_length
+from vl3d_focal.losses.class_weighted_focal import ClassWeightedFocalCategoricalCrossentropy
+from vl3d_focal.registry import LOSSES
+
+_METADATA = {"label_format": "sparse", "takes_class_weight": True}
+
+
+def _common_properties() -> dict:
+    return {
+        "class_weight": parts.class_weight_property(),
+        "from_logits": parts.from_logits_property(),
+        "label_smoothing": parts.label_smoothing_property(),
+        "axis": parts.axis_property(),
+        "ignore_class": parts.ignore_class_property(),
+        "reduction": parts.reduction_property(
+            default="class_weighted_mean", extra=("class_weighted_mean",)
+        ),
+    }
+
+
+FOCAL_SCHEMA = parts.loss_schema(
+    name="class_weighted_focal_categorical_crossentropy",
+    description="VL3D's class-weighted focal categorical cross-entropy (sparse labels).",
+    properties={"gamma": parts.gamma_property(default=2.0), **_common_properties()},
+)
+
+CROSSENTROPY_SCHEMA = parts.loss_schema(
+    name="class_weighted_categorical_crossentropy",
+    description="VL3D's class-weighted categorical cross-entropy (sparse labels).",
+    properties=_common_properties(),
+)
+
+
+@LOSSES.register_module(
+    "class_weighted_focal_categorical_crossentropy", schema=FOCAL_SCHEMA, metadata=_METADATA
+)
+def build_class_weighted_focal_categorical_crossentropy(
+    *,
+    class_weight: Sequence[float] | None = None,
+    gamma: float = 2.0,
+    from_logits: bool = True,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+    ignore_class: int | None = None,
+    reduction: str | None = "class_weighted_mean",
+    num_classes: int | None = None,
+) -> ClassWeightedFocalCategoricalCrossentropy:
+    """Class-weighted focal categorical cross-entropy (VL3D) on sparse labels and logits.
+
+    Args:
+        class_weight: one weight per class (already resolved), or None for all 1.0.
+        gamma: focusing parameter >= 0.
+        from_logits: whether the model emits logits (the models of this package do).
+        label_smoothing: in [0, 1).
+        axis: the class axis.
+        ignore_class: label whose points are ignored, or None.
+        reduction: see :class:`ClassWeightedFocalCategoricalCrossentropy`.
+        num_classes: when given, ``class_weight`` must have this many entries.
+
+    Returns:
+        The loss.
+
+    Example:
+        >>> loss = build_class_weighted_focal_categorical_crossentropy(
+        ...     class_weight=[1.0, 2.0, 3.0], num_classes=3)
+    """
+    check_class_weight_length(check_class_weight(class_weight), num_classes=num_classes)
+    return ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=class_weight,
+        gamma=gamma,
+        from_logits=from_logits,
+        label_smoothing=label_smoothing,
+        axis=axis,
+        ignore_class=ignore_class,
+        reduction=reduction,
+    )
+
+
+@LOSSES.register_module(
+    "class_weighted_categorical_crossentropy", schema=CROSSENTROPY_SCHEMA, metadata=_METADATA
+)
+def build_class_weighted_categorical_crossentropy(
+    *,
+    class_weight: Sequence[float] | None = None,
+    from_logits: bool = True,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+    ignore_class: int | None = None,
+    reduction: str | None = "class_weighted_mean",
+    num_classes: int | None = None,
+) -> ClassWeightedFocalCategoricalCrossentropy:
+    """Class-weighted categorical cross-entropy (VL3D): the focal loss with gamma = 0.
+
+    Args:
+        class_weight: one weight per class (already resolved), or None for all 1.0.
+        from_logits: whether the model emits logits.
+        label_smoothing: in [0, 1).
+        axis: the class axis.
+        ignore_class: label whose points are ignored, or None.
+        reduction: see :class:`ClassWeightedFocalCategoricalCrossentropy`.
+        num_classes: when given, ``class_weight`` must have this many entries.
+
+    Returns:
+        The loss (named ``class_weighted_categorical_crossentropy``).
+
+    Example:
+        >>> loss = build_class_weighted_categorical_crossentropy(class_weight=[1.0, 5.0])
+    """
+    check_class_weight_length(check_class_weight(class_weight), num_classes=num_classes)
+    return ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=class_weight,
+        gamma=0.0,
+        from_logits=from_logits,
+        label_smoothing=label_smoothing,
+        axis=axis,
+        ignore_class=ignore_class,
+        reduction=reduction,
+        name="class_weighted_categorical_crossentropy",
+    )

@@ -1,0 +1,248 @@
+"""Class weights from per-class point counts, and resolution of a spec's ``class_weight``.
+
+Strategies (``n_c`` points of class c, ``N`` all points, ``C`` classes, ``f_c = n_c / N``):
+
+- ``"balanced"`` (alias ``"auto"``): ``N / (C n_c)`` (scikit-learn's and VL3D's "auto").
+- ``"inverse_frequency"``: ``N / n_c`` normalised to sum 1 (seed 003).
+- ``"sqrt_inverse_frequency"``: ``sqrt(N / n_c)`` normalised to sum 1.
+- ``"log"``: ``1 / ln(k + f_c)`` (ENet, ``k > 1``, default 1.02).
+- ``"effective_number"``: ``(1 - beta) / (1 - beta^n_c)`` normalised to sum C
+  (Cui et al. 2019, ``0 <= beta < 1``, default 0.999).
+- ``"median_frequency"``: ``median(f) / f_c`` (Eigen and Fergus 2015; median over present classes).
+
+A class with no points never yields an infinite or NaN weight: by default it is an error;
+with ``on_absent_class="zero"`` it gets weight 0 (with a warning) and the other weights are
+computed from the present classes.
+
+Example:
+    >>> compute_class_weight("balanced", [30, 10])
+    [0.6666666666666666, 2.0]
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import warnings
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from vl3d_focal.losses.exceptions import ClassWeightError
+
+CLASS_WEIGHT_STRATEGIES: tuple[str, ...] = (
+    "balanced",
+    "inverse_frequency",
+    "sqrt_inverse_frequency",
+    "log",
+    "effective_number",
+    "median_frequency",
+)
+STRATEGY_ALIASES: Mapping[str, str] = {"auto": "balanced"}
+ON_ABSENT_CLASS: tuple[str, ...] = ("error", "zero")
+_STRATEGY_OPTIONS = ("beta", "k", "on_absent_class")
+
+
+def normalize_strategy(strategy: Any) -> str:
+    """The canonical strategy name (case-insensitive, aliases resolved).
+
+    Example:
+        >>> normalize_strategy("AUTO")
+        'balanced'
+    """
+    if not isinstance(strategy, str):
+        raise ClassWeightError(
+            f"Argument `strategy` must be a string, one of {list(CLASS_WEIGHT_STRATEGIES)}. "
+            f"Received: strategy={strategy!r}"
+        )
+    name = strategy.strip().lower()
+    name = STRATEGY_ALIASES.get(name, name)
+    if name not in CLASS_WEIGHT_STRATEGIES:
+        known = [*CLASS_WEIGHT_STRATEGIES, *STRATEGY_ALIASES]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ClassWeightError(
+            f"Unknown class-weight strategy {strategy!r}. Expected one of {known}.{hint}"
+        )
+    return name
+
+
+def _check_counts(counts: Any) -> np.ndarray:
+    try:
+        array = np.asarray(counts, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ClassWeightError(
+            f"Argument `counts` must be a 1-D sequence of per-class point counts. Received: {counts!r}"
+        ) from exc
+    if array.ndim != 1 or array.size == 0:
+        raise ClassWeightError(
+            f"Argument `counts` must be a non-empty 1-D sequence. Received shape {array.shape}"
+        )
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ClassWeightError(
+            f"Argument `counts` must hold finite non-negative numbers. Received: {array.tolist()}"
+        )
+    if array.sum() <= 0:
+        raise ClassWeightError(
+            f"Argument `counts` has no labelled point in any class. Received: {array.tolist()}"
+        )
+    return array
+
+
+def _weights_of_present(name: str, n: np.ndarray, *, total: float, num_classes: int,
+                        beta: float, k: float) -> np.ndarray:
+    """Weights of the classes with ``n > 0`` (``n`` holds only those)."""
+    if name == "balanced":
+        return total / (num_classes * n)
+    if name == "inverse_frequency":
+        weights = total / n
+        return weights / weights.sum()
+    if name == "sqrt_inverse_frequency":
+        weights = np.sqrt(total / n)
+        return weights / weights.sum()
+    if name == "log":
+        return 1.0 / np.log(k + n / total)
+    if name == "effective_number":
+        if beta == 0.0:
+            weights = np.ones_like(n)
+        else:
+            weights = (1.0 - beta) / -np.expm1(n * math.log(beta))
+        return weights * (num_classes / weights.sum())
+    frequency = n / total  # median_frequency
+    return np.median(frequency) / frequency
+
+
+def compute_class_weight(
+    strategy: str,
+    counts: Sequence[float] | np.ndarray,
+    *,
+    beta: float = 0.999,
+    k: float = 1.02,
+    on_absent_class: str = "error",
+) -> list[float]:
+    """C class weights computed from per-class point counts.
+
+    Args:
+        strategy: one of ``CLASS_WEIGHT_STRATEGIES`` (case-insensitive; ``"auto"`` = ``"balanced"``).
+        counts: number of points of each class (non-negative, not all zero).
+        beta: ``effective_number`` parameter, in [0, 1).
+        k: ``log`` parameter, > 1.
+        on_absent_class: ``"error"`` (default) raises for a class without points; ``"zero"``
+            gives it weight 0 and warns.
+
+    Returns:
+        One finite non-negative weight per class.
+
+    Raises:
+        ClassWeightError: unknown strategy, bad counts or options, or an absent class with
+            ``on_absent_class="error"``.
+
+    Example:
+        >>> compute_class_weight("inverse_frequency", [100, 200, 50, 10])[3]
+        0.7407407407407407
+    """
+    name = normalize_strategy(strategy)
+    n = _check_counts(counts)
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
+        raise ClassWeightError(f"Argument `beta` must be a number in [0, 1). Received: beta={beta!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not (math.isfinite(k) and k > 1.0):
+        raise ClassWeightError(f"Argument `k` must be a finite number > 1. Received: k={k!r}")
+    if on_absent_class not in ON_ABSENT_CLASS:
+        raise ClassWeightError(
+            f"Argument `on_absent_class` must be one of {list(ON_ABSENT_CLASS)}. "
+            f"Received: on_absent_class={on_absent_class!r}"
+        )
+    present = n > 0
+    if not present.all():
+        absent = np.flatnonzero(~present).tolist()
+        message = (f"class(es) {absent} have no points in the counts {n.tolist()}: strategy "
+                   f"{name!r} would give them an infinite weight")
+        if on_absent_class == "error":
+            raise ClassWeightError(f"{message}; pass on_absent_class='zero' to weight them 0")
+        warnings.warn(f"{message}; weighting them 0", RuntimeWarning, stacklevel=2)
+    weights = np.zeros_like(n)
+    weights[present] = _weights_of_present(
+        name, n[present], total=float(n.sum()), num_classes=n.size, beta=float(beta), k=float(k)
+    )
+    return [float(w) for w in weights]
+
+
+def _explicit_weights(values: Sequence[Any], *, class_names: Sequence[str]) -> list[float]:
+    if len(values) != len(class_names):
+        raise ClassWeightError(
+            f"`class_weight` must have one weight per class: expected {len(class_names)} "
+            f"({list(class_names)}), received {len(values)}: {list(values)!r}"
+        )
+    out = []
+    for index, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
+                not math.isfinite(float(value)) or float(value) < 0:
+            raise ClassWeightError(
+                f"`class_weight[{index}]` ({class_names[index]!r}) must be a finite number >= 0. "
+                f"Received: {value!r}"
+            )
+        out.append(float(value))
+    return out
+
+
+def resolve_class_weight(
+    spec_value: Any, *, class_names: Sequence[str], counts: np.ndarray | None
+) -> list[float] | None:
+    """Turns a spec's ``class_weight`` value into C floats (or None).
+
+    Args:
+        spec_value: None; a list of C numbers; ``{"class name": weight}`` naming every class;
+            a strategy name (case-insensitive); or ``{"strategy": name, "beta": .., "k": ..,
+            "on_absent_class": ..}``.
+        class_names: the C class names, in class-index order.
+        counts: per-class point counts of the training labels (needed by strategies).
+
+    Returns:
+        One weight per class, or None when ``spec_value`` is None.
+
+    Example:
+        >>> resolve_class_weight({"ground": 1.0, "pole": 4.0}, class_names=["ground", "pole"],
+        ...                      counts=None)
+        [1.0, 4.0]
+    """
+    if spec_value is None:
+        return None
+    names = list(class_names)
+    if isinstance(spec_value, str) or (isinstance(spec_value, Mapping) and "strategy" in spec_value):
+        options = {"strategy": spec_value} if isinstance(spec_value, str) else dict(spec_value)
+        unknown = sorted(set(options) - {"strategy", *_STRATEGY_OPTIONS})
+        if unknown:
+            raise ClassWeightError(
+                f"`class_weight` strategy options {unknown} are unknown; expected some of "
+                f"{list(_STRATEGY_OPTIONS)}"
+            )
+        if counts is None:
+            raise ClassWeightError(
+                f"`class_weight` strategy {options['strategy']!r} needs the per-class point counts "
+                "of the training labels; received counts=None"
+            )
+        if len(counts) != len(names):
+            raise ClassWeightError(
+                f"`counts` must have one count per class: expected {len(names)}, received {len(counts)}"
+            )
+        strategy = options.pop("strategy")
+        return compute_class_weight(strategy, counts, **options)
+    if isinstance(spec_value, Mapping):
+        unknown = [key for key in spec_value if key not in names]
+        if unknown:
+            hints = {key: difflib.get_close_matches(str(key), names, n=1) for key in unknown}
+            detail = ", ".join(f"{key!r}" + (f" (did you mean {h[0]!r}?)" if h else "")
+                               for key, h in hints.items())
+            raise ClassWeightError(f"`class_weight` names unknown classes {detail}; classes: {names}")
+        missing = [name for name in names if name not in spec_value]
+        if missing:
+            raise ClassWeightError(
+                f"`class_weight` must give a weight to every class; missing {missing} (classes: {names})"
+            )
+        return _explicit_weights([spec_value[name] for name in names], class_names=names)
+    if isinstance(spec_value, (list, tuple, np.ndarray)):
+        return _explicit_weights(list(spec_value), class_names=names)
+    raise ClassWeightError(
+        "`class_weight` must be null, a list of numbers, a {class name: weight} object, a "
+        f"strategy name or {{'strategy': ...}}. Received: {spec_value!r}"
+    )

@@ -1,0 +1,202 @@
+"""Seed 003's one-vs-all "multi-category" focal loss as a serializable Keras loss.
+
+Every class is a binary problem: with ``p`` clipped to ``[eps, 1 - eps]``,
+``pt_c = y_c p_c + (1 - y_c)(1 - p_c)`` and the per-sample loss is
+``sum_c alpha_c (1 - pt_c)^gamma (-ln pt_c)``; ``alpha`` is the normalised inverse class
+frequency (``N / n_c`` normalised to sum 1) of the class counts, or an explicit class weight.
+
+Example:
+    >>> loss = MultiCategoryFocalCrossentropy(class_counts=[100, 200, 50, 10], reduction=None)
+    >>> values = loss([[1.0, 0, 0, 0]], [[0.4, 0.3, 0.2, 0.1]])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+import tensorflow as tf
+
+from vl3d_focal.losses import arguments as args
+from vl3d_focal.losses import schema_parts as parts
+from vl3d_focal.losses.class_weights import compute_class_weight
+from vl3d_focal.losses.exceptions import LossArgumentError
+from vl3d_focal.registry import LOSSES
+
+
+def multi_category_focal_crossentropy(
+    y_true: tf.Tensor, y_pred: tf.Tensor, *, alpha: tf.Tensor, gamma: float, from_logits: bool,
+    epsilon: float,
+) -> tf.Tensor:
+    """Per-sample one-vs-all focal loss (seed 003) on one-hot labels.
+
+    Args:
+        y_true: one-hot labels ``(..., C)``.
+        y_pred: probabilities (or logits when ``from_logits``) ``(..., C)``.
+        alpha: ``(C,)`` class weights.
+        gamma: focusing parameter >= 0.
+        from_logits: apply a softmax to ``y_pred`` first.
+        epsilon: probabilities are clipped to ``[epsilon, 1 - epsilon]``.
+
+    Returns:
+        ``(...,)`` float32 per-sample losses.
+
+    Example:
+        >>> v = multi_category_focal_crossentropy(tf.constant([[1.0, 0.0]]),
+        ...     tf.constant([[0.8, 0.2]]), alpha=tf.constant([0.5, 0.5]), gamma=2.0,
+        ...     from_logits=False, epsilon=1e-7)
+    """
+    y_pred = tf.cast(y_pred, tf.float32)
+    y_true = tf.cast(y_true, tf.float32)
+    if from_logits:
+        y_pred = tf.nn.softmax(y_pred, axis=-1)
+    p = tf.clip_by_value(y_pred, epsilon, 1.0 - epsilon)
+    pt = y_true * p + (1.0 - y_true) * (1.0 - p)
+    per_class = tf.pow(1.0 - pt, gamma) * -tf.math.log(pt)
+    return tf.reduce_sum(per_class * alpha, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="vl3d_focal")
+class MultiCategoryFocalCrossentropy(keras.losses.Loss):
+    """One-vs-all focal loss with inverse-frequency class weights (seed 003).
+
+    Args:
+        class_counts: points per class; weights are ``N / n_c`` normalised to sum 1.
+        class_weight: explicit per-class weights instead of ``class_counts``.
+        gamma: focusing parameter >= 0.
+        from_logits: whether ``y_pred`` holds logits.
+        epsilon: probability clipping bound (seed 003 uses 1e-7).
+        reduction: one of Keras' reductions (None/"none" gives per-sample values).
+        name: name of the loss.
+
+    Neither ``class_counts`` nor ``class_weight``: every class weighs 1 / C.
+
+    Example:
+        >>> loss = MultiCategoryFocalCrossentropy(class_weight=[0.5, 0.5])
+    """
+
+    def __init__(
+        self,
+        *,
+        class_counts: Sequence[float] | None = None,
+        class_weight: Sequence[float] | None = None,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        epsilon: float = 1e-7,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "multi_category_focal_crossentropy",
+    ):
+        args.check_choice(reduction, argument="reduction", allowed=parts.KERAS_REDUCTIONS)
+        super().__init__(name=name, reduction=reduction, dtype="float32")
+        if class_counts is not None and class_weight is not None:
+            raise LossArgumentError(
+                "Arguments `class_counts` and `class_weight` are exclusive: give one. "
+                f"Received: class_counts={class_counts!r}, class_weight={class_weight!r}"
+            )
+        self.class_counts = args.check_class_weight(class_counts, argument="class_counts")
+        self.class_weight = args.check_class_weight(class_weight)
+        self.gamma = args.check_gamma(gamma)
+        self.from_logits = args.check_bool(from_logits, argument="from_logits")
+        if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0 < epsilon < 0.5:
+            raise LossArgumentError(f"Argument `epsilon` must be in (0, 0.5). Received: epsilon={epsilon!r}")
+        self.epsilon = float(epsilon)
+        if self.class_counts is not None:
+            self._alpha = tuple(compute_class_weight("inverse_frequency", self.class_counts))
+        else:
+            self._alpha = self.class_weight
+
+    def call(self, y_true: Any, y_pred: Any) -> tf.Tensor:
+        """Per-sample losses."""
+        y_pred = tf.convert_to_tensor(y_pred, tf.float32)
+        y_true = tf.convert_to_tensor(y_true, tf.float32)
+        num_classes = y_pred.shape[-1]
+        if self._alpha is None:
+            alpha = tf.fill([tf.shape(y_pred)[-1]], 1.0 / tf.cast(tf.shape(y_pred)[-1], tf.float32))
+        else:
+            if num_classes is not None and num_classes != len(self._alpha):
+                raise LossArgumentError(
+                    f"{self.name}: {len(self._alpha)} class weights/counts but the predictions "
+                    f"have {num_classes} classes"
+                )
+            alpha = tf.constant(self._alpha, tf.float32)
+        return multi_category_focal_crossentropy(
+            y_true, y_pred, alpha=alpha, gamma=self.gamma, from_logits=self.from_logits,
+            epsilon=self.epsilon,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        """Every constructor argument."""
+        return {
+            "class_counts": None if self.class_counts is None else list(self.class_counts),
+            "class_weight": None if self.class_weight is None else list(self.class_weight),
+            "gamma": self.gamma,
+            "from_logits": self.from_logits,
+            "epsilon": self.epsilon,
+            "reduction": self.reduction,
+            "name": self.name,
+        }
+
+
+SCHEMA = parts.loss_schema(
+    name="multi_category_focal_crossentropy",
+    description="Seed 003's one-vs-all focal loss with inverse-frequency class weights.",
+    properties={
+        "class_counts": {
+            "type": ["array", "null"],
+            "items": {"type": "number", "minimum": 0},
+            "default": None,
+            "description": "Points per class; weights = N / n_c normalised to sum 1.",
+        },
+        "class_weight": parts.class_weight_property(),
+        "gamma": parts.gamma_property(default=2.0),
+        "from_logits": parts.from_logits_property(),
+        "epsilon": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5,
+                    "default": 1e-7, "description": "Probability clipping bound."},
+        "reduction": parts.reduction_property(default="sum_over_batch_size"),
+    },
+)
+
+
+@LOSSES.register_module(
+    "multi_category_focal_crossentropy",
+    schema=SCHEMA,
+    metadata={"label_format": "one_hot", "takes_class_weight": True},
+)
+def build_multi_category_focal_crossentropy(
+    *,
+    class_counts: Sequence[float] | None = None,
+    class_weight: Sequence[float] | None = None,
+    gamma: float = 2.0,
+    from_logits: bool = True,
+    epsilon: float = 1e-7,
+    reduction: str | None = "sum_over_batch_size",
+    num_classes: int | None = None,
+) -> MultiCategoryFocalCrossentropy:
+    """Seed 003's one-vs-all focal loss on one-hot labels.
+
+    Args:
+        class_counts: points per class (weights = normalised inverse frequency).
+        class_weight: explicit per-class weights (exclusive with ``class_counts``).
+        gamma: focusing parameter >= 0.
+        from_logits: whether predictions are logits.
+        epsilon: probability clipping bound.
+        reduction: one of Keras' reductions.
+        num_classes: when given, counts/weights must have this many entries.
+
+    Returns:
+        The loss.
+
+    Example:
+        >>> loss = build_multi_category_focal_crossentropy(class_counts=[100, 200, 50, 10],
+        ...                                                from_logits=False, reduction=None)
+    """
+    for argument, value in (("class_counts", class_counts), ("class_weight", class_weight)):
+        if value is not None and num_classes is not None and len(value) != num_classes:
+            raise LossArgumentError(
+                f"Argument `{argument}` must have one value per class: expected {num_classes}, "
+                f"received {len(value)}"
+            )
+    return MultiCategoryFocalCrossentropy(
+        class_counts=class_counts, class_weight=class_weight, gamma=gamma,
+        from_logits=from_logits, epsilon=epsilon, reduction=reduction,
+    )

@@ -1,0 +1,24 @@
+"""Point-wise model builders; importing this package registers them in ``registry.MODELS``.
+
+Example:
+    >>> from vl3d_focal.registry import MODELS
+    >>> import vl3d_focal.models
+    >>> MODELS.get("PointNetPwiseClassifier").metadata["output"]
+    'logits'
+"""
+
+from vl3d_focal.models.pointnet import (
+    POINTNET_ARCHITECTURE_ARGS,
+    POINTNET_SCHEMA,
+    FlatIdentity,
+    OrthogonalTransformRegularizer,
+    build_pointnet_pwise_classifier,
+)
+
+__all__ = [
+    "POINTNET_ARCHITECTURE_ARGS",
+    "POINTNET_SCHEMA",
+    "FlatIdentity",
+    "OrthogonalTransformRegularizer",
+    "build_pointnet_pwise_classifier",
+]

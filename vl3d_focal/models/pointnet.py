@@ -1,0 +1,368 @@
+"""PointNet point-wise classifier (VL3D's ``PointNetPwiseClassifier``) as a Keras functional model.
+
+The network, for receptive fields of ``num_points`` points:
+
+1. optional input T-Net on the coordinates: a learned 3x3 transform, initialised to the identity;
+2. the transformed coordinates concatenated with the point features;
+3. ``pretransf_feats_spec``: shared per-point layers (Dense on the last axis, i.e. a kernel-1
+   convolution, then BatchNormalization and ReLU);
+4. optional feature T-Net: a learned k x k transform of those features (k = the last
+   ``pretransf_feats_spec`` width), initialised to the identity and pulled towards an orthogonal
+   matrix by a small regulariser;
+5. ``postransf_feats_spec``: more shared per-point layers;
+6. global max pooling over the points, repeated for every point and concatenated with the
+   per-point features of steps 4 and 5;
+7. a shared ``num_pwise_feats`` layer and a last Dense layer giving ``num_classes`` LOGITS.
+
+The model emits logits, not probabilities: train it with a loss built with ``from_logits=True``
+and apply a softmax over the last axis to its predictions
+(``keras.ops.softmax(model.predict(...), axis=-1)``).
+
+Both T-Nets are left out when ``tnet_pre_filters_spec`` and ``tnet_post_filters_spec`` are both
+empty. Inputs are ``[coordinates (B, P, 3), features (B, P, F)]``; ``F`` may be 0.
+
+Example:
+    >>> model = build_pointnet_pwise_classifier(num_points=64, num_features=2, num_classes=4)
+    >>> [tuple(t.shape) for t in model.inputs], tuple(model.output.shape)
+    ([(None, 64, 3), (None, 64, 2)], (None, 64, 4))
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+
+from vl3d_focal.errors import SpecError, SpecIssue
+from vl3d_focal.registry import MODELS
+
+logger = logging.getLogger(__name__)
+
+POINTNET_ARCHITECTURE_ARGS: tuple[str, ...] = (
+    "num_pwise_feats",
+    "pretransf_feats_spec",
+    "postransf_feats_spec",
+    "tnet_pre_filters_spec",
+    "tnet_post_filters_spec",
+    "kernel_initializer",
+)
+"""The names of the architecture arguments a spec gives in ``model_args``."""
+
+DEFAULT_NUM_PWISE_FEATS = 32
+DEFAULT_PRETRANSF_FEATS_SPEC: tuple[dict[str, int], ...] = ({"filters": 32}, {"filters": 64})
+DEFAULT_POSTRANSF_FEATS_SPEC: tuple[dict[str, int], ...] = ({"filters": 64}, {"filters": 128})
+DEFAULT_TNET_PRE_FILTERS_SPEC: tuple[int, ...] = (32, 64)
+DEFAULT_TNET_POST_FILTERS_SPEC: tuple[int, ...] = (64, 32)
+DEFAULT_KERNEL_INITIALIZER = "he_normal"
+ORTHOGONALITY_WEIGHT = 1e-3
+
+
+def _feats_spec_schema(description: str, default: Sequence[Mapping[str, int]]) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": description,
+        "default": [dict(layer) for layer in default],
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["filters"],
+            "properties": {
+                "filters": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Number of output features of this shared per-point layer.",
+                },
+                "name": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Name of the layer in the Keras model (default: generated).",
+                },
+            },
+        },
+    }
+
+
+def _filters_schema(description: str, default: Sequence[int]) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": description,
+        "default": list(default),
+        "items": {"type": "integer", "minimum": 1},
+    }
+
+
+POINTNET_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "PointNetPwiseClassifier architecture arguments",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "num_pwise_feats": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Width of the shared per-point layer before the logits.",
+            "default": DEFAULT_NUM_PWISE_FEATS,
+        },
+        "pretransf_feats_spec": _feats_spec_schema(
+            "Shared per-point layers before the feature transform, in order.",
+            DEFAULT_PRETRANSF_FEATS_SPEC,
+        ),
+        "postransf_feats_spec": _feats_spec_schema(
+            "Shared per-point layers after the feature transform; the last one is max-pooled "
+            "into the global feature.",
+            DEFAULT_POSTRANSF_FEATS_SPEC,
+        ),
+        "tnet_pre_filters_spec": _filters_schema(
+            "Widths of the T-Nets' shared per-point layers (before their max pooling); "
+            "empty together with tnet_post_filters_spec means no T-Net.",
+            DEFAULT_TNET_PRE_FILTERS_SPEC,
+        ),
+        "tnet_post_filters_spec": _filters_schema(
+            "Widths of the T-Nets' dense layers after their max pooling; empty together with "
+            "tnet_pre_filters_spec means no T-Net.",
+            DEFAULT_TNET_POST_FILTERS_SPEC,
+        ),
+        "kernel_initializer": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Keras initializer name of every kernel (he_normal, glorot_uniform...).",
+            "default": DEFAULT_KERNEL_INITIALIZER,
+        },
+    },
+}
+"""JSON Schema (draft 2020-12) of the architecture part of a spec's ``model_args``."""
+
+
+@keras.saving.register_keras_serializable(package="vl3d_focal")
+class FlatIdentity(keras.initializers.Initializer):
+    """Initialises a ``(k * k,)`` bias to the flattened k x k identity matrix.
+
+    Example:
+        >>> keras.ops.convert_to_numpy(FlatIdentity()((4,))).tolist()
+        [1.0, 0.0, 0.0, 1.0]
+    """
+
+    def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
+        size = int(np.prod(shape))
+        k = int(round(size**0.5))
+        if k * k != size:
+            raise ValueError(f"FlatIdentity needs a square number of values; got shape {shape}")
+        return keras.ops.reshape(keras.ops.eye(k, dtype=dtype), tuple(shape))
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+
+@keras.saving.register_keras_serializable(package="vl3d_focal")
+class OrthogonalTransformRegularizer(keras.regularizers.Regularizer):
+    """Penalty ``weight * mean_batch ||I - A A^T||_F^2`` on flattened k x k transforms ``A``.
+
+    Args:
+        k: size of the transform.
+        weight: factor of the penalty.
+
+    Example:
+        >>> reg = OrthogonalTransformRegularizer(k=2, weight=1.0)
+        >>> float(reg(keras.ops.convert_to_tensor([[1.0, 0.0, 0.0, 1.0]])))
+        0.0
+    """
+
+    def __init__(self, k: int, weight: float = ORTHOGONALITY_WEIGHT):
+        self.k = int(k)
+        self.weight = float(weight)
+
+    def __call__(self, x: Any) -> Any:
+        a = keras.ops.reshape(x, (-1, self.k, self.k))
+        gram = keras.ops.matmul(a, keras.ops.transpose(a, (0, 2, 1)))
+        diff = gram - keras.ops.eye(self.k, dtype=gram.dtype)
+        return self.weight * keras.ops.mean(keras.ops.sum(keras.ops.square(diff), axis=(1, 2)))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"k": self.k, "weight": self.weight}
+
+
+def _positive_int(value: Any, path: str, issues: list[SpecIssue]) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        issues.append(SpecIssue(path, f"expected a positive integer, got {value!r}"))
+
+
+def _check_args(
+    *,
+    num_points: Any,
+    num_features: Any,
+    num_classes: Any,
+    num_pwise_feats: Any,
+    feats_specs: Mapping[str, Any],
+    tnet_specs: Mapping[str, Any],
+) -> None:
+    issues: list[SpecIssue] = []
+    _positive_int(num_points, "model_args.pre_processing.num_points", issues)
+    _positive_int(num_classes, "model_args.num_classes", issues)
+    _positive_int(num_pwise_feats, "model_args.num_pwise_feats", issues)
+    if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 0:
+        issues.append(SpecIssue("fnames", f"expected a feature count >= 0, got {num_features!r}"))
+    for arg, spec in feats_specs.items():
+        if not isinstance(spec, Sequence) or isinstance(spec, (str, bytes)):
+            issues.append(SpecIssue(f"model_args.{arg}", f"expected a list of layers, got {spec!r}"))
+            continue
+        for i, layer in enumerate(spec):
+            if not isinstance(layer, Mapping) or "filters" not in layer:
+                issues.append(SpecIssue(f"model_args.{arg}[{i}]", f"expected {{'filters': int}}, got {layer!r}"))
+            else:
+                _positive_int(layer["filters"], f"model_args.{arg}[{i}].filters", issues)
+    for arg, spec in tnet_specs.items():
+        if not isinstance(spec, Sequence) or isinstance(spec, (str, bytes)):
+            issues.append(SpecIssue(f"model_args.{arg}", f"expected a list of integers, got {spec!r}"))
+            continue
+        for i, filters in enumerate(spec):
+            _positive_int(filters, f"model_args.{arg}[{i}]", issues)
+    for arg, spec in feats_specs.items():
+        if isinstance(spec, Sequence) and len(spec) == 0:
+            issues.append(SpecIssue(f"model_args.{arg}", "expected at least one layer, got []"))
+    if issues:
+        raise SpecError(issues)
+
+
+class _Initializers:
+    """Hands out kernel initializers, each with its own seed derived from ``random_seed``."""
+
+    def __init__(self, name: str, random_seed: int | None):
+        try:
+            self._prototype = keras.initializers.get(name)
+        except (ValueError, TypeError) as exc:
+            raise SpecError(
+                [SpecIssue("model_args.kernel_initializer", f"expected a Keras initializer name, got {name!r} ({exc})")]
+            ) from None
+        self._seed = random_seed
+        self._count = 0
+
+    def next(self) -> keras.initializers.Initializer:
+        config = self._prototype.get_config()
+        if "seed" in config:
+            config["seed"] = None if self._seed is None else (int(self._seed) * 1000 + self._count) % (2**31 - 1)
+        self._count += 1
+        return type(self._prototype).from_config(config)
+
+
+def _shared_layer(x: Any, filters: int, name: str, inits: _Initializers) -> Any:
+    """A shared per-point layer: Dense on the last axis (a kernel-1 convolution), BN, ReLU."""
+    x = keras.layers.Dense(filters, use_bias=False, kernel_initializer=inits.next(), name=name)(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _tnet(
+    x: Any, *, k: int, pre: Sequence[int], post: Sequence[int], name: str, inits: _Initializers, regularize: bool
+) -> Any:
+    """A T-Net predicting a k x k transform from ``x`` (B, P, d), applied to ``x`` when d == k."""
+    h = x
+    for i, filters in enumerate(pre):
+        h = _shared_layer(h, int(filters), f"{name}_pre{i + 1}", inits)
+    h = keras.layers.GlobalMaxPooling1D(name=f"{name}_maxpool")(h)
+    for i, filters in enumerate(post):
+        layer = f"{name}_post{i + 1}"
+        h = keras.layers.Dense(int(filters), use_bias=False, kernel_initializer=inits.next(), name=layer)(h)
+        h = keras.layers.BatchNormalization(name=f"{name}_post{i + 1}_bn")(h)
+        h = keras.layers.ReLU(name=f"{name}_post{i + 1}_relu")(h)
+    flat = keras.layers.Dense(
+        k * k,
+        kernel_initializer="zeros",
+        bias_initializer=FlatIdentity(),
+        activity_regularizer=OrthogonalTransformRegularizer(k=k) if regularize else None,
+        name=f"{name}_matrix",
+    )(h)
+    matrix = keras.layers.Reshape((k, k), name=f"{name}_reshape")(flat)
+    return keras.layers.Dot(axes=(2, 1), name=f"{name}_apply")([x, matrix])
+
+
+@MODELS.register_module(name="PointNetPwiseClassifier", schema=POINTNET_SCHEMA, metadata={"output": "logits"})
+def build_pointnet_pwise_classifier(
+    *,
+    num_points: int,
+    num_features: int,
+    num_classes: int,
+    num_pwise_feats: int = DEFAULT_NUM_PWISE_FEATS,
+    pretransf_feats_spec: Sequence[Mapping[str, Any]] = DEFAULT_PRETRANSF_FEATS_SPEC,
+    postransf_feats_spec: Sequence[Mapping[str, Any]] = DEFAULT_POSTRANSF_FEATS_SPEC,
+    tnet_pre_filters_spec: Sequence[int] = DEFAULT_TNET_PRE_FILTERS_SPEC,
+    tnet_post_filters_spec: Sequence[int] = DEFAULT_TNET_POST_FILTERS_SPEC,
+    kernel_initializer: str = DEFAULT_KERNEL_INITIALIZER,
+    random_seed: int | None = None,
+) -> keras.Model:
+    """PointNet point-wise classifier emitting per-point logits (apply softmax to predict).
+
+    Args:
+        num_points: points per receptive field (P).
+        num_features: point features besides the coordinates (F, may be 0).
+        num_classes: number of classes (C), the width of the logits.
+        num_pwise_feats: width of the shared layer before the logits.
+        pretransf_feats_spec: shared per-point layers before the feature transform, as
+            ``[{"filters": int, "name": str (optional)}, ...]``.
+        postransf_feats_spec: shared per-point layers after it, same format.
+        tnet_pre_filters_spec: widths of the T-Nets' per-point layers.
+        tnet_post_filters_spec: widths of the T-Nets' dense layers after pooling; both T-Net
+            specs empty means no T-Net.
+        kernel_initializer: Keras initializer name for every kernel.
+        random_seed: seeds every kernel initializer (same seed, same initial weights);
+            ``None`` draws them at random.
+
+    Returns:
+        An uncompiled ``keras.Model`` with inputs ``coordinates`` (B, P, 3) and ``features``
+        (B, P, F) and output ``logits`` (B, P, C).
+
+    Raises:
+        SpecError: an argument is out of range or the initializer is unknown.
+
+    Example:
+        >>> model = build_pointnet_pwise_classifier(
+        ...     num_points=32, num_features=0, num_classes=3,
+        ...     tnet_pre_filters_spec=[], tnet_post_filters_spec=[], random_seed=1)
+        >>> tuple(model.output.shape)
+        (None, 32, 3)
+    """
+    feats_specs = {"pretransf_feats_spec": pretransf_feats_spec, "postransf_feats_spec": postransf_feats_spec}
+    tnet_specs = {"tnet_pre_filters_spec": tnet_pre_filters_spec, "tnet_post_filters_spec": tnet_post_filters_spec}
+    _check_args(
+        num_points=num_points,
+        num_features=num_features,
+        num_classes=num_classes,
+        num_pwise_feats=num_pwise_feats,
+        feats_specs=feats_specs,
+        tnet_specs=tnet_specs,
+    )
+    inits = _Initializers(kernel_initializer, random_seed)
+    use_tnet = bool(tnet_pre_filters_spec) or bool(tnet_post_filters_spec)
+    tnet_args = {"pre": list(tnet_pre_filters_spec), "post": list(tnet_post_filters_spec), "inits": inits}
+
+    coordinates = keras.Input((num_points, 3), name="coordinates")
+    features = keras.Input((num_points, num_features), name="features")
+    xyz = _tnet(coordinates, k=3, name="input_tnet", regularize=False, **tnet_args) if use_tnet else coordinates
+    x = keras.layers.Concatenate(name="point_inputs")([xyz, features])  # F = 0 adds nothing
+
+    for i, layer in enumerate(pretransf_feats_spec):
+        x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"pretransf{i + 1}", inits)
+    if use_tnet:
+        k = int(pretransf_feats_spec[-1]["filters"])
+        x = _tnet(x, k=k, name="feature_tnet", regularize=True, **tnet_args)
+    local = x
+    for i, layer in enumerate(postransf_feats_spec):
+        x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"postransf{i + 1}", inits)
+
+    pooled = keras.layers.GlobalMaxPooling1D(name="global_maxpool")(x)
+    tiled = keras.layers.RepeatVector(num_points, name="global_feature")(pooled)
+    x = keras.layers.Concatenate(name="pwise_concat")([local, x, tiled])
+    x = _shared_layer(x, int(num_pwise_feats), "pwise_feats", inits)
+    logits = keras.layers.Dense(num_classes, kernel_initializer=inits.next(), name="logits")(x)
+
+    model = keras.Model(inputs=[coordinates, features], outputs=logits, name="PointNetPwiseClassifier")
+    logger.info(
+        "built PointNetPwiseClassifier: %d points, %d features, %d classes, T-Net %s, %d parameters",
+        num_points,
+        num_features,
+        num_classes,
+        "on" if use_tnet else "off",
+        model.count_params(),
+    )
+    return model

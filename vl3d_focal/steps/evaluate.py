@@ -1,0 +1,89 @@
+"""The ``eval`` step: metrics of the predictions against the mapped reference classes.
+
+Only scored points count: points whose LAS code is ignored by the class mapping are left
+out of the confusion matrix. Each cloud gets the report files of
+:func:`vl3d_focal.reports.write_evaluation` at its ``report_path`` and a top-down picture
+(reference, predicted, misclassified) beside it, named ``<report stem>_topdown.png``.
+
+Example:
+    >>> run_eval({"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+    ...          state)                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from vl3d_focal.errors import DataError
+from vl3d_focal.steps.paths import expand_output, prepare_output
+from vl3d_focal.steps.reading import reference_labels
+from vl3d_focal.steps.state import CloudRecord, PipelineState
+
+logger = logging.getLogger(__name__)
+
+IGNORE_LABEL = -1
+
+
+def topdown_path(report_path: str | Path) -> Path:
+    """Where the top-down picture of a report goes.
+
+    Example:
+        >>> topdown_path("out/eval/evaluation.json").as_posix()
+        'out/eval/evaluation_topdown.png'
+    """
+    report = Path(report_path)
+    return report.with_name(f"{report.stem}_topdown.png")
+
+
+def evaluate_cloud(record: CloudRecord, *, class_names: list[str]) -> dict[str, Any]:
+    """Metrics of one cloud's predictions (ignored points left out).
+
+    Example:
+        >>> evaluate_cloud(state.clouds[0], class_names=names)["mIoU"]   # doctest: +SKIP
+    """
+    from vl3d_focal.evaluation import classification_metrics, confusion_matrix
+
+    if record.predictions is None:
+        raise DataError(f"eval step: cloud {record.path} has no predictions; expected a 'predict' step before it")
+    confusion = confusion_matrix(record.labels, record.predictions, num_classes=len(class_names),
+                                 ignore_label=IGNORE_LABEL)
+    return classification_metrics(confusion, class_names=class_names)
+
+
+def _training_counts(state: PipelineState, *, num_classes: int) -> dict[str, list[int]] | None:
+    counts = (state.bundle.loss_info.get("class_counts") if state.bundle is not None else None) or None
+    return {"training": list(counts)} if counts is not None and len(counts) == num_classes else None
+
+
+def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
+    """Evaluates every cloud and writes its report, plots and top-down picture.
+
+    Example:
+        >>> run_eval({"eval": "ClassificationEvaluator", "report_path": "*eval.json"},
+        ...          state)                                      # doctest: +SKIP
+    """
+    from vl3d_focal.reports import plot_topdown, write_evaluation
+
+    mapping = state.require_mapping(step="eval")
+    class_names = list(mapping.names)
+    if state.bundle is not None and class_names != list(state.bundle.class_names):
+        raise DataError(
+            f"eval step: the class mapping's classes {class_names} differ from the model's "
+            f"{list(state.bundle.class_names)}; expected the same classes in the same order"
+        )
+    for record in state.clouds:
+        if record.labels is None:
+            record.labels = reference_labels(record.cloud, mapping)
+        metrics = evaluate_cloud(record, class_names=class_names)
+        report = prepare_output(expand_output(step["report_path"], prefix=record.prefix))
+        write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
+                         class_counts=_training_counts(state, num_classes=len(class_names)))
+        plot_topdown(record.cloud.xyz, record.labels, record.predictions, class_names=class_names,
+                     colors=list(mapping.colors), path=topdown_path(report), ignore_label=IGNORE_LABEL)
+        scored = record.labels != IGNORE_LABEL
+        logger.info("%s: OA=%.4f mIoU=%.4f macro_F1=%.4f (%d scored points) -> %s", record.path.name,
+                    metrics["OA"], metrics["mIoU"], metrics["macro_F1"], int(np.sum(scored)), report)

@@ -1,0 +1,164 @@
+"""Keras training machinery: optimizer, learning-rate schedule, callbacks, tf.data input.
+
+Example:
+    >>> opt = build_optimizer({"algorithm": "SGD", "learning_rate": 0.01})
+    >>> type(opt).__name__
+    'SGD'
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vl3d_focal.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZERS = {"Adam": keras.optimizers.Adam, "SGD": keras.optimizers.SGD}
+SCHEDULES = {"exponential_decay": keras.optimizers.schedules.ExponentialDecay}
+
+
+def build_learning_rate(value: float | Mapping[str, Any]) -> Any:
+    """A constant learning rate, or a schedule from ``{"schedule": .., "schedule_args": {..}}``.
+
+    Example:
+        >>> lr = build_learning_rate({"schedule": "exponential_decay", "schedule_args":
+        ...     {"initial_learning_rate": 0.01, "decay_steps": 10, "decay_rate": 0.5}})
+        >>> round(float(lr(10)), 6)
+        0.005
+    """
+    if not isinstance(value, Mapping):
+        return float(value)
+    schedule = SCHEDULES.get(value.get("schedule"))
+    if schedule is None:
+        raise DataError(
+            f"learning_rate.schedule: expected one of {sorted(SCHEDULES)}, got {value.get('schedule')!r}"
+        )
+    return schedule(**dict(value.get("schedule_args", {})))
+
+
+def build_optimizer(spec: Mapping[str, Any]) -> keras.optimizers.Optimizer:
+    """The optimizer of ``compilation_args.optimizer``.
+
+    Args:
+        spec: ``{"algorithm": "Adam" | "SGD", "learning_rate": number | schedule object}``;
+            a ``schedule``/``schedule_args`` pair at this level is accepted too.
+
+    Example:
+        >>> round(float(build_optimizer({"algorithm": "Adam", "learning_rate": 0.002}).learning_rate), 6)
+        0.002
+    """
+    algorithm = spec.get("algorithm", "Adam")
+    optimizer = OPTIMIZERS.get(algorithm)
+    if optimizer is None:
+        raise DataError(f"optimizer.algorithm: expected one of {sorted(OPTIMIZERS)}, got {algorithm!r}")
+    rate = spec["schedule_args"] if "schedule" in spec else spec.get("learning_rate", 1e-3)
+    if "schedule" in spec:
+        rate = {"schedule": spec["schedule"], "schedule_args": rate}
+    return optimizer(learning_rate=build_learning_rate(rate))
+
+
+def _monitor(name: str, *, has_validation: bool) -> str:
+    if name.startswith("val_") and not has_validation:
+        logger.warning("no validation data: monitoring %r instead of %r", name[4:], name)
+        return name[4:]
+    return name
+
+
+def build_callbacks(
+    *,
+    model_handling: Mapping[str, Any],
+    has_validation: bool,
+    history_csv: Path,
+    checkpoint_path: Path | None,
+    schedule_in_use: bool,
+) -> list[keras.callbacks.Callback]:
+    """Callbacks of ``model_handling``: history CSV, checkpoint, early stopping, plateau.
+
+    Args:
+        model_handling: ``model_args.model_handling`` of the train step.
+        has_validation: whether validation data exists (``val_*`` monitors fall back
+            to the training metric otherwise).
+        history_csv: where the per-epoch history is logged.
+        checkpoint_path: where the best weights are saved (``.weights.h5``), or None.
+        schedule_in_use: a learning-rate schedule cannot be reduced on plateau.
+
+    Example:
+        >>> cbs = build_callbacks(model_handling={"early_stopping": {"patience": 2}},
+        ...     has_validation=False, history_csv=Path("h.csv"), checkpoint_path=None,
+        ...     schedule_in_use=False)
+        >>> [type(cb).__name__ for cb in cbs]
+        ['CSVLogger', 'EarlyStopping']
+    """
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.CSVLogger(str(history_csv))]
+    if checkpoint_path is not None:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(checkpoint_path),
+                monitor=_monitor(model_handling.get("checkpoint_monitor", "val_loss"), has_validation=has_validation),
+                save_best_only=True,
+                save_weights_only=True,
+            )
+        )
+    stopping = model_handling.get("early_stopping")
+    if stopping:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=_monitor(stopping.get("monitor", "val_loss"), has_validation=has_validation),
+                patience=int(stopping.get("patience", 5)),
+                min_delta=float(stopping.get("min_delta", 0.0)),
+            )
+        )
+    plateau = model_handling.get("reduce_lr_on_plateau")
+    if plateau and schedule_in_use:
+        logger.warning("reduce_lr_on_plateau is not used with a learning-rate schedule")
+    elif plateau:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=_monitor(plateau.get("monitor", "val_loss"), has_validation=has_validation),
+                factor=float(plateau.get("factor", 0.5)),
+                patience=int(plateau.get("patience", 3)),
+                min_lr=float(plateau.get("min_lr", 0.0)),
+            )
+        )
+    return callbacks
+
+
+def make_dataset(
+    inputs: Sequence[np.ndarray],
+    *,
+    targets: np.ndarray,
+    sample_weight: np.ndarray,
+    batch_size: int,
+    shuffle: bool,
+    seed: int | None,
+) -> tf.data.Dataset:
+    """A batched, prefetched ``(inputs, targets, sample_weight)`` dataset over fields.
+
+    Example:
+        >>> ds = make_dataset([np.zeros((5, 4, 3), "float32")], targets=np.zeros((5, 4), "int32"),
+        ...                   sample_weight=np.ones((5, 4), "float32"), batch_size=2, shuffle=True, seed=1)
+        >>> [int(x[1].shape[0]) for x in ds]
+        [2, 2, 1]
+    """
+    dataset = tf.data.Dataset.from_tensor_slices((tuple(inputs), targets, sample_weight))
+    if shuffle:
+        dataset = dataset.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def fit_verbosity() -> int:
+    """Keras' progress bar on a terminal, one line per epoch otherwise.
+
+    Example:
+        >>> fit_verbosity() in (1, 2)
+        True
+    """
+    return 1 if sys.stdout.isatty() else 2

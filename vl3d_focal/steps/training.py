@@ -1,0 +1,243 @@
+"""The ``train`` step: fields, features, class weights, loss, model, fit.
+
+Example:
+    >>> run_train(step, state)        # doctest: +SKIP
+    >>> state.bundle.class_names                         # doctest: +SKIP
+    ['ground', 'vegetation', 'building', 'vehicle', 'pole']
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+
+from vl3d_focal.errors import DataError
+from vl3d_focal.registry import MODELS
+from vl3d_focal.steps import fitting
+from vl3d_focal.steps.fields import FieldInputs, cloud_features, concatenate_inputs, field_inputs
+from vl3d_focal.steps.paths import prepare_output
+from vl3d_focal.steps.reading import reference_labels, log_class_histogram
+from vl3d_focal.steps.state import CloudRecord, ModelBundle, PipelineState
+from vl3d_focal.steps.targets import class_counts, format_targets, plan_loss, write_class_weights
+
+logger = logging.getLogger(__name__)
+
+TRAINING_FOLDER = "training/"
+"""Model-level training outputs go to ``<first prefix>training/``."""
+
+
+@dataclass
+class LabelledFields:
+    """Model inputs and ``(M, P)`` labels of the fields of some clouds."""
+
+    coordinates: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+
+    def subset(self, rows: np.ndarray) -> "LabelledFields":
+        """The fields at ``rows``.
+
+        Example:
+            >>> f = LabelledFields(np.zeros((3, 2, 3)), np.zeros((3, 2, 0)), np.zeros((3, 2), int))
+            >>> f.subset(np.array([0, 2])).labels.shape
+            (2, 2)
+        """
+        return LabelledFields(self.coordinates[rows], self.features[rows], self.labels[rows])
+
+
+def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``model_args`` the model entry's schema declares (its architecture).
+
+    Example:
+        >>> architecture_args(model_name="PointNetPwiseClassifier",
+        ...                   model_args={"num_pwise_feats": 8, "model_handling": {}})  # doctest: +SKIP
+        {'num_pwise_feats': 8}
+    """
+    declared = MODELS.get(model_name).schema.get("properties", {})
+    return {key: value for key, value in model_args.items() if key in declared}
+
+
+def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[str]) -> Any:
+    """Fits the feature normaliser on the non-ignored points of the training clouds.
+
+    Example:
+        >>> fit_normalizer([], feature_names=[]) is None
+        True
+    """
+    if not feature_names:
+        return None
+    from vl3d_focal.data.features import FeatureNormalizer
+
+    parts = [cloud_features(r, feature_names=feature_names)[r.labels >= 0] for r in records]
+    return FeatureNormalizer().fit(np.concatenate(parts, axis=0), fnames=list(feature_names))
+
+
+def labelled_fields(
+    records: Sequence[CloudRecord], *, field_spec: Any, seed: int | None,
+    feature_names: Sequence[str], normalizer: Any,
+) -> LabelledFields:
+    """Fields of several labelled clouds; fields without any scored point are left out.
+
+    Example:
+        >>> data = labelled_fields(state.clouds, field_spec=spec, seed=0,
+        ...                        feature_names=[], normalizer=None)   # doctest: +SKIP
+    """
+    parts: list[FieldInputs] = []
+    labels = []
+    for record in records:
+        part = field_inputs(record, field_spec=field_spec, seed=seed,
+                            feature_names=feature_names, normalizer=normalizer)
+        field_labels = record.labels[part.indices]
+        keep = np.any(field_labels >= 0, axis=1)
+        parts.append(FieldInputs(part.coordinates[keep], part.features[keep], part.fields))
+        labels.append(field_labels[keep])
+    coordinates, features = concatenate_inputs(parts)
+    return LabelledFields(coordinates, features, np.concatenate(labels, axis=0))
+
+
+def split_fields(data: LabelledFields, *, fraction: float, seed: int | None) -> tuple[LabelledFields, LabelledFields | None]:
+    """A seeded random split of the fields into training and validation sets.
+
+    Example:
+        >>> f = LabelledFields(np.zeros((10, 2, 3)), np.zeros((10, 2, 0)), np.zeros((10, 2), int))
+        >>> [len(part.labels) for part in split_fields(f, fraction=0.2, seed=0)]
+        [8, 2]
+    """
+    count = len(data.labels)
+    n_val = int(round(fraction * count))
+    if fraction <= 0 or count < 2:
+        return data, None
+    n_val = min(max(n_val, 1), count - 1)
+    order = np.random.default_rng(seed).permutation(count)
+    return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))
+
+
+def _validation_records(paths: Sequence[str], *, mapping: Any) -> list[CloudRecord]:
+    from vl3d_focal.io.las import read_cloud
+
+    records = []
+    for path in paths:
+        cloud = read_cloud(path)
+        record = CloudRecord(path=Path(path), cloud=cloud, prefix="")
+        record.labels = reference_labels(cloud, mapping)
+        log_class_histogram(record.labels, class_names=list(mapping.names), what=f"validation {record.path.name}")
+        records.append(record)
+    return records
+
+
+def _dataset(data: LabelledFields, *, label_format: str, num_classes: int, batch_size: int,
+             shuffle: bool, seed: int | None) -> Any:
+    targets, weights = format_targets(data.labels, num_classes=num_classes, label_format=label_format)
+    return fitting.make_dataset([data.coordinates, data.features], targets=targets, sample_weight=weights,
+                                batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def _class_names(model_args: Mapping[str, Any], mapping: Any) -> list[str]:
+    names = list(model_args.get("class_names") or mapping.names)
+    if list(mapping.names) != names:
+        raise DataError(
+            f"train step class_names: expected the class mapping's names {list(mapping.names)}, got {names}"
+        )
+    if int(model_args.get("num_classes", len(names))) != len(names):
+        raise DataError(
+            f"train step num_classes: expected {len(names)} (the number of classes), "
+            f"got {model_args['num_classes']}"
+        )
+    return names
+
+
+def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
+    """Trains the step's model on the state's clouds and stores it as ``state.bundle``.
+
+    Outputs (under the first output prefix): ``training/class_weights.json``,
+    ``training/history.csv``, ``training/history.png`` and, with ``checkpoint``,
+    ``training/best.weights.h5`` (restored into the model after fitting).
+
+    Example:
+        >>> run_train({"train": "PointNetPwiseClassifier", "fnames": [], "random_seed": 1,
+        ...            "model_args": model_args}, state)                      # doctest: +SKIP
+    """
+    from vl3d_focal.data.receptive_fields import FieldSpec
+
+    model_args = step["model_args"]
+    seed = step.get("random_seed")
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed))
+    mapping = state.require_mapping(step="train")
+    class_names = _class_names(model_args, mapping)
+    num_classes = len(class_names)
+    handling = dict(model_args.get("model_handling", {}))
+    compilation = dict(model_args.get("compilation_args", {}))
+    field_spec = FieldSpec.from_config(model_args.get("pre_processing", {}))
+    feature_names = list(step.get("fnames", []))
+    for record in state.clouds:
+        if record.labels is None:
+            record.labels = reference_labels(record.cloud, mapping)
+
+    normalizer = fit_normalizer(state.clouds, feature_names=feature_names)
+    data = labelled_fields(state.clouds, field_spec=field_spec, seed=seed,
+                           feature_names=feature_names, normalizer=normalizer)
+    if handling.get("validation_pcloud"):
+        val_records = _validation_records(handling["validation_pcloud"], mapping=mapping)
+        train_data = data
+        val_data = labelled_fields(val_records, field_spec=field_spec, seed=seed,
+                                   feature_names=feature_names, normalizer=normalizer)
+    else:
+        train_data, val_data = split_fields(data, fraction=float(handling.get("validation_split", 0.0)), seed=seed)
+    logger.info("training fields: %d, validation fields: %d", len(train_data.labels),
+                0 if val_data is None else len(val_data.labels))
+
+    counts = class_counts([record.labels for record in state.clouds], num_classes=num_classes)
+    loss_spec = dict(compilation["loss"])
+    plan = plan_loss(loss_spec=loss_spec, model_handling=handling, class_names=class_names, counts=counts)
+    folder = f"{state.model_prefix}{TRAINING_FOLDER}"
+    write_class_weights(prepare_output(f"{folder}class_weights.json"), plan=plan, loss_spec=loss_spec,
+                        class_names=class_names, counts=counts)
+
+    model = MODELS.build(
+        {MODELS.key: step["train"], **architecture_args(model_name=step["train"], model_args=model_args)},
+        num_points=int(train_data.coordinates.shape[1]), num_features=len(feature_names),
+        num_classes=num_classes, random_seed=seed,
+    )
+    optimizer_spec = dict(compilation.get("optimizer", {"algorithm": "Adam", "learning_rate": 1e-3}))
+    optimizer = fitting.build_optimizer(optimizer_spec)
+    model.compile(optimizer=optimizer, loss=plan.loss,
+                  weighted_metrics=list(compilation.get("metrics", ["accuracy"])))
+
+    batch_size = int(handling.get("batch_size", 16))
+    train_ds = _dataset(train_data, label_format=plan.label_format, num_classes=num_classes,
+                        batch_size=batch_size, shuffle=True, seed=seed)
+    val_ds = None if val_data is None else _dataset(
+        val_data, label_format=plan.label_format, num_classes=num_classes,
+        batch_size=batch_size, shuffle=False, seed=seed)
+    history_csv = prepare_output(f"{folder}history.csv")
+    checkpoint = prepare_output(f"{folder}best.weights.h5") if handling.get("checkpoint", True) else None
+    callbacks = fitting.build_callbacks(
+        model_handling=handling, has_validation=val_ds is not None, history_csv=history_csv,
+        checkpoint_path=checkpoint,
+        schedule_in_use=isinstance(optimizer_spec.get("learning_rate"), Mapping) or "schedule" in optimizer_spec,
+    )
+    start = time.perf_counter()
+    model.fit(train_ds, validation_data=val_ds, epochs=int(handling.get("training_epochs", 20)),
+              callbacks=callbacks, verbose=fitting.fit_verbosity(), shuffle=False)
+    logger.info("training took %.1f s", time.perf_counter() - start)
+    if checkpoint is not None and checkpoint.is_file():
+        model.load_weights(str(checkpoint))
+        logger.info("restored the best weights from %s", checkpoint)
+    from vl3d_focal.reports import plot_training_history
+
+    plot_training_history(csv_path=history_csv, png_path=history_csv.with_suffix(".png"))
+    state.bundle = ModelBundle(
+        model=model, feature_names=feature_names, normalizer=normalizer, field_spec=field_spec,
+        mapping=mapping, class_names=class_names, random_seed=seed,
+        predict_batch_size=int(handling.get("predict_batch_size", 32)),
+        loss_info={"loss": loss_spec, "label_format": plan.label_format,
+                   "class_weight": plan.class_weight, "class_weight_source": plan.class_weight_source,
+                   "class_counts": [int(c) for c in counts]},
+    )

@@ -1,0 +1,83 @@
+"""The ``writer`` steps: the model file and the classified clouds.
+
+Example:
+    >>> run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"},
+    ...                   state)                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Mapping
+
+import numpy as np
+
+from vl3d_focal.errors import DataError
+from vl3d_focal.steps.paths import expand_output
+from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
+
+PROBABILITY_PREFIX = "prob_"
+MAX_DIMENSION_NAME = 32  # LAS extra-bytes names are 32 bytes
+
+
+def probability_dimension(class_name: str) -> str:
+    """The extra-dimension name holding one class's probability.
+
+    Example:
+        >>> probability_dimension("high vegetation")
+        'prob_high_vegetation'
+    """
+    cleaned = re.sub(r"[^0-9A-Za-z_]+", "_", class_name).strip("_") or "class"
+    return f"{PROBABILITY_PREFIX}{cleaned}"[:MAX_DIMENSION_NAME]
+
+
+def run_model_writer(step: Mapping[str, Any], state: PipelineState) -> None:
+    """``PredictiveModelWriter``: saves the current model with what it needs to predict.
+
+    ``out_model`` is a model-level output: ``*`` is the first output prefix.
+
+    Example:
+        >>> run_model_writer({"writer": "PredictiveModelWriter",
+        ...                   "out_model": "*model/model.keras"}, state)   # doctest: +SKIP
+    """
+    from vl3d_focal.steps.model_file import save_bundle
+
+    bundle = state.require_bundle(step="PredictiveModelWriter")
+    save_bundle(bundle, expand_output(step["out_model"], prefix=state.model_prefix))
+
+
+def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
+    """``ClassifiedPcloudWriter``: writes each cloud with its predicted classes.
+
+    The predicted classes are written as the classes' LAS codes to ``classification``, or
+    to the extra dimension ``prediction_dimension`` when it is given (``classification``
+    then keeps the reference). With ``probabilities``, one float32 extra dimension per class
+    (``prob_<class>``) is added. Every input dimension, the header and the CRS are kept.
+
+    Example:
+        >>> run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*pred.laz",
+        ...                    "probabilities": True}, state)     # doctest: +SKIP
+    """
+    from vl3d_focal.io.las import write_cloud
+
+    bundle = state.require_bundle(step="ClassifiedPcloudWriter")
+    mapping = bundle.mapping
+    dimension = step.get("prediction_dimension")
+    for record in state.clouds:
+        if record.predictions is None:
+            raise DataError(
+                f"ClassifiedPcloudWriter: cloud {record.path} has no predictions; "
+                "expected a 'predict' step before the writer"
+            )
+        codes = np.asarray(mapping.to_las_codes(record.predictions))
+        extra: dict[str, np.ndarray] = {}
+        if dimension:
+            extra[str(dimension)] = codes.astype(np.uint8)
+        if step.get("probabilities", False):
+            for column, name in enumerate(bundle.class_names):
+                extra[probability_dimension(name)] = record.probabilities[:, column].astype(np.float32)
+        write_cloud(record.cloud, expand_output(step["out_pcloud"], prefix=record.prefix),
+                    classification=None if dimension else codes, extra_dims=extra)
