@@ -15,10 +15,11 @@ import yaml
 
 import vl3d_focal
 import vl3d_focal.pipeline
-from vl3d_focal import cli, schemas
+from vl3d_focal import cli
 from vl3d_focal.errors import DataError
 from vl3d_focal.losses import CLASS_WEIGHT_STRATEGIES
 from vl3d_focal.registry import LOSSES, MODELS
+from vl3d_focal.spec import schemas
 
 SPECS = Path(__file__).parent / "specs"
 ISSUE_LINE = re.compile(r"^(?P<file>[^:]+): (?P<path>\$\S*): (?P<message>.+)$")

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from vl3d_focal import schemas
+from vl3d_focal.spec import schemas
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS, RegistryEntry
 from vl3d_focal.spec import validate_spec
-from vl3d_focal.spec_normalise import apply_defaults, inline_refs
+from vl3d_focal.spec.normalise import apply_defaults, inline_refs
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO / "config_schemas"
@@ -202,7 +202,7 @@ def test_wheel_ships_schemas_and_validates_outside_the_tree(tmp_path: Path):
     work.mkdir()
     shutil.copy(REPO / "examples" / "demo_pipeline.json", work / "spec.json")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    check = ("import vl3d_focal, vl3d_focal.schemas as s; print(vl3d_focal.__file__); "
+    check = ("import vl3d_focal, vl3d_focal.spec.schemas as s; print(vl3d_focal.__file__); "
              "print(s.load_schema('pipeline.schema.json') == s.generate_schemas()['pipeline.schema.json'])")
     out = subprocess.run([str(python), "-c", check], cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vl3d_focal.errors import SpecError, SpecIssue
-from vl3d_focal.schemas import generate_schemas
+from vl3d_focal.spec.schemas import generate_schemas
 from vl3d_focal.spec import drop_comments, load_spec, parse_spec_text, read_spec_file, validate_spec
-from vl3d_focal.spec_messages import did_you_mean, json_path, natural_key
+from vl3d_focal.spec.messages import did_you_mean, json_path, natural_key
 
 SPECS = Path(__file__).parent / "specs"
 EXAMPLES = Path(__file__).parent.parent / "examples"
-INPUTS = ("data/scene.las", "data/scene2.laz", "data/scene.txt", "model/model.keras")
+INPUTS = ("data/scene.las", "data/scene2.laz", "data/train.las", "data/scene.txt", "model/model.keras")
 TRAIN = "$.sequential_pipeline[1]"
 LOSS = f"{TRAIN}.model_args.compilation_args.loss"
 
@@ -38,6 +38,7 @@ EXPECTED = {
                                         "'categorical_crossentropy' does not take class weights"),
     "missing_input.json": ("$.in_pcloud[0]", "file not found"),
     "missing_required.json": ("$", "missing required key 'out_pcloud'"),
+    "missing_training_cloud.yaml": (f"{TRAIN}.model_args.model_handling.training_pcloud[1]", "file not found"),
     "model_loader_without_path.yaml": ("$.sequential_pipeline[3]", "missing required key 'model_path'"),
     "negative_gamma.yaml": (f"{LOSS}.gamma", "-0.5 is less than the minimum of 0"),
     "non_finite.json": ("$.sequential_pipeline[0].ignore_codes[0]", "expected a finite number; got nan"),
@@ -144,6 +145,11 @@ def test_normalised_form(corpus: Path):
     assert handling["validation_pcloud"] == [str(folder / "data" / "scene2.laz")]
     assert handling["class_weight"] == {"strategy": "Effective_Number", "beta": 0.99, "k": 1.02,
                                         "on_absent_class": "error"}
+    held_out = load_spec(folder / "held_out_training.yaml")
+    handling = held_out["sequential_pipeline"][1]["model_args"]["model_handling"]
+    assert held_out["in_pcloud"] == [str(folder / "data" / "scene.las")]
+    assert handling["training_pcloud"] == [str(folder / "data" / "train.las")]  # one string made a list
+    assert handling["validation_pcloud"] == [str(folder / "data" / "scene2.laz")]
 
 
 def test_json_and_yaml_are_equivalent(corpus: Path):
@@ -157,7 +163,7 @@ def test_given_values_are_kept_and_defaults_idempotent(corpus: Path):
     handling = spec["sequential_pipeline"][1]["model_args"]["model_handling"]
     assert handling["validation_split"] == 0.2 and handling["early_stopping"] == {
         "monitor": "val_loss", "patience": 5, "min_delta": 0.0}
-    from vl3d_focal.spec_normalise import apply_defaults
+    from vl3d_focal.spec.normalise import apply_defaults
 
     assert apply_defaults(spec) == spec
 
@@ -172,6 +178,31 @@ def test_all_errors_at_once_in_natural_order():
     assert [i.path for i in issues] == ["$.bogus", "$.sequential_pipeline[2].extra", "$.sequential_pipeline[10].extra"]
     assert all(i.file == "f.json" for i in issues)
     assert sorted(issues, key=natural_key) == issues
+
+
+def test_training_pcloud_is_an_input_path(tmp_path: Path):
+    (tmp_path / "scene.las").write_bytes(b"")
+    (tmp_path / "train.laz").write_bytes(b"")
+    train = {"train": "PointNetPwiseClassifier", "model_args": {
+        "num_classes": 2, "pre_processing": {"neighborhood": {"radius": 2.0}},
+        "model_handling": {"training_pcloud": ["train.laz", "gone.las"]},
+        "compilation_args": {"loss": {"function": "categorical_crossentropy"}}}}
+    doc = {"in_pcloud": "scene.las", "out_pcloud": "o/", "sequential_pipeline": [
+        {"class_mapping": "LASClassMapping", "classes": [{"name": "ground", "codes": [2]},
+                                                         {"name": "other", "codes": [1, 3, 4, 5, 6]}]}, train,
+        {"predict": "PreviousModel"}, {"writer": "ClassifiedPcloudWriter", "out_pcloud": "train.laz"}]}
+    at = "$.sequential_pipeline[1].model_args.model_handling.training_pcloud"
+    issues = [(i.path, i.message) for i in validate_spec(doc, base_dir=tmp_path)]
+    assert issues == [(f"{at}[1]", f"file not found: {tmp_path / 'gone.las'}"),
+                      ("$.sequential_pipeline[3].out_pcloud",
+                       f"this output would overwrite the input {tmp_path / 'train.laz'} ({at}[0])")]
+    # --no-check-files: only the existence check goes
+    assert [i.path for i in validate_spec(doc, base_dir=tmp_path, check_files=False)] == [
+        "$.sequential_pipeline[3].out_pcloud"]
+    train["model_args"]["model_handling"]["training_pcloud"] = "train.txt"
+    [issue] = validate_spec(doc, base_dir=tmp_path, check_files=False)
+    assert issue.path.startswith(at) and issue.message.startswith("expected a path ending in .las or .laz; got")
+    assert issue.message.endswith("train.txt'")
 
 
 def test_file_existence_is_relative_to_base_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -76,7 +76,7 @@ def _import_components(*, debug: bool) -> None:
 
 
 def _print_issues(error: SpecError) -> None:
-    from vl3d_focal.spec_messages import sort_issues
+    from vl3d_focal.spec.messages import sort_issues
 
     for issue in sort_issues(error.issues):
         print(issue, file=sys.stderr)
@@ -124,7 +124,7 @@ def _strategy_descriptions() -> dict[str, str]:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from vl3d_focal.schemas import generate_schemas  # registers the built-in components
+    from vl3d_focal.spec.schemas import generate_schemas  # registers the built-in components
 
     generate_schemas()
     from vl3d_focal.registry import LOSSES, MODELS
@@ -149,7 +149,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from vl3d_focal import schemas
+    from vl3d_focal.spec import schemas
 
     if args.write:
         for path in schemas.write_schemas(folder=args.write):
@@ -160,7 +160,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from vl3d_focal.starter import starter_spec
+    from vl3d_focal.spec.starter import starter_spec
 
     as_json = args.format == "json" or (args.format is None and args.path is not None and args.path.suffix.lower() == ".json")
     text = starter_spec(as_json=as_json)

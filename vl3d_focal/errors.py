@@ -8,8 +8,9 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 
 class VL3DFocalError(Exception):
@@ -33,13 +34,25 @@ class DataError(VL3DFocalError):
     """A point cloud, model file or other input that cannot be used as it is."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class SpecIssue:
     """One problem found in a spec: where it is (a ``$.json.path``) and what is wrong."""
 
     path: str
     message: str
     file: str = ""
+
+    def sort_key(self) -> tuple[Any, ...]:
+        """File, then path with numbers compared as numbers (``[2]`` before ``[10]``), then message.
+
+        Example:
+            >>> issues = [SpecIssue("$.s[10]", "m"), SpecIssue("$.s[2]", "m")]
+            >>> [i.path for i in sorted(issues, key=SpecIssue.sort_key)]
+            ['$.s[2]', '$.s[10]']
+        """
+        pieces = re.split(r"(\d+)", self.path)
+        path = tuple((1, int(p), "") if i % 2 else (0, 0, p) for i, p in enumerate(pieces))
+        return (self.file, path, self.message)
 
     def __str__(self) -> str:
         where = f"{self.file}: " if self.file else ""
@@ -50,5 +63,5 @@ class SpecError(VL3DFocalError):
     """A pipeline spec that is not valid; holds every issue found, sorted by location."""
 
     def __init__(self, issues: Iterable[SpecIssue]):
-        self.issues = sorted(issues, key=lambda issue: (issue.file, issue.path, issue.message))
+        self.issues = sorted(issues, key=SpecIssue.sort_key)
         super().__init__("\n".join(str(issue) for issue in self.issues))

@@ -346,20 +346,21 @@ def write_demo_scene(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: write a synthetic scene and print its class histogram."""
+    """Command line: write synthetic scenes (seeds ``seed``, ``seed + 1``, ...) and print their class histograms."""
     parser = argparse.ArgumentParser(prog="python -m vl3d_focal.data.synthetic", description=__doc__.split("\n")[0])
-    parser.add_argument("out", help="output .las or .laz file")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("out", nargs="+", help="output .las or .laz files, one scene each")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first scene; the next ones count up")
     parser.add_argument("--size", type=float, default=DEFAULT_SIZE_M, help="tile side in metres")
     parser.add_argument("--density", type=float, default=DEFAULT_DENSITY, help="points per m^2")
     args = parser.parse_args(argv)
-    path = write_demo_scene(args.out, seed=args.seed, size_m=args.size, density=args.density)
-    las = laspy.read(path)
     names = {code: name for name, code in CLASS_CODES.items()}
-    values, counts = np.unique(np.asarray(las.classification), return_counts=True)
-    print(f"wrote {path}: {len(las.points)} points")
-    for value, count in zip(values.tolist(), counts.tolist()):
-        print(f"  {value:3d} {names.get(value, '?'):18s} {count:7d} ({100 * count / len(las.points):.2f} %)")
+    for offset, out in enumerate(args.out):
+        path = write_demo_scene(out, seed=args.seed + offset, size_m=args.size, density=args.density)
+        las = laspy.read(path)
+        values, counts = np.unique(np.asarray(las.classification), return_counts=True)
+        print(f"wrote {path}: {len(las.points)} points (seed {args.seed + offset})")
+        for value, count in zip(values.tolist(), counts.tolist()):
+            print(f"  {value:3d} {names.get(value, '?'):18s} {count:7d} ({100 * count / len(las.points):.2f} %)")
     return 0
 
 

@@ -118,7 +118,8 @@ def split_fields(data: LabelledFields, *, fraction: float, seed: int | None) -> 
     return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))
 
 
-def _validation_records(paths: Sequence[str], *, mapping: Any) -> list[CloudRecord]:
+def _labelled_records(paths: Sequence[str], *, mapping: Any, role: str) -> list[CloudRecord]:
+    """Reads and maps the clouds of ``model_handling.training_pcloud`` or ``validation_pcloud``."""
     from vl3d_focal.io.las import read_cloud
 
     records = []
@@ -126,9 +127,19 @@ def _validation_records(paths: Sequence[str], *, mapping: Any) -> list[CloudReco
         cloud = read_cloud(path)
         record = CloudRecord(path=Path(path), cloud=cloud, prefix="")
         record.labels = reference_labels(cloud, mapping)
-        log_class_histogram(record.labels, class_names=list(mapping.names), what=f"validation {record.path.name}")
+        log_class_histogram(record.labels, class_names=list(mapping.names), what=f"{role} {record.path.name}")
         records.append(record)
     return records
+
+
+def _training_records(handling: Mapping[str, Any], state: PipelineState, *, mapping: Any) -> list[CloudRecord]:
+    """The clouds to train on: ``model_handling.training_pcloud`` when given, else the pipeline's."""
+    if handling.get("training_pcloud"):
+        return _labelled_records(handling["training_pcloud"], mapping=mapping, role="training")
+    for record in state.clouds:
+        if record.labels is None:
+            record.labels = reference_labels(record.cloud, mapping)
+    return list(state.clouds)
 
 
 def _dataset(data: LabelledFields, *, label_format: str, num_classes: int, batch_size: int,
@@ -153,7 +164,10 @@ def _class_names(model_args: Mapping[str, Any], mapping: Any) -> list[str]:
 
 
 def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
-    """Trains the step's model on the state's clouds and stores it as ``state.bundle``.
+    """Trains the step's model and stores it as ``state.bundle``.
+
+    It trains on ``model_handling.training_pcloud`` when given (so the pipeline's own clouds
+    are held out for prediction and evaluation), else on the pipeline's clouds.
 
     Outputs (under the first output prefix): ``training/class_weights.json``,
     ``training/history.csv``, ``training/history.png`` and, with ``checkpoint``,
@@ -176,15 +190,13 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     compilation = dict(model_args.get("compilation_args", {}))
     field_spec = FieldSpec.from_config(model_args.get("pre_processing", {}))
     feature_names = list(step.get("fnames", []))
-    for record in state.clouds:
-        if record.labels is None:
-            record.labels = reference_labels(record.cloud, mapping)
+    training_records = _training_records(handling, state, mapping=mapping)
 
-    normalizer = fit_normalizer(state.clouds, feature_names=feature_names)
-    data = labelled_fields(state.clouds, field_spec=field_spec, seed=seed,
+    normalizer = fit_normalizer(training_records, feature_names=feature_names)
+    data = labelled_fields(training_records, field_spec=field_spec, seed=seed,
                            feature_names=feature_names, normalizer=normalizer)
     if handling.get("validation_pcloud"):
-        val_records = _validation_records(handling["validation_pcloud"], mapping=mapping)
+        val_records = _labelled_records(handling["validation_pcloud"], mapping=mapping, role="validation")
         train_data = data
         val_data = labelled_fields(val_records, field_spec=field_spec, seed=seed,
                                    feature_names=feature_names, normalizer=normalizer)
@@ -193,7 +205,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     logger.info("training fields: %d, validation fields: %d", len(train_data.labels),
                 0 if val_data is None else len(val_data.labels))
 
-    counts = class_counts([record.labels for record in state.clouds], num_classes=num_classes)
+    counts = class_counts([record.labels for record in training_records], num_classes=num_classes)
     loss_spec = dict(compilation["loss"])
     plan = plan_loss(loss_spec=loss_spec, model_handling=handling, class_names=class_names, counts=counts)
     folder = f"{state.model_prefix}{TRAINING_FOLDER}"

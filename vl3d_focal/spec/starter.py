@@ -67,8 +67,8 @@ sequential_pipeline:
 
 
 def _step_descriptions() -> dict[str, str]:
-    from vl3d_focal.schemas import active_schemas
-    from vl3d_focal.step_schemas import STEP_KINDS
+    from vl3d_focal.spec.schemas import active_schemas
+    from vl3d_focal.spec.step_schemas import STEP_KINDS
 
     defs = active_schemas()["pipeline.schema.json"]["$defs"]
     return {kind: defs[f"{kind}_step"]["description"] for kind in STEP_KINDS}

@@ -10,21 +10,22 @@ rules; YAML is a superset of JSON). Syntax errors give line and column. Duplicat
 non-string keys, non-finite numbers and YAML values JSON has no type for (dates...) are
 errors. Keys starting with ``_`` are comments, dropped at every level before validation.
 
-Checks: the JSON Schema of :mod:`vl3d_focal.schemas`, then the semantic checks of
-:mod:`vl3d_focal.spec_checks`. File existence is checked only with ``check_files=True``
+Checks: the JSON Schema of :mod:`vl3d_focal.spec.schemas`, then the semantic checks of
+:mod:`vl3d_focal.spec.checks`. File existence is checked only with ``check_files=True``
 (the default of :func:`load_spec` and of ``vl3d-focal validate``/``run``; the tests of
 ``examples/`` turn it off, since the demo's input is generated when the demo runs).
 
 The normalised form :func:`load_spec` returns (the runner relies on it):
 
 - comment keys dropped; every key the schema gives a ``default`` for is present, filled
-  with that default (:func:`vl3d_focal.spec_normalise.apply_defaults`), so the runner
+  with that default (:func:`vl3d_focal.spec.normalise.apply_defaults`), so the runner
   reads ``step["key"]`` and never hard-codes a default;
 - ``in_pcloud``: list of absolute paths; ``out_pcloud``: list of absolute prefixes as given
   (one, or one per input), a trailing ``*`` dropped, a trailing separator kept
   (``"../out/demo/*"`` -> ``"/abs/out/demo/"``); the runner's
   :func:`vl3d_focal.steps.paths.cloud_prefixes` derives the per-cloud prefixes;
-- input paths in steps (``model_path``, ``validation_pcloud``, a list) are absolute;
+- input paths in steps (``model_path``; ``training_pcloud`` and ``validation_pcloud``, lists)
+  are absolute;
 - output paths in steps starting with ``*`` are kept as written (the runner expands them
   with :func:`vl3d_focal.steps.paths.expand_output`); other output paths are made absolute.
 
@@ -47,11 +48,11 @@ from typing import Any, Mapping
 
 import yaml
 
-from vl3d_focal import schemas as schema_files
+from vl3d_focal.spec import schemas as schema_files
 from vl3d_focal.errors import SpecError, SpecIssue
-from vl3d_focal.spec_checks import semantic_issues
-from vl3d_focal.spec_messages import describe, json_path, schema_issues, sort_issues
-from vl3d_focal.spec_normalise import apply_defaults, normalise_paths
+from vl3d_focal.spec.checks import semantic_issues
+from vl3d_focal.spec.messages import describe, json_path, schema_issues, sort_issues
+from vl3d_focal.spec.normalise import apply_defaults, normalise_paths
 
 COMMENT_PREFIX = "_"
 MAX_DEPTH = 100

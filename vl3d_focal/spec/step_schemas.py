@@ -1,10 +1,10 @@
 """JSON Schema fragments of the pipeline spec language: top level and step kinds.
 
-Pure data builders used by :mod:`vl3d_focal.schemas`, which adds the registry-driven parts
+Pure data builders used by :mod:`vl3d_focal.spec.schemas`, which adds the registry-driven parts
 (losses, models) and writes the files; the train step's ``model_args`` and the class-weight
-definition are in :mod:`vl3d_focal.train_schemas`. Every property has a
+definition are in :mod:`vl3d_focal.spec.train_schemas`. Every property has a
 ``description`` and, where the runner has one, the ``default`` it really uses
-(:func:`vl3d_focal.spec_normalise.apply_defaults` fills them in, so the runner never
+(:func:`vl3d_focal.spec.normalise.apply_defaults` fills them in, so the runner never
 hard-codes one).
 
 Path-valued properties carry the annotation ``"x-vl3d-path"``: ``"input"`` (resolved

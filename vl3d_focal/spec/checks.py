@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from vl3d_focal.registry import LOSSES, MODELS
-from vl3d_focal.spec_messages import did_you_mean
-from vl3d_focal.spec_normalise import PREFIX_MARK, annotated_paths
-from vl3d_focal.step_schemas import STEP_KINDS
+from vl3d_focal.spec.messages import did_you_mean
+from vl3d_focal.spec.normalise import PREFIX_MARK, annotated_paths
+from vl3d_focal.spec.step_schemas import STEP_KINDS
 from vl3d_focal.steps.paths import cloud_prefixes, expand_output
 
 Issue = tuple[tuple, str]
@@ -119,7 +119,7 @@ def _output_issues(spec: Mapping[str, Any], found: Found) -> Iterator[Issue]:
 
 
 def _where(parts: tuple) -> str:
-    from vl3d_focal.spec_messages import json_path
+    from vl3d_focal.spec.messages import json_path
 
     return json_path(parts)
 
@@ -221,7 +221,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
     """Semantic problems of a comment-free spec whose paths were normalised.
 
     Args:
-        spec: the spec after :func:`vl3d_focal.spec_normalise.normalise_paths` (may be invalid).
+        spec: the spec after :func:`vl3d_focal.spec.normalise.normalise_paths` (may be invalid).
         check_files: check that input files exist and are readable.
 
     Returns:

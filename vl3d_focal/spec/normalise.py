@@ -30,8 +30,8 @@ from typing import Any, Callable, Mapping
 
 from jsonschema import Draft202012Validator
 
-from vl3d_focal import schemas as schema_files
-from vl3d_focal.step_schemas import LIST_ANNOTATION, PATH_ANNOTATION, SUFFIX_ANNOTATION
+from vl3d_focal.spec import schemas as schema_files
+from vl3d_focal.spec.step_schemas import LIST_ANNOTATION, PATH_ANNOTATION, SUFFIX_ANNOTATION
 
 PREFIX_MARK = "*"
 _DROPPED = ("$ref", "$id", "$schema", "$defs")
@@ -177,7 +177,7 @@ def apply_defaults(
 
     Args:
         spec: a spec that passed validation (comments dropped).
-        schemas: the schema set; default :func:`vl3d_focal.schemas.active_schemas`.
+        schemas: the schema set; default :func:`vl3d_focal.spec.schemas.active_schemas`.
 
     Example:
         >>> spec = {"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": [

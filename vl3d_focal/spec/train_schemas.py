@@ -1,6 +1,6 @@
 """JSON Schema fragments of the train step: ``model_args`` and the class-weight definition.
 
-Used by :mod:`vl3d_focal.schemas`. Every property has a ``description`` and, where the runner
+Used by :mod:`vl3d_focal.spec.schemas`. Every property has a ``description`` and, where the runner
 has one, the ``default`` it really uses. Class-weight strategy names and option defaults are
 read from :mod:`vl3d_focal.losses` (``CLASS_WEIGHT_STRATEGIES``, ``STRATEGY_ALIASES`` and
 ``compute_class_weight``'s signature), so they cannot drift from what the losses accept.
@@ -16,7 +16,7 @@ import inspect
 import re
 from typing import Any
 
-from vl3d_focal.step_schemas import closed_object, input_paths_schema, monitor_schema
+from vl3d_focal.spec.step_schemas import closed_object, input_paths_schema, monitor_schema
 
 OPTION_NAMES = ("beta", "k", "on_absent_class")
 """Options of a ``{"strategy": ...}`` class-weight object (``compute_class_weight``'s)."""
@@ -139,6 +139,10 @@ def model_handling_schema(*, class_weight_ref: str) -> dict[str, Any]:
     )
     schema = closed_object(
         {
+            "training_pcloud": input_paths_schema(
+                "Point clouds (LAS/LAZ) to train on instead of in_pcloud, which are then only "
+                "predicted and evaluated; one path or a list, relative to the spec file's folder."
+            ),
             "training_epochs": {"type": "integer", "minimum": 1, "default": 20, "description": "Number of training epochs."},
             "batch_size": {"type": "integer", "minimum": 1, "default": 16, "description": "Receptive fields per training batch."},
             "validation_split": {

@@ -1,7 +1,7 @@
 """The JSON Schema files of the spec language, generated from the registries and shipped.
 
 One source of truth: :func:`generate_schemas` builds every file from the step schemas
-(:mod:`vl3d_focal.step_schemas`) and the registries (``LOSSES`` entries' ``schema``,
+(:mod:`vl3d_focal.spec.step_schemas`) and the registries (``LOSSES`` entries' ``schema``,
 ``MODELS`` entries' architecture arguments, the class-weight strategies of
 :mod:`vl3d_focal.losses`). ``config_schemas/`` holds the written result, shipped in the wheel
 as the package ``vl3d_focal.config_schemas``; a test asserts the files equal
@@ -35,8 +35,8 @@ import referencing
 from jsonschema import Draft202012Validator
 from referencing.jsonschema import DRAFT202012
 
-from vl3d_focal import step_schemas as parts
-from vl3d_focal import train_schemas
+from vl3d_focal.spec import step_schemas as parts
+from vl3d_focal.spec import train_schemas
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS
 

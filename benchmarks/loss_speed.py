@@ -1,0 +1,461 @@
+"""Loss speed: forward + backward of our focal loss against Keras' and a naive VL3D-style one.
+
+Every peer computes the loss and its gradient with respect to the logits, in eager mode, under
+``tf.function`` and under ``tf.function(jit_compile=True)`` (XLA). All configurations of a
+shape are timed in one process, interleaved in a shuffled order at every repetition, and the
+medians are reported. Peak memory is measured per configuration in a fresh subprocess (see
+:func:`memory_probe`), and the figures are set against the machine's measured memory bandwidth
+and exp throughput (see :func:`machine_rates`). Run ``python -m benchmarks.loss_speed --help``.
+
+Example:
+    python -m benchmarks.loss_speed --quick --out /tmp/loss_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.naive_vl3d_loss import naive_vl3d_focal_loss  # noqa: E402
+from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "loss_speed.json"
+GAMMA = 2.0
+SHAPES: tuple[tuple[int, int, int], ...] = ((16, 4096, 8), (4, 65536, 20))
+MODES: tuple[str, ...] = ("eager", "tf.function", "xla")
+PEERS: tuple[str, ...] = ("ours/sparse", "ours/one-hot", "keras/one-hot", "naive/one-hot")
+Step = Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+
+
+def class_weights(*, num_classes: int) -> list[float]:
+    """Deterministic, unequal class weights (0.5 .. 4.0) shared by every peer.
+
+    Example:
+        >>> class_weights(num_classes=3)
+        [0.5, 2.25, 4.0]
+    """
+    return [float(w) for w in np.linspace(0.5, 4.0, num_classes)]
+
+
+def make_loss(*, peer: str, num_classes: int) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """The loss function ``(labels, logits) -> scalar`` of a peer (labels in the peer's format).
+
+    Args:
+        peer: one of ``PEERS``.
+        num_classes: C, the size of the class axis.
+
+    Returns:
+        A callable computing the scalar loss.
+
+    Example:
+        >>> fn = make_loss(peer="naive/one-hot", num_classes=2)
+        >>> value = fn(tf.constant([[1.0, 0.0]]), tf.constant([[0.5, -0.5]]))
+    """
+    alpha = class_weights(num_classes=num_classes)
+    if peer.startswith("ours/"):
+        return ClassWeightedFocalCategoricalCrossentropy(class_weight=alpha, gamma=GAMMA, from_logits=True)
+    if peer == "keras/one-hot":
+        return keras.losses.CategoricalFocalCrossentropy(alpha=alpha, gamma=GAMMA, from_logits=True)
+    if peer == "naive/one-hot":
+        return lambda y, z: naive_vl3d_focal_loss(y_true=y, logits=z, class_weight=alpha, gamma=GAMMA)
+    raise ValueError(f"Argument `peer` must be one of {PEERS}. Received: peer={peer!r}")
+
+
+def make_step(*, loss: Callable[[tf.Tensor, tf.Tensor], tf.Tensor], mode: str) -> Step:
+    """``(labels, logits) -> (loss, d loss / d logits)`` compiled as ``mode`` says.
+
+    Example:
+        >>> step = make_step(loss=make_loss(peer="ours/sparse", num_classes=2), mode="eager")
+        >>> value, grad = step(tf.constant([1]), tf.constant([[0.0, 1.0]]))
+    """
+
+    def step(labels: tf.Tensor, logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            value = loss(labels, logits)
+        return value, tape.gradient(value, logits)
+
+    if mode == "eager":
+        return step
+    if mode in ("tf.function", "xla"):
+        return tf.function(step, jit_compile=mode == "xla")
+    raise ValueError(f"Argument `mode` must be one of {MODES}. Received: mode={mode!r}")
+
+
+def make_inputs(*, shape: tuple[int, int, int], seed: int = 0) -> dict[str, tf.Tensor]:
+    """Logits ``(B, N, C)`` ~ N(0, 2^2), sparse int32 labels ``(B, N)`` and their one-hot form.
+
+    Example:
+        >>> sorted(make_inputs(shape=(1, 4, 3)))
+        ['logits', 'one-hot', 'sparse']
+    """
+    rng = np.random.default_rng(seed)
+    batch, points, num_classes = shape
+    labels = rng.integers(0, num_classes, size=(batch, points)).astype(np.int32)
+    return {
+        "logits": tf.constant(rng.normal(0.0, 2.0, size=shape).astype(np.float32)),
+        "sparse": tf.constant(labels),
+        "one-hot": tf.constant(np.eye(num_classes, dtype=np.float32)[labels]),
+    }
+
+
+def time_configurations(
+    *, shape: tuple[int, int, int], repetitions: int, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Times every (peer, mode) at ``shape``: warm-up, then interleaved shuffled repetitions.
+
+    Returns:
+        One record per configuration with the median, quartiles and minimum in milliseconds.
+
+    Example:
+        >>> rows = time_configurations(shape=(1, 64, 3), repetitions=3)
+    """
+    inputs = make_inputs(shape=shape, seed=seed)
+    steps: dict[tuple[str, str], Step] = {}
+    for peer in PEERS:
+        loss = make_loss(peer=peer, num_classes=shape[-1])
+        for mode in MODES:
+            steps[(peer, mode)] = make_step(loss=loss, mode=mode)
+    samples: dict[tuple[str, str], list[float]] = {key: [] for key in steps}
+    labels_of = {key: inputs[key[0].split("/")[1]] for key in steps}
+    for key, step in steps.items():  # warm-up: trace, compile, first allocations
+        for _ in range(2):
+            step(labels_of[key], inputs["logits"])
+    order = list(steps)
+    shuffler = random.Random(seed)
+    for _ in range(repetitions):
+        shuffler.shuffle(order)
+        for key in order:
+            start = time.perf_counter()
+            value, grad = steps[key](labels_of[key], inputs["logits"])
+            samples[key].append((time.perf_counter() - start) * 1e3)
+            del value, grad
+    rows = []
+    for (peer, mode), values in samples.items():
+        q1, _, q3 = statistics.quantiles(values, n=4)
+        rows.append({"shape": list(shape), "peer": peer, "mode": mode, "median_ms": statistics.median(values),
+                     "q1_ms": q1, "q3_ms": q3, "min_ms": min(values), "repetitions": len(values)})
+    return rows
+
+
+def _best_seconds(*, fn: Callable[[], Any], repetitions: int) -> float:
+    fn()
+    return statistics.median(_elapsed(fn) for _ in range(repetitions))
+
+
+def _elapsed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def machine_rates(*, repetitions: int = 15) -> dict[str, float]:
+    """Measured memory bandwidth (bytes/s) and exp throughput (exp/s) of this machine, now.
+
+    Bandwidth: the best of NumPy's ``copyto`` of 128 MiB into a preallocated array (one core)
+    and a TF ``x * c`` over 128 MiB (all cores), counting bytes read + written. Exp: the best
+    of NumPy's float32 ``exp`` on a cache-resident 64 Ki array (one core) and ``tf.exp`` on
+    1 Mi floats under XLA (all cores). Medians of ``repetitions`` runs.
+
+    Example:
+        >>> rates = machine_rates(repetitions=3)
+        >>> sorted(rates)[:2]
+        ['bandwidth_bytes_per_s', 'bandwidth_numpy_copy']
+    """
+    big = np.ones(32 * 1024 * 1024, np.float32)
+    out = np.empty_like(big)
+    numpy_copy = 2 * big.nbytes / _best_seconds(fn=lambda: np.copyto(out, big), repetitions=repetitions)
+    tf_big = tf.constant(big)
+    scale = tf.function(lambda x: x * 1.0001)
+    tf_scale = 2 * big.nbytes / _best_seconds(fn=lambda: scale(tf_big), repetitions=repetitions)
+    small = np.linspace(-5.0, 5.0, 64 * 1024, dtype=np.float32)
+    small_out = np.empty_like(small)
+    inner = 50
+
+    def numpy_exp_loop() -> None:
+        for _ in range(inner):
+            np.exp(small, out=small_out)
+
+    numpy_exp = inner * small.size / _best_seconds(fn=numpy_exp_loop, repetitions=repetitions)
+    tf_mid = tf.constant(np.linspace(-5.0, 5.0, 1024 * 1024, dtype=np.float32))
+    tf_exp_fn = tf.function(lambda x: tf.reduce_sum(tf.exp(x)), jit_compile=True)
+    tf_exp = tf_mid.shape[0] / _best_seconds(fn=lambda: tf_exp_fn(tf_mid), repetitions=repetitions)
+    del big, out, tf_big
+    gc.collect()
+    return {
+        "bandwidth_bytes_per_s": max(numpy_copy, tf_scale),
+        "bandwidth_numpy_copy": numpy_copy,
+        "bandwidth_tf_scale": tf_scale,
+        "exp_per_s": max(numpy_exp, tf_exp),
+        "exp_numpy_1core": numpy_exp,
+        "exp_tf_xla": tf_exp,
+    }
+
+
+def minimal_work(*, shape: tuple[int, int, int], sparse: bool) -> dict[str, int]:
+    """The least work one forward + backward call must do, whatever the implementation.
+
+    Bytes: read the float32 logits and the labels (int32 per point, or float32 one-hot), write
+    the float32 gradient. Transcendentals: one exp per logit (softmax) and one log per point
+    (log-sum-exp); the focal factor and its slope need no more (``1 - p`` and ``p`` come from
+    the exps already taken).
+
+    Example:
+        >>> minimal_work(shape=(2, 3, 4), sparse=True)
+        {'bytes': 216, 'transcendentals': 30}
+    """
+    batch, points, num_classes = shape
+    m = batch * points
+    label_bytes = 4 * m if sparse else 4 * m * num_classes
+    return {"bytes": 4 * m * num_classes + label_bytes + 4 * m * num_classes,
+            "transcendentals": m * num_classes + m}
+
+
+def memory_probe(*, peer: str, mode: str, shape: tuple[int, int, int]) -> dict[str, int]:
+    """Peak extra resident memory of one call, measured inside this (fresh) process.
+
+    Call it in a subprocess started with ``MALLOC_MMAP_THRESHOLD_=65536``: every allocation of
+    64 KiB or more is then its own mmap, unmapped when freed, so the resident set follows the
+    live tensors (no allocator caching hides or reuses them). After two warm-up calls (tracing,
+    XLA compilation), the peak resident set is reset (``/proc/self/clear_refs``) and one call
+    is made while holding its outputs; the delta ``VmHWM - VmRSS(before)`` is the call's peak
+    working memory (intermediates, saved activations, the gradient). Labels and logits exist
+    before, so they are not in the delta; their sizes are reported separately.
+
+    Example:
+        >>> probe = memory_probe(peer="ours/sparse", mode="tf.function", shape=(1, 4096, 8))
+    """
+    inputs = make_inputs(shape=shape)
+    labels = inputs[peer.split("/")[1]]
+    logits = inputs["logits"]
+    step = make_step(loss=make_loss(peer=peer, num_classes=shape[-1]), mode=mode)
+    for _ in range(2):
+        step(labels, logits)
+    gc.collect()
+    deltas = []
+    for _ in range(3):
+        before = _status_kib("VmRSS")
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        outputs = step(labels, logits)
+        deltas.append((_status_kib("VmHWM") - before) * 1024)
+        del outputs
+        gc.collect()
+    return {"peak_delta_bytes": int(statistics.median(deltas)), "label_bytes": int(labels.numpy().nbytes),
+            "tensor_bytes": 4 * int(np.prod(shape))}
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field} line")
+
+
+def run_memory_probes(*, shapes: tuple[tuple[int, int, int], ...], peers: tuple[str, ...],
+                      modes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Runs :func:`memory_probe` for each configuration in its own subprocess.
+
+    Example:
+        >>> rows = run_memory_probes(shapes=((1, 4096, 8),), peers=("ours/sparse",), modes=("xla",))
+    """
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    rows = []
+    for shape in shapes:
+        for peer in peers:
+            for mode in modes:
+                cmd = [sys.executable, "-m", "benchmarks.loss_speed", "--memory-probe", peer, mode,
+                       ",".join(map(str, shape))]
+                done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, check=True)
+                probe = json.loads(done.stdout.strip().splitlines()[-1])
+                rows.append({"shape": list(shape), "peer": peer, "mode": mode, **probe,
+                             "peak_in_tensors": probe["peak_delta_bytes"] / probe["tensor_bytes"]})
+    return rows
+
+
+def sparse_graph_one_hot_ops(*, shape: tuple[int, int, int]) -> list[str]:
+    """Names of ``OneHot`` ops in the traced (non-XLA) graph of our sparse path.
+
+    Example:
+        >>> names = sparse_graph_one_hot_ops(shape=(1, 8, 3))
+    """
+    inputs = make_inputs(shape=shape)
+    step = make_step(loss=make_loss(peer="ours/sparse", num_classes=shape[-1]), mode="tf.function")
+    graph = step.get_concrete_function(inputs["sparse"], inputs["logits"]).graph
+    return [op.name for op in graph.get_operations() if op.type == "OneHot"]
+
+
+def limits(*, rows: list[dict[str, Any]], rates: dict[str, float]) -> list[dict[str, Any]]:
+    """Distance of our fastest measured time to the bound ``max(bytes / BW, exps / exp rate)``.
+
+    Example:
+        >>> limits(rows=[], rates={"bandwidth_bytes_per_s": 1e10, "exp_per_s": 1e9})
+        []
+    """
+    out = []
+    for row in rows:
+        if not row["peer"].startswith("ours/"):
+            continue
+        shape = tuple(row["shape"])
+        work = minimal_work(shape=shape, sparse=row["peer"] == "ours/sparse")
+        memory_ms = work["bytes"] / rates["bandwidth_bytes_per_s"] * 1e3
+        exp_ms = work["transcendentals"] / rates["exp_per_s"] * 1e3
+        bound = max(memory_ms, exp_ms)
+        out.append({**{k: row[k] for k in ("shape", "peer", "mode", "median_ms")}, **work,
+                    "memory_bound_ms": memory_ms, "exp_bound_ms": exp_ms,
+                    "times_the_bound": row["median_ms"] / bound})
+    return out
+
+
+def _row(rows: list[dict[str, Any]], *, shape: Any, peer: str, mode: str) -> dict[str, Any]:
+    return next(r for r in rows if tuple(r["shape"]) == tuple(shape) and r["peer"] == peer and r["mode"] == mode)
+
+
+def _ms(rows: list[dict[str, Any]], *, shape: Any, peer: str, mode: str) -> float:
+    return _row(rows, shape=shape, peer=peer, mode=mode)["median_ms"]
+
+
+def ratios(*, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Speed-ups of our loss (sparse and one-hot labels) over Keras and the naive peer.
+
+    Example:
+        >>> ratios(rows=[])
+        []
+    """
+    out = []
+    for shape in sorted({tuple(r["shape"]) for r in rows}):
+        for mode in MODES:
+            for ours in ("ours/sparse", "ours/one-hot"):
+                mine = _ms(rows, shape=list(shape), peer=ours, mode=mode)
+                out.append({"shape": list(shape), "mode": mode, "ours": ours,
+                            "vs_keras": _ms(rows, shape=list(shape), peer="keras/one-hot", mode=mode) / mine,
+                            "vs_naive": _ms(rows, shape=list(shape), peer="naive/one-hot", mode=mode) / mine})
+    return out
+
+
+def format_report(*, result: dict[str, Any]) -> str:
+    """The printed tables (milliseconds, speed-ups, distance to the limit, memory).
+
+    Example:
+        >>> text = format_report(result={"timings": [], "ratios": [], "limits": [], "memory": [],
+        ...                              "machine": {"bandwidth_bytes_per_s": 1e10, "exp_per_s": 1e9}})
+    """
+    lines = []
+    rows = result["timings"]
+    for shape in sorted({tuple(r["shape"]) for r in rows}):
+        lines.append(f"\nshape {shape}: median ms per forward+backward (q1-q3)")
+        lines.append(f"{'peer':<16}" + "".join(f"{m:>24}" for m in MODES))
+        for peer in PEERS:
+            cells = []
+            for mode in MODES:
+                r = _row(rows, shape=shape, peer=peer, mode=mode)
+                cells.append(f"{r['median_ms']:8.2f} ({r['q1_ms']:.2f}-{r['q3_ms']:.2f})")
+            lines.append(f"{peer:<16}" + "".join(f"{c:>24}" for c in cells))
+        for r in (x for x in result["ratios"] if tuple(x["shape"]) == shape):
+            lines.append(f"  speed-up {r['ours']:<13} {r['mode']:<12} vs keras {r['vs_keras']:5.2f}x"
+                         f"   vs naive {r['vs_naive']:5.2f}x")
+    m = result["machine"]
+    lines.append(f"\nmachine: {m['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s (read+write), "
+                 f"{m['exp_per_s'] / 1e9:.2f} G exp/s")
+    lines.append(f"{'shape':<16}{'peer':<14}{'mode':<12}{'MB moved':>9}{'M transc':>9}"
+                 f"{'mem ms':>8}{'exp ms':>8}{'ours ms':>9}{'x bound':>8}")
+    for r in result["limits"]:
+        lines.append(f"{str(tuple(r['shape'])):<16}{r['peer']:<14}{r['mode']:<12}{r['bytes'] / 1e6:9.2f}"
+                     f"{r['transcendentals'] / 1e6:9.2f}{r['memory_bound_ms']:8.2f}{r['exp_bound_ms']:8.2f}"
+                     f"{r['median_ms']:9.2f}{r['times_the_bound']:8.1f}")
+    if result["memory"]:
+        lines.append("\npeak extra resident memory of one call (fresh process per row; 1 tensor = B*N*C float32)")
+        lines.append(f"{'shape':<16}{'peer':<16}{'mode':<12}{'peak MB':>9}{'tensors':>9}{'labels MB':>10}")
+        for r in result["memory"]:
+            lines.append(f"{str(tuple(r['shape'])):<16}{r['peer']:<16}{r['mode']:<12}"
+                         f"{r['peak_delta_bytes'] / 1e6:9.2f}{r['peak_in_tensors']:9.2f}{r['label_bytes'] / 1e6:10.2f}")
+    return "\n".join(lines)
+
+
+def run_benchmark(*, quick: bool, repetitions: int | None = None) -> dict[str, Any]:
+    """Runs everything and returns the JSON-able result (see ``format_report``).
+
+    Example:
+        >>> result = run_benchmark(quick=True)
+    """
+    shapes = SHAPES[:1] if quick else SHAPES
+    timings = []
+    for shape in shapes:
+        reps = repetitions or (8 if quick else (60 if shape[1] * shape[2] < 100_000 else 20))
+        timings.extend(time_configurations(shape=shape, repetitions=reps))
+    rates = machine_rates(repetitions=5 if quick else 15)
+    memory = run_memory_probes(shapes=shapes, peers=("ours/sparse", "ours/one-hot") if quick else PEERS,
+                               modes=("tf.function",) if quick else MODES)
+    return {
+        "meta": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                 "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+                 "python": platform.python_version(), "cpu": _cpu_name(), "cores": os.cpu_count(),
+                 "quick": quick, "gamma": GAMMA, "command": " ".join(["python -m benchmarks.loss_speed"] + sys.argv[1:])},
+        "timings": timings, "ratios": ratios(rows=timings), "machine": rates,
+        "limits": limits(rows=timings, rates=rates), "memory": memory,
+        "sparse_graph_one_hot_ops": sparse_graph_one_hot_ops(shape=shapes[0]),
+    }
+
+
+def _cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or "unknown"
+
+
+def main(*, argv: list[str] | None = None) -> int:
+    """Command line entry point; prints the tables and writes the JSON file.
+
+    Example:
+        >>> main(argv=["--quick", "--out", "/tmp/loss_speed.json"])
+        0
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small shape, few repetitions (~30 s)")
+    parser.add_argument("--repetitions", type=int, default=None, help="timed repetitions per configuration")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="JSON output (default benchmarks/results/loss_speed.json)")
+    parser.add_argument("--memory-probe", nargs=3, metavar=("PEER", "MODE", "B,N,C"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    tf.get_logger().setLevel("ERROR")  # one step function per configuration: retracing warnings are noise
+    if args.memory_probe:
+        peer, mode, shape = args.memory_probe
+        probe = memory_probe(peer=peer, mode=mode, shape=tuple(int(v) for v in shape.split(",")))
+        print(json.dumps(probe))
+        return 0
+    result = run_benchmark(quick=args.quick, repetitions=args.repetitions)
+    print(format_report(result=result))
+    if result["sparse_graph_one_hot_ops"]:
+        print(f"\nnote: the sparse tf.function graph holds OneHot ops: {result['sparse_graph_one_hot_ops']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
