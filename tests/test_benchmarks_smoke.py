@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-# benchmarks/ is a top-level folder of the repository, not part of the installed package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# benchmarks/ is a top-level folder of the repository, not part of the installed package. The
+# root goes at the END of sys.path so that vl3d_focal still comes from the installed package.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import loss_speed  # noqa: E402
 from benchmarks.naive_vl3d_loss import naive_vl3d_focal_loss  # noqa: E402
