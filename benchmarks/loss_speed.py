@@ -299,13 +299,19 @@ def run_memory_probes(*, shapes: tuple[tuple[int, int, int], ...], peers: tuple[
 def sparse_graph_one_hot_ops(*, shape: tuple[int, int, int]) -> list[str]:
     """Names of ``OneHot`` ops in the traced (non-XLA) graph of our sparse path.
 
+    The graph's own ops and those of every function it calls (the loss' XLA kernels) are
+    searched.
+
     Example:
         >>> names = sparse_graph_one_hot_ops(shape=(1, 8, 3))
     """
     inputs = make_inputs(shape=shape)
     step = make_step(loss=make_loss(peer="ours/sparse", num_classes=shape[-1]), mode="tf.function")
-    graph = step.get_concrete_function(inputs["sparse"], inputs["logits"]).graph
-    return [op.name for op in graph.get_operations() if op.type == "OneHot"]
+    graph_def = step.get_concrete_function(inputs["sparse"], inputs["logits"]).graph.as_graph_def()
+    found = [node.name for node in graph_def.node if node.op == "OneHot"]
+    for function in graph_def.library.function:
+        found += [f"{function.signature.name}/{node.name}" for node in function.node_def if node.op == "OneHot"]
+    return found
 
 
 def limits(*, rows: list[dict[str, Any]], rates: dict[str, float]) -> list[dict[str, Any]]:

@@ -25,3 +25,15 @@ def ign_dir() -> Path:
     if not any(IGN_DIR.glob("*.laz")):
         pytest.skip(f"real IGN tiles not found in {IGN_DIR} (they live in ../shared beside the repo)")
     return IGN_DIR
+
+
+@pytest.fixture(autouse=True)
+def _drop_cli_log_handlers():
+    """Tests that call ``cli.main`` in-process leave a handler on pytest's captured stderr,
+    which is closed once the test ends; remove it so later log lines do not hit a closed file."""
+    import logging
+
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == "vl3d-focal-cli"]:
+        root.removeHandler(handler)

@@ -231,7 +231,7 @@ def test_val_monitors_fall_back_without_validation(tmp_path):
                                           "reduce_lr_on_plateau": {"monitor": "val_loss"}},
                           has_validation=False, history_csv=tmp_path / "h.csv",
                           checkpoint_path=tmp_path / "b.weights.h5", schedule_in_use=False)
-    assert [type(cb).__name__ for cb in cbs] == ["CSVLogger", "ModelCheckpoint", "EarlyStopping", "ReduceLROnPlateau"]
+    assert [type(cb).__name__ for cb in cbs] == ["HistoryWriter", "BestWeights", "EarlyStopping", "ReduceLROnPlateau"]
     assert all(cb.monitor == "loss" for cb in cbs[1:])
 
 

@@ -48,3 +48,22 @@ def test_errors():
         propagate(np.ones((1, 3, 2)), fields, 2)
     with pytest.raises(DataError, match="no field"):
         propagate(np.ones((1, 2, 2)), fields, 3)
+
+
+def test_sums_added_block_by_block_equal_one_pass():
+    from vl3d_focal.data.propagation import PropagationSums
+
+    rng = np.random.default_rng(4)
+    xyz = rng.uniform(0, 20, (2500, 3))
+    fields = build_fields(xyz, FieldSpec(radius=3.0, num_points=40), seed=0)
+    probs = rng.dirichlet(np.ones(3), size=fields.indices.shape)
+    whole = propagate(probs, fields, len(xyz))
+    sums = PropagationSums(num_points_total=len(xyz), num_classes=3)
+    order = rng.permutation(fields.num_fields)
+    for block in np.array_split(order, 5):
+        sums.add(probs[block], fields.indices[block], chunk_fields=9)
+    with pytest.raises(DataError, match="shape"):
+        sums.add(probs[:2, :, :2], fields.indices[:2])
+    np.testing.assert_allclose(sums.finish(xyz=xyz), whole, rtol=0, atol=1e-6)
+    with pytest.raises(DataError, match="finished"):
+        sums.add(probs[:1], fields.indices[:1])

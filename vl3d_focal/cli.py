@@ -1,6 +1,6 @@
 """The ``vl3d-focal`` command line; the only module that configures logging.
 
-Commands: ``validate SPEC [SPEC ...]``, ``run SPEC``, ``list losses|models|class-weights``,
+Commands: ``validate SPEC [SPEC ...]``, ``run SPEC [--resume]``, ``list losses|models|class-weights``,
 ``schema`` (print, or ``--write FOLDER`` to regenerate the files) and ``init [PATH]``.
 A user mistake (any :class:`~vl3d_focal.errors.VL3DFocalError`) prints its message on
 stderr and exits with status 2, without a traceback unless ``--debug`` is given. Spec
@@ -105,8 +105,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)  # a SpecError is reported by main(), before any work
     from vl3d_focal.pipeline import run_pipeline
 
-    logger.info("running %s", args.spec)
-    run_pipeline(spec)
+    logger.info("running %s%s", args.spec, " (resuming)" if args.resume else "")
+    if args.resume:
+        run_pipeline(spec, resume=True)
+    else:
+        run_pipeline(spec)
     return 0
 
 
@@ -198,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="validate a spec, then run its pipeline")
     run.add_argument("spec", metavar="SPEC", help="JSON or YAML pipeline spec")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted training from its last checkpoint (training/resume/)")
     run.set_defaults(handler=_cmd_run, log_base=logging.INFO)
 
     listing = commands.add_parser("list", help="registered components with a one-line description")

@@ -18,6 +18,8 @@ from typing import Any, Callable, Mapping
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.steps.evaluate import run_eval
+from vl3d_focal.steps.distribution import build_strategy, step_distribution
+from vl3d_focal.steps.preflight import check_outputs
 from vl3d_focal.steps.prediction import MODEL_SOURCES, run_predict
 from vl3d_focal.steps.reading import read_inputs, run_class_mapping
 from vl3d_focal.steps.state import PipelineState
@@ -72,12 +74,17 @@ def step_handler(step: Mapping[str, Any], *, index: int) -> tuple[str, StepHandl
     return kind, handler
 
 
-def execute_pipeline(spec: Mapping[str, Any]) -> PipelineState:
+def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> PipelineState:
     """Runs every step of a validated, normalised spec and returns the final state.
+
+    Before any step runs, the output folders are checked (writable, enough free disk) and the
+    distribution strategies of the train steps are created (``multi_worker_mirrored`` must
+    exist before any other TensorFlow work).
 
     Args:
         spec: with ``in_pcloud`` (list of paths), ``out_pcloud`` (list of prefixes) and
             ``sequential_pipeline`` (list of steps).
+        resume: continue each train step from its last resumable checkpoint.
 
     Returns:
         The final pipeline state (clouds, predictions, model), for callers that want it.
@@ -93,8 +100,13 @@ def execute_pipeline(spec: Mapping[str, Any]) -> PipelineState:
 
     steps = list(spec["sequential_pipeline"])
     handlers = [step_handler(step, index=index) for index, step in enumerate(steps)]
+    check_outputs(spec)
+    for step in steps:
+        if "train" in step:
+            build_strategy(step_distribution(step))
     start = time.perf_counter()
     state = read_inputs(inputs=list(spec.get("in_pcloud", [])), prefixes=list(spec.get("out_pcloud", [])))
+    state.resume = bool(resume)
     for index, (step, (kind, handler)) in enumerate(zip(steps, handlers)):
         begin = time.perf_counter()
         logger.info("step %d/%d: %s %s", index + 1, len(steps), kind, step[kind])
@@ -104,15 +116,16 @@ def execute_pipeline(spec: Mapping[str, Any]) -> PipelineState:
     return state
 
 
-def run_pipeline(spec: Mapping[str, Any]) -> None:
+def run_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> None:
     """Runs every step of a validated, normalised spec (as :func:`vl3d_focal.spec.load_spec` returns).
 
     Args:
         spec: with ``in_pcloud`` (list of paths), ``out_pcloud`` (list of prefixes) and
             ``sequential_pipeline`` (list of steps).
+        resume: continue each train step from its last resumable checkpoint (``--resume``).
 
     Example:
         >>> from vl3d_focal.spec import load_spec
         >>> run_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
     """
-    execute_pipeline(spec)
+    execute_pipeline(spec, resume=resume)

@@ -207,7 +207,8 @@ def extract_features(cloud: PointCloud, fnames: Sequence[str]) -> np.ndarray:
     missing = [name for name in fnames if name not in available]
     if missing:
         raise DataError(
-            f"{cloud.name}: unknown feature(s) {missing}; available: {', '.join(available)}"
+            f"point cloud {cloud.path or cloud.name}: unknown feature(s) {missing} (not in the file "
+            f"nor derived); available: {', '.join(available)}"
         )
     out = np.empty((cloud.num_points, len(fnames)), dtype=np.float32)
     shape_cache: np.ndarray | None = None
@@ -220,8 +221,13 @@ def extract_features(cloud: PointCloud, fnames: Sequence[str]) -> np.ndarray:
             out[:, j] = _column(cloud, name)
         logger.debug("%s: feature %s computed", cloud.name, name)
     if not np.isfinite(out).all():
-        bad = [fnames[j] for j in range(len(fnames)) if not np.isfinite(out[:, j]).all()]
-        raise DataError(f"{cloud.name}: feature(s) {bad} contain NaN or infinite values")
+        bad = {fnames[j]: int(np.sum(~np.isfinite(out[:, j]))) for j in range(len(fnames))
+               if not np.isfinite(out[:, j]).all()}
+        listing = ", ".join(f"{name!r} at {count} points" for name, count in bad.items())
+        raise DataError(
+            f"point cloud {cloud.path or cloud.name}: NaN or infinite feature values ({listing}); "
+            "expected finite values"
+        )
     logger.info("%s: %d features extracted (%s)", cloud.name, len(fnames), ", ".join(fnames))
     return out
 

@@ -3,7 +3,8 @@
 Each point takes the mean of the probabilities predicted for it by every field that contains
 it; a field counts once per point even when padding repeated the point in that field (its
 repeated predictions are averaged first). Points that are in no field take the probabilities
-of their nearest covered point (cKDTree). Fields are processed in chunks to bound memory.
+of their nearest covered point (cKDTree). Fields are processed in chunks to bound memory, and
+:class:`PropagationSums` accumulates blocks of fields one at a time (chunked prediction).
 
 Example:
     >>> probs = propagate(field_probs, fields, len(xyz))          # doctest: +SKIP
@@ -24,6 +25,103 @@ from vl3d_focal.errors import DataError
 logger = logging.getLogger(__name__)
 
 _CHUNK_FIELDS = 2048
+
+
+class PropagationSums:
+    """Running per-point sums of field probabilities, filled field block by field block.
+
+    ``propagate`` in pieces: :meth:`add` the probabilities of any subset of the fields (each
+    field once), then :meth:`finish`. Work and temporary memory of :meth:`add` are proportional
+    to the block, not to the cloud; the sums are ``(N, C)`` plus ``(N,)`` weights, float32 (4
+    bytes per class and point: the running sums of a few fields per point lose nothing a
+    float32 result keeps).
+
+    Example:
+        >>> sums = PropagationSums(num_points_total=3, num_classes=2)
+        >>> sums.add(np.array([[[1.0, 0.0], [0.0, 1.0]]]), np.array([[0, 1]]))
+        >>> sums.add(np.array([[[0.0, 1.0], [0.0, 1.0]]]), np.array([[1, 2]]))
+        >>> sums.finish(xyz=np.zeros((3, 3))).tolist()
+        [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]
+    """
+
+    def __init__(self, *, num_points_total: int, num_classes: int) -> None:
+        self.num_points_total = int(num_points_total)
+        self.sums = np.zeros((self.num_points_total, int(num_classes)), dtype=np.float32)
+        self.weights = np.zeros(self.num_points_total, dtype=np.float32)
+
+    def add(self, probabilities: np.ndarray, indices: np.ndarray, *, chunk_fields: int = _CHUNK_FIELDS) -> None:
+        """Adds the ``(m, P, C)`` probabilities of ``m`` fields with ``(m, P)`` point indices.
+
+        A point repeated in one field (padding) counts once, with its mean probability.
+
+        Raises:
+            DataError: Shapes that do not match or indices out of range.
+
+        Example:
+            >>> PropagationSums(num_points_total=1, num_classes=1).add(np.ones((1, 1, 1)), np.zeros((1, 1), int))
+        """
+        if self.sums is None:
+            raise DataError("propagation: sums already finished; expected add() before finish()")
+        probabilities = np.asarray(probabilities)
+        indices = np.asarray(indices)
+        n, num_classes = self.sums.shape
+        if probabilities.ndim != 3 or probabilities.shape[:2] != indices.shape or probabilities.shape[2] != num_classes:
+            raise DataError(
+                f"propagation: expected probabilities of shape {indices.shape + (num_classes,)}, "
+                f"received {probabilities.shape}"
+            )
+        if indices.size and (indices.min() < 0 or indices.max() >= n):
+            raise DataError(f"propagation: field indices out of range for {n} points")
+        width = indices.shape[1]
+        for start in range(0, indices.shape[0], max(int(chunk_fields), 1)):
+            idx = indices[start:start + chunk_fields]
+            prob = probabilities[start:start + chunk_fields].reshape(-1, num_classes)
+            flat = idx.ravel()
+            points, local = np.unique(flat, return_inverse=True)
+            local = local.ravel()
+            field = np.repeat(np.arange(idx.shape[0], dtype=np.int64), width)
+            _, pair, multiplicity = np.unique(field * len(points) + local, return_inverse=True, return_counts=True)
+            weight = 1.0 / multiplicity[pair.ravel()]
+            self.weights[points] += np.bincount(local, weights=weight, minlength=len(points))
+            for c in range(num_classes):
+                self.sums[points, c] += np.bincount(local, weights=weight * prob[:, c], minlength=len(points))
+
+    def finish(self, *, xyz: np.ndarray | None) -> np.ndarray:
+        """The ``(N, C)`` float32 mean probabilities; points in no field take their nearest
+        covered point's (needs the ``(N, 3)`` coordinates when there are such points).
+
+        Raises:
+            DataError: No point covered, or uncovered points without coordinates.
+
+        Example:
+            >>> s = PropagationSums(num_points_total=2, num_classes=1)
+            >>> s.add(np.ones((1, 1, 1)), np.zeros((1, 1), int))
+            >>> s.finish(xyz=np.array([[0.0, 0, 0], [1, 0, 0]])).tolist()
+            [[1.0], [1.0]]
+        """
+        if self.sums is None:
+            raise DataError("propagation: sums already finished; finish() returns the result once")
+        n, num_classes = self.sums.shape
+        covered = self.weights > 0
+        out = np.zeros((n, num_classes), dtype=np.float32)
+        out[covered] = self.sums[covered] / self.weights[covered, None]
+        self.sums = self.weights = None  # the result replaces them
+        missing = np.flatnonzero(~covered)
+        if missing.size:
+            if not covered.any():
+                raise DataError("propagation: no point of the cloud is in any field")
+            if xyz is None or len(xyz) != n:
+                raise DataError(
+                    f"propagation: {missing.size} points are in no field and no (N, 3) coordinates "
+                    "were given to find their nearest covered neighbour"
+                )
+            coords = np.asarray(xyz, dtype=np.float64)
+            source = np.flatnonzero(covered)
+            _, nearest = cKDTree(coords[source]).query(coords[missing], k=1, workers=-1)
+            out[missing] = out[source[nearest]]
+            logger.info("propagation: %d points in no field took their nearest neighbour's prediction",
+                        missing.size)
+        return out
 
 
 def propagate(
@@ -57,45 +155,11 @@ def propagate(
         [[1.0, 0.0], [0.5, 0.5]]
     """
     probabilities = np.asarray(probabilities)
-    indices = fields.indices
-    if probabilities.ndim != 3 or probabilities.shape[:2] != indices.shape:
+    if probabilities.ndim != 3 or probabilities.shape[:2] != fields.indices.shape:
         raise DataError(
-            f"propagation: expected probabilities of shape {indices.shape + ('C',)}, "
+            f"propagation: expected probabilities of shape {fields.indices.shape + ('C',)}, "
             f"received {probabilities.shape}"
         )
-    n, num_classes = int(num_points_total), probabilities.shape[2]
-    if indices.size and (indices.min() < 0 or indices.max() >= n):
-        raise DataError(f"propagation: field indices out of range for {n} points")
-    sums = np.zeros((n, num_classes), dtype=np.float64)
-    weights = np.zeros(n, dtype=np.float64)
-    width = indices.shape[1]
-    for start in range(0, indices.shape[0], chunk_fields):
-        idx = indices[start:start + chunk_fields]
-        prob = probabilities[start:start + chunk_fields].reshape(-1, num_classes)
-        field = np.repeat(np.arange(idx.shape[0], dtype=np.int64), width)
-        pair = field * n + idx.ravel()
-        _, inverse, multiplicity = np.unique(pair, return_inverse=True, return_counts=True)
-        weight = 1.0 / multiplicity[inverse.ravel()]
-        flat = idx.ravel()
-        weights += np.bincount(flat, weights=weight, minlength=n)
-        for c in range(num_classes):
-            sums[:, c] += np.bincount(flat, weights=weight * prob[:, c], minlength=n)
-    covered = weights > 0
-    out = np.zeros((n, num_classes), dtype=np.float32)
-    out[covered] = sums[covered] / weights[covered, None]
-    missing = np.flatnonzero(~covered)
-    if missing.size:
-        if not covered.any():
-            raise DataError("propagation: no point of the cloud is in any field")
-        coords = fields.xyz if xyz is None else np.asarray(xyz, dtype=np.float64)
-        if coords is None or len(coords) != n:
-            raise DataError(
-                f"propagation: {missing.size} points are in no field and no (N, 3) coordinates "
-                "were given to find their nearest covered neighbour"
-            )
-        source = np.flatnonzero(covered)
-        _, nearest = cKDTree(coords[source]).query(coords[missing], k=1, workers=-1)
-        out[missing] = out[source[nearest]]
-        logger.info("propagation: %d points in no field took their nearest neighbour's prediction",
-                    missing.size)
-    return out
+    sums = PropagationSums(num_points_total=num_points_total, num_classes=probabilities.shape[2])
+    sums.add(probabilities, fields.indices, chunk_fields=chunk_fields)
+    return sums.finish(xyz=fields.xyz if xyz is None else xyz)

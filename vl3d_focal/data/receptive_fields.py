@@ -6,9 +6,12 @@ for ``cylinder``/``rectangular2D``). Any point farther than ``radius`` from ever
 gets an extra centre from a finer grid whose cells fit inside the neighbourhood, so every point
 lies in the neighbourhood of at least one field. Each neighbourhood (cKDTree ball query:
 Euclidean for sphere/cylinder, Chebyshev for the rectangular ones, ``radius`` = half side) is
-then brought to exactly ``num_points`` points: furthest-point subsampling (exact, batched over
-fields in numpy, started at the point nearest the centre) or grid subsampling (one random point
-per voxel first), and fields with fewer points are padded by repeating their points in order.
+then brought to exactly ``num_points`` points: furthest-point subsampling (exact, float32,
+batched over fields of similar sizes in numpy, the batches spread over the CPU cores, started
+at the point nearest the centre) or grid subsampling (one seeded-random point per voxel first,
+see :func:`point_priorities`), and fields with fewer points are padded by repeating their
+points in order. A field depends only on the points near its centre and their ids in the cloud
+(:func:`fields_at_centers`), so a cloud can be processed tile by tile with the same fields.
 
 Example:
     >>> spec = FieldSpec(neighborhood="sphere", radius=3.0, num_points=256)
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -180,9 +185,14 @@ def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
 
 
 def _fps(points: np.ndarray, count: np.ndarray, start: np.ndarray, k: int) -> np.ndarray:
-    """Exact furthest-point sampling of k slots for a batch of padded fields (B, n, 3)."""
+    """Exact furthest-point sampling of k slots for a batch of padded fields (B, n, 3).
+
+    Squared distances in float32, coordinates stored per axis ``(3, B, n)`` so that each of the k
+    iterations is a few passes over contiguous ``(B, n)`` arrays; slots past a field's ``count``
+    are padding and are never chosen.
+    """
     batch = np.arange(points.shape[0])
-    coords = [np.ascontiguousarray(points[:, :, a], dtype=np.float32) for a in range(3)]
+    coords = np.ascontiguousarray(np.moveaxis(points, 2, 0), dtype=np.float32)
     dist = np.full(points.shape[:2], np.inf, dtype=np.float32)
     dist[np.arange(points.shape[1])[None, :] >= count[:, None]] = -1.0  # padding never chosen
     chosen = np.empty((points.shape[0], k), dtype=np.int64)
@@ -191,15 +201,21 @@ def _fps(points: np.ndarray, count: np.ndarray, start: np.ndarray, k: int) -> np
     current = start
     for i in range(k):
         chosen[:, i] = current
-        np.subtract(coords[0], coords[0][batch, current][:, None], out=acc)
-        np.square(acc, out=acc)
+        picked = coords[:, batch, current]
+        np.subtract(coords[0], picked[0][:, None], out=acc)
+        np.multiply(acc, acc, out=acc)
         for a in (1, 2):
-            np.subtract(coords[a], coords[a][batch, current][:, None], out=tmp)
-            np.square(tmp, out=tmp)
+            np.subtract(coords[a], picked[a][:, None], out=tmp)
+            np.multiply(tmp, tmp, out=tmp)
             acc += tmp
         np.minimum(dist, acc, out=dist)
         current = dist.argmax(axis=1)
     return chosen
+
+
+def _worker_count() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every CPU
+    return max(1, len(affinity(0)) if affinity else (os.cpu_count() or 1))
 
 
 def _subsample_fps(xyz, centers, flat, starts, counts, k):
@@ -225,35 +241,68 @@ def _subsample_fps(xyz, centers, flat, starts, counts, k):
         picked = _fps(points, counts[group], start.argmin(axis=1), k)
         out[group] = np.take_along_axis(members, picked, axis=1)
 
-    for group in groups:
-        run(group)
+    workers = min(_worker_count(), len(groups))
+    if workers > 1:  # numpy releases the GIL in its loops: groups run on every core
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, groups))
+    else:
+        for group in groups:
+            run(group)
     return out
 
 
-def _subsample_grid(xyz, centers, flat, field_of, counts, k, spec, rng):
-    """Grid subsampling: one random point per voxel first, then the others, first k kept."""
+def point_priorities(point_ids: np.ndarray, *, seed: int | None) -> np.ndarray:
+    """Seeded pseudo-random uint64 priority of each point, a function of its index only.
+
+    A SplitMix64 hash of ``(seed, point index)``: the same point gets the same priority whatever
+    subset of the cloud (block) it is processed in, so grid subsampling does not depend on how the
+    cloud is split.
+
+    Example:
+        >>> a = point_priorities(np.arange(4), seed=1)
+        >>> bool((a == point_priorities(np.arange(4), seed=1)).all()), a.dtype.name
+        (True, 'uint64')
+    """
+    with np.errstate(over="ignore"):
+        z = np.asarray(point_ids, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        z ^= np.uint64((0 if seed is None else int(seed)) & 0xFFFFFFFFFFFFFFFF) * np.uint64(0xBF58476D1CE4E5B9)
+        z ^= z >> np.uint64(30)
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+        z ^= z >> np.uint64(27)
+        z *= np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return z
+
+
+def _subsample_grid(xyz, centers, flat, field_of, counts, k, spec, priority):
+    """Grid subsampling: the lowest-priority point of each voxel first, then the others (each
+    group in priority order), first k kept."""
     voxel = 2.0 * spec.radius / max(1.0, math.sqrt(k))
     half = int(math.ceil(spec.radius / voxel)) + 1
     width = 2 * half + 1
     cells = np.floor((xyz[flat] - centers[field_of]) / voxel).astype(np.int64) + half
     np.clip(cells, 0, width - 1, out=cells)  # the z of 2D neighbourhoods is unbounded
     key = field_of * width**3 + (cells[:, 0] * width + cells[:, 1]) * width + cells[:, 2]
-    perm = rng.permutation(len(flat))
-    _, first = np.unique(key[perm], return_index=True)
+    rank = priority[flat]
+    by_priority = np.lexsort((rank, key))  # voxel by voxel, lowest priority first
+    first = np.ones(len(flat), dtype=bool)
+    first[1:] = key[by_priority][1:] != key[by_priority][:-1]
     representative = np.zeros(len(flat), dtype=bool)
-    representative[perm[first]] = True
-    rank = (field_of * 2 + (~representative)).astype(np.uint32 if len(counts) < 2**31 else np.int64)
-    order = perm[np.argsort(rank[perm], kind="stable")]
+    representative[by_priority[first]] = True
+    order = np.lexsort((rank, ~representative, field_of))
     local_starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     return flat[order][local_starts[:, None] + np.arange(k)[None, :]]
 
 
-def _fields_of_chunk(xyz, tree, centers, spec, rng):
+def _fields_of_chunk(xyz, tree, centers, spec, priority):
     dims, p = NEIGHBORHOODS[spec.neighborhood]
     k = spec.num_points
     lists = tree.query_ball_point(centers[:, :dims], r=spec.radius, p=p, workers=-1, return_sorted=True)
     counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+    if counts.min(initial=1) == 0:
+        raise DataError("receptive fields: a field centre has no point within the radius")
     flat = np.concatenate([np.asarray(x, dtype=np.int64) for x in lists])
+    del lists
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     indices = np.empty((len(counts), k), dtype=np.int64)
     small = counts <= k
@@ -268,9 +317,53 @@ def _fields_of_chunk(xyz, tree, centers, spec, rng):
             keep = np.repeat(~small, counts)
             field_of = np.repeat(np.arange(big.size), counts[big])
             indices[big] = _subsample_grid(
-                xyz, centers[big], flat[keep], field_of, counts[big], k, spec, rng
+                xyz, centers[big], flat[keep], field_of, counts[big], k, spec, priority
             )
     return indices
+
+
+def fields_at_centers(
+    xyz: np.ndarray,
+    centers: np.ndarray,
+    spec: FieldSpec,
+    *,
+    seed: int | None = 0,
+    point_ids: np.ndarray | None = None,
+) -> np.ndarray:
+    """Indices ``(M, num_points)`` into ``xyz`` of the fields centred at given centres.
+
+    A field depends only on the points within its neighbourhood, their order and their ids:
+    called on a subset of a cloud that holds every point within ``radius`` of the centres (in
+    the cloud's order, with ``point_ids`` their indices in the whole cloud), it returns the same
+    fields as on the whole cloud (mapped to the subset's indices). This is what lets prediction
+    work block by block.
+
+    Args:
+        xyz: (n, 3) coordinates (a whole cloud or a subset of it, in the cloud's order).
+        centers: (M, 3) field centres.
+        spec: The field parameters.
+        seed: Seed of grid subsampling's random choice.
+        point_ids: (n,) indices of the points in the whole cloud; default ``arange(n)``.
+
+    Raises:
+        DataError: A centre with no point within ``radius``.
+
+    Example:
+        >>> xyz = np.random.default_rng(0).uniform(0, 10, (500, 3))
+        >>> fields_at_centers(xyz, xyz[:2], FieldSpec(radius=3.0, num_points=16)).shape
+        (2, 16)
+    """
+    xyz = np.asarray(xyz, dtype=np.float64)
+    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 3)
+    dims, _ = NEIGHBORHOODS[spec.neighborhood]
+    ids = np.arange(len(xyz)) if point_ids is None else np.asarray(point_ids)
+    priority = point_priorities(ids, seed=seed) if spec.pre_processor == "grid_subsampling" else None
+    tree = cKDTree(xyz[:, :dims])
+    chunks = [np.zeros((0, spec.num_points), dtype=np.int64)]
+    for start in range(0, len(centers), _CENTRE_CHUNK):
+        chunks.append(_fields_of_chunk(xyz, tree, centers[start:start + _CENTRE_CHUNK], spec, priority))
+        logger.debug("receptive fields: %d / %d built", min(start + _CENTRE_CHUNK, len(centers)), len(centers))
+    return np.concatenate(chunks)
 
 
 def build_fields(xyz: np.ndarray, spec: FieldSpec, *, seed: int | None = 0) -> ReceptiveFields:
@@ -279,8 +372,8 @@ def build_fields(xyz: np.ndarray, spec: FieldSpec, *, seed: int | None = 0) -> R
     Args:
         xyz: (N, 3) coordinates.
         spec: The field parameters.
-        seed: Random seed (grid subsampling picks random points per voxel); same seed, same
-            fields.
+        seed: Random seed (grid subsampling picks random points per voxel, by
+            :func:`point_priorities`); same seed, same fields.
 
     Returns:
         The :class:`ReceptiveFields` (indices (M, num_points) int64, centres (M, 3)).
@@ -298,15 +391,10 @@ def build_fields(xyz: np.ndarray, spec: FieldSpec, *, seed: int | None = 0) -> R
         raise DataError(f"receptive fields: expected (N, 3) coordinates with N > 0, received {xyz.shape}")
     if not np.isfinite(xyz).all():
         raise DataError("receptive fields: coordinates contain NaN or infinite values")
-    dims, _ = NEIGHBORHOODS[spec.neighborhood]
-    rng = np.random.default_rng(seed)
     centers = field_centers(xyz, spec)
-    tree = cKDTree(xyz[:, :dims])
-    chunks = []
-    for start in range(0, len(centers), _CENTRE_CHUNK):
-        chunks.append(_fields_of_chunk(xyz, tree, centers[start:start + _CENTRE_CHUNK], spec, rng))
-        logger.info("receptive fields: %d / %d built", min(start + _CENTRE_CHUNK, len(centers)), len(centers))
-    return ReceptiveFields(indices=np.concatenate(chunks), centers=centers, xyz=xyz)
+    indices = fields_at_centers(xyz, centers, spec, seed=seed)
+    logger.info("receptive fields: %d fields of %d points", len(centers), spec.num_points)
+    return ReceptiveFields(indices=indices, centers=centers, xyz=xyz)
 
 
 def field_coordinates(xyz: np.ndarray, fields: ReceptiveFields, spec: FieldSpec) -> np.ndarray:

@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 LAS_SUFFIXES = (".las", ".laz")
 _RAW_COORDINATES = ("X", "Y", "Z")
+LAS_SIGNATURE = b"LASF"
+MAX_POINTS_PER_COMPRESSED_BYTE = 1000
+"""A LAZ header announcing more points than this per byte of compressed data is corrupted."""
 
 
 @dataclass
@@ -72,17 +75,65 @@ class PointCloud:
         return self.path.name if self.path else "<memory>"
 
 
-def read_cloud(path: str | Path) -> PointCloud:
+def _check_header(path: Path) -> None:
+    """Rejects a file that is not LAS/LAZ, or whose header promises more points than it holds."""
+    with open(path, "rb") as handle:
+        signature = handle.read(4)
+    if signature != LAS_SIGNATURE:
+        raise DataError(
+            f"point cloud {path}: not a LAS/LAZ file (expected the signature {LAS_SIGNATURE!r} "
+            f"at its start, received {signature!r})"
+        )
+    try:
+        with laspy.open(path) as reader:
+            header = reader.header
+            compressed = header.are_points_compressed
+    except Exception as err:  # a damaged header: any decoding error
+        raise DataError(f"point cloud {path}: corrupted LAS header ({type(err).__name__}: {err})") from err
+    size = path.stat().st_size
+    stored = max(size - int(header.offset_to_point_data), 0)
+    count = int(header.point_count)
+    record = int(header.point_format.size)
+    if compressed:
+        if count > MAX_POINTS_PER_COMPRESSED_BYTE * stored:
+            raise DataError(
+                f"point cloud {path}: truncated or corrupted LAZ file (the header announces {count} "
+                f"points, the file holds {stored} bytes of compressed points)"
+            )
+    elif count * record > stored:
+        raise DataError(
+            f"point cloud {path}: truncated LAS file (the header announces {count} points of "
+            f"{record} bytes, the file holds {stored} bytes of points)"
+        )
+
+
+def _check_points(cloud: PointCloud, *, allow_empty: bool) -> None:
+    """Rejects an empty cloud (unless allowed) and non-finite coordinates."""
+    if cloud.num_points == 0 and not allow_empty:
+        raise DataError(f"point cloud {cloud.path}: contains no points (expected at least 1)")
+    finite = np.isfinite(cloud.xyz).all(axis=1)
+    if not finite.all():
+        header = cloud.las.header
+        raise DataError(
+            f"point cloud {cloud.path}: {int(np.sum(~finite))} of {cloud.num_points} points have NaN "
+            f"or infinite coordinates (header scales {header.scales.tolist()}, offsets "
+            f"{header.offsets.tolist()}); expected finite x, y, z"
+        )
+
+
+def read_cloud(path: str | Path, *, allow_empty: bool = False) -> PointCloud:
     """Read a LAS or LAZ file with every dimension, extra bytes, VLRs and EVLRs.
 
     Args:
         path: The ``.las`` or ``.laz`` file.
+        allow_empty: Accept a file without points (by default an empty cloud is an error).
 
     Returns:
         The :class:`PointCloud`.
 
     Raises:
-        DataError: The file is missing, is not a LAS/LAZ file, or cannot be decoded.
+        DataError: The file is missing, is not a LAS/LAZ file, is truncated or corrupted
+            (cannot be decoded), holds no points, or has NaN or infinite coordinates.
 
     Example:
         >>> cloud = read_cloud("tile.laz")                   # doctest: +SKIP
@@ -96,11 +147,19 @@ def read_cloud(path: str | Path) -> PointCloud:
         raise DataError(
             f"point cloud {path}: expected a .las or .laz file, received suffix {path.suffix!r}"
         )
+    _check_header(path)
     try:
         las = laspy.read(path)
-    except (laspy.errors.LaspyException, OSError, ValueError, EOFError) as err:
-        raise DataError(f"point cloud {path}: cannot be read as LAS/LAZ ({err})") from err
+    except MemoryError as err:
+        raise DataError(f"point cloud {path}: too large to read into memory ({err})") from err
+    except Exception as err:  # laspy/lazrs raise many kinds on damaged files: all mean "unreadable"
+        logger.debug("reading %s failed", path, exc_info=True)
+        raise DataError(
+            f"point cloud {path}: truncated or corrupted LAS/LAZ data, cannot be decoded "
+            f"({type(err).__name__}: {err})"
+        ) from err
     cloud = PointCloud.from_las(las, path=path)
+    _check_points(cloud, allow_empty=allow_empty)
     logger.info(
         "read %s: %d points, LAS %s point format %d",
         path,

@@ -76,8 +76,42 @@ def _json_object(pairs: list[tuple[str, Any]]) -> _Object:
     return obj
 
 
+MAX_EXPANDED_NODES = 100_000
+"""A spec whose YAML aliases expand to more nodes than this is refused ("billion laughs")."""
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Number of nodes ``node`` stands for once every alias is expanded (memoised per node)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a node reached again while being counted: a cycle, counted once
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    total = 1 + sum(_expanded_size(child, sizes) for child in children)
+    sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+    return sizes[id(node)]
+
+
 class _SpecLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` whose mappings record duplicate and non-string keys."""
+    """``yaml.SafeLoader`` whose mappings record duplicate and non-string keys.
+
+    Aliases are shared, not copied, by the loader, but everything after it walks the
+    document as a tree: a document whose aliases expand beyond ``MAX_EXPANDED_NODES``
+    is refused before it is built.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+            raise yaml.YAMLError(
+                f"the document's aliases expand to more than {MAX_EXPANDED_NODES} values; "
+                "write the repeated parts out or use fewer aliases"
+            )
+        return super().construct_document(node)
 
 
 def _yaml_mapping(loader: _SpecLoader, node: yaml.MappingNode) -> _Object:

@@ -195,9 +195,16 @@ def predict_step_schemas() -> dict[str, dict[str, Any]]:
         >>> sorted(predict_step_schemas())
         ['ModelLoader', 'PreviousModel']
     """
+    chunk_points = {
+        "type": ["integer", "null"], "minimum": 1000, "default": 1_000_000,
+        "description": "Bounds the memory of prediction: a cloud of more points is predicted in "
+        "square xy tiles of about this many points (each tile's fields, features and "
+        "probabilities only), with the same result as in one go; null predicts every cloud in one go.",
+    }
     return {
         "PreviousModel": closed_object(
-            {"predict": {"const": "PreviousModel", "description": "Use the model trained earlier in this pipeline."}},
+            {"predict": {"const": "PreviousModel", "description": "Use the model trained earlier in this pipeline."},
+             "chunk_points": chunk_points},
             required=["predict"],
             description="Predicts the input clouds with the model trained by an earlier step.",
         ),
@@ -208,6 +215,7 @@ def predict_step_schemas() -> dict[str, dict[str, Any]]:
                     "type": "string", "minLength": 1, PATH_ANNOTATION: "input", SUFFIX_ANNOTATION: list(MODEL_SUFFIXES),
                     "description": "The .keras model file, relative to the spec's folder.",
                 },
+                "chunk_points": chunk_points,
             },
             required=["predict", "model_path"],
             description="Predicts the input clouds with a saved model.",

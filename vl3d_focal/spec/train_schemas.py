@@ -109,6 +109,52 @@ def compilation_args_schema(*, loss: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def distribution_schema() -> dict[str, Any]:
+    """``model_handling.distribution``: the tf.distribute strategy training runs under.
+
+    Example:
+        >>> distribution_schema()["properties"]["strategy"]["default"]
+        'one_device'
+    """
+    from vl3d_focal.steps.distribution import COMMUNICATIONS, STRATEGIES
+
+    schema = closed_object(
+        {
+            "strategy": {
+                "enum": list(STRATEGIES),
+                "title": "distribution strategy",
+                "default": "one_device",
+                "description": "one_device: one device; mirrored: synchronous replicas on the devices "
+                "of this machine; multi_worker_mirrored: synchronous replicas on several machines "
+                "(cluster from the TF_CONFIG environment variable, see docs/distributed.md). "
+                "batch_size is the global batch, split between the replicas; the class-weighted "
+                "mean stays global.",
+            },
+            "devices": {
+                "description": "Devices of one_device (one) or mirrored (several), e.g. "
+                "['/gpu:0', '/gpu:1']; null: every GPU, else the CPU.",
+                "default": None,
+                "anyOf": [
+                    {"type": "null", "title": "null"},
+                    {"type": "array", "title": "a list of device names", "minItems": 1, "uniqueItems": True,
+                     "items": {"type": "string", "minLength": 1}},
+                ],
+            },
+            "communication": {
+                "enum": list(COMMUNICATIONS),
+                "title": "collective implementation",
+                "default": "auto",
+                "description": "Collective communication of multi_worker_mirrored (ring: gRPC, nccl: GPUs).",
+            },
+        },
+        required=[],
+        description="How training is distributed (tf.distribute); default: one device.",
+        title="a distribution object",
+    )
+    schema["default"] = {"strategy": "one_device"}
+    return schema
+
+
 def model_handling_schema(*, class_weight_ref: str) -> dict[str, Any]:
     """``model_args.model_handling``: training loop settings.
 
@@ -163,6 +209,7 @@ def model_handling_schema(*, class_weight_ref: str) -> dict[str, Any]:
                 "default": None,
             },
             "predict_batch_size": {"type": "integer", "minimum": 1, "default": 32, "description": "Receptive fields per prediction batch."},
+            "distribution": distribution_schema(),
         },
         required=[],
         description="Training loop settings.",

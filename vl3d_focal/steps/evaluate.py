@@ -1,7 +1,7 @@
 """The ``eval`` step: metrics of the predictions against the mapped reference classes.
 
 Only scored points count: points whose LAS code is ignored by the class mapping are left
-out of the confusion matrix. Each cloud gets the report files of
+out of the confusion matrix (computed over every point). Each cloud gets the report files of
 :func:`vl3d_focal.reports.write_evaluation` at its ``report_path`` and a top-down picture
 (reference, predicted, misclassified) beside it, named ``<report stem>_topdown.png``.
 
@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,6 +27,21 @@ from vl3d_focal.steps.state import CloudRecord, PipelineState
 logger = logging.getLogger(__name__)
 
 IGNORE_LABEL = -1
+MAX_PLOTTED_POINTS = 400_000
+"""The top-down picture shows at most this many points (an even stride over the cloud)."""
+
+
+def plot_sample(num_points: int, *, limit: int = MAX_PLOTTED_POINTS) -> slice:
+    """The points drawn in the top-down picture: all, or every k-th one of a big cloud.
+
+    The metrics always use every point; only the picture is thinned, so that its memory and
+    time stay bounded for any cloud size.
+
+    Example:
+        >>> plot_sample(10, limit=4)
+        slice(None, None, 3)
+    """
+    return slice(None, None, max(1, math.ceil(num_points / max(int(limit), 1))))
 
 
 def topdown_path(report_path: str | Path) -> Path:
@@ -82,8 +98,10 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
         report = prepare_output(expand_output(step["report_path"], prefix=record.prefix))
         write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
                          class_counts=_training_counts(state, num_classes=len(class_names)))
-        plot_topdown(record.cloud.xyz, record.labels, record.predictions, class_names=class_names,
-                     colors=list(mapping.colors), path=topdown_path(report), ignore_label=IGNORE_LABEL)
+        shown = plot_sample(record.num_points)
+        plot_topdown(record.cloud.xyz[shown], record.labels[shown], record.predictions[shown],
+                     class_names=class_names, colors=list(mapping.colors), path=topdown_path(report),
+                     ignore_label=IGNORE_LABEL)
         scored = record.labels != IGNORE_LABEL
         logger.info("%s: OA=%.4f mIoU=%.4f macro_F1=%.4f (%d scored points) -> %s", record.path.name,
                     metrics["OA"], metrics["mIoU"], metrics["macro_F1"], int(np.sum(scored)), report)

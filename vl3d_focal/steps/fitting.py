@@ -79,8 +79,12 @@ def build_callbacks(
     history_csv: Path,
     checkpoint_path: Path | None,
     schedule_in_use: bool,
+    network: Any = None,
+    history_rows: Sequence[Mapping[str, Any]] = (),
 ) -> list[keras.callbacks.Callback]:
-    """Callbacks of ``model_handling``: history CSV, checkpoint, early stopping, plateau.
+    """Callbacks of ``model_handling``: history CSV, best weights, early stopping, plateau.
+
+    The history and the best weights are written atomically (temporary file, then rename).
 
     Args:
         model_handling: ``model_args.model_handling`` of the train step.
@@ -89,24 +93,23 @@ def build_callbacks(
         history_csv: where the per-epoch history is logged.
         checkpoint_path: where the best weights are saved (``.weights.h5``), or None.
         schedule_in_use: a learning-rate schedule cannot be reduced on plateau.
+        network: the model whose best weights are saved (default: the fitted model).
+        history_rows: the rows of the epochs already done (when resuming).
 
     Example:
         >>> cbs = build_callbacks(model_handling={"early_stopping": {"patience": 2}},
         ...     has_validation=False, history_csv=Path("h.csv"), checkpoint_path=None,
         ...     schedule_in_use=False)
         >>> [type(cb).__name__ for cb in cbs]
-        ['CSVLogger', 'EarlyStopping']
+        ['HistoryWriter', 'EarlyStopping']
     """
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.CSVLogger(str(history_csv))]
+    from vl3d_focal.steps.checkpoints import BestWeights, HistoryWriter
+
+    callbacks: list[keras.callbacks.Callback] = [HistoryWriter(history_csv, rows=history_rows)]
     if checkpoint_path is not None:
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                str(checkpoint_path),
-                monitor=_monitor(model_handling.get("checkpoint_monitor", "val_loss"), has_validation=has_validation),
-                save_best_only=True,
-                save_weights_only=True,
-            )
-        )
+        monitor = _monitor(model_handling.get("checkpoint_monitor", "val_loss"), has_validation=has_validation)
+        best = BestWeights(checkpoint_path, network=network, monitor=monitor)
+        callbacks.append(best)
     stopping = model_handling.get("early_stopping")
     if stopping:
         callbacks.append(
@@ -131,6 +134,57 @@ def build_callbacks(
     return callbacks
 
 
+def epoch_dataset(
+    inputs: Sequence[np.ndarray],
+    *,
+    targets: np.ndarray,
+    sample_weight: np.ndarray,
+    batch_size: int,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+) -> tf.data.Dataset:
+    """Training batches of epochs ``first_epoch .. epochs - 1``, one pass over the fields each.
+
+    The order of epoch ``e`` is a stateless shuffle seeded by ``(seed, e)``: it does not
+    depend on what ran before, so a run resumed at epoch ``e`` sees the batches an
+    uninterrupted run would. Fit it with ``steps_per_epoch=steps_per_epoch(...)``.
+
+    Example:
+        >>> ds = epoch_dataset([np.arange(5, dtype="float32")[:, None]], targets=np.zeros(5, "int32"),
+        ...                    sample_weight=np.ones(5, "float32"), batch_size=2, seed=3,
+        ...                    first_epoch=1, epochs=3)
+        >>> [int(b[1].shape[0]) for b in ds]
+        [2, 2, 1, 2, 2, 1]
+    """
+    arrays = tuple(tf.constant(array) for array in inputs)
+    labels, weights = tf.constant(targets), tf.constant(sample_weight)
+    count = int(len(targets))
+
+    def batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        pair = tf.stack([tf.constant(int(seed), tf.int64), epoch])
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=pair)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    def gather(rows: tf.Tensor) -> Any:
+        return tuple(tf.gather(a, rows) for a in arrays), tf.gather(labels, rows), tf.gather(weights, rows)
+
+    dataset = tf.data.Dataset.range(int(first_epoch), int(epochs)).flat_map(batches).map(gather)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(*, count: int, batch_size: int) -> int:
+    """Batches per epoch of ``count`` fields.
+
+    Example:
+        >>> steps_per_epoch(count=5, batch_size=2)
+        3
+    """
+    return max(1, -(-int(count) // int(batch_size)))
+
+
 def make_dataset(
     inputs: Sequence[np.ndarray],
     *,
@@ -149,6 +203,9 @@ def make_dataset(
         [2, 2, 1]
     """
     dataset = tf.data.Dataset.from_tensor_slices((tuple(inputs), targets, sample_weight))
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = dataset.with_options(options)
     if shuffle:
         dataset = dataset.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -14,8 +14,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from vl3d_focal.errors import DataError
 
@@ -89,3 +92,67 @@ def prepare_output(path: str | Path) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def partial_path(path: str | Path) -> Path:
+    """A fresh temporary file beside ``path``, hidden, with the same suffixes.
+
+    Keeping the suffixes matters to writers that check them (``.weights.h5``, ``.laz``).
+
+    Example:
+        >>> import tempfile
+        >>> tmp = partial_path(Path(tempfile.mkdtemp()) / "best.weights.h5")
+        >>> tmp.name.startswith(".best.") and tmp.name.endswith(".partial.weights.h5")
+        True
+    """
+    out = Path(path)
+    suffixes = "".join(out.suffixes)
+    stem = out.name[: len(out.name) - len(suffixes)] if suffixes else out.name
+    handle, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{suffixes}", dir=out.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def remove_stale_partials(folder: str | Path) -> list[Path]:
+    """Deletes the temporary files a killed run left in ``folder`` (see :func:`partial_path`).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> stale = partial_path(folder / "history.csv")
+        >>> remove_stale_partials(folder) == [stale]
+        True
+    """
+    root = Path(folder)
+    stale = sorted(p for p in root.glob(".*.partial*") if p.is_file()) if root.is_dir() else []
+    for path in stale:
+        path.unlink()
+    return stale
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path to write; on success it is renamed to ``path`` in one step.
+
+    A crash (or an exception) never leaves a truncated file under the final name: the
+    temporary file is removed on error, and ``os.replace`` is atomic within a folder.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "out" / "a.txt"
+        >>> with atomic_output(target) as tmp:
+        ...     _ = tmp.write_text("done")
+        >>> target.read_text(), [p.name for p in target.parent.iterdir()]
+        ('done', ['a.txt'])
+    """
+    out = prepare_output(path)
+    tmp = partial_path(out)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

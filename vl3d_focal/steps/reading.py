@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from vl3d_focal.errors import DataError
 from vl3d_focal.steps.paths import cloud_prefixes, model_prefix
 from vl3d_focal.steps.state import CloudRecord, PipelineState
 
@@ -50,14 +51,60 @@ def read_inputs(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path])
     return PipelineState(clouds=records, model_prefix=model_prefix(inputs=inputs, prefixes=prefixes))
 
 
+def _code_listing(codes: np.ndarray) -> str:
+    values, counts = np.unique(codes, return_counts=True)
+    shown = ", ".join(f"{v}: {c} points" for v, c in zip(values.tolist()[:10], counts.tolist()[:10]))
+    return shown + (", ..." if len(values) > 10 else "")
+
+
+def map_labels(cloud: Any, mapping: Any) -> np.ndarray:
+    """The mapped classes of a cloud (``-1`` for ignored points), possibly all ignored.
+
+    Example:
+        >>> labels = map_labels(cloud, mapping)               # doctest: +SKIP
+    """
+    codes = np.asarray(cloud.las.classification)
+    return np.asarray(mapping.map(codes, source=str(cloud.path or cloud.name)), dtype=np.int64)
+
+
 def reference_labels(cloud: Any, mapping: Any) -> np.ndarray:
-    """The mapped reference classes of a cloud (``-1`` for ignored points).
+    """The mapped reference classes of a cloud (``-1`` for ignored points), for training or scoring.
+
+    Raises:
+        DataError: A code neither mapped nor ignored, or no point of a mapped class (e.g. a
+            cloud never classified: every code 0); the message names the file and the codes.
 
     Example:
         >>> labels = reference_labels(cloud, mapping)        # doctest: +SKIP
     """
-    codes = np.asarray(cloud.las.classification)
-    return np.asarray(mapping.map(codes, source=str(cloud.path or cloud.name)), dtype=np.int64)
+    labels = map_labels(cloud, mapping)
+    if not np.any(labels >= 0):
+        codes = np.asarray(cloud.las.classification)
+        present = _code_listing(codes) if codes.size else "no points"
+        raise DataError(
+            f"point cloud {cloud.path or cloud.name}: no reference labels: no point has the "
+            f"classification code of a mapped class (codes present: {present}); training and "
+            "evaluation need a classified cloud"
+        )
+    return labels
+
+
+def require_points(record: CloudRecord, *, minimum: int, what: str) -> None:
+    """Raises a DataError when a cloud has fewer than ``minimum`` points.
+
+    Args:
+        record: the cloud.
+        minimum: the number of points needed (e.g. ``pre_processing.num_points``).
+        what: what needs them, for the message.
+
+    Example:
+        >>> require_points(record, minimum=512, what="a receptive field (num_points)")  # doctest: +SKIP
+    """
+    if record.num_points < minimum:
+        raise DataError(
+            f"point cloud {record.path}: {record.num_points} points, fewer than the {minimum} "
+            f"points {what} needs"
+        )
 
 
 def log_class_histogram(labels: np.ndarray, *, class_names: Sequence[str], what: str) -> None:
@@ -74,7 +121,10 @@ def log_class_histogram(labels: np.ndarray, *, class_names: Sequence[str], what:
 def run_class_mapping(step: Mapping[str, Any], state: PipelineState) -> None:
     """The ``class_mapping`` step: maps every cloud's LAS codes to class indices.
 
-    Ignored codes become ``-1``; those points are never trained on and never scored.
+    Ignored codes become ``-1``; those points are never trained on and never scored. A cloud
+    without any point of a mapped class (e.g. never classified) keeps ``labels = None``: it
+    can still be predicted, and a step that needs its labels gets the error of
+    :func:`reference_labels`.
 
     Example:
         >>> run_class_mapping({"class_mapping": "LASClassMapping", "classes": [
@@ -84,7 +134,12 @@ def run_class_mapping(step: Mapping[str, Any], state: PipelineState) -> None:
 
     state.mapping = ClassMapping.from_spec(step)
     for record in state.clouds:
-        record.labels = reference_labels(record.cloud, state.mapping)
+        labels = map_labels(record.cloud, state.mapping)
+        if not np.any(labels >= 0):
+            logger.warning("%s: no point of a mapped class; it can be predicted but not trained on "
+                           "nor evaluated", record.path)
+            continue  # labels stay None: a step that needs them calls reference_labels, which explains
+        record.labels = labels
         log_class_histogram(record.labels, class_names=list(state.mapping.names), what=record.path.name)
 
 

@@ -88,12 +88,14 @@ class PipelineState:
         model_prefix: where model-level outputs go (the first output prefix).
         mapping: the class mapping of the last ``class_mapping`` step.
         bundle: the model trained or loaded by the last ``train`` or ``predict`` step.
+        resume: whether ``train`` steps continue from their last checkpoint (``--resume``).
     """
 
     clouds: list[CloudRecord]
     model_prefix: str
     mapping: Any = None
     bundle: ModelBundle | None = None
+    resume: bool = False
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model; a clear error when no step produced one yet.

@@ -172,7 +172,7 @@ def plan_loss(
 def write_class_weights(
     path: str | Path, *, plan: LossPlan, loss_spec: Mapping[str, Any], class_names: list[str], counts: np.ndarray
 ) -> Path:
-    """Writes the class counts and the resolved weights of a run as JSON.
+    """Writes the class counts and the resolved weights of a run as JSON (atomically).
 
     Example:
         >>> import tempfile
@@ -183,8 +183,9 @@ def write_class_weights(
         >>> json.loads(out.read_text())["class_weight"]
         {'a': 1.0, 'b': 3.0}
     """
+    from vl3d_focal.steps.paths import atomic_output
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     weights = plan.class_weight
     document = {
         "loss": dict(loss_spec),
@@ -194,5 +195,6 @@ def write_class_weights(
         "class_counts": {name: int(count) for name, count in zip(class_names, counts)},
         "class_weight": None if weights is None else dict(zip(class_names, weights)),
     }
-    out.write_text(json.dumps(document, indent=2) + "\n")
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return out

@@ -21,8 +21,12 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.registry import MODELS
 from vl3d_focal.steps import fitting
 from vl3d_focal.steps.fields import FieldInputs, cloud_features, concatenate_inputs, field_inputs
-from vl3d_focal.steps.paths import prepare_output
-from vl3d_focal.steps.reading import reference_labels, log_class_histogram
+from vl3d_focal.steps.checkpoints import (
+    NonFiniteGuard, ResumeCheckpoint, fingerprint, raise_if_diverged, read_checkpoint_state, restore_checkpoint,
+)
+from vl3d_focal.steps.distribution import build_strategy, is_chief, step_distribution, training_model
+from vl3d_focal.steps.paths import prepare_output, remove_stale_partials
+from vl3d_focal.steps.reading import log_class_histogram, reference_labels, require_points
 from vl3d_focal.steps.state import CloudRecord, ModelBundle, PipelineState
 from vl3d_focal.steps.targets import class_counts, format_targets, plan_loss, write_class_weights
 
@@ -30,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 TRAINING_FOLDER = "training/"
 """Model-level training outputs go to ``<first prefix>training/``."""
+
+RESUME_CHECKPOINT = "resume/checkpoint.npz"
+"""The resumable checkpoint, under the training folder."""
 
 
 @dataclass
@@ -149,6 +156,36 @@ def _dataset(data: LabelledFields, *, label_format: str, num_classes: int, batch
                                 batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
+def _fingerprint(step: Mapping[str, Any], train: LabelledFields, val: LabelledFields | None) -> str:
+    """Identifies a train step and its fields: a checkpoint only resumes the same training."""
+    shapes = [list(train.coordinates.shape), list(train.features.shape), int(train.labels.sum())]
+    if val is not None:
+        shapes += [list(val.coordinates.shape), int(val.labels.sum())]
+    return fingerprint({"step": step, "fields": shapes})
+
+
+def _data_seed(seed: int | None) -> int:
+    """The data-order seed: the step's ``random_seed``, else a fresh random one (kept in checkpoints)."""
+    return int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**31 - 1))
+
+
+def _checkpoint_to_resume(state: PipelineState, *, path: Path, print_: str) -> dict[str, Any] | None:
+    """The checkpoint state to resume from (``--resume``), or None to start from the first epoch."""
+    if not state.resume:
+        return None
+    saved = read_checkpoint_state(path)
+    if saved is None:
+        logger.warning("--resume: no checkpoint at %s; training from the first epoch", path)
+        return None
+    if saved.get("fingerprint") != print_:
+        raise DataError(
+            f"--resume: the checkpoint {path} belongs to another train step or other data "
+            f"(fingerprint {saved.get('fingerprint')}, expected {print_}); run without --resume "
+            "to start afresh"
+        )
+    return saved
+
+
 def _class_names(model_args: Mapping[str, Any], mapping: Any) -> list[str]:
     names = list(model_args.get("class_names") or mapping.names)
     if list(mapping.names) != names:
@@ -169,9 +206,12 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     It trains on ``model_handling.training_pcloud`` when given (so the pipeline's own clouds
     are held out for prediction and evaluation), else on the pipeline's clouds.
 
-    Outputs (under the first output prefix): ``training/class_weights.json``,
-    ``training/history.csv``, ``training/history.png`` and, with ``checkpoint``,
-    ``training/best.weights.h5`` (restored into the model after fitting).
+    Outputs (under the first output prefix, each written atomically):
+    ``training/class_weights.json``, ``training/history.csv``, ``training/history.png``,
+    ``training/resume/checkpoint.npz`` (after every good epoch, for ``--resume``) and, with
+    ``checkpoint``, ``training/best.weights.h5`` (restored into the model after fitting).
+    The model, optimizer and loss are created under the step's distribution strategy
+    (:mod:`vl3d_focal.steps.distribution`); ``batch_size`` is the global batch.
 
     Example:
         >>> run_train({"train": "PointNetPwiseClassifier", "fnames": [], "random_seed": 1,
@@ -191,12 +231,15 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     field_spec = FieldSpec.from_config(model_args.get("pre_processing", {}))
     feature_names = list(step.get("fnames", []))
     training_records = _training_records(handling, state, mapping=mapping)
+    val_records = (_labelled_records(handling["validation_pcloud"], mapping=mapping, role="validation")
+                   if handling.get("validation_pcloud") else [])
+    for record in [*training_records, *val_records]:
+        require_points(record, minimum=field_spec.num_points, what="a receptive field (pre_processing.num_points)")
 
     normalizer = fit_normalizer(training_records, feature_names=feature_names)
     data = labelled_fields(training_records, field_spec=field_spec, seed=seed,
                            feature_names=feature_names, normalizer=normalizer)
-    if handling.get("validation_pcloud"):
-        val_records = _labelled_records(handling["validation_pcloud"], mapping=mapping, role="validation")
+    if val_records:
         train_data = data
         val_data = labelled_fields(val_records, field_spec=field_spec, seed=seed,
                                    feature_names=feature_names, normalizer=normalizer)
@@ -207,24 +250,40 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
 
     counts = class_counts([record.labels for record in training_records], num_classes=num_classes)
     loss_spec = dict(compilation["loss"])
-    plan = plan_loss(loss_spec=loss_spec, model_handling=handling, class_names=class_names, counts=counts)
     folder = f"{state.model_prefix}{TRAINING_FOLDER}"
-    write_class_weights(prepare_output(f"{folder}class_weights.json"), plan=plan, loss_spec=loss_spec,
-                        class_names=class_names, counts=counts)
-
-    model = MODELS.build(
-        {MODELS.key: step["train"], **architecture_args(model_name=step["train"], model_args=model_args)},
-        num_points=int(train_data.coordinates.shape[1]), num_features=len(feature_names),
-        num_classes=num_classes, random_seed=seed,
-    )
-    optimizer_spec = dict(compilation.get("optimizer", {"algorithm": "Adam", "learning_rate": 1e-3}))
-    optimizer = fitting.build_optimizer(optimizer_spec)
-    model.compile(optimizer=optimizer, loss=plan.loss,
-                  weighted_metrics=list(compilation.get("metrics", ["accuracy"])))
-
+    for stale in remove_stale_partials(folder):
+        logger.info("removed %s, a temporary file left by an interrupted run", stale)
+    epochs = int(handling.get("training_epochs", 20))
     batch_size = int(handling.get("batch_size", 16))
-    train_ds = _dataset(train_data, label_format=plan.label_format, num_classes=num_classes,
-                        batch_size=batch_size, shuffle=True, seed=seed)
+    resume_path = Path(f"{folder}{RESUME_CHECKPOINT}")
+    restore = _checkpoint_to_resume(state, path=resume_path, print_=_fingerprint(step, train_data, val_data))
+    data_seed = int(restore["data_seed"]) if restore else _data_seed(seed)
+    first_epoch = int(restore["epoch"]) + 1 if restore else 0
+
+    strategy = build_strategy(step_distribution(step))
+    optimizer_spec = dict(compilation.get("optimizer", {"algorithm": "Adam", "learning_rate": 1e-3}))
+    with strategy.scope():
+        plan = plan_loss(loss_spec=loss_spec, model_handling=handling, class_names=class_names, counts=counts)
+        model = MODELS.build(
+            {MODELS.key: step["train"], **architecture_args(model_name=step["train"], model_args=model_args)},
+            num_points=int(train_data.coordinates.shape[1]), num_features=len(feature_names),
+            num_classes=num_classes, random_seed=seed,
+        )
+        trainer = training_model(model)
+        trainer.compile(optimizer=fitting.build_optimizer(optimizer_spec), loss=plan.loss,
+                        weighted_metrics=list(compilation.get("metrics", ["accuracy"])))
+        if restore:
+            restore_checkpoint(resume_path, model=trainer)
+            logger.info("resuming from %s after epoch %d of %d", resume_path, first_epoch, epochs)
+    if is_chief():
+        write_class_weights(f"{folder}class_weights.json", plan=plan, loss_spec=loss_spec,
+                            class_names=class_names, counts=counts)
+
+    train_targets, train_weights = format_targets(train_data.labels, num_classes=num_classes,
+                                                  label_format=plan.label_format)
+    train_ds = fitting.epoch_dataset([train_data.coordinates, train_data.features], targets=train_targets,
+                                     sample_weight=train_weights, batch_size=batch_size, seed=data_seed,
+                                     first_epoch=first_epoch, epochs=epochs)
     val_ds = None if val_data is None else _dataset(
         val_data, label_format=plan.label_format, num_classes=num_classes,
         batch_size=batch_size, shuffle=False, seed=seed)
@@ -232,12 +291,21 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     checkpoint = prepare_output(f"{folder}best.weights.h5") if handling.get("checkpoint", True) else None
     callbacks = fitting.build_callbacks(
         model_handling=handling, has_validation=val_ds is not None, history_csv=history_csv,
-        checkpoint_path=checkpoint,
+        checkpoint_path=checkpoint, network=model, history_rows=restore["history"] if restore else (),
         schedule_in_use=isinstance(optimizer_spec.get("learning_rate"), Mapping) or "schedule" in optimizer_spec,
     )
+    guard = NonFiniteGuard()
+    resumer = ResumeCheckpoint(resume_path, fingerprint=_fingerprint(step, train_data, val_data),
+                               data_seed=data_seed, guard=guard, history=callbacks[0],
+                               stateful=callbacks[1:], restore=restore, epochs=epochs)
     start = time.perf_counter()
-    model.fit(train_ds, validation_data=val_ds, epochs=int(handling.get("training_epochs", 20)),
-              callbacks=callbacks, verbose=fitting.fit_verbosity(), shuffle=False)
+    if restore and restore.get("finished"):
+        logger.info("the checkpoint %s is of a finished training: not fitting again", resume_path)
+    elif first_epoch < epochs:
+        trainer.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=first_epoch,
+                    steps_per_epoch=fitting.steps_per_epoch(count=len(train_targets), batch_size=batch_size),
+                    callbacks=[guard, *callbacks, resumer], verbose=fitting.fit_verbosity(), shuffle=False)
+    raise_if_diverged(guard, checkpoint=resume_path, last_epoch=resumer.last_epoch)
     logger.info("training took %.1f s", time.perf_counter() - start)
     if checkpoint is not None and checkpoint.is_file():
         model.load_weights(str(checkpoint))

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 PROBABILITY_PREFIX = "prob_"
 MAX_DIMENSION_NAME = 32  # LAS extra-bytes names are 32 bytes
+WRITE_CHUNK_POINTS = 500_000
+"""Points written per chunk: the classified cloud is never copied whole in memory."""
 
 
 def probability_dimension(class_name: str) -> str:
@@ -55,29 +57,42 @@ def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     The predicted classes are written as the classes' LAS codes to ``classification``, or
     to the extra dimension ``prediction_dimension`` when it is given (``classification``
     then keeps the reference). With ``probabilities``, one float32 extra dimension per class
-    (``prob_<class>``) is added. Every input dimension, the header and the CRS are kept.
+    (``prob_<class>``) is added. Every input dimension, the header and the CRS are kept. The
+    file is written :data:`WRITE_CHUNK_POINTS` points at a time
+    (:class:`~vl3d_focal.io.chunks.ChunkedCloudWriter`), to a temporary file renamed into place.
 
     Example:
         >>> run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*pred.laz",
         ...                    "probabilities": True}, state)     # doctest: +SKIP
     """
-    from vl3d_focal.io.las import write_cloud
+    from vl3d_focal.io.chunks import ChunkedCloudWriter
 
     bundle = state.require_bundle(step="ClassifiedPcloudWriter")
     mapping = bundle.mapping
     dimension = step.get("prediction_dimension")
+    with_probabilities = bool(step.get("probabilities", False))
     for record in state.clouds:
         if record.predictions is None:
             raise DataError(
                 f"ClassifiedPcloudWriter: cloud {record.path} has no predictions; "
                 "expected a 'predict' step before the writer"
             )
-        codes = np.asarray(mapping.to_las_codes(record.predictions))
-        extra: dict[str, np.ndarray] = {}
+        extra_types: dict[str, str] = {}
         if dimension:
-            extra[str(dimension)] = codes.astype(np.uint8)
-        if step.get("probabilities", False):
-            for column, name in enumerate(bundle.class_names):
-                extra[probability_dimension(name)] = record.probabilities[:, column].astype(np.float32)
-        write_cloud(record.cloud, expand_output(step["out_pcloud"], prefix=record.prefix),
-                    classification=None if dimension else codes, extra_dims=extra)
+            extra_types[str(dimension)] = "uint8"
+        if with_probabilities:
+            extra_types.update({probability_dimension(name): "float32" for name in bundle.class_names})
+        las = record.cloud.las
+        path = expand_output(step["out_pcloud"], prefix=record.prefix)
+        with ChunkedCloudWriter(path, header=las.header, extra_dims=extra_types,
+                                source_path=record.cloud.path) as writer:
+            for start in range(0, record.num_points, WRITE_CHUNK_POINTS):
+                stop = min(start + WRITE_CHUNK_POINTS, record.num_points)
+                codes = np.asarray(mapping.to_las_codes(record.predictions[start:stop]))
+                extra: dict[str, np.ndarray] = {}
+                if dimension:
+                    extra[str(dimension)] = codes.astype(np.uint8)
+                if with_probabilities:
+                    for column, name in enumerate(bundle.class_names):
+                        extra[probability_dimension(name)] = record.probabilities[start:stop, column].astype(np.float32)
+                writer.write(las.points[start:stop], classification=None if dimension else codes, extra=extra)

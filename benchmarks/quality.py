@@ -1,0 +1,419 @@
+"""Quality: the IGN example pipeline trained with cross-entropy, weighted cross-entropy and focal losses.
+
+The base is ``examples/ign_train.json`` + ``examples/ign_predict_eval.json``. Each variant
+differs from it only in the train step's ``compilation_args.loss`` entry (same seed, data,
+model, epochs, batch size, optimizer); its outputs go to ``<workdir>/<variant>/``, where its two
+specs are written (``train.json``, ``predict_eval.json``: rerun one with
+``vl3d-focal run <workdir>/<variant>/train.json``). Every spec runs through the library
+(``load_spec`` + ``run_pipeline``) in its own subprocess, so runs share no TensorFlow state and
+each has its own wall time. The evaluation JSONs are read back and set side by side; the issue's
+targets are marked (measured, never asserted). Run ``python -m benchmarks.quality --help``.
+
+Example:
+    python -m benchmarks.quality --quick --out /tmp/quality.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+REPO = Path(__file__).resolve().parents[1]
+IGN_DIR = REPO.parent / "shared" / "data" / "ign"
+BASE_TRAIN = REPO / "examples" / "ign_train.json"
+BASE_PREDICT = REPO / "examples" / "ign_predict_eval.json"
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "quality.json"
+DEFAULT_WORKDIR = REPO / "out" / "quality"
+FOCAL = "class_weighted_focal_categorical_crossentropy"
+WEIGHTED_CE = "class_weighted_categorical_crossentropy"
+CE_CHOICES: tuple[str, ...] = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+OTHER_GAMMA = 1.0
+TARGET_MIOU = 0.65
+TARGET_TRAIN_S = 15 * 60.0
+QUICK_EPOCHS = 2
+
+
+def loss_variants(*, base_loss: Mapping[str, Any], ce_function: str = CE_CHOICES[0],
+                  other_gamma: float = OTHER_GAMMA) -> dict[str, dict[str, Any]]:
+    """The loss entries compared, by variant name (the focal ones keep the base's other options).
+
+    Args:
+        base_loss: the base spec's loss entry; its ``class_weight`` is shared by the weighted runs.
+        ce_function: the unweighted cross-entropy loss (one of ``CE_CHOICES``).
+        other_gamma: the focal gamma compared with 2.
+
+    Raises:
+        ValueError: when the base loss has no ``class_weight`` or ``ce_function`` is unknown.
+
+    Example:
+        >>> v = loss_variants(base_loss={"function": FOCAL, "gamma": 2.0, "class_weight": "balanced"})
+        >>> sorted(v), v["weighted_ce"]
+        (['ce', 'focal_g1', 'focal_g2', 'weighted_ce'], {'function': 'class_weighted_categorical_crossentropy', 'class_weight': 'balanced'})
+    """
+    if ce_function not in CE_CHOICES:
+        raise ValueError(f"Argument `ce_function` must be one of {CE_CHOICES}. Received: {ce_function!r}")
+    weights = base_loss.get("class_weight")
+    if weights is None:
+        raise ValueError(f"the base loss entry needs a class_weight to share with the weighted runs; got {dict(base_loss)}")
+    focal = {k: copy.deepcopy(v) for k, v in base_loss.items() if base_loss.get("function") == FOCAL}
+    focal.update(function=FOCAL, class_weight=copy.deepcopy(weights))
+    return {
+        "ce": {"function": ce_function},
+        "weighted_ce": {"function": WEIGHTED_CE, "class_weight": copy.deepcopy(weights)},
+        "focal_g2": {**copy.deepcopy(focal), "gamma": 2.0},
+        f"focal_g{other_gamma:g}": {**copy.deepcopy(focal), "gamma": float(other_gamma)},
+    }
+
+
+def _rebase(paths: str | list[str], *, base_dir: Path, new_dir: Path) -> list[str]:
+    """Spec paths relative to ``base_dir`` rewritten relative to ``new_dir`` (absolute ones kept)."""
+    return [p if os.path.isabs(p) else os.path.relpath(os.path.normpath(base_dir / p), new_dir)
+            for p in ([paths] if isinstance(paths, str) else paths)]
+
+
+def _train_step(doc: Mapping[str, Any], *, file: Path) -> dict[str, Any]:
+    steps = [step for step in doc.get("sequential_pipeline", []) if "train" in step]
+    if len(steps) != 1:
+        raise ValueError(f"{file}: expected exactly one train step, got {len(steps)}")
+    return steps[0]
+
+
+def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any], train_dir: Path,
+                  predict_dir: Path, variant_dir: Path, loss: Mapping[str, Any],
+                  epochs: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The train and predict+eval specs of one variant, to be written into ``variant_dir``.
+
+    Only the loss entry (and, with ``epochs``, ``training_epochs``) changes; the input paths are
+    rewritten relative to ``variant_dir``; the outputs go to ``train/`` and ``predict/`` there, and
+    the predict spec loads the model the train spec writes.
+
+    Args:
+        train_doc, predict_doc: the parsed base specs; train_dir, predict_dir: their folders.
+        variant_dir: where the variant's specs are written; loss: its loss entry.
+        epochs: the training epochs, or None to keep the base's.
+
+    Example:
+        >>> train, predict = variant_specs(train_doc=t, predict_doc=p, train_dir=Path("examples"), predict_dir=Path(
+        ...     "examples"), variant_dir=Path("out/q/ce"), loss={"function": "sparse_categorical_crossentropy"},
+        ...     epochs=2)   # doctest: +SKIP
+    """
+    train = copy.deepcopy(dict(train_doc))
+    predict = copy.deepcopy(dict(predict_doc))
+    train["in_pcloud"] = _rebase(train["in_pcloud"], base_dir=train_dir, new_dir=variant_dir)
+    train["out_pcloud"] = ["train/*"]
+    step = _train_step(train, file=train_dir)
+    model_args = step["model_args"]
+    handling = model_args.setdefault("model_handling", {})
+    for key in ("training_pcloud", "validation_pcloud"):
+        if isinstance(handling.get(key), list):
+            handling[key] = _rebase(handling[key], base_dir=train_dir, new_dir=variant_dir)
+    if epochs is not None:
+        handling["training_epochs"] = int(epochs)
+    model_args.setdefault("compilation_args", {})["loss"] = copy.deepcopy(dict(loss))
+    writers = [s for s in train["sequential_pipeline"] if s.get("writer") == "PredictiveModelWriter"]
+    if not writers:
+        raise ValueError(f"{train_dir}: the train spec writes no model (no PredictiveModelWriter step)")
+    out_model = str(writers[0]["out_model"])
+    if not out_model.startswith("*"):
+        out_model = "*model/" + Path(out_model).name
+        writers[0]["out_model"] = out_model
+    train["_comment"] = f"quality benchmark variant: loss {loss['function']}; base {BASE_TRAIN.name}"
+
+    predict["in_pcloud"] = _rebase(predict["in_pcloud"], base_dir=predict_dir, new_dir=variant_dir)
+    predict["out_pcloud"] = ["predict/*"]
+    loaders = [s for s in predict["sequential_pipeline"] if s.get("predict") == "ModelLoader"]
+    if len(loaders) != 1:
+        raise ValueError(f"{predict_dir}: expected one ModelLoader predict step, got {len(loaders)}")
+    loaders[0]["model_path"] = "train/" + out_model[1:]
+    predict["_comment"] = f"quality benchmark variant: evaluates the model of train.json; base {BASE_PREDICT.name}"
+    return train, predict
+
+
+def evaluation_paths(*, predict_spec: Mapping[str, Any]) -> dict[str, Path]:
+    """The evaluation JSON of each input cloud of a normalised (``load_spec``) predict spec.
+
+    Example:
+        >>> evaluation_paths(predict_spec={"in_pcloud": ["/d/t.laz"], "out_pcloud": ["/o/"],
+        ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/e.json"}]})
+        {'t': PosixPath('/o/eval/e.json')}
+    """
+    from vl3d_focal.steps.paths import cloud_prefixes, expand_output
+
+    inputs = list(predict_spec["in_pcloud"])
+    prefixes = cloud_prefixes(inputs=inputs, prefixes=list(predict_spec["out_pcloud"]))
+    reports = [s["report_path"] for s in predict_spec["sequential_pipeline"] if "eval" in s]
+    if not reports:
+        raise ValueError("the predict spec has no eval step: nothing to compare")
+    return {Path(i).stem: Path(expand_output(reports[0], prefix=p)) for i, p in zip(inputs, prefixes)}
+
+
+def rarest_classes(*, counts: Mapping[str, int], k: int = 2) -> list[str]:
+    """The ``k`` classes with the fewest training points (ties by name).
+
+    Example:
+        >>> rarest_classes(counts={"a": 10, "b": 3, "c": 5, "d": 3})
+        ['b', 'd']
+    """
+    return sorted(counts, key=lambda name: (counts[name], name))[:k]
+
+
+def mark_targets(*, runs: Mapping[str, Mapping[str, Any]], rare: list[str], cores: int) -> dict[str, Any]:
+    """Whether each focal run meets the issue's targets, against the ``ce`` run (measured, not asserted).
+
+    Args:
+        runs: by variant: ``evaluation`` (the evaluation JSON, or None) and ``train_s``.
+        rare: the rarest classes (by training counts).
+        cores: the CPU cores the runs had (the time target is for 2).
+
+    Example:
+        >>> ev = lambda m, r: {"mIoU": m, "per_class": {"x": {"R": r}}}
+        >>> t = mark_targets(runs={"ce": {"evaluation": ev(0.6, 0.2), "train_s": 10.0},
+        ...     "focal_g2": {"evaluation": ev(0.7, 0.3), "train_s": 10.0}}, rare=["x"], cores=2)
+        >>> t["focal_g2"]["miou_in_budget"], t["focal_g2"]["rare_recall_above_ce"]
+        (True, {'x': True})
+    """
+    ce = (runs.get("ce") or {}).get("evaluation")
+    marks: dict[str, Any] = {"miou_target": TARGET_MIOU, "train_s_target": TARGET_TRAIN_S,
+                             "cores": cores, "rarest_classes": list(rare)}
+    for name, run in runs.items():
+        evaluation = run.get("evaluation")
+        if not name.startswith("focal") or evaluation is None:
+            continue
+        train_s = run.get("train_s")
+        in_time = train_s is not None and train_s <= TARGET_TRAIN_S
+        above = {c: (None if ce is None else evaluation["per_class"][c]["R"] > ce["per_class"][c]["R"]) for c in rare}
+        marks[name] = {"miou": evaluation["mIoU"], "train_s": train_s,
+                       "miou_in_budget": bool(evaluation["mIoU"] >= TARGET_MIOU and in_time),
+                       "rare_recall_above_ce": above}
+    return marks
+
+
+def _cell(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def format_table(*, runs: Mapping[str, Mapping[str, Any]], class_names: list[str], rare: list[str]) -> str:
+    """A Markdown table: metrics by row, variants by column (``*`` marks the rarest classes).
+
+    Example:
+        >>> format_table(runs={"ce": {"train_s": 1.0}}, class_names=[], rare=[]).splitlines()[0]
+        '| metric | ce |'
+    """
+    names = list(runs)
+    evals = [runs[n].get("evaluation") or {} for n in names]
+    rows: list[tuple[str, list[Any], int]] = [
+        (label, [e.get(key) for e in evals], 3)
+        for key, label in (("OA", "OA"), ("mIoU", "mIoU"), ("macro_F1", "macro-F1"))]
+    for measure, label in (("F1", "F1"), ("IoU", "IoU"), ("R", "recall")):
+        for c in class_names:
+            values = [e.get("per_class", {}).get(c, {}).get(measure) for e in evals]
+            rows.append((f"{label} {c}{'*' if c in rare else ''}", values, 3))
+    for key, label, digits in (("train_s", "train spec s (read+fields+fit+write)", 1), ("fit_s", "fit s", 1),
+                               ("epochs_run", "epochs run", 0), ("predict_s", "predict+eval spec s", 1)):
+        rows.append((label, [runs[n].get(key) for n in names], digits))
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    lines += [f"| {label} | " + " | ".join(_cell(v, digits) for v in values) + " |" for label, values, digits in rows]
+    return "\n".join(lines)
+
+
+class _FitTime(logging.Handler):
+    """Keeps the seconds of the training step's "training took %.1f s" log record."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.seconds: float | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "training took %.1f s" and record.args:
+            self.seconds = float(record.args[0])
+
+
+def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
+    """Runs one spec through the library in this process and writes its timings as JSON.
+
+    Example:
+        >>> run_spec_here(spec_path=Path("out/quality/ce/train.json"), timing_out=Path("t.json"))  # doctest: +SKIP
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fit = _FitTime()
+    logging.getLogger().addHandler(fit)
+    from vl3d_focal.pipeline import run_pipeline
+    from vl3d_focal.spec import load_spec
+
+    start = time.perf_counter()
+    spec = load_spec(spec_path)
+    loaded = time.perf_counter()
+    run_pipeline(spec)
+    end = time.perf_counter()
+    timing = {"load_spec_s": loaded - start, "run_pipeline_s": end - loaded, "fit_s": fit.seconds}
+    timing_out.write_text(json.dumps(timing) + "\n", encoding="utf-8")
+    return 0
+
+
+def run_spec_subprocess(*, spec_path: Path) -> dict[str, Any]:
+    """Runs a spec in a fresh Python (``run_spec_here``); returns its timings, exit code and log path.
+
+    Example:
+        >>> run_spec_subprocess(spec_path=Path("out/quality/ce/train.json"))["returncode"]  # doctest: +SKIP
+    """
+    log = spec_path.with_suffix(".log")
+    timing = spec_path.with_suffix(".timing.json")
+    timing.unlink(missing_ok=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    start = time.perf_counter()
+    with log.open("w", encoding="utf-8") as handle:
+        done = subprocess.run([sys.executable, "-m", "benchmarks.quality", "--run-spec", str(spec_path),
+                               "--timing-out", str(timing)], cwd=REPO, env=env, stdout=handle,
+                              stderr=subprocess.STDOUT, check=False)
+    result: dict[str, Any] = {"returncode": done.returncode, "process_s": time.perf_counter() - start,
+                              "log": str(log)}
+    if done.returncode == 0 and timing.is_file():
+        result.update(json.loads(timing.read_text(encoding="utf-8")))
+    else:
+        result["log_tail"] = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+    return result
+
+
+def run_variant(*, name: str, variant_dir: Path, evaluations: Mapping[str, Path]) -> dict[str, Any]:
+    """Trains, then predicts and evaluates, one variant; reads back what it wrote.
+
+    Example:
+        >>> run_variant(name="ce", variant_dir=Path("out/quality/ce"), evaluations={})  # doctest: +SKIP
+    """
+    for sub in ("train", "predict"):  # no stale results from an earlier run
+        shutil.rmtree(variant_dir / sub, ignore_errors=True)
+    run: dict[str, Any] = {"dir": str(variant_dir), "evaluation": None}
+    print(f"[{name}] training ...", flush=True)
+    run["train"] = run_spec_subprocess(spec_path=variant_dir / "train.json")
+    if run["train"]["returncode"] != 0:
+        print(f"[{name}] training FAILED (see {run['train']['log']})", flush=True)
+        return run
+    run["train_s"], run["fit_s"] = run["train"].get("run_pipeline_s"), run["train"].get("fit_s")
+    training = variant_dir / "train" / "training"
+    history = training / "history.csv"
+    if history.is_file():
+        run["epochs_run"] = max(0, len(history.read_text(encoding="utf-8").strip().splitlines()) - 1)
+    weights = training / "class_weights.json"
+    if weights.is_file():
+        run["class_weights"] = json.loads(weights.read_text(encoding="utf-8"))
+    print(f"[{name}] predicting + evaluating ...", flush=True)
+    run["predict"] = run_spec_subprocess(spec_path=variant_dir / "predict_eval.json")
+    run["predict_s"] = run["predict"].get("run_pipeline_s")
+    run["evaluations"] = {tile: json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+                          for tile, p in evaluations.items()}
+    run["evaluation"] = next(iter(run["evaluations"].values()), None)
+    if run["evaluation"] is None:
+        print(f"[{name}] no evaluation (see {run['predict']['log']})", flush=True)
+    return run
+
+
+def _targets_text(marks: Mapping[str, Any]) -> str:
+    lines = [f"Targets (measured, on {marks['cores']} cores):"]
+    for name, mark in marks.items():
+        if not isinstance(mark, dict):
+            continue
+        minutes = "-" if mark["train_s"] is None else f"{mark['train_s'] / 60:.1f} min"
+        lines.append(f"  {name}: mIoU {mark['miou']:.3f} >= {TARGET_MIOU} within {TARGET_TRAIN_S / 60:.0f} min "
+                     f"({minutes}): {'MET' if mark['miou_in_budget'] else 'not met'}")
+        for c, above in mark["rare_recall_above_ce"].items():
+            state = "unknown (no ce run)" if above is None else ("MET" if above else "not met")
+            lines.append(f"  {name}: recall {c} above ce: {state}")
+    return "\n".join(lines)
+
+
+def main(*, argv: list[str] | None = None) -> int:
+    """Command line entry point (see ``--help``).
+
+    Example:
+        >>> main(argv=["--quick", "--out", "/tmp/q.json"])  # doctest: +SKIP
+    """
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs per run (smoke test)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: the base's; "
+                        "overrides --quick)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result JSON")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="variant specs and outputs")
+    parser.add_argument("--ce-loss", choices=CE_CHOICES, default=CE_CHOICES[0], help="the unweighted cross-entropy")
+    parser.add_argument("--run-spec", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--timing-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.run_spec is not None:
+        return run_spec_here(spec_path=args.run_spec, timing_out=args.timing_out)
+    if not any(IGN_DIR.glob("*.laz")):
+        print(f"skipped: the real IGN tiles are not in {IGN_DIR} (../shared/data/ign beside the repository)")
+        return 0
+    from vl3d_focal.errors import SpecError
+    from vl3d_focal.spec import load_spec, read_spec_file
+
+    epochs = args.epochs if args.epochs is not None else QUICK_EPOCHS if args.quick else None
+    if epochs is not None and epochs < 1:
+        parser.error(f"--epochs: expected a positive number of epochs, got {epochs}")
+    train_doc, predict_doc = read_spec_file(BASE_TRAIN), read_spec_file(BASE_PREDICT)
+    base_step = _train_step(train_doc, file=BASE_TRAIN)
+    base_loss = base_step["model_args"]["compilation_args"]["loss"]
+    if base_step["model_args"].get("model_handling", {}).get("class_weight") is not None:
+        print("note: the base sets model_handling.class_weight: the pipeline applies it to losses without one")
+    workdir = args.workdir.resolve()
+    plan: dict[str, dict[str, Any]] = {}
+    for name, loss in loss_variants(base_loss=base_loss, ce_function=args.ce_loss).items():
+        variant_dir = workdir / name
+        variant_dir.mkdir(parents=True, exist_ok=True)
+        train, predict = variant_specs(train_doc=train_doc, predict_doc=predict_doc, train_dir=BASE_TRAIN.parent,
+                                       predict_dir=BASE_PREDICT.parent, variant_dir=variant_dir, loss=loss, epochs=epochs)
+        for file, doc in (("train.json", train), ("predict_eval.json", predict)):
+            (variant_dir / file).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        try:
+            load_spec(variant_dir / "train.json")
+            normalised = load_spec(variant_dir / "predict_eval.json", check_files=False)
+        except SpecError as exc:
+            print(f"the variant spec {name} is invalid:\n{exc}")
+            return 2
+        plan[name] = {"loss": loss, "evaluations": evaluation_paths(predict_spec=normalised), "dir": variant_dir}
+    print(f"{len(plan)} variants, specs in {workdir}; epochs: {epochs or 'as in the base'}", flush=True)
+    runs = {name: {"loss": item["loss"], **run_variant(name=name, variant_dir=item["dir"],
+                                                        evaluations=item["evaluations"])}
+            for name, item in plan.items()}
+    counts = next((r["class_weights"]["class_counts"] for r in runs.values() if r.get("class_weights")), {})
+    rare = rarest_classes(counts=counts)
+    class_names = next((r["evaluation"]["class_names"] for r in runs.values() if r.get("evaluation")), list(counts))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    marks = mark_targets(runs=runs, rare=rare, cores=cores)
+    print()
+    print(format_table(runs=runs, class_names=class_names, rare=rare))
+    print("\n* rarest classes by training counts: " + ", ".join(f"{c} ({counts[c]})" for c in rare))
+    print(_targets_text(marks))
+    result = {
+        "command": "python -m benchmarks.quality " + " ".join(sys.argv[1:] if argv is None else argv),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": bool(args.quick),
+        "epochs": epochs, "machine": {"python": platform.python_version(), "cores": cores,
+                                      "processor": platform.processor() or platform.machine()},
+        "base": [str(BASE_TRAIN.relative_to(REPO)), str(BASE_PREDICT.relative_to(REPO))],
+        "class_counts": counts, "rarest_classes": rare, "targets": marks,
+        "runs": {name: {k: v for k, v in run.items() if k != "evaluation"} for name, run in runs.items()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The quality benchmark's variants differ from the IGN example only in the loss entry."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# benchmarks/ is a top-level folder of the repository, not part of the installed package. The
+# root goes at the END of sys.path so that vl3d_focal still comes from the installed package.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import quality  # noqa: E402
+from vl3d_focal.spec import load_spec, read_spec_file, validate_spec  # noqa: E402
+from vl3d_focal.steps.paths import expand_output  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def base() -> tuple[dict, dict]:
+    return read_spec_file(quality.BASE_TRAIN), read_spec_file(quality.BASE_PREDICT)
+
+
+def _loss(doc: dict) -> dict:
+    return quality._train_step(doc, file=Path("x"))["model_args"]["compilation_args"]["loss"]
+
+
+def test_loss_variants_share_the_focal_runs_class_weights(base: tuple[dict, dict]) -> None:
+    base_loss = _loss(base[0])
+    variants = quality.loss_variants(base_loss=base_loss)
+    assert list(variants) == ["ce", "weighted_ce", "focal_g2", "focal_g1"]
+    assert variants["ce"] == {"function": "categorical_crossentropy"}
+    assert variants["weighted_ce"]["function"] == "class_weighted_categorical_crossentropy"
+    for name in ("weighted_ce", "focal_g2", "focal_g1"):
+        assert variants[name]["class_weight"] == base_loss["class_weight"]
+    assert variants["focal_g2"] == {**base_loss, "gamma": 2.0}
+    assert variants["focal_g1"] == {**base_loss, "gamma": 1.0}
+    sparse = quality.loss_variants(base_loss=base_loss, ce_function="sparse_categorical_crossentropy", other_gamma=0.5)
+    assert sparse["ce"] == {"function": "sparse_categorical_crossentropy"} and sparse["focal_g0.5"]["gamma"] == 0.5
+    with pytest.raises(ValueError, match="class_weight"):
+        quality.loss_variants(base_loss={"function": quality.FOCAL, "gamma": 2.0})
+    with pytest.raises(ValueError, match="ce_function"):
+        quality.loss_variants(base_loss=base_loss, ce_function="hinge")
+
+
+def test_variant_specs_differ_only_in_loss_epochs_and_paths(base: tuple[dict, dict], tmp_path: Path) -> None:
+    train_doc, predict_doc = base
+    variant_dir = tmp_path / "deep" / "ce"
+    variant_dir.mkdir(parents=True)
+    loss = {"function": "categorical_crossentropy"}
+    train, predict = quality.variant_specs(
+        train_doc=train_doc, predict_doc=predict_doc, train_dir=quality.BASE_TRAIN.parent,
+        predict_dir=quality.BASE_PREDICT.parent, variant_dir=variant_dir, loss=loss, epochs=3)
+    assert train_doc == read_spec_file(quality.BASE_TRAIN)  # the base is not modified
+
+    def resolved(paths: list[str], folder: Path) -> list[str]:
+        return [os.path.normpath(folder / p) for p in paths]
+
+    assert resolved(train["in_pcloud"], variant_dir) == resolved(train_doc["in_pcloud"], quality.BASE_TRAIN.parent)
+    assert resolved(predict["in_pcloud"], variant_dir) == resolved(predict_doc["in_pcloud"], quality.BASE_PREDICT.parent)
+    step = quality._train_step(train, file=Path("x"))
+    assert step["model_args"]["compilation_args"]["loss"] == loss
+    assert step["model_args"]["model_handling"]["training_epochs"] == 3
+
+    # Everything else is the base's.
+    expected, got = copy.deepcopy(train_doc), copy.deepcopy(train)
+    for doc in (expected, got):
+        for key in ("in_pcloud", "out_pcloud", "_comment"):
+            doc.pop(key)
+        handling = quality._train_step(doc, file=Path("x"))["model_args"]
+        handling["compilation_args"].pop("loss")
+        handling["model_handling"].pop("training_epochs")
+    assert got == expected
+
+    # The predict spec loads the model the train spec writes; both are valid specs.
+    (variant_dir / "train.json").write_text(json.dumps(train))
+    (variant_dir / "predict_eval.json").write_text(json.dumps(predict))
+    norm_train = load_spec(variant_dir / "train.json", check_files=False)
+    norm_predict = load_spec(variant_dir / "predict_eval.json", check_files=False)
+    writer = [s for s in norm_train["sequential_pipeline"] if s.get("writer") == "PredictiveModelWriter"][0]
+    model_out = expand_output(writer["out_model"], prefix=norm_train["out_pcloud"][0])
+    loader = [s for s in norm_predict["sequential_pipeline"] if s.get("predict") == "ModelLoader"][0]
+    assert Path(loader["model_path"]) == Path(model_out) == variant_dir / "train" / "model" / "model.keras"
+    assert validate_spec(predict, base_dir=variant_dir, check_files=False) == []
+    assert quality.evaluation_paths(predict_spec=norm_predict) == {
+        Path(predict_doc["in_pcloud"][0]).stem: variant_dir / "predict" / "eval" / "evaluation.json"}
+
+
+def test_rarest_classes_and_target_marks() -> None:
+    assert quality.rarest_classes(counts={"ground": 95379, "low": 7669, "high": 35181, "other": 7811}) == ["low", "other"]
+
+    def run(miou: float, recall: dict[str, float], train_s: float | None) -> dict:
+        return {"evaluation": {"mIoU": miou, "per_class": {c: {"R": r} for c, r in recall.items()}}, "train_s": train_s}
+
+    runs = {"ce": run(0.70, {"a": 0.5, "b": 0.4}, 100.0),
+            "weighted_ce": run(0.80, {"a": 0.9, "b": 0.9}, 100.0),
+            "focal_g2": run(0.66, {"a": 0.6, "b": 0.4}, 899.0),
+            "focal_g1": run(0.90, {"a": 0.4, "b": 0.7}, 901.0)}
+    marks = quality.mark_targets(runs=runs, rare=["a", "b"], cores=2)
+    assert "weighted_ce" not in marks and "ce" not in marks
+    assert marks["focal_g2"]["miou_in_budget"] is True
+    assert marks["focal_g1"]["miou_in_budget"] is False  # over 15 minutes
+    assert marks["focal_g2"]["rare_recall_above_ce"] == {"a": True, "b": False}  # equal is not above
+    assert marks["focal_g1"]["rare_recall_above_ce"] == {"a": False, "b": True}
+    no_ce = quality.mark_targets(runs={"focal_g2": runs["focal_g2"]}, rare=["a"], cores=2)
+    assert no_ce["focal_g2"]["rare_recall_above_ce"] == {"a": None}
+    table = quality.format_table(runs=runs, class_names=["a", "b"], rare=["b"])
+    assert "| recall b* | 0.400 | 0.900 | 0.400 | 0.700 |" in table.splitlines()
+
+
+def test_main_skips_without_the_ign_tiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(quality, "IGN_DIR", tmp_path / "absent")
+    out = tmp_path / "q.json"
+    assert quality.main(argv=["--quick", "--out", str(out), "--workdir", str(tmp_path / "w")]) == 0
+    assert "skipped" in capsys.readouterr().out and not out.exists() and not (tmp_path / "w").exists()

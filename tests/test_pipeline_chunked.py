@@ -1,0 +1,112 @@
+"""Tile-by-tile prediction and chunked writing give the one-shot results (issue 6, big clouds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import laspy
+import numpy as np
+import pytest
+
+from vl3d_focal.data.features import FeatureNormalizer, extract_features
+from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.receptive_fields import FieldSpec, build_fields, fields_at_centers
+from vl3d_focal.data.synthetic import generate_urban_scene
+from vl3d_focal.io.las import PointCloud, write_cloud
+from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
+from vl3d_focal.steps.evaluate import plot_sample
+from vl3d_focal.steps.prediction import group_by_tile, predict_cloud, run_predict
+from vl3d_focal.steps.state import CloudRecord, ModelBundle, PipelineState
+from vl3d_focal.steps.writers import probability_dimension, run_pcloud_writer
+
+FNAMES = ["intensity", "return_number"]
+MAPPING = {"class_mapping": "LASClassMapping", "ignore_codes": [0, 1, 7],
+           "classes": [{"name": "ground", "codes": [2]}, {"name": "vegetation", "codes": [3, 4, 5]},
+                       {"name": "building", "codes": [6]}, {"name": "vehicle", "codes": [68]},
+                       {"name": "pole", "codes": [64]}]}
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    las = generate_urban_scene(seed=3, size_m=48.0)
+    path = tmp_path_factory.mktemp("chunked") / "scene.las"
+    las.write(path)
+    return path
+
+
+def _record(path: Path, prefix: str) -> CloudRecord:
+    cloud = PointCloud.from_las(laspy.read(path), path=path)
+    return CloudRecord(path=path, cloud=cloud, prefix=prefix)
+
+
+def _bundle(record: CloudRecord, pre_processor: str) -> ModelBundle:
+    spec = FieldSpec(pre_processor=pre_processor, radius=2.0, separation_factor=0.8, num_points=48)
+    normalizer = FeatureNormalizer().fit(extract_features(record.cloud, FNAMES), fnames=FNAMES)
+    model = build_pointnet_pwise_classifier(num_points=48, num_features=len(FNAMES), num_classes=5,
+                                            num_pwise_feats=8, pretransf_feats_spec=[{"filters": 8}],
+                                            postransf_feats_spec=[{"filters": 8}], tnet_pre_filters_spec=[],
+                                            tnet_post_filters_spec=[], random_seed=5)
+    mapping = ClassMapping.from_spec(MAPPING)
+    return ModelBundle(model=model, feature_names=FNAMES, normalizer=normalizer, field_spec=spec,
+                       mapping=mapping, class_names=list(mapping.names), random_seed=11,
+                       predict_batch_size=64)
+
+
+@pytest.mark.parametrize("pre_processor", ["furthest_point_subsampling", "grid_subsampling"])
+def test_tiled_prediction_equals_one_shot(scene, tmp_path, pre_processor, caplog):
+    whole, tiled = _record(scene, str(tmp_path / "a_")), _record(scene, str(tmp_path / "b_"))
+    bundle = _bundle(whole, pre_processor)
+    predict_cloud(whole, bundle, chunk_points=None)
+    with caplog.at_level("INFO", logger="vl3d_focal.steps.prediction"):
+        predict_cloud(tiled, bundle, chunk_points=4000)
+    blocks = [r.getMessage() for r in caplog.records if "block" in r.getMessage()]
+    assert len(blocks) >= 6, blocks  # the ~30k-point cloud really went tile by tile
+    assert not tiled.fields_cache  # tiles do not keep their fields
+    np.testing.assert_allclose(tiled.probabilities, whole.probabilities, rtol=0, atol=2e-6)
+    np.testing.assert_array_equal(tiled.predictions, whole.predictions)
+    np.testing.assert_allclose(whole.probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_run_predict_reads_chunk_points_and_writer_equals_one_shot_file(scene, tmp_path):
+    record = _record(scene, str(tmp_path / "out_"))
+    state = PipelineState(clouds=[record], model_prefix=str(tmp_path / "out_"))
+    state.bundle = _bundle(record, "furthest_point_subsampling")
+    run_predict({"predict": "PreviousModel", "chunk_points": 5000}, state)
+    tiled_probabilities = record.probabilities.copy()
+    run_predict({"predict": "PreviousModel", "chunk_points": None}, state)
+    np.testing.assert_allclose(tiled_probabilities, record.probabilities, atol=2e-6)
+
+    run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*chunked.laz",
+                       "probabilities": True, "prediction_dimension": None}, state)
+    codes = state.bundle.mapping.to_las_codes(record.predictions)
+    extra = {probability_dimension(name): record.probabilities[:, c].astype(np.float32)
+             for c, name in enumerate(state.bundle.class_names)}
+    write_cloud(record.cloud, tmp_path / "one_shot.laz", classification=codes, extra_dims=extra)
+    chunked, one_shot = laspy.read(tmp_path / "out_chunked.laz"), laspy.read(tmp_path / "one_shot.laz")
+    assert list(chunked.point_format.dimension_names) == list(one_shot.point_format.dimension_names)
+    assert chunked.points.array.tobytes() == one_shot.points.array.tobytes()
+    wkt = [v.string for v in one_shot.header.vlrs if hasattr(v, "string")]
+    assert wkt and wkt == [v.string for v in chunked.header.vlrs if hasattr(v, "string")]  # the CRS
+    np.testing.assert_array_equal(chunked.classification, codes)
+    np.testing.assert_allclose(chunked["prob_ground"], record.probabilities[:, 0])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp left
+
+
+def test_fields_on_a_subset_are_the_whole_cloud_fields(scene):
+    xyz = PointCloud.from_las(laspy.read(scene)).xyz
+    for pre in ("furthest_point_subsampling", "grid_subsampling"):
+        spec = FieldSpec(pre_processor=pre, radius=2.0, num_points=32)
+        fields = build_fields(xyz, spec, seed=4)
+        chosen = np.arange(0, len(fields.centers), 7)
+        centres = fields.centers[chosen]
+        lo, hi = centres.min(axis=0) - 2.0, centres.max(axis=0) + 2.0
+        subset = np.flatnonzero(np.all((xyz >= lo) & (xyz <= hi), axis=1))
+        local = fields_at_centers(xyz[subset], centres, spec, seed=4, point_ids=subset)
+        np.testing.assert_array_equal(subset[local], fields.indices[chosen])
+
+
+def test_group_by_tile_and_plot_sample():
+    groups = group_by_tile(np.array([5, 2, 5, 2, 9]))
+    assert [g.tolist() for g in groups] == [[1, 3], [0, 2], [4]]
+    assert len(range(1_000_000)[plot_sample(1_000_000, limit=300_000)]) <= 300_000
+    assert plot_sample(1000).step == 1

@@ -1,0 +1,110 @@
+"""``vl3d-focal run SPEC --resume``: a training killed with SIGKILL mid-epoch continues and finishes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from vl3d_focal.data.synthetic import write_demo_scene
+from vl3d_focal.steps.checkpoints import read_checkpoint_state
+
+CLASSES = [
+    {"name": "ground", "codes": [2]},
+    {"name": "vegetation", "codes": [3, 4, 5]},
+    {"name": "building", "codes": [6]},
+    {"name": "vehicle", "codes": [68]},
+    {"name": "pole", "codes": [64]},
+]
+PINNED_KEYS = {"OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusion_matrix", "per_class"}
+EPOCHS = 4
+
+
+def small_spec(*, epochs: int, batch_size: int = 2) -> dict:
+    """A small but complete pipeline on ``data/scene.las``, many short steps per epoch."""
+    return {
+        "in_pcloud": "data/scene.las",
+        "out_pcloud": "out/*",
+        "sequential_pipeline": [
+            {"class_mapping": "LASClassMapping", "classes": CLASSES, "ignore_codes": [0, 7]},
+            {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "random_seed": 4,
+             "model_args": {
+                 "num_classes": 5,
+                 "pre_processing": {"neighborhood": {"type": "sphere", "radius": 3.0}, "num_points": 32},
+                 "num_pwise_feats": 8, "pretransf_feats_spec": [{"filters": 8}],
+                 "postransf_feats_spec": [{"filters": 16}], "tnet_pre_filters_spec": [], "tnet_post_filters_spec": [],
+                 "model_handling": {"training_epochs": epochs, "batch_size": batch_size, "validation_split": 0.2},
+                 "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy",
+                                               "class_weight": {"strategy": "balanced", "on_absent_class": "zero"}}}}},
+            {"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"},
+            {"predict": "PreviousModel"},
+            {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+            {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"},
+        ],
+    }
+
+
+def _run(spec: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen([sys.executable, "-m", "vl3d_focal", "run", str(spec), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_sigkill_mid_epoch_then_resume_finishes_with_valid_outputs(tmp_path):
+    write_demo_scene(tmp_path / "data" / "scene.las", seed=2, size_m=20.0, density=4.0)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(small_spec(epochs=EPOCHS)))
+    checkpoint = tmp_path / "out" / "training" / "resume" / "checkpoint.npz"
+
+    first = _run(spec)
+    deadline = time.monotonic() + 50
+    while not checkpoint.is_file() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpoint.is_file(), f"no checkpoint written: {first.poll()} {first.stderr.read() if first.poll() is not None else ''}"
+    time.sleep(0.3)  # into the next epoch
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL
+    killed_at = read_checkpoint_state(checkpoint)
+    assert not killed_at["finished"] and killed_at["epoch"] < EPOCHS - 1, "killed too late to test resuming"
+    assert not (tmp_path / "out" / "model" / "model.keras").exists()
+
+    second = _run(spec, "--resume")
+    _, stderr = second.communicate(timeout=120)
+    assert second.returncode == 0, stderr[-3000:]
+    assert f"resuming from {checkpoint}" in stderr
+
+    history = (tmp_path / "out" / "training" / "history.csv").read_text().splitlines()
+    assert [int(line.split(",")[0]) for line in history[1:]] == list(range(EPOCHS))
+    final = read_checkpoint_state(checkpoint)
+    assert final["finished"] and final["epoch"] == EPOCHS - 1
+    model = keras.models.load_model(tmp_path / "out" / "model" / "model.keras", compile=False)
+    assert type(model).__name__ == "Functional" and model.output_shape[-1] == 5
+    report = json.loads((tmp_path / "out" / "eval" / "evaluation.json").read_text())
+    assert PINNED_KEYS <= set(report)
+    assert 0.0 <= report["OA"] <= 1.0
+    assert (tmp_path / "out" / "predicted.laz").stat().st_size > 0
+    assert not [p for p in tmp_path.rglob("*") if ".partial" in p.name]
+
+
+def test_resume_without_checkpoint_trains_from_the_first_epoch_and_repeats_the_data_order(tmp_path):
+    """The data order of an epoch depends only on the seed and the epoch: resumed batches match."""
+    from vl3d_focal.steps.fitting import epoch_dataset
+
+    x = np.arange(7, dtype="float32")[:, None]
+    full = [b[0][0].numpy().ravel().tolist() for b in epoch_dataset(
+        [x], targets=np.zeros(7, "int32"), sample_weight=np.ones(7, "float32"), batch_size=7, seed=9,
+        first_epoch=0, epochs=3)]
+    resumed = [b[0][0].numpy().ravel().tolist() for b in epoch_dataset(
+        [x], targets=np.zeros(7, "int32"), sample_weight=np.ones(7, "float32"), batch_size=7, seed=9,
+        first_epoch=2, epochs=3)]
+    assert resumed == full[2:] and full[0] != full[1]
+    assert all(sorted(order) == list(range(7)) for order in full)

@@ -1,0 +1,200 @@
+"""Chunked LAS/LAZ reading and writing (laspy's ``chunk_iterator`` and ``LasWriter``).
+
+Big clouds never need two full copies in memory: :func:`iter_chunks` reads a file a chunk of
+points at a time, and :class:`ChunkedCloudWriter` writes one chunk at a time, each chunk's
+points copied raw (every standard dimension and extra byte) into the output point format,
+with the predicted classification and new extra dimensions (e.g. per-class probabilities) set
+on the chunk only. Like :func:`vl3d_focal.io.las.write_cloud`, the output goes to a temporary
+file in the destination folder that is renamed into place on success (removed on error), keeps
+the header (version, scales, offsets, VLRs/EVLRs so the CRS) and never overwrites its source.
+
+Example:
+    >>> with ChunkedCloudWriter("out/pred.laz", header=las.header,
+    ...                         extra_dims={"prob_ground": "float32"}) as writer:   # doctest: +SKIP
+    ...     for start, points in iter_chunks("in.laz", chunk_points=1_000_000):
+    ...         writer.write(points, classification=codes[start:start + len(points)])
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import laspy
+import numpy as np
+
+from vl3d_focal.errors import DataError
+from vl3d_focal.io.las import LAS_SUFFIXES
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_POINTS = 1_000_000
+"""Points per chunk when none is given."""
+
+
+def _checked_chunk_points(chunk_points: int) -> int:
+    if int(chunk_points) != chunk_points or chunk_points < 1:
+        raise DataError(f"chunked LAS I/O: expected chunk_points >= 1, received {chunk_points!r}")
+    return int(chunk_points)
+
+
+def iter_chunks(path: str | Path, *, chunk_points: int = DEFAULT_CHUNK_POINTS) -> Iterator[tuple[int, laspy.ScaleAwarePointRecord]]:
+    """Reads a LAS/LAZ file ``chunk_points`` points at a time.
+
+    Args:
+        path: The ``.las`` or ``.laz`` file.
+        chunk_points: Points per chunk (the last one may be shorter).
+
+    Yields:
+        ``(start, points)``: the index of the chunk's first point in the file and its points.
+
+    Raises:
+        DataError: Missing or unreadable file, or a bad ``chunk_points``.
+
+    Example:
+        >>> for start, points in iter_chunks("tile.laz", chunk_points=100_000):  # doctest: +SKIP
+        ...     print(start, len(points), np.asarray(points.x)[:1])
+    """
+    chunk_points = _checked_chunk_points(chunk_points)
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"point cloud {path}: no such file")
+    try:
+        with laspy.open(path) as reader:
+            start = 0
+            for points in reader.chunk_iterator(chunk_points):
+                yield start, points
+                start += len(points)
+    except (laspy.errors.LaspyException, OSError, ValueError, EOFError) as err:
+        raise DataError(f"point cloud {path}: cannot be read as LAS/LAZ ({err})") from err
+
+
+def read_header(path: str | Path) -> laspy.LasHeader:
+    """The header of a LAS/LAZ file (point count, bounds, point format, CRS), without its points.
+
+    Example:
+        >>> read_header("tile.laz").point_count                  # doctest: +SKIP
+        56035
+    """
+    path = Path(path)
+    try:
+        with laspy.open(path) as reader:
+            return reader.header
+    except (laspy.errors.LaspyException, OSError, ValueError, EOFError) as err:
+        raise DataError(f"point cloud {path}: cannot be read as LAS/LAZ ({err})") from err
+
+
+class ChunkedCloudWriter:
+    """Writes a cloud chunk by chunk with the header of its source plus new extra dimensions.
+
+    Use as a context manager; the file appears under its final name only when the block exits
+    without error.
+
+    Args:
+        path: Destination ``.las`` or ``.laz`` (compressed by suffix).
+        header: The source cloud's header (copied, not modified).
+        extra_dims: New extra dimensions, name -> numpy dtype (ignored for names the source
+            already has).
+        source_path: The file the points come from; writing onto it is refused.
+
+    Raises:
+        DataError: Bad suffix, destination equal to the source, chunks of the wrong shape, or
+            classification codes out of range for the point format.
+
+    Example:
+        >>> with ChunkedCloudWriter("out/a.las", header=las.header) as w:       # doctest: +SKIP
+        ...     w.write(las.points[:10], classification=np.full(10, 2))
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        header: laspy.LasHeader,
+        extra_dims: Mapping[str, str | np.dtype] | None = None,
+        source_path: str | Path | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() not in LAS_SUFFIXES:
+            raise DataError(f"writing {self.path}: expected a .las or .laz suffix, received {self.path.suffix!r}")
+        if source_path is not None and self.path.resolve() == Path(source_path).resolve():
+            raise DataError(f"writing {self.path}: refusing to overwrite the input cloud it was read from")
+        self.header = copy.deepcopy(header)
+        existing = set(self.header.point_format.dimension_names)
+        new = [laspy.ExtraBytesParams(name=name, type=np.dtype(dtype))
+               for name, dtype in (extra_dims or {}).items() if name not in existing]
+        if new:
+            self.header.add_extra_dims(new)
+        self.header.point_count = 0
+        self.points_written = 0
+        self._writer: laspy.LasWriter | None = None
+        self._tmp: str | None = None
+
+    def __enter__(self) -> "ChunkedCloudWriter":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, self._tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+        os.close(handle)
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(self._tmp, 0o666 & ~mask)
+        self._writer = laspy.open(self._tmp, mode="w", header=self.header,
+                                  do_compress=self.path.suffix.lower() == ".laz")
+        return self
+
+    def write(
+        self,
+        points: laspy.ScaleAwarePointRecord | laspy.PackedPointRecord,
+        *,
+        classification: np.ndarray | None = None,
+        extra: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Appends one chunk: its points with ``classification`` and ``extra`` columns set.
+
+        Example:
+            >>> writer.write(las.points[0:1000], extra={"prob_ground": p[0:1000, 0]})   # doctest: +SKIP
+        """
+        if self._writer is None:
+            raise DataError(f"writing {self.path}: ChunkedCloudWriter.write called outside its 'with' block")
+        n = len(points)
+        out = laspy.ScaleAwarePointRecord.zeros(n, header=self.header)
+        source = points.array
+        for name in source.dtype.names:  # raw copy of every field (bit fields, scaled ints, extra bytes)
+            out.array[name] = source[name]
+        if classification is not None:
+            codes = self._column(classification, n=n, what="classification")
+            limit = 255 if self.header.point_format.id >= 6 else 31
+            if codes.size and (codes.min() < 0 or codes.max() > limit):
+                raise DataError(
+                    f"writing {self.path}: classification codes must be in 0..{limit} for point format "
+                    f"{self.header.point_format.id}, received {int(codes.min())}..{int(codes.max())}"
+                )
+            out.classification = codes.astype(np.uint8)
+        for name, values in (extra or {}).items():
+            out[name] = self._column(values, n=n, what=f"extra dimension {name!r}")
+        self._writer.write_points(out)
+        self.points_written += n
+
+    def _column(self, values: np.ndarray, *, n: int, what: str) -> np.ndarray:
+        values = np.asarray(values)
+        if values.shape != (n,):
+            raise DataError(f"writing {self.path}: {what} must have shape ({n},), received shape {values.shape}")
+        return values
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        writer, tmp = self._writer, self._tmp
+        self._writer = self._tmp = None
+        try:
+            if writer is not None:
+                writer.close()
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        if exc_type is not None:
+            Path(tmp).unlink(missing_ok=True)
+            return
+        os.replace(tmp, self.path)
+        logger.info("wrote %s: %d points (chunked)", self.path, self.points_written)

@@ -1,0 +1,266 @@
+"""Training on TensorFlow's own distribution engine, with a loss that stays global.
+
+The train step's ``distribution`` object picks a :class:`tf.distribute.Strategy`
+(``one_device``, ``mirrored``, ``multi_worker_mirrored``); the model, optimizer and loss are
+created under its scope and Keras' ``fit`` hands the ``tf.data`` input to
+``strategy.experimental_distribute_dataset``, which splits every global batch between the
+replicas.
+
+Keras reduces a loss on each replica, divides it by the number of replicas and sums the
+gradients, so a ratio such as the class-weighted mean ``sum(s a* term) / sum(s a*)`` would become
+the *average of per-replica ratios*: wrong whenever the replicas hold different class
+mixtures. :class:`GlobalLossModel` overrides ``compute_loss``: each replica computes the
+numerator and denominator pieces of its points (the loss's ``compute_parts``, or Keras'
+unreduced values for the other losses), the denominators are all-reduced (SUM) across
+replicas, and the replica's share ``numerator_r / denominator_global`` is what it
+differentiates. Summed by the optimizer, the gradients are those of
+``sum_r numerator_r / sum_r denominator_r``: the single-device loss of the same global batch.
+
+Example:
+    >>> settings = DistributionSettings.from_config({"strategy": "one_device"})
+    >>> settings.strategy
+    'one_device'
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import keras
+import tensorflow as tf
+
+from vl3d_focal.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+STRATEGIES: tuple[str, ...] = ("one_device", "mirrored", "multi_worker_mirrored")
+"""Names accepted by ``distribution.strategy``."""
+
+COMMUNICATIONS: tuple[str, ...] = ("auto", "ring", "nccl")
+"""Collective implementations of ``multi_worker_mirrored``."""
+
+_MULTI_WORKER: dict[str, tf.distribute.Strategy] = {}
+"""``MultiWorkerMirroredStrategy`` can be created once per process: it is kept here."""
+
+
+@dataclass(frozen=True)
+class DistributionSettings:
+    """The train step's ``distribution`` object.
+
+    Attributes:
+        strategy: one of :data:`STRATEGIES`.
+        devices: devices of ``one_device`` (one) or ``mirrored`` (several), e.g.
+            ``["/gpu:0", "/gpu:1"]``; None: TensorFlow's choice (every GPU, else the CPU).
+        communication: collective implementation of ``multi_worker_mirrored``.
+    """
+
+    strategy: str = "one_device"
+    devices: tuple[str, ...] | None = None
+    communication: str = "auto"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None) -> "DistributionSettings":
+        """Settings from the spec's ``distribution`` object (None: one device).
+
+        Raises:
+            DataError: for an unknown strategy or communication, or a device list that
+                does not fit the strategy.
+
+        Example:
+            >>> DistributionSettings.from_config({"strategy": "mirrored",
+            ...                                   "devices": ["/cpu:0", "/cpu:1"]}).devices
+            ('/cpu:0', '/cpu:1')
+        """
+        config = dict(config or {})
+        strategy = config.get("strategy", "one_device")
+        if strategy not in STRATEGIES:
+            raise DataError(f"distribution.strategy: expected one of {list(STRATEGIES)}, got {strategy!r}")
+        communication = config.get("communication", "auto")
+        if communication not in COMMUNICATIONS:
+            raise DataError(
+                f"distribution.communication: expected one of {list(COMMUNICATIONS)}, got {communication!r}"
+            )
+        devices = config.get("devices")
+        devices = None if devices is None else tuple(str(device) for device in devices)
+        if devices is not None and strategy == "one_device" and len(devices) != 1:
+            raise DataError(f"distribution.devices: expected one device with 'one_device', got {list(devices)}")
+        if devices is not None and strategy == "multi_worker_mirrored":
+            raise DataError(
+                "distribution.devices: expected no device list with 'multi_worker_mirrored' "
+                f"(each worker uses all its GPUs, else its CPU), got {list(devices)}"
+            )
+        return cls(strategy=strategy, devices=devices, communication=communication)
+
+
+def step_distribution(step: Mapping[str, Any]) -> DistributionSettings:
+    """The distribution settings of a train step.
+
+    They are read from ``model_args.model_handling.distribution`` (where the spec schema
+    declares them) or from a ``distribution`` key of the step itself; giving both is an error.
+
+    Example:
+        >>> step_distribution({"model_args": {"model_handling": {}}}).strategy
+        'one_device'
+    """
+    handling = dict(dict(step.get("model_args", {})).get("model_handling", {}) or {})
+    if step.get("distribution") is not None and handling.get("distribution") is not None:
+        raise DataError(
+            "train step: expected 'distribution' once (in the step or in model_args.model_handling), got both"
+        )
+    return DistributionSettings.from_config(step.get("distribution") or handling.get("distribution"))
+
+
+def build_strategy(settings: DistributionSettings) -> tf.distribute.Strategy:
+    """The :class:`tf.distribute.Strategy` of some settings.
+
+    ``multi_worker_mirrored`` reads the cluster from the ``TF_CONFIG`` environment variable
+    (one worker when it is unset) and is created once per process; call this before any
+    other TensorFlow work (the pipeline does, before its first step).
+
+    Example:
+        >>> build_strategy(DistributionSettings()).num_replicas_in_sync
+        1
+    """
+    if settings.strategy == "one_device":
+        if settings.devices:
+            return tf.distribute.OneDeviceStrategy(settings.devices[0])
+        return tf.distribute.get_strategy()
+    if settings.strategy == "mirrored":
+        strategy = tf.distribute.MirroredStrategy(devices=list(settings.devices) if settings.devices else None)
+    else:
+        key = settings.communication
+        if key not in _MULTI_WORKER:
+            implementation = {
+                "auto": tf.distribute.experimental.CommunicationImplementation.AUTO,
+                "ring": tf.distribute.experimental.CommunicationImplementation.RING,
+                "nccl": tf.distribute.experimental.CommunicationImplementation.NCCL,
+            }[key]
+            options = tf.distribute.experimental.CommunicationOptions(implementation=implementation)
+            _MULTI_WORKER[key] = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        strategy = _MULTI_WORKER[key]
+    logger.info("distribution: %s with %d replicas", settings.strategy, strategy.num_replicas_in_sync)
+    return strategy
+
+
+def is_chief() -> bool:
+    """Whether this process writes the outputs (always, except non-chief multi-worker workers).
+
+    Example:
+        >>> is_chief()
+        True
+    """
+    strategy = tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0)
+
+
+def global_sum(value: tf.Tensor) -> tf.Tensor:
+    """``value`` summed over every replica (itself outside a multi-replica step).
+
+    Example:
+        >>> float(global_sum(tf.constant(2.0)))
+        2.0
+    """
+    if tf.distribute.get_strategy().num_replicas_in_sync <= 1:
+        return value
+    context = tf.distribute.get_replica_context()
+    if context is None:  # cross-replica context: already global
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def loss_sums(loss: Any, y_true: Any, y_pred: Any, sample_weight: Any) -> tuple[tf.Tensor, tf.Tensor]:
+    """This replica's ``(numerator, denominator)`` of a loss, to be summed over replicas.
+
+    Losses with ``compute_parts`` (the class-weighted focal loss) give their own pieces, chosen
+    by their ``reduction``; other Keras losses give their unreduced values weighted by the
+    sample weights, over the number of values (``sum_over_batch_size``), the sum of the sample
+    weights (``mean_with_sample_weight``) or 1 (``sum``).
+
+    Example:
+        >>> from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
+        >>> loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=[1.0, 3.0], from_logits=True)
+        >>> n, d = loss_sums(loss, [[1, 0]], [[[0.0, 2.0], [1.0, 0.0]]], None)
+        >>> float(d)
+        4.0
+    """
+    reduction = getattr(loss, "reduction", "sum_over_batch_size")
+    if reduction in (None, "none"):
+        raise DataError(f"loss reduction: expected a reducing one to train with, got {reduction!r}")
+    if hasattr(loss, "compute_parts"):
+        parts = loss.compute_parts(y_true, y_pred, sample_weight)
+        denominator = {
+            "class_weighted_mean": parts.denominator,
+            "mean_with_sample_weight": parts.weight,
+            "sum": None,
+        }.get(reduction, parts.count)
+        total = tf.reduce_sum(parts.numerator)
+        return total, tf.ones_like(total) if denominator is None else tf.reduce_sum(denominator)
+    values = tf.cast(loss.call(y_true, y_pred), tf.float32)
+    weights = tf.ones_like(values)
+    if sample_weight is not None:
+        weights = tf.cast(tf.convert_to_tensor(sample_weight), tf.float32)
+        while weights.shape.rank < values.shape.rank:
+            weights = weights[..., None]
+        weights = tf.broadcast_to(weights, tf.shape(values))
+    total = tf.reduce_sum(values * weights)
+    if reduction == "sum":
+        return total, tf.ones_like(total)
+    if reduction == "mean_with_sample_weight":
+        return total, tf.reduce_sum(weights)
+    return total, tf.cast(tf.size(values), tf.float32)
+
+
+@keras.saving.register_keras_serializable(package="vl3d_focal")
+class GlobalLossModel(keras.Model):
+    """A functional model whose loss is reduced over the global batch, not per replica.
+
+    Build it from another functional model's graph (the layers, hence the weights, are
+    shared): ``GlobalLossModel(inputs=model.inputs, outputs=model.outputs)``. Save the
+    original model: it is a plain functional model that loads without custom objects.
+
+    ``compute_loss`` returns, on replica ``r`` of ``R``, a value equal to ``L / R`` whose
+    gradient is that of ``numerator_r / D`` (``D`` the all-reduced denominator, ``L`` the
+    global loss), so Keras' summed gradients and its reported loss are those of the
+    single-device loss of the same global batch. Additional losses (regularisers) are
+    weighted by the replica's share of the global batch.
+
+    Example:
+        >>> inputs = keras.Input((4, 3))
+        >>> net = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+        >>> GlobalLossModel(inputs=net.inputs, outputs=net.outputs).count_params()
+        8
+    """
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):  # noqa: D102
+        del training
+        if self.loss is None:
+            raise DataError("GlobalLossModel: expected a model compiled with a loss, got none")
+        numerator, denominator = loss_sums(self.loss, y, y_pred, sample_weight)
+        replicas = float(tf.distribute.get_strategy().num_replicas_in_sync)
+        global_denominator = tf.stop_gradient(global_sum(denominator))
+        share = tf.math.divide_no_nan(numerator, global_denominator)
+        if self.losses:
+            batch = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float32)
+            fraction = tf.math.divide_no_nan(batch, tf.stop_gradient(global_sum(batch)))
+            share = share + fraction * tf.add_n([tf.reduce_sum(tf.cast(extra, tf.float32)) for extra in self.losses])
+        if replicas <= 1:
+            return share
+        total = tf.stop_gradient(global_sum(share))
+        return share + tf.stop_gradient(total / replicas - share)
+
+
+def training_model(model: keras.Model) -> keras.Model:
+    """A :class:`GlobalLossModel` sharing the layers of a functional ``model``.
+
+    Example:
+        >>> inputs = keras.Input((3,))
+        >>> type(training_model(keras.Model(inputs, keras.layers.Dense(2)(inputs)))).__name__
+        'GlobalLossModel'
+    """
+    return GlobalLossModel(inputs=model.inputs, outputs=model.outputs, name=f"{model.name}_training")
