@@ -5,7 +5,8 @@ Every peer computes the loss and its gradient with respect to the logits, in eag
 shape are timed in one process, interleaved in a shuffled order at every repetition, and the
 medians are reported. Peak memory is measured per configuration in a fresh subprocess (see
 :func:`memory_probe`), and the figures are set against the machine's measured memory bandwidth
-and exp throughput (see :func:`machine_rates`). Run ``python -m benchmarks.loss_speed --help``.
+and exp throughput (see :mod:`benchmarks.loss_limits`). Run
+``python -m benchmarks.loss_speed --help``.
 
 Example:
     python -m benchmarks.loss_speed --quick --out /tmp/loss_speed.json
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import json
 import os
 import platform
@@ -36,6 +36,7 @@ import tensorflow as tf  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.loss_limits import limits, machine_rates, peak_call_memory  # noqa: E402
 from benchmarks.naive_vl3d_loss import naive_vl3d_focal_loss  # noqa: E402
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy  # noqa: E402
 
@@ -159,119 +160,15 @@ def time_configurations(
     return rows
 
 
-def _best_seconds(*, fn: Callable[[], Any], repetitions: int) -> float:
-    fn()
-    return statistics.median(_elapsed(fn) for _ in range(repetitions))
-
-
-def _elapsed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def machine_rates(*, repetitions: int = 15) -> dict[str, float]:
-    """Measured memory bandwidth (bytes/s) and exp throughput (exp/s) of this machine, now.
-
-    Bandwidth: the best of NumPy's ``copyto`` of 128 MiB into a preallocated array (one core)
-    and a TF ``x * c`` over 128 MiB (all cores), counting bytes read + written. Exp: the best
-    of NumPy's float32 ``exp`` on a cache-resident 64 Ki array (one core) and ``tf.exp`` on
-    1 Mi floats under XLA (all cores). Medians of ``repetitions`` runs.
-
-    Example:
-        >>> rates = machine_rates(repetitions=3)
-        >>> sorted(rates)[:2]
-        ['bandwidth_bytes_per_s', 'bandwidth_numpy_copy']
-    """
-    big = np.ones(32 * 1024 * 1024, np.float32)
-    out = np.empty_like(big)
-    numpy_copy = 2 * big.nbytes / _best_seconds(fn=lambda: np.copyto(out, big), repetitions=repetitions)
-    tf_big = tf.constant(big)
-    scale = tf.function(lambda x: x * 1.0001)
-    tf_scale = 2 * big.nbytes / _best_seconds(fn=lambda: scale(tf_big), repetitions=repetitions)
-    small = np.linspace(-5.0, 5.0, 64 * 1024, dtype=np.float32)
-    small_out = np.empty_like(small)
-    inner = 50
-
-    def numpy_exp_loop() -> None:
-        for _ in range(inner):
-            np.exp(small, out=small_out)
-
-    numpy_exp = inner * small.size / _best_seconds(fn=numpy_exp_loop, repetitions=repetitions)
-    tf_mid = tf.constant(np.linspace(-5.0, 5.0, 1024 * 1024, dtype=np.float32))
-    tf_exp_fn = tf.function(lambda x: tf.reduce_sum(tf.exp(x)), jit_compile=True)
-    tf_exp = tf_mid.shape[0] / _best_seconds(fn=lambda: tf_exp_fn(tf_mid), repetitions=repetitions)
-    del big, out, tf_big
-    gc.collect()
-    return {
-        "bandwidth_bytes_per_s": max(numpy_copy, tf_scale),
-        "bandwidth_numpy_copy": numpy_copy,
-        "bandwidth_tf_scale": tf_scale,
-        "exp_per_s": max(numpy_exp, tf_exp),
-        "exp_numpy_1core": numpy_exp,
-        "exp_tf_xla": tf_exp,
-    }
-
-
-def minimal_work(*, shape: tuple[int, int, int], sparse: bool) -> dict[str, int]:
-    """The least work one forward + backward call must do, whatever the implementation.
-
-    Bytes: read the float32 logits and the labels (int32 per point, or float32 one-hot), write
-    the float32 gradient. Transcendentals: one exp per logit (softmax) and one log per point
-    (log-sum-exp); the focal factor and its slope need no more (``1 - p`` and ``p`` come from
-    the exps already taken).
-
-    Example:
-        >>> minimal_work(shape=(2, 3, 4), sparse=True)
-        {'bytes': 216, 'transcendentals': 30}
-    """
-    batch, points, num_classes = shape
-    m = batch * points
-    label_bytes = 4 * m if sparse else 4 * m * num_classes
-    return {"bytes": 4 * m * num_classes + label_bytes + 4 * m * num_classes,
-            "transcendentals": m * num_classes + m}
-
-
 def memory_probe(*, peer: str, mode: str, shape: tuple[int, int, int]) -> dict[str, int]:
-    """Peak extra resident memory of one call, measured inside this (fresh) process.
-
-    Call it in a subprocess started with ``MALLOC_MMAP_THRESHOLD_=65536``: every allocation of
-    64 KiB or more is then its own mmap, unmapped when freed, so the resident set follows the
-    live tensors (no allocator caching hides or reuses them). After two warm-up calls (tracing,
-    XLA compilation), the peak resident set is reset (``/proc/self/clear_refs``) and one call
-    is made while holding its outputs; the delta ``VmHWM - VmRSS(before)`` is the call's peak
-    working memory (intermediates, saved activations, the gradient). Labels and logits exist
-    before, so they are not in the delta; their sizes are reported separately.
+    """Peak extra resident memory of one call of a configuration (see ``peak_call_memory``).
 
     Example:
         >>> probe = memory_probe(peer="ours/sparse", mode="tf.function", shape=(1, 4096, 8))
     """
     inputs = make_inputs(shape=shape)
-    labels = inputs[peer.split("/")[1]]
-    logits = inputs["logits"]
     step = make_step(loss=make_loss(peer=peer, num_classes=shape[-1]), mode=mode)
-    for _ in range(2):
-        step(labels, logits)
-    gc.collect()
-    deltas = []
-    for _ in range(3):
-        before = _status_kib("VmRSS")
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
-            handle.write("5")
-        outputs = step(labels, logits)
-        deltas.append((_status_kib("VmHWM") - before) * 1024)
-        del outputs
-        gc.collect()
-    return {"peak_delta_bytes": int(statistics.median(deltas)), "label_bytes": int(labels.numpy().nbytes),
-            "tensor_bytes": 4 * int(np.prod(shape))}
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field} line")
+    return peak_call_memory(step=step, labels=inputs[peer.split("/")[1]], logits=inputs["logits"])
 
 
 def run_memory_probes(*, shapes: tuple[tuple[int, int, int], ...], peers: tuple[str, ...],
@@ -312,28 +209,6 @@ def sparse_graph_one_hot_ops(*, shape: tuple[int, int, int]) -> list[str]:
     for function in graph_def.library.function:
         found += [f"{function.signature.name}/{node.name}" for node in function.node_def if node.op == "OneHot"]
     return found
-
-
-def limits(*, rows: list[dict[str, Any]], rates: dict[str, float]) -> list[dict[str, Any]]:
-    """Distance of our fastest measured time to the bound ``max(bytes / BW, exps / exp rate)``.
-
-    Example:
-        >>> limits(rows=[], rates={"bandwidth_bytes_per_s": 1e10, "exp_per_s": 1e9})
-        []
-    """
-    out = []
-    for row in rows:
-        if not row["peer"].startswith("ours/"):
-            continue
-        shape = tuple(row["shape"])
-        work = minimal_work(shape=shape, sparse=row["peer"] == "ours/sparse")
-        memory_ms = work["bytes"] / rates["bandwidth_bytes_per_s"] * 1e3
-        exp_ms = work["transcendentals"] / rates["exp_per_s"] * 1e3
-        bound = max(memory_ms, exp_ms)
-        out.append({**{k: row[k] for k in ("shape", "peer", "mode", "median_ms")}, **work,
-                    "memory_bound_ms": memory_ms, "exp_bound_ms": exp_ms,
-                    "times_the_bound": row["median_ms"] / bound})
-    return out
 
 
 def _row(rows: list[dict[str, Any]], *, shape: Any, peer: str, mode: str) -> dict[str, Any]:

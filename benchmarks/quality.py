@@ -19,13 +19,9 @@ import argparse
 import copy
 import datetime
 import json
-import logging
 import os
 import platform
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -33,6 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.run_variant import run_variant  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 IGN_DIR = REPO.parent / "shared" / "data" / "ign"
@@ -234,97 +232,6 @@ def format_table(*, runs: Mapping[str, Mapping[str, Any]], class_names: list[str
     return "\n".join(lines)
 
 
-class _FitTime(logging.Handler):
-    """Keeps the seconds of the training step's "training took %.1f s" log record."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.INFO)
-        self.seconds: float | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg == "training took %.1f s" and record.args:
-            self.seconds = float(record.args[0])
-
-
-def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
-    """Runs one spec through the library in this process and writes its timings as JSON.
-
-    Example:
-        >>> run_spec_here(spec_path=Path("out/quality/ce/train.json"), timing_out=Path("t.json"))  # doctest: +SKIP
-    """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    fit = _FitTime()
-    logging.getLogger().addHandler(fit)
-    from vl3d_focal.pipeline import run_pipeline
-    from vl3d_focal.spec import load_spec
-
-    start = time.perf_counter()
-    spec = load_spec(spec_path)
-    loaded = time.perf_counter()
-    run_pipeline(spec)
-    end = time.perf_counter()
-    timing = {"load_spec_s": loaded - start, "run_pipeline_s": end - loaded, "fit_s": fit.seconds}
-    timing_out.write_text(json.dumps(timing) + "\n", encoding="utf-8")
-    return 0
-
-
-def run_spec_subprocess(*, spec_path: Path) -> dict[str, Any]:
-    """Runs a spec in a fresh Python (``run_spec_here``); returns its timings, exit code and log path.
-
-    Example:
-        >>> run_spec_subprocess(spec_path=Path("out/quality/ce/train.json"))["returncode"]  # doctest: +SKIP
-    """
-    log = spec_path.with_suffix(".log")
-    timing = spec_path.with_suffix(".timing.json")
-    timing.unlink(missing_ok=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    start = time.perf_counter()
-    with log.open("w", encoding="utf-8") as handle:
-        done = subprocess.run([sys.executable, "-m", "benchmarks.quality", "--run-spec", str(spec_path),
-                               "--timing-out", str(timing)], cwd=REPO, env=env, stdout=handle,
-                              stderr=subprocess.STDOUT, check=False)
-    result: dict[str, Any] = {"returncode": done.returncode, "process_s": time.perf_counter() - start,
-                              "log": str(log)}
-    if done.returncode == 0 and timing.is_file():
-        result.update(json.loads(timing.read_text(encoding="utf-8")))
-    else:
-        result["log_tail"] = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-    return result
-
-
-def run_variant(*, name: str, variant_dir: Path, evaluations: Mapping[str, Path]) -> dict[str, Any]:
-    """Trains, then predicts and evaluates, one variant; reads back what it wrote.
-
-    Example:
-        >>> run_variant(name="ce", variant_dir=Path("out/quality/ce"), evaluations={})  # doctest: +SKIP
-    """
-    for sub in ("train", "predict"):  # no stale results from an earlier run
-        shutil.rmtree(variant_dir / sub, ignore_errors=True)
-    run: dict[str, Any] = {"dir": str(variant_dir), "evaluation": None}
-    print(f"[{name}] training ...", flush=True)
-    run["train"] = run_spec_subprocess(spec_path=variant_dir / "train.json")
-    if run["train"]["returncode"] != 0:
-        print(f"[{name}] training FAILED (see {run['train']['log']})", flush=True)
-        return run
-    run["train_s"], run["fit_s"] = run["train"].get("run_pipeline_s"), run["train"].get("fit_s")
-    training = variant_dir / "train" / "training"
-    history = training / "history.csv"
-    if history.is_file():
-        run["epochs_run"] = max(0, len(history.read_text(encoding="utf-8").strip().splitlines()) - 1)
-    weights = training / "class_weights.json"
-    if weights.is_file():
-        run["class_weights"] = json.loads(weights.read_text(encoding="utf-8"))
-    print(f"[{name}] predicting + evaluating ...", flush=True)
-    run["predict"] = run_spec_subprocess(spec_path=variant_dir / "predict_eval.json")
-    run["predict_s"] = run["predict"].get("run_pipeline_s")
-    run["evaluations"] = {tile: json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
-                          for tile, p in evaluations.items()}
-    run["evaluation"] = next(iter(run["evaluations"].values()), None)
-    if run["evaluation"] is None:
-        print(f"[{name}] no evaluation (see {run['predict']['log']})", flush=True)
-    return run
-
-
 def _targets_text(marks: Mapping[str, Any]) -> str:
     lines = [f"Targets (measured, on {marks['cores']} cores):"]
     for name, mark in marks.items():
@@ -352,11 +259,7 @@ def main(*, argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result JSON")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="variant specs and outputs")
     parser.add_argument("--ce-loss", choices=CE_CHOICES, default=CE_CHOICES[0], help="the unweighted cross-entropy")
-    parser.add_argument("--run-spec", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--timing-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.run_spec is not None:
-        return run_spec_here(spec_path=args.run_spec, timing_out=args.timing_out)
     if not any(IGN_DIR.glob("*.laz")):
         print(f"skipped: the real IGN tiles are not in {IGN_DIR} (../shared/data/ign beside the repository)")
         return 0

@@ -27,6 +27,18 @@ def ign_dir() -> Path:
     return IGN_DIR
 
 
+@pytest.fixture()
+def restore_logging():
+    """``cli.main()`` configures the root logger: undo it after the test."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @pytest.fixture(autouse=True)
 def _drop_cli_log_handlers():
     """Tests that call ``cli.main`` in-process leave a handler on pytest's captured stderr,

@@ -11,11 +11,8 @@ on stderr.
 from __future__ import annotations
 
 import importlib.util
-import logging
-import os
 import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +23,8 @@ from vl3d_focal.cli import main
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import read_cloud
 from vl3d_focal.steps.model_file import FORMAT_VERSION, check_metadata
+
+from helpers import run_cli
 
 CORPUS_SCRIPT = Path(__file__).parent / "bad_inputs" / "make_corpus.py"
 
@@ -60,9 +59,7 @@ def _corpus_module():
 
 
 def _run(spec: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", "vl3d_focal", "run", spec.name], cwd=spec.parent,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return run_cli("run", spec.name, cwd=spec.parent)
 
 
 @pytest.fixture(scope="session")
@@ -78,16 +75,6 @@ def cli_results(corpus) -> dict[str, subprocess.CompletedProcess]:
     """A few cases as real ``python -m vl3d_focal run`` processes, two at a time."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(zip(SUBPROCESS_CASES, pool.map(_run, [corpus[case] for case in SUBPROCESS_CASES])))
-
-
-@pytest.fixture()
-def _restore_logging():
-    """cli.main() configures the root logger: undo it after each test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_the_table_covers_the_whole_corpus():
@@ -113,7 +100,7 @@ def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
     assert written == [], f"{case} left outputs behind: {written}"
 
 
-@pytest.mark.usefixtures("_restore_logging")
+@pytest.mark.usefixtures("restore_logging")
 @pytest.mark.parametrize("case", sorted(EXPECTED))
 def test_bad_input_exits_2_with_a_clear_message_and_writes_nothing(case, corpus, capsys, monkeypatch):
     monkeypatch.chdir(corpus[case].parent)

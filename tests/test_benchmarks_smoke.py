@@ -13,7 +13,7 @@ import tensorflow as tf
 # root goes at the END of sys.path so that vl3d_focal still comes from the installed package.
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import loss_speed  # noqa: E402
+from benchmarks import loss_limits, loss_speed  # noqa: E402
 from benchmarks.naive_vl3d_loss import naive_vl3d_focal_loss  # noqa: E402
 
 SHAPE = (2, 16, 4)
@@ -69,9 +69,9 @@ def test_keras_peer_differs_only_by_the_normaliser(inputs):
 
 def test_minimal_work_counts_bytes_and_transcendentals():
     # (16, 4096, 8): logits 2 MiB + gradient 2 MiB + labels 256 KiB (int32) or 2 MiB (one-hot)
-    assert loss_speed.minimal_work(shape=(16, 4096, 8), sparse=True) == {
+    assert loss_limits.minimal_work(shape=(16, 4096, 8), sparse=True) == {
         "bytes": 2 * 2097152 + 262144, "transcendentals": 65536 * 9}
-    assert loss_speed.minimal_work(shape=(16, 4096, 8), sparse=False)["bytes"] == 3 * 2097152
+    assert loss_limits.minimal_work(shape=(16, 4096, 8), sparse=False)["bytes"] == 3 * 2097152
 
 
 def test_ratios_divide_peer_time_by_ours():

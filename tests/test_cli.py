@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,24 +18,13 @@ from vl3d_focal.losses import CLASS_WEIGHT_STRATEGIES
 from vl3d_focal.registry import LOSSES, MODELS
 from vl3d_focal.spec import schemas
 
+from helpers import run_cli
+
 SPECS = Path(__file__).parent / "specs"
 ISSUE_LINE = re.compile(r"^(?P<file>[^:]+): (?P<path>\$\S*): (?P<message>.+)$")
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", "vl3d_focal", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """cli.main() configures the root logger: undo it after each test."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 @pytest.fixture()
@@ -67,7 +53,7 @@ def test_validate_exit_codes_and_stderr_format(specs: Path):
     train["num_classes"] = "five"
     bad["sequential_pipeline"][10:] = [{"eval": "ClassificationEvaluator", "repport_path": "x.json"}]
     (specs / "many.json").write_text(json.dumps(bad))
-    run = _cli("validate", "many.json", "demo_like.json", "yaml_syntax.yaml", "unknown_key_typo.yaml", cwd=specs)
+    run = run_cli("validate", "many.json", "demo_like.json", "yaml_syntax.yaml", "unknown_key_typo.yaml", cwd=specs)
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     lines = run.stderr.splitlines()
@@ -83,7 +69,7 @@ def test_validate_exit_codes_and_stderr_format(specs: Path):
 
 
 def test_run_validates_before_any_work(specs: Path):
-    run = _cli("run", "weight_list_length.json", cwd=specs)
+    run = run_cli("run", "weight_list_length.json", cwd=specs)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.splitlines() == [
         "weight_list_length.json: $.sequential_pipeline[1].model_args.compilation_args.loss.class_weight: "
@@ -102,7 +88,7 @@ def test_user_errors_have_a_traceback_only_with_debug(tmp_path: Path, monkeypatc
 
 
 def test_version_and_module_entry_point(tmp_path: Path):
-    out = _cli("--version", cwd=tmp_path)
+    out = run_cli("--version", cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.strip() == f"vl3d-focal {vl3d_focal.__version__}"
 
 

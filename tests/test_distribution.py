@@ -123,8 +123,8 @@ def test_a_mirrored_fit_step_updates_the_weights_like_one_device(measured):
     assert measured["fit_loss_mirrored"] == pytest.approx(measured["fit_loss_single"], rel=1e-5)
 
 
-def test_settings_are_read_from_model_handling_and_checked():
-    step = {"model_args": {"model_handling": {"distribution": {"strategy": "mirrored", "devices": ["/gpu:0", "/gpu:1"]}}}}
+def test_settings_are_read_from_the_train_step_and_checked():
+    step = {"distribution": {"strategy": "mirrored", "devices": ["/gpu:0", "/gpu:1"]}, "model_args": {}}
     assert step_distribution(step) == DistributionSettings(strategy="mirrored", devices=("/gpu:0", "/gpu:1"))
     assert step_distribution({"model_args": {}}).strategy == "one_device"
     with pytest.raises(DataError, match=r"distribution.strategy: expected one of .*got 'horovod'"):

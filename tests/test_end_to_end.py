@@ -15,15 +15,9 @@ from vl3d_focal.losses import compute_class_weight
 from vl3d_focal.pipeline import execute_pipeline, run_pipeline
 from vl3d_focal.spec import load_spec
 
-CLASSES = [
-    {"name": "ground", "codes": [2]},
-    {"name": "vegetation", "codes": [3, 4, 5]},
-    {"name": "building", "codes": [6]},
-    {"name": "vehicle", "codes": [68]},
-    {"name": "pole", "codes": [64]},
-]
+from helpers import DEMO_CLASSES, PINNED_KEYS
+
 IGNORED = [0, 7]
-PINNED_KEYS = {"OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusion_matrix", "per_class"}
 
 
 def _train_step(*, epochs: int, fnames: list[str], radius: float, num_points: int, class_weight, seed: int = 5):
@@ -76,7 +70,7 @@ def _crs_records(las: laspy.LasData) -> list[str]:
 
 def _mapped(codes: np.ndarray) -> np.ndarray:
     labels = np.full(codes.shape, -1)
-    for index, cls in enumerate(CLASSES):
+    for index, cls in enumerate(DEMO_CLASSES):
         labels[np.isin(codes, cls["codes"])] = index
     return labels
 
@@ -89,7 +83,7 @@ def scene_run(tmp_path_factory):
         "in_pcloud": "data/scene.las",
         "out_pcloud": "out/*",
         "sequential_pipeline": [
-            {"class_mapping": "LASClassMapping", "classes": CLASSES, "ignore_codes": IGNORED},
+            {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": IGNORED},
             _train_step(epochs=6, fnames=["intensity", "return_number", "height_above_ground"],
                         radius=4.0, num_points=128, class_weight="balanced"),
             {"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"},
@@ -124,13 +118,13 @@ def test_classified_cloud_keeps_points_dims_and_crs(scene_run):
     source_dims = list(source.point_format.dimension_names)
     assert list(written.point_format.dimension_names)[: len(source_dims)] == source_dims
     extra = set(written.point_format.extra_dimension_names)
-    assert {f"prob_{c['name']}" for c in CLASSES} <= extra
+    assert {f"prob_{c['name']}" for c in DEMO_CLASSES} <= extra
     assert _crs_records(written) == _crs_records(source) and _crs_records(source)
     np.testing.assert_array_equal(written.x, source.x)
     np.testing.assert_array_equal(written.intensity, source.intensity)
-    probabilities = np.column_stack([written[f"prob_{c['name']}"] for c in CLASSES])
+    probabilities = np.column_stack([written[f"prob_{c['name']}"] for c in DEMO_CLASSES])
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
-    expected_codes = np.array([c["codes"][0] for c in CLASSES])[probabilities.argmax(axis=1)]
+    expected_codes = np.array([c["codes"][0] for c in DEMO_CLASSES])[probabilities.argmax(axis=1)]
     np.testing.assert_array_equal(written.classification, expected_codes)
     assert state.clouds[0].predictions.shape == (len(source.points),)
 
@@ -139,7 +133,7 @@ def test_evaluation_matches_the_written_cloud_and_beats_chance(scene_run):
     root, _, _ = scene_run
     report = json.loads((root / "out" / "eval" / "evaluation.json").read_text())
     assert PINNED_KEYS <= set(report)
-    assert report["class_names"] == [c["name"] for c in CLASSES]
+    assert report["class_names"] == [c["name"] for c in DEMO_CLASSES]
     for stats in report["per_class"].values():
         assert set(stats) == {"P", "R", "F1", "IoU", "support"}
     reference = _mapped(np.asarray(laspy.read(root / "data" / "scene.las").classification))

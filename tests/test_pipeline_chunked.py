@@ -110,3 +110,84 @@ def test_group_by_tile_and_plot_sample():
     assert [g.tolist() for g in groups] == [[1, 3], [0, 2], [4]]
     assert len(range(1_000_000)[plot_sample(1_000_000, limit=300_000)]) <= 300_000
     assert plot_sample(1000).step == 1
+
+
+def _lazy_state(path: Path, prefix: str, bundle: ModelBundle) -> PipelineState:
+    from vl3d_focal.steps.reading import read_inputs
+
+    state = read_inputs(inputs=[path], prefixes=[prefix])
+    state.bundle = bundle
+    return state
+
+
+@pytest.mark.parametrize("pre_processor,neighborhood", [("furthest_point_subsampling", "sphere"),
+                                                        ("grid_subsampling", "cylinder")])
+def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_processor, neighborhood, caplog):
+    from dataclasses import replace
+
+    from vl3d_focal.steps.evaluate import run_eval
+
+    whole = _record(scene, str(tmp_path / "whole_"))
+    bundle = _bundle(whole, pre_processor)
+    bundle.field_spec = replace(bundle.field_spec, neighborhood=neighborhood)
+    one_shot = PipelineState(clouds=[whole], model_prefix=str(tmp_path / "whole_"), bundle=bundle,
+                             mapping=bundle.mapping)
+    run_predict({"predict": "PreviousModel", "chunk_points": None}, one_shot)
+    state = _lazy_state(scene, str(tmp_path / "lazy_"), bundle)
+    record = state.clouds[0]
+    with caplog.at_level("INFO", logger="vl3d_focal.steps.streaming"):
+        run_predict({"predict": "PreviousModel", "chunk_points": 3000}, state)
+    assert len([r for r in caplog.records if "tile" in r.getMessage()]) >= 6
+    assert not record.loaded and record.streamed is not None and record.predictions is None
+    parts = list(record.streamed.iter_chunks())
+    assert [start for start, *_ in parts] == list(range(0, whole.num_points, 3000))
+    classes = np.concatenate([p[2] for p in parts])
+    probabilities = np.concatenate([p[3] for p in parts])
+    np.testing.assert_array_equal(classes, whole.predictions)
+    differ = np.flatnonzero(np.abs(probabilities - whole.probabilities).max(axis=1) > 1e-6)
+    # only points in no field whose two nearest covered points are equidistant (a tie the
+    # whole-cloud KD-tree and the tile's break differently) may take the other one's values
+    covered = whole.fields_cache[next(iter(whole.fields_cache))].covered_mask(whole.num_points)
+    assert not covered[differ].any() and len(differ) <= 5, differ
+
+    step = {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}
+    state.mapping = bundle.mapping
+    run_eval(step, one_shot)
+    run_eval(step, state)
+    assert not record.loaded
+    import json
+    streamed_report = json.loads((tmp_path / "lazy_eval" / "evaluation.json").read_text())
+    whole_report = json.loads((tmp_path / "whole_eval" / "evaluation.json").read_text())
+    assert streamed_report["confusion_matrix"] == whole_report["confusion_matrix"]
+    assert streamed_report["mIoU"] == whole_report["mIoU"]
+    assert (tmp_path / "lazy_eval" / "evaluation_topdown.png").stat().st_size > 0
+
+    writer = {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*pred.las", "probabilities": True,
+              "prediction_dimension": None}
+    run_pcloud_writer(writer, one_shot)
+    run_pcloud_writer(writer, state)
+    assert not record.loaded
+    streamed_las, whole_las = laspy.read(tmp_path / "lazy_pred.las"), laspy.read(tmp_path / "whole_pred.las")
+    assert list(streamed_las.point_format.dimension_names) == list(whole_las.point_format.dimension_names)
+    np.testing.assert_array_equal(streamed_las.classification, whole_las.classification)
+    np.testing.assert_array_equal(streamed_las.X, whole_las.X)
+    np.testing.assert_array_equal(streamed_las["prob_ground"], probabilities[:, 0])
+    same = np.setdiff1d(np.arange(whole.num_points), differ)
+    np.testing.assert_allclose(streamed_las["prob_ground"][same], whole_las["prob_ground"][same], atol=1e-6)
+    folder = record.streamed.folder
+    record.streamed.close()
+    assert not folder.exists()
+
+
+def test_lazy_record_reads_on_first_use_and_maps_pending_labels(scene, tmp_path):
+    from vl3d_focal.steps.reading import run_class_mapping
+
+    state = _lazy_state(scene, str(tmp_path / "x_"), None)
+    record = state.clouds[0]
+    count = laspy.read(scene).header.point_count
+    assert not record.loaded and record.num_points == count
+    run_class_mapping(MAPPING, state)
+    assert not record.loaded  # mapping deferred
+    labels = record.labels
+    assert record.loaded and labels.shape == (count,)
+    np.testing.assert_array_equal(labels, ClassMapping.from_spec(MAPPING).map(np.asarray(laspy.read(scene).classification)))

@@ -1,4 +1,5 @@
-"""Tests of vl3d_focal.reports: every file written, readable, and saying what the numbers say."""
+"""Tests of vl3d_focal.reports and vl3d_focal.topdown: every file written, readable, and saying
+what the numbers say."""
 
 from __future__ import annotations
 
@@ -12,14 +13,8 @@ from matplotlib.colors import to_rgba
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.evaluation import METRIC_KEYS, classification_metrics, confusion_matrix
-from vl3d_focal.reports import (
-    atomic_path,
-    format_text_report,
-    make_topdown_figure,
-    plot_topdown,
-    write_evaluation,
-    write_training_history,
-)
+from vl3d_focal.reports import atomic_path, format_text_report, write_evaluation, write_training_history
+from vl3d_focal.topdown import make_topdown_figure, plot_topdown
 
 NAMES = ["ground", "vegetation", "pole"]
 COLORS = ["#a0785a", "#2ca02c", None]

@@ -17,14 +17,8 @@ import pytest
 from vl3d_focal.data.synthetic import write_demo_scene
 from vl3d_focal.steps.checkpoints import read_checkpoint_state
 
-CLASSES = [
-    {"name": "ground", "codes": [2]},
-    {"name": "vegetation", "codes": [3, 4, 5]},
-    {"name": "building", "codes": [6]},
-    {"name": "vehicle", "codes": [68]},
-    {"name": "pole", "codes": [64]},
-]
-PINNED_KEYS = {"OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusion_matrix", "per_class"}
+from helpers import DEMO_CLASSES, PINNED_KEYS
+
 EPOCHS = 4
 
 
@@ -34,7 +28,7 @@ def small_spec(*, epochs: int, batch_size: int = 2) -> dict:
         "in_pcloud": "data/scene.las",
         "out_pcloud": "out/*",
         "sequential_pipeline": [
-            {"class_mapping": "LASClassMapping", "classes": CLASSES, "ignore_codes": [0, 7]},
+            {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]},
             {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "random_seed": 4,
              "model_args": {
                  "num_classes": 5,

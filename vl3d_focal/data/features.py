@@ -152,6 +152,9 @@ DERIVED_FEATURES: dict[str, tuple[Callable[[PointCloud], np.ndarray], str]] = {
     "verticality": (_shape_column(3), "1 - |z of the normal| of the 16 neighbours"),
 }
 _SHAPE_NAMES = ("linearity", "planarity", "scattering", "verticality")
+NEIGHBOURHOOD_FEATURES: tuple[str, ...] = ("height_above_ground",) + _SHAPE_NAMES
+"""Derived features computed from a point's neighbourhood (not from the point alone): they need
+the whole cloud, so a cloud using them is not streamed chunk by chunk."""
 
 
 def _scan_angle_degrees(cloud: PointCloud) -> np.ndarray:

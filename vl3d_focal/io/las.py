@@ -121,6 +121,38 @@ def _check_points(cloud: PointCloud, *, allow_empty: bool) -> None:
         )
 
 
+def check_file(path: str | Path, *, allow_empty: bool = False) -> int:
+    """Checks that a file is a readable LAS/LAZ file without reading its points.
+
+    The checks :func:`read_cloud` makes before decoding: the file exists, has a ``.las`` or
+    ``.laz`` suffix, the LAS signature, a decodable header announcing no more points than the
+    file can hold, and (unless ``allow_empty``) at least one point.
+
+    Returns:
+        The number of points the header announces.
+
+    Raises:
+        DataError: Any of the problems above, naming the file.
+
+    Example:
+        >>> check_file("tile.laz")                           # doctest: +SKIP
+        56035
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"point cloud {path}: no such file")
+    if path.suffix.lower() not in LAS_SUFFIXES:
+        raise DataError(
+            f"point cloud {path}: expected a .las or .laz file, received suffix {path.suffix!r}"
+        )
+    _check_header(path)
+    with laspy.open(path) as reader:
+        count = int(reader.header.point_count)
+    if count == 0 and not allow_empty:
+        raise DataError(f"point cloud {path}: contains no points (expected at least 1)")
+    return count
+
+
 def read_cloud(path: str | Path, *, allow_empty: bool = False) -> PointCloud:
     """Read a LAS or LAZ file with every dimension, extra bytes, VLRs and EVLRs.
 

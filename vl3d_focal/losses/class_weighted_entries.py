@@ -60,6 +60,7 @@ def build_class_weighted_focal_categorical_crossentropy(
     ignore_class: int | None = None,
     reduction: str | None = "class_weighted_mean",
     num_classes: int | None = None,
+    name: str = "class_weighted_focal_categorical_crossentropy",
 ) -> ClassWeightedFocalCategoricalCrossentropy:
     """Class-weighted focal categorical cross-entropy (VL3D) on sparse labels and logits.
 
@@ -72,6 +73,7 @@ def build_class_weighted_focal_categorical_crossentropy(
         ignore_class: label whose points are ignored, or None.
         reduction: see :class:`ClassWeightedFocalCategoricalCrossentropy`.
         num_classes: when given, ``class_weight`` must have this many entries.
+        name: the loss' name (not a spec option).
 
     Returns:
         The loss.
@@ -89,6 +91,7 @@ def build_class_weighted_focal_categorical_crossentropy(
         axis=axis,
         ignore_class=ignore_class,
         reduction=reduction,
+        name=name,
     )
 
 
@@ -122,8 +125,7 @@ def build_class_weighted_categorical_crossentropy(
     Example:
         >>> loss = build_class_weighted_categorical_crossentropy(class_weight=[1.0, 5.0])
     """
-    check_class_weight_length(check_class_weight(class_weight), num_classes=num_classes)
-    return ClassWeightedFocalCategoricalCrossentropy(
+    return build_class_weighted_focal_categorical_crossentropy(
         class_weight=class_weight,
         gamma=0.0,
         from_logits=from_logits,
@@ -131,5 +133,6 @@ def build_class_weighted_categorical_crossentropy(
         axis=axis,
         ignore_class=ignore_class,
         reduction=reduction,
+        num_classes=num_classes,
         name="class_weighted_categorical_crossentropy",
     )

@@ -24,6 +24,28 @@ def _check_reduction(reduction: str | None) -> str | None:
     return args.check_choice(reduction, argument="reduction", allowed=parts.KERAS_REDUCTIONS)
 
 
+def _one_hot_properties() -> dict:
+    """Schema properties shared by Keras' one-hot cross-entropies."""
+    return {
+        "from_logits": parts.from_logits_property(),
+        "label_smoothing": parts.label_smoothing_property(),
+        "axis": parts.axis_property(),
+        "reduction": parts.reduction_property(default="sum_over_batch_size"),
+    }
+
+
+def _one_hot_arguments(
+    *, from_logits: bool, label_smoothing: float, axis: int, reduction: str | None
+) -> dict:
+    """The checked arguments shared by Keras' one-hot cross-entropies."""
+    return {
+        "from_logits": args.check_bool(from_logits, argument="from_logits"),
+        "label_smoothing": args.check_label_smoothing(label_smoothing),
+        "axis": args.check_int(axis, argument="axis"),
+        "reduction": _check_reduction(reduction),
+    }
+
+
 FOCAL_SCHEMA = parts.loss_schema(
     name="categorical_focal_crossentropy",
     description="Keras' CategoricalFocalCrossentropy (one-hot labels, alpha-balanced).",
@@ -37,10 +59,7 @@ FOCAL_SCHEMA = parts.loss_schema(
             "description": "Weight balancing factor: one number for all classes or one per class.",
         },
         "gamma": parts.gamma_property(default=2.0),
-        "from_logits": parts.from_logits_property(),
-        "label_smoothing": parts.label_smoothing_property(),
-        "axis": parts.axis_property(),
-        "reduction": parts.reduction_property(default="sum_over_batch_size"),
+        **_one_hot_properties(),
     },
 )
 
@@ -85,22 +104,15 @@ def build_categorical_focal_crossentropy(
     return keras.losses.CategoricalFocalCrossentropy(
         alpha=alpha,
         gamma=args.check_gamma(gamma),
-        from_logits=args.check_bool(from_logits, argument="from_logits"),
-        label_smoothing=args.check_label_smoothing(label_smoothing),
-        axis=args.check_int(axis, argument="axis"),
-        reduction=_check_reduction(reduction),
+        **_one_hot_arguments(from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                             reduction=reduction),
     )
 
 
 CROSSENTROPY_SCHEMA = parts.loss_schema(
     name="categorical_crossentropy",
     description="Keras' CategoricalCrossentropy (one-hot labels).",
-    properties={
-        "from_logits": parts.from_logits_property(),
-        "label_smoothing": parts.label_smoothing_property(),
-        "axis": parts.axis_property(),
-        "reduction": parts.reduction_property(default="sum_over_batch_size"),
-    },
+    properties=_one_hot_properties(),
 )
 
 
@@ -129,10 +141,8 @@ def build_categorical_crossentropy(
         >>> loss = build_categorical_crossentropy(from_logits=True)
     """
     return keras.losses.CategoricalCrossentropy(
-        from_logits=args.check_bool(from_logits, argument="from_logits"),
-        label_smoothing=args.check_label_smoothing(label_smoothing),
-        axis=args.check_int(axis, argument="axis"),
-        reduction=_check_reduction(reduction),
+        **_one_hot_arguments(from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                             reduction=reduction)
     )
 
 

@@ -152,6 +152,7 @@ def _train_step(models: list[str]) -> dict[str, Any]:
             },
             "random_seed": {"type": ["integer", "null"], "default": None, "description": "Seed of fields, initial weights and shuffling; null: random."},
             "model_args": {"type": "object", "description": "Arguments of the model (see $defs/model_args.<model>)."},
+            "distribution": train_schemas.distribution_schema(),
         },
     }
     dispatch = [

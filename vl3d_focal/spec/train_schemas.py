@@ -110,7 +110,7 @@ def compilation_args_schema(*, loss: dict[str, Any]) -> dict[str, Any]:
 
 
 def distribution_schema() -> dict[str, Any]:
-    """``model_handling.distribution``: the tf.distribute strategy training runs under.
+    """The train step's ``distribution``: the tf.distribute strategy training runs under.
 
     Example:
         >>> distribution_schema()["properties"]["strategy"]["default"]
@@ -209,7 +209,6 @@ def model_handling_schema(*, class_weight_ref: str) -> dict[str, Any]:
                 "default": None,
             },
             "predict_batch_size": {"type": "integer", "minimum": 1, "default": 32, "description": "Receptive fields per prediction batch."},
-            "distribution": distribution_schema(),
         },
         required=[],
         description="Training loop settings.",

@@ -97,19 +97,13 @@ class DistributionSettings:
 def step_distribution(step: Mapping[str, Any]) -> DistributionSettings:
     """The distribution settings of a train step.
 
-    They are read from ``model_args.model_handling.distribution`` (where the spec schema
-    declares them) or from a ``distribution`` key of the step itself; giving both is an error.
+    They are the step's ``distribution`` object; none means one device.
 
     Example:
         >>> step_distribution({"model_args": {"model_handling": {}}}).strategy
         'one_device'
     """
-    handling = dict(dict(step.get("model_args", {})).get("model_handling", {}) or {})
-    if step.get("distribution") is not None and handling.get("distribution") is not None:
-        raise DataError(
-            "train step: expected 'distribution' once (in the step or in model_args.model_handling), got both"
-        )
-    return DistributionSettings.from_config(step.get("distribution") or handling.get("distribution"))
+    return DistributionSettings.from_config(step.get("distribution"))
 
 
 def build_strategy(settings: DistributionSettings) -> tf.distribute.Strategy:

@@ -70,6 +70,43 @@ def evaluate_cloud(record: CloudRecord, *, class_names: list[str]) -> dict[str, 
     return classification_metrics(confusion, class_names=class_names)
 
 
+def evaluate_streamed(record: CloudRecord, *, mapping: Any) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:
+    """Metrics of a streamed cloud, its file and predictions read chunk by chunk.
+
+    The confusion matrix is summed over the chunks (the same matrix as
+    :func:`evaluate_cloud`'s) and the points of :func:`plot_sample` are kept for the picture.
+
+    Returns:
+        The metrics and ``(xyz, reference, predicted)`` of the plotted points.
+
+    Raises:
+        DataError: A code neither mapped nor ignored, or no point of a mapped class.
+
+    Example:
+        >>> metrics, shown = evaluate_streamed(record, mapping=mapping)   # doctest: +SKIP
+    """
+    from vl3d_focal.evaluation import classification_metrics, confusion_matrix
+
+    class_names = list(mapping.names)
+    confusion = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
+    step = plot_sample(record.num_points).step
+    kept: list[list[np.ndarray]] = [[], [], []]
+    for start, points, predicted, _ in record.streamed.iter_chunks():
+        labels = np.asarray(mapping.map(np.asarray(points.classification), source=str(record.path)), dtype=np.int64)
+        confusion += np.asarray(confusion_matrix(labels, predicted, num_classes=len(class_names),
+                                                 ignore_label=IGNORE_LABEL), dtype=np.int64)
+        shown = np.arange((-start) % step, len(labels), step)
+        xyz = np.column_stack([np.asarray(points.x)[shown], np.asarray(points.y)[shown], np.asarray(points.z)[shown]])
+        for part, values in zip(kept, (xyz, labels[shown], predicted[shown])):
+            part.append(values)
+    if confusion.sum() == 0:
+        raise DataError(
+            f"point cloud {record.path}: no reference labels: no point has the classification code "
+            "of a mapped class; training and evaluation need a classified cloud"
+        )
+    return classification_metrics(confusion, class_names=class_names), tuple(np.concatenate(p) for p in kept)
+
+
 def _training_counts(state: PipelineState, *, num_classes: int) -> dict[str, list[int]] | None:
     counts = (state.bundle.loss_info.get("class_counts") if state.bundle is not None else None) or None
     return {"training": list(counts)} if counts is not None and len(counts) == num_classes else None
@@ -82,7 +119,8 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
         >>> run_eval({"eval": "ClassificationEvaluator", "report_path": "*eval.json"},
         ...          state)                                      # doctest: +SKIP
     """
-    from vl3d_focal.reports import plot_topdown, write_evaluation
+    from vl3d_focal.reports import write_evaluation
+    from vl3d_focal.topdown import plot_topdown
 
     mapping = state.require_mapping(step="eval")
     class_names = list(mapping.names)
@@ -92,16 +130,19 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
             f"{list(state.bundle.class_names)}; expected the same classes in the same order"
         )
     for record in state.clouds:
-        if record.labels is None:
-            record.labels = reference_labels(record.cloud, mapping)
-        metrics = evaluate_cloud(record, class_names=class_names)
+        if record.streamed is not None:
+            metrics, (xyz, reference, predicted) = evaluate_streamed(record, mapping=mapping)
+        else:
+            if record.labels is None:
+                record.labels = reference_labels(record.cloud, mapping)
+            metrics = evaluate_cloud(record, class_names=class_names)
+            shown = plot_sample(record.num_points)
+            xyz, reference, predicted = record.cloud.xyz[shown], record.labels[shown], record.predictions[shown]
         report = prepare_output(expand_output(step["report_path"], prefix=record.prefix))
         write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
                          class_counts=_training_counts(state, num_classes=len(class_names)))
-        shown = plot_sample(record.num_points)
-        plot_topdown(record.cloud.xyz[shown], record.labels[shown], record.predictions[shown],
-                     class_names=class_names, colors=list(mapping.colors), path=topdown_path(report),
-                     ignore_label=IGNORE_LABEL)
-        scored = record.labels != IGNORE_LABEL
+        plot_topdown(xyz, reference, predicted, class_names=class_names, colors=list(mapping.colors),
+                     path=topdown_path(report), ignore_label=IGNORE_LABEL)
+        scored = int(np.asarray(metrics["confusion_matrix"]).sum())
         logger.info("%s: OA=%.4f mIoU=%.4f macro_F1=%.4f (%d scored points) -> %s", record.path.name,
-                    metrics["OA"], metrics["mIoU"], metrics["macro_F1"], int(np.sum(scored)), report)
+                    metrics["OA"], metrics["mIoU"], metrics["macro_F1"], scored, report)

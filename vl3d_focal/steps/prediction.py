@@ -216,12 +216,25 @@ def run_predict(step: Mapping[str, Any], state: PipelineState) -> None:
     """The ``predict`` step: applies the previous or a loaded model to every input cloud.
 
     ``chunk_points`` (default :data:`DEFAULT_CHUNK_POINTS`; ``null`` = never) bounds the points
-    predicted at once: bigger clouds are predicted tile by tile with the same result.
+    predicted at once: bigger clouds are predicted tile by tile with the same result. A bigger
+    cloud that is not in memory (nobody trained on it) and whose features need no neighbourhood
+    is streamed from its file (:func:`~vl3d_focal.steps.streaming.predict_streamed`): its
+    predictions stay on disk (``record.streamed``) for the eval and writer steps.
 
     Example:
         >>> run_predict({"predict": "ModelLoader", "model_path": "out/model.keras"}, state)  # doctest: +SKIP
     """
+    from vl3d_focal.steps.streaming import predict_streamed, streamable
+
     state.bundle = MODEL_SOURCES[step["predict"]](step, state)
     chunk_points = step.get("chunk_points", DEFAULT_CHUNK_POINTS)
     for record in state.clouds:
-        predict_cloud(record, state.bundle, chunk_points=chunk_points)
+        if record.streamed is not None:
+            record.streamed.close()
+            record.streamed = None
+        if (chunk_points is not None and not record.loaded and record.num_points > chunk_points
+                and streamable(state.bundle.feature_names)):
+            record.probabilities = record.predictions = None
+            record.streamed = predict_streamed(record, state.bundle, chunk_points=int(chunk_points))
+        else:
+            predict_cloud(record, state.bundle, chunk_points=chunk_points)

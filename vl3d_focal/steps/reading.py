@@ -9,7 +9,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -23,7 +22,12 @@ logger = logging.getLogger(__name__)
 
 
 def read_inputs(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path]) -> PipelineState:
-    """Reads every input cloud (one log line each) into a new pipeline state.
+    """Opens every input cloud (one log line each) into a new pipeline state.
+
+    Only the header is read and checked here (:func:`vl3d_focal.io.las.check_file`): a
+    cloud is read whole when a step first uses it (training, in-memory prediction), while
+    prediction, evaluation and writing of a big cloud nobody trains on stream its file
+    (:mod:`vl3d_focal.steps.streaming`), so that memory stays bounded for any cloud size.
 
     Args:
         inputs: ``in_pcloud`` paths (already resolved against the spec's folder).
@@ -36,18 +40,14 @@ def read_inputs(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path])
         >>> read_inputs(inputs=[], prefixes=["out/"]).clouds
         []
     """
-    from vl3d_focal.io.las import read_cloud
+    from vl3d_focal.io.las import check_file
 
     per_cloud = cloud_prefixes(inputs=inputs, prefixes=prefixes)
     records = []
     for number, (path, prefix) in enumerate(zip(inputs, per_cloud), start=1):
-        start = time.perf_counter()
-        cloud = read_cloud(path)
-        logger.info(
-            "cloud %d/%d: %s, %d points (%.1f s)",
-            number, len(inputs), path, cloud.num_points, time.perf_counter() - start,
-        )
-        records.append(CloudRecord(path=Path(path), cloud=cloud, prefix=prefix))
+        count = check_file(path)
+        logger.info("cloud %d/%d: %s, %d points", number, len(inputs), path, count)
+        records.append(CloudRecord(path=Path(path), cloud=None, prefix=prefix, num_points=count))
     return PipelineState(clouds=records, model_prefix=model_prefix(inputs=inputs, prefixes=prefixes))
 
 
@@ -134,6 +134,9 @@ def run_class_mapping(step: Mapping[str, Any], state: PipelineState) -> None:
 
     state.mapping = ClassMapping.from_spec(step)
     for record in state.clouds:
+        if not record.loaded:  # mapped on first use (never, for a streamed cloud)
+            record.pending_mapping = state.mapping
+            continue
         labels = map_labels(record.cloud, state.mapping)
         if not np.any(labels >= 0):
             logger.warning("%s: no point of a mapped class; it can be predicted but not trained on "

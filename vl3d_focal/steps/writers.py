@@ -51,6 +51,34 @@ def run_model_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     save_bundle(bundle, expand_output(step["out_model"], prefix=state.model_prefix))
 
 
+def _extra_types(step: Mapping[str, Any], bundle: Any) -> dict[str, str]:
+    extra_types: dict[str, str] = {}
+    if step.get("prediction_dimension"):
+        extra_types[str(step["prediction_dimension"])] = "uint8"
+    if step.get("probabilities", False):
+        extra_types.update({probability_dimension(name): "float32" for name in bundle.class_names})
+    return extra_types
+
+
+def _write_streamed(record: Any, step: Mapping[str, Any], bundle: Any, *, extra_types: dict[str, str]) -> None:
+    """The writer of a streamed cloud: its file's chunks with their on-disk predictions."""
+    from vl3d_focal.io.chunks import ChunkedCloudWriter, read_header
+
+    dimension = step.get("prediction_dimension")
+    path = expand_output(step["out_pcloud"], prefix=record.prefix)
+    with ChunkedCloudWriter(path, header=read_header(record.path), extra_dims=extra_types,
+                            source_path=record.path) as writer:
+        for _, points, predicted, probabilities in record.streamed.iter_chunks():
+            codes = np.asarray(bundle.mapping.to_las_codes(predicted))
+            extra: dict[str, np.ndarray] = {}
+            if dimension:
+                extra[str(dimension)] = codes.astype(np.uint8)
+            if step.get("probabilities", False):
+                for column, name in enumerate(bundle.class_names):
+                    extra[probability_dimension(name)] = probabilities[:, column]
+            writer.write(points, classification=None if dimension else codes, extra=extra)
+
+
 def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     """``ClassifiedPcloudWriter``: writes each cloud with its predicted classes.
 
@@ -72,16 +100,15 @@ def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     dimension = step.get("prediction_dimension")
     with_probabilities = bool(step.get("probabilities", False))
     for record in state.clouds:
+        if record.streamed is not None:
+            _write_streamed(record, step, bundle, extra_types=_extra_types(step, bundle))
+            continue
         if record.predictions is None:
             raise DataError(
                 f"ClassifiedPcloudWriter: cloud {record.path} has no predictions; "
                 "expected a 'predict' step before the writer"
             )
-        extra_types: dict[str, str] = {}
-        if dimension:
-            extra_types[str(dimension)] = "uint8"
-        if with_probabilities:
-            extra_types.update({probability_dimension(name): "float32" for name in bundle.class_names})
+        extra_types = _extra_types(step, bundle)
         las = record.cloud.las
         path = expand_output(step["out_pcloud"], prefix=record.prefix)
         with ChunkedCloudWriter(path, header=las.header, extra_dims=extra_types,

@@ -1,0 +1,132 @@
+"""The quality benchmark's runs: one variant's train and predict+eval specs, each in a fresh Python.
+
+Each spec runs through the library (``load_spec`` + ``run_pipeline``) in its own subprocess
+(``python -m benchmarks.run_variant SPEC TIMING_JSON``), so runs share no TensorFlow state and
+each has its own wall time; the variant's outputs are then read back.
+
+Example:
+    >>> run = run_variant(name="ce", variant_dir=Path("out/quality/ce"), evaluations={})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class _FitTime(logging.Handler):
+    """Keeps the seconds of the training step's "training took %.1f s" log record."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.seconds: float | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "training took %.1f s" and record.args:
+            self.seconds = float(record.args[0])
+
+
+def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
+    """Runs one spec through the library in this process and writes its timings as JSON.
+
+    Example:
+        >>> run_spec_here(spec_path=Path("out/quality/ce/train.json"), timing_out=Path("t.json"))  # doctest: +SKIP
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fit = _FitTime()
+    logging.getLogger().addHandler(fit)
+    from vl3d_focal.pipeline import run_pipeline
+    from vl3d_focal.spec import load_spec
+
+    start = time.perf_counter()
+    spec = load_spec(spec_path)
+    loaded = time.perf_counter()
+    run_pipeline(spec)
+    end = time.perf_counter()
+    timing = {"load_spec_s": loaded - start, "run_pipeline_s": end - loaded, "fit_s": fit.seconds}
+    timing_out.write_text(json.dumps(timing) + "\n", encoding="utf-8")
+    return 0
+
+
+def run_spec_subprocess(*, spec_path: Path) -> dict[str, Any]:
+    """Runs a spec in a fresh Python (``run_spec_here``); returns its timings, exit code and log path.
+
+    Example:
+        >>> run_spec_subprocess(spec_path=Path("out/quality/ce/train.json"))["returncode"]  # doctest: +SKIP
+    """
+    log = spec_path.with_suffix(".log")
+    timing = spec_path.with_suffix(".timing.json")
+    timing.unlink(missing_ok=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    start = time.perf_counter()
+    with log.open("w", encoding="utf-8") as handle:
+        done = subprocess.run([sys.executable, "-m", "benchmarks.run_variant", str(spec_path), str(timing)],
+                              cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False)
+    result: dict[str, Any] = {"returncode": done.returncode, "process_s": time.perf_counter() - start,
+                              "log": str(log)}
+    if done.returncode == 0 and timing.is_file():
+        result.update(json.loads(timing.read_text(encoding="utf-8")))
+    else:
+        result["log_tail"] = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+    return result
+
+
+def run_variant(*, name: str, variant_dir: Path, evaluations: Mapping[str, Path]) -> dict[str, Any]:
+    """Trains, then predicts and evaluates, one variant; reads back what it wrote.
+
+    Example:
+        >>> run_variant(name="ce", variant_dir=Path("out/quality/ce"), evaluations={})  # doctest: +SKIP
+    """
+    for sub in ("train", "predict"):  # no stale results from an earlier run
+        shutil.rmtree(variant_dir / sub, ignore_errors=True)
+    run: dict[str, Any] = {"dir": str(variant_dir), "evaluation": None}
+    print(f"[{name}] training ...", flush=True)
+    run["train"] = run_spec_subprocess(spec_path=variant_dir / "train.json")
+    if run["train"]["returncode"] != 0:
+        print(f"[{name}] training FAILED (see {run['train']['log']})", flush=True)
+        return run
+    run["train_s"], run["fit_s"] = run["train"].get("run_pipeline_s"), run["train"].get("fit_s")
+    training = variant_dir / "train" / "training"
+    history = training / "history.csv"
+    if history.is_file():
+        run["epochs_run"] = max(0, len(history.read_text(encoding="utf-8").strip().splitlines()) - 1)
+    weights = training / "class_weights.json"
+    if weights.is_file():
+        run["class_weights"] = json.loads(weights.read_text(encoding="utf-8"))
+    print(f"[{name}] predicting + evaluating ...", flush=True)
+    run["predict"] = run_spec_subprocess(spec_path=variant_dir / "predict_eval.json")
+    run["predict_s"] = run["predict"].get("run_pipeline_s")
+    run["evaluations"] = {tile: json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+                          for tile, p in evaluations.items()}
+    run["evaluation"] = next(iter(run["evaluations"].values()), None)
+    if run["evaluation"] is None:
+        print(f"[{name}] no evaluation (see {run['predict']['log']})", flush=True)
+    return run
+
+
+def main(*, argv: list[str] | None = None) -> int:
+    """Entry point of a run's subprocess: ``python -m benchmarks.run_variant SPEC TIMING_JSON``.
+
+    Example:
+        >>> main(argv=["out/quality/ce/train.json", "out/quality/ce/train.timing.json"])  # doctest: +SKIP
+        0
+    """
+    parser = argparse.ArgumentParser(description="Runs one spec and writes its timings (quality benchmark).")
+    parser.add_argument("spec", type=Path, help="the spec to run")
+    parser.add_argument("timing_out", type=Path, help="where the timings JSON goes")
+    args = parser.parse_args(argv)
+    return run_spec_here(spec_path=args.spec, timing_out=args.timing_out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
