@@ -49,7 +49,8 @@ def small_spec(*, epochs: int, batch_size: int = 2) -> dict:
 def _run(spec: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.Popen([sys.executable, "-m", "vl3d_focal", "run", str(spec), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=spec.parent)
 
 
 def test_sigkill_mid_epoch_then_resume_finishes_with_valid_outputs(tmp_path):

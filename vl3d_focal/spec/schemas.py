@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
+import importlib.resources.abc
 import json
 import logging
 from pathlib import Path
@@ -259,6 +260,23 @@ def write_schemas(*, folder: str | Path) -> list[Path]:
     return written
 
 
+def schema_root() -> importlib.resources.abc.Traversable:
+    """Where the shipped schema files are.
+
+    The installed package ``vl3d_focal.config_schemas``; or, when ``vl3d_focal`` is imported
+    from a source checkout (e.g. ``python -m vl3d_focal`` run in the repository root, which
+    puts the checkout first on ``sys.path``), the checkout's top-level ``config_schemas/``.
+
+    Example:
+        >>> schema_root().joinpath("pipeline.schema.json").is_file()
+        True
+    """
+    try:
+        return importlib.resources.files(PACKAGE)
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "config_schemas"
+
+
 def shipped_schema_names() -> list[str]:
     """The schema files shipped in the package (``*.schema.json`` and ``losses/*``).
 
@@ -266,7 +284,7 @@ def shipped_schema_names() -> list[str]:
         >>> "pipeline.schema.json" in shipped_schema_names()
         True
     """
-    root = importlib.resources.files(PACKAGE)
+    root = schema_root()
     names = [item.name for item in root.iterdir() if item.name.endswith(".schema.json")]
     losses = root.joinpath("losses")
     if losses.is_dir():
@@ -287,7 +305,7 @@ def load_schema(name: str) -> dict[str, Any]:
         >>> load_schema("class_weight.schema.json")["title"]
         'class weights'
     """
-    resource = importlib.resources.files(PACKAGE).joinpath(*name.split("/"))
+    resource = schema_root().joinpath(*name.split("/"))
     if not resource.is_file():
         raise RegistryError(f"no shipped schema {name!r}; shipped: {', '.join(shipped_schema_names())}")
     return json.loads(resource.read_text(encoding="utf-8"))
