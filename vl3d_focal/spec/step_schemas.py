@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vl3d_focal.steps.prediction import DEFAULT_CHUNK_POINTS
+
 PATH_ANNOTATION = "x-vl3d-path"
 LIST_ANNOTATION = "x-vl3d-as-list"
 SUFFIX_ANNOTATION = "x-vl3d-suffixes"
@@ -196,7 +198,7 @@ def predict_step_schemas() -> dict[str, dict[str, Any]]:
         ['ModelLoader', 'PreviousModel']
     """
     chunk_points = {
-        "type": ["integer", "null"], "minimum": 1000, "default": 1_000_000,
+        "type": ["integer", "null"], "minimum": 1000, "default": DEFAULT_CHUNK_POINTS,
         "description": "Bounds the memory of prediction: a cloud of more points is predicted in "
         "square xy tiles of about this many points (each tile's fields, features and "
         "probabilities only), with the same result as in one go; null predicts every cloud in one go.",

@@ -80,8 +80,10 @@ MODEL_SOURCES: dict[str, Callable[[Mapping[str, Any], PipelineState], ModelBundl
 """Where a ``predict`` step takes its model from, by the step's ``predict`` value."""
 
 
-DEFAULT_CHUNK_POINTS = 1_000_000
-"""Default ``chunk_points`` of the predict step: clouds up to this size are predicted in one go."""
+DEFAULT_CHUNK_POINTS = 250_000
+"""Default ``chunk_points`` of the predict step: clouds up to this size are predicted in one go.
+
+250,000 keeps peak memory nearly flat in cloud size (benchmarks/README.md, Pipeline section)."""
 
 
 def group_by_tile(tiles: np.ndarray) -> list[np.ndarray]:
