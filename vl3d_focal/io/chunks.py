@@ -28,7 +28,7 @@ import laspy
 import numpy as np
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.las import LAS_SUFFIXES
+from vl3d_focal.io.las import LAS_SUFFIXES, classification_codes
 
 logger = logging.getLogger(__name__)
 
@@ -166,13 +166,8 @@ class ChunkedCloudWriter:
             out.array[name] = source[name]
         if classification is not None:
             codes = self._column(classification, n=n, what="classification")
-            limit = 255 if self.header.point_format.id >= 6 else 31
-            if codes.size and (codes.min() < 0 or codes.max() > limit):
-                raise DataError(
-                    f"writing {self.path}: classification codes must be in 0..{limit} for point format "
-                    f"{self.header.point_format.id}, received {int(codes.min())}..{int(codes.max())}"
-                )
-            out.classification = codes.astype(np.uint8)
+            out.classification = classification_codes(
+                codes, point_format_id=self.header.point_format.id, path=self.path)
         for name, values in (extra or {}).items():
             out[name] = self._column(values, n=n, what=f"extra dimension {name!r}")
         self._writer.write_points(out)

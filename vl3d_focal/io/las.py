@@ -46,7 +46,7 @@ class PointCloud:
 
     Example:
         >>> cloud = PointCloud.from_las(las)                 # doctest: +SKIP
-        >>> cloud.num_points
+        >>> cloud.num_points                                 # doctest: +SKIP
         1000
     """
 
@@ -169,17 +169,11 @@ def read_cloud(path: str | Path, *, allow_empty: bool = False) -> PointCloud:
 
     Example:
         >>> cloud = read_cloud("tile.laz")                   # doctest: +SKIP
-        >>> cloud.xyz.shape
+        >>> cloud.xyz.shape                                  # doctest: +SKIP
         (56035, 3)
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"point cloud {path}: no such file")
-    if path.suffix.lower() not in LAS_SUFFIXES:
-        raise DataError(
-            f"point cloud {path}: expected a .las or .laz file, received suffix {path.suffix!r}"
-        )
-    _check_header(path)
+    check_file(path, allow_empty=True)  # emptiness is checked on the points below
     try:
         las = laspy.read(path)
     except MemoryError as err:
@@ -248,15 +242,28 @@ def _checked_column(values: np.ndarray, *, n: int, what: str, path: Path) -> np.
     return values
 
 
-def _set_classification(las: laspy.LasData, codes: np.ndarray, *, path: Path) -> None:
-    codes = _checked_column(codes, n=len(las.points), what="classification", path=path)
-    limit = 255 if las.header.point_format.id >= 6 else 31
+def classification_codes(codes: np.ndarray, *, point_format_id: int, path: str | Path) -> np.ndarray:
+    """``codes`` as uint8, checked against the range the point format holds (0..31 below format 6).
+
+    Raises:
+        DataError: a code outside that range, naming the file being written.
+
+    Example:
+        >>> classification_codes(np.array([2, 6]), point_format_id=6, path="out.laz")
+        array([2, 6], dtype=uint8)
+    """
+    limit = 255 if point_format_id >= 6 else 31
     if codes.size and (codes.min() < 0 or codes.max() > limit):
         raise DataError(
             f"writing {path}: classification codes must be in 0..{limit} for point format "
-            f"{las.header.point_format.id}, received {int(codes.min())}..{int(codes.max())}"
+            f"{point_format_id}, received {int(codes.min())}..{int(codes.max())}"
         )
-    las.classification = codes.astype(np.uint8)
+    return codes.astype(np.uint8)
+
+
+def _set_classification(las: laspy.LasData, codes: np.ndarray, *, path: Path) -> None:
+    codes = _checked_column(codes, n=len(las.points), what="classification", path=path)
+    las.classification = classification_codes(codes, point_format_id=las.header.point_format.id, path=path)
 
 
 def _set_extra_dims(las: laspy.LasData, extra_dims: Mapping[str, np.ndarray], *, path: Path) -> None:

@@ -169,7 +169,7 @@ def _data_seed(seed: int | None) -> int:
     return int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**31 - 1))
 
 
-def _checkpoint_to_resume(state: PipelineState, *, path: Path, print_: str) -> dict[str, Any] | None:
+def _checkpoint_to_resume(state: PipelineState, *, path: Path, expected_fingerprint: str) -> dict[str, Any] | None:
     """The checkpoint state to resume from (``--resume``), or None to start from the first epoch."""
     if not state.resume:
         return None
@@ -177,10 +177,10 @@ def _checkpoint_to_resume(state: PipelineState, *, path: Path, print_: str) -> d
     if saved is None:
         logger.warning("--resume: no checkpoint at %s; training from the first epoch", path)
         return None
-    if saved.get("fingerprint") != print_:
+    if saved.get("fingerprint") != expected_fingerprint:
         raise DataError(
             f"--resume: the checkpoint {path} belongs to another train step or other data "
-            f"(fingerprint {saved.get('fingerprint')}, expected {print_}); run without --resume "
+            f"(fingerprint {saved.get('fingerprint')}, expected {expected_fingerprint}); run without --resume "
             "to start afresh"
         )
     return saved
@@ -256,7 +256,8 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     epochs = int(handling.get("training_epochs", 20))
     batch_size = int(handling.get("batch_size", 16))
     resume_path = Path(f"{folder}{RESUME_CHECKPOINT}")
-    restore = _checkpoint_to_resume(state, path=resume_path, print_=_fingerprint(step, train_data, val_data))
+    run_fingerprint = _fingerprint(step, train_data, val_data)
+    restore = _checkpoint_to_resume(state, path=resume_path, expected_fingerprint=run_fingerprint)
     data_seed = int(restore["data_seed"]) if restore else _data_seed(seed)
     first_epoch = int(restore["epoch"]) + 1 if restore else 0
 
@@ -295,7 +296,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         schedule_in_use=isinstance(optimizer_spec.get("learning_rate"), Mapping) or "schedule" in optimizer_spec,
     )
     guard = NonFiniteGuard()
-    resumer = ResumeCheckpoint(resume_path, fingerprint=_fingerprint(step, train_data, val_data),
+    resumer = ResumeCheckpoint(resume_path, fingerprint=run_fingerprint,
                                data_seed=data_seed, guard=guard, history=callbacks[0],
                                stateful=callbacks[1:], restore=restore, epochs=epochs)
     start = time.perf_counter()
