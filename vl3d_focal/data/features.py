@@ -23,7 +23,7 @@ Names accepted by :func:`extract_features`:
 
 Example:
     >>> feats = extract_features(cloud, ["intensity", "height_above_ground"])   # doctest: +SKIP
-    >>> norm = FeatureNormalizer().fit(feats, fnames=["intensity", "height_above_ground"])
+    >>> norm = FeatureNormalizer().fit(feats, fnames=["intensity", "height_above_ground"])  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ of their nearest covered point (cKDTree). Fields are processed in chunks to boun
 
 Example:
     >>> probs = propagate(field_probs, fields, len(xyz))          # doctest: +SKIP
-    >>> probs.shape
+    >>> probs.shape                                               # doctest: +SKIP
     (N, C)
 """
 
