@@ -9,10 +9,13 @@ Three measurements on generated clouds (:mod:`vl3d_focal.data.synthetic`, about 
    with our class-weighted focal loss (sparse labels) and with
    ``keras.losses.CategoricalCrossentropy(from_logits=True)`` (one-hot), same initial weights,
    steps interleaved, medians; the loss overhead is ``ours / keras - 1``.
-3. Prediction: a fresh subprocess per cloud size reads the cloud (as the pipeline does), runs
-   the ``predict`` (``ModelLoader``, tile by tile above ``chunk_points``), ``eval`` and
+3. Prediction: a fresh subprocess per run reads the cloud (as the pipeline does), runs the
+   ``predict`` (``ModelLoader``, streamed tile by tile above ``chunk_points``), ``eval`` and
    ``ClassifiedPcloudWriter`` steps with a model trained for one epoch, and reports each step's
-   time and its peak resident memory (``VmHWM`` of ``/proc/self/status``).
+   time and its peak resident memory (``VmHWM`` of ``/proc/self/status``). Two models: one on
+   point-wise features (:data:`FNAMES`), one also on features of a neighbourhood
+   (:data:`NEIGHBOURHOOD_FNAMES`: height above ground and shape features, as the IGN example),
+   each on the 1 M cloud and on a 5 M one (five shifted copies), at the default ``chunk_points``.
 
 Run ``python -m benchmarks.pipeline_throughput [--quick]``; prints a table, writes JSON to
 ``benchmarks/results/pipeline_throughput.json``.
@@ -48,6 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "pipeline_throughput.json"
 POINTS_PER_M2 = 15.2  # of the synthetic scene at its default density
 FNAMES = ["intensity", "return_number", "number_of_returns"]
+NEIGHBOURHOOD_FNAMES = FNAMES + ["height_above_ground", "planarity", "verticality"]  # as the IGN example
 MAPPING = {"class_mapping": "LASClassMapping", "ignore_codes": [0, 1, 7],
            "classes": [{"name": "ground", "codes": [2]}, {"name": "vegetation", "codes": [3, 4, 5]},
                        {"name": "building", "codes": [6]}, {"name": "vehicle", "codes": [68]},
@@ -134,7 +138,7 @@ def bench_fields(cloud_path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _training_data(cloud_path: Path) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, Any, Any]:
+def _training_data(cloud_path: Path, fnames: list[str]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, Any, Any]:
     import laspy
 
     from vl3d_focal.data.features import FeatureNormalizer, extract_features
@@ -147,11 +151,45 @@ def _training_data(cloud_path: Path) -> tuple[Any, np.ndarray, np.ndarray, np.nd
     labels = mapping.map(np.asarray(cloud.las.classification))
     spec = FieldSpec.from_config(DEMO_FIELDS)
     fields = build_fields(cloud.xyz, spec, seed=0)
-    raw = extract_features(cloud, FNAMES)
-    normalizer = FeatureNormalizer().fit(raw, fnames=FNAMES)
+    raw = extract_features(cloud, fnames)
+    normalizer = FeatureNormalizer().fit(raw, fnames=fnames)
     coordinates = field_coordinates(cloud.xyz, fields, spec)
     features = normalizer.transform(raw)[fields.indices]
     return spec, coordinates, features, np.maximum(labels[fields.indices], 0), normalizer, mapping
+
+
+def _focal_model(*, num_points: int, num_features: int, labels: np.ndarray, num_classes: int) -> Any:
+    """The demo's PointNet compiled with our loss (square-root inverse-frequency class weights)."""
+    import keras
+
+    from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
+    from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
+
+    counts = np.bincount(labels.ravel(), minlength=num_classes)
+    weights = [float(w) for w in np.sqrt(counts.sum() / np.maximum(counts, 1) / num_classes)]
+    model = build_pointnet_pwise_classifier(num_points=num_points, num_features=num_features,
+                                            num_classes=num_classes, random_seed=3, **ARCHITECTURE)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=ClassWeightedFocalCategoricalCrossentropy(class_weight=weights, gamma=2.0, from_logits=True))
+    return model
+
+
+def _save(model: Any, *, fnames: list[str], normalizer: Any, spec: Any, mapping: Any, path: Path) -> None:
+    from vl3d_focal.steps.model_file import save_bundle
+    from vl3d_focal.steps.state import ModelBundle
+
+    save_bundle(ModelBundle(model=model, feature_names=fnames, normalizer=normalizer, field_spec=spec,
+                            mapping=mapping, class_names=list(mapping.names), random_seed=0,
+                            predict_batch_size=64), path)
+
+
+def train_neighbourhood_model(cloud_path: Path, *, model_path: Path) -> None:
+    """One epoch of the same model on :data:`NEIGHBOURHOOD_FNAMES`, saved for the prediction runs."""
+    spec, coordinates, features, labels, normalizer, mapping = _training_data(cloud_path, NEIGHBOURHOOD_FNAMES)
+    model = _focal_model(num_points=spec.num_points, num_features=len(NEIGHBOURHOOD_FNAMES), labels=labels,
+                         num_classes=len(mapping.names))
+    model.fit((coordinates, features), labels, batch_size=16, epochs=1, verbose=0)
+    _save(model, fnames=NEIGHBOURHOOD_FNAMES, normalizer=normalizer, spec=spec, mapping=mapping, path=model_path)
 
 
 def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> dict[str, Any]:
@@ -159,24 +197,18 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
     epoch with our loss, saved to ``model_path`` for the prediction runs."""
     import keras
 
-    from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
     from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
-    from vl3d_focal.steps.model_file import save_bundle
-    from vl3d_focal.steps.state import ModelBundle
 
-    spec, coordinates, features, labels, normalizer, mapping = _training_data(cloud_path)
+    spec, coordinates, features, labels, normalizer, mapping = _training_data(cloud_path, FNAMES)
     batch = 16
     num_classes = len(mapping.names)
-    counts = np.bincount(labels.ravel(), minlength=num_classes)
-    weights = [float(w) for w in np.sqrt(counts.sum() / np.maximum(counts, 1) / num_classes)]
-    models = {}
-    for name, loss in (("ours (focal, sparse)", ClassWeightedFocalCategoricalCrossentropy(
-                            class_weight=weights, gamma=2.0, from_logits=True)),
-                       ("keras CategoricalCrossentropy", keras.losses.CategoricalCrossentropy(from_logits=True))):
-        model = build_pointnet_pwise_classifier(num_points=spec.num_points, num_features=len(FNAMES),
-                                                num_classes=num_classes, random_seed=3, **ARCHITECTURE)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
-        models[name] = model
+    keras_model = build_pointnet_pwise_classifier(num_points=spec.num_points, num_features=len(FNAMES),
+                                                  num_classes=num_classes, random_seed=3, **ARCHITECTURE)
+    keras_model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                        loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    models = {"ours (focal, sparse)": _focal_model(num_points=spec.num_points, num_features=len(FNAMES),
+                                                   labels=labels, num_classes=num_classes),
+              "keras CategoricalCrossentropy": keras_model}
     rng = np.random.default_rng(0)
     batches = [rng.choice(len(labels), batch, replace=False) for _ in range(repetitions + 2)]
 
@@ -203,9 +235,7 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
     start = time.perf_counter()
     model.fit((coordinates, features), labels, batch_size=batch, epochs=1, verbose=0)
     epoch_s = time.perf_counter() - start
-    save_bundle(ModelBundle(model=model, feature_names=FNAMES, normalizer=normalizer, field_spec=spec,
-                            mapping=mapping, class_names=list(mapping.names), random_seed=0,
-                            predict_batch_size=64), model_path)
+    _save(model, fnames=FNAMES, normalizer=normalizer, spec=spec, mapping=mapping, path=model_path)
     return {"batch_fields": batch, "points_per_field": spec.num_points, "steps_timed": repetitions,
             "peers": rows, "loss_overhead_percent": 100.0 * (ours / theirs - 1.0),
             "epoch": {"fields": len(labels), "seconds": epoch_s}}
@@ -238,12 +268,13 @@ def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_point
     result["predict_points_per_s"] = result["points"] / result["predict_s"]
     result["peak_rss_mib"] = vm_kib("VmHWM") / 1024
     result["chunk_points"] = chunk_points
+    result["features"] = list(state.bundle.feature_names)
     return result
 
 
 def bench_prediction(model_path: Path, cloud_path: Path, *, chunk_points: int | None, folder: Path) -> dict[str, Any]:
     """:func:`predict_child` in a fresh subprocess (its own peak memory)."""
-    out_dir = folder / f"pred_{cloud_path.stem}_{chunk_points}"
+    out_dir = folder / f"pred_{model_path.stem}_{cloud_path.stem}_{chunk_points}"
     command = [sys.executable, "-m", "benchmarks.pipeline_throughput", "--predict-child", str(model_path),
                str(cloud_path), str(out_dir), str(chunk_points or 0)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
@@ -266,13 +297,14 @@ def print_tables(report: dict[str, Any]) -> None:
               f"  {row['points_per_s']:9.0f} points/s")
     print(f"loss overhead: {training['loss_overhead_percent']:+.1f} % of a training step")
     print("\nPrediction (read + predict + eval + write, fresh process per run)")
-    print(f"{'points':>9s} {'chunk':>9s} {'read s':>7s} {'predict s':>9s} {'points/s':>9s} {'eval s':>7s} "
-          f"{'write s':>7s} {'peak MiB':>8s} {'(predict)':>9s} {'imports MiB':>11s}")
+    print(f"{'features':>13s} {'points':>9s} {'chunk':>9s} {'read s':>7s} {'predict s':>9s} {'points/s':>9s} "
+          f"{'eval s':>7s} {'write s':>7s} {'peak MiB':>8s} {'(predict)':>9s} {'imports MiB':>11s}")
     for row in report["prediction"]:
         if "error" in row:
             print(f"{row['cloud']}: failed: {row['error'][-300:]}")
             continue
-        print(f"{row['points']:9d} {str(row['chunk_points']):>9s} {row['read_s']:7.1f} {row['predict_s']:9.1f} "
+        kind = "neighbourhood" if "height_above_ground" in row["features"] else "point-wise"
+        print(f"{kind:>13s} {row['points']:9d} {str(row['chunk_points']):>9s} {row['read_s']:7.1f} {row['predict_s']:9.1f} "
               f"{row['predict_points_per_s']:9.0f} {row['eval_s']:7.1f} {row['write_s']:7.1f} "
               f"{row['peak_rss_mib']:8.0f} {row['peak_after_predict_mib']:9.0f} {row['rss_after_imports_mib']:11.0f}")
 
@@ -289,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         model, cloud, out, chunk = args.predict_child
         print(json.dumps(predict_child(Path(model), Path(cloud), Path(out), int(chunk) or None)))
         return 0
+    from vl3d_focal.steps.prediction import DEFAULT_CHUNK_POINTS
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.workdir or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -300,15 +334,17 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
         }
         report["fields"] = bench_fields(base)
-        model_path = folder / "model.keras"
-        report["training"] = bench_training(scene_path(folder, points=60_000), repetitions=6 if args.quick else 20,
-                                            model_path=model_path)
-        runs = [(base, 1_000_000 if not args.quick else 100_000)]
-        runs.append((tiled_path(folder, source=base, copies=5), 1_000_000 if not args.quick else 100_000))
+        pointwise, neighbourhood = folder / "model.keras", folder / "model_neighbourhood.keras"
+        training_scene = scene_path(folder, points=60_000)
+        report["training"] = bench_training(training_scene, repetitions=6 if args.quick else 20, model_path=pointwise)
+        train_neighbourhood_model(training_scene, model_path=neighbourhood)
+        chunk = 100_000 if args.quick else DEFAULT_CHUNK_POINTS
+        big = tiled_path(folder, source=base, copies=5)
+        runs = [(model, cloud, chunk) for model in (pointwise, neighbourhood) for cloud in (base, big)]
         if not args.quick:
-            runs.insert(1, (base, None))  # one shot, for the memory it costs
-        report["prediction"] = [bench_prediction(model_path, cloud, chunk_points=chunk, folder=folder)
-                                for cloud, chunk in runs]
+            runs.insert(0, (pointwise, base, None))  # one shot, for the memory it costs
+        report["prediction"] = [bench_prediction(model, cloud, chunk_points=size, folder=folder)
+                                for model, cloud, size in runs]
     print_tables(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

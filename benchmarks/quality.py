@@ -31,6 +31,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.run_variant import run_variant  # noqa: E402
+from benchmarks.seed_spread import format_summary, parse_seeds, run_name, summarise  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 IGN_DIR = REPO.parent / "shared" / "data" / "ign"
@@ -94,10 +95,11 @@ def _train_step(doc: Mapping[str, Any], *, file: Path) -> dict[str, Any]:
 
 def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any], train_dir: Path,
                   predict_dir: Path, variant_dir: Path, loss: Mapping[str, Any],
-                  epochs: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+                  epochs: int | None, seed: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The train and predict+eval specs of one variant, to be written into ``variant_dir``.
 
-    Only the loss entry (and, with ``epochs``, ``training_epochs``) changes; the input paths are
+    Only the loss entry (and, with ``epochs``, ``training_epochs``; with ``seed``, the train
+    step's ``random_seed``) changes; the input paths are
     rewritten relative to ``variant_dir``; the outputs go to ``train/`` and ``predict/`` there, and
     the predict spec loads the model the train spec writes.
 
@@ -105,6 +107,7 @@ def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any
         train_doc, predict_doc: the parsed base specs; train_dir, predict_dir: their folders.
         variant_dir: where the variant's specs are written; loss: its loss entry.
         epochs: the training epochs, or None to keep the base's.
+        seed: the train step's random seed, or None to keep the base's.
 
     Example:
         >>> train, predict = variant_specs(train_doc=t, predict_doc=p, train_dir=Path("examples"), predict_dir=Path(
@@ -124,6 +127,8 @@ def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any
     if epochs is not None:
         handling["training_epochs"] = int(epochs)
     model_args.setdefault("compilation_args", {})["loss"] = copy.deepcopy(dict(loss))
+    if seed is not None:
+        step["random_seed"] = int(seed)
     writers = [s for s in train["sequential_pipeline"] if s.get("writer") == "PredictiveModelWriter"]
     if not writers:
         raise ValueError(f"{train_dir}: the train spec writes no model (no PredictiveModelWriter step)")
@@ -259,6 +264,11 @@ def main(*, argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result JSON")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="variant specs and outputs")
     parser.add_argument("--ce-loss", choices=CE_CHOICES, default=CE_CHOICES[0], help="the unweighted cross-entropy")
+    parser.add_argument("--seeds", type=parse_seeds, default=None,
+                        help="comma-separated random seeds, e.g. 7,8,9: every variant runs once per seed and a "
+                             "table gives each metric's mean, standard deviation and range (default: the base's seed)")
+    parser.add_argument("--variants", type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
+                        default=None, help="comma-separated variants to run (default: all)")
     args = parser.parse_args(argv)
     if not any(IGN_DIR.glob("*.laz")):
         print(f"skipped: the real IGN tiles are not in {IGN_DIR} (../shared/data/ign beside the repository)")
@@ -276,40 +286,60 @@ def main(*, argv: list[str] | None = None) -> int:
         print("note: the base sets model_handling.class_weight: the pipeline applies it to losses without one")
     workdir = args.workdir.resolve()
     plan: dict[str, dict[str, Any]] = {}
-    for name, loss in loss_variants(base_loss=base_loss, ce_function=args.ce_loss).items():
-        variant_dir = workdir / name
-        variant_dir.mkdir(parents=True, exist_ok=True)
-        train, predict = variant_specs(train_doc=train_doc, predict_doc=predict_doc, train_dir=BASE_TRAIN.parent,
-                                       predict_dir=BASE_PREDICT.parent, variant_dir=variant_dir, loss=loss, epochs=epochs)
-        for file, doc in (("train.json", train), ("predict_eval.json", predict)):
-            (variant_dir / file).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        try:
-            load_spec(variant_dir / "train.json")
-            normalised = load_spec(variant_dir / "predict_eval.json", check_files=False)
-        except SpecError as exc:
-            print(f"the variant spec {name} is invalid:\n{exc}")
-            return 2
-        plan[name] = {"loss": loss, "evaluations": evaluation_paths(predict_spec=normalised), "dir": variant_dir}
-    print(f"{len(plan)} variants, specs in {workdir}; epochs: {epochs or 'as in the base'}", flush=True)
-    runs = {name: {"loss": item["loss"], **run_variant(name=name, variant_dir=item["dir"],
-                                                        evaluations=item["evaluations"])}
+    variants = loss_variants(base_loss=base_loss, ce_function=args.ce_loss)
+    chosen = args.variants or list(variants)
+    unknown = [name for name in chosen if name not in variants]
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; expected some of {sorted(variants)}")
+    seeds: list[int | None] = list(args.seeds) if args.seeds else [None]
+    for name in chosen:
+        for seed in seeds:
+            run = name if seed is None else run_name(name, seed)
+            variant_dir = workdir / run
+            variant_dir.mkdir(parents=True, exist_ok=True)
+            train, predict = variant_specs(train_doc=train_doc, predict_doc=predict_doc, train_dir=BASE_TRAIN.parent,
+                                           predict_dir=BASE_PREDICT.parent, variant_dir=variant_dir,
+                                           loss=variants[name], epochs=epochs, seed=seed)
+            for file, doc in (("train.json", train), ("predict_eval.json", predict)):
+                (variant_dir / file).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+            try:
+                load_spec(variant_dir / "train.json")
+                normalised = load_spec(variant_dir / "predict_eval.json", check_files=False)
+            except SpecError as exc:
+                print(f"the variant spec {run} is invalid:\n{exc}")
+                return 2
+            plan[run] = {"loss": variants[name], "evaluations": evaluation_paths(predict_spec=normalised),
+                         "dir": variant_dir, "seed": seed}
+    print(f"{len(plan)} runs, specs in {workdir}; epochs: {epochs or 'as in the base'}", flush=True)
+    runs = {name: {"loss": item["loss"], "seed": item["seed"],
+                   **run_variant(name=name, variant_dir=item["dir"], evaluations=item["evaluations"])}
             for name, item in plan.items()}
     counts = next((r["class_weights"]["class_counts"] for r in runs.values() if r.get("class_weights")), {})
     rare = rarest_classes(counts=counts)
     class_names = next((r["evaluation"]["class_names"] for r in runs.values() if r.get("evaluation")), list(counts))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
-    marks = mark_targets(runs=runs, rare=rare, cores=cores)
     print()
     print(format_table(runs=runs, class_names=class_names, rare=rare))
     print("\n* rarest classes by training counts: " + ", ".join(f"{c} ({counts[c]})" for c in rare))
-    print(_targets_text(marks))
+    marks: dict[str, Any] = {}
+    summary = None
+    for seed in seeds:
+        of_seed = {name: runs[name if seed is None else run_name(name, seed)] for name in chosen}
+        key = "base seed" if seed is None else f"seed {seed}"
+        marks[key] = mark_targets(runs=of_seed, rare=rare, cores=cores)
+        print(f"{key}: " + _targets_text(marks[key]))
+    if args.seeds:
+        summary = summarise(runs=runs, variants=chosen, seeds=args.seeds, rare=rare)
+        print()
+        print(format_summary(summary, seeds=args.seeds))
     result = {
         "command": "python -m benchmarks.quality " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": bool(args.quick),
         "epochs": epochs, "machine": {"python": platform.python_version(), "cores": cores,
                                       "processor": platform.processor() or platform.machine()},
         "base": [str(BASE_TRAIN.relative_to(REPO)), str(BASE_PREDICT.relative_to(REPO))],
-        "class_counts": counts, "rarest_classes": rare, "targets": marks,
+        "class_counts": counts, "rarest_classes": rare, "targets": marks, "seeds": args.seeds,
+        "seed_summary": summary,
         "runs": {name: {k: v for k, v in run.items() if k != "evaluation"} for name, run in runs.items()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

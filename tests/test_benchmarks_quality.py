@@ -117,3 +117,38 @@ def test_main_skips_without_the_ign_tiles(tmp_path: Path, monkeypatch: pytest.Mo
     out = tmp_path / "q.json"
     assert quality.main(argv=["--quick", "--out", str(out), "--workdir", str(tmp_path / "w")]) == 0
     assert "skipped" in capsys.readouterr().out and not out.exists() and not (tmp_path / "w").exists()
+
+
+def test_a_seeded_variant_changes_only_the_train_step_seed(base, tmp_path):
+    train_doc, predict_doc = base
+    kwargs = dict(train_doc=train_doc, predict_doc=predict_doc, train_dir=quality.BASE_TRAIN.parent,
+                  predict_dir=quality.BASE_PREDICT.parent, variant_dir=tmp_path, loss={"function": quality.FOCAL})
+    plain, _ = quality.variant_specs(epochs=None, **kwargs)
+    seeded, _ = quality.variant_specs(epochs=None, seed=123, **kwargs)
+    assert quality._train_step(seeded, file=Path("x"))["random_seed"] == 123
+    assert quality._train_step(plain, file=Path("x"))["random_seed"] == 7  # the base's
+    quality._train_step(seeded, file=Path("x"))["random_seed"] = 7
+    assert seeded == plain
+
+
+def test_seed_spread_numbers():
+    import statistics
+
+    from benchmarks.seed_spread import format_summary, parse_seeds, run_name, summarise
+
+    def evaluation(miou: float, recall: float) -> dict:
+        return {"OA": 0.9, "mIoU": miou, "macro_F1": miou + 0.1, "per_class": {"rare": {"R": recall}}}
+
+    runs = {run_name("ce", s): {"evaluation": evaluation(m, r), "fit_s": f}
+            for s, m, r, f in ((1, 0.60, 0.2, 50.0), (2, 0.64, 0.3, 70.0), (3, 0.68, 0.1, 60.0))}
+    runs[run_name("focal_g2", 1)] = {"evaluation": None}  # a failed run is left out
+    summary = summarise(runs=runs, variants=["ce", "focal_g2"], seeds=[1, 2, 3], rare=["rare"])
+    assert summary["ce"]["mIoU"] == [0.60, 0.64, 0.68] and summary["ce"]["recall rare*"] == [0.2, 0.3, 0.1]
+    assert summary["focal_g2"]["mIoU"] == []
+    table = format_summary(summary, seeds=[1, 2, 3])
+    sd = statistics.stdev([0.60, 0.64, 0.68])
+    assert f"| mIoU | 0.640 ± {sd:.3f} (0.600-0.680) | - |" in table
+    assert "| fit s | 60.0 ± 10.0 (50.0-70.0) | - |" in table
+    assert parse_seeds("7,8") == [7, 8]
+    with pytest.raises(ValueError, match="integer seeds"):
+        parse_seeds("7,x")

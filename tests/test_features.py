@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
-from vl3d_focal.data.features import FeatureNormalizer, extract_features, shape_features
+from vl3d_focal.data.features import (
+    FeatureNormalizer, extract_features, nearest_in_order, neighbour_shapes, shape_features,
+)
 from vl3d_focal.data.synthetic import CLASS_CODES, generate_urban_scene
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud, read_cloud
@@ -77,3 +80,35 @@ def test_normalizer_round_trip_and_numbers():
         again.transform(np.ones((3, 3)))
     with pytest.raises(DataError):
         FeatureNormalizer().transform(data)
+
+
+def test_neighbours_at_equal_distances_are_ordered_by_index_whatever_the_subset():
+    # a 0.5 m lattice: every point has many neighbours at exactly the same distance
+    grid = np.stack(np.meshgrid(np.arange(20), np.arange(20), np.arange(3), indexing="ij"), -1).reshape(-1, 3) * 0.5
+    rng = np.random.default_rng(3)
+    whole, reach = neighbour_shapes(grid)
+    lattice_tree = cKDTree(grid)
+    index, _ = nearest_in_order(lattice_tree, grid[:5], ids=np.arange(len(grid)), k=16)
+    for row, query in enumerate(grid[:5]):
+        gaps = np.linalg.norm(grid - query, axis=1)
+        expected = np.lexsort((np.arange(len(grid)), gaps))[:16]
+        np.testing.assert_array_equal(index[row], expected)
+    # the same points shuffled (another KD-tree), then a window with a margin: same values
+    order = rng.permutation(len(grid))
+    shuffled, _ = neighbour_shapes(grid[order], ids=order)
+    np.testing.assert_array_equal(shuffled, whole[order])
+    inside = np.flatnonzero(np.all((grid[:, :2] >= 3.0) & (grid[:, :2] <= 6.0), axis=1))
+    window = np.flatnonzero(np.all((grid[:, :2] >= 3.0 - 2.0) & (grid[:, :2] <= 6.0 + 2.0), axis=1))
+    rows = np.searchsorted(window, inside)
+    local, local_reach = neighbour_shapes(grid[window], queries=rows, ids=window)
+    np.testing.assert_array_equal(local, whole[inside])
+    np.testing.assert_array_equal(local_reach, reach[inside])
+    assert np.unique(np.round(whole[:, 1], 9)).size > 1  # borders differ from the interior
+
+
+def test_shape_features_of_a_cloud_smaller_than_k():
+    xyz = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    features, reach = neighbour_shapes(xyz, k=16)
+    assert features.shape == (3, 4) and np.all(np.isfinite(features))
+    np.testing.assert_allclose(reach, [1.0, np.sqrt(2.0), np.sqrt(2.0)])
+    np.testing.assert_allclose(features[:, 2], 0.0, atol=1e-12)  # three points: a plane

@@ -39,15 +39,15 @@ def _record(path: Path, prefix: str) -> CloudRecord:
     return CloudRecord(path=path, cloud=cloud, prefix=prefix)
 
 
-def _bundle(record: CloudRecord, pre_processor: str) -> ModelBundle:
+def _bundle(record: CloudRecord, pre_processor: str, fnames: list[str] = FNAMES) -> ModelBundle:
     spec = FieldSpec(pre_processor=pre_processor, radius=2.0, separation_factor=0.8, num_points=48)
-    normalizer = FeatureNormalizer().fit(extract_features(record.cloud, FNAMES), fnames=FNAMES)
-    model = build_pointnet_pwise_classifier(num_points=48, num_features=len(FNAMES), num_classes=5,
+    normalizer = FeatureNormalizer().fit(extract_features(record.cloud, fnames), fnames=fnames)
+    model = build_pointnet_pwise_classifier(num_points=48, num_features=len(fnames), num_classes=5,
                                             num_pwise_feats=8, pretransf_feats_spec=[{"filters": 8}],
                                             postransf_feats_spec=[{"filters": 8}], tnet_pre_filters_spec=[],
                                             tnet_post_filters_spec=[], random_seed=5)
     mapping = ClassMapping.from_spec(MAPPING)
-    return ModelBundle(model=model, feature_names=FNAMES, normalizer=normalizer, field_spec=spec,
+    return ModelBundle(model=model, feature_names=fnames, normalizer=normalizer, field_spec=spec,
                        mapping=mapping, class_names=list(mapping.names), random_seed=11,
                        predict_batch_size=64)
 
@@ -120,15 +120,21 @@ def _lazy_state(path: Path, prefix: str, bundle: ModelBundle) -> PipelineState:
     return state
 
 
-@pytest.mark.parametrize("pre_processor,neighborhood", [("furthest_point_subsampling", "sphere"),
-                                                        ("grid_subsampling", "cylinder")])
-def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_processor, neighborhood, caplog):
+NEIGHBOURHOOD_FNAMES = FNAMES + ["height_above_ground", "planarity", "verticality"]
+
+
+@pytest.mark.parametrize("pre_processor,neighborhood,fnames", [
+    ("furthest_point_subsampling", "sphere", FNAMES),
+    ("grid_subsampling", "cylinder", FNAMES),
+    ("furthest_point_subsampling", "sphere", NEIGHBOURHOOD_FNAMES),  # features of a neighbourhood
+])
+def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_processor, neighborhood, fnames, caplog):
     from dataclasses import replace
 
     from vl3d_focal.steps.evaluate import run_eval
 
     whole = _record(scene, str(tmp_path / "whole_"))
-    bundle = _bundle(whole, pre_processor)
+    bundle = _bundle(whole, pre_processor, fnames)
     bundle.field_spec = replace(bundle.field_spec, neighborhood=neighborhood)
     one_shot = PipelineState(clouds=[whole], model_prefix=str(tmp_path / "whole_"), bundle=bundle,
                              mapping=bundle.mapping)

@@ -102,26 +102,3 @@ def test_spec_config_round_trip_and_errors():
     assert {i.path for i in info.value.issues} == {"$.neighborhood.type", "$.neighborhood.radius"}
     with pytest.raises(DataError):
         build_fields(np.zeros((0, 3)), FieldSpec(), seed=0)
-
-
-def test_fps_same_with_one_or_several_threads(xyz, monkeypatch):
-    import vl3d_focal.data.receptive_fields as rf
-
-    spec = FieldSpec(radius=3.0, num_points=24)
-    monkeypatch.setattr(rf, "_FPS_BATCH_ELEMENTS", 4096)  # many small batches
-    monkeypatch.setattr(rf, "_worker_count", lambda: 1)
-    one = build_fields(xyz, spec, seed=0).indices
-    monkeypatch.setattr(rf, "_worker_count", lambda: 3)
-    np.testing.assert_array_equal(build_fields(xyz, spec, seed=0).indices, one)
-
-
-def test_grid_priorities_depend_on_point_ids_only():
-    from vl3d_focal.data.receptive_fields import point_priorities
-
-    ids = np.arange(1000)
-    a = point_priorities(ids, seed=5)
-    np.testing.assert_array_equal(point_priorities(ids[500:], seed=5), a[500:])
-    assert len(np.unique(a)) == 1000 and not np.array_equal(a, point_priorities(ids, seed=6))
-    # roughly uniform: each quarter of the uint64 range holds about a quarter of the points
-    quarters = np.bincount((a >> np.uint64(62)).astype(np.int64), minlength=4)
-    assert quarters.min() > 200

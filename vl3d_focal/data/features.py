@@ -9,17 +9,14 @@ Names accepted by :func:`extract_features`:
   (formats 6-10 store 0.006-degree units, formats 0-5 whole degrees).
 * Derived features (see :data:`DERIVED_FEATURES`):
 
-  - ``height_above_ground``: z minus an estimated terrain surface. The terrain is the lowest z
-    per 2 m grid cell, empty cells filled from the nearest occupied cell, isolated points (at most 2 others
-    within 1.5 m: low noise) skipped, then a grey-scale
-    morphological opening over a 30 m window (removes buildings, trees and cars narrower than
-    the window while keeping slopes), smoothed over 3 cells; then 6 times, each cell is raised
-    to the lowest point less than 0.5 m above the surface (restores hill tops the opening
-    clipped) and smoothed again; bilinearly interpolated at each point (scipy.ndimage).
+  - ``height_above_ground``: z minus an estimated terrain surface
+    (:mod:`vl3d_focal.data.terrain`: lowest points per 2 m cell without isolated low noise,
+    a morphological opening over 30 m, refined towards the points just above it).
   - ``return_ratio``: return_number / number_of_returns (1 for single and last returns).
   - ``linearity``, ``planarity``, ``scattering``, ``verticality``: shape of the 16 nearest
-    neighbours from the eigenvalues l1 >= l2 >= l3 of their covariance: (l1-l2)/l1,
-    (l2-l3)/l1, l3/l1 and 1 - |n_z| for the normal n (smallest eigenvector).
+    neighbours (equal distances ordered by point index) from the eigenvalues l1 >= l2 >= l3 of
+    their covariance: (l1-l2)/l1, (l2-l3)/l1, l3/l1 and 1 - |n_z| for the normal n (smallest
+    eigenvector).
 
 Example:
     >>> feats = extract_features(cloud, ["intensity", "height_above_ground"])   # doctest: +SKIP
@@ -32,73 +29,17 @@ import logging
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.data.terrain import estimate_ground
 from vl3d_focal.io.las import PointCloud, las_dimensions
 
 logger = logging.getLogger(__name__)
 
-GROUND_CELL_M = 2.0
-GROUND_WINDOW_M = 30.0
 SHAPE_NEIGHBOURS = 16
-ISOLATED_RADIUS_M = 1.5
-ISOLATED_NEIGHBOURS = 2
-REFINE_STEPS = 6
-REFINE_BAND_M = 0.5
+TIE_CANDIDATES = 4
 _SCAN_ANGLE_ALIASES = ("scan_angle", "scan_angle_rank")
-
-
-def _lowest_without_isolated(xyz: np.ndarray, flat: np.ndarray, num_cells: int) -> np.ndarray:
-    """Lowest z per cell, skipping isolated points (low noise) that have fewer than
-    ``ISOLATED_NEIGHBOURS`` other points within ``ISOLATED_RADIUS_M``."""
-    tree = cKDTree(xyz)
-    valid = np.ones(len(xyz), dtype=bool)
-    for _ in range(3):
-        lowest = np.full(num_cells, np.inf)
-        np.minimum.at(lowest, flat[valid], xyz[valid, 2])
-        candidates = np.flatnonzero(valid & (xyz[:, 2] == lowest[flat]))
-        found = tree.query_ball_point(xyz[candidates], r=ISOLATED_RADIUS_M, return_length=True, workers=-1)
-        isolated = candidates[found <= ISOLATED_NEIGHBOURS]
-        if isolated.size == 0:
-            break
-        valid[isolated] = False
-    return lowest
-
-
-def estimate_ground(
-    xyz: np.ndarray, *, cell_size: float = GROUND_CELL_M, window: float = GROUND_WINDOW_M
-) -> np.ndarray:
-    """Terrain height under each point (see the module docstring for the method).
-
-    Example:
-        >>> ground = estimate_ground(cloud.xyz)              # doctest: +SKIP
-    """
-    xy_min = xyz[:, :2].min(axis=0)
-    cells = np.floor((xyz[:, :2] - xy_min) / cell_size).astype(np.int64)
-    shape = tuple(int(s) for s in cells.max(axis=0) + 1)
-    flat = cells[:, 0] * shape[1] + cells[:, 1]
-    lowest = _lowest_without_isolated(xyz, flat, shape[0] * shape[1]).reshape(shape)
-    empty = ~np.isfinite(lowest)
-    if empty.any():
-        nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
-        lowest = lowest[tuple(nearest)]
-    size = max(1, int(round(window / cell_size)) | 1)
-    terrain = ndimage.grey_opening(lowest, size=(size, size), mode="nearest")
-    terrain = ndimage.uniform_filter(terrain, size=3, mode="nearest")
-    position = ((xyz[:, :2] - xy_min) / cell_size - 0.5).T
-    for _ in range(REFINE_STEPS):
-        # the opening clips hill tops narrower than the window: raise the surface to the lowest
-        # points that lie just above it, cell by cell
-        height = xyz[:, 2] - ndimage.map_coordinates(terrain, position, order=1, mode="nearest")
-        near = height < REFINE_BAND_M
-        lowest = np.full(shape[0] * shape[1], np.inf)
-        np.minimum.at(lowest, flat[near], xyz[near, 2])
-        lowest = lowest.reshape(shape)
-        terrain = np.where(np.isfinite(lowest), np.maximum(lowest, terrain), terrain)
-        terrain = ndimage.uniform_filter(terrain, size=3, mode="nearest")
-    return ndimage.map_coordinates(terrain, position, order=1, mode="nearest")
 
 
 def _height_above_ground(cloud: PointCloud) -> np.ndarray:
@@ -111,29 +52,92 @@ def _return_ratio(cloud: PointCloud) -> np.ndarray:
     return np.minimum(returns / total, 1.0)
 
 
-def shape_features(xyz: np.ndarray, *, k: int = SHAPE_NEIGHBOURS, chunk: int = 200_000) -> np.ndarray:
-    """Linearity, planarity, scattering, verticality of the k nearest neighbours, (N, 4).
+def nearest_in_order(tree: cKDTree, query: np.ndarray, *, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest points of each query point, ordered by (distance, id), and the distance
+    of the k-th.
+
+    Ordering by id among equal distances (frequent with LAS's quantised coordinates) makes the
+    neighbours, and their order, the same whichever subset of the cloud holds them, as long as
+    it holds every point within the k-th distance: a tile with a margin gets the whole cloud's.
+
+    Args:
+        tree: KD-tree of the points.
+        query: ``(q, 3)`` query positions.
+        ids: ``(n,)`` the tree's points' ids in the cloud.
+        k: neighbours wanted (at most the points in the tree).
+
+    Returns:
+        ``(indices (q, k) into the tree, k-th distance (q,))``.
+
+    Example:
+        >>> xyz = np.array([[0.0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 2, 0]])
+        >>> nearest_in_order(cKDTree(xyz), xyz[:1], ids=np.array([0, 9, 5, 1]), k=2)[0].tolist()
+        [[0, 2]]
+    """
+    candidates = min(k + TIE_CANDIDATES, tree.n)
+    distance, index = tree.query(query, k=candidates, workers=-1)
+    distance, index = distance.reshape(len(query), candidates), index.reshape(len(query), candidates)
+    tied = np.flatnonzero((np.diff(distance, axis=1) == 0).any(axis=1))
+    if tied.size:
+        order = np.lexsort((ids[index[tied]], distance[tied]), axis=1)
+        index[tied] = np.take_along_axis(index[tied], order, axis=1)
+        distance[tied] = np.take_along_axis(distance[tied], order, axis=1)
+    if candidates > k:  # ties running past the candidates: every point at the k-th distance
+        for row in np.flatnonzero(distance[:, k - 1] == distance[:, -1]):
+            members = np.asarray(tree.query_ball_point(query[row], r=distance[row, k - 1]), dtype=np.int64)
+            gaps = np.sqrt(np.sum((tree.data[members] - query[row]) ** 2, axis=1))
+            index[row, :k] = members[np.lexsort((ids[members], gaps))[:k]]
+    return index[:, :k], distance[:, k - 1]
+
+
+def neighbour_shapes(
+    xyz: np.ndarray, *, queries: np.ndarray | None = None, ids: np.ndarray | None = None,
+    k: int = SHAPE_NEIGHBOURS, chunk: int = 200_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shape features of some points from their k nearest neighbours among ``xyz``.
+
+    Args:
+        xyz: ``(n, 3)`` the points searched.
+        queries: rows of ``xyz`` whose features are wanted (None: all).
+        ids: the points' ids in the cloud, for :func:`nearest_in_order` (None: row numbers).
+        k: neighbours (capped at ``n``).
+        chunk: query points per KD-tree call (bounds the memory of the neighbour arrays).
+
+    Returns:
+        ``(features (q, 4), k-th neighbour distance (q,))``; the features are linearity,
+        planarity, scattering and verticality (module docstring).
+
+    Example:
+        >>> plane = np.column_stack([np.random.default_rng(0).uniform(0, 1, (200, 2)), np.zeros(200)])
+        >>> features, reach = neighbour_shapes(plane)
+        >>> bool(features[:, 2].max() < 1e-9), bool(features[:, 3].max() < 1e-6)  # flat, horizontal
+        (True, True)
+    """
+    queries = np.arange(len(xyz)) if queries is None else np.asarray(queries)
+    ids = np.arange(len(xyz)) if ids is None else np.asarray(ids)
+    k = min(k, len(xyz))
+    tree = cKDTree(xyz)
+    out, reach = np.empty((len(queries), 4)), np.empty(len(queries))
+    for start in range(0, len(queries), chunk):
+        rows = slice(start, start + chunk)
+        index, reach[rows] = nearest_in_order(tree, xyz[queries[rows]], ids=ids, k=k)
+        neigh = xyz[index]
+        centred = neigh - neigh.mean(axis=1, keepdims=True)
+        values, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", centred, centred) / k)  # ascending
+        l3, l2, l1 = (np.maximum(values[:, i], 0.0) for i in range(3))
+        l1 = np.maximum(l1, 1e-12)
+        out[rows] = np.column_stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1, 1.0 - np.abs(vectors[:, 2, 0])])
+    return out, reach
+
+
+def shape_features(xyz: np.ndarray, *, k: int = SHAPE_NEIGHBOURS) -> np.ndarray:
+    """Linearity, planarity, scattering, verticality of every point's k nearest neighbours, (N, 4).
 
     Example:
         >>> shape_features(cloud.xyz).shape                   # doctest: +SKIP
         (56035, 4)
     """
-    k = min(k, len(xyz))
-    tree = cKDTree(xyz)
-    out = np.empty((len(xyz), 4))
-    for start in range(0, len(xyz), chunk):
-        _, idx = tree.query(xyz[start:start + chunk], k=k, workers=-1)
-        neigh = xyz[idx.reshape(len(idx), k)]
-        centred = neigh - neigh.mean(axis=1, keepdims=True)
-        cov = np.einsum("nki,nkj->nij", centred, centred) / k
-        values, vectors = np.linalg.eigh(cov)  # ascending
-        l3, l2, l1 = (np.maximum(values[:, i], 0.0) for i in range(3))
-        l1 = np.maximum(l1, 1e-12)
-        out[start:start + chunk, 0] = (l1 - l2) / l1
-        out[start:start + chunk, 1] = (l2 - l3) / l1
-        out[start:start + chunk, 2] = l3 / l1
-        out[start:start + chunk, 3] = 1.0 - np.abs(vectors[:, 2, 0])
-    return out
+    return neighbour_shapes(xyz, k=k)[0]
 
 
 def _shape_column(column: int) -> Callable[[PointCloud], np.ndarray]:
@@ -151,10 +155,10 @@ DERIVED_FEATURES: dict[str, tuple[Callable[[PointCloud], np.ndarray], str]] = {
     "scattering": (_shape_column(2), "l3 / l1 of the 16-neighbour covariance"),
     "verticality": (_shape_column(3), "1 - |z of the normal| of the 16 neighbours"),
 }
-_SHAPE_NAMES = ("linearity", "planarity", "scattering", "verticality")
-NEIGHBOURHOOD_FEATURES: tuple[str, ...] = ("height_above_ground",) + _SHAPE_NAMES
-"""Derived features computed from a point's neighbourhood (not from the point alone): they need
-the whole cloud, so a cloud using them is not streamed chunk by chunk."""
+SHAPE_FEATURES = ("linearity", "planarity", "scattering", "verticality")
+NEIGHBOURHOOD_FEATURES: tuple[str, ...] = ("height_above_ground",) + SHAPE_FEATURES
+"""Derived features computed from a point's neighbourhood (not from the point alone): a
+streamed cloud gets them tile by tile with a margin (:mod:`vl3d_focal.steps.tile_features`)."""
 
 
 def _scan_angle_degrees(cloud: PointCloud) -> np.ndarray:
@@ -216,10 +220,10 @@ def extract_features(cloud: PointCloud, fnames: Sequence[str]) -> np.ndarray:
     out = np.empty((cloud.num_points, len(fnames)), dtype=np.float32)
     shape_cache: np.ndarray | None = None
     for j, name in enumerate(fnames):
-        if name in _SHAPE_NAMES:
+        if name in SHAPE_FEATURES:
             if shape_cache is None:
                 shape_cache = shape_features(cloud.xyz)
-            out[:, j] = shape_cache[:, _SHAPE_NAMES.index(name)]
+            out[:, j] = shape_cache[:, SHAPE_FEATURES.index(name)]
         else:
             out[:, j] = _column(cloud, name)
         logger.debug("%s: feature %s computed", cloud.name, name)

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.subsampling import furthest_point_subsample, grid_subsample, point_priorities
 from vl3d_focal.errors import DataError, SpecError, SpecIssue
 
 logger = logging.getLogger(__name__)
@@ -44,7 +43,6 @@ NEIGHBORHOODS: dict[str, tuple[int, float]] = {
     "rectangular2D": (2, math.inf),
 }
 _CENTRE_CHUNK = 4096
-_FPS_BATCH_ELEMENTS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -184,116 +182,6 @@ def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
     return centers
 
 
-def _fps(points: np.ndarray, count: np.ndarray, start: np.ndarray, k: int) -> np.ndarray:
-    """Exact furthest-point sampling of k slots for a batch of padded fields (B, n, 3).
-
-    Squared distances in float32, coordinates stored per axis ``(3, B, n)`` so that each of the k
-    iterations is a few passes over contiguous ``(B, n)`` arrays; slots past a field's ``count``
-    are padding and are never chosen.
-    """
-    batch = np.arange(points.shape[0])
-    coords = np.ascontiguousarray(np.moveaxis(points, 2, 0), dtype=np.float32)
-    dist = np.full(points.shape[:2], np.inf, dtype=np.float32)
-    dist[np.arange(points.shape[1])[None, :] >= count[:, None]] = -1.0  # padding never chosen
-    chosen = np.empty((points.shape[0], k), dtype=np.int64)
-    tmp = np.empty_like(dist)
-    acc = np.empty_like(dist)
-    current = start
-    for i in range(k):
-        chosen[:, i] = current
-        picked = coords[:, batch, current]
-        np.subtract(coords[0], picked[0][:, None], out=acc)
-        np.multiply(acc, acc, out=acc)
-        for a in (1, 2):
-            np.subtract(coords[a], picked[a][:, None], out=tmp)
-            np.multiply(tmp, tmp, out=tmp)
-            acc += tmp
-        np.minimum(dist, acc, out=dist)
-        current = dist.argmax(axis=1)
-    return chosen
-
-
-def _worker_count() -> int:
-    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every CPU
-    return max(1, len(affinity(0)) if affinity else (os.cpu_count() or 1))
-
-
-def _subsample_fps(xyz, centers, flat, starts, counts, k):
-    """Furthest-point subsampling of the fields that hold more than k points.
-
-    Fields are sorted by size and processed in padded batches of similar sizes.
-    """
-    out = np.empty((len(counts), k), dtype=np.int64)
-    order = np.argsort(counts, kind="stable")
-    groups = []
-    pos = 0
-    while pos < len(order):
-        size = max(1, _FPS_BATCH_ELEMENTS // max(int(counts[order[pos]]), 1))
-        groups.append(order[pos:pos + size])
-        pos += size
-
-    def run(group: np.ndarray) -> None:
-        width = int(counts[group].max())
-        slots = np.minimum(np.arange(width)[None, :], counts[group, None] - 1)
-        members = flat[starts[group, None] + slots]
-        points = xyz[members] - centers[group, None, :]
-        start = np.einsum("bnk,bnk->bn", points, points)
-        picked = _fps(points, counts[group], start.argmin(axis=1), k)
-        out[group] = np.take_along_axis(members, picked, axis=1)
-
-    workers = min(_worker_count(), len(groups))
-    if workers > 1:  # numpy releases the GIL in its loops: groups run on every core
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(run, groups))
-    else:
-        for group in groups:
-            run(group)
-    return out
-
-
-def point_priorities(point_ids: np.ndarray, *, seed: int | None) -> np.ndarray:
-    """Seeded pseudo-random uint64 priority of each point, a function of its index only.
-
-    A SplitMix64 hash of ``(seed, point index)``: the same point gets the same priority whatever
-    subset of the cloud (block) it is processed in, so grid subsampling does not depend on how the
-    cloud is split.
-
-    Example:
-        >>> a = point_priorities(np.arange(4), seed=1)
-        >>> bool((a == point_priorities(np.arange(4), seed=1)).all()), a.dtype.name
-        (True, 'uint64')
-    """
-    with np.errstate(over="ignore"):
-        z = np.asarray(point_ids, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        z ^= np.uint64((0 if seed is None else int(seed)) & 0xFFFFFFFFFFFFFFFF) * np.uint64(0xBF58476D1CE4E5B9)
-        z ^= z >> np.uint64(30)
-        z *= np.uint64(0xBF58476D1CE4E5B9)
-        z ^= z >> np.uint64(27)
-        z *= np.uint64(0x94D049BB133111EB)
-        z ^= z >> np.uint64(31)
-    return z
-
-
-def _subsample_grid(xyz, centers, flat, field_of, counts, k, spec, priority):
-    """Grid subsampling: the lowest-priority point of each voxel first, then the others (each
-    group in priority order), first k kept."""
-    voxel = 2.0 * spec.radius / max(1.0, math.sqrt(k))
-    half = int(math.ceil(spec.radius / voxel)) + 1
-    width = 2 * half + 1
-    cells = np.floor((xyz[flat] - centers[field_of]) / voxel).astype(np.int64) + half
-    np.clip(cells, 0, width - 1, out=cells)  # the z of 2D neighbourhoods is unbounded
-    key = field_of * width**3 + (cells[:, 0] * width + cells[:, 1]) * width + cells[:, 2]
-    rank = priority[flat]
-    by_priority = np.lexsort((rank, key))  # voxel by voxel, lowest priority first
-    first = np.ones(len(flat), dtype=bool)
-    first[1:] = key[by_priority][1:] != key[by_priority][:-1]
-    representative = np.zeros(len(flat), dtype=bool)
-    representative[by_priority[first]] = True
-    order = np.lexsort((rank, ~representative, field_of))
-    local_starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return flat[order][local_starts[:, None] + np.arange(k)[None, :]]
-
-
 def _fields_of_chunk(xyz, tree, centers, spec, priority):
     dims, p = NEIGHBORHOODS[spec.neighborhood]
     k = spec.num_points
@@ -312,13 +200,13 @@ def _fields_of_chunk(xyz, tree, centers, spec, priority):
     big = np.flatnonzero(~small)
     if big.size:
         if spec.pre_processor == "furthest_point_subsampling":
-            indices[big] = _subsample_fps(xyz, centers[big], flat, starts[big], counts[big], k)
+            indices[big] = furthest_point_subsample(xyz, centers=centers[big], members=flat, starts=starts[big],
+                                                     counts=counts[big], k=k)
         else:
             keep = np.repeat(~small, counts)
             field_of = np.repeat(np.arange(big.size), counts[big])
-            indices[big] = _subsample_grid(
-                xyz, centers[big], flat[keep], field_of, counts[big], k, spec, priority
-            )
+            indices[big] = grid_subsample(xyz, centers=centers[big], members=flat[keep], field_of=field_of,
+                                          counts=counts[big], k=k, radius=spec.radius, priority=priority)
     return indices
 
 

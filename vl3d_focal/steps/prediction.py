@@ -219,14 +219,13 @@ def run_predict(step: Mapping[str, Any], state: PipelineState) -> None:
 
     ``chunk_points`` (default :data:`DEFAULT_CHUNK_POINTS`; ``null`` = never) bounds the points
     predicted at once: bigger clouds are predicted tile by tile with the same result. A bigger
-    cloud that is not in memory (nobody trained on it) and whose features need no neighbourhood
-    is streamed from its file (:func:`~vl3d_focal.steps.streaming.predict_streamed`): its
+    cloud that is not in memory (nobody trained on it) is streamed from its file (:func:`~vl3d_focal.steps.streaming.predict_streamed`): its
     predictions stay on disk (``record.streamed``) for the eval and writer steps.
 
     Example:
         >>> run_predict({"predict": "ModelLoader", "model_path": "out/model.keras"}, state)  # doctest: +SKIP
     """
-    from vl3d_focal.steps.streaming import predict_streamed, streamable
+    from vl3d_focal.steps.streaming import predict_streamed
 
     state.bundle = MODEL_SOURCES[step["predict"]](step, state)
     chunk_points = step.get("chunk_points", DEFAULT_CHUNK_POINTS)
@@ -234,8 +233,7 @@ def run_predict(step: Mapping[str, Any], state: PipelineState) -> None:
         if record.streamed is not None:
             record.streamed.close()
             record.streamed = None
-        if (chunk_points is not None and not record.loaded and record.num_points > chunk_points
-                and streamable(state.bundle.feature_names)):
+        if chunk_points is not None and not record.loaded and record.num_points > chunk_points:
             record.probabilities = record.predictions = None
             record.streamed = predict_streamed(record, state.bundle, chunk_points=int(chunk_points))
         else:

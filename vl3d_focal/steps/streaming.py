@@ -6,7 +6,10 @@ square xy tiles without ever holding a per-point array of the whole cloud:
 1. one chunked pass over the file (:func:`vl3d_focal.io.chunks.iter_chunks`) checks the
    coordinates and finds their bounds;
 2. a second pass writes every point (index, xyz, raw features) to an on-disk bucket of its
-   tile, in file order, and counts the points of each (tile, file chunk) pair;
+   tile, in file order, and counts the points of each (tile, file chunk) pair
+   (:mod:`vl3d_focal.steps.tile_buckets`); features that depend on a neighbourhood (height
+   above ground, shape features) are then computed tile by tile with a margin, to the values
+   of the whole cloud (:mod:`vl3d_focal.steps.tile_features`);
 3. each tile is then loaded with a margin (the neighbouring buckets' points within
    :func:`tile_margin` of the tile), and the field centres, fields, predictions and propagated
    probabilities of the tile's own points are computed exactly as the whole-cloud path
@@ -22,9 +25,6 @@ its nearest covered point's probabilities, searched within one field radius beyo
 when the nearest found is farther than that, the whole cloud's nearest covered point is searched
 in the tiles within that distance once every tile is predicted.
 
-Derived features that depend on a neighbourhood (height above ground, shape features) need the
-whole cloud: clouds with such features are read whole (:func:`streamable`).
-
 Example:
     >>> result = predict_streamed(record, bundle, chunk_points=1_000_000)   # doctest: +SKIP
     >>> for start, points, classes, probabilities in result.iter_chunks():  # doctest: +SKIP
@@ -35,34 +35,20 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import tempfile
 import time
-import weakref
-from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-import laspy
 import numpy as np
 from scipy.spatial import cKDTree
 
-from vl3d_focal.errors import DataError
+from vl3d_focal.steps.tile_buckets import (
+    StreamedPredictions, TileGrid, bucket_dtype, cloud_bounds, load_tile, result_dtype, write_buckets,
+)
+from vl3d_focal.steps.tile_features import fill_neighbourhood_features
 
 logger = logging.getLogger(__name__)
 
 _SLACK = 1.01
-
-
-def streamable(feature_names: Sequence[str]) -> bool:
-    """Whether features of these names can be computed chunk by chunk (no neighbourhood feature).
-
-    Example:
-        >>> streamable(["intensity", "return_ratio"]), streamable(["height_above_ground"])
-        (True, False)
-    """
-    from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES
-
-    return not any(name in NEIGHBOURHOOD_FEATURES for name in feature_names)
 
 
 def field_geometry(spec: Any) -> tuple[int, float, float, float]:
@@ -94,182 +80,6 @@ def tile_margin(spec: Any) -> float:
     """
     _, _, cell, fine = field_geometry(spec)
     return _SLACK * (3.0 * spec.radius + cell + fine) + 1e-6
-
-
-class TileGrid:
-    """Square xy tiles over a bounding box; tile id ``ix * ny + iy`` (points outside clipped).
-
-    Example:
-        >>> grid = TileGrid(origin=np.zeros(2), side=10.0, shape=(2, 3))
-        >>> grid.tile_of(np.array([[5.0, 25.0, 0.0], [15.0, 0.0, 0.0]])).tolist()
-        [2, 3]
-    """
-
-    def __init__(self, *, origin: np.ndarray, side: float, shape: tuple[int, int]) -> None:
-        self.origin, self.side, self.shape = np.asarray(origin, dtype=np.float64), float(side), shape
-
-    @property
-    def num_tiles(self) -> int:
-        """Number of tiles."""
-        return self.shape[0] * self.shape[1]
-
-    def cells(self, xy: np.ndarray) -> np.ndarray:
-        """``(n, 2)`` clipped tile indices of xy positions."""
-        cells = np.floor((np.asarray(xy)[:, :2] - self.origin) / self.side).astype(np.int64)
-        np.clip(cells[:, 0], 0, self.shape[0] - 1, out=cells[:, 0])
-        np.clip(cells[:, 1], 0, self.shape[1] - 1, out=cells[:, 1])
-        return cells
-
-    def tile_of(self, xyz: np.ndarray) -> np.ndarray:
-        """Tile id of each point."""
-        cells = self.cells(xyz)
-        return cells[:, 0] * self.shape[1] + cells[:, 1]
-
-    def tiles_over(self, low: np.ndarray, high: np.ndarray) -> list[int]:
-        """Ids of the tiles overlapping the xy box ``[low, high]``."""
-        a, b = self.cells(np.array([low, high]))
-        return [int(i * self.shape[1] + j) for i in range(a[0], b[0] + 1) for j in range(a[1], b[1] + 1)]
-
-
-def _bucket_dtype(num_features: int) -> np.dtype:
-    return np.dtype([("id", "<i8"), ("xyz", "<f8", (3,)), ("feat", "<f4", (num_features,))])
-
-
-def _result_dtype(num_classes: int) -> np.dtype:
-    return np.dtype([("pred", "<i2"), ("covered", "u1"), ("prob", "<f4", (num_classes,))])
-
-
-def _chunk_cloud(header: laspy.LasHeader, points: Any, path: Path) -> Any:
-    from vl3d_focal.io.las import PointCloud
-
-    las = laspy.LasData(header=header, points=points)
-    xyz = np.column_stack([np.asarray(points.x), np.asarray(points.y), np.asarray(points.z)]).astype(np.float64)
-    return PointCloud(xyz=xyz, las=las, path=path)
-
-
-def _bounds(path: Path, *, chunk_points: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Pass 1: the coordinate bounds and point count; NaN/inf coordinates are an error."""
-    from vl3d_focal.io.chunks import iter_chunks, read_header
-
-    low, high, total, bad = np.full(3, np.inf), np.full(3, -np.inf), 0, 0
-    for _, points in iter_chunks(path, chunk_points=chunk_points):
-        xyz = np.column_stack([np.asarray(points.x), np.asarray(points.y), np.asarray(points.z)])
-        finite = np.isfinite(xyz).all(axis=1)
-        bad += int(np.sum(~finite))
-        if finite.any():
-            low = np.minimum(low, xyz[finite].min(axis=0))
-            high = np.maximum(high, xyz[finite].max(axis=0))
-        total += len(xyz)
-    if bad:
-        header = read_header(path)
-        raise DataError(
-            f"point cloud {path}: {bad} of {total} points have NaN or infinite coordinates (header "
-            f"scales {header.scales.tolist()}, offsets {header.offsets.tolist()}); expected finite x, y, z"
-        )
-    if total == 0:
-        raise DataError(f"point cloud {path}: contains no points (expected at least 1)")
-    return low, high, total
-
-
-class StreamedPredictions:
-    """Per-tile predictions of a cloud on disk, read back in file order.
-
-    Attributes:
-        path: the cloud.
-        folder: the temporary folder of the buckets and results (removed with this object).
-        grid: the tiles.
-        chunk_points: points per file chunk of the bucketing pass (and of :meth:`iter_chunks`).
-        counts: ``(tiles, chunks)`` points of each tile in each file chunk.
-        num_classes: classes predicted.
-        num_points: points of the cloud.
-    """
-
-    def __init__(self, *, path: Path, grid: TileGrid, chunk_points: int, num_classes: int) -> None:
-        self.path, self.grid, self.chunk_points, self.num_classes = Path(path), grid, int(chunk_points), num_classes
-        self.folder = Path(tempfile.mkdtemp(prefix="vl3d_focal_tiles_"))
-        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
-        self.counts = np.zeros((grid.num_tiles, 0), dtype=np.int64)
-        self.num_points = 0
-
-    def bucket(self, tile: int) -> Path:
-        """The file of a tile's points."""
-        return self.folder / f"tile_{tile}.bin"
-
-    def result(self, tile: int) -> Path:
-        """The file of a tile's classes and probabilities."""
-        return self.folder / f"result_{tile}.bin"
-
-    def close(self) -> None:
-        """Removes the temporary files now."""
-        self._cleanup()
-
-    def iter_chunks(self) -> Iterator[tuple[int, Any, np.ndarray, np.ndarray]]:
-        """``(start, points, classes (n,), probabilities (n, C))`` chunk by chunk, in file order.
-
-        Example:
-            >>> for start, points, classes, probs in result.iter_chunks():   # doctest: +SKIP
-            ...     pass
-        """
-        from vl3d_focal.io.chunks import iter_chunks
-
-        dtype = _result_dtype(self.num_classes)
-        offsets = np.concatenate([np.zeros((self.grid.num_tiles, 1), np.int64), np.cumsum(self.counts, axis=1)], axis=1)
-        for number, (start, points) in enumerate(iter_chunks(self.path, chunk_points=self.chunk_points)):
-            xyz = np.column_stack([np.asarray(points.x), np.asarray(points.y), np.asarray(points.z)])
-            tiles = self.grid.tile_of(xyz)
-            classes = np.empty(len(xyz), dtype=np.int64)
-            probabilities = np.empty((len(xyz), self.num_classes), dtype=np.float32)
-            for tile in np.unique(tiles):
-                rows = np.fromfile(self.result(int(tile)), dtype=dtype, count=int(self.counts[tile, number]),
-                                   offset=int(offsets[tile, number]) * dtype.itemsize)
-                where = tiles == tile
-                classes[where] = rows["pred"]
-                probabilities[where] = rows["prob"]
-            yield start, points, classes, probabilities
-
-
-def _write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str]) -> None:
-    """Pass 2: every point (id, xyz, raw features) appended to its tile's bucket."""
-    from vl3d_focal.data.features import extract_features
-    from vl3d_focal.io.chunks import iter_chunks, read_header
-
-    header = read_header(result.path)
-    dtype = _bucket_dtype(len(feature_names))
-    counts = []
-    for start, points in iter_chunks(result.path, chunk_points=result.chunk_points):
-        cloud = _chunk_cloud(header, points, result.path)
-        rows = np.empty(len(points), dtype=dtype)
-        rows["id"] = np.arange(start, start + len(points))
-        rows["xyz"] = cloud.xyz
-        if feature_names:
-            rows["feat"] = extract_features(cloud, list(feature_names))
-        tiles = result.grid.tile_of(cloud.xyz)
-        counts.append(np.bincount(tiles, minlength=result.grid.num_tiles))
-        for tile in np.flatnonzero(counts[-1]):
-            with open(result.bucket(int(tile)), "ab") as handle:
-                rows[tiles == tile].tofile(handle)
-        result.num_points += len(points)
-    result.counts = np.stack(counts, axis=1)
-
-
-def _load(result: StreamedPredictions, tile: int, margin: float, num_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The tile's points and those within ``margin`` of it, by id; the xy box of the tile's
-    own points and a mask of them."""
-    dtype = _bucket_dtype(num_features)
-    core = np.fromfile(result.bucket(tile), dtype=dtype)
-    low, high = core["xyz"][:, :2].min(axis=0), core["xyz"][:, :2].max(axis=0)
-    parts = []
-    for other in result.grid.tiles_over(low - margin, high + margin):
-        if other == tile or not result.bucket(other).exists():
-            continue
-        rows = np.fromfile(result.bucket(other), dtype=dtype)
-        xy = rows["xyz"][:, :2]
-        parts.append(rows[np.all((xy >= low - margin) & (xy <= high + margin), axis=1)])
-    rows = np.concatenate([core] + parts)
-    order = np.argsort(rows["id"], kind="stable")
-    own = np.zeros(len(rows), dtype=bool)
-    own[:len(core)] = True
-    return rows[order], own[order], low, high
 
 
 def _inside(xy: np.ndarray, low: np.ndarray, high: np.ndarray, shrink: float) -> np.ndarray:
@@ -317,7 +127,7 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
     from vl3d_focal.steps.prediction import predict_fields
 
     spec = bundle.field_spec
-    rows, own, low, high = _load(result, tile, margin, len(bundle.feature_names))
+    rows, own, low, high = load_tile(result, tile, margin=margin, num_features=len(bundle.feature_names))
     xyz = rows["xyz"]
     finder = _TileCentres(xyz, low=low, high=high, margin=margin, spec=spec, origin=origin)
     centres = finder.centres(xyz, fine_origin=fine_origin)
@@ -345,7 +155,7 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
         far = distance > spec.radius  # a nearer covered point may lie beyond the exact zone
         rows_far = np.flatnonzero(~good)[far]
         unresolved.extend((tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(rows_far, distance[far]))
-    records = np.empty(len(out), dtype=_result_dtype(bundle.num_classes))
+    records = np.empty(len(out), dtype=result_dtype(bundle.num_classes))
     records["prob"] = out
     records["pred"] = np.argmax(out, axis=1)
     records["covered"] = good
@@ -356,7 +166,7 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
 def _resolve_far(result: StreamedPredictions, unresolved: list, *, num_features: int) -> None:
     """Points in no field whose nearest covered point may lie beyond their tile's margin: the
     nearest covered point of the whole cloud, searched within the distance already found."""
-    buckets, results = _bucket_dtype(num_features), _result_dtype(result.num_classes)
+    buckets, results = bucket_dtype(num_features), result_dtype(result.num_classes)
     for tile, row, position, distance in unresolved:
         best: tuple[float, np.ndarray] | None = None
         for other in result.grid.tiles_over(position[:2] - distance, position[:2] + distance):
@@ -386,7 +196,7 @@ def _lowest_uncovered(result: StreamedPredictions, tiles: Sequence[int], spec: A
     """The first sweep: the lowest coordinates of the points beyond every coarse centre."""
     lowest = np.full(3, np.inf)
     for tile in tiles:
-        rows, own, low, high = _load(result, tile, margin, num_features)
+        rows, own, low, high = load_tile(result, tile, margin=margin, num_features=num_features)
         finder = _TileCentres(rows["xyz"], low=low, high=high, margin=margin, spec=spec, origin=origin)
         mine = finder.uncovered & own
         if mine.any():
@@ -409,15 +219,16 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int) -> Streamed
         >>> result = predict_streamed(record, bundle, chunk_points=500_000)   # doctest: +SKIP
     """
     start = time.perf_counter()
-    low, high, total = _bounds(record.path, chunk_points=chunk_points)
+    low, high, total = cloud_bounds(record.path, chunk_points=chunk_points)
     margin = tile_margin(bundle.field_spec)
     extent = np.maximum(high[:2] - low[:2], 1e-9)
     side = max(math.sqrt(float(extent[0] * extent[1]) * chunk_points / total), margin, 1e-6)
     shape = tuple(int(v) for v in np.floor(extent / side).astype(np.int64) + 1)
     result = StreamedPredictions(path=record.path, grid=TileGrid(origin=low[:2], side=side, shape=shape),
                                  chunk_points=chunk_points, num_classes=bundle.num_classes)
-    _write_buckets(result, feature_names=bundle.feature_names)
+    write_buckets(result, feature_names=bundle.feature_names)
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
+    fill_neighbourhood_features(result, feature_names=bundle.feature_names, tiles=tiles, bounds=(low, high))
     fine_origin = _lowest_uncovered(result, tiles, bundle.field_spec, origin=low, margin=margin,
                                     num_features=len(bundle.feature_names))
     fields, unresolved = 0, []
