@@ -1,5 +1,7 @@
 """On-disk tile buckets of a streamed cloud: every point once, in file order, margins exact."""
 
+import os
+
 import laspy
 import numpy as np
 import pytest
@@ -55,3 +57,45 @@ def test_bounds_refuse_nan_coordinates(tmp_path):
     las.write(path)
     with pytest.raises(DataError, match="NaN or infinite coordinates"):
         cloud_bounds(path, chunk_points=1000)
+
+
+def test_tile_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path, caplog):
+    import subprocess
+    import sys
+
+    from vl3d_focal.steps.tile_buckets import FOLDER_PREFIX
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    stale = tmp_path / f"{FOLDER_PREFIX}{dead_pid}.abc"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "tile_0.bin").write_bytes(b"x" * 100)
+    live = tmp_path / f"{FOLDER_PREFIX}{os.getpid()}.old"
+    live.mkdir()
+    unrelated = tmp_path / ".vl3d_focal_tilesX"
+    unrelated.mkdir()
+    output = tmp_path / "scene_pred.laz"
+    output.write_bytes(b"keep")
+    with caplog.at_level("INFO", logger="vl3d_focal.steps.tile_buckets"):
+        result = StreamedPredictions(path=tmp_path / "a.las", grid=TileGrid(origin=np.zeros(2), side=1.0, shape=(1, 1)),
+                                     chunk_points=10, num_classes=2, parent=tmp_path)
+    assert not stale.exists() and live.exists() and unrelated.exists() and output.read_bytes() == b"keep"
+    assert any(str(stale) in r.getMessage() for r in caplog.records)
+    assert result.folder.parent == tmp_path and result.folder.name.startswith(f"{FOLDER_PREFIX}{os.getpid()}.")
+    result.close()
+    assert not result.folder.exists()
+
+
+def test_too_little_disk_for_the_tiles_is_reported(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from vl3d_focal.steps import tile_buckets
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
+    need = 5_000_000 * (8 + 24 + 3 * 4 + 2 + 1 + 5 * 4) * 1.05 / 2**20  # bucket + result rows
+    with pytest.raises(DataError, match=rf"need about {need:.0f} MiB in .* only 1 MiB are free"):
+        tile_buckets.check_tile_space(tmp_path, path=tmp_path / "big.laz", num_points=5_000_000, num_features=3,
+                                      num_classes=5)
+    tile_buckets.check_tile_space(tmp_path, path=tmp_path / "small.laz", num_points=1000, num_features=3, num_classes=5)

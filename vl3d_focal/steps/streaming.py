@@ -19,6 +19,9 @@ square xy tiles without ever holding a per-point array of the whole cloud:
 4. the tile's classes and probabilities go to an on-disk result file; eval and the writer read
    them back chunk by chunk, in file order (:meth:`StreamedPredictions.iter_chunks`).
 
+The buckets and results live in a hidden folder of the cloud's output folder, whose free space
+is checked first; the folders that killed runs left there are deleted.
+
 The result equals the one-shot path's up to the order of the float32 propagation sums
 (probabilities within 1e-6, identical classes but for exact ties). A point in no field takes
 its nearest covered point's probabilities, searched within one field radius beyond its tile;
@@ -35,14 +38,17 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from vl3d_focal.steps.tile_buckets import (
-    StreamedPredictions, TileGrid, bucket_dtype, cloud_bounds, load_tile, result_dtype, write_buckets,
+    StreamedPredictions, TileGrid, bucket_dtype, check_tile_space, cloud_bounds, load_tile, result_dtype,
+    write_buckets,
 )
 from vl3d_focal.steps.tile_features import fill_neighbourhood_features
 
@@ -224,8 +230,12 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int) -> Streamed
     extent = np.maximum(high[:2] - low[:2], 1e-9)
     side = max(math.sqrt(float(extent[0] * extent[1]) * chunk_points / total), margin, 1e-6)
     shape = tuple(int(v) for v in np.floor(extent / side).astype(np.int64) + 1)
+    parent = Path(os.path.dirname(record.prefix) or ".")  # the cloud's output folder
+    parent.mkdir(parents=True, exist_ok=True)
+    check_tile_space(parent, path=record.path, num_points=total, num_features=len(bundle.feature_names),
+                     num_classes=bundle.num_classes)
     result = StreamedPredictions(path=record.path, grid=TileGrid(origin=low[:2], side=side, shape=shape),
-                                 chunk_points=chunk_points, num_classes=bundle.num_classes)
+                                 chunk_points=chunk_points, num_classes=bundle.num_classes, parent=parent)
     write_buckets(result, feature_names=bundle.feature_names)
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
     fill_neighbourhood_features(result, feature_names=bundle.feature_names, tiles=tiles, bounds=(low, high))

@@ -11,6 +11,8 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import tempfile
 import weakref
@@ -21,6 +23,11 @@ import laspy
 import numpy as np
 
 from vl3d_focal.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+FOLDER_PREFIX = ".vl3d_focal_tiles."
+"""Start of the name of a streamed cloud's temporary folder: ``FOLDER_PREFIX<pid>.<random>``."""
 
 
 class TileGrid:
@@ -117,8 +124,57 @@ def cloud_bounds(path: Path, *, chunk_points: int) -> tuple[np.ndarray, np.ndarr
     return low, high, total
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_tile_folders(parent: Path) -> list[Path]:
+    """Deletes the tile folders that killed runs left in ``parent`` (their process is gone).
+
+    Example:
+        >>> remove_stale_tile_folders(Path(tempfile.mkdtemp()))
+        []
+    """
+    removed = []
+    for folder in sorted(parent.glob(f"{FOLDER_PREFIX}*")) if parent.is_dir() else []:
+        pid = folder.name[len(FOLDER_PREFIX):].split(".")[0]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            logger.info("removed %s, the temporary tiles of an interrupted run", folder)
+            removed.append(folder)
+    return removed
+
+
+def check_tile_space(parent: Path, *, path: Path, num_points: int, num_features: int, num_classes: int) -> None:
+    """Raises when ``parent``'s file system cannot hold a cloud's buckets and results.
+
+    Raises:
+        DataError: naming the folder, the space needed and the space free.
+
+    Example:
+        >>> check_tile_space(Path("."), path=Path("a.laz"), num_points=10, num_features=2, num_classes=3)
+    """
+    needed = int(num_points * (bucket_dtype(num_features).itemsize + result_dtype(num_classes).itemsize) * 1.05)
+    free = shutil.disk_usage(parent).free
+    if free < needed:
+        raise DataError(
+            f"point cloud {path}: its temporary tiles need about {needed / 2**20:.0f} MiB in {parent}, "
+            f"but only {free / 2**20:.0f} MiB are free; free some space or predict it on a bigger disk"
+        )
+
+
 class StreamedPredictions:
     """Per-tile predictions of a cloud on disk, read back in file order.
+
+    The temporary folder is created in ``parent`` (the system's temporary folder when None),
+    named after this process (:data:`FOLDER_PREFIX`); the folders of killed runs found there
+    are deleted first (:func:`remove_stale_tile_folders`).
 
     Attributes:
         path: the cloud.
@@ -130,9 +186,13 @@ class StreamedPredictions:
         num_points: points of the cloud.
     """
 
-    def __init__(self, *, path: Path, grid: TileGrid, chunk_points: int, num_classes: int) -> None:
+    def __init__(self, *, path: Path, grid: TileGrid, chunk_points: int, num_classes: int,
+                 parent: Path | None = None) -> None:
         self.path, self.grid, self.chunk_points, self.num_classes = Path(path), grid, int(chunk_points), num_classes
-        self.folder = Path(tempfile.mkdtemp(prefix="vl3d_focal_tiles_"))
+        parent = Path(tempfile.gettempdir()) if parent is None else Path(parent)
+        parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_tile_folders(parent)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}.", dir=parent))
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
         self.counts = np.zeros((grid.num_tiles, 0), dtype=np.int64)
         self.num_points = 0
