@@ -16,6 +16,7 @@ from vl3d_focal.models import (
     OrthogonalTransformRegularizer,
     build_pointnet_pwise_classifier,
 )
+from vl3d_focal.models.pointnet import ORTHOGONALITY_WEIGHT, OrthogonalityPenalty
 from vl3d_focal.registry import MODELS
 
 SMALL = {
@@ -91,8 +92,53 @@ def test_keras_file_round_trip_without_custom_objects(tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path, compile=False)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    regularizer = loaded.get_layer("feature_tnet_matrix").activity_regularizer
-    assert isinstance(regularizer, OrthogonalTransformRegularizer) and regularizer.k == 8
+    penalty = loaded.get_layer("feature_tnet_orthogonality")
+    assert isinstance(penalty, OrthogonalityPenalty) and (penalty.k, penalty.weight) == (8, ORTHOGONALITY_WEIGHT)
+
+
+def test_files_with_the_former_activity_regularizer_still_load(tmp_path):
+    """Models saved before OrthogonalityPenalty carry the regulariser on the T-Net's Dense layer."""
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(4, activity_regularizer=OrthogonalTransformRegularizer(k=2, weight=0.5))(inputs)
+    keras.Model(inputs, outputs).save(tmp_path / "old.keras")
+    regularizer = keras.models.load_model(tmp_path / "old.keras", compile=False).layers[-1].activity_regularizer
+    assert isinstance(regularizer, OrthogonalTransformRegularizer) and (regularizer.k, regularizer.weight) == (2, 0.5)
+
+
+def test_tnet_penalty_is_the_batch_mean_added_once_per_call():
+    """The penalty is weight * mean over the batch of ||I - A A^T||^2, whatever Keras does with
+    activity regularisers: a batch's penalty is the size-weighted mean of its parts' penalties
+    (what the global loss under tf.distribute relies on)."""
+    model = build_pointnet_pwise_classifier(num_points=16, num_features=2, num_classes=3, random_seed=4, **SMALL)
+    matrix = model.get_layer("feature_tnet_matrix")
+    matrix.kernel.assign(np.random.default_rng(1).normal(scale=0.5, size=matrix.kernel.shape).astype("float32"))
+    probe = keras.Model(model.inputs, matrix.output)
+    x = _inputs(5, 16, 2, seed=3)
+
+    def penalty(rows):
+        part = [a[rows] for a in x]
+        model(part, training=False)
+        assert len(model.losses) == 1
+        return float(model.losses[0]), probe(part, training=False).numpy().reshape(-1, 8, 8)
+
+    whole, transforms = penalty(slice(0, 5))
+    expected = ORTHOGONALITY_WEIGHT * np.mean([np.sum((a @ a.T - np.eye(8)) ** 2) for a in transforms])
+    assert expected > 1e-3  # far from orthogonal
+    assert whole == pytest.approx(expected, rel=1e-5)
+    first, _ = penalty(slice(0, 3))
+    second, _ = penalty(slice(3, 5))
+    assert whole == pytest.approx((3 * first + 2 * second) / 5, rel=1e-5)
+
+
+@pytest.mark.parametrize("synchronized", [False, True])
+def test_synchronized_batch_norm_flag(synchronized):
+    model = build_pointnet_pwise_classifier(num_points=8, num_features=1, num_classes=2, random_seed=6,
+                                            synchronized_batch_norm=synchronized, **SMALL)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 8 and all(layer.synchronized is synchronized for layer in norms)
+    plain = build_pointnet_pwise_classifier(num_points=8, num_features=1, num_classes=2, random_seed=6, **SMALL)
+    x = _inputs(3, 8, 1)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), plain.predict(x, verbose=0))
 
 
 def test_orthogonality_penalty_matches_numpy():

@@ -103,3 +103,83 @@ def test_resume_without_checkpoint_trains_from_the_first_epoch_and_repeats_the_d
         first_epoch=2, epochs=3)]
     assert resumed == full[2:] and full[0] != full[1]
     assert all(sorted(order) == list(range(7)) for order in full)
+
+
+KILLED_AFTER_EPOCH = 1
+"""The killed run dies (SIGKILL to itself) right after the checkpoint of this epoch (0-based)."""
+
+
+def _handled_spec(*, epochs: int) -> dict:
+    """Adam, early stopping and learning-rate reduction on plateau: state a resume must restore."""
+    spec = small_spec(epochs=epochs, batch_size=8)
+    handling = spec["sequential_pipeline"][1]["model_args"]["model_handling"]
+    handling["early_stopping"] = {"monitor": "val_loss", "patience": 3}
+    handling["reduce_lr_on_plateau"] = {"monitor": "loss", "factor": 0.5, "patience": 1}
+    return spec
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def test_a_run_killed_after_an_epoch_and_resumed_ends_with_the_same_weights(tmp_path):
+    """Bitwise: same batches, same restored weights, optimizer moments and callback state."""
+    write_demo_scene(tmp_path / "scene.las", seed=2, size_m=20.0, density=4.0)
+    runs = {name: tmp_path / name for name in ("whole", "killed")}
+    for folder in runs.values():
+        (folder / "data").mkdir(parents=True)
+        (folder / "data" / "scene.las").write_bytes((tmp_path / "scene.las").read_bytes())
+        (folder / "spec.json").write_text(json.dumps(_handled_spec(epochs=EPOCHS)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    whole = _run(runs["whole"] / "spec.json")
+    killed = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "spec.json", str(KILLED_AFTER_EPOCH)],
+                              cwd=runs["killed"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, killed_err = killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed_err[-3000:]
+    checkpoint = runs["killed"] / "out" / "training" / "resume" / "checkpoint.npz"
+    assert read_checkpoint_state(checkpoint)["epoch"] == KILLED_AFTER_EPOCH
+    assert not (runs["killed"] / "out" / "model" / "model.keras").exists()
+
+    resumed = _run(runs["killed"] / "spec.json", "--resume")
+    for process in (whole, resumed):
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-3000:]
+
+    final = {name: _arrays(folder / "out" / "training" / "resume" / "checkpoint.npz") for name, folder in runs.items()}
+    states = {name: json.loads(arrays.pop("state_json").tobytes()) for name, arrays in final.items()}
+    assert states["killed"]["epoch"] == states["whole"]["epoch"] > KILLED_AFTER_EPOCH
+    assert states["killed"]["history"] == states["whole"]["history"]
+    assert states["killed"]["callbacks"] == states["whole"]["callbacks"]
+    assert sorted(final["killed"]) == sorted(final["whole"])
+    for key, expected in final["whole"].items():  # weights (w*) and optimizer variables (o*)
+        np.testing.assert_array_equal(final["killed"][key], expected, err_msg=key)
+    models = {name: keras.models.load_model(folder / "out" / "model" / "model.keras", compile=False)
+              for name, folder in runs.items()}
+    for got, expected in zip(models["killed"].get_weights(), models["whole"].get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    histories = {name: (folder / "out" / "training" / "history.csv").read_text() for name, folder in runs.items()}
+    assert histories["killed"] == histories["whole"]
+    # the run did learn: the weights moved from epoch to epoch (the comparison is not of constants)
+    assert len({row["loss"] for row in states["whole"]["history"]}) == len(states["whole"]["history"])
+
+
+def _die_after_epoch(epoch_to_die: int) -> None:
+    """Makes this process SIGKILL itself right after the resumable checkpoint of an epoch."""
+    from vl3d_focal.steps.checkpoints import ResumeCheckpoint
+
+    original = ResumeCheckpoint.on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == epoch_to_die:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    ResumeCheckpoint.on_epoch_end = on_epoch_end
+
+
+if __name__ == "__main__":
+    from vl3d_focal.cli import main
+
+    _die_after_epoch(int(sys.argv[2]))
+    sys.exit(main(["run", sys.argv[1]]))

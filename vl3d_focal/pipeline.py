@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.steps.evaluate import run_eval
-from vl3d_focal.steps.distribution import build_strategy, step_distribution
-from vl3d_focal.steps.preflight import check_outputs
+from vl3d_focal.steps.distribution import build_strategy, is_chief, step_distribution
+from vl3d_focal.steps.paths import PREFIX_MARK, cloud_prefixes, expand_output, model_prefix, remove_stale_partials
+from vl3d_focal.steps.preflight import OUTPUT_KEYS, check_outputs
 from vl3d_focal.steps.prediction import MODEL_SOURCES, run_predict
 from vl3d_focal.steps.reading import read_inputs, run_class_mapping
 from vl3d_focal.steps.state import PipelineState
-from vl3d_focal.steps.training import run_train
+from vl3d_focal.steps.training import RESUME_CHECKPOINT, TRAINING_FOLDER, run_train
 from vl3d_focal.steps.writers import run_model_writer, run_pcloud_writer
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,12 @@ HANDLERS: dict[tuple[str, str], StepHandler] = {
     **{("predict", source): run_predict for source in MODEL_SOURCES},
 }
 """Step handlers by (kind, value) for the other kinds."""
+
+CHIEF_ONLY_KINDS: tuple[str, ...] = ("predict", "eval", "writer")
+"""Step kinds that only the chief of a multi-worker training runs (they write outputs)."""
+
+TRAINING_OUTPUTS: tuple[str, ...] = (f"{TRAINING_FOLDER}history.csv", f"{TRAINING_FOLDER}{RESUME_CHECKPOINT}")
+"""Files of a train step under the model prefix (one per folder it writes into)."""
 
 
 def step_handler(step: Mapping[str, Any], *, index: int) -> tuple[str, StepHandler]:
@@ -74,12 +82,59 @@ def step_handler(step: Mapping[str, Any], *, index: int) -> tuple[str, StepHandl
     return kind, handler
 
 
+def output_files(spec: Mapping[str, Any]) -> list[Path]:
+    """The files a spec's steps write (``*`` paths under every output prefix), one per folder at least.
+
+    Example:
+        >>> [p.as_posix() for p in output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
+        ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]})]
+        ['o/eval/r.json']
+    """
+    inputs = [str(path) for path in spec.get("in_pcloud", [])]
+    given = [str(prefix) for prefix in spec.get("out_pcloud", [])]
+    first = model_prefix(inputs=inputs, prefixes=given)
+    prefixes = list(dict.fromkeys([first, *cloud_prefixes(inputs=inputs, prefixes=given)]))
+    files: list[Path] = []
+    for step in spec.get("sequential_pipeline", []):
+        for path in (str(step[key]) for key in OUTPUT_KEYS if isinstance(step.get(key), str)):
+            starred = path.startswith(PREFIX_MARK)
+            files += [Path(expand_output(path, prefix=prefix)) for prefix in (prefixes if starred else [""])]
+        if "train" in step:
+            files += [Path(f"{first}{rest}") for rest in TRAINING_OUTPUTS]
+    return list(dict.fromkeys(files))
+
+
+def remove_stale_outputs(spec: Mapping[str, Any]) -> list[Path]:
+    """Deletes the temporary files an interrupted run left in the spec's output folders.
+
+    Every folder a step writes into is cleaned (:func:`vl3d_focal.steps.paths.remove_stale_partials`:
+    only our temporary files, never the outputs or other files); each deletion is logged.
+
+    Example:
+        >>> remove_stale_outputs({"in_pcloud": [], "out_pcloud": ["no/such/out/"],
+        ...                       "sequential_pipeline": [{"train": "PointNetPwiseClassifier"}]})
+        []
+    """
+    folders: dict[Path, list[Path]] = {}
+    for path in output_files(spec):
+        folders.setdefault(path.parent, []).append(path)
+    removed: list[Path] = []
+    for folder, outputs in folders.items():
+        for stale in remove_stale_partials(folder=folder, outputs=outputs):
+            logger.info("removed %s, a temporary file left by an interrupted run", stale)
+            removed.append(stale)
+    return removed
+
+
 def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> PipelineState:
     """Runs every step of a validated, normalised spec and returns the final state.
 
-    Before any step runs, the output folders are checked (writable, enough free disk) and the
+    Before any step runs, the output folders are checked (writable, enough free disk), the
     distribution strategies of the train steps are created (``multi_worker_mirrored`` must
-    exist before any other TensorFlow work).
+    exist before any other TensorFlow work) and the temporary files an interrupted run left
+    in the output folders are deleted (:func:`remove_stale_outputs`). A multi-worker worker
+    that is not the chief writes nothing: it trains, and skips the ``predict``, ``eval``
+    and ``writer`` steps.
 
     Args:
         spec: with ``in_pcloud`` (list of paths), ``out_pcloud`` (list of prefixes) and
@@ -104,10 +159,16 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> Pipeli
     for step in steps:
         if "train" in step:
             build_strategy(step_distribution(step))
+    chief = is_chief()
+    if chief:
+        remove_stale_outputs(spec)
     start = time.perf_counter()
     state = read_inputs(inputs=list(spec.get("in_pcloud", [])), prefixes=list(spec.get("out_pcloud", [])))
     state.resume = bool(resume)
     for index, (step, (kind, handler)) in enumerate(zip(steps, handlers)):
+        if not chief and kind in CHIEF_ONLY_KINDS:
+            logger.info("step %d/%d: %s %s skipped (not the chief worker)", index + 1, len(steps), kind, step[kind])
+            continue
         begin = time.perf_counter()
         logger.info("step %d/%d: %s %s", index + 1, len(steps), kind, step[kind])
         handler(step, state)

@@ -8,7 +8,7 @@ The network, for receptive fields of ``num_points`` points:
    convolution, then BatchNormalization and ReLU);
 4. optional feature T-Net: a learned k x k transform of those features (k = the last
    ``pretransf_feats_spec`` width), initialised to the identity and pulled towards an orthogonal
-   matrix by a small regulariser;
+   matrix by a small penalty (:class:`OrthogonalityPenalty`, a mean over the batch);
 5. ``postransf_feats_spec``: more shared per-point layers;
 6. global max pooling over the points, repeated for every point and concatenated with the
    per-point features of steps 4 and 5;
@@ -36,6 +36,9 @@ import keras
 import numpy as np
 
 from vl3d_focal.errors import SpecError, SpecIssue
+from vl3d_focal.models.tnet import (  # noqa: F401  (re-exported)
+    ORTHOGONALITY_WEIGHT, FlatIdentity, OrthogonalityPenalty, OrthogonalTransformRegularizer,
+)
 from vl3d_focal.registry import MODELS
 
 logger = logging.getLogger(__name__)
@@ -56,7 +59,6 @@ DEFAULT_POSTRANSF_FEATS_SPEC: tuple[dict[str, int], ...] = ({"filters": 64}, {"f
 DEFAULT_TNET_PRE_FILTERS_SPEC: tuple[int, ...] = (32, 64)
 DEFAULT_TNET_POST_FILTERS_SPEC: tuple[int, ...] = (64, 32)
 DEFAULT_KERNEL_INITIALIZER = "he_normal"
-ORTHOGONALITY_WEIGHT = 1e-3
 
 
 def _feats_spec_schema(description: str, default: Sequence[Mapping[str, int]]) -> dict[str, Any]:
@@ -135,54 +137,6 @@ POINTNET_SCHEMA: dict[str, Any] = {
 """JSON Schema (draft 2020-12) of the architecture part of a spec's ``model_args``."""
 
 
-@keras.saving.register_keras_serializable(package="vl3d_focal")
-class FlatIdentity(keras.initializers.Initializer):
-    """Initialises a ``(k * k,)`` bias to the flattened k x k identity matrix.
-
-    Example:
-        >>> keras.ops.convert_to_numpy(FlatIdentity()((4,))).tolist()
-        [1.0, 0.0, 0.0, 1.0]
-    """
-
-    def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
-        size = int(np.prod(shape))
-        k = int(round(size**0.5))
-        if k * k != size:
-            raise ValueError(f"FlatIdentity needs a square number of values; got shape {shape}")
-        return keras.ops.reshape(keras.ops.eye(k, dtype=dtype), tuple(shape))
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
-
-
-@keras.saving.register_keras_serializable(package="vl3d_focal")
-class OrthogonalTransformRegularizer(keras.regularizers.Regularizer):
-    """Penalty ``weight * mean_batch ||I - A A^T||_F^2`` on flattened k x k transforms ``A``.
-
-    Args:
-        k: size of the transform.
-        weight: factor of the penalty.
-
-    Example:
-        >>> reg = OrthogonalTransformRegularizer(k=2, weight=1.0)
-        >>> float(reg(keras.ops.convert_to_tensor([[1.0, 0.0, 0.0, 1.0]])))
-        0.0
-    """
-
-    def __init__(self, k: int, weight: float = ORTHOGONALITY_WEIGHT):
-        self.k = int(k)
-        self.weight = float(weight)
-
-    def __call__(self, x: Any) -> Any:
-        a = keras.ops.reshape(x, (-1, self.k, self.k))
-        gram = keras.ops.matmul(a, keras.ops.transpose(a, (0, 2, 1)))
-        diff = gram - keras.ops.eye(self.k, dtype=gram.dtype)
-        return self.weight * keras.ops.mean(keras.ops.sum(keras.ops.square(diff), axis=(1, 2)))
-
-    def get_config(self) -> dict[str, Any]:
-        return {"k": self.k, "weight": self.weight}
-
-
 def _positive_int(value: Any, path: str, issues: list[SpecIssue]) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         issues.append(SpecIssue(path, f"expected a positive integer, got {value!r}"))
@@ -246,33 +200,35 @@ class _Initializers:
         return type(self._prototype).from_config(config)
 
 
-def _shared_layer(x: Any, filters: int, name: str, inits: _Initializers) -> Any:
+def _shared_layer(x: Any, filters: int, name: str, inits: _Initializers, synchronized: bool) -> Any:
     """A shared per-point layer: Dense on the last axis (a kernel-1 convolution), BN, ReLU."""
     x = keras.layers.Dense(filters, use_bias=False, kernel_initializer=inits.next(), name=name)(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
 def _tnet(
-    x: Any, *, k: int, pre: Sequence[int], post: Sequence[int], name: str, inits: _Initializers, regularize: bool
+    x: Any, *, k: int, pre: Sequence[int], post: Sequence[int], name: str, inits: _Initializers, regularize: bool,
+    synchronized: bool,
 ) -> Any:
     """A T-Net predicting a k x k transform from ``x`` (B, P, d), applied to ``x`` when d == k."""
     h = x
     for i, filters in enumerate(pre):
-        h = _shared_layer(h, int(filters), f"{name}_pre{i + 1}", inits)
+        h = _shared_layer(h, int(filters), f"{name}_pre{i + 1}", inits, synchronized)
     h = keras.layers.GlobalMaxPooling1D(name=f"{name}_maxpool")(h)
     for i, filters in enumerate(post):
         layer = f"{name}_post{i + 1}"
         h = keras.layers.Dense(int(filters), use_bias=False, kernel_initializer=inits.next(), name=layer)(h)
-        h = keras.layers.BatchNormalization(name=f"{name}_post{i + 1}_bn")(h)
+        h = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_post{i + 1}_bn")(h)
         h = keras.layers.ReLU(name=f"{name}_post{i + 1}_relu")(h)
     flat = keras.layers.Dense(
         k * k,
         kernel_initializer="zeros",
         bias_initializer=FlatIdentity(),
-        activity_regularizer=OrthogonalTransformRegularizer(k=k) if regularize else None,
         name=f"{name}_matrix",
     )(h)
+    if regularize:
+        flat = OrthogonalityPenalty(k=k, name=f"{name}_orthogonality")(flat)
     matrix = keras.layers.Reshape((k, k), name=f"{name}_reshape")(flat)
     return keras.layers.Dot(axes=(2, 1), name=f"{name}_apply")([x, matrix])
 
@@ -290,6 +246,7 @@ def build_pointnet_pwise_classifier(
     tnet_post_filters_spec: Sequence[int] = DEFAULT_TNET_POST_FILTERS_SPEC,
     kernel_initializer: str = DEFAULT_KERNEL_INITIALIZER,
     random_seed: int | None = None,
+    synchronized_batch_norm: bool = False,
 ) -> keras.Model:
     """PointNet point-wise classifier emitting per-point logits (apply softmax to predict).
 
@@ -307,6 +264,9 @@ def build_pointnet_pwise_classifier(
         kernel_initializer: Keras initializer name for every kernel.
         random_seed: seeds every kernel initializer (same seed, same initial weights);
             ``None`` draws them at random.
+        synchronized_batch_norm: batch normalisation statistics of the global batch, summed
+            over the replicas of a ``tf.distribute`` strategy (the train step sets it when it
+            trains on several replicas); False: each replica's own statistics.
 
     Returns:
         An uncompiled ``keras.Model`` with inputs ``coordinates`` (B, P, 3) and ``features``
@@ -334,7 +294,9 @@ def build_pointnet_pwise_classifier(
     )
     inits = _Initializers(kernel_initializer, random_seed)
     use_tnet = bool(tnet_pre_filters_spec) or bool(tnet_post_filters_spec)
-    tnet_args = {"pre": list(tnet_pre_filters_spec), "post": list(tnet_post_filters_spec), "inits": inits}
+    sync = bool(synchronized_batch_norm)
+    tnet_args = {"pre": list(tnet_pre_filters_spec), "post": list(tnet_post_filters_spec), "inits": inits,
+                 "synchronized": sync}
 
     coordinates = keras.Input((num_points, 3), name="coordinates")
     features = keras.Input((num_points, num_features), name="features")
@@ -342,18 +304,18 @@ def build_pointnet_pwise_classifier(
     x = keras.layers.Concatenate(name="point_inputs")([xyz, features])  # F = 0 adds nothing
 
     for i, layer in enumerate(pretransf_feats_spec):
-        x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"pretransf{i + 1}", inits)
+        x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"pretransf{i + 1}", inits, sync)
     if use_tnet:
         k = int(pretransf_feats_spec[-1]["filters"])
         x = _tnet(x, k=k, name="feature_tnet", regularize=True, **tnet_args)
     local = x
     for i, layer in enumerate(postransf_feats_spec):
-        x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"postransf{i + 1}", inits)
+        x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"postransf{i + 1}", inits, sync)
 
     pooled = keras.layers.GlobalMaxPooling1D(name="global_maxpool")(x)
     tiled = keras.layers.RepeatVector(num_points, name="global_feature")(pooled)
     x = keras.layers.Concatenate(name="pwise_concat")([local, x, tiled])
-    x = _shared_layer(x, int(num_pwise_feats), "pwise_feats", inits)
+    x = _shared_layer(x, int(num_pwise_feats), "pwise_feats", inits, sync)
     logits = keras.layers.Dense(num_classes, kernel_initializer=inits.next(), name="logits")(x)
 
     model = keras.Model(inputs=[coordinates, features], outputs=logits, name="PointNetPwiseClassifier")

@@ -15,6 +15,15 @@ unreduced values for the other losses), the denominators are all-reduced (SUM) a
 replicas, and the replica's share ``numerator_r / denominator_global`` is what it
 differentiates. Summed by the optimizer, the gradients are those of
 ``sum_r numerator_r / sum_r denominator_r``: the single-device loss of the same global batch.
+Additional losses (``model.losses``) are weighted by the replica's share of the global batch,
+and the train step builds models with synchronised batch normalisation when there are several
+replicas, so the whole training step is that of one device (``tests/test_distribution.py``,
+``tests/test_distribution_multi_worker.py``).
+
+:class:`GlobalLossModel` also works around two failures of Keras 3's ``fit`` across workers
+(keras-team/keras#20585): the first batch, used to build the model, is averaged over the
+replicas with ``strategy.reduce`` (which cannot take it), and each step's scalar logs are
+reduced along an axis they lack.
 
 Example:
     >>> settings = DistributionSettings.from_config({"strategy": "one_device"})
@@ -26,10 +35,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import keras
 import tensorflow as tf
+from keras import tree
 
 from vl3d_focal.errors import DataError
 
@@ -141,16 +151,22 @@ def build_strategy(settings: DistributionSettings) -> tf.distribute.Strategy:
 def is_chief() -> bool:
     """Whether this process writes the outputs (always, except non-chief multi-worker workers).
 
+    The chief is the ``chief`` task of the ``TF_CONFIG`` cluster, else worker 0. It is read
+    from the ``multi_worker_mirrored`` strategy this process created (:func:`build_strategy`),
+    not from the strategy in scope: callbacks and the steps after training run outside it.
+
     Example:
         >>> is_chief()
         True
     """
-    strategy = tf.distribute.get_strategy()
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
-        return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0)
+    for strategy in _MULTI_WORKER.values():
+        if in_multi_worker_mode(strategy):
+            resolver = strategy.cluster_resolver
+            if resolver.task_type == "chief":
+                return True
+            has_chief = "chief" in resolver.cluster_spec().as_dict()
+            return resolver.task_type == "worker" and int(resolver.task_id) == 0 and not has_chief
+    return True
 
 
 def global_sum(value: tf.Tensor) -> tf.Tensor:
@@ -221,8 +237,9 @@ class GlobalLossModel(keras.Model):
     ``compute_loss`` returns, on replica ``r`` of ``R``, a value equal to ``L / R`` whose
     gradient is that of ``numerator_r / D`` (``D`` the all-reduced denominator, ``L`` the
     global loss), so Keras' summed gradients and its reported loss are those of the
-    single-device loss of the same global batch. Additional losses (regularisers) are
-    weighted by the replica's share of the global batch.
+    single-device loss of the same global batch. Additional losses (``model.losses``) are
+    weighted by the replica's share ``n_r / N`` of the global batch: exact for means over the
+    batch (the PointNet orthogonality penalty) and for constants (weight regularisers).
 
     Example:
         >>> inputs = keras.Input((4, 3))
@@ -235,18 +252,86 @@ class GlobalLossModel(keras.Model):
         del training
         if self.loss is None:
             raise DataError("GlobalLossModel: expected a model compiled with a loss, got none")
-        numerator, denominator = loss_sums(self.loss, y, y_pred, sample_weight)
         replicas = float(tf.distribute.get_strategy().num_replicas_in_sync)
-        global_denominator = tf.stop_gradient(global_sum(denominator))
-        share = tf.math.divide_no_nan(numerator, global_denominator)
-        if self.losses:
-            batch = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float32)
-            fraction = tf.math.divide_no_nan(batch, tf.stop_gradient(global_sum(batch)))
-            share = share + fraction * tf.add_n([tf.reduce_sum(tf.cast(extra, tf.float32)) for extra in self.losses])
+        extras = self.losses  # read before any cross-replica sync
+        if replicas > 1:
+            extras = replica_losses(extras, like=tf.nest.flatten(y_pred)[0])
+        numerator, denominator = loss_sums(self.loss, y, y_pred, sample_weight)
+        batch = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float32)
+        totals = tf.stop_gradient(global_sum(tf.stack([tf.cast(denominator, tf.float32), batch])))
+        share = tf.math.divide_no_nan(numerator, totals[0])
+        if extras:
+            fraction = tf.math.divide_no_nan(batch, totals[1])
+            share = share + fraction * tf.add_n([tf.reduce_sum(tf.cast(extra, tf.float32)) for extra in extras])
         if replicas <= 1:
             return share
         total = tf.stop_gradient(global_sum(share))
         return share + tf.stop_gradient(total / replicas - share)
+
+    def train_step(self, data):  # noqa: D102
+        return _reducible_logs(self.distribute_strategy, super().train_step(data))
+
+    def test_step(self, data):  # noqa: D102
+        return _reducible_logs(self.distribute_strategy, super().test_step(data))
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds the model from a first batch that it averages over the replicas with
+        # ``strategy.reduce``, which fails across workers (keras-team/keras#20585): only the
+        # shapes matter, so this replica's local part of the batch is used instead.
+        strategy = self._distribute_strategy
+        if strategy is None:
+            return
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tree.map_structure(lambda value: _local_part(strategy, value), next(batches))
+                break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+
+def replica_losses(losses: Sequence[Any], *, like: Any) -> list[Any]:
+    """The additional losses (``model.losses``) computed by this replica.
+
+    Keras keeps ``add_loss`` values in lists on the layers, shared by the replica threads of a
+    ``MirroredStrategy``: a replica can find another replica's values there. Each replica's
+    ops are placed on its own device, so the values on the device of ``like`` (this
+    replica's prediction) are this replica's.
+
+    Example:
+        >>> [float(v) for v in replica_losses([tf.constant(2.0)], like=tf.constant(1.0))]
+        [2.0]
+    """
+    device = getattr(like, "device", None)
+    return [loss for loss in losses if getattr(loss, "device", device) == device]
+
+
+def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``strategy`` is a ``MultiWorkerMirroredStrategy`` over several workers.
+
+    Example:
+        >>> in_multi_worker_mode(tf.distribute.get_strategy())
+        False
+    """
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        strategy.extended._in_multi_worker_mode())
+
+
+def _reducible_logs(strategy: tf.distribute.Strategy, logs: Any) -> Any:
+    """Step logs that Keras can reduce across workers.
+
+    Keras reduces each step's logs with ``strategy.reduce("MEAN", value, axis=0)`` across
+    workers, which fails on scalars: each value gets a leading axis of length 1 there.
+    """
+    if not in_multi_worker_mode(strategy):
+        return logs
+    return tree.map_structure(lambda value: tf.expand_dims(value, 0), logs)
+
+
+def _local_part(strategy: tf.distribute.Strategy, value: Any) -> Any:
+    """The first local replica's part of a distributed value (the value itself otherwise)."""
+    if isinstance(value, tf.distribute.DistributedValues):
+        return strategy.experimental_local_results(value)[0]
+    return value
 
 
 def training_model(model: keras.Model) -> keras.Model:

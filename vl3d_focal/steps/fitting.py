@@ -41,25 +41,26 @@ def build_learning_rate(value: float | Mapping[str, Any]) -> Any:
         raise DataError(
             f"learning_rate.schedule: expected one of {sorted(SCHEDULES)}, got {value.get('schedule')!r}"
         )
-    return schedule(**dict(value.get("schedule_args", {})))
+    return schedule(**dict(value["schedule_args"]))
 
 
 def build_optimizer(spec: Mapping[str, Any]) -> keras.optimizers.Optimizer:
     """The optimizer of ``compilation_args.optimizer``.
 
     Args:
-        spec: ``{"algorithm": "Adam" | "SGD", "learning_rate": number | schedule object}``;
-            a ``schedule``/``schedule_args`` pair at this level is accepted too.
+        spec: ``{"algorithm": "Adam" | "SGD", "learning_rate": number | schedule object}``
+            (both present in a normalised spec); a ``schedule``/``schedule_args`` pair at
+            this level is accepted too.
 
     Example:
         >>> round(float(build_optimizer({"algorithm": "Adam", "learning_rate": 0.002}).learning_rate), 6)
         0.002
     """
-    algorithm = spec.get("algorithm", "Adam")
+    algorithm = spec["algorithm"]
     optimizer = OPTIMIZERS.get(algorithm)
     if optimizer is None:
         raise DataError(f"optimizer.algorithm: expected one of {sorted(OPTIMIZERS)}, got {algorithm!r}")
-    rate = spec["schedule_args"] if "schedule" in spec else spec.get("learning_rate", 1e-3)
+    rate = spec["schedule_args"] if "schedule" in spec else spec["learning_rate"]
     if "schedule" in spec:
         rate = {"schedule": spec["schedule"], "schedule_args": rate}
     return optimizer(learning_rate=build_learning_rate(rate))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -113,18 +114,60 @@ def partial_path(path: str | Path) -> Path:
     return Path(name)
 
 
-def remove_stale_partials(folder: str | Path) -> list[Path]:
-    """Deletes the temporary files a killed run left in ``folder`` (see :func:`partial_path`).
+_RANDOM_PART = r"[a-z0-9_]{8}"
+"""The random part of a :func:`tempfile.mkstemp` name."""
+
+
+def is_stale_partial(path: str | Path, *, outputs: Sequence[str | Path] = ()) -> bool:
+    """Whether ``path`` is the name of a temporary file of ours.
+
+    Ours are the files of :func:`partial_path` (``.<stem>.<random>.partial<suffixes>``) and
+    the temporary files of writers that create ``.<stem>.<random><suffix>`` beside one of
+    ``outputs`` (the model file and the classified clouds) before renaming it into place.
+
+    Example:
+        >>> is_stale_partial("out/.history.k2j4h_9a.partial.csv")
+        True
+        >>> is_stale_partial("out/.predicted.k2j4h_9a.laz", outputs=["out/predicted.laz"])
+        True
+        >>> is_stale_partial("out/.predicted.k2j4h_9a.laz"), is_stale_partial("out/history.partial.csv")
+        (False, False)
+    """
+    name = Path(path).name
+    if re.fullmatch(rf"\..*\.{_RANDOM_PART}\.partial(?:\..+)?", name):
+        return True
+    for output in outputs:
+        out = Path(output)
+        if re.fullmatch(re.escape(f".{out.stem}.") + _RANDOM_PART + re.escape(out.suffix), name):
+            return True
+    return False
+
+
+def remove_stale_partials(*, folder: str | Path, outputs: Sequence[str | Path] = ()) -> list[Path]:
+    """Deletes the temporary files a killed run left in ``folder`` (see :func:`is_stale_partial`).
+
+    Only regular files of ``folder`` itself whose names are those of our temporary files are
+    deleted; a missing folder is no error.
+
+    Args:
+        folder: an output folder.
+        outputs: the output files written into ``folder`` (their writers' temporary names).
+
+    Returns:
+        The deleted files, sorted.
 
     Example:
         >>> import tempfile
         >>> folder = Path(tempfile.mkdtemp())
         >>> stale = partial_path(folder / "history.csv")
-        >>> remove_stale_partials(folder) == [stale]
+        >>> remove_stale_partials(folder=folder) == [stale]
         True
     """
     root = Path(folder)
-    stale = sorted(p for p in root.glob(".*.partial*") if p.is_file()) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    stale = sorted(path for path in root.iterdir()
+                   if path.is_file() and not path.is_symlink() and is_stale_partial(path, outputs=outputs))
     for path in stale:
         path.unlink()
     return stale

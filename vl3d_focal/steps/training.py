@@ -25,7 +25,6 @@ from vl3d_focal.steps.checkpoints import (
     NonFiniteGuard, ResumeCheckpoint, fingerprint, raise_if_diverged, read_checkpoint_state, restore_checkpoint,
 )
 from vl3d_focal.steps.distribution import build_strategy, is_chief, step_distribution, training_model
-from vl3d_focal.steps.paths import prepare_output, remove_stale_partials
 from vl3d_focal.steps.reading import log_class_histogram, reference_labels, require_points
 from vl3d_focal.steps.state import CloudRecord, ModelBundle, PipelineState
 from vl3d_focal.steps.targets import class_counts, format_targets, plan_loss, write_class_weights
@@ -204,14 +203,17 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     """Trains the step's model and stores it as ``state.bundle``.
 
     It trains on ``model_handling.training_pcloud`` when given (so the pipeline's own clouds
-    are held out for prediction and evaluation), else on the pipeline's clouds.
+    are held out for prediction and evaluation), else on the pipeline's clouds. ``step`` comes
+    from a normalised spec (:func:`vl3d_focal.spec.load_spec`): every key with a schema
+    default is present.
 
     Outputs (under the first output prefix, each written atomically):
     ``training/class_weights.json``, ``training/history.csv``, ``training/history.png``,
     ``training/resume/checkpoint.npz`` (after every good epoch, for ``--resume``) and, with
     ``checkpoint``, ``training/best.weights.h5`` (restored into the model after fitting).
     The model, optimizer and loss are created under the step's distribution strategy
-    (:mod:`vl3d_focal.steps.distribution`); ``batch_size`` is the global batch.
+    (:mod:`vl3d_focal.steps.distribution`); ``batch_size`` is the global batch. Of the
+    workers of a multi-worker training, only the chief writes these outputs.
 
     Example:
         >>> run_train({"train": "PointNetPwiseClassifier", "fnames": [], "random_seed": 1,
@@ -220,16 +222,16 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.data.receptive_fields import FieldSpec
 
     model_args = step["model_args"]
-    seed = step.get("random_seed")
+    seed = step["random_seed"]
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     mapping = state.require_mapping(step="train")
     class_names = _class_names(model_args, mapping)
     num_classes = len(class_names)
-    handling = dict(model_args.get("model_handling", {}))
-    compilation = dict(model_args.get("compilation_args", {}))
-    field_spec = FieldSpec.from_config(model_args.get("pre_processing", {}))
-    feature_names = list(step.get("fnames", []))
+    handling = dict(model_args["model_handling"])
+    compilation = dict(model_args["compilation_args"])
+    field_spec = FieldSpec.from_config(model_args["pre_processing"])
+    feature_names = list(step["fnames"])
     training_records = _training_records(handling, state, mapping=mapping)
     val_records = (_labelled_records(handling["validation_pcloud"], mapping=mapping, role="validation")
                    if handling.get("validation_pcloud") else [])
@@ -244,17 +246,15 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         val_data = labelled_fields(val_records, field_spec=field_spec, seed=seed,
                                    feature_names=feature_names, normalizer=normalizer)
     else:
-        train_data, val_data = split_fields(data, fraction=float(handling.get("validation_split", 0.0)), seed=seed)
+        train_data, val_data = split_fields(data, fraction=float(handling["validation_split"]), seed=seed)
     logger.info("training fields: %d, validation fields: %d", len(train_data.labels),
                 0 if val_data is None else len(val_data.labels))
 
     counts = class_counts([record.labels for record in training_records], num_classes=num_classes)
     loss_spec = dict(compilation["loss"])
     folder = f"{state.model_prefix}{TRAINING_FOLDER}"
-    for stale in remove_stale_partials(folder):
-        logger.info("removed %s, a temporary file left by an interrupted run", stale)
-    epochs = int(handling.get("training_epochs", 20))
-    batch_size = int(handling.get("batch_size", 16))
+    epochs = int(handling["training_epochs"])
+    batch_size = int(handling["batch_size"])
     resume_path = Path(f"{folder}{RESUME_CHECKPOINT}")
     run_fingerprint = _fingerprint(step, train_data, val_data)
     restore = _checkpoint_to_resume(state, path=resume_path, expected_fingerprint=run_fingerprint)
@@ -262,21 +262,23 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     first_epoch = int(restore["epoch"]) + 1 if restore else 0
 
     strategy = build_strategy(step_distribution(step))
-    optimizer_spec = dict(compilation.get("optimizer", {"algorithm": "Adam", "learning_rate": 1e-3}))
+    optimizer_spec = dict(compilation["optimizer"])
     with strategy.scope():
         plan = plan_loss(loss_spec=loss_spec, model_handling=handling, class_names=class_names, counts=counts)
         model = MODELS.build(
             {MODELS.key: step["train"], **architecture_args(model_name=step["train"], model_args=model_args)},
             num_points=int(train_data.coordinates.shape[1]), num_features=len(feature_names),
             num_classes=num_classes, random_seed=seed,
+            synchronized_batch_norm=strategy.num_replicas_in_sync > 1,
         )
         trainer = training_model(model)
         trainer.compile(optimizer=fitting.build_optimizer(optimizer_spec), loss=plan.loss,
-                        weighted_metrics=list(compilation.get("metrics", ["accuracy"])))
+                        weighted_metrics=list(compilation["metrics"]))
         if restore:
             restore_checkpoint(resume_path, model=trainer)
             logger.info("resuming from %s after epoch %d of %d", resume_path, first_epoch, epochs)
-    if is_chief():
+    chief = is_chief()  # the other workers of a multi-worker training write nothing
+    if chief:
         write_class_weights(f"{folder}class_weights.json", plan=plan, loss_spec=loss_spec,
                             class_names=class_names, counts=counts)
 
@@ -288,12 +290,12 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     val_ds = None if val_data is None else _dataset(
         val_data, label_format=plan.label_format, num_classes=num_classes,
         batch_size=batch_size, shuffle=False, seed=seed)
-    history_csv = prepare_output(f"{folder}history.csv")
-    checkpoint = prepare_output(f"{folder}best.weights.h5") if handling.get("checkpoint", True) else None
+    history_csv = Path(f"{folder}history.csv")
+    checkpoint = Path(f"{folder}best.weights.h5") if handling["checkpoint"] else None
     callbacks = fitting.build_callbacks(
         model_handling=handling, has_validation=val_ds is not None, history_csv=history_csv,
         checkpoint_path=checkpoint, network=model, history_rows=restore["history"] if restore else (),
-        schedule_in_use=isinstance(optimizer_spec.get("learning_rate"), Mapping) or "schedule" in optimizer_spec,
+        schedule_in_use=isinstance(optimizer_spec["learning_rate"], Mapping) or "schedule" in optimizer_spec,
     )
     guard = NonFiniteGuard()
     resumer = ResumeCheckpoint(resume_path, fingerprint=run_fingerprint,
@@ -308,16 +310,17 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
                     callbacks=[guard, *callbacks, resumer], verbose=fitting.fit_verbosity(), shuffle=False)
     raise_if_diverged(guard, checkpoint=resume_path, last_epoch=resumer.last_epoch)
     logger.info("training took %.1f s", time.perf_counter() - start)
-    if checkpoint is not None and checkpoint.is_file():
-        model.load_weights(str(checkpoint))
-        logger.info("restored the best weights from %s", checkpoint)
-    from vl3d_focal.reports import plot_training_history
+    if chief:
+        if checkpoint is not None and checkpoint.is_file():
+            model.load_weights(str(checkpoint))
+            logger.info("restored the best weights from %s", checkpoint)
+        from vl3d_focal.reports import plot_training_history
 
-    plot_training_history(csv_path=history_csv, png_path=history_csv.with_suffix(".png"))
+        plot_training_history(csv_path=history_csv, png_path=history_csv.with_suffix(".png"))
     state.bundle = ModelBundle(
         model=model, feature_names=feature_names, normalizer=normalizer, field_spec=field_spec,
         mapping=mapping, class_names=class_names, random_seed=seed,
-        predict_batch_size=int(handling.get("predict_batch_size", 32)),
+        predict_batch_size=int(handling["predict_batch_size"]),
         loss_info={"loss": loss_spec, "label_format": plan.label_format,
                    "class_weight": plan.class_weight, "class_weight_source": plan.class_weight_source,
                    "class_counts": [int(c) for c in counts]},
