@@ -121,6 +121,19 @@ def make_inputs(*, shape: tuple[int, int, int], seed: int = 0) -> dict[str, tf.T
     }
 
 
+def check_one_hot_inputs(*, inputs: dict[str, tf.Tensor]) -> None:
+    """Raises ``ValueError`` unless the one-hot peers get float32 one-hot rows of the sparse labels.
+
+    Example:
+        >>> check_one_hot_inputs(inputs=make_inputs(shape=(1, 4, 3)))
+    """
+    one_hot, sparse = inputs["one-hot"], inputs["sparse"].numpy()
+    expected = np.eye(one_hot.shape[-1], dtype=np.float32)[sparse]
+    if one_hot.dtype != tf.float32 or not np.array_equal(one_hot.numpy(), expected):
+        raise ValueError(f"The one-hot peers must get float32 one-hot labels of shape {expected.shape}. "
+                         f"Received dtype {one_hot.dtype.name}, shape {tuple(one_hot.shape)}")
+
+
 def time_configurations(
     *, shape: tuple[int, int, int], repetitions: int, seed: int = 0
 ) -> list[dict[str, Any]]:
@@ -133,6 +146,7 @@ def time_configurations(
         >>> rows = time_configurations(shape=(1, 64, 3), repetitions=3)
     """
     inputs = make_inputs(shape=shape, seed=seed)
+    check_one_hot_inputs(inputs=inputs)
     steps: dict[tuple[str, str], Step] = {}
     for peer in PEERS:
         loss = make_loss(peer=peer, num_classes=shape[-1])

@@ -328,3 +328,29 @@ def test_compute_parts_sums_give_the_reductions_across_batches():
     mean = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), from_logits=True,
                                                      ignore_class=-1, reduction="sum_over_batch_size")
     np.testing.assert_allclose(num / count, mean(labels, logits, sample_weight=sw), rtol=1e-5)
+
+
+def test_sparse_label_outside_the_classes_raises_eagerly_and_is_nan_in_graphs():
+    logits = np.random.default_rng(11).normal(size=(2, 3, 4)).astype(np.float32)
+    loss = ClassWeightedFocalCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+    bad = np.array([[0, 4, -1], [7, -2, 7]])
+    with pytest.raises(LossArgumentError) as info:
+        loss(bad, logits)
+    message = str(info.value)
+    assert isinstance(info.value, VL3DFocalError)
+    assert "`y_true`" in message and "4 classes" in message and "[0, 4)" in message, message
+    assert "Received label value(s) -2, 4, 7 at 4 point(s)" in message, message
+    assert "ignore_class=-1" in message, message
+    probabilities = ClassWeightedFocalCategoricalCrossentropy(class_weight=[1.0, 2.0, 1.0, 1.0])
+    with pytest.raises(LossArgumentError, match=r"Received label value\(s\) 9 at 1 point"):
+        probabilities(np.array([[0, 9, 1]]), np.full((1, 3, 4), 0.25, np.float32))
+    # inside a graph there is no check on the hot path: the term is NaN, not a silent number
+    graph = tf.function(lambda y, z: loss(y, z))
+    assert np.isnan(graph(tf.constant([[0, 4, -1], [2, 1, 3]]), tf.constant(logits)).numpy())
+    per_point = ClassWeightedFocalCategoricalCrossentropy(from_logits=True, reduction=None)
+    values = tf.function(lambda y, z: per_point(y, z))(tf.constant([[0, 4, 1], [2, 1, 3]]),
+                                                       tf.constant(logits))
+    assert np.isnan(values.numpy()[0, 1]) and np.isfinite(np.delete(values.numpy().ravel(), 1)).all()
+    # labels in range (and the ignored ones) are accepted
+    fine = loss(np.array([[0, 3, -1], [2, 1, 1]]), logits).numpy()
+    assert np.isfinite(fine) and fine > 0

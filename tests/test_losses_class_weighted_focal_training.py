@@ -1,4 +1,5 @@
-"""The class-weighted focal loss inside Keras: model.fit on tf.data, .keras save and reload."""
+"""The class-weighted focal loss inside Keras: model.fit on tf.data (sparse and float one-hot labels),
+.keras save and reload."""
 
 from __future__ import annotations
 
@@ -56,3 +57,20 @@ def test_saved_keras_model_reloads_without_custom_objects(tmp_path):
     np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     np.testing.assert_allclose(restored.evaluate(x, y, batch_size=32, verbose=0),
                                model.evaluate(x, y, batch_size=32, verbose=0), rtol=1e-5)
+
+
+def test_fit_on_float_one_hot_labels_follows_the_sparse_run():
+    # tf.one_hot(-1, C) is a row of zeros: weight 0 under the class-weighted mean, like an
+    # ignored point; so one-hot training must retrace the sparse run with ignore_class=-1.
+    x, y = _data(2)
+    one_hot = tf.one_hot(y, 3).numpy()
+    histories = []
+    for labels, ignore in ((y, -1), (one_hot, None)):
+        keras.utils.set_random_seed(3)
+        model = _tiny_model(3)
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss=ClassWeightedFocalCategoricalCrossentropy(
+            class_weight=[1.0, 2.0, 4.0], from_logits=True, ignore_class=ignore))
+        history = model.fit(x, labels, epochs=3, batch_size=8, verbose=0, shuffle=False)
+        histories.append(history.history["loss"])
+    assert histories[0][-1] < histories[0][0]
+    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-4)

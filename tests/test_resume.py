@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -28,7 +29,7 @@ def small_spec(*, epochs: int, batch_size: int = 2) -> dict:
         "in_pcloud": "data/scene.las",
         "out_pcloud": "out/*",
         "sequential_pipeline": [
-            {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]},
+            {"class_mapping": "LASClassMapping", "classes": copy.deepcopy(DEMO_CLASSES), "ignore_codes": [0, 7]},
             {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "random_seed": 4,
              "model_args": {
                  "num_classes": 5,

@@ -13,10 +13,11 @@ import logging
 from typing import Any, NamedTuple, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vl3d_focal.losses import arguments as args
-from vl3d_focal.losses import focal_terms
+from vl3d_focal.losses import focal_terms, probability_terms
 from vl3d_focal.losses.exceptions import LossArgumentError
 
 logger = logging.getLogger(__name__)  # the module logs nothing on the hot path
@@ -48,6 +49,22 @@ class LossParts(NamedTuple):
     count: tf.Tensor
 
 
+def _check_sparse_labels(labels: tf.Tensor, *, num_classes: int, ignore_class: int | None) -> None:
+    """Raises :class:`LossArgumentError` naming the (eager) sparse labels outside ``[0, C)``."""
+    values = labels.numpy()
+    bad = values.view(np.uint32) >= num_classes  # negative labels wrap around to huge values
+    if not bad.any():
+        return
+    found = np.unique(values[bad])
+    shown = ", ".join(str(v) for v in found[:10]) + (", ..." if found.size > 10 else "")
+    allowed = "" if ignore_class is None else f" or ignore_class={ignore_class}"
+    raise LossArgumentError(
+        f"`y_true` holds sparse label value(s) outside the class range of the predictions ({num_classes} "
+        f"classes): expected integers in [0, {num_classes}){allowed}. Received label value(s) {shown} "
+        f"at {int(bad.sum())} point(s)"
+    )
+
+
 def _scale_for_replicas(value: tf.Tensor) -> tf.Tensor:
     """Divides by the replicas in sync, as Keras' own mean reductions do under tf.distribute."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -76,7 +93,12 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
     Labels are either integer class indices without the class axis (sparse; ``(B, N)`` or
     ``(B, N, 1)`` for predictions ``(B, N, C)``; no one-hot tensor is built) or one-hot/soft
     labels shaped like the predictions. With dense labels a point is ignored when the argmax
-    of its label is ``ignore_class``. Sample weights of shape ``(B,)``, ``(B, N)`` or
+    of its label is ``ignore_class``; with logits, float one-hot labels run the sparse kernels
+    when every row is hard (entries 0 or 1, at most one 1) and the dense formula otherwise
+    (see :func:`~vl3d_focal.losses.focal_terms.categorical_logit_terms`). A sparse label
+    outside ``[0, C)`` (and not ``ignore_class``) raises :class:`LossArgumentError` when the
+    loss is called eagerly; inside a graph (``tf.function``, ``model.fit``) it is not checked
+    and gives a NaN term. Sample weights of shape ``(B,)``, ``(B, N)`` or
     ``(B, N, 1)`` broadcast over the points. float16/bfloat16 predictions are computed in
     float32 and the result is float32.
 
@@ -233,8 +255,18 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
             if self.ignore_class is not None:
                 valid = tf.not_equal(labels, self.ignore_class)
                 labels = tf.where(valid, labels, 0)
+            if tf.executing_eagerly():  # in graphs a label outside [0, C) gives a NaN term
+                _check_sparse_labels(labels, num_classes=int(num_classes), ignore_class=self.ignore_class)
             alpha_star = None if alpha is None else tf.gather(alpha, labels)
             terms = self._sparse_terms(predictions, labels, alpha_star, alpha, num_classes)
+        elif self.from_logits:
+            target = tf.reshape(tf.cast(y_true, tf.float32), [-1, num_classes])
+            terms, alpha_star, labels = focal_terms.categorical_logit_terms(
+                predictions, targets=target, class_weight=alpha, gamma=self.gamma, label_scale=1.0 - eps)
+            if self.ignore_class is not None:
+                valid = tf.not_equal(labels, self.ignore_class)
+            if eps:
+                terms = terms + self._dense_terms(predictions, self._uniform_weights(alpha, num_classes))
         else:
             target = tf.reshape(tf.cast(y_true, tf.float32), [-1, num_classes])
             if self.ignore_class is not None:
@@ -268,20 +300,23 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
                 predictions, labels=labels, label_weight=label_weight, gamma=gamma
             )
         else:
-            terms = focal_terms.sparse_probability_terms(
+            terms = probability_terms.sparse_probability_terms(
                 predictions, labels=labels, label_weight=label_weight, gamma=gamma,
                 epsilon=keras.config.epsilon(),
             )
         if eps:
-            uniform = eps / tf.cast(num_classes, tf.float32)
-            spread = uniform * (tf.ones([num_classes], tf.float32) if alpha is None else alpha)
-            terms = terms + self._dense_terms(predictions, spread)
+            terms = terms + self._dense_terms(predictions, self._uniform_weights(alpha, num_classes))
         return terms
+
+    def _uniform_weights(self, alpha: tf.Tensor | None, num_classes: int | tf.Tensor) -> tf.Tensor:
+        """``alpha * eps / C``: the class weights of the uniform part of label smoothing."""
+        uniform = self.label_smoothing / tf.cast(num_classes, tf.float32)
+        return uniform * (tf.ones([num_classes], tf.float32) if alpha is None else alpha)
 
     def _dense_terms(self, predictions: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
         if self.from_logits:
             return focal_terms.dense_logit_terms(predictions, weights=weights, gamma=self.gamma)
-        return focal_terms.dense_probability_terms(
+        return probability_terms.dense_probability_terms(
             predictions, weights=weights, gamma=self.gamma, epsilon=keras.config.epsilon()
         )
 

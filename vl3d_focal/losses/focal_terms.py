@@ -1,25 +1,36 @@
-"""Per-point class-weighted focal cross-entropy terms: the maths of the loss.
+"""Per-point class-weighted focal cross-entropy terms from logits: the maths of the loss.
 
 For a point with (smoothed) label distribution ``y~``, class weights ``alpha`` and predicted
 probabilities ``p``::
 
     term = sum_c alpha_c * y~_c * f(p_c),      f(p) = (1 - p)^gamma * (-ln p)
 
-Every function here takes 2-D inputs ``(points, classes)`` in float32 and returns one value
-per point. The logit functions work on log-probabilities (never clip-then-log) and carry a
-closed-form gradient (``tf.custom_gradient``): with ``u = ln p_c``,
+Every function here takes 2-D logits ``(points, classes)`` in float32 and returns one value
+per point. They work on log-probabilities (never clip-then-log) and carry a closed-form
+gradient (``tf.custom_gradient``): with ``u = ln p_c``,
 ``df/du = (1 - p)^gamma * (gamma * p * ln(p) / (1 - p) - 1)`` and ``du/dz_k = [k = c] - p_k``.
 For ``gamma >= 1`` the slope is evaluated as ``gamma p ln(p) (1 - p)^(gamma - 1) - (1 - p)^gamma``
 (no division); for ``0 < gamma < 1`` with ``ln(p) / (1 - p)`` (which tends to -1 as ``p -> 1``),
 so it stays finite for every ``gamma >= 0``, ``p = 1`` included.
 
-Speed: the logit functions run XLA-compiled kernels (``tf.function(jit_compile=True)``,
-compiled once per input shape; under an outer ``jit_compile=True`` they are inlined), so each
-is one fused pass with one ``exp`` per logit instead of a chain of separate TensorFlow ops.
-Sparse labels: the forward kernel saves ``exp(z - max z)`` and two numbers per point, the
-backward kernel writes the gradient; no one-hot tensor is built (the label entry is gathered
-and a ``class index == label`` comparison is fused into the backward kernel). Dense labels:
-the forward kernel writes the terms and their gradient with respect to the logits, the backward pass multiplies it by the upstream.
+Speed: the functions run XLA-compiled kernels (``tf.function(jit_compile=True)``, compiled
+once per input shape; under an outer ``jit_compile=True`` they are inlined), a few fused passes
+with one ``exp`` per logit instead of a chain of separate TensorFlow ops. The kernels are called
+on ``tf.stop_gradient(logits)`` inside ``tf.custom_gradient``: a watching tape then records no
+kernel call (eagerly, recording one builds its gradient function at every call).
+
+- Sparse labels (:func:`sparse_logit_terms`): the forward kernel gathers the label entry from
+  the flat logits and saves ``exp(z - max z)`` and two numbers per point, the backward kernel
+  writes the gradient with a ``class index == label`` comparison fused in: no one-hot tensor.
+- One-hot or soft labels (:func:`categorical_logit_terms`): one kernel reads logits and targets
+  and checks in one row reduction whether every row is hard (entries 0 or 1, at most one 1).
+  If so, labels and ``alpha*`` come from that reduction and the terms, saved tensors and
+  backward are the sparse ones (no ``(M, C)`` gradient saved); otherwise a ``tf.cond`` runs
+  the dense formula for the batch and the backward multiplies its saved gradient.
+- Any weights (:func:`dense_logit_terms`): the forward kernel writes the terms and their
+  gradient, the backward multiplies it by the upstream.
+
+Probabilities (``from_logits=False``) are handled by :mod:`vl3d_focal.losses.probability_terms`.
 
 Example:
     >>> import tensorflow as tf
@@ -30,7 +41,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import tensorflow as tf
 
@@ -38,6 +49,8 @@ _MATRIX = tf.TensorSpec([None, None], tf.float32)
 _POINTS = tf.TensorSpec([None], tf.float32)
 _LABELS = tf.TensorSpec([None], tf.int32)
 _SCALAR = tf.TensorSpec([], tf.float32)
+_CLASSES = tf.TensorSpec([None], tf.float32)
+_FLAG = tf.TensorSpec([], tf.bool)
 Kernel = Callable[..., tuple[tf.Tensor, tf.Tensor]]
 _KERNELS: dict[tuple[str, str, int], Kernel] = {}
 
@@ -100,12 +113,17 @@ def _softmax_statistics(z: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
 
 def _sparse_forward(z: tf.Tensor, labels: tf.Tensor, weight: tf.Tensor, gamma: tf.Tensor, *,
                     case: str) -> tuple[tf.Tensor, ...]:
-    """``(terms, exps, coef / total, coef)`` with ``coef = weight * slope`` (saved for backward)."""
-    shifted, exps, total = _softmax_statistics(z)
-    index = labels[:, None]  # XLA gathers fuse; faster than a masked row sum here
-    shifted_label = tf.gather(shifted, index, batch_dims=1)[:, 0]
-    exp_label = tf.gather(exps, index, batch_dims=1)[:, 0]
-    total = total[:, 0]
+    """``(terms, exps, coef / total, coef)`` with ``coef = weight * slope`` (saved for backward).
+
+    The label logit is gathered from the flat logits (one fused gather, no index pairs) and
+    its exp taken again rather than gathered from ``exps``.
+    """
+    peak = tf.reduce_max(z, axis=-1)
+    exps = tf.exp(z - peak[:, None])
+    total = tf.reduce_sum(exps, axis=-1)
+    shape = tf.shape(z)
+    shifted_label = tf.gather(tf.reshape(z, [-1]), tf.range(shape[0]) * shape[1] + labels) - peak
+    exp_label = tf.exp(shifted_label)
     inverse = 1.0 / total
     # 1 - p as (sum of the other exps) / total: no cancellation (the largest exp is exactly 1).
     f, slope = _focal_parts(log_p=shifted_label - tf.math.log(total), p=exp_label * inverse,
@@ -130,6 +148,7 @@ def _label_hit(labels: tf.Tensor, *, num_classes: tf.Tensor) -> tf.Tensor:
 
 def _dense_kernel(z: tf.Tensor, weights: tf.Tensor, gamma: tf.Tensor, *, case: str
                   ) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(sum_c w_c f_c, gradient)`` with ``w * slope - p * sum_c(w_c slope_c)`` as gradient."""
     shifted, exps, total = _softmax_statistics(z)
     inverse = 1.0 / total
     p = exps * inverse
@@ -138,6 +157,56 @@ def _dense_kernel(z: tf.Tensor, weights: tf.Tensor, gamma: tf.Tensor, *, case: s
     weighted_slope = weights * slope
     grad = weighted_slope - p * tf.reduce_sum(weighted_slope, axis=-1, keepdims=True)
     return tf.reduce_sum(weights * f, axis=-1), grad
+
+
+def _hard_rows(y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(code sums, hard)`` from one row reduction over the targets ``y``.
+
+    Entry ``c`` of a row is coded as the integer ``C + c`` if it is 1, 0 if it is 0 and
+    ``2 C`` otherwise (NaN included). A row sums to less than ``2 C`` exactly when its entries
+    are 0 or 1 with at most one 1; its label is then ``sum - C``, or none for a sum of 0 (a
+    row of zeros). ``hard``: every row is so (the int32 sums, at most ``2 C^2``, are exact for
+    ``C < 32768``; with more classes ``hard`` is false and the dense formula runs).
+    """
+    c = tf.shape(y)[-1]
+    code = tf.where(tf.equal(y, 1.0), c + tf.range(c), tf.where(tf.equal(y, 0.0), 0, 2 * c))
+    total = tf.reduce_sum(code, axis=-1)
+    hard = tf.logical_and(tf.logical_not(tf.reduce_any(total >= 2 * c)), c < 32768)
+    return total, hard
+
+
+def _categorical_forward(z: tf.Tensor, y: tf.Tensor, alpha: tf.Tensor, keep: tf.Tensor, gamma: tf.Tensor,
+                         *, case: str) -> tuple[tf.Tensor, ...]:
+    """``(hard, labels, alpha*, terms, saved, scale, coef)`` from logits and targets.
+
+    ``hard`` (see :func:`_hard_rows`): ``sum_c keep alpha_c y_c f_c`` is then exactly the
+    sparse term of the row's label with weight ``keep * alpha*`` (a row of zeros, e.g.
+    ``tf.one_hot(-1, C)``, has label 0 and weight 0) and ``saved`` is the sparse
+    ``exp(z - max z)``. Otherwise the dense formula gives ``terms``, ``saved`` is their
+    gradient, ``labels`` is ``argmax y`` and ``scale``/``coef`` are unused zeros.
+    """
+    total, hard = _hard_rows(y)
+
+    def sparse() -> tuple[tf.Tensor, ...]:
+        labels = tf.maximum(total - tf.shape(y)[-1], 0)
+        alpha_star = tf.where(total > 0, tf.gather(alpha, labels), 0.0)
+        return (labels, alpha_star) + _sparse_forward(z, labels, keep * alpha_star, gamma, case=case)
+
+    def soft() -> tuple[tf.Tensor, ...]:
+        weighted = y * alpha
+        values, grad = _dense_kernel(z, keep * weighted, gamma, case=case)
+        unused = tf.zeros_like(values)
+        return (tf.argmax(y, axis=-1, output_type=tf.int32), tf.reduce_sum(weighted, axis=-1), values, grad,
+                unused, unused)
+
+    return (hard,) + tuple(tf.cond(hard, sparse, soft))
+
+
+def _categorical_backward(upstream: tf.Tensor, saved: tf.Tensor, scale: tf.Tensor, coef: tf.Tensor,
+                          labels: tf.Tensor, hard: tf.Tensor) -> tf.Tensor:
+    """The sparse backward from the saved exps, or ``upstream * saved`` (the dense gradient)."""
+    return tf.cond(hard, lambda: _sparse_backward(upstream, saved, scale, coef, labels),
+                   lambda: upstream[:, None] * saved)
 
 
 def _kernel(*, kind: str, case: str = "", weight_rank: int = 0) -> Kernel:
@@ -151,6 +220,13 @@ def _kernel(*, kind: str, case: str = "", weight_rank: int = 0) -> Kernel:
         elif kind == "sparse_backward":
             body = _sparse_backward
             signature = [_POINTS, _MATRIX, _POINTS, _POINTS, _LABELS]
+        elif kind == "categorical_forward":
+            def body(z, y, alpha, keep, gamma):
+                return _categorical_forward(z, y, alpha, keep, gamma, case=case)
+            signature = [_MATRIX, _MATRIX, _CLASSES, _SCALAR, _SCALAR]
+        elif kind == "categorical_backward":
+            body = _categorical_backward
+            signature = [_POINTS, _MATRIX, _POINTS, _POINTS, _LABELS, _FLAG]
         else:
             def body(z, weights, gamma):
                 return _dense_kernel(z, weights, gamma, case=case)
@@ -165,7 +241,7 @@ def _with_saved_gradient(logits: tf.Tensor, kernel: Callable[[tf.Tensor], tuple[
 
     @tf.custom_gradient
     def terms(z: tf.Tensor):
-        values, grad = kernel(z)
+        values, grad = kernel(tf.stop_gradient(z))  # no tape records the kernel call
         return values, lambda upstream: upstream[:, None] * grad
 
     return terms(logits)
@@ -202,17 +278,89 @@ def sparse_logit_terms(
 
     @tf.custom_gradient
     def terms(z: tf.Tensor):
-        values, exps, scale, coef = forward(z, labels, label_weight, gamma_value)
+        values, exps, scale, coef = forward(tf.stop_gradient(z), labels, label_weight, gamma_value)
         return values, lambda upstream: backward(upstream, exps, scale, coef, labels)
 
     return terms(logits)
 
 
+class CategoricalTerms(NamedTuple):
+    """What :func:`categorical_logit_terms` returns, one value per point.
+
+    Attributes:
+        terms: ``label_scale * sum_c alpha_c y_c f(p_c)`` (differentiable in the logits).
+        alpha_star: ``sum_c alpha_c y_c`` (no gradient).
+        labels: ``argmax_c y_c`` as int32 (no gradient).
+    """
+
+    terms: tf.Tensor
+    alpha_star: tf.Tensor
+    labels: tf.Tensor
+
+
+def categorical_logit_terms(
+    logits: tf.Tensor,
+    *,
+    targets: tf.Tensor,
+    class_weight: tf.Tensor | None,
+    gamma: float,
+    label_scale: float = 1.0,
+) -> CategoricalTerms:
+    """Focal terms of one-hot or soft targets, as fast as sparse labels when they are one-hot.
+
+    One kernel reads the logits and the targets: a row reduction over the targets tells
+    whether every row is hard (entries 0 or 1, at most one 1; rows of zeros count, with
+    weight 0). If so, each row's label and ``alpha*`` come from that reduction and the terms
+    and gradient are exactly those of :func:`sparse_logit_terms` (saved ``exp(z - max z)``,
+    the sparse backward kernel). Otherwise (any soft, scaled, multi-hot, negative or NaN
+    entry) the dense formula of :func:`dense_logit_terms` runs for the whole batch, its
+    gradient saved in the same slot. The choice is a ``tf.cond`` inside the kernels (both
+    branches give the same shapes), so it also compiles under an outer ``jit_compile=True``.
+
+    Args:
+        logits: ``(M, C)`` float32 logits.
+        targets: ``(M, C)`` float32 one-hot or soft targets (``y``).
+        class_weight: ``(C,)`` float32 class weights ``alpha``; None means all 1.
+        gamma: focusing parameter >= 0.
+        label_scale: factor of every term (``1 - eps`` for label smoothing), not of ``alpha*``.
+
+    Returns:
+        A :class:`CategoricalTerms` of ``(M,)`` tensors; only ``terms`` carries a gradient.
+
+    Example:
+        >>> out = categorical_logit_terms(tf.zeros((2, 3)), targets=tf.eye(3)[:2],
+        ...                               class_weight=tf.constant([1.0, 2.0, 3.0]), gamma=2.0)
+        >>> out.labels.numpy().tolist(), out.alpha_star.numpy().tolist()
+        ([0, 1], [1.0, 2.0])
+    """
+    forward = _kernel(kind="categorical_forward", case=_gamma_case(gamma))
+    backward = _kernel(kind="categorical_backward")
+    targets = tf.cast(targets, tf.float32)
+    if class_weight is None:
+        alpha = tf.ones(tf.shape(targets)[-1:], tf.float32)
+    else:
+        alpha = tf.cast(class_weight, tf.float32)
+    keep = tf.constant(label_scale, tf.float32)
+    gamma_value = tf.constant(gamma, tf.float32)
+
+    @tf.custom_gradient
+    def terms(z: tf.Tensor):
+        hard, labels, alpha_star, values, saved, scale, coef = forward(
+            tf.stop_gradient(z), targets, alpha, keep, gamma_value)
+
+        def grad(upstream: tf.Tensor, *unused: tf.Tensor) -> tf.Tensor:
+            return backward(upstream, saved, scale, coef, labels, hard)
+
+        return (values, alpha_star, labels), grad
+
+    return CategoricalTerms(*terms(logits))
+
+
 def dense_logit_terms(logits: tf.Tensor, *, weights: tf.Tensor, gamma: float) -> tf.Tensor:
     """``sum_c weights_c * f(p_c)`` from logits, fused, with a closed-form gradient.
 
-    Used for soft/one-hot labels (``weights = alpha * y~``) and for the uniform part of
-    label smoothing on sparse labels (``weights = alpha * eps / C``).
+    Used for the uniform part of label smoothing (``weights = alpha * eps / C``); one-hot and
+    soft labels go through :func:`categorical_logit_terms`, whose dense branch is this formula.
 
     Args:
         logits: ``(M, C)`` float32 logits.
@@ -230,63 +378,3 @@ def dense_logit_terms(logits: tf.Tensor, *, weights: tf.Tensor, gamma: float) ->
     kernel = _kernel(kind="dense", case=_gamma_case(gamma), weight_rank=weights.shape.rank)
     gamma_value = tf.constant(gamma, tf.float32)
     return _with_saved_gradient(logits, lambda z: kernel(z, weights, gamma_value))
-
-
-def _focal_of_probability(p: tf.Tensor, *, gamma: float) -> tf.Tensor:
-    nll = -tf.math.log(p)
-    if gamma == 0.0:
-        return nll
-    return tf.pow(1.0 - p, gamma) * nll
-
-
-def sparse_probability_terms(
-    probabilities: tf.Tensor,
-    *,
-    labels: tf.Tensor,
-    label_weight: tf.Tensor,
-    gamma: float,
-    epsilon: float,
-) -> tf.Tensor:
-    """``label_weight_i * f(p_{i, y_i})`` from probabilities renormalised and clipped like Keras.
-
-    Args:
-        probabilities: ``(M, C)`` float32, non-negative, not all zero per row.
-        labels: ``(M,)`` integer class indices.
-        label_weight: ``(M,)`` float32 weights.
-        gamma: focusing parameter >= 0.
-        epsilon: clipping bound: probabilities are clipped to ``[epsilon, 1 - epsilon]``.
-
-    Returns:
-        ``(M,)`` float32 terms.
-
-    Example:
-        >>> t = sparse_probability_terms(tf.constant([[0.9, 0.1]]), labels=tf.constant([0]),
-        ...                              label_weight=tf.ones(1), gamma=2.0, epsilon=1e-7)
-    """
-    total = tf.reduce_sum(probabilities, axis=-1)
-    p_label = tf.gather(probabilities, labels, axis=1, batch_dims=1) / total
-    p_label = tf.clip_by_value(p_label, epsilon, 1.0 - epsilon)
-    return label_weight * _focal_of_probability(p_label, gamma=gamma)
-
-
-def dense_probability_terms(
-    probabilities: tf.Tensor, *, weights: tf.Tensor, gamma: float, epsilon: float
-) -> tf.Tensor:
-    """``sum_c weights_c * f(p_c)`` from probabilities renormalised and clipped like Keras.
-
-    Args:
-        probabilities: ``(M, C)`` float32.
-        weights: float32 weights broadcastable to ``(M, C)``.
-        gamma: focusing parameter >= 0.
-        epsilon: clipping bound.
-
-    Returns:
-        ``(M,)`` float32 terms.
-
-    Example:
-        >>> t = dense_probability_terms(tf.constant([[0.9, 0.1]]),
-        ...                             weights=tf.constant([[1.0, 0.0]]), gamma=2.0, epsilon=1e-7)
-    """
-    p = probabilities / tf.reduce_sum(probabilities, axis=-1, keepdims=True)
-    p = tf.clip_by_value(p, epsilon, 1.0 - epsilon)
-    return tf.reduce_sum(weights * _focal_of_probability(p, gamma=gamma), axis=-1)
