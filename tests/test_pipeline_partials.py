@@ -10,7 +10,8 @@ import pytest
 
 from vl3d_focal.cli import main
 from vl3d_focal.data.synthetic import write_demo_scene
-from vl3d_focal.pipeline import output_files, remove_stale_outputs
+from vl3d_focal.pipeline import remove_stale_outputs
+from vl3d_focal.steps.preflight import output_files
 from vl3d_focal.spec import load_spec
 
 from test_resume import small_spec

@@ -20,12 +20,12 @@ from typing import Any, Callable, Mapping
 from vl3d_focal.errors import DataError
 from vl3d_focal.steps.evaluate import run_eval
 from vl3d_focal.steps.distribution import build_strategy, is_chief, step_distribution
-from vl3d_focal.steps.paths import PREFIX_MARK, cloud_prefixes, expand_output, model_prefix, remove_stale_partials
-from vl3d_focal.steps.preflight import OUTPUT_KEYS, check_outputs
+from vl3d_focal.steps.paths import remove_stale_partials
+from vl3d_focal.steps.preflight import check_outputs, output_files
 from vl3d_focal.steps.prediction import MODEL_SOURCES, run_predict
 from vl3d_focal.steps.reading import read_inputs, run_class_mapping
 from vl3d_focal.steps.state import PipelineState
-from vl3d_focal.steps.training import RESUME_CHECKPOINT, TRAINING_FOLDER, run_train
+from vl3d_focal.steps.training import run_train
 from vl3d_focal.steps.writers import run_model_writer, run_pcloud_writer
 
 logger = logging.getLogger(__name__)
@@ -49,9 +49,6 @@ HANDLERS: dict[tuple[str, str], StepHandler] = {
 
 CHIEF_ONLY_KINDS: tuple[str, ...] = ("predict", "eval", "writer")
 """Step kinds that only the chief of a multi-worker training runs (they write outputs)."""
-
-TRAINING_OUTPUTS: tuple[str, ...] = (f"{TRAINING_FOLDER}history.csv", f"{TRAINING_FOLDER}{RESUME_CHECKPOINT}")
-"""Files of a train step under the model prefix (one per folder it writes into)."""
 
 
 def step_handler(step: Mapping[str, Any], *, index: int) -> tuple[str, StepHandler]:
@@ -80,28 +77,6 @@ def step_handler(step: Mapping[str, Any], *, index: int) -> tuple[str, StepHandl
         known = sorted(value for key, value in HANDLERS if key == kind)
         raise DataError(f"sequential_pipeline[{index}].{kind}: expected one of {known}, got {step[kind]!r}")
     return kind, handler
-
-
-def output_files(spec: Mapping[str, Any]) -> list[Path]:
-    """The files a spec's steps write (``*`` paths under every output prefix), one per folder at least.
-
-    Example:
-        >>> [p.as_posix() for p in output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
-        ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]})]
-        ['o/eval/r.json']
-    """
-    inputs = [str(path) for path in spec.get("in_pcloud", [])]
-    given = [str(prefix) for prefix in spec.get("out_pcloud", [])]
-    first = model_prefix(inputs=inputs, prefixes=given)
-    prefixes = list(dict.fromkeys([first, *cloud_prefixes(inputs=inputs, prefixes=given)]))
-    files: list[Path] = []
-    for step in spec.get("sequential_pipeline", []):
-        for path in (str(step[key]) for key in OUTPUT_KEYS if isinstance(step.get(key), str)):
-            starred = path.startswith(PREFIX_MARK)
-            files += [Path(expand_output(path, prefix=prefix)) for prefix in (prefixes if starred else [""])]
-        if "train" in step:
-            files += [Path(f"{first}{rest}") for rest in TRAINING_OUTPUTS]
-    return list(dict.fromkeys(files))
 
 
 def remove_stale_outputs(spec: Mapping[str, Any]) -> list[Path]:

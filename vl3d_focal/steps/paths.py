@@ -25,6 +25,12 @@ from vl3d_focal.errors import DataError
 
 PREFIX_MARK = "*"
 
+TRAINING_FOLDER = "training/"
+"""Model-level training outputs go to ``<first prefix>training/``."""
+
+RESUME_CHECKPOINT = "resume/checkpoint.npz"
+"""The resumable checkpoint, under the training folder."""
+
 
 def cloud_prefixes(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path]) -> list[str]:
     """The output prefix of each input cloud.

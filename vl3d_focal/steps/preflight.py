@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.steps.paths import PREFIX_MARK, cloud_prefixes, expand_output, model_prefix
+from vl3d_focal.steps.paths import (
+    PREFIX_MARK, RESUME_CHECKPOINT, TRAINING_FOLDER, cloud_prefixes, expand_output, model_prefix,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,25 +33,41 @@ MODEL_ALLOWANCE_BYTES = 64 * 2**20
 REPORT_ALLOWANCE_BYTES = 4 * 2**20
 """Size allowed for the reports of one evaluated cloud (JSON, text, CSV, PNG pictures)."""
 OUTPUT_KEYS = ("out_model", "out_pcloud", "report_path")
+TRAINING_OUTPUTS: tuple[str, ...] = (f"{TRAINING_FOLDER}history.csv", f"{TRAINING_FOLDER}{RESUME_CHECKPOINT}")
+"""Files of a train step under the model prefix (one per folder it writes into)."""
 
 
-def output_folders(spec: Mapping[str, Any], *, prefixes: Sequence[str]) -> list[Path]:
-    """The folders a spec's steps write into.
+def output_files(spec: Mapping[str, Any]) -> list[Path]:
+    """The files a spec's steps write (``*`` paths under every output prefix), one per folder at least.
 
     Example:
-        >>> [p.as_posix() for p in output_folders({"sequential_pipeline": [
-        ...     {"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]}, prefixes=["o/"])]
+        >>> [p.as_posix() for p in output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
+        ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]})]
+        ['o/eval/r.json']
+    """
+    inputs = [str(path) for path in spec.get("in_pcloud", [])]
+    given = [str(prefix) for prefix in spec.get("out_pcloud", [])]
+    first = model_prefix(inputs=inputs, prefixes=given)
+    prefixes = list(dict.fromkeys([first, *cloud_prefixes(inputs=inputs, prefixes=given)]))
+    files: list[Path] = []
+    for step in spec.get("sequential_pipeline", []):
+        for path in (str(step[key]) for key in OUTPUT_KEYS if isinstance(step.get(key), str)):
+            starred = path.startswith(PREFIX_MARK)
+            files += [Path(expand_output(path, prefix=prefix)) for prefix in (prefixes if starred else [""])]
+        if "train" in step:
+            files += [Path(f"{first}{rest}") for rest in TRAINING_OUTPUTS]
+    return list(dict.fromkeys(files))
+
+
+def output_folders(spec: Mapping[str, Any]) -> list[Path]:
+    """The folders a spec's steps write into (those of :func:`output_files`).
+
+    Example:
+        >>> [p.as_posix() for p in output_folders({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
+        ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]})]
         ['o/eval']
     """
-    folders: list[Path] = []
-    for step in spec.get("sequential_pipeline", []):
-        paths = [str(step[key]) for key in OUTPUT_KEYS if isinstance(step.get(key), str)]
-        if "train" in step:
-            paths.append(f"{PREFIX_MARK}training/x")
-        for path in paths:
-            targets = [expand_output(path, prefix=p) for p in prefixes] if path.startswith(PREFIX_MARK) else [path]
-            folders += [Path(target).parent for target in targets]
-    return list(dict.fromkeys(folders))
+    return list(dict.fromkeys(path.parent for path in output_files(spec)))
 
 
 def _existing_ancestor(folder: Path) -> Path:
@@ -139,12 +157,8 @@ def check_outputs(spec: Mapping[str, Any]) -> None:
     Example:
         >>> check_outputs({"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []})
     """
-    inputs = [str(p) for p in spec.get("in_pcloud", [])]
-    given = [str(p) for p in spec.get("out_pcloud", [])]
-    prefixes = list(dict.fromkeys([model_prefix(inputs=inputs, prefixes=given),
-                                   *cloud_prefixes(inputs=inputs, prefixes=given)]))
     devices: dict[int, Path] = {}
-    for folder in output_folders(spec, prefixes=prefixes):
+    for folder in output_folders(spec):
         ancestor = check_writable(folder)
         devices.setdefault(ancestor.stat().st_dev, ancestor)
     needed = estimate_output_bytes(spec)

@@ -25,18 +25,12 @@ from vl3d_focal.steps.checkpoints import (
     NonFiniteGuard, ResumeCheckpoint, fingerprint, raise_if_diverged, read_checkpoint_state, restore_checkpoint,
 )
 from vl3d_focal.steps.distribution import build_strategy, is_chief, step_distribution, training_model
+from vl3d_focal.steps.paths import RESUME_CHECKPOINT, TRAINING_FOLDER
 from vl3d_focal.steps.reading import log_class_histogram, reference_labels, require_points
 from vl3d_focal.steps.state import CloudRecord, ModelBundle, PipelineState
 from vl3d_focal.steps.targets import class_counts, format_targets, plan_loss, write_class_weights
 
 logger = logging.getLogger(__name__)
-
-TRAINING_FOLDER = "training/"
-"""Model-level training outputs go to ``<first prefix>training/``."""
-
-RESUME_CHECKPOINT = "resume/checkpoint.npz"
-"""The resumable checkpoint, under the training folder."""
-
 
 @dataclass
 class LabelledFields:
