@@ -227,8 +227,10 @@ def test_constant_learning_rate():
 
 
 def test_val_monitors_fall_back_without_validation(tmp_path):
-    cbs = build_callbacks(model_handling={"early_stopping": {"monitor": "val_loss", "patience": 2},
-                                          "reduce_lr_on_plateau": {"monitor": "val_loss"}},
+    handling = {"checkpoint_monitor": "val_loss",  # as a normalised spec gives it (schema defaults)
+                "early_stopping": {"monitor": "val_loss", "patience": 2, "min_delta": 0.0},
+                "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 0.0}}
+    cbs = build_callbacks(model_handling=handling,
                           has_validation=False, history_csv=tmp_path / "h.csv",
                           checkpoint_path=tmp_path / "b.weights.h5", schedule_in_use=False)
     assert [type(cb).__name__ for cb in cbs] == ["HistoryWriter", "BestWeights", "EarlyStopping", "ReduceLROnPlateau"]

@@ -88,7 +88,8 @@ def build_callbacks(
     The history and the best weights are written atomically (temporary file, then rename).
 
     Args:
-        model_handling: ``model_args.model_handling`` of the train step.
+        model_handling: ``model_args.model_handling`` of a normalised train step (the schema
+            defaults of ``checkpoint_monitor`` and of the two callback objects filled in).
         has_validation: whether validation data exists (``val_*`` monitors fall back
             to the training metric otherwise).
         history_csv: where the per-epoch history is logged.
@@ -98,7 +99,8 @@ def build_callbacks(
         history_rows: the rows of the epochs already done (when resuming).
 
     Example:
-        >>> cbs = build_callbacks(model_handling={"early_stopping": {"patience": 2}},
+        >>> cbs = build_callbacks(model_handling={"early_stopping": {"monitor": "val_loss", "patience": 2,
+        ...                                                      "min_delta": 0.0}},
         ...     has_validation=False, history_csv=Path("h.csv"), checkpoint_path=None,
         ...     schedule_in_use=False)
         >>> [type(cb).__name__ for cb in cbs]
@@ -108,16 +110,16 @@ def build_callbacks(
 
     callbacks: list[keras.callbacks.Callback] = [HistoryWriter(history_csv, rows=history_rows)]
     if checkpoint_path is not None:
-        monitor = _monitor(model_handling.get("checkpoint_monitor", "val_loss"), has_validation=has_validation)
+        monitor = _monitor(model_handling["checkpoint_monitor"], has_validation=has_validation)
         best = BestWeights(checkpoint_path, network=network, monitor=monitor)
         callbacks.append(best)
     stopping = model_handling.get("early_stopping")
     if stopping:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor=_monitor(stopping.get("monitor", "val_loss"), has_validation=has_validation),
-                patience=int(stopping.get("patience", 5)),
-                min_delta=float(stopping.get("min_delta", 0.0)),
+                monitor=_monitor(stopping["monitor"], has_validation=has_validation),
+                patience=int(stopping["patience"]),
+                min_delta=float(stopping["min_delta"]),
             )
         )
     plateau = model_handling.get("reduce_lr_on_plateau")
@@ -126,10 +128,10 @@ def build_callbacks(
     elif plateau:
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
-                monitor=_monitor(plateau.get("monitor", "val_loss"), has_validation=has_validation),
-                factor=float(plateau.get("factor", 0.5)),
-                patience=int(plateau.get("patience", 3)),
-                min_lr=float(plateau.get("min_lr", 0.0)),
+                monitor=_monitor(plateau["monitor"], has_validation=has_validation),
+                factor=float(plateau["factor"]),
+                patience=int(plateau["patience"]),
+                min_lr=float(plateau["min_lr"]),
             )
         )
     return callbacks
