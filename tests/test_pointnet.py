@@ -16,7 +16,7 @@ from vl3d_focal.models import (
     OrthogonalTransformRegularizer,
     build_pointnet_pwise_classifier,
 )
-from vl3d_focal.models.pointnet import ORTHOGONALITY_WEIGHT, OrthogonalityPenalty
+from vl3d_focal.models.tnet import ORTHOGONALITY_WEIGHT, OrthogonalityPenalty
 from vl3d_focal.registry import MODELS
 
 SMALL = {

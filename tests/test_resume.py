@@ -13,7 +13,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pytest
 
 from vl3d_focal.data.synthetic import write_demo_scene
 from vl3d_focal.steps.checkpoints import read_checkpoint_state

@@ -7,18 +7,14 @@ Example:
     'logits'
 """
 
-from vl3d_focal.models.pointnet import (
-    POINTNET_ARCHITECTURE_ARGS,
-    POINTNET_SCHEMA,
-    FlatIdentity,
-    OrthogonalTransformRegularizer,
-    build_pointnet_pwise_classifier,
-)
+from vl3d_focal.models.pointnet import POINTNET_ARCHITECTURE_ARGS, POINTNET_SCHEMA, build_pointnet_pwise_classifier
+from vl3d_focal.models.tnet import FlatIdentity, OrthogonalityPenalty, OrthogonalTransformRegularizer
 
 __all__ = [
     "POINTNET_ARCHITECTURE_ARGS",
     "POINTNET_SCHEMA",
     "FlatIdentity",
+    "OrthogonalityPenalty",
     "OrthogonalTransformRegularizer",
     "build_pointnet_pwise_classifier",
 ]

@@ -36,9 +36,7 @@ import keras
 import numpy as np
 
 from vl3d_focal.errors import SpecError, SpecIssue
-from vl3d_focal.models.tnet import (  # noqa: F401  (re-exported)
-    ORTHOGONALITY_WEIGHT, FlatIdentity, OrthogonalityPenalty, OrthogonalTransformRegularizer,
-)
+from vl3d_focal.models.tnet import FlatIdentity, OrthogonalityPenalty
 from vl3d_focal.registry import MODELS
 
 logger = logging.getLogger(__name__)
