@@ -175,8 +175,8 @@ def _focal_model(*, num_points: int, num_features: int, labels: np.ndarray, num_
 
 
 def _save(model: Any, *, fnames: list[str], normalizer: Any, spec: Any, mapping: Any, path: Path) -> None:
-    from vl3d_focal.steps.model_file import save_bundle
-    from vl3d_focal.steps.state import ModelBundle
+    from vl3d_focal.models.model_file import save_bundle
+    from vl3d_focal.models.bundle import ModelBundle
 
     save_bundle(ModelBundle(model=model, feature_names=fnames, normalizer=normalizer, field_spec=spec,
                             mapping=mapping, class_names=list(mapping.names), random_seed=0,
@@ -244,8 +244,8 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
 def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_points: int | None) -> dict[str, Any]:
     """Runs read + predict + eval + write on one cloud in this process; times and peak memory."""
     from vl3d_focal.steps.evaluate import run_eval
-    from vl3d_focal.steps.prediction import run_predict
-    from vl3d_focal.steps.reading import read_inputs
+    from vl3d_focal.steps.predict import run_model_loader
+    from vl3d_focal.runner.inputs import read_inputs
     from vl3d_focal.steps.writers import run_pcloud_writer
     import vl3d_focal.losses  # noqa: F401
     import vl3d_focal.models  # noqa: F401
@@ -256,7 +256,7 @@ def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_point
     result["read_s"] = time.perf_counter() - start
     result["points"] = state.clouds[0].num_points
     result["rss_after_read_mib"] = vm_kib("VmRSS") / 1024
-    steps = [("predict", run_predict, {"predict": "ModelLoader", "model_path": str(model_path), "chunk_points": chunk_points}),
+    steps = [("predict", run_model_loader, {"predict": "ModelLoader", "model_path": str(model_path), "chunk_points": chunk_points}),
              ("eval", run_eval, {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}),
              ("write", run_pcloud_writer, {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz",
                                            "probabilities": True, "prediction_dimension": None})]
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         model, cloud, out, chunk = args.predict_child
         print(json.dumps(predict_child(Path(model), Path(cloud), Path(out), int(chunk) or None)))
         return 0
-    from vl3d_focal.steps.prediction import DEFAULT_CHUNK_POINTS
+    from vl3d_focal.steps.predict import DEFAULT_CHUNK_POINTS
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.workdir or Path(tmp)

@@ -156,7 +156,7 @@ def evaluation_paths(*, predict_spec: Mapping[str, Any]) -> dict[str, Path]:
         ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/e.json"}]})
         {'t': PosixPath('/o/eval/e.json')}
     """
-    from vl3d_focal.steps.paths import cloud_prefixes, expand_output
+    from vl3d_focal.config.prefixes import cloud_prefixes, expand_output
 
     inputs = list(predict_spec["in_pcloud"])
     prefixes = cloud_prefixes(inputs=inputs, prefixes=list(predict_spec["out_pcloud"]))
@@ -274,7 +274,7 @@ def main(*, argv: list[str] | None = None) -> int:
         print(f"skipped: the real IGN tiles are not in {IGN_DIR} (../shared/data/ign beside the repository)")
         return 0
     from vl3d_focal.errors import SpecError
-    from vl3d_focal.spec import load_spec, read_spec_file
+    from vl3d_focal.config import load_spec, read_spec_file
 
     epochs = args.epochs if args.epochs is not None else QUICK_EPOCHS if args.quick else None
     if epochs is not None and epochs < 1:

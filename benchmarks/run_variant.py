@@ -45,8 +45,8 @@ def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fit = _FitTime()
     logging.getLogger().addHandler(fit)
-    from vl3d_focal.pipeline import run_pipeline
-    from vl3d_focal.spec import load_spec
+    from vl3d_focal.runner.pipeline import run_pipeline
+    from vl3d_focal.config import load_spec
 
     start = time.perf_counter()
     spec = load_spec(spec_path)

@@ -22,7 +22,7 @@ import pytest
 from vl3d_focal.cli import main
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import read_cloud
-from vl3d_focal.steps.model_file import FORMAT_VERSION, check_metadata
+from vl3d_focal.models.model_file import FORMAT_VERSION, check_metadata
 
 from helpers import run_cli
 
@@ -142,7 +142,7 @@ def test_metadata_versions(tmp_path):
 
 
 def test_model_loader_refuses_unsafe_content_and_loads_a_valid_model(corpus):
-    from vl3d_focal.steps.model_file import load_bundle
+    from vl3d_focal.models.model_file import load_bundle
 
     folder = next(iter(corpus.values())).parent
     with pytest.raises(DataError, match="unsafe content"):
@@ -154,7 +154,7 @@ def test_model_loader_refuses_unsafe_content_and_loads_a_valid_model(corpus):
 
 
 def test_model_writer_leaves_no_temporary_file(corpus, tmp_path):
-    from vl3d_focal.steps.model_file import load_bundle, read_metadata, save_bundle
+    from vl3d_focal.models.model_file import load_bundle, read_metadata, save_bundle
 
     folder = next(iter(corpus.values())).parent
     bundle = load_bundle(folder / "valid.keras")

@@ -15,8 +15,8 @@ import pytest
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import quality  # noqa: E402
-from vl3d_focal.spec import load_spec, read_spec_file, validate_spec  # noqa: E402
-from vl3d_focal.steps.paths import expand_output  # noqa: E402
+from vl3d_focal.config import load_spec, read_spec_file, validate_spec  # noqa: E402
+from vl3d_focal.config.prefixes import expand_output  # noqa: E402
 
 
 @pytest.fixture(scope="module")

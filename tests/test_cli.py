@@ -11,12 +11,12 @@ import pytest
 import yaml
 
 import vl3d_focal
-import vl3d_focal.pipeline
+import vl3d_focal.runner.pipeline
 from vl3d_focal import cli
 from vl3d_focal.errors import DataError
 from vl3d_focal.losses import CLASS_WEIGHT_STRATEGIES
 from vl3d_focal.registry import LOSSES, MODELS
-from vl3d_focal.spec import schemas
+from vl3d_focal.config import schemas
 
 from helpers import run_cli
 
@@ -94,7 +94,7 @@ def test_version_and_module_entry_point(tmp_path: Path):
 
 def test_run_calls_the_pipeline_with_the_normalised_spec(specs: Path, monkeypatch, capsys):
     received = []
-    monkeypatch.setattr(vl3d_focal.pipeline, "run_pipeline", received.append)
+    monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", received.append)
     assert cli.main(["run", str(specs / "demo_like.json")]) == 0
     assert received[0]["in_pcloud"] == [str(specs / "data" / "scene.las")]
     assert received[0]["sequential_pipeline"][2]["out_model"] == "*model/model.keras"
@@ -102,14 +102,14 @@ def test_run_calls_the_pipeline_with_the_normalised_spec(specs: Path, monkeypatc
     def failing(spec):
         raise DataError("scene.las: no point has a mapped class")
 
-    monkeypatch.setattr(vl3d_focal.pipeline, "run_pipeline", failing)
+    monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", failing)
     assert cli.main(["run", str(specs / "demo_like.json")]) == 2
     err = capsys.readouterr().err
     assert "vl3d-focal: error: scene.las: no point has a mapped class" in err and "Traceback" not in err
 
 
 def test_logging_is_plain_lines_when_not_a_terminal(specs: Path, monkeypatch, capsys):
-    monkeypatch.setattr(vl3d_focal.pipeline, "run_pipeline", lambda spec: logging.getLogger("vl3d_focal.x").info("step 1 of 6"))
+    monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", lambda spec: logging.getLogger("vl3d_focal.x").info("step 1 of 6"))
     assert cli.main(["run", str(specs / "demo_like.json")]) == 0
     lines = capsys.readouterr().err.splitlines()
     assert any(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO vl3d_focal\.x: step 1 of 6$", line) for line in lines)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.steps.distribution import DistributionSettings, step_distribution
+from vl3d_focal.training.distribution_settings import DistributionSettings, step_distribution
 
 CLASS_WEIGHT = [1.0, 6.0, 0.5]
 
@@ -30,8 +30,8 @@ def _measure() -> dict:
     import keras
 
     from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
-    from vl3d_focal.steps.distribution import build_strategy, training_model
-    from vl3d_focal.steps.fitting import make_dataset
+    from vl3d_focal.training.distribution import build_strategy, training_model
+    from vl3d_focal.training.datasets import make_dataset
 
     rng = np.random.default_rng(7)
     x = rng.normal(size=(4, 8, 3)).astype("float32")
@@ -95,7 +95,7 @@ def _measure_pointnet(strategy) -> dict:
 
     from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
     from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
-    from vl3d_focal.steps.distribution import training_model
+    from vl3d_focal.training.distribution import training_model
 
     rng = np.random.default_rng(11)
     coords = rng.normal(size=(5, 16, 3)).astype("float32")

@@ -188,7 +188,7 @@ def _record_loss_inputs(records: list) -> None:
     """Wraps ``loss_sums`` so that every step appends what its loss saw to ``records``."""
     import tensorflow as tf
 
-    from vl3d_focal.steps import distribution
+    from vl3d_focal.training import distribution
 
     original = distribution.loss_sums
 

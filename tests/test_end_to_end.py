@@ -12,8 +12,8 @@ import pytest
 
 from vl3d_focal.data.synthetic import write_demo_scene
 from vl3d_focal.losses import compute_class_weight
-from vl3d_focal.pipeline import execute_pipeline, run_pipeline
-from vl3d_focal.spec import load_spec
+from vl3d_focal.runner.pipeline import execute_pipeline, run_pipeline
+from vl3d_focal.config import load_spec
 
 from helpers import DEMO_CLASSES, PINNED_KEYS
 
@@ -156,7 +156,7 @@ def test_class_weights_are_computed_from_the_mapped_training_labels(scene_run):
     counts = np.bincount(reference[reference >= 0], minlength=5)
     assert list(doc["class_counts"].values()) == counts.tolist()
     np.testing.assert_allclose(list(doc["class_weight"].values()), compute_class_weight("balanced", counts))
-    np.testing.assert_allclose(state.bundle.loss_info["class_weight"], compute_class_weight("balanced", counts))
+    np.testing.assert_allclose(state.bundle.loss_info.class_weight, compute_class_weight("balanced", counts))
 
 
 def test_model_loader_needs_only_the_model_path(scene_run):

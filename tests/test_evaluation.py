@@ -1,4 +1,4 @@
-"""Tests of vl3d_focal.evaluation against hand-computed confusion matrices and NumPy formulas."""
+"""Tests of vl3d_focal.reports.metrics against hand-computed confusion matrices and NumPy formulas."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.evaluation import (
+from vl3d_focal.reports.metrics import (
     METRIC_KEYS,
     PER_CLASS_KEYS,
     classification_metrics,

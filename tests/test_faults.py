@@ -12,9 +12,9 @@ import pytest
 
 from vl3d_focal.cli import main
 from vl3d_focal.errors import DataError
-from vl3d_focal.steps import preflight
-from vl3d_focal.steps.checkpoints import read_checkpoint_state
-from vl3d_focal.steps.paths import atomic_output
+from vl3d_focal.runner import preflight
+from vl3d_focal.training.checkpoints import read_checkpoint_state
+from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.data.synthetic import write_demo_scene
 
 from test_resume import small_spec

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from vl3d_focal.errors import DataError, SpecError
 from vl3d_focal.io.las import PointCloud, read_cloud
-from vl3d_focal.spec import load_spec
+from vl3d_focal.config import load_spec
 
 FUZZ = settings(max_examples=60, deadline=3000, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -117,7 +117,7 @@ def test_spec_loader_does_not_hang_on_exponential_aliases(tmp_path):
     spec.write_text("\n".join(lines) + "\n")
     code = textwrap.dedent(f"""
         from vl3d_focal.errors import SpecError
-        from vl3d_focal.spec import load_spec
+        from vl3d_focal.config import load_spec
         try:
             load_spec({str(spec)!r})
         except SpecError as exc:

@@ -6,7 +6,8 @@ import pytest
 
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.las import PointCloud, available_features, read_cloud, write_cloud
+from vl3d_focal.data.features import available_features
+from vl3d_focal.io.las import PointCloud, read_cloud, write_cloud
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from importlib.metadata import EntryPoint
 
 import jsonschema
 import keras
+import numpy as np
 import pytest
 from referencing import Registry as SchemaRegistry
 from referencing import Resource
@@ -16,7 +17,7 @@ from referencing import Resource
 import vl3d_focal.losses  # noqa: F401  (registers the built-ins)
 from vl3d_focal import plugins
 from vl3d_focal.errors import RegistryError
-from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy, LossArgumentError
+from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy, LossArgumentError, MultiCategoryFocalCrossentropy
 from vl3d_focal.registry import LOSSES, Registry, RegistryEntry
 
 BUILT_INS = {
@@ -55,7 +56,7 @@ def test_every_built_in_is_registered_with_metadata_and_schema():
         assert "reduction" in schema["properties"]
         for prop, body in schema["properties"].items():
             assert body.get("description"), (name, prop)
-            if prop != "function":
+            if prop not in ("function", "from_logits"):  # from_logits: the model's output decides
                 assert "default" in body, (name, prop)
         assert ("class_weight" in schema["properties"]) == takes_class_weight
         if takes_class_weight:
@@ -83,14 +84,22 @@ def test_building_each_built_in_from_a_spec_dict():
                          num_classes=3, ignore_class=-1)
     assert isinstance(focal, ClassWeightedFocalCategoricalCrossentropy)
     assert focal.class_weight == (1.0, 2.0, 3.0) and focal.ignore_class == -1
-    assert focal.from_logits is True
-    ce = LOSSES.build({"function": "class_weighted_categorical_crossentropy"}, class_weight=[1, 2])
-    assert ce.gamma == 0.0 and ce.class_weight == (1.0, 2.0)
-    # default args the builder does not take are not passed
-    LOSSES.build({"function": "categorical_crossentropy"}, class_weight=[1.0, 2.0])
-    with pytest.raises(LossArgumentError, match=r"expected 4 values .*received 3"):
-        LOSSES.build({"function": "class_weighted_focal_categorical_crossentropy",
-                      "class_weight": [1, 2, 3]}, num_classes=4)
+    assert focal.from_logits is False  # the loss class's default: LOSSES.build adds none
+
+
+def test_registry_builds_equal_the_loss_classes_with_their_defaults():
+    labels = np.array([[0, 2, 1]])
+    probabilities = np.array([[[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.3, 0.4, 0.3]]], dtype="float32")
+    weights = [1.0, 2.0, 3.0]
+    focal = LOSSES.build({"function": "class_weighted_focal_categorical_crossentropy", "class_weight": weights},
+                         num_classes=3)
+    np.testing.assert_allclose(float(focal(labels, probabilities)), float(
+        ClassWeightedFocalCategoricalCrossentropy(class_weight=weights)(labels, probabilities)), rtol=1e-6)
+    one_vs_all = LOSSES.build({"function": "multi_category_focal_crossentropy", "class_weight": weights},
+                              num_classes=3)
+    one_hot = np.eye(3, dtype="float32")[labels]
+    np.testing.assert_allclose(float(one_vs_all(one_hot, probabilities)), float(
+        MultiCategoryFocalCrossentropy(class_weight=weights)(one_hot, probabilities)), rtol=1e-6)
 
 
 def test_unknown_name_lists_known_names_and_closest_match():

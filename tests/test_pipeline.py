@@ -1,4 +1,4 @@
-"""Unit tests of the pipeline runner's own logic (vl3d_focal.pipeline and vl3d_focal.steps)."""
+"""Unit tests of the pipeline runner's own logic (vl3d_focal.runner.pipeline and vl3d_focal.steps)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,19 @@ import numpy as np
 import pytest
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.pipeline import step_handler
+from vl3d_focal.runner.pipeline import step_entries
 from vl3d_focal.registry import LOSSES, MODELS, Registry
-from vl3d_focal.steps import targets
-from vl3d_focal.steps.evaluate import topdown_path
-from vl3d_focal.steps.fitting import build_callbacks, build_learning_rate, build_optimizer, make_dataset
-from vl3d_focal.steps.paths import cloud_prefixes, expand_output, model_prefix
-from vl3d_focal.steps.prediction import predict_fields
+from vl3d_focal.training import targets
+from vl3d_focal.reports.files import evaluation_files
+from vl3d_focal.training.callbacks import build_callbacks
+from vl3d_focal.training.datasets import make_dataset
+from vl3d_focal.training.optimizers import build_learning_rate, build_optimizer
+from vl3d_focal.config.prefixes import cloud_prefixes, expand_output, model_prefix
+from vl3d_focal.inference.prediction import predict_fields
 from vl3d_focal.steps.state import PipelineState
-from vl3d_focal.steps.targets import class_counts, format_targets, plan_loss
-from vl3d_focal.steps.training import LabelledFields, split_fields
-from vl3d_focal.steps.writers import probability_dimension
+from vl3d_focal.training.targets import class_counts, format_targets, plan_loss
+from vl3d_focal.training.fields import LabelledFields, split_fields
+from vl3d_focal.inference.classified_output import probability_dimension
 
 import vl3d_focal.losses  # noqa: F401  (registers the built-in losses)
 import vl3d_focal.models  # noqa: F401  (registers the built-in models)
@@ -55,7 +57,7 @@ def test_wrong_number_of_prefixes_is_a_data_error():
 
 
 def test_topdown_picture_goes_beside_the_report():
-    assert topdown_path("o/eval/evaluation.json").as_posix() == "o/eval/evaluation_topdown.png"
+    assert evaluation_files("o/eval/evaluation.json")["topdown_png"].as_posix() == "o/eval/evaluation_topdown.png"
 
 
 # --- label formats -----------------------------------------------------------------------
@@ -120,7 +122,7 @@ class _Recorder:
     def __init__(self):
         self.calls = []
 
-    def __call__(self, *, class_weight=None, num_classes=None, from_logits=True, gamma=2.0):
+    def __call__(self, *, class_weight=None, num_classes=None, from_logits=False, gamma=2.0):
         self.calls.append({"class_weight": class_weight, "num_classes": num_classes,
                            "from_logits": from_logits, "gamma": gamma})
         return "built"
@@ -146,7 +148,7 @@ def fake_losses(monkeypatch):
 def test_strategy_weights_are_computed_from_the_training_counts(fake_losses):
     counts = np.array([600, 300, 100])
     plan = plan_loss(loss_spec={"function": "sparse_weighted", "class_weight": "BALANCED", "gamma": 1.5},
-                     model_handling={}, class_names=["a", "b", "c"], counts=counts)
+                     model_handling={}, class_names=["a", "b", "c"], counts=counts, from_logits=True)
     expected = counts.sum() / (3 * counts)
     np.testing.assert_allclose(plan.class_weight, expected)
     call = fake_losses["sparse_weighted"].calls[-1]
@@ -155,10 +157,18 @@ def test_strategy_weights_are_computed_from_the_training_counts(fake_losses):
     assert plan.label_format == "sparse" and plan.class_weight_source == "loss"
 
 
+def test_from_logits_follows_the_model_unless_the_loss_entry_says(fake_losses):
+    for given, model_emits_logits, expected in ((None, True, True), (None, False, False), (False, False, False)):
+        spec = {"function": "sparse_weighted", **({} if given is None else {"from_logits": given})}
+        plan_loss(loss_spec=spec, model_handling={}, class_names=["a", "b"], counts=np.array([1, 1]),
+                  from_logits=model_emits_logits)
+        assert fake_losses["sparse_weighted"].calls[-1]["from_logits"] is expected
+
+
 def test_model_handling_weights_are_used_when_the_loss_gives_none(fake_losses):
     plan = plan_loss(loss_spec={"function": "sparse_weighted"},
                      model_handling={"class_weight": {"a": 1.0, "b": 4.0}},
-                     class_names=["a", "b"], counts=np.array([5, 5]))
+                     class_names=["a", "b"], counts=np.array([5, 5]), from_logits=True)
     assert plan.class_weight == [1.0, 4.0] and plan.class_weight_source == "model_handling"
     assert fake_losses["sparse_weighted"].calls[-1]["class_weight"] == [1.0, 4.0]
 
@@ -166,14 +176,14 @@ def test_model_handling_weights_are_used_when_the_loss_gives_none(fake_losses):
 def test_the_loss_entry_weights_win_over_model_handling(fake_losses):
     plan = plan_loss(loss_spec={"function": "sparse_weighted", "class_weight": [2.0, 1.0]},
                      model_handling={"class_weight": [9.0, 9.0]},
-                     class_names=["a", "b"], counts=np.array([5, 5]))
+                     class_names=["a", "b"], counts=np.array([5, 5]), from_logits=True)
     assert plan.class_weight == [2.0, 1.0]
 
 
 def test_a_loss_without_class_weights_gets_none(fake_losses, caplog):
     plan = plan_loss(loss_spec={"function": "onehot_unweighted"},
                      model_handling={"class_weight": "balanced"},
-                     class_names=["a", "b"], counts=np.array([5, 15]))
+                     class_names=["a", "b"], counts=np.array([5, 15]), from_logits=True)
     assert plan.class_weight is None and plan.label_format == "one_hot"
     assert fake_losses["onehot_unweighted"].calls[-1]["class_weight"] is None
     assert "takes no class weights" in caplog.text
@@ -181,14 +191,14 @@ def test_a_loss_without_class_weights_gets_none(fake_losses, caplog):
 
 def test_label_format_comes_from_metadata_not_from_the_name(fake_losses):
     plan = plan_loss(loss_spec={"function": "onehot_named_sparse"}, model_handling={},
-                     class_names=["a", "b"], counts=np.array([1, 1]))
+                     class_names=["a", "b"], counts=np.array([1, 1]), from_logits=True)
     assert plan.label_format == "one_hot" and plan.class_weight is None
 
 
 def test_class_weights_file_lists_counts_and_weights(fake_losses, tmp_path):
     counts = np.array([30, 10])
     plan = plan_loss(loss_spec={"function": "sparse_weighted", "class_weight": "balanced"},
-                     model_handling={}, class_names=["g", "p"], counts=counts)
+                     model_handling={}, class_names=["g", "p"], counts=counts, from_logits=True)
     out = targets.write_class_weights(tmp_path / "cw.json", plan=plan, loss_spec={"function": "sparse_weighted"},
                                       class_names=["g", "p"], counts=counts)
     doc = json.loads(out.read_text())
@@ -267,19 +277,15 @@ def test_chunked_prediction_equals_one_shot():
 # --- dispatch and writers -----------------------------------------------------------------
 
 def test_steps_are_dispatched_by_kind_key():
-    assert step_handler({"writer": "ClassifiedPcloudWriter"}, index=0)[0] == "writer"
-    assert step_handler({"train": "AnyRegisteredModel"}, index=1)[0] == "train"
+    found = step_entries({"sequential_pipeline": [{"writer": "ClassifiedPcloudWriter"},
+                                                  {"train": "PointNetPwiseClassifier"}]})
+    assert [(kind, entry.name) for kind, entry in found] == [("writer", "ClassifiedPcloudWriter"), ("train", "train")]
 
 
-def test_unknown_step_value_lists_the_known_ones():
-    with pytest.raises(DataError, match=r"sequential_pipeline\[2\]\.writer: expected one of "
-                                        r"\['ClassifiedPcloudWriter', 'PredictiveModelWriter'\], got 'Nope'"):
-        step_handler({"writer": "Nope"}, index=2)
-
-
-def test_step_without_kind_key_is_refused():
-    with pytest.raises(DataError, match=r"sequential_pipeline\[0\]: expected exactly one of the keys"):
-        step_handler({"report_path": "x"}, index=0)
+def test_unknown_step_value_or_kind_is_refused_before_any_work():
+    for step in ({"writer": "Nope"}, {"report_path": "x"}):
+        with pytest.raises(DataError, match=r"sequential_pipeline\[1\]: not a registered step"):
+            step_entries({"sequential_pipeline": [{"eval": "ClassificationEvaluator"}, step]})
 
 
 def test_a_writer_before_any_model_says_what_is_missing():
@@ -295,7 +301,7 @@ def test_probability_dimension_names_fit_las_extra_bytes():
 # --- model file and architecture arguments -------------------------------------------------
 
 def test_architecture_args_are_those_the_model_schema_declares():
-    from vl3d_focal.steps.training import architecture_args
+    from vl3d_focal.training.engine import architecture_args
 
     model_args = {"num_classes": 3, "class_names": ["a", "b", "c"], "num_pwise_feats": 8,
                   "pretransf_feats_spec": [{"filters": 4}], "model_handling": {}, "compilation_args": {},
@@ -307,7 +313,7 @@ def test_architecture_args_are_those_the_model_schema_declares():
 
 
 def test_a_keras_file_without_pipeline_metadata_is_refused(tmp_path):
-    from vl3d_focal.steps.model_file import METADATA_MEMBER, read_metadata
+    from vl3d_focal.models.model_file import METADATA_MEMBER, read_metadata
 
     path = tmp_path / "plain.keras"
     keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(path)

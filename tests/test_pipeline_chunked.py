@@ -14,10 +14,14 @@ from vl3d_focal.data.receptive_fields import FieldSpec, build_fields, fields_at_
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.io.las import PointCloud, write_cloud
 from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
-from vl3d_focal.steps.evaluate import plot_sample
-from vl3d_focal.steps.prediction import group_by_tile, predict_cloud, run_predict
-from vl3d_focal.steps.state import CloudRecord, ModelBundle, PipelineState
-from vl3d_focal.steps.writers import probability_dimension, run_pcloud_writer
+from vl3d_focal.inference.scoring import plot_sample
+from vl3d_focal.inference.prediction import group_by_tile, predict_cloud
+from vl3d_focal.steps.predict import predict_clouds
+from vl3d_focal.data.records import CloudRecord
+from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.steps.state import PipelineState
+from vl3d_focal.inference.classified_output import probability_dimension
+from vl3d_focal.steps.writers import run_pcloud_writer
 
 FNAMES = ["intensity", "return_number"]
 MAPPING = {"class_mapping": "LASClassMapping", "ignore_codes": [0, 1, 7],
@@ -57,7 +61,7 @@ def test_tiled_prediction_equals_one_shot(scene, tmp_path, pre_processor, caplog
     whole, tiled = _record(scene, str(tmp_path / "a_")), _record(scene, str(tmp_path / "b_"))
     bundle = _bundle(whole, pre_processor)
     predict_cloud(whole, bundle, chunk_points=None)
-    with caplog.at_level("INFO", logger="vl3d_focal.steps.prediction"):
+    with caplog.at_level("INFO", logger="vl3d_focal.inference.prediction"):
         predict_cloud(tiled, bundle, chunk_points=4000)
     blocks = [r.getMessage() for r in caplog.records if "block" in r.getMessage()]
     assert len(blocks) >= 6, blocks  # the ~30k-point cloud really went tile by tile
@@ -67,13 +71,13 @@ def test_tiled_prediction_equals_one_shot(scene, tmp_path, pre_processor, caplog
     np.testing.assert_allclose(whole.probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_run_predict_reads_chunk_points_and_writer_equals_one_shot_file(scene, tmp_path):
+def test_predict_reads_chunk_points_and_writer_equals_one_shot_file(scene, tmp_path):
     record = _record(scene, str(tmp_path / "out_"))
     state = PipelineState(clouds=[record], model_prefix=str(tmp_path / "out_"))
     state.bundle = _bundle(record, "furthest_point_subsampling")
-    run_predict({"predict": "PreviousModel", "chunk_points": 5000}, state)
+    predict_clouds({"chunk_points": 5000}, state, state.bundle)
     tiled_probabilities = record.probabilities.copy()
-    run_predict({"predict": "PreviousModel", "chunk_points": None}, state)
+    predict_clouds({"chunk_points": None}, state, state.bundle)
     np.testing.assert_allclose(tiled_probabilities, record.probabilities, atol=2e-6)
 
     run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*chunked.laz",
@@ -113,7 +117,7 @@ def test_group_by_tile_and_plot_sample():
 
 
 def _lazy_state(path: Path, prefix: str, bundle: ModelBundle) -> PipelineState:
-    from vl3d_focal.steps.reading import read_inputs
+    from vl3d_focal.runner.inputs import read_inputs
 
     state = read_inputs(inputs=[path], prefixes=[prefix])
     state.bundle = bundle
@@ -138,11 +142,11 @@ def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_process
     bundle.field_spec = replace(bundle.field_spec, neighborhood=neighborhood)
     one_shot = PipelineState(clouds=[whole], model_prefix=str(tmp_path / "whole_"), bundle=bundle,
                              mapping=bundle.mapping)
-    run_predict({"predict": "PreviousModel", "chunk_points": None}, one_shot)
+    predict_clouds({"chunk_points": None}, one_shot, one_shot.bundle)
     state = _lazy_state(scene, str(tmp_path / "lazy_"), bundle)
     record = state.clouds[0]
-    with caplog.at_level("INFO", logger="vl3d_focal.steps.streaming"):
-        run_predict({"predict": "PreviousModel", "chunk_points": 3000}, state)
+    with caplog.at_level("INFO", logger="vl3d_focal.inference.streaming"):
+        predict_clouds({"chunk_points": 3000}, state, state.bundle)
     assert len([r for r in caplog.records if "tile" in r.getMessage()]) >= 6
     assert not record.loaded and record.streamed is not None and record.predictions is None
     parts = list(record.streamed.iter_chunks())
@@ -186,7 +190,7 @@ def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_process
 
 
 def test_lazy_record_reads_on_first_use_and_maps_pending_labels(scene, tmp_path):
-    from vl3d_focal.steps.reading import run_class_mapping
+    from vl3d_focal.steps.class_mapping import run_class_mapping
 
     state = _lazy_state(scene, str(tmp_path / "x_"), None)
     record = state.clouds[0]

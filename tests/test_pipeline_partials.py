@@ -10,9 +10,9 @@ import pytest
 
 from vl3d_focal.cli import main
 from vl3d_focal.data.synthetic import write_demo_scene
-from vl3d_focal.pipeline import remove_stale_outputs
-from vl3d_focal.steps.preflight import output_files
-from vl3d_focal.spec import load_spec
+from vl3d_focal.runner.pipeline import remove_stale_outputs
+from vl3d_focal.runner.outputs import output_files
+from vl3d_focal.config import load_spec
 
 from test_resume import small_spec
 
@@ -22,10 +22,10 @@ STALE = [
     "training/resume/.checkpoint.zz99yy88.partial.npz",  # resumable checkpoint
     "eval/.evaluation.abcdefgh.partial.json",            # reports
     "eval/.evaluation_confusion.q1w2e3r4.partial.png",
-    "model/.model.m0d3l_01.keras",                       # the model writer's temporary archive
-    ".predicted.p9r8e7d6.laz",                           # the cloud writers' temporary cloud
+    "model/.model.m0d3l_01.partial.keras",               # the model writer's temporary archive
+    ".predicted.p9r8e7d6.partial.laz",                   # the cloud writers' temporary cloud
 ]
-"""Temporary files of ours, under the output prefix ``out/``."""
+"""Temporary files of ours (io.atomic's names), under the output prefix ``out/``."""
 
 KEPT = [
     "training/history.csv",
@@ -33,8 +33,8 @@ KEPT = [
     "training/.history.short.partial.csv",      # random part is not 8 characters
     "eval/.evaluation.json",
     "model/.model.keras",
-    "model/.other.m0d3l_01.keras",              # not the temporary name of an output of the spec
-    ".predicted.p9r8e7d6.las",                  # other suffix than the output's
+    "model/.model.m0d3l_01.keras",              # no .partial mark: not a name io.atomic makes
+    ".predicted.p9r8e7d6.las",
     "predicted.laz",
     "other/.x.abcdefgh.partial.csv",            # not an output folder of the spec
     "mine.txt",
@@ -64,7 +64,7 @@ def test_every_output_folder_is_cleaned_of_our_temporary_files_only(project, cap
     spec = load_spec(spec_path)
     folders = {path.parent.relative_to(root / "out").as_posix() for path in output_files(spec)}
     assert folders == {".", "training", "training/resume", "model", "eval"}
-    caplog.set_level(logging.INFO, logger="vl3d_focal.pipeline")
+    caplog.set_level(logging.INFO, logger="vl3d_focal.runner.pipeline")
 
     removed = remove_stale_outputs(spec)
 

@@ -169,7 +169,7 @@ def test_learns_a_separable_toy_problem():
 
 def test_registered_with_schema_and_metadata():
     entry = MODELS.get("PointNetPwiseClassifier")
-    assert entry.builder is build_pointnet_pwise_classifier
+    assert entry.load() is build_pointnet_pwise_classifier
     assert entry.metadata == {"output": "logits"}
     schema = entry.schema
     jsonschema.Draft202012Validator.check_schema(schema)

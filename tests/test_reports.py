@@ -1,4 +1,4 @@
-"""Tests of vl3d_focal.reports and vl3d_focal.topdown: every file written, readable, and saying
+"""Tests of vl3d_focal.reports and vl3d_focal.reports.topdown: every file written, readable, and saying
 what the numbers say."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import pytest
 from matplotlib.colors import to_rgba
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.evaluation import METRIC_KEYS, classification_metrics, confusion_matrix
-from vl3d_focal.reports import atomic_path, format_text_report, write_evaluation, write_training_history
-from vl3d_focal.topdown import make_topdown_figure, plot_topdown
+from vl3d_focal.reports.metrics import METRIC_KEYS, classification_metrics, confusion_matrix
+from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.reports.evaluation_report import format_text_report, write_evaluation
+from vl3d_focal.reports.history import write_training_history
+from vl3d_focal.reports.topdown import make_topdown_figure, plot_topdown
 
 NAMES = ["ground", "vegetation", "pole"]
 COLORS = ["#a0785a", "#2ca02c", None]
@@ -133,14 +135,14 @@ def test_plot_topdown_png_and_subsampling(tmp_path, scene):
         plot_topdown(xyz, reference[:-1], predicted, class_names=NAMES, colors=None, path=tmp_path / "bad.png")
 
 
-def test_atomic_path_keeps_target_on_error(tmp_path):
+def test_atomic_output_keeps_target_on_error(tmp_path):
     target = tmp_path / "out" / "file.txt"
-    with atomic_path(target) as tmp:
+    with atomic_output(target) as tmp:
         assert tmp.parent == target.parent and tmp.suffix == ".txt"
         tmp.write_text("first")
     assert target.read_text() == "first"
     with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
+        with atomic_output(target) as tmp:
             tmp.write_text("half")
             raise RuntimeError("boom")
     assert target.read_text() == "first"

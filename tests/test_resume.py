@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from vl3d_focal.data.synthetic import write_demo_scene
-from vl3d_focal.steps.checkpoints import read_checkpoint_state
+from vl3d_focal.training.checkpoints import read_checkpoint_state
 
 from helpers import DEMO_CLASSES, PINNED_KEYS
 
@@ -92,7 +92,7 @@ def test_sigkill_mid_epoch_then_resume_finishes_with_valid_outputs(tmp_path):
 
 def test_resume_without_checkpoint_trains_from_the_first_epoch_and_repeats_the_data_order(tmp_path):
     """The data order of an epoch depends only on the seed and the epoch: resumed batches match."""
-    from vl3d_focal.steps.fitting import epoch_dataset
+    from vl3d_focal.training.datasets import epoch_dataset
 
     x = np.arange(7, dtype="float32")[:, None]
     full = [b[0][0].numpy().ravel().tolist() for b in epoch_dataset(
@@ -166,7 +166,7 @@ def test_a_run_killed_after_an_epoch_and_resumed_ends_with_the_same_weights(tmp_
 
 def _die_after_epoch(epoch_to_die: int) -> None:
     """Makes this process SIGKILL itself right after the resumable checkpoint of an epoch."""
-    from vl3d_focal.steps.checkpoints import ResumeCheckpoint
+    from vl3d_focal.training.checkpoints import ResumeCheckpoint
 
     original = ResumeCheckpoint.on_epoch_end
 

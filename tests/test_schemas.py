@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from vl3d_focal.spec import schemas
+from vl3d_focal.config import schemas
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS, RegistryEntry
-from vl3d_focal.spec import validate_spec
-from vl3d_focal.spec.normalise import apply_defaults, inline_refs
+from vl3d_focal.config import validate_spec
+from vl3d_focal.config.normalise import apply_defaults, inline_refs
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO / "config_schemas"
@@ -70,7 +70,9 @@ def test_properties_have_descriptions_and_valid_defaults():
 
 def test_step_objects_are_closed():
     defs = schemas.generate_schemas()["pipeline.schema.json"]["$defs"]
-    closed = [k for k in defs if k.startswith(("predict.", "eval.", "writer.", "model_args.")) or k in ("class_mapping_step", "train_step")]
+    closed = [k for k in defs if k.startswith("model_args.")]
+    for kind, entries in schemas.steps_by_kind().items():
+        closed += [f"{kind}_step" if entry.name == kind else f"{kind}.{entry.name}" for entry in entries]
     assert len(closed) >= 8
     for key in closed:
         assert defs[key]["additionalProperties"] is False, key
@@ -202,7 +204,7 @@ def test_wheel_ships_schemas_and_validates_outside_the_tree(tmp_path: Path):
     work.mkdir()
     shutil.copy(REPO / "examples" / "demo_pipeline.json", work / "spec.json")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    check = ("import vl3d_focal, vl3d_focal.spec.schemas as s; print(vl3d_focal.__file__); "
+    check = ("import vl3d_focal, vl3d_focal.config.schemas as s; print(vl3d_focal.__file__); "
              "print(s.load_schema('pipeline.schema.json') == s.generate_schemas()['pipeline.schema.json'])")
     out = subprocess.run([str(python), "-c", check], cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

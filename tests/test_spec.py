@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vl3d_focal.errors import SpecError, SpecIssue
-from vl3d_focal.spec.schemas import generate_schemas
-from vl3d_focal.spec import drop_comments, load_spec, parse_spec_text, read_spec_file, validate_spec
-from vl3d_focal.spec.messages import did_you_mean, json_path, natural_key
+from vl3d_focal.config.schemas import generate_schemas
+from vl3d_focal.config import drop_comments, load_spec, parse_spec_text, read_spec_file, validate_spec
+from vl3d_focal.config.messages import did_you_mean, json_path, natural_key
 
 SPECS = Path(__file__).parent / "specs"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -163,7 +163,7 @@ def test_given_values_are_kept_and_defaults_idempotent(corpus: Path):
     handling = spec["sequential_pipeline"][1]["model_args"]["model_handling"]
     assert handling["validation_split"] == 0.2 and handling["early_stopping"] == {
         "monitor": "val_loss", "patience": 5, "min_delta": 0.0}
-    from vl3d_focal.spec.normalise import apply_defaults
+    from vl3d_focal.config.normalise import apply_defaults
 
     assert apply_defaults(spec) == spec
 

@@ -8,7 +8,7 @@ import pytest
 
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
-from vl3d_focal.steps.tile_buckets import (
+from vl3d_focal.inference.tile_buckets import (
     StreamedPredictions, TileGrid, bucket_dtype, cloud_bounds, load_tile, write_buckets,
 )
 
@@ -63,7 +63,7 @@ def test_tile_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path, ca
     import subprocess
     import sys
 
-    from vl3d_focal.steps.tile_buckets import FOLDER_PREFIX
+    from vl3d_focal.inference.tile_buckets import FOLDER_PREFIX
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(gone.stdout)
@@ -76,7 +76,7 @@ def test_tile_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path, ca
     unrelated.mkdir()
     output = tmp_path / "scene_pred.laz"
     output.write_bytes(b"keep")
-    with caplog.at_level("INFO", logger="vl3d_focal.steps.tile_buckets"):
+    with caplog.at_level("INFO", logger="vl3d_focal.inference.tile_buckets"):
         result = StreamedPredictions(path=tmp_path / "a.las", grid=TileGrid(origin=np.zeros(2), side=1.0, shape=(1, 1)),
                                      chunk_points=10, num_classes=2, parent=tmp_path)
     assert not stale.exists() and live.exists() and unrelated.exists() and output.read_bytes() == b"keep"
@@ -90,7 +90,7 @@ def test_too_little_disk_for_the_tiles_is_reported(tmp_path, monkeypatch):
     import shutil
     from collections import namedtuple
 
-    from vl3d_focal.steps import tile_buckets
+    from vl3d_focal.inference import tile_buckets
 
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))

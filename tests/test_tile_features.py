@@ -7,8 +7,8 @@ import pytest
 from vl3d_focal.data.features import extract_features
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.io.las import PointCloud
-from vl3d_focal.steps import tile_features
-from vl3d_focal.steps.tile_buckets import StreamedPredictions, TileGrid, bucket_dtype, cloud_bounds, write_buckets
+from vl3d_focal.inference import tile_features
+from vl3d_focal.inference.tile_buckets import StreamedPredictions, TileGrid, bucket_dtype, cloud_bounds, write_buckets
 
 NAMES = ["intensity", "height_above_ground", "linearity", "planarity", "scattering", "verticality"]
 
@@ -41,7 +41,7 @@ def test_tiles_get_the_whole_cloud_values(scene, monkeypatch, caplog, shape_marg
     result, tiles, bounds = _bucketed(scene, side=16.0)
     assert len(tiles) >= 12
     np.testing.assert_array_equal(_bucket_features(result, tiles)[:, 1:], 0.0)  # not computed yet
-    with caplog.at_level("DEBUG", logger="vl3d_focal.steps.tile_features"):
+    with caplog.at_level("DEBUG", logger="vl3d_focal.inference.tile_features"):
         tile_features.fill_neighbourhood_features(result, feature_names=NAMES, tiles=tiles, bounds=bounds)
     np.testing.assert_array_equal(_bucket_features(result, tiles), whole)
     reloaded = {r.args[1] for r in caplog.records if "beyond the margin" in r.getMessage()}

@@ -68,22 +68,15 @@ def _native_stderr_silenced(*, silence: bool) -> Iterator[None]:
         os.close(saved)
 
 
-def _import_components(*, debug: bool) -> None:
-    """Imports the built-in losses and models (and TensorFlow) without its native noise."""
-    with _native_stderr_silenced(silence=not debug):
-        import vl3d_focal.losses  # noqa: F401
-        import vl3d_focal.models  # noqa: F401
-
-
 def _print_issues(error: SpecError) -> None:
-    from vl3d_focal.spec.messages import sort_issues
+    from vl3d_focal.config.messages import sort_issues
 
     for issue in sort_issues(error.issues):
         print(issue, file=sys.stderr)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from vl3d_focal.spec import load_spec
+    from vl3d_focal.config import load_spec
 
     status = 0
     for path in args.specs:
@@ -100,10 +93,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from vl3d_focal.spec import load_spec
+    from vl3d_focal.config import load_spec
 
     spec = load_spec(args.spec)  # a SpecError is reported by main(), before any work
-    from vl3d_focal.pipeline import run_pipeline
+    with _native_stderr_silenced(silence=not args.debug):
+        import keras  # noqa: F401  (TensorFlow's C++ start-up lines ignore log levels)
+    from vl3d_focal.runner.pipeline import run_pipeline
 
     logger.info("running %s%s", args.spec, " (resuming)" if args.resume else "")
     if args.resume:
@@ -114,22 +109,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _strategy_descriptions() -> dict[str, str]:
-    """One line per class-weight strategy: the losses package's table, else its docstring."""
+    """One line per class-weight strategy, from the losses package's documentation of them."""
     import re
 
     from vl3d_focal.losses import class_weights
 
-    table = getattr(class_weights, "STRATEGY_DESCRIPTIONS", None)
-    if isinstance(table, dict):
-        return {str(k): str(v) for k, v in table.items()}
     found = re.findall(r'^- ``"(\w+)"``[^:]*: (.+(?:\n  .+)*)', class_weights.__doc__ or "", flags=re.M)
     return {name: " ".join(text.replace("``", "").split()) for name, text in found}
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from vl3d_focal.spec.schemas import generate_schemas  # registers the built-in components
-
-    generate_schemas()
     from vl3d_focal.registry import LOSSES, MODELS
 
     rows: list[tuple[str, str]] = []
@@ -152,7 +141,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from vl3d_focal.spec import schemas
+    from vl3d_focal.config import schemas
 
     if args.write:
         for path in schemas.write_schemas(folder=args.write):
@@ -163,7 +152,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from vl3d_focal.spec.starter import starter_spec
+    from vl3d_focal.config.starter import starter_spec
 
     as_json = args.format == "json" or (args.format is None and args.path is not None and args.path.suffix.lower() == ".json")
     text = starter_spec(as_json=as_json)
@@ -232,7 +221,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(verbose=args.verbose, debug=args.debug, base=getattr(args, "log_base", logging.WARNING))
     try:
-        _import_components(debug=args.debug)
         return args.handler(args)
     except VL3DFocalError as error:
         if args.debug:

@@ -1,71 +1,86 @@
 """Registries that turn a spec entry such as ``{"function": "name", ...}`` into an object.
 
+An entry declares what other components need to know (name, JSON schema, description,
+metadata) and names its builder as ``"module:attribute"``, imported only when the entry is
+built: listing, schema generation and validation never import TensorFlow. Built-in entries
+are registered by importing the modules a registry lists; third-party ones come from the
+registry's entry-point group (:mod:`vl3d_focal.plugins`).
+
 Example:
-    >>> from vl3d_focal.registry import LOSSES
-    >>> loss = LOSSES.build({"function": "class_weighted_focal_categorical_crossentropy",
-    ...                      "gamma": 2.0, "class_weight": [1.0, 2.0, 3.0]}, num_classes=3)
     >>> LOSSES.names()[:2]
     ['categorical_crossentropy', 'categorical_focal_crossentropy']
+    >>> LOSSES.get("class_weighted_focal_categorical_crossentropy").metadata["label_format"]
+    'sparse'
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from vl3d_focal.errors import RegistryError
+from vl3d_focal.plugins import load_entry_points
+
+Builder = Callable[..., Any]
 
 
 @dataclass(frozen=True)
 class RegistryEntry:
-    """A registered builder with what other components need to know about it.
+    """A registered component with what other components need to know about it.
 
     Attributes:
         name: the name used in specs.
-        builder: a callable taking keyword arguments that returns the component.
-        schema: JSON Schema of the spec entry (the key naming the builder included).
+        builder: the callable that builds the component, or ``"module:attribute"`` naming it
+            (imported on first use, so the entry itself stays cheap to load).
+        schema: JSON Schema of the spec entry (or, for steps, of the whole step).
         description: one line shown by ``vl3d-focal list``.
-        metadata: facts other components read instead of comparing names, e.g. a
-            loss's ``{"label_format": "sparse", "takes_class_weight": True}``.
-        origin: where the builder is defined, for duplicate-name errors.
+        metadata: facts other components read instead of comparing names, e.g. a loss's
+            ``{"label_format": "sparse", "takes_class_weight": True}``.
+        origin: where the entry is defined, for duplicate-name errors.
     """
 
     name: str
-    builder: Callable[..., Any]
+    builder: Builder | str
     schema: Mapping[str, Any]
     description: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     origin: str = ""
 
+    def load(self) -> Builder:
+        """The builder callable (imports its module when given as ``"module:attribute"``).
 
-def _origin_of(builder: Callable[..., Any]) -> str:
-    module = getattr(builder, "__module__", "?")
-    return f"{module}.{getattr(builder, '__qualname__', repr(builder))}"
-
-
-def _first_doc_line(builder: Callable[..., Any]) -> str:
-    doc = inspect.getdoc(builder) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+        Example:
+            >>> LOSSES.get("categorical_crossentropy").load().__name__
+            'build_categorical_crossentropy'
+        """
+        if callable(self.builder):
+            return self.builder
+        module, _, attribute = self.builder.partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
 
 class Registry:
-    """Names mapped to builders, with metadata; plugins are discovered on first lookup.
+    """Names mapped to entries; built-ins and plugins are loaded on first lookup.
 
     Args:
-        kind: what is registered ("loss", "model"), used in messages.
-        key: the spec key that names the builder (``"function"`` for losses).
+        kind: what is registered ("loss", "model", "step"), used in messages.
+        key: the spec key that names the entry (``"function"`` for losses), if any.
+        builtins: modules whose import registers the built-in entries.
         entry_point_group: the importlib.metadata group third-party entries come from.
     """
 
-    def __init__(self, *, kind: str, key: str, entry_point_group: str | None = None):
+    def __init__(self, *, kind: str, key: str | None, builtins: tuple[str, ...] = (),
+                 entry_point_group: str | None = None) -> None:
         self.kind = kind
         self.key = key
+        self.builtins = builtins
         self.entry_point_group = entry_point_group
         self._entries: dict[str, RegistryEntry] = {}
-        self._plugins_loaded = entry_point_group is None
+        self._loaded = False
 
     def register(self, entry: RegistryEntry, *, force: bool = False) -> RegistryEntry:
         """Adds ``entry``; a taken name is refused unless ``force`` is true."""
@@ -78,39 +93,54 @@ class Registry:
         self._entries[entry.name] = entry
         return entry
 
-    def register_module(
-        self,
-        name: str | None = None,
-        *,
-        schema: Mapping[str, Any],
-        metadata: Mapping[str, Any] | None = None,
-        description: str | None = None,
-        force: bool = False,
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator registering a builder under ``name`` (default: its ``__name__``)."""
+    def register_module(self, name: str | None = None, *, schema: Mapping[str, Any],
+                        metadata: Mapping[str, Any] | None = None, description: str | None = None,
+                        force: bool = False) -> Callable[[Builder], Builder]:
+        """Decorator registering a builder under ``name`` (default: its ``__name__``).
 
-        def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
-            self.register(
-                RegistryEntry(
-                    name=name or builder.__name__,
-                    builder=builder,
-                    schema=schema,
-                    description=description or _first_doc_line(builder),
-                    metadata=dict(metadata or {}),
-                    origin=_origin_of(builder),
-                ),
-                force=force,
-            )
+        Example:
+            >>> r = Registry(kind="demo", key="function")
+            >>> @r.register_module("twice", schema={})
+            ... def twice(*, x: int) -> int:
+            ...     "Doubles x."
+            ...     return 2 * x
+            >>> r.build({"function": "twice", "x": 4}), r.get("twice").description
+            (8, 'Doubles x.')
+        """
+
+        def decorate(builder: Builder) -> Builder:
+            doc = (inspect.getdoc(builder) or "").strip()
+            self.register(RegistryEntry(
+                name=name or builder.__name__, builder=builder, schema=schema,
+                description=description if description is not None else (doc.splitlines()[0] if doc else ""),
+                metadata=dict(metadata or {}),
+                origin=f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', type(builder).__name__)}",
+            ), force=force)
             return builder
 
         return decorate
 
-    def _ensure_plugins(self) -> None:
-        if not self._plugins_loaded:
-            self._plugins_loaded = True
-            from vl3d_focal.plugins import load_entry_points
+    def register_lazy(self, name: str, *, builder: str, schema: Mapping[str, Any], description: str,
+                      metadata: Mapping[str, Any] | None = None) -> RegistryEntry:
+        """Registers a builder given as ``"module:attribute"``, imported only when it is built.
 
-            for entry in load_entry_points(self.entry_point_group):
+        Example:
+            >>> r = Registry(kind="demo", key="function")
+            >>> r.register_lazy("root", builder="math:sqrt", schema={}, description="d").load()(4.0)
+            2.0
+        """
+        origin = inspect.stack()[1].frame.f_globals.get("__name__", "?")
+        return self.register(RegistryEntry(name=name, builder=builder, schema=schema, description=description,
+                                           metadata=dict(metadata or {}), origin=origin))
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for module in self.builtins:
+            importlib.import_module(module)
+        if self.entry_point_group is not None:
+            for entry in load_entry_points(self.entry_point_group, expected=RegistryEntry):
                 try:
                     self.register(entry)
                 except RegistryError as exc:
@@ -118,16 +148,21 @@ class Registry:
 
     def names(self) -> list[str]:
         """Every registered name, sorted."""
-        self._ensure_plugins()
+        self._load()
         return sorted(self._entries)
 
     def entries(self) -> list[RegistryEntry]:
         """Every entry, sorted by name."""
         return [self._entries[name] for name in self.names()]
 
+    def entries_in_order(self) -> list[RegistryEntry]:
+        """Every entry, in registration order (built-ins first, in the order of ``builtins``)."""
+        self._load()
+        return list(self._entries.values())
+
     def get(self, name: str) -> RegistryEntry:
         """The entry called ``name``; an unknown name lists the known ones."""
-        self._ensure_plugins()
+        self._load()
         if name not in self._entries:
             close = difflib.get_close_matches(str(name), self._entries, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -143,16 +178,30 @@ class Registry:
         does not give, and only those the builder accepts (a loss without class weights
         silently takes no ``class_weight``).
         """
-        if self.key not in cfg:
+        if self.key is None or self.key not in cfg:
             raise RegistryError(f"a {self.kind} entry needs the key {self.key!r}; got {dict(cfg)!r}")
-        entry = self.get(cfg[self.key])
+        builder = self.get(cfg[self.key]).load()
         args = {k: v for k, v in cfg.items() if k != self.key and not str(k).startswith("_")}
-        accepted = inspect.signature(entry.builder).parameters
+        accepted = inspect.signature(builder).parameters
         for arg, value in default_args.items():
             if arg in accepted:
                 args.setdefault(arg, value)
-        return entry.builder(**args)
+        return builder(**args)
 
 
-LOSSES = Registry(kind="loss", key="function", entry_point_group="vl3d_focal.losses")
-MODELS = Registry(kind="model", key="train", entry_point_group="vl3d_focal.models")
+LOSSES = Registry(kind="loss", key="function", entry_point_group="vl3d_focal.losses", builtins=(
+    "vl3d_focal.losses.class_weighted_entries",
+    "vl3d_focal.losses.keras_losses",
+    "vl3d_focal.losses.multi_category_entries",
+))
+MODELS = Registry(kind="model", key="train", entry_point_group="vl3d_focal.models", builtins=(
+    "vl3d_focal.models.entries",
+))
+STEPS = Registry(kind="step", key=None, entry_point_group="vl3d_focal.steps", builtins=(
+    "vl3d_focal.steps.class_mapping",
+    "vl3d_focal.steps.train",
+    "vl3d_focal.steps.predict",
+    "vl3d_focal.steps.evaluate",
+    "vl3d_focal.steps.writers",
+))
+"""Step kinds; see :mod:`vl3d_focal.steps.definition` for what a step entry declares."""

@@ -158,7 +158,7 @@ DERIVED_FEATURES: dict[str, tuple[Callable[[PointCloud], np.ndarray], str]] = {
 SHAPE_FEATURES = ("linearity", "planarity", "scattering", "verticality")
 NEIGHBOURHOOD_FEATURES: tuple[str, ...] = ("height_above_ground",) + SHAPE_FEATURES
 """Derived features computed from a point's neighbourhood (not from the point alone): a
-streamed cloud gets them tile by tile with a margin (:mod:`vl3d_focal.steps.tile_features`)."""
+streamed cloud gets them tile by tile with a margin (:mod:`vl3d_focal.inference.tile_features`)."""
 
 
 def _scan_angle_degrees(cloud: PointCloud) -> np.ndarray:

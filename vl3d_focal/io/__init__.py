@@ -1,9 +1,7 @@
-"""Point-cloud input and output (LAS/LAZ).
+"""Input and output: LAS/LAZ clouds (:mod:`~vl3d_focal.io.las`, chunked in
+:mod:`~vl3d_focal.io.chunks`) and the one atomic writer every output goes through
+(:mod:`~vl3d_focal.io.atomic`).
 
 Example:
-    >>> from vl3d_focal.io import read_cloud, write_cloud
+    >>> from vl3d_focal.io.las import read_cloud, write_cloud
 """
-
-from vl3d_focal.io.las import PointCloud, available_features, read_cloud, write_cloud
-
-__all__ = ["PointCloud", "available_features", "read_cloud", "write_cloud"]

@@ -17,17 +17,18 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-import os
-import tempfile
+import sys
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import laspy
 import numpy as np
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.las import LAS_SUFFIXES, classification_codes
 
 logger = logging.getLogger(__name__)
@@ -132,17 +133,17 @@ class ChunkedCloudWriter:
         self.header.point_count = 0
         self.points_written = 0
         self._writer: laspy.LasWriter | None = None
-        self._tmp: str | None = None
+        self._output = contextlib.ExitStack()
 
     def __enter__(self) -> "ChunkedCloudWriter":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, self._tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
-        os.close(handle)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(self._tmp, 0o666 & ~mask)
-        self._writer = laspy.open(self._tmp, mode="w", header=self.header,
-                                  do_compress=self.path.suffix.lower() == ".laz")
+        self._output = contextlib.ExitStack()
+        tmp = self._output.enter_context(atomic_output(self.path))
+        try:
+            self._writer = laspy.open(str(tmp), mode="w", header=self.header,
+                                      do_compress=self.path.suffix.lower() == ".laz")
+        except BaseException:
+            self._output.__exit__(*sys.exc_info())
+            raise
         return self
 
     def write(
@@ -179,17 +180,11 @@ class ChunkedCloudWriter:
             raise DataError(f"writing {self.path}: {what} must have shape ({n},), received shape {values.shape}")
         return values
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        writer, tmp = self._writer, self._tmp
-        self._writer = self._tmp = None
-        try:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        writer, self._writer = self._writer, None
+        with self._output:  # renames the file into place, or deletes it on an error
             if writer is not None:
                 writer.close()
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        if exc_type is not None:
-            Path(tmp).unlink(missing_ok=True)
-            return
-        os.replace(tmp, self.path)
+            if exc is not None:
+                raise exc
         logger.info("wrote %s: %d points (chunked)", self.path, self.points_written)

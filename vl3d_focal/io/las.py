@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -25,6 +23,7 @@ import laspy
 import numpy as np
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.atomic import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -207,22 +206,6 @@ def las_dimensions(las: laspy.LasData) -> list[str]:
     return names
 
 
-def available_features(cloud: PointCloud) -> list[str]:
-    """Feature names that :func:`vl3d_focal.data.features.extract_features` accepts for a cloud.
-
-    These are the coordinates ``x``, ``y``, ``z``, the LAS dimensions of the file (standard and
-    extra bytes), ``scan_angle`` in degrees, and the derived features
-    (``height_above_ground`` ...) described in :mod:`vl3d_focal.data.features`.
-
-    Example:
-        >>> "intensity" in available_features(cloud)         # doctest: +SKIP
-        True
-    """
-    from vl3d_focal.data.features import available_features as _all_features
-
-    return _all_features(cloud)
-
-
 def _source(cloud: PointCloud | laspy.LasData) -> tuple[laspy.LasData, Path | None]:
     if isinstance(cloud, PointCloud):
         return cloud.las, cloud.path
@@ -281,12 +264,6 @@ def _set_extra_dims(las: laspy.LasData, extra_dims: Mapping[str, np.ndarray], *,
         las[name] = column
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_cloud(
     cloud: PointCloud | laspy.LasData,
     path: str | Path,
@@ -331,15 +308,7 @@ def write_cloud(
         _set_classification(out, classification, path=path)
     if extra_dims:
         _set_extra_dims(out, extra_dims, path=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        os.chmod(tmp_name, 0o666 & ~_current_umask())
-        out.write(tmp_name, do_compress=path.suffix.lower() == ".laz")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        out.write(str(tmp), do_compress=path.suffix.lower() == ".laz")
     logger.info("wrote %s: %d points", path, len(out.points))
     return path

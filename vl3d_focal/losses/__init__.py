@@ -1,43 +1,34 @@
-"""Losses of vl3d_focal; importing this package registers every built-in loss in ``LOSSES``.
+"""Losses of vl3d_focal.
 
-Built-in registry entries: ``class_weighted_focal_categorical_crossentropy``,
-``class_weighted_categorical_crossentropy`` (sparse labels, class weights),
-``categorical_focal_crossentropy``, ``categorical_crossentropy`` (Keras', one-hot labels),
-``sparse_categorical_crossentropy`` (Keras') and ``multi_category_focal_crossentropy``
-(seed 003, one-hot labels).
+The public names below are imported on first use (PEP 562), so that importing this package,
+or the registry entries under it, costs nothing: the pipeline's validator lists and checks
+losses without importing Keras. Registry entries (``vl3d-focal list losses``):
+``class_weighted_focal_categorical_crossentropy``, ``class_weighted_categorical_crossentropy``
+(sparse labels, class weights), ``categorical_focal_crossentropy``, ``categorical_crossentropy``
+(Keras', one-hot labels), ``sparse_categorical_crossentropy`` (Keras') and
+``multi_category_focal_crossentropy`` (the one-vs-all focal loss, one-hot labels).
 
 Example:
     >>> from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
     >>> loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=[1.0, 4.0], from_logits=True)
 """
 
-from vl3d_focal.losses.class_weighted_focal import (
-    REDUCTIONS,
-    ClassWeightedFocalCategoricalCrossentropy,
-    LossParts,
-    vl3d_class_weighted_focal_categorical_crossentropy,
-)
-from vl3d_focal.losses.class_weights import (
-    CLASS_WEIGHT_STRATEGIES,
-    compute_class_weight,
-    resolve_class_weight,
-)
-from vl3d_focal.losses.exceptions import ClassWeightError, LossArgumentError
-from vl3d_focal.losses.multi_category_focal import MultiCategoryFocalCrossentropy
+from __future__ import annotations
 
-# Registry entries (imported for their registration side effect).
-from vl3d_focal.losses import class_weighted_entries as _class_weighted_entries  # noqa: E402,F401
-from vl3d_focal.losses import keras_losses as _keras_losses  # noqa: E402,F401
+from vl3d_focal.lazy import lazy_attributes
 
-__all__ = [
-    "CLASS_WEIGHT_STRATEGIES",
-    "REDUCTIONS",
-    "ClassWeightError",
-    "ClassWeightedFocalCategoricalCrossentropy",
-    "LossArgumentError",
-    "LossParts",
-    "MultiCategoryFocalCrossentropy",
-    "compute_class_weight",
-    "resolve_class_weight",
-    "vl3d_class_weighted_focal_categorical_crossentropy",
-]
+_PUBLIC = {
+    "REDUCTIONS": "class_weighted_focal",
+    "ClassWeightedFocalCategoricalCrossentropy": "class_weighted_focal",
+    "LossParts": "class_weighted_focal",
+    "vl3d_class_weighted_focal_categorical_crossentropy": "class_weighted_focal",
+    "CLASS_WEIGHT_STRATEGIES": "class_weights",
+    "compute_class_weight": "class_weights",
+    "resolve_class_weight": "class_weights",
+    "ClassWeightError": "exceptions",
+    "LossArgumentError": "exceptions",
+    "MultiCategoryFocalCrossentropy": "multi_category_focal",
+}
+
+__all__ = sorted(_PUBLIC)
+__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

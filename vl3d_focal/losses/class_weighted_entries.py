@@ -11,12 +11,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from vl3d_focal.losses import schema_parts as parts
 from vl3d_focal.losses.arguments import check_class_weight, check_class_weight_length
-from vl3d_focal.losses.class_weighted_focal import ClassWeightedFocalCategoricalCrossentropy
 from vl3d_focal.registry import LOSSES
+
+if TYPE_CHECKING:
+    from vl3d_focal.losses.class_weighted_focal import ClassWeightedFocalCategoricalCrossentropy
 
 _METADATA = {"label_format": "sparse", "takes_class_weight": True}
 
@@ -54,7 +56,7 @@ def build_class_weighted_focal_categorical_crossentropy(
     *,
     class_weight: Sequence[float] | None = None,
     gamma: float = 2.0,
-    from_logits: bool = True,
+    from_logits: bool = False,
     label_smoothing: float = 0.0,
     axis: int = -1,
     ignore_class: int | None = None,
@@ -67,7 +69,7 @@ def build_class_weighted_focal_categorical_crossentropy(
     Args:
         class_weight: one weight per class (already resolved), or None for all 1.0.
         gamma: focusing parameter >= 0.
-        from_logits: whether the model emits logits (the models of this package do).
+        from_logits: whether predictions are logits (default False, as the loss class).
         label_smoothing: in [0, 1).
         axis: the class axis.
         ignore_class: label whose points are ignored, or None.
@@ -82,6 +84,8 @@ def build_class_weighted_focal_categorical_crossentropy(
         >>> loss = build_class_weighted_focal_categorical_crossentropy(
         ...     class_weight=[1.0, 2.0, 3.0], num_classes=3)
     """
+    from vl3d_focal.losses.class_weighted_focal import ClassWeightedFocalCategoricalCrossentropy
+
     check_class_weight_length(check_class_weight(class_weight), num_classes=num_classes)
     return ClassWeightedFocalCategoricalCrossentropy(
         class_weight=class_weight,
@@ -101,7 +105,7 @@ def build_class_weighted_focal_categorical_crossentropy(
 def build_class_weighted_categorical_crossentropy(
     *,
     class_weight: Sequence[float] | None = None,
-    from_logits: bool = True,
+    from_logits: bool = False,
     label_smoothing: float = 0.0,
     axis: int = -1,
     ignore_class: int | None = None,
@@ -112,7 +116,7 @@ def build_class_weighted_categorical_crossentropy(
 
     Args:
         class_weight: one weight per class (already resolved), or None for all 1.0.
-        from_logits: whether the model emits logits.
+        from_logits: whether predictions are logits (default False, as the loss class).
         label_smoothing: in [0, 1).
         axis: the class axis.
         ignore_class: label whose points are ignored, or None.

@@ -7,14 +7,15 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
-
-import keras
+from typing import TYPE_CHECKING, Sequence
 
 from vl3d_focal.losses import arguments as args
 from vl3d_focal.losses import schema_parts as parts
 from vl3d_focal.losses.exceptions import LossArgumentError
 from vl3d_focal.registry import LOSSES
+
+if TYPE_CHECKING:
+    import keras
 
 _ONE_HOT = {"label_format": "one_hot", "takes_class_weight": False}
 _SPARSE = {"label_format": "sparse", "takes_class_weight": False}
@@ -69,7 +70,7 @@ def build_categorical_focal_crossentropy(
     *,
     alpha: float | Sequence[float] = 0.25,
     gamma: float = 2.0,
-    from_logits: bool = True,
+    from_logits: bool = False,
     label_smoothing: float = 0.0,
     axis: int = -1,
     reduction: str | None = "sum_over_batch_size",
@@ -101,6 +102,8 @@ def build_categorical_focal_crossentropy(
             )
     else:
         alpha = args.check_gamma(alpha, argument="alpha")
+    import keras  # imported when built: listing and validating need no Keras
+
     return keras.losses.CategoricalFocalCrossentropy(
         alpha=alpha,
         gamma=args.check_gamma(gamma),
@@ -119,7 +122,7 @@ CROSSENTROPY_SCHEMA = parts.loss_schema(
 @LOSSES.register_module("categorical_crossentropy", schema=CROSSENTROPY_SCHEMA, metadata=_ONE_HOT)
 def build_categorical_crossentropy(
     *,
-    from_logits: bool = True,
+    from_logits: bool = False,
     label_smoothing: float = 0.0,
     axis: int = -1,
     reduction: str | None = "sum_over_batch_size",
@@ -140,6 +143,8 @@ def build_categorical_crossentropy(
     Example:
         >>> loss = build_categorical_crossentropy(from_logits=True)
     """
+    import keras  # imported when built: listing and validating need no Keras
+
     return keras.losses.CategoricalCrossentropy(
         **_one_hot_arguments(from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
                              reduction=reduction)
@@ -160,7 +165,7 @@ SPARSE_SCHEMA = parts.loss_schema(
 @LOSSES.register_module("sparse_categorical_crossentropy", schema=SPARSE_SCHEMA, metadata=_SPARSE)
 def build_sparse_categorical_crossentropy(
     *,
-    from_logits: bool = True,
+    from_logits: bool = False,
     ignore_class: int | None = None,
     reduction: str | None = "sum_over_batch_size",
     num_classes: int | None = None,
@@ -179,6 +184,8 @@ def build_sparse_categorical_crossentropy(
     Example:
         >>> loss = build_sparse_categorical_crossentropy(ignore_class=-1)
     """
+    import keras  # imported when built: listing and validating need no Keras
+
     return keras.losses.SparseCategoricalCrossentropy(
         from_logits=args.check_bool(from_logits, argument="from_logits"),
         ignore_class=args.check_int(ignore_class, argument="ignore_class", allow_none=True),

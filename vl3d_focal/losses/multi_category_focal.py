@@ -1,4 +1,4 @@
-"""Seed 003's one-vs-all "multi-category" focal loss as a serializable Keras loss.
+"""The one-vs-all "multi-category" focal loss as a serializable Keras loss.
 
 Every class is a binary problem: with ``p`` clipped to ``[eps, 1 - eps]``,
 ``pt_c = y_c p_c + (1 - y_c)(1 - p_c)`` and the per-sample loss is
@@ -21,7 +21,6 @@ from vl3d_focal.losses import arguments as args
 from vl3d_focal.losses import schema_parts as parts
 from vl3d_focal.losses.class_weights import compute_class_weight
 from vl3d_focal.losses.exceptions import LossArgumentError
-from vl3d_focal.registry import LOSSES
 
 
 def multi_category_focal_crossentropy(
@@ -135,68 +134,3 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
             "reduction": self.reduction,
             "name": self.name,
         }
-
-
-SCHEMA = parts.loss_schema(
-    name="multi_category_focal_crossentropy",
-    description="Seed 003's one-vs-all focal loss with inverse-frequency class weights.",
-    properties={
-        "class_counts": {
-            "type": ["array", "null"],
-            "items": {"type": "number", "minimum": 0},
-            "default": None,
-            "description": "Points per class; weights = N / n_c normalised to sum 1.",
-        },
-        "class_weight": parts.class_weight_property(),
-        "gamma": parts.gamma_property(default=2.0),
-        "from_logits": parts.from_logits_property(),
-        "epsilon": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5,
-                    "default": 1e-7, "description": "Probability clipping bound."},
-        "reduction": parts.reduction_property(default="sum_over_batch_size"),
-    },
-)
-
-
-@LOSSES.register_module(
-    "multi_category_focal_crossentropy",
-    schema=SCHEMA,
-    metadata={"label_format": "one_hot", "takes_class_weight": True},
-)
-def build_multi_category_focal_crossentropy(
-    *,
-    class_counts: Sequence[float] | None = None,
-    class_weight: Sequence[float] | None = None,
-    gamma: float = 2.0,
-    from_logits: bool = True,
-    epsilon: float = 1e-7,
-    reduction: str | None = "sum_over_batch_size",
-    num_classes: int | None = None,
-) -> MultiCategoryFocalCrossentropy:
-    """Seed 003's one-vs-all focal loss on one-hot labels.
-
-    Args:
-        class_counts: points per class (weights = normalised inverse frequency).
-        class_weight: explicit per-class weights (exclusive with ``class_counts``).
-        gamma: focusing parameter >= 0.
-        from_logits: whether predictions are logits.
-        epsilon: probability clipping bound.
-        reduction: one of Keras' reductions.
-        num_classes: when given, counts/weights must have this many entries.
-
-    Returns:
-        The loss.
-
-    Example:
-        >>> loss = build_multi_category_focal_crossentropy(class_counts=[100, 200, 50, 10],
-        ...                                                from_logits=False, reduction=None)
-    """
-    for argument, value in (("class_counts", class_counts), ("class_weight", class_weight)):
-        if value is not None and num_classes is not None and len(value) != num_classes:
-            raise LossArgumentError(
-                f"Argument `{argument}` must have one value per class: expected {num_classes}, "
-                f"received {len(value)}"
-            )
-    return MultiCategoryFocalCrossentropy(
-        class_counts=class_counts, class_weight=class_weight, gamma=gamma,
-        from_logits=from_logits, epsilon=epsilon, reduction=reduction,
-    )

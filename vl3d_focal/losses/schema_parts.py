@@ -75,17 +75,17 @@ def gamma_property(*, default: float) -> dict[str, Any]:
 
 
 def from_logits_property() -> dict[str, Any]:
-    """``from_logits``; the models of this package emit logits, so it defaults to true.
+    """``from_logits``: no default in the schema, so the pipeline can tell a spec that says it
+    from one that does not (then the model's registry metadata ``output`` decides).
 
     Example:
-        >>> from_logits_property()["default"]
-        True
+        >>> "default" in from_logits_property()
+        False
     """
     return {
         "type": "boolean",
-        "default": True,
-        "description": "Whether predictions are logits (true, what the models emit) or "
-        "probabilities.",
+        "description": "Whether predictions are logits or probabilities; default: what the "
+        "model emits (the models of this package emit logits).",
     }
 
 

@@ -1,20 +1,25 @@
-"""Point-wise model builders; importing this package registers them in ``registry.MODELS``.
+"""Point-wise model builders, registered in ``registry.MODELS`` by :mod:`vl3d_focal.models.entries`.
+
+The public names below are imported on first use (PEP 562), so that the registry entries
+under this package load without Keras.
 
 Example:
-    >>> from vl3d_focal.registry import MODELS
-    >>> import vl3d_focal.models
-    >>> MODELS.get("PointNetPwiseClassifier").metadata["output"]
-    'logits'
+    >>> from vl3d_focal.models import build_pointnet_pwise_classifier
+    >>> model = build_pointnet_pwise_classifier(num_points=16, num_features=0, num_classes=2)
 """
 
-from vl3d_focal.models.pointnet import POINTNET_ARCHITECTURE_ARGS, POINTNET_SCHEMA, build_pointnet_pwise_classifier
-from vl3d_focal.models.tnet import FlatIdentity, OrthogonalityPenalty, OrthogonalTransformRegularizer
+from __future__ import annotations
 
-__all__ = [
-    "POINTNET_ARCHITECTURE_ARGS",
-    "POINTNET_SCHEMA",
-    "FlatIdentity",
-    "OrthogonalityPenalty",
-    "OrthogonalTransformRegularizer",
-    "build_pointnet_pwise_classifier",
-]
+from vl3d_focal.lazy import lazy_attributes
+
+_PUBLIC = {
+    "POINTNET_ARCHITECTURE_ARGS": "pointnet_schema",
+    "POINTNET_SCHEMA": "pointnet_schema",
+    "build_pointnet_pwise_classifier": "pointnet",
+    "FlatIdentity": "tnet",
+    "OrthogonalityPenalty": "tnet",
+    "OrthogonalTransformRegularizer": "tnet",
+}
+
+__all__ = sorted(_PUBLIC)
+__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

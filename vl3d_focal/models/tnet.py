@@ -81,7 +81,7 @@ class OrthogonalityPenalty(keras.layers.Layer):
     The penalty goes through ``add_loss``, which Keras never rescales (activity regularisers
     are divided by the batch size in some Keras 3 versions, not in others). Being a mean
     over the batch, it stays global under ``tf.distribute``: weighted by each replica's share
-    of the global batch (:class:`~vl3d_focal.steps.distribution.GlobalLossModel`), the
+    of the global batch (:class:`~vl3d_focal.training.distribution.GlobalLossModel`), the
     replicas' penalties sum to the penalty of the global batch.
 
     Args:

@@ -1,0 +1,49 @@
+"""The pipeline spec language: loading, validation, normalisation and its JSON Schema files.
+
+One concern per module:
+
+- :mod:`~vl3d_focal.config.loading`: parsing JSON/YAML spec files, dropping ``_`` comment
+  keys, :func:`validate_spec` and :func:`load_spec` (the normalised form the runner gets);
+- :mod:`~vl3d_focal.config.checks`: the semantic checks a JSON Schema cannot express;
+- :mod:`~vl3d_focal.config.messages`: JSON paths, natural issue order, readable messages for
+  schema errors ("did you mean ...?");
+- :mod:`~vl3d_focal.config.normalise`: schema-driven rewriting of a valid spec (defaults
+  filled in by :func:`apply_defaults`, paths resolved, lists made);
+- :mod:`~vl3d_focal.config.step_schemas` and :mod:`~vl3d_focal.config.train_schemas`: the schema
+  fragments of the top level, the step kinds and the train step's ``model_args``;
+- :mod:`~vl3d_focal.config.schemas`: the schema files built from those fragments and the
+  registries (:func:`generate_schemas`, :func:`write_schemas`, :func:`load_schema`);
+- :mod:`~vl3d_focal.config.starter`: the commented starter spec of ``vl3d-focal init``.
+
+This package re-exports the public API used by the CLI, the pipeline and the tests.
+
+Example:
+    >>> from vl3d_focal.config import validate_spec
+    >>> [i.message for i in validate_spec({"in_pcloud": "a.las"}, check_files=False)]
+    ["missing required key 'out_pcloud'"]
+"""
+
+from __future__ import annotations
+
+from vl3d_focal.config.loading import drop_comments, load_spec, parse_spec_text, read_spec_file, validate_spec
+from vl3d_focal.config.messages import json_path, sort_issues
+from vl3d_focal.config.normalise import apply_defaults, normalise_paths
+from vl3d_focal.config.schemas import active_schemas, generate_schemas, load_schema, write_schemas
+from vl3d_focal.config.starter import starter_spec
+
+__all__ = [
+    "active_schemas",
+    "apply_defaults",
+    "drop_comments",
+    "generate_schemas",
+    "json_path",
+    "load_schema",
+    "load_spec",
+    "normalise_paths",
+    "parse_spec_text",
+    "read_spec_file",
+    "sort_issues",
+    "starter_spec",
+    "validate_spec",
+    "write_schemas",
+]

@@ -1,0 +1,166 @@
+"""Semantic checks of a spec: what its JSON Schema cannot express.
+
+Every check tolerates a document that failed the schema (wrong types are skipped here, the
+schema reports them), so all problems are found in one pass:
+
+- paths end with the suffixes their schema lists (``x-vl3d-suffixes``); input files
+  (``x-vl3d-path: input``) exist and are readable files (only with ``check_files``);
+- ``out_pcloud`` has one prefix or one per input; no output would overwrite an input or
+  another step's output; a per-cloud output without ``*`` is refused for several inputs;
+- order: every step's ``needs`` (registry metadata) are given by a step before it;
+- each step's own checks (its registry entry's ``check``; e.g. the class mapping's codes, the
+  train step's class names, class weights and loss).
+
+Example:
+    >>> issues = semantic_issues({"in_pcloud": ["a.las"], "out_pcloud": ["o/", "p/", "q/"],
+    ...                           "sequential_pipeline": []}, check_files=False)
+    >>> issues[0][1]
+    'expected 1 output prefix or one per input cloud (1); got 3'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from vl3d_focal.config.messages import json_path
+from vl3d_focal.config.normalise import annotated_paths
+from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output
+from vl3d_focal.config.schemas import find_step, steps_by_kind
+from vl3d_focal.registry import RegistryEntry
+
+Issue = tuple[tuple, str]
+
+
+def as_dict(value: Any) -> dict:
+    """``value`` if it is an object, else ``{}`` (checks run on documents that may be invalid).
+
+    Example:
+        >>> as_dict([1]), as_list({"a": 1})
+        ({}, [])
+    """
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list:
+    """``value`` if it is an array, else ``[]``."""
+    return value if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in as_list(value) if isinstance(item, str)]
+
+
+def _same_file(path: str) -> str:
+    try:
+        return os.path.normcase(os.path.realpath(path))
+    except (OSError, ValueError):
+        return os.path.normcase(os.path.abspath(path))
+
+
+def _file_problem(path: str) -> str | None:
+    try:
+        target = Path(path)
+        if not target.exists():
+            return f"file not found: {path}"
+        if not target.is_file():
+            return f"not a file: {path}"
+        if not os.access(target, os.R_OK):
+            return f"file not readable: {path}"
+    except (OSError, ValueError) as exc:
+        return f"cannot use the path {path!r}: {exc}"
+    return None
+
+
+Found = list[tuple[tuple, str, str, tuple[str, ...]]]
+
+
+def _path_issues(found: Found, *, check_files: bool) -> Iterator[Issue]:
+    for parts, kind, value, suffixes in found:
+        if suffixes and not value.lower().endswith(tuple(s.lower() for s in suffixes)):
+            yield parts, f"expected a path ending in {' or '.join(suffixes)}; got {value!r}"
+        elif kind == "input" and check_files:
+            problem = _file_problem(value)
+            if problem:
+                yield parts, problem
+
+
+def _output_issues(spec: Mapping[str, Any], found: Found) -> Iterator[Issue]:
+    inputs = _strings(spec.get("in_pcloud"))
+    prefixes = _strings(spec.get("out_pcloud"))
+    if prefixes and inputs and len(prefixes) not in (1, len(inputs)):
+        yield ("out_pcloud",), f"expected 1 output prefix or one per input cloud ({len(inputs)}); got {len(prefixes)}"
+        return
+    if not prefixes or not inputs:
+        return
+    per_cloud = cloud_prefixes(inputs=inputs, prefixes=prefixes)
+    read = {_same_file(value): parts for parts, kind, value, _ in found if kind == "input"}
+    written: dict[str, tuple] = {}
+    for parts, kind, value, _ in found:
+        if not kind.endswith("-output"):
+            continue
+        if kind == "cloud-output":
+            if not value.startswith(PREFIX_MARK) and len(inputs) > 1:
+                yield parts, (f"{value!r} would be written once per input cloud ({len(inputs)}), each "
+                              "overwriting the last; start it with '*' to write under each cloud's prefix")
+            targets = [expand_output(value, prefix=prefix) for prefix in per_cloud]
+        else:
+            targets = [expand_output(value, prefix=prefixes[0])]
+        for target in dict.fromkeys(_same_file(t) for t in targets):
+            if target in read:
+                yield parts, f"this output would overwrite the input {target} ({_where(read[target])})"
+            elif target in written:
+                yield parts, f"{target} is also written by {_where(written[target])}"
+            else:
+                written[target] = parts
+
+
+def _where(parts: tuple) -> str:
+    return json_path(parts)
+
+
+def _order_issues(kind: str, entry: RegistryEntry, at: tuple, *, given: set[str]) -> Iterator[Issue]:
+    """What the step needs that no earlier step gives, with the steps that would give it."""
+    for need in entry.metadata.get("needs", ()):
+        if need in given:
+            continue
+        givers = [(k, e.name) for k, entries in steps_by_kind().items() for e in entries if need in e.metadata.get("gives", ())]
+        named = " or ".join(k if name == k else f"{k} {name!r}" for k, name in givers) or "another"
+        yield (at + (kind,) if entry.name != kind else at), f"{entry.name!r} needs a {named} step before it"
+
+
+def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> list[Issue]:
+    """Semantic problems of a comment-free spec whose paths were normalised.
+
+    Args:
+        spec: the spec after :func:`vl3d_focal.config.normalise.normalise_paths` (may be invalid).
+        check_files: check that input files exist and are readable.
+
+    Returns:
+        ``(json path parts, message)`` pairs.
+
+    Example:
+        >>> semantic_issues({"in_pcloud": ["a.txt"], "out_pcloud": ["o/"],
+        ...                  "sequential_pipeline": []}, check_files=False)
+        [(('in_pcloud', 0), "expected a path ending in .las or .laz; got 'a.txt'")]
+    """
+    found = annotated_paths(spec)
+    issues = list(_path_issues(found, check_files=check_files))
+    issues += _output_issues(spec, found)
+    steps = [find_step(as_dict(step)) for step in as_list(spec.get("sequential_pipeline"))]
+    order_known = all(step is not None for step in steps)  # else what a step gives is unknown
+    given: set[str] = set()
+    known: dict[str, Any] = {}
+    for i, (step, found_step) in enumerate(zip(as_list(spec.get("sequential_pipeline")), steps)):
+        if found_step is None:
+            continue
+        kind, entry = found_step
+        at = ("sequential_pipeline", i)
+        if order_known:
+            issues += _order_issues(kind, entry, at, given=given)
+        check = entry.metadata.get("check")
+        if check is not None:
+            issues += check(step, at, known)
+        given.update(entry.metadata.get("gives", ()))
+    return issues

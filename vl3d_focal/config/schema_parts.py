@@ -1,0 +1,125 @@
+"""JSON Schema fragments shared by the spec language: the top level, paths, closed objects.
+
+Pure data builders, used by :mod:`vl3d_focal.config.schemas` (which assembles the files from
+the registries) and by the step kinds, which declare their own schemas. Every property has a
+``description`` and, where the runner has one, the ``default`` it really uses
+(:func:`vl3d_focal.config.normalise.apply_defaults` fills them in, so the runner never
+hard-codes one).
+
+Path-valued properties carry the annotation ``"x-vl3d-path"``: ``"input"`` (resolved
+against the spec's folder and checked to exist), ``"cloud-output"`` / ``"model-output"``
+(a file written per input cloud / once per run; ``*`` means the output prefix) or
+``"prefix"`` (``out_pcloud``); ``"x-vl3d-suffixes"`` lists the file suffixes such a path
+must end with (case-insensitive). ``"x-vl3d-as-list": true`` marks a "path or list of paths"
+property that loading turns into a list.
+
+Example:
+    >>> output_path_schema("A report.", "*eval/r.json", scope="cloud", suffixes=(".json",))["x-vl3d-path"]
+    'cloud-output'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PATH_ANNOTATION = "x-vl3d-path"
+LIST_ANNOTATION = "x-vl3d-as-list"
+SUFFIX_ANNOTATION = "x-vl3d-suffixes"
+CLOUD_SUFFIXES = (".las", ".laz")
+MODEL_SUFFIXES = (".keras",)
+
+
+def input_paths_schema(description: str) -> dict[str, Any]:
+    """One input cloud path or a list of them (loading makes it a list).
+
+    Example:
+        >>> input_paths_schema("d")["x-vl3d-as-list"]
+        True
+    """
+    path = {"type": "string", "minLength": 1, PATH_ANNOTATION: "input", SUFFIX_ANNOTATION: list(CLOUD_SUFFIXES)}
+    return {
+        "description": description,
+        LIST_ANNOTATION: True,
+        "anyOf": [
+            {"title": "a list of paths", "type": "array", "minItems": 1, "items": path},
+            {"title": "one path", **path},
+        ],
+    }
+
+
+def output_path_schema(description: str, default: str, *, scope: str, suffixes: tuple[str, ...]) -> dict[str, Any]:
+    """An output file path: ``scope`` is ``"cloud"`` (one file per input cloud) or ``"model"``.
+
+    Example:
+        >>> output_path_schema("M.", "*m.keras", scope="model", suffixes=(".keras",))["default"]
+        '*m.keras'
+    """
+    return {
+        SUFFIX_ANNOTATION: list(suffixes),
+        "type": "string",
+        "minLength": 1,
+        "description": description + " A leading '*' stands for the output prefix (out_pcloud).",
+        "default": default,
+        PATH_ANNOTATION: f"{scope}-output",
+    }
+
+
+def closed_object(
+    properties: dict[str, Any], *, required: list[str], description: str, title: str = ""
+) -> dict[str, Any]:
+    """An object schema that refuses keys other than ``properties``.
+
+    Example:
+        >>> closed_object({}, required=[], description="d")["additionalProperties"]
+        False
+    """
+    schema: dict[str, Any] = {"type": "object", "description": description}
+    if title:
+        schema["title"] = title
+    schema.update({"additionalProperties": False, "required": required, "properties": properties})
+    return schema
+
+
+def monitor_schema(default: str) -> dict[str, Any]:
+    """The schema of a Keras quantity to monitor.
+
+    Example:
+        >>> monitor_schema("val_loss")["default"]
+        'val_loss'
+    """
+    return {
+        "type": "string",
+        "minLength": 1,
+        "description": "Quantity to monitor (loss, val_loss, accuracy, val_accuracy...); a val_* "
+        "monitor falls back to the training quantity when there is no validation data.",
+        "default": default,
+    }
+
+
+def top_level_properties() -> dict[str, Any]:
+    """The top-level keys except ``sequential_pipeline``.
+
+    Example:
+        >>> sorted(top_level_properties())
+        ['$schema', 'in_pcloud', 'out_pcloud']
+    """
+    prefix = {"type": "string", "minLength": 1, PATH_ANNOTATION: "prefix"}
+    return {
+        "$schema": {
+            "type": "string",
+            "description": "URI of this schema, for editors; ignored by the runner.",
+        },
+        "in_pcloud": input_paths_schema(
+            "Input point clouds (LAS/LAZ), relative to the spec file's folder; one path or a list."
+        ),
+        "out_pcloud": {
+            "description": "Output prefixes: one for all input clouds or one per input cloud. A "
+            "trailing '*' is dropped. Per-cloud outputs of a single prefix shared by several "
+            "inputs go to '<prefix><input stem>/'; model-level outputs go to the first prefix.",
+            LIST_ANNOTATION: True,
+            "anyOf": [
+                {"title": "a list of prefixes", "type": "array", "minItems": 1, "items": prefix},
+                {"title": "one prefix", **prefix},
+            ],
+        },
+    }

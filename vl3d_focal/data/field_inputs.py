@@ -1,0 +1,133 @@
+"""Model inputs of a cloud: receptive fields, their coordinates and normalised features.
+
+Example:
+    >>> batch = field_inputs(record, field_spec=spec, seed=0,
+    ...                      feature_names=["intensity"], normalizer=norm)   # doctest: +SKIP
+    >>> batch.coordinates.shape, batch.features.shape    # doctest: +SKIP
+    ((412, 512, 3), (412, 512, 1))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from vl3d_focal.data.records import CloudRecord
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FieldInputs:
+    """The receptive fields of one cloud as model inputs.
+
+    Attributes:
+        coordinates: ``(M, P, 3)`` float32 centred (and scaled) coordinates.
+        features: ``(M, P, F)`` float32 normalised features (F may be 0).
+        fields: the ``ReceptiveFields`` (``.indices`` ``(M, P)`` into the cloud).
+    """
+
+    coordinates: np.ndarray
+    features: np.ndarray
+    fields: Any
+
+    @property
+    def indices(self) -> np.ndarray:
+        """``(M, P)`` point indices of each field."""
+        return np.asarray(self.fields.indices)
+
+    def as_inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(coordinates, features)`` in the order the model takes them."""
+        return self.coordinates, self.features
+
+
+def _cache_key(field_spec: Any, seed: int | None) -> str:
+    return json.dumps({"spec": field_spec.to_config(), "seed": seed}, sort_keys=True, default=str)
+
+
+def cloud_fields(record: CloudRecord, *, field_spec: Any, seed: int | None) -> Any:
+    """The receptive fields of a cloud, built once per field configuration and seed.
+
+    Example:
+        >>> fields = cloud_fields(record, field_spec=spec, seed=0)   # doctest: +SKIP
+    """
+    from vl3d_focal.data.receptive_fields import build_fields
+
+    key = _cache_key(field_spec, seed)
+    if key not in record.fields_cache:
+        start = time.perf_counter()
+        fields = build_fields(record.cloud.xyz, field_spec, seed=seed)
+        logger.info(
+            "%s: %d receptive fields of %d points (%.1f s)",
+            record.path.name, len(fields.indices), np.asarray(fields.indices).shape[1],
+            time.perf_counter() - start,
+        )
+        record.fields_cache[key] = fields
+    return record.fields_cache[key]
+
+
+def cloud_features(record: CloudRecord, *, feature_names: Sequence[str]) -> np.ndarray:
+    """The ``(N, F)`` raw features of a cloud, by name (F = 0 without names).
+
+    Example:
+        >>> cloud_features(record, feature_names=[]).shape          # doctest: +SKIP
+        (1000, 0)
+    """
+    if not feature_names:
+        return np.zeros((record.num_points, 0), dtype=np.float32)
+    from vl3d_focal.data.features import extract_features
+
+    key = tuple(feature_names)
+    if key not in record.features_cache:
+        record.features_cache[key] = np.asarray(extract_features(record.cloud, list(key)), dtype=np.float32)
+    return record.features_cache[key]
+
+
+def field_inputs(
+    record: CloudRecord,
+    *,
+    field_spec: Any,
+    seed: int | None,
+    feature_names: Sequence[str],
+    normalizer: Any,
+) -> FieldInputs:
+    """Coordinates and normalised features of every receptive field of a cloud.
+
+    Args:
+        record: the cloud.
+        field_spec: the ``FieldSpec`` (neighbourhood, sampling, ``num_points``).
+        seed: seed of the field construction.
+        feature_names: ``fnames``.
+        normalizer: a fitted ``FeatureNormalizer`` (ignored when there are no features).
+
+    Example:
+        >>> inputs = field_inputs(record, field_spec=spec, seed=1, feature_names=[],
+        ...                       normalizer=None)                   # doctest: +SKIP
+    """
+    from vl3d_focal.data.receptive_fields import field_coordinates
+
+    fields = cloud_fields(record, field_spec=field_spec, seed=seed)
+    features = cloud_features(record, feature_names=feature_names)
+    if features.shape[1]:
+        features = np.asarray(normalizer.transform(features), dtype=np.float32)
+    indices = np.asarray(fields.indices)
+    coordinates = np.asarray(field_coordinates(record.cloud.xyz, fields, field_spec), dtype=np.float32)
+    return FieldInputs(coordinates=coordinates, features=features[indices], fields=fields)
+
+
+def concatenate_inputs(parts: Sequence[FieldInputs]) -> tuple[np.ndarray, np.ndarray]:
+    """Stacks the fields of several clouds into one ``(coordinates, features)`` pair.
+
+    Example:
+        >>> a = FieldInputs(np.zeros((2, 4, 3)), np.zeros((2, 4, 0)), None)
+        >>> [x.shape for x in concatenate_inputs([a, a])]
+        [(4, 4, 3), (4, 4, 0)]
+    """
+    coordinates = np.concatenate([part.coordinates for part in parts], axis=0)
+    features = np.concatenate([part.features for part in parts], axis=0)
+    return coordinates, features

@@ -1,0 +1,9 @@
+"""Applying a model to clouds of any size: fields, tiles, streaming, propagation, scoring, output.
+
+- :mod:`~vl3d_focal.inference.prediction`: batched prediction of fields, tiled clouds;
+- :mod:`~vl3d_focal.inference.streaming`: clouds bigger than memory, tile by tile from their file;
+- :mod:`~vl3d_focal.inference.tile_buckets`, :mod:`~vl3d_focal.inference.tile_features`: the
+  on-disk tiles of a streamed cloud and their neighbourhood features;
+- :mod:`~vl3d_focal.inference.scoring`: confusion matrix and metrics of a cloud's predictions;
+- :mod:`~vl3d_focal.inference.classified_output`: writing a classified cloud.
+"""

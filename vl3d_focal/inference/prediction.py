@@ -1,0 +1,191 @@
+"""Chunked prediction over receptive fields: fields, tiles of a cloud, propagation to points.
+
+Fields are fed to the model ``batch_size`` at a time (big clouds never hold every field's
+activations at once), turned into probabilities with a softmax, and propagated back to every
+original point (averaged over the fields containing it; points in no field take their nearest
+neighbour's).
+
+Example:
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4, 3)), keras.layers.Dense(2)])
+    >>> probs = predict_fields(model, (np.ones((5, 4, 3), "float32"),), batch_size=2)
+    >>> probs.shape
+    (5, 4, 2)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+
+from vl3d_focal.data.field_inputs import cloud_features, field_inputs
+from vl3d_focal.models.bundle import ModelBundle
+
+logger = logging.getLogger(__name__)
+
+
+def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int) -> np.ndarray:
+    """Softmax probabilities of every field, computed ``batch_size`` fields at a time.
+
+    Args:
+        model: a Keras model emitting logits ``(B, P, C)``.
+        inputs: the model's inputs, each with the fields on the first axis.
+        batch_size: fields per chunk (>= 1).
+
+    Returns:
+        ``(M, P, C)`` float32 probabilities, equal to one call over all fields.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2, 1)), keras.layers.Dense(3)])
+        >>> predict_fields(model, (np.zeros((3, 2, 1), "float32"),), batch_size=1).sum(-1).round(5).tolist()
+        [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]
+    """
+    total = int(inputs[0].shape[0])
+    batch_size = max(int(batch_size), 1)
+    chunks = []
+    step_log = max(total // 10, 1)
+    next_log = step_log
+    for start in range(0, total, batch_size):
+        chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
+        logits = model(chunk if len(chunk) > 1 else chunk[0], training=False)
+        chunks.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)).astype(np.float32))
+        done = min(start + batch_size, total)
+        if done >= next_log or done == total:
+            logger.debug("predicted %d/%d fields", done, total)
+            next_log = done + step_log
+    if not chunks:
+        return np.zeros((0,) + tuple(int(d) for d in model.output.shape[1:]), dtype=np.float32)
+    return np.concatenate(chunks, axis=0)
+
+
+def group_by_tile(tiles: np.ndarray) -> list[np.ndarray]:
+    """Ids grouped by tile number, tiles in increasing order, ids increasing within a tile.
+
+    Example:
+        >>> [g.tolist() for g in group_by_tile(np.array([3, 1, 3, 0]))]
+        [[3], [1], [0, 2]]
+    """
+    order = np.argsort(tiles, kind="stable")
+    bounds = np.flatnonzero(np.diff(tiles[order])) + 1
+    return [group for group in np.split(order, bounds) if group.size]
+
+
+def _tiles(xyz: np.ndarray, *, origin: np.ndarray, side: float, shape: tuple[int, int] | None = None) -> np.ndarray:
+    cells = np.floor((xyz[:, :2] - origin) / side).astype(np.int64)
+    if shape is None:
+        shape = (int(cells[:, 0].max()) + 1, int(cells[:, 1].max()) + 1)
+    np.clip(cells[:, 0], 0, shape[0] - 1, out=cells[:, 0])
+    np.clip(cells[:, 1], 0, shape[1] - 1, out=cells[:, 1])
+    return cells[:, 0] * (shape[1] + 2) + cells[:, 1]
+
+
+class _TiledPoints:
+    """The points of a cloud sorted by xy tile, to fetch a tile and its 8 neighbours quickly."""
+
+    def __init__(self, xyz: np.ndarray, *, origin: np.ndarray, side: float) -> None:
+        self.origin, self.side = origin, side
+        high = np.floor((xyz[:, :2].max(axis=0) - origin) / side).astype(np.int64)
+        self.shape = (int(high[0]) + 1, int(high[1]) + 1)
+        tiles = _tiles(xyz, origin=origin, side=side, shape=self.shape).astype(np.int32)
+        self.order = np.argsort(tiles, kind="stable").astype(np.int32 if len(xyz) < 2**31 else np.int64)
+        self.bounds = np.searchsorted(tiles[self.order], np.arange((self.shape[0] + 2) * (self.shape[1] + 2) + 1))
+
+    def around(self, tile: int) -> np.ndarray:
+        width = self.shape[1] + 2
+        row, col = divmod(int(tile), width)
+        parts = []
+        for r in range(max(row - 1, 0), min(row + 1, self.shape[0] - 1) + 1):
+            lo = r * width + max(col - 1, 0)
+            hi = r * width + min(col + 1, self.shape[1] - 1)
+            parts.append(self.order[self.bounds[lo]:self.bounds[hi + 1]])
+        return np.concatenate(parts)
+
+
+def predict_cloud_blocks(
+    record: Any, bundle: ModelBundle, *, chunk_points: int
+) -> tuple[np.ndarray, int]:
+    """Propagated ``(N, C)`` probabilities of a cloud predicted block by block.
+
+    The field centres are those of the whole cloud (:func:`~vl3d_focal.data.receptive_fields.field_centers`);
+    they are grouped by square xy tiles holding about ``chunk_points`` points (side at least 4
+    field radii), and each tile's fields are built from the points of the tile and its
+    neighbours within one radius of the fields' centres (in the cloud's order, with their ids in
+    the cloud), predicted and added to the propagation sums. Each field is therefore the one
+    the whole-cloud path builds and predicts, so the result equals :func:`predict_cloud`'s
+    one-shot result (up to float rounding of the sums), while the field tensors, features and
+    probabilities held at once are those of one tile.
+
+    Returns:
+        The probabilities and the number of fields.
+
+    Example:
+        >>> probs, fields = predict_cloud_blocks(record, bundle, chunk_points=200_000)  # doctest: +SKIP
+    """
+    from vl3d_focal.data.propagation import PropagationSums
+    from vl3d_focal.data.receptive_fields import NEIGHBORHOODS, ReceptiveFields, field_centers, field_coordinates, fields_at_centers
+
+    spec = bundle.field_spec
+    xyz = record.cloud.xyz
+    n = len(xyz)
+    dims, _ = NEIGHBORHOODS[spec.neighborhood]
+    raw = cloud_features(record, feature_names=bundle.feature_names)
+    centers = field_centers(xyz, spec)
+    origin = xyz[:, :2].min(axis=0)
+    extent = np.maximum(xyz[:, :2].max(axis=0) - origin, spec.radius)
+    num_blocks = max(1, math.ceil(n / chunk_points))
+    side = max(math.sqrt(float(extent[0] * extent[1]) / num_blocks), 4.0 * spec.radius)
+    tiled = _TiledPoints(xyz, origin=origin, side=side)
+    centre_tiles = _tiles(centers, origin=origin, side=side, shape=tiled.shape)
+    blocks = group_by_tile(centre_tiles)
+    sums = PropagationSums(num_points_total=n, num_classes=bundle.num_classes)
+    for number, block in enumerate(blocks, start=1):
+        block_centers = centers[block]
+        candidates = tiled.around(int(centre_tiles[block[0]]))
+        low = block_centers[:, :dims].min(axis=0) - spec.radius
+        high = block_centers[:, :dims].max(axis=0) + spec.radius
+        near = candidates[np.all((xyz[candidates, :dims] >= low) & (xyz[candidates, :dims] <= high), axis=1)]
+        local = np.sort(near)
+        local_indices = fields_at_centers(xyz[local], block_centers, spec, seed=bundle.random_seed, point_ids=local)
+        indices = local[local_indices]
+        coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=block_centers), spec)
+        features = raw[indices]
+        if raw.shape[1]:
+            features = np.asarray(bundle.normalizer.transform(raw[local]), dtype=np.float32)[local_indices]
+        probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size)
+        sums.add(probabilities, indices)
+        logger.info("%s: block %d/%d, %d fields over %d points", record.path.name, number, len(blocks),
+                    len(block), len(local))
+    return sums.finish(xyz=xyz), len(centers)
+
+
+def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None = None) -> None:
+    """Predicts class probabilities and classes of every point of one cloud.
+
+    Sets ``record.probabilities`` ``(N, C)`` and ``record.predictions`` ``(N,)``. Clouds of more
+    than ``chunk_points`` points are predicted tile by tile (:func:`predict_cloud_blocks`, same
+    result); smaller ones (or ``chunk_points=None``) in one go, reusing the fields training built.
+
+    Example:
+        >>> predict_cloud(state.clouds[0], state.bundle)       # doctest: +SKIP
+    """
+    from vl3d_focal.data.propagation import propagate
+
+    start = time.perf_counter()
+    if chunk_points is not None and record.num_points > chunk_points:
+        probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points))
+    else:
+        inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
+                              feature_names=bundle.feature_names, normalizer=bundle.normalizer)
+        field_probs = predict_fields(bundle.model, inputs.as_inputs(), batch_size=bundle.predict_batch_size)
+        probabilities = propagate(field_probs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
+        num_fields = len(inputs.coordinates)
+        del inputs, field_probs
+    record.probabilities = np.asarray(probabilities, dtype=np.float32)
+    record.predictions = np.argmax(record.probabilities, axis=1).astype(np.int64)
+    logger.info("%s: predicted %d points from %d fields (%.1f s)", record.path.name,
+                record.num_points, num_fields, time.perf_counter() - start)

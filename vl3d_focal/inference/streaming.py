@@ -1,0 +1,254 @@
+"""Streamed prediction of a cloud that is never read whole (issue 6, big clouds).
+
+A cloud read lazily (only its header, see :mod:`vl3d_focal.runner.inputs`) is predicted in
+square xy tiles without ever holding a per-point array of the whole cloud:
+
+1. one chunked pass over the file (:func:`vl3d_focal.io.chunks.iter_chunks`) checks the
+   coordinates and finds their bounds;
+2. a second pass writes every point (index, xyz, raw features) to an on-disk bucket of its
+   tile, in file order, and counts the points of each (tile, file chunk) pair
+   (:mod:`vl3d_focal.inference.tile_buckets`); features that depend on a neighbourhood (height
+   above ground, shape features) are then computed tile by tile with a margin, to the values
+   of the whole cloud (:mod:`vl3d_focal.inference.tile_features`);
+3. each tile is then loaded with a margin (the neighbouring buckets' points within
+   :func:`tile_margin` of the tile), and the field centres, fields, predictions and propagated
+   probabilities of the tile's own points are computed exactly as the whole-cloud path
+   computes them (same grid cells and cell means, same uncovered points, same fields); a first
+   sweep over the tiles finds the lowest uncovered point, which the whole-cloud path uses as the
+   origin of its fine grid;
+4. the tile's classes and probabilities go to an on-disk result file; eval and the writer read
+   them back chunk by chunk, in file order (:meth:`StreamedPredictions.iter_chunks`).
+
+The buckets and results live in a hidden folder of the cloud's output folder, whose free space
+is checked first; the folders that killed runs left there are deleted.
+
+The result equals the one-shot path's up to the order of the float32 propagation sums
+(probabilities within 1e-6, identical classes but for exact ties). A point in no field takes
+its nearest covered point's probabilities, searched within one field radius beyond its tile;
+when the nearest found is farther than that, the whole cloud's nearest covered point is searched
+in the tiles within that distance once every tile is predicted.
+
+Example:
+    >>> result = predict_streamed(record, bundle, chunk_points=1_000_000)   # doctest: +SKIP
+    >>> for start, points, classes, probabilities in result.iter_chunks():  # doctest: +SKIP
+    ...     pass
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from vl3d_focal.inference.tile_buckets import (
+    StreamedPredictions, TileGrid, bucket_dtype, check_tile_space, cloud_bounds, load_tile, result_dtype,
+    write_buckets,
+)
+from vl3d_focal.inference.tile_features import fill_neighbourhood_features
+
+logger = logging.getLogger(__name__)
+
+_SLACK = 1.01
+
+
+def field_geometry(spec: Any) -> tuple[int, float, float, float]:
+    """``(dims, p, cell, fine)``: the distance of the neighbourhood and the two grid cell sizes
+    :func:`vl3d_focal.data.receptive_fields.field_centers` uses.
+
+    Example:
+        >>> from vl3d_focal.data.receptive_fields import FieldSpec
+        >>> field_geometry(FieldSpec(radius=2.0, separation_factor=0.5))[:3]
+        (3, 2.0, 1.0)
+    """
+    from vl3d_focal.data.receptive_fields import NEIGHBORHOODS
+
+    dims, p = NEIGHBORHOODS[spec.neighborhood]
+    cell = spec.separation_factor * spec.radius
+    fine = spec.radius * (0.99 / math.sqrt(dims) if p == 2.0 else 0.99)
+    return dims, p, cell, fine
+
+
+def tile_margin(spec: Any) -> float:
+    """How far beyond its tile a tile's points are loaded: enough for the cell means, the
+    uncovered points, the fields of every centre within one radius (plus one radius for the
+    nearest covered neighbour) of the tile's points.
+
+    Example:
+        >>> from vl3d_focal.data.receptive_fields import FieldSpec
+        >>> round(tile_margin(FieldSpec(radius=1.0, separation_factor=1.0)), 3)
+        4.617
+    """
+    _, _, cell, fine = field_geometry(spec)
+    return _SLACK * (3.0 * spec.radius + cell + fine) + 1e-6
+
+
+def _inside(xy: np.ndarray, low: np.ndarray, high: np.ndarray, shrink: float) -> np.ndarray:
+    return np.all((xy[:, :2] >= low + shrink) & (xy[:, :2] <= high - shrink), axis=1)
+
+
+def _cell_means(xyz: np.ndarray, *, origin: np.ndarray, cell: float, dims: int) -> np.ndarray:
+    """Mean position of each occupied cell of the global grid at ``origin`` (points in id order)."""
+    if len(xyz) == 0:
+        return np.zeros((0, 3))
+    cells = np.floor((xyz[:, :dims] - origin) / cell).astype(np.int64)
+    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    sums = np.stack([np.bincount(inverse, weights=xyz[:, k], minlength=len(counts)) for k in range(3)], axis=1)
+    return sums / counts[:, None]
+
+
+class _TileCentres:
+    """The whole-cloud field centres near one tile, from its points and margin."""
+
+    def __init__(self, xyz: np.ndarray, *, low: np.ndarray, high: np.ndarray, margin: float, spec: Any,
+                 origin: np.ndarray) -> None:
+        dims, p, cell, fine = field_geometry(spec)
+        self.dims, self.p, self.fine, self.spec = dims, p, fine, spec
+        self.region_low, self.region_high = low - margin, high + margin
+        coarse = _cell_means(xyz, origin=origin[:dims], cell=cell, dims=dims)
+        self.coarse = coarse[_inside(coarse, self.region_low, self.region_high, _SLACK * cell)]
+        self.exact_shrink = _SLACK * (cell + spec.radius)  # uncovered flags exact within
+        self.exact = _inside(xyz, self.region_low, self.region_high, self.exact_shrink)
+        distance, _ = cKDTree(self.coarse[:, :dims]).query(xyz[:, :dims], k=1, p=p, workers=-1)
+        self.uncovered = self.exact & (distance > spec.radius * (1.0 - 1e-6))
+
+    def centres(self, xyz: np.ndarray, *, fine_origin: np.ndarray | None) -> np.ndarray:
+        if fine_origin is None or not self.uncovered.any():
+            return self.coarse
+        extra = _cell_means(xyz[self.uncovered], origin=fine_origin[:self.dims], cell=self.fine, dims=self.dims)
+        keep = _inside(extra, self.region_low, self.region_high, self.exact_shrink + _SLACK * self.fine)
+        return np.concatenate([self.coarse, extra[keep]])
+
+
+def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin: np.ndarray,
+                  fine_origin: np.ndarray | None, margin: float, unresolved: list) -> int:
+    from vl3d_focal.data.propagation import PropagationSums
+    from vl3d_focal.data.receptive_fields import ReceptiveFields, field_coordinates, fields_at_centers
+    from vl3d_focal.inference.prediction import predict_fields
+
+    spec = bundle.field_spec
+    rows, own, low, high = load_tile(result, tile, margin=margin, num_features=len(bundle.feature_names))
+    xyz = rows["xyz"]
+    finder = _TileCentres(xyz, low=low, high=high, margin=margin, spec=spec, origin=origin)
+    centres = finder.centres(xyz, fine_origin=fine_origin)
+    near = _inside(centres, low - 2.0 * spec.radius, high + 2.0 * spec.radius, 0.0)
+    centres = centres[near]
+    indices = fields_at_centers(xyz, centres, spec, seed=bundle.random_seed, point_ids=rows["id"])
+    coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=centres), spec)
+    features = rows["feat"]
+    if features.shape[1]:
+        features = np.asarray(bundle.normalizer.transform(features), dtype=np.float32)
+    probabilities = predict_fields(bundle.model, (coordinates, features[indices]), batch_size=bundle.predict_batch_size)
+    sums = PropagationSums(num_points_total=len(xyz), num_classes=bundle.num_classes)
+    sums.add(probabilities, indices)
+    covered = sums.weights > 0
+    out = np.zeros((int(own.sum()), bundle.num_classes), dtype=np.float32)
+    own_ids = np.flatnonzero(own)
+    good = covered[own_ids]
+    out[good] = sums.sums[own_ids[good]] / sums.weights[own_ids[good], None]
+    if not good.all():  # points in no field: their nearest covered point's probabilities
+        exact = _inside(xyz, low - spec.radius, high + spec.radius, 0.0) & covered
+        source = np.flatnonzero(exact)
+        distance, nearest = cKDTree(xyz[source]).query(xyz[own_ids[~good]], k=1, workers=-1)
+        source_ids = source[nearest]
+        out[~good] = sums.sums[source_ids] / sums.weights[source_ids, None]
+        far = distance > spec.radius  # a nearer covered point may lie beyond the exact zone
+        rows_far = np.flatnonzero(~good)[far]
+        unresolved.extend((tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(rows_far, distance[far]))
+    records = np.empty(len(out), dtype=result_dtype(bundle.num_classes))
+    records["prob"] = out
+    records["pred"] = np.argmax(out, axis=1)
+    records["covered"] = good
+    records.tofile(result.result(tile))
+    return len(centres)
+
+
+def _resolve_far(result: StreamedPredictions, unresolved: list, *, num_features: int) -> None:
+    """Points in no field whose nearest covered point may lie beyond their tile's margin: the
+    nearest covered point of the whole cloud, searched within the distance already found."""
+    buckets, results = bucket_dtype(num_features), result_dtype(result.num_classes)
+    for tile, row, position, distance in unresolved:
+        best: tuple[float, np.ndarray] | None = None
+        for other in result.grid.tiles_over(position[:2] - distance, position[:2] + distance):
+            if not result.bucket(other).exists():
+                continue
+            xyz = np.fromfile(result.bucket(other), dtype=buckets)["xyz"]
+            rows = np.fromfile(result.result(other), dtype=results)
+            covered = np.flatnonzero(rows["covered"] == 1)
+            if covered.size == 0:
+                continue
+            gaps = np.sqrt(np.sum((xyz[covered] - position) ** 2, axis=1))
+            pick = int(np.argmin(gaps))
+            if best is None or gaps[pick] < best[0]:
+                best = (float(gaps[pick]), rows["prob"][covered[pick]])
+        if best is not None and best[0] < distance:
+            rows = np.fromfile(result.result(tile), dtype=results)
+            rows["prob"][row] = best[1]
+            rows["pred"][row] = np.argmax(best[1])
+            rows.tofile(result.result(tile))
+    if unresolved:
+        logger.info("%s: %d points in no field took a covered point beyond their tile's margin",
+                    result.path.name, len(unresolved))
+
+
+def _lowest_uncovered(result: StreamedPredictions, tiles: Sequence[int], spec: Any, *, origin: np.ndarray,
+                      margin: float, num_features: int) -> np.ndarray | None:
+    """The first sweep: the lowest coordinates of the points beyond every coarse centre."""
+    lowest = np.full(3, np.inf)
+    for tile in tiles:
+        rows, own, low, high = load_tile(result, tile, margin=margin, num_features=num_features)
+        finder = _TileCentres(rows["xyz"], low=low, high=high, margin=margin, spec=spec, origin=origin)
+        mine = finder.uncovered & own
+        if mine.any():
+            lowest = np.minimum(lowest, rows["xyz"][mine].min(axis=0))
+    return lowest if np.isfinite(lowest).all() else None
+
+
+def predict_streamed(record: Any, bundle: Any, *, chunk_points: int) -> StreamedPredictions:
+    """Predicts a lazily read cloud tile by tile (see the module docstring).
+
+    Args:
+        record: a :class:`~vl3d_focal.data.records.CloudRecord` whose cloud is not loaded.
+        bundle: the model and what it needs.
+        chunk_points: points per file chunk and about per tile.
+
+    Returns:
+        The on-disk predictions (:meth:`StreamedPredictions.iter_chunks`).
+
+    Example:
+        >>> result = predict_streamed(record, bundle, chunk_points=500_000)   # doctest: +SKIP
+    """
+    start = time.perf_counter()
+    low, high, total = cloud_bounds(record.path, chunk_points=chunk_points)
+    margin = tile_margin(bundle.field_spec)
+    extent = np.maximum(high[:2] - low[:2], 1e-9)
+    side = max(math.sqrt(float(extent[0] * extent[1]) * chunk_points / total), margin, 1e-6)
+    shape = tuple(int(v) for v in np.floor(extent / side).astype(np.int64) + 1)
+    parent = Path(os.path.dirname(record.prefix) or ".")  # the cloud's output folder
+    parent.mkdir(parents=True, exist_ok=True)
+    check_tile_space(parent, path=record.path, num_points=total, num_features=len(bundle.feature_names),
+                     num_classes=bundle.num_classes)
+    result = StreamedPredictions(path=record.path, grid=TileGrid(origin=low[:2], side=side, shape=shape),
+                                 chunk_points=chunk_points, num_classes=bundle.num_classes, parent=parent)
+    write_buckets(result, feature_names=bundle.feature_names)
+    tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
+    fill_neighbourhood_features(result, feature_names=bundle.feature_names, tiles=tiles, bounds=(low, high))
+    fine_origin = _lowest_uncovered(result, tiles, bundle.field_spec, origin=low, margin=margin,
+                                    num_features=len(bundle.feature_names))
+    fields, unresolved = 0, []
+    for number, tile in enumerate(tiles, start=1):
+        fields += _predict_tile(result, tile, bundle, origin=low, fine_origin=fine_origin, margin=margin,
+                                unresolved=unresolved)
+        logger.info("%s: tile %d/%d predicted", record.path.name, number, len(tiles))
+    _resolve_far(result, unresolved, num_features=len(bundle.feature_names))
+    for tile in tiles:  # the buckets stay until every tile (and neighbour) is done
+        result.bucket(tile).unlink(missing_ok=True)
+    logger.info("%s: streamed prediction of %d points in %d tiles, %d fields (%.1f s)", record.path.name,
+                total, len(tiles), fields, time.perf_counter() - start)
+    return result

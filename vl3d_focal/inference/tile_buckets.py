@@ -1,0 +1,295 @@
+"""On-disk tiles of a streamed cloud: its points bucketed by square xy tile, and its results.
+
+A cloud that is never read whole is split once into buckets (one file per tile, holding each
+point's index, coordinates and features in file order); a tile is then loaded with the points
+of its neighbours within a margin (:func:`load_tile`), and its results are written to a
+result file read back chunk by chunk in file order (:meth:`StreamedPredictions.iter_chunks`).
+
+Example:
+    >>> low, high, total = cloud_bounds("big.laz", chunk_points=1_000_000)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import laspy
+import numpy as np
+
+from vl3d_focal.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+FOLDER_PREFIX = ".vl3d_focal_tiles."
+"""Start of the name of a streamed cloud's temporary folder: ``FOLDER_PREFIX<pid>.<random>``."""
+
+
+class TileGrid:
+    """Square xy tiles over a bounding box; tile id ``ix * ny + iy`` (points outside clipped).
+
+    Example:
+        >>> grid = TileGrid(origin=np.zeros(2), side=10.0, shape=(2, 3))
+        >>> grid.tile_of(np.array([[5.0, 25.0, 0.0], [15.0, 0.0, 0.0]])).tolist()
+        [2, 3]
+    """
+
+    def __init__(self, *, origin: np.ndarray, side: float, shape: tuple[int, int]) -> None:
+        self.origin, self.side, self.shape = np.asarray(origin, dtype=np.float64), float(side), shape
+
+    @property
+    def num_tiles(self) -> int:
+        """Number of tiles."""
+        return self.shape[0] * self.shape[1]
+
+    def cells(self, xy: np.ndarray) -> np.ndarray:
+        """``(n, 2)`` clipped tile indices of xy positions."""
+        cells = np.floor((np.asarray(xy)[:, :2] - self.origin) / self.side).astype(np.int64)
+        np.clip(cells[:, 0], 0, self.shape[0] - 1, out=cells[:, 0])
+        np.clip(cells[:, 1], 0, self.shape[1] - 1, out=cells[:, 1])
+        return cells
+
+    def tile_of(self, xyz: np.ndarray) -> np.ndarray:
+        """Tile id of each point."""
+        cells = self.cells(xyz)
+        return cells[:, 0] * self.shape[1] + cells[:, 1]
+
+    def tiles_over(self, low: np.ndarray, high: np.ndarray) -> list[int]:
+        """Ids of the tiles overlapping the xy box ``[low, high]``."""
+        a, b = self.cells(np.array([low, high]))
+        return [int(i * self.shape[1] + j) for i in range(a[0], b[0] + 1) for j in range(a[1], b[1] + 1)]
+
+
+def bucket_dtype(num_features: int) -> np.dtype:
+    """A bucket row: the point's index in the file, its coordinates and its model features.
+
+    Example:
+        >>> bucket_dtype(2).itemsize
+        40
+    """
+    return np.dtype([("id", "<i8"), ("xyz", "<f8", (3,)), ("feat", "<f4", (num_features,))])
+
+
+def result_dtype(num_classes: int) -> np.dtype:
+    """A result row: predicted class, whether a field covered the point, class probabilities.
+
+    Example:
+        >>> result_dtype(5).names
+        ('pred', 'covered', 'prob')
+    """
+    return np.dtype([("pred", "<i2"), ("covered", "u1"), ("prob", "<f4", (num_classes,))])
+
+
+def _chunk_cloud(header: laspy.LasHeader, points: Any, path: Path) -> Any:
+    from vl3d_focal.io.las import PointCloud
+
+    las = laspy.LasData(header=header, points=points)
+    xyz = np.column_stack([np.asarray(points.x), np.asarray(points.y), np.asarray(points.z)]).astype(np.float64)
+    return PointCloud(xyz=xyz, las=las, path=path)
+
+
+def cloud_bounds(path: Path, *, chunk_points: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Pass 1: the coordinate bounds and point count; NaN/inf coordinates are an error.
+
+    Raises:
+        DataError: NaN or infinite coordinates, or no point.
+
+    Example:
+        >>> low, high, total = cloud_bounds(Path("big.laz"), chunk_points=1_000_000)   # doctest: +SKIP
+    """
+    from vl3d_focal.io.chunks import iter_chunks, read_header
+
+    low, high, total, bad = np.full(3, np.inf), np.full(3, -np.inf), 0, 0
+    for _, points in iter_chunks(path, chunk_points=chunk_points):
+        xyz = np.column_stack([np.asarray(points.x), np.asarray(points.y), np.asarray(points.z)])
+        finite = np.isfinite(xyz).all(axis=1)
+        bad += int(np.sum(~finite))
+        if finite.any():
+            low = np.minimum(low, xyz[finite].min(axis=0))
+            high = np.maximum(high, xyz[finite].max(axis=0))
+        total += len(xyz)
+    if bad:
+        header = read_header(path)
+        raise DataError(
+            f"point cloud {path}: {bad} of {total} points have NaN or infinite coordinates (header "
+            f"scales {header.scales.tolist()}, offsets {header.offsets.tolist()}); expected finite x, y, z"
+        )
+    if total == 0:
+        raise DataError(f"point cloud {path}: contains no points (expected at least 1)")
+    return low, high, total
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_tile_folders(parent: Path) -> list[Path]:
+    """Deletes the tile folders that killed runs left in ``parent`` (their process is gone).
+
+    Example:
+        >>> remove_stale_tile_folders(Path(tempfile.mkdtemp()))
+        []
+    """
+    removed = []
+    for folder in sorted(parent.glob(f"{FOLDER_PREFIX}*")) if parent.is_dir() else []:
+        pid = folder.name[len(FOLDER_PREFIX):].split(".")[0]
+        if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            logger.info("removed %s, the temporary tiles of an interrupted run", folder)
+            removed.append(folder)
+    return removed
+
+
+def check_tile_space(parent: Path, *, path: Path, num_points: int, num_features: int, num_classes: int) -> None:
+    """Raises when ``parent``'s file system cannot hold a cloud's buckets and results.
+
+    Raises:
+        DataError: naming the folder, the space needed and the space free.
+
+    Example:
+        >>> check_tile_space(Path("."), path=Path("a.laz"), num_points=10, num_features=2, num_classes=3)
+    """
+    needed = int(num_points * (bucket_dtype(num_features).itemsize + result_dtype(num_classes).itemsize) * 1.05)
+    free = shutil.disk_usage(parent).free
+    if free < needed:
+        raise DataError(
+            f"point cloud {path}: its temporary tiles need about {needed / 2**20:.0f} MiB in {parent}, "
+            f"but only {free / 2**20:.0f} MiB are free; free some space or predict it on a bigger disk"
+        )
+
+
+class StreamedPredictions:
+    """Per-tile predictions of a cloud on disk, read back in file order.
+
+    The temporary folder is created in ``parent`` (the system's temporary folder when None),
+    named after this process (:data:`FOLDER_PREFIX`); the folders of killed runs found there
+    are deleted first (:func:`remove_stale_tile_folders`).
+
+    Attributes:
+        path: the cloud.
+        folder: the temporary folder of the buckets and results (removed with this object).
+        grid: the tiles.
+        chunk_points: points per file chunk of the bucketing pass (and of :meth:`iter_chunks`).
+        counts: ``(tiles, chunks)`` points of each tile in each file chunk.
+        num_classes: classes predicted.
+        num_points: points of the cloud.
+    """
+
+    def __init__(self, *, path: Path, grid: TileGrid, chunk_points: int, num_classes: int,
+                 parent: Path | None = None) -> None:
+        self.path, self.grid, self.chunk_points, self.num_classes = Path(path), grid, int(chunk_points), num_classes
+        parent = Path(tempfile.gettempdir()) if parent is None else Path(parent)
+        parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_tile_folders(parent)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}.", dir=parent))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
+        self.counts = np.zeros((grid.num_tiles, 0), dtype=np.int64)
+        self.num_points = 0
+
+    def bucket(self, tile: int) -> Path:
+        """The file of a tile's points."""
+        return self.folder / f"tile_{tile}.bin"
+
+    def result(self, tile: int) -> Path:
+        """The file of a tile's classes and probabilities."""
+        return self.folder / f"result_{tile}.bin"
+
+    def close(self) -> None:
+        """Removes the temporary files now."""
+        self._cleanup()
+
+    def iter_chunks(self) -> Iterator[tuple[int, Any, np.ndarray, np.ndarray]]:
+        """``(start, points, classes (n,), probabilities (n, C))`` chunk by chunk, in file order.
+
+        Example:
+            >>> for start, points, classes, probs in result.iter_chunks():   # doctest: +SKIP
+            ...     pass
+        """
+        from vl3d_focal.io.chunks import iter_chunks
+
+        dtype = result_dtype(self.num_classes)
+        offsets = np.concatenate([np.zeros((self.grid.num_tiles, 1), np.int64), np.cumsum(self.counts, axis=1)], axis=1)
+        for number, (start, points) in enumerate(iter_chunks(self.path, chunk_points=self.chunk_points)):
+            xyz = np.column_stack([np.asarray(points.x), np.asarray(points.y), np.asarray(points.z)])
+            tiles = self.grid.tile_of(xyz)
+            classes = np.empty(len(xyz), dtype=np.int64)
+            probabilities = np.empty((len(xyz), self.num_classes), dtype=np.float32)
+            for tile in np.unique(tiles):
+                rows = np.fromfile(self.result(int(tile)), dtype=dtype, count=int(self.counts[tile, number]),
+                                   offset=int(offsets[tile, number]) * dtype.itemsize)
+                where = tiles == tile
+                classes[where] = rows["pred"]
+                probabilities[where] = rows["prob"]
+            yield start, points, classes, probabilities
+
+
+def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str]) -> None:
+    """Pass 2: every point (id, xyz, raw features) appended to its tile's bucket.
+
+    Features of a point alone are computed here, chunk by chunk; the columns of neighbourhood
+    features are left at 0 for :func:`vl3d_focal.inference.tile_features.fill_neighbourhood_features`.
+
+    Example:
+        >>> write_buckets(result, feature_names=["intensity"])   # doctest: +SKIP
+    """
+    from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES, extract_features
+    from vl3d_focal.io.chunks import iter_chunks, read_header
+
+    header = read_header(result.path)
+    dtype = bucket_dtype(len(feature_names))
+    pointwise = [j for j, name in enumerate(feature_names) if name not in NEIGHBOURHOOD_FEATURES]
+    counts = []
+    for start, points in iter_chunks(result.path, chunk_points=result.chunk_points):
+        cloud = _chunk_cloud(header, points, result.path)
+        rows = np.empty(len(points), dtype=dtype)
+        rows["id"] = np.arange(start, start + len(points))
+        rows["xyz"] = cloud.xyz
+        rows["feat"] = 0.0
+        if pointwise:
+            rows["feat"][:, pointwise] = extract_features(cloud, [feature_names[j] for j in pointwise])
+        tiles = result.grid.tile_of(cloud.xyz)
+        counts.append(np.bincount(tiles, minlength=result.grid.num_tiles))
+        for tile in np.flatnonzero(counts[-1]):
+            with open(result.bucket(int(tile)), "ab") as handle:
+                rows[tiles == tile].tofile(handle)
+        result.num_points += len(points)
+    result.counts = np.stack(counts, axis=1)
+
+
+def load_tile(result: StreamedPredictions, tile: int, *, margin: float, num_features: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A tile's points and the other tiles' points within ``margin`` (in xy) of their box.
+
+    Returns:
+        ``(rows sorted by id, mask of the tile's own rows, low, high)``, ``[low, high]`` the xy
+        box of the tile's own points.
+
+    Example:
+        >>> rows, own, low, high = load_tile(result, 3, margin=5.0, num_features=2)   # doctest: +SKIP
+    """
+    dtype = bucket_dtype(num_features)
+    core = np.fromfile(result.bucket(tile), dtype=dtype)
+    low, high = core["xyz"][:, :2].min(axis=0), core["xyz"][:, :2].max(axis=0)
+    parts = []
+    for other in result.grid.tiles_over(low - margin, high + margin):
+        if other == tile or not result.bucket(other).exists():
+            continue
+        rows = np.fromfile(result.bucket(other), dtype=dtype)
+        xy = rows["xyz"][:, :2]
+        parts.append(rows[np.all((xy >= low - margin) & (xy <= high + margin), axis=1)])
+    rows = np.concatenate([core] + parts)
+    order = np.argsort(rows["id"], kind="stable")
+    own = np.zeros(len(rows), dtype=bool)
+    own[:len(core)] = True
+    return rows[order], own[order], low, high

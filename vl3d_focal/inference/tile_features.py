@@ -1,0 +1,133 @@
+"""Neighbourhood features of a streamed cloud, computed tile by tile.
+
+:func:`~vl3d_focal.inference.tile_buckets.write_buckets` leaves 0 in the columns of the features
+that depend on a point's neighbourhood (:data:`~vl3d_focal.data.features.NEIGHBOURHOOD_FEATURES`).
+:func:`fill_neighbourhood_features` fills them with the values the whole-cloud
+:func:`~vl3d_focal.data.features.extract_features` gives, holding one tile (and a margin) at a time:
+
+* ``height_above_ground``: the terrain grid comes from passes over the buckets
+  (:func:`~vl3d_focal.data.terrain.terrain_surface`, one block per tile; the neighbour counts of
+  the low-noise test come from the tile and the points within ``ISOLATED_RADIUS_M`` of it);
+  only the grid (one float per 2 m cell) is held whole.
+* shape features: each tile's points get their neighbours among the tile and the points within
+  :data:`SHAPE_MARGIN_M` of it; when a point's k-th neighbour is farther than the edge of what
+  was loaded, the tile is loaded again with a margin that reaches it. Neighbours at equal
+  distances are ordered by point index (:func:`~vl3d_focal.data.features.nearest_in_order`),
+  as in the whole cloud, so the values are the same.
+
+Example:
+    >>> fill_neighbourhood_features(result, feature_names=["height_above_ground"], tiles=[0, 1],
+    ...                             bounds=(low, high))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterator, Sequence
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES, SHAPE_FEATURES, SHAPE_NEIGHBOURS, neighbour_shapes
+from vl3d_focal.data.terrain import PointBlock, TerrainGrid, terrain_surface
+from vl3d_focal.errors import DataError
+from vl3d_focal.inference.tile_buckets import StreamedPredictions, bucket_dtype, load_tile
+
+logger = logging.getLogger(__name__)
+
+SHAPE_MARGIN_M = 2.0
+"""First margin loaded around a tile for the shape features' neighbours (widened when short)."""
+
+
+def _reach_margin(radius: float) -> float:
+    """A margin that surely holds every point within ``radius`` (rounding of the box included)."""
+    return radius * (1.0 + 1e-9) + 1e-9
+
+
+def _tile_blocks(result: StreamedPredictions, tiles: Sequence[int], *, num_features: int) -> Iterator[PointBlock]:
+    """One :class:`PointBlock` per tile, its neighbour counts from the tile and a margin."""
+    dtype = bucket_dtype(num_features)
+    for tile in tiles:
+        core = np.fromfile(result.bucket(tile), dtype=dtype)
+
+        def count_within(query: np.ndarray, radius: float, tile: int = tile) -> np.ndarray:
+            rows, *_ = load_tile(result, tile, margin=_reach_margin(radius), num_features=num_features)
+            return np.asarray(cKDTree(rows["xyz"]).query_ball_point(query, r=radius, return_length=True, workers=-1))
+
+        yield PointBlock(ids=core["id"], xyz=core["xyz"], count_within=count_within)
+
+
+def _tile_shapes(result: StreamedPredictions, tile: int, *, num_features: int) -> np.ndarray:
+    """Shape features of a tile's own points (in bucket order), exact for every point: the
+    points whose k-th neighbour lies beyond what was loaded are computed again, alone, with a
+    margin that reaches it."""
+    margin, pending, shapes = SHAPE_MARGIN_M, None, None
+    while True:
+        rows, own, low, high = load_tile(result, tile, margin=margin, num_features=num_features)
+        mine = np.flatnonzero(own)
+        if shapes is None:
+            shapes, pending = np.empty((len(mine), len(SHAPE_FEATURES))), np.arange(len(mine))
+        values, reach = neighbour_shapes(rows["xyz"], queries=mine[pending], ids=rows["id"])
+        shapes[pending] = values
+        xy = rows["xyz"][mine[pending], :2]
+        room = np.minimum(xy - (low - margin), (high + margin) - xy).min(axis=1)
+        short = reach > room
+        if len(rows) < min(SHAPE_NEIGHBOURS, result.num_points):
+            short[:] = True
+        if not short.any() or len(rows) >= result.num_points:
+            return shapes
+        pending = pending[short]
+        margin = max(2.0 * margin, _reach_margin(float(reach[short].max())))
+        logger.debug("%s: tile %d: %d points need neighbours beyond the margin, loading %.1f m",
+                     result.path.name, tile, len(pending), margin)
+
+
+def fill_neighbourhood_features(
+    result: StreamedPredictions,
+    *,
+    feature_names: Sequence[str],
+    tiles: Sequence[int],
+    bounds: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Writes the neighbourhood features of every bucketed point into its bucket.
+
+    Args:
+        result: the streamed cloud's buckets (written by ``write_buckets``).
+        feature_names: the bucket's feature columns, in order.
+        tiles: the tiles holding points.
+        bounds: the lowest and highest coordinates of the cloud (``cloud_bounds``).
+
+    Raises:
+        DataError: a computed feature is not finite.
+
+    Example:
+        >>> fill_neighbourhood_features(result, feature_names=["intensity", "planarity"],
+        ...                             tiles=[0], bounds=(low, high))   # doctest: +SKIP
+    """
+    names = list(feature_names)
+    columns = [j for j, name in enumerate(names) if name in NEIGHBOURHOOD_FEATURES]
+    if not columns:
+        return
+    start, dtype = time.perf_counter(), bucket_dtype(len(names))
+    surface, grid = None, None
+    if "height_above_ground" in names:
+        grid = TerrainGrid.covering(bounds[0], bounds[1])
+        surface = terrain_surface(lambda: _tile_blocks(result, tiles, num_features=len(names)), grid)
+    for number, tile in enumerate(tiles, start=1):
+        core = np.fromfile(result.bucket(tile), dtype=dtype)
+        shapes = None
+        if any(names[j] in SHAPE_FEATURES for j in columns):
+            shapes = _tile_shapes(result, tile, num_features=len(names))
+        for j in columns:
+            if names[j] == "height_above_ground":
+                core["feat"][:, j] = core["xyz"][:, 2] - grid.surface_at(surface, core["xyz"])
+            else:
+                core["feat"][:, j] = shapes[:, SHAPE_FEATURES.index(names[j])]
+        bad = [names[j] for j in columns if not np.isfinite(core["feat"][:, j]).all()]
+        if bad:
+            raise DataError(f"point cloud {result.path}: NaN or infinite feature values ({bad}); expected finite values")
+        core.tofile(result.bucket(tile))
+        logger.info("%s: neighbourhood features of tile %d/%d", result.path.name, number, len(tiles))
+    logger.info("%s: %s computed tile by tile (%.1f s)", result.path.name,
+                ", ".join(names[j] for j in columns), time.perf_counter() - start)

@@ -1,0 +1,164 @@
+"""The one way outputs are written: a temporary file beside the target, renamed into place.
+
+Every output of a run (clouds, models, checkpoints, reports, plots) goes through
+:func:`atomic_output`, so a killed run never leaves a truncated file under an output's name,
+and the only debris it can leave are temporary files named ``.<stem>.<8 random>.partial<suffixes>``,
+which :func:`is_partial_name` recognises and :func:`remove_stale_partials` deletes at the start
+of the next run. The suffixes are kept at the end of the temporary name because some writers
+choose their format from them (``.laz``, ``.weights.h5``, ``.keras``). Outputs get the
+permissions ``open()`` would give a new file (``0o666`` minus the umask), not the ``0o600`` of a
+temporary file.
+
+Example:
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "eval" / "report.txt"
+    >>> with atomic_output(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text(), [p.name for p in target.parent.iterdir()]
+    ('done', ['report.txt'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from vl3d_focal.errors import DataError
+
+PARTIAL_MARK = ".partial"
+_RANDOM_PART = r"[a-z0-9_]{8}"
+"""The random part of a :func:`tempfile.mkstemp` name."""
+_PARTIAL_NAME = re.compile(rf"\..+\.{_RANDOM_PART}{re.escape(PARTIAL_MARK)}(?:\..+)?")
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it for other threads for longer than a call).
+
+    Example:
+        >>> 0 <= current_umask() <= 0o777
+        True
+    """
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file: ``0o666`` minus the umask.
+
+    Example:
+        >>> file_mode() & 0o111
+        0
+    """
+    return 0o666 & ~current_umask()
+
+
+def _suffixes(name: str) -> str:
+    suffixes = "".join(Path(name).suffixes)
+    return suffixes if len(suffixes) < len(name) else Path(name).suffix
+
+
+def partial_path(path: str | Path) -> Path:
+    """A new empty temporary file beside ``path``, hidden, with the same suffixes.
+
+    Example:
+        >>> tmp = partial_path(Path(tempfile.mkdtemp()) / "best.weights.h5")
+        >>> tmp.name.startswith(".best.") and tmp.name.endswith(".partial.weights.h5")
+        True
+    """
+    out = Path(path)
+    suffixes = _suffixes(out.name)
+    stem = out.name[: len(out.name) - len(suffixes)]
+    handle, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f"{PARTIAL_MARK}{suffixes}", dir=out.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def is_partial_name(path: str | Path) -> bool:
+    """Whether ``path`` is named like a temporary file of :func:`partial_path`.
+
+    Example:
+        >>> is_partial_name("out/.history.k2j4h_9a.partial.csv")
+        True
+        >>> is_partial_name("out/history.partial.csv"), is_partial_name("out/.predicted.k2j4h_9a.laz")
+        (False, False)
+    """
+    return _PARTIAL_NAME.fullmatch(Path(path).name) is not None
+
+
+def remove_stale_partials(folder: str | Path) -> list[Path]:
+    """Deletes the temporary files of :func:`partial_path` that a killed run left in ``folder``.
+
+    Only regular files of ``folder`` itself (not its subfolders) are looked at; a missing
+    folder is no error.
+
+    Returns:
+        The deleted files, sorted.
+
+    Example:
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> stale = partial_path(folder / "history.csv")
+        >>> remove_stale_partials(folder) == [stale]
+        True
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    stale = sorted(path for path in root.iterdir()
+                   if path.is_file() and not path.is_symlink() and is_partial_name(path))
+    for path in stale:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return stale
+
+
+def check_output_path(path: str | Path) -> Path:
+    """``path`` as a Path whose parent folder exists; a clear error where it cannot be a file.
+
+    Raises:
+        DataError: ``path`` is an existing folder, or a part of its parent is a file.
+
+    Example:
+        >>> check_output_path(Path(tempfile.mkdtemp()) / "eval" / "x.json").parent.is_dir()
+        True
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise DataError(f"output {out}: is an existing folder; expected a file path")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(f"output {out}: a part of its folder {out.parent} is a file") from None
+    return out
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path to write; on success it is renamed to ``path`` in one step.
+
+    On an exception (or Ctrl-C) the temporary file is deleted and ``path`` is left as it was.
+    The parent folder is created when missing. The file gets the mode of :func:`file_mode`.
+
+    Example:
+        >>> target = Path(tempfile.mkdtemp()) / "a.txt"
+        >>> with atomic_output(target) as tmp:
+        ...     _ = tmp.write_text("done")
+        >>> oct(target.stat().st_mode & 0o777) == oct(file_mode())
+        True
+    """
+    out = check_output_path(path)
+    tmp = partial_path(out)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

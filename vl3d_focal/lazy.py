@@ -1,0 +1,35 @@
+"""Package attributes imported on first use (PEP 562), so that a package's registry entries
+and light modules load without its heavy dependencies (Keras, TensorFlow).
+
+Example:
+    >>> getattr_, dir_ = lazy_attributes("json", {"JSONDecoder": "decoder"})
+    >>> getattr_("JSONDecoder").__name__
+    'JSONDecoder'
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any, Callable, Mapping
+
+
+def lazy_attributes(package: str, table: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for ``package`` exporting ``{name: submodule}``.
+
+    The first access to ``package.name`` imports ``package.submodule`` and caches the value
+    in the package's namespace.
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = table.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(table))
+
+    return __getattr__, __dir__

@@ -1,0 +1,82 @@
+"""A trained model with everything needed to apply it to a new cloud.
+
+Example:
+    >>> info = LossInfo(loss={"function": "class_weighted_focal_categorical_crossentropy"},
+    ...                 label_format="sparse", class_weight=[1.0, 2.0],
+    ...                 class_weight_source="model_handling", class_counts=[10, 5])
+    >>> LossInfo.from_config(info.to_config()) == info
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+from vl3d_focal.data.features import FeatureNormalizer
+from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.receptive_fields import FieldSpec
+
+if TYPE_CHECKING:
+    import keras
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """The loss a model was trained with, for the record (model file, reports).
+
+    Attributes:
+        loss: the loss object of the spec, as run.
+        label_format: ``"sparse"`` or ``"one_hot"`` (the loss's registry metadata).
+        class_weight: the resolved class weights, or None.
+        class_weight_source: where they came from (the spec key, or ``"none"``).
+        class_counts: training points per class.
+    """
+
+    loss: Mapping[str, Any] = field(default_factory=dict)
+    label_format: str = "sparse"
+    class_weight: list[float] | None = None
+    class_weight_source: str = "none"
+    class_counts: list[int] = field(default_factory=list)
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {**asdict(self), "loss": dict(self.loss)}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "LossInfo":
+        """The inverse of :meth:`to_config` (unknown keys ignored)."""
+        known = {name: config[name] for name in cls.__dataclass_fields__ if name in config}
+        return cls(**known)
+
+
+@dataclass
+class ModelBundle:
+    """A trained model with everything needed to apply it to a new cloud.
+
+    Attributes:
+        model: the Keras model (inputs: coordinates and features; output: logits).
+        feature_names: the ``fnames`` the model was trained with, in order.
+        normalizer: the fitted feature normaliser, or None without features.
+        field_spec: the receptive-field parameters.
+        mapping: the class mapping from LAS codes to classes.
+        class_names: the class names, in the model's output order.
+        random_seed: the seed fields are built with.
+        predict_batch_size: number of fields per prediction chunk.
+        loss_info: the loss and resolved class weights, for the record.
+    """
+
+    model: keras.Model
+    feature_names: list[str]
+    normalizer: FeatureNormalizer | None
+    field_spec: FieldSpec
+    mapping: ClassMapping
+    class_names: list[str]
+    random_seed: int | None = None
+    predict_batch_size: int = 32
+    loss_info: LossInfo = field(default_factory=LossInfo)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes the model predicts."""
+        return len(self.class_names)

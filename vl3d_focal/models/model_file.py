@@ -1,0 +1,208 @@
+"""A ``.keras`` model file that holds everything needed to apply it.
+
+Besides Keras' own members, the archive holds ``vl3d_focal.json``: feature names and the
+normaliser, the receptive-field parameters, the class mapping and names, the seed, the
+prediction chunk size and the loss used (with its resolved class weights). So
+``{"predict": "ModelLoader", "model_path": ...}`` needs nothing else.
+
+Example:
+    >>> save_bundle(bundle, "out/model/model.keras")           # doctest: +SKIP
+    >>> load_bundle("out/model/model.keras").class_names       # doctest: +SKIP
+    ['ground', 'vegetation', 'building', 'vehicle', 'pole']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+from vl3d_focal import __version__
+from vl3d_focal.errors import DataError, VL3DFocalError
+from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.models.bundle import LossInfo, ModelBundle
+
+logger = logging.getLogger(__name__)
+
+METADATA_MEMBER = "vl3d_focal.json"
+FORMAT_VERSION = 1
+"""Version of the model-file format written; files of a newer format are refused."""
+
+
+def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
+    """The JSON-able description of a bundle, without the Keras model.
+
+    Example:
+        >>> bundle_metadata(bundle)["feature_names"]                # doctest: +SKIP
+        ['intensity']
+    """
+    return {
+        "format_version": FORMAT_VERSION,
+        "vl3d_focal_version": __version__,
+        "feature_names": list(bundle.feature_names),
+        "normalizer": None if bundle.normalizer is None else bundle.normalizer.to_config(),
+        "field_spec": bundle.field_spec.to_config(),
+        "mapping": bundle.mapping.to_config(),
+        "class_names": list(bundle.class_names),
+        "random_seed": bundle.random_seed,
+        "predict_batch_size": int(bundle.predict_batch_size),
+        "loss": bundle.loss_info.to_config(),
+    }
+
+
+def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
+    """Saves the Keras model as ``.keras`` with the bundle's metadata inside the archive.
+
+    The archive is written to a temporary file in the destination folder, completed with the
+    metadata, then renamed into place: a crash never leaves a model without its metadata (or
+    a truncated archive) under the final name.
+
+    Example:
+        >>> save_bundle(bundle, "out/model.keras")               # doctest: +SKIP
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise DataError(f"out_model: expected a path ending in .keras, got {str(path)!r}")
+    with atomic_output(path) as tmp:
+        bundle.model.save(str(tmp))
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(METADATA_MEMBER, json.dumps(bundle_metadata(bundle), indent=2))
+    logger.info("wrote model %s", path)
+    return path
+
+
+def _problem(path: Path, message: str) -> DataError:
+    return DataError(f"model_path {path}: {message}")
+
+
+def check_metadata(meta: Any, *, path: str | Path) -> dict[str, Any]:
+    """Checks the format version and the members of a model file's metadata.
+
+    Raises:
+        DataError: Not an object, no ``format_version`` (not written by vl3d_focal), a newer
+            format than this version reads, or a member of the wrong type.
+
+    Example:
+        >>> check_metadata({"format_version": 99}, path="m.keras")
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.errors.DataError: model_path m.keras: written in model format 99 by vl3d_focal ?; this vl3d_focal reads formats 1..1: upgrade vl3d_focal or re-train the model
+    """
+    path = Path(path)
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise _problem(path, f"its {METADATA_MEMBER} has no format_version; expected a model file "
+                             "written by vl3d_focal's PredictiveModelWriter")
+    version = meta["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _problem(path, f"format_version must be an integer >= 1, received {version!r}")
+    if version > FORMAT_VERSION:
+        raise _problem(path, f"written in model format {version} by vl3d_focal "
+                             f"{meta.get('vl3d_focal_version', '?')}; this vl3d_focal reads formats "
+                             f"1..{FORMAT_VERSION}: upgrade vl3d_focal or re-train the model")
+    for key, kinds, what in _REQUIRED_MEMBERS:
+        value = meta.get(key)
+        if not isinstance(value, kinds) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+            raise _problem(path, f"metadata {key!r} must be {what}, received {value!r:.80}")
+    return meta
+
+
+_REQUIRED_MEMBERS: tuple[tuple[str, tuple[type, ...], str], ...] = (
+    ("feature_names", (list,), "a list of feature names"),
+    ("class_names", (list,), "a list of class names"),
+    ("field_spec", (dict,), "an object (the receptive-field parameters)"),
+    ("mapping", (dict,), "an object (the class mapping)"),
+    ("normalizer", (dict, type(None)), "an object or null (the feature normaliser)"),
+)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The vl3d_focal metadata stored in a ``.keras`` file, checked (see :func:`check_metadata`).
+
+    Example:
+        >>> read_metadata("out/model.keras")["class_names"]        # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"model_path {path}: no such file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            meta = json.loads(archive.read(METADATA_MEMBER))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error) as err:
+        raise DataError(
+            f"model_path {path}: expected a .keras file written by PredictiveModelWriter "
+            f"(with a {METADATA_MEMBER} member), got one that cannot be used ({err})"
+        ) from err
+    return check_metadata(meta, path=path)
+
+
+def _load_keras(path: Path) -> Any:
+    import keras
+
+    try:
+        return keras.models.load_model(str(path), compile=False, safe_mode=True)
+    except Exception as err:  # Keras raises ValueError, TypeError, KeyError... on bad archives
+        if "safe_mode" in str(err):
+            raise _problem(path, "refused: the model holds unsafe content (e.g. a Python lambda) that "
+                                 "Keras only loads with safe_mode off; vl3d_focal always loads models "
+                                 f"in safe mode ({type(err).__name__})") from err
+        raise _problem(path, f"Keras cannot load the model ({type(err).__name__}: {err})") from err
+
+
+def _check_model_shapes(model: Any, meta: dict[str, Any], *, path: Path) -> None:
+    expected = [(3,), (len(meta["feature_names"]),)]
+    try:
+        received = [tuple(tensor.shape[2:]) for tensor in model.inputs]
+        classes = model.outputs[0].shape[-1] if len(model.outputs) == 1 else None
+    except (AttributeError, TypeError, IndexError):
+        received, classes = [], None
+    if received != expected or classes != len(meta["class_names"]):
+        raise _problem(path, f"expected a model with inputs (fields, points, 3) and (fields, points, "
+                             f"{len(meta['feature_names'])}) and {len(meta['class_names'])} output classes, "
+                             f"received inputs {received} and {classes} output classes")
+
+
+def load_bundle(path: str | Path) -> ModelBundle:
+    """Loads a model written by :func:`save_bundle` with everything needed to predict.
+
+    The metadata is checked first (format version, members), then Keras loads the model with
+    ``safe_mode=True`` (no arbitrary code from the file), then its inputs and outputs are
+    compared with the metadata.
+
+    Raises:
+        DataError: naming the file: not a vl3d_focal model, a newer format, unsafe content,
+            or metadata that does not describe the model.
+
+    Example:
+        >>> load_bundle("out/model.keras").feature_names          # doctest: +SKIP
+    """
+    import vl3d_focal.models  # noqa: F401  (registers the custom layers)
+    from vl3d_focal.data.features import FeatureNormalizer
+    from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.data.receptive_fields import FieldSpec
+
+    path = Path(path)
+    meta = read_metadata(path)
+    try:
+        parts = {
+            "normalizer": None if meta["normalizer"] is None else FeatureNormalizer.from_config(meta["normalizer"]),
+            "field_spec": FieldSpec.from_config(meta["field_spec"]),
+            "mapping": ClassMapping.from_config(meta["mapping"]),
+        }
+        predict_batch_size = int(meta.get("predict_batch_size", 32))
+    except (VL3DFocalError, KeyError, TypeError, ValueError) as err:
+        raise _problem(path, f"its {METADATA_MEMBER} cannot be used ({type(err).__name__}: {err})") from err
+    model = _load_keras(path)
+    _check_model_shapes(model, meta, path=path)
+    logger.info("loaded model %s (%d classes)", path, len(meta["class_names"]))
+    return ModelBundle(
+        model=model,
+        feature_names=list(meta["feature_names"]),
+        class_names=list(meta["class_names"]),
+        random_seed=meta.get("random_seed"),
+        predict_batch_size=predict_batch_size,
+        loss_info=LossInfo.from_config(meta.get("loss") or {}),
+        **parts,
+    )

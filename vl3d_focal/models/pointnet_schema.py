@@ -1,0 +1,106 @@
+"""The architecture arguments of ``PointNetPwiseClassifier``: names, defaults, JSON schema.
+
+Kept apart from the Keras model (:mod:`vl3d_focal.models.pointnet`) so that specs are
+validated without importing Keras.
+
+Example:
+    >>> POINTNET_SCHEMA["properties"]["num_pwise_feats"]["default"]
+    32
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+POINTNET_ARCHITECTURE_ARGS: tuple[str, ...] = (
+    "num_pwise_feats",
+    "pretransf_feats_spec",
+    "postransf_feats_spec",
+    "tnet_pre_filters_spec",
+    "tnet_post_filters_spec",
+    "kernel_initializer",
+)
+"""The names of the architecture arguments a spec gives in ``model_args``."""
+
+DEFAULT_NUM_PWISE_FEATS = 32
+DEFAULT_PRETRANSF_FEATS_SPEC: tuple[dict[str, int], ...] = ({"filters": 32}, {"filters": 64})
+DEFAULT_POSTRANSF_FEATS_SPEC: tuple[dict[str, int], ...] = ({"filters": 64}, {"filters": 128})
+DEFAULT_TNET_PRE_FILTERS_SPEC: tuple[int, ...] = (32, 64)
+DEFAULT_TNET_POST_FILTERS_SPEC: tuple[int, ...] = (64, 32)
+DEFAULT_KERNEL_INITIALIZER = "he_normal"
+
+
+def _feats_spec_schema(description: str, default: Sequence[Mapping[str, int]]) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": description,
+        "default": [dict(layer) for layer in default],
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["filters"],
+            "properties": {
+                "filters": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Number of output features of this shared per-point layer.",
+                },
+                "name": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Name of the layer in the Keras model (default: generated).",
+                },
+            },
+        },
+    }
+
+
+def _filters_schema(description: str, default: Sequence[int]) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": description,
+        "default": list(default),
+        "items": {"type": "integer", "minimum": 1},
+    }
+
+
+POINTNET_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "PointNetPwiseClassifier architecture arguments",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "num_pwise_feats": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Width of the shared per-point layer before the logits.",
+            "default": DEFAULT_NUM_PWISE_FEATS,
+        },
+        "pretransf_feats_spec": _feats_spec_schema(
+            "Shared per-point layers before the feature transform, in order.",
+            DEFAULT_PRETRANSF_FEATS_SPEC,
+        ),
+        "postransf_feats_spec": _feats_spec_schema(
+            "Shared per-point layers after the feature transform; the last one is max-pooled "
+            "into the global feature.",
+            DEFAULT_POSTRANSF_FEATS_SPEC,
+        ),
+        "tnet_pre_filters_spec": _filters_schema(
+            "Widths of the T-Nets' shared per-point layers (before their max pooling); "
+            "empty together with tnet_post_filters_spec means no T-Net.",
+            DEFAULT_TNET_PRE_FILTERS_SPEC,
+        ),
+        "tnet_post_filters_spec": _filters_schema(
+            "Widths of the T-Nets' dense layers after their max pooling; empty together with "
+            "tnet_pre_filters_spec means no T-Net.",
+            DEFAULT_TNET_POST_FILTERS_SPEC,
+        ),
+        "kernel_initializer": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Keras initializer name of every kernel (he_normal, glorot_uniform...).",
+            "default": DEFAULT_KERNEL_INITIALIZER,
+        },
+    },
+}
+"""JSON Schema (draft 2020-12) of the architecture part of a spec's ``model_args``."""

@@ -1,0 +1,164 @@
+"""The evaluation report of one cloud: JSON, text, confusion matrix and class distribution.
+
+Example:
+    >>> from vl3d_focal.reports.metrics import classification_metrics
+    >>> print(format_text_report(classification_metrics([[1]], class_names=["a"])).splitlines()[0])
+    Classification evaluation (1 points, 1 classes)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from vl3d_focal.errors import DataError  # noqa: E402
+from vl3d_focal.io.atomic import atomic_output  # noqa: E402
+from vl3d_focal.reports.figures import class_rgba, save_figure  # noqa: E402
+from vl3d_focal.reports.files import evaluation_files, write_csv  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def format_text_report(metrics: Mapping[str, Any]) -> str:
+    """A human-readable report of :func:`vl3d_focal.reports.metrics.classification_metrics`' result.
+
+    Overall scores, one line per class ("n/a" marks undefined values), the confusion matrix.
+
+    Example:
+        >>> from vl3d_focal.reports.metrics import classification_metrics
+        >>> print(format_text_report(classification_metrics([[1]], class_names=["a"])).splitlines()[0])
+        Classification evaluation (1 points, 1 classes)
+    """
+    names = list(metrics["class_names"])
+    total = int(np.sum(metrics["confusion_matrix"]))
+    width = max([len("class")] + [len(n) for n in names])
+    lines = [f"Classification evaluation ({total} points, {len(names)} classes)", ""]
+    for key, label in (("OA", "Overall accuracy"), ("mIoU", "Mean IoU"), ("macro_F1", "Macro F1"),
+                       ("MCC", "Matthews corr. coef."), ("Kappa", "Cohen's kappa")):
+        lines.append(f"  {label:<22}{key:>9}  {_fmt(metrics[key])}")
+    lines += ["", "  mIoU and macro F1 average the classes present in the reference; n/a = undefined.", ""]
+    header = f"  {'class':<{width}}  {'precision':>9}  {'recall':>9}  {'F1':>9}  {'IoU':>9}  {'support':>10}"
+    lines += [header, "  " + "-" * (len(header) - 2)]
+    for name in names:
+        row = metrics["per_class"][name]
+        lines.append(
+            f"  {name:<{width}}  {_fmt(row['P']):>9}  {_fmt(row['R']):>9}  {_fmt(row['F1']):>9}  "
+            f"{_fmt(row['IoU']):>9}  {row['support']:>10}"
+        )
+    lines += ["", "Confusion matrix (rows: reference, columns: predicted)", ""]
+    cm = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
+    cell = max([len(n) for n in names] + [len(str(int(cm.max()))) if cm.size else 1])
+    lines.append("  " + " " * width + "".join(f"  {n:>{cell}}" for n in names))
+    for name, row in zip(names, cm):
+        lines.append(f"  {name:<{width}}" + "".join(f"  {int(v):>{cell}}" for v in row))
+    return "\n".join(lines) + "\n"
+
+
+def _plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
+    totals = cm.sum(axis=1, keepdims=True)
+    normalised = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=np.float64), where=totals > 0)
+    size = max(4.0, 0.7 * len(names) + 2.5)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), layout="constrained")
+    panels = ((axes[0], cm, "Counts", lambda v: f"{int(v)}"),
+              (axes[1], normalised, "Row-normalised (recall)", lambda v: f"{v:.2f}"))
+    for ax, values, title, fmt in panels:
+        image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if values is normalised else None)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        ax.set(title=title, xlabel="Predicted class", ylabel="Reference class",
+               xticks=range(len(names)), yticks=range(len(names)))
+        ax.set_xticklabels(names, rotation=45, ha="right")
+        ax.set_yticklabels(names)
+        if len(names) <= 20:
+            threshold = 0.5 * float(values.max()) if values.size else 0.0
+            for (i, j), value in np.ndenumerate(values):
+                ax.text(j, i, fmt(value), ha="center", va="center", fontsize=8,
+                        color="white" if value > threshold else "black")
+    fig.suptitle("Confusion matrix")
+    save_figure(fig, path=path)
+
+
+def _plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors: list[Any], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) * len(series) / 2 + 3), 4.5), layout="constrained")
+    x = np.arange(len(names))
+    width = 0.8 / len(series)
+    hatches = ["", "//", "..", "xx", "\\\\"]
+    for s, (label, counts) in enumerate(series.items()):
+        ax.bar(x + (s - (len(series) - 1) / 2) * width, np.maximum(counts, 0.5), width, color=colors,
+               edgecolor="black", linewidth=0.5, hatch=hatches[s % len(hatches)], label=label)
+    ax.set_yscale("log")
+    ax.set(xticks=x, ylabel="points (log scale)", title="Class distribution")
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch=hatches[s % len(hatches)], label=label)
+                       for s, label in enumerate(series)])
+    save_figure(fig, path=path)
+
+
+def write_evaluation(
+    metrics: Mapping[str, Any],
+    *,
+    report_path: str | os.PathLike[str],
+    class_colors: Sequence[str | None] | None = None,
+    class_counts: Mapping[str, Sequence[int]] | None = None,
+) -> dict[str, Path]:
+    """Writes an evaluation: JSON, text report, confusion-matrix PNG, class distribution CSV + PNG.
+
+    With ``report_path`` = ``eval/evaluation.json`` the files are ``eval/evaluation.json``,
+    ``eval/evaluation.txt``, ``eval/evaluation_confusion.png``,
+    ``eval/evaluation_class_distribution.csv`` and ``eval/evaluation_class_distribution.png``.
+
+    Args:
+        metrics: the result of :func:`vl3d_focal.reports.metrics.classification_metrics`.
+        report_path: where the JSON goes; the other files go beside it.
+        class_colors: one matplotlib colour per class (None entries take defaults).
+        class_counts: extra named count series for the class distribution, e.g.
+            ``{"training": [...]}``, beside the reference and predicted counts.
+
+    Returns:
+        The paths of :func:`~vl3d_focal.reports.files.evaluation_files` (the top-down picture
+        is written by :func:`~vl3d_focal.reports.topdown.plot_topdown`).
+
+    Raises:
+        DataError: a count series or colour list does not match the classes.
+
+    Example:
+        >>> from vl3d_focal.reports.metrics import classification_metrics
+        >>> m = classification_metrics([[5, 1], [0, 3]], class_names=["ground", "pole"])
+        >>> write_evaluation(m, report_path="out/eval/evaluation.json")["text"]  # doctest: +SKIP
+        PosixPath('out/eval/evaluation.txt')
+    """
+    json_path = Path(report_path)
+    names = list(metrics["class_names"])
+    cm = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
+    series = {"reference": cm.sum(axis=1), "predicted": cm.sum(axis=0)}
+    for label, counts in (class_counts or {}).items():
+        counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+        if counts.size != len(names):
+            raise DataError(f"class_counts[{label!r}] must give {len(names)} counts (one per class); got {counts.size}")
+        series[str(label)] = counts
+    colors = class_rgba(class_colors, count=len(names))
+    paths = evaluation_files(json_path)
+    with atomic_output(paths["json"]) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    logger.info("wrote %s (OA %s, mIoU %s)", json_path, _fmt(metrics["OA"]), _fmt(metrics["mIoU"]))
+    with atomic_output(paths["text"]) as tmp:
+        tmp.write_text(format_text_report(metrics), encoding="utf-8")
+    _plot_confusion(cm, names, paths["confusion_png"])
+    header = ["class", *series]
+    rows = [[name, *(int(series[label][k]) for label in series)] for k, name in enumerate(names)]
+    write_csv(paths["distribution_csv"], header, rows)
+    _plot_distribution(series, names, colors, paths["distribution_png"])
+    return paths

@@ -1,0 +1,52 @@
+"""Names of report files, and the CSV writer of the reports (no plotting library needed).
+
+Example:
+    >>> sorted(evaluation_files("out/eval/evaluation.json"))
+    ['confusion_png', 'distribution_csv', 'distribution_png', 'json', 'text', 'topdown_png']
+    >>> evaluation_files("out/eval/evaluation.json")["topdown_png"].as_posix()
+    'out/eval/evaluation_topdown.png'
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from vl3d_focal.io.atomic import atomic_output
+
+logger = logging.getLogger(__name__)
+
+
+def evaluation_files(report_path: str | os.PathLike[str]) -> dict[str, Path]:
+    """The files of one evaluation: the JSON at ``report_path`` and the others beside it."""
+    json_path = Path(report_path)
+    stem = json_path.with_suffix("")
+    return {
+        "json": json_path,
+        "text": json_path.with_suffix(".txt"),
+        "confusion_png": Path(f"{stem}_confusion.png"),
+        "distribution_csv": Path(f"{stem}_class_distribution.csv"),
+        "distribution_png": Path(f"{stem}_class_distribution.png"),
+        "topdown_png": Path(f"{stem}_topdown.png"),
+    }
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Writes a CSV file atomically (a header row, then ``rows``).
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp()) / "t.csv"
+        >>> write_csv(out, ["a", "b"], [[1, 2]])
+        >>> out.read_text().splitlines()
+        ['a,b', '1,2']
+    """
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+    logger.info("wrote %s", path)

@@ -1,0 +1,149 @@
+"""The top-down picture of an evaluated cloud: reference, predicted and misclassified points.
+
+Example:
+    >>> plot_topdown(xyz, ref, pred, class_names=["ground", "building"], colors=None,
+    ...              path="out/topdown.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from vl3d_focal.errors import DataError  # noqa: E402
+from vl3d_focal.reports.figures import class_rgba, save_figure  # noqa: E402
+
+TOPDOWN_MAX_POINTS = 300_000
+"""Above this many points, :func:`plot_topdown` draws a deterministic random subsample."""
+
+IGNORED_COLOR = "#d9d9d9"
+CORRECT_COLOR = "#c8c8c8"
+WRONG_COLOR = "#d62728"
+
+
+def _subsample(count: int, max_points: int) -> np.ndarray:
+    if count <= max_points:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(0).choice(count, size=max_points, replace=False))
+
+
+def make_topdown_figure(
+    xyz: np.ndarray,
+    reference: np.ndarray,
+    predicted: np.ndarray,
+    *,
+    class_names: Sequence[str],
+    colors: Sequence[str | None] | None = None,
+    ignore_label: int = -1,
+    max_points: int = TOPDOWN_MAX_POINTS,
+) -> Figure:
+    """The figure of :func:`plot_topdown` (three axes), for callers that want to adjust it.
+
+    Example:
+        >>> fig = make_topdown_figure(np.zeros((2, 3)), np.array([0, 1]), np.array([0, 0]),
+        ...                           class_names=["a", "b"])
+        >>> len(fig.axes)
+        3
+    """
+    xyz = np.asarray(xyz, dtype=np.float64)
+    reference = np.asarray(reference).reshape(-1)
+    predicted = np.asarray(predicted).reshape(-1)
+    if xyz.ndim != 2 or xyz.shape[1] < 2 or not (len(xyz) == reference.size == predicted.size):
+        raise DataError(
+            f"xyz must be (N, 3) with N reference and predicted labels; got xyz {xyz.shape}, "
+            f"{reference.size} reference and {predicted.size} predicted labels"
+        )
+    count = len(class_names)
+    palette = np.asarray(class_rgba(colors, count=count))
+    lut = np.vstack([palette, to_rgba(IGNORED_COLOR)])  # row `count`: ignored or unknown labels
+    keep = _subsample(len(xyz), max_points)
+    if xyz.shape[1] > 2:  # draw low points first, so the picture shows what is seen from above
+        keep = keep[np.argsort(xyz[keep, 2], kind="stable")]
+    x, y = xyz[keep, 0], xyz[keep, 1]
+    ref, pred = reference[keep], predicted[keep]
+    ignored = ref == ignore_label
+    wrong = ~ignored & (ref != pred)
+    ref_colors = lut[np.where(ignored | (ref < 0) | (ref >= count), count, ref)]
+    pred_colors = lut[np.where(ignored | (pred < 0) | (pred >= count), count, pred)]
+    error_colors = np.tile(np.asarray(to_rgba(CORRECT_COLOR)), (keep.size, 1))
+    error_colors[ignored] = to_rgba(IGNORED_COLOR, alpha=0.4)
+    error_colors[wrong] = to_rgba(WRONG_COLOR)
+    scored = int((~ignored).sum())
+    share = f"{100.0 * wrong.sum() / scored:.1f}%" if scored else "n/a"
+
+    width, height = float(np.ptp(x)) or 1.0, float(np.ptp(y)) or 1.0
+    panel = 6.0
+    fig, axes = plt.subplots(1, 3, figsize=(3 * panel, panel * min(1.5, max(0.5, height / width)) + 1.2),
+                             sharex=True, sharey=True, layout="constrained")
+    marker = float(np.clip(1.5 * (72 * panel) ** 2 / max(keep.size, 1), 0.2, 16.0))  # ~ area per point, pt^2
+    order_wrong = np.argsort(wrong, kind="stable")  # misclassified points drawn last, on top
+    panels = ((axes[0], ref_colors, None, "Reference"), (axes[1], pred_colors, None, "Prediction"),
+              (axes[2], error_colors, order_wrong, f"Misclassified: {int(wrong.sum())} points ({share})"))
+    for ax, point_colors, order, title in panels:
+        idx = slice(None) if order is None else order
+        ax.scatter(x[idx], y[idx], c=point_colors[idx], s=marker, marker="o", linewidths=0, rasterized=True)
+        ax.set_aspect("equal", adjustable="box")
+        ax.set(title=title, xlabel="x (m)")
+        ax.ticklabel_format(useOffset=False, style="plain")
+        ax.tick_params(axis="x", labelrotation=30)
+    axes[0].set_ylabel("y (m)")
+    handles = [Patch(color=palette[k], label=name) for k, name in enumerate(class_names)]
+    if ignored.any():
+        handles.append(Patch(color=IGNORED_COLOR, label="ignored"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), frameon=False)
+    marks = [Patch(color=CORRECT_COLOR, label="correct"), Patch(color=WRONG_COLOR, label="misclassified")]
+    axes[2].legend(handles=marks, loc="upper right", fontsize=8)
+    subsampled = f", {keep.size} of {len(xyz)} points drawn" if keep.size < len(xyz) else ""
+    fig.suptitle(f"Top-down view{subsampled}")
+    return fig
+
+
+def plot_topdown(
+    xyz: np.ndarray,
+    reference: np.ndarray,
+    predicted: np.ndarray,
+    *,
+    class_names: Sequence[str],
+    colors: Sequence[str | None] | None,
+    path: str | os.PathLike[str],
+    ignore_label: int = -1,
+    max_points: int = TOPDOWN_MAX_POINTS,
+) -> Path:
+    """Writes a top-down PNG: reference classes, predicted classes and misclassified points.
+
+    Three panels side by side with equal aspect, in the classes' colours (ignored points grey);
+    the third panel shows correct points grey and misclassified ones red. Clouds above
+    ``max_points`` are drawn from a fixed-seed random subsample (same picture every run).
+
+    Args:
+        xyz: ``(N, 3)`` coordinates.
+        reference: N reference class indices (``ignore_label`` for ignored points).
+        predicted: N predicted class indices.
+        class_names: the class names, in index order.
+        colors: one matplotlib colour per class (None, or None entries, take defaults).
+        path: the PNG to write.
+        ignore_label: reference label of points not scored.
+        max_points: most points drawn.
+
+    Returns:
+        ``path`` as a Path.
+
+    Example:
+        >>> plot_topdown(xyz, ref, pred, class_names=["ground", "building"],
+        ...              colors=["#a0785a", None], path="out/topdown.png")  # doctest: +SKIP
+    """
+    fig = make_topdown_figure(xyz, reference, predicted, class_names=class_names, colors=colors,
+                              ignore_label=ignore_label, max_points=max_points)
+    target = Path(path)
+    save_figure(fig, path=target, dpi=110)
+    return target

@@ -1,0 +1,47 @@
+"""Opening the input clouds of a spec into a new pipeline state.
+
+Example:
+    >>> read_inputs(inputs=[], prefixes=["out/"]).clouds
+    []
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from vl3d_focal.config.prefixes import cloud_prefixes, model_prefix
+from vl3d_focal.data.records import CloudRecord
+from vl3d_focal.io.las import check_file
+from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
+
+
+def read_inputs(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path]) -> PipelineState:
+    """Opens every input cloud (one log line each) into a new pipeline state.
+
+    Only the header is read and checked here (:func:`vl3d_focal.io.las.check_file`): a
+    cloud is read whole when a step first uses it (training, in-memory prediction), while
+    prediction, evaluation and writing of a big cloud nobody trains on stream its file
+    (:mod:`vl3d_focal.inference.streaming`), so that memory stays bounded for any cloud size.
+
+    Args:
+        inputs: ``in_pcloud`` paths (already resolved against the spec's folder).
+        prefixes: ``out_pcloud`` prefixes (one, or one per input).
+
+    Returns:
+        A :class:`PipelineState` holding one :class:`CloudRecord` per input.
+
+    Example:
+        >>> read_inputs(inputs=[], prefixes=["out/"]).clouds
+        []
+    """
+    per_cloud = cloud_prefixes(inputs=inputs, prefixes=prefixes)
+    records = []
+    for number, (path, prefix) in enumerate(zip(inputs, per_cloud), start=1):
+        count = check_file(path)
+        logger.info("cloud %d/%d: %s, %d points", number, len(inputs), path, count)
+        records.append(CloudRecord(path=Path(path), cloud=None, prefix=prefix, num_points=count))
+    return PipelineState(clouds=records, model_prefix=model_prefix(inputs=inputs, prefixes=prefixes))

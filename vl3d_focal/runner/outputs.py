@@ -1,0 +1,76 @@
+"""The files a spec's run writes: the one list preflight, the stale-file cleanup and the run
+manifest share.
+
+They are the output paths of the steps' schemas (``x-vl3d-path: cloud-output | model-output``)
+and the files each step declares besides (``outputs`` of its registry entry), expanded under
+the output prefixes: per-cloud outputs under every cloud's prefix, model-level ones under the
+first prefix.
+
+Example:
+    >>> [p.as_posix() for p in output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
+    ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]})][:2]
+    ['o/eval/r.json', 'o/eval/r.txt']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from vl3d_focal.config.normalise import annotated_paths
+from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output, model_prefix
+from vl3d_focal.config.schemas import find_step
+
+SCOPES = {"cloud-output": "cloud", "model-output": "model"}
+
+
+def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """``(scope, path as written, step)`` of every output of the spec's steps, in step order.
+
+    Example:
+        >>> declared_outputs({"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [
+        ...     {"writer": "PredictiveModelWriter", "out_model": "*m.keras"}]})[0][:2]
+        ('model', '*m.keras')
+    """
+    found = {parts: (SCOPES[kind], value) for parts, kind, value, _ in annotated_paths(spec) if kind in SCOPES}
+    declared: list[tuple[str, str, Mapping[str, Any]]] = []
+    for index, step in enumerate(spec.get("sequential_pipeline", [])):
+        declared += [(scope, value, step) for parts, (scope, value) in found.items()
+                     if parts[:2] == ("sequential_pipeline", index)]
+        located = find_step(step)
+        outputs = located[1].metadata.get("outputs") if located else None
+        if outputs is not None:
+            declared += [(scope, str(path), step) for scope, path in outputs(step)]
+    return declared
+
+
+def output_files(spec: Mapping[str, Any]) -> list[Path]:
+    """Every file a normalised spec's steps write, without duplicates, in step order.
+
+    Example:
+        >>> output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": [
+        ...     {"writer": "PredictiveModelWriter", "out_model": "*m.keras"}]})
+        [PosixPath('o/m.keras')]
+    """
+    inputs = [str(path) for path in spec.get("in_pcloud", [])]
+    given = [str(prefix) for prefix in spec.get("out_pcloud", [])]
+    first = model_prefix(inputs=inputs, prefixes=given)
+    per_cloud = cloud_prefixes(inputs=inputs, prefixes=given)
+    files: list[Path] = []
+    for scope, path, _ in declared_outputs(spec):
+        prefixes = per_cloud if scope == "cloud" else [first]
+        if not path.startswith(PREFIX_MARK):
+            prefixes = [""]
+        files += [Path(expand_output(path, prefix=prefix)) for prefix in prefixes]
+    return list(dict.fromkeys(files))
+
+
+def output_folders(spec: Mapping[str, Any]) -> list[Path]:
+    """The folders of :func:`output_files`.
+
+    Example:
+        >>> [p.as_posix() for p in output_folders({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
+        ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]})]
+        ['o/eval']
+    """
+    return list(dict.fromkeys(path.parent for path in output_files(spec)))

@@ -1,0 +1,137 @@
+"""Checks made before a pipeline runs: its output folders can be written and hold its outputs.
+
+The output folders are those of the files the steps write
+(:func:`vl3d_focal.runner.outputs.output_files`). Each must be creatable: its nearest existing ancestor must be a folder
+in which a file can really be created (a probe file is created and removed, which also
+catches read-only file systems). The free space of their file systems must exceed an estimate
+of the outputs: every model-sized file (model, best weights, resumable checkpoint) at the
+loaded model file's size, else :data:`MODEL_ALLOWANCE_BYTES`; each classified cloud (points x
+(input record + probabilities)); each report file at :data:`REPORT_ALLOWANCE_BYTES`.
+
+Example:
+    >>> check_outputs({"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []})
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from vl3d_focal.errors import DataError
+from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES
+from vl3d_focal.runner.outputs import declared_outputs, output_folders
+
+logger = logging.getLogger(__name__)
+
+MODEL_ALLOWANCE_BYTES = 64 * 2**20
+"""Size allowed for a model trained by the pipeline (PointNet models are a few MiB)."""
+REPORT_ALLOWANCE_BYTES = 4 * 2**20
+"""Size allowed for one report file (JSON, text, CSV, PNG picture)."""
+MODEL_SUFFIXES = (".keras", ".h5", ".npz")
+"""Files the size of a model: the model, its best weights, the resumable checkpoint."""
+def _existing_ancestor(folder: Path) -> Path:
+    current = folder.absolute()
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    return current
+
+
+def check_writable(folder: Path) -> Path:
+    """Raises when ``folder`` cannot be created or written; returns its nearest existing ancestor.
+
+    Example:
+        >>> import tempfile
+        >>> check_writable(Path(tempfile.mkdtemp()) / "new" / "sub").is_dir()
+        True
+    """
+    ancestor = _existing_ancestor(folder)
+    if not ancestor.is_dir():
+        raise DataError(f"output folder {folder}: cannot be created, {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DataError(f"output folder {folder}: expected a writable folder, {ancestor} is not writable")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".vl3d-focal-probe-", dir=ancestor)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as err:
+        raise DataError(f"output folder {folder}: expected a writable folder, cannot write in {ancestor} ({err})") from err
+    return ancestor
+
+
+def cloud_output_bytes(path: str | Path, *, extra_bytes_per_point: int) -> int:
+    """Estimated size of a cloud written back with ``extra_bytes_per_point`` more per point.
+
+    Example:
+        >>> cloud_output_bytes("no/such.laz", extra_bytes_per_point=4)
+        0
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    try:
+        import laspy
+
+        with laspy.open(str(path)) as reader:
+            header = reader.header
+            return int(header.offset_to_point_data
+                       + header.point_count * (header.point_format.size + extra_bytes_per_point))
+    except Exception:  # noqa: BLE001  (a bad file is reported by the reader step, not here)
+        return 2 * path.stat().st_size
+
+
+def estimate_output_bytes(spec: Mapping[str, Any]) -> int:
+    """Bytes a spec's run is expected to write (see the module docstring).
+
+    Example:
+        >>> estimate_output_bytes({"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [
+        ...     {"writer": "PredictiveModelWriter", "out_model": "*m.keras"}]}) == MODEL_ALLOWANCE_BYTES
+        True
+    """
+    steps = list(spec.get("sequential_pipeline", []))
+    inputs = list(spec.get("in_pcloud", []))
+    model_bytes = MODEL_ALLOWANCE_BYTES
+    for step in steps:
+        if step.get("model_path") and Path(step["model_path"]).is_file():
+            model_bytes = Path(step["model_path"]).stat().st_size
+    classes = [int(step["model_args"]["num_classes"]) for step in steps
+               if isinstance(step.get("model_args"), Mapping) and "num_classes" in step["model_args"]]
+    num_classes = max(classes + [32])
+    total = 0
+    for scope, path, step in declared_outputs(spec):
+        suffix = Path(path).suffix.lower()
+        if suffix in MODEL_SUFFIXES:
+            total += model_bytes
+        elif suffix in CLOUD_SUFFIXES:
+            extra = 1 + (4 * num_classes if step.get("probabilities") else 0)
+            total += sum(cloud_output_bytes(cloud, extra_bytes_per_point=extra) for cloud in inputs)
+        else:
+            total += REPORT_ALLOWANCE_BYTES * (max(1, len(inputs)) if scope == "cloud" else 1)
+    return total
+
+
+def check_outputs(spec: Mapping[str, Any]) -> None:
+    """Reports unwritable output folders and too little free disk, before any step runs.
+
+    Raises:
+        DataError: naming the folder and the problem.
+
+    Example:
+        >>> check_outputs({"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []})
+    """
+    devices: dict[int, Path] = {}
+    for folder in output_folders(spec):
+        ancestor = check_writable(folder)
+        devices.setdefault(ancestor.stat().st_dev, ancestor)
+    needed = estimate_output_bytes(spec)
+    for ancestor in devices.values():
+        free = shutil.disk_usage(ancestor).free
+        if free < needed:
+            raise DataError(
+                f"output folder {ancestor}: expected at least {needed / 2**20:.0f} MiB of free disk for "
+                f"the outputs (model, clouds, reports), got {free / 2**20:.0f} MiB free"
+            )
+    logger.debug("outputs: about %.1f MiB in %d file system(s)", needed / 2**20, len(devices))

@@ -1,0 +1,64 @@
+"""What a step kind declares when it registers in ``registry.STEPS``.
+
+A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``"eval"``,
+``"writer"``, ...) and that key's value (``"ModelLoader"``). Each registered step declares:
+
+- ``name``: the value it handles; an entry named like its kind (``"train"``) handles every
+  value of that kind (the train step takes any registered model);
+- ``schema``: the closed JSON Schema of the whole step; output paths carry
+  ``x-vl3d-path: cloud-output | model-output`` (see :mod:`vl3d_focal.config.schema_parts`),
+  which is how validation, preflight and the stale-file cleanup know what it writes;
+- ``handler``: ``(step, state) -> None``, run by the runner (a callable, or
+  ``"module:function"`` imported when the step runs);
+- ``needs`` / ``gives``: what must have been produced by an earlier step (``"model"``,
+  ``"trained_model"``, ``"predictions"``, ...) and what this step produces;
+- ``chief_only``: only the chief of a multi-worker training runs it (it writes outputs);
+- ``outputs``: files written besides those named by its schema's output paths, as
+  ``(scope, "*path")`` pairs where scope is ``"model"`` (under the first output prefix) or
+  ``"cloud"`` (under each cloud's prefix);
+- ``check``: the semantic checks a JSON Schema cannot express, run by validation before any
+  work: ``(step, at, known) -> [(json path parts, message), ...]``, where ``at`` is the step's
+  path and ``known`` a dict that earlier steps' checks filled (e.g. ``"class_names"``).
+
+Third-party steps register a :class:`~vl3d_focal.registry.RegistryEntry` built by
+:func:`step_entry` through the entry-point group ``vl3d_focal.steps``.
+
+Example:
+    >>> entry = step_entry(kind="writer", name="Noop", handler="builtins:print", schema={},
+    ...                    description="does nothing", needs=("model",))
+    >>> entry.metadata["kind"], entry.metadata["needs"]
+    ('writer', ('model',))
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from vl3d_focal.registry import RegistryEntry
+
+Outputs = Callable[[Mapping[str, Any]], Sequence[tuple[str, str]]]
+Issue = tuple[tuple, str]
+Check = Callable[[Mapping[str, Any], tuple, dict[str, Any]], Iterable[Issue]]
+
+
+def step_entry(
+    *,
+    kind: str,
+    name: str,
+    handler: Callable[..., Any] | str,
+    schema: Mapping[str, Any],
+    description: str,
+    needs: Sequence[str] = (),
+    gives: Sequence[str] = (),
+    chief_only: bool = False,
+    outputs: Outputs | None = None,
+    check: Check | None = None,
+) -> RegistryEntry:
+    """A step registry entry (see the module docstring for the meaning of each field)."""
+    origin = inspect.stack()[1].frame.f_globals.get("__name__", "?")
+    return RegistryEntry(
+        name=name, builder=handler, schema=schema, description=description, origin=origin,
+        metadata={"kind": kind, "needs": tuple(needs), "gives": tuple(gives), "chief_only": chief_only,
+                  "outputs": outputs, "check": check},
+    )

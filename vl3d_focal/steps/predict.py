@@ -1,0 +1,111 @@
+"""The ``predict`` steps: ``PreviousModel`` (the model trained earlier) and ``ModelLoader``.
+
+Both apply the model to every input cloud; a cloud bigger than ``chunk_points`` is predicted
+tile by tile with the same result, and one that is not in memory (nobody trained on it) is
+streamed from its file, its predictions kept on disk for the eval and writer steps.
+
+Example:
+    >>> from vl3d_focal.registry import STEPS
+    >>> STEPS.get("ModelLoader").metadata["gives"]
+    ('model', 'predictions')
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+from vl3d_focal.config.schema_parts import MODEL_SUFFIXES, PATH_ANNOTATION, SUFFIX_ANNOTATION, closed_object
+from vl3d_focal.registry import STEPS
+from vl3d_focal.steps.definition import step_entry
+
+if TYPE_CHECKING:
+    from vl3d_focal.models.bundle import ModelBundle
+    from vl3d_focal.steps.state import PipelineState
+
+DEFAULT_CHUNK_POINTS = 250_000
+"""Default ``chunk_points``: clouds up to this size are predicted in one go.
+
+250,000 keeps peak memory nearly flat in cloud size (benchmarks/README.md, Pipeline section)."""
+
+
+def _chunk_points_schema() -> dict[str, Any]:
+    return {
+        "type": ["integer", "null"], "minimum": 1000, "default": DEFAULT_CHUNK_POINTS,
+        "description": "Bounds the memory of prediction: a cloud of more points is predicted in "
+        "square xy tiles of about this many points (each tile's fields, features and "
+        "probabilities only), with the same result as in one go; null predicts every cloud in one go.",
+    }
+
+
+def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelBundle) -> None:
+    """Predicts every cloud of ``state`` with ``bundle`` (see the module docstring).
+
+    Example:
+        >>> predict_clouds({"chunk_points": 250_000}, state, state.bundle)   # doctest: +SKIP
+    """
+    from vl3d_focal.inference.prediction import predict_cloud
+    from vl3d_focal.inference.streaming import predict_streamed
+
+    state.bundle = bundle
+    chunk_points = step["chunk_points"]
+    for record in state.clouds:
+        if record.streamed is not None:
+            record.streamed.close()
+            record.streamed = None
+        if chunk_points is not None and not record.loaded and record.num_points > chunk_points:
+            record.probabilities = record.predictions = None
+            record.streamed = predict_streamed(record, bundle, chunk_points=int(chunk_points))
+        else:
+            predict_cloud(record, bundle, chunk_points=chunk_points)
+
+
+def run_previous_model(step: Mapping[str, Any], state: PipelineState) -> None:
+    """``{"predict": "PreviousModel"}``: predicts with the model trained by an earlier step.
+
+    Example:
+        >>> run_previous_model({"predict": "PreviousModel", "chunk_points": None}, state)  # doctest: +SKIP
+    """
+    predict_clouds(step, state, state.require_bundle(step="predict"))
+
+
+def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
+    """``{"predict": "ModelLoader", "model_path": ...}``: predicts with a saved model.
+
+    Example:
+        >>> run_model_loader({"predict": "ModelLoader", "model_path": "m.keras",
+        ...                   "chunk_points": None}, state)                           # doctest: +SKIP
+    """
+    from vl3d_focal.models.model_file import load_bundle
+
+    predict_clouds(step, state, load_bundle(step["model_path"]))
+
+
+STEPS.register(step_entry(
+    kind="predict", name="PreviousModel", handler=run_previous_model,
+    schema=closed_object(
+        {"predict": {"const": "PreviousModel", "description": "Use the model trained earlier in this pipeline."},
+         "chunk_points": _chunk_points_schema()},
+        required=["predict"],
+        description="Predicts the input clouds with the model trained by an earlier step.",
+    ),
+    description="Predicts the input clouds with the model trained by an earlier step.",
+    needs=("trained_model",), gives=("predictions",), chief_only=True,
+))
+
+STEPS.register(step_entry(
+    kind="predict", name="ModelLoader", handler=run_model_loader,
+    schema=closed_object(
+        {
+            "predict": {"const": "ModelLoader", "description": "Load a model written by PredictiveModelWriter."},
+            "model_path": {
+                "type": "string", "minLength": 1, PATH_ANNOTATION: "input", SUFFIX_ANNOTATION: list(MODEL_SUFFIXES),
+                "description": "The .keras model file, relative to the spec's folder.",
+            },
+            "chunk_points": _chunk_points_schema(),
+        },
+        required=["predict", "model_path"],
+        description="Predicts the input clouds with a saved model.",
+    ),
+    description="Predicts the input clouds with a saved model.",
+    gives=("model", "predictions"), chief_only=True,
+))

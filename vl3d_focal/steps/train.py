@@ -1,0 +1,165 @@
+"""The ``train`` step: trains the registered model it names on the input clouds.
+
+The step's value is any registered model (``vl3d-focal list models``); its ``model_args`` are
+those of that model (``$defs/model_args.<model>`` of the pipeline schema). It trains on
+``model_handling.training_pcloud`` when given (so the pipeline's own clouds are held out for
+prediction and evaluation), else on the pipeline's clouds; the training itself is
+:class:`vl3d_focal.training.engine.Trainer`'s.
+
+Example:
+    >>> from vl3d_focal.registry import STEPS
+    >>> STEPS.get("train").metadata["gives"]
+    ('model', 'trained_model')
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.errors import DataError
+from vl3d_focal.registry import STEPS
+from vl3d_focal.steps.definition import step_entry
+from vl3d_focal.steps.train_checks import check_train
+from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
+from vl3d_focal.training.files import TRAINING_FOLDER, TrainingFiles
+
+if TYPE_CHECKING:
+    from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.data.records import CloudRecord
+    from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
+
+
+def _distribution_schema() -> dict[str, Any]:
+    """The train step's ``distribution``: the tf.distribute strategy training runs under.
+
+    """
+    schema = closed_object(
+        {
+            "strategy": {
+                "enum": list(STRATEGIES),
+                "title": "distribution strategy",
+                "default": "one_device",
+                "description": "one_device: one device; mirrored: synchronous replicas on the devices "
+                "of this machine; multi_worker_mirrored: synchronous replicas on several machines "
+                "(cluster from the TF_CONFIG environment variable, see docs/distributed.md). "
+                "batch_size is the global batch, split between the replicas; the class-weighted "
+                "mean stays global.",
+            },
+            "devices": {
+                "description": "Devices of one_device (one) or mirrored (several), e.g. "
+                "['/gpu:0', '/gpu:1']; null: every GPU, else the CPU.",
+                "default": None,
+                "anyOf": [
+                    {"type": "null", "title": "null"},
+                    {"type": "array", "title": "a list of device names", "minItems": 1, "uniqueItems": True,
+                     "items": {"type": "string", "minLength": 1}},
+                ],
+            },
+            "communication": {
+                "enum": list(COMMUNICATIONS),
+                "title": "collective implementation",
+                "default": "auto",
+                "description": "Collective communication of multi_worker_mirrored (ring: gRPC, nccl: GPUs).",
+            },
+        },
+        required=[],
+        description="How training is distributed (tf.distribute); default: one device.",
+        title="a distribution object",
+    )
+    schema["default"] = {"strategy": "one_device"}
+    return schema
+
+
+def _schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Trains a point-wise classifier on the input clouds.",
+        "additionalProperties": False,
+        "required": ["train", "model_args"],
+        "properties": {
+            "train": {"$ref": "#/$defs/model_name", "description": "The registered model to train (vl3d-focal list models)."},
+            "fnames": {
+                "type": "array",
+                "uniqueItems": True,
+                "items": {"type": "string", "minLength": 1},
+                "default": [],
+                "description": "Point features fed besides the coordinates (intensity, return_number, "
+                "number_of_returns, scan_angle, red, green, blue, extra dimensions...).",
+            },
+            "random_seed": {"type": ["integer", "null"], "default": None,
+                            "description": "Seed of fields, initial weights and shuffling; null: random."},
+            "model_args": {"type": "object", "description": "Arguments of the model (see $defs/model_args.<model>)."},
+            "distribution": _distribution_schema(),
+        },
+        "allOf": [{"$ref": "#/$defs/model_args_by_model"}],
+    }
+
+
+def _class_names(model_args: Mapping[str, Any], mapping: ClassMapping) -> list[str]:
+    names = list(model_args.get("class_names") or mapping.names)
+    if list(mapping.names) != names:
+        raise DataError(
+            f"train step class_names: expected the class mapping's names {list(mapping.names)}, got {names}"
+        )
+    if int(model_args.get("num_classes", len(names))) != len(names):
+        raise DataError(
+            f"train step num_classes: expected {len(names)} (the number of classes), "
+            f"got {model_args['num_classes']}"
+        )
+    return names
+
+
+def _training_clouds(handling: Mapping[str, Any], state: PipelineState, *, mapping: ClassMapping) -> list[CloudRecord]:
+    """The clouds to train on: ``model_handling.training_pcloud`` when given, else the pipeline's."""
+    from vl3d_focal.data.records import reference_labels
+    from vl3d_focal.training.fields import read_labelled_clouds
+
+    if handling.get("training_pcloud"):
+        return read_labelled_clouds(handling["training_pcloud"], mapping=mapping, role="training")
+    for record in state.clouds:
+        if record.labels is None:
+            record.labels = reference_labels(record.cloud, mapping)
+    return list(state.clouds)
+
+
+def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
+    """Trains the step's model and stores it as ``state.bundle`` (outputs: see the engine).
+
+    Example:
+        >>> run_train({"train": "PointNetPwiseClassifier", "fnames": [], "random_seed": 1,
+        ...            "model_args": model_args}, state)                      # doctest: +SKIP
+    """
+    from vl3d_focal.training.distribution_settings import step_distribution
+    from vl3d_focal.training.engine import Trainer, TrainingJob
+    from vl3d_focal.training.fields import read_labelled_clouds
+
+    model_args = step["model_args"]
+    mapping = state.require_mapping(step="train")
+    handling = model_args["model_handling"]
+    job = TrainingJob(
+        model_name=step["train"], model_args=model_args, feature_names=list(step["fnames"]),
+        seed=step["random_seed"], distribution=step_distribution(step), mapping=mapping,
+        class_names=_class_names(model_args, mapping),
+        training=_training_clouds(handling, state, mapping=mapping),
+        validation=(read_labelled_clouds(handling["validation_pcloud"], mapping=mapping, role="validation")
+                    if handling.get("validation_pcloud") else []),
+        files=TrainingFiles.under(state.model_prefix), resume=state.resume, identity=step,
+    )
+    state.bundle = Trainer(job).run()
+
+
+def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+    checkpoint = bool(step.get("model_args", {}).get("model_handling", {}).get("checkpoint", True))
+    files = TrainingFiles.under("*")
+    return [("model", path.as_posix()) for path in files.all(checkpoint=checkpoint)]
+
+
+STEPS.register(step_entry(
+    kind="train", name="train", handler=run_train, schema=_schema(),
+    description=f"Trains a registered model; its outputs go to <first prefix>{TRAINING_FOLDER}.",
+    needs=("mapping",), gives=("model", "trained_model"), outputs=_training_outputs, check=check_train,
+))

@@ -1,0 +1,76 @@
+"""Semantic checks of a ``train`` step (run by validation, before any work).
+
+- ``class_names`` has ``num_classes`` names, the class mapping's names in its order;
+- ``class_weight`` (loss or ``model_handling``) has one weight per class, or names every class;
+  the loss takes class weights (registry metadata);
+- ``from_logits`` is not false for a model whose metadata says it emits logits;
+- no validation split together with validation clouds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from vl3d_focal.config.checks import Issue, as_dict
+from vl3d_focal.config.messages import did_you_mean
+from vl3d_focal.registry import LOSSES, MODELS
+
+
+def _weight_issues(value: Any, at: tuple, *, num_classes: int | None, names: list[str] | None) -> Iterator[Issue]:
+    if isinstance(value, list) and num_classes is not None and len(value) != num_classes:
+        yield at, f"expected one weight per class ({num_classes}); got {len(value)}"
+    if isinstance(value, dict) and "strategy" not in value and value:
+        if names is None:
+            yield at, "a {class name: weight} object needs class_names or a class mapping step before this step"
+            return
+        for key in value:
+            if key not in names:
+                yield at + (key,), f"unknown class name {key!r}; classes: {names}{did_you_mean(key, names)}"
+        missing = [name for name in names if name not in value]
+        if missing:
+            yield at, f"every class needs a weight; missing: {missing}"
+
+
+def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any) -> Iterator[Issue]:
+    entry = LOSSES.get(loss["function"]) if loss.get("function") in LOSSES.names() else None
+    if entry is not None and handling.get("class_weight") is not None:
+        if loss.get("class_weight") is not None:
+            yield at + ("model_handling", "class_weight"), "class weights are given in compilation_args.loss too; keep one"
+        elif not entry.metadata.get("takes_class_weight", False):
+            yield at + ("model_handling", "class_weight"), f"the loss {entry.name!r} does not take class weights"
+    model_entry = MODELS.get(model) if isinstance(model, str) and model in MODELS.names() else None
+    if model_entry is not None and model_entry.metadata.get("output") == "logits" and loss.get("from_logits") is False:
+        yield at + ("compilation_args", "loss", "from_logits"), (
+            f"{model_entry.name} emits logits (registry metadata output='logits'); from_logits must be "
+            "true or left out")
+
+
+def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """The train step's class names, class weights, loss and validation data against each other.
+
+    Example:
+        >>> [m for _, m in check_train({"model_args": {"num_classes": 2, "class_names": ["a"]}}, (), {})]
+        ['expected num_classes (2) names; got 1']
+    """
+    mapping = known.get("class_names")
+    args = as_dict(step.get("model_args"))
+    at = at + ("model_args",)
+    num = args.get("num_classes")
+    num = num if isinstance(num, int) and not isinstance(num, bool) else None
+    names = args.get("class_names") if isinstance(args.get("class_names"), list) else None
+    if names is not None and num is not None and len(names) != num:
+        yield at + ("class_names",), f"expected num_classes ({num}) names; got {len(names)}"
+    if mapping is not None:
+        if num is not None and len(mapping) != num:
+            yield at + ("num_classes",), f"the class mapping step defines {len(mapping)} classes {mapping}; got num_classes {num}"
+        if names is not None and names != mapping:
+            yield at + ("class_names",), f"expected the class mapping step's names in its order {mapping}; got {names}"
+    known = names if names is not None and all(isinstance(n, str) for n in names) else mapping
+    compilation = as_dict(args.get("compilation_args"))
+    loss, handling = as_dict(compilation.get("loss")), as_dict(args.get("model_handling"))
+    yield from _weight_issues(loss.get("class_weight"), at + ("compilation_args", "loss", "class_weight"), num_classes=num, names=known)
+    yield from _weight_issues(handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=known)
+    yield from _loss_issues(loss, handling, at, model=step.get("train"))
+    split = handling.get("validation_split")
+    if handling.get("validation_pcloud") and isinstance(split, (int, float)) and split > 0:
+        yield at + ("model_handling", "validation_split"), "give validation_split or validation_pcloud, not both"

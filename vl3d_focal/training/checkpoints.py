@@ -1,0 +1,209 @@
+"""Fault-tolerant training: resumable checkpoints, atomic history and best weights, NaN guard.
+
+Every epoch that ends with a finite loss writes ``training/resume/checkpoint.npz`` (one file,
+renamed into place, so a kill never leaves half of it): the model weights, the optimizer
+variables (moments, step count, learning rate) and a JSON state with the epoch, the data-order
+seed, the history rows and the state of the early-stopping, reduce-on-plateau and
+best-weights callbacks. ``vl3d-focal run SPEC --resume`` reloads it and continues with the
+next epoch; the data order of an epoch only depends on the seed and the epoch number, so a
+resumed run sees the same batches as an uninterrupted one.
+
+A NaN or infinite training loss stops the fit at once (no checkpoint of the bad epoch) and
+:func:`raise_if_diverged` reports it as :class:`TrainingDivergedError`.
+
+Example:
+    >>> fingerprint({"a": 1}) == fingerprint({"a": 1})
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+
+from vl3d_focal.errors import DataError, VL3DFocalError
+from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.training.callbacks import HistoryWriter, NonFiniteGuard, is_finite_number
+from vl3d_focal.training.distribution import is_chief
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+STATE_MEMBER = "state_json"
+"""Callback attributes saved and restored, per callback class name."""
+CALLBACK_STATE: dict[str, tuple[str, ...]] = {
+    "EarlyStopping": ("wait", "best", "stopped_epoch"),
+    "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
+    "BestWeights": ("best",),
+}
+
+
+class TrainingDivergedError(VL3DFocalError):
+    """The training loss became NaN or infinite."""
+
+
+def fingerprint(document: Any) -> str:
+    """A short hash of a JSON-able document (the train step and its data), to match checkpoints.
+
+    Example:
+        >>> fingerprint({"a": 1}) == fingerprint({"a": 1}) != fingerprint({"a": 2})
+        True
+    """
+    text = json.dumps(document, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class ResumeCheckpoint(keras.callbacks.Callback):
+    """Writes a resumable checkpoint after every epoch with a finite loss.
+
+    Args:
+        path: the ``.npz`` checkpoint file.
+        fingerprint: identifies the train step and data the checkpoint belongs to.
+        data_seed: the seed of the data order.
+        guard: the :class:`NonFiniteGuard` (no checkpoint once it tripped).
+        history: the :class:`HistoryWriter` whose rows are saved.
+        stateful: callbacks whose :data:`CALLBACK_STATE` attributes are saved and restored.
+        restore: a loaded checkpoint state to restore at the start of training, or None.
+        epochs: the number of epochs of the training (a checkpoint of the last is "finished").
+
+    Example:
+        >>> cb = ResumeCheckpoint(Path("c.npz"), fingerprint="f", data_seed=1, guard=NonFiniteGuard(),
+        ...                       history=HistoryWriter(Path("h.csv")), stateful=[], restore=None)
+        >>> cb.last_epoch
+        -1
+    """
+
+    def __init__(self, path: Path, *, fingerprint: str, data_seed: int, guard: NonFiniteGuard,
+                 history: HistoryWriter, stateful: Sequence[keras.callbacks.Callback],
+                 restore: Mapping[str, Any] | None, epochs: int | None = None) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        self.data_seed = int(data_seed)
+        self.guard = guard
+        self.history = history
+        self.stateful = list(stateful)
+        self.restore = restore
+        self.last_epoch = -1 if restore is None else int(restore["epoch"])
+        self.epochs = epochs
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
+        if self.restore is None:
+            return
+        saved = self.restore.get("callbacks", {})
+        for callback in self.stateful:
+            for name, value in saved.get(type(callback).__name__, {}).items():
+                setattr(callback, name, math.inf if value == "inf" else (-math.inf if value == "-inf" else value))
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
+        if self.guard.tripped or not all(is_finite_number(v) for k, v in (logs or {}).items() if k.endswith("loss")):
+            return
+        weights = self.model.get_weights()
+        if not all(np.all(np.isfinite(w)) for w in weights):
+            logger.warning("epoch %d: the weights are not finite, no checkpoint written", epoch + 1)
+            return
+        self.last_epoch = epoch
+        if not is_chief():
+            return
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": self.fingerprint,
+            "epoch": int(epoch),
+            "finished": bool(self.model.stop_training) or (self.epochs is not None and epoch + 1 >= self.epochs),
+            "data_seed": self.data_seed,
+            "history": self.history.rows,
+            "callbacks": {type(cb).__name__: {name: _jsonable(getattr(cb, name, None))
+                                               for name in CALLBACK_STATE.get(type(cb).__name__, ())}
+                          for cb in self.stateful},
+        }
+        save_checkpoint(self.path, model=self.model, state=state)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    value = float(value) if np.ndim(value) == 0 else value
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def save_checkpoint(path: Path, *, model: keras.Model, state: Mapping[str, Any]) -> Path:
+    """Writes weights, optimizer variables and ``state`` into one ``.npz`` file, atomically.
+
+    Example:
+        >>> save_checkpoint(Path("out/c.npz"), model=model, state={"epoch": 0})   # doctest: +SKIP
+    """
+    arrays = {f"w{i}": np.asarray(value) for i, value in enumerate(model.get_weights())}
+    arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)})
+    arrays[STATE_MEMBER] = np.frombuffer(json.dumps(dict(state)).encode("utf-8"), dtype=np.uint8)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    logger.debug("wrote checkpoint %s (epoch %d)", path, int(state.get("epoch", -1)) + 1)
+    return path
+
+
+def read_checkpoint_state(path: Path) -> dict[str, Any] | None:
+    """The JSON state of a checkpoint, or None when there is none.
+
+    Raises:
+        DataError: when the file exists but cannot be read.
+
+    Example:
+        >>> read_checkpoint_state(Path("no/such/checkpoint.npz")) is None
+        True
+    """
+    if not Path(path).is_file():
+        return None
+    try:
+        with np.load(path) as archive:
+            return json.loads(archive[STATE_MEMBER].tobytes().decode("utf-8"))
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"resume checkpoint {path}: expected a checkpoint written by vl3d-focal, "
+                        f"got an unreadable file ({err}); delete it to start afresh") from err
+
+
+def restore_checkpoint(path: Path, *, model: keras.Model) -> None:
+    """Loads a checkpoint's weights and optimizer variables into a compiled model.
+
+    Call it under the strategy's scope: the optimizer is built there first.
+
+    Example:
+        >>> restore_checkpoint(Path("out/c.npz"), model=model)   # doctest: +SKIP
+    """
+    with np.load(path) as archive:
+        weights = [archive[f"w{i}"] for i in range(sum(1 for k in archive.files if k.startswith("w")))]
+        slots = [archive[f"o{i}"] for i in range(sum(1 for k in archive.files if k.startswith("o")))]
+    model.set_weights(weights)
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    if len(slots) != len(optimizer.variables):
+        raise DataError(f"resume checkpoint {path}: expected {len(optimizer.variables)} optimizer "
+                        f"variables, got {len(slots)}; delete it to start afresh")
+    for variable, value in zip(optimizer.variables, slots):
+        variable.assign(value)
+
+
+def raise_if_diverged(guard: NonFiniteGuard, *, checkpoint: Path, last_epoch: int) -> None:
+    """Raises :class:`TrainingDivergedError` when the guard saw a NaN or infinite loss.
+
+    Example:
+        >>> raise_if_diverged(NonFiniteGuard(), checkpoint=Path("c.npz"), last_epoch=-1)
+    """
+    if not guard.tripped:
+        return
+    kept = (f"the last good checkpoint (epoch {last_epoch + 1}) is kept in {checkpoint}"
+            if last_epoch >= 0 and checkpoint.is_file() else "no epoch finished, so no checkpoint was kept")
+    raise TrainingDivergedError(
+        f"training stopped: the loss became {guard.value} at epoch {guard.epoch + 1}, batch {guard.batch + 1}; "
+        f"expected a finite loss (check the features for NaN or infinite values, or lower the "
+        f"learning rate); {kept}"
+    )

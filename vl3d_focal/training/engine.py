@@ -1,0 +1,253 @@
+"""The training engine: fields, class weights, loss, model, callbacks and fit, one part each.
+
+:class:`Trainer` runs a :class:`TrainingJob` (what a ``train`` step asks for, with its clouds
+already read and mapped) in short stages (``build_data``, ``build_model``, ``build_inputs``,
+``build_callbacks``, ``fit``, ``finish``) and returns the :class:`~vl3d_focal.models.bundle.ModelBundle`.
+
+Outputs, under ``job.folder`` (each written atomically, by the chief only in a multi-worker
+training): ``class_weights.json``, ``history.csv``/``history.png``, ``resume/checkpoint.npz``
+(after every good epoch, for ``--resume``) and, with ``checkpoint``, ``best.weights.h5``
+(restored into the model after fitting). The model, optimizer and loss are created under the
+job's distribution strategy; ``batch_size`` is the global batch.
+
+Example:
+    >>> bundle = Trainer(job).run()                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import keras
+import numpy as np
+
+from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.receptive_fields import FieldSpec
+from vl3d_focal.data.records import CloudRecord, require_points
+from vl3d_focal.errors import DataError
+from vl3d_focal.models.bundle import LossInfo, ModelBundle
+from vl3d_focal.registry import MODELS
+from vl3d_focal.training import datasets
+from vl3d_focal.training.callbacks import NonFiniteGuard, build_callbacks
+from vl3d_focal.training.checkpoints import (
+    ResumeCheckpoint, fingerprint, raise_if_diverged, read_checkpoint_state, restore_checkpoint,
+)
+from vl3d_focal.training.distribution import DistributionSettings, build_strategy, is_chief, training_model
+from vl3d_focal.training.fields import LabelledFields, fit_normalizer, labelled_fields, split_fields
+from vl3d_focal.training.files import TrainingFiles
+from vl3d_focal.training.optimizers import build_optimizer
+from vl3d_focal.training.targets import class_counts, format_targets, plan_loss, write_class_weights
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingJob:
+    """Everything a training needs, taken from a normalised ``train`` step.
+
+    Attributes:
+        model_name: the registered model (``train`` value).
+        model_args: the step's ``model_args`` (schema defaults filled in).
+        feature_names: ``fnames``.
+        seed: ``random_seed`` (None: random).
+        distribution: the step's ``distribution``.
+        mapping: the class mapping; ``class_names`` its names.
+        training: the clouds to train on (read and labelled).
+        validation: the validation clouds (may be empty).
+        files: where the training outputs go.
+        resume: continue from the last resumable checkpoint.
+        identity: what identifies the step for the checkpoint fingerprint (the step itself).
+    """
+
+    model_name: str
+    model_args: Mapping[str, Any]
+    feature_names: list[str]
+    seed: int | None
+    distribution: DistributionSettings
+    mapping: ClassMapping
+    class_names: list[str]
+    training: list[CloudRecord]
+    validation: list[CloudRecord]
+    files: TrainingFiles
+    resume: bool = False
+    identity: Mapping[str, Any] = field(default_factory=dict)
+
+
+def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``model_args`` the model entry's schema declares (its architecture).
+
+    Example:
+        >>> architecture_args(model_name="PointNetPwiseClassifier",
+        ...                   model_args={"num_pwise_feats": 8, "model_handling": {}})
+        {'num_pwise_feats': 8}
+    """
+    declared = MODELS.get(model_name).schema.get("properties", {})
+    return {key: value for key, value in model_args.items() if key in declared}
+
+
+def _data_seed(seed: int | None) -> int:
+    """The data-order seed: the step's ``random_seed``, else a fresh random one (kept in checkpoints)."""
+    return int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**31 - 1))
+
+
+class Trainer:
+    """Runs a :class:`TrainingJob` (see the module docstring)."""
+
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
+        handling = job.model_args["model_handling"]
+        self.handling = dict(handling)
+        self.compilation = dict(job.model_args["compilation_args"])
+        self.field_spec = FieldSpec.from_config(job.model_args["pre_processing"])
+        self.epochs = int(handling["training_epochs"])
+        self.batch_size = int(handling["batch_size"])
+
+    def build_data(self) -> None:
+        """Normaliser, labelled fields, validation split and class counts."""
+        job = self.job
+        for record in [*job.training, *job.validation]:
+            require_points(record, minimum=self.field_spec.num_points,
+                           what="a receptive field (pre_processing.num_points)")
+        self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names)
+        fields = self._fields(job.training)
+        if job.validation:
+            self.train_data, self.val_data = fields, self._fields(job.validation)
+        else:
+            self.train_data, self.val_data = split_fields(
+                fields, fraction=float(self.handling["validation_split"]), seed=job.seed)
+        logger.info("training fields: %d, validation fields: %d", len(self.train_data.labels),
+                    0 if self.val_data is None else len(self.val_data.labels))
+        self.counts = class_counts([record.labels for record in job.training], num_classes=len(job.class_names))
+
+    def _fields(self, records: list[CloudRecord]) -> LabelledFields:
+        return labelled_fields(records, field_spec=self.field_spec, seed=self.job.seed,
+                               feature_names=self.job.feature_names, normalizer=self.normalizer)
+
+    def _restore_state(self) -> dict[str, Any] | None:
+        """The checkpoint state to resume from (``--resume``), or None to start afresh."""
+        shapes = [list(self.train_data.coordinates.shape), list(self.train_data.features.shape),
+                  int(self.train_data.labels.sum())]
+        if self.val_data is not None:
+            shapes += [list(self.val_data.coordinates.shape), int(self.val_data.labels.sum())]
+        self.fingerprint = fingerprint({"step": self.job.identity, "fields": shapes})
+        if not self.job.resume:
+            return None
+        path = self.job.files.resume_checkpoint
+        saved = read_checkpoint_state(path)
+        if saved is None:
+            logger.warning("--resume: no checkpoint at %s; training from the first epoch", path)
+            return None
+        if saved.get("fingerprint") != self.fingerprint:
+            raise DataError(
+                f"--resume: the checkpoint {path} belongs to another train step or other data "
+                f"(fingerprint {saved.get('fingerprint')}, expected {self.fingerprint}); run without "
+                "--resume to start afresh"
+            )
+        return saved
+
+    def build_model(self) -> None:
+        """Loss, model and optimizer under the distribution strategy; restores a checkpoint."""
+        job = self.job
+        self.restore = self._restore_state()
+        self.data_seed = int(self.restore["data_seed"]) if self.restore else _data_seed(job.seed)
+        self.first_epoch = int(self.restore["epoch"]) + 1 if self.restore else 0
+        strategy = build_strategy(job.distribution)
+        entry = MODELS.get(job.model_name)
+        self.optimizer_spec = dict(self.compilation["optimizer"])
+        with strategy.scope():
+            self.plan = plan_loss(loss_spec=dict(self.compilation["loss"]), model_handling=self.handling,
+                                  class_names=job.class_names, counts=self.counts,
+                                  from_logits=entry.metadata.get("output") == "logits")
+            self.model = MODELS.build(
+                {MODELS.key: job.model_name, **architecture_args(model_name=job.model_name, model_args=job.model_args)},
+                num_points=int(self.train_data.coordinates.shape[1]), num_features=len(job.feature_names),
+                num_classes=len(job.class_names), random_seed=job.seed,
+                synchronized_batch_norm=strategy.num_replicas_in_sync > 1,
+            )
+            self.trainer = training_model(self.model)
+            self.trainer.compile(optimizer=build_optimizer(self.optimizer_spec), loss=self.plan.loss,
+                                 weighted_metrics=list(self.compilation["metrics"]))
+            if self.restore:
+                restore_checkpoint(job.files.resume_checkpoint, model=self.trainer)
+                logger.info("resuming from %s after epoch %d of %d", job.files.resume_checkpoint,
+                            self.first_epoch, self.epochs)
+        if is_chief():  # the other workers of a multi-worker training write nothing
+            write_class_weights(job.files.class_weights, plan=self.plan, loss_spec=dict(self.compilation["loss"]),
+                                class_names=job.class_names, counts=self.counts)
+
+    def build_inputs(self) -> None:
+        """The training batches of the remaining epochs and the validation batches."""
+        num_classes = len(self.job.class_names)
+        data = self.train_data
+        targets, weights = format_targets(data.labels, num_classes=num_classes, label_format=self.plan.label_format)
+        self.steps_per_epoch = datasets.steps_per_epoch(count=len(targets), batch_size=self.batch_size)
+        self.train_ds = datasets.epoch_dataset(
+            [data.coordinates, data.features], targets=targets, sample_weight=weights,
+            batch_size=self.batch_size, seed=self.data_seed, first_epoch=self.first_epoch, epochs=self.epochs)
+        self.val_ds = None
+        if self.val_data is not None:
+            val_targets, val_weights = format_targets(self.val_data.labels, num_classes=num_classes,
+                                                      label_format=self.plan.label_format)
+            self.val_ds = datasets.make_dataset(
+                [self.val_data.coordinates, self.val_data.features], targets=val_targets, sample_weight=val_weights,
+                batch_size=self.batch_size, shuffle=False, seed=self.job.seed)
+
+    def build_callbacks(self) -> None:
+        """History, best weights, early stopping, plateau, the NaN guard and the resumable checkpoint."""
+        files = self.job.files
+        callbacks = build_callbacks(
+            model_handling=self.handling, has_validation=self.val_ds is not None, history_csv=files.history_csv,
+            checkpoint_path=files.best_weights if self.handling["checkpoint"] else None, network=self.model,
+            history_rows=self.restore["history"] if self.restore else (),
+            schedule_in_use=isinstance(self.optimizer_spec["learning_rate"], Mapping) or "schedule" in self.optimizer_spec,
+        )
+        self.guard = NonFiniteGuard()
+        self.resumer = ResumeCheckpoint(files.resume_checkpoint, fingerprint=self.fingerprint,
+                                        data_seed=self.data_seed, guard=self.guard, history=callbacks[0],
+                                        stateful=callbacks[1:], restore=self.restore, epochs=self.epochs)
+        self.callbacks = [self.guard, *callbacks, self.resumer]
+
+    def fit(self) -> None:
+        """Fits the remaining epochs; a NaN or infinite loss ends with the divergence error."""
+        start = time.perf_counter()
+        if self.restore and self.restore.get("finished"):
+            logger.info("the checkpoint %s is of a finished training: not fitting again", self.job.files.resume_checkpoint)
+        elif self.first_epoch < self.epochs:
+            self.trainer.fit(self.train_ds, validation_data=self.val_ds, epochs=self.epochs,
+                             initial_epoch=self.first_epoch, steps_per_epoch=self.steps_per_epoch,
+                             callbacks=self.callbacks, verbose=datasets.fit_verbosity(), shuffle=False)
+        raise_if_diverged(self.guard, checkpoint=self.job.files.resume_checkpoint, last_epoch=self.resumer.last_epoch)
+        logger.info("training took %.1f s", time.perf_counter() - start)
+
+    def finish(self) -> ModelBundle:
+        """Restores the best weights, plots the history and returns the trained model's bundle."""
+        job, files = self.job, self.job.files
+        if is_chief():
+            if self.handling["checkpoint"] and files.best_weights.is_file():
+                self.model.load_weights(str(files.best_weights))
+                logger.info("restored the best weights from %s", files.best_weights)
+            from vl3d_focal.reports.history import plot_training_history
+
+            plot_training_history(csv_path=files.history_csv, png_path=files.history_png)
+        return ModelBundle(
+            model=self.model, feature_names=list(job.feature_names), normalizer=self.normalizer,
+            field_spec=self.field_spec, mapping=job.mapping, class_names=list(job.class_names),
+            random_seed=job.seed, predict_batch_size=int(self.handling["predict_batch_size"]),
+            loss_info=LossInfo(loss=dict(self.compilation["loss"]), label_format=self.plan.label_format,
+                               class_weight=self.plan.class_weight, class_weight_source=self.plan.class_weight_source,
+                               class_counts=[int(c) for c in self.counts]),
+        )
+
+    def run(self) -> ModelBundle:
+        """All stages in order."""
+        if self.job.seed is not None:
+            keras.utils.set_random_seed(int(self.job.seed))
+        self.build_data()
+        self.build_model()
+        self.build_inputs()
+        self.build_callbacks()
+        self.fit()
+        return self.finish()

@@ -1,0 +1,115 @@
+"""The labelled receptive fields a model trains on: normaliser, fields, validation split.
+
+Example:
+    >>> f = LabelledFields(np.zeros((10, 2, 3)), np.zeros((10, 2, 0)), np.zeros((10, 2), int))
+    >>> [len(part.labels) for part in split_fields(f, fraction=0.2, seed=0)]
+    [8, 2]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vl3d_focal.data.features import FeatureNormalizer
+from vl3d_focal.data.field_inputs import FieldInputs, concatenate_inputs, field_inputs
+from vl3d_focal.data.field_inputs import cloud_features
+from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.receptive_fields import FieldSpec
+from vl3d_focal.data.records import CloudRecord, log_class_histogram, reference_labels
+from vl3d_focal.io.las import read_cloud
+
+
+@dataclass
+class LabelledFields:
+    """Model inputs and ``(M, P)`` labels of the fields of some clouds."""
+
+    coordinates: np.ndarray
+    features: np.ndarray
+    labels: np.ndarray
+
+    def subset(self, rows: np.ndarray) -> "LabelledFields":
+        """The fields at ``rows``.
+
+        Example:
+            >>> f = LabelledFields(np.zeros((3, 2, 3)), np.zeros((3, 2, 0)), np.zeros((3, 2), int))
+            >>> f.subset(np.array([0, 2])).labels.shape
+            (2, 2)
+        """
+        return LabelledFields(self.coordinates[rows], self.features[rows], self.labels[rows])
+
+
+def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[str]) -> FeatureNormalizer | None:
+    """Fits the feature normaliser on the non-ignored points of the training clouds.
+
+    Example:
+        >>> fit_normalizer([], feature_names=[]) is None
+        True
+    """
+    if not feature_names:
+        return None
+    parts = [cloud_features(r, feature_names=feature_names)[r.labels >= 0] for r in records]
+    return FeatureNormalizer().fit(np.concatenate(parts, axis=0), fnames=list(feature_names))
+
+
+def labelled_fields(
+    records: Sequence[CloudRecord], *, field_spec: FieldSpec, seed: int | None,
+    feature_names: Sequence[str], normalizer: FeatureNormalizer | None,
+) -> LabelledFields:
+    """Fields of several labelled clouds; fields without any scored point are left out.
+
+    Example:
+        >>> data = labelled_fields(state.clouds, field_spec=spec, seed=0,
+        ...                        feature_names=[], normalizer=None)   # doctest: +SKIP
+    """
+    parts: list[FieldInputs] = []
+    labels = []
+    for record in records:
+        part = field_inputs(record, field_spec=field_spec, seed=seed,
+                            feature_names=feature_names, normalizer=normalizer)
+        field_labels = record.labels[part.indices]
+        keep = np.any(field_labels >= 0, axis=1)
+        parts.append(FieldInputs(part.coordinates[keep], part.features[keep], part.fields))
+        labels.append(field_labels[keep])
+    coordinates, features = concatenate_inputs(parts)
+    return LabelledFields(coordinates, features, np.concatenate(labels, axis=0))
+
+
+def split_fields(data: LabelledFields, *, fraction: float, seed: int | None) -> tuple[LabelledFields, LabelledFields | None]:
+    """A seeded random split of the fields into training and validation sets.
+
+    Example:
+        >>> f = LabelledFields(np.zeros((10, 2, 3)), np.zeros((10, 2, 0)), np.zeros((10, 2), int))
+        >>> [len(part.labels) for part in split_fields(f, fraction=0.2, seed=0)]
+        [8, 2]
+    """
+    count = len(data.labels)
+    n_val = int(round(fraction * count))
+    if fraction <= 0 or count < 2:
+        return data, None
+    n_val = min(max(n_val, 1), count - 1)
+    order = np.random.default_rng(seed).permutation(count)
+    return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))
+
+
+def read_labelled_clouds(paths: Sequence[str], *, mapping: ClassMapping, role: str) -> list[CloudRecord]:
+    """Reads and maps clouds to train or validate on (e.g. ``model_handling.training_pcloud``).
+
+    Raises:
+        DataError: a cloud without any point of a mapped class, or with an unmapped code.
+
+    Example:
+        >>> read_labelled_clouds([], mapping=None, role="training")
+        []
+    """
+    records = []
+    for path in paths:
+        cloud = read_cloud(path)
+        record = CloudRecord(path=Path(path), cloud=cloud, prefix="")
+        record.labels = reference_labels(cloud, mapping)
+        log_class_histogram(record.labels, class_names=list(mapping.names), what=f"{role} {record.path.name}")
+        records.append(record)
+    return records

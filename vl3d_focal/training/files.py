@@ -1,0 +1,60 @@
+"""The files a training writes, under ``<first output prefix>training/``.
+
+Kept apart from the engine (no TensorFlow here) so that the train step can declare its outputs
+to validation and preflight.
+
+Example:
+    >>> files = TrainingFiles.under("out/run_")
+    >>> files.history_csv.as_posix(), files.resume_checkpoint.as_posix()
+    ('out/run_training/history.csv', 'out/run_training/resume/checkpoint.npz')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+TRAINING_FOLDER = "training/"
+"""Model-level training outputs go to ``<first prefix>training/``."""
+
+
+@dataclass(frozen=True)
+class TrainingFiles:
+    """The output files of one training."""
+
+    folder: Path
+
+    @classmethod
+    def under(cls, prefix: str) -> "TrainingFiles":
+        """The files of a training whose model-level outputs go to ``prefix``."""
+        return cls(Path(f"{prefix}{TRAINING_FOLDER}"))
+
+    @property
+    def class_weights(self) -> Path:
+        """Class counts and resolved weights (JSON)."""
+        return self.folder / "class_weights.json"
+
+    @property
+    def history_csv(self) -> Path:
+        """One row per epoch."""
+        return self.folder / "history.csv"
+
+    @property
+    def history_png(self) -> Path:
+        """The plot of the history."""
+        return self.folder / "history.png"
+
+    @property
+    def best_weights(self) -> Path:
+        """The weights of the best epoch (with ``model_handling.checkpoint``)."""
+        return self.folder / "best.weights.h5"
+
+    @property
+    def resume_checkpoint(self) -> Path:
+        """The resumable checkpoint (``--resume``)."""
+        return self.folder / "resume" / "checkpoint.npz"
+
+    def all(self, *, checkpoint: bool) -> list[Path]:
+        """Every file, the best weights only with ``checkpoint``."""
+        files = [self.class_weights, self.history_csv, self.history_png, self.resume_checkpoint]
+        return files + ([self.best_weights] if checkpoint else [])

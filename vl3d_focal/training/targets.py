@@ -1,0 +1,202 @@
+"""What the loss needs: class counts, resolved class weights, labels in the loss's format.
+
+The loss's registry metadata says which label format it takes (``label_format``: ``"sparse"``
+or ``"one_hot"``) and whether it takes class weights (``takes_class_weight``); nothing here
+compares loss names. Ignored points (label ``-1``) get a zero sample weight, and with one-hot
+labels an all-zero row, so they never contribute to the loss or to its normalisation.
+
+Example:
+    >>> import numpy as np
+    >>> y, w = format_targets(np.array([[0, -1, 2]]), num_classes=3, label_format="one_hot")
+    >>> y.tolist(), w.tolist()
+    ([[[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]], [[1.0, 0.0, 1.0]])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from vl3d_focal.errors import DataError
+from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.registry import LOSSES
+
+logger = logging.getLogger(__name__)
+
+IGNORE_LABEL = -1
+
+
+def class_counts(labels: Sequence[np.ndarray], *, num_classes: int) -> np.ndarray:
+    """Number of points of each class over several label arrays, ignored points left out.
+
+    Example:
+        >>> class_counts([np.array([0, 1, -1]), np.array([1, 1])], num_classes=3).tolist()
+        [1, 3, 0]
+    """
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for array in labels:
+        kept = np.asarray(array).ravel()
+        kept = kept[kept >= 0]
+        if kept.size and kept.max() >= num_classes:
+            raise DataError(
+                f"labels: expected class indices below num_classes={num_classes}, got {kept.max()}"
+            )
+        counts += np.bincount(kept, minlength=num_classes)
+    return counts
+
+
+def _sparse(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.where(labels >= 0, labels, 0).astype(np.int32)
+
+
+def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    eye = np.concatenate([np.eye(num_classes, dtype=np.float32), np.zeros((1, num_classes), np.float32)])
+    return eye[np.where(labels >= 0, labels, num_classes)]
+
+
+LABEL_FORMATTERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+    "sparse": _sparse,
+    "one_hot": _one_hot,
+}
+
+
+def format_targets(
+    labels: np.ndarray, *, num_classes: int, label_format: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels in the format a loss declares, with per-point sample weights.
+
+    Args:
+        labels: class indices of any shape, ``-1`` for ignored points.
+        num_classes: number of classes C.
+        label_format: ``"sparse"`` (int32 indices, ignored points set to 0) or ``"one_hot"``
+            (float32 ``(..., C)``, ignored points all zero).
+
+    Returns:
+        ``(targets, sample_weight)``; the sample weight is 1.0 for scored points, 0.0 for
+        ignored ones.
+
+    Example:
+        >>> format_targets(np.array([2, -1]), num_classes=3, label_format="sparse")[0].tolist()
+        [2, 0]
+    """
+    formatter = LABEL_FORMATTERS.get(label_format)
+    if formatter is None:
+        raise DataError(
+            f"loss metadata label_format: expected one of {sorted(LABEL_FORMATTERS)}, got {label_format!r}"
+        )
+    labels = np.asarray(labels)
+    return formatter(labels, num_classes), (labels >= 0).astype(np.float32)
+
+
+@dataclass
+class LossPlan:
+    """The loss to compile with and how to feed it.
+
+    Attributes:
+        loss: the built loss object.
+        label_format: the label format from the loss entry's metadata.
+        class_weight: the resolved class weights, or None.
+        class_weight_source: where the weights came from (``loss``, ``model_handling``, none).
+    """
+
+    loss: Any
+    label_format: str
+    class_weight: list[float] | None
+    class_weight_source: str
+
+
+def class_weight_value(*, loss_spec: Mapping[str, Any], model_handling: Mapping[str, Any]) -> tuple[Any, str]:
+    """The class-weight spec value: the loss entry's, else ``model_handling.class_weight``.
+
+    Example:
+        >>> class_weight_value(loss_spec={"function": "f"}, model_handling={"class_weight": "balanced"})
+        ('balanced', 'model_handling')
+    """
+    if loss_spec.get("class_weight") is not None:
+        return loss_spec["class_weight"], "loss"
+    if model_handling.get("class_weight") is not None:
+        return model_handling["class_weight"], "model_handling"
+    return None, "none"
+
+
+def plan_loss(
+    *,
+    loss_spec: Mapping[str, Any],
+    model_handling: Mapping[str, Any],
+    class_names: list[str],
+    counts: np.ndarray,
+    from_logits: bool,
+) -> LossPlan:
+    """Resolves class weights (strategies from the training counts) and builds the loss.
+
+    Args:
+        loss_spec: ``compilation_args.loss`` of the train step.
+        model_handling: ``model_args.model_handling`` of the train step.
+        class_names: the class names, in output order.
+        counts: training points per class after mapping and ignoring.
+        from_logits: whether the model emits logits (its registry metadata ``output``);
+            used where the loss entry does not say.
+
+    Example:
+        >>> plan = plan_loss(loss_spec={"function": "class_weighted_focal_categorical_crossentropy",
+        ...                             "class_weight": "balanced"}, model_handling={},
+        ...                  class_names=["a", "b"], counts=np.array([30, 10]), from_logits=True)
+        >>> plan.class_weight
+        [0.6666666666666666, 2.0]
+    """
+    from vl3d_focal.losses import resolve_class_weight
+
+    entry = LOSSES.get(loss_spec[LOSSES.key])
+    value, source = class_weight_value(loss_spec=loss_spec, model_handling=model_handling)
+    class_weight = None
+    if value is not None and not entry.metadata.get("takes_class_weight", False):
+        logger.warning(
+            "loss %r takes no class weights; the class_weight from %s is not used", entry.name, source
+        )
+        source = "none"
+    elif value is not None:
+        class_weight = [float(w) for w in resolve_class_weight(value, class_names=class_names, counts=counts)]
+        logger.info(
+            "class weights (%s, from %s): %s",
+            value if isinstance(value, str) else "given",
+            source,
+            ", ".join(f"{name}={weight:.4g}" for name, weight in zip(class_names, class_weight)),
+        )
+    cfg = {key: val for key, val in loss_spec.items() if key != "class_weight"}
+    loss = LOSSES.build(cfg, num_classes=len(class_names), class_weight=class_weight, from_logits=from_logits)
+    label_format = entry.metadata.get("label_format", "one_hot")
+    return LossPlan(loss=loss, label_format=label_format, class_weight=class_weight, class_weight_source=source)
+
+
+def write_class_weights(
+    path: str | Path, *, plan: LossPlan, loss_spec: Mapping[str, Any], class_names: list[str], counts: np.ndarray
+) -> Path:
+    """Writes the class counts and the resolved weights of a run as JSON (atomically).
+
+    Example:
+        >>> import tempfile
+        >>> plan = LossPlan(loss=None, label_format="sparse", class_weight=[1.0, 3.0],
+        ...                 class_weight_source="loss")
+        >>> out = write_class_weights(Path(tempfile.mkdtemp()) / "w.json", plan=plan,
+        ...     loss_spec={"function": "f"}, class_names=["a", "b"], counts=np.array([3, 1]))
+        >>> json.loads(out.read_text())["class_weight"]
+        {'a': 1.0, 'b': 3.0}
+    """
+    out = Path(path)
+    weights = plan.class_weight
+    document = {
+        "loss": dict(loss_spec),
+        "label_format": plan.label_format,
+        "class_weight_source": plan.class_weight_source,
+        "class_names": list(class_names),
+        "class_counts": {name: int(count) for name, count in zip(class_names, counts)},
+        "class_weight": None if weights is None else dict(zip(class_names, weights)),
+    }
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return out
