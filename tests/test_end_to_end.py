@@ -126,7 +126,7 @@ def test_classified_cloud_keeps_points_dims_and_crs(scene_run):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     expected_codes = np.array([c["codes"][0] for c in DEMO_CLASSES])[probabilities.argmax(axis=1)]
     np.testing.assert_array_equal(written.classification, expected_codes)
-    assert state.clouds[0].predictions.shape == (len(source.points),)
+    assert state.clouds[0].result.classes.shape == (len(source.points),)
 
 
 def test_evaluation_matches_the_written_cloud_and_beats_chance(scene_run):
@@ -171,7 +171,7 @@ def test_model_loader_needs_only_the_model_path(scene_run):
         ],
     }
     reloaded = execute_pipeline(load_spec(_write_spec(root, "reload.json", spec)))
-    np.testing.assert_allclose(reloaded.clouds[0].probabilities, state.clouds[0].probabilities, atol=1e-5)
+    np.testing.assert_allclose(reloaded.clouds[0].result.probabilities, state.clouds[0].result.probabilities, atol=1e-5)
     first = json.loads((root / "out" / "eval" / "evaluation.json").read_text())
     second = json.loads((root / "reloaded" / "eval" / "evaluation.json").read_text())
     assert second["confusion_matrix"] == first["confusion_matrix"]

@@ -66,9 +66,9 @@ def test_tiled_prediction_equals_one_shot(scene, tmp_path, pre_processor, caplog
     blocks = [r.getMessage() for r in caplog.records if "block" in r.getMessage()]
     assert len(blocks) >= 6, blocks  # the ~30k-point cloud really went tile by tile
     assert not tiled.fields_cache  # tiles do not keep their fields
-    np.testing.assert_allclose(tiled.probabilities, whole.probabilities, rtol=0, atol=2e-6)
-    np.testing.assert_array_equal(tiled.predictions, whole.predictions)
-    np.testing.assert_allclose(whole.probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(tiled.result.probabilities, whole.result.probabilities, rtol=0, atol=2e-6)
+    np.testing.assert_array_equal(tiled.result.classes, whole.result.classes)
+    np.testing.assert_allclose(whole.result.probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_predict_reads_chunk_points_and_writer_equals_one_shot_file(scene, tmp_path):
@@ -76,14 +76,14 @@ def test_predict_reads_chunk_points_and_writer_equals_one_shot_file(scene, tmp_p
     state = PipelineState(clouds=[record], model_prefix=str(tmp_path / "out_"))
     state.bundle = _bundle(record, "furthest_point_subsampling")
     predict_clouds({"chunk_points": 5000}, state, state.bundle)
-    tiled_probabilities = record.probabilities.copy()
+    tiled_probabilities = record.result.probabilities.copy()
     predict_clouds({"chunk_points": None}, state, state.bundle)
-    np.testing.assert_allclose(tiled_probabilities, record.probabilities, atol=2e-6)
+    np.testing.assert_allclose(tiled_probabilities, record.result.probabilities, atol=2e-6)
 
     run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*chunked.laz",
                        "probabilities": True, "prediction_dimension": None}, state)
-    codes = state.bundle.mapping.to_las_codes(record.predictions)
-    extra = {probability_dimension(name): record.probabilities[:, c].astype(np.float32)
+    codes = state.bundle.mapping.to_las_codes(record.result.classes)
+    extra = {probability_dimension(name): record.result.probabilities[:, c].astype(np.float32)
              for c, name in enumerate(state.bundle.class_names)}
     write_cloud(record.cloud, tmp_path / "one_shot.laz", classification=codes, extra_dims=extra)
     chunked, one_shot = laspy.read(tmp_path / "out_chunked.laz"), laspy.read(tmp_path / "one_shot.laz")
@@ -92,7 +92,7 @@ def test_predict_reads_chunk_points_and_writer_equals_one_shot_file(scene, tmp_p
     wkt = [v.string for v in one_shot.header.vlrs if hasattr(v, "string")]
     assert wkt and wkt == [v.string for v in chunked.header.vlrs if hasattr(v, "string")]  # the CRS
     np.testing.assert_array_equal(chunked.classification, codes)
-    np.testing.assert_allclose(chunked["prob_ground"], record.probabilities[:, 0])
+    np.testing.assert_allclose(chunked["prob_ground"], record.result.probabilities[:, 0])
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp left
 
 
@@ -148,13 +148,13 @@ def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_process
     with caplog.at_level("INFO", logger="vl3d_focal.inference.streaming"):
         predict_clouds({"chunk_points": 3000}, state, state.bundle)
     assert len([r for r in caplog.records if "tile" in r.getMessage()]) >= 6
-    assert not record.loaded and record.streamed is not None and record.predictions is None
-    parts = list(record.streamed.iter_chunks())
+    assert not record.loaded and record.streamed
+    parts = list(record.result.iter_chunks())
     assert [start for start, *_ in parts] == list(range(0, whole.num_points, 3000))
     classes = np.concatenate([p[2] for p in parts])
     probabilities = np.concatenate([p[3] for p in parts])
-    np.testing.assert_array_equal(classes, whole.predictions)
-    differ = np.flatnonzero(np.abs(probabilities - whole.probabilities).max(axis=1) > 1e-6)
+    np.testing.assert_array_equal(classes, whole.result.classes)
+    differ = np.flatnonzero(np.abs(probabilities - whole.result.probabilities).max(axis=1) > 1e-6)
     # only points in no field whose two nearest covered points are equidistant (a tie the
     # whole-cloud KD-tree and the tile's break differently) may take the other one's values
     covered = whole.fields_cache[next(iter(whole.fields_cache))].covered_mask(whole.num_points)
@@ -184,8 +184,8 @@ def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_process
     np.testing.assert_array_equal(streamed_las["prob_ground"], probabilities[:, 0])
     same = np.setdiff1d(np.arange(whole.num_points), differ)
     np.testing.assert_allclose(streamed_las["prob_ground"][same], whole_las["prob_ground"][same], atol=1e-6)
-    folder = record.streamed.folder
-    record.streamed.close()
+    folder = record.result.folder
+    record.result.close()
     assert not folder.exists()
 
 

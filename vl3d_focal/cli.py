@@ -1,6 +1,6 @@
 """The ``vl3d-focal`` command line; the only module that configures logging.
 
-Commands: ``validate SPEC [SPEC ...]``, ``run SPEC [--resume]``, ``list losses|models|class-weights``,
+Commands: ``validate SPEC [SPEC ...]``, ``run SPEC [--resume]``, ``list steps|losses|models|class-weights``,
 ``schema`` (print, or ``--write FOLDER`` to regenerate the files) and ``init [PATH]``.
 A user mistake (any :class:`~vl3d_focal.errors.VL3DFocalError`) prints its message on
 stderr and exits with status 2, without a traceback unless ``--debug`` is given. Spec
@@ -129,8 +129,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
         described = _strategy_descriptions()
         rows = [(name, described.get(name, "")) for name in CLASS_WEIGHT_STRATEGIES]
         rows += [(alias, f"alias of {target!r}") for alias, target in STRATEGY_ALIASES.items()]
+    elif args.what == "steps":
+        from vl3d_focal.config.schemas import steps_by_kind
+
+        for kind, entries in steps_by_kind().items():
+            for entry in entries:
+                facts = ", ".join(f"{key}={list(entry.metadata[key])}" for key in ("needs", "gives")
+                                  if entry.metadata.get(key))
+                rows.append((kind if entry.name == kind else f"{kind}: {entry.name}",
+                             entry.description + (f" [{facts}]" if facts else "")))
     else:
-        registry = LOSSES if args.what == "losses" else MODELS
+        registry = {"losses": LOSSES, "models": MODELS}[args.what]
         for entry in registry.entries():
             facts = ", ".join(f"{k}={v}" for k, v in sorted(entry.metadata.items()))
             rows.append((entry.name, entry.description + (f" [{facts}]" if facts else "")))
@@ -195,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run, log_base=logging.INFO)
 
     listing = commands.add_parser("list", help="registered components with a one-line description")
-    listing.add_argument("what", choices=["losses", "models", "class-weights"])
+    listing.add_argument("what", choices=["steps", "losses", "models", "class-weights"])
     listing.set_defaults(handler=_cmd_list)
 
     schema = commands.add_parser("schema", help="print the pipeline spec's JSON Schema")

@@ -156,9 +156,16 @@ class Registry:
         return [self._entries[name] for name in self.names()]
 
     def entries_in_order(self) -> list[RegistryEntry]:
-        """Every entry, in registration order (built-ins first, in the order of ``builtins``)."""
+        """Every entry: built-ins in the order of ``builtins`` (whatever imported them first),
+        then the others in registration order."""
         self._load()
-        return list(self._entries.values())
+
+        def rank(item: tuple[int, RegistryEntry]) -> tuple[int, int]:
+            origin = item[1].origin
+            found = [i for i, module in enumerate(self.builtins) if origin == module or origin.startswith(module + ".")]
+            return (found[0] if found else len(self.builtins), item[0])
+
+        return [entry for _, entry in sorted(enumerate(self._entries.values()), key=rank)]
 
     def get(self, name: str) -> RegistryEntry:
         """The entry called ``name``; an unknown name lists the known ones."""

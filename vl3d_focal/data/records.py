@@ -10,13 +10,66 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
+from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.las import PointCloud, read_cloud
 
 logger = logging.getLogger(__name__)
+
+Chunk = tuple[int, Any, np.ndarray, np.ndarray]
+"""``(start, points, classes (n,), probabilities (n, C))`` of one chunk of a cloud, in file order;
+``points`` is a laspy point record."""
+CHUNK_POINTS = 500_000
+"""Points per chunk of an in-memory cloud."""
+
+
+class Predictions(Protocol):
+    """The per-point predictions of a cloud, read chunk by chunk in file order."""
+
+    num_classes: int
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        """The chunks of every point, in file order."""
+
+    def close(self) -> None:
+        """Releases what holds the predictions (temporary files)."""
+
+
+class InMemoryPredictions:
+    """Predictions of a cloud held in memory.
+
+    Attributes:
+        cloud: the predicted cloud.
+        probabilities: ``(N, C)`` float32 class probabilities.
+        classes: ``(N,)`` the most probable class of each point.
+
+    Example:
+        >>> import laspy
+        >>> las = laspy.create(point_format=1); las.x = [0.0, 1.0]; las.y = [0.0, 0.0]; las.z = [0.0, 0.0]
+        >>> result = InMemoryPredictions(PointCloud.from_las(las), np.array([[0.9, 0.1], [0.2, 0.8]]))
+        >>> result.classes.tolist(), [start for start, *_ in result.iter_chunks()]
+        ([0, 1], [0])
+    """
+
+    def __init__(self, cloud: PointCloud, probabilities: np.ndarray) -> None:
+        self.cloud = cloud
+        self.probabilities = np.asarray(probabilities, dtype=np.float32)
+        self.classes = np.argmax(self.probabilities, axis=1).astype(np.int64)
+        self.num_classes = int(self.probabilities.shape[1])
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        """The cloud's points with their predictions, :data:`CHUNK_POINTS` at a time."""
+        points = self.cloud.las.points
+        for start in range(0, len(self.classes), CHUNK_POINTS):
+            stop = min(start + CHUNK_POINTS, len(self.classes))
+            yield start, points[start:stop], self.classes[start:stop], self.probabilities[start:stop]
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class CloudRecord:
@@ -31,10 +84,8 @@ class CloudRecord:
     Attributes:
         path: where the cloud was read from.
         prefix: the output prefix of this cloud (``*`` in per-cloud paths).
-        probabilities: ``(N, C)`` predicted class probabilities (in-memory prediction).
-        predictions: ``(N,)`` predicted class indices (in-memory prediction).
-        streamed: the on-disk predictions of a streamed prediction
-            (:class:`~vl3d_focal.inference.streaming.StreamedPredictions`), else None.
+        result: the predictions of the last predict step (:class:`Predictions`: in memory,
+            or on disk for a streamed cloud), None before any.
         pending_mapping: the class mapping whose labels are mapped on first use.
         fields_cache: receptive fields already built, keyed by field configuration.
         features_cache: raw ``(N, F)`` features already extracted, keyed by feature names.
@@ -49,7 +100,7 @@ class CloudRecord:
         self,
         *,
         path: Path,
-        cloud: Any = None,
+        cloud: PointCloud | None = None,
         prefix: str = "",
         labels: np.ndarray | None = None,
         num_points: int | None = None,
@@ -59,10 +110,8 @@ class CloudRecord:
         self.prefix = prefix
         self._labels = labels
         self._num_points = num_points
-        self.pending_mapping: Any = None
-        self.probabilities: np.ndarray | None = None
-        self.predictions: np.ndarray | None = None
-        self.streamed: Any = None
+        self.pending_mapping: ClassMapping | None = None
+        self.result: Predictions | None = None
         self.fields_cache: dict[str, Any] = {}
         self.features_cache: dict[tuple[str, ...], np.ndarray] = {}
 
@@ -72,13 +121,16 @@ class CloudRecord:
         return self._cloud is not None
 
     @property
-    def cloud(self) -> Any:
-        """The ``PointCloud``, read whole on first use."""
+    def cloud(self) -> PointCloud:
+        """The cloud, read whole on first use."""
         if self._cloud is None:
-            from vl3d_focal.io.las import read_cloud
-
             self._cloud = read_cloud(self.path)
         return self._cloud
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the predictions live on disk (a cloud predicted tile by tile from its file)."""
+        return self.result is not None and not isinstance(self.result, InMemoryPredictions)
 
     @property
     def labels(self) -> np.ndarray | None:
@@ -104,13 +156,26 @@ class CloudRecord:
         return int(self.cloud.xyz.shape[0])
 
 
-def _code_listing(codes: np.ndarray) -> str:
-    values, counts = np.unique(codes, return_counts=True)
-    shown = ", ".join(f"{v}: {c} points" for v, c in zip(values.tolist()[:10], counts.tolist()[:10]))
-    return shown + (", ..." if len(values) > 10 else "")
+def no_labels_error(path: Any, code_counts: np.ndarray) -> DataError:
+    """The error for a cloud with no point of a mapped class, listing the codes it has.
+
+    Args:
+        path: the cloud's file, for the message.
+        code_counts: points per classification code (``np.bincount`` of the codes).
+
+    Example:
+        >>> "(codes present: 0: 2 points, 1: 1 points)" in str(no_labels_error("a.las", np.array([2, 1])))
+        True
+    """
+    present = [f"{code}: {int(count)} points" for code, count in enumerate(code_counts) if count]
+    listing = (", ".join(present[:10]) + (", ..." if len(present) > 10 else "")) or "no points"
+    return DataError(
+        f"point cloud {path}: no reference labels: no point has the classification code of a "
+        f"mapped class (codes present: {listing}); training and evaluation need a classified cloud"
+    )
 
 
-def map_labels(cloud: Any, mapping: Any) -> np.ndarray:
+def map_labels(cloud: PointCloud, mapping: ClassMapping) -> np.ndarray:
     """The mapped classes of a cloud (``-1`` for ignored points), possibly all ignored.
 
     Example:
@@ -120,7 +185,7 @@ def map_labels(cloud: Any, mapping: Any) -> np.ndarray:
     return np.asarray(mapping.map(codes, source=str(cloud.path or cloud.name)), dtype=np.int64)
 
 
-def reference_labels(cloud: Any, mapping: Any) -> np.ndarray:
+def reference_labels(cloud: PointCloud, mapping: ClassMapping) -> np.ndarray:
     """The mapped reference classes of a cloud (``-1`` for ignored points), for training or scoring.
 
     Raises:
@@ -132,13 +197,7 @@ def reference_labels(cloud: Any, mapping: Any) -> np.ndarray:
     """
     labels = map_labels(cloud, mapping)
     if not np.any(labels >= 0):
-        codes = np.asarray(cloud.las.classification)
-        present = _code_listing(codes) if codes.size else "no points"
-        raise DataError(
-            f"point cloud {cloud.path or cloud.name}: no reference labels: no point has the "
-            f"classification code of a mapped class (codes present: {present}); training and "
-            "evaluation need a classified cloud"
-        )
+        raise no_labels_error(cloud.path or cloud.name, np.bincount(np.asarray(cloud.las.classification)))
     return labels
 
 

@@ -13,22 +13,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Iterable
 
 import laspy
 import numpy as np
 
 from vl3d_focal.data.labels import ClassMapping
-from vl3d_focal.data.records import CloudRecord
+from vl3d_focal.data.records import Chunk
 from vl3d_focal.io.chunks import ChunkedCloudWriter, read_header
 
 PROBABILITY_PREFIX = "prob_"
 MAX_DIMENSION_NAME = 32  # LAS extra-bytes names are 32 bytes
-WRITE_CHUNK_POINTS = 500_000
-"""Points written per chunk of an in-memory cloud."""
-
-Chunk = tuple[Any, np.ndarray, np.ndarray | None]
-"""The points of a chunk (a laspy record), their predicted classes and probabilities."""
 
 
 def probability_dimension(class_name: str) -> str:
@@ -42,24 +37,6 @@ def probability_dimension(class_name: str) -> str:
     return f"{PROBABILITY_PREFIX}{cleaned}"[:MAX_DIMENSION_NAME]
 
 
-def prediction_chunks(record: CloudRecord) -> Iterator[Chunk]:
-    """The chunks of a predicted cloud: from its file and on-disk predictions when streamed,
-    else from memory.
-
-    Example:
-        >>> chunks = list(prediction_chunks(record))                   # doctest: +SKIP
-    """
-    if record.streamed is not None:
-        for _, points, predicted, probabilities in record.streamed.iter_chunks():
-            yield points, predicted, probabilities
-        return
-    points = record.cloud.las.points
-    for start in range(0, record.num_points, WRITE_CHUNK_POINTS):
-        stop = min(start + WRITE_CHUNK_POINTS, record.num_points)
-        probabilities = None if record.probabilities is None else record.probabilities[start:stop]
-        yield points[start:stop], record.predictions[start:stop], probabilities
-
-
 def write_classified_cloud(
     path: str | Path, *, source: Path, header: laspy.LasHeader | None, chunks: Iterable[Chunk],
     mapping: ClassMapping, class_names: list[str], prediction_dimension: str | None, probabilities: bool,
@@ -70,7 +47,7 @@ def write_classified_cloud(
         path: the output (.las or .laz).
         source: the input cloud (its header and VLRs are copied).
         header: the input's header, or None to read it from ``source``.
-        chunks: :data:`Chunk` tuples covering every point, in order.
+        chunks: the chunks of every point, in order (e.g. ``record.result.iter_chunks()``).
         mapping: gives the LAS code of each class.
         class_names: the model's classes (probability dimension names).
         prediction_dimension: extra dimension receiving the predicted class's LAS code; None
@@ -79,7 +56,7 @@ def write_classified_cloud(
 
     Example:
         >>> write_classified_cloud("out/pred.laz", source=record.path, header=None,
-        ...     chunks=prediction_chunks(record), mapping=mapping, class_names=names,
+        ...     chunks=record.result.iter_chunks(), mapping=mapping, class_names=names,
         ...     prediction_dimension=None, probabilities=False)      # doctest: +SKIP
     """
     extra_types: dict[str, str] = {}
@@ -89,12 +66,12 @@ def write_classified_cloud(
         extra_types.update({probability_dimension(name): "float32" for name in class_names})
     header = read_header(source) if header is None else header
     with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer:
-        for points, predicted, chunk_probabilities in chunks:
+        for _, points, predicted, chunk_probabilities in chunks:
             codes = np.asarray(mapping.to_las_codes(predicted))
             extra: dict[str, np.ndarray] = {}
             if prediction_dimension:
                 extra[prediction_dimension] = codes.astype(np.uint8)
-            if probabilities and chunk_probabilities is not None:
+            if probabilities:
                 for column, name in enumerate(class_names):
                     extra[probability_dimension(name)] = np.asarray(chunk_probabilities[:, column], dtype=np.float32)
             writer.write(points, classification=None if prediction_dimension else codes, extra=extra)

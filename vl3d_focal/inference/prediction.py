@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from vl3d_focal.data.field_inputs import cloud_features, field_inputs
+from vl3d_focal.data.records import InMemoryPredictions
 from vl3d_focal.models.bundle import ModelBundle
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def predict_cloud_blocks(
 def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None = None) -> None:
     """Predicts class probabilities and classes of every point of one cloud.
 
-    Sets ``record.probabilities`` ``(N, C)`` and ``record.predictions`` ``(N,)``. Clouds of more
+    Sets ``record.result`` (:class:`~vl3d_focal.data.records.InMemoryPredictions`). Clouds of more
     than ``chunk_points`` points are predicted tile by tile (:func:`predict_cloud_blocks`, same
     result); smaller ones (or ``chunk_points=None``) in one go, reusing the fields training built.
 
@@ -185,7 +186,6 @@ def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None 
         probabilities = propagate(field_probs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
         num_fields = len(inputs.coordinates)
         del inputs, field_probs
-    record.probabilities = np.asarray(probabilities, dtype=np.float32)
-    record.predictions = np.argmax(record.probabilities, axis=1).astype(np.int64)
+    record.result = InMemoryPredictions(record.cloud, probabilities)
     logger.info("%s: predicted %d points from %d fields (%.1f s)", record.path.name,
                 record.num_points, num_fields, time.perf_counter() - start)

@@ -1,8 +1,8 @@
 """Scoring the predictions of a cloud against its mapped reference classes.
 
 Only scored points count: points whose LAS code the class mapping ignores are left out of the
-confusion matrix. A streamed cloud (predicted tile by tile, its predictions on disk) is scored
-chunk by chunk, with the same confusion matrix.
+confusion matrix. A cloud is scored chunk by chunk, whether its predictions are in memory or
+on disk (a cloud predicted tile by tile from its file).
 
 Example:
     >>> plot_sample(10, limit=4)
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.data.labels import IGNORE_LABEL, ClassMapping
-from vl3d_focal.data.records import CloudRecord
+from vl3d_focal.data.records import CloudRecord, no_labels_error
 from vl3d_focal.errors import DataError
 from vl3d_focal.reports.metrics import classification_metrics, confusion_matrix
 
@@ -38,40 +38,33 @@ def plot_sample(num_points: int, *, limit: int = MAX_PLOTTED_POINTS) -> slice:
     return slice(None, None, max(1, math.ceil(num_points / max(int(limit), 1))))
 
 
-def evaluate_cloud(record: CloudRecord, *, class_names: list[str]) -> dict[str, Any]:
-    """Metrics of one cloud's predictions (ignored points left out).
+def evaluate_predictions(record: CloudRecord, *, mapping: ClassMapping) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:
+    """Metrics of a cloud's predictions, its points and predictions read chunk by chunk.
 
-    Example:
-        >>> evaluate_cloud(state.clouds[0], class_names=names)["mIoU"]   # doctest: +SKIP
-    """
-    if record.predictions is None:
-        raise DataError(f"eval step: cloud {record.path} has no predictions; expected a 'predict' step before it")
-    confusion = confusion_matrix(record.labels, record.predictions, num_classes=len(class_names),
-                                 ignore_label=IGNORE_LABEL)
-    return classification_metrics(confusion, class_names=class_names)
-
-
-def evaluate_streamed(record: CloudRecord, *, mapping: ClassMapping) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:
-    """Metrics of a streamed cloud, its file and predictions read chunk by chunk.
-
-    The confusion matrix is summed over the chunks (the same matrix as
-    :func:`evaluate_cloud`'s) and the points of :func:`plot_sample` are kept for the picture.
+    The confusion matrix is summed over the chunks (in memory or streamed from disk, the same
+    matrix) and the points of :func:`plot_sample` are kept for the picture.
 
     Returns:
         The metrics and ``(xyz, reference, predicted)`` of the plotted points.
 
     Raises:
-        DataError: A code neither mapped nor ignored, or no point of a mapped class.
+        DataError: no predictions yet, a code neither mapped nor ignored, or no point of a
+            mapped class.
 
     Example:
-        >>> metrics, shown = evaluate_streamed(record, mapping=mapping)   # doctest: +SKIP
+        >>> metrics, shown = evaluate_predictions(record, mapping=mapping)   # doctest: +SKIP
     """
+    if record.result is None:
+        raise DataError(f"eval step: cloud {record.path} has no predictions; expected a 'predict' step before it")
     class_names = list(mapping.names)
     confusion = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
     step = plot_sample(record.num_points).step
     kept: list[list[np.ndarray]] = [[], [], []]
-    for start, points, predicted, _ in record.streamed.iter_chunks():
-        labels = np.asarray(mapping.map(np.asarray(points.classification), source=str(record.path)), dtype=np.int64)
+    code_counts = np.zeros(256, dtype=np.int64)
+    for start, points, predicted, _ in record.result.iter_chunks():
+        codes = np.asarray(points.classification)
+        code_counts += np.bincount(codes, minlength=256)[:256]
+        labels = np.asarray(mapping.map(codes, source=str(record.path)), dtype=np.int64)
         confusion += np.asarray(confusion_matrix(labels, predicted, num_classes=len(class_names),
                                                  ignore_label=IGNORE_LABEL), dtype=np.int64)
         shown = np.arange((-start) % step, len(labels), step)
@@ -79,8 +72,5 @@ def evaluate_streamed(record: CloudRecord, *, mapping: ClassMapping) -> tuple[di
         for part, values in zip(kept, (xyz, labels[shown], predicted[shown])):
             part.append(values)
     if confusion.sum() == 0:
-        raise DataError(
-            f"point cloud {record.path}: no reference labels: no point has the classification code "
-            "of a mapped class; training and evaluation need a classified cloud"
-        )
+        raise no_labels_error(record.path, code_counts)
     return classification_metrics(confusion, class_names=class_names), tuple(np.concatenate(p) for p in kept)

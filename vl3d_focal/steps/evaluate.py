@@ -44,8 +44,7 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
     import numpy as np
 
     from vl3d_focal.data.labels import IGNORE_LABEL
-    from vl3d_focal.data.records import reference_labels
-    from vl3d_focal.inference.scoring import evaluate_cloud, evaluate_streamed, plot_sample
+    from vl3d_focal.inference.scoring import evaluate_predictions
     from vl3d_focal.reports.evaluation_report import write_evaluation
     from vl3d_focal.reports.topdown import plot_topdown
 
@@ -57,14 +56,7 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
             f"{list(state.bundle.class_names)}; expected the same classes in the same order"
         )
     for record in state.clouds:
-        if record.streamed is not None:
-            metrics, (xyz, reference, predicted) = evaluate_streamed(record, mapping=mapping)
-        else:
-            if record.labels is None:
-                record.labels = reference_labels(record.cloud, mapping)
-            metrics = evaluate_cloud(record, class_names=class_names)
-            shown = plot_sample(record.num_points)
-            xyz, reference, predicted = record.cloud.xyz[shown], record.labels[shown], record.predictions[shown]
+        metrics, (xyz, reference, predicted) = evaluate_predictions(record, mapping=mapping)
         report = expand_output(step["report_path"], prefix=record.prefix)
         write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
                          class_counts=_training_counts(state, num_classes=len(class_names)))

@@ -49,12 +49,11 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
     state.bundle = bundle
     chunk_points = step["chunk_points"]
     for record in state.clouds:
-        if record.streamed is not None:
-            record.streamed.close()
-            record.streamed = None
+        if record.result is not None:
+            record.result.close()
+            record.result = None
         if chunk_points is not None and not record.loaded and record.num_points > chunk_points:
-            record.probabilities = record.predictions = None
-            record.streamed = predict_streamed(record, bundle, chunk_points=int(chunk_points))
+            record.result = predict_streamed(record, bundle, chunk_points=int(chunk_points))
         else:
             predict_cloud(record, bundle, chunk_points=chunk_points)
 

@@ -48,19 +48,19 @@ def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
         >>> run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*pred.laz",
         ...                    "probabilities": True, "prediction_dimension": None}, state)  # doctest: +SKIP
     """
-    from vl3d_focal.inference.classified_output import prediction_chunks, write_classified_cloud
+    from vl3d_focal.inference.classified_output import write_classified_cloud
 
     bundle = state.require_bundle(step="ClassifiedPcloudWriter")
     for record in state.clouds:
-        if record.streamed is None and record.predictions is None:
+        if record.result is None:
             raise DataError(
                 f"ClassifiedPcloudWriter: cloud {record.path} has no predictions; "
                 "expected a 'predict' step before the writer"
             )
         write_classified_cloud(
             expand_output(step["out_pcloud"], prefix=record.prefix), source=record.path,
-            header=None if record.streamed is not None else record.cloud.las.header,
-            chunks=prediction_chunks(record), mapping=bundle.mapping, class_names=list(bundle.class_names),
+            header=None if record.streamed else record.cloud.las.header,
+            chunks=record.result.iter_chunks(), mapping=bundle.mapping, class_names=list(bundle.class_names),
             prediction_dimension=step["prediction_dimension"], probabilities=step["probabilities"],
         )
 
