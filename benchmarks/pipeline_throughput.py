@@ -256,7 +256,8 @@ def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_point
     result["read_s"] = time.perf_counter() - start
     result["points"] = state.clouds[0].num_points
     result["rss_after_read_mib"] = vm_kib("VmRSS") / 1024
-    steps = [("predict", run_model_loader, {"predict": "ModelLoader", "model_path": str(model_path), "chunk_points": chunk_points}),
+    steps = [("predict", run_model_loader, {"predict": "ModelLoader", "model_path": str(model_path),
+                                            "chunk_points": chunk_points, "buffer": None}),
              ("eval", run_eval, {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}),
              ("write", run_pcloud_writer, {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz",
                                            "probabilities": True, "prediction_dimension": None})]

@@ -36,3 +36,62 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.run([sys.executable, "-m", "vl3d_focal", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
+
+
+def split_scene(las, folder: Path, *, splits: int = 2) -> tuple[list[Path], list]:
+    """Writes ``las`` (a laspy.LasData) as ``splits`` x ``splits`` square tiles ``tile_<i>_<j>.las``
+    (same header, CRS and point format), as a survey of adjacent tiles; returns their paths and,
+    for each, the indices of its points in ``las`` (in file order).
+
+    Example:
+        >>> tiles, members = split_scene(generate_urban_scene(seed=1, size_m=40.0), tmp_path)  # doctest: +SKIP
+    """
+    import copy
+
+    import laspy
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    xy = np.column_stack([np.asarray(las.x), np.asarray(las.y)])
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    cells = np.minimum(((xy - low) / ((high - low) / splits)).astype(int), splits - 1)
+    paths, members = [], []
+    for i in range(splits):
+        for j in range(splits):
+            mask = (cells[:, 0] == i) & (cells[:, 1] == j)
+            path = folder / f"tile_{i}_{j}.las"
+            laspy.LasData(header=copy.deepcopy(las.header), points=las.points[mask].copy()).write(path)
+            paths.append(path)
+            members.append(np.flatnonzero(mask))
+    return paths, members
+
+
+def random_bundle(*, fnames: list[str], radius: float = 2.0, num_points: int = 48, seed: int = 5, fit_on=None):
+    """An untrained point-wise PointNet with everything needed to predict (the demo classes); its
+    feature normaliser is fitted on ``fit_on`` (a PointCloud) when given.
+
+    Example:
+        >>> bundle = random_bundle(fnames=["intensity"])                      # doctest: +SKIP
+    """
+    import numpy as np
+
+    from vl3d_focal.data.features import FeatureNormalizer
+    from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.data.receptive_fields import FieldSpec
+    from vl3d_focal.models.bundle import ModelBundle
+    from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
+
+    model = build_pointnet_pwise_classifier(num_points=num_points, num_features=len(fnames), num_classes=5,
+                                            num_pwise_feats=8, pretransf_feats_spec=[{"filters": 8}],
+                                            postransf_feats_spec=[{"filters": 8}], tnet_pre_filters_spec=[],
+                                            tnet_post_filters_spec=[], random_seed=seed)
+    mapping = ClassMapping.from_spec({"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES,
+                                      "ignore_codes": [0, 1, 7]})
+    normalizer = FeatureNormalizer(fnames=fnames, center=np.zeros(len(fnames)), scale=np.full(len(fnames), 100.0))
+    if fit_on is not None:
+        from vl3d_focal.data.features import extract_features
+
+        normalizer.fit(extract_features(fit_on, fnames), fnames=fnames)
+    return ModelBundle(model=model, feature_names=list(fnames), normalizer=normalizer if fnames else None,
+                       field_spec=FieldSpec(radius=radius, num_points=num_points), mapping=mapping,
+                       class_names=list(mapping.names), random_seed=3, predict_batch_size=64)

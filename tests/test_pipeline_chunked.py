@@ -75,9 +75,9 @@ def test_predict_reads_chunk_points_and_writer_equals_one_shot_file(scene, tmp_p
     record = _record(scene, str(tmp_path / "out_"))
     state = PipelineState(clouds=[record], model_prefix=str(tmp_path / "out_"))
     state.bundle = _bundle(record, "furthest_point_subsampling")
-    predict_clouds({"chunk_points": 5000}, state, state.bundle)
+    predict_clouds({"chunk_points": 5000, "buffer": None}, state, state.bundle)
     tiled_probabilities = record.result.probabilities.copy()
-    predict_clouds({"chunk_points": None}, state, state.bundle)
+    predict_clouds({"chunk_points": None, "buffer": None}, state, state.bundle)
     np.testing.assert_allclose(tiled_probabilities, record.result.probabilities, atol=2e-6)
 
     run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*chunked.laz",
@@ -142,11 +142,11 @@ def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_process
     bundle.field_spec = replace(bundle.field_spec, neighborhood=neighborhood)
     one_shot = PipelineState(clouds=[whole], model_prefix=str(tmp_path / "whole_"), bundle=bundle,
                              mapping=bundle.mapping)
-    predict_clouds({"chunk_points": None}, one_shot, one_shot.bundle)
+    predict_clouds({"chunk_points": None, "buffer": None}, one_shot, one_shot.bundle)
     state = _lazy_state(scene, str(tmp_path / "lazy_"), bundle)
     record = state.clouds[0]
     with caplog.at_level("INFO", logger="vl3d_focal.inference.streaming"):
-        predict_clouds({"chunk_points": 3000}, state, state.bundle)
+        predict_clouds({"chunk_points": 3000, "buffer": None}, state, state.bundle)
     assert len([r for r in caplog.records if "tile" in r.getMessage()]) >= 6
     assert not record.loaded and record.streamed
     parts = list(record.result.iter_chunks())

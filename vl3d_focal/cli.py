@@ -1,6 +1,7 @@
 """The ``vl3d-focal`` command line; the only module that configures logging.
 
-Commands: ``validate SPEC [SPEC ...]``, ``run SPEC [--resume]``, ``list steps|losses|models|class-weights``,
+Commands: ``validate SPEC [SPEC ...]``, ``run SPEC [--resume] [--workers N] [--scheduler ADDRESS]``,
+``list steps|losses|models|class-weights``,
 ``schema`` (print, or ``--write FOLDER`` to regenerate the files) and ``init [PATH]``.
 A user mistake (any :class:`~vl3d_focal.errors.VL3DFocalError`) prints its message on
 stderr and exits with status 2, without a traceback unless ``--debug`` is given. Spec
@@ -21,10 +22,13 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from vl3d_focal import __version__
 from vl3d_focal.errors import SpecError, VL3DFocalError
+
+if TYPE_CHECKING:
+    from vl3d_focal.runner.progress import Snapshot
 
 USER_ERROR = 2
 _HANDLER_NAME = "vl3d-focal-cli"
@@ -46,7 +50,7 @@ def _configure_logging(*, verbose: int, debug: bool, base: int) -> None:
     root.setLevel(level)
     if not debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        for noisy in ("tensorflow", "absl", "h5py", "matplotlib"):
+        for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "distributed", "dask"):
             logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -98,7 +102,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)  # a SpecError is reported by main(), before any work
     with _native_stderr_silenced(silence=not args.debug):
         import keras  # noqa: F401  (TensorFlow's C++ start-up lines ignore log levels)
+    from vl3d_focal.runner import progress
+    from vl3d_focal.runner.executor import with_overrides
     from vl3d_focal.runner.pipeline import run_pipeline
+
+    spec = with_overrides(spec, workers=args.workers, scheduler=args.scheduler)
+    if sys.stderr.isatty() and _progress_bar not in progress.LISTENERS:
+        progress.LISTENERS.append(_progress_bar)
 
     logger.info("running %s%s", args.spec, " (resuming)" if args.resume else "")
     if args.resume:
@@ -106,6 +116,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         run_pipeline(spec)
     return 0
+
+
+def _progress_bar(snapshot: Snapshot) -> None:
+    """A survey's progress on the terminal, redrawn in place (``runner.progress.Snapshot``)."""
+    from vl3d_focal.runner.progress import format_eta
+
+    done, total = snapshot.tiles_done, max(snapshot.tiles, 1)
+    filled = int(30 * done / total)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{snapshot.tiles} tiles, "
+                     f"{snapshot.failed} failed, {snapshot.points_per_s:,.0f} points/s, "
+                     f"{format_eta(snapshot.eta_s)} left" + ("\n" if done >= snapshot.tiles else ""))
+    sys.stderr.flush()
 
 
 def _strategy_descriptions() -> dict[str, str]:
@@ -200,7 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="validate a spec, then run its pipeline")
     run.add_argument("spec", metavar="SPEC", help="JSON or YAML pipeline spec")
     run.add_argument("--resume", action="store_true",
-                     help="continue an interrupted training from its last checkpoint (training/resume/)")
+                     help="continue an interrupted training from its last checkpoint (training/resume/) and, "
+                     "for several clouds, process only the tiles survey.json does not record as complete")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="run the per-cloud steps on a local Dask cluster of N worker processes "
+                     "(overrides executor.workers; selects the dask engine)")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run the per-cloud steps on the Dask cluster at ADDRESS, e.g. tcp://host:8786 "
+                     "(overrides executor.scheduler; selects the dask engine)")
     run.set_defaults(handler=_cmd_run, log_base=logging.INFO)
 
     listing = commands.add_parser("list", help="registered components with a one-line description")

@@ -4,10 +4,15 @@ Every check tolerates a document that failed the schema (wrong types are skipped
 schema reports them), so all problems are found in one pass:
 
 - paths end with the suffixes their schema lists (``x-vl3d-suffixes``); input files
-  (``x-vl3d-path: input``) exist and are readable files (only with ``check_files``);
+  (``x-vl3d-path: input``) exist and are readable files, input patterns and folders match
+  at least one cloud (only with ``check_files``);
+- ``executor.scheduler`` only with the ``dask`` engine;
 - ``out_pcloud`` has one prefix or one per input; no output would overwrite an input or
   another step's output; a per-cloud output without ``*`` is refused for several inputs;
-- order: every step's ``needs`` (registry metadata) are given by a step before it;
+- order: every step's ``needs`` (registry metadata) are given by a step before it; what only
+  per-cloud steps give (predictions) lives only in its run of consecutive per-cloud steps
+  (the runner processes such a run cloud by cloud), so a per-cloud step needing it must be in
+  the same run as the step giving it;
 - each step's own checks (its registry entry's ``check``; e.g. the class mapping's codes, the
   train step's class names, class weights and loss).
 
@@ -24,6 +29,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from vl3d_focal.config.inputs import unmatched_problem
 from vl3d_focal.config.messages import json_path
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output
@@ -78,7 +84,11 @@ Found = list[tuple[tuple, str, str, tuple[str, ...]]]
 
 def _path_issues(found: Found, *, check_files: bool) -> Iterator[Issue]:
     for parts, kind, value, suffixes in found:
-        if suffixes and not value.lower().endswith(tuple(s.lower() for s in suffixes)):
+        unmatched = unmatched_problem(value) if kind == "input" else None
+        if unmatched is not None:
+            if check_files:
+                yield parts, unmatched
+        elif suffixes and not value.lower().endswith(tuple(s.lower() for s in suffixes)):
             yield parts, f"expected a path ending in {' or '.join(suffixes)}; got {value!r}"
         elif kind == "input" and check_files:
             problem = _file_problem(value)
@@ -116,6 +126,13 @@ def _output_issues(spec: Mapping[str, Any], found: Found) -> Iterator[Issue]:
                 written[target] = parts
 
 
+def _executor_issues(spec: Mapping[str, Any]) -> Iterator[Issue]:
+    executor = as_dict(spec.get("executor"))
+    if executor.get("scheduler") is not None and executor.get("engine", "local") != "dask":
+        yield ("executor", "scheduler"), ("a scheduler address needs \"engine\": \"dask\"; got engine "
+                                          f"{executor.get('engine', 'local')!r}")
+
+
 def _where(parts: tuple) -> str:
     return json_path(parts)
 
@@ -128,6 +145,34 @@ def _order_issues(kind: str, entry: RegistryEntry, at: tuple, *, given: set[str]
         givers = [(k, e.name) for k, entries in steps_by_kind().items() for e in entries if need in e.metadata.get("gives", ())]
         named = " or ".join(k if name == k else f"{k} {name!r}" for k, name in givers) or "another"
         yield (at + (kind,) if entry.name != kind else at), f"{entry.name!r} needs a {named} step before it"
+
+
+def _per_cloud_products() -> set[str]:
+    """What only per-cloud steps give (e.g. predictions)."""
+    givers: dict[str, list[bool]] = {}
+    for entries in steps_by_kind().values():
+        for entry in entries:
+            for product in entry.metadata.get("gives", ()):
+                givers.setdefault(product, []).append(bool(entry.metadata.get("per_cloud")))
+    return {product for product, flags in givers.items() if all(flags)}
+
+
+def _phase_issues(steps: list[tuple[str, RegistryEntry]]) -> Iterator[Issue]:
+    """Per-cloud steps needing what a per-cloud step gave before a step of another kind."""
+    products, current, ever = _per_cloud_products(), set(), set()
+    for i, found in enumerate(steps):
+        kind, entry = found
+        ever.update(entry.metadata.get("gives", ()))
+        if not entry.metadata.get("per_cloud"):
+            current = set()
+            continue
+        for need in entry.metadata.get("needs", ()):
+            if need in products and need in ever and need not in current:
+                yield ("sequential_pipeline", i, kind), (
+                    f"{entry.name!r} needs the {need} of a per-cloud step in the same run of consecutive "
+                    f"per-cloud steps (they are processed cloud by cloud); move the steps of other kinds "
+                    "between them before that run")
+        current.update(entry.metadata.get("gives", ()))
 
 
 def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> list[Issue]:
@@ -148,6 +193,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
     found = annotated_paths(spec)
     issues = list(_path_issues(found, check_files=check_files))
     issues += _output_issues(spec, found)
+    issues += _executor_issues(spec)
     steps = [find_step(as_dict(step)) for step in as_list(spec.get("sequential_pipeline"))]
     order_known = all(step is not None for step in steps)  # else what a step gives is unknown
     given: set[str] = set()
@@ -163,4 +209,6 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
         if check is not None:
             issues += check(step, at, known)
         given.update(entry.metadata.get("gives", ()))
+    if order_known:
+        issues += _phase_issues(steps)
     return issues

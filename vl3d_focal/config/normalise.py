@@ -7,7 +7,8 @@ branch followed), so the schema stays the one description of what the runner acc
 - :func:`apply_defaults`: every property absent from the spec whose schema has a
   ``default`` gets (a copy of) it, recursively, so the runner never hard-codes a default.
 - :func:`normalise_paths`: ``"x-vl3d-as-list"`` properties given as one string become a
-  one-element list; ``"x-vl3d-path": "input"`` and output paths not starting with ``*`` are
+  one-element list; ``"x-vl3d-expand"`` lists of input clouds have their glob patterns and
+  folders expanded to sorted files (:mod:`vl3d_focal.config.inputs`); ``"x-vl3d-path": "input"`` and output paths not starting with ``*`` are
   resolved against the spec's folder (absolute, ``~`` expanded); ``"prefix"`` paths
   (``out_pcloud``) are resolved too, keep a trailing separator and lose a trailing ``*``
   (VL3D writes ``"out/run/*"``). Output paths starting with ``*`` are left for the runner
@@ -31,8 +32,9 @@ from typing import Any, Callable, Mapping
 from jsonschema import Draft202012Validator
 
 from vl3d_focal.config import schemas as schema_files
+from vl3d_focal.config.inputs import absolute_path, expand_cloud_paths
 from vl3d_focal.config.prefixes import PREFIX_MARK
-from vl3d_focal.config.schema_parts import LIST_ANNOTATION, PATH_ANNOTATION, SUFFIX_ANNOTATION
+from vl3d_focal.config.schema_parts import EXPAND_ANNOTATION, LIST_ANNOTATION, PATH_ANNOTATION, SUFFIX_ANNOTATION
 
 _DROPPED = ("$ref", "$id", "$schema", "$defs")
 _DATA = ("default", "const", "enum", "examples")
@@ -188,12 +190,6 @@ def apply_defaults(
     return walk(copy.deepcopy(dict(spec)), pipeline_schema_inlined(schemas=schemas), _fill_defaults)
 
 
-def _absolute(path: str, *, base_dir: Path) -> str:
-    text = os.path.expanduser(path)
-    joined = os.path.normpath(os.path.join(os.fspath(base_dir), text))
-    return os.path.abspath(joined)
-
-
 def resolve_prefix(prefix: str, *, base_dir: Path) -> str:
     """An ``out_pcloud`` prefix made absolute; a trailing ``*`` dropped, a trailing ``/`` kept.
 
@@ -203,7 +199,7 @@ def resolve_prefix(prefix: str, *, base_dir: Path) -> str:
     """
     text = prefix[: -len(PREFIX_MARK)] if prefix.endswith(PREFIX_MARK) else prefix
     folder = text.endswith(("/", os.sep)) or text == ""
-    resolved = _absolute(text or ".", base_dir=base_dir)
+    resolved = absolute_path(text or ".", base_dir=base_dir)
     return resolved.rstrip("/" + os.sep) + os.sep if folder else resolved
 
 
@@ -222,7 +218,9 @@ def normalise_paths(
 
     def visit(value: Any, schema: Mapping[str, Any], path: tuple) -> Any:
         if schema.get(LIST_ANNOTATION) and isinstance(value, str):
-            return [value]
+            value = [value]
+        if schema.get(EXPAND_ANNOTATION) and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return expand_cloud_paths(value, base_dir=base_dir)
         kind = schema.get(PATH_ANNOTATION)
         if not isinstance(value, str) or kind is None:
             return value
@@ -230,6 +228,6 @@ def normalise_paths(
             return resolve_prefix(value, base_dir=base_dir)
         if kind.endswith("output") and value.startswith(PREFIX_MARK):
             return value
-        return _absolute(value, base_dir=base_dir)
+        return absolute_path(value, base_dir=base_dir)
 
     return walk(copy.deepcopy(dict(spec)), pipeline_schema_inlined(schemas=schemas), visit)

@@ -11,7 +11,8 @@ against the spec's folder and checked to exist), ``"cloud-output"`` / ``"model-o
 (a file written per input cloud / once per run; ``*`` means the output prefix) or
 ``"prefix"`` (``out_pcloud``); ``"x-vl3d-suffixes"`` lists the file suffixes such a path
 must end with (case-insensitive). ``"x-vl3d-as-list": true`` marks a "path or list of paths"
-property that loading turns into a list.
+property that loading turns into a list; ``"x-vl3d-expand": true`` a list of input clouds whose
+glob patterns and folders loading expands (:mod:`vl3d_focal.config.inputs`).
 
 Example:
     >>> output_path_schema("A report.", "*eval/r.json", scope="cloud", suffixes=(".json",))["x-vl3d-path"]
@@ -24,22 +25,26 @@ from typing import Any
 
 PATH_ANNOTATION = "x-vl3d-path"
 LIST_ANNOTATION = "x-vl3d-as-list"
+EXPAND_ANNOTATION = "x-vl3d-expand"
 SUFFIX_ANNOTATION = "x-vl3d-suffixes"
 CLOUD_SUFFIXES = (".las", ".laz")
 MODEL_SUFFIXES = (".keras",)
 
 
 def input_paths_schema(description: str) -> dict[str, Any]:
-    """One input cloud path or a list of them (loading makes it a list).
+    """One input cloud path or a list of them (loading makes it a list); an entry may be a
+    glob pattern or a folder (loading expands it to its sorted .las/.laz files).
 
     Example:
-        >>> input_paths_schema("d")["x-vl3d-as-list"]
-        True
+        >>> input_paths_schema("d")["x-vl3d-as-list"], input_paths_schema("d")["x-vl3d-expand"]
+        (True, True)
     """
     path = {"type": "string", "minLength": 1, PATH_ANNOTATION: "input", SUFFIX_ANNOTATION: list(CLOUD_SUFFIXES)}
     return {
-        "description": description,
+        "description": description + " An entry may also be a glob pattern ('tiles/*.laz', "
+        "'survey/**/*.laz') or a folder (its .las/.laz files), expanded in sorted order.",
         LIST_ANNOTATION: True,
+        EXPAND_ANNOTATION: True,
         "anyOf": [
             {"title": "a list of paths", "type": "array", "minItems": 1, "items": path},
             {"title": "one path", **path},
@@ -96,12 +101,46 @@ def monitor_schema(default: str) -> dict[str, Any]:
     }
 
 
+EXECUTOR_ENGINES = ("local", "dask")
+
+
+def executor_schema() -> dict[str, Any]:
+    """The top-level ``executor``: where the per-cloud steps of a run of many clouds run.
+
+    Example:
+        >>> executor_schema()["properties"]["engine"]["default"]
+        'local'
+    """
+    schema = closed_object(
+        {
+            "engine": {"enum": list(EXECUTOR_ENGINES), "default": "local",
+                       "description": "local: in this process, one cloud after another; dask: the "
+                       "per-cloud steps (predict, eval, cloud writers) of different clouds run as "
+                       "parallel tasks on Dask workers (docs/survey.md)."},
+            "workers": {"type": ["integer", "null"], "minimum": 1, "default": None,
+                        "description": "dask without scheduler: worker processes of the local cluster "
+                        "the run starts and closes; null: one per CPU core."},
+            "threads_per_worker": {"type": "integer", "minimum": 1, "default": 1,
+                                   "description": "dask: threads of each worker process (TensorFlow's "
+                                   "intra-op threads, NumPy/SciPy and KD-tree threads)."},
+            "scheduler": {"type": ["string", "null"], "minLength": 1, "default": None,
+                          "description": "dask: address of a running scheduler ('tcp://host:8786', "
+                          "started with 'dask scheduler' and 'dask worker'); null: start a local cluster."},
+        },
+        required=[],
+        description="How the per-cloud steps run: in this process, or on Dask workers.",
+        title="an executor object",
+    )
+    schema["default"] = {"engine": "local"}
+    return schema
+
+
 def top_level_properties() -> dict[str, Any]:
     """The top-level keys except ``sequential_pipeline``.
 
     Example:
         >>> sorted(top_level_properties())
-        ['$schema', 'in_pcloud', 'out_pcloud']
+        ['$schema', 'executor', 'in_pcloud', 'out_pcloud']
     """
     prefix = {"type": "string", "minLength": 1, PATH_ANNOTATION: "prefix"}
     return {
@@ -122,4 +161,5 @@ def top_level_properties() -> dict[str, Any]:
                 {"title": "one prefix", **prefix},
             ],
         },
+        "executor": executor_schema(),
     }

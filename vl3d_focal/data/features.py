@@ -31,9 +31,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
-from vl3d_focal.errors import DataError
+from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.terrain import estimate_ground
-from vl3d_focal.io.las import PointCloud, las_dimensions
+from vl3d_focal.errors import DataError
+from vl3d_focal.io.las import PointCloud, format_dimensions
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def nearest_in_order(tree: cKDTree, query: np.ndarray, *, ids: np.ndarray, k: in
         [[0, 2]]
     """
     candidates = min(k + TIE_CANDIDATES, tree.n)
-    distance, index = tree.query(query, k=candidates, workers=-1)
+    distance, index = tree.query(query, k=candidates, workers=cpu_threads())
     distance, index = distance.reshape(len(query), candidates), index.reshape(len(query), candidates)
     tied = np.flatnonzero((np.diff(distance, axis=1) == 0).any(axis=1))
     if tied.size:
@@ -175,8 +176,31 @@ def available_features(cloud: PointCloud) -> list[str]:
         >>> available_features(cloud)[:4]                    # doctest: +SKIP
         ['x', 'y', 'z', 'intensity']
     """
+    return format_features(cloud.las.point_format)
+
+
+def missing_features(point_format: Any, fnames: Sequence[str]) -> list[str]:
+    """The names of ``fnames`` that clouds of ``point_format`` cannot give.
+
+    Example:
+        >>> import laspy
+        >>> missing_features(laspy.PointFormat(6), ["intensity", "red", "planarity"])
+        ['red']
+    """
+    available = set(format_features(point_format))
+    return [name for name in fnames if name not in available]
+
+
+def format_features(point_format: Any) -> list[str]:
+    """Every feature name :func:`extract_features` accepts for clouds of a LAS point format.
+
+    Example:
+        >>> import laspy
+        >>> format_features(laspy.PointFormat(6))[:4]
+        ['x', 'y', 'z', 'intensity']
+    """
     names = ["x", "y", "z"]
-    for dim in las_dimensions(cloud.las):
+    for dim in format_dimensions(point_format):
         if dim in _SCAN_ANGLE_ALIASES:
             names.extend(n for n in _SCAN_ANGLE_ALIASES if n not in names)
         elif dim not in names:

@@ -19,6 +19,7 @@ import logging
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.receptive_fields import ReceptiveFields
 from vl3d_focal.errors import DataError
 
@@ -117,7 +118,7 @@ class PropagationSums:
                 )
             coords = np.asarray(xyz, dtype=np.float64)
             source = np.flatnonzero(covered)
-            _, nearest = cKDTree(coords[source]).query(coords[missing], k=1, workers=-1)
+            _, nearest = cKDTree(coords[source]).query(coords[missing], k=1, workers=cpu_threads())
             out[missing] = out[source[nearest]]
             logger.info("propagation: %d points in no field took their nearest neighbour's prediction",
                         missing.size)

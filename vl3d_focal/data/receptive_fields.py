@@ -29,6 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.subsampling import furthest_point_subsample, grid_subsample, point_priorities
 from vl3d_focal.errors import DataError, SpecError, SpecIssue
 
@@ -171,7 +172,7 @@ def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
     """
     dims, p = NEIGHBORHOODS[spec.neighborhood]
     centers = _cell_means(xyz, cell=spec.separation_factor * spec.radius, dims=dims)
-    distance, _ = cKDTree(centers[:, :dims]).query(xyz[:, :dims], k=1, p=p, workers=-1)
+    distance, _ = cKDTree(centers[:, :dims]).query(xyz[:, :dims], k=1, p=p, workers=cpu_threads())
     uncovered = distance > spec.radius * (1.0 - 1e-6)
     if uncovered.any():
         # cells this small lie inside the neighbourhood of the mean of their points
@@ -185,7 +186,7 @@ def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
 def _fields_of_chunk(xyz, tree, centers, spec, priority):
     dims, p = NEIGHBORHOODS[spec.neighborhood]
     k = spec.num_points
-    lists = tree.query_ball_point(centers[:, :dims], r=spec.radius, p=p, workers=-1, return_sorted=True)
+    lists = tree.query_ball_point(centers[:, :dims], r=spec.radius, p=p, workers=cpu_threads(), return_sorted=True)
     counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
     if counts.min(initial=1) == 0:
         raise DataError("receptive fields: a field centre has no point within the radius")

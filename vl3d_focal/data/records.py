@@ -89,6 +89,8 @@ class CloudRecord:
         pending_mapping: the class mapping whose labels are mapped on first use.
         fields_cache: receptive fields already built, keyed by field configuration.
         features_cache: raw ``(N, F)`` features already extracted, keyed by feature names.
+        metrics: the metrics of the last ``eval`` step (OA, mIoU, confusion matrix...), or None.
+        warnings: what the steps noted about this cloud without failing (a survey records them).
 
     Example:
         >>> record = CloudRecord(path=Path("a.las"), cloud=None, prefix="out/", num_points=10)
@@ -114,6 +116,8 @@ class CloudRecord:
         self.result: Predictions | None = None
         self.fields_cache: dict[str, Any] = {}
         self.features_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self.metrics: dict[str, Any] | None = None
+        self.warnings: list[str] = []
 
     @property
     def loaded(self) -> bool:

@@ -16,10 +16,11 @@ Example:
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from vl3d_focal.data.parallel import cpu_threads
 
 _FPS_BATCH_ELEMENTS = 1 << 17
 
@@ -51,11 +52,6 @@ def _fps(points: np.ndarray, count: np.ndarray, start: np.ndarray, k: int) -> np
         np.minimum(dist, acc, out=dist)
         current = dist.argmax(axis=1)
     return chosen
-
-
-def _worker_count() -> int:
-    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere every CPU
-    return max(1, len(affinity(0)) if affinity else (os.cpu_count() or 1))
 
 
 def furthest_point_subsample(
@@ -101,7 +97,7 @@ def furthest_point_subsample(
         picked = _fps(points, counts[group], start.argmin(axis=1), k)
         out[group] = np.take_along_axis(members, picked, axis=1)
 
-    workers = min(_worker_count(), len(groups))
+    workers = min(cpu_threads(), len(groups))
     if workers > 1:  # numpy releases the GIL in its loops: groups run on every core
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(run, groups))

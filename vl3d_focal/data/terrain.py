@@ -34,6 +34,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.parallel import cpu_threads
+
 GROUND_CELL_M = 2.0
 GROUND_WINDOW_M = 30.0
 ISOLATED_RADIUS_M = 1.5
@@ -109,7 +111,7 @@ def whole_cloud_block(xyz: np.ndarray) -> PointBlock:
     def count_within(query: np.ndarray, radius: float) -> np.ndarray:
         if not trees:
             trees.append(cKDTree(xyz))
-        return np.asarray(trees[0].query_ball_point(query, r=radius, return_length=True, workers=-1))
+        return np.asarray(trees[0].query_ball_point(query, r=radius, return_length=True, workers=cpu_threads()))
 
     return PointBlock(ids=np.arange(len(xyz)), xyz=xyz, count_within=count_within)
 

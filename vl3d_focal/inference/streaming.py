@@ -22,6 +22,12 @@ square xy tiles without ever holding a per-point array of the whole cloud:
 The buckets and results live in a hidden folder of the cloud's output folder, whose free space
 is checked first; the folders that killed runs left there are deleted.
 
+With a buffer (points of neighbouring clouds, :class:`~vl3d_focal.inference.tile_buckets.BufferPoints`)
+the buffer's points are bucketed after the cloud's, give their context to every step (features,
+terrain, fields, propagation) and are never written; with a survey ``origin`` the field and
+terrain grids are anchored there, so that a tile predicted with enough buffer gets the fields
+the whole survey predicted at once would have.
+
 The result equals the one-shot path's up to the order of the float32 propagation sums
 (probabilities within 1e-6, identical classes but for exact ties). A point in no field takes
 its nearest covered point's probabilities, searched within one field radius beyond its tile;
@@ -46,9 +52,10 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.inference.tile_buckets import (
-    StreamedPredictions, TileGrid, bucket_dtype, check_tile_space, cloud_bounds, load_tile, result_dtype,
-    write_buckets,
+    BufferPoints, StreamedPredictions, TileGrid, bucket_dtype, check_tile_space, cloud_bounds, load_tile,
+    result_dtype, write_buckets,
 )
 from vl3d_focal.inference.tile_features import fill_neighbourhood_features
 
@@ -115,7 +122,7 @@ class _TileCentres:
         self.coarse = coarse[_inside(coarse, self.region_low, self.region_high, _SLACK * cell)]
         self.exact_shrink = _SLACK * (cell + spec.radius)  # uncovered flags exact within
         self.exact = _inside(xyz, self.region_low, self.region_high, self.exact_shrink)
-        distance, _ = cKDTree(self.coarse[:, :dims]).query(xyz[:, :dims], k=1, p=p, workers=-1)
+        distance, _ = cKDTree(self.coarse[:, :dims]).query(xyz[:, :dims], k=1, p=p, workers=cpu_threads())
         self.uncovered = self.exact & (distance > spec.radius * (1.0 - 1e-6))
 
     def centres(self, xyz: np.ndarray, *, fine_origin: np.ndarray | None) -> np.ndarray:
@@ -155,7 +162,7 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
     if not good.all():  # points in no field: their nearest covered point's probabilities
         exact = _inside(xyz, low - spec.radius, high + spec.radius, 0.0) & covered
         source = np.flatnonzero(exact)
-        distance, nearest = cKDTree(xyz[source]).query(xyz[own_ids[~good]], k=1, workers=-1)
+        distance, nearest = cKDTree(xyz[source]).query(xyz[own_ids[~good]], k=1, workers=cpu_threads())
         source_ids = source[nearest]
         out[~good] = sums.sums[source_ids] / sums.weights[source_ids, None]
         far = distance > spec.radius  # a nearer covered point may lie beyond the exact zone
@@ -176,7 +183,7 @@ def _resolve_far(result: StreamedPredictions, unresolved: list, *, num_features:
     for tile, row, position, distance in unresolved:
         best: tuple[float, np.ndarray] | None = None
         for other in result.grid.tiles_over(position[:2] - distance, position[:2] + distance):
-            if not result.bucket(other).exists():
+            if not result.bucket(other).exists() or not result.result(other).exists():
                 continue
             xyz = np.fromfile(result.bucket(other), dtype=buckets)["xyz"]
             rows = np.fromfile(result.result(other), dtype=results)
@@ -210,22 +217,51 @@ def _lowest_uncovered(result: StreamedPredictions, tiles: Sequence[int], spec: A
     return lowest if np.isfinite(lowest).all() else None
 
 
-def predict_streamed(record: Any, bundle: Any, *, chunk_points: int) -> StreamedPredictions:
+def _with_buffer(low: np.ndarray, high: np.ndarray, buffer: Sequence[BufferPoints]) -> tuple[np.ndarray, np.ndarray, int]:
+    """The bounds and point count of a cloud and its buffer."""
+    total = 0
+    for part in buffer:
+        if len(part):
+            xyz = np.column_stack([np.asarray(part.points.x), np.asarray(part.points.y), np.asarray(part.points.z)])
+            low, high = np.minimum(low, xyz.min(axis=0)), np.maximum(high, xyz.max(axis=0))
+            total += len(part)
+    return low, high, total
+
+
+def _anchored(low: np.ndarray, origin: np.ndarray | None, cell: float) -> np.ndarray:
+    """``low`` moved down onto the grid of ``cell`` metres anchored at ``origin`` (xy)."""
+    if origin is None:
+        return low
+    snapped = low.copy()
+    snapped[:2] = origin[:2] + np.floor((low[:2] - origin[:2]) / cell) * cell
+    return snapped
+
+
+def predict_streamed(record: Any, bundle: Any, *, chunk_points: int, buffer: Sequence[BufferPoints] = (),
+                     origin: np.ndarray | None = None) -> StreamedPredictions:
     """Predicts a lazily read cloud tile by tile (see the module docstring).
 
     Args:
         record: a :class:`~vl3d_focal.data.records.CloudRecord` whose cloud is not loaded.
         bundle: the model and what it needs.
         chunk_points: points per file chunk and about per tile.
+        buffer: points of neighbouring clouds, context only.
+        origin: anchor of the field and terrain grids (a survey's lowest coordinates, at most
+            the cloud's and its buffer's); None: the cloud's own lowest coordinates.
 
     Returns:
-        The on-disk predictions (:meth:`StreamedPredictions.iter_chunks`).
+        The on-disk predictions of the cloud's own points (:meth:`StreamedPredictions.iter_chunks`).
 
     Example:
         >>> result = predict_streamed(record, bundle, chunk_points=500_000)   # doctest: +SKIP
     """
+    from vl3d_focal.data.terrain import GROUND_CELL_M
+
     start = time.perf_counter()
-    low, high, total = cloud_bounds(record.path, chunk_points=chunk_points)
+    low, high, own_total = cloud_bounds(record.path, chunk_points=chunk_points)
+    low, high, extra = _with_buffer(low, high, buffer)
+    total = own_total + extra
+    origin = low if origin is None else np.minimum(np.asarray(origin, dtype=np.float64), low)
     margin = tile_margin(bundle.field_spec)
     extent = np.maximum(high[:2] - low[:2], 1e-9)
     side = max(math.sqrt(float(extent[0] * extent[1]) * chunk_points / total), margin, 1e-6)
@@ -235,20 +271,22 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int) -> Streamed
     check_tile_space(parent, path=record.path, num_points=total, num_features=len(bundle.feature_names),
                      num_classes=bundle.num_classes)
     result = StreamedPredictions(path=record.path, grid=TileGrid(origin=low[:2], side=side, shape=shape),
-                                 chunk_points=chunk_points, num_classes=bundle.num_classes, parent=parent)
+                                 chunk_points=chunk_points, num_classes=bundle.num_classes, parent=parent,
+                                 buffer=buffer)
     write_buckets(result, feature_names=bundle.feature_names)
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
-    fill_neighbourhood_features(result, feature_names=bundle.feature_names, tiles=tiles, bounds=(low, high))
-    fine_origin = _lowest_uncovered(result, tiles, bundle.field_spec, origin=low, margin=margin,
+    fill_neighbourhood_features(result, feature_names=bundle.feature_names, tiles=tiles,
+                                bounds=(_anchored(low, origin, GROUND_CELL_M), high))
+    fine_origin = _lowest_uncovered(result, tiles, bundle.field_spec, origin=origin, margin=margin,
                                     num_features=len(bundle.feature_names))
-    fields, unresolved = 0, []
-    for number, tile in enumerate(tiles, start=1):
-        fields += _predict_tile(result, tile, bundle, origin=low, fine_origin=fine_origin, margin=margin,
+    fields, unresolved, own_tiles = 0, [], result.own_tiles
+    for number, tile in enumerate(own_tiles, start=1):
+        fields += _predict_tile(result, tile, bundle, origin=origin, fine_origin=fine_origin, margin=margin,
                                 unresolved=unresolved)
-        logger.info("%s: tile %d/%d predicted", record.path.name, number, len(tiles))
+        logger.info("%s: tile %d/%d predicted", record.path.name, number, len(own_tiles))
     _resolve_far(result, unresolved, num_features=len(bundle.feature_names))
     for tile in tiles:  # the buckets stay until every tile (and neighbour) is done
         result.bucket(tile).unlink(missing_ok=True)
-    logger.info("%s: streamed prediction of %d points in %d tiles, %d fields (%.1f s)", record.path.name,
-                total, len(tiles), fields, time.perf_counter() - start)
+    logger.info("%s: streamed prediction of %d points (and %d of its buffer) in %d tiles, %d fields (%.1f s)",
+                record.path.name, own_total, extra, len(own_tiles), fields, time.perf_counter() - start)
     return result

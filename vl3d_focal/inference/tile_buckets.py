@@ -5,6 +5,10 @@ point's index, coordinates and features in file order); a tile is then loaded wi
 of its neighbours within a margin (:func:`load_tile`), and its results are written to a
 result file read back chunk by chunk in file order (:meth:`StreamedPredictions.iter_chunks`).
 
+Points of neighbouring input clouds (:class:`BufferPoints`, a survey's buffer) are bucketed
+after the cloud's own, with ids after its own: they give context to the tiles and are never
+read back.
+
 Example:
     >>> low, high, total = cloud_bounds("big.laz", chunk_points=1_000_000)   # doctest: +SKIP
 """
@@ -12,10 +16,12 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import tempfile
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -63,6 +69,24 @@ class TileGrid:
         """Ids of the tiles overlapping the xy box ``[low, high]``."""
         a, b = self.cells(np.array([low, high]))
         return [int(i * self.shape[1] + j) for i in range(a[0], b[0] + 1) for j in range(a[1], b[1] + 1)]
+
+
+@dataclass(frozen=True)
+class BufferPoints:
+    """Points of a neighbouring cloud read as context for a cloud's prediction.
+
+    Attributes:
+        path: the neighbouring cloud.
+        header: its header (scales, offsets, point format of ``points``).
+        points: its points within the buffer, all with finite coordinates.
+    """
+
+    path: Path
+    header: laspy.LasHeader
+    points: Any
+
+    def __len__(self) -> int:
+        return len(self.points)
 
 
 def bucket_dtype(num_features: int) -> np.dtype:
@@ -181,14 +205,17 @@ class StreamedPredictions:
         folder: the temporary folder of the buckets and results (removed with this object).
         grid: the tiles.
         chunk_points: points per file chunk of the bucketing pass (and of :meth:`iter_chunks`).
-        counts: ``(tiles, chunks)`` points of each tile in each file chunk.
+        counts: ``(tiles, chunks)`` points of each tile in each chunk (the file's chunks, then
+            the buffer's).
         num_classes: classes predicted.
-        num_points: points of the cloud.
+        num_points: points bucketed (the cloud's and the buffer's).
+        buffer: points of neighbouring clouds bucketed after the cloud's own.
     """
 
     def __init__(self, *, path: Path, grid: TileGrid, chunk_points: int, num_classes: int,
-                 parent: Path | None = None) -> None:
+                 parent: Path | None = None, buffer: Sequence[BufferPoints] = ()) -> None:
         self.path, self.grid, self.chunk_points, self.num_classes = Path(path), grid, int(chunk_points), num_classes
+        self.buffer = tuple(buffer)
         parent = Path(tempfile.gettempdir()) if parent is None else Path(parent)
         parent.mkdir(parents=True, exist_ok=True)
         remove_stale_tile_folders(parent)
@@ -208,6 +235,17 @@ class StreamedPredictions:
     def close(self) -> None:
         """Removes the temporary files now."""
         self._cleanup()
+
+    @property
+    def own_tiles(self) -> list[int]:
+        """The tiles holding points of the cloud itself (not only buffer points)."""
+        own_chunks = self.counts.shape[1] - self.buffer_chunks
+        return [int(t) for t in np.flatnonzero(self.counts[:, :own_chunks].sum(axis=1))]
+
+    @property
+    def buffer_chunks(self) -> int:
+        """Chunks of buffer points (the last columns of :attr:`counts`)."""
+        return sum(math.ceil(len(part) / self.chunk_points) for part in self.buffer)
 
     def iter_chunks(self) -> Iterator[tuple[int, Any, np.ndarray, np.ndarray]]:
         """``(start, points, classes (n,), probabilities (n, C))`` chunk by chunk, in file order.
@@ -234,8 +272,25 @@ class StreamedPredictions:
             yield start, points, classes, probabilities
 
 
+def _all_chunks(result: StreamedPredictions) -> Iterator[tuple[laspy.LasHeader, Path, int, Any]]:
+    """``(header, path, first id, points)`` of the cloud's chunks, then of its buffer's."""
+    from vl3d_focal.io.chunks import iter_chunks, read_header
+
+    header = read_header(result.path)
+    start = 0
+    for start, points in iter_chunks(result.path, chunk_points=result.chunk_points):
+        yield header, result.path, start, points
+        start += len(points)
+    for part in result.buffer:
+        for first in range(0, len(part), result.chunk_points):
+            points = part.points[first:first + result.chunk_points]
+            yield part.header, part.path, start, points
+            start += len(points)
+
+
 def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str]) -> None:
-    """Pass 2: every point (id, xyz, raw features) appended to its tile's bucket.
+    """Pass 2: every point (id, xyz, raw features) appended to its tile's bucket, the cloud's
+    points then its buffer's.
 
     Features of a point alone are computed here, chunk by chunk; the columns of neighbourhood
     features are left at 0 for :func:`vl3d_focal.inference.tile_features.fill_neighbourhood_features`.
@@ -244,14 +299,12 @@ def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str]) 
         >>> write_buckets(result, feature_names=["intensity"])   # doctest: +SKIP
     """
     from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES, extract_features
-    from vl3d_focal.io.chunks import iter_chunks, read_header
 
-    header = read_header(result.path)
     dtype = bucket_dtype(len(feature_names))
     pointwise = [j for j, name in enumerate(feature_names) if name not in NEIGHBOURHOOD_FEATURES]
     counts = []
-    for start, points in iter_chunks(result.path, chunk_points=result.chunk_points):
-        cloud = _chunk_cloud(header, points, result.path)
+    for header, path, start, points in _all_chunks(result):
+        cloud = _chunk_cloud(header, points, path)
         rows = np.empty(len(points), dtype=dtype)
         rows["id"] = np.arange(start, start + len(points))
         rows["xyz"] = cloud.xyz

@@ -64,14 +64,52 @@ def iter_chunks(path: str | Path, *, chunk_points: int = DEFAULT_CHUNK_POINTS) -
     path = Path(path)
     if not path.is_file():
         raise DataError(f"point cloud {path}: no such file")
+    with _reading(path):
+        reader = laspy.open(path)
+    with reader:
+        chunks, start = reader.chunk_iterator(chunk_points), 0
+        while True:
+            with _reading(path):
+                points = next(chunks, None)
+            if points is None:
+                return
+            yield start, points
+            start += len(points)
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turns what laspy and lazrs raise on a damaged file (any kind) into a DataError naming it."""
     try:
-        with laspy.open(path) as reader:
-            start = 0
-            for points in reader.chunk_iterator(chunk_points):
-                yield start, points
-                start += len(points)
-    except (laspy.errors.LaspyException, OSError, ValueError, EOFError) as err:
-        raise DataError(f"point cloud {path}: cannot be read as LAS/LAZ ({err})") from err
+        yield
+    except Exception as err:  # noqa: BLE001  (laspy, lazrs, numpy: all mean "unreadable")
+        raise DataError(f"point cloud {path}: cannot be read as LAS/LAZ, truncated or corrupted "
+                        f"({type(err).__name__}: {err})") from err
+
+
+def read_within(path: str | Path, *, low: np.ndarray, high: np.ndarray,
+                chunk_points: int = DEFAULT_CHUNK_POINTS) -> laspy.ScaleAwarePointRecord:
+    """The points of a file whose x, y, z lie in the box ``[low, high]``, read chunk by chunk.
+
+    Only the selected points are kept (a strip of a neighbouring tile, not the tile), so memory
+    follows the box, not the file. Points with NaN or infinite coordinates are never inside.
+
+    Raises:
+        DataError: Missing or unreadable file.
+
+    Example:
+        >>> strip = read_within("neighbour.laz", low=np.array([0, 0, -1e9]),
+        ...                     high=np.array([10, 1e9, 1e9]))        # doctest: +SKIP
+    """
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    parts, point_format, header = [], None, read_header(path)
+    for _, points in iter_chunks(path, chunk_points=chunk_points):
+        xyz = np.column_stack([np.asarray(points.x), np.asarray(points.y), np.asarray(points.z)])
+        inside = np.all((xyz >= low) & (xyz <= high), axis=1)
+        parts.append(points.array[inside])
+        point_format = points.point_format
+    array = np.concatenate(parts) if parts else np.zeros(0, dtype=header.point_format.dtype())
+    return laspy.ScaleAwarePointRecord(array, point_format or header.point_format, header.scales, header.offsets)
 
 
 def read_header(path: str | Path) -> laspy.LasHeader:

@@ -13,12 +13,15 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import zipfile
 import zlib
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from vl3d_focal import __version__
 from vl3d_focal.errors import DataError, VL3DFocalError
@@ -51,6 +54,26 @@ def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
         "predict_batch_size": int(bundle.predict_batch_size),
         "loss": bundle.loss_info.to_config(),
     }
+
+
+def bundle_fingerprint(bundle: ModelBundle) -> str:
+    """A SHA-256 of what a bundle predicts with: its weights and its metadata.
+
+    The same model trained again to the same weights, saved or loaded, has the same
+    fingerprint (unlike the ``.keras`` file's bytes, which hold a save date).
+
+    Example:
+        >>> len(bundle_fingerprint(bundle))                           # doctest: +SKIP
+        64
+    """
+    digest = hashlib.sha256()
+    meta = {key: value for key, value in bundle_metadata(bundle).items() if key != "vl3d_focal_version"}
+    digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    for weights in bundle.model.get_weights():
+        array = np.ascontiguousarray(weights)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:

@@ -13,14 +13,18 @@ from typing import Sequence
 
 from vl3d_focal.config.prefixes import cloud_prefixes, model_prefix
 from vl3d_focal.data.records import CloudRecord
+from vl3d_focal.errors import DataError
+from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.io.las import check_file
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
 
 
-def read_inputs(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path]) -> PipelineState:
-    """Opens every input cloud (one log line each) into a new pipeline state.
+def read_inputs(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path],
+                failures: dict[str, str] | None = None) -> PipelineState:
+    """Opens every input cloud (one log line each) into a new pipeline state, with the tile
+    index of their headers' bounds (:class:`~vl3d_focal.io.footprints.TileIndex`).
 
     Only the header is read and checked here (:func:`vl3d_focal.io.las.check_file`): a
     cloud is read whole when a step first uses it (training, in-memory prediction), while
@@ -30,6 +34,8 @@ def read_inputs(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path])
     Args:
         inputs: ``in_pcloud`` paths (already resolved against the spec's folder).
         prefixes: ``out_pcloud`` prefixes (one, or one per input).
+        failures: for a survey: receives ``{path: message}`` of the clouds whose header
+            cannot be used, which are left out instead of stopping the run.
 
     Returns:
         A :class:`PipelineState` holding one :class:`CloudRecord` per input.
@@ -41,7 +47,17 @@ def read_inputs(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path])
     per_cloud = cloud_prefixes(inputs=inputs, prefixes=prefixes)
     records = []
     for number, (path, prefix) in enumerate(zip(inputs, per_cloud), start=1):
-        count = check_file(path)
-        logger.info("cloud %d/%d: %s, %d points", number, len(inputs), path, count)
+        try:
+            count = check_file(path)
+        except DataError as err:
+            if failures is None:
+                raise
+            logger.error("cloud %d/%d: %s", number, len(inputs), err)
+            failures[str(path)] = str(err)
+            continue
+        logger.log(logging.INFO if len(inputs) <= 20 else logging.DEBUG, "cloud %d/%d: %s, %d points",
+                   number, len(inputs), path, count)
         records.append(CloudRecord(path=Path(path), cloud=None, prefix=prefix, num_points=count))
-    return PipelineState(clouds=records, model_prefix=model_prefix(inputs=inputs, prefixes=prefixes))
+    logger.info("%d input cloud(s), %d points", len(records), sum(r.num_points for r in records))
+    return PipelineState(clouds=records, model_prefix=model_prefix(inputs=inputs, prefixes=prefixes),
+                         tile_index=TileIndex.read([record.path for record in records]))

@@ -4,7 +4,8 @@ manifest share.
 They are the output paths of the steps' schemas (``x-vl3d-path: cloud-output | model-output``)
 and the files each step declares besides (``outputs`` of its registry entry), expanded under
 the output prefixes: per-cloud outputs under every cloud's prefix, model-level ones under the
-first prefix.
+first prefix; and, for a run of several clouds (a survey), the runner's own record
+(:data:`SURVEY_OUTPUTS`, :mod:`vl3d_focal.runner.survey`).
 
 Example:
     >>> [p.as_posix() for p in output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
@@ -22,10 +23,13 @@ from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_outpu
 from vl3d_focal.config.schemas import find_step
 
 SCOPES = {"cloud-output": "cloud", "model-output": "model"}
+SURVEY_OUTPUTS = ("*survey.json", "*survey.geojson")
+"""The record of a survey, under the first output prefix (model-level outputs of the runner)."""
 
 
 def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
-    """``(scope, path as written, step)`` of every output of the spec's steps, in step order.
+    """``(scope, path as written, step)`` of every output of the spec's steps, in step order
+    (then the survey record's, with an empty step, for several input clouds).
 
     Example:
         >>> declared_outputs({"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [
@@ -41,6 +45,8 @@ def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[st
         outputs = located[1].metadata.get("outputs") if located else None
         if outputs is not None:
             declared += [(scope, str(path), step) for scope, path in outputs(step)]
+    if len(spec.get("in_pcloud", [])) > 1:
+        declared += [("model", path, {}) for path in SURVEY_OUTPUTS]
     return declared
 
 

@@ -13,6 +13,13 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
 - ``needs`` / ``gives``: what must have been produced by an earlier step (``"model"``,
   ``"trained_model"``, ``"predictions"``, ...) and what this step produces;
 - ``chief_only``: only the chief of a multi-worker training runs it (it writes outputs);
+- ``per_cloud``: the handler works on each cloud of ``state.clouds`` alone, with only the
+  state's ``mapping``, ``bundle``, ``model_prefix`` and ``tile_index``: the runner
+  (:mod:`vl3d_focal.runner.cloud_phase`) runs consecutive per-cloud steps cloud by cloud, as
+  parallel tasks with the Dask executor, each on a state holding one cloud;
+- ``prepare``: for a per-cloud step, ``(step, state) -> None`` run once in the driver before
+  its clouds are processed (e.g. loading the model a ``ModelLoader`` applies, so that a bad
+  model file fails before any tile and the model is shipped to workers once);
 - ``outputs``: files written besides those named by its schema's output paths, as
   ``(scope, "*path")`` pairs where scope is ``"model"`` (under the first output prefix) or
   ``"cloud"`` (under each cloud's prefix);
@@ -52,6 +59,8 @@ def step_entry(
     needs: Sequence[str] = (),
     gives: Sequence[str] = (),
     chief_only: bool = False,
+    per_cloud: bool = False,
+    prepare: Callable[..., Any] | None = None,
     outputs: Outputs | None = None,
     check: Check | None = None,
 ) -> RegistryEntry:
@@ -60,5 +69,5 @@ def step_entry(
     return RegistryEntry(
         name=name, builder=handler, schema=schema, description=description, origin=origin,
         metadata={"kind": kind, "needs": tuple(needs), "gives": tuple(gives), "chief_only": chief_only,
-                  "outputs": outputs, "check": check},
+                  "per_cloud": per_cloud, "prepare": prepare, "outputs": outputs, "check": check},
     )

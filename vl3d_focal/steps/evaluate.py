@@ -57,6 +57,7 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
         )
     for record in state.clouds:
         metrics, (xyz, reference, predicted) = evaluate_predictions(record, mapping=mapping)
+        record.metrics = metrics
         report = expand_output(step["report_path"], prefix=record.prefix)
         write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
                          class_counts=_training_counts(state, num_classes=len(class_names)))
@@ -87,5 +88,5 @@ STEPS.register(step_entry(
         description="Evaluates the predictions of each cloud.",
     ),
     description="Evaluates the predictions of each cloud.",
-    needs=("predictions",), chief_only=True, outputs=_report_files,
+    needs=("predictions",), chief_only=True, per_cloud=True, outputs=_report_files,
 ))

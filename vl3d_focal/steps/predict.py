@@ -2,7 +2,13 @@
 
 Both apply the model to every input cloud; a cloud bigger than ``chunk_points`` is predicted
 tile by tile with the same result, and one that is not in memory (nobody trained on it) is
-streamed from its file, its predictions kept on disk for the eval and writer steps.
+streamed from its file, its predictions kept on disk for the eval and writer steps. With
+``buffer``, each cloud is predicted with the points of the neighbouring input clouds within
+that distance as context (:mod:`vl3d_focal.inference.buffered`).
+
+Both are per-cloud steps: in a run of many clouds they run cloud by cloud, in parallel on Dask
+workers with that executor; ``ModelLoader`` loads its model once in the driver first
+(``prepare``) and once per worker process.
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -37,12 +43,24 @@ def _chunk_points_schema() -> dict[str, Any]:
     }
 
 
+def _buffer_schema() -> dict[str, Any]:
+    return {
+        "type": ["number", "null"], "minimum": 0, "default": None,
+        "description": "Metres of context: each cloud is predicted with the points of the neighbouring "
+        "input clouds within this distance of its bounding box (only its own points are written), "
+        "which fixes objects cut by tile edges. Two field radii (a point's receptive field: its "
+        "fields' points) give nearly every point the prediction of the whole survey at once. "
+        "null: no buffer.",
+    }
+
+
 def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelBundle) -> None:
     """Predicts every cloud of ``state`` with ``bundle`` (see the module docstring).
 
     Example:
-        >>> predict_clouds({"chunk_points": 250_000}, state, state.bundle)   # doctest: +SKIP
+        >>> predict_clouds({"chunk_points": 250_000, "buffer": None}, state, state.bundle)   # doctest: +SKIP
     """
+    from vl3d_focal.inference.buffered import predict_buffered
     from vl3d_focal.inference.prediction import predict_cloud
     from vl3d_focal.inference.streaming import predict_streamed
 
@@ -52,7 +70,10 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
         if record.result is not None:
             record.result.close()
             record.result = None
-        if chunk_points is not None and not record.loaded and record.num_points > chunk_points:
+        if step["buffer"] is not None:
+            record.result = predict_buffered(record, bundle, buffer=step["buffer"], index=state.tile_index,
+                                             chunk_points=chunk_points)
+        elif chunk_points is not None and not record.loaded and record.num_points > chunk_points:
             record.result = predict_streamed(record, bundle, chunk_points=int(chunk_points))
         else:
             predict_cloud(record, bundle, chunk_points=chunk_points)
@@ -67,28 +88,41 @@ def run_previous_model(step: Mapping[str, Any], state: PipelineState) -> None:
     predict_clouds(step, state, state.require_bundle(step="predict"))
 
 
-def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
-    """``{"predict": "ModelLoader", "model_path": ...}``: predicts with a saved model.
+def load_model(step: Mapping[str, Any], state: PipelineState) -> None:
+    """``ModelLoader``'s preparation: loads its model into ``state`` (once, in the driver).
 
     Example:
-        >>> run_model_loader({"predict": "ModelLoader", "model_path": "m.keras",
-        ...                   "chunk_points": None}, state)                           # doctest: +SKIP
+        >>> load_model({"predict": "ModelLoader", "model_path": "m.keras"}, state)   # doctest: +SKIP
     """
     from vl3d_focal.models.model_file import load_bundle
 
-    predict_clouds(step, state, load_bundle(step["model_path"]))
+    state.bundle = load_bundle(step["model_path"])
+    state.model_file = step["model_path"]
+
+
+def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
+    """``{"predict": "ModelLoader", "model_path": ...}``: predicts with a saved model (loaded by
+    :func:`load_model` unless ``state`` already holds it).
+
+    Example:
+        >>> run_model_loader({"predict": "ModelLoader", "model_path": "m.keras",
+        ...                   "chunk_points": None, "buffer": None}, state)           # doctest: +SKIP
+    """
+    if state.bundle is None or state.model_file != step["model_path"]:
+        load_model(step, state)
+    predict_clouds(step, state, state.bundle)
 
 
 STEPS.register(step_entry(
     kind="predict", name="PreviousModel", handler=run_previous_model,
     schema=closed_object(
         {"predict": {"const": "PreviousModel", "description": "Use the model trained earlier in this pipeline."},
-         "chunk_points": _chunk_points_schema()},
+         "chunk_points": _chunk_points_schema(), "buffer": _buffer_schema()},
         required=["predict"],
         description="Predicts the input clouds with the model trained by an earlier step.",
     ),
     description="Predicts the input clouds with the model trained by an earlier step.",
-    needs=("trained_model",), gives=("predictions",), chief_only=True,
+    needs=("trained_model",), gives=("predictions",), chief_only=True, per_cloud=True,
 ))
 
 STEPS.register(step_entry(
@@ -101,10 +135,11 @@ STEPS.register(step_entry(
                 "description": "The .keras model file, relative to the spec's folder.",
             },
             "chunk_points": _chunk_points_schema(),
+            "buffer": _buffer_schema(),
         },
         required=["predict", "model_path"],
         description="Predicts the input clouds with a saved model.",
     ),
     description="Predicts the input clouds with a saved model.",
-    gives=("model", "predictions"), chief_only=True,
+    gives=("model", "predictions"), chief_only=True, per_cloud=True, prepare=load_model,
 ))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.models.bundle import ModelBundle
 
 
@@ -26,6 +27,9 @@ class PipelineState:
         mapping: the class mapping of the last ``class_mapping`` step.
         bundle: the model trained or loaded by the last ``train`` or ``predict`` step.
         resume: whether ``train`` steps continue from their last checkpoint (``--resume``).
+        model_file: the file ``bundle`` was loaded from (None for a model trained in this run).
+        tile_index: the footprints of every input cloud of the run (neighbours of a buffered
+            prediction, the survey's grid anchor); None outside a pipeline run.
     """
 
     clouds: list[CloudRecord]
@@ -33,6 +37,8 @@ class PipelineState:
     mapping: ClassMapping | None = None
     bundle: ModelBundle | None = None
     resume: bool = False
+    model_file: str | None = None
+    tile_index: TileIndex | None = None
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model; a clear error when no step produced one yet.

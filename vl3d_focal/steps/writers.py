@@ -99,5 +99,5 @@ STEPS.register(step_entry(
         description="Writes each input cloud with its predicted classes.",
     ),
     description="Writes each input cloud with its predicted classes.",
-    needs=("predictions",), chief_only=True,
+    needs=("predictions",), chief_only=True, per_cloud=True,
 ))

@@ -1,0 +1,88 @@
+"""Input clouds as glob patterns and folders, the executor object and its command-line
+overrides (issue 14); all TensorFlow-free."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vl3d_focal.config import load_spec, validate_spec
+from vl3d_focal.errors import SpecError
+from vl3d_focal.runner.executor import ExecutorSettings, with_overrides
+from vl3d_focal.runner.outputs import output_files
+
+STEPS = [{"predict": "ModelLoader", "model_path": "m.keras"},
+         {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"}]
+
+
+@pytest.fixture()
+def tiles(tmp_path: Path) -> Path:
+    for name in ("survey/b/t3.laz", "survey/a/t2.LAS", "survey/a/t1.laz", "survey/a/notes.txt", "loose.las"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "m.keras").write_bytes(b"")
+    return tmp_path
+
+
+def _spec(folder: Path, inputs, **extra) -> Path:
+    path = folder / "spec.json"
+    path.write_text(json.dumps({"in_pcloud": inputs, "out_pcloud": "out/*", "sequential_pipeline": STEPS, **extra}))
+    return path
+
+
+def test_patterns_and_folders_expand_sorted_relative_to_the_spec(tiles: Path, monkeypatch):
+    monkeypatch.chdir("/")  # relative to the spec's folder, not the working folder
+    spec = load_spec(_spec(tiles, ["survey/**/*.laz", "survey/a", "loose.las"]))
+    names = [Path(p).relative_to(tiles).as_posix() for p in spec["in_pcloud"]]
+    assert names == ["survey/a/t1.laz", "survey/b/t3.laz", "survey/a/t2.LAS", "loose.las"]  # each file once
+    assert all(Path(p).is_absolute() for p in spec["in_pcloud"])
+    assert [Path(p).relative_to(tiles).as_posix() for p in load_spec(_spec(tiles, "survey/a"))["in_pcloud"]] == [
+        "survey/a/t1.laz", "survey/a/t2.LAS"]
+    # one prefix for several clouds: each cloud's outputs under <prefix><stem>/, the survey record under the prefix
+    files = [p.relative_to(tiles).as_posix() for p in output_files(spec)]
+    assert files == ["out/t1/predicted.laz", "out/t3/predicted.laz", "out/t2/predicted.laz", "out/loose/predicted.laz",
+                     "out/survey.json", "out/survey.geojson"]
+
+
+def test_an_empty_expansion_is_a_clear_error(tiles: Path):
+    (tiles / "empty").mkdir()
+    with pytest.raises(SpecError) as caught:
+        load_spec(_spec(tiles, ["survey/c/*.laz", "empty", "survey/a/t1.laz"]))
+    messages = [str(issue) for issue in caught.value.issues]
+    assert len(messages) == 2, messages
+    assert "$.in_pcloud[0]: the pattern" in messages[0] and "matches no file" in messages[0]
+    assert "$.in_pcloud[1]: the folder" in messages[1] and "holds no .las or .laz file" in messages[1]
+    # without file checks (the demo's inputs do not exist yet) patterns are no error
+    assert validate_spec({"in_pcloud": "x/*.laz", "out_pcloud": "o/", "sequential_pipeline": STEPS},
+                         base_dir=tiles, check_files=False) == []
+
+
+def test_executor_defaults_validation_and_overrides(tiles: Path):
+    spec = load_spec(_spec(tiles, "survey/a"))
+    assert spec["executor"] == {"engine": "local", "workers": None, "threads_per_worker": 1, "scheduler": None}
+    assert ExecutorSettings.from_spec(spec) == ExecutorSettings("local", None, 1, None)
+    dask = with_overrides(spec, workers=3, scheduler=None)
+    assert dask["executor"] == {"engine": "dask", "workers": 3, "threads_per_worker": 1, "scheduler": None}
+    assert spec["executor"]["engine"] == "local"  # a copy
+    remote = with_overrides(spec, workers=None, scheduler="tcp://10.0.0.1:8786")
+    assert (remote["executor"]["engine"], remote["executor"]["scheduler"]) == ("dask", "tcp://10.0.0.1:8786")
+    assert with_overrides(spec, workers=None, scheduler=None) == spec
+    with pytest.raises(SpecError) as caught:
+        load_spec(_spec(tiles, "survey/a", executor={"engine": "local", "scheduler": "tcp://h:1", "workers": 0,
+                                                     "thread": 2}))
+    messages = sorted(str(issue).split(": ", 1)[1] for issue in caught.value.issues)
+    assert any(m.startswith("$.executor.scheduler: a scheduler address needs") for m in messages), messages
+    assert any(m.startswith("$.executor.workers:") for m in messages), messages
+    assert any("'thread'" in m and "threads_per_worker" in m for m in messages), messages
+
+
+def test_a_per_cloud_step_needing_predictions_must_share_their_run(tiles: Path):
+    steps = [{"predict": "ModelLoader", "model_path": "m.keras"},
+             {"writer": "PredictiveModelWriter", "out_model": "*model.keras"},
+             {"eval": "ClassificationEvaluator"}]
+    issues = validate_spec({"in_pcloud": "survey/a", "out_pcloud": "o/", "sequential_pipeline": steps},
+                           base_dir=tiles, check_files=False)
+    assert [i.path for i in issues] == ["$.sequential_pipeline[2].eval"]
+    assert "needs the predictions of a per-cloud step in the same run" in issues[0].message

@@ -1,0 +1,108 @@
+"""Input clouds given as glob patterns or folders, expanded to sorted lists of files.
+
+An entry of ``in_pcloud`` (or of another list of input clouds: ``training_pcloud``,
+``validation_pcloud``) may be
+
+- a file path: kept as it is;
+- a folder: its ``.las`` and ``.laz`` files (any case; not its subfolders), sorted;
+- a glob pattern (``*``, ``?``, ``[...]``; ``**`` matches any depth): the files it matches, sorted.
+
+Relative entries are resolved against the spec file's folder. Entries keep their order; a
+file reached twice is kept once, where it first appears. A pattern or folder that matches
+no file is kept as written, so that the semantic checks report it (:func:`unmatched_problem`).
+
+Example:
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("b.laz", "a.LAS", "notes.txt"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> [Path(p).name for p in expand_cloud_paths([str(folder)], base_dir=folder)]
+    ['a.LAS', 'b.laz']
+    >>> [Path(p).name for p in expand_cloud_paths(["*.laz", "b.laz"], base_dir=folder)]
+    ['b.laz']
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import Sequence
+
+CLOUD_FILE_SUFFIXES = (".las", ".laz")
+
+
+def absolute_path(path: str, *, base_dir: Path) -> str:
+    """``path`` (``~`` expanded) resolved against ``base_dir``, normalised, absolute.
+
+    Example:
+        >>> absolute_path("../a.las", base_dir=Path("/data/specs"))
+        '/data/a.las'
+    """
+    text = os.path.expanduser(path)
+    return os.path.abspath(os.path.normpath(os.path.join(os.fspath(base_dir), text)))
+
+
+def is_pattern(path: str) -> bool:
+    """Whether ``path`` holds glob wildcards.
+
+    Example:
+        >>> is_pattern("tiles/*.laz"), is_pattern("tiles/a.laz")
+        (True, False)
+    """
+    return glob.has_magic(path)
+
+
+def _folder_clouds(folder: str) -> list[str]:
+    with os.scandir(folder) as entries:
+        names = [entry.path for entry in entries
+                 if entry.is_file() and Path(entry.name).suffix.lower() in CLOUD_FILE_SUFFIXES]
+    return sorted(names)
+
+
+def expand_cloud_path(path: str, *, base_dir: Path) -> list[str]:
+    """The absolute files one entry stands for (see the module docstring); ``[]`` for a pattern
+    or folder that matches no file.
+
+    Example:
+        >>> expand_cloud_path("a.laz", base_dir=Path("/d"))
+        ['/d/a.laz']
+    """
+    resolved = absolute_path(path, base_dir=base_dir)
+    if is_pattern(path):
+        return sorted(match for match in glob.glob(resolved, recursive=True) if os.path.isfile(match))
+    if os.path.isdir(resolved):
+        return _folder_clouds(resolved)
+    return [resolved]
+
+
+def expand_cloud_paths(paths: Sequence[str], *, base_dir: Path) -> list[str]:
+    """Every entry expanded (:func:`expand_cloud_path`), in order, each file once; an entry
+    matching nothing is kept, resolved, for :func:`unmatched_problem` to report.
+
+    Example:
+        >>> expand_cloud_paths(["x/*.laz"], base_dir=Path("/no/such"))
+        ['/no/such/x/*.laz']
+    """
+    found: list[str] = []
+    for path in paths:
+        found += expand_cloud_path(path, base_dir=base_dir) or [absolute_path(path, base_dir=base_dir)]
+    return list(dict.fromkeys(found))
+
+
+def unmatched_problem(path: str) -> str | None:
+    """Why an entry left by :func:`expand_cloud_paths` names no cloud, or None when it is a
+    plain file path (checked like any other input).
+
+    Example:
+        >>> unmatched_problem("/no/such/x/*.laz")
+        "the pattern '/no/such/x/*.laz' matches no file; expected at least one .las or .laz file (check the folder and the wildcards)"
+        >>> unmatched_problem("/no/such/a.laz") is None
+        True
+    """
+    if is_pattern(path):
+        return (f"the pattern {path!r} matches no file; expected at least one .las or .laz file "
+                "(check the folder and the wildcards)")
+    if os.path.isdir(path):
+        return f"the folder {path!r} holds no .las or .laz file; expected at least one"
+    return None

@@ -1,0 +1,130 @@
+"""Predicting a tile of a survey with a buffer: the points of its neighbours as context.
+
+Points near a tile's edge lack the context beyond it: objects cut by the edge (flat roofs,
+trees, bridges) are seen half. With ``buffer`` metres, the points of the neighbouring input
+tiles (those whose header bounds meet the tile's bounds grown by ``buffer``, from the
+:class:`~vl3d_focal.io.footprints.TileIndex`) within ``buffer`` of the tile's bounding box
+are read chunk by chunk (:func:`~vl3d_focal.io.chunks.read_within`, only those points kept),
+predicted together with the tile's own points and their neighbourhood features, and only the
+tile's own points are written. The field and terrain grids are anchored at the survey's
+lowest coordinates (:attr:`~vl3d_focal.io.footprints.TileIndex.origin`), so that with a buffer
+of :func:`receptive_radius` or more a tile gets the predictions of the whole survey predicted
+at once for nearly every point (furthest-point fields; grid subsampling draws its random
+points from point ids, which differ between a tile and the whole survey), and with
+:func:`~vl3d_focal.inference.streaming.tile_margin` every field of the tile's points is the
+whole survey's.
+
+A neighbour that cannot be read, or lacks a dimension the model uses, is left out with a
+warning (kept in ``record.warnings``): the tile is predicted with the context that exists, and
+the neighbour fails on its own.
+
+Example:
+    >>> result = predict_buffered(record, bundle, buffer=20.0, index=index,
+    ...                           chunk_points=250_000)          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vl3d_focal.data.features import missing_features
+from vl3d_focal.errors import DataError
+from vl3d_focal.inference.streaming import predict_streamed
+from vl3d_focal.inference.tile_buckets import BufferPoints, StreamedPredictions
+from vl3d_focal.io.chunks import read_header, read_within
+from vl3d_focal.io.footprints import Footprint, TileIndex
+
+logger = logging.getLogger(__name__)
+
+
+def receptive_radius(spec: Any) -> float:
+    """How far a point's prediction looks: the fields holding it have their centres within one
+    field radius, and their points within one more.
+
+    Example:
+        >>> from vl3d_focal.data.receptive_fields import FieldSpec
+        >>> receptive_radius(FieldSpec(radius=5.0))
+        10.0
+    """
+    return 2.0 * float(spec.radius)
+
+
+def buffer_box(footprint: Footprint, *, buffer: float) -> tuple[np.ndarray, np.ndarray]:
+    """The xy box of a tile grown by ``buffer`` metres (z unbounded).
+
+    Example:
+        >>> low, high = buffer_box(Footprint(path="a", low=(0, 0, 0), high=(10, 10, 3), points=1), buffer=2.0)
+        >>> low.tolist(), high.tolist()
+        ([-2.0, -2.0, -inf], [12.0, 12.0, inf])
+    """
+    low = np.array([footprint.low[0] - buffer, footprint.low[1] - buffer, -np.inf])
+    high = np.array([footprint.high[0] + buffer, footprint.high[1] + buffer, np.inf])
+    return low, high
+
+
+def read_buffer(path: Path, *, index: TileIndex, buffer: float, feature_names: list[str],
+                chunk_points: int, warnings: list[str]) -> list[BufferPoints]:
+    """The points of ``path``'s neighbours within ``buffer`` metres of its bounding box.
+
+    Args:
+        path: the tile.
+        index: the survey's tiles.
+        buffer: metres.
+        feature_names: the model's features (a neighbour without them is left out).
+        chunk_points: points per chunk read.
+        warnings: receives one message per neighbour left out.
+
+    Example:
+        >>> parts = read_buffer(Path("a.laz"), index=index, buffer=10.0, feature_names=[],
+        ...                     chunk_points=500_000, warnings=[])   # doctest: +SKIP
+    """
+    own = index.get(path)
+    if own is None:
+        raise DataError(f"point cloud {path}: not in the survey's tile index; expected one of its input clouds")
+    low, high = buffer_box(own, buffer=buffer)
+    parts = []
+    for neighbour in index.neighbours(path, margin=buffer):
+        try:
+            header = read_header(neighbour.path)
+            absent = missing_features(header.point_format, feature_names)
+            if absent:
+                raise DataError(f"it has no {absent} dimension(s) the model uses")
+            box_low = np.maximum(low, neighbour.low)  # never outside its own header bounds
+            box_high = np.minimum(high, neighbour.high)
+            points = read_within(neighbour.path, low=box_low, high=box_high, chunk_points=chunk_points)
+        except DataError as err:
+            message = f"buffer: neighbour {neighbour.path} left out ({err})"
+            logger.warning("%s: %s", Path(path).name, message)
+            warnings.append(message)
+            continue
+        parts.append(BufferPoints(path=Path(neighbour.path), header=header, points=points))
+    logger.info("%s: buffer of %.1f m: %d points from %d neighbour(s)", Path(path).name, buffer,
+                sum(len(p) for p in parts), len(parts))
+    return parts
+
+
+def predict_buffered(record: Any, bundle: Any, *, buffer: float, index: TileIndex | None,
+                     chunk_points: int | None) -> StreamedPredictions:
+    """Predicts a tile with its neighbours' points as context (see the module docstring).
+
+    Args:
+        record: the tile (a :class:`~vl3d_focal.data.records.CloudRecord`).
+        bundle: the model.
+        buffer: metres of context around the tile's bounding box.
+        index: the survey's tiles; None: the tile alone (no neighbour).
+        chunk_points: points per tile of the streamed prediction; None: the tile and its
+            buffer at once.
+
+    Example:
+        >>> result = predict_buffered(record, bundle, buffer=20.0, index=index,
+        ...                           chunk_points=250_000)          # doctest: +SKIP
+    """
+    index = TileIndex.read([record.path]) if index is None else index
+    parts = read_buffer(record.path, index=index, buffer=float(buffer), feature_names=list(bundle.feature_names),
+                        chunk_points=chunk_points or record.num_points, warnings=record.warnings)
+    size = chunk_points or record.num_points + sum(len(p) for p in parts)
+    return predict_streamed(record, bundle, chunk_points=max(int(size), 1), buffer=parts, origin=index.origin)

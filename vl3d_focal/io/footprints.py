@@ -1,0 +1,184 @@
+"""The tile index of a survey: each input cloud's bounding box and CRS, from its LAS header.
+
+Only headers are read. A :class:`TileIndex` answers which tiles lie near another (the
+neighbours whose points a buffered prediction reads) and where the survey's field grid is
+anchored (:attr:`TileIndex.origin`, the lowest header bounds of all tiles, so that every tile
+of a survey places its receptive fields on the same grid).
+
+The CRS is the EPSG code found in the header: the outermost ``AUTHORITY["EPSG", ...]`` (WKT1)
+or ``ID["EPSG", ...]`` (WKT2) of a WKT VLR, else the projected (3072) or geographic (2048)
+key of a GeoTIFF key directory; None when there is none.
+
+Example:
+    >>> crs_from_wkt('PROJCS["RGF93 v1 / Lambert-93",GEOGCS["RGF93",AUTHORITY["EPSG","4171"]],AUTHORITY["EPSG","2154"]]')
+    'EPSG:2154'
+    >>> index = TileIndex(footprints=(Footprint(path="a.las", low=(0, 0, 0), high=(10, 10, 5), points=9),
+    ...                               Footprint(path="b.las", low=(10, 0, 0), high=(20, 10, 5), points=9),
+    ...                               Footprint(path="c.las", low=(40, 0, 0), high=(50, 10, 5), points=9)))
+    >>> [f.path for f in index.neighbours("a.las", margin=2.0)], index.origin.tolist()
+    (['b.las'], [0.0, 0.0, 0.0])
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import laspy
+import numpy as np
+
+from vl3d_focal.errors import DataError
+
+_WKT_EPSG = re.compile(r'(?:AUTHORITY|ID)\[\s*"EPSG"\s*,\s*"?(\d+)"?\s*\]\s*\]\s*$')
+_PROJECTED_KEY, _GEOGRAPHIC_KEY = 3072, 2048
+
+
+def crs_from_wkt(wkt: str) -> str | None:
+    """``"EPSG:<code>"`` of a WKT's outermost authority, or None.
+
+    Example:
+        >>> crs_from_wkt('GEOGCRS["WGS 84",ID["EPSG",4326]]'), crs_from_wkt("LOCAL_CS[]")
+        ('EPSG:4326', None)
+    """
+    found = _WKT_EPSG.search(wkt.strip().rstrip("\x00").strip())
+    return f"EPSG:{found.group(1)}" if found else None
+
+
+def header_crs(header: laspy.LasHeader) -> str | None:
+    """The EPSG code of a LAS header's CRS (module docstring), or None.
+
+    Example:
+        >>> header_crs(laspy.LasHeader(point_format=6, version="1.4")) is None
+        True
+    """
+    for vlr in list(header.vlrs) + list(getattr(header, "evlrs", None) or []):
+        wkt = getattr(vlr, "string", None)
+        if isinstance(wkt, str) and crs_from_wkt(wkt):
+            return crs_from_wkt(wkt)
+        keys = getattr(vlr, "geo_keys", None)
+        if keys:
+            codes = {int(key.id): int(key.value_offset) for key in keys}
+            for key in (_PROJECTED_KEY, _GEOGRAPHIC_KEY):
+                if codes.get(key, 0) not in (0, 32767):  # 32767: user-defined
+                    return f"EPSG:{codes[key]}"
+    return None
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """One input cloud's header facts.
+
+    Attributes:
+        path: the file.
+        low: lowest x, y, z of its points (header bounds).
+        high: highest x, y, z.
+        points: point count.
+        crs: ``"EPSG:<code>"`` or None.
+    """
+
+    path: str
+    low: tuple[float, float, float]
+    high: tuple[float, float, float]
+    points: int
+    crs: str | None = None
+
+    def overlaps(self, low: Sequence[float], high: Sequence[float]) -> bool:
+        """Whether this footprint's xy box meets the xy box ``[low, high]``.
+
+        Example:
+            >>> Footprint(path="a", low=(0, 0, 0), high=(1, 1, 0), points=1).overlaps((1, 1), (2, 2))
+            True
+        """
+        return bool(self.low[0] <= high[0] and low[0] <= self.high[0]
+                    and self.low[1] <= high[1] and low[1] <= self.high[1])
+
+
+def read_footprint(path: str | Path) -> Footprint:
+    """The footprint of a LAS/LAZ file, from its header only.
+
+    Raises:
+        DataError: the header cannot be read.
+
+    Example:
+        >>> read_footprint("tile.laz").crs                  # doctest: +SKIP
+        'EPSG:2154'
+    """
+    try:
+        with laspy.open(str(path)) as reader:
+            header = reader.header
+    except Exception as err:  # laspy raises many kinds on damaged headers
+        raise DataError(f"point cloud {path}: cannot read its LAS header ({type(err).__name__}: {err})") from err
+    return Footprint(path=str(path), low=tuple(float(v) for v in header.mins),
+                     high=tuple(float(v) for v in header.maxs), points=int(header.point_count),
+                     crs=header_crs(header))
+
+
+@dataclass(frozen=True)
+class TileIndex:
+    """The footprints of a run's input clouds (see the module docstring)."""
+
+    footprints: tuple[Footprint, ...]
+
+    @classmethod
+    def read(cls, paths: Sequence[str | Path]) -> "TileIndex":
+        """The index of readable headers among ``paths`` (unreadable ones are left out).
+
+        Example:
+            >>> TileIndex.read([]).footprints
+            ()
+        """
+        found = []
+        for path in paths:
+            try:
+                found.append(read_footprint(path))
+            except DataError:
+                continue  # the tile fails on its own; its neighbours are predicted without it
+        return cls(footprints=tuple(found))
+
+    def get(self, path: str | Path) -> Footprint | None:
+        """The footprint of ``path``, or None."""
+        return next((f for f in self.footprints if f.path == str(path)), None)
+
+    @property
+    def origin(self) -> np.ndarray:
+        """The lowest x, y, z of every tile: the anchor of the survey's field grid."""
+        if not self.footprints:
+            raise DataError("tile index: no readable tile; expected at least one input cloud")
+        return np.min(np.array([f.low for f in self.footprints], dtype=np.float64), axis=0)
+
+    def neighbours(self, path: str | Path, *, margin: float) -> list[Footprint]:
+        """The other tiles whose xy box meets ``path``'s box grown by ``margin``, in index order.
+
+        Example:
+            >>> TileIndex(footprints=()).neighbours("a.las", margin=1.0)
+            []
+        """
+        own = self.get(path)
+        if own is None:
+            return []
+        low = (own.low[0] - margin, own.low[1] - margin)
+        high = (own.high[0] + margin, own.high[1] + margin)
+        return [f for f in self.footprints if f.path != own.path and f.overlaps(low, high)]
+
+    def crs(self) -> str | None:
+        """The CRS shared by the tiles (the first one found), or None.
+
+        Example:
+            >>> TileIndex(footprints=(Footprint(path="a", low=(0, 0, 0), high=(1, 1, 1), points=1,
+            ...                                 crs="EPSG:2154"),)).crs()
+            'EPSG:2154'
+        """
+        return next((f.crs for f in self.footprints if f.crs), None)
+
+
+def describe(footprint: Footprint) -> dict[str, Any]:
+    """A JSON-able dict of a footprint.
+
+    Example:
+        >>> describe(Footprint(path="a", low=(0, 0, 0), high=(1, 2, 3), points=5))["high"]
+        [1.0, 2.0, 3.0]
+    """
+    return {"path": footprint.path, "low": [float(v) for v in footprint.low],
+            "high": [float(v) for v in footprint.high], "points": footprint.points, "crs": footprint.crs}

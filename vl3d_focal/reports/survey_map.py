@@ -1,0 +1,73 @@
+"""The map of a survey: one GeoJSON polygon per tile (its header's bounding box), in the
+clouds' CRS, with its status and scores as properties; QGIS opens it as a layer.
+
+GeoJSON (RFC 7946) assumes WGS 84 longitudes and latitudes; tiles are in a projected CRS
+(Lambert-93, UTM...), so the file names it with the ``crs`` member of the 2008 GeoJSON
+specification (``urn:ogc:def:crs:EPSG::<code>``), which QGIS and GDAL read. Without a CRS
+in the clouds' headers the member is left out (QGIS then asks for one).
+
+Example:
+    >>> doc = survey_features([{"path": "/d/a.laz", "bounds": [0, 0, 10, 5], "status": "done",
+    ...                         "points": 7, "metrics": {"mIoU": 0.5, "OA": 0.9}}], crs="EPSG:2154")
+    >>> doc["crs"]["properties"]["name"], doc["features"][0]["geometry"]["coordinates"][0][2]
+    ('urn:ogc:def:crs:EPSG::2154', [10.0, 5.0])
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from vl3d_focal.io.atomic import atomic_output
+
+SCORES = ("mIoU", "OA", "macro_F1")
+"""Per-tile scores copied to the map (None where the tile was not evaluated)."""
+
+
+def _ring(bounds: Sequence[float]) -> list[list[float]]:
+    xmin, ymin, xmax, ymax = (float(v) for v in bounds)
+    return [[xmin, ymin], [xmax, ymin], [xmax, ymax], [xmin, ymax], [xmin, ymin]]
+
+
+def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> dict[str, Any]:
+    """The GeoJSON FeatureCollection of the tiles (those with known bounds).
+
+    Args:
+        tiles: the ``tiles`` of a survey record: ``path``, ``bounds`` (xmin, ymin, xmax, ymax),
+            ``status``, ``points``, ``metrics`` (or None), ``error`` (optional).
+        crs: ``"EPSG:<code>"`` of the tiles, or None.
+
+    Example:
+        >>> survey_features([], crs=None)
+        {'type': 'FeatureCollection', 'features': []}
+    """
+    features = []
+    for tile in tiles:
+        if not tile.get("bounds"):
+            continue
+        metrics = tile.get("metrics") or {}
+        properties = {"name": Path(tile["path"]).stem, "path": tile["path"], "status": tile["status"],
+                      "points": tile.get("points"), "error": tile.get("error")}
+        properties.update({score: metrics.get(score) for score in SCORES})
+        features.append({"type": "Feature", "properties": properties,
+                         "geometry": {"type": "Polygon", "coordinates": [_ring(tile["bounds"])]}})
+    doc: dict[str, Any] = {"type": "FeatureCollection"}
+    if crs and crs.upper().startswith("EPSG:"):
+        doc["crs"] = {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{crs.split(':', 1)[1]}"}}
+    doc["features"] = features
+    return doc
+
+
+def write_survey_map(path: str | Path, tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> Path:
+    """Writes :func:`survey_features` to ``path`` (atomically).
+
+    Example:
+        >>> import tempfile
+        >>> out = write_survey_map(Path(tempfile.mkdtemp()) / "survey.geojson", [], crs=None)
+        >>> json.loads(out.read_text())["type"]
+        'FeatureCollection'
+    """
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(survey_features(tiles, crs=crs), indent=1), encoding="utf-8")
+    return Path(path)

@@ -1,0 +1,210 @@
+"""The per-cloud phases of a run: consecutive per-cloud steps, cloud by cloud, on an executor.
+
+Steps whose registry entry says ``per_cloud`` (predict, eval, cloud writers) are grouped into
+phases: a run of consecutive per-cloud steps, a new phase starting at a step with a
+``prepare`` hook (a step that brings its own model). The other steps (class mapping,
+training, model writers) run once, in the driver. For each phase, :class:`CloudPhases`
+
+1. runs the ``prepare`` hooks in the driver (a ``ModelLoader`` loads its model: a bad file
+   fails before any tile);
+2. fingerprints the phase (the model's weights and metadata, the steps): ``--resume`` skips
+   the tiles whose record holds that fingerprint and whose outputs exist;
+3. runs one task per remaining cloud (:func:`~vl3d_focal.runner.cloud_task.run_cloud_task`) on
+   the executor (:mod:`~vl3d_focal.runner.executor`); on Dask, a model trained in this run is
+   first saved to a temporary model file beside the outputs, which each worker loads once;
+4. records every outcome in the survey record (:mod:`~vl3d_focal.runner.survey`) and the
+   progress (:mod:`~vl3d_focal.runner.progress`) as it arrives.
+
+A run of one cloud is no survey: no record, and a failure raises as it happens. In a survey a
+failed tile is recorded and the others go on; :meth:`CloudPhases.finish` then raises a
+:class:`~vl3d_focal.errors.DataError` naming the failed tiles (exit status 2).
+
+Example:
+    >>> from vl3d_focal.registry import STEPS
+    >>> kinds = [STEPS.get(n) for n in ("LASClassMapping", "PreviousModel", "ClassificationEvaluator")]
+    >>> step_groups(kinds)
+    [[0], [1, 2]]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from vl3d_focal.config.prefixes import PREFIX_MARK, expand_output
+from vl3d_focal.config.schemas import find_step
+from vl3d_focal.errors import DataError
+from vl3d_focal.io.atomic import check_output_path, partial_path
+from vl3d_focal.registry import RegistryEntry
+from vl3d_focal.runner.cloud_task import CloudTask, ModelRef, PhaseContext, run_cloud_task
+from vl3d_focal.runner.executor import ExecutorSettings, open_executor
+from vl3d_focal.runner.outputs import declared_outputs
+from vl3d_focal.runner.progress import Progress
+from vl3d_focal.runner.survey import SurveyRecord
+from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
+
+TEMPORARY_MODEL = "survey_model.keras"
+"""Name (under the first prefix, as a hidden temporary file) of a model trained in the run and
+shipped to Dask workers."""
+
+
+def step_groups(entries: Sequence[RegistryEntry]) -> list[list[int]]:
+    """Step indices grouped: one group per non-per-cloud step, one per phase (module docstring).
+
+    Example:
+        >>> from vl3d_focal.registry import STEPS
+        >>> step_groups([STEPS.get("ModelLoader"), STEPS.get("ClassificationEvaluator"),
+        ...              STEPS.get("ModelLoader")])
+        [[0, 1], [2]]
+    """
+    groups: list[list[int]] = []
+    for index, entry in enumerate(entries):
+        per_cloud = bool(entry.metadata.get("per_cloud"))
+        joins = (per_cloud and groups and bool(entries[groups[-1][-1]].metadata.get("per_cloud"))
+                 and entry.metadata.get("prepare") is None)
+        if joins:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
+def cloud_outputs(steps: Sequence[Mapping[str, Any]], *, prefix: str) -> list[str]:
+    """The files the per-cloud steps write for the cloud of output prefix ``prefix``.
+
+    Example:
+        >>> cloud_outputs([{"writer": "ClassifiedPcloudWriter", "out_pcloud": "*p.laz"}], prefix="o/a/")
+        ['o/a/p.laz']
+    """
+    declared = declared_outputs({"sequential_pipeline": list(steps)})
+    return [expand_output(path, prefix=prefix) if path.startswith(PREFIX_MARK) else path
+            for scope, path, _ in declared if scope == "cloud"]
+
+
+def phase_fingerprint(steps: Sequence[Mapping[str, Any]], *, model_fingerprint: str | None) -> str:
+    """What a tile's phase depends on: the model and the steps (their normalised keys).
+
+    Example:
+        >>> len(phase_fingerprint([{"eval": "ClassificationEvaluator"}], model_fingerprint=None))
+        64
+    """
+    text = json.dumps({"model": model_fingerprint, "steps": list(steps)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class CloudPhases:
+    """Runs the per-cloud phases of one run (see the module docstring).
+
+    Args:
+        settings: the executor.
+        state: the driver's pipeline state (its clouds are the run's readable clouds).
+        record: the survey record, or None for a run of one cloud.
+    """
+
+    def __init__(self, *, settings: ExecutorSettings, state: PipelineState, record: SurveyRecord | None) -> None:
+        self.settings, self.state, self.record = settings, state, record
+        self._stack = contextlib.ExitStack()
+        self._executor: Any = None
+
+    def __enter__(self) -> "CloudPhases":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+        if self.record is not None:
+            self.record.write(force=True, finished=exc[0] is None)
+
+    def _open(self) -> Any:
+        if self._executor is None:
+            self._executor = self._stack.enter_context(open_executor(self.settings))
+        return self._executor
+
+    def _model(self, executor: Any) -> tuple[ModelRef | None, str | None]:
+        """The model reference for workers and the model's fingerprint."""
+        bundle = self.state.bundle
+        if bundle is None:
+            return None, None
+        from vl3d_focal.models.model_file import bundle_fingerprint, save_bundle
+
+        fingerprint = bundle_fingerprint(bundle)
+        if executor.in_process:
+            return None, fingerprint
+        path = self.state.model_file
+        if path is None:  # trained in this run: a temporary file the workers load, removed at the end
+            target = check_output_path(Path(expand_output(PREFIX_MARK + TEMPORARY_MODEL, prefix=self.state.model_prefix)))
+            temporary = partial_path(target)
+            self._stack.callback(temporary.unlink, missing_ok=True)
+            save_bundle(bundle, temporary)
+            path = str(temporary)
+        return ModelRef(path=str(path), fingerprint=fingerprint), fingerprint
+
+    def run(self, steps: Sequence[Mapping[str, Any]]) -> None:
+        """Runs one phase over every cloud that has not failed."""
+        entries = [find_step(step) for step in steps]
+        for step, (kind, entry) in zip(steps, entries):
+            prepare = entry.metadata.get("prepare")
+            if prepare is not None:
+                prepare(step, self.state)
+        executor = self._open()
+        model, model_fingerprint = self._model(executor)
+        fingerprint = phase_fingerprint(steps, model_fingerprint=model_fingerprint)
+        survey = self.record is not None
+        context = PhaseContext(steps=list(steps), model_prefix=self.state.model_prefix, mapping=self.state.mapping,
+                               tile_index=self.state.tile_index, model=model, survey=survey,
+                               bundle=self.state.bundle if executor.in_process else None,
+                               model_file=self.state.model_file if executor.in_process else None,
+                               records={str(r.path): r for r in self.state.clouds} if executor.in_process else {})
+        phase = None if not survey else self.record.begin_phase(
+            kinds=[kind for kind, _ in entries], model_fingerprint=model_fingerprint, fingerprint=fingerprint)
+        tasks, skipped = self._tasks(steps, phase=phase)
+        progress = Progress(tiles=len(tasks) + len(skipped), points=sum(t.points for t in tasks) + sum(skipped))
+        for points in skipped:
+            progress.update(points=points, failed=False, skipped=True)
+        by_number = {task.number: task for task in tasks}
+        for outcome in executor.run(run_cloud_task, tasks, shared=context):
+            task = by_number[outcome.number]
+            if survey:
+                self.record.record(outcome, phase=phase, outputs=cloud_outputs(steps, prefix=task.prefix))
+                progress.update(points=task.points, failed=outcome.status == "failed", skipped=False)
+        if survey:
+            self.record.write(force=True)
+
+    def _tasks(self, steps: Sequence[Mapping[str, Any]], *, phase: int | None) -> tuple[list[CloudTask], list[int]]:
+        """The tasks of the phase, and the points of the tiles a resumed record completed
+        (recorded as skipped)."""
+        tasks, skipped = [], []
+        open_paths = None if self.record is None else {tile["path"] for tile in self.record.open_tiles()}
+        for number, record in enumerate(self.state.clouds):
+            path = str(record.path)
+            if open_paths is not None and path not in open_paths:
+                continue
+            outputs = cloud_outputs(steps, prefix=record.prefix)
+            if self.record is not None and self.state.resume and self.record.is_complete(path, phase=phase, outputs=outputs):
+                self.record.skip(path, phase=phase, outputs=outputs)
+                skipped.append(record.num_points)
+                continue
+            tasks.append(CloudTask(number=number, path=path, prefix=record.prefix, points=record.num_points))
+        if skipped:
+            logger.info("resume: %d tile(s) already done with the same model and steps, skipped", len(skipped))
+        return tasks, skipped
+
+    def finish(self) -> None:
+        """Raises when tiles failed, naming them (after the record is complete).
+
+        Raises:
+            DataError: the failed tiles and their messages.
+        """
+        failed = [] if self.record is None else self.record.failed_tiles()
+        if not failed:
+            return
+        listing = "; ".join(f"{Path(tile['path']).name}: {tile['error']}" for tile in failed[:20])
+        more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""
+        raise DataError(f"survey: {len(failed)} of {len(self.record.tiles)} tile(s) failed ({listing}{more}); "
+                        f"see {self.record.json_path}; fix them and run again with --resume to process "
+                        "only what is missing")

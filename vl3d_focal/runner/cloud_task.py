@@ -1,0 +1,194 @@
+"""One cloud through a run of per-cloud steps: the task an executor runs, here or on a worker.
+
+A task carries the cloud (path, output prefix, points) and shares a :class:`PhaseContext` with
+every task of its phase: the steps, the class mapping, the tile index and the model. In this
+process (``local`` executor) the context holds the driver's own objects (its cloud records, the
+model in memory); on a Dask worker it holds a :class:`ModelRef` instead, and the worker loads
+that model once (:class:`ModelCache`, keyed by file and fingerprint)
+for all the clouds it processes (:data:`CACHE`).
+
+:func:`run_cloud_task` never raises for a cloud of a survey that fails: it returns a
+:class:`CloudOutcome` with the error's message, so the other clouds go on.
+
+Example:
+    >>> CloudTask(number=0, path="a.laz", prefix="out/a/", points=10).failed("boom").status
+    'failed'
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from vl3d_focal.config.schemas import find_step
+from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.records import CloudRecord
+from vl3d_focal.errors import DataError, VL3DFocalError
+from vl3d_focal.io.footprints import TileIndex
+from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model file and the fingerprint of the model it must hold."""
+
+    path: str
+    fingerprint: str
+
+
+class ModelCache:
+    """The model this process loaded last, by (file, fingerprint): one load per worker process.
+
+    Attributes:
+        loads: how many times this process loaded a model file (a worker that processed many
+            clouds of one phase loaded it once).
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple[str, str] | None = None
+        self.bundle: ModelBundle | None = None
+        self.loads = 0
+
+    def get(self, ref: ModelRef) -> ModelBundle:
+        """The model of ``ref``, loaded on first use and checked against its fingerprint.
+
+        Raises:
+            DataError: the file now holds another model.
+
+        Example:
+            >>> bundle = CACHE.get(ModelRef(path="m.keras", fingerprint="ab12..."))   # doctest: +SKIP
+        """
+        if self.key != (ref.path, ref.fingerprint) or self.bundle is None:
+            from vl3d_focal.models.model_file import bundle_fingerprint, load_bundle
+
+            bundle = load_bundle(ref.path)
+            self.loads += 1
+            if bundle_fingerprint(bundle) != ref.fingerprint:
+                raise DataError(f"model_path {ref.path}: the file changed during the run (its model's fingerprint "
+                                "differs from the one the run started with); run again")
+            self.key, self.bundle = (ref.path, ref.fingerprint), bundle
+            logger.info("worker: loaded model %s", ref.path)
+        return self.bundle
+
+
+CACHE = ModelCache()
+"""This process's model cache (on a Dask worker: the worker's)."""
+
+
+@dataclass(frozen=True)
+class CloudOutcome:
+    """What a task did with its cloud.
+
+    Attributes:
+        number: the cloud's position in ``in_pcloud``.
+        path: the cloud.
+        status: ``"done"`` or ``"failed"``.
+        seconds: time spent.
+        metrics: the eval step's metrics (OA, mIoU, ..., confusion matrix) or None.
+        error: the failure's message, or None.
+        warnings: what the steps noted without failing.
+    """
+
+    number: int
+    path: str
+    status: str
+    seconds: float = 0.0
+    metrics: Mapping[str, Any] | None = None
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CloudTask:
+    """One cloud to process: its position in ``in_pcloud``, file, output prefix and points."""
+
+    number: int
+    path: str
+    prefix: str
+    points: int
+
+    def failed(self, message: str) -> CloudOutcome:
+        """The outcome of this task when it failed with ``message``."""
+        return CloudOutcome(number=self.number, path=self.path, status="failed", error=message)
+
+
+@dataclass
+class PhaseContext:
+    """What every task of a phase shares (scattered once to each Dask worker).
+
+    Attributes:
+        steps: the phase's steps (normalised).
+        model_prefix: the first output prefix.
+        mapping: the driver's class mapping, or None.
+        tile_index: the footprints of every input cloud.
+        model: the model to load on a worker (None in process, or without a model).
+        bundle: the driver's model (in process only).
+        model_file: the file the driver's model came from (in process only; None when trained).
+        records: the driver's cloud records by path (in process only).
+        survey: a run of several clouds: a failure is returned as a failed outcome instead of
+            raised, and each cloud's predictions are released once its phase is done (a run of
+            one cloud keeps them in its state, for callers of the runner).
+    """
+
+    steps: Sequence[Mapping[str, Any]]
+    model_prefix: str
+    mapping: ClassMapping | None
+    tile_index: TileIndex | None
+    model: ModelRef | None = None
+    bundle: ModelBundle | None = None
+    model_file: str | None = None
+    records: Mapping[str, CloudRecord] = field(default_factory=dict)
+    survey: bool = True
+
+
+def _message(error: BaseException) -> str:
+    return str(error) if isinstance(error, VL3DFocalError) else f"{type(error).__name__}: {error}"
+
+
+def _state(task: CloudTask, context: PhaseContext) -> PipelineState:
+    record = context.records.get(task.path) or CloudRecord(path=Path(task.path), cloud=None, prefix=task.prefix,
+                                                           num_points=task.points)
+    if context.model is None:
+        bundle, model_file = context.bundle, context.model_file
+    else:
+        bundle, model_file = CACHE.get(context.model), context.model.path
+    return PipelineState(clouds=[record], model_prefix=context.model_prefix, mapping=context.mapping,
+                         bundle=bundle, model_file=model_file, tile_index=context.tile_index)
+
+
+def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
+    """Runs the phase's steps on one cloud (see the module docstring).
+
+    Example:
+        >>> outcome = run_cloud_task(CloudTask(number=0, path="a.laz", prefix="out/a/", points=10),
+        ...                          context)                       # doctest: +SKIP
+    """
+    start = time.perf_counter()
+    record = None
+    try:
+        state = _state(task, context)
+        record = state.clouds[0]
+        record.warnings.clear()
+        for step in context.steps:
+            located = find_step(step)
+            if located is None:
+                raise DataError(f"not a registered step: {sorted(step)}; validate the spec first")
+            located[1].load()(step, state)
+        return CloudOutcome(number=task.number, path=task.path, status="done", seconds=time.perf_counter() - start,
+                            metrics=record.metrics, warnings=tuple(record.warnings))
+    except Exception as error:  # noqa: BLE001  (any failure of one cloud is recorded, the others go on)
+        if not context.survey:
+            raise
+        logger.error("%s: failed: %s", Path(task.path).name, _message(error))
+        logger.debug("%s: failure", task.path, exc_info=True)
+        return CloudOutcome(number=task.number, path=task.path, status="failed", seconds=time.perf_counter() - start,
+                            error=_message(error), warnings=tuple(record.warnings) if record else ())
+    finally:
+        if context.survey and record is not None and record.result is not None:
+            record.result.close()  # predictions do not outlive their phase (temporary tiles freed)
+            record.result = None

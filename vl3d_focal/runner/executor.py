@@ -1,0 +1,216 @@
+"""Where the per-cloud tasks of a run go: this process (``local``) or Dask workers (``dask``).
+
+The spec's top-level ``executor`` (schema: :func:`vl3d_focal.config.schema_parts.executor_schema`)
+chooses. ``local`` runs the tasks here, one after the other. ``dask`` submits one task per
+cloud to a Dask cluster and yields their outcomes as they finish: with ``scheduler`` null the
+run starts a ``LocalCluster`` of ``workers`` processes and closes it at the end; with a
+scheduler address it uses that running cluster (``dask scheduler`` / ``dask worker``). Every
+worker process runs one cloud at a time with ``threads_per_worker`` threads for TensorFlow
+(intra-op; set by :class:`ThreadSettings` before TensorFlow runs anything there), BLAS and
+the KD-tree queries (:func:`vl3d_focal.data.parallel.cpu_threads`).
+
+Dask is imported here only, and only when the ``dask`` engine is used.
+
+Example:
+    >>> settings = ExecutorSettings.from_spec({"executor": {"engine": "local", "workers": None,
+    ...     "threads_per_worker": 1, "scheduler": None}})
+    >>> with open_executor(settings) as executor:
+    ...     list(executor.run(lambda task, shared: task * shared, [1, 2], shared=10))
+    [10, 20]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from vl3d_focal.data.parallel import THREADS_VARIABLE, cpu_threads
+from vl3d_focal.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                    THREADS_VARIABLE)
+"""Environment variables a worker process gets ``threads_per_worker`` in (read at start-up)."""
+CONNECT_TIMEOUT_S = 60
+"""How long connecting to a running scheduler may take."""
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """The normalised ``executor`` object of a spec."""
+
+    engine: str
+    workers: int | None
+    threads_per_worker: int
+    scheduler: str | None
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> "ExecutorSettings":
+        """The settings of a normalised spec.
+
+        Example:
+            >>> ExecutorSettings.from_spec({"executor": {"engine": "dask", "workers": 2,
+            ...     "threads_per_worker": 1, "scheduler": None}}).workers
+            2
+        """
+        executor = spec["executor"]
+        return cls(engine=executor["engine"], workers=executor["workers"],
+                   threads_per_worker=int(executor["threads_per_worker"]), scheduler=executor["scheduler"])
+
+
+def with_overrides(spec: Mapping[str, Any], *, workers: int | None, scheduler: str | None) -> dict[str, Any]:
+    """A copy of a normalised spec with the command line's ``--workers`` / ``--scheduler``:
+    either selects the ``dask`` engine.
+
+    Raises:
+        DataError: ``workers`` below 1.
+
+    Example:
+        >>> spec = {"executor": {"engine": "local", "workers": None, "threads_per_worker": 1, "scheduler": None}}
+        >>> with_overrides(spec, workers=4, scheduler=None)["executor"]["engine"]
+        'dask'
+    """
+    out = copy.deepcopy(dict(spec))
+    if workers is not None and workers < 1:
+        raise DataError(f"--workers: expected a number of worker processes >= 1, received {workers}")
+    if workers is not None or scheduler is not None:
+        out["executor"]["engine"] = "dask"
+    if workers is not None:
+        out["executor"]["workers"] = int(workers)
+    if scheduler is not None:
+        out["executor"]["scheduler"] = scheduler
+    return out
+
+
+class LocalExecutor:
+    """Runs every task in this process, in order."""
+
+    in_process = True
+    workers = 1
+
+    def run(self, function: Callable[[Any, Any], Any], tasks: Iterable[Any], *, shared: Any) -> Iterator[Any]:
+        """``function(task, shared)`` of every task, in order.
+
+        Example:
+            >>> list(LocalExecutor().run(lambda t, s: t + s, [1], shared=1))
+            [2]
+        """
+        for task in tasks:
+            yield function(task, shared)
+
+
+def apply_threads(threads: int) -> None:
+    """Sets this process's compute threads: the environment (for what starts later),
+    TensorFlow's intra-op threads (only before TensorFlow runs anything here).
+
+    Example:
+        >>> apply_threads(1)                                  # doctest: +SKIP
+    """
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
+    except RuntimeError:  # TensorFlow already ran in this process: its pools are fixed
+        logger.warning("worker %d: TensorFlow already initialised, its threads stay as they are", os.getpid())
+    logger.info("worker %d: %d compute thread(s)", os.getpid(), cpu_threads())
+
+
+def _worker_failure(task: Any, error: BaseException) -> Any:
+    """The outcome of a task whose worker failed (killed, lost): asks the task for it."""
+    return task.failed(f"the Dask worker running it failed ({type(error).__name__}: {error})")
+
+
+class DaskExecutor:
+    """Submits the tasks to a Dask cluster (started here, or running at ``scheduler``)."""
+
+    in_process = False
+
+    def __init__(self, settings: ExecutorSettings) -> None:
+        from dask.distributed import Client, LocalCluster
+        from distributed.diagnostics.plugin import WorkerPlugin
+
+        class ThreadSettings(WorkerPlugin):
+            """Sets a worker's compute threads when it joins."""
+
+            name = "vl3d-focal-threads"
+
+            def __init__(self, threads: int) -> None:
+                self.threads = threads
+
+            def setup(self, worker: Any) -> None:
+                apply_threads(self.threads)
+
+        threads = settings.threads_per_worker
+        self._cluster = None
+        if settings.scheduler is None:
+            count = settings.workers or cpu_threads()
+            self._cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                                         dashboard_address=None,
+                                         env={name: str(threads) for name in THREAD_VARIABLES})
+            self._client = Client(self._cluster)
+            logger.info("dask: started a local cluster of %d worker process(es), %d thread(s) each", count, threads)
+        else:
+            try:
+                self._client = Client(settings.scheduler, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError) as err:
+                raise DataError(f"executor.scheduler: cannot connect to the Dask scheduler at {settings.scheduler!r} "
+                                f"({err}); start it with 'dask scheduler' and workers with 'dask worker "
+                                f"{settings.scheduler} --nthreads 1'") from err
+        self._client.register_plugin(ThreadSettings(threads))
+        self.workers = max(1, len(self._client.scheduler_info()["workers"]))
+        logger.info("dask: %d worker(s) at %s", self.workers, self._client.scheduler.address)
+
+    def run(self, function: Callable[[Any, Any], Any], tasks: Iterable[Any], *, shared: Any) -> Iterator[Any]:
+        """``function(task, shared)`` of every task on the workers, yielded as they finish; a
+        task whose worker dies yields ``task.failed(message)``.
+
+        Example:
+            >>> outcomes = list(executor.run(run_cloud_task, tasks, shared=context))   # doctest: +SKIP
+        """
+        from dask.distributed import as_completed
+
+        tasks = list(tasks)
+        if not tasks:
+            return
+        shared_future = self._client.scatter(shared, broadcast=True, hash=False)
+        futures = {self._client.submit(function, task, shared_future, pure=False): task for task in tasks}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as err:  # noqa: BLE001  (a lost worker, not the task: tasks catch their own)
+                yield _worker_failure(futures[future], err)
+            finally:
+                future.release()
+
+    def close(self) -> None:
+        """Disconnects; closes the local cluster it started."""
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+@contextlib.contextmanager
+def open_executor(settings: ExecutorSettings) -> Iterator[LocalExecutor | DaskExecutor]:
+    """The executor of ``settings``, closed (its local cluster stopped) on exit.
+
+    Example:
+        >>> with open_executor(ExecutorSettings("local", None, 1, None)) as executor:
+        ...     executor.in_process
+        True
+    """
+    if settings.engine != "dask":
+        yield LocalExecutor()
+        return
+    executor = DaskExecutor(settings)
+    try:
+        yield executor
+    finally:
+        executor.close()
