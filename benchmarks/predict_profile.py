@@ -2,18 +2,24 @@
 evaluation, writing.
 
 Runs the ``predict`` (``ModelLoader``), ``eval`` and ``ClassifiedPcloudWriter`` steps on one
-cloud in this process, with the IGN example's model (``examples/ign_train.json``: seven features
-of which four of a neighbourhood, furthest-point fields of 384 points in 5 m spheres, the same
-PointNet; untrained weights: the time does not depend on them), and samples the main thread's
-stack every :data:`SAMPLE_S` seconds: each sample goes to the innermost stage its stack is in
-(:data:`STAGES`), so the stages add up to the wall time. The CPU time of the process is
-reported too (the machine is shared: wall time includes waiting for a core).
+cloud in a fresh subprocess, with the IGN example's model (``examples/ign_train.json``: seven
+features of which four of a neighbourhood, furthest-point fields of 384 points in 5 m spheres,
+the same PointNet; untrained weights: the time does not depend on them; loaded before the
+clock starts, as a survey worker holds it), and samples the main thread's stack every
+:data:`SAMPLE_S` seconds: each sample goes to the innermost stage its stack is in
+(:data:`STAGES`), with the wall time and the process's CPU time (all threads) since the last
+sample, so the stages add up to the totals. The machine is shared: wall time includes waiting
+for a core; CPU time much less so.
 
-Run ``python -m benchmarks.predict_profile [--points N] [--chunk-points C] [--repeat R]``;
+``--code DIR`` (repeatable) runs the same measurement with the package of another source tree
+(e.g. an export of the main branch), the trees interleaved round after round, so that a
+before/after comparison sees the same machine load.
+
+Run ``python -m benchmarks.predict_profile [--points N] [--chunk-points C] [--rounds R] [--code DIR ...]``;
 prints a table, writes JSON to ``benchmarks/results/predict_profile.json``.
 
 Example:
-    python -m benchmarks.predict_profile --points 1000000 --chunk-points 250000
+    python -m benchmarks.predict_profile --points 1000000 --chunk-points 250000 --code /tmp/main --code .
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import collections
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -52,7 +59,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("propagation", ("vl3d_focal.data.propagation:", "vl3d_focal.inference.streaming:_resolve_far")),
     ("fields", ("vl3d_focal.data.receptive_fields:", "vl3d_focal.data.subsampling:",
                 "vl3d_focal.inference.streaming:_TileCentres", "vl3d_focal.inference.streaming:_lowest_uncovered",
-                "vl3d_focal.inference.streaming:_cell_means", "vl3d_focal.inference.streaming:centres",
+                "vl3d_focal.inference.streaming:centres",
                 "vl3d_focal.inference.streaming:__init__", "vl3d_focal.inference.prediction:_TiledPoints",
                 "vl3d_focal.inference.prediction:around", "vl3d_focal.inference.prediction:_tiles")),
     ("features", ("vl3d_focal.data.features:", "vl3d_focal.data.terrain:", "vl3d_focal.inference.tile_features:",
@@ -80,19 +87,25 @@ def _stage(frame: Any) -> str:
 
 
 class StackSampler:
-    """Counts the stage of a thread's stack every :data:`SAMPLE_S` seconds (a daemon thread)."""
+    """Every :data:`SAMPLE_S` seconds, adds the wall and CPU time since the last sample to the
+    stage of a thread's stack (a daemon thread)."""
 
     def __init__(self, thread_id: int) -> None:
-        self.thread_id, self.counts, self.samples = thread_id, collections.Counter(), 0
+        self.thread_id = thread_id
+        self.wall: collections.Counter = collections.Counter()
+        self.cpu: collections.Counter = collections.Counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
         while not self._stop.wait(SAMPLE_S):
             frame = sys._current_frames().get(self.thread_id)
-            if frame is not None:
-                self.counts[_stage(frame)] += 1
-                self.samples += 1
+            now_wall, now_cpu = time.perf_counter(), time.process_time()
+            stage = _stage(frame) if frame is not None else "other"
+            self.wall[stage] += now_wall - wall
+            self.cpu[stage] += now_cpu - cpu
+            wall, cpu = now_wall, now_cpu
 
     def __enter__(self) -> "StackSampler":
         self._thread.start()
@@ -127,29 +140,56 @@ def ign_model(cloud_path: Path, model_path: Path) -> None:
 
 
 def profile_once(model_path: Path, cloud_path: Path, out: Path, *, chunk_points: int | None) -> dict[str, Any]:
-    """Reads the headers, predicts, evaluates and writes one cloud under the sampler."""
+    """Reads the headers, predicts, evaluates and writes one cloud under the sampler (the model
+    loaded first, as a survey worker holds it)."""
+    import vl3d_focal
+    from vl3d_focal.models.model_file import load_bundle
     from vl3d_focal.runner.inputs import read_inputs
     from vl3d_focal.steps.evaluate import run_eval
-    from vl3d_focal.steps.predict import run_model_loader
+    from vl3d_focal.steps.predict import predict_clouds
     from vl3d_focal.steps.writers import run_pcloud_writer
 
-    steps = [(run_model_loader, {"predict": "ModelLoader", "model_path": str(model_path), "chunk_points": chunk_points,
-                                 "buffer": None}),
+    bundle = load_bundle(model_path)
+    steps = [(lambda step, state: predict_clouds(step, state, bundle), {"chunk_points": chunk_points, "buffer": None}),
              (run_eval, {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}),
              (run_pcloud_writer, {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz",
                                   "probabilities": True, "prediction_dimension": None})]
     wall, cpu = time.perf_counter(), time.process_time()
     with StackSampler(threading.get_ident()) as sampler:
         state = read_inputs(inputs=[cloud_path], prefixes=[str(out) + "/"])
+        state.bundle = bundle
         for handler, step in steps:
             handler(step, state)
         state.clouds[0].result.close()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    total = max(sampler.samples, 1)
-    return {"points": state.clouds[0].num_points, "chunk_points": chunk_points, "wall_s": wall, "cpu_s": cpu,
-            "points_per_s": state.clouds[0].num_points / wall,
-            "stages_s": {stage: wall * count / total for stage, count in sampler.counts.most_common()},
-            "peak_rss_mib": vm_kib("VmHWM") / 1024}
+    points = state.clouds[0].num_points
+    return {"code": str(Path(vl3d_focal.__file__).parents[1]), "points": points, "chunk_points": chunk_points,
+            "wall_s": wall, "cpu_s": cpu, "points_per_s": points / wall, "points_per_cpu_s": points / cpu,
+            "stages_wall_s": dict(sampler.wall), "stages_cpu_s": dict(sampler.cpu),
+            "peak_rss_mib": vm_kib("VmHWM") / 1024, "load_average": os.getloadavg()[0]}
+
+
+def run_child(code: Path, model: Path, cloud: Path, out: Path, chunk_points: int | None) -> dict[str, Any]:
+    """:func:`profile_once` in a fresh subprocess importing the package of ``code``."""
+    env = {**os.environ, "PYTHONPATH": str(code), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(model), str(cloud), str(out),
+               str(chunk_points or 0)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"profile of {code} failed: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def print_runs(runs: list[dict[str, Any]]) -> None:
+    """One column per run: wall and CPU seconds per stage, totals."""
+    print(f"{'stage':>12s} " + " ".join(f"{Path(run['code']).name[:22]:>22s}" for run in runs))
+    for stage in [stage for stage, _ in STAGES] + ["other"]:
+        cells = [f"{run['stages_wall_s'].get(stage, 0.0):6.1f} {run['stages_cpu_s'].get(stage, 0.0):6.1f} "
+                 f"{100 * run['stages_cpu_s'].get(stage, 0.0) / run['cpu_s']:3.0f}%" for run in runs]
+        print(f"{stage:>12s} " + " ".join(f"{cell:>22s}" for cell in cells))
+    for key, label in (("wall_s", "wall s"), ("cpu_s", "cpu s"), ("points_per_s", "points/s"),
+                       ("points_per_cpu_s", "points/cpu s"), ("peak_rss_mib", "peak MiB"), ("load_average", "load")):
+        print(f"{label:>12s} " + " ".join(f"{run[key]:22.1f}" for run in runs))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,10 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=1_000_000, help="points of the generated cloud")
     parser.add_argument("--cloud", type=Path, help="profile this LAS/LAZ file instead of a generated one")
     parser.add_argument("--chunk-points", type=int, default=250_000, help="predict step's chunk_points (0: null)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs (the first one also loads TensorFlow)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds (each runs every --code once)")
+    parser.add_argument("--code", type=Path, action="append", help="source tree to measure (default: this one)")
     parser.add_argument("--workdir", type=Path, help="folder of the generated cloud and model (default: temporary)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        model, cloud, out, chunk = args.child
+        print(json.dumps(profile_once(Path(model), Path(cloud), Path(out), chunk_points=int(chunk) or None)))
+        return 0
+    codes = [code.resolve() for code in (args.code or [REPO])]
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.workdir or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -169,20 +216,16 @@ def main(argv: list[str] | None = None) -> int:
         model = folder / "ign_model.keras"
         if not model.exists():
             ign_model(cloud, model)
-        runs = [profile_once(model, cloud, folder / f"run{r}", chunk_points=args.chunk_points or None)
-                for r in range(args.repeat)]
-    load = os.getloadavg()
-    print(f"\n{runs[0]['points']} points, chunk_points {args.chunk_points}, load average {load[0]:.1f}")
-    stages = [stage for stage, _ in STAGES] + ["other"]
-    print(f"{'stage':>12s} " + " ".join(f"{'run ' + str(r + 1):>14s}" for r in range(len(runs))))
-    for stage in stages:
-        cells = [f"{run['stages_s'].get(stage, 0.0):7.1f} s {100 * run['stages_s'].get(stage, 0.0) / run['wall_s']:3.0f}%"
-                 for run in runs]
-        print(f"{stage:>12s} " + " ".join(f"{cell:>14s}" for cell in cells))
-    for key, label in (("wall_s", "wall s"), ("cpu_s", "cpu s"), ("points_per_s", "points/s"), ("peak_rss_mib", "peak MiB")):
-        print(f"{label:>12s} " + " ".join(f"{run[key]:14.1f}" for run in runs))
+        runs = []
+        for round_number in range(args.rounds):
+            for number, code in enumerate(codes):
+                runs.append(run_child(code, model, cloud, folder / f"run{round_number}_{number}", args.chunk_points))
+                print(f"round {round_number + 1}, {code}: {runs[-1]['points_per_s']:.0f} points/s, "
+                      f"{runs[-1]['points_per_cpu_s']:.0f} points/cpu s (load {runs[-1]['load_average']:.1f})", flush=True)
+    print(f"\n{runs[0]['points']} points, chunk_points {args.chunk_points}; per stage: wall s, cpu s, share of cpu")
+    print_runs(runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"load_average": load, "runs": runs}, indent=2))
+    args.out.write_text(json.dumps({"cloud": str(cloud), "runs": runs}, indent=2))
     print(f"wrote {args.out}")
     return 0
 

@@ -106,6 +106,22 @@ def test_training_history(tmp_path):
                                png_path=tmp_path / "x.png")
 
 
+def _colours(ax, *, inside):
+    """The colours of the non-empty pixels of an axes' image whose centres satisfy ``inside(x, y)``."""
+    image = ax.images[0]
+    left, right, bottom, top = image.get_extent()
+    pixels = np.asarray(image.get_array())
+    rows, cols = np.mgrid[0:pixels.shape[0], 0:pixels.shape[1]]
+    x = left + (cols + 0.5) * (right - left) / pixels.shape[1]
+    y = bottom + (rows + 0.5) * (top - bottom) / pixels.shape[0]
+    chosen = inside(x, y) & (pixels[..., 3] > 0)
+    return {tuple(np.round(c, 6)) for c in pixels[chosen]}
+
+
+def _rgba(*names):
+    return {tuple(np.round(to_rgba(name), 6)) for name in names}
+
+
 def test_topdown_has_three_panels_in_class_colours(scene):
     xyz, reference, predicted = scene
     fig = make_topdown_figure(xyz, reference, predicted, class_names=NAMES, colors=COLORS)
@@ -114,12 +130,26 @@ def test_topdown_has_three_panels_in_class_colours(scene):
     wrong = int(((reference != -1) & (reference != predicted)).sum())
     assert wrong == 60 and fig.axes[2].get_title().startswith(f"Misclassified: {wrong} points")
     assert all(ax.get_aspect() == 1.0 for ax in fig.axes)
-    ref_colors = fig.axes[0].collections[0].get_facecolors()
-    scored = reference != -1
-    np.testing.assert_allclose(ref_colors[scored & (reference == 0)][0], to_rgba("#a0785a"))
-    np.testing.assert_allclose(ref_colors[scored & (reference == 1)][0], to_rgba("#2ca02c"))
+    left = _colours(fig.axes[0], inside=lambda x, y: x < 19)  # class 0 (and a few ignored points)
+    assert _rgba("#a0785a") <= left <= _rgba("#a0785a", "#d9d9d9")
+    right = _colours(fig.axes[0], inside=lambda x, y: (x > 21) & ((x - 30) ** 2 + (y - 10) ** 2 > 9))
+    assert _rgba("#2ca02c") <= right <= _rgba("#2ca02c", "#d9d9d9")
+    pole = _colours(fig.axes[0], inside=lambda x, y: (x - 30) ** 2 + (y - 10) ** 2 < 1.5 ** 2)  # tab10's 3rd
+    assert _rgba("tab:green") <= pole <= _rgba("tab:green", "#d9d9d9")
+    errors = np.asarray(fig.axes[2].images[0].get_array()).reshape(-1, 4)
+    red = np.all(np.isclose(errors, to_rgba("#d62728")), axis=1).sum()
+    assert 0 < red <= wrong  # misclassified points on top of their pixels
     assert len(fig.legends) == 1
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [*NAMES, "ignored"]
+
+
+def test_topdown_pixels_show_the_highest_point():
+    xyz = np.array([[0.0, 0.0, 5.0], [0.0, 0.0, 1.0], [10.0, 10.0, 0.0], [0.0, 10.0, 0.0], [10.0, 0.0, 0.0]])
+    fig = make_topdown_figure(xyz, np.array([1, 0, 0, 0, 0]), np.array([1, 1, 0, 0, 0]), class_names=NAMES,
+                              colors=COLORS)
+    corner = lambda x, y: (x < 4) & (y < 4)  # noqa: E731
+    assert _colours(fig.axes[0], inside=corner) == _rgba("#2ca02c")  # the roof, not the ground below it
+    assert _colours(fig.axes[2], inside=corner) == _rgba("#d62728")  # but that ground point is wrong
 
 
 def test_plot_topdown_png_and_subsampling(tmp_path, scene):
@@ -128,9 +158,9 @@ def test_plot_topdown_png_and_subsampling(tmp_path, scene):
     height, width, _ = _png_shape(path)
     assert width > 2.5 * height  # three square-ish panels side by side
     figs = [make_topdown_figure(xyz, reference, predicted, class_names=NAMES, max_points=500) for _ in range(2)]
-    offsets = [fig.axes[0].collections[0].get_offsets() for fig in figs]
-    assert offsets[0].shape == (500, 2)
-    np.testing.assert_array_equal(offsets[0], offsets[1])  # same subsample every time
+    images = [fig.axes[0].images[0].get_array() for fig in figs]
+    assert 0 < np.count_nonzero(images[0][..., 3]) <= 500 and figs[0]._suptitle.get_text().endswith("500 of 3000 points drawn")
+    np.testing.assert_array_equal(images[0], images[1])  # same subsample every time
     with pytest.raises(DataError, match="reference"):
         plot_topdown(xyz, reference[:-1], predicted, class_names=NAMES, colors=None, path=tmp_path / "bad.png")
 

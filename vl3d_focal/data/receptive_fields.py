@@ -147,9 +147,20 @@ class ReceptiveFields:
         return mask
 
 
-def _cell_means(xyz: np.ndarray, *, cell: float, dims: int) -> np.ndarray:
-    """Mean position of the points of each occupied grid cell, in cell-key order."""
-    cells = np.floor((xyz[:, :dims] - xyz[:, :dims].min(axis=0)) / cell).astype(np.int64)
+def cell_means(xyz: np.ndarray, *, cell: float, dims: int, origin: np.ndarray | None = None) -> np.ndarray:
+    """Mean position of the points of each occupied cell of the grid of ``cell`` metres at
+    ``origin`` (default: the points' lowest coordinates) in the first ``dims`` axes, in the
+    order of the cells' indices (lexicographic).
+
+    Example:
+        >>> cell_means(np.array([[0.5, 0, 0], [0.7, 0, 0], [2.5, 0, 0]]), cell=1.0, dims=1).tolist()
+        [[0.6, 0.0, 0.0], [2.5, 0.0, 0.0]]
+    """
+    if len(xyz) == 0:
+        return np.zeros((0, 3))
+    low = xyz[:, :dims].min(axis=0) if origin is None else np.asarray(origin)[:dims]
+    cells = np.floor((xyz[:, :dims] - low) / cell).astype(np.int64)
+    cells -= cells.min(axis=0)  # the same order, packed from 0
     extent = cells.max(axis=0) + 1
     if float(np.prod(extent.astype(np.float64))) < 2.0**62:
         key = cells[:, 0]
@@ -171,13 +182,13 @@ def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
         [[0.0, 0.0, 0.0]]
     """
     dims, p = NEIGHBORHOODS[spec.neighborhood]
-    centers = _cell_means(xyz, cell=spec.separation_factor * spec.radius, dims=dims)
+    centers = cell_means(xyz, cell=spec.separation_factor * spec.radius, dims=dims)
     distance, _ = cKDTree(centers[:, :dims]).query(xyz[:, :dims], k=1, p=p, workers=cpu_threads())
     uncovered = distance > spec.radius * (1.0 - 1e-6)
     if uncovered.any():
         # cells this small lie inside the neighbourhood of the mean of their points
         fine = spec.radius * (0.99 / math.sqrt(dims) if p == 2.0 else 0.99)
-        extra = _cell_means(xyz[uncovered], cell=fine, dims=dims)
+        extra = cell_means(xyz[uncovered], cell=fine, dims=dims)
         logger.debug("%d points beyond the grid centres: %d extra fields", int(uncovered.sum()), len(extra))
         centers = np.concatenate([centers, extra])
     return centers

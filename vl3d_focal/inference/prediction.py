@@ -1,7 +1,9 @@
 """Chunked prediction over receptive fields: fields, tiles of a cloud, propagation to points.
 
 Fields are fed to the model ``batch_size`` at a time (big clouds never hold every field's
-activations at once), turned into probabilities with a softmax, and propagated back to every
+activations at once) through one traced TensorFlow graph per model (:func:`inference_function`:
+the same operations as calling the model eagerly, without their per-operation Python
+dispatch), turned into probabilities with a softmax, and propagated back to every
 original point (averaged over the fields containing it; points in no field take their nearest
 neighbour's).
 
@@ -18,7 +20,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Sequence
+import weakref
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -28,6 +31,33 @@ from vl3d_focal.data.records import InMemoryPredictions
 from vl3d_focal.models.bundle import ModelBundle
 
 logger = logging.getLogger(__name__)
+
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""The traced inference function of each model (:func:`inference_function`)."""
+
+
+def inference_function(model: Any) -> Callable[..., Any]:
+    """The model's softmax probabilities as a traced ``tf.function`` (one graph, any batch size),
+    built once per model; the same numbers as an eager call.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2, 1)), keras.layers.Dense(3)])
+        >>> inference_function(model) is inference_function(model)
+        True
+    """
+    traced = _TRACED.get(model)
+    if traced is None:
+        import tensorflow as tf
+
+        signature = [tf.TensorSpec((None,) + tuple(tensor.shape[1:]), tf.float32) for tensor in model.inputs]
+
+        @tf.function(input_signature=signature)
+        def traced(*arrays: Any) -> Any:
+            logits = model(list(arrays) if len(arrays) > 1 else arrays[0], training=False)
+            return tf.nn.softmax(logits, axis=-1)
+
+        _TRACED[model] = traced
+    return traced
 
 
 def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int) -> np.ndarray:
@@ -48,13 +78,13 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int)
     """
     total = int(inputs[0].shape[0])
     batch_size = max(int(batch_size), 1)
+    probabilities = inference_function(model)
     chunks = []
     step_log = max(total // 10, 1)
     next_log = step_log
     for start in range(0, total, batch_size):
-        chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
-        logits = model(chunk if len(chunk) > 1 else chunk[0], training=False)
-        chunks.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)).astype(np.float32))
+        chunk = [np.asarray(array[start:start + batch_size], dtype=np.float32) for array in inputs]
+        chunks.append(np.asarray(probabilities(*chunk), dtype=np.float32))
         done = min(start + batch_size, total)
         if done >= next_log or done == total:
             logger.debug("predicted %d/%d fields", done, total)

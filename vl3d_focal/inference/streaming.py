@@ -53,6 +53,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.parallel import cpu_threads
+from vl3d_focal.data.receptive_fields import cell_means
 from vl3d_focal.inference.tile_buckets import (
     BufferPoints, StreamedPredictions, TileGrid, bucket_dtype, check_tile_space, cloud_bounds, load_tile,
     result_dtype, write_buckets,
@@ -99,17 +100,6 @@ def _inside(xy: np.ndarray, low: np.ndarray, high: np.ndarray, shrink: float) ->
     return np.all((xy[:, :2] >= low + shrink) & (xy[:, :2] <= high - shrink), axis=1)
 
 
-def _cell_means(xyz: np.ndarray, *, origin: np.ndarray, cell: float, dims: int) -> np.ndarray:
-    """Mean position of each occupied cell of the global grid at ``origin`` (points in id order)."""
-    if len(xyz) == 0:
-        return np.zeros((0, 3))
-    cells = np.floor((xyz[:, :dims] - origin) / cell).astype(np.int64)
-    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    sums = np.stack([np.bincount(inverse, weights=xyz[:, k], minlength=len(counts)) for k in range(3)], axis=1)
-    return sums / counts[:, None]
-
-
 class _TileCentres:
     """The whole-cloud field centres near one tile, from its points and margin."""
 
@@ -118,7 +108,7 @@ class _TileCentres:
         dims, p, cell, fine = field_geometry(spec)
         self.dims, self.p, self.fine, self.spec = dims, p, fine, spec
         self.region_low, self.region_high = low - margin, high + margin
-        coarse = _cell_means(xyz, origin=origin[:dims], cell=cell, dims=dims)
+        coarse = cell_means(xyz, origin=origin, cell=cell, dims=dims)
         self.coarse = coarse[_inside(coarse, self.region_low, self.region_high, _SLACK * cell)]
         self.exact_shrink = _SLACK * (cell + spec.radius)  # uncovered flags exact within
         self.exact = _inside(xyz, self.region_low, self.region_high, self.exact_shrink)
@@ -128,7 +118,7 @@ class _TileCentres:
     def centres(self, xyz: np.ndarray, *, fine_origin: np.ndarray | None) -> np.ndarray:
         if fine_origin is None or not self.uncovered.any():
             return self.coarse
-        extra = _cell_means(xyz[self.uncovered], origin=fine_origin[:self.dims], cell=self.fine, dims=self.dims)
+        extra = cell_means(xyz[self.uncovered], origin=fine_origin, cell=self.fine, dims=self.dims)
         keep = _inside(extra, self.region_low, self.region_high, self.exact_shrink + _SLACK * self.fine)
         return np.concatenate([self.coarse, extra[keep]])
 

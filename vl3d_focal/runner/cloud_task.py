@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,8 @@ class CloudOutcome:
         metrics: the eval step's metrics (OA, mIoU, ..., confusion matrix) or None.
         error: the failure's message, or None.
         warnings: what the steps noted without failing.
+        peak_memory_mib: the peak resident memory of the process that ran it, so far (None
+            where the system does not tell).
     """
 
     number: int
@@ -101,6 +104,7 @@ class CloudOutcome:
     metrics: Mapping[str, Any] | None = None
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    peak_memory_mib: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,21 @@ class PhaseContext:
     survey: bool = True
 
 
+def peak_memory_mib() -> float | None:
+    """This process's peak resident memory so far, in MiB (None where unknown).
+
+    Example:
+        >>> peak_memory_mib() is None or peak_memory_mib() > 0
+        True
+    """
+    try:
+        import resource
+    except ImportError:  # not on this system
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 def _message(error: BaseException) -> str:
     return str(error) if isinstance(error, VL3DFocalError) else f"{type(error).__name__}: {error}"
 
@@ -180,14 +199,15 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
                 raise DataError(f"not a registered step: {sorted(step)}; validate the spec first")
             located[1].load()(step, state)
         return CloudOutcome(number=task.number, path=task.path, status="done", seconds=time.perf_counter() - start,
-                            metrics=record.metrics, warnings=tuple(record.warnings))
+                            metrics=record.metrics, warnings=tuple(record.warnings), peak_memory_mib=peak_memory_mib())
     except Exception as error:  # noqa: BLE001  (any failure of one cloud is recorded, the others go on)
         if not context.survey:
             raise
         logger.error("%s: failed: %s", Path(task.path).name, _message(error))
         logger.debug("%s: failure", task.path, exc_info=True)
         return CloudOutcome(number=task.number, path=task.path, status="failed", seconds=time.perf_counter() - start,
-                            error=_message(error), warnings=tuple(record.warnings) if record else ())
+                            error=_message(error), warnings=tuple(record.warnings) if record else (),
+                            peak_memory_mib=peak_memory_mib())
     finally:
         if context.survey and record is not None and record.result is not None:
             record.result.close()  # predictions do not outlive their phase (temporary tiles freed)

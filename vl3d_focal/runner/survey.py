@@ -3,8 +3,8 @@
 
 Per tile: its status (``pending``, ``done``, ``failed`` with the error's message, ``skipped``
 when ``--resume`` found its outputs complete for the same model and steps), points, seconds,
-output files, warnings, the eval step's metrics and confusion matrix, and the fingerprint of
-each phase it completed; for the survey: the counts, the points done, and the metrics of the
+output files, warnings, the eval step's metrics and confusion matrix, the peak memory of the
+process (Dask worker) that ran it, and the fingerprint of each phase it completed; for the survey: the counts, the points done, and the metrics of the
 summed confusion matrices (every tile scored, each point counted once). Both files are written
 atomically as tiles finish (at most every :data:`WRITE_INTERVAL_S` seconds, and at the end),
 so an interrupted run leaves a consistent record, which ``--resume`` reads.
@@ -109,7 +109,7 @@ class SurveyRecord:
                           "points": footprint.points if footprint else None,
                           "bounds": [*footprint.low[:2], *footprint.high[:2]] if footprint else None,
                           "seconds": 0.0, "outputs": [], "metrics": None, "error": None, "warnings": [],
-                          "phases": []})
+                          "peak_memory_mib": None, "phases": []})
         record = cls(tiles=tiles, model_prefix=model_prefix, crs=index.crs(), previous={})
         if resume and record.json_path.is_file():
             try:
@@ -165,6 +165,7 @@ class SurveyRecord:
         """Records what a task did with its tile, and writes the record (throttled)."""
         tile = self._tile(outcome.path)
         tile["seconds"] = round(tile["seconds"] + outcome.seconds, 3)
+        tile["peak_memory_mib"] = outcome.peak_memory_mib
         tile["warnings"] = list(dict.fromkeys(tile["warnings"] + list(outcome.warnings)))
         if outcome.status == "done":
             tile["status"] = "done"
