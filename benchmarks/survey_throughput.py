@@ -5,17 +5,23 @@ Eight generated urban tiles (:mod:`vl3d_focal.data.synthetic`, LAZ, a 4 x 2 mosa
 tiles) are classified by ``vl3d-focal run`` with the IGN example's model
 (:func:`benchmarks.predict_profile.ign_model`): ``predict`` (``ModelLoader``), ``eval`` and
 ``ClassifiedPcloudWriter``, on a local Dask cluster of 1 and of 2 worker processes of one
-thread each (``--workers N``), the two interleaved round after round so that both see the same
-machine load. Reported per run: the per-cloud phase's wall time as the run logs it (cluster
-start and one model load per worker included), tiles/s and points/s over it, the sum of the
-tiles' own seconds, and the peak resident memory of the worker processes (from
-``survey.json``). The speed-up is the ratio of the phases' points/s.
+thread each (``--workers N``), and with the local executor (this process, default threads),
+the runs interleaved round after round so that all see the same machine load. ``--baseline
+DIR`` adds the same tiles run by the package of another source tree (e.g. an export of the
+main branch, which runs clouds one after the other in one process), for a before/after
+comparison of one worker.
 
-Run ``python -m benchmarks.survey_throughput [--points-per-tile N] [--rounds R]``; prints a
-table, writes JSON to ``benchmarks/results/survey_throughput.json``.
+Reported per run: the wall time of the per-cloud steps as the run logs it (one model load,
+and the cluster start with Dask, included), tiles/s and points/s over it, the CPU time of the
+run's processes (``RUSAGE_CHILDREN``, imports included), and the peak resident memory of the
+process that ran the tiles (from ``survey.json``). The speed-up of 2 workers is the ratio of
+the median points/s of the Dask runs.
+
+Run ``python -m benchmarks.survey_throughput [--points-per-tile N] [--rounds R] [--baseline DIR]``;
+prints a table, writes JSON to ``benchmarks/results/survey_throughput.json``.
 
 Example:
-    python -m benchmarks.survey_throughput --points-per-tile 150000 --rounds 2
+    python -m benchmarks.survey_throughput --points-per-tile 150000 --rounds 2 --baseline /tmp/main
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import json
 import math
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,7 +48,8 @@ from benchmarks.predict_profile import ign_model  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "survey_throughput.json"
 TILES = (4, 2)
-PHASE = re.compile(r"step 1-3/3 done \(([0-9.]+) s\)")
+STEP = re.compile(r"step [0-9-]+/3 done \(([0-9.]+) s\)")
+"""A step's (or a phase's) log line: the baseline logs each step, a survey one per-cloud phase."""
 
 
 def write_tiles(folder: Path, *, points_per_tile: int) -> list[Path]:
@@ -66,38 +74,64 @@ def write_tiles(folder: Path, *, points_per_tile: int) -> list[Path]:
     return paths
 
 
-def run_survey(folder: Path, *, model: Path, workers: int, out: str) -> dict[str, Any]:
-    """``vl3d-focal run`` of the tiles on ``workers`` Dask workers; its timings and memory."""
-    spec = {"in_pcloud": "tiles/", "out_pcloud": f"{out}/*", "sequential_pipeline": [
+def _spec(tiles: list[Path], *, model: Path, out: str, executor: dict[str, Any] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"in_pcloud": [str(t) for t in tiles], "out_pcloud": f"{out}/*", "sequential_pipeline": [
         {"predict": "ModelLoader", "model_path": str(model)},
         {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
-        {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"}],
-        "executor": {"engine": "dask", "threads_per_worker": 1}}
+        {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"}]}
+    if executor is not None:
+        spec["executor"] = executor
+    return spec
+
+
+def run_survey(folder: Path, tiles: list[Path], *, model: Path, name: str, code: Path, workers: int | None,
+               out: str) -> dict[str, Any]:
+    """``vl3d-focal run`` of the tiles by the package of ``code``: with ``workers`` Dask workers,
+    or ``None`` for the local executor (or the baseline's one process); timings and memory."""
+    executor = None
+    if code == REPO:
+        executor = ({"engine": "local"} if workers is None
+                    else {"engine": "dask", "workers": workers, "threads_per_worker": 1})
     path = folder / f"{out}.json"
-    path.write_text(json.dumps(spec))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-m", "vl3d_focal", "run", str(path), "--workers", str(workers)],
-                          cwd=folder, env=env, capture_output=True, text=True, check=False)
+    path.write_text(json.dumps(_spec(tiles, model=model, out=out, executor=executor)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(code)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([sys.executable, "-m", "vl3d_focal", "run", str(path)], cwd=folder, env=env,
+                          capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
-        raise RuntimeError(f"survey on {workers} worker(s) failed: {done.stderr[-3000:]}")
-    record = json.loads((folder / out / "survey.json").read_text())
-    phase = float(PHASE.findall(done.stderr)[-1])
-    points = sum(tile["points"] for tile in record["tiles"])
-    return {"workers": workers, "tiles": len(record["tiles"]), "points": points, "phase_s": phase,
-            "tiles_per_s": len(record["tiles"]) / phase, "points_per_s": points / phase,
-            "tile_seconds": sum(tile["seconds"] for tile in record["tiles"]),
-            "peak_worker_mib": max(tile["peak_memory_mib"] or 0 for tile in record["tiles"]),
-            "load_average": os.getloadavg()[0]}
+        raise RuntimeError(f"survey {name} failed: {done.stderr[-3000:]}")
+    steps = sum(float(seconds) for seconds in STEP.findall(done.stderr))
+    points = sum(int(laspy_count(tile)) for tile in tiles)
+    record = folder / out / "survey.json"
+    peak = (max(tile["peak_memory_mib"] or 0 for tile in json.loads(record.read_text())["tiles"])
+            if record.is_file() else None)
+    return {"name": name, "workers": workers, "tiles": len(tiles), "points": points, "steps_s": steps,
+            "tiles_per_s": len(tiles) / steps, "points_per_s": points / steps,
+            "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+            "peak_mib": peak, "load_average": os.getloadavg()[0]}
+
+
+def laspy_count(path: Path) -> int:
+    """Points of a LAS/LAZ file (header)."""
+    import laspy
+
+    with laspy.open(str(path)) as reader:
+        return int(reader.header.point_count)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points-per-tile", type=int, default=150_000, help="points of each generated tile")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of (1 worker, 2 workers)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of every configuration")
+    parser.add_argument("--baseline", type=Path, help="source tree of the package to compare with (one process)")
     parser.add_argument("--workdir", type=Path, help="folder of the tiles and model (default: temporary)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
     args = parser.parse_args(argv)
+    configs = [("local", REPO, None), ("dask 1 worker", REPO, 1), ("dask 2 workers", REPO, 2)]
+    if args.baseline:
+        configs.insert(0, ("baseline", args.baseline.resolve(), None))
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.workdir or Path(tmp)
         tiles = write_tiles(folder / "tiles", points_per_tile=args.points_per_tile)
@@ -106,20 +140,26 @@ def main(argv: list[str] | None = None) -> int:
             ign_model(tiles[0], model)
         runs = []
         for round_number in range(args.rounds):
-            for workers in (1, 2):
-                runs.append(run_survey(folder, model=model, workers=workers, out=f"out_{round_number}_{workers}"))
-                print(f"round {round_number + 1}, {workers} worker(s): {runs[-1]['phase_s']:.1f} s, "
-                      f"{runs[-1]['points_per_s']:.0f} points/s (load {runs[-1]['load_average']:.1f})", flush=True)
+            for number, (name, code, workers) in enumerate(configs):
+                runs.append(run_survey(folder, tiles, model=model, name=name, code=code, workers=workers,
+                                       out=f"out_{round_number}_{number}"))
+                print(f"round {round_number + 1}, {name}: {runs[-1]['steps_s']:.1f} s, {runs[-1]['points_per_s']:.0f} "
+                      f"points/s (load {runs[-1]['load_average']:.1f})", flush=True)
     print(f"\n{runs[0]['tiles']} tiles, {runs[0]['points']} points")
-    print(f"{'workers':>7s} {'phase s':>8s} {'tiles/s':>8s} {'points/s':>9s} {'tile s':>7s} {'peak MiB':>9s} {'load':>5s}")
+    print(f"{'run':>15s} {'steps s':>8s} {'tiles/s':>8s} {'points/s':>9s} {'cpu s':>7s} {'peak MiB':>9s} {'load':>5s}")
     for run in runs:
-        print(f"{run['workers']:7d} {run['phase_s']:8.1f} {run['tiles_per_s']:8.3f} {run['points_per_s']:9.0f} "
-              f"{run['tile_seconds']:7.1f} {run['peak_worker_mib']:9.0f} {run['load_average']:5.1f}")
-    rates = {w: statistics.median(r["points_per_s"] for r in runs if r["workers"] == w) for w in (1, 2)}
-    speedup = rates[2] / rates[1]
-    print(f"speed-up with 2 workers (median points/s): {speedup:.2f}x")
+        peak = f"{run['peak_mib']:9.0f}" if run["peak_mib"] else f"{'-':>9s}"
+        print(f"{run['name']:>15s} {run['steps_s']:8.1f} {run['tiles_per_s']:8.3f} {run['points_per_s']:9.0f} "
+              f"{run['cpu_s']:7.1f} {peak} {run['load_average']:5.1f}")
+    rates = {name: statistics.median(r["points_per_s"] for r in runs if r["name"] == name) for name, _, _ in configs}
+    speedup = rates["dask 2 workers"] / rates["dask 1 worker"]
+    print(f"speed-up of 2 workers over 1 (median points/s): {speedup:.2f}x")
+    if args.baseline:
+        print(f"one worker over the baseline (median points/s): local {rates['local'] / rates['baseline']:.2f}x, "
+              f"dask {rates['dask 1 worker'] / rates['baseline']:.2f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": runs, "speedup": speedup, "cpus": os.cpu_count()}, indent=2))
+    args.out.write_text(json.dumps({"runs": runs, "median_points_per_s": rates, "speedup_2_workers": speedup,
+                                    "cpus": os.cpu_count()}, indent=2))
     print(f"wrote {args.out}")
     return 0
 
