@@ -11,6 +11,7 @@ on stderr.
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -96,8 +97,11 @@ def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
     for fragment in EXPECTED[case]:
         assert fragment in error_lines[0], error_lines[0]
     out = spec.parent / "out" / case
-    written = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    written = [p for p in out.rglob("*") if p.is_file() and p.name != "run.json"] if out.exists() else []
     assert written == [], f"{case} left outputs behind: {written}"
+    if (out / "run.json").exists():  # the run's record says how it ended, and lists no output
+        record = json.loads((out / "run.json").read_text())
+        assert record["status"] == "failed" and record["files"] == ["run.json"], record
 
 
 @pytest.mark.usefixtures("restore_logging")
