@@ -193,12 +193,10 @@ def feature_extraction_schema() -> dict[str, Any]:
                                             "description": "ReLU after each KPConv (and its batch norm)."},
                      **_per_operation(KPCONV_PER_OPERATION)})
     pointnet = closed({**common, **_per_operation(POINTNET_PER_OPERATION)})
-    return {
-        "type": "object",
+    return {  # an object of either closed form, told apart by its type
         "description": "Feature extraction operations of the encoder (KPConv: Thomas et al. 2019; PointNet: "
                        "PointNet++ grouping).",
         "default": dict(FEATURE_EXTRACTION_DEFAULTS),
-        "properties": {"type": common["type"]},
         "if": {"required": ["type"], "properties": {"type": {"const": "PointNet"}}},
         "then": pointnet,
         "else": kpconv,
