@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.autoencoder_fields import IGN  # noqa: E402
+from benchmarks.autoencoder_fields import CONFIGS, IGN  # noqa: E402
 from vl3d_focal.data.features import FeatureNormalizer, extract_features  # noqa: E402
 from vl3d_focal.data.hierarchical_fields import depth0_field_spec, hierarchical_model_inputs  # noqa: E402
 from vl3d_focal.data.propagation import propagate  # noqa: E402
@@ -51,16 +51,10 @@ CLASS_NAMES = ("ground", "low_vegetation", "high_vegetation", "building", "other
 CODES = {2: 0, 3: 1, 4: 1, 5: 2, 6: 3, 1: 4, 17: 4, 64: 4, 67: 4}
 FNAMES = ("intensity", "return_number", "number_of_returns", "height_above_ground", "planarity", "scattering",
           "verticality")
-CONFIG: dict[str, Any] = {
-    "pre_processing": {
-        "pre_processor": "hierarchical_fps", "neighborhood": {"type": "sphere", "radius": 5.0},
-        "num_points_per_depth": [384, 192, 96, 48], "num_pwise_neighbors": [16, 12, 8, 8],
-        "num_downsampling_neighbors": [1, 12, 8, 8], "num_upsampling_neighbors": [1, 8, 8, 8]},
-    "feature_extraction": {
-        "type": "KPConv", "operations_per_depth": [1, 1, 1, 1], "feature_space_dims": [32, 64, 96, 128],
-        "bn": True, "bn_momentum": 0.9, "activate": True, "sigma": [0.5, 0.8, 1.2, 1.8],
-        "kernel_radius": [0.6, 1.0, 1.5, 2.2], "num_kernel_points": [15] * 4},
-    "downsampling_filter": "strided_kpconv", "upsampling_filter": "mean",
+CONFIG: dict[str, Any] = {  # cpu_small on the example's fields: spheres of 5 m, 384 points
+    **CONFIGS["cpu_small"],
+    "pre_processing": {**CONFIGS["cpu_small"]["pre_processing"], "neighborhood": {"type": "sphere", "radius": 5.0},
+                       "num_points_per_depth": [384, 192, 96, 48]},
 }
 POINTNET = {"num_pwise_feats": 32, "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
             "postransf_feats_spec": [{"filters": 64}, {"filters": 128}], "tnet_pre_filters_spec": [],

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -239,8 +240,11 @@ def build_hierarchy(coordinates: np.ndarray, spec: HierarchySpec) -> FieldHierar
                         f"(num_points_per_depth[0] = {expected}), received {coordinates.shape}")
     if not np.isfinite(coordinates).all():
         raise DataError("hierarchical fields: coordinates contain NaN or infinite values")
+    start_time = time.perf_counter()
     chunks = [_hierarchy_of_chunk(coordinates[start:start + _CHUNK_FIELDS].astype(np.float32), spec)
               for start in range(0, max(len(coordinates), 1), _CHUNK_FIELDS)]
+    logger.debug("hierarchical fields: indices of %d fields, %d depths (%.2f s)", len(coordinates), spec.depth,
+                 time.perf_counter() - start_time)
     return FieldHierarchy(*(tuple(np.concatenate(arrays) for arrays in zip(*(getattr(c, part) for c in chunks)))
                             for part in ("subsample", "pwise", "downsampling", "upsampling")))
 
