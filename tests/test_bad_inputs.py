@@ -45,7 +45,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "unlabelled_evaluation": ("unlabelled.las", "no reference labels", "0: 400 points"),
     "unmapped_codes": ("unmapped_codes.las", "neither mapped to a class nor ignored (9: 5 points, 17: 3 points)"),
     "foreign_model": ("foreign.keras", "There is no item named 'vl3d_focal.json'"),
-    "future_model": ("future_version.keras", f"model format 99", f"reads formats 1..{FORMAT_VERSION}"),
+    "future_model": ("future_version.keras", "model format 99", f"reads formats 1..{FORMAT_VERSION}"),
     "unsafe_model": ("unsafe_lambda.keras", "unsafe content", "safe mode"),
     "broken_metadata": ("broken_metadata.keras", "metadata 'feature_names' must be a list"),
     "not_a_model": ("not_a_model.keras", "File is not a zip file"),

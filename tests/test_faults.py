@@ -104,7 +104,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     err = capsys.readouterr().err
     assert "training stopped: the loss became" in err and "expected a finite loss" in err
     checkpoint = scene / "out_nan" / "training" / "resume" / "checkpoint.npz"
-    assert f"the last good checkpoint (epoch" in err and str(checkpoint) in err
+    assert "the last good checkpoint (epoch" in err and str(checkpoint) in err
     state = read_checkpoint_state(checkpoint)
     with np.load(checkpoint) as archive:
         assert all(np.all(np.isfinite(archive[k])) for k in archive.files if k.startswith("w"))

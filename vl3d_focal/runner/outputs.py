@@ -74,6 +74,6 @@ def output_folders(spec: Mapping[str, Any]) -> list[Path]:
     Example:
         >>> [p.as_posix() for p in output_folders({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
         ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]})]
-        ['o/eval']
+        ['o/eval', 'o']
     """
     return list(dict.fromkeys(path.parent for path in output_files(spec)))
