@@ -4,7 +4,7 @@ manifest share.
 They are the output paths of the steps' schemas (``x-vl3d-path: cloud-output | model-output``)
 and the files each step declares besides (``outputs`` of its registry entry), expanded under
 the output prefixes: per-cloud outputs under every cloud's prefix, model-level ones under the
-first prefix.
+first prefix; then the run's own report files (:data:`REPORT_FILES`, under the first prefix).
 
 Example:
     >>> [p.as_posix() for p in output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
@@ -22,6 +22,8 @@ from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_outpu
 from vl3d_focal.config.schemas import find_step
 
 SCOPES = {"cloud-output": "cloud", "model-output": "model"}
+REPORT_FILES = {"json": "*report.json", "html": "*report.html"}
+"""The run record and its page (:mod:`vl3d_focal.runner.run_record`), under the first prefix."""
 
 
 def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
@@ -50,7 +52,7 @@ def output_files(spec: Mapping[str, Any]) -> list[Path]:
     Example:
         >>> output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": [
         ...     {"writer": "PredictiveModelWriter", "out_model": "*m.keras"}]})
-        [PosixPath('o/m.keras')]
+        [PosixPath('o/m.keras'), PosixPath('o/report.json'), PosixPath('o/report.html')]
     """
     inputs = [str(path) for path in spec.get("in_pcloud", [])]
     given = [str(prefix) for prefix in spec.get("out_pcloud", [])]
@@ -62,6 +64,7 @@ def output_files(spec: Mapping[str, Any]) -> list[Path]:
         if not path.startswith(PREFIX_MARK):
             prefixes = [""]
         files += [Path(expand_output(path, prefix=prefix)) for prefix in prefixes]
+    files += [Path(expand_output(path, prefix=first)) for path in REPORT_FILES.values()]
     return list(dict.fromkeys(files))
 
 
@@ -71,6 +74,6 @@ def output_folders(spec: Mapping[str, Any]) -> list[Path]:
     Example:
         >>> [p.as_posix() for p in output_folders({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
         ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]})]
-        ['o/eval']
+        ['o/eval', 'o']
     """
     return list(dict.fromkeys(path.parent for path in output_files(spec)))

@@ -23,6 +23,7 @@ from vl3d_focal.registry import RegistryEntry
 from vl3d_focal.runner.inputs import read_inputs
 from vl3d_focal.runner.outputs import output_folders
 from vl3d_focal.runner.preflight import check_outputs
+from vl3d_focal.runner.run_record import RunRecorder
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> Pipeli
     distribution strategies of the train steps are created and the temporary files an
     interrupted run left in the output folders are deleted (:func:`remove_stale_outputs`). A
     multi-worker worker that is not the chief writes nothing: it skips the steps whose
-    registry entry says ``chief_only``.
+    registry entry says ``chief_only``. The chief keeps the run's record and writes its report,
+    also when the run fails (:mod:`vl3d_focal.runner.run_record`).
 
     Args:
         spec: with ``in_pcloud`` (list of paths), ``out_pcloud`` (list of prefixes) and
@@ -104,22 +106,35 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> Pipeli
     """
     steps = list(spec["sequential_pipeline"])
     entries = step_entries(spec)
-    check_outputs(spec)
-    chief = _prepare_distribution(spec)
-    if chief:
-        remove_stale_outputs(spec)
-    start = time.perf_counter()
-    state = read_inputs(inputs=list(spec["in_pcloud"]), prefixes=list(spec["out_pcloud"]))
-    state.resume = bool(resume)
-    for index, (step, (kind, entry)) in enumerate(zip(steps, entries)):
-        if not chief and entry.metadata.get("chief_only"):
-            logger.info("step %d/%d: %s %s skipped (not the chief worker)", index + 1, len(steps), kind, step[kind])
-            continue
-        begin = time.perf_counter()
-        logger.info("step %d/%d: %s %s", index + 1, len(steps), kind, step[kind])
-        entry.load()(step, state)
-        logger.info("step %d/%d done (%.1f s)", index + 1, len(steps), time.perf_counter() - begin)
-    logger.info("pipeline finished in %.1f s", time.perf_counter() - start)
+    recorder = RunRecorder(spec=spec, kinds=[kind for kind, _ in entries], resume=resume)
+    with recorder.collecting():
+        try:
+            recorder.writes = False  # until the output folders are known to be writable
+            check_outputs(spec)
+            recorder.writes = chief = _prepare_distribution(spec)
+            if chief:
+                remove_stale_outputs(spec)
+            start = time.perf_counter()
+            state = read_inputs(inputs=list(spec["in_pcloud"]), prefixes=list(spec["out_pcloud"]))
+            state.resume = bool(resume)
+            recorder.attach(state)
+            for index, (step, (kind, entry)) in enumerate(zip(steps, entries)):
+                skipped = not chief and bool(entry.metadata.get("chief_only"))
+                with recorder.step(index, state=state, skipped=skipped):
+                    if skipped:
+                        logger.info("step %d/%d: %s %s skipped (not the chief worker)", index + 1, len(steps), kind,
+                                    step[kind])
+                        continue
+                    begin = time.perf_counter()
+                    logger.info("step %d/%d: %s %s", index + 1, len(steps), kind, step[kind])
+                    entry.load()(step, state)
+                    logger.info("step %d/%d done (%.1f s)", index + 1, len(steps), time.perf_counter() - begin)
+            logger.info("pipeline finished in %.1f s", time.perf_counter() - start)
+        except BaseException as error:
+            recorder.fail(error)
+            raise
+        finally:
+            recorder.finish()
     return state
 
 
