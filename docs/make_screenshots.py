@@ -8,10 +8,13 @@ as the tests do that the pages load with no console error and no request. From t
 repository root (a few minutes on 2 cores)::
 
     .venv/bin/python docs/make_screenshots.py [WORK_FOLDER]
+
+A run already finished in ``WORK_FOLDER`` (its ``report.json`` says so) is not run again.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -28,6 +31,11 @@ CROSS_ENTROPY = {"function": "sparse_categorical_crossentropy"}
 
 def _cli(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "vl3d_focal", *args], check=True, cwd=ROOT)
+
+
+def _finished(folder: Path) -> bool:
+    record = folder / "report.json"
+    return record.is_file() and json.loads(record.read_text(encoding="utf-8"))["status"] == "finished"
 
 
 def cross_entropy_spec(focal_spec: Path, folder: Path) -> Path:
@@ -53,18 +61,23 @@ def photograph(page: Path, target: Path, *, max_height: int) -> None:
     outside = [url for url in visit.requests if url != visit.url and not url.startswith("data:")]
     if visit.errors or outside:
         raise SystemExit(f"{page}: console errors {visit.errors}, requests {outside}")
-    target.write_bytes(visit.screenshot)
+    from PIL import Image  # Pillow comes with matplotlib
+
+    image = Image.open(io.BytesIO(visit.screenshot)).convert("RGB")
+    image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(target, optimize=True)  # small PNG
     print(f"wrote {target} ({target.stat().st_size // 1024} KiB)")
 
 
 def main() -> None:
     work = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="vl3d-screenshots-"))
     focal, ce = work / "focal", work / "cross_entropy"
-    _cli("demo", str(focal))
-    _cli("run", str(cross_entropy_spec(focal / "demo_pipeline.json", ce)))
+    if not _finished(focal):
+        _cli("demo", str(focal))
+    if not _finished(ce):
+        _cli("run", str(cross_entropy_spec(focal / "demo_pipeline.json", ce)))
     _cli("compare", str(focal), str(ce), "-o", str(work / "compare.html"))
-    photograph(focal / "report.html", ROOT / "docs" / "report.png", max_height=2400)
-    photograph(work / "compare.html", ROOT / "docs" / "compare.png", max_height=2400)
+    photograph(focal / "report.html", ROOT / "docs" / "report.png", max_height=2000)
+    photograph(work / "compare.html", ROOT / "docs" / "compare.png", max_height=2000)
 
 
 if __name__ == "__main__":

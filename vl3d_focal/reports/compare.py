@@ -169,7 +169,9 @@ def format_comparison(comparison: Mapping[str, Any], *, style: str = "md") -> st
 def _signed(value: float | None) -> str:
     if value is None:
         return "n/a"
-    return f'<span class="{"up" if value > 0 else "down" if value < 0 else ""}">{value:+.3f}</span>'
+    if abs(value) < 0.0005:  # shows as 0.000: no colour, no sign
+        return "0.000"
+    return f'<span class="{"up" if value > 0 else "down"}">{value:+.3f}</span>'
 
 
 def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
@@ -193,17 +195,17 @@ def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
     overview += svg_charts.bar_chart(categories=[label for _, label in SCORES], y_max=1.0, title="Scores",
                                      groups={run["name"]: [run[key] for key, _ in SCORES] for run in runs})
     sections = [("runs", "Runs", overview + f'<p class="muted">Differences are to the first run, {esc(base["name"])}.</p>')]
-    for key, label in (("IoU", "IoU"), ("R", "Recall")):
+    for key, label in (("IoU", "IoU"), ("R", "recall")):
         groups = {run["name"]: [run["per_class"].get(name, {}).get(key) for name in classes] for run in runs}
         chart = svg_charts.bar_chart(categories=classes, groups=groups, y_max=1.0, labels=len(runs) <= 2,
-                                     title=f"Per-class {label.lower()}")
+                                     title=f"Per-class {label}")
         header = ["class", "training share", *(esc(r["name"]) for r in runs),
                   *(f"{esc(r['name'])} &minus; {esc(base['name'])}" for r in runs[1:])]
         body = [[esc(name), "n/a" if comparison["shares"].get(name) is None else f"{100 * comparison['shares'][name]:.2f}%",
                  *(fmt(value) for value in (groups[r["name"]][c] for r in runs)),
                  *(_signed(_delta(groups[r["name"]][c], groups[base["name"]][c])) for r in runs[1:])]
                 for c, name in enumerate(classes)]
-        sections.append((key.lower(), f"Per-class {label.lower()}", chart + table(header, body)))
+        sections.append((key.lower(), f"Per-class {label}", chart + table(header, body)))
     weights = [[esc(name), *(fmt(run["weights"].get(name), 4) for run in runs)] for name in classes]
     sections.append(("weights", "Class weights", table(["class", *(esc(r["name"]) for r in runs)], weights)
                      + '<p class="muted">n/a: the run used no class weight.</p>'))

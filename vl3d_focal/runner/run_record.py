@@ -67,6 +67,19 @@ def spec_prefix(spec: Mapping[str, Any]) -> str:
     return model_prefix(inputs=[str(p) for p in spec["in_pcloud"]], prefixes=[str(p) for p in spec["out_pcloud"]])
 
 
+def command_line() -> list[str]:
+    """The command that runs: ``vl3d-focal ARGS`` when it is the command line, else ``sys.argv``.
+
+    Example:
+        >>> isinstance(command_line(), list)
+        True
+    """
+    program = Path(sys.argv[0]) if sys.argv else Path()
+    if program.name == "vl3d-focal" or (program.name == "__main__.py" and program.parent.name == "vl3d_focal"):
+        return ["vl3d-focal", *sys.argv[1:]]
+    return list(sys.argv)
+
+
 def _now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -165,7 +178,7 @@ class RunRecorder:
         self._start = time.perf_counter()
         self.data: dict[str, Any] = {
             "format": RECORD_FORMAT, "version": RECORD_VERSION, "status": "running", "started": _now(),
-            "finished": None, "seconds": None, "command": list(sys.argv), "resume": bool(resume),
+            "finished": None, "seconds": None, "command": command_line(), "resume": bool(resume),
             "output_prefix": self.prefix, "spec": json_ready(spec), "versions": versions(), "machine": {},
             "clouds": [{"path": path, "points": None, "prefix": None} for path in inputs],
             "steps": [{"index": index, "kind": kind, "name": step[kind], "status": "pending", "seconds": None}
