@@ -11,6 +11,7 @@ on stderr.
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -96,8 +97,12 @@ def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
     for fragment in EXPECTED[case]:
         assert fragment in error_lines[0], error_lines[0]
     out = spec.parent / "out" / case
-    written = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    written = [p for p in out.rglob("*") if p.is_file() and p.name not in ("report.json", "report.html")] \
+        if out.exists() else []
     assert written == [], f"{case} left outputs behind: {written}"
+    if (out / "report.json").exists():  # the run's record, complete, says how it failed
+        record = json.loads((out / "report.json").read_text())
+        assert record["status"] == "failed" and record["error"]["message"] in error_lines[0]
 
 
 @pytest.mark.usefixtures("restore_logging")
