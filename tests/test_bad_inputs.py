@@ -89,6 +89,10 @@ def test_corpus_files_are_small(corpus):
     assert sizes and max(sizes.values()) < 64 * 1024, sizes
 
 
+RUN_FILES = ("run.json", "report.json", "report.html")
+"""What a failed run leaves in its output prefix: its manifest, its record and its page."""
+
+
 def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
     assert status == 2, stderr[-3000:]
     assert "Traceback" not in stderr
@@ -97,10 +101,11 @@ def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
     for fragment in EXPECTED[case]:
         assert fragment in error_lines[0], error_lines[0]
     out = spec.parent / "out" / case
-    written = [p for p in out.rglob("*") if p.is_file() and p.name not in ("report.json", "report.html")] \
-        if out.exists() else []
+    written = [p for p in out.rglob("*") if p.is_file() and p.name not in RUN_FILES] if out.exists() else []
     assert written == [], f"{case} left outputs behind: {written}"
-    if (out / "report.json").exists():  # the run's record, complete, says how it failed
+    if (out / "run.json").exists():  # the run's manifest and record say how it ended, and list no output
+        manifest = json.loads((out / "run.json").read_text())
+        assert manifest["status"] == "failed" and manifest["files"] == list(RUN_FILES), manifest
         record = json.loads((out / "report.json").read_text())
         assert record["status"] == "failed" and record["error"]["message"] in error_lines[0]
 

@@ -42,7 +42,7 @@ def test_output_under_a_regular_file_is_reported_before_any_step(scene, capsys):
     spec_path.write_text(json.dumps(_spec(scene, out=f"{blocker}/out/")))
     assert main(["run", str(spec_path)]) == 2
     err = capsys.readouterr().err
-    assert f"output folder {blocker}/out" in err and f"{blocker} is a file, not a folder" in err
+    assert f"{blocker}/out/predicted.laz cannot be written: {blocker} is a file, not a folder" in err  # at validation
     assert blocker.read_text() == "x"
 
 

@@ -21,15 +21,17 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from vl3d_focal import __version__
 from vl3d_focal.errors import SpecError, VL3DFocalError
 
 USER_ERROR = 2
+INTERRUPTED = 130
 _HANDLER_NAME = "vl3d-focal-cli"
 logger = logging.getLogger("vl3d_focal")
 
@@ -95,7 +97,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _run_spec(path: str | Path, *, resume: bool, debug: bool) -> int:
+def _run_spec(path: str | Path, *, resume: bool, overwrite: bool, debug: bool) -> int:
     """Validates and runs a spec file, then says where its report is (also when it failed)."""
     from vl3d_focal.config import load_spec
 
@@ -105,23 +107,32 @@ def _run_spec(path: str | Path, *, resume: bool, debug: bool) -> int:
     from vl3d_focal.runner.pipeline import run_pipeline
     from vl3d_focal.runner.run_record import report_paths, spec_prefix
 
+    from vl3d_focal.runner.manifest import interruption_note
+
     report = report_paths(spec_prefix(spec))["html"]
     logger.info("running %s%s", path, " (resuming)" if resume else "")
+    previous = signal.signal(signal.SIGTERM, _terminated)  # batch schedulers stop jobs with SIGTERM
     try:
-        if resume:
-            run_pipeline(spec, resume=True)
-        else:
-            run_pipeline(spec)
+        run_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=str(path))
+    except KeyboardInterrupt:
+        print(f"vl3d-focal: interrupted; {interruption_note(spec, spec_file=str(path))}", file=sys.stderr)
+        return INTERRUPTED
     except BaseException:
         if report.is_file():
             print(f"vl3d-focal: what ran, and the error: {report}", file=sys.stderr)
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f"report: {report} (open it in a web browser)")
     return 0
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run_spec(args.spec, resume=args.resume, debug=args.debug)
+    return _run_spec(args.spec, resume=args.resume, overwrite=args.overwrite, debug=args.debug)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -129,7 +140,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     spec = write_demo(args.out)
     logger.info("demo spec: %s", spec)
-    return _run_spec(spec, resume=False, debug=args.debug)
+    return _run_spec(spec, resume=False, overwrite=args.overwrite, debug=args.debug)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -225,11 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("spec", metavar="SPEC", help="JSON or YAML pipeline spec")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted training from its last checkpoint (training/resume/)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the outputs of another run in the output prefix (its run.json lists them)")
     run.set_defaults(handler=_cmd_run, log_base=logging.INFO)
 
     demo = commands.add_parser("demo", help="write two synthetic tiles and run the demo pipeline on them (a few minutes)")
     demo.add_argument("out", nargs="?", type=Path, default=Path("out/demo"), metavar="OUT",
                       help="folder of the tiles, the spec and every output (default: %(default)s)")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace the outputs of another run in OUT (its run.json lists them)")
     demo.set_defaults(handler=_cmd_demo, log_base=logging.INFO)
 
     compare = commands.add_parser("compare", help="runs side by side (from their report.json): scores, per-class "
@@ -279,4 +294,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USER_ERROR
     except KeyboardInterrupt:
         print("vl3d-focal: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED

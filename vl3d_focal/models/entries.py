@@ -16,5 +16,5 @@ MODELS.register_lazy(
     builder="vl3d_focal.models.pointnet:build_pointnet_pwise_classifier",
     schema=POINTNET_SCHEMA,
     description="PointNet point-wise classifier emitting per-point logits (apply softmax to predict).",
-    metadata={"output": "logits"},
+    metadata={"output": "logits", "coordinates_only": True},
 )

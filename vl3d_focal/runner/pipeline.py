@@ -21,6 +21,7 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import remove_stale_partials
 from vl3d_focal.registry import RegistryEntry
 from vl3d_focal.runner.inputs import read_inputs
+from vl3d_focal.runner.manifest import RunManifest
 from vl3d_focal.runner.outputs import output_folders
 from vl3d_focal.runner.preflight import check_outputs
 from vl3d_focal.runner.run_record import RunRecorder
@@ -82,20 +83,25 @@ def _prepare_distribution(spec: Mapping[str, Any]) -> bool:
     return is_chief()
 
 
-def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> PipelineState:
+def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False,
+                     spec_file: str = "") -> PipelineState:
     """Runs every step of a validated, normalised spec and returns the final state.
 
     Before any step runs, the output folders are checked (writable, enough free disk), the
-    distribution strategies of the train steps are created and the temporary files an
-    interrupted run left in the output folders are deleted (:func:`remove_stale_outputs`). A
-    multi-worker worker that is not the chief writes nothing: it skips the steps whose
-    registry entry says ``chief_only``. The chief keeps the run's record and writes its report,
-    also when the run fails (:mod:`vl3d_focal.runner.run_record`).
+    distribution strategies of the train steps are created, the output prefix is claimed
+    (:class:`~vl3d_focal.runner.manifest.RunManifest`: another spec's outputs are never mixed
+    with this run's) and the temporary files an interrupted run left in the output folders are
+    deleted (:func:`remove_stale_outputs`). A multi-worker worker that is not the chief writes
+    nothing: it skips the steps whose registry entry says ``chief_only``. The chief keeps the
+    run's record and writes its report, also when the run fails, once the output prefix is its
+    own (:mod:`vl3d_focal.runner.run_record`).
 
     Args:
         spec: with ``in_pcloud`` (list of paths), ``out_pcloud`` (list of prefixes) and
             ``sequential_pipeline`` (list of steps).
         resume: continue each train step from its last resumable checkpoint.
+        overwrite: replace another run's outputs in the output prefix (deleting its files).
+        spec_file: the spec's file, recorded in the manifest.
 
     Returns:
         The final pipeline state (clouds, predictions, model), for callers that want it.
@@ -104,45 +110,66 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> Pipeli
         >>> from vl3d_focal.config import load_spec
         >>> state = execute_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
     """
-    steps = list(spec["sequential_pipeline"])
     entries = step_entries(spec)
     recorder = RunRecorder(spec=spec, kinds=[kind for kind, _ in entries], resume=resume)
     with recorder.collecting():
-        try:
-            recorder.writes = False  # until the output folders are known to be writable
-            check_outputs(spec)
-            recorder.writes = chief = _prepare_distribution(spec)
-            if chief:
-                remove_stale_outputs(spec)
-            start = time.perf_counter()
-            state = read_inputs(inputs=list(spec["in_pcloud"]), prefixes=list(spec["out_pcloud"]))
-            state.resume = bool(resume)
-            recorder.attach(state)
-            for index, (step, (kind, entry)) in enumerate(zip(steps, entries)):
-                skipped = not chief and bool(entry.metadata.get("chief_only"))
-                with recorder.step(index, state=state, skipped=skipped):
-                    if skipped:
-                        logger.info("step %d/%d: %s %s skipped (not the chief worker)", index + 1, len(steps), kind,
-                                    step[kind])
-                        continue
-                    begin = time.perf_counter()
-                    logger.info("step %d/%d: %s %s", index + 1, len(steps), kind, step[kind])
-                    entry.load()(step, state)
-                    logger.info("step %d/%d done (%.1f s)", index + 1, len(steps), time.perf_counter() - begin)
-            logger.info("pipeline finished in %.1f s", time.perf_counter() - start)
-        except BaseException as error:
-            recorder.fail(error)
-            raise
-        finally:
-            recorder.finish()
+        return _run_claimed(spec, entries, recorder=recorder, resume=resume, overwrite=overwrite, spec_file=spec_file)
+
+
+def _run_claimed(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]], *, recorder: RunRecorder,
+                 resume: bool, overwrite: bool, spec_file: str) -> PipelineState:
+    check_outputs(spec)
+    chief = _prepare_distribution(spec)
+    manifest = RunManifest(spec, spec_file=spec_file, overwrite=overwrite) if chief else None
+    if manifest is not None:
+        manifest.claim()
+        remove_stale_outputs(spec)
+    recorder.writes = chief  # the prefix is this run's: its record goes there, also when it fails
+    status = "failed"
+    try:
+        state = _run_steps(spec, entries, chief=chief, resume=resume, recorder=recorder)
+        status = "done"
+    except BaseException as error:
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        recorder.fail(error)
+        raise
+    finally:
+        recorder.finish()
+        if manifest is not None:
+            manifest.finish(status)
     return state
 
 
-def run_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> None:
-    """Runs every step of a validated, normalised spec (as :func:`vl3d_focal.config.load_spec` returns).
+def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]], *, chief: bool,
+               resume: bool, recorder: RunRecorder) -> PipelineState:
+    steps = list(spec["sequential_pipeline"])
+    start = time.perf_counter()
+    state = read_inputs(inputs=list(spec["in_pcloud"]), prefixes=list(spec["out_pcloud"]))
+    state.resume = bool(resume)
+    recorder.attach(state)
+    for index, (step, (kind, entry)) in enumerate(zip(steps, entries)):
+        skipped = not chief and bool(entry.metadata.get("chief_only"))
+        with recorder.step(index, state=state, skipped=skipped):
+            if skipped:
+                logger.info("step %d/%d: %s %s skipped (not the chief worker)", index + 1, len(steps), kind,
+                            step[kind])
+                continue
+            begin = time.perf_counter()
+            logger.info("step %d/%d: %s %s", index + 1, len(steps), kind, step[kind])
+            state.later_needs = frozenset(need for _, later in entries[index + 1:] for need in later.metadata["needs"])
+            entry.load()(step, state)
+            logger.info("step %d/%d done (%.1f s)", index + 1, len(steps), time.perf_counter() - begin)
+    logger.info("pipeline finished in %.1f s", time.perf_counter() - start)
+    return state
+
+
+def run_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False,
+                 spec_file: str = "") -> None:
+    """Runs every step of a validated, normalised spec (as :func:`vl3d_focal.config.load_spec`
+    returns); arguments as :func:`execute_pipeline`'s.
 
     Example:
         >>> from vl3d_focal.config import load_spec
         >>> run_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
     """
-    execute_pipeline(spec, resume=resume)
+    execute_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=spec_file)

@@ -173,7 +173,7 @@ class RunRecorder:
         inputs = [str(path) for path in spec["in_pcloud"]]
         self.prefix = spec_prefix(spec)
         self.paths = report_paths(self.prefix)
-        self.writes = True
+        self.writes = False  # set by the runner once the output prefix is this run's
         self.current_step: int | None = None
         self._start = time.perf_counter()
         self.data: dict[str, Any] = {

@@ -28,6 +28,8 @@ class PipelineState:
         bundle: the model trained or loaded by the last ``train`` or ``predict`` step.
         resume: whether ``train`` steps continue from their last checkpoint (``--resume``).
         facts: what the steps did, for the run report (:mod:`vl3d_focal.steps.facts`).
+        later_needs: what the steps after the running one need (their registry ``needs``), so
+            that a step can check early what a later one would fail on.
     """
 
     clouds: list[CloudRecord]
@@ -36,6 +38,7 @@ class PipelineState:
     bundle: ModelBundle | None = None
     resume: bool = False
     facts: RunFacts = field(default_factory=RunFacts)
+    later_needs: frozenset[str] = frozenset()
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model; a clear error when no step produced one yet.
