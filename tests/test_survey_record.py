@@ -11,8 +11,9 @@ from vl3d_focal.io.footprints import Footprint, TileIndex, crs_from_wkt
 from vl3d_focal.registry import STEPS
 from vl3d_focal.runner.cloud_phase import cloud_outputs, phase_fingerprint, step_groups
 from vl3d_focal.runner.cloud_task import CloudOutcome
-from vl3d_focal.runner.progress import Progress
+from vl3d_focal.progress import Progress
 from vl3d_focal.runner.survey import SurveyRecord
+from vl3d_focal.steps.facts import EvaluationFacts, RunFacts
 
 STEPS_OF_A_PHASE = [{"predict": "ModelLoader", "model_path": "m.keras", "chunk_points": 250_000, "buffer": None},
                     {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*p.laz"}]
@@ -39,8 +40,10 @@ def test_record_statuses_metrics_map_and_resume(tmp_path):
                                fingerprint=phase_fingerprint(STEPS_OF_A_PHASE, model_fingerprint="m1"))
     outputs = {name: cloud_outputs(STEPS_OF_A_PHASE, prefix=f"{tmp_path}/{name}/") for name in ("a", "b")}
     for name, matrix in (("a", [[3, 1], [0, 4]]), ("b", [[1, 0], [1, 1]])):
-        record.record(CloudOutcome(number=0, path=f"/d/{name}.laz", status="done", seconds=1.5,
-                                   metrics=_metrics(matrix), warnings=("w",)), phase=phase, outputs=outputs[name])
+        facts = RunFacts(evaluations=[EvaluationFacts(cloud=f"/d/{name}.laz", report_path="r.json",
+                                                      metrics=_metrics(matrix))])
+        record.record(CloudOutcome(number=0, path=f"/d/{name}.laz", status="done", seconds=1.5, facts=facts,
+                                   warnings=("w",)), phase=phase, outputs=outputs[name])
     record.write(force=True, finished=True)
     doc = json.loads((tmp_path / "survey.json").read_text())
     assert doc["counts"] == {"done": 2, "skipped": 0, "failed": 1, "pending": 0} and doc["status"] == "finished"
@@ -82,14 +85,14 @@ def test_phases_group_consecutive_per_cloud_steps_and_split_at_a_new_model():
         "o/a/e/r.json", "o/a/e/r.txt"]
 
 
-def test_progress_counts_rate_and_time_left():
-    seen = []
-    progress = Progress(tiles=3, points=300, listeners=[seen.append])
-    progress.update(points=100, failed=False, skipped=True)
-    snapshot = progress.update(points=100, failed=True, skipped=False)
-    assert (snapshot.tiles_done, snapshot.failed, snapshot.skipped, snapshot.points_done) == (2, 1, 1, 100)
-    assert snapshot.points_per_s > 0 and snapshot.eta_s == pytest.approx(100 / snapshot.points_per_s)
-    assert len(seen) == 2
+def test_progress_lines_carry_a_note(caplog):
+    ticks = iter([0.0, 10.0, 20.0])
+    with caplog.at_level("INFO", logger="vl3d_focal.progress"):
+        with Progress("survey", total=300, unit="points", clock=lambda: next(ticks), terminal=None, quiet_s=0,
+                      log_every_s=5) as progress:
+            progress.note = "1/3 tiles, 0 failed"
+            progress.advance(100)
+    assert caplog.messages == ["survey: 33% (100/300 points), 10 s elapsed, ETA 20 s (1/3 tiles, 0 failed)"]
 
 
 def test_crs_of_wkt_and_tile_neighbours():

@@ -31,16 +31,17 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.feature_names import SCAN_ANGLE_ALIASES, feature_names
 from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.terrain import estimate_ground
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.las import PointCloud, format_dimensions
+from vl3d_focal.io.las import PointCloud, las_dimensions
+from vl3d_focal.progress import Progress
 
 logger = logging.getLogger(__name__)
 
 SHAPE_NEIGHBOURS = 16
 TIE_CANDIDATES = 4
-_SCAN_ANGLE_ALIASES = ("scan_angle", "scan_angle_rank")
 
 
 def _height_above_ground(cloud: PointCloud) -> np.ndarray:
@@ -119,15 +120,17 @@ def neighbour_shapes(
     k = min(k, len(xyz))
     tree = cKDTree(xyz)
     out, reach = np.empty((len(queries), 4)), np.empty(len(queries))
-    for start in range(0, len(queries), chunk):
-        rows = slice(start, start + chunk)
-        index, reach[rows] = nearest_in_order(tree, xyz[queries[rows]], ids=ids, k=k)
-        neigh = xyz[index]
-        centred = neigh - neigh.mean(axis=1, keepdims=True)
-        values, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", centred, centred) / k)  # ascending
-        l3, l2, l1 = (np.maximum(values[:, i], 0.0) for i in range(3))
-        l1 = np.maximum(l1, 1e-12)
-        out[rows] = np.column_stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1, 1.0 - np.abs(vectors[:, 2, 0])])
+    with Progress("shape features", total=len(queries), unit="points") as progress:
+        for start in range(0, len(queries), chunk):
+            rows = slice(start, start + chunk)
+            index, reach[rows] = nearest_in_order(tree, xyz[queries[rows]], ids=ids, k=k)
+            neigh = xyz[index]
+            centred = neigh - neigh.mean(axis=1, keepdims=True)
+            values, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", centred, centred) / k)  # ascending
+            l3, l2, l1 = (np.maximum(values[:, i], 0.0) for i in range(3))
+            l1 = np.maximum(l1, 1e-12)
+            out[rows] = np.column_stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1, 1.0 - np.abs(vectors[:, 2, 0])])
+            progress.update(min(start + chunk, len(queries)))
     return out, reach
 
 
@@ -176,44 +179,14 @@ def available_features(cloud: PointCloud) -> list[str]:
         >>> available_features(cloud)[:4]                    # doctest: +SKIP
         ['x', 'y', 'z', 'intensity']
     """
-    return format_features(cloud.las.point_format)
-
-
-def missing_features(point_format: Any, fnames: Sequence[str]) -> list[str]:
-    """The names of ``fnames`` that clouds of ``point_format`` cannot give.
-
-    Example:
-        >>> import laspy
-        >>> missing_features(laspy.PointFormat(6), ["intensity", "red", "planarity"])
-        ['red']
-    """
-    available = set(format_features(point_format))
-    return [name for name in fnames if name not in available]
-
-
-def format_features(point_format: Any) -> list[str]:
-    """Every feature name :func:`extract_features` accepts for clouds of a LAS point format.
-
-    Example:
-        >>> import laspy
-        >>> format_features(laspy.PointFormat(6))[:4]
-        ['x', 'y', 'z', 'intensity']
-    """
-    names = ["x", "y", "z"]
-    for dim in format_dimensions(point_format):
-        if dim in _SCAN_ANGLE_ALIASES:
-            names.extend(n for n in _SCAN_ANGLE_ALIASES if n not in names)
-        elif dim not in names:
-            names.append(dim)
-    names.extend(DERIVED_FEATURES)
-    return names
+    return feature_names(las_dimensions(cloud.las))
 
 
 def _column(cloud: PointCloud, name: str) -> np.ndarray:
     axis = "xyz".find(name) if len(name) == 1 else -1
     if axis >= 0:
         return cloud.xyz[:, axis]
-    if name in _SCAN_ANGLE_ALIASES:
+    if name in SCAN_ANGLE_ALIASES:
         return _scan_angle_degrees(cloud)
     if name in DERIVED_FEATURES:
         return DERIVED_FEATURES[name][0](cloud)

@@ -89,7 +89,6 @@ class CloudRecord:
         pending_mapping: the class mapping whose labels are mapped on first use.
         fields_cache: receptive fields already built, keyed by field configuration.
         features_cache: raw ``(N, F)`` features already extracted, keyed by feature names.
-        metrics: the metrics of the last ``eval`` step (OA, mIoU, confusion matrix...), or None.
         warnings: what the steps noted about this cloud without failing (a survey records them).
 
     Example:
@@ -116,7 +115,6 @@ class CloudRecord:
         self.result: Predictions | None = None
         self.fields_cache: dict[str, Any] = {}
         self.features_cache: dict[tuple[str, ...], np.ndarray] = {}
-        self.metrics: dict[str, Any] | None = None
         self.warnings: list[str] = []
 
     @property
@@ -203,6 +201,26 @@ def reference_labels(cloud: PointCloud, mapping: ClassMapping) -> np.ndarray:
     if not np.any(labels >= 0):
         raise no_labels_error(cloud.path or cloud.name, np.bincount(np.asarray(cloud.las.classification)))
     return labels
+
+
+def check_codes(record: CloudRecord, mapping: ClassMapping) -> None:
+    """Raises the mapping's error when the cloud has a code the mapping neither maps nor ignores.
+
+    A cloud in memory is checked at once; one that is not (a big cloud predicted from its file)
+    is read chunk by chunk, its classification only kept.
+
+    Example:
+        >>> check_codes(record, mapping)                        # doctest: +SKIP
+    """
+    if record.loaded:
+        mapping.map(np.asarray(record.cloud.las.classification), source=str(record.path))
+        return
+    from vl3d_focal.io.chunks import iter_chunks
+
+    counts = np.zeros(256, dtype=np.int64)
+    for _, points in iter_chunks(record.path):
+        counts += np.bincount(np.asarray(points.classification), minlength=256)[:256]
+    mapping.check_code_counts(counts, source=str(record.path))
 
 
 def require_points(record: CloudRecord, *, minimum: int, what: str) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.data.features import missing_features
+from vl3d_focal.data.feature_names import missing_features
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.streaming import predict_streamed
 from vl3d_focal.inference.tile_buckets import BufferPoints, StreamedPredictions
@@ -90,7 +90,7 @@ def read_buffer(path: Path, *, index: TileIndex, buffer: float, feature_names: l
     for neighbour in index.neighbours(path, margin=buffer):
         try:
             header = read_header(neighbour.path)
-            absent = missing_features(header.point_format, feature_names)
+            absent = missing_features(list(header.point_format.dimension_names), feature_names)
             if absent:
                 raise DataError(f"it has no {absent} dimension(s) the model uses")
             box_low = np.maximum(low, neighbour.low)  # never outside its own header bounds

@@ -23,12 +23,12 @@ import time
 import weakref
 from typing import Any, Callable, Sequence
 
-import keras
 import numpy as np
 
 from vl3d_focal.data.field_inputs import cloud_features, field_inputs
 from vl3d_focal.data.records import InMemoryPredictions
 from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ def inference_function(model: Any) -> Callable[..., Any]:
     built once per model; the same numbers as an eager call.
 
     Example:
+        >>> import keras
         >>> model = keras.Sequential([keras.Input((2, 1)), keras.layers.Dense(3)])
         >>> inference_function(model) is inference_function(model)
         True
@@ -72,6 +73,7 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int)
         ``(M, P, C)`` float32 probabilities, equal to one call over all fields.
 
     Example:
+        >>> import keras
         >>> model = keras.Sequential([keras.Input((2, 1)), keras.layers.Dense(3)])
         >>> predict_fields(model, (np.zeros((3, 2, 1), "float32"),), batch_size=1).sum(-1).round(5).tolist()
         [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]
@@ -80,15 +82,11 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int)
     batch_size = max(int(batch_size), 1)
     probabilities = inference_function(model)
     chunks = []
-    step_log = max(total // 10, 1)
-    next_log = step_log
-    for start in range(0, total, batch_size):
-        chunk = [np.asarray(array[start:start + batch_size], dtype=np.float32) for array in inputs]
-        chunks.append(np.asarray(probabilities(*chunk), dtype=np.float32))
-        done = min(start + batch_size, total)
-        if done >= next_log or done == total:
-            logger.debug("predicted %d/%d fields", done, total)
-            next_log = done + step_log
+    with Progress("prediction", total=total, unit="fields") as progress:
+        for start in range(0, total, batch_size):
+            chunk = [np.asarray(array[start:start + batch_size], dtype=np.float32) for array in inputs]
+            chunks.append(np.asarray(probabilities(*chunk), dtype=np.float32))
+            progress.update(min(start + batch_size, total))
     if not chunks:
         return np.zeros((0,) + tuple(int(d) for d in model.output.shape[1:]), dtype=np.float32)
     return np.concatenate(chunks, axis=0)

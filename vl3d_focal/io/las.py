@@ -195,14 +195,15 @@ def read_cloud(path: str | Path, *, allow_empty: bool = False) -> PointCloud:
     return cloud
 
 
-def format_dimensions(point_format: laspy.PointFormat) -> list[str]:
-    """Names of the usable dimensions of a LAS point format (standard then extra), without raw X, Y, Z.
+def las_dimensions(las: laspy.LasData) -> list[str]:
+    """Names of the usable dimensions of a LAS cloud (standard then extra), without raw X, Y, Z.
 
     Example:
-        >>> format_dimensions(laspy.PointFormat(6))[:2]
-        ['intensity', 'return_number']
+        >>> las_dimensions(las)[:3]                          # doctest: +SKIP
+        ['intensity', 'return_number', 'number_of_returns']
     """
-    return [n for n in point_format.dimension_names if n not in _RAW_COORDINATES]
+    names = [n for n in las.point_format.dimension_names if n not in _RAW_COORDINATES]
+    return names
 
 
 def _source(cloud: PointCloud | laspy.LasData) -> tuple[laspy.LasData, Path | None]:

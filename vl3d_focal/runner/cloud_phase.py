@@ -12,8 +12,10 @@ training, model writers) run once, in the driver. For each phase, :class:`CloudP
 3. runs one task per remaining cloud (:func:`~vl3d_focal.runner.cloud_task.run_cloud_task`) on
    the executor (:mod:`~vl3d_focal.runner.executor`); on Dask, a model trained in this run is
    first saved to a temporary model file beside the outputs, which each worker loads once;
-4. records every outcome in the survey record (:mod:`~vl3d_focal.runner.survey`) and the
-   progress (:mod:`~vl3d_focal.runner.progress`) as it arrives.
+4. records every outcome as it arrives: in the survey record (:mod:`~vl3d_focal.runner.survey`),
+   in the run's facts (the tiles' evaluations, for the run record) and in the progress (tiles
+   done of the total, failed, points per second, time left: a bar on a terminal, log lines
+   every few seconds elsewhere; :class:`~vl3d_focal.progress.Progress`).
 
 A run of one cloud is no survey: no record, and a failure raises as it happens. In a survey a
 failed tile is recorded and the others go on; :meth:`CloudPhases.finish` then raises a
@@ -32,6 +34,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -39,11 +42,11 @@ from vl3d_focal.config.prefixes import PREFIX_MARK, expand_output
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import check_output_path, partial_path
+from vl3d_focal.progress import Progress
 from vl3d_focal.registry import RegistryEntry
-from vl3d_focal.runner.cloud_task import CloudTask, ModelRef, PhaseContext, run_cloud_task
+from vl3d_focal.runner.cloud_task import CloudOutcome, CloudTask, ModelRef, PhaseContext, run_cloud_task
 from vl3d_focal.runner.executor import ExecutorSettings, open_executor
 from vl3d_focal.runner.outputs import declared_outputs
-from vl3d_focal.runner.progress import Progress
 from vl3d_focal.runner.survey import SurveyRecord
 from vl3d_focal.steps.state import PipelineState
 
@@ -52,6 +55,19 @@ logger = logging.getLogger(__name__)
 TEMPORARY_MODEL = "survey_model.keras"
 """Name (under the first prefix, as a hidden temporary file) of a model trained in the run and
 shipped to Dask workers."""
+PROGRESS_LOG_S = 5.0
+"""Seconds between two progress lines in the log (no terminal)."""
+
+
+def later_needs(entries: Sequence[tuple[str, RegistryEntry]], index: int) -> frozenset[str]:
+    """What the steps after step ``index`` need (their registry ``needs``).
+
+    Example:
+        >>> from vl3d_focal.registry import STEPS
+        >>> sorted(later_needs([("predict", STEPS.get("ModelLoader")), ("eval", STEPS.get("ClassificationEvaluator"))], 0))
+        ['mapping', 'predictions']
+    """
+    return frozenset(need for _, later in entries[index + 1:] for need in later.metadata["needs"])
 
 
 def step_groups(entries: Sequence[RegistryEntry]) -> list[list[int]]:
@@ -144,8 +160,9 @@ class CloudPhases:
             path = str(temporary)
         return ModelRef(path=str(path), fingerprint=fingerprint), fingerprint
 
-    def run(self, steps: Sequence[Mapping[str, Any]]) -> None:
-        """Runs one phase over every cloud that has not failed."""
+    def run(self, steps: Sequence[Mapping[str, Any]], *, needs: Sequence[frozenset[str]]) -> list[float]:
+        """Runs one phase over every cloud that has not failed (``needs``: for each step, what the
+        steps after it need); returns each step's time summed over the clouds."""
         entries = [find_step(step) for step in steps]
         for step, (kind, entry) in zip(steps, entries):
             prepare = entry.metadata.get("prepare")
@@ -155,25 +172,39 @@ class CloudPhases:
         model, model_fingerprint = self._model(executor)
         fingerprint = phase_fingerprint(steps, model_fingerprint=model_fingerprint)
         survey = self.record is not None
-        context = PhaseContext(steps=list(steps), model_prefix=self.state.model_prefix, mapping=self.state.mapping,
-                               tile_index=self.state.tile_index, model=model, survey=survey,
-                               bundle=self.state.bundle if executor.in_process else None,
-                               model_file=self.state.model_file if executor.in_process else None,
-                               records={str(r.path): r for r in self.state.clouds} if executor.in_process else {})
+        local = executor.in_process
+        context = PhaseContext(steps=list(steps), needs=list(needs), model_prefix=self.state.model_prefix,
+                               mapping=self.state.mapping, tile_index=self.state.tile_index, model=model,
+                               survey=survey, bundle=self.state.bundle if local else None,
+                               model_file=self.state.model_file if local else None,
+                               records={str(r.path): r for r in self.state.clouds} if local else {})
         phase = None if not survey else self.record.begin_phase(
             kinds=[kind for kind, _ in entries], model_fingerprint=model_fingerprint, fingerprint=fingerprint)
         tasks, skipped = self._tasks(steps, phase=phase)
-        progress = Progress(tiles=len(tasks) + len(skipped), points=sum(t.points for t in tasks) + sum(skipped))
-        for points in skipped:
-            progress.update(points=points, failed=False, skipped=True)
         by_number = {task.number: task for task in tasks}
-        for outcome in executor.run(run_cloud_task, tasks, shared=context):
-            task = by_number[outcome.number]
-            if survey:
-                self.record.record(outcome, phase=phase, outputs=cloud_outputs(steps, prefix=task.prefix))
-                progress.update(points=task.points, failed=outcome.status == "failed", skipped=False)
+        counts, start, step_seconds = {"done": 0, "failed": 0}, time.monotonic(), [0.0] * len(steps)
+        with Progress("survey" if survey else "clouds", total=sum(t.points for t in tasks), unit="points",
+                      log_every_s=PROGRESS_LOG_S) as progress:
+            for outcome in executor.run(run_cloud_task, tasks, shared=context):
+                task = by_number[outcome.number]
+                self._take(outcome, task=task, steps=steps, phase=phase)
+                step_seconds = [total + seconds for total, seconds in zip(step_seconds, outcome.step_seconds)]
+                counts[outcome.status] += 1
+                rate = (progress.done + task.points) / max(time.monotonic() - start, 1e-9)
+                progress.note = (f"{counts['done'] + counts['failed']}/{len(tasks)} tiles, {counts['failed']} failed"
+                                 + (f", {len(skipped)} skipped" if skipped else "") + f", {rate:,.0f} points/s")
+                progress.advance(task.points)
         if survey:
             self.record.write(force=True)
+        return step_seconds
+
+    def _take(self, outcome: CloudOutcome, *, task: CloudTask, steps: Sequence[Mapping[str, Any]],
+              phase: int | None) -> None:
+        """Adds a task's outcome to the run's facts and the survey record."""
+        self.state.facts.evaluations.extend(outcome.facts.evaluations)
+        self.state.facts.notes.extend(outcome.facts.notes)
+        if self.record is not None:
+            self.record.record(outcome, phase=phase, outputs=cloud_outputs(steps, prefix=task.prefix))
 
     def _tasks(self, steps: Sequence[Mapping[str, Any]], *, phase: int | None) -> tuple[list[CloudTask], list[int]]:
         """The tasks of the phase, and the points of the tiles a resumed record completed

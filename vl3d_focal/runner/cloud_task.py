@@ -30,6 +30,7 @@ from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.steps.facts import RunFacts
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,8 @@ class CloudOutcome:
         path: the cloud.
         status: ``"done"`` or ``"failed"``.
         seconds: time spent.
-        metrics: the eval step's metrics (OA, mIoU, ..., confusion matrix) or None.
+        step_seconds: time spent in each step of the phase.
+        facts: what the steps told (their evaluations), for the run record.
         error: the failure's message, or None.
         warnings: what the steps noted without failing.
         peak_memory_mib: the peak resident memory of the process that ran it, so far (None
@@ -101,10 +103,16 @@ class CloudOutcome:
     path: str
     status: str
     seconds: float = 0.0
-    metrics: Mapping[str, Any] | None = None
+    step_seconds: tuple[float, ...] = ()
+    facts: RunFacts = field(default_factory=RunFacts)
     error: str | None = None
     warnings: tuple[str, ...] = ()
     peak_memory_mib: float | None = None
+
+    @property
+    def metrics(self) -> Mapping[str, Any] | None:
+        """The metrics of the cloud's last evaluation (OA, mIoU, ..., confusion matrix), or None."""
+        return self.facts.evaluations[-1].metrics if self.facts.evaluations else None
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,7 @@ class PhaseContext:
 
     Attributes:
         steps: the phase's steps (normalised).
+        needs: for each step, what the steps after it need (``state.later_needs``).
         model_prefix: the first output prefix.
         mapping: the driver's class mapping, or None.
         tile_index: the footprints of every input cloud.
@@ -140,6 +149,7 @@ class PhaseContext:
     """
 
     steps: Sequence[Mapping[str, Any]]
+    needs: Sequence[frozenset[str]]
     model_prefix: str
     mapping: ClassMapping | None
     tile_index: TileIndex | None
@@ -187,19 +197,21 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
         >>> outcome = run_cloud_task(CloudTask(number=0, path="a.laz", prefix="out/a/", points=10),
         ...                          context)                       # doctest: +SKIP
     """
-    start = time.perf_counter()
-    record = None
+    start, record, times = time.perf_counter(), None, []
     try:
         state = _state(task, context)
         record = state.clouds[0]
         record.warnings.clear()
-        for step in context.steps:
+        for step, needs in zip(context.steps, context.needs):
             located = find_step(step)
             if located is None:
                 raise DataError(f"not a registered step: {sorted(step)}; validate the spec first")
+            state.later_needs = needs
+            begin = time.perf_counter()
             located[1].load()(step, state)
+            times.append(time.perf_counter() - begin)
         return CloudOutcome(number=task.number, path=task.path, status="done", seconds=time.perf_counter() - start,
-                            metrics=record.metrics, warnings=tuple(record.warnings), peak_memory_mib=peak_memory_mib())
+                            step_seconds=tuple(times), facts=state.facts, warnings=tuple(record.warnings), peak_memory_mib=peak_memory_mib())
     except Exception as error:  # noqa: BLE001  (any failure of one cloud is recorded, the others go on)
         if not context.survey:
             raise

@@ -4,8 +4,8 @@ manifest share.
 They are the output paths of the steps' schemas (``x-vl3d-path: cloud-output | model-output``)
 and the files each step declares besides (``outputs`` of its registry entry), expanded under
 the output prefixes: per-cloud outputs under every cloud's prefix, model-level ones under the
-first prefix; and, for a run of several clouds (a survey), the runner's own record
-(:data:`SURVEY_OUTPUTS`, :mod:`vl3d_focal.runner.survey`).
+first prefix, and for a run of several clouds (a survey) the survey record
+(:data:`SURVEY_FILES`); then the run manifest and the run's report files (:data:`REPORT_FILES`).
 
 Example:
     >>> [p.as_posix() for p in output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
@@ -23,8 +23,12 @@ from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_outpu
 from vl3d_focal.config.schemas import find_step
 
 SCOPES = {"cloud-output": "cloud", "model-output": "model"}
-SURVEY_OUTPUTS = ("*survey.json", "*survey.geojson")
-"""The record of a survey, under the first output prefix (model-level outputs of the runner)."""
+SURVEY_FILES = {"json": "*survey.json", "geojson": "*survey.geojson"}
+"""The record of a survey (:mod:`vl3d_focal.runner.survey`), under the first output prefix."""
+MANIFEST_NAME = "run.json"
+"""The run manifest (:mod:`vl3d_focal.runner.manifest`), under the first output prefix."""
+REPORT_FILES = {"json": "*report.json", "html": "*report.html"}
+"""The run record and its page (:mod:`vl3d_focal.runner.run_record`), under the first prefix."""
 
 
 def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
@@ -46,24 +50,26 @@ def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[st
         if outputs is not None:
             declared += [(scope, str(path), step) for scope, path in outputs(step)]
     if len(spec.get("in_pcloud", [])) > 1:
-        declared += [("model", path, {}) for path in SURVEY_OUTPUTS]
+        declared += [("model", path, {}) for path in SURVEY_FILES.values()]
     return declared
 
 
 def output_files(spec: Mapping[str, Any]) -> list[Path]:
-    """Every file a normalised spec's steps write, without duplicates, in step order.
+    """Every file a normalised spec's run writes, without duplicates, in step order, then the
+    run manifest and the run's report files.
 
     Example:
         >>> output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": [
         ...     {"writer": "PredictiveModelWriter", "out_model": "*m.keras"}]})
-        [PosixPath('o/m.keras')]
+        [PosixPath('o/m.keras'), PosixPath('o/run.json'), PosixPath('o/report.json'), PosixPath('o/report.html')]
     """
     inputs = [str(path) for path in spec.get("in_pcloud", [])]
     given = [str(prefix) for prefix in spec.get("out_pcloud", [])]
     first = model_prefix(inputs=inputs, prefixes=given)
     per_cloud = cloud_prefixes(inputs=inputs, prefixes=given)
     files: list[Path] = []
-    for scope, path, _ in declared_outputs(spec):
+    run_files = [PREFIX_MARK + MANIFEST_NAME, *REPORT_FILES.values()]
+    for scope, path, _ in [*declared_outputs(spec), *(("model", name, {}) for name in run_files)]:
         prefixes = per_cloud if scope == "cloud" else [first]
         if not path.startswith(PREFIX_MARK):
             prefixes = [""]
@@ -77,6 +83,6 @@ def output_folders(spec: Mapping[str, Any]) -> list[Path]:
     Example:
         >>> [p.as_posix() for p in output_folders({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
         ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]})]
-        ['o/eval']
+        ['o/eval', 'o']
     """
     return list(dict.fromkeys(path.parent for path in output_files(spec)))

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -23,11 +24,13 @@ from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import remove_stale_partials
 from vl3d_focal.registry import RegistryEntry
-from vl3d_focal.runner.cloud_phase import CloudPhases, step_groups
+from vl3d_focal.runner.cloud_phase import CloudPhases, later_needs, step_groups
 from vl3d_focal.runner.executor import ExecutorSettings
 from vl3d_focal.runner.inputs import read_inputs
+from vl3d_focal.runner.manifest import RunManifest
 from vl3d_focal.runner.outputs import output_folders
 from vl3d_focal.runner.preflight import check_outputs
+from vl3d_focal.runner.run_record import RunRecorder
 from vl3d_focal.runner.survey import SurveyRecord
 from vl3d_focal.steps.state import PipelineState
 
@@ -87,20 +90,26 @@ def _prepare_distribution(spec: Mapping[str, Any]) -> bool:
     return is_chief()
 
 
-def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> PipelineState:
+def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False,
+                     spec_file: str = "") -> PipelineState:
     """Runs every step of a validated, normalised spec and returns the final state.
 
     Before any step runs, the output folders are checked (writable, enough free disk), the
-    distribution strategies of the train steps are created and the temporary files an
-    interrupted run left in the output folders are deleted (:func:`remove_stale_outputs`). A
-    multi-worker worker that is not the chief writes nothing: it skips the steps whose
-    registry entry says ``chief_only``. Per-cloud steps run in phases (module docstring).
+    distribution strategies of the train steps are created, the output prefix is claimed
+    (:class:`~vl3d_focal.runner.manifest.RunManifest`: another spec's outputs are never mixed
+    with this run's) and the temporary files an interrupted run left in the output folders are
+    deleted (:func:`remove_stale_outputs`). A multi-worker worker that is not the chief writes
+    nothing: it skips the steps whose registry entry says ``chief_only``. The chief keeps the
+    run's record and writes its report, also when the run fails, once the output prefix is its
+    own (:mod:`vl3d_focal.runner.run_record`).
 
     Args:
         spec: with ``in_pcloud`` (list of paths), ``out_pcloud`` (list of prefixes) and
             ``sequential_pipeline`` (list of steps).
         resume: continue each train step from its last resumable checkpoint; in a survey,
             skip the tiles whose outputs the survey record says are complete.
+        overwrite: replace another run's outputs in the output prefix (deleting its files).
+        spec_file: the spec's file, recorded in the manifest.
 
     Returns:
         The final pipeline state (clouds, predictions of a run of one cloud, model).
@@ -112,46 +121,81 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> Pipeli
         >>> from vl3d_focal.config import load_spec
         >>> state = execute_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
     """
-    steps = list(spec["sequential_pipeline"])
     entries = step_entries(spec)
+    recorder = RunRecorder(spec=spec, kinds=[kind for kind, _ in entries], resume=resume)
+    with recorder.collecting():
+        return _run_claimed(spec, entries, recorder=recorder, resume=resume, overwrite=overwrite, spec_file=spec_file)
+
+
+def _run_claimed(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]], *, recorder: RunRecorder,
+                 resume: bool, overwrite: bool, spec_file: str) -> PipelineState:
     check_outputs(spec)
     chief = _prepare_distribution(spec)
-    if chief:
+    manifest = RunManifest(spec, spec_file=spec_file, overwrite=overwrite) if chief else None
+    if manifest is not None:
+        manifest.claim()
         remove_stale_outputs(spec)
+    recorder.writes = chief  # the prefix is this run's: its record goes there, also when it fails
+    status = "failed"
+    try:
+        state = _run_steps(spec, entries, chief=chief, resume=resume, recorder=recorder)
+        status = "done"
+    except BaseException as error:
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        recorder.fail(error)
+        raise
+    finally:
+        recorder.finish()
+        if manifest is not None:
+            manifest.finish(status)
+    return state
+
+
+def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]], *, chief: bool,
+               resume: bool, recorder: RunRecorder) -> PipelineState:
+    steps = list(spec["sequential_pipeline"])
     start = time.perf_counter()
-    inputs, survey = list(spec["in_pcloud"]), len(spec["in_pcloud"]) > 1
-    failures: dict[str, str] = {}
+    inputs, survey, failures = list(spec["in_pcloud"]), len(spec["in_pcloud"]) > 1, {}
     state = read_inputs(inputs=inputs, prefixes=list(spec["out_pcloud"]), failures=failures if survey else None)
     state.resume = bool(resume)
+    recorder.attach(state)
     record = SurveyRecord.start(
         inputs=inputs, prefixes=cloud_prefixes(inputs=inputs, prefixes=spec["out_pcloud"]), failures=failures,
         model_prefix=state.model_prefix, index=state.tile_index, resume=resume) if survey and chief else None
     with CloudPhases(settings=ExecutorSettings.from_spec(spec), state=state, record=record) as phases:
-        for group in step_groups([entry for _, entry in entries]):
-            entry, step = entries[group[0]][1], steps[group[0]]
-            named = ", ".join(f"{entries[i][0]} {steps[i][entries[i][0]]}" for i in group)
+        for group in step_groups([entry for _, entry in entries]):  # a step, or a phase of per-cloud steps
+            entry, named = entries[group[0]][1], ", ".join(f"{entries[i][0]} {steps[i][entries[i][0]]}" for i in group)
             where = f"{group[0] + 1}" + (f"-{group[-1] + 1}" if len(group) > 1 else "")
-            if not chief and entry.metadata.get("chief_only"):
-                logger.info("step %s/%d: %s skipped (not the chief worker)", where, len(steps), named)
-                continue
-            begin = time.perf_counter()
-            per_cloud = bool(entry.metadata.get("per_cloud"))
-            logger.info("step %s/%d: %s%s", where, len(steps), named, " (per cloud)" if per_cloud else "")
-            if per_cloud:
-                phases.run([steps[i] for i in group])
-            else:
-                entry.load()(step, state)
-            logger.info("step %s/%d done (%.1f s)", where, len(steps), time.perf_counter() - begin)
+            skipped = not chief and bool(entry.metadata.get("chief_only"))
+            with contextlib.ExitStack() as recording:
+                for index in group:
+                    recording.enter_context(recorder.step(index, state=state, skipped=skipped))
+                if skipped:
+                    logger.info("step %s/%d: %s skipped (not the chief worker)", where, len(steps), named)
+                    continue
+                begin = time.perf_counter()
+                logger.info("step %s/%d: %s%s", where, len(steps), named,
+                            " (per cloud)" if entry.metadata.get("per_cloud") else "")
+                state.later_needs = later_needs(entries, group[-1])
+                weights = [1.0]
+                if entry.metadata.get("per_cloud"):
+                    weights = phases.run([steps[i] for i in group], needs=[later_needs(entries, i) for i in group])
+                else:
+                    entry.load()(steps[group[0]], state)
+                logger.info("step %s/%d done (%.1f s)", where, len(steps), time.perf_counter() - begin)
+            recorder.split_seconds(group, weights)
     logger.info("pipeline finished in %.1f s", time.perf_counter() - start)
     phases.finish()
     return state
 
 
-def run_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> None:
-    """Runs every step of a validated, normalised spec (as :func:`vl3d_focal.config.load_spec` returns).
+def run_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False,
+                 spec_file: str = "") -> None:
+    """Runs every step of a validated, normalised spec (as :func:`vl3d_focal.config.load_spec`
+    returns); arguments as :func:`execute_pipeline`'s.
 
     Example:
         >>> from vl3d_focal.config import load_spec
         >>> run_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
     """
-    execute_pipeline(spec, resume=resume)
+    execute_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=spec_file)

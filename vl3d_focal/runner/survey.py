@@ -38,7 +38,7 @@ from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.reports.metrics import classification_metrics
 from vl3d_focal.reports.survey_map import write_survey_map
 from vl3d_focal.runner.cloud_task import CloudOutcome
-from vl3d_focal.runner.outputs import SURVEY_OUTPUTS
+from vl3d_focal.runner.outputs import SURVEY_FILES
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ class SurveyRecord:
     def __init__(self, *, tiles: list[dict[str, Any]], model_prefix: str, crs: str | None,
                  previous: Mapping[str, Mapping[str, Any]]) -> None:
         self.tiles, self.crs, self.previous = tiles, crs, dict(previous)
-        self.json_path = Path(expand_output(SURVEY_OUTPUTS[0], prefix=model_prefix))
-        self.map_path = Path(expand_output(SURVEY_OUTPUTS[1], prefix=model_prefix))
+        self.json_path = Path(expand_output(SURVEY_FILES["json"], prefix=model_prefix))
+        self.map_path = Path(expand_output(SURVEY_FILES["geojson"], prefix=model_prefix))
         self.phases: list[dict[str, Any]] = []
         self.started, self._written, self._processed = _now(), 0.0, 0
         kill = os.environ.get(KILL_AFTER_VARIABLE, "")

@@ -8,13 +8,14 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.steps.facts import RunFacts
 
 
 @dataclass
@@ -30,6 +31,9 @@ class PipelineState:
         model_file: the file ``bundle`` was loaded from (None for a model trained in this run).
         tile_index: the footprints of every input cloud of the run (neighbours of a buffered
             prediction, the survey's grid anchor); None outside a pipeline run.
+        facts: what the steps did, for the run report (:mod:`vl3d_focal.steps.facts`).
+        later_needs: what the steps after the running one need (their registry ``needs``), so
+            that a step can check early what a later one would fail on.
     """
 
     clouds: list[CloudRecord]
@@ -39,6 +43,8 @@ class PipelineState:
     resume: bool = False
     model_file: str | None = None
     tile_index: TileIndex | None = None
+    facts: RunFacts = field(default_factory=RunFacts)
+    later_needs: frozenset[str] = frozenset()
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model; a clear error when no step produced one yet.
