@@ -56,9 +56,9 @@ def test_grid_subsample_takes_one_point_per_voxel_first():
 def test_fps_same_with_one_or_several_threads(xyz, monkeypatch):
     spec = FieldSpec(radius=3.0, num_points=24)
     monkeypatch.setattr(subsampling, "_FPS_BATCH_ELEMENTS", 4096)  # many small batches
-    monkeypatch.setattr(subsampling, "_worker_count", lambda: 1)
+    monkeypatch.setattr(subsampling, "cpu_threads", lambda: 1)
     one = build_fields(xyz, spec, seed=0).indices
-    monkeypatch.setattr(subsampling, "_worker_count", lambda: 3)
+    monkeypatch.setattr(subsampling, "cpu_threads", lambda: 3)
     np.testing.assert_array_equal(build_fields(xyz, spec, seed=0).indices, one)
 
 

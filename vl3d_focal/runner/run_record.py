@@ -238,8 +238,9 @@ class RunRecorder:
         between them, in proportion to ``weights`` (their time summed over the clouds).
 
         Example:
+            >>> step = {"eval": "ClassificationEvaluator", "report_path": "*e.json"}
             >>> recorder = RunRecorder(spec={"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [
-            ...     {"eval": "ClassificationEvaluator"}, {"eval": "ClassificationEvaluator"}]}, kinds=["eval", "eval"])
+            ...     step, step]}, kinds=["eval", "eval"])
             >>> for entry in recorder.data["steps"]:
             ...     entry["seconds"] = 9.0
             >>> recorder.split_seconds([0, 1], [2.0, 1.0])
