@@ -191,10 +191,17 @@ class DaskExecutor:
                 future.release()
 
     def close(self) -> None:
-        """Disconnects; closes the local cluster it started."""
+        """Disconnects; closes the local cluster it started (its workers, which TensorFlow's
+        threads may keep alive, are killed after a few seconds: that is no news)."""
         self._client.close()
         if self._cluster is not None:
-            self._cluster.close()
+            nanny = logging.getLogger("distributed.nanny")
+            level = nanny.level
+            nanny.setLevel(logging.ERROR)
+            try:
+                self._cluster.close()
+            finally:
+                nanny.setLevel(level)
 
 
 @contextlib.contextmanager
