@@ -160,7 +160,7 @@ def test_a_survey_trained_in_the_run_gives_the_same_classes_on_dask_workers(surv
                     "model_handling": {"training_epochs": 1, "batch_size": 16, "validation_split": 0.0},
                     "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy",
                                                   "class_weight": {"strategy": "balanced", "on_absent_class": "zero"}}}}},
-                {"predict": "PreviousModel"}, PER_CLOUD[1]]}
+                {"predict": "PreviousModel"}, *PER_CLOUD]}
     local, dask = tmp_path / "local", tmp_path / "dask"
     for folder in (local, dask):
         folder.mkdir()
@@ -174,4 +174,7 @@ def test_a_survey_trained_in_the_run_gives_the_same_classes_on_dask_workers(surv
         np.testing.assert_array_equal(got[name], expected[name])
     record = json.loads((dask / "out" / "survey.json").read_text())
     assert record["counts"]["done"] == 2
+    assert record["metrics"] == json.loads((local / "out" / "survey.json").read_text())["metrics"]
+    report = json.loads((dask / "out" / "report.json").read_text())  # the workers' evaluations reach the run record
+    assert sorted(Path(e["cloud"]).name for e in report["evaluations"]) == ["tile_0_0.las", "tile_1_1.las"]
     assert not [p for p in dask.rglob("*") if "survey_model" in p.name]  # the shipped model is removed
