@@ -86,3 +86,11 @@ def test_a_per_cloud_step_needing_predictions_must_share_their_run(tiles: Path):
                            base_dir=tiles, check_files=False)
     assert [i.path for i in issues] == ["$.sequential_pipeline[2].eval"]
     assert "needs the predictions of a per-cloud step in the same run" in issues[0].message
+
+
+def test_run_takes_workers_and_scheduler():
+    from vl3d_focal.cli import build_parser
+
+    args = build_parser().parse_args(["run", "s.yaml", "--workers", "3", "--scheduler", "tcp://10.0.0.1:8786"])
+    assert (args.workers, args.scheduler, args.resume) == (3, "tcp://10.0.0.1:8786", False)
+    assert build_parser().parse_args(["run", "s.yaml"]).workers is None
