@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
+from vl3d_focal.losses.focal_ops import focal_and_slope
 from vl3d_focal.losses.focal_terms import (
     categorical_logit_terms,
     dense_logit_terms,
-    focal_and_slope,
     sparse_logit_terms,
 )
 

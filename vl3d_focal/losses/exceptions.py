@@ -21,3 +21,7 @@ class LossArgumentError(VL3DFocalError, ValueError):
 
 class ClassWeightError(VL3DFocalError, ValueError):
     """Class counts, a class-weight strategy or a class-weight spec that cannot be used."""
+
+
+class LossDistributionError(VL3DFocalError, RuntimeError):
+    """The loss cannot take its global reduction in this distribution context."""
