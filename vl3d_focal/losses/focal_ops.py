@@ -210,6 +210,53 @@ def hard_labels(total: Tensor, alpha: Tensor, *, num_classes: Any) -> tuple[Tens
     return labels, ops.where(total > 0, ops.take(alpha, labels), 0.0)
 
 
+def categorical_forward(z: Tensor, y: Tensor, alpha: Tensor, keep: Any, gamma: Any, *, case: str
+                        ) -> tuple[Tensor, ...]:
+    """``(hard, labels, alpha*, terms, saved, scale, coef)`` from logits and targets.
+
+    ``hard`` (see :func:`hard_rows`): ``sum_c keep alpha_c y_c f_c`` is then exactly the
+    sparse term of the row's label with weight ``keep * alpha*`` (a row of zeros, e.g.
+    ``one_hot(-1, C)``, has label 0 and weight 0) and ``saved`` is the sparse
+    ``exp(z - max z)``. Otherwise the dense formula gives ``terms``, ``saved`` is their
+    gradient, ``labels`` is ``argmax y`` and ``scale``/``coef`` are unused zeros. The choice is
+    a ``keras.ops.cond`` (both branches give the same shapes).
+
+    Example:
+        >>> out = categorical_forward(ops.zeros((1, 2)), ops.convert_to_tensor([[0.0, 1.0]]),
+        ...                           ops.ones((2,)), 1.0, 2.0, case="two")
+        >>> bool(out[0]), ops.convert_to_numpy(out[1]).tolist()
+        (True, [1])
+    """
+    total, hard = hard_rows(y)
+
+    def sparse() -> tuple[Tensor, ...]:
+        labels, alpha_star = hard_labels(total, alpha, num_classes=ops.shape(y)[-1])
+        return (labels, alpha_star) + sparse_forward(z, labels, keep * alpha_star, gamma, case=case)
+
+    def soft() -> tuple[Tensor, ...]:
+        weighted = y * alpha
+        values, grad = dense_forward(z, keep * weighted, gamma, case=case)
+        unused = ops.zeros_like(values)
+        return (ops.cast(ops.argmax(y, axis=-1), "int32"), ops.sum(weighted, axis=-1), values, grad, unused,
+                unused)
+
+    return (hard,) + tuple(ops.cond(hard, sparse, soft))
+
+
+def categorical_backward(upstream: Tensor, saved: Tensor, scale: Tensor, coef: Tensor, labels: Tensor,
+                         hard: Tensor) -> Tensor:
+    """The sparse backward from the saved exps, or ``upstream * saved`` (the dense gradient).
+
+    Example:
+        >>> out = categorical_forward(ops.zeros((1, 2)), ops.convert_to_tensor([[0.0, 1.0]]),
+        ...                           ops.ones((2,)), 1.0, 2.0, case="two")
+        >>> hard, labels, _, _, saved, scale, coef = out
+        >>> grad = categorical_backward(ops.ones((1,)), saved, scale, coef, labels, hard)
+    """
+    return ops.cond(hard, lambda: sparse_backward(upstream, saved, scale, coef, labels),
+                    lambda: upstream[:, None] * saved)
+
+
 def _upstream(args: tuple, upstream: Tensor | None) -> Tensor:
     """The upstream gradient, as each backend's ``custom_gradient`` passes it."""
     return args[0] if upstream is None else upstream
@@ -308,14 +355,16 @@ def categorical_logit_terms(logits: Tensor, *, targets: Tensor, class_weight: Te
     targets = ops.cast(targets, "float32")
     num_classes = ops.shape(targets)[-1]
     alpha = ops.ones((num_classes,), "float32") if class_weight is None else ops.cast(class_weight, "float32")
-    total, hard = hard_rows(targets)
-    labels, hard_alpha = hard_labels(total, alpha, num_classes=num_classes)
-    weighted = targets * alpha
-    terms = ops.cond(
-        hard,
-        lambda: sparse_logit_terms(logits, labels=labels, label_weight=label_scale * hard_alpha, gamma=gamma),
-        lambda: dense_logit_terms(logits, weights=label_scale * weighted, gamma=gamma),
-    )
-    soft_labels = ops.cast(ops.argmax(targets, axis=-1), "int32")
-    return CategoricalTerms(terms=terms, alpha_star=ops.where(hard, hard_alpha, ops.sum(weighted, axis=-1)),
-                            labels=ops.where(hard, labels, soft_labels))
+    case = gamma_case(gamma)
+    hard, labels, alpha_star, values, saved, scale, coef = categorical_forward(
+        ops.stop_gradient(ops.convert_to_tensor(logits, "float32")), targets, alpha, label_scale, gamma, case=case)
+
+    @ops.custom_gradient
+    def terms(z: Tensor):
+        def grad(*args: Tensor, upstream: Tensor | None = None) -> Tensor:
+            return categorical_backward(_upstream(args, upstream), saved, scale, coef, labels, hard)
+
+        return values, grad
+
+    return CategoricalTerms(terms=terms(ops.convert_to_tensor(logits, "float32")), alpha_star=alpha_star,
+                            labels=labels)

@@ -36,10 +36,10 @@ import tensorflow as tf
 
 from vl3d_focal.losses.focal_ops import (
     CategoricalTerms,
+    categorical_backward,
+    categorical_forward,
     dense_forward,
     gamma_case,
-    hard_labels,
-    hard_rows,
     sparse_backward,
     sparse_forward,
 )
@@ -52,39 +52,6 @@ _CLASSES = tf.TensorSpec([None], tf.float32)
 _FLAG = tf.TensorSpec([], tf.bool)
 Kernel = Callable[..., tuple[tf.Tensor, tf.Tensor]]
 _KERNELS: dict[tuple[str, str, int], Kernel] = {}
-
-
-def _categorical_forward(z: tf.Tensor, y: tf.Tensor, alpha: tf.Tensor, keep: tf.Tensor, gamma: tf.Tensor,
-                         *, case: str) -> tuple[tf.Tensor, ...]:
-    """``(hard, labels, alpha*, terms, saved, scale, coef)`` from logits and targets.
-
-    ``hard`` (see :func:`hard_rows`): ``sum_c keep alpha_c y_c f_c`` is then exactly the
-    sparse term of the row's label with weight ``keep * alpha*`` (a row of zeros, e.g.
-    ``tf.one_hot(-1, C)``, has label 0 and weight 0) and ``saved`` is the sparse
-    ``exp(z - max z)``. Otherwise the dense formula gives ``terms``, ``saved`` is their
-    gradient, ``labels`` is ``argmax y`` and ``scale``/``coef`` are unused zeros.
-    """
-    total, hard = hard_rows(y)
-
-    def sparse() -> tuple[tf.Tensor, ...]:
-        labels, alpha_star = hard_labels(total, alpha, num_classes=tf.shape(y)[-1])
-        return (labels, alpha_star) + sparse_forward(z, labels, keep * alpha_star, gamma, case=case)
-
-    def soft() -> tuple[tf.Tensor, ...]:
-        weighted = y * alpha
-        values, grad = dense_forward(z, keep * weighted, gamma, case=case)
-        unused = tf.zeros_like(values)
-        return (tf.argmax(y, axis=-1, output_type=tf.int32), tf.reduce_sum(weighted, axis=-1), values, grad,
-                unused, unused)
-
-    return (hard,) + tuple(tf.cond(hard, sparse, soft))
-
-
-def _categorical_backward(upstream: tf.Tensor, saved: tf.Tensor, scale: tf.Tensor, coef: tf.Tensor,
-                          labels: tf.Tensor, hard: tf.Tensor) -> tf.Tensor:
-    """The sparse backward from the saved exps, or ``upstream * saved`` (the dense gradient)."""
-    return tf.cond(hard, lambda: sparse_backward(upstream, saved, scale, coef, labels),
-                   lambda: upstream[:, None] * saved)
 
 
 def _kernel(*, kind: str, case: str = "", weight_rank: int = 0) -> Kernel:
@@ -100,10 +67,10 @@ def _kernel(*, kind: str, case: str = "", weight_rank: int = 0) -> Kernel:
             signature = [_POINTS, _MATRIX, _POINTS, _POINTS, _LABELS]
         elif kind == "categorical_forward":
             def body(z, y, alpha, keep, gamma):
-                return _categorical_forward(z, y, alpha, keep, gamma, case=case)
+                return categorical_forward(z, y, alpha, keep, gamma, case=case)
             signature = [_MATRIX, _MATRIX, _CLASSES, _SCALAR, _SCALAR]
         elif kind == "categorical_backward":
-            body = _categorical_backward
+            body = categorical_backward
             signature = [_POINTS, _MATRIX, _POINTS, _POINTS, _LABELS, _FLAG]
         else:
             def body(z, weights, gamma):
