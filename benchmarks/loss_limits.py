@@ -14,8 +14,10 @@ Example:
 from __future__ import annotations
 
 import gc
+import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -156,3 +158,16 @@ def limits(*, rows: list[dict[str, Any]], rates: dict[str, float]) -> list[dict[
                     "memory_bound_ms": memory_ms, "exp_bound_ms": exp_ms,
                     "times_the_bound": row["median_ms"] / bound})
     return out
+
+
+def cpu_name() -> str:
+    """The CPU model from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere).
+
+    Example:
+        >>> isinstance(cpu_name(), str)
+        True
+    """
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or "unknown"

@@ -39,7 +39,7 @@ import tensorflow as tf  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.loss_limits import limits, machine_rates, peak_call_memory  # noqa: E402
+from benchmarks.loss_limits import cpu_name, limits, machine_rates, peak_call_memory  # noqa: E402
 from benchmarks.naive_vl3d_loss import naive_vl3d_focal_loss  # noqa: E402
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy  # noqa: E402
 
@@ -336,20 +336,13 @@ def run_benchmark(*, quick: bool, repetitions: int | None = None) -> dict[str, A
     return {
         "meta": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                  "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-                 "python": platform.python_version(), "cpu": _cpu_name(), "cores": os.cpu_count(),
+                 "python": platform.python_version(), "cpu": cpu_name(), "cores": os.cpu_count(),
                  "quick": quick, "gamma": GAMMA, "command": " ".join(["python -m benchmarks.loss_speed"] + sys.argv[1:])},
         "timings": timings, "ratios": ratios(rows=timings), "machine": rates,
         "limits": limits(rows=timings, rates=rates), "memory": memory,
         "sparse_graph_one_hot_ops": sparse_graph_one_hot_ops(shape=shapes[0]),
         "jax": jax_result,
     }
-
-
-def _cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or "unknown"
 
 
 def main(*, argv: list[str] | None = None) -> int:

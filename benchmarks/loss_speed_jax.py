@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.loss_limits import limits  # noqa: E402
+from benchmarks.loss_limits import cpu_name, limits  # noqa: E402
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy  # noqa: E402
 
 GAMMA = 2.0
@@ -158,7 +158,7 @@ def run(*, shapes: list[tuple[int, int, int]], repetitions: int) -> dict[str, An
     return {"meta": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                      "jax": jax.__version__, "keras": keras.__version__, "numpy": np.__version__,
                      "python": platform.python_version(), "device": f"{device.platform}: {device.device_kind}",
-                     "cpu": _cpu_name(), "cores": os.cpu_count(), "gamma": GAMMA},
+                     "cpu": cpu_name(), "cores": os.cpu_count(), "gamma": GAMMA},
             "timings": rows, "ratios": ratios, "machine": rates, "limits": limits(rows=rows, rates=rates)}
 
 
@@ -182,13 +182,6 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(f"  bound {str(tuple(r['shape'])):<16}{r['peer']:<14} memory {r['memory_bound_ms']:.3f} ms, "
                      f"exp {r['exp_bound_ms']:.3f} ms; ours {r['median_ms']:.3f} ms = {r['times_the_bound']:.1f}x bound")
     return "\n".join(lines)
-
-
-def _cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or "unknown"
 
 
 def main(*, argv: list[str] | None = None) -> int:

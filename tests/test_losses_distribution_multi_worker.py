@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -68,19 +67,10 @@ def _step(task: int | None) -> dict:
             "replicas": int(strategy.num_replicas_in_sync)}
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 @pytest.fixture(scope="module")
 def runs() -> dict:
+    from test_distribution_multi_worker import _free_ports
+
     try:
         ports = _free_ports(2)
     except OSError as err:

@@ -95,21 +95,10 @@ def _with_saved_gradient(logits: tf.Tensor, kernel: Callable[[tf.Tensor], tuple[
 def sparse_logit_terms(
     logits: tf.Tensor, *, labels: tf.Tensor, label_weight: tf.Tensor, gamma: float
 ) -> tf.Tensor:
-    """``label_weight_i * f(p_{i, labels_i})`` from logits, fused, with a closed-form gradient.
+    """:func:`vl3d_focal.losses.focal_ops.sparse_logit_terms` as fused XLA kernels.
 
-    ``ln p_y = (z_y - max z) - ln(sum exp(z - max z))`` with the label entry gathered; the
-    backward kernel fuses a ``class index == label`` comparison, so no one-hot tensor exists.
-    The forward kernel saves ``exp(z - max z)`` and two numbers per point; the backward
-    kernel writes ``upstream * w * slope * ([k = y] - softmax_k)`` in one pass.
-
-    Args:
-        logits: ``(M, C)`` float32 logits.
-        labels: ``(M,)`` integer class indices in ``[0, C)`` (a label outside gives a NaN term).
-        label_weight: ``(M,)`` float32 weight of each point's term (e.g. ``alpha_{y_i}``).
-        gamma: focusing parameter >= 0.
-
-    Returns:
-        ``(M,)`` float32 terms.
+    The forward kernel saves ``exp(z - max z)`` and two numbers per point; the backward kernel
+    writes ``upstream * w * slope * ([k = y] - softmax_k)`` in one pass (no one-hot tensor).
 
     Example:
         >>> t = sparse_logit_terms(tf.zeros((2, 3)), labels=tf.constant([0, 2]),
@@ -137,26 +126,11 @@ def categorical_logit_terms(
     gamma: float,
     label_scale: float = 1.0,
 ) -> CategoricalTerms:
-    """Focal terms of one-hot or soft targets, as fast as sparse labels when they are one-hot.
+    """:func:`vl3d_focal.losses.focal_ops.categorical_logit_terms` as fused XLA kernels.
 
-    One kernel reads the logits and the targets: a row reduction over the targets tells
-    whether every row is hard (entries 0 or 1, at most one 1; rows of zeros count, with
-    weight 0). If so, each row's label and ``alpha*`` come from that reduction and the terms
-    and gradient are exactly those of :func:`sparse_logit_terms` (saved ``exp(z - max z)``,
-    the sparse backward kernel). Otherwise (any soft, scaled, multi-hot, negative or NaN
-    entry) the dense formula of :func:`dense_logit_terms` runs for the whole batch, its
-    gradient saved in the same slot. The choice is a ``tf.cond`` inside the kernels (both
-    branches give the same shapes), so it also compiles under an outer ``jit_compile=True``.
-
-    Args:
-        logits: ``(M, C)`` float32 logits.
-        targets: ``(M, C)`` float32 one-hot or soft targets (``y``).
-        class_weight: ``(C,)`` float32 class weights ``alpha``; None means all 1.
-        gamma: focusing parameter >= 0.
-        label_scale: factor of every term (``1 - eps`` for label smoothing), not of ``alpha*``.
-
-    Returns:
-        A :class:`CategoricalTerms` of ``(M,)`` tensors; only ``terms`` carries a gradient.
+    One kernel reads logits and targets; for hard rows the saved tensors and the backward are
+    the sparse ones, otherwise the dense gradient is saved in the same slot (a ``tf.cond``
+    inside the kernels, so it also compiles under an outer ``jit_compile=True``).
 
     Example:
         >>> out = categorical_logit_terms(tf.zeros((2, 3)), targets=tf.eye(3)[:2],
@@ -188,18 +162,10 @@ def categorical_logit_terms(
 
 
 def dense_logit_terms(logits: tf.Tensor, *, weights: tf.Tensor, gamma: float) -> tf.Tensor:
-    """``sum_c weights_c * f(p_c)`` from logits, fused, with a closed-form gradient.
+    """:func:`vl3d_focal.losses.focal_ops.dense_logit_terms` as one fused XLA kernel.
 
-    Used for the uniform part of label smoothing (``weights = alpha * eps / C``); one-hot and
-    soft labels go through :func:`categorical_logit_terms`, whose dense branch is this formula.
-
-    Args:
-        logits: ``(M, C)`` float32 logits.
-        weights: float32 weights broadcastable to ``(M, C)`` (rank 0, 1 or 2).
-        gamma: focusing parameter >= 0.
-
-    Returns:
-        ``(M,)`` float32 terms.
+    The forward kernel writes the terms and their gradient; the backward multiplies it by the
+    upstream. Used for the uniform part of label smoothing.
 
     Example:
         >>> t = dense_logit_terms(tf.zeros((2, 3)), weights=tf.constant([1.0, 0.0, 0.0]),

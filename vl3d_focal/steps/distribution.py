@@ -192,7 +192,7 @@ def loss_sums(loss: Any, y_true: Any, y_pred: Any, sample_weight: Any) -> tuple[
 
     Example:
         >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        >>> n, d = loss_sums(loss, [[1, 0]], [[[0.0, 2.0], [1.0, 0.0]]], None)
+        >>> n, d = loss_sums(loss, tf.constant([[1, 0]]), tf.constant([[[0.0, 2.0], [1.0, 0.0]]]), None)
         >>> float(d)
         2.0
     """
