@@ -2,8 +2,8 @@
 
 Keras' backend is fixed when Keras is imported, so each backend runs in a subprocess
 (``python -m pytest`` with ``KERAS_BACKEND`` set). A backend whose package is not installed is
-skipped with the reason: the ``test`` extra installs JAX's CPU wheel; ``.ci/run`` adds PyTorch's
-CPU wheel (``torch==2.13.0``) and runs these tests again.
+skipped with the reason; ``.ci/run`` adds JAX's and PyTorch's CPU wheels (``jax``,
+``torch==2.13.0``) to the README's test environment and runs these tests again.
 """
 
 from __future__ import annotations
