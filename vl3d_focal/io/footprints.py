@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import laspy
 import numpy as np
@@ -172,13 +172,3 @@ class TileIndex:
         """
         return next((f.crs for f in self.footprints if f.crs), None)
 
-
-def describe(footprint: Footprint) -> dict[str, Any]:
-    """A JSON-able dict of a footprint.
-
-    Example:
-        >>> describe(Footprint(path="a", low=(0, 0, 0), high=(1, 2, 3), points=5))["high"]
-        [1.0, 2.0, 3.0]
-    """
-    return {"path": footprint.path, "low": [float(v) for v in footprint.low],
-            "high": [float(v) for v in footprint.high], "points": footprint.points, "crs": footprint.crs}
