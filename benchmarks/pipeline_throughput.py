@@ -141,7 +141,8 @@ def bench_fields(cloud_path: Path) -> list[dict[str, Any]]:
 def _training_data(cloud_path: Path, fnames: list[str]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, Any, Any]:
     import laspy
 
-    from vl3d_focal.data.features import FeatureNormalizer, extract_features
+    from vl3d_focal.data.features import extract_features
+    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.data.receptive_fields import FieldSpec, build_fields, field_coordinates
     from vl3d_focal.io.las import PointCloud

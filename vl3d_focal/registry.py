@@ -210,5 +210,6 @@ STEPS = Registry(kind="step", key=None, entry_point_group="vl3d_focal.steps", bu
     "vl3d_focal.steps.predict",
     "vl3d_focal.steps.evaluate",
     "vl3d_focal.steps.writers",
+    "vl3d_focal.steps.miners",
 ))
 """Step kinds; see :mod:`vl3d_focal.steps.definition` for what a step entry declares."""

@@ -89,6 +89,8 @@ class CloudRecord:
         pending_mapping: the class mapping whose labels are mapped on first use.
         fields_cache: receptive fields already built, keyed by field configuration.
         features_cache: raw ``(N, F)`` features already extracted, keyed by feature names.
+        feature_warnings: what the last prediction found about the cloud's features (features
+            far from the model's training data, :mod:`vl3d_focal.data.feature_shift`).
 
     Example:
         >>> record = CloudRecord(path=Path("a.las"), cloud=None, prefix="out/", num_points=10)
@@ -114,6 +116,7 @@ class CloudRecord:
         self.result: Predictions | None = None
         self.fields_cache: dict[str, Any] = {}
         self.features_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self.feature_warnings: list[str] = []
 
     @property
     def loaded(self) -> bool:

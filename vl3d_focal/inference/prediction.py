@@ -23,7 +23,9 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
+from vl3d_focal.data.feature_shift import shift_messages
 from vl3d_focal.data.field_inputs import cloud_features, field_inputs
+from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.records import InMemoryPredictions
 from vl3d_focal.models.bundle import ModelBundle
 
@@ -134,7 +136,8 @@ def predict_cloud_blocks(
     xyz = record.cloud.xyz
     n = len(xyz)
     dims, _ = NEIGHBORHOODS[spec.neighborhood]
-    raw = cloud_features(record, feature_names=bundle.feature_names)
+    raw = cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners)
+    statistics = bundle.normalizer.cloud_statistics(raw[::sample_stride(n)]) if raw.shape[1] else None
     centers = field_centers(xyz, spec)
     origin = xyz[:, :2].min(axis=0)
     extent = np.maximum(xyz[:, :2].max(axis=0) - origin, spec.radius)
@@ -156,12 +159,24 @@ def predict_cloud_blocks(
         coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=block_centers), spec)
         features = raw[indices]
         if raw.shape[1]:
-            features = np.asarray(bundle.normalizer.transform(raw[local]), dtype=np.float32)[local_indices]
+            features = np.asarray(bundle.normalizer.transform(raw[local], cloud=statistics), dtype=np.float32)[local_indices]
         probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size)
         sums.add(probabilities, indices)
         logger.info("%s: block %d/%d, %d fields over %d points", record.path.name, number, len(blocks),
                     len(block), len(local))
     return sums.finish(xyz=xyz), len(centers)
+
+
+def check_features(record: Any, bundle: ModelBundle, sample: np.ndarray) -> None:
+    """Warns (in the log and ``record.feature_warnings``) about the features of a cloud far from
+    the model's training data (:mod:`vl3d_focal.data.feature_shift`), from the cloud's sample.
+
+    Example:
+        >>> check_features(record, bundle, sample)               # doctest: +SKIP
+    """
+    record.feature_warnings = shift_messages(bundle.normalizer, sample, source=str(record.path))
+    for message in record.feature_warnings:
+        logger.warning(message)
 
 
 def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None = None) -> None:
@@ -177,11 +192,13 @@ def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None 
     from vl3d_focal.data.propagation import propagate
 
     start = time.perf_counter()
+    raw = cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners)
+    check_features(record, bundle, raw[::sample_stride(len(raw))])
     if chunk_points is not None and record.num_points > chunk_points:
         probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points))
     else:
         inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
-                              feature_names=bundle.feature_names, normalizer=bundle.normalizer)
+                              feature_names=bundle.feature_names, normalizer=bundle.normalizer, miners=bundle.miners)
         field_probs = predict_fields(bundle.model, inputs.as_inputs(), batch_size=bundle.predict_batch_size)
         probabilities = propagate(field_probs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
         num_fields = len(inputs.coordinates)

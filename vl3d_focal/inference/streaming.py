@@ -46,9 +46,11 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.miners import mined_names
+from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.inference.tile_buckets import (
     StreamedPredictions, TileGrid, bucket_dtype, check_tile_space, cloud_bounds, load_tile, result_dtype,
-    write_buckets,
+    sample_buckets, write_buckets,
 )
 from vl3d_focal.inference.tile_features import fill_neighbourhood_features
 
@@ -127,7 +129,7 @@ class _TileCentres:
 
 
 def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin: np.ndarray,
-                  fine_origin: np.ndarray | None, margin: float, unresolved: list) -> int:
+                  fine_origin: np.ndarray | None, margin: float, unresolved: list, statistics: Any) -> int:
     from vl3d_focal.data.propagation import PropagationSums
     from vl3d_focal.data.receptive_fields import ReceptiveFields, field_coordinates, fields_at_centers
     from vl3d_focal.inference.prediction import predict_fields
@@ -143,7 +145,7 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
     coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=centres), spec)
     features = rows["feat"]
     if features.shape[1]:
-        features = np.asarray(bundle.normalizer.transform(features), dtype=np.float32)
+        features = np.asarray(bundle.normalizer.transform(features, cloud=statistics), dtype=np.float32)
     probabilities = predict_fields(bundle.model, (coordinates, features[indices]), batch_size=bundle.predict_batch_size)
     sums = PropagationSums(num_points_total=len(xyz), num_classes=bundle.num_classes)
     sums.add(probabilities, indices)
@@ -224,6 +226,8 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int) -> Streamed
     Example:
         >>> result = predict_streamed(record, bundle, chunk_points=500_000)   # doctest: +SKIP
     """
+    from vl3d_focal.inference.prediction import check_features
+
     start = time.perf_counter()
     low, high, total = cloud_bounds(record.path, chunk_points=chunk_points)
     margin = tile_margin(bundle.field_spec)
@@ -236,15 +240,22 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int) -> Streamed
                      num_classes=bundle.num_classes)
     result = StreamedPredictions(path=record.path, grid=TileGrid(origin=low[:2], side=side, shape=shape),
                                  chunk_points=chunk_points, num_classes=bundle.num_classes, parent=parent)
-    write_buckets(result, feature_names=bundle.feature_names)
+    write_buckets(result, feature_names=bundle.feature_names, mined=mined_names(bundle.miners))
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
-    fill_neighbourhood_features(result, feature_names=bundle.feature_names, tiles=tiles, bounds=(low, high))
+    fill_neighbourhood_features(result, feature_names=bundle.feature_names, tiles=tiles, bounds=(low, high),
+                                miners=bundle.miners)
+    statistics = None
+    if bundle.feature_names:  # the cloud's sample: per-cloud scaling and the check against the training data
+        sample = sample_buckets(result, tiles=tiles, num_features=len(bundle.feature_names),
+                                stride=sample_stride(total))
+        check_features(record, bundle, sample)
+        statistics = bundle.normalizer.cloud_statistics(sample)
     fine_origin = _lowest_uncovered(result, tiles, bundle.field_spec, origin=low, margin=margin,
                                     num_features=len(bundle.feature_names))
     fields, unresolved = 0, []
     for number, tile in enumerate(tiles, start=1):
         fields += _predict_tile(result, tile, bundle, origin=low, fine_origin=fine_origin, margin=margin,
-                                unresolved=unresolved)
+                                unresolved=unresolved, statistics=statistics)
         logger.info("%s: tile %d/%d predicted", record.path.name, number, len(tiles))
     _resolve_far(result, unresolved, num_features=len(bundle.feature_names))
     for tile in tiles:  # the buckets stay until every tile (and neighbour) is done

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from vl3d_focal.data.features import FeatureNormalizer
+from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.receptive_fields import FieldSpec
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class ModelBundle:
         random_seed: the seed fields are built with.
         predict_batch_size: number of fields per prediction chunk.
         loss_info: the loss and resolved class weights, for the record.
+        miners: the recipes of the mined features among ``feature_names``.
     """
 
     model: keras.Model
@@ -75,6 +77,7 @@ class ModelBundle:
     random_seed: int | None = None
     predict_batch_size: int = 32
     loss_info: LossInfo = field(default_factory=LossInfo)
+    miners: tuple[MinedFeatures, ...] = ()
 
     @property
     def num_classes(self) -> int:

@@ -2,7 +2,8 @@
 
 Besides Keras' own members, the archive holds ``vl3d_focal.json``: feature names and the
 normaliser, the receptive-field parameters, the class mapping and names, the seed, the
-prediction chunk size and the loss used (with its resolved class weights). So
+prediction chunk size, the loss used (with its resolved class weights) and the recipes of the
+mined features (:mod:`vl3d_focal.data.miners`). So
 ``{"predict": "ModelLoader", "model_path": ...}`` needs nothing else.
 
 Example:
@@ -50,6 +51,7 @@ def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
         "random_seed": bundle.random_seed,
         "predict_batch_size": int(bundle.predict_batch_size),
         "loss": bundle.loss_info.to_config(),
+        "miners": [recipe.to_config() for recipe in bundle.miners],
     }
 
 
@@ -179,8 +181,9 @@ def load_bundle(path: str | Path) -> ModelBundle:
         >>> load_bundle("out/model.keras").feature_names          # doctest: +SKIP
     """
     import vl3d_focal.models  # noqa: F401  (registers the custom layers)
-    from vl3d_focal.data.features import FeatureNormalizer
+    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.data.miners import MinedFeatures
     from vl3d_focal.data.receptive_fields import FieldSpec
 
     path = Path(path)
@@ -190,6 +193,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
             "normalizer": None if meta["normalizer"] is None else FeatureNormalizer.from_config(meta["normalizer"]),
             "field_spec": FieldSpec.from_config(meta["field_spec"]),
             "mapping": ClassMapping.from_config(meta["mapping"]),
+            "miners": tuple(MinedFeatures.from_config(recipe) for recipe in meta.get("miners", [])),
         }
         predict_batch_size = int(meta.get("predict_batch_size", 32))
     except (VL3DFocalError, KeyError, TypeError, ValueError) as err:

@@ -8,9 +8,10 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.models.bundle import ModelBundle
@@ -28,6 +29,7 @@ class PipelineState:
         resume: whether ``train`` steps continue from their last checkpoint (``--resume``).
         later_needs: what the steps after the running one need (their registry ``needs``), so
             that a step can check early what a later one would fail on.
+        miners: the recipes of the miner steps run so far (their features can be ``fnames``).
     """
 
     clouds: list[CloudRecord]
@@ -36,6 +38,7 @@ class PipelineState:
     bundle: ModelBundle | None = None
     resume: bool = False
     later_needs: frozenset[str] = frozenset()
+    miners: list[MinedFeatures] = field(default_factory=list)
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model; a clear error when no step produced one yet.

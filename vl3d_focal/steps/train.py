@@ -74,6 +74,32 @@ def _distribution_schema() -> dict[str, Any]:
     return schema
 
 
+def _cloud_normalization_schema() -> dict[str, Any]:
+    """The train step's ``cloud_normalization``: features scaled by each cloud's own statistics."""
+    from vl3d_focal.data.normalization import CLOUD_SCALINGS
+
+    method = closed_object(
+        {
+            "method": {"enum": list(CLOUD_SCALINGS), "title": "per-cloud scaling", "description":
+                       "percentile: divide by the cloud's percentile; robust: subtract the cloud's median, divide "
+                       "by its IQR; rank: the value's rank among the cloud's values, in [0, 1]."},
+            "percentile": {"type": "number", "exclusiveMinimum": 0, "maximum": 100, "default": 99.0,
+                           "description": "The percentile of method 'percentile'."},
+        },
+        required=["method"],
+        description="How one feature is scaled per cloud.",
+    )
+    return {
+        "type": "object",
+        "default": {},
+        "additionalProperties": method,
+        "description": "Features (of fnames) whose scale depends on the sensor or survey (intensity...), scaled by "
+        "statistics of the cloud they belong to, in training and prediction alike, before the normalisation "
+        "fitted on the training data; e.g. {\"intensity\": {\"method\": \"percentile\", \"percentile\": 99}}. "
+        "Stored with the model.",
+    }
+
+
 def _schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -90,6 +116,7 @@ def _schema() -> dict[str, Any]:
                 "description": "Point features fed besides the coordinates (intensity, return_number, "
                 "number_of_returns, scan_angle, red, green, blue, extra dimensions...).",
             },
+            "cloud_normalization": _cloud_normalization_schema(),
             "random_seed": {"type": ["integer", "null"], "default": None,
                             "description": "Seed of fields, initial weights and shuffling; null: random."},
             "model_args": {"type": "object", "description": "Arguments of the model (see $defs/model_args.<model>)."},
@@ -133,6 +160,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         >>> run_train({"train": "PointNetPwiseClassifier", "fnames": [], "random_seed": 1,
         ...            "model_args": model_args}, state)                      # doctest: +SKIP
     """
+    from vl3d_focal.data.miners import recipes_for
     from vl3d_focal.training.distribution_settings import step_distribution
     from vl3d_focal.training.engine import Trainer, TrainingJob
     from vl3d_focal.training.fields import read_labelled_clouds
@@ -148,6 +176,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         validation=(read_labelled_clouds(handling["validation_pcloud"], mapping=mapping, role="validation")
                     if handling.get("validation_pcloud") else []),
         files=TrainingFiles.under(state.model_prefix), resume=state.resume, identity=step,
+        miners=recipes_for(step["fnames"], state.miners), cloud_scaling=step["cloud_normalization"],
     )
     state.bundle = Trainer(job).run()
 

@@ -7,7 +7,8 @@
 - no validation split together with validation clouds;
 - ``fnames``: not empty unless the model works from coordinates alone (registry metadata
   ``coordinates_only``); with the input clouds' headers at hand (``known["cloud_features"]``),
-  every name is a feature of every cloud the step trains on or predicts, "did you mean" for typos.
+  every name is a feature of every cloud the step trains on or predicts (or a miner step's before
+  it), "did you mean" for typos; ``cloud_normalization`` names features of ``fnames``.
 """
 
 from __future__ import annotations
@@ -55,12 +56,17 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]
     if fnames == [] and model is not None and not model.metadata.get("coordinates_only", False):
         yield at + ("fnames",), (f"{model.name} needs point features, got none; list some, e.g. "
                                  "['intensity', 'height_above_ground'] (vl3d-focal validate lists a cloud's)")
+    for name in as_dict(step.get("cloud_normalization")):
+        if isinstance(fnames, list) and name not in fnames:
+            yield at + ("cloud_normalization", name), f"{name!r} is not in fnames {fnames}{did_you_mean(name, fnames)}"
     if "cloud_features" not in known or not isinstance(fnames, list):
         return
     clouds = dict(known["cloud_features"])
     handling = as_dict(as_dict(step.get("model_args")).get("model_handling"))
+    mined = list(known.get("mined_features", []))
     for key in ("training_pcloud", "validation_pcloud"):
-        clouds.update({path: header_feature_names(path) for path in as_list(handling.get(key)) if isinstance(path, str)})
+        clouds.update({path: None if offered is None else offered + mined for path, offered in
+                       ((path, header_feature_names(path)) for path in as_list(handling.get(key)) if isinstance(path, str))})
     for index, name in enumerate(fnames):
         for path, offered in clouds.items():
             if offered is not None and isinstance(name, str) and name not in offered:

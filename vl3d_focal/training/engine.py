@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.receptive_fields import FieldSpec
 from vl3d_focal.data.records import CloudRecord, require_points
 from vl3d_focal.errors import DataError
@@ -60,6 +61,8 @@ class TrainingJob:
         files: where the training outputs go.
         resume: continue from the last resumable checkpoint.
         identity: what identifies the step for the checkpoint fingerprint (the step itself).
+        miners: the recipes of the mined features among ``feature_names``.
+        cloud_scaling: the per-cloud scaling of features (``cloud_normalization``).
     """
 
     model_name: str
@@ -74,6 +77,8 @@ class TrainingJob:
     files: TrainingFiles
     resume: bool = False
     identity: Mapping[str, Any] = field(default_factory=dict)
+    miners: tuple[MinedFeatures, ...] = ()
+    cloud_scaling: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,7 +118,8 @@ class Trainer:
                            what="a receptive field (pre_processing.num_points)")
         if not job.feature_names:
             logger.warning("fnames is empty: %s learns from the coordinates alone", job.model_name)
-        self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names)
+        self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names, miners=job.miners,
+                                         cloud_scaling=job.cloud_scaling)
         fields = self._fields(job.training)
         if job.validation:
             self.train_data, self.val_data = fields, self._fields(job.validation)
@@ -126,7 +132,7 @@ class Trainer:
 
     def _fields(self, records: list[CloudRecord]) -> LabelledFields:
         return labelled_fields(records, field_spec=self.field_spec, seed=self.job.seed,
-                               feature_names=self.job.feature_names, normalizer=self.normalizer)
+                               feature_names=self.job.feature_names, normalizer=self.normalizer, miners=self.job.miners)
 
     def _restore_state(self) -> dict[str, Any] | None:
         """The checkpoint state to resume from (``--resume``), or None to start afresh."""
@@ -241,6 +247,7 @@ class Trainer:
             loss_info=LossInfo(loss=dict(self.compilation["loss"]), label_format=self.plan.label_format,
                                class_weight=self.plan.class_weight, class_weight_source=self.plan.class_weight_source,
                                class_counts=[int(c) for c in self.counts]),
+            miners=tuple(job.miners),
         )
 
     def run(self) -> ModelBundle:
