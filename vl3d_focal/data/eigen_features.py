@@ -35,6 +35,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.feature_names import EIGEN_FEATURE_NAMES
+from vl3d_focal.progress import Progress
 
 EIGEN_FEATURES = EIGEN_FEATURE_NAMES
 """The feature names :func:`eigen_features` computes."""
@@ -137,7 +138,7 @@ def _ball_chunk(tree: cKDTree, xyz: np.ndarray, query: np.ndarray, radius: float
 
 def eigen_features(
     xyz: np.ndarray, *, names: Sequence[str], radius: float | None = None, k: int | None = None,
-    queries: np.ndarray | None = None, ids: np.ndarray | None = None,
+    queries: np.ndarray | None = None, ids: np.ndarray | None = None, what: str = "geometric features",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The named eigen features of some points, from a radius or a k-nearest neighbourhood.
 
@@ -148,6 +149,7 @@ def eigen_features(
         k: the neighbourhood is the k nearest points (capped at n), ties by point id.
         queries: rows of ``xyz`` whose features are wanted (None: all).
         ids: the points' ids in the cloud, to order tied neighbours (None: row numbers).
+        what: the work's name in the progress bar.
 
     Returns:
         ``(features (q, len(names)) float64, reach (q,))``: ``reach`` is the distance the
@@ -172,17 +174,19 @@ def eigen_features(
     tree = cKDTree(xyz)
     out, reach = np.empty((len(queries), len(names))), np.empty(len(queries))
     chunk = _QUERY_CHUNK if k is None else max(1, min(_QUERY_CHUNK, _PAIR_BUDGET // max(int(k), 1)))
-    for start in range(0, len(queries), chunk):
-        rows = slice(start, start + chunk)
-        query = xyz[queries[rows]]
-        if k is None:
-            covariance, reach[rows] = _ball_chunk(tree, xyz, query, float(radius)), float(radius)
-        else:
-            count = min(int(k), len(xyz))
-            index, reach[rows] = nearest_in_order(tree, query, ids=ids, k=count)
-            owner = np.repeat(np.arange(len(query)), count)
-            covariance = _covariances((xyz[index] - query[:, None, :]).reshape(-1, 3), owner,
-                                      np.full(len(query), count))
-        values, vectors = np.linalg.eigh(covariance)
-        out[rows] = _from_eigen(values, vectors, names)
+    with Progress(what, total=len(queries), unit="points") as progress:
+        for start in range(0, len(queries), chunk):
+            rows = slice(start, start + chunk)
+            query = xyz[queries[rows]]
+            if k is None:
+                covariance, reach[rows] = _ball_chunk(tree, xyz, query, float(radius)), float(radius)
+            else:
+                count = min(int(k), len(xyz))
+                index, reach[rows] = nearest_in_order(tree, query, ids=ids, k=count)
+                owner = np.repeat(np.arange(len(query)), count)
+                covariance = _covariances((xyz[index] - query[:, None, :]).reshape(-1, 3), owner,
+                                          np.full(len(query), count))
+            values, vectors = np.linalg.eigh(covariance)
+            out[rows] = _from_eigen(values, vectors, names)
+            progress.update(min(start + chunk, len(queries)))
     return out, reach

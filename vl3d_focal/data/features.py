@@ -78,7 +78,7 @@ def neighbour_shapes(
         >>> bool(features[:, 2].max() < 1e-9), bool(features[:, 3].max() < 1e-6)  # flat, horizontal
         (True, True)
     """
-    return eigen_features(xyz, names=_SHAPE_EIGEN_NAMES, k=k, queries=queries, ids=ids)
+    return eigen_features(xyz, names=_SHAPE_EIGEN_NAMES, k=k, queries=queries, ids=ids, what="shape features")
 
 
 def shape_features(xyz: np.ndarray, *, k: int = SHAPE_NEIGHBOURS) -> np.ndarray:
