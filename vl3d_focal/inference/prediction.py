@@ -164,6 +164,20 @@ def predict_cloud_blocks(
     return sums.finish(xyz=xyz), len(centers)
 
 
+def point_probabilities(bundle: ModelBundle, raw: np.ndarray, *, statistics: Any) -> np.ndarray:
+    """``(n, C)`` probabilities of a model that predicts each point from its own features.
+
+    Args:
+        bundle: the model (``learns_from_points``).
+        raw: ``(n, F)`` raw features of a cloud, or of a tile of it with ``statistics``.
+        statistics: the cloud's per-cloud scaling statistics; None: those of ``raw``.
+
+    Example:
+        >>> probabilities = point_probabilities(bundle, raw, statistics=None)   # doctest: +SKIP
+    """
+    return np.asarray(bundle.model.predict_proba(bundle.normalizer.transform(raw, cloud=statistics)), dtype=np.float32)
+
+
 def check_features(record: Any, bundle: ModelBundle, sample: np.ndarray) -> None:
     """Warns (in the log and ``record.feature_warnings``) about the features of a cloud far from
     the model's training data (:mod:`vl3d_focal.data.feature_shift`), from the cloud's sample.
@@ -191,7 +205,9 @@ def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None 
     start = time.perf_counter()
     raw = cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners)
     check_features(record, bundle, raw[::sample_stride(len(raw))])
-    if chunk_points is not None and record.num_points > chunk_points:
+    if bundle.learns_from_points:
+        probabilities, num_fields = point_probabilities(bundle, raw, statistics=None), 0
+    elif chunk_points is not None and record.num_points > chunk_points:
         probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points))
     else:
         inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,

@@ -163,12 +163,25 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
         far = distance > spec.radius  # a nearer covered point may lie beyond the exact zone
         rows_far = np.flatnonzero(~good)[far]
         unresolved.extend((tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(rows_far, distance[far]))
-    records = np.empty(len(out), dtype=result_dtype(bundle.num_classes))
-    records["prob"] = out
-    records["pred"] = np.argmax(out, axis=1)
-    records["covered"] = good
-    records.tofile(result.result(tile))
+    _write_result(result, tile, out, good)
     return len(centres)
+
+
+def _write_result(result: StreamedPredictions, tile: int, probabilities: np.ndarray, covered: np.ndarray) -> None:
+    records = np.empty(len(probabilities), dtype=result_dtype(result.num_classes))
+    records["prob"] = probabilities
+    records["pred"] = np.argmax(probabilities, axis=1)
+    records["covered"] = covered
+    records.tofile(result.result(tile))
+
+
+def _predict_tile_points(result: StreamedPredictions, tile: int, bundle: Any, *, statistics: Any) -> None:
+    """A tile of a model that predicts each point from its own features (no fields, no margin)."""
+    from vl3d_focal.inference.prediction import point_probabilities
+
+    rows = np.fromfile(result.bucket(tile), dtype=bucket_dtype(len(bundle.feature_names)))
+    probabilities = point_probabilities(bundle, rows["feat"], statistics=statistics)
+    _write_result(result, tile, probabilities, np.ones(len(rows), dtype=bool))
 
 
 def _resolve_far(result: StreamedPredictions, unresolved: list, *, num_features: int) -> None:
@@ -230,7 +243,7 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int) -> Streamed
 
     start = time.perf_counter()
     low, high, total = cloud_bounds(record.path, chunk_points=chunk_points)
-    margin = tile_margin(bundle.field_spec)
+    margin = 0.0 if bundle.learns_from_points else tile_margin(bundle.field_spec)
     extent = np.maximum(high[:2] - low[:2], 1e-9)
     side = max(math.sqrt(float(extent[0] * extent[1]) * chunk_points / total), margin, 1e-6)
     shape = tuple(int(v) for v in np.floor(extent / side).astype(np.int64) + 1)
@@ -250,14 +263,18 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int) -> Streamed
                                 stride=sample_stride(total))
         check_features(record, bundle, sample)
         statistics = bundle.normalizer.cloud_statistics(sample)
-    fine_origin = _lowest_uncovered(result, tiles, bundle.field_spec, origin=low, margin=margin,
-                                    num_features=len(bundle.feature_names))
     fields, unresolved = 0, []
-    for number, tile in enumerate(tiles, start=1):
-        fields += _predict_tile(result, tile, bundle, origin=low, fine_origin=fine_origin, margin=margin,
-                                unresolved=unresolved, statistics=statistics)
-        logger.info("%s: tile %d/%d predicted", record.path.name, number, len(tiles))
-    _resolve_far(result, unresolved, num_features=len(bundle.feature_names))
+    if bundle.learns_from_points:
+        for tile in tiles:
+            _predict_tile_points(result, tile, bundle, statistics=statistics)
+    else:
+        fine_origin = _lowest_uncovered(result, tiles, bundle.field_spec, origin=low, margin=margin,
+                                        num_features=len(bundle.feature_names))
+        for number, tile in enumerate(tiles, start=1):
+            fields += _predict_tile(result, tile, bundle, origin=low, fine_origin=fine_origin, margin=margin,
+                                    unresolved=unresolved, statistics=statistics)
+            logger.info("%s: tile %d/%d predicted", record.path.name, number, len(tiles))
+        _resolve_far(result, unresolved, num_features=len(bundle.feature_names))
     for tile in tiles:  # the buckets stay until every tile (and neighbour) is done
         result.bucket(tile).unlink(missing_ok=True)
     logger.info("%s: streamed prediction of %d points in %d tiles, %d fields (%.1f s)", record.path.name,

@@ -1,5 +1,19 @@
 """Registry entries of the built-in models (their builders are imported when built).
 
+What the pipeline reads from a model's metadata (never its name):
+
+- ``output``: ``logits`` (apply a softmax) or ``probabilities``;
+- ``coordinates_only``: it can learn without point features;
+- ``samples``: ``fields`` (receptive fields, the default) or ``points`` (one sample per point:
+  no ``pre_processing``);
+- ``takes_loss``: whether ``compilation_args`` (a loss) applies (default true);
+- ``trainer``: ``"module:Class"`` training it from a ``TrainingJob`` (default: the Keras engine,
+  :class:`vl3d_focal.training.engine.Trainer`);
+- ``loader``: ``"module:function"`` ``(path, metadata) -> model`` reading it from a model file
+  (default: Keras' safe-mode loader);
+- ``field_inputs``: how its inputs are built from a batch of fields (default: coordinates and
+  features).
+
 Example:
     >>> from vl3d_focal.registry import MODELS
     >>> MODELS.get("PointNetPwiseClassifier").metadata["output"]
@@ -9,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from vl3d_focal.models.autoencoder_schema import AUTOENCODER_SCHEMA
+from vl3d_focal.models.forest_schema import FOREST_SCHEMA
 from vl3d_focal.models.pointnet_schema import POINTNET_SCHEMA
 from vl3d_focal.registry import MODELS
 
@@ -26,4 +41,13 @@ MODELS.register_lazy(
     schema=AUTOENCODER_SCHEMA,
     description="Hierarchical autoencoder (KPConv or PointNet operations, hierarchical FPS fields) emitting per-point logits.",
     metadata={"output": "logits", "field_inputs": "hierarchical_fps", "coordinates_only": True},
+)
+
+MODELS.register_lazy(
+    "RandomForestClassifier",
+    builder="vl3d_focal.models.forest:build_random_forest",
+    schema=FOREST_SCHEMA,
+    description="VL3D's baseline: scikit-learn's random forest on each point's features (no loss; class weights).",
+    metadata={"output": "probabilities", "samples": "points", "takes_loss": False,
+              "trainer": "vl3d_focal.training.forest:ForestTrainer", "loader": "vl3d_focal.models.forest:load_forest"},
 )

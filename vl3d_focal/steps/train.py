@@ -3,8 +3,9 @@
 The step's value is any registered model (``vl3d-focal list models``); its ``model_args`` are
 those of that model (``$defs/model_args.<model>`` of the pipeline schema). It trains on
 ``model_handling.training_pcloud`` when given (so the pipeline's own clouds are held out for
-prediction and evaluation), else on the pipeline's clouds; the training itself is
-:class:`vl3d_focal.training.engine.Trainer`'s.
+prediction and evaluation), else on the pipeline's clouds; the training itself is that of the
+model entry's ``trainer`` (metadata): :class:`vl3d_focal.training.engine.Trainer` for the Keras
+models, :class:`vl3d_focal.training.forest.ForestTrainer` for the random forest.
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.errors import DataError
-from vl3d_focal.registry import STEPS
+from vl3d_focal.lazy import load_reference
+from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import TrainingFacts
 from vl3d_focal.steps.train_checks import check_train
@@ -32,9 +34,11 @@ if TYPE_CHECKING:
     from vl3d_focal.data.records import CloudRecord
     from vl3d_focal.models.bundle import ModelBundle
     from vl3d_focal.steps.state import PipelineState
-    from vl3d_focal.training.engine import Trainer
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_TRAINER = "vl3d_focal.training.engine:Trainer"
+"""Trains a model entry without a ``trainer`` in its metadata (the Keras engine)."""
 
 
 def _distribution_schema() -> dict[str, Any]:
@@ -166,7 +170,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     """
     from vl3d_focal.data.miners import recipes_for
     from vl3d_focal.training.distribution_settings import step_distribution
-    from vl3d_focal.training.engine import Trainer, TrainingJob
+    from vl3d_focal.training.engine import TrainingJob
     from vl3d_focal.training.fields import read_labelled_clouds
 
     model_args = step["model_args"]
@@ -185,12 +189,12 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         resume=state.resume, identity=step,
         miners=recipes_for(step["fnames"], state.miners), cloud_scaling=step["cloud_normalization"],
     )
-    trainer = Trainer(job)
+    trainer = load_reference(MODELS.get(job.model_name).metadata.get("trainer", DEFAULT_TRAINER))(job)
     state.bundle = trainer.run()
     state.facts.trainings.append(_training_facts(trainer, state.bundle))
 
 
-def _training_facts(trainer: Trainer, bundle: ModelBundle) -> TrainingFacts:
+def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
     """What the run report shows of a training."""
     from vl3d_focal.losses.class_weights import describe_class_weight
     from vl3d_focal.training.targets import class_weight_value

@@ -104,6 +104,8 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     yield from _weight_issues(loss.get("class_weight"), at + ("compilation_args", "loss", "class_weight"), num_classes=num, names=known)
     yield from _weight_issues(handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=known)
     yield from _loss_issues(loss, handling, at, model=step.get("train"))
+    if args.get("class_weight") is not None and handling.get("class_weight") is not None:
+        yield at + ("class_weight",), "class weights are given in model_handling.class_weight too; keep one"
     split = handling.get("validation_split")
     if handling.get("validation_pcloud") and isinstance(split, (int, float)) and split > 0:
         yield at + ("model_handling", "validation_split"), "give validation_split or validation_pcloud, not both"

@@ -250,7 +250,7 @@ class Trainer:
             loss_info=LossInfo(loss=dict(self.compilation["loss"]), label_format=self.plan.label_format,
                                class_weight=self.plan.class_weight, class_weight_source=self.plan.class_weight_source,
                                class_counts=[int(c) for c in self.counts]),
-            miners=tuple(job.miners),
+            miners=tuple(job.miners), model_name=job.model_name,
         )
 
     def run(self) -> ModelBundle:
