@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -33,13 +33,17 @@ from vl3d_focal.progress import Progress
 logger = logging.getLogger(__name__)
 
 
-def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int) -> np.ndarray:
+def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int,
+                   make_inputs: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None) -> np.ndarray:
     """Softmax probabilities of every field, computed ``batch_size`` fields at a time.
 
     Args:
         model: a Keras model emitting logits ``(B, P, C)``.
         inputs: the model's inputs, each with the fields on the first axis.
         batch_size: fields per chunk (>= 1).
+        make_inputs: turns a chunk's ``(coordinates, features)`` into the model's inputs (a
+            bundle's :meth:`~vl3d_focal.models.bundle.ModelBundle.model_inputs`: a hierarchy's
+            index arrays are then built for one chunk at a time); None: ``inputs`` as they are.
 
     Returns:
         ``(M, P, C)`` float32 probabilities, equal to one call over all fields.
@@ -55,6 +59,8 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int)
     with Progress("prediction", total=total, unit="fields") as progress:
         for start in range(0, total, batch_size):
             chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
+            if make_inputs is not None:
+                chunk = make_inputs(*chunk)
             logits = model(chunk if len(chunk) > 1 else chunk[0], training=False)
             chunks.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)).astype(np.float32))
             progress.update(min(start + batch_size, total))
@@ -157,7 +163,8 @@ def predict_cloud_blocks(
         features = raw[indices]
         if raw.shape[1]:
             features = np.asarray(bundle.normalizer.transform(raw[local], cloud=statistics), dtype=np.float32)[local_indices]
-        probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size)
+        probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size,
+                                       make_inputs=bundle.model_inputs)
         sums.add(probabilities, indices)
         logger.info("%s: block %d/%d, %d fields over %d points", record.path.name, number, len(blocks),
                     len(block), len(local))
@@ -212,7 +219,8 @@ def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None 
     else:
         inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
                               feature_names=bundle.feature_names, normalizer=bundle.normalizer, miners=bundle.miners)
-        field_probs = predict_fields(bundle.model, inputs.as_inputs(), batch_size=bundle.predict_batch_size)
+        field_probs = predict_fields(bundle.model, inputs.as_inputs(), batch_size=bundle.predict_batch_size,
+                                     make_inputs=bundle.model_inputs)
         probabilities = propagate(field_probs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
         num_fields = len(inputs.coordinates)
         del inputs, field_probs

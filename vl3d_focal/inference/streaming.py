@@ -146,7 +146,8 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
     features = rows["feat"]
     if features.shape[1]:
         features = np.asarray(bundle.normalizer.transform(features, cloud=statistics), dtype=np.float32)
-    probabilities = predict_fields(bundle.model, (coordinates, features[indices]), batch_size=bundle.predict_batch_size)
+    probabilities = predict_fields(bundle.model, (coordinates, features[indices]), batch_size=bundle.predict_batch_size,
+                                   make_inputs=bundle.model_inputs)
     sums = PropagationSums(num_points_total=len(xyz), num_classes=bundle.num_classes)
     sums.add(probabilities, indices)
     covered = sums.weights > 0

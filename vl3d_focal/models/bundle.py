@@ -13,10 +13,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+import numpy as np
+
 from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.receptive_fields import FieldSpec
+from vl3d_focal.models.inputs import field_inputs_for
 from vl3d_focal.registry import MODELS
 
 if TYPE_CHECKING:
@@ -70,6 +73,8 @@ class ModelBundle:
         miners: the recipes of the mined features among ``feature_names``.
         model_name: the registered model (its registry metadata says how to train, load and
             feed it).
+        pre_processing: the training's ``model_args.pre_processing`` (what the model's field
+            inputs are built from: a hierarchy's depths).
     """
 
     model: keras.Model | Any
@@ -83,6 +88,7 @@ class ModelBundle:
     loss_info: LossInfo = field(default_factory=LossInfo)
     miners: tuple[MinedFeatures, ...] = ()
     model_name: str = "PointNetPwiseClassifier"
+    pre_processing: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -99,6 +105,16 @@ class ModelBundle:
             'points'
         """
         return MODELS.get(self.model_name).metadata
+
+    def model_inputs(self, coordinates: np.ndarray, features: np.ndarray) -> list[np.ndarray]:
+        """The model's inputs for a batch of fields (its entry's ``field_inputs``).
+
+        Example:
+            >>> b = ModelBundle(model=None, feature_names=[], normalizer=None, field_spec=None, mapping=None, class_names=[])
+            >>> len(b.model_inputs(np.zeros((1, 4, 3)), np.zeros((1, 4, 0))))
+            2
+        """
+        return field_inputs_for(self.model_name, self.pre_processing)(coordinates=coordinates, features=features)
 
     @property
     def learns_from_points(self) -> bool:

@@ -11,8 +11,11 @@ What the pipeline reads from a model's metadata (never its name):
   :class:`vl3d_focal.training.engine.Trainer`);
 - ``loader``: ``"module:function"`` ``(path, metadata) -> model`` reading it from a model file
   (default: Keras' safe-mode loader);
-- ``field_inputs``: how its inputs are built from a batch of fields (default: coordinates and
-  features).
+- ``field_spec``: ``"module:function"`` ``(pre_processing) -> FieldSpec``, the receptive fields
+  its ``pre_processing`` describes (default: ``FieldSpec.from_config``);
+- ``field_inputs``: ``"module:function"`` ``(pre_processing, *, coordinates, features) -> [arrays]``,
+  its inputs for a batch of fields, built chunk by chunk at prediction (default: coordinates
+  and features).
 
 Example:
     >>> from vl3d_focal.registry import MODELS
@@ -40,7 +43,9 @@ MODELS.register_lazy(
     builder="vl3d_focal.models.autoencoder:build_conv_autoencoder_pwise_classifier",
     schema=AUTOENCODER_SCHEMA,
     description="Hierarchical autoencoder (KPConv or PointNet operations, hierarchical FPS fields) emitting per-point logits.",
-    metadata={"output": "logits", "field_inputs": "hierarchical_fps", "coordinates_only": True},
+    metadata={"output": "logits", "coordinates_only": True,
+              "field_spec": "vl3d_focal.data.hierarchical_fields:depth0_field_spec",
+              "field_inputs": "vl3d_focal.data.hierarchical_fields:hierarchical_model_inputs"},
 )
 
 MODELS.register_lazy(

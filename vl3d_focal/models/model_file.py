@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 METADATA_MEMBER = "vl3d_focal.json"
 FORMAT_VERSION = 1
 """Version of the model-file format written; files of a newer format are refused."""
+DEFAULT_MODEL = "PointNetPwiseClassifier"
+"""The model of files written before they named theirs."""
 
 
 def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
@@ -55,6 +57,7 @@ def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
         "predict_batch_size": int(bundle.predict_batch_size),
         "loss": bundle.loss_info.to_config(),
         "miners": [recipe.to_config() for recipe in bundle.miners],
+        "pre_processing": dict(bundle.pre_processing),
     }
 
 
@@ -151,6 +154,7 @@ def load_keras_model(path: str | Path, meta: dict[str, Any]) -> Any:
         >>> load_keras_model("out/model.keras", read_metadata("out/model.keras"))   # doctest: +SKIP
     """
     path = Path(path)
+    MODELS.get(str(meta.get("model_name", DEFAULT_MODEL))).load()  # its module registers its custom layers
     model = _load_keras(path)
     _check_model_shapes(model, meta, path=path)
     return model
@@ -214,7 +218,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
         predict_batch_size = int(meta.get("predict_batch_size", 32))
     except (VL3DFocalError, KeyError, TypeError, ValueError) as err:
         raise _problem(path, f"its {METADATA_MEMBER} cannot be used ({type(err).__name__}: {err})") from err
-    model_name = str(meta.get("model_name", "PointNetPwiseClassifier"))  # files of earlier versions: PointNet
+    model_name = str(meta.get("model_name", DEFAULT_MODEL))
     if model_name not in MODELS.names():
         raise _problem(path, f"a model {model_name!r} that no installed package registers; install the plugin "
                              f"that provides it (registered models: {', '.join(MODELS.names())})")
@@ -229,5 +233,6 @@ def load_bundle(path: str | Path) -> ModelBundle:
         predict_batch_size=predict_batch_size,
         loss_info=LossInfo.from_config(meta.get("loss") or {}),
         model_name=model_name,
+        pre_processing=dict(meta.get("pre_processing") or {}),
         **parts,
     )

@@ -26,10 +26,10 @@ import numpy as np
 
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
-from vl3d_focal.data.receptive_fields import FieldSpec
 from vl3d_focal.data.records import CloudRecord, require_points
 from vl3d_focal.errors import DataError
 from vl3d_focal.models.bundle import LossInfo, ModelBundle
+from vl3d_focal.models.inputs import field_inputs_for, field_spec_for
 from vl3d_focal.registry import MODELS
 from vl3d_focal.training import datasets
 from vl3d_focal.training.callbacks import NonFiniteGuard, build_callbacks
@@ -106,7 +106,8 @@ class Trainer:
         handling = job.model_args["model_handling"]
         self.handling = dict(handling)
         self.compilation = dict(job.model_args["compilation_args"])
-        self.field_spec = FieldSpec.from_config(job.model_args["pre_processing"])
+        self.field_spec = field_spec_for(job.model_name, job.model_args["pre_processing"])
+        self.model_inputs = field_inputs_for(job.model_name, job.model_args["pre_processing"])
         self.epochs = int(handling["training_epochs"])
         self.batch_size = int(handling["batch_size"])
 
@@ -193,14 +194,15 @@ class Trainer:
         targets, weights = format_targets(data.labels, num_classes=num_classes, label_format=self.plan.label_format)
         self.steps_per_epoch = datasets.steps_per_epoch(count=len(targets), batch_size=self.batch_size)
         self.train_ds = datasets.epoch_dataset(
-            [data.coordinates, data.features], targets=targets, sample_weight=weights,
+            self.model_inputs(coordinates=data.coordinates, features=data.features), targets=targets, sample_weight=weights,
             batch_size=self.batch_size, seed=self.data_seed, first_epoch=self.first_epoch, epochs=self.epochs)
         self.val_ds = None
         if self.val_data is not None:
             val_targets, val_weights = format_targets(self.val_data.labels, num_classes=num_classes,
                                                       label_format=self.plan.label_format)
             self.val_ds = datasets.make_dataset(
-                [self.val_data.coordinates, self.val_data.features], targets=val_targets, sample_weight=val_weights,
+                self.model_inputs(coordinates=self.val_data.coordinates, features=self.val_data.features),
+                targets=val_targets, sample_weight=val_weights,
                 batch_size=self.batch_size, shuffle=False, seed=self.job.seed)
 
     def build_callbacks(self) -> None:
@@ -250,7 +252,7 @@ class Trainer:
             loss_info=LossInfo(loss=dict(self.compilation["loss"]), label_format=self.plan.label_format,
                                class_weight=self.plan.class_weight, class_weight_source=self.plan.class_weight_source,
                                class_counts=[int(c) for c in self.counts]),
-            miners=tuple(job.miners), model_name=job.model_name,
+            miners=tuple(job.miners), model_name=job.model_name, pre_processing=dict(job.model_args["pre_processing"]),
         )
 
     def run(self) -> ModelBundle:
