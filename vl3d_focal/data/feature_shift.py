@@ -57,8 +57,9 @@ class FeatureShift:
             what = f"it is constant ({self.median:.4g}) on this cloud"
         else:
             what = f"its 1st-99th percentile range is {self.factor:.1f}x the training range"
+        scaled = ", values scaled per cloud" if self.per_cloud else ""
         detail = (f"{what}; median {self.median:.4g} against {self.training_median:.4g} in training "
-                  f"(training 1st-99th percentiles {self.training_low:.4g} to {self.training_high:.4g})")
+                  f"(training 1st-99th percentiles {self.training_low:.4g} to {self.training_high:.4g}{scaled})")
         if self.per_cloud:
             hint = ("the model already normalises it per cloud, so the cloud itself differs: check its point "
                     "format and that the feature is really recorded")
