@@ -105,7 +105,9 @@ def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any
 
     Only the model (``quality_models.model_train_step``: same features and training settings),
     the loss entry (and, with ``epochs``, ``training_epochs``; with ``seed``, the train step's
-    ``random_seed``) change; the input paths are rewritten relative to ``variant_dir``; the
+    ``random_seed``) change; the input paths are rewritten relative to ``variant_dir``, and the
+    clouds the predict spec evaluates are left out of the training clouds (the base example may
+    train on every shared tile; the benchmark never scores a tile its model trained on); the
     outputs go to ``train/`` and ``predict/`` there, and the predict spec loads the model the
     train spec writes.
 
@@ -150,6 +152,8 @@ def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any
                          f"base {BASE_TRAIN.name}")
 
     predict["in_pcloud"] = _rebase(predict["in_pcloud"], base_dir=predict_dir, new_dir=variant_dir)
+    evaluated = {os.path.normpath(variant_dir / path) for path in predict["in_pcloud"]}
+    train["in_pcloud"] = [path for path in train["in_pcloud"] if os.path.normpath(variant_dir / path) not in evaluated]
     predict["out_pcloud"] = ["predict/*"]
     loaders = [s for s in predict["sequential_pipeline"] if s.get("predict") == "ModelLoader"]
     if len(loaders) != 1:

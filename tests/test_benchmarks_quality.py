@@ -59,7 +59,10 @@ def test_variant_specs_differ_only_in_loss_epochs_and_paths(base: tuple[dict, di
     def resolved(paths: list[str], folder: Path) -> list[str]:
         return [os.path.normpath(folder / p) for p in paths]
 
-    assert resolved(train["in_pcloud"], variant_dir) == resolved(train_doc["in_pcloud"], quality.BASE_TRAIN.parent)
+    evaluated = resolved(predict_doc["in_pcloud"], quality.BASE_PREDICT.parent)
+    assert resolved(train["in_pcloud"], variant_dir) == [  # the evaluated tile is held out
+        p for p in resolved(train_doc["in_pcloud"], quality.BASE_TRAIN.parent) if p not in evaluated]
+    assert len(train["in_pcloud"]) >= 3 and not set(resolved(train["in_pcloud"], variant_dir)) & set(evaluated)
     assert resolved(predict["in_pcloud"], variant_dir) == resolved(predict_doc["in_pcloud"], quality.BASE_PREDICT.parent)
     step = quality._train_step(train, file=Path("x"))
     assert step["model_args"]["compilation_args"]["loss"] == loss
