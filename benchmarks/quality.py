@@ -36,6 +36,10 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from benchmarks.quality_models import MODEL_KEYS, model_train_step, takes_loss  # noqa: E402
 from benchmarks.run_variant import run_variant  # noqa: E402
+from benchmarks.sensor_copies import copies_of  # noqa: E402
+from benchmarks.quality_report import (  # noqa: E402
+    format_table, mark_targets, rarest_classes, targets_text, variant_name,
+)
 from benchmarks.seed_spread import format_summary, parse_seeds, run_name, summarise  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,8 +52,6 @@ FOCAL = "class_weighted_focal_categorical_crossentropy"
 WEIGHTED_CE = "class_weighted_categorical_crossentropy"
 CE_CHOICES: tuple[str, ...] = ("categorical_crossentropy", "sparse_categorical_crossentropy")
 OTHER_GAMMA = 1.0
-TARGET_MIOU = 0.72
-TARGET_TRAIN_S = 15 * 60.0
 QUICK_EPOCHS = 2
 
 
@@ -191,104 +193,6 @@ def evaluation_paths(*, predict_spec: Mapping[str, Any]) -> dict[str, Path]:
     return {Path(i).stem: Path(expand_output(reports[0], prefix=p)) for i, p in zip(inputs, prefixes)}
 
 
-def rarest_classes(*, counts: Mapping[str, int], k: int = 2) -> list[str]:
-    """The ``k`` classes with the fewest training points (ties by name).
-
-    Example:
-        >>> rarest_classes(counts={"a": 10, "b": 3, "c": 5, "d": 3})
-        ['b', 'd']
-    """
-    return sorted(counts, key=lambda name: (counts[name], name))[:k]
-
-
-def mark_targets(*, runs: Mapping[str, Mapping[str, Any]], rare: list[str], cores: int) -> dict[str, Any]:
-    """Whether each focal run meets the issue's targets, against the same model's ``ce`` run
-    (measured, not asserted). Variants are named ``<model>_<loss>`` (:func:`variant_name`).
-
-    Args:
-        runs: by variant: ``evaluation`` (the evaluation JSON, or None) and ``train_s``.
-        rare: the rarest classes (by training counts).
-        cores: the CPU cores the runs had (the time target is for 2).
-
-    Example:
-        >>> ev = lambda m, r: {"mIoU": m, "per_class": {"x": {"R": r}}}
-        >>> t = mark_targets(runs={"pointnet_ce": {"evaluation": ev(0.6, 0.2), "train_s": 10.0},
-        ...     "pointnet_focal_g2": {"evaluation": ev(0.73, 0.3), "train_s": 10.0}}, rare=["x"], cores=2)
-        >>> t["pointnet_focal_g2"]["miou_in_budget"], t["pointnet_focal_g2"]["rare_recall_above_ce"]
-        (True, {'x': True})
-    """
-    marks: dict[str, Any] = {"miou_target": TARGET_MIOU, "train_s_target": TARGET_TRAIN_S,
-                             "cores": cores, "rarest_classes": list(rare)}
-    for name, run in runs.items():
-        evaluation = run.get("evaluation")
-        model, _, loss = name.partition("_")
-        if not loss.startswith("focal") or evaluation is None:
-            continue
-        ce = (runs.get(variant_name(model, "ce")) or {}).get("evaluation")
-        train_s = run.get("train_s")
-        in_time = train_s is not None and train_s <= TARGET_TRAIN_S
-        above = {c: (None if ce is None else evaluation["per_class"][c]["R"] > ce["per_class"][c]["R"]) for c in rare}
-        marks[name] = {"miou": evaluation["mIoU"], "train_s": train_s,
-                       "miou_in_budget": bool(evaluation["mIoU"] >= TARGET_MIOU and in_time),
-                       "rare_recall_above_ce": above}
-    return marks
-
-
-def variant_name(model: str, loss: str | None) -> str:
-    """A variant's name: ``<model>_<loss>``, or the model's alone when it takes no loss.
-
-    Example:
-        >>> variant_name("pointnet", "focal_g2"), variant_name("forest", None)
-        ('pointnet_focal_g2', 'forest')
-    """
-    return model if loss is None else f"{model}_{loss}"
-
-
-def _cell(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
-def format_table(*, runs: Mapping[str, Mapping[str, Any]], class_names: list[str], rare: list[str]) -> str:
-    """A Markdown table: metrics by row, variants by column (``*`` marks the rarest classes).
-
-    Example:
-        >>> format_table(runs={"ce": {"train_s": 1.0}}, class_names=[], rare=[]).splitlines()[0]
-        '| metric | ce |'
-    """
-    names = list(runs)
-    evals = [runs[n].get("evaluation") or {} for n in names]
-    rows: list[tuple[str, list[Any], int]] = [
-        (label, [e.get(key) for e in evals], 3)
-        for key, label in (("OA", "OA"), ("mIoU", "mIoU"), ("macro_F1", "macro-F1"))]
-    for measure, label in (("F1", "F1"), ("IoU", "IoU"), ("R", "recall")):
-        for c in class_names:
-            values = [e.get("per_class", {}).get(c, {}).get(measure) for e in evals]
-            rows.append((f"{label} {c}{'*' if c in rare else ''}", values, 3))
-    for key, label, digits in (("train_s", "train spec s (read+fields+fit+write)", 1), ("fit_s", "fit s", 1),
-                               ("epochs_run", "epochs run", 0), ("predict_s", "predict+eval spec s", 1),
-                               ("predict_points_per_s", "prediction points/s", 0)):
-        rows.append((label, [runs[n].get(key) for n in names], digits))
-    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    lines += [f"| {label} | " + " | ".join(_cell(v, digits) for v in values) + " |" for label, values, digits in rows]
-    return "\n".join(lines)
-
-
-def _targets_text(marks: Mapping[str, Any]) -> str:
-    lines = [f"Targets (measured, on {marks['cores']} cores):"]
-    for name, mark in marks.items():
-        if not isinstance(mark, dict):
-            continue
-        minutes = "-" if mark["train_s"] is None else f"{mark['train_s'] / 60:.1f} min"
-        lines.append(f"  {name}: mIoU {mark['miou']:.3f} >= {TARGET_MIOU} within {TARGET_TRAIN_S / 60:.0f} min "
-                     f"({minutes}): {'MET' if mark['miou_in_budget'] else 'not met'}")
-        for c, above in mark["rare_recall_above_ce"].items():
-            state = "unknown (no ce run)" if above is None else ("MET" if above else "not met")
-            lines.append(f"  {name}: recall {c} above ce: {state}")
-    return "\n".join(lines)
-
-
 def main(*, argv: list[str] | None = None) -> int:
     """Command line entry point (see ``--help``).
 
@@ -308,6 +212,9 @@ def main(*, argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
                         default=None, help="comma-separated losses to run (ce, weighted_ce, focal_g2, focal_g1; "
                         "default: all); a model without a loss runs once")
+    parser.add_argument("--sensors", action="store_true",
+                        help="also evaluate every model on copies of the evaluated tiles as another sensor would "
+                             "record them (intensity x17; LAS 1.2 format 0 without intensity and returns)")
     parser.add_argument("--models", type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
                         default=None, help=f"comma-separated models among {', '.join(MODEL_KEYS)}, on the base's "
                         "features (default: the base's model)")
@@ -347,6 +254,9 @@ def main(*, argv: list[str] | None = None) -> int:
             train, predict = variant_specs(train_doc=train_doc, predict_doc=predict_doc, train_dir=BASE_TRAIN.parent,
                                            predict_dir=BASE_PREDICT.parent, variant_dir=variant_dir,
                                            loss=loss, epochs=epochs, seed=seed, model=model)
+            if args.sensors:
+                predict["in_pcloud"] += [os.path.relpath(copy_path, variant_dir) for copy_path in copies_of(
+                    [os.path.normpath(variant_dir / path) for path in predict["in_pcloud"]], folder=workdir / "sensors")]
             for file, doc in (("train.json", train), ("predict_eval.json", predict)):
                 (variant_dir / file).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
             try:
@@ -376,7 +286,7 @@ def main(*, argv: list[str] | None = None) -> int:
         of_seed = {name: runs[name if seed is None else run_name(name, seed)] for name in chosen}
         key = "base seed" if seed is None else f"seed {seed}"
         marks[key] = mark_targets(runs=of_seed, rare=rare, cores=cores)
-        print(f"{key}: " + _targets_text(marks[key]))
+        print(f"{key}: " + targets_text(marks[key]))
     if args.seeds:
         summary = summarise(runs=runs, variants=chosen, seeds=args.seeds, rare=rare)
         print()

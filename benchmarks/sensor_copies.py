@@ -47,6 +47,23 @@ def write_format0(source: Path, target: Path) -> Path:
     return target
 
 
+def copies_of(clouds: list[str], *, folder: Path) -> list[Path]:
+    """The intensity-x17 and format-0 copies of ``clouds`` in ``folder`` (written once).
+
+    Example:
+        >>> copies_of(["tiles/a.laz"], folder=Path("out/sensors"))   # doctest: +SKIP
+        [PosixPath('out/sensors/a_intensity_x17.laz'), PosixPath('out/sensors/a_format0.laz')]
+    """
+    copies = []
+    for cloud in map(Path, clouds):
+        for suffix, write in ((f"_intensity_x{INTENSITY_FACTOR:g}", write_scaled), ("_format0", write_format0)):
+            target = folder / f"{cloud.stem}{suffix}{cloud.suffix}"
+            if not target.is_file():
+                write(cloud, target)
+            copies.append(target)
+    return copies
+
+
 def main(argv: list[str] | None = None) -> int:
     """Writes ``<stem>_intensity_x17<suffix>`` and ``<stem>_format0<suffix>`` into the folder."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

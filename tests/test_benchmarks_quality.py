@@ -14,7 +14,7 @@ import pytest
 # root goes at the END of sys.path so that vl3d_focal still comes from the installed package.
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import quality  # noqa: E402
+from benchmarks import quality, quality_report  # noqa: E402
 from vl3d_focal.config import load_spec, read_spec_file, validate_spec  # noqa: E402
 from vl3d_focal.config.prefixes import expand_output  # noqa: E402
 
@@ -93,7 +93,7 @@ def test_variant_specs_differ_only_in_loss_epochs_and_paths(base: tuple[dict, di
 
 
 def test_rarest_classes_and_target_marks() -> None:
-    assert quality.rarest_classes(counts={"ground": 95379, "low": 7669, "high": 35181, "other": 7811}) == ["low", "other"]
+    assert quality_report.rarest_classes(counts={"ground": 95379, "low": 7669, "high": 35181, "other": 7811}) == ["low", "other"]
 
     def run(miou: float, recall: dict[str, float], train_s: float | None) -> dict:
         return {"evaluation": {"mIoU": miou, "per_class": {c: {"R": r} for c, r in recall.items()}}, "train_s": train_s}
@@ -104,7 +104,7 @@ def test_rarest_classes_and_target_marks() -> None:
             "pointnet_focal_g1": run(0.90, {"a": 0.4, "b": 0.7}, 901.0),
             "autoencoder_focal_g2": run(0.71, {"a": 0.9, "b": 0.9}, 100.0),
             "forest": run(0.75, {"a": 0.9, "b": 0.9}, 100.0)}
-    marks = quality.mark_targets(runs=runs, rare=["a", "b"], cores=2)
+    marks = quality_report.mark_targets(runs=runs, rare=["a", "b"], cores=2)
     assert sorted(k for k, v in marks.items() if isinstance(v, dict)) == [
         "autoencoder_focal_g2", "pointnet_focal_g1", "pointnet_focal_g2"]  # the focal runs, each against its model's ce
     assert marks["pointnet_focal_g2"]["miou_in_budget"] is True
@@ -113,7 +113,7 @@ def test_rarest_classes_and_target_marks() -> None:
     assert marks["pointnet_focal_g2"]["rare_recall_above_ce"] == {"a": True, "b": False}  # equal is not above
     assert marks["pointnet_focal_g1"]["rare_recall_above_ce"] == {"a": False, "b": True}
     assert marks["autoencoder_focal_g2"]["rare_recall_above_ce"] == {"a": None, "b": None}  # no autoencoder_ce run
-    table = quality.format_table(runs=runs, class_names=["a", "b"], rare=["b"])
+    table = quality_report.format_table(runs=runs, class_names=["a", "b"], rare=["b"])
     assert "| recall b* | 0.400 | 0.900 | 0.400 | 0.700 | 0.900 | 0.900 |" in table.splitlines()
 
 
@@ -181,4 +181,4 @@ def test_model_variants_share_the_features_and_training(base):
             assert args["class_weight"] == base_step["model_args"]["compilation_args"]["loss"]["class_weight"]
         assert train["sequential_pipeline"][:-2] == train_doc["sequential_pipeline"][:-2]  # the miners are the base's
         assert validate_spec(train, base_dir=quality.BASE_TRAIN.parent, check_files=False) == []
-    assert quality.variant_name("forest", None) == "forest"
+    assert quality_report.variant_name("forest", None) == "forest"
