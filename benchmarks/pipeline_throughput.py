@@ -13,9 +13,11 @@ Three measurements on generated clouds (:mod:`vl3d_focal.data.synthetic`, about 
    ``predict`` (``ModelLoader``, streamed tile by tile above ``chunk_points``), ``eval`` and
    ``ClassifiedPcloudWriter`` steps with a model trained for one epoch, and reports each step's
    time and its peak resident memory (``VmHWM`` of ``/proc/self/status``). Two models: one on
-   point-wise features (:data:`FNAMES`), one also on features of a neighbourhood
-   (:data:`NEIGHBOURHOOD_FNAMES`: height above ground and shape features, as the IGN example),
-   each on the 1 M cloud and on a 5 M one (five shifted copies), at the default ``chunk_points``.
+   point-wise features (:data:`~benchmarks.throughput_models.FNAMES`), one also on features of a neighbourhood
+   (:data:`~benchmarks.throughput_models.NEIGHBOURHOOD_FNAMES`: height above ground and shape features, as the IGN example),
+   and on those features the hierarchical autoencoder (:data:`~benchmarks.throughput_models.AUTOENCODER`, its index arrays
+   built per chunk of fields) and a random forest, each on the 1 M cloud and on a 5 M one (five
+   shifted copies), at the default ``chunk_points``.
 
 Run ``python -m benchmarks.pipeline_throughput [--quick]``; prints a table, writes JSON to
 ``benchmarks/results/pipeline_throughput.json``.
@@ -47,21 +49,14 @@ import numpy as np  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.append(str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.throughput_models import (  # noqa: E402
+    ARCHITECTURE, FNAMES, focal_model, save_model, training_data, train_autoencoder_model, train_forest_model,
+    train_neighbourhood_model,
+)
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "pipeline_throughput.json"
 POINTS_PER_M2 = 15.2  # of the synthetic scene at its default density
-FNAMES = ["intensity", "return_number", "number_of_returns"]
-NEIGHBOURHOOD_FNAMES = FNAMES + ["height_above_ground", "planarity", "verticality"]  # as the IGN example
-MAPPING = {"class_mapping": "LASClassMapping", "ignore_codes": [0, 1, 7],
-           "classes": [{"name": "ground", "codes": [2]}, {"name": "vegetation", "codes": [3, 4, 5]},
-                       {"name": "building", "codes": [6]}, {"name": "vehicle", "codes": [68]},
-                       {"name": "pole", "codes": [64]}]}
-DEMO_FIELDS = {"pre_processor": "furthest_point_subsampling",
-               "neighborhood": {"type": "sphere", "radius": 4.0, "separation_factor": 0.8},
-               "num_points": 256, "scale": True}
-ARCHITECTURE = {"num_pwise_feats": 32, "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
-                "postransf_feats_spec": [{"filters": 64}, {"filters": 128}],
-                "tnet_pre_filters_spec": [], "tnet_post_filters_spec": []}
 
 
 def vm_kib(key: str) -> int:
@@ -138,60 +133,6 @@ def bench_fields(cloud_path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _training_data(cloud_path: Path, fnames: list[str]) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, Any, Any]:
-    import laspy
-
-    from vl3d_focal.data.features import FeatureNormalizer, extract_features
-    from vl3d_focal.data.labels import ClassMapping
-    from vl3d_focal.data.receptive_fields import FieldSpec, build_fields, field_coordinates
-    from vl3d_focal.io.las import PointCloud
-
-    cloud = PointCloud.from_las(laspy.read(cloud_path), path=cloud_path)
-    mapping = ClassMapping.from_spec(MAPPING)
-    labels = mapping.map(np.asarray(cloud.las.classification))
-    spec = FieldSpec.from_config(DEMO_FIELDS)
-    fields = build_fields(cloud.xyz, spec, seed=0)
-    raw = extract_features(cloud, fnames)
-    normalizer = FeatureNormalizer().fit(raw, fnames=fnames)
-    coordinates = field_coordinates(cloud.xyz, fields, spec)
-    features = normalizer.transform(raw)[fields.indices]
-    return spec, coordinates, features, np.maximum(labels[fields.indices], 0), normalizer, mapping
-
-
-def _focal_model(*, num_points: int, num_features: int, labels: np.ndarray, num_classes: int) -> Any:
-    """The demo's PointNet compiled with our loss (square-root inverse-frequency class weights)."""
-    import keras
-
-    from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
-    from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
-
-    counts = np.bincount(labels.ravel(), minlength=num_classes)
-    weights = [float(w) for w in np.sqrt(counts.sum() / np.maximum(counts, 1) / num_classes)]
-    model = build_pointnet_pwise_classifier(num_points=num_points, num_features=num_features,
-                                            num_classes=num_classes, random_seed=3, **ARCHITECTURE)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=ClassWeightedFocalCategoricalCrossentropy(class_weight=weights, gamma=2.0, from_logits=True))
-    return model
-
-
-def _save(model: Any, *, fnames: list[str], normalizer: Any, spec: Any, mapping: Any, path: Path) -> None:
-    from vl3d_focal.models.model_file import save_bundle
-    from vl3d_focal.models.bundle import ModelBundle
-
-    save_bundle(ModelBundle(model=model, feature_names=fnames, normalizer=normalizer, field_spec=spec,
-                            mapping=mapping, class_names=list(mapping.names), random_seed=0,
-                            predict_batch_size=64), path)
-
-
-def train_neighbourhood_model(cloud_path: Path, *, model_path: Path) -> None:
-    """One epoch of the same model on :data:`NEIGHBOURHOOD_FNAMES`, saved for the prediction runs."""
-    spec, coordinates, features, labels, normalizer, mapping = _training_data(cloud_path, NEIGHBOURHOOD_FNAMES)
-    model = _focal_model(num_points=spec.num_points, num_features=len(NEIGHBOURHOOD_FNAMES), labels=labels,
-                         num_classes=len(mapping.names))
-    model.fit((coordinates, features), labels, batch_size=16, epochs=1, verbose=0)
-    _save(model, fnames=NEIGHBOURHOOD_FNAMES, normalizer=normalizer, spec=spec, mapping=mapping, path=model_path)
-
-
 def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> dict[str, Any]:
     """Median seconds of a training step with our loss and with Keras' cross-entropy; then one
     epoch with our loss, saved to ``model_path`` for the prediction runs."""
@@ -199,14 +140,14 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
 
     from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
 
-    spec, coordinates, features, labels, normalizer, mapping = _training_data(cloud_path, FNAMES)
+    spec, coordinates, features, labels, normalizer, mapping = training_data(cloud_path, FNAMES)
     batch = 16
     num_classes = len(mapping.names)
     keras_model = build_pointnet_pwise_classifier(num_points=spec.num_points, num_features=len(FNAMES),
                                                   num_classes=num_classes, random_seed=3, **ARCHITECTURE)
     keras_model.compile(optimizer=keras.optimizers.Adam(1e-3),
                         loss=keras.losses.CategoricalCrossentropy(from_logits=True))
-    models = {"ours (focal, sparse)": _focal_model(num_points=spec.num_points, num_features=len(FNAMES),
+    models = {"ours (focal, sparse)": focal_model(num_points=spec.num_points, num_features=len(FNAMES),
                                                    labels=labels, num_classes=num_classes),
               "keras CategoricalCrossentropy": keras_model}
     rng = np.random.default_rng(0)
@@ -235,7 +176,7 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
     start = time.perf_counter()
     model.fit((coordinates, features), labels, batch_size=batch, epochs=1, verbose=0)
     epoch_s = time.perf_counter() - start
-    _save(model, fnames=FNAMES, normalizer=normalizer, spec=spec, mapping=mapping, path=model_path)
+    save_model(model, fnames=FNAMES, normalizer=normalizer, spec=spec, mapping=mapping, path=model_path)
     return {"batch_fields": batch, "points_per_field": spec.num_points, "steps_timed": repetitions,
             "peers": rows, "loss_overhead_percent": 100.0 * (ours / theirs - 1.0),
             "epoch": {"fields": len(labels), "seconds": epoch_s}}
@@ -270,6 +211,7 @@ def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_point
     result["peak_rss_mib"] = vm_kib("VmHWM") / 1024
     result["chunk_points"] = chunk_points
     result["features"] = list(state.bundle.feature_names)
+    result["model"] = state.bundle.model_name
     return result
 
 
@@ -304,7 +246,9 @@ def print_tables(report: dict[str, Any]) -> None:
         if "error" in row:
             print(f"{row['cloud']}: failed: {row['error'][-300:]}")
             continue
-        kind = "neighbourhood" if "height_above_ground" in row["features"] else "point-wise"
+        kind = row["model"] if row["model"] != "PointNetPwiseClassifier" else (
+            "neighbourhood" if "height_above_ground" in row["features"] else "point-wise")
+        kind = {"ConvolutionalAutoencoderPwiseClassifier": "autoencoder", "RandomForestClassifier": "forest"}.get(kind, kind)
         print(f"{kind:>13s} {row['points']:9d} {str(row['chunk_points']):>9s} {row['read_s']:7.1f} {row['predict_s']:9.1f} "
               f"{row['predict_points_per_s']:9.0f} {row['eval_s']:7.1f} {row['write_s']:7.1f} "
               f"{row['peak_rss_mib']:8.0f} {row['peak_after_predict_mib']:9.0f} {row['rss_after_imports_mib']:11.0f}")
@@ -339,9 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         training_scene = scene_path(folder, points=60_000)
         report["training"] = bench_training(training_scene, repetitions=6 if args.quick else 20, model_path=pointwise)
         train_neighbourhood_model(training_scene, model_path=neighbourhood)
+        autoencoder, forest = folder / "model_autoencoder.keras", folder / "model_forest.keras"
+        train_autoencoder_model(training_scene, model_path=autoencoder)
+        train_forest_model(training_scene, model_path=forest)
         chunk = 100_000 if args.quick else DEFAULT_CHUNK_POINTS
         big = tiled_path(folder, source=base, copies=5)
-        runs = [(model, cloud, chunk) for model in (pointwise, neighbourhood) for cloud in (base, big)]
+        runs = [(model, cloud, chunk) for model in (pointwise, neighbourhood, autoencoder, forest) for cloud in (base, big)]
         if not args.quick:
             runs.insert(0, (pointwise, base, None))  # one shot, for the memory it costs
         report["prediction"] = [bench_prediction(model, cloud, chunk_points=size, folder=folder)

@@ -120,7 +120,8 @@ def ign_model(cloud_path: Path, model_path: Path) -> None:
     """The IGN example's model (untrained), its normaliser fitted on ``cloud_path``, saved."""
     import laspy
 
-    from vl3d_focal.data.features import FeatureNormalizer, extract_features
+    from vl3d_focal.data.features import extract_features
+    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.data.receptive_fields import FieldSpec
     from vl3d_focal.io.las import PointCloud

@@ -1,8 +1,11 @@
-"""Quality: the IGN example pipeline trained with cross-entropy, weighted cross-entropy and focal losses.
+"""Quality: the IGN example pipeline's models (PointNet, hierarchical autoencoder with KPConv, random
+forest) trained with cross-entropy, weighted cross-entropy and focal losses.
 
 The base is ``examples/ign_train.json`` + ``examples/ign_predict_eval.json``. Each variant
-differs from it only in the train step's ``compilation_args.loss`` entry (same seed, data,
-model, epochs, batch size, optimizer); its outputs go to ``<workdir>/<variant>/``, where its two
+differs from it only in the train step's model (``--models``, :mod:`benchmarks.quality_models`:
+same features, seed, data and training settings) and ``compilation_args.loss`` entry (same
+epochs, batch size, optimizer; the forest takes none); it is named ``<model>_<loss>`` and its
+outputs go to ``<workdir>/<variant>/``, where its two
 specs are written (``train.json``, ``predict_eval.json``: rerun one with
 ``vl3d-focal run <workdir>/<variant>/train.json``). Every spec runs through the library
 (``load_spec`` + ``run_pipeline``) in its own subprocess, so runs share no TensorFlow state and
@@ -11,6 +14,7 @@ targets are marked (measured, never asserted). Run ``python -m benchmarks.qualit
 
 Example:
     python -m benchmarks.quality --quick --out /tmp/quality.json
+    python -m benchmarks.quality --models pointnet,autoencoder,forest --variants ce,focal_g2 --seeds 7,8,9
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.quality_models import MODEL_KEYS, model_train_step, takes_loss  # noqa: E402
 from benchmarks.run_variant import run_variant  # noqa: E402
+from benchmarks.sensor_copies import copies_of  # noqa: E402
+from benchmarks.quality_report import (  # noqa: E402
+    format_table, mark_targets, rarest_classes, targets_text, variant_name,
+)
 from benchmarks.seed_spread import format_summary, parse_seeds, run_name, summarise  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,8 +52,6 @@ FOCAL = "class_weighted_focal_categorical_crossentropy"
 WEIGHTED_CE = "class_weighted_categorical_crossentropy"
 CE_CHOICES: tuple[str, ...] = ("categorical_crossentropy", "sparse_categorical_crossentropy")
 OTHER_GAMMA = 1.0
-TARGET_MIOU = 0.65
-TARGET_TRAIN_S = 15 * 60.0
 QUICK_EPOCHS = 2
 
 
@@ -94,20 +101,25 @@ def _train_step(doc: Mapping[str, Any], *, file: Path) -> dict[str, Any]:
 
 
 def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any], train_dir: Path,
-                  predict_dir: Path, variant_dir: Path, loss: Mapping[str, Any],
-                  epochs: int | None, seed: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                  predict_dir: Path, variant_dir: Path, loss: Mapping[str, Any] | None,
+                  epochs: int | None, seed: int | None = None, model: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The train and predict+eval specs of one variant, to be written into ``variant_dir``.
 
-    Only the loss entry (and, with ``epochs``, ``training_epochs``; with ``seed``, the train
-    step's ``random_seed``) changes; the input paths are
-    rewritten relative to ``variant_dir``; the outputs go to ``train/`` and ``predict/`` there, and
-    the predict spec loads the model the train spec writes.
+    Only the model (``quality_models.model_train_step``: same features and training settings),
+    the loss entry (and, with ``epochs``, ``training_epochs``; with ``seed``, the train step's
+    ``random_seed``) change; the input paths are rewritten relative to ``variant_dir``, and the
+    clouds the predict spec evaluates are left out of the training clouds (the base example may
+    train on every shared tile; the benchmark never scores a tile its model trained on); the
+    outputs go to ``train/`` and ``predict/`` there, and the predict spec loads the model the
+    train spec writes.
 
     Args:
         train_doc, predict_doc: the parsed base specs; train_dir, predict_dir: their folders.
-        variant_dir: where the variant's specs are written; loss: its loss entry.
+        variant_dir: where the variant's specs are written; loss: its loss entry (None for a
+            model that takes none).
         epochs: the training epochs, or None to keep the base's.
         seed: the train step's random seed, or None to keep the base's.
+        model: a ``quality_models.MODEL_KEYS`` name, or None to keep the base's model.
 
     Example:
         >>> train, predict = variant_specs(train_doc=t, predict_doc=p, train_dir=Path("examples"), predict_dir=Path(
@@ -118,15 +130,17 @@ def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any
     predict = copy.deepcopy(dict(predict_doc))
     train["in_pcloud"] = _rebase(train["in_pcloud"], base_dir=train_dir, new_dir=variant_dir)
     train["out_pcloud"] = ["train/*"]
-    step = _train_step(train, file=train_dir)
+    base = _train_step(train, file=train_dir)
+    steps = train["sequential_pipeline"]
+    step = model_train_step(base, model=model or base_model_key(base), loss=loss)
+    steps[steps.index(base)] = step
     model_args = step["model_args"]
     handling = model_args.setdefault("model_handling", {})
     for key in ("training_pcloud", "validation_pcloud"):
         if isinstance(handling.get(key), list):
             handling[key] = _rebase(handling[key], base_dir=train_dir, new_dir=variant_dir)
-    if epochs is not None:
+    if epochs is not None and loss is not None:
         handling["training_epochs"] = int(epochs)
-    model_args.setdefault("compilation_args", {})["loss"] = copy.deepcopy(dict(loss))
     if seed is not None:
         step["random_seed"] = int(seed)
     writers = [s for s in train["sequential_pipeline"] if s.get("writer") == "PredictiveModelWriter"]
@@ -136,9 +150,12 @@ def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any
     if not out_model.startswith("*"):
         out_model = "*model/" + Path(out_model).name
         writers[0]["out_model"] = out_model
-    train["_comment"] = f"quality benchmark variant: loss {loss['function']}; base {BASE_TRAIN.name}"
+    train["_comment"] = (f"quality benchmark variant: {step['train']}, loss {'none' if loss is None else loss['function']}; "
+                         f"base {BASE_TRAIN.name}")
 
     predict["in_pcloud"] = _rebase(predict["in_pcloud"], base_dir=predict_dir, new_dir=variant_dir)
+    evaluated = {os.path.normpath(variant_dir / path) for path in predict["in_pcloud"]}
+    train["in_pcloud"] = [path for path in train["in_pcloud"] if os.path.normpath(variant_dir / path) not in evaluated]
     predict["out_pcloud"] = ["predict/*"]
     loaders = [s for s in predict["sequential_pipeline"] if s.get("predict") == "ModelLoader"]
     if len(loaders) != 1:
@@ -146,6 +163,16 @@ def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any
     loaders[0]["model_path"] = "train/" + out_model[1:]
     predict["_comment"] = f"quality benchmark variant: evaluates the model of train.json; base {BASE_PREDICT.name}"
     return train, predict
+
+
+def base_model_key(step: Mapping[str, Any]) -> str:
+    """The ``quality_models.MODEL_KEYS`` name of a train step's model.
+
+    Example:
+        >>> base_model_key({"train": "RandomForestClassifier"})
+        'forest'
+    """
+    return next(key for key, name in MODEL_KEYS.items() if name == step["train"])
 
 
 def evaluation_paths(*, predict_spec: Mapping[str, Any]) -> dict[str, Path]:
@@ -166,91 +193,6 @@ def evaluation_paths(*, predict_spec: Mapping[str, Any]) -> dict[str, Path]:
     return {Path(i).stem: Path(expand_output(reports[0], prefix=p)) for i, p in zip(inputs, prefixes)}
 
 
-def rarest_classes(*, counts: Mapping[str, int], k: int = 2) -> list[str]:
-    """The ``k`` classes with the fewest training points (ties by name).
-
-    Example:
-        >>> rarest_classes(counts={"a": 10, "b": 3, "c": 5, "d": 3})
-        ['b', 'd']
-    """
-    return sorted(counts, key=lambda name: (counts[name], name))[:k]
-
-
-def mark_targets(*, runs: Mapping[str, Mapping[str, Any]], rare: list[str], cores: int) -> dict[str, Any]:
-    """Whether each focal run meets the issue's targets, against the ``ce`` run (measured, not asserted).
-
-    Args:
-        runs: by variant: ``evaluation`` (the evaluation JSON, or None) and ``train_s``.
-        rare: the rarest classes (by training counts).
-        cores: the CPU cores the runs had (the time target is for 2).
-
-    Example:
-        >>> ev = lambda m, r: {"mIoU": m, "per_class": {"x": {"R": r}}}
-        >>> t = mark_targets(runs={"ce": {"evaluation": ev(0.6, 0.2), "train_s": 10.0},
-        ...     "focal_g2": {"evaluation": ev(0.7, 0.3), "train_s": 10.0}}, rare=["x"], cores=2)
-        >>> t["focal_g2"]["miou_in_budget"], t["focal_g2"]["rare_recall_above_ce"]
-        (True, {'x': True})
-    """
-    ce = (runs.get("ce") or {}).get("evaluation")
-    marks: dict[str, Any] = {"miou_target": TARGET_MIOU, "train_s_target": TARGET_TRAIN_S,
-                             "cores": cores, "rarest_classes": list(rare)}
-    for name, run in runs.items():
-        evaluation = run.get("evaluation")
-        if not name.startswith("focal") or evaluation is None:
-            continue
-        train_s = run.get("train_s")
-        in_time = train_s is not None and train_s <= TARGET_TRAIN_S
-        above = {c: (None if ce is None else evaluation["per_class"][c]["R"] > ce["per_class"][c]["R"]) for c in rare}
-        marks[name] = {"miou": evaluation["mIoU"], "train_s": train_s,
-                       "miou_in_budget": bool(evaluation["mIoU"] >= TARGET_MIOU and in_time),
-                       "rare_recall_above_ce": above}
-    return marks
-
-
-def _cell(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
-def format_table(*, runs: Mapping[str, Mapping[str, Any]], class_names: list[str], rare: list[str]) -> str:
-    """A Markdown table: metrics by row, variants by column (``*`` marks the rarest classes).
-
-    Example:
-        >>> format_table(runs={"ce": {"train_s": 1.0}}, class_names=[], rare=[]).splitlines()[0]
-        '| metric | ce |'
-    """
-    names = list(runs)
-    evals = [runs[n].get("evaluation") or {} for n in names]
-    rows: list[tuple[str, list[Any], int]] = [
-        (label, [e.get(key) for e in evals], 3)
-        for key, label in (("OA", "OA"), ("mIoU", "mIoU"), ("macro_F1", "macro-F1"))]
-    for measure, label in (("F1", "F1"), ("IoU", "IoU"), ("R", "recall")):
-        for c in class_names:
-            values = [e.get("per_class", {}).get(c, {}).get(measure) for e in evals]
-            rows.append((f"{label} {c}{'*' if c in rare else ''}", values, 3))
-    for key, label, digits in (("train_s", "train spec s (read+fields+fit+write)", 1), ("fit_s", "fit s", 1),
-                               ("epochs_run", "epochs run", 0), ("predict_s", "predict+eval spec s", 1)):
-        rows.append((label, [runs[n].get(key) for n in names], digits))
-    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    lines += [f"| {label} | " + " | ".join(_cell(v, digits) for v in values) + " |" for label, values, digits in rows]
-    return "\n".join(lines)
-
-
-def _targets_text(marks: Mapping[str, Any]) -> str:
-    lines = [f"Targets (measured, on {marks['cores']} cores):"]
-    for name, mark in marks.items():
-        if not isinstance(mark, dict):
-            continue
-        minutes = "-" if mark["train_s"] is None else f"{mark['train_s'] / 60:.1f} min"
-        lines.append(f"  {name}: mIoU {mark['miou']:.3f} >= {TARGET_MIOU} within {TARGET_TRAIN_S / 60:.0f} min "
-                     f"({minutes}): {'MET' if mark['miou_in_budget'] else 'not met'}")
-        for c, above in mark["rare_recall_above_ce"].items():
-            state = "unknown (no ce run)" if above is None else ("MET" if above else "not met")
-            lines.append(f"  {name}: recall {c} above ce: {state}")
-    return "\n".join(lines)
-
-
 def main(*, argv: list[str] | None = None) -> int:
     """Command line entry point (see ``--help``).
 
@@ -268,7 +210,14 @@ def main(*, argv: list[str] | None = None) -> int:
                         help="comma-separated random seeds, e.g. 7,8,9: every variant runs once per seed and a "
                              "table gives each metric's mean, standard deviation and range (default: the base's seed)")
     parser.add_argument("--variants", type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
-                        default=None, help="comma-separated variants to run (default: all)")
+                        default=None, help="comma-separated losses to run (ce, weighted_ce, focal_g2, focal_g1; "
+                        "default: all); a model without a loss runs once")
+    parser.add_argument("--sensors", action="store_true",
+                        help="also evaluate every model on copies of the evaluated tiles as another sensor would "
+                             "record them (intensity x17; LAS 1.2 format 0 without intensity and returns)")
+    parser.add_argument("--models", type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
+                        default=None, help=f"comma-separated models among {', '.join(MODEL_KEYS)}, on the base's "
+                        "features (default: the base's model)")
     args = parser.parse_args(argv)
     if not any(IGN_DIR.glob("*.laz")):
         print(f"skipped: the real IGN tiles are not in {IGN_DIR} (../shared/data/ign beside the repository)")
@@ -286,20 +235,28 @@ def main(*, argv: list[str] | None = None) -> int:
         print("note: the base sets model_handling.class_weight: the pipeline applies it to losses without one")
     workdir = args.workdir.resolve()
     plan: dict[str, dict[str, Any]] = {}
-    variants = loss_variants(base_loss=base_loss, ce_function=args.ce_loss)
-    chosen = args.variants or list(variants)
-    unknown = [name for name in chosen if name not in variants]
+    losses = loss_variants(base_loss=base_loss, ce_function=args.ce_loss)
+    models = args.models or [base_model_key(base_step)]
+    unknown = [name for name in [*models, *(args.variants or [])] if name not in MODEL_KEYS and name not in losses]
     if unknown:
-        parser.error(f"--variants: unknown {unknown}; expected some of {sorted(variants)}")
+        parser.error(f"--models/--variants: unknown {unknown}; expected models among {sorted(MODEL_KEYS)} "
+                     f"and losses among {sorted(losses)}")
+    variants = {variant_name(model, loss if takes_loss(model) else None): (model, losses[loss] if takes_loss(model) else None)
+                for model in models for loss in (args.variants or list(losses))}
+    chosen = list(variants)
     seeds: list[int | None] = list(args.seeds) if args.seeds else [None]
     for name in chosen:
+        model, loss = variants[name]
         for seed in seeds:
             run = name if seed is None else run_name(name, seed)
             variant_dir = workdir / run
             variant_dir.mkdir(parents=True, exist_ok=True)
             train, predict = variant_specs(train_doc=train_doc, predict_doc=predict_doc, train_dir=BASE_TRAIN.parent,
                                            predict_dir=BASE_PREDICT.parent, variant_dir=variant_dir,
-                                           loss=variants[name], epochs=epochs, seed=seed)
+                                           loss=loss, epochs=epochs, seed=seed, model=model)
+            if args.sensors:
+                predict["in_pcloud"] += [os.path.relpath(copy_path, variant_dir) for copy_path in copies_of(
+                    [os.path.normpath(variant_dir / path) for path in predict["in_pcloud"]], folder=workdir / "sensors")]
             for file, doc in (("train.json", train), ("predict_eval.json", predict)):
                 (variant_dir / file).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
             try:
@@ -308,9 +265,11 @@ def main(*, argv: list[str] | None = None) -> int:
             except SpecError as exc:
                 print(f"the variant spec {run} is invalid:\n{exc}")
                 return 2
-            plan[run] = {"loss": variants[name], "evaluations": evaluation_paths(predict_spec=normalised),
+            plan[run] = {"loss": loss, "evaluations": evaluation_paths(predict_spec=normalised),
                          "dir": variant_dir, "seed": seed}
-    print(f"{len(plan)} runs, specs in {workdir}; epochs: {epochs or 'as in the base'}", flush=True)
+    load_before = os.getloadavg()
+    print(f"{len(plan)} runs, specs in {workdir}; epochs: {epochs or 'as in the base'}; load average "
+          f"{load_before[0]:.1f}", flush=True)
     runs = {name: {"loss": item["loss"], "seed": item["seed"],
                    **run_variant(name=name, variant_dir=item["dir"], evaluations=item["evaluations"])}
             for name, item in plan.items()}
@@ -327,7 +286,7 @@ def main(*, argv: list[str] | None = None) -> int:
         of_seed = {name: runs[name if seed is None else run_name(name, seed)] for name in chosen}
         key = "base seed" if seed is None else f"seed {seed}"
         marks[key] = mark_targets(runs=of_seed, rare=rare, cores=cores)
-        print(f"{key}: " + _targets_text(marks[key]))
+        print(f"{key}: " + targets_text(marks[key]))
     if args.seeds:
         summary = summarise(runs=runs, variants=chosen, seeds=args.seeds, rare=rare)
         print()
@@ -336,7 +295,8 @@ def main(*, argv: list[str] | None = None) -> int:
         "command": "python -m benchmarks.quality " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": bool(args.quick),
         "epochs": epochs, "machine": {"python": platform.python_version(), "cores": cores,
-                                      "processor": platform.processor() or platform.machine()},
+                                      "processor": platform.processor() or platform.machine(),
+                                      "load_average_before": load_before, "load_average_after": os.getloadavg()},
         "base": [str(BASE_TRAIN.relative_to(REPO)), str(BASE_PREDICT.relative_to(REPO))],
         "class_counts": counts, "rarest_classes": rare, "targets": marks, "seeds": args.seeds,
         "seed_summary": summary,

@@ -24,16 +24,29 @@ from typing import Any, Mapping
 REPO = Path(__file__).resolve().parents[1]
 
 
+_PREDICTED = {"%s: predicted %d points from %d fields (%.1f s)": (1, 3),
+              "%s: streamed prediction of %d points in %d tiles, %d fields (%.1f s)": (1, 4)}
+"""The prediction's log records: (index of the point count, index of the seconds) in their args."""
+
+
 class _FitTime(logging.Handler):
-    """Keeps the seconds of the training step's "training took %.1f s" log record."""
+    """Keeps the seconds of the training (the Keras engine's "training took %.1f s", the
+    forest's fit) and the points and seconds of the predictions."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)
         self.seconds: float | None = None
+        self.predicted_points, self.predict_seconds = 0, 0.0
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg == "training took %.1f s" and record.args:
             self.seconds = float(record.args[0])
+        elif str(record.msg).startswith("random forest of %d trees") and record.args:
+            self.seconds = float(record.args[4])
+        elif record.msg in _PREDICTED and record.args:
+            points, seconds = _PREDICTED[record.msg]
+            self.predicted_points += int(record.args[points])
+            self.predict_seconds += float(record.args[seconds])
 
 
 def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
@@ -53,7 +66,8 @@ def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
     loaded = time.perf_counter()
     run_pipeline(spec)
     end = time.perf_counter()
-    timing = {"load_spec_s": loaded - start, "run_pipeline_s": end - loaded, "fit_s": fit.seconds}
+    timing = {"load_spec_s": loaded - start, "run_pipeline_s": end - loaded, "fit_s": fit.seconds,
+              "predicted_points": fit.predicted_points, "predict_step_s": fit.predict_seconds}
     timing_out.write_text(json.dumps(timing) + "\n", encoding="utf-8")
     return 0
 
@@ -106,6 +120,8 @@ def run_variant(*, name: str, variant_dir: Path, evaluations: Mapping[str, Path]
     print(f"[{name}] predicting + evaluating ...", flush=True)
     run["predict"] = run_spec_subprocess(spec_path=variant_dir / "predict_eval.json")
     run["predict_s"] = run["predict"].get("run_pipeline_s")
+    if run["predict"].get("predict_step_s"):
+        run["predict_points_per_s"] = run["predict"]["predicted_points"] / run["predict"]["predict_step_s"]
     run["evaluations"] = {tile: json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
                           for tile, p in evaluations.items()}
     run["evaluation"] = next(iter(run["evaluations"].values()), None)

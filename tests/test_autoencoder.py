@@ -114,7 +114,9 @@ def test_num_points_must_match_depth_zero():
 def test_registered_with_schema_and_metadata():
     entry = MODELS.get("ConvolutionalAutoencoderPwiseClassifier")
     assert entry.load() is build_conv_autoencoder_pwise_classifier
-    assert entry.metadata == {"output": "logits", "field_inputs": "hierarchical_fps", "coordinates_only": True}
+    assert entry.metadata == {"output": "logits", "coordinates_only": True,
+                              "field_spec": "vl3d_focal.data.hierarchical_fields:depth0_field_spec",
+                              "field_inputs": "vl3d_focal.data.hierarchical_fields:hierarchical_model_inputs"}
     jsonschema.Draft202012Validator.check_schema(entry.schema)
 
 

@@ -14,7 +14,7 @@ import pytest
 # root goes at the END of sys.path so that vl3d_focal still comes from the installed package.
 sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import quality  # noqa: E402
+from benchmarks import quality, quality_report  # noqa: E402
 from vl3d_focal.config import load_spec, read_spec_file, validate_spec  # noqa: E402
 from vl3d_focal.config.prefixes import expand_output  # noqa: E402
 
@@ -59,7 +59,10 @@ def test_variant_specs_differ_only_in_loss_epochs_and_paths(base: tuple[dict, di
     def resolved(paths: list[str], folder: Path) -> list[str]:
         return [os.path.normpath(folder / p) for p in paths]
 
-    assert resolved(train["in_pcloud"], variant_dir) == resolved(train_doc["in_pcloud"], quality.BASE_TRAIN.parent)
+    evaluated = resolved(predict_doc["in_pcloud"], quality.BASE_PREDICT.parent)
+    assert resolved(train["in_pcloud"], variant_dir) == [  # the evaluated tile is held out
+        p for p in resolved(train_doc["in_pcloud"], quality.BASE_TRAIN.parent) if p not in evaluated]
+    assert len(train["in_pcloud"]) >= 3 and not set(resolved(train["in_pcloud"], variant_dir)) & set(evaluated)
     assert resolved(predict["in_pcloud"], variant_dir) == resolved(predict_doc["in_pcloud"], quality.BASE_PREDICT.parent)
     step = quality._train_step(train, file=Path("x"))
     assert step["model_args"]["compilation_args"]["loss"] == loss
@@ -90,25 +93,28 @@ def test_variant_specs_differ_only_in_loss_epochs_and_paths(base: tuple[dict, di
 
 
 def test_rarest_classes_and_target_marks() -> None:
-    assert quality.rarest_classes(counts={"ground": 95379, "low": 7669, "high": 35181, "other": 7811}) == ["low", "other"]
+    assert quality_report.rarest_classes(counts={"ground": 95379, "low": 7669, "high": 35181, "other": 7811}) == ["low", "other"]
 
     def run(miou: float, recall: dict[str, float], train_s: float | None) -> dict:
         return {"evaluation": {"mIoU": miou, "per_class": {c: {"R": r} for c, r in recall.items()}}, "train_s": train_s}
 
-    runs = {"ce": run(0.70, {"a": 0.5, "b": 0.4}, 100.0),
-            "weighted_ce": run(0.80, {"a": 0.9, "b": 0.9}, 100.0),
-            "focal_g2": run(0.66, {"a": 0.6, "b": 0.4}, 899.0),
-            "focal_g1": run(0.90, {"a": 0.4, "b": 0.7}, 901.0)}
-    marks = quality.mark_targets(runs=runs, rare=["a", "b"], cores=2)
-    assert "weighted_ce" not in marks and "ce" not in marks
-    assert marks["focal_g2"]["miou_in_budget"] is True
-    assert marks["focal_g1"]["miou_in_budget"] is False  # over 15 minutes
-    assert marks["focal_g2"]["rare_recall_above_ce"] == {"a": True, "b": False}  # equal is not above
-    assert marks["focal_g1"]["rare_recall_above_ce"] == {"a": False, "b": True}
-    no_ce = quality.mark_targets(runs={"focal_g2": runs["focal_g2"]}, rare=["a"], cores=2)
-    assert no_ce["focal_g2"]["rare_recall_above_ce"] == {"a": None}
-    table = quality.format_table(runs=runs, class_names=["a", "b"], rare=["b"])
-    assert "| recall b* | 0.400 | 0.900 | 0.400 | 0.700 |" in table.splitlines()
+    runs = {"pointnet_ce": run(0.70, {"a": 0.5, "b": 0.4}, 100.0),
+            "pointnet_weighted_ce": run(0.80, {"a": 0.9, "b": 0.9}, 100.0),
+            "pointnet_focal_g2": run(0.72, {"a": 0.6, "b": 0.4}, 899.0),
+            "pointnet_focal_g1": run(0.90, {"a": 0.4, "b": 0.7}, 901.0),
+            "autoencoder_focal_g2": run(0.71, {"a": 0.9, "b": 0.9}, 100.0),
+            "forest": run(0.75, {"a": 0.9, "b": 0.9}, 100.0)}
+    marks = quality_report.mark_targets(runs=runs, rare=["a", "b"], cores=2)
+    assert sorted(k for k, v in marks.items() if isinstance(v, dict)) == [
+        "autoencoder_focal_g2", "pointnet_focal_g1", "pointnet_focal_g2"]  # the focal runs, each against its model's ce
+    assert marks["pointnet_focal_g2"]["miou_in_budget"] is True
+    assert marks["pointnet_focal_g1"]["miou_in_budget"] is False  # over 15 minutes
+    assert marks["autoencoder_focal_g2"]["miou_in_budget"] is False  # under 0.72
+    assert marks["pointnet_focal_g2"]["rare_recall_above_ce"] == {"a": True, "b": False}  # equal is not above
+    assert marks["pointnet_focal_g1"]["rare_recall_above_ce"] == {"a": False, "b": True}
+    assert marks["autoencoder_focal_g2"]["rare_recall_above_ce"] == {"a": None, "b": None}  # no autoencoder_ce run
+    table = quality_report.format_table(runs=runs, class_names=["a", "b"], rare=["b"])
+    assert "| recall b* | 0.400 | 0.900 | 0.400 | 0.700 | 0.900 | 0.900 |" in table.splitlines()
 
 
 def test_main_skips_without_the_ign_tiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -152,3 +158,27 @@ def test_seed_spread_numbers():
     assert parse_seeds("7,8") == [7, 8]
     with pytest.raises(ValueError, match="integer seeds"):
         parse_seeds("7,x")
+
+
+def test_model_variants_share_the_features_and_training(base):
+    train_doc, predict_doc = base
+    kwargs = dict(train_doc=train_doc, predict_doc=predict_doc, train_dir=quality.BASE_TRAIN.parent,
+                  predict_dir=quality.BASE_PREDICT.parent, variant_dir=Path("v"), epochs=None)
+    base_step = quality._train_step(train_doc, file=Path("x"))
+    loss = {"function": quality.FOCAL, "gamma": 1.0, "class_weight": "balanced"}
+    for model in quality.MODEL_KEYS:
+        train, _ = quality.variant_specs(model=model, loss=loss if quality.takes_loss(model) else None, **kwargs)
+        step = quality._train_step(train, file=Path("x"))
+        assert step["train"] == quality.MODEL_KEYS[model]
+        assert (step["fnames"], step.get("cloud_normalization"), step["random_seed"]) == (
+            base_step["fnames"], base_step.get("cloud_normalization"), base_step["random_seed"])
+        args = step["model_args"]
+        if quality.takes_loss(model):
+            assert args["compilation_args"]["loss"] == loss
+            assert args["model_handling"] == base_step["model_args"]["model_handling"]
+        else:
+            assert "compilation_args" not in args and "pre_processing" not in args
+            assert args["class_weight"] == base_step["model_args"]["compilation_args"]["loss"]["class_weight"]
+        assert train["sequential_pipeline"][:-2] == train_doc["sequential_pipeline"][:-2]  # the miners are the base's
+        assert validate_spec(train, base_dir=quality.BASE_TRAIN.parent, check_files=False) == []
+    assert quality_report.variant_name("forest", None) == "forest"

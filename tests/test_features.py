@@ -5,8 +5,10 @@ import pytest
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.features import (
-    FeatureNormalizer, extract_features, nearest_in_order, neighbour_shapes, shape_features,
+    extract_features, neighbour_shapes, shape_features,
 )
+from vl3d_focal.data.eigen_features import nearest_in_order
+from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.synthetic import CLASS_CODES, generate_urban_scene
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud, read_cloud

@@ -8,7 +8,8 @@ import laspy
 import numpy as np
 import pytest
 
-from vl3d_focal.data.features import FeatureNormalizer, extract_features
+from vl3d_focal.data.features import extract_features
+from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.receptive_fields import FieldSpec, build_fields, fields_at_centers
 from vl3d_focal.data.synthetic import generate_urban_scene

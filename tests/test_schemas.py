@@ -106,7 +106,10 @@ def test_model_arguments_come_from_the_registry():
         props = defs[f"model_args.{entry.name}"]["properties"]
         for name, sub in entry.schema["properties"].items():
             assert props[name] == sub
-        assert {"num_classes", "pre_processing", "model_handling", "compilation_args"} <= props.keys()
+        assert {"num_classes", "model_handling"} <= props.keys()
+        # what the metadata says the model takes: a loss (compilation_args), receptive fields
+        assert ("compilation_args" in props) == entry.metadata.get("takes_loss", True)
+        assert ("pre_processing" in props) == (entry.metadata.get("samples", "fields") == "fields")
 
 
 def test_refs_resolve_offline():

@@ -33,3 +33,14 @@ def lazy_attributes(package: str, table: Mapping[str, str]) -> tuple[Callable[[s
         return sorted(set(vars(sys.modules[package])) | set(table))
 
     return __getattr__, __dir__
+
+
+def load_reference(reference: str) -> Any:
+    """The object a ``"module:attribute"`` reference names (the module imported now).
+
+    Example:
+        >>> load_reference("math:sqrt")(9.0)
+        3.0
+    """
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from vl3d_focal.errors import RegistryError
+from vl3d_focal.lazy import load_reference
 from vl3d_focal.plugins import load_entry_points
 
 Builder = Callable[..., Any]
@@ -59,8 +60,7 @@ class RegistryEntry:
         """
         if callable(self.builder):
             return self.builder
-        module, _, attribute = self.builder.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return load_reference(self.builder)
 
 
 class Registry:
@@ -210,5 +210,6 @@ STEPS = Registry(kind="step", key=None, entry_point_group="vl3d_focal.steps", bu
     "vl3d_focal.steps.predict",
     "vl3d_focal.steps.evaluate",
     "vl3d_focal.steps.writers",
+    "vl3d_focal.steps.miners",
 ))
 """Step kinds; see :mod:`vl3d_focal.steps.definition` for what a step entry declares."""

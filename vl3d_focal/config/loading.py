@@ -34,7 +34,7 @@ Example:
     ...                         "sequential_pipeline": [{"trian": "PointNetPwiseClassifier"}]},
     ...                        check_files=False)
     >>> print(issues[0])
-    $.sequential_pipeline[0]: a step needs one of the keys 'class_mapping', 'train', 'predict', 'eval', 'writer'; got 'trian'; did you mean 'train'?
+    $.sequential_pipeline[0]: a step needs one of the keys 'class_mapping', 'train', 'predict', 'eval', 'writer', 'miner'; got 'trian'; did you mean 'train'?
 """
 
 from __future__ import annotations

@@ -136,9 +136,14 @@ def walk(value: Any, schema: Any, visit: Visit, *, path: tuple = ()) -> Any:
                 value = walk(value, sub, visit, path=path)
                 break
     if isinstance(value, dict):
-        for name, sub in schema.get("properties", {}).items():
+        declared = schema.get("properties", {})
+        for name, sub in declared.items():
             if name in value:
                 value[name] = walk(value[name], sub, visit, path=path + (name,))
+        others = schema.get("additionalProperties")
+        if isinstance(others, Mapping):
+            for name in [name for name in value if name not in declared]:
+                value[name] = walk(value[name], others, visit, path=path + (name,))
     if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
         value = [walk(item, schema["items"], visit, path=path + (i,)) for i, item in enumerate(value)]
     return value
@@ -164,7 +169,13 @@ def annotated_paths(
     return found
 
 
-def _fill_defaults(value: Any, schema: Mapping[str, Any], path: tuple) -> Any:
+def fill_defaults(value: Any, schema: Mapping[str, Any], path: tuple) -> Any:
+    """A :func:`walk` visitor: the properties ``value`` lacks whose schema has a ``default`` get it.
+
+    Example:
+        >>> walk({}, {"properties": {"a": {"default": 1}}}, fill_defaults)
+        {'a': 1}
+    """
     if isinstance(value, dict):
         for name, sub in schema.get("properties", {}).items():
             if name not in value and isinstance(sub, Mapping) and "default" in sub:
@@ -187,7 +198,7 @@ def apply_defaults(
         >>> apply_defaults(spec)["sequential_pipeline"][0]["unmapped"]
         'error'
     """
-    return walk(copy.deepcopy(dict(spec)), pipeline_schema_inlined(schemas=schemas), _fill_defaults)
+    return walk(copy.deepcopy(dict(spec)), pipeline_schema_inlined(schemas=schemas), fill_defaults)
 
 
 def resolve_prefix(prefix: str, *, base_dir: Path) -> str:

@@ -114,11 +114,19 @@ def _loss_object() -> dict[str, Any]:
     return _with_all_of(schema, _dispatch("function", names, {n: loss_file(n) for n in names}))
 
 
-def _model_args(entry_schema: Mapping[str, Any]) -> dict[str, Any]:
+def _model_args(entry: RegistryEntry) -> dict[str, Any]:
+    """The model's ``model_args``: the common ones (no ``compilation_args`` for a model whose
+    metadata says ``takes_loss: false``, no ``pre_processing`` for one that learns from points)
+    and the model's own."""
     loss = {"$ref": "#/$defs/loss", "description": "The loss: {'function': <registered loss>, ...its arguments}."}
     common = model_args_schema.model_args_common(loss=loss, class_weight_ref=CLASS_WEIGHT)
+    if not entry.metadata.get("takes_loss", True):
+        del common["compilation_args"]
+    if entry.metadata.get("samples", "fields") == "points":
+        del common["pre_processing"]
+    entry_schema = entry.schema
     properties = {**common, **copy.deepcopy(dict(entry_schema.get("properties", {})))}
-    required = ["num_classes", "pre_processing", "compilation_args"]
+    required = [name for name in ("num_classes", "pre_processing", "compilation_args") if name in properties]
     required += [name for name in entry_schema.get("required", []) if name not in required]
     return {
         "type": "object",
@@ -135,7 +143,7 @@ def _model_defs(defs: dict[str, Any]) -> None:
     names = MODELS.names()
     defs["model_name"] = {"enum": names, "title": "model", "description": "Registered model (vl3d-focal list models)."}
     for entry in MODELS.entries():
-        defs[f"model_args.{entry.name}"] = _model_args(entry.schema)
+        defs[f"model_args.{entry.name}"] = _model_args(entry)
     defs["model_args_by_model"] = {"allOf": [
         {"if": {"required": [MODELS.key], "properties": {MODELS.key: {"const": name}}},
          "then": {"properties": {"model_args": {"$ref": f"#/$defs/model_args.{name}"}}}}

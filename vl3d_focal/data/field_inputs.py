@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from vl3d_focal.data.miners import MinedFeatures, recipes_for
 from vl3d_focal.data.records import CloudRecord
 
 logger = logging.getLogger(__name__)
@@ -71,8 +72,10 @@ def cloud_fields(record: CloudRecord, *, field_spec: Any, seed: int | None) -> A
     return record.fields_cache[key]
 
 
-def cloud_features(record: CloudRecord, *, feature_names: Sequence[str]) -> np.ndarray:
-    """The ``(N, F)`` raw features of a cloud, by name (F = 0 without names).
+def cloud_features(record: CloudRecord, *, feature_names: Sequence[str],
+                   miners: Sequence[MinedFeatures] = ()) -> np.ndarray:
+    """The ``(N, F)`` raw features of a cloud, by name (F = 0 without names); ``miners`` are the
+    recipes of the mined features among them.
 
     Example:
         >>> cloud_features(record, feature_names=[]).shape          # doctest: +SKIP
@@ -82,9 +85,11 @@ def cloud_features(record: CloudRecord, *, feature_names: Sequence[str]) -> np.n
         return np.zeros((record.num_points, 0), dtype=np.float32)
     from vl3d_focal.data.features import extract_features
 
-    key = tuple(feature_names)
+    used = recipes_for(feature_names, miners)
+    key = (*feature_names, *(recipe.key() for recipe in used))
     if key not in record.features_cache:
-        record.features_cache[key] = np.asarray(extract_features(record.cloud, list(key)), dtype=np.float32)
+        record.features_cache[key] = np.asarray(extract_features(record.cloud, list(feature_names), miners=used),
+                                                dtype=np.float32)
     return record.features_cache[key]
 
 
@@ -95,6 +100,7 @@ def field_inputs(
     seed: int | None,
     feature_names: Sequence[str],
     normalizer: Any,
+    miners: Sequence[MinedFeatures] = (),
 ) -> FieldInputs:
     """Coordinates and normalised features of every receptive field of a cloud.
 
@@ -103,7 +109,9 @@ def field_inputs(
         field_spec: the ``FieldSpec`` (neighbourhood, sampling, ``num_points``).
         seed: seed of the field construction.
         feature_names: ``fnames``.
-        normalizer: a fitted ``FeatureNormalizer`` (ignored when there are no features).
+        normalizer: a fitted ``FeatureNormalizer`` (ignored when there are no features); the
+            cloud's per-cloud scaling comes from the whole cloud's features.
+        miners: the recipes of mined features among ``feature_names``.
 
     Example:
         >>> inputs = field_inputs(record, field_spec=spec, seed=1, feature_names=[],
@@ -112,7 +120,7 @@ def field_inputs(
     from vl3d_focal.data.receptive_fields import field_coordinates
 
     fields = cloud_fields(record, field_spec=field_spec, seed=seed)
-    features = cloud_features(record, feature_names=feature_names)
+    features = cloud_features(record, feature_names=feature_names, miners=miners)
     if features.shape[1]:
         features = np.asarray(normalizer.transform(features), dtype=np.float32)
     indices = np.asarray(fields.indices)

@@ -45,6 +45,7 @@ from vl3d_focal.data.hierarchy_defaults import (
     DEFAULT_NUM_DOWNSAMPLING_NEIGHBORS, DEFAULT_NUM_POINTS_PER_DEPTH, DEFAULT_NUM_PWISE_NEIGHBORS,
     DEFAULT_NUM_UPSAMPLING_NEIGHBORS,
 )
+from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.receptive_fields import FieldSpec
 from vl3d_focal.data.subsampling import furthest_point_order
 from vl3d_focal.errors import DataError, SpecError, SpecIssue
@@ -203,7 +204,7 @@ def nearest_in_fields(query: np.ndarray, support: np.ndarray, *, k: int) -> np.n
     shift = np.zeros((fields, 1, 3))
     shift[:, 0, 0] = np.arange(fields) * 2.0 ** math.ceil(math.log2(4.0 * extent + 1.0))
     tree = cKDTree((support.astype(np.float64) + shift).reshape(-1, 3))
-    _, found = tree.query((query.astype(np.float64) + shift).reshape(-1, 3), k=k, workers=-1)
+    _, found = tree.query((query.astype(np.float64) + shift).reshape(-1, 3), k=k, workers=cpu_threads())
     found = found.reshape(fields, num_query, k) - (np.arange(fields) * num_support)[:, None, None]
     return found.astype(np.int32)
 

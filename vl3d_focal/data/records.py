@@ -90,6 +90,9 @@ class CloudRecord:
         fields_cache: receptive fields already built, keyed by field configuration.
         features_cache: raw ``(N, F)`` features already extracted, keyed by feature names.
         warnings: what the steps noted about this cloud without failing (a survey records them).
+        feature_warnings: what the last prediction found about the cloud's features (features
+            far from the model's training data, :mod:`vl3d_focal.data.feature_shift`); also
+            among ``warnings``.
 
     Example:
         >>> record = CloudRecord(path=Path("a.las"), cloud=None, prefix="out/", num_points=10)
@@ -116,6 +119,7 @@ class CloudRecord:
         self.fields_cache: dict[str, Any] = {}
         self.features_cache: dict[tuple[str, ...], np.ndarray] = {}
         self.warnings: list[str] = []
+        self.feature_warnings: list[str] = []
 
     @property
     def loaded(self) -> bool:

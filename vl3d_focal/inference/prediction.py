@@ -25,7 +25,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from vl3d_focal.data.feature_shift import shift_messages
 from vl3d_focal.data.field_inputs import cloud_features, field_inputs
+from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.records import InMemoryPredictions
 from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.progress import Progress
@@ -50,7 +52,7 @@ def inference_function(model: Any) -> Callable[..., Any]:
     if traced is None:
         import tensorflow as tf
 
-        signature = [tf.TensorSpec((None,) + tuple(tensor.shape[1:]), tf.float32) for tensor in model.inputs]
+        signature = [tf.TensorSpec((None,) + tuple(tensor.shape[1:]), tensor.dtype) for tensor in model.inputs]
 
         @tf.function(input_signature=signature)
         def traced(*arrays: Any) -> Any:
@@ -61,13 +63,17 @@ def inference_function(model: Any) -> Callable[..., Any]:
     return traced
 
 
-def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int) -> np.ndarray:
+def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int,
+                   make_inputs: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None) -> np.ndarray:
     """Softmax probabilities of every field, computed ``batch_size`` fields at a time.
 
     Args:
         model: a Keras model emitting logits ``(B, P, C)``.
         inputs: the model's inputs, each with the fields on the first axis.
         batch_size: fields per chunk (>= 1).
+        make_inputs: turns a chunk's ``(coordinates, features)`` into the model's inputs (a
+            bundle's :meth:`~vl3d_focal.models.bundle.ModelBundle.model_inputs`: a hierarchy's
+            index arrays are then built for one chunk at a time); None: ``inputs`` as they are.
 
     Returns:
         ``(M, P, C)`` float32 probabilities, equal to one call over all fields.
@@ -84,7 +90,10 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int)
     chunks = []
     with Progress("prediction", total=total, unit="fields") as progress:
         for start in range(0, total, batch_size):
-            chunk = [np.asarray(array[start:start + batch_size], dtype=np.float32) for array in inputs]
+            chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
+            if make_inputs is not None:
+                chunk = make_inputs(*chunk)
+            chunk = [np.asarray(array, dtype=tensor.dtype) for array, tensor in zip(chunk, model.inputs)]
             chunks.append(np.asarray(probabilities(*chunk), dtype=np.float32))
             progress.update(min(start + batch_size, total))
     if not chunks:
@@ -162,7 +171,8 @@ def predict_cloud_blocks(
     xyz = record.cloud.xyz
     n = len(xyz)
     dims, _ = NEIGHBORHOODS[spec.neighborhood]
-    raw = cloud_features(record, feature_names=bundle.feature_names)
+    raw = cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners)
+    statistics = bundle.normalizer.cloud_statistics(raw[::sample_stride(n)]) if raw.shape[1] else None
     centers = field_centers(xyz, spec)
     origin = xyz[:, :2].min(axis=0)
     extent = np.maximum(xyz[:, :2].max(axis=0) - origin, spec.radius)
@@ -184,12 +194,40 @@ def predict_cloud_blocks(
         coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=block_centers), spec)
         features = raw[indices]
         if raw.shape[1]:
-            features = np.asarray(bundle.normalizer.transform(raw[local]), dtype=np.float32)[local_indices]
-        probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size)
+            features = np.asarray(bundle.normalizer.transform(raw[local], cloud=statistics), dtype=np.float32)[local_indices]
+        probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size,
+                                       make_inputs=bundle.model_inputs)
         sums.add(probabilities, indices)
         logger.info("%s: block %d/%d, %d fields over %d points", record.path.name, number, len(blocks),
                     len(block), len(local))
     return sums.finish(xyz=xyz), len(centers)
+
+
+def point_probabilities(bundle: ModelBundle, raw: np.ndarray, *, statistics: Any) -> np.ndarray:
+    """``(n, C)`` probabilities of a model that predicts each point from its own features.
+
+    Args:
+        bundle: the model (``learns_from_points``).
+        raw: ``(n, F)`` raw features of a cloud, or of a tile of it with ``statistics``.
+        statistics: the cloud's per-cloud scaling statistics; None: those of ``raw``.
+
+    Example:
+        >>> probabilities = point_probabilities(bundle, raw, statistics=None)   # doctest: +SKIP
+    """
+    return np.asarray(bundle.model.predict_proba(bundle.normalizer.transform(raw, cloud=statistics)), dtype=np.float32)
+
+
+def check_features(record: Any, bundle: ModelBundle, sample: np.ndarray) -> None:
+    """Warns (in the log, ``record.feature_warnings`` and ``record.warnings``) about the features of a cloud far from
+    the model's training data (:mod:`vl3d_focal.data.feature_shift`), from the cloud's sample.
+
+    Example:
+        >>> check_features(record, bundle, sample)               # doctest: +SKIP
+    """
+    record.feature_warnings = shift_messages(bundle.normalizer, sample, source=str(record.path))
+    record.warnings.extend(record.feature_warnings)
+    for message in record.feature_warnings:
+        logger.warning(message)
 
 
 def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None = None) -> None:
@@ -205,12 +243,17 @@ def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None 
     from vl3d_focal.data.propagation import propagate
 
     start = time.perf_counter()
-    if chunk_points is not None and record.num_points > chunk_points:
+    raw = cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners)
+    check_features(record, bundle, raw[::sample_stride(len(raw))])
+    if bundle.learns_from_points:
+        probabilities, num_fields = point_probabilities(bundle, raw, statistics=None), 0
+    elif chunk_points is not None and record.num_points > chunk_points:
         probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points))
     else:
         inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
-                              feature_names=bundle.feature_names, normalizer=bundle.normalizer)
-        field_probs = predict_fields(bundle.model, inputs.as_inputs(), batch_size=bundle.predict_batch_size)
+                              feature_names=bundle.feature_names, normalizer=bundle.normalizer, miners=bundle.miners)
+        field_probs = predict_fields(bundle.model, inputs.as_inputs(), batch_size=bundle.predict_batch_size,
+                                     make_inputs=bundle.model_inputs)
         probabilities = propagate(field_probs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
         num_fields = len(inputs.coordinates)
         del inputs, field_probs

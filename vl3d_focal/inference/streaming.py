@@ -52,11 +52,13 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.miners import mined_names
+from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.receptive_fields import cell_means
 from vl3d_focal.inference.tile_buckets import (
     BufferPoints, StreamedPredictions, TileGrid, bucket_dtype, check_tile_space, cloud_bounds, load_tile,
-    result_dtype, write_buckets,
+    result_dtype, sample_buckets, write_buckets,
 )
 from vl3d_focal.inference.tile_features import fill_neighbourhood_features
 
@@ -124,7 +126,7 @@ class _TileCentres:
 
 
 def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin: np.ndarray,
-                  fine_origin: np.ndarray | None, margin: float, unresolved: list) -> int:
+                  fine_origin: np.ndarray | None, margin: float, unresolved: list, statistics: Any) -> int:
     from vl3d_focal.data.propagation import PropagationSums
     from vl3d_focal.data.receptive_fields import ReceptiveFields, field_coordinates, fields_at_centers
     from vl3d_focal.inference.prediction import predict_fields
@@ -140,8 +142,9 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
     coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=centres), spec)
     features = rows["feat"]
     if features.shape[1]:
-        features = np.asarray(bundle.normalizer.transform(features), dtype=np.float32)
-    probabilities = predict_fields(bundle.model, (coordinates, features[indices]), batch_size=bundle.predict_batch_size)
+        features = np.asarray(bundle.normalizer.transform(features, cloud=statistics), dtype=np.float32)
+    probabilities = predict_fields(bundle.model, (coordinates, features[indices]), batch_size=bundle.predict_batch_size,
+                                   make_inputs=bundle.model_inputs)
     sums = PropagationSums(num_points_total=len(xyz), num_classes=bundle.num_classes)
     sums.add(probabilities, indices)
     covered = sums.weights > 0
@@ -158,12 +161,25 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
         far = distance > spec.radius  # a nearer covered point may lie beyond the exact zone
         rows_far = np.flatnonzero(~good)[far]
         unresolved.extend((tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(rows_far, distance[far]))
-    records = np.empty(len(out), dtype=result_dtype(bundle.num_classes))
-    records["prob"] = out
-    records["pred"] = np.argmax(out, axis=1)
-    records["covered"] = good
-    records.tofile(result.result(tile))
+    _write_result(result, tile, out, good)
     return len(centres)
+
+
+def _write_result(result: StreamedPredictions, tile: int, probabilities: np.ndarray, covered: np.ndarray) -> None:
+    records = np.empty(len(probabilities), dtype=result_dtype(result.num_classes))
+    records["prob"] = probabilities
+    records["pred"] = np.argmax(probabilities, axis=1)
+    records["covered"] = covered
+    records.tofile(result.result(tile))
+
+
+def _predict_tile_points(result: StreamedPredictions, tile: int, bundle: Any, *, statistics: Any) -> None:
+    """A tile of a model that predicts each point from its own features (no fields, no margin)."""
+    from vl3d_focal.inference.prediction import point_probabilities
+
+    rows = np.fromfile(result.bucket(tile), dtype=bucket_dtype(len(bundle.feature_names)))
+    probabilities = point_probabilities(bundle, rows["feat"], statistics=statistics)
+    _write_result(result, tile, probabilities, np.ones(len(rows), dtype=bool))
 
 
 def _resolve_far(result: StreamedPredictions, unresolved: list, *, num_features: int) -> None:
@@ -246,13 +262,14 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int, buffer: Seq
         >>> result = predict_streamed(record, bundle, chunk_points=500_000)   # doctest: +SKIP
     """
     from vl3d_focal.data.terrain import GROUND_CELL_M
+    from vl3d_focal.inference.prediction import check_features
 
     start = time.perf_counter()
     low, high, own_total = cloud_bounds(record.path, chunk_points=chunk_points)
     low, high, extra = _with_buffer(low, high, buffer)
     total = own_total + extra
     origin = low if origin is None else np.minimum(np.asarray(origin, dtype=np.float64), low)
-    margin = tile_margin(bundle.field_spec)
+    margin = 0.0 if bundle.learns_from_points else tile_margin(bundle.field_spec)
     extent = np.maximum(high[:2] - low[:2], 1e-9)
     side = max(math.sqrt(float(extent[0] * extent[1]) * chunk_points / total), margin, 1e-6)
     shape = tuple(int(v) for v in np.floor(extent / side).astype(np.int64) + 1)
@@ -263,18 +280,28 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int, buffer: Seq
     result = StreamedPredictions(path=record.path, grid=TileGrid(origin=low[:2], side=side, shape=shape),
                                  chunk_points=chunk_points, num_classes=bundle.num_classes, parent=parent,
                                  buffer=buffer)
-    write_buckets(result, feature_names=bundle.feature_names)
+    write_buckets(result, feature_names=bundle.feature_names, mined=mined_names(bundle.miners))
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
     fill_neighbourhood_features(result, feature_names=bundle.feature_names, tiles=tiles,
-                                bounds=(_anchored(low, origin, GROUND_CELL_M), high))
-    fine_origin = _lowest_uncovered(result, tiles, bundle.field_spec, origin=origin, margin=margin,
-                                    num_features=len(bundle.feature_names))
+                                bounds=(_anchored(low, origin, GROUND_CELL_M), high), miners=bundle.miners)
     fields, unresolved, own_tiles = 0, [], result.own_tiles
-    for number, tile in enumerate(own_tiles, start=1):
-        fields += _predict_tile(result, tile, bundle, origin=origin, fine_origin=fine_origin, margin=margin,
-                                unresolved=unresolved)
-        logger.info("%s: tile %d/%d predicted", record.path.name, number, len(own_tiles))
-    _resolve_far(result, unresolved, num_features=len(bundle.feature_names))
+    statistics = None
+    if bundle.feature_names:  # the cloud's sample: per-cloud scaling and the check against the training data
+        sample = sample_buckets(result, tiles=own_tiles, num_features=len(bundle.feature_names),
+                                stride=sample_stride(total))
+        check_features(record, bundle, sample)
+        statistics = bundle.normalizer.cloud_statistics(sample)
+    if bundle.learns_from_points:
+        for tile in own_tiles:
+            _predict_tile_points(result, tile, bundle, statistics=statistics)
+    else:
+        fine_origin = _lowest_uncovered(result, tiles, bundle.field_spec, origin=origin, margin=margin,
+                                        num_features=len(bundle.feature_names))
+        for number, tile in enumerate(own_tiles, start=1):
+            fields += _predict_tile(result, tile, bundle, origin=origin, fine_origin=fine_origin, margin=margin,
+                                    unresolved=unresolved, statistics=statistics)
+            logger.info("%s: tile %d/%d predicted", record.path.name, number, len(own_tiles))
+        _resolve_far(result, unresolved, num_features=len(bundle.feature_names))
     for tile in tiles:  # the buckets stay until every tile (and neighbour) is done
         result.bucket(tile).unlink(missing_ok=True)
     logger.info("%s: streamed prediction of %d points (and %d of its buffer) in %d tiles, %d fields (%.1f s)",

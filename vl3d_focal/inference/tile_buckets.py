@@ -288,12 +288,13 @@ def _all_chunks(result: StreamedPredictions) -> Iterator[tuple[laspy.LasHeader, 
             start += len(points)
 
 
-def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str]) -> None:
+def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str], mined: Sequence[str] = ()) -> None:
     """Pass 2: every point (id, xyz, raw features) appended to its tile's bucket, the cloud's
     points then its buffer's.
 
     Features of a point alone are computed here, chunk by chunk; the columns of neighbourhood
-    features are left at 0 for :func:`vl3d_focal.inference.tile_features.fill_neighbourhood_features`.
+    features (and of the ``mined`` names) are left at 0 for
+    :func:`vl3d_focal.inference.tile_features.fill_neighbourhood_features`.
 
     Example:
         >>> write_buckets(result, feature_names=["intensity"])   # doctest: +SKIP
@@ -301,7 +302,7 @@ def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str]) 
     from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES, extract_features
 
     dtype = bucket_dtype(len(feature_names))
-    pointwise = [j for j, name in enumerate(feature_names) if name not in NEIGHBOURHOOD_FEATURES]
+    pointwise = [j for j, name in enumerate(feature_names) if name not in NEIGHBOURHOOD_FEATURES and name not in mined]
     counts = []
     for header, path, start, points in _all_chunks(result):
         cloud = _chunk_cloud(header, points, path)
@@ -346,3 +347,18 @@ def load_tile(result: StreamedPredictions, tile: int, *, margin: float, num_feat
     own = np.zeros(len(rows), dtype=bool)
     own[:len(core)] = True
     return rows[order], own[order], low, high
+
+
+def sample_buckets(result: StreamedPredictions, *, tiles: Sequence[int], num_features: int, stride: int) -> np.ndarray:
+    """``(s, F)`` the features of the points whose index is a multiple of ``stride`` (the cloud's
+    sample, :func:`~vl3d_focal.data.normalization.sample_stride`), in no particular order.
+
+    Example:
+        >>> sample = sample_buckets(result, tiles=[0, 1], num_features=2, stride=1)   # doctest: +SKIP
+    """
+    dtype = bucket_dtype(num_features)
+    parts = [np.zeros((0, num_features), dtype=np.float32)]
+    for tile in tiles:
+        rows = np.fromfile(result.bucket(tile), dtype=dtype)
+        parts.append(rows["feat"][rows["id"] % stride == 0])
+    return np.concatenate(parts)

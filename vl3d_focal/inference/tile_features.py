@@ -11,8 +11,11 @@ that depend on a point's neighbourhood (:data:`~vl3d_focal.data.features.NEIGHBO
   only the grid (one float per 2 m cell) is held whole.
 * shape features: each tile's points get their neighbours among the tile and the points within
   :data:`SHAPE_MARGIN_M` of it; when a point's k-th neighbour is farther than the edge of what
-  was loaded, the tile is loaded again with a margin that reaches it. Neighbours at equal
-  distances are ordered by point index (:func:`~vl3d_focal.data.features.nearest_in_order`),
+  was loaded, the tile is loaded again with a margin that reaches it.
+* mined features (:mod:`vl3d_focal.data.miners`): likewise, the first margin being the reach the
+  recipe declares (its radius; the support cell too for height features), for k neighbours
+  :data:`SHAPE_MARGIN_M` widened as needed. Neighbours at equal
+  distances are ordered by point index (:func:`~vl3d_focal.data.eigen_features.nearest_in_order`),
   as in the whole cloud, so the values are the same.
 
 Example:
@@ -24,12 +27,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES, SHAPE_FEATURES, SHAPE_NEIGHBOURS, neighbour_shapes
+from vl3d_focal.data.miners import MinedFeatures, compute_mined, recipes_for
 from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.terrain import PointBlock, TerrainGrid, terrain_surface
 from vl3d_focal.errors import DataError
@@ -60,29 +64,45 @@ def _tile_blocks(result: StreamedPredictions, tiles: Sequence[int], *, num_featu
         yield PointBlock(ids=core["id"], xyz=core["xyz"], count_within=count_within)
 
 
-def _tile_shapes(result: StreamedPredictions, tile: int, *, num_features: int) -> np.ndarray:
-    """Shape features of a tile's own points (in bucket order), exact for every point: the
-    points whose k-th neighbour lies beyond what was loaded are computed again, alone, with a
-    margin that reaches it."""
-    margin, pending, shapes = SHAPE_MARGIN_M, None, None
+Compute = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""``(xyz, queries, ids) -> (values (q, width), reach (q,))``: features of the query rows and the
+distance (in x and y) each value depends on."""
+
+
+def _tile_values(result: StreamedPredictions, tile: int, *, num_features: int, width: int, compute: Compute,
+                 margin: float) -> np.ndarray:
+    """Features of a tile's own points (in bucket order), exact for every point: the points whose
+    reach lies beyond what was loaded are computed again, alone, with a margin that reaches it."""
+    pending, values = None, None
     while True:
         rows, own, low, high = load_tile(result, tile, margin=margin, num_features=num_features)
         mine = np.flatnonzero(own)
-        if shapes is None:
-            shapes, pending = np.empty((len(mine), len(SHAPE_FEATURES))), np.arange(len(mine))
-        values, reach = neighbour_shapes(rows["xyz"], queries=mine[pending], ids=rows["id"])
-        shapes[pending] = values
+        if values is None:
+            values, pending = np.empty((len(mine), width)), np.arange(len(mine))
+        found, reach = compute(rows["xyz"], mine[pending], rows["id"])
+        values[pending] = found
         xy = rows["xyz"][mine[pending], :2]
         room = np.minimum(xy - (low - margin), (high + margin) - xy).min(axis=1)
         short = reach > room
         if len(rows) < min(SHAPE_NEIGHBOURS, result.num_points):
             short[:] = True
         if not short.any() or len(rows) >= result.num_points:
-            return shapes
+            return values
         pending = pending[short]
         margin = max(2.0 * margin, _reach_margin(float(reach[short].max())))
         logger.debug("%s: tile %d: %d points need neighbours beyond the margin, loading %.1f m",
                      result.path.name, tile, len(pending), margin)
+
+
+def _shapes(xyz: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return neighbour_shapes(xyz, queries=queries, ids=ids)
+
+
+def _mined(recipe: MinedFeatures, names: list[str]) -> Compute:
+    def compute(xyz: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return compute_mined(recipe, xyz, names=names, queries=queries, ids=ids)
+
+    return compute
 
 
 def fill_neighbourhood_features(
@@ -91,6 +111,7 @@ def fill_neighbourhood_features(
     feature_names: Sequence[str],
     tiles: Sequence[int],
     bounds: tuple[np.ndarray, np.ndarray],
+    miners: Sequence[MinedFeatures] = (),
 ) -> None:
     """Writes the neighbourhood features of every bucketed point into its bucket.
 
@@ -99,6 +120,7 @@ def fill_neighbourhood_features(
         feature_names: the bucket's feature columns, in order.
         tiles: the tiles holding points.
         bounds: the lowest and highest coordinates of the cloud (``cloud_bounds``).
+        miners: the recipes of the mined features among ``feature_names``.
 
     Raises:
         DataError: a computed feature is not finite.
@@ -108,24 +130,33 @@ def fill_neighbourhood_features(
         ...                             tiles=[0], bounds=(low, high))   # doctest: +SKIP
     """
     names = list(feature_names)
-    columns = [j for j, name in enumerate(names) if name in NEIGHBOURHOOD_FEATURES]
+    recipes = recipes_for(names, miners)
+    mined = {name: recipe for recipe in recipes for name in recipe.names if name in names}
+    columns = [j for j, name in enumerate(names) if name in NEIGHBOURHOOD_FEATURES or name in mined]
     if not columns:
         return
     start, dtype = time.perf_counter(), bucket_dtype(len(names))
     surface, grid = None, None
-    if "height_above_ground" in names:
+    if "height_above_ground" in names and "height_above_ground" not in mined:
         grid = TerrainGrid.covering(bounds[0], bounds[1])
         surface = terrain_surface(lambda: _tile_blocks(result, tiles, num_features=len(names)), grid)
     for number, tile in enumerate(tiles, start=1):
         core = np.fromfile(result.bucket(tile), dtype=dtype)
-        shapes = None
-        if any(names[j] in SHAPE_FEATURES for j in columns):
-            shapes = _tile_shapes(result, tile, num_features=len(names))
-        for j in columns:
-            if names[j] == "height_above_ground":
-                core["feat"][:, j] = core["xyz"][:, 2] - grid.surface_at(surface, core["xyz"])
-            else:
-                core["feat"][:, j] = shapes[:, SHAPE_FEATURES.index(names[j])]
+        if any(names[j] in SHAPE_FEATURES and names[j] not in mined for j in columns):
+            shapes = _tile_values(result, tile, num_features=len(names), width=len(SHAPE_FEATURES), compute=_shapes,
+                                  margin=SHAPE_MARGIN_M)
+            for j in columns:
+                if names[j] in SHAPE_FEATURES and names[j] not in mined:
+                    core["feat"][:, j] = shapes[:, SHAPE_FEATURES.index(names[j])]
+        for recipe in recipes:
+            wanted = [name for name in recipe.names if name in mined and mined[name] is recipe]
+            values = _tile_values(result, tile, num_features=len(names), width=len(wanted),
+                                  compute=_mined(recipe, wanted), margin=_reach_margin(recipe.reach or SHAPE_MARGIN_M))
+            for column, name in enumerate(wanted):
+                core["feat"][:, names.index(name)] = values[:, column]
+        if "height_above_ground" in names and "height_above_ground" not in mined:
+            j = names.index("height_above_ground")
+            core["feat"][:, j] = core["xyz"][:, 2] - grid.surface_at(surface, core["xyz"])
         bad = [names[j] for j in columns if not np.isfinite(core["feat"][:, j]).all()]
         if bad:
             raise DataError(f"point cloud {result.path}: NaN or infinite feature values ({bad}); expected finite values")

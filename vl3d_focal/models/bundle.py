@@ -13,9 +13,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from vl3d_focal.data.features import FeatureNormalizer
+import numpy as np
+
+from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.receptive_fields import FieldSpec
+from vl3d_focal.models.inputs import field_inputs_for
+from vl3d_focal.registry import MODELS
 
 if TYPE_CHECKING:
     import keras
@@ -55,28 +60,63 @@ class ModelBundle:
     """A trained model with everything needed to apply it to a new cloud.
 
     Attributes:
-        model: the Keras model (inputs: coordinates and features; output: logits).
+        model: the Keras model (inputs: coordinates and features, or what the model entry's
+            ``field_inputs`` builds; output: logits), or what its ``trainer`` made (a forest).
         feature_names: the ``fnames`` the model was trained with, in order.
         normalizer: the fitted feature normaliser, or None without features.
-        field_spec: the receptive-field parameters.
+        field_spec: the receptive-field parameters (None for a model that learns from points).
         mapping: the class mapping from LAS codes to classes.
         class_names: the class names, in the model's output order.
         random_seed: the seed fields are built with.
         predict_batch_size: number of fields per prediction chunk.
         loss_info: the loss and resolved class weights, for the record.
+        miners: the recipes of the mined features among ``feature_names``.
+        model_name: the registered model (its registry metadata says how to train, load and
+            feed it).
+        pre_processing: the training's ``model_args.pre_processing`` (what the model's field
+            inputs are built from: a hierarchy's depths).
     """
 
-    model: keras.Model
+    model: keras.Model | Any
     feature_names: list[str]
     normalizer: FeatureNormalizer | None
-    field_spec: FieldSpec
+    field_spec: FieldSpec | None
     mapping: ClassMapping
     class_names: list[str]
     random_seed: int | None = None
     predict_batch_size: int = 32
     loss_info: LossInfo = field(default_factory=LossInfo)
+    miners: tuple[MinedFeatures, ...] = ()
+    model_name: str = "PointNetPwiseClassifier"
+    pre_processing: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
         """Number of classes the model predicts."""
         return len(self.class_names)
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The model entry's registry metadata (what the pipeline reads instead of its name).
+
+        Example:
+            >>> ModelBundle(model=None, feature_names=[], normalizer=None, field_spec=None, mapping=None,
+            ...             class_names=[], model_name="RandomForestClassifier").metadata["samples"]
+            'points'
+        """
+        return MODELS.get(self.model_name).metadata
+
+    def model_inputs(self, coordinates: np.ndarray, features: np.ndarray) -> list[np.ndarray]:
+        """The model's inputs for a batch of fields (its entry's ``field_inputs``).
+
+        Example:
+            >>> b = ModelBundle(model=None, feature_names=[], normalizer=None, field_spec=None, mapping=None, class_names=[])
+            >>> len(b.model_inputs(np.zeros((1, 4, 3)), np.zeros((1, 4, 0))))
+            2
+        """
+        return field_inputs_for(self.model_name, self.pre_processing)(coordinates=coordinates, features=features)
+
+    @property
+    def learns_from_points(self) -> bool:
+        """Whether the model predicts each point from its features alone (no receptive fields)."""
+        return self.metadata.get("samples", "fields") == "points"

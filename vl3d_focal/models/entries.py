@@ -1,5 +1,22 @@
 """Registry entries of the built-in models (their builders are imported when built).
 
+What the pipeline reads from a model's metadata (never its name):
+
+- ``output``: ``logits`` (apply a softmax) or ``probabilities``;
+- ``coordinates_only``: it can learn without point features;
+- ``samples``: ``fields`` (receptive fields, the default) or ``points`` (one sample per point:
+  no ``pre_processing``);
+- ``takes_loss``: whether ``compilation_args`` (a loss) applies (default true);
+- ``trainer``: ``"module:Class"`` training it from a ``TrainingJob`` (default: the Keras engine,
+  :class:`vl3d_focal.training.engine.Trainer`);
+- ``loader``: ``"module:function"`` ``(path, metadata) -> model`` reading it from a model file
+  (default: Keras' safe-mode loader);
+- ``field_spec``: ``"module:function"`` ``(pre_processing) -> FieldSpec``, the receptive fields
+  its ``pre_processing`` describes (default: ``FieldSpec.from_config``);
+- ``field_inputs``: ``"module:function"`` ``(pre_processing, *, coordinates, features) -> [arrays]``,
+  its inputs for a batch of fields, built chunk by chunk at prediction (default: coordinates
+  and features).
+
 Example:
     >>> from vl3d_focal.registry import MODELS
     >>> MODELS.get("PointNetPwiseClassifier").metadata["output"]
@@ -9,6 +26,7 @@ Example:
 from __future__ import annotations
 
 from vl3d_focal.models.autoencoder_schema import AUTOENCODER_SCHEMA
+from vl3d_focal.models.forest_schema import FOREST_SCHEMA
 from vl3d_focal.models.pointnet_schema import POINTNET_SCHEMA
 from vl3d_focal.registry import MODELS
 
@@ -25,5 +43,16 @@ MODELS.register_lazy(
     builder="vl3d_focal.models.autoencoder:build_conv_autoencoder_pwise_classifier",
     schema=AUTOENCODER_SCHEMA,
     description="Hierarchical autoencoder (KPConv or PointNet operations, hierarchical FPS fields) emitting per-point logits.",
-    metadata={"output": "logits", "field_inputs": "hierarchical_fps", "coordinates_only": True},
+    metadata={"output": "logits", "coordinates_only": True,
+              "field_spec": "vl3d_focal.data.hierarchical_fields:depth0_field_spec",
+              "field_inputs": "vl3d_focal.data.hierarchical_fields:hierarchical_model_inputs"},
+)
+
+MODELS.register_lazy(
+    "RandomForestClassifier",
+    builder="vl3d_focal.models.forest:build_random_forest",
+    schema=FOREST_SCHEMA,
+    description="VL3D's baseline: scikit-learn's random forest on each point's features (no loss; class weights).",
+    metadata={"output": "probabilities", "samples": "points", "takes_loss": False,
+              "trainer": "vl3d_focal.training.forest:ForestTrainer", "loader": "vl3d_focal.models.forest:load_forest"},
 )

@@ -2,7 +2,8 @@
 
 Besides Keras' own members, the archive holds ``vl3d_focal.json``: feature names and the
 normaliser, the receptive-field parameters, the class mapping and names, the seed, the
-prediction chunk size and the loss used (with its resolved class weights). So
+prediction chunk size, the loss used (with its resolved class weights) and the recipes of the
+mined features (:mod:`vl3d_focal.data.miners`). So
 ``{"predict": "ModelLoader", "model_path": ...}`` needs nothing else.
 
 Example:
@@ -26,13 +27,17 @@ import numpy as np
 from vl3d_focal import __version__
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.lazy import load_reference
 from vl3d_focal.models.bundle import LossInfo, ModelBundle
+from vl3d_focal.registry import MODELS
 
 logger = logging.getLogger(__name__)
 
 METADATA_MEMBER = "vl3d_focal.json"
 FORMAT_VERSION = 1
 """Version of the model-file format written; files of a newer format are refused."""
+DEFAULT_MODEL = "PointNetPwiseClassifier"
+"""The model of files written before they named theirs."""
 
 
 def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
@@ -47,12 +52,15 @@ def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
         "vl3d_focal_version": __version__,
         "feature_names": list(bundle.feature_names),
         "normalizer": None if bundle.normalizer is None else bundle.normalizer.to_config(),
-        "field_spec": bundle.field_spec.to_config(),
+        "model_name": bundle.model_name,
+        "field_spec": None if bundle.field_spec is None else bundle.field_spec.to_config(),
         "mapping": bundle.mapping.to_config(),
         "class_names": list(bundle.class_names),
         "random_seed": bundle.random_seed,
         "predict_batch_size": int(bundle.predict_batch_size),
         "loss": bundle.loss_info.to_config(),
+        "miners": [recipe.to_config() for recipe in bundle.miners],
+        "pre_processing": dict(bundle.pre_processing),
     }
 
 
@@ -135,7 +143,7 @@ def check_metadata(meta: Any, *, path: str | Path) -> dict[str, Any]:
 _REQUIRED_MEMBERS: tuple[tuple[str, tuple[type, ...], str], ...] = (
     ("feature_names", (list,), "a list of feature names"),
     ("class_names", (list,), "a list of class names"),
-    ("field_spec", (dict,), "an object (the receptive-field parameters)"),
+    ("field_spec", (dict, type(None)), "an object (the receptive-field parameters) or null"),
     ("mapping", (dict,), "an object (the class mapping)"),
     ("normalizer", (dict, type(None)), "an object or null (the feature normaliser)"),
 )
@@ -161,6 +169,20 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return check_metadata(meta, path=path)
 
 
+def load_keras_model(path: str | Path, meta: dict[str, Any]) -> Any:
+    """The Keras model of a model file, loaded in safe mode and checked against its metadata (the
+    default ``loader`` of a model entry).
+
+    Example:
+        >>> load_keras_model("out/model.keras", read_metadata("out/model.keras"))   # doctest: +SKIP
+    """
+    path = Path(path)
+    MODELS.get(str(meta.get("model_name", DEFAULT_MODEL))).load()  # its module registers its custom layers
+    model = _load_keras(path)
+    _check_model_shapes(model, meta, path=path)
+    return model
+
+
 def _load_keras(path: Path) -> Any:
     import keras
 
@@ -176,8 +198,8 @@ def _load_keras(path: Path) -> Any:
 
 def _check_model_shapes(model: Any, meta: dict[str, Any], *, path: Path) -> None:
     expected = [(3,), (len(meta["feature_names"]),)]
-    try:
-        received = [tuple(tensor.shape[2:]) for tensor in model.inputs]
+    try:  # the first two inputs; more (a hierarchy's index arrays) follow them
+        received = [tuple(tensor.shape[2:]) for tensor in model.inputs[:2]]
         classes = model.outputs[0].shape[-1] if len(model.outputs) == 1 else None
     except (AttributeError, TypeError, IndexError):
         received, classes = [], None
@@ -190,20 +212,21 @@ def _check_model_shapes(model: Any, meta: dict[str, Any], *, path: Path) -> None
 def load_bundle(path: str | Path) -> ModelBundle:
     """Loads a model written by :func:`save_bundle` with everything needed to predict.
 
-    The metadata is checked first (format version, members), then Keras loads the model with
-    ``safe_mode=True`` (no arbitrary code from the file), then its inputs and outputs are
-    compared with the metadata.
+    The metadata is checked first (format version, members), then the model entry's ``loader``
+    reads the model: Keras with ``safe_mode=True`` (no arbitrary code from the file), its inputs
+    and outputs compared with the metadata; a forest's arrays without any pickle.
 
     Raises:
         DataError: naming the file: not a vl3d_focal model, a newer format, unsafe content,
-            or metadata that does not describe the model.
+            a model no installed package registers, or metadata that does not describe the model.
 
     Example:
         >>> load_bundle("out/model.keras").feature_names          # doctest: +SKIP
     """
     import vl3d_focal.models  # noqa: F401  (registers the custom layers)
-    from vl3d_focal.data.features import FeatureNormalizer
+    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.data.miners import MinedFeatures
     from vl3d_focal.data.receptive_fields import FieldSpec
 
     path = Path(path)
@@ -211,15 +234,20 @@ def load_bundle(path: str | Path) -> ModelBundle:
     try:
         parts = {
             "normalizer": None if meta["normalizer"] is None else FeatureNormalizer.from_config(meta["normalizer"]),
-            "field_spec": FieldSpec.from_config(meta["field_spec"]),
+            "field_spec": None if meta["field_spec"] is None else FieldSpec.from_config(meta["field_spec"]),
             "mapping": ClassMapping.from_config(meta["mapping"]),
+            "miners": tuple(MinedFeatures.from_config(recipe) for recipe in meta.get("miners", [])),
         }
         predict_batch_size = int(meta.get("predict_batch_size", 32))
     except (VL3DFocalError, KeyError, TypeError, ValueError) as err:
         raise _problem(path, f"its {METADATA_MEMBER} cannot be used ({type(err).__name__}: {err})") from err
-    model = _load_keras(path)
-    _check_model_shapes(model, meta, path=path)
-    logger.info("loaded model %s (%d classes)", path, len(meta["class_names"]))
+    model_name = str(meta.get("model_name", DEFAULT_MODEL))
+    if model_name not in MODELS.names():
+        raise _problem(path, f"a model {model_name!r} that no installed package registers; install the plugin "
+                             f"that provides it (registered models: {', '.join(MODELS.names())})")
+    loader = MODELS.get(model_name).metadata.get("loader", "vl3d_focal.models.model_file:load_keras_model")
+    model = load_reference(loader)(path, meta)
+    logger.info("loaded model %s (%s, %d classes)", path, model_name, len(meta["class_names"]))
     return ModelBundle(
         model=model,
         feature_names=list(meta["feature_names"]),
@@ -227,5 +255,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
         random_seed=meta.get("random_seed"),
         predict_batch_size=predict_batch_size,
         loss_info=LossInfo.from_config(meta.get("loss") or {}),
+        model_name=model_name,
+        pre_processing=dict(meta.get("pre_processing") or {}),
         **parts,
     )

@@ -36,7 +36,8 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 def format_text_report(metrics: Mapping[str, Any]) -> str:
     """A human-readable report of :func:`vl3d_focal.reports.metrics.classification_metrics`' result.
 
-    Overall scores, one line per class ("n/a" marks undefined values), the confusion matrix.
+    The feature warnings of the prediction first, if any; overall scores, one line per class
+    ("n/a" marks undefined values), the confusion matrix.
 
     Example:
         >>> from vl3d_focal.reports.metrics import classification_metrics
@@ -47,6 +48,8 @@ def format_text_report(metrics: Mapping[str, Any]) -> str:
     total = int(np.sum(metrics["confusion_matrix"]))
     width = max([len("class")] + [len(n) for n in names])
     lines = [f"Classification evaluation ({total} points, {len(names)} classes)", ""]
+    for warning in metrics.get("feature_warnings") or []:
+        lines += [f"WARNING: {warning}", ""]
     for key, label in (("OA", "Overall accuracy"), ("mIoU", "Mean IoU"), ("macro_F1", "Macro F1"),
                        ("MCC", "Matthews corr. coef."), ("Kappa", "Cohen's kappa")):
         lines.append(f"  {label:<22}{key:>9}  {_fmt(metrics[key])}")

@@ -1,7 +1,8 @@
 """The ``eval`` step (``ClassificationEvaluator``): metrics of the predictions of every cloud.
 
 Each cloud gets the files of :func:`~vl3d_focal.reports.files.evaluation_files` at its
-``report_path``: the JSON (OA, mIoU, macro_F1, MCC, Kappa, per_class...), a text report,
+``report_path``: the JSON (OA, mIoU, macro_F1, MCC, Kappa, per_class..., and the
+``feature_warnings`` of the prediction: features far from the model's training data), a text report,
 confusion-matrix and class-distribution pictures, and a top-down picture (reference,
 predicted, misclassified).
 
@@ -58,6 +59,7 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
         )
     for record in state.clouds:
         metrics, (xyz, reference, predicted) = evaluate_predictions(record, mapping=mapping)
+        metrics["feature_warnings"] = list(record.feature_warnings)
         report = expand_output(step["report_path"], prefix=record.prefix)
         written = write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
                                    class_counts=_training_counts(state, num_classes=len(class_names)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.footprints import TileIndex
@@ -34,6 +35,7 @@ class PipelineState:
         facts: what the steps did, for the run report (:mod:`vl3d_focal.steps.facts`).
         later_needs: what the steps after the running one need (their registry ``needs``), so
             that a step can check early what a later one would fail on.
+        miners: the recipes of the miner steps run so far (their features can be ``fnames``).
     """
 
     clouds: list[CloudRecord]
@@ -45,6 +47,7 @@ class PipelineState:
     tile_index: TileIndex | None = None
     facts: RunFacts = field(default_factory=RunFacts)
     later_needs: frozenset[str] = frozenset()
+    miners: list[MinedFeatures] = field(default_factory=list)
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model; a clear error when no step produced one yet.

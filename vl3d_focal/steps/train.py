@@ -3,8 +3,9 @@
 The step's value is any registered model (``vl3d-focal list models``); its ``model_args`` are
 those of that model (``$defs/model_args.<model>`` of the pipeline schema). It trains on
 ``model_handling.training_pcloud`` when given (so the pipeline's own clouds are held out for
-prediction and evaluation), else on the pipeline's clouds; the training itself is
-:class:`vl3d_focal.training.engine.Trainer`'s.
+prediction and evaluation), else on the pipeline's clouds; the training itself is that of the
+model entry's ``trainer`` (metadata): :class:`vl3d_focal.training.engine.Trainer` for the Keras
+models, :class:`vl3d_focal.training.forest.ForestTrainer` for the random forest.
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.errors import DataError
-from vl3d_focal.registry import STEPS
+from vl3d_focal.lazy import load_reference
+from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import TrainingFacts
 from vl3d_focal.steps.train_checks import check_train
@@ -32,9 +34,11 @@ if TYPE_CHECKING:
     from vl3d_focal.data.records import CloudRecord
     from vl3d_focal.models.bundle import ModelBundle
     from vl3d_focal.steps.state import PipelineState
-    from vl3d_focal.training.engine import Trainer
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_TRAINER = "vl3d_focal.training.engine:Trainer"
+"""Trains a model entry without a ``trainer`` in its metadata (the Keras engine)."""
 
 
 def _distribution_schema() -> dict[str, Any]:
@@ -78,6 +82,32 @@ def _distribution_schema() -> dict[str, Any]:
     return schema
 
 
+def _cloud_normalization_schema() -> dict[str, Any]:
+    """The train step's ``cloud_normalization``: features scaled by each cloud's own statistics."""
+    from vl3d_focal.data.normalization import CLOUD_SCALINGS
+
+    method = closed_object(
+        {
+            "method": {"enum": list(CLOUD_SCALINGS), "title": "per-cloud scaling", "description":
+                       "percentile: divide by the cloud's percentile; robust: subtract the cloud's median, divide "
+                       "by its IQR; rank: the value's rank among the cloud's values, in [0, 1]."},
+            "percentile": {"type": "number", "exclusiveMinimum": 0, "maximum": 100, "default": 99.0,
+                           "description": "The percentile of method 'percentile'."},
+        },
+        required=["method"],
+        description="How one feature is scaled per cloud.",
+    )
+    return {
+        "type": "object",
+        "default": {},
+        "additionalProperties": method,
+        "description": "Features (of fnames) whose scale depends on the sensor or survey (intensity...), scaled by "
+        "statistics of the cloud they belong to, in training and prediction alike, before the normalisation "
+        "fitted on the training data; e.g. {\"intensity\": {\"method\": \"percentile\", \"percentile\": 99}}. "
+        "Stored with the model.",
+    }
+
+
 def _schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -94,6 +124,7 @@ def _schema() -> dict[str, Any]:
                 "description": "Point features fed besides the coordinates (intensity, return_number, "
                 "number_of_returns, scan_angle, red, green, blue, extra dimensions...).",
             },
+            "cloud_normalization": _cloud_normalization_schema(),
             "random_seed": {"type": ["integer", "null"], "default": None,
                             "description": "Seed of fields, initial weights and shuffling; null: random."},
             "model_args": {"type": "object", "description": "Arguments of the model (see $defs/model_args.<model>)."},
@@ -137,8 +168,9 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         >>> run_train({"train": "PointNetPwiseClassifier", "fnames": [], "random_seed": 1,
         ...            "model_args": model_args}, state)                      # doctest: +SKIP
     """
+    from vl3d_focal.data.miners import recipes_for
     from vl3d_focal.training.distribution_settings import step_distribution
-    from vl3d_focal.training.engine import Trainer, TrainingJob
+    from vl3d_focal.training.engine import TrainingJob
     from vl3d_focal.training.fields import read_labelled_clouds
 
     model_args = step["model_args"]
@@ -155,13 +187,14 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         files=TrainingFiles.under(state.model_prefix, tensorboard_dir=None if tensorboard is None else
                                   expand_output(tensorboard, prefix=state.model_prefix)),
         resume=state.resume, identity=step,
+        miners=recipes_for(step["fnames"], state.miners), cloud_scaling=step["cloud_normalization"],
     )
-    trainer = Trainer(job)
+    trainer = load_reference(MODELS.get(job.model_name).metadata.get("trainer", DEFAULT_TRAINER))(job)
     state.bundle = trainer.run()
     state.facts.trainings.append(_training_facts(trainer, state.bundle))
 
 
-def _training_facts(trainer: Trainer, bundle: ModelBundle) -> TrainingFacts:
+def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
     """What the run report shows of a training."""
     from vl3d_focal.losses.class_weights import describe_class_weight
     from vl3d_focal.training.targets import class_weight_value

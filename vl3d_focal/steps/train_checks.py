@@ -7,7 +7,8 @@
 - no validation split together with validation clouds;
 - ``fnames``: not empty unless the model works from coordinates alone (registry metadata
   ``coordinates_only``); with the input clouds' headers at hand (``known["cloud_features"]``),
-  every name is a feature of every cloud the step trains on or predicts, "did you mean" for typos;
+  every name is a feature of every cloud the step trains on or predicts (or a miner step's before
+  it), "did you mean" for typos; ``cloud_normalization`` names features of ``fnames``;
 - ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed.
 """
 
@@ -57,12 +58,17 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]
     if fnames == [] and model is not None and not model.metadata.get("coordinates_only", False):
         yield at + ("fnames",), (f"{model.name} needs point features, got none; list some, e.g. "
                                  "['intensity', 'height_above_ground'] (vl3d-focal validate lists a cloud's)")
+    for name in as_dict(step.get("cloud_normalization")):
+        if isinstance(fnames, list) and name not in fnames:
+            yield at + ("cloud_normalization", name), f"{name!r} is not in fnames {fnames}{did_you_mean(name, fnames)}"
     if "cloud_features" not in known or not isinstance(fnames, list):
         return
     clouds = dict(known["cloud_features"])
     handling = as_dict(as_dict(step.get("model_args")).get("model_handling"))
+    mined = list(known.get("mined_features", []))
     for key in ("training_pcloud", "validation_pcloud"):
-        clouds.update({path: header_feature_names(path) for path in as_list(handling.get(key)) if isinstance(path, str)})
+        clouds.update({path: None if offered is None else offered + mined for path, offered in
+                       ((path, header_feature_names(path)) for path in as_list(handling.get(key)) if isinstance(path, str))})
     for index, name in enumerate(fnames):
         for path, offered in clouds.items():
             if offered is not None and isinstance(name, str) and name not in offered:
@@ -98,6 +104,8 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     yield from _weight_issues(loss.get("class_weight"), at + ("compilation_args", "loss", "class_weight"), num_classes=num, names=known)
     yield from _weight_issues(handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=known)
     yield from _loss_issues(loss, handling, at, model=step.get("train"))
+    if args.get("class_weight") is not None and handling.get("class_weight") is not None:
+        yield at + ("class_weight",), "class weights are given in model_handling.class_weight too; keep one"
     split = handling.get("validation_split")
     if handling.get("validation_pcloud") and isinstance(split, (int, float)) and split > 0:
         yield at + ("model_handling", "validation_split"), "give validation_split or validation_pcloud, not both"

@@ -25,10 +25,11 @@ import keras
 import numpy as np
 
 from vl3d_focal.data.labels import ClassMapping
-from vl3d_focal.data.receptive_fields import FieldSpec
+from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.records import CloudRecord, require_points
 from vl3d_focal.errors import DataError
 from vl3d_focal.models.bundle import LossInfo, ModelBundle
+from vl3d_focal.models.inputs import field_inputs_for, field_spec_for
 from vl3d_focal.registry import MODELS
 from vl3d_focal.training import datasets
 from vl3d_focal.training.callbacks import NonFiniteGuard, build_callbacks
@@ -60,6 +61,8 @@ class TrainingJob:
         files: where the training outputs go.
         resume: continue from the last resumable checkpoint.
         identity: what identifies the step for the checkpoint fingerprint (the step itself).
+        miners: the recipes of the mined features among ``feature_names``.
+        cloud_scaling: the per-cloud scaling of features (``cloud_normalization``).
     """
 
     model_name: str
@@ -74,6 +77,8 @@ class TrainingJob:
     files: TrainingFiles
     resume: bool = False
     identity: Mapping[str, Any] = field(default_factory=dict)
+    miners: tuple[MinedFeatures, ...] = ()
+    cloud_scaling: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,7 +106,8 @@ class Trainer:
         handling = job.model_args["model_handling"]
         self.handling = dict(handling)
         self.compilation = dict(job.model_args["compilation_args"])
-        self.field_spec = FieldSpec.from_config(job.model_args["pre_processing"])
+        self.field_spec = field_spec_for(job.model_name, job.model_args["pre_processing"])
+        self.model_inputs = field_inputs_for(job.model_name, job.model_args["pre_processing"])
         self.epochs = int(handling["training_epochs"])
         self.batch_size = int(handling["batch_size"])
 
@@ -113,7 +119,8 @@ class Trainer:
                            what="a receptive field (pre_processing.num_points)")
         if not job.feature_names:
             logger.warning("fnames is empty: %s learns from the coordinates alone", job.model_name)
-        self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names)
+        self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names, miners=job.miners,
+                                         cloud_scaling=job.cloud_scaling)
         fields = self._fields(job.training)
         if job.validation:
             self.train_data, self.val_data = fields, self._fields(job.validation)
@@ -126,7 +133,7 @@ class Trainer:
 
     def _fields(self, records: list[CloudRecord]) -> LabelledFields:
         return labelled_fields(records, field_spec=self.field_spec, seed=self.job.seed,
-                               feature_names=self.job.feature_names, normalizer=self.normalizer)
+                               feature_names=self.job.feature_names, normalizer=self.normalizer, miners=self.job.miners)
 
     def _restore_state(self) -> dict[str, Any] | None:
         """The checkpoint state to resume from (``--resume``), or None to start afresh."""
@@ -187,14 +194,15 @@ class Trainer:
         targets, weights = format_targets(data.labels, num_classes=num_classes, label_format=self.plan.label_format)
         self.steps_per_epoch = datasets.steps_per_epoch(count=len(targets), batch_size=self.batch_size)
         self.train_ds = datasets.epoch_dataset(
-            [data.coordinates, data.features], targets=targets, sample_weight=weights,
+            self.model_inputs(coordinates=data.coordinates, features=data.features), targets=targets, sample_weight=weights,
             batch_size=self.batch_size, seed=self.data_seed, first_epoch=self.first_epoch, epochs=self.epochs)
         self.val_ds = None
         if self.val_data is not None:
             val_targets, val_weights = format_targets(self.val_data.labels, num_classes=num_classes,
                                                       label_format=self.plan.label_format)
             self.val_ds = datasets.make_dataset(
-                [self.val_data.coordinates, self.val_data.features], targets=val_targets, sample_weight=val_weights,
+                self.model_inputs(coordinates=self.val_data.coordinates, features=self.val_data.features),
+                targets=val_targets, sample_weight=val_weights,
                 batch_size=self.batch_size, shuffle=False, seed=self.job.seed)
 
     def build_callbacks(self) -> None:
@@ -244,6 +252,7 @@ class Trainer:
             loss_info=LossInfo(loss=dict(self.compilation["loss"]), label_format=self.plan.label_format,
                                class_weight=self.plan.class_weight, class_weight_source=self.plan.class_weight_source,
                                class_counts=[int(c) for c in self.counts]),
+            miners=tuple(job.miners), model_name=job.model_name, pre_processing=dict(job.model_args["pre_processing"]),
         )
 
     def run(self) -> ModelBundle:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vl3d_focal.data.features import FeatureNormalizer
+from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.field_inputs import FieldInputs, concatenate_inputs, field_inputs
 from vl3d_focal.data.field_inputs import cloud_features
 from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.receptive_fields import FieldSpec
 from vl3d_focal.data.records import CloudRecord, log_class_histogram, reference_labels
 from vl3d_focal.io.las import read_cloud
@@ -42,8 +43,11 @@ class LabelledFields:
         return LabelledFields(self.coordinates[rows], self.features[rows], self.labels[rows])
 
 
-def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[str]) -> FeatureNormalizer | None:
-    """Fits the feature normaliser on the non-ignored points of the training clouds.
+def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[str],
+                   miners: Sequence[MinedFeatures] = (),
+                   cloud_scaling: Mapping[str, Mapping[str, Any]] | None = None) -> FeatureNormalizer | None:
+    """Fits the feature normaliser on the non-ignored points of the training clouds, each
+    cloud's features scaled per cloud first (``cloud_scaling``, from all of its points).
 
     Example:
         >>> fit_normalizer([], feature_names=[]) is None
@@ -51,13 +55,15 @@ def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[st
     """
     if not feature_names:
         return None
-    parts = [cloud_features(r, feature_names=feature_names)[r.labels >= 0] for r in records]
-    return FeatureNormalizer().fit(np.concatenate(parts, axis=0), fnames=list(feature_names))
+    normalizer = FeatureNormalizer(fnames=list(feature_names), cloud_scaling=cloud_scaling)
+    parts = [normalizer.per_cloud(cloud_features(r, feature_names=feature_names, miners=miners))[r.labels >= 0]
+             for r in records]
+    return normalizer.fit(np.concatenate(parts, axis=0), fnames=list(feature_names))
 
 
 def labelled_fields(
     records: Sequence[CloudRecord], *, field_spec: FieldSpec, seed: int | None,
-    feature_names: Sequence[str], normalizer: FeatureNormalizer | None,
+    feature_names: Sequence[str], normalizer: FeatureNormalizer | None, miners: Sequence[MinedFeatures] = (),
 ) -> LabelledFields:
     """Fields of several labelled clouds; fields without any scored point are left out.
 
@@ -69,7 +75,7 @@ def labelled_fields(
     labels = []
     for record in records:
         part = field_inputs(record, field_spec=field_spec, seed=seed,
-                            feature_names=feature_names, normalizer=normalizer)
+                            feature_names=feature_names, normalizer=normalizer, miners=miners)
         field_labels = record.labels[part.indices]
         keep = np.any(field_labels >= 0, axis=1)
         parts.append(FieldInputs(part.coordinates[keep], part.features[keep], part.fields))

@@ -125,16 +125,17 @@ def class_weight_value(*, loss_spec: Mapping[str, Any], model_handling: Mapping[
     return None, "none"
 
 
-SPEC_KEYS = {"loss": "compilation_args.loss.class_weight", "model_handling": "model_handling.class_weight"}
+SPEC_KEYS = {"loss": "compilation_args.loss.class_weight", "model_handling": "model_handling.class_weight",
+             "model_args": "class_weight"}
 """Where, in a train step's ``model_args``, a class-weight value comes from."""
 
 
-def _resolved_weights(value: Any, *, source: str, class_names: list[str], counts: np.ndarray) -> list[float]:
+def resolve_spec_class_weight(value: Any, *, source: str, class_names: list[str], counts: np.ndarray) -> list[float]:
     """The weights of a spec's ``class_weight``, with errors and warnings worded for the spec:
     its key, the class names, and the spec form of a fix (not the Python argument).
 
     Example:
-        >>> _resolved_weights("balanced", source="loss", class_names=["a", "b"], counts=np.array([3, 0]))
+        >>> resolve_spec_class_weight("balanced", source="loss", class_names=["a", "b"], counts=np.array([3, 0]))
         Traceback (most recent call last):
         ...
         vl3d_focal.errors.DataError: model_args.compilation_args.loss.class_weight: no training point of the class(es) ['b']; strategy 'balanced' would weight them infinitely. Train on clouds that have them, or weight them 0 with class_weight: {strategy: balanced, on_absent_class: zero}
@@ -194,7 +195,7 @@ def plan_loss(
         )
         source = "none"
     elif value is not None:
-        class_weight = _resolved_weights(value, source=source, class_names=class_names, counts=counts)
+        class_weight = resolve_spec_class_weight(value, source=source, class_names=class_names, counts=counts)
         logger.info(
             "class weights (%s, from %s): %s",
             value if isinstance(value, str) else "given",

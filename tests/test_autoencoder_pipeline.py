@@ -1,0 +1,97 @@
+"""The hierarchical autoencoder in the pipeline: trained, written, loaded and predicted in one go,
+block by block and streamed, with the same result (issue 13, item 1)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vl3d_focal.config import load_spec
+from vl3d_focal.data.synthetic import generate_urban_scene
+from vl3d_focal.inference import prediction
+from vl3d_focal.models.autoencoder import TINY_FEATURE_EXTRACTION
+from vl3d_focal.models.model_file import load_bundle, read_metadata
+from vl3d_focal.runner.pipeline import execute_pipeline
+
+from helpers import DEMO_CLASSES
+
+PRE_PROCESSING = {"pre_processor": "hierarchical_fps", "neighborhood": {"type": "sphere", "radius": 3.0},
+                  "num_points_per_depth": [32, 16, 8], "num_pwise_neighbors": [6, 4, 4],
+                  "num_downsampling_neighbors": [1, 4, 4], "num_upsampling_neighbors": [1, 2, 2]}
+
+
+def _spec() -> dict:
+    return {
+        "in_pcloud": ["scene.las"], "out_pcloud": ["out/*"],
+        "sequential_pipeline": [
+            {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]},
+            {"train": "ConvolutionalAutoencoderPwiseClassifier", "fnames": ["intensity", "height_above_ground"],
+             "random_seed": 2,
+             "model_args": {"num_classes": 5, "pre_processing": PRE_PROCESSING,
+                            "feature_extraction": TINY_FEATURE_EXTRACTION,
+                            "model_handling": {"training_epochs": 2, "batch_size": 8, "checkpoint": False,
+                                               "predict_batch_size": 16},
+                            "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy",
+                                                          "gamma": 2.0, "class_weight": "sqrt_inverse_frequency"}}}},
+            {"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"},
+            {"predict": "PreviousModel", "chunk_points": None},
+            {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("autoencoder")
+    generate_urban_scene(seed=3, size_m=40.0, density=8.0).write(folder / "scene.las")
+    (folder / "train.json").write_text(json.dumps(_spec()))
+    state = execute_pipeline(load_spec(folder / "train.json"))
+    return folder, state
+
+
+def test_trains_and_predicts_end_to_end(trained):
+    folder, state = trained
+    evaluation = json.loads((folder / "out/eval/evaluation.json").read_text())
+    assert evaluation["OA"] > 0.5 and (folder / "out/training/history.csv").read_text().count("\n") == 3
+    meta = read_metadata(folder / "out/model/model.keras")
+    assert meta["model_name"] == "ConvolutionalAutoencoderPwiseClassifier"
+    assert meta["pre_processing"]["num_points_per_depth"] == [32, 16, 8]  # the hierarchy travels with the model
+    assert meta["field_spec"]["num_points"] == 32 and meta["field_spec"]["scale"] is False
+    assert state.clouds[0].result.probabilities.shape == (state.clouds[0].num_points, 5)
+
+
+def test_loaded_model_predicts_the_same_in_one_go_by_blocks_and_streamed(trained, monkeypatch):
+    folder, state = trained
+    bundle = load_bundle(folder / "out/model/model.keras")
+    assert {k: bundle.pre_processing[k] for k in PRE_PROCESSING if k != "neighborhood"} == {
+        k: v for k, v in PRE_PROCESSING.items() if k != "neighborhood"}
+    chunks = []
+    original = prediction.predict_fields
+
+    def counting(model, inputs, **kwargs):  # the index arrays are built per chunk of fields, never for all
+        chunks.append(len(inputs[0]))
+        return original(model, inputs, **kwargs)
+
+    monkeypatch.setattr(prediction, "predict_fields", counting)
+    runs = {}
+    for name, chunk_points in (("whole", None), ("blocks", 3000), ("streamed", 3000)):
+        predict = {"in_pcloud": ["scene.las"], "out_pcloud": [f"{name}/*"], "sequential_pipeline": [
+            {"predict": "ModelLoader", "model_path": "out/model/model.keras", "chunk_points": chunk_points}]}
+        (folder / f"{name}.json").write_text(json.dumps(predict))
+        spec = load_spec(folder / f"{name}.json")
+        if name == "blocks":  # the cloud is in memory (read by the run): predicted tile by tile
+            from vl3d_focal.runner import inputs as runner_inputs
+
+            state_in = runner_inputs.read_inputs(inputs=spec["in_pcloud"], prefixes=spec["out_pcloud"])
+            record = state_in.clouds[0]
+            record.cloud  # read it whole
+            prediction.predict_cloud(record, bundle, chunk_points=chunk_points)
+            runs[name] = record.result.probabilities
+            continue
+        result = execute_pipeline(spec).clouds[0].result
+        runs[name] = np.concatenate([probs for *_, probs in result.iter_chunks()])
+    np.testing.assert_allclose(runs["blocks"], runs["whole"], atol=1e-5)
+    np.testing.assert_allclose(runs["streamed"], runs["whole"], atol=1e-5)
+    assert len(chunks) >= 3

@@ -1,0 +1,137 @@
+"""RandomForestClassifier: NumPy evaluator against scikit-learn, safe model files, pipeline runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+
+from vl3d_focal.config import load_spec, validate_spec
+from vl3d_focal.data.synthetic import generate_urban_scene
+from vl3d_focal.errors import DataError
+from vl3d_focal.models.forest import MEMBER, ForestModel, build_random_forest, load_forest
+from vl3d_focal.models.model_file import load_bundle, read_metadata
+from vl3d_focal.runner.pipeline import execute_pipeline
+
+from helpers import DEMO_CLASSES
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 4)).astype(np.float32)
+    y = np.digitize(x[:, 0] + 0.5 * x[:, 1] ** 2, [-0.5, 0.8, 2.5])  # 4 classes, the last one rare
+    return x, y
+
+
+@pytest.mark.parametrize("args", [{"n_estimators": 7, "max_depth": None}, {"n_estimators": 3, "max_depth": 3,
+                                                                           "bootstrap": False, "max_features": None}])
+def test_numpy_forest_equals_scikit_learn(data, args):
+    x, y = data
+    forest = build_random_forest(random_seed=2, n_jobs=1, **args).fit(x[:2000], y[:2000])
+    model = ForestModel.from_sklearn(forest, num_classes=4)
+    np.testing.assert_allclose(model.predict_proba(x[2000:]), forest.predict_proba(x[2000:]), atol=1e-6)
+    assert model.predict_proba(x).shape == (3000, 4)
+
+
+def test_absent_class_gets_zero_probability(data):
+    x, y = data
+    keep = y != 2
+    forest = RandomForestClassifier(n_estimators=4, random_state=0).fit(x[keep], y[keep])
+    probabilities = ForestModel.from_sklearn(forest, num_classes=4).predict_proba(x)
+    np.testing.assert_array_equal(probabilities[:, 2], 0.0)
+    np.testing.assert_allclose(probabilities[:, [0, 1, 3]], forest.predict_proba(x), atol=1e-6)
+
+
+def test_class_weights_are_honoured(data):
+    x, y = data
+    plain = build_random_forest(n_estimators=20, max_depth=4, random_seed=0).fit(x, y)
+    weighted = build_random_forest(n_estimators=20, max_depth=4, class_weight=[1.0, 1.0, 1.0, 20.0],
+                                   random_seed=0).fit(x, y)
+    rare = y == 3
+    assert weighted.get_params()["class_weight"] == {0: 1.0, 1: 1.0, 2: 1.0, 3: 20.0}
+    assert (weighted.predict(x) == 3).sum() > (plain.predict(x) == 3).sum()
+    assert (weighted.predict(x[rare]) == 3).mean() >= (plain.predict(x[rare]) == 3).mean()
+
+
+def _archive(tmp_path, arrays: dict) -> str:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path = tmp_path / "bad.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(MEMBER, buffer.getvalue())
+    return str(path)
+
+
+def test_model_files_are_loaded_without_pickle_and_checked(tmp_path, data):
+    x, y = data
+    model = ForestModel.from_sklearn(RandomForestClassifier(n_estimators=2, random_state=0).fit(x, y), num_classes=4)
+    model.save(tmp_path / "forest.keras")
+    meta = {"feature_names": ["a", "b", "c", "d"], "class_names": ["0", "1", "2", "3"]}
+    again = load_forest(tmp_path / "forest.keras", meta)
+    np.testing.assert_array_equal(again.predict_proba(x), model.predict_proba(x))
+    arrays = {name: getattr(model, name) for name in ("left", "right", "feature", "threshold", "value", "roots")}
+    with pytest.raises(DataError, match="no readable forest.npz"):  # a pickled object array is refused
+        load_forest(_archive(tmp_path, {**arrays, "num_features": np.array([object()], dtype=object)}), meta)
+    loop = dict(arrays, left=np.where(arrays["left"] >= 0, 0, -1))  # children pointing back to the root
+    with pytest.raises(DataError, match="child indices"):
+        load_forest(_archive(tmp_path, {**loop, "num_features": np.int64(4)}), meta)
+    with pytest.raises(DataError, match="expected a forest of 3 features"):
+        load_forest(tmp_path / "forest.keras", {**meta, "feature_names": ["a", "b", "c"]})
+
+
+def _spec(model_args: dict, *, chunk_points: int | None = None) -> dict:
+    return {
+        "in_pcloud": ["scene.las"], "out_pcloud": ["out/*"],
+        "sequential_pipeline": [
+            {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]},
+            {"miner": "GeometricFeatures", "k": 16, "fnames": ["planarity", "verticality", "linearity"]},
+            {"train": "RandomForestClassifier", "random_seed": 3,
+             "fnames": ["intensity", "height_above_ground", "planarity_k16", "verticality_k16", "linearity_k16"],
+             "model_args": {"num_classes": 5, **model_args}},
+            {"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"},
+            {"predict": "PreviousModel", "chunk_points": chunk_points},
+            {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+        ],
+    }
+
+
+def test_forest_trains_predicts_and_reloads_in_a_pipeline(tmp_path):
+    generate_urban_scene(seed=8, size_m=40.0).write(tmp_path / "scene.las")
+    spec_file = tmp_path / "forest.json"
+    spec_file.write_text(json.dumps(_spec({"n_estimators": 12, "max_depth": 12, "class_weight": "balanced"})))
+    state = execute_pipeline(load_spec(spec_file))
+    evaluation = json.loads((tmp_path / "out/eval/evaluation.json").read_text())
+    assert evaluation["OA"] > 0.9 and evaluation["per_class"]["vehicle"]["R"] > 0.3, evaluation["per_class"]
+    weights = json.loads((tmp_path / "out/training/class_weights.json").read_text())
+    assert weights["class_weight_source"] == "model_args" and weights["class_weight"]["pole"] > 10 * weights["class_weight"]["ground"]
+    meta = read_metadata(tmp_path / "out/model/model.keras")
+    assert meta["model_name"] == "RandomForestClassifier" and meta["field_spec"] is None
+    with zipfile.ZipFile(tmp_path / "out/model/model.keras") as archive:
+        assert sorted(archive.namelist()) == ["forest.npz", "vl3d_focal.json"]  # arrays and JSON, nothing else
+    bundle = load_bundle(tmp_path / "out/model/model.keras")
+    assert [r.names for r in bundle.miners] == [("planarity_k16", "verticality_k16", "linearity_k16")]
+    predict = {"in_pcloud": ["scene.las"], "out_pcloud": ["streamed/*"], "sequential_pipeline": [
+        {"predict": "ModelLoader", "model_path": "out/model/model.keras", "chunk_points": 4000},
+        {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}]}
+    (tmp_path / "predict.json").write_text(json.dumps(predict))
+    execute_pipeline(load_spec(tmp_path / "predict.json"))  # the cloud is streamed tile by tile from its file
+    streamed = json.loads((tmp_path / "streamed/eval/evaluation.json").read_text())
+    assert streamed["confusion_matrix"] == evaluation["confusion_matrix"]
+    assert state.bundle.model_name == "RandomForestClassifier"
+
+
+def test_forest_takes_no_loss_and_no_fields(tmp_path):
+    generate_urban_scene(seed=8, size_m=20.0).write(tmp_path / "scene.las")
+    assert validate_spec(_spec({"n_estimators": 3}), base_dir=tmp_path) == []
+    wrong = _spec({"n_estimators": 3, "compilation_args": {"loss": {"function": "categorical_crossentropy"}},
+                   "pre_processing": {"neighborhood": {"radius": 2.0}}})
+    messages = " ".join(i.message for i in validate_spec(wrong, base_dir=tmp_path))
+    assert "compilation_args" in messages and "pre_processing" in messages, messages
+    both = _spec({"class_weight": "balanced", "model_handling": {"class_weight": "balanced"}})
+    assert [i.message for i in validate_spec(both, base_dir=tmp_path)] == [
+        "class weights are given in model_handling.class_weight too; keep one"]

@@ -1,0 +1,167 @@
+"""Mined features: what a VL3D ``miner`` step computes, as a recipe stored with the model.
+
+A :class:`MinedFeatures` recipe (one miner step: ``GeometricFeatures`` or ``HeightFeatures``)
+names the features it gives (``frenames``, or VL3D's automatic names: ``linearity_r1.0``,
+``linearity_k16``, ``floor_distance_r50.0_sep0.35``) and how to compute them from the points.
+Features are computed when a step first uses them (training, prediction), for a whole cloud or
+for the points of one tile with the margin :attr:`MinedFeatures.reach` says they depend on
+(:mod:`vl3d_focal.inference.tile_features`); the model file keeps the recipes of its ``fnames``,
+so a saved model computes them again on any cloud.
+
+Example:
+    >>> recipe = MinedFeatures.from_step({"miner": "GeometricFeatures", "radius": 1.0,
+    ...                                   "fnames": ["planarity", "verticality"]})
+    >>> recipe.names
+    ('planarity_r1.0', 'verticality_r1.0')
+    >>> MinedFeatures.from_config(recipe.to_config()) == recipe
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from vl3d_focal.errors import DataError
+
+MINER_KINDS = ("GeometricFeatures", "HeightFeatures")
+"""The ``miner`` values these recipes describe."""
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+@dataclass(frozen=True)
+class MinedFeatures:
+    """The recipe of one miner step.
+
+    Attributes:
+        miner: ``GeometricFeatures`` or ``HeightFeatures``.
+        features: the miner's ``fnames`` (what is computed), in order.
+        names: the names the features get (``frenames`` or automatic), in the same order.
+        params: the neighbourhood: ``radius`` or ``k`` (geometric); ``radius``,
+            ``separation_factor``, ``neighborhood`` and ``outlier_filter`` (height).
+    """
+
+    miner: str
+    features: tuple[str, ...]
+    names: tuple[str, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_step(cls, step: Mapping[str, Any]) -> "MinedFeatures":
+        """The recipe of a normalised miner step.
+
+        Example:
+            >>> MinedFeatures.from_step({"miner": "HeightFeatures", "fnames": ["floor_distance"],
+            ...     "neighborhood": {"type": "Rectangular2D", "radius": 5.0, "separation_factor": 0.5}}).names
+            ('floor_distance_r5.0_sep0.5',)
+        """
+        kind, features = str(step["miner"]), tuple(step["fnames"])
+        if kind == "GeometricFeatures":
+            params = {"radius": float(step["radius"])} if step.get("radius") is not None else {"k": int(step["k"])}
+            suffix = f"_r{_number(step['radius'])}" if "radius" in params else f"_k{params['k']}"
+        else:
+            hood = step["neighborhood"]
+            params = {"radius": float(hood["radius"]), "separation_factor": float(hood["separation_factor"]),
+                      "neighborhood": str(hood["type"]), "outlier_filter": step.get("outlier_filter")}
+            suffix = f"_r{_number(hood['radius'])}_sep{_number(hood['separation_factor'])}"
+        names = tuple(step.get("frenames") or [name + suffix for name in features])
+        return cls(miner=kind, features=features, names=names, params=params)
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON-ready dict (stored in the model file)."""
+        return {"miner": self.miner, "features": list(self.features), "names": list(self.names),
+                "params": dict(self.params)}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "MinedFeatures":
+        """The inverse of :meth:`to_config`."""
+        return cls(miner=str(config["miner"]), features=tuple(config["features"]), names=tuple(config["names"]),
+                   params=dict(config["params"]))
+
+    def key(self) -> str:
+        """A text that tells recipes apart (for caches)."""
+        return json.dumps(self.to_config(), sort_keys=True)
+
+    @property
+    def reach(self) -> float | None:
+        """How far (in each of x and y) a point's value depends on other points; None for k
+        neighbours (it depends on the density: see :func:`compute_mined`'s reach)."""
+        if "k" in self.params:
+            return None
+        radius = float(self.params["radius"])
+        if self.miner == "GeometricFeatures":
+            return radius
+        return radius + 0.5 * radius * float(self.params["separation_factor"])
+
+
+def recipes_for(names: Sequence[str], miners: Sequence[MinedFeatures]) -> tuple[MinedFeatures, ...]:
+    """The recipes that give at least one of ``names`` (the last recipe of a name wins).
+
+    Example:
+        >>> a = MinedFeatures("GeometricFeatures", ("planarity",), ("p",), {"radius": 1.0})
+        >>> recipes_for(["p", "intensity"], [a]) == (a,)
+        True
+    """
+    owner: dict[str, MinedFeatures] = {}
+    for recipe in miners:
+        owner.update({name: recipe for name in recipe.names})
+    used = {owner[name].key(): owner[name] for name in names if name in owner}
+    return tuple(used.values())
+
+
+def mined_names(miners: Sequence[MinedFeatures]) -> list[str]:
+    """Every feature name the recipes give.
+
+    Example:
+        >>> mined_names([MinedFeatures("GeometricFeatures", ("planarity",), ("p",), {"k": 8})])
+        ['p']
+    """
+    return list(dict.fromkeys(name for recipe in miners for name in recipe.names))
+
+
+def compute_mined(recipe: MinedFeatures, xyz: np.ndarray, *, names: Sequence[str],
+                  queries: np.ndarray | None = None, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The recipe's features ``names`` of some points, and the reach each value needed.
+
+    Args:
+        recipe: the miner's recipe.
+        xyz: ``(n, 3)`` the points (a cloud, or a tile and its margin).
+        names: output names of the recipe to compute.
+        queries: rows of ``xyz`` whose features are wanted (None: all).
+        ids: the points' ids in the cloud (ties of k neighbours; None: row numbers).
+
+    Returns:
+        ``(values (q, len(names)), reach (q,))``: reach in metres, per point.
+
+    Raises:
+        DataError: a value that is not finite.
+
+    Example:
+        >>> r = MinedFeatures("GeometricFeatures", ("linearity",), ("lin",), {"k": 3})
+        >>> line = np.column_stack([np.arange(5.0), np.zeros(5), np.zeros(5)])
+        >>> compute_mined(r, line, names=["lin"])[0].ravel().tolist()
+        [1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    from vl3d_focal.data.eigen_features import eigen_features
+    from vl3d_focal.data.height_features import height_features
+
+    kinds = [recipe.features[recipe.names.index(name)] for name in names]
+    rows = len(xyz) if queries is None else len(queries)
+    if recipe.miner == "GeometricFeatures":
+        values, reach = eigen_features(xyz, names=kinds, radius=recipe.params.get("radius"),
+                                       k=recipe.params.get("k"), queries=queries, ids=ids)
+    else:
+        params = recipe.params
+        values = height_features(xyz, names=kinds, radius=params["radius"], separation_factor=params["separation_factor"],
+                                 neighborhood=params["neighborhood"], outlier_filter=params["outlier_filter"],
+                                 queries=queries)
+        reach = np.full(rows, float(recipe.reach))
+    if not np.isfinite(values).all():
+        raise DataError(f"{recipe.miner}: non-finite values of {list(names)}; expected finite features")
+    return values, reach

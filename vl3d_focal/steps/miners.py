@@ -1,0 +1,140 @@
+"""The ``miner`` steps: VL3D's ``GeometricFeatures`` and ``HeightFeatures``.
+
+A miner step declares features that later steps can name in ``fnames``: each gets the name in
+``frenames``, or VL3D's automatic one (``planarity_r1.0``, ``planarity_k16``,
+``floor_distance_r5.0_sep0.5``). Nothing is computed when the step runs: its recipe
+(:class:`~vl3d_focal.data.miners.MinedFeatures`) is kept, and the features are computed when a
+train or predict step first needs them, for a whole cloud or tile by tile with the margin they
+depend on (a streamed cloud); a trained model keeps the recipes of its ``fnames``.
+
+Example:
+    >>> from vl3d_focal.registry import STEPS
+    >>> STEPS.get("GeometricFeatures").metadata["kind"]
+    'miner'
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+from vl3d_focal.config.checks import Issue, as_dict, as_list
+from vl3d_focal.config.normalise import fill_defaults, walk
+from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.data.feature_names import (
+    EIGEN_FEATURE_NAMES, HEIGHT_FEATURE_NAMES, HEIGHT_NEIGHBORHOODS, HEIGHT_OUTLIER_FILTERS,
+)
+from vl3d_focal.registry import STEPS
+from vl3d_focal.steps.definition import step_entry
+
+if TYPE_CHECKING:
+    from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
+
+_NO_EFFECT = "VL3D key, accepted without effect here."
+
+
+def _common(kind: str, features: tuple[str, ...], description: str) -> dict[str, Any]:
+    return {
+        "miner": {"const": kind, "description": description},
+        "fnames": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": list(features)},
+                   "description": "The features to compute."},
+        "frenames": {"type": "array", "uniqueItems": True, "items": {"type": "string", "minLength": 1},
+                     "description": "Their names, one per fnames entry; default: VL3D's automatic names."},
+        "in_pcloud": {"type": "null", "description": "VL3D's standalone input; only null in a pipeline."},
+        "out_pcloud": {"type": "null", "description": "VL3D's standalone output; only null in a pipeline."},
+        "nthreads": {"type": "integer", "description": _NO_EFFECT},
+    }
+
+
+def _geometric_schema() -> dict[str, Any]:
+    properties = _common("GeometricFeatures", EIGEN_FEATURE_NAMES,
+                         "Eigenvalue features of each point's neighbourhood (data.eigen_features).")
+    properties["radius"] = {"type": "number", "exclusiveMinimum": 0,
+                            "description": "Neighbourhood: every point within this distance (m); give radius or k."}
+    properties["k"] = {"type": "integer", "minimum": 3,
+                       "description": "Neighbourhood: the k nearest points (ties by point order); give radius or k."}
+    return closed_object(properties, required=["miner", "fnames"],
+                         description="Geometric features: eigenvalues of each point's neighbourhood.")
+
+
+def _height_schema() -> dict[str, Any]:
+    properties = _common("HeightFeatures", HEIGHT_FEATURE_NAMES,
+                         "Statistics of the heights around support points (data.height_features).")
+    properties["neighborhood"] = closed_object(
+        {"type": {"enum": list(HEIGHT_NEIGHBORHOODS), "default": "Rectangular2D",
+                  "description": "Rectangular2D: a square of half side radius; Cylinder: a disc."},
+         "radius": {"type": "number", "exclusiveMinimum": 0, "description": "Half side or radius (m)."},
+         "separation_factor": {"type": "number", "exclusiveMinimum": 0, "maximum": 1.4, "default": 0.35,
+                               "description": "Distance between support points (grid cells), in radii."}},
+        required=["radius"], description="The neighbourhood of each support point.")
+    properties["outlier_filter"] = {"enum": [None, *HEIGHT_OUTLIER_FILTERS], "default": None,
+                                    "description": "Heights left out of the statistics: IQR (outside Q1 - 1.5 IQR, "
+                                    "Q3 + 1.5 IQR), stdev (outside mean +- 3 std) or null (none)."}
+    for key in ("support_chunk_size", "support_subchunk_size", "pwise_chunk_size"):
+        properties[key] = {"type": "integer", "description": _NO_EFFECT}
+    return closed_object(properties, required=["miner", "fnames", "neighborhood"],
+                         description="Height features: z statistics around support points.")
+
+
+def run_miner(step: Mapping[str, Any], state: PipelineState) -> None:
+    """Keeps the step's recipe: later steps compute its features when they use them.
+
+    Example:
+        >>> from vl3d_focal.steps.state import PipelineState
+        >>> state = PipelineState(clouds=[], model_prefix="out/")
+        >>> run_miner({"miner": "GeometricFeatures", "k": 16, "fnames": ["planarity"]}, state)
+        >>> state.miners[0].names
+        ('planarity_k16',)
+    """
+    from vl3d_focal.data.miners import MinedFeatures
+
+    recipe = MinedFeatures.from_step(step)
+    state.miners.append(recipe)
+    logger.info("%s: features %s (computed when a step uses them)", recipe.miner, ", ".join(recipe.names))
+
+
+def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """radius or k, one name per feature, names new to the clouds; adds the names to what the
+    clouds offer (``known["cloud_features"]``, and ``known["mined_features"]`` for the clouds
+    a train step reads itself).
+
+    Example:
+        >>> [m for _, m in check_miner({"miner": "GeometricFeatures", "fnames": ["planarity"]}, (), {})]
+        ['give radius or k (the neighbourhood), not neither']
+    """
+    from vl3d_focal.data.miners import MinedFeatures
+
+    if step.get("miner") == "GeometricFeatures" and ("radius" in step) == ("k" in step):
+        yield at, f"give radius or k (the neighbourhood), not {'both' if 'radius' in step else 'neither'}"
+        return
+    fnames, frenames = as_list(step.get("fnames")), step.get("frenames")
+    if isinstance(frenames, list) and len(frenames) != len(fnames):
+        yield at + ("frenames",), f"expected one name per fnames entry ({len(fnames)}); got {len(frenames)}"
+        return
+    schema = STEPS.get(str(step.get("miner"))).schema if step.get("miner") in STEPS.names() else {}
+    try:
+        names = MinedFeatures.from_step(walk(copy.deepcopy(dict(step)), schema, fill_defaults)).names
+    except (KeyError, TypeError, ValueError):  # an invalid step: the schema reports it
+        return
+    clouds = as_dict(known.get("cloud_features"))
+    for index, name in enumerate(names):
+        where = at + (("frenames", index) if frenames else ("fnames", index))
+        taken = [path for path, offered in clouds.items() if offered is not None and name in offered]
+        if name in known.get("mined_features", []):
+            yield where, f"{name!r} is already given by an earlier miner step; give it another name in frenames"
+        elif taken:
+            yield where, f"{name!r} is already a feature of {taken[0]}; give it another name in frenames"
+    known.setdefault("mined_features", []).extend(name for name in names if name not in known["mined_features"])
+    for offered in clouds.values():
+        if offered is not None:
+            offered.extend(name for name in names if name not in offered)
+
+
+for _name, _schema in (("GeometricFeatures", _geometric_schema()), ("HeightFeatures", _height_schema())):
+    STEPS.register(step_entry(
+        kind="miner", name=_name, handler=run_miner, schema=_schema, description=_schema["description"],
+        check=check_miner,
+    ))
