@@ -28,7 +28,7 @@ LOSS = f"{TRAIN}.model_args.compilation_args.loss"
 EXPECTED = {
     "both_class_weights.yaml": (f"{TRAIN}.model_args.model_handling.class_weight", "keep one"),
     "class_names_length.json": (f"{TRAIN}.model_args.class_names", "expected num_classes (5) names; got 4"),
-    "class_names_order.yaml": (f"{TRAIN}.model_args.class_names", "class mapping step's names in its order"),
+    "class_names_order.yaml": (f"{TRAIN}.model_args.class_names", "class step's names in its order"),
     "duplicate_key.json": ("$", "duplicate key 'in_pcloud'"),
     "from_logits_false.json": (f"{LOSS}.from_logits", "from_logits must be true"),
     "ignored_code_mapped.json": ("$.sequential_pipeline[0].classes[2].codes[1]", "code 7 is also in ignore_codes"),

@@ -2,8 +2,12 @@
 
 One concern per module:
 
-- :mod:`~vl3d_focal.config.loading`: parsing JSON/YAML spec files, dropping ``_`` comment
-  keys, :func:`validate_spec` and :func:`load_spec` (the normalised form the runner gets);
+- :mod:`~vl3d_focal.config.parsing`: parsing JSON/YAML spec files, dropping ``_`` comment keys;
+- :mod:`~vl3d_focal.config.loading`: :func:`validate_spec` and :func:`load_spec` (the
+  normalised form the runner gets), :func:`read_spec` (with the no-effect notes);
+- :mod:`~vl3d_focal.config.forms`: VL3D's single-component training form as a pipeline;
+- :mod:`~vl3d_focal.config.components`: VL3D's components, one error for one we lack;
+- :mod:`~vl3d_focal.config.notes`: keys accepted without effect (``x-vl3d-no-effect``);
 - :mod:`~vl3d_focal.config.checks`: the semantic checks a JSON Schema cannot express;
 - :mod:`~vl3d_focal.config.messages`: JSON paths, natural issue order, readable messages for
   schema errors ("did you mean ...?");
@@ -25,7 +29,8 @@ Example:
 
 from __future__ import annotations
 
-from vl3d_focal.config.loading import drop_comments, load_spec, parse_spec_text, read_spec_file, validate_spec
+from vl3d_focal.config.loading import check_spec, load_spec, read_spec, validate_spec
+from vl3d_focal.config.parsing import drop_comments, parse_spec_text, read_spec_file
 from vl3d_focal.config.messages import json_path, sort_issues
 from vl3d_focal.config.normalise import apply_defaults, normalise_paths
 from vl3d_focal.config.schemas import active_schemas, generate_schemas, load_schema, write_schemas
@@ -34,6 +39,7 @@ from vl3d_focal.config.starter import starter_spec
 __all__ = [
     "active_schemas",
     "apply_defaults",
+    "check_spec",
     "drop_comments",
     "generate_schemas",
     "json_path",
@@ -41,6 +47,7 @@ __all__ = [
     "load_spec",
     "normalise_paths",
     "parse_spec_text",
+    "read_spec",
     "read_spec_file",
     "sort_issues",
     "starter_spec",

@@ -160,6 +160,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
         if order_known:
             issues += _order_issues(kind, entry, at, given=given)
         check = entry.metadata.get("check")
+        known["given"] = frozenset(given)  # what the steps before this one give
         if check is not None:
             issues += check(step, at, known)
         given.update(entry.metadata.get("gives", ()))

@@ -11,7 +11,8 @@ against the spec's folder and checked to exist), ``"cloud-output"`` / ``"model-o
 (a file written per input cloud / once per run; ``*`` means the output prefix) or
 ``"prefix"`` (``out_pcloud``); ``"x-vl3d-suffixes"`` lists the file suffixes such a path
 must end with (case-insensitive). ``"x-vl3d-as-list": true`` marks a "path or list of paths"
-property that loading turns into a list.
+property that loading turns into a list. ``"x-vl3d-no-effect": "<why>"`` marks a value accepted
+for VL3D compatibility without effect here (:mod:`vl3d_focal.config.notes`).
 
 Example:
     >>> output_path_schema("A report.", "*eval/r.json", scope="cloud", suffixes=(".json",))["x-vl3d-path"]
@@ -27,6 +28,24 @@ LIST_ANNOTATION = "x-vl3d-as-list"
 SUFFIX_ANNOTATION = "x-vl3d-suffixes"
 CLOUD_SUFFIXES = (".las", ".laz")
 MODEL_SUFFIXES = (".keras",)
+PLOT_SUFFIXES = (".svg", ".png")
+"""Figures: the suffix chooses the format."""
+NO_EFFECT_ANNOTATION = "x-vl3d-no-effect"
+"""``"<why>"`` on the schema of a value accepted for VL3D compatibility without effect here
+(:mod:`vl3d_focal.config.notes` collects them)."""
+NO_EFFECT_PROPERTIES = "x-vl3d-no-effect-properties"
+"""Member of a model entry's schema: ``model_args`` properties accepted without effect, which
+the schema files add to that model's ``model_args`` but the model builder never receives."""
+
+
+def no_effect(schema: dict[str, Any], why: str) -> dict[str, Any]:
+    """``schema`` annotated as accepted without effect here, for the reason ``why``.
+
+    Example:
+        >>> no_effect({"type": "integer"}, "VL3D's threads")["x-vl3d-no-effect"]
+        "VL3D's threads"
+    """
+    return {**schema, NO_EFFECT_ANNOTATION: why}
 
 
 def input_paths_schema(description: str) -> dict[str, Any]:
@@ -62,6 +81,24 @@ def output_path_schema(description: str, default: str, *, scope: str, suffixes: 
         "default": default,
         PATH_ANNOTATION: f"{scope}-output",
     }
+
+
+def optional_output_path_schema(description: str, *, scope: str, suffixes: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An output file written only when its path is given (default null); no suffix list: any.
+
+    Example:
+        >>> optional_output_path_schema("A plot.", scope="cloud", suffixes=(".svg", ".png"))["default"] is None
+        True
+    """
+    schema: dict[str, Any] = {SUFFIX_ANNOTATION: list(suffixes)} if suffixes else {}
+    schema.update({
+        "type": ["string", "null"],
+        "minLength": 1,
+        "description": description + " A leading '*' stands for the output prefix (out_pcloud); null: not written.",
+        "default": None,
+        PATH_ANNOTATION: f"{scope}-output",
+    })
+    return schema
 
 
 def closed_object(

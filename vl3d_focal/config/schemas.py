@@ -37,7 +37,8 @@ from jsonschema import Draft202012Validator
 from referencing.jsonschema import DRAFT202012
 
 from vl3d_focal.config import model_args_schema
-from vl3d_focal.config.schema_parts import top_level_properties
+from vl3d_focal.config.vl3d_internals import add_internal_keys
+from vl3d_focal.config.schema_parts import NO_EFFECT_PROPERTIES, top_level_properties
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS, STEPS, RegistryEntry
 
@@ -118,6 +119,9 @@ def _model_args(entry_schema: Mapping[str, Any]) -> dict[str, Any]:
     loss = {"$ref": "#/$defs/loss", "description": "The loss: {'function': <registered loss>, ...its arguments}."}
     common = model_args_schema.model_args_common(loss=loss, class_weight_ref=CLASS_WEIGHT)
     properties = {**common, **copy.deepcopy(dict(entry_schema.get("properties", {})))}
+    for key, schema in entry_schema.get(NO_EFFECT_PROPERTIES, {}).items():
+        properties.setdefault(key, copy.deepcopy(schema))
+    add_internal_keys(properties)
     required = ["num_classes", "pre_processing", "compilation_args"]
     required += [name for name in entry_schema.get("required", []) if name not in required]
     return {

@@ -1,4 +1,7 @@
-"""The ``predict`` steps: ``PreviousModel`` (the model trained earlier) and ``ModelLoader``.
+"""The ``predict`` steps: ``PreviousModel`` (the model trained earlier), ``ModelLoader`` and
+``PredictivePipeline`` (a model file written by ``PredictiveModelWriter`` or
+``PredictivePipelineWriter``, whatever its name ends with: VL3D's ``.model`` and ``.pipe``
+names are file names here, the file holds everything needed to predict).
 
 Both apply the model to every input cloud; a cloud bigger than ``chunk_points`` is predicted
 tile by tile with the same result, and one that is not in memory (nobody trained on it) is
@@ -12,15 +15,18 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Mapping
 
-from vl3d_focal.config.schema_parts import MODEL_SUFFIXES, PATH_ANNOTATION, SUFFIX_ANNOTATION, closed_object
+from vl3d_focal.config.schema_parts import PATH_ANNOTATION, closed_object, no_effect
 from vl3d_focal.registry import STEPS
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:
     from vl3d_focal.models.bundle import ModelBundle
     from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_POINTS = 250_000
 """Default ``chunk_points``: clouds up to this size are predicted in one go.
@@ -47,6 +53,7 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
     from vl3d_focal.inference.streaming import predict_streamed
 
     state.bundle = bundle
+    state.predicted_names = list(bundle.class_names)
     chunk_points = step["chunk_points"]
     for record in state.clouds:
         if record.result is not None:
@@ -68,15 +75,36 @@ def run_previous_model(step: Mapping[str, Any], state: PipelineState) -> None:
 
 
 def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
-    """``{"predict": "ModelLoader", "model_path": ...}``: predicts with a saved model.
+    """``{"predict": "ModelLoader" | "PredictivePipeline", "model_path": ...}``: predicts with a saved model.
 
     Example:
         >>> run_model_loader({"predict": "ModelLoader", "model_path": "m.keras",
         ...                   "chunk_points": None}, state)                           # doctest: +SKIP
     """
-    from vl3d_focal.models.model_file import load_bundle
+    from vl3d_focal.models.model_file import load_bundle, read_pipeline
 
-    predict_clouds(step, state, load_bundle(step["model_path"]))
+    bundle = load_bundle(step["model_path"])
+    if step["predict"] == "PredictivePipeline" and read_pipeline(step["model_path"]) is None:
+        logger.info("%s holds a model without pipeline (PredictiveModelWriter): its classes are read "
+                    "with the model's class mapping", step["model_path"])
+    predict_clouds(step, state, bundle)
+
+
+def _loader_schema(name: str, description: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    return closed_object(
+        {
+            "predict": {"const": name, "description": description},
+            "model_path": {
+                "type": "string", "minLength": 1, PATH_ANNOTATION: "input",
+                "description": "The model file written by PredictiveModelWriter or PredictivePipelineWriter "
+                "(any file name, e.g. VL3D's .model or .pipe), relative to the spec's folder.",
+            },
+            "chunk_points": _chunk_points_schema(),
+            **extra,
+        },
+        required=["predict", "model_path"],
+        description="Predicts the input clouds with a saved model.",
+    )
 
 
 STEPS.register(step_entry(
@@ -91,20 +119,16 @@ STEPS.register(step_entry(
     needs=("trained_model",), gives=("predictions",), chief_only=True,
 ))
 
-STEPS.register(step_entry(
-    kind="predict", name="ModelLoader", handler=run_model_loader,
-    schema=closed_object(
-        {
-            "predict": {"const": "ModelLoader", "description": "Load a model written by PredictiveModelWriter."},
-            "model_path": {
-                "type": "string", "minLength": 1, PATH_ANNOTATION: "input", SUFFIX_ANNOTATION: list(MODEL_SUFFIXES),
-                "description": "The .keras model file, relative to the spec's folder.",
-            },
-            "chunk_points": _chunk_points_schema(),
-        },
-        required=["predict", "model_path"],
-        description="Predicts the input clouds with a saved model.",
-    ),
-    description="Predicts the input clouds with a saved model.",
-    gives=("model", "predictions"), chief_only=True,
-))
+LOADERS = {
+    "ModelLoader": ("Load a model written by PredictiveModelWriter.", {}),
+    "PredictivePipeline": ("Load a predictive pipeline written by PredictivePipelineWriter (or a model).", {
+        "nn_path": {"description": "VL3D's path to the network, when it moved.", "default": None, "anyOf": [
+            {"type": "null", "title": "null"},
+            no_effect({"type": "string", "title": "a path"}, "the network is inside the model file here")]},
+    }),
+}
+for _name, (_description, _extra) in LOADERS.items():
+    STEPS.register(step_entry(
+        kind="predict", name=_name, handler=run_model_loader, schema=_loader_schema(_name, _description, _extra),
+        description="Predicts the input clouds with a saved model.", gives=("model", "predictions"), chief_only=True,
+    ))

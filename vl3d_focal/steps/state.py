@@ -26,6 +26,10 @@ class PipelineState:
         mapping: the class mapping of the last ``class_mapping`` step.
         bundle: the model trained or loaded by the last ``train`` or ``predict`` step.
         resume: whether ``train`` steps continue from their last checkpoint (``--resume``).
+        predicted_names: the classes of the clouds' predictions (the model's, or reduced ones
+            after a ``ClassReducer`` on predictions); None before any prediction.
+        classes_rewritten: a ``ClassReducer`` replaced the clouds' classification values by
+            reduced ones (VL3D's ``Writer`` then writes those).
     """
 
     clouds: list[CloudRecord]
@@ -33,6 +37,8 @@ class PipelineState:
     mapping: ClassMapping | None = None
     bundle: ModelBundle | None = None
     resume: bool = False
+    predicted_names: list[str] | None = None
+    classes_rewritten: bool = False
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model; a clear error when no step produced one yet.
@@ -64,4 +70,26 @@ class PipelineState:
         raise DataError(
             f"step {step!r} needs a class mapping: expected a 'class_mapping' step or a "
             "model that stores one, found neither"
+        )
+
+    def prediction_mapping(self, *, step: str) -> ClassMapping:
+        """The class mapping whose classes are the predictions' classes (their LAS codes, names).
+
+        The pipeline's current mapping when its classes are the predicted ones (e.g. after a
+        ``ClassReducer`` on predictions), else the model's.
+
+        Example:
+            >>> PipelineState(clouds=[], model_prefix="").prediction_mapping(step="writer")
+            Traceback (most recent call last):
+            ...
+            vl3d_focal.errors.DataError: step 'writer' needs predictions: expected a 'predict' step before it
+        """
+        if self.predicted_names is None or self.bundle is None:
+            raise DataError(f"step {step!r} needs predictions: expected a 'predict' step before it")
+        for mapping in (self.mapping, self.bundle.mapping):
+            if mapping is not None and list(mapping.names) == self.predicted_names:
+                return mapping
+        raise DataError(
+            f"step {step!r}: the predictions' classes {self.predicted_names} are not the class mapping's "
+            f"{list(self.require_mapping(step=step).names)}; expected the same classes in the same order"
         )

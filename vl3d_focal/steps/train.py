@@ -4,7 +4,9 @@ The step's value is any registered model (``vl3d-focal list models``); its ``mod
 those of that model (``$defs/model_args.<model>`` of the pipeline schema). It trains on
 ``model_handling.training_pcloud`` when given (so the pipeline's own clouds are held out for
 prediction and evaluation), else on the pipeline's clouds; the training itself is
-:class:`vl3d_focal.training.engine.Trainer`'s.
+:class:`vl3d_focal.training.engine.Trainer`'s. Its classes and features, in VL3D's
+vocabulary too (no class step: the classification values; ``fnames: ["AUTO"]``), are
+:mod:`vl3d_focal.steps.train_inputs`'.
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -18,10 +20,10 @@ import logging
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from vl3d_focal.config.schema_parts import closed_object
-from vl3d_focal.errors import DataError
-from vl3d_focal.registry import STEPS
+from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.train_checks import check_train
+from vl3d_focal.steps.train_inputs import resolve_feature_names, step_mapping, train_input_properties
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
 from vl3d_focal.training.files import TRAINING_FOLDER, TrainingFiles
 
@@ -82,14 +84,7 @@ def _schema() -> dict[str, Any]:
         "required": ["train", "model_args"],
         "properties": {
             "train": {"$ref": "#/$defs/model_name", "description": "The registered model to train (vl3d-focal list models)."},
-            "fnames": {
-                "type": "array",
-                "uniqueItems": True,
-                "items": {"type": "string", "minLength": 1},
-                "default": [],
-                "description": "Point features fed besides the coordinates (intensity, return_number, "
-                "number_of_returns, scan_angle, red, green, blue, extra dimensions...).",
-            },
+            **train_input_properties(),
             "random_seed": {"type": ["integer", "null"], "default": None,
                             "description": "Seed of fields, initial weights and shuffling; null: random."},
             "model_args": {"type": "object", "description": "Arguments of the model (see $defs/model_args.<model>)."},
@@ -97,20 +92,6 @@ def _schema() -> dict[str, Any]:
         },
         "allOf": [{"$ref": "#/$defs/model_args_by_model"}],
     }
-
-
-def _class_names(model_args: Mapping[str, Any], mapping: ClassMapping) -> list[str]:
-    names = list(model_args.get("class_names") or mapping.names)
-    if list(mapping.names) != names:
-        raise DataError(
-            f"train step class_names: expected the class mapping's names {list(mapping.names)}, got {names}"
-        )
-    if int(model_args.get("num_classes", len(names))) != len(names):
-        raise DataError(
-            f"train step num_classes: expected {len(names)} (the number of classes), "
-            f"got {model_args['num_classes']}"
-        )
-    return names
 
 
 def _training_clouds(handling: Mapping[str, Any], state: PipelineState, *, mapping: ClassMapping) -> list[CloudRecord]:
@@ -138,13 +119,14 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.training.fields import read_labelled_clouds
 
     model_args = step["model_args"]
-    mapping = state.require_mapping(step="train")
+    mapping = step_mapping(model_args, mapping=state.mapping)
     handling = model_args["model_handling"]
+    training = _training_clouds(handling, state, mapping=mapping)
     job = TrainingJob(
-        model_name=step["train"], model_args=model_args, feature_names=list(step["fnames"]),
+        model_name=step["train"], model_args=model_args,
+        feature_names=resolve_feature_names(step["fnames"], records=training),
         seed=step["random_seed"], distribution=step_distribution(step), mapping=mapping,
-        class_names=_class_names(model_args, mapping),
-        training=_training_clouds(handling, state, mapping=mapping),
+        class_names=list(mapping.names), training=training,
         validation=(read_labelled_clouds(handling["validation_pcloud"], mapping=mapping, role="validation")
                     if handling.get("validation_pcloud") else []),
         files=TrainingFiles.under(state.model_prefix), resume=state.resume, identity=step,
@@ -161,5 +143,5 @@ def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
 STEPS.register(step_entry(
     kind="train", name="train", handler=run_train, schema=_schema(),
     description=f"Trains a registered model; its outputs go to <first prefix>{TRAINING_FOLDER}.",
-    needs=("mapping",), gives=("model", "trained_model"), outputs=_training_outputs, check=check_train,
+    gives=("model", "trained_model"), outputs=_training_outputs, check=check_train, values=MODELS.names,
 ))

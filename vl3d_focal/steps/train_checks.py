@@ -1,10 +1,12 @@
 """Semantic checks of a ``train`` step (run by validation, before any work).
 
-- ``class_names`` has ``num_classes`` names, the class mapping's names in its order;
+- ``class_names`` has ``num_classes`` names, the class step's names in its order (without a
+  class step, they name the classification values 0..num_classes-1, as in VL3D);
 - ``class_weight`` (loss or ``model_handling``) has one weight per class, or names every class;
   the loss takes class weights (registry metadata);
 - ``from_logits`` is not false for a model whose metadata says it emits logits;
-- no validation split together with validation clouds.
+- no validation split together with validation clouds;
+- ``"AUTO"`` alone in ``fnames``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Iterator, Mapping
 from vl3d_focal.config.checks import Issue, as_dict
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.registry import LOSSES, MODELS
+from vl3d_focal.steps.train_inputs import check_fnames
 
 
 def _weight_issues(value: Any, at: tuple, *, num_classes: int | None, names: list[str] | None) -> Iterator[Issue]:
@@ -21,7 +24,7 @@ def _weight_issues(value: Any, at: tuple, *, num_classes: int | None, names: lis
         yield at, f"expected one weight per class ({num_classes}); got {len(value)}"
     if isinstance(value, dict) and "strategy" not in value and value:
         if names is None:
-            yield at, "a {class name: weight} object needs class_names or a class mapping step before this step"
+            yield at, "a {class name: weight} object needs class_names or a class step before this step"
             return
         for key in value:
             if key not in names:
@@ -52,6 +55,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         >>> [m for _, m in check_train({"model_args": {"num_classes": 2, "class_names": ["a"]}}, (), {})]
         ['expected num_classes (2) names; got 1']
     """
+    yield from check_fnames(step, at)
     mapping = known.get("class_names")
     args = as_dict(step.get("model_args"))
     at = at + ("model_args",)
@@ -62,14 +66,17 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         yield at + ("class_names",), f"expected num_classes ({num}) names; got {len(names)}"
     if mapping is not None:
         if num is not None and len(mapping) != num:
-            yield at + ("num_classes",), f"the class mapping step defines {len(mapping)} classes {mapping}; got num_classes {num}"
+            yield at + ("num_classes",), f"the class step before it defines {len(mapping)} classes {mapping}; got num_classes {num}"
         if names is not None and names != mapping:
-            yield at + ("class_names",), f"expected the class mapping step's names in its order {mapping}; got {names}"
-    known = names if names is not None and all(isinstance(n, str) for n in names) else mapping
+            yield at + ("class_names",), f"expected the class step's names in its order {mapping}; got {names}"
+    classes = names if names is not None and all(isinstance(n, str) for n in names) else mapping
+    if mapping is None:  # VL3D: the classes are the classification values, named here
+        known["class_names"] = classes if classes is not None else (
+            [f"class_{i}" for i in range(num)] if num is not None else None)
     compilation = as_dict(args.get("compilation_args"))
     loss, handling = as_dict(compilation.get("loss")), as_dict(args.get("model_handling"))
-    yield from _weight_issues(loss.get("class_weight"), at + ("compilation_args", "loss", "class_weight"), num_classes=num, names=known)
-    yield from _weight_issues(handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=known)
+    yield from _weight_issues(loss.get("class_weight"), at + ("compilation_args", "loss", "class_weight"), num_classes=num, names=classes)
+    yield from _weight_issues(handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=classes)
     yield from _loss_issues(loss, handling, at, model=step.get("train"))
     split = handling.get("validation_split")
     if handling.get("validation_pcloud") and isinstance(split, (int, float)) and split > 0:
