@@ -88,10 +88,10 @@ def check_spec(
     that step is reported (:mod:`vl3d_focal.config.components`).
 
     Example:
-        >>> checked = check_spec({"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": [
-        ...     {"writer": "PredictiveModelWriter"}]}, check_files=False)
-        >>> checked.issues, checked.notes
-        ([], [])
+        >>> checked = check_spec({"train": "RBFNetPwiseClassifier", "in_pcloud": "a.las", "out_model": "m.model",
+        ...     "model_args": {"num_kernels": 8}}, check_files=False)
+        >>> [str(issue) for issue in checked.issues], checked.notes
+        (["$.train: 'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: 'PointNetPwiseClassifier'"], [])
     """
     cleaned, issues = drop_comments(doc)
     if not isinstance(cleaned, dict):

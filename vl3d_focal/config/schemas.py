@@ -151,8 +151,8 @@ def steps_by_kind() -> dict[str, list[RegistryEntry]]:
     """The registered steps grouped by kind key, kinds in registration order.
 
     Example:
-        >>> list(steps_by_kind())[:2]
-        ['class_mapping', 'train']
+        >>> list(steps_by_kind())[:3]
+        ['class_mapping', 'class_transformer', 'train']
     """
     kinds: dict[str, list[RegistryEntry]] = {}
     for entry in STEPS.entries_in_order():

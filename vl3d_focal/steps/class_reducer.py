@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-from vl3d_focal.config.checks import Issue, as_dict, as_list
+from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.config.schema_parts import PLOT_SUFFIXES, closed_object, optional_output_path_schema
 from vl3d_focal.errors import DataError
