@@ -161,9 +161,17 @@ def read_spec(
         SpecError: with every issue found (each naming ``path``).
 
     Example:
-        >>> spec, notes = read_spec("examples/demo_pipeline.json", check_files=False)  # doctest: +SKIP
-        >>> notes                                                                     # doctest: +SKIP
-        []
+        >>> import json, tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "train.json"
+        >>> _ = path.write_text(json.dumps({"train": "PointNetPwiseClassifier", "in_pcloud": "tree.laz",
+        ...     "out_model": "out/pnet.model", "model_args": {"num_classes": 2, "compilation_args": {
+        ...     "loss": {"function": "categorical_crossentropy"}}, "pre_processing": {
+        ...     "nthreads": 8, "neighborhood": {"radius": 0.4}}}}))
+        >>> spec, notes = read_spec(path, check_files=False)
+        >>> [step.get("writer", step.get("train")) for step in spec["sequential_pipeline"]]
+        ['PointNetPwiseClassifier', 'PredictiveModelWriter']
+        >>> notes[0].path
+        '$.model_args.pre_processing.nthreads'
     """
     doc = read_spec_file(path)
     base_dir = Path(os.path.abspath(path)).parent

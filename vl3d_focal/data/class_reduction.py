@@ -80,9 +80,14 @@ class ReducedPredictions:
     Every predicted class must belong to a group (a ClassReducer on predictions checks it).
 
     Example:
+        >>> import laspy
         >>> from vl3d_focal.data.records import InMemoryPredictions
-        >>> inner = InMemoryPredictions(cloud, probabilities)              # doctest: +SKIP
-        >>> reduced = ReducedPredictions(inner, groups=[[0], [1, 2]])      # doctest: +SKIP
+        >>> from vl3d_focal.io.las import PointCloud
+        >>> las = laspy.create(point_format=6, file_version="1.4"); las.x = [0.0, 1.0]; las.y = las.z = [0.0, 0.0]
+        >>> inner = InMemoryPredictions(PointCloud.from_las(las), np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]]))
+        >>> [(c.tolist(), p.astype(float).round(2).tolist())
+        ...  for _, _, c, p in ReducedPredictions(inner, groups=[[0], [1, 2]]).iter_chunks()]
+        [([1, 0], [[0.2, 0.8], [0.6, 0.4]])]
     """
 
     def __init__(self, inner: Predictions, *, groups: Sequence[Sequence[int]]) -> None:
@@ -115,8 +120,15 @@ def count_classes(record: CloudRecord, *, mappings: Sequence[ClassMapping]) -> l
         DataError: a classification value or code one of the mappings does not know.
 
     Example:
-        >>> count_classes(record, mappings=[before, after])      # doctest: +SKIP
-        [array([10, 5, 1]), array([10, 6])]
+        >>> import laspy, tempfile
+        >>> from pathlib import Path
+        >>> las = laspy.create(point_format=6, file_version="1.4")
+        >>> las.x = las.y = las.z = [0.0, 1.0, 2.0]; las.classification = [0, 2, 2]
+        >>> path = Path(tempfile.mkdtemp()) / "c.las"; las.write(path)
+        >>> before = ClassMapping.from_values(["a", "b", "c"])
+        >>> after = reduce_mapping(before, groups=[[0, 2]], names=["ac"])
+        >>> [c.tolist() for c in count_classes(CloudRecord(path=path, num_points=3), mappings=[before, after])]
+        [[1, 0, 2], [3]]
     """
     counts = [np.zeros(mapping.num_classes, dtype=np.int64) for mapping in mappings]
     if record.loaded:

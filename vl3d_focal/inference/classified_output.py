@@ -143,7 +143,11 @@ def write_predictions(path: str | Path, *, chunks: Iterable[Chunk]) -> None:
     """Writes the predicted class of every point, one integer per line, in file order.
 
     Example:
-        >>> write_predictions("out/predictions.lbl", chunks=record.result.iter_chunks())  # doctest: +SKIP
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "predictions.lbl"
+        >>> write_predictions(path, chunks=[(0, None, np.array([2, 0]), None), (2, None, np.array([1]), None)])
+        >>> path.read_text().split()
+        ['2', '0', '1']
     """
     with atomic_output(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
