@@ -38,6 +38,13 @@ def scene(tmp_path_factory):
     return path
 
 
+def _with_defaults(step: dict) -> dict:
+    """``step`` as a normalised spec holds it: every key its schema has a default for is present."""
+    from vl3d_focal.config import apply_defaults
+
+    return apply_defaults({"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [step]})["sequential_pipeline"][0]
+
+
 def _record(path: Path, prefix: str) -> CloudRecord:
     cloud = PointCloud.from_las(laspy.read(path), path=path)
     return CloudRecord(path=path, cloud=cloud, prefix=prefix)
@@ -160,7 +167,7 @@ def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_process
     covered = whole.fields_cache[next(iter(whole.fields_cache))].covered_mask(whole.num_points)
     assert not covered[differ].any() and len(differ) <= 5, differ
 
-    step = {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}
+    step = _with_defaults({"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"})
     state.mapping = bundle.mapping
     run_eval(step, one_shot)
     run_eval(step, state)

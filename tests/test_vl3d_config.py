@@ -18,6 +18,7 @@ from vl3d_focal.config.schema_parts import NO_EFFECT_ANNOTATION, NO_EFFECT_PROPE
 from vl3d_focal.config.schemas import generate_schemas
 from vl3d_focal.errors import SpecError, SpecIssue
 from vl3d_focal.models import pointnet_schema
+from vl3d_focal.registry import MODELS
 
 TRAIN = {
     "train": "PointNetPwiseClassifier",
@@ -146,7 +147,8 @@ def test_a_value_dependent_note_only_for_that_value():
 @pytest.mark.parametrize(("step", "path", "message"), [
     ({"train": "RBFNetPwiseClassifier", "model_args": {"rbfs": [{}], "num_classes": "x"}, "trainig_type": 1},
      "$.sequential_pipeline[0].train",
-     "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: 'PointNetPwiseClassifier'"),
+     "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: "
+     + ", ".join(repr(name) for name in MODELS.names())),
     ({"eval": "ClassificationUncertaintyEvaluator", "include_clusters": True, "num_clusters": 10},
      "$.sequential_pipeline[0].eval",
      "'ClassificationUncertaintyEvaluator' is a VL3D evaluator this project does not have; available: "

@@ -105,7 +105,8 @@ def test_documented_specs_are_valid(corpus, name):
 
 @pytest.mark.parametrize(("name", "path", "message"), [
     ("unavailable_model.json", "$.sequential_pipeline[0].train",
-     "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: 'PointNetPwiseClassifier'"),
+     "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: "
+     + ", ".join(repr(name) for name in MODELS.names())),
     ("unavailable_miner.json", "$.sequential_pipeline[0].miner",
      "'GeometricFeatures' is a VL3D data miner; this project has no data miners"),
 ])

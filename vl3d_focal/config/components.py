@@ -13,8 +13,8 @@ models``) is simply accepted, whatever the list says.
 Example:
     >>> found = unavailable_steps({"sequential_pipeline": [
     ...     {"train": "RBFNetPwiseClassifier", "model_args": {"num_kernels": 8}}]})
-    >>> print(found[0][1])
-    'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: 'PointNetPwiseClassifier'
+    >>> print(found[0][1])  # doctest: +ELLIPSIS
+    'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: ...'PointNetPwiseClassifier'...
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ def _member(path: Path, name: str, *, required: bool) -> Any:
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error) as err:
         raise DataError(
             f"model_path {path}: expected a model file written by PredictiveModelWriter (with a "
-            f"{METADATA_MEMBER} member; a .keras archive under any file name), got one that cannot be used ({err})"
+            f"{METADATA_MEMBER} member), a .keras archive under any file name; got one that cannot be used ({err})"
         ) from err
 
 
