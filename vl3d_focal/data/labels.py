@@ -53,6 +53,7 @@ class ClassMapping:
         vl3d_values: the classes are the cloud's classification values 0..C-1, as in VL3D
             (:meth:`from_values`, a spec without ``class_mapping`` step); only the message about
             a value outside them differs.
+        from_model: the mapping was read from a model file (it changes the hint of an unmapped code).
 
     Raises:
         SpecError: Inconsistent arguments (lengths, overlapping codes, bad colours or codes).
@@ -70,6 +71,7 @@ class ClassMapping:
     las_codes: list[int] | None = None
     unmapped: str = "error"
     vl3d_values: bool = False
+    from_model: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [str(n) for n in self.names]
@@ -200,23 +202,46 @@ class ClassMapping:
         labels = self._lookup_table(size)[codes]
         unmapped = labels == -2
         if unmapped.any():
-            values, counts = np.unique(codes[unmapped], return_counts=True)
-            listing = ", ".join(f"{v}: {c} points" for v, c in zip(values.tolist(), counts.tolist()))
-            if self.unmapped == "error" and self.vl3d_values:
-                raise DataError(
-                    f"{where}classification values outside 0..{self.num_classes - 1} ({listing}); the classes "
-                    "are the cloud's classification values 0..num_classes-1 (VL3D): give num_classes and "
-                    "class_names covering every value, group values with a ClassReducer step, or map LAS "
-                    "codes with a class_mapping step"
-                )
-            if self.unmapped == "error":
-                raise DataError(
-                    f"{where}LAS codes neither mapped to a class nor ignored ({listing}); "
-                    "add them to a class or to ignore_codes, or set unmapped to 'ignore'"
-                )
-            logger.info("%signoring unmapped LAS codes (%s)", where, listing)
+            self.check_code_counts(np.bincount(codes[unmapped], minlength=size), source=source)
             labels[unmapped] = IGNORE_LABEL
         return labels
+
+    def check_code_counts(self, counts: np.ndarray, *, source: str = "") -> None:
+        """The check of :meth:`map` on points per code (``np.bincount`` of a cloud's codes).
+
+        Raises:
+            DataError: codes neither mapped nor ignored, when ``unmapped == "error"``; the hint
+                says where to add them: the spec's class mapping step, or, for the mapping a
+                model was trained with, a class mapping step to add before the predict step.
+
+        Example:
+            >>> ClassMapping(names=["g"], codes=[[2]]).check_code_counts(np.array([0, 0, 5, 0, 0, 0, 0, 0, 0, 3]))
+            Traceback (most recent call last):
+            ...
+            vl3d_focal.errors.DataError: LAS codes neither mapped to a class nor ignored (9: 3 points); add them to a class or to ignore_codes of the class_mapping step, or set its unmapped to 'ignore'
+        """
+        table = self._lookup_table(len(counts))
+        unmapped = np.flatnonzero((table == -2) & (np.asarray(counts) > 0))
+        if unmapped.size == 0:
+            return
+        where = f"{source}: " if source else ""
+        listing = ", ".join(f"{code}: {int(counts[code])} points" for code in unmapped.tolist())
+        if self.unmapped == "error" and self.vl3d_values:
+            raise DataError(
+                f"{where}classification values outside 0..{self.num_classes - 1} ({listing}); the classes "
+                "are the cloud's classification values 0..num_classes-1 (VL3D): give num_classes and "
+                "class_names covering every value, group values with a ClassReducer step, or map LAS "
+                "codes with a class_mapping step"
+            )
+        if self.unmapped != "error":
+            logger.info("%signoring unmapped LAS codes (%s)", where, listing)
+            return
+        hint = ("add them to a class or to ignore_codes of the class_mapping step, or set its unmapped to 'ignore'"
+                if not self.from_model else
+                f"the model was trained with the classes {list(self.names)} of the codes {self.codes}; to predict "
+                "and score such a cloud, add a class_mapping step before the predict step with the model's "
+                "classes and these codes in ignore_codes (or unmapped: ignore)")
+        raise DataError(f"{where}LAS codes neither mapped to a class nor ignored ({listing}); {hint}")
 
     def to_las_codes(self, labels: np.ndarray, *, ignored_code: int = 1) -> np.ndarray:
         """Class indices -> output LAS codes (uint8); -1 becomes ``ignored_code``.
@@ -253,7 +278,7 @@ class ClassMapping:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ClassMapping":
-        """Inverse of :meth:`to_config`.
+        """Inverse of :meth:`to_config` (a mapping stored with a model: ``from_model``).
 
         Example:
             >>> ClassMapping.from_config({"names": ["g"], "codes": [[2]]}).las_codes
@@ -267,4 +292,5 @@ class ClassMapping:
             las_codes=config.get("las_codes"),
             unmapped=config.get("unmapped", "error"),
             vl3d_values=bool(config.get("vl3d_values", False)),
+            from_model=True,
         )

@@ -14,7 +14,7 @@ and ``ignore_classes`` leaves the points of those reference classes out.
 Example:
     >>> from vl3d_focal.registry import STEPS
     >>> STEPS.get("ClassificationEvaluator").metadata["needs"]
-    ('predictions',)
+    ('predictions', 'mapping')
 """
 
 from __future__ import annotations
@@ -166,5 +166,5 @@ def check_eval(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Ite
 STEPS.register(step_entry(
     kind="eval", name="ClassificationEvaluator", handler=run_eval, schema=eval_schema(),
     description="Evaluates the predictions of each cloud.",
-    needs=("predictions",), chief_only=True, outputs=_report_files, check=check_eval,
+    needs=("predictions", "mapping"), chief_only=True, outputs=_report_files, check=check_eval,
 ))

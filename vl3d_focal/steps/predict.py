@@ -10,7 +10,7 @@ streamed from its file, its predictions kept on disk for the eval and writer ste
 Example:
     >>> from vl3d_focal.registry import STEPS
     >>> STEPS.get("ModelLoader").metadata["gives"]
-    ('model', 'predictions')
+    ('model', 'predictions', 'mapping')
 """
 
 from __future__ import annotations
@@ -49,12 +49,17 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
     Example:
         >>> predict_clouds({"chunk_points": 250_000}, state, state.bundle)   # doctest: +SKIP
     """
+    from vl3d_focal.data.records import check_codes
     from vl3d_focal.inference.prediction import predict_cloud
     from vl3d_focal.inference.streaming import predict_streamed
 
     state.bundle = bundle
     state.predicted_names = list(bundle.class_names)
     chunk_points = step["chunk_points"]
+    if "mapping" in state.later_needs:  # a later step scores the clouds: unmapped codes fail now, not after
+        mapping = state.require_mapping(step="predict")
+        for record in state.clouds:
+            check_codes(record, mapping)
     for record in state.clouds:
         if record.result is not None:
             record.result.close()
@@ -130,5 +135,5 @@ LOADERS = {
 for _name, (_description, _extra) in LOADERS.items():
     STEPS.register(step_entry(
         kind="predict", name=_name, handler=run_model_loader, schema=_loader_schema(_name, _description, _extra),
-        description="Predicts the input clouds with a saved model.", gives=("model", "predictions"), chief_only=True,
+        description="Predicts the input clouds with a saved model.", gives=("model", "predictions", "mapping"), chief_only=True,
     ))

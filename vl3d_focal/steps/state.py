@@ -30,6 +30,8 @@ class PipelineState:
             after a ``ClassReducer`` on predictions); None before any prediction.
         classes_rewritten: a ``ClassReducer`` replaced the clouds' classification values by
             reduced ones (VL3D's ``Writer`` then writes those).
+        later_needs: what the steps after the running one need (their registry ``needs``), so
+            that a step can check early what a later one would fail on.
     """
 
     clouds: list[CloudRecord]
@@ -39,6 +41,7 @@ class PipelineState:
     resume: bool = False
     predicted_names: list[str] | None = None
     classes_rewritten: bool = False
+    later_needs: frozenset[str] = frozenset()
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model; a clear error when no step produced one yet.

@@ -11,7 +11,7 @@ vocabulary too (no class step: the classification values; ``fnames: ["AUTO"]``),
 Example:
     >>> from vl3d_focal.registry import STEPS
     >>> STEPS.get("train").metadata["gives"]
-    ('model', 'trained_model')
+    ('model', 'trained_model', 'mapping')
 """
 
 from __future__ import annotations
@@ -143,5 +143,6 @@ def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
 STEPS.register(step_entry(
     kind="train", name="train", handler=run_train, schema=_schema(),
     description=f"Trains a registered model; its outputs go to <first prefix>{TRAINING_FOLDER}.",
-    gives=("model", "trained_model"), outputs=_training_outputs, check=check_train, values=MODELS.names,
+    gives=("model", "trained_model", "mapping"), outputs=_training_outputs, check=check_train,
+    values=MODELS.names,
 ))
