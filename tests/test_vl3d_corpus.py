@@ -94,8 +94,8 @@ def _run(path: Path, caplog: pytest.LogCaptureFixture, restore_logging: None) ->
     return [record.getMessage() for record in caplog.records]
 
 
-DOCUMENTED_VALID = ["pointnet_train.json", "class_reducer_train_pipeline.json", "predictive_pipeline_eval.json",
-                    "reduce_predictions.json"]
+DOCUMENTED_VALID = ["pointnet_train.json", "pointnet_further_training.json", "class_reducer_train_pipeline.json",
+                    "predictive_pipeline_eval.json", "reduce_predictions.json"]
 
 
 @pytest.mark.parametrize("name", DOCUMENTED_VALID)
@@ -201,6 +201,9 @@ def test_documented_training_logs_each_note_once_and_strict_refuses_it(corpus, c
         assert sum(where in m and "accepted, no effect here" in m for m in messages) == 1, where
     assert (corpus / "documented" / "out" / "leafwood" / "pnet_pwise_classif.model").is_file()
     assert (corpus / "documented" / "out" / "leafwood" / "training" / "history.csv").is_file()
+    messages = _run(corpus / "documented" / "pointnet_further_training.json", caplog, restore_logging)
+    assert "training starts from the pretrained model's weights" in messages
+    assert (corpus / "documented" / "out" / "leafwood_further" / "pnet_pwise_classif.model").is_file()
 
 
 def test_documented_pipelines_run(corpus, caplog, restore_logging):

@@ -148,3 +148,21 @@ def test_model_outputs_and_activations_of_a_cloud(tmp_path):
     hidden = keras.Model(bundle.model.inputs, bundle.model.get_layer("pwise_feats_relu").output)
     assert hidden.output.shape[-1] == activations.shape[1]  # the input of the logits layer
     assert np.all(activations >= 0)  # after the ReLU
+
+
+def test_further_training_starts_from_a_model_with_the_same_network(tmp_path):
+    from vl3d_focal.steps.train_inputs import pretrained_bundle
+    from vl3d_focal.training.engine import start_from
+
+    mapping = ClassMapping.from_values(["wood", "leaf"])
+    path = save_bundle(_bundle(tnet=False, mapping=mapping), tmp_path / "pretrained.model")
+    bundle = pretrained_bundle(str(path), class_names=["wood", "leaf"], feature_names=[])
+    fresh = _bundle(tnet=False, mapping=mapping).model
+    start_from(fresh, pretrained=bundle.model)
+    assert all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), bundle.model.get_weights()))
+    with pytest.raises(DataError, match="its network differs from the one model_args builds"):
+        start_from(_bundle(tnet=True, mapping=mapping).model, pretrained=bundle.model)
+    with pytest.raises(DataError, match=r"its classes are \['wood', 'leaf'\], this train step's \['a', 'b'\]"):
+        pretrained_bundle(str(path), class_names=["a", "b"], feature_names=[])
+    with pytest.raises(DataError, match="its features are"):
+        pretrained_bundle(str(path), class_names=["wood", "leaf"], feature_names=["intensity"])

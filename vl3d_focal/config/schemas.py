@@ -118,10 +118,10 @@ def _loss_object() -> dict[str, Any]:
 def _model_args(entry_schema: Mapping[str, Any]) -> dict[str, Any]:
     loss = {"$ref": "#/$defs/loss", "description": "The loss: {'function': <registered loss>, ...its arguments}."}
     common = model_args_schema.model_args_common(loss=loss, class_weight_ref=CLASS_WEIGHT)
+    add_internal_keys(common)  # a model that declares its own member of model_args keeps it as declared
     properties = {**common, **copy.deepcopy(dict(entry_schema.get("properties", {})))}
     for key, schema in entry_schema.get(NO_EFFECT_PROPERTIES, {}).items():
         properties.setdefault(key, copy.deepcopy(schema))
-    add_internal_keys(properties)
     required = ["num_classes", "pre_processing", "compilation_args"]
     required += [name for name in entry_schema.get("required", []) if name not in required]
     return {

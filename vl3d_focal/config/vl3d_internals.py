@@ -1,9 +1,10 @@
 """VL3D keys of ``model_args`` that only tune VL3D's own internals: accepted, without effect.
 
-Every registered model's ``model_args`` accepts them (:func:`add_internal_keys`, called where
-the schema files are generated), each annotated ``x-vl3d-no-effect`` with the reason
-(:mod:`vl3d_focal.config.notes`). A key a model or another part of the schema already
-declares is left as declared there.
+The ``model_args`` members every model shares accept them (:func:`add_internal_keys`, called
+where the schema files are generated), each annotated ``x-vl3d-no-effect`` with the reason
+(:mod:`vl3d_focal.config.notes`). A key another part of the schema already declares is left as
+declared there, and a model that declares a member itself (e.g. its own ``pre_processing``)
+declares its VL3D keys there too.
 
 Example:
     >>> properties = {"pre_processing": {"type": "object", "properties": {}}}

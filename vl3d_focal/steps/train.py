@@ -23,7 +23,9 @@ from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.train_checks import check_train
-from vl3d_focal.steps.train_inputs import resolve_feature_names, step_mapping, train_input_properties
+from vl3d_focal.steps.train_inputs import (
+    pretrained_bundle, resolve_feature_names, step_mapping, train_input_properties,
+)
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
 from vl3d_focal.training.files import TRAINING_FOLDER, TrainingFiles
 
@@ -122,14 +124,15 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     mapping = step_mapping(model_args, mapping=state.mapping)
     handling = model_args["model_handling"]
     training = _training_clouds(handling, state, mapping=mapping)
+    features = resolve_feature_names(step["fnames"], records=training)
     job = TrainingJob(
-        model_name=step["train"], model_args=model_args,
-        feature_names=resolve_feature_names(step["fnames"], records=training),
+        model_name=step["train"], model_args=model_args, feature_names=features,
         seed=step["random_seed"], distribution=step_distribution(step), mapping=mapping,
         class_names=list(mapping.names), training=training,
         validation=(read_labelled_clouds(handling["validation_pcloud"], mapping=mapping, role="validation")
                     if handling.get("validation_pcloud") else []),
         files=TrainingFiles.under(state.model_prefix), resume=state.resume, identity=step,
+        pretrained=pretrained_bundle(step["pretrained_model"], class_names=mapping.names, feature_names=features),
     )
     state.bundle = Trainer(job).run()
 

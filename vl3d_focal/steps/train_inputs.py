@@ -7,6 +7,9 @@
   the cloud. No extra dimension: no features, the coordinates only.
 - ``training_type``: VL3D's ``"base"`` (one training on the training clouds), the only one its
   deep-learning models use.
+- ``pretrained_model``: VL3D's further training: the training starts from the weights (and
+  the feature normalisation) of a model file written earlier, with the same classes and
+  features;
 - the classes: the class step before the train step (``class_mapping``, ``ClassReducer``)
   when there is one; else, as in VL3D, the clouds' classification values 0..num_classes-1,
   named by ``model_args.class_names`` (default ``class_<i>``).
@@ -22,6 +25,7 @@ import logging
 from typing import Any, Iterator, Mapping, Sequence
 
 from vl3d_focal.config.checks import Issue, as_list
+from vl3d_focal.config.schema_parts import PATH_ANNOTATION
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.errors import DataError
 
@@ -57,6 +61,11 @@ def train_input_properties() -> dict[str, Any]:
             "title": "training type",
             "default": TRAINING_TYPES[0],
             "description": "VL3D's training type; 'base': one training on the training clouds.",
+        },
+        "pretrained_model": {
+            "type": ["string", "null"], "minLength": 1, "default": None, PATH_ANNOTATION: "input",
+            "description": "A model file written earlier (PredictiveModelWriter, any file name) to train further: "
+            "its weights and feature normalisation are the starting point; null: a new model.",
         },
     }
 
@@ -118,3 +127,26 @@ def step_mapping(model_args: Mapping[str, Any], *, mapping: ClassMapping | None)
     if count != len(names):
         raise DataError(f"train step num_classes: expected {len(names)} (the number of classes), got {count}")
     return mapping
+
+
+def pretrained_bundle(path: str | None, *, class_names: Sequence[str], feature_names: Sequence[str]) -> Any:
+    """The model a further training starts from (``pretrained_model``), or None.
+
+    Raises:
+        DataError: its classes or features differ from the step's.
+
+    Example:
+        >>> pretrained_bundle(None, class_names=["a"], feature_names=[]) is None
+        True
+    """
+    if path is None:
+        return None
+    from vl3d_focal.models.model_file import load_bundle
+
+    bundle = load_bundle(path)
+    for what, theirs, ours in (("classes", bundle.class_names, class_names),
+                               ("features", bundle.feature_names, feature_names)):
+        if list(theirs) != list(ours):
+            raise DataError(f"pretrained_model {path}: its {what} are {list(theirs)}, this train step's "
+                            f"{list(ours)}; further training keeps the {what}")
+    return bundle

@@ -60,6 +60,8 @@ class TrainingJob:
         files: where the training outputs go.
         resume: continue from the last resumable checkpoint.
         identity: what identifies the step for the checkpoint fingerprint (the step itself).
+        pretrained: the model a further training starts from (VL3D's ``pretrained_model``):
+            its weights and its feature normaliser are the starting point.
     """
 
     model_name: str
@@ -74,6 +76,7 @@ class TrainingJob:
     files: TrainingFiles
     resume: bool = False
     identity: Mapping[str, Any] = field(default_factory=dict)
+    pretrained: ModelBundle | None = None
 
 
 def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,6 +89,27 @@ def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict
     """
     declared = MODELS.get(model_name).schema.get("properties", {})
     return {key: value for key, value in model_args.items() if key in declared}
+
+
+def start_from(model: keras.Model, *, pretrained: keras.Model) -> None:
+    """Sets ``model``'s weights to those of ``pretrained`` (a further training).
+
+    Raises:
+        DataError: the two networks differ (another architecture, class or feature count).
+
+    Example:
+        >>> a = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> b = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> start_from(a, pretrained=b); bool(np.array_equal(a.get_weights()[0], b.get_weights()[0]))
+        True
+    """
+    source = pretrained.get_weights()
+    shapes = [tuple(w.shape) for w in model.get_weights()]
+    if [tuple(w.shape) for w in source] != shapes:
+        raise DataError("pretrained_model: its network differs from the one model_args builds (other layers or "
+                        "widths); give the architecture arguments it was trained with")
+    model.set_weights(source)
+    logger.info("training starts from the pretrained model's weights")
 
 
 def _data_seed(seed: int | None) -> int:
@@ -113,7 +137,8 @@ class Trainer:
                            what="a receptive field (pre_processing.num_points)")
         if not job.feature_names:
             logger.warning("fnames is empty: %s learns from the coordinates alone", job.model_name)
-        self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names)
+        self.normalizer = (job.pretrained.normalizer if job.pretrained is not None
+                           else fit_normalizer(job.training, feature_names=job.feature_names))
         fields = self._fields(job.training)
         if job.validation:
             self.train_data, self.val_data = fields, self._fields(job.validation)
@@ -169,6 +194,8 @@ class Trainer:
                 num_classes=len(job.class_names), random_seed=job.seed,
                 synchronized_batch_norm=strategy.num_replicas_in_sync > 1,
             )
+            if job.pretrained is not None and not self.restore:
+                start_from(self.model, pretrained=job.pretrained.model)
             self.trainer = training_model(self.model)
             self.trainer.compile(optimizer=build_optimizer(self.optimizer_spec), loss=self.plan.loss,
                                  weighted_metrics=list(self.compilation["metrics"]))
