@@ -17,6 +17,7 @@ import inspect
 import re
 from typing import Any
 
+from vl3d_focal.config.monitoring_schema import tensorboard_dir_schema
 from vl3d_focal.config.schema_parts import closed_object, input_paths_schema, monitor_schema
 
 OPTION_NAMES = ("beta", "k", "on_absent_class")
@@ -164,6 +165,7 @@ def model_handling_schema(*, class_weight_ref: str) -> dict[str, Any]:
                 "default": None,
             },
             "predict_batch_size": {"type": "integer", "minimum": 1, "default": 32, "description": "Receptive fields per prediction batch."},
+            "tensorboard_dir": tensorboard_dir_schema(),
         },
         required=[],
         description="Training loop settings.",

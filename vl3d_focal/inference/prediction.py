@@ -26,6 +26,7 @@ import numpy as np
 from vl3d_focal.data.field_inputs import cloud_features, field_inputs
 from vl3d_focal.data.records import InMemoryPredictions
 from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +50,12 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int)
     total = int(inputs[0].shape[0])
     batch_size = max(int(batch_size), 1)
     chunks = []
-    step_log = max(total // 10, 1)
-    next_log = step_log
-    for start in range(0, total, batch_size):
-        chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
-        logits = model(chunk if len(chunk) > 1 else chunk[0], training=False)
-        chunks.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)).astype(np.float32))
-        done = min(start + batch_size, total)
-        if done >= next_log or done == total:
-            logger.debug("predicted %d/%d fields", done, total)
-            next_log = done + step_log
+    with Progress("prediction", total=total, unit="fields") as progress:
+        for start in range(0, total, batch_size):
+            chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
+            logits = model(chunk if len(chunk) > 1 else chunk[0], training=False)
+            chunks.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)).astype(np.float32))
+            progress.update(min(start + batch_size, total))
     if not chunks:
         return np.zeros((0,) + tuple(int(d) for d in model.output.shape[1:]), dtype=np.float32)
     return np.concatenate(chunks, axis=0)

@@ -31,6 +31,7 @@ from vl3d_focal.registry import STEPS
 from vl3d_focal.reports.files import evaluation_files
 from vl3d_focal.reports.vl3d_metrics import CLASS_METRICS, GLOBAL_METRICS
 from vl3d_focal.steps.definition import step_entry
+from vl3d_focal.steps.facts import EvaluationFacts
 
 if TYPE_CHECKING:
     from vl3d_focal.steps.state import PipelineState
@@ -47,7 +48,7 @@ def _training_counts(state: PipelineState, *, num_classes: int) -> dict[str, lis
     return {"training": list(counts)} if len(counts) == num_classes else None
 
 
-def _class_names(step: Mapping[str, Any], state: PipelineState) -> tuple[Any, list[str]]:
+def _classes(step: Mapping[str, Any], state: PipelineState) -> tuple[Any, list[str]]:
     mapping = state.require_mapping(step="eval")
     if state.predicted_names is not None and list(mapping.names) != state.predicted_names:
         raise DataError(
@@ -80,23 +81,29 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.reports.topdown import plot_topdown
     from vl3d_focal.reports.vl3d_evaluation import write_vl3d_evaluation
 
-    mapping, names = _class_names(step, state)
+    mapping, names = _classes(step, state)
     ignore = [names.index(name) for name in step["ignore_classes"]]
     for record in state.clouds:
         metrics, (xyz, reference, predicted) = evaluate_predictions(record, mapping=mapping, class_names=names,
                                                                     ignore=ignore)
         report = expand_output(step["report_path"], prefix=record.prefix)
+        written: dict[str, Any] = {}
         if _is_json(report):
-            write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
-                             class_counts=_training_counts(state, num_classes=len(names)))
+            written = write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
+                                       class_counts=_training_counts(state, num_classes=len(names)))
             plot_topdown(xyz, reference, predicted, class_names=names, colors=list(mapping.colors),
-                         path=evaluation_files(report)["topdown_png"], ignore_label=IGNORE_LABEL)
+                         path=written["topdown_png"], ignore_label=IGNORE_LABEL)
         paths = {key: expand_output(step[key], prefix=record.prefix) for key in (*TEXT_OUTPUTS, *PLOT_OUTPUTS)
                  if step[key] is not None}
         if not _is_json(report):
             paths["report_path"] = report
         write_vl3d_evaluation(metrics["confusion_matrix"], class_names=names, metrics=step["metrics"],
                               class_metrics=step["class_metrics"], paths=paths, colors=list(mapping.colors))
+        pictures = {name: str(path) for name, path in written.items() if name.endswith("_png")}
+        pictures.update({key: path for key, path in paths.items() if path.lower().endswith(".png")})
+        state.facts.evaluations.append(EvaluationFacts(
+            cloud=str(record.path), report_path=str(report), metrics=dict(metrics), class_colors=list(mapping.colors),
+            pictures=pictures))
         scored = int(np.asarray(metrics["confusion_matrix"]).sum())
         logger.info("%s: OA=%.4f mIoU=%.4f macro_F1=%.4f (%d scored points) -> %s", record.path.name,
                     metrics["OA"], metrics["mIoU"], metrics["macro_F1"], scored, report)

@@ -8,12 +8,13 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.steps.facts import RunFacts
 
 
 @dataclass
@@ -30,6 +31,7 @@ class PipelineState:
             after a ``ClassReducer`` on predictions); None before any prediction.
         classes_rewritten: a ``ClassReducer`` replaced the clouds' classification values by
             reduced ones (VL3D's ``Writer`` then writes those).
+        facts: what the steps did, for the run report (:mod:`vl3d_focal.steps.facts`).
         later_needs: what the steps after the running one need (their registry ``needs``), so
             that a step can check early what a later one would fail on.
     """
@@ -41,6 +43,7 @@ class PipelineState:
     resume: bool = False
     predicted_names: list[str] | None = None
     classes_rewritten: bool = False
+    facts: RunFacts = field(default_factory=RunFacts)
     later_needs: frozenset[str] = frozenset()
 
     def require_bundle(self, *, step: str) -> ModelBundle:

@@ -10,11 +10,13 @@
   ``coordinates_only``); with the input clouds' headers at hand (``known["cloud_features"]``),
   every name is a feature of every cloud the step trains on or predicts, "did you mean" for typos
   (VL3D's ``["AUTO"]``, the extra dimensions the training clouds share, is resolved by the run);
-- ``"AUTO"`` alone in ``fnames``.
+- ``"AUTO"`` alone in ``fnames``;
+- ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Iterator, Mapping
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
@@ -107,3 +109,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     split = handling.get("validation_split")
     if handling.get("validation_pcloud") and isinstance(split, (int, float)) and split > 0:
         yield at + ("model_handling", "validation_split"), "give validation_split or validation_pcloud, not both"
+    if handling.get("tensorboard_dir") and importlib.util.find_spec("tensorboard") is None:
+        yield at + ("model_handling", "tensorboard_dir"), (
+            "TensorBoard logs need the tensorboard package, which is not installed; install it "
+            "(pip install tensorboard, or vl3d_focal[tensorboard]) or set tensorboard_dir to null")

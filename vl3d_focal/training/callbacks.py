@@ -67,6 +67,9 @@ class NonFiniteGuard(keras.callbacks.Callback):
 class HistoryWriter(keras.callbacks.Callback):
     """Writes every epoch's logs as CSV (``epoch`` first), rewritten atomically each epoch.
 
+    The optimizer's learning rate of the epoch is added as ``learning_rate`` when the logs do
+    not have it.
+
     Example:
         >>> import tempfile
         >>> out = Path(tempfile.mkdtemp()) / "history.csv"
@@ -84,6 +87,9 @@ class HistoryWriter(keras.callbacks.Callback):
         row = {"epoch": int(epoch)}
         for key, value in (logs or {}).items():
             row[key] = float(value) if np.ndim(value) == 0 else value
+        optimizer = getattr(self._model, "optimizer", None)
+        if "learning_rate" not in row and optimizer is not None:
+            row["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         self.rows = [r for r in self.rows if int(r["epoch"]) < epoch] + [row]
         if is_chief():
             self.write()
@@ -148,8 +154,9 @@ def build_callbacks(
     schedule_in_use: bool,
     network: Any = None,
     history_rows: Sequence[Mapping[str, Any]] = (),
+    tensorboard_dir: Path | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Callbacks of ``model_handling``: history CSV, best weights, early stopping, plateau.
+    """Callbacks of ``model_handling``: history CSV, best weights, early stopping, plateau, TensorBoard.
 
     The history and the best weights are written atomically (temporary file, then rename).
 
@@ -163,6 +170,9 @@ def build_callbacks(
         schedule_in_use: a learning-rate schedule cannot be reduced on plateau.
         network: the model whose best weights are saved (default: the fitted model).
         history_rows: the rows of the epochs already done (when resuming).
+        tensorboard_dir: where TensorBoard logs go (``model_handling.tensorboard_dir``,
+            expanded), or None; TensorBoard appends its event files there itself, so they are
+            the one output not written atomically.
 
     Example:
         >>> cbs = build_callbacks(model_handling={"early_stopping": {"monitor": "val_loss", "patience": 2,
@@ -198,4 +208,6 @@ def build_callbacks(
                 min_lr=float(plateau["min_lr"]),
             )
         )
+    if tensorboard_dir is not None and is_chief():
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), write_graph=False))
     return callbacks

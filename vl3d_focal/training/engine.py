@@ -232,7 +232,9 @@ class Trainer:
             checkpoint_path=files.best_weights if self.handling["checkpoint"] else None, network=self.model,
             history_rows=self.restore["history"] if self.restore else (),
             schedule_in_use=isinstance(self.optimizer_spec["learning_rate"], Mapping) or "schedule" in self.optimizer_spec,
+            tensorboard_dir=files.tensorboard_dir,
         )
+        self.history = callbacks[0]
         self.guard = NonFiniteGuard()
         self.resumer = ResumeCheckpoint(files.resume_checkpoint, fingerprint=self.fingerprint,
                                         data_seed=self.data_seed, guard=self.guard, history=callbacks[0],
@@ -249,7 +251,8 @@ class Trainer:
                              initial_epoch=self.first_epoch, steps_per_epoch=self.steps_per_epoch,
                              callbacks=self.callbacks, verbose=datasets.fit_verbosity(), shuffle=False)
         raise_if_diverged(self.guard, checkpoint=self.job.files.resume_checkpoint, last_epoch=self.resumer.last_epoch)
-        logger.info("training took %.1f s", time.perf_counter() - start)
+        self.fit_seconds = time.perf_counter() - start
+        logger.info("training took %.1f s", self.fit_seconds)
 
     def finish(self) -> ModelBundle:
         """Restores the best weights, plots the history and returns the trained model's bundle."""
