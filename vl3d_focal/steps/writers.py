@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Mapping
 
 from vl3d_focal.config.prefixes import expand_output
@@ -67,12 +68,11 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
 
     reduced = state.mapping if state.classes_rewritten else None
     for record in state.clouds:
-        source = str(record.path)
         write_state_cloud(
             expand_output(step["out_pcloud"], prefix=record.prefix), source=record.path,
             header=record.cloud.las.header if record.loaded else None,
             chunks=record.result.iter_chunks() if record.result is not None else source_chunks(record.path),
-            classes=None if reduced is None else (lambda codes: reduced.map(codes, source=source)),
+            classes=None if reduced is None else functools.partial(reduced.map, source=str(record.path)),
             predictions=record.result is not None,
         )
 
