@@ -20,13 +20,18 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Sequence
 
 PATH_ANNOTATION = "x-vl3d-path"
 LIST_ANNOTATION = "x-vl3d-as-list"
 SUFFIX_ANNOTATION = "x-vl3d-suffixes"
 CLOUD_SUFFIXES = (".las", ".laz")
 MODEL_SUFFIXES = (".keras",)
+PLOT_SUFFIXES = (".svg", ".png", ".pdf")
+"""Picture formats of the reports' plots (matplotlib chooses the format from the suffix)."""
+NO_EFFECT_ANNOTATION = "x-vl3d-no-effect"
+"""Marks a VL3D key that only tunes VL3D's own internals: accepted, reported with the reason."""
 
 
 def input_paths_schema(description: str) -> dict[str, Any]:
@@ -62,6 +67,48 @@ def output_path_schema(description: str, default: str, *, scope: str, suffixes: 
         "default": default,
         PATH_ANNOTATION: f"{scope}-output",
     }
+
+
+def optional_output_schema(description: str, *, suffixes: Sequence[str] = (), scope: str = "model") -> dict[str, Any]:
+    """An optional output path (null, the default: not written); ``scope`` as in
+    :func:`output_path_schema`.
+
+    Without ``suffixes`` any file name is accepted (text reports are written whatever their
+    suffix, as VL3D writes them).
+
+    Example:
+        >>> optional_output_schema("A plot.", suffixes=PLOT_SUFFIXES)["x-vl3d-suffixes"]
+        ['.svg', '.png', '.pdf']
+    """
+    schema: dict[str, Any] = {"type": ["string", "null"], "minLength": 1, "default": None, PATH_ANNOTATION: f"{scope}-output"}
+    if suffixes:
+        schema[SUFFIX_ANNOTATION] = list(suffixes)
+    schema["description"] = description + " A leading '*' stands for the output prefix; null: not written."
+    return schema
+
+
+def no_effect(schema: dict[str, Any], *, why: str) -> dict[str, Any]:
+    """``schema`` marked as a VL3D key accepted without effect here, for the reason ``why``.
+
+    Example:
+        >>> no_effect({"type": "integer"}, why="every core is used")["x-vl3d-no-effect"]
+        'every core is used'
+    """
+    return {**schema, NO_EFFECT_ANNOTATION: why}
+
+
+def case_insensitive_pattern(names: Sequence[str]) -> str:
+    """A regular expression matching any of ``names`` whatever the case.
+
+    Example:
+        >>> import re
+        >>> bool(re.match(case_insensitive_pattern(["fps"]), "FPS"))
+        True
+    """
+    def letters(name: str) -> str:
+        return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in name)
+
+    return "^(" + "|".join(letters(name) for name in names) + ")$"
 
 
 def closed_object(

@@ -68,7 +68,12 @@ def format_text_report(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
+def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
+    """Plots a confusion matrix (counts and row-normalised); the suffix of ``path`` chooses the format.
+
+    Example:
+        >>> plot_confusion(np.array([[3, 1], [0, 4]]), ["a", "b"], Path("out/confusion.svg"))  # doctest: +SKIP
+    """
     totals = cm.sum(axis=1, keepdims=True)
     normalised = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=np.float64), where=totals > 0)
     size = max(4.0, 0.7 * len(names) + 2.5)
@@ -91,7 +96,14 @@ def _plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
     save_figure(fig, path=path)
 
 
-def _plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors: list[Any], path: Path) -> None:
+def plot_class_distribution(series: Mapping[str, np.ndarray], names: list[str], colors: list[Any], path: Path) -> None:
+    """Plots points per class, one bar series per entry of ``series`` (log scale); the suffix of
+    ``path`` chooses the format.
+
+    Example:
+        >>> plot_class_distribution({"reference": np.array([5, 1])}, ["a", "b"], class_rgba(None, count=2),
+        ...                         Path("out/distribution.png"))       # doctest: +SKIP
+    """
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) * len(series) / 2 + 3), 4.5), layout="constrained")
     x = np.arange(len(names))
     width = 0.8 / len(series)
@@ -156,9 +168,9 @@ def write_evaluation(
     logger.info("wrote %s (OA %s, mIoU %s)", json_path, _fmt(metrics["OA"]), _fmt(metrics["mIoU"]))
     with atomic_output(paths["text"]) as tmp:
         tmp.write_text(format_text_report(metrics), encoding="utf-8")
-    _plot_confusion(cm, names, paths["confusion_png"])
+    plot_confusion(cm, names, paths["confusion_png"])
     header = ["class", *series]
     rows = [[name, *(int(series[label][k]) for label in series)] for k, name in enumerate(names)]
     write_csv(paths["distribution_csv"], header, rows)
-    _plot_distribution(series, names, colors, paths["distribution_png"])
+    plot_class_distribution(series, names, colors, paths["distribution_png"])
     return paths
