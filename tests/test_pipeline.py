@@ -246,8 +246,8 @@ def test_val_monitors_fall_back_without_validation(tmp_path):
     cbs = build_callbacks(model_handling=handling,
                           has_validation=False, history_csv=tmp_path / "h.csv",
                           checkpoint_path=tmp_path / "b.weights.h5", schedule_in_use=False)
-    assert [type(cb).__name__ for cb in cbs] == ["HistoryWriter", "BestWeights", "EarlyStopping", "ReduceLROnPlateau"]
-    assert all(cb.monitor == "loss" for cb in cbs[1:])
+    assert [type(cb).__name__ for cb in cbs] == ["BestWeights", "EarlyStopping", "ReduceLROnPlateau", "HistoryWriter"]
+    assert all(cb.monitor == "loss" for cb in cbs[:-1])
 
 
 def test_dataset_shuffle_is_seeded():

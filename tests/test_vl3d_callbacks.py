@@ -54,7 +54,7 @@ def _plateau(**settings):
     handling = _handling(learning_rate_on_plateau={"monitor": "loss", "factor": 0.5, "patience": 1, **settings})
     callbacks = build_callbacks(model_handling=handling, has_validation=False, history_csv=Path("h.csv"),
                                 checkpoint_path=None, schedule_in_use=False)
-    return callbacks[-1]
+    return callbacks[-2]
 
 
 def test_plateau_reduces_the_rate_every_patience_epochs_and_waits_the_cooldown():
@@ -82,7 +82,7 @@ def _stopping(**settings):
     handling = _handling(early_stopping={"patience": 1, **settings})
     callbacks = build_callbacks(model_handling=handling, has_validation=False, history_csv=Path("h.csv"),
                                 checkpoint_path=None, schedule_in_use=False)
-    return callbacks[-1]
+    return callbacks[-2]
 
 
 def _stopped_at(callback, values: list[float]) -> int | None:
@@ -170,3 +170,27 @@ def test_metrics_follow_the_label_format_and_ignore_zero_weights():
 def test_fit_verbose_is_passed_to_keras_when_given():
     assert [fit_verbosity(v) for v in (0, 1, 2, "auto")] == [0, 1, 2, "auto"]
     assert fit_verbosity(None) in (1, 2)
+
+
+def test_architecture_graph_is_drawn_where_plot_model_works_else_summarised_once(tmp_path, monkeypatch, caplog):
+    from vl3d_focal.training import model_reports
+
+    model = keras.Sequential([keras.Input((4, 3)), keras.layers.Dense(2, name="out")])
+    drawn = {}
+
+    def fake_plot_model(network, *, to_file, **args):  # pydot and graphviz present
+        drawn.update(args)
+        Path(to_file).write_bytes(b"\x89PNG\r\n\x1a\n")
+
+    monkeypatch.setattr(keras.utils, "plot_model", fake_plot_model)
+    picture = model_reports.write_architecture_graph(model, tmp_path / "graph.png", args={"dpi": 300, "rankdir": "LR"})
+    assert picture == tmp_path / "graph.png" and picture.read_bytes()[:4] == b"\x89PNG" and drawn == {"dpi": 300, "rankdir": "LR"}
+
+    def missing(network, **args):
+        raise ImportError("You must install pydot (`pip install pydot`) for `plot_model` to work.")
+
+    monkeypatch.setattr(keras.utils, "plot_model", missing)
+    text = model_reports.write_architecture_graph(model, tmp_path / "other.svg", args={})
+    assert text == tmp_path / "other.txt" and "out (Dense)" in text.read_text()
+    assert not (tmp_path / "other.svg").exists() and not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+    assert len([r for r in caplog.records if "install pydot and graphviz" in r.getMessage()]) == 1

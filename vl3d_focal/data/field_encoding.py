@@ -5,9 +5,10 @@ features of its k nearest points (3D distance, the point itself first) among the
 field's neighbourhood, and its training label is their most frequent label (ignored points left
 out; ties to the lowest class). ``k = 1`` keeps every point's own values.
 
-The neighbours are the first k points inside the neighbourhood among the nearest points of the
-cloud (more are searched until k are found), so the result only depends on the neighbourhood's
-points: a tile of the cloud that holds them gives the same encoding.
+The neighbours are searched among the points of the field's neighbourhood (the same ball query
+as :func:`~vl3d_focal.data.receptive_fields.fields_at_centers`), equal distances going to the
+lower index, so the result only depends on the neighbourhood's points and their order: a tile
+of the cloud that holds them, in the cloud's order, gives the same encoding.
 
 Example:
     >>> xyz = np.array([[0.0, 0, 0], [0.1, 0, 0], [0.3, 0, 0], [9.0, 0, 0]])
@@ -24,14 +25,34 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 
+_CHUNK = 4096
+
+
+def _nearest_members(xyz: np.ndarray, members: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """``(P, k)`` for each query point, its k nearest ``members`` (sorted ids), ties to the lower id."""
+    k = min(k, len(members))
+    tree = cKDTree(xyz[members])
+    width = min(2 * k, len(members))
+    while True:
+        distance, near = tree.query(xyz[queries], k=width)
+        distance, near = distance.reshape(len(queries), width), near.reshape(len(queries), width)
+        order = np.lexsort((near, distance), axis=1)  # by distance, then by member order (= id order)
+        kth = np.take_along_axis(distance, order[:, k - 1:k], axis=1)[:, 0]
+        if width == len(members) or np.all(distance.max(axis=1) > kth):
+            return members[np.take_along_axis(near, order[:, :k], axis=1)]
+        width = min(4 * width, len(members))
+
+
 def encoding_neighbours(
     xyz: np.ndarray, indices: np.ndarray, centres: np.ndarray, *, k: int, radius: float, dims: int, p: float
 ) -> np.ndarray:
-    """``(M, P, k)`` indices into ``xyz``: for each field point, its k nearest points in the field's
-    neighbourhood (fewer there than k: the last one found repeated).
+    """``(M, P, k)`` indices into ``xyz``: for each field point, its k nearest points (3D distance,
+    ties to the lower index) among the points of the field's neighbourhood (fewer there than k:
+    the last one repeated).
 
     Args:
-        xyz: ``(n, 3)`` coordinates (a cloud or a tile of it holding the fields' neighbourhoods).
+        xyz: ``(n, 3)`` coordinates (a cloud or a tile of it holding the fields' neighbourhoods,
+            in the cloud's order).
         indices: ``(M, P)`` the fields' points.
         centres: ``(M, 3)`` the fields' centres.
         k: neighbours per point.
@@ -40,27 +61,15 @@ def encoding_neighbours(
     fields, points = indices.shape
     if k <= 1 or fields == 0:
         return indices[:, :, None].copy()
-    tree = cKDTree(xyz)
-    query = xyz[indices.ravel()]
-    owner = np.repeat(np.arange(fields), points)
-    found = np.empty((len(query), k), dtype=np.int64)
-    todo = np.arange(len(query))
-    width = min(2 * k, len(xyz))
-    while todo.size:
-        _, near = tree.query(query[todo], k=width, workers=-1)
-        near = near.reshape(len(todo), width)
-        offset = np.abs(xyz[near, :dims] - centres[owner[todo], None, :dims])
-        gap = offset.max(axis=2) if np.isinf(p) else np.sqrt(np.sum(offset**2, axis=2))
-        inside = gap <= radius * (1.0 + 1e-9)
-        enough = (inside.sum(axis=1) >= k) | (width >= len(xyz))
-        rank = np.where(inside, np.arange(width)[None, :], width + np.arange(width)[None, :])
-        first = np.take_along_axis(near, np.argsort(rank, axis=1, kind="stable")[:, :k], axis=1)
-        count = np.minimum(inside.sum(axis=1), k)
-        slots = np.minimum(np.arange(k)[None, :], np.maximum(count, 1)[:, None] - 1)
-        found[todo[enough]] = np.take_along_axis(first, slots, axis=1)[enough]
-        todo = todo[~enough]
-        width = min(4 * width, len(xyz))
-    return found.reshape(fields, points, k)
+    found = np.empty((fields, points, k), dtype=np.int64)
+    tree = cKDTree(xyz[:, :dims])
+    for start in range(0, fields, _CHUNK):
+        stop = min(start + _CHUNK, fields)
+        lists = tree.query_ball_point(centres[start:stop, :dims], r=radius, p=p, workers=-1, return_sorted=True)
+        for field, members in enumerate(lists, start=start):
+            near = _nearest_members(xyz, np.asarray(members, dtype=np.int64), indices[field], k)
+            found[field] = near[:, np.minimum(np.arange(k), near.shape[1] - 1)]
+    return found
 
 
 def encode_features(features: np.ndarray, neighbours: np.ndarray) -> np.ndarray:

@@ -217,7 +217,8 @@ def build_callbacks(
     history_rows: Sequence[Mapping[str, Any]] = (),
     on_best: Callable[[], None] | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Callbacks of ``model_handling``: history CSV, best epoch, early stopping, plateau.
+    """Callbacks of ``model_handling``: best epoch, early stopping, plateau, then the history CSV
+    (last, so that it records the learning rate the plateau callback logs, as VL3D's history does).
 
     The history and the best weights are written atomically (temporary file, then rename).
 
@@ -240,9 +241,9 @@ def build_callbacks(
         ...     "start_from_epoch": 0}}, has_validation=False, history_csv=Path("h.csv"),
         ...     checkpoint_path=None, schedule_in_use=False)
         >>> [type(cb).__name__ for cb in cbs]
-        ['HistoryWriter', 'EarlyStopping']
+        ['EarlyStopping', 'HistoryWriter']
     """
-    callbacks: list[keras.callbacks.Callback] = [HistoryWriter(history_csv, rows=history_rows)]
+    callbacks: list[keras.callbacks.Callback] = []
     if checkpoint_path is not None or on_best is not None:
         monitor = _monitor(model_handling["checkpoint_monitor"], has_validation=has_validation)
         callbacks.append(BestWeights(checkpoint_path, network=network, monitor=monitor, also=on_best))
@@ -265,4 +266,4 @@ def build_callbacks(
             patience=int(plateau["patience"]), cooldown=int(plateau["cooldown"]),
             min_delta=float(plateau["min_delta"]), min_lr=float(plateau["min_lr"]),
         ))
-    return callbacks
+    return callbacks + [HistoryWriter(history_csv, rows=history_rows)]

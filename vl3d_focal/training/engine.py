@@ -131,6 +131,7 @@ class Trainer:
                            what="a receptive field (pre_processing.num_points)")
         self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names)
         fields = self._fields(job.training, training=True)
+        self.all_fields = fields  # before the validation split: the training support points
         if job.validation:
             self.train_data, self.val_data = fields, self._fields(job.validation)
         else:
@@ -242,8 +243,8 @@ class Trainer:
         )
         self.guard = NonFiniteGuard()
         self.resumer = ResumeCheckpoint(files.resume_checkpoint, fingerprint=self.fingerprint,
-                                        data_seed=self.data_seed, guard=self.guard, history=callbacks[0],
-                                        stateful=callbacks[1:], restore=self.restore, epochs=self.epochs)
+                                        data_seed=self.data_seed, guard=self.guard, history=callbacks[-1],
+                                        stateful=callbacks[:-1], restore=self.restore, epochs=self.epochs)
         self.callbacks = [self.guard, *callbacks, self.resumer]
 
     def fit(self) -> None:
@@ -292,8 +293,8 @@ class Trainer:
         size = int(self.handling["predict_batch_size"])
         names = list(self.job.class_names)
         autovalidate(self.model, self.val_data, names=self.job.reports.autoval, num_classes=len(names), batch_size=size)
-        report_training_fields(self.model, self.train_data, reports=self.job.reports, class_names=names,
-                               template=self.job.training[0], batch_size=size)
+        report_training_fields(self.model, self.train_data, centres=self.all_fields.centres, reports=self.job.reports,
+                               class_names=names, template=self.job.training[0], batch_size=size)
         evaluate_training_clouds(self.job.training, bundle, reports=self.job.reports)
 
     def run(self) -> ModelBundle:

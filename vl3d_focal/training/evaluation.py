@@ -146,18 +146,19 @@ def _field_predictions(model: Any, data: LabelledFields, *, batch_size: int) -> 
     return np.argmax(predict_fields(model, (data.coordinates, data.features), batch_size=batch_size), axis=-1)
 
 
-def report_training_fields(model: Any, data: LabelledFields, *, reports: TrainingReports, class_names: Sequence[str],
-                           template: CloudRecord, batch_size: int) -> None:
-    """The class distribution among the training fields (predicted by ``model`` and reference) and
-    the training field centres, as the ``pre_processing.training_*`` paths ask.
+def report_training_fields(model: Any, data: LabelledFields, *, centres: np.ndarray, reports: TrainingReports,
+                           class_names: Sequence[str], template: CloudRecord, batch_size: int) -> None:
+    """The class distribution among the fields ``data`` (predicted by ``model`` and reference) and
+    the training field ``centres`` (validation split included), as the ``pre_processing.training_*``
+    paths ask.
 
     Example:
-        >>> report_training_fields(model, data, reports=reports, class_names=names,
+        >>> report_training_fields(model, data, centres=data.centres, reports=reports, class_names=names,
         ...                        template=record, batch_size=32)                # doctest: +SKIP
     """
     outputs = reports.outputs
-    if outputs.get("training_support_points_report_path") and data.centres is not None:
-        write_points(outputs["training_support_points_report_path"], data.centres, template=template.cloud)
+    if outputs.get("training_support_points_report_path"):
+        write_points(outputs["training_support_points_report_path"], centres, template=template.cloud)
     if not reports.given(FIELD_OUTPUTS[:2]):
         return
     predicted = FieldClassCounts.of(_field_predictions(model, data, batch_size=batch_size), num_classes=len(class_names))
@@ -171,7 +172,7 @@ def autovalidate(model: Any, data: LabelledFields | None, *, names: Sequence[str
     """``autoval_metrics`` of the validation fields' points (ignored points left out), logged.
 
     Example:
-        >>> autovalidate(model, None, names=["OA"], num_classes=2, batch_size=8) is None
+        >>> autovalidate(None, None, names=None, num_classes=2, batch_size=8) is None
         True
     """
     if names is None or data is None:

@@ -34,21 +34,13 @@ def _dense(y_true: Any, y_pred: Any, sample_weight: Any, *, num_classes: int, fr
     return y_true, y_pred, sample_weight
 
 
-@keras.saving.register_keras_serializable(package="vl3d_focal")
-class PointPrecision(keras.metrics.Precision):
-    """Keras' ``Precision`` over every (point, class) pair, from sparse or one-hot labels and logits
-    or probabilities.
+class _PointwiseMetric:
+    """Feeds a Keras confusion metric one-hot labels, probabilities and per-class sample weights."""
 
-    Example:
-        >>> import numpy as np
-        >>> m = PointPrecision(num_classes=2, from_logits=False)
-        >>> _ = m.update_state(np.array([[0, 1]]), np.array([[[0.9, 0.1], [0.8, 0.2]]]))
-        >>> float(m.result())
-        0.5
-    """
+    default_name = ""
 
-    def __init__(self, *, num_classes: int, from_logits: bool, name: str = "precision", dtype: Any = None) -> None:
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, *, num_classes: int, from_logits: bool, name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(name=name or self.default_name, dtype=dtype)
         self.num_classes, self.from_logits = int(num_classes), bool(from_logits)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:  # noqa: D102
@@ -60,7 +52,23 @@ class PointPrecision(keras.metrics.Precision):
 
 
 @keras.saving.register_keras_serializable(package="vl3d_focal")
-class PointRecall(keras.metrics.Recall):
+class PointPrecision(_PointwiseMetric, keras.metrics.Precision):
+    """Keras' ``Precision`` over every (point, class) pair, from sparse or one-hot labels and logits
+    or probabilities.
+
+    Example:
+        >>> import numpy as np
+        >>> m = PointPrecision(num_classes=2, from_logits=False)
+        >>> _ = m.update_state(np.array([[0, 1]]), np.array([[[0.9, 0.1], [0.8, 0.2]]]))
+        >>> m.name, float(m.result())
+        ('precision', 0.5)
+    """
+
+    default_name = "precision"
+
+
+@keras.saving.register_keras_serializable(package="vl3d_focal")
+class PointRecall(_PointwiseMetric, keras.metrics.Recall):
     """Keras' ``Recall`` over every (point, class) pair (see :class:`PointPrecision`).
 
     Example:
@@ -71,16 +79,7 @@ class PointRecall(keras.metrics.Recall):
         0.5
     """
 
-    def __init__(self, *, num_classes: int, from_logits: bool, name: str = "recall", dtype: Any = None) -> None:
-        super().__init__(name=name, dtype=dtype)
-        self.num_classes, self.from_logits = int(num_classes), bool(from_logits)
-
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:  # noqa: D102
-        return super().update_state(*_dense(y_true, y_pred, sample_weight, num_classes=self.num_classes,
-                                            from_logits=self.from_logits))
-
-    def get_config(self) -> dict[str, Any]:  # noqa: D102
-        return {"name": self.name, "dtype": self.dtype, "num_classes": self.num_classes, "from_logits": self.from_logits}
+    default_name = "recall"
 
 
 def build_metrics(names: Sequence[str], *, label_format: str, num_classes: int, from_logits: bool) -> list[Any]:
