@@ -11,6 +11,7 @@ on stderr.
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +45,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "unlabelled_evaluation": ("unlabelled.las", "no reference labels", "0: 400 points"),
     "unmapped_codes": ("unmapped_codes.las", "neither mapped to a class nor ignored (9: 5 points, 17: 3 points)"),
     "foreign_model": ("foreign.keras", "There is no item named 'vl3d_focal.json'"),
-    "future_model": ("future_version.keras", f"model format 99", f"reads formats 1..{FORMAT_VERSION}"),
+    "future_model": ("future_version.keras", "model format 99", f"reads formats 1..{FORMAT_VERSION}"),
     "unsafe_model": ("unsafe_lambda.keras", "unsafe content", "safe mode"),
     "broken_metadata": ("broken_metadata.keras", "metadata 'feature_names' must be a list"),
     "not_a_model": ("not_a_model.keras", "File is not a zip file"),
@@ -96,8 +97,11 @@ def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
     for fragment in EXPECTED[case]:
         assert fragment in error_lines[0], error_lines[0]
     out = spec.parent / "out" / case
-    written = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    written = [p for p in out.rglob("*") if p.is_file() and p.name != "run.json"] if out.exists() else []
     assert written == [], f"{case} left outputs behind: {written}"
+    if (out / "run.json").exists():  # the run's record says how it ended, and lists no output
+        record = json.loads((out / "run.json").read_text())
+        assert record["status"] == "failed" and record["files"] == ["run.json"], record
 
 
 @pytest.mark.usefixtures("restore_logging")

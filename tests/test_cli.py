@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
 import yaml
 
 import vl3d_focal
+import vl3d_focal.config
 import vl3d_focal.runner.pipeline
 from vl3d_focal import cli
 from vl3d_focal.errors import DataError
@@ -94,12 +97,12 @@ def test_version_and_module_entry_point(tmp_path: Path):
 
 def test_run_calls_the_pipeline_with_the_normalised_spec(specs: Path, monkeypatch, capsys):
     received = []
-    monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", received.append)
+    monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", lambda spec, **options: received.append(spec))
     assert cli.main(["run", str(specs / "demo_like.json")]) == 0
     assert received[0]["in_pcloud"] == [str(specs / "data" / "scene.las")]
     assert received[0]["sequential_pipeline"][2]["out_model"] == "*model/model.keras"
 
-    def failing(spec):
+    def failing(spec, **options):
         raise DataError("scene.las: no point has a mapped class")
 
     monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", failing)
@@ -109,7 +112,8 @@ def test_run_calls_the_pipeline_with_the_normalised_spec(specs: Path, monkeypatc
 
 
 def test_logging_is_plain_lines_when_not_a_terminal(specs: Path, monkeypatch, capsys):
-    monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", lambda spec: logging.getLogger("vl3d_focal.x").info("step 1 of 6"))
+    monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline",
+                        lambda spec, **options: logging.getLogger("vl3d_focal.x").info("step 1 of 6"))
     assert cli.main(["run", str(specs / "demo_like.json")]) == 0
     lines = capsys.readouterr().err.splitlines()
     assert any(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO vl3d_focal\.x: step 1 of 6$", line) for line in lines)
@@ -118,6 +122,24 @@ def test_logging_is_plain_lines_when_not_a_terminal(specs: Path, monkeypatch, ca
     assert logging.getLogger().level == logging.WARNING
     cli.main(["-vv", "list", "models"])
     assert logging.getLogger().level == logging.DEBUG
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_names_what_it_kept_and_how_to_continue(specs: Path, monkeypatch, capsys, signum):
+    spec = vl3d_focal.config.load_spec(specs / "demo_like.json")
+    checkpoint = Path(spec["out_pcloud"][0]) / "training" / "resume" / "checkpoint.npz"
+
+    def interrupted(spec, **options):
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_bytes(b"kept")
+        os.kill(os.getpid(), signum)  # Ctrl-C, or a batch scheduler's SIGTERM
+
+    monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", interrupted)
+    assert cli.main(["run", str(specs / "demo_like.json")]) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"vl3d-focal: interrupted; the training checkpoint {checkpoint} was kept; continue with: "
+                   f"vl3d-focal run {specs / 'demo_like.json'} --resume")
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 def test_list_commands(capsys):

@@ -112,3 +112,16 @@ def test_shape_features_of_a_cloud_smaller_than_k():
     assert features.shape == (3, 4) and np.all(np.isfinite(features))
     np.testing.assert_allclose(reach, [1.0, np.sqrt(2.0), np.sqrt(2.0)])
     np.testing.assert_allclose(features[:, 2], 0.0, atol=1e-12)  # three points: a plane
+
+
+def test_header_feature_names_equal_the_features_of_the_read_cloud(tmp_path):
+    from vl3d_focal.data.feature_names import DERIVED_FEATURE_NAMES, header_feature_names
+    from vl3d_focal.data.features import DERIVED_FEATURES, available_features
+    from vl3d_focal.data.synthetic import write_demo_scene
+    from vl3d_focal.io.las import read_cloud
+
+    assert tuple(DERIVED_FEATURES) == DERIVED_FEATURE_NAMES
+    path = tmp_path / "scene.las"
+    write_demo_scene(path, seed=1, size_m=10.0, density=2.0)
+    assert header_feature_names(path) == available_features(read_cloud(path))
+    assert header_feature_names(tmp_path / "missing.las") is None

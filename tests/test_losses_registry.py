@@ -17,7 +17,9 @@ from referencing import Resource
 import vl3d_focal.losses  # noqa: F401  (registers the built-ins)
 from vl3d_focal import plugins
 from vl3d_focal.errors import RegistryError
-from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy, LossArgumentError, MultiCategoryFocalCrossentropy
+from vl3d_focal.losses import (
+    ClassWeightedFocalCategoricalCrossentropy, LossArgumentError, MultiCategoryFocalCrossentropy,
+)
 from vl3d_focal.registry import LOSSES, Registry, RegistryEntry
 
 BUILT_INS = {
@@ -85,6 +87,13 @@ def test_building_each_built_in_from_a_spec_dict():
     assert isinstance(focal, ClassWeightedFocalCategoricalCrossentropy)
     assert focal.class_weight == (1.0, 2.0, 3.0) and focal.ignore_class == -1
     assert focal.from_logits is False  # the loss class's default: LOSSES.build adds none
+    ce = LOSSES.build({"function": "class_weighted_categorical_crossentropy"}, class_weight=[1, 2])
+    assert ce.gamma == 0.0 and ce.class_weight == (1.0, 2.0)
+    # default args the builder does not take are not passed
+    LOSSES.build({"function": "categorical_crossentropy"}, class_weight=[1.0, 2.0])
+    with pytest.raises(LossArgumentError, match=r"expected 4 values .*received 3"):
+        LOSSES.build({"function": "class_weighted_focal_categorical_crossentropy",
+                      "class_weight": [1, 2, 3]}, num_classes=4)
 
 
 def test_registry_builds_equal_the_loss_classes_with_their_defaults():

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import keras
@@ -53,23 +52,26 @@ def _run(spec: Path, *extra: str) -> subprocess.Popen:
                             cwd=spec.parent)
 
 
+def _run_killed(spec: Path, *, epoch: int, batch: int | None = None) -> subprocess.CompletedProcess:
+    """Runs ``spec`` in a process that SIGKILLs itself at a fixed point of the training: after
+    the resumable checkpoint of ``epoch``, or at ``batch`` of ``epoch`` (mid-epoch). Nothing
+    depends on timing: the same point on any machine."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    where = [str(epoch)] + ([] if batch is None else [str(batch)])
+    return subprocess.run([sys.executable, str(Path(__file__).resolve()), spec.name, *where], cwd=spec.parent,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
 def test_sigkill_mid_epoch_then_resume_finishes_with_valid_outputs(tmp_path):
     write_demo_scene(tmp_path / "data" / "scene.las", seed=2, size_m=20.0, density=4.0)
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(small_spec(epochs=EPOCHS)))
     checkpoint = tmp_path / "out" / "training" / "resume" / "checkpoint.npz"
 
-    first = _run(spec)
-    deadline = time.monotonic() + 50
-    while not checkpoint.is_file() and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert checkpoint.is_file(), f"no checkpoint written: {first.poll()} {first.stderr.read() if first.poll() is not None else ''}"
-    time.sleep(0.3)  # into the next epoch
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=30)
-    assert first.returncode == -signal.SIGKILL
+    first = _run_killed(spec, epoch=1, batch=2)  # in epoch 1, after the checkpoint of epoch 0
+    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
     killed_at = read_checkpoint_state(checkpoint)
-    assert not killed_at["finished"] and killed_at["epoch"] < EPOCHS - 1, "killed too late to test resuming"
+    assert not killed_at["finished"] and killed_at["epoch"] == 0
     assert not (tmp_path / "out" / "model" / "model.keras").exists()
 
     second = _run(spec, "--resume")
@@ -135,12 +137,9 @@ def test_a_run_killed_after_an_epoch_and_resumed_ends_with_the_same_weights(tmp_
         (folder / "data").mkdir(parents=True)
         (folder / "data" / "scene.las").write_bytes((tmp_path / "scene.las").read_bytes())
         (folder / "spec.json").write_text(json.dumps(_handled_spec(epochs=EPOCHS)))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     whole = _run(runs["whole"] / "spec.json")
-    killed = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "spec.json", str(KILLED_AFTER_EPOCH)],
-                              cwd=runs["killed"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, killed_err = killed.communicate(timeout=120)
-    assert killed.returncode == -signal.SIGKILL, killed_err[-3000:]
+    killed = _run_killed(runs["killed"] / "spec.json", epoch=KILLED_AFTER_EPOCH)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     checkpoint = runs["killed"] / "out" / "training" / "resume" / "checkpoint.npz"
     assert read_checkpoint_state(checkpoint)["epoch"] == KILLED_AFTER_EPOCH
     assert not (runs["killed"] / "out" / "model" / "model.keras").exists()
@@ -168,22 +167,32 @@ def test_a_run_killed_after_an_epoch_and_resumed_ends_with_the_same_weights(tmp_
     assert len({row["loss"] for row in states["whole"]["history"]}) == len(states["whole"]["history"])
 
 
-def _die_after_epoch(epoch_to_die: int) -> None:
-    """Makes this process SIGKILL itself right after the resumable checkpoint of an epoch."""
+def _die_at(epoch_to_die: int, batch_to_die: int | None) -> None:
+    """Makes this process SIGKILL itself right after the resumable checkpoint of an epoch, or
+    at a batch of that epoch."""
     from vl3d_focal.training.checkpoints import ResumeCheckpoint
 
-    original = ResumeCheckpoint.on_epoch_end
+    after_epoch = ResumeCheckpoint.on_epoch_end
 
-    def on_epoch_end(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == epoch_to_die:
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch_to_die is not None and self.current_epoch == epoch_to_die and batch == batch_to_die:
             os.kill(os.getpid(), signal.SIGKILL)
 
+    def on_epoch_end(self, epoch, logs=None):
+        after_epoch(self, epoch, logs)
+        if batch_to_die is None and epoch == epoch_to_die:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    ResumeCheckpoint.on_epoch_begin = on_epoch_begin
+    ResumeCheckpoint.on_train_batch_end = on_train_batch_end
     ResumeCheckpoint.on_epoch_end = on_epoch_end
 
 
 if __name__ == "__main__":
     from vl3d_focal.cli import main
 
-    _die_after_epoch(int(sys.argv[2]))
+    _die_at(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else None)
     sys.exit(main(["run", sys.argv[1]]))

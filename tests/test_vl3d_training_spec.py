@@ -111,3 +111,13 @@ def test_keys_tuning_vl3d_internals_carry_the_reason_they_have_no_effect():
 @pytest.mark.parametrize("name", ["sphere", "Cylinder", "rectangular2d", "RECTANGULAR3D"])
 def test_neighbourhood_names_are_case_insensitive_as_in_vl3d(name):
     assert _issues(_spec(model_args__pre_processing__neighborhood={"type": name, "radius": 1.0})) == {}
+
+
+def test_training_history_dir_may_exist_as_a_folder_but_not_as_a_file(tmp_path):
+    at = "$.sequential_pipeline[1].model_args.model_handling.training_history_dir"
+    (tmp_path / "history").mkdir()
+    (tmp_path / "taken").write_text("a file")
+    for name, expected in (("history", None), ("taken", "is an existing file; expected the path of a folder")):
+        spec = _spec(model_args__model_handling__training_history_dir=str(tmp_path / name))
+        message = {i.path: i.message for i in validate_spec(spec, check_files=True, base_dir=tmp_path)}.get(at)
+        assert message is None if expected is None else expected in message, message

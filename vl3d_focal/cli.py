@@ -18,15 +18,17 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from vl3d_focal import __version__
 from vl3d_focal.errors import SpecError, VL3DFocalError
 
 USER_ERROR = 2
+INTERRUPTED = 130
 _HANDLER_NAME = "vl3d-focal-cli"
 logger = logging.getLogger("vl3d_focal")
 
@@ -100,12 +102,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         import keras  # noqa: F401  (TensorFlow's C++ start-up lines ignore log levels)
     from vl3d_focal.runner.pipeline import run_pipeline
 
+    from vl3d_focal.runner.manifest import interruption_note
+
     logger.info("running %s%s", args.spec, " (resuming)" if args.resume else "")
-    if args.resume:
-        run_pipeline(spec, resume=True)
-    else:
-        run_pipeline(spec)
+    previous = signal.signal(signal.SIGTERM, _terminated)  # batch schedulers stop jobs with SIGTERM
+    try:
+        run_pipeline(spec, resume=args.resume, overwrite=args.overwrite, spec_file=args.spec)
+    except KeyboardInterrupt:
+        print(f"vl3d-focal: interrupted; {interruption_note(spec, spec_file=args.spec)}", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _strategy_descriptions() -> dict[str, str]:
@@ -201,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("spec", metavar="SPEC", help="JSON or YAML pipeline spec")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted training from its last checkpoint (training/resume/)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the outputs of another run in the output prefix (its run.json lists them)")
     run.set_defaults(handler=_cmd_run, log_base=logging.INFO)
 
     listing = commands.add_parser("list", help="registered components with a one-line description")
@@ -241,4 +255,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USER_ERROR
     except KeyboardInterrupt:
         print("vl3d-focal: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED

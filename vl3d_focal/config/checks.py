@@ -6,10 +6,13 @@ schema reports them), so all problems are found in one pass:
 - paths end with the suffixes their schema lists (``x-vl3d-suffixes``); input files
   (``x-vl3d-path: input``) exist and are readable files (only with ``check_files``);
 - ``out_pcloud`` has one prefix or one per input; no output would overwrite an input or
-  another step's output; a per-cloud output without ``*`` is refused for several inputs;
+  another step's output; a per-cloud output without ``*`` is refused for several inputs; with
+  ``check_files``, no output path is an existing folder or lies under a file;
 - order: every step's ``needs`` (registry metadata) are given by a step before it;
 - each step's own checks (its registry entry's ``check``; e.g. the class mapping's codes, the
-  train step's class names, class weights and loss).
+  train step's class names, class weights, loss and feature names); with ``check_files``, the
+  steps get the feature names each input cloud offers (``known["cloud_features"]``, from the
+  LAS headers).
 
 Example:
     >>> issues = semantic_issues({"in_pcloud": ["a.las"], "out_pcloud": ["o/", "p/", "q/"],
@@ -28,6 +31,7 @@ from vl3d_focal.config.messages import json_path
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output
 from vl3d_focal.config.schemas import find_step, steps_by_kind
+from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.registry import RegistryEntry
 
 Issue = tuple[tuple, str]
@@ -86,7 +90,21 @@ def _path_issues(found: Found, *, check_files: bool) -> Iterator[Issue]:
                 yield parts, problem
 
 
-def _output_issues(spec: Mapping[str, Any], found: Found) -> Iterator[Issue]:
+def _output_target_problem(path: str, *, folder: bool = False) -> str | None:
+    """Why a file (or with ``folder``, a folder of outputs) cannot be written at ``path``: an
+    existing folder (file) there, or a file above it."""
+    target = Path(path)
+    if folder and target.is_file():
+        return f"{path} is an existing file; expected the path of a folder to write files in"
+    if not folder and target.is_dir():
+        return f"{path} is an existing folder; expected the path of a file to write"
+    for ancestor in target.parents:
+        if ancestor.exists():
+            return None if ancestor.is_dir() else f"{path} cannot be written: {ancestor} is a file, not a folder"
+    return None
+
+
+def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) -> Iterator[Issue]:
     inputs = _strings(spec.get("in_pcloud"))
     prefixes = _strings(spec.get("out_pcloud"))
     if prefixes and inputs and len(prefixes) not in (1, len(inputs)):
@@ -108,7 +126,10 @@ def _output_issues(spec: Mapping[str, Any], found: Found) -> Iterator[Issue]:
         else:
             targets = [expand_output(value, prefix=prefixes[0])]
         for target in dict.fromkeys(_same_file(t) for t in targets):
-            if target in read:
+            problem = _output_target_problem(target, folder=kind.endswith("folder-output")) if check_files else None
+            if problem:
+                yield parts, problem
+            elif target in read:
                 yield parts, f"this output would overwrite the input {target} ({_where(read[target])})"
             elif target in written:
                 yield parts, f"{target} is also written by {_where(written[target])}"
@@ -135,7 +156,8 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
 
     Args:
         spec: the spec after :func:`vl3d_focal.config.normalise.normalise_paths` (may be invalid).
-        check_files: check that input files exist and are readable.
+        check_files: check that input files exist and are readable, and that output paths
+            are not existing folders nor under a file.
 
     Returns:
         ``(json path parts, message)`` pairs.
@@ -147,11 +169,14 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
     """
     found = annotated_paths(spec)
     issues = list(_path_issues(found, check_files=check_files))
-    issues += _output_issues(spec, found)
+    issues += _output_issues(spec, found, check_files=check_files)
     steps = [find_step(as_dict(step)) for step in as_list(spec.get("sequential_pipeline"))]
     order_known = all(step is not None for step in steps)  # else what a step gives is unknown
     given: set[str] = set()
     known: dict[str, Any] = {}
+    if check_files:  # what each input cloud offers, from its header: steps check fnames against it
+        known["cloud_features"] = {path: header_feature_names(path) for path in as_list(spec.get("in_pcloud"))
+                                   if isinstance(path, str)}
     for i, (step, found_step) in enumerate(zip(as_list(spec.get("sequential_pipeline")), steps)):
         if found_step is None:
             continue

@@ -31,15 +31,15 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
-from vl3d_focal.errors import DataError
+from vl3d_focal.data.feature_names import SCAN_ANGLE_ALIASES, feature_names
 from vl3d_focal.data.terrain import estimate_ground
+from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud, las_dimensions
 
 logger = logging.getLogger(__name__)
 
 SHAPE_NEIGHBOURS = 16
 TIE_CANDIDATES = 4
-_SCAN_ANGLE_ALIASES = ("scan_angle", "scan_angle_rank")
 
 
 def _height_above_ground(cloud: PointCloud) -> np.ndarray:
@@ -175,21 +175,14 @@ def available_features(cloud: PointCloud) -> list[str]:
         >>> available_features(cloud)[:4]                    # doctest: +SKIP
         ['x', 'y', 'z', 'intensity']
     """
-    names = ["x", "y", "z"]
-    for dim in las_dimensions(cloud.las):
-        if dim in _SCAN_ANGLE_ALIASES:
-            names.extend(n for n in _SCAN_ANGLE_ALIASES if n not in names)
-        elif dim not in names:
-            names.append(dim)
-    names.extend(DERIVED_FEATURES)
-    return names
+    return feature_names(las_dimensions(cloud.las))
 
 
 def _column(cloud: PointCloud, name: str) -> np.ndarray:
     axis = "xyz".find(name) if len(name) == 1 else -1
     if axis >= 0:
         return cloud.xyz[:, axis]
-    if name in _SCAN_ANGLE_ALIASES:
+    if name in SCAN_ANGLE_ALIASES:
         return _scan_angle_degrees(cloud)
     if name in DERIVED_FEATURES:
         return DERIVED_FEATURES[name][0](cloud)

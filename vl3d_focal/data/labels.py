@@ -50,6 +50,7 @@ class ClassMapping:
         las_codes: LAS code written for each class in output clouds; default the first code of
             each class.
         unmapped: ``"error"`` (default) or ``"ignore"`` for codes neither mapped nor ignored.
+        from_model: the mapping was read from a model file (it changes the hint of an unmapped code).
 
     Raises:
         SpecError: Inconsistent arguments (lengths, overlapping codes, bad colours or codes).
@@ -66,6 +67,7 @@ class ClassMapping:
     colors: list[str] | None = None
     las_codes: list[int] | None = None
     unmapped: str = "error"
+    from_model: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [str(n) for n in self.names]
@@ -185,16 +187,39 @@ class ClassMapping:
         labels = self._lookup_table(size)[codes]
         unmapped = labels == -2
         if unmapped.any():
-            values, counts = np.unique(codes[unmapped], return_counts=True)
-            listing = ", ".join(f"{v}: {c} points" for v, c in zip(values.tolist(), counts.tolist()))
-            if self.unmapped == "error":
-                raise DataError(
-                    f"{where}LAS codes neither mapped to a class nor ignored ({listing}); "
-                    "add them to a class or to ignore_codes, or set unmapped to 'ignore'"
-                )
-            logger.info("%signoring unmapped LAS codes (%s)", where, listing)
+            self.check_code_counts(np.bincount(codes[unmapped], minlength=size), source=source)
             labels[unmapped] = IGNORE_LABEL
         return labels
+
+    def check_code_counts(self, counts: np.ndarray, *, source: str = "") -> None:
+        """The check of :meth:`map` on points per code (``np.bincount`` of a cloud's codes).
+
+        Raises:
+            DataError: codes neither mapped nor ignored, when ``unmapped == "error"``; the hint
+                says where to add them: the spec's class mapping step, or, for the mapping a
+                model was trained with, a class mapping step to add before the predict step.
+
+        Example:
+            >>> ClassMapping(names=["g"], codes=[[2]]).check_code_counts(np.array([0, 0, 5, 0, 0, 0, 0, 0, 0, 3]))
+            Traceback (most recent call last):
+            ...
+            vl3d_focal.errors.DataError: LAS codes neither mapped to a class nor ignored (9: 3 points); add them to a class or to ignore_codes of the class_mapping step, or set its unmapped to 'ignore'
+        """
+        table = self._lookup_table(len(counts))
+        unmapped = np.flatnonzero((table == -2) & (np.asarray(counts) > 0))
+        if unmapped.size == 0:
+            return
+        where = f"{source}: " if source else ""
+        listing = ", ".join(f"{code}: {int(counts[code])} points" for code in unmapped.tolist())
+        if self.unmapped != "error":
+            logger.info("%signoring unmapped LAS codes (%s)", where, listing)
+            return
+        hint = ("add them to a class or to ignore_codes of the class_mapping step, or set its unmapped to 'ignore'"
+                if not self.from_model else
+                f"the model was trained with the classes {list(self.names)} of the codes {self.codes}; to predict "
+                "and score such a cloud, add a class_mapping step before the predict step with the model's "
+                "classes and these codes in ignore_codes (or unmapped: ignore)")
+        raise DataError(f"{where}LAS codes neither mapped to a class nor ignored ({listing}); {hint}")
 
     def to_las_codes(self, labels: np.ndarray, *, ignored_code: int = 1) -> np.ndarray:
         """Class indices -> output LAS codes (uint8); -1 becomes ``ignored_code``.
@@ -230,7 +255,7 @@ class ClassMapping:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ClassMapping":
-        """Inverse of :meth:`to_config`.
+        """Inverse of :meth:`to_config` (a mapping stored with a model: ``from_model``).
 
         Example:
             >>> ClassMapping.from_config({"names": ["g"], "codes": [[2]]}).las_codes
@@ -243,4 +268,5 @@ class ClassMapping:
             colors=config.get("colors"),
             las_codes=config.get("las_codes"),
             unmapped=config.get("unmapped", "error"),
+            from_model=True,
         )

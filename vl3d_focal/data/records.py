@@ -201,6 +201,26 @@ def reference_labels(cloud: PointCloud, mapping: ClassMapping) -> np.ndarray:
     return labels
 
 
+def check_codes(record: CloudRecord, mapping: ClassMapping) -> None:
+    """Raises the mapping's error when the cloud has a code the mapping neither maps nor ignores.
+
+    A cloud in memory is checked at once; one that is not (a big cloud predicted from its file)
+    is read chunk by chunk, its classification only kept.
+
+    Example:
+        >>> check_codes(record, mapping)                        # doctest: +SKIP
+    """
+    if record.loaded:
+        mapping.map(np.asarray(record.cloud.las.classification), source=str(record.path))
+        return
+    from vl3d_focal.io.chunks import iter_chunks
+
+    counts = np.zeros(256, dtype=np.int64)
+    for _, points in iter_chunks(record.path):
+        counts += np.bincount(np.asarray(points.classification), minlength=256)[:256]
+    mapping.check_code_counts(counts, source=str(record.path))
+
+
 def require_points(record: CloudRecord, *, minimum: int, what: str) -> None:
     """Raises a DataError when a cloud has fewer than ``minimum`` points.
 

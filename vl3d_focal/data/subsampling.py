@@ -111,6 +111,30 @@ def furthest_point_subsample(
     return out
 
 
+def furthest_point_order(points: np.ndarray, *, k: int) -> np.ndarray:
+    """Exact furthest-point sampling of ``k`` points in each of a batch of centred point sets.
+
+    Each set starts at its point nearest the origin (the field centre, as
+    :func:`furthest_point_subsample` starts), so the first ``k`` picks of a longer run are the
+    same ``k`` points; float32, like the field builder.
+
+    Args:
+        points: ``(B, n, 3)`` coordinates relative to each set's centre.
+        k: points picked per set (``k <= n``).
+
+    Returns:
+        ``(B, k)`` indices into each set, in the order they were picked.
+
+    Example:
+        >>> pts = np.array([[[0.1, 0, 0], [1.0, 0, 0], [-2.0, 0, 0], [0.0, 0.2, 0]]])
+        >>> furthest_point_order(pts, k=3).tolist()
+        [[0, 2, 1]]
+    """
+    points = np.asarray(points, dtype=np.float32)
+    start = np.einsum("bnk,bnk->bn", points, points).argmin(axis=1)
+    return _fps(points, np.full(points.shape[0], points.shape[1]), start, k)
+
+
 def point_priorities(point_ids: np.ndarray, *, seed: int | None) -> np.ndarray:
     """Seeded pseudo-random uint64 priority of each point, a function of its index only.
 

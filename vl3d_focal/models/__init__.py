@@ -13,6 +13,14 @@ from __future__ import annotations
 from vl3d_focal.lazy import lazy_attributes
 
 _PUBLIC = {
+    "AUTOENCODER_SCHEMA": "autoencoder_schema",
+    "hierarchical_fps_schema": "autoencoder_schema",
+    "build_conv_autoencoder_pwise_classifier": "autoencoder",
+    "KPConv": "kpconv",
+    "AppendOnes": "neighborhoods",
+    "GatherPoints": "neighborhoods",
+    "GroupNeighbors": "neighborhoods",
+    "NeighborPooling": "neighborhoods",
     "POINTNET_ARCHITECTURE_ARGS": "pointnet_schema",
     "POINTNET_SCHEMA": "pointnet_schema",
     "build_pointnet_pwise_classifier": "pointnet",

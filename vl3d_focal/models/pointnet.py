@@ -36,6 +36,7 @@ import keras
 import numpy as np
 
 from vl3d_focal.errors import SpecError, SpecIssue
+from vl3d_focal.models.initializers import SeededInitializers
 from vl3d_focal.models.tnet import FlatIdentity, OrthogonalityPenalty
 from vl3d_focal.models.pointnet_schema import (
     DEFAULT_KERNEL_INITIALIZER, DEFAULT_NUM_PWISE_FEATS, DEFAULT_POSTRANSF_FEATS_SPEC, DEFAULT_PRETRANSF_FEATS_SPEC,
@@ -86,28 +87,7 @@ def _check_args(
         raise SpecError(issues)
 
 
-class _Initializers:
-    """Hands out kernel initializers, each with its own seed derived from ``random_seed``."""
-
-    def __init__(self, name: str, random_seed: int | None):
-        try:
-            self._prototype = keras.initializers.get(name)
-        except (ValueError, TypeError) as exc:
-            raise SpecError(
-                [SpecIssue("model_args.kernel_initializer", f"expected a Keras initializer name, got {name!r} ({exc})")]
-            ) from None
-        self._seed = random_seed
-        self._count = 0
-
-    def next(self) -> keras.initializers.Initializer:
-        config = self._prototype.get_config()
-        if "seed" in config:
-            config["seed"] = None if self._seed is None else (int(self._seed) * 1000 + self._count) % (2**31 - 1)
-        self._count += 1
-        return type(self._prototype).from_config(config)
-
-
-def _shared_layer(x: Any, filters: int, name: str, inits: _Initializers, synchronized: bool) -> Any:
+def _shared_layer(x: Any, filters: int, name: str, inits: SeededInitializers, synchronized: bool) -> Any:
     """A shared per-point layer: Dense on the last axis (a kernel-1 convolution), BN, ReLU."""
     x = keras.layers.Dense(filters, use_bias=False, kernel_initializer=inits.next(), name=name)(x)
     x = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_bn")(x)
@@ -115,7 +95,7 @@ def _shared_layer(x: Any, filters: int, name: str, inits: _Initializers, synchro
 
 
 def _tnet(
-    x: Any, *, k: int, pre: Sequence[int], post: Sequence[int], name: str, inits: _Initializers, regularize: bool,
+    x: Any, *, k: int, pre: Sequence[int], post: Sequence[int], name: str, inits: SeededInitializers, regularize: bool,
     synchronized: bool,
 ) -> Any:
     """A T-Net predicting a k x k transform from ``x`` (B, P, d), applied to ``x`` when d == k."""
@@ -198,7 +178,7 @@ def build_pointnet_pwise_classifier(
         feats_specs=feats_specs,
         tnet_specs=tnet_specs,
     )
-    inits = _Initializers(kernel_initializer, random_seed)
+    inits = SeededInitializers(kernel_initializer, random_seed=random_seed)
     use_tnet = bool(tnet_pre_filters_spec) or bool(tnet_post_filters_spec)
     sync = bool(synchronized_batch_norm)
     tnet_args = {"pre": list(tnet_pre_filters_spec), "post": list(tnet_post_filters_spec), "inits": inits,

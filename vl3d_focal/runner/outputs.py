@@ -22,6 +22,8 @@ from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_outpu
 from vl3d_focal.config.schemas import find_step
 
 SCOPES = {"cloud-output": "cloud", "model-output": "model"}
+MANIFEST_NAME = "run.json"
+"""The run manifest (:mod:`vl3d_focal.runner.manifest`), under the first output prefix."""
 
 
 def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
@@ -45,19 +47,20 @@ def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[st
 
 
 def output_files(spec: Mapping[str, Any]) -> list[Path]:
-    """Every file a normalised spec's steps write, without duplicates, in step order.
+    """Every file a normalised spec's run writes, without duplicates, in step order, then the
+    run manifest.
 
     Example:
         >>> output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": [
         ...     {"writer": "PredictiveModelWriter", "out_model": "*m.keras"}]})
-        [PosixPath('o/m.keras')]
+        [PosixPath('o/m.keras'), PosixPath('o/run.json')]
     """
     inputs = [str(path) for path in spec.get("in_pcloud", [])]
     given = [str(prefix) for prefix in spec.get("out_pcloud", [])]
     first = model_prefix(inputs=inputs, prefixes=given)
     per_cloud = cloud_prefixes(inputs=inputs, prefixes=given)
     files: list[Path] = []
-    for scope, path, _ in declared_outputs(spec):
+    for scope, path, _ in [*declared_outputs(spec), ("model", PREFIX_MARK + MANIFEST_NAME, {})]:
         prefixes = per_cloud if scope == "cloud" else [first]
         if not path.startswith(PREFIX_MARK):
             prefixes = [""]
@@ -71,6 +74,6 @@ def output_folders(spec: Mapping[str, Any]) -> list[Path]:
     Example:
         >>> [p.as_posix() for p in output_folders({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
         ...     "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/r.json"}]})]
-        ['o/eval']
+        ['o/eval', 'o']
     """
     return list(dict.fromkeys(path.parent for path in output_files(spec)))

@@ -21,6 +21,7 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import remove_stale_partials
 from vl3d_focal.registry import RegistryEntry
 from vl3d_focal.runner.inputs import read_inputs
+from vl3d_focal.runner.manifest import RunManifest
 from vl3d_focal.runner.outputs import output_folders
 from vl3d_focal.runner.preflight import check_outputs
 from vl3d_focal.steps.state import PipelineState
@@ -81,19 +82,23 @@ def _prepare_distribution(spec: Mapping[str, Any]) -> bool:
     return is_chief()
 
 
-def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> PipelineState:
+def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False,
+                     spec_file: str = "") -> PipelineState:
     """Runs every step of a validated, normalised spec and returns the final state.
 
     Before any step runs, the output folders are checked (writable, enough free disk), the
-    distribution strategies of the train steps are created and the temporary files an
-    interrupted run left in the output folders are deleted (:func:`remove_stale_outputs`). A
-    multi-worker worker that is not the chief writes nothing: it skips the steps whose
-    registry entry says ``chief_only``.
+    distribution strategies of the train steps are created, the output prefix is claimed
+    (:class:`~vl3d_focal.runner.manifest.RunManifest`: another spec's outputs are never mixed
+    with this run's) and the temporary files an interrupted run left in the output folders are
+    deleted (:func:`remove_stale_outputs`). A multi-worker worker that is not the chief writes
+    nothing: it skips the steps whose registry entry says ``chief_only``.
 
     Args:
         spec: with ``in_pcloud`` (list of paths), ``out_pcloud`` (list of prefixes) and
             ``sequential_pipeline`` (list of steps).
         resume: continue each train step from its last resumable checkpoint.
+        overwrite: replace another run's outputs in the output prefix (deleting its files).
+        spec_file: the spec's file, recorded in the manifest.
 
     Returns:
         The final pipeline state (clouds, predictions, model), for callers that want it.
@@ -102,12 +107,29 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> Pipeli
         >>> from vl3d_focal.config import load_spec
         >>> state = execute_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
     """
-    steps = list(spec["sequential_pipeline"])
     entries = step_entries(spec)
     check_outputs(spec)
     chief = _prepare_distribution(spec)
-    if chief:
+    manifest = RunManifest(spec, spec_file=spec_file, overwrite=overwrite) if chief else None
+    if manifest is not None:
+        manifest.claim()
         remove_stale_outputs(spec)
+    status = "failed"
+    try:
+        state = _run_steps(spec, entries, chief=chief, resume=resume)
+        status = "done"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        if manifest is not None:
+            manifest.finish(status)
+    return state
+
+
+def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]], *, chief: bool,
+               resume: bool) -> PipelineState:
+    steps = list(spec["sequential_pipeline"])
     start = time.perf_counter()
     state = read_inputs(inputs=list(spec["in_pcloud"]), prefixes=list(spec["out_pcloud"]))
     state.resume = bool(resume)
@@ -117,17 +139,20 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> Pipeli
             continue
         begin = time.perf_counter()
         logger.info("step %d/%d: %s %s", index + 1, len(steps), kind, step[kind])
+        state.later_needs = frozenset(need for _, later in entries[index + 1:] for need in later.metadata["needs"])
         entry.load()(step, state)
         logger.info("step %d/%d done (%.1f s)", index + 1, len(steps), time.perf_counter() - begin)
     logger.info("pipeline finished in %.1f s", time.perf_counter() - start)
     return state
 
 
-def run_pipeline(spec: Mapping[str, Any], *, resume: bool = False) -> None:
-    """Runs every step of a validated, normalised spec (as :func:`vl3d_focal.config.load_spec` returns).
+def run_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False,
+                 spec_file: str = "") -> None:
+    """Runs every step of a validated, normalised spec (as :func:`vl3d_focal.config.load_spec`
+    returns); arguments as :func:`execute_pipeline`'s.
 
     Example:
         >>> from vl3d_focal.config import load_spec
         >>> run_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
     """
-    execute_pipeline(spec, resume=resume)
+    execute_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=spec_file)

@@ -8,7 +8,7 @@ predicted, misclassified).
 Example:
     >>> from vl3d_focal.registry import STEPS
     >>> STEPS.get("ClassificationEvaluator").metadata["needs"]
-    ('predictions',)
+    ('predictions', 'mapping')
 """
 
 from __future__ import annotations
@@ -87,5 +87,5 @@ STEPS.register(step_entry(
         description="Evaluates the predictions of each cloud.",
     ),
     description="Evaluates the predictions of each cloud.",
-    needs=("predictions",), chief_only=True, outputs=_report_files,
+    needs=("predictions", "mapping"), chief_only=True, outputs=_report_files,
 ))

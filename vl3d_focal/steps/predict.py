@@ -7,7 +7,7 @@ streamed from its file, its predictions kept on disk for the eval and writer ste
 Example:
     >>> from vl3d_focal.registry import STEPS
     >>> STEPS.get("ModelLoader").metadata["gives"]
-    ('model', 'predictions')
+    ('model', 'predictions', 'mapping')
 """
 
 from __future__ import annotations
@@ -43,11 +43,16 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
     Example:
         >>> predict_clouds({"chunk_points": 250_000}, state, state.bundle)   # doctest: +SKIP
     """
+    from vl3d_focal.data.records import check_codes
     from vl3d_focal.inference.prediction import predict_cloud
     from vl3d_focal.inference.streaming import predict_streamed
 
     state.bundle = bundle
     chunk_points = step["chunk_points"]
+    if "mapping" in state.later_needs:  # a later step scores the clouds: unmapped codes fail now, not after
+        mapping = state.require_mapping(step="predict")
+        for record in state.clouds:
+            check_codes(record, mapping)
     for record in state.clouds:
         if record.result is not None:
             record.result.close()
@@ -106,5 +111,5 @@ STEPS.register(step_entry(
         description="Predicts the input clouds with a saved model.",
     ),
     description="Predicts the input clouds with a saved model.",
-    gives=("model", "predictions"), chief_only=True,
+    gives=("model", "predictions", "mapping"), chief_only=True,
 ))

@@ -26,6 +26,8 @@ class PipelineState:
         mapping: the class mapping of the last ``class_mapping`` step.
         bundle: the model trained or loaded by the last ``train`` or ``predict`` step.
         resume: whether ``train`` steps continue from their last checkpoint (``--resume``).
+        later_needs: what the steps after the running one need (their registry ``needs``), so
+            that a step can check early what a later one would fail on.
     """
 
     clouds: list[CloudRecord]
@@ -33,6 +35,7 @@ class PipelineState:
     mapping: ClassMapping | None = None
     bundle: ModelBundle | None = None
     resume: bool = False
+    later_needs: frozenset[str] = frozenset()
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model; a clear error when no step produced one yet.

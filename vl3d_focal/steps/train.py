@@ -9,7 +9,7 @@ prediction and evaluation), else on the pipeline's clouds; the training itself i
 Example:
     >>> from vl3d_focal.registry import STEPS
     >>> STEPS.get("train").metadata["gives"]
-    ('model', 'trained_model')
+    ('model', 'trained_model', 'mapping')
 """
 
 from __future__ import annotations
@@ -204,5 +204,5 @@ def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
 STEPS.register(step_entry(
     kind="train", name="train", handler=run_train, schema=_schema(),
     description=f"Trains a registered model; its outputs go to <first prefix>{TRAINING_FOLDER}.",
-    needs=("mapping",), gives=("model", "trained_model"), outputs=_training_outputs, check=check_train,
+    needs=("mapping",), gives=("model", "trained_model", "mapping"), outputs=_training_outputs, check=check_train,
 ))

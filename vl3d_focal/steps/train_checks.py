@@ -6,15 +6,19 @@
 - ``from_logits`` is not false for a model whose metadata says it emits logits;
 - no validation split together with validation clouds;
 - ``pre_processing.training_class_distribution`` has one count per class;
-- one of ``learning_rate_on_plateau`` (VL3D's name) and ``reduce_lr_on_plateau``, not both.
+- one of ``learning_rate_on_plateau`` (VL3D's name) and ``reduce_lr_on_plateau``, not both;
+- ``fnames``: not empty unless the model works from coordinates alone (registry metadata
+  ``coordinates_only``); with the input clouds' headers at hand (``known["cloud_features"]``),
+  every name is a feature of every cloud the step trains on or predicts, "did you mean" for typos.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
-from vl3d_focal.config.checks import Issue, as_dict
+from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.messages import did_you_mean
+from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.registry import LOSSES, MODELS
 
 
@@ -47,6 +51,26 @@ def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any) -> Iterat
             "true or left out")
 
 
+def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]) -> Iterator[Issue]:
+    fnames = step.get("fnames")
+    model = MODELS.get(step["train"]) if step.get("train") in MODELS.names() else None
+    if fnames == [] and model is not None and not model.metadata.get("coordinates_only", False):
+        yield at + ("fnames",), (f"{model.name} needs point features, got none; list some, e.g. "
+                                 "['intensity', 'height_above_ground'] (vl3d-focal validate lists a cloud's)")
+    if "cloud_features" not in known or not isinstance(fnames, list):
+        return
+    clouds = dict(known["cloud_features"])
+    handling = as_dict(as_dict(step.get("model_args")).get("model_handling"))
+    for key in ("training_pcloud", "validation_pcloud"):
+        clouds.update({path: header_feature_names(path) for path in as_list(handling.get(key)) if isinstance(path, str)})
+    for index, name in enumerate(fnames):
+        for path, offered in clouds.items():
+            if offered is not None and isinstance(name, str) and name not in offered:
+                hint = did_you_mean(name, offered) or "."
+                yield at + ("fnames", index), f"{name!r} is not a feature of {path}{hint} Its features: {', '.join(offered)}"
+                break
+
+
 def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
     """The train step's class names, class weights, loss and validation data against each other.
 
@@ -54,6 +78,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         >>> [m for _, m in check_train({"model_args": {"num_classes": 2, "class_names": ["a"]}}, (), {})]
         ['expected num_classes (2) names; got 1']
     """
+    yield from _feature_issues(step, at, known)
     mapping = known.get("class_names")
     args = as_dict(step.get("model_args"))
     at = at + ("model_args",)

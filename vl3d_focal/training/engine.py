@@ -129,6 +129,8 @@ class Trainer:
         for record in [*job.training, *job.validation]:
             require_points(record, minimum=self.field_spec.num_points,
                            what="a receptive field (pre_processing.num_points)")
+        if not job.feature_names:
+            logger.warning("fnames is empty: %s learns from the coordinates alone", job.model_name)
         self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names)
         fields = self._fields(job.training, training=True)
         self.all_fields = fields  # before the validation split: the training support points

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -124,6 +125,41 @@ def class_weight_value(*, loss_spec: Mapping[str, Any], model_handling: Mapping[
     return None, "none"
 
 
+SPEC_KEYS = {"loss": "compilation_args.loss.class_weight", "model_handling": "model_handling.class_weight"}
+"""Where, in a train step's ``model_args``, a class-weight value comes from."""
+
+
+def _resolved_weights(value: Any, *, source: str, class_names: list[str], counts: np.ndarray) -> list[float]:
+    """The weights of a spec's ``class_weight``, with errors and warnings worded for the spec:
+    its key, the class names, and the spec form of a fix (not the Python argument).
+
+    Example:
+        >>> _resolved_weights("balanced", source="loss", class_names=["a", "b"], counts=np.array([3, 0]))
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.errors.DataError: model_args.compilation_args.loss.class_weight: no training point of the class(es) ['b']; strategy 'balanced' would weight them infinitely. Train on clouds that have them, or weight them 0 with class_weight: {strategy: balanced, on_absent_class: zero}
+    """
+    from vl3d_focal.losses.class_weights import ClassWeightError, resolve_class_weight
+
+    key = f"model_args.{SPEC_KEYS[source]}"
+    absent = [name for name, count in zip(class_names, counts) if count == 0]
+    strategy = value if isinstance(value, str) else value.get("strategy") if isinstance(value, Mapping) else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            weights = resolve_class_weight(value, class_names=class_names, counts=counts)
+        except ClassWeightError as error:
+            if strategy is not None and absent:
+                raise DataError(
+                    f"{key}: no training point of the class(es) {absent}; strategy {strategy!r} would weight them "
+                    f"infinitely. Train on clouds that have them, or weight them 0 with class_weight: "
+                    f"{{strategy: {strategy}, on_absent_class: zero}}") from None
+            raise DataError(f"{key}: {error}") from None
+    if caught and absent:
+        logger.warning("%s: no training point of the class(es) %s; their class weight is 0", key, absent)
+    return [float(w) for w in weights]
+
+
 def plan_loss(
     *,
     loss_spec: Mapping[str, Any],
@@ -149,8 +185,6 @@ def plan_loss(
         >>> plan.class_weight
         [0.6666666666666666, 2.0]
     """
-    from vl3d_focal.losses import resolve_class_weight
-
     entry = LOSSES.get(loss_spec[LOSSES.key])
     value, source = class_weight_value(loss_spec=loss_spec, model_handling=model_handling)
     class_weight = None
@@ -160,7 +194,7 @@ def plan_loss(
         )
         source = "none"
     elif value is not None:
-        class_weight = [float(w) for w in resolve_class_weight(value, class_names=class_names, counts=counts)]
+        class_weight = _resolved_weights(value, source=source, class_names=class_names, counts=counts)
         logger.info(
             "class weights (%s, from %s): %s",
             value if isinstance(value, str) else "given",

@@ -1,0 +1,53 @@
+"""The feature names a cloud offers, from its LAS header alone (no points read, no SciPy).
+
+A cloud offers ``x``, ``y``, ``z``, every dimension of its point format (standard and extra
+bytes; ``scan_angle`` and ``scan_angle_rank`` are aliases) and the derived features of
+:mod:`vl3d_focal.data.features` (:data:`DERIVED_FEATURE_NAMES`). Validation uses this to catch
+a misspelt ``fnames`` entry before any work.
+
+Example:
+    >>> feature_names(["X", "Y", "Z", "intensity", "scan_angle_rank"])[:6]
+    ['x', 'y', 'z', 'intensity', 'scan_angle', 'scan_angle_rank']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+SCAN_ANGLE_ALIASES = ("scan_angle", "scan_angle_rank")
+RAW_COORDINATES = ("X", "Y", "Z")
+DERIVED_FEATURE_NAMES: tuple[str, ...] = (
+    "height_above_ground", "return_ratio", "linearity", "planarity", "scattering", "verticality",
+)
+"""Features computed from the points (see :data:`vl3d_focal.data.features.DERIVED_FEATURES`)."""
+
+
+def feature_names(dimension_names: Sequence[str]) -> list[str]:
+    """Every feature name of a cloud whose point format has ``dimension_names``."""
+    names = ["x", "y", "z"]
+    for dim in dimension_names:
+        if dim in RAW_COORDINATES:
+            continue
+        if dim in SCAN_ANGLE_ALIASES:
+            names.extend(n for n in SCAN_ANGLE_ALIASES if n not in names)
+        elif dim not in names:
+            names.append(dim)
+    return names + [name for name in DERIVED_FEATURE_NAMES if name not in names]
+
+
+def header_feature_names(path: str | Path) -> list[str] | None:
+    """The feature names of a LAS/LAZ file from its header; None when it cannot be read (the
+    reader reports that, with its own message).
+
+    Example:
+        >>> header_feature_names("no/such.laz") is None
+        True
+    """
+    import laspy
+
+    try:
+        with laspy.open(str(path)) as reader:
+            return feature_names(list(reader.header.point_format.dimension_names))
+    except Exception:  # noqa: BLE001  (any unreadable file: the reader step explains it)
+        return None
