@@ -194,3 +194,23 @@ def test_architecture_graph_is_drawn_where_plot_model_works_else_summarised_once
     assert text == tmp_path / "other.txt" and "out (Dense)" in text.read_text()
     assert not (tmp_path / "other.svg").exists() and not [p for p in tmp_path.iterdir() if ".partial" in p.name]
     assert len([r for r in caplog.records if "install pydot and graphviz" in r.getMessage()]) == 1
+
+
+def test_plateau_with_a_schedule_records_the_scheduled_rate_in_the_history(tmp_path):
+    handling = _handling(learning_rate_on_plateau={"monitor": "loss", "patience": 2000})
+    callbacks = build_callbacks(model_handling=handling, has_validation=False, history_csv=tmp_path / "h.csv",
+                                checkpoint_path=None, schedule_in_use=True)
+    assert [type(cb).__name__ for cb in callbacks] == ["LearningRateLog", "HistoryWriter"]
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    schedule = keras.optimizers.schedules.ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule), loss="mse")
+    for callback in callbacks:
+        callback.set_model(model)
+    for epoch in range(3):
+        model.train_on_batch(np.zeros((1, 2)), np.zeros((1, 1)))  # one step: the schedule halves the rate
+        logs = {"loss": 1.0}
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+    rows = (tmp_path / "h.csv").read_text().splitlines()
+    assert rows[0] == "epoch,loss,learning_rate"
+    assert [float(row.split(",")[2]) for row in rows[1:]] == pytest.approx([0.5, 0.25, 0.125])

@@ -103,6 +103,22 @@ class HistoryWriter(keras.callbacks.Callback):
             tmp.write_text(buffer.getvalue(), encoding="utf-8")
 
 
+class LearningRateLog(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to every epoch's logs (as ``learning_rate``).
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(0.25), loss="mse")
+        >>> log, logs = LearningRateLog(), {}
+        >>> log.set_model(model); log.on_epoch_end(0, logs); logs
+        {'learning_rate': 0.25}
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:  # noqa: D102
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
 def monitor_mode(monitor: str, mode: str) -> str:
     """``"min"`` or ``"max"``: the given mode, or for ``"auto"`` the direction of the quantity's
     name (accuracies, precision, recall, F1, IoU, AUC increase; losses and the rest decrease).
@@ -257,8 +273,10 @@ def build_callbacks(
             start_from_epoch=int(stopping["start_from_epoch"]),
         ))
     plateau = plateau_settings(model_handling)
-    if plateau and schedule_in_use:
-        logger.warning("learning_rate_on_plateau is not used with a learning-rate schedule")
+    if plateau and schedule_in_use:  # as in VL3D, the learning rate is still traced in the history
+        logger.warning("learning_rate_on_plateau cannot reduce a learning-rate schedule; the learning rate is "
+                       "only recorded in the history")
+        callbacks.append(LearningRateLog())
     elif plateau:
         monitor = _monitor(plateau["monitor"], has_validation=has_validation)
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
