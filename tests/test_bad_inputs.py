@@ -40,7 +40,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "nan_coordinates": ("nan_scale.las", "400 of 400 points have NaN or infinite coordinates"),
     "inf_coordinates": ("inf_offset.las", "NaN or infinite coordinates", "inf"),
     "nan_feature": ("nan_feature.las", "NaN or infinite feature values ('reflectance' at 58 points)"),
-    "missing_feature": ("good.las", "unknown feature(s) ['nir']", "available: x, y, z"),
+    "missing_feature": ("good.las", "fnames[1]: 'nir' is not a feature of", "Its features: x, y, z"),
     "unlabelled_training": ("unlabelled.las", "no reference labels", "0: 400 points"),
     "unlabelled_evaluation": ("unlabelled.las", "no reference labels", "0: 400 points"),
     "unmapped_codes": ("unmapped_codes.las", "neither mapped to a class nor ignored (9: 5 points, 17: 3 points)"),
@@ -89,19 +89,30 @@ def test_corpus_files_are_small(corpus):
     assert sizes and max(sizes.values()) < 64 * 1024, sizes
 
 
+RUN_FILES = ("run.json", "report.json", "report.html")
+"""What a failed run leaves in its output prefix: its manifest, its record and its page."""
+VALIDATION_CASES = ("missing_feature",)
+"""Mistakes validation finds, before any work."""
+
+
 def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
     assert status == 2, stderr[-3000:]
     assert "Traceback" not in stderr
-    error_lines = [line for line in stderr.splitlines() if line.startswith("vl3d-focal: error: ")]
+    error_lines = [line for line in stderr.splitlines()  # an error of the data, or of the spec at validation
+                   if line.startswith("vl3d-focal: error: ") or ": $." in line]
     assert len(error_lines) == 1, stderr[-3000:]
     for fragment in EXPECTED[case]:
         assert fragment in error_lines[0], error_lines[0]
     out = spec.parent / "out" / case
-    written = [p for p in out.rglob("*") if p.is_file() and p.name != "run.json"] if out.exists() else []
+    written = [p for p in out.rglob("*") if p.is_file() and p.name not in RUN_FILES] if out.exists() else []
     assert written == [], f"{case} left outputs behind: {written}"
-    if (out / "run.json").exists():  # the run's record says how it ended, and lists no output
-        record = json.loads((out / "run.json").read_text())
-        assert record["status"] == "failed" and record["files"] == ["run.json"], record
+    if case in VALIDATION_CASES:  # caught before any work: not even a record
+        assert not out.exists()
+    if (out / "run.json").exists():  # the run's manifest and record say how it ended, and list no output
+        manifest = json.loads((out / "run.json").read_text())
+        assert manifest["status"] == "failed" and manifest["files"] == list(RUN_FILES), manifest
+        record = json.loads((out / "report.json").read_text())
+        assert record["status"] == "failed" and record["error"]["message"] in error_lines[0]
 
 
 @pytest.mark.usefixtures("restore_logging")

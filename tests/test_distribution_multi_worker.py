@@ -150,8 +150,8 @@ def test_reported_losses_equal_the_single_device_run(runs):
     multi, single = _history(runs["worker0"]["folder"]), _history(runs["single"]["folder"])
     assert [row["epoch"] for row in multi] == [row["epoch"] for row in single] == list(range(EPOCHS))
     for got, expected in zip(multi, single):
-        assert set(got) == set(expected) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"}
-        for key in ("loss", "val_loss"):
+        assert set(got) == set(expected) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+        for key in ("loss", "val_loss", "learning_rate"):
             assert got[key] == pytest.approx(expected[key], rel=LOSS_RTOL), key
         for key in ("accuracy", "val_accuracy"):
             assert got[key] == pytest.approx(expected[key], rel=1e-5), key

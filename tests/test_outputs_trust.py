@@ -178,4 +178,4 @@ def test_an_unmapped_code_of_a_loaded_model_fails_before_prediction_with_a_follo
     assert "LAS codes neither mapped to a class nor ignored (9: 9 points)" in err
     assert "add a class_mapping step before the predict step" in err and "set unmapped" not in err
     assert "predicted" not in err  # found when the cloud is read, before any prediction
-    assert _files(spec.parent / "out") == ["run.json"]
+    assert _files(spec.parent / "out") == ["report.html", "report.json", "run.json"]  # the failed run's record only

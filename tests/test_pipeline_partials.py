@@ -90,8 +90,10 @@ def test_a_run_cleans_before_its_first_step(project, capsys):
     assert "LAS codes neither mapped to a class nor ignored (2: " in err
     assert err.index("interrupted run") < err.index("step 1/6: class_mapping")
     record = json.loads((root / "out" / "run.json").read_text())
-    assert record["status"] == "failed" and record["files"] == ["run.json"]
-    (root / "out" / "run.json").unlink()
+    assert record["status"] == "failed" and record["files"] == ["run.json", "report.json", "report.html"]
+    assert json.loads((root / "out" / "report.json").read_text())["status"] == "failed"
+    for name in ("run.json", "report.json", "report.html"):
+        (root / "out" / name).unlink()
     assert _tree(root / "out") == {relative: relative for relative in KEPT}
     for relative in STALE:
         assert f"removed {root / 'out' / relative}, a temporary file left by an interrupted run" in err

@@ -180,7 +180,7 @@ def test_wheel_ships_schemas_and_validates_outside_the_tree(tmp_path: Path):
     source = tmp_path / "source"  # build from a copy: the build writes build/ and *.egg-info
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist")
     source.mkdir()
-    for name in ("setup.cfg", "pyproject.toml", "README.md", "vl3d_focal", "config_schemas"):
+    for name in ("setup.cfg", "pyproject.toml", "README.md", "vl3d_focal", "config_schemas", "examples"):
         if (REPO / name).is_dir():
             shutil.copytree(REPO / name, source / name, ignore=ignore)
         elif (REPO / name).is_file():
@@ -213,4 +213,7 @@ def test_wheel_ships_schemas_and_validates_outside_the_tree(tmp_path: Path):
     run = subprocess.run([str(python), "-m", "vl3d_focal", "validate", "--no-check-files", "spec.json"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+    demo = subprocess.run([str(python), "-c", "from vl3d_focal.runner.demo import demo_spec_text as t; print(len(t()))"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 0 and int(demo.stdout) > 1000, demo.stderr  # the demo spec ships in the wheel
     assert run.stdout.strip() == "spec.json: valid"

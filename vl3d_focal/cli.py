@@ -1,10 +1,13 @@
 """The ``vl3d-focal`` command line; the only module that configures logging.
 
-Commands: ``validate SPEC [SPEC ...]``, ``run SPEC [--resume]``, ``list steps|losses|models|class-weights``,
-``schema`` (print, or ``--write FOLDER`` to regenerate the files) and ``init [PATH]``.
+Commands: ``validate SPEC [SPEC ...]``, ``run SPEC [--resume]``, ``demo [OUT]``,
+``compare RUN_DIR [RUN_DIR ...]``, ``list steps|losses|models|class-weights``, ``schema`` (print,
+or ``--write FOLDER`` to regenerate the files) and ``init [PATH]``.
 A user mistake (any :class:`~vl3d_focal.errors.VL3DFocalError`) prints its message on
 stderr and exits with status 2, without a traceback unless ``--debug`` is given. Spec
 problems are printed one per line as ``FILE: $.json.path: message``, sorted by location.
+TensorFlow's own C++ log lines (start-up notes, "failed call to cuInit" on a machine without
+a GPU) are hidden unless ``--debug`` is given.
 
 Example:
     >>> main(["validate", "--no-check-files", "examples/demo_pipeline.json"])  # doctest: +SKIP
@@ -46,8 +49,8 @@ def _configure_logging(*, verbose: int, debug: bool, base: int) -> None:
         root.removeHandler(old)  # main() called again in the same process
     root.addHandler(handler)
     root.setLevel(level)
-    if not debug:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not debug:  # 3: TensorFlow's C++ logs keep only fatal errors (Python exceptions are unaffected)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         for noisy in ("tensorflow", "absl", "h5py", "matplotlib"):
             logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -94,25 +97,33 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _run_spec(path: str | Path, *, resume: bool, overwrite: bool, debug: bool) -> int:
+    """Validates and runs a spec file, then says where its report is (also when it failed)."""
     from vl3d_focal.config import load_spec
 
-    spec = load_spec(args.spec)  # a SpecError is reported by main(), before any work
-    with _native_stderr_silenced(silence=not args.debug):
+    spec = load_spec(path)  # a SpecError is reported by main(), before any work
+    with _native_stderr_silenced(silence=not debug):
         import keras  # noqa: F401  (TensorFlow's C++ start-up lines ignore log levels)
     from vl3d_focal.runner.pipeline import run_pipeline
+    from vl3d_focal.runner.run_record import report_paths, spec_prefix
 
     from vl3d_focal.runner.manifest import interruption_note
 
-    logger.info("running %s%s", args.spec, " (resuming)" if args.resume else "")
+    report = report_paths(spec_prefix(spec))["html"]
+    logger.info("running %s%s", path, " (resuming)" if resume else "")
     previous = signal.signal(signal.SIGTERM, _terminated)  # batch schedulers stop jobs with SIGTERM
     try:
-        run_pipeline(spec, resume=args.resume, overwrite=args.overwrite, spec_file=args.spec)
+        run_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=str(path))
     except KeyboardInterrupt:
-        print(f"vl3d-focal: interrupted; {interruption_note(spec, spec_file=args.spec)}", file=sys.stderr)
+        print(f"vl3d-focal: interrupted; {interruption_note(spec, spec_file=str(path))}", file=sys.stderr)
         return INTERRUPTED
+    except BaseException:
+        if report.is_file():
+            print(f"vl3d-focal: what ran, and the error: {report}", file=sys.stderr)
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+    print(f"report: {report} (open it in a web browser)")
     return 0
 
 
@@ -120,14 +131,26 @@ def _terminated(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _strategy_descriptions() -> dict[str, str]:
-    """One line per class-weight strategy, from the losses package's documentation of them."""
-    import re
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _run_spec(args.spec, resume=args.resume, overwrite=args.overwrite, debug=args.debug)
 
-    from vl3d_focal.losses import class_weights
 
-    found = re.findall(r'^- ``"(\w+)"``[^:]*: (.+(?:\n  .+)*)', class_weights.__doc__ or "", flags=re.M)
-    return {name: " ".join(text.replace("``", "").split()) for name, text in found}
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from vl3d_focal.runner.demo import write_demo
+
+    spec = write_demo(args.out)
+    logger.info("demo spec: %s", spec)
+    return _run_spec(spec, resume=False, overwrite=args.overwrite, debug=args.debug)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from vl3d_focal.reports.compare import compare_runs, format_comparison, write_comparison
+
+    comparison = compare_runs(args.runs)
+    sys.stdout.write(format_comparison(comparison, style=args.format))
+    if args.output is not None:
+        print(f"wrote {write_comparison(comparison, path=args.output)}", file=sys.stderr)
+    return 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -136,9 +159,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     rows: list[tuple[str, str]] = []
     if args.what == "class-weights":
         from vl3d_focal.losses import CLASS_WEIGHT_STRATEGIES
-        from vl3d_focal.losses.class_weights import STRATEGY_ALIASES
+        from vl3d_focal.losses.class_weights import STRATEGY_ALIASES, strategy_descriptions
 
-        described = _strategy_descriptions()
+        described = strategy_descriptions()
         rows = [(name, described.get(name, "")) for name in CLASS_WEIGHT_STRATEGIES]
         rows += [(alias, f"alias of {target!r}") for alias, target in STRATEGY_ALIASES.items()]
     elif args.what == "steps":
@@ -216,6 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace the outputs of another run in the output prefix (its run.json lists them)")
     run.set_defaults(handler=_cmd_run, log_base=logging.INFO)
+
+    demo = commands.add_parser("demo", help="write two synthetic tiles and run the demo pipeline on them (a few minutes)")
+    demo.add_argument("out", nargs="?", type=Path, default=Path("out/demo"), metavar="OUT",
+                      help="folder of the tiles, the spec and every output (default: %(default)s)")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="replace the outputs of another run in OUT (its run.json lists them)")
+    demo.set_defaults(handler=_cmd_demo, log_base=logging.INFO)
+
+    compare = commands.add_parser("compare", help="runs side by side (from their report.json): scores, per-class "
+                                  "IoU and recall, loss, class weights")
+    compare.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                         help="a run's folder (its first output prefix, where report.html is) or its report.json")
+    compare.add_argument("-o", "--output", type=Path, metavar="HTML", help="also write the comparison page there")
+    compare.add_argument("--format", choices=["md", "csv", "json"], default="md",
+                         help="what is printed on stdout (default: %(default)s)")
+    compare.set_defaults(handler=_cmd_compare)
 
     listing = commands.add_parser("list", help="registered components with a one-line description")
     listing.add_argument("what", choices=["steps", "losses", "models", "class-weights"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from vl3d_focal.config.augmentation_schema import training_sequencer_schema
+from vl3d_focal.config.monitoring_schema import tensorboard_dir_schema
 from vl3d_focal.config.schema_parts import (
     PATH_ANNOTATION, closed_object, input_paths_schema, monitor_schema, no_effect, optional_output_schema,
 )
@@ -156,6 +157,7 @@ def model_handling_schema(*, class_weight_ref: str) -> dict[str, Any]:
             "fit_verbose": _verbosity("the fit"),
             "predict_verbose": _verbosity("prediction (1 or 2: progress lines in the log)"),
             "training_sequencer": training_sequencer_schema(),
+            "tensorboard_dir": tensorboard_dir_schema(),
             **_reports(),
         },
         required=[],

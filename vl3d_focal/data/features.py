@@ -35,6 +35,7 @@ from vl3d_focal.data.feature_names import SCAN_ANGLE_ALIASES, feature_names
 from vl3d_focal.data.terrain import estimate_ground
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud, las_dimensions
+from vl3d_focal.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -118,15 +119,17 @@ def neighbour_shapes(
     k = min(k, len(xyz))
     tree = cKDTree(xyz)
     out, reach = np.empty((len(queries), 4)), np.empty(len(queries))
-    for start in range(0, len(queries), chunk):
-        rows = slice(start, start + chunk)
-        index, reach[rows] = nearest_in_order(tree, xyz[queries[rows]], ids=ids, k=k)
-        neigh = xyz[index]
-        centred = neigh - neigh.mean(axis=1, keepdims=True)
-        values, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", centred, centred) / k)  # ascending
-        l3, l2, l1 = (np.maximum(values[:, i], 0.0) for i in range(3))
-        l1 = np.maximum(l1, 1e-12)
-        out[rows] = np.column_stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1, 1.0 - np.abs(vectors[:, 2, 0])])
+    with Progress("shape features", total=len(queries), unit="points") as progress:
+        for start in range(0, len(queries), chunk):
+            rows = slice(start, start + chunk)
+            index, reach[rows] = nearest_in_order(tree, xyz[queries[rows]], ids=ids, k=k)
+            neigh = xyz[index]
+            centred = neigh - neigh.mean(axis=1, keepdims=True)
+            values, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", centred, centred) / k)  # ascending
+            l3, l2, l1 = (np.maximum(values[:, i], 0.0) for i in range(3))
+            l1 = np.maximum(l1, 1e-12)
+            out[rows] = np.column_stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1, 1.0 - np.abs(vectors[:, 2, 0])])
+            progress.update(min(start + chunk, len(queries)))
     return out, reach
 
 

@@ -37,6 +37,7 @@ from scipy.spatial import cKDTree
 from vl3d_focal.data.field_centres import fps_centres, grid_centres, uncovered_mask
 from vl3d_focal.data.subsampling import furthest_point_subsample, grid_subsample, point_priorities
 from vl3d_focal.errors import DataError, SpecError, SpecIssue
+from vl3d_focal.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -265,9 +266,10 @@ def fields_at_centers(
     priority = point_priorities(ids, seed=seed) if spec.pre_processor == "grid_subsampling" else None
     tree = cKDTree(xyz[:, :dims])
     chunks = [np.zeros((0, spec.num_points), dtype=np.int64)]
-    for start in range(0, len(centers), _CENTRE_CHUNK):
-        chunks.append(_fields_of_chunk(xyz, tree, centers[start:start + _CENTRE_CHUNK], spec, priority))
-        logger.debug("receptive fields: %d / %d built", min(start + _CENTRE_CHUNK, len(centers)), len(centers))
+    with Progress("receptive fields", total=len(centers), unit="fields") as progress:
+        for start in range(0, len(centers), _CENTRE_CHUNK):
+            chunks.append(_fields_of_chunk(xyz, tree, centers[start:start + _CENTRE_CHUNK], spec, priority))
+            progress.update(start + len(chunks[-1]))
     return np.concatenate(chunks)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.records import Chunk
 from vl3d_focal.io.chunks import ChunkedCloudWriter, read_header
+from vl3d_focal.progress import Progress
 
 PROBABILITY_PREFIX = "prob_"
 MAX_DIMENSION_NAME = 32  # LAS extra-bytes names are 32 bytes
@@ -65,8 +66,10 @@ def write_classified_cloud(
     if probabilities:
         extra_types.update({probability_dimension(name): "float32" for name in class_names})
     header = read_header(source) if header is None else header
-    with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer:
+    progress = Progress(f"writing {Path(path).name}", total=header.point_count, unit="points")
+    with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer, progress:
         for _, points, predicted, chunk_probabilities in chunks:
+            progress.advance(len(predicted))
             codes = np.asarray(mapping.to_las_codes(predicted))
             extra: dict[str, np.ndarray] = {}
             if prediction_dimension:

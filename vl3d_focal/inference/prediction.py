@@ -27,6 +27,7 @@ from vl3d_focal.data.field_inputs import cloud_features, field_features, field_i
 from vl3d_focal.data.records import InMemoryPredictions
 from vl3d_focal.inference.field_outputs import FieldReportTally
 from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,9 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int,
         inputs: the model's inputs, each with the fields on the first axis.
         batch_size: fields per chunk (>= 1).
         softmax: apply a softmax over the last axis.
-        verbose: ``model_handling.predict_verbose``: None logs the progress at debug level, 0
-            not at all, any other value at info level.
+        verbose: ``model_handling.predict_verbose``: None shows the progress of predictions
+            longer than a few seconds (:class:`~vl3d_focal.progress.Progress`), 0 none, any
+            other value from the start.
 
     Returns:
         ``(M, P, C)`` float32 probabilities, equal to one call over all fields.
@@ -54,19 +56,15 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int,
     """
     total = int(inputs[0].shape[0])
     batch_size = max(int(batch_size), 1)
-    level = logging.DEBUG if verbose is None else (logging.INFO if verbose else None)
     chunks = []
-    step_log = max(total // 10, 1)
-    next_log = step_log
-    for start in range(0, total, batch_size):
-        chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
-        outputs = model(chunk if len(chunk) > 1 else chunk[0], training=False)
-        outputs = keras.ops.softmax(outputs, axis=-1) if softmax else outputs
-        chunks.append(keras.ops.convert_to_numpy(outputs).astype(np.float32))
-        done = min(start + batch_size, total)
-        if level is not None and (done >= next_log or done == total):
-            logger.log(level, "predicted %d/%d fields", done, total)
-            next_log = done + step_log
+    quiet_s = {None: 3.0, 0: math.inf}.get(verbose, 0.0)  # predict_verbose 1, 2 or 'auto': shown at once
+    with Progress("prediction", total=total, unit="fields", quiet_s=quiet_s) as progress:
+        for start in range(0, total, batch_size):
+            chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
+            outputs = model(chunk if len(chunk) > 1 else chunk[0], training=False)
+            outputs = keras.ops.softmax(outputs, axis=-1) if softmax else outputs
+            chunks.append(keras.ops.convert_to_numpy(outputs).astype(np.float32))
+            progress.update(min(start + batch_size, total))
     if not chunks:
         return np.zeros((0,) + tuple(int(d) for d in model.output.shape[1:]), dtype=np.float32)
     return np.concatenate(chunks, axis=0)

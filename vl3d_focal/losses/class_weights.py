@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import re
 import math
 import warnings
 from typing import Any, Mapping, Sequence
@@ -246,3 +247,35 @@ def resolve_class_weight(
         "`class_weight` must be null, a list of numbers, a {class name: weight} object, a "
         f"strategy name or {{'strategy': ...}}. Received: {spec_value!r}"
     )
+
+
+def strategy_descriptions() -> dict[str, str]:
+    """One line per strategy (its formula), taken from this module's documentation.
+
+    Example:
+        >>> strategy_descriptions()["sqrt_inverse_frequency"]
+        'sqrt(N / n_c) normalised to sum 1.'
+    """
+    found = re.findall(r'^- ``"(\w+)"``[^:]*: (.+(?:\n  .+)*)', __doc__ or "", flags=re.M)
+    return {name: " ".join(text.replace("``", "").split()) for name, text in found}
+
+
+def describe_class_weight(spec_value: Any) -> str:
+    """How a spec's ``class_weight`` value gives the weights, in words (for reports).
+
+    Example:
+        >>> describe_class_weight("AUTO")
+        'balanced: N / (C n_c) (scikit-learn\\'s and VL3D\\'s "auto"). n_c: training points of class c, N: all, C: classes.'
+        >>> describe_class_weight([1, 2])
+        'given in the spec'
+    """
+    if spec_value is None:
+        return "none: every point weighs the same"
+    if isinstance(spec_value, Mapping) and "strategy" not in spec_value or isinstance(spec_value, (list, tuple)):
+        return "given in the spec"
+    options = dict(spec_value) if isinstance(spec_value, Mapping) else {"strategy": spec_value}
+    name = str(options.pop("strategy"))
+    name = STRATEGY_ALIASES.get(name.lower(), name.lower())
+    extra = "".join(f", {key}={value}" for key, value in options.items())
+    return (f"{name}{extra}: {strategy_descriptions().get(name, '')} "
+            "n_c: training points of class c, N: all, C: classes.")

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import platform
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -88,6 +89,8 @@ class RunManifest:
             "files": [self._relative(path) for path in output_files(spec)],
         }
         self.overwrite = overwrite
+        self.started = time.time()
+        self.previous: set[str] = set()
 
     def _relative(self, path: Path) -> str:
         """A file's name relative to the manifest's folder when inside it (outputs move together)."""
@@ -103,6 +106,8 @@ class RunManifest:
             DataError: the prefix holds another spec's run and ``overwrite`` is false.
         """
         old = read_manifest(self.path)
+        if old is not None and old["fingerprint"] == self.fingerprint:
+            self.previous = set(old.get("files", []))  # a re-run: what the earlier runs wrote is still ours
         if old is not None and old["fingerprint"] != self.fingerprint:
             if not self.overwrite:
                 raise DataError(
@@ -117,11 +122,15 @@ class RunManifest:
         self._write()
 
     def finish(self, status: str) -> None:
-        """Records how the run ended (``done``, ``failed``, ``interrupted``) and the files it wrote."""
+        """Records how the run ended (``done``, ``failed``, ``interrupted``) and the files it wrote
+        (or an earlier run of the same spec wrote): never a file that was there before and is not ours."""
         written = [name for name in self.document["files"]
-                   if (self.path.parent / name).exists() or name == MANIFEST_NAME]
+                   if name == MANIFEST_NAME or self._ours(self.path.parent / name, name)]
         self.document.update(status=status, ended=_now(), files=written)
         self._write()
+
+    def _ours(self, path: Path, name: str) -> bool:
+        return path.is_file() and (path.stat().st_mtime >= self.started or name in self.previous)
 
     def _write(self) -> None:
         with atomic_output(self.path) as tmp:

@@ -4,7 +4,7 @@ manifest share.
 They are the output paths of the steps' schemas (``x-vl3d-path: cloud-output | model-output``)
 and the files each step declares besides (``outputs`` of its registry entry), expanded under
 the output prefixes: per-cloud outputs under every cloud's prefix, model-level ones under the
-first prefix.
+first prefix; then the run manifest and the run's report files (:data:`REPORT_FILES`).
 
 Example:
     >>> [p.as_posix() for p in output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
@@ -24,6 +24,8 @@ from vl3d_focal.config.schemas import find_step
 SCOPES = {"cloud-output": "cloud", "model-output": "model"}
 MANIFEST_NAME = "run.json"
 """The run manifest (:mod:`vl3d_focal.runner.manifest`), under the first output prefix."""
+REPORT_FILES = {"json": "*report.json", "html": "*report.html"}
+"""The run record and its page (:mod:`vl3d_focal.runner.run_record`), under the first prefix."""
 
 
 def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
@@ -48,19 +50,20 @@ def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[st
 
 def output_files(spec: Mapping[str, Any]) -> list[Path]:
     """Every file a normalised spec's run writes, without duplicates, in step order, then the
-    run manifest.
+    run manifest and the run's report files.
 
     Example:
         >>> output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": [
         ...     {"writer": "PredictiveModelWriter", "out_model": "*m.keras"}]})
-        [PosixPath('o/m.keras'), PosixPath('o/run.json')]
+        [PosixPath('o/m.keras'), PosixPath('o/run.json'), PosixPath('o/report.json'), PosixPath('o/report.html')]
     """
     inputs = [str(path) for path in spec.get("in_pcloud", [])]
     given = [str(prefix) for prefix in spec.get("out_pcloud", [])]
     first = model_prefix(inputs=inputs, prefixes=given)
     per_cloud = cloud_prefixes(inputs=inputs, prefixes=given)
     files: list[Path] = []
-    for scope, path, _ in [*declared_outputs(spec), ("model", PREFIX_MARK + MANIFEST_NAME, {})]:
+    run_files = [PREFIX_MARK + MANIFEST_NAME, *REPORT_FILES.values()]
+    for scope, path, _ in [*declared_outputs(spec), *(("model", name, {}) for name in run_files)]:
         prefixes = per_cloud if scope == "cloud" else [first]
         if not path.startswith(PREFIX_MARK):
             prefixes = [""]

@@ -24,6 +24,7 @@ from vl3d_focal.runner.inputs import read_inputs
 from vl3d_focal.runner.manifest import RunManifest
 from vl3d_focal.runner.outputs import output_folders
 from vl3d_focal.runner.preflight import check_outputs
+from vl3d_focal.runner.run_record import RunRecorder
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,9 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite
     (:class:`~vl3d_focal.runner.manifest.RunManifest`: another spec's outputs are never mixed
     with this run's) and the temporary files an interrupted run left in the output folders are
     deleted (:func:`remove_stale_outputs`). A multi-worker worker that is not the chief writes
-    nothing: it skips the steps whose registry entry says ``chief_only``.
+    nothing: it skips the steps whose registry entry says ``chief_only``. The chief keeps the
+    run's record and writes its report, also when the run fails, once the output prefix is its
+    own (:mod:`vl3d_focal.runner.run_record`).
 
     Args:
         spec: with ``in_pcloud`` (list of paths), ``out_pcloud`` (list of prefixes) and
@@ -108,40 +111,54 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite
         >>> state = execute_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
     """
     entries = step_entries(spec)
+    recorder = RunRecorder(spec=spec, kinds=[kind for kind, _ in entries], resume=resume)
+    with recorder.collecting():
+        return _run_claimed(spec, entries, recorder=recorder, resume=resume, overwrite=overwrite, spec_file=spec_file)
+
+
+def _run_claimed(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]], *, recorder: RunRecorder,
+                 resume: bool, overwrite: bool, spec_file: str) -> PipelineState:
     check_outputs(spec)
     chief = _prepare_distribution(spec)
     manifest = RunManifest(spec, spec_file=spec_file, overwrite=overwrite) if chief else None
     if manifest is not None:
         manifest.claim()
         remove_stale_outputs(spec)
+    recorder.writes = chief  # the prefix is this run's: its record goes there, also when it fails
     status = "failed"
     try:
-        state = _run_steps(spec, entries, chief=chief, resume=resume)
+        state = _run_steps(spec, entries, chief=chief, resume=resume, recorder=recorder)
         status = "done"
-    except KeyboardInterrupt:
-        status = "interrupted"
+    except BaseException as error:
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        recorder.fail(error)
         raise
     finally:
+        recorder.finish()
         if manifest is not None:
             manifest.finish(status)
     return state
 
 
 def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]], *, chief: bool,
-               resume: bool) -> PipelineState:
+               resume: bool, recorder: RunRecorder) -> PipelineState:
     steps = list(spec["sequential_pipeline"])
     start = time.perf_counter()
     state = read_inputs(inputs=list(spec["in_pcloud"]), prefixes=list(spec["out_pcloud"]))
     state.resume = bool(resume)
+    recorder.attach(state)
     for index, (step, (kind, entry)) in enumerate(zip(steps, entries)):
-        if not chief and entry.metadata.get("chief_only"):
-            logger.info("step %d/%d: %s %s skipped (not the chief worker)", index + 1, len(steps), kind, step[kind])
-            continue
-        begin = time.perf_counter()
-        logger.info("step %d/%d: %s %s", index + 1, len(steps), kind, step[kind])
-        state.later_needs = frozenset(need for _, later in entries[index + 1:] for need in later.metadata["needs"])
-        entry.load()(step, state)
-        logger.info("step %d/%d done (%.1f s)", index + 1, len(steps), time.perf_counter() - begin)
+        skipped = not chief and bool(entry.metadata.get("chief_only"))
+        with recorder.step(index, state=state, skipped=skipped):
+            if skipped:
+                logger.info("step %d/%d: %s %s skipped (not the chief worker)", index + 1, len(steps), kind,
+                            step[kind])
+                continue
+            begin = time.perf_counter()
+            logger.info("step %d/%d: %s %s", index + 1, len(steps), kind, step[kind])
+            state.later_needs = frozenset(need for _, later in entries[index + 1:] for need in later.metadata["needs"])
+            entry.load()(step, state)
+            logger.info("step %d/%d done (%.1f s)", index + 1, len(steps), time.perf_counter() - begin)
     logger.info("pipeline finished in %.1f s", time.perf_counter() - start)
     return state
 

@@ -22,6 +22,7 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.reports.files import evaluation_files
 from vl3d_focal.steps.definition import step_entry
+from vl3d_focal.steps.facts import EvaluationFacts
 
 if TYPE_CHECKING:
     from vl3d_focal.steps.state import PipelineState
@@ -58,10 +59,13 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
     for record in state.clouds:
         metrics, (xyz, reference, predicted) = evaluate_predictions(record, mapping=mapping)
         report = expand_output(step["report_path"], prefix=record.prefix)
-        write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
-                         class_counts=_training_counts(state, num_classes=len(class_names)))
+        written = write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
+                                   class_counts=_training_counts(state, num_classes=len(class_names)))
         plot_topdown(xyz, reference, predicted, class_names=class_names, colors=list(mapping.colors),
-                     path=evaluation_files(report)["topdown_png"], ignore_label=IGNORE_LABEL)
+                     path=written["topdown_png"], ignore_label=IGNORE_LABEL)
+        state.facts.evaluations.append(EvaluationFacts(
+            cloud=str(record.path), report_path=str(report), metrics=dict(metrics), class_colors=list(mapping.colors),
+            pictures={name: str(path) for name, path in written.items() if name.endswith("_png")}))
         scored = int(np.asarray(metrics["confusion_matrix"]).sum())
         logger.info("%s: OA=%.4f mIoU=%.4f macro_F1=%.4f (%d scored points) -> %s", record.path.name,
                     metrics["OA"], metrics["mIoU"], metrics["macro_F1"], scored, report)

@@ -8,12 +8,13 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.steps.facts import RunFacts
 
 
 @dataclass
@@ -26,6 +27,7 @@ class PipelineState:
         mapping: the class mapping of the last ``class_mapping`` step.
         bundle: the model trained or loaded by the last ``train`` or ``predict`` step.
         resume: whether ``train`` steps continue from their last checkpoint (``--resume``).
+        facts: what the steps did, for the run report (:mod:`vl3d_focal.steps.facts`).
         later_needs: what the steps after the running one need (their registry ``needs``), so
             that a step can check early what a later one would fail on.
     """
@@ -35,6 +37,7 @@ class PipelineState:
     mapping: ClassMapping | None = None
     bundle: ModelBundle | None = None
     resume: bool = False
+    facts: RunFacts = field(default_factory=RunFacts)
     later_needs: frozenset[str] = frozenset()
 
     def require_bundle(self, *, step: str) -> ModelBundle:

@@ -26,6 +26,7 @@ from vl3d_focal.config.training_reports_schema import training_reports_propertie
 from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.steps.definition import step_entry
+from vl3d_focal.steps.facts import TrainingFacts
 from vl3d_focal.steps.train_checks import check_train
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
 from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFiles
@@ -33,7 +34,9 @@ from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFi
 if TYPE_CHECKING:
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.data.records import CloudRecord
+    from vl3d_focal.models.bundle import ModelBundle
     from vl3d_focal.steps.state import PipelineState
+    from vl3d_focal.training.engine import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +182,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     model_args = step["model_args"]
     mapping = state.require_mapping(step="train")
     handling = model_args["model_handling"]
+    tensorboard = handling["tensorboard_dir"]
     job = TrainingJob(
         model_name=step["train"], model_args=model_args, feature_names=list(step["fnames"]),
         seed=step["random_seed"], distribution=step_distribution(step), mapping=mapping,
@@ -186,10 +190,34 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         training=_training_clouds(handling, state, mapping=mapping),
         validation=(read_labelled_clouds(handling["validation_pcloud"], mapping=mapping, role="validation")
                     if handling.get("validation_pcloud") else []),
-        files=TrainingFiles.under(state.model_prefix), resume=state.resume, identity=step,
+        files=TrainingFiles.under(state.model_prefix, tensorboard_dir=None if tensorboard is None else
+                                  expand_output(tensorboard, prefix=state.model_prefix)),
+        resume=state.resume, identity=step,
         reports=_reports(step, prefix=state.model_prefix), field_reports=_field_reports(step),
     )
-    state.bundle = Trainer(job).run()
+    trainer = Trainer(job)
+    state.bundle = trainer.run()
+    state.facts.trainings.append(_training_facts(trainer, state.bundle))
+
+
+def _training_facts(trainer: Trainer, bundle: ModelBundle) -> TrainingFacts:
+    """What the run report shows of a training."""
+    from vl3d_focal.losses.class_weights import describe_class_weight
+    from vl3d_focal.training.targets import class_weight_value
+
+    job, info = trainer.job, bundle.loss_info
+    spec_value, _ = class_weight_value(loss_spec=info.loss, model_handling=job.model_args["model_handling"])
+    files = {"history_csv": job.files.history_csv, "history_png": job.files.history_png,
+             "class_weights": job.files.class_weights, "tensorboard_dir": job.files.tensorboard_dir}
+    return TrainingFacts(
+        model=job.model_name, class_names=list(job.class_names), loss=dict(info.loss), label_format=info.label_format,
+        class_weight=info.class_weight, class_weight_spec=spec_value, class_weight_source=info.class_weight_source,
+        class_weight_rule=describe_class_weight(spec_value) if info.class_weight is not None else "",
+        class_counts=list(info.class_counts),
+        clouds=[{"path": str(record.path), "points": int(record.num_points)} for record in job.training],
+        history=[dict(row) for row in trainer.history.rows], fit_seconds=round(trainer.fit_seconds, 3),
+        files={name: str(path) for name, path in files.items() if path is not None},
+    )
 
 
 def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:

@@ -9,11 +9,13 @@
 - one of ``learning_rate_on_plateau`` (VL3D's name) and ``reduce_lr_on_plateau``, not both;
 - ``fnames``: not empty unless the model works from coordinates alone (registry metadata
   ``coordinates_only``); with the input clouds' headers at hand (``known["cloud_features"]``),
-  every name is a feature of every cloud the step trains on or predicts, "did you mean" for typos.
+  every name is a feature of every cloud the step trains on or predicts, "did you mean" for typos;
+- ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Iterator, Mapping
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
@@ -109,3 +111,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     if isinstance(distribution, list) and count is not None and len(distribution) != count:
         yield at + ("pre_processing", "training_class_distribution"), (
             f"expected one count per class ({count}); got {len(distribution)}")
+    if handling.get("tensorboard_dir") and importlib.util.find_spec("tensorboard") is None:
+        yield at + ("model_handling", "tensorboard_dir"), (
+            "TensorBoard logs need the tensorboard package, which is not installed; install it "
+            "(pip install tensorboard, or vl3d_focal[tensorboard]) or set tensorboard_dir to null")

@@ -69,6 +69,9 @@ class NonFiniteGuard(keras.callbacks.Callback):
 class HistoryWriter(keras.callbacks.Callback):
     """Writes every epoch's logs as CSV (``epoch`` first), rewritten atomically each epoch.
 
+    The optimizer's learning rate of the epoch is added as ``learning_rate`` when the logs do
+    not have it.
+
     Example:
         >>> import tempfile
         >>> out = Path(tempfile.mkdtemp()) / "history.csv"
@@ -86,6 +89,9 @@ class HistoryWriter(keras.callbacks.Callback):
         row = {"epoch": int(epoch)}
         for key, value in (logs or {}).items():
             row[key] = float(value) if np.ndim(value) == 0 else value
+        optimizer = getattr(self._model, "optimizer", None)
+        if "learning_rate" not in row and optimizer is not None:
+            row["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         self.rows = [r for r in self.rows if int(r["epoch"]) < epoch] + [row]
         if is_chief():
             self.write()
@@ -232,9 +238,11 @@ def build_callbacks(
     network: Any = None,
     history_rows: Sequence[Mapping[str, Any]] = (),
     on_best: Callable[[], None] | None = None,
+    tensorboard_dir: Path | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Callbacks of ``model_handling``: best epoch, early stopping, plateau, then the history CSV
-    (last, so that it records the learning rate the plateau callback logs, as VL3D's history does).
+    """Callbacks of ``model_handling``: best epoch, early stopping, plateau, TensorBoard, then the
+    history CSV (last, so that it records the learning rate the plateau callback logs, as VL3D's
+    history does).
 
     The history and the best weights are written atomically (temporary file, then rename).
 
@@ -250,6 +258,9 @@ def build_callbacks(
         history_rows: the rows of the epochs already done (when resuming).
         on_best: called at each improvement of the best epoch (``model_handling.checkpoint_path``);
             the best epoch is tracked when it or ``checkpoint_path`` is given.
+        tensorboard_dir: where TensorBoard logs go (``model_handling.tensorboard_dir``,
+            expanded), or None; TensorBoard appends its event files there itself, so they are
+            the one output not written atomically.
 
     Example:
         >>> cbs = build_callbacks(model_handling={"early_stopping": {"monitor": "val_loss", "patience": 2,
@@ -284,4 +295,6 @@ def build_callbacks(
             patience=int(plateau["patience"]), cooldown=int(plateau["cooldown"]),
             min_delta=float(plateau["min_delta"]), min_lr=float(plateau["min_lr"]),
         ))
+    if tensorboard_dir is not None and is_chief():
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), write_graph=False))
     return callbacks + [HistoryWriter(history_csv, rows=history_rows)]

@@ -242,7 +242,9 @@ class Trainer:
             history_rows=self.restore["history"] if self.restore else (),
             schedule_in_use=isinstance(self.optimizer_spec["learning_rate"], Mapping) or "schedule" in self.optimizer_spec,
             on_best=None if given is None else checkpoint_writer(given, bundle=self.bundle),
+            tensorboard_dir=files.tensorboard_dir,
         )
+        self.history = callbacks[-1]
         self.guard = NonFiniteGuard()
         self.resumer = ResumeCheckpoint(files.resume_checkpoint, fingerprint=self.fingerprint,
                                         data_seed=self.data_seed, guard=self.guard, history=callbacks[-1],
@@ -259,7 +261,8 @@ class Trainer:
                              initial_epoch=self.first_epoch, steps_per_epoch=self.steps_per_epoch, callbacks=self.callbacks,
                              verbose=datasets.fit_verbosity(self.handling["fit_verbose"]), shuffle=False)
         raise_if_diverged(self.guard, checkpoint=self.job.files.resume_checkpoint, last_epoch=self.resumer.last_epoch)
-        logger.info("training took %.1f s", time.perf_counter() - start)
+        self.fit_seconds = time.perf_counter() - start
+        logger.info("training took %.1f s", self.fit_seconds)
 
     def bundle(self) -> ModelBundle:
         """The model (as it is now) with everything needed to apply it."""

@@ -22,14 +22,15 @@ HISTORY_FILES = ("training_history.csv", "training_history.svg")
 
 @dataclass(frozen=True)
 class TrainingFiles:
-    """The output files of one training."""
+    """The output files of one training (``tensorboard_dir``: TensorBoard's folder, or None)."""
 
     folder: Path
+    tensorboard_dir: Path | None = None
 
     @classmethod
-    def under(cls, prefix: str) -> "TrainingFiles":
+    def under(cls, prefix: str, *, tensorboard_dir: str | None = None) -> "TrainingFiles":
         """The files of a training whose model-level outputs go to ``prefix``."""
-        return cls(Path(f"{prefix}{TRAINING_FOLDER}"))
+        return cls(Path(f"{prefix}{TRAINING_FOLDER}"), None if tensorboard_dir is None else Path(tensorboard_dir))
 
     @property
     def class_weights(self) -> Path:

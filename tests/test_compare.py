@@ -1,0 +1,87 @@
+"""``vl3d-focal compare``: runs side by side from their run records only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from vl3d_focal.cli import main
+from vl3d_focal.errors import DataError
+from vl3d_focal.reports.compare import compare_runs, find_record, format_comparison
+
+from test_html_report import assert_opens_cleanly, chromium_available, make_record  # noqa: F401  (fixture)
+
+
+@pytest.fixture()
+def runs(tmp_path):
+    """A focal-loss run with class weights and a cross-entropy run; their clouds do not exist."""
+    focal = make_record(tmp_path / "focal", class_weight="balanced", confusion=((90, 5, 5), (10, 80, 10), (1, 2, 7)))
+    ce = make_record(tmp_path / "ce", loss="sparse_categorical_crossentropy", gamma=None,
+                     confusion=((95, 5, 0), (10, 88, 2), (6, 3, 1)))
+    ce["steps"][0]["seconds"] = 30.0
+    for name, record in (("focal", focal), ("ce", ce)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(record))
+    return tmp_path, focal, ce
+
+
+def test_markdown_tables_give_scores_per_class_values_and_differences(runs):
+    root, focal, ce = runs
+    text = format_comparison(compare_runs([root / "focal", root / "ce"]), style="md")
+    lines = text.splitlines()
+    f, c = focal["evaluations"][0]["metrics"], ce["evaluations"][0]["metrics"]
+    assert lines[2] == (f"| focal | class_weighted_focal_categorical_crossentropy | 2 | balanced | {f['mIoU']:.3f} | "
+                        f"{f['OA']:.3f} | {f['macro_F1']:.3f} | 42.5 | 3 |")
+    assert lines[3].startswith(f"| ce | sparse_categorical_crossentropy |  | none | {c['mIoU']:.3f} "
+                               f"({c['mIoU'] - f['mIoU']:+.3f}) |")
+    pole = next(line for line in lines if line.startswith("| pole |"))
+    f_iou, c_iou = f["per_class"]["pole"]["IoU"], c["per_class"]["pole"]["IoU"]
+    assert pole == (f"| pole | 2.00% | {f_iou:.3f} | {c_iou:.3f} ({c_iou - f_iou:+.3f}) | 0.700 | 0.100 (-0.600) |")
+
+
+def test_csv_has_one_row_per_run_and_class(runs):
+    root, focal, _ = runs
+    rows = list(csv.DictReader(io.StringIO(format_comparison(compare_runs([root / "focal", root / "ce"]), style="csv"))))
+    assert [(r["run"], r["class"]) for r in rows] == [(run, name) for run in ("focal", "ce")
+                                                      for name in ("ground", "vegetation", "pole")]
+    assert float(rows[2]["weight"]) == 0.6 and rows[5]["weight"] == ""
+    assert float(rows[2]["IoU"]) == pytest.approx(focal["evaluations"][0]["metrics"]["per_class"]["pole"]["IoU"])
+
+
+def test_the_cli_prints_the_table_and_writes_the_page(runs, capsys):
+    root, _, _ = runs
+    assert main(["compare", str(root / "focal"), str(root / "ce" / "report.json"), "--format", "json",
+                 "-o", str(root / "compare.html")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [run["name"] for run in printed["runs"]] == ["focal", "ce"]
+    page = (root / "compare.html").read_text()
+    assert '<a href="focal/report.html">focal</a>' in page
+    assert page.count("<svg") == 3  # scores, per-class IoU, per-class recall
+
+
+def test_a_folder_without_a_record_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(DataError, match="no run record"):
+        find_record(tmp_path)
+    (tmp_path / "report.json").write_text('{"OA": 1}')
+    assert main(["compare", str(tmp_path)]) == 2
+    assert "not a vl3d_focal run record" in capsys.readouterr().err
+
+
+def test_the_comparison_page_opens_in_chromium(runs, chromium_available):  # noqa: F811
+    root, _, _ = runs
+    assert main(["compare", str(root / "focal"), str(root / "ce"), "-o", str(root / "compare.html")]) == 0
+    assert_opens_cleanly(root / "compare.html")
+
+
+def test_runs_with_the_same_folder_name_get_distinct_names(tmp_path):
+    for parent in ("a", "b"):
+        folder = tmp_path / parent / "run"
+        folder.mkdir(parents=True)
+        (folder / "report.json").write_text(json.dumps(make_record(folder)))
+    names = [run["name"] for run in compare_runs([tmp_path / "a" / "run", tmp_path / "b" / "run"])["runs"]]
+    assert names == ["a/run", "b/run"]
+    assert Path(compare_runs([tmp_path / "a" / "run"])["runs"][0]["record"]).name == "report.json"

@@ -1,0 +1,144 @@
+"""The run report page: what it shows of a run record, and that a browser opens it cleanly."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from vl3d_focal.reports.html_report import render_report, write_report
+from vl3d_focal.reports.metrics import classification_metrics
+from vl3d_focal.reports.run_summary import rare_classes, summed_metrics
+from vl3d_focal.reports.survey_section import survey_section
+
+import browser
+
+NAMES = ["ground", "vegetation", "pole"]
+
+
+def make_record(folder: Path, *, loss: str = "class_weighted_focal_categorical_crossentropy", gamma: float | None = 2.0,
+                class_weight=None, confusion=((90, 5, 5), (10, 80, 10), (2, 3, 5)), status: str = "finished") -> dict:
+    """A run record as the runner writes it (one training, one evaluation), under ``folder``."""
+    weights = [0.1, 0.3, 0.6] if class_weight else None
+    history = [{"epoch": e, "loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1), "accuracy": 0.5 + 0.1 * e,
+                "learning_rate": 0.01} for e in range(3)]
+    return {
+        "format": "vl3d_focal run record", "version": 1, "status": status, "started": "2026-01-01T10:00:00+01:00",
+        "finished": "2026-01-01T10:01:00+01:00", "seconds": 60.0, "command": ["vl3d-focal", "run", "spec.json"],
+        "resume": False, "output_prefix": f"{folder}/", "spec": {"in_pcloud": ["tile.las"]},
+        "versions": {"python": "3.11", "vl3d_focal": "0.1.0"}, "machine": {"cpu_count": 2, "devices": ["CPU x"]},
+        "clouds": [{"path": str(folder / "tile.las"), "points": 220, "prefix": f"{folder}/"}],
+        "steps": [{"index": 0, "kind": "train", "name": "PointNetPwiseClassifier", "status": "done", "seconds": 42.5},
+                  {"index": 1, "kind": "eval", "name": "ClassificationEvaluator", "status": "done", "seconds": 1.5}],
+        "trainings": [{"model": "PointNetPwiseClassifier", "class_names": NAMES, "loss": {"function": loss, "gamma": gamma},
+                       "label_format": "sparse", "class_weight": weights, "class_weight_spec": class_weight,
+                       "class_weight_source": "loss" if class_weight else "none",
+                       "class_weight_rule": "balanced: N / (C n_c)" if class_weight else "",
+                       "class_counts": [900, 80, 20], "clouds": [{"path": "train.las", "points": 1000}],
+                       "history": history, "fit_seconds": 40.0, "files": {}}],
+        "evaluations": [{"cloud": str(folder / "tile.las"), "report_path": str(folder / "eval" / "evaluation.json"),
+                         "metrics": classification_metrics([list(row) for row in confusion], class_names=NAMES),
+                         "class_colors": ["#a0785a", "#2ca02c", "#ff7f0e"], "pictures": {}}],
+        "notes": [], "warnings": [{"step": 1, "level": "WARNING", "logger": "vl3d_focal.data.features",
+                                   "message": "intensity lies outside its training range in 40% of the points"}],
+        "error": None, "survey": None, "files": {"json": str(folder / "report.json"), "html": str(folder / "report.html")},
+        "outputs": [str(folder / "eval" / "evaluation.json"), str(folder / "report.html")],
+    }
+
+
+def test_the_page_shows_scores_classes_loss_weights_steps_and_warnings(tmp_path):
+    record = make_record(tmp_path, class_weight="balanced")
+    text = render_report(record, folder=tmp_path)
+    metrics = record["evaluations"][0]["metrics"]
+    assert f"<b>{metrics['mIoU']:.3f}</b><span>mIoU</span>" in text
+    assert "<b>class_weighted_focal_categorical_crossentropy</b><span>loss</span>" in text
+    assert "<b>2.00</b><span>gamma</span>" in text and "<b>balanced</b><span>class weights</span>" in text
+    assert "intensity lies outside its training range in 40% of the points" in text
+    assert "step 2 (eval ClassificationEvaluator)" in text  # the warning names its step
+    assert "Warnings (1)" in text
+    pole = re.search(r"<tr><td class=\"l\">.*?pole(.*?)</tr>", text).group(0)
+    assert "badge rare" in pole and f"{metrics['per_class']['pole']['IoU']:.3f}" in pole
+    assert "badge rare" not in re.search(r"<tr><td class=\"l\">.*?ground.*?</tr>", text).group(0)
+    assert "50.0%" in text  # pole's recall (5 of 10), row-normalised confusion matrix
+    assert "balanced: N / (C n_c)" in text and "0.6000" in text  # the rule and the pole's weight
+    assert text.count("<svg") >= 6  # per-class bars, 3 training curves, weights, distribution, steps
+    assert 'href="eval/evaluation.json"' in text  # links relative to the page
+
+
+def test_a_failed_run_shows_its_error_and_the_step(tmp_path):
+    record = make_record(tmp_path, status="failed")
+    record["steps"][1]["status"] = "failed"
+    record["error"] = {"step": 1, "type": "DataError", "message": "cloud tile.las: unmapped LAS code 9",
+                       "traceback": None}
+    text = render_report(record, folder=tmp_path)
+    assert '<span class="badge failed">failed</span>' in text
+    assert "<b>DataError</b> in step 2 (eval ClassificationEvaluator): cloud tile.las: unmapped LAS code 9" in text
+
+
+def test_rare_classes_are_those_under_five_percent_of_the_training_points(tmp_path):
+    assert rare_classes(make_record(tmp_path)) == ["pole"]  # 20 of 1000 training points
+
+
+def test_summed_metrics_of_several_clouds_add_their_confusion_matrices(tmp_path):
+    record = make_record(tmp_path)
+    record["evaluations"].append(record["evaluations"][0])
+    summed = summed_metrics(record)
+    assert summed["confusion_matrix"][0] == [180, 10, 10]
+    assert summed["mIoU"] == pytest.approx(record["evaluations"][0]["metrics"]["mIoU"])
+
+
+def test_the_survey_section_links_tiles_and_draws_their_map(tmp_path):
+    eval_json = tmp_path / "a" / "eval" / "evaluation.json"
+    eval_json.parent.mkdir(parents=True)
+    eval_json.write_text("{}")
+    tiles = [{"path": "/data/a.laz", "prefix": f"{tmp_path}/a/", "status": "done", "points": 10, "seconds": 2.0,
+              "metrics": {"mIoU": 0.8, "OA": 0.9, "macro_F1": 0.85}, "error": None, "outputs": [str(eval_json)],
+              "bounds": [0, 0, 50, 50]},
+             {"path": "/data/b.laz", "prefix": f"{tmp_path}/b/", "status": "failed", "points": 10, "seconds": 1.0,
+              "metrics": None, "error": "corrupted LAZ", "outputs": [], "bounds": [50, 0, 100, 50]}]
+    (tmp_path / "survey.json").write_text(json.dumps({"tiles": tiles}))
+    features = [{"type": "Feature", "properties": {"name": Path(t["path"]).stem, "path": t["path"], "status": t["status"],
+                                                    "mIoU": (t["metrics"] or {}).get("mIoU")},
+                 "geometry": {"type": "Polygon", "coordinates": [[[t["bounds"][0], 0], [t["bounds"][2], 0],
+                                                                  [t["bounds"][2], 50], [t["bounds"][0], 50]]]}}
+                for t in tiles]
+    (tmp_path / "survey.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    html = survey_section({"json": str(tmp_path / "survey.json"), "geojson": str(tmp_path / "survey.geojson")},
+                          folder=tmp_path)
+    assert '<a href="a/eval/evaluation.json">a</a>' in html  # the tile's link
+    assert "corrupted LAZ" in html and html.count("<rect") == 2
+    assert '<a href="a/eval/evaluation.json"><rect' in html  # the map links the tile too
+
+
+@pytest.fixture(scope="module")
+def chromium_available():
+    if browser.chromium() is None:
+        pytest.skip("chromium not installed (Debian: apt-get install chromium; .ci/run installs it)")
+
+
+def assert_opens_cleanly(page: Path) -> browser.PageVisit:
+    """The page loads without console error, requests nothing but itself and data: URIs, and is not blank."""
+    visit = browser.open_page(page)
+    assert visit.errors == []
+    assert [url for url in visit.requests if url != visit.url and not url.startswith("data:")] == []
+    assert visit.requests[0] == visit.url
+    assert browser.distinct_colours(visit.screenshot) > 50
+    return visit
+
+
+def test_the_report_opens_in_chromium_without_error_or_request(tmp_path, chromium_available):
+    page = write_report(make_record(tmp_path, class_weight="balanced"), path=tmp_path / "report.html")
+    visit = assert_opens_cleanly(page)
+    assert visit.title.startswith("vl3d_focal run:")
+
+
+def test_a_page_that_loads_a_remote_file_is_caught(tmp_path, chromium_available):
+    """The browser check can fail: a page with a remote picture shows the request (to a closed loopback port)."""
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><head><title>x</title></head><body><img src="http://127.0.0.1:9/x.png">'
+                    '<script>console.error("boom")</script></body></html>')
+    visit = browser.open_page(page)
+    assert "http://127.0.0.1:9/x.png" in visit.requests
+    assert any("boom" in error for error in visit.errors)

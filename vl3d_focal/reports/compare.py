@@ -1,0 +1,224 @@
+"""Runs side by side (``vl3d-focal compare``): loss, gamma, class weights, scores, per-class IoU
+and recall with the differences to the first run, training time.
+
+A run is found by its run record (``report.json``, :mod:`vl3d_focal.runner.run_record`): a
+folder holding one, or the file itself. Only the records are read, never the clouds. The
+comparison is printed as Markdown, CSV or JSON (:func:`format_comparison`) and drawn as a
+self-contained HTML page (:func:`render_comparison`).
+
+Example:
+    >>> run = {"name": "a", "record": "a/report.json", "status": "finished", "loss": "f", "gamma": 2.0,
+    ...        "class_weight": "balanced", "weights": {}, "mIoU": 0.5, "OA": 0.9, "macro_F1": 0.6,
+    ...        "train_seconds": 10.0, "epochs": 3, "per_class": {"pole": {"IoU": 0.2, "R": 0.4}}}
+    >>> print(format_comparison({"classes": ["pole"], "shares": {"pole": 0.01}, "runs": [run]}, style="md")
+    ...       .splitlines()[2])
+    | a | f | 2 | balanced | 0.500 | 0.900 | 0.600 | 10.0 | 3 |
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from vl3d_focal.errors import DataError
+from vl3d_focal.reports import svg_charts
+from vl3d_focal.reports.html_page import esc, fmt, link, page, table, write_page
+from vl3d_focal.reports.run_summary import (
+    RECORD_FORMAT, class_shares, first_training, loss_summary, read_record, summed_metrics,
+)
+
+FORMATS = ("md", "csv", "json")
+SCORES = (("mIoU", "mIoU"), ("OA", "OA"), ("macro_F1", "macro F1"))
+
+
+def find_record(path: str | os.PathLike[str]) -> Path:
+    """The run record of a run folder (its ``report.json``, or its only ``*report.json``) or the file itself.
+
+    Raises:
+        DataError: no such folder or file, or no single run record in the folder.
+
+    Example:
+        >>> find_record("no/such/run")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.errors.DataError: no/such/run: no such run folder or report.json; ...
+    """
+    target = Path(path)
+    if target.is_file():
+        return target
+    if not target.is_dir():
+        raise DataError(f"{path}: no such run folder or report.json; expected the folder of a run's report.html")
+    if (target / "report.json").is_file():
+        return target / "report.json"
+    found = [p for p in sorted(target.glob("*report.json")) if RECORD_FORMAT in p.read_text(encoding="utf-8")[:200]]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise DataError(f"{path}: no run record (report.json) in this folder; expected the folder where a run "
+                        "wrote report.html (its first output prefix), e.g. out/demo")
+    raise DataError(f"{path}: several run records ({', '.join(p.name for p in found)}); pass the one to compare")
+
+
+def _run_summary(name: str, path: Path, record: Mapping[str, Any]) -> dict[str, Any]:
+    metrics = summed_metrics(record) or {}
+    training = first_training(record) or {}
+    weights = dict(zip(training.get("class_names") or [], training.get("class_weight") or []))
+    train_seconds = sum(s["seconds"] or 0.0 for s in record.get("steps") or [] if s["kind"] == "train")
+    return {
+        "name": name, "record": str(path), "status": record.get("status"), **loss_summary(training or None),
+        "weights": weights, **{key: metrics.get(key) for key, _ in SCORES},
+        "train_seconds": round(train_seconds, 1) if training else None,
+        "epochs": len(training.get("history") or []) if training else None,
+        "per_class": {name: {key: row.get(key) for key in ("P", "R", "F1", "IoU", "support")}
+                      for name, row in (metrics.get("per_class") or {}).items()},
+    }
+
+
+def _names(paths: Sequence[Path]) -> list[str]:
+    """Short distinct names of the runs: their folders, with parents where two are alike."""
+    names = [p.parent.name or str(p.parent) for p in paths]
+    for depth in (2, 3):
+        if len(set(names)) == len(names):
+            break
+        names = ["/".join(p.parent.parts[-depth:]) for p in paths]
+    return [name if names.count(name) == 1 else f"{name} ({k + 1})" for k, name in enumerate(names)]
+
+
+def compare_runs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
+    """The comparison of runs (``classes``, ``shares`` of the training points, ``runs``), first run the baseline.
+
+    Raises:
+        DataError: a path is not a run (see :func:`find_record`).
+
+    Example:
+        >>> compare_runs([])
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.errors.DataError: compare: expected at least one run folder (RUN_DIR); got none
+    """
+    if not paths:
+        raise DataError("compare: expected at least one run folder (RUN_DIR); got none")
+    files = [find_record(path) for path in paths]
+    records = [read_record(path) for path in files]
+    runs = [_run_summary(name, path, record) for name, path, record in zip(_names(files), files, records)]
+    classes: list[str] = []
+    for run in runs:
+        classes += [name for name in run["per_class"] if name not in classes]
+    shares = next((dict(zip(*found)) for found in map(class_shares, records) if found), {})
+    return {"classes": classes, "shares": shares, "runs": runs}
+
+
+def _delta(value: float | None, base: float | None) -> float | None:
+    return None if value is None or base is None else value - base
+
+
+def _with_delta(value: float | None, base: float | None, *, first: bool) -> str:
+    delta = _delta(value, base)
+    return fmt(value) + ("" if first or delta is None else f" ({delta:+.3f})")
+
+
+def format_comparison(comparison: Mapping[str, Any], *, style: str = "md") -> str:
+    """The comparison as Markdown tables (``md``), one CSV row per run and class (``csv``), or JSON.
+
+    Example:
+        >>> format_comparison({"classes": [], "shares": {}, "runs": []}, style="json").startswith("{")
+        True
+    """
+    runs, classes = comparison["runs"], comparison["classes"]
+    if style == "json":
+        return json.dumps(comparison, indent=1) + "\n"
+    if style == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        head = ["name", "loss", "gamma", "class_weight", "mIoU", "OA", "macro_F1", "train_seconds"]
+        writer.writerow(["run", *head[1:], "class", "training_share", "weight", "precision", "recall", "F1", "IoU",
+                         "support"])
+        for run in runs:
+            for name in classes:
+                row = run["per_class"].get(name, {})
+                writer.writerow([*(run[key] for key in head), name, comparison["shares"].get(name),
+                                 run["weights"].get(name), *(row.get(k) for k in ("P", "R", "F1", "IoU", "support"))])
+        return buffer.getvalue()
+    if style != "md":
+        raise DataError(f"compare --format: expected one of {', '.join(FORMATS)}; got {style!r}")
+    base = runs[0] if runs else {}
+    lines = ["| run | loss | gamma | class weights | mIoU | OA | macro F1 | training (s) | epochs |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    for k, run in enumerate(runs):
+        scores = " | ".join(_with_delta(run[key], base[key], first=k == 0) for key, _ in SCORES)
+        gamma = "" if run["gamma"] is None else f"{run['gamma']:g}"
+        lines.append(f"| {run['name']} | {run['loss'] or ''} | {gamma} | {run['class_weight'] or 'none'} | {scores} | "
+                     f"{'' if run['train_seconds'] is None else run['train_seconds']} | {run['epochs'] or ''} |")
+    if classes:
+        names = [run["name"] for run in runs]
+        lines += ["", "| class | training share | " + " | ".join(f"IoU {n}" for n in names) + " | "
+                  + " | ".join(f"recall {n}" for n in names) + " |",
+                  "|---|---:|" + "---:|" * (2 * len(runs))]
+        for name in classes:
+            share = comparison["shares"].get(name)
+            cells = [_with_delta(run["per_class"].get(name, {}).get(key), base["per_class"].get(name, {}).get(key),
+                                 first=k == 0) for key in ("IoU", "R") for k, run in enumerate(runs)]
+            lines.append(f"| {name} | {'' if share is None else f'{100 * share:.2f}%'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if abs(value) < 0.0005:  # shows as 0.000: no colour, no sign
+        return "0.000"
+    return f'<span class="{"up" if value > 0 else "down"}">{value:+.3f}</span>'
+
+
+def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
+    """The comparison page; links to the runs' reports are relative to ``folder``.
+
+    Example:
+        >>> "<svg" in render_comparison({"classes": ["a"], "shares": {}, "runs": [
+        ...     {"name": "r", "record": "r/report.json", "status": "finished", "loss": "f", "gamma": None,
+        ...      "class_weight": None, "weights": {}, "mIoU": 0.5, "OA": 0.9, "macro_F1": 0.6,
+        ...      "train_seconds": 1.0, "epochs": 1, "per_class": {"a": {"IoU": 0.5, "R": 0.6}}}]}, folder=Path("."))
+        True
+    """
+    runs, classes = comparison["runs"], comparison["classes"]
+    base = runs[0]
+    rows = [[link(Path(run["record"]).with_suffix(".html"), folder=folder, text=run["name"]), esc(run["status"]),
+             esc(run["loss"] or ""), fmt(run["gamma"], 2), esc(run["class_weight"] or "none"),
+             *(fmt(run[key]) + ("" if k == 0 else " " + _signed(_delta(run[key], base[key]))) for key, _ in SCORES),
+             fmt(run["train_seconds"], 1), fmt(run["epochs"])] for k, run in enumerate(runs)]
+    overview = table(["run", "status", "loss", "gamma", "class weights", "mIoU", "OA", "macro F1", "training (s)",
+                      "epochs"], rows, left=5)
+    overview += svg_charts.bar_chart(categories=[label for _, label in SCORES], y_max=1.0, title="Scores",
+                                     groups={run["name"]: [run[key] for key, _ in SCORES] for run in runs})
+    sections = [("runs", "Runs", overview + f'<p class="muted">Differences are to the first run, {esc(base["name"])}.</p>')]
+    for key, label in (("IoU", "IoU"), ("R", "recall")):
+        groups = {run["name"]: [run["per_class"].get(name, {}).get(key) for name in classes] for run in runs}
+        chart = svg_charts.bar_chart(categories=classes, groups=groups, y_max=1.0, labels=len(runs) <= 2,
+                                     title=f"Per-class {label}")
+        header = ["class", "training share", *(esc(r["name"]) for r in runs),
+                  *(f"{esc(r['name'])} &minus; {esc(base['name'])}" for r in runs[1:])]
+        body = [[esc(name), "n/a" if comparison["shares"].get(name) is None else f"{100 * comparison['shares'][name]:.2f}%",
+                 *(fmt(value) for value in (groups[r["name"]][c] for r in runs)),
+                 *(_signed(_delta(groups[r["name"]][c], groups[base["name"]][c])) for r in runs[1:])]
+                for c, name in enumerate(classes)]
+        sections.append((key.lower(), f"Per-class {label}", chart + table(header, body)))
+    weights = [[esc(name), *(fmt(run["weights"].get(name), 4) for run in runs)] for name in classes]
+    sections.append(("weights", "Class weights", table(["class", *(esc(r["name"]) for r in runs)], weights)
+                     + '<p class="muted">n/a: the run used no class weight.</p>'))
+    return page(title=f"vl3d_focal comparison of {len(runs)} runs", sections=sections,
+                subtitle=" vs ".join(esc(run["name"]) for run in runs))
+
+
+def write_comparison(comparison: Mapping[str, Any], *, path: str | os.PathLike[str]) -> Path:
+    """Writes :func:`render_comparison` to ``path`` (atomically).
+
+    Example:
+        >>> write_comparison(compare_runs(["out/demo", "out/ce"]), path="compare.html")  # doctest: +SKIP
+        PosixPath('compare.html')
+    """
+    target = Path(path)
+    return write_page(render_comparison(comparison, folder=target.parent), path=target)

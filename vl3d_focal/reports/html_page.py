@@ -1,0 +1,174 @@
+"""The frame of the HTML pages (run report, comparison): one self-contained file, no script.
+
+Styles are inline, pictures are ``data:`` URIs or inline SVG, links to the run's files are
+relative to the page; the page requests nothing when it opens.
+
+Example:
+    >>> text = page(title="t", sections=[("a", "A", "<p>x</p>")])
+    >>> text.startswith("<!DOCTYPE html>") and 'href="#a"' in text
+    True
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from html import escape
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import quote
+
+from vl3d_focal.io.atomic import atomic_output
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#222;background:#f6f7f9}
+header{background:#24364b;color:#fff;padding:14px 24px}header h1{margin:0;font-size:21px}
+header p{margin:4px 0 0;color:#d6dde6;font-size:13px}nav{padding:6px 24px;background:#e9edf2;font-size:13px}
+nav a{margin-right:14px;color:#24364b}main{max-width:1280px;padding:8px 24px 40px}
+section{background:#fff;border:1px solid #dde2e8;border-radius:6px;margin:14px 0;padding:8px 18px 14px}
+h2{font-size:17px;margin:8px 0}h3{font-size:14px;margin:12px 0 6px}
+table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{border:1px solid #dde2e8;padding:3px 8px;text-align:right}
+th{background:#f0f3f6}td.l,th.l{text-align:left}.cards{display:flex;flex-wrap:wrap;gap:10px}
+.card{border:1px solid #dde2e8;border-radius:6px;padding:6px 12px;min-width:120px;background:#fbfcfd}
+.card b{display:block;font-size:20px}.card span{font-size:12px;color:#555}
+.badge{display:inline-block;border-radius:4px;padding:1px 7px;font-size:12px;color:#fff;background:#6b7785}
+.finished{background:#2e7d32}.failed{background:#c62828}.running,.interrupted{background:#ef6c00}
+.rare{background:#8e24aa}.warn{background:#fff8e1;border-left:4px solid #ef6c00;padding:4px 10px;margin:4px 0;font-size:13px}
+.error{background:#ffebee;border-left:4px solid #c62828;padding:6px 12px}.swatch{display:inline-block;width:10px;
+height:10px;margin-right:5px;border:1px solid #0003}pre{background:#f4f5f7;padding:8px;overflow:auto;font-size:12px;
+max-height:420px}.charts{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}.muted{color:#666;font-size:13px}
+.up{color:#2e7d32}.down{color:#c62828}img.picture{max-width:100%;border:1px solid #dde2e8}
+"""
+
+
+def esc(value: Any) -> str:
+    """``value`` as HTML text.
+
+    Example:
+        >>> esc("<a & b>")
+        '&lt;a &amp; b&gt;'
+    """
+    return escape(str(value))
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """A number for a table: ``n/a`` for None, thousands separated for integers.
+
+    Example:
+        >>> fmt(None), fmt(0.98765), fmt(12345)
+        ('n/a', '0.988', '12,345')
+    """
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return esc(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}f}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, left: int = 1) -> str:
+    """An HTML table; the first ``left`` columns are left-aligned; cells are HTML already.
+
+    Example:
+        >>> table(["a", "b"], [["x", "1"]])
+        '<table><tr><th class="l">a</th><th>b</th></tr><tr><td class="l">x</td><td>1</td></tr></table>'
+    """
+    def cells(values: Sequence[Any], tag: str) -> str:
+        return "".join(f'<{tag} class="l">{v}</{tag}>' if k < left else f"<{tag}>{v}</{tag}>" for k, v in enumerate(values))
+
+    return f'<table><tr>{cells(header, "th")}</tr>' + "".join(f"<tr>{cells(row, 'td')}</tr>" for row in rows) + "</table>"
+
+
+def relative(path: str | os.PathLike[str], *, folder: Path) -> str:
+    """``path`` relative to the page's ``folder``, with forward slashes.
+
+    Example:
+        >>> relative("/runs/a/eval/e.json", folder=Path("/runs/b"))
+        '../a/eval/e.json'
+    """
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(folder))).as_posix()
+
+
+def link(path: str | os.PathLike[str] | None, *, folder: Path, text: str | None = None) -> str:
+    """A link to a file, relative to the page's ``folder`` (the text: that relative path).
+
+    Example:
+        >>> link("/runs/a/eval/evaluation.json", folder=Path("/runs/a"))
+        '<a href="eval/evaluation.json">eval/evaluation.json</a>'
+    """
+    if not path:
+        return ""
+    target = relative(path, folder=folder)
+    return f'<a href="{esc(quote(target))}">{esc(text if text is not None else target)}</a>'
+
+
+def swatch(color: str | None) -> str:
+    """A small square of a class's colour.
+
+    Example:
+        >>> swatch("#ff0000")
+        '<span class="swatch" style="background:#ff0000"></span>'
+    """
+    return f'<span class="swatch" style="background:{esc(color)}"></span>' if color else ""
+
+
+def picture_uri(path: str | os.PathLike[str], *, max_width: int = 1600) -> str | None:
+    """A PNG file as a ``data:`` URI, as JPEG at most ``max_width`` pixels wide (a top-down map of
+    many points is megabytes as PNG); None when the file is missing or unreadable.
+
+    Example:
+        >>> picture_uri("no/such.png") is None
+        True
+    """
+    source = Path(path)
+    if not source.is_file():
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        image = plt.imread(source)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    step = max(1, -(-image.shape[1] // max_width))
+    image = image[::step, ::step, :3]
+    buffer = io.BytesIO()
+    plt.imsave(buffer, image, format="jpeg", pil_kwargs={"quality": 85})
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def page(*, title: str, sections: Sequence[tuple[str, str, str]], subtitle: str = "") -> str:
+    """A whole page: a header, a menu of the sections, then each ``(id, heading, html)``.
+
+    Example:
+        >>> "<h2>A</h2>" in page(title="t", sections=[("a", "A", "")])
+        True
+    """
+    nav = "".join(f'<a href="#{esc(key)}">{esc(heading)}</a>' for key, heading, _ in sections)
+    body = "".join(f'<section id="{esc(key)}"><h2>{esc(heading)}</h2>{content}</section>'
+                   for key, heading, content in sections)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
+            f'style-src \'unsafe-inline\'">'
+            f'<link rel="icon" href="data:,">'
+            f"<title>{esc(title)}</title><style>{STYLE}</style></head><body><header><h1>{esc(title)}</h1>"
+            f"<p>{subtitle}</p></header><nav>{nav}</nav><main>{body}</main></body></html>\n")
+
+
+def write_page(text: str, *, path: str | os.PathLike[str]) -> Path:
+    """Writes a page atomically.
+
+    Example:
+        >>> import tempfile
+        >>> write_page("<!DOCTYPE html>", path=Path(tempfile.mkdtemp()) / "p.html").suffix
+        '.html'
+    """
+    target = Path(path)
+    with atomic_output(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target

@@ -1,0 +1,252 @@
+"""The page of one run, ``report.html``, built from its run record (``report.json``) alone.
+
+Sections: summary (status, scores, loss, class weights), the error of a failed run, warnings,
+per-class results (rarest classes marked), confusion matrices (counts, row-normalised),
+top-down maps, training (curves, class weights and how they came), clouds and class
+distributions, the survey's tiles and map when the run has one, step times, output files, the
+spec as run, versions and machine.
+
+Example:
+    >>> record = {"status": "failed", "output_prefix": "out/", "steps": [], "warnings": [],
+    ...           "error": {"step": None, "type": "DataError", "message": "no such file"}}
+    >>> "no such file" in render_report(record, folder=Path("out"))
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from vl3d_focal.reports import svg_charts
+from vl3d_focal.reports.html_page import esc, fmt, link, page, picture_uri, swatch, table, write_page
+from vl3d_focal.reports.run_summary import first_training, history_columns, loss_summary, rare_classes, summed_metrics
+from vl3d_focal.reports.survey_section import survey_section
+
+
+def _step_name(record: Mapping[str, Any], index: int | None) -> str:
+    steps = record.get("steps") or []
+    if index is None or index >= len(steps):
+        return "before the first step"
+    return f"step {index + 1} ({steps[index]['kind']} {steps[index]['name']})"
+
+
+def _summary(record: Mapping[str, Any], folder: Path) -> str:
+    metrics = summed_metrics(record)
+    loss = loss_summary(first_training(record))
+    cards = []
+    if metrics:
+        cards += [(fmt(metrics.get(key)), label) for key, label in (("mIoU", "mIoU"), ("OA", "overall accuracy"),
+                                                                     ("macro_F1", "macro F1"))]
+    if loss["loss"]:
+        cards += [(esc(loss["loss"]), "loss"), (fmt(loss["gamma"], 2), "gamma"),
+                  (esc(loss["class_weight"] or "none"), "class weights")]
+    train_steps = [s for s in record.get("steps") or [] if s["kind"] == "train" and s.get("seconds") is not None]
+    if train_steps:
+        cards.append((f"{sum(s['seconds'] for s in train_steps):.1f} s", "training step"))
+    if record.get("seconds") is not None:
+        cards.append((f"{record['seconds']:.1f} s", "whole run"))
+    html = '<div class="cards">' + "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for v, k in cards)
+    html += "</div>"
+    if metrics and len(record.get("evaluations") or []) > 1:
+        html += '<p class="muted">Scores of all evaluated clouds together (confusion matrices summed).</p>'
+    command = " ".join(record.get("command") or [])
+    html += (f'<p class="muted">Started {esc(record.get("started", "?"))}, finished {esc(record.get("finished") or "-")}'
+             + (f"; command: <code>{esc(command)}</code>" if command else "") + ". Record: "
+             + link(record.get("files", {}).get("json"), folder=folder) + "</p>")
+    return html
+
+
+def _error(record: Mapping[str, Any]) -> str:
+    error = record["error"]
+    html = (f'<div class="error"><b>{esc(error["type"])}</b> in {esc(_step_name(record, error.get("step")))}: '
+            f'{esc(error["message"])}</div>')
+    if error.get("traceback"):
+        html += f"<pre>{esc(error['traceback'])}</pre>"
+    return html
+
+
+def _warnings(record: Mapping[str, Any]) -> str:
+    warnings = record.get("warnings") or []
+    if not warnings:
+        return '<p class="muted">No warning was logged during the run.</p>'
+    return "".join(f'<div class="warn"><b>{esc(w["level"])}</b> {esc(_step_name(record, w.get("step")))}, '
+                   f'<code>{esc(w["logger"])}</code>: {esc(w["message"])}</div>' for w in warnings)
+
+
+def _per_class(record: Mapping[str, Any], evaluation: Mapping[str, Any], rare: list[str]) -> str:
+    metrics = evaluation["metrics"]
+    names, colors = metrics["class_names"], evaluation.get("class_colors") or [None] * len(metrics["class_names"])
+    total = sum(metrics["per_class"][n]["support"] for n in names) or 1
+    rows = []
+    for name, color in zip(names, colors):
+        row = metrics["per_class"][name]
+        mark = ' <span class="badge rare">rare</span>' if name in rare else ""
+        rows.append([f"{swatch(color)}{esc(name)}{mark}", fmt(row["support"]), f"{100 * row['support'] / total:.2f}%",
+                     *(fmt(row[key]) for key in ("P", "R", "F1", "IoU"))])
+    chart = svg_charts.bar_chart(categories=names, groups={key: [metrics["per_class"][n][key] for n in names]
+                                                           for key in ("P", "R", "F1", "IoU")},
+                                 title="Per-class precision, recall, F1, IoU", y_max=1.0, labels=False)
+    overall = ", ".join(f"{key} {fmt(metrics.get(key))}" for key in ("OA", "mIoU", "macro_F1", "MCC", "Kappa"))
+    return (f"<p>{overall}</p>" + table(["class", "support", "share", "precision", "recall", "F1", "IoU"], rows)
+            + f'<p class="muted">rare: under 5 % of the {"training" if first_training(record) else "scored"} points.</p>'
+            + chart)
+
+
+def _confusion(metrics: Mapping[str, Any]) -> str:
+    names = metrics["class_names"]
+    counts = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    peak = max(int(counts.max()), 1)
+
+    def cell(text: str, strength: float) -> str:
+        color = "#fff" if strength > 0.55 else "#222"
+        return f'<span style="display:block;background:rgba(31,119,180,{strength:.2f});color:{color}">{text}</span>'
+
+    rows_counts = [[esc(name), *(cell(fmt(int(v)), np.sqrt(v / peak)) for v in row)] for name, row in zip(names, counts)]
+    rows_shares = [[esc(name), *(cell(f"{100 * v:.1f}%", v) for v in row)] for name, row in zip(names, shares)]
+    header = ["reference \\ predicted", *map(esc, names)]
+    return ('<div class="charts"><div><h3>Counts</h3>' + table(header, rows_counts) + "</div><div><h3>Row-normalised "
+            "(each row is a reference class; the diagonal is its recall)</h3>" + table(header, rows_shares) + "</div></div>")
+
+
+def _evaluations(record: Mapping[str, Any], folder: Path) -> list[tuple[str, str, str]]:
+    rare = rare_classes(record)
+    sections = []
+    for number, evaluation in enumerate(record.get("evaluations") or [], start=1):
+        name = Path(evaluation["cloud"]).name
+        files = link(evaluation["report_path"], folder=folder)
+        sections.append((f"results-{number}", f"Results: {name}", f'<p class="muted">{files}</p>'
+                         + _per_class(record, evaluation, rare)))
+        sections.append((f"confusion-{number}", f"Confusion matrix: {name}", _confusion(evaluation["metrics"])))
+        topdown = (evaluation.get("pictures") or {}).get("topdown_png")
+        uri = picture_uri(topdown) if topdown else None
+        if uri:
+            sections.append((f"map-{number}", f"Top-down maps: {name}",
+                             f'<img class="picture" alt="reference, prediction and errors seen from above" src="{uri}">'
+                             f'<p class="muted">{link(topdown, folder=folder)}</p>'))
+    return sections
+
+
+def _training(record: Mapping[str, Any], training: Mapping[str, Any], folder: Path) -> str:
+    rows_history = training.get("history") or []
+    epochs = [int(row.get("epoch", k)) + 1 for k, row in enumerate(rows_history)]
+    charts = []
+    for base, columns in history_columns(rows_history).items():
+        series = {("validation" if c.startswith("val_") else "training") if len(columns) > 1 else c:
+                  [row.get(c) for row in rows_history] for c in columns}
+        log = base.endswith("loss") or base in ("learning_rate", "lr")
+        charts.append(svg_charts.line_chart(x=epochs, series=series, title=base, x_label="epoch", log_y=log))
+    names, counts, weights = training["class_names"], training["class_counts"], training.get("class_weight")
+    total = sum(counts) or 1
+    pull = [w * c for w, c in zip(weights, counts)] if weights else counts
+    rows = [[esc(name), fmt(int(c)), f"{100 * c / total:.2f}%", fmt(w, 4) if weights else "1 (none)",
+             f"{100 * p / (sum(pull) or 1):.2f}%"] for name, c, w, p in zip(names, counts, weights or counts, pull)]
+    files = " ".join(link(path, folder=folder) for name, path in (training.get("files") or {}).items()
+                     if name != "tensorboard_dir" and Path(path).exists())
+    board = (training.get("files") or {}).get("tensorboard_dir")
+    html = (f"<p>Model <b>{esc(training['model'])}</b>, loss <code>{esc(json.dumps(training['loss']))}</code>, "
+            f"{len(rows_history)} epochs, fit {fmt(training.get('fit_seconds'), 1)} s. {files}</p>"
+            + (f"<p>TensorBoard logs: <code>tensorboard --logdir {esc(board)}</code></p>" if board else "")
+            + '<div class="charts">' + "".join(charts) + "</div><h3>Class weights</h3>")
+    html += (f"<p>{esc(training.get('class_weight_rule') or 'No class weights: every point weighs the same.')} "
+             f"(from {esc(training.get('class_weight_source', 'none'))})</p>")
+    html += table(["class", "training points", "share", "weight", "share of the weighted loss"], rows)
+    if weights:
+        html += svg_charts.bar_chart(categories=names, groups={"weight": weights}, title="Class weights",
+                                     bar_colors=_class_colors(record, len(names)))
+    clouds = [[link(c["path"], folder=folder), fmt(c["points"])] for c in training.get("clouds") or []]
+    return html + "<h3>Training clouds</h3>" + table(["cloud", "points"], clouds)
+
+
+def _class_colors(record: Mapping[str, Any], count: int) -> list[str]:
+    for evaluation in record.get("evaluations") or []:
+        if len(evaluation.get("class_colors") or []) == count:
+            return list(evaluation["class_colors"])
+    return [svg_charts.PALETTE[k % len(svg_charts.PALETTE)] for k in range(count)]
+
+
+def _clouds(record: Mapping[str, Any], folder: Path) -> str:
+    rows = [[link(c["path"], folder=folder), fmt(c.get("points")), esc(c.get("prefix") or "")]
+            for c in record.get("clouds") or []]
+    html = table(["input cloud", "points", "output prefix"], rows)
+    training = first_training(record)
+    for evaluation in record.get("evaluations") or []:
+        metrics = evaluation["metrics"]
+        counts = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
+        groups = {"reference": counts.sum(axis=1).tolist(), "predicted": counts.sum(axis=0).tolist()}
+        if training and training["class_names"] == metrics["class_names"]:
+            groups = {"training": list(training["class_counts"]), **groups}
+        html += svg_charts.bar_chart(categories=metrics["class_names"], groups=groups, log_y=True, labels=False,
+                                     title=f"Class distribution: {Path(evaluation['cloud']).name} (points, log scale)")
+    return html
+
+
+def _steps(record: Mapping[str, Any]) -> str:
+    steps = record.get("steps") or []
+    rows = [[f"{s['index'] + 1}. {esc(s['kind'])}", esc(s["name"]), f'<span class="badge {esc(s["status"])}">'
+             f'{esc(s["status"])}</span>', fmt(s.get("seconds"), 1)] for s in steps]
+    timed = [s for s in steps if s.get("seconds") is not None]
+    chart = svg_charts.hbar_chart(labels=[f"{s['index'] + 1}. {s['kind']} {s['name']}" for s in timed],
+                                  values=[s["seconds"] for s in timed], title="Seconds per step") if timed else ""
+    return table(["step", "name", "status", "seconds"], rows, left=3) + chart
+
+
+def _outputs(record: Mapping[str, Any], folder: Path) -> str:
+    present = [path for path in record.get("outputs") or [] if os.path.exists(path)]
+    if not present:
+        return '<p class="muted">No output file of the run exists (yet).</p>'
+    return "<ul>" + "".join(f"<li>{link(path, folder=folder)}</li>" for path in present) + "</ul>"
+
+
+def _environment(record: Mapping[str, Any]) -> str:
+    versions = [[esc(k), esc(v)] for k, v in (record.get("versions") or {}).items()]
+    machine = [[esc(k), esc(", ".join(v) if isinstance(v, list) else v)] for k, v in (record.get("machine") or {}).items()]
+    return ('<div class="charts"><div>' + table(["package", "version"], versions) + "</div><div>"
+            + table(["machine", ""], machine) + "</div></div>")
+
+
+def render_report(record: Mapping[str, Any], *, folder: Path) -> str:
+    """The HTML page of a run record; links are relative to ``folder`` (where the page goes).
+
+    Example:
+        >>> render_report({"status": "finished", "steps": []}, folder=Path(".")).count("<section")
+        7
+    """
+    status = record.get("status", "?")
+    sections = [("summary", "Summary", _summary(record, folder))]
+    if record.get("error"):
+        sections.append(("error", "Error", _error(record)))
+    sections.append(("warnings", f"Warnings ({len(record.get('warnings') or [])})", _warnings(record)))
+    sections += _evaluations(record, folder)
+    for number, training in enumerate(record.get("trainings") or [], start=1):
+        sections.append((f"training-{number}", "Training", _training(record, training, folder)))
+    sections.append(("clouds", "Clouds", _clouds(record, folder)))
+    if record.get("survey"):
+        sections.append(("survey", "Survey", survey_section(record["survey"], folder=folder)))
+    sections += [("steps", "Steps", _steps(record)), ("outputs", "Output files", _outputs(record, folder)),
+                 ("spec", "Spec as run", f"<details><summary>the normalised spec (defaults filled in, paths resolved)"
+                                         f"</summary><pre>{esc(json.dumps(record.get('spec'), indent=1))}</pre></details>"),
+                 ("environment", "Versions and machine", _environment(record))]
+    subtitle = (f'<span class="badge {esc(status)}">{esc(status)}</span> output prefix '
+                f'<code>{esc(record.get("output_prefix", ""))}</code>')
+    return page(title=f"vl3d_focal run: {Path(str(record.get('output_prefix', 'run'))).name or 'run'}",
+                subtitle=subtitle, sections=sections)
+
+
+def write_report(record: Mapping[str, Any], *, path: str | os.PathLike[str]) -> Path:
+    """Renders a run record (:func:`render_report`) to ``path`` (atomically).
+
+    Example:
+        >>> import tempfile
+        >>> out = write_report({"status": "running", "steps": []}, path=Path(tempfile.mkdtemp()) / "report.html")
+        >>> out.read_text().startswith("<!DOCTYPE html>")
+        True
+    """
+    target = Path(path)
+    return write_page(render_report(record, folder=target.parent), path=target)

@@ -1,0 +1,95 @@
+"""The survey part of a run report: the tiles (status, points, scores, links) and their map.
+
+It reads the files the survey runner writes under the first output prefix, ``survey.json``
+(``tiles``: ``path``, ``prefix``, ``status``, ``points``, ``seconds``, ``metrics``, ``error``,
+``outputs``, ``bounds``) and ``survey.geojson`` (one polygon per tile), whichever exist; a
+missing or unreadable file is said on the page, never an error.
+
+Example:
+    >>> "no survey file" in survey_section({"json": "no/survey.json", "geojson": "no/survey.geojson"},
+    ...                                    folder=Path("."))
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from vl3d_focal.reports.html_page import esc, fmt, link, relative, table
+from vl3d_focal.reports.svg_charts import tile_map
+
+STATUS_COLORS = {"done": "#a5d6a7", "skipped": "#c5e1a5", "failed": "#ef9a9a", "pending": "#e0e0e0"}
+
+
+def _read(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def score_color(value: float | None) -> str:
+    """A colour from red (0) through yellow to green (1) for a score; grey for None.
+
+    Example:
+        >>> score_color(0.0), score_color(1.0), score_color(None)
+        ('#d73027', '#1a9850', '#e0e0e0')
+    """
+    if value is None:
+        return "#e0e0e0"
+    stops = ((0.0, (0xd7, 0x30, 0x27)), (0.5, (0xfe, 0xe0, 0x8b)), (1.0, (0x1a, 0x98, 0x50)))
+    v = min(max(float(value), 0.0), 1.0)
+    (a, ca), (b, cb) = (stops[0], stops[1]) if v <= 0.5 else (stops[1], stops[2])
+    t = (v - a) / (b - a)
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ca, cb))
+
+
+def _tile_link(tile: Mapping[str, Any], folder: Path) -> str:
+    outputs = [str(p) for p in tile.get("outputs") or [] if Path(str(p)).exists()]
+    evaluation = next((p for p in outputs if p.endswith(".json")), None)
+    target = evaluation or (outputs[0] if outputs else None)
+    return link(target, folder=folder, text=Path(tile["path"]).stem) if target else esc(Path(tile["path"]).stem)
+
+
+def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
+    """The HTML of the survey section (tiles table and map); ``files``: ``json`` and ``geojson`` paths.
+
+    Example:
+        >>> survey_section({"json": "none.json", "geojson": "none.geojson"}, folder=Path(".")).startswith("<p")
+        True
+    """
+    survey = _read(files.get("json", ""))
+    geo = _read(files.get("geojson", ""))
+    if survey is None and geo is None:
+        return '<p class="muted">no survey file could be read.</p>'
+    html = "<p>" + " ".join(link(path, folder=folder) for path in files.values() if Path(path).is_file()) + "</p>"
+    tiles = list((survey or {}).get("tiles") or [])
+    by_path = {tile.get("path"): tile for tile in tiles}
+    if tiles:
+        rows = [[_tile_link(t, folder), esc(t.get("status", "?")), fmt(t.get("points")), fmt(t.get("seconds"), 1),
+                 *(fmt((t.get("metrics") or {}).get(key)) for key in ("mIoU", "OA", "macro_F1")),
+                 esc(t.get("error") or "")] for t in tiles]
+        html += table(["tile", "status", "points", "seconds", "mIoU", "OA", "macro F1", "error"], rows, left=2)
+    boxes = []
+    for feature in (geo or {}).get("features") or []:
+        ring = ((feature.get("geometry") or {}).get("coordinates") or [[]])[0]
+        if len(ring) < 3:
+            continue
+        props = feature.get("properties") or {}
+        xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+        tile = by_path.get(props.get("path"), {})
+        outputs = [str(p) for p in tile.get("outputs") or [] if str(p).endswith(".json") and Path(str(p)).exists()]
+        boxes.append({"bounds": [min(xs), min(ys), max(xs), max(ys)], "label": props.get("name", ""),
+                      "color": score_color(props["mIoU"]) if props.get("mIoU") is not None
+                      else STATUS_COLORS.get(props.get("status"), "#e0e0e0"),
+                      "tooltip": f"{props.get('name')}: {props.get('status')}, mIoU {fmt(props.get('mIoU'))}",
+                      "href": quote(relative(outputs[0], folder=folder)) if outputs else None})
+    if not boxes:
+        boxes = [{"bounds": t["bounds"], "label": Path(t["path"]).stem, "tooltip": t.get("status"),
+                  "color": STATUS_COLORS.get(t.get("status"), "#e0e0e0")} for t in tiles if t.get("bounds")]
+    if boxes:
+        html += tile_map(tiles=boxes, title="Survey map (colour: mIoU from red 0 to green 1; grey: not scored)")
+    return html

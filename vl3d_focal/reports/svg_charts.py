@@ -1,0 +1,260 @@
+"""Small inline SVG charts for the HTML pages: lines, grouped bars, horizontal bars, a tile map.
+
+Pure Python (no plotting library), so the pages and ``vl3d-focal compare`` need nothing heavy;
+every chart is one ``<svg>`` string with a ``<title>``, drawn in the page's font, with no
+script and no external reference. Missing values (None) are left out of lines and shown as
+"n/a" under bars.
+
+Example:
+    >>> svg = bar_chart(categories=["ground", "pole"], groups={"IoU": [0.9, None]}, title="IoU")
+    >>> svg.startswith("<svg") and "n/a" in svg
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Mapping, Sequence
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+"""Colours of series without their own (matplotlib's tab10)."""
+FONT = 11
+
+
+def nice_ticks(low: float, high: float, *, count: int = 5) -> list[float]:
+    """About ``count`` round tick values covering ``[low, high]``.
+
+    Example:
+        >>> nice_ticks(0, 0.93)
+        [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    """
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        high = low + 1.0
+    raw = (high - low) / max(count, 1)
+    step = 10 ** math.floor(math.log10(raw))
+    step *= next(m for m in (1, 2, 2.5, 5, 10) if m * step >= raw)
+    start = math.floor(low / step + 1e-9) * step
+    ticks, value = [], start
+    while value < high + step * 0.999:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def format_number(value: float) -> str:
+    """A tick label: short, no needless zeros.
+
+    Example:
+        >>> format_number(0.25), format_number(12000.0), format_number(2e-05)
+        ('0.25', '12k', '2e-05')
+    """
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:g}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:g}k"
+    return f"{value:.3g}"
+
+
+class _Frame:
+    """The plotting area of a chart and its value-to-pixel mapping."""
+
+    def __init__(self, *, width: int, height: int, left: int, bottom: int, low: float, high: float, log: bool) -> None:
+        self.width, self.height, self.left, self.bottom = width, height, left, bottom
+        self.top, self.right = 28, width - 12
+        self.log = log and low > 0
+        self.low, self.high = (math.log10(low), math.log10(high)) if self.log else (low, high)
+
+    def y(self, value: float) -> float:
+        v = math.log10(max(value, 10 ** self.low)) if self.log else value
+        share = (v - self.low) / ((self.high - self.low) or 1.0)
+        return self.height - self.bottom - share * (self.height - self.bottom - self.top)
+
+    def axis(self, title: str, y_label: str) -> list[str]:
+        parts = [f'<text x="{self.width / 2:.0f}" y="16" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
+        if self.log:
+            ticks = [10.0 ** e for e in range(math.floor(self.low), math.ceil(self.high) + 1)]
+        else:
+            ticks = nice_ticks(self.low, self.high)
+        for tick in ticks:
+            y = self.y(tick)
+            if self.top - 1 <= y <= self.height - self.bottom + 1:
+                parts.append(f'<line x1="{self.left}" x2="{self.right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e3e3"/>'
+                             f'<text x="{self.left - 4}" y="{y + 4:.1f}" text-anchor="end">{format_number(tick)}</text>')
+        if y_label:
+            parts.append(f'<text transform="translate(12 {(self.height - self.bottom + self.top) / 2:.0f}) rotate(-90)" '
+                         f'text-anchor="middle">{escape(y_label)}</text>')
+        base = self.height - self.bottom
+        parts.append(f'<line x1="{self.left}" x2="{self.right}" y1="{base}" y2="{base}" stroke="#555"/>')
+        return parts
+
+
+def _svg(width: int, height: int, title: str, parts: Sequence[str]) -> str:
+    return (f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+            f'height="{height}" font-size="{FONT}" role="img"><title>{escape(title)}</title>{"".join(parts)}</svg>')
+
+
+def _legend(names: Sequence[str], colors: Sequence[str], *, x: float, y: float) -> list[str]:
+    parts, offset = [], x
+    for name, color in zip(names, colors):
+        parts.append(f'<rect x="{offset:.0f}" y="{y - 9:.0f}" width="10" height="10" fill="{color}"/>'
+                     f'<text x="{offset + 13:.0f}" y="{y:.0f}">{escape(name)}</text>')
+        offset += 22 + 6.5 * len(name)
+    return parts
+
+
+def line_chart(*, x: Sequence[float], series: Mapping[str, Sequence[float | None]], title: str, x_label: str = "",
+               y_label: str = "", log_y: bool = False, width: int = 420, height: int = 260) -> str:
+    """Lines of ``series`` (name: one value per ``x``, None for missing), with a legend.
+
+    Example:
+        >>> "polyline" in line_chart(x=[1, 2, 3], series={"loss": [0.9, 0.5, 0.4]}, title="loss")
+        True
+    """
+    values = [v for ys in series.values() for v in ys if v is not None and math.isfinite(v)]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    log = log_y and low > 0 and high > 10 * low  # a log axis only where values span a decade
+    if not log:
+        if high - low <= 1e-9 * max(abs(high), 1e-30):  # a constant: centre it
+            pad = abs(high) * 0.5 or 1.0
+            low, high = low - pad, high + pad
+        low = min(low, 0.0) if low >= 0 and high > 0 and low < 0.25 * high else low
+        low, high = nice_ticks(low, high)[0], nice_ticks(low, high)[-1]
+    frame = _Frame(width=width, height=height, left=48, bottom=36, low=low, high=high, log=log)
+    parts = frame.axis(title, y_label)
+    x_low, x_high = (min(x), max(x)) if x else (0, 1)
+    span = (x_high - x_low) or 1
+
+    def px(value: float) -> float:
+        return frame.left + (value - x_low) / span * (frame.right - frame.left)
+
+    for tick in nice_ticks(x_low, x_high, count=6):
+        if x_low <= tick <= x_high:
+            parts.append(f'<text x="{px(tick):.1f}" y="{height - 20}" text-anchor="middle">{format_number(tick)}</text>')
+    if x_label:
+        parts.append(f'<text x="{(frame.left + frame.right) / 2:.0f}" y="{height - 5}" '
+                     f'text-anchor="middle">{escape(x_label)}</text>')
+    colors = [PALETTE[k % len(PALETTE)] for k in range(len(series))]
+    for (name, ys), color in zip(series.items(), colors):
+        points = [f"{px(a):.1f},{frame.y(b):.1f}" for a, b in zip(x, ys) if b is not None and math.isfinite(b)]
+        if len(points) > 1:
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{" ".join(points)}"/>')
+        parts += [f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="2" fill="{color}"/>' for p in points]
+    parts += _legend(list(series), colors, x=frame.left + 6, y=frame.top + 12)
+    return _svg(width, height, title, parts)
+
+
+def bar_chart(*, categories: Sequence[str], groups: Mapping[str, Sequence[float | None]], title: str,
+              y_label: str = "", colors: Sequence[str] | None = None, bar_colors: Sequence[str] | None = None,
+              log_y: bool = False, y_max: float | None = None, labels: bool = True, height: int = 280) -> str:
+    """Grouped bars: one group of bars per category, one bar per series of ``groups``.
+
+    Args:
+        categories: the x-axis labels (classes).
+        groups: series name -> one value per category (None: "n/a").
+        title: the chart's title.
+        y_label: the y axis' name.
+        colors: one colour per series (default palette).
+        bar_colors: with a single series, one colour per category (the classes' colours).
+        log_y: logarithmic y axis (counts).
+        y_max: top of the y axis (default: the largest value).
+        labels: write each bar's value above it.
+        height: pixels.
+
+    Example:
+        >>> svg = bar_chart(categories=["a", "b"], groups={"run 1": [1, 2], "run 2": [2, 1]}, title="t")
+        >>> svg.count("<rect") >= 4
+        True
+    """
+    names = list(groups)
+    colors = list(colors or [PALETTE[k % len(PALETTE)] for k in range(len(names))])
+    values = [v for vs in groups.values() for v in vs if v is not None]
+    high = y_max if y_max is not None else max(values + [1e-12])
+    low = 0.0
+    if log_y:
+        positive = [v for v in values if v > 0]
+        low, high = (10 ** math.floor(math.log10(min(positive))), 10 ** math.ceil(math.log10(max(positive)))) if positive \
+            else (1.0, 10.0)
+    else:
+        high = nice_ticks(0, high)[-1] if y_max is None else high
+    slot = max(16 * len(names) + 14, int(6.5 * max((len(c) for c in categories), default=1)) + 10, 44)
+    width = max(300, 56 + slot * len(categories) + 12)
+    frame = _Frame(width=width, height=height, left=52, bottom=54 if len(names) > 1 else 40, low=low, high=high, log=log_y)
+    parts = frame.axis(title, y_label)
+    bar = (slot - 12) / max(len(names), 1)
+    base = height - frame.bottom
+    for c, category in enumerate(categories):
+        x0 = frame.left + c * slot + 6
+        for g, name in enumerate(names):
+            value = groups[name][c]
+            x = x0 + g * bar
+            if value is None:
+                parts.append(f'<text x="{x + bar / 2:.1f}" y="{base - 3}" text-anchor="middle" fill="#888" '
+                             f'font-size="9">n/a</text>')
+                continue
+            top = frame.y(value) if value > 0 or not frame.log else base
+            fill = bar_colors[c] if bar_colors is not None and len(names) == 1 else colors[g]
+            parts.append(f'<rect x="{x:.1f}" y="{top:.1f}" width="{max(bar - 1, 1):.1f}" height="{max(base - top, 0):.1f}" '
+                         f'fill="{fill}"><title>{escape(f"{category}, {name}: {value:.4g}")}</title></rect>')
+            if labels and len(names) <= 4:
+                parts.append(f'<text x="{x + bar / 2:.1f}" y="{top - 2:.1f}" text-anchor="middle" font-size="9">'
+                             f'{format_number(value) if abs(value) >= 10 else f"{value:.2f}"}</text>')
+        parts.append(f'<text x="{x0 + (slot - 12) / 2:.1f}" y="{base + 14}" text-anchor="middle">{escape(category)}</text>')
+    if len(names) > 1:
+        parts += _legend(names, colors, x=frame.left, y=height - 8)
+    return _svg(width, height, title, parts)
+
+
+def hbar_chart(*, labels: Sequence[str], values: Sequence[float], title: str, unit: str = "s", width: int = 560) -> str:
+    """Horizontal bars with their values (e.g. the seconds of each step).
+
+    Example:
+        >>> "12.0 s" in hbar_chart(labels=["train"], values=[12.0], title="steps")
+        True
+    """
+    row, left = 22, min(8 + 7 * max((len(label) for label in labels), default=4), 260)
+    height = 34 + row * len(labels)
+    top_value = max(list(values) + [1e-9])
+    parts = [f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
+    for k, (label, value) in enumerate(zip(labels, values)):
+        y = 28 + k * row
+        length = (width - left - 80) * value / top_value
+        parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>'
+                     f'<rect x="{left}" y="{y + 2}" width="{max(length, 1):.1f}" height="{row - 6}" fill="{PALETTE[0]}"/>'
+                     f'<text x="{left + length + 4:.1f}" y="{y + 13}">{value:.1f} {escape(unit)}</text>')
+    return _svg(width, height, title, parts)
+
+
+def tile_map(*, tiles: Sequence[Mapping], title: str, width: int = 560) -> str:
+    """Tiles as rectangles, with their names, colour and link (a survey's map).
+
+    Each tile: ``bounds`` (xmin, ymin, xmax, ymax), ``label``, ``color``, optional ``href``
+    and ``tooltip``.
+
+    Example:
+        >>> svg = tile_map(tiles=[{"bounds": [0, 0, 10, 10], "label": "a", "color": "#2ca02c"}], title="survey")
+        >>> "<rect" in svg and ">a<" in svg
+        True
+    """
+    boxes = [tile for tile in tiles if tile.get("bounds")]
+    xmin = min((t["bounds"][0] for t in boxes), default=0.0)
+    ymin = min((t["bounds"][1] for t in boxes), default=0.0)
+    xmax = max((t["bounds"][2] for t in boxes), default=1.0)
+    ymax = max((t["bounds"][3] for t in boxes), default=1.0)
+    scale = (width - 20) / max(xmax - xmin, ymax - ymin, 1e-9)
+    height = int(40 + (ymax - ymin) * scale)
+    parts = [f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
+    for tile in boxes:
+        x0, y0, x1, y1 = (float(v) for v in tile["bounds"])
+        x, y = 10 + (x0 - xmin) * scale, 30 + (ymax - y1) * scale
+        shape = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{(x1 - x0) * scale:.1f}" height="{(y1 - y0) * scale:.1f}" '
+                 f'fill="{tile.get("color", "#ccc")}" stroke="#333">'
+                 f'<title>{escape(str(tile.get("tooltip", "")))}</title></rect>'
+                 f'<text x="{x + (x1 - x0) * scale / 2:.1f}" y="{y + (y1 - y0) * scale / 2 + 4:.1f}" '
+                 f'text-anchor="middle">{escape(str(tile.get("label", "")))}</text>')
+        href = tile.get("href")
+        parts.append(f'<a href="{escape(href)}">{shape}</a>' if href else shape)
+    return _svg(width, height, title, parts)

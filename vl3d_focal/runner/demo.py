@@ -1,0 +1,75 @@
+"""``vl3d-focal demo [OUT]``: the synthetic tiles and the demo pipeline, in one folder, in one command.
+
+The demo is ``examples/demo_pipeline.json`` (shipped in the package as
+``vl3d_focal.examples``), whose paths point from ``examples/`` to ``../out/demo/``. The demo
+writes into ``OUT``: the two synthetic tiles (``data/demo_train.las``, seed 0, and
+``data/demo_test.las``, seed 1, as ``python -m vl3d_focal.data.synthetic`` writes them), then
+a copy of the spec whose paths are relative to ``OUT`` (``OUT/demo_pipeline.json``, which
+``vl3d-focal run`` runs again as it is), then it runs that spec. With the default ``OUT``,
+``out/demo/``, the files are those ``vl3d-focal run examples/demo_pipeline.json`` reads and
+writes, so that command works once the demo has run.
+
+Example:
+    >>> "data/demo_test.las" in demo_spec_text()
+    True
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import logging
+from pathlib import Path
+
+from vl3d_focal.data.synthetic import write_demo_scene
+from vl3d_focal.io.atomic import atomic_output
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OUT = Path("out/demo")
+DEMO_SPEC = "demo_pipeline.json"
+EXAMPLE_ROOT = "../out/demo/"
+"""What the example's paths start with (from ``examples/`` to the default output folder)."""
+DEMO_TILES = {"data/demo_train.las": 0, "data/demo_test.las": 1}
+"""The tiles the demo trains and evaluates on, relative to ``OUT``, with their seeds."""
+
+
+def demo_spec_text() -> str:
+    """The demo spec with its paths relative to the demo's output folder.
+
+    Example:
+        >>> json.loads(demo_spec_text())["out_pcloud"]
+        ['*']
+    """
+    try:
+        source = importlib.resources.files("vl3d_focal.examples").joinpath(DEMO_SPEC)
+    except ModuleNotFoundError:  # imported from a source checkout, not installed
+        source = Path(__file__).resolve().parents[2] / "examples" / DEMO_SPEC
+    text = source.read_text(encoding="utf-8")
+    document = json.loads(text.replace(EXAMPLE_ROOT, ""))
+    document["_comment"] = ("The demo pipeline of vl3d_focal (written by vl3d-focal demo); paths are relative to "
+                            "this file's folder. Run it again with: vl3d-focal run demo_pipeline.json")
+    return json.dumps(document, indent=2) + "\n"
+
+
+def write_demo(out: str | Path = DEFAULT_OUT) -> Path:
+    """Writes the demo's tiles (unless present) and its spec under ``out``; returns the spec's path.
+
+    Example:
+        >>> import tempfile
+        >>> spec = write_demo(tempfile.mkdtemp())
+        >>> spec.name, sorted(p.name for p in (spec.parent / "data").iterdir())
+        ('demo_pipeline.json', ['demo_test.las', 'demo_train.las'])
+    """
+    folder = Path(out)
+    for relative, seed in DEMO_TILES.items():
+        tile = folder / relative
+        if tile.is_file():
+            logger.info("demo tile %s exists; using it", tile)
+        else:
+            write_demo_scene(tile, seed=seed)
+            logger.info("wrote demo tile %s (seed %d)", tile, seed)
+    spec = folder / DEMO_SPEC
+    with atomic_output(spec) as tmp:
+        tmp.write_text(demo_spec_text(), encoding="utf-8")
+    return spec

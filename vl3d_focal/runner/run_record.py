@@ -1,0 +1,283 @@
+"""The record of a run: ``<first output prefix>report.json``, and the ``report.html`` built from it.
+
+The runner fills the record as the run goes (:class:`RunRecorder`): the spec as run, the
+versions and the machine, the clouds, each step with its time, what the steps told through
+``state.facts`` (trainings: class weights and how they came, history; evaluations: metrics and
+pictures), every WARNING logged by the package while the run lasted, and the error of a failed
+run. The JSON is rewritten (atomically) after every step, so a killed run leaves the record of
+what it did; at the end, finished or failed, the HTML page is rendered from it
+(:func:`vl3d_focal.reports.html_report.write_report`). ``vl3d-focal compare`` reads only these
+JSON files, never the clouds.
+
+Example:
+    >>> record = RunRecorder(spec={"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []}, kinds=[])
+    >>> record.paths["json"].as_posix(), record.data["status"]
+    ('out/report.json', 'running')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from vl3d_focal import __version__
+from vl3d_focal.config.prefixes import expand_output, model_prefix
+from vl3d_focal.errors import VL3DFocalError
+from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.reports.run_summary import RECORD_FORMAT
+from vl3d_focal.runner.outputs import REPORT_FILES, output_files
+from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
+
+RECORD_VERSION = 1
+SURVEY_FILES = {"json": "*survey.json", "geojson": "*survey.geojson"}
+"""A survey's record and map (written by the survey runner), linked from the report when present."""
+PACKAGES = ("tensorflow", "keras", "numpy", "scipy", "laspy", "matplotlib", "jsonschema")
+
+
+def report_paths(prefix: str) -> dict[str, Path]:
+    """The report files of a run whose first output prefix is ``prefix``.
+
+    Example:
+        >>> report_paths("out/run_")["html"].as_posix()
+        'out/run_report.html'
+    """
+    return {name: Path(expand_output(path, prefix=prefix)) for name, path in REPORT_FILES.items()}
+
+
+def spec_prefix(spec: Mapping[str, Any]) -> str:
+    """The first output prefix of a normalised spec (where the report goes).
+
+    Example:
+        >>> spec_prefix({"in_pcloud": ["a.las"], "out_pcloud": ["out/"]})
+        'out/'
+    """
+    return model_prefix(inputs=[str(p) for p in spec["in_pcloud"]], prefixes=[str(p) for p in spec["out_pcloud"]])
+
+
+def command_line() -> list[str]:
+    """The command that runs: ``vl3d-focal ARGS`` when it is the command line, else ``sys.argv``.
+
+    Example:
+        >>> isinstance(command_line(), list)
+        True
+    """
+    program = Path(sys.argv[0]) if sys.argv else Path()
+    if program.name == "vl3d-focal" or (program.name == "__main__.py" and program.parent.name == "vl3d_focal"):
+        return ["vl3d-focal", *sys.argv[1:]]
+    return list(sys.argv)
+
+
+def _now() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with tuples as lists, numpy scalars as numbers, paths as strings and NaN or
+    infinities as None, so that strict JSON can hold it.
+
+    Example:
+        >>> json_ready({"a": (1, float("nan")), "b": Path("x")})
+        {'a': [1, None], 'b': 'x'}
+    """
+    if isinstance(value, Mapping):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):  # numpy scalars
+        return json_ready(value.item())
+    return str(value)
+
+
+def versions() -> dict[str, str]:
+    """Python's, this package's and its main dependencies' versions (installed, not imported).
+
+    Example:
+        >>> versions()["vl3d_focal"] == __version__
+        True
+    """
+    found = {"python": platform.python_version(), "vl3d_focal": __version__}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    """The operating system, processor, cores, memory and, when TensorFlow is loaded, its devices.
+
+    Example:
+        >>> machine()["cpu_count"] >= 1
+        True
+    """
+    facts: dict[str, Any] = {"system": platform.platform(), "processor": platform.machine(),
+                             "cpu_count": os.cpu_count() or 1}
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        facts["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is not None:
+        with contextlib.suppress(Exception):  # a broken device query must not fail the run
+            facts["devices"] = [f"{d.device_type} {d.name}" for d in tensorflow.config.list_physical_devices()]
+    return facts
+
+
+class _WarningCollector(logging.Handler):
+    """Keeps every WARNING (and worse) record of the package, with the step it came in."""
+
+    def __init__(self, recorder: RunRecorder) -> None:
+        super().__init__(level=logging.WARNING)
+        self.recorder = recorder
+
+    def emit(self, record: logging.LogRecord) -> None:  # noqa: D102
+        self.recorder.data["warnings"].append({
+            "step": self.recorder.current_step, "level": record.levelname, "logger": record.name,
+            "message": record.getMessage(),
+        })
+
+
+class RunRecorder:
+    """Fills and writes the record of one run (see the module docstring).
+
+    Args:
+        spec: the validated, normalised spec being run.
+        kinds: the kind key of each step (``"train"``, ``"eval"``...).
+        resume: whether the run resumes an interrupted training.
+
+    Example:
+        >>> recorder = RunRecorder(spec={"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": []}, kinds=[])
+        >>> with recorder.collecting():
+        ...     logging.getLogger("vl3d_focal.data").warning("intensity beyond its training range")
+        >>> recorder.data["warnings"][0]["message"]
+        'intensity beyond its training range'
+    """
+
+    def __init__(self, *, spec: Mapping[str, Any], kinds: list[str], resume: bool = False) -> None:
+        inputs = [str(path) for path in spec["in_pcloud"]]
+        self.prefix = spec_prefix(spec)
+        self.paths = report_paths(self.prefix)
+        self.writes = False  # set by the runner once the output prefix is this run's
+        self.current_step: int | None = None
+        self._start = time.perf_counter()
+        self.data: dict[str, Any] = {
+            "format": RECORD_FORMAT, "version": RECORD_VERSION, "status": "running", "started": _now(),
+            "finished": None, "seconds": None, "command": command_line(), "resume": bool(resume),
+            "output_prefix": self.prefix, "spec": json_ready(spec), "versions": versions(), "machine": {},
+            "clouds": [{"path": path, "points": None, "prefix": None} for path in inputs],
+            "steps": [{"index": index, "kind": kind, "name": step[kind], "status": "pending", "seconds": None}
+                      for index, (step, kind) in enumerate(zip(spec["sequential_pipeline"], kinds))],
+            "trainings": [], "evaluations": [], "notes": [], "warnings": [], "error": None, "survey": None,
+            "files": {name: str(path) for name, path in self.paths.items()},
+            "outputs": [str(path) for path in output_files(spec)],
+        }
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Collects the package's warnings while the block runs."""
+        handler = _WarningCollector(self)
+        package = logging.getLogger("vl3d_focal")
+        package.addHandler(handler)
+        try:
+            yield
+        finally:
+            package.removeHandler(handler)
+
+    def attach(self, state: PipelineState) -> None:
+        """Takes the clouds of a new pipeline state.
+
+        Example:
+            >>> recorder = RunRecorder(spec={"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [
+            ...     {"eval": "ClassificationEvaluator", "report_path": "*e.json"}]}, kinds=["eval"])
+            >>> recorder.attach(PipelineState(clouds=[], model_prefix="o/"))
+            >>> recorder.data["steps"][0]["name"], recorder.data["clouds"]
+            ('ClassificationEvaluator', [])
+        """
+        self.data["clouds"] = [{"path": str(record.path), "points": int(record.num_points), "prefix": record.prefix}
+                               for record in state.clouds]
+
+    @contextlib.contextmanager
+    def step(self, index: int, *, state: PipelineState, skipped: bool = False) -> Iterator[None]:
+        """Times step ``index``; its facts are copied from ``state`` and the JSON rewritten after it."""
+        entry = self.data["steps"][index]
+        if skipped:
+            entry["status"] = "skipped"
+            yield
+            return
+        self.current_step, entry["status"] = index, "running"
+        begin = time.perf_counter()
+        try:
+            yield
+        except BaseException:
+            entry["status"] = "failed"
+            raise
+        else:
+            entry["status"] = "done"
+        finally:
+            entry["seconds"] = round(time.perf_counter() - begin, 3)
+            self.current_step = None
+            self.take_facts(state)
+            self.write_json()
+
+    def take_facts(self, state: PipelineState) -> None:
+        """Copies what the steps told (``state.facts``) into the record."""
+        facts = json_ready(state.facts.to_dict())
+        self.data.update(trainings=facts["trainings"], evaluations=facts["evaluations"], notes=facts["notes"])
+
+    def fail(self, error: BaseException) -> None:
+        """Records the error that ended the run."""
+        failed = next((s["index"] for s in self.data["steps"] if s["status"] == "failed"), None)
+        expected = isinstance(error, VL3DFocalError)
+        self.data["status"] = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        self.data["error"] = {
+            "step": failed, "type": type(error).__name__, "message": str(error) or type(error).__name__,
+            "traceback": None if expected else "".join(traceback.format_exception(error)[-12:]),
+        }
+
+    def write_json(self) -> None:
+        """Writes the record (atomically); a failure to write is logged, never raised."""
+        if not self.writes:
+            return
+        try:
+            with atomic_output(self.paths["json"]) as tmp:
+                tmp.write_text(json.dumps(json_ready(self.data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        except OSError as error:
+            logger.error("could not write the run record %s: %s", self.paths["json"], error)
+
+    def finish(self) -> None:
+        """Closes the record (status, times, survey files, machine), writes the JSON and the HTML."""
+        if self.data["status"] == "running":
+            self.data["status"] = "finished"
+        self.data["finished"] = _now()
+        self.data["seconds"] = round(time.perf_counter() - self._start, 3)
+        self.data["machine"] = machine()
+        survey = {name: expand_output(path, prefix=self.prefix) for name, path in SURVEY_FILES.items()}
+        if any(Path(path).is_file() for path in survey.values()):
+            self.data["survey"] = survey
+        self.write_json()
+        if not self.writes:
+            return
+        from vl3d_focal.reports.html_report import write_report
+
+        try:
+            write_report(self.data, path=self.paths["html"])
+        except Exception as error:  # noqa: BLE001  (a broken page must not fail, or hide, the run's result)
+            logger.error("could not write the run report %s: %s: %s", self.paths["html"], type(error).__name__, error)
+        else:
+            logger.info("run report: %s", self.paths["html"])

@@ -1,0 +1,90 @@
+"""What the steps tell the run report: small typed records the handlers add to the state.
+
+A step handler appends what it did to ``state.facts`` (a :class:`RunFacts`); the runner copies
+them into the run record (:mod:`vl3d_focal.runner.run_record`) after each step, so it never
+needs to know which step does what.
+
+Example:
+    >>> facts = RunFacts()
+    >>> facts.notes.append("read 2 clouds")
+    >>> facts.to_dict()["notes"]
+    ['read 2 clouds']
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainingFacts:
+    """One training: the model, the loss, the class weights and how they came, the history.
+
+    Attributes:
+        model: the registered model trained.
+        class_names: the classes, in output order.
+        loss: the loss object of the spec, as run (defaults filled in).
+        label_format: the loss's label format.
+        class_weight: the resolved class weights, or None.
+        class_weight_spec: the ``class_weight`` the spec gave (a strategy name, a list, or None).
+        class_weight_source: where it was given (``loss``, ``model_handling``, ``none``).
+        class_weight_rule: how a strategy computes the weights (its formula), or "".
+        class_counts: training points per class (ignored points left out).
+        clouds: the training clouds, ``{"path", "points"}`` each.
+        history: one row per epoch (``epoch``, the losses, the metrics, ``learning_rate``).
+        fit_seconds: seconds spent fitting.
+        files: what the training wrote, by name (``history_csv``, ``class_weights``...).
+    """
+
+    model: str
+    class_names: list[str]
+    loss: dict[str, Any]
+    label_format: str
+    class_weight: list[float] | None
+    class_weight_spec: Any
+    class_weight_source: str
+    class_weight_rule: str
+    class_counts: list[int]
+    clouds: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    fit_seconds: float
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EvaluationFacts:
+    """The evaluation of one cloud.
+
+    Attributes:
+        cloud: the cloud's path.
+        report_path: the evaluation JSON written.
+        metrics: the metrics (:func:`vl3d_focal.reports.metrics.classification_metrics`).
+        class_colors: the classes' colours (``#rrggbb``, or None where the spec gives none).
+        pictures: the pictures written, by name (``topdown_png``, ``confusion_png``...).
+    """
+
+    cloud: str
+    report_path: str
+    metrics: dict[str, Any]
+    class_colors: list[str | None] = field(default_factory=list)
+    pictures: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunFacts:
+    """Everything the steps of a run told, in the order they told it.
+
+    Attributes:
+        trainings: one per ``train`` step.
+        evaluations: one per evaluated cloud.
+        notes: free-form lines worth showing (e.g. a model loaded from a file).
+    """
+
+    trainings: list[TrainingFacts] = field(default_factory=list)
+    evaluations: list[EvaluationFacts] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (lists of dicts)."""
+        return asdict(self)
