@@ -117,7 +117,7 @@ def test_training_with_the_distribution_and_the_focal_loss_ran_its_epochs(run):
     assert "training fields: 64, validation fields: 16" in log
     assert (folder / "out" / "training_eval" / "history" / "training_history.svg").read_text().find("<svg") >= 0
     assert "Epoch 1/3" not in log  # fit_verbose 0: Keras silent
-    assert "INFO vl3d_focal.inference.prediction: predicted" in log  # predict_verbose 1: progress lines
+    assert "INFO vl3d_focal.progress: prediction: " in log  # predict_verbose 1: progress shown at once
 
 
 def test_checkpoint_path_holds_the_best_model_loadable_by_model_loader(run):

@@ -81,11 +81,12 @@ def test_output_paths_are_declared_model_level_or_per_cloud():
     spec = apply_defaults(_spec(
         training_evaluation_report_path="*/training_eval/evaluation.log",
         model_args__model_handling__training_history_dir="*/training_eval/history",
-        model_args__pre_processing__support_points_report_path="*/rf/support.laz"))
+        model_args__pre_processing__support_points_report_path="*/rf/support.laz",
+        model_args__architecture_graph_path="*/graph.svg"))
     spec["in_pcloud"], spec["out_pcloud"] = ["a.las", "b.las"], ["out/"]
     files = {p.as_posix() for p in output_files(spec)}
     assert {"out/training_eval/evaluation.log", "out/training_eval/history/training_history.csv",
-            "out/training_eval/history/training_history.svg"} <= files
+            "out/training_eval/history/training_history.svg", "out/graph.svg", "out/graph.txt"} <= files
     assert {"out/a/rf/support.laz", "out/b/rf/support.laz"} <= files  # predicted cloud by cloud
 
 

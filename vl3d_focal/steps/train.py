@@ -221,12 +221,17 @@ def _training_facts(trainer: Trainer, bundle: ModelBundle) -> TrainingFacts:
 
 
 def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+    """The training folder's files, the files of ``training_history_dir`` and the text summary that
+    replaces ``architecture_graph_path`` where pydot or graphviz is missing."""
     handling = step.get("model_args", {}).get("model_handling", {})
     checkpoint = bool(handling.get("checkpoint", True)) or bool(handling.get("checkpoint_path"))
-    files = TrainingFiles.under("*")
-    history = [f"{handling['training_history_dir'].rstrip('/')}/{name}" for name in HISTORY_FILES
-               if handling.get("training_history_dir")]
-    return [("model", path.as_posix()) for path in files.all(checkpoint=checkpoint)] + [("model", p) for p in history]
+    files = [path.as_posix() for path in TrainingFiles.under("*").all(checkpoint=checkpoint)]
+    if handling.get("training_history_dir"):
+        files += [f"{handling['training_history_dir'].rstrip('/')}/{name}" for name in HISTORY_FILES]
+    graph = step.get("model_args", {}).get("architecture_graph_path")
+    if graph:
+        files.append(Path(graph).with_suffix(".txt").as_posix())
+    return [("model", path) for path in files]
 
 
 STEPS.register(step_entry(
