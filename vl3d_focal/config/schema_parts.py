@@ -88,13 +88,15 @@ def optional_output_schema(description: str, *, suffixes: Sequence[str] = (), sc
 
 
 def no_effect(schema: dict[str, Any], *, why: str) -> dict[str, Any]:
-    """``schema`` marked as a VL3D key accepted without effect here, for the reason ``why``.
+    """``schema`` marked as a VL3D key accepted without effect here, for the reason ``why``; it has
+    no default (nothing reads it), so a normalised spec holds it only where the user gave it.
 
     Example:
-        >>> no_effect({"type": "integer"}, why="every core is used")["x-vl3d-no-effect"]
-        'every core is used'
+        >>> marked = no_effect({"type": "integer", "default": 1}, why="every core is used")
+        >>> marked["x-vl3d-no-effect"], "default" in marked
+        ('every core is used', False)
     """
-    return {**schema, NO_EFFECT_ANNOTATION: why}
+    return {**{key: value for key, value in schema.items() if key != "default"}, NO_EFFECT_ANNOTATION: why}
 
 
 def case_insensitive_pattern(names: Sequence[str]) -> str:

@@ -57,6 +57,11 @@ def encoding_neighbours(
         centres: ``(M, 3)`` the fields' centres.
         k: neighbours per point.
         radius, dims, p: the neighbourhood (radius, dimensions and Minkowski p of its distance).
+
+    Example:
+        >>> xyz = np.array([[0.0, 0, 0], [0.5, 0, 0], [0.5, 0, 0], [5.0, 0, 0]])
+        >>> encoding_neighbours(xyz, np.array([[1]]), np.zeros((1, 3)), k=3, radius=1.0, dims=3, p=2.0).tolist()
+        [[[1, 2, 0]]]
     """
     fields, points = indices.shape
     if k <= 1 or fields == 0:

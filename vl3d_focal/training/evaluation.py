@@ -82,7 +82,12 @@ class TrainingReports:
 
 
 def cloud_output(path: Path, *, cloud: Path, clouds: int) -> Path:
-    """``path`` for one training cloud: as given for one cloud, with the cloud's name for several."""
+    """``path`` for one training cloud: as given for one cloud, with the cloud's name for several.
+
+    Example:
+        >>> cloud_output(Path("out/c.laz"), cloud=Path("data/tile_1.laz"), clouds=1).as_posix()
+        'out/c.laz'
+    """
     path = Path(path)
     return path if clouds == 1 else path.with_name(f"{path.stem}_{Path(cloud).stem}{path.suffix}")
 

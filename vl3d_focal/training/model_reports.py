@@ -45,7 +45,10 @@ def write_summary(model: keras.Model, path: Path) -> Path:
     """Writes :func:`model_summary` to ``path`` (atomically).
 
     Example:
-        >>> write_summary(model, Path("out/model_summary.log"))          # doctest: +SKIP
+        >>> import tempfile
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, name="head")])
+        >>> "head (Dense)" in write_summary(model, Path(tempfile.mkdtemp()) / "s.log").read_text()
+        True
     """
     with atomic_output(path) as tmp:
         tmp.write_text(model_summary(model), encoding="utf-8")
@@ -80,7 +83,11 @@ def write_history_folder(*, csv_path: Path, folder: Path) -> list[Path]:
     """``training_history_dir``: a copy of the history CSV and its plot as SVG, in ``folder``.
 
     Example:
-        >>> write_history_folder(csv_path=Path("h.csv"), folder=Path("out/history"))  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "h.csv").write_text("epoch,loss\\n0,0.9\\n1,0.5\\n")
+        >>> [p.name for p in write_history_folder(csv_path=folder / "h.csv", folder=folder / "history")]
+        ['training_history.csv', 'training_history.svg']
     """
     from vl3d_focal.reports.history import plot_training_history
 
