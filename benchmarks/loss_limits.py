@@ -3,7 +3,8 @@
 :func:`machine_rates` measures memory bandwidth and exp throughput, :func:`minimal_work` counts
 the least bytes and transcendentals a forward + backward call must handle, :func:`limits` puts
 the two together into the distance of a measured time to its bound, and
-:func:`peak_call_memory` measures the peak working memory of one call.
+:func:`peak_call_memory` measures the peak working memory of one call. TensorFlow is imported
+only by the functions that measure with it (``benchmarks/loss_speed_jax.py`` runs without it).
 
 Example:
     >>> rates = machine_rates(repetitions=3)
@@ -13,12 +14,13 @@ Example:
 from __future__ import annotations
 
 import gc
+import platform
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import tensorflow as tf
 
 
 def _best_seconds(*, fn: Callable[[], Any], repetitions: int) -> float:
@@ -45,6 +47,8 @@ def machine_rates(*, repetitions: int = 15) -> dict[str, float]:
         >>> sorted(rates)[:2]
         ['bandwidth_bytes_per_s', 'bandwidth_numpy_copy']
     """
+    import tensorflow as tf
+
     big = np.ones(32 * 1024 * 1024, np.float32)
     out = np.empty_like(big)
     numpy_copy = 2 * big.nbytes / _best_seconds(fn=lambda: np.copyto(out, big), repetitions=repetitions)
@@ -94,8 +98,7 @@ def minimal_work(*, shape: tuple[int, int, int], sparse: bool) -> dict[str, int]
             "transcendentals": m * num_classes + m}
 
 
-def peak_call_memory(*, step: Callable[[tf.Tensor, tf.Tensor], Any], labels: tf.Tensor,
-                     logits: tf.Tensor) -> dict[str, int]:
+def peak_call_memory(*, step: Callable[[Any, Any], Any], labels: Any, logits: Any) -> dict[str, int]:
     """Peak extra resident memory of one ``step(labels, logits)`` call, measured in this process.
 
     Call it in a fresh subprocess started with ``MALLOC_MMAP_THRESHOLD_=65536``: every allocation
@@ -107,6 +110,7 @@ def peak_call_memory(*, step: Callable[[tf.Tensor, tf.Tensor], Any], labels: tf.
     before, so they are not in the delta; their sizes are reported separately.
 
     Example:
+        >>> import tensorflow as tf
         >>> probe = peak_call_memory(step=lambda y, z: tf.nn.softmax(z), labels=tf.constant([1]),
         ...                          logits=tf.zeros((1, 2)))
     """
@@ -154,3 +158,16 @@ def limits(*, rows: list[dict[str, Any]], rates: dict[str, float]) -> list[dict[
                     "memory_bound_ms": memory_ms, "exp_bound_ms": exp_ms,
                     "times_the_bound": row["median_ms"] / bound})
     return out
+
+
+def cpu_name() -> str:
+    """The CPU model from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere).
+
+    Example:
+        >>> isinstance(cpu_name(), str)
+        True
+    """
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or "unknown"

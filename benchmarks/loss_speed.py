@@ -5,8 +5,10 @@ Every peer computes the loss and its gradient with respect to the logits, in eag
 shape are timed in one process, interleaved in a shuffled order at every repetition, and the
 medians are reported. Peak memory is measured per configuration in a fresh subprocess (see
 :func:`memory_probe`), and the figures are set against the machine's measured memory bandwidth
-and exp throughput (see :mod:`benchmarks.loss_limits`). Run
-``python -m benchmarks.loss_speed --help``.
+and exp throughput (see :mod:`benchmarks.loss_limits`). Where JAX is installed, the same loss
+and Keras' own are then timed on Keras' JAX backend under ``jax.jit`` in a subprocess
+(:mod:`benchmarks.loss_speed_jax`; Keras' backend is fixed per process) and reported beside.
+Run ``python -m benchmarks.loss_speed --help``.
 
 Example:
     python -m benchmarks.loss_speed --quick --out /tmp/loss_speed.json
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -36,7 +39,7 @@ import tensorflow as tf  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.loss_limits import limits, machine_rates, peak_call_memory  # noqa: E402
+from benchmarks.loss_limits import cpu_name, limits, machine_rates, peak_call_memory  # noqa: E402
 from benchmarks.naive_vl3d_loss import naive_vl3d_focal_loss  # noqa: E402
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy  # noqa: E402
 
@@ -290,6 +293,31 @@ def format_report(*, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_jax_peers(*, shapes: tuple[tuple[int, int, int], ...], repetitions: int,
+                  rates: dict[str, float]) -> dict[str, Any] | None:
+    """:mod:`benchmarks.loss_speed_jax` in a subprocess (None where JAX is not installed).
+
+    Its distance to the bound is also computed with this run's CPU rates (``rates``, measured
+    with NumPy and TensorFlow).
+
+    Example:
+        >>> result = run_jax_peers(shapes=((1, 64, 3),), repetitions=3,
+        ...                        rates={"bandwidth_bytes_per_s": 1e10, "exp_per_s": 1e9})
+    """
+    if importlib.util.find_spec("jax") is None:
+        return None
+    out = REPO / "benchmarks" / "results" / "loss_speed_jax_cpu.json"
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    cmd = [sys.executable, "-m", "benchmarks.loss_speed_jax", "--repetitions", str(repetitions), "--out", str(out),
+           "--shapes", *[",".join(map(str, shape)) for shape in shapes]]
+    done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    result = json.loads(out.read_text(encoding="utf-8"))
+    result["report"] = done.stdout.split("\nwrote ")[0]
+    result["limits_with_cpu_rates"] = limits(rows=result["timings"], rates=rates)
+    return result
+
+
 def run_benchmark(*, quick: bool, repetitions: int | None = None) -> dict[str, Any]:
     """Runs everything and returns the JSON-able result (see ``format_report``).
 
@@ -304,22 +332,17 @@ def run_benchmark(*, quick: bool, repetitions: int | None = None) -> dict[str, A
     rates = machine_rates(repetitions=5 if quick else 15)
     memory = run_memory_probes(shapes=shapes, peers=("ours/sparse", "ours/one-hot") if quick else PEERS,
                                modes=("tf.function",) if quick else MODES)
+    jax_result = run_jax_peers(shapes=shapes, repetitions=8 if quick else (repetitions or 30), rates=rates)
     return {
         "meta": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                  "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-                 "python": platform.python_version(), "cpu": _cpu_name(), "cores": os.cpu_count(),
+                 "python": platform.python_version(), "cpu": cpu_name(), "cores": os.cpu_count(),
                  "quick": quick, "gamma": GAMMA, "command": " ".join(["python -m benchmarks.loss_speed"] + sys.argv[1:])},
         "timings": timings, "ratios": ratios(rows=timings), "machine": rates,
         "limits": limits(rows=timings, rates=rates), "memory": memory,
         "sparse_graph_one_hot_ops": sparse_graph_one_hot_ops(shape=shapes[0]),
+        "jax": jax_result,
     }
-
-
-def _cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text(encoding="utf-8").splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or "unknown"
 
 
 def main(*, argv: list[str] | None = None) -> int:
@@ -344,6 +367,11 @@ def main(*, argv: list[str] | None = None) -> int:
         return 0
     result = run_benchmark(quick=args.quick, repetitions=args.repetitions)
     print(format_report(result=result))
+    if result["jax"] is not None:
+        print("\n" + result["jax"]["report"])
+        for r in result["jax"]["limits_with_cpu_rates"]:
+            print(f"  with this run's CPU rates: {str(tuple(r['shape'])):<16}{r['peer']:<14}"
+                  f"{r['times_the_bound']:.1f}x bound")
     if result["sparse_graph_one_hot_ops"]:
         print(f"\nnote: the sparse tf.function graph holds OneHot ops: {result['sparse_graph_one_hot_ops']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

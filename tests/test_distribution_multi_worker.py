@@ -186,12 +186,12 @@ def test_only_the_chief_writes_outputs(runs):
 
 
 def _record_loss_inputs(records: list) -> None:
-    """Wraps ``loss_sums`` so that every step appends what its loss saw to ``records``."""
+    """Wraps the loss's call so that every step appends what its loss saw to ``records``."""
     import tensorflow as tf
 
-    from vl3d_focal.training import distribution
+    from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
 
-    original = distribution.loss_sums
+    original = ClassWeightedFocalCategoricalCrossentropy.__call__
 
     def record(y_true, sample_weight, numerator, denominator):
         labels, weights = y_true.numpy(), sample_weight.numpy()
@@ -200,13 +200,14 @@ def _record_loss_inputs(records: list) -> None:
         records.append({"rows": int(labels.shape[0]), "histogram": [float(v) for v in histogram],
                         "numerator": float(numerator), "denominator": float(denominator)})
 
-    def recording(loss, y_true, y_pred, sample_weight):
-        numerator, denominator = original(loss, y_true, y_pred, sample_weight)
+    def recording(loss, y_true, y_pred, sample_weight=None):
         if isinstance(y_true, tf.Tensor):  # not Keras' symbolic build
-            tf.py_function(record, [y_true, sample_weight, numerator, denominator], [])
-        return numerator, denominator
+            parts = loss.compute_parts(y_true, y_pred, sample_weight)
+            tf.py_function(record, [y_true, sample_weight, tf.reduce_sum(parts.numerator),
+                                    tf.reduce_sum(parts.denominator)], [])
+        return original(loss, y_true, y_pred, sample_weight)
 
-    distribution.loss_sums = recording
+    ClassWeightedFocalCategoricalCrossentropy.__call__ = recording
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from test_losses_any_backend import finite_difference
+
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
+from vl3d_focal.losses.focal_ops import focal_and_slope
 from vl3d_focal.losses.focal_terms import (
     categorical_logit_terms,
     dense_logit_terms,
-    focal_and_slope,
     sparse_logit_terms,
 )
 
@@ -25,16 +27,6 @@ def reference_loss(logits, target, alpha, gamma, sw):
     logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
     term = (alpha * target * (1 - np.exp(logp)) ** gamma * -logp).sum(-1)
     return (sw * term).sum()
-
-
-def finite_difference(fn, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[index] += h
-        down[index] -= h
-        grad[index] = (fn(up) - fn(down)) / (2 * h)
-    return grad
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0, 4.5])

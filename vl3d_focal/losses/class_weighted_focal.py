@@ -13,12 +13,14 @@ import logging
 from typing import Any, NamedTuple, Sequence
 
 import keras
-import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from vl3d_focal.losses import arguments as args
-from vl3d_focal.losses import focal_terms, probability_terms
 from vl3d_focal.losses.exceptions import LossArgumentError
+from vl3d_focal.losses.point_terms import point_terms
+from vl3d_focal.losses.replicas import global_ratio
+
+Tensor = Any  # a backend tensor (tf.Tensor, jax.Array, torch.Tensor)
 
 logger = logging.getLogger(__name__)  # the module logs nothing on the hot path
 
@@ -43,32 +45,10 @@ class LossParts(NamedTuple):
         count: ``m_i``.
     """
 
-    numerator: tf.Tensor
-    denominator: tf.Tensor
-    weight: tf.Tensor
-    count: tf.Tensor
-
-
-def _check_sparse_labels(labels: tf.Tensor, *, num_classes: int, ignore_class: int | None) -> None:
-    """Raises :class:`LossArgumentError` naming the (eager) sparse labels outside ``[0, C)``."""
-    values = labels.numpy()
-    bad = values.view(np.uint32) >= num_classes  # negative labels wrap around to huge values
-    if not bad.any():
-        return
-    found = np.unique(values[bad])
-    shown = ", ".join(str(v) for v in found[:10]) + (", ..." if found.size > 10 else "")
-    allowed = "" if ignore_class is None else f" or ignore_class={ignore_class}"
-    raise LossArgumentError(
-        f"`y_true` holds sparse label value(s) outside the class range of the predictions ({num_classes} "
-        f"classes): expected integers in [0, {num_classes}){allowed}. Received label value(s) {shown} "
-        f"at {int(bad.sum())} point(s)"
-    )
-
-
-def _scale_for_replicas(value: tf.Tensor) -> tf.Tensor:
-    """Divides by the replicas in sync, as Keras' own mean reductions do under tf.distribute."""
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return value / float(replicas) if replicas > 1 else value
+    numerator: Tensor
+    denominator: Tensor
+    weight: Tensor
+    count: Tensor
 
 
 @keras.saving.register_keras_serializable(package="vl3d_focal")
@@ -95,12 +75,25 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
     labels shaped like the predictions. With dense labels a point is ignored when the argmax
     of its label is ``ignore_class``; with logits, float one-hot labels run the sparse kernels
     when every row is hard (entries 0 or 1, at most one 1) and the dense formula otherwise
-    (see :func:`~vl3d_focal.losses.focal_terms.categorical_logit_terms`). A sparse label
-    outside ``[0, C)`` (and not ``ignore_class``) raises :class:`LossArgumentError` when the
-    loss is called eagerly; inside a graph (``tf.function``, ``model.fit``) it is not checked
-    and gives a NaN term. Sample weights of shape ``(B,)``, ``(B, N)`` or
-    ``(B, N, 1)`` broadcast over the points. float16/bfloat16 predictions are computed in
-    float32 and the result is float32.
+    (see :func:`~vl3d_focal.losses.focal_ops.categorical_logit_terms`). Sample weights of shape
+    ``(B,)``, ``(B, N)`` or ``(B, N, 1)`` broadcast over the points. float16/bfloat16
+    predictions are computed in float32 and the result is float32.
+
+    Wrong inputs raise :class:`LossArgumentError` naming the argument, what was expected and
+    what was received: ragged tensors, label shapes that fit neither layout, one-hot labels
+    with another class count, sparse labels that are not integers or lie outside ``[0, C)``
+    (and are not ``ignore_class``). Label values are checked eagerly and, in TensorFlow
+    graphs, by ``tf.debugging`` assertions (``InvalidArgumentError`` with the same message);
+    inside XLA (``jit_compile=True``, ``jax.jit``) no check can raise and such a label gives a
+    NaN loss (:mod:`vl3d_focal.losses.label_checks`).
+
+    Distribution: called in a replica context of a ``tf.distribute`` strategy with several
+    replicas (``MirroredStrategy``, ``MultiWorkerMirroredStrategy``), the loss all-reduces its
+    numerator and denominator, so Keras' ``fit`` and a custom loop that sums the replicas'
+    losses and gradients (``strategy.reduce(SUM)``) both get the single-device loss and
+    gradients of the global batch (:mod:`vl3d_focal.losses.replicas`).
+
+    Backends: TensorFlow (fused XLA kernels), JAX and PyTorch (``keras.ops``).
 
     Numerics: with ``from_logits=True`` the loss uses log-softmax (never clip-then-log) and a
     closed-form gradient. Keras' own ``CategoricalFocalCrossentropy`` clips probabilities to
@@ -109,8 +102,8 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
     its true class exceeds about 16 in float32: the most wrong points stop learning. This loss
     has neither flaw: a margin of 100 gives a loss of about 100 and a live gradient.
 
-    For global (cross-replica) reductions use :meth:`compute_parts`: the loss over any set of
-    batches is ``sum(numerator) / sum(denominator)``.
+    :meth:`compute_parts` gives the per-point pieces: the loss over any set of batches is
+    ``sum(numerator) / sum(denominator)``.
 
     Args:
         class_weight: C non-negative finite floats, one per class; None means all 1.0. Its
@@ -153,69 +146,20 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
         self.ignore_class = args.check_int(ignore_class, argument="ignore_class", allow_none=True)
         self.reduction = args.check_choice(reduction, argument="reduction", allowed=REDUCTIONS)
 
-    # ------------------------------------------------------------------ layout
-    def _standardize(self, y_true: Any, y_pred: Any) -> tuple[tf.Tensor, tf.Tensor, bool]:
-        """float32 predictions with the class axis last, labels, and whether labels are sparse."""
-        y_pred = tf.convert_to_tensor(y_pred)
-        y_pred = tf.cast(y_pred, tf.float32)
-        y_true = tf.convert_to_tensor(y_true)
-        rank = y_pred.shape.rank
-        if rank is None or rank < 1:
-            raise LossArgumentError(
-                f"`y_pred` must have a known rank >= 1 with a class axis. Received shape {y_pred.shape}"
-            )
-        if not -rank <= self.axis < rank:
-            raise LossArgumentError(
-                f"Argument `axis` must be in [-{rank}, {rank}) for predictions of rank {rank}. "
-                f"Received: axis={self.axis}"
-            )
-        axis = self.axis % rank
-        num_classes = y_pred.shape[axis]
-        sparse = y_true.shape.rank == rank - 1
-        if y_true.shape.rank == rank and y_true.shape[axis] == 1 and num_classes != 1:
-            y_true = tf.squeeze(y_true, axis=axis)
-            sparse = True
-        elif not sparse and y_true.shape.rank != rank:
-            raise LossArgumentError(
-                f"`y_true` must be integer labels of shape {y_pred.shape[:axis] + y_pred.shape[axis + 1:]}"
-                f" or one-hot labels of shape {y_pred.shape}. Received shape {y_true.shape}"
-            )
-        if axis != rank - 1:
-            perm = [d for d in range(rank) if d != axis] + [axis]
-            y_pred = tf.transpose(y_pred, perm)
-            if not sparse:
-                y_true = tf.transpose(y_true, perm)
-        if self.class_weight is not None and num_classes is not None and len(self.class_weight) != num_classes:
-            raise LossArgumentError(
-                f"Argument `class_weight` has {len(self.class_weight)} values but the predictions "
-                f"have {num_classes} classes (axis {self.axis}, shape {tuple(y_pred.shape)}); "
-                "expected one weight per class"
-            )
-        return y_true, y_pred, sparse
-
-    @staticmethod
-    def _point_weights(sample_weight: Any, *, point_shape: tf.Tensor, point_rank: int) -> tf.Tensor:
-        weight = tf.cast(tf.convert_to_tensor(sample_weight), tf.float32)
-        rank = weight.shape.rank
-        if rank == point_rank + 1 and weight.shape[-1] == 1:
-            weight = tf.squeeze(weight, axis=-1)
-        elif rank is None or rank > point_rank:
-            raise LossArgumentError(
-                f"`sample_weight` must have rank <= {point_rank} (one weight per sample or per "
-                f"point), or a trailing axis of size 1. Received shape {weight.shape}"
-            )
-        for _ in range(point_rank - weight.shape.rank):
-            weight = weight[..., None]
-        return tf.reshape(tf.broadcast_to(weight, point_shape), [-1])
-
     # ------------------------------------------------------------------ maths
+    def _point_terms(self, y_true: Any, y_pred: Any, sample_weight: Any):
+        return point_terms(y_true, y_pred, sample_weight, class_weight=self.class_weight, gamma=self.gamma,
+                           from_logits=self.from_logits, label_smoothing=self.label_smoothing, axis=self.axis,
+                           ignore_class=self.ignore_class)
+
     def compute_parts(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> LossParts:
         """The per-point numerator/denominator pieces of the loss (for global reductions).
 
         Summing each field over any set of points (e.g. across replicas) and dividing gives
         the reductions: class-weighted mean ``sum(numerator) / sum(denominator)``,
         ``sum_over_batch_size`` ``sum(numerator) / sum(count)``, ``mean_with_sample_weight``
-        ``sum(numerator) / sum(weight)``.
+        ``sum(numerator) / sum(weight)``. The loss itself already does this across the
+        replicas of a ``tf.distribute`` strategy (see :mod:`vl3d_focal.losses.replicas`).
 
         Args:
             y_true: sparse integer labels or one-hot/soft labels.
@@ -228,10 +172,10 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
         Example:
             >>> loss = ClassWeightedFocalCategoricalCrossentropy(from_logits=True)
             >>> parts = loss.compute_parts([1, 0], [[0.0, 2.0], [1.0, 0.0]])
-            >>> ratio = float(tf.reduce_sum(parts.numerator) / tf.reduce_sum(parts.denominator))
+            >>> ratio = float(ops.sum(parts.numerator) / ops.sum(parts.denominator))
         """
-        terms, alpha_star, weight, valid = self._point_terms(y_true, y_pred, sample_weight)
-        ones = tf.ones_like(terms)
+        terms, alpha_star, weight, valid, _ = self._point_terms(y_true, y_pred, sample_weight)
+        ones = ops.ones_like(terms)
         return LossParts(
             numerator=terms,
             denominator=ones if alpha_star is None else alpha_star,
@@ -239,115 +183,31 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
             count=ones if valid is None else valid,
         )
 
-    def _point_terms(self, y_true: Any, y_pred: Any, sample_weight: Any):
-        """``(term, alpha* or None (all 1), s*m or None (all 1), m or None (all 1))``, flat.
-
-        ``term`` is already multiplied by ``s * m`` when weights are present.
-        """
-        y_true, y_pred, sparse = self._standardize(y_true, y_pred)
-        num_classes = y_pred.shape[-1] if y_pred.shape[-1] is not None else tf.shape(y_pred)[-1]
-        predictions = tf.reshape(y_pred, [-1, num_classes])
-        alpha = None if self.class_weight is None else tf.constant(self.class_weight, tf.float32)
-        eps = self.label_smoothing
-        valid = None
-        if sparse:
-            labels = tf.reshape(tf.cast(y_true, tf.int32), [-1])
-            if self.ignore_class is not None:
-                valid = tf.not_equal(labels, self.ignore_class)
-                labels = tf.where(valid, labels, 0)
-            if tf.executing_eagerly():  # in graphs a label outside [0, C) gives a NaN term
-                _check_sparse_labels(labels, num_classes=int(num_classes), ignore_class=self.ignore_class)
-            alpha_star = None if alpha is None else tf.gather(alpha, labels)
-            terms = self._sparse_terms(predictions, labels, alpha_star, alpha, num_classes)
-        elif self.from_logits:
-            target = tf.reshape(tf.cast(y_true, tf.float32), [-1, num_classes])
-            terms, alpha_star, labels = focal_terms.categorical_logit_terms(
-                predictions, targets=target, class_weight=alpha, gamma=self.gamma, label_scale=1.0 - eps)
-            if self.ignore_class is not None:
-                valid = tf.not_equal(labels, self.ignore_class)
-            if eps:
-                terms = terms + self._dense_terms(predictions, self._uniform_weights(alpha, num_classes))
-        else:
-            target = tf.reshape(tf.cast(y_true, tf.float32), [-1, num_classes])
-            if self.ignore_class is not None:
-                valid = tf.not_equal(tf.argmax(target, axis=-1, output_type=tf.int32), self.ignore_class)
-            weighted = target if alpha is None else target * alpha
-            alpha_star = tf.reduce_sum(weighted, axis=-1)
-            if eps:
-                smoothed = target * (1.0 - eps) + eps / tf.cast(num_classes, tf.float32)
-                weighted = smoothed if alpha is None else smoothed * alpha
-            terms = self._dense_terms(predictions, weighted)
-        if valid is not None:
-            valid = tf.cast(valid, tf.float32)
-        weight = valid
-        if sample_weight is not None:
-            point_weight = self._point_weights(
-                sample_weight, point_shape=tf.shape(y_pred)[:-1], point_rank=y_pred.shape.rank - 1
-            )
-            weight = point_weight if weight is None else weight * point_weight
-        if weight is not None:
-            terms = terms * weight
-            alpha_star = weight if alpha_star is None else alpha_star * weight
-        return terms, alpha_star, weight, valid
-
-    def _sparse_terms(self, predictions, labels, alpha_star, alpha, num_classes) -> tf.Tensor:
-        eps, gamma = self.label_smoothing, self.gamma
-        if alpha_star is None:
-            alpha_star = tf.ones_like(labels, tf.float32)
-        label_weight = alpha_star * (1.0 - eps) if eps else alpha_star
-        if self.from_logits:
-            terms = focal_terms.sparse_logit_terms(
-                predictions, labels=labels, label_weight=label_weight, gamma=gamma
-            )
-        else:
-            terms = probability_terms.sparse_probability_terms(
-                predictions, labels=labels, label_weight=label_weight, gamma=gamma,
-                epsilon=keras.config.epsilon(),
-            )
-        if eps:
-            terms = terms + self._dense_terms(predictions, self._uniform_weights(alpha, num_classes))
-        return terms
-
-    def _uniform_weights(self, alpha: tf.Tensor | None, num_classes: int | tf.Tensor) -> tf.Tensor:
-        """``alpha * eps / C``: the class weights of the uniform part of label smoothing."""
-        uniform = self.label_smoothing / tf.cast(num_classes, tf.float32)
-        return uniform * (tf.ones([num_classes], tf.float32) if alpha is None else alpha)
-
-    def _dense_terms(self, predictions: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-        if self.from_logits:
-            return focal_terms.dense_logit_terms(predictions, weights=weights, gamma=self.gamma)
-        return probability_terms.dense_probability_terms(
-            predictions, weights=weights, gamma=self.gamma, epsilon=keras.config.epsilon()
-        )
-
-    def call(self, y_true: Any, y_pred: Any) -> tf.Tensor:
+    def call(self, y_true: Any, y_pred: Any) -> Tensor:
         """Per-point values ``term_i`` (0 for ignored points), shaped like the points."""
-        y_pred = tf.convert_to_tensor(y_pred)
-        return self._per_point(self._point_terms(y_true, y_pred, None)[0], y_pred)
+        terms, *_, point_shape = self._point_terms(y_true, y_pred, None)
+        return ops.reshape(terms, point_shape)
 
-    def _per_point(self, values: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        shape = tf.shape(y_pred)
-        axis = self.axis % y_pred.shape.rank
-        return tf.reshape(values, tf.concat([shape[:axis], shape[axis + 1:]], axis=0))
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        """The reduced loss (a float32 scalar, or per-point values for ``None``/``"none"``).
 
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tf.Tensor:
-        """The reduced loss (a float32 scalar, or per-point values for ``None``/``"none"``)."""
-        with tf.name_scope(self.name):
-            y_pred = tf.convert_to_tensor(y_pred)
-            terms, alpha_star, weight, valid = self._point_terms(y_true, y_pred, sample_weight)
+        In a replica context of a multi-replica ``tf.distribute`` strategy, the reduction is
+        global: see :func:`vl3d_focal.losses.replicas.global_ratio`.
+        """
+        with keras.name_scope(self.name):
+            terms, alpha_star, weight, valid, point_shape = self._point_terms(y_true, y_pred, sample_weight)
             if self.reduction is None or self.reduction == "none":
-                return self._per_point(terms, y_pred)
-            total = tf.reduce_sum(terms)
+                return ops.reshape(terms, point_shape)
+            total = ops.sum(terms)
             if self.reduction == "sum":
-                return total
-            if self.reduction == "class_weighted_mean":
-                divisor = alpha_star
-            elif self.reduction == "mean_with_sample_weight":
-                divisor = weight
-            else:  # sum_over_batch_size, mean: non-ignored points
-                divisor = valid
-            divisor = tf.cast(tf.size(terms), tf.float32) if divisor is None else tf.reduce_sum(divisor)
-            return _scale_for_replicas(tf.math.divide_no_nan(total, divisor))
+                return global_ratio(total, None)
+            divisor = {"class_weighted_mean": alpha_star, "mean_with_sample_weight": weight}.get(
+                self.reduction, valid)  # sum_over_batch_size, mean: non-ignored points
+            divisor = ops.cast(ops.size(terms), "float32") if divisor is None else ops.sum(divisor)
+            return global_ratio(total, ops.stop_gradient(divisor))
+
+    reduces_across_replicas = True
+    """Metadata read by training code: the loss takes its own global reduction across replicas."""
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:

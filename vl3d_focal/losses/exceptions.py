@@ -18,6 +18,14 @@ from vl3d_focal.errors import VL3DFocalError
 class LossArgumentError(VL3DFocalError, ValueError):
     """A loss argument (or its combination with the data) that cannot be used."""
 
+    # Raised inside a tf.function, an error keeps its type only if TensorFlow's autograph can
+    # rebuild it from a message, which it does for Exception's own constructor.
+    __init__ = Exception.__init__
+
 
 class ClassWeightError(VL3DFocalError, ValueError):
     """Class counts, a class-weight strategy or a class-weight spec that cannot be used."""
+
+
+class LossDistributionError(VL3DFocalError, RuntimeError):
+    """The loss cannot take its global reduction in this distribution context."""

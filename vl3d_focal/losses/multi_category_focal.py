@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from vl3d_focal.losses import arguments as args
 from vl3d_focal.losses import schema_parts as parts
@@ -23,10 +23,13 @@ from vl3d_focal.losses.class_weights import compute_class_weight
 from vl3d_focal.losses.exceptions import LossArgumentError
 
 
+Tensor = Any  # a backend tensor
+
+
 def multi_category_focal_crossentropy(
-    y_true: tf.Tensor, y_pred: tf.Tensor, *, alpha: tf.Tensor, gamma: float, from_logits: bool,
+    y_true: Tensor, y_pred: Tensor, *, alpha: Tensor, gamma: float, from_logits: bool,
     epsilon: float,
-) -> tf.Tensor:
+) -> Tensor:
     """Per-sample one-vs-all focal loss (seed 003) on one-hot labels.
 
     Args:
@@ -41,18 +44,18 @@ def multi_category_focal_crossentropy(
         ``(...,)`` float32 per-sample losses.
 
     Example:
-        >>> v = multi_category_focal_crossentropy(tf.constant([[1.0, 0.0]]),
-        ...     tf.constant([[0.8, 0.2]]), alpha=tf.constant([0.5, 0.5]), gamma=2.0,
-        ...     from_logits=False, epsilon=1e-7)
+        >>> v = multi_category_focal_crossentropy(ops.convert_to_tensor([[1.0, 0.0]]),
+        ...     ops.convert_to_tensor([[0.8, 0.2]]), alpha=ops.convert_to_tensor([0.5, 0.5]),
+        ...     gamma=2.0, from_logits=False, epsilon=1e-7)
     """
-    y_pred = tf.cast(y_pred, tf.float32)
-    y_true = tf.cast(y_true, tf.float32)
+    y_pred = ops.cast(y_pred, "float32")
+    y_true = ops.cast(y_true, "float32")
     if from_logits:
-        y_pred = tf.nn.softmax(y_pred, axis=-1)
-    p = tf.clip_by_value(y_pred, epsilon, 1.0 - epsilon)
+        y_pred = ops.softmax(y_pred, axis=-1)
+    p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
     pt = y_true * p + (1.0 - y_true) * (1.0 - p)
-    per_class = tf.pow(1.0 - pt, gamma) * -tf.math.log(pt)
-    return tf.reduce_sum(per_class * alpha, axis=-1)
+    per_class = ops.power(1.0 - pt, gamma) * -ops.log(pt)
+    return ops.sum(per_class * alpha, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="vl3d_focal")
@@ -104,20 +107,21 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
         else:
             self._alpha = self.class_weight
 
-    def call(self, y_true: Any, y_pred: Any) -> tf.Tensor:
+    def call(self, y_true: Any, y_pred: Any) -> Tensor:
         """Per-sample losses."""
-        y_pred = tf.convert_to_tensor(y_pred, tf.float32)
-        y_true = tf.convert_to_tensor(y_true, tf.float32)
+        y_pred = ops.convert_to_tensor(y_pred, "float32")
+        y_true = ops.convert_to_tensor(y_true, "float32")
         num_classes = y_pred.shape[-1]
         if self._alpha is None:
-            alpha = tf.fill([tf.shape(y_pred)[-1]], 1.0 / tf.cast(tf.shape(y_pred)[-1], tf.float32))
+            count = ops.shape(y_pred)[-1]
+            alpha = ops.ones((count,), "float32") / ops.cast(count, "float32")
         else:
             if num_classes is not None and num_classes != len(self._alpha):
                 raise LossArgumentError(
                     f"{self.name}: {len(self._alpha)} class weights/counts but the predictions "
                     f"have {num_classes} classes"
                 )
-            alpha = tf.constant(self._alpha, tf.float32)
+            alpha = ops.convert_to_tensor(self._alpha, "float32")
         return multi_category_focal_crossentropy(
             y_true, y_pred, alpha=alpha, gamma=self.gamma, from_logits=self.from_logits,
             epsilon=self.epsilon,

@@ -5,40 +5,46 @@ before the log, as ``keras.losses.CategoricalFocalCrossentropy`` does; the gradi
 TensorFlow's autodiff. Logits go through :mod:`vl3d_focal.losses.focal_terms` instead
 (log-softmax, no clipping, closed-form gradients).
 
+Written with ``keras.ops``: the same code runs on every Keras backend.
+
 Example:
-    >>> import tensorflow as tf
-    >>> terms = sparse_probability_terms(tf.constant([[0.9, 0.1]]), labels=tf.constant([0]),
-    ...                                  label_weight=tf.ones(1), gamma=2.0, epsilon=1e-7)
+    >>> import numpy as np
+    >>> terms = sparse_probability_terms(np.array([[0.9, 0.1]], "float32"), labels=np.array([0]),
+    ...                                  label_weight=np.ones(1, "float32"), gamma=2.0, epsilon=1e-7)
     >>> round(float(terms[0]), 6)  # 0.1^2 * -ln(0.9)
     0.001054
 """
 
 from __future__ import annotations
 
-import tensorflow as tf
+from typing import Any
+
+from keras import ops
+
+Tensor = Any  # a backend tensor
 
 
-def _focal_of_probability(p: tf.Tensor, *, gamma: float) -> tf.Tensor:
+def _focal_of_probability(p: Tensor, *, gamma: float) -> Tensor:
     """``(1 - p)^gamma * (-ln p)`` (plain cross-entropy for ``gamma = 0``)."""
-    nll = -tf.math.log(p)
+    nll = -ops.log(p)
     if gamma == 0.0:
         return nll
-    return tf.pow(1.0 - p, gamma) * nll
+    return ops.power(1.0 - p, gamma) * nll
 
 
 def sparse_probability_terms(
-    probabilities: tf.Tensor,
+    probabilities: Tensor,
     *,
-    labels: tf.Tensor,
-    label_weight: tf.Tensor,
+    labels: Tensor,
+    label_weight: Tensor,
     gamma: float,
     epsilon: float,
-) -> tf.Tensor:
+) -> Tensor:
     """``label_weight_i * f(p_{i, y_i})`` from probabilities renormalised and clipped like Keras.
 
     Args:
         probabilities: ``(M, C)`` float32, non-negative, not all zero per row.
-        labels: ``(M,)`` integer class indices.
+        labels: ``(M,)`` integer class indices (a label outside ``[0, C)`` gives a NaN term).
         label_weight: ``(M,)`` float32 weights.
         gamma: focusing parameter >= 0.
         epsilon: clipping bound: probabilities are clipped to ``[epsilon, 1 - epsilon]``.
@@ -47,18 +53,21 @@ def sparse_probability_terms(
         ``(M,)`` float32 terms.
 
     Example:
-        >>> t = sparse_probability_terms(tf.constant([[0.9, 0.1]]), labels=tf.constant([0]),
-        ...                              label_weight=tf.ones(1), gamma=2.0, epsilon=1e-7)
+        >>> t = sparse_probability_terms(ops.convert_to_tensor([[0.9, 0.1]]),
+        ...                              labels=ops.convert_to_tensor([0]), label_weight=ops.ones((1,)),
+        ...                              gamma=2.0, epsilon=1e-7)
     """
-    total = tf.reduce_sum(probabilities, axis=-1)
-    p_label = tf.gather(probabilities, labels, axis=1, batch_dims=1) / total
-    p_label = tf.clip_by_value(p_label, epsilon, 1.0 - epsilon)
-    return label_weight * _focal_of_probability(p_label, gamma=gamma)
+    labels = ops.cast(labels, "int32")
+    known = ops.logical_and(labels >= 0, labels < ops.shape(probabilities)[-1])
+    total = ops.sum(probabilities, axis=-1)
+    p_label = ops.take_along_axis(probabilities, ops.where(known, labels, 0)[:, None], axis=1)[:, 0] / total
+    p_label = ops.clip(p_label, epsilon, 1.0 - epsilon)
+    return ops.where(known, label_weight * _focal_of_probability(p_label, gamma=gamma), float("nan"))
 
 
 def dense_probability_terms(
-    probabilities: tf.Tensor, *, weights: tf.Tensor, gamma: float, epsilon: float
-) -> tf.Tensor:
+    probabilities: Tensor, *, weights: Tensor, gamma: float, epsilon: float
+) -> Tensor:
     """``sum_c weights_c * f(p_c)`` from probabilities renormalised and clipped like Keras.
 
     Args:
@@ -71,9 +80,10 @@ def dense_probability_terms(
         ``(M,)`` float32 terms.
 
     Example:
-        >>> t = dense_probability_terms(tf.constant([[0.9, 0.1]]),
-        ...                             weights=tf.constant([[1.0, 0.0]]), gamma=2.0, epsilon=1e-7)
+        >>> t = dense_probability_terms(ops.convert_to_tensor([[0.9, 0.1]]),
+        ...                             weights=ops.convert_to_tensor([[1.0, 0.0]]), gamma=2.0,
+        ...                             epsilon=1e-7)
     """
-    p = probabilities / tf.reduce_sum(probabilities, axis=-1, keepdims=True)
-    p = tf.clip_by_value(p, epsilon, 1.0 - epsilon)
-    return tf.reduce_sum(weights * _focal_of_probability(p, gamma=gamma), axis=-1)
+    p = probabilities / ops.sum(probabilities, axis=-1, keepdims=True)
+    p = ops.clip(p, epsilon, 1.0 - epsilon)
+    return ops.sum(weights * _focal_of_probability(p, gamma=gamma), axis=-1)

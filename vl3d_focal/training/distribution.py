@@ -7,17 +7,16 @@ created under its scope and Keras' ``fit`` hands the ``tf.data`` input to
 replicas.
 
 Keras reduces a loss on each replica, divides it by the number of replicas and sums the
-gradients, so a ratio such as the class-weighted mean ``sum(s a* term) / sum(s a*)`` would become
-the *average of per-replica ratios*: wrong whenever the replicas hold different class
-mixtures. :class:`GlobalLossModel` overrides ``compute_loss``: each replica computes the
-numerator and denominator pieces of its points (the loss's ``compute_parts``, or Keras'
-unreduced values for the other losses), the denominators are all-reduced (SUM) across
-replicas, and the replica's share ``numerator_r / denominator_global`` is what it
-differentiates. Summed by the optimizer, the gradients are those of
-``sum_r numerator_r / sum_r denominator_r``: the single-device loss of the same global batch.
-Additional losses (``model.losses``) are weighted by the replica's share of the global batch,
-and the train step builds models with synchronised batch normalisation when there are several
-replicas, so the whole training step is that of one device (``tests/test_distribution.py``,
+gradients, so a ratio such as a mean over an unevenly split batch would become the *average of
+per-replica ratios*. The class-weighted focal loss takes its global reduction itself
+(:mod:`vl3d_focal.losses.replicas`: it declares ``reduces_across_replicas``).
+:class:`GlobalLossModel` overrides ``compute_loss`` for what the loss cannot do itself: for the
+other losses, each replica computes its numerator and denominator (Keras' unreduced values), the
+denominators are all-reduced (SUM) across replicas, and the replica's share
+``numerator_r / denominator_global`` is what it differentiates. Additional losses
+(``model.losses``) are weighted by the replica's share of the global batch, and the train step
+builds models with synchronised batch normalisation when there are several replicas, so the
+whole training step is that of one device (``tests/test_distribution.py``,
 ``tests/test_distribution_multi_worker.py``).
 
 :class:`GlobalLossModel` also works around two failures of Keras 3's ``fit`` across workers
@@ -118,32 +117,21 @@ def global_sum(value: tf.Tensor) -> tf.Tensor:
 
 
 def loss_sums(loss: Any, y_true: Any, y_pred: Any, sample_weight: Any) -> tuple[tf.Tensor, tf.Tensor]:
-    """This replica's ``(numerator, denominator)`` of a loss, to be summed over replicas.
+    """This replica's ``(numerator, denominator)`` of a Keras loss, to be summed over replicas.
 
-    Losses with ``compute_parts`` (the class-weighted focal loss) give their own pieces, chosen
-    by their ``reduction``; other Keras losses give their unreduced values weighted by the
-    sample weights, over the number of values (``sum_over_batch_size``), the sum of the sample
-    weights (``mean_with_sample_weight``) or 1 (``sum``).
+    The loss's unreduced values weighted by the sample weights, over the number of values
+    (``sum_over_batch_size``), the sum of the sample weights (``mean_with_sample_weight``) or
+    1 (``sum``).
 
     Example:
-        >>> from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
-        >>> loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=[1.0, 3.0], from_logits=True)
-        >>> n, d = loss_sums(loss, [[1, 0]], [[[0.0, 2.0], [1.0, 0.0]]], None)
+        >>> loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        >>> n, d = loss_sums(loss, tf.constant([[1, 0]]), tf.constant([[[0.0, 2.0], [1.0, 0.0]]]), None)
         >>> float(d)
-        4.0
+        2.0
     """
     reduction = getattr(loss, "reduction", "sum_over_batch_size")
     if reduction in (None, "none"):
         raise DataError(f"loss reduction: expected a reducing one to train with, got {reduction!r}")
-    if hasattr(loss, "compute_parts"):
-        parts = loss.compute_parts(y_true, y_pred, sample_weight)
-        denominator = {
-            "class_weighted_mean": parts.denominator,
-            "mean_with_sample_weight": parts.weight,
-            "sum": None,
-        }.get(reduction, parts.count)
-        total = tf.reduce_sum(parts.numerator)
-        return total, tf.ones_like(total) if denominator is None else tf.reduce_sum(denominator)
     values = tf.cast(loss.call(y_true, y_pred), tf.float32)
     weights = tf.ones_like(values)
     if sample_weight is not None:
@@ -189,12 +177,14 @@ class GlobalLossModel(keras.Model):
         extras = self.losses  # read before any cross-replica sync
         if replicas > 1:
             extras = replica_losses(extras, like=tf.nest.flatten(y_pred)[0])
-        numerator, denominator = loss_sums(self.loss, y, y_pred, sample_weight)
-        batch = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float32)
-        totals = tf.stop_gradient(global_sum(tf.stack([tf.cast(denominator, tf.float32), batch])))
-        share = tf.math.divide_no_nan(numerator, totals[0])
+        if getattr(self.loss, "reduces_across_replicas", False):  # global by itself
+            share = tf.cast(self.loss(y, y_pred, sample_weight), tf.float32)
+        else:
+            numerator, denominator = loss_sums(self.loss, y, y_pred, sample_weight)
+            share = tf.math.divide_no_nan(numerator, tf.stop_gradient(global_sum(tf.cast(denominator, tf.float32))))
         if extras:
-            fraction = tf.math.divide_no_nan(batch, totals[1])
+            batch = tf.cast(tf.shape(tf.nest.flatten(x)[0])[0], tf.float32)
+            fraction = tf.math.divide_no_nan(batch, tf.stop_gradient(global_sum(batch)))
             share = share + fraction * tf.add_n([tf.reduce_sum(tf.cast(extra, tf.float32)) for extra in extras])
         if replicas <= 1:
             return share
