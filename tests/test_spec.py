@@ -162,7 +162,8 @@ def test_given_values_are_kept_and_defaults_idempotent(corpus: Path):
     spec = load_spec(corpus / "valid" / "demo_like.json")
     handling = spec["sequential_pipeline"][1]["model_args"]["model_handling"]
     assert handling["validation_split"] == 0.2 and handling["early_stopping"] == {
-        "monitor": "val_loss", "patience": 5, "min_delta": 0.0}
+        "monitor": "val_loss", "patience": 5, "min_delta": 0.0, "mode": "auto", "baseline": None,
+        "restore_best_weights": False, "start_from_epoch": 0}
     from vl3d_focal.config.normalise import apply_defaults
 
     assert apply_defaults(spec) == spec

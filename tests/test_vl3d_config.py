@@ -122,10 +122,10 @@ def test_validate_prints_notes_and_strict_makes_them_errors(tmp_path, capsys, re
     out, err = capsys.readouterr()
     assert out == f"{path}: valid (2 keys accepted without effect)\n"
     assert err.splitlines() == [
-        f"{path}: $.model_args.pre_processing.fast: accepted, no effect here: it chooses between two of VL3D's own "
-        "implementations of the receptive fields; this project has one",
-        f"{path}: $.model_args.pre_processing.nthreads: accepted, no effect here: VL3D sets its own CPU threads "
-        "with it; here TensorFlow and the KD-trees use every core",
+        f"{path}: $.model_args.pre_processing.fast: accepted, no effect here: furthest point subsampling is exact "
+        "(batched in numpy)",
+        f"{path}: $.model_args.pre_processing.nthreads: accepted, no effect here: receptive fields are computed on "
+        "every CPU core",
     ]
     assert main(["validate", "--strict", "--no-check-files", str(path)]) == 2
     assert capsys.readouterr().err.splitlines() == err.splitlines()

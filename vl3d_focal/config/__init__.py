@@ -13,8 +13,12 @@ One concern per module:
   schema errors ("did you mean ...?");
 - :mod:`~vl3d_focal.config.normalise`: schema-driven rewriting of a valid spec (defaults
   filled in by :func:`apply_defaults`, paths resolved, lists made);
-- :mod:`~vl3d_focal.config.step_schemas` and :mod:`~vl3d_focal.config.train_schemas`: the schema
-  fragments of the top level, the step kinds and the train step's ``model_args``;
+- :mod:`~vl3d_focal.config.schema_parts`: schema fragments shared by the top level and the step
+  kinds (paths, closed objects, the ``x-vl3d-no-effect`` mark);
+- :mod:`~vl3d_focal.config.model_args_schema` and its parts
+  (:mod:`~vl3d_focal.config.pre_processing_schema`, :mod:`~vl3d_focal.config.model_handling_schema`,
+  :mod:`~vl3d_focal.config.augmentation_schema`, :mod:`~vl3d_focal.config.compilation_schema`),
+  :mod:`~vl3d_focal.config.training_reports_schema`: the train step's ``model_args`` and reports;
 - :mod:`~vl3d_focal.config.schemas`: the schema files built from those fragments and the
   registries (:func:`generate_schemas`, :func:`write_schemas`, :func:`load_schema`);
 - :mod:`~vl3d_focal.config.starter`: the commented starter spec of ``vl3d-focal init``.

@@ -53,4 +53,4 @@ def add_internal_keys(properties: dict[str, Any]) -> None:
         if not isinstance(target, dict) or not isinstance(target.get("properties"), dict):
             continue
         for key, (schema, why) in keys.items():
-            target["properties"].setdefault(key, no_effect({**schema, "description": f"VL3D's {key}."}, why))
+            target["properties"].setdefault(key, no_effect({**schema, "description": f"VL3D's {key}."}, why=why))

@@ -23,21 +23,28 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from vl3d_focal.data.field_inputs import cloud_features, field_inputs
+from vl3d_focal.data.field_inputs import cloud_features, field_features, field_inputs
 from vl3d_focal.data.records import InMemoryPredictions
+from vl3d_focal.inference.field_outputs import FieldReportTally
 from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.progress import Progress
 
 logger = logging.getLogger(__name__)
 
 
-def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int) -> np.ndarray:
-    """Softmax probabilities of every field, computed ``batch_size`` fields at a time.
+def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int, softmax: bool = True,
+                   verbose: int | str | None = None) -> np.ndarray:
+    """Softmax probabilities of every field (the raw outputs without ``softmax``), computed
+    ``batch_size`` fields at a time.
 
     Args:
         model: a Keras model emitting logits ``(B, P, C)``.
         inputs: the model's inputs, each with the fields on the first axis.
         batch_size: fields per chunk (>= 1).
+        softmax: apply a softmax over the last axis.
+        verbose: ``model_handling.predict_verbose``: None shows the progress of predictions
+            longer than a few seconds (:class:`~vl3d_focal.progress.Progress`), 0 none, any
+            other value from the start.
 
     Returns:
         ``(M, P, C)`` float32 probabilities, equal to one call over all fields.
@@ -50,11 +57,13 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int)
     total = int(inputs[0].shape[0])
     batch_size = max(int(batch_size), 1)
     chunks = []
-    with Progress("prediction", total=total, unit="fields") as progress:
+    quiet_s = {None: 3.0, 0: math.inf}.get(verbose, 0.0)  # predict_verbose 1, 2 or 'auto': shown at once
+    with Progress("prediction", total=total, unit="fields", quiet_s=quiet_s) as progress:
         for start in range(0, total, batch_size):
             chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
-            logits = model(chunk if len(chunk) > 1 else chunk[0], training=False)
-            chunks.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)).astype(np.float32))
+            outputs = model(chunk if len(chunk) > 1 else chunk[0], training=False)
+            outputs = keras.ops.softmax(outputs, axis=-1) if softmax else outputs
+            chunks.append(keras.ops.convert_to_numpy(outputs).astype(np.float32))
             progress.update(min(start + batch_size, total))
     if not chunks:
         return np.zeros((0,) + tuple(int(d) for d in model.output.shape[1:]), dtype=np.float32)
@@ -105,7 +114,7 @@ class _TiledPoints:
 
 
 def predict_cloud_blocks(
-    record: Any, bundle: ModelBundle, *, chunk_points: int
+    record: Any, bundle: ModelBundle, *, chunk_points: int, tally: FieldReportTally | None = None
 ) -> tuple[np.ndarray, int]:
     """Propagated ``(N, C)`` probabilities of a cloud predicted block by block.
 
@@ -116,7 +125,8 @@ def predict_cloud_blocks(
     the cloud), predicted and added to the propagation sums. Each field is therefore the one
     the whole-cloud path builds and predicts, so the result equals :func:`predict_cloud`'s
     one-shot result (up to float rounding of the sums), while the field tensors, features and
-    probabilities held at once are those of one tile.
+    probabilities held at once are those of one tile. ``tally`` counts the fields for the
+    receptive-field reports.
 
     Returns:
         The probabilities and the number of fields.
@@ -148,41 +158,65 @@ def predict_cloud_blocks(
         high = block_centers[:, :dims].max(axis=0) + spec.radius
         near = candidates[np.all((xyz[candidates, :dims] >= low) & (xyz[candidates, :dims] <= high), axis=1)]
         local = np.sort(near)
-        local_indices = fields_at_centers(xyz[local], block_centers, spec, seed=bundle.random_seed, point_ids=local)
-        indices = local[local_indices]
+        local_fields = ReceptiveFields(indices=fields_at_centers(xyz[local], block_centers, spec, seed=bundle.random_seed,
+                                                                 point_ids=local), centers=block_centers)
+        indices = local[local_fields.indices]
         coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=block_centers), spec)
-        features = raw[indices]
+        local_features = raw[local]
         if raw.shape[1]:
-            features = np.asarray(bundle.normalizer.transform(raw[local]), dtype=np.float32)[local_indices]
-        probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size)
+            local_features = np.asarray(bundle.normalizer.transform(local_features), dtype=np.float32)
+        features = field_features(xyz[local], local_features, local_fields, spec)
+        probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size,
+                                       verbose=bundle.predict_verbose)
         sums.add(probabilities, indices)
+        if tally is not None:
+            tally.add(probabilities, indices, block_centers)
         logger.info("%s: block %d/%d, %d fields over %d points", record.path.name, number, len(blocks),
                     len(block), len(local))
     return sums.finish(xyz=xyz), len(centers)
 
 
+def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int | None) -> tuple[np.ndarray, int]:
+    """``(N, C)`` propagated probabilities of every point of a cloud held in memory, and the number
+    of fields; a cloud of more than ``chunk_points`` points is predicted tile by tile (same
+    result), a smaller one in one go, reusing the fields training built. Writes the model's
+    prediction-time receptive-field reports (:mod:`~vl3d_focal.inference.field_outputs`).
+
+    Example:
+        >>> probabilities, fields = cloud_probabilities(record, bundle, chunk_points=None)  # doctest: +SKIP
+    """
+    from vl3d_focal.data.propagation import propagate
+
+    paths = bundle.field_reports(record.prefix) if bundle.field_reports is not None else {}
+    tally = FieldReportTally(num_classes=bundle.num_classes, labels=record.labels) if paths else None
+    if chunk_points is not None and record.num_points > chunk_points:
+        probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points), tally=tally)
+    else:
+        inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
+                              feature_names=bundle.feature_names, normalizer=bundle.normalizer)
+        field_probs = predict_fields(bundle.model, inputs.as_inputs(), batch_size=bundle.predict_batch_size,
+                                     verbose=bundle.predict_verbose)
+        if tally is not None:
+            tally.add(field_probs, inputs.indices, inputs.fields.centers)
+        probabilities = propagate(field_probs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
+        num_fields = len(inputs.coordinates)
+        del inputs, field_probs
+    if tally is not None:
+        tally.write(paths, class_names=list(bundle.class_names), template=record.cloud)
+    return probabilities, num_fields
+
+
 def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None = None) -> None:
     """Predicts class probabilities and classes of every point of one cloud.
 
-    Sets ``record.result`` (:class:`~vl3d_focal.data.records.InMemoryPredictions`). Clouds of more
-    than ``chunk_points`` points are predicted tile by tile (:func:`predict_cloud_blocks`, same
-    result); smaller ones (or ``chunk_points=None``) in one go, reusing the fields training built.
+    Sets ``record.result`` (:class:`~vl3d_focal.data.records.InMemoryPredictions`), see
+    :func:`cloud_probabilities`.
 
     Example:
         >>> predict_cloud(state.clouds[0], state.bundle)       # doctest: +SKIP
     """
-    from vl3d_focal.data.propagation import propagate
-
     start = time.perf_counter()
-    if chunk_points is not None and record.num_points > chunk_points:
-        probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points))
-    else:
-        inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
-                              feature_names=bundle.feature_names, normalizer=bundle.normalizer)
-        field_probs = predict_fields(bundle.model, inputs.as_inputs(), batch_size=bundle.predict_batch_size)
-        probabilities = propagate(field_probs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
-        num_fields = len(inputs.coordinates)
-        del inputs, field_probs
+    probabilities, num_fields = cloud_probabilities(record, bundle, chunk_points=chunk_points)
     record.result = InMemoryPredictions(record.cloud, probabilities)
     logger.info("%s: predicted %d points from %d fields (%.1f s)", record.path.name,
                 record.num_points, num_fields, time.perf_counter() - start)

@@ -46,6 +46,8 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.field_centres import grid_centres
+from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import (
     StreamedPredictions, TileGrid, bucket_dtype, check_tile_space, cloud_bounds, load_tile, result_dtype,
     write_buckets,
@@ -92,17 +94,6 @@ def _inside(xy: np.ndarray, low: np.ndarray, high: np.ndarray, shrink: float) ->
     return np.all((xy[:, :2] >= low + shrink) & (xy[:, :2] <= high - shrink), axis=1)
 
 
-def _cell_means(xyz: np.ndarray, *, origin: np.ndarray, cell: float, dims: int) -> np.ndarray:
-    """Mean position of each occupied cell of the global grid at ``origin`` (points in id order)."""
-    if len(xyz) == 0:
-        return np.zeros((0, 3))
-    cells = np.floor((xyz[:, :dims] - origin) / cell).astype(np.int64)
-    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    sums = np.stack([np.bincount(inverse, weights=xyz[:, k], minlength=len(counts)) for k in range(3)], axis=1)
-    return sums / counts[:, None]
-
-
 class _TileCentres:
     """The whole-cloud field centres near one tile, from its points and margin."""
 
@@ -111,7 +102,7 @@ class _TileCentres:
         dims, p, cell, fine = field_geometry(spec)
         self.dims, self.p, self.fine, self.spec = dims, p, fine, spec
         self.region_low, self.region_high = low - margin, high + margin
-        coarse = _cell_means(xyz, origin=origin[:dims], cell=cell, dims=dims)
+        coarse = grid_centres(xyz, origin=origin[:dims], cell=cell, dims=dims, on_cloud=spec.center_on_pcloud)
         self.coarse = coarse[_inside(coarse, self.region_low, self.region_high, _SLACK * cell)]
         self.exact_shrink = _SLACK * (cell + spec.radius)  # uncovered flags exact within
         self.exact = _inside(xyz, self.region_low, self.region_high, self.exact_shrink)
@@ -121,13 +112,15 @@ class _TileCentres:
     def centres(self, xyz: np.ndarray, *, fine_origin: np.ndarray | None) -> np.ndarray:
         if fine_origin is None or not self.uncovered.any():
             return self.coarse
-        extra = _cell_means(xyz[self.uncovered], origin=fine_origin[:self.dims], cell=self.fine, dims=self.dims)
+        extra = grid_centres(xyz[self.uncovered], origin=fine_origin[:self.dims], cell=self.fine, dims=self.dims,
+                             on_cloud=self.spec.center_on_pcloud)
         keep = _inside(extra, self.region_low, self.region_high, self.exact_shrink + _SLACK * self.fine)
         return np.concatenate([self.coarse, extra[keep]])
 
 
 def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin: np.ndarray,
                   fine_origin: np.ndarray | None, margin: float, unresolved: list) -> int:
+    from vl3d_focal.data.field_inputs import field_features
     from vl3d_focal.data.propagation import PropagationSums
     from vl3d_focal.data.receptive_fields import ReceptiveFields, field_coordinates, fields_at_centers
     from vl3d_focal.inference.prediction import predict_fields
@@ -139,12 +132,15 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
     centres = finder.centres(xyz, fine_origin=fine_origin)
     near = _inside(centres, low - 2.0 * spec.radius, high + 2.0 * spec.radius, 0.0)
     centres = centres[near]
-    indices = fields_at_centers(xyz, centres, spec, seed=bundle.random_seed, point_ids=rows["id"])
-    coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=centres), spec)
+    fields = ReceptiveFields(indices=fields_at_centers(xyz, centres, spec, seed=bundle.random_seed,
+                                                      point_ids=rows["id"]), centers=centres)
+    indices = fields.indices
+    coordinates = field_coordinates(xyz, fields, spec)
     features = rows["feat"]
     if features.shape[1]:
         features = np.asarray(bundle.normalizer.transform(features), dtype=np.float32)
-    probabilities = predict_fields(bundle.model, (coordinates, features[indices]), batch_size=bundle.predict_batch_size)
+    probabilities = predict_fields(bundle.model, (coordinates, field_features(xyz, features, fields, spec)),
+                                   batch_size=bundle.predict_batch_size, verbose=bundle.predict_verbose)
     sums = PropagationSums(num_points_total=len(xyz), num_classes=bundle.num_classes)
     sums.add(probabilities, indices)
     covered = sums.weights > 0
@@ -224,6 +220,14 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int) -> Streamed
     Example:
         >>> result = predict_streamed(record, bundle, chunk_points=500_000)   # doctest: +SKIP
     """
+    if bundle.field_spec.support_strategy != "grid":
+        raise DataError(
+            f"{record.path}: pre_processing.support_strategy {bundle.field_spec.support_strategy!r} needs the whole "
+            f"cloud, but this cloud is streamed (more than chunk_points={chunk_points} points, not trained on); "
+            "set the predict step's chunk_points to null to predict it in memory, or train with support_strategy 'grid'")
+    if bundle.field_reports is not None and bundle.field_reports(record.prefix):
+        logger.warning("%s: the receptive-field reports of pre_processing are not written for a streamed cloud; "
+                       "set the predict step's chunk_points to null to predict it in memory", record.path.name)
     start = time.perf_counter()
     low, high, total = cloud_bounds(record.path, chunk_points=chunk_points)
     margin = tile_margin(bundle.field_spec)

@@ -11,7 +11,8 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from vl3d_focal.data.features import FeatureNormalizer
 from vl3d_focal.data.labels import ClassMapping
@@ -64,6 +65,10 @@ class ModelBundle:
         random_seed: the seed fields are built with.
         predict_batch_size: number of fields per prediction chunk.
         loss_info: the loss and resolved class weights, for the record.
+        predict_verbose: ``model_handling.predict_verbose`` of the training (None: default logs).
+        field_reports: the prediction-time receptive-field reports of the training's
+            ``pre_processing``, for a cloud's output prefix (None: none). Like VL3D, neither
+            is kept in the model file.
     """
 
     model: keras.Model
@@ -75,6 +80,8 @@ class ModelBundle:
     random_seed: int | None = None
     predict_batch_size: int = 32
     loss_info: LossInfo = field(default_factory=LossInfo)
+    predict_verbose: int | str | None = None
+    field_reports: Callable[[str], dict[str, Path]] | None = None
 
     @property
     def num_classes(self) -> int:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.config.messages import did_you_mean
-from vl3d_focal.config.schema_parts import PLOT_SUFFIXES, closed_object, optional_output_path_schema
+from vl3d_focal.config.schema_parts import PLOT_SUFFIXES, closed_object, optional_output_schema
 from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.steps.definition import step_entry
@@ -61,10 +61,10 @@ def class_reducer_schema() -> dict[str, Any]:
                 "items": {"title": "a group", **_names_schema("Input classes of one reduced class.")},
                 "description": "For each reduced class, the input classes it groups.",
             },
-            "report_path": optional_output_path_schema(
+            "report_path": optional_output_schema(
                 "Text report of the classes of each cloud before and after the reduction.", scope="cloud"),
-            "plot_path": optional_output_path_schema(
-                "Plot of the class distributions before and after (.svg or .png).", scope="cloud",
+            "plot_path": optional_output_schema(
+                "Plot of the class distributions before and after (.svg, .png or .pdf).", scope="cloud",
                 suffixes=PLOT_SUFFIXES),
         },
         required=["class_transformer", "input_class_names", "class_groups"],

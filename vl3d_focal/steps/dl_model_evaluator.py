@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from vl3d_focal.config.prefixes import expand_output
-from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES, closed_object, optional_output_path_schema
+from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES, closed_object, optional_output_schema
 from vl3d_focal.registry import STEPS
 from vl3d_focal.steps.definition import step_entry
 
@@ -94,10 +94,10 @@ STEPS.register(step_entry(
     schema=closed_object(
         {
             "eval": {"const": "DLModelEvaluator", "description": "The model's point-wise outputs and activations."},
-            "pointwise_model_output_path": optional_output_path_schema(
+            "pointwise_model_output_path": optional_output_schema(
                 "Each cloud with the class probabilities and predicted class (.las or .laz).", scope="cloud",
                 suffixes=CLOUD_SUFFIXES),
-            "pointwise_model_activations_path": optional_output_path_schema(
+            "pointwise_model_activations_path": optional_output_schema(
                 "Each cloud with the activations of the last hidden layer (.las or .laz); an ANOVA report "
                 "<name>_ANOVA.csv beside it.", scope="cloud", suffixes=CLOUD_SUFFIXES),
         },

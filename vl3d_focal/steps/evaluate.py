@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.config.prefixes import expand_output
-from vl3d_focal.config.schema_parts import PLOT_SUFFIXES, closed_object, optional_output_path_schema, output_path_schema
+from vl3d_focal.config.schema_parts import PLOT_SUFFIXES, closed_object, optional_output_schema, output_path_schema
 from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.reports.files import evaluation_files
@@ -144,8 +144,8 @@ def eval_schema() -> dict[str, Any]:
             "class_metrics": _names_list({"enum": list(CLASS_METRICS), "title": "class metric"},
                                          "Per-class metrics of the class report.", list(CLASS_METRICS)),
             "ignore_classes": _names_list(name, "Classes whose reference points are not scored.", []),
-            **{key: optional_output_path_schema(f"VL3D's {key} (text).", scope="cloud") for key in TEXT_OUTPUTS},
-            **{key: optional_output_path_schema(f"VL3D's {key} (.svg or .png).", scope="cloud", suffixes=PLOT_SUFFIXES)
+            **{key: optional_output_schema(f"VL3D's {key} (text).", scope="cloud") for key in TEXT_OUTPUTS},
+            **{key: optional_output_schema(f"VL3D's {key} (.svg, .png or .pdf).", scope="cloud", suffixes=PLOT_SUFFIXES)
                for key in PLOT_OUTPUTS},
         },
         required=["eval"],

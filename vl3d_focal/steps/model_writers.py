@@ -89,7 +89,7 @@ def _model_writer_schema(name: str) -> dict[str, Any]:
 
 def _flag(name: str, default: bool, why: str) -> dict[str, Any]:
     return {"type": "boolean", "default": default, "description": f"VL3D's {name}.",
-            "anyOf": [{"const": False}, no_effect({"const": True}, why)]}
+            "anyOf": [{"const": False}, no_effect({"const": True}, why=why)]}
 
 
 def pipeline_writer_schema() -> dict[str, Any]:

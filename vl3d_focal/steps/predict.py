@@ -129,7 +129,7 @@ LOADERS = {
     "PredictivePipeline": ("Load a predictive pipeline written by PredictivePipelineWriter (or a model).", {
         "nn_path": {"description": "VL3D's path to the network, when it moved.", "default": None, "anyOf": [
             {"type": "null", "title": "null"},
-            no_effect({"type": "string", "title": "a path"}, "the network is inside the model file here")]},
+            no_effect({"type": "string", "title": "a path"}, why="the network is inside the model file here")]},
     }),
 }
 for _name, (_description, _extra) in LOADERS.items():

@@ -16,11 +16,15 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from vl3d_focal.config.model_handling_schema import FOLDER_OUTPUT
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.config.training_reports_schema import training_reports_properties
 from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import TrainingFacts
@@ -29,7 +33,7 @@ from vl3d_focal.steps.train_inputs import (
     pretrained_bundle, resolve_feature_names, step_mapping, train_input_properties,
 )
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
-from vl3d_focal.training.files import TRAINING_FOLDER, TrainingFiles
+from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFiles
 
 if TYPE_CHECKING:
     from vl3d_focal.data.labels import ClassMapping
@@ -95,6 +99,7 @@ def _schema() -> dict[str, Any]:
                             "description": "Seed of fields, initial weights and shuffling; null: random."},
             "model_args": {"type": "object", "description": "Arguments of the model (see $defs/model_args.<model>)."},
             "distribution": _distribution_schema(),
+            **training_reports_properties(),
         },
         "allOf": [{"$ref": "#/$defs/model_args_by_model"}],
     }
@@ -111,6 +116,39 @@ def _training_clouds(handling: Mapping[str, Any], state: PipelineState, *, mappi
         if record.labels is None:
             record.labels = reference_labels(record.cloud, mapping)
     return list(state.clouds)
+
+
+def _expanded(paths: Mapping[str, str], prefix: str) -> dict[str, Path]:
+    return {key: Path(expand_output(value, prefix=prefix)) for key, value in paths.items()}
+
+
+def step_outputs(step: Mapping[str, Any], *, scopes: Sequence[str]) -> dict[str, str]:
+    """The output paths a train step gives, by key, for the ``x-vl3d-path`` kinds ``scopes``.
+
+    Example:
+        >>> step_outputs({"train": "PointNetPwiseClassifier", "model_args": {"model_handling": {
+        ...     "summary_report_path": "*s.log"}}}, scopes=["model-output"])
+        {'summary_report_path': '*s.log'}
+    """
+    from vl3d_focal.config.normalise import annotated_paths
+
+    found = annotated_paths({"sequential_pipeline": [dict(step)]})
+    return {parts[-1]: value for parts, kind, value, _ in found if kind in scopes}
+
+
+def _reports(step: Mapping[str, Any], *, prefix: str) -> Any:
+    from vl3d_focal.training.evaluation import TrainingReports
+
+    outputs = _expanded(step_outputs(step, scopes=("model-output", FOLDER_OUTPUT)), prefix)
+    return TrainingReports(metrics=list(step["training_evaluation_metrics"]),
+                           class_metrics=list(step["training_class_evaluation_metrics"]),
+                           autoval=step["autoval_metrics"], outputs=outputs)
+
+
+def _field_reports(step: Mapping[str, Any]) -> Callable[[str], dict[str, Path]] | None:
+    """The prediction-time receptive-field reports, expanded under a cloud's prefix (None: none asked)."""
+    paths = step_outputs(step, scopes=("cloud-output",))
+    return functools.partial(_expanded, paths) if paths else None
 
 
 def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
@@ -140,6 +178,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
                                   expand_output(tensorboard, prefix=state.model_prefix)),
         resume=state.resume, identity=step,
         pretrained=pretrained_bundle(step["pretrained_model"], class_names=mapping.names, feature_names=features),
+        reports=_reports(step, prefix=state.model_prefix), field_reports=_field_reports(step),
     )
     trainer = Trainer(job)
     state.bundle = trainer.run()
@@ -167,9 +206,17 @@ def _training_facts(trainer: Trainer, bundle: ModelBundle) -> TrainingFacts:
 
 
 def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
-    checkpoint = bool(step.get("model_args", {}).get("model_handling", {}).get("checkpoint", True))
-    files = TrainingFiles.under("*")
-    return [("model", path.as_posix()) for path in files.all(checkpoint=checkpoint)]
+    """The training folder's files, the files of ``training_history_dir`` and the text summary that
+    replaces ``architecture_graph_path`` where pydot or graphviz is missing."""
+    handling = step.get("model_args", {}).get("model_handling", {})
+    checkpoint = bool(handling.get("checkpoint", True)) or bool(handling.get("checkpoint_path"))
+    files = [path.as_posix() for path in TrainingFiles.under("*").all(checkpoint=checkpoint)]
+    if handling.get("training_history_dir"):
+        files += [f"{handling['training_history_dir'].rstrip('/')}/{name}" for name in HISTORY_FILES]
+    graph = step.get("model_args", {}).get("architecture_graph_path")
+    if graph:
+        files.append(Path(graph).with_suffix(".txt").as_posix())
+    return [("model", path) for path in files]
 
 
 STEPS.register(step_entry(

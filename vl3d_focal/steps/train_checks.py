@@ -6,6 +6,8 @@
   the loss takes class weights (registry metadata);
 - ``from_logits`` is not false for a model whose metadata says it emits logits;
 - no validation split together with validation clouds;
+- ``pre_processing.training_class_distribution`` has one count per class;
+- one of ``learning_rate_on_plateau`` (VL3D's name) and ``reduce_lr_on_plateau``, not both;
 - ``fnames``: not empty unless the model works from coordinates alone (registry metadata
   ``coordinates_only``); with the input clouds' headers at hand (``known["cloud_features"]``),
   every name is a feature of every cloud the step trains on or predicts, "did you mean" for typos
@@ -109,6 +111,14 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     split = handling.get("validation_split")
     if handling.get("validation_pcloud") and isinstance(split, (int, float)) and split > 0:
         yield at + ("model_handling", "validation_split"), "give validation_split or validation_pcloud, not both"
+    if handling.get("learning_rate_on_plateau") is not None and handling.get("reduce_lr_on_plateau") is not None:
+        yield at + ("model_handling", "reduce_lr_on_plateau"), (
+            "learning_rate_on_plateau (VL3D's name) is given too; keep one of the two")
+    distribution = as_dict(args.get("pre_processing")).get("training_class_distribution")
+    count = num if num is not None else (len(known) if known is not None else None)
+    if isinstance(distribution, list) and count is not None and len(distribution) != count:
+        yield at + ("pre_processing", "training_class_distribution"), (
+            f"expected one count per class ({count}); got {len(distribution)}")
     if handling.get("tensorboard_dir") and importlib.util.find_spec("tensorboard") is None:
         yield at + ("model_handling", "tensorboard_dir"), (
             "TensorBoard logs need the tensorboard package, which is not installed; install it "
