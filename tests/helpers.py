@@ -95,3 +95,45 @@ def random_bundle(*, fnames: list[str], radius: float = 2.0, num_points: int = 4
     return ModelBundle(model=model, feature_names=list(fnames), normalizer=normalizer if fnames else None,
                        field_spec=FieldSpec(radius=radius, num_points=num_points), mapping=mapping,
                        class_names=list(mapping.names), random_seed=3, predict_batch_size=64)
+VL3D_CLASSES = {
+    "leafwood": {2: 0, 6: 0, 7: 0, 64: 0, 68: 0, 3: 1, 4: 1, 5: 1},
+    "hessigheim": {3: 0, 2: 1, 68: 2, 64: 3, 6: 4, 4: 6, 5: 7, 7: 9},
+}
+"""Synthetic LAS codes -> VL3D class values: wood/leaf (2 classes), and Hessigheim's 11 classes
+(low vegetation 0, impervious surface 1, vehicle 2, urban furniture 3, roof 4, shrub 6, tree 7,
+vertical surface 9; facade 5, soil/gravel 8 and chimney 10 have no point)."""
+
+
+def write_vl3d_cloud(path: Path, *, classes: str, seed: int, size_m: float = 24.0, density: float = 3.0,
+                     scale: float = 1.0, extra: tuple[str, ...] = ()) -> Path:
+    """A synthetic tile whose classification holds VL3D class values 0..C-1 (see VL3D_CLASSES).
+
+    ``scale`` shrinks the coordinates (0.1 turns the 24 m tile into a 2.4 m "tree", the scale
+    of VL3D's leaf/wood specs); each name of ``extra`` becomes a float32 extra dimension (the
+    height above the lowest point), like the features VL3D's data miners store.
+
+    Example:
+        >>> write_vl3d_cloud(Path("t.laz"), classes="leafwood", seed=0)   # doctest: +SKIP
+    """
+    import laspy
+    import numpy as np
+
+    from vl3d_focal.data.synthetic import generate_urban_scene
+
+    las = generate_urban_scene(seed=seed, size_m=size_m, density=density)
+    table = np.full(256, 255, dtype=np.uint8)
+    for code, value in VL3D_CLASSES[classes].items():
+        table[code] = value
+    las.classification = table[np.array(las.classification)]
+    if scale != 1.0:
+        xyz = np.column_stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)])
+        xyz = (xyz - xyz.min(axis=0)) * scale
+        las.header.scales = np.array([0.001, 0.001, 0.001])
+        las.header.offsets = np.zeros(3)
+        las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    for name in extra:
+        las.add_extra_dim(laspy.ExtraBytesParams(name=name, type=np.float32))
+        las[name] = (np.asarray(las.z) - np.asarray(las.z).min()).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    las.write(path)
+    return path

@@ -238,13 +238,16 @@ def test_constant_learning_rate():
 
 def test_val_monitors_fall_back_without_validation(tmp_path):
     handling = {"checkpoint_monitor": "val_loss",  # as a normalised spec gives it (schema defaults)
-                "early_stopping": {"monitor": "val_loss", "patience": 2, "min_delta": 0.0},
-                "reduce_lr_on_plateau": {"monitor": "val_loss", "factor": 0.5, "patience": 3, "min_lr": 0.0}}
+                "early_stopping": {"monitor": "val_loss", "mode": "auto", "patience": 2, "min_delta": 0.0,
+                                   "baseline": None, "restore_best_weights": False, "start_from_epoch": 0},
+                "learning_rate_on_plateau": None,
+                "reduce_lr_on_plateau": {"monitor": "val_loss", "mode": "auto", "factor": 0.5, "patience": 3,
+                                         "cooldown": 0, "min_delta": 1e-4, "min_lr": 0.0}}
     cbs = build_callbacks(model_handling=handling,
                           has_validation=False, history_csv=tmp_path / "h.csv",
                           checkpoint_path=tmp_path / "b.weights.h5", schedule_in_use=False)
-    assert [type(cb).__name__ for cb in cbs] == ["HistoryWriter", "BestWeights", "EarlyStopping", "ReduceLROnPlateau"]
-    assert all(cb.monitor == "loss" for cb in cbs[1:])
+    assert [type(cb).__name__ for cb in cbs] == ["BestWeights", "EarlyStopping", "ReduceLROnPlateau", "HistoryWriter"]
+    assert all(cb.monitor == "loss" for cb in cbs[:-1])
 
 
 def test_dataset_shuffle_is_seeded():

@@ -39,6 +39,13 @@ def scene(tmp_path_factory):
     return path
 
 
+def _with_defaults(step: dict) -> dict:
+    """``step`` as a normalised spec holds it: every key its schema has a default for is present."""
+    from vl3d_focal.config import apply_defaults
+
+    return apply_defaults({"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [step]})["sequential_pipeline"][0]
+
+
 def _record(path: Path, prefix: str) -> CloudRecord:
     cloud = PointCloud.from_las(laspy.read(path), path=path)
     return CloudRecord(path=path, cloud=cloud, prefix=prefix)
@@ -128,19 +135,24 @@ def _lazy_state(path: Path, prefix: str, bundle: ModelBundle) -> PipelineState:
 NEIGHBOURHOOD_FNAMES = FNAMES + ["height_above_ground", "planarity", "verticality"]
 
 
-@pytest.mark.parametrize("pre_processor,neighborhood,fnames", [
-    ("furthest_point_subsampling", "sphere", FNAMES),
-    ("grid_subsampling", "cylinder", FNAMES),
-    ("furthest_point_subsampling", "sphere", NEIGHBOURHOOD_FNAMES),  # features of a neighbourhood
+VL3D_FIELDS = {"center_on_pcloud": True, "num_encoding_neighbors": 3, "to_unit_sphere": True}
+"""VL3D's receptive-field options that change centres, features and coordinates."""
+
+
+@pytest.mark.parametrize("pre_processor,neighborhood,fnames,options", [
+    ("furthest_point_subsampling", "sphere", FNAMES, {}),
+    ("grid_subsampling", "cylinder", FNAMES, {}),
+    ("furthest_point_subsampling", "sphere", NEIGHBOURHOOD_FNAMES, {}),  # features of a neighbourhood
+    ("furthest_point_subsampling", "rectangular3D", FNAMES, VL3D_FIELDS),
 ])
-def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_processor, neighborhood, fnames, caplog):
+def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_processor, neighborhood, fnames, options, caplog):
     from dataclasses import replace
 
     from vl3d_focal.steps.evaluate import run_eval
 
     whole = _record(scene, str(tmp_path / "whole_"))
     bundle = _bundle(whole, pre_processor, fnames)
-    bundle.field_spec = replace(bundle.field_spec, neighborhood=neighborhood)
+    bundle.field_spec = replace(bundle.field_spec, neighborhood=neighborhood, **options)
     one_shot = PipelineState(clouds=[whole], model_prefix=str(tmp_path / "whole_"), bundle=bundle,
                              mapping=bundle.mapping)
     predict_clouds({"chunk_points": None, "buffer": None}, one_shot, one_shot.bundle)
@@ -161,7 +173,7 @@ def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_process
     covered = whole.fields_cache[next(iter(whole.fields_cache))].covered_mask(whole.num_points)
     assert not covered[differ].any() and len(differ) <= 5, differ
 
-    step = {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}
+    step = _with_defaults({"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"})
     state.mapping = bundle.mapping
     run_eval(step, one_shot)
     run_eval(step, state)

@@ -96,7 +96,12 @@ def test_spec_config_round_trip_and_errors():
     config = {"pre_processor": "grid_subsampling", "neighborhood": {"type": "cylinder", "radius": 1.5,
               "separation_factor": 0.5}, "num_points": 128, "scale": False}
     spec = FieldSpec.from_config(config)
-    assert spec.to_config() == config
+    assert spec.to_config() == {**config, "support_strategy": "grid", "support_strategy_num_points": 1000,
+                                "center_on_pcloud": False, "to_unit_sphere": False, "num_encoding_neighbors": 1}
+    vl3d = FieldSpec.from_config({**config, "neighborhood": {"type": "Rectangular3d", "radius": 1.0},
+                                  "support_strategy": "FPS", "num_encoding_neighbors": 3})
+    assert (vl3d.neighborhood, vl3d.support_strategy) == ("rectangular3D", "fps")  # VL3D ignores the case
+    assert FieldSpec.from_config(vl3d.to_config()) == vl3d
     with pytest.raises(SpecError) as info:
         FieldSpec(neighborhood="cube", radius=-1.0)
     assert {i.path for i in info.value.issues} == {"$.neighborhood.type", "$.neighborhood.radius"}

@@ -112,11 +112,15 @@ KILLED_AFTER_EPOCH = 1
 
 
 def _handled_spec(*, epochs: int) -> dict:
-    """Adam, early stopping and learning-rate reduction on plateau: state a resume must restore."""
+    """Adam, early stopping, learning-rate reduction on plateau (with a cooldown) and VL3D's data
+    augmentation: state and randomness a resume must restore."""
     spec = small_spec(epochs=epochs, batch_size=8)
     handling = spec["sequential_pipeline"][1]["model_args"]["model_handling"]
     handling["early_stopping"] = {"monitor": "val_loss", "patience": 3}
-    handling["reduce_lr_on_plateau"] = {"monitor": "loss", "factor": 0.5, "patience": 1}
+    handling["reduce_lr_on_plateau"] = {"monitor": "loss", "factor": 0.5, "patience": 1, "cooldown": 1}
+    handling["training_sequencer"] = {"type": "DLSequencer", "random_shuffle_indices": True, "augmentor": {
+        "transformations": [{"type": "Rotation", "angle_distribution": {"type": "uniform", "start": -3.14, "end": 3.14}},
+                            {"type": "Jitter", "noise_distribution": {"type": "normal", "mean": 0.0, "stdev": 0.01}}]}}
     return spec
 
 

@@ -28,7 +28,7 @@ LOSS = f"{TRAIN}.model_args.compilation_args.loss"
 EXPECTED = {
     "both_class_weights.yaml": (f"{TRAIN}.model_args.model_handling.class_weight", "keep one"),
     "class_names_length.json": (f"{TRAIN}.model_args.class_names", "expected num_classes (5) names; got 4"),
-    "class_names_order.yaml": (f"{TRAIN}.model_args.class_names", "class mapping step's names in its order"),
+    "class_names_order.yaml": (f"{TRAIN}.model_args.class_names", "class step's names in its order"),
     "duplicate_key.json": ("$", "duplicate key 'in_pcloud'"),
     "from_logits_false.json": (f"{LOSS}.from_logits", "from_logits must be true"),
     "ignored_code_mapped.json": ("$.sequential_pipeline[0].classes[2].codes[1]", "code 7 is also in ignore_codes"),
@@ -162,7 +162,8 @@ def test_given_values_are_kept_and_defaults_idempotent(corpus: Path):
     spec = load_spec(corpus / "valid" / "demo_like.json")
     handling = spec["sequential_pipeline"][1]["model_args"]["model_handling"]
     assert handling["validation_split"] == 0.2 and handling["early_stopping"] == {
-        "monitor": "val_loss", "patience": 5, "min_delta": 0.0}
+        "monitor": "val_loss", "patience": 5, "min_delta": 0.0, "mode": "auto", "baseline": None,
+        "restore_best_weights": False, "start_from_epoch": 0}
     from vl3d_focal.config.normalise import apply_defaults
 
     assert apply_defaults(spec) == spec

@@ -81,19 +81,21 @@ def _print_issues(error: SpecError) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from vl3d_focal.config import load_spec
+    from vl3d_focal.config import read_spec
 
     status = 0
     for path in args.specs:
         try:
-            load_spec(path, check_files=not args.no_check_files)
+            _, notes = read_spec(path, check_files=not args.no_check_files, strict=args.strict)
         except SpecError as error:
             if args.debug:
                 traceback.print_exc()
             _print_issues(error)
             status = USER_ERROR
         else:
-            print(f"{path}: valid")
+            print(f"{path}: valid" + (f" ({len(notes)} keys accepted without effect)" if notes else ""))
+            for note in notes:
+                print(note, file=sys.stderr)
     return status
 
 
@@ -101,9 +103,11 @@ def _run_spec(path: str | Path, *, resume: bool, overwrite: bool, debug: bool, w
               scheduler: str | None = None) -> int:
     """Validates and runs a spec file (with the executor overrides of ``run``), then says where
     its report is (also when it failed)."""
-    from vl3d_focal.config import load_spec
+    from vl3d_focal.config import read_spec
 
-    spec = load_spec(path)  # a SpecError is reported by main(), before any work
+    spec, notes = read_spec(path)  # a SpecError is reported by main(), before any work
+    for note in notes:
+        logger.warning("%s", note)
     with _native_stderr_silenced(silence=not debug):
         import keras  # noqa: F401  (TensorFlow's C++ start-up lines ignore log levels)
     from vl3d_focal.runner.executor import with_overrides
@@ -235,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check specs; exit 2 when any is invalid")
     validate.add_argument("specs", nargs="+", metavar="SPEC", help="JSON or YAML pipeline spec")
     validate.add_argument("--no-check-files", action="store_true", help="do not check that input files exist")
+    validate.add_argument("--strict", action="store_true",
+                          help="keys accepted for VL3D compatibility without effect here are errors")
     validate.set_defaults(handler=_cmd_validate)
 
     run = commands.add_parser("run", help="validate a spec, then run its pipeline")

@@ -206,9 +206,12 @@ MODELS = Registry(kind="model", key="train", entry_point_group="vl3d_focal.model
 ))
 STEPS = Registry(kind="step", key=None, entry_point_group="vl3d_focal.steps", builtins=(
     "vl3d_focal.steps.class_mapping",
+    "vl3d_focal.steps.class_reducer",
     "vl3d_focal.steps.train",
     "vl3d_focal.steps.predict",
     "vl3d_focal.steps.evaluate",
+    "vl3d_focal.steps.dl_model_evaluator",
+    "vl3d_focal.steps.model_writers",
     "vl3d_focal.steps.writers",
     "vl3d_focal.steps.miners",
 ))

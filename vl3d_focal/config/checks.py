@@ -100,10 +100,13 @@ def _path_issues(found: Found, *, check_files: bool) -> Iterator[Issue]:
                 yield parts, problem
 
 
-def _output_target_problem(path: str) -> str | None:
-    """Why a file cannot be written at ``path``: an existing folder there, or a file above it."""
+def _output_target_problem(path: str, *, folder: bool = False) -> str | None:
+    """Why a file (or with ``folder``, a folder of outputs) cannot be written at ``path``: an
+    existing folder (file) there, or a file above it."""
     target = Path(path)
-    if target.is_dir():
+    if folder and target.is_file():
+        return f"{path} is an existing file; expected the path of a folder to write files in"
+    if not folder and target.is_dir():
         return f"{path} is an existing folder; expected the path of a file to write"
     for ancestor in target.parents:
         if ancestor.exists():
@@ -133,7 +136,7 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
         else:
             targets = [expand_output(value, prefix=prefixes[0])]
         for target in dict.fromkeys(_same_file(t) for t in targets):
-            problem = _output_target_problem(target) if check_files else None
+            problem = _output_target_problem(target, folder=kind.endswith("folder-output")) if check_files else None
             if problem:
                 yield parts, problem
             elif target in read:
@@ -228,6 +231,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
         if order_known:
             issues += _order_issues(kind, entry, at, given=given)
         check = entry.metadata.get("check")
+        known["given"] = frozenset(given)  # what the steps before this one give
         if check is not None:
             issues += check(step, at, known)
         given.update(entry.metadata.get("gives", ()))

@@ -1,17 +1,19 @@
 """Loading and validating pipeline specs (JSON or YAML): every mistake, before any work.
 
-:func:`load_spec` reads a spec file, :func:`validate_spec` checks a parsed document. Both
-report every problem at once as :class:`~vl3d_focal.errors.SpecIssue` objects
-(``FILE: $.json.path: message``), sorted by location in natural order (``[2]`` before
-``[10]``). Nothing but :class:`~vl3d_focal.errors.SpecError` is raised for a bad document.
+:func:`load_spec` (and :func:`read_spec`, which also returns the no-effect notes) reads a spec
+file, :func:`validate_spec` and :func:`check_spec` check a parsed document. They report every
+problem at once as :class:`~vl3d_focal.errors.SpecIssue` objects (``FILE: $.json.path:
+message``), sorted by location in natural order (``[2]`` before ``[10]``). Nothing but
+:class:`~vl3d_focal.errors.SpecError` is raised for a bad document.
 
-Parsing: ``.json`` files are JSON; any other suffix is read as YAML (``yaml.safe_load``
-rules; YAML is a superset of JSON). Syntax errors give line and column. Duplicate keys,
-non-string keys, non-finite numbers and YAML values JSON has no type for (dates...) are
-errors. Keys starting with ``_`` are comments, dropped at every level before validation.
+Parsing: :mod:`vl3d_focal.config.parsing` (JSON, or YAML for any other suffix; ``_`` keys are
+comments). Both VL3D forms are accepted: the pipeline form, and the single-component training
+form (:mod:`vl3d_focal.config.forms`), checked and returned as the pipeline it stands for.
 
 Checks: the JSON Schema of :mod:`vl3d_focal.config.schemas`, then the semantic checks of
-:mod:`vl3d_focal.config.checks`. File existence is checked only with ``check_files=True``
+:mod:`vl3d_focal.config.checks`; a step naming a component this project does not have is one
+issue (:mod:`vl3d_focal.config.components`). Keys accepted without effect here are notes
+(:mod:`vl3d_focal.config.notes`), errors with ``strict``. File existence is checked only with ``check_files=True``
 (the default of :func:`load_spec` and of ``vl3d-focal validate``/``run``; the tests of
 ``examples/`` turn it off, since the demo's input is generated when the demo runs).
 
@@ -34,212 +36,105 @@ Example:
     ...                         "sequential_pipeline": [{"trian": "PointNetPwiseClassifier"}]},
     ...                        check_files=False)
     >>> print(issues[0])
-    $.sequential_pipeline[0]: a step needs one of the keys 'class_mapping', 'train', 'predict', 'eval', 'writer', 'miner'; got 'trian'; did you mean 'train'?
+    $.sequential_pipeline[0]: a step needs one of the keys 'class_mapping', 'class_transformer', 'train', 'predict', 'eval', 'writer', 'miner'; got 'trian'; did you mean 'train'?
 """
 
 from __future__ import annotations
 
-import json
 import os
-import math
-from collections.abc import Hashable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
-
-import yaml
+from typing import Any
 
 from vl3d_focal.config import schemas as schema_files
 from vl3d_focal.errors import SpecError, SpecIssue
 from vl3d_focal.config.checks import semantic_issues
+from vl3d_focal.config.components import unavailable_steps
+from vl3d_focal.config.forms import as_pipeline
 from vl3d_focal.config.messages import describe, json_path, schema_issues, sort_issues
 from vl3d_focal.config.normalise import apply_defaults, normalise_paths
-
-COMMENT_PREFIX = "_"
-MAX_DEPTH = 100
-JSON_SUFFIXES = (".json",)
+from vl3d_focal.config.notes import NOTE_PREFIX, spec_notes
+from vl3d_focal.config.parsing import drop_comments, read_spec_file
 
 
-class _Object(dict):
-    """A parsed mapping that remembers the duplicate and non-string keys it was given."""
+@dataclass(frozen=True)
+class CheckedSpec:
+    """What checking a spec document found.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.problems: list[str] = []
-
-
-def _json_object(pairs: list[tuple[str, Any]]) -> _Object:
-    obj = _Object()
-    for key, value in pairs:
-        if key in obj:
-            obj.problems.append(f"duplicate key {key!r} (the last one would win)")
-        obj[key] = value
-    return obj
-
-
-MAX_EXPANDED_NODES = 100_000
-"""A spec whose YAML aliases expand to more nodes than this is refused ("billion laughs")."""
-
-
-def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
-    """Number of nodes ``node`` stands for once every alias is expanded (memoised per node)."""
-    known = sizes.get(id(node))
-    if known is not None:
-        return known
-    sizes[id(node)] = 1  # a node reached again while being counted: a cycle, counted once
-    if isinstance(node, yaml.MappingNode):
-        children = [child for pair in node.value for child in pair]
-    elif isinstance(node, yaml.SequenceNode):
-        children = list(node.value)
-    else:
-        children = []
-    total = 1 + sum(_expanded_size(child, sizes) for child in children)
-    sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
-    return sizes[id(node)]
-
-
-class _SpecLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` whose mappings record duplicate and non-string keys.
-
-    Aliases are shared, not copied, by the loader, but everything after it walks the
-    document as a tree: a document whose aliases expand beyond ``MAX_EXPANDED_NODES``
-    is refused before it is built.
+    Attributes:
+        issues: every problem, in the user's form, sorted by location (empty: valid).
+        notes: the keys accepted without effect here (:mod:`vl3d_focal.config.notes`), as
+            issues saying "accepted, no effect here: <why>".
+        pipeline: the comment-free document in the pipeline form (None when it is no object).
     """
 
-    def construct_document(self, node: yaml.Node) -> Any:
-        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
-            raise yaml.YAMLError(
-                f"the document's aliases expand to more than {MAX_EXPANDED_NODES} values; "
-                "write the repeated parts out or use fewer aliases"
-            )
-        return super().construct_document(node)
+    issues: list[SpecIssue]
+    notes: list[SpecIssue]
+    pipeline: dict[str, Any] | None
 
 
-def _yaml_mapping(loader: _SpecLoader, node: yaml.MappingNode) -> _Object:
-    loader.flatten_mapping(node)
-    obj = _Object()
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = f"line {key_node.start_mark.line + 1}, column {key_node.start_mark.column + 1}"
-        if not isinstance(key, str):
-            kind = describe(key) if isinstance(key, Hashable) else "array" if isinstance(key, list) else "object"
-            obj.problems.append(f"keys must be strings; got {kind} at {line}")
-            continue
-        if key in obj:
-            obj.problems.append(f"duplicate key {key!r} at {line} (the last one would win)")
-        obj[key] = loader.construct_object(value_node, deep=True)
-    return obj
+def _inside(path: str, step: str) -> bool:
+    return path == step or path.startswith((step + ".", step + "["))
 
 
-_SpecLoader.add_constructor("tag:yaml.org,2002:map", _yaml_mapping)
+def check_spec(
+    doc: Any, *, file: str = "", base_dir: Path | None = None, check_files: bool = True
+) -> CheckedSpec:
+    """Every problem and no-effect note of a parsed spec document (either VL3D form).
 
-
-def parse_spec_text(text: str, *, file: str = "", yaml_syntax: bool = False) -> Any:
-    """Parses spec text as JSON, or YAML when ``yaml_syntax`` (safe loader only).
-
-    Raises:
-        SpecError: a syntax error, with its line and column.
+    The single-component training form is checked as the pipeline it stands for
+    (:mod:`vl3d_focal.config.forms`); issues are reported at the paths of the user's file. A
+    step naming a component this project does not have gets one issue, and nothing else of
+    that step is reported (:mod:`vl3d_focal.config.components`).
 
     Example:
-        >>> parse_spec_text('{"a": 1}')
-        {'a': 1}
-        >>> parse_spec_text("a: [1, 2", yaml_syntax=True)
-        Traceback (most recent call last):
-        ...
-        vl3d_focal.errors.SpecError: $: YAML syntax error at line 1, column 9: expected ',' or ']', but got '<stream end>'
+        >>> checked = check_spec({"train": "RBFNetPwiseClassifier", "in_pcloud": "a.las", "out_model": "m.model",
+        ...     "model_args": {"num_kernels": 8}}, check_files=False)
+        >>> [str(issue).split(";")[0] for issue in checked.issues], checked.notes
+        (["$.train: 'RBFNetPwiseClassifier' is a VL3D model this project does not have"], [])
     """
-    try:
-        if not yaml_syntax:
-            return json.loads(text, object_pairs_hook=_json_object)
-        return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
-    except json.JSONDecodeError as exc:
-        message = f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        message = f"YAML syntax error{where}: {exc.problem or exc.context}"
-    except yaml.YAMLError as exc:
-        message = f"YAML error: {exc}"
-    except RecursionError:
-        message = "the document is nested too deeply"
-    raise SpecError([SpecIssue("$", message, file)])
+    cleaned, issues = drop_comments(doc)
+    if not isinstance(cleaned, dict):
+        issues.append(SpecIssue("$", "expected an object with in_pcloud, out_pcloud and "
+                                     f"sequential_pipeline; got {describe(cleaned)}"))
+        return CheckedSpec(sort_issues(SpecIssue(i.path, i.message, file) for i in issues), [], None)
+    form = as_pipeline(cleaned)
+    spec = form.spec
+    issues += form.issues
+    schemas = schema_files.active_schemas()
+    validator = schema_files.pipeline_validator(schemas=schemas)
+    parsed_at = {issue.path for issue in issues}  # a value already reported while parsing
+    found = [i for i in schema_issues(validator.iter_errors(spec)) if i.path not in parsed_at]
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    normalised = normalise_paths(spec, base_dir=base, schemas=schemas)
+    for parts, message in semantic_issues(normalised, check_files=check_files):
+        if parts[:1] == ("in_pcloud",) and isinstance(spec.get("in_pcloud"), str):
+            parts = parts[:1]
+        found.append(SpecIssue(json_path(parts), message))
+    unavailable = unavailable_steps(spec)
+    skipped = [json_path(parts[:2]) for parts, _, _ in unavailable]
+    found = [i for i in found if not any(_inside(i.path, step) for step in skipped)]
+    found += [SpecIssue(json_path(parts), message) for parts, message, _ in unavailable]
+    notes = [SpecIssue(json_path(parts), NOTE_PREFIX + why) for parts, why in spec_notes(spec, schemas=schemas)
+             if not any(_inside(json_path(parts), step) for step in skipped)]
 
+    def users(items: list[SpecIssue]) -> list[SpecIssue]:
+        return sort_issues(SpecIssue(i.path, i.message, file) for i in map(form.original, items))
 
-def read_spec_file(path: str | Path) -> Any:
-    """The parsed (not yet validated) document of a spec file.
-
-    Raises:
-        SpecError: the file cannot be read or parsed.
-
-    Example:
-        >>> import tempfile, os
-        >>> f = os.path.join(tempfile.mkdtemp(), "s.yaml")
-        >>> _ = open(f, "w").write("a: 1  # YAML comment")
-        >>> read_spec_file(f)
-        {'a': 1}
-    """
-    file = str(path)
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise SpecError([SpecIssue("$", "spec file not found", file)]) from None
-    except IsADirectoryError:
-        raise SpecError([SpecIssue("$", "expected a spec file; got a folder", file)]) from None
-    except UnicodeDecodeError as exc:
-        raise SpecError([SpecIssue("$", f"not UTF-8 text (byte {exc.start}): {exc.reason}", file)]) from None
-    except OSError as exc:
-        raise SpecError([SpecIssue("$", f"cannot read the spec file: {exc.strerror or exc}", file)]) from None
-    return parse_spec_text(text, file=file, yaml_syntax=Path(path).suffix.lower() not in JSON_SUFFIXES)
-
-
-def drop_comments(doc: Any) -> tuple[Any, list[SpecIssue]]:
-    """A plain-JSON copy of ``doc`` without ``_`` keys, and the problems found on the way.
-
-    Problems: duplicate or non-string keys (recorded by the parsers), non-finite numbers,
-    values JSON has no type for, nesting deeper than 100 levels.
-
-    Example:
-        >>> drop_comments({"_note": "x", "a": [{"_b": 1, "c": 2}]})
-        ({'a': [{'c': 2}]}, [])
-    """
-    issues: list[SpecIssue] = []
-
-    def clean(value: Any, path: tuple, depth: int) -> Any:
-        if depth > MAX_DEPTH:
-            issues.append(SpecIssue(json_path(path), f"nested deeper than {MAX_DEPTH} levels"))
-            return None
-        if isinstance(value, Mapping):
-            issues.extend(SpecIssue(json_path(path), p) for p in getattr(value, "problems", []))
-            out = {}
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    issues.append(SpecIssue(json_path(path), f"keys must be strings; got {describe(key)}"))
-                elif not key.startswith(COMMENT_PREFIX):
-                    out[key] = clean(item, path + (key,), depth + 1)
-            return out
-        if isinstance(value, (list, tuple)):
-            return [clean(item, path + (i,), depth + 1) for i, item in enumerate(value)]
-        if isinstance(value, float) and not math.isfinite(value):
-            issues.append(SpecIssue(json_path(path), f"expected a finite number; got {value}"))
-            return value
-        if value is None or isinstance(value, (str, bool, int, float)):
-            return value
-        issues.append(SpecIssue(json_path(path), f"unsupported value of type {type(value).__name__} "
-                                                 f"({value!s:.40}); write it as a string or number"))
-        return str(value)
-
-    return clean(doc, (), 0), issues
+    return CheckedSpec(users(issues + found), users(notes), spec)
 
 
 def validate_spec(
-    doc: Any, *, file: str = "", base_dir: Path | None = None, check_files: bool = True
+    doc: Any, *, file: str = "", base_dir: Path | None = None, check_files: bool = True, strict: bool = False
 ) -> list[SpecIssue]:
-    """Every problem of a parsed spec document, sorted by location.
+    """Every problem of a parsed spec document, sorted by location (see :func:`check_spec`).
 
     Args:
         doc: the parsed document (comments may still be in it).
         file: the spec's file name, put in each issue.
         base_dir: the folder relative paths resolve against (default: the working folder).
         check_files: check that input files exist and are readable.
+        strict: also report the keys accepted without effect here as issues.
 
     Returns:
         The issues; an empty list means the spec is valid.
@@ -248,30 +143,54 @@ def validate_spec(
         >>> [i.message for i in validate_spec([], check_files=False)]
         ['expected an object with in_pcloud, out_pcloud and sequential_pipeline; got array []']
     """
-    cleaned, issues = drop_comments(doc)
-    if not isinstance(cleaned, dict):
-        issues.append(SpecIssue("$", "expected an object with in_pcloud, out_pcloud and "
-                                     f"sequential_pipeline; got {describe(cleaned)}"))
-        return sort_issues(SpecIssue(i.path, i.message, file) for i in issues)
+    checked = check_spec(doc, file=file, base_dir=base_dir, check_files=check_files)
+    return sort_issues(checked.issues + (checked.notes if strict else []))
+
+
+def read_spec(
+    path: str | Path, *, check_files: bool = True, strict: bool = False
+) -> tuple[dict[str, Any], list[SpecIssue]]:
+    """Reads, validates and normalises a spec file; returns it with its no-effect notes.
+
+    Args:
+        path: a ``.json`` file, or YAML (any other suffix).
+        check_files: check that input files exist and are readable.
+        strict: the no-effect notes are errors.
+
+    Raises:
+        SpecError: with every issue found (each naming ``path``).
+
+    Example:
+        >>> import json, tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "train.json"
+        >>> _ = path.write_text(json.dumps({"train": "PointNetPwiseClassifier", "in_pcloud": "tree.laz",
+        ...     "out_model": "out/pnet.model", "model_args": {"num_classes": 2, "compilation_args": {
+        ...     "loss": {"function": "categorical_crossentropy"}}, "pre_processing": {
+        ...     "nthreads": 8, "neighborhood": {"radius": 0.4}}}}))
+        >>> spec, notes = read_spec(path, check_files=False)
+        >>> [step.get("writer", step.get("train")) for step in spec["sequential_pipeline"]]
+        ['PointNetPwiseClassifier', 'PredictiveModelWriter']
+        >>> notes[0].path
+        '$.model_args.pre_processing.nthreads'
+    """
+    doc = read_spec_file(path)
+    base_dir = Path(os.path.abspath(path)).parent
+    checked = check_spec(doc, file=str(path), base_dir=base_dir, check_files=check_files)
+    issues = checked.issues + (checked.notes if strict else [])
+    if issues or checked.pipeline is None:
+        raise SpecError(issues)
     schemas = schema_files.active_schemas()
-    validator = schema_files.pipeline_validator(schemas=schemas)
-    parsed_at = {issue.path for issue in issues}  # a value already reported while parsing
-    issues += [i for i in schema_issues(validator.iter_errors(cleaned)) if i.path not in parsed_at]
-    base = Path.cwd() if base_dir is None else Path(base_dir)
-    normalised = normalise_paths(cleaned, base_dir=base, schemas=schemas)
-    for parts, message in semantic_issues(normalised, check_files=check_files):
-        if parts[:1] == ("in_pcloud",) and isinstance(cleaned.get("in_pcloud"), str):
-            parts = parts[:1]
-        issues.append(SpecIssue(json_path(parts), message))
-    return sort_issues(SpecIssue(i.path, i.message, file) for i in issues)
+    spec = apply_defaults(normalise_paths(checked.pipeline, base_dir=base_dir, schemas=schemas), schemas=schemas)
+    return spec, checked.notes
 
 
-def load_spec(path: str | Path, *, check_files: bool = True) -> dict[str, Any]:
+def load_spec(path: str | Path, *, check_files: bool = True, strict: bool = False) -> dict[str, Any]:
     """Reads, validates and normalises a spec file (the form is described in the module doc).
 
     Args:
         path: a ``.json`` file, or YAML (any other suffix).
         check_files: check that input files exist and are readable.
+        strict: keys accepted without effect here are errors (see :func:`read_spec`).
 
     Raises:
         SpecError: with every issue found (each naming ``path``).
@@ -281,11 +200,4 @@ def load_spec(path: str | Path, *, check_files: bool = True) -> dict[str, Any]:
         >>> spec["in_pcloud"]                                                   # doctest: +SKIP
         ['/abs/out/demo/data/demo_scene.las']
     """
-    doc = read_spec_file(path)
-    base_dir = Path(os.path.abspath(path)).parent
-    issues = validate_spec(doc, file=str(path), base_dir=base_dir, check_files=check_files)
-    if issues:
-        raise SpecError(issues)
-    cleaned, _ = drop_comments(doc)
-    schemas = schema_files.active_schemas()
-    return apply_defaults(normalise_paths(cleaned, base_dir=base_dir, schemas=schemas), schemas=schemas)
+    return read_spec(path, check_files=check_files, strict=strict)[0]

@@ -37,7 +37,8 @@ from jsonschema import Draft202012Validator
 from referencing.jsonschema import DRAFT202012
 
 from vl3d_focal.config import model_args_schema
-from vl3d_focal.config.schema_parts import top_level_properties
+from vl3d_focal.config.vl3d_internals import add_internal_keys
+from vl3d_focal.config.schema_parts import NO_EFFECT_PROPERTIES, top_level_properties
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS, STEPS, RegistryEntry
 
@@ -124,8 +125,11 @@ def _model_args(entry: RegistryEntry) -> dict[str, Any]:
         del common["compilation_args"]
     if entry.metadata.get("samples", "fields") == "points":
         del common["pre_processing"]
+    add_internal_keys(common)  # a model that declares its own member of model_args keeps it as declared
     entry_schema = entry.schema
     properties = {**common, **copy.deepcopy(dict(entry_schema.get("properties", {})))}
+    for key, schema in entry_schema.get(NO_EFFECT_PROPERTIES, {}).items():
+        properties.setdefault(key, copy.deepcopy(schema))
     required = [name for name in ("num_classes", "pre_processing", "compilation_args") if name in properties]
     required += [name for name in entry_schema.get("required", []) if name not in required]
     return {
@@ -155,8 +159,8 @@ def steps_by_kind() -> dict[str, list[RegistryEntry]]:
     """The registered steps grouped by kind key, kinds in registration order.
 
     Example:
-        >>> list(steps_by_kind())[:2]
-        ['class_mapping', 'train']
+        >>> list(steps_by_kind())[:3]
+        ['class_mapping', 'class_transformer', 'train']
     """
     kinds: dict[str, list[RegistryEntry]] = {}
     for entry in STEPS.entries_in_order():

@@ -18,7 +18,7 @@ from typing import Sequence
 SCAN_ANGLE_ALIASES = ("scan_angle", "scan_angle_rank")
 RAW_COORDINATES = ("X", "Y", "Z")
 DERIVED_FEATURE_NAMES: tuple[str, ...] = (
-    "height_above_ground", "return_ratio", "linearity", "planarity", "scattering", "verticality",
+    "ones", "height_above_ground", "return_ratio", "linearity", "planarity", "scattering", "verticality",
 )
 """Features computed from the points (see :data:`vl3d_focal.data.features.DERIVED_FEATURES`)."""
 EIGEN_FEATURE_NAMES: tuple[str, ...] = (

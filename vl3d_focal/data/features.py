@@ -13,6 +13,8 @@ Names accepted by :func:`extract_features`:
     (:mod:`vl3d_focal.data.terrain`: lowest points per 2 m cell without isolated low noise,
     a morphological opening over 30 m, refined towards the points just above it).
   - ``return_ratio``: return_number / number_of_returns (1 for single and last returns).
+  - ``ones``: the constant 1 (VL3D's feature for a model without features; being constant,
+    it carries no information, and the normaliser maps it to 0).
   - ``linearity``, ``planarity``, ``scattering``, ``verticality``: shape of the 16 nearest
     neighbours (equal distances ordered by point index) from the eigenvalues l1 >= l2 >= l3 of
     their covariance: (l1-l2)/l1, (l2-l3)/l1, l3/l1 and 1 - |n_z| for the normal n (smallest
@@ -98,7 +100,12 @@ def _shape_column(column: int) -> Callable[[PointCloud], np.ndarray]:
     return compute
 
 
+def _ones(cloud: PointCloud) -> np.ndarray:
+    return np.ones(cloud.num_points)
+
+
 DERIVED_FEATURES: dict[str, tuple[Callable[[PointCloud], np.ndarray], str]] = {
+    "ones": (_ones, "the constant 1 (VL3D)"),
     "height_above_ground": (_height_above_ground, "z minus the estimated terrain (m)"),
     "return_ratio": (_return_ratio, "return_number / number_of_returns"),
     "linearity": (_shape_column(0), "(l1 - l2) / l1 of the 16-neighbour covariance"),

@@ -31,11 +31,14 @@ class FieldInputs:
         coordinates: ``(M, P, 3)`` float32 centred (and scaled) coordinates.
         features: ``(M, P, F)`` float32 normalised features (F may be 0).
         fields: the ``ReceptiveFields`` (``.indices`` ``(M, P)`` into the cloud).
+        neighbours: ``(M, P, k)`` the points each field point's values are encoded from
+            (``num_encoding_neighbors``, see :mod:`~vl3d_focal.data.field_encoding`); None: its own.
     """
 
     coordinates: np.ndarray
     features: np.ndarray
     fields: Any
+    neighbours: np.ndarray | None = None
 
     @property
     def indices(self) -> np.ndarray:
@@ -93,6 +96,43 @@ def cloud_features(record: CloudRecord, *, feature_names: Sequence[str],
     return record.features_cache[key]
 
 
+def field_neighbours(xyz: np.ndarray, fields: Any, field_spec: Any) -> np.ndarray | None:
+    """The encoding neighbours of the fields' points (``num_encoding_neighbors`` > 1), else None.
+
+    Example:
+        >>> field_neighbours(xyz, fields, spec) is None            # doctest: +SKIP
+        True
+    """
+    from vl3d_focal.data.field_encoding import encoding_neighbours
+    from vl3d_focal.data.receptive_fields import NEIGHBORHOODS
+
+    if field_spec.num_encoding_neighbors <= 1:
+        return None
+    dims, p = NEIGHBORHOODS[field_spec.neighborhood]
+    return encoding_neighbours(xyz, np.asarray(fields.indices), np.asarray(fields.centers),
+                               k=field_spec.num_encoding_neighbors, radius=field_spec.radius, dims=dims, p=p)
+
+
+def field_features(xyz: np.ndarray, features: np.ndarray, fields: Any, field_spec: Any) -> np.ndarray:
+    """``(M, P, F)`` the features fed for the fields' points: each point's own, or encoded from its
+    ``num_encoding_neighbors`` nearest neighbourhood points.
+
+    Args:
+        xyz: ``(n, 3)`` a cloud or a tile holding the fields' neighbourhoods.
+        features: ``(n, F)`` their (normalised) features.
+        fields: the fields (indices into ``xyz`` and centres).
+        field_spec: the ``FieldSpec``.
+
+    Example:
+        >>> field_features(xyz, features, fields, spec).shape     # doctest: +SKIP
+        (120, 64, 1)
+    """
+    from vl3d_focal.data.field_encoding import encode_features
+
+    neighbours = field_neighbours(xyz, fields, field_spec)
+    return features[np.asarray(fields.indices)] if neighbours is None else encode_features(features, neighbours)
+
+
 def field_inputs(
     record: CloudRecord,
     *,
@@ -101,31 +141,36 @@ def field_inputs(
     feature_names: Sequence[str],
     normalizer: Any,
     miners: Sequence[MinedFeatures] = (),
+    fields: Any = None,
 ) -> FieldInputs:
     """Coordinates and normalised features of every receptive field of a cloud.
 
     Args:
         record: the cloud.
-        field_spec: the ``FieldSpec`` (neighbourhood, sampling, ``num_points``).
+        field_spec: the ``FieldSpec`` (neighbourhood, sampling, ``num_points``, encoding).
         seed: seed of the field construction.
         feature_names: ``fnames``.
         normalizer: a fitted ``FeatureNormalizer`` (ignored when there are no features); the
             cloud's per-cloud scaling comes from the whole cloud's features.
         miners: the recipes of mined features among ``feature_names``.
+        fields: the fields to use; default the cloud's covering fields (:func:`cloud_fields`).
 
     Example:
         >>> inputs = field_inputs(record, field_spec=spec, seed=1, feature_names=[],
         ...                       normalizer=None)                   # doctest: +SKIP
     """
+    from vl3d_focal.data.field_encoding import encode_features
     from vl3d_focal.data.receptive_fields import field_coordinates
 
-    fields = cloud_fields(record, field_spec=field_spec, seed=seed)
+    if fields is None:
+        fields = cloud_fields(record, field_spec=field_spec, seed=seed)
     features = cloud_features(record, feature_names=feature_names, miners=miners)
     if features.shape[1]:
         features = np.asarray(normalizer.transform(features), dtype=np.float32)
-    indices = np.asarray(fields.indices)
+    neighbours = field_neighbours(record.cloud.xyz, fields, field_spec)
     coordinates = np.asarray(field_coordinates(record.cloud.xyz, fields, field_spec), dtype=np.float32)
-    return FieldInputs(coordinates=coordinates, features=features[indices], fields=fields)
+    encoded = features[np.asarray(fields.indices)] if neighbours is None else encode_features(features, neighbours)
+    return FieldInputs(coordinates=coordinates, features=encoded, fields=fields, neighbours=neighbours)
 
 
 def concatenate_inputs(parts: Sequence[FieldInputs]) -> tuple[np.ndarray, np.ndarray]:

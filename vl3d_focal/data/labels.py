@@ -50,6 +50,9 @@ class ClassMapping:
         las_codes: LAS code written for each class in output clouds; default the first code of
             each class.
         unmapped: ``"error"`` (default) or ``"ignore"`` for codes neither mapped nor ignored.
+        vl3d_values: the classes are the cloud's classification values 0..C-1, as in VL3D
+            (:meth:`from_values`, a spec without ``class_mapping`` step); only the message about
+            a value outside them differs.
         from_model: the mapping was read from a model file (it changes the hint of an unmapped code).
 
     Raises:
@@ -67,6 +70,7 @@ class ClassMapping:
     colors: list[str] | None = None
     las_codes: list[int] | None = None
     unmapped: str = "error"
+    vl3d_values: bool = False
     from_model: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +149,17 @@ class ClassMapping:
         )
 
     @classmethod
+    def from_values(cls, names: Sequence[str]) -> "ClassMapping":
+        """VL3D's classes: classification value ``i`` is class ``i``, named ``names[i]``.
+
+        Example:
+            >>> m = ClassMapping.from_values(["wood", "leaf"])
+            >>> m.map(np.array([1, 0, 1])).tolist(), m.las_codes
+            ([1, 0, 1], [0, 1])
+        """
+        return cls(names=list(names), codes=[[i] for i in range(len(names))], vl3d_values=True)
+
+    @classmethod
     def from_codes(cls, codes: np.ndarray, *, ignore_codes: Sequence[int] = ()) -> "ClassMapping":
         """One class per distinct LAS code present (named ``class_<code>``), for unmapped data.
 
@@ -211,6 +226,13 @@ class ClassMapping:
             return
         where = f"{source}: " if source else ""
         listing = ", ".join(f"{code}: {int(counts[code])} points" for code in unmapped.tolist())
+        if self.unmapped == "error" and self.vl3d_values:
+            raise DataError(
+                f"{where}classification values outside 0..{self.num_classes - 1} ({listing}); the classes "
+                "are the cloud's classification values 0..num_classes-1 (VL3D): give num_classes and "
+                "class_names covering every value, group values with a ClassReducer step, or map LAS "
+                "codes with a class_mapping step"
+            )
         if self.unmapped != "error":
             logger.info("%signoring unmapped LAS codes (%s)", where, listing)
             return
@@ -244,7 +266,7 @@ class ClassMapping:
             >>> ClassMapping.from_config(m.to_config()) == m     # doctest: +SKIP
             True
         """
-        return {
+        config = {
             "names": list(self.names),
             "codes": [list(c) for c in self.codes],
             "ignore_codes": list(self.ignore_codes),
@@ -252,6 +274,7 @@ class ClassMapping:
             "las_codes": list(self.las_codes),
             "unmapped": self.unmapped,
         }
+        return {**config, "vl3d_values": True} if self.vl3d_values else config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ClassMapping":
@@ -268,5 +291,6 @@ class ClassMapping:
             colors=config.get("colors"),
             las_codes=config.get("las_codes"),
             unmapped=config.get("unmapped", "error"),
+            vl3d_values=bool(config.get("vl3d_values", False)),
             from_model=True,
         )

@@ -1,17 +1,22 @@
 """Receptive fields: fixed-size point sets that together cover every point of a cloud.
 
-Field centres are the mean positions of the points in each occupied cell of a grid of spacing
-``separation_factor * radius`` (cells in 3D for ``sphere``/``rectangular3D``, in the xy plane
-for ``cylinder``/``rectangular2D``). Any point farther than ``radius`` from every such centre
-gets an extra centre from a finer grid whose cells fit inside the neighbourhood, so every point
-lies in the neighbourhood of at least one field. Each neighbourhood (cKDTree ball query:
-Euclidean for sphere/cylinder, Chebyshev for the rectangular ones, ``radius`` = half side) is
-then brought to exactly ``num_points`` points: furthest-point subsampling (exact, float32,
-batched over fields of similar sizes in numpy, the batches spread over the CPU cores, started
-at the point nearest the centre) or grid subsampling (one seeded-random point per voxel first,
-see :func:`point_priorities`), and fields with fewer points are padded by repeating their
-points in order. A field depends only on the points near its centre and their ids in the cloud
-(:func:`fields_at_centers`), so a cloud can be processed tile by tile with the same fields.
+Field centres (:func:`field_centers`) follow ``support_strategy``: ``grid``, one centre per
+occupied cell of a grid of spacing ``separation_factor * radius`` (cells in 3D for
+``sphere``/``rectangular3D``, in the xy plane for ``cylinder``/``rectangular2D``), the mean of
+the cell's points or, with ``center_on_pcloud``, its point nearest that mean; or ``fps``, the
+``support_strategy_num_points`` furthest points of the cloud (:mod:`~vl3d_focal.data.field_centres`).
+Any point farther than ``radius`` from every such centre gets an extra centre from a finer grid
+whose cells fit inside the neighbourhood, so every point lies in the neighbourhood of at least
+one field. Each neighbourhood (cKDTree ball query: Euclidean for sphere/cylinder, Chebyshev for
+the rectangular ones, ``radius`` = half side) is then brought to exactly ``num_points`` points:
+furthest-point subsampling (exact, float32, batched over fields of similar sizes in numpy, the
+batches spread over the CPU cores, started at the point nearest the centre) or grid subsampling
+(one seeded-random point per voxel first, see :func:`point_priorities`), and fields with fewer
+points are padded by repeating their points in order. A field depends only on the points near
+its centre and their ids in the cloud (:func:`fields_at_centers`), so a cloud can be processed
+tile by tile with the same fields. The coordinates fed to a model are centred on the field's
+centre and divided by the radius (``scale``) or by the distance of the field's farthest point
+(``to_unit_sphere``), see :func:`field_coordinates`.
 
 Example:
     >>> spec = FieldSpec(neighborhood="sphere", radius=3.0, num_points=256)
@@ -30,6 +35,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.parallel import cpu_threads
+from vl3d_focal.data.field_centres import fps_centres, grid_centres, uncovered_mask
 from vl3d_focal.data.subsampling import furthest_point_subsample, grid_subsample, point_priorities
 from vl3d_focal.errors import DataError, SpecError, SpecIssue
 from vl3d_focal.progress import Progress
@@ -37,6 +43,7 @@ from vl3d_focal.progress import Progress
 logger = logging.getLogger(__name__)
 
 PRE_PROCESSORS = ("furthest_point_subsampling", "grid_subsampling")
+SUPPORT_STRATEGIES = ("grid", "fps")
 # neighbourhood type -> (dimensions used for distances, Minkowski p of the distance)
 NEIGHBORHOODS: dict[str, tuple[int, float]] = {
     "sphere": (3, 2.0),
@@ -45,6 +52,9 @@ NEIGHBORHOODS: dict[str, tuple[int, float]] = {
     "rectangular2D": (2, math.inf),
 }
 _CENTRE_CHUNK = 4096
+_VL3D_KEYS = ("support_strategy", "support_strategy_num_points", "center_on_pcloud", "to_unit_sphere",
+              "num_encoding_neighbors")
+"""``pre_processing`` keys of VL3D's receptive fields that a :class:`FieldSpec` holds as they are named."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,17 @@ class FieldSpec:
     separation_factor: float = 0.8
     num_points: int = 512
     scale: bool = True
+    support_strategy: str = "grid"
+    support_strategy_num_points: int = 1000
+    center_on_pcloud: bool = False
+    to_unit_sphere: bool = False
+    num_encoding_neighbors: int = 1
 
     def __post_init__(self) -> None:
+        # VL3D compares these names case-insensitively
+        canonical = {name.lower(): name for name in NEIGHBORHOODS}
+        object.__setattr__(self, "neighborhood", canonical.get(str(self.neighborhood).lower(), self.neighborhood))
+        object.__setattr__(self, "support_strategy", str(self.support_strategy).lower())
         issues = []
         if self.pre_processor not in PRE_PROCESSORS:
             issues.append(SpecIssue("$.pre_processor",
@@ -79,6 +98,13 @@ class FieldSpec:
                                     f"expected > 0, received {self.separation_factor}"))
         if int(self.num_points) != self.num_points or self.num_points < 1:
             issues.append(SpecIssue("$.num_points", f"expected an integer >= 1, received {self.num_points}"))
+        if self.support_strategy not in SUPPORT_STRATEGIES:
+            issues.append(SpecIssue("$.support_strategy",
+                                    f"expected one of {list(SUPPORT_STRATEGIES)}, received {self.support_strategy!r}"))
+        for name in ("support_strategy_num_points", "num_encoding_neighbors"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                issues.append(SpecIssue(f"$.{name}", f"expected an integer >= 1, received {value}"))
         if issues:
             raise SpecError(issues)
 
@@ -98,6 +124,7 @@ class FieldSpec:
             separation_factor=float(hood.get("separation_factor", cls.separation_factor)),
             num_points=int(config.get("num_points", cls.num_points)),
             scale=bool(config.get("scale", cls.scale)),
+            **{name: type(getattr(cls, name))(config.get(name, getattr(cls, name))) for name in _VL3D_KEYS},
         )
 
     def to_config(self) -> dict[str, Any]:
@@ -113,6 +140,7 @@ class FieldSpec:
                              "separation_factor": self.separation_factor},
             "num_points": self.num_points,
             "scale": self.scale,
+            **{name: getattr(self, name) for name in _VL3D_KEYS},
         }
 
 
@@ -148,49 +176,27 @@ class ReceptiveFields:
         return mask
 
 
-def cell_means(xyz: np.ndarray, *, cell: float, dims: int, origin: np.ndarray | None = None) -> np.ndarray:
-    """Mean position of the points of each occupied cell of the grid of ``cell`` metres at
-    ``origin`` (default: the points' lowest coordinates) in the first ``dims`` axes, in the
-    order of the cells' indices (lexicographic).
-
-    Example:
-        >>> cell_means(np.array([[0.5, 0, 0], [0.7, 0, 0], [2.5, 0, 0]]), cell=1.0, dims=1).tolist()
-        [[0.6, 0.0, 0.0], [2.5, 0.0, 0.0]]
-    """
-    if len(xyz) == 0:
-        return np.zeros((0, 3))
-    low = xyz[:, :dims].min(axis=0) if origin is None else np.asarray(origin)[:dims]
-    cells = np.floor((xyz[:, :dims] - low) / cell).astype(np.int64)
-    cells -= cells.min(axis=0)  # the same order, packed from 0
-    extent = cells.max(axis=0) + 1
-    if float(np.prod(extent.astype(np.float64))) < 2.0**62:
-        key = cells[:, 0]
-        for axis in range(1, dims):
-            key = key * extent[axis] + cells[:, axis]
-        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    else:  # astronomically many cells: compare rows instead of packed keys
-        _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    sums = np.stack([np.bincount(inverse, weights=xyz[:, k], minlength=len(counts)) for k in range(3)], axis=1)
-    return sums / counts[:, None]
-
-
 def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
     """Field centres whose neighbourhoods together contain every point, (M, 3).
+
+    The centres of ``spec.support_strategy`` (see the module docstring), then one per occupied
+    cell of a finer grid over the points left outside every field.
 
     Example:
         >>> field_centers(np.zeros((5, 3)), FieldSpec()).tolist()
         [[0.0, 0.0, 0.0]]
     """
     dims, p = NEIGHBORHOODS[spec.neighborhood]
-    centers = cell_means(xyz, cell=spec.separation_factor * spec.radius, dims=dims)
-    distance, _ = cKDTree(centers[:, :dims]).query(xyz[:, :dims], k=1, p=p, workers=cpu_threads())
-    uncovered = distance > spec.radius * (1.0 - 1e-6)
+    if spec.support_strategy == "fps":
+        centers = fps_centres(xyz, count=spec.support_strategy_num_points, dims=dims)
+    else:
+        centers = grid_centres(xyz, cell=spec.separation_factor * spec.radius, dims=dims, on_cloud=spec.center_on_pcloud)
+    uncovered = uncovered_mask(xyz, centers, radius=spec.radius, dims=dims, p=p)
     if uncovered.any():
-        # cells this small lie inside the neighbourhood of the mean of their points
+        # cells this small lie inside the neighbourhood of the mean of their points (and of any of them)
         fine = spec.radius * (0.99 / math.sqrt(dims) if p == 2.0 else 0.99)
-        extra = cell_means(xyz[uncovered], cell=fine, dims=dims)
-        logger.debug("%d points beyond the grid centres: %d extra fields", int(uncovered.sum()), len(extra))
+        extra = grid_centres(xyz[uncovered], cell=fine, dims=dims, on_cloud=spec.center_on_pcloud)
+        logger.debug("%d points beyond the support points: %d extra fields", int(uncovered.sum()), len(extra))
         centers = np.concatenate([centers, extra])
     return centers
 
@@ -300,14 +306,20 @@ def build_fields(xyz: np.ndarray, spec: FieldSpec, *, seed: int | None = 0) -> R
 
 
 def field_coordinates(xyz: np.ndarray, fields: ReceptiveFields, spec: FieldSpec) -> np.ndarray:
-    """Coordinates of each field's points relative to its centre (divided by the radius when
-    ``spec.scale``), float32 array of shape (M, num_points, 3).
+    """Coordinates of each field's points relative to its centre, float32 ``(M, num_points, 3)``:
+    divided by the distance of the field's farthest point with ``spec.to_unit_sphere`` (VL3D's
+    unit sphere), else by the radius with ``spec.scale``.
 
     Example:
-        >>> field_coordinates(xyz, fields, spec).shape            # doctest: +SKIP
-        (120, 64, 3)
+        >>> xyz = np.array([[0.0, 0, 0], [2.0, 0, 0], [0, 1.0, 0]])
+        >>> fields = ReceptiveFields(indices=np.array([[0, 1, 2]]), centers=np.zeros((1, 3)))
+        >>> field_coordinates(xyz, fields, FieldSpec(radius=4.0, to_unit_sphere=True))[0, :, :2].tolist()
+        [[0.0, 0.0], [1.0, 0.0], [0.0, 0.5]]
     """
     coords = np.asarray(xyz, dtype=np.float64)[fields.indices] - fields.centers[:, None, :]
-    if spec.scale:
+    if spec.to_unit_sphere:
+        farthest = np.sqrt(np.max(np.sum(coords**2, axis=2), axis=1))
+        coords /= np.where(farthest > 0, farthest, 1.0)[:, None, None]
+    elif spec.scale:
         coords /= spec.radius
     return coords.astype(np.float32)

@@ -5,5 +5,6 @@
 - :mod:`~vl3d_focal.inference.tile_buckets`, :mod:`~vl3d_focal.inference.tile_features`: the
   on-disk tiles of a streamed cloud and their neighbourhood features;
 - :mod:`~vl3d_focal.inference.scoring`: confusion matrix and metrics of a cloud's predictions;
-- :mod:`~vl3d_focal.inference.classified_output`: writing a classified cloud.
+- :mod:`~vl3d_focal.inference.classified_output`: writing a classified cloud;
+- :mod:`~vl3d_focal.inference.field_outputs`: the receptive-field reports of a prediction.
 """

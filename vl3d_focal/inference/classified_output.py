@@ -1,7 +1,15 @@
-"""Writing a classified cloud: every input dimension, the header and the CRS kept, the
-predicted classes as LAS codes and, on request, one probability dimension per class.
+"""Writing the outputs of a classification: clouds and predicted labels.
 
-The file is written chunk by chunk (:class:`~vl3d_focal.io.chunks.ChunkedCloudWriter`), to a
+- :func:`write_classified_cloud`: every input dimension, the header and the CRS kept, the
+  predicted classes as LAS codes and, on request, one probability dimension per class;
+- :func:`write_state_cloud` (VL3D's ``Writer``): the cloud as the pipeline sees it, with its
+  reduced classification after a ``ClassReducer`` and the predicted class in an extra
+  dimension ``prediction``;
+- :func:`write_predictions` (VL3D's ``PredictionsWriter``): one predicted class per line;
+- :func:`write_with_dimensions`: a cloud in memory with new extra dimensions (model outputs,
+  activations).
+
+Clouds are written chunk by chunk (:class:`~vl3d_focal.io.chunks.ChunkedCloudWriter`), to a
 temporary file renamed into place, so a cloud is never copied whole in memory.
 
 Example:
@@ -12,18 +20,24 @@ Example:
 from __future__ import annotations
 
 import re
+import logging
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator, Mapping
 
 import laspy
 import numpy as np
 
 from vl3d_focal.data.labels import ClassMapping
-from vl3d_focal.data.records import Chunk
-from vl3d_focal.io.chunks import ChunkedCloudWriter, read_header
+from vl3d_focal.data.records import CHUNK_POINTS, Chunk
+from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.chunks import ChunkedCloudWriter, iter_chunks, read_header
 from vl3d_focal.progress import Progress
 
+logger = logging.getLogger(__name__)
+
 PROBABILITY_PREFIX = "prob_"
+PREDICTION_DIMENSION = "prediction"
+"""The extra dimension VL3D's ``Writer`` gives the predicted class (its index)."""
 MAX_DIMENSION_NAME = 32  # LAS extra-bytes names are 32 bytes
 
 
@@ -78,3 +92,84 @@ def write_classified_cloud(
                 for column, name in enumerate(class_names):
                     extra[probability_dimension(name)] = np.asarray(chunk_probabilities[:, column], dtype=np.float32)
             writer.write(points, classification=None if prediction_dimension else codes, extra=extra)
+
+
+def source_chunks(path: Path) -> Iterator[Chunk]:
+    """The chunks of a cloud's file without predictions (``classes`` and ``probabilities`` None).
+
+    Example:
+        >>> next(source_chunks(Path("tile.laz")))[2] is None          # doctest: +SKIP
+        True
+    """
+    for start, points in iter_chunks(path):
+        yield start, points, None, None
+
+
+def write_state_cloud(
+    path: str | Path, *, source: Path, header: laspy.LasHeader | None, chunks: Iterable[Chunk],
+    classes: Callable[[np.ndarray], np.ndarray] | None, predictions: bool,
+) -> None:
+    """Writes a cloud as the pipeline sees it (VL3D's ``Writer``).
+
+    Args:
+        path: the output (.las or .laz).
+        source: the input cloud (header, VLRs and every dimension are copied).
+        header: the input's header, or None to read it from ``source``.
+        chunks: the chunks of every point (with predictions, or :func:`source_chunks`).
+        classes: maps a chunk's classification codes to the classification written (the
+            reduced classes' values; -1, a point in no class, becomes the highest code the
+            point format stores); None keeps the classification.
+        predictions: write each point's predicted class to the extra dimension ``prediction``.
+
+    Example:
+        >>> write_state_cloud("out/state.laz", source=record.path, header=None,
+        ...     chunks=source_chunks(record.path), classes=None, predictions=False)   # doctest: +SKIP
+    """
+    header = read_header(source) if header is None else header
+    top = 31 if header.point_format.id < 6 else 255
+    extra_types = {PREDICTION_DIMENSION: "int32"} if predictions else {}
+    unclassified = 0
+    with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer:
+        for _, points, predicted, _ in chunks:
+            codes = None
+            if classes is not None:
+                codes = np.asarray(classes(np.asarray(points.classification)), dtype=np.int64)
+                unclassified += int(np.sum(codes < 0))
+                codes = np.where(codes < 0, top, codes)
+            extra = {PREDICTION_DIMENSION: np.asarray(predicted, dtype=np.int32)} if predictions else {}
+            writer.write(points, classification=codes, extra=extra)
+    if unclassified:
+        logger.info("%s: %d points of no reduced class written with classification %d", path, unclassified, top)
+
+
+def write_predictions(path: str | Path, *, chunks: Iterable[Chunk]) -> None:
+    """Writes the predicted class of every point, one integer per line, in file order.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "predictions.lbl"
+        >>> write_predictions(path, chunks=[(0, None, np.array([2, 0]), None), (2, None, np.array([1]), None)])
+        >>> path.read_text().split()
+        ['2', '0', '1']
+    """
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for _, _, predicted, _ in chunks:
+                np.savetxt(handle, np.asarray(predicted, dtype=np.int64), fmt="%d")
+    logger.info("wrote %s", path)
+
+
+def write_with_dimensions(path: str | Path, *, source: Path, las: laspy.LasData, columns: Mapping[str, np.ndarray]) -> None:
+    """Writes a cloud held in memory with one new extra dimension per column (float32 or int32).
+
+    Example:
+        >>> write_with_dimensions("out/activations.laz", source=record.path, las=record.cloud.las,
+        ...                       columns={"activation_0": values})      # doctest: +SKIP
+    """
+    arrays = {name: np.asarray(values) for name, values in columns.items()}
+    types = {name: "int32" if np.issubdtype(values.dtype, np.integer) else "float32" for name, values in arrays.items()}
+    with ChunkedCloudWriter(path, header=las.header, extra_dims=types, source_path=source) as writer:
+        for start in range(0, len(las.points), CHUNK_POINTS):
+            stop = min(start + CHUNK_POINTS, len(las.points))
+            writer.write(las.points[start:stop], extra={name: values[start:stop].astype(types[name])
+                                                        for name, values in arrays.items()})

@@ -26,9 +26,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from vl3d_focal.data.feature_shift import shift_messages
-from vl3d_focal.data.field_inputs import cloud_features, field_inputs
+from vl3d_focal.data.field_inputs import cloud_features, field_features, field_inputs
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.records import InMemoryPredictions
+from vl3d_focal.inference.field_outputs import FieldReportTally
 from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.progress import Progress
 
@@ -38,9 +39,10 @@ _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 """The traced inference function of each model (:func:`inference_function`)."""
 
 
-def inference_function(model: Any) -> Callable[..., Any]:
-    """The model's softmax probabilities as a traced ``tf.function`` (one graph, any batch size),
-    built once per model; the same numbers as an eager call.
+def inference_function(model: Any, *, softmax: bool = True) -> Callable[..., Any]:
+    """The model's softmax probabilities (its raw outputs without ``softmax``) as a traced
+    ``tf.function`` (one graph, any batch size), built once per model; the same numbers as an
+    eager call.
 
     Example:
         >>> import keras
@@ -48,7 +50,8 @@ def inference_function(model: Any) -> Callable[..., Any]:
         >>> inference_function(model) is inference_function(model)
         True
     """
-    traced = _TRACED.get(model)
+    functions = _TRACED.setdefault(model, {})
+    traced = functions.get(softmax)
     if traced is None:
         import tensorflow as tf
 
@@ -56,16 +59,18 @@ def inference_function(model: Any) -> Callable[..., Any]:
 
         @tf.function(input_signature=signature)
         def traced(*arrays: Any) -> Any:
-            logits = model(list(arrays) if len(arrays) > 1 else arrays[0], training=False)
-            return tf.nn.softmax(logits, axis=-1)
+            outputs = model(list(arrays) if len(arrays) > 1 else arrays[0], training=False)
+            return tf.nn.softmax(outputs, axis=-1) if softmax else outputs
 
-        _TRACED[model] = traced
+        functions[softmax] = traced
     return traced
 
 
 def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int,
-                   make_inputs: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None) -> np.ndarray:
-    """Softmax probabilities of every field, computed ``batch_size`` fields at a time.
+                   make_inputs: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None,
+                   softmax: bool = True, verbose: int | str | None = None) -> np.ndarray:
+    """Softmax probabilities of every field (the raw outputs without ``softmax``), computed
+    ``batch_size`` fields at a time.
 
     Args:
         model: a Keras model emitting logits ``(B, P, C)``.
@@ -74,6 +79,10 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int,
         make_inputs: turns a chunk's ``(coordinates, features)`` into the model's inputs (a
             bundle's :meth:`~vl3d_focal.models.bundle.ModelBundle.model_inputs`: a hierarchy's
             index arrays are then built for one chunk at a time); None: ``inputs`` as they are.
+        softmax: apply a softmax over the last axis.
+        verbose: ``model_handling.predict_verbose``: None shows the progress of predictions
+            longer than a few seconds (:class:`~vl3d_focal.progress.Progress`), 0 none, any
+            other value from the start.
 
     Returns:
         ``(M, P, C)`` float32 probabilities, equal to one call over all fields.
@@ -86,9 +95,10 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int,
     """
     total = int(inputs[0].shape[0])
     batch_size = max(int(batch_size), 1)
-    probabilities = inference_function(model)
+    probabilities = inference_function(model, softmax=softmax)
     chunks = []
-    with Progress("prediction", total=total, unit="fields") as progress:
+    quiet_s = {None: 3.0, 0: math.inf}.get(verbose, 0.0)  # predict_verbose 1, 2 or 'auto': shown at once
+    with Progress("prediction", total=total, unit="fields", quiet_s=quiet_s) as progress:
         for start in range(0, total, batch_size):
             chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
             if make_inputs is not None:
@@ -145,7 +155,7 @@ class _TiledPoints:
 
 
 def predict_cloud_blocks(
-    record: Any, bundle: ModelBundle, *, chunk_points: int
+    record: Any, bundle: ModelBundle, *, chunk_points: int, tally: FieldReportTally | None = None
 ) -> tuple[np.ndarray, int]:
     """Propagated ``(N, C)`` probabilities of a cloud predicted block by block.
 
@@ -156,7 +166,8 @@ def predict_cloud_blocks(
     the cloud), predicted and added to the propagation sums. Each field is therefore the one
     the whole-cloud path builds and predicts, so the result equals :func:`predict_cloud`'s
     one-shot result (up to float rounding of the sums), while the field tensors, features and
-    probabilities held at once are those of one tile.
+    probabilities held at once are those of one tile. ``tally`` counts the fields for the
+    receptive-field reports.
 
     Returns:
         The probabilities and the number of fields.
@@ -189,15 +200,19 @@ def predict_cloud_blocks(
         high = block_centers[:, :dims].max(axis=0) + spec.radius
         near = candidates[np.all((xyz[candidates, :dims] >= low) & (xyz[candidates, :dims] <= high), axis=1)]
         local = np.sort(near)
-        local_indices = fields_at_centers(xyz[local], block_centers, spec, seed=bundle.random_seed, point_ids=local)
-        indices = local[local_indices]
+        local_fields = ReceptiveFields(indices=fields_at_centers(xyz[local], block_centers, spec, seed=bundle.random_seed,
+                                                                 point_ids=local), centers=block_centers)
+        indices = local[local_fields.indices]
         coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=block_centers), spec)
-        features = raw[indices]
+        local_features = raw[local]
         if raw.shape[1]:
-            features = np.asarray(bundle.normalizer.transform(raw[local], cloud=statistics), dtype=np.float32)[local_indices]
+            local_features = np.asarray(bundle.normalizer.transform(local_features, cloud=statistics), dtype=np.float32)
+        features = field_features(xyz[local], local_features, local_fields, spec)
         probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size,
-                                       make_inputs=bundle.model_inputs)
+                                       make_inputs=bundle.model_inputs, verbose=bundle.predict_verbose)
         sums.add(probabilities, indices)
+        if tally is not None:
+            tally.add(probabilities, indices, block_centers)
         logger.info("%s: block %d/%d, %d fields over %d points", record.path.name, number, len(blocks),
                     len(block), len(local))
     return sums.finish(xyz=xyz), len(centers)
@@ -218,8 +233,9 @@ def point_probabilities(bundle: ModelBundle, raw: np.ndarray, *, statistics: Any
 
 
 def check_features(record: Any, bundle: ModelBundle, sample: np.ndarray) -> None:
-    """Warns (in the log, ``record.feature_warnings`` and ``record.warnings``) about the features of a cloud far from
-    the model's training data (:mod:`vl3d_focal.data.feature_shift`), from the cloud's sample.
+    """Warns (in the log, ``record.feature_warnings`` and ``record.warnings``) about the features
+    of a cloud far from the model's training data (:mod:`vl3d_focal.data.feature_shift`), from the
+    cloud's sample.
 
     Example:
         >>> check_features(record, bundle, sample)               # doctest: +SKIP
@@ -230,33 +246,53 @@ def check_features(record: Any, bundle: ModelBundle, sample: np.ndarray) -> None
         logger.warning(message)
 
 
-def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None = None) -> None:
-    """Predicts class probabilities and classes of every point of one cloud.
-
-    Sets ``record.result`` (:class:`~vl3d_focal.data.records.InMemoryPredictions`). Clouds of more
-    than ``chunk_points`` points are predicted tile by tile (:func:`predict_cloud_blocks`, same
-    result); smaller ones (or ``chunk_points=None``) in one go, reusing the fields training built.
+def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int | None) -> tuple[np.ndarray, int]:
+    """``(N, C)`` propagated probabilities of every point of a cloud held in memory, and the number
+    of fields (0 for a model that predicts each point from its features); a cloud of more than
+    ``chunk_points`` points is predicted tile by tile (same result), a smaller one in one go,
+    reusing the fields training built. Checks the cloud's features against the training data
+    (:func:`check_features`) and writes the model's prediction-time receptive-field reports
+    (:mod:`~vl3d_focal.inference.field_outputs`).
 
     Example:
-        >>> predict_cloud(state.clouds[0], state.bundle)       # doctest: +SKIP
+        >>> probabilities, fields = cloud_probabilities(record, bundle, chunk_points=None)  # doctest: +SKIP
     """
     from vl3d_focal.data.propagation import propagate
 
-    start = time.perf_counter()
     raw = cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners)
     check_features(record, bundle, raw[::sample_stride(len(raw))])
     if bundle.learns_from_points:
-        probabilities, num_fields = point_probabilities(bundle, raw, statistics=None), 0
-    elif chunk_points is not None and record.num_points > chunk_points:
-        probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points))
+        return point_probabilities(bundle, raw, statistics=None), 0
+    paths = bundle.field_reports(record.prefix) if bundle.field_reports is not None else {}
+    tally = FieldReportTally(num_classes=bundle.num_classes, labels=record.labels) if paths else None
+    if chunk_points is not None and record.num_points > chunk_points:
+        probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points), tally=tally)
     else:
         inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
                               feature_names=bundle.feature_names, normalizer=bundle.normalizer, miners=bundle.miners)
         field_probs = predict_fields(bundle.model, inputs.as_inputs(), batch_size=bundle.predict_batch_size,
-                                     make_inputs=bundle.model_inputs)
+                                     make_inputs=bundle.model_inputs, verbose=bundle.predict_verbose)
+        if tally is not None:
+            tally.add(field_probs, inputs.indices, inputs.fields.centers)
         probabilities = propagate(field_probs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
         num_fields = len(inputs.coordinates)
         del inputs, field_probs
+    if tally is not None:
+        tally.write(paths, class_names=list(bundle.class_names), template=record.cloud)
+    return probabilities, num_fields
+
+
+def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None = None) -> None:
+    """Predicts class probabilities and classes of every point of one cloud.
+
+    Sets ``record.result`` (:class:`~vl3d_focal.data.records.InMemoryPredictions`), see
+    :func:`cloud_probabilities`.
+
+    Example:
+        >>> predict_cloud(state.clouds[0], state.bundle)       # doctest: +SKIP
+    """
+    start = time.perf_counter()
+    probabilities, num_fields = cloud_probabilities(record, bundle, chunk_points=chunk_points)
     record.result = InMemoryPredictions(record.cloud, probabilities)
     logger.info("%s: predicted %d points from %d fields (%.1f s)", record.path.name,
                 record.num_points, num_fields, time.perf_counter() - start)

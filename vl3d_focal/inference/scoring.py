@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -38,11 +38,15 @@ def plot_sample(num_points: int, *, limit: int = MAX_PLOTTED_POINTS) -> slice:
     return slice(None, None, max(1, math.ceil(num_points / max(int(limit), 1))))
 
 
-def evaluate_predictions(record: CloudRecord, *, mapping: ClassMapping) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:
+def evaluate_predictions(
+    record: CloudRecord, *, mapping: ClassMapping, class_names: Sequence[str] | None = None, ignore: Sequence[int] = (),
+) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:
     """Metrics of a cloud's predictions, its points and predictions read chunk by chunk.
 
     The confusion matrix is summed over the chunks (in memory or streamed from disk, the same
-    matrix) and the points of :func:`plot_sample` are kept for the picture.
+    matrix) and the points of :func:`plot_sample` are kept for the picture. Points whose
+    reference class is in ``ignore`` are not scored (VL3D's ``ignore_classes``); the metrics
+    name the classes ``class_names`` (default: the mapping's).
 
     Returns:
         The metrics and ``(xyz, reference, predicted)`` of the plotted points.
@@ -56,7 +60,7 @@ def evaluate_predictions(record: CloudRecord, *, mapping: ClassMapping) -> tuple
     """
     if record.result is None:
         raise DataError(f"eval step: cloud {record.path} has no predictions; expected a 'predict' step before it")
-    class_names = list(mapping.names)
+    class_names = list(mapping.names if class_names is None else class_names)
     confusion = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
     step = plot_sample(record.num_points).step
     kept: list[list[np.ndarray]] = [[], [], []]
@@ -65,6 +69,7 @@ def evaluate_predictions(record: CloudRecord, *, mapping: ClassMapping) -> tuple
         codes = np.asarray(points.classification)
         code_counts += np.bincount(codes, minlength=256)[:256]
         labels = np.asarray(mapping.map(codes, source=str(record.path)), dtype=np.int64)
+        labels[np.isin(labels, np.asarray(ignore, dtype=np.int64))] = IGNORE_LABEL
         confusion += np.asarray(confusion_matrix(labels, predicted, num_classes=len(class_names),
                                                  ignore_label=IGNORE_LABEL), dtype=np.int64)
         shown = np.arange((-start) % step, len(labels), step)

@@ -52,10 +52,11 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.field_centres import grid_centres
 from vl3d_focal.data.miners import mined_names
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import cpu_threads
-from vl3d_focal.data.receptive_fields import cell_means
+from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import (
     BufferPoints, StreamedPredictions, TileGrid, bucket_dtype, check_tile_space, cloud_bounds, load_tile,
     result_dtype, sample_buckets, write_buckets,
@@ -110,7 +111,7 @@ class _TileCentres:
         dims, p, cell, fine = field_geometry(spec)
         self.dims, self.p, self.fine, self.spec = dims, p, fine, spec
         self.region_low, self.region_high = low - margin, high + margin
-        coarse = cell_means(xyz, origin=origin, cell=cell, dims=dims)
+        coarse = grid_centres(xyz, origin=origin[:dims], cell=cell, dims=dims, on_cloud=spec.center_on_pcloud)
         self.coarse = coarse[_inside(coarse, self.region_low, self.region_high, _SLACK * cell)]
         self.exact_shrink = _SLACK * (cell + spec.radius)  # uncovered flags exact within
         self.exact = _inside(xyz, self.region_low, self.region_high, self.exact_shrink)
@@ -120,13 +121,15 @@ class _TileCentres:
     def centres(self, xyz: np.ndarray, *, fine_origin: np.ndarray | None) -> np.ndarray:
         if fine_origin is None or not self.uncovered.any():
             return self.coarse
-        extra = cell_means(xyz[self.uncovered], origin=fine_origin, cell=self.fine, dims=self.dims)
+        extra = grid_centres(xyz[self.uncovered], origin=fine_origin[:self.dims], cell=self.fine, dims=self.dims,
+                             on_cloud=self.spec.center_on_pcloud)
         keep = _inside(extra, self.region_low, self.region_high, self.exact_shrink + _SLACK * self.fine)
         return np.concatenate([self.coarse, extra[keep]])
 
 
 def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin: np.ndarray,
                   fine_origin: np.ndarray | None, margin: float, unresolved: list, statistics: Any) -> int:
+    from vl3d_focal.data.field_inputs import field_features
     from vl3d_focal.data.propagation import PropagationSums
     from vl3d_focal.data.receptive_fields import ReceptiveFields, field_coordinates, fields_at_centers
     from vl3d_focal.inference.prediction import predict_fields
@@ -138,13 +141,16 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
     centres = finder.centres(xyz, fine_origin=fine_origin)
     near = _inside(centres, low - 2.0 * spec.radius, high + 2.0 * spec.radius, 0.0)
     centres = centres[near]
-    indices = fields_at_centers(xyz, centres, spec, seed=bundle.random_seed, point_ids=rows["id"])
-    coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=centres), spec)
+    fields = ReceptiveFields(indices=fields_at_centers(xyz, centres, spec, seed=bundle.random_seed,
+                                                      point_ids=rows["id"]), centers=centres)
+    indices = fields.indices
+    coordinates = field_coordinates(xyz, fields, spec)
     features = rows["feat"]
     if features.shape[1]:
         features = np.asarray(bundle.normalizer.transform(features, cloud=statistics), dtype=np.float32)
-    probabilities = predict_fields(bundle.model, (coordinates, features[indices]), batch_size=bundle.predict_batch_size,
-                                   make_inputs=bundle.model_inputs)
+    probabilities = predict_fields(bundle.model, (coordinates, field_features(xyz, features, fields, spec)),
+                                   batch_size=bundle.predict_batch_size, make_inputs=bundle.model_inputs,
+                                   verbose=bundle.predict_verbose)
     sums = PropagationSums(num_points_total=len(xyz), num_classes=bundle.num_classes)
     sums.add(probabilities, indices)
     covered = sums.weights > 0
@@ -264,6 +270,14 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int, buffer: Seq
     from vl3d_focal.data.terrain import GROUND_CELL_M
     from vl3d_focal.inference.prediction import check_features
 
+    if not bundle.learns_from_points and bundle.field_spec.support_strategy != "grid":
+        raise DataError(
+            f"{record.path}: pre_processing.support_strategy {bundle.field_spec.support_strategy!r} needs the whole "
+            f"cloud, but this cloud is streamed (more than chunk_points={chunk_points} points, not trained on); "
+            "set the predict step's chunk_points to null to predict it in memory, or train with support_strategy 'grid'")
+    if bundle.field_reports is not None and bundle.field_reports(record.prefix):
+        logger.warning("%s: the receptive-field reports of pre_processing are not written for a streamed cloud; "
+                       "set the predict step's chunk_points to null to predict it in memory", record.path.name)
     start = time.perf_counter()
     low, high, own_total = cloud_bounds(record.path, chunk_points=chunk_points)
     low, high, extra = _with_buffer(low, high, buffer)

@@ -312,3 +312,32 @@ def write_cloud(
         out.write(str(tmp), do_compress=path.suffix.lower() == ".laz")
     logger.info("wrote %s: %d points", path, len(out.points))
     return path
+
+
+def write_points(path: str | Path, xyz: np.ndarray, *, template: PointCloud) -> Path:
+    """Write new points (e.g. receptive-field centres) as LAS or LAZ, with ``template``'s point
+    format, scales, offsets and VLRs (so its CRS), every other dimension zero.
+
+    Example:
+        >>> import tempfile
+        >>> las = laspy.LasData(laspy.LasHeader(point_format=6, version="1.4"))
+        >>> las.x, las.y, las.z = np.zeros(1), np.zeros(1), np.zeros(1)
+        >>> out = write_points(Path(tempfile.mkdtemp()) / "c.laz", np.array([[1.0, 2.0, 3.0]]),
+        ...                    template=PointCloud.from_las(las))
+        >>> laspy.read(out).xyz.tolist()
+        [[1.0, 2.0, 3.0]]
+    """
+    path = Path(path)
+    if path.suffix.lower() not in LAS_SUFFIXES:
+        raise DataError(f"writing {path}: expected a .las or .laz suffix, received {path.suffix!r}")
+    source = template.las.header
+    header = laspy.LasHeader(point_format=source.point_format.id, version=source.version)
+    header.scales, header.offsets = source.scales.copy(), source.offsets.copy()
+    header.vlrs = copy.deepcopy(source.vlrs)
+    out = laspy.LasData(header)
+    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    out.x, out.y, out.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    with atomic_output(path) as tmp:
+        out.write(str(tmp), do_compress=path.suffix.lower() == ".laz")
+    logger.info("wrote %s: %d points", path, len(xyz))
+    return path

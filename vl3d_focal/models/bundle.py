@@ -11,7 +11,8 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -75,6 +76,10 @@ class ModelBundle:
             feed it).
         pre_processing: the training's ``model_args.pre_processing`` (what the model's field
             inputs are built from: a hierarchy's depths).
+        predict_verbose: ``model_handling.predict_verbose`` of the training (None: default logs).
+        field_reports: the prediction-time receptive-field reports of the training's
+            ``pre_processing``, for a cloud's output prefix (None: none). Like VL3D, neither
+            of these two is kept in the model file.
     """
 
     model: keras.Model | Any
@@ -89,6 +94,8 @@ class ModelBundle:
     miners: tuple[MinedFeatures, ...] = ()
     model_name: str = "PointNetPwiseClassifier"
     pre_processing: Mapping[str, Any] = field(default_factory=dict)
+    predict_verbose: int | str | None = None
+    field_reports: Callable[[str], dict[str, Path]] | None = None
 
     @property
     def num_classes(self) -> int:

@@ -1,10 +1,14 @@
-"""A ``.keras`` model file that holds everything needed to apply it.
+"""A model file that holds everything needed to apply it.
 
-Besides Keras' own members, the archive holds ``vl3d_focal.json``: feature names and the
-normaliser, the receptive-field parameters, the class mapping and names, the seed, the
-prediction chunk size, the loss used (with its resolved class weights) and the recipes of the
-mined features (:mod:`vl3d_focal.data.miners`). So
-``{"predict": "ModelLoader", "model_path": ...}`` needs nothing else.
+The file is a Keras ``.keras`` archive whatever its name ends with (VL3D users name models
+``.model`` and predictive pipelines ``.pipe``); a model that is not a Keras one (a random forest)
+is stored by its own loader's format in the same kind of archive. Besides the model's own
+members, the archive holds ``vl3d_focal.json``: feature names and the normaliser, the
+receptive-field parameters, the class mapping and names, the seed, the prediction chunk size,
+the loss used (with its resolved class weights) and the recipes of the mined features
+(:mod:`vl3d_focal.data.miners`). So ``{"predict": "ModelLoader", "model_path": ...}`` needs
+nothing else. A predictive pipeline (``PredictivePipelineWriter``) also holds
+``vl3d_focal_pipeline.json``, what the pipeline kept besides the model (:func:`read_pipeline`).
 
 Example:
     >>> save_bundle(bundle, "out/model/model.keras")           # doctest: +SKIP
@@ -17,6 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
+import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -34,6 +41,8 @@ from vl3d_focal.registry import MODELS
 logger = logging.getLogger(__name__)
 
 METADATA_MEMBER = "vl3d_focal.json"
+PIPELINE_MEMBER = "vl3d_focal_pipeline.json"
+KERAS_SUFFIX = ".keras"
 FORMAT_VERSION = 1
 """Version of the model-file format written; files of a newer format are refused."""
 DEFAULT_MODEL = "PointNetPwiseClassifier"
@@ -84,23 +93,30 @@ def bundle_fingerprint(bundle: ModelBundle) -> str:
     return digest.hexdigest()
 
 
-def save_bundle(bundle: ModelBundle, path: str | Path) -> Path:
-    """Saves the Keras model as ``.keras`` with the bundle's metadata inside the archive.
+def save_bundle(bundle: ModelBundle, path: str | Path, *, pipeline: dict[str, Any] | None = None) -> Path:
+    """Saves the model as a ``.keras``-style archive with the bundle's metadata inside.
 
     The archive is written to a temporary file in the destination folder, completed with the
-    metadata, then renamed into place: a crash never leaves a model without its metadata (or
-    a truncated archive) under the final name.
+    metadata (and ``pipeline``, as :data:`PIPELINE_MEMBER`), then renamed into place: a crash
+    never leaves a model without its metadata (or a truncated archive) under the final name.
+    Any file name works (Keras writes a ``.keras``-named temporary file, renamed after).
 
     Example:
-        >>> save_bundle(bundle, "out/model.keras")               # doctest: +SKIP
+        >>> save_bundle(bundle, "out/pnet.model")               # doctest: +SKIP
     """
     path = Path(path)
-    if path.suffix != ".keras":
-        raise DataError(f"out_model: expected a path ending in .keras, got {str(path)!r}")
     with atomic_output(path) as tmp:
-        bundle.model.save(str(tmp))
-        with zipfile.ZipFile(tmp, "a") as archive:
-            archive.writestr(METADATA_MEMBER, json.dumps(bundle_metadata(bundle), indent=2))
+        keras_file = tmp if tmp.suffix == KERAS_SUFFIX else tmp.with_name(tmp.name + KERAS_SUFFIX)
+        try:
+            bundle.model.save(str(keras_file))
+            with zipfile.ZipFile(keras_file, "a") as archive:
+                archive.writestr(METADATA_MEMBER, json.dumps(bundle_metadata(bundle), indent=2))
+                if pipeline is not None:
+                    archive.writestr(PIPELINE_MEMBER, json.dumps(pipeline, indent=2))
+            os.replace(keras_file, tmp)
+        finally:
+            if keras_file != tmp:
+                keras_file.unlink(missing_ok=True)
     logger.info("wrote model %s", path)
     return path
 
@@ -149,6 +165,33 @@ _REQUIRED_MEMBERS: tuple[tuple[str, tuple[type, ...], str], ...] = (
 )
 
 
+def _member(path: Path, name: str, *, required: bool) -> Any:
+    """The JSON member ``name`` of a model file; None when it has none and it is not ``required``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if not required and name not in archive.namelist():
+                return None
+            return json.loads(archive.read(name))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error) as err:
+        raise DataError(
+            f"model_path {path}: expected a model file written by PredictiveModelWriter (with a "
+            f"{METADATA_MEMBER} member), a .keras archive under any file name; got one that cannot be used ({err})"
+        ) from err
+
+
+def read_pipeline(path: str | Path) -> dict[str, Any] | None:
+    """What a predictive pipeline file keeps besides the model; None for a plain model file.
+
+    Example:
+        >>> read_pipeline("out/pipe/model.pipe")["include_class_transformer"]   # doctest: +SKIP
+        True
+    """
+    found = _member(Path(path), PIPELINE_MEMBER, required=False)
+    if found is not None and not isinstance(found, dict):
+        raise _problem(Path(path), f"its {PIPELINE_MEMBER} must be an object, received {found!r:.80}")
+    return found
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The vl3d_focal metadata stored in a ``.keras`` file, checked (see :func:`check_metadata`).
 
@@ -158,15 +201,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"model_path {path}: no such file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            meta = json.loads(archive.read(METADATA_MEMBER))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error) as err:
-        raise DataError(
-            f"model_path {path}: expected a .keras file written by PredictiveModelWriter "
-            f"(with a {METADATA_MEMBER} member), got one that cannot be used ({err})"
-        ) from err
-    return check_metadata(meta, path=path)
+    return check_metadata(_member(path, METADATA_MEMBER, required=True), path=path)
 
 
 def load_keras_model(path: str | Path, meta: dict[str, Any]) -> Any:
@@ -184,16 +219,29 @@ def load_keras_model(path: str | Path, meta: dict[str, Any]) -> Any:
 
 
 def _load_keras(path: Path) -> Any:
+    """Keras loads ``.keras`` names only: another name is read through a ``.keras`` link (or copy)."""
+    if path.suffix == KERAS_SUFFIX:
+        return _load_keras_file(path, shown=path)
+    with tempfile.TemporaryDirectory(prefix="vl3d-focal-model-") as folder:
+        alias = Path(folder) / ("model" + KERAS_SUFFIX)
+        try:
+            alias.symlink_to(path.resolve())
+        except OSError:
+            shutil.copyfile(path, alias)
+        return _load_keras_file(alias, shown=path)
+
+
+def _load_keras_file(path: Path, *, shown: Path) -> Any:
     import keras
 
     try:
         return keras.models.load_model(str(path), compile=False, safe_mode=True)
     except Exception as err:  # Keras raises ValueError, TypeError, KeyError... on bad archives
         if "safe_mode" in str(err):
-            raise _problem(path, "refused: the model holds unsafe content (e.g. a Python lambda) that "
+            raise _problem(shown, "refused: the model holds unsafe content (e.g. a Python lambda) that "
                                  "Keras only loads with safe_mode off; vl3d_focal always loads models "
                                  f"in safe mode ({type(err).__name__})") from err
-        raise _problem(path, f"Keras cannot load the model ({type(err).__name__}: {err})") from err
+        raise _problem(shown, f"Keras cannot load the model ({type(err).__name__}: {err})") from err
 
 
 def _check_model_shapes(model: Any, meta: dict[str, Any], *, path: Path) -> None:

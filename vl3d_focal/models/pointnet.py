@@ -12,7 +12,8 @@ The network, for receptive fields of ``num_points`` points:
 5. ``postransf_feats_spec``: more shared per-point layers;
 6. global max pooling over the points, repeated for every point and concatenated with the
    per-point features of steps 4 and 5;
-7. a shared ``num_pwise_feats`` layer and a last Dense layer giving ``num_classes`` LOGITS.
+7. ``final_shared_mlps``: shared per-point layers (none by default), then a shared
+   ``num_pwise_feats`` layer and a last Dense layer giving ``num_classes`` LOGITS.
 
 The model emits logits, not probabilities: train it with a loss built with ``from_logits=True``
 and apply a softmax over the last axis to its predictions
@@ -39,8 +40,8 @@ from vl3d_focal.errors import SpecError, SpecIssue
 from vl3d_focal.models.initializers import SeededInitializers
 from vl3d_focal.models.tnet import FlatIdentity, OrthogonalityPenalty
 from vl3d_focal.models.pointnet_schema import (
-    DEFAULT_KERNEL_INITIALIZER, DEFAULT_NUM_PWISE_FEATS, DEFAULT_POSTRANSF_FEATS_SPEC, DEFAULT_PRETRANSF_FEATS_SPEC,
-    DEFAULT_TNET_POST_FILTERS_SPEC, DEFAULT_TNET_PRE_FILTERS_SPEC,
+    DEFAULT_FINAL_SHARED_MLPS, DEFAULT_KERNEL_INITIALIZER, DEFAULT_NUM_PWISE_FEATS, DEFAULT_POSTRANSF_FEATS_SPEC,
+    DEFAULT_PRETRANSF_FEATS_SPEC, DEFAULT_TNET_POST_FILTERS_SPEC, DEFAULT_TNET_PRE_FILTERS_SPEC,
 )
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ def build_pointnet_pwise_classifier(
     postransf_feats_spec: Sequence[Mapping[str, Any]] = DEFAULT_POSTRANSF_FEATS_SPEC,
     tnet_pre_filters_spec: Sequence[int] = DEFAULT_TNET_PRE_FILTERS_SPEC,
     tnet_post_filters_spec: Sequence[int] = DEFAULT_TNET_POST_FILTERS_SPEC,
+    final_shared_mlps: Sequence[int] = DEFAULT_FINAL_SHARED_MLPS,
     kernel_initializer: str = DEFAULT_KERNEL_INITIALIZER,
     random_seed: int | None = None,
     synchronized_batch_norm: bool = False,
@@ -147,6 +149,8 @@ def build_pointnet_pwise_classifier(
         tnet_pre_filters_spec: widths of the T-Nets' per-point layers.
         tnet_post_filters_spec: widths of the T-Nets' dense layers after pooling; both T-Net
             specs empty means no T-Net.
+        final_shared_mlps: widths of shared per-point layers between the concatenation and
+            the ``num_pwise_feats`` layer (named ``final_mlp<i>``).
         kernel_initializer: Keras initializer name for every kernel.
         random_seed: seeds every kernel initializer (same seed, same initial weights);
             ``None`` draws them at random.
@@ -169,7 +173,8 @@ def build_pointnet_pwise_classifier(
         (None, 32, 3)
     """
     feats_specs = {"pretransf_feats_spec": pretransf_feats_spec, "postransf_feats_spec": postransf_feats_spec}
-    tnet_specs = {"tnet_pre_filters_spec": tnet_pre_filters_spec, "tnet_post_filters_spec": tnet_post_filters_spec}
+    tnet_specs = {"tnet_pre_filters_spec": tnet_pre_filters_spec, "tnet_post_filters_spec": tnet_post_filters_spec,
+                  "final_shared_mlps": final_shared_mlps}
     _check_args(
         num_points=num_points,
         num_features=num_features,
@@ -201,6 +206,8 @@ def build_pointnet_pwise_classifier(
     pooled = keras.layers.GlobalMaxPooling1D(name="global_maxpool")(x)
     tiled = keras.layers.RepeatVector(num_points, name="global_feature")(pooled)
     x = keras.layers.Concatenate(name="pwise_concat")([local, x, tiled])
+    for i, filters in enumerate(final_shared_mlps):
+        x = _shared_layer(x, int(filters), f"final_mlp{i + 1}", inits, sync)
     x = _shared_layer(x, int(num_pwise_feats), "pwise_feats", inits, sync)
     logits = keras.layers.Dense(num_classes, kernel_initializer=inits.next(), name="logits")(x)
 

@@ -18,6 +18,7 @@ POINTNET_ARCHITECTURE_ARGS: tuple[str, ...] = (
     "postransf_feats_spec",
     "tnet_pre_filters_spec",
     "tnet_post_filters_spec",
+    "final_shared_mlps",
     "kernel_initializer",
 )
 """The names of the architecture arguments a spec gives in ``model_args``."""
@@ -27,7 +28,21 @@ DEFAULT_PRETRANSF_FEATS_SPEC: tuple[dict[str, int], ...] = ({"filters": 32}, {"f
 DEFAULT_POSTRANSF_FEATS_SPEC: tuple[dict[str, int], ...] = ({"filters": 64}, {"filters": 128})
 DEFAULT_TNET_PRE_FILTERS_SPEC: tuple[int, ...] = (32, 64)
 DEFAULT_TNET_POST_FILTERS_SPEC: tuple[int, ...] = (64, 32)
+DEFAULT_FINAL_SHARED_MLPS: tuple[int, ...] = ()
 DEFAULT_KERNEL_INITIALIZER = "he_normal"
+
+NO_EFFECT = "x-vl3d-no-effect"
+"""The annotation of keys accepted without effect (see :mod:`vl3d_focal.config.notes`)."""
+NO_EFFECT_PROPERTIES = "x-vl3d-no-effect-properties"
+"""Model-schema member: ``model_args`` keys accepted without effect, never passed to the builder."""
+ONE_BRANCH = ("this project's PointNet feeds coordinates and features through one branch and always "
+              "concatenates the transformed, post-transform and global features before the final layers")
+VL3D_BRANCH_FLAGS: tuple[str, ...] = tuple(
+    f"{flag}_{space}" for space in ("X", "F") for flag in (
+        "skip_link_features", "include_pretransf_feats", "include_transf_feats", "include_postransf_feats",
+        "include_global_feats")
+)
+"""VL3D's PointNet options choosing what its coordinate (X) and feature (F) branches concatenate."""
 
 
 def _feats_spec_schema(description: str, default: Sequence[Mapping[str, int]]) -> dict[str, Any]:
@@ -95,12 +110,21 @@ POINTNET_SCHEMA: dict[str, Any] = {
             "tnet_pre_filters_spec means no T-Net.",
             DEFAULT_TNET_POST_FILTERS_SPEC,
         ),
+        "final_shared_mlps": _filters_schema(
+            "Widths of shared per-point layers between the concatenated features and the "
+            "num_pwise_feats layer (VL3D's final shared MLPs).",
+            DEFAULT_FINAL_SHARED_MLPS,
+        ),
         "kernel_initializer": {
             "type": "string",
             "minLength": 1,
             "description": "Keras initializer name of every kernel (he_normal, glorot_uniform...).",
             "default": DEFAULT_KERNEL_INITIALIZER,
         },
+    },
+    NO_EFFECT_PROPERTIES: {
+        flag: {"type": "boolean", "description": f"VL3D's {flag}; accepted without effect.", NO_EFFECT: ONE_BRANCH}
+        for flag in VL3D_BRANCH_FLAGS
     },
 }
 """JSON Schema (draft 2020-12) of the architecture part of a spec's ``model_args``."""

@@ -71,7 +71,16 @@ def format_text_report(metrics: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
+def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
+    """The confusion matrix, counts and row-normalised; the suffix (``.png``, ``.svg``) is the format.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "cm.svg"
+        >>> plot_confusion(np.array([[3, 1], [0, 2]]), ["a", "b"], path)
+        >>> path.read_text().lstrip().startswith("<?xml")
+        True
+    """
     totals = cm.sum(axis=1, keepdims=True)
     normalised = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=np.float64), where=totals > 0)
     size = max(4.0, 0.7 * len(names) + 2.5)
@@ -94,7 +103,16 @@ def _plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
     save_figure(fig, path=path)
 
 
-def _plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors: list[Any], path: Path) -> None:
+def plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors: list[Any], path: Path) -> None:
+    """Points per class of each named series (log scale); the suffix is the format.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "d.png"
+        >>> plot_distribution({"reference": np.array([5, 1])}, ["a", "b"], class_rgba(None, count=2), path)
+        >>> path.read_bytes()[:4]
+        b'\\x89PNG'
+    """
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) * len(series) / 2 + 3), 4.5), layout="constrained")
     x = np.arange(len(names))
     width = 0.8 / len(series)
@@ -159,9 +177,9 @@ def write_evaluation(
     logger.info("wrote %s (OA %s, mIoU %s)", json_path, _fmt(metrics["OA"]), _fmt(metrics["mIoU"]))
     with atomic_output(paths["text"]) as tmp:
         tmp.write_text(format_text_report(metrics), encoding="utf-8")
-    _plot_confusion(cm, names, paths["confusion_png"])
+    plot_confusion(cm, names, paths["confusion_png"])
     header = ["class", *series]
     rows = [[name, *(int(series[label][k]) for label in series)] for k, name in enumerate(names)]
     write_csv(paths["distribution_csv"], header, rows)
-    _plot_distribution(series, names, colors, paths["distribution_png"])
+    plot_distribution(series, names, colors, paths["distribution_png"])
     return paths

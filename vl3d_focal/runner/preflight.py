@@ -31,8 +31,9 @@ MODEL_ALLOWANCE_BYTES = 64 * 2**20
 """Size allowed for a model trained by the pipeline (PointNet models are a few MiB)."""
 REPORT_ALLOWANCE_BYTES = 4 * 2**20
 """Size allowed for one report file (JSON, text, CSV, PNG picture)."""
-MODEL_SUFFIXES = (".keras", ".h5", ".npz")
-"""Files the size of a model: the model, its best weights, the resumable checkpoint."""
+MODEL_SUFFIXES = (".keras", ".h5", ".npz", ".model", ".pipe")
+"""Files the size of a model: the model, its best weights, the resumable checkpoint (VL3D's
+model and pipeline names included; any other name of a model file counts as a report)."""
 def _existing_ancestor(folder: Path) -> Path:
     current = folder.absolute()
     while not current.exists() and current != current.parent:

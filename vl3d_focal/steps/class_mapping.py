@@ -19,6 +19,7 @@ from vl3d_focal.registry import STEPS
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:
+    from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -89,33 +90,46 @@ def class_mapping_step_schema() -> dict[str, Any]:
     )
 
 
-def run_class_mapping(step: Mapping[str, Any], state: PipelineState) -> None:
-    """The ``class_mapping`` step: maps every cloud's LAS codes to class indices.
+def apply_mapping(state: PipelineState, mapping: ClassMapping) -> None:
+    """Makes ``mapping`` the pipeline's class mapping and maps every cloud's classes with it.
 
     Ignored codes become ``-1``; those points are never trained on and never scored. A cloud
-    without any point of a mapped class (e.g. never classified) keeps ``labels = None``: it
-    can still be predicted, and a step that needs its labels gets the error of
+    not read yet is mapped on first use (never, for a streamed cloud). A cloud without any
+    point of a mapped class (e.g. never classified) keeps ``labels = None``: it can still be
+    predicted, and a step that needs its labels gets the error of
     :func:`~vl3d_focal.data.records.reference_labels`.
+
+    Example:
+        >>> apply_mapping(state, ClassMapping.from_values(["wood", "leaf"]))   # doctest: +SKIP
+    """
+    from vl3d_focal.data.records import log_class_histogram, map_labels
+
+    state.mapping = mapping
+    for record in state.clouds:
+        if not record.loaded:
+            record.labels = None
+            record.pending_mapping = mapping
+            continue
+        labels = map_labels(record.cloud, mapping)
+        if not np.any(labels >= 0):
+            logger.warning("%s: no point of a mapped class; it can be predicted but not trained on "
+                           "nor evaluated", record.path)
+            record.labels = None
+            continue  # labels stay None: a step that needs them calls reference_labels, which explains
+        record.labels = labels
+        log_class_histogram(record.labels, class_names=list(mapping.names), what=record.path.name)
+
+
+def run_class_mapping(step: Mapping[str, Any], state: PipelineState) -> None:
+    """The ``class_mapping`` step: maps every cloud's LAS codes to class indices (:func:`apply_mapping`).
 
     Example:
         >>> run_class_mapping({"class_mapping": "LASClassMapping", "classes": [
         ...     {"name": "ground", "codes": [2]}], "ignore_codes": [0]}, state)   # doctest: +SKIP
     """
     from vl3d_focal.data.labels import ClassMapping
-    from vl3d_focal.data.records import log_class_histogram, map_labels
 
-    state.mapping = ClassMapping.from_spec(step)
-    for record in state.clouds:
-        if not record.loaded:  # mapped on first use (never, for a streamed cloud)
-            record.pending_mapping = state.mapping
-            continue
-        labels = map_labels(record.cloud, state.mapping)
-        if not np.any(labels >= 0):
-            logger.warning("%s: no point of a mapped class; it can be predicted but not trained on "
-                           "nor evaluated", record.path)
-            continue  # labels stay None: a step that needs them calls reference_labels, which explains
-        record.labels = labels
-        log_class_histogram(record.labels, class_names=list(state.mapping.names), what=record.path.name)
+    apply_mapping(state, ClassMapping.from_spec(step))
 
 
 def _mapping_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:

@@ -4,7 +4,8 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
 ``"writer"``, ...) and that key's value (``"ModelLoader"``). Each registered step declares:
 
 - ``name``: the value it handles; an entry named like its kind (``"train"``) handles every
-  value of that kind (the train step takes any registered model);
+  value of that kind (the train step takes any registered model) and says which in ``values``
+  (a callable returning the accepted names, e.g. ``MODELS.names``);
 - ``schema``: the closed JSON Schema of the whole step; output paths carry
   ``x-vl3d-path: cloud-output | model-output`` (see :mod:`vl3d_focal.config.schema_parts`),
   which is how validation, preflight and the stale-file cleanup know what it writes;
@@ -25,7 +26,8 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
   ``"cloud"`` (under each cloud's prefix);
 - ``check``: the semantic checks a JSON Schema cannot express, run by validation before any
   work: ``(step, at, known) -> [(json path parts, message), ...]``, where ``at`` is the step's
-  path and ``known`` a dict that earlier steps' checks filled (e.g. ``"class_names"``).
+  path and ``known`` a dict that earlier steps' checks filled (e.g. ``"class_names"``), with
+  ``known["given"]`` what the steps before this one give;
 
 Third-party steps register a :class:`~vl3d_focal.registry.RegistryEntry` built by
 :func:`step_entry` through the entry-point group ``vl3d_focal.steps``.
@@ -63,11 +65,12 @@ def step_entry(
     prepare: Callable[..., Any] | None = None,
     outputs: Outputs | None = None,
     check: Check | None = None,
+    values: Callable[[], Sequence[str]] | None = None,
 ) -> RegistryEntry:
     """A step registry entry (see the module docstring for the meaning of each field)."""
     origin = inspect.stack()[1].frame.f_globals.get("__name__", "?")
     return RegistryEntry(
         name=name, builder=handler, schema=schema, description=description, origin=origin,
         metadata={"kind": kind, "needs": tuple(needs), "gives": tuple(gives), "chief_only": chief_only,
-                  "per_cloud": per_cloud, "prepare": prepare, "outputs": outputs, "check": check},
+                  "per_cloud": per_cloud, "prepare": prepare, "outputs": outputs, "check": check, "values": values},
     )

@@ -1,10 +1,16 @@
-"""The ``eval`` step (``ClassificationEvaluator``): metrics of the predictions of every cloud.
+"""The ``eval`` step ``ClassificationEvaluator``: metrics of the predictions of every cloud.
 
-Each cloud gets the files of :func:`~vl3d_focal.reports.files.evaluation_files` at its
-``report_path``: the JSON (OA, mIoU, macro_F1, MCC, Kappa, per_class..., and the
-``feature_warnings`` of the prediction: features far from the model's training data), a text report,
-confusion-matrix and class-distribution pictures, and a top-down picture (reference,
-predicted, misclassified).
+``report_path`` ending in ``.json`` (the default ``*eval/evaluation.json``) writes this
+project's evaluation files (:func:`~vl3d_focal.reports.files.evaluation_files`): the JSON (OA,
+mIoU, macro_F1, MCC, Kappa, per_class..., and the ``feature_warnings`` of the prediction:
+features far from the model's training data), a text report, confusion-matrix and
+class-distribution pictures and a top-down picture (reference, predicted, misclassified).
+With another suffix (VL3D's ``.log``), it is VL3D's text report of the ``metrics``. VL3D's
+other outputs (``class_report_path``, ``confusion_matrix_report_path``,
+``confusion_matrix_plot_path``, ``class_distribution_report_path``,
+``class_distribution_plot_path``) are written where given
+(:mod:`vl3d_focal.reports.vl3d_evaluation`); ``class_names`` name the classes in the reports
+and ``ignore_classes`` leaves the points of those reference classes out.
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -15,13 +21,16 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
+from vl3d_focal.config.checks import Issue, as_list
+from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.config.prefixes import expand_output
-from vl3d_focal.config.schema_parts import closed_object, output_path_schema
+from vl3d_focal.config.schema_parts import PLOT_SUFFIXES, closed_object, optional_output_schema, output_path_schema
 from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.reports.files import evaluation_files
+from vl3d_focal.reports.vl3d_metrics import CLASS_METRICS, GLOBAL_METRICS
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import EvaluationFacts
 
@@ -30,14 +39,36 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+JSON_SUFFIX = ".json"
+TEXT_OUTPUTS = ("class_report_path", "confusion_matrix_report_path", "class_distribution_report_path")
+PLOT_OUTPUTS = ("confusion_matrix_plot_path", "class_distribution_plot_path")
+
 
 def _training_counts(state: PipelineState, *, num_classes: int) -> dict[str, list[int]] | None:
     counts = state.bundle.loss_info.class_counts if state.bundle is not None else []
     return {"training": list(counts)} if len(counts) == num_classes else None
 
 
+def _classes(step: Mapping[str, Any], state: PipelineState) -> tuple[Any, list[str]]:
+    mapping = state.require_mapping(step="eval")
+    if state.predicted_names is not None and list(mapping.names) != state.predicted_names:
+        raise DataError(
+            f"eval step: the class mapping's classes {list(mapping.names)} differ from the predictions' "
+            f"{state.predicted_names}; expected the same classes in the same order"
+        )
+    names = list(step["class_names"] or mapping.names)
+    if len(names) != mapping.num_classes:
+        raise DataError(f"eval step class_names: expected {mapping.num_classes} names (the classes "
+                        f"{list(mapping.names)}), got {len(names)}: {names}")
+    return mapping, names
+
+
+def _is_json(path: str) -> bool:
+    return path.lower().endswith(JSON_SUFFIX)
+
+
 def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
-    """Evaluates every cloud and writes its report, plots and top-down picture.
+    """Evaluates every cloud and writes the reports the step asks for (module docstring).
 
     Example:
         >>> run_eval({"eval": "ClassificationEvaluator", "report_path": "*eval.json"},
@@ -49,49 +80,100 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.inference.scoring import evaluate_predictions
     from vl3d_focal.reports.evaluation_report import write_evaluation
     from vl3d_focal.reports.topdown import plot_topdown
+    from vl3d_focal.reports.vl3d_evaluation import write_vl3d_evaluation
 
-    mapping = state.require_mapping(step="eval")
-    class_names = list(mapping.names)
-    if state.bundle is not None and class_names != list(state.bundle.class_names):
-        raise DataError(
-            f"eval step: the class mapping's classes {class_names} differ from the model's "
-            f"{list(state.bundle.class_names)}; expected the same classes in the same order"
-        )
+    mapping, names = _classes(step, state)
+    ignore = [names.index(name) for name in step["ignore_classes"]]
     for record in state.clouds:
-        metrics, (xyz, reference, predicted) = evaluate_predictions(record, mapping=mapping)
+        metrics, (xyz, reference, predicted) = evaluate_predictions(record, mapping=mapping, class_names=names,
+                                                                    ignore=ignore)
         metrics["feature_warnings"] = list(record.feature_warnings)
         report = expand_output(step["report_path"], prefix=record.prefix)
-        written = write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
-                                   class_counts=_training_counts(state, num_classes=len(class_names)))
-        plot_topdown(xyz, reference, predicted, class_names=class_names, colors=list(mapping.colors),
-                     path=written["topdown_png"], ignore_label=IGNORE_LABEL)
+        written: dict[str, Any] = {}
+        if _is_json(report):
+            written = write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
+                                       class_counts=_training_counts(state, num_classes=len(names)))
+            plot_topdown(xyz, reference, predicted, class_names=names, colors=list(mapping.colors),
+                         path=written["topdown_png"], ignore_label=IGNORE_LABEL)
+        paths = {key: expand_output(step[key], prefix=record.prefix) for key in (*TEXT_OUTPUTS, *PLOT_OUTPUTS)
+                 if step[key] is not None}
+        if not _is_json(report):
+            paths["report_path"] = report
+        write_vl3d_evaluation(metrics["confusion_matrix"], class_names=names, metrics=step["metrics"],
+                              class_metrics=step["class_metrics"], paths=paths, colors=list(mapping.colors))
+        pictures = {name: str(path) for name, path in written.items() if name.endswith("_png")}
+        pictures.update({key: path for key, path in paths.items() if path.lower().endswith(".png")})
         state.facts.evaluations.append(EvaluationFacts(
             cloud=str(record.path), report_path=str(report), metrics=dict(metrics), class_colors=list(mapping.colors),
-            pictures={name: str(path) for name, path in written.items() if name.endswith("_png")}))
+            pictures=pictures))
         scored = int(np.asarray(metrics["confusion_matrix"]).sum())
         logger.info("%s: OA=%.4f mIoU=%.4f macro_F1=%.4f (%d scored points) -> %s", record.path.name,
                     metrics["OA"], metrics["mIoU"], metrics["macro_F1"], scored, report)
 
 
 def _report_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+    if not _is_json(step["report_path"]):
+        return []
     files = evaluation_files(step["report_path"])
     return [("cloud", str(path)) for key, path in files.items() if key != "json"]
 
 
-STEPS.register(step_entry(
-    kind="eval", name="ClassificationEvaluator", handler=run_eval,
-    schema=closed_object(
+def _names_list(items: dict[str, Any], description: str, default: list[str] | None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "array", "uniqueItems": True, "items": items, "description": description}
+    return schema if default is None else {**schema, "default": default}
+
+
+def eval_schema() -> dict[str, Any]:
+    """The ``ClassificationEvaluator`` step's schema.
+
+    Example:
+        >>> eval_schema()["properties"]["metrics"]["default"][:3]
+        ['OA', 'P', 'R']
+    """
+    name = {"type": "string", "minLength": 1}
+    return closed_object(
         {
-            "eval": {"const": "ClassificationEvaluator", "description": "Compare predictions with the mapped reference classes."},
+            "eval": {"const": "ClassificationEvaluator", "description": "Compare predictions with the reference classes."},
             "report_path": output_path_schema(
-                "Evaluation JSON (OA, mIoU, macro_F1, MCC, Kappa, per_class...); the text report "
-                "and plots are written beside it.",
-                "*eval/evaluation.json", scope="cloud", suffixes=(".json",),
-            ),
+                "Evaluation report: .json writes the JSON (OA, mIoU, macro_F1, MCC, Kappa, per_class...) with a "
+                "text report and plots beside it; another suffix (VL3D's .log) the text report of 'metrics'.",
+                "*eval/evaluation.json", scope="cloud", suffixes=()),
+            "class_names": {"description": "Names of the classes in the reports (VL3D); null: the classes' names.",
+                            "default": None, "anyOf": [{"type": "null", "title": "null"},
+                                                       {"title": "a list of names", **_names_list(name, "Names.", None)}]},
+            "metrics": _names_list({"enum": list(GLOBAL_METRICS), "title": "metric"},
+                                   "Metrics of the report_path text report (VL3D's).", list(GLOBAL_METRICS)),
+            "class_metrics": _names_list({"enum": list(CLASS_METRICS), "title": "class metric"},
+                                         "Per-class metrics of the class report.", list(CLASS_METRICS)),
+            "ignore_classes": _names_list(name, "Classes whose reference points are not scored.", []),
+            **{key: optional_output_schema(f"VL3D's {key} (text).", scope="cloud") for key in TEXT_OUTPUTS},
+            **{key: optional_output_schema(f"VL3D's {key} (.svg, .png or .pdf).", scope="cloud", suffixes=PLOT_SUFFIXES)
+               for key in PLOT_OUTPUTS},
         },
         required=["eval"],
         description="Evaluates the predictions of each cloud.",
-    ),
+    )
+
+
+def check_eval(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """``class_names`` names every class; ``ignore_classes`` are among them.
+
+    Example:
+        >>> [m for _, m in check_eval({"class_names": ["a"], "ignore_classes": ["b"]}, (), {})]
+        ["unknown class 'b'; classes: ['a']"]
+    """
+    classes = known.get("class_names")
+    names = step.get("class_names") if isinstance(step.get("class_names"), list) else None
+    if names is not None and classes is not None and len(names) != len(classes):
+        yield at + ("class_names",), f"expected one name per class ({len(classes)}: {classes}); got {len(names)}"
+    names = names if names is not None else classes
+    for k, name in enumerate(as_list(step.get("ignore_classes"))):
+        if names is not None and isinstance(name, str) and name not in names:
+            yield at + ("ignore_classes", k), f"unknown class {name!r}; classes: {names}{did_you_mean(name, names)}"
+
+
+STEPS.register(step_entry(
+    kind="eval", name="ClassificationEvaluator", handler=run_eval, schema=eval_schema(),
     description="Evaluates the predictions of each cloud.",
-    needs=("predictions", "mapping"), chief_only=True, per_cloud=True, outputs=_report_files,
+    needs=("predictions", "mapping"), chief_only=True, per_cloud=True, outputs=_report_files, check=check_eval,
 ))

@@ -1,4 +1,7 @@
-"""The ``predict`` steps: ``PreviousModel`` (the model trained earlier) and ``ModelLoader``.
+"""The ``predict`` steps: ``PreviousModel`` (the model trained earlier), ``ModelLoader`` and
+``PredictivePipeline`` (a model file written by ``PredictiveModelWriter`` or
+``PredictivePipelineWriter``, whatever its name ends with: VL3D's ``.model`` and ``.pipe``
+names are file names here, the file holds everything needed to predict).
 
 Both apply the model to every input cloud; a cloud bigger than ``chunk_points`` is predicted
 tile by tile with the same result, and one that is not in memory (nobody trained on it) is
@@ -18,15 +21,18 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Mapping
 
-from vl3d_focal.config.schema_parts import MODEL_SUFFIXES, PATH_ANNOTATION, SUFFIX_ANNOTATION, closed_object
+from vl3d_focal.config.schema_parts import PATH_ANNOTATION, closed_object, no_effect
 from vl3d_focal.registry import STEPS
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:
     from vl3d_focal.models.bundle import ModelBundle
     from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_POINTS = 250_000
 """Default ``chunk_points``: clouds up to this size are predicted in one go.
@@ -66,6 +72,7 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
     from vl3d_focal.inference.streaming import predict_streamed
 
     state.bundle = bundle
+    state.predicted_names = list(bundle.class_names)
     chunk_points = step["chunk_points"]
     if "mapping" in state.later_needs:  # a later step scores the clouds: unmapped codes fail now, not after
         mapping = state.require_mapping(step="predict")
@@ -94,20 +101,24 @@ def run_previous_model(step: Mapping[str, Any], state: PipelineState) -> None:
 
 
 def load_model(step: Mapping[str, Any], state: PipelineState) -> None:
-    """``ModelLoader``'s preparation: loads its model into ``state`` (once, in the driver).
+    """``ModelLoader``'s and ``PredictivePipeline``'s preparation: loads the model into ``state``
+    (once, in the driver).
 
     Example:
         >>> load_model({"predict": "ModelLoader", "model_path": "m.keras"}, state)   # doctest: +SKIP
     """
-    from vl3d_focal.models.model_file import load_bundle
+    from vl3d_focal.models.model_file import load_bundle, read_pipeline
 
     state.bundle = load_bundle(step["model_path"])
     state.model_file = step["model_path"]
+    if step["predict"] == "PredictivePipeline" and read_pipeline(step["model_path"]) is None:
+        logger.info("%s holds a model without pipeline (PredictiveModelWriter): its classes are read "
+                    "with the model's class mapping", step["model_path"])
 
 
 def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
-    """``{"predict": "ModelLoader", "model_path": ...}``: predicts with a saved model (loaded by
-    :func:`load_model` unless ``state`` already holds it).
+    """``{"predict": "ModelLoader" | "PredictivePipeline", "model_path": ...}``: predicts with a
+    saved model (loaded by :func:`load_model` unless ``state`` already holds it).
 
     Example:
         >>> run_model_loader({"predict": "ModelLoader", "model_path": "m.keras",
@@ -116,6 +127,24 @@ def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
     if state.bundle is None or state.model_file != step["model_path"]:
         load_model(step, state)
     predict_clouds(step, state, state.bundle)
+
+
+def _loader_schema(name: str, description: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    return closed_object(
+        {
+            "predict": {"const": name, "description": description},
+            "model_path": {
+                "type": "string", "minLength": 1, PATH_ANNOTATION: "input",
+                "description": "The model file written by PredictiveModelWriter or PredictivePipelineWriter "
+                "(any file name, e.g. VL3D's .model or .pipe), relative to the spec's folder.",
+            },
+            "chunk_points": _chunk_points_schema(),
+            "buffer": _buffer_schema(),
+            **extra,
+        },
+        required=["predict", "model_path"],
+        description="Predicts the input clouds with a saved model.",
+    )
 
 
 STEPS.register(step_entry(
@@ -130,21 +159,17 @@ STEPS.register(step_entry(
     needs=("trained_model",), gives=("predictions",), chief_only=True, per_cloud=True,
 ))
 
-STEPS.register(step_entry(
-    kind="predict", name="ModelLoader", handler=run_model_loader,
-    schema=closed_object(
-        {
-            "predict": {"const": "ModelLoader", "description": "Load a model written by PredictiveModelWriter."},
-            "model_path": {
-                "type": "string", "minLength": 1, PATH_ANNOTATION: "input", SUFFIX_ANNOTATION: list(MODEL_SUFFIXES),
-                "description": "The .keras model file, relative to the spec's folder.",
-            },
-            "chunk_points": _chunk_points_schema(),
-            "buffer": _buffer_schema(),
-        },
-        required=["predict", "model_path"],
-        description="Predicts the input clouds with a saved model.",
-    ),
-    description="Predicts the input clouds with a saved model.",
-    gives=("model", "predictions", "mapping"), chief_only=True, per_cloud=True, prepare=load_model,
-))
+LOADERS = {
+    "ModelLoader": ("Load a model written by PredictiveModelWriter.", {}),
+    "PredictivePipeline": ("Load a predictive pipeline written by PredictivePipelineWriter (or a model).", {
+        "nn_path": {"description": "VL3D's path to the network, when it moved.", "default": None, "anyOf": [
+            {"type": "null", "title": "null"},
+            no_effect({"type": "string", "title": "a path"}, why="the network is inside the model file here")]},
+    }),
+}
+for _name, (_description, _extra) in LOADERS.items():
+    STEPS.register(step_entry(
+        kind="predict", name=_name, handler=run_model_loader, schema=_loader_schema(_name, _description, _extra),
+        description="Predicts the input clouds with a saved model.", gives=("model", "predictions", "mapping"),
+        chief_only=True, per_cloud=True, prepare=load_model,
+    ))

@@ -32,6 +32,10 @@ class PipelineState:
         model_file: the file ``bundle`` was loaded from (None for a model trained in this run).
         tile_index: the footprints of every input cloud of the run (neighbours of a buffered
             prediction, the survey's grid anchor); None outside a pipeline run.
+        predicted_names: the classes of the clouds' predictions (the model's, or reduced ones
+            after a ``ClassReducer`` on predictions); None before any prediction.
+        classes_rewritten: a ``ClassReducer`` replaced the clouds' classification values by
+            reduced ones (VL3D's ``Writer`` then writes those).
         facts: what the steps did, for the run report (:mod:`vl3d_focal.steps.facts`).
         later_needs: what the steps after the running one need (their registry ``needs``), so
             that a step can check early what a later one would fail on.
@@ -45,6 +49,8 @@ class PipelineState:
     resume: bool = False
     model_file: str | None = None
     tile_index: TileIndex | None = None
+    predicted_names: list[str] | None = None
+    classes_rewritten: bool = False
     facts: RunFacts = field(default_factory=RunFacts)
     later_needs: frozenset[str] = frozenset()
     miners: list[MinedFeatures] = field(default_factory=list)
@@ -79,4 +85,26 @@ class PipelineState:
         raise DataError(
             f"step {step!r} needs a class mapping: expected a 'class_mapping' step or a "
             "model that stores one, found neither"
+        )
+
+    def prediction_mapping(self, *, step: str) -> ClassMapping:
+        """The class mapping whose classes are the predictions' classes (their LAS codes, names).
+
+        The pipeline's current mapping when its classes are the predicted ones (e.g. after a
+        ``ClassReducer`` on predictions), else the model's.
+
+        Example:
+            >>> PipelineState(clouds=[], model_prefix="").prediction_mapping(step="writer")
+            Traceback (most recent call last):
+            ...
+            vl3d_focal.errors.DataError: step 'writer' needs predictions: expected a 'predict' step before it
+        """
+        if self.predicted_names is None or self.bundle is None:
+            raise DataError(f"step {step!r} needs predictions: expected a 'predict' step before it")
+        for mapping in (self.mapping, self.bundle.mapping):
+            if mapping is not None and list(mapping.names) == self.predicted_names:
+                return mapping
+        raise DataError(
+            f"step {step!r}: the predictions' classes {self.predicted_names} are not the class mapping's "
+            f"{list(self.require_mapping(step=step).names)}; expected the same classes in the same order"
         )

@@ -5,7 +5,9 @@ those of that model (``$defs/model_args.<model>`` of the pipeline schema). It tr
 ``model_handling.training_pcloud`` when given (so the pipeline's own clouds are held out for
 prediction and evaluation), else on the pipeline's clouds; the training itself is that of the
 model entry's ``trainer`` (metadata): :class:`vl3d_focal.training.engine.Trainer` for the Keras
-models, :class:`vl3d_focal.training.forest.ForestTrainer` for the random forest.
+models, :class:`vl3d_focal.training.forest.ForestTrainer` for the random forest. Its classes and
+features, in VL3D's vocabulary too (no class step: the classification values;
+``fnames: ["AUTO"]``), are :mod:`vl3d_focal.steps.train_inputs`'.
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -15,19 +17,26 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from vl3d_focal.config.model_handling_schema import FOLDER_OUTPUT
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.config.training_reports_schema import training_reports_properties
 from vl3d_focal.errors import DataError
 from vl3d_focal.lazy import load_reference
 from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import TrainingFacts
 from vl3d_focal.steps.train_checks import check_train
+from vl3d_focal.steps.train_inputs import (
+    pretrained_bundle, resolve_feature_names, step_mapping, train_input_properties,
+)
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
-from vl3d_focal.training.files import TRAINING_FOLDER, TrainingFiles
+from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFiles
 
 if TYPE_CHECKING:
     from vl3d_focal.data.labels import ClassMapping
@@ -116,36 +125,16 @@ def _schema() -> dict[str, Any]:
         "required": ["train", "model_args"],
         "properties": {
             "train": {"$ref": "#/$defs/model_name", "description": "The registered model to train (vl3d-focal list models)."},
-            "fnames": {
-                "type": "array",
-                "uniqueItems": True,
-                "items": {"type": "string", "minLength": 1},
-                "default": [],
-                "description": "Point features fed besides the coordinates (intensity, return_number, "
-                "number_of_returns, scan_angle, red, green, blue, extra dimensions...).",
-            },
+            **train_input_properties(),
             "cloud_normalization": _cloud_normalization_schema(),
             "random_seed": {"type": ["integer", "null"], "default": None,
                             "description": "Seed of fields, initial weights and shuffling; null: random."},
             "model_args": {"type": "object", "description": "Arguments of the model (see $defs/model_args.<model>)."},
             "distribution": _distribution_schema(),
+            **training_reports_properties(),
         },
         "allOf": [{"$ref": "#/$defs/model_args_by_model"}],
     }
-
-
-def _class_names(model_args: Mapping[str, Any], mapping: ClassMapping) -> list[str]:
-    names = list(model_args.get("class_names") or mapping.names)
-    if list(mapping.names) != names:
-        raise DataError(
-            f"train step class_names: expected the class mapping's names {list(mapping.names)}, got {names}"
-        )
-    if int(model_args.get("num_classes", len(names))) != len(names):
-        raise DataError(
-            f"train step num_classes: expected {len(names)} (the number of classes), "
-            f"got {model_args['num_classes']}"
-        )
-    return names
 
 
 def _training_clouds(handling: Mapping[str, Any], state: PipelineState, *, mapping: ClassMapping) -> list[CloudRecord]:
@@ -161,6 +150,39 @@ def _training_clouds(handling: Mapping[str, Any], state: PipelineState, *, mappi
     return list(state.clouds)
 
 
+def _expanded(paths: Mapping[str, str], prefix: str) -> dict[str, Path]:
+    return {key: Path(expand_output(value, prefix=prefix)) for key, value in paths.items()}
+
+
+def step_outputs(step: Mapping[str, Any], *, scopes: Sequence[str]) -> dict[str, str]:
+    """The output paths a train step gives, by key, for the ``x-vl3d-path`` kinds ``scopes``.
+
+    Example:
+        >>> step_outputs({"train": "PointNetPwiseClassifier", "model_args": {"model_handling": {
+        ...     "summary_report_path": "*s.log"}}}, scopes=["model-output"])
+        {'summary_report_path': '*s.log'}
+    """
+    from vl3d_focal.config.normalise import annotated_paths
+
+    found = annotated_paths({"sequential_pipeline": [dict(step)]})
+    return {parts[-1]: value for parts, kind, value, _ in found if kind in scopes}
+
+
+def _reports(step: Mapping[str, Any], *, prefix: str) -> Any:
+    from vl3d_focal.training.evaluation import TrainingReports
+
+    outputs = _expanded(step_outputs(step, scopes=("model-output", FOLDER_OUTPUT)), prefix)
+    return TrainingReports(metrics=list(step["training_evaluation_metrics"]),
+                           class_metrics=list(step["training_class_evaluation_metrics"]),
+                           autoval=step["autoval_metrics"], outputs=outputs)
+
+
+def _field_reports(step: Mapping[str, Any]) -> Callable[[str], dict[str, Path]] | None:
+    """The prediction-time receptive-field reports, expanded under a cloud's prefix (None: none asked)."""
+    paths = step_outputs(step, scopes=("cloud-output",))
+    return functools.partial(_expanded, paths) if paths else None
+
+
 def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     """Trains the step's model and stores it as ``state.bundle`` (outputs: see the engine).
 
@@ -174,20 +196,23 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.training.fields import read_labelled_clouds
 
     model_args = step["model_args"]
-    mapping = state.require_mapping(step="train")
+    mapping = step_mapping(model_args, mapping=state.mapping)
     handling = model_args["model_handling"]
+    training = _training_clouds(handling, state, mapping=mapping)
+    features = resolve_feature_names(step["fnames"], records=training)
     tensorboard = handling["tensorboard_dir"]
     job = TrainingJob(
-        model_name=step["train"], model_args=model_args, feature_names=list(step["fnames"]),
+        model_name=step["train"], model_args=model_args, feature_names=features,
         seed=step["random_seed"], distribution=step_distribution(step), mapping=mapping,
-        class_names=_class_names(model_args, mapping),
-        training=_training_clouds(handling, state, mapping=mapping),
+        class_names=list(mapping.names), training=training,
         validation=(read_labelled_clouds(handling["validation_pcloud"], mapping=mapping, role="validation")
                     if handling.get("validation_pcloud") else []),
         files=TrainingFiles.under(state.model_prefix, tensorboard_dir=None if tensorboard is None else
                                   expand_output(tensorboard, prefix=state.model_prefix)),
         resume=state.resume, identity=step,
-        miners=recipes_for(step["fnames"], state.miners), cloud_scaling=step["cloud_normalization"],
+        miners=recipes_for(features, state.miners), cloud_scaling=step["cloud_normalization"],
+        pretrained=pretrained_bundle(step["pretrained_model"], class_names=mapping.names, feature_names=features),
+        reports=_reports(step, prefix=state.model_prefix), field_reports=_field_reports(step),
     )
     trainer = load_reference(MODELS.get(job.model_name).metadata.get("trainer", DEFAULT_TRAINER))(job)
     state.bundle = trainer.run()
@@ -215,13 +240,22 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
 
 
 def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
-    checkpoint = bool(step.get("model_args", {}).get("model_handling", {}).get("checkpoint", True))
-    files = TrainingFiles.under("*")
-    return [("model", path.as_posix()) for path in files.all(checkpoint=checkpoint)]
+    """The training folder's files, the files of ``training_history_dir`` and the text summary that
+    replaces ``architecture_graph_path`` where pydot or graphviz is missing."""
+    handling = step.get("model_args", {}).get("model_handling", {})
+    checkpoint = bool(handling.get("checkpoint", True)) or bool(handling.get("checkpoint_path"))
+    files = [path.as_posix() for path in TrainingFiles.under("*").all(checkpoint=checkpoint)]
+    if handling.get("training_history_dir"):
+        files += [f"{handling['training_history_dir'].rstrip('/')}/{name}" for name in HISTORY_FILES]
+    graph = step.get("model_args", {}).get("architecture_graph_path")
+    if graph:
+        files.append(Path(graph).with_suffix(".txt").as_posix())
+    return [("model", path) for path in files]
 
 
 STEPS.register(step_entry(
     kind="train", name="train", handler=run_train, schema=_schema(),
     description=f"Trains a registered model; its outputs go to <first prefix>{TRAINING_FOLDER}.",
-    needs=("mapping",), gives=("model", "trained_model", "mapping"), outputs=_training_outputs, check=check_train,
+    gives=("model", "trained_model", "mapping"), outputs=_training_outputs, check=check_train,
+    values=MODELS.names,
 ))

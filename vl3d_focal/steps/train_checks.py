@@ -1,14 +1,19 @@
 """Semantic checks of a ``train`` step (run by validation, before any work).
 
-- ``class_names`` has ``num_classes`` names, the class mapping's names in its order;
+- ``class_names`` has ``num_classes`` names, the class step's names in its order (without a
+  class step, they name the classification values 0..num_classes-1, as in VL3D);
 - ``class_weight`` (loss or ``model_handling``) has one weight per class, or names every class;
   the loss takes class weights (registry metadata);
 - ``from_logits`` is not false for a model whose metadata says it emits logits;
 - no validation split together with validation clouds;
+- ``pre_processing.training_class_distribution`` has one count per class;
+- one of ``learning_rate_on_plateau`` (VL3D's name) and ``reduce_lr_on_plateau``, not both;
 - ``fnames``: not empty unless the model works from coordinates alone (registry metadata
   ``coordinates_only``); with the input clouds' headers at hand (``known["cloud_features"]``),
   every name is a feature of every cloud the step trains on or predicts (or a miner step's before
-  it), "did you mean" for typos; ``cloud_normalization`` names features of ``fnames``;
+  it), "did you mean" for typos (VL3D's ``["AUTO"]``, the extra dimensions the training clouds
+  share, is resolved by the run); ``cloud_normalization`` names features of ``fnames``;
+- ``"AUTO"`` alone in ``fnames``;
 - ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed.
 """
 
@@ -21,6 +26,7 @@ from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.registry import LOSSES, MODELS
+from vl3d_focal.steps.train_inputs import AUTO, check_fnames
 
 
 def _weight_issues(value: Any, at: tuple, *, num_classes: int | None, names: list[str] | None) -> Iterator[Issue]:
@@ -28,7 +34,7 @@ def _weight_issues(value: Any, at: tuple, *, num_classes: int | None, names: lis
         yield at, f"expected one weight per class ({num_classes}); got {len(value)}"
     if isinstance(value, dict) and "strategy" not in value and value:
         if names is None:
-            yield at, "a {class name: weight} object needs class_names or a class mapping step before this step"
+            yield at, "a {class name: weight} object needs class_names or a class step before this step"
             return
         for key in value:
             if key not in names:
@@ -59,9 +65,9 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]
         yield at + ("fnames",), (f"{model.name} needs point features, got none; list some, e.g. "
                                  "['intensity', 'height_above_ground'] (vl3d-focal validate lists a cloud's)")
     for name in as_dict(step.get("cloud_normalization")):
-        if isinstance(fnames, list) and name not in fnames:
+        if isinstance(fnames, list) and name not in fnames and AUTO not in fnames:
             yield at + ("cloud_normalization", name), f"{name!r} is not in fnames {fnames}{did_you_mean(name, fnames)}"
-    if "cloud_features" not in known or not isinstance(fnames, list):
+    if "cloud_features" not in known or not isinstance(fnames, list) or AUTO in fnames:
         return
     clouds = dict(known["cloud_features"])
     handling = as_dict(as_dict(step.get("model_args")).get("model_handling"))
@@ -84,6 +90,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         >>> [m for _, m in check_train({"model_args": {"num_classes": 2, "class_names": ["a"]}}, (), {})]
         ['expected num_classes (2) names; got 1']
     """
+    yield from check_fnames(step, at)
     yield from _feature_issues(step, at, known)
     mapping = known.get("class_names")
     args = as_dict(step.get("model_args"))
@@ -95,20 +102,31 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         yield at + ("class_names",), f"expected num_classes ({num}) names; got {len(names)}"
     if mapping is not None:
         if num is not None and len(mapping) != num:
-            yield at + ("num_classes",), f"the class mapping step defines {len(mapping)} classes {mapping}; got num_classes {num}"
+            yield at + ("num_classes",), f"the class step before it defines {len(mapping)} classes {mapping}; got num_classes {num}"
         if names is not None and names != mapping:
-            yield at + ("class_names",), f"expected the class mapping step's names in its order {mapping}; got {names}"
-    known = names if names is not None and all(isinstance(n, str) for n in names) else mapping
+            yield at + ("class_names",), f"expected the class step's names in its order {mapping}; got {names}"
+    classes = names if names is not None and all(isinstance(n, str) for n in names) else mapping
+    if mapping is None:  # VL3D: the classes are the classification values, named here
+        known["class_names"] = classes if classes is not None else (
+            [f"class_{i}" for i in range(num)] if num is not None else None)
     compilation = as_dict(args.get("compilation_args"))
     loss, handling = as_dict(compilation.get("loss")), as_dict(args.get("model_handling"))
-    yield from _weight_issues(loss.get("class_weight"), at + ("compilation_args", "loss", "class_weight"), num_classes=num, names=known)
-    yield from _weight_issues(handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=known)
+    yield from _weight_issues(loss.get("class_weight"), at + ("compilation_args", "loss", "class_weight"), num_classes=num, names=classes)
+    yield from _weight_issues(handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=classes)
     yield from _loss_issues(loss, handling, at, model=step.get("train"))
     if args.get("class_weight") is not None and handling.get("class_weight") is not None:
         yield at + ("class_weight",), "class weights are given in model_handling.class_weight too; keep one"
     split = handling.get("validation_split")
     if handling.get("validation_pcloud") and isinstance(split, (int, float)) and split > 0:
         yield at + ("model_handling", "validation_split"), "give validation_split or validation_pcloud, not both"
+    if handling.get("learning_rate_on_plateau") is not None and handling.get("reduce_lr_on_plateau") is not None:
+        yield at + ("model_handling", "reduce_lr_on_plateau"), (
+            "learning_rate_on_plateau (VL3D's name) is given too; keep one of the two")
+    distribution = as_dict(args.get("pre_processing")).get("training_class_distribution")
+    count = num if num is not None else (len(known) if known is not None else None)
+    if isinstance(distribution, list) and count is not None and len(distribution) != count:
+        yield at + ("pre_processing", "training_class_distribution"), (
+            f"expected one count per class ({count}); got {len(distribution)}")
     if handling.get("tensorboard_dir") and importlib.util.find_spec("tensorboard") is None:
         yield at + ("model_handling", "tensorboard_dir"), (
             "TensorBoard logs need the tensorboard package, which is not installed; install it "

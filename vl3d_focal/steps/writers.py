@@ -1,5 +1,5 @@
-"""The ``writer`` steps: ``PredictiveModelWriter`` (the model file) and
-``ClassifiedPcloudWriter`` (each classified cloud).
+"""The cloud ``writer`` steps: ``ClassifiedPcloudWriter`` (each classified cloud), and VL3D's
+``Writer`` (each cloud as the pipeline sees it) and ``PredictionsWriter`` (predicted labels).
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -9,31 +9,24 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Mapping
 
 from vl3d_focal.config.prefixes import expand_output
-from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES, MODEL_SUFFIXES, closed_object, output_path_schema
+from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES, closed_object, output_path_schema
 from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:
+    from vl3d_focal.data.records import CloudRecord
     from vl3d_focal.steps.state import PipelineState
 
 
-def run_model_writer(step: Mapping[str, Any], state: PipelineState) -> None:
-    """``PredictiveModelWriter``: saves the current model with what it needs to predict.
-
-    ``out_model`` is a model-level output: ``*`` is the first output prefix.
-
-    Example:
-        >>> run_model_writer({"writer": "PredictiveModelWriter",
-        ...                   "out_model": "*model/model.keras"}, state)   # doctest: +SKIP
-    """
-    from vl3d_focal.models.model_file import save_bundle
-
-    bundle = state.require_bundle(step="PredictiveModelWriter")
-    save_bundle(bundle, expand_output(step["out_model"], prefix=state.model_prefix))
+def _predicted(record: CloudRecord, *, step: str) -> Any:
+    if record.result is None:
+        raise DataError(f"{step}: cloud {record.path} has no predictions; expected a 'predict' step before the writer")
+    return record.result
 
 
 def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
@@ -50,35 +43,53 @@ def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     """
     from vl3d_focal.inference.classified_output import write_classified_cloud
 
-    bundle = state.require_bundle(step="ClassifiedPcloudWriter")
+    mapping = state.prediction_mapping(step="ClassifiedPcloudWriter")
     for record in state.clouds:
-        if record.result is None:
-            raise DataError(
-                f"ClassifiedPcloudWriter: cloud {record.path} has no predictions; "
-                "expected a 'predict' step before the writer"
-            )
+        result = _predicted(record, step="ClassifiedPcloudWriter")
         write_classified_cloud(
             expand_output(step["out_pcloud"], prefix=record.prefix), source=record.path,
             header=None if record.streamed else record.cloud.las.header,
-            chunks=record.result.iter_chunks(), mapping=bundle.mapping, class_names=list(bundle.class_names),
+            chunks=result.iter_chunks(), mapping=mapping, class_names=list(mapping.names),
             prediction_dimension=step["prediction_dimension"], probabilities=step["probabilities"],
         )
 
 
-STEPS.register(step_entry(
-    kind="writer", name="PredictiveModelWriter", handler=run_model_writer,
-    schema=closed_object(
-        {
-            "writer": {"const": "PredictiveModelWriter", "description": "Write the model."},
-            "out_model": output_path_schema("The .keras model file (with everything needed to predict).",
-                                            "*model/model.keras", scope="model", suffixes=MODEL_SUFFIXES),
-        },
-        required=["writer"],
-        description="Writes the trained or loaded model.",
-    ),
-    description="Writes the trained or loaded model.",
-    needs=("model",), chief_only=True,
-))
+def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
+    """``Writer`` (VL3D): writes each cloud as the pipeline sees it.
+
+    Every input dimension, the header and the CRS; after a ``ClassReducer``, the
+    classification holds the reduced classes' values; after a predict step, the extra
+    dimension ``prediction`` holds each point's predicted class (its index).
+
+    Example:
+        >>> run_state_writer({"writer": "Writer", "out_pcloud": "*pcloud.laz"}, state)   # doctest: +SKIP
+    """
+    from vl3d_focal.inference.classified_output import source_chunks, write_state_cloud
+
+    reduced = state.mapping if state.classes_rewritten else None
+    for record in state.clouds:
+        write_state_cloud(
+            expand_output(step["out_pcloud"], prefix=record.prefix), source=record.path,
+            header=record.cloud.las.header if record.loaded else None,
+            chunks=record.result.iter_chunks() if record.result is not None else source_chunks(record.path),
+            classes=None if reduced is None else functools.partial(reduced.map, source=str(record.path)),
+            predictions=record.result is not None,
+        )
+
+
+def run_predictions_writer(step: Mapping[str, Any], state: PipelineState) -> None:
+    """``PredictionsWriter`` (VL3D): each cloud's predicted classes, one integer per line.
+
+    Example:
+        >>> run_predictions_writer({"writer": "PredictionsWriter", "out_preds": "*predictions.lbl"},
+        ...                        state)   # doctest: +SKIP
+    """
+    from vl3d_focal.inference.classified_output import write_predictions
+
+    for record in state.clouds:
+        write_predictions(expand_output(step["out_preds"], prefix=record.prefix),
+                          chunks=_predicted(record, step="PredictionsWriter").iter_chunks())
+
 
 STEPS.register(step_entry(
     kind="writer", name="ClassifiedPcloudWriter", handler=run_pcloud_writer,
@@ -100,4 +111,35 @@ STEPS.register(step_entry(
     ),
     description="Writes each input cloud with its predicted classes.",
     needs=("predictions",), chief_only=True, per_cloud=True,
+))
+
+STEPS.register(step_entry(
+    kind="writer", name="Writer", handler=run_state_writer,
+    schema=closed_object(
+        {
+            "writer": {"const": "Writer", "description": "Write each cloud as the pipeline sees it."},
+            "out_pcloud": output_path_schema(
+                "The cloud (.las or .laz): reduced classes after a ClassReducer, the predicted class in "
+                "the extra dimension 'prediction' after a predict step.", "*pcloud.laz",
+                scope="cloud", suffixes=CLOUD_SUFFIXES),
+        },
+        required=["writer", "out_pcloud"],
+        description="Writes each input cloud as the pipeline sees it (VL3D's Writer).",
+    ),
+    description="Writes each input cloud as the pipeline sees it (VL3D's Writer).", chief_only=True,
+))
+
+STEPS.register(step_entry(
+    kind="writer", name="PredictionsWriter", handler=run_predictions_writer,
+    schema=closed_object(
+        {
+            "writer": {"const": "PredictionsWriter", "description": "Write the predicted labels."},
+            "out_preds": output_path_schema("Text file, one predicted class index per line in point order.",
+                                            "*predictions.lbl", scope="cloud", suffixes=()),
+        },
+        required=["writer", "out_preds"],
+        description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
+    ),
+    description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
+    needs=("predictions",), chief_only=True,
 ))

@@ -1,5 +1,6 @@
-"""Training callbacks: the NaN guard, the history CSV, the best weights, and the callbacks of
-``model_handling`` (early stopping, reduce-on-plateau), each written atomically by the chief.
+"""Training callbacks: the NaN guard, the history CSV, the best epoch (weights, and the model at
+``checkpoint_path``), and the callbacks of ``model_handling`` (Keras' early stopping and
+learning-rate reduction on plateau with VL3D's keys), each written atomically by the chief.
 
 Example:
     >>> guard = NonFiniteGuard()
@@ -13,8 +14,9 @@ import csv
 import io
 import logging
 import math
+import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -107,35 +109,105 @@ class HistoryWriter(keras.callbacks.Callback):
             tmp.write_text(buffer.getvalue(), encoding="utf-8")
 
 
-class BestWeights(keras.callbacks.Callback):
-    """Saves the weights of the best epoch on ``monitor`` (lower is better) atomically.
-
-    Args:
-        path: a ``.weights.h5`` file.
-        network: the model whose weights are saved (the one written later).
-        monitor: the log key compared.
+class LearningRateLog(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to every epoch's logs (as ``learning_rate``).
 
     Example:
-        >>> BestWeights(Path("best.weights.h5"), network=None, monitor="val_loss").best
-        inf
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(0.25), loss="mse")
+        >>> log, logs = LearningRateLog(), {}
+        >>> log.set_model(model); log.on_epoch_end(0, logs); logs
+        {'learning_rate': 0.25}
     """
 
-    def __init__(self, path: Path, *, network: Any, monitor: str) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:  # noqa: D102
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def monitor_mode(monitor: str, mode: str) -> str:
+    """``"min"`` or ``"max"``: the given mode, or for ``"auto"`` the direction of the quantity's
+    name (accuracies, precision, recall, F1, IoU, AUC increase; losses and the rest decrease).
+
+    Example:
+        >>> monitor_mode("val_categorical_accuracy", "auto"), monitor_mode("loss", "auto"), monitor_mode("loss", "max")
+        ('max', 'min', 'max')
+    """
+    if mode in ("min", "max"):
+        return mode
+    name = monitor.removeprefix("val_").lower()
+    return "max" if any(part in name for part in ("acc", "precision", "recall", "f1", "iou", "auc")) else "min"
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Saves the best epoch on ``monitor``, atomically: its weights and, optionally, a model file.
+
+    Args:
+        path: a ``.weights.h5`` file receiving the weights, or None.
+        network: the model whose weights are saved (the one written later).
+        monitor: the log key compared.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (see :func:`monitor_mode`).
+        also: called at each improvement (on the chief) after the weights are saved, e.g. to
+            write ``model_handling.checkpoint_path``.
+
+    Example:
+        >>> BestWeights(Path("best.weights.h5"), network=None, monitor="val_accuracy").best
+        -inf
+    """
+
+    def __init__(self, path: Path | None, *, network: Any, monitor: str, mode: str = "auto",
+                 also: Callable[[], None] | None = None) -> None:
         super().__init__()
-        self.path = Path(path)
+        self.path = None if path is None else Path(path)
         self.network = network
         self.monitor = monitor
-        self.best = math.inf
+        self.sign = 1.0 if monitor_mode(monitor, mode) == "min" else -1.0
+        self.best = self.sign * math.inf
+        self.also = also
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
         value = (logs or {}).get(self.monitor)
-        if value is None or not is_finite_number(value) or float(value) >= self.best:
+        if value is None or not is_finite_number(value) or self.sign * float(value) >= self.sign * self.best:
             return
         self.best = float(value)
-        if is_chief():
+        if not is_chief():
+            return
+        if self.path is not None:
             with atomic_output(self.path) as tmp:
                 self.network.save_weights(str(tmp))
-            logger.info("epoch %d: %s improved to %.5g, saved %s", epoch + 1, self.monitor, self.best, self.path)
+        if self.also is not None:
+            self.also()
+        logger.info("epoch %d: %s improved to %.5g, best epoch kept", epoch + 1, self.monitor, self.best)
+
+
+def checkpoint_writer(path: Path, *, bundle: Callable[[], Any]) -> Callable[[], None]:
+    """What :class:`BestWeights` calls to write ``model_handling.checkpoint_path``: the weights for a
+    ``.weights.h5`` path, else the model file of ``bundle()`` (a ``.keras`` archive, whatever the
+    name; ModelLoader loads it from a ``.keras`` name).
+
+    Example:
+        >>> write = checkpoint_writer(Path("out/best.model.keras"), bundle=lambda: bundle)  # doctest: +SKIP
+    """
+    from vl3d_focal.models.model_file import save_bundle
+
+    path = Path(path)
+    if path.name.endswith(".weights.h5"):
+        def write() -> None:
+            with atomic_output(path) as tmp:
+                bundle().model.save_weights(str(tmp))
+        return write
+    if path.suffix != ".keras":
+        logger.warning("checkpoint_path %s: written as a .keras model archive; give it a name ending in .keras "
+                       "to load it with ModelLoader", path)
+
+    def save() -> None:
+        if path.suffix == ".keras":
+            save_bundle(bundle(), path)
+            return
+        with atomic_output(path) as tmp:
+            inner = save_bundle(bundle(), tmp.with_name(tmp.name + ".keras"))
+            os.replace(inner, tmp)
+    return save
 
 
 def _monitor(name: str, *, has_validation: bool) -> str:
@@ -143,6 +215,17 @@ def _monitor(name: str, *, has_validation: bool) -> str:
         logger.warning("no validation data: monitoring %r instead of %r", name[4:], name)
         return name[4:]
     return name
+
+
+def plateau_settings(model_handling: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The learning-rate reduction on plateau: VL3D's ``learning_rate_on_plateau``, else
+    ``reduce_lr_on_plateau`` (validation refuses both), or None.
+
+    Example:
+        >>> plateau_settings({"learning_rate_on_plateau": None, "reduce_lr_on_plateau": {"factor": 0.5}})
+        {'factor': 0.5}
+    """
+    return model_handling.get("learning_rate_on_plateau") or model_handling.get("reduce_lr_on_plateau")
 
 
 def build_callbacks(
@@ -154,9 +237,12 @@ def build_callbacks(
     schedule_in_use: bool,
     network: Any = None,
     history_rows: Sequence[Mapping[str, Any]] = (),
+    on_best: Callable[[], None] | None = None,
     tensorboard_dir: Path | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Callbacks of ``model_handling``: history CSV, best weights, early stopping, plateau, TensorBoard.
+    """Callbacks of ``model_handling``: best epoch, early stopping, plateau, TensorBoard, then the
+    history CSV (last, so that it records the learning rate the plateau callback logs, as VL3D's
+    history does).
 
     The history and the best weights are written atomically (temporary file, then rename).
 
@@ -170,44 +256,45 @@ def build_callbacks(
         schedule_in_use: a learning-rate schedule cannot be reduced on plateau.
         network: the model whose best weights are saved (default: the fitted model).
         history_rows: the rows of the epochs already done (when resuming).
+        on_best: called at each improvement of the best epoch (``model_handling.checkpoint_path``);
+            the best epoch is tracked when it or ``checkpoint_path`` is given.
         tensorboard_dir: where TensorBoard logs go (``model_handling.tensorboard_dir``,
             expanded), or None; TensorBoard appends its event files there itself, so they are
             the one output not written atomically.
 
     Example:
         >>> cbs = build_callbacks(model_handling={"early_stopping": {"monitor": "val_loss", "patience": 2,
-        ...                                                      "min_delta": 0.0}},
-        ...     has_validation=False, history_csv=Path("h.csv"), checkpoint_path=None,
-        ...     schedule_in_use=False)
+        ...     "min_delta": 0.0, "mode": "auto", "baseline": None, "restore_best_weights": False,
+        ...     "start_from_epoch": 0}}, has_validation=False, history_csv=Path("h.csv"),
+        ...     checkpoint_path=None, schedule_in_use=False)
         >>> [type(cb).__name__ for cb in cbs]
-        ['HistoryWriter', 'EarlyStopping']
+        ['EarlyStopping', 'HistoryWriter']
     """
-    callbacks: list[keras.callbacks.Callback] = [HistoryWriter(history_csv, rows=history_rows)]
-    if checkpoint_path is not None:
+    callbacks: list[keras.callbacks.Callback] = []
+    if checkpoint_path is not None or on_best is not None:
         monitor = _monitor(model_handling["checkpoint_monitor"], has_validation=has_validation)
-        best = BestWeights(checkpoint_path, network=network, monitor=monitor)
-        callbacks.append(best)
+        callbacks.append(BestWeights(checkpoint_path, network=network, monitor=monitor, also=on_best))
     stopping = model_handling.get("early_stopping")
     if stopping:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=_monitor(stopping["monitor"], has_validation=has_validation),
-                patience=int(stopping["patience"]),
-                min_delta=float(stopping["min_delta"]),
-            )
-        )
-    plateau = model_handling.get("reduce_lr_on_plateau")
-    if plateau and schedule_in_use:
-        logger.warning("reduce_lr_on_plateau is not used with a learning-rate schedule")
+        monitor = _monitor(stopping["monitor"], has_validation=has_validation)
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=monitor_mode(monitor, stopping["mode"]), patience=int(stopping["patience"]),
+            min_delta=float(stopping["min_delta"]), baseline=stopping["baseline"],
+            restore_best_weights=bool(stopping["restore_best_weights"]),
+            start_from_epoch=int(stopping["start_from_epoch"]),
+        ))
+    plateau = plateau_settings(model_handling)
+    if plateau and schedule_in_use:  # as in VL3D, the learning rate is still traced in the history
+        logger.warning("learning_rate_on_plateau cannot reduce a learning-rate schedule; the learning rate is "
+                       "only recorded in the history")
+        callbacks.append(LearningRateLog())
     elif plateau:
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor=_monitor(plateau["monitor"], has_validation=has_validation),
-                factor=float(plateau["factor"]),
-                patience=int(plateau["patience"]),
-                min_lr=float(plateau["min_lr"]),
-            )
-        )
+        monitor = _monitor(plateau["monitor"], has_validation=has_validation)
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, mode=monitor_mode(monitor, plateau["mode"]), factor=float(plateau["factor"]),
+            patience=int(plateau["patience"]), cooldown=int(plateau["cooldown"]),
+            min_delta=float(plateau["min_delta"]), min_lr=float(plateau["min_lr"]),
+        ))
     if tensorboard_dir is not None and is_chief():
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), write_graph=False))
-    return callbacks
+    return callbacks + [HistoryWriter(history_csv, rows=history_rows)]

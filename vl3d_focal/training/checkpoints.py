@@ -39,7 +39,7 @@ CHECKPOINT_VERSION = 1
 STATE_MEMBER = "state_json"
 """Callback attributes saved and restored, per callback class name."""
 CALLBACK_STATE: dict[str, tuple[str, ...]] = {
-    "EarlyStopping": ("wait", "best", "stopped_epoch"),
+    "EarlyStopping": ("wait", "best", "stopped_epoch", "best_epoch"),
     "ReduceLROnPlateau": ("wait", "best", "cooldown_counter"),
     "BestWeights": ("best",),
 }

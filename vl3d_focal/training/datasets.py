@@ -1,4 +1,4 @@
-"""The tf.data input of training: epochs of seeded shuffles over the receptive fields.
+"""The tf.data input of training: epochs of seeded shuffles over the receptive fields, augmented.
 
 Example:
     >>> steps_per_epoch(count=5, batch_size=2)
@@ -8,10 +8,12 @@ Example:
 from __future__ import annotations
 
 import sys
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from vl3d_focal.training.augmentation import augment_coordinates
 
 
 def epoch_dataset(
@@ -23,11 +25,15 @@ def epoch_dataset(
     seed: int,
     first_epoch: int,
     epochs: int,
+    shuffle: bool = True,
+    transformations: Sequence[Mapping[str, Any]] = (),
 ) -> tf.data.Dataset:
     """Training batches of epochs ``first_epoch .. epochs - 1``, one pass over the fields each.
 
-    The order of epoch ``e`` is a stateless shuffle seeded by ``(seed, e)``: it does not
-    depend on what ran before, so a run resumed at epoch ``e`` sees the batches an
+    The order of epoch ``e`` is a stateless shuffle seeded by ``(seed, e)`` (the fields' order
+    without ``shuffle``) and batch ``b`` of epoch ``e`` is augmented with the seed ``(seed, e, b)``
+    (:func:`~vl3d_focal.training.augmentation.augment_coordinates` on the first input): nothing
+    depends on what ran before, so a run resumed at epoch ``e`` sees the batches an
     uninterrupted run would. Fit it with ``steps_per_epoch=steps_per_epoch(...)``.
 
     Example:
@@ -40,14 +46,21 @@ def epoch_dataset(
     arrays = tuple(tf.constant(array) for array in inputs)
     labels, weights = tf.constant(targets), tf.constant(sample_weight)
     count = int(len(targets))
+    base = tf.constant(int(seed), tf.int64)
 
     def batches(epoch: tf.Tensor) -> tf.data.Dataset:
-        pair = tf.stack([tf.constant(int(seed), tf.int64), epoch])
-        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=pair)
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        pair = tf.stack([base, epoch])
+        order = tf.range(count, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=pair)
+        numbered = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
+        return numbered.map(lambda number, rows: (tf.random.experimental.stateless_fold_in(pair, number), rows))
 
-    def gather(rows: tf.Tensor) -> Any:
-        return tuple(tf.gather(a, rows) for a in arrays), tf.gather(labels, rows), tf.gather(weights, rows)
+    def gather(key: tf.Tensor, rows: tf.Tensor) -> Any:
+        batch = [tf.gather(a, rows) for a in arrays]
+        if transformations:
+            batch[0] = augment_coordinates(batch[0], transformations=transformations, seed=key)
+        return tuple(batch), tf.gather(labels, rows), tf.gather(weights, rows)
 
     dataset = tf.data.Dataset.range(int(first_epoch), int(epochs)).flat_map(batches).map(gather)
     options = tf.data.Options()
@@ -91,11 +104,14 @@ def make_dataset(
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def fit_verbosity() -> int:
-    """Keras' progress bar on a terminal, one line per epoch otherwise.
+def fit_verbosity(given: int | str | None = None) -> int | str:
+    """Keras' verbosity of the fit: ``model_handling.fit_verbose`` when given (VL3D's values 0, 1,
+    2 or 'auto' are Keras'), else a progress bar on a terminal and one line per epoch otherwise.
 
     Example:
-        >>> fit_verbosity() in (1, 2)
-        True
+        >>> fit_verbosity() in (1, 2), fit_verbosity(0)
+        (True, 0)
     """
+    if given is not None:
+        return given
     return 1 if sys.stdout.isatty() else 2

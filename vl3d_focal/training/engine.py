@@ -2,12 +2,16 @@
 
 :class:`Trainer` runs a :class:`TrainingJob` (what a ``train`` step asks for, with its clouds
 already read and mapped) in short stages (``build_data``, ``build_model``, ``build_inputs``,
-``build_callbacks``, ``fit``, ``finish``) and returns the :class:`~vl3d_focal.models.bundle.ModelBundle`.
+``build_callbacks``, ``fit``, ``finish``, ``report``) and returns the
+:class:`~vl3d_focal.models.bundle.ModelBundle`.
 
 Outputs, under ``job.folder`` (each written atomically, by the chief only in a multi-worker
 training): ``class_weights.json``, ``history.csv``/``history.png``, ``resume/checkpoint.npz``
-(after every good epoch, for ``--resume``) and, with ``checkpoint``, ``best.weights.h5``
-(restored into the model after fitting). The model, optimizer and loss are created under the
+(after every good epoch, for ``--resume``) and, with ``checkpoint`` or ``checkpoint_path``,
+``best.weights.h5`` (restored into the model after fitting). The VL3D outputs the step names go
+where it says: ``checkpoint_path`` (the best model at each improvement), ``summary_report_path``,
+``architecture_graph_path``, ``training_history_dir`` and the reports of
+:mod:`~vl3d_focal.training.evaluation`. The model, optimizer and loss are created under the
 job's distribution strategy; ``batch_size`` is the global batch.
 
 Example:
@@ -19,7 +23,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import keras
 import numpy as np
@@ -32,13 +37,19 @@ from vl3d_focal.models.bundle import LossInfo, ModelBundle
 from vl3d_focal.models.inputs import field_inputs_for, field_spec_for
 from vl3d_focal.registry import MODELS
 from vl3d_focal.training import datasets
-from vl3d_focal.training.callbacks import NonFiniteGuard, build_callbacks
+from vl3d_focal.training.augmentation import Sequencer
+from vl3d_focal.training.callbacks import NonFiniteGuard, build_callbacks, checkpoint_writer
 from vl3d_focal.training.checkpoints import (
     ResumeCheckpoint, fingerprint, raise_if_diverged, read_checkpoint_state, restore_checkpoint,
 )
 from vl3d_focal.training.distribution import DistributionSettings, build_strategy, is_chief, training_model
-from vl3d_focal.training.fields import LabelledFields, fit_normalizer, labelled_fields, split_fields
+from vl3d_focal.training.evaluation import TrainingReports, autovalidate, evaluate_training_clouds, report_training_fields
+from vl3d_focal.training.fields import (
+    LabelledFields, class_distribution_fields, fit_normalizer, labelled_fields, split_fields,
+)
 from vl3d_focal.training.files import TrainingFiles
+from vl3d_focal.training.metrics import build_metrics
+from vl3d_focal.training.model_reports import write_architecture_graph, write_history_folder, write_summary
 from vl3d_focal.training.optimizers import build_optimizer
 from vl3d_focal.training.targets import class_counts, format_targets, plan_loss, write_class_weights
 
@@ -63,6 +74,10 @@ class TrainingJob:
         identity: what identifies the step for the checkpoint fingerprint (the step itself).
         miners: the recipes of the mined features among ``feature_names``.
         cloud_scaling: the per-cloud scaling of features (``cloud_normalization``).
+        pretrained: the model a further training starts from (VL3D's ``pretrained_model``):
+            its weights and its feature normaliser are the starting point.
+        reports: the VL3D reports and outputs the step asks for (paths expanded).
+        field_reports: the prediction-time receptive-field report paths for a cloud's prefix.
     """
 
     model_name: str
@@ -79,6 +94,9 @@ class TrainingJob:
     identity: Mapping[str, Any] = field(default_factory=dict)
     miners: tuple[MinedFeatures, ...] = ()
     cloud_scaling: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    pretrained: ModelBundle | None = None
+    reports: TrainingReports = field(default_factory=TrainingReports)
+    field_reports: Callable[[str], dict[str, Path]] | None = None
 
 
 def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,6 +109,27 @@ def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict
     """
     declared = MODELS.get(model_name).schema.get("properties", {})
     return {key: value for key, value in model_args.items() if key in declared}
+
+
+def start_from(model: keras.Model, *, pretrained: keras.Model) -> None:
+    """Sets ``model``'s weights to those of ``pretrained`` (a further training).
+
+    Raises:
+        DataError: the two networks differ (another architecture, class or feature count).
+
+    Example:
+        >>> a = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> b = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        >>> start_from(a, pretrained=b); bool(np.array_equal(a.get_weights()[0], b.get_weights()[0]))
+        True
+    """
+    source = pretrained.get_weights()
+    shapes = [tuple(w.shape) for w in model.get_weights()]
+    if [tuple(w.shape) for w in source] != shapes:
+        raise DataError("pretrained_model: its network differs from the one model_args builds (other layers or "
+                        "widths); give the architecture arguments it was trained with")
+    model.set_weights(source)
+    logger.info("training starts from the pretrained model's weights")
 
 
 def _data_seed(seed: int | None) -> int:
@@ -110,6 +149,9 @@ class Trainer:
         self.model_inputs = field_inputs_for(job.model_name, job.model_args["pre_processing"])
         self.epochs = int(handling["training_epochs"])
         self.batch_size = int(handling["batch_size"])
+        self.sequencer = Sequencer.from_config(handling["training_sequencer"])
+        self.outputs = job.reports.outputs
+        self.keep_best = bool(handling["checkpoint"]) or "checkpoint_path" in self.outputs
 
     def build_data(self) -> None:
         """Normaliser, labelled fields, validation split and class counts."""
@@ -119,9 +161,11 @@ class Trainer:
                            what="a receptive field (pre_processing.num_points)")
         if not job.feature_names:
             logger.warning("fnames is empty: %s learns from the coordinates alone", job.model_name)
-        self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names, miners=job.miners,
-                                         cloud_scaling=job.cloud_scaling)
-        fields = self._fields(job.training)
+        self.normalizer = (job.pretrained.normalizer if job.pretrained is not None
+                           else fit_normalizer(job.training, feature_names=job.feature_names, miners=job.miners,
+                                               cloud_scaling=job.cloud_scaling))
+        fields = self._fields(job.training, training=True)
+        self.all_fields = fields  # before the validation split: the training support points
         if job.validation:
             self.train_data, self.val_data = fields, self._fields(job.validation)
         else:
@@ -131,8 +175,12 @@ class Trainer:
                     0 if self.val_data is None else len(self.val_data.labels))
         self.counts = class_counts([record.labels for record in job.training], num_classes=len(job.class_names))
 
-    def _fields(self, records: list[CloudRecord]) -> LabelledFields:
-        return labelled_fields(records, field_spec=self.field_spec, seed=self.job.seed,
+    def _fields(self, records: list[CloudRecord], *, training: bool = False) -> LabelledFields:
+        counts = self.job.model_args["pre_processing"].get("training_class_distribution")
+        drawn = None
+        if training and counts is not None:  # VL3D: training fields centred on points drawn per class
+            drawn = class_distribution_fields(records, field_spec=self.field_spec, counts=counts, seed=self.job.seed)
+        return labelled_fields(records, field_spec=self.field_spec, seed=self.job.seed, fields=drawn,
                                feature_names=self.job.feature_names, normalizer=self.normalizer, miners=self.job.miners)
 
     def _restore_state(self) -> dict[str, Any] | None:
@@ -176,9 +224,13 @@ class Trainer:
                 num_classes=len(job.class_names), random_seed=job.seed,
                 synchronized_batch_norm=strategy.num_replicas_in_sync > 1,
             )
+            if job.pretrained is not None and not self.restore:
+                start_from(self.model, pretrained=job.pretrained.model)
             self.trainer = training_model(self.model)
+            metrics = build_metrics(self.compilation["metrics"], label_format=self.plan.label_format,
+                                    num_classes=len(job.class_names), from_logits=entry.metadata.get("output") == "logits")
             self.trainer.compile(optimizer=build_optimizer(self.optimizer_spec), loss=self.plan.loss,
-                                 weighted_metrics=list(self.compilation["metrics"]))
+                                 weighted_metrics=metrics)
             if self.restore:
                 restore_checkpoint(job.files.resume_checkpoint, model=self.trainer)
                 logger.info("resuming from %s after epoch %d of %d", job.files.resume_checkpoint,
@@ -186,6 +238,15 @@ class Trainer:
         if is_chief():  # the other workers of a multi-worker training write nothing
             write_class_weights(job.files.class_weights, plan=self.plan, loss_spec=dict(self.compilation["loss"]),
                                 class_names=job.class_names, counts=self.counts)
+            self._describe_model()
+
+    def _describe_model(self) -> None:
+        """``summary_report_path`` and ``architecture_graph_path``."""
+        if "summary_report_path" in self.outputs:
+            write_summary(self.model, self.outputs["summary_report_path"])
+        if "architecture_graph_path" in self.outputs:
+            write_architecture_graph(self.model, self.outputs["architecture_graph_path"],
+                                     args=self.job.model_args["architecture_graph_args"])
 
     def build_inputs(self) -> None:
         """The training batches of the remaining epochs and the validation batches."""
@@ -195,7 +256,8 @@ class Trainer:
         self.steps_per_epoch = datasets.steps_per_epoch(count=len(targets), batch_size=self.batch_size)
         self.train_ds = datasets.epoch_dataset(
             self.model_inputs(coordinates=data.coordinates, features=data.features), targets=targets, sample_weight=weights,
-            batch_size=self.batch_size, seed=self.data_seed, first_epoch=self.first_epoch, epochs=self.epochs)
+            batch_size=self.batch_size, seed=self.data_seed, first_epoch=self.first_epoch, epochs=self.epochs,
+            shuffle=self.sequencer.shuffle, transformations=self.sequencer.transformations)
         self.val_ds = None
         if self.val_data is not None:
             val_targets, val_weights = format_targets(self.val_data.labels, num_classes=num_classes,
@@ -206,20 +268,22 @@ class Trainer:
                 batch_size=self.batch_size, shuffle=False, seed=self.job.seed)
 
     def build_callbacks(self) -> None:
-        """History, best weights, early stopping, plateau, the NaN guard and the resumable checkpoint."""
+        """History, best epoch, early stopping, plateau, the NaN guard and the resumable checkpoint."""
         files = self.job.files
+        given = self.outputs.get("checkpoint_path")
         callbacks = build_callbacks(
             model_handling=self.handling, has_validation=self.val_ds is not None, history_csv=files.history_csv,
-            checkpoint_path=files.best_weights if self.handling["checkpoint"] else None, network=self.model,
+            checkpoint_path=files.best_weights if self.keep_best else None, network=self.model,
             history_rows=self.restore["history"] if self.restore else (),
             schedule_in_use=isinstance(self.optimizer_spec["learning_rate"], Mapping) or "schedule" in self.optimizer_spec,
+            on_best=None if given is None else checkpoint_writer(given, bundle=self.bundle),
             tensorboard_dir=files.tensorboard_dir,
         )
-        self.history = callbacks[0]
+        self.history = callbacks[-1]
         self.guard = NonFiniteGuard()
         self.resumer = ResumeCheckpoint(files.resume_checkpoint, fingerprint=self.fingerprint,
-                                        data_seed=self.data_seed, guard=self.guard, history=callbacks[0],
-                                        stateful=callbacks[1:], restore=self.restore, epochs=self.epochs)
+                                        data_seed=self.data_seed, guard=self.guard, history=callbacks[-1],
+                                        stateful=callbacks[:-1], restore=self.restore, epochs=self.epochs)
         self.callbacks = [self.guard, *callbacks, self.resumer]
 
     def fit(self) -> None:
@@ -229,22 +293,15 @@ class Trainer:
             logger.info("the checkpoint %s is of a finished training: not fitting again", self.job.files.resume_checkpoint)
         elif self.first_epoch < self.epochs:
             self.trainer.fit(self.train_ds, validation_data=self.val_ds, epochs=self.epochs,
-                             initial_epoch=self.first_epoch, steps_per_epoch=self.steps_per_epoch,
-                             callbacks=self.callbacks, verbose=datasets.fit_verbosity(), shuffle=False)
+                             initial_epoch=self.first_epoch, steps_per_epoch=self.steps_per_epoch, callbacks=self.callbacks,
+                             verbose=datasets.fit_verbosity(self.handling["fit_verbose"]), shuffle=False)
         raise_if_diverged(self.guard, checkpoint=self.job.files.resume_checkpoint, last_epoch=self.resumer.last_epoch)
         self.fit_seconds = time.perf_counter() - start
         logger.info("training took %.1f s", self.fit_seconds)
 
-    def finish(self) -> ModelBundle:
-        """Restores the best weights, plots the history and returns the trained model's bundle."""
-        job, files = self.job, self.job.files
-        if is_chief():
-            if self.handling["checkpoint"] and files.best_weights.is_file():
-                self.model.load_weights(str(files.best_weights))
-                logger.info("restored the best weights from %s", files.best_weights)
-            from vl3d_focal.reports.history import plot_training_history
-
-            plot_training_history(csv_path=files.history_csv, png_path=files.history_png)
+    def bundle(self) -> ModelBundle:
+        """The model (as it is now) with everything needed to apply it."""
+        job = self.job
         return ModelBundle(
             model=self.model, feature_names=list(job.feature_names), normalizer=self.normalizer,
             field_spec=self.field_spec, mapping=job.mapping, class_names=list(job.class_names),
@@ -253,7 +310,33 @@ class Trainer:
                                class_weight=self.plan.class_weight, class_weight_source=self.plan.class_weight_source,
                                class_counts=[int(c) for c in self.counts]),
             miners=tuple(job.miners), model_name=job.model_name, pre_processing=dict(job.model_args["pre_processing"]),
+            predict_verbose=self.handling["predict_verbose"], field_reports=job.field_reports,
         )
+
+    def finish(self) -> ModelBundle:
+        """Restores the best weights, plots the history and returns the trained model's bundle."""
+        files = self.job.files
+        if is_chief():
+            if self.keep_best and files.best_weights.is_file():
+                self.model.load_weights(str(files.best_weights))
+                logger.info("restored the best weights from %s", files.best_weights)
+            from vl3d_focal.reports.history import plot_training_history
+
+            plot_training_history(csv_path=files.history_csv, png_path=files.history_png)
+            if "training_history_dir" in self.outputs:
+                write_history_folder(csv_path=files.history_csv, folder=self.outputs["training_history_dir"])
+        return self.bundle()
+
+    def report(self, bundle: ModelBundle) -> None:
+        """VL3D's reports of the training (chief only): auto-validation, training fields, training clouds."""
+        if not is_chief():
+            return
+        size = int(self.handling["predict_batch_size"])
+        names = list(self.job.class_names)
+        autovalidate(self.model, self.val_data, names=self.job.reports.autoval, num_classes=len(names), batch_size=size)
+        report_training_fields(self.model, self.train_data, centres=self.all_fields.centres, reports=self.job.reports,
+                               class_names=names, template=self.job.training[0], batch_size=size)
+        evaluate_training_clouds(self.job.training, bundle, reports=self.job.reports)
 
     def run(self) -> ModelBundle:
         """All stages in order."""
@@ -264,4 +347,6 @@ class Trainer:
         self.build_inputs()
         self.build_callbacks()
         self.fit()
-        return self.finish()
+        bundle = self.finish()
+        self.report(bundle)
+        return bundle

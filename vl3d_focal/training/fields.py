@@ -1,4 +1,5 @@
-"""The labelled receptive fields a model trains on: normaliser, fields, validation split.
+"""The labelled receptive fields a model trains on: normaliser, fields (covering the clouds, or
+drawn per class with ``training_class_distribution``), validation split.
 
 Example:
     >>> f = LabelledFields(np.zeros((10, 2, 3)), np.zeros((10, 2, 0)), np.zeros((10, 2), int))
@@ -14,23 +15,25 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from vl3d_focal.data.normalization import FeatureNormalizer
-from vl3d_focal.data.field_inputs import FieldInputs, concatenate_inputs, field_inputs
-from vl3d_focal.data.field_inputs import cloud_features
+from vl3d_focal.data.field_centres import draw_class_centres
+from vl3d_focal.data.field_encoding import encode_labels
+from vl3d_focal.data.field_inputs import FieldInputs, cloud_features, concatenate_inputs, field_inputs
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
-from vl3d_focal.data.receptive_fields import FieldSpec
+from vl3d_focal.data.normalization import FeatureNormalizer
+from vl3d_focal.data.receptive_fields import FieldSpec, ReceptiveFields, fields_at_centers
 from vl3d_focal.data.records import CloudRecord, log_class_histogram, reference_labels
 from vl3d_focal.io.las import read_cloud
 
 
 @dataclass
 class LabelledFields:
-    """Model inputs and ``(M, P)`` labels of the fields of some clouds."""
+    """Model inputs and ``(M, P)`` labels of the fields of some clouds (and their ``(M, 3)`` centres)."""
 
     coordinates: np.ndarray
     features: np.ndarray
     labels: np.ndarray
+    centres: np.ndarray | None = None
 
     def subset(self, rows: np.ndarray) -> "LabelledFields":
         """The fields at ``rows``.
@@ -40,7 +43,8 @@ class LabelledFields:
             >>> f.subset(np.array([0, 2])).labels.shape
             (2, 2)
         """
-        return LabelledFields(self.coordinates[rows], self.features[rows], self.labels[rows])
+        centres = None if self.centres is None else self.centres[rows]
+        return LabelledFields(self.coordinates[rows], self.features[rows], self.labels[rows], centres)
 
 
 def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[str],
@@ -61,27 +65,53 @@ def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[st
     return normalizer.fit(np.concatenate(parts, axis=0), fnames=list(feature_names))
 
 
+def class_distribution_fields(
+    records: Sequence[CloudRecord], *, field_spec: FieldSpec, counts: Sequence[int], seed: int | None,
+) -> list[ReceptiveFields]:
+    """``training_class_distribution``: fields centred on ``counts[c]`` random points of each class c.
+
+    Example:
+        >>> fields = class_distribution_fields(records, field_spec=spec, counts=[50, 50],
+        ...                                    seed=0)              # doctest: +SKIP
+    """
+    drawn = draw_class_centres([record.labels for record in records], counts=counts, seed=seed)
+    fields = []
+    for record, rows in zip(records, drawn):
+        centres = np.asarray(record.cloud.xyz[rows], dtype=np.float64)
+        fields.append(ReceptiveFields(indices=fields_at_centers(record.cloud.xyz, centres, field_spec, seed=seed),
+                                      centers=centres, xyz=record.cloud.xyz))
+    return fields
+
+
 def labelled_fields(
     records: Sequence[CloudRecord], *, field_spec: FieldSpec, seed: int | None,
     feature_names: Sequence[str], normalizer: FeatureNormalizer | None, miners: Sequence[MinedFeatures] = (),
+    fields: Sequence[ReceptiveFields] | None = None,
 ) -> LabelledFields:
     """Fields of several labelled clouds; fields without any scored point are left out.
+
+    Args:
+        records: the clouds, labelled.
+        field_spec, seed, feature_names, normalizer: see :func:`field_inputs`.
+        fields: each cloud's fields; default the fields covering each cloud.
 
     Example:
         >>> data = labelled_fields(state.clouds, field_spec=spec, seed=0,
         ...                        feature_names=[], normalizer=None)   # doctest: +SKIP
     """
     parts: list[FieldInputs] = []
-    labels = []
-    for record in records:
-        part = field_inputs(record, field_spec=field_spec, seed=seed,
-                            feature_names=feature_names, normalizer=normalizer, miners=miners)
-        field_labels = record.labels[part.indices]
+    labels, centres = [], []
+    for number, record in enumerate(records):
+        part = field_inputs(record, field_spec=field_spec, seed=seed, feature_names=feature_names,
+                            normalizer=normalizer, miners=miners, fields=None if fields is None else fields[number])
+        field_labels = (record.labels[part.indices] if part.neighbours is None else
+                        encode_labels(record.labels, part.neighbours, num_classes=max(int(record.labels.max()) + 1, 1)))
         keep = np.any(field_labels >= 0, axis=1)
         parts.append(FieldInputs(part.coordinates[keep], part.features[keep], part.fields))
         labels.append(field_labels[keep])
+        centres.append(np.asarray(part.fields.centers)[keep])
     coordinates, features = concatenate_inputs(parts)
-    return LabelledFields(coordinates, features, np.concatenate(labels, axis=0))
+    return LabelledFields(coordinates, features, np.concatenate(labels, axis=0), np.concatenate(centres, axis=0))
 
 
 def split_fields(data: LabelledFields, *, fraction: float, seed: int | None) -> tuple[LabelledFields, LabelledFields | None]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 TRAINING_FOLDER = "training/"
 """Model-level training outputs go to ``<first prefix>training/``."""
+HISTORY_FILES = ("training_history.csv", "training_history.svg")
+"""What ``model_handling.training_history_dir`` receives: the history and its plot."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,239 @@
+"""VL3D users' specs run here: a corpus written from VL3D's documentation (tests/specs/vl3d/documented)
+and VL3D's own spec files adapted only in paths, classes, loss and epochs (tests/specs/vl3d/adapted),
+validated and run on small synthetic tiles whose classification holds VL3D class values.
+
+Keys of the train step that another part of the work adds (its ``model_args`` handling, reports and
+receptive-field options, :data:`PART_B_KEYS`) are tolerated while the schema does not know them yet,
+and only as "unknown key"/"unknown metric" issues; the runs leave exactly those out. Once the schema
+knows a key, any issue at it fails these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import laspy
+import numpy as np
+import pytest
+from helpers import write_vl3d_cloud
+
+from vl3d_focal.cli import main
+from vl3d_focal.config import check_spec, read_spec_file
+from vl3d_focal.errors import SpecIssue
+from vl3d_focal.registry import MODELS
+
+CORPUS = Path(__file__).parent / "specs" / "vl3d"
+PART_B_KEYS = {
+    "autoval_metrics", "training_evaluation_metrics", "training_class_evaluation_metrics",
+    "training_evaluation_report_path", "training_class_evaluation_report_path",
+    "training_confusion_matrix_report_path", "training_confusion_matrix_plot_path",
+    "training_class_distribution_report_path", "training_class_distribution_plot_path",
+    "training_classified_point_cloud_path", "training_activations_path",
+    "architecture_graph_path", "architecture_graph_args", "summary_report_path", "training_history_dir",
+    "checkpoint_path", "learning_rate_on_plateau", "mode", "fit_verbose", "predict_verbose",
+    "training_class_distribution", "center_on_pcloud", "to_unit_sphere", "num_encoding_neighbors",
+    "support_strategy", "support_strategy_num_points", "receptive_fields_dir", "training_receptive_fields_dir",
+    "receptive_fields_distribution_report_path", "receptive_fields_distribution_plot_path",
+    "training_receptive_fields_distribution_report_path", "training_receptive_fields_distribution_plot_path",
+    "support_points_report_path", "training_support_points_report_path", "metrics",
+}
+"""Key names of the other part (a compilation ``metrics`` item is tolerated as an unknown metric)."""
+AUTOENCODER = "ConvolutionalAutoencoderPwiseClassifier"
+_PART = re.compile(r"\.([A-Za-z_$][A-Za-z0-9_$]*)|\[(\d+)\]|\['([^']*)'\]")
+
+
+def _parts(path: str) -> list[str | int]:
+    return [int(m[2]) if m[2] else (m[1] or m[3]) for m in _PART.finditer(path[1:])]
+
+
+def _tolerated(issue: SpecIssue) -> bool:
+    keys = [part for part in _parts(issue.path) if isinstance(part, str)]
+    return bool(keys) and keys[-1] in PART_B_KEYS and issue.message.startswith(("unknown key", "unknown metric"))
+
+
+def _issues(path: Path) -> list[SpecIssue]:
+    """The spec's issues, input files aside (models are written by the corpus' training specs)."""
+    return check_spec(read_spec_file(path), file=str(path), base_dir=path.parent, check_files=False).issues
+
+
+def runnable(path: Path) -> Path:
+    """``path`` without the keys of :data:`PART_B_KEYS` the schema does not know yet (beside it)."""
+    doc = read_spec_file(path)
+    tolerated = [_parts(issue.path) for issue in _issues(path) if _tolerated(issue)]
+    for parts in sorted(tolerated, key=lambda p: [str(x).zfill(6) for x in p], reverse=True):
+        parent = doc
+        for part in parts[:-1]:
+            parent = parent[part]
+        del parent[parts[-1]]
+    out = path.with_name(path.stem + ".run.json")
+    out.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """A copy of tests/specs/vl3d with the synthetic tiles its specs read."""
+    root = tmp_path_factory.mktemp("vl3d") / "vl3d"
+    shutil.copytree(CORPUS, root)
+    for kind in ("documented", "adapted"):
+        data = root / kind / "data"
+        for name, seed in (("leafwood_train", 0), ("leafwood_test_a", 1), ("leafwood_test_b", 2)):
+            write_vl3d_cloud(data / f"{name}.laz", classes="leafwood", seed=seed, scale=0.1,
+                             extra=("linearity_r0_05", "planarity_r0_1"))
+        for name, seed in (("hessigheim_train", 3), ("hessigheim_val", 4)):
+            write_vl3d_cloud(data / f"{name}.laz", classes="hessigheim", seed=seed, size_m=30.0, density=5.0)
+    return root
+
+
+def _run(path: Path, caplog: pytest.LogCaptureFixture, restore_logging: None) -> list[str]:
+    caplog.clear()
+    assert main(["run", str(path)]) == 0
+    return [record.getMessage() for record in caplog.records]
+
+
+DOCUMENTED_VALID = ["pointnet_train.json", "pointnet_further_training.json", "class_reducer_train_pipeline.json",
+                    "predictive_pipeline_eval.json", "reduce_predictions.json"]
+
+
+@pytest.mark.parametrize("name", DOCUMENTED_VALID)
+def test_documented_specs_are_valid(corpus, name):
+    assert _issues(corpus / "documented" / name) == []
+
+
+@pytest.mark.parametrize(("name", "path", "message"), [
+    ("unavailable_model.json", "$.sequential_pipeline[0].train",
+     "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: "
+     + ", ".join(repr(name) for name in MODELS.names())),
+    ("unavailable_miner.json", "$.sequential_pipeline[0].miner",
+     "'GeometricFeatures' is a VL3D data miner; this project has no data miners"),
+])
+def test_an_unavailable_component_is_one_issue(corpus, name, path, message):
+    issues = _issues(corpus / "documented" / name)
+    assert [i.path for i in issues] == [path]
+    assert issues[0].message.startswith(message)
+
+
+@pytest.mark.parametrize("name", ["pointnet_train.json", "pointnet_predict_and_eval_pipeline.json",
+                                  "pointnet_train_hessigheim_reduced.json"])
+def test_vl3d_spec_files_validate(corpus, name):
+    issues = _issues(corpus / "adapted" / name)
+    assert [str(i) for i in issues if not _tolerated(i)] == []
+
+
+def test_an_unavailable_evaluator_in_a_vl3d_file_is_its_one_issue(corpus):
+    issues = _issues(corpus / "adapted" / "pointnet_predict_and_eval_hessigheim_reduced_pipeline.json")
+    assert [(i.path, i.message.split(";")[0]) for i in issues] == [
+        ("$.sequential_pipeline[4].eval",
+         "'ClassificationUncertaintyEvaluator' is a VL3D evaluator this project does not have")]
+
+
+@pytest.mark.parametrize("name", ["hierarchical_autoencoder_training_T1.json", "hierarchical_autoencoder_training_T2.json"])
+def test_autoencoder_trainings(corpus, name):
+    """One clear issue while the model is not registered; valid (but the other part's keys) once it is."""
+    issues = _issues(corpus / "adapted" / name)
+    if AUTOENCODER not in MODELS.names():
+        assert [(i.path, i.message) for i in issues] == [(
+            "$.sequential_pipeline[0].train",
+            f"'{AUTOENCODER}' is a VL3D model this project does not have; available: {', '.join(map(repr, MODELS.names()))}")]
+    else:
+        assert [str(i) for i in issues if not _tolerated(i)] == []
+
+
+def test_vl3d_pointnet_training_and_prediction_run(corpus, caplog, restore_logging):
+    """VL3D's own PointNet training (single-component form) and predict-and-eval pipeline."""
+    folder = corpus / "adapted"
+    messages = _run(runnable(folder / "pointnet_train.json"), caplog, restore_logging)
+    model = folder / "out" / "PointnetPwiseClassifier_T1" / "pnet_pwise_classif.model"
+    assert model.is_file()
+    assert "fnames AUTO: linearity_r0_05, planarity_r0_1" in messages
+    _run(folder / "pointnet_predict_and_eval_pipeline.json", caplog, restore_logging)
+    for tile in ("PinSyl_KA09_T048_2019-08-20_q1_TLS-on_c_t", "PinSyl_KA10_03_2019-07-30_q2_TLS-on_c_t"):
+        out = folder / "out" / "PointnetPwiseClassifier_T1" / "predict" / tile
+        for name in ("predicted.laz", "predictions.lbl", "pwise_out.laz", "pwise_activations.laz",
+                     "pwise_activations_ANOVA.csv", "global_eval.log", "class_eval.log", "confusion_matrix.log",
+                     "confusion_matrix.svg", "class_distribution.log", "class_distribution.svg"):
+            assert (out / name).is_file(), name
+        predicted = laspy.read(out / "predicted.laz")
+        labels = np.loadtxt(out / "predictions.lbl", dtype=np.int64)
+        assert np.array_equal(np.asarray(predicted["prediction"]), labels)
+        reference = np.asarray(predicted.classification)
+        confusion = np.array([[np.sum((reference == t) & (labels == p)) for p in (0, 1)] for t in (0, 1)])
+        rows = (out / "confusion_matrix.log").read_text().splitlines()[1:]
+        assert [[int(v) for v in row.split(",")[1:]] for row in rows] == confusion.tolist()
+        assert (out / "pwise_out.laz").read_bytes()[:4] == b"LASF"
+
+
+def test_vl3d_class_reducer_training_runs(corpus, caplog, restore_logging):
+    """VL3D's own ClassReducer + PointNet training (rectangular fields of 4096 points), then its
+    predict-and-eval pipeline without the evaluator this project does not have."""
+    folder = corpus / "adapted"
+    _run(runnable(folder / "pointnet_train_hessigheim_reduced.json"), caplog, restore_logging)
+    out = folder / "out" / "Rect3D_5m_T1"
+    assert (out / "pipe" / "Rect3D_5m_T1.pipe").is_file()
+    report = (out / "class_reduction.log").read_text()
+    assert "11 classes -> 5" in report and "Roof, Facade, Vertical surface, Chimney" in report
+    assert (out / "class_reduction.svg").read_text().lstrip().startswith("<?xml")
+    spec = json.loads((folder / "pointnet_predict_and_eval_hessigheim_reduced_pipeline.json").read_text())
+    del spec["sequential_pipeline"][4]  # ClassificationUncertaintyEvaluator
+    path = folder / "predict_without_uncertainty.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    _run(path, caplog, restore_logging)
+    validation = out / "validation"
+    names = (validation / "report" / "class_eval.log").read_text().splitlines()
+    assert [line.split(",")[0].strip() for line in names[1:]] == ["Ground", "Vegetation", "Building",
+                                                                  "Urban furniture", "Vehicle"]
+    assert (validation / "plot" / "confusion_matrix.svg").is_file()
+
+
+def test_documented_training_logs_each_note_once_and_strict_refuses_it(corpus, caplog, restore_logging, capsys):
+    path = corpus / "documented" / "pointnet_train.json"
+    assert main(["validate", "--strict", "--no-check-files", str(path)]) == 2
+    strict = capsys.readouterr().err.splitlines()
+    noted = ["$.model_args.include_transf_feats_X", "$.model_args.pre_processing.fast",
+             "$.model_args.pre_processing.nthreads", "$.model_args.skip_link_features_X"]
+    assert [line.split(": ")[1] for line in strict] == noted
+    assert all(": accepted, no effect here: " in line for line in strict)
+    messages = _run(path, caplog, restore_logging)
+    for where in noted:
+        assert sum(where in m and "accepted, no effect here" in m for m in messages) == 1, where
+    assert (corpus / "documented" / "out" / "leafwood" / "pnet_pwise_classif.model").is_file()
+    assert (corpus / "documented" / "out" / "leafwood" / "training" / "history.csv").is_file()
+    messages = _run(corpus / "documented" / "pointnet_further_training.json", caplog, restore_logging)
+    assert "training starts from the pretrained model's weights" in messages
+    assert (corpus / "documented" / "out" / "leafwood_further" / "pnet_pwise_classif.model").is_file()
+
+
+def test_documented_pipelines_run(corpus, caplog, restore_logging):
+    """ClassReducer, every VL3D writer and evaluator, the predictive pipeline and a reduction of predictions."""
+    folder = corpus / "documented"
+    _run(folder / "class_reducer_train_pipeline.json", caplog, restore_logging)
+    out = folder / "out" / "reduced"
+    written = laspy.read(out / "predicted.laz")
+    source = laspy.read(folder / "data" / "hessigheim_train.laz")
+    groups = {0: 1, 1: 1, 8: 1, 6: 2, 7: 2, 4: 3, 5: 3, 9: 3, 10: 3, 3: 4, 2: 5}  # value -> reduced class + 1
+    expected = np.array([groups[int(v)] - 1 for v in np.asarray(source.classification)])
+    assert np.array_equal(np.asarray(written.classification), expected)
+    labels = np.loadtxt(out / "predictions.lbl", dtype=np.int64)
+    assert np.array_equal(np.asarray(written["prediction"]), labels) and labels.max() < 5
+    classified = laspy.read(out / "classified.laz")
+    assert np.array_equal(np.asarray(classified.classification), labels)  # VL3D values: the code is the index
+    assert (out / "plot" / "class_distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    activations = laspy.read(out / "pwise_activations.laz")
+    assert [n for n in activations.point_format.extra_dimension_names] == [f"activation_{k}" for k in range(8)]
+
+    _run(folder / "predictive_pipeline_eval.json", caplog, restore_logging)
+    evaluation = json.loads((folder / "out" / "reduced_validation" / "eval" / "evaluation.json").read_text())
+    val = laspy.read(folder / "data" / "hessigheim_val.laz")
+    val_reference = np.array([groups[int(v)] - 1 for v in np.asarray(val.classification)])
+    assert evaluation["per_class"]["Vehicle"]["support"] == 0  # ignore_classes
+    assert sum(row["support"] for row in evaluation["per_class"].values()) == int(np.sum(val_reference != 4))
+
+    _run(folder / "reduce_predictions.json", caplog, restore_logging)
+    ground = laspy.read(folder / "out" / "ground" / "ground.laz")
+    assert np.array_equal(np.asarray(ground.classification), (val_reference != 0).astype(np.int64))
+    assert set(np.unique(np.asarray(ground["prediction"]))) <= {0, 1}
+    report = (folder / "out" / "ground" / "global_eval.log").read_text().split()
+    assert report[:3] == ["OA,", "F1,", "MCC"]

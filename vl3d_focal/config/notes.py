@@ -1,0 +1,69 @@
+"""Keys accepted for VL3D compatibility that have no effect here, and the notes about them.
+
+A VL3D spec carries keys that only tune VL3D's own internals (``nthreads``, ``fast``,
+``support_chunk_size``...). They are accepted, so that the users' specs run as they are, and
+each one present is reported once per run as "accepted, no effect here: <why>"
+(``vl3d-focal validate --strict`` turns these notes into errors).
+
+How a schema declares such a key: the annotation
+:data:`~vl3d_focal.config.schema_parts.NO_EFFECT_ANNOTATION` (``"x-vl3d-no-effect": "<why>"``,
+:func:`~vl3d_focal.config.schema_parts.no_effect`) on the schema that applies to the value, usually the
+property's own schema; for a value-dependent note, on one branch of an ``anyOf`` (the first
+branch the value matches is the one followed, see :func:`vl3d_focal.config.normalise.walk`)::
+
+    "nthreads": {"type": "integer", "x-vl3d-no-effect": "threads are set by TensorFlow here"}
+    "include_writer": {"type": "boolean", "anyOf": [
+        {"const": false}, {"const": true, "x-vl3d-no-effect": "writers are never stored"}]}
+
+Any step, model or loss schema may use it; nothing else is needed. A model whose builder
+must not receive such keys lists them under
+:data:`~vl3d_focal.config.schema_parts.NO_EFFECT_PROPERTIES` in its schema instead of ``properties``.
+
+Example:
+    >>> schema = {"properties": {"nthreads": {"x-vl3d-no-effect": "TensorFlow sets the threads"}}}
+    >>> collect_notes({"nthreads": 6}, schema)
+    [(('nthreads',), 'TensorFlow sets the threads')]
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+from vl3d_focal.config.normalise import pipeline_schema_inlined, walk
+from vl3d_focal.config.schema_parts import NO_EFFECT_ANNOTATION
+
+NOTE_PREFIX = "accepted, no effect here: "
+
+Note = tuple[tuple, str]
+
+
+def collect_notes(value: Any, schema: Mapping[str, Any]) -> list[Note]:
+    """``(json path parts, why)`` of every part of ``value`` whose applicable schema is annotated.
+
+    Each path is reported once, in document order.
+
+    Example:
+        >>> collect_notes({"a": 1}, {"properties": {"b": {"x-vl3d-no-effect": "w"}}})
+        []
+    """
+    found: dict[tuple, str] = {}
+
+    def visit(item: Any, sub: Mapping[str, Any], path: tuple) -> Any:
+        why = sub.get(NO_EFFECT_ANNOTATION)
+        if isinstance(why, str):
+            found.setdefault(path, why)
+        return item
+
+    walk(copy.deepcopy(value), schema, visit)
+    return list(found.items())
+
+
+def spec_notes(spec: Mapping[str, Any], *, schemas: Mapping[str, Mapping[str, Any]] | None = None) -> list[Note]:
+    """The no-effect notes of a (comment-free, pipeline-form) spec, against the pipeline schema.
+
+    Example:
+        >>> spec_notes({"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": []})
+        []
+    """
+    return collect_notes(dict(spec), pipeline_schema_inlined(schemas=schemas))

@@ -1,0 +1,56 @@
+"""VL3D keys of ``model_args`` that only tune VL3D's own internals: accepted, without effect.
+
+The ``model_args`` members every model shares accept them (:func:`add_internal_keys`, called
+where the schema files are generated), each annotated ``x-vl3d-no-effect`` with the reason
+(:mod:`vl3d_focal.config.notes`). A key another part of the schema already declares is left as
+declared there, and a model that declares a member itself (e.g. its own ``pre_processing``)
+declares its VL3D keys there too.
+
+Example:
+    >>> properties = {"pre_processing": {"type": "object", "properties": {}}}
+    >>> add_internal_keys(properties)
+    >>> properties["pre_processing"]["properties"]["nthreads"]["x-vl3d-no-effect"][:22]
+    'VL3D sets its own CPU '
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vl3d_focal.config.schema_parts import no_effect
+
+_INTEGER = {"type": "integer"}
+_BOOLEAN = {"type": "boolean"}
+_PATH = {"type": ["string", "null"], "minLength": 1}
+
+INTERNAL_KEYS: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
+    "pre_processing": {
+        "nthreads": (_INTEGER, "VL3D sets its own CPU threads with it; here TensorFlow and the KD-trees use "
+                               "every core"),
+        "fast": (_BOOLEAN, "it chooses between two of VL3D's own implementations of the receptive fields; "
+                           "this project has one"),
+        "support_chunk_size": (_INTEGER, "it sizes the chunks of VL3D's support-point search; this project "
+                                         "bounds memory with the predict step's chunk_points"),
+        "support_strategy_fast": (_BOOLEAN, "it chooses a faster variant of VL3D's own support-point search"),
+    },
+    "model_handling": {
+        "features_structuring_representation_dir": (
+            _PATH, "it is where VL3D plots its experimental features structuring layer, which this project's "
+                   "models do not have"),
+    },
+}
+"""``model_args`` member -> {key: (schema, why it has no effect here)}."""
+
+
+def add_internal_keys(properties: dict[str, Any]) -> None:
+    """Adds the :data:`INTERNAL_KEYS` to the ``model_args`` properties ``properties`` (in place).
+
+    Members of ``properties`` that are no object schema, or that already declare a key,
+    are left alone.
+    """
+    for member, keys in INTERNAL_KEYS.items():
+        target = properties.get(member)
+        if not isinstance(target, dict) or not isinstance(target.get("properties"), dict):
+            continue
+        for key, (schema, why) in keys.items():
+            target["properties"].setdefault(key, no_effect({**schema, "description": f"VL3D's {key}."}, why=why))

@@ -1,0 +1,62 @@
+"""The receptive-field reports of a prediction: class distribution among the fields, field centres.
+
+A model trained in this pipeline carries the ``pre_processing`` paths
+``receptive_fields_distribution_report_path``, ``receptive_fields_distribution_plot_path`` and
+``support_points_report_path`` (:attr:`~vl3d_focal.models.bundle.ModelBundle.field_reports`);
+a cloud predicted in memory (in one go or block by block) tallies its fields' predicted classes
+(and reference classes when the cloud is labelled) and centres, then writes them.
+
+Example:
+    >>> tally = FieldReportTally(num_classes=2, labels=np.array([0, 1, 1]))
+    >>> tally.add(np.array([[[0.9, 0.1], [0.2, 0.8]]]), np.array([[0, 2]]), np.zeros((1, 3)))
+    >>> tally.predicted.points.tolist(), tally.reference.points.tolist()
+    ([1, 1], [1, 1])
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from vl3d_focal.io.las import write_points
+from vl3d_focal.reports.field_reports import FieldClassCounts, write_field_distribution
+
+logger = logging.getLogger(__name__)
+
+
+class FieldReportTally:
+    """Predicted (and reference) class counts and centres of a cloud's prediction fields.
+
+    Args:
+        num_classes: the model's classes.
+        labels: the cloud's ``(N,)`` reference classes (-1: ignored), or None when unlabelled.
+    """
+
+    def __init__(self, *, num_classes: int, labels: np.ndarray | None) -> None:
+        self.predicted = FieldClassCounts(np.zeros(num_classes, np.int64), np.zeros(num_classes, np.int64))
+        self.reference = None if labels is None else FieldClassCounts(np.zeros(num_classes, np.int64),
+                                                                      np.zeros(num_classes, np.int64))
+        self.labels = labels
+        self.centres: list[np.ndarray] = []
+
+    def add(self, probabilities: np.ndarray, indices: np.ndarray, centres: np.ndarray) -> None:
+        """Counts fields: ``(M, P, C)`` probabilities, ``(M, P)`` point indices, ``(M, 3)`` centres."""
+        self.predicted.add(np.argmax(probabilities, axis=-1))
+        if self.reference is not None:
+            self.reference.add(self.labels[indices])
+        self.centres.append(np.asarray(centres, dtype=np.float64))
+
+    def write(self, paths: Mapping[str, Path], *, class_names: Sequence[str], template: Any) -> None:
+        """Writes the reports whose path is given (``template``: the cloud, for the centres' header).
+
+        Example:
+            >>> FieldReportTally(num_classes=1, labels=None).write({}, class_names=["a"], template=None)
+        """
+        write_field_distribution(self.predicted, self.reference, class_names=class_names,
+                                 report_path=paths.get("receptive_fields_distribution_report_path"),
+                                 plot_path=paths.get("receptive_fields_distribution_plot_path"))
+        if paths.get("support_points_report_path"):
+            write_points(paths["support_points_report_path"], np.concatenate(self.centres), template=template)

@@ -1,0 +1,109 @@
+"""The ``eval`` step ``DLModelEvaluator`` (VL3D): the model's point-wise outputs and activations.
+
+``pointwise_model_output_path``: each cloud with the softmax probability of every class
+(``prob_<class>``) and the predicted class (``prediction``, its index) as extra dimensions.
+``pointwise_model_activations_path``: each cloud with the activations of the model's last
+hidden layer (``activation_<k>``), and beside it ``<name>_ANOVA.csv``: how well each
+activation separates the reference classes (one-way ANOVA F and p-value), when the cloud has
+reference classes. See :mod:`vl3d_focal.inference.activations`.
+
+Example:
+    >>> from vl3d_focal.registry import STEPS
+    >>> STEPS.get("DLModelEvaluator").metadata["needs"]
+    ('model',)
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from vl3d_focal.config.prefixes import expand_output
+from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES, closed_object, optional_output_schema
+from vl3d_focal.registry import STEPS
+from vl3d_focal.steps.definition import step_entry
+
+if TYPE_CHECKING:
+    from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
+
+ACTIVATION_PREFIX = "activation_"
+
+
+def anova_path(activations_path: str) -> str:
+    """Where the ANOVA report of an activations cloud goes.
+
+    Example:
+        >>> anova_path("*eval/pwise_activations.laz")
+        '*eval/pwise_activations_ANOVA.csv'
+    """
+    stem, dot, _ = activations_path.rpartition(".")
+    return f"{stem if dot else activations_path}_ANOVA.csv"
+
+
+def _write_anova(path: str, activations: Any, labels: Any) -> None:
+    from vl3d_focal.inference.activations import anova
+    from vl3d_focal.reports.files import write_csv
+
+    f_values, p_values = anova(activations, labels)
+    rows = [[f"{ACTIVATION_PREFIX}{k}", float(f), float(p)] for k, (f, p) in enumerate(zip(f_values, p_values))]
+    write_csv(Path(path), ["activation", "F", "p"], rows)
+
+
+def run_dl_model_evaluator(step: Mapping[str, Any], state: PipelineState) -> None:
+    """Writes the outputs and activations clouds (and ANOVA reports) of every cloud.
+
+    Example:
+        >>> run_dl_model_evaluator({"eval": "DLModelEvaluator", "pointwise_model_output_path": "*out.laz",
+        ...                         "pointwise_model_activations_path": None}, state)   # doctest: +SKIP
+    """
+    import numpy as np
+
+    from vl3d_focal.data.records import map_labels
+    from vl3d_focal.inference.activations import pointwise_outputs
+    from vl3d_focal.inference.classified_output import PREDICTION_DIMENSION, probability_dimension, write_with_dimensions
+
+    bundle = state.require_bundle(step="DLModelEvaluator")
+    output, hidden = step["pointwise_model_output_path"], step["pointwise_model_activations_path"]
+    for record in state.clouds:
+        probabilities, activations = pointwise_outputs(record, bundle)
+        if output is not None:
+            columns = {probability_dimension(name): probabilities[:, c] for c, name in enumerate(bundle.class_names)}
+            columns[PREDICTION_DIMENSION] = np.argmax(probabilities, axis=1).astype(np.int32)
+            write_with_dimensions(expand_output(output, prefix=record.prefix), source=record.path,
+                                  las=record.cloud.las, columns=columns)
+        if hidden is not None:
+            write_with_dimensions(expand_output(hidden, prefix=record.prefix), source=record.path, las=record.cloud.las,
+                                  columns={f"{ACTIVATION_PREFIX}{k}": activations[:, k] for k in range(activations.shape[1])})
+            labels = map_labels(record.cloud, state.require_mapping(step="DLModelEvaluator"))
+            if np.any(labels >= 0):
+                _write_anova(expand_output(anova_path(hidden), prefix=record.prefix), activations, labels)
+            else:
+                logger.info("%s: no reference classes, no ANOVA of the activations", record.path.name)
+
+
+def _anova_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+    hidden = step.get("pointwise_model_activations_path")
+    return [("cloud", anova_path(hidden))] if isinstance(hidden, str) else []
+
+
+STEPS.register(step_entry(
+    kind="eval", name="DLModelEvaluator", handler=run_dl_model_evaluator,
+    schema=closed_object(
+        {
+            "eval": {"const": "DLModelEvaluator", "description": "The model's point-wise outputs and activations."},
+            "pointwise_model_output_path": optional_output_schema(
+                "Each cloud with the class probabilities and predicted class (.las or .laz).", scope="cloud",
+                suffixes=CLOUD_SUFFIXES),
+            "pointwise_model_activations_path": optional_output_schema(
+                "Each cloud with the activations of the last hidden layer (.las or .laz); an ANOVA report "
+                "<name>_ANOVA.csv beside it.", scope="cloud", suffixes=CLOUD_SUFFIXES),
+        },
+        required=["eval"],
+        description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
+    ),
+    description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
+    needs=("model",), chief_only=True, outputs=_anova_files,
+))

@@ -1,0 +1,152 @@
+"""What a ``train`` step trains on, in VL3D's vocabulary: features, training type, classes.
+
+- ``fnames``: point features by name (:mod:`vl3d_focal.data.features`), including VL3D's
+  ``"ones"`` (a constant 1); ``["AUTO"]`` takes every extra dimension (extra bytes) the
+  training clouds share, in the first cloud's order, except the ones this project writes
+  (``prediction``, ``prob_<class>``): the features a VL3D pipeline's data miners stored in
+  the cloud. No extra dimension: no features, the coordinates only.
+- ``training_type``: VL3D's ``"base"`` (one training on the training clouds), the only one its
+  deep-learning models use.
+- ``pretrained_model``: VL3D's further training: the training starts from the weights (and
+  the feature normalisation) of a model file written earlier, with the same classes and
+  features;
+- the classes: the class step before the train step (``class_mapping``, ``ClassReducer``)
+  when there is one; else, as in VL3D, the clouds' classification values 0..num_classes-1,
+  named by ``model_args.class_names`` (default ``class_<i>``).
+
+Example:
+    >>> step_mapping({"num_classes": 2, "class_names": ["wood", "leaf"]}, mapping=None).names
+    ['wood', 'leaf']
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator, Mapping, Sequence
+
+from vl3d_focal.config.checks import Issue, as_list
+from vl3d_focal.config.schema_parts import PATH_ANNOTATION
+from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+AUTO = "AUTO"
+"""``fnames: ["AUTO"]``: the features the training clouds carry (see the module docstring)."""
+WRITTEN_DIMENSIONS = ("prediction",)
+WRITTEN_PREFIXES = ("prob_",)
+"""Extra dimensions this project writes into clouds; never taken as features by ``AUTO``."""
+TRAINING_TYPES = ("base",)
+
+
+def train_input_properties() -> dict[str, Any]:
+    """The train step's ``fnames`` and ``training_type`` properties.
+
+    Example:
+        >>> train_input_properties()["training_type"]["default"]
+        'base'
+    """
+    return {
+        "fnames": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1},
+            "default": [],
+            "description": "Point features fed besides the coordinates (intensity, return_number, "
+            "number_of_returns, scan_angle, red, green, blue, extra dimensions, derived features, 'ones'...); "
+            "['AUTO']: every extra dimension of the training clouds.",
+        },
+        "training_type": {
+            "enum": list(TRAINING_TYPES),
+            "title": "training type",
+            "default": TRAINING_TYPES[0],
+            "description": "VL3D's training type; 'base': one training on the training clouds.",
+        },
+        "pretrained_model": {
+            "type": ["string", "null"], "minLength": 1, "default": None, PATH_ANNOTATION: "input",
+            "description": "A model file written earlier (PredictiveModelWriter, any file name) to train further: "
+            "its weights and feature normalisation are the starting point; null: a new model.",
+        },
+    }
+
+
+def check_fnames(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
+    """``"AUTO"`` stands alone in ``fnames``.
+
+    Example:
+        >>> [m for _, m in check_fnames({"fnames": ["AUTO", "intensity"]}, ())]
+        ["'AUTO' takes every extra dimension of the training clouds: give it alone, or name the features"]
+    """
+    names = as_list(step.get("fnames"))
+    if AUTO in names and len(names) > 1:
+        yield (at + ("fnames", names.index(AUTO)),
+               f"{AUTO!r} takes every extra dimension of the training clouds: give it alone, or name the features")
+
+
+def _extra_dimensions(record: Any) -> list[str]:
+    names = list(record.cloud.las.point_format.extra_dimension_names)
+    return [n for n in names if n not in WRITTEN_DIMENSIONS and not n.startswith(WRITTEN_PREFIXES)]
+
+
+def resolve_feature_names(fnames: Sequence[str], *, records: Sequence[Any]) -> list[str]:
+    """``fnames`` with ``["AUTO"]`` replaced by the extra dimensions every training cloud has.
+
+    Example:
+        >>> resolve_feature_names(["intensity"], records=[])
+        ['intensity']
+    """
+    if list(fnames) != [AUTO]:
+        return list(fnames)
+    shared = _extra_dimensions(records[0]) if records else []
+    for record in records[1:]:
+        present = set(_extra_dimensions(record))
+        dropped = [name for name in shared if name not in present]
+        if dropped:
+            logger.warning("fnames AUTO: %s lacks %s; those are not used", record.path, dropped)
+        shared = [name for name in shared if name in present]
+    logger.info("fnames AUTO: %s", ", ".join(shared) if shared else "no extra dimension, coordinates only")
+    return shared
+
+
+def step_mapping(model_args: Mapping[str, Any], *, mapping: ClassMapping | None) -> ClassMapping:
+    """The classes a train step learns: ``mapping`` (a class step before it), else VL3D's values.
+
+    Raises:
+        DataError: ``class_names`` or ``num_classes`` disagree with ``mapping``.
+
+    Example:
+        >>> step_mapping({"num_classes": 3}, mapping=None).names
+        ['class_0', 'class_1', 'class_2']
+    """
+    count = int(model_args["num_classes"])
+    if mapping is None:
+        return ClassMapping.from_values(model_args.get("class_names") or [f"class_{i}" for i in range(count)])
+    names = list(model_args.get("class_names") or mapping.names)
+    if list(mapping.names) != names:
+        raise DataError(f"train step class_names: expected the class step's names {list(mapping.names)}, got {names}")
+    if count != len(names):
+        raise DataError(f"train step num_classes: expected {len(names)} (the number of classes), got {count}")
+    return mapping
+
+
+def pretrained_bundle(path: str | None, *, class_names: Sequence[str], feature_names: Sequence[str]) -> Any:
+    """The model a further training starts from (``pretrained_model``), or None.
+
+    Raises:
+        DataError: its classes or features differ from the step's.
+
+    Example:
+        >>> pretrained_bundle(None, class_names=["a"], feature_names=[]) is None
+        True
+    """
+    if path is None:
+        return None
+    from vl3d_focal.models.model_file import load_bundle
+
+    bundle = load_bundle(path)
+    for what, theirs, ours in (("classes", bundle.class_names, class_names),
+                               ("features", bundle.feature_names, feature_names)):
+        if list(theirs) != list(ours):
+            raise DataError(f"pretrained_model {path}: its {what} are {list(theirs)}, this train step's "
+                            f"{list(ours)}; further training keeps the {what}")
+    return bundle

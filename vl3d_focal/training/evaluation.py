@@ -1,0 +1,191 @@
+"""VL3D's reports of a training: the model evaluated on its training data and on its fields.
+
+- :func:`evaluate_training_clouds`: the training clouds predicted like a predict step (every
+  point), scored (ignored points left out) and written as asked by the train step's
+  ``training_*`` keys: overall and class-wise metrics, confusion matrix, class distribution (text
+  and plots), the classified clouds and the network's point-wise activations;
+- :func:`report_training_fields`: the class distribution among the training receptive fields
+  (predicted and reference) and their centres (``pre_processing.training_*`` keys);
+- :func:`autovalidate`: ``autoval_metrics`` of the validation fields, logged.
+
+With several training clouds, each cloud's file gets the cloud's name before the suffix.
+
+Example:
+    >>> cloud_output(Path("out/classified.laz"), cloud=Path("a.las"), clouds=2).as_posix()
+    'out/classified_a.laz'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+
+from vl3d_focal.data.field_inputs import field_inputs
+from vl3d_focal.data.propagation import propagate
+from vl3d_focal.data.records import CloudRecord, InMemoryPredictions
+from vl3d_focal.inference.classified_output import write_classified_cloud
+from vl3d_focal.inference.prediction import cloud_probabilities, predict_fields
+from vl3d_focal.io.las import write_cloud, write_points
+from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.reports.field_reports import FieldClassCounts, write_field_distribution
+from vl3d_focal.reports.metrics import confusion_matrix
+from vl3d_focal.reports.vl3d_evaluation import write_vl3d_evaluation
+from vl3d_focal.reports.vl3d_metrics import global_metrics
+from vl3d_focal.training.fields import LabelledFields
+
+logger = logging.getLogger(__name__)
+
+EVALUATION_OUTPUTS = {
+    "training_evaluation_report_path": "report_path",
+    "training_class_evaluation_report_path": "class_report_path",
+    "training_confusion_matrix_report_path": "confusion_matrix_report_path",
+    "training_confusion_matrix_plot_path": "confusion_matrix_plot_path",
+    "training_class_distribution_report_path": "class_distribution_report_path",
+    "training_class_distribution_plot_path": "class_distribution_plot_path",
+}
+"""Train step key -> output of :func:`~vl3d_focal.reports.vl3d_evaluation.write_vl3d_evaluation`."""
+CLOUD_OUTPUTS = ("training_classified_point_cloud_path", "training_activations_path")
+FIELD_OUTPUTS = ("training_receptive_fields_distribution_report_path",
+                 "training_receptive_fields_distribution_plot_path", "training_support_points_report_path")
+
+
+@dataclass(frozen=True)
+class TrainingReports:
+    """What the train step asks to report: metric names and the output paths given (expanded).
+
+    Attributes:
+        metrics: ``training_evaluation_metrics``.
+        class_metrics: ``training_class_evaluation_metrics``.
+        autoval: ``autoval_metrics`` (None: no auto-validation).
+        outputs: spec key -> path, for every output path the step gives.
+    """
+
+    metrics: Sequence[str] = ()
+    class_metrics: Sequence[str] = ()
+    autoval: Sequence[str] | None = None
+    outputs: Mapping[str, Path] = dataclasses.field(default_factory=dict)
+
+    def given(self, keys: Sequence[str]) -> bool:
+        """Whether any of ``keys`` has a path.
+
+        Example:
+            >>> TrainingReports(outputs={"a": Path("x")}).given(["a", "b"])
+            True
+        """
+        return any(key in self.outputs for key in keys)
+
+
+def cloud_output(path: Path, *, cloud: Path, clouds: int) -> Path:
+    """``path`` for one training cloud: as given for one cloud, with the cloud's name for several.
+
+    Example:
+        >>> cloud_output(Path("out/c.laz"), cloud=Path("data/tile_1.laz"), clouds=1).as_posix()
+        'out/c.laz'
+    """
+    path = Path(path)
+    return path if clouds == 1 else path.with_name(f"{path.stem}_{Path(cloud).stem}{path.suffix}")
+
+
+def point_features(bundle: ModelBundle, record: CloudRecord) -> np.ndarray:
+    """``(N, D)`` the input of the network's last layer for every point, averaged over the fields
+    holding it (points in no field: their nearest covered point's).
+
+    Example:
+        >>> point_features(bundle, record).shape            # doctest: +SKIP
+        (5000, 64)
+    """
+    last = bundle.model.layers[-1].input
+    network = keras.Model(bundle.model.inputs, last[0] if isinstance(last, (list, tuple)) else last)
+    inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
+                          feature_names=bundle.feature_names, normalizer=bundle.normalizer)
+    values = predict_fields(network, inputs.as_inputs(), batch_size=bundle.predict_batch_size, softmax=False)
+    return propagate(values, inputs.fields, record.num_points, xyz=record.cloud.xyz)
+
+
+def _write_clouds(record: CloudRecord, probabilities: np.ndarray, bundle: ModelBundle, *,
+                  reports: TrainingReports, clouds: int) -> None:
+    paths = {key: cloud_output(reports.outputs[key], cloud=record.path, clouds=clouds)
+             for key in CLOUD_OUTPUTS if key in reports.outputs}
+    if "training_classified_point_cloud_path" in paths:
+        write_classified_cloud(paths["training_classified_point_cloud_path"], source=record.path,
+                               header=record.cloud.las.header,
+                               chunks=InMemoryPredictions(record.cloud, probabilities).iter_chunks(),
+                               mapping=bundle.mapping, class_names=list(bundle.class_names),
+                               prediction_dimension=None, probabilities=True)
+    if "training_activations_path" in paths:
+        values = point_features(bundle, record)
+        write_cloud(record.cloud, paths["training_activations_path"],
+                    extra_dims={f"activation_{k}": values[:, k].astype(np.float32) for k in range(values.shape[1])})
+
+
+def evaluate_training_clouds(records: Sequence[CloudRecord], bundle: ModelBundle, *, reports: TrainingReports) -> np.ndarray | None:
+    """Predicts and evaluates the training clouds, writing what ``reports`` asks (see the module docstring).
+
+    Returns:
+        The ``(C, C)`` confusion matrix over the training clouds, or None when nothing was asked.
+
+    Example:
+        >>> evaluate_training_clouds(job.training, bundle, reports=reports)      # doctest: +SKIP
+    """
+    if not reports.given([*EVALUATION_OUTPUTS, *CLOUD_OUTPUTS]):
+        return None
+    bundle = dataclasses.replace(bundle, field_reports=None)  # the prediction reports are not the training's
+    confusion = np.zeros((bundle.num_classes, bundle.num_classes), dtype=np.int64)
+    for record in records:
+        probabilities, _ = cloud_probabilities(record, bundle, chunk_points=None)
+        confusion += confusion_matrix(record.labels, np.argmax(probabilities, axis=1), num_classes=bundle.num_classes)
+        _write_clouds(record, probabilities, bundle, reports=reports, clouds=len(records))
+    outputs = {name: reports.outputs[key] for key, name in EVALUATION_OUTPUTS.items() if key in reports.outputs}
+    write_vl3d_evaluation(confusion, class_names=list(bundle.class_names), metrics=list(reports.metrics),
+                          class_metrics=list(reports.class_metrics), paths=outputs)
+    return confusion
+
+
+def _field_predictions(model: Any, data: LabelledFields, *, batch_size: int) -> np.ndarray:
+    return np.argmax(predict_fields(model, (data.coordinates, data.features), batch_size=batch_size), axis=-1)
+
+
+def report_training_fields(model: Any, data: LabelledFields, *, centres: np.ndarray, reports: TrainingReports,
+                           class_names: Sequence[str], template: CloudRecord, batch_size: int) -> None:
+    """The class distribution among the fields ``data`` (predicted by ``model`` and reference) and
+    the training field ``centres`` (validation split included), as the ``pre_processing.training_*``
+    paths ask.
+
+    Example:
+        >>> report_training_fields(model, data, centres=data.centres, reports=reports, class_names=names,
+        ...                        template=record, batch_size=32)                # doctest: +SKIP
+    """
+    outputs = reports.outputs
+    if outputs.get("training_support_points_report_path"):
+        write_points(outputs["training_support_points_report_path"], centres, template=template.cloud)
+    if not reports.given(FIELD_OUTPUTS[:2]):
+        return
+    predicted = FieldClassCounts.of(_field_predictions(model, data, batch_size=batch_size), num_classes=len(class_names))
+    reference = FieldClassCounts.of(data.labels, num_classes=len(class_names))
+    write_field_distribution(predicted, reference, class_names=class_names,
+                             report_path=outputs.get(FIELD_OUTPUTS[0]), plot_path=outputs.get(FIELD_OUTPUTS[1]))
+
+
+def autovalidate(model: Any, data: LabelledFields | None, *, names: Sequence[str] | None, num_classes: int,
+                 batch_size: int) -> dict[str, float | None] | None:
+    """``autoval_metrics`` of the validation fields' points (ignored points left out), logged.
+
+    Example:
+        >>> autovalidate(None, None, names=None, num_classes=2, batch_size=8) is None
+        True
+    """
+    if names is None or data is None:
+        if names is not None:
+            logger.warning("autoval_metrics: no validation data (validation_split or validation_pcloud); nothing computed")
+        return None
+    predicted = _field_predictions(model, data, batch_size=batch_size)
+    values = global_metrics(confusion_matrix(data.labels.ravel(), predicted.ravel(), num_classes=num_classes), names=names)
+    logger.info("auto-validation on %d fields: %s", len(data.labels),
+                ", ".join(f"{k}={'n/a' if v is None else f'{100 * v:.3f}'}" for k, v in values.items()))
+    return values

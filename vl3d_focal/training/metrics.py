@@ -1,0 +1,109 @@
+"""The Keras metrics of ``compilation_args.metrics`` (VL3D's names), whatever the loss's label format.
+
+They are compiled as weighted metrics, so ignored points (sample weight 0) are left out.
+``categorical_accuracy`` and ``sparse_categorical_accuracy`` are both the fraction of points whose
+most probable class is the reference: Keras' metric of that name expects one label format, so the
+one matching the loss's format is built under the name asked for. ``precision`` and ``recall``
+are Keras' over every (point, class) pair with a probability threshold of 0.5: sparse labels are
+one-hot encoded and logits turned into probabilities first.
+
+Example:
+    >>> [m if isinstance(m, str) else m.name for m in build_metrics(
+    ...     ["accuracy", "categorical_accuracy", "recall"], label_format="sparse", num_classes=3,
+    ...     from_logits=True)]
+    ['accuracy', 'categorical_accuracy', 'recall']
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+from keras import ops
+
+from vl3d_focal.errors import DataError
+
+
+def _dense(y_true: Any, y_pred: Any, sample_weight: Any, *, num_classes: int, from_logits: bool) -> tuple[Any, Any, Any]:
+    if len(y_true.shape) < len(y_pred.shape):
+        y_true = ops.one_hot(ops.cast(y_true, "int32"), num_classes)
+    if from_logits:
+        y_pred = ops.softmax(y_pred, axis=-1)
+    if sample_weight is not None:
+        sample_weight = ops.broadcast_to(ops.expand_dims(sample_weight, -1), ops.shape(y_pred))
+    return y_true, y_pred, sample_weight
+
+
+class _PointwiseMetric:
+    """Feeds a Keras confusion metric one-hot labels, probabilities and per-class sample weights."""
+
+    default_name = ""
+
+    def __init__(self, *, num_classes: int, from_logits: bool, name: str | None = None, dtype: Any = None) -> None:
+        super().__init__(name=name or self.default_name, dtype=dtype)
+        self.num_classes, self.from_logits = int(num_classes), bool(from_logits)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:  # noqa: D102
+        return super().update_state(*_dense(y_true, y_pred, sample_weight, num_classes=self.num_classes,
+                                            from_logits=self.from_logits))
+
+    def get_config(self) -> dict[str, Any]:  # noqa: D102
+        return {"name": self.name, "dtype": self.dtype, "num_classes": self.num_classes, "from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="vl3d_focal")
+class PointPrecision(_PointwiseMetric, keras.metrics.Precision):
+    """Keras' ``Precision`` over every (point, class) pair, from sparse or one-hot labels and logits
+    or probabilities.
+
+    Example:
+        >>> import numpy as np
+        >>> m = PointPrecision(num_classes=2, from_logits=False)
+        >>> _ = m.update_state(np.array([[0, 1]]), np.array([[[0.9, 0.1], [0.8, 0.2]]]))
+        >>> m.name, float(m.result())
+        ('precision', 0.5)
+    """
+
+    default_name = "precision"
+
+
+@keras.saving.register_keras_serializable(package="vl3d_focal")
+class PointRecall(_PointwiseMetric, keras.metrics.Recall):
+    """Keras' ``Recall`` over every (point, class) pair (see :class:`PointPrecision`).
+
+    Example:
+        >>> import numpy as np
+        >>> m = PointRecall(num_classes=2, from_logits=False)
+        >>> _ = m.update_state(np.array([[0, 1]]), np.array([[[0.9, 0.1], [0.8, 0.2]]]))
+        >>> float(m.result())
+        0.5
+    """
+
+    default_name = "recall"
+
+
+def build_metrics(names: Sequence[str], *, label_format: str, num_classes: int, from_logits: bool) -> list[Any]:
+    """The metrics to compile (as weighted metrics) for ``compilation_args.metrics``.
+
+    Raises:
+        DataError: an unknown metric name.
+
+    Example:
+        >>> type(build_metrics(["sparse_categorical_accuracy"], label_format="one_hot", num_classes=2,
+        ...                    from_logits=True)[0]).__name__
+        'CategoricalAccuracy'
+    """
+    accuracy = keras.metrics.SparseCategoricalAccuracy if label_format == "sparse" else keras.metrics.CategoricalAccuracy
+    built: list[Any] = []
+    for name in names:
+        if name == "accuracy":
+            built.append("accuracy")
+        elif name in ("categorical_accuracy", "sparse_categorical_accuracy"):
+            built.append(accuracy(name=name))
+        elif name in ("precision", "recall"):
+            kind = PointPrecision if name == "precision" else PointRecall
+            built.append(kind(num_classes=num_classes, from_logits=from_logits, name=name))
+        else:
+            raise DataError(f"compilation_args.metrics: expected names among accuracy, categorical_accuracy, "
+                            f"sparse_categorical_accuracy, precision, recall; got {name!r}")
+    return built
