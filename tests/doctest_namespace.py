@@ -1,0 +1,162 @@
+"""The names the package's docstring examples use (``record``, ``bundle``, ``state``, ``out``...).
+
+:func:`namespace` gives each module a fresh copy of the cheap, mutable objects (records, state,
+a temporary output folder ``out``) and shares the expensive ones (the synthetic tile, the
+untrained PointNet ``bundle`` and its saved ``model_file``), built once per session and only
+when a module's examples use them.
+
+Example:
+    >>> sorted(NAMES)[:3]
+    ['Path', 'bundle', 'cloud']
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from helpers import DEMO_CLASSES, random_bundle
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCENE_SEED, SCENE_SIZE_M, SCENE_DENSITY = 0, 24.0, 2.0
+"""The synthetic tile of the examples: 1531 points (1184 ground, 98 vegetation, 194 building...)."""
+
+_shared: dict[str, Any] = {}
+
+
+def _session_folder() -> Path:
+    if "folder" not in _shared:
+        _shared["folder"] = Path(tempfile.mkdtemp(prefix="vl3d_doctests_"))
+    return _shared["folder"]
+
+
+def _tile() -> Path:
+    """The synthetic tile's file (read-only for the examples)."""
+    if "tile" not in _shared:
+        from vl3d_focal.data.synthetic import write_demo_scene
+
+        _shared["tile"] = write_demo_scene(_session_folder() / "data" / "tile.las", seed=SCENE_SEED,
+                                           size_m=SCENE_SIZE_M, density=SCENE_DENSITY)
+    return _shared["tile"]
+
+
+def _bundle():
+    """An untrained tiny PointNet on intensity, its normaliser fitted on the tile (shared, not mutated)."""
+    if "bundle" not in _shared:
+        from vl3d_focal.io.las import read_cloud
+
+        _shared["bundle"] = random_bundle(fnames=["intensity"], fit_on=read_cloud(_tile()))
+    return _shared["bundle"]
+
+
+def _model_file() -> Path:
+    """The bundle saved as a model file."""
+    if "model_file" not in _shared:
+        from vl3d_focal.models.model_file import save_bundle
+
+        _shared["model_file"] = save_bundle(_bundle(), _session_folder() / "model" / "model.keras")
+    return _shared["model_file"]
+
+
+def _mapping():
+    from vl3d_focal.data.labels import ClassMapping
+
+    return ClassMapping.from_spec({"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES,
+                                   "ignore_codes": [0, 1, 7]})
+
+
+def _record(built: dict[str, Any]):
+    from vl3d_focal.data.records import CloudRecord
+
+    record = CloudRecord(path=_tile(), prefix=f"{built['out']}/")
+    record.pending_mapping = _mapping()
+    return record
+
+
+def _state(built: dict[str, Any]):
+    from vl3d_focal.steps.state import PipelineState
+
+    return PipelineState(clouds=[built["record"]], model_prefix=f"{built['out']}/", mapping=built["mapping"],
+                         bundle=_bundle())
+
+
+def _spec_file(built: dict[str, Any]) -> Path:
+    """A small predict-and-evaluate spec on the tile with the saved model, written in ``out``."""
+    spec = {
+        "in_pcloud": [str(_tile())],
+        "out_pcloud": [f"{built['out']}/run/*"],
+        "sequential_pipeline": [
+            {"predict": "ModelLoader", "model_path": str(_model_file())},
+            {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+        ],
+    }
+    path = built["out"] / "spec.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def _np(built: dict[str, Any]):
+    import numpy as np
+
+    return np
+
+
+def _laspy(built: dict[str, Any]):
+    import laspy
+
+    return laspy
+
+
+def _las(built: dict[str, Any]):
+    import laspy
+
+    return laspy.read(_tile())
+
+
+def _cloud(built: dict[str, Any]):
+    from vl3d_focal.io.las import read_cloud
+
+    return read_cloud(_tile())
+
+
+NAMES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "Path": lambda built: Path,
+    "np": _np,
+    "laspy": _laspy,
+    "tile": lambda built: _tile(),
+    "las": _las,
+    "cloud": _cloud,
+    "mapping": lambda built: _mapping(),
+    "record": _record,
+    "bundle": lambda built: _bundle(),
+    "model_file": lambda built: _model_file(),
+    "state": _state,
+    "spec_file": _spec_file,
+    "demo_spec_file": lambda built: REPO_ROOT / "examples" / "demo_pipeline.json",
+}
+"""Each name the examples may use, and how it is built (in this order, so that later ones can
+use earlier ones)."""
+DEPENDS = {"state": ("record", "mapping"), "record": ("out",), "spec_file": ("out",)}
+
+
+def namespace(source: str, *, name: str) -> dict[str, Any]:
+    """The names ``source`` (the examples' text of one module) uses, built for module ``name``:
+    ``out`` is a fresh empty folder of its own.
+
+    Example:
+        >>> sorted(namespace(">>> out.exists()", name="m"))
+        ['out']
+    """
+    used = {key for key in [*NAMES, "out"] if re.search(rf"\b{key}\b", source)}
+    for key in list(used):
+        used.update(DEPENDS.get(key, ()))
+    built: dict[str, Any] = {}
+    if "out" in used or used & set(DEPENDS):
+        built["out"] = Path(tempfile.mkdtemp(prefix=f"{name}_", dir=_session_folder()))
+    for key, make in NAMES.items():
+        if key in used:
+            built[key] = make(built)
+    return built
