@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from helpers import DEMO_CLASSES, random_bundle
+from helpers import DEMO_CLASSES, random_bundle, split_scene
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENE_SEED, SCENE_SIZE_M, SCENE_DENSITY = 0, 24.0, 2.0
@@ -41,6 +41,15 @@ def _tile() -> Path:
         _shared["tile"] = write_demo_scene(_session_folder() / "data" / "tile.las", seed=SCENE_SEED,
                                            size_m=SCENE_SIZE_M, density=SCENE_DENSITY)
     return _shared["tile"]
+
+
+def _survey() -> list[Path]:
+    """The synthetic scene split in 2 x 2 adjacent tiles (read-only for the examples)."""
+    if "survey" not in _shared:
+        import laspy
+
+        _shared["survey"] = split_scene(laspy.read(_tile()), _session_folder() / "survey")[0]
+    return _shared["survey"]
 
 
 def _bundle():
@@ -69,9 +78,11 @@ def _mapping():
 
 
 def _record(built: dict[str, Any]):
+    """The tile as the runner gives it: not read yet (its header's point count), labels mapped on first use."""
     from vl3d_focal.data.records import CloudRecord
+    from vl3d_focal.io.las import check_file
 
-    record = CloudRecord(path=_tile(), prefix=f"{built['out']}/")
+    record = CloudRecord(path=_tile(), prefix=f"{built['out']}/", num_points=check_file(_tile()))
     record.pending_mapping = _mapping()
     return record
 
@@ -122,11 +133,27 @@ def _cloud(built: dict[str, Any]):
     return read_cloud(_tile())
 
 
+def _bounds(built: dict[str, Any]):
+    from vl3d_focal.inference.tile_buckets import cloud_bounds
+
+    return cloud_bounds(_tile(), chunk_points=1000)[:2]
+
+
+def _streamed(built: dict[str, Any]):
+    """The tile's on-disk buckets, not written yet: 2 x 2 tiles of 12 m, in ``out``."""
+    from vl3d_focal.inference.tile_buckets import StreamedPredictions, TileGrid
+
+    low, _ = _bounds(built)
+    return StreamedPredictions(path=_tile(), grid=TileGrid(origin=low[:2], side=12.0, shape=(2, 2)),
+                               chunk_points=1000, num_classes=5, parent=built["out"])
+
+
 NAMES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "Path": lambda built: Path,
     "np": _np,
     "laspy": _laspy,
     "tile": lambda built: _tile(),
+    "survey": lambda built: _survey(),
     "las": _las,
     "cloud": _cloud,
     "mapping": lambda built: _mapping(),
@@ -135,11 +162,13 @@ NAMES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "model_file": lambda built: _model_file(),
     "state": _state,
     "spec_file": _spec_file,
+    "bounds": _bounds,
+    "streamed": _streamed,
     "demo_spec_file": lambda built: REPO_ROOT / "examples" / "demo_pipeline.json",
 }
 """Each name the examples may use, and how it is built (in this order, so that later ones can
 use earlier ones)."""
-DEPENDS = {"state": ("record", "mapping"), "record": ("out",), "spec_file": ("out",)}
+DEPENDS = {"state": ("record", "mapping"), "record": ("out",), "spec_file": ("out",), "streamed": ("out",)}
 
 
 def namespace(source: str, *, name: str) -> dict[str, Any]:

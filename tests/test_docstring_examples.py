@@ -26,9 +26,13 @@ def module_examples(module) -> list[doctest.Example]:
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name, capsys):
     module = importlib.import_module(name)
-    source = "\n".join(example.source for example in module_examples(module))
-    names = {key: value for key, value in namespace(source, name=name).items() if key not in vars(module)}
-    result = doctest.testmod(module, extraglobs=names, optionflags=FLAGS, report=True)
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    for test in doctest.DocTestFinder().find(module):
+        source = "\n".join(example.source for example in test.examples)  # fresh objects for each docstring
+        test.globs.update({key: value for key, value in namespace(source, name=test.name).items()
+                           if key not in vars(module)})
+        runner.run(test)
+    result = runner.summarize(verbose=False)
     assert result.failed == 0, capsys.readouterr().out[-3000:]
 
 
