@@ -109,6 +109,17 @@ def _spec_file(built: dict[str, Any]) -> Path:
     return path
 
 
+def _with_defaults(built: dict[str, Any]):
+    """``with_defaults(step)``: the step with every schema default filled in, as the runner gets it."""
+    from vl3d_focal.config.normalise import apply_defaults
+
+    def with_defaults(step: dict[str, Any]) -> dict[str, Any]:
+        spec = {"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": [step]}
+        return apply_defaults(spec)["sequential_pipeline"][0]
+
+    return with_defaults
+
+
 def _np(built: dict[str, Any]):
     import numpy as np
 
@@ -162,6 +173,7 @@ NAMES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "model_file": lambda built: _model_file(),
     "state": _state,
     "spec_file": _spec_file,
+    "with_defaults": _with_defaults,
     "bounds": _bounds,
     "streamed": _streamed,
     "demo_spec_file": lambda built: REPO_ROOT / "examples" / "demo_pipeline.json",
