@@ -120,6 +120,31 @@ def _with_defaults(built: dict[str, Any]):
     return with_defaults
 
 
+TINY_POINTNET = {
+    "num_classes": 5,
+    "pre_processing": {"pre_processor": "furthest_point_subsampling", "num_points": 48,
+                       "neighborhood": {"type": "sphere", "radius": 4.0}},
+    "num_pwise_feats": 8, "pretransf_feats_spec": [{"filters": 8}], "postransf_feats_spec": [{"filters": 8}],
+    "tnet_pre_filters_spec": [], "tnet_post_filters_spec": [],
+    "model_handling": {"training_epochs": 1, "batch_size": 32, "checkpoint": False, "fit_verbose": 0},
+    "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy", "gamma": 2.0}},
+}
+"""A PointNet that trains in a few seconds on the tile (one epoch)."""
+
+
+def _train_step(built: dict[str, Any]) -> dict[str, Any]:
+    """A normalised ``train`` step of a tiny PointNet on intensity (trains on the state's clouds)."""
+    return built["with_defaults"]({"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "random_seed": 1,
+                                   "model_args": TINY_POINTNET})
+
+
+def _forest_step(built: dict[str, Any]) -> dict[str, Any]:
+    """A normalised ``train`` step of a small random forest on intensity and height above ground."""
+    return built["with_defaults"]({"train": "RandomForestClassifier", "random_seed": 3,
+                                   "fnames": ["intensity", "height_above_ground"],
+                                   "model_args": {"num_classes": 5, "n_estimators": 4, "max_depth": 6}})
+
+
 def _np(built: dict[str, Any]):
     import numpy as np
 
@@ -174,13 +199,16 @@ NAMES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "state": _state,
     "spec_file": _spec_file,
     "with_defaults": _with_defaults,
+    "train_step": _train_step,
+    "forest_step": _forest_step,
     "bounds": _bounds,
     "streamed": _streamed,
     "demo_spec_file": lambda built: REPO_ROOT / "examples" / "demo_pipeline.json",
 }
 """Each name the examples may use, and how it is built (in this order, so that later ones can
 use earlier ones)."""
-DEPENDS = {"state": ("record", "mapping"), "record": ("out",), "spec_file": ("out",), "streamed": ("out",)}
+DEPENDS = {"state": ("record", "mapping"), "record": ("out",), "spec_file": ("out",), "streamed": ("out",),
+           "train_step": ("with_defaults",), "forest_step": ("with_defaults",)}
 
 
 def namespace(source: str, *, name: str) -> dict[str, Any]:
