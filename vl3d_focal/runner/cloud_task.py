@@ -149,6 +149,7 @@ class PhaseContext:
         survey: a run of several clouds: a failure is returned as a failed outcome instead of
             raised, and each cloud's predictions are released once its phase is done (a run of
             one cloud keeps them in its state, for callers of the runner).
+        classes_rewritten: the driver's ``state.classes_rewritten`` (a ``ClassReducer`` ran).
     """
 
     steps: Sequence[Mapping[str, Any]]
@@ -161,6 +162,7 @@ class PhaseContext:
     model_file: str | None = None
     records: Mapping[str, CloudRecord] = field(default_factory=dict)
     survey: bool = True
+    classes_rewritten: bool = False
 
 
 def peak_memory_mib() -> float | None:
@@ -190,7 +192,8 @@ def _state(task: CloudTask, context: PhaseContext) -> PipelineState:
     else:
         bundle, model_file = CACHE.get(context.model), context.model.path
     return PipelineState(clouds=[record], model_prefix=context.model_prefix, mapping=context.mapping,
-                         bundle=bundle, model_file=model_file, tile_index=context.tile_index)
+                         bundle=bundle, model_file=model_file, tile_index=context.tile_index,
+                         classes_rewritten=context.classes_rewritten)
 
 
 def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from vl3d_focal.config.prefixes import cloud_prefixes
+from vl3d_focal.config.checks import runs_per_cloud
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import remove_stale_partials
@@ -167,7 +168,7 @@ def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]]
         inputs=inputs, prefixes=cloud_prefixes(inputs=inputs, prefixes=spec["out_pcloud"]), failures=failures,
         model_prefix=state.model_prefix, index=state.tile_index, resume=resume) if survey and chief else None
     with CloudPhases(settings=ExecutorSettings.from_spec(spec), state=state, record=record) as phases:
-        for group in step_groups([entry for _, entry in entries]):  # a step, or a phase of per-cloud steps
+        for group in step_groups([entry for _, entry in entries], steps):  # a step, or a phase of per-cloud steps
             entry, named = entries[group[0]][1], ", ".join(f"{entries[i][0]} {steps[i][entries[i][0]]}" for i in group)
             where = f"{group[0] + 1}" + (f"-{group[-1] + 1}" if len(group) > 1 else "")
             skipped = not chief and bool(entry.metadata.get("chief_only"))
@@ -179,10 +180,10 @@ def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]]
                     continue
                 begin = time.perf_counter()
                 logger.info("step %s/%d: %s%s", where, len(steps), named,
-                            " (per cloud)" if entry.metadata.get("per_cloud") else "")
+                            " (per cloud)" if runs_per_cloud(entry, steps[group[0]]) else "")
                 state.later_needs = later_needs(entries, group[-1])
                 weights = [1.0]
-                if entry.metadata.get("per_cloud"):
+                if runs_per_cloud(entry, steps[group[0]]):
                     weights = phases.run([steps[i] for i in group], needs=[later_needs(entries, i) for i in group])
                 else:
                     entry.load()(steps[group[0]], state)

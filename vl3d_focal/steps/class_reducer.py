@@ -199,8 +199,13 @@ def run_class_reducer(step: Mapping[str, Any], state: PipelineState) -> None:
                 ", ".join(after.names))
 
 
+
+def _on_predictions(step: Mapping[str, Any]) -> bool:
+    """A reduction of the predictions runs cloud by cloud, with the steps that predicted them."""
+    return step.get("on_predictions") is True
+
 STEPS.register(step_entry(
     kind="class_transformer", name="ClassReducer", handler=run_class_reducer, schema=class_reducer_schema(),
     description="Groups input classes into fewer classes (VL3D's ClassReducer).", gives=("mapping",),
-    check=check_class_reducer,
+    check=check_class_reducer, per_cloud=_on_predictions,
 ))

@@ -107,5 +107,5 @@ STEPS.register(step_entry(
         description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
     ),
     description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
-    needs=("model",), chief_only=True, outputs=_anova_files,
+    needs=("model",), chief_only=True, per_cloud=True, outputs=_anova_files,
 ))

@@ -135,7 +135,7 @@ STEPS.register(step_entry(
         required=["writer", "out_pcloud"],
         description="Writes each input cloud as the pipeline sees it (VL3D's Writer).",
     ),
-    description="Writes each input cloud as the pipeline sees it (VL3D's Writer).", chief_only=True,
+    description="Writes each input cloud as the pipeline sees it (VL3D's Writer).", chief_only=True, per_cloud=True,
 ))
 
 STEPS.register(step_entry(
@@ -150,5 +150,5 @@ STEPS.register(step_entry(
         description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
     ),
     description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
-    needs=("predictions",), chief_only=True,
+    needs=("predictions",), chief_only=True, per_cloud=True,
 ))
