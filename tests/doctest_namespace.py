@@ -1,28 +1,33 @@
 """The names the package's docstring examples use (``record``, ``bundle``, ``state``, ``out``...).
 
-:func:`namespace` gives each module a fresh copy of the cheap, mutable objects (records, state,
-a temporary output folder ``out``) and shares the expensive ones (the synthetic tile, the
-untrained PointNet ``bundle`` and its saved ``model_file``), built once per session and only
-when a module's examples use them.
+:func:`namespace` gives each docstring fresh cheap, mutable objects (a ``record`` of the tile,
+a pipeline ``state``, an empty folder ``out`` for what the examples write) and shares the
+expensive ones (the synthetic ``tile`` and its 2 x 2 ``survey``, the untrained PointNet
+``bundle`` and its saved ``model_file``), built once per session and only when a docstring's
+examples use them. The session's folder is removed at exit.
 
 Example:
-    >>> sorted(NAMES)[:3]
-    ['Path', 'bundle', 'cloud']
+    >>> sorted(NAMES)[:4]
+    ['Path', 'bounds', 'bundle', 'cloud']
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from helpers import DEMO_CLASSES, random_bundle, split_scene
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENE_SEED, SCENE_SIZE_M, SCENE_DENSITY = 0, 24.0, 2.0
-"""The synthetic tile of the examples: 1531 points (1184 ground, 98 vegetation, 194 building...)."""
+"""The synthetic tile of the examples: 1531 points (codes: 1184 ground, 98 vegetation, 54 vehicle,
+194 pole, 1 noise; no building)."""
 
 _shared: dict[str, Any] = {}
 
@@ -30,6 +35,7 @@ _shared: dict[str, Any] = {}
 def _session_folder() -> Path:
     if "folder" not in _shared:
         _shared["folder"] = Path(tempfile.mkdtemp(prefix="vl3d_doctests_"))
+        atexit.register(shutil.rmtree, _shared["folder"], True)
     return _shared["folder"]
 
 

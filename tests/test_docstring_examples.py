@@ -9,9 +9,9 @@ import importlib
 import pkgutil
 
 import pytest
+from doctest_namespace import namespace
 
 import vl3d_focal
-from doctest_namespace import namespace
 
 MODULES = sorted(info.name for info in pkgutil.walk_packages(vl3d_focal.__path__, "vl3d_focal.")
                  if info.name != "vl3d_focal.__main__")  # importing it runs the command line
