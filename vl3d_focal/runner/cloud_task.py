@@ -63,7 +63,10 @@ class ModelCache:
             DataError: the file now holds another model.
 
         Example:
-            >>> bundle = CACHE.get(ModelRef(path="m.keras", fingerprint="ab12..."))   # doctest: +SKIP
+            >>> from vl3d_focal.models.model_file import bundle_fingerprint
+            >>> cache, ref = ModelCache(), ModelRef(path=str(model_file), fingerprint=bundle_fingerprint(bundle))
+            >>> cache.get(ref) is cache.get(ref), cache.loads
+            (True, 1)
         """
         if self.key != (ref.path, ref.fingerprint) or self.bundle is None:
             from vl3d_focal.models.model_file import bundle_fingerprint, load_bundle
@@ -197,8 +200,13 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
     """Runs the phase's steps on one cloud (see the module docstring).
 
     Example:
-        >>> outcome = run_cloud_task(CloudTask(number=0, path="a.laz", prefix="out/a/", points=10),
-        ...                          context)                       # doctest: +SKIP
+        >>> from vl3d_focal.config import load_spec
+        >>> steps = load_spec(spec_file)["sequential_pipeline"]  # ModelLoader, ClassificationEvaluator
+        >>> context = PhaseContext(steps=steps, needs=[frozenset()] * 2, model_prefix=f"{out}/", mapping=None,
+        ...                        tile_index=None)
+        >>> outcome = run_cloud_task(CloudTask(number=0, path=str(tile), prefix=f"{out}/a/", points=1531), context)
+        >>> outcome.status, sorted(outcome.metrics)[:2]
+        ('done', ['Kappa', 'MCC'])
     """
     start, record, times = time.perf_counter(), None, []
     try:

@@ -8,7 +8,9 @@ survey record (:mod:`vl3d_focal.runner.survey`).
 
 Example:
     >>> from vl3d_focal.config import load_spec
-    >>> run_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
+    >>> run_pipeline(load_spec(spec_file))  # ModelLoader, then ClassificationEvaluator on a tile
+    >>> sorted(path.name for path in (out / "run" / "eval").iterdir())[:3]
+    ['evaluation.json', 'evaluation.txt', 'evaluation_class_distribution.csv']
 """
 
 from __future__ import annotations
@@ -120,7 +122,9 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite
 
     Example:
         >>> from vl3d_focal.config import load_spec
-        >>> state = execute_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
+        >>> state = execute_pipeline(load_spec(spec_file))
+        >>> state.clouds[0].result.classes.shape, state.bundle.class_names[0]
+        ((1531,), 'ground')
     """
     entries = step_entries(spec)
     recorder = RunRecorder(spec=spec, kinds=[kind for kind, _ in entries], resume=resume)
@@ -197,6 +201,8 @@ def run_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite: bo
 
     Example:
         >>> from vl3d_focal.config import load_spec
-        >>> run_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
+        >>> run_pipeline(load_spec(spec_file))
+        >>> (out / "run" / "eval" / "evaluation.json").is_file()
+        True
     """
     execute_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=spec_file)

@@ -159,8 +159,11 @@ def run_class_reducer(step: Mapping[str, Any], state: PipelineState) -> None:
 
     Example:
         >>> run_class_reducer({"class_transformer": "ClassReducer", "on_predictions": False,
-        ...     "input_class_names": ["a", "b"], "output_class_names": None, "class_groups": [["a", "b"]],
-        ...     "report_path": None, "plot_path": None}, state)   # doctest: +SKIP
+        ...     "input_class_names": ["ground", "vegetation", "building", "vehicle", "pole"],
+        ...     "output_class_names": ["ground", "object"], "class_groups": [["ground"], ["vegetation", "building",
+        ...     "vehicle", "pole"]], "report_path": None, "plot_path": None}, state)
+        >>> np.bincount(state.clouds[0].labels[state.clouds[0].labels >= 0]).tolist()
+        [1184, 346]
     """
     from vl3d_focal.config.prefixes import expand_output
     from vl3d_focal.data.class_reduction import reduce_mapping
