@@ -74,7 +74,7 @@ def test_checks_name_the_key_expected_and_received():
         training_confusion_matrix_plot_path="*/confusion.log"))
     assert set(wrong) == {f"{at}.model_handling.training_sequencer.augmentor.transformations[0]",
                           "$.sequential_pipeline[1].training_confusion_matrix_plot_path"}
-    assert "expected a path ending in .svg or .png or .pdf" in wrong["$.sequential_pipeline[1].training_confusion_matrix_plot_path"]
+    assert "expected a path ending in .svg, .png or .pdf" in wrong["$.sequential_pipeline[1].training_confusion_matrix_plot_path"]
 
 
 def test_output_paths_are_declared_model_level_or_per_cloud():
