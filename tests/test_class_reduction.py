@@ -87,13 +87,13 @@ def _pipeline(*steps: dict) -> dict:
 
 def test_the_reducer_is_checked_before_any_work():
     bad = {**REDUCER, "class_groups": [["ground"], ["vegetaton"], ["cars", "ground"]],
-           "output_class_names": ["ground", "vegetation"], "plot_path": "*r.pdf"}
+           "output_class_names": ["ground", "vegetation"], "plot_path": "*r.jpg"}
     assert [(i.path, i.message) for i in validate_spec(_pipeline(bad), check_files=False)] == [
         ("$.sequential_pipeline[0].class_groups[1][0]",
          f"unknown input class 'vegetaton'; input_class_names: {INPUTS}; did you mean 'vegetation'?"),
         ("$.sequential_pipeline[0].class_groups[2][1]", "class 'ground' is already in class_groups[0]"),
         ("$.sequential_pipeline[0].output_class_names", "expected one name per group (3); got 2"),
-        ("$.sequential_pipeline[0].plot_path", "expected a path ending in .svg or .png; got '*r.pdf'"),
+        ("$.sequential_pipeline[0].plot_path", "expected a path ending in .svg, .png or .pdf; got '*r.jpg'"),
     ]
 
 

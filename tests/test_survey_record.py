@@ -80,7 +80,11 @@ def test_record_statuses_metrics_map_and_resume(tmp_path):
 def test_phases_group_consecutive_per_cloud_steps_and_split_at_a_new_model():
     names = ["LASClassMapping", "train", "PredictiveModelWriter", "PreviousModel", "ClassificationEvaluator",
              "ClassifiedPcloudWriter", "ModelLoader", "ClassifiedPcloudWriter"]
-    assert step_groups([STEPS.get(name) for name in names]) == [[0], [1], [2], [3, 4, 5], [6, 7]]
+    assert step_groups([STEPS.get(name) for name in names], [{}] * len(names)) == [[0], [1], [2], [3, 4, 5], [6, 7]]
+    reducer = {"class_transformer": "ClassReducer", "on_predictions": True}
+    phases = step_groups([STEPS.get(n) for n in ("ModelLoader", "ClassReducer", "ClassificationEvaluator")],
+                         [{}, reducer, {}])
+    assert phases == [[0, 1, 2]]  # a reduction of the predictions is done cloud by cloud
     assert cloud_outputs([{"eval": "ClassificationEvaluator", "report_path": "*e/r.json"}], prefix="o/a/")[:2] == [
         "o/a/e/r.json", "o/a/e/r.txt"]
 

@@ -169,7 +169,7 @@ def test_an_unavailable_component_is_one_issue_at_its_kind_key(step, path, messa
 
 def test_an_unavailable_component_leaves_the_other_steps_checked():
     doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": [
-        {"miner": "HeightFeatures", "support_chunk_size": 50},
+        {"miner": "SmoothFeatures", "support_chunk_size": 50},
         {"writer": "Writer", "out_pcloud": "*x.txt"}]}
     assert [i.path for i in validate_spec(doc, check_files=False)] == [
         "$.sequential_pipeline[0].miner", "$.sequential_pipeline[1].out_pcloud"]

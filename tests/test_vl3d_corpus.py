@@ -1,11 +1,7 @@
 """VL3D users' specs run here: a corpus written from VL3D's documentation (tests/specs/vl3d/documented)
 and VL3D's own spec files adapted only in paths, classes, loss and epochs (tests/specs/vl3d/adapted),
-validated and run on small synthetic tiles whose classification holds VL3D class values.
-
-Keys of the train step that another part of the work adds (its ``model_args`` handling, reports and
-receptive-field options, :data:`PART_B_KEYS`) are tolerated while the schema does not know them yet,
-and only as "unknown key"/"unknown metric" issues; the runs leave exactly those out. Once the schema
-knows a key, any issue at it fails these tests.
+validated and run on small synthetic tiles whose classification holds VL3D class values. Every
+key of them is known: a spec validates with no issue at all.
 """
 
 from __future__ import annotations
@@ -26,21 +22,6 @@ from vl3d_focal.errors import SpecIssue
 from vl3d_focal.registry import MODELS
 
 CORPUS = Path(__file__).parent / "specs" / "vl3d"
-PART_B_KEYS = {
-    "autoval_metrics", "training_evaluation_metrics", "training_class_evaluation_metrics",
-    "training_evaluation_report_path", "training_class_evaluation_report_path",
-    "training_confusion_matrix_report_path", "training_confusion_matrix_plot_path",
-    "training_class_distribution_report_path", "training_class_distribution_plot_path",
-    "training_classified_point_cloud_path", "training_activations_path",
-    "architecture_graph_path", "architecture_graph_args", "summary_report_path", "training_history_dir",
-    "checkpoint_path", "learning_rate_on_plateau", "mode", "fit_verbose", "predict_verbose",
-    "training_class_distribution", "center_on_pcloud", "to_unit_sphere", "num_encoding_neighbors",
-    "support_strategy", "support_strategy_num_points", "receptive_fields_dir", "training_receptive_fields_dir",
-    "receptive_fields_distribution_report_path", "receptive_fields_distribution_plot_path",
-    "training_receptive_fields_distribution_report_path", "training_receptive_fields_distribution_plot_path",
-    "support_points_report_path", "training_support_points_report_path", "metrics",
-}
-"""Key names of the other part (a compilation ``metrics`` item is tolerated as an unknown metric)."""
 AUTOENCODER = "ConvolutionalAutoencoderPwiseClassifier"
 _PART = re.compile(r"\.([A-Za-z_$][A-Za-z0-9_$]*)|\[(\d+)\]|\['([^']*)'\]")
 
@@ -49,28 +30,9 @@ def _parts(path: str) -> list[str | int]:
     return [int(m[2]) if m[2] else (m[1] or m[3]) for m in _PART.finditer(path[1:])]
 
 
-def _tolerated(issue: SpecIssue) -> bool:
-    keys = [part for part in _parts(issue.path) if isinstance(part, str)]
-    return bool(keys) and keys[-1] in PART_B_KEYS and issue.message.startswith(("unknown key", "unknown metric"))
-
-
 def _issues(path: Path) -> list[SpecIssue]:
     """The spec's issues, input files aside (models are written by the corpus' training specs)."""
     return check_spec(read_spec_file(path), file=str(path), base_dir=path.parent, check_files=False).issues
-
-
-def runnable(path: Path) -> Path:
-    """``path`` without the keys of :data:`PART_B_KEYS` the schema does not know yet (beside it)."""
-    doc = read_spec_file(path)
-    tolerated = [_parts(issue.path) for issue in _issues(path) if _tolerated(issue)]
-    for parts in sorted(tolerated, key=lambda p: [str(x).zfill(6) for x in p], reverse=True):
-        parent = doc
-        for part in parts[:-1]:
-            parent = parent[part]
-        del parent[parts[-1]]
-    out = path.with_name(path.stem + ".run.json")
-    out.write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +70,8 @@ def test_documented_specs_are_valid(corpus, name):
      "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: "
      + ", ".join(repr(name) for name in MODELS.names())),
     ("unavailable_miner.json", "$.sequential_pipeline[0].miner",
-     "'GeometricFeatures' is a VL3D data miner; this project has no data miners"),
+     "'SmoothFeatures' is a VL3D data miner this project does not have; available: 'GeometricFeatures', "
+     "'HeightFeatures'"),
 ])
 def test_an_unavailable_component_is_one_issue(corpus, name, path, message):
     issues = _issues(corpus / "documented" / name)
@@ -120,7 +83,7 @@ def test_an_unavailable_component_is_one_issue(corpus, name, path, message):
                                   "pointnet_train_hessigheim_reduced.json"])
 def test_vl3d_spec_files_validate(corpus, name):
     issues = _issues(corpus / "adapted" / name)
-    assert [str(i) for i in issues if not _tolerated(i)] == []
+    assert [str(i) for i in issues] == []
 
 
 def test_an_unavailable_evaluator_in_a_vl3d_file_is_its_one_issue(corpus):
@@ -131,21 +94,27 @@ def test_an_unavailable_evaluator_in_a_vl3d_file_is_its_one_issue(corpus):
 
 
 @pytest.mark.parametrize("name", ["hierarchical_autoencoder_training_T1.json", "hierarchical_autoencoder_training_T2.json"])
-def test_autoencoder_trainings(corpus, name):
-    """One clear issue while the model is not registered; valid (but the other part's keys) once it is."""
-    issues = _issues(corpus / "adapted" / name)
-    if AUTOENCODER not in MODELS.names():
-        assert [(i.path, i.message) for i in issues] == [(
-            "$.sequential_pipeline[0].train",
-            f"'{AUTOENCODER}' is a VL3D model this project does not have; available: {', '.join(map(repr, MODELS.names()))}")]
-    else:
-        assert [str(i) for i in issues if not _tolerated(i)] == []
+def test_autoencoder_trainings_validate(corpus, name):
+    assert AUTOENCODER in MODELS.names()
+    assert [str(i) for i in _issues(corpus / "adapted" / name)] == []
 
+
+
+def test_vl3d_autoencoder_trainings_run(corpus, caplog, restore_logging):
+    """VL3D's own hierarchical autoencoder training, then its further training from the pipeline
+    file the first one wrote (VL3D's T1 and T2 specs)."""
+    folder = corpus / "adapted"
+    _run(folder / "hierarchical_autoencoder_training_T1.json", caplog, restore_logging)
+    pipeline = folder / "out" / "hae" / "T1" / "pipe" / "HAE_T1.pipe"
+    assert pipeline.is_file() and (folder / "out" / "hae" / "T1" / "training_eval" / "evaluation.log").is_file()
+    messages = _run(folder / "hierarchical_autoencoder_training_T2.json", caplog, restore_logging)
+    assert "training starts from the pretrained model's weights" in messages
+    assert (folder / "out" / "hae" / "T2" / "training" / "history.csv").is_file()
 
 def test_vl3d_pointnet_training_and_prediction_run(corpus, caplog, restore_logging):
     """VL3D's own PointNet training (single-component form) and predict-and-eval pipeline."""
     folder = corpus / "adapted"
-    messages = _run(runnable(folder / "pointnet_train.json"), caplog, restore_logging)
+    messages = _run(folder / "pointnet_train.json", caplog, restore_logging)
     model = folder / "out" / "PointnetPwiseClassifier_T1" / "pnet_pwise_classif.model"
     assert model.is_file()
     assert "fnames AUTO: linearity_r0_05, planarity_r0_1" in messages
@@ -170,7 +139,7 @@ def test_vl3d_class_reducer_training_runs(corpus, caplog, restore_logging):
     """VL3D's own ClassReducer + PointNet training (rectangular fields of 4096 points), then its
     predict-and-eval pipeline without the evaluator this project does not have."""
     folder = corpus / "adapted"
-    _run(runnable(folder / "pointnet_train_hessigheim_reduced.json"), caplog, restore_logging)
+    _run(folder / "pointnet_train_hessigheim_reduced.json", caplog, restore_logging)
     out = folder / "out" / "Rect3D_5m_T1"
     assert (out / "pipe" / "Rect3D_5m_T1.pipe").is_file()
     report = (out / "class_reduction.log").read_text()

@@ -10,7 +10,8 @@ TensorFlow's own C++ log lines (start-up notes, "failed call to cuInit" on a mac
 a GPU) are hidden unless ``--debug`` is given.
 
 Example:
-    >>> main(["validate", "--no-check-files", "examples/demo_pipeline.json"])  # doctest: +SKIP
+    >>> main(["validate", "--no-check-files", str(demo_spec_file)])
+    /.../examples/demo_pipeline.json: valid
     0
 """
 
@@ -296,8 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``vl3d-focal`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
 
     Example:
-        >>> main(["--version"])  # doctest: +SKIP
-        vl3d-focal 0.1.0
+        >>> main(["list", "models"])
+        ConvolutionalAutoencoderPwiseClassifier ... PointNetPwiseClassifier ... RandomForestClassifier ...
+        0
+        >>> main(["run", str(spec_file)])  # ModelLoader, then ClassificationEvaluator
+        report: /.../run/report.html (open it in a web browser)
+        0
     """
     args = build_parser().parse_args(argv)
     _configure_logging(verbose=args.verbose, debug=args.debug, base=getattr(args, "log_base", logging.WARNING))

@@ -29,7 +29,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def _path_issues(found: Found, *, check_files: bool) -> Iterator[Issue]:
             if check_files:
                 yield parts, unmatched
         elif suffixes and not value.lower().endswith(tuple(s.lower() for s in suffixes)):
-            yield parts, f"expected a path ending in {' or '.join(suffixes)}; got {value!r}"
+            yield parts, f"expected a path ending in {_alternatives(suffixes)}; got {value!r}"
         elif kind == "input" and check_files:
             problem = _file_problem(value)
             if problem:
@@ -169,23 +169,41 @@ def _order_issues(kind: str, entry: RegistryEntry, at: tuple, *, given: set[str]
         yield (at + (kind,) if entry.name != kind else at), f"{entry.name!r} needs a {named} step before it"
 
 
+
+def _alternatives(names: Sequence[str]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+def runs_per_cloud(entry: RegistryEntry, step: Mapping[str, Any]) -> bool:
+    """Whether the step runs cloud by cloud (its entry's ``per_cloud``, for these arguments).
+
+    Example:
+        >>> entry = RegistryEntry(name="Noop", builder=print, schema={}, description="",
+        ...                       metadata={"per_cloud": lambda step: step["each"]})
+        >>> runs_per_cloud(entry, {"each": True}), runs_per_cloud(entry, {"each": False})
+        (True, False)
+    """
+    per_cloud = entry.metadata.get("per_cloud")
+    return bool(per_cloud(step) if callable(per_cloud) else per_cloud)
+
+
 def _per_cloud_products() -> set[str]:
     """What only per-cloud steps give (e.g. predictions)."""
     givers: dict[str, list[bool]] = {}
     for entries in steps_by_kind().values():
         for entry in entries:
             for product in entry.metadata.get("gives", ()):
-                givers.setdefault(product, []).append(bool(entry.metadata.get("per_cloud")))
+                givers.setdefault(product, []).append(bool(entry.metadata.get("per_cloud")))  # callable: may be
     return {product for product, flags in givers.items() if all(flags)}
 
 
-def _phase_issues(steps: list[tuple[str, RegistryEntry]]) -> Iterator[Issue]:
+def _phase_issues(steps: list[tuple[str, RegistryEntry]], arguments: list[Mapping[str, Any]]) -> Iterator[Issue]:
     """Per-cloud steps needing what a per-cloud step gave before a step of another kind."""
     products, current, ever = _per_cloud_products(), set[str](), set[str]()
-    for i, found in enumerate(steps):
+    for i, (found, step) in enumerate(zip(steps, arguments)):
         kind, entry = found
         ever.update(entry.metadata.get("gives", ()))
-        if not entry.metadata.get("per_cloud"):
+        if not runs_per_cloud(entry, step):
             current = set()
             continue
         for need in entry.metadata.get("needs", ()):
@@ -238,5 +256,5 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
             issues += check(step, at, known)
         given.update(entry.metadata.get("gives", ()))
     if order_known:
-        issues += _phase_issues(known_steps)
+        issues += _phase_issues(known_steps, [as_dict(step) for step in as_list(spec.get("sequential_pipeline"))])
     return issues

@@ -15,7 +15,8 @@ from typing import Any
 
 from vl3d_focal.config.schema_parts import closed_object
 
-TRAINING_METRICS = ("accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "precision", "recall")
+TRAINING_METRICS = ("accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "precision", "recall",
+                    "binary_accuracy")
 """Keras metrics ``compilation_args.metrics`` accepts (VL3D's names)."""
 
 
@@ -100,8 +101,8 @@ def compilation_args_schema(*, loss: dict[str, Any]) -> dict[str, Any]:
                 "default": ["accuracy"],
                 "description": "Metrics reported while training, weighted like the loss (ignored points left "
                 "out): accuracy, categorical_accuracy and sparse_categorical_accuracy are the fraction of "
-                "points whose most probable class is the reference, whatever the label format; precision "
-                "and recall are Keras' (over every point and class, probability above 0.5).",
+                "points whose most probable class is the reference, whatever the label format; precision, "
+                "recall and binary_accuracy are Keras' (over every point and class, probability above 0.5).",
             },
         },
         required=["loss"],

@@ -1,7 +1,7 @@
 """VL3D's components by kind, and the one clear error for a component this project does not have.
 
 A step of a VL3D spec names its component with its kind key (``"train":
-"RBFNetPwiseClassifier"``, ``"miner": "GeometricFeatures"``). When that component is not
+"RBFNetPwiseClassifier"``, ``"imputer": "UnivariateImputer"``). When that component is not
 registered here, every key of the step would otherwise fail the schema on its own; instead
 the step gets one issue, at its kind key, naming the component and what is available, and
 every other issue inside that step is dropped (:func:`unavailable_steps`).
@@ -45,9 +45,7 @@ VL3D_COMPONENTS: dict[str, Kind] = {
                               "PredictivePipelineWriter")),
     "class_transformer": Kind("class transformer", ("ClassReducer",)),
     "miner": Kind("data miner", ("GeometricFeatures", "CovarianceFeatures", "HeightFeatures", "HSVFromRGB",
-                                 "SmoothFeatures", "TakeClosestMiner"),
-                  "this project has no data miners: compute the features beforehand, store them as LAS "
-                  "extra dimensions and name them in the train step's fnames"),
+                                 "SmoothFeatures", "TakeClosestMiner")),
     "imputer": Kind("imputer", ("RemovalImputer", "UnivariateImputer"),
                     "this project has no imputers: a NaN or infinite feature value stops the run with an "
                     "error naming the feature; clean the cloud beforehand"),
@@ -103,8 +101,8 @@ def unavailable_steps(spec: Mapping[str, Any]) -> list[tuple[tuple, str, int]]:
     accepts, or when it has no registered kind key but a VL3D one (``miner``, ``imputer``...).
 
     Example:
-        >>> unavailable_steps({"sequential_pipeline": [{"miner": "GeometricFeatures", "radius": 0.3}]})[0][0]
-        ('sequential_pipeline', 0, 'miner')
+        >>> unavailable_steps({"sequential_pipeline": [{"miner": "SmoothFeatures", "radius": 0.3}]})[0][:2]
+        (('sequential_pipeline', 0, 'miner'), "'SmoothFeatures' is a VL3D data miner this project does not have; available: 'GeometricFeatures', 'HeightFeatures'")
     """
     steps = spec.get("sequential_pipeline") if isinstance(spec, Mapping) else None
     found = []

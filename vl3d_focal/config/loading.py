@@ -196,8 +196,8 @@ def load_spec(path: str | Path, *, check_files: bool = True, strict: bool = Fals
         SpecError: with every issue found (each naming ``path``).
 
     Example:
-        >>> spec = load_spec("examples/demo_pipeline.json", check_files=False)  # doctest: +SKIP
-        >>> spec["in_pcloud"]                                                   # doctest: +SKIP
-        ['/abs/out/demo/data/demo_scene.las']
+        >>> spec = load_spec(demo_spec_file, check_files=False)  # its paths are relative to its folder
+        >>> spec["in_pcloud"]
+        ['/.../out/demo/data/demo_test.las']
     """
     return read_spec(path, check_files=check_files, strict=strict)[0]

@@ -1,10 +1,10 @@
 """Model inputs of a cloud: receptive fields, their coordinates and normalised features.
 
 Example:
-    >>> batch = field_inputs(record, field_spec=spec, seed=0,
-    ...                      feature_names=["intensity"], normalizer=norm)   # doctest: +SKIP
-    >>> batch.coordinates.shape, batch.features.shape    # doctest: +SKIP
-    ((412, 512, 3), (412, 512, 1))
+    >>> batch = field_inputs(record, field_spec=bundle.field_spec, seed=0,
+    ...                      feature_names=["intensity"], normalizer=bundle.normalizer)
+    >>> batch.coordinates.shape[1:], batch.features.shape[1:]
+    ((48, 3), (48, 1))
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ def cloud_fields(record: CloudRecord, *, field_spec: Any, seed: int | None) -> A
     """The receptive fields of a cloud, built once per field configuration and seed.
 
     Example:
-        >>> fields = cloud_fields(record, field_spec=spec, seed=0)   # doctest: +SKIP
+        >>> fields = cloud_fields(record, field_spec=bundle.field_spec, seed=0)
+        >>> fields.indices.shape[1], cloud_fields(record, field_spec=bundle.field_spec, seed=0) is fields  # cached
+        (48, True)
     """
     from vl3d_focal.data.receptive_fields import build_fields
 
@@ -82,8 +84,8 @@ def cloud_features(record: CloudRecord, *, feature_names: Sequence[str],
     recipes of the mined features among them.
 
     Example:
-        >>> cloud_features(record, feature_names=[]).shape          # doctest: +SKIP
-        (1000, 0)
+        >>> cloud_features(record, feature_names=[]).shape, cloud_features(record, feature_names=["intensity"]).shape
+        ((1531, 0), (1531, 1))
     """
     if not feature_names:
         return np.zeros((record.num_points, 0), dtype=np.float32)
@@ -101,7 +103,8 @@ def field_neighbours(xyz: np.ndarray, fields: Any, field_spec: Any) -> np.ndarra
     """The encoding neighbours of the fields' points (``num_encoding_neighbors`` > 1), else None.
 
     Example:
-        >>> field_neighbours(xyz, fields, spec) is None            # doctest: +SKIP
+        >>> fields = cloud_fields(record, field_spec=bundle.field_spec, seed=0)
+        >>> field_neighbours(record.cloud.xyz, fields, bundle.field_spec) is None  # no num_encoding_neighbors
         True
     """
     from vl3d_focal.data.field_encoding import encoding_neighbours
@@ -125,8 +128,10 @@ def field_features(xyz: np.ndarray, features: np.ndarray, fields: Any, field_spe
         field_spec: the ``FieldSpec``.
 
     Example:
-        >>> field_features(xyz, features, fields, spec).shape     # doctest: +SKIP
-        (120, 64, 1)
+        >>> fields = cloud_fields(record, field_spec=bundle.field_spec, seed=0)
+        >>> features = cloud_features(record, feature_names=["intensity"])
+        >>> field_features(record.cloud.xyz, features, fields, bundle.field_spec).shape == (fields.num_fields, 48, 1)
+        True
     """
     from vl3d_focal.data.field_encoding import encode_features
 
@@ -157,8 +162,9 @@ def field_inputs(
         fields: the fields to use; default the cloud's covering fields (:func:`cloud_fields`).
 
     Example:
-        >>> inputs = field_inputs(record, field_spec=spec, seed=1, feature_names=[],
-        ...                       normalizer=None)                   # doctest: +SKIP
+        >>> inputs = field_inputs(record, field_spec=bundle.field_spec, seed=1, feature_names=[], normalizer=None)
+        >>> inputs.features.shape[1:]
+        (48, 0)
     """
     from vl3d_focal.data.field_encoding import encode_features
     from vl3d_focal.data.receptive_fields import field_coordinates

@@ -7,9 +7,9 @@ of their nearest covered point (cKDTree). Fields are processed in chunks to boun
 :class:`PropagationSums` accumulates blocks of fields one at a time (chunked prediction).
 
 Example:
-    >>> probs = propagate(field_probs, fields, len(xyz))          # doctest: +SKIP
-    >>> probs.shape                                               # doctest: +SKIP
-    (N, C)
+    >>> fields = ReceptiveFields(indices=np.array([[0, 1], [1, 2]]), centers=np.zeros((2, 3)))
+    >>> propagate(np.array([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]]]), fields, 3).tolist()
+    [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]
 """
 
 from __future__ import annotations

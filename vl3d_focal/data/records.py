@@ -187,7 +187,9 @@ def map_labels(cloud: PointCloud, mapping: ClassMapping) -> np.ndarray:
     """The mapped classes of a cloud (``-1`` for ignored points), possibly all ignored.
 
     Example:
-        >>> labels = map_labels(cloud, mapping)               # doctest: +SKIP
+        >>> labels = map_labels(cloud, mapping)
+        >>> labels.shape, int((labels == -1).sum())  # the noise points (code 7) are ignored
+        ((1531,), 1)
     """
     codes = np.asarray(cloud.las.classification)
     return np.asarray(mapping.map(codes, source=str(cloud.path or cloud.name)), dtype=np.int64)
@@ -201,7 +203,9 @@ def reference_labels(cloud: PointCloud, mapping: ClassMapping) -> np.ndarray:
             cloud never classified: every code 0); the message names the file and the codes.
 
     Example:
-        >>> labels = reference_labels(cloud, mapping)        # doctest: +SKIP
+        >>> labels = reference_labels(cloud, mapping)
+        >>> np.bincount(labels[labels >= 0], minlength=5).tolist()  # ground, vegetation, building, vehicle, pole
+        [1184, 98, 0, 54, 194]
     """
     labels = map_labels(cloud, mapping)
     if not np.any(labels >= 0):
@@ -216,7 +220,7 @@ def check_codes(record: CloudRecord, mapping: ClassMapping) -> None:
     is read chunk by chunk, its classification only kept.
 
     Example:
-        >>> check_codes(record, mapping)                        # doctest: +SKIP
+        >>> check_codes(record, mapping)  # every code of the tile is mapped or ignored: no error
     """
     if record.loaded:
         mapping.map(np.asarray(record.cloud.las.classification), source=str(record.path))
@@ -238,7 +242,10 @@ def require_points(record: CloudRecord, *, minimum: int, what: str) -> None:
         what: what needs them, for the message.
 
     Example:
-        >>> require_points(record, minimum=512, what="a receptive field (num_points)")  # doctest: +SKIP
+        >>> require_points(record, minimum=4096, what="a receptive field (num_points)")
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.errors.DataError: ...
     """
     if record.num_points < minimum:
         raise DataError(

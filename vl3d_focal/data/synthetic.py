@@ -335,8 +335,8 @@ def write_demo_scene(
     """Generate the scene and write it as LAS or LAZ (by suffix), creating folders.
 
     Example:
-        >>> write_demo_scene("out/demo/data/demo_scene.las", seed=0)   # doctest: +SKIP
-        PosixPath('out/demo/data/demo_scene.las')
+        >>> write_demo_scene(out / "demo" / "demo_scene.las", seed=0, size_m=24.0, density=2.0).name
+        'demo_scene.las'
     """
     from vl3d_focal.io.las import write_cloud
 

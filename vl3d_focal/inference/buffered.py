@@ -19,8 +19,11 @@ warning (kept in ``record.warnings``): the tile is predicted with the context th
 the neighbour fails on its own.
 
 Example:
-    >>> result = predict_buffered(record, bundle, buffer=20.0, index=index,
-    ...                           chunk_points=250_000)          # doctest: +SKIP
+    >>> from vl3d_focal.data.records import CloudRecord
+    >>> corner = CloudRecord(path=survey[0], prefix=f"{out}/")
+    >>> result = predict_buffered(corner, bundle, buffer=5.0, index=TileIndex.read(survey), chunk_points=None)
+    >>> sum(len(classes) for _, _, classes, _ in result.iter_chunks()) == corner.num_points  # its own points only
+    True
 """
 
 from __future__ import annotations
@@ -79,8 +82,10 @@ def read_buffer(path: Path, *, index: TileIndex, buffer: float, feature_names: l
         warnings: receives one message per neighbour left out.
 
     Example:
-        >>> parts = read_buffer(Path("a.laz"), index=index, buffer=10.0, feature_names=[],
-        ...                     chunk_points=500_000, warnings=[])   # doctest: +SKIP
+        >>> parts = read_buffer(survey[0], index=TileIndex.read(survey), buffer=3.0, feature_names=["intensity"],
+        ...                     chunk_points=1000, warnings=[])
+        >>> len(parts), all(len(part.points) > 0 for part in parts)  # the three other tiles of the 2 x 2 survey
+        (3, True)
     """
     own = index.get(path)
     if own is None:
@@ -120,8 +125,9 @@ def predict_buffered(record: Any, bundle: Any, *, buffer: float, index: TileInde
             buffer at once.
 
     Example:
-        >>> result = predict_buffered(record, bundle, buffer=20.0, index=index,
-        ...                           chunk_points=250_000)          # doctest: +SKIP
+        >>> result = predict_buffered(record, bundle, buffer=20.0, index=None, chunk_points=1000)  # the tile alone
+        >>> result.num_classes, sum(len(classes) for _, _, classes, _ in result.iter_chunks())
+        (5, 1531)
     """
     index = TileIndex.read([record.path]) if index is None else index
     parts = read_buffer(record.path, index=index, buffer=float(buffer), feature_names=list(bundle.feature_names),

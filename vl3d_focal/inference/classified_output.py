@@ -70,9 +70,12 @@ def write_classified_cloud(
         probabilities: also write one float32 ``prob_<class>`` dimension per class.
 
     Example:
-        >>> write_classified_cloud("out/pred.laz", source=record.path, header=None,
-        ...     chunks=record.result.iter_chunks(), mapping=mapping, class_names=names,
-        ...     prediction_dimension=None, probabilities=False)      # doctest: +SKIP
+        >>> from vl3d_focal.inference.prediction import predict_cloud
+        >>> predict_cloud(record, bundle)
+        >>> write_classified_cloud(out / "pred.laz", source=record.path, header=None, chunks=record.result.iter_chunks(),
+        ...     mapping=mapping, class_names=bundle.class_names, prediction_dimension=None, probabilities=True)
+        >>> list(laspy.read(out / "pred.laz").point_format.extra_dimension_names)[:2]
+        ['prob_ground', 'prob_vegetation']
     """
     extra_types: dict[str, str] = {}
     if prediction_dimension:
@@ -100,7 +103,7 @@ def source_chunks(path: Path) -> Iterator[Chunk]:
     """The chunks of a cloud's file without predictions (``classes`` and ``probabilities`` None).
 
     Example:
-        >>> next(source_chunks(Path("tile.laz")))[2] is None          # doctest: +SKIP
+        >>> next(source_chunks(tile))[2] is None
         True
     """
     for start, points in iter_chunks(path):
@@ -124,8 +127,10 @@ def write_state_cloud(
         predictions: write each point's predicted class to the extra dimension ``prediction``.
 
     Example:
-        >>> write_state_cloud("out/state.laz", source=record.path, header=None,
-        ...     chunks=source_chunks(record.path), classes=None, predictions=False)   # doctest: +SKIP
+        >>> write_state_cloud(out / "state.laz", source=record.path, header=None,
+        ...     chunks=source_chunks(record.path), classes=None, predictions=False)
+        >>> laspy.read(out / "state.laz").header.point_count
+        1531
     """
     header = read_header(source) if header is None else header
     top = 31 if header.point_format.id < 6 else 255
@@ -165,8 +170,10 @@ def write_with_dimensions(path: str | Path, *, source: Path, las: laspy.LasData,
     """Writes a cloud held in memory with one new extra dimension per column (float32 or int32).
 
     Example:
-        >>> write_with_dimensions("out/activations.laz", source=record.path, las=record.cloud.las,
-        ...                       columns={"activation_0": values})      # doctest: +SKIP
+        >>> write_with_dimensions(out / "activations.laz", source=record.path, las=record.cloud.las,
+        ...                       columns={"activation_0": np.zeros(record.num_points)})
+        >>> list(laspy.read(out / "activations.laz").point_format.extra_dimension_names)
+        ['activation_0']
     """
     arrays = {name: np.asarray(values) for name, values in columns.items()}
     types = {name: "int32" if np.issubdtype(values.dtype, np.integer) else "float32" for name, values in arrays.items()}

@@ -175,7 +175,9 @@ def predict_cloud_blocks(
         The probabilities and the number of fields.
 
     Example:
-        >>> probs, fields = predict_cloud_blocks(record, bundle, chunk_points=200_000)  # doctest: +SKIP
+        >>> probs, fields = predict_cloud_blocks(record, bundle, chunk_points=500)
+        >>> probs.shape, bool(np.allclose(probs, cloud_probabilities(record, bundle, chunk_points=None)[0], atol=1e-5))
+        ((1531, 5), True)
     """
     from vl3d_focal.data.propagation import PropagationSums
     from vl3d_focal.data.receptive_fields import (
@@ -238,7 +240,13 @@ def point_probabilities(bundle: ModelBundle, raw: np.ndarray, *, statistics: Any
         statistics: the cloud's per-cloud scaling statistics; None: those of ``raw``.
 
     Example:
-        >>> probabilities = point_probabilities(bundle, raw, statistics=None)   # doctest: +SKIP
+        >>> import dataclasses
+        >>> from vl3d_focal.models.forest import ForestModel
+        >>> stump = ForestModel(left=[-1], right=[-1], feature=[0], threshold=[0.0], value=[[0.25, 0.75]], roots=[0],
+        ...                     num_features=1)
+        >>> forest_bundle = dataclasses.replace(bundle, model=stump, field_spec=None, class_names=["a", "b"])
+        >>> point_probabilities(forest_bundle, np.zeros((3, 1), dtype="float32"), statistics=None).tolist()[0]
+        [0.25, 0.75]
     """
     assert bundle.normalizer is not None  # a model of points learns from their features
     return np.asarray(bundle.model.predict_proba(bundle.normalizer.transform(raw, cloud=statistics)), dtype=np.float32)
@@ -250,7 +258,9 @@ def check_features(record: Any, bundle: ModelBundle, sample: np.ndarray) -> None
     cloud's sample.
 
     Example:
-        >>> check_features(record, bundle, sample)               # doctest: +SKIP
+        >>> check_features(record, bundle, np.full((100, 1), 60_000.0, dtype="float32"))  # far brighter than trained on
+        >>> len(record.feature_warnings) > 0, record.warnings == record.feature_warnings
+        (True, True)
     """
     record.feature_warnings = shift_messages(bundle.normalizer, sample, source=str(record.path))
     record.warnings.extend(record.feature_warnings)
@@ -267,7 +277,9 @@ def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int |
     (:mod:`~vl3d_focal.inference.field_outputs`).
 
     Example:
-        >>> probabilities, fields = cloud_probabilities(record, bundle, chunk_points=None)  # doctest: +SKIP
+        >>> probabilities, fields = cloud_probabilities(record, bundle, chunk_points=None)
+        >>> probabilities.shape, fields > 0, bool(np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5))
+        ((1531, 5), True, True)
     """
     from vl3d_focal.data.propagation import propagate
 
@@ -301,7 +313,9 @@ def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None 
     :func:`cloud_probabilities`.
 
     Example:
-        >>> predict_cloud(state.clouds[0], state.bundle)       # doctest: +SKIP
+        >>> predict_cloud(state.clouds[0], state.bundle)
+        >>> state.clouds[0].result.classes.shape
+        (1531,)
     """
     start = time.perf_counter()
     probabilities, num_fields = cloud_probabilities(record, bundle, chunk_points=chunk_points)

@@ -57,7 +57,11 @@ def evaluate_predictions(
             mapped class.
 
     Example:
-        >>> metrics, shown = evaluate_predictions(record, mapping=mapping)   # doctest: +SKIP
+        >>> from vl3d_focal.inference.prediction import predict_cloud
+        >>> predict_cloud(record, bundle)
+        >>> metrics, shown = evaluate_predictions(record, mapping=mapping)
+        >>> int(np.sum(metrics["confusion_matrix"])), metrics["class_names"][:2]  # every point but the noise one
+        (1530, ['ground', 'vegetation'])
     """
     if record.result is None:
         raise DataError(f"eval step: cloud {record.path} has no predictions; expected a 'predict' step before it")

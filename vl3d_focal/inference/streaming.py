@@ -35,9 +35,9 @@ when the nearest found is farther than that, the whole cloud's nearest covered p
 in the tiles within that distance once every tile is predicted.
 
 Example:
-    >>> result = predict_streamed(record, bundle, chunk_points=1_000_000)   # doctest: +SKIP
-    >>> for start, points, classes, probabilities in result.iter_chunks():  # doctest: +SKIP
-    ...     pass
+    >>> result = predict_streamed(record, bundle, chunk_points=500)
+    >>> record.loaded, sum(len(classes) for start, points, classes, probabilities in result.iter_chunks())
+    (False, 1531)
 """
 
 from __future__ import annotations
@@ -276,7 +276,11 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int, buffer: Seq
         The on-disk predictions of the cloud's own points (:meth:`StreamedPredictions.iter_chunks`).
 
     Example:
-        >>> result = predict_streamed(record, bundle, chunk_points=500_000)   # doctest: +SKIP
+        >>> from vl3d_focal.inference.prediction import cloud_probabilities
+        >>> result = predict_streamed(record, bundle, chunk_points=500)
+        >>> streamed = np.concatenate([probabilities for *_, probabilities in result.iter_chunks()])
+        >>> bool(np.allclose(streamed, cloud_probabilities(record, bundle, chunk_points=None)[0], atol=1e-5))
+        True
     """
     from vl3d_focal.data.terrain import GROUND_CELL_M
     from vl3d_focal.inference.prediction import check_features

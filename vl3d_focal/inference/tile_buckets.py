@@ -10,7 +10,9 @@ after the cloud's own, with ids after its own: they give context to the tiles an
 read back.
 
 Example:
-    >>> low, high, total = cloud_bounds("big.laz", chunk_points=1_000_000)   # doctest: +SKIP
+    >>> write_buckets(streamed, feature_names=["intensity"])
+    >>> int(streamed.counts.sum()), streamed.own_tiles
+    (1531, [0, 1, 2, 3])
 """
 
 from __future__ import annotations
@@ -125,7 +127,9 @@ def cloud_bounds(path: Path, *, chunk_points: int) -> tuple[np.ndarray, np.ndarr
         DataError: NaN or infinite coordinates, or no point.
 
     Example:
-        >>> low, high, total = cloud_bounds(Path("big.laz"), chunk_points=1_000_000)   # doctest: +SKIP
+        >>> low, high, total = cloud_bounds(tile, chunk_points=1000)
+        >>> total, bool(np.all(high - low < 30.0))
+        (1531, True)
     """
     from vl3d_focal.io.chunks import iter_chunks, read_header
 
@@ -252,8 +256,10 @@ class StreamedPredictions:
         """``(start, points, classes (n,), probabilities (n, C))`` chunk by chunk, in file order.
 
         Example:
-            >>> for start, points, classes, probs in result.iter_chunks():   # doctest: +SKIP
-            ...     pass
+            >>> from vl3d_focal.inference.streaming import predict_streamed
+            >>> result = predict_streamed(record, bundle, chunk_points=1000)
+            >>> [(start, len(classes), probs.shape[1]) for start, points, classes, probs in result.iter_chunks()]
+            [(0, 1000, 5), (1000, 531, 5)]
         """
         from vl3d_focal.io.chunks import iter_chunks
 
@@ -298,7 +304,9 @@ def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str], 
     :func:`vl3d_focal.inference.tile_features.fill_neighbourhood_features`.
 
     Example:
-        >>> write_buckets(result, feature_names=["intensity"])   # doctest: +SKIP
+        >>> write_buckets(streamed, feature_names=["intensity", "height_above_ground"])
+        >>> int(streamed.counts.sum()), streamed.bucket(0).stat().st_size // bucket_dtype(2).itemsize, int(streamed.counts[0].sum())
+        (1531, 439, 439)
     """
     from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES, extract_features
 
@@ -331,7 +339,10 @@ def load_tile(result: StreamedPredictions, tile: int, *, margin: float, num_feat
         box of the tile's own points.
 
     Example:
-        >>> rows, own, low, high = load_tile(result, 3, margin=5.0, num_features=2)   # doctest: +SKIP
+        >>> write_buckets(streamed, feature_names=["intensity"])
+        >>> rows, own, low, high = load_tile(streamed, 3, margin=2.0, num_features=1)
+        >>> bool(own.sum() == streamed.counts[3].sum()), bool(len(rows) > own.sum())  # with a margin of the others
+        (True, True)
     """
     dtype = bucket_dtype(num_features)
     core = np.fromfile(result.bucket(tile), dtype=dtype)
@@ -355,7 +366,9 @@ def sample_buckets(result: StreamedPredictions, *, tiles: Sequence[int], num_fea
     sample, :func:`~vl3d_focal.data.normalization.sample_stride`), in no particular order.
 
     Example:
-        >>> sample = sample_buckets(result, tiles=[0, 1], num_features=2, stride=1)   # doctest: +SKIP
+        >>> write_buckets(streamed, feature_names=["intensity"])
+        >>> sample_buckets(streamed, tiles=streamed.own_tiles, num_features=1, stride=10).shape
+        (154, 1)
     """
     dtype = bucket_dtype(num_features)
     parts = [np.zeros((0, num_features), dtype=np.float32)]

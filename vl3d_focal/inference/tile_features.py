@@ -19,8 +19,14 @@ that depend on a point's neighbourhood (:data:`~vl3d_focal.data.features.NEIGHBO
   as in the whole cloud, so the values are the same.
 
 Example:
-    >>> fill_neighbourhood_features(result, feature_names=["height_above_ground"], tiles=[0, 1],
-    ...                             bounds=(low, high))   # doctest: +SKIP
+    >>> from vl3d_focal.data.features import extract_features
+    >>> from vl3d_focal.inference.tile_buckets import write_buckets, sample_buckets
+    >>> write_buckets(streamed, feature_names=["height_above_ground"])
+    >>> fill_neighbourhood_features(streamed, feature_names=["height_above_ground"], tiles=streamed.own_tiles,
+    ...                             bounds=bounds)
+    >>> tiled = sample_buckets(streamed, tiles=streamed.own_tiles, num_features=1, stride=1)[:, 0]
+    >>> bool(np.allclose(np.sort(tiled), np.sort(extract_features(cloud, ["height_above_ground"])[:, 0]), atol=1e-4))
+    True
 """
 
 from __future__ import annotations
@@ -127,8 +133,13 @@ def fill_neighbourhood_features(
         DataError: a computed feature is not finite.
 
     Example:
-        >>> fill_neighbourhood_features(result, feature_names=["intensity", "planarity"],
-        ...                             tiles=[0], bounds=(low, high))   # doctest: +SKIP
+        >>> from vl3d_focal.data.features import extract_features
+    >>> from vl3d_focal.inference.tile_buckets import write_buckets, sample_buckets
+        >>> write_buckets(streamed, feature_names=["intensity", "planarity"])
+        >>> fill_neighbourhood_features(streamed, feature_names=["intensity", "planarity"], tiles=streamed.own_tiles,
+        ...                             bounds=bounds)
+        >>> bool(sample_buckets(streamed, tiles=streamed.own_tiles, num_features=2, stride=1)[:, 1].any())
+        True
     """
     names = list(feature_names)
     recipes = recipes_for(names, miners)

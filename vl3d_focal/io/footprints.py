@@ -102,7 +102,7 @@ def read_footprint(path: str | Path) -> Footprint:
         DataError: the header cannot be read.
 
     Example:
-        >>> read_footprint("tile.laz").crs                  # doctest: +SKIP
+        >>> read_footprint(tile).crs
         'EPSG:2154'
     """
     try:

@@ -158,7 +158,15 @@ def load_forest(path: str | Path, meta: Mapping[str, Any]) -> ForestModel:
             from the metadata's feature and class names.
 
     Example:
-        >>> load_forest("out/model/model.keras", read_metadata("out/model/model.keras"))   # doctest: +SKIP
+        >>> import dataclasses
+        >>> from vl3d_focal.models.model_file import read_metadata, save_bundle
+        >>> stump = ForestModel(left=[-1], right=[-1], feature=[0], threshold=[0.0], value=[[0.25, 0.75]],
+        ...                     roots=[0], num_features=1)
+        >>> forest_bundle = dataclasses.replace(bundle, model=stump, model_name="RandomForestClassifier",
+        ...                                     field_spec=None, class_names=["a", "b"])
+        >>> path = save_bundle(forest_bundle, out / "forest.keras")
+        >>> load_forest(path, read_metadata(path)).predict_proba(np.zeros((1, 1))).tolist()
+        [[0.25, 0.75]]
     """
     path = Path(path)
     try:

@@ -159,8 +159,8 @@ def write_evaluation(
     Example:
         >>> from vl3d_focal.reports.metrics import classification_metrics
         >>> m = classification_metrics([[5, 1], [0, 3]], class_names=["ground", "pole"])
-        >>> write_evaluation(m, report_path="out/eval/evaluation.json")["text"]  # doctest: +SKIP
-        PosixPath('out/eval/evaluation.txt')
+        >>> write_evaluation(m, report_path=out / "eval" / "evaluation.json")["text"].name
+        'evaluation.txt'
     """
     json_path = Path(report_path)
     names = list(metrics["class_names"])

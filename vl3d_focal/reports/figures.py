@@ -28,7 +28,9 @@ def save_figure(fig: Figure, *, path: Path, dpi: int = 120) -> None:
     """Saves ``fig`` to ``path`` (format from the suffix) atomic write, then closes it.
 
     Example:
-        >>> save_figure(plt.figure(), path=Path("out/empty.png"))  # doctest: +SKIP
+        >>> save_figure(plt.figure(), path=out / "empty.png")
+        >>> (out / "empty.png").read_bytes()[:4]
+        b'\x89PNG'
     """
     try:
         with atomic_output(path) as tmp:

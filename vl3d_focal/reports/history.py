@@ -41,7 +41,9 @@ def plot_training_history(*, csv_path: str | os.PathLike[str], png_path: str | o
         png_path: the picture to write (returned as a Path).
 
     Example:
-        >>> plot_training_history(csv_path="out/history.csv", png_path="out/history.png")  # doctest: +SKIP
+        >>> _ = (out / "history.csv").write_text("epoch,loss,val_loss\\n0,0.9,1.0\\n1,0.5,0.7\\n", encoding="utf-8")
+        >>> plot_training_history(csv_path=out / "history.csv", png_path=out / "history.png").is_file()
+        True
     """
     with open(csv_path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -91,8 +93,10 @@ def write_training_history(
         DataError: the history is empty or its lists differ in length.
 
     Example:
-        >>> write_training_history({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]},
-        ...                        csv_path="h.csv", png_path="h.png")  # doctest: +SKIP
+        >>> written = write_training_history({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]},
+        ...                                  csv_path=out / "h.csv", png_path=out / "h.png")
+        >>> written["csv"].read_text(encoding="utf-8").splitlines()[0], written["png"].is_file()
+        ('epoch,loss,val_loss', True)
     """
     lengths = {name: len(values) for name, values in history.items()}
     if not lengths or max(lengths.values()) == 0:

@@ -6,8 +6,9 @@ pixel holding a misclassified point is red. Binning is a sort of the points, so 
 of a survey tile costs a fraction of a second, where drawing one marker per point took seconds.
 
 Example:
-    >>> plot_topdown(xyz, ref, pred, class_names=["ground", "building"], colors=None,
-    ...              path="out/topdown.png")  # doctest: +SKIP
+    >>> xyz = np.random.default_rng(0).uniform(0, 10, (100, 3)); ref = (xyz[:, 0] > 5).astype(int)
+    >>> plot_topdown(xyz, ref, 1 - ref, class_names=["ground", "building"], colors=None, path=out / "topdown.png").name
+    'topdown.png'
 """
 
 from __future__ import annotations
@@ -174,8 +175,9 @@ def plot_topdown(
         ``path`` as a Path.
 
     Example:
-        >>> plot_topdown(xyz, ref, pred, class_names=["ground", "building"],
-        ...              colors=["#a0785a", None], path="out/topdown.png")  # doctest: +SKIP
+        >>> plot_topdown(cloud.xyz, np.zeros(cloud.num_points, int), np.ones(cloud.num_points, int),
+        ...              class_names=["ground", "building"], colors=["#a0785a", None], path=out / "topdown.png").is_file()
+        True
     """
     fig = make_topdown_figure(xyz, reference, predicted, class_names=class_names, colors=colors,
                               ignore_label=ignore_label, max_points=max_points)

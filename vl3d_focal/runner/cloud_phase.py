@@ -24,7 +24,7 @@ failed tile is recorded and the others go on; :meth:`CloudPhases.finish` then ra
 Example:
     >>> from vl3d_focal.registry import STEPS
     >>> kinds = [STEPS.get(n) for n in ("LASClassMapping", "PreviousModel", "ClassificationEvaluator")]
-    >>> step_groups(kinds)
+    >>> step_groups(kinds, [{}, {}, {}])
     [[0], [1, 2]]
 """
 
@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vl3d_focal.config.checks import runs_per_cloud
 from vl3d_focal.config.prefixes import PREFIX_MARK, expand_output
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
@@ -71,19 +72,19 @@ def later_needs(entries: Sequence[tuple[str, RegistryEntry]], index: int) -> fro
     return frozenset(need for _, later in entries[index + 1:] for need in later.metadata["needs"])
 
 
-def step_groups(entries: Sequence[RegistryEntry]) -> list[list[int]]:
+def step_groups(entries: Sequence[RegistryEntry], steps: Sequence[Mapping[str, Any]]) -> list[list[int]]:
     """Step indices grouped: one group per non-per-cloud step, one per phase (module docstring).
 
     Example:
         >>> from vl3d_focal.registry import STEPS
         >>> step_groups([STEPS.get("ModelLoader"), STEPS.get("ClassificationEvaluator"),
-        ...              STEPS.get("ModelLoader")])
+        ...              STEPS.get("ModelLoader")], [{}, {}, {}])
         [[0, 1], [2]]
     """
     groups: list[list[int]] = []
-    for index, entry in enumerate(entries):
-        per_cloud = bool(entry.metadata.get("per_cloud"))
-        joins = (per_cloud and groups and bool(entries[groups[-1][-1]].metadata.get("per_cloud"))
+    for index, (entry, step) in enumerate(zip(entries, steps)):
+        per_cloud = runs_per_cloud(entry, step)
+        joins = (per_cloud and groups and runs_per_cloud(entries[groups[-1][-1]], steps[groups[-1][-1]])
                  and entry.metadata.get("prepare") is None)
         if joins:
             groups[-1].append(index)
@@ -183,7 +184,8 @@ class CloudPhases:
                                mapping=self.state.mapping, tile_index=self.state.tile_index, model=model,
                                survey=survey, bundle=self.state.bundle if local else None,
                                model_file=self.state.model_file if local else None,
-                               records={str(r.path): r for r in self.state.clouds} if local else {})
+                               records={str(r.path): r for r in self.state.clouds} if local else {},
+                               classes_rewritten=self.state.classes_rewritten)
         phase = None if record is None else record.begin_phase(
             kinds=[kind for kind, _ in entries], model_fingerprint=model_fingerprint, fingerprint=fingerprint)
         tasks, skipped = self._tasks(steps, phase=phase)

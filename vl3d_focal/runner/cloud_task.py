@@ -64,7 +64,10 @@ class ModelCache:
             DataError: the file now holds another model.
 
         Example:
-            >>> bundle = CACHE.get(ModelRef(path="m.keras", fingerprint="ab12..."))   # doctest: +SKIP
+            >>> from vl3d_focal.models.model_file import bundle_fingerprint
+            >>> cache, ref = ModelCache(), ModelRef(path=str(model_file), fingerprint=bundle_fingerprint(bundle))
+            >>> cache.get(ref) is cache.get(ref), cache.loads
+            (True, 1)
         """
         if self.key != (ref.path, ref.fingerprint) or self.bundle is None:
             from vl3d_focal.models.model_file import bundle_fingerprint, load_bundle
@@ -147,6 +150,7 @@ class PhaseContext:
         survey: a run of several clouds: a failure is returned as a failed outcome instead of
             raised, and each cloud's predictions are released once its phase is done (a run of
             one cloud keeps them in its state, for callers of the runner).
+        classes_rewritten: the driver's ``state.classes_rewritten`` (a ``ClassReducer`` ran).
     """
 
     steps: Sequence[Mapping[str, Any]]
@@ -159,6 +163,7 @@ class PhaseContext:
     model_file: str | None = None
     records: Mapping[str, CloudRecord] = field(default_factory=dict)
     survey: bool = True
+    classes_rewritten: bool = False
 
 
 def peak_memory_mib() -> float | None:
@@ -188,15 +193,21 @@ def _state(task: CloudTask, context: PhaseContext) -> PipelineState:
     else:
         bundle, model_file = CACHE.get(context.model), context.model.path
     return PipelineState(clouds=[record], model_prefix=context.model_prefix, mapping=context.mapping,
-                         bundle=bundle, model_file=model_file, tile_index=context.tile_index)
+                         bundle=bundle, model_file=model_file, tile_index=context.tile_index,
+                         classes_rewritten=context.classes_rewritten)
 
 
 def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
     """Runs the phase's steps on one cloud (see the module docstring).
 
     Example:
-        >>> outcome = run_cloud_task(CloudTask(number=0, path="a.laz", prefix="out/a/", points=10),
-        ...                          context)                       # doctest: +SKIP
+        >>> from vl3d_focal.config import load_spec
+        >>> steps = load_spec(spec_file)["sequential_pipeline"]  # ModelLoader, ClassificationEvaluator
+        >>> context = PhaseContext(steps=steps, needs=[frozenset()] * 2, model_prefix=f"{out}/", mapping=None,
+        ...                        tile_index=None)
+        >>> outcome = run_cloud_task(CloudTask(number=0, path=str(tile), prefix=f"{out}/a/", points=1531), context)
+        >>> outcome.status, sorted(outcome.metrics)[:2]
+        ('done', ['Kappa', 'MCC'])
     """
     start, record, times = time.perf_counter(), None, []
     try:

@@ -110,7 +110,11 @@ def apply_threads(threads: int) -> None:
     TensorFlow's intra-op threads (only before TensorFlow runs anything here).
 
     Example:
-        >>> apply_threads(1)                                  # doctest: +SKIP
+        >>> import subprocess, sys  # a process of its own: the threads of this one stay as they are
+        >>> subprocess.run([sys.executable, "-c", "import os; from vl3d_focal.runner.executor import apply_threads; "
+        ...                 "apply_threads(1); print(os.environ['OMP_NUM_THREADS'])"], capture_output=True,
+        ...                text=True, check=True).stdout
+        '1\\n'
     """
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
@@ -173,8 +177,6 @@ class DaskExecutor:
         """``function(task, shared)`` of every task on the workers, yielded as they finish; a
         task whose worker dies yields ``task.failed(message)``.
 
-        Example:
-            >>> outcomes = list(executor.run(run_cloud_task, tasks, shared=context))   # doctest: +SKIP
         """
         from dask.distributed import as_completed
 

@@ -8,7 +8,9 @@ survey record (:mod:`vl3d_focal.runner.survey`).
 
 Example:
     >>> from vl3d_focal.config import load_spec
-    >>> run_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
+    >>> run_pipeline(load_spec(spec_file))  # ModelLoader, then ClassificationEvaluator on a tile
+    >>> sorted(path.name for path in (out / "run" / "eval").iterdir())[:3]
+    ['evaluation.json', 'evaluation.txt', 'evaluation_class_distribution.csv']
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vl3d_focal.config.checks import runs_per_cloud
 from vl3d_focal.config.prefixes import cloud_prefixes
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
@@ -120,7 +123,9 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite
 
     Example:
         >>> from vl3d_focal.config import load_spec
-        >>> state = execute_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
+        >>> state = execute_pipeline(load_spec(spec_file))
+        >>> state.clouds[0].result.classes.shape, state.bundle.class_names[0]
+        ((1531,), 'ground')
     """
     entries = step_entries(spec)
     recorder = RunRecorder(spec=spec, kinds=[kind for kind, _ in entries], resume=resume)
@@ -168,7 +173,7 @@ def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]]
             inputs=inputs, prefixes=cloud_prefixes(inputs=inputs, prefixes=spec["out_pcloud"]), failures=failures,
             model_prefix=state.model_prefix, index=state.tile_index, resume=resume)
     with CloudPhases(settings=ExecutorSettings.from_spec(spec), state=state, record=record) as phases:
-        for group in step_groups([entry for _, entry in entries]):  # a step, or a phase of per-cloud steps
+        for group in step_groups([entry for _, entry in entries], steps):  # a step, or a phase of per-cloud steps
             entry, named = entries[group[0]][1], ", ".join(f"{entries[i][0]} {steps[i][entries[i][0]]}" for i in group)
             where = f"{group[0] + 1}" + (f"-{group[-1] + 1}" if len(group) > 1 else "")
             skipped = not chief and bool(entry.metadata.get("chief_only"))
@@ -180,10 +185,10 @@ def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]]
                     continue
                 begin = time.perf_counter()
                 logger.info("step %s/%d: %s%s", where, len(steps), named,
-                            " (per cloud)" if entry.metadata.get("per_cloud") else "")
+                            " (per cloud)" if runs_per_cloud(entry, steps[group[0]]) else "")
                 state.later_needs = later_needs(entries, group[-1])
                 weights = [1.0]
-                if entry.metadata.get("per_cloud"):
+                if runs_per_cloud(entry, steps[group[0]]):
                     weights = phases.run([steps[i] for i in group], needs=[later_needs(entries, i) for i in group])
                 else:
                     entry.load()(steps[group[0]], state)
@@ -201,6 +206,8 @@ def run_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite: bo
 
     Example:
         >>> from vl3d_focal.config import load_spec
-        >>> run_pipeline(load_spec("examples/demo_pipeline.json"))   # doctest: +SKIP
+        >>> run_pipeline(load_spec(spec_file))
+        >>> (out / "run" / "eval" / "evaluation.json").is_file()
+        True
     """
     execute_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=spec_file)

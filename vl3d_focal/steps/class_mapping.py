@@ -101,7 +101,9 @@ def apply_mapping(state: PipelineState, mapping: ClassMapping) -> None:
     :func:`~vl3d_focal.data.records.reference_labels`.
 
     Example:
-        >>> apply_mapping(state, ClassMapping.from_values(["wood", "leaf"]))   # doctest: +SKIP
+        >>> apply_mapping(state, mapping)
+        >>> state.clouds[0].loaded, state.clouds[0].labels.shape  # mapped on first use
+        (False, (1531,))
     """
     from vl3d_focal.data.records import log_class_histogram, map_labels
 
@@ -125,8 +127,10 @@ def run_class_mapping(step: Mapping[str, Any], state: PipelineState) -> None:
     """The ``class_mapping`` step: maps every cloud's LAS codes to class indices (:func:`apply_mapping`).
 
     Example:
-        >>> run_class_mapping({"class_mapping": "LASClassMapping", "classes": [
-        ...     {"name": "ground", "codes": [2]}], "ignore_codes": [0]}, state)   # doctest: +SKIP
+        >>> run_class_mapping(with_defaults({"class_mapping": "LASClassMapping", "classes": [
+        ...     {"name": "ground", "codes": [2]}], "unmapped": "ignore"}), state)
+        >>> int((state.clouds[0].labels == 0).sum()), state.mapping.names
+        (1184, ['ground'])
     """
     from vl3d_focal.data.labels import ClassMapping
 

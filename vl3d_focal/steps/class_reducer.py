@@ -160,8 +160,11 @@ def run_class_reducer(step: Mapping[str, Any], state: PipelineState) -> None:
 
     Example:
         >>> run_class_reducer({"class_transformer": "ClassReducer", "on_predictions": False,
-        ...     "input_class_names": ["a", "b"], "output_class_names": None, "class_groups": [["a", "b"]],
-        ...     "report_path": None, "plot_path": None}, state)   # doctest: +SKIP
+        ...     "input_class_names": ["ground", "vegetation", "building", "vehicle", "pole"],
+        ...     "output_class_names": ["ground", "object"], "class_groups": [["ground"], ["vegetation", "building",
+        ...     "vehicle", "pole"]], "report_path": None, "plot_path": None}, state)
+        >>> np.bincount(state.clouds[0].labels[state.clouds[0].labels >= 0]).tolist()
+        [1184, 346]
     """
     from vl3d_focal.config.prefixes import expand_output
     from vl3d_focal.data.class_reduction import reduce_mapping
@@ -197,8 +200,13 @@ def run_class_reducer(step: Mapping[str, Any], state: PipelineState) -> None:
                 ", ".join(after.names))
 
 
+
+def _on_predictions(step: Mapping[str, Any]) -> bool:
+    """A reduction of the predictions runs cloud by cloud, with the steps that predicted them."""
+    return step.get("on_predictions") is True
+
 STEPS.register(step_entry(
     kind="class_transformer", name="ClassReducer", handler=run_class_reducer, schema=class_reducer_schema(),
     description="Groups input classes into fewer classes (VL3D's ClassReducer).", gives=("mapping",),
-    check=check_class_reducer,
+    check=check_class_reducer, per_cloud=_on_predictions,
 ))

@@ -17,7 +17,9 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
 - ``per_cloud``: the handler works on each cloud of ``state.clouds`` alone, with only the
   state's ``mapping``, ``bundle``, ``model_prefix`` and ``tile_index``: the runner
   (:mod:`vl3d_focal.runner.cloud_phase`) runs consecutive per-cloud steps cloud by cloud, as
-  parallel tasks with the Dask executor, each on a state holding one cloud;
+  parallel tasks with the Dask executor, each on a state holding one cloud; a callable
+  ``(step) -> bool`` decides from the step's arguments
+  (:func:`vl3d_focal.config.checks.runs_per_cloud`);
 - ``prepare``: for a per-cloud step, ``(step, state) -> None`` run once in the driver before
   its clouds are processed (e.g. loading the model a ``ModelLoader`` applies, so that a bad
   model file fails before any tile and the model is shipped to workers once);
@@ -62,7 +64,7 @@ def step_entry(
     needs: Sequence[str] = (),
     gives: Sequence[str] = (),
     chief_only: bool = False,
-    per_cloud: bool = False,
+    per_cloud: bool | Callable[[Mapping[str, Any]], bool] = False,
     prepare: Callable[..., Any] | None = None,
     outputs: Outputs | None = None,
     check: Check | None = None,
@@ -75,3 +77,4 @@ def step_entry(
         metadata={"kind": kind, "needs": tuple(needs), "gives": tuple(gives), "chief_only": chief_only,
                   "per_cloud": per_cloud, "prepare": prepare, "outputs": outputs, "check": check, "values": values},
     )
+

@@ -58,7 +58,9 @@ def run_dl_model_evaluator(step: Mapping[str, Any], state: PipelineState) -> Non
 
     Example:
         >>> run_dl_model_evaluator({"eval": "DLModelEvaluator", "pointwise_model_output_path": "*out.laz",
-        ...                         "pointwise_model_activations_path": None}, state)   # doctest: +SKIP
+        ...                         "pointwise_model_activations_path": None}, state)
+        >>> (out / "out.laz").is_file()
+        True
     """
     import numpy as np
 
@@ -110,5 +112,5 @@ STEPS.register(step_entry(
         description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
     ),
     description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
-    needs=("model",), chief_only=True, outputs=_anova_files,
+    needs=("model",), chief_only=True, per_cloud=True, outputs=_anova_files,
 ))

@@ -72,8 +72,11 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
     """Evaluates every cloud and writes the reports the step asks for (module docstring).
 
     Example:
-        >>> run_eval({"eval": "ClassificationEvaluator", "report_path": "*eval.json"},
-        ...          state)                                      # doctest: +SKIP
+        >>> from vl3d_focal.steps.predict import run_previous_model
+        >>> run_previous_model(with_defaults({"predict": "PreviousModel"}), state)
+        >>> run_eval(with_defaults({"eval": "ClassificationEvaluator", "report_path": "*eval.json"}), state)
+        >>> (out / "eval.json").is_file()
+        True
     """
     import numpy as np
 

@@ -48,8 +48,9 @@ def run_model_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     ``out_model`` is a model-level output: ``*`` is the first output prefix.
 
     Example:
-        >>> run_model_writer({"writer": "PredictiveModelWriter",
-        ...                   "out_model": "*model/model.keras"}, state)   # doctest: +SKIP
+        >>> run_model_writer({"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"}, state)
+        >>> (out / "model" / "model.keras").is_file()
+        True
     """
     from vl3d_focal.models.model_file import save_bundle
 
@@ -61,8 +62,11 @@ def run_pipeline_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     """``PredictivePipelineWriter``: saves the model as a predictive pipeline (module docstring).
 
     Example:
+        >>> from vl3d_focal.models.model_file import read_pipeline
         >>> run_pipeline_writer({"writer": "PredictivePipelineWriter", "out_pipeline": "*pipe/m.pipe",
-        ...                      "include_class_transformer": True}, state)   # doctest: +SKIP
+        ...                      "include_class_transformer": True}, state)
+        >>> read_pipeline(out / "pipe" / "m.pipe")["include_class_transformer"]
+        True
     """
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.models.model_file import save_bundle

@@ -65,7 +65,9 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
     """Predicts every cloud of ``state`` with ``bundle`` (see the module docstring).
 
     Example:
-        >>> predict_clouds({"chunk_points": 250_000, "buffer": None}, state, state.bundle)   # doctest: +SKIP
+        >>> predict_clouds({"chunk_points": 1000, "buffer": None}, state, state.bundle)
+        >>> state.clouds[0].streamed, state.predicted_names[:2]  # more than chunk_points points: tile by tile
+        (True, ['ground', 'vegetation'])
     """
     from vl3d_focal.data.records import check_codes
     from vl3d_focal.inference.buffered import predict_buffered
@@ -96,7 +98,9 @@ def run_previous_model(step: Mapping[str, Any], state: PipelineState) -> None:
     """``{"predict": "PreviousModel"}``: predicts with the model trained by an earlier step.
 
     Example:
-        >>> run_previous_model({"predict": "PreviousModel", "chunk_points": None}, state)  # doctest: +SKIP
+        >>> run_previous_model({"predict": "PreviousModel", "chunk_points": None, "buffer": None}, state)
+        >>> state.clouds[0].result.classes.shape
+        (1531,)
     """
     predict_clouds(step, state, state.require_bundle(step="predict"))
 
@@ -106,7 +110,9 @@ def load_model(step: Mapping[str, Any], state: PipelineState) -> None:
     (once, in the driver).
 
     Example:
-        >>> load_model({"predict": "ModelLoader", "model_path": "m.keras"}, state)   # doctest: +SKIP
+        >>> load_model({"predict": "ModelLoader", "model_path": str(model_file)}, state)
+        >>> state.model_file == str(model_file), state.bundle.feature_names
+        (True, ['intensity'])
     """
     from vl3d_focal.models.model_file import load_bundle, read_pipeline
 
@@ -122,8 +128,10 @@ def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
     saved model (loaded by :func:`load_model` unless ``state`` already holds it).
 
     Example:
-        >>> run_model_loader({"predict": "ModelLoader", "model_path": "m.keras",
-        ...                   "chunk_points": None, "buffer": None}, state)           # doctest: +SKIP
+        >>> run_model_loader({"predict": "ModelLoader", "model_path": str(model_file),
+        ...                   "chunk_points": None, "buffer": None}, state)
+        >>> state.model_file == str(model_file), state.clouds[0].result.classes.shape
+        (True, (1531,))
     """
     if state.bundle is None or state.model_file != step["model_path"]:
         load_model(step, state)

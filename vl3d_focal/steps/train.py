@@ -190,8 +190,10 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     """Trains the step's model and stores it as ``state.bundle`` (outputs: see the engine).
 
     Example:
-        >>> run_train({"train": "PointNetPwiseClassifier", "fnames": [], "random_seed": 1,
-        ...            "model_args": model_args}, state)                      # doctest: +SKIP
+        >>> state.bundle = None
+        >>> run_train(train_step, state)  # a tiny PointNet, one epoch on the tile
+        >>> state.bundle.class_names[:2], len(state.facts.trainings[0].history)
+        (['ground', 'vegetation'], 1)
     """
     from vl3d_focal.data.miners import recipes_for
     from vl3d_focal.training.distribution_settings import step_distribution

@@ -39,8 +39,12 @@ def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     (``prob_<class>``) is added. Every input dimension, the header and the CRS are kept.
 
     Example:
+        >>> from vl3d_focal.steps.predict import run_previous_model
+        >>> run_previous_model(with_defaults({"predict": "PreviousModel"}), state)
         >>> run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*pred.laz",
-        ...                    "probabilities": True, "prediction_dimension": None}, state)  # doctest: +SKIP
+        ...                    "probabilities": True, "prediction_dimension": None}, state)
+        >>> (out / "pred.laz").is_file()
+        True
     """
     from vl3d_focal.inference.classified_output import write_classified_cloud
 
@@ -63,7 +67,9 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     dimension ``prediction`` holds each point's predicted class (its index).
 
     Example:
-        >>> run_state_writer({"writer": "Writer", "out_pcloud": "*pcloud.laz"}, state)   # doctest: +SKIP
+        >>> run_state_writer(with_defaults({"writer": "Writer", "out_pcloud": "*pcloud.laz"}), state)
+        >>> (out / "pcloud.laz").is_file()
+        True
     """
     from vl3d_focal.inference.classified_output import source_chunks, write_state_cloud
 
@@ -82,8 +88,11 @@ def run_predictions_writer(step: Mapping[str, Any], state: PipelineState) -> Non
     """``PredictionsWriter`` (VL3D): each cloud's predicted classes, one integer per line.
 
     Example:
-        >>> run_predictions_writer({"writer": "PredictionsWriter", "out_preds": "*predictions.lbl"},
-        ...                        state)   # doctest: +SKIP
+        >>> from vl3d_focal.steps.predict import run_previous_model
+        >>> run_previous_model(with_defaults({"predict": "PreviousModel"}), state)
+        >>> run_predictions_writer({"writer": "PredictionsWriter", "out_preds": "*predictions.lbl"}, state)
+        >>> len((out / "predictions.lbl").read_text().split())
+        1531
     """
     from vl3d_focal.inference.classified_output import write_predictions
 
@@ -127,7 +136,7 @@ STEPS.register(step_entry(
         required=["writer", "out_pcloud"],
         description="Writes each input cloud as the pipeline sees it (VL3D's Writer).",
     ),
-    description="Writes each input cloud as the pipeline sees it (VL3D's Writer).", chief_only=True,
+    description="Writes each input cloud as the pipeline sees it (VL3D's Writer).", chief_only=True, per_cloud=True,
 ))
 
 STEPS.register(step_entry(
@@ -142,5 +151,5 @@ STEPS.register(step_entry(
         description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
     ),
     description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
-    needs=("predictions",), chief_only=True,
+    needs=("predictions",), chief_only=True, per_cloud=True,
 ))

@@ -15,7 +15,10 @@ where it says: ``checkpoint_path`` (the best model at each improvement), ``summa
 job's distribution strategy; ``batch_size`` is the global batch.
 
 Example:
-    >>> bundle = Trainer(job).run()                                   # doctest: +SKIP
+    >>> from vl3d_focal.steps.train import run_train  # builds the TrainingJob of a train step, runs a Trainer
+    >>> run_train(train_step, state)
+    >>> sorted(path.name for path in (out / "training").iterdir())[:2]
+    ['class_weights.json', 'history.csv']
 """
 
 from __future__ import annotations

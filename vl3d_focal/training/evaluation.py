@@ -98,8 +98,8 @@ def point_features(bundle: ModelBundle, record: CloudRecord) -> np.ndarray:
     holding it (points in no field: their nearest covered point's).
 
     Example:
-        >>> point_features(bundle, record).shape            # doctest: +SKIP
-        (5000, 64)
+        >>> point_features(bundle, record).shape
+        (1531, 8)
     """
     last = bundle.model.layers[-1].input
     network = keras.Model(bundle.model.inputs, last[0] if isinstance(last, (list, tuple)) else last)
@@ -132,7 +132,11 @@ def evaluate_training_clouds(records: Sequence[CloudRecord], bundle: ModelBundle
         The ``(C, C)`` confusion matrix over the training clouds, or None when nothing was asked.
 
     Example:
-        >>> evaluate_training_clouds(job.training, bundle, reports=reports)      # doctest: +SKIP
+        >>> reports = TrainingReports(outputs={"training_evaluation_report_path": out / "report.log"})
+        >>> int(evaluate_training_clouds([record], bundle, reports=reports).sum())  # every mapped point, predicted
+        1530
+        >>> (out / "report.log").exists()
+        True
     """
     if not reports.given([*EVALUATION_OUTPUTS, *CLOUD_OUTPUTS]):
         return None
@@ -159,8 +163,14 @@ def report_training_fields(model: Any, data: LabelledFields, *, centres: np.ndar
     paths ask.
 
     Example:
-        >>> report_training_fields(model, data, centres=data.centres, reports=reports, class_names=names,
-        ...                        template=record, batch_size=32)                # doctest: +SKIP
+        >>> from vl3d_focal.training.fields import labelled_fields
+        >>> data = labelled_fields([record], field_spec=bundle.field_spec, seed=0, feature_names=["intensity"],
+        ...                        normalizer=bundle.normalizer)
+        >>> reports = TrainingReports(outputs={"training_receptive_fields_distribution_report_path": out / "fields.log"})
+        >>> report_training_fields(bundle.model, data, centres=data.centres, reports=reports,
+        ...                        class_names=bundle.class_names, template=record, batch_size=32)
+        >>> (out / "fields.log").exists()
+        True
     """
     outputs = reports.outputs
     if outputs.get("training_support_points_report_path"):

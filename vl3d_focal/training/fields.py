@@ -85,8 +85,9 @@ def class_distribution_fields(
     """``training_class_distribution``: fields centred on ``counts[c]`` random points of each class c.
 
     Example:
-        >>> fields = class_distribution_fields(records, field_spec=spec, counts=[50, 50],
-        ...                                    seed=0)              # doctest: +SKIP
+        >>> fields = class_distribution_fields([record], field_spec=bundle.field_spec, counts=[20, 10, 0, 5, 5], seed=0)
+        >>> fields[0].num_fields
+        40
     """
     drawn = draw_class_centres([training_labels(record) for record in records], counts=counts, seed=seed)
     fields = []
@@ -110,8 +111,9 @@ def labelled_fields(
         fields: each cloud's fields; default the fields covering each cloud.
 
     Example:
-        >>> data = labelled_fields(state.clouds, field_spec=spec, seed=0,
-        ...                        feature_names=[], normalizer=None)   # doctest: +SKIP
+        >>> data = labelled_fields(state.clouds, field_spec=bundle.field_spec, seed=0, feature_names=[], normalizer=None)
+        >>> data.labels.shape[1], data.features.shape[2]
+        (48, 0)
     """
     parts: list[FieldInputs] = []
     labels, centres = [], []

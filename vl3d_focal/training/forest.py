@@ -8,7 +8,10 @@ samples (at most ``max_training_points``, a seeded draw), class weights resolved
 Outputs: ``class_weights.json`` under the training folder. There is no loss and no epoch.
 
 Example:
-    >>> bundle = ForestTrainer(job).run()                                 # doctest: +SKIP
+    >>> from vl3d_focal.steps.train import run_train  # builds the TrainingJob of a train step, runs its trainer
+    >>> run_train(forest_step, state)
+    >>> type(state.bundle.model).__name__, state.bundle.learns_from_points
+    ('ForestModel', True)
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 They are compiled as weighted metrics, so ignored points (sample weight 0) are left out.
 ``categorical_accuracy`` and ``sparse_categorical_accuracy`` are both the fraction of points whose
 most probable class is the reference: Keras' metric of that name expects one label format, so the
-one matching the loss's format is built under the name asked for. ``precision`` and ``recall``
-are Keras' over every (point, class) pair with a probability threshold of 0.5: sparse labels are
-one-hot encoded and logits turned into probabilities first.
+one matching the loss's format is built under the name asked for. ``precision``, ``recall`` and
+``binary_accuracy`` are Keras' over every (point, class) pair with a probability threshold of
+0.5 (VL3D's two-class specs use ``binary_accuracy``): sparse labels are one-hot encoded and
+logits turned into probabilities first.
 
 Example:
     >>> [m if isinstance(m, str) else m.name for m in build_metrics(
@@ -88,6 +89,25 @@ class PointRecall(_PointwiseMetric, keras.metrics.Recall):
     default_name = "recall"
 
 
+@keras.saving.register_keras_serializable(package="vl3d_focal")
+class PointBinaryAccuracy(_PointwiseMetric, keras.metrics.BinaryAccuracy):
+    """Keras' ``BinaryAccuracy`` over every (point, class) pair (see :class:`PointPrecision`).
+
+    Example:
+        >>> import numpy as np
+        >>> m = PointBinaryAccuracy(num_classes=2, from_logits=False)
+        >>> _ = m.update_state(np.array([[0, 1]]), np.array([[[0.9, 0.1], [0.8, 0.2]]]))
+        >>> m.name, float(m.result())
+        ('binary_accuracy', 0.5)
+    """
+
+    default_name = "binary_accuracy"
+
+
+POINTWISE = {"precision": PointPrecision, "recall": PointRecall, "binary_accuracy": PointBinaryAccuracy}
+"""The metrics over every (point, class) pair, by name."""
+
+
 def build_metrics(names: Sequence[str], *, label_format: str, num_classes: int, from_logits: bool) -> list[Any]:
     """The metrics to compile (as weighted metrics) for ``compilation_args.metrics``.
 
@@ -106,10 +126,9 @@ def build_metrics(names: Sequence[str], *, label_format: str, num_classes: int, 
             built.append("accuracy")
         elif name in ("categorical_accuracy", "sparse_categorical_accuracy"):
             built.append(accuracy(name=name))
-        elif name in ("precision", "recall"):
-            kind = PointPrecision if name == "precision" else PointRecall
-            built.append(kind(num_classes=num_classes, from_logits=from_logits, name=name))
+        elif name in POINTWISE:
+            built.append(POINTWISE[name](num_classes=num_classes, from_logits=from_logits, name=name))
         else:
             raise DataError(f"compilation_args.metrics: expected names among accuracy, categorical_accuracy, "
-                            f"sparse_categorical_accuracy, precision, recall; got {name!r}")
+                            f"sparse_categorical_accuracy, {', '.join(POINTWISE)}; got {name!r}")
     return built
