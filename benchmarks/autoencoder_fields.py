@@ -26,8 +26,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -122,8 +123,8 @@ def network_timings(model: keras.Model, inputs: list[np.ndarray], labels: np.nda
     for mode, jit in (("tf.function", False), ("xla", True)):
         forward = tf.function(lambda *xs: model(list(xs), training=False), jit_compile=jit)
         step = tf.function(train_step, jit_compile=jit)
-        out[f"forward/{mode}"] = median_seconds(lambda: forward(*tensors).numpy(), repetitions=repetitions)
-        out[f"train_step/{mode}"] = median_seconds(lambda: step(*tensors).numpy(), repetitions=repetitions)
+        out[f"forward/{mode}"] = median_seconds(lambda forward=forward: forward(*tensors).numpy(), repetitions=repetitions)
+        out[f"train_step/{mode}"] = median_seconds(lambda step=step: step(*tensors).numpy(), repetitions=repetitions)
     return out
 
 

@@ -37,8 +37,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from benchmarks.autoencoder_fields import CONFIGS, IGN  # noqa: E402
 from vl3d_focal.data.features import extract_features  # noqa: E402
-from vl3d_focal.data.normalization import FeatureNormalizer  # noqa: E402
 from vl3d_focal.data.hierarchical_fields import depth0_field_spec, hierarchical_model_inputs  # noqa: E402
+from vl3d_focal.data.normalization import FeatureNormalizer  # noqa: E402
 from vl3d_focal.data.propagation import propagate  # noqa: E402
 from vl3d_focal.data.receptive_fields import build_fields, field_coordinates  # noqa: E402
 from vl3d_focal.io.las import read_cloud  # noqa: E402

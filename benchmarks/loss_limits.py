@@ -13,12 +13,14 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import gc
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,10 +53,10 @@ def machine_rates(*, repetitions: int = 15) -> dict[str, float]:
 
     big = np.ones(32 * 1024 * 1024, np.float32)
     out = np.empty_like(big)
-    numpy_copy = 2 * big.nbytes / _best_seconds(fn=lambda: np.copyto(out, big), repetitions=repetitions)
+    numpy_copy = 2 * big.nbytes / _best_seconds(fn=functools.partial(np.copyto, out, big), repetitions=repetitions)
     tf_big = tf.constant(big)
     scale = tf.function(lambda x: x * 1.0001)
-    tf_scale = 2 * big.nbytes / _best_seconds(fn=lambda: scale(tf_big), repetitions=repetitions)
+    tf_scale = 2 * big.nbytes / _best_seconds(fn=functools.partial(scale, tf_big), repetitions=repetitions)
     small = np.linspace(-5.0, 5.0, 64 * 1024, dtype=np.float32)
     small_out = np.empty_like(small)
     inner = 50

@@ -27,8 +27,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -334,7 +335,7 @@ def run_benchmark(*, quick: bool, repetitions: int | None = None) -> dict[str, A
                                modes=("tf.function",) if quick else MODES)
     jax_result = run_jax_peers(shapes=shapes, repetitions=8 if quick else (repetitions or 30), rates=rates)
     return {
-        "meta": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "meta": {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                  "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
                  "python": platform.python_version(), "cpu": cpu_name(), "cores": os.cpu_count(),
                  "quick": quick, "gamma": GAMMA, "command": " ".join(["python -m benchmarks.loss_speed"] + sys.argv[1:])},

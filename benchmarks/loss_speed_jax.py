@@ -26,8 +26,9 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 if os.environ.setdefault("KERAS_BACKEND", "jax") != "jax":
     sys.exit(f"loss_speed_jax needs KERAS_BACKEND=jax; got {os.environ['KERAS_BACKEND']!r}")
@@ -155,7 +156,7 @@ def run(*, shapes: list[tuple[int, int, int]], repetitions: int) -> dict[str, An
                 ratios.append({"shape": list(shape), "ours": r["peer"], "mode": "jax.jit",
                                "vs_keras": keras_ms / r["median_ms"]})
     device = jax.devices()[0]
-    return {"meta": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    return {"meta": {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                      "jax": jax.__version__, "keras": keras.__version__, "numpy": np.__version__,
                      "python": platform.python_version(), "device": f"{device.platform}: {device.device_kind}",
                      "cpu": cpu_name(), "cores": os.cpu_count(), "gamma": GAMMA},

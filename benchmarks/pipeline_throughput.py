@@ -50,8 +50,14 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.throughput_models import (  # noqa: E402
-    ARCHITECTURE, FNAMES, focal_model, save_model, training_data, train_autoencoder_model, train_forest_model,
+    ARCHITECTURE,
+    FNAMES,
+    focal_model,
+    save_model,
+    train_autoencoder_model,
+    train_forest_model,
     train_neighbourhood_model,
+    training_data,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,12 +190,12 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
 
 def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_points: int | None) -> dict[str, Any]:
     """Runs read + predict + eval + write on one cloud in this process; times and peak memory."""
-    from vl3d_focal.steps.evaluate import run_eval
-    from vl3d_focal.steps.predict import run_model_loader
-    from vl3d_focal.runner.inputs import read_inputs
-    from vl3d_focal.steps.writers import run_pcloud_writer
     import vl3d_focal.losses  # noqa: F401
     import vl3d_focal.models  # noqa: F401
+    from vl3d_focal.runner.inputs import read_inputs
+    from vl3d_focal.steps.evaluate import run_eval
+    from vl3d_focal.steps.predict import run_model_loader
+    from vl3d_focal.steps.writers import run_pcloud_writer
 
     result: dict[str, Any] = {"rss_after_imports_mib": vm_kib("VmRSS") / 1024}
     start = time.perf_counter()
@@ -274,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         field_points = 200_000 if args.quick else 1_000_000
         base = scene_path(folder, points=field_points)
         report: dict[str, Any] = {
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
             "quick": args.quick,
         }

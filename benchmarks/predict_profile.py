@@ -107,7 +107,7 @@ class StackSampler:
             self.cpu[stage] += now_cpu - cpu
             wall, cpu = now_wall, now_cpu
 
-    def __enter__(self) -> "StackSampler":
+    def __enter__(self) -> StackSampler:
         self._thread.start()
         return self
 
@@ -121,8 +121,8 @@ def ign_model(cloud_path: Path, model_path: Path) -> None:
     import laspy
 
     from vl3d_focal.data.features import extract_features
-    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.receptive_fields import FieldSpec
     from vl3d_focal.io.las import PointCloud
     from vl3d_focal.models.bundle import ModelBundle

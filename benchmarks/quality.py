@@ -26,8 +26,9 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,12 +36,16 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.quality_models import MODEL_KEYS, model_train_step, takes_loss  # noqa: E402
-from benchmarks.run_variant import run_variant  # noqa: E402
-from benchmarks.sensor_copies import copies_of  # noqa: E402
 from benchmarks.quality_report import (  # noqa: E402
-    format_table, mark_targets, rarest_classes, targets_text, variant_name,
+    format_table,
+    mark_targets,
+    rarest_classes,
+    targets_text,
+    variant_name,
 )
+from benchmarks.run_variant import run_variant  # noqa: E402
 from benchmarks.seed_spread import format_summary, parse_seeds, run_name, summarise  # noqa: E402
+from benchmarks.sensor_copies import copies_of  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 IGN_DIR = REPO.parent / "shared" / "data" / "ign"
@@ -222,8 +227,8 @@ def main(*, argv: list[str] | None = None) -> int:
     if not any(IGN_DIR.glob("*.laz")):
         print(f"skipped: the real IGN tiles are not in {IGN_DIR} (../shared/data/ign beside the repository)")
         return 0
-    from vl3d_focal.errors import SpecError
     from vl3d_focal.config import load_spec, read_spec_file
+    from vl3d_focal.errors import SpecError
 
     epochs = args.epochs if args.epochs is not None else QUICK_EPOCHS if args.quick else None
     if epochs is not None and epochs < 1:

@@ -15,7 +15,8 @@ Example:
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MODEL_KEYS: dict[str, str] = {
     "pointnet": "PointNetPwiseClassifier",

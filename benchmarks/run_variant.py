@@ -18,8 +18,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,8 +59,8 @@ def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fit = _FitTime()
     logging.getLogger().addHandler(fit)
-    from vl3d_focal.runner.pipeline import run_pipeline
     from vl3d_focal.config import load_spec
+    from vl3d_focal.runner.pipeline import run_pipeline
 
     start = time.perf_counter()
     spec = load_spec(spec_path)

@@ -14,7 +14,8 @@ Example:
 from __future__ import annotations
 
 import statistics
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 OVERALL: tuple[tuple[str, str], ...] = (("OA", "OA"), ("mIoU", "mIoU"), ("macro_F1", "macro-F1"))
 

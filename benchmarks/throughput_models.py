@@ -42,8 +42,8 @@ def training_data(cloud_path: Path, fnames: list[str], *, spec: Any = None
     import laspy
 
     from vl3d_focal.data.features import extract_features
-    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.receptive_fields import FieldSpec, build_fields, field_coordinates
     from vl3d_focal.io.las import PointCloud
 
@@ -77,8 +77,8 @@ def focal_model(*, num_points: int, num_features: int, labels: np.ndarray, num_c
 
 def save_model(model: Any, *, fnames: list[str], normalizer: Any, spec: Any, mapping: Any, path: Path,
           model_name: str = "PointNetPwiseClassifier", pre_processing: dict[str, Any] | None = None) -> None:
-    from vl3d_focal.models.model_file import save_bundle
     from vl3d_focal.models.bundle import ModelBundle
+    from vl3d_focal.models.model_file import save_bundle
 
     save_bundle(ModelBundle(model=model, feature_names=fnames, normalizer=normalizer, field_spec=spec,
                             mapping=mapping, class_names=list(mapping.names), random_seed=0,

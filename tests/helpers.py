@@ -75,8 +75,8 @@ def random_bundle(*, fnames: list[str], radius: float = 2.0, num_points: int = 4
     """
     import numpy as np
 
-    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.receptive_fields import FieldSpec
     from vl3d_focal.models.bundle import ModelBundle
     from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier

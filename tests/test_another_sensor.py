@@ -7,16 +7,15 @@ import logging
 import sys
 from pathlib import Path
 
-
 from vl3d_focal.config import load_spec
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.models.model_file import read_metadata
 from vl3d_focal.runner.pipeline import run_pipeline
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # benchmarks/, after the installed package
-from benchmarks.sensor_copies import write_format0, write_scaled  # noqa: E402
-
 from helpers import DEMO_CLASSES  # noqa: E402
+
+from benchmarks.sensor_copies import write_format0, write_scaled  # noqa: E402
 
 FNAMES = ["intensity", "return_number", "number_of_returns", "height_above_ground", "planarity_k16"]
 

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import DEMO_CLASSES
 
 from vl3d_focal.config import load_spec
 from vl3d_focal.data.synthetic import generate_urban_scene
@@ -14,8 +15,6 @@ from vl3d_focal.inference import prediction
 from vl3d_focal.models.autoencoder import TINY_FEATURE_EXTRACTION
 from vl3d_focal.models.model_file import load_bundle, read_metadata
 from vl3d_focal.runner.pipeline import execute_pipeline
-
-from helpers import DEMO_CLASSES
 
 PRE_PROCESSING = {"pre_processor": "hierarchical_fps", "neighborhood": {"type": "sphere", "radius": 3.0},
                   "num_points_per_depth": [32, 16, 8], "num_pwise_neighbors": [6, 4, 4],
@@ -86,7 +85,7 @@ def test_loaded_model_predicts_the_same_in_one_go_by_blocks_and_streamed(trained
 
             state_in = runner_inputs.read_inputs(inputs=spec["in_pcloud"], prefixes=spec["out_pcloud"])
             record = state_in.clouds[0]
-            record.cloud  # read it whole
+            _ = record.cloud  # read it whole
             prediction.predict_cloud(record, bundle, chunk_points=chunk_points)
             runs[name] = record.result.probabilities
             continue

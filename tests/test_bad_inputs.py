@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
 from vl3d_focal.cli import main
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import read_cloud
 from vl3d_focal.models.model_file import FORMAT_VERSION, check_metadata
-
-from helpers import run_cli
 
 CORPUS_SCRIPT = Path(__file__).parent / "bad_inputs" / "make_corpus.py"
 

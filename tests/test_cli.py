@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import run_cli
 
 import vl3d_focal
 import vl3d_focal.config
 import vl3d_focal.runner.pipeline
 from vl3d_focal import cli
+from vl3d_focal.config import schemas
 from vl3d_focal.errors import DataError
 from vl3d_focal.losses import CLASS_WEIGHT_STRATEGIES
 from vl3d_focal.registry import LOSSES, MODELS
-from vl3d_focal.config import schemas
-
-from helpers import run_cli
 
 SPECS = Path(__file__).parent / "specs"
 ISSUE_LINE = re.compile(r"^(?P<file>[^:]+): (?P<path>\$\S*): (?P<message>.+)$")

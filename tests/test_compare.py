@@ -8,12 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+from test_html_report import assert_opens_cleanly, chromium_available, make_record  # noqa: F401  (fixture)
 
 from vl3d_focal.cli import main
 from vl3d_focal.errors import DataError
 from vl3d_focal.reports.compare import compare_runs, find_record, format_comparison
-
-from test_html_report import assert_opens_cleanly, chromium_available, make_record  # noqa: F401  (fixture)
 
 
 @pytest.fixture()

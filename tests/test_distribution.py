@@ -30,8 +30,8 @@ def _measure() -> dict:
     import keras
 
     from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
-    from vl3d_focal.training.distribution import build_strategy, training_model
     from vl3d_focal.training.datasets import make_dataset
+    from vl3d_focal.training.distribution import build_strategy, training_model
 
     rng = np.random.default_rng(7)
     x = rng.normal(size=(4, 8, 3)).astype("float32")

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_resume import small_spec
 
 EPOCHS = 2

@@ -9,13 +9,12 @@ from pathlib import Path
 import laspy
 import numpy as np
 import pytest
+from helpers import DEMO_CLASSES, PINNED_KEYS
 
+from vl3d_focal.config import load_spec
 from vl3d_focal.data.synthetic import write_demo_scene
 from vl3d_focal.losses import compute_class_weight
 from vl3d_focal.runner.pipeline import execute_pipeline, run_pipeline
-from vl3d_focal.config import load_spec
-
-from helpers import DEMO_CLASSES, PINNED_KEYS
 
 IGNORED = [0, 7]
 

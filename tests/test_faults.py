@@ -9,15 +9,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from test_resume import small_spec
 
 from vl3d_focal.cli import main
+from vl3d_focal.data.synthetic import write_demo_scene
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.runner import preflight
 from vl3d_focal.training.checkpoints import read_checkpoint_state
-from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.data.synthetic import write_demo_scene
-
-from test_resume import small_spec
 
 
 def _spec(tmp_path: Path, *, out: str, epochs: int = 2, **handling) -> dict:

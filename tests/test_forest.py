@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import DEMO_CLASSES
 from sklearn.ensemble import RandomForestClassifier
 
 from vl3d_focal.config import load_spec, validate_spec
@@ -16,8 +17,6 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.models.forest import MEMBER, ForestModel, build_random_forest, load_forest
 from vl3d_focal.models.model_file import load_bundle, read_metadata
 from vl3d_focal.runner.pipeline import execute_pipeline
-
-from helpers import DEMO_CLASSES
 
 
 @pytest.fixture(scope="module")

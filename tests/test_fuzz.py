@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vl3d_focal.config import load_spec
 from vl3d_focal.errors import DataError, SpecError
 from vl3d_focal.io.las import PointCloud, read_cloud
-from vl3d_focal.config import load_spec
 
 FUZZ = settings(max_examples=60, deadline=3000, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -6,14 +6,13 @@ import json
 import re
 from pathlib import Path
 
+import browser
 import pytest
 
 from vl3d_focal.reports.html_report import render_report, write_report
 from vl3d_focal.reports.metrics import classification_metrics
 from vl3d_focal.reports.run_summary import rare_classes, summed_metrics
 from vl3d_focal.reports.survey_section import survey_section
-
-import browser
 
 NAMES = ["ground", "vegetation", "pole"]
 

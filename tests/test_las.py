@@ -4,9 +4,9 @@ import laspy
 import numpy as np
 import pytest
 
+from vl3d_focal.data.features import available_features
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
-from vl3d_focal.data.features import available_features
 from vl3d_focal.io.las import PointCloud, read_cloud, write_cloud
 
 

@@ -66,7 +66,7 @@ def _measure() -> dict:
     for name, case in CASES.items():
         x, y, w = _case_inputs(case)
 
-        def build(case=case):
+        def build(case=case, x=x):
             keras.utils.set_random_seed(3)
             inputs = keras.Input(x.shape[1:])
             model = keras.Model(inputs, keras.layers.Dense(3)(inputs))

@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from test_losses_any_backend import finite_difference
 
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
@@ -131,7 +130,7 @@ def test_slope_is_derivative_of_focal_term():
     for gamma in (0.0, 0.25, 1.0, 2.0, 3.5):
         f, slope = focal_and_slope(tf.constant(log_p, tf.float64), gamma=gamma)
 
-        def ref(u):
+        def ref(u, gamma=gamma):
             return (1 - np.exp(u)) ** gamma * -u
         h = np.abs(log_p) * 1e-5
         numeric = (ref(log_p + h) - ref(log_p - h)) / (2 * h)

@@ -18,7 +18,9 @@ import vl3d_focal.losses  # noqa: F401  (registers the built-ins)
 from vl3d_focal import plugins
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.losses import (
-    ClassWeightedFocalCategoricalCrossentropy, LossArgumentError, MultiCategoryFocalCrossentropy,
+    ClassWeightedFocalCategoricalCrossentropy,
+    LossArgumentError,
+    MultiCategoryFocalCrossentropy,
 )
 from vl3d_focal.registry import LOSSES, Registry, RegistryEntry
 

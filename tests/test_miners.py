@@ -5,6 +5,7 @@ from __future__ import annotations
 import laspy
 import numpy as np
 import pytest
+from helpers import DEMO_CLASSES
 from scipy import stats
 
 from vl3d_focal.config import validate_spec
@@ -16,8 +17,6 @@ from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.inference import tile_features
 from vl3d_focal.inference.tile_buckets import StreamedPredictions, TileGrid, bucket_dtype, cloud_bounds, write_buckets
 from vl3d_focal.io.las import PointCloud
-
-from helpers import DEMO_CLASSES
 
 
 def _reference_eigen(neighbours: np.ndarray) -> dict[str, float]:

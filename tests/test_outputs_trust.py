@@ -14,11 +14,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from test_resume import small_spec
 
 from vl3d_focal.cli import main
 from vl3d_focal.data.synthetic import write_demo_scene
-
-from test_resume import small_spec
 
 
 @pytest.fixture(scope="module")

@@ -8,24 +8,22 @@ import keras
 import numpy as np
 import pytest
 
-from vl3d_focal.errors import DataError
-from vl3d_focal.runner.pipeline import step_entries
-from vl3d_focal.registry import LOSSES, MODELS, Registry
-from vl3d_focal.training import targets
-from vl3d_focal.reports.files import evaluation_files
-from vl3d_focal.training.callbacks import build_callbacks
-from vl3d_focal.training.datasets import make_dataset
-from vl3d_focal.training.optimizers import build_learning_rate, build_optimizer
-from vl3d_focal.config.prefixes import cloud_prefixes, expand_output, model_prefix
-from vl3d_focal.inference.prediction import predict_fields
-from vl3d_focal.steps.state import PipelineState
-from vl3d_focal.training.targets import class_counts, format_targets, plan_loss
-from vl3d_focal.training.fields import LabelledFields, split_fields
-from vl3d_focal.inference.classified_output import probability_dimension
-
 import vl3d_focal.losses  # noqa: F401  (registers the built-in losses)
 import vl3d_focal.models  # noqa: F401  (registers the built-in models)
-
+from vl3d_focal.config.prefixes import cloud_prefixes, expand_output, model_prefix
+from vl3d_focal.errors import DataError
+from vl3d_focal.inference.classified_output import probability_dimension
+from vl3d_focal.inference.prediction import predict_fields
+from vl3d_focal.registry import LOSSES, MODELS, Registry
+from vl3d_focal.reports.files import evaluation_files
+from vl3d_focal.runner.pipeline import step_entries
+from vl3d_focal.steps.state import PipelineState
+from vl3d_focal.training import targets
+from vl3d_focal.training.callbacks import build_callbacks
+from vl3d_focal.training.datasets import make_dataset
+from vl3d_focal.training.fields import LabelledFields, split_fields
+from vl3d_focal.training.optimizers import build_learning_rate, build_optimizer
+from vl3d_focal.training.targets import class_counts, format_targets, plan_loss
 
 # --- output prefixes ---------------------------------------------------------------------
 

@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 
 from vl3d_focal.data.features import extract_features
-from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.receptive_fields import FieldSpec, build_fields, fields_at_centers
-from vl3d_focal.data.synthetic import generate_urban_scene
-from vl3d_focal.io.las import PointCloud, write_cloud
-from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
-from vl3d_focal.inference.scoring import plot_sample
-from vl3d_focal.inference.prediction import group_by_tile, predict_cloud
-from vl3d_focal.steps.predict import predict_clouds
 from vl3d_focal.data.records import CloudRecord
-from vl3d_focal.models.bundle import ModelBundle
-from vl3d_focal.steps.state import PipelineState
+from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.inference.classified_output import probability_dimension
+from vl3d_focal.inference.prediction import group_by_tile, predict_cloud
+from vl3d_focal.inference.scoring import plot_sample
+from vl3d_focal.io.las import PointCloud, write_cloud
+from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
+from vl3d_focal.steps.predict import predict_clouds
+from vl3d_focal.steps.state import PipelineState
 from vl3d_focal.steps.writers import run_pcloud_writer
 
 FNAMES = ["intensity", "return_number"]

@@ -7,14 +7,13 @@ import logging
 from pathlib import Path
 
 import pytest
+from test_resume import small_spec
 
 from vl3d_focal.cli import main
-from vl3d_focal.data.synthetic import write_demo_scene
-from vl3d_focal.runner.pipeline import remove_stale_outputs
-from vl3d_focal.runner.outputs import output_files
 from vl3d_focal.config import load_spec
-
-from test_resume import small_spec
+from vl3d_focal.data.synthetic import write_demo_scene
+from vl3d_focal.runner.outputs import output_files
+from vl3d_focal.runner.pipeline import remove_stale_outputs
 
 STALE = [
     "training/.history.k2j4h_9a.partial.csv",            # atomic_output (history, class weights, reports)

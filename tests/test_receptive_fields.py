@@ -5,7 +5,11 @@ import pytest
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.receptive_fields import (
-    NEIGHBORHOODS, FieldSpec, build_fields, field_centers, field_coordinates,
+    NEIGHBORHOODS,
+    FieldSpec,
+    build_fields,
+    field_centers,
+    field_coordinates,
 )
 from vl3d_focal.errors import DataError, SpecError
 

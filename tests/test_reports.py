@@ -12,10 +12,10 @@ import pytest
 from matplotlib.colors import to_rgba
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.reports.metrics import METRIC_KEYS, classification_metrics, confusion_matrix
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.reports.evaluation_report import format_text_report, write_evaluation
 from vl3d_focal.reports.history import write_training_history
+from vl3d_focal.reports.metrics import METRIC_KEYS, classification_metrics, confusion_matrix
 from vl3d_focal.reports.topdown import make_topdown_figure, plot_topdown
 
 NAMES = ["ground", "vegetation", "pole"]

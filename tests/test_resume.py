@@ -12,11 +12,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from helpers import DEMO_CLASSES, PINNED_KEYS
 
 from vl3d_focal.data.synthetic import write_demo_scene
 from vl3d_focal.training.checkpoints import read_checkpoint_state
-
-from helpers import DEMO_CLASSES, PINNED_KEYS
 
 EPOCHS = 4
 

@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_resume import small_spec
 
 from vl3d_focal.data.synthetic import write_demo_scene
 from vl3d_focal.runner.demo import DEMO_TILES, demo_spec_text
 from vl3d_focal.runner.run_record import RunRecorder, json_ready
 from vl3d_focal.steps.state import PipelineState
-
-from test_resume import small_spec
 
 TF_NATIVE_LINE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cuInit|cuda", re.M)
 """TensorFlow's C++ log lines (absl format) and its start-up notes."""

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from vl3d_focal.config import schemas
+from vl3d_focal.config import schemas, validate_spec
+from vl3d_focal.config.normalise import apply_defaults, inline_refs
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS, RegistryEntry
-from vl3d_focal.config import validate_spec
-from vl3d_focal.config.normalise import apply_defaults, inline_refs
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO / "config_schemas"

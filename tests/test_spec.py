@@ -13,10 +13,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vl3d_focal.errors import SpecError, SpecIssue
-from vl3d_focal.config.schemas import generate_schemas
 from vl3d_focal.config import drop_comments, load_spec, parse_spec_text, read_spec_file, validate_spec
 from vl3d_focal.config.messages import did_you_mean, json_path, natural_key
+from vl3d_focal.config.schemas import generate_schemas
+from vl3d_focal.errors import SpecError, SpecIssue
 
 SPECS = Path(__file__).parent / "specs"
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import random_bundle, split_scene
 
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.data.synthetic import generate_urban_scene
@@ -12,8 +13,6 @@ from vl3d_focal.inference.prediction import predict_cloud
 from vl3d_focal.io.chunks import read_within
 from vl3d_focal.io.footprints import TileIndex, read_footprint
 from vl3d_focal.io.las import read_cloud
-
-from helpers import random_bundle, split_scene
 
 FNAMES = ["intensity", "return_number"]
 

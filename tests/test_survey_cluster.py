@@ -13,12 +13,11 @@ from pathlib import Path
 
 import laspy
 import pytest
+from helpers import random_bundle, split_scene
 
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.io.las import PointCloud
 from vl3d_focal.models.model_file import save_bundle
-
-from helpers import random_bundle, split_scene
 
 READY_TIMEOUT_S = 180
 """Bound of the wait for the scheduler and its worker (a loaded machine starts them slowly)."""

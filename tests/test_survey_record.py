@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from vl3d_focal.io.footprints import Footprint, TileIndex, crs_from_wkt
+from vl3d_focal.progress import Progress
 from vl3d_focal.registry import STEPS
 from vl3d_focal.runner.cloud_phase import cloud_outputs, phase_fingerprint, step_groups
 from vl3d_focal.runner.cloud_task import CloudOutcome
-from vl3d_focal.progress import Progress
 from vl3d_focal.runner.survey import SurveyRecord
 from vl3d_focal.steps.facts import EvaluationFacts, RunFacts
 

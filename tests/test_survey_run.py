@@ -13,13 +13,12 @@ from pathlib import Path
 import laspy
 import numpy as np
 import pytest
+from helpers import DEMO_CLASSES, random_bundle, split_scene
 
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.io.las import PointCloud
 from vl3d_focal.models.model_file import save_bundle
 from vl3d_focal.runner.survey import KILL_AFTER_VARIABLE
-
-from helpers import DEMO_CLASSES, random_bundle, split_scene
 
 FNAMES = ["intensity", "gps_time"]
 PER_CLOUD = [{"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},

@@ -4,7 +4,12 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.terrain import (
-    ISOLATED_RADIUS_M, PointBlock, TerrainGrid, estimate_ground, terrain_surface, whole_cloud_block,
+    ISOLATED_RADIUS_M,
+    PointBlock,
+    TerrainGrid,
+    estimate_ground,
+    terrain_surface,
+    whole_cloud_block,
 )
 
 

@@ -9,7 +9,12 @@ import pytest
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import (
-    StreamedPredictions, TileGrid, bucket_dtype, cloud_bounds, load_tile, write_buckets,
+    StreamedPredictions,
+    TileGrid,
+    bucket_dtype,
+    cloud_bounds,
+    load_tile,
+    write_buckets,
 )
 
 

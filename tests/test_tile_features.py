@@ -6,9 +6,9 @@ import pytest
 
 from vl3d_focal.data.features import extract_features
 from vl3d_focal.data.synthetic import generate_urban_scene
-from vl3d_focal.io.las import PointCloud
 from vl3d_focal.inference import tile_features
 from vl3d_focal.inference.tile_buckets import StreamedPredictions, TileGrid, bucket_dtype, cloud_bounds, write_buckets
+from vl3d_focal.io.las import PointCloud
 
 NAMES = ["intensity", "height_above_ground", "linearity", "planarity", "scattering", "verticality"]
 

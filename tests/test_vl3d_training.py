@@ -10,12 +10,11 @@ import json
 import laspy
 import numpy as np
 import pytest
+from helpers import DEMO_CLASSES, run_cli
 
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.synthetic import write_demo_scene
 from vl3d_focal.models.model_file import load_bundle
-
-from helpers import DEMO_CLASSES, run_cli
 
 DISTRIBUTION = [20, 20, 20, 10, 10]
 METRICS = ["OA", "P", "R", "F1", "IoU", "wP", "wR", "wF1", "wIoU", "MCC", "Kappa"]

@@ -25,8 +25,9 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from vl3d_focal import __version__
 from vl3d_focal.errors import SpecError, VL3DFocalError

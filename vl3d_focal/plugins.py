@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Iterable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class Progress:
         self.shown = False
         self._last = -float("inf")
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -19,8 +19,9 @@ import difflib
 import importlib
 import inspect
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.lazy import load_reference

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import laspy
 import numpy as np
@@ -215,8 +216,8 @@ def _bundle_model(folder: Path, name: str, *, unsafe: bool, metadata_patch: dict
 
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.data.receptive_fields import FieldSpec
-    from vl3d_focal.models.model_file import METADATA_MEMBER, save_bundle
     from vl3d_focal.models.bundle import ModelBundle
+    from vl3d_focal.models.model_file import METADATA_MEMBER, save_bundle
 
     mapping = ClassMapping.from_spec({"classes": CLASSES})
     bundle = ModelBundle(model=_tiny_keras(unsafe=unsafe), feature_names=[], normalizer=None,

@@ -34,9 +34,9 @@ Example:
 from __future__ import annotations
 
 from vl3d_focal.config.loading import check_spec, load_spec, read_spec, validate_spec
-from vl3d_focal.config.parsing import drop_comments, parse_spec_text, read_spec_file
 from vl3d_focal.config.messages import json_path, sort_issues
 from vl3d_focal.config.normalise import apply_defaults, normalise_paths
+from vl3d_focal.config.parsing import drop_comments, parse_spec_text, read_spec_file
 from vl3d_focal.config.schemas import active_schemas, generate_schemas, load_schema, write_schemas
 from vl3d_focal.config.starter import starter_spec
 

@@ -29,8 +29,9 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from vl3d_focal.config.inputs import unmatched_problem
 from vl3d_focal.config.messages import json_path
@@ -198,7 +199,7 @@ def _per_cloud_products() -> set[str]:
 
 def _phase_issues(steps: list[tuple[str, RegistryEntry]], arguments: list[Mapping[str, Any]]) -> Iterator[Issue]:
     """Per-cloud steps needing what a per-cloud step gave before a step of another kind."""
-    products, current, ever = _per_cloud_products(), set(), set()
+    products, current, ever = _per_cloud_products(), set[str](), set[str]()
     for i, (found, step) in enumerate(zip(steps, arguments)):
         kind, entry = found
         ever.update(entry.metadata.get("gives", ()))
@@ -235,7 +236,8 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
     issues += _output_issues(spec, found, check_files=check_files)
     issues += _executor_issues(spec)
     steps = [find_step(as_dict(step)) for step in as_list(spec.get("sequential_pipeline"))]
-    order_known = all(step is not None for step in steps)  # else what a step gives is unknown
+    known_steps = [step for step in steps if step is not None]
+    order_known = len(known_steps) == len(steps)  # else what a step gives is unknown
     given: set[str] = set()
     known: dict[str, Any] = {}
     if check_files:  # what each input cloud offers, from its header: steps check fnames against it
@@ -254,5 +256,5 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
             issues += check(step, at, known)
         given.update(entry.metadata.get("gives", ()))
     if order_known:
-        issues += _phase_issues(steps, [as_dict(step) for step in as_list(spec.get("sequential_pipeline"))])
+        issues += _phase_issues(known_steps, [as_dict(step) for step in as_list(spec.get("sequential_pipeline"))])
     return issues

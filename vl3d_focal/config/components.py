@@ -19,7 +19,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.config.schemas import steps_by_kind

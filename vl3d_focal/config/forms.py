@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from vl3d_focal.config.prefixes import PREFIX_MARK
 from vl3d_focal.errors import SpecIssue

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 CLOUD_FILE_SUFFIXES = (".las", ".laz")
 

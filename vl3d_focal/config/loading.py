@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.config import schemas as schema_files
-from vl3d_focal.errors import SpecError, SpecIssue
 from vl3d_focal.config.checks import semantic_issues
 from vl3d_focal.config.components import unavailable_steps
 from vl3d_focal.config.forms import as_pipeline
@@ -55,6 +54,7 @@ from vl3d_focal.config.messages import describe, json_path, schema_issues, sort_
 from vl3d_focal.config.normalise import apply_defaults, normalise_paths
 from vl3d_focal.config.notes import NOTE_PREFIX, spec_notes
 from vl3d_focal.config.parsing import drop_comments, read_spec_file
+from vl3d_focal.errors import SpecError, SpecIssue
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from jsonschema.exceptions import ValidationError
 

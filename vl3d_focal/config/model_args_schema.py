@@ -84,7 +84,6 @@ def class_weight_strategies() -> tuple[str, ...]:
         True
     """
     import vl3d_focal.losses as losses
-
     from vl3d_focal.losses import class_weights
 
     names = tuple(losses.CLASS_WEIGHT_STRATEGIES)
@@ -115,7 +114,7 @@ def class_weight_schema() -> dict[str, Any]:
         name.update(pattern=case_insensitive_pattern(strategies), examples=list(strategies))
     name["description"] = "Strategy computing the weights from the training labels (case-insensitive; 'auto' = 'balanced')."
     defaults = _strategy_option_defaults()
-    options = {
+    options: dict[str, dict[str, Any]] = {
         "beta": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "effective_number: the beta of (1 - beta^n) / (1 - beta)."},
         "k": {"type": "number", "exclusiveMinimum": 1, "description": "log: the k of 1 / ln(k + frequency)."},
         "on_absent_class": {"enum": ["error", "zero"], "description": "A class absent from the training labels: stop with an error, or weight it 0."},

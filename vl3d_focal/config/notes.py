@@ -28,7 +28,8 @@ Example:
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from vl3d_focal.config.normalise import pipeline_schema_inlined, walk
 from vl3d_focal.config.schema_parts import NO_EFFECT_ANNOTATION

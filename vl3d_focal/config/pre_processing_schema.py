@@ -16,7 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from vl3d_focal.config.schema_parts import (
-    CLOUD_SUFFIXES, PLOT_SUFFIXES, case_insensitive_pattern, closed_object, no_effect, optional_output_schema,
+    CLOUD_SUFFIXES,
+    PLOT_SUFFIXES,
+    case_insensitive_pattern,
+    closed_object,
+    no_effect,
+    optional_output_schema,
 )
 
 NEIGHBORHOOD_TYPES = ("sphere", "cylinder", "rectangular2D", "rectangular3D")

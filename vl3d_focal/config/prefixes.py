@@ -14,8 +14,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from vl3d_focal.errors import DataError
 
@@ -40,16 +40,16 @@ def cloud_prefixes(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Pat
         >>> cloud_prefixes(inputs=["x/a.las"], prefixes=["out/run_"])
         ['out/run_']
     """
-    inputs = [str(path) for path in inputs]
-    prefixes = [str(prefix) for prefix in prefixes]
-    if not prefixes:
-        return [str(Path(path).with_suffix("")) + "_" for path in inputs]
-    if len(prefixes) == len(inputs):
-        return prefixes
-    if len(prefixes) == 1:
-        return [f"{prefixes[0]}{Path(path).stem}/" for path in inputs]
+    paths = [str(path) for path in inputs]
+    texts = [str(prefix) for prefix in prefixes]
+    if not texts:
+        return [str(Path(path).with_suffix("")) + "_" for path in paths]
+    if len(texts) == len(paths):
+        return texts
+    if len(texts) == 1:
+        return [f"{texts[0]}{Path(path).stem}/" for path in paths]
     raise DataError(
-        f"out_pcloud: expected 1 prefix or one per input ({len(inputs)}), got {len(prefixes)}"
+        f"out_pcloud: expected 1 prefix or one per input ({len(paths)}), got {len(texts)}"
     )
 
 

@@ -24,7 +24,8 @@ Example:
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 PATH_ANNOTATION = "x-vl3d-path"
 LIST_ANNOTATION = "x-vl3d-as-list"

@@ -29,16 +29,17 @@ import importlib.resources
 import importlib.resources.abc
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import referencing
 from jsonschema import Draft202012Validator
 from referencing.jsonschema import DRAFT202012
 
 from vl3d_focal.config import model_args_schema
-from vl3d_focal.config.vl3d_internals import add_internal_keys
 from vl3d_focal.config.schema_parts import NO_EFFECT_PROPERTIES, top_level_properties
+from vl3d_focal.config.vl3d_internals import add_internal_keys
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS, STEPS, RegistryEntry
 

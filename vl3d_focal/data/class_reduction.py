@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -56,6 +56,7 @@ def reduce_mapping(mapping: ClassMapping, *, groups: Sequence[Sequence[int]], na
         raise DataError(f"class reduction: {len(names)} output class names for {len(groups)} groups")
     codes = [sorted(code for index in group for code in mapping.codes[index]) for group in groups]
     dropped = [code for index in range(mapping.num_classes) if index not in owner for code in mapping.codes[index]]
+    assert mapping.las_codes is not None  # filled by ClassMapping.__post_init__
     las_codes = list(range(len(groups))) if mapping.vl3d_values else [mapping.las_codes[group[0]] for group in groups]
     return ClassMapping(names=list(names), codes=codes, ignore_codes=sorted(set(mapping.ignore_codes) | set(dropped)),
                         las_codes=las_codes, unmapped=mapping.unmapped, vl3d_values=mapping.vl3d_values)

@@ -29,7 +29,7 @@ Example:
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -99,7 +99,8 @@ def _from_eigen(values: np.ndarray, vectors: np.ndarray, names: Sequence[str]) -
     e1, e2, e3 = _safe_ratio(l1, total), _safe_ratio(l2, total), _safe_ratio(l3, total)
     spread = l1 > _NO_SPREAD
     with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = -sum(np.where(e > 0, e * np.log(np.where(e > 0, e, 1.0)), 0.0) for e in (e1, e2, e3))
+        h1, h2, h3 = (np.where(e > 0, e * np.log(np.where(e > 0, e, 1.0)), 0.0) for e in (e1, e2, e3))
+        entropy = -(h1 + h2 + h3)
     formulas: dict[str, Callable[[], np.ndarray]] = {
         "linearity": lambda: _safe_ratio(l1 - l2, l1),
         "planarity": lambda: _safe_ratio(l2 - l3, l1),
@@ -180,6 +181,7 @@ def eigen_features(
             rows = slice(start, start + chunk)
             query = xyz[queries[rows]]
             if k is None:
+                assert radius is not None  # exactly one of radius and k (checked above)
                 covariance, reach[rows] = _ball_chunk(tree, xyz, query, float(radius)), float(radius)
             else:
                 count = min(int(k), len(xyz))

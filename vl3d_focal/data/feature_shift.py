@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from vl3d_focal.data.normalization import FeatureNormalizer

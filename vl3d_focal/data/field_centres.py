@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -69,8 +69,8 @@ def group_centres(xyz: np.ndarray, groups: np.ndarray, count: int, *, on_cloud: 
         [[1.0, 0.0, 0.0]]
     """
     sizes = np.bincount(groups, minlength=count)
-    means = np.stack([np.bincount(groups, weights=xyz[:, k], minlength=count) for k in range(3)], axis=1)
-    means /= sizes[:, None]
+    sums = np.stack([np.bincount(groups, weights=xyz[:, k], minlength=count) for k in range(3)], axis=1)
+    means = sums / sizes[:, None]
     if not on_cloud:
         return means
     gaps = np.sum((xyz - means[groups]) ** 2, axis=1)

@@ -35,14 +35,17 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.hierarchy_defaults import (
-    DEFAULT_NUM_DOWNSAMPLING_NEIGHBORS, DEFAULT_NUM_POINTS_PER_DEPTH, DEFAULT_NUM_PWISE_NEIGHBORS,
+    DEFAULT_NUM_DOWNSAMPLING_NEIGHBORS,
+    DEFAULT_NUM_POINTS_PER_DEPTH,
+    DEFAULT_NUM_PWISE_NEIGHBORS,
     DEFAULT_NUM_UPSAMPLING_NEIGHBORS,
 )
 from vl3d_focal.data.parallel import cpu_threads
@@ -109,7 +112,7 @@ class HierarchySpec:
             raise SpecError(issues)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "HierarchySpec":
+    def from_config(cls, config: Mapping[str, Any]) -> HierarchySpec:
         """From a ``pre_processing`` dict of VL3D's ``hierarchical_fps`` (missing keys: defaults)."""
         def ints(key: str, default: Sequence[int]) -> tuple[int, ...]:
             return tuple(config.get(key, default))
@@ -137,7 +140,7 @@ class HierarchySpec:
             {'pwise_neighbors_0': (4, 2)}
         """
         p = self.num_points_per_depth
-        shapes = {"pwise_neighbors_0": (p[0], self.num_pwise_neighbors[0])}
+        shapes: dict[str, tuple[int, ...]] = {"pwise_neighbors_0": (p[0], self.num_pwise_neighbors[0])}
         for d in range(1, self.depth):
             shapes[f"subsample_{d}"] = (p[d],)
             shapes[f"downsampling_neighbors_{d}"] = (p[d], self.num_downsampling_neighbors[d])
@@ -147,7 +150,7 @@ class HierarchySpec:
 
 
 def _is_count(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= 1)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -125,7 +126,7 @@ class ClassMapping:
         return len(self.names)
 
     @classmethod
-    def from_spec(cls, step: Mapping[str, Any]) -> "ClassMapping":
+    def from_spec(cls, step: Mapping[str, Any]) -> ClassMapping:
         """Build from a ``class_mapping`` pipeline step.
 
         The step holds ``classes`` (list of ``{"name", "codes", "color"?, "las_code"?}``),
@@ -149,7 +150,7 @@ class ClassMapping:
         )
 
     @classmethod
-    def from_values(cls, names: Sequence[str]) -> "ClassMapping":
+    def from_values(cls, names: Sequence[str]) -> ClassMapping:
         """VL3D's classes: classification value ``i`` is class ``i``, named ``names[i]``.
 
         Example:
@@ -160,7 +161,7 @@ class ClassMapping:
         return cls(names=list(names), codes=[[i] for i in range(len(names))], vl3d_values=True)
 
     @classmethod
-    def from_codes(cls, codes: np.ndarray, *, ignore_codes: Sequence[int] = ()) -> "ClassMapping":
+    def from_codes(cls, codes: np.ndarray, *, ignore_codes: Sequence[int] = ()) -> ClassMapping:
         """One class per distinct LAS code present (named ``class_<code>``), for unmapped data.
 
         Example:
@@ -256,6 +257,7 @@ class ClassMapping:
                 f"class labels must be in -1..{self.num_classes - 1}, "
                 f"received {int(labels.min())}..{int(labels.max())}"
             )
+        assert self.las_codes is not None  # filled by __post_init__
         table = np.array(self.las_codes + [ignored_code], dtype=np.uint8)
         return table[labels]  # -1 picks the last entry: ignored_code
 
@@ -266,6 +268,7 @@ class ClassMapping:
             >>> ClassMapping.from_config(mapping.to_config()).names == mapping.names
             True
         """
+        assert self.colors is not None and self.las_codes is not None  # filled by __post_init__
         config = {
             "names": list(self.names),
             "codes": [list(c) for c in self.codes],
@@ -277,7 +280,7 @@ class ClassMapping:
         return {**config, "vl3d_values": True} if self.vl3d_values else config
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "ClassMapping":
+    def from_config(cls, config: Mapping[str, Any]) -> ClassMapping:
         """Inverse of :meth:`to_config` (a mapping stored with a model: ``from_model``).
 
         Example:

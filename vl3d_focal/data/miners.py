@@ -20,8 +20,9 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class MinedFeatures:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_step(cls, step: Mapping[str, Any]) -> "MinedFeatures":
+    def from_step(cls, step: Mapping[str, Any]) -> MinedFeatures:
         """The recipe of a normalised miner step.
 
         Example:
@@ -62,6 +63,7 @@ class MinedFeatures:
             ('floor_distance_r5.0_sep0.5',)
         """
         kind, features = str(step["miner"]), tuple(step["fnames"])
+        params: dict[str, Any]
         if kind == "GeometricFeatures":
             params = {"radius": float(step["radius"])} if step.get("radius") is not None else {"k": int(step["k"])}
             suffix = f"_r{_number(step['radius'])}" if "radius" in params else f"_k{params['k']}"
@@ -79,7 +81,7 @@ class MinedFeatures:
                 "params": dict(self.params)}
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "MinedFeatures":
+    def from_config(cls, config: Mapping[str, Any]) -> MinedFeatures:
         """The inverse of :meth:`to_config`."""
         return cls(miner=str(config["miner"]), features=tuple(config["features"]), names=tuple(config["names"]),
                    params=dict(config["params"]))
@@ -161,7 +163,9 @@ def compute_mined(recipe: MinedFeatures, xyz: np.ndarray, *, names: Sequence[str
         values = height_features(xyz, names=kinds, radius=params["radius"], separation_factor=params["separation_factor"],
                                  neighborhood=params["neighborhood"], outlier_filter=params["outlier_filter"],
                                  queries=queries)
-        reach = np.full(rows, float(recipe.reach))
+        radius_reach = recipe.reach
+        assert radius_reach is not None  # None only for k neighbours, which height features do not take
+        reach = np.full(rows, radius_reach)
     if not np.isfinite(values).all():
         raise DataError(f"{recipe.miner}: non-finite values of {list(names)}; expected finite features")
     return values, reach

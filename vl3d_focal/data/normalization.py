@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -100,7 +101,7 @@ class FeatureNormalizer:
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         self.cloud_scaling = {name: dict(config) for name, config in (cloud_scaling or {}).items()}
         self.reference = None if reference is None else dict(reference)
-        unknown = sorted({c.get("method") for c in self.cloud_scaling.values()} - set(CLOUD_SCALINGS))
+        unknown = sorted({c.get("method") for c in self.cloud_scaling.values()} - set(CLOUD_SCALINGS), key=str)
         if unknown:
             raise DataError(f"cloud normalisation: unknown method(s) {unknown}; expected one of {list(CLOUD_SCALINGS)}")
 
@@ -157,15 +158,16 @@ class FeatureNormalizer:
             return out
         if cloud is None:
             cloud = self.cloud_statistics(out[::sample_stride(len(out))])
+        names = self.fnames or []
         for j, params in cloud.params.items():
-            if self.cloud_scaling[self.fnames[j]]["method"] == "rank":
+            if self.cloud_scaling[names[j]]["method"] == "rank":
                 size = max(len(params), 1)
                 out[:, j] = (np.searchsorted(params, out[:, j], "left") + np.searchsorted(params, out[:, j], "right")) / (2.0 * size)
             else:
                 out[:, j] = (out[:, j] - params[0]) / params[1]
         return out
 
-    def fit(self, features: np.ndarray, *, fnames: Sequence[str] | None = None) -> "FeatureNormalizer":
+    def fit(self, features: np.ndarray, *, fnames: Sequence[str] | None = None) -> FeatureNormalizer:
         """Learn the per-feature median and robust scale of ``(N, F)`` features (already scaled
         per cloud, :meth:`per_cloud`), and their reference percentiles.
 
@@ -198,14 +200,15 @@ class FeatureNormalizer:
             >>> FeatureNormalizer(center=[1.0], scale=[2.0]).transform(np.array([[5.0]])).tolist()
             [[2.0]]
         """
-        if not self.fitted:
+        center, scale = self.center, self.scale
+        if center is None or scale is None:
             raise DataError("feature normaliser used before fit (no centre/scale)")
         features = np.asarray(features, dtype=np.float64)
-        if features.ndim != 2 or features.shape[1] != self.center.shape[0]:
+        if features.ndim != 2 or features.shape[1] != center.shape[0]:
             raise DataError(
-                f"normaliser: expected (N, {self.center.shape[0]}) features, received {features.shape}"
+                f"normaliser: expected (N, {center.shape[0]}) features, received {features.shape}"
             )
-        return ((self.per_cloud(features, cloud=cloud) - self.center) / self.scale).astype(np.float32)
+        return ((self.per_cloud(features, cloud=cloud) - center) / scale).astype(np.float32)
 
     def to_config(self) -> dict[str, Any]:
         """JSON-able state.
@@ -223,7 +226,7 @@ class FeatureNormalizer:
         }
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "FeatureNormalizer":
+    def from_config(cls, config: Mapping[str, Any]) -> FeatureNormalizer:
         """Inverse of :meth:`to_config` (files written before per-cloud scaling have neither it
         nor a reference).
 

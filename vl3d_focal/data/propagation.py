@@ -47,8 +47,8 @@ class PropagationSums:
 
     def __init__(self, *, num_points_total: int, num_classes: int) -> None:
         self.num_points_total = int(num_points_total)
-        self.sums = np.zeros((self.num_points_total, int(num_classes)), dtype=np.float32)
-        self.weights = np.zeros(self.num_points_total, dtype=np.float32)
+        self.sums: np.ndarray | None = np.zeros((self.num_points_total, int(num_classes)), dtype=np.float32)
+        self.weights: np.ndarray | None = np.zeros(self.num_points_total, dtype=np.float32)
 
     def add(self, probabilities: np.ndarray, indices: np.ndarray, *, chunk_fields: int = _CHUNK_FIELDS) -> None:
         """Adds the ``(m, P, C)`` probabilities of ``m`` fields with ``(m, P)`` point indices.
@@ -61,11 +61,12 @@ class PropagationSums:
         Example:
             >>> PropagationSums(num_points_total=1, num_classes=1).add(np.ones((1, 1, 1)), np.zeros((1, 1), int))
         """
-        if self.sums is None:
+        sums, weights = self.sums, self.weights
+        if sums is None or weights is None:
             raise DataError("propagation: sums already finished; expected add() before finish()")
         probabilities = np.asarray(probabilities)
         indices = np.asarray(indices)
-        n, num_classes = self.sums.shape
+        n, num_classes = sums.shape
         if probabilities.ndim != 3 or probabilities.shape[:2] != indices.shape or probabilities.shape[2] != num_classes:
             raise DataError(
                 f"propagation: expected probabilities of shape {indices.shape + (num_classes,)}, "
@@ -83,9 +84,9 @@ class PropagationSums:
             field = np.repeat(np.arange(idx.shape[0], dtype=np.int64), width)
             _, pair, multiplicity = np.unique(field * len(points) + local, return_inverse=True, return_counts=True)
             weight = 1.0 / multiplicity[pair.ravel()]
-            self.weights[points] += np.bincount(local, weights=weight, minlength=len(points))
+            weights[points] += np.bincount(local, weights=weight, minlength=len(points))
             for c in range(num_classes):
-                self.sums[points, c] += np.bincount(local, weights=weight * prob[:, c], minlength=len(points))
+                sums[points, c] += np.bincount(local, weights=weight * prob[:, c], minlength=len(points))
 
     def finish(self, *, xyz: np.ndarray | None) -> np.ndarray:
         """The ``(N, C)`` float32 mean probabilities; points in no field take their nearest
@@ -100,12 +101,13 @@ class PropagationSums:
             >>> s.finish(xyz=np.array([[0.0, 0, 0], [1, 0, 0]])).tolist()
             [[1.0], [1.0]]
         """
-        if self.sums is None:
+        sums, weights = self.sums, self.weights
+        if sums is None or weights is None:
             raise DataError("propagation: sums already finished; finish() returns the result once")
-        n, num_classes = self.sums.shape
-        covered = self.weights > 0
+        n, num_classes = sums.shape
+        covered = weights > 0
         out = np.zeros((n, num_classes), dtype=np.float32)
-        out[covered] = self.sums[covered] / self.weights[covered, None]
+        out[covered] = sums[covered] / weights[covered, None]
         self.sums = self.weights = None  # the result replaces them
         missing = np.flatnonzero(~covered)
         if missing.size:

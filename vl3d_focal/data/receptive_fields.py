@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.field_centres import fps_centres, grid_centres, uncovered_mask
+from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.subsampling import furthest_point_subsample, grid_subsample, point_priorities
 from vl3d_focal.errors import DataError, SpecError, SpecIssue
 from vl3d_focal.progress import Progress
@@ -110,7 +111,7 @@ class FieldSpec:
             raise SpecError(issues)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "FieldSpec":
+    def from_config(cls, config: Mapping[str, Any]) -> FieldSpec:
         """Build from a ``pre_processing`` dict (missing keys take the defaults).
 
         Example:

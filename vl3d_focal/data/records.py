@@ -9,8 +9,9 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,9 +21,10 @@ from vl3d_focal.io.las import PointCloud, read_cloud
 
 logger = logging.getLogger(__name__)
 
-Chunk = tuple[int, Any, np.ndarray, np.ndarray]
+Chunk = tuple[int, Any, np.ndarray | None, np.ndarray | None]
 """``(start, points, classes (n,), probabilities (n, C))`` of one chunk of a cloud, in file order;
-``points`` is a laspy point record."""
+``points`` is a laspy point record; ``classes`` and ``probabilities`` are None in chunks without
+predictions (and ``probabilities`` where they are not kept)."""
 CHUNK_POINTS = 500_000
 """Points per chunk of an in-memory cloud."""
 

@@ -27,8 +27,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 from scipy import ndimage
@@ -60,7 +60,7 @@ class TerrainGrid:
     cell_size: float
 
     @classmethod
-    def covering(cls, low: np.ndarray, high: np.ndarray, *, cell_size: float = GROUND_CELL_M) -> "TerrainGrid":
+    def covering(cls, low: np.ndarray, high: np.ndarray, *, cell_size: float = GROUND_CELL_M) -> TerrainGrid:
         """The grid over the xy box ``[low, high]`` (the lowest and highest point coordinates)."""
         origin = np.asarray(low, dtype=np.float64)[:2]
         cells = np.floor((np.asarray(high, dtype=np.float64)[:2] - origin) / cell_size).astype(np.int64)

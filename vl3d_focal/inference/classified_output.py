@@ -19,10 +19,10 @@ Example:
 
 from __future__ import annotations
 
-import re
 import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
 
 import laspy
 import numpy as np
@@ -86,12 +86,14 @@ def write_classified_cloud(
     progress = Progress(f"writing {Path(path).name}", total=header.point_count, unit="points")
     with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer, progress:
         for _, points, predicted, chunk_probabilities in chunks:
+            assert predicted is not None  # the chunks of a predicted cloud
             progress.advance(len(predicted))
             codes = np.asarray(mapping.to_las_codes(predicted))
             extra: dict[str, np.ndarray] = {}
             if prediction_dimension:
                 extra[prediction_dimension] = codes.astype(np.uint8)
             if probabilities:
+                assert chunk_probabilities is not None  # kept where probabilities are written
                 for column, name in enumerate(class_names):
                     extra[probability_dimension(name)] = np.asarray(chunk_probabilities[:, column], dtype=np.float32)
             writer.write(points, classification=None if prediction_dimension else codes, extra=extra)

@@ -16,8 +16,9 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class FieldReportTally:
     def add(self, probabilities: np.ndarray, indices: np.ndarray, centres: np.ndarray) -> None:
         """Counts fields: ``(M, P, C)`` probabilities, ``(M, P)`` point indices, ``(M, 3)`` centres."""
         self.predicted.add(np.argmax(probabilities, axis=-1))
-        if self.reference is not None:
+        if self.reference is not None and self.labels is not None:  # both or neither
             self.reference.add(self.labels[indices])
         self.centres.append(np.asarray(centres, dtype=np.float64))
 

@@ -21,7 +21,8 @@ import logging
 import math
 import time
 import weakref
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,8 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int,
     batch_size = max(int(batch_size), 1)
     probabilities = inference_function(model, softmax=softmax)
     chunks = []
-    quiet_s = {None: 3.0, 0: math.inf}.get(verbose, 0.0)  # predict_verbose 1, 2 or 'auto': shown at once
+    quiet: dict[int | str | None, float] = {None: 3.0, 0: math.inf}
+    quiet_s = quiet.get(verbose, 0.0)  # predict_verbose 1, 2 or 'auto': shown at once
     with Progress("prediction", total=total, unit="fields", quiet_s=quiet_s) as progress:
         for start in range(0, total, batch_size):
             chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
@@ -178,14 +180,23 @@ def predict_cloud_blocks(
         ((1531, 5), True)
     """
     from vl3d_focal.data.propagation import PropagationSums
-    from vl3d_focal.data.receptive_fields import NEIGHBORHOODS, ReceptiveFields, field_centers, field_coordinates, fields_at_centers
+    from vl3d_focal.data.receptive_fields import (
+        NEIGHBORHOODS,
+        ReceptiveFields,
+        field_centers,
+        field_coordinates,
+        fields_at_centers,
+    )
 
     spec = bundle.field_spec
+    assert spec is not None  # a model of receptive fields
     xyz = record.cloud.xyz
     n = len(xyz)
     dims, _ = NEIGHBORHOODS[spec.neighborhood]
     raw = cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners)
-    statistics = bundle.normalizer.cloud_statistics(raw[::sample_stride(n)]) if raw.shape[1] else None
+    normalizer = bundle.normalizer if raw.shape[1] else None
+    assert normalizer is not None or not raw.shape[1]  # a model with features has their normaliser
+    statistics = None if normalizer is None else normalizer.cloud_statistics(raw[::sample_stride(n)])
     centers = field_centers(xyz, spec)
     origin = xyz[:, :2].min(axis=0)
     extent = np.maximum(xyz[:, :2].max(axis=0) - origin, spec.radius)
@@ -207,8 +218,8 @@ def predict_cloud_blocks(
         indices = local[local_fields.indices]
         coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=block_centers), spec)
         local_features = raw[local]
-        if raw.shape[1]:
-            local_features = np.asarray(bundle.normalizer.transform(local_features, cloud=statistics), dtype=np.float32)
+        if normalizer is not None:
+            local_features = np.asarray(normalizer.transform(local_features, cloud=statistics), dtype=np.float32)
         features = field_features(xyz[local], local_features, local_fields, spec)
         probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size,
                                        make_inputs=bundle.model_inputs, verbose=bundle.predict_verbose)
@@ -237,6 +248,7 @@ def point_probabilities(bundle: ModelBundle, raw: np.ndarray, *, statistics: Any
         >>> point_probabilities(forest_bundle, np.zeros((3, 1), dtype="float32"), statistics=None).tolist()[0]
         [0.25, 0.75]
     """
+    assert bundle.normalizer is not None  # a model of points learns from their features
     return np.asarray(bundle.model.predict_proba(bundle.normalizer.transform(raw, cloud=statistics)), dtype=np.float32)
 
 

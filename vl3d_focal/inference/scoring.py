@@ -12,7 +12,8 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,7 @@ def evaluate_predictions(
     kept: list[list[np.ndarray]] = [[], [], []]
     code_counts = np.zeros(256, dtype=np.int64)
     for start, points, predicted, _ in record.result.iter_chunks():
+        assert predicted is not None  # the chunks of a prediction
         codes = np.asarray(points.classification)
         code_counts += np.bincount(codes, minlength=256)[:256]
         labels = np.asarray(mapping.map(codes, source=str(record.path)), dtype=np.int64)

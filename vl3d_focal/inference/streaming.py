@@ -46,8 +46,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -58,8 +59,16 @@ from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import (
-    BufferPoints, StreamedPredictions, TileGrid, bucket_dtype, check_tile_space, cloud_bounds, load_tile,
-    result_dtype, sample_buckets, write_buckets,
+    BufferPoints,
+    StreamedPredictions,
+    TileGrid,
+    bucket_dtype,
+    check_tile_space,
+    cloud_bounds,
+    load_tile,
+    result_dtype,
+    sample_buckets,
+    write_buckets,
 )
 from vl3d_focal.inference.tile_features import fill_neighbourhood_features
 
@@ -153,17 +162,19 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
                                    verbose=bundle.predict_verbose)
     sums = PropagationSums(num_points_total=len(xyz), num_classes=bundle.num_classes)
     sums.add(probabilities, indices)
-    covered = sums.weights > 0
+    totals, weights = sums.sums, sums.weights
+    assert totals is not None and weights is not None  # not finished
+    covered = weights > 0
     out = np.zeros((int(own.sum()), bundle.num_classes), dtype=np.float32)
     own_ids = np.flatnonzero(own)
     good = covered[own_ids]
-    out[good] = sums.sums[own_ids[good]] / sums.weights[own_ids[good], None]
+    out[good] = totals[own_ids[good]] / weights[own_ids[good], None]
     if not good.all():  # points in no field: their nearest covered point's probabilities
         exact = _inside(xyz, low - spec.radius, high + spec.radius, 0.0) & covered
         source = np.flatnonzero(exact)
         distance, nearest = cKDTree(xyz[source]).query(xyz[own_ids[~good]], k=1, workers=cpu_threads())
         source_ids = source[nearest]
-        out[~good] = sums.sums[source_ids] / sums.weights[source_ids, None]
+        out[~good] = totals[source_ids] / weights[source_ids, None]
         far = distance > spec.radius  # a nearer covered point may lie beyond the exact zone
         rows_far = np.flatnonzero(~good)[far]
         unresolved.extend((tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(rows_far, distance[far]))
@@ -290,7 +301,8 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int, buffer: Seq
     margin = 0.0 if bundle.learns_from_points else tile_margin(bundle.field_spec)
     extent = np.maximum(high[:2] - low[:2], 1e-9)
     side = max(math.sqrt(float(extent[0] * extent[1]) * chunk_points / total), margin, 1e-6)
-    shape = tuple(int(v) for v in np.floor(extent / side).astype(np.int64) + 1)
+    cells = np.floor(extent / side).astype(np.int64) + 1
+    shape = (int(cells[0]), int(cells[1]))
     parent = Path(os.path.dirname(record.prefix) or ".")  # the cloud's output folder
     parent.mkdir(parents=True, exist_ok=True)
     check_tile_space(parent, path=record.path, num_points=total, num_features=len(bundle.feature_names),
@@ -302,7 +314,8 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int, buffer: Seq
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
     fill_neighbourhood_features(result, feature_names=bundle.feature_names, tiles=tiles,
                                 bounds=(_anchored(low, origin, GROUND_CELL_M), high), miners=bundle.miners)
-    fields, unresolved, own_tiles = 0, [], result.own_tiles
+    fields, own_tiles = 0, result.own_tiles
+    unresolved: list[tuple[int, int, np.ndarray, float]] = []
     statistics = None
     if bundle.feature_names:  # the cloud's sample: per-cloud scaling and the check against the training data
         sample = sample_buckets(result, tiles=own_tiles, num_features=len(bundle.feature_names),

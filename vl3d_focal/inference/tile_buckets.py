@@ -23,9 +23,10 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import laspy
 import numpy as np

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -79,7 +79,8 @@ def _tile_values(result: StreamedPredictions, tile: int, *, num_features: int, w
                  margin: float) -> np.ndarray:
     """Features of a tile's own points (in bucket order), exact for every point: the points whose
     reach lies beyond what was loaded are computed again, alone, with a margin that reaches it."""
-    pending, values = None, None
+    values: np.ndarray | None = None
+    pending = np.arange(0)  # the rows still to compute: all of them, from the first load
     while True:
         rows, own, low, high = load_tile(result, tile, margin=margin, num_features=num_features)
         mine = np.flatnonzero(own)
@@ -147,10 +148,10 @@ def fill_neighbourhood_features(
     if not columns:
         return
     start, dtype = time.perf_counter(), bucket_dtype(len(names))
-    surface, grid = None, None
+    ground: tuple[TerrainGrid, np.ndarray] | None = None  # the terrain grid and its surface
     if "height_above_ground" in names and "height_above_ground" not in mined:
         grid = TerrainGrid.covering(bounds[0], bounds[1])
-        surface = terrain_surface(lambda: _tile_blocks(result, tiles, num_features=len(names)), grid)
+        ground = grid, terrain_surface(lambda: _tile_blocks(result, tiles, num_features=len(names)), grid)
     for number, tile in enumerate(tiles, start=1):
         core = np.fromfile(result.bucket(tile), dtype=dtype)
         if any(names[j] in SHAPE_FEATURES and names[j] not in mined for j in columns):
@@ -165,7 +166,8 @@ def fill_neighbourhood_features(
                                   compute=_mined(recipe, wanted), margin=_reach_margin(recipe.reach or SHAPE_MARGIN_M))
             for column, name in enumerate(wanted):
                 core["feat"][:, names.index(name)] = values[:, column]
-        if "height_above_ground" in names and "height_above_ground" not in mined:
+        if ground is not None:
+            grid, surface = ground
             j = names.index("height_above_ground")
             core["feat"][:, j] = core["xyz"][:, 2] - grid.surface_at(surface, core["xyz"])
         bad = [names[j] for j in columns if not np.isfinite(core["feat"][:, j]).all()]

@@ -23,8 +23,9 @@ import contextlib
 import copy
 import logging
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import laspy
 import numpy as np
@@ -178,7 +179,7 @@ class ChunkedCloudWriter:
         self._writer: laspy.LasWriter | None = None
         self._output = contextlib.ExitStack()
 
-    def __enter__(self) -> "ChunkedCloudWriter":
+    def __enter__(self) -> ChunkedCloudWriter:
         self._output = contextlib.ExitStack()
         tmp = self._output.enter_context(atomic_output(self.path))
         try:

@@ -22,9 +22,9 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import laspy
 import numpy as np
@@ -110,8 +110,8 @@ def read_footprint(path: str | Path) -> Footprint:
             header = reader.header
     except Exception as err:  # laspy raises many kinds on damaged headers
         raise DataError(f"point cloud {path}: cannot read its LAS header ({type(err).__name__}: {err})") from err
-    return Footprint(path=str(path), low=tuple(float(v) for v in header.mins),
-                     high=tuple(float(v) for v in header.maxs), points=int(header.point_count),
+    (x0, y0, z0), (x1, y1, z1) = (float(v) for v in header.mins), (float(v) for v in header.maxs)
+    return Footprint(path=str(path), low=(x0, y0, z0), high=(x1, y1, z1), points=int(header.point_count),
                      crs=header_crs(header))
 
 
@@ -122,7 +122,7 @@ class TileIndex:
     footprints: tuple[Footprint, ...]
 
     @classmethod
-    def read(cls, paths: Sequence[str | Path]) -> "TileIndex":
+    def read(cls, paths: Sequence[str | Path]) -> TileIndex:
         """The index of readable headers among ``paths`` (unreadable ones are left out).
 
         Example:

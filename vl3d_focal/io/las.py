@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import laspy
 import numpy as np
@@ -54,7 +54,7 @@ class PointCloud:
     path: Path | None = None
 
     @classmethod
-    def from_las(cls, las: laspy.LasData, *, path: str | Path | None = None) -> "PointCloud":
+    def from_las(cls, las: laspy.LasData, *, path: str | Path | None = None) -> PointCloud:
         """Wrap an in-memory ``laspy.LasData`` (e.g. a generated scene).
 
         Example:

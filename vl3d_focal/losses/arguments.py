@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -22,6 +23,12 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+@overload
+def check_class_weight(value: None, *, argument: str = ...) -> None: ...
+@overload
+def check_class_weight(value: Sequence[Any] | np.ndarray, *, argument: str = ...) -> tuple[float, ...]: ...
+@overload
+def check_class_weight(value: Any, *, argument: str = ...) -> tuple[float, ...] | None: ...
 def check_class_weight(value: Any, *, argument: str = "class_weight") -> tuple[float, ...] | None:
     """A tuple of C >= 1 finite non-negative floats, or None.
 
@@ -108,6 +115,10 @@ def check_bool(value: Any, *, argument: str) -> bool:
     return bool(value)
 
 
+@overload
+def check_int(value: Any, *, argument: str, allow_none: Literal[False] = ...) -> int: ...
+@overload
+def check_int(value: Any, *, argument: str, allow_none: bool) -> int | None: ...
 def check_int(value: Any, *, argument: str, allow_none: bool = False) -> int | None:
     """An integer (not a bool), or None when allowed.
 

@@ -11,7 +11,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from vl3d_focal.losses import schema_parts as parts
 from vl3d_focal.losses.arguments import check_class_weight, check_class_weight_length

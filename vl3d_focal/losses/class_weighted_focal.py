@@ -10,7 +10,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import keras
 from keras import ops
@@ -229,7 +230,7 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "ClassWeightedFocalCategoricalCrossentropy":
+    def from_config(cls, config: dict[str, Any]) -> ClassWeightedFocalCategoricalCrossentropy:
         """Rebuilds the loss from :meth:`get_config`'s output."""
         return cls(**config)
 

@@ -22,10 +22,11 @@ Example:
 from __future__ import annotations
 
 import difflib
-import re
 import math
+import re
 import warnings
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -210,7 +211,7 @@ def resolve_class_weight(
         return None
     names = list(class_names)
     if isinstance(spec_value, str) or (isinstance(spec_value, Mapping) and "strategy" in spec_value):
-        options = {"strategy": spec_value} if isinstance(spec_value, str) else dict(spec_value)
+        options: dict[str, Any] = {"strategy": spec_value} if isinstance(spec_value, str) else dict(spec_value)
         unknown = sorted(set(options) - {"strategy", *_STRATEGY_OPTIONS})
         if unknown:
             raise ClassWeightError(

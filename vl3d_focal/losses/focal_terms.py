@@ -30,7 +30,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import tensorflow as tf
 
@@ -50,7 +51,7 @@ _LABELS = tf.TensorSpec([None], tf.int32)
 _SCALAR = tf.TensorSpec([], tf.float32)
 _CLASSES = tf.TensorSpec([None], tf.float32)
 _FLAG = tf.TensorSpec([], tf.bool)
-Kernel = Callable[..., tuple[tf.Tensor, tf.Tensor]]
+Kernel = Callable[..., Any]  # a compiled tf.function returning a tuple of tensors
 _KERNELS: dict[tuple[str, str, int], Kernel] = {}
 
 
@@ -58,23 +59,27 @@ def _kernel(*, kind: str, case: str = "", weight_rank: int = 0) -> Kernel:
     """An XLA-compiled kernel (built once per variant, compiled once per input shape)."""
     key = (kind, case, weight_rank)
     if key not in _KERNELS:
+        body: Callable[..., Any]
         if kind == "sparse_forward":
-            def body(z, labels, weight, gamma):
+            def sparse_body(z, labels, weight, gamma):
                 return sparse_forward(z, labels, weight, gamma, case=case)
+            body = sparse_body
             signature = [_MATRIX, _LABELS, _POINTS, _SCALAR]
         elif kind == "sparse_backward":
             body = sparse_backward
             signature = [_POINTS, _MATRIX, _POINTS, _POINTS, _LABELS]
         elif kind == "categorical_forward":
-            def body(z, y, alpha, keep, gamma):
+            def categorical_body(z, y, alpha, keep, gamma):
                 return categorical_forward(z, y, alpha, keep, gamma, case=case)
+            body = categorical_body
             signature = [_MATRIX, _MATRIX, _CLASSES, _SCALAR, _SCALAR]
         elif kind == "categorical_backward":
             body = categorical_backward
             signature = [_POINTS, _MATRIX, _POINTS, _POINTS, _LABELS, _FLAG]
         else:
-            def body(z, weights, gamma):
+            def dense_body(z, weights, gamma):
                 return dense_forward(z, weights, gamma, case=case)
+            body = dense_body
             signature = [_MATRIX, tf.TensorSpec([None] * weight_rank, tf.float32), _SCALAR]
         _KERNELS[key] = tf.function(body, jit_compile=True, input_signature=signature)
     return _KERNELS[key]

@@ -7,7 +7,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from vl3d_focal.losses import arguments as args
 from vl3d_focal.losses import schema_parts as parts

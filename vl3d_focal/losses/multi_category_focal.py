@@ -12,7 +12,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import ops
@@ -21,7 +22,6 @@ from vl3d_focal.losses import arguments as args
 from vl3d_focal.losses import schema_parts as parts
 from vl3d_focal.losses.class_weights import compute_class_weight
 from vl3d_focal.losses.exceptions import LossArgumentError
-
 
 Tensor = Any  # a backend tensor
 
@@ -102,6 +102,7 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
         if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0 < epsilon < 0.5:
             raise LossArgumentError(f"Argument `epsilon` must be in (0, 0.5). Received: epsilon={epsilon!r}")
         self.epsilon = float(epsilon)
+        self._alpha: tuple[float, ...] | None
         if self.class_counts is not None:
             self._alpha = tuple(compute_class_weight("inverse_frequency", self.class_counts))
         else:

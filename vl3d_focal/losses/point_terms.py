@@ -17,8 +17,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import keras
 from keras import ops

@@ -13,7 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 KERAS_REDUCTIONS: tuple[str | None, ...] = (
     "sum_over_batch_size",

@@ -92,7 +92,7 @@ ACCEPTED_WITHOUT_EFFECT: dict[str, str] = {
 }
 """VL3D keys accepted with no effect here, and why."""
 
-_VL3D_PRE_PROCESSING_EXTRAS = {
+_VL3D_PRE_PROCESSING_EXTRAS: dict[str, dict[str, Any]] = {
     "support_strategy": {"enum": ["fps", "grid"]},
     "support_strategy_num_points": {"type": "integer", "minimum": 1},
     "support_strategy_fast": {"type": "boolean"},

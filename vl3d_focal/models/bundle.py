@@ -10,15 +10,16 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
+from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.receptive_fields import FieldSpec
 from vl3d_focal.models.inputs import field_inputs_for
 from vl3d_focal.registry import MODELS
@@ -50,7 +51,7 @@ class LossInfo:
         return {**asdict(self), "loss": dict(self.loss)}
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "LossInfo":
+    def from_config(cls, config: Mapping[str, Any]) -> LossInfo:
         """The inverse of :meth:`to_config` (unknown keys ignored)."""
         known = {name: config[name] for name in cls.__dataclass_fields__ if name in config}
         return cls(**known)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class ForestModel:
         return int(self.value.shape[1])
 
     @classmethod
-    def from_sklearn(cls, forest: Any, *, num_classes: int) -> "ForestModel":
+    def from_sklearn(cls, forest: Any, *, num_classes: int) -> ForestModel:
         """The arrays of a fitted scikit-learn forest; classes absent from its training get 0."""
         parts: dict[str, list[np.ndarray]] = {name: [] for name in _ARRAYS[:-1]}
         roots, offset = [], 0

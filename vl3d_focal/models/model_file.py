@@ -276,20 +276,18 @@ def load_bundle(path: str | Path) -> ModelBundle:
         ['intensity']
     """
     import vl3d_focal.models  # noqa: F401  (registers the custom layers)
-    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.data.miners import MinedFeatures
+    from vl3d_focal.data.normalization import FeatureNormalizer
     from vl3d_focal.data.receptive_fields import FieldSpec
 
     path = Path(path)
     meta = read_metadata(path)
     try:
-        parts = {
-            "normalizer": None if meta["normalizer"] is None else FeatureNormalizer.from_config(meta["normalizer"]),
-            "field_spec": None if meta["field_spec"] is None else FieldSpec.from_config(meta["field_spec"]),
-            "mapping": ClassMapping.from_config(meta["mapping"]),
-            "miners": tuple(MinedFeatures.from_config(recipe) for recipe in meta.get("miners", [])),
-        }
+        normalizer = None if meta["normalizer"] is None else FeatureNormalizer.from_config(meta["normalizer"])
+        field_spec = None if meta["field_spec"] is None else FieldSpec.from_config(meta["field_spec"])
+        mapping = ClassMapping.from_config(meta["mapping"])
+        miners = tuple(MinedFeatures.from_config(recipe) for recipe in meta.get("miners", []))
         predict_batch_size = int(meta.get("predict_batch_size", 32))
     except (VL3DFocalError, KeyError, TypeError, ValueError) as err:
         raise _problem(path, f"its {METADATA_MEMBER} cannot be used ({type(err).__name__}: {err})") from err
@@ -309,5 +307,8 @@ def load_bundle(path: str | Path) -> ModelBundle:
         loss_info=LossInfo.from_config(meta.get("loss") or {}),
         model_name=model_name,
         pre_processing=dict(meta.get("pre_processing") or {}),
-        **parts,
+        normalizer=normalizer,
+        field_spec=field_spec,
+        mapping=mapping,
+        miners=miners,
     )

@@ -30,19 +30,26 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 
 from vl3d_focal.errors import SpecError, SpecIssue
 from vl3d_focal.models.initializers import SeededInitializers
-from vl3d_focal.models.tnet import FlatIdentity, OrthogonalityPenalty
 from vl3d_focal.models.pointnet_schema import (
-    DEFAULT_FINAL_SHARED_MLPS, DEFAULT_KERNEL_INITIALIZER, DEFAULT_NUM_PWISE_FEATS, DEFAULT_POSTRANSF_FEATS_SPEC,
-    DEFAULT_PRETRANSF_FEATS_SPEC, DEFAULT_TNET_POST_FILTERS_SPEC, DEFAULT_TNET_PRE_FILTERS_SPEC,
+    DEFAULT_FINAL_SHARED_MLPS,
+    DEFAULT_KERNEL_INITIALIZER,
+    DEFAULT_NUM_PWISE_FEATS,
+    DEFAULT_POSTRANSF_FEATS_SPEC,
+    DEFAULT_PRETRANSF_FEATS_SPEC,
+    DEFAULT_TNET_POST_FILTERS_SPEC,
+    DEFAULT_TNET_PRE_FILTERS_SPEC,
 )
+from vl3d_focal.models.tnet import FlatIdentity, OrthogonalityPenalty
 
 logger = logging.getLogger(__name__)
 
@@ -186,19 +193,19 @@ def build_pointnet_pwise_classifier(
     inits = SeededInitializers(kernel_initializer, random_seed=random_seed)
     use_tnet = bool(tnet_pre_filters_spec) or bool(tnet_post_filters_spec)
     sync = bool(synchronized_batch_norm)
-    tnet_args = {"pre": list(tnet_pre_filters_spec), "post": list(tnet_post_filters_spec), "inits": inits,
-                 "synchronized": sync}
+    tnet = functools.partial(_tnet, pre=list(tnet_pre_filters_spec), post=list(tnet_post_filters_spec), inits=inits,
+                             synchronized=sync)
 
     coordinates = keras.Input((num_points, 3), name="coordinates")
     features = keras.Input((num_points, num_features), name="features")
-    xyz = _tnet(coordinates, k=3, name="input_tnet", regularize=False, **tnet_args) if use_tnet else coordinates
+    xyz = tnet(coordinates, k=3, name="input_tnet", regularize=False) if use_tnet else coordinates
     x = keras.layers.Concatenate(name="point_inputs")([xyz, features])  # F = 0 adds nothing
 
     for i, layer in enumerate(pretransf_feats_spec):
         x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"pretransf{i + 1}", inits, sync)
     if use_tnet:
         k = int(pretransf_feats_spec[-1]["filters"])
-        x = _tnet(x, k=k, name="feature_tnet", regularize=True, **tnet_args)
+        x = tnet(x, k=k, name="feature_tnet", regularize=True)
     local = x
     for i, layer in enumerate(postransf_feats_spec):
         x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"postransf{i + 1}", inits, sync)

@@ -10,7 +10,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 POINTNET_ARCHITECTURE_ARGS: tuple[str, ...] = (
     "num_pwise_feats",

@@ -20,8 +20,8 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -34,11 +34,11 @@ from vl3d_focal.reports.files import write_text  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-Classes = tuple[Sequence[str], Sequence[int]]
+Classes = tuple[Sequence[str], Sequence[int] | np.ndarray]
 """Class names and the points of each."""
 
 
-def _rows(names: Sequence[str], counts: Sequence[int], total: int) -> list[tuple[str, int, float]]:
+def _rows(names: Sequence[str], counts: Sequence[int] | np.ndarray, total: int) -> list[tuple[str, int, float]]:
     return [(str(name), int(count), 100.0 * int(count) / total if total else 0.0) for name, count in zip(names, counts)]
 
 

@@ -21,14 +21,20 @@ import csv
 import io
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.reports import svg_charts
 from vl3d_focal.reports.html_page import esc, fmt, link, page, table, write_page
 from vl3d_focal.reports.run_summary import (
-    RECORD_FORMAT, class_shares, first_training, loss_summary, read_record, summed_metrics,
+    RECORD_FORMAT,
+    class_shares,
+    first_training,
+    loss_summary,
+    read_record,
+    summed_metrics,
 )
 
 FORMATS = ("md", "csv", "json")

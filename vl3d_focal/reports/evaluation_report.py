@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -165,8 +166,8 @@ def write_evaluation(
     names = list(metrics["class_names"])
     cm = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
     series = {"reference": cm.sum(axis=1), "predicted": cm.sum(axis=0)}
-    for label, counts in (class_counts or {}).items():
-        counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    for label, given in (class_counts or {}).items():
+        counts = np.asarray(given, dtype=np.int64).reshape(-1)
         if counts.size != len(names):
             raise DataError(f"class_counts[{label!r}] must give {len(names)} counts (one per class); got {counts.size}")
         series[str(label)] = counts

@@ -14,9 +14,9 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -45,7 +45,7 @@ class FieldClassCounts:
     num_fields: int = 0
 
     @classmethod
-    def of(cls, labels: np.ndarray, *, num_classes: int) -> "FieldClassCounts":
+    def of(cls, labels: np.ndarray, *, num_classes: int) -> FieldClassCounts:
         """The counts of ``(M, P)`` field labels.
 
         Example:

@@ -8,8 +8,8 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -55,7 +55,7 @@ def class_rgba(colors: Sequence[str | None] | None, *, count: int) -> list[tuple
     if len(given) > count:
         raise DataError(f"got {len(given)} class colours for {count} classes")
     given += [None] * (count - len(given))
-    out = []
+    out: list[tuple[float, ...]] = []
     for k, color in enumerate(given):
         try:
             out.append(to_rgba(color) if color else palette(k % palette.N))

@@ -12,8 +12,9 @@ from __future__ import annotations
 import csv
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from vl3d_focal.io.atomic import atomic_output
 

@@ -14,8 +14,9 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from vl3d_focal.reports.html_page import esc, fmt, link, relative, table
@@ -84,7 +85,7 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
         outputs = [str(p) for p in tile.get("outputs") or [] if str(p).endswith(".json") and Path(str(p)).exists()]
         boxes.append({"bounds": [min(xs), min(ys), max(xs), max(ys)], "label": props.get("name", ""),
                       "color": score_color(props["mIoU"]) if props.get("mIoU") is not None
-                      else STATUS_COLORS.get(props.get("status"), "#e0e0e0"),
+                      else STATUS_COLORS.get(str(props.get("status")), "#e0e0e0"),
                       "tooltip": f"{props.get('name')}: {props.get('status')}, mIoU {fmt(props.get('mIoU'))}",
                       "href": quote(relative(outputs[0], folder=folder)) if outputs else None})
     if not boxes:

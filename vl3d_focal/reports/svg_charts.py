@@ -14,8 +14,8 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Mapping, Sequence
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
@@ -138,7 +138,7 @@ def line_chart(*, x: Sequence[float], series: Mapping[str, Sequence[float | None
         parts.append(f'<text x="{(frame.left + frame.right) / 2:.0f}" y="{height - 5}" '
                      f'text-anchor="middle">{escape(x_label)}</text>')
     colors = [PALETTE[k % len(PALETTE)] for k in range(len(series))]
-    for (name, ys), color in zip(series.items(), colors):
+    for ys, color in zip(series.values(), colors):
         points = [f"{px(a):.1f},{frame.y(b):.1f}" for a, b in zip(x, ys) if b is not None and math.isfinite(b)]
         if len(points) > 1:
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{" ".join(points)}"/>')

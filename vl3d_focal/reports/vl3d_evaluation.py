@@ -15,8 +15,9 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def _percent(value: float | None) -> str:
     return f"{'n/a':>{CELL}}" if value is None else f"{100.0 * value:{CELL}.3f}"
 
 
-def _row(cells: Sequence[str]) -> str:
+def _row(cells: Iterable[str]) -> str:
     return ",".join(cells) + "\n"
 
 

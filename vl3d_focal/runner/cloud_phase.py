@@ -35,11 +35,12 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from vl3d_focal.config.prefixes import PREFIX_MARK, expand_output
 from vl3d_focal.config.checks import runs_per_cloud
+from vl3d_focal.config.prefixes import PREFIX_MARK, expand_output
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import check_output_path, partial_path
@@ -129,7 +130,7 @@ class CloudPhases:
         self._stack = contextlib.ExitStack()
         self._executor: Any = None
 
-    def __enter__(self) -> "CloudPhases":
+    def __enter__(self) -> CloudPhases:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -164,15 +165,20 @@ class CloudPhases:
     def run(self, steps: Sequence[Mapping[str, Any]], *, needs: Sequence[frozenset[str]]) -> list[float]:
         """Runs one phase over every cloud that has not failed (``needs``: for each step, what the
         steps after it need); returns each step's time summed over the clouds."""
-        entries = [find_step(step) for step in steps]
-        for step, (kind, entry) in zip(steps, entries):
+        entries = []
+        for step in steps:
+            located = find_step(step)
+            assert located is not None  # the pipeline located every step first (step_entries)
+            entries.append(located)
+        for step, (_, entry) in zip(steps, entries):
             prepare = entry.metadata.get("prepare")
             if prepare is not None:
                 prepare(step, self.state)
         executor = self._open()
         model, model_fingerprint = self._model(executor)
         fingerprint = phase_fingerprint(steps, model_fingerprint=model_fingerprint)
-        survey = self.record is not None
+        record = self.record
+        survey = record is not None
         local = executor.in_process
         context = PhaseContext(steps=list(steps), needs=list(needs), model_prefix=self.state.model_prefix,
                                mapping=self.state.mapping, tile_index=self.state.tile_index, model=model,
@@ -180,7 +186,7 @@ class CloudPhases:
                                model_file=self.state.model_file if local else None,
                                records={str(r.path): r for r in self.state.clouds} if local else {},
                                classes_rewritten=self.state.classes_rewritten)
-        phase = None if not survey else self.record.begin_phase(
+        phase = None if record is None else record.begin_phase(
             kinds=[kind for kind, _ in entries], model_fingerprint=model_fingerprint, fingerprint=fingerprint)
         tasks, skipped = self._tasks(steps, phase=phase)
         by_number = {task.number: task for task in tasks}
@@ -196,8 +202,8 @@ class CloudPhases:
                 progress.note = (f"{counts['done'] + counts['failed']}/{len(tasks)} tiles, {counts['failed']} failed"
                                  + (f", {len(skipped)} skipped" if skipped else "") + f", {rate:,.0f} points/s")
                 progress.advance(task.points)
-        if survey:
-            self.record.write(force=True)
+        if record is not None:
+            record.write(force=True)
         return step_seconds
 
     def _take(self, outcome: CloudOutcome, *, task: CloudTask, steps: Sequence[Mapping[str, Any]],
@@ -205,7 +211,7 @@ class CloudPhases:
         """Adds a task's outcome to the run's facts and the survey record."""
         self.state.facts.evaluations.extend(outcome.facts.evaluations)
         self.state.facts.notes.extend(outcome.facts.notes)
-        if self.record is not None:
+        if self.record is not None and phase is not None:  # a survey's phases have numbers
             self.record.record(outcome, phase=phase, outputs=cloud_outputs(steps, prefix=task.prefix))
 
     def _tasks(self, steps: Sequence[Mapping[str, Any]], *, phase: int | None) -> tuple[list[CloudTask], list[int]]:
@@ -218,7 +224,8 @@ class CloudPhases:
             if open_paths is not None and path not in open_paths:
                 continue
             outputs = cloud_outputs(steps, prefix=record.prefix)
-            if self.record is not None and self.state.resume and self.record.is_complete(path, phase=phase, outputs=outputs):
+            if (self.record is not None and phase is not None and self.state.resume
+                    and self.record.is_complete(path, phase=phase, outputs=outputs)):
                 self.record.skip(path, phase=phase, outputs=outputs)
                 skipped.append(record.num_points)
                 continue
@@ -233,11 +240,12 @@ class CloudPhases:
         Raises:
             DataError: the failed tiles and their messages.
         """
-        failed = [] if self.record is None else self.record.failed_tiles()
-        if not failed:
+        record = self.record
+        failed = [] if record is None else record.failed_tiles()
+        if record is None or not failed:
             return
         listing = "; ".join(f"{Path(tile['path']).name}: {tile['error']}" for tile in failed[:20])
         more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""
-        raise DataError(f"survey: {len(failed)} of {len(self.record.tiles)} tile(s) failed ({listing}{more}); "
-                        f"see {self.record.json_path}; fix them and run again with --resume to process "
+        raise DataError(f"survey: {len(failed)} of {len(record.tiles)} tile(s) failed ({listing}{more}); "
+                        f"see {record.json_path}; fix them and run again with --resume to process "
                         "only what is missing")

@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.data.labels import ClassMapping

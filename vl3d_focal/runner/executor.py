@@ -25,8 +25,9 @@ import contextlib
 import copy
 import logging
 import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from vl3d_focal.data.parallel import THREADS_VARIABLE, cpu_threads
 from vl3d_focal.errors import DataError
@@ -50,7 +51,7 @@ class ExecutorSettings:
     scheduler: str | None
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> "ExecutorSettings":
+    def from_spec(cls, spec: Mapping[str, Any]) -> ExecutorSettings:
         """The settings of a normalised spec.
 
         Example:

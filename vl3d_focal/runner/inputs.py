@@ -8,8 +8,8 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from vl3d_focal.config.prefixes import cloud_prefixes, model_prefix
 from vl3d_focal.data.records import CloudRecord

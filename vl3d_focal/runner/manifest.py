@@ -22,8 +22,9 @@ import json
 import logging
 import platform
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from vl3d_focal import __version__
 from vl3d_focal.config.prefixes import model_prefix
@@ -57,7 +58,7 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _remove_listed(old: Mapping[str, Any], *, folder: Path) -> list[Path]:

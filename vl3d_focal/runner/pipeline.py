@@ -18,11 +18,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from vl3d_focal.config.prefixes import cloud_prefixes
 from vl3d_focal.config.checks import runs_per_cloud
+from vl3d_focal.config.prefixes import cloud_prefixes
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import remove_stale_partials
@@ -160,13 +161,17 @@ def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]]
                resume: bool, recorder: RunRecorder) -> PipelineState:
     steps = list(spec["sequential_pipeline"])
     start = time.perf_counter()
-    inputs, survey, failures = list(spec["in_pcloud"]), len(spec["in_pcloud"]) > 1, {}
+    inputs, survey = list(spec["in_pcloud"]), len(spec["in_pcloud"]) > 1
+    failures: dict[str, str] = {}
     state = read_inputs(inputs=inputs, prefixes=list(spec["out_pcloud"]), failures=failures if survey else None)
     state.resume = bool(resume)
     recorder.attach(state)
-    record = SurveyRecord.start(
-        inputs=inputs, prefixes=cloud_prefixes(inputs=inputs, prefixes=spec["out_pcloud"]), failures=failures,
-        model_prefix=state.model_prefix, index=state.tile_index, resume=resume) if survey and chief else None
+    record = None
+    if survey and chief:
+        assert state.tile_index is not None  # read_inputs indexes the input clouds
+        record = SurveyRecord.start(
+            inputs=inputs, prefixes=cloud_prefixes(inputs=inputs, prefixes=spec["out_pcloud"]), failures=failures,
+            model_prefix=state.model_prefix, index=state.tile_index, resume=resume)
     with CloudPhases(settings=ExecutorSettings.from_spec(spec), state=state, record=record) as phases:
         for group in step_groups([entry for _, entry in entries], steps):  # a step, or a phase of per-cloud steps
             entry, named = entries[group[0]][1], ", ".join(f"{entries[i][0]} {steps[i][entries[i][0]]}" for i in group)

@@ -18,11 +18,12 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from vl3d_focal.errors import DataError
 from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES
+from vl3d_focal.errors import DataError
 from vl3d_focal.runner.outputs import declared_outputs, output_folders
 
 logger = logging.getLogger(__name__)

@@ -28,8 +28,9 @@ import platform
 import sys
 import time
 import traceback
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from vl3d_focal import __version__
 from vl3d_focal.config.prefixes import expand_output, model_prefix

@@ -27,8 +27,9 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def summed_metrics(tiles: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 class SurveyRecord:
@@ -92,7 +93,7 @@ class SurveyRecord:
 
     @classmethod
     def start(cls, *, inputs: Sequence[str], prefixes: Sequence[str], failures: Mapping[str, str],
-              model_prefix: str, index: TileIndex, resume: bool) -> "SurveyRecord":
+              model_prefix: str, index: TileIndex, resume: bool) -> SurveyRecord:
         """A new record of every input cloud (``failures``: those already failed, with their
         message), with the previous record's tiles when resuming.
 

@@ -9,7 +9,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -159,7 +160,8 @@ def _mapping_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
 
 def _mapping_names(step: Mapping[str, Any]) -> list[str] | None:
     names = [as_dict(item).get("name") for item in as_list(step.get("classes"))]
-    return names if names and all(isinstance(n, str) for n in names) else None
+    texts = [name for name in names if isinstance(name, str)]
+    return texts if texts and len(texts) == len(names) else None
 
 
 def check_class_mapping(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> list[Issue]:

@@ -18,7 +18,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.config.messages import did_you_mean

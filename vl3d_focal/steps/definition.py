@@ -44,7 +44,8 @@ Example:
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from vl3d_focal.registry import RegistryEntry
 

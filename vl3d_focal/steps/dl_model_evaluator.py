@@ -16,8 +16,9 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES, closed_object, optional_output_schema
@@ -65,7 +66,11 @@ def run_dl_model_evaluator(step: Mapping[str, Any], state: PipelineState) -> Non
 
     from vl3d_focal.data.records import map_labels
     from vl3d_focal.inference.activations import pointwise_outputs
-    from vl3d_focal.inference.classified_output import PREDICTION_DIMENSION, probability_dimension, write_with_dimensions
+    from vl3d_focal.inference.classified_output import (
+        PREDICTION_DIMENSION,
+        probability_dimension,
+        write_with_dimensions,
+    )
 
     bundle = state.require_bundle(step="DLModelEvaluator")
     output, hidden = step["pointwise_model_output_path"], step["pointwise_model_activations_path"]

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.normalise import fill_defaults, walk
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.data.feature_names import (
-    EIGEN_FEATURE_NAMES, HEIGHT_FEATURE_NAMES, HEIGHT_NEIGHBORHOODS, HEIGHT_OUTLIER_FILTERS,
+    EIGEN_FEATURE_NAMES,
+    HEIGHT_FEATURE_NAMES,
+    HEIGHT_NEIGHBORHOODS,
+    HEIGHT_OUTLIER_FILTERS,
 )
 from vl3d_focal.registry import STEPS
 from vl3d_focal.steps.definition import step_entry

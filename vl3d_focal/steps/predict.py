@@ -22,7 +22,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.schema_parts import PATH_ANNOTATION, closed_object, no_effect
 from vl3d_focal.registry import STEPS
@@ -134,7 +135,7 @@ def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
     """
     if state.bundle is None or state.model_file != step["model_path"]:
         load_model(step, state)
-    predict_clouds(step, state, state.bundle)
+    predict_clouds(step, state, state.require_bundle(step="predict"))
 
 
 def _loader_schema(name: str, description: str, extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,21 +19,24 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.model_handling_schema import FOLDER_OUTPUT
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.config.training_reports_schema import training_reports_properties
-from vl3d_focal.errors import DataError
 from vl3d_focal.lazy import load_reference
 from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import TrainingFacts
 from vl3d_focal.steps.train_checks import check_train
 from vl3d_focal.steps.train_inputs import (
-    pretrained_bundle, resolve_feature_names, step_mapping, train_input_properties,
+    pretrained_bundle,
+    resolve_feature_names,
+    step_mapping,
+    train_input_properties,
 )
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
 from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFiles

@@ -20,7 +20,8 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.messages import did_you_mean

@@ -22,7 +22,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.config.schema_parts import PATH_ANNOTATION

@@ -10,7 +10,8 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES, closed_object, output_path_schema

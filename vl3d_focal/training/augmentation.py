@@ -20,8 +20,9 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import tensorflow as tf
 
@@ -41,7 +42,7 @@ class Sequencer:
     transformations: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None) -> "Sequencer":
+    def from_config(cls, config: Mapping[str, Any] | None) -> Sequencer:
         """From a normalised ``training_sequencer`` (None: shuffled every epoch, no augmentation).
 
         Example:

@@ -15,8 +15,9 @@ import io
 import logging
 import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -86,7 +87,7 @@ class HistoryWriter(keras.callbacks.Callback):
         self.rows: list[dict[str, Any]] = [dict(row) for row in rows]
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
-        row = {"epoch": int(epoch)}
+        row: dict[str, Any] = {"epoch": int(epoch)}
         for key, value in (logs or {}).items():
             row[key] = float(value) if np.ndim(value) == 0 else value
         optimizer = getattr(self._model, "optimizer", None)

@@ -22,8 +22,9 @@ import hashlib
 import json
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -147,7 +148,7 @@ def save_checkpoint(path: Path, *, model: keras.Model, state: Mapping[str, Any])
     arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)})
     arrays[STATE_MEMBER] = np.frombuffer(json.dumps(dict(state)).encode("utf-8"), dtype=np.uint8)
     with atomic_output(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub: a key could be allow_pickle
     logger.debug("wrote checkpoint %s (epoch %d)", path, int(state.get("epoch", -1)) + 1)
     return path
 

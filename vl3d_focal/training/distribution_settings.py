@@ -8,8 +8,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from vl3d_focal.errors import DataError
 
@@ -35,7 +36,7 @@ class DistributionSettings:
     communication: str = "auto"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None) -> "DistributionSettings":
+    def from_config(cls, config: Mapping[str, Any] | None) -> DistributionSettings:
         """Settings from the spec's ``distribution`` object (None: one device).
 
         Raises:

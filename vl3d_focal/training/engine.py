@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import keras
 import numpy as np
@@ -43,12 +44,26 @@ from vl3d_focal.training import datasets
 from vl3d_focal.training.augmentation import Sequencer
 from vl3d_focal.training.callbacks import NonFiniteGuard, build_callbacks, checkpoint_writer
 from vl3d_focal.training.checkpoints import (
-    ResumeCheckpoint, fingerprint, raise_if_diverged, read_checkpoint_state, restore_checkpoint,
+    ResumeCheckpoint,
+    fingerprint,
+    raise_if_diverged,
+    read_checkpoint_state,
+    restore_checkpoint,
 )
 from vl3d_focal.training.distribution import DistributionSettings, build_strategy, is_chief, training_model
-from vl3d_focal.training.evaluation import TrainingReports, autovalidate, evaluate_training_clouds, report_training_fields
+from vl3d_focal.training.evaluation import (
+    TrainingReports,
+    autovalidate,
+    evaluate_training_clouds,
+    report_training_fields,
+)
 from vl3d_focal.training.fields import (
-    LabelledFields, class_distribution_fields, fit_normalizer, labelled_fields, split_fields,
+    LabelledFields,
+    class_distribution_fields,
+    fit_normalizer,
+    labelled_fields,
+    split_fields,
+    training_labels,
 )
 from vl3d_focal.training.files import TrainingFiles
 from vl3d_focal.training.metrics import build_metrics
@@ -137,7 +152,11 @@ def start_from(model: keras.Model, *, pretrained: keras.Model) -> None:
 
 def _data_seed(seed: int | None) -> int:
     """The data-order seed: the step's ``random_seed``, else a fresh random one (kept in checkpoints)."""
-    return int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**31 - 1))
+    if seed is not None:
+        return int(seed)
+    entropy = np.random.SeedSequence().entropy  # an int when drawn fresh (not given)
+    assert isinstance(entropy, int)
+    return entropy % (2**31 - 1)
 
 
 class Trainer:
@@ -169,6 +188,7 @@ class Trainer:
                                                cloud_scaling=job.cloud_scaling))
         fields = self._fields(job.training, training=True)
         self.all_fields = fields  # before the validation split: the training support points
+        self.val_data: LabelledFields | None
         if job.validation:
             self.train_data, self.val_data = fields, self._fields(job.validation)
         else:
@@ -176,7 +196,7 @@ class Trainer:
                 fields, fraction=float(self.handling["validation_split"]), seed=job.seed)
         logger.info("training fields: %d, validation fields: %d", len(self.train_data.labels),
                     0 if self.val_data is None else len(self.val_data.labels))
-        self.counts = class_counts([record.labels for record in job.training], num_classes=len(job.class_names))
+        self.counts = class_counts([training_labels(record) for record in job.training], num_classes=len(job.class_names))
 
     def _fields(self, records: list[CloudRecord], *, training: bool = False) -> LabelledFields:
         counts = self.job.model_args["pre_processing"].get("training_class_distribution")
@@ -221,6 +241,7 @@ class Trainer:
             self.plan = plan_loss(loss_spec=dict(self.compilation["loss"]), model_handling=self.handling,
                                   class_names=job.class_names, counts=self.counts,
                                   from_logits=entry.metadata.get("output") == "logits")
+            assert MODELS.key is not None  # models are named by their "train" key
             self.model = MODELS.build(
                 {MODELS.key: job.model_name, **architecture_args(model_name=job.model_name, model_args=job.model_args)},
                 num_points=int(self.train_data.coordinates.shape[1]), num_features=len(job.feature_names),
@@ -337,7 +358,9 @@ class Trainer:
         size = int(self.handling["predict_batch_size"])
         names = list(self.job.class_names)
         autovalidate(self.model, self.val_data, names=self.job.reports.autoval, num_classes=len(names), batch_size=size)
-        report_training_fields(self.model, self.train_data, centres=self.all_fields.centres, reports=self.job.reports,
+        centres = self.all_fields.centres
+        assert centres is not None  # labelled_fields gives every field's centre
+        report_training_fields(self.model, self.train_data, centres=centres, reports=self.job.reports,
                                class_names=names, template=self.job.training[0], batch_size=size)
         evaluate_training_clouds(self.job.training, bundle, reports=self.job.reports)
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -37,7 +38,7 @@ from vl3d_focal.reports.field_reports import FieldClassCounts, write_field_distr
 from vl3d_focal.reports.metrics import confusion_matrix
 from vl3d_focal.reports.vl3d_evaluation import write_vl3d_evaluation
 from vl3d_focal.reports.vl3d_metrics import global_metrics
-from vl3d_focal.training.fields import LabelledFields
+from vl3d_focal.training.fields import LabelledFields, training_labels
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def evaluate_training_clouds(records: Sequence[CloudRecord], bundle: ModelBundle
     confusion = np.zeros((bundle.num_classes, bundle.num_classes), dtype=np.int64)
     for record in records:
         probabilities, _ = cloud_probabilities(record, bundle, chunk_points=None)
-        confusion += confusion_matrix(record.labels, np.argmax(probabilities, axis=1), num_classes=bundle.num_classes)
+        confusion += confusion_matrix(training_labels(record), np.argmax(probabilities, axis=1), num_classes=bundle.num_classes)
         _write_clouds(record, probabilities, bundle, reports=reports, clouds=len(records))
     outputs = {name: reports.outputs[key] for key, name in EVALUATION_OUTPUTS.items() if key in reports.outputs}
     write_vl3d_evaluation(confusion, class_names=list(bundle.class_names), metrics=list(reports.metrics),

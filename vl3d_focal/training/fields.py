@@ -9,9 +9,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class LabelledFields:
     labels: np.ndarray
     centres: np.ndarray | None = None
 
-    def subset(self, rows: np.ndarray) -> "LabelledFields":
+    def subset(self, rows: np.ndarray) -> LabelledFields:
         """The fields at ``rows``.
 
         Example:
@@ -45,6 +46,19 @@ class LabelledFields:
         """
         centres = None if self.centres is None else self.centres[rows]
         return LabelledFields(self.coordinates[rows], self.features[rows], self.labels[rows], centres)
+
+
+def training_labels(record: CloudRecord) -> np.ndarray:
+    """A training cloud's labels: every training cloud has some (its reading or the train step
+    calls :func:`~vl3d_focal.data.records.reference_labels`, which raises on a cloud without).
+
+    Example:
+        >>> training_labels(CloudRecord(path=Path("a.las"), labels=np.array([0, -1]))).tolist()
+        [0, -1]
+    """
+    labels = record.labels
+    assert labels is not None, f"{record.path}: a training cloud without reference labels"
+    return labels
 
 
 def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[str],
@@ -60,7 +74,7 @@ def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[st
     if not feature_names:
         return None
     normalizer = FeatureNormalizer(fnames=list(feature_names), cloud_scaling=cloud_scaling)
-    parts = [normalizer.per_cloud(cloud_features(r, feature_names=feature_names, miners=miners))[r.labels >= 0]
+    parts = [normalizer.per_cloud(cloud_features(r, feature_names=feature_names, miners=miners))[training_labels(r) >= 0]
              for r in records]
     return normalizer.fit(np.concatenate(parts, axis=0), fnames=list(feature_names))
 
@@ -75,7 +89,7 @@ def class_distribution_fields(
         >>> fields[0].num_fields
         40
     """
-    drawn = draw_class_centres([record.labels for record in records], counts=counts, seed=seed)
+    drawn = draw_class_centres([training_labels(record) for record in records], counts=counts, seed=seed)
     fields = []
     for record, rows in zip(records, drawn):
         centres = np.asarray(record.cloud.xyz[rows], dtype=np.float64)
@@ -106,8 +120,9 @@ def labelled_fields(
     for number, record in enumerate(records):
         part = field_inputs(record, field_spec=field_spec, seed=seed, feature_names=feature_names,
                             normalizer=normalizer, miners=miners, fields=None if fields is None else fields[number])
-        field_labels = (record.labels[part.indices] if part.neighbours is None else
-                        encode_labels(record.labels, part.neighbours, num_classes=max(int(record.labels.max()) + 1, 1)))
+        cloud_labels = training_labels(record)
+        field_labels = (cloud_labels[part.indices] if part.neighbours is None else
+                        encode_labels(cloud_labels, part.neighbours, num_classes=max(int(cloud_labels.max()) + 1, 1)))
         keep = np.any(field_labels >= 0, axis=1)
         parts.append(FieldInputs(part.coordinates[keep], part.features[keep], part.fields))
         labels.append(field_labels[keep])

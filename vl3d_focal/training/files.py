@@ -28,7 +28,7 @@ class TrainingFiles:
     tensorboard_dir: Path | None = None
 
     @classmethod
-    def under(cls, prefix: str, *, tensorboard_dir: str | None = None) -> "TrainingFiles":
+    def under(cls, prefix: str, *, tensorboard_dir: str | None = None) -> TrainingFiles:
         """The files of a training whose model-level outputs go to ``prefix``."""
         return cls(Path(f"{prefix}{TRAINING_FOLDER}"), None if tensorboard_dir is None else Path(tensorboard_dir))
 

@@ -28,8 +28,14 @@ from vl3d_focal.models.bundle import LossInfo, ModelBundle
 from vl3d_focal.models.forest import ForestModel
 from vl3d_focal.models.forest_schema import SKLEARN_ARGS
 from vl3d_focal.registry import MODELS
-from vl3d_focal.training.fields import fit_normalizer
-from vl3d_focal.training.targets import LossPlan, class_counts, class_weight_value, resolve_spec_class_weight, write_class_weights
+from vl3d_focal.training.fields import fit_normalizer, training_labels
+from vl3d_focal.training.targets import (
+    LossPlan,
+    class_counts,
+    class_weight_value,
+    resolve_spec_class_weight,
+    write_class_weights,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +57,15 @@ class ForestTrainer:
 
     def _samples(self) -> tuple[np.ndarray, np.ndarray]:
         """Normalised features and labels of the labelled training points (capped, seeded)."""
-        job = self.job
+        job, normalizer = self.job, self.normalizer
+        assert normalizer is not None  # a forest learns from features: its fnames are not empty (train_checks)
         features, labels = [], []
         for record in job.training:
             raw = cloud_features(record, feature_names=job.feature_names, miners=job.miners)
-            kept = record.labels >= 0
-            features.append(self.normalizer.transform(raw)[kept])
-            labels.append(record.labels[kept])
+            cloud_labels = training_labels(record)
+            kept = cloud_labels >= 0
+            features.append(normalizer.transform(raw)[kept])
+            labels.append(cloud_labels[kept])
         x, y = np.concatenate(features), np.concatenate(labels)
         cap = job.model_args["max_training_points"]
         if cap is not None and len(y) > cap:
@@ -85,9 +93,10 @@ class ForestTrainer:
         self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names, miners=job.miners,
                                          cloud_scaling=job.cloud_scaling)
         x, y = self._samples()
-        counts = class_counts([record.labels for record in job.training], num_classes=len(job.class_names))
+        counts = class_counts([training_labels(record) for record in job.training], num_classes=len(job.class_names))
         weights, source = self._class_weight(counts)
         args = {key: job.model_args[key] for key in SKLEARN_ARGS}
+        assert MODELS.key is not None  # models are named by their "train" key
         forest = MODELS.build({MODELS.key: job.model_name, **args}, class_weight=weights, random_seed=job.seed)
         start = time.perf_counter()
         forest.fit(x, y)

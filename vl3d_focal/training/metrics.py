@@ -17,7 +17,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import ops
@@ -35,7 +36,12 @@ def _dense(y_true: Any, y_pred: Any, sample_weight: Any, *, num_classes: int, fr
     return y_true, y_pred, sample_weight
 
 
-class _PointwiseMetric:
+# The mixin precedes a Keras confusion metric in each subclass's MRO: its ``super()`` is that metric,
+# which mypy only learns from an ``Any`` base (Keras has no type stubs).
+_KerasMetric: Any = object
+
+
+class _PointwiseMetric(_KerasMetric):
     """Feeds a Keras confusion metric one-hot labels, probabilities and per-class sample weights."""
 
     default_name = ""

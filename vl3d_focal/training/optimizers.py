@@ -8,7 +8,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 
@@ -29,10 +30,11 @@ def build_learning_rate(value: float | Mapping[str, Any]) -> Any:
     """
     if not isinstance(value, Mapping):
         return float(value)
-    schedule = SCHEDULES.get(value.get("schedule"))
+    name = value.get("schedule")
+    schedule = SCHEDULES.get(name) if isinstance(name, str) else None
     if schedule is None:
         raise DataError(
-            f"learning_rate.schedule: expected one of {sorted(SCHEDULES)}, got {value.get('schedule')!r}"
+            f"learning_rate.schedule: expected one of {sorted(SCHEDULES)}, got {name!r}"
         )
     return schedule(**dict(value["schedule_args"]))
 

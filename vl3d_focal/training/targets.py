@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -158,6 +159,7 @@ def resolve_spec_class_weight(value: Any, *, source: str, class_names: list[str]
             raise DataError(f"{key}: {error}") from None
     if caught and absent:
         logger.warning("%s: no training point of the class(es) %s; their class weight is 0", key, absent)
+    assert weights is not None  # None only for a None value, which callers do not pass
     return [float(w) for w in weights]
 
 
@@ -186,6 +188,7 @@ def plan_loss(
         >>> plan.class_weight
         [0.6666666666666666, 2.0]
     """
+    assert LOSSES.key is not None  # losses are named by their "function" key
     entry = LOSSES.get(loss_spec[LOSSES.key])
     value, source = class_weight_value(loss_spec=loss_spec, model_handling=model_handling)
     class_weight = None
