@@ -53,25 +53,49 @@ NUM_CLASSES = 5
 CONFIGS: dict[str, dict[str, Any]] = {
     "vl3d_t1": {
         "pre_processing": {
-            "pre_processor": "hierarchical_fps", "neighborhood": {"type": "sphere", "radius": 3.0},
-            "num_points_per_depth": [512, 256, 128, 64, 32], "num_pwise_neighbors": [32, 16, 16, 8, 4],
-            "num_downsampling_neighbors": [1, 16, 8, 8, 4], "num_upsampling_neighbors": [1, 16, 8, 8, 4]},
+            "pre_processor": "hierarchical_fps",
+            "neighborhood": {"type": "sphere", "radius": 3.0},
+            "num_points_per_depth": [512, 256, 128, 64, 32],
+            "num_pwise_neighbors": [32, 16, 16, 8, 4],
+            "num_downsampling_neighbors": [1, 16, 8, 8, 4],
+            "num_upsampling_neighbors": [1, 16, 8, 8, 4],
+        },
         "feature_extraction": {
-            "type": "KPConv", "operations_per_depth": [2, 1, 1, 1, 1], "feature_space_dims": [64, 64, 128, 256, 512, 1024],
-            "bn": True, "bn_momentum": 0.0, "activate": True, "sigma": [3.0] * 6, "kernel_radius": [3.0] * 6,
-            "num_kernel_points": [15] * 6},
-        "downsampling_filter": "strided_kpconv", "upsampling_filter": "mean",
+            "type": "KPConv",
+            "operations_per_depth": [2, 1, 1, 1, 1],
+            "feature_space_dims": [64, 64, 128, 256, 512, 1024],
+            "bn": True,
+            "bn_momentum": 0.0,
+            "activate": True,
+            "sigma": [3.0] * 6,
+            "kernel_radius": [3.0] * 6,
+            "num_kernel_points": [15] * 6,
+        },
+        "downsampling_filter": "strided_kpconv",
+        "upsampling_filter": "mean",
     },
     "cpu_small": {
         "pre_processing": {
-            "pre_processor": "hierarchical_fps", "neighborhood": {"type": "sphere", "radius": 3.0},
-            "num_points_per_depth": [256, 128, 64, 32], "num_pwise_neighbors": [16, 12, 8, 8],
-            "num_downsampling_neighbors": [1, 12, 8, 8], "num_upsampling_neighbors": [1, 8, 8, 8]},
+            "pre_processor": "hierarchical_fps",
+            "neighborhood": {"type": "sphere", "radius": 3.0},
+            "num_points_per_depth": [256, 128, 64, 32],
+            "num_pwise_neighbors": [16, 12, 8, 8],
+            "num_downsampling_neighbors": [1, 12, 8, 8],
+            "num_upsampling_neighbors": [1, 8, 8, 8],
+        },
         "feature_extraction": {
-            "type": "KPConv", "operations_per_depth": [1, 1, 1, 1], "feature_space_dims": [32, 64, 96, 128],
-            "bn": True, "bn_momentum": 0.9, "activate": True, "sigma": [0.5, 0.8, 1.2, 1.8],
-            "kernel_radius": [0.6, 1.0, 1.5, 2.2], "num_kernel_points": [15] * 4},
-        "downsampling_filter": "strided_kpconv", "upsampling_filter": "mean",
+            "type": "KPConv",
+            "operations_per_depth": [1, 1, 1, 1],
+            "feature_space_dims": [32, 64, 96, 128],
+            "bn": True,
+            "bn_momentum": 0.9,
+            "activate": True,
+            "sigma": [0.5, 0.8, 1.2, 1.8],
+            "kernel_radius": [0.6, 1.0, 1.5, 2.2],
+            "num_kernel_points": [15] * 4,
+        },
+        "downsampling_filter": "strided_kpconv",
+        "upsampling_filter": "mean",
     },
 }
 
@@ -103,11 +127,16 @@ def median_seconds(call: Callable[[], Any], *, repetitions: int) -> float:
     return statistics.median(times)
 
 
-def network_timings(model: keras.Model, inputs: list[np.ndarray], labels: np.ndarray, *,
-                    repetitions: int) -> dict[str, float]:
+def network_timings(
+    model: keras.Model, inputs: list[np.ndarray], labels: np.ndarray, *, repetitions: int
+) -> dict[str, float]:
     """Seconds per call of forward and train step, under tf.function and XLA."""
-    loss_fn = LOSSES.build({"function": "class_weighted_focal_categorical_crossentropy", "gamma": 2.0},
-                           num_classes=NUM_CLASSES, class_weight=[1.0] * NUM_CLASSES, from_logits=True)
+    loss_fn = LOSSES.build(
+        {"function": "class_weighted_focal_categorical_crossentropy", "gamma": 2.0},
+        num_classes=NUM_CLASSES,
+        class_weight=[1.0] * NUM_CLASSES,
+        from_logits=True,
+    )
     optimizer = keras.optimizers.SGD(1e-3)
     optimizer.build(model.trainable_variables)
     tensors = [tf.constant(a) for a in inputs]
@@ -123,7 +152,9 @@ def network_timings(model: keras.Model, inputs: list[np.ndarray], labels: np.nda
     for mode, jit in (("tf.function", False), ("xla", True)):
         forward = tf.function(lambda *xs: model(list(xs), training=False), jit_compile=jit)
         step = tf.function(train_step, jit_compile=jit)
-        out[f"forward/{mode}"] = median_seconds(lambda forward=forward: forward(*tensors).numpy(), repetitions=repetitions)
+        out[f"forward/{mode}"] = median_seconds(
+            lambda forward=forward: forward(*tensors).numpy(), repetitions=repetitions
+        )
         out[f"train_step/{mode}"] = median_seconds(lambda step=step: step(*tensors).numpy(), repetitions=repetitions)
     return out
 
@@ -137,17 +168,25 @@ def run_config(name: str, *, batch: int, repetitions: int, index_fields: int) ->
     arrays = build_hierarchy(coords[:batch], hierarchy).arrays()
     feats = np.random.default_rng(1).normal(size=(batch, coords.shape[1], 2)).astype(np.float32)
     labels = np.random.default_rng(2).integers(0, NUM_CLASSES, (batch, coords.shape[1])).astype(np.int32)
-    model = build_conv_autoencoder_pwise_classifier(num_points=coords.shape[1], num_features=2,
-                                                    num_classes=NUM_CLASSES, random_seed=0, **config)
+    model = build_conv_autoencoder_pwise_classifier(
+        num_points=coords.shape[1], num_features=2, num_classes=NUM_CLASSES, random_seed=0, **config
+    )
     timings = network_timings(model, [coords[:batch], feats, *arrays.values()], labels, repetitions=repetitions)
-    pointnet = build_pointnet_pwise_classifier(num_points=coords.shape[1], num_features=2, num_classes=NUM_CLASSES,
-                                               random_seed=0)
+    pointnet = build_pointnet_pwise_classifier(
+        num_points=coords.shape[1], num_features=2, num_classes=NUM_CLASSES, random_seed=0
+    )
     reference = network_timings(pointnet, [coords[:batch], feats], labels, repetitions=repetitions)
     per_field = {"indices": 1e3 * index_s / index_fields}
     per_field.update({f"autoencoder {key}": 1e3 * value / batch for key, value in timings.items()})
     per_field.update({f"pointnet {key}": 1e3 * value / batch for key, value in reference.items()})
-    return {"config": config, "parameters": model.count_params(), "pointnet_parameters": pointnet.count_params(),
-            "batch": batch, "index_fields": index_fields, "ms_per_field": per_field}
+    return {
+        "config": config,
+        "parameters": model.count_params(),
+        "pointnet_parameters": pointnet.count_params(),
+        "batch": batch,
+        "index_fields": index_fields,
+        "ms_per_field": per_field,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,11 +202,14 @@ def main(argv: list[str] | None = None) -> None:
     configs = ["cpu_small"] if args.quick else args.configs
     results = {"cores": len(os.sched_getaffinity(0)), "tensorflow": tf.__version__, "configs": {}}
     for name in configs:
-        result = run_config(name, batch=args.batch, repetitions=3 if args.quick else args.repetitions,
-                            index_fields=args.index_fields)
+        result = run_config(
+            name, batch=args.batch, repetitions=3 if args.quick else args.repetitions, index_fields=args.index_fields
+        )
         results["configs"][name] = result
-        print(f"\n{name}: {result['parameters']:,} parameters (PointNet {result['pointnet_parameters']:,}), "
-              f"batch {args.batch}, ms per field (median)")
+        print(
+            f"\n{name}: {result['parameters']:,} parameters (PointNet {result['pointnet_parameters']:,}), "
+            f"batch {args.batch}, ms per field (median)"
+        )
         for key, value in result["ms_per_field"].items():
             print(f"  {key:<34} {value:9.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -50,16 +50,31 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "autoencoder_ign.json"
 CLASS_NAMES = ("ground", "low_vegetation", "high_vegetation", "building", "other")
 CODES = {2: 0, 3: 1, 4: 1, 5: 2, 6: 3, 1: 4, 17: 4, 64: 4, 67: 4}
-FNAMES = ("intensity", "return_number", "number_of_returns", "height_above_ground", "planarity", "scattering",
-          "verticality")
+FNAMES = (
+    "intensity",
+    "return_number",
+    "number_of_returns",
+    "height_above_ground",
+    "planarity",
+    "scattering",
+    "verticality",
+)
 CONFIG: dict[str, Any] = {  # cpu_small on the example's fields: spheres of 5 m, 384 points
     **CONFIGS["cpu_small"],
-    "pre_processing": {**CONFIGS["cpu_small"]["pre_processing"], "neighborhood": {"type": "sphere", "radius": 5.0},
-                       "num_points_per_depth": [384, 192, 96, 48]},
+    "pre_processing": {
+        **CONFIGS["cpu_small"]["pre_processing"],
+        "neighborhood": {"type": "sphere", "radius": 5.0},
+        "num_points_per_depth": [384, 192, 96, 48],
+    },
 }
-POINTNET = {"num_pwise_feats": 32, "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
-            "postransf_feats_spec": [{"filters": 64}, {"filters": 128}], "tnet_pre_filters_spec": [],
-            "tnet_post_filters_spec": [], "kernel_initializer": "he_normal"}
+POINTNET = {
+    "num_pwise_feats": 32,
+    "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
+    "postransf_feats_spec": [{"filters": 64}, {"filters": 128}],
+    "tnet_pre_filters_spec": [],
+    "tnet_post_filters_spec": [],
+    "kernel_initializer": "he_normal",
+}
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -89,8 +104,14 @@ def tile(path: Path, *, scale: bool) -> dict[str, Any]:
     spec = depth0_field_spec(CONFIG["pre_processing"])
     spec = type(spec)(**{**spec.__dict__, "scale": scale})
     fields = build_fields(cloud.xyz, spec, seed=0)
-    return {"coords": field_coordinates(cloud.xyz, fields, spec), "point_feats": feats, "labels": labels[fields.indices],
-            "point_labels": labels, "fields": fields, "xyz": cloud.xyz}
+    return {
+        "coords": field_coordinates(cloud.xyz, fields, spec),
+        "point_feats": feats,
+        "labels": labels[fields.indices],
+        "point_labels": labels,
+        "fields": fields,
+        "xyz": cloud.xyz,
+    }
 
 
 def model_inputs(kind: str, data: dict[str, Any]) -> list[np.ndarray]:
@@ -129,13 +150,19 @@ def run(kind: str, *, budget: float, tiles: list[Path]) -> dict[str, Any]:
     weights = compute_class_weight("sqrt_inverse_frequency", counts)
     num_points = inputs[0].shape[1]
     if kind == "pointnet":
-        model = build_pointnet_pwise_classifier(num_points=num_points, num_features=len(FNAMES), num_classes=5,
-                                                random_seed=0, **POINTNET)
+        model = build_pointnet_pwise_classifier(
+            num_points=num_points, num_features=len(FNAMES), num_classes=5, random_seed=0, **POINTNET
+        )
     else:
-        model = build_conv_autoencoder_pwise_classifier(num_points=num_points, num_features=len(FNAMES), num_classes=5,
-                                                        random_seed=0, **CONFIG)
-    loss = LOSSES.build({"function": "class_weighted_focal_categorical_crossentropy", "gamma": 2.0},
-                        num_classes=5, class_weight=weights, from_logits=True)
+        model = build_conv_autoencoder_pwise_classifier(
+            num_points=num_points, num_features=len(FNAMES), num_classes=5, random_seed=0, **CONFIG
+        )
+    loss = LOSSES.build(
+        {"function": "class_weighted_focal_categorical_crossentropy", "gamma": 2.0},
+        num_classes=5,
+        class_weight=weights,
+        from_logits=True,
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
     stopper = TimeBudget(budget)
     history = model.fit(inputs, labels, batch_size=16, epochs=10_000, callbacks=[stopper], verbose=0)
@@ -143,10 +170,16 @@ def run(kind: str, *, budget: float, tiles: list[Path]) -> dict[str, Any]:
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
     predicted = propagate(probs, test["fields"], len(test["xyz"]), xyz=test["xyz"]).argmax(-1)
-    return {"parameters": model.count_params(), "train_fields": len(labels), "steps": stopper.steps,
-            "epochs": len(history.history["loss"]), "final_loss": float(history.history["loss"][-1]),
-            "input_build_seconds": index_seconds, "class_weight": weights,
-            "test": iou_report(predicted, test["point_labels"])}
+    return {
+        "parameters": model.count_params(),
+        "train_fields": len(labels),
+        "steps": stopper.steps,
+        "epochs": len(history.history["loss"]),
+        "final_loss": float(history.history["loss"][-1]),
+        "input_build_seconds": index_seconds,
+        "class_weight": weights,
+        "test": iou_report(predicted, test["point_labels"]),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,14 +192,24 @@ def main(argv: list[str] | None = None) -> None:
     tiles = sorted(IGN.glob("*.laz"))
     if len(tiles) < 4:
         raise SystemExit(f"needs the four IGN tiles in {IGN}")
-    results = {"budget_seconds": args.budget, "test_tile": tiles[3].name,
-               "models": {kind: run(kind, budget=args.budget, tiles=tiles) for kind in args.models}}
+    results = {
+        "budget_seconds": args.budget,
+        "test_tile": tiles[3].name,
+        "models": {kind: run(kind, budget=args.budget, tiles=tiles) for kind in args.models},
+    }
     print(f"test tile {tiles[3].name}, {args.budget:.0f} s of training each")
-    print(f"{'model':<12}{'steps':>7}{'epochs':>7}" + "".join(f"{n[:9]:>10}" for n in CLASS_NAMES) + f"{'mIoU':>8}{'OA':>8}")
+    print(
+        f"{'model':<12}{'steps':>7}{'epochs':>7}"
+        + "".join(f"{n[:9]:>10}" for n in CLASS_NAMES)
+        + f"{'mIoU':>8}{'OA':>8}"
+    )
     for kind, r in results["models"].items():
         t = r["test"]
-        print(f"{kind:<12}{r['steps']:>7}{r['epochs']:>7}" + "".join(f"{t[n]:>10.3f}" for n in CLASS_NAMES)
-              + f"{t['mIoU']:>8.3f}{t['OA']:>8.3f}")
+        print(
+            f"{kind:<12}{r['steps']:>7}{r['epochs']:>7}"
+            + "".join(f"{t[n]:>10.3f}" for n in CLASS_NAMES)
+            + f"{t['mIoU']:>8.3f}{t['OA']:>8.3f}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"written {args.out}")

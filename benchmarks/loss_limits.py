@@ -96,8 +96,7 @@ def minimal_work(*, shape: tuple[int, int, int], sparse: bool) -> dict[str, int]
     batch, points, num_classes = shape
     m = batch * points
     label_bytes = 4 * m if sparse else 4 * m * num_classes
-    return {"bytes": 4 * m * num_classes + label_bytes + 4 * m * num_classes,
-            "transcendentals": m * num_classes + m}
+    return {"bytes": 4 * m * num_classes + label_bytes + 4 * m * num_classes, "transcendentals": m * num_classes + m}
 
 
 def peak_call_memory(*, step: Callable[[Any, Any], Any], labels: Any, logits: Any) -> dict[str, int]:
@@ -128,8 +127,11 @@ def peak_call_memory(*, step: Callable[[Any, Any], Any], labels: Any, logits: An
         deltas.append((_status_kib("VmHWM") - before) * 1024)
         del outputs
         gc.collect()
-    return {"peak_delta_bytes": int(statistics.median(deltas)), "label_bytes": int(labels.numpy().nbytes),
-            "tensor_bytes": 4 * int(np.prod(logits.shape))}
+    return {
+        "peak_delta_bytes": int(statistics.median(deltas)),
+        "label_bytes": int(labels.numpy().nbytes),
+        "tensor_bytes": 4 * int(np.prod(logits.shape)),
+    }
 
 
 def _status_kib(field: str) -> int:
@@ -156,9 +158,15 @@ def limits(*, rows: list[dict[str, Any]], rates: dict[str, float]) -> list[dict[
         memory_ms = work["bytes"] / rates["bandwidth_bytes_per_s"] * 1e3
         exp_ms = work["transcendentals"] / rates["exp_per_s"] * 1e3
         bound = max(memory_ms, exp_ms)
-        out.append({**{k: row[k] for k in ("shape", "peer", "mode", "median_ms")}, **work,
-                    "memory_bound_ms": memory_ms, "exp_bound_ms": exp_ms,
-                    "times_the_bound": row["median_ms"] / bound})
+        out.append(
+            {
+                **{k: row[k] for k in ("shape", "peer", "mode", "median_ms")},
+                **work,
+                "memory_bound_ms": memory_ms,
+                "exp_bound_ms": exp_ms,
+                "times_the_bound": row["median_ms"] / bound,
+            }
+        )
     return out
 
 

@@ -134,13 +134,13 @@ def check_one_hot_inputs(*, inputs: dict[str, tf.Tensor]) -> None:
     one_hot, sparse = inputs["one-hot"], inputs["sparse"].numpy()
     expected = np.eye(one_hot.shape[-1], dtype=np.float32)[sparse]
     if one_hot.dtype != tf.float32 or not np.array_equal(one_hot.numpy(), expected):
-        raise ValueError(f"The one-hot peers must get float32 one-hot labels of shape {expected.shape}. "
-                         f"Received dtype {one_hot.dtype.name}, shape {tuple(one_hot.shape)}")
+        raise ValueError(
+            f"The one-hot peers must get float32 one-hot labels of shape {expected.shape}. "
+            f"Received dtype {one_hot.dtype.name}, shape {tuple(one_hot.shape)}"
+        )
 
 
-def time_configurations(
-    *, shape: tuple[int, int, int], repetitions: int, seed: int = 0
-) -> list[dict[str, Any]]:
+def time_configurations(*, shape: tuple[int, int, int], repetitions: int, seed: int = 0) -> list[dict[str, Any]]:
     """Times every (peer, mode) at ``shape``: warm-up, then interleaved shuffled repetitions.
 
     Returns:
@@ -173,8 +173,18 @@ def time_configurations(
     rows = []
     for (peer, mode), values in samples.items():
         q1, _, q3 = statistics.quantiles(values, n=4)
-        rows.append({"shape": list(shape), "peer": peer, "mode": mode, "median_ms": statistics.median(values),
-                     "q1_ms": q1, "q3_ms": q3, "min_ms": min(values), "repetitions": len(values)})
+        rows.append(
+            {
+                "shape": list(shape),
+                "peer": peer,
+                "mode": mode,
+                "median_ms": statistics.median(values),
+                "q1_ms": q1,
+                "q3_ms": q3,
+                "min_ms": min(values),
+                "repetitions": len(values),
+            }
+        )
     return rows
 
 
@@ -189,25 +199,44 @@ def memory_probe(*, peer: str, mode: str, shape: tuple[int, int, int]) -> dict[s
     return peak_call_memory(step=step, labels=inputs[peer.split("/")[1]], logits=inputs["logits"])
 
 
-def run_memory_probes(*, shapes: tuple[tuple[int, int, int], ...], peers: tuple[str, ...],
-                      modes: tuple[str, ...]) -> list[dict[str, Any]]:
+def run_memory_probes(
+    *, shapes: tuple[tuple[int, int, int], ...], peers: tuple[str, ...], modes: tuple[str, ...]
+) -> list[dict[str, Any]]:
     """Runs :func:`memory_probe` for each configuration in its own subprocess.
 
     Example:
         >>> rows = run_memory_probes(shapes=((1, 4096, 8),), peers=("ours/sparse",), modes=("xla",))
     """
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        MALLOC_MMAP_THRESHOLD_="65536",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
     rows = []
     for shape in shapes:
         for peer in peers:
             for mode in modes:
-                cmd = [sys.executable, "-m", "benchmarks.loss_speed", "--memory-probe", peer, mode,
-                       ",".join(map(str, shape))]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.loss_speed",
+                    "--memory-probe",
+                    peer,
+                    mode,
+                    ",".join(map(str, shape)),
+                ]
                 done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, check=True)
                 probe = json.loads(done.stdout.strip().splitlines()[-1])
-                rows.append({"shape": list(shape), "peer": peer, "mode": mode, **probe,
-                             "peak_in_tensors": probe["peak_delta_bytes"] / probe["tensor_bytes"]})
+                rows.append(
+                    {
+                        "shape": list(shape),
+                        "peer": peer,
+                        "mode": mode,
+                        **probe,
+                        "peak_in_tensors": probe["peak_delta_bytes"] / probe["tensor_bytes"],
+                    }
+                )
     return rows
 
 
@@ -249,9 +278,15 @@ def ratios(*, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for mode in MODES:
             for ours in ("ours/sparse", "ours/one-hot"):
                 mine = _ms(rows, shape=list(shape), peer=ours, mode=mode)
-                out.append({"shape": list(shape), "mode": mode, "ours": ours,
-                            "vs_keras": _ms(rows, shape=list(shape), peer="keras/one-hot", mode=mode) / mine,
-                            "vs_naive": _ms(rows, shape=list(shape), peer="naive/one-hot", mode=mode) / mine})
+                out.append(
+                    {
+                        "shape": list(shape),
+                        "mode": mode,
+                        "ours": ours,
+                        "vs_keras": _ms(rows, shape=list(shape), peer="keras/one-hot", mode=mode) / mine,
+                        "vs_naive": _ms(rows, shape=list(shape), peer="naive/one-hot", mode=mode) / mine,
+                    }
+                )
     return out
 
 
@@ -274,28 +309,38 @@ def format_report(*, result: dict[str, Any]) -> str:
                 cells.append(f"{r['median_ms']:8.2f} ({r['q1_ms']:.2f}-{r['q3_ms']:.2f})")
             lines.append(f"{peer:<16}" + "".join(f"{c:>24}" for c in cells))
         for r in (x for x in result["ratios"] if tuple(x["shape"]) == shape):
-            lines.append(f"  speed-up {r['ours']:<13} {r['mode']:<12} vs keras {r['vs_keras']:5.2f}x"
-                         f"   vs naive {r['vs_naive']:5.2f}x")
+            lines.append(
+                f"  speed-up {r['ours']:<13} {r['mode']:<12} vs keras {r['vs_keras']:5.2f}x"
+                f"   vs naive {r['vs_naive']:5.2f}x"
+            )
     m = result["machine"]
-    lines.append(f"\nmachine: {m['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s (read+write), "
-                 f"{m['exp_per_s'] / 1e9:.2f} G exp/s")
-    lines.append(f"{'shape':<16}{'peer':<14}{'mode':<12}{'MB moved':>9}{'M transc':>9}"
-                 f"{'mem ms':>8}{'exp ms':>8}{'ours ms':>9}{'x bound':>8}")
+    lines.append(
+        f"\nmachine: {m['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s (read+write), {m['exp_per_s'] / 1e9:.2f} G exp/s"
+    )
+    lines.append(
+        f"{'shape':<16}{'peer':<14}{'mode':<12}{'MB moved':>9}{'M transc':>9}"
+        f"{'mem ms':>8}{'exp ms':>8}{'ours ms':>9}{'x bound':>8}"
+    )
     for r in result["limits"]:
-        lines.append(f"{str(tuple(r['shape'])):<16}{r['peer']:<14}{r['mode']:<12}{r['bytes'] / 1e6:9.2f}"
-                     f"{r['transcendentals'] / 1e6:9.2f}{r['memory_bound_ms']:8.2f}{r['exp_bound_ms']:8.2f}"
-                     f"{r['median_ms']:9.2f}{r['times_the_bound']:8.1f}")
+        lines.append(
+            f"{str(tuple(r['shape'])):<16}{r['peer']:<14}{r['mode']:<12}{r['bytes'] / 1e6:9.2f}"
+            f"{r['transcendentals'] / 1e6:9.2f}{r['memory_bound_ms']:8.2f}{r['exp_bound_ms']:8.2f}"
+            f"{r['median_ms']:9.2f}{r['times_the_bound']:8.1f}"
+        )
     if result["memory"]:
         lines.append("\npeak extra resident memory of one call (fresh process per row; 1 tensor = B*N*C float32)")
         lines.append(f"{'shape':<16}{'peer':<16}{'mode':<12}{'peak MB':>9}{'tensors':>9}{'labels MB':>10}")
         for r in result["memory"]:
-            lines.append(f"{str(tuple(r['shape'])):<16}{r['peer']:<16}{r['mode']:<12}"
-                         f"{r['peak_delta_bytes'] / 1e6:9.2f}{r['peak_in_tensors']:9.2f}{r['label_bytes'] / 1e6:10.2f}")
+            lines.append(
+                f"{str(tuple(r['shape'])):<16}{r['peer']:<16}{r['mode']:<12}"
+                f"{r['peak_delta_bytes'] / 1e6:9.2f}{r['peak_in_tensors']:9.2f}{r['label_bytes'] / 1e6:10.2f}"
+            )
     return "\n".join(lines)
 
 
-def run_jax_peers(*, shapes: tuple[tuple[int, int, int], ...], repetitions: int,
-                  rates: dict[str, float]) -> dict[str, Any] | None:
+def run_jax_peers(
+    *, shapes: tuple[tuple[int, int, int], ...], repetitions: int, rates: dict[str, float]
+) -> dict[str, Any] | None:
     """:mod:`benchmarks.loss_speed_jax` in a subprocess (None where JAX is not installed).
 
     Its distance to the bound is also computed with this run's CPU rates (``rates``, measured
@@ -308,10 +353,23 @@ def run_jax_peers(*, shapes: tuple[tuple[int, int, int], ...], repetitions: int,
     if importlib.util.find_spec("jax") is None:
         return None
     out = REPO / "benchmarks" / "results" / "loss_speed_jax_cpu.json"
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    cmd = [sys.executable, "-m", "benchmarks.loss_speed_jax", "--repetitions", str(repetitions), "--out", str(out),
-           "--shapes", *[",".join(map(str, shape)) for shape in shapes]]
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.loss_speed_jax",
+        "--repetitions",
+        str(repetitions),
+        "--out",
+        str(out),
+        "--shapes",
+        *[",".join(map(str, shape)) for shape in shapes],
+    ]
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, check=True)
     result = json.loads(out.read_text(encoding="utf-8"))
     result["report"] = done.stdout.split("\nwrote ")[0]
@@ -331,16 +389,30 @@ def run_benchmark(*, quick: bool, repetitions: int | None = None) -> dict[str, A
         reps = repetitions or (8 if quick else (60 if shape[1] * shape[2] < 100_000 else 20))
         timings.extend(time_configurations(shape=shape, repetitions=reps))
     rates = machine_rates(repetitions=5 if quick else 15)
-    memory = run_memory_probes(shapes=shapes, peers=("ours/sparse", "ours/one-hot") if quick else PEERS,
-                               modes=("tf.function",) if quick else MODES)
+    memory = run_memory_probes(
+        shapes=shapes,
+        peers=("ours/sparse", "ours/one-hot") if quick else PEERS,
+        modes=("tf.function",) if quick else MODES,
+    )
     jax_result = run_jax_peers(shapes=shapes, repetitions=8 if quick else (repetitions or 30), rates=rates)
     return {
-        "meta": {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                 "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-                 "python": platform.python_version(), "cpu": cpu_name(), "cores": os.cpu_count(),
-                 "quick": quick, "gamma": GAMMA, "command": " ".join(["python -m benchmarks.loss_speed"] + sys.argv[1:])},
-        "timings": timings, "ratios": ratios(rows=timings), "machine": rates,
-        "limits": limits(rows=timings, rates=rates), "memory": memory,
+        "meta": {
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "quick": quick,
+            "gamma": GAMMA,
+            "command": " ".join(["python -m benchmarks.loss_speed"] + sys.argv[1:]),
+        },
+        "timings": timings,
+        "ratios": ratios(rows=timings),
+        "machine": rates,
+        "limits": limits(rows=timings, rates=rates),
+        "memory": memory,
         "sparse_graph_one_hot_ops": sparse_graph_one_hot_ops(shape=shapes[0]),
         "jax": jax_result,
     }
@@ -356,8 +428,9 @@ def main(*, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small shape, few repetitions (~30 s)")
     parser.add_argument("--repetitions", type=int, default=None, help="timed repetitions per configuration")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="JSON output (default benchmarks/results/loss_speed.json)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="JSON output (default benchmarks/results/loss_speed.json)"
+    )
     parser.add_argument("--memory-probe", nargs=3, metavar=("PEER", "MODE", "B,N,C"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     tf.get_logger().setLevel("ERROR")  # one step function per configuration: retracing warnings are noise
@@ -371,8 +444,10 @@ def main(*, argv: list[str] | None = None) -> int:
     if result["jax"] is not None:
         print("\n" + result["jax"]["report"])
         for r in result["jax"]["limits_with_cpu_rates"]:
-            print(f"  with this run's CPU rates: {str(tuple(r['shape'])):<16}{r['peer']:<14}"
-                  f"{r['times_the_bound']:.1f}x bound")
+            print(
+                f"  with this run's CPU rates: {str(tuple(r['shape'])):<16}{r['peer']:<14}"
+                f"{r['times_the_bound']:.1f}x bound"
+            )
     if result["sparse_graph_one_hot_ops"]:
         print(f"\nnote: the sparse tf.function graph holds OneHot ops: {result['sparse_graph_one_hot_ops']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

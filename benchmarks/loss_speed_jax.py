@@ -74,9 +74,11 @@ def make_inputs(*, shape: tuple[int, int, int], seed: int = 0) -> dict[str, Any]
     """
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, shape[-1], size=shape[:-1]).astype(np.int32)
-    return {"logits": jax.device_put(rng.normal(0.0, 2.0, size=shape).astype(np.float32)),
-            "sparse": jax.device_put(labels),
-            "one-hot": jax.device_put(np.eye(shape[-1], dtype=np.float32)[labels])}
+    return {
+        "logits": jax.device_put(rng.normal(0.0, 2.0, size=shape).astype(np.float32)),
+        "sparse": jax.device_put(labels),
+        "one-hot": jax.device_put(np.eye(shape[-1], dtype=np.float32)[labels]),
+    }
 
 
 def _call(step: Callable, labels: Any, logits: Any) -> float:
@@ -106,8 +108,18 @@ def time_shape(*, shape: tuple[int, int, int], repetitions: int) -> list[dict[st
     rows = []
     for peer, values in samples.items():
         q1, _, q3 = statistics.quantiles(values, n=4)
-        rows.append({"shape": list(shape), "peer": peer, "mode": "jax.jit", "median_ms": statistics.median(values),
-                     "q1_ms": q1, "q3_ms": q3, "min_ms": min(values), "repetitions": len(values)})
+        rows.append(
+            {
+                "shape": list(shape),
+                "peer": peer,
+                "mode": "jax.jit",
+                "median_ms": statistics.median(values),
+                "q1_ms": q1,
+                "q3_ms": q3,
+                "min_ms": min(values),
+                "repetitions": len(values),
+            }
+        )
     return rows
 
 
@@ -128,8 +140,10 @@ def machine_rates(*, repetitions: int) -> dict[str, float]:
         return state["x"]
 
     out = {}
-    for key, fn, amount in (("bandwidth_bytes_per_s", scaled, 2 * nbytes),
-                            ("exp_per_s", lambda: exps(state["x"]), size)):
+    for key, fn, amount in (
+        ("bandwidth_bytes_per_s", scaled, 2 * nbytes),
+        ("exp_per_s", lambda: exps(state["x"]), size),
+    ):
         jax.block_until_ready(fn())
         seconds = []
         for _ in range(repetitions):
@@ -153,14 +167,27 @@ def run(*, shapes: list[tuple[int, int, int]], repetitions: int) -> dict[str, An
         keras_ms = next(r["median_ms"] for r in rows if tuple(r["shape"]) == shape and r["peer"] == "keras/one-hot")
         for r in rows:
             if tuple(r["shape"]) == shape and r["peer"].startswith("ours/"):
-                ratios.append({"shape": list(shape), "ours": r["peer"], "mode": "jax.jit",
-                               "vs_keras": keras_ms / r["median_ms"]})
+                ratios.append(
+                    {"shape": list(shape), "ours": r["peer"], "mode": "jax.jit", "vs_keras": keras_ms / r["median_ms"]}
+                )
     device = jax.devices()[0]
-    return {"meta": {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                     "jax": jax.__version__, "keras": keras.__version__, "numpy": np.__version__,
-                     "python": platform.python_version(), "device": f"{device.platform}: {device.device_kind}",
-                     "cpu": cpu_name(), "cores": os.cpu_count(), "gamma": GAMMA},
-            "timings": rows, "ratios": ratios, "machine": rates, "limits": limits(rows=rows, rates=rates)}
+    return {
+        "meta": {
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "jax": jax.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "device": f"{device.platform}: {device.device_kind}",
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "gamma": GAMMA,
+        },
+        "timings": rows,
+        "ratios": ratios,
+        "machine": rates,
+        "limits": limits(rows=rows, rates=rates),
+    }
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -173,15 +200,20 @@ def format_report(result: dict[str, Any]) -> str:
     """
     lines = [f"JAX backend (jax.jit of value_and_grad) on {result['meta']['device']}"]
     for r in result["timings"]:
-        lines.append(f"  {str(tuple(r['shape'])):<16}{r['peer']:<15}{r['median_ms']:9.3f} ms "
-                     f"({r['q1_ms']:.3f}-{r['q3_ms']:.3f})")
+        lines.append(
+            f"  {str(tuple(r['shape'])):<16}{r['peer']:<15}{r['median_ms']:9.3f} ms ({r['q1_ms']:.3f}-{r['q3_ms']:.3f})"
+        )
     for r in result["ratios"]:
         lines.append(f"  speed-up {str(tuple(r['shape'])):<16}{r['ours']:<14} vs keras {r['vs_keras']:5.2f}x")
     m = result["machine"]
-    lines.append(f"  device: {m['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s (read+write), {m['exp_per_s'] / 1e9:.2f} G exp/s")
+    lines.append(
+        f"  device: {m['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s (read+write), {m['exp_per_s'] / 1e9:.2f} G exp/s"
+    )
     for r in result["limits"]:
-        lines.append(f"  bound {str(tuple(r['shape'])):<16}{r['peer']:<14} memory {r['memory_bound_ms']:.3f} ms, "
-                     f"exp {r['exp_bound_ms']:.3f} ms; ours {r['median_ms']:.3f} ms = {r['times_the_bound']:.1f}x bound")
+        lines.append(
+            f"  bound {str(tuple(r['shape'])):<16}{r['peer']:<14} memory {r['memory_bound_ms']:.3f} ms, "
+            f"exp {r['exp_bound_ms']:.3f} ms; ours {r['median_ms']:.3f} ms = {r['times_the_bound']:.1f}x bound"
+        )
     return "\n".join(lines)
 
 
@@ -193,8 +225,12 @@ def main(*, argv: list[str] | None = None) -> int:
         0
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shapes", nargs="+", default=[",".join(map(str, s)) for s in DEFAULT_SHAPES],
-                        help="B,N,C shapes (default: 16,4096,8 4,65536,20)")
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        default=[",".join(map(str, s)) for s in DEFAULT_SHAPES],
+        help="B,N,C shapes (default: 16,4096,8 4,65536,20)",
+    )
     parser.add_argument("--repetitions", type=int, default=30)
     parser.add_argument("--out", type=Path, default=None, help="JSON output")
     args = parser.parse_args(argv)

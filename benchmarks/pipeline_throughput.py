@@ -134,8 +134,17 @@ def bench_fields(cloud_path: Path) -> list[dict[str, Any]]:
             start = time.perf_counter()
             fields = build_fields(xyz, spec, seed=0)
             seconds = time.perf_counter() - start
-            rows.append({"pre_processor": pre, "radius": radius, "num_points": k, "points": len(xyz),
-                         "fields": fields.num_fields, "seconds": seconds, "points_per_s": len(xyz) / seconds})
+            rows.append(
+                {
+                    "pre_processor": pre,
+                    "radius": radius,
+                    "num_points": k,
+                    "points": len(xyz),
+                    "fields": fields.num_fields,
+                    "seconds": seconds,
+                    "points_per_s": len(xyz) / seconds,
+                }
+            )
     return rows
 
 
@@ -149,13 +158,18 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
     spec, coordinates, features, labels, normalizer, mapping = training_data(cloud_path, FNAMES)
     batch = 16
     num_classes = len(mapping.names)
-    keras_model = build_pointnet_pwise_classifier(num_points=spec.num_points, num_features=len(FNAMES),
-                                                  num_classes=num_classes, random_seed=3, **ARCHITECTURE)
-    keras_model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                        loss=keras.losses.CategoricalCrossentropy(from_logits=True))
-    models = {"ours (focal, sparse)": focal_model(num_points=spec.num_points, num_features=len(FNAMES),
-                                                   labels=labels, num_classes=num_classes),
-              "keras CategoricalCrossentropy": keras_model}
+    keras_model = build_pointnet_pwise_classifier(
+        num_points=spec.num_points, num_features=len(FNAMES), num_classes=num_classes, random_seed=3, **ARCHITECTURE
+    )
+    keras_model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.CategoricalCrossentropy(from_logits=True)
+    )
+    models = {
+        "ours (focal, sparse)": focal_model(
+            num_points=spec.num_points, num_features=len(FNAMES), labels=labels, num_classes=num_classes
+        ),
+        "keras CategoricalCrossentropy": keras_model,
+    }
     rng = np.random.default_rng(0)
     batches = [rng.choice(len(labels), batch, replace=False) for _ in range(repetitions + 2)]
 
@@ -164,7 +178,7 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
 
     times: dict[str, list[float]] = {name: [] for name in models}
     for index, rows in enumerate(batches):
-        for name in (list(models) if index % 2 else list(models)[::-1]):
+        for name in list(models) if index % 2 else list(models)[::-1]:
             x = (coordinates[rows], features[rows])
             y = target(name, rows)
             start = time.perf_counter()
@@ -174,18 +188,26 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
     rows = {}
     for name, values in times.items():
         median = statistics.median(values)
-        rows[name] = {"median_s": median, "q1_s": float(np.percentile(values, 25)),
-                      "q3_s": float(np.percentile(values, 75)),
-                      "points_per_s": batch * spec.num_points / median}
+        rows[name] = {
+            "median_s": median,
+            "q1_s": float(np.percentile(values, 25)),
+            "q3_s": float(np.percentile(values, 75)),
+            "points_per_s": batch * spec.num_points / median,
+        }
     ours, theirs = rows["ours (focal, sparse)"]["median_s"], rows["keras CategoricalCrossentropy"]["median_s"]
     model = models["ours (focal, sparse)"]
     start = time.perf_counter()
     model.fit((coordinates, features), labels, batch_size=batch, epochs=1, verbose=0)
     epoch_s = time.perf_counter() - start
     save_model(model, fnames=FNAMES, normalizer=normalizer, spec=spec, mapping=mapping, path=model_path)
-    return {"batch_fields": batch, "points_per_field": spec.num_points, "steps_timed": repetitions,
-            "peers": rows, "loss_overhead_percent": 100.0 * (ours / theirs - 1.0),
-            "epoch": {"fields": len(labels), "seconds": epoch_s}}
+    return {
+        "batch_fields": batch,
+        "points_per_field": spec.num_points,
+        "steps_timed": repetitions,
+        "peers": rows,
+        "loss_overhead_percent": 100.0 * (ours / theirs - 1.0),
+        "epoch": {"fields": len(labels), "seconds": epoch_s},
+    }
 
 
 def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_points: int | None) -> dict[str, Any]:
@@ -203,11 +225,24 @@ def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_point
     result["read_s"] = time.perf_counter() - start
     result["points"] = state.clouds[0].num_points
     result["rss_after_read_mib"] = vm_kib("VmRSS") / 1024
-    steps = [("predict", run_model_loader, {"predict": "ModelLoader", "model_path": str(model_path),
-                                            "chunk_points": chunk_points, "buffer": None}),
-             ("eval", run_eval, {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}),
-             ("write", run_pcloud_writer, {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz",
-                                           "probabilities": True, "prediction_dimension": None})]
+    steps = [
+        (
+            "predict",
+            run_model_loader,
+            {"predict": "ModelLoader", "model_path": str(model_path), "chunk_points": chunk_points, "buffer": None},
+        ),
+        ("eval", run_eval, {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}),
+        (
+            "write",
+            run_pcloud_writer,
+            {
+                "writer": "ClassifiedPcloudWriter",
+                "out_pcloud": "*predicted.laz",
+                "probabilities": True,
+                "prediction_dimension": None,
+            },
+        ),
+    ]
     for name, handler, step in steps:
         start = time.perf_counter()
         handler(step, state)
@@ -224,8 +259,16 @@ def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_point
 def bench_prediction(model_path: Path, cloud_path: Path, *, chunk_points: int | None, folder: Path) -> dict[str, Any]:
     """:func:`predict_child` in a fresh subprocess (its own peak memory)."""
     out_dir = folder / f"pred_{model_path.stem}_{cloud_path.stem}_{chunk_points}"
-    command = [sys.executable, "-m", "benchmarks.pipeline_throughput", "--predict-child", str(model_path),
-               str(cloud_path), str(out_dir), str(chunk_points or 0)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.pipeline_throughput",
+        "--predict-child",
+        str(model_path),
+        str(cloud_path),
+        str(out_dir),
+        str(chunk_points or 0),
+    ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return {"error": done.stderr[-2000:], "cloud": cloud_path.name, "chunk_points": chunk_points}
@@ -237,27 +280,40 @@ def print_tables(report: dict[str, Any]) -> None:
     print("\nField building")
     print(f"{'pre_processor':28s} {'r':>4s} {'k':>4s} {'points':>9s} {'fields':>7s} {'s':>7s} {'points/s':>10s}")
     for row in report["fields"]:
-        print(f"{row['pre_processor']:28s} {row['radius']:4.1f} {row['num_points']:4d} {row['points']:9d} "
-              f"{row['fields']:7d} {row['seconds']:7.2f} {row['points_per_s']:10.0f}")
+        print(
+            f"{row['pre_processor']:28s} {row['radius']:4.1f} {row['num_points']:4d} {row['points']:9d} "
+            f"{row['fields']:7d} {row['seconds']:7.2f} {row['points_per_s']:10.0f}"
+        )
     training = report["training"]
     print(f"\nTraining step ({training['batch_fields']} fields x {training['points_per_field']} points)")
     for name, row in training["peers"].items():
-        print(f"{name:32s} median {row['median_s'] * 1000:7.1f} ms  ({row['q1_s'] * 1000:.1f}-{row['q3_s'] * 1000:.1f})"
-              f"  {row['points_per_s']:9.0f} points/s")
+        print(
+            f"{name:32s} median {row['median_s'] * 1000:7.1f} ms  ({row['q1_s'] * 1000:.1f}-{row['q3_s'] * 1000:.1f})"
+            f"  {row['points_per_s']:9.0f} points/s"
+        )
     print(f"loss overhead: {training['loss_overhead_percent']:+.1f} % of a training step")
     print("\nPrediction (read + predict + eval + write, fresh process per run)")
-    print(f"{'features':>13s} {'points':>9s} {'chunk':>9s} {'read s':>7s} {'predict s':>9s} {'points/s':>9s} "
-          f"{'eval s':>7s} {'write s':>7s} {'peak MiB':>8s} {'(predict)':>9s} {'imports MiB':>11s}")
+    print(
+        f"{'features':>13s} {'points':>9s} {'chunk':>9s} {'read s':>7s} {'predict s':>9s} {'points/s':>9s} "
+        f"{'eval s':>7s} {'write s':>7s} {'peak MiB':>8s} {'(predict)':>9s} {'imports MiB':>11s}"
+    )
     for row in report["prediction"]:
         if "error" in row:
             print(f"{row['cloud']}: failed: {row['error'][-300:]}")
             continue
-        kind = row["model"] if row["model"] != "PointNetPwiseClassifier" else (
-            "neighbourhood" if "height_above_ground" in row["features"] else "point-wise")
-        kind = {"ConvolutionalAutoencoderPwiseClassifier": "autoencoder", "RandomForestClassifier": "forest"}.get(kind, kind)
-        print(f"{kind:>13s} {row['points']:9d} {str(row['chunk_points']):>9s} {row['read_s']:7.1f} {row['predict_s']:9.1f} "
-              f"{row['predict_points_per_s']:9.0f} {row['eval_s']:7.1f} {row['write_s']:7.1f} "
-              f"{row['peak_rss_mib']:8.0f} {row['peak_after_predict_mib']:9.0f} {row['rss_after_imports_mib']:11.0f}")
+        kind = (
+            row["model"]
+            if row["model"] != "PointNetPwiseClassifier"
+            else ("neighbourhood" if "height_above_ground" in row["features"] else "point-wise")
+        )
+        kind = {"ConvolutionalAutoencoderPwiseClassifier": "autoencoder", "RandomForestClassifier": "forest"}.get(
+            kind, kind
+        )
+        print(
+            f"{kind:>13s} {row['points']:9d} {str(row['chunk_points']):>9s} {row['read_s']:7.1f} {row['predict_s']:9.1f} "
+            f"{row['predict_points_per_s']:9.0f} {row['eval_s']:7.1f} {row['write_s']:7.1f} "
+            f"{row['peak_rss_mib']:8.0f} {row['peak_after_predict_mib']:9.0f} {row['rss_after_imports_mib']:11.0f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small clouds and few steps (~2 min)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
-    parser.add_argument("--workdir", type=Path, default=None, help="folder for the generated clouds (default: a temporary one)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="folder for the generated clouds (default: a temporary one)"
+    )
     parser.add_argument("--predict-child", nargs=4, metavar=("MODEL", "CLOUD", "OUT", "CHUNK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.predict_child:
@@ -294,11 +352,14 @@ def main(argv: list[str] | None = None) -> int:
         train_forest_model(training_scene, model_path=forest)
         chunk = 100_000 if args.quick else DEFAULT_CHUNK_POINTS
         big = tiled_path(folder, source=base, copies=5)
-        runs = [(model, cloud, chunk) for model in (pointwise, neighbourhood, autoencoder, forest) for cloud in (base, big)]
+        runs = [
+            (model, cloud, chunk) for model in (pointwise, neighbourhood, autoencoder, forest) for cloud in (base, big)
+        ]
         if not args.quick:
             runs.insert(0, (pointwise, base, None))  # one shot, for the memory it costs
-        report["prediction"] = [bench_prediction(model, cloud, chunk_points=size, folder=folder)
-                                for model, cloud, size in runs]
+        report["prediction"] = [
+            bench_prediction(model, cloud, chunk_points=size, folder=folder) for model, cloud, size in runs
+        ]
     print_tables(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

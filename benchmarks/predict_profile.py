@@ -46,29 +46,74 @@ from benchmarks.pipeline_throughput import MAPPING, scene_path, vm_kib  # noqa: 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "predict_profile.json"
 SAMPLE_S = 0.005
-IGN_FNAMES = ["intensity", "return_number", "number_of_returns", "height_above_ground", "planarity", "scattering",
-              "verticality"]
-IGN_FIELDS = {"pre_processor": "furthest_point_subsampling",
-              "neighborhood": {"type": "sphere", "radius": 5.0, "separation_factor": 0.8}, "num_points": 384,
-              "scale": True}
-IGN_ARCHITECTURE = {"num_pwise_feats": 32, "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
-                    "postransf_feats_spec": [{"filters": 64}, {"filters": 128}], "tnet_pre_filters_spec": [],
-                    "tnet_post_filters_spec": [], "kernel_initializer": "he_normal"}
+IGN_FNAMES = [
+    "intensity",
+    "return_number",
+    "number_of_returns",
+    "height_above_ground",
+    "planarity",
+    "scattering",
+    "verticality",
+]
+IGN_FIELDS = {
+    "pre_processor": "furthest_point_subsampling",
+    "neighborhood": {"type": "sphere", "radius": 5.0, "separation_factor": 0.8},
+    "num_points": 384,
+    "scale": True,
+}
+IGN_ARCHITECTURE = {
+    "num_pwise_feats": 32,
+    "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
+    "postransf_feats_spec": [{"filters": 64}, {"filters": 128}],
+    "tnet_pre_filters_spec": [],
+    "tnet_post_filters_spec": [],
+    "kernel_initializer": "he_normal",
+}
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("network", ("vl3d_focal.inference.prediction:predict_fields",)),
     ("propagation", ("vl3d_focal.data.propagation:", "vl3d_focal.inference.streaming:_resolve_far")),
-    ("fields", ("vl3d_focal.data.receptive_fields:", "vl3d_focal.data.subsampling:",
-                "vl3d_focal.inference.streaming:_TileCentres", "vl3d_focal.inference.streaming:_lowest_uncovered",
-                "vl3d_focal.inference.streaming:centres",
-                "vl3d_focal.inference.streaming:__init__", "vl3d_focal.inference.prediction:_TiledPoints",
-                "vl3d_focal.inference.prediction:around", "vl3d_focal.inference.prediction:_tiles")),
-    ("features", ("vl3d_focal.data.features:", "vl3d_focal.data.terrain:", "vl3d_focal.inference.tile_features:",
-                  "vl3d_focal.data.field_inputs:cloud_features")),
-    ("reading", ("vl3d_focal.io.chunks:iter_chunks", "vl3d_focal.io.chunks:read_within",
-                 "vl3d_focal.io.chunks:read_header", "vl3d_focal.io.las:read_cloud",
-                 "vl3d_focal.inference.tile_buckets:cloud_bounds")),
-    ("writing", ("vl3d_focal.io.chunks:write", "vl3d_focal.io.chunks:__exit__", "vl3d_focal.io.chunks:__enter__",
-                 "vl3d_focal.inference.classified_output:")),
+    (
+        "fields",
+        (
+            "vl3d_focal.data.receptive_fields:",
+            "vl3d_focal.data.subsampling:",
+            "vl3d_focal.inference.streaming:_TileCentres",
+            "vl3d_focal.inference.streaming:_lowest_uncovered",
+            "vl3d_focal.inference.streaming:centres",
+            "vl3d_focal.inference.streaming:__init__",
+            "vl3d_focal.inference.prediction:_TiledPoints",
+            "vl3d_focal.inference.prediction:around",
+            "vl3d_focal.inference.prediction:_tiles",
+        ),
+    ),
+    (
+        "features",
+        (
+            "vl3d_focal.data.features:",
+            "vl3d_focal.data.terrain:",
+            "vl3d_focal.inference.tile_features:",
+            "vl3d_focal.data.field_inputs:cloud_features",
+        ),
+    ),
+    (
+        "reading",
+        (
+            "vl3d_focal.io.chunks:iter_chunks",
+            "vl3d_focal.io.chunks:read_within",
+            "vl3d_focal.io.chunks:read_header",
+            "vl3d_focal.io.las:read_cloud",
+            "vl3d_focal.inference.tile_buckets:cloud_bounds",
+        ),
+    ),
+    (
+        "writing",
+        (
+            "vl3d_focal.io.chunks:write",
+            "vl3d_focal.io.chunks:__exit__",
+            "vl3d_focal.io.chunks:__enter__",
+            "vl3d_focal.inference.classified_output:",
+        ),
+    ),
     ("evaluation", ("vl3d_focal.inference.scoring:", "vl3d_focal.reports.", "vl3d_focal.steps.evaluate:")),
     ("tile files", ("vl3d_focal.inference.tile_buckets:", "vl3d_focal.inference.streaming:")),
 ]
@@ -133,11 +178,26 @@ def ign_model(cloud_path: Path, model_path: Path) -> None:
     mapping = ClassMapping.from_spec(MAPPING)
     normalizer = FeatureNormalizer().fit(extract_features(cloud, IGN_FNAMES), fnames=IGN_FNAMES)
     spec = FieldSpec.from_config(IGN_FIELDS)
-    model = build_pointnet_pwise_classifier(num_points=spec.num_points, num_features=len(IGN_FNAMES),
-                                            num_classes=len(mapping.names), random_seed=7, **IGN_ARCHITECTURE)
-    save_bundle(ModelBundle(model=model, feature_names=IGN_FNAMES, normalizer=normalizer, field_spec=spec,
-                            mapping=mapping, class_names=list(mapping.names), random_seed=7,
-                            predict_batch_size=64), model_path)
+    model = build_pointnet_pwise_classifier(
+        num_points=spec.num_points,
+        num_features=len(IGN_FNAMES),
+        num_classes=len(mapping.names),
+        random_seed=7,
+        **IGN_ARCHITECTURE,
+    )
+    save_bundle(
+        ModelBundle(
+            model=model,
+            feature_names=IGN_FNAMES,
+            normalizer=normalizer,
+            field_spec=spec,
+            mapping=mapping,
+            class_names=list(mapping.names),
+            random_seed=7,
+            predict_batch_size=64,
+        ),
+        model_path,
+    )
 
 
 def profile_once(model_path: Path, cloud_path: Path, out: Path, *, chunk_points: int | None) -> dict[str, Any]:
@@ -151,10 +211,19 @@ def profile_once(model_path: Path, cloud_path: Path, out: Path, *, chunk_points:
     from vl3d_focal.steps.writers import run_pcloud_writer
 
     bundle = load_bundle(model_path)
-    steps = [(lambda step, state: predict_clouds(step, state, bundle), {"chunk_points": chunk_points, "buffer": None}),
-             (run_eval, {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}),
-             (run_pcloud_writer, {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz",
-                                  "probabilities": True, "prediction_dimension": None})]
+    steps = [
+        (lambda step, state: predict_clouds(step, state, bundle), {"chunk_points": chunk_points, "buffer": None}),
+        (run_eval, {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}),
+        (
+            run_pcloud_writer,
+            {
+                "writer": "ClassifiedPcloudWriter",
+                "out_pcloud": "*predicted.laz",
+                "probabilities": True,
+                "prediction_dimension": None,
+            },
+        ),
+    ]
     wall, cpu = time.perf_counter(), time.process_time()
     with StackSampler(threading.get_ident()) as sampler:
         state = read_inputs(inputs=[cloud_path], prefixes=[str(out) + "/"])
@@ -164,17 +233,33 @@ def profile_once(model_path: Path, cloud_path: Path, out: Path, *, chunk_points:
         state.clouds[0].result.close()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     points = state.clouds[0].num_points
-    return {"code": str(Path(vl3d_focal.__file__).parents[1]), "points": points, "chunk_points": chunk_points,
-            "wall_s": wall, "cpu_s": cpu, "points_per_s": points / wall, "points_per_cpu_s": points / cpu,
-            "stages_wall_s": dict(sampler.wall), "stages_cpu_s": dict(sampler.cpu),
-            "peak_rss_mib": vm_kib("VmHWM") / 1024, "load_average": os.getloadavg()[0]}
+    return {
+        "code": str(Path(vl3d_focal.__file__).parents[1]),
+        "points": points,
+        "chunk_points": chunk_points,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "points_per_s": points / wall,
+        "points_per_cpu_s": points / cpu,
+        "stages_wall_s": dict(sampler.wall),
+        "stages_cpu_s": dict(sampler.cpu),
+        "peak_rss_mib": vm_kib("VmHWM") / 1024,
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def run_child(code: Path, model: Path, cloud: Path, out: Path, chunk_points: int | None) -> dict[str, Any]:
     """:func:`profile_once` in a fresh subprocess importing the package of ``code``."""
     env = {**os.environ, "PYTHONPATH": str(code), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(model), str(cloud), str(out),
-               str(chunk_points or 0)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        str(model),
+        str(cloud),
+        str(out),
+        str(chunk_points or 0),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"profile of {code} failed: {done.stderr[-3000:]}")
@@ -185,11 +270,20 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
     """One column per run: wall and CPU seconds per stage, totals."""
     print(f"{'stage':>12s} " + " ".join(f"{Path(run['code']).name[:22]:>22s}" for run in runs))
     for stage in [stage for stage, _ in STAGES] + ["other"]:
-        cells = [f"{run['stages_wall_s'].get(stage, 0.0):6.1f} {run['stages_cpu_s'].get(stage, 0.0):6.1f} "
-                 f"{100 * run['stages_cpu_s'].get(stage, 0.0) / run['cpu_s']:3.0f}%" for run in runs]
+        cells = [
+            f"{run['stages_wall_s'].get(stage, 0.0):6.1f} {run['stages_cpu_s'].get(stage, 0.0):6.1f} "
+            f"{100 * run['stages_cpu_s'].get(stage, 0.0) / run['cpu_s']:3.0f}%"
+            for run in runs
+        ]
         print(f"{stage:>12s} " + " ".join(f"{cell:>22s}" for cell in cells))
-    for key, label in (("wall_s", "wall s"), ("cpu_s", "cpu s"), ("points_per_s", "points/s"),
-                       ("points_per_cpu_s", "points/cpu s"), ("peak_rss_mib", "peak MiB"), ("load_average", "load")):
+    for key, label in (
+        ("wall_s", "wall s"),
+        ("cpu_s", "cpu s"),
+        ("points_per_s", "points/s"),
+        ("points_per_cpu_s", "points/cpu s"),
+        ("peak_rss_mib", "peak MiB"),
+        ("load_average", "load"),
+    ):
         print(f"{label:>12s} " + " ".join(f"{run[key]:22.1f}" for run in runs))
 
 
@@ -221,8 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         for round_number in range(args.rounds):
             for number, code in enumerate(codes):
                 runs.append(run_child(code, model, cloud, folder / f"run{round_number}_{number}", args.chunk_points))
-                print(f"round {round_number + 1}, {code}: {runs[-1]['points_per_s']:.0f} points/s, "
-                      f"{runs[-1]['points_per_cpu_s']:.0f} points/cpu s (load {runs[-1]['load_average']:.1f})", flush=True)
+                print(
+                    f"round {round_number + 1}, {code}: {runs[-1]['points_per_s']:.0f} points/s, "
+                    f"{runs[-1]['points_per_cpu_s']:.0f} points/cpu s (load {runs[-1]['load_average']:.1f})",
+                    flush=True,
+                )
     print(f"\n{runs[0]['points']} points, chunk_points {args.chunk_points}; per stage: wall s, cpu s, share of cpu")
     print_runs(runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)

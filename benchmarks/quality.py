@@ -36,13 +36,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.quality_models import MODEL_KEYS, model_train_step, takes_loss  # noqa: E402
-from benchmarks.quality_report import (  # noqa: E402
-    format_table,
-    mark_targets,
-    rarest_classes,
-    targets_text,
-    variant_name,
-)
+from benchmarks.quality_report import format_table, mark_targets, rarest_classes, targets_text, variant_name  # noqa: E402
 from benchmarks.run_variant import run_variant  # noqa: E402
 from benchmarks.seed_spread import format_summary, parse_seeds, run_name, summarise  # noqa: E402
 from benchmarks.sensor_copies import copies_of  # noqa: E402
@@ -60,8 +54,9 @@ OTHER_GAMMA = 1.0
 QUICK_EPOCHS = 2
 
 
-def loss_variants(*, base_loss: Mapping[str, Any], ce_function: str = CE_CHOICES[0],
-                  other_gamma: float = OTHER_GAMMA) -> dict[str, dict[str, Any]]:
+def loss_variants(
+    *, base_loss: Mapping[str, Any], ce_function: str = CE_CHOICES[0], other_gamma: float = OTHER_GAMMA
+) -> dict[str, dict[str, Any]]:
     """The loss entries compared, by variant name (the focal ones keep the base's other options).
 
     Args:
@@ -81,7 +76,9 @@ def loss_variants(*, base_loss: Mapping[str, Any], ce_function: str = CE_CHOICES
         raise ValueError(f"Argument `ce_function` must be one of {CE_CHOICES}. Received: {ce_function!r}")
     weights = base_loss.get("class_weight")
     if weights is None:
-        raise ValueError(f"the base loss entry needs a class_weight to share with the weighted runs; got {dict(base_loss)}")
+        raise ValueError(
+            f"the base loss entry needs a class_weight to share with the weighted runs; got {dict(base_loss)}"
+        )
     focal = {k: copy.deepcopy(v) for k, v in base_loss.items() if base_loss.get("function") == FOCAL}
     focal.update(function=FOCAL, class_weight=copy.deepcopy(weights))
     return {
@@ -94,8 +91,10 @@ def loss_variants(*, base_loss: Mapping[str, Any], ce_function: str = CE_CHOICES
 
 def _rebase(paths: str | list[str], *, base_dir: Path, new_dir: Path) -> list[str]:
     """Spec paths relative to ``base_dir`` rewritten relative to ``new_dir`` (absolute ones kept)."""
-    return [p if os.path.isabs(p) else os.path.relpath(os.path.normpath(base_dir / p), new_dir)
-            for p in ([paths] if isinstance(paths, str) else paths)]
+    return [
+        p if os.path.isabs(p) else os.path.relpath(os.path.normpath(base_dir / p), new_dir)
+        for p in ([paths] if isinstance(paths, str) else paths)
+    ]
 
 
 def _train_step(doc: Mapping[str, Any], *, file: Path) -> dict[str, Any]:
@@ -105,9 +104,18 @@ def _train_step(doc: Mapping[str, Any], *, file: Path) -> dict[str, Any]:
     return steps[0]
 
 
-def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any], train_dir: Path,
-                  predict_dir: Path, variant_dir: Path, loss: Mapping[str, Any] | None,
-                  epochs: int | None, seed: int | None = None, model: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def variant_specs(
+    *,
+    train_doc: Mapping[str, Any],
+    predict_doc: Mapping[str, Any],
+    train_dir: Path,
+    predict_dir: Path,
+    variant_dir: Path,
+    loss: Mapping[str, Any] | None,
+    epochs: int | None,
+    seed: int | None = None,
+    model: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The train and predict+eval specs of one variant, to be written into ``variant_dir``.
 
     Only the model (``quality_models.model_train_step``: same features and training settings),
@@ -155,8 +163,10 @@ def variant_specs(*, train_doc: Mapping[str, Any], predict_doc: Mapping[str, Any
     if not out_model.startswith("*"):
         out_model = "*model/" + Path(out_model).name
         writers[0]["out_model"] = out_model
-    train["_comment"] = (f"quality benchmark variant: {step['train']}, loss {'none' if loss is None else loss['function']}; "
-                         f"base {BASE_TRAIN.name}")
+    train["_comment"] = (
+        f"quality benchmark variant: {step['train']}, loss {'none' if loss is None else loss['function']}; "
+        f"base {BASE_TRAIN.name}"
+    )
 
     predict["in_pcloud"] = _rebase(predict["in_pcloud"], base_dir=predict_dir, new_dir=variant_dir)
     evaluated = {os.path.normpath(variant_dir / path) for path in predict["in_pcloud"]}
@@ -206,23 +216,39 @@ def main(*, argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs per run (smoke test)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: the base's; "
-                        "overrides --quick)")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="training epochs per run (default: the base's; overrides --quick)"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result JSON")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="variant specs and outputs")
     parser.add_argument("--ce-loss", choices=CE_CHOICES, default=CE_CHOICES[0], help="the unweighted cross-entropy")
-    parser.add_argument("--seeds", type=parse_seeds, default=None,
-                        help="comma-separated random seeds, e.g. 7,8,9: every variant runs once per seed and a "
-                             "table gives each metric's mean, standard deviation and range (default: the base's seed)")
-    parser.add_argument("--variants", type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
-                        default=None, help="comma-separated losses to run (ce, weighted_ce, focal_g2, focal_g1; "
-                        "default: all); a model without a loss runs once")
-    parser.add_argument("--sensors", action="store_true",
-                        help="also evaluate every model on copies of the evaluated tiles as another sensor would "
-                             "record them (intensity x17; LAS 1.2 format 0 without intensity and returns)")
-    parser.add_argument("--models", type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
-                        default=None, help=f"comma-separated models among {', '.join(MODEL_KEYS)}, on the base's "
-                        "features (default: the base's model)")
+    parser.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        default=None,
+        help="comma-separated random seeds, e.g. 7,8,9: every variant runs once per seed and a "
+        "table gives each metric's mean, standard deviation and range (default: the base's seed)",
+    )
+    parser.add_argument(
+        "--variants",
+        type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
+        default=None,
+        help="comma-separated losses to run (ce, weighted_ce, focal_g2, focal_g1; "
+        "default: all); a model without a loss runs once",
+    )
+    parser.add_argument(
+        "--sensors",
+        action="store_true",
+        help="also evaluate every model on copies of the evaluated tiles as another sensor would "
+        "record them (intensity x17; LAS 1.2 format 0 without intensity and returns)",
+    )
+    parser.add_argument(
+        "--models",
+        type=lambda text: [v.strip() for v in text.split(",") if v.strip()],
+        default=None,
+        help=f"comma-separated models among {', '.join(MODEL_KEYS)}, on the base's "
+        "features (default: the base's model)",
+    )
     args = parser.parse_args(argv)
     if not any(IGN_DIR.glob("*.laz")):
         print(f"skipped: the real IGN tiles are not in {IGN_DIR} (../shared/data/ign beside the repository)")
@@ -244,10 +270,15 @@ def main(*, argv: list[str] | None = None) -> int:
     models = args.models or [base_model_key(base_step)]
     unknown = [name for name in [*models, *(args.variants or [])] if name not in MODEL_KEYS and name not in losses]
     if unknown:
-        parser.error(f"--models/--variants: unknown {unknown}; expected models among {sorted(MODEL_KEYS)} "
-                     f"and losses among {sorted(losses)}")
-    variants = {variant_name(model, loss if takes_loss(model) else None): (model, losses[loss] if takes_loss(model) else None)
-                for model in models for loss in (args.variants or list(losses))}
+        parser.error(
+            f"--models/--variants: unknown {unknown}; expected models among {sorted(MODEL_KEYS)} "
+            f"and losses among {sorted(losses)}"
+        )
+    variants = {
+        variant_name(model, loss if takes_loss(model) else None): (model, losses[loss] if takes_loss(model) else None)
+        for model in models
+        for loss in (args.variants or list(losses))
+    }
     chosen = list(variants)
     seeds: list[int | None] = list(args.seeds) if args.seeds else [None]
     for name in chosen:
@@ -256,12 +287,25 @@ def main(*, argv: list[str] | None = None) -> int:
             run = name if seed is None else run_name(name, seed)
             variant_dir = workdir / run
             variant_dir.mkdir(parents=True, exist_ok=True)
-            train, predict = variant_specs(train_doc=train_doc, predict_doc=predict_doc, train_dir=BASE_TRAIN.parent,
-                                           predict_dir=BASE_PREDICT.parent, variant_dir=variant_dir,
-                                           loss=loss, epochs=epochs, seed=seed, model=model)
+            train, predict = variant_specs(
+                train_doc=train_doc,
+                predict_doc=predict_doc,
+                train_dir=BASE_TRAIN.parent,
+                predict_dir=BASE_PREDICT.parent,
+                variant_dir=variant_dir,
+                loss=loss,
+                epochs=epochs,
+                seed=seed,
+                model=model,
+            )
             if args.sensors:
-                predict["in_pcloud"] += [os.path.relpath(copy_path, variant_dir) for copy_path in copies_of(
-                    [os.path.normpath(variant_dir / path) for path in predict["in_pcloud"]], folder=workdir / "sensors")]
+                predict["in_pcloud"] += [
+                    os.path.relpath(copy_path, variant_dir)
+                    for copy_path in copies_of(
+                        [os.path.normpath(variant_dir / path) for path in predict["in_pcloud"]],
+                        folder=workdir / "sensors",
+                    )
+                ]
             for file, doc in (("train.json", train), ("predict_eval.json", predict)):
                 (variant_dir / file).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
             try:
@@ -270,14 +314,26 @@ def main(*, argv: list[str] | None = None) -> int:
             except SpecError as exc:
                 print(f"the variant spec {run} is invalid:\n{exc}")
                 return 2
-            plan[run] = {"loss": loss, "evaluations": evaluation_paths(predict_spec=normalised),
-                         "dir": variant_dir, "seed": seed}
+            plan[run] = {
+                "loss": loss,
+                "evaluations": evaluation_paths(predict_spec=normalised),
+                "dir": variant_dir,
+                "seed": seed,
+            }
     load_before = os.getloadavg()
-    print(f"{len(plan)} runs, specs in {workdir}; epochs: {epochs or 'as in the base'}; load average "
-          f"{load_before[0]:.1f}", flush=True)
-    runs = {name: {"loss": item["loss"], "seed": item["seed"],
-                   **run_variant(name=name, variant_dir=item["dir"], evaluations=item["evaluations"])}
-            for name, item in plan.items()}
+    print(
+        f"{len(plan)} runs, specs in {workdir}; epochs: {epochs or 'as in the base'}; load average "
+        f"{load_before[0]:.1f}",
+        flush=True,
+    )
+    runs = {
+        name: {
+            "loss": item["loss"],
+            "seed": item["seed"],
+            **run_variant(name=name, variant_dir=item["dir"], evaluations=item["evaluations"]),
+        }
+        for name, item in plan.items()
+    }
     counts = next((r["class_weights"]["class_counts"] for r in runs.values() if r.get("class_weights")), {})
     rare = rarest_classes(counts=counts)
     class_names = next((r["evaluation"]["class_names"] for r in runs.values() if r.get("evaluation")), list(counts))
@@ -298,12 +354,21 @@ def main(*, argv: list[str] | None = None) -> int:
         print(format_summary(summary, seeds=args.seeds))
     result = {
         "command": "python -m benchmarks.quality " + " ".join(sys.argv[1:] if argv is None else argv),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": bool(args.quick),
-        "epochs": epochs, "machine": {"python": platform.python_version(), "cores": cores,
-                                      "processor": platform.processor() or platform.machine(),
-                                      "load_average_before": load_before, "load_average_after": os.getloadavg()},
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "quick": bool(args.quick),
+        "epochs": epochs,
+        "machine": {
+            "python": platform.python_version(),
+            "cores": cores,
+            "processor": platform.processor() or platform.machine(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
         "base": [str(BASE_TRAIN.relative_to(REPO)), str(BASE_PREDICT.relative_to(REPO))],
-        "class_counts": counts, "rarest_classes": rare, "targets": marks, "seeds": args.seeds,
+        "class_counts": counts,
+        "rarest_classes": rare,
+        "targets": marks,
+        "seeds": args.seeds,
         "seed_summary": summary,
         "runs": {name: {k: v for k, v in run.items() if k != "evaluation"} for name, run in runs.items()},
     }

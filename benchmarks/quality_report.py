@@ -44,8 +44,12 @@ def mark_targets(*, runs: Mapping[str, Mapping[str, Any]], rare: list[str], core
         >>> t["pointnet_focal_g2"]["miou_in_budget"], t["pointnet_focal_g2"]["rare_recall_above_ce"]
         (True, {'x': True})
     """
-    marks: dict[str, Any] = {"miou_target": TARGET_MIOU, "train_s_target": TARGET_TRAIN_S,
-                             "cores": cores, "rarest_classes": list(rare)}
+    marks: dict[str, Any] = {
+        "miou_target": TARGET_MIOU,
+        "train_s_target": TARGET_TRAIN_S,
+        "cores": cores,
+        "rarest_classes": list(rare),
+    }
     for name, run in runs.items():
         evaluation = run.get("evaluation")
         model, _, loss = name.partition("_")
@@ -55,9 +59,12 @@ def mark_targets(*, runs: Mapping[str, Mapping[str, Any]], rare: list[str], core
         train_s = run.get("train_s")
         in_time = train_s is not None and train_s <= TARGET_TRAIN_S
         above = {c: (None if ce is None else evaluation["per_class"][c]["R"] > ce["per_class"][c]["R"]) for c in rare}
-        marks[name] = {"miou": evaluation["mIoU"], "train_s": train_s,
-                       "miou_in_budget": bool(evaluation["mIoU"] >= TARGET_MIOU and in_time),
-                       "rare_recall_above_ce": above}
+        marks[name] = {
+            "miou": evaluation["mIoU"],
+            "train_s": train_s,
+            "miou_in_budget": bool(evaluation["mIoU"] >= TARGET_MIOU and in_time),
+            "rare_recall_above_ce": above,
+        }
     return marks
 
 
@@ -92,22 +99,34 @@ def format_table(*, runs: Mapping[str, Mapping[str, Any]], class_names: list[str
     evals = [runs[n].get("evaluation") or {} for n in names]
     rows: list[tuple[str, list[Any], int]] = [
         (label, [e.get(key) for e in evals], 3)
-        for key, label in (("OA", "OA"), ("mIoU", "mIoU"), ("macro_F1", "macro-F1"))]
+        for key, label in (("OA", "OA"), ("mIoU", "mIoU"), ("macro_F1", "macro-F1"))
+    ]
     for measure, label in (("F1", "F1"), ("IoU", "IoU"), ("R", "recall")):
         for c in class_names:
             values = [e.get("per_class", {}).get(c, {}).get(measure) for e in evals]
             rows.append((f"{label} {c}{'*' if c in rare else ''}", values, 3))
-    for key, label, digits in (("train_s", "train spec s (read+fields+fit+write)", 1), ("fit_s", "fit s", 1),
-                               ("epochs_run", "epochs run", 0), ("predict_s", "predict+eval spec s", 1),
-                               ("predict_points_per_s", "prediction points/s", 0)):
+    for key, label, digits in (
+        ("train_s", "train spec s (read+fields+fit+write)", 1),
+        ("fit_s", "fit s", 1),
+        ("epochs_run", "epochs run", 0),
+        ("predict_s", "predict+eval spec s", 1),
+        ("predict_points_per_s", "prediction points/s", 0),
+    ):
         rows.append((label, [runs[n].get(key) for n in names], digits))
     for suffix, label in SENSOR_ROWS.items():  # the --sensors copies of the evaluated tile
-        found = [next((e for tile, e in (runs[n].get("evaluations") or {}).items() if tile.endswith(suffix) and e), None)
-                 for n in names]
+        found = [
+            next((e for tile, e in (runs[n].get("evaluations") or {}).items() if tile.endswith(suffix) and e), None)
+            for n in names
+        ]
         if any(found):
             rows.append((f"mIoU, {label}", [None if e is None else e["mIoU"] for e in found], 3))
-            rows.append((f"feature warnings, {label}", [None if e is None else len(e.get("feature_warnings", []))
-                                                         for e in found], 0))
+            rows.append(
+                (
+                    f"feature warnings, {label}",
+                    [None if e is None else len(e.get("feature_warnings", [])) for e in found],
+                    0,
+                )
+            )
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     lines += [f"| {label} | " + " | ".join(_cell(v, digits) for v in values) + " |" for label, values, digits in rows]
     return "\n".join(lines)
@@ -125,8 +144,10 @@ def targets_text(marks: Mapping[str, Any]) -> str:
         if not isinstance(mark, dict):
             continue
         minutes = "-" if mark["train_s"] is None else f"{mark['train_s'] / 60:.1f} min"
-        lines.append(f"  {name}: mIoU {mark['miou']:.3f} >= {TARGET_MIOU} within {TARGET_TRAIN_S / 60:.0f} min "
-                     f"({minutes}): {'MET' if mark['miou_in_budget'] else 'not met'}")
+        lines.append(
+            f"  {name}: mIoU {mark['miou']:.3f} >= {TARGET_MIOU} within {TARGET_TRAIN_S / 60:.0f} min "
+            f"({minutes}): {'MET' if mark['miou_in_budget'] else 'not met'}"
+        )
         for c, above in mark["rare_recall_above_ce"].items():
             state = "unknown (no ce run)" if above is None else ("MET" if above else "not met")
             lines.append(f"  {name}: recall {c} above ce: {state}")

@@ -25,8 +25,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
-_PREDICTED = {"%s: predicted %d points from %d fields (%.1f s)": (1, 3),
-              "%s: streamed prediction of %d points in %d tiles, %d fields (%.1f s)": (1, 4)}
+_PREDICTED = {
+    "%s: predicted %d points from %d fields (%.1f s)": (1, 3),
+    "%s: streamed prediction of %d points in %d tiles, %d fields (%.1f s)": (1, 4),
+}
 """The prediction's log records: (index of the point count, index of the seconds) in their args."""
 
 
@@ -67,8 +69,13 @@ def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
     loaded = time.perf_counter()
     run_pipeline(spec)
     end = time.perf_counter()
-    timing = {"load_spec_s": loaded - start, "run_pipeline_s": end - loaded, "fit_s": fit.seconds,
-              "predicted_points": fit.predicted_points, "predict_step_s": fit.predict_seconds}
+    timing = {
+        "load_spec_s": loaded - start,
+        "run_pipeline_s": end - loaded,
+        "fit_s": fit.seconds,
+        "predicted_points": fit.predicted_points,
+        "predict_step_s": fit.predict_seconds,
+    }
     timing_out.write_text(json.dumps(timing) + "\n", encoding="utf-8")
     return 0
 
@@ -85,10 +92,15 @@ def run_spec_subprocess(*, spec_path: Path) -> dict[str, Any]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     start = time.perf_counter()
     with log.open("w", encoding="utf-8") as handle:
-        done = subprocess.run([sys.executable, "-m", "benchmarks.run_variant", str(spec_path), str(timing)],
-                              cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False)
-    result: dict[str, Any] = {"returncode": done.returncode, "process_s": time.perf_counter() - start,
-                              "log": str(log)}
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.run_variant", str(spec_path), str(timing)],
+            cwd=REPO,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    result: dict[str, Any] = {"returncode": done.returncode, "process_s": time.perf_counter() - start, "log": str(log)}
     if done.returncode == 0 and timing.is_file():
         result.update(json.loads(timing.read_text(encoding="utf-8")))
     else:
@@ -123,8 +135,9 @@ def run_variant(*, name: str, variant_dir: Path, evaluations: Mapping[str, Path]
     run["predict_s"] = run["predict"].get("run_pipeline_s")
     if run["predict"].get("predict_step_s"):
         run["predict_points_per_s"] = run["predict"]["predicted_points"] / run["predict"]["predict_step_s"]
-    run["evaluations"] = {tile: json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
-                          for tile, p in evaluations.items()}
+    run["evaluations"] = {
+        tile: json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None for tile, p in evaluations.items()
+    }
     run["evaluation"] = next(iter(run["evaluations"].values()), None)
     if run["evaluation"] is None:
         print(f"[{name}] no evaluation (see {run['predict']['log']})", flush=True)

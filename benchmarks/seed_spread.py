@@ -46,8 +46,9 @@ def run_name(variant: str, seed: int) -> str:
     return f"{variant}_seed{seed}"
 
 
-def summarise(*, runs: Mapping[str, Mapping[str, Any]], variants: Sequence[str], seeds: Sequence[int],
-              rare: Sequence[str]) -> dict[str, dict[str, list[float]]]:
+def summarise(
+    *, runs: Mapping[str, Mapping[str, Any]], variants: Sequence[str], seeds: Sequence[int], rare: Sequence[str]
+) -> dict[str, dict[str, list[float]]]:
     """Per variant, each metric's values over the seeds whose run produced an evaluation.
 
     Metrics: OA, mIoU, macro-F1, the recall of each rarest class, and the fit time.

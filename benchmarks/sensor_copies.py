@@ -72,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factor", type=float, default=INTENSITY_FACTOR)
     args = parser.parse_args(argv)
     stem, suffix = args.source.stem, args.source.suffix
-    for path in (write_scaled(args.source, args.folder / f"{stem}_intensity_x{args.factor:g}{suffix}", factor=args.factor),
-                 write_format0(args.source, args.folder / f"{stem}_format0{suffix}")):
+    for path in (
+        write_scaled(args.source, args.folder / f"{stem}_intensity_x{args.factor:g}{suffix}", factor=args.factor),
+        write_format0(args.source, args.folder / f"{stem}_format0{suffix}"),
+    ):
         print(f"wrote {path}")
     return 0
 

@@ -75,41 +75,65 @@ def write_tiles(folder: Path, *, points_per_tile: int) -> list[Path]:
 
 
 def _spec(tiles: list[Path], *, model: Path, out: str, executor: dict[str, Any] | None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"in_pcloud": [str(t) for t in tiles], "out_pcloud": f"{out}/*", "sequential_pipeline": [
-        {"predict": "ModelLoader", "model_path": str(model)},
-        {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
-        {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"}]}
+    spec: dict[str, Any] = {
+        "in_pcloud": [str(t) for t in tiles],
+        "out_pcloud": f"{out}/*",
+        "sequential_pipeline": [
+            {"predict": "ModelLoader", "model_path": str(model)},
+            {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+            {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"},
+        ],
+    }
     if executor is not None:
         spec["executor"] = executor
     return spec
 
 
-def run_survey(folder: Path, tiles: list[Path], *, model: Path, name: str, code: Path, workers: int | None,
-               out: str) -> dict[str, Any]:
+def run_survey(
+    folder: Path, tiles: list[Path], *, model: Path, name: str, code: Path, workers: int | None, out: str
+) -> dict[str, Any]:
     """``vl3d-focal run`` of the tiles by the package of ``code``: with ``workers`` Dask workers,
     or ``None`` for the local executor (or the baseline's one process); timings and memory."""
     executor = None
     if code == REPO:
-        executor = ({"engine": "local"} if workers is None
-                    else {"engine": "dask", "workers": workers, "threads_per_worker": 1})
+        executor = (
+            {"engine": "local"} if workers is None else {"engine": "dask", "workers": workers, "threads_per_worker": 1}
+        )
     path = folder / f"{out}.json"
     path.write_text(json.dumps(_spec(tiles, model=model, out=out, executor=executor)))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(code)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run([sys.executable, "-m", "vl3d_focal", "run", str(path)], cwd=folder, env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "vl3d_focal", "run", str(path)],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"survey {name} failed: {done.stderr[-3000:]}")
     steps = sum(float(seconds) for seconds in STEP.findall(done.stderr))
     points = sum(int(laspy_count(tile)) for tile in tiles)
     record = folder / out / "survey.json"
-    peak = (max(tile["peak_memory_mib"] or 0 for tile in json.loads(record.read_text())["tiles"])
-            if record.is_file() else None)
-    return {"name": name, "workers": workers, "tiles": len(tiles), "points": points, "steps_s": steps,
-            "tiles_per_s": len(tiles) / steps, "points_per_s": points / steps,
-            "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-            "peak_mib": peak, "load_average": os.getloadavg()[0]}
+    peak = (
+        max(tile["peak_memory_mib"] or 0 for tile in json.loads(record.read_text())["tiles"])
+        if record.is_file()
+        else None
+    )
+    return {
+        "name": name,
+        "workers": workers,
+        "tiles": len(tiles),
+        "points": points,
+        "steps_s": steps,
+        "tiles_per_s": len(tiles) / steps,
+        "points_per_s": points / steps,
+        "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        "peak_mib": peak,
+        "load_average": os.getloadavg()[0],
+    }
 
 
 def laspy_count(path: Path) -> int:
@@ -141,25 +165,44 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for round_number in range(args.rounds):
             for number, (name, code, workers) in enumerate(configs):
-                runs.append(run_survey(folder, tiles, model=model, name=name, code=code, workers=workers,
-                                       out=f"out_{round_number}_{number}"))
-                print(f"round {round_number + 1}, {name}: {runs[-1]['steps_s']:.1f} s, {runs[-1]['points_per_s']:.0f} "
-                      f"points/s (load {runs[-1]['load_average']:.1f})", flush=True)
+                runs.append(
+                    run_survey(
+                        folder,
+                        tiles,
+                        model=model,
+                        name=name,
+                        code=code,
+                        workers=workers,
+                        out=f"out_{round_number}_{number}",
+                    )
+                )
+                print(
+                    f"round {round_number + 1}, {name}: {runs[-1]['steps_s']:.1f} s, {runs[-1]['points_per_s']:.0f} "
+                    f"points/s (load {runs[-1]['load_average']:.1f})",
+                    flush=True,
+                )
     print(f"\n{runs[0]['tiles']} tiles, {runs[0]['points']} points")
     print(f"{'run':>15s} {'steps s':>8s} {'tiles/s':>8s} {'points/s':>9s} {'cpu s':>7s} {'peak MiB':>9s} {'load':>5s}")
     for run in runs:
         peak = f"{run['peak_mib']:9.0f}" if run["peak_mib"] else f"{'-':>9s}"
-        print(f"{run['name']:>15s} {run['steps_s']:8.1f} {run['tiles_per_s']:8.3f} {run['points_per_s']:9.0f} "
-              f"{run['cpu_s']:7.1f} {peak} {run['load_average']:5.1f}")
+        print(
+            f"{run['name']:>15s} {run['steps_s']:8.1f} {run['tiles_per_s']:8.3f} {run['points_per_s']:9.0f} "
+            f"{run['cpu_s']:7.1f} {peak} {run['load_average']:5.1f}"
+        )
     rates = {name: statistics.median(r["points_per_s"] for r in runs if r["name"] == name) for name, _, _ in configs}
     speedup = rates["dask 2 workers"] / rates["dask 1 worker"]
     print(f"speed-up of 2 workers over 1 (median points/s): {speedup:.2f}x")
     if args.baseline:
-        print(f"one worker over the baseline (median points/s): local {rates['local'] / rates['baseline']:.2f}x, "
-              f"dask {rates['dask 1 worker'] / rates['baseline']:.2f}x")
+        print(
+            f"one worker over the baseline (median points/s): local {rates['local'] / rates['baseline']:.2f}x, "
+            f"dask {rates['dask 1 worker'] / rates['baseline']:.2f}x"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": runs, "median_points_per_s": rates, "speedup_2_workers": speedup,
-                                    "cpus": os.cpu_count()}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {"runs": runs, "median_points_per_s": rates, "speedup_2_workers": speedup, "cpus": os.cpu_count()}, indent=2
+        )
+    )
     print(f"wrote {args.out}")
     return 0
 

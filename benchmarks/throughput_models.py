@@ -17,28 +17,53 @@ import numpy as np
 
 FNAMES = ["intensity", "return_number", "number_of_returns"]
 NEIGHBOURHOOD_FNAMES = FNAMES + ["height_above_ground", "planarity", "verticality"]  # as the IGN example
-MAPPING = {"class_mapping": "LASClassMapping", "ignore_codes": [0, 1, 7],
-           "classes": [{"name": "ground", "codes": [2]}, {"name": "vegetation", "codes": [3, 4, 5]},
-                       {"name": "building", "codes": [6]}, {"name": "vehicle", "codes": [68]},
-                       {"name": "pole", "codes": [64]}]}
-DEMO_FIELDS = {"pre_processor": "furthest_point_subsampling",
-               "neighborhood": {"type": "sphere", "radius": 4.0, "separation_factor": 0.8},
-               "num_points": 256, "scale": True}
-AUTOENCODER = {  # benchmarks/autoencoder_fields.py's cpu_small on the demo's 4 m fields
-    "pre_processing": {"pre_processor": "hierarchical_fps", "neighborhood": {"type": "sphere", "radius": 4.0},
-                       "num_points_per_depth": [256, 128, 64, 32], "num_pwise_neighbors": [16, 12, 8, 8],
-                       "num_downsampling_neighbors": [1, 12, 8, 8], "num_upsampling_neighbors": [1, 8, 8, 8]},
-    "feature_extraction": {"type": "KPConv", "operations_per_depth": [1, 1, 1, 1], "feature_space_dims": [32, 64, 96, 128],
-                           "sigma": [0.5, 0.8, 1.2, 1.8], "kernel_radius": [0.6, 1.0, 1.5, 2.2],
-                           "num_kernel_points": [15] * 4},
+MAPPING = {
+    "class_mapping": "LASClassMapping",
+    "ignore_codes": [0, 1, 7],
+    "classes": [
+        {"name": "ground", "codes": [2]},
+        {"name": "vegetation", "codes": [3, 4, 5]},
+        {"name": "building", "codes": [6]},
+        {"name": "vehicle", "codes": [68]},
+        {"name": "pole", "codes": [64]},
+    ],
 }
-ARCHITECTURE = {"num_pwise_feats": 32, "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
-                "postransf_feats_spec": [{"filters": 64}, {"filters": 128}],
-                "tnet_pre_filters_spec": [], "tnet_post_filters_spec": []}
+DEMO_FIELDS = {
+    "pre_processor": "furthest_point_subsampling",
+    "neighborhood": {"type": "sphere", "radius": 4.0, "separation_factor": 0.8},
+    "num_points": 256,
+    "scale": True,
+}
+AUTOENCODER = {  # benchmarks/autoencoder_fields.py's cpu_small on the demo's 4 m fields
+    "pre_processing": {
+        "pre_processor": "hierarchical_fps",
+        "neighborhood": {"type": "sphere", "radius": 4.0},
+        "num_points_per_depth": [256, 128, 64, 32],
+        "num_pwise_neighbors": [16, 12, 8, 8],
+        "num_downsampling_neighbors": [1, 12, 8, 8],
+        "num_upsampling_neighbors": [1, 8, 8, 8],
+    },
+    "feature_extraction": {
+        "type": "KPConv",
+        "operations_per_depth": [1, 1, 1, 1],
+        "feature_space_dims": [32, 64, 96, 128],
+        "sigma": [0.5, 0.8, 1.2, 1.8],
+        "kernel_radius": [0.6, 1.0, 1.5, 2.2],
+        "num_kernel_points": [15] * 4,
+    },
+}
+ARCHITECTURE = {
+    "num_pwise_feats": 32,
+    "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
+    "postransf_feats_spec": [{"filters": 64}, {"filters": 128}],
+    "tnet_pre_filters_spec": [],
+    "tnet_post_filters_spec": [],
+}
 
 
-def training_data(cloud_path: Path, fnames: list[str], *, spec: Any = None
-                   ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, Any, Any]:
+def training_data(
+    cloud_path: Path, fnames: list[str], *, spec: Any = None
+) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, Any, Any]:
     import laspy
 
     from vl3d_focal.data.features import extract_features
@@ -68,21 +93,45 @@ def focal_model(*, num_points: int, num_features: int, labels: np.ndarray, num_c
 
     counts = np.bincount(labels.ravel(), minlength=num_classes)
     weights = [float(w) for w in np.sqrt(counts.sum() / np.maximum(counts, 1) / num_classes)]
-    model = build_pointnet_pwise_classifier(num_points=num_points, num_features=num_features,
-                                            num_classes=num_classes, random_seed=3, **ARCHITECTURE)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=ClassWeightedFocalCategoricalCrossentropy(class_weight=weights, gamma=2.0, from_logits=True))
+    model = build_pointnet_pwise_classifier(
+        num_points=num_points, num_features=num_features, num_classes=num_classes, random_seed=3, **ARCHITECTURE
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=ClassWeightedFocalCategoricalCrossentropy(class_weight=weights, gamma=2.0, from_logits=True),
+    )
     return model
 
 
-def save_model(model: Any, *, fnames: list[str], normalizer: Any, spec: Any, mapping: Any, path: Path,
-          model_name: str = "PointNetPwiseClassifier", pre_processing: dict[str, Any] | None = None) -> None:
+def save_model(
+    model: Any,
+    *,
+    fnames: list[str],
+    normalizer: Any,
+    spec: Any,
+    mapping: Any,
+    path: Path,
+    model_name: str = "PointNetPwiseClassifier",
+    pre_processing: dict[str, Any] | None = None,
+) -> None:
     from vl3d_focal.models.bundle import ModelBundle
     from vl3d_focal.models.model_file import save_bundle
 
-    save_bundle(ModelBundle(model=model, feature_names=fnames, normalizer=normalizer, field_spec=spec,
-                            mapping=mapping, class_names=list(mapping.names), random_seed=0,
-                            predict_batch_size=64, model_name=model_name, pre_processing=pre_processing or {}), path)
+    save_bundle(
+        ModelBundle(
+            model=model,
+            feature_names=fnames,
+            normalizer=normalizer,
+            field_spec=spec,
+            mapping=mapping,
+            class_names=list(mapping.names),
+            random_seed=0,
+            predict_batch_size=64,
+            model_name=model_name,
+            pre_processing=pre_processing or {},
+        ),
+        path,
+    )
 
 
 def train_autoencoder_model(cloud_path: Path, *, model_path: Path) -> None:
@@ -93,14 +142,33 @@ def train_autoencoder_model(cloud_path: Path, *, model_path: Path) -> None:
 
     pre_processing = AUTOENCODER["pre_processing"]
     spec, coordinates, features, labels, normalizer, mapping = training_data(
-        cloud_path, NEIGHBOURHOOD_FNAMES, spec=depth0_field_spec(pre_processing))
-    model = build_conv_autoencoder_pwise_classifier(num_points=spec.num_points, num_features=len(NEIGHBOURHOOD_FNAMES),
-                                                    num_classes=len(mapping.names), random_seed=3, **AUTOENCODER)
+        cloud_path, NEIGHBOURHOOD_FNAMES, spec=depth0_field_spec(pre_processing)
+    )
+    model = build_conv_autoencoder_pwise_classifier(
+        num_points=spec.num_points,
+        num_features=len(NEIGHBOURHOOD_FNAMES),
+        num_classes=len(mapping.names),
+        random_seed=3,
+        **AUTOENCODER,
+    )
     model.compile(optimizer="adam", loss=ClassWeightedFocalCategoricalCrossentropy(gamma=2.0, from_logits=True))
-    model.fit(hierarchical_model_inputs(pre_processing, coordinates=coordinates, features=features), labels,
-              batch_size=16, epochs=1, verbose=0)
-    save_model(model, fnames=NEIGHBOURHOOD_FNAMES, normalizer=normalizer, spec=spec, mapping=mapping, path=model_path,
-          model_name="ConvolutionalAutoencoderPwiseClassifier", pre_processing=pre_processing)
+    model.fit(
+        hierarchical_model_inputs(pre_processing, coordinates=coordinates, features=features),
+        labels,
+        batch_size=16,
+        epochs=1,
+        verbose=0,
+    )
+    save_model(
+        model,
+        fnames=NEIGHBOURHOOD_FNAMES,
+        normalizer=normalizer,
+        spec=spec,
+        mapping=mapping,
+        path=model_path,
+        model_name="ConvolutionalAutoencoderPwiseClassifier",
+        pre_processing=pre_processing,
+    )
 
 
 def train_forest_model(cloud_path: Path, *, model_path: Path) -> None:
@@ -119,15 +187,27 @@ def train_forest_model(cloud_path: Path, *, model_path: Path) -> None:
     normalizer = FeatureNormalizer().fit(extract_features(cloud, NEIGHBOURHOOD_FNAMES), fnames=NEIGHBOURHOOD_FNAMES)
     kept = labels >= 0
     forest = build_random_forest(n_estimators=50, max_depth=16, random_seed=3).fit(
-        normalizer.transform(extract_features(cloud, NEIGHBOURHOOD_FNAMES))[kept], labels[kept])
-    save_model(ForestModel.from_sklearn(forest, num_classes=len(mapping.names)), fnames=NEIGHBOURHOOD_FNAMES,
-          normalizer=normalizer, spec=None, mapping=mapping, path=model_path, model_name="RandomForestClassifier")
+        normalizer.transform(extract_features(cloud, NEIGHBOURHOOD_FNAMES))[kept], labels[kept]
+    )
+    save_model(
+        ForestModel.from_sklearn(forest, num_classes=len(mapping.names)),
+        fnames=NEIGHBOURHOOD_FNAMES,
+        normalizer=normalizer,
+        spec=None,
+        mapping=mapping,
+        path=model_path,
+        model_name="RandomForestClassifier",
+    )
 
 
 def train_neighbourhood_model(cloud_path: Path, *, model_path: Path) -> None:
     """One epoch of the same model on :data:`NEIGHBOURHOOD_FNAMES`, saved for the prediction runs."""
     spec, coordinates, features, labels, normalizer, mapping = training_data(cloud_path, NEIGHBOURHOOD_FNAMES)
-    model = focal_model(num_points=spec.num_points, num_features=len(NEIGHBOURHOOD_FNAMES), labels=labels,
-                         num_classes=len(mapping.names))
+    model = focal_model(
+        num_points=spec.num_points,
+        num_features=len(NEIGHBOURHOOD_FNAMES),
+        labels=labels,
+        num_classes=len(mapping.names),
+    )
     model.fit((coordinates, features), labels, batch_size=16, epochs=1, verbose=0)
     save_model(model, fnames=NEIGHBOURHOOD_FNAMES, normalizer=normalizer, spec=spec, mapping=mapping, path=model_path)

@@ -24,9 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
-         "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--remote-debugging-pipe",
+)
 TIMEOUT_S = 120.0
 """A safety net for a browser that hangs, not a speed limit: pages load in about a second."""
 
@@ -70,9 +80,14 @@ class _Pipe:
             os.dup2(to_browser_r, 3)
             os.dup2(from_browser_w, 4)
 
-        self.process = subprocess.Popen([executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, preexec_fn=child_fds, pass_fds=(3, 4))
+        self.process = subprocess.Popen(
+            [executable, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=child_fds,
+            pass_fds=(3, 4),
+        )
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
@@ -136,7 +151,9 @@ class _Pipe:
 def _error_text(event: dict[str, Any]) -> str | None:
     method, params = event.get("method"), event.get("params", {})
     if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-        return "console: " + " ".join(str(arg.get("value", arg.get("description", ""))) for arg in params.get("args", []))
+        return "console: " + " ".join(
+            str(arg.get("value", arg.get("description", ""))) for arg in params.get("args", [])
+        )
     if method == "Runtime.exceptionThrown":
         details = params.get("exceptionDetails", {})
         return "exception: " + str(details.get("exception", {}).get("description") or details.get("text"))
@@ -147,7 +164,9 @@ def _error_text(event: dict[str, Any]) -> str | None:
     return None
 
 
-def open_page(path: str | os.PathLike[str], *, width: int = 1280, height: int = 900, max_height: int = 6000) -> PageVisit:
+def open_page(
+    path: str | os.PathLike[str], *, width: int = 1280, height: int = 900, max_height: int = 6000
+) -> PageVisit:
     """Loads a local HTML file in headless Chromium and returns a :class:`PageVisit`.
 
     The screenshot covers the page's full height up to ``max_height`` pixels.
@@ -167,18 +186,27 @@ def open_page(path: str | os.PathLike[str], *, width: int = 1280, height: int = 
             session = pipe.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})["sessionId"]
             for domain in ("Page", "Runtime", "Log", "Network"):
                 pipe.send(f"{domain}.enable", session=session)
-            pipe.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
-                                                             "mobile": False}, session=session)
+            pipe.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                session=session,
+            )
             pipe.events.clear()
             pipe.send("Page.navigate", {"url": url}, session=session)
             pipe.wait_for("Page.loadEventFired")
-            visit.title = pipe.send("Runtime.evaluate", {"expression": "document.title", "returnByValue": True},
-                                    session=session)["result"].get("value", "")
+            visit.title = pipe.send(
+                "Runtime.evaluate", {"expression": "document.title", "returnByValue": True}, session=session
+            )["result"].get("value", "")
             size = pipe.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
-            shot = pipe.send("Page.captureScreenshot", {
-                "format": "png", "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": width, "height": min(size["height"], max_height), "scale": 1}},
-                session=session)
+            shot = pipe.send(
+                "Page.captureScreenshot",
+                {
+                    "format": "png",
+                    "captureBeyondViewport": True,
+                    "clip": {"x": 0, "y": 0, "width": width, "height": min(size["height"], max_height), "scale": 1},
+                },
+                session=session,
+            )
             import base64
 
             visit.screenshot = base64.b64decode(shot["data"])

@@ -44,8 +44,9 @@ def _tile() -> Path:
     if "tile" not in _shared:
         from vl3d_focal.data.synthetic import write_demo_scene
 
-        _shared["tile"] = write_demo_scene(_session_folder() / "data" / "tile.las", seed=SCENE_SEED,
-                                           size_m=SCENE_SIZE_M, density=SCENE_DENSITY)
+        _shared["tile"] = write_demo_scene(
+            _session_folder() / "data" / "tile.las", seed=SCENE_SEED, size_m=SCENE_SIZE_M, density=SCENE_DENSITY
+        )
     return _shared["tile"]
 
 
@@ -79,8 +80,9 @@ def _model_file() -> Path:
 def _mapping():
     from vl3d_focal.data.labels import ClassMapping
 
-    return ClassMapping.from_spec({"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES,
-                                   "ignore_codes": [0, 1, 7]})
+    return ClassMapping.from_spec(
+        {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 1, 7]}
+    )
 
 
 def _record(built: dict[str, Any]):
@@ -96,8 +98,9 @@ def _record(built: dict[str, Any]):
 def _state(built: dict[str, Any]):
     from vl3d_focal.steps.state import PipelineState
 
-    return PipelineState(clouds=[built["record"]], model_prefix=f"{built['out']}/", mapping=built["mapping"],
-                         bundle=_bundle())
+    return PipelineState(
+        clouds=[built["record"]], model_prefix=f"{built['out']}/", mapping=built["mapping"], bundle=_bundle()
+    )
 
 
 def _spec_file(built: dict[str, Any]) -> Path:
@@ -128,10 +131,16 @@ def _with_defaults(built: dict[str, Any]):
 
 TINY_POINTNET = {
     "num_classes": 5,
-    "pre_processing": {"pre_processor": "furthest_point_subsampling", "num_points": 48,
-                       "neighborhood": {"type": "sphere", "radius": 4.0}},
-    "num_pwise_feats": 8, "pretransf_feats_spec": [{"filters": 8}], "postransf_feats_spec": [{"filters": 8}],
-    "tnet_pre_filters_spec": [], "tnet_post_filters_spec": [],
+    "pre_processing": {
+        "pre_processor": "furthest_point_subsampling",
+        "num_points": 48,
+        "neighborhood": {"type": "sphere", "radius": 4.0},
+    },
+    "num_pwise_feats": 8,
+    "pretransf_feats_spec": [{"filters": 8}],
+    "postransf_feats_spec": [{"filters": 8}],
+    "tnet_pre_filters_spec": [],
+    "tnet_post_filters_spec": [],
     "model_handling": {"training_epochs": 1, "batch_size": 32, "checkpoint": False, "fit_verbose": 0},
     "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy", "gamma": 2.0}},
 }
@@ -140,15 +149,21 @@ TINY_POINTNET = {
 
 def _train_step(built: dict[str, Any]) -> dict[str, Any]:
     """A normalised ``train`` step of a tiny PointNet on intensity (trains on the state's clouds)."""
-    return built["with_defaults"]({"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "random_seed": 1,
-                                   "model_args": TINY_POINTNET})
+    return built["with_defaults"](
+        {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "random_seed": 1, "model_args": TINY_POINTNET}
+    )
 
 
 def _forest_step(built: dict[str, Any]) -> dict[str, Any]:
     """A normalised ``train`` step of a small random forest on intensity and height above ground."""
-    return built["with_defaults"]({"train": "RandomForestClassifier", "random_seed": 3,
-                                   "fnames": ["intensity", "height_above_ground"],
-                                   "model_args": {"num_classes": 5, "n_estimators": 4, "max_depth": 6}})
+    return built["with_defaults"](
+        {
+            "train": "RandomForestClassifier",
+            "random_seed": 3,
+            "fnames": ["intensity", "height_above_ground"],
+            "model_args": {"num_classes": 5, "n_estimators": 4, "max_depth": 6},
+        }
+    )
 
 
 def _np(built: dict[str, Any]):
@@ -186,8 +201,13 @@ def _streamed(built: dict[str, Any]):
     from vl3d_focal.inference.tile_buckets import StreamedPredictions, TileGrid
 
     low, _ = _bounds(built)
-    return StreamedPredictions(path=_tile(), grid=TileGrid(origin=low[:2], side=12.0, shape=(2, 2)),
-                               chunk_points=1000, num_classes=5, parent=built["out"])
+    return StreamedPredictions(
+        path=_tile(),
+        grid=TileGrid(origin=low[:2], side=12.0, shape=(2, 2)),
+        chunk_points=1000,
+        num_classes=5,
+        parent=built["out"],
+    )
 
 
 NAMES: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -213,8 +233,14 @@ NAMES: dict[str, Callable[[dict[str, Any]], Any]] = {
 }
 """Each name the examples may use, and how it is built (in this order, so that later ones can
 use earlier ones)."""
-DEPENDS = {"state": ("record", "mapping"), "record": ("out",), "spec_file": ("out",), "streamed": ("out",),
-           "train_step": ("with_defaults",), "forest_step": ("with_defaults",)}
+DEPENDS = {
+    "state": ("record", "mapping"),
+    "record": ("out",),
+    "spec_file": ("out",),
+    "streamed": ("out",),
+    "train_step": ("with_defaults",),
+    "forest_step": ("with_defaults",),
+}
 
 
 def namespace(source: str, *, name: str) -> dict[str, Any]:

@@ -34,8 +34,9 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         0
     """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-m", "vl3d_focal", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "vl3d_focal", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def split_scene(las, folder: Path, *, splits: int = 2) -> tuple[list[Path], list]:
@@ -81,20 +82,37 @@ def random_bundle(*, fnames: list[str], radius: float = 2.0, num_points: int = 4
     from vl3d_focal.models.bundle import ModelBundle
     from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
 
-    model = build_pointnet_pwise_classifier(num_points=num_points, num_features=len(fnames), num_classes=5,
-                                            num_pwise_feats=8, pretransf_feats_spec=[{"filters": 8}],
-                                            postransf_feats_spec=[{"filters": 8}], tnet_pre_filters_spec=[],
-                                            tnet_post_filters_spec=[], random_seed=seed)
-    mapping = ClassMapping.from_spec({"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES,
-                                      "ignore_codes": [0, 1, 7]})
+    model = build_pointnet_pwise_classifier(
+        num_points=num_points,
+        num_features=len(fnames),
+        num_classes=5,
+        num_pwise_feats=8,
+        pretransf_feats_spec=[{"filters": 8}],
+        postransf_feats_spec=[{"filters": 8}],
+        tnet_pre_filters_spec=[],
+        tnet_post_filters_spec=[],
+        random_seed=seed,
+    )
+    mapping = ClassMapping.from_spec(
+        {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 1, 7]}
+    )
     normalizer = FeatureNormalizer(fnames=fnames, center=np.zeros(len(fnames)), scale=np.full(len(fnames), 100.0))
     if fit_on is not None:
         from vl3d_focal.data.features import extract_features
 
         normalizer.fit(extract_features(fit_on, fnames), fnames=fnames)
-    return ModelBundle(model=model, feature_names=list(fnames), normalizer=normalizer if fnames else None,
-                       field_spec=FieldSpec(radius=radius, num_points=num_points), mapping=mapping,
-                       class_names=list(mapping.names), random_seed=3, predict_batch_size=64)
+    return ModelBundle(
+        model=model,
+        feature_names=list(fnames),
+        normalizer=normalizer if fnames else None,
+        field_spec=FieldSpec(radius=radius, num_points=num_points),
+        mapping=mapping,
+        class_names=list(mapping.names),
+        random_seed=3,
+        predict_batch_size=64,
+    )
+
+
 VL3D_CLASSES = {
     "leafwood": {2: 0, 6: 0, 7: 0, 64: 0, 68: 0, 3: 1, 4: 1, 5: 1},
     "hessigheim": {3: 0, 2: 1, 68: 2, 64: 3, 6: 4, 4: 6, 5: 7, 7: 9},
@@ -104,8 +122,16 @@ VL3D_CLASSES = {
 vertical surface 9; facade 5, soil/gravel 8 and chimney 10 have no point)."""
 
 
-def write_vl3d_cloud(path: Path, *, classes: str, seed: int, size_m: float = 24.0, density: float = 3.0,
-                     scale: float = 1.0, extra: tuple[str, ...] = ()) -> Path:
+def write_vl3d_cloud(
+    path: Path,
+    *,
+    classes: str,
+    seed: int,
+    size_m: float = 24.0,
+    density: float = 3.0,
+    scale: float = 1.0,
+    extra: tuple[str, ...] = (),
+) -> Path:
     """A synthetic tile whose classification holds VL3D class values 0..C-1 (see VL3D_CLASSES).
 
     ``scale`` shrinks the coordinates (0.1 turns the 24 m tile into a 2.4 m "tree", the scale

@@ -84,7 +84,7 @@ def test_no_import_cycles():
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycles.append(trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt])
+                cycles.append(trail[trail.index(nxt) :] + [nxt] if nxt in trail else [node, nxt])
             elif nxt not in state:
                 visit(nxt, trail + [nxt])
         state[node] = 2
@@ -96,18 +96,32 @@ def test_no_import_cycles():
 
 
 def test_modules_stay_under_400_lines():
-    long = {module: n for module, path in _modules().items()
-            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400}
+    long = {
+        module: n
+        for module, path in _modules().items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
     assert long == {}
 
 
-@pytest.mark.parametrize("command", [["validate", "--no-check-files", "examples/ign_train.json"],
-                                     ["list", "losses"], ["list", "steps"], ["schema"], ["init"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate", "--no-check-files", "examples/ign_train.json"],
+        ["list", "losses"],
+        ["list", "steps"],
+        ["schema"],
+        ["init"],
+    ],
+)
 def test_commands_other_than_run_import_no_tensorflow(command, repo_root):
-    code = ("import sys\nfrom vl3d_focal.cli import main\nstatus = main(sys.argv[1:])\n"
-            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'matplotlib'))\n"
-            "print('HEAVY', heavy)\nsys.exit(status)\n")
-    done = subprocess.run([sys.executable, "-c", code, *command], cwd=repo_root, capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys\nfrom vl3d_focal.cli import main\nstatus = main(sys.argv[1:])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'matplotlib'))\n"
+        "print('HEAVY', heavy)\nsys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *command], cwd=repo_root, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout

@@ -21,8 +21,13 @@ def _fields(count: int = 64, points: int = 128, seed: int = 0) -> np.ndarray:
 
 
 def _sequencer(*transformations: dict, shuffle: bool = True) -> Sequencer:
-    return Sequencer.from_config({"type": "DLSequencer", "random_shuffle_indices": shuffle,
-                                  "augmentor": {"transformations": list(transformations)}})
+    return Sequencer.from_config(
+        {
+            "type": "DLSequencer",
+            "random_shuffle_indices": shuffle,
+            "augmentor": {"transformations": list(transformations)},
+        }
+    )
 
 
 def _uniform(start: float, end: float) -> dict:
@@ -35,7 +40,9 @@ def _apply(x: np.ndarray, sequencer: Sequencer, seed: tf.Tensor = SEED) -> np.nd
 
 def test_rotation_about_z_keeps_norms_and_heights_and_draws_one_angle_per_field():
     x = _fields()
-    out = _apply(x, _sequencer({"type": "Rotation", "axis": [0, 0, 1], "angle_distribution": _uniform(-math.pi, math.pi)}))
+    out = _apply(
+        x, _sequencer({"type": "Rotation", "axis": [0, 0, 1], "angle_distribution": _uniform(-math.pi, math.pi)})
+    )
     np.testing.assert_allclose(np.linalg.norm(out, axis=2), np.linalg.norm(x, axis=2), rtol=1e-5)
     np.testing.assert_allclose(out[..., 2], x[..., 2], atol=1e-6)
     angles = np.arctan2(out[..., 1], out[..., 0]) - np.arctan2(x[..., 1], x[..., 0])
@@ -60,10 +67,14 @@ def test_scale_draws_one_factor_per_field_in_range():
 
 def test_jitter_adds_noise_of_the_given_mean_and_deviation():
     x = _fields()
-    out = _apply(x, _sequencer({"type": "Jitter", "noise_distribution": {"type": "Gaussian", "mean": 0.0, "stdev": 0.01}}))
+    out = _apply(
+        x, _sequencer({"type": "Jitter", "noise_distribution": {"type": "Gaussian", "mean": 0.0, "stdev": 0.01}})
+    )
     noise = (out - x).ravel()
     assert abs(noise.mean()) < 5e-4 and noise.std() == pytest.approx(0.01, rel=0.05)
-    shifted = _apply(x, _sequencer({"type": "JITTER", "noise_distribution": {"type": "normal", "mean": 0.5, "stdev": 0.0}}))
+    shifted = _apply(
+        x, _sequencer({"type": "JITTER", "noise_distribution": {"type": "normal", "mean": 0.5, "stdev": 0.0}})
+    )
     np.testing.assert_allclose(shifted - x, 0.5, atol=1e-6)
 
 
@@ -77,14 +88,24 @@ def test_transformations_apply_in_the_given_order():
 
 def _batches(sequencer: Sequencer, *, first_epoch: int, epochs: int, seed: int = 3) -> list[np.ndarray]:
     x = _fields(count=10, points=4)
-    ds = epoch_dataset([x, np.arange(10, dtype=np.float32)[:, None, None]], targets=np.zeros((10, 4), "int32"),
-                       sample_weight=np.ones((10, 4), "float32"), batch_size=4, seed=seed, first_epoch=first_epoch,
-                       epochs=epochs, shuffle=sequencer.shuffle, transformations=sequencer.transformations)
+    ds = epoch_dataset(
+        [x, np.arange(10, dtype=np.float32)[:, None, None]],
+        targets=np.zeros((10, 4), "int32"),
+        sample_weight=np.ones((10, 4), "float32"),
+        batch_size=4,
+        seed=seed,
+        first_epoch=first_epoch,
+        epochs=epochs,
+        shuffle=sequencer.shuffle,
+        transformations=sequencer.transformations,
+    )
     return [(inputs[0].numpy(), inputs[1].numpy().ravel()) for inputs, _, _ in ds]
 
 
-AUGMENT = _sequencer({"type": "Rotation", "angle_distribution": _uniform(-math.pi, math.pi)},
-                     {"type": "Jitter", "noise_distribution": {"type": "normal", "mean": 0.0, "stdev": 0.01}})
+AUGMENT = _sequencer(
+    {"type": "Rotation", "angle_distribution": _uniform(-math.pi, math.pi)},
+    {"type": "Jitter", "noise_distribution": {"type": "normal", "mean": 0.0, "stdev": 0.01}},
+)
 
 
 def test_augmented_batches_depend_only_on_seed_epoch_and_batch():
@@ -107,8 +128,9 @@ def test_augmented_batches_depend_only_on_seed_epoch_and_batch():
 
 
 def test_random_shuffle_indices_false_keeps_the_fields_order_every_epoch():
-    ordered = _batches(_sequencer({"type": "Scale", "scale_distribution": _uniform(1.0, 1.0)}, shuffle=False),
-                       first_epoch=0, epochs=2)
+    ordered = _batches(
+        _sequencer({"type": "Scale", "scale_distribution": _uniform(1.0, 1.0)}, shuffle=False), first_epoch=0, epochs=2
+    )
     assert [ids.tolist() for _, ids in ordered] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]] * 2
     shuffled = _batches(Sequencer.from_config(None), first_epoch=0, epochs=2)
     assert np.concatenate([ids for _, ids in shuffled[:3]]).tolist() != list(range(10))

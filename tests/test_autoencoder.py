@@ -28,9 +28,15 @@ VARIANTS = {
 
 
 def _build(feature_extraction=TINY_FEATURE_EXTRACTION, *, num_features: int = 2, num_classes: int = 3, **kwargs):
-    return build_conv_autoencoder_pwise_classifier(num_points=16, num_features=num_features, num_classes=num_classes,
-                                                   pre_processing=TINY_PRE_PROCESSING,
-                                                   feature_extraction=feature_extraction, random_seed=0, **kwargs)
+    return build_conv_autoencoder_pwise_classifier(
+        num_points=16,
+        num_features=num_features,
+        num_classes=num_classes,
+        pre_processing=TINY_PRE_PROCESSING,
+        feature_extraction=feature_extraction,
+        random_seed=0,
+        **kwargs,
+    )
 
 
 def _inputs(count: int = 4, num_features: int = 2, seed: int = 0) -> list[np.ndarray]:
@@ -56,8 +62,18 @@ def test_inputs_and_per_point_logits(variant):
 
 def test_structure_follows_the_arguments():
     names = {layer.name for layer in _build().layers}
-    assert {"kpconv_1", "strided_kpconv_1", "kpconv_2", "strided_kpconv_2", "kpconv_3", "upsampling_2",
-            "skip_1", "decoder_1", "upsampling_1", "decoder_0"} <= names
+    assert {
+        "kpconv_1",
+        "strided_kpconv_1",
+        "kpconv_2",
+        "strided_kpconv_2",
+        "kpconv_3",
+        "upsampling_2",
+        "skip_1",
+        "decoder_1",
+        "upsampling_1",
+        "decoder_0",
+    } <= names
     model = _build(downsampling_filter="gaussian", upsampling_bn=False)
     names = {layer.name for layer in model.layers}
     assert "downsampling_1" in names and not any(n.startswith("strided") for n in names)
@@ -75,8 +91,9 @@ def test_no_features_and_seeds():
     assert tuple(a.inputs[1].shape) == (None, 16, 0)
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
-    np.testing.assert_array_equal(a.predict(_inputs(num_features=0), verbose=0),
-                                  b.predict(_inputs(num_features=0), verbose=0))
+    np.testing.assert_array_equal(
+        a.predict(_inputs(num_features=0), verbose=0), b.predict(_inputs(num_features=0), verbose=0)
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,16 +102,26 @@ def test_no_features_and_seeds():
         ({"feature_extraction": POINTNET}, "model_args.downsampling_filter: expected 'mean' or 'gaussian'"),
         ({"downsampling_filter": "max"}, "model_args.downsampling_filter: expected one of"),
         ({"upsampling_filter": "strided_kpconv"}, "model_args.upsampling_filter: expected one of"),
-        ({"feature_extraction": {**TINY_FEATURE_EXTRACTION, "sigma": [1.0]}},
-         "model_args.feature_extraction.sigma: expected 3 entries"),
-        ({"feature_extraction": {**TINY_FEATURE_EXTRACTION, "operations_per_depth": [1, 1]}},
-         "model_args.feature_extraction.operations_per_depth: expected 3 integers"),
-        ({"feature_extraction": {**TINY_FEATURE_EXTRACTION, "deformable": [False, True, False]}},
-         "model_args.feature_extraction.deformable[1]: expected false"),
-        ({"feature_extraction": {**TINY_FEATURE_EXTRACTION, "H_activation": ["relu"] * 3}},
-         "model_args.feature_extraction.H_activation: unknown key for type 'KPConv'"),
-        ({"feature_extraction": {**TINY_FEATURE_EXTRACTION, "W_initializer": ["glorot_uniform", "nope", "zeros"]}},
-         "model_args.feature_extraction.W_initializer[1]: expected a Keras initializer name"),
+        (
+            {"feature_extraction": {**TINY_FEATURE_EXTRACTION, "sigma": [1.0]}},
+            "model_args.feature_extraction.sigma: expected 3 entries",
+        ),
+        (
+            {"feature_extraction": {**TINY_FEATURE_EXTRACTION, "operations_per_depth": [1, 1]}},
+            "model_args.feature_extraction.operations_per_depth: expected 3 integers",
+        ),
+        (
+            {"feature_extraction": {**TINY_FEATURE_EXTRACTION, "deformable": [False, True, False]}},
+            "model_args.feature_extraction.deformable[1]: expected false",
+        ),
+        (
+            {"feature_extraction": {**TINY_FEATURE_EXTRACTION, "H_activation": ["relu"] * 3}},
+            "model_args.feature_extraction.H_activation: unknown key for type 'KPConv'",
+        ),
+        (
+            {"feature_extraction": {**TINY_FEATURE_EXTRACTION, "W_initializer": ["glorot_uniform", "nope", "zeros"]}},
+            "model_args.feature_extraction.W_initializer[1]: expected a Keras initializer name",
+        ),
         ({"structure_alignment": {"tnet_pre_filters_spec": [8]}}, "model_args.structure_alignment: expected null"),
         ({"output_kernel_initializer": "nope"}, "model_args.output_kernel_initializer: expected a Keras initializer"),
     ],
@@ -106,17 +133,24 @@ def test_errors_name_the_argument(kwargs, message):
 
 def test_num_points_must_match_depth_zero():
     with pytest.raises(SpecError, match=r"num_points_per_depth\[0\]: expected the fields' 32 points"):
-        build_conv_autoencoder_pwise_classifier(num_points=32, num_features=0, num_classes=2,
-                                                pre_processing=TINY_PRE_PROCESSING,
-                                                feature_extraction=TINY_FEATURE_EXTRACTION)
+        build_conv_autoencoder_pwise_classifier(
+            num_points=32,
+            num_features=0,
+            num_classes=2,
+            pre_processing=TINY_PRE_PROCESSING,
+            feature_extraction=TINY_FEATURE_EXTRACTION,
+        )
 
 
 def test_registered_with_schema_and_metadata():
     entry = MODELS.get("ConvolutionalAutoencoderPwiseClassifier")
     assert entry.load() is build_conv_autoencoder_pwise_classifier
-    assert entry.metadata == {"output": "logits", "coordinates_only": True,
-                              "field_spec": "vl3d_focal.data.hierarchical_fields:depth0_field_spec",
-                              "field_inputs": "vl3d_focal.data.hierarchical_fields:hierarchical_model_inputs"}
+    assert entry.metadata == {
+        "output": "logits",
+        "coordinates_only": True,
+        "field_spec": "vl3d_focal.data.hierarchical_fields:depth0_field_spec",
+        "field_inputs": "vl3d_focal.data.hierarchical_fields:hierarchical_model_inputs",
+    }
     jsonschema.Draft202012Validator.check_schema(entry.schema)
 
 
@@ -124,23 +158,45 @@ def test_vl3d_kpconv_spec_validates_and_builds():
     """model_args of VL3D's KPConv_training_T1 (its architecture keys), smaller widths and depths."""
     args = {
         "fnames": ["ones", "Reflectance"],
-        "pre_processing": {**TINY_PRE_PROCESSING, "to_unit_sphere": False, "fast_flag_per_depth": [False] * 3,
-                           "nthreads": 12, "receptive_fields_dir": None},
-        "feature_extraction": {"type": "KPConv", "operations_per_depth": [2, 1, 1], "feature_space_dims": [8, 8, 8, 16],
-                               "bn": True, "bn_momentum": 0.0, "activate": True, "sigma": [3.0] * 4,
-                               "kernel_radius": [3.0] * 4, "num_kernel_points": [15] * 4, "deformable": [False] * 4,
-                               "W_initializer": ["glorot_uniform"] * 4, "W_regularizer": [None] * 4,
-                               "W_constraint": [None] * 4},
-        "structure_alignment": None, "features_alignment": None, "downsampling_filter": "strided_kpconv",
-        "upsampling_filter": "mean", "upsampling_bn": True, "upsampling_momentum": 0.0,
-        "conv1d_kernel_initializer": "glorot_normal", "output_kernel_initializer": "glorot_normal",
+        "pre_processing": {
+            **TINY_PRE_PROCESSING,
+            "to_unit_sphere": False,
+            "fast_flag_per_depth": [False] * 3,
+            "nthreads": 12,
+            "receptive_fields_dir": None,
+        },
+        "feature_extraction": {
+            "type": "KPConv",
+            "operations_per_depth": [2, 1, 1],
+            "feature_space_dims": [8, 8, 8, 16],
+            "bn": True,
+            "bn_momentum": 0.0,
+            "activate": True,
+            "sigma": [3.0] * 4,
+            "kernel_radius": [3.0] * 4,
+            "num_kernel_points": [15] * 4,
+            "deformable": [False] * 4,
+            "W_initializer": ["glorot_uniform"] * 4,
+            "W_regularizer": [None] * 4,
+            "W_constraint": [None] * 4,
+        },
+        "structure_alignment": None,
+        "features_alignment": None,
+        "downsampling_filter": "strided_kpconv",
+        "upsampling_filter": "mean",
+        "upsampling_bn": True,
+        "upsampling_momentum": 0.0,
+        "conv1d_kernel_initializer": "glorot_normal",
+        "output_kernel_initializer": "glorot_normal",
     }
     jsonschema.validate(args, AUTOENCODER_SCHEMA)
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({**args, "feature_extraction": {**args["feature_extraction"], "H_activation": []}},
-                            AUTOENCODER_SCHEMA)
-    model = MODELS.build({MODELS.key: "ConvolutionalAutoencoderPwiseClassifier", **args}, num_points=16,
-                         num_features=2, num_classes=3)
+        jsonschema.validate(
+            {**args, "feature_extraction": {**args["feature_extraction"], "H_activation": []}}, AUTOENCODER_SCHEMA
+        )
+    model = MODELS.build(
+        {MODELS.key: "ConvolutionalAutoencoderPwiseClassifier", **args}, num_points=16, num_features=2, num_classes=3
+    )
     assert model.get_layer("kpconv_2").filters == 8 and model.get_layer("decoder_0_bn").momentum == 0.0
 
 
@@ -167,10 +223,19 @@ def test_overfits_a_small_batch_with_the_focal_loss(variant):
     coords = inputs[0]
     labels = (coords[..., 2] > 0).astype("int64") + (coords[..., 0] > 0.3).astype("int64")  # 3 geometric classes
     # momentum 0 (VL3D's specs): the moving statistics are the last batch's, the one batch here
-    model = _build({**feature_extraction, "bn_momentum": 0.0}, num_features=1, downsampling_filter=down,
-                   upsampling_filter=up, upsampling_momentum=0.0)
-    loss = LOSSES.build({"function": "class_weighted_focal_categorical_crossentropy", "gamma": 2.0},
-                        num_classes=3, class_weight=[1.0, 1.0, 1.0], from_logits=True)
+    model = _build(
+        {**feature_extraction, "bn_momentum": 0.0},
+        num_features=1,
+        downsampling_filter=down,
+        upsampling_filter=up,
+        upsampling_momentum=0.0,
+    )
+    loss = LOSSES.build(
+        {"function": "class_weighted_focal_categorical_crossentropy", "gamma": 2.0},
+        num_classes=3,
+        class_weight=[1.0, 1.0, 1.0],
+        from_logits=True,
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss)
     initial = float(model.evaluate(inputs, labels, verbose=0))
     repeated = [np.concatenate([a] * 40) for a in (*inputs, labels)]  # 40 steps of the same batch, one epoch

@@ -16,24 +16,45 @@ from vl3d_focal.models.autoencoder import TINY_FEATURE_EXTRACTION
 from vl3d_focal.models.model_file import load_bundle, read_metadata
 from vl3d_focal.runner.pipeline import execute_pipeline
 
-PRE_PROCESSING = {"pre_processor": "hierarchical_fps", "neighborhood": {"type": "sphere", "radius": 3.0},
-                  "num_points_per_depth": [32, 16, 8], "num_pwise_neighbors": [6, 4, 4],
-                  "num_downsampling_neighbors": [1, 4, 4], "num_upsampling_neighbors": [1, 2, 2]}
+PRE_PROCESSING = {
+    "pre_processor": "hierarchical_fps",
+    "neighborhood": {"type": "sphere", "radius": 3.0},
+    "num_points_per_depth": [32, 16, 8],
+    "num_pwise_neighbors": [6, 4, 4],
+    "num_downsampling_neighbors": [1, 4, 4],
+    "num_upsampling_neighbors": [1, 2, 2],
+}
 
 
 def _spec() -> dict:
     return {
-        "in_pcloud": ["scene.las"], "out_pcloud": ["out/*"],
+        "in_pcloud": ["scene.las"],
+        "out_pcloud": ["out/*"],
         "sequential_pipeline": [
             {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]},
-            {"train": "ConvolutionalAutoencoderPwiseClassifier", "fnames": ["intensity", "height_above_ground"],
-             "random_seed": 2,
-             "model_args": {"num_classes": 5, "pre_processing": PRE_PROCESSING,
-                            "feature_extraction": TINY_FEATURE_EXTRACTION,
-                            "model_handling": {"training_epochs": 2, "batch_size": 8, "checkpoint": False,
-                                               "predict_batch_size": 16},
-                            "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy",
-                                                          "gamma": 2.0, "class_weight": "sqrt_inverse_frequency"}}}},
+            {
+                "train": "ConvolutionalAutoencoderPwiseClassifier",
+                "fnames": ["intensity", "height_above_ground"],
+                "random_seed": 2,
+                "model_args": {
+                    "num_classes": 5,
+                    "pre_processing": PRE_PROCESSING,
+                    "feature_extraction": TINY_FEATURE_EXTRACTION,
+                    "model_handling": {
+                        "training_epochs": 2,
+                        "batch_size": 8,
+                        "checkpoint": False,
+                        "predict_batch_size": 16,
+                    },
+                    "compilation_args": {
+                        "loss": {
+                            "function": "class_weighted_focal_categorical_crossentropy",
+                            "gamma": 2.0,
+                            "class_weight": "sqrt_inverse_frequency",
+                        }
+                    },
+                },
+            },
             {"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"},
             {"predict": "PreviousModel", "chunk_points": None},
             {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
@@ -65,7 +86,8 @@ def test_loaded_model_predicts_the_same_in_one_go_by_blocks_and_streamed(trained
     folder, state = trained
     bundle = load_bundle(folder / "out/model/model.keras")
     assert {k: bundle.pre_processing[k] for k in PRE_PROCESSING if k != "neighborhood"} == {
-        k: v for k, v in PRE_PROCESSING.items() if k != "neighborhood"}
+        k: v for k, v in PRE_PROCESSING.items() if k != "neighborhood"
+    }
     chunks = []
     original = prediction.predict_fields
 
@@ -76,8 +98,13 @@ def test_loaded_model_predicts_the_same_in_one_go_by_blocks_and_streamed(trained
     monkeypatch.setattr(prediction, "predict_fields", counting)
     runs = {}
     for name, chunk_points in (("whole", None), ("blocks", 3000), ("streamed", 3000)):
-        predict = {"in_pcloud": ["scene.las"], "out_pcloud": [f"{name}/*"], "sequential_pipeline": [
-            {"predict": "ModelLoader", "model_path": "out/model/model.keras", "chunk_points": chunk_points}]}
+        predict = {
+            "in_pcloud": ["scene.las"],
+            "out_pcloud": [f"{name}/*"],
+            "sequential_pipeline": [
+                {"predict": "ModelLoader", "model_path": "out/model/model.keras", "chunk_points": chunk_points}
+            ],
+        }
         (folder / f"{name}.json").write_text(json.dumps(predict))
         spec = load_spec(folder / f"{name}.json")
         if name == "blocks":  # the cloud is in memory (read by the run): predicted tile by tile

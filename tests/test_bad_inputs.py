@@ -97,8 +97,11 @@ VALIDATION_CASES = ("missing_feature",)
 def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
     assert status == 2, stderr[-3000:]
     assert "Traceback" not in stderr
-    error_lines = [line for line in stderr.splitlines()  # an error of the data, or of the spec at validation
-                   if line.startswith("vl3d-focal: error: ") or ": $." in line]
+    error_lines = [
+        line
+        for line in stderr.splitlines()  # an error of the data, or of the spec at validation
+        if line.startswith("vl3d-focal: error: ") or ": $." in line
+    ]
     assert len(error_lines) == 1, stderr[-3000:]
     for fragment in EXPECTED[case]:
         assert fragment in error_lines[0], error_lines[0]
@@ -130,12 +133,18 @@ def test_bad_input_through_python_dash_m(case, corpus, cli_results):
 
 # --- the same checks in process (fast, precise) -------------------------------------------
 
+
 def test_reader_rejects_each_broken_cloud_with_a_data_error(corpus):
     folder = next(iter(corpus.values())).parent
-    for name, fragment in [("truncated.laz", "truncated or corrupted LAS/LAZ data"), ("truncated.las", "truncated LAS"),
-                           ("corrupted.laz", "cannot be decoded"), ("not_las.laz", "not a LAS/LAZ file"),
-                           ("empty.las", "contains no points"), ("nan_scale.las", "NaN or infinite coordinates"),
-                           ("inf_offset.las", "NaN or infinite coordinates")]:
+    for name, fragment in [
+        ("truncated.laz", "truncated or corrupted LAS/LAZ data"),
+        ("truncated.las", "truncated LAS"),
+        ("corrupted.laz", "cannot be decoded"),
+        ("not_las.laz", "not a LAS/LAZ file"),
+        ("empty.las", "contains no points"),
+        ("nan_scale.las", "NaN or infinite coordinates"),
+        ("inf_offset.las", "NaN or infinite coordinates"),
+    ]:
         with pytest.raises(DataError) as info:
             read_cloud(folder / name)
         assert fragment in str(info.value) and name in str(info.value)
@@ -150,8 +159,14 @@ def test_metadata_versions(tmp_path):
         check_metadata({"feature_names": []}, path="m.keras")
     with pytest.raises(DataError, match="must be an integer >= 1, received '1'"):
         check_metadata({"format_version": "1"}, path="m.keras")
-    good = {"format_version": FORMAT_VERSION, "feature_names": ["i"], "class_names": ["a"], "field_spec": {},
-            "mapping": {}, "normalizer": None}
+    good = {
+        "format_version": FORMAT_VERSION,
+        "feature_names": ["i"],
+        "class_names": ["a"],
+        "field_spec": {},
+        "mapping": {},
+        "normalizer": None,
+    }
     assert check_metadata(good, path="m.keras") is good
 
 

@@ -52,8 +52,14 @@ def test_variant_specs_differ_only_in_loss_epochs_and_paths(base: tuple[dict, di
     variant_dir.mkdir(parents=True)
     loss = {"function": "categorical_crossentropy"}
     train, predict = quality.variant_specs(
-        train_doc=train_doc, predict_doc=predict_doc, train_dir=quality.BASE_TRAIN.parent,
-        predict_dir=quality.BASE_PREDICT.parent, variant_dir=variant_dir, loss=loss, epochs=3)
+        train_doc=train_doc,
+        predict_doc=predict_doc,
+        train_dir=quality.BASE_TRAIN.parent,
+        predict_dir=quality.BASE_PREDICT.parent,
+        variant_dir=variant_dir,
+        loss=loss,
+        epochs=3,
+    )
     assert train_doc == read_spec_file(quality.BASE_TRAIN)  # the base is not modified
 
     def resolved(paths: list[str], folder: Path) -> list[str]:
@@ -61,9 +67,12 @@ def test_variant_specs_differ_only_in_loss_epochs_and_paths(base: tuple[dict, di
 
     evaluated = resolved(predict_doc["in_pcloud"], quality.BASE_PREDICT.parent)
     assert resolved(train["in_pcloud"], variant_dir) == [  # the evaluated tile is held out
-        p for p in resolved(train_doc["in_pcloud"], quality.BASE_TRAIN.parent) if p not in evaluated]
+        p for p in resolved(train_doc["in_pcloud"], quality.BASE_TRAIN.parent) if p not in evaluated
+    ]
     assert len(train["in_pcloud"]) >= 3 and not set(resolved(train["in_pcloud"], variant_dir)) & set(evaluated)
-    assert resolved(predict["in_pcloud"], variant_dir) == resolved(predict_doc["in_pcloud"], quality.BASE_PREDICT.parent)
+    assert resolved(predict["in_pcloud"], variant_dir) == resolved(
+        predict_doc["in_pcloud"], quality.BASE_PREDICT.parent
+    )
     step = quality._train_step(train, file=Path("x"))
     assert step["model_args"]["compilation_args"]["loss"] == loss
     assert step["model_args"]["model_handling"]["training_epochs"] == 3
@@ -89,24 +98,33 @@ def test_variant_specs_differ_only_in_loss_epochs_and_paths(base: tuple[dict, di
     assert Path(loader["model_path"]) == Path(model_out) == variant_dir / "train" / "model" / "model.keras"
     assert validate_spec(predict, base_dir=variant_dir, check_files=False) == []
     assert quality.evaluation_paths(predict_spec=norm_predict) == {
-        Path(predict_doc["in_pcloud"][0]).stem: variant_dir / "predict" / "eval" / "evaluation.json"}
+        Path(predict_doc["in_pcloud"][0]).stem: variant_dir / "predict" / "eval" / "evaluation.json"
+    }
 
 
 def test_rarest_classes_and_target_marks() -> None:
-    assert quality_report.rarest_classes(counts={"ground": 95379, "low": 7669, "high": 35181, "other": 7811}) == ["low", "other"]
+    assert quality_report.rarest_classes(counts={"ground": 95379, "low": 7669, "high": 35181, "other": 7811}) == [
+        "low",
+        "other",
+    ]
 
     def run(miou: float, recall: dict[str, float], train_s: float | None) -> dict:
         return {"evaluation": {"mIoU": miou, "per_class": {c: {"R": r} for c, r in recall.items()}}, "train_s": train_s}
 
-    runs = {"pointnet_ce": run(0.70, {"a": 0.5, "b": 0.4}, 100.0),
-            "pointnet_weighted_ce": run(0.80, {"a": 0.9, "b": 0.9}, 100.0),
-            "pointnet_focal_g2": run(0.72, {"a": 0.6, "b": 0.4}, 899.0),
-            "pointnet_focal_g1": run(0.90, {"a": 0.4, "b": 0.7}, 901.0),
-            "autoencoder_focal_g2": run(0.71, {"a": 0.9, "b": 0.9}, 100.0),
-            "forest": run(0.75, {"a": 0.9, "b": 0.9}, 100.0)}
+    runs = {
+        "pointnet_ce": run(0.70, {"a": 0.5, "b": 0.4}, 100.0),
+        "pointnet_weighted_ce": run(0.80, {"a": 0.9, "b": 0.9}, 100.0),
+        "pointnet_focal_g2": run(0.72, {"a": 0.6, "b": 0.4}, 899.0),
+        "pointnet_focal_g1": run(0.90, {"a": 0.4, "b": 0.7}, 901.0),
+        "autoencoder_focal_g2": run(0.71, {"a": 0.9, "b": 0.9}, 100.0),
+        "forest": run(0.75, {"a": 0.9, "b": 0.9}, 100.0),
+    }
     marks = quality_report.mark_targets(runs=runs, rare=["a", "b"], cores=2)
     assert sorted(k for k, v in marks.items() if isinstance(v, dict)) == [
-        "autoencoder_focal_g2", "pointnet_focal_g1", "pointnet_focal_g2"]  # the focal runs, each against its model's ce
+        "autoencoder_focal_g2",
+        "pointnet_focal_g1",
+        "pointnet_focal_g2",
+    ]  # the focal runs, each against its model's ce
     assert marks["pointnet_focal_g2"]["miou_in_budget"] is True
     assert marks["pointnet_focal_g1"]["miou_in_budget"] is False  # over 15 minutes
     assert marks["autoencoder_focal_g2"]["miou_in_budget"] is False  # under 0.72
@@ -117,8 +135,9 @@ def test_rarest_classes_and_target_marks() -> None:
     assert "| recall b* | 0.400 | 0.900 | 0.400 | 0.700 | 0.900 | 0.900 |" in table.splitlines()
 
 
-def test_main_skips_without_the_ign_tiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_skips_without_the_ign_tiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(quality, "IGN_DIR", tmp_path / "absent")
     out = tmp_path / "q.json"
     assert quality.main(argv=["--quick", "--out", str(out), "--workdir", str(tmp_path / "w")]) == 0
@@ -127,8 +146,14 @@ def test_main_skips_without_the_ign_tiles(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_a_seeded_variant_changes_only_the_train_step_seed(base, tmp_path):
     train_doc, predict_doc = base
-    kwargs = dict(train_doc=train_doc, predict_doc=predict_doc, train_dir=quality.BASE_TRAIN.parent,
-                  predict_dir=quality.BASE_PREDICT.parent, variant_dir=tmp_path, loss={"function": quality.FOCAL})
+    kwargs = dict(
+        train_doc=train_doc,
+        predict_doc=predict_doc,
+        train_dir=quality.BASE_TRAIN.parent,
+        predict_dir=quality.BASE_PREDICT.parent,
+        variant_dir=tmp_path,
+        loss={"function": quality.FOCAL},
+    )
     plain, _ = quality.variant_specs(epochs=None, **kwargs)
     seeded, _ = quality.variant_specs(epochs=None, seed=123, **kwargs)
     assert quality._train_step(seeded, file=Path("x"))["random_seed"] == 123
@@ -145,8 +170,10 @@ def test_seed_spread_numbers():
     def evaluation(miou: float, recall: float) -> dict:
         return {"OA": 0.9, "mIoU": miou, "macro_F1": miou + 0.1, "per_class": {"rare": {"R": recall}}}
 
-    runs = {run_name("ce", s): {"evaluation": evaluation(m, r), "fit_s": f}
-            for s, m, r, f in ((1, 0.60, 0.2, 50.0), (2, 0.64, 0.3, 70.0), (3, 0.68, 0.1, 60.0))}
+    runs = {
+        run_name("ce", s): {"evaluation": evaluation(m, r), "fit_s": f}
+        for s, m, r, f in ((1, 0.60, 0.2, 50.0), (2, 0.64, 0.3, 70.0), (3, 0.68, 0.1, 60.0))
+    }
     runs[run_name("focal_g2", 1)] = {"evaluation": None}  # a failed run is left out
     summary = summarise(runs=runs, variants=["ce", "focal_g2"], seeds=[1, 2, 3], rare=["rare"])
     assert summary["ce"]["mIoU"] == [0.60, 0.64, 0.68] and summary["ce"]["recall rare*"] == [0.2, 0.3, 0.1]
@@ -162,8 +189,14 @@ def test_seed_spread_numbers():
 
 def test_model_variants_share_the_features_and_training(base):
     train_doc, predict_doc = base
-    kwargs = dict(train_doc=train_doc, predict_doc=predict_doc, train_dir=quality.BASE_TRAIN.parent,
-                  predict_dir=quality.BASE_PREDICT.parent, variant_dir=Path("v"), epochs=None)
+    kwargs = dict(
+        train_doc=train_doc,
+        predict_doc=predict_doc,
+        train_dir=quality.BASE_TRAIN.parent,
+        predict_dir=quality.BASE_PREDICT.parent,
+        variant_dir=Path("v"),
+        epochs=None,
+    )
     base_step = quality._train_step(train_doc, file=Path("x"))
     loss = {"function": quality.FOCAL, "gamma": 1.0, "class_weight": "balanced"}
     for model in quality.MODEL_KEYS:
@@ -171,7 +204,10 @@ def test_model_variants_share_the_features_and_training(base):
         step = quality._train_step(train, file=Path("x"))
         assert step["train"] == quality.MODEL_KEYS[model]
         assert (step["fnames"], step.get("cloud_normalization"), step["random_seed"]) == (
-            base_step["fnames"], base_step.get("cloud_normalization"), base_step["random_seed"])
+            base_step["fnames"],
+            base_step.get("cloud_normalization"),
+            base_step["random_seed"],
+        )
         args = step["model_args"]
         if quality.takes_loss(model):
             assert args["compilation_args"]["loss"] == loss

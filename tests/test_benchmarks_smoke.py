@@ -40,10 +40,12 @@ def inputs() -> dict[str, tf.Tensor]:
 
 def test_naive_peer_matches_numpy_seed_formula(inputs):
     alpha = loss_speed.class_weights(num_classes=SHAPE[-1])
-    expected = _numpy_reference(labels=inputs["sparse"].numpy(), logits=inputs["logits"].numpy(),
-                                alpha=alpha, gamma=loss_speed.GAMMA)
-    value = naive_vl3d_focal_loss(y_true=inputs["one-hot"], logits=inputs["logits"], class_weight=alpha,
-                                  gamma=loss_speed.GAMMA)
+    expected = _numpy_reference(
+        labels=inputs["sparse"].numpy(), logits=inputs["logits"].numpy(), alpha=alpha, gamma=loss_speed.GAMMA
+    )
+    value = naive_vl3d_focal_loss(
+        y_true=inputs["one-hot"], logits=inputs["logits"], class_weight=alpha, gamma=loss_speed.GAMMA
+    )
     assert float(value) == pytest.approx(expected, rel=1e-5)
 
 
@@ -70,15 +72,18 @@ def test_keras_peer_differs_only_by_the_normaliser(inputs):
 def test_minimal_work_counts_bytes_and_transcendentals():
     # (16, 4096, 8): logits 2 MiB + gradient 2 MiB + labels 256 KiB (int32) or 2 MiB (one-hot)
     assert loss_limits.minimal_work(shape=(16, 4096, 8), sparse=True) == {
-        "bytes": 2 * 2097152 + 262144, "transcendentals": 65536 * 9}
+        "bytes": 2 * 2097152 + 262144,
+        "transcendentals": 65536 * 9,
+    }
     assert loss_limits.minimal_work(shape=(16, 4096, 8), sparse=False)["bytes"] == 3 * 2097152
 
 
 def test_ratios_divide_peer_time_by_ours():
-    rows = [{"shape": [1, 2, 3], "peer": p, "mode": m, "median_ms": t}
-            for m in loss_speed.MODES
-            for p, t in (("ours/sparse", 1.0), ("ours/one-hot", 2.0), ("keras/one-hot", 4.0),
-                         ("naive/one-hot", 3.0))]
+    rows = [
+        {"shape": [1, 2, 3], "peer": p, "mode": m, "median_ms": t}
+        for m in loss_speed.MODES
+        for p, t in (("ours/sparse", 1.0), ("ours/one-hot", 2.0), ("keras/one-hot", 4.0), ("naive/one-hot", 3.0))
+    ]
     out = {(r["mode"], r["ours"]): (r["vs_keras"], r["vs_naive"]) for r in loss_speed.ratios(rows=rows)}
     assert out[("xla", "ours/sparse")] == (4.0, 3.0)
     assert out[("eager", "ours/one-hot")] == (2.0, 1.5)

@@ -35,13 +35,18 @@ def test_chunked_writer_equals_write_cloud(las, tmp_path, suffix):
     n = len(las.points)
     codes = (np.arange(n) % 5 + 2).astype(np.uint8)
     prob = np.random.default_rng(0).random(n).astype(np.float32)
-    write_cloud(PointCloud.from_las(las), tmp_path / f"whole{suffix}", classification=codes,
-                extra_dims={"prob_a": prob})
-    with ChunkedCloudWriter(tmp_path / f"chunked{suffix}", header=las.header,
-                            extra_dims={"prob_a": "float32"}) as writer:
+    write_cloud(
+        PointCloud.from_las(las), tmp_path / f"whole{suffix}", classification=codes, extra_dims={"prob_a": prob}
+    )
+    with ChunkedCloudWriter(
+        tmp_path / f"chunked{suffix}", header=las.header, extra_dims={"prob_a": "float32"}
+    ) as writer:
         for start in range(0, n, 2500):
-            writer.write(las.points[start:start + 2500], classification=codes[start:start + 2500],
-                         extra={"prob_a": prob[start:start + 2500]})
+            writer.write(
+                las.points[start : start + 2500],
+                classification=codes[start : start + 2500],
+                extra={"prob_a": prob[start : start + 2500]},
+            )
     assert writer.points_written == n
     whole, chunked = laspy.read(tmp_path / f"whole{suffix}"), laspy.read(tmp_path / f"chunked{suffix}")
     assert chunked.points.array.tobytes() == whole.points.array.tobytes()

@@ -16,9 +16,12 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import read_cloud
 
 INPUTS = ["noclass", "ground", "vegetation", "cars", "trucks", "poles"]
-REDUCER = {"class_transformer": "ClassReducer", "input_class_names": INPUTS,
-           "output_class_names": ["ground", "vegetation", "objects"],
-           "class_groups": [["ground"], ["vegetation"], ["cars", "trucks", "poles"]]}
+REDUCER = {
+    "class_transformer": "ClassReducer",
+    "input_class_names": INPUTS,
+    "output_class_names": ["ground", "vegetation", "objects"],
+    "class_groups": [["ground"], ["vegetation"], ["cars", "trucks", "poles"]],
+}
 
 
 def _cloud(path: Path, codes: list[int]) -> Path:
@@ -30,8 +33,9 @@ def _cloud(path: Path, codes: list[int]) -> Path:
 
 
 def test_a_reduction_of_classification_values():
-    reduced = reduce_mapping(ClassMapping.from_values(INPUTS), groups=[[1], [2], [3, 4, 5]],
-                             names=["ground", "vegetation", "objects"])
+    reduced = reduce_mapping(
+        ClassMapping.from_values(INPUTS), groups=[[1], [2], [3, 4, 5]], names=["ground", "vegetation", "objects"]
+    )
     assert reduced.map(np.array([0, 1, 2, 3, 4, 5, 1])).tolist() == [-1, 0, 1, 2, 2, 2, 0]
     assert reduced.las_codes == [0, 1, 2] and reduced.vl3d_values and reduced.ignore_codes == [0]
     with pytest.raises(DataError, match=r"classification values outside 0\.\.2 \(7: 1 points\)"):
@@ -46,11 +50,14 @@ def test_a_reduction_of_named_las_codes_keeps_their_codes():
     assert reduced.map(np.array([2, 5, 6, 7])).tolist() == [0, 1, -1, -1]
 
 
-@pytest.mark.parametrize(("groups", "message"), [
-    ([[0], []], "group 1 .* is empty"),
-    ([[0, 1], [1]], "class 'ground' is in groups 0 and 1"),
-    ([[0], [9]], "class index 9 is not one of the 6 classes"),
-])
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        ([[0], []], "group 1 .* is empty"),
+        ([[0, 1], [1]], "class 'ground' is in groups 0 and 1"),
+        ([[0], [9]], "class index 9 is not one of the 6 classes"),
+    ],
+)
 def test_bad_groups(groups, message):
     with pytest.raises(DataError, match=message):
         reduce_mapping(ClassMapping.from_values(INPUTS), groups=groups, names=["a", "b"])
@@ -86,11 +93,17 @@ def _pipeline(*steps: dict) -> dict:
 
 
 def test_the_reducer_is_checked_before_any_work():
-    bad = {**REDUCER, "class_groups": [["ground"], ["vegetaton"], ["cars", "ground"]],
-           "output_class_names": ["ground", "vegetation"], "plot_path": "*r.jpg"}
+    bad = {
+        **REDUCER,
+        "class_groups": [["ground"], ["vegetaton"], ["cars", "ground"]],
+        "output_class_names": ["ground", "vegetation"],
+        "plot_path": "*r.jpg",
+    }
     assert [(i.path, i.message) for i in validate_spec(_pipeline(bad), check_files=False)] == [
-        ("$.sequential_pipeline[0].class_groups[1][0]",
-         f"unknown input class 'vegetaton'; input_class_names: {INPUTS}; did you mean 'vegetation'?"),
+        (
+            "$.sequential_pipeline[0].class_groups[1][0]",
+            f"unknown input class 'vegetaton'; input_class_names: {INPUTS}; did you mean 'vegetation'?",
+        ),
         ("$.sequential_pipeline[0].class_groups[2][1]", "class 'ground' is already in class_groups[0]"),
         ("$.sequential_pipeline[0].output_class_names", "expected one name per group (3); got 2"),
         ("$.sequential_pipeline[0].plot_path", "expected a path ending in .svg, .png or .pdf; got '*r.jpg'"),
@@ -100,9 +113,11 @@ def test_the_reducer_is_checked_before_any_work():
 def test_on_predictions_needs_predictions_and_every_class_in_a_group():
     step = {**REDUCER, "on_predictions": True}
     assert [(i.path, i.message) for i in validate_spec(_pipeline(step), check_files=False)] == [
-        ("$.sequential_pipeline[0].class_groups",
-         "on_predictions needs every input class in a group (a predicted class needs a reduced class); "
-         "'noclass' is in none"),
+        (
+            "$.sequential_pipeline[0].class_groups",
+            "on_predictions needs every input class in a group (a predicted class needs a reduced class); "
+            "'noclass' is in none",
+        ),
         ("$.sequential_pipeline[0].on_predictions", "reducing predictions needs a predict step before this one"),
     ]
     loader = {"predict": "ModelLoader", "model_path": "m.model"}
@@ -111,20 +126,38 @@ def test_on_predictions_needs_predictions_and_every_class_in_a_group():
 
 
 def test_classes_flow_from_one_class_step_to_the_next_and_to_the_train_step():
-    mapping = {"class_mapping": "LASClassMapping", "classes": [{"name": n, "codes": [i + 1]} for i, n in enumerate(INPUTS)]}
-    second = {**REDUCER, "input_class_names": ["ground", "vegetation", "objects"], "output_class_names": ["g", "rest"],
-              "class_groups": [["ground"], ["vegetation", "objects"]]}
-    train = {"train": "PointNetPwiseClassifier", "model_args": {
-        "num_classes": 3, "class_names": ["ground", "vegetation", "objects"],
-        "pre_processing": {"neighborhood": {"radius": 1.0}}, "compilation_args": {"loss": {"function": "categorical_crossentropy"}}}}
+    mapping = {
+        "class_mapping": "LASClassMapping",
+        "classes": [{"name": n, "codes": [i + 1]} for i, n in enumerate(INPUTS)],
+    }
+    second = {
+        **REDUCER,
+        "input_class_names": ["ground", "vegetation", "objects"],
+        "output_class_names": ["g", "rest"],
+        "class_groups": [["ground"], ["vegetation", "objects"]],
+    }
+    train = {
+        "train": "PointNetPwiseClassifier",
+        "model_args": {
+            "num_classes": 3,
+            "class_names": ["ground", "vegetation", "objects"],
+            "pre_processing": {"neighborhood": {"radius": 1.0}},
+            "compilation_args": {"loss": {"function": "categorical_crossentropy"}},
+        },
+    }
     assert validate_spec(_pipeline(mapping, REDUCER, train), check_files=False) == []
     issues = validate_spec(_pipeline(mapping, REDUCER, second, train), check_files=False)
     assert [(i.path, i.message) for i in issues] == [
-        ("$.sequential_pipeline[3].model_args.class_names",
-         "expected the class step's names in its order ['g', 'rest']; got ['ground', 'vegetation', 'objects']"),
-        ("$.sequential_pipeline[3].model_args.num_classes",
-         "the class step before it defines 2 classes ['g', 'rest']; got num_classes 3"),
+        (
+            "$.sequential_pipeline[3].model_args.class_names",
+            "expected the class step's names in its order ['g', 'rest']; got ['ground', 'vegetation', 'objects']",
+        ),
+        (
+            "$.sequential_pipeline[3].model_args.num_classes",
+            "the class step before it defines 2 classes ['g', 'rest']; got num_classes 3",
+        ),
     ]
     wrong_inputs = {**REDUCER, "input_class_names": INPUTS[::-1]}
     assert validate_spec(_pipeline(mapping, wrong_inputs), check_files=False)[0].message.startswith(
-        "expected the classes of the class step before it, in its order")
+        "expected the classes of the class step before it, in its order"
+    )

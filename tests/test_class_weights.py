@@ -15,8 +15,14 @@ COUNTS = [100, 200, 50, 10]  # seed 003's class counts, N = 360
 
 
 def test_strategy_names():
-    assert CLASS_WEIGHT_STRATEGIES == ("balanced", "inverse_frequency", "sqrt_inverse_frequency",
-                                       "log", "effective_number", "median_frequency")
+    assert CLASS_WEIGHT_STRATEGIES == (
+        "balanced",
+        "inverse_frequency",
+        "sqrt_inverse_frequency",
+        "log",
+        "effective_number",
+        "median_frequency",
+    )
 
 
 def test_balanced_and_auto_alias_case_insensitive():
@@ -27,27 +33,24 @@ def test_balanced_and_auto_alias_case_insensitive():
 
 def test_inverse_frequency_is_seed_003_weights():
     raw = [3.6, 1.8, 7.2, 36.0]
-    np.testing.assert_allclose(compute_class_weight("inverse_frequency", COUNTS),
-                               [r / 48.6 for r in raw])
+    np.testing.assert_allclose(compute_class_weight("inverse_frequency", COUNTS), [r / 48.6 for r in raw])
     assert sum(compute_class_weight("inverse_frequency", COUNTS)) == pytest.approx(1.0)
 
 
 def test_sqrt_inverse_frequency():
     raw = [math.sqrt(3.6), math.sqrt(1.8), math.sqrt(7.2), 6.0]
-    np.testing.assert_allclose(compute_class_weight("sqrt_inverse_frequency", COUNTS),
-                               [r / sum(raw) for r in raw])
+    np.testing.assert_allclose(compute_class_weight("sqrt_inverse_frequency", COUNTS), [r / sum(raw) for r in raw])
 
 
 def test_log_weights_with_k():
     got = compute_class_weight("log", [75, 25])
     np.testing.assert_allclose(got, [1 / math.log(1.02 + 0.75), 1 / math.log(1.02 + 0.25)])
-    np.testing.assert_allclose(compute_class_weight("log", [75, 25], k=1.5),
-                               [1 / math.log(2.25), 1 / math.log(1.75)])
+    np.testing.assert_allclose(compute_class_weight("log", [75, 25], k=1.5), [1 / math.log(2.25), 1 / math.log(1.75)])
 
 
 def test_effective_number_cui_2019():
     beta = 0.99
-    raw = [(1 - beta) / (1 - beta ** n) for n in COUNTS]
+    raw = [(1 - beta) / (1 - beta**n) for n in COUNTS]
     want = [r * 4 / sum(raw) for r in raw]
     np.testing.assert_allclose(compute_class_weight("effective_number", COUNTS, beta=beta), want)
     # beta = 0 gives equal weights
@@ -98,24 +101,22 @@ def test_resolve_every_spec_form():
     counts = np.array(COUNTS)
     assert resolve_class_weight(None, class_names=NAMES, counts=counts) is None
     assert resolve_class_weight([1, 2, 3, 4], class_names=NAMES, counts=None) == [1.0, 2.0, 3.0, 4.0]
-    assert resolve_class_weight({"pole": 4, "ground": 1, "building": 3, "vegetation": 2},
-                                class_names=NAMES, counts=None) == [1.0, 2.0, 3.0, 4.0]
-    assert resolve_class_weight("AUTO", class_names=NAMES, counts=counts) == \
-        compute_class_weight("balanced", counts)
-    assert resolve_class_weight({"strategy": "effective_number", "beta": 0.9}, class_names=NAMES,
-                                counts=counts) == compute_class_weight("effective_number", counts,
-                                                                       beta=0.9)
+    assert resolve_class_weight(
+        {"pole": 4, "ground": 1, "building": 3, "vegetation": 2}, class_names=NAMES, counts=None
+    ) == [1.0, 2.0, 3.0, 4.0]
+    assert resolve_class_weight("AUTO", class_names=NAMES, counts=counts) == compute_class_weight("balanced", counts)
+    assert resolve_class_weight(
+        {"strategy": "effective_number", "beta": 0.9}, class_names=NAMES, counts=counts
+    ) == compute_class_weight("effective_number", counts, beta=0.9)
 
 
 def test_resolve_errors():
     with pytest.raises(ClassWeightError, match=r"expected 4 .* received 3"):
         resolve_class_weight([1, 2, 3], class_names=NAMES, counts=None)
     with pytest.raises(ClassWeightError, match="did you mean 'building'"):
-        resolve_class_weight({"ground": 1, "vegetation": 1, "buildin": 1, "pole": 1},
-                             class_names=NAMES, counts=None)
+        resolve_class_weight({"ground": 1, "vegetation": 1, "buildin": 1, "pole": 1}, class_names=NAMES, counts=None)
     with pytest.raises(ClassWeightError, match=r"missing \['pole'\]"):
-        resolve_class_weight({"ground": 1, "vegetation": 1, "building": 1}, class_names=NAMES,
-                             counts=None)
+        resolve_class_weight({"ground": 1, "vegetation": 1, "building": 1}, class_names=NAMES, counts=None)
     with pytest.raises(ClassWeightError, match="needs the per-class point counts"):
         resolve_class_weight("balanced", class_names=NAMES, counts=None)
     with pytest.raises(ClassWeightError, match="unknown"):

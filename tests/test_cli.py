@@ -31,8 +31,12 @@ pytestmark = pytest.mark.usefixtures("restore_logging")
 
 @pytest.fixture()
 def specs(tmp_path: Path) -> Path:
-    for name in ("valid/demo_like.json", "invalid/unknown_key_typo.yaml", "invalid/yaml_syntax.yaml",
-                 "invalid/weight_list_length.json"):
+    for name in (
+        "valid/demo_like.json",
+        "invalid/unknown_key_typo.yaml",
+        "invalid/yaml_syntax.yaml",
+        "invalid/weight_list_length.json",
+    ):
         target = tmp_path / Path(name).name
         target.write_text((SPECS / name).read_text())
     (tmp_path / "data").mkdir()
@@ -62,11 +66,15 @@ def test_validate_exit_codes_and_stderr_format(specs: Path):
     assert lines and all(ISSUE_LINE.match(line) for line in lines), run.stderr
     parsed = [ISSUE_LINE.match(line).groupdict() for line in lines]
     many = [p["path"] for p in parsed if p["file"] == "many.json"]
-    assert many == ["$.sequential_pipeline[1].model_args.compilation_args.loss.gamma",
-                    "$.sequential_pipeline[1].model_args.num_classes",
-                    "$.sequential_pipeline[6].repport_path"]
+    assert many == [
+        "$.sequential_pipeline[1].model_args.compilation_args.loss.gamma",
+        "$.sequential_pipeline[1].model_args.num_classes",
+        "$.sequential_pipeline[6].repport_path",
+    ]
     assert any(p["file"] == "yaml_syntax.yaml" and "line 3, column 11" in p["message"] for p in parsed)
-    assert any(p["file"] == "unknown_key_typo.yaml" and "did you mean 'training_epochs'?" in p["message"] for p in parsed)
+    assert any(
+        p["file"] == "unknown_key_typo.yaml" and "did you mean 'training_epochs'?" in p["message"] for p in parsed
+    )
     assert "demo_like.json: valid" in run.stdout
 
 
@@ -75,7 +83,8 @@ def test_run_validates_before_any_work(specs: Path):
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.splitlines() == [
         "weight_list_length.json: $.sequential_pipeline[1].model_args.compilation_args.loss.class_weight: "
-        "expected one weight per class (5); got 2"]
+        "expected one weight per class (5); got 2"
+    ]
     assert not (specs.parent / "out").exists()
 
 
@@ -111,11 +120,16 @@ def test_run_calls_the_pipeline_with_the_normalised_spec(specs: Path, monkeypatc
 
 
 def test_logging_is_plain_lines_when_not_a_terminal(specs: Path, monkeypatch, capsys):
-    monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline",
-                        lambda spec, **options: logging.getLogger("vl3d_focal.x").info("step 1 of 6"))
+    monkeypatch.setattr(
+        vl3d_focal.runner.pipeline,
+        "run_pipeline",
+        lambda spec, **options: logging.getLogger("vl3d_focal.x").info("step 1 of 6"),
+    )
     assert cli.main(["run", str(specs / "demo_like.json")]) == 0
     lines = capsys.readouterr().err.splitlines()
-    assert any(re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO vl3d_focal\.x: step 1 of 6$", line) for line in lines)
+    assert any(
+        re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ INFO vl3d_focal\.x: step 1 of 6$", line) for line in lines
+    )
     assert logging.getLogger().level == logging.INFO
     cli.main(["list", "models"])
     assert logging.getLogger().level == logging.WARNING
@@ -136,8 +150,10 @@ def test_interrupted_run_names_what_it_kept_and_how_to_continue(specs: Path, mon
     monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", interrupted)
     assert cli.main(["run", str(specs / "demo_like.json")]) == 130
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err == (f"vl3d-focal: interrupted; the training checkpoint {checkpoint} was kept; continue with: "
-                   f"vl3d-focal run {specs / 'demo_like.json'} --resume")
+    assert err == (
+        f"vl3d-focal: interrupted; the training checkpoint {checkpoint} was kept; continue with: "
+        f"vl3d-focal run {specs / 'demo_like.json'} --resume"
+    )
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 

@@ -19,8 +19,12 @@ from vl3d_focal.reports.compare import compare_runs, find_record, format_compari
 def runs(tmp_path):
     """A focal-loss run with class weights and a cross-entropy run; their clouds do not exist."""
     focal = make_record(tmp_path / "focal", class_weight="balanced", confusion=((90, 5, 5), (10, 80, 10), (1, 2, 7)))
-    ce = make_record(tmp_path / "ce", loss="sparse_categorical_crossentropy", gamma=None,
-                     confusion=((95, 5, 0), (10, 88, 2), (6, 3, 1)))
+    ce = make_record(
+        tmp_path / "ce",
+        loss="sparse_categorical_crossentropy",
+        gamma=None,
+        confusion=((95, 5, 0), (10, 88, 2), (6, 3, 1)),
+    )
     ce["steps"][0]["seconds"] = 30.0
     for name, record in (("focal", focal), ("ce", ce)):
         (tmp_path / name).mkdir()
@@ -33,10 +37,13 @@ def test_markdown_tables_give_scores_per_class_values_and_differences(runs):
     text = format_comparison(compare_runs([root / "focal", root / "ce"]), style="md")
     lines = text.splitlines()
     f, c = focal["evaluations"][0]["metrics"], ce["evaluations"][0]["metrics"]
-    assert lines[2] == (f"| focal | class_weighted_focal_categorical_crossentropy | 2 | balanced | {f['mIoU']:.3f} | "
-                        f"{f['OA']:.3f} | {f['macro_F1']:.3f} | 42.5 | 3 |")
-    assert lines[3].startswith(f"| ce | sparse_categorical_crossentropy |  | none | {c['mIoU']:.3f} "
-                               f"({c['mIoU'] - f['mIoU']:+.3f}) |")
+    assert lines[2] == (
+        f"| focal | class_weighted_focal_categorical_crossentropy | 2 | balanced | {f['mIoU']:.3f} | "
+        f"{f['OA']:.3f} | {f['macro_F1']:.3f} | 42.5 | 3 |"
+    )
+    assert lines[3].startswith(
+        f"| ce | sparse_categorical_crossentropy |  | none | {c['mIoU']:.3f} ({c['mIoU'] - f['mIoU']:+.3f}) |"
+    )
     pole = next(line for line in lines if line.startswith("| pole |"))
     f_iou, c_iou = f["per_class"]["pole"]["IoU"], c["per_class"]["pole"]["IoU"]
     assert pole == (f"| pole | 2.00% | {f_iou:.3f} | {c_iou:.3f} ({c_iou - f_iou:+.3f}) | 0.700 | 0.100 (-0.600) |")
@@ -44,17 +51,32 @@ def test_markdown_tables_give_scores_per_class_values_and_differences(runs):
 
 def test_csv_has_one_row_per_run_and_class(runs):
     root, focal, _ = runs
-    rows = list(csv.DictReader(io.StringIO(format_comparison(compare_runs([root / "focal", root / "ce"]), style="csv"))))
-    assert [(r["run"], r["class"]) for r in rows] == [(run, name) for run in ("focal", "ce")
-                                                      for name in ("ground", "vegetation", "pole")]
+    rows = list(
+        csv.DictReader(io.StringIO(format_comparison(compare_runs([root / "focal", root / "ce"]), style="csv")))
+    )
+    assert [(r["run"], r["class"]) for r in rows] == [
+        (run, name) for run in ("focal", "ce") for name in ("ground", "vegetation", "pole")
+    ]
     assert float(rows[2]["weight"]) == 0.6 and rows[5]["weight"] == ""
     assert float(rows[2]["IoU"]) == pytest.approx(focal["evaluations"][0]["metrics"]["per_class"]["pole"]["IoU"])
 
 
 def test_the_cli_prints_the_table_and_writes_the_page(runs, capsys):
     root, _, _ = runs
-    assert main(["compare", str(root / "focal"), str(root / "ce" / "report.json"), "--format", "json",
-                 "-o", str(root / "compare.html")]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(root / "focal"),
+                str(root / "ce" / "report.json"),
+                "--format",
+                "json",
+                "-o",
+                str(root / "compare.html"),
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert [run["name"] for run in printed["runs"]] == ["focal", "ce"]
     page = (root / "compare.html").read_text()

@@ -57,10 +57,13 @@ def _measure() -> dict:
     out["single_loss"] = float(value)
     out["single_grads"] = [g.numpy().ravel().tolist() for g in tape.gradient(value, model1.trainable_variables)]
     out["reference_loss"] = float(loss1(y, net1(x), sample_weight=w))
-    out["replica_ratios"] = [float(loss1(y[i:i + 2], net1(x[i:i + 2]), sample_weight=w[i:i + 2])) * 1.0
-                             for i in (0, 2)]
+    out["replica_ratios"] = [
+        float(loss1(y[i : i + 2], net1(x[i : i + 2]), sample_weight=w[i : i + 2])) * 1.0 for i in (0, 2)
+    ]
 
-    strategy = build_strategy(DistributionSettings.from_config({"strategy": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}))
+    strategy = build_strategy(
+        DistributionSettings.from_config({"strategy": "mirrored", "devices": ["/cpu:0", "/cpu:1"]})
+    )
     out["replicas"] = strategy.num_replicas_in_sync
     with strategy.scope():
         net2, model2, _ = build()
@@ -79,8 +82,9 @@ def _measure() -> dict:
 
     # one real fit step on the global batch: the same weights as on one device
     for model in (model1, model2):
-        model.fit(make_dataset([x], targets=y, sample_weight=w, batch_size=4, shuffle=False, seed=None),
-                  epochs=1, verbose=0)
+        model.fit(
+            make_dataset([x], targets=y, sample_weight=w, batch_size=4, shuffle=False, seed=None), epochs=1, verbose=0
+        )
     out["weights_after_fit"] = [float(np.abs(a - b).max()) for a, b in zip(net1.get_weights(), net2.get_weights())]
     out["fit_loss_single"] = float(model1.evaluate(x, y, sample_weight=w, batch_size=4, verbose=0))
     out["fit_loss_mirrored"] = float(model2.evaluate(x, y, sample_weight=w, batch_size=4, verbose=0))
@@ -108,17 +112,26 @@ def _measure_pointnet(strategy) -> dict:
     def build(synchronized):
         nonlocal tnet_kernel
         net = build_pointnet_pwise_classifier(
-            num_points=16, num_features=2, num_classes=3, num_pwise_feats=8,
-            pretransf_feats_spec=[{"filters": 8}], postransf_feats_spec=[{"filters": 8}],
-            tnet_pre_filters_spec=[8], tnet_post_filters_spec=[8], random_seed=5,
-            synchronized_batch_norm=synchronized)
+            num_points=16,
+            num_features=2,
+            num_classes=3,
+            num_pwise_feats=8,
+            pretransf_feats_spec=[{"filters": 8}],
+            postransf_feats_spec=[{"filters": 8}],
+            tnet_pre_filters_spec=[8],
+            tnet_post_filters_spec=[8],
+            random_seed=5,
+            synchronized_batch_norm=synchronized,
+        )
         matrix = net.get_layer("feature_tnet_matrix")
         if tnet_kernel is None:
             tnet_kernel = rng.normal(scale=0.5, size=matrix.kernel.shape).astype("float32")
         matrix.kernel.assign(tnet_kernel)
         model = training_model(net)
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss=ClassWeightedFocalCategoricalCrossentropy(
-            class_weight=CLASS_WEIGHT, gamma=2.0, from_logits=True))
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=0.1),
+            loss=ClassWeightedFocalCategoricalCrossentropy(class_weight=CLASS_WEIGHT, gamma=2.0, from_logits=True),
+        )
         return model
 
     out = {}
@@ -140,8 +153,12 @@ def _measure_pointnet(strategy) -> dict:
         xs = [tf.constant(coords)[start:stop], tf.constant(feats)[start:stop]]
         with tf.GradientTape() as tape:
             predicted = mirrored(xs, training=True)
-            value = mirrored.compute_loss(x=xs, y=tf.constant(labels)[start:stop], y_pred=predicted,
-                                          sample_weight=tf.constant(weights)[start:stop])
+            value = mirrored.compute_loss(
+                x=xs,
+                y=tf.constant(labels)[start:stop],
+                y_pred=predicted,
+                sample_weight=tf.constant(weights)[start:stop],
+            )
         return value, tape.gradient(value, mirrored.trainable_variables), stop - start
 
     values, grads, rows = strategy.run(tf.function(replica_step))
@@ -194,8 +211,9 @@ def test_pointnet_with_its_tnet_penalty_is_global_under_an_uneven_split(measured
     assert measured["pn_single_penalty"] > 1e-2 * measured["pn_single_loss"]
     assert measured["pn_mirrored_loss"] == pytest.approx(measured["pn_single_loss"], rel=1e-5)
     tnet_gradients = 0
-    for name, single, mirrored in zip(measured["pn_single_names"], measured["pn_single_grads"],
-                                      measured["pn_mirrored_grads"]):
+    for name, single, mirrored in zip(
+        measured["pn_single_names"], measured["pn_single_grads"], measured["pn_mirrored_grads"]
+    ):
         # float32 sums taken in another order (per replica, then over the replicas), carried back
         # through several batch normalisations: observed differences reach 1e-5 of the largest
         # gradient of an array (a few 1e-6 where the gradient is itself round-off);

@@ -68,8 +68,14 @@ def _start(folder: Path, *, tf_config: dict | None) -> subprocess.Popen:
     env.pop("TF_CONFIG", None)
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
-    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "record.json"], cwd=folder, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "record.json"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +111,10 @@ def runs(tmp_path_factory):
         pytest.fail(f"a process did not finish within {TIMEOUT_S} s (hung collective?): {tails}")
     for name, process in processes.items():
         assert process.returncode == 0, f"{name} failed: {errors[name][-3000:]}"
-    return {name: {"folder": folder, "record": json.loads((folder / "record.json").read_text())}
-            for name, folder in folders.items()}
+    return {
+        name: {"folder": folder, "record": json.loads((folder / "record.json").read_text())}
+        for name, folder in folders.items()
+    }
 
 
 def _history(folder: Path) -> list[dict[str, float]]:
@@ -162,14 +170,25 @@ def test_weights_after_training_equal_the_single_device_run(runs):
     multi, single = _checkpoint(runs["worker0"]["folder"]), _checkpoint(runs["single"]["folder"])
     assert sorted(multi) == sorted(single)
     for key in multi:
-        np.testing.assert_allclose(multi[key], single[key], rtol=WEIGHT_TOLERANCE, atol=WEIGHT_TOLERANCE,
-                                   err_msg=key)
+        np.testing.assert_allclose(multi[key], single[key], rtol=WEIGHT_TOLERANCE, atol=WEIGHT_TOLERANCE, err_msg=key)
     # training moved the weights far beyond that tolerance
     args = _spec("one_device")["sequential_pipeline"][1]["model_args"]
     initial = build_pointnet_pwise_classifier(
-        num_points=32, num_features=1, num_classes=5, random_seed=4,
-        **{key: args[key] for key in ("num_pwise_feats", "pretransf_feats_spec", "postransf_feats_spec",
-                                      "tnet_pre_filters_spec", "tnet_post_filters_spec")}).get_weights()
+        num_points=32,
+        num_features=1,
+        num_classes=5,
+        random_seed=4,
+        **{
+            key: args[key]
+            for key in (
+                "num_pwise_feats",
+                "pretransf_feats_spec",
+                "postransf_feats_spec",
+                "tnet_pre_filters_spec",
+                "tnet_post_filters_spec",
+            )
+        },
+    ).get_weights()
     assert len(initial) == sum(key.startswith("w") for key in single)
     moved = max(float(np.abs(single[f"w{i}"] - start).max()) for i, start in enumerate(initial))
     assert moved > 100 * WEIGHT_TOLERANCE
@@ -177,8 +196,14 @@ def test_weights_after_training_equal_the_single_device_run(runs):
 
 def test_only_the_chief_writes_outputs(runs):
     chief, other = runs["worker0"]["folder"], runs["worker1"]["folder"]
-    for relative in ("training/history.csv", "training/class_weights.json", "training/resume/checkpoint.npz",
-                     "model/model.keras", "predicted.laz", "eval/evaluation.json"):
+    for relative in (
+        "training/history.csv",
+        "training/class_weights.json",
+        "training/resume/checkpoint.npz",
+        "model/model.keras",
+        "predicted.laz",
+        "eval/evaluation.json",
+    ):
         assert (chief / "out" / relative).is_file(), relative
     assert not (other / "out").exists()
     assert sorted(p.name for p in other.iterdir()) == ["data", "record.json", "spec.json"]
@@ -194,16 +219,26 @@ def _record_loss_inputs(records: list) -> None:
 
     def record(y_true, sample_weight, numerator, denominator):
         labels, weights = y_true.numpy(), sample_weight.numpy()
-        histogram = np.einsum("bpc,bp->c", labels, weights) if labels.ndim == 3 else np.bincount(
-            labels[weights > 0].ravel(), minlength=5)
-        records.append({"rows": int(labels.shape[0]), "histogram": [float(v) for v in histogram],
-                        "numerator": float(numerator), "denominator": float(denominator)})
+        histogram = (
+            np.einsum("bpc,bp->c", labels, weights)
+            if labels.ndim == 3
+            else np.bincount(labels[weights > 0].ravel(), minlength=5)
+        )
+        records.append(
+            {
+                "rows": int(labels.shape[0]),
+                "histogram": [float(v) for v in histogram],
+                "numerator": float(numerator),
+                "denominator": float(denominator),
+            }
+        )
 
     def recording(loss, y_true, y_pred, sample_weight=None):
         if isinstance(y_true, tf.Tensor):  # not Keras' symbolic build
             parts = loss.compute_parts(y_true, y_pred, sample_weight)
-            tf.py_function(record, [y_true, sample_weight, tf.reduce_sum(parts.numerator),
-                                    tf.reduce_sum(parts.denominator)], [])
+            tf.py_function(
+                record, [y_true, sample_weight, tf.reduce_sum(parts.numerator), tf.reduce_sum(parts.denominator)], []
+            )
         return original(loss, y_true, y_pred, sample_weight)
 
     ClassWeightedFocalCategoricalCrossentropy.__call__ = recording

@@ -13,8 +13,11 @@ from doctest_namespace import namespace
 
 import vl3d_focal
 
-MODULES = sorted(info.name for info in pkgutil.walk_packages(vl3d_focal.__path__, "vl3d_focal.")
-                 if info.name != "vl3d_focal.__main__")  # importing it runs the command line
+MODULES = sorted(
+    info.name
+    for info in pkgutil.walk_packages(vl3d_focal.__path__, "vl3d_focal.")
+    if info.name != "vl3d_focal.__main__"
+)  # importing it runs the command line
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
@@ -29,8 +32,9 @@ def test_docstring_examples(name, capsys):
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     for test in doctest.DocTestFinder().find(module):
         source = "\n".join(example.source for example in test.examples)  # fresh objects for each docstring
-        test.globs.update({key: value for key, value in namespace(source, name=test.name).items()
-                           if key not in vars(module)})
+        test.globs.update(
+            {key: value for key, value in namespace(source, name=test.name).items() if key not in vars(module)}
+        )
         runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, capsys.readouterr().out[-3000:]

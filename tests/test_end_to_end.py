@@ -26,19 +26,29 @@ def _train_step(*, epochs: int, fnames: list[str], radius: float, num_points: in
         "random_seed": seed,
         "model_args": {
             "num_classes": 5,
-            "pre_processing": {"neighborhood": {"type": "sphere", "radius": radius, "separation_factor": 0.8},
-                               "num_points": num_points},
+            "pre_processing": {
+                "neighborhood": {"type": "sphere", "radius": radius, "separation_factor": 0.8},
+                "num_points": num_points,
+            },
             "num_pwise_feats": 16,
             "pretransf_feats_spec": [{"filters": 16}, {"filters": 32}],
             "postransf_feats_spec": [{"filters": 32}, {"filters": 64}],
             "tnet_pre_filters_spec": [],
             "tnet_post_filters_spec": [],
-            "model_handling": {"training_epochs": epochs, "batch_size": 16, "validation_split": 0.2,
-                               "checkpoint": True, "predict_batch_size": 50},
+            "model_handling": {
+                "training_epochs": epochs,
+                "batch_size": 16,
+                "validation_split": 0.2,
+                "checkpoint": True,
+                "predict_batch_size": 50,
+            },
             "compilation_args": {
                 "optimizer": {"algorithm": "Adam", "learning_rate": 0.005},
-                "loss": {"function": "class_weighted_focal_categorical_crossentropy", "gamma": 2.0,
-                         "class_weight": class_weight},
+                "loss": {
+                    "function": "class_weighted_focal_categorical_crossentropy",
+                    "gamma": 2.0,
+                    "class_weight": class_weight,
+                },
             },
         },
     }
@@ -83,8 +93,13 @@ def scene_run(tmp_path_factory):
         "out_pcloud": "out/*",
         "sequential_pipeline": [
             {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": IGNORED},
-            _train_step(epochs=6, fnames=["intensity", "return_number", "height_above_ground"],
-                        radius=4.0, num_points=128, class_weight="balanced"),
+            _train_step(
+                epochs=6,
+                fnames=["intensity", "return_number", "height_above_ground"],
+                radius=4.0,
+                num_points=128,
+                class_weight="balanced",
+            ),
             {"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"},
             {"predict": "PreviousModel"},
             {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
@@ -99,9 +114,17 @@ def scene_run(tmp_path_factory):
 def test_every_output_is_written(scene_run):
     root, _, _ = scene_run
     out = root / "out"
-    for name in ["model/model.keras", "predicted.laz", "eval/evaluation.json", "eval/evaluation.txt",
-                 "eval/evaluation_confusion.png", "eval/evaluation_topdown.png",
-                 "training/history.csv", "training/history.png", "training/class_weights.json"]:
+    for name in [
+        "model/model.keras",
+        "predicted.laz",
+        "eval/evaluation.json",
+        "eval/evaluation.txt",
+        "eval/evaluation_confusion.png",
+        "eval/evaluation_topdown.png",
+        "training/history.csv",
+        "training/history.png",
+        "training/class_weights.json",
+    ]:
         assert (out / name).is_file(), name
 
 
@@ -183,16 +206,26 @@ def test_model_loader_needs_only_the_model_path(scene_run):
 def test_ign_training_beats_the_majority_baseline_on_the_held_out_tile(ign_dir, tmp_path):
     """Brief training on three real tiles, evaluated on the held-out tile 77060_627760."""
     tiles = ["77050_627760", "77055_627755", "77055_627760"]
-    classes = [{"name": "ground", "codes": [2]}, {"name": "low_vegetation", "codes": [3, 4]},
-               {"name": "high_vegetation", "codes": [5]}, {"name": "building", "codes": [6]},
-               {"name": "other", "codes": [1, 17, 64, 67]}]
+    classes = [
+        {"name": "ground", "codes": [2]},
+        {"name": "low_vegetation", "codes": [3, 4]},
+        {"name": "high_vegetation", "codes": [5]},
+        {"name": "building", "codes": [6]},
+        {"name": "other", "codes": [1, 17, 64, 67]},
+    ]
     train = {
         "in_pcloud": [str(ign_dir / f"test_data_{tile}_LA93_IGN69.laz") for tile in tiles],
         "out_pcloud": "train/*",
         "sequential_pipeline": [
             {"class_mapping": "LASClassMapping", "classes": classes, "ignore_codes": [0, 7, 65, 66]},
-            _train_step(epochs=5, fnames=["intensity", "return_number", "number_of_returns", "height_above_ground"],
-                        radius=5.0, num_points=192, class_weight="sqrt_inverse_frequency", seed=11),
+            _train_step(
+                epochs=5,
+                fnames=["intensity", "return_number", "number_of_returns", "height_above_ground"],
+                radius=5.0,
+                num_points=192,
+                class_weight="sqrt_inverse_frequency",
+                seed=11,
+            ),
             {"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"},
         ],
     }

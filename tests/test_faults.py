@@ -45,8 +45,11 @@ def test_output_under_a_regular_file_is_reported_before_any_step(scene, capsys):
     assert blocker.read_text() == "x"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions (chmod cannot block writes); "
-                    "the regular-file test covers unwritable outputs")
+@pytest.mark.skipif(
+    os.geteuid() == 0,
+    reason="root ignores folder permissions (chmod cannot block writes); "
+    "the regular-file test covers unwritable outputs",
+)
 def test_read_only_output_folder_is_reported(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -64,10 +67,14 @@ def test_too_little_free_disk_is_reported_with_the_estimate(scene, monkeypatch):
     # 3 models (model, best weights, checkpoint), the report, the classified cloud
     assert needed >= 3 * preflight.MODEL_ALLOWANCE_BYTES + preflight.REPORT_ALLOWANCE_BYTES
     free = needed - 1
-    monkeypatch.setattr(preflight.shutil, "disk_usage", lambda path: SimpleNamespace(total=10 * needed, used=0, free=free))
+    monkeypatch.setattr(
+        preflight.shutil, "disk_usage", lambda path: SimpleNamespace(total=10 * needed, used=0, free=free)
+    )
     with pytest.raises(DataError, match=r"free disk for the outputs .*got \d+ MiB free"):
         preflight.check_outputs(spec)
-    monkeypatch.setattr(preflight.shutil, "disk_usage", lambda path: SimpleNamespace(total=10 * needed, used=0, free=needed + 1))
+    monkeypatch.setattr(
+        preflight.shutil, "disk_usage", lambda path: SimpleNamespace(total=10 * needed, used=0, free=needed + 1)
+    )
     preflight.check_outputs(spec)
 
 
@@ -95,8 +102,12 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     """One batch per epoch; the learning rate jumps from 1e-3 to 1e27 after the first step."""
     spec = _spec(scene, out=str(scene / "out_nan") + "/", epochs=8, batch_size=100000, validation_split=0.0)
     spec["sequential_pipeline"][1]["model_args"]["compilation_args"]["optimizer"] = {
-        "algorithm": "SGD", "learning_rate": {"schedule": "exponential_decay", "schedule_args": {
-            "initial_learning_rate": 1e-3, "decay_steps": 1, "decay_rate": 1e30, "staircase": True}}}
+        "algorithm": "SGD",
+        "learning_rate": {
+            "schedule": "exponential_decay",
+            "schedule_args": {"initial_learning_rate": 1e-3, "decay_steps": 1, "decay_rate": 1e30, "staircase": True},
+        },
+    }
     spec_path = scene / "nan.json"
     spec_path.write_text(json.dumps(spec))
     assert main(["run", str(spec_path)]) == 2

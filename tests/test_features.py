@@ -5,11 +5,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.eigen_features import nearest_in_order
-from vl3d_focal.data.features import (
-    extract_features,
-    neighbour_shapes,
-    shape_features,
-)
+from vl3d_focal.data.features import extract_features, neighbour_shapes, shape_features
 from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.synthetic import CLASS_CODES, generate_urban_scene
 from vl3d_focal.errors import DataError

@@ -57,7 +57,9 @@ def test_center_on_pcloud_puts_every_centre_on_a_point_and_still_covers_the_clou
 
 @pytest.mark.parametrize("hood", ["sphere", "rectangular2D"])
 def test_fps_support_strategy_spreads_the_asked_number_of_centres_and_covers_the_cloud(xyz, hood):
-    spec = FieldSpec(neighborhood=hood, radius=1.5, num_points=32, support_strategy="fps", support_strategy_num_points=40)
+    spec = FieldSpec(
+        neighborhood=hood, radius=1.5, num_points=32, support_strategy="fps", support_strategy_num_points=40
+    )
     centres = field_centers(xyz, spec)
     first = centres[:40]
     assert cKDTree(xyz).query(first)[0].max() == 0.0  # cloud points

@@ -27,8 +27,13 @@ def data():
     return x, y
 
 
-@pytest.mark.parametrize("args", [{"n_estimators": 7, "max_depth": None}, {"n_estimators": 3, "max_depth": 3,
-                                                                           "bootstrap": False, "max_features": None}])
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"n_estimators": 7, "max_depth": None},
+        {"n_estimators": 3, "max_depth": 3, "bootstrap": False, "max_features": None},
+    ],
+)
 def test_numpy_forest_equals_scikit_learn(data, args):
     x, y = data
     forest = build_random_forest(random_seed=2, n_jobs=1, **args).fit(x[:2000], y[:2000])
@@ -49,8 +54,9 @@ def test_absent_class_gets_zero_probability(data):
 def test_class_weights_are_honoured(data):
     x, y = data
     plain = build_random_forest(n_estimators=20, max_depth=4, random_seed=0).fit(x, y)
-    weighted = build_random_forest(n_estimators=20, max_depth=4, class_weight=[1.0, 1.0, 1.0, 20.0],
-                                   random_seed=0).fit(x, y)
+    weighted = build_random_forest(n_estimators=20, max_depth=4, class_weight=[1.0, 1.0, 1.0, 20.0], random_seed=0).fit(
+        x, y
+    )
     rare = y == 3
     assert weighted.get_params()["class_weight"] == {0: 1.0, 1: 1.0, 2: 1.0, 3: 20.0}
     assert (weighted.predict(x) == 3).sum() > (plain.predict(x) == 3).sum()
@@ -85,13 +91,17 @@ def test_model_files_are_loaded_without_pickle_and_checked(tmp_path, data):
 
 def _spec(model_args: dict, *, chunk_points: int | None = None) -> dict:
     return {
-        "in_pcloud": ["scene.las"], "out_pcloud": ["out/*"],
+        "in_pcloud": ["scene.las"],
+        "out_pcloud": ["out/*"],
         "sequential_pipeline": [
             {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]},
             {"miner": "GeometricFeatures", "k": 16, "fnames": ["planarity", "verticality", "linearity"]},
-            {"train": "RandomForestClassifier", "random_seed": 3,
-             "fnames": ["intensity", "height_above_ground", "planarity_k16", "verticality_k16", "linearity_k16"],
-             "model_args": {"num_classes": 5, **model_args}},
+            {
+                "train": "RandomForestClassifier",
+                "random_seed": 3,
+                "fnames": ["intensity", "height_above_ground", "planarity_k16", "verticality_k16", "linearity_k16"],
+                "model_args": {"num_classes": 5, **model_args},
+            },
             {"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"},
             {"predict": "PreviousModel", "chunk_points": chunk_points},
             {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
@@ -107,16 +117,24 @@ def test_forest_trains_predicts_and_reloads_in_a_pipeline(tmp_path):
     evaluation = json.loads((tmp_path / "out/eval/evaluation.json").read_text())
     assert evaluation["OA"] > 0.9 and evaluation["per_class"]["vehicle"]["R"] > 0.3, evaluation["per_class"]
     weights = json.loads((tmp_path / "out/training/class_weights.json").read_text())
-    assert weights["class_weight_source"] == "model_args" and weights["class_weight"]["pole"] > 10 * weights["class_weight"]["ground"]
+    assert (
+        weights["class_weight_source"] == "model_args"
+        and weights["class_weight"]["pole"] > 10 * weights["class_weight"]["ground"]
+    )
     meta = read_metadata(tmp_path / "out/model/model.keras")
     assert meta["model_name"] == "RandomForestClassifier" and meta["field_spec"] is None
     with zipfile.ZipFile(tmp_path / "out/model/model.keras") as archive:
         assert sorted(archive.namelist()) == ["forest.npz", "vl3d_focal.json"]  # arrays and JSON, nothing else
     bundle = load_bundle(tmp_path / "out/model/model.keras")
     assert [r.names for r in bundle.miners] == [("planarity_k16", "verticality_k16", "linearity_k16")]
-    predict = {"in_pcloud": ["scene.las"], "out_pcloud": ["streamed/*"], "sequential_pipeline": [
-        {"predict": "ModelLoader", "model_path": "out/model/model.keras", "chunk_points": 4000},
-        {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}]}
+    predict = {
+        "in_pcloud": ["scene.las"],
+        "out_pcloud": ["streamed/*"],
+        "sequential_pipeline": [
+            {"predict": "ModelLoader", "model_path": "out/model/model.keras", "chunk_points": 4000},
+            {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+        ],
+    }
     (tmp_path / "predict.json").write_text(json.dumps(predict))
     execute_pipeline(load_spec(tmp_path / "predict.json"))  # the cloud is streamed tile by tile from its file
     streamed = json.loads((tmp_path / "streamed/eval/evaluation.json").read_text())
@@ -127,10 +145,16 @@ def test_forest_trains_predicts_and_reloads_in_a_pipeline(tmp_path):
 def test_forest_takes_no_loss_and_no_fields(tmp_path):
     generate_urban_scene(seed=8, size_m=20.0).write(tmp_path / "scene.las")
     assert validate_spec(_spec({"n_estimators": 3}), base_dir=tmp_path) == []
-    wrong = _spec({"n_estimators": 3, "compilation_args": {"loss": {"function": "categorical_crossentropy"}},
-                   "pre_processing": {"neighborhood": {"radius": 2.0}}})
+    wrong = _spec(
+        {
+            "n_estimators": 3,
+            "compilation_args": {"loss": {"function": "categorical_crossentropy"}},
+            "pre_processing": {"neighborhood": {"radius": 2.0}},
+        }
+    )
     messages = " ".join(i.message for i in validate_spec(wrong, base_dir=tmp_path))
     assert "compilation_args" in messages and "pre_processing" in messages, messages
     both = _spec({"class_weight": "balanced", "model_handling": {"class_weight": "balanced"}})
     assert [i.message for i in validate_spec(both, base_dir=tmp_path)] == [
-        "class weights are given in model_handling.class_weight too; keep one"]
+        "class weights are given in model_handling.class_weight too; keep one"
+    ]

@@ -25,8 +25,13 @@ from vl3d_focal.config import load_spec
 from vl3d_focal.errors import DataError, SpecError
 from vl3d_focal.io.las import PointCloud, read_cloud
 
-FUZZ = settings(max_examples=60, deadline=3000, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60,
+    deadline=3000,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "demo_pipeline.json"
 WORK = Path(tempfile.mkdtemp(prefix="vl3d_fuzz_"))
 
@@ -56,6 +61,7 @@ def _valid_spec_text() -> bytes:
 
 _load(b"{}", ".json")  # the first validation imports the registries (TensorFlow): not a hang
 
+
 @FUZZ
 @given(data=st.binary(max_size=400), suffix=st.sampled_from([".json", ".yaml"]))
 def test_spec_loader_random_bytes(data, suffix):
@@ -72,18 +78,44 @@ def test_spec_loader_random_documents(doc, as_yaml):
 
 
 @FUZZ
-@given(doc=st.fixed_dictionaries({"in_pcloud": json_values, "out_pcloud": json_values,
-                                  "sequential_pipeline": st.lists(st.dictionaries(
-                                      st.sampled_from(["class_mapping", "train", "predict", "eval", "writer",
-                                                       "model_path", "classes", "model_args", "out_pcloud"]),
-                                      json_values, max_size=4), max_size=4)}))
+@given(
+    doc=st.fixed_dictionaries(
+        {
+            "in_pcloud": json_values,
+            "out_pcloud": json_values,
+            "sequential_pipeline": st.lists(
+                st.dictionaries(
+                    st.sampled_from(
+                        [
+                            "class_mapping",
+                            "train",
+                            "predict",
+                            "eval",
+                            "writer",
+                            "model_path",
+                            "classes",
+                            "model_args",
+                            "out_pcloud",
+                        ]
+                    ),
+                    json_values,
+                    max_size=4,
+                ),
+                max_size=4,
+            ),
+        }
+    )
+)
 def test_spec_loader_spec_shaped_documents(doc):
     _load(json.dumps(doc).encode(), ".json")
 
 
 @FUZZ
-@given(flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=7)), max_size=6),
-       cut=st.one_of(st.none(), st.integers(min_value=0)), suffix=st.sampled_from([".json", ".yaml"]))
+@given(
+    flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=7)), max_size=6),
+    cut=st.one_of(st.none(), st.integers(min_value=0)),
+    suffix=st.sampled_from([".json", ".yaml"]),
+)
 def test_spec_loader_mutated_valid_spec(flips, cut, suffix):
     data = bytearray(_valid_spec_text())
     for position, bit in flips:
@@ -93,11 +125,14 @@ def test_spec_loader_mutated_valid_spec(flips, cut, suffix):
     _load(bytes(data), suffix)
 
 
-@pytest.mark.parametrize("text", [
-    "!!python/object/apply:os.system ['echo pwned']",
-    "a: !!python/name:os.system\n",
-    "in_pcloud: !!binary aGVsbG8=\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "!!python/object/apply:os.system ['echo pwned']",
+        "a: !!python/name:os.system\n",
+        "in_pcloud: !!binary aGVsbG8=\n",
+    ],
+)
 def test_spec_loader_refuses_python_tags(text):
     with pytest.raises(SpecError):
         load_spec(_write(text))
@@ -132,6 +167,7 @@ def test_spec_loader_does_not_hang_on_exponential_aliases(tmp_path):
 
 
 # --- the LAS/LAZ reader ------------------------------------------------------------------
+
 
 def _small_cloud_bytes(suffix: str) -> bytes:
     rng = np.random.default_rng(0)
@@ -169,10 +205,11 @@ def test_las_reader_random_bytes(data, suffix, signed):
 
 
 @FUZZ
-@given(suffix=st.sampled_from([".las", ".laz"]),
-       flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=7)),
-                      min_size=1, max_size=8),
-       header_only=st.booleans())
+@given(
+    suffix=st.sampled_from([".las", ".laz"]),
+    flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, max_value=7)), min_size=1, max_size=8),
+    header_only=st.booleans(),
+)
 def test_las_reader_bit_flips(suffix, flips, header_only):
     data = bytearray(VALID[suffix])
     span = 480 if header_only else len(data)  # the header and VLRs, or anywhere

@@ -16,8 +16,12 @@ from vl3d_focal.data.hierarchical_fields import (
 from vl3d_focal.errors import DataError, SpecError
 from vl3d_focal.models.autoencoder_schema import hierarchical_fps_schema
 
-SPEC = HierarchySpec(num_points_per_depth=(40, 20, 10, 5), num_pwise_neighbors=(8, 6, 4, 5),
-                     num_downsampling_neighbors=(1, 5, 3, 2), num_upsampling_neighbors=(1, 3, 4, 5))
+SPEC = HierarchySpec(
+    num_points_per_depth=(40, 20, 10, 5),
+    num_pwise_neighbors=(8, 6, 4, 5),
+    num_downsampling_neighbors=(1, 5, 3, 2),
+    num_upsampling_neighbors=(1, 3, 4, 5),
+)
 
 
 def _fields(seed: int = 0, count: int = 6, points: int = 40) -> np.ndarray:
@@ -50,10 +54,12 @@ def test_indices_equal_brute_force():
     for d in range(SPEC.depth):
         np.testing.assert_array_equal(h.pwise[d], _brute_nearest(points[d], points[d], SPEC.num_pwise_neighbors[d]))
     for d in range(1, SPEC.depth):
-        np.testing.assert_array_equal(h.downsampling[d - 1], _brute_nearest(
-            points[d], points[d - 1], SPEC.num_downsampling_neighbors[d]))
-        np.testing.assert_array_equal(h.upsampling[d - 1], _brute_nearest(
-            points[d - 1], points[d], SPEC.num_upsampling_neighbors[d]))
+        np.testing.assert_array_equal(
+            h.downsampling[d - 1], _brute_nearest(points[d], points[d - 1], SPEC.num_downsampling_neighbors[d])
+        )
+        np.testing.assert_array_equal(
+            h.upsampling[d - 1], _brute_nearest(points[d - 1], points[d], SPEC.num_upsampling_neighbors[d])
+        )
     # a depth-d point is a depth d-1 point: its nearest downsampling neighbour is itself
     for d in range(1, SPEC.depth):
         np.testing.assert_array_equal(h.downsampling[d - 1][..., 0], h.subsample[d - 1])
@@ -80,8 +86,12 @@ def test_fields_are_independent_of_their_batch_and_deterministic():
 def test_padded_fields_with_repeated_points():
     coords = _fields(3, count=2)
     coords[1, 20:] = coords[1, :20]  # a field padded by repeating its points in order
-    spec = HierarchySpec(num_points_per_depth=(40, 30), num_pwise_neighbors=(4, 4),
-                         num_downsampling_neighbors=(1, 3), num_upsampling_neighbors=(1, 2))
+    spec = HierarchySpec(
+        num_points_per_depth=(40, 30),
+        num_pwise_neighbors=(4, 4),
+        num_downsampling_neighbors=(1, 3),
+        num_upsampling_neighbors=(1, 2),
+    )
     h = build_hierarchy(coords, spec)
     sub = coords[1][h.subsample[0][1]]
     # the 20 distinct points come first, then repeats
@@ -104,14 +114,43 @@ def test_nearest_in_fields_never_crosses_fields():
     [
         ({"num_points_per_depth": [8, 16]}, "num_points_per_depth[1]"),
         ({"num_points_per_depth": [8, 4], "num_pwise_neighbors": [4]}, "num_pwise_neighbors"),
-        ({"num_points_per_depth": [8, 4], "num_pwise_neighbors": [4, 5], "num_downsampling_neighbors": [1, 2],
-          "num_upsampling_neighbors": [1, 2]}, "num_pwise_neighbors[1]"),
-        ({"num_points_per_depth": [8, 4], "num_pwise_neighbors": [4, 2], "num_downsampling_neighbors": [1, 9],
-          "num_upsampling_neighbors": [1, 2]}, "num_downsampling_neighbors[1]"),
-        ({"num_points_per_depth": [8, 4], "num_pwise_neighbors": [4, 2], "num_downsampling_neighbors": [1, 2],
-          "num_upsampling_neighbors": [1, 5]}, "num_upsampling_neighbors[1]"),
-        ({"num_points_per_depth": [8, 4], "num_pwise_neighbors": [4, 2], "num_downsampling_neighbors": [1, 2],
-          "num_upsampling_neighbors": [1, 2], "fast_flag_per_depth": [False]}, "fast_flag_per_depth"),
+        (
+            {
+                "num_points_per_depth": [8, 4],
+                "num_pwise_neighbors": [4, 5],
+                "num_downsampling_neighbors": [1, 2],
+                "num_upsampling_neighbors": [1, 2],
+            },
+            "num_pwise_neighbors[1]",
+        ),
+        (
+            {
+                "num_points_per_depth": [8, 4],
+                "num_pwise_neighbors": [4, 2],
+                "num_downsampling_neighbors": [1, 9],
+                "num_upsampling_neighbors": [1, 2],
+            },
+            "num_downsampling_neighbors[1]",
+        ),
+        (
+            {
+                "num_points_per_depth": [8, 4],
+                "num_pwise_neighbors": [4, 2],
+                "num_downsampling_neighbors": [1, 2],
+                "num_upsampling_neighbors": [1, 5],
+            },
+            "num_upsampling_neighbors[1]",
+        ),
+        (
+            {
+                "num_points_per_depth": [8, 4],
+                "num_pwise_neighbors": [4, 2],
+                "num_downsampling_neighbors": [1, 2],
+                "num_upsampling_neighbors": [1, 2],
+                "fast_flag_per_depth": [False],
+            },
+            "fast_flag_per_depth",
+        ),
     ],
 )
 def test_spec_errors_name_the_key(config, path):
@@ -131,16 +170,27 @@ def test_data_errors():
 
 def test_vl3d_pre_processing_validates_and_maps_onto_the_field_builder():
     vl3d = {  # VL3D's KPConv example, report paths included
-        "pre_processor": "hierarchical_fps", "support_strategy_num_points": 60000, "to_unit_sphere": False,
-        "support_strategy": "fps", "support_chunk_size": 2000, "support_strategy_fast": True,
-        "center_on_pcloud": True, "neighborhood": {"type": "sphere", "radius": 3.0, "separation_factor": 0.8},
-        "num_points_per_depth": [512, 256, 128, 64, 32], "fast_flag_per_depth": [False] * 5,
-        "num_downsampling_neighbors": [1, 16, 8, 8, 4], "num_pwise_neighbors": [32, 16, 16, 8, 4],
-        "num_upsampling_neighbors": [1, 16, 8, 8, 4], "nthreads": 12,
+        "pre_processor": "hierarchical_fps",
+        "support_strategy_num_points": 60000,
+        "to_unit_sphere": False,
+        "support_strategy": "fps",
+        "support_chunk_size": 2000,
+        "support_strategy_fast": True,
+        "center_on_pcloud": True,
+        "neighborhood": {"type": "sphere", "radius": 3.0, "separation_factor": 0.8},
+        "num_points_per_depth": [512, 256, 128, 64, 32],
+        "fast_flag_per_depth": [False] * 5,
+        "num_downsampling_neighbors": [1, 16, 8, 8, 4],
+        "num_pwise_neighbors": [32, 16, 16, 8, 4],
+        "num_upsampling_neighbors": [1, 16, 8, 8, 4],
+        "nthreads": 12,
         "training_receptive_fields_distribution_report_path": "*/a.log",
-        "training_receptive_fields_distribution_plot_path": "*/a.svg", "training_receptive_fields_dir": None,
-        "receptive_fields_distribution_report_path": "*/b.log", "receptive_fields_distribution_plot_path": "*/b.svg",
-        "receptive_fields_dir": None, "training_support_points_report_path": "*/c.laz",
+        "training_receptive_fields_distribution_plot_path": "*/a.svg",
+        "training_receptive_fields_dir": None,
+        "receptive_fields_distribution_report_path": "*/b.log",
+        "receptive_fields_distribution_plot_path": "*/b.svg",
+        "receptive_fields_dir": None,
+        "training_support_points_report_path": "*/c.laz",
         "support_points_report_path": "*/d.laz",
     }
     jsonschema.Draft202012Validator.check_schema(hierarchical_fps_schema())
@@ -154,8 +204,12 @@ def test_vl3d_pre_processing_validates_and_maps_onto_the_field_builder():
 
 
 def test_model_inputs_order():
-    config = {"num_points_per_depth": [40, 20, 10, 5], "num_pwise_neighbors": [8, 6, 4, 5],
-              "num_downsampling_neighbors": [1, 5, 3, 2], "num_upsampling_neighbors": [1, 3, 4, 5]}
+    config = {
+        "num_points_per_depth": [40, 20, 10, 5],
+        "num_pwise_neighbors": [8, 6, 4, 5],
+        "num_downsampling_neighbors": [1, 5, 3, 2],
+        "num_upsampling_neighbors": [1, 3, 4, 5],
+    }
     coords = _fields(5)
     feats = np.ones((6, 40, 2))
     arrays = hierarchical_model_inputs(config, coordinates=coords, features=feats)

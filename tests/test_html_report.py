@@ -17,32 +17,77 @@ from vl3d_focal.reports.survey_section import survey_section
 NAMES = ["ground", "vegetation", "pole"]
 
 
-def make_record(folder: Path, *, loss: str = "class_weighted_focal_categorical_crossentropy", gamma: float | None = 2.0,
-                class_weight=None, confusion=((90, 5, 5), (10, 80, 10), (2, 3, 5)), status: str = "finished") -> dict:
+def make_record(
+    folder: Path,
+    *,
+    loss: str = "class_weighted_focal_categorical_crossentropy",
+    gamma: float | None = 2.0,
+    class_weight=None,
+    confusion=((90, 5, 5), (10, 80, 10), (2, 3, 5)),
+    status: str = "finished",
+) -> dict:
     """A run record as the runner writes it (one training, one evaluation), under ``folder``."""
     weights = [0.1, 0.3, 0.6] if class_weight else None
-    history = [{"epoch": e, "loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1), "accuracy": 0.5 + 0.1 * e,
-                "learning_rate": 0.01} for e in range(3)]
+    history = [
+        {"epoch": e, "loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1), "accuracy": 0.5 + 0.1 * e, "learning_rate": 0.01}
+        for e in range(3)
+    ]
     return {
-        "format": "vl3d_focal run record", "version": 1, "status": status, "started": "2026-01-01T10:00:00+01:00",
-        "finished": "2026-01-01T10:01:00+01:00", "seconds": 60.0, "command": ["vl3d-focal", "run", "spec.json"],
-        "resume": False, "output_prefix": f"{folder}/", "spec": {"in_pcloud": ["tile.las"]},
-        "versions": {"python": "3.11", "vl3d_focal": "0.1.0"}, "machine": {"cpu_count": 2, "devices": ["CPU x"]},
+        "format": "vl3d_focal run record",
+        "version": 1,
+        "status": status,
+        "started": "2026-01-01T10:00:00+01:00",
+        "finished": "2026-01-01T10:01:00+01:00",
+        "seconds": 60.0,
+        "command": ["vl3d-focal", "run", "spec.json"],
+        "resume": False,
+        "output_prefix": f"{folder}/",
+        "spec": {"in_pcloud": ["tile.las"]},
+        "versions": {"python": "3.11", "vl3d_focal": "0.1.0"},
+        "machine": {"cpu_count": 2, "devices": ["CPU x"]},
         "clouds": [{"path": str(folder / "tile.las"), "points": 220, "prefix": f"{folder}/"}],
-        "steps": [{"index": 0, "kind": "train", "name": "PointNetPwiseClassifier", "status": "done", "seconds": 42.5},
-                  {"index": 1, "kind": "eval", "name": "ClassificationEvaluator", "status": "done", "seconds": 1.5}],
-        "trainings": [{"model": "PointNetPwiseClassifier", "class_names": NAMES, "loss": {"function": loss, "gamma": gamma},
-                       "label_format": "sparse", "class_weight": weights, "class_weight_spec": class_weight,
-                       "class_weight_source": "loss" if class_weight else "none",
-                       "class_weight_rule": "balanced: N / (C n_c)" if class_weight else "",
-                       "class_counts": [900, 80, 20], "clouds": [{"path": "train.las", "points": 1000}],
-                       "history": history, "fit_seconds": 40.0, "files": {}}],
-        "evaluations": [{"cloud": str(folder / "tile.las"), "report_path": str(folder / "eval" / "evaluation.json"),
-                         "metrics": classification_metrics([list(row) for row in confusion], class_names=NAMES),
-                         "class_colors": ["#a0785a", "#2ca02c", "#ff7f0e"], "pictures": {}}],
-        "notes": [], "warnings": [{"step": 1, "level": "WARNING", "logger": "vl3d_focal.data.features",
-                                   "message": "intensity lies outside its training range in 40% of the points"}],
-        "error": None, "survey": None, "files": {"json": str(folder / "report.json"), "html": str(folder / "report.html")},
+        "steps": [
+            {"index": 0, "kind": "train", "name": "PointNetPwiseClassifier", "status": "done", "seconds": 42.5},
+            {"index": 1, "kind": "eval", "name": "ClassificationEvaluator", "status": "done", "seconds": 1.5},
+        ],
+        "trainings": [
+            {
+                "model": "PointNetPwiseClassifier",
+                "class_names": NAMES,
+                "loss": {"function": loss, "gamma": gamma},
+                "label_format": "sparse",
+                "class_weight": weights,
+                "class_weight_spec": class_weight,
+                "class_weight_source": "loss" if class_weight else "none",
+                "class_weight_rule": "balanced: N / (C n_c)" if class_weight else "",
+                "class_counts": [900, 80, 20],
+                "clouds": [{"path": "train.las", "points": 1000}],
+                "history": history,
+                "fit_seconds": 40.0,
+                "files": {},
+            }
+        ],
+        "evaluations": [
+            {
+                "cloud": str(folder / "tile.las"),
+                "report_path": str(folder / "eval" / "evaluation.json"),
+                "metrics": classification_metrics([list(row) for row in confusion], class_names=NAMES),
+                "class_colors": ["#a0785a", "#2ca02c", "#ff7f0e"],
+                "pictures": {},
+            }
+        ],
+        "notes": [],
+        "warnings": [
+            {
+                "step": 1,
+                "level": "WARNING",
+                "logger": "vl3d_focal.data.features",
+                "message": "intensity lies outside its training range in 40% of the points",
+            }
+        ],
+        "error": None,
+        "survey": None,
+        "files": {"json": str(folder / "report.json"), "html": str(folder / "report.html")},
         "outputs": [str(folder / "eval" / "evaluation.json"), str(folder / "report.html")],
     }
 
@@ -69,8 +114,12 @@ def test_the_page_shows_scores_classes_loss_weights_steps_and_warnings(tmp_path)
 def test_a_failed_run_shows_its_error_and_the_step(tmp_path):
     record = make_record(tmp_path, status="failed")
     record["steps"][1]["status"] = "failed"
-    record["error"] = {"step": 1, "type": "DataError", "message": "cloud tile.las: unmapped LAS code 9",
-                       "traceback": None}
+    record["error"] = {
+        "step": 1,
+        "type": "DataError",
+        "message": "cloud tile.las: unmapped LAS code 9",
+        "traceback": None,
+    }
     text = render_report(record, folder=tmp_path)
     assert '<span class="badge failed">failed</span>' in text
     assert "<b>DataError</b> in step 2 (eval ClassificationEvaluator): cloud tile.las: unmapped LAS code 9" in text
@@ -92,20 +141,51 @@ def test_the_survey_section_links_tiles_and_draws_their_map(tmp_path):
     eval_json = tmp_path / "a" / "eval" / "evaluation.json"
     eval_json.parent.mkdir(parents=True)
     eval_json.write_text("{}")
-    tiles = [{"path": "/data/a.laz", "prefix": f"{tmp_path}/a/", "status": "done", "points": 10, "seconds": 2.0,
-              "metrics": {"mIoU": 0.8, "OA": 0.9, "macro_F1": 0.85}, "error": None, "outputs": [str(eval_json)],
-              "bounds": [0, 0, 50, 50]},
-             {"path": "/data/b.laz", "prefix": f"{tmp_path}/b/", "status": "failed", "points": 10, "seconds": 1.0,
-              "metrics": None, "error": "corrupted LAZ", "outputs": [], "bounds": [50, 0, 100, 50]}]
+    tiles = [
+        {
+            "path": "/data/a.laz",
+            "prefix": f"{tmp_path}/a/",
+            "status": "done",
+            "points": 10,
+            "seconds": 2.0,
+            "metrics": {"mIoU": 0.8, "OA": 0.9, "macro_F1": 0.85},
+            "error": None,
+            "outputs": [str(eval_json)],
+            "bounds": [0, 0, 50, 50],
+        },
+        {
+            "path": "/data/b.laz",
+            "prefix": f"{tmp_path}/b/",
+            "status": "failed",
+            "points": 10,
+            "seconds": 1.0,
+            "metrics": None,
+            "error": "corrupted LAZ",
+            "outputs": [],
+            "bounds": [50, 0, 100, 50],
+        },
+    ]
     (tmp_path / "survey.json").write_text(json.dumps({"tiles": tiles}))
-    features = [{"type": "Feature", "properties": {"name": Path(t["path"]).stem, "path": t["path"], "status": t["status"],
-                                                    "mIoU": (t["metrics"] or {}).get("mIoU")},
-                 "geometry": {"type": "Polygon", "coordinates": [[[t["bounds"][0], 0], [t["bounds"][2], 0],
-                                                                  [t["bounds"][2], 50], [t["bounds"][0], 50]]]}}
-                for t in tiles]
+    features = [
+        {
+            "type": "Feature",
+            "properties": {
+                "name": Path(t["path"]).stem,
+                "path": t["path"],
+                "status": t["status"],
+                "mIoU": (t["metrics"] or {}).get("mIoU"),
+            },
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[t["bounds"][0], 0], [t["bounds"][2], 0], [t["bounds"][2], 50], [t["bounds"][0], 50]]],
+            },
+        }
+        for t in tiles
+    ]
     (tmp_path / "survey.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-    html = survey_section({"json": str(tmp_path / "survey.json"), "geojson": str(tmp_path / "survey.geojson")},
-                          folder=tmp_path)
+    html = survey_section(
+        {"json": str(tmp_path / "survey.json"), "geojson": str(tmp_path / "survey.geojson")}, folder=tmp_path
+    )
     assert '<a href="a/eval/evaluation.json">a</a>' in html  # the tile's link
     assert "corrupted LAZ" in html and html.count("<rect") == 2
     assert '<a href="a/eval/evaluation.json"><rect' in html  # the map links the tile too
@@ -136,8 +216,10 @@ def test_the_report_opens_in_chromium_without_error_or_request(tmp_path, chromiu
 def test_a_page_that_loads_a_remote_file_is_caught(tmp_path, chromium_available):
     """The browser check can fail: a page with a remote picture shows the request (to a closed loopback port)."""
     page = tmp_path / "bad.html"
-    page.write_text('<!DOCTYPE html><html><head><title>x</title></head><body><img src="http://127.0.0.1:9/x.png">'
-                    '<script>console.error("boom")</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><head><title>x</title></head><body><img src="http://127.0.0.1:9/x.png">'
+        '<script>console.error("boom")</script></body></html>'
+    )
     visit = browser.open_page(page)
     assert "http://127.0.0.1:9/x.png" in visit.requests
     assert any("boom" in error for error in visit.errors)

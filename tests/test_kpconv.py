@@ -54,9 +54,16 @@ def test_kpconv_equals_numpy_reference(strided, use_bias):
         neighbors = np.random.default_rng(4).integers(0, support.shape[1], (2, support.shape[1], 4)).astype(np.int32)
     inputs = [query, support, features, neighbors]
     layer = _built_kpconv(inputs, use_bias=use_bias, num_kernel_points=5, kernel_radius=0.6, sigma=0.9)
-    expected = _kpconv_reference(query, support, features, neighbors,
-                                 kernel_points(num_kernel_points=5, kernel_radius=0.6), layer.kernel.numpy(), 0.9,
-                                 layer.bias.numpy() if use_bias else None)
+    expected = _kpconv_reference(
+        query,
+        support,
+        features,
+        neighbors,
+        kernel_points(num_kernel_points=5, kernel_radius=0.6),
+        layer.kernel.numpy(),
+        0.9,
+        layer.bias.numpy() if use_bias else None,
+    )
     got = layer(inputs).numpy()
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
@@ -100,8 +107,7 @@ def _pooling_reference(query, support, features, neighbors, mode):
 def test_neighbor_pooling_equals_numpy_reference(mode):
     query, support, features, neighbors = _case(5)
     got = NeighborPooling(filter=mode)([query, support, features, neighbors]).numpy()
-    np.testing.assert_allclose(got, _pooling_reference(query, support, features, neighbors, mode), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(got, _pooling_reference(query, support, features, neighbors, mode), rtol=1e-5, atol=1e-6)
 
 
 def test_gaussian_pooling_of_coincident_neighbours_is_the_mean():
@@ -118,12 +124,17 @@ def test_neighbor_pooling_refuses_unknown_filter():
 
 def test_gather_group_and_ones_layers():
     query, support, features, neighbors = _case(6)
-    np.testing.assert_array_equal(GatherPoints()([support, neighbors[:, :, 0]]).numpy(),
-                                  np.take_along_axis(support, neighbors[:, :, :1].astype(np.int64), axis=1))
+    np.testing.assert_array_equal(
+        GatherPoints()([support, neighbors[:, :, 0]]).numpy(),
+        np.take_along_axis(support, neighbors[:, :, :1].astype(np.int64), axis=1),
+    )
     grouped = GroupNeighbors()([query, support, features, neighbors]).numpy()
     b, q, j = 1, 2, 3
-    np.testing.assert_allclose(grouped[b, q, j], np.concatenate([support[b, neighbors[b, q, j]] - query[b, q],
-                                                                 features[b, neighbors[b, q, j]]]), rtol=1e-6)
+    np.testing.assert_allclose(
+        grouped[b, q, j],
+        np.concatenate([support[b, neighbors[b, q, j]] - query[b, q], features[b, neighbors[b, q, j]]]),
+        rtol=1e-6,
+    )
     ones = AppendOnes()(features).numpy()
     assert ones.shape == (2, 7, 4) and (ones[..., 0] == 1).all()
     np.testing.assert_array_equal(ones[..., 1:], features)
@@ -156,8 +167,16 @@ def test_kernel_gradients_are_finite_with_coincident_points():
 
 def test_config_round_trip_and_keras_file(tmp_path):
     query, support, features, neighbors = _case(8)
-    layer = KPConv(filters=4, num_kernel_points=6, kernel_radius=0.4, sigma=0.5, use_bias=True,
-                   kernel_initializer="he_normal", kernel_regularizer="l2", name="kp")
+    layer = KPConv(
+        filters=4,
+        num_kernel_points=6,
+        kernel_radius=0.4,
+        sigma=0.5,
+        use_bias=True,
+        kernel_initializer="he_normal",
+        kernel_regularizer="l2",
+        name="kp",
+    )
     config = layer.get_config()
     assert config["num_kernel_points"] == 6 and config["sigma"] == 0.5 and config["use_bias"]
     assert KPConv.from_config(config).get_config() == config
@@ -169,5 +188,7 @@ def test_config_round_trip_and_keras_file(tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras")  # no custom_objects: registered serializable
     inputs = [query, support, features, neighbors]
     np.testing.assert_array_equal(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0))
-    np.testing.assert_array_equal(loaded.get_layer("kp").kernel_points.numpy(),
-                                  kernel_points(num_kernel_points=6, kernel_radius=0.4).astype(np.float32))
+    np.testing.assert_array_equal(
+        loaded.get_layer("kp").kernel_points.numpy(),
+        kernel_points(num_kernel_points=6, kernel_radius=0.4).astype(np.float32),
+    )

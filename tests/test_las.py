@@ -33,8 +33,12 @@ def test_round_trip_keeps_dimensions_extra_bytes_and_crs(tmp_path, small_las, su
     np.testing.assert_allclose(cloud.xyz[:, 0], small_las.x, atol=1e-9)
     codes = np.full(cloud.num_points, 9, dtype=np.uint8)
     prob = np.random.default_rng(0).random(cloud.num_points).astype(np.float32)
-    out = write_cloud(cloud, tmp_path / "deep" / "folder" / f"out{suffix}",
-                      classification=codes, extra_dims={"prob_ground": prob, "pred": codes})
+    out = write_cloud(
+        cloud,
+        tmp_path / "deep" / "folder" / f"out{suffix}",
+        classification=codes,
+        extra_dims={"prob_ground": prob, "pred": codes},
+    )
     back = laspy.read(out)
     assert back.header.point_format.id == small_las.header.point_format.id
     assert str(back.header.version) == "1.4"
@@ -80,8 +84,16 @@ def test_write_validates_arrays(tmp_path, small_las):
 
 def test_available_features_lists_dimensions_and_derived(small_las):
     names = available_features(PointCloud.from_las(small_las))
-    for expected in ("x", "z", "intensity", "return_number", "number_of_returns", "scan_angle",
-                     "reflectance", "height_above_ground"):
+    for expected in (
+        "x",
+        "z",
+        "intensity",
+        "return_number",
+        "number_of_returns",
+        "scan_angle",
+        "reflectance",
+        "height_above_ground",
+    ):
         assert expected in names
     assert "X" not in names
 
@@ -91,8 +103,7 @@ def test_real_ign_tile_round_trip(tmp_path, ign_dir):
     cloud = read_cloud(source)
     assert cloud.num_points == 56035
     values, counts = np.unique(np.asarray(cloud.las.classification), return_counts=True)
-    assert dict(zip(values.tolist(), counts.tolist())) == {1: 4783, 2: 33568, 3: 379, 4: 933,
-                                                           5: 12154, 6: 4148, 64: 70}
+    assert dict(zip(values.tolist(), counts.tolist())) == {1: 4783, 2: 33568, 3: 379, 4: 933, 5: 12154, 6: 4148, 64: 70}
     out = write_cloud(cloud, tmp_path / "ign.laz", extra_dims={"p": np.ones(cloud.num_points, np.float32)})
     back = laspy.read(out)
     _assert_same_points(back, cloud.las)

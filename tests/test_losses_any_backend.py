@@ -81,10 +81,17 @@ def finite_difference(fn, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
 
 
 def test_importing_the_losses_imports_tensorflow_only_on_its_backend():
-    code = ("import sys\nfrom vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy, compute_class_weight\n"
-            "print('tensorflow' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "KERAS_BACKEND": BACKEND})
+    code = (
+        "import sys\nfrom vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy, compute_class_weight\n"
+        "print('tensorflow' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KERAS_BACKEND": BACKEND},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n")[-2] == str(BACKEND == "tensorflow")
 
@@ -98,13 +105,18 @@ def test_value_and_gradient_match_the_float64_reference(gamma, layout, compiled)
     labels = rng.integers(0, 4, size=(2, 6))
     labels[1, :2] = -1
     weights = rng.uniform(0.2, 2.0, size=(2, 6))
-    y = labels if layout == "sparse" else np.eye(4, dtype=np.float32)[np.where(labels < 0, 0, labels)] * (
-        labels >= 0)[..., None]
-    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=ALPHA, gamma=gamma, from_logits=True,
-                                                     ignore_class=-1 if layout == "sparse" else None)
+    y = (
+        labels
+        if layout == "sparse"
+        else np.eye(4, dtype=np.float32)[np.where(labels < 0, 0, labels)] * (labels >= 0)[..., None]
+    )
+    loss = ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=ALPHA, gamma=gamma, from_logits=True, ignore_class=-1 if layout == "sparse" else None
+    )
     sw = weights * (labels >= 0)  # one-hot rows of zeros: weight 0 as well
-    value, grad = value_and_grad(lambda z: loss(y, z, sample_weight=sw.astype(np.float32)),
-                                 logits.astype(np.float32), compiled=compiled)
+    value, grad = value_and_grad(
+        lambda z: loss(y, z, sample_weight=sw.astype(np.float32)), logits.astype(np.float32), compiled=compiled
+    )
 
     def expected(z):
         return reference(labels, z, alpha=ALPHA, gamma=gamma, ignore=-1, weights=weights)
@@ -121,8 +133,9 @@ def test_probabilities_label_smoothing_and_the_seed_000_factory():
     factory = vl3d_class_weighted_focal_categorical_crossentropy(ALPHA, 2.0)
     expected = reference(labels, p, alpha=ALPHA, gamma=2.0, from_logits=False)
     assert float(factory(one_hot, p)) == pytest.approx(expected, rel=1e-5)
-    smoothed = ClassWeightedFocalCategoricalCrossentropy(class_weight=ALPHA, gamma=2.0, label_smoothing=0.2,
-                                                         reduction="sum")
+    smoothed = ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=ALPHA, gamma=2.0, label_smoothing=0.2, reduction="sum"
+    )
     target = one_hot * 0.8 + 0.05
     log_p = np.log(np.clip(p.astype(np.float64) / p.sum(-1, keepdims=True), 1e-7, 1 - 1e-7))
     want = (np.asarray(ALPHA) * target * (1 - np.exp(log_p)) ** 2 * -log_p).sum()
@@ -132,8 +145,9 @@ def test_probabilities_label_smoothing_and_the_seed_000_factory():
 
 def test_margin_100_gives_a_loss_of_100_and_a_live_gradient():
     loss = ClassWeightedFocalCategoricalCrossentropy(gamma=2.0, from_logits=True)
-    value, grad = value_and_grad(lambda z: loss(np.array([[1]]), z), np.array([[[100.0, 0.0, 0.0]]], np.float32),
-                                 compiled=False)
+    value, grad = value_and_grad(
+        lambda z: loss(np.array([[1]]), z), np.array([[[100.0, 0.0, 0.0]]], np.float32), compiled=False
+    )
     assert value == pytest.approx(100.0, rel=1e-6)
     np.testing.assert_allclose(grad[0, 0], [1.0, -1.0, 0.0], atol=1e-6)
 
@@ -141,11 +155,13 @@ def test_margin_100_gives_a_loss_of_100_and_a_live_gradient():
 def test_class_weights_and_the_one_vs_all_loss_of_seed_003():
     assert compute_class_weight("inverse_frequency", [100, 200, 50, 10])[3] == pytest.approx(0.7407407407)
     y_true = np.eye(4, dtype=np.float32)[[0, 1]]
-    y_pred = np.array([[0.37623284, 0.33230947, 0.0481559, 0.2433018],
-                       [0.29497108, 0.12360882, 0.20553146, 0.37588864]], np.float32)
+    y_pred = np.array(
+        [[0.37623284, 0.33230947, 0.0481559, 0.2433018], [0.29497108, 0.12360882, 0.20553146, 0.37588864]], np.float32
+    )
     loss = MultiCategoryFocalCrossentropy(class_counts=[100, 200, 50, 10], reduction=None)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(y_true, y_pred)), [0.04206767, 0.11250415],
-                               atol=1.5e-8)  # seed 003's printed values
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loss(y_true, y_pred)), [0.04206767, 0.11250415], atol=1.5e-8
+    )  # seed 003's printed values
 
 
 def test_fit_and_keras_file_round_trip(tmp_path):
@@ -155,8 +171,9 @@ def test_fit_and_keras_file_round_trip(tmp_path):
     keras.utils.set_random_seed(1)
     inputs = keras.Input((5, 3))
     model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
-    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=ALPHA, gamma=1.5, from_logits=True,
-                                                     ignore_class=-1, label_smoothing=0.1)
+    loss = ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=ALPHA, gamma=1.5, from_logits=True, ignore_class=-1, label_smoothing=0.1
+    )
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss=loss)
     history = model.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False)
     assert history.history["loss"][-1] < history.history["loss"][0]

@@ -20,8 +20,9 @@ from vl3d_focal.losses import (
 EPS = 1e-7
 
 
-def reference(y, pred, *, alpha, gamma, from_logits, smoothing=0.0, ignore=None, sw=None,
-              reduction="class_weighted_mean"):
+def reference(
+    y, pred, *, alpha, gamma, from_logits, smoothing=0.0, ignore=None, sw=None, reduction="class_weighted_mean"
+):
     """Seed 000's L-hat (and the other reductions) in float64; y sparse (B,N) or dense (B,N,C)."""
     pred = np.asarray(pred, np.float64)
     c = pred.shape[-1]
@@ -43,9 +44,13 @@ def reference(y, pred, *, alpha, gamma, from_logits, smoothing=0.0, ignore=None,
     smoothed = onehot * (1 - smoothing) + smoothing / c
     term = (alpha * smoothed * (1 - p) ** gamma * -logp).sum(-1)
     alpha_star = (alpha * onehot).sum(-1)
-    s = np.ones(valid.shape) if sw is None else np.broadcast_to(
-        np.asarray(sw, np.float64).reshape(np.shape(sw) + (1,) * (valid.ndim - np.ndim(sw))),
-        valid.shape)
+    s = (
+        np.ones(valid.shape)
+        if sw is None
+        else np.broadcast_to(
+            np.asarray(sw, np.float64).reshape(np.shape(sw) + (1,) * (valid.ndim - np.ndim(sw))), valid.shape
+        )
+    )
     w = s * valid
     if reduction is None:
         return w * term
@@ -76,11 +81,18 @@ def test_matches_numpy_reference_of_seed_000(c, from_logits, sparse):
     for gamma in (0.0, 0.5, 2.0, 3.7):
         for kwargs in ({}, {"ignore": ignore}, {"sw": sw}, {"ignore": ignore, "sw": sw}):
             loss = ClassWeightedFocalCategoricalCrossentropy(
-                class_weight=list(alpha), gamma=gamma, from_logits=from_logits,
-                ignore_class=kwargs.get("ignore"))
+                class_weight=list(alpha), gamma=gamma, from_logits=from_logits, ignore_class=kwargs.get("ignore")
+            )
             got = loss(y, pred, sample_weight=kwargs.get("sw")).numpy()
-            want = reference(labels, pred, alpha=alpha, gamma=gamma, from_logits=from_logits,
-                             ignore=kwargs.get("ignore"), sw=kwargs.get("sw"))
+            want = reference(
+                labels,
+                pred,
+                alpha=alpha,
+                gamma=gamma,
+                from_logits=from_logits,
+                ignore=kwargs.get("ignore"),
+                sw=kwargs.get("sw"),
+            )
             np.testing.assert_allclose(got, want, rtol=2e-5, err_msg=f"gamma={gamma} {list(kwargs)}")
 
 
@@ -93,10 +105,16 @@ def test_label_smoothing_and_other_reductions_match_reference(sparse, from_logit
     y = labels if sparse else np.eye(5, dtype=np.float32)[labels]
     for reduction in ("class_weighted_mean", "sum_over_batch_size", "sum", None):
         loss = ClassWeightedFocalCategoricalCrossentropy(
-            class_weight=list(alpha), gamma=2.0, from_logits=from_logits, label_smoothing=0.2,
-            reduction=reduction, ignore_class=1)
-        want = reference(labels, pred, alpha=alpha, gamma=2.0, from_logits=from_logits,
-                         smoothing=0.2, ignore=1, reduction=reduction)
+            class_weight=list(alpha),
+            gamma=2.0,
+            from_logits=from_logits,
+            label_smoothing=0.2,
+            reduction=reduction,
+            ignore_class=1,
+        )
+        want = reference(
+            labels, pred, alpha=alpha, gamma=2.0, from_logits=from_logits, smoothing=0.2, ignore=1, reduction=reduction
+        )
         got = loss(y, pred).numpy()
         assert got.shape == np.shape(want)
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7)
@@ -111,14 +129,13 @@ def test_seed_001_printed_numbers_with_keras_alpha():
 
     np.testing.assert_allclose(make("sum_over_batch_size")(y_true, y_pred), 0.23315276, rtol=1e-7)
     np.testing.assert_allclose(
-        make("sum_over_batch_size")(y_true, y_pred, sample_weight=np.array([0.3, 0.7])), 0.1632,
-        atol=5e-5)
+        make("sum_over_batch_size")(y_true, y_pred, sample_weight=np.array([0.3, 0.7])), 0.1632, atol=5e-5
+    )
     np.testing.assert_allclose(make("sum")(y_true, y_pred), 0.46631, atol=5e-6)
     np.testing.assert_allclose(make(None)(y_true, y_pred), [3.2058331e-05, 4.6627346e-01], rtol=1e-6)
     # the same with sparse labels, and exactly Keras' own loss
     keras_loss = keras.losses.CategoricalFocalCrossentropy()
-    np.testing.assert_allclose(make("sum_over_batch_size")([1, 2], y_pred),
-                               keras_loss(y_true, y_pred), rtol=1e-6)
+    np.testing.assert_allclose(make("sum_over_batch_size")([1, 2], y_pred), keras_loss(y_true, y_pred), rtol=1e-6)
 
 
 def test_equals_keras_focal_on_random_probabilities_with_smoothing():
@@ -127,7 +144,8 @@ def test_equals_keras_focal_on_random_probabilities_with_smoothing():
     onehot = np.eye(6, dtype=np.float32)[rng.integers(0, 6, (4, 9))]
     for smoothing in (0.0, 0.1):
         ours = ClassWeightedFocalCategoricalCrossentropy(
-            class_weight=[0.25] * 6, label_smoothing=smoothing, reduction="sum_over_batch_size")
+            class_weight=[0.25] * 6, label_smoothing=smoothing, reduction="sum_over_batch_size"
+        )
         theirs = keras.losses.CategoricalFocalCrossentropy(label_smoothing=smoothing)
         np.testing.assert_allclose(ours(onehot, probs), theirs(onehot, probs), rtol=1e-5)
 
@@ -135,8 +153,7 @@ def test_equals_keras_focal_on_random_probabilities_with_smoothing():
 def test_gamma_zero_is_weighted_crossentropy():
     rng = np.random.default_rng(2)
     logits, labels, alpha = random_case(rng, 4)
-    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), gamma=0.0,
-                                                     from_logits=True)
+    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), gamma=0.0, from_logits=True)
     nll = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True).numpy()
     want = (alpha[labels] * nll).sum() / alpha[labels].sum()
     np.testing.assert_allclose(loss(labels, logits), want, rtol=1e-5)
@@ -145,13 +162,19 @@ def test_gamma_zero_is_weighted_crossentropy():
 def test_weighted_mean_is_invariant_to_scaling_class_weights():
     rng = np.random.default_rng(3)
     logits, labels, alpha = random_case(rng, 5)
-    values = [ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha * k),
-                                                       from_logits=True)(labels, logits).numpy()
-              for k in (1.0, 0.01, 1000.0)]
+    values = [
+        ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha * k), from_logits=True)(
+            labels, logits
+        ).numpy()
+        for k in (1.0, 0.01, 1000.0)
+    ]
     np.testing.assert_allclose(values, values[0], rtol=1e-5)
-    summed = [ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha * k), reduction="sum",
-                                                       from_logits=True)(labels, logits).numpy()
-              for k in (1.0, 2.0)]
+    summed = [
+        ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha * k), reduction="sum", from_logits=True)(
+            labels, logits
+        ).numpy()
+        for k in (1.0, 2.0)
+    ]
     np.testing.assert_allclose(summed[1], 2 * summed[0], rtol=1e-5)
 
 
@@ -172,12 +195,14 @@ def test_all_ignored_or_zero_weight_batch_gives_zero_and_zero_gradient():
     labels = np.full((2, 6), -1)
     for loss, kwargs in (
         (ClassWeightedFocalCategoricalCrossentropy(from_logits=True, ignore_class=-1), {}),
-        (ClassWeightedFocalCategoricalCrossentropy(from_logits=True, reduction="sum_over_batch_size",
-                                                   ignore_class=-1), {}),
-        (ClassWeightedFocalCategoricalCrossentropy(from_logits=True),
-         {"sample_weight": np.zeros(2)}),
-        (ClassWeightedFocalCategoricalCrossentropy(from_logits=True, class_weight=[0.0, 0.0, 0.0]),
-         {}),
+        (
+            ClassWeightedFocalCategoricalCrossentropy(
+                from_logits=True, reduction="sum_over_batch_size", ignore_class=-1
+            ),
+            {},
+        ),
+        (ClassWeightedFocalCategoricalCrossentropy(from_logits=True), {"sample_weight": np.zeros(2)}),
+        (ClassWeightedFocalCategoricalCrossentropy(from_logits=True, class_weight=[0.0, 0.0, 0.0]), {}),
     ):
         y = labels if loss.ignore_class is not None else np.zeros((2, 6), int)
         with tf.GradientTape() as tape:
@@ -198,8 +223,9 @@ def test_sample_weight_shapes_broadcast_like_keras():
     c = loss(labels, logits, sample_weight=full[..., None]).numpy()
     d = loss(labels[..., None], logits, sample_weight=full).numpy()  # (B, N, 1) labels
     np.testing.assert_allclose([a, b, c, d], a, rtol=1e-6)
-    np.testing.assert_allclose(a, reference(labels, logits, alpha=alpha, gamma=2.0,
-                                            from_logits=True, sw=full), rtol=1e-5)
+    np.testing.assert_allclose(
+        a, reference(labels, logits, alpha=alpha, gamma=2.0, from_logits=True, sw=full), rtol=1e-5
+    )
     with pytest.raises(LossArgumentError, match="sample_weight"):
         loss(labels, logits, sample_weight=np.ones((2, 5, 4)))
 
@@ -207,10 +233,10 @@ def test_sample_weight_shapes_broadcast_like_keras():
 def test_class_axis_other_than_last():
     rng = np.random.default_rng(7)
     logits, labels, alpha = random_case(rng, 3, b=2, n=4)
-    last = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), from_logits=True,
-                                                     reduction=None)
-    first = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), from_logits=True,
-                                                      axis=1, reduction=None)
+    last = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), from_logits=True, reduction=None)
+    first = ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=list(alpha), from_logits=True, axis=1, reduction=None
+    )
     moved = np.moveaxis(logits, -1, 1)  # (B, C, N)
     np.testing.assert_allclose(first(labels, moved), last(labels, logits), rtol=1e-6)
 
@@ -231,12 +257,17 @@ def test_half_precision_inputs_give_float32():
 
 def test_construction_errors_name_argument_expected_and_received():
     cases = [
-        ({"gamma": -1.0}, "gamma"), ({"gamma": "2"}, "gamma"), ({"from_logits": 1}, "from_logits"),
-        ({"label_smoothing": 1.0}, "label_smoothing"), ({"axis": 1.5}, "axis"),
-        ({"ignore_class": True}, "ignore_class"), ({"reduction": "mean_of_everything"}, "reduction"),
-        ({"class_weight": [1.0, -2.0]}, "class_weight"), ({"class_weight": [1.0, float("nan")]},
-                                                          "class_weight"),
-        ({"class_weight": "balanced"}, "class_weight"), ({"class_weight": []}, "class_weight"),
+        ({"gamma": -1.0}, "gamma"),
+        ({"gamma": "2"}, "gamma"),
+        ({"from_logits": 1}, "from_logits"),
+        ({"label_smoothing": 1.0}, "label_smoothing"),
+        ({"axis": 1.5}, "axis"),
+        ({"ignore_class": True}, "ignore_class"),
+        ({"reduction": "mean_of_everything"}, "reduction"),
+        ({"class_weight": [1.0, -2.0]}, "class_weight"),
+        ({"class_weight": [1.0, float("nan")]}, "class_weight"),
+        ({"class_weight": "balanced"}, "class_weight"),
+        ({"class_weight": []}, "class_weight"),
     ]
     for kwargs, argument in cases:
         with pytest.raises(LossArgumentError) as info:
@@ -254,12 +285,26 @@ def test_class_weight_length_checked_at_first_call():
 
 def test_config_round_trip_every_argument():
     loss = ClassWeightedFocalCategoricalCrossentropy(
-        class_weight=[1.0, 2.5], gamma=1.5, from_logits=True, label_smoothing=0.1, axis=1,
-        ignore_class=-1, reduction="sum", name="my_loss")
+        class_weight=[1.0, 2.5],
+        gamma=1.5,
+        from_logits=True,
+        label_smoothing=0.1,
+        axis=1,
+        ignore_class=-1,
+        reduction="sum",
+        name="my_loss",
+    )
     config = loss.get_config()
-    assert config == {"class_weight": [1.0, 2.5], "gamma": 1.5, "from_logits": True,
-                      "label_smoothing": 0.1, "axis": 1, "ignore_class": -1, "reduction": "sum",
-                      "name": "my_loss"}
+    assert config == {
+        "class_weight": [1.0, 2.5],
+        "gamma": 1.5,
+        "from_logits": True,
+        "label_smoothing": 0.1,
+        "axis": 1,
+        "ignore_class": -1,
+        "reduction": "sum",
+        "name": "my_loss",
+    }
     again = ClassWeightedFocalCategoricalCrossentropy.from_config(config)
     assert again.get_config() == config
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
@@ -270,8 +315,7 @@ def test_config_round_trip_every_argument():
 def test_graph_and_xla_match_eager():
     rng = np.random.default_rng(9)
     logits, labels, alpha = random_case(rng, 5)
-    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), from_logits=True,
-                                                     ignore_class=0)
+    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), from_logits=True, ignore_class=0)
 
     def value_and_grad(z, y):
         with tf.GradientTape() as tape:
@@ -300,10 +344,10 @@ def test_properties_finite_non_negative_and_permutation_invariant(c, n, gamma, s
     logits = (rng.normal(size=(1, n, c)) * scale).astype(np.float32)
     labels = rng.integers(0, c, size=(1, n))
     alpha = list(rng.uniform(0.0, 3.0, size=c))
-    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=alpha, gamma=gamma,
-                                                     from_logits=True)
-    per_point = ClassWeightedFocalCategoricalCrossentropy(class_weight=alpha, gamma=gamma,
-                                                          from_logits=True, reduction=None)
+    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=alpha, gamma=gamma, from_logits=True)
+    per_point = ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=alpha, gamma=gamma, from_logits=True, reduction=None
+    )
     value = loss(labels, logits).numpy()
     points = per_point(labels, logits).numpy()
     assert np.isfinite(value) and value >= 0
@@ -317,16 +361,16 @@ def test_compute_parts_sums_give_the_reductions_across_batches():
     logits, labels, alpha = random_case(rng, 4, b=4, n=6)
     labels[0, :3] = -1
     sw = rng.uniform(0.1, 2.0, size=(4,))
-    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), from_logits=True,
-                                                     ignore_class=-1)
-    halves = [loss.compute_parts(labels[i:i + 2], logits[i:i + 2], sw[i:i + 2]) for i in (0, 2)]
+    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), from_logits=True, ignore_class=-1)
+    halves = [loss.compute_parts(labels[i : i + 2], logits[i : i + 2], sw[i : i + 2]) for i in (0, 2)]
     num = sum(float(tf.reduce_sum(p.numerator)) for p in halves)
     den = sum(float(tf.reduce_sum(p.denominator)) for p in halves)
     count = sum(float(tf.reduce_sum(p.count)) for p in halves)
     np.testing.assert_allclose(num / den, loss(labels, logits, sample_weight=sw), rtol=1e-5)
     assert count == 4 * 6 - 3
-    mean = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), from_logits=True,
-                                                     ignore_class=-1, reduction="sum_over_batch_size")
+    mean = ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=list(alpha), from_logits=True, ignore_class=-1, reduction="sum_over_batch_size"
+    )
     np.testing.assert_allclose(num / count, mean(labels, logits, sample_weight=sw), rtol=1e-5)
 
 
@@ -354,7 +398,8 @@ def test_sparse_label_outside_the_classes_raises_eagerly_and_in_graphs_and_is_na
     assert np.isnan(xla(tf.constant([[0, 4, -1], [2, 1, 3]]), tf.constant(logits)).numpy())
     per_point = ClassWeightedFocalCategoricalCrossentropy(from_logits=True, reduction=None)
     values = tf.function(lambda y, z: per_point(y, z), jit_compile=True)(
-        tf.constant([[0, 4, 1], [2, 1, 3]]), tf.constant(logits))
+        tf.constant([[0, 4, 1], [2, 1, 3]]), tf.constant(logits)
+    )
     assert np.isnan(values.numpy()[0, 1]) and np.isfinite(np.delete(values.numpy().ravel(), 1)).all()
     # labels in range (and the ignored ones) are accepted
     fine = loss(np.array([[0, 3, -1], [2, 1, 1]]), logits).numpy()

@@ -27,8 +27,7 @@ def _data(seed: int = 0):
 def test_model_fit_on_tf_data_decreases_loss_and_matches_evaluate():
     keras.utils.set_random_seed(0)
     x, y = _data()
-    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=[1.0, 2.0, 4.0], from_logits=True,
-                                                     ignore_class=-1)
+    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=[1.0, 2.0, 4.0], from_logits=True, ignore_class=-1)
     model = _tiny_model(3)
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss)
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
@@ -44,8 +43,9 @@ def test_model_fit_on_tf_data_decreases_loss_and_matches_evaluate():
 def test_saved_keras_model_reloads_without_custom_objects(tmp_path):
     keras.utils.set_random_seed(1)
     x, y = _data(1)
-    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=[1.0, 2.0, 4.0], gamma=1.5,
-                                                     from_logits=True, ignore_class=-1)
+    loss = ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=[1.0, 2.0, 4.0], gamma=1.5, from_logits=True, ignore_class=-1
+    )
     model = _tiny_model(3)
     model.compile(optimizer="adam", loss=loss)
     model.fit(x, y, epochs=1, batch_size=16, verbose=0)
@@ -55,8 +55,9 @@ def test_saved_keras_model_reloads_without_custom_objects(tmp_path):
     assert isinstance(restored.loss, ClassWeightedFocalCategoricalCrossentropy)
     assert restored.loss.get_config() == loss.get_config()
     np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
-    np.testing.assert_allclose(restored.evaluate(x, y, batch_size=32, verbose=0),
-                               model.evaluate(x, y, batch_size=32, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        restored.evaluate(x, y, batch_size=32, verbose=0), model.evaluate(x, y, batch_size=32, verbose=0), rtol=1e-5
+    )
 
 
 def test_fit_on_float_one_hot_labels_follows_the_sparse_run():
@@ -68,8 +69,12 @@ def test_fit_on_float_one_hot_labels_follows_the_sparse_run():
     for labels, ignore in ((y, -1), (one_hot, None)):
         keras.utils.set_random_seed(3)
         model = _tiny_model(3)
-        model.compile(optimizer=keras.optimizers.Adam(0.05), loss=ClassWeightedFocalCategoricalCrossentropy(
-            class_weight=[1.0, 2.0, 4.0], from_logits=True, ignore_class=ignore))
+        model.compile(
+            optimizer=keras.optimizers.Adam(0.05),
+            loss=ClassWeightedFocalCategoricalCrossentropy(
+                class_weight=[1.0, 2.0, 4.0], from_logits=True, ignore_class=ignore
+            ),
+        )
         history = model.fit(x, labels, epochs=3, batch_size=8, verbose=0, shuffle=False)
         histories.append(history.history["loss"])
     assert histories[0][-1] < histories[0][0]

@@ -20,18 +20,39 @@ import pytest
 
 CASES = {
     # the issue's case: clouds 0-1 hold only class 2, clouds 2-3 only class 0
-    "issue": {"class_weight": [0.1, 1.0, 10.0], "labels": [[2] * 8, [2] * 8, [0] * 8, [0] * 8],
-              "split": [2, 2], "ignore_class": None, "sample_weight": False},
+    "issue": {
+        "class_weight": [0.1, 1.0, 10.0],
+        "labels": [[2] * 8, [2] * 8, [0] * 8, [0] * 8],
+        "split": [2, 2],
+        "ignore_class": None,
+        "sample_weight": False,
+    },
     # custom loop: 4 / 3 clouds; fit: batches of 4 (2 / 2), then 3 (2 / 1). Keras' fit cannot take
     # an uneven *first* batch under MirroredStrategy, whatever the loss (it averages that batch
     # over the replicas to build the model: keras-team/keras#20585)
-    "uneven": {"class_weight": [1.0, 6.0, 0.5],
-               "labels": [[0] * 8, [0, 0, 1, 0, 0, 0, 2, 1], [2] * 8, [0] * 8, [1] * 8,
-                          [1, 1, 1, 2, 2, 1, 1, 0], [2, 2, 2, 2, 0, 0, 0, 0]],
-               "split": [4, 3], "ignore_class": None, "sample_weight": True, "fit_batch": 4},
-    "ignored": {"class_weight": [1.0, 6.0, 0.5],
-                "labels": [[0, 1, 2, -1, 0, 1, 1, 0], [2, 2, -1, -1, 0, 1, 2, 2], [-1] * 8, [-1] * 8],
-                "split": [2, 2], "ignore_class": -1, "sample_weight": True},
+    "uneven": {
+        "class_weight": [1.0, 6.0, 0.5],
+        "labels": [
+            [0] * 8,
+            [0, 0, 1, 0, 0, 0, 2, 1],
+            [2] * 8,
+            [0] * 8,
+            [1] * 8,
+            [1, 1, 1, 2, 2, 1, 1, 0],
+            [2, 2, 2, 2, 0, 0, 0, 0],
+        ],
+        "split": [4, 3],
+        "ignore_class": None,
+        "sample_weight": True,
+        "fit_batch": 4,
+    },
+    "ignored": {
+        "class_weight": [1.0, 6.0, 0.5],
+        "labels": [[0, 1, 2, -1, 0, 1, 1, 0], [2, 2, -1, -1, 0, 1, 2, 2], [-1] * 8, [-1] * 8],
+        "split": [2, 2],
+        "ignore_class": -1,
+        "sample_weight": True,
+    },
 }
 
 
@@ -70,16 +91,20 @@ def _measure() -> dict:
             keras.utils.set_random_seed(3)
             inputs = keras.Input(x.shape[1:])
             model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
-            loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=case["class_weight"], gamma=2.0,
-                                                             from_logits=True, ignore_class=case["ignore_class"])
+            loss = ClassWeightedFocalCategoricalCrossentropy(
+                class_weight=case["class_weight"], gamma=2.0, from_logits=True, ignore_class=case["ignore_class"]
+            )
             model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss=loss)
             return model, loss
 
         single, loss = build()
         with tf.GradientTape() as tape:
             value = loss(y, single(x), sample_weight=w)
-        record = {"logits": single(x).numpy().tolist(), "single_loss": float(value),
-                  "single_grads": [g.numpy().ravel().tolist() for g in tape.gradient(value, single.trainable_variables)]}
+        record = {
+            "logits": single(x).numpy().tolist(),
+            "single_loss": float(value),
+            "single_grads": [g.numpy().ravel().tolist() for g in tape.gradient(value, single.trainable_variables)],
+        }
         with strategy.scope():
             mirrored, mirrored_loss = build()
         bounds = np.cumsum([0] + case["split"])
@@ -99,13 +124,17 @@ def _measure() -> dict:
             record[f"{mode}_replica_values"] = [float(v) for v in strategy.experimental_local_results(values)]
             record[f"{mode}_grads"] = [strategy.reduce("SUM", g, axis=None).numpy().ravel().tolist() for g in grads]
         batch = case.get("fit_batch", len(x))
-        histories = [model.fit(x, y, sample_weight=w, batch_size=batch, epochs=1, shuffle=False, verbose=0)
-                     for model in (single, mirrored)]
+        histories = [
+            model.fit(x, y, sample_weight=w, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+            for model in (single, mirrored)
+        ]
         record["fit_loss"] = [h.history["loss"][0] for h in histories]
-        record["fit_weight_gap"] = max(float(np.abs(a - b).max())
-                                       for a, b in zip(single.get_weights(), mirrored.get_weights()))
-        record["evaluate_loss"] = [float(m.evaluate(x, y, sample_weight=w, batch_size=batch, verbose=0))
-                                   for m in (single, mirrored)]
+        record["fit_weight_gap"] = max(
+            float(np.abs(a - b).max()) for a, b in zip(single.get_weights(), mirrored.get_weights())
+        )
+        record["evaluate_loss"] = [
+            float(m.evaluate(x, y, sample_weight=w, batch_size=batch, verbose=0)) for m in (single, mirrored)
+        ]
         out[name] = record
     return out
 
@@ -139,8 +168,9 @@ def test_two_replicas(measured):
 def test_single_device_loss_is_seed_000_in_float64(measured, name):
     case = CASES[name]
     _, labels, weights = _case_inputs(case)
-    expected = reference(np.asarray(measured[name]["logits"]), labels, case["class_weight"], 2.0, weights,
-                         case["ignore_class"])
+    expected = reference(
+        np.asarray(measured[name]["logits"]), labels, case["class_weight"], 2.0, weights, case["ignore_class"]
+    )
     assert measured[name]["single_loss"] == pytest.approx(expected, rel=1e-5)
 
 
@@ -169,7 +199,7 @@ def test_fit_step_equals_one_device(measured, name):
 def test_the_issue_case_is_far_from_an_average_of_replica_ratios(measured):
     record, case = measured["issue"], CASES["issue"]
     logits, labels = np.asarray(record["logits"]), np.asarray(case["labels"])
-    ratios = [reference(logits[i:i + 2], labels[i:i + 2], case["class_weight"], 2.0, None, None) for i in (0, 2)]
+    ratios = [reference(logits[i : i + 2], labels[i : i + 2], case["class_weight"], 2.0, None, None) for i in (0, 2)]
     assert abs(np.mean(ratios) - record["single_loss"]) > 0.02 * record["single_loss"]
 
 

@@ -34,15 +34,16 @@ def _step(task: int | None) -> dict:
 
     x = np.random.default_rng(5).normal(size=LABELS.shape + (3,)).astype(np.float32)
     weights = np.random.default_rng(6).uniform(0.5, 1.5, size=LABELS.shape).astype(np.float32)
-    rows = slice(None) if task is None else slice(sum(SPLIT[:task]), sum(SPLIT[:task + 1]))
+    rows = slice(None) if task is None else slice(sum(SPLIT[:task]), sum(SPLIT[: task + 1]))
     with strategy.scope():
         keras.utils.set_random_seed(2)
         inputs = keras.Input(x.shape[1:])
         model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
         optimizer = keras.optimizers.SGD(learning_rate=0.5)
         optimizer.build(model.trainable_variables)
-    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=[0.1, 1.0, 10.0], gamma=2.0, from_logits=True,
-                                                     ignore_class=-1)
+    loss = ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=[0.1, 1.0, 10.0], gamma=2.0, from_logits=True, ignore_class=-1
+    )
     local = (tf.constant(x[rows]), tf.constant(LABELS[rows]), tf.constant(weights[rows]))
 
     def replica_step():
@@ -62,9 +63,12 @@ def _step(task: int | None) -> dict:
     total, summed = train()
     for variable, grad in zip(model.trainable_variables, summed):
         variable.assign_sub(0.5 * grad)
-    return {"loss": float(total), "grads": [g.numpy().ravel().tolist() for g in summed],
-            "weights": [w.ravel().tolist() for w in model.get_weights()],
-            "replicas": int(strategy.num_replicas_in_sync)}
+    return {
+        "loss": float(total),
+        "grads": [g.numpy().ravel().tolist() for g in summed],
+        "weights": [w.ravel().tolist() for w in model.get_weights()],
+        "replicas": int(strategy.num_replicas_in_sync),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +82,17 @@ def runs() -> dict:
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     processes = {}
     for name, task in (("worker0", 0), ("worker1", 1), ("single", None)):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1",
-               "KERAS_BACKEND": "tensorflow"}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "-1", "KERAS_BACKEND": "tensorflow"}
         env.pop("TF_CONFIG", None)
         if task is not None:
             env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": task}})
-        processes[name] = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(task)], env=env,
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        processes[name] = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), str(task)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     outputs = {}
     try:
         for name, process in processes.items():

@@ -13,11 +13,7 @@ from test_losses_any_backend import finite_difference
 
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
 from vl3d_focal.losses.focal_ops import focal_and_slope
-from vl3d_focal.losses.focal_terms import (
-    categorical_logit_terms,
-    dense_logit_terms,
-    sparse_logit_terms,
-)
+from vl3d_focal.losses.focal_terms import categorical_logit_terms, dense_logit_terms, sparse_logit_terms
 
 
 def reference_loss(logits, target, alpha, gamma, sw):
@@ -45,8 +41,8 @@ def test_gradient_matches_float64_finite_differences(gamma, mode):
         y = labels
         target = np.eye(c)[labels] * (1 - smoothing) + smoothing / c
     loss = ClassWeightedFocalCategoricalCrossentropy(
-        class_weight=list(alpha), gamma=gamma, from_logits=True, label_smoothing=smoothing,
-        reduction="sum")
+        class_weight=list(alpha), gamma=gamma, from_logits=True, label_smoothing=smoothing, reduction="sum"
+    )
     z = tf.Variable(logits.astype(np.float32))
     with tf.GradientTape() as tape:
         labels_in = y.astype(np.float32) if mode == "dense_soft" else y
@@ -54,10 +50,12 @@ def test_gradient_matches_float64_finite_differences(gamma, mode):
             labels_in = np.eye(c, dtype=np.float32)[labels]
         value = loss(labels_in, z, sample_weight=sw)
     got = tape.gradient(value, z).numpy()
-    want = finite_difference(lambda x: reference_loss(x, target, alpha, gamma, sw),
-                             logits.astype(np.float32).astype(np.float64))
-    np.testing.assert_allclose(value.numpy(), reference_loss(logits.astype(np.float32), target,
-                                                             alpha, gamma, sw), rtol=1e-5)
+    want = finite_difference(
+        lambda x: reference_loss(x, target, alpha, gamma, sw), logits.astype(np.float32).astype(np.float64)
+    )
+    np.testing.assert_allclose(
+        value.numpy(), reference_loss(logits.astype(np.float32), target, alpha, gamma, sw), rtol=1e-5
+    )
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
@@ -76,9 +74,12 @@ def test_probability_input_gradient_matches_finite_differences():
     p = tf.Variable(probs.astype(np.float32))
     with tf.GradientTape() as tape:
         value = loss(labels, p)
-    np.testing.assert_allclose(tape.gradient(value, p).numpy(),
-                               finite_difference(ref, probs.astype(np.float32).astype(np.float64)),
-                               rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        tape.gradient(value, p).numpy(),
+        finite_difference(ref, probs.astype(np.float32).astype(np.float64)),
+        rtol=1e-3,
+        atol=1e-4,
+    )
 
 
 def test_margin_100_keeps_loss_and_gradient_while_keras_is_capped_and_dead():
@@ -132,6 +133,7 @@ def test_slope_is_derivative_of_focal_term():
 
         def ref(u, gamma=gamma):
             return (1 - np.exp(u)) ** gamma * -u
+
         h = np.abs(log_p) * 1e-5
         numeric = (ref(log_p + h) - ref(log_p - h)) / (2 * h)
         np.testing.assert_allclose(f.numpy(), ref(log_p), rtol=1e-10)
@@ -213,13 +215,18 @@ def test_one_hot_labels_equal_sparse_labels_and_the_reference(case, mode):
     alpha = list(rng.uniform(0.2, 3.0, size=4)) if spec["alpha"] else None
     sw = rng.uniform(0.5, 1.5, size=labels.shape).astype(np.float32) if spec["sw"] else None
     loss = ClassWeightedFocalCategoricalCrossentropy(
-        class_weight=alpha, gamma=spec["gamma"], from_logits=True, label_smoothing=spec["smoothing"],
-        ignore_class=spec["ignore"])
+        class_weight=alpha,
+        gamma=spec["gamma"],
+        from_logits=True,
+        label_smoothing=spec["smoothing"],
+        ignore_class=spec["ignore"],
+    )
     one_hot = np.eye(4, dtype=np.float32)[labels]
     value, grad = loss_value_and_grad(loss, one_hot, logits, sw, mode)
     sparse_value, sparse_grad = loss_value_and_grad(loss, labels.astype(np.int32), logits, sw, mode)
-    want, want_grad = reference_value_and_grad(one_hot, logits, alpha=alpha, gamma=spec["gamma"],
-                                               smoothing=spec["smoothing"], ignore=spec["ignore"], sw=sw)
+    want, want_grad = reference_value_and_grad(
+        one_hot, logits, alpha=alpha, gamma=spec["gamma"], smoothing=spec["smoothing"], ignore=spec["ignore"], sw=sw
+    )
     np.testing.assert_allclose(value, sparse_value, rtol=1e-6)
     np.testing.assert_allclose(grad, sparse_grad, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(value, want, rtol=1e-5)
@@ -239,31 +246,36 @@ def test_soft_row_among_hard_rows_uses_the_dense_formula(mode):
     np.testing.assert_allclose(value, want, rtol=1e-5)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-4, atol=1e-6)
     shortcut = reference_loss(logits, np.eye(4)[y.argmax(-1)], np.asarray(alpha), 2.0, 1.0) / (
-        np.asarray(alpha)[y.argmax(-1)].sum())  # what treating the row as its argmax would give
+        np.asarray(alpha)[y.argmax(-1)].sum()
+    )  # what treating the row as its argmax would give
     assert abs(shortcut - want) > 1e-3 * want
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("row", [[1.0, 1.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [1.0, 0.0, 0.01, 0.0],
-                                 [0.0, 1.0, -0.5, 0.0]],
-                         ids=["two ones", "scaled", "small extra", "negative"])
+@pytest.mark.parametrize(
+    "row",
+    [[1.0, 1.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [1.0, 0.0, 0.01, 0.0], [0.0, 1.0, -0.5, 0.0]],
+    ids=["two ones", "scaled", "small extra", "negative"],
+)
 def test_a_single_row_that_is_not_one_hot_disables_the_sparse_shortcut(row, mode):
     rng, logits, labels = labelled_case(47)
     logits[0, 7] = 0.0  # p = 1/4 for every class of the odd row: every class weight counts
     alpha = rng.uniform(0.2, 3.0, size=4)
     y = np.eye(4, dtype=np.float32)[labels]
     y[0, 7] = row
-    loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=list(alpha), gamma=2.0, from_logits=True,
-                                                     reduction=None)
+    loss = ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=list(alpha), gamma=2.0, from_logits=True, reduction=None
+    )
     values, grad = loss_value_and_grad(loss, y, logits, None, mode)  # grad of the sum of the terms
     z = tf.constant(logits, tf.float64)
     with tf.GradientTape() as tape:
         tape.watch(z)
-        want = tf.reduce_sum(tf.constant(y, tf.float64) * alpha * (1.0 - tf.nn.softmax(z)) ** 2
-                             * -tf.nn.log_softmax(z), axis=-1)  # the dense formula, every row
+        want = tf.reduce_sum(
+            tf.constant(y, tf.float64) * alpha * (1.0 - tf.nn.softmax(z)) ** 2 * -tf.nn.log_softmax(z), axis=-1
+        )  # the dense formula, every row
     np.testing.assert_allclose(values, want, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(grad, tape.gradient(want, z).numpy(), rtol=1e-4, atol=1e-6)
-    shortcut = alpha[np.argmax(row)] * 0.75 ** 2 * np.log(4.0)  # the row read as its argmax class
+    shortcut = alpha[np.argmax(row)] * 0.75**2 * np.log(4.0)  # the row read as its argmax class
     assert abs(values[0, 7] - shortcut) > 1e-3 * shortcut
 
 

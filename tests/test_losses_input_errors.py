@@ -21,17 +21,39 @@ def _ragged_labels() -> tf.RaggedTensor:
 
 # (name, labels factory, predictions, exception type in a graph, fragments of the message)
 CORPUS = [
-    ("float label 1.5", lambda: np.array([[0.0, 1.5, 2.0, 1.0]], np.float32), LOGITS_1_4_3,
-     tf.errors.InvalidArgumentError,
-     ["`y_true`", "not integers", "expected class indices in [0, 3)", "1.5"]),
-    ("labels (1, 3) for predictions (1, 4, 3)", lambda: np.array([[0, 1, 2]]), LOGITS_1_4_3, LossArgumentError,
-     ["`y_true`", "expected sparse labels of shape (1, 4)", "or one-hot labels of shape (1, 4, 3)",
-      "Received: y_true.shape=(1, 3)"]),
-    ("one-hot labels with 4 classes for 3", lambda: np.eye(4, dtype=np.float32)[None, [0, 1, 2, 3]], LOGITS_1_4_3,
-     LossArgumentError,
-     ["`y_true`", "one entry per class", "expected 3", "Received: 4", "y_true.shape=(1, 4, 4)"]),
-    ("ragged labels", _ragged_labels, np.zeros((2, 3, 3), np.float32), LossArgumentError,
-     ["`y_true`", "must be a dense tensor", "Received: y_true of type tf.RaggedTensor"]),
+    (
+        "float label 1.5",
+        lambda: np.array([[0.0, 1.5, 2.0, 1.0]], np.float32),
+        LOGITS_1_4_3,
+        tf.errors.InvalidArgumentError,
+        ["`y_true`", "not integers", "expected class indices in [0, 3)", "1.5"],
+    ),
+    (
+        "labels (1, 3) for predictions (1, 4, 3)",
+        lambda: np.array([[0, 1, 2]]),
+        LOGITS_1_4_3,
+        LossArgumentError,
+        [
+            "`y_true`",
+            "expected sparse labels of shape (1, 4)",
+            "or one-hot labels of shape (1, 4, 3)",
+            "Received: y_true.shape=(1, 3)",
+        ],
+    ),
+    (
+        "one-hot labels with 4 classes for 3",
+        lambda: np.eye(4, dtype=np.float32)[None, [0, 1, 2, 3]],
+        LOGITS_1_4_3,
+        LossArgumentError,
+        ["`y_true`", "one entry per class", "expected 3", "Received: 4", "y_true.shape=(1, 4, 4)"],
+    ),
+    (
+        "ragged labels",
+        _ragged_labels,
+        np.zeros((2, 3, 3), np.float32),
+        LossArgumentError,
+        ["`y_true`", "must be a dense tensor", "Received: y_true of type tf.RaggedTensor"],
+    ),
 ]
 
 
@@ -66,8 +88,10 @@ def test_tf_function_call_raises_one_clear_message(name, labels, logits, graph_e
 
 
 def test_integer_valued_float_labels_are_accepted_in_both_modes():
-    labels, logits = np.array([[0.0, 1.0, 2.0, 1.0]], np.float32), np.random.default_rng(0).normal(
-        size=(1, 4, 3)).astype(np.float32)
+    labels, logits = (
+        np.array([[0.0, 1.0, 2.0, 1.0]], np.float32),
+        np.random.default_rng(0).normal(size=(1, 4, 3)).astype(np.float32),
+    )
     eager = float(_loss()(labels, logits))
     graph = float(tf.function(lambda y, z: _loss()(y, z))(tf.constant(labels), tf.constant(logits)))
     assert eager == pytest.approx(float(_loss()(labels.astype(np.int32), logits)), rel=1e-6)

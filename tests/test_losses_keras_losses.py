@@ -16,15 +16,23 @@ ONEHOT = np.eye(3, dtype=np.float32)[LABELS]
 
 
 def test_categorical_focal_crossentropy_is_keras():
-    loss = LOSSES.build({"function": "categorical_focal_crossentropy", "alpha": [0.2, 0.3, 0.5],
-                         "gamma": 1.0, "reduction": "sum", "from_logits": True}, num_classes=3)
+    loss = LOSSES.build(
+        {
+            "function": "categorical_focal_crossentropy",
+            "alpha": [0.2, 0.3, 0.5],
+            "gamma": 1.0,
+            "reduction": "sum",
+            "from_logits": True,
+        },
+        num_classes=3,
+    )
     assert isinstance(loss, keras.losses.CategoricalFocalCrossentropy)
-    want = keras.losses.CategoricalFocalCrossentropy(alpha=[0.2, 0.3, 0.5], gamma=1.0,
-                                                     from_logits=True, reduction="sum")
+    want = keras.losses.CategoricalFocalCrossentropy(
+        alpha=[0.2, 0.3, 0.5], gamma=1.0, from_logits=True, reduction="sum"
+    )
     np.testing.assert_allclose(loss(ONEHOT, LOGITS), want(ONEHOT, LOGITS), rtol=1e-6)
     with pytest.raises(LossArgumentError, match="expected 4, received 3"):
-        LOSSES.build({"function": "categorical_focal_crossentropy", "alpha": [1, 1, 1]},
-                     num_classes=4)
+        LOSSES.build({"function": "categorical_focal_crossentropy", "alpha": [1, 1, 1]}, num_classes=4)
 
 
 def test_categorical_crossentropy_is_keras():
@@ -36,8 +44,9 @@ def test_categorical_crossentropy_is_keras():
 def test_sparse_categorical_crossentropy_supports_ignore_class():
     labels = LABELS.copy()
     labels[0, :3] = -1
-    loss = LOSSES.build({"function": "sparse_categorical_crossentropy", "ignore_class": -1,
-                         "reduction": None, "from_logits": True})
+    loss = LOSSES.build(
+        {"function": "sparse_categorical_crossentropy", "ignore_class": -1, "reduction": None, "from_logits": True}
+    )
     got = loss(labels, LOGITS).numpy()
     assert np.all(got[0, :3] == 0.0) and np.all(got[0, 3:] > 0)
     full = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)(LABELS, LOGITS)

@@ -10,24 +10,31 @@ from vl3d_focal.losses import LossArgumentError, MultiCategoryFocalCrossentropy
 from vl3d_focal.registry import LOSSES
 
 Y_TRUE = np.eye(4, dtype=np.float32)[[0, 1, 0, 2, 2, 2, 0, 1]]
-Y_PRED = np.array([
-    [0.37623284, 0.33230947, 0.0481559, 0.2433018],
-    [0.29497108, 0.12360882, 0.20553146, 0.37588864],
-    [0.58799838, 0.28331014, 0.07566421, 0.05302727],
-    [0.4794889, 0.07500778, 0.41214537, 0.03335796],
-    [0.28295068, 0.07871247, 0.16113049, 0.47720636],
-    [0.03239087, 0.35946281, 0.28374307, 0.32440325],
-    [0.08932401, 0.54083959, 0.23610655, 0.13372985],
-    [0.19806993, 0.20598081, 0.29593526, 0.30001401],
-])
-PRINTED = [0.04206767, 0.11250415, 0.00784752, 0.05654315, 0.30171221, 0.12844518, 0.16094631,
-           0.06586922]
+Y_PRED = np.array(
+    [
+        [0.37623284, 0.33230947, 0.0481559, 0.2433018],
+        [0.29497108, 0.12360882, 0.20553146, 0.37588864],
+        [0.58799838, 0.28331014, 0.07566421, 0.05302727],
+        [0.4794889, 0.07500778, 0.41214537, 0.03335796],
+        [0.28295068, 0.07871247, 0.16113049, 0.47720636],
+        [0.03239087, 0.35946281, 0.28374307, 0.32440325],
+        [0.08932401, 0.54083959, 0.23610655, 0.13372985],
+        [0.19806993, 0.20598081, 0.29593526, 0.30001401],
+    ]
+)
+PRINTED = [0.04206767, 0.11250415, 0.00784752, 0.05654315, 0.30171221, 0.12844518, 0.16094631, 0.06586922]
 
 
 def test_registry_entry_reproduces_the_printed_values():
-    loss = LOSSES.build({"function": "multi_category_focal_crossentropy",
-                         "class_counts": [100, 200, 50, 10], "gamma": 2.0, "from_logits": False,
-                         "reduction": None})
+    loss = LOSSES.build(
+        {
+            "function": "multi_category_focal_crossentropy",
+            "class_counts": [100, 200, 50, 10],
+            "gamma": 2.0,
+            "from_logits": False,
+            "reduction": None,
+        }
+    )
     got = loss(Y_TRUE, Y_PRED).numpy()
     assert got.shape == (8,)
     np.testing.assert_allclose(got, PRINTED, atol=1.5e-8)  # the printed float32 precision
@@ -41,8 +48,7 @@ def test_explicit_weights_equal_counts_and_reductions():
     np.testing.assert_allclose(mean(Y_TRUE, Y_PRED), np.mean(PRINTED), rtol=1e-6)
     np.testing.assert_allclose(mean(Y_TRUE.tolist(), Y_PRED.tolist()), np.mean(PRINTED), rtol=1e-6)
     logits = np.log(Y_PRED)
-    from_logits = MultiCategoryFocalCrossentropy(class_counts=[100, 200, 50, 10], from_logits=True,
-                                                 reduction=None)
+    from_logits = MultiCategoryFocalCrossentropy(class_counts=[100, 200, 50, 10], from_logits=True, reduction=None)
     np.testing.assert_allclose(from_logits(Y_TRUE, logits), PRINTED, rtol=1e-5)
 
 
@@ -56,5 +62,4 @@ def test_config_round_trip_and_errors():
     with pytest.raises(LossArgumentError, match="reduction"):
         MultiCategoryFocalCrossentropy(reduction="avg")
     with pytest.raises(LossArgumentError, match="expected 3, received 4"):
-        LOSSES.build({"function": "multi_category_focal_crossentropy",
-                      "class_counts": [1, 2, 3, 4]}, num_classes=3)
+        LOSSES.build({"function": "multi_category_focal_crossentropy", "class_counts": [1, 2, 3, 4]}, num_classes=3)

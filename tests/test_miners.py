@@ -28,10 +28,17 @@ def _reference_eigen(neighbours: np.ndarray) -> dict[str, float]:
     total = l1 + l2 + l3
     e = np.array([l1, l2, l3]) / total
     return {
-        "linearity": (l1 - l2) / l1, "planarity": (l2 - l3) / l1, "sphericity": l3 / l1,
-        "surface_variation": l3 / total, "anisotropy": (l1 - l3) / l1, "omnivariance": np.prod(e) ** (1 / 3),
-        "eigenentropy": -sum(v * np.log(v) for v in e if v > 0), "verticality": 1.0 - abs(vectors[2, 0]),
-        "eigenvalue_sum": total, "PCA1": e[0], "PCA2": e[1],
+        "linearity": (l1 - l2) / l1,
+        "planarity": (l2 - l3) / l1,
+        "sphericity": l3 / l1,
+        "surface_variation": l3 / total,
+        "anisotropy": (l1 - l3) / l1,
+        "omnivariance": np.prod(e) ** (1 / 3),
+        "eigenentropy": -sum(v * np.log(v) for v in e if v > 0),
+        "verticality": 1.0 - abs(vectors[2, 0]),
+        "eigenvalue_sum": total,
+        "PCA1": e[0],
+        "PCA2": e[1],
     }
 
 
@@ -54,11 +61,12 @@ def test_eigen_features_equal_numpy_eigendecompositions(blob, neighbourhood):
             members = np.flatnonzero(distance[row] <= neighbourhood["radius"])
             assert reach[row] == neighbourhood["radius"]
         else:
-            members = np.lexsort((np.arange(len(blob)), distance[row]))[:neighbourhood["k"]]
+            members = np.lexsort((np.arange(len(blob)), distance[row]))[: neighbourhood["k"]]
             assert reach[row] == pytest.approx(distance[row, members[-1]])
         expected = _reference_eigen(local[members])
-        np.testing.assert_allclose(values[row], [expected[n] for n in EIGEN_FEATURES], atol=2e-6, rtol=1e-5,
-                                   err_msg=f"point {row}")
+        np.testing.assert_allclose(
+            values[row], [expected[n] for n in EIGEN_FEATURES], atol=2e-6, rtol=1e-5, err_msg=f"point {row}"
+        )
 
 
 def test_eigen_features_tell_shapes_apart(blob):
@@ -70,8 +78,9 @@ def test_eigen_features_tell_shapes_apart(blob):
     np.testing.assert_array_equal(isolated, 0.0)  # no spread: every feature 0, never NaN
 
 
-def _reference_height(xyz: np.ndarray, row: int, *, radius: float, cell: float, cylinder: bool,
-                      outlier_filter: str | None) -> dict[str, float]:
+def _reference_height(
+    xyz: np.ndarray, row: int, *, radius: float, cell: float, cylinder: bool, outlier_filter: str | None
+) -> dict[str, float]:
     centre = (np.floor(xyz[row, :2] / cell) + 0.5) * cell
     gap = np.abs(xyz[:, :2] - centre)
     inside = np.hypot(gap[:, 0], gap[:, 1]) <= radius if cylinder else gap.max(axis=1) <= radius
@@ -82,23 +91,40 @@ def _reference_height(xyz: np.ndarray, row: int, *, radius: float, cell: float, 
     elif outlier_filter == "stdev":
         z = z[np.abs(z - z.mean()) <= 3 * z.std()]
     here = xyz[row, 2]
-    return {"floor_coordinate": z.min(), "floor_distance": here - z.min(), "ceil_coordinate": z.max(),
-            "ceil_distance": z.max() - here, "height_range": np.ptp(z), "mean_height": z.mean(),
-            "median_height": np.median(z), "height_variance": z.var(), "height_stdev": z.std(),
-            "height_skewness": stats.skew(z), "height_kurtosis": stats.kurtosis(z)}
+    return {
+        "floor_coordinate": z.min(),
+        "floor_distance": here - z.min(),
+        "ceil_coordinate": z.max(),
+        "ceil_distance": z.max() - here,
+        "height_range": np.ptp(z),
+        "mean_height": z.mean(),
+        "median_height": np.median(z),
+        "height_variance": z.var(),
+        "height_stdev": z.std(),
+        "height_skewness": stats.skew(z),
+        "height_kurtosis": stats.kurtosis(z),
+    }
 
 
-@pytest.mark.parametrize("neighborhood,outlier_filter", [("Rectangular2D", None), ("Cylinder", "IQR"),
-                                                         ("Rectangular2D", "stdev")])
+@pytest.mark.parametrize(
+    "neighborhood,outlier_filter", [("Rectangular2D", None), ("Cylinder", "IQR"), ("Rectangular2D", "stdev")]
+)
 def test_height_features_equal_numpy_statistics(neighborhood, outlier_filter):
     rng = np.random.default_rng(1)
     xyz = np.column_stack([rng.uniform(0, 20, (1500, 2)), rng.gamma(2.0, 2.0, 1500)])
     xyz[::97, 2] += 60.0  # outliers
-    values = height_features(xyz, names=list(HEIGHT_FEATURES), radius=3.0, separation_factor=0.5,
-                             neighborhood=neighborhood, outlier_filter=outlier_filter)
+    values = height_features(
+        xyz,
+        names=list(HEIGHT_FEATURES),
+        radius=3.0,
+        separation_factor=0.5,
+        neighborhood=neighborhood,
+        outlier_filter=outlier_filter,
+    )
     for row in range(0, len(xyz), 37):
-        expected = _reference_height(xyz, row, radius=3.0, cell=1.5, cylinder=neighborhood == "Cylinder",
-                                     outlier_filter=outlier_filter)
+        expected = _reference_height(
+            xyz, row, radius=3.0, cell=1.5, cylinder=neighborhood == "Cylinder", outlier_filter=outlier_filter
+        )
         np.testing.assert_allclose(values[row], [expected[n] for n in HEIGHT_FEATURES], rtol=1e-9, atol=1e-9)
     if outlier_filter is not None:  # the outliers really left the statistics
         assert values[:, HEIGHT_FEATURES.index("ceil_coordinate")].max() < 40.0
@@ -107,8 +133,14 @@ def test_height_features_equal_numpy_statistics(neighborhood, outlier_filter):
 def test_recipes_take_vl3d_names_and_frenames():
     radius = MinedFeatures.from_step({"miner": "GeometricFeatures", "radius": 0.3, "fnames": ["linearity"]})
     knn = MinedFeatures.from_step({"miner": "GeometricFeatures", "k": 16, "fnames": ["PCA1"], "frenames": ["p1"]})
-    height = MinedFeatures.from_step({"miner": "HeightFeatures", "fnames": ["floor_distance"], "outlier_filter": None,
-                                      "neighborhood": {"type": "Rectangular2D", "radius": 50, "separation_factor": 0.35}})
+    height = MinedFeatures.from_step(
+        {
+            "miner": "HeightFeatures",
+            "fnames": ["floor_distance"],
+            "outlier_filter": None,
+            "neighborhood": {"type": "Rectangular2D", "radius": 50, "separation_factor": 0.35},
+        }
+    )
     assert (radius.names, knn.names, height.names) == (("linearity_r0.3",), ("p1",), ("floor_distance_r50.0_sep0.35",))
     assert radius.reach == 0.3 and knn.reach is None and height.reach == pytest.approx(50 + 0.5 * 17.5)
     assert MinedFeatures.from_config(height.to_config()) == height
@@ -116,9 +148,15 @@ def test_recipes_take_vl3d_names_and_frenames():
 
 
 def _spec(fnames: list[str], miners: list[dict], *, after: bool = False) -> dict:
-    train = {"train": "PointNetPwiseClassifier", "fnames": fnames,
-             "model_args": {"num_classes": 5, "pre_processing": {"neighborhood": {"radius": 3.0}},
-                            "compilation_args": {"loss": {"function": "sparse_categorical_crossentropy"}}}}
+    train = {
+        "train": "PointNetPwiseClassifier",
+        "fnames": fnames,
+        "model_args": {
+            "num_classes": 5,
+            "pre_processing": {"neighborhood": {"radius": 3.0}},
+            "compilation_args": {"loss": {"function": "sparse_categorical_crossentropy"}},
+        },
+    }
     steps = [{"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]}]
     steps += [train, *miners] if after else [*miners, train]
     return {"in_pcloud": ["scene.las"], "out_pcloud": ["out/*"], "sequential_pipeline": steps}
@@ -132,8 +170,12 @@ def test_validation_knows_the_mined_names(tmp_path):
     assert "did you mean" in issues[0].message and "planarity_k16, verticality_k16" in issues[0].message, issues
     late = validate_spec(_spec(["planarity_k16"], [miner], after=True), base_dir=tmp_path)
     assert "'planarity_k16' is not a feature" in late[0].message
-    clash = {"miner": "HeightFeatures", "fnames": ["floor_distance"], "frenames": ["intensity"],
-             "neighborhood": {"radius": 5.0}}
+    clash = {
+        "miner": "HeightFeatures",
+        "fnames": ["floor_distance"],
+        "frenames": ["intensity"],
+        "neighborhood": {"radius": 5.0},
+    }
     neither = {"miner": "GeometricFeatures", "fnames": ["planarity"]}
     messages = [i.message for i in validate_spec(_spec(["intensity"], [clash, neither]), base_dir=tmp_path)]
     assert any("'intensity' is already a feature" in m for m in messages), messages
@@ -148,21 +190,30 @@ def scene(tmp_path_factory):
 
 
 def test_streamed_tiles_get_the_whole_cloud_mined_values(scene):
-    recipes = [MinedFeatures.from_step({"miner": "GeometricFeatures", "radius": 1.5, "fnames": ["planarity", "omnivariance"]}),
-               MinedFeatures.from_step({"miner": "GeometricFeatures", "k": 24, "fnames": ["verticality"]}),
-               MinedFeatures.from_step({"miner": "HeightFeatures", "fnames": ["floor_distance", "height_kurtosis"],
-                                        "outlier_filter": "IQR",
-                                        "neighborhood": {"type": "Cylinder", "radius": 6.0, "separation_factor": 0.5}})]
+    recipes = [
+        MinedFeatures.from_step({"miner": "GeometricFeatures", "radius": 1.5, "fnames": ["planarity", "omnivariance"]}),
+        MinedFeatures.from_step({"miner": "GeometricFeatures", "k": 24, "fnames": ["verticality"]}),
+        MinedFeatures.from_step(
+            {
+                "miner": "HeightFeatures",
+                "fnames": ["floor_distance", "height_kurtosis"],
+                "outlier_filter": "IQR",
+                "neighborhood": {"type": "Cylinder", "radius": 6.0, "separation_factor": 0.5},
+            }
+        ),
+    ]
     names = ["intensity", *[n for r in recipes for n in r.names], "height_above_ground"]
     whole = extract_features(PointCloud.from_las(laspy.read(scene), path=scene), names, miners=recipes)
     low, high, _ = cloud_bounds(scene, chunk_points=4000)
     shape = tuple(int(v) for v in np.floor((high[:2] - low[:2]) / 12.0) + 1)
-    result = StreamedPredictions(path=scene, grid=TileGrid(origin=low[:2], side=12.0, shape=shape),
-                                 chunk_points=4000, num_classes=2)
+    result = StreamedPredictions(
+        path=scene, grid=TileGrid(origin=low[:2], side=12.0, shape=shape), chunk_points=4000, num_classes=2
+    )
     write_buckets(result, feature_names=names, mined=[n for r in recipes for n in r.names])
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
-    tile_features.fill_neighbourhood_features(result, feature_names=names, tiles=tiles, bounds=(low, high),
-                                              miners=recipes)
+    tile_features.fill_neighbourhood_features(
+        result, feature_names=names, tiles=tiles, bounds=(low, high), miners=recipes
+    )
     rows = np.concatenate([np.fromfile(result.bucket(t), dtype=bucket_dtype(len(names))) for t in tiles])
     streamed = rows["feat"][np.argsort(rows["id"])]
     assert len(tiles) >= 9
@@ -172,8 +223,11 @@ def test_streamed_tiles_get_the_whole_cloud_mined_values(scene):
 
 
 def test_compute_mined_refuses_non_finite_values():
-    recipe = MinedFeatures("HeightFeatures", ("height_skewness",), ("s",),
-                           {"radius": 1.0, "separation_factor": 0.5, "neighborhood": "Rectangular2D",
-                            "outlier_filter": None})
+    recipe = MinedFeatures(
+        "HeightFeatures",
+        ("height_skewness",),
+        ("s",),
+        {"radius": 1.0, "separation_factor": 0.5, "neighborhood": "Rectangular2D", "outlier_filter": None},
+    )
     values, reach = compute_mined(recipe, np.array([[0.0, 0, 1], [0.1, 0, 2], [0.2, 0, 6]]), names=["s"])
     assert np.isfinite(values).all() and reach.tolist() == [1.25] * 3

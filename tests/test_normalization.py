@@ -33,8 +33,10 @@ def test_per_cloud_scaling_removes_a_sensor_gain(method):
 
 def test_per_cloud_methods_by_hand():
     values = np.array([[0.0], [10.0], [20.0], [30.0], [40.0]])
+
     def scaled(config):
         return FeatureNormalizer(fnames=["f"], cloud_scaling={"f": config}).per_cloud(values).ravel().tolist()
+
     assert scaled({"method": "percentile", "percentile": 50.0}) == [0.0, 0.5, 1.0, 1.5, 2.0]
     assert scaled({"method": "robust"}) == [-1.0, -0.5, 0.0, 0.5, 1.0]
     assert scaled({"method": "rank"}) == [0.1, 0.3, 0.5, 0.7, 0.9]

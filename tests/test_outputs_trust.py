@@ -119,9 +119,16 @@ def test_every_output_follows_the_umask(tmp_path, scene, umask):
     finally:
         os.umask(previous)
     files = _files(tmp_path / "out")
-    for name in ("model/model.keras", "training/best.weights.h5", "training/class_weights.json",
-                 "training/history.csv", "training/resume/checkpoint.npz", "eval/evaluation.json",
-                 "predicted.laz", "run.json"):
+    for name in (
+        "model/model.keras",
+        "training/best.weights.h5",
+        "training/class_weights.json",
+        "training/history.csv",
+        "training/resume/checkpoint.npz",
+        "eval/evaluation.json",
+        "predicted.laz",
+        "run.json",
+    ):
         assert name in files
     modes = {name: stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) for name in files}
     assert modes == {name: 0o666 & ~umask for name in files}
@@ -159,7 +166,8 @@ def test_an_unmapped_code_of_a_loaded_model_fails_before_prediction_with_a_follo
     assert _run(trained) == 0
     capsys.readouterr()
     document = {
-        "in_pcloud": "data/other.las", "out_pcloud": "out/*",
+        "in_pcloud": "data/other.las",
+        "out_pcloud": "out/*",
         "sequential_pipeline": [
             {"predict": "ModelLoader", "model_path": str(tmp_path / "train" / "out" / "model" / "model.keras")},
             {"eval": "ClassificationEvaluator"},

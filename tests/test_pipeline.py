@@ -27,6 +27,7 @@ from vl3d_focal.training.targets import class_counts, format_targets, plan_loss
 
 # --- output prefixes ---------------------------------------------------------------------
 
+
 def test_one_prefix_per_input_is_used_as_is():
     assert cloud_prefixes(inputs=["d/a.las", "d/b.laz"], prefixes=["o/a_", "o/b_"]) == ["o/a_", "o/b_"]
 
@@ -59,6 +60,7 @@ def test_topdown_picture_goes_beside_the_report():
 
 
 # --- label formats -----------------------------------------------------------------------
+
 
 def test_sparse_targets_zero_weight_for_ignored_points():
     labels = np.array([[0, -1, 2], [-1, 1, 1]])
@@ -109,10 +111,13 @@ def test_ignored_points_contribute_nothing_to_any_registered_loss(loss_spec):
 
 
 def test_class_counts_leave_ignored_points_out():
-    np.testing.assert_array_equal(class_counts([np.array([0, 0, -1, 2]), np.array([-1, 2])], num_classes=4), [2, 0, 2, 0])
+    np.testing.assert_array_equal(
+        class_counts([np.array([0, 0, -1, 2]), np.array([-1, 2])], num_classes=4), [2, 0, 2, 0]
+    )
 
 
 # --- class weights wired through registry metadata --------------------------------------
+
 
 class _Recorder:
     """A fake loss builder remembering what the pipeline passed to it."""
@@ -121,16 +126,16 @@ class _Recorder:
         self.calls = []
 
     def __call__(self, *, class_weight=None, num_classes=None, from_logits=False, gamma=2.0):
-        self.calls.append({"class_weight": class_weight, "num_classes": num_classes,
-                           "from_logits": from_logits, "gamma": gamma})
+        self.calls.append(
+            {"class_weight": class_weight, "num_classes": num_classes, "from_logits": from_logits, "gamma": gamma}
+        )
         return "built"
 
 
 @pytest.fixture
 def fake_losses(monkeypatch):
     registry = Registry(kind="loss", key="function")
-    recorders = {"sparse_weighted": _Recorder(), "onehot_unweighted": _Recorder(),
-                 "onehot_named_sparse": _Recorder()}
+    recorders = {"sparse_weighted": _Recorder(), "onehot_unweighted": _Recorder(), "onehot_named_sparse": _Recorder()}
     metadata = {
         "sparse_weighted": {"label_format": "sparse", "takes_class_weight": True},
         "onehot_unweighted": {"label_format": "one_hot", "takes_class_weight": False},
@@ -145,8 +150,13 @@ def fake_losses(monkeypatch):
 
 def test_strategy_weights_are_computed_from_the_training_counts(fake_losses):
     counts = np.array([600, 300, 100])
-    plan = plan_loss(loss_spec={"function": "sparse_weighted", "class_weight": "BALANCED", "gamma": 1.5},
-                     model_handling={}, class_names=["a", "b", "c"], counts=counts, from_logits=True)
+    plan = plan_loss(
+        loss_spec={"function": "sparse_weighted", "class_weight": "BALANCED", "gamma": 1.5},
+        model_handling={},
+        class_names=["a", "b", "c"],
+        counts=counts,
+        from_logits=True,
+    )
     expected = counts.sum() / (3 * counts)
     np.testing.assert_allclose(plan.class_weight, expected)
     call = fake_losses["sparse_weighted"].calls[-1]
@@ -158,47 +168,79 @@ def test_strategy_weights_are_computed_from_the_training_counts(fake_losses):
 def test_from_logits_follows_the_model_unless_the_loss_entry_says(fake_losses):
     for given, model_emits_logits, expected in ((None, True, True), (None, False, False), (False, False, False)):
         spec = {"function": "sparse_weighted", **({} if given is None else {"from_logits": given})}
-        plan_loss(loss_spec=spec, model_handling={}, class_names=["a", "b"], counts=np.array([1, 1]),
-                  from_logits=model_emits_logits)
+        plan_loss(
+            loss_spec=spec,
+            model_handling={},
+            class_names=["a", "b"],
+            counts=np.array([1, 1]),
+            from_logits=model_emits_logits,
+        )
         assert fake_losses["sparse_weighted"].calls[-1]["from_logits"] is expected
 
 
 def test_model_handling_weights_are_used_when_the_loss_gives_none(fake_losses):
-    plan = plan_loss(loss_spec={"function": "sparse_weighted"},
-                     model_handling={"class_weight": {"a": 1.0, "b": 4.0}},
-                     class_names=["a", "b"], counts=np.array([5, 5]), from_logits=True)
+    plan = plan_loss(
+        loss_spec={"function": "sparse_weighted"},
+        model_handling={"class_weight": {"a": 1.0, "b": 4.0}},
+        class_names=["a", "b"],
+        counts=np.array([5, 5]),
+        from_logits=True,
+    )
     assert plan.class_weight == [1.0, 4.0] and plan.class_weight_source == "model_handling"
     assert fake_losses["sparse_weighted"].calls[-1]["class_weight"] == [1.0, 4.0]
 
 
 def test_the_loss_entry_weights_win_over_model_handling(fake_losses):
-    plan = plan_loss(loss_spec={"function": "sparse_weighted", "class_weight": [2.0, 1.0]},
-                     model_handling={"class_weight": [9.0, 9.0]},
-                     class_names=["a", "b"], counts=np.array([5, 5]), from_logits=True)
+    plan = plan_loss(
+        loss_spec={"function": "sparse_weighted", "class_weight": [2.0, 1.0]},
+        model_handling={"class_weight": [9.0, 9.0]},
+        class_names=["a", "b"],
+        counts=np.array([5, 5]),
+        from_logits=True,
+    )
     assert plan.class_weight == [2.0, 1.0]
 
 
 def test_a_loss_without_class_weights_gets_none(fake_losses, caplog):
-    plan = plan_loss(loss_spec={"function": "onehot_unweighted"},
-                     model_handling={"class_weight": "balanced"},
-                     class_names=["a", "b"], counts=np.array([5, 15]), from_logits=True)
+    plan = plan_loss(
+        loss_spec={"function": "onehot_unweighted"},
+        model_handling={"class_weight": "balanced"},
+        class_names=["a", "b"],
+        counts=np.array([5, 15]),
+        from_logits=True,
+    )
     assert plan.class_weight is None and plan.label_format == "one_hot"
     assert fake_losses["onehot_unweighted"].calls[-1]["class_weight"] is None
     assert "takes no class weights" in caplog.text
 
 
 def test_label_format_comes_from_metadata_not_from_the_name(fake_losses):
-    plan = plan_loss(loss_spec={"function": "onehot_named_sparse"}, model_handling={},
-                     class_names=["a", "b"], counts=np.array([1, 1]), from_logits=True)
+    plan = plan_loss(
+        loss_spec={"function": "onehot_named_sparse"},
+        model_handling={},
+        class_names=["a", "b"],
+        counts=np.array([1, 1]),
+        from_logits=True,
+    )
     assert plan.label_format == "one_hot" and plan.class_weight is None
 
 
 def test_class_weights_file_lists_counts_and_weights(fake_losses, tmp_path):
     counts = np.array([30, 10])
-    plan = plan_loss(loss_spec={"function": "sparse_weighted", "class_weight": "balanced"},
-                     model_handling={}, class_names=["g", "p"], counts=counts, from_logits=True)
-    out = targets.write_class_weights(tmp_path / "cw.json", plan=plan, loss_spec={"function": "sparse_weighted"},
-                                      class_names=["g", "p"], counts=counts)
+    plan = plan_loss(
+        loss_spec={"function": "sparse_weighted", "class_weight": "balanced"},
+        model_handling={},
+        class_names=["g", "p"],
+        counts=counts,
+        from_logits=True,
+    )
+    out = targets.write_class_weights(
+        tmp_path / "cw.json",
+        plan=plan,
+        loss_spec={"function": "sparse_weighted"},
+        class_names=["g", "p"],
+        counts=counts,
+    )
     doc = json.loads(out.read_text())
     assert doc["class_counts"] == {"g": 30, "p": 10}
     assert doc["class_weight"] == pytest.approx({"g": 40 / 60, "p": 40 / 20})
@@ -206,9 +248,13 @@ def test_class_weights_file_lists_counts_and_weights(fake_losses, tmp_path):
 
 # --- training machinery -----------------------------------------------------------------
 
+
 def test_validation_split_is_seeded_and_disjoint():
-    data = LabelledFields(np.arange(20 * 2 * 3, dtype="float32").reshape(20, 2, 3),
-                          np.zeros((20, 2, 0), "float32"), np.arange(40).reshape(20, 2))
+    data = LabelledFields(
+        np.arange(20 * 2 * 3, dtype="float32").reshape(20, 2, 3),
+        np.zeros((20, 2, 0), "float32"),
+        np.arange(40).reshape(20, 2),
+    )
     train, val = split_fields(data, fraction=0.25, seed=3)
     train2, val2 = split_fields(data, fraction=0.25, seed=3)
     assert len(val.labels) == 5 and len(train.labels) == 15
@@ -223,9 +269,11 @@ def test_no_split_without_a_fraction():
 
 
 def test_exponential_decay_learning_rate():
-    spec = {"schedule": "exponential_decay",
-            "schedule_args": {"initial_learning_rate": 0.1, "decay_steps": 4, "decay_rate": 0.5}}
-    assert float(build_learning_rate(spec)(8)) == pytest.approx(0.1 * 0.5 ** 2)
+    spec = {
+        "schedule": "exponential_decay",
+        "schedule_args": {"initial_learning_rate": 0.1, "decay_steps": 4, "decay_rate": 0.5},
+    }
+    assert float(build_learning_rate(spec)(8)) == pytest.approx(0.1 * 0.5**2)
     opt = build_optimizer({"algorithm": "SGD", "learning_rate": spec})
     assert type(opt).__name__ == "SGD" and float(opt.learning_rate) == pytest.approx(0.1)
 
@@ -235,35 +283,74 @@ def test_constant_learning_rate():
 
 
 def test_val_monitors_fall_back_without_validation(tmp_path):
-    handling = {"checkpoint_monitor": "val_loss",  # as a normalised spec gives it (schema defaults)
-                "early_stopping": {"monitor": "val_loss", "mode": "auto", "patience": 2, "min_delta": 0.0,
-                                   "baseline": None, "restore_best_weights": False, "start_from_epoch": 0},
-                "learning_rate_on_plateau": None,
-                "reduce_lr_on_plateau": {"monitor": "val_loss", "mode": "auto", "factor": 0.5, "patience": 3,
-                                         "cooldown": 0, "min_delta": 1e-4, "min_lr": 0.0}}
-    cbs = build_callbacks(model_handling=handling,
-                          has_validation=False, history_csv=tmp_path / "h.csv",
-                          checkpoint_path=tmp_path / "b.weights.h5", schedule_in_use=False)
+    handling = {
+        "checkpoint_monitor": "val_loss",  # as a normalised spec gives it (schema defaults)
+        "early_stopping": {
+            "monitor": "val_loss",
+            "mode": "auto",
+            "patience": 2,
+            "min_delta": 0.0,
+            "baseline": None,
+            "restore_best_weights": False,
+            "start_from_epoch": 0,
+        },
+        "learning_rate_on_plateau": None,
+        "reduce_lr_on_plateau": {
+            "monitor": "val_loss",
+            "mode": "auto",
+            "factor": 0.5,
+            "patience": 3,
+            "cooldown": 0,
+            "min_delta": 1e-4,
+            "min_lr": 0.0,
+        },
+    }
+    cbs = build_callbacks(
+        model_handling=handling,
+        has_validation=False,
+        history_csv=tmp_path / "h.csv",
+        checkpoint_path=tmp_path / "b.weights.h5",
+        schedule_in_use=False,
+    )
     assert [type(cb).__name__ for cb in cbs] == ["BestWeights", "EarlyStopping", "ReduceLROnPlateau", "HistoryWriter"]
     assert all(cb.monitor == "loss" for cb in cbs[:-1])
 
 
 def test_dataset_shuffle_is_seeded():
     x = np.arange(10, dtype="float32").reshape(10, 1, 1)
-    first = [b[0][0].numpy().ravel().tolist() for b in make_dataset([x], targets=np.zeros((10, 1)), sample_weight=np.ones((10, 1)),
-                                                                       batch_size=10, shuffle=True, seed=5)]
-    again = [b[0][0].numpy().ravel().tolist() for b in make_dataset([x], targets=np.zeros((10, 1)), sample_weight=np.ones((10, 1)),
-                                                                       batch_size=10, shuffle=True, seed=5)]
+    first = [
+        b[0][0].numpy().ravel().tolist()
+        for b in make_dataset(
+            [x], targets=np.zeros((10, 1)), sample_weight=np.ones((10, 1)), batch_size=10, shuffle=True, seed=5
+        )
+    ]
+    again = [
+        b[0][0].numpy().ravel().tolist()
+        for b in make_dataset(
+            [x], targets=np.zeros((10, 1)), sample_weight=np.ones((10, 1)), batch_size=10, shuffle=True, seed=5
+        )
+    ]
     assert first == again and sorted(first[0]) == list(range(10))
 
 
 # --- prediction ---------------------------------------------------------------------------
 
+
 def test_chunked_prediction_equals_one_shot():
-    model = MODELS.build({"train": "PointNetPwiseClassifier", "num_pwise_feats": 8,
-                          "pretransf_feats_spec": [{"filters": 8}], "postransf_feats_spec": [{"filters": 16}],
-                          "tnet_pre_filters_spec": [8], "tnet_post_filters_spec": [8]},
-                         num_points=16, num_features=2, num_classes=4, random_seed=1)
+    model = MODELS.build(
+        {
+            "train": "PointNetPwiseClassifier",
+            "num_pwise_feats": 8,
+            "pretransf_feats_spec": [{"filters": 8}],
+            "postransf_feats_spec": [{"filters": 16}],
+            "tnet_pre_filters_spec": [8],
+            "tnet_post_filters_spec": [8],
+        },
+        num_points=16,
+        num_features=2,
+        num_classes=4,
+        random_seed=1,
+    )
     rng = np.random.default_rng(1)
     coords = rng.normal(size=(11, 16, 3)).astype("float32")
     feats = rng.normal(size=(11, 16, 2)).astype("float32")
@@ -277,9 +364,11 @@ def test_chunked_prediction_equals_one_shot():
 
 # --- dispatch and writers -----------------------------------------------------------------
 
+
 def test_steps_are_dispatched_by_kind_key():
-    found = step_entries({"sequential_pipeline": [{"writer": "ClassifiedPcloudWriter"},
-                                                  {"train": "PointNetPwiseClassifier"}]})
+    found = step_entries(
+        {"sequential_pipeline": [{"writer": "ClassifiedPcloudWriter"}, {"train": "PointNetPwiseClassifier"}]}
+    )
     assert [(kind, entry.name) for kind, entry in found] == [("writer", "ClassifiedPcloudWriter"), ("train", "train")]
 
 
@@ -301,12 +390,19 @@ def test_probability_dimension_names_fit_las_extra_bytes():
 
 # --- model file and architecture arguments -------------------------------------------------
 
-def test_architecture_args_are_those_the_model_schema_declares():
-    from vl3d_focal.training.engine import architecture_args
 
-    model_args = {"num_classes": 3, "class_names": ["a", "b", "c"], "num_pwise_feats": 8,
-                  "pretransf_feats_spec": [{"filters": 4}], "model_handling": {}, "compilation_args": {},
-                  "pre_processing": {}}
+def test_architecture_args_are_those_the_model_schema_declares():
+    from vl3d_focal.training.job import architecture_args
+
+    model_args = {
+        "num_classes": 3,
+        "class_names": ["a", "b", "c"],
+        "num_pwise_feats": 8,
+        "pretransf_feats_spec": [{"filters": 4}],
+        "model_handling": {},
+        "compilation_args": {},
+        "pre_processing": {},
+    }
     declared = set(MODELS.get("PointNetPwiseClassifier").schema["properties"])
     picked = architecture_args(model_name="PointNetPwiseClassifier", model_args=model_args)
     assert picked == {"num_pwise_feats": 8, "pretransf_feats_spec": [{"filters": 4}]}

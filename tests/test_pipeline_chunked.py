@@ -25,10 +25,17 @@ from vl3d_focal.steps.state import PipelineState
 from vl3d_focal.steps.writers import run_pcloud_writer
 
 FNAMES = ["intensity", "return_number"]
-MAPPING = {"class_mapping": "LASClassMapping", "ignore_codes": [0, 1, 7],
-           "classes": [{"name": "ground", "codes": [2]}, {"name": "vegetation", "codes": [3, 4, 5]},
-                       {"name": "building", "codes": [6]}, {"name": "vehicle", "codes": [68]},
-                       {"name": "pole", "codes": [64]}]}
+MAPPING = {
+    "class_mapping": "LASClassMapping",
+    "ignore_codes": [0, 1, 7],
+    "classes": [
+        {"name": "ground", "codes": [2]},
+        {"name": "vegetation", "codes": [3, 4, 5]},
+        {"name": "building", "codes": [6]},
+        {"name": "vehicle", "codes": [68]},
+        {"name": "pole", "codes": [64]},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +50,9 @@ def _with_defaults(step: dict) -> dict:
     """``step`` as a normalised spec holds it: every key its schema has a default for is present."""
     from vl3d_focal.config import apply_defaults
 
-    return apply_defaults({"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [step]})["sequential_pipeline"][0]
+    return apply_defaults({"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [step]})[
+        "sequential_pipeline"
+    ][0]
 
 
 def _record(path: Path, prefix: str) -> CloudRecord:
@@ -54,14 +63,28 @@ def _record(path: Path, prefix: str) -> CloudRecord:
 def _bundle(record: CloudRecord, pre_processor: str, fnames: list[str] = FNAMES) -> ModelBundle:
     spec = FieldSpec(pre_processor=pre_processor, radius=2.0, separation_factor=0.8, num_points=48)
     normalizer = FeatureNormalizer().fit(extract_features(record.cloud, fnames), fnames=fnames)
-    model = build_pointnet_pwise_classifier(num_points=48, num_features=len(fnames), num_classes=5,
-                                            num_pwise_feats=8, pretransf_feats_spec=[{"filters": 8}],
-                                            postransf_feats_spec=[{"filters": 8}], tnet_pre_filters_spec=[],
-                                            tnet_post_filters_spec=[], random_seed=5)
+    model = build_pointnet_pwise_classifier(
+        num_points=48,
+        num_features=len(fnames),
+        num_classes=5,
+        num_pwise_feats=8,
+        pretransf_feats_spec=[{"filters": 8}],
+        postransf_feats_spec=[{"filters": 8}],
+        tnet_pre_filters_spec=[],
+        tnet_post_filters_spec=[],
+        random_seed=5,
+    )
     mapping = ClassMapping.from_spec(MAPPING)
-    return ModelBundle(model=model, feature_names=fnames, normalizer=normalizer, field_spec=spec,
-                       mapping=mapping, class_names=list(mapping.names), random_seed=11,
-                       predict_batch_size=64)
+    return ModelBundle(
+        model=model,
+        feature_names=fnames,
+        normalizer=normalizer,
+        field_spec=spec,
+        mapping=mapping,
+        class_names=list(mapping.names),
+        random_seed=11,
+        predict_batch_size=64,
+    )
 
 
 @pytest.mark.parametrize("pre_processor", ["furthest_point_subsampling", "grid_subsampling"])
@@ -88,11 +111,20 @@ def test_predict_reads_chunk_points_and_writer_equals_one_shot_file(scene, tmp_p
     predict_clouds({"chunk_points": None, "buffer": None}, state, state.bundle)
     np.testing.assert_allclose(tiled_probabilities, record.result.probabilities, atol=2e-6)
 
-    run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*chunked.laz",
-                       "probabilities": True, "prediction_dimension": None}, state)
+    run_pcloud_writer(
+        {
+            "writer": "ClassifiedPcloudWriter",
+            "out_pcloud": "*chunked.laz",
+            "probabilities": True,
+            "prediction_dimension": None,
+        },
+        state,
+    )
     codes = state.bundle.mapping.to_las_codes(record.result.classes)
-    extra = {probability_dimension(name): record.result.probabilities[:, c].astype(np.float32)
-             for c, name in enumerate(state.bundle.class_names)}
+    extra = {
+        probability_dimension(name): record.result.probabilities[:, c].astype(np.float32)
+        for c, name in enumerate(state.bundle.class_names)
+    }
     write_cloud(record.cloud, tmp_path / "one_shot.laz", classification=codes, extra_dims=extra)
     chunked, one_shot = laspy.read(tmp_path / "out_chunked.laz"), laspy.read(tmp_path / "one_shot.laz")
     assert list(chunked.point_format.dimension_names) == list(one_shot.point_format.dimension_names)
@@ -139,13 +171,18 @@ VL3D_FIELDS = {"center_on_pcloud": True, "num_encoding_neighbors": 3, "to_unit_s
 """VL3D's receptive-field options that change centres, features and coordinates."""
 
 
-@pytest.mark.parametrize("pre_processor,neighborhood,fnames,options", [
-    ("furthest_point_subsampling", "sphere", FNAMES, {}),
-    ("grid_subsampling", "cylinder", FNAMES, {}),
-    ("furthest_point_subsampling", "sphere", NEIGHBOURHOOD_FNAMES, {}),  # features of a neighbourhood
-    ("furthest_point_subsampling", "rectangular3D", FNAMES, VL3D_FIELDS),
-])
-def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_processor, neighborhood, fnames, options, caplog):
+@pytest.mark.parametrize(
+    "pre_processor,neighborhood,fnames,options",
+    [
+        ("furthest_point_subsampling", "sphere", FNAMES, {}),
+        ("grid_subsampling", "cylinder", FNAMES, {}),
+        ("furthest_point_subsampling", "sphere", NEIGHBOURHOOD_FNAMES, {}),  # features of a neighbourhood
+        ("furthest_point_subsampling", "rectangular3D", FNAMES, VL3D_FIELDS),
+    ],
+)
+def test_streamed_predict_eval_write_equal_one_shot(
+    scene, tmp_path, pre_processor, neighborhood, fnames, options, caplog
+):
     from dataclasses import replace
 
     from vl3d_focal.steps.evaluate import run_eval
@@ -153,8 +190,9 @@ def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_process
     whole = _record(scene, str(tmp_path / "whole_"))
     bundle = _bundle(whole, pre_processor, fnames)
     bundle.field_spec = replace(bundle.field_spec, neighborhood=neighborhood, **options)
-    one_shot = PipelineState(clouds=[whole], model_prefix=str(tmp_path / "whole_"), bundle=bundle,
-                             mapping=bundle.mapping)
+    one_shot = PipelineState(
+        clouds=[whole], model_prefix=str(tmp_path / "whole_"), bundle=bundle, mapping=bundle.mapping
+    )
     predict_clouds({"chunk_points": None, "buffer": None}, one_shot, one_shot.bundle)
     state = _lazy_state(scene, str(tmp_path / "lazy_"), bundle)
     record = state.clouds[0]
@@ -179,14 +217,19 @@ def test_streamed_predict_eval_write_equal_one_shot(scene, tmp_path, pre_process
     run_eval(step, state)
     assert not record.loaded
     import json
+
     streamed_report = json.loads((tmp_path / "lazy_eval" / "evaluation.json").read_text())
     whole_report = json.loads((tmp_path / "whole_eval" / "evaluation.json").read_text())
     assert streamed_report["confusion_matrix"] == whole_report["confusion_matrix"]
     assert streamed_report["mIoU"] == whole_report["mIoU"]
     assert (tmp_path / "lazy_eval" / "evaluation_topdown.png").stat().st_size > 0
 
-    writer = {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*pred.las", "probabilities": True,
-              "prediction_dimension": None}
+    writer = {
+        "writer": "ClassifiedPcloudWriter",
+        "out_pcloud": "*pred.las",
+        "probabilities": True,
+        "prediction_dimension": None,
+    }
     run_pcloud_writer(writer, one_shot)
     run_pcloud_writer(writer, state)
     assert not record.loaded
@@ -213,4 +256,6 @@ def test_lazy_record_reads_on_first_use_and_maps_pending_labels(scene, tmp_path)
     assert not record.loaded  # mapping deferred
     labels = record.labels
     assert record.loaded and labels.shape == (count,)
-    np.testing.assert_array_equal(labels, ClassMapping.from_spec(MAPPING).map(np.asarray(laspy.read(scene).classification)))
+    np.testing.assert_array_equal(
+        labels, ClassMapping.from_spec(MAPPING).map(np.asarray(laspy.read(scene).classification))
+    )

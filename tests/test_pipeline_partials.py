@@ -16,26 +16,26 @@ from vl3d_focal.runner.outputs import output_files
 from vl3d_focal.runner.pipeline import remove_stale_outputs
 
 STALE = [
-    "training/.history.k2j4h_9a.partial.csv",            # atomic_output (history, class weights, reports)
-    "training/.best.0a1b2c3d.partial.weights.h5",        # best weights
+    "training/.history.k2j4h_9a.partial.csv",  # atomic_output (history, class weights, reports)
+    "training/.best.0a1b2c3d.partial.weights.h5",  # best weights
     "training/resume/.checkpoint.zz99yy88.partial.npz",  # resumable checkpoint
-    "eval/.evaluation.abcdefgh.partial.json",            # reports
+    "eval/.evaluation.abcdefgh.partial.json",  # reports
     "eval/.evaluation_confusion.q1w2e3r4.partial.png",
-    "model/.model.m0d3l_01.partial.keras",               # the model writer's temporary archive
-    ".predicted.p9r8e7d6.partial.laz",                   # the cloud writers' temporary cloud
+    "model/.model.m0d3l_01.partial.keras",  # the model writer's temporary archive
+    ".predicted.p9r8e7d6.partial.laz",  # the cloud writers' temporary cloud
 ]
 """Temporary files of ours (io.atomic's names), under the output prefix ``out/``."""
 
 KEPT = [
     "training/history.csv",
-    "training/notes.partial.csv",               # not hidden, no random part
-    "training/.history.short.partial.csv",      # random part is not 8 characters
+    "training/notes.partial.csv",  # not hidden, no random part
+    "training/.history.short.partial.csv",  # random part is not 8 characters
     "eval/.evaluation.json",
     "model/.model.keras",
-    "model/.model.m0d3l_01.keras",              # no .partial mark: not a name io.atomic makes
+    "model/.model.m0d3l_01.keras",  # no .partial mark: not a name io.atomic makes
     ".predicted.p9r8e7d6.las",
     "predicted.laz",
-    "other/.x.abcdefgh.partial.csv",            # not an output folder of the spec
+    "other/.x.abcdefgh.partial.csv",  # not an output folder of the spec
     "mine.txt",
 ]
 """Files that are not ours (or not in an output folder): never touched."""
@@ -70,8 +70,11 @@ def test_every_output_folder_is_cleaned_of_our_temporary_files_only(project, cap
     assert sorted(p.relative_to(root / "out").as_posix() for p in removed) == sorted(STALE)
     assert _tree(root / "out") == {relative: relative for relative in KEPT}
     assert (root / "out" / "eval" / ".y.abcdefgh.partial.json").is_dir()
-    logged = [record.getMessage() for record in caplog.records
-              if record.levelno == logging.INFO and "interrupted run" in record.getMessage()]
+    logged = [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno == logging.INFO and "interrupted run" in record.getMessage()
+    ]
     assert sorted(logged) == sorted(f"removed {p}, a temporary file left by an interrupted run" for p in removed)
     assert remove_stale_outputs(spec) == []
 

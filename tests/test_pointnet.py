@@ -132,8 +132,9 @@ def test_tnet_penalty_is_the_batch_mean_added_once_per_call():
 
 @pytest.mark.parametrize("synchronized", [False, True])
 def test_synchronized_batch_norm_flag(synchronized):
-    model = build_pointnet_pwise_classifier(num_points=8, num_features=1, num_classes=2, random_seed=6,
-                                            synchronized_batch_norm=synchronized, **SMALL)
+    model = build_pointnet_pwise_classifier(
+        num_points=8, num_features=1, num_classes=2, random_seed=6, synchronized_batch_norm=synchronized, **SMALL
+    )
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(norms) == 8 and all(layer.synchronized is synchronized for layer in norms)
     plain = build_pointnet_pwise_classifier(num_points=8, num_features=1, num_classes=2, random_seed=6, **SMALL)

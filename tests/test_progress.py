@@ -57,10 +57,12 @@ def test_log_lines_every_few_seconds_without_a_terminal(info):
             clock.now += 4.0
             p.advance(100_000)
     lines = [record.getMessage() for record in info.records]
-    assert lines == ["writing x.laz: 10% (100,000/1,000,000 points), 4 s elapsed, ETA 36 s",
-                     "writing x.laz: 40% (400,000/1,000,000 points), 16 s elapsed, ETA 24 s",
-                     "writing x.laz: 70% (700,000/1,000,000 points), 28 s elapsed, ETA 12 s",
-                     "writing x.laz: 100% (1,000,000/1,000,000 points), 40 s elapsed, ETA 0 s"]
+    assert lines == [
+        "writing x.laz: 10% (100,000/1,000,000 points), 4 s elapsed, ETA 36 s",
+        "writing x.laz: 40% (400,000/1,000,000 points), 16 s elapsed, ETA 24 s",
+        "writing x.laz: 70% (700,000/1,000,000 points), 28 s elapsed, ETA 12 s",
+        "writing x.laz: 100% (1,000,000/1,000,000 points), 40 s elapsed, ETA 0 s",
+    ]
 
 
 def test_nothing_when_the_logger_is_quieter_than_info(caplog):
@@ -80,7 +82,8 @@ def test_unknown_eta_before_any_progress(info):
     assert info.records[0].getMessage() == "fields: 0% (0/10), 5 s elapsed, ETA ?"
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0.4, "0 s"), (59.6, "1 min 00 s"), (3599, "59 min 59 s"),
-                                               (7260, "2 h 01 min")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.4, "0 s"), (59.6, "1 min 00 s"), (3599, "59 min 59 s"), (7260, "2 h 01 min")]
+)
 def test_durations_read_well(seconds, text):
     assert format_seconds(seconds) == text

@@ -11,10 +11,7 @@ from vl3d_focal.errors import DataError
 def test_hand_computed_average():
     # 4 points; field 0 = [0, 1, 1] (point 1 padded twice), field 1 = [1, 2, 2]
     fields = ReceptiveFields(indices=np.array([[0, 1, 1], [1, 2, 2]]), centers=np.zeros((2, 3)))
-    probs = np.array([
-        [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]],
-        [[0.6, 0.4], [0.1, 0.9], [0.3, 0.7]],
-    ])
+    probs = np.array([[[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]], [[0.6, 0.4], [0.1, 0.9], [0.3, 0.7]]])
     xyz = np.array([[0.0, 0, 0], [1, 0, 0], [2, 0, 0], [2.2, 0, 0]])
     out = propagate(probs, fields, 4, xyz=xyz)
     # point 1: field 0 mean of its two slots (0.3, 0.7), field 1 (0.6, 0.4) -> (0.45, 0.55)

@@ -4,13 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from vl3d_focal.data.receptive_fields import (
-    NEIGHBORHOODS,
-    FieldSpec,
-    build_fields,
-    field_centers,
-    field_coordinates,
-)
+from vl3d_focal.data.receptive_fields import NEIGHBORHOODS, FieldSpec, build_fields, field_centers, field_coordinates
 from vl3d_focal.errors import DataError, SpecError
 
 
@@ -97,13 +91,29 @@ def test_field_coordinates_centred_and_scaled(xyz):
 
 
 def test_spec_config_round_trip_and_errors():
-    config = {"pre_processor": "grid_subsampling", "neighborhood": {"type": "cylinder", "radius": 1.5,
-              "separation_factor": 0.5}, "num_points": 128, "scale": False}
+    config = {
+        "pre_processor": "grid_subsampling",
+        "neighborhood": {"type": "cylinder", "radius": 1.5, "separation_factor": 0.5},
+        "num_points": 128,
+        "scale": False,
+    }
     spec = FieldSpec.from_config(config)
-    assert spec.to_config() == {**config, "support_strategy": "grid", "support_strategy_num_points": 1000,
-                                "center_on_pcloud": False, "to_unit_sphere": False, "num_encoding_neighbors": 1}
-    vl3d = FieldSpec.from_config({**config, "neighborhood": {"type": "Rectangular3d", "radius": 1.0},
-                                  "support_strategy": "FPS", "num_encoding_neighbors": 3})
+    assert spec.to_config() == {
+        **config,
+        "support_strategy": "grid",
+        "support_strategy_num_points": 1000,
+        "center_on_pcloud": False,
+        "to_unit_sphere": False,
+        "num_encoding_neighbors": 1,
+    }
+    vl3d = FieldSpec.from_config(
+        {
+            **config,
+            "neighborhood": {"type": "Rectangular3d", "radius": 1.0},
+            "support_strategy": "FPS",
+            "num_encoding_neighbors": 3,
+        }
+    )
     assert (vl3d.neighborhood, vl3d.support_strategy) == ("rectangular3D", "fps")  # VL3D ignores the case
     assert FieldSpec.from_config(vl3d.to_config()) == vl3d
     with pytest.raises(SpecError) as info:

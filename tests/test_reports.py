@@ -52,8 +52,11 @@ def test_write_evaluation_files(tmp_path, scene):
     paths = write_evaluation(metrics, report_path=report, class_colors=COLORS, class_counts={"training": [70, 20, 1]})
     assert paths["json"] == report
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == [
-        "evaluation.json", "evaluation.txt", "evaluation_class_distribution.csv",
-        "evaluation_class_distribution.png", "evaluation_confusion.png",
+        "evaluation.json",
+        "evaluation.txt",
+        "evaluation_class_distribution.csv",
+        "evaluation_class_distribution.png",
+        "evaluation_confusion.png",
     ]  # and no temporary file left behind
     loaded = json.loads(report.read_text())
     assert tuple(loaded) == METRIC_KEYS
@@ -102,8 +105,9 @@ def test_training_history(tmp_path):
     height, width, _ = _png_shape(paths["png"])
     assert width > height  # one panel for loss (with val_loss), one for accuracy
     with pytest.raises(DataError, match="one value per epoch"):
-        write_training_history({"loss": [1.0], "val_loss": []}, csv_path=tmp_path / "x.csv",
-                               png_path=tmp_path / "x.png")
+        write_training_history(
+            {"loss": [1.0], "val_loss": []}, csv_path=tmp_path / "x.csv", png_path=tmp_path / "x.png"
+        )
 
 
 def _colours(ax, *, inside):
@@ -111,7 +115,7 @@ def _colours(ax, *, inside):
     image = ax.images[0]
     left, right, bottom, top = image.get_extent()
     pixels = np.asarray(image.get_array())
-    rows, cols = np.mgrid[0:pixels.shape[0], 0:pixels.shape[1]]
+    rows, cols = np.mgrid[0 : pixels.shape[0], 0 : pixels.shape[1]]
     x = left + (cols + 0.5) * (right - left) / pixels.shape[1]
     y = bottom + (rows + 0.5) * (top - bottom) / pixels.shape[0]
     chosen = inside(x, y) & (pixels[..., 3] > 0)
@@ -134,7 +138,7 @@ def test_topdown_has_three_panels_in_class_colours(scene):
     assert _rgba("#a0785a") <= left <= _rgba("#a0785a", "#d9d9d9")
     right = _colours(fig.axes[0], inside=lambda x, y: (x > 21) & ((x - 30) ** 2 + (y - 10) ** 2 > 9))
     assert _rgba("#2ca02c") <= right <= _rgba("#2ca02c", "#d9d9d9")
-    pole = _colours(fig.axes[0], inside=lambda x, y: (x - 30) ** 2 + (y - 10) ** 2 < 1.5 ** 2)  # tab10's 3rd
+    pole = _colours(fig.axes[0], inside=lambda x, y: (x - 30) ** 2 + (y - 10) ** 2 < 1.5**2)  # tab10's 3rd
     assert _rgba("tab:green") <= pole <= _rgba("tab:green", "#d9d9d9")
     errors = np.asarray(fig.axes[2].images[0].get_array()).reshape(-1, 4)
     red = np.all(np.isclose(errors, to_rgba("#d62728")), axis=1).sum()
@@ -145,8 +149,9 @@ def test_topdown_has_three_panels_in_class_colours(scene):
 
 def test_topdown_pixels_show_the_highest_point():
     xyz = np.array([[0.0, 0.0, 5.0], [0.0, 0.0, 1.0], [10.0, 10.0, 0.0], [0.0, 10.0, 0.0], [10.0, 0.0, 0.0]])
-    fig = make_topdown_figure(xyz, np.array([1, 0, 0, 0, 0]), np.array([1, 1, 0, 0, 0]), class_names=NAMES,
-                              colors=COLORS)
+    fig = make_topdown_figure(
+        xyz, np.array([1, 0, 0, 0, 0]), np.array([1, 1, 0, 0, 0]), class_names=NAMES, colors=COLORS
+    )
     corner = lambda x, y: (x < 4) & (y < 4)  # noqa: E731
     assert _colours(fig.axes[0], inside=corner) == _rgba("#2ca02c")  # the roof, not the ground below it
     assert _colours(fig.axes[2], inside=corner) == _rgba("#d62728")  # but that ground point is wrong
@@ -159,7 +164,9 @@ def test_plot_topdown_png_and_subsampling(tmp_path, scene):
     assert width > 2.5 * height  # three square-ish panels side by side
     figs = [make_topdown_figure(xyz, reference, predicted, class_names=NAMES, max_points=500) for _ in range(2)]
     images = [fig.axes[0].images[0].get_array() for fig in figs]
-    assert 0 < np.count_nonzero(images[0][..., 3]) <= 500 and figs[0]._suptitle.get_text().endswith("500 of 3000 points drawn")
+    assert 0 < np.count_nonzero(images[0][..., 3]) <= 500 and figs[0]._suptitle.get_text().endswith(
+        "500 of 3000 points drawn"
+    )
     np.testing.assert_array_equal(images[0], images[1])  # same subsample every time
     with pytest.raises(DataError, match="reference"):
         plot_topdown(xyz, reference[:-1], predicted, class_names=NAMES, colors=None, path=tmp_path / "bad.png")

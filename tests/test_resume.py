@@ -27,15 +27,27 @@ def small_spec(*, epochs: int, batch_size: int = 2) -> dict:
         "out_pcloud": "out/*",
         "sequential_pipeline": [
             {"class_mapping": "LASClassMapping", "classes": copy.deepcopy(DEMO_CLASSES), "ignore_codes": [0, 7]},
-            {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "random_seed": 4,
-             "model_args": {
-                 "num_classes": 5,
-                 "pre_processing": {"neighborhood": {"type": "sphere", "radius": 3.0}, "num_points": 32},
-                 "num_pwise_feats": 8, "pretransf_feats_spec": [{"filters": 8}],
-                 "postransf_feats_spec": [{"filters": 16}], "tnet_pre_filters_spec": [], "tnet_post_filters_spec": [],
-                 "model_handling": {"training_epochs": epochs, "batch_size": batch_size, "validation_split": 0.2},
-                 "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy",
-                                               "class_weight": {"strategy": "balanced", "on_absent_class": "zero"}}}}},
+            {
+                "train": "PointNetPwiseClassifier",
+                "fnames": ["intensity"],
+                "random_seed": 4,
+                "model_args": {
+                    "num_classes": 5,
+                    "pre_processing": {"neighborhood": {"type": "sphere", "radius": 3.0}, "num_points": 32},
+                    "num_pwise_feats": 8,
+                    "pretransf_feats_spec": [{"filters": 8}],
+                    "postransf_feats_spec": [{"filters": 16}],
+                    "tnet_pre_filters_spec": [],
+                    "tnet_post_filters_spec": [],
+                    "model_handling": {"training_epochs": epochs, "batch_size": batch_size, "validation_split": 0.2},
+                    "compilation_args": {
+                        "loss": {
+                            "function": "class_weighted_focal_categorical_crossentropy",
+                            "class_weight": {"strategy": "balanced", "on_absent_class": "zero"},
+                        }
+                    },
+                },
+            },
             {"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"},
             {"predict": "PreviousModel"},
             {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
@@ -46,9 +58,14 @@ def small_spec(*, epochs: int, batch_size: int = 2) -> dict:
 
 def _run(spec: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen([sys.executable, "-m", "vl3d_focal", "run", str(spec), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=spec.parent)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vl3d_focal", "run", str(spec), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=spec.parent,
+    )
 
 
 def _run_killed(spec: Path, *, epoch: int, batch: int | None = None) -> subprocess.CompletedProcess:
@@ -57,8 +74,14 @@ def _run_killed(spec: Path, *, epoch: int, batch: int | None = None) -> subproce
     depends on timing: the same point on any machine."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     where = [str(epoch)] + ([] if batch is None else [str(batch)])
-    return subprocess.run([sys.executable, str(Path(__file__).resolve()), spec.name, *where], cwd=spec.parent,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), spec.name, *where],
+        cwd=spec.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_sigkill_mid_epoch_then_resume_finishes_with_valid_outputs(tmp_path):
@@ -96,12 +119,30 @@ def test_resume_without_checkpoint_trains_from_the_first_epoch_and_repeats_the_d
     from vl3d_focal.training.datasets import epoch_dataset
 
     x = np.arange(7, dtype="float32")[:, None]
-    full = [b[0][0].numpy().ravel().tolist() for b in epoch_dataset(
-        [x], targets=np.zeros(7, "int32"), sample_weight=np.ones(7, "float32"), batch_size=7, seed=9,
-        first_epoch=0, epochs=3)]
-    resumed = [b[0][0].numpy().ravel().tolist() for b in epoch_dataset(
-        [x], targets=np.zeros(7, "int32"), sample_weight=np.ones(7, "float32"), batch_size=7, seed=9,
-        first_epoch=2, epochs=3)]
+    full = [
+        b[0][0].numpy().ravel().tolist()
+        for b in epoch_dataset(
+            [x],
+            targets=np.zeros(7, "int32"),
+            sample_weight=np.ones(7, "float32"),
+            batch_size=7,
+            seed=9,
+            first_epoch=0,
+            epochs=3,
+        )
+    ]
+    resumed = [
+        b[0][0].numpy().ravel().tolist()
+        for b in epoch_dataset(
+            [x],
+            targets=np.zeros(7, "int32"),
+            sample_weight=np.ones(7, "float32"),
+            batch_size=7,
+            seed=9,
+            first_epoch=2,
+            epochs=3,
+        )
+    ]
     assert resumed == full[2:] and full[0] != full[1]
     assert all(sorted(order) == list(range(7)) for order in full)
 
@@ -117,9 +158,16 @@ def _handled_spec(*, epochs: int) -> dict:
     handling = spec["sequential_pipeline"][1]["model_args"]["model_handling"]
     handling["early_stopping"] = {"monitor": "val_loss", "patience": 3}
     handling["reduce_lr_on_plateau"] = {"monitor": "loss", "factor": 0.5, "patience": 1, "cooldown": 1}
-    handling["training_sequencer"] = {"type": "DLSequencer", "random_shuffle_indices": True, "augmentor": {
-        "transformations": [{"type": "Rotation", "angle_distribution": {"type": "uniform", "start": -3.14, "end": 3.14}},
-                            {"type": "Jitter", "noise_distribution": {"type": "normal", "mean": 0.0, "stdev": 0.01}}]}}
+    handling["training_sequencer"] = {
+        "type": "DLSequencer",
+        "random_shuffle_indices": True,
+        "augmentor": {
+            "transformations": [
+                {"type": "Rotation", "angle_distribution": {"type": "uniform", "start": -3.14, "end": 3.14}},
+                {"type": "Jitter", "noise_distribution": {"type": "normal", "mean": 0.0, "stdev": 0.01}},
+            ]
+        },
+    }
     return spec
 
 
@@ -156,8 +204,10 @@ def test_a_run_killed_after_an_epoch_and_resumed_ends_with_the_same_weights(tmp_
     assert sorted(final["killed"]) == sorted(final["whole"])
     for key, expected in final["whole"].items():  # weights (w*) and optimizer variables (o*)
         np.testing.assert_array_equal(final["killed"][key], expected, err_msg=key)
-    models = {name: keras.models.load_model(folder / "out" / "model" / "model.keras", compile=False)
-              for name, folder in runs.items()}
+    models = {
+        name: keras.models.load_model(folder / "out" / "model" / "model.keras", compile=False)
+        for name, folder in runs.items()
+    }
     for got, expected in zip(models["killed"].get_weights(), models["whole"].get_weights()):
         np.testing.assert_array_equal(got, expected)
     histories = {name: (folder / "out" / "training" / "history.csv").read_text() for name, folder in runs.items()}

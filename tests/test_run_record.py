@@ -25,8 +25,9 @@ TF_NATIVE_LINE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|cuInit|cu
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}  # as a user has it
-    return subprocess.run([sys.executable, "-m", "vl3d_focal", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "vl3d_focal", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +54,23 @@ def test_the_record_has_every_step_with_its_time_and_the_spec_as_run(run):
     root, _, record = run
     assert record["status"] == "finished" and record["error"] is None
     assert [(s["kind"], s["status"]) for s in record["steps"]] == [
-        ("class_mapping", "done"), ("train", "done"), ("writer", "done"), ("predict", "done"), ("eval", "done"),
-        ("writer", "done")]
+        ("class_mapping", "done"),
+        ("train", "done"),
+        ("writer", "done"),
+        ("predict", "done"),
+        ("eval", "done"),
+        ("writer", "done"),
+    ]
     assert all(s["seconds"] >= 0 for s in record["steps"])
     assert record["seconds"] >= sum(s["seconds"] for s in record["steps"])
     assert record["spec"]["sequential_pipeline"][1]["model_args"]["model_handling"]["batch_size"] == 2
-    assert record["clouds"] == [{"path": str(root / "data" / "scene.las"), "points": record["clouds"][0]["points"],
-                                 "prefix": f"{root / 'out'}/"}]
+    assert record["clouds"] == [
+        {
+            "path": str(root / "data" / "scene.las"),
+            "points": record["clouds"][0]["points"],
+            "prefix": f"{root / 'out'}/",
+        }
+    ]
     assert record["versions"]["tensorflow"] != "not installed" and record["machine"]["cpu_count"] >= 1
 
 
@@ -95,7 +106,9 @@ def test_package_warnings_are_recorded_with_their_step(run):
 def test_tensorboard_logs_are_written_where_asked(run):
     root, _, record = run
     events = list((root / "out" / "training" / "tensorboard").rglob("events.out.tfevents.*"))
-    assert events and record["trainings"][0]["files"]["tensorboard_dir"] == str(root / "out" / "training" / "tensorboard")
+    assert events and record["trainings"][0]["files"]["tensorboard_dir"] == str(
+        root / "out" / "training" / "tensorboard"
+    )
 
 
 def test_the_page_is_written_with_the_run(run):
@@ -139,6 +152,8 @@ def test_records_hold_strict_json():
 def test_the_demo_spec_reads_the_demo_tiles_beside_it(tmp_path):
     document = json.loads(demo_spec_text())
     assert document["in_pcloud"] == ["data/demo_test.las"] and document["out_pcloud"] == ["*"]
-    handling = next(step["model_args"]["model_handling"] for step in document["sequential_pipeline"] if "model_args" in step)
+    handling = next(
+        step["model_args"]["model_handling"] for step in document["sequential_pipeline"] if "model_args" in step
+    )
     assert handling["training_pcloud"] == ["data/demo_train.las"]
     assert sorted(DEMO_TILES) == sorted([*document["in_pcloud"], *handling["training_pcloud"]])

@@ -37,7 +37,9 @@ def _nodes(node, path=()):
 
 def test_files_on_disk_equal_generated():
     generated = schemas.generate_schemas()
-    on_disk = {p.relative_to(SCHEMA_DIR).as_posix(): json.loads(p.read_text()) for p in SCHEMA_DIR.glob("**/*.schema.json")}
+    on_disk = {
+        p.relative_to(SCHEMA_DIR).as_posix(): json.loads(p.read_text()) for p in SCHEMA_DIR.glob("**/*.schema.json")
+    }
     assert sorted(on_disk) == sorted(generated), "regenerate: vl3d-focal schema --write config_schemas"
     for name, schema in generated.items():
         assert on_disk[name] == schema, f"{name} is stale: vl3d-focal schema --write config_schemas"
@@ -144,20 +146,43 @@ def _plugin_loss(**kwargs):  # a plugin builder: keyword arguments only
 
 
 def test_plugin_loss_gets_a_schema_and_is_validated(monkeypatch: pytest.MonkeyPatch):
-    schema = {"type": "object", "additionalProperties": False, "required": ["function"],
-              "properties": {"function": {"const": "plugin_loss", "description": "name"},
-                             "alpha": {"type": "number", "minimum": 1, "default": 2.0, "description": "a"},
-                             "class_weight": {"$ref": "class_weight.schema.json"}}}
-    entry = RegistryEntry(name="plugin_loss", builder=_plugin_loss, schema=schema, description="a plugin",
-                          metadata={"label_format": "sparse", "takes_class_weight": True})
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["function"],
+        "properties": {
+            "function": {"const": "plugin_loss", "description": "name"},
+            "alpha": {"type": "number", "minimum": 1, "default": 2.0, "description": "a"},
+            "class_weight": {"$ref": "class_weight.schema.json"},
+        },
+    }
+    entry = RegistryEntry(
+        name="plugin_loss",
+        builder=_plugin_loss,
+        schema=schema,
+        description="a plugin",
+        metadata={"label_format": "sparse", "takes_class_weight": True},
+    )
     monkeypatch.setitem(LOSSES._entries, "plugin_loss", entry)
     active = schemas.active_schemas()
-    assert active["losses/plugin_loss.schema.json"]["properties"]["class_weight"]["$ref"] == "../class_weight.schema.json"
-    doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": [
-        {"class_mapping": "LASClassMapping", "classes": [{"name": "a", "codes": [1]}, {"name": "b", "codes": [2]}]},
-        {"train": "PointNetPwiseClassifier", "model_args": {
-            "num_classes": 2, "pre_processing": {"neighborhood": {"radius": 1.0}},
-            "compilation_args": {"loss": {"function": "plugin_loss", "alpha": 0.5, "class_weight": "balancd"}}}}]}
+    assert (
+        active["losses/plugin_loss.schema.json"]["properties"]["class_weight"]["$ref"] == "../class_weight.schema.json"
+    )
+    doc = {
+        "in_pcloud": "a.las",
+        "out_pcloud": "o/",
+        "sequential_pipeline": [
+            {"class_mapping": "LASClassMapping", "classes": [{"name": "a", "codes": [1]}, {"name": "b", "codes": [2]}]},
+            {
+                "train": "PointNetPwiseClassifier",
+                "model_args": {
+                    "num_classes": 2,
+                    "pre_processing": {"neighborhood": {"radius": 1.0}},
+                    "compilation_args": {"loss": {"function": "plugin_loss", "alpha": 0.5, "class_weight": "balancd"}},
+                },
+            },
+        ],
+    }
     issues = {i.path: i.message for i in validate_spec(doc, check_files=False)}
     loss = "$.sequential_pipeline[1].model_args.compilation_args.loss"
     assert issues.keys() == {f"{loss}.alpha", f"{loss}.class_weight"}
@@ -189,33 +214,80 @@ def test_wheel_ships_schemas_and_validates_outside_the_tree(tmp_path: Path):
             shutil.copy(REPO / name, source / name)
     dist = tmp_path / "dist"
     # --skip-dependency-check: build with this environment's setuptools, whatever its version
-    built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check",
-                            "--outdir", str(dist), str(source)], capture_output=True, text=True, timeout=120)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--skip-dependency-check",
+            "--outdir",
+            str(dist),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     wheel = next(dist.glob("vl3d_focal-*.whl"))
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     python = venv / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                    "--quiet", str(wheel)], check=True, capture_output=True, timeout=120)
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--quiet",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     # dependencies from this environment, after the venv's own site-packages
     Path(purelib, "zz_parent_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     work = tmp_path / "elsewhere"
     work.mkdir()
     shutil.copy(REPO / "examples" / "demo_pipeline.json", work / "spec.json")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    check = ("import vl3d_focal, vl3d_focal.config.schemas as s; print(vl3d_focal.__file__); "
-             "print(s.load_schema('pipeline.schema.json') == s.generate_schemas()['pipeline.schema.json'])")
+    check = (
+        "import vl3d_focal, vl3d_focal.config.schemas as s; print(vl3d_focal.__file__); "
+        "print(s.load_schema('pipeline.schema.json') == s.generate_schemas()['pipeline.schema.json'])"
+    )
     out = subprocess.run([str(python), "-c", check], cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     module_file, same = out.stdout.split()
     assert Path(module_file).is_relative_to(venv) and same == "True"
-    run = subprocess.run([str(python), "-m", "vl3d_focal", "validate", "--no-check-files", "spec.json"],
-                         cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(python), "-m", "vl3d_focal", "validate", "--no-check-files", "spec.json"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
-    demo = subprocess.run([str(python), "-c", "from vl3d_focal.runner.demo import demo_spec_text as t; print(len(t()))"],
-                          cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    demo = subprocess.run(
+        [str(python), "-c", "from vl3d_focal.runner.demo import demo_spec_text as t; print(len(t()))"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert demo.returncode == 0 and int(demo.stdout) > 1000, demo.stderr  # the demo spec ships in the wheel
     assert run.stdout.strip() == "spec.json: valid"

@@ -34,8 +34,10 @@ EXPECTED = {
     "ignored_code_mapped.json": ("$.sequential_pipeline[0].classes[2].codes[1]", "code 7 is also in ignore_codes"),
     "input_not_a_cloud.yaml": ("$.in_pcloud", "expected a path ending in .las or .laz"),
     "json_syntax.json": ("$", "JSON syntax error at line 4, column 3: Expecting ',' delimiter"),
-    "loss_without_class_weights.json": (f"{TRAIN}.model_args.model_handling.class_weight",
-                                        "'categorical_crossentropy' does not take class weights"),
+    "loss_without_class_weights.json": (
+        f"{TRAIN}.model_args.model_handling.class_weight",
+        "'categorical_crossentropy' does not take class weights",
+    ),
     "missing_input.json": ("$.in_pcloud[0]", "file not found"),
     "missing_required.json": ("$", "missing required key 'out_pcloud'"),
     "missing_training_cloud.yaml": (f"{TRAIN}.model_args.model_handling.training_pcloud[1]", "file not found"),
@@ -45,15 +47,24 @@ EXPECTED = {
     "not_an_object.json": ("$", "expected an object with in_pcloud"),
     "num_classes_mapping.json": (f"{TRAIN}.model_args.num_classes", "defines 5 classes"),
     "output_over_input.json": ("$.sequential_pipeline[5].out_pcloud", "would overwrite the input"),
-    "overlapping_codes.yaml": ("$.sequential_pipeline[0].classes[1].codes[0]", "code 2 is already mapped to class 'ground'"),
+    "overlapping_codes.yaml": (
+        "$.sequential_pipeline[0].classes[1].codes[0]",
+        "code 2 is already mapped to class 'ground'",
+    ),
     "per_cloud_output_without_prefix.yaml": ("$.sequential_pipeline[5].out_pcloud", "start it with '*'"),
     "predict_before_train.json": ("$.sequential_pipeline[1].predict", "needs a train step before it"),
-    "schedule_bad.json": (f"{TRAIN}.model_args.compilation_args.optimizer.learning_rate.schedule_args",
-                          "missing required key 'decay_steps'"),
-    "unknown_enum_value.yaml": (f"{TRAIN}.model_args.pre_processing.pre_processor",
-                                "did you mean 'furthest_point_subsampling'?"),
-    "unknown_key_typo.yaml": (f"{TRAIN}.model_args.model_handling.trainig_epochs",
-                              "unknown key 'trainig_epochs'; did you mean 'training_epochs'?"),
+    "schedule_bad.json": (
+        f"{TRAIN}.model_args.compilation_args.optimizer.learning_rate.schedule_args",
+        "missing required key 'decay_steps'",
+    ),
+    "unknown_enum_value.yaml": (
+        f"{TRAIN}.model_args.pre_processing.pre_processor",
+        "did you mean 'furthest_point_subsampling'?",
+    ),
+    "unknown_key_typo.yaml": (
+        f"{TRAIN}.model_args.model_handling.trainig_epochs",
+        "unknown key 'trainig_epochs'; did you mean 'training_epochs'?",
+    ),
     "unknown_loss.json": (f"{LOSS}.function", "did you mean 'class_weighted_focal_categorical_crossentropy'?"),
     "unknown_step_kind.json": (TRAIN, "did you mean 'train'?"),
     "unknown_strategy.yaml": (f"{LOSS}.class_weight", "did you mean 'balanced'?"),
@@ -127,10 +138,14 @@ def test_normalised_form(corpus: Path):
     train = spec["sequential_pipeline"][1]
     assert "class_names" not in train["model_args"]  # '_class_names' is a comment
     handling = train["model_args"]["model_handling"]
-    assert handling["training_epochs"] == _schema_default("model_args.PointNetPwiseClassifier", "properties",
-                                                          "model_handling", "properties", "training_epochs")
-    assert train["model_args"]["pre_processing"]["neighborhood"] == {"radius": 2.5, "type": "sphere",
-                                                                     "separation_factor": 0.8}
+    assert handling["training_epochs"] == _schema_default(
+        "model_args.PointNetPwiseClassifier", "properties", "model_handling", "properties", "training_epochs"
+    )
+    assert train["model_args"]["pre_processing"]["neighborhood"] == {
+        "radius": 2.5,
+        "type": "sphere",
+        "separation_factor": 0.8,
+    }
     loss = train["model_args"]["compilation_args"]["loss"]
     assert loss["class_weight"] == {"ground": 1.0, "other": 3.0}
     loss_schema = generate_schemas()["losses/class_weighted_focal_categorical_crossentropy.schema.json"]
@@ -143,8 +158,12 @@ def test_normalised_form(corpus: Path):
     sgd = load_spec(folder / "schedule_sgd.json")
     handling = sgd["sequential_pipeline"][1]["model_args"]["model_handling"]
     assert handling["validation_pcloud"] == [str(folder / "data" / "scene2.laz")]
-    assert handling["class_weight"] == {"strategy": "Effective_Number", "beta": 0.99, "k": 1.02,
-                                        "on_absent_class": "error"}
+    assert handling["class_weight"] == {
+        "strategy": "Effective_Number",
+        "beta": 0.99,
+        "k": 1.02,
+        "on_absent_class": "error",
+    }
     held_out = load_spec(folder / "held_out_training.yaml")
     handling = held_out["sequential_pipeline"][1]["model_args"]["model_handling"]
     assert held_out["in_pcloud"] == [str(folder / "data" / "scene.las")]
@@ -162,8 +181,14 @@ def test_given_values_are_kept_and_defaults_idempotent(corpus: Path):
     spec = load_spec(corpus / "valid" / "demo_like.json")
     handling = spec["sequential_pipeline"][1]["model_args"]["model_handling"]
     assert handling["validation_split"] == 0.2 and handling["early_stopping"] == {
-        "monitor": "val_loss", "patience": 5, "min_delta": 0.0, "mode": "auto", "baseline": None,
-        "restore_best_weights": False, "start_from_epoch": 0}
+        "monitor": "val_loss",
+        "patience": 5,
+        "min_delta": 0.0,
+        "mode": "auto",
+        "baseline": None,
+        "restore_best_weights": False,
+        "start_from_epoch": 0,
+    }
     from vl3d_focal.config.normalise import apply_defaults
 
     assert apply_defaults(spec) == spec
@@ -184,22 +209,41 @@ def test_all_errors_at_once_in_natural_order():
 def test_training_pcloud_is_an_input_path(tmp_path: Path):
     (tmp_path / "scene.las").write_bytes(b"")
     (tmp_path / "train.laz").write_bytes(b"")
-    train = {"train": "PointNetPwiseClassifier", "model_args": {
-        "num_classes": 2, "pre_processing": {"neighborhood": {"radius": 2.0}},
-        "model_handling": {"training_pcloud": ["train.laz", "gone.las"]},
-        "compilation_args": {"loss": {"function": "categorical_crossentropy"}}}}
-    doc = {"in_pcloud": "scene.las", "out_pcloud": "o/", "sequential_pipeline": [
-        {"class_mapping": "LASClassMapping", "classes": [{"name": "ground", "codes": [2]},
-                                                         {"name": "other", "codes": [1, 3, 4, 5, 6]}]}, train,
-        {"predict": "PreviousModel"}, {"writer": "ClassifiedPcloudWriter", "out_pcloud": "train.laz"}]}
+    train = {
+        "train": "PointNetPwiseClassifier",
+        "model_args": {
+            "num_classes": 2,
+            "pre_processing": {"neighborhood": {"radius": 2.0}},
+            "model_handling": {"training_pcloud": ["train.laz", "gone.las"]},
+            "compilation_args": {"loss": {"function": "categorical_crossentropy"}},
+        },
+    }
+    doc = {
+        "in_pcloud": "scene.las",
+        "out_pcloud": "o/",
+        "sequential_pipeline": [
+            {
+                "class_mapping": "LASClassMapping",
+                "classes": [{"name": "ground", "codes": [2]}, {"name": "other", "codes": [1, 3, 4, 5, 6]}],
+            },
+            train,
+            {"predict": "PreviousModel"},
+            {"writer": "ClassifiedPcloudWriter", "out_pcloud": "train.laz"},
+        ],
+    }
     at = "$.sequential_pipeline[1].model_args.model_handling.training_pcloud"
     issues = [(i.path, i.message) for i in validate_spec(doc, base_dir=tmp_path)]
-    assert issues == [(f"{at}[1]", f"file not found: {tmp_path / 'gone.las'}"),
-                      ("$.sequential_pipeline[3].out_pcloud",
-                       f"this output would overwrite the input {tmp_path / 'train.laz'} ({at}[0])")]
+    assert issues == [
+        (f"{at}[1]", f"file not found: {tmp_path / 'gone.las'}"),
+        (
+            "$.sequential_pipeline[3].out_pcloud",
+            f"this output would overwrite the input {tmp_path / 'train.laz'} ({at}[0])",
+        ),
+    ]
     # --no-check-files: only the existence check goes
     assert [i.path for i in validate_spec(doc, base_dir=tmp_path, check_files=False)] == [
-        "$.sequential_pipeline[3].out_pcloud"]
+        "$.sequential_pipeline[3].out_pcloud"
+    ]
     train["model_args"]["model_handling"]["training_pcloud"] = "train.txt"
     [issue] = validate_spec(doc, base_dir=tmp_path, check_files=False)
     assert issue.path.startswith(at) and issue.message.startswith("expected a path ending in .las or .laz; got")
@@ -208,7 +252,11 @@ def test_training_pcloud_is_an_input_path(tmp_path: Path):
 
 def test_file_existence_is_relative_to_base_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "a.las").write_bytes(b"")
-    doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": [{"predict": "ModelLoader", "model_path": "m.keras"}]}
+    doc = {
+        "in_pcloud": "a.las",
+        "out_pcloud": "o/",
+        "sequential_pipeline": [{"predict": "ModelLoader", "model_path": "m.keras"}],
+    }
     assert [i.path for i in validate_spec(doc, base_dir=tmp_path)] == ["$.sequential_pipeline[0].model_path"]
     monkeypatch.chdir(tmp_path)
     assert [i.message for i in validate_spec(doc)] == [f"file not found: {tmp_path / 'm.keras'}"]
@@ -239,8 +287,9 @@ def test_helpers():
     assert str(SpecError([SpecIssue("$.a", "bad", "f.yaml")])) == "f.yaml: $.a: bad"
 
 
-@pytest.mark.parametrize("example", sorted(p for p in EXAMPLES.glob("*") if p.suffix in (".json", ".yaml", ".yml")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "example", sorted(p for p in EXAMPLES.glob("*") if p.suffix in (".json", ".yaml", ".yml")), ids=lambda p: p.name
+)
 def test_examples_validate(example: Path):
     # The demo's input is generated when it runs, the IGN ones live in ../shared: existence
     # is checked by `vl3d-focal run`, not here.
@@ -259,8 +308,24 @@ JSON_VALUES = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=20,
 )
-KEYS = ["in_pcloud", "out_pcloud", "sequential_pipeline", "train", "predict", "writer", "eval", "class_mapping",
-        "model_args", "loss", "function", "class_weight", "classes", "codes", "_c", "strategy"]
+KEYS = [
+    "in_pcloud",
+    "out_pcloud",
+    "sequential_pipeline",
+    "train",
+    "predict",
+    "writer",
+    "eval",
+    "class_mapping",
+    "model_args",
+    "loss",
+    "function",
+    "class_weight",
+    "classes",
+    "codes",
+    "_c",
+    "strategy",
+]
 
 
 def _check(doc) -> None:

@@ -17,7 +17,7 @@ def xyz():
 
 def _reference_fps(points: np.ndarray, k: int) -> list[int]:
     """Textbook furthest-point sampling from the point nearest the origin (float64)."""
-    chosen = [int(np.argmin(np.sum(points ** 2, axis=1)))]
+    chosen = [int(np.argmin(np.sum(points**2, axis=1)))]
     distance = np.sum((points - points[chosen[0]]) ** 2, axis=1)
     for _ in range(k - 1):
         chosen.append(int(np.argmax(distance)))
@@ -31,10 +31,10 @@ def test_furthest_point_subsample_matches_the_textbook_algorithm():
     sizes = np.array([40, 75, 120, 265])
     members = rng.permutation(500)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    centers = np.stack([xyz[members[s:s + n]].mean(axis=0) for s, n in zip(starts, sizes)])
+    centers = np.stack([xyz[members[s : s + n]].mean(axis=0) for s, n in zip(starts, sizes)])
     out = furthest_point_subsample(xyz, centers=centers, members=members, starts=starts, counts=sizes, k=16)
     for f, (s, n) in enumerate(zip(starts, sizes)):
-        field = members[s:s + n]
+        field = members[s : s + n]
         assert out[f].tolist() == field[_reference_fps(xyz[field] - centers[f], 16)].tolist()
 
 
@@ -43,8 +43,16 @@ def test_grid_subsample_takes_one_point_per_voxel_first():
     xyz = rng.uniform(-1, 1, (400, 3))
     priority = point_priorities(np.arange(400), seed=3)
     k, radius = 16, 1.0
-    out = grid_subsample(xyz, centers=np.zeros((1, 3)), members=np.arange(400), field_of=np.zeros(400, int),
-                         counts=np.array([400]), k=k, radius=radius, priority=priority)[0]
+    out = grid_subsample(
+        xyz,
+        centers=np.zeros((1, 3)),
+        members=np.arange(400),
+        field_of=np.zeros(400, int),
+        counts=np.array([400]),
+        k=k,
+        radius=radius,
+        priority=priority,
+    )[0]
     voxel = 2.0 * radius / np.sqrt(k)
     cells = [tuple(c) for c in np.floor(xyz[out] / voxel).astype(int)]
     assert len(set(cells)) == k  # 16 points from 16 different voxels

@@ -33,8 +33,9 @@ def _whole(root, bundle) -> CloudRecord:
 
 
 def _buffered(tile, bundle, *, buffer, index):
-    record = CloudRecord(path=tile, cloud=None, prefix=str(tile.parent / f"{tile.stem}_"),
-                         num_points=read_footprint(tile).points)
+    record = CloudRecord(
+        path=tile, cloud=None, prefix=str(tile.parent / f"{tile.stem}_"), num_points=read_footprint(tile).points
+    )
     result = predict_buffered(record, bundle, buffer=buffer, index=index, chunk_points=None)
     parts = list(result.iter_chunks())
     result.close()
@@ -57,8 +58,10 @@ def test_buffered_tiles_predict_as_the_whole_scene_and_unbuffered_borders_differ
         classes, probabilities, _ = _buffered(tile, bundle, buffer=buffer, index=index)
         alone = CloudRecord(path=tile, cloud=read_cloud(tile), prefix=str(root / "alone_"))
         predict_cloud(alone, bundle, chunk_points=None)
-        for name, (got, probs) in {"buffered": (classes, probabilities),
-                                   "alone": (alone.result.classes, alone.result.probabilities)}.items():
+        for name, (got, probs) in {
+            "buffered": (classes, probabilities),
+            "alone": (alone.result.classes, alone.result.probabilities),
+        }.items():
             same[name].append(got == whole.result.classes[rows])
             gaps[name].append(np.abs(probs - whole.result.probabilities[rows]).max(axis=1))
         border.append(np.abs(xy[rows] - middle).min(axis=1) < bundle.field_spec.radius)
@@ -86,8 +89,14 @@ def test_a_neighbour_without_a_model_feature_is_left_out_with_a_warning(survey, 
     out.write(stripped)
     index = TileIndex.read([tiles[0], tiles[1], stripped, tiles[3]])
     warnings: list[str] = []
-    parts = read_buffer(tiles[0], index=index, buffer=3.0, feature_names=["intensity", "gps_time", "scanner_channel"],
-                        chunk_points=5000, warnings=warnings)
+    parts = read_buffer(
+        tiles[0],
+        index=index,
+        buffer=3.0,
+        feature_names=["intensity", "gps_time", "scanner_channel"],
+        chunk_points=5000,
+        warnings=warnings,
+    )
     assert [p.path.name for p in parts] == ["tile_0_1.las", "tile_1_1.las"]
     assert len(warnings) == 1 and "tile_1_0.las" in warnings[0] and "['scanner_channel']" in warnings[0]
 

@@ -26,8 +26,7 @@ READY_TIMEOUT_S = 180
 def _dask(*args: str, log: Path) -> subprocess.Popen:
     command = [str(Path(sys.executable).parent / "dask"), *args]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -60,24 +59,56 @@ def test_a_survey_runs_on_a_scheduler_and_worker_started_apart(tmp_path):
     tiles, _ = split_scene(las, tmp_path / "tiles")
     bundle = random_bundle(fnames=["intensity"], radius=2.5, num_points=32, fit_on=PointCloud.from_las(las))
     save_bundle(bundle, tmp_path / "model.keras")
-    spec = {"in_pcloud": "tiles/", "out_pcloud": "out/*", "sequential_pipeline": [
-        {"predict": "ModelLoader", "model_path": "model.keras"},
-        {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"}]}
+    spec = {
+        "in_pcloud": "tiles/",
+        "out_pcloud": "out/*",
+        "sequential_pipeline": [
+            {"predict": "ModelLoader", "model_path": "model.keras"},
+            {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"},
+        ],
+    }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     scheduler_file = tmp_path / "scheduler.json"
-    scheduler = _dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                      "--scheduler-file", str(scheduler_file), log=tmp_path / "scheduler.log")
+    scheduler = _dask(
+        "scheduler",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-dashboard",
+        "--scheduler-file",
+        str(scheduler_file),
+        log=tmp_path / "scheduler.log",
+    )
     processes = [scheduler]
     client = None
     try:
-        processes.append(_dask("worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
-                               "--nthreads", "1", "--nworkers", "1", "--no-dashboard", log=tmp_path / "worker.log"))
+        processes.append(
+            _dask(
+                "worker",
+                "--scheduler-file",
+                str(scheduler_file),
+                "--host",
+                "127.0.0.1",
+                "--nthreads",
+                "1",
+                "--nworkers",
+                "1",
+                "--no-dashboard",
+                log=tmp_path / "worker.log",
+            )
+        )
         client = _wait_for_cluster(scheduler_file, processes)
         address = client.scheduler.address
         assert address.startswith("tcp://127.0.0.1:")
-        run = subprocess.run([sys.executable, "-m", "vl3d_focal", "run", "spec.json", "--scheduler", address],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        run = subprocess.run(
+            [sys.executable, "-m", "vl3d_focal", "run", "spec.json", "--scheduler", address],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
         assert run.returncode == 0, run.stderr[-3000:]
         assert f"dask: 1 worker(s) at {address}" in run.stderr
         record = json.loads((tmp_path / "out" / "survey.json").read_text())

@@ -13,8 +13,10 @@ from vl3d_focal.errors import SpecError
 from vl3d_focal.runner.executor import ExecutorSettings, with_overrides
 from vl3d_focal.runner.outputs import output_files
 
-STEPS = [{"predict": "ModelLoader", "model_path": "m.keras"},
-         {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"}]
+STEPS = [
+    {"predict": "ModelLoader", "model_path": "m.keras"},
+    {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"},
+]
 
 
 @pytest.fixture()
@@ -39,11 +41,19 @@ def test_patterns_and_folders_expand_sorted_relative_to_the_spec(tiles: Path, mo
     assert names == ["survey/a/t1.laz", "survey/b/t3.laz", "survey/a/t2.LAS", "loose.las"]  # each file once
     assert all(Path(p).is_absolute() for p in spec["in_pcloud"])
     assert [Path(p).relative_to(tiles).as_posix() for p in load_spec(_spec(tiles, "survey/a"))["in_pcloud"]] == [
-        "survey/a/t1.laz", "survey/a/t2.LAS"]
+        "survey/a/t1.laz",
+        "survey/a/t2.LAS",
+    ]
     # one prefix for several clouds: each cloud's outputs under <prefix><stem>/, the survey record under the prefix
     files = [p.relative_to(tiles).as_posix() for p in output_files(spec)]
-    assert files[:6] == ["out/t1/predicted.laz", "out/t3/predicted.laz", "out/t2/predicted.laz",
-                         "out/loose/predicted.laz", "out/survey.json", "out/survey.geojson"]
+    assert files[:6] == [
+        "out/t1/predicted.laz",
+        "out/t3/predicted.laz",
+        "out/t2/predicted.laz",
+        "out/loose/predicted.laz",
+        "out/survey.json",
+        "out/survey.geojson",
+    ]
 
 
 def test_an_empty_expansion_is_a_clear_error(tiles: Path):
@@ -55,8 +65,14 @@ def test_an_empty_expansion_is_a_clear_error(tiles: Path):
     assert "$.in_pcloud[0]: the pattern" in messages[0] and "matches no file" in messages[0]
     assert "$.in_pcloud[1]: the folder" in messages[1] and "holds no .las or .laz file" in messages[1]
     # without file checks (the demo's inputs do not exist yet) patterns are no error
-    assert validate_spec({"in_pcloud": "x/*.laz", "out_pcloud": "o/", "sequential_pipeline": STEPS},
-                         base_dir=tiles, check_files=False) == []
+    assert (
+        validate_spec(
+            {"in_pcloud": "x/*.laz", "out_pcloud": "o/", "sequential_pipeline": STEPS},
+            base_dir=tiles,
+            check_files=False,
+        )
+        == []
+    )
 
 
 def test_executor_defaults_validation_and_overrides(tiles: Path):
@@ -70,8 +86,9 @@ def test_executor_defaults_validation_and_overrides(tiles: Path):
     assert (remote["executor"]["engine"], remote["executor"]["scheduler"]) == ("dask", "tcp://10.0.0.1:8786")
     assert with_overrides(spec, workers=None, scheduler=None) == spec
     with pytest.raises(SpecError) as caught:
-        load_spec(_spec(tiles, "survey/a", executor={"engine": "local", "scheduler": "tcp://h:1", "workers": 0,
-                                                     "thread": 2}))
+        load_spec(
+            _spec(tiles, "survey/a", executor={"engine": "local", "scheduler": "tcp://h:1", "workers": 0, "thread": 2})
+        )
     messages = sorted(str(issue).split(": ", 1)[1] for issue in caught.value.issues)
     assert any(m.startswith("$.executor.scheduler: a scheduler address needs") for m in messages), messages
     assert any(m.startswith("$.executor.workers:") for m in messages), messages
@@ -79,11 +96,14 @@ def test_executor_defaults_validation_and_overrides(tiles: Path):
 
 
 def test_a_per_cloud_step_needing_predictions_must_share_their_run(tiles: Path):
-    steps = [{"predict": "ModelLoader", "model_path": "m.keras"},
-             {"writer": "PredictiveModelWriter", "out_model": "*model.keras"},
-             {"eval": "ClassificationEvaluator"}]
-    issues = validate_spec({"in_pcloud": "survey/a", "out_pcloud": "o/", "sequential_pipeline": steps},
-                           base_dir=tiles, check_files=False)
+    steps = [
+        {"predict": "ModelLoader", "model_path": "m.keras"},
+        {"writer": "PredictiveModelWriter", "out_model": "*model.keras"},
+        {"eval": "ClassificationEvaluator"},
+    ]
+    issues = validate_spec(
+        {"in_pcloud": "survey/a", "out_pcloud": "o/", "sequential_pipeline": steps}, base_dir=tiles, check_files=False
+    )
     assert [i.path for i in issues] == ["$.sequential_pipeline[2].eval"]
     assert "needs the predictions of a per-cloud step in the same run" in issues[0].message
 

@@ -15,19 +15,27 @@ from vl3d_focal.runner.cloud_task import CloudOutcome
 from vl3d_focal.runner.survey import SurveyRecord
 from vl3d_focal.steps.facts import EvaluationFacts, RunFacts
 
-STEPS_OF_A_PHASE = [{"predict": "ModelLoader", "model_path": "m.keras", "chunk_points": 250_000, "buffer": None},
-                    {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*p.laz"}]
+STEPS_OF_A_PHASE = [
+    {"predict": "ModelLoader", "model_path": "m.keras", "chunk_points": 250_000, "buffer": None},
+    {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*p.laz"},
+]
 
 
 def _record(tmp_path: Path, *, resume: bool) -> SurveyRecord:
-    index = TileIndex(footprints=(Footprint(path="/d/a.laz", low=(0, 0, 0), high=(10, 10, 1), points=100,
-                                            crs="EPSG:2154"),
-                                  Footprint(path="/d/b.laz", low=(10, 0, 0), high=(20, 10, 1), points=50,
-                                            crs="EPSG:2154")))
-    return SurveyRecord.start(inputs=["/d/a.laz", "/d/b.laz", "/d/c.laz"],
-                              prefixes=[f"{tmp_path}/a/", f"{tmp_path}/b/", f"{tmp_path}/c/"],
-                              failures={"/d/c.laz": "point cloud /d/c.laz: corrupted LAS header"},
-                              model_prefix=f"{tmp_path}/", index=index, resume=resume)
+    index = TileIndex(
+        footprints=(
+            Footprint(path="/d/a.laz", low=(0, 0, 0), high=(10, 10, 1), points=100, crs="EPSG:2154"),
+            Footprint(path="/d/b.laz", low=(10, 0, 0), high=(20, 10, 1), points=50, crs="EPSG:2154"),
+        )
+    )
+    return SurveyRecord.start(
+        inputs=["/d/a.laz", "/d/b.laz", "/d/c.laz"],
+        prefixes=[f"{tmp_path}/a/", f"{tmp_path}/b/", f"{tmp_path}/c/"],
+        failures={"/d/c.laz": "point cloud /d/c.laz: corrupted LAS header"},
+        model_prefix=f"{tmp_path}/",
+        index=index,
+        resume=resume,
+    )
 
 
 def _metrics(matrix):
@@ -36,14 +44,21 @@ def _metrics(matrix):
 
 def test_record_statuses_metrics_map_and_resume(tmp_path):
     record = _record(tmp_path, resume=False)
-    phase = record.begin_phase(kinds=["predict", "writer"], model_fingerprint="m1",
-                               fingerprint=phase_fingerprint(STEPS_OF_A_PHASE, model_fingerprint="m1"))
+    phase = record.begin_phase(
+        kinds=["predict", "writer"],
+        model_fingerprint="m1",
+        fingerprint=phase_fingerprint(STEPS_OF_A_PHASE, model_fingerprint="m1"),
+    )
     outputs = {name: cloud_outputs(STEPS_OF_A_PHASE, prefix=f"{tmp_path}/{name}/") for name in ("a", "b")}
     for name, matrix in (("a", [[3, 1], [0, 4]]), ("b", [[1, 0], [1, 1]])):
-        facts = RunFacts(evaluations=[EvaluationFacts(cloud=f"/d/{name}.laz", report_path="r.json",
-                                                      metrics=_metrics(matrix))])
-        record.record(CloudOutcome(number=0, path=f"/d/{name}.laz", status="done", seconds=1.5, facts=facts,
-                                   warnings=("w",)), phase=phase, outputs=outputs[name])
+        facts = RunFacts(
+            evaluations=[EvaluationFacts(cloud=f"/d/{name}.laz", report_path="r.json", metrics=_metrics(matrix))]
+        )
+        record.record(
+            CloudOutcome(number=0, path=f"/d/{name}.laz", status="done", seconds=1.5, facts=facts, warnings=("w",)),
+            phase=phase,
+            outputs=outputs[name],
+        )
     record.write(force=True, finished=True)
     doc = json.loads((tmp_path / "survey.json").read_text())
     assert doc["counts"] == {"done": 2, "skipped": 0, "failed": 1, "pending": 0} and doc["status"] == "finished"
@@ -61,49 +76,76 @@ def test_record_statuses_metrics_map_and_resume(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "p.laz").write_bytes(b"x")  # only a's outputs exist
     again = _record(tmp_path, resume=True)
-    same = again.begin_phase(kinds=["predict", "writer"], model_fingerprint="m1",
-                             fingerprint=phase_fingerprint(STEPS_OF_A_PHASE, model_fingerprint="m1"))
+    same = again.begin_phase(
+        kinds=["predict", "writer"],
+        model_fingerprint="m1",
+        fingerprint=phase_fingerprint(STEPS_OF_A_PHASE, model_fingerprint="m1"),
+    )
     assert again.is_complete("/d/a.laz", phase=same, outputs=outputs["a"])
     assert not again.is_complete("/d/b.laz", phase=same, outputs=outputs["b"])  # its outputs are gone
     assert not again.is_complete("/d/c.laz", phase=same, outputs=[])  # failed
     again.skip("/d/a.laz", phase=same, outputs=outputs["a"])
     assert again.tiles[0]["status"] == "skipped" and again.tiles[0]["metrics"]["confusion_matrix"] == [[3, 1], [0, 4]]
     other = _record(tmp_path, resume=True)
-    changed = other.begin_phase(kinds=["predict", "writer"], model_fingerprint="m2",
-                                fingerprint=phase_fingerprint(STEPS_OF_A_PHASE, model_fingerprint="m2"))
+    changed = other.begin_phase(
+        kinds=["predict", "writer"],
+        model_fingerprint="m2",
+        fingerprint=phase_fingerprint(STEPS_OF_A_PHASE, model_fingerprint="m2"),
+    )
     assert not other.is_complete("/d/a.laz", phase=changed, outputs=outputs["a"])  # another model
     steps = [STEPS_OF_A_PHASE[0], {**STEPS_OF_A_PHASE[1], "probabilities": True}]
-    assert phase_fingerprint(steps, model_fingerprint="m1") != phase_fingerprint(STEPS_OF_A_PHASE, model_fingerprint="m1")
+    assert phase_fingerprint(steps, model_fingerprint="m1") != phase_fingerprint(
+        STEPS_OF_A_PHASE, model_fingerprint="m1"
+    )
     assert not _record(tmp_path, resume=False).previous  # without --resume nothing is reused
 
 
 def test_phases_group_consecutive_per_cloud_steps_and_split_at_a_new_model():
-    names = ["LASClassMapping", "train", "PredictiveModelWriter", "PreviousModel", "ClassificationEvaluator",
-             "ClassifiedPcloudWriter", "ModelLoader", "ClassifiedPcloudWriter"]
+    names = [
+        "LASClassMapping",
+        "train",
+        "PredictiveModelWriter",
+        "PreviousModel",
+        "ClassificationEvaluator",
+        "ClassifiedPcloudWriter",
+        "ModelLoader",
+        "ClassifiedPcloudWriter",
+    ]
     assert step_groups([STEPS.get(name) for name in names], [{}] * len(names)) == [[0], [1], [2], [3, 4, 5], [6, 7]]
     reducer = {"class_transformer": "ClassReducer", "on_predictions": True}
-    phases = step_groups([STEPS.get(n) for n in ("ModelLoader", "ClassReducer", "ClassificationEvaluator")],
-                         [{}, reducer, {}])
+    phases = step_groups(
+        [STEPS.get(n) for n in ("ModelLoader", "ClassReducer", "ClassificationEvaluator")], [{}, reducer, {}]
+    )
     assert phases == [[0, 1, 2]]  # a reduction of the predictions is done cloud by cloud
     assert cloud_outputs([{"eval": "ClassificationEvaluator", "report_path": "*e/r.json"}], prefix="o/a/")[:2] == [
-        "o/a/e/r.json", "o/a/e/r.txt"]
+        "o/a/e/r.json",
+        "o/a/e/r.txt",
+    ]
 
 
 def test_progress_lines_carry_a_note(caplog):
     ticks = iter([0.0, 10.0, 20.0])
     with caplog.at_level("INFO", logger="vl3d_focal.progress"):
-        with Progress("survey", total=300, unit="points", clock=lambda: next(ticks), terminal=None, quiet_s=0,
-                      log_every_s=5) as progress:
+        with Progress(
+            "survey", total=300, unit="points", clock=lambda: next(ticks), terminal=None, quiet_s=0, log_every_s=5
+        ) as progress:
             progress.note = "1/3 tiles, 0 failed"
             progress.advance(100)
     assert caplog.messages == ["survey: 33% (100/300 points), 10 s elapsed, ETA 20 s (1/3 tiles, 0 failed)"]
 
 
 def test_crs_of_wkt_and_tile_neighbours():
-    wkt = ('PROJCS["RGF93 v1 / Lambert-93",GEOGCS["RGF93 v1",AUTHORITY["EPSG","4171"]],'
-           'UNIT["metre",1,AUTHORITY["EPSG","9001"]],AUTHORITY["EPSG","2154"]]')
+    wkt = (
+        'PROJCS["RGF93 v1 / Lambert-93",GEOGCS["RGF93 v1",AUTHORITY["EPSG","4171"]],'
+        'UNIT["metre",1,AUTHORITY["EPSG","9001"]],AUTHORITY["EPSG","2154"]]'
+    )
     assert crs_from_wkt(wkt) == "EPSG:2154" and crs_from_wkt('GEOGCRS["x",ID["EPSG",4326]]') == "EPSG:4326"
-    index = TileIndex(footprints=tuple(Footprint(path=f"t{i}{j}", low=(i * 10, j * 10, 0), high=(i * 10 + 10, j * 10 + 10, 1),
-                                                 points=1) for i in range(3) for j in range(3)))
+    index = TileIndex(
+        footprints=tuple(
+            Footprint(path=f"t{i}{j}", low=(i * 10, j * 10, 0), high=(i * 10 + 10, j * 10 + 10, 1), points=1)
+            for i in range(3)
+            for j in range(3)
+        )
+    )
     assert len(index.neighbours("t11", margin=0.5)) == 8 and len(index.neighbours("t00", margin=0.5)) == 3
     assert index.origin.tolist() == [0, 0, 0] and index.neighbours("nope", margin=1.0) == []

@@ -21,8 +21,10 @@ from vl3d_focal.models.model_file import save_bundle
 from vl3d_focal.runner.survey import KILL_AFTER_VARIABLE
 
 FNAMES = ["intensity", "gps_time"]
-PER_CLOUD = [{"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
-             {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"}]
+PER_CLOUD = [
+    {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+    {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +42,14 @@ def _run(folder: Path, spec: dict, *args: str, env: dict | None = None) -> subpr
     """``vl3d-focal run`` in a subprocess."""
     (folder / "spec.json").write_text(json.dumps(spec))
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "vl3d_focal", "run", "spec.json", *args], cwd=folder,
-                          env=environment, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "vl3d_focal", "run", "spec.json", *args],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _main(folder: Path, spec: dict, capsys, *args: str) -> tuple[int, str]:
@@ -55,9 +63,15 @@ def _main(folder: Path, spec: dict, capsys, *args: str) -> tuple[int, str]:
 
 
 def _predict_spec(root: Path, out: str, **extra) -> dict:
-    return {"in_pcloud": str(root / "tiles"), "out_pcloud": f"{out}/*",
-            "sequential_pipeline": [{"predict": "ModelLoader", "model_path": str(root / "model.keras"), "buffer": 2.0},
-                                    *PER_CLOUD], **extra}
+    return {
+        "in_pcloud": str(root / "tiles"),
+        "out_pcloud": f"{out}/*",
+        "sequential_pipeline": [
+            {"predict": "ModelLoader", "model_path": str(root / "model.keras"), "buffer": 2.0},
+            *PER_CLOUD,
+        ],
+        **extra,
+    }
 
 
 def _classes(out: Path) -> dict[str, np.ndarray]:
@@ -77,7 +91,7 @@ def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, 
     shifted.X = shifted.X + 100_000  # 1 km east: nobody's neighbour
     shifted.write(folder / "corrupt.laz")
     data = (folder / "corrupt.laz").read_bytes()
-    (folder / "corrupt.laz").write_bytes(data[:len(data) // 2])  # a truncated LAZ: its header still reads
+    (folder / "corrupt.laz").write_bytes(data[: len(data) // 2])  # a truncated LAZ: its header still reads
     old = laspy.create(point_format=0, file_version="1.2")  # no gps_time
     old.header.offsets, old.header.scales = whole.header.offsets, whole.header.scales
     old.x, old.y, old.z = np.asarray(whole.x) - 1000.0, np.asarray(whole.y), np.asarray(whole.z)
@@ -93,8 +107,14 @@ def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, 
     assert "corrupt.laz: point cloud" in error[0] and "old_format.las: point cloud" in error[0]
     record = json.loads((tmp_path / "out" / "survey.json").read_text())
     tiles = {Path(t["path"]).name: t for t in record["tiles"]}
-    assert list(tiles) == ["corrupt.laz", "old_format.las", "tile_0_0.las", "tile_0_1.las", "tile_1_0.las",
-                           "tile_1_1.las"]  # sorted expansion of tiles/*
+    assert list(tiles) == [
+        "corrupt.laz",
+        "old_format.las",
+        "tile_0_0.las",
+        "tile_0_1.las",
+        "tile_1_0.las",
+        "tile_1_1.las",
+    ]  # sorted expansion of tiles/*
     assert record["counts"] == {"done": 4, "skipped": 0, "failed": 2, "pending": 0}
     assert "truncated or corrupted" in tiles["corrupt.laz"]["error"]
     assert "unknown feature(s) ['gps_time']" in tiles["old_format.las"]["error"]
@@ -102,7 +122,10 @@ def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, 
         tile = tiles[f"{name}.las"]
         assert tile["status"] == "done" and tile["error"] is None and tile["seconds"] > 0
         assert tile["points"] == laspy.read(folder / f"{name}.las").header.point_count
-        assert sorted(Path(p).relative_to(tmp_path / "out").as_posix() for p in tile["outputs"])[-1] == f"{name}/predicted.laz"
+        assert (
+            sorted(Path(p).relative_to(tmp_path / "out").as_posix() for p in tile["outputs"])[-1]
+            == f"{name}/predicted.laz"
+        )
         assert all(Path(p).is_file() for p in tile["outputs"])
         assert 0.0 <= tile["metrics"]["mIoU"] <= 1.0 and len(tile["metrics"]["confusion_matrix"]) == 5
     summed = np.sum([tiles[f"tile_{i}_{j}.las"]["metrics"]["confusion_matrix"] for i in (0, 1) for j in (0, 1)], axis=0)
@@ -140,8 +163,9 @@ def test_a_sigkilled_survey_resumed_ends_with_the_outputs_of_an_uninterrupted_on
     expected = json.loads((whole / "out" / "survey.json").read_text())
     assert resumed["metrics"] == expected["metrics"] and resumed["points_done"] == expected["points_done"]
     files = sorted(p.relative_to(whole).as_posix() for p in whole.rglob("*") if p.is_file() and p.suffix != ".png")
-    assert files == sorted(p.relative_to(killed).as_posix() for p in killed.rglob("*")
-                           if p.is_file() and p.suffix != ".png")
+    assert files == sorted(
+        p.relative_to(killed).as_posix() for p in killed.rglob("*") if p.is_file() and p.suffix != ".png"
+    )
     compared = [name for name in files if name.endswith((".laz", "evaluation.json", ".csv", ".txt"))]
     assert len(compared) == 4 * 4
     for name in compared:
@@ -149,17 +173,36 @@ def test_a_sigkilled_survey_resumed_ends_with_the_outputs_of_an_uninterrupted_on
 
 
 def test_a_survey_trained_in_the_run_gives_the_same_classes_on_dask_workers(survey, tmp_path, capsys):
-    spec = {"in_pcloud": [str(survey / "tiles" / "tile_0_0.las"), str(survey / "tiles" / "tile_1_1.las")],
-            "out_pcloud": "out/*", "sequential_pipeline": [
-                {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 1, 7]},
-                {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "random_seed": 4, "model_args": {
-                    "num_classes": 5, "pre_processing": {"neighborhood": {"type": "sphere", "radius": 3.0}, "num_points": 16},
-                    "num_pwise_feats": 8, "pretransf_feats_spec": [{"filters": 8}], "postransf_feats_spec": [{"filters": 8}],
-                    "tnet_pre_filters_spec": [], "tnet_post_filters_spec": [],
+    spec = {
+        "in_pcloud": [str(survey / "tiles" / "tile_0_0.las"), str(survey / "tiles" / "tile_1_1.las")],
+        "out_pcloud": "out/*",
+        "sequential_pipeline": [
+            {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 1, 7]},
+            {
+                "train": "PointNetPwiseClassifier",
+                "fnames": ["intensity"],
+                "random_seed": 4,
+                "model_args": {
+                    "num_classes": 5,
+                    "pre_processing": {"neighborhood": {"type": "sphere", "radius": 3.0}, "num_points": 16},
+                    "num_pwise_feats": 8,
+                    "pretransf_feats_spec": [{"filters": 8}],
+                    "postransf_feats_spec": [{"filters": 8}],
+                    "tnet_pre_filters_spec": [],
+                    "tnet_post_filters_spec": [],
                     "model_handling": {"training_epochs": 1, "batch_size": 16, "validation_split": 0.0},
-                    "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy",
-                                                  "class_weight": {"strategy": "balanced", "on_absent_class": "zero"}}}}},
-                {"predict": "PreviousModel"}, *PER_CLOUD]}
+                    "compilation_args": {
+                        "loss": {
+                            "function": "class_weighted_focal_categorical_crossentropy",
+                            "class_weight": {"strategy": "balanced", "on_absent_class": "zero"},
+                        }
+                    },
+                },
+            },
+            {"predict": "PreviousModel"},
+            *PER_CLOUD,
+        ],
+    }
     local, dask = tmp_path / "local", tmp_path / "dask"
     for folder in (local, dask):
         folder.mkdir()

@@ -36,7 +36,9 @@ def test_class_imbalance_and_intensity(scene):
     assert 0.78 <= ground_veg <= 0.92
     assert 0.0 < share["vehicle"] < 0.025 and 0.0 < share["pole"] < 0.02 and share["noise"] < 0.005
     intensity = np.asarray(scene.intensity)
-    assert np.median(intensity[codes == CLASS_CODES["vehicle"]]) > 1.2 * np.median(intensity[codes == CLASS_CODES["ground"]])
+    assert np.median(intensity[codes == CLASS_CODES["vehicle"]]) > 1.2 * np.median(
+        intensity[codes == CLASS_CODES["ground"]]
+    )
     high = codes == CLASS_CODES["high_vegetation"]
     assert np.mean(np.asarray(scene.number_of_returns)[high] > 1) > 0.5
 

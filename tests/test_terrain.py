@@ -47,8 +47,11 @@ def test_blocks_give_the_whole_cloud_surface():
         passes.append(1)
         order = np.random.default_rng(len(passes)).permutation(len(xyz))  # any split, any order
         for part in np.array_split(order, 7):
-            yield PointBlock(ids=part, xyz=xyz[part], count_within=lambda q, r: np.asarray(
-                tree.query_ball_point(q, r=r, return_length=True)))
+            yield PointBlock(
+                ids=part,
+                xyz=xyz[part],
+                count_within=lambda q, r: np.asarray(tree.query_ball_point(q, r=r, return_length=True)),
+            )
 
     split = terrain_surface(blocks, grid)
     np.testing.assert_array_equal(split, whole)

@@ -31,8 +31,9 @@ def test_buckets_hold_every_point_once_in_file_order_and_margins_are_exact(scene
     low, high, total = cloud_bounds(scene, chunk_points=4000)
     np.testing.assert_array_equal(low, xyz.min(axis=0))
     assert total == len(xyz)
-    result = StreamedPredictions(path=scene, grid=TileGrid(origin=low[:2], side=12.0, shape=(4, 4)),
-                                 chunk_points=4000, num_classes=3)
+    result = StreamedPredictions(
+        path=scene, grid=TileGrid(origin=low[:2], side=12.0, shape=(4, 4)), chunk_points=4000, num_classes=3
+    )
     write_buckets(result, feature_names=["intensity", "height_above_ground"])
     assert result.counts.shape == (16, -(-total // 4000)) and result.counts.sum() == total
     rows = [np.fromfile(result.bucket(t), dtype=bucket_dtype(2)) for t in range(16) if result.bucket(t).exists()]
@@ -82,8 +83,13 @@ def test_tile_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path, ca
     output = tmp_path / "scene_pred.laz"
     output.write_bytes(b"keep")
     with caplog.at_level("INFO", logger="vl3d_focal.inference.tile_buckets"):
-        result = StreamedPredictions(path=tmp_path / "a.las", grid=TileGrid(origin=np.zeros(2), side=1.0, shape=(1, 1)),
-                                     chunk_points=10, num_classes=2, parent=tmp_path)
+        result = StreamedPredictions(
+            path=tmp_path / "a.las",
+            grid=TileGrid(origin=np.zeros(2), side=1.0, shape=(1, 1)),
+            chunk_points=10,
+            num_classes=2,
+            parent=tmp_path,
+        )
     assert not stale.exists() and live.exists() and unrelated.exists() and output.read_bytes() == b"keep"
     assert any(str(stale) in r.getMessage() for r in caplog.records)
     assert result.folder.parent == tmp_path and result.folder.name.startswith(f"{FOLDER_PREFIX}{os.getpid()}.")
@@ -101,6 +107,7 @@ def test_too_little_disk_for_the_tiles_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
     need = 5_000_000 * (8 + 24 + 3 * 4 + 2 + 1 + 5 * 4) * 1.05 / 2**20  # bucket + result rows
     with pytest.raises(DataError, match=rf"need about {need:.0f} MiB in .* only 1 MiB are free"):
-        tile_buckets.check_tile_space(tmp_path, path=tmp_path / "big.laz", num_points=5_000_000, num_features=3,
-                                      num_classes=5)
+        tile_buckets.check_tile_space(
+            tmp_path, path=tmp_path / "big.laz", num_points=5_000_000, num_features=3, num_classes=5
+        )
     tile_buckets.check_tile_space(tmp_path, path=tmp_path / "small.laz", num_points=1000, num_features=3, num_classes=5)

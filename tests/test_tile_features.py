@@ -23,8 +23,9 @@ def scene(tmp_path_factory):
 def _bucketed(path, *, side: float) -> tuple[StreamedPredictions, list[int], tuple]:
     low, high, _ = cloud_bounds(path, chunk_points=5000)
     shape = tuple(int(v) for v in np.floor((high[:2] - low[:2]) / side) + 1)
-    result = StreamedPredictions(path=path, grid=TileGrid(origin=low[:2], side=side, shape=shape),
-                                 chunk_points=5000, num_classes=2)
+    result = StreamedPredictions(
+        path=path, grid=TileGrid(origin=low[:2], side=side, shape=shape), chunk_points=5000, num_classes=2
+    )
     write_buckets(result, feature_names=NAMES)
     return result, [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))], (low, high)
 

@@ -25,10 +25,21 @@ from vl3d_focal.training.metrics import build_metrics
 
 def _handling(**given) -> dict:
     """``model_handling`` as a normalised spec gives it: the schema defaults filled in."""
-    spec = {"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": [
-        {"train": "PointNetPwiseClassifier", "model_args": {
-            "num_classes": 2, "pre_processing": {"neighborhood": {"radius": 1.0}},
-            "model_handling": given, "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy"}}}}]}
+    spec = {
+        "in_pcloud": ["a.las"],
+        "out_pcloud": ["o/"],
+        "sequential_pipeline": [
+            {
+                "train": "PointNetPwiseClassifier",
+                "model_args": {
+                    "num_classes": 2,
+                    "pre_processing": {"neighborhood": {"radius": 1.0}},
+                    "model_handling": given,
+                    "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy"}},
+                },
+            }
+        ],
+    }
     return apply_defaults(spec)["sequential_pipeline"][0]["model_args"]["model_handling"]
 
 
@@ -52,8 +63,13 @@ def _drive(callback, logs: list[dict]) -> list[float]:
 
 def _plateau(**settings):
     handling = _handling(learning_rate_on_plateau={"monitor": "loss", "factor": 0.5, "patience": 1, **settings})
-    callbacks = build_callbacks(model_handling=handling, has_validation=False, history_csv=Path("h.csv"),
-                                checkpoint_path=None, schedule_in_use=False)
+    callbacks = build_callbacks(
+        model_handling=handling,
+        has_validation=False,
+        history_csv=Path("h.csv"),
+        checkpoint_path=None,
+        schedule_in_use=False,
+    )
     return callbacks[-2]
 
 
@@ -80,8 +96,13 @@ def test_plateau_mode_max_watches_an_increasing_quantity():
 
 def _stopping(**settings):
     handling = _handling(early_stopping={"patience": 1, **settings})
-    callbacks = build_callbacks(model_handling=handling, has_validation=False, history_csv=Path("h.csv"),
-                                checkpoint_path=None, schedule_in_use=False)
+    callbacks = build_callbacks(
+        model_handling=handling,
+        has_validation=False,
+        history_csv=Path("h.csv"),
+        checkpoint_path=None,
+        schedule_in_use=False,
+    )
     return callbacks[-2]
 
 
@@ -105,24 +126,41 @@ def test_early_stopping_mode_max_stops_when_the_accuracy_stops_rising():
 
 
 def test_auto_mode_follows_the_quantity_name():
-    assert [monitor_mode(m, "auto") for m in ("loss", "val_loss", "val_categorical_accuracy", "precision", "recall")] == [
-        "min", "min", "max", "max", "max"]
+    assert [
+        monitor_mode(m, "auto") for m in ("loss", "val_loss", "val_categorical_accuracy", "precision", "recall")
+    ] == ["min", "min", "max", "max", "max"]
 
 
 def _bundle() -> ModelBundle:
-    model = build_pointnet_pwise_classifier(num_points=8, num_features=0, num_classes=2, num_pwise_feats=4,
-                                            pretransf_feats_spec=[{"filters": 4}], postransf_feats_spec=[{"filters": 4}],
-                                            tnet_pre_filters_spec=[], tnet_post_filters_spec=[], random_seed=1)
+    model = build_pointnet_pwise_classifier(
+        num_points=8,
+        num_features=0,
+        num_classes=2,
+        num_pwise_feats=4,
+        pretransf_feats_spec=[{"filters": 4}],
+        postransf_feats_spec=[{"filters": 4}],
+        tnet_pre_filters_spec=[],
+        tnet_post_filters_spec=[],
+        random_seed=1,
+    )
     mapping = ClassMapping(names=["ground", "other"], codes=[[2], [6]])
-    return ModelBundle(model=model, feature_names=[], normalizer=None, field_spec=FieldSpec(num_points=8, radius=1.0),
-                       mapping=mapping, class_names=list(mapping.names))
+    return ModelBundle(
+        model=model,
+        feature_names=[],
+        normalizer=None,
+        field_spec=FieldSpec(num_points=8, radius=1.0),
+        mapping=mapping,
+        class_names=list(mapping.names),
+    )
 
 
 @pytest.mark.parametrize("name", ["checkpoint.model.keras", "checkpoint.weights.h5", "checkpoint.model"])
 def test_checkpoint_path_receives_the_best_epoch_and_loads(tmp_path, name, caplog):
     bundle = _bundle()
     target = tmp_path / "out" / name
-    best = BestWeights(None, network=bundle.model, monitor="loss", also=checkpoint_writer(target, bundle=lambda: bundle))
+    best = BestWeights(
+        None, network=bundle.model, monitor="loss", also=checkpoint_writer(target, bundle=lambda: bundle)
+    )
     best.set_model(bundle.model)
     x = [np.random.default_rng(0).normal(size=(1, 8, 3)).astype("float32"), np.zeros((1, 8, 0), "float32")]
     best.on_epoch_end(0, {"loss": 0.9})
@@ -154,14 +192,19 @@ def test_metrics_follow_the_label_format_and_ignore_zero_weights():
     logits = np.log(np.array([[[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]]], dtype="float32"))
     weights = np.array([[1.0, 1.0, 0.0]], dtype="float32")  # the third point is ignored
     for label_format, y in (("sparse", y_sparse), ("one_hot", np.eye(2, dtype="float32")[y_sparse])):
-        metrics = build_metrics(["categorical_accuracy", "sparse_categorical_accuracy", "precision", "recall"],
-                                label_format=label_format, num_classes=2, from_logits=True)
+        metrics = build_metrics(
+            ["categorical_accuracy", "sparse_categorical_accuracy", "precision", "recall"],
+            label_format=label_format,
+            num_classes=2,
+            from_logits=True,
+        )
         values = {}
         for metric in metrics:
             metric.update_state(y, logits, sample_weight=weights)
             values[metric.name] = float(metric.result())
-        assert values == pytest.approx({"categorical_accuracy": 1.0, "sparse_categorical_accuracy": 1.0,
-                                        "precision": 1.0, "recall": 1.0}), label_format
+        assert values == pytest.approx(
+            {"categorical_accuracy": 1.0, "sparse_categorical_accuracy": 1.0, "precision": 1.0, "recall": 1.0}
+        ), label_format
     recall = build_metrics(["recall"], label_format="sparse", num_classes=2, from_logits=True)[0]
     recall.update_state(y_sparse, logits)  # unweighted: the third point (class 1, p=0.3) is missed
     assert float(recall.result()) == pytest.approx(2 / 3)
@@ -184,7 +227,11 @@ def test_architecture_graph_is_drawn_where_plot_model_works_else_summarised_once
 
     monkeypatch.setattr(keras.utils, "plot_model", fake_plot_model)
     picture = model_reports.write_architecture_graph(model, tmp_path / "graph.png", args={"dpi": 300, "rankdir": "LR"})
-    assert picture == tmp_path / "graph.png" and picture.read_bytes()[:4] == b"\x89PNG" and drawn == {"dpi": 300, "rankdir": "LR"}
+    assert (
+        picture == tmp_path / "graph.png"
+        and picture.read_bytes()[:4] == b"\x89PNG"
+        and drawn == {"dpi": 300, "rankdir": "LR"}
+    )
 
     def missing(network, **args):
         raise ImportError("You must install pydot (`pip install pydot`) for `plot_model` to work.")
@@ -198,8 +245,13 @@ def test_architecture_graph_is_drawn_where_plot_model_works_else_summarised_once
 
 def test_plateau_with_a_schedule_records_the_scheduled_rate_in_the_history(tmp_path):
     handling = _handling(learning_rate_on_plateau={"monitor": "loss", "patience": 2000})
-    callbacks = build_callbacks(model_handling=handling, has_validation=False, history_csv=tmp_path / "h.csv",
-                                checkpoint_path=None, schedule_in_use=True)
+    callbacks = build_callbacks(
+        model_handling=handling,
+        has_validation=False,
+        history_csv=tmp_path / "h.csv",
+        checkpoint_path=None,
+        schedule_in_use=True,
+    )
     assert [type(cb).__name__ for cb in callbacks] == ["LearningRateLog", "HistoryWriter"]
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     schedule = keras.optimizers.schedules.ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5)

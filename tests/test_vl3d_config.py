@@ -71,7 +71,8 @@ def test_issues_of_the_single_component_form_are_at_its_own_paths():
 def test_the_single_component_form_needs_a_model_file():
     doc = {key: value for key, value in TRAIN.items() if key != "out_model"}
     assert _messages(doc) == [
-        "$: missing required key 'out_model' (the file the single-component train form writes its model to)"]
+        "$: missing required key 'out_model' (the file the single-component train form writes its model to)"
+    ]
     assert _messages({**TRAIN, "out_model": "*m.model"})[0].startswith("$.out_model: the single-component form has no")
 
 
@@ -83,11 +84,13 @@ def test_a_pipeline_is_left_as_it_is():
 
 
 def test_notes_are_collected_where_the_annotation_applies():
-    schema = {"properties": {
-        "a": {"x-vl3d-no-effect": "why a"},
-        "b": {"anyOf": [{"const": False}, {"const": True, "x-vl3d-no-effect": "why b"}]},
-        "c": {"properties": {"d": {"x-vl3d-no-effect": "why d"}}},
-    }}
+    schema = {
+        "properties": {
+            "a": {"x-vl3d-no-effect": "why a"},
+            "b": {"anyOf": [{"const": False}, {"const": True, "x-vl3d-no-effect": "why b"}]},
+            "c": {"properties": {"d": {"x-vl3d-no-effect": "why d"}}},
+        }
+    }
     assert collect_notes({"a": 1, "b": False, "c": {"e": 1}}, schema) == [(("a",), "why a")]
     assert collect_notes({"b": True, "c": {"d": 0}}, schema) == [(("b",), "why b"), (("c", "d"), "why d")]
 
@@ -110,7 +113,8 @@ def test_every_no_effect_annotation_gives_its_reason_and_the_model_declares_it_a
     assert pointnet_schema.NO_EFFECT == NO_EFFECT_ANNOTATION
     assert pointnet_schema.NO_EFFECT_PROPERTIES == NO_EFFECT_PROPERTIES
     assert not set(pointnet_schema.POINTNET_SCHEMA[NO_EFFECT_PROPERTIES]) & set(
-        pointnet_schema.POINTNET_SCHEMA["properties"])  # never passed to the builder
+        pointnet_schema.POINTNET_SCHEMA["properties"]
+    )  # never passed to the builder
 
 
 def test_validate_prints_notes_and_strict_makes_them_errors(tmp_path, capsys, restore_logging):
@@ -136,43 +140,67 @@ def test_validate_prints_notes_and_strict_makes_them_errors(tmp_path, capsys, re
 
 def test_a_value_dependent_note_only_for_that_value():
     def notes(flag: bool) -> list[str]:
-        doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": [
-            {"writer": "PredictivePipelineWriter", "out_pipeline": "*p.pipe", "include_writer": flag}]}
+        doc = {
+            "in_pcloud": "a.las",
+            "out_pcloud": "o/",
+            "sequential_pipeline": [
+                {"writer": "PredictivePipelineWriter", "out_pipeline": "*p.pipe", "include_writer": flag}
+            ],
+        }
         return [n.path for n in check_spec(doc, check_files=False).notes]
 
     assert notes(False) == []
     assert notes(True) == ["$.sequential_pipeline[0].include_writer"]
 
 
-@pytest.mark.parametrize(("step", "path", "message"), [
-    ({"train": "RBFNetPwiseClassifier", "model_args": {"rbfs": [{}], "num_classes": "x"}, "trainig_type": 1},
-     "$.sequential_pipeline[0].train",
-     "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: "
-     + ", ".join(repr(name) for name in MODELS.names())),
-    ({"eval": "ClassificationUncertaintyEvaluator", "include_clusters": True, "num_clusters": 10},
-     "$.sequential_pipeline[0].eval",
-     "'ClassificationUncertaintyEvaluator' is a VL3D evaluator this project does not have; available: "
-     "'ClassificationEvaluator', 'DLModelEvaluator'"),
-    ({"imputer": "UnivariateImputer", "fnames": ["AUTO"], "target_val": "NaN", "strategy": "mean"},
-     "$.sequential_pipeline[0].imputer",
-     "'UnivariateImputer' is a VL3D imputer; this project has no imputers: a NaN or infinite feature value stops "
-     "the run with an error naming the feature; clean the cloud beforehand"),
-    ({"writer": "PredictivPipelineWriter", "out_pipeline": "*p.pipe"}, "$.sequential_pipeline[0].writer",
-     "unknown writer 'PredictivPipelineWriter'; available: 'PredictiveModelWriter', 'ModelWriter', "
-     "'PredictivePipelineWriter', 'ClassifiedPcloudWriter', 'Writer', 'PredictionsWriter'; "
-     "did you mean 'PredictivePipelineWriter'?"),
-])
+@pytest.mark.parametrize(
+    ("step", "path", "message"),
+    [
+        (
+            {"train": "RBFNetPwiseClassifier", "model_args": {"rbfs": [{}], "num_classes": "x"}, "trainig_type": 1},
+            "$.sequential_pipeline[0].train",
+            "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: "
+            + ", ".join(repr(name) for name in MODELS.names()),
+        ),
+        (
+            {"eval": "ClassificationUncertaintyEvaluator", "include_clusters": True, "num_clusters": 10},
+            "$.sequential_pipeline[0].eval",
+            "'ClassificationUncertaintyEvaluator' is a VL3D evaluator this project does not have; available: "
+            "'ClassificationEvaluator', 'DLModelEvaluator'",
+        ),
+        (
+            {"imputer": "UnivariateImputer", "fnames": ["AUTO"], "target_val": "NaN", "strategy": "mean"},
+            "$.sequential_pipeline[0].imputer",
+            "'UnivariateImputer' is a VL3D imputer; this project has no imputers: a NaN or infinite feature value stops "
+            "the run with an error naming the feature; clean the cloud beforehand",
+        ),
+        (
+            {"writer": "PredictivPipelineWriter", "out_pipeline": "*p.pipe"},
+            "$.sequential_pipeline[0].writer",
+            "unknown writer 'PredictivPipelineWriter'; available: 'PredictiveModelWriter', 'ModelWriter', "
+            "'PredictivePipelineWriter', 'ClassifiedPcloudWriter', 'Writer', 'PredictionsWriter'; "
+            "did you mean 'PredictivePipelineWriter'?",
+        ),
+    ],
+)
 def test_an_unavailable_component_is_one_issue_at_its_kind_key(step, path, message):
     doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": [step]}
     assert [(i.path, i.message) for i in validate_spec(doc, check_files=False)] == [(path, message)]
 
 
 def test_an_unavailable_component_leaves_the_other_steps_checked():
-    doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": [
-        {"miner": "SmoothFeatures", "support_chunk_size": 50},
-        {"writer": "Writer", "out_pcloud": "*x.txt"}]}
+    doc = {
+        "in_pcloud": "a.las",
+        "out_pcloud": "o/",
+        "sequential_pipeline": [
+            {"miner": "SmoothFeatures", "support_chunk_size": 50},
+            {"writer": "Writer", "out_pcloud": "*x.txt"},
+        ],
+    }
     assert [i.path for i in validate_spec(doc, check_files=False)] == [
-        "$.sequential_pipeline[0].miner", "$.sequential_pipeline[1].out_pcloud"]
+        "$.sequential_pipeline[0].miner",
+        "$.sequential_pipeline[1].out_pcloud",
+    ]
 
 
 def test_registered_components_are_accepted_whatever_the_catalogue_says():
@@ -184,10 +212,15 @@ def test_registered_components_are_accepted_whatever_the_catalogue_says():
 
 
 def test_the_model_file_name_is_free(tmp_path):
-    doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": [
-        {"predict": "ModelLoader", "model_path": "m/pnet_pwise_classif.model"},
-        {"writer": "PredictiveModelWriter", "out_model": "*copy.model"},
-        {"writer": "PredictivePipelineWriter", "out_pipeline": "*pipe/p.pipe"}]}
+    doc = {
+        "in_pcloud": "a.las",
+        "out_pcloud": "o/",
+        "sequential_pipeline": [
+            {"predict": "ModelLoader", "model_path": "m/pnet_pwise_classif.model"},
+            {"writer": "PredictiveModelWriter", "out_model": "*copy.model"},
+            {"writer": "PredictivePipelineWriter", "out_pipeline": "*pipe/p.pipe"},
+        ],
+    }
     assert validate_spec(doc, check_files=False) == []
 
 

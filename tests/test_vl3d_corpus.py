@@ -43,8 +43,13 @@ def corpus(tmp_path_factory) -> Path:
     for kind in ("documented", "adapted"):
         data = root / kind / "data"
         for name, seed in (("leafwood_train", 0), ("leafwood_test_a", 1), ("leafwood_test_b", 2)):
-            write_vl3d_cloud(data / f"{name}.laz", classes="leafwood", seed=seed, scale=0.1,
-                             extra=("linearity_r0_05", "planarity_r0_1"))
+            write_vl3d_cloud(
+                data / f"{name}.laz",
+                classes="leafwood",
+                seed=seed,
+                scale=0.1,
+                extra=("linearity_r0_05", "planarity_r0_1"),
+            )
         for name, seed in (("hessigheim_train", 3), ("hessigheim_val", 4)):
             write_vl3d_cloud(data / f"{name}.laz", classes="hessigheim", seed=seed, size_m=30.0, density=5.0)
     return root
@@ -56,8 +61,13 @@ def _run(path: Path, caplog: pytest.LogCaptureFixture, restore_logging: None) ->
     return [record.getMessage() for record in caplog.records]
 
 
-DOCUMENTED_VALID = ["pointnet_train.json", "pointnet_further_training.json", "class_reducer_train_pipeline.json",
-                    "predictive_pipeline_eval.json", "reduce_predictions.json"]
+DOCUMENTED_VALID = [
+    "pointnet_train.json",
+    "pointnet_further_training.json",
+    "class_reducer_train_pipeline.json",
+    "predictive_pipeline_eval.json",
+    "reduce_predictions.json",
+]
 
 
 @pytest.mark.parametrize("name", DOCUMENTED_VALID)
@@ -65,22 +75,32 @@ def test_documented_specs_are_valid(corpus, name):
     assert _issues(corpus / "documented" / name) == []
 
 
-@pytest.mark.parametrize(("name", "path", "message"), [
-    ("unavailable_model.json", "$.sequential_pipeline[0].train",
-     "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: "
-     + ", ".join(repr(name) for name in MODELS.names())),
-    ("unavailable_miner.json", "$.sequential_pipeline[0].miner",
-     "'SmoothFeatures' is a VL3D data miner this project does not have; available: 'GeometricFeatures', "
-     "'HeightFeatures'"),
-])
+@pytest.mark.parametrize(
+    ("name", "path", "message"),
+    [
+        (
+            "unavailable_model.json",
+            "$.sequential_pipeline[0].train",
+            "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: "
+            + ", ".join(repr(name) for name in MODELS.names()),
+        ),
+        (
+            "unavailable_miner.json",
+            "$.sequential_pipeline[0].miner",
+            "'SmoothFeatures' is a VL3D data miner this project does not have; available: 'GeometricFeatures', "
+            "'HeightFeatures'",
+        ),
+    ],
+)
 def test_an_unavailable_component_is_one_issue(corpus, name, path, message):
     issues = _issues(corpus / "documented" / name)
     assert [i.path for i in issues] == [path]
     assert issues[0].message.startswith(message)
 
 
-@pytest.mark.parametrize("name", ["pointnet_train.json", "pointnet_predict_and_eval_pipeline.json",
-                                  "pointnet_train_hessigheim_reduced.json"])
+@pytest.mark.parametrize(
+    "name", ["pointnet_train.json", "pointnet_predict_and_eval_pipeline.json", "pointnet_train_hessigheim_reduced.json"]
+)
 def test_vl3d_spec_files_validate(corpus, name):
     issues = _issues(corpus / "adapted" / name)
     assert [str(i) for i in issues] == []
@@ -89,15 +109,19 @@ def test_vl3d_spec_files_validate(corpus, name):
 def test_an_unavailable_evaluator_in_a_vl3d_file_is_its_one_issue(corpus):
     issues = _issues(corpus / "adapted" / "pointnet_predict_and_eval_hessigheim_reduced_pipeline.json")
     assert [(i.path, i.message.split(";")[0]) for i in issues] == [
-        ("$.sequential_pipeline[4].eval",
-         "'ClassificationUncertaintyEvaluator' is a VL3D evaluator this project does not have")]
+        (
+            "$.sequential_pipeline[4].eval",
+            "'ClassificationUncertaintyEvaluator' is a VL3D evaluator this project does not have",
+        )
+    ]
 
 
-@pytest.mark.parametrize("name", ["hierarchical_autoencoder_training_T1.json", "hierarchical_autoencoder_training_T2.json"])
+@pytest.mark.parametrize(
+    "name", ["hierarchical_autoencoder_training_T1.json", "hierarchical_autoencoder_training_T2.json"]
+)
 def test_autoencoder_trainings_validate(corpus, name):
     assert AUTOENCODER in MODELS.names()
     assert [str(i) for i in _issues(corpus / "adapted" / name)] == []
-
 
 
 def test_vl3d_autoencoder_trainings_run(corpus, caplog, restore_logging):
@@ -111,6 +135,7 @@ def test_vl3d_autoencoder_trainings_run(corpus, caplog, restore_logging):
     assert "training starts from the pretrained model's weights" in messages
     assert (folder / "out" / "hae" / "T2" / "training" / "history.csv").is_file()
 
+
 def test_vl3d_pointnet_training_and_prediction_run(corpus, caplog, restore_logging):
     """VL3D's own PointNet training (single-component form) and predict-and-eval pipeline."""
     folder = corpus / "adapted"
@@ -121,9 +146,19 @@ def test_vl3d_pointnet_training_and_prediction_run(corpus, caplog, restore_loggi
     _run(folder / "pointnet_predict_and_eval_pipeline.json", caplog, restore_logging)
     for tile in ("PinSyl_KA09_T048_2019-08-20_q1_TLS-on_c_t", "PinSyl_KA10_03_2019-07-30_q2_TLS-on_c_t"):
         out = folder / "out" / "PointnetPwiseClassifier_T1" / "predict" / tile
-        for name in ("predicted.laz", "predictions.lbl", "pwise_out.laz", "pwise_activations.laz",
-                     "pwise_activations_ANOVA.csv", "global_eval.log", "class_eval.log", "confusion_matrix.log",
-                     "confusion_matrix.svg", "class_distribution.log", "class_distribution.svg"):
+        for name in (
+            "predicted.laz",
+            "predictions.lbl",
+            "pwise_out.laz",
+            "pwise_activations.laz",
+            "pwise_activations_ANOVA.csv",
+            "global_eval.log",
+            "class_eval.log",
+            "confusion_matrix.log",
+            "confusion_matrix.svg",
+            "class_distribution.log",
+            "class_distribution.svg",
+        ):
             assert (out / name).is_file(), name
         predicted = laspy.read(out / "predicted.laz")
         labels = np.loadtxt(out / "predictions.lbl", dtype=np.int64)
@@ -152,8 +187,13 @@ def test_vl3d_class_reducer_training_runs(corpus, caplog, restore_logging):
     _run(path, caplog, restore_logging)
     validation = out / "validation"
     names = (validation / "report" / "class_eval.log").read_text().splitlines()
-    assert [line.split(",")[0].strip() for line in names[1:]] == ["Ground", "Vegetation", "Building",
-                                                                  "Urban furniture", "Vehicle"]
+    assert [line.split(",")[0].strip() for line in names[1:]] == [
+        "Ground",
+        "Vegetation",
+        "Building",
+        "Urban furniture",
+        "Vehicle",
+    ]
     assert (validation / "plot" / "confusion_matrix.svg").is_file()
 
 
@@ -161,8 +201,12 @@ def test_documented_training_logs_each_note_once_and_strict_refuses_it(corpus, c
     path = corpus / "documented" / "pointnet_train.json"
     assert main(["validate", "--strict", "--no-check-files", str(path)]) == 2
     strict = capsys.readouterr().err.splitlines()
-    noted = ["$.model_args.include_transf_feats_X", "$.model_args.pre_processing.fast",
-             "$.model_args.pre_processing.nthreads", "$.model_args.skip_link_features_X"]
+    noted = [
+        "$.model_args.include_transf_feats_X",
+        "$.model_args.pre_processing.fast",
+        "$.model_args.pre_processing.nthreads",
+        "$.model_args.skip_link_features_X",
+    ]
     assert [line.split(": ")[1] for line in strict] == noted
     assert all(": accepted, no effect here: " in line for line in strict)
     messages = _run(path, caplog, restore_logging)

@@ -83,18 +83,31 @@ def test_class_report_and_the_files(tmp_path):
     cm = np.array([[8, 2, 0], [1, 3, 0], [0, 0, 0]])
     text = format_class_report({"R": per_class_metrics(cm)["R"]}, class_names=["ground", "pole", "car"])
     assert [line.split(",") for line in text.splitlines()][1:] == [
-        ["ground          ", "     80.000"], ["pole            ", "     75.000"], ["car             ", "      0.000"]]
+        ["ground          ", "     80.000"],
+        ["pole            ", "     75.000"],
+        ["car             ", "      0.000"],
+    ]
     paths = {key: tmp_path / f"{key}.{'svg' if 'plot' in key else 'log'}" for key in REPORT_KEYS}
-    written = write_vl3d_evaluation(cm, class_names=["ground", "pole", "car"], metrics=list(GLOBAL_METRICS),
-                                    class_metrics=list(CLASS_METRICS), paths=paths)
+    written = write_vl3d_evaluation(
+        cm,
+        class_names=["ground", "pole", "car"],
+        metrics=list(GLOBAL_METRICS),
+        class_metrics=list(CLASS_METRICS),
+        paths=paths,
+    )
     assert written == [paths[key] for key in REPORT_KEYS]
     header, values = paths["report_path"].read_text().splitlines()
     assert [h.strip() for h in header.split(",")] == list(GLOBAL_METRICS)
     expected = global_metrics(cm)
     assert [float(v) for v in values.split(",")] == pytest.approx(
-        [round(100 * expected[m], 3) for m in GLOBAL_METRICS], abs=1e-9)
+        [round(100 * expected[m], 3) for m in GLOBAL_METRICS], abs=1e-9
+    )
     distribution = paths["class_distribution_report_path"].read_text().splitlines()[1]
     assert [c.strip() for c in distribution.split(",")] == ["ground", "10", "71.429", "9", "64.286"]
     assert paths["confusion_matrix_plot_path"].read_text().lstrip().startswith("<?xml")
-    assert write_vl3d_evaluation(cm, class_names=["a", "b", "c"], metrics=["OA"], class_metrics=[],
-                                 paths={"report_path": None}) == []
+    assert (
+        write_vl3d_evaluation(
+            cm, class_names=["a", "b", "c"], metrics=["OA"], class_metrics=[], paths={"report_path": None}
+        )
+        == []
+    )

@@ -35,14 +35,21 @@ def test_named_metrics_average_the_present_classes_plainly_and_by_support():
 
 
 def test_reports_take_their_format_from_the_suffix(tmp_path):
-    outputs = {"report_path": tmp_path / "e" / "evaluation.log",
-               "class_report_path": tmp_path / "e" / "class_evaluation.txt",
-               "confusion_matrix_report_path": tmp_path / "e" / "confusion.log",
-               "confusion_matrix_plot_path": tmp_path / "e" / "confusion.svg",
-               "class_distribution_report_path": tmp_path / "e" / "class_distribution.log",
-               "class_distribution_plot_path": tmp_path / "e" / "class_distribution.png"}
-    written = write_vl3d_evaluation(CONFUSION, class_names=["ground", "building", "water"],
-                                    metrics=["OA", "wIoU"], class_metrics=["P", "IoU"], paths=outputs)
+    outputs = {
+        "report_path": tmp_path / "e" / "evaluation.log",
+        "class_report_path": tmp_path / "e" / "class_evaluation.txt",
+        "confusion_matrix_report_path": tmp_path / "e" / "confusion.log",
+        "confusion_matrix_plot_path": tmp_path / "e" / "confusion.svg",
+        "class_distribution_report_path": tmp_path / "e" / "class_distribution.log",
+        "class_distribution_plot_path": tmp_path / "e" / "class_distribution.png",
+    }
+    written = write_vl3d_evaluation(
+        CONFUSION,
+        class_names=["ground", "building", "water"],
+        metrics=["OA", "wIoU"],
+        class_metrics=["P", "IoU"],
+        paths=outputs,
+    )
     assert sorted(written) == sorted(outputs.values())
     lines = outputs["report_path"].read_text().splitlines()
     assert [c.strip() for c in lines[0].split(",")] == ["OA", "wIoU"]
@@ -50,16 +57,26 @@ def test_reports_take_their_format_from_the_suffix(tmp_path):
     rows = [line.split(",") for line in outputs["class_report_path"].read_text().splitlines()]
     assert [r[0].strip() for r in rows] == ["class", "ground", "building", "water"]
     assert float(rows[3][1]) == 0.0  # undefined: 0, scikit-learn's zero_division as in VL3D
-    confusion = [[c.strip() for c in line.split(",")] for line in outputs["confusion_matrix_report_path"].read_text().splitlines()]
-    assert confusion[0] == ["reference \\ predicted", "ground", "building", "water"] and confusion[2] == ["building", "10", "30", "0"]
+    confusion = [
+        [c.strip() for c in line.split(",")]
+        for line in outputs["confusion_matrix_report_path"].read_text().splitlines()
+    ]
+    assert confusion[0] == ["reference \\ predicted", "ground", "building", "water"] and confusion[2] == [
+        "building",
+        "10",
+        "30",
+        "0",
+    ]
     assert outputs["confusion_matrix_plot_path"].read_text()[:200].lstrip().startswith(("<?xml", "<svg"))
     assert outputs["class_distribution_plot_path"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in (tmp_path / "e").iterdir() if ".partial" in p.name]
 
 
 def test_class_distribution_table_counts_points():
-    rows = [[c.strip() for c in line.split(",")] for line in format_distribution_report(
-        CONFUSION, class_names=["g", "b", "w"]).splitlines()]
+    rows = [
+        [c.strip() for c in line.split(",")]
+        for line in format_distribution_report(CONFUSION, class_names=["g", "b", "w"]).splitlines()
+    ]
     assert rows[1] == ["g", "55", f"{100 * 55 / 95:.3f}", "60", f"{100 * 60 / 95:.3f}"]  # reference, predicted
 
 
@@ -68,19 +85,32 @@ def test_field_distribution_counts_points_and_fields_per_class(tmp_path):
     reference = FieldClassCounts.of(np.array([[0, 1, 1], [0, -1, 2]]), num_classes=3)
     assert (predicted.points.tolist(), predicted.fields.tolist()) == ([5, 1, 0], [2, 1, 0])
     assert (reference.points.tolist(), reference.fields.tolist()) == ([2, 2, 1], [2, 1, 1])
-    rows = [[c.strip() for c in line.split(",")] for line in distribution_text(
-        predicted, reference, class_names=["a", "b", "c"]).splitlines()]
+    rows = [
+        [c.strip() for c in line.split(",")]
+        for line in distribution_text(predicted, reference, class_names=["a", "b", "c"]).splitlines()
+    ]
     assert rows[0][:3] == ["CLASS", "PRED COUNT", "PRED FREQ (%)"] and rows[0][5] == "TRUE COUNT"
     assert rows[1][1:5] == ["5", f"{100 * 5 / 6:.4f}", "2", "100.0000"]
-    write_field_distribution(predicted, reference, class_names=["a", "b", "c"], report_path=tmp_path / "rf.log",
-                             plot_path=tmp_path / "rf.svg")
+    write_field_distribution(
+        predicted,
+        reference,
+        class_names=["a", "b", "c"],
+        report_path=tmp_path / "rf.log",
+        plot_path=tmp_path / "rf.svg",
+    )
     assert (tmp_path / "rf.log").read_text().startswith("CLASS") and "<svg" in (tmp_path / "rf.svg").read_text()
 
 
 def test_support_points_are_a_cloud_with_the_templates_crs(tmp_path):
     las = laspy.LasData(laspy.LasHeader(point_format=6, version="1.4"))
-    las.header.vlrs.append(laspy.VLR(user_id="LASF_Projection", record_id=2112, description="OGC WKT",
-                                     record_data=b'PROJCS["RGF93 v1 / Lambert-93"]\x00'))
+    las.header.vlrs.append(
+        laspy.VLR(
+            user_id="LASF_Projection",
+            record_id=2112,
+            description="OGC WKT",
+            record_data=b'PROJCS["RGF93 v1 / Lambert-93"]\x00',
+        )
+    )
     las.x, las.y, las.z = np.array([650000.0]), np.array([6860000.0]), np.array([30.0])
     centres = np.array([[650001.25, 6860002.5, 31.0], [650003.0, 6860004.0, 35.5]])
     for name in ("support.laz", "support.las"):
@@ -90,4 +120,3 @@ def test_support_points_are_a_cloud_with_the_templates_crs(tmp_path):
         assert [(v.record_id, v.description) for v in read.header.vlrs] == [(2112, "OGC WKT")]
     with pytest.raises(DataError, match=".las or .laz"):
         write_points(tmp_path / "support.txt", centres, template=PointCloud.from_las(las))
-

@@ -44,12 +44,24 @@ def _cloud(path: Path, codes, *, point_format: int = 6, extra: tuple[str, ...] =
 
 def _bundle(*, tnet: bool, mapping: ClassMapping) -> ModelBundle:
     model = build_pointnet_pwise_classifier(
-        num_points=NUM_POINTS, num_features=0, num_classes=mapping.num_classes, num_pwise_feats=4,
-        pretransf_feats_spec=[{"filters": 4}], postransf_feats_spec=[{"filters": 4}],
-        tnet_pre_filters_spec=[4] if tnet else [], tnet_post_filters_spec=[4] if tnet else [], random_seed=1)
-    return ModelBundle(model=model, feature_names=[], normalizer=None,
-                       field_spec=FieldSpec.from_config({"num_points": NUM_POINTS}), mapping=mapping,
-                       class_names=list(mapping.names))
+        num_points=NUM_POINTS,
+        num_features=0,
+        num_classes=mapping.num_classes,
+        num_pwise_feats=4,
+        pretransf_feats_spec=[{"filters": 4}],
+        postransf_feats_spec=[{"filters": 4}],
+        tnet_pre_filters_spec=[4] if tnet else [],
+        tnet_post_filters_spec=[4] if tnet else [],
+        random_seed=1,
+    )
+    return ModelBundle(
+        model=model,
+        feature_names=[],
+        normalizer=None,
+        field_spec=FieldSpec.from_config({"num_points": NUM_POINTS}),
+        mapping=mapping,
+        class_names=list(mapping.names),
+    )
 
 
 def test_classes_are_the_classification_values_without_class_step(tmp_path):
@@ -81,7 +93,9 @@ def test_fnames_auto_takes_the_extra_dimensions_every_training_cloud_has(tmp_pat
     assert resolve_feature_names(["AUTO"], records=records) == ["planarity", "linearity"]
     assert resolve_feature_names(["AUTO"], records=records[1:] + records[:1]) == ["linearity", "planarity"]
     c = read_cloud(_cloud(tmp_path / "c.las", [0, 1], extra=("linearity",)))
-    assert resolve_feature_names(["AUTO"], records=[*records, types.SimpleNamespace(cloud=c, path=c.path)]) == ["linearity"]
+    assert resolve_feature_names(["AUTO"], records=[*records, types.SimpleNamespace(cloud=c, path=c.path)]) == [
+        "linearity"
+    ]
     assert "lacks ['planarity']" in caplog.text
     assert resolve_feature_names(["intensity", "ones"], records=records) == ["intensity", "ones"]
     assert extract_features(a, ["ones"]).tolist() == [[1.0], [1.0]]
@@ -92,10 +106,17 @@ def test_model_files_have_any_name_and_tnet_models_load_in_a_new_process(tmp_pat
     path = save_bundle(bundle, tmp_path / "pnet_pwise_classif.model")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pnet_pwise_classif.model"]
     assert read_pipeline(path) is None
-    script = ("import sys; from vl3d_focal.models.model_file import load_bundle; "
-              "b = load_bundle(sys.argv[1]); print(b.class_names, b.mapping.vl3d_values)")
-    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    script = (
+        "import sys; from vl3d_focal.models.model_file import load_bundle; "
+        "b = load_bundle(sys.argv[1]); print(b.class_names, b.mapping.vl3d_values)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "['wood', 'leaf'] True"
 
@@ -108,8 +129,10 @@ def test_a_predictive_pipeline_keeps_or_drops_the_class_steps(tmp_path):
     kept, dropped = load_bundle(tmp_path / "with.pipe"), load_bundle(tmp_path / "without.pipe")
     assert kept.mapping == mapping
     assert dropped.mapping == ClassMapping.from_values(["ground", "vegetation"])
-    assert read_pipeline(tmp_path / "without.pipe") == {"include_class_transformer": False,
-                                                         "class_names": ["ground", "vegetation"]}
+    assert read_pipeline(tmp_path / "without.pipe") == {
+        "include_class_transformer": False,
+        "class_names": ["ground", "vegetation"],
+    }
 
 
 @pytest.mark.parametrize(("point_format", "unclassified"), [(6, 255), (1, 31)])
@@ -117,8 +140,14 @@ def test_vl3d_writer_writes_reduced_classes(tmp_path, point_format, unclassified
     source = _cloud(tmp_path / "in.las", [0, 3, 1, 2], point_format=point_format)
     out = tmp_path / "out.las"
     table = np.array([-1, 0, 1, 1])
-    write_state_cloud(out, source=source, header=None, chunks=source_chunks(source),
-                      classes=lambda codes: table[codes], predictions=False)
+    write_state_cloud(
+        out,
+        source=source,
+        header=None,
+        chunks=source_chunks(source),
+        classes=lambda codes: table[codes],
+        predictions=False,
+    )
     written = laspy.read(out)
     assert np.asarray(written.classification).tolist() == [unclassified, 1, 0, 1]
     assert np.array_equal(np.asarray(written.x), np.asarray(laspy.read(source).x))
@@ -126,12 +155,21 @@ def test_vl3d_writer_writes_reduced_classes(tmp_path, point_format, unclassified
 
 def test_final_shared_mlps_and_layer_names():
     model = build_pointnet_pwise_classifier(
-        num_points=8, num_features=1, num_classes=3, pretransf_feats_spec=[{"filters": 4, "name": "prefeats_4"}],
-        postransf_feats_spec=[{"filters": 6, "name": "posfeats_6"}], final_shared_mlps=[12, 10],
-        tnet_pre_filters_spec=[], tnet_post_filters_spec=[], num_pwise_feats=5)
+        num_points=8,
+        num_features=1,
+        num_classes=3,
+        pretransf_feats_spec=[{"filters": 4, "name": "prefeats_4"}],
+        postransf_feats_spec=[{"filters": 6, "name": "posfeats_6"}],
+        final_shared_mlps=[12, 10],
+        tnet_pre_filters_spec=[],
+        tnet_post_filters_spec=[],
+        num_pwise_feats=5,
+    )
     names = [layer.name for layer in model.layers]
     assert {"prefeats_4", "posfeats_6", "final_mlp1", "final_mlp2"} <= set(names)
-    assert names.index("pwise_concat") < names.index("final_mlp1") < names.index("final_mlp2") < names.index("pwise_feats")
+    assert (
+        names.index("pwise_concat") < names.index("final_mlp1") < names.index("final_mlp2") < names.index("pwise_feats")
+    )
     assert model.get_layer("final_mlp1").units == 12 and model.get_layer("final_mlp2").units == 10
     assert model.get_layer("pwise_feats").input.shape[-1] == 10
 
@@ -152,7 +190,7 @@ def test_model_outputs_and_activations_of_a_cloud(tmp_path):
 
 def test_further_training_starts_from_a_model_with_the_same_network(tmp_path):
     from vl3d_focal.steps.train_inputs import pretrained_bundle
-    from vl3d_focal.training.engine import start_from
+    from vl3d_focal.training.job import start_from
 
     mapping = ClassMapping.from_values(["wood", "leaf"])
     path = save_bundle(_bundle(tnet=False, mapping=mapping), tmp_path / "pretrained.model")

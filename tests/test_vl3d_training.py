@@ -23,60 +23,117 @@ METRICS = ["OA", "P", "R", "F1", "IoU", "wP", "wR", "wF1", "wIoU", "MCC", "Kappa
 def _spec() -> dict:
     rf = "*training_eval/"
     return {
-        "in_pcloud": "data/scene.las", "out_pcloud": "out/*",
+        "in_pcloud": "data/scene.las",
+        "out_pcloud": "out/*",
         "sequential_pipeline": [
             {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]},
-            {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "random_seed": 4, "training_type": "base",
-             "model_args": {
-                 "num_classes": 5,
-                 "pre_processing": {
-                     "pre_processor": "furthest_point_subsampling", "num_points": 32,
-                     "neighborhood": {"type": "rectangular3D", "radius": 3.0, "separation_factor": 0.8},
-                     "training_class_distribution": DISTRIBUTION, "center_on_pcloud": True, "to_unit_sphere": True,
-                     "num_encoding_neighbors": 2, "support_strategy": "grid", "support_chunk_size": 2000,
-                     "support_strategy_fast": False, "fast": False, "nthreads": 12,
-                     "training_receptive_fields_distribution_report_path": rf + "training_rf_distribution.log",
-                     "training_receptive_fields_distribution_plot_path": rf + "training_rf_distribution.svg",
-                     "training_receptive_fields_dir": None,
-                     "receptive_fields_distribution_report_path": rf + "rf_distribution.log",
-                     "receptive_fields_distribution_plot_path": rf + "rf_distribution.png",
-                     "training_support_points_report_path": rf + "training_support_points.laz",
-                     "support_points_report_path": rf + "support_points.laz"},
-                 "num_pwise_feats": 8, "pretransf_feats_spec": [{"filters": 8}], "postransf_feats_spec": [{"filters": 16}],
-                 "tnet_pre_filters_spec": [], "tnet_post_filters_spec": [],
-                 "model_handling": {
-                     "training_epochs": 3, "batch_size": 8, "validation_split": 0.2, "checkpoint": False,
-                     "summary_report_path": "*model_summary.log", "training_history_dir": rf + "history",
-                     "checkpoint_path": "*checkpoint.model.keras", "checkpoint_monitor": "loss",
-                     "fit_verbose": 0, "predict_verbose": 1,
-                     "learning_rate_on_plateau": {"monitor": "loss", "mode": "min", "factor": 0.1, "patience": 2000,
-                                                  "cooldown": 5, "min_delta": 0.01, "min_lr": 1e-6},
-                     "early_stopping": {"monitor": "loss", "mode": "min", "min_delta": 0.01, "patience": 5000},
-                     "training_sequencer": {"type": "DLSequencer", "random_shuffle_indices": True, "augmentor": {
-                         "transformations": [
-                             {"type": "Rotation", "axis": [0, 0, 1],
-                              "angle_distribution": {"type": "uniform", "start": -3.141592, "end": 3.141592}},
-                             {"type": "Scale", "scale_distribution": {"type": "uniform", "start": 0.99, "end": 1.01}},
-                             {"type": "Jitter", "noise_distribution": {"type": "normal", "mean": 0, "stdev": 0.001}}]}}},
-                 "compilation_args": {
-                     "optimizer": {"algorithm": "SGD", "learning_rate": 0.01},
-                     "loss": {"function": "class_weighted_focal_categorical_crossentropy",
-                              "class_weight": {"strategy": "balanced", "on_absent_class": "zero"}},
-                     "metrics": ["categorical_accuracy", "precision", "recall"]},
-                 "architecture_graph_path": "*model_graph.png",
-                 "architecture_graph_args": {"show_shapes": True, "show_dtype": True, "show_layer_names": True,
-                                             "rankdir": "TB", "expand_nested": True, "dpi": 300,
-                                             "show_layer_activations": True}},
-             "autoval_metrics": METRICS, "training_evaluation_metrics": METRICS,
-             "training_class_evaluation_metrics": ["P", "R", "F1", "IoU"],
-             "training_evaluation_report_path": rf + "evaluation.log",
-             "training_class_evaluation_report_path": rf + "class_evaluation.log",
-             "training_confusion_matrix_report_path": rf + "confusion.log",
-             "training_confusion_matrix_plot_path": rf + "confusion.svg",
-             "training_class_distribution_report_path": rf + "class_distribution.log",
-             "training_class_distribution_plot_path": rf + "class_distribution.svg",
-             "training_classified_point_cloud_path": rf + "classified_point_cloud.laz",
-             "training_activations_path": rf + "activations.laz"},
+            {
+                "train": "PointNetPwiseClassifier",
+                "fnames": ["intensity"],
+                "random_seed": 4,
+                "training_type": "base",
+                "model_args": {
+                    "num_classes": 5,
+                    "pre_processing": {
+                        "pre_processor": "furthest_point_subsampling",
+                        "num_points": 32,
+                        "neighborhood": {"type": "rectangular3D", "radius": 3.0, "separation_factor": 0.8},
+                        "training_class_distribution": DISTRIBUTION,
+                        "center_on_pcloud": True,
+                        "to_unit_sphere": True,
+                        "num_encoding_neighbors": 2,
+                        "support_strategy": "grid",
+                        "support_chunk_size": 2000,
+                        "support_strategy_fast": False,
+                        "fast": False,
+                        "nthreads": 12,
+                        "training_receptive_fields_distribution_report_path": rf + "training_rf_distribution.log",
+                        "training_receptive_fields_distribution_plot_path": rf + "training_rf_distribution.svg",
+                        "training_receptive_fields_dir": None,
+                        "receptive_fields_distribution_report_path": rf + "rf_distribution.log",
+                        "receptive_fields_distribution_plot_path": rf + "rf_distribution.png",
+                        "training_support_points_report_path": rf + "training_support_points.laz",
+                        "support_points_report_path": rf + "support_points.laz",
+                    },
+                    "num_pwise_feats": 8,
+                    "pretransf_feats_spec": [{"filters": 8}],
+                    "postransf_feats_spec": [{"filters": 16}],
+                    "tnet_pre_filters_spec": [],
+                    "tnet_post_filters_spec": [],
+                    "model_handling": {
+                        "training_epochs": 3,
+                        "batch_size": 8,
+                        "validation_split": 0.2,
+                        "checkpoint": False,
+                        "summary_report_path": "*model_summary.log",
+                        "training_history_dir": rf + "history",
+                        "checkpoint_path": "*checkpoint.model.keras",
+                        "checkpoint_monitor": "loss",
+                        "fit_verbose": 0,
+                        "predict_verbose": 1,
+                        "learning_rate_on_plateau": {
+                            "monitor": "loss",
+                            "mode": "min",
+                            "factor": 0.1,
+                            "patience": 2000,
+                            "cooldown": 5,
+                            "min_delta": 0.01,
+                            "min_lr": 1e-6,
+                        },
+                        "early_stopping": {"monitor": "loss", "mode": "min", "min_delta": 0.01, "patience": 5000},
+                        "training_sequencer": {
+                            "type": "DLSequencer",
+                            "random_shuffle_indices": True,
+                            "augmentor": {
+                                "transformations": [
+                                    {
+                                        "type": "Rotation",
+                                        "axis": [0, 0, 1],
+                                        "angle_distribution": {"type": "uniform", "start": -3.141592, "end": 3.141592},
+                                    },
+                                    {
+                                        "type": "Scale",
+                                        "scale_distribution": {"type": "uniform", "start": 0.99, "end": 1.01},
+                                    },
+                                    {
+                                        "type": "Jitter",
+                                        "noise_distribution": {"type": "normal", "mean": 0, "stdev": 0.001},
+                                    },
+                                ]
+                            },
+                        },
+                    },
+                    "compilation_args": {
+                        "optimizer": {"algorithm": "SGD", "learning_rate": 0.01},
+                        "loss": {
+                            "function": "class_weighted_focal_categorical_crossentropy",
+                            "class_weight": {"strategy": "balanced", "on_absent_class": "zero"},
+                        },
+                        "metrics": ["categorical_accuracy", "precision", "recall"],
+                    },
+                    "architecture_graph_path": "*model_graph.png",
+                    "architecture_graph_args": {
+                        "show_shapes": True,
+                        "show_dtype": True,
+                        "show_layer_names": True,
+                        "rankdir": "TB",
+                        "expand_nested": True,
+                        "dpi": 300,
+                        "show_layer_activations": True,
+                    },
+                },
+                "autoval_metrics": METRICS,
+                "training_evaluation_metrics": METRICS,
+                "training_class_evaluation_metrics": ["P", "R", "F1", "IoU"],
+                "training_evaluation_report_path": rf + "evaluation.log",
+                "training_class_evaluation_report_path": rf + "class_evaluation.log",
+                "training_confusion_matrix_report_path": rf + "confusion.log",
+                "training_confusion_matrix_plot_path": rf + "confusion.svg",
+                "training_class_distribution_report_path": rf + "class_distribution.log",
+                "training_class_distribution_plot_path": rf + "class_distribution.svg",
+                "training_classified_point_cloud_path": rf + "classified_point_cloud.laz",
+                "training_activations_path": rf + "activations.laz",
+            },
             {"writer": "PredictiveModelWriter", "out_model": "*model/model.keras"},
             {"predict": "PreviousModel"},
         ],
@@ -94,7 +151,9 @@ def run(tmp_path_factory):
 
 
 def _mapped(codes: np.ndarray) -> np.ndarray:
-    mapping = ClassMapping.from_spec({"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]})
+    mapping = ClassMapping.from_spec(
+        {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]}
+    )
     lookup = {code: k for k, codes_of in enumerate(mapping.codes) for code in codes_of}
     return np.array([lookup.get(int(c), -1) for c in codes])
 
@@ -139,7 +198,9 @@ def test_training_evaluation_matches_the_classified_training_cloud(run):
     report = dict(zip([h.strip() for h in header], [float(v) for v in values]))
     assert list(report) == METRICS
     assert report["OA"] == pytest.approx(100 * np.mean(predicted[scored] == reference[scored]), abs=1e-3)
-    confusion = np.array([[int(c) for c in line.split(",")[1:]] for line in (out / "confusion.log").read_text().splitlines()[1:]])
+    confusion = np.array(
+        [[int(c) for c in line.split(",")[1:]] for line in (out / "confusion.log").read_text().splitlines()[1:]]
+    )
     assert confusion.sum() == scored.sum() and confusion.shape == (5, 5)
     assert {"prob_ground", "prob_pole"} <= set(classified.point_format.extra_dimension_names)
     for name in ("class_evaluation.log", "class_distribution.log"):

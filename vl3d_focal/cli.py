@@ -101,8 +101,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _run_spec(path: str | Path, *, resume: bool, overwrite: bool, debug: bool, workers: int | None = None,
-              scheduler: str | None = None) -> int:
+def _run_spec(
+    path: str | Path,
+    *,
+    resume: bool,
+    overwrite: bool,
+    debug: bool,
+    workers: int | None = None,
+    scheduler: str | None = None,
+) -> int:
     """Validates and runs a spec file (with the executor overrides of ``run``), then says where
     its report is (also when it failed)."""
     from vl3d_focal.config import read_spec
@@ -142,8 +149,14 @@ def _terminated(signum: int, frame: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run_spec(args.spec, resume=args.resume, overwrite=args.overwrite, debug=args.debug,
-                     workers=args.workers, scheduler=args.scheduler)
+    return _run_spec(
+        args.spec,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        debug=args.debug,
+        workers=args.workers,
+        scheduler=args.scheduler,
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -180,10 +193,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
         for kind, entries in steps_by_kind().items():
             for entry in entries:
-                facts = ", ".join(f"{key}={list(entry.metadata[key])}" for key in ("needs", "gives")
-                                  if entry.metadata.get(key))
-                rows.append((kind if entry.name == kind else f"{kind}: {entry.name}",
-                             entry.description + (f" [{facts}]" if facts else "")))
+                facts = ", ".join(
+                    f"{key}={list(entry.metadata[key])}" for key in ("needs", "gives") if entry.metadata.get(key)
+                )
+                rows.append(
+                    (
+                        kind if entry.name == kind else f"{kind}: {entry.name}",
+                        entry.description + (f" [{facts}]" if facts else ""),
+                    )
+                )
     else:
         registry = {"losses": LOSSES, "models": MODELS}[args.what]
         for entry in registry.entries():
@@ -209,7 +227,9 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_init(args: argparse.Namespace) -> int:
     from vl3d_focal.config.starter import starter_spec
 
-    as_json = args.format == "json" or (args.format is None and args.path is not None and args.path.suffix.lower() == ".json")
+    as_json = args.format == "json" or (
+        args.format is None and args.path is not None and args.path.suffix.lower() == ".json"
+    )
     text = starter_spec(as_json=as_json)
     if args.path is None:
         sys.stdout.write(text)
@@ -241,39 +261,69 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check specs; exit 2 when any is invalid")
     validate.add_argument("specs", nargs="+", metavar="SPEC", help="JSON or YAML pipeline spec")
     validate.add_argument("--no-check-files", action="store_true", help="do not check that input files exist")
-    validate.add_argument("--strict", action="store_true",
-                          help="keys accepted for VL3D compatibility without effect here are errors")
+    validate.add_argument(
+        "--strict", action="store_true", help="keys accepted for VL3D compatibility without effect here are errors"
+    )
     validate.set_defaults(handler=_cmd_validate)
 
     run = commands.add_parser("run", help="validate a spec, then run its pipeline")
     run.add_argument("spec", metavar="SPEC", help="JSON or YAML pipeline spec")
-    run.add_argument("--resume", action="store_true",
-                     help="continue an interrupted training from its last checkpoint (training/resume/) and, "
-                     "for several clouds, process only the tiles survey.json does not record as complete")
-    run.add_argument("--overwrite", action="store_true",
-                     help="replace the outputs of another run in the output prefix (its run.json lists them)")
-    run.add_argument("--workers", type=int, metavar="N",
-                     help="run the per-cloud steps on a local Dask cluster of N worker processes "
-                     "(overrides executor.workers; selects the dask engine)")
-    run.add_argument("--scheduler", metavar="ADDRESS",
-                     help="run the per-cloud steps on the Dask cluster at ADDRESS, e.g. tcp://host:8786 "
-                     "(overrides executor.scheduler; selects the dask engine)")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted training from its last checkpoint (training/resume/) and, "
+        "for several clouds, process only the tiles survey.json does not record as complete",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the outputs of another run in the output prefix (its run.json lists them)",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run the per-cloud steps on a local Dask cluster of N worker processes "
+        "(overrides executor.workers; selects the dask engine)",
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the per-cloud steps on the Dask cluster at ADDRESS, e.g. tcp://host:8786 "
+        "(overrides executor.scheduler; selects the dask engine)",
+    )
     run.set_defaults(handler=_cmd_run, log_base=logging.INFO)
 
-    demo = commands.add_parser("demo", help="write two synthetic tiles and run the demo pipeline on them (a few minutes)")
-    demo.add_argument("out", nargs="?", type=Path, default=Path("out/demo"), metavar="OUT",
-                      help="folder of the tiles, the spec and every output (default: %(default)s)")
-    demo.add_argument("--overwrite", action="store_true",
-                      help="replace the outputs of another run in OUT (its run.json lists them)")
+    demo = commands.add_parser(
+        "demo", help="write two synthetic tiles and run the demo pipeline on them (a few minutes)"
+    )
+    demo.add_argument(
+        "out",
+        nargs="?",
+        type=Path,
+        default=Path("out/demo"),
+        metavar="OUT",
+        help="folder of the tiles, the spec and every output (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--overwrite", action="store_true", help="replace the outputs of another run in OUT (its run.json lists them)"
+    )
     demo.set_defaults(handler=_cmd_demo, log_base=logging.INFO)
 
-    compare = commands.add_parser("compare", help="runs side by side (from their report.json): scores, per-class "
-                                  "IoU and recall, loss, class weights")
-    compare.add_argument("runs", nargs="+", metavar="RUN_DIR",
-                         help="a run's folder (its first output prefix, where report.html is) or its report.json")
+    compare = commands.add_parser(
+        "compare",
+        help="runs side by side (from their report.json): scores, per-class IoU and recall, loss, class weights",
+    )
+    compare.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a run's folder (its first output prefix, where report.html is) or its report.json",
+    )
     compare.add_argument("-o", "--output", type=Path, metavar="HTML", help="also write the comparison page there")
-    compare.add_argument("--format", choices=["md", "csv", "json"], default="md",
-                         help="what is printed on stdout (default: %(default)s)")
+    compare.add_argument(
+        "--format", choices=["md", "csv", "json"], default="md", help="what is printed on stdout (default: %(default)s)"
+    )
     compare.set_defaults(handler=_cmd_compare)
 
     listing = commands.add_parser("list", help="registered components with a one-line description")

@@ -72,9 +72,18 @@ class Progress:
         False
     """
 
-    def __init__(self, what: str, *, total: float, unit: str = "", clock: Callable[[], float] = time.monotonic,
-                 terminal: TextIO | None | str = "auto", quiet_s: float = 3.0, log_every_s: float = 10.0,
-                 redraw_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        total: float,
+        unit: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        terminal: TextIO | None | str = "auto",
+        quiet_s: float = 3.0,
+        log_every_s: float = 10.0,
+        redraw_s: float = 0.2,
+    ) -> None:
         self.what, self.total, self.unit, self.clock = what, max(float(total), 0.0), unit, clock
         if terminal == "auto":
             terminal = sys.stderr if sys.stderr is not None and sys.stderr.isatty() else None

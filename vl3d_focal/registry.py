@@ -74,8 +74,9 @@ class Registry:
         entry_point_group: the importlib.metadata group third-party entries come from.
     """
 
-    def __init__(self, *, kind: str, key: str | None, builtins: tuple[str, ...] = (),
-                 entry_point_group: str | None = None) -> None:
+    def __init__(
+        self, *, kind: str, key: str | None, builtins: tuple[str, ...] = (), entry_point_group: str | None = None
+    ) -> None:
         self.kind = kind
         self.key = key
         self.builtins = builtins
@@ -88,15 +89,20 @@ class Registry:
         existing = self._entries.get(entry.name)
         if existing is not None and not force:
             raise RegistryError(
-                f"{self.kind} {entry.name!r} is already registered by {existing.origin}; "
-                "pass force=True to replace it"
+                f"{self.kind} {entry.name!r} is already registered by {existing.origin}; pass force=True to replace it"
             )
         self._entries[entry.name] = entry
         return entry
 
-    def register_module(self, name: str | None = None, *, schema: Mapping[str, Any],
-                        metadata: Mapping[str, Any] | None = None, description: str | None = None,
-                        force: bool = False) -> Callable[[Builder], Builder]:
+    def register_module(
+        self,
+        name: str | None = None,
+        *,
+        schema: Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        force: bool = False,
+    ) -> Callable[[Builder], Builder]:
         """Decorator registering a builder under ``name`` (default: its ``__name__``).
 
         Example:
@@ -111,18 +117,30 @@ class Registry:
 
         def decorate(builder: Builder) -> Builder:
             doc = (inspect.getdoc(builder) or "").strip()
-            self.register(RegistryEntry(
-                name=name or builder.__name__, builder=builder, schema=schema,
-                description=description if description is not None else (doc.splitlines()[0] if doc else ""),
-                metadata=dict(metadata or {}),
-                origin=f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', type(builder).__name__)}",
-            ), force=force)
+            self.register(
+                RegistryEntry(
+                    name=name or builder.__name__,
+                    builder=builder,
+                    schema=schema,
+                    description=description if description is not None else (doc.splitlines()[0] if doc else ""),
+                    metadata=dict(metadata or {}),
+                    origin=f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', type(builder).__name__)}",
+                ),
+                force=force,
+            )
             return builder
 
         return decorate
 
-    def register_lazy(self, name: str, *, builder: str, schema: Mapping[str, Any], description: str,
-                      metadata: Mapping[str, Any] | None = None) -> RegistryEntry:
+    def register_lazy(
+        self,
+        name: str,
+        *,
+        builder: str,
+        schema: Mapping[str, Any],
+        description: str,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> RegistryEntry:
         """Registers a builder given as ``"module:attribute"``, imported only when it is built.
 
         Example:
@@ -131,8 +149,16 @@ class Registry:
             2.0
         """
         origin = inspect.stack()[1].frame.f_globals.get("__name__", "?")
-        return self.register(RegistryEntry(name=name, builder=builder, schema=schema, description=description,
-                                           metadata=dict(metadata or {}), origin=origin))
+        return self.register(
+            RegistryEntry(
+                name=name,
+                builder=builder,
+                schema=schema,
+                description=description,
+                metadata=dict(metadata or {}),
+                origin=origin,
+            )
+        )
 
     def _load(self) -> None:
         if self._loaded:
@@ -174,9 +200,7 @@ class Registry:
         if name not in self._entries:
             close = difflib.get_close_matches(str(name), self._entries, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RegistryError(
-                f"unknown {self.kind} {name!r}{hint} Known: {', '.join(sorted(self._entries))}"
-            )
+            raise RegistryError(f"unknown {self.kind} {name!r}{hint} Known: {', '.join(sorted(self._entries))}")
         return self._entries[name]
 
     def build(self, cfg: Mapping[str, Any], **default_args: Any) -> Any:
@@ -197,23 +221,33 @@ class Registry:
         return builder(**args)
 
 
-LOSSES = Registry(kind="loss", key="function", entry_point_group="vl3d_focal.losses", builtins=(
-    "vl3d_focal.losses.class_weighted_entries",
-    "vl3d_focal.losses.keras_losses",
-    "vl3d_focal.losses.multi_category_entries",
-))
-MODELS = Registry(kind="model", key="train", entry_point_group="vl3d_focal.models", builtins=(
-    "vl3d_focal.models.entries",
-))
-STEPS = Registry(kind="step", key=None, entry_point_group="vl3d_focal.steps", builtins=(
-    "vl3d_focal.steps.class_mapping",
-    "vl3d_focal.steps.class_reducer",
-    "vl3d_focal.steps.train",
-    "vl3d_focal.steps.predict",
-    "vl3d_focal.steps.evaluate",
-    "vl3d_focal.steps.dl_model_evaluator",
-    "vl3d_focal.steps.model_writers",
-    "vl3d_focal.steps.writers",
-    "vl3d_focal.steps.miners",
-))
+LOSSES = Registry(
+    kind="loss",
+    key="function",
+    entry_point_group="vl3d_focal.losses",
+    builtins=(
+        "vl3d_focal.losses.class_weighted_entries",
+        "vl3d_focal.losses.keras_losses",
+        "vl3d_focal.losses.multi_category_entries",
+    ),
+)
+MODELS = Registry(
+    kind="model", key="train", entry_point_group="vl3d_focal.models", builtins=("vl3d_focal.models.entries",)
+)
+STEPS = Registry(
+    kind="step",
+    key=None,
+    entry_point_group="vl3d_focal.steps",
+    builtins=(
+        "vl3d_focal.steps.class_mapping",
+        "vl3d_focal.steps.class_reducer",
+        "vl3d_focal.steps.train",
+        "vl3d_focal.steps.predict",
+        "vl3d_focal.steps.evaluate",
+        "vl3d_focal.steps.dl_model_evaluator",
+        "vl3d_focal.steps.model_writers",
+        "vl3d_focal.steps.writers",
+        "vl3d_focal.steps.miners",
+    ),
+)
 """Step kinds; see :mod:`vl3d_focal.steps.definition` for what a step entry declares."""

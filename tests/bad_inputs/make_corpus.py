@@ -63,22 +63,37 @@ def _write(las: laspy.LasData, path: Path) -> Path:
 
 def _train_step(*, fnames: list[str]) -> dict[str, Any]:
     return {
-        "train": "PointNetPwiseClassifier", "fnames": fnames, "random_seed": 1,
+        "train": "PointNetPwiseClassifier",
+        "fnames": fnames,
+        "random_seed": 1,
         "model_args": {
             "num_classes": 2,
-            "pre_processing": {"neighborhood": {"type": "sphere", "radius": 5.0, "separation_factor": 0.8},
-                               "num_points": NUM_POINTS},
-            "num_pwise_feats": 4, "pretransf_feats_spec": [{"filters": 4}], "postransf_feats_spec": [{"filters": 4}],
-            "tnet_pre_filters_spec": [], "tnet_post_filters_spec": [],
+            "pre_processing": {
+                "neighborhood": {"type": "sphere", "radius": 5.0, "separation_factor": 0.8},
+                "num_points": NUM_POINTS,
+            },
+            "num_pwise_feats": 4,
+            "pretransf_feats_spec": [{"filters": 4}],
+            "postransf_feats_spec": [{"filters": 4}],
+            "tnet_pre_filters_spec": [],
+            "tnet_post_filters_spec": [],
             "model_handling": {"training_epochs": 1, "batch_size": 8, "validation_split": 0.0, "checkpoint": False},
-            "compilation_args": {"optimizer": {"algorithm": "Adam", "learning_rate": 0.01},
-                                 "loss": {"function": "class_weighted_focal_categorical_crossentropy"}},
+            "compilation_args": {
+                "optimizer": {"algorithm": "Adam", "learning_rate": 0.01},
+                "loss": {"function": "class_weighted_focal_categorical_crossentropy"},
+            },
         },
     }
 
 
-def train_spec(case: str, cloud: str, *, fnames: list[str] | None = None, ignore_codes: list[int] | None = None,
-               evaluate: bool = False) -> dict[str, Any]:
+def train_spec(
+    case: str,
+    cloud: str,
+    *,
+    fnames: list[str] | None = None,
+    ignore_codes: list[int] | None = None,
+    evaluate: bool = False,
+) -> dict[str, Any]:
     """A train, write model, predict (, eval), write cloud pipeline on ``cloud``.
 
     Example:
@@ -104,8 +119,10 @@ def predict_spec(case: str, cloud: str, *, model: str, evaluate: bool = False) -
         >>> predict_spec("x", "a.las", model="m.keras")["sequential_pipeline"][1]["model_path"]
         'm.keras'
     """
-    steps = [{"class_mapping": "LASClassMapping", "classes": CLASSES, "ignore_codes": [0, 1]},
-             {"predict": "ModelLoader", "model_path": model}]
+    steps = [
+        {"class_mapping": "LASClassMapping", "classes": CLASSES, "ignore_codes": [0, 1]},
+        {"predict": "ModelLoader", "model_path": model},
+    ]
     if evaluate:
         steps.append({"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"})
     steps.append({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"})
@@ -113,6 +130,7 @@ def predict_spec(case: str, cloud: str, *, model: str, evaluate: bool = False) -
 
 
 # --- the broken files ---------------------------------------------------------------------
+
 
 def _truncated_laz(folder: Path) -> str:
     data = _write(scene(), folder / "good.laz").read_bytes()
@@ -132,7 +150,7 @@ def _corrupted_laz(folder: Path) -> str:
     header = laspy.LasHeader.read_from(__import__("io").BytesIO(bytes(data)))
     start = header.offset_to_point_data + 8  # after the chunk-table offset
     noise = np.random.default_rng(7).integers(0, 256, size=len(data) - start - 64, dtype=np.uint8)
-    data[start:start + len(noise)] = noise.tobytes()
+    data[start : start + len(noise)] = noise.tobytes()
     (folder / "corrupted.laz").write_bytes(bytes(data))
     return "corrupted.laz"
 
@@ -187,6 +205,7 @@ def _unmapped(folder: Path) -> str:
 
 # --- the broken model files ----------------------------------------------------------------
 
+
 def _tiny_keras(*, unsafe: bool) -> Any:
     """A 2-class model with the pipeline's inputs (coordinates, 0 features); with a Python lambda."""
     import keras
@@ -195,10 +214,20 @@ def _tiny_keras(*, unsafe: bool) -> Any:
         import vl3d_focal.models  # noqa: F401  (registers the built-in model)
         from vl3d_focal.registry import MODELS
 
-        return MODELS.build({"train": "PointNetPwiseClassifier", "num_pwise_feats": 4,
-                             "pretransf_feats_spec": [{"filters": 4}], "postransf_feats_spec": [{"filters": 4}],
-                             "tnet_pre_filters_spec": [], "tnet_post_filters_spec": []},
-                            num_points=NUM_POINTS, num_features=0, num_classes=2, random_seed=0)
+        return MODELS.build(
+            {
+                "train": "PointNetPwiseClassifier",
+                "num_pwise_feats": 4,
+                "pretransf_feats_spec": [{"filters": 4}],
+                "postransf_feats_spec": [{"filters": 4}],
+                "tnet_pre_filters_spec": [],
+                "tnet_post_filters_spec": [],
+            },
+            num_points=NUM_POINTS,
+            num_features=0,
+            num_classes=2,
+            random_seed=0,
+        )
     coordinates = keras.Input((NUM_POINTS, 3))
     features = keras.Input((NUM_POINTS, 0))
     hidden = keras.layers.Dense(2)(keras.layers.Concatenate()([coordinates, features]))
@@ -220,9 +249,14 @@ def _bundle_model(folder: Path, name: str, *, unsafe: bool, metadata_patch: dict
     from vl3d_focal.models.model_file import METADATA_MEMBER, save_bundle
 
     mapping = ClassMapping.from_spec({"classes": CLASSES})
-    bundle = ModelBundle(model=_tiny_keras(unsafe=unsafe), feature_names=[], normalizer=None,
-                         field_spec=FieldSpec.from_config({"num_points": NUM_POINTS}), mapping=mapping,
-                         class_names=list(mapping.names))
+    bundle = ModelBundle(
+        model=_tiny_keras(unsafe=unsafe),
+        feature_names=[],
+        normalizer=None,
+        field_spec=FieldSpec.from_config({"num_points": NUM_POINTS}),
+        mapping=mapping,
+        class_names=list(mapping.names),
+    )
     path = save_bundle(bundle, folder / f"{name}.raw.keras")
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(folder / f"{name}.keras", "w") as target:
         for item in source.infolist():
@@ -243,8 +277,9 @@ def _unsafe_model(folder: Path) -> str:
 
 
 def _broken_metadata(folder: Path) -> str:
-    return _bundle_model(folder, "broken_metadata", unsafe=False,
-                         metadata_patch={"feature_names": None, "class_names": "ground"})
+    return _bundle_model(
+        folder, "broken_metadata", unsafe=False, metadata_patch={"feature_names": None, "class_names": "ground"}
+    )
 
 
 def _not_a_model(folder: Path) -> str:
@@ -276,8 +311,8 @@ CASES: dict[str, SpecMaker] = {
     "missing_feature": _cloud_case(_good, fnames=["intensity", "nir"]),
     "unlabelled_training": _cloud_case(_unlabelled),
     "unlabelled_evaluation": lambda folder, case: predict_spec(
-        case, _unlabelled(folder), model=_bundle_model(folder, "valid", unsafe=False, metadata_patch={}),
-        evaluate=True),
+        case, _unlabelled(folder), model=_bundle_model(folder, "valid", unsafe=False, metadata_patch={}), evaluate=True
+    ),
     "unmapped_codes": _cloud_case(_unmapped, ignore_codes=[0, 1]),
     "foreign_model": _model_case(_foreign_model),
     "future_model": _model_case(_future_model),

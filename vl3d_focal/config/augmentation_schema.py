@@ -24,8 +24,13 @@ DISTRIBUTIONS = {"uniform": ("start", "end"), "normal": ("mean", "stdev"), "gaus
 
 
 def _kind(names: list[str] | tuple[str, ...], what: str) -> dict[str, Any]:
-    return {"type": "string", "pattern": case_insensitive_pattern(names), "examples": list(names),
-            "title": what, "description": f"The {what} (case-insensitive)."}
+    return {
+        "type": "string",
+        "pattern": case_insensitive_pattern(names),
+        "examples": list(names),
+        "title": what,
+        "description": f"The {what} (case-insensitive).",
+    }
 
 
 def distribution_schema(description: str) -> dict[str, Any]:
@@ -36,17 +41,23 @@ def distribution_schema(description: str) -> dict[str, Any]:
         ['a uniform distribution', 'a normal distribution']
     """
     uniform = closed_object(
-        {"type": _kind(["uniform"], "distribution type"),
-         "start": {"type": "number", "description": "Lowest value."},
-         "end": {"type": "number", "description": "Highest value."}},
-        required=["type", "start", "end"], description="Values drawn uniformly in [start, end).",
+        {
+            "type": _kind(["uniform"], "distribution type"),
+            "start": {"type": "number", "description": "Lowest value."},
+            "end": {"type": "number", "description": "Highest value."},
+        },
+        required=["type", "start", "end"],
+        description="Values drawn uniformly in [start, end).",
         title="a uniform distribution",
     )
     normal = closed_object(
-        {"type": _kind(["normal", "gaussian"], "distribution type"),
-         "mean": {"type": "number", "description": "Mean."},
-         "stdev": {"type": "number", "minimum": 0, "description": "Standard deviation."}},
-        required=["type", "mean", "stdev"], description="Values drawn from a normal distribution.",
+        {
+            "type": _kind(["normal", "gaussian"], "distribution type"),
+            "mean": {"type": "number", "description": "Mean."},
+            "stdev": {"type": "number", "minimum": 0, "description": "Standard deviation."},
+        },
+        required=["type", "mean", "stdev"],
+        description="Values drawn from a normal distribution.",
         title="a normal distribution",
     )
     return {"description": description, "anyOf": [uniform, normal]}
@@ -54,30 +65,48 @@ def distribution_schema(description: str) -> dict[str, Any]:
 
 def _transformations() -> dict[str, Any]:
     rotation = closed_object(
-        {"type": _kind(["Rotation"], "transformation type"),
-         "axis": {"type": "array", "minItems": 3, "maxItems": 3, "items": {"type": "number"},
-                  "not": {"items": {"const": 0}}, "default": [0, 0, 1],
-                  "description": "The rotation axis (x, y, z), normalised; default the vertical."},
-         "angle_distribution": distribution_schema("The angle of each field's rotation, in radians.")},
-        required=["type", "angle_distribution"], description="Rotates each field about the axis through its centre.",
+        {
+            "type": _kind(["Rotation"], "transformation type"),
+            "axis": {
+                "type": "array",
+                "minItems": 3,
+                "maxItems": 3,
+                "items": {"type": "number"},
+                "not": {"items": {"const": 0}},
+                "default": [0, 0, 1],
+                "description": "The rotation axis (x, y, z), normalised; default the vertical.",
+            },
+            "angle_distribution": distribution_schema("The angle of each field's rotation, in radians."),
+        },
+        required=["type", "angle_distribution"],
+        description="Rotates each field about the axis through its centre.",
         title="a Rotation",
     )
     scale = closed_object(
-        {"type": _kind(["Scale"], "transformation type"),
-         "scale_distribution": distribution_schema("The factor multiplying each field's coordinates.")},
-        required=["type", "scale_distribution"], description="Scales each field about its centre.",
+        {
+            "type": _kind(["Scale"], "transformation type"),
+            "scale_distribution": distribution_schema("The factor multiplying each field's coordinates."),
+        },
+        required=["type", "scale_distribution"],
+        description="Scales each field about its centre.",
         title="a Scale",
     )
     jitter = closed_object(
-        {"type": _kind(["Jitter"], "transformation type"),
-         "noise_distribution": distribution_schema("The noise added to each coordinate of each point.")},
-        required=["type", "noise_distribution"], description="Adds noise to every coordinate.",
+        {
+            "type": _kind(["Jitter"], "transformation type"),
+            "noise_distribution": distribution_schema("The noise added to each coordinate of each point."),
+        },
+        required=["type", "noise_distribution"],
+        description="Adds noise to every coordinate.",
         title="a Jitter",
     )
-    return {"type": "array", "minItems": 1, "items": {"description": "One transformation.",
-                                                      "anyOf": [rotation, scale, jitter]},
-            "description": "The transformations, applied in this order to the coordinates fed to the network "
-            "(after centring and scaling)."}
+    return {
+        "type": "array",
+        "minItems": 1,
+        "items": {"description": "One transformation.", "anyOf": [rotation, scale, jitter]},
+        "description": "The transformations, applied in this order to the coordinates fed to the network "
+        "(after centring and scaling).",
+    }
 
 
 def training_sequencer_schema() -> dict[str, Any]:
@@ -91,7 +120,8 @@ def training_sequencer_schema() -> dict[str, Any]:
         {
             "type": {**_kind(["DLSequencer"], "sequencer type"), "default": "DLSequencer"},
             "random_shuffle_indices": {
-                "type": "boolean", "default": False,
+                "type": "boolean",
+                "default": False,
                 "description": "Shuffle the training fields at every epoch (seeded by random_seed and the "
                 "epoch); false, VL3D's default, feeds them in the same order every epoch.",
             },
@@ -100,8 +130,12 @@ def training_sequencer_schema() -> dict[str, Any]:
                 "default": None,
                 "anyOf": [
                     {"type": "null", "title": "null"},
-                    closed_object({"transformations": _transformations()}, required=["transformations"],
-                                  description="VL3D's SimpleDataAugmentor.", title="an augmentor object"),
+                    closed_object(
+                        {"transformations": _transformations()},
+                        required=["transformations"],
+                        description="VL3D's SimpleDataAugmentor.",
+                        title="an augmentor object",
+                    ),
                 ],
             },
         },

@@ -131,8 +131,13 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
             continue
         if kind == "cloud-output":
             if not value.startswith(PREFIX_MARK) and len(inputs) > 1:
-                yield parts, (f"{value!r} would be written once per input cloud ({len(inputs)}), each "
-                              "overwriting the last; start it with '*' to write under each cloud's prefix")
+                yield (
+                    parts,
+                    (
+                        f"{value!r} would be written once per input cloud ({len(inputs)}), each "
+                        "overwriting the last; start it with '*' to write under each cloud's prefix"
+                    ),
+                )
             targets = [expand_output(value, prefix=prefix) for prefix in per_cloud]
         else:
             targets = [expand_output(value, prefix=prefixes[0])]
@@ -151,8 +156,10 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
 def _executor_issues(spec: Mapping[str, Any]) -> Iterator[Issue]:
     executor = as_dict(spec.get("executor"))
     if executor.get("scheduler") is not None and executor.get("engine", "local") != "dask":
-        yield ("executor", "scheduler"), ("a scheduler address needs \"engine\": \"dask\"; got engine "
-                                          f"{executor.get('engine', 'local')!r}")
+        yield (
+            ("executor", "scheduler"),
+            (f'a scheduler address needs "engine": "dask"; got engine {executor.get("engine", "local")!r}'),
+        )
 
 
 def _where(parts: tuple) -> str:
@@ -164,15 +171,20 @@ def _order_issues(kind: str, entry: RegistryEntry, at: tuple, *, given: set[str]
     for need in entry.metadata.get("needs", ()):
         if need in given:
             continue
-        givers = [(k, e.name) for k, entries in steps_by_kind().items() for e in entries if need in e.metadata.get("gives", ())]
+        givers = [
+            (k, e.name)
+            for k, entries in steps_by_kind().items()
+            for e in entries
+            if need in e.metadata.get("gives", ())
+        ]
         named = " or ".join(k if name == k else f"{k} {name!r}" for k, name in givers) or "another"
         yield (at + (kind,) if entry.name != kind else at), f"{entry.name!r} needs a {named} step before it"
-
 
 
 def _alternatives(names: Sequence[str]) -> str:
     """``a``, ``a or b``, ``a, b or c``."""
     return " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
+
 
 def runs_per_cloud(entry: RegistryEntry, step: Mapping[str, Any]) -> bool:
     """Whether the step runs cloud by cloud (its entry's ``per_cloud``, for these arguments).
@@ -208,10 +220,14 @@ def _phase_issues(steps: list[tuple[str, RegistryEntry]], arguments: list[Mappin
             continue
         for need in entry.metadata.get("needs", ()):
             if need in products and need in ever and need not in current:
-                yield ("sequential_pipeline", i, kind), (
-                    f"{entry.name!r} needs the {need} of a per-cloud step in the same run of consecutive "
-                    f"per-cloud steps (they are processed cloud by cloud); move the steps of other kinds "
-                    "between them before that run")
+                yield (
+                    ("sequential_pipeline", i, kind),
+                    (
+                        f"{entry.name!r} needs the {need} of a per-cloud step in the same run of consecutive "
+                        f"per-cloud steps (they are processed cloud by cloud); move the steps of other kinds "
+                        "between them before that run"
+                    ),
+                )
         current.update(entry.metadata.get("gives", ()))
 
 
@@ -241,8 +257,9 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
     given: set[str] = set()
     known: dict[str, Any] = {}
     if check_files:  # what each input cloud offers, from its header: steps check fnames against it
-        known["cloud_features"] = {path: header_feature_names(path) for path in as_list(spec.get("in_pcloud"))
-                                   if isinstance(path, str)}
+        known["cloud_features"] = {
+            path: header_feature_names(path) for path in as_list(spec.get("in_pcloud")) if isinstance(path, str)
+        }
     for i, (step, found_step) in enumerate(zip(as_list(spec.get("sequential_pipeline")), steps)):
         if found_step is None:
             continue

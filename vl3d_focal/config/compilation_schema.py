@@ -15,8 +15,14 @@ from typing import Any
 
 from vl3d_focal.config.schema_parts import closed_object
 
-TRAINING_METRICS = ("accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "precision", "recall",
-                    "binary_accuracy")
+TRAINING_METRICS = (
+    "accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "precision",
+    "recall",
+    "binary_accuracy",
+)
 """Keras metrics ``compilation_args.metrics`` accepts (VL3D's names)."""
 
 
@@ -35,21 +41,13 @@ def _learning_rate() -> dict[str, Any]:
                         "exclusiveMinimum": 0,
                         "description": "Learning rate at step 0.",
                     },
-                    "decay_steps": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "description": "Steps per decay period.",
-                    },
+                    "decay_steps": {"type": "integer", "minimum": 1, "description": "Steps per decay period."},
                     "decay_rate": {
                         "type": "number",
                         "exclusiveMinimum": 0,
                         "description": "Factor applied per decay period.",
                     },
-                    "staircase": {
-                        "type": "boolean",
-                        "default": False,
-                        "description": "Decay in discrete steps.",
-                    },
+                    "staircase": {"type": "boolean", "default": False, "description": "Decay in discrete steps."},
                 },
                 required=["initial_learning_rate", "decay_steps", "decay_rate"],
                 description="Arguments of the schedule.",

@@ -36,24 +36,55 @@ class Kind(NamedTuple):
 
 
 VL3D_COMPONENTS: dict[str, Kind] = {
-    "train": Kind("model", ("PointNetPwiseClassifier", "RBFNetPwiseClassifier",
-                            "ConvolutionalAutoencoderPwiseClassifier", "RandomForestClassifier")),
+    "train": Kind(
+        "model",
+        (
+            "PointNetPwiseClassifier",
+            "RBFNetPwiseClassifier",
+            "ConvolutionalAutoencoderPwiseClassifier",
+            "RandomForestClassifier",
+        ),
+    ),
     "predict": Kind("predictor", ("ModelLoader", "PredictivePipeline")),
-    "eval": Kind("evaluator", ("ClassificationEvaluator", "ClassificationUncertaintyEvaluator",
-                               "DLModelEvaluator", "RasterGridEvaluator")),
-    "writer": Kind("writer", ("Writer", "ModelWriter", "PredictionsWriter", "ClassifiedPcloudWriter",
-                              "PredictivePipelineWriter")),
+    "eval": Kind(
+        "evaluator",
+        ("ClassificationEvaluator", "ClassificationUncertaintyEvaluator", "DLModelEvaluator", "RasterGridEvaluator"),
+    ),
+    "writer": Kind(
+        "writer", ("Writer", "ModelWriter", "PredictionsWriter", "ClassifiedPcloudWriter", "PredictivePipelineWriter")
+    ),
     "class_transformer": Kind("class transformer", ("ClassReducer",)),
-    "miner": Kind("data miner", ("GeometricFeatures", "CovarianceFeatures", "HeightFeatures", "HSVFromRGB",
-                                 "SmoothFeatures", "TakeClosestMiner")),
-    "imputer": Kind("imputer", ("RemovalImputer", "UnivariateImputer"),
-                    "this project has no imputers: a NaN or infinite feature value stops the run with an "
-                    "error naming the feature; clean the cloud beforehand"),
-    "feature_transformer": Kind("feature transformer", ("KBestSelector", "PercentileSelector",
-                                                       "VarianceSelector", "ExplicitSelector", "PCATransformer",
-                                                       "Standardizer", "MinmaxNormalizer"),
-                                "this project has no feature transformers: fnames selects the features, and "
-                                "each is standardised with statistics of the training clouds kept in the model"),
+    "miner": Kind(
+        "data miner",
+        (
+            "GeometricFeatures",
+            "CovarianceFeatures",
+            "HeightFeatures",
+            "HSVFromRGB",
+            "SmoothFeatures",
+            "TakeClosestMiner",
+        ),
+    ),
+    "imputer": Kind(
+        "imputer",
+        ("RemovalImputer", "UnivariateImputer"),
+        "this project has no imputers: a NaN or infinite feature value stops the run with an "
+        "error naming the feature; clean the cloud beforehand",
+    ),
+    "feature_transformer": Kind(
+        "feature transformer",
+        (
+            "KBestSelector",
+            "PercentileSelector",
+            "VarianceSelector",
+            "ExplicitSelector",
+            "PCATransformer",
+            "Standardizer",
+            "MinmaxNormalizer",
+        ),
+        "this project has no feature transformers: fnames selects the features, and "
+        "each is standardised with statistics of the training clouds kept in the model",
+    ),
 }
 """Kind key -> the components VL3D documents for it."""
 

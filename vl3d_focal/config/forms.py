@@ -93,8 +93,13 @@ def _prefix(out_model: Any, issues: list[SpecIssue]) -> str:
     if not isinstance(out_model, str) or not out_model:
         return "./"
     if out_model.startswith(PREFIX_MARK):
-        issues.append(SpecIssue("$.out_model", f"the single-component form has no output prefix; expected a "
-                                               f"path without a leading '*'; got {out_model!r}"))
+        issues.append(
+            SpecIssue(
+                "$.out_model",
+                f"the single-component form has no output prefix; expected a "
+                f"path without a leading '*'; got {out_model!r}",
+            )
+        )
         return "./"
     folder = os.path.dirname(out_model)
     return (folder or ".") + "/"
@@ -115,8 +120,11 @@ def as_pipeline(doc: Any) -> SpecForm:
     if "out_model" in doc:
         steps.append({"writer": MODEL_WRITER, "out_model": doc["out_model"]})
     else:
-        issues.append(SpecIssue("$", "missing required key 'out_model' (the file the single-component "
-                                     "train form writes its model to)"))
+        issues.append(
+            SpecIssue(
+                "$", "missing required key 'out_model' (the file the single-component train form writes its model to)"
+            )
+        )
     spec = {key: doc[key] for key in TOP_LEVEL_KEYS if key in doc}
     spec.update(out_pcloud=_prefix(doc.get("out_model"), issues), sequential_pipeline=steps)
     return SpecForm(name=TRAIN_FORM_KEY, spec=spec, issues=issues)

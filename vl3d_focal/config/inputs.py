@@ -55,8 +55,11 @@ def is_pattern(path: str) -> bool:
 
 def _folder_clouds(folder: str) -> list[str]:
     with os.scandir(folder) as entries:
-        names = [entry.path for entry in entries
-                 if entry.is_file() and Path(entry.name).suffix.lower() in CLOUD_FILE_SUFFIXES]
+        names = [
+            entry.path
+            for entry in entries
+            if entry.is_file() and Path(entry.name).suffix.lower() in CLOUD_FILE_SUFFIXES
+        ]
     return sorted(names)
 
 
@@ -101,8 +104,10 @@ def unmatched_problem(path: str) -> str | None:
         True
     """
     if is_pattern(path):
-        return (f"the pattern {path!r} matches no file; expected at least one .las or .laz file "
-                "(check the folder and the wildcards)")
+        return (
+            f"the pattern {path!r} matches no file; expected at least one .las or .laz file "
+            "(check the folder and the wildcards)"
+        )
     if os.path.isdir(path):
         return f"the folder {path!r} holds no .las or .laz file; expected at least one"
     return None

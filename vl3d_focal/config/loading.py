@@ -77,9 +77,7 @@ def _inside(path: str, step: str) -> bool:
     return path == step or path.startswith((step + ".", step + "["))
 
 
-def check_spec(
-    doc: Any, *, file: str = "", base_dir: Path | None = None, check_files: bool = True
-) -> CheckedSpec:
+def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_files: bool = True) -> CheckedSpec:
     """Every problem and no-effect note of a parsed spec document (either VL3D form).
 
     The single-component training form is checked as the pipeline it stands for
@@ -95,8 +93,11 @@ def check_spec(
     """
     cleaned, issues = drop_comments(doc)
     if not isinstance(cleaned, dict):
-        issues.append(SpecIssue("$", "expected an object with in_pcloud, out_pcloud and "
-                                     f"sequential_pipeline; got {describe(cleaned)}"))
+        issues.append(
+            SpecIssue(
+                "$", f"expected an object with in_pcloud, out_pcloud and sequential_pipeline; got {describe(cleaned)}"
+            )
+        )
         return CheckedSpec(sort_issues(SpecIssue(i.path, i.message, file) for i in issues), [], None)
     form = as_pipeline(cleaned)
     spec = form.spec
@@ -115,8 +116,11 @@ def check_spec(
     skipped = [json_path(parts[:2]) for parts, _, _ in unavailable]
     found = [i for i in found if not any(_inside(i.path, step) for step in skipped)]
     found += [SpecIssue(json_path(parts), message) for parts, message, _ in unavailable]
-    notes = [SpecIssue(json_path(parts), NOTE_PREFIX + why) for parts, why in spec_notes(spec, schemas=schemas)
-             if not any(_inside(json_path(parts), step) for step in skipped)]
+    notes = [
+        SpecIssue(json_path(parts), NOTE_PREFIX + why)
+        for parts, why in spec_notes(spec, schemas=schemas)
+        if not any(_inside(json_path(parts), step) for step in skipped)
+    ]
 
     def users(items: list[SpecIssue]) -> list[SpecIssue]:
         return sort_issues(SpecIssue(i.path, i.message, file) for i in map(form.original, items))

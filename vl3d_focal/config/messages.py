@@ -194,13 +194,7 @@ def schema_error_messages(error: ValidationError) -> Iterator[tuple[list[Any], s
         [([], 'expected integer; got string "x"')]
     """
     path = list(error.absolute_path)
-    handlers = {
-        "required": _required,
-        "enum": _enum,
-        "const": _enum,
-        "pattern": _pattern,
-        "type": _type,
-    }
+    handlers = {"required": _required, "enum": _enum, "const": _enum, "pattern": _pattern, "type": _type}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         yield from _additional(error)
     elif error.validator in ("anyOf", "oneOf"):

@@ -33,12 +33,18 @@ def _architecture_graph() -> dict[str, dict[str, Any]]:
             "show_shapes": {"type": "boolean", "default": True, "description": "Show the layers' output shapes."},
             "show_dtype": {"type": "boolean", "default": True, "description": "Show the layers' dtypes."},
             "show_layer_names": {"type": "boolean", "default": True, "description": "Show the layers' names."},
-            "rankdir": {"enum": ["TB", "LR"], "default": "TB",
-                        "description": "Top to bottom (TB) or left to right (LR)."},
+            "rankdir": {
+                "enum": ["TB", "LR"],
+                "default": "TB",
+                "description": "Top to bottom (TB) or left to right (LR).",
+            },
             "expand_nested": {"type": "boolean", "default": True, "description": "Expand nested models."},
             "dpi": {"type": "integer", "minimum": 1, "default": 300, "description": "Resolution of the picture."},
-            "show_layer_activations": {"type": "boolean", "default": True,
-                                       "description": "Show the layers' activations."},
+            "show_layer_activations": {
+                "type": "boolean",
+                "default": True,
+                "description": "Show the layers' activations.",
+            },
             "show_trainable": {"type": "boolean", "default": False, "description": "Show whether layers train."},
         },
         required=[],
@@ -49,7 +55,8 @@ def _architecture_graph() -> dict[str, dict[str, Any]]:
         "architecture_graph_path": optional_output_schema(
             "A picture of the network's graph (keras.utils.plot_model; the suffix chooses the format). Where "
             "pydot or graphviz is missing, a text summary is written beside it (same name, .txt) instead, "
-            "with one warning."),
+            "with one warning."
+        ),
         "architecture_graph_args": args,
     }
 
@@ -112,12 +119,22 @@ def class_weight_schema() -> dict[str, Any]:
     name: dict[str, Any] = {"type": "string", "title": "a class-weight strategy name"}
     if len(strategies) > 1:
         name.update(pattern=case_insensitive_pattern(strategies), examples=list(strategies))
-    name["description"] = "Strategy computing the weights from the training labels (case-insensitive; 'auto' = 'balanced')."
+    name["description"] = (
+        "Strategy computing the weights from the training labels (case-insensitive; 'auto' = 'balanced')."
+    )
     defaults = _strategy_option_defaults()
     options: dict[str, dict[str, Any]] = {
-        "beta": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "description": "effective_number: the beta of (1 - beta^n) / (1 - beta)."},
+        "beta": {
+            "type": "number",
+            "minimum": 0,
+            "exclusiveMaximum": 1,
+            "description": "effective_number: the beta of (1 - beta^n) / (1 - beta).",
+        },
         "k": {"type": "number", "exclusiveMinimum": 1, "description": "log: the k of 1 / ln(k + frequency)."},
-        "on_absent_class": {"enum": ["error", "zero"], "description": "A class absent from the training labels: stop with an error, or weight it 0."},
+        "on_absent_class": {
+            "enum": ["error", "zero"],
+            "description": "A class absent from the training labels: stop with an error, or weight it 0.",
+        },
     }
     for option, value in defaults.items():
         options[option]["default"] = value
@@ -139,9 +156,19 @@ def class_weight_schema() -> dict[str, Any]:
         "{'strategy': name, ...options}; null for none.",
         "anyOf": [
             {"type": "null", "title": "null (no class weights)"},
-            {"type": "array", "title": "a list of one non-negative number per class", "minItems": 1, "items": {"type": "number", "minimum": 0}},
+            {
+                "type": "array",
+                "title": "a list of one non-negative number per class",
+                "minItems": 1,
+                "items": {"type": "number", "minimum": 0},
+            },
             name,
-            {"type": "object", "title": "a {class name: weight} object or a strategy object",
-             "if": {"required": ["strategy"]}, "then": strategy_object, "else": weight_dict},
+            {
+                "type": "object",
+                "title": "a {class name: weight} object or a strategy object",
+                "if": {"required": ["strategy"]},
+                "then": strategy_object,
+                "else": weight_dict,
+            },
         ],
     }

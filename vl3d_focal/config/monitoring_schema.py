@@ -20,7 +20,10 @@ def tensorboard_dir_schema() -> dict[str, Any]:
         'model-output'
     """
     folder = {
-        "title": "a folder", "type": "string", "minLength": 1, PATH_ANNOTATION: "model-output",
+        "title": "a folder",
+        "type": "string",
+        "minLength": 1,
+        PATH_ANNOTATION: "model-output",
         "description": "A leading '*' stands for the first output prefix (out_pcloud).",
     }
     return {

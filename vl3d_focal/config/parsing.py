@@ -192,8 +192,12 @@ def drop_comments(doc: Any) -> tuple[Any, list[SpecIssue]]:
             return value
         if value is None or isinstance(value, (str, bool, int, float)):
             return value
-        issues.append(SpecIssue(json_path(path), f"unsupported value of type {type(value).__name__} "
-                                                 f"({value!s:.40}); write it as a string or number"))
+        issues.append(
+            SpecIssue(
+                json_path(path),
+                f"unsupported value of type {type(value).__name__} ({value!s:.40}); write it as a string or number",
+            )
+        )
         return str(value)
 
     return clean(doc, (), 0), issues

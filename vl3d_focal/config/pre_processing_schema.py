@@ -41,10 +41,15 @@ def _neighborhood() -> dict[str, Any]:
                 "(a disk in xy, unbounded in z); rectangular3D (a cube of half side radius); "
                 "rectangular2D (a square of half side radius in xy, unbounded in z).",
             },
-            "radius": {"type": "number", "exclusiveMinimum": 0,
-                       "description": "Radius (half side for the rectangular ones) in metres."},
+            "radius": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "Radius (half side for the rectangular ones) in metres.",
+            },
             "separation_factor": {
-                "type": "number", "exclusiveMinimum": 0, "default": 0.8,
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "default": 0.8,
                 "description": "Distance between field centres of the grid support strategy, in radii "
                 "(< 2 makes fields overlap).",
             },
@@ -70,13 +75,16 @@ def _support() -> dict[str, Any]:
             "training_class_distribution draws its centres instead.",
         },
         "support_strategy_num_points": {
-            "type": "integer", "minimum": 1, "default": 1000,
+            "type": "integer",
+            "minimum": 1,
+            "default": 1000,
             "description": "Number of centres of the 'fps' support strategy (all the points when the cloud "
             "has fewer); a streamed cloud cannot be predicted with 'fps' (set the predict step's "
             "chunk_points to null).",
         },
         "center_on_pcloud": {
-            "type": "boolean", "default": False,
+            "type": "boolean",
+            "default": False,
             "description": "Centre every field on a point of the cloud: the point of its grid cell nearest "
             "to the cell's mean (the 'fps' and training_class_distribution centres are points already).",
         },
@@ -89,52 +97,77 @@ def _support() -> dict[str, Any]:
             "default": None,
             "anyOf": [
                 {"type": "null", "title": "null"},
-                {"type": "array", "title": "a list of one count per class", "minItems": 1,
-                 "items": {"type": "integer", "minimum": 0}},
+                {
+                    "type": "array",
+                    "title": "a list of one count per class",
+                    "minItems": 1,
+                    "items": {"type": "integer", "minimum": 0},
+                },
             ],
         },
         "support_strategy_fast": no_effect(
-            {"type": "boolean", "default": False,
-             "description": "VL3D: approximate the 'fps' support by random sampling."},
-            why="the 'fps' support strategy computes the exact furthest points"),
+            {
+                "type": "boolean",
+                "default": False,
+                "description": "VL3D: approximate the 'fps' support by random sampling.",
+            },
+            why="the 'fps' support strategy computes the exact furthest points",
+        ),
         "support_chunk_size": no_effect(
-            {"type": "integer", "minimum": 0, "default": 0,
-             "description": "VL3D: support points handled per chunk (memory)."},
-            why="field centres are always processed in chunks of bounded memory"),
+            {
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "description": "VL3D: support points handled per chunk (memory).",
+            },
+            why="field centres are always processed in chunks of bounded memory",
+        ),
     }
 
 
 def _reports() -> dict[str, Any]:
     def dist(what: str, kind: str) -> str:
-        return (f"The {kind} of the classes among the {what} receptive fields: per class, the points "
-                "(reference and predicted) and the fields holding at least one.")
+        return (
+            f"The {kind} of the classes among the {what} receptive fields: per class, the points "
+            "(reference and predicted) and the fields holding at least one."
+        )
 
     folder = {"type": ["string", "null"], "minLength": 1, "default": None}
     return {
         "training_receptive_fields_distribution_report_path": optional_output_schema(
-            dist("training", "text report") + " Written after training."),
+            dist("training", "text report") + " Written after training."
+        ),
         "training_receptive_fields_distribution_plot_path": optional_output_schema(
-            dist("training", "plot") + " Written after training.", suffixes=PLOT_SUFFIXES),
+            dist("training", "plot") + " Written after training.", suffixes=PLOT_SUFFIXES
+        ),
         "receptive_fields_distribution_report_path": optional_output_schema(
             dist("prediction", "text report") + " Written for each cloud a predict step of this pipeline "
             "predicts with the trained model in memory (not streamed); '*' is the cloud's output prefix.",
-            scope="cloud"),
+            scope="cloud",
+        ),
         "receptive_fields_distribution_plot_path": optional_output_schema(
             dist("prediction", "plot") + " Written like receptive_fields_distribution_report_path.",
-            suffixes=PLOT_SUFFIXES, scope="cloud"),
+            suffixes=PLOT_SUFFIXES,
+            scope="cloud",
+        ),
         "training_support_points_report_path": optional_output_schema(
-            "The training field centres as a point cloud.", suffixes=CLOUD_SUFFIXES),
+            "The training field centres as a point cloud.", suffixes=CLOUD_SUFFIXES
+        ),
         "support_points_report_path": optional_output_schema(
-            "The prediction field centres as a point cloud, written like "
-            "receptive_fields_distribution_report_path.", suffixes=CLOUD_SUFFIXES, scope="cloud"),
+            "The prediction field centres as a point cloud, written like receptive_fields_distribution_report_path.",
+            suffixes=CLOUD_SUFFIXES,
+            scope="cloud",
+        ),
         "training_receptive_fields_dir": no_effect(
             {**folder, "description": "VL3D: a folder with one point cloud per training receptive field."},
             why="one cloud per receptive field is not written; the distribution reports and the support "
-                "points describe the fields"),
+            "points describe the fields",
+        ),
         "receptive_fields_dir": no_effect(
             {**folder, "description": "VL3D: a folder with one point cloud per receptive field."},
             why="one cloud per receptive field is not written; the distribution reports and the support "
-                "points describe the fields"),
+            "points describe the fields",
+        ),
     }
 
 
@@ -154,28 +187,50 @@ def pre_processing_schema() -> dict[str, Any]:
                 "description": "How a field's points are sampled down to num_points.",
             },
             "neighborhood": _neighborhood(),
-            "num_points": {"type": "integer", "minimum": 1, "default": 512, "description": "Points per receptive field."},
-            "scale": {"type": "boolean", "default": True, "description": "Divide the centred coordinates by the radius."},
+            "num_points": {
+                "type": "integer",
+                "minimum": 1,
+                "default": 512,
+                "description": "Points per receptive field.",
+            },
+            "scale": {
+                "type": "boolean",
+                "default": True,
+                "description": "Divide the centred coordinates by the radius.",
+            },
             "to_unit_sphere": {
-                "type": "boolean", "default": False,
+                "type": "boolean",
+                "default": False,
                 "description": "Divide each field's centred coordinates by the distance of its farthest point, "
                 "so that they lie in the unit sphere (instead of scale's division by the radius).",
             },
             "num_encoding_neighbors": {
-                "type": "integer", "minimum": 1, "default": 1,
+                "type": "integer",
+                "minimum": 1,
+                "default": 1,
                 "description": "The features of a field point are the mean of those of its k nearest points "
                 "in the field's neighbourhood (its training label their most frequent one); 1 keeps the "
                 "point's own values.",
             },
             **_support(),
             "fast": no_effect(
-                {"type": "boolean", "default": False,
-                 "description": "VL3D: approximate furthest point subsampling by random sampling."},
-                why="furthest point subsampling is exact (batched in numpy)"),
+                {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "VL3D: approximate furthest point subsampling by random sampling.",
+                },
+                why="furthest point subsampling is exact (batched in numpy)",
+            ),
             "nthreads": no_effect(
-                {"type": "integer", "minimum": -1, "not": {"const": 0}, "default": -1,
-                 "description": "VL3D: threads computing the receptive fields (-1: all)."},
-                why="receptive fields are computed on every CPU core"),
+                {
+                    "type": "integer",
+                    "minimum": -1,
+                    "not": {"const": 0},
+                    "default": -1,
+                    "description": "VL3D: threads computing the receptive fields (-1: all).",
+                },
+                why="receptive fields are computed on every CPU core",
+            ),
             **_reports(),
         },
         required=["neighborhood"],

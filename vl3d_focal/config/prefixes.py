@@ -48,9 +48,7 @@ def cloud_prefixes(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Pat
         return texts
     if len(texts) == 1:
         return [f"{texts[0]}{Path(path).stem}/" for path in paths]
-    raise DataError(
-        f"out_pcloud: expected 1 prefix or one per input ({len(paths)}), got {len(texts)}"
-    )
+    raise DataError(f"out_pcloud: expected 1 prefix or one per input ({len(paths)}), got {len(texts)}")
 
 
 def model_prefix(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path]) -> str:
@@ -74,5 +72,5 @@ def expand_output(path: str | Path, *, prefix: str) -> str:
     """
     text = str(path)
     if text.startswith(PREFIX_MARK):
-        return f"{prefix}{text[len(PREFIX_MARK):]}"
+        return f"{prefix}{text[len(PREFIX_MARK) :]}"
     return text

@@ -92,7 +92,12 @@ def optional_output_schema(description: str, *, suffixes: Sequence[str] = (), sc
         >>> optional_output_schema("A plot.", suffixes=PLOT_SUFFIXES)["x-vl3d-suffixes"]
         ['.svg', '.png', '.pdf']
     """
-    schema: dict[str, Any] = {"type": ["string", "null"], "minLength": 1, "default": None, PATH_ANNOTATION: f"{scope}-output"}
+    schema: dict[str, Any] = {
+        "type": ["string", "null"],
+        "minLength": 1,
+        "default": None,
+        PATH_ANNOTATION: f"{scope}-output",
+    }
     if suffixes:
         schema[SUFFIX_ANNOTATION] = list(suffixes)
     schema["description"] = description + " A leading '*' stands for the output prefix; null: not written."
@@ -119,6 +124,7 @@ def case_insensitive_pattern(names: Sequence[str]) -> str:
         >>> bool(re.match(case_insensitive_pattern(["fps"]), "FPS"))
         True
     """
+
     def letters(name: str) -> str:
         return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in name)
 
@@ -169,19 +175,34 @@ def executor_schema() -> dict[str, Any]:
     """
     schema = closed_object(
         {
-            "engine": {"enum": list(EXECUTOR_ENGINES), "default": "local",
-                       "description": "local: in this process, one cloud after another; dask: the "
-                       "per-cloud steps (predict, eval, cloud writers) of different clouds run as "
-                       "parallel tasks on Dask workers (docs/survey.md)."},
-            "workers": {"type": ["integer", "null"], "minimum": 1, "default": None,
-                        "description": "dask without scheduler: worker processes of the local cluster "
-                        "the run starts and closes; null: one per CPU core."},
-            "threads_per_worker": {"type": "integer", "minimum": 1, "default": 1,
-                                   "description": "dask: threads of each worker process (TensorFlow's "
-                                   "intra-op threads, NumPy/SciPy and KD-tree threads)."},
-            "scheduler": {"type": ["string", "null"], "minLength": 1, "default": None,
-                          "description": "dask: address of a running scheduler ('tcp://host:8786', "
-                          "started with 'dask scheduler' and 'dask worker'); null: start a local cluster."},
+            "engine": {
+                "enum": list(EXECUTOR_ENGINES),
+                "default": "local",
+                "description": "local: in this process, one cloud after another; dask: the "
+                "per-cloud steps (predict, eval, cloud writers) of different clouds run as "
+                "parallel tasks on Dask workers (docs/survey.md).",
+            },
+            "workers": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "default": None,
+                "description": "dask without scheduler: worker processes of the local cluster "
+                "the run starts and closes; null: one per CPU core.",
+            },
+            "threads_per_worker": {
+                "type": "integer",
+                "minimum": 1,
+                "default": 1,
+                "description": "dask: threads of each worker process (TensorFlow's "
+                "intra-op threads, NumPy/SciPy and KD-tree threads).",
+            },
+            "scheduler": {
+                "type": ["string", "null"],
+                "minLength": 1,
+                "default": None,
+                "description": "dask: address of a running scheduler ('tcp://host:8786', "
+                "started with 'dask scheduler' and 'dask worker'); null: start a local cluster.",
+            },
         },
         required=[],
         description="How the per-cloud steps run: in this process, or on Dask workers.",
@@ -200,10 +221,7 @@ def top_level_properties() -> dict[str, Any]:
     """
     prefix = {"type": "string", "minLength": 1, PATH_ANNOTATION: "prefix"}
     return {
-        "$schema": {
-            "type": "string",
-            "description": "URI of this schema, for editors; ignored by the runner.",
-        },
+        "$schema": {"type": "string", "description": "URI of this schema, for editors; ignored by the runner."},
         "in_pcloud": input_paths_schema(
             "Input point clouds (LAS/LAZ), relative to the spec file's folder; one path or a list."
         ),

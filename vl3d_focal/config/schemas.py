@@ -110,7 +110,11 @@ def _loss_object() -> dict[str, Any]:
         "description": "The loss: {'function': <registered loss>, ...that loss's arguments}.",
         "required": ["function"],
         "properties": {
-            "function": {"enum": names, "title": "loss function", "description": "Registered loss name (vl3d-focal list losses)."}
+            "function": {
+                "enum": names,
+                "title": "loss function",
+                "description": "Registered loss name (vl3d-focal list losses).",
+            }
         },
     }
     return _with_all_of(schema, _dispatch("function", names, {n: loss_file(n) for n in names}))
@@ -149,11 +153,15 @@ def _model_defs(defs: dict[str, Any]) -> None:
     defs["model_name"] = {"enum": names, "title": "model", "description": "Registered model (vl3d-focal list models)."}
     for entry in MODELS.entries():
         defs[f"model_args.{entry.name}"] = _model_args(entry)
-    defs["model_args_by_model"] = {"allOf": [
-        {"if": {"required": [MODELS.key], "properties": {MODELS.key: {"const": name}}},
-         "then": {"properties": {"model_args": {"$ref": f"#/$defs/model_args.{name}"}}}}
-        for name in names
-    ]}
+    defs["model_args_by_model"] = {
+        "allOf": [
+            {
+                "if": {"required": [MODELS.key], "properties": {MODELS.key: {"const": name}}},
+                "then": {"properties": {"model_args": {"$ref": f"#/$defs/model_args.{name}"}}},
+            }
+            for name in names
+        ]
+    }
 
 
 def steps_by_kind() -> dict[str, list[RegistryEntry]]:

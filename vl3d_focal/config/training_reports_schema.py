@@ -22,7 +22,7 @@ from vl3d_focal.reports.vl3d_metrics import CLASS_METRICS, GLOBAL_METRICS
 REPORT_KEYS = {
     "training_evaluation_report_path": "The overall metrics (training_evaluation_metrics), as a text table.",
     "training_class_evaluation_report_path": "The class-wise metrics (training_class_evaluation_metrics), "
-                                             "as a text table.",
+    "as a text table.",
     "training_confusion_matrix_report_path": "The confusion matrix (rows: reference), as a text table.",
     "training_class_distribution_report_path": "Points per class, reference and predicted, as a text table.",
 }
@@ -32,16 +32,21 @@ PLOT_KEYS = {
 }
 CLOUD_KEYS = {
     "training_classified_point_cloud_path": "The training clouds with the predicted classes (LAS codes) in "
-                                            "classification and one probability dimension per class.",
+    "classification and one probability dimension per class.",
     "training_activations_path": "The training clouds with the network's point-wise features (the input of "
-                                 "its last layer), one extra dimension each, averaged over the fields.",
+    "its last layer), one extra dimension each, averaged over the fields.",
 }
 """With several training clouds, each cloud's file gets the cloud's name before the suffix."""
 
 
 def _metric_list(names: tuple[str, ...], description: str) -> dict[str, Any]:
-    return {"type": "array", "uniqueItems": True, "items": {"enum": list(names), "title": "metric"},
-            "default": list(names), "description": description}
+    return {
+        "type": "array",
+        "uniqueItems": True,
+        "items": {"enum": list(names), "title": "metric"},
+        "default": list(names),
+        "description": description,
+    }
 
 
 def training_reports_properties() -> dict[str, Any]:
@@ -53,21 +58,30 @@ def training_reports_properties() -> dict[str, Any]:
     """
     note = " Written after training, from predictions on the training clouds (ignored points left out)."
     properties: dict[str, Any] = {
-        "training_type": {"enum": ["base"], "default": "base",
-                          "description": "VL3D's training strategy; 'base' (train on the training data) is "
-                          "the one of its neural networks."},
+        "training_type": {
+            "enum": ["base"],
+            "default": "base",
+            "description": "VL3D's training strategy; 'base' (train on the training data) is "
+            "the one of its neural networks.",
+        },
         "autoval_metrics": {
             "description": "Overall metrics of the validation data (validation_split or validation_pcloud), "
             "computed on the validation fields after training and logged; null: none.",
             "default": None,
-            "anyOf": [{"type": "null", "title": "null"},
-                      {**_metric_list(GLOBAL_METRICS, "The metrics."), "title": "a list of metric names"}],
+            "anyOf": [
+                {"type": "null", "title": "null"},
+                {**_metric_list(GLOBAL_METRICS, "The metrics."), "title": "a list of metric names"},
+            ],
         },
-        "training_evaluation_metrics": _metric_list(GLOBAL_METRICS, "The overall metrics of "
-                                                    "training_evaluation_report_path (OA, macro and "
-                                                    "weighted P, R, F1, IoU, MCC, Kappa)."),
-        "training_class_evaluation_metrics": _metric_list(CLASS_METRICS, "The class-wise metrics of "
-                                                          "training_class_evaluation_report_path."),
+        "training_evaluation_metrics": _metric_list(
+            GLOBAL_METRICS,
+            "The overall metrics of "
+            "training_evaluation_report_path (OA, macro and "
+            "weighted P, R, F1, IoU, MCC, Kappa).",
+        ),
+        "training_class_evaluation_metrics": _metric_list(
+            CLASS_METRICS, "The class-wise metrics of training_class_evaluation_report_path."
+        ),
     }
     for key, description in REPORT_KEYS.items():
         properties[key] = optional_output_schema(description + note)

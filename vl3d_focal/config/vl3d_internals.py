@@ -25,18 +25,27 @@ _PATH = {"type": ["string", "null"], "minLength": 1}
 
 INTERNAL_KEYS: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
     "pre_processing": {
-        "nthreads": (_INTEGER, "VL3D sets its own CPU threads with it; here TensorFlow and the KD-trees use "
-                               "every core"),
-        "fast": (_BOOLEAN, "it chooses between two of VL3D's own implementations of the receptive fields; "
-                           "this project has one"),
-        "support_chunk_size": (_INTEGER, "it sizes the chunks of VL3D's support-point search; this project "
-                                         "bounds memory with the predict step's chunk_points"),
+        "nthreads": (
+            _INTEGER,
+            "VL3D sets its own CPU threads with it; here TensorFlow and the KD-trees use every core",
+        ),
+        "fast": (
+            _BOOLEAN,
+            "it chooses between two of VL3D's own implementations of the receptive fields; this project has one",
+        ),
+        "support_chunk_size": (
+            _INTEGER,
+            "it sizes the chunks of VL3D's support-point search; this project "
+            "bounds memory with the predict step's chunk_points",
+        ),
         "support_strategy_fast": (_BOOLEAN, "it chooses a faster variant of VL3D's own support-point search"),
     },
     "model_handling": {
         "features_structuring_representation_dir": (
-            _PATH, "it is where VL3D plots its experimental features structuring layer, which this project's "
-                   "models do not have"),
+            _PATH,
+            "it is where VL3D plots its experimental features structuring layer, which this project's "
+            "models do not have",
+        )
     },
 }
 """``model_args`` member -> {key: (schema, why it has no effect here)}."""

@@ -58,8 +58,14 @@ def reduce_mapping(mapping: ClassMapping, *, groups: Sequence[Sequence[int]], na
     dropped = [code for index in range(mapping.num_classes) if index not in owner for code in mapping.codes[index]]
     assert mapping.las_codes is not None  # filled by ClassMapping.__post_init__
     las_codes = list(range(len(groups))) if mapping.vl3d_values else [mapping.las_codes[group[0]] for group in groups]
-    return ClassMapping(names=list(names), codes=codes, ignore_codes=sorted(set(mapping.ignore_codes) | set(dropped)),
-                        las_codes=las_codes, unmapped=mapping.unmapped, vl3d_values=mapping.vl3d_values)
+    return ClassMapping(
+        names=list(names),
+        codes=codes,
+        ignore_codes=sorted(set(mapping.ignore_codes) | set(dropped)),
+        las_codes=las_codes,
+        unmapped=mapping.unmapped,
+        vl3d_values=mapping.vl3d_values,
+    )
 
 
 def group_table(groups: Sequence[Sequence[int]], *, num_classes: int) -> np.ndarray:
@@ -96,8 +102,10 @@ class ReducedPredictions:
         self.table = group_table(groups, num_classes=inner.num_classes)
         if np.any(self.table < 0):
             missing = np.flatnonzero(self.table < 0).tolist()
-            raise DataError(f"class reduction of predictions: classes {missing} are in no group; every "
-                            "predicted class needs a reduced class")
+            raise DataError(
+                f"class reduction of predictions: classes {missing} are in no group; every "
+                "predicted class needs a reduced class"
+            )
         self.num_classes = len(groups)
         self.matrix = np.zeros((inner.num_classes, self.num_classes), dtype=np.float32)
         self.matrix[np.arange(inner.num_classes), self.table] = 1.0

@@ -139,8 +139,14 @@ def _ball_chunk(tree: cKDTree, xyz: np.ndarray, query: np.ndarray, radius: float
 
 
 def eigen_features(
-    xyz: np.ndarray, *, names: Sequence[str], radius: float | None = None, k: int | None = None,
-    queries: np.ndarray | None = None, ids: np.ndarray | None = None, what: str = "geometric features",
+    xyz: np.ndarray,
+    *,
+    names: Sequence[str],
+    radius: float | None = None,
+    k: int | None = None,
+    queries: np.ndarray | None = None,
+    ids: np.ndarray | None = None,
+    what: str = "geometric features",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The named eigen features of some points, from a radius or a k-nearest neighbourhood.
 
@@ -187,8 +193,9 @@ def eigen_features(
                 count = min(int(k), len(xyz))
                 index, reach[rows] = nearest_in_order(tree, query, ids=ids, k=count)
                 owner = np.repeat(np.arange(len(query)), count)
-                covariance = _covariances((xyz[index] - query[:, None, :]).reshape(-1, 3), owner,
-                                          np.full(len(query), count))
+                covariance = _covariances(
+                    (xyz[index] - query[:, None, :]).reshape(-1, 3), owner, np.full(len(query), count)
+                )
             values, vectors = np.linalg.eigh(covariance)
             out[rows] = _from_eigen(values, vectors, names)
             progress.update(min(start + chunk, len(queries)))

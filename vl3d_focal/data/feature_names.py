@@ -18,17 +18,41 @@ from pathlib import Path
 SCAN_ANGLE_ALIASES = ("scan_angle", "scan_angle_rank")
 RAW_COORDINATES = ("X", "Y", "Z")
 DERIVED_FEATURE_NAMES: tuple[str, ...] = (
-    "ones", "height_above_ground", "return_ratio", "linearity", "planarity", "scattering", "verticality",
+    "ones",
+    "height_above_ground",
+    "return_ratio",
+    "linearity",
+    "planarity",
+    "scattering",
+    "verticality",
 )
 """Features computed from the points (see :data:`vl3d_focal.data.features.DERIVED_FEATURES`)."""
 EIGEN_FEATURE_NAMES: tuple[str, ...] = (
-    "linearity", "planarity", "sphericity", "surface_variation", "anisotropy", "omnivariance",
-    "eigenentropy", "verticality", "eigenvalue_sum", "PCA1", "PCA2",
+    "linearity",
+    "planarity",
+    "sphericity",
+    "surface_variation",
+    "anisotropy",
+    "omnivariance",
+    "eigenentropy",
+    "verticality",
+    "eigenvalue_sum",
+    "PCA1",
+    "PCA2",
 )
 """What a ``GeometricFeatures`` miner computes (:mod:`vl3d_focal.data.eigen_features`)."""
 HEIGHT_FEATURE_NAMES: tuple[str, ...] = (
-    "floor_coordinate", "floor_distance", "ceil_coordinate", "ceil_distance", "height_range", "mean_height",
-    "median_height", "height_variance", "height_stdev", "height_skewness", "height_kurtosis",
+    "floor_coordinate",
+    "floor_distance",
+    "ceil_coordinate",
+    "ceil_distance",
+    "height_range",
+    "mean_height",
+    "median_height",
+    "height_variance",
+    "height_stdev",
+    "height_skewness",
+    "height_kurtosis",
 )
 """What a ``HeightFeatures`` miner computes (:mod:`vl3d_focal.data.height_features`)."""
 HEIGHT_NEIGHBORHOODS = ("Rectangular2D", "Cylinder")

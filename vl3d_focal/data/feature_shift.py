@@ -59,17 +59,25 @@ class FeatureShift:
         else:
             what = f"its 1st-99th percentile range is {self.factor:.1f}x the training range"
         scaled = ", values scaled per cloud" if self.per_cloud else ""
-        detail = (f"{what}; median {self.median:.4g} against {self.training_median:.4g} in training "
-                  f"(training 1st-99th percentiles {self.training_low:.4g} to {self.training_high:.4g}{scaled})")
+        detail = (
+            f"{what}; median {self.median:.4g} against {self.training_median:.4g} in training "
+            f"(training 1st-99th percentiles {self.training_low:.4g} to {self.training_high:.4g}{scaled})"
+        )
         if self.per_cloud:
-            hint = ("the model already normalises it per cloud, so the cloud itself differs: check its point "
-                    "format and that the feature is really recorded")
+            hint = (
+                "the model already normalises it per cloud, so the cloud itself differs: check its point "
+                "format and that the feature is really recorded"
+            )
         else:
-            hint = (f"if its scale depends on the sensor or survey, retrain with it normalised per cloud (train "
-                    f"step \"cloud_normalization\": {{\"{self.feature}\": {{\"method\": \"percentile\"}}}}) or without "
-                    "it in fnames; otherwise check the cloud's point format and scaling")
-        return (f"{source}: feature {self.feature!r} lies far outside the model's training data: {detail}. "
-                f"Predictions on this cloud may be wrong; {hint}.")
+            hint = (
+                f"if its scale depends on the sensor or survey, retrain with it normalised per cloud (train "
+                f'step "cloud_normalization": {{"{self.feature}": {{"method": "percentile"}}}}) or without '
+                "it in fnames; otherwise check the cloud's point format and scaling"
+            )
+        return (
+            f"{source}: feature {self.feature!r} lies far outside the model's training data: {detail}. "
+            f"Predictions on this cloud may be wrong; {hint}."
+        )
 
 
 def feature_shifts(normalizer: FeatureNormalizer | None, sample: np.ndarray) -> list[FeatureShift]:
@@ -96,12 +104,22 @@ def feature_shifts(normalizer: FeatureNormalizer | None, sample: np.ndarray) -> 
         if spread > 1e-12:
             factor, moved = c_spread / spread, abs(c_median[j] - median[j]) / spread
         else:
-            factor, moved = (1.0 if c_spread <= 1e-12 else np.inf), (0.0 if abs(c_median[j] - median[j]) <= 1e-12 else np.inf)
+            factor, moved = (
+                (1.0 if c_spread <= 1e-12 else np.inf),
+                (0.0 if abs(c_median[j] - median[j]) <= 1e-12 else np.inf),
+            )
         if factor > RANGE_FACTOR or factor < 1.0 / RANGE_FACTOR or moved > MEDIAN_SHIFT:
-            found.append(FeatureShift(feature=name, factor=float(factor) if c_spread > 1e-12 else 0.0,
-                                      median=float(c_median[j]), training_median=float(median[j]),
-                                      training_low=float(low[j]), training_high=float(high[j]),
-                                      per_cloud=name in normalizer.cloud_scaling))
+            found.append(
+                FeatureShift(
+                    feature=name,
+                    factor=float(factor) if c_spread > 1e-12 else 0.0,
+                    median=float(c_median[j]),
+                    training_median=float(median[j]),
+                    training_low=float(low[j]),
+                    training_high=float(high[j]),
+                    per_cloud=name in normalizer.cloud_scaling,
+                )
+            )
     return found
 
 

@@ -59,8 +59,7 @@ def _return_ratio(cloud: PointCloud) -> np.ndarray:
 
 
 def neighbour_shapes(
-    xyz: np.ndarray, *, queries: np.ndarray | None = None, ids: np.ndarray | None = None,
-    k: int = SHAPE_NEIGHBOURS,
+    xyz: np.ndarray, *, queries: np.ndarray | None = None, ids: np.ndarray | None = None, k: int = SHAPE_NEIGHBOURS
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shape features of some points from their k nearest neighbours among ``xyz``.
 
@@ -190,8 +189,11 @@ def extract_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequen
             out[:, j] = _column(cloud, name)
         logger.debug("%s: feature %s computed", cloud.name, name)
     if not np.isfinite(out).all():
-        bad = {fnames[j]: int(np.sum(~np.isfinite(out[:, j]))) for j in range(len(fnames))
-               if not np.isfinite(out[:, j]).all()}
+        bad = {
+            fnames[j]: int(np.sum(~np.isfinite(out[:, j])))
+            for j in range(len(fnames))
+            if not np.isfinite(out[:, j]).all()
+        }
         listing = ", ".join(f"{name!r} at {count} points" for name, count in bad.items())
         raise DataError(
             f"point cloud {cloud.path or cloud.name}: NaN or infinite feature values ({listing}); "

@@ -80,8 +80,9 @@ def group_centres(xyz: np.ndarray, groups: np.ndarray, count: int, *, on_cloud: 
     return xyz[order[first]].astype(np.float64)
 
 
-def grid_centres(xyz: np.ndarray, *, cell: float, dims: int, on_cloud: bool,
-                 origin: np.ndarray | None = None) -> np.ndarray:
+def grid_centres(
+    xyz: np.ndarray, *, cell: float, dims: int, on_cloud: bool, origin: np.ndarray | None = None
+) -> np.ndarray:
     """One centre per occupied grid cell (see :func:`cell_groups` and :func:`group_centres`).
 
     Example:
@@ -108,8 +109,14 @@ def fps_centres(xyz: np.ndarray, *, count: int, dims: int) -> np.ndarray:
     if count >= len(xyz):
         return np.asarray(xyz, dtype=np.float64).copy()
     middle = (points.min(axis=0) + points.max(axis=0)) / 2.0
-    chosen = furthest_point_subsample(points, centers=middle[None, :], members=np.arange(len(xyz)),
-                                      starts=np.array([0]), counts=np.array([len(xyz)]), k=int(count))[0]
+    chosen = furthest_point_subsample(
+        points,
+        centers=middle[None, :],
+        members=np.arange(len(xyz)),
+        starts=np.array([0]),
+        counts=np.array([len(xyz)]),
+        k=int(count),
+    )[0]
     return np.asarray(xyz, dtype=np.float64)[chosen]
 
 
@@ -153,8 +160,10 @@ def draw_class_centres(labels: Sequence[np.ndarray], *, counts: Sequence[int], s
     flat = np.concatenate([np.asarray(y) for y in labels])
     num_classes = int(flat.max()) + 1 if flat.size else 0
     if len(counts) < num_classes:
-        raise DataError(f"pre_processing.training_class_distribution: expected one count per class "
-                        f"({num_classes} or more), got {len(counts)}")
+        raise DataError(
+            f"pre_processing.training_class_distribution: expected one count per class "
+            f"({num_classes} or more), got {len(counts)}"
+        )
     rng = np.random.default_rng(seed)
     drawn, short = [], []
     for cls, wanted in enumerate(counts):
@@ -166,6 +175,8 @@ def draw_class_centres(labels: Sequence[np.ndarray], *, counts: Sequence[int], s
         logger.warning("training_class_distribution: fewer points than centres asked, all taken (%s)", "; ".join(short))
     picked = np.sort(np.concatenate(drawn)) if drawn else np.zeros(0, dtype=np.int64)
     if picked.size == 0:
-        raise DataError("pre_processing.training_class_distribution: no training field centre was drawn; "
-                        "expected a positive count for a class present in the training clouds")
+        raise DataError(
+            "pre_processing.training_class_distribution: no training field centre was drawn; "
+            "expected a positive count for a class present in the training clouds"
+        )
     return [np.sort(index[picked[owner[picked] == k]]) for k in range(len(labels))]

@@ -38,7 +38,7 @@ def _nearest_members(xyz: np.ndarray, members: np.ndarray, queries: np.ndarray, 
         distance, near = tree.query(xyz[queries], k=width)
         distance, near = distance.reshape(len(queries), width), near.reshape(len(queries), width)
         order = np.lexsort((near, distance), axis=1)  # by distance, then by member order (= id order)
-        kth = np.take_along_axis(distance, order[:, k - 1:k], axis=1)[:, 0]
+        kth = np.take_along_axis(distance, order[:, k - 1 : k], axis=1)[:, 0]
         if width == len(members) or np.all(distance.max(axis=1) > kth):
             return members[np.take_along_axis(near, order[:, :k], axis=1)]
         width = min(4 * width, len(members))
@@ -71,7 +71,9 @@ def encoding_neighbours(
     tree = cKDTree(xyz[:, :dims])
     for start in range(0, fields, _CHUNK):
         stop = min(start + _CHUNK, fields)
-        lists = tree.query_ball_point(centres[start:stop, :dims], r=radius, p=p, workers=cpu_threads(), return_sorted=True)
+        lists = tree.query_ball_point(
+            centres[start:stop, :dims], r=radius, p=p, workers=cpu_threads(), return_sorted=True
+        )
         for field, members in enumerate(lists, start=start):
             near = _nearest_members(xyz, np.asarray(members, dtype=np.int64), indices[field], k)
             found[field] = near[:, np.minimum(np.arange(k), near.shape[1] - 1)]

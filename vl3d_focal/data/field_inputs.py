@@ -71,15 +71,18 @@ def cloud_fields(record: CloudRecord, *, field_spec: Any, seed: int | None) -> A
         fields = build_fields(record.cloud.xyz, field_spec, seed=seed)
         logger.info(
             "%s: %d receptive fields of %d points (%.1f s)",
-            record.path.name, len(fields.indices), np.asarray(fields.indices).shape[1],
+            record.path.name,
+            len(fields.indices),
+            np.asarray(fields.indices).shape[1],
             time.perf_counter() - start,
         )
         record.fields_cache[key] = fields
     return record.fields_cache[key]
 
 
-def cloud_features(record: CloudRecord, *, feature_names: Sequence[str],
-                   miners: Sequence[MinedFeatures] = ()) -> np.ndarray:
+def cloud_features(
+    record: CloudRecord, *, feature_names: Sequence[str], miners: Sequence[MinedFeatures] = ()
+) -> np.ndarray:
     """The ``(N, F)`` raw features of a cloud, by name (F = 0 without names); ``miners`` are the
     recipes of the mined features among them.
 
@@ -94,8 +97,9 @@ def cloud_features(record: CloudRecord, *, feature_names: Sequence[str],
     used = recipes_for(feature_names, miners)
     key = (*feature_names, *(recipe.key() for recipe in used))
     if key not in record.features_cache:
-        record.features_cache[key] = np.asarray(extract_features(record.cloud, list(feature_names), miners=used),
-                                                dtype=np.float32)
+        record.features_cache[key] = np.asarray(
+            extract_features(record.cloud, list(feature_names), miners=used), dtype=np.float32
+        )
     return record.features_cache[key]
 
 
@@ -113,8 +117,15 @@ def field_neighbours(xyz: np.ndarray, fields: Any, field_spec: Any) -> np.ndarra
     if field_spec.num_encoding_neighbors <= 1:
         return None
     dims, p = NEIGHBORHOODS[field_spec.neighborhood]
-    return encoding_neighbours(xyz, np.asarray(fields.indices), np.asarray(fields.centers),
-                               k=field_spec.num_encoding_neighbors, radius=field_spec.radius, dims=dims, p=p)
+    return encoding_neighbours(
+        xyz,
+        np.asarray(fields.indices),
+        np.asarray(fields.centers),
+        k=field_spec.num_encoding_neighbors,
+        radius=field_spec.radius,
+        dims=dims,
+        p=p,
+    )
 
 
 def field_features(xyz: np.ndarray, features: np.ndarray, fields: Any, field_spec: Any) -> np.ndarray:

@@ -58,14 +58,20 @@ def _statistics(z: np.ndarray, owner: np.ndarray, count: int) -> dict[str, np.nd
     flat = m2 <= 1e-12
     safe = np.where(flat, 1.0, m2)
     return {
-        "floor": z[starts], "ceil": z[starts + counts - 1], "mean_height": mean,
-        "median_height": _group_quantile(z, starts, counts, 0.5), "height_variance": m2,
-        "height_stdev": np.sqrt(m2), "height_skewness": np.where(flat, 0.0, moments[1] / safe**1.5),
+        "floor": z[starts],
+        "ceil": z[starts + counts - 1],
+        "mean_height": mean,
+        "median_height": _group_quantile(z, starts, counts, 0.5),
+        "height_variance": m2,
+        "height_stdev": np.sqrt(m2),
+        "height_skewness": np.where(flat, 0.0, moments[1] / safe**1.5),
         "height_kurtosis": np.where(flat, 0.0, moments[2] / safe**2 - 3.0),
     }
 
 
-def _support_statistics(z: np.ndarray, owner: np.ndarray, count: int, outlier_filter: str | None) -> dict[str, np.ndarray]:
+def _support_statistics(
+    z: np.ndarray, owner: np.ndarray, count: int, outlier_filter: str | None
+) -> dict[str, np.ndarray]:
     order = np.lexsort((z, owner))
     z, owner = z[order], owner[order]
     if outlier_filter is not None:
@@ -84,8 +90,14 @@ def _support_statistics(z: np.ndarray, owner: np.ndarray, count: int, outlier_fi
 
 
 def height_features(
-    xyz: np.ndarray, *, names: Sequence[str], radius: float, separation_factor: float,
-    neighborhood: str = "Rectangular2D", outlier_filter: str | None = None, queries: np.ndarray | None = None,
+    xyz: np.ndarray,
+    *,
+    names: Sequence[str],
+    radius: float,
+    separation_factor: float,
+    neighborhood: str = "Rectangular2D",
+    outlier_filter: str | None = None,
+    queries: np.ndarray | None = None,
 ) -> np.ndarray:
     """The named height features of some points (module docstring).
 
@@ -112,9 +124,11 @@ def height_features(
     """
     unknown = [name for name in names if name not in HEIGHT_FEATURES]
     if unknown or neighborhood not in HEIGHT_NEIGHBORHOODS or outlier_filter not in (None, *HEIGHT_OUTLIER_FILTERS):
-        raise ValueError(f"height_features: expected names among {list(HEIGHT_FEATURES)}, a neighborhood among "
-                         f"{list(HEIGHT_NEIGHBORHOODS)} and an outlier filter among {[None, *HEIGHT_OUTLIER_FILTERS]}; "
-                         f"received {list(names)}, {neighborhood!r}, {outlier_filter!r}")
+        raise ValueError(
+            f"height_features: expected names among {list(HEIGHT_FEATURES)}, a neighborhood among "
+            f"{list(HEIGHT_NEIGHBORHOODS)} and an outlier filter among {[None, *HEIGHT_OUTLIER_FILTERS]}; "
+            f"received {list(names)}, {neighborhood!r}, {outlier_filter!r}"
+        )
     xyz = np.asarray(xyz, dtype=np.float64)
     queries = np.arange(len(xyz)) if queries is None else np.asarray(queries)
     cell = float(separation_factor) * float(radius)
@@ -124,7 +138,7 @@ def height_features(
     p = np.inf if neighborhood == "Rectangular2D" else 2.0
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(centres), _SUPPORT_CHUNK):
-        lists = tree.query_ball_point(centres[start:start + _SUPPORT_CHUNK], r=radius, p=p, workers=cpu_threads())
+        lists = tree.query_ball_point(centres[start : start + _SUPPORT_CHUNK], r=radius, p=p, workers=cpu_threads())
         counts = np.fromiter((len(m) for m in lists), dtype=np.int64, count=len(lists))
         flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
         stats = _support_statistics(xyz[flat, 2], np.repeat(np.arange(len(lists)), counts), len(lists), outlier_filter)
@@ -133,7 +147,15 @@ def height_features(
     support = {key: np.concatenate(value)[inverse.ravel()] for key, value in parts.items()}
     z = xyz[queries, 2]
     floor, ceil = support["floor"], support["ceil"]
-    derived = {"floor_coordinate": floor, "floor_distance": z - floor, "ceil_coordinate": ceil,
-               "ceil_distance": ceil - z, "height_range": ceil - floor}
-    return np.column_stack([derived[name] if name in derived else support[name] for name in names]) \
-        if names else np.zeros((len(queries), 0))
+    derived = {
+        "floor_coordinate": floor,
+        "floor_distance": z - floor,
+        "ceil_coordinate": ceil,
+        "ceil_distance": ceil - z,
+        "height_range": ceil - floor,
+    }
+    return (
+        np.column_stack([derived[name] if name in derived else support[name] for name in names])
+        if names
+        else np.zeros((len(queries), 0))
+    )

@@ -83,37 +83,53 @@ class HierarchySpec:
     def __post_init__(self) -> None:
         issues: list[SpecIssue] = []
         points = self.num_points_per_depth
-        lists = {"num_pwise_neighbors": self.num_pwise_neighbors,
-                 "num_downsampling_neighbors": self.num_downsampling_neighbors,
-                 "num_upsampling_neighbors": self.num_upsampling_neighbors}
+        lists = {
+            "num_pwise_neighbors": self.num_pwise_neighbors,
+            "num_downsampling_neighbors": self.num_downsampling_neighbors,
+            "num_upsampling_neighbors": self.num_upsampling_neighbors,
+        }
         if self.fast_flag_per_depth is not None:
             lists["fast_flag_per_depth"] = self.fast_flag_per_depth
         for i, count in enumerate(points):
             if not _is_count(count) or (i and _is_count(points[i - 1]) and count > points[i - 1]):
-                issues.append(SpecIssue(f"{_PATH}.num_points_per_depth[{i}]", "expected an integer >= 1, at most the "
-                                        f"previous depth's, received {count!r}"))
+                issues.append(
+                    SpecIssue(
+                        f"{_PATH}.num_points_per_depth[{i}]",
+                        f"expected an integer >= 1, at most the previous depth's, received {count!r}",
+                    )
+                )
         if not points:
             issues.append(SpecIssue(f"{_PATH}.num_points_per_depth", "expected at least one depth, received []"))
         for key, values in lists.items():
             if len(values) != len(points):
-                issues.append(SpecIssue(f"{_PATH}.{key}", f"expected {len(points)} entries (one per depth, as "
-                                        f"num_points_per_depth), received {len(values)}"))
+                issues.append(
+                    SpecIssue(
+                        f"{_PATH}.{key}",
+                        f"expected {len(points)} entries (one per depth, as "
+                        f"num_points_per_depth), received {len(values)}",
+                    )
+                )
         if not issues:
             # (entry, the number of points it is taken from) of every neighbour count
-            bounds = {"num_pwise_neighbors": points, "num_downsampling_neighbors": (1,) + points[:-1],
-                      "num_upsampling_neighbors": (1,) + points[1:]}
+            bounds = {
+                "num_pwise_neighbors": points,
+                "num_downsampling_neighbors": (1,) + points[:-1],
+                "num_upsampling_neighbors": (1,) + points[1:],
+            }
             for key, limits in bounds.items():
                 for d, (k, limit) in enumerate(zip(lists[key], limits)):
                     if not _is_count(k) or (d and k > limit):
                         expected = f"from 1 to {limit} (the points it is taken from)" if d else ">= 1"
-                        issues.append(SpecIssue(f"{_PATH}.{key}[{d}]", f"expected an integer {expected}, "
-                                                f"received {k!r}"))
+                        issues.append(
+                            SpecIssue(f"{_PATH}.{key}[{d}]", f"expected an integer {expected}, received {k!r}")
+                        )
         if issues:
             raise SpecError(issues)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> HierarchySpec:
         """From a ``pre_processing`` dict of VL3D's ``hierarchical_fps`` (missing keys: defaults)."""
+
         def ints(key: str, default: Sequence[int]) -> tuple[int, ...]:
             return tuple(config.get(key, default))
 
@@ -240,17 +256,29 @@ def build_hierarchy(coordinates: np.ndarray, spec: HierarchySpec) -> FieldHierar
     coordinates = np.asarray(coordinates)
     expected = spec.num_points_per_depth[0]
     if coordinates.ndim != 3 or coordinates.shape[1:] != (expected, 3):
-        raise DataError(f"hierarchical fields: expected coordinates of shape (M, {expected}, 3) "
-                        f"(num_points_per_depth[0] = {expected}), received {coordinates.shape}")
+        raise DataError(
+            f"hierarchical fields: expected coordinates of shape (M, {expected}, 3) "
+            f"(num_points_per_depth[0] = {expected}), received {coordinates.shape}"
+        )
     if not np.isfinite(coordinates).all():
         raise DataError("hierarchical fields: coordinates contain NaN or infinite values")
     start_time = time.perf_counter()
-    chunks = [_hierarchy_of_chunk(coordinates[start:start + _CHUNK_FIELDS].astype(np.float32), spec)
-              for start in range(0, max(len(coordinates), 1), _CHUNK_FIELDS)]
-    logger.debug("hierarchical fields: indices of %d fields, %d depths (%.2f s)", len(coordinates), spec.depth,
-                 time.perf_counter() - start_time)
-    return FieldHierarchy(*(tuple(np.concatenate(arrays) for arrays in zip(*(getattr(c, part) for c in chunks)))
-                            for part in ("subsample", "pwise", "downsampling", "upsampling")))
+    chunks = [
+        _hierarchy_of_chunk(coordinates[start : start + _CHUNK_FIELDS].astype(np.float32), spec)
+        for start in range(0, max(len(coordinates), 1), _CHUNK_FIELDS)
+    ]
+    logger.debug(
+        "hierarchical fields: indices of %d fields, %d depths (%.2f s)",
+        len(coordinates),
+        spec.depth,
+        time.perf_counter() - start_time,
+    )
+    return FieldHierarchy(
+        *(
+            tuple(np.concatenate(arrays) for arrays in zip(*(getattr(c, part) for c in chunks)))
+            for part in ("subsample", "pwise", "downsampling", "upsampling")
+        )
+    )
 
 
 def _hierarchy_of_chunk(coordinates: np.ndarray, spec: HierarchySpec) -> FieldHierarchy:
@@ -264,10 +292,12 @@ def _hierarchy_of_chunk(coordinates: np.ndarray, spec: HierarchySpec) -> FieldHi
     return FieldHierarchy(
         subsample=tuple(subsample),
         pwise=tuple(nearest_in_fields(p, p, k=k) for p, k in zip(points, spec.num_pwise_neighbors)),
-        downsampling=tuple(nearest_in_fields(points[d], points[d - 1], k=spec.num_downsampling_neighbors[d])
-                           for d in d_range),
-        upsampling=tuple(nearest_in_fields(points[d - 1], points[d], k=spec.num_upsampling_neighbors[d])
-                         for d in d_range),
+        downsampling=tuple(
+            nearest_in_fields(points[d], points[d - 1], k=spec.num_downsampling_neighbors[d]) for d in d_range
+        ),
+        upsampling=tuple(
+            nearest_in_fields(points[d - 1], points[d], k=spec.num_upsampling_neighbors[d]) for d in d_range
+        ),
     )
 
 
@@ -309,5 +339,8 @@ def hierarchical_model_inputs(
         [(3, 4, 3), (3, 4, 0), (3, 4, 2), (3, 2), (3, 2, 2), (3, 4, 2), (3, 2, 1)]
     """
     hierarchy = build_hierarchy(coordinates, HierarchySpec.from_config(pre_processing))
-    return [np.asarray(coordinates, dtype=np.float32), np.asarray(features, dtype=np.float32),
-            *hierarchy.arrays().values()]
+    return [
+        np.asarray(coordinates, dtype=np.float32),
+        np.asarray(features, dtype=np.float32),
+        *hierarchy.arrays().values(),
+    ]

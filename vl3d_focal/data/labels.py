@@ -29,8 +29,18 @@ IGNORE_LABEL = -1
 UNMAPPED_POLICIES = ("error", "ignore")
 MAX_LAS_CODE = 255
 DEFAULT_PALETTE = (
-    "#a0785a", "#3c9a3c", "#d62728", "#1f77b4", "#ff7f0e", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#2ca02c",
+    "#a0785a",
+    "#3c9a3c",
+    "#d62728",
+    "#1f77b4",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#2ca02c",
 )
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -91,27 +101,31 @@ class ClassMapping:
                 if not 0 <= code <= MAX_LAS_CODE:
                     _issue(problems, f"$.classes[{i}].codes", f"code {code} not in 0..255")
                 if code in seen and seen[code] != i:
-                    _issue(problems, f"$.classes[{i}].codes",
-                           f"code {code} already belongs to class {names[seen[code]]!r}")
+                    _issue(
+                        problems, f"$.classes[{i}].codes", f"code {code} already belongs to class {names[seen[code]]!r}"
+                    )
                 if code in ignore:
                     _issue(problems, f"$.classes[{i}].codes", f"code {code} is also in ignore_codes")
                 seen[code] = i
-        colors = list(self.colors) if self.colors is not None else [
-            DEFAULT_PALETTE[i % len(DEFAULT_PALETTE)] for i in range(len(names))
-        ]
+        colors = (
+            list(self.colors)
+            if self.colors is not None
+            else [DEFAULT_PALETTE[i % len(DEFAULT_PALETTE)] for i in range(len(names))]
+        )
         if len(colors) != len(names):
             _issue(problems, "$.colors", f"expected {len(names)} colours, received {len(colors)}")
         for i, color in enumerate(colors):
             if not (isinstance(color, str) and _HEX_COLOR.match(color)):
                 _issue(problems, f"$.classes[{i}].color", f"expected '#rrggbb', received {color!r}")
-        las_codes = [int(c) for c in self.las_codes] if self.las_codes is not None else [
-            class_codes[0] if class_codes else 0 for class_codes in codes
-        ]
+        las_codes = (
+            [int(c) for c in self.las_codes]
+            if self.las_codes is not None
+            else [class_codes[0] if class_codes else 0 for class_codes in codes]
+        )
         if len(las_codes) != len(names):
             _issue(problems, "$.las_codes", f"expected {len(names)} codes, received {len(las_codes)}")
         if self.unmapped not in UNMAPPED_POLICIES:
-            _issue(problems, "$.unmapped",
-                   f"expected one of {list(UNMAPPED_POLICIES)}, received {self.unmapped!r}")
+            _issue(problems, "$.unmapped", f"expected one of {list(UNMAPPED_POLICIES)}, received {self.unmapped!r}")
         if problems:
             raise SpecError(problems)
         object.__setattr__(self, "names", names)
@@ -170,8 +184,7 @@ class ClassMapping:
         """
         ignore = {int(c) for c in ignore_codes}
         present = [int(c) for c in np.unique(np.asarray(codes)) if int(c) not in ignore]
-        return cls(names=[f"class_{c}" for c in present], codes=[[c] for c in present],
-                   ignore_codes=sorted(ignore))
+        return cls(names=[f"class_{c}" for c in present], codes=[[c] for c in present], ignore_codes=sorted(ignore))
 
     def _lookup_table(self, size: int) -> np.ndarray:
         table = np.full(size, -2, dtype=np.int64)  # -2 marks "unmapped"
@@ -237,11 +250,13 @@ class ClassMapping:
         if self.unmapped != "error":
             logger.info("%signoring unmapped LAS codes (%s)", where, listing)
             return
-        hint = ("add them to a class or to ignore_codes of the class_mapping step, or set its unmapped to 'ignore'"
-                if not self.from_model else
-                f"the model was trained with the classes {list(self.names)} of the codes {self.codes}; to predict "
-                "and score such a cloud, add a class_mapping step before the predict step with the model's "
-                "classes and these codes in ignore_codes (or unmapped: ignore)")
+        hint = (
+            "add them to a class or to ignore_codes of the class_mapping step, or set its unmapped to 'ignore'"
+            if not self.from_model
+            else f"the model was trained with the classes {list(self.names)} of the codes {self.codes}; to predict "
+            "and score such a cloud, add a class_mapping step before the predict step with the model's "
+            "classes and these codes in ignore_codes (or unmapped: ignore)"
+        )
         raise DataError(f"{where}LAS codes neither mapped to a class nor ignored ({listing}); {hint}")
 
     def to_las_codes(self, labels: np.ndarray, *, ignored_code: int = 1) -> np.ndarray:
@@ -254,8 +269,7 @@ class ClassMapping:
         labels = np.asarray(labels).astype(np.int64, copy=False)
         if labels.size and (labels.min() < IGNORE_LABEL or labels.max() >= self.num_classes):
             raise DataError(
-                f"class labels must be in -1..{self.num_classes - 1}, "
-                f"received {int(labels.min())}..{int(labels.max())}"
+                f"class labels must be in -1..{self.num_classes - 1}, received {int(labels.min())}..{int(labels.max())}"
             )
         assert self.las_codes is not None  # filled by __post_init__
         table = np.array(self.las_codes + [ignored_code], dtype=np.uint8)

@@ -69,22 +69,34 @@ class MinedFeatures:
             suffix = f"_r{_number(step['radius'])}" if "radius" in params else f"_k{params['k']}"
         else:
             hood = step["neighborhood"]
-            params = {"radius": float(hood["radius"]), "separation_factor": float(hood["separation_factor"]),
-                      "neighborhood": str(hood["type"]), "outlier_filter": step.get("outlier_filter")}
+            params = {
+                "radius": float(hood["radius"]),
+                "separation_factor": float(hood["separation_factor"]),
+                "neighborhood": str(hood["type"]),
+                "outlier_filter": step.get("outlier_filter"),
+            }
             suffix = f"_r{_number(hood['radius'])}_sep{_number(hood['separation_factor'])}"
         names = tuple(step.get("frenames") or [name + suffix for name in features])
         return cls(miner=kind, features=features, names=names, params=params)
 
     def to_config(self) -> dict[str, Any]:
         """JSON-ready dict (stored in the model file)."""
-        return {"miner": self.miner, "features": list(self.features), "names": list(self.names),
-                "params": dict(self.params)}
+        return {
+            "miner": self.miner,
+            "features": list(self.features),
+            "names": list(self.names),
+            "params": dict(self.params),
+        }
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> MinedFeatures:
         """The inverse of :meth:`to_config`."""
-        return cls(miner=str(config["miner"]), features=tuple(config["features"]), names=tuple(config["names"]),
-                   params=dict(config["params"]))
+        return cls(
+            miner=str(config["miner"]),
+            features=tuple(config["features"]),
+            names=tuple(config["names"]),
+            params=dict(config["params"]),
+        )
 
     def key(self) -> str:
         """A text that tells recipes apart (for caches)."""
@@ -127,8 +139,14 @@ def mined_names(miners: Sequence[MinedFeatures]) -> list[str]:
     return list(dict.fromkeys(name for recipe in miners for name in recipe.names))
 
 
-def compute_mined(recipe: MinedFeatures, xyz: np.ndarray, *, names: Sequence[str],
-                  queries: np.ndarray | None = None, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def compute_mined(
+    recipe: MinedFeatures,
+    xyz: np.ndarray,
+    *,
+    names: Sequence[str],
+    queries: np.ndarray | None = None,
+    ids: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The recipe's features ``names`` of some points, and the reach each value needed.
 
     Args:
@@ -156,13 +174,20 @@ def compute_mined(recipe: MinedFeatures, xyz: np.ndarray, *, names: Sequence[str
     kinds = [recipe.features[recipe.names.index(name)] for name in names]
     rows = len(xyz) if queries is None else len(queries)
     if recipe.miner == "GeometricFeatures":
-        values, reach = eigen_features(xyz, names=kinds, radius=recipe.params.get("radius"),
-                                       k=recipe.params.get("k"), queries=queries, ids=ids)
+        values, reach = eigen_features(
+            xyz, names=kinds, radius=recipe.params.get("radius"), k=recipe.params.get("k"), queries=queries, ids=ids
+        )
     else:
         params = recipe.params
-        values = height_features(xyz, names=kinds, radius=params["radius"], separation_factor=params["separation_factor"],
-                                 neighborhood=params["neighborhood"], outlier_filter=params["outlier_filter"],
-                                 queries=queries)
+        values = height_features(
+            xyz,
+            names=kinds,
+            radius=params["radius"],
+            separation_factor=params["separation_factor"],
+            neighborhood=params["neighborhood"],
+            outlier_filter=params["outlier_filter"],
+            queries=queries,
+        )
         radius_reach = recipe.reach
         assert radius_reach is not None  # None only for k neighbours, which height features do not take
         reach = np.full(rows, radius_reach)

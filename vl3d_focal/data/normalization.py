@@ -157,12 +157,14 @@ class FeatureNormalizer:
         if not self.cloud_scaling:
             return out
         if cloud is None:
-            cloud = self.cloud_statistics(out[::sample_stride(len(out))])
+            cloud = self.cloud_statistics(out[:: sample_stride(len(out))])
         names = self.fnames or []
         for j, params in cloud.params.items():
             if self.cloud_scaling[names[j]]["method"] == "rank":
                 size = max(len(params), 1)
-                out[:, j] = (np.searchsorted(params, out[:, j], "left") + np.searchsorted(params, out[:, j], "right")) / (2.0 * size)
+                out[:, j] = (
+                    np.searchsorted(params, out[:, j], "left") + np.searchsorted(params, out[:, j], "right")
+                ) / (2.0 * size)
             else:
                 out[:, j] = (out[:, j] - params[0]) / params[1]
         return out
@@ -184,7 +186,7 @@ class FeatureNormalizer:
         scale = np.where(scale > 1e-12, scale, np.where(std > 1e-12, std, 1.0))
         self.center, self.scale = q50, scale
         self.fnames = list(fnames) if fnames is not None else self.fnames
-        reference = np.percentile(features[::sample_stride(len(features))], REFERENCE_PERCENTILES, axis=0)
+        reference = np.percentile(features[:: sample_stride(len(features))], REFERENCE_PERCENTILES, axis=0)
         self.reference = {"percentiles": list(REFERENCE_PERCENTILES), "values": reference.tolist()}
         logger.info("feature normaliser fitted: centre %s scale %s", q50.round(4), scale.round(4))
         return self
@@ -205,9 +207,7 @@ class FeatureNormalizer:
             raise DataError("feature normaliser used before fit (no centre/scale)")
         features = np.asarray(features, dtype=np.float64)
         if features.ndim != 2 or features.shape[1] != center.shape[0]:
-            raise DataError(
-                f"normaliser: expected (N, {center.shape[0]}) features, received {features.shape}"
-            )
+            raise DataError(f"normaliser: expected (N, {center.shape[0]}) features, received {features.shape}")
         return ((self.per_cloud(features, cloud=cloud) - center) / scale).astype(np.float32)
 
     def to_config(self) -> dict[str, Any]:
@@ -234,5 +234,10 @@ class FeatureNormalizer:
             >>> FeatureNormalizer.from_config({"fnames": [], "center": [], "scale": []}).fitted
             True
         """
-        return cls(fnames=config.get("fnames"), center=config.get("center"), scale=config.get("scale"),
-                   cloud_scaling=config.get("cloud_scaling"), reference=config.get("reference"))
+        return cls(
+            fnames=config.get("fnames"),
+            center=config.get("center"),
+            scale=config.get("scale"),
+            cloud_scaling=config.get("cloud_scaling"),
+            reference=config.get("reference"),
+        )

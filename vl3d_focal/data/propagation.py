@@ -76,8 +76,8 @@ class PropagationSums:
             raise DataError(f"propagation: field indices out of range for {n} points")
         width = indices.shape[1]
         for start in range(0, indices.shape[0], max(int(chunk_fields), 1)):
-            idx = indices[start:start + chunk_fields]
-            prob = probabilities[start:start + chunk_fields].reshape(-1, num_classes)
+            idx = indices[start : start + chunk_fields]
+            prob = probabilities[start : start + chunk_fields].reshape(-1, num_classes)
             flat = idx.ravel()
             points, local = np.unique(flat, return_inverse=True)
             local = local.ravel()
@@ -122,8 +122,7 @@ class PropagationSums:
             source = np.flatnonzero(covered)
             _, nearest = cKDTree(coords[source]).query(coords[missing], k=1, workers=cpu_threads())
             out[missing] = out[source[nearest]]
-            logger.info("propagation: %d points in no field took their nearest neighbour's prediction",
-                        missing.size)
+            logger.info("propagation: %d points in no field took their nearest neighbour's prediction", missing.size)
         return out
 
 

@@ -54,8 +54,13 @@ NEIGHBORHOODS: dict[str, tuple[int, float]] = {
     "rectangular2D": (2, math.inf),
 }
 _CENTRE_CHUNK = 4096
-_VL3D_KEYS = ("support_strategy", "support_strategy_num_points", "center_on_pcloud", "to_unit_sphere",
-              "num_encoding_neighbors")
+_VL3D_KEYS = (
+    "support_strategy",
+    "support_strategy_num_points",
+    "center_on_pcloud",
+    "to_unit_sphere",
+    "num_encoding_neighbors",
+)
 """``pre_processing`` keys of VL3D's receptive fields that a :class:`FieldSpec` holds as they are named."""
 
 
@@ -88,21 +93,30 @@ class FieldSpec:
         object.__setattr__(self, "support_strategy", str(self.support_strategy).lower())
         issues = []
         if self.pre_processor not in PRE_PROCESSORS:
-            issues.append(SpecIssue("$.pre_processor",
-                                    f"expected one of {list(PRE_PROCESSORS)}, received {self.pre_processor!r}"))
+            issues.append(
+                SpecIssue("$.pre_processor", f"expected one of {list(PRE_PROCESSORS)}, received {self.pre_processor!r}")
+            )
         if self.neighborhood not in NEIGHBORHOODS:
-            issues.append(SpecIssue("$.neighborhood.type",
-                                    f"expected one of {list(NEIGHBORHOODS)}, received {self.neighborhood!r}"))
+            issues.append(
+                SpecIssue(
+                    "$.neighborhood.type", f"expected one of {list(NEIGHBORHOODS)}, received {self.neighborhood!r}"
+                )
+            )
         if not self.radius > 0:
             issues.append(SpecIssue("$.neighborhood.radius", f"expected > 0, received {self.radius}"))
         if not self.separation_factor > 0:
-            issues.append(SpecIssue("$.neighborhood.separation_factor",
-                                    f"expected > 0, received {self.separation_factor}"))
+            issues.append(
+                SpecIssue("$.neighborhood.separation_factor", f"expected > 0, received {self.separation_factor}")
+            )
         if int(self.num_points) != self.num_points or self.num_points < 1:
             issues.append(SpecIssue("$.num_points", f"expected an integer >= 1, received {self.num_points}"))
         if self.support_strategy not in SUPPORT_STRATEGIES:
-            issues.append(SpecIssue("$.support_strategy",
-                                    f"expected one of {list(SUPPORT_STRATEGIES)}, received {self.support_strategy!r}"))
+            issues.append(
+                SpecIssue(
+                    "$.support_strategy",
+                    f"expected one of {list(SUPPORT_STRATEGIES)}, received {self.support_strategy!r}",
+                )
+            )
         for name in ("support_strategy_num_points", "num_encoding_neighbors"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
@@ -138,8 +152,11 @@ class FieldSpec:
         """
         return {
             "pre_processor": self.pre_processor,
-            "neighborhood": {"type": self.neighborhood, "radius": self.radius,
-                             "separation_factor": self.separation_factor},
+            "neighborhood": {
+                "type": self.neighborhood,
+                "radius": self.radius,
+                "separation_factor": self.separation_factor,
+            },
             "num_points": self.num_points,
             "scale": self.scale,
             **{name: getattr(self, name) for name in _VL3D_KEYS},
@@ -193,7 +210,9 @@ def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
     if spec.support_strategy == "fps":
         centers = fps_centres(xyz, count=spec.support_strategy_num_points, dims=dims)
     else:
-        centers = grid_centres(xyz, cell=spec.separation_factor * spec.radius, dims=dims, on_cloud=spec.center_on_pcloud)
+        centers = grid_centres(
+            xyz, cell=spec.separation_factor * spec.radius, dims=dims, on_cloud=spec.center_on_pcloud
+        )
     uncovered = uncovered_mask(xyz, centers, radius=spec.radius, dims=dims, p=p)
     if uncovered.any():
         # cells this small lie inside the neighbourhood of the mean of their points (and of any of them)
@@ -222,23 +241,27 @@ def _fields_of_chunk(xyz, tree, centers, spec, priority):
     big = np.flatnonzero(~small)
     if big.size:
         if spec.pre_processor == "furthest_point_subsampling":
-            indices[big] = furthest_point_subsample(xyz, centers=centers[big], members=flat, starts=starts[big],
-                                                     counts=counts[big], k=k)
+            indices[big] = furthest_point_subsample(
+                xyz, centers=centers[big], members=flat, starts=starts[big], counts=counts[big], k=k
+            )
         else:
             keep = np.repeat(~small, counts)
             field_of = np.repeat(np.arange(big.size), counts[big])
-            indices[big] = grid_subsample(xyz, centers=centers[big], members=flat[keep], field_of=field_of,
-                                          counts=counts[big], k=k, radius=spec.radius, priority=priority)
+            indices[big] = grid_subsample(
+                xyz,
+                centers=centers[big],
+                members=flat[keep],
+                field_of=field_of,
+                counts=counts[big],
+                k=k,
+                radius=spec.radius,
+                priority=priority,
+            )
     return indices
 
 
 def fields_at_centers(
-    xyz: np.ndarray,
-    centers: np.ndarray,
-    spec: FieldSpec,
-    *,
-    seed: int | None = 0,
-    point_ids: np.ndarray | None = None,
+    xyz: np.ndarray, centers: np.ndarray, spec: FieldSpec, *, seed: int | None = 0, point_ids: np.ndarray | None = None
 ) -> np.ndarray:
     """Indices ``(M, num_points)`` into ``xyz`` of the fields centred at given centres.
 
@@ -272,7 +295,7 @@ def fields_at_centers(
     chunks = [np.zeros((0, spec.num_points), dtype=np.int64)]
     with Progress("receptive fields", total=len(centers), unit="fields") as progress:
         for start in range(0, len(centers), _CENTRE_CHUNK):
-            chunks.append(_fields_of_chunk(xyz, tree, centers[start:start + _CENTRE_CHUNK], spec, priority))
+            chunks.append(_fields_of_chunk(xyz, tree, centers[start : start + _CENTRE_CHUNK], spec, priority))
             progress.update(start + len(chunks[-1]))
     return np.concatenate(chunks)
 

@@ -249,8 +249,7 @@ def require_points(record: CloudRecord, *, minimum: int, what: str) -> None:
     """
     if record.num_points < minimum:
         raise DataError(
-            f"point cloud {record.path}: {record.num_points} points, fewer than the {minimum} "
-            f"points {what} needs"
+            f"point cloud {record.path}: {record.num_points} points, fewer than the {minimum} points {what} needs"
         )
 
 

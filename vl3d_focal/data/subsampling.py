@@ -85,7 +85,7 @@ def furthest_point_subsample(
     pos = 0
     while pos < len(order):
         size = max(1, _FPS_BATCH_ELEMENTS // max(int(counts[order[pos]]), 1))
-        groups.append(order[pos:pos + size])
+        groups.append(order[pos : pos + size])
         pos += size
 
     def run(group: np.ndarray) -> None:
@@ -155,8 +155,15 @@ def point_priorities(point_ids: np.ndarray, *, seed: int | None) -> np.ndarray:
 
 
 def grid_subsample(
-    xyz: np.ndarray, *, centers: np.ndarray, members: np.ndarray, field_of: np.ndarray, counts: np.ndarray,
-    k: int, radius: float, priority: np.ndarray,
+    xyz: np.ndarray,
+    *,
+    centers: np.ndarray,
+    members: np.ndarray,
+    field_of: np.ndarray,
+    counts: np.ndarray,
+    k: int,
+    radius: float,
+    priority: np.ndarray,
 ) -> np.ndarray:
     """Grid subsampling of fields that hold more than ``k`` points each: the lowest-priority
     point of each voxel (side ``2 radius / sqrt(k)``) first, then the others, each group in

@@ -44,24 +44,22 @@ from pathlib import Path
 import laspy
 import numpy as np
 
+from vl3d_focal.data.synthetic_las import scene_las
+
 logger = logging.getLogger(__name__)
 
 CLASS_CODES = {
-    "ground": 2, "low_vegetation": 3, "medium_vegetation": 4, "high_vegetation": 5,
-    "building": 6, "noise": 7, "pole": 64, "vehicle": 68,
+    "ground": 2,
+    "low_vegetation": 3,
+    "medium_vegetation": 4,
+    "high_vegetation": 5,
+    "building": 6,
+    "noise": 7,
+    "pole": 64,
+    "vehicle": 68,
 }
 DEFAULT_SIZE_M = 80.0
 DEFAULT_DENSITY = 12.0
-ORIGIN = (770_000.0, 6_277_000.0)
-LAMBERT93_WKT = (
-    'PROJCS["RGF93 v1 / Lambert-93",GEOGCS["RGF93 v1",DATUM["Reseau_Geodesique_Francais_1993_v1",'
-    'SPHEROID["GRS 1980",6378137,298.257222101]],PRIMEM["Greenwich",0],'
-    'UNIT["degree",0.0174532925199433],AUTHORITY["EPSG","4171"]],'
-    'PROJECTION["Lambert_Conformal_Conic_2SP"],PARAMETER["latitude_of_origin",46.5],'
-    'PARAMETER["central_meridian",3],PARAMETER["standard_parallel_1",49],'
-    'PARAMETER["standard_parallel_2",44],PARAMETER["false_easting",700000],'
-    'PARAMETER["false_northing",6600000],UNIT["metre",1],AUTHORITY["EPSG","2154"]]'
-)
 
 
 class _Parts:
@@ -73,8 +71,17 @@ class _Parts:
     def add(self, x, y, z, code, intensity, rn=1, nr=1) -> None:
         n = len(x)
         col = lambda v, dt: np.broadcast_to(np.asarray(v, dtype=dt), (n,)).copy()  # noqa: E731
-        self.groups.append((np.asarray(x, float), np.asarray(y, float), np.asarray(z, float),
-                            col(code, np.uint8), col(intensity, float), col(rn, np.uint8), col(nr, np.uint8)))
+        self.groups.append(
+            (
+                np.asarray(x, float),
+                np.asarray(y, float),
+                np.asarray(z, float),
+                col(code, np.uint8),
+                col(intensity, float),
+                col(rn, np.uint8),
+                col(nr, np.uint8),
+            )
+        )
 
     def stack(self) -> list[np.ndarray]:
         return [np.concatenate(c) for c in zip(*self.groups)]
@@ -88,10 +95,14 @@ class _Terrain:
         self.slope = rng.normal(0, 0.01, 2)
 
     def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (45.0 + self.a[0] * np.sin(self.k[0] * x + self.phase[0])
-                + self.a[1] * np.cos(self.k[1] * y + self.phase[1])
-                + self.a[2] * np.sin(self.k[2] * (x + y) + self.phase[2])
-                + self.slope[0] * x + self.slope[1] * y)
+        return (
+            45.0
+            + self.a[0] * np.sin(self.k[0] * x + self.phase[0])
+            + self.a[1] * np.cos(self.k[1] * y + self.phase[1])
+            + self.a[2] * np.sin(self.k[2] * (x + y) + self.phase[2])
+            + self.slope[0] * x
+            + self.slope[1] * y
+        )
 
 
 def _uniform(rng, n, x0, x1, y0, y1):
@@ -118,9 +129,18 @@ def _place_buildings(rng, size, roads):
             continue
         if any(math.hypot(cx - b["cx"], cy - b["cy"]) < radius + b["r"] + 3 for b in buildings):
             continue
-        buildings.append({"cx": cx, "cy": cy, "w": w, "d": d, "r": radius,
-                          "angle": rng.uniform(0, np.pi), "h": rng.uniform(5, 14),
-                          "ridge": rng.uniform(2, 4) if rng.random() < 0.5 else 0.0})
+        buildings.append(
+            {
+                "cx": cx,
+                "cy": cy,
+                "w": w,
+                "d": d,
+                "r": radius,
+                "angle": rng.uniform(0, np.pi),
+                "h": rng.uniform(5, 14),
+                "ridge": rng.uniform(2, 4) if rng.random() < 0.5 else 0.0,
+            }
+        )
     return buildings
 
 
@@ -156,8 +176,11 @@ def _add_building(parts, rng, b, terrain, density):
     side = np.where(t < b["w"], 0, np.where(t < b["w"] + b["d"], 1, np.where(t < 2 * b["w"] + b["d"], 2, 3)))
     hw, hd = b["w"] / 2, b["d"] / 2
     u = np.select([side == 0, side == 1, side == 2], [t - hw, np.full(m, hw), t - b["w"] - b["d"] - hw], -hw)
-    v = np.select([side == 0, side == 1, side == 2], [np.full(m, -hd), t - b["w"] - hd, np.full(m, hd)],
-                  t - 2 * b["w"] - b["d"] - hd)
+    v = np.select(
+        [side == 0, side == 1, side == 2],
+        [np.full(m, -hd), t - b["w"] - hd, np.full(m, hd)],
+        t - 2 * b["w"] - b["d"] - hd,
+    )
     x, y = _world(b, u, v)
     z = terrain(x, y) + rng.uniform(0.2, 1.0, m) * b["h"]
     parts.add(x, y, z, CLASS_CODES["building"], _intensity(rng, m, 550, 150))
@@ -178,14 +201,28 @@ def _add_tree(parts, rng, cx, cy, terrain, density):
         frac = rng.uniform(0.0, 0.25, n) if k == 1 else rng.uniform(0.2, 0.9, n)
         z = ground + top - frac * (top - base)
         total = np.minimum(returns + (rng.random(n) < 0.5), 4)
-        parts.add(x[hit], y[hit], z[hit], CLASS_CODES["high_vegetation"],
-                  _intensity(rng, int(hit.sum()), 650, 180) * (1.0 if k == 1 else 0.55), k, total[hit])
+        parts.add(
+            x[hit],
+            y[hit],
+            z[hit],
+            CLASS_CODES["high_vegetation"],
+            _intensity(rng, int(hit.sum()), 650, 180) * (1.0 if k == 1 else 0.55),
+            k,
+            total[hit],
+        )
     m = int(rng.integers(6, 16))
     height = rng.uniform(0.3, base, m)
     phi = rng.uniform(0, 2 * np.pi, m)
     tr = rng.uniform(0.12, 0.25)
-    parts.add(cx + tr * np.cos(phi), cy + tr * np.sin(phi), ground + height,
-              CLASS_CODES["high_vegetation"], _intensity(rng, m, 450, 120), 2, 3)
+    parts.add(
+        cx + tr * np.cos(phi),
+        cy + tr * np.sin(phi),
+        ground + height,
+        CLASS_CODES["high_vegetation"],
+        _intensity(rng, m, 450, 120),
+        2,
+        3,
+    )
     return radius
 
 
@@ -276,13 +313,22 @@ def generate_urban_scene(
     road = on_road(x, y)
     nr = np.where(under, rng.integers(2, 5, len(x)), 1)
     intensity = np.where(road, _intensity(rng, len(x), 340, 60), _intensity(rng, len(x), 900, 150))
-    parts.add(x, y, terrain(x, y) + rng.normal(0, 0.03, len(x)), CLASS_CODES["ground"],
-              intensity * np.where(under, 0.5, 1.0), nr, nr)
+    parts.add(
+        x,
+        y,
+        terrain(x, y) + rng.normal(0, 0.03, len(x)),
+        CLASS_CODES["ground"],
+        intensity * np.where(under, 0.5, 1.0),
+        nr,
+        nr,
+    )
     for b in buildings:
         _add_building(parts, rng, b, terrain, density)
     for _ in range(int(30 * (size / 80.0) ** 2)):
         cx, cy = rng.uniform(0, size, 2)
-        if not (on_road(np.array([cx]), np.array([cy]))[0] or _inside_any(buildings, np.array([cx]), np.array([cy]), 1.5)[0]):
+        if not (
+            on_road(np.array([cx]), np.array([cy]))[0] or _inside_any(buildings, np.array([cx]), np.array([cy]), 1.5)[0]
+        ):
             _add_bushes_and_grass(parts, rng, cx, cy, terrain, density)
     for axis, r in roads:
         along = rng.uniform(3, size - 3, int(rng.integers(4, 6) * size / 80.0))
@@ -300,33 +346,7 @@ def generate_urban_scene(
     codes = np.concatenate([codes, np.full(k, CLASS_CODES["noise"], np.uint8)])
     intensity = np.concatenate([intensity, rng.uniform(0, 300, k)])
     rn, nr = np.concatenate([rn, np.ones(k, np.uint8)]), np.concatenate([nr, np.ones(k, np.uint8)])
-    return _to_las(rng, xs, ys, zs, codes, intensity, rn, nr, size)
-
-
-def _to_las(rng, x, y, z, codes, intensity, rn, nr, size) -> laspy.LasData:
-    gps = 3.5e8 + y / 60.0 + rng.uniform(0, 0.01, len(x))
-    order = np.argsort(gps, kind="stable")
-    header = laspy.LasHeader(version="1.4", point_format=6)
-    header.scales = np.array([0.01, 0.01, 0.01])
-    header.offsets = np.array([ORIGIN[0], ORIGIN[1], 0.0])
-    header.vlrs.append(laspy.vlrs.known.WktCoordinateSystemVlr(LAMBERT93_WKT))
-    header.global_encoding.wkt = True
-    header.system_identifier = "vl3d_focal synthetic"
-    header.generating_software = "vl3d_focal.data.synthetic"
-    las = laspy.LasData(header)
-    las.x = ORIGIN[0] + x[order]
-    las.y = ORIGIN[1] + y[order]
-    las.z = z[order]
-    las.classification = codes[order]
-    las.intensity = np.clip(intensity[order], 0, 65535).astype(np.uint16)
-    las.return_number = np.minimum(rn[order], nr[order])
-    las.number_of_returns = nr[order]
-    flight_x = -120.0 - 0.5 * size
-    angle = np.degrees(np.arctan((x[order] - flight_x) / 1000.0))
-    las.scan_angle = np.round(angle / 0.006).astype(np.int16)
-    las.gps_time = gps[order]
-    las.point_source_id = np.full(len(x), 1, dtype=np.uint16)
-    return las
+    return scene_las(rng, xs, ys, zs, codes, intensity, rn, nr, size)
 
 
 def write_demo_scene(

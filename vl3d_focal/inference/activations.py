@@ -44,8 +44,13 @@ def pointwise_outputs(record: Any, bundle: ModelBundle) -> tuple[np.ndarray, np.
         >>> probabilities.shape, activations.shape
         ((1531, 5), (1531, 8))
     """
-    inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
-                          feature_names=bundle.feature_names, normalizer=bundle.normalizer)
+    inputs = field_inputs(
+        record,
+        field_spec=bundle.field_spec,
+        seed=bundle.random_seed,
+        feature_names=bundle.feature_names,
+        normalizer=bundle.normalizer,
+    )
     both = _outputs_and_activations(bundle.model)
     coordinates, features = inputs.as_inputs()
     outputs, activations = [], []
@@ -57,8 +62,13 @@ def pointwise_outputs(record: Any, bundle: ModelBundle) -> tuple[np.ndarray, np.
     xyz = record.cloud.xyz
     probabilities = propagate(np.concatenate(outputs), inputs.fields, record.num_points, xyz=xyz)
     hidden = propagate(np.concatenate(activations), inputs.fields, record.num_points, xyz=xyz)
-    logger.info("%s: outputs (%d classes) and %d activations of %d points", record.path.name,
-                probabilities.shape[1], hidden.shape[1], record.num_points)
+    logger.info(
+        "%s: outputs (%d classes) and %d activations of %d points",
+        record.path.name,
+        probabilities.shape[1],
+        hidden.shape[1],
+        record.num_points,
+    )
     return probabilities, hidden
 
 

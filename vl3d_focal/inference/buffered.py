@@ -11,7 +11,7 @@ lowest coordinates (:attr:`~vl3d_focal.io.footprints.TileIndex.origin`), so that
 of :func:`receptive_radius` or more a tile gets the predictions of the whole survey predicted
 at once for nearly every point (furthest-point fields; grid subsampling draws its random
 points from point ids, which differ between a tile and the whole survey), and with
-:func:`~vl3d_focal.inference.streaming.tile_margin` every field of the tile's points is the
+:func:`~vl3d_focal.inference.tile_geometry.tile_margin` every field of the tile's points is the
 whole survey's.
 
 A neighbour that cannot be read, or lacks a dimension the model uses, is left out with a
@@ -69,8 +69,9 @@ def buffer_box(footprint: Footprint, *, buffer: float) -> tuple[np.ndarray, np.n
     return low, high
 
 
-def read_buffer(path: Path, *, index: TileIndex, buffer: float, feature_names: list[str],
-                chunk_points: int, warnings: list[str]) -> list[BufferPoints]:
+def read_buffer(
+    path: Path, *, index: TileIndex, buffer: float, feature_names: list[str], chunk_points: int, warnings: list[str]
+) -> list[BufferPoints]:
     """The points of ``path``'s neighbours within ``buffer`` metres of its bounding box.
 
     Args:
@@ -107,13 +108,19 @@ def read_buffer(path: Path, *, index: TileIndex, buffer: float, feature_names: l
             warnings.append(message)
             continue
         parts.append(BufferPoints(path=Path(neighbour.path), header=header, points=points))
-    logger.info("%s: buffer of %.1f m: %d points from %d neighbour(s)", Path(path).name, buffer,
-                sum(len(p) for p in parts), len(parts))
+    logger.info(
+        "%s: buffer of %.1f m: %d points from %d neighbour(s)",
+        Path(path).name,
+        buffer,
+        sum(len(p) for p in parts),
+        len(parts),
+    )
     return parts
 
 
-def predict_buffered(record: Any, bundle: Any, *, buffer: float, index: TileIndex | None,
-                     chunk_points: int | None) -> StreamedPredictions:
+def predict_buffered(
+    record: Any, bundle: Any, *, buffer: float, index: TileIndex | None, chunk_points: int | None
+) -> StreamedPredictions:
     """Predicts a tile with its neighbours' points as context (see the module docstring).
 
     Args:
@@ -130,7 +137,13 @@ def predict_buffered(record: Any, bundle: Any, *, buffer: float, index: TileInde
         (5, 1531)
     """
     index = TileIndex.read([record.path]) if index is None else index
-    parts = read_buffer(record.path, index=index, buffer=float(buffer), feature_names=list(bundle.feature_names),
-                        chunk_points=chunk_points or record.num_points, warnings=record.warnings)
+    parts = read_buffer(
+        record.path,
+        index=index,
+        buffer=float(buffer),
+        feature_names=list(bundle.feature_names),
+        chunk_points=chunk_points or record.num_points,
+        warnings=record.warnings,
+    )
     size = chunk_points or record.num_points + sum(len(p) for p in parts)
     return predict_streamed(record, bundle, chunk_points=max(int(size), 1), buffer=parts, origin=index.origin)

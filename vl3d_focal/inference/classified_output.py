@@ -53,8 +53,15 @@ def probability_dimension(class_name: str) -> str:
 
 
 def write_classified_cloud(
-    path: str | Path, *, source: Path, header: laspy.LasHeader | None, chunks: Iterable[Chunk],
-    mapping: ClassMapping, class_names: list[str], prediction_dimension: str | None, probabilities: bool,
+    path: str | Path,
+    *,
+    source: Path,
+    header: laspy.LasHeader | None,
+    chunks: Iterable[Chunk],
+    mapping: ClassMapping,
+    class_names: list[str],
+    prediction_dimension: str | None,
+    probabilities: bool,
 ) -> None:
     """Writes a classified cloud.
 
@@ -111,8 +118,13 @@ def source_chunks(path: Path) -> Iterator[Chunk]:
 
 
 def write_state_cloud(
-    path: str | Path, *, source: Path, header: laspy.LasHeader | None, chunks: Iterable[Chunk],
-    classes: Callable[[np.ndarray], np.ndarray] | None, predictions: bool,
+    path: str | Path,
+    *,
+    source: Path,
+    header: laspy.LasHeader | None,
+    chunks: Iterable[Chunk],
+    classes: Callable[[np.ndarray], np.ndarray] | None,
+    predictions: bool,
 ) -> None:
     """Writes a cloud as the pipeline sees it (VL3D's ``Writer``).
 
@@ -166,7 +178,9 @@ def write_predictions(path: str | Path, *, chunks: Iterable[Chunk]) -> None:
     logger.info("wrote %s", path)
 
 
-def write_with_dimensions(path: str | Path, *, source: Path, las: laspy.LasData, columns: Mapping[str, np.ndarray]) -> None:
+def write_with_dimensions(
+    path: str | Path, *, source: Path, las: laspy.LasData, columns: Mapping[str, np.ndarray]
+) -> None:
     """Writes a cloud held in memory with one new extra dimension per column (float32 or int32).
 
     Example:
@@ -180,5 +194,7 @@ def write_with_dimensions(path: str | Path, *, source: Path, las: laspy.LasData,
     with ChunkedCloudWriter(path, header=las.header, extra_dims=types, source_path=source) as writer:
         for start in range(0, len(las.points), CHUNK_POINTS):
             stop = min(start + CHUNK_POINTS, len(las.points))
-            writer.write(las.points[start:stop], extra={name: values[start:stop].astype(types[name])
-                                                        for name, values in arrays.items()})
+            writer.write(
+                las.points[start:stop],
+                extra={name: values[start:stop].astype(types[name]) for name, values in arrays.items()},
+            )

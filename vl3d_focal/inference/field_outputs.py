@@ -38,8 +38,11 @@ class FieldReportTally:
 
     def __init__(self, *, num_classes: int, labels: np.ndarray | None) -> None:
         self.predicted = FieldClassCounts(np.zeros(num_classes, np.int64), np.zeros(num_classes, np.int64))
-        self.reference = None if labels is None else FieldClassCounts(np.zeros(num_classes, np.int64),
-                                                                      np.zeros(num_classes, np.int64))
+        self.reference = (
+            None
+            if labels is None
+            else FieldClassCounts(np.zeros(num_classes, np.int64), np.zeros(num_classes, np.int64))
+        )
         self.labels = labels
         self.centres: list[np.ndarray] = []
 
@@ -56,8 +59,12 @@ class FieldReportTally:
         Example:
             >>> FieldReportTally(num_classes=1, labels=None).write({}, class_names=["a"], template=None)
         """
-        write_field_distribution(self.predicted, self.reference, class_names=class_names,
-                                 report_path=paths.get("receptive_fields_distribution_report_path"),
-                                 plot_path=paths.get("receptive_fields_distribution_plot_path"))
+        write_field_distribution(
+            self.predicted,
+            self.reference,
+            class_names=class_names,
+            report_path=paths.get("receptive_fields_distribution_report_path"),
+            plot_path=paths.get("receptive_fields_distribution_plot_path"),
+        )
         if paths.get("support_points_report_path"):
             write_points(paths["support_points_report_path"], np.concatenate(self.centres), template=template)

@@ -67,9 +67,15 @@ def inference_function(model: Any, *, softmax: bool = True) -> Callable[..., Any
     return traced
 
 
-def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int,
-                   make_inputs: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None,
-                   softmax: bool = True, verbose: int | str | None = None) -> np.ndarray:
+def predict_fields(
+    model: Any,
+    inputs: Sequence[np.ndarray],
+    *,
+    batch_size: int,
+    make_inputs: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None,
+    softmax: bool = True,
+    verbose: int | str | None = None,
+) -> np.ndarray:
     """Softmax probabilities of every field (the raw outputs without ``softmax``), computed
     ``batch_size`` fields at a time.
 
@@ -102,7 +108,7 @@ def predict_fields(model: Any, inputs: Sequence[np.ndarray], *, batch_size: int,
     quiet_s = quiet.get(verbose, 0.0)  # predict_verbose 1, 2 or 'auto': shown at once
     with Progress("prediction", total=total, unit="fields", quiet_s=quiet_s) as progress:
         for start in range(0, total, batch_size):
-            chunk = [np.asarray(array[start:start + batch_size]) for array in inputs]
+            chunk = [np.asarray(array[start : start + batch_size]) for array in inputs]
             if make_inputs is not None:
                 chunk = make_inputs(*chunk)
             chunk = [np.asarray(array, dtype=tensor.dtype) for array, tensor in zip(chunk, model.inputs)]
@@ -152,7 +158,7 @@ class _TiledPoints:
         for r in range(max(row - 1, 0), min(row + 1, self.shape[0] - 1) + 1):
             lo = r * width + max(col - 1, 0)
             hi = r * width + min(col + 1, self.shape[1] - 1)
-            parts.append(self.order[self.bounds[lo]:self.bounds[hi + 1]])
+            parts.append(self.order[self.bounds[lo] : self.bounds[hi + 1]])
         return np.concatenate(parts)
 
 
@@ -196,7 +202,7 @@ def predict_cloud_blocks(
     raw = cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners)
     normalizer = bundle.normalizer if raw.shape[1] else None
     assert normalizer is not None or not raw.shape[1]  # a model with features has their normaliser
-    statistics = None if normalizer is None else normalizer.cloud_statistics(raw[::sample_stride(n)])
+    statistics = None if normalizer is None else normalizer.cloud_statistics(raw[:: sample_stride(n)])
     centers = field_centers(xyz, spec)
     origin = xyz[:, :2].min(axis=0)
     extent = np.maximum(xyz[:, :2].max(axis=0) - origin, spec.radius)
@@ -213,21 +219,29 @@ def predict_cloud_blocks(
         high = block_centers[:, :dims].max(axis=0) + spec.radius
         near = candidates[np.all((xyz[candidates, :dims] >= low) & (xyz[candidates, :dims] <= high), axis=1)]
         local = np.sort(near)
-        local_fields = ReceptiveFields(indices=fields_at_centers(xyz[local], block_centers, spec, seed=bundle.random_seed,
-                                                                 point_ids=local), centers=block_centers)
+        local_fields = ReceptiveFields(
+            indices=fields_at_centers(xyz[local], block_centers, spec, seed=bundle.random_seed, point_ids=local),
+            centers=block_centers,
+        )
         indices = local[local_fields.indices]
         coordinates = field_coordinates(xyz, ReceptiveFields(indices=indices, centers=block_centers), spec)
         local_features = raw[local]
         if normalizer is not None:
             local_features = np.asarray(normalizer.transform(local_features, cloud=statistics), dtype=np.float32)
         features = field_features(xyz[local], local_features, local_fields, spec)
-        probabilities = predict_fields(bundle.model, (coordinates, features), batch_size=bundle.predict_batch_size,
-                                       make_inputs=bundle.model_inputs, verbose=bundle.predict_verbose)
+        probabilities = predict_fields(
+            bundle.model,
+            (coordinates, features),
+            batch_size=bundle.predict_batch_size,
+            make_inputs=bundle.model_inputs,
+            verbose=bundle.predict_verbose,
+        )
         sums.add(probabilities, indices)
         if tally is not None:
             tally.add(probabilities, indices, block_centers)
-        logger.info("%s: block %d/%d, %d fields over %d points", record.path.name, number, len(blocks),
-                    len(block), len(local))
+        logger.info(
+            "%s: block %d/%d, %d fields over %d points", record.path.name, number, len(blocks), len(block), len(local)
+        )
     return sums.finish(xyz=xyz), len(centers)
 
 
@@ -284,7 +298,7 @@ def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int |
     from vl3d_focal.data.propagation import propagate
 
     raw = cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners)
-    check_features(record, bundle, raw[::sample_stride(len(raw))])
+    check_features(record, bundle, raw[:: sample_stride(len(raw))])
     if bundle.learns_from_points:
         return point_probabilities(bundle, raw, statistics=None), 0
     paths = bundle.field_reports(record.prefix) if bundle.field_reports is not None else {}
@@ -292,10 +306,21 @@ def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int |
     if chunk_points is not None and record.num_points > chunk_points:
         probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points), tally=tally)
     else:
-        inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
-                              feature_names=bundle.feature_names, normalizer=bundle.normalizer, miners=bundle.miners)
-        field_probs = predict_fields(bundle.model, inputs.as_inputs(), batch_size=bundle.predict_batch_size,
-                                     make_inputs=bundle.model_inputs, verbose=bundle.predict_verbose)
+        inputs = field_inputs(
+            record,
+            field_spec=bundle.field_spec,
+            seed=bundle.random_seed,
+            feature_names=bundle.feature_names,
+            normalizer=bundle.normalizer,
+            miners=bundle.miners,
+        )
+        field_probs = predict_fields(
+            bundle.model,
+            inputs.as_inputs(),
+            batch_size=bundle.predict_batch_size,
+            make_inputs=bundle.model_inputs,
+            verbose=bundle.predict_verbose,
+        )
         if tally is not None:
             tally.add(field_probs, inputs.indices, inputs.fields.centers)
         probabilities = propagate(field_probs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
@@ -320,5 +345,10 @@ def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None 
     start = time.perf_counter()
     probabilities, num_fields = cloud_probabilities(record, bundle, chunk_points=chunk_points)
     record.result = InMemoryPredictions(record.cloud, probabilities)
-    logger.info("%s: predicted %d points from %d fields (%.1f s)", record.path.name,
-                record.num_points, num_fields, time.perf_counter() - start)
+    logger.info(
+        "%s: predicted %d points from %d fields (%.1f s)",
+        record.path.name,
+        record.num_points,
+        num_fields,
+        time.perf_counter() - start,
+    )

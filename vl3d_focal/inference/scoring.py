@@ -40,7 +40,7 @@ def plot_sample(num_points: int, *, limit: int = MAX_PLOTTED_POINTS) -> slice:
 
 
 def evaluate_predictions(
-    record: CloudRecord, *, mapping: ClassMapping, class_names: Sequence[str] | None = None, ignore: Sequence[int] = (),
+    record: CloudRecord, *, mapping: ClassMapping, class_names: Sequence[str] | None = None, ignore: Sequence[int] = ()
 ) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:
     """Metrics of a cloud's predictions, its points and predictions read chunk by chunk.
 
@@ -76,8 +76,9 @@ def evaluate_predictions(
         code_counts += np.bincount(codes, minlength=256)[:256]
         labels = np.asarray(mapping.map(codes, source=str(record.path)), dtype=np.int64)
         labels[np.isin(labels, np.asarray(ignore, dtype=np.int64))] = IGNORE_LABEL
-        confusion += np.asarray(confusion_matrix(labels, predicted, num_classes=len(class_names),
-                                                 ignore_label=IGNORE_LABEL), dtype=np.int64)
+        confusion += np.asarray(
+            confusion_matrix(labels, predicted, num_classes=len(class_names), ignore_label=IGNORE_LABEL), dtype=np.int64
+        )
         shown = np.arange((-start) % step, len(labels), step)
         xyz = np.column_stack([np.asarray(points.x)[shown], np.asarray(points.y)[shown], np.asarray(points.z)[shown]])
         for part, values in zip(kept, (xyz, labels[shown], predicted[shown])):

@@ -71,73 +71,52 @@ from vl3d_focal.inference.tile_buckets import (
     write_buckets,
 )
 from vl3d_focal.inference.tile_features import fill_neighbourhood_features
+from vl3d_focal.inference.tile_geometry import SLACK, field_geometry, inside, tile_margin
 
 logger = logging.getLogger(__name__)
-
-_SLACK = 1.01
-
-
-def field_geometry(spec: Any) -> tuple[int, float, float, float]:
-    """``(dims, p, cell, fine)``: the distance of the neighbourhood and the two grid cell sizes
-    :func:`vl3d_focal.data.receptive_fields.field_centers` uses.
-
-    Example:
-        >>> from vl3d_focal.data.receptive_fields import FieldSpec
-        >>> field_geometry(FieldSpec(radius=2.0, separation_factor=0.5))[:3]
-        (3, 2.0, 1.0)
-    """
-    from vl3d_focal.data.receptive_fields import NEIGHBORHOODS
-
-    dims, p = NEIGHBORHOODS[spec.neighborhood]
-    cell = spec.separation_factor * spec.radius
-    fine = spec.radius * (0.99 / math.sqrt(dims) if p == 2.0 else 0.99)
-    return dims, p, cell, fine
-
-
-def tile_margin(spec: Any) -> float:
-    """How far beyond its tile a tile's points are loaded: enough for the cell means, the
-    uncovered points, the fields of every centre within one radius (plus one radius for the
-    nearest covered neighbour) of the tile's points.
-
-    Example:
-        >>> from vl3d_focal.data.receptive_fields import FieldSpec
-        >>> round(tile_margin(FieldSpec(radius=1.0, separation_factor=1.0)), 3)
-        4.617
-    """
-    _, _, cell, fine = field_geometry(spec)
-    return _SLACK * (3.0 * spec.radius + cell + fine) + 1e-6
-
-
-def _inside(xy: np.ndarray, low: np.ndarray, high: np.ndarray, shrink: float) -> np.ndarray:
-    return np.all((xy[:, :2] >= low + shrink) & (xy[:, :2] <= high - shrink), axis=1)
 
 
 class _TileCentres:
     """The whole-cloud field centres near one tile, from its points and margin."""
 
-    def __init__(self, xyz: np.ndarray, *, low: np.ndarray, high: np.ndarray, margin: float, spec: Any,
-                 origin: np.ndarray) -> None:
+    def __init__(
+        self, xyz: np.ndarray, *, low: np.ndarray, high: np.ndarray, margin: float, spec: Any, origin: np.ndarray
+    ) -> None:
         dims, p, cell, fine = field_geometry(spec)
         self.dims, self.p, self.fine, self.spec = dims, p, fine, spec
         self.region_low, self.region_high = low - margin, high + margin
         coarse = grid_centres(xyz, origin=origin[:dims], cell=cell, dims=dims, on_cloud=spec.center_on_pcloud)
-        self.coarse = coarse[_inside(coarse, self.region_low, self.region_high, _SLACK * cell)]
-        self.exact_shrink = _SLACK * (cell + spec.radius)  # uncovered flags exact within
-        self.exact = _inside(xyz, self.region_low, self.region_high, self.exact_shrink)
+        self.coarse = coarse[inside(coarse, self.region_low, self.region_high, SLACK * cell)]
+        self.exact_shrink = SLACK * (cell + spec.radius)  # uncovered flags exact within
+        self.exact = inside(xyz, self.region_low, self.region_high, self.exact_shrink)
         distance, _ = cKDTree(self.coarse[:, :dims]).query(xyz[:, :dims], k=1, p=p, workers=cpu_threads())
         self.uncovered = self.exact & (distance > spec.radius * (1.0 - 1e-6))
 
     def centres(self, xyz: np.ndarray, *, fine_origin: np.ndarray | None) -> np.ndarray:
         if fine_origin is None or not self.uncovered.any():
             return self.coarse
-        extra = grid_centres(xyz[self.uncovered], origin=fine_origin[:self.dims], cell=self.fine, dims=self.dims,
-                             on_cloud=self.spec.center_on_pcloud)
-        keep = _inside(extra, self.region_low, self.region_high, self.exact_shrink + _SLACK * self.fine)
+        extra = grid_centres(
+            xyz[self.uncovered],
+            origin=fine_origin[: self.dims],
+            cell=self.fine,
+            dims=self.dims,
+            on_cloud=self.spec.center_on_pcloud,
+        )
+        keep = inside(extra, self.region_low, self.region_high, self.exact_shrink + SLACK * self.fine)
         return np.concatenate([self.coarse, extra[keep]])
 
 
-def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin: np.ndarray,
-                  fine_origin: np.ndarray | None, margin: float, unresolved: list, statistics: Any) -> int:
+def _predict_tile(
+    result: StreamedPredictions,
+    tile: int,
+    bundle: Any,
+    *,
+    origin: np.ndarray,
+    fine_origin: np.ndarray | None,
+    margin: float,
+    unresolved: list,
+    statistics: Any,
+) -> int:
     from vl3d_focal.data.field_inputs import field_features
     from vl3d_focal.data.propagation import PropagationSums
     from vl3d_focal.data.receptive_fields import ReceptiveFields, field_coordinates, fields_at_centers
@@ -148,18 +127,23 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
     xyz = rows["xyz"]
     finder = _TileCentres(xyz, low=low, high=high, margin=margin, spec=spec, origin=origin)
     centres = finder.centres(xyz, fine_origin=fine_origin)
-    near = _inside(centres, low - 2.0 * spec.radius, high + 2.0 * spec.radius, 0.0)
+    near = inside(centres, low - 2.0 * spec.radius, high + 2.0 * spec.radius, 0.0)
     centres = centres[near]
-    fields = ReceptiveFields(indices=fields_at_centers(xyz, centres, spec, seed=bundle.random_seed,
-                                                      point_ids=rows["id"]), centers=centres)
+    fields = ReceptiveFields(
+        indices=fields_at_centers(xyz, centres, spec, seed=bundle.random_seed, point_ids=rows["id"]), centers=centres
+    )
     indices = fields.indices
     coordinates = field_coordinates(xyz, fields, spec)
     features = rows["feat"]
     if features.shape[1]:
         features = np.asarray(bundle.normalizer.transform(features, cloud=statistics), dtype=np.float32)
-    probabilities = predict_fields(bundle.model, (coordinates, field_features(xyz, features, fields, spec)),
-                                   batch_size=bundle.predict_batch_size, make_inputs=bundle.model_inputs,
-                                   verbose=bundle.predict_verbose)
+    probabilities = predict_fields(
+        bundle.model,
+        (coordinates, field_features(xyz, features, fields, spec)),
+        batch_size=bundle.predict_batch_size,
+        make_inputs=bundle.model_inputs,
+        verbose=bundle.predict_verbose,
+    )
     sums = PropagationSums(num_points_total=len(xyz), num_classes=bundle.num_classes)
     sums.add(probabilities, indices)
     totals, weights = sums.sums, sums.weights
@@ -170,7 +154,7 @@ def _predict_tile(result: StreamedPredictions, tile: int, bundle: Any, *, origin
     good = covered[own_ids]
     out[good] = totals[own_ids[good]] / weights[own_ids[good], None]
     if not good.all():  # points in no field: their nearest covered point's probabilities
-        exact = _inside(xyz, low - spec.radius, high + spec.radius, 0.0) & covered
+        exact = inside(xyz, low - spec.radius, high + spec.radius, 0.0) & covered
         source = np.flatnonzero(exact)
         distance, nearest = cKDTree(xyz[source]).query(xyz[own_ids[~good]], k=1, workers=cpu_threads())
         source_ids = source[nearest]
@@ -223,12 +207,22 @@ def _resolve_far(result: StreamedPredictions, unresolved: list, *, num_features:
             rows["pred"][row] = np.argmax(best[1])
             rows.tofile(result.result(tile))
     if unresolved:
-        logger.info("%s: %d points in no field took a covered point beyond their tile's margin",
-                    result.path.name, len(unresolved))
+        logger.info(
+            "%s: %d points in no field took a covered point beyond their tile's margin",
+            result.path.name,
+            len(unresolved),
+        )
 
 
-def _lowest_uncovered(result: StreamedPredictions, tiles: Sequence[int], spec: Any, *, origin: np.ndarray,
-                      margin: float, num_features: int) -> np.ndarray | None:
+def _lowest_uncovered(
+    result: StreamedPredictions,
+    tiles: Sequence[int],
+    spec: Any,
+    *,
+    origin: np.ndarray,
+    margin: float,
+    num_features: int,
+) -> np.ndarray | None:
     """The first sweep: the lowest coordinates of the points beyond every coarse centre."""
     lowest = np.full(3, np.inf)
     for tile in tiles:
@@ -240,7 +234,9 @@ def _lowest_uncovered(result: StreamedPredictions, tiles: Sequence[int], spec: A
     return lowest if np.isfinite(lowest).all() else None
 
 
-def _with_buffer(low: np.ndarray, high: np.ndarray, buffer: Sequence[BufferPoints]) -> tuple[np.ndarray, np.ndarray, int]:
+def _with_buffer(
+    low: np.ndarray, high: np.ndarray, buffer: Sequence[BufferPoints]
+) -> tuple[np.ndarray, np.ndarray, int]:
     """The bounds and point count of a cloud and its buffer."""
     total = 0
     for part in buffer:
@@ -260,8 +256,14 @@ def _anchored(low: np.ndarray, origin: np.ndarray | None, cell: float) -> np.nda
     return snapped
 
 
-def predict_streamed(record: Any, bundle: Any, *, chunk_points: int, buffer: Sequence[BufferPoints] = (),
-                     origin: np.ndarray | None = None) -> StreamedPredictions:
+def predict_streamed(
+    record: Any,
+    bundle: Any,
+    *,
+    chunk_points: int,
+    buffer: Sequence[BufferPoints] = (),
+    origin: np.ndarray | None = None,
+) -> StreamedPredictions:
     """Predicts a lazily read cloud tile by tile (see the module docstring).
 
     Args:
@@ -289,10 +291,14 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int, buffer: Seq
         raise DataError(
             f"{record.path}: pre_processing.support_strategy {bundle.field_spec.support_strategy!r} needs the whole "
             f"cloud, but this cloud is streamed (more than chunk_points={chunk_points} points, not trained on); "
-            "set the predict step's chunk_points to null to predict it in memory, or train with support_strategy 'grid'")
+            "set the predict step's chunk_points to null to predict it in memory, or train with support_strategy 'grid'"
+        )
     if bundle.field_reports is not None and bundle.field_reports(record.prefix):
-        logger.warning("%s: the receptive-field reports of pre_processing are not written for a streamed cloud; "
-                       "set the predict step's chunk_points to null to predict it in memory", record.path.name)
+        logger.warning(
+            "%s: the receptive-field reports of pre_processing are not written for a streamed cloud; "
+            "set the predict step's chunk_points to null to predict it in memory",
+            record.path.name,
+        )
     start = time.perf_counter()
     low, high, own_total = cloud_bounds(record.path, chunk_points=chunk_points)
     low, high, extra = _with_buffer(low, high, buffer)
@@ -305,36 +311,68 @@ def predict_streamed(record: Any, bundle: Any, *, chunk_points: int, buffer: Seq
     shape = (int(cells[0]), int(cells[1]))
     parent = Path(os.path.dirname(record.prefix) or ".")  # the cloud's output folder
     parent.mkdir(parents=True, exist_ok=True)
-    check_tile_space(parent, path=record.path, num_points=total, num_features=len(bundle.feature_names),
-                     num_classes=bundle.num_classes)
-    result = StreamedPredictions(path=record.path, grid=TileGrid(origin=low[:2], side=side, shape=shape),
-                                 chunk_points=chunk_points, num_classes=bundle.num_classes, parent=parent,
-                                 buffer=buffer)
+    check_tile_space(
+        parent,
+        path=record.path,
+        num_points=total,
+        num_features=len(bundle.feature_names),
+        num_classes=bundle.num_classes,
+    )
+    result = StreamedPredictions(
+        path=record.path,
+        grid=TileGrid(origin=low[:2], side=side, shape=shape),
+        chunk_points=chunk_points,
+        num_classes=bundle.num_classes,
+        parent=parent,
+        buffer=buffer,
+    )
     write_buckets(result, feature_names=bundle.feature_names, mined=mined_names(bundle.miners))
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
-    fill_neighbourhood_features(result, feature_names=bundle.feature_names, tiles=tiles,
-                                bounds=(_anchored(low, origin, GROUND_CELL_M), high), miners=bundle.miners)
+    fill_neighbourhood_features(
+        result,
+        feature_names=bundle.feature_names,
+        tiles=tiles,
+        bounds=(_anchored(low, origin, GROUND_CELL_M), high),
+        miners=bundle.miners,
+    )
     fields, own_tiles = 0, result.own_tiles
     unresolved: list[tuple[int, int, np.ndarray, float]] = []
     statistics = None
     if bundle.feature_names:  # the cloud's sample: per-cloud scaling and the check against the training data
-        sample = sample_buckets(result, tiles=own_tiles, num_features=len(bundle.feature_names),
-                                stride=sample_stride(total))
+        sample = sample_buckets(
+            result, tiles=own_tiles, num_features=len(bundle.feature_names), stride=sample_stride(total)
+        )
         check_features(record, bundle, sample)
         statistics = bundle.normalizer.cloud_statistics(sample)
     if bundle.learns_from_points:
         for tile in own_tiles:
             _predict_tile_points(result, tile, bundle, statistics=statistics)
     else:
-        fine_origin = _lowest_uncovered(result, tiles, bundle.field_spec, origin=origin, margin=margin,
-                                        num_features=len(bundle.feature_names))
+        fine_origin = _lowest_uncovered(
+            result, tiles, bundle.field_spec, origin=origin, margin=margin, num_features=len(bundle.feature_names)
+        )
         for number, tile in enumerate(own_tiles, start=1):
-            fields += _predict_tile(result, tile, bundle, origin=origin, fine_origin=fine_origin, margin=margin,
-                                    unresolved=unresolved, statistics=statistics)
+            fields += _predict_tile(
+                result,
+                tile,
+                bundle,
+                origin=origin,
+                fine_origin=fine_origin,
+                margin=margin,
+                unresolved=unresolved,
+                statistics=statistics,
+            )
             logger.info("%s: tile %d/%d predicted", record.path.name, number, len(own_tiles))
         _resolve_far(result, unresolved, num_features=len(bundle.feature_names))
     for tile in tiles:  # the buckets stay until every tile (and neighbour) is done
         result.bucket(tile).unlink(missing_ok=True)
-    logger.info("%s: streamed prediction of %d points (and %d of its buffer) in %d tiles, %d fields (%.1f s)",
-                record.path.name, own_total, extra, len(own_tiles), fields, time.perf_counter() - start)
+    logger.info(
+        "%s: streamed prediction of %d points (and %d of its buffer) in %d tiles, %d fields (%.1f s)",
+        record.path.name,
+        own_total,
+        extra,
+        len(own_tiles),
+        fields,
+        time.perf_counter() - start,
+    )
     return result

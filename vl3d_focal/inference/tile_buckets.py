@@ -172,7 +172,7 @@ def remove_stale_tile_folders(parent: Path) -> list[Path]:
     """
     removed = []
     for folder in sorted(parent.glob(f"{FOLDER_PREFIX}*")) if parent.is_dir() else []:
-        pid = folder.name[len(FOLDER_PREFIX):].split(".")[0]
+        pid = folder.name[len(FOLDER_PREFIX) :].split(".")[0]
         if folder.is_dir() and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             logger.info("removed %s, the temporary tiles of an interrupted run", folder)
@@ -217,8 +217,16 @@ class StreamedPredictions:
         buffer: points of neighbouring clouds bucketed after the cloud's own.
     """
 
-    def __init__(self, *, path: Path, grid: TileGrid, chunk_points: int, num_classes: int,
-                 parent: Path | None = None, buffer: Sequence[BufferPoints] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path,
+        grid: TileGrid,
+        chunk_points: int,
+        num_classes: int,
+        parent: Path | None = None,
+        buffer: Sequence[BufferPoints] = (),
+    ) -> None:
         self.path, self.grid, self.chunk_points, self.num_classes = Path(path), grid, int(chunk_points), num_classes
         self.buffer = tuple(buffer)
         parent = Path(tempfile.gettempdir()) if parent is None else Path(parent)
@@ -271,8 +279,12 @@ class StreamedPredictions:
             classes = np.empty(len(xyz), dtype=np.int64)
             probabilities = np.empty((len(xyz), self.num_classes), dtype=np.float32)
             for tile in np.unique(tiles):
-                rows = np.fromfile(self.result(int(tile)), dtype=dtype, count=int(self.counts[tile, number]),
-                                   offset=int(offsets[tile, number]) * dtype.itemsize)
+                rows = np.fromfile(
+                    self.result(int(tile)),
+                    dtype=dtype,
+                    count=int(self.counts[tile, number]),
+                    offset=int(offsets[tile, number]) * dtype.itemsize,
+                )
                 where = tiles == tile
                 classes[where] = rows["pred"]
                 probabilities[where] = rows["prob"]
@@ -290,7 +302,7 @@ def _all_chunks(result: StreamedPredictions) -> Iterator[tuple[laspy.LasHeader, 
         start += len(points)
     for part in result.buffer:
         for first in range(0, len(part), result.chunk_points):
-            points = part.points[first:first + result.chunk_points]
+            points = part.points[first : first + result.chunk_points]
             yield part.header, part.path, start, points
             start += len(points)
 
@@ -330,8 +342,9 @@ def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str], 
     result.counts = np.stack(counts, axis=1)
 
 
-def load_tile(result: StreamedPredictions, tile: int, *, margin: float, num_features: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load_tile(
+    result: StreamedPredictions, tile: int, *, margin: float, num_features: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A tile's points and the other tiles' points within ``margin`` (in xy) of their box.
 
     Returns:
@@ -357,7 +370,7 @@ def load_tile(result: StreamedPredictions, tile: int, *, margin: float, num_feat
     rows = np.concatenate([core] + parts)
     order = np.argsort(rows["id"], kind="stable")
     own = np.zeros(len(rows), dtype=bool)
-    own[:len(core)] = True
+    own[: len(core)] = True
     return rows[order], own[order], low, high
 
 

@@ -75,8 +75,9 @@ Compute = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.nd
 distance (in x and y) each value depends on."""
 
 
-def _tile_values(result: StreamedPredictions, tile: int, *, num_features: int, width: int, compute: Compute,
-                 margin: float) -> np.ndarray:
+def _tile_values(
+    result: StreamedPredictions, tile: int, *, num_features: int, width: int, compute: Compute, margin: float
+) -> np.ndarray:
     """Features of a tile's own points (in bucket order), exact for every point: the points whose
     reach lies beyond what was loaded are computed again, alone, with a margin that reaches it."""
     values: np.ndarray | None = None
@@ -97,8 +98,13 @@ def _tile_values(result: StreamedPredictions, tile: int, *, num_features: int, w
             return values
         pending = pending[short]
         margin = max(2.0 * margin, _reach_margin(float(reach[short].max())))
-        logger.debug("%s: tile %d: %d points need neighbours beyond the margin, loading %.1f m",
-                     result.path.name, tile, len(pending), margin)
+        logger.debug(
+            "%s: tile %d: %d points need neighbours beyond the margin, loading %.1f m",
+            result.path.name,
+            tile,
+            len(pending),
+            margin,
+        )
 
 
 def _shapes(xyz: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,15 +161,22 @@ def fill_neighbourhood_features(
     for number, tile in enumerate(tiles, start=1):
         core = np.fromfile(result.bucket(tile), dtype=dtype)
         if any(names[j] in SHAPE_FEATURES and names[j] not in mined for j in columns):
-            shapes = _tile_values(result, tile, num_features=len(names), width=len(SHAPE_FEATURES), compute=_shapes,
-                                  margin=SHAPE_MARGIN_M)
+            shapes = _tile_values(
+                result, tile, num_features=len(names), width=len(SHAPE_FEATURES), compute=_shapes, margin=SHAPE_MARGIN_M
+            )
             for j in columns:
                 if names[j] in SHAPE_FEATURES and names[j] not in mined:
                     core["feat"][:, j] = shapes[:, SHAPE_FEATURES.index(names[j])]
         for recipe in recipes:
             wanted = [name for name in recipe.names if name in mined and mined[name] is recipe]
-            values = _tile_values(result, tile, num_features=len(names), width=len(wanted),
-                                  compute=_mined(recipe, wanted), margin=_reach_margin(recipe.reach or SHAPE_MARGIN_M))
+            values = _tile_values(
+                result,
+                tile,
+                num_features=len(names),
+                width=len(wanted),
+                compute=_mined(recipe, wanted),
+                margin=_reach_margin(recipe.reach or SHAPE_MARGIN_M),
+            )
             for column, name in enumerate(wanted):
                 core["feat"][:, names.index(name)] = values[:, column]
         if ground is not None:
@@ -172,8 +185,14 @@ def fill_neighbourhood_features(
             core["feat"][:, j] = core["xyz"][:, 2] - grid.surface_at(surface, core["xyz"])
         bad = [names[j] for j in columns if not np.isfinite(core["feat"][:, j]).all()]
         if bad:
-            raise DataError(f"point cloud {result.path}: NaN or infinite feature values ({bad}); expected finite values")
+            raise DataError(
+                f"point cloud {result.path}: NaN or infinite feature values ({bad}); expected finite values"
+            )
         core.tofile(result.bucket(tile))
         logger.info("%s: neighbourhood features of tile %d/%d", result.path.name, number, len(tiles))
-    logger.info("%s: %s computed tile by tile (%.1f s)", result.path.name,
-                ", ".join(names[j] for j in columns), time.perf_counter() - start)
+    logger.info(
+        "%s: %s computed tile by tile (%.1f s)",
+        result.path.name,
+        ", ".join(names[j] for j in columns),
+        time.perf_counter() - start,
+    )

@@ -108,8 +108,9 @@ def remove_stale_partials(folder: str | Path) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         return []
-    stale = sorted(path for path in root.iterdir()
-                   if path.is_file() and not path.is_symlink() and is_partial_name(path))
+    stale = sorted(
+        path for path in root.iterdir() if path.is_file() and not path.is_symlink() and is_partial_name(path)
+    )
     for path in stale:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

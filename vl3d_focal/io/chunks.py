@@ -46,7 +46,9 @@ def _checked_chunk_points(chunk_points: int) -> int:
     return int(chunk_points)
 
 
-def iter_chunks(path: str | Path, *, chunk_points: int = DEFAULT_CHUNK_POINTS) -> Iterator[tuple[int, laspy.ScaleAwarePointRecord]]:
+def iter_chunks(
+    path: str | Path, *, chunk_points: int = DEFAULT_CHUNK_POINTS
+) -> Iterator[tuple[int, laspy.ScaleAwarePointRecord]]:
     """Reads a LAS/LAZ file ``chunk_points`` points at a time.
 
     Args:
@@ -86,12 +88,14 @@ def _reading(path: Path) -> Iterator[None]:
     try:
         yield
     except Exception as err:  # noqa: BLE001  (laspy, lazrs, numpy: all mean "unreadable")
-        raise DataError(f"point cloud {path}: cannot be read as LAS/LAZ, truncated or corrupted "
-                        f"({type(err).__name__}: {err})") from err
+        raise DataError(
+            f"point cloud {path}: cannot be read as LAS/LAZ, truncated or corrupted ({type(err).__name__}: {err})"
+        ) from err
 
 
-def read_within(path: str | Path, *, low: np.ndarray, high: np.ndarray,
-                chunk_points: int = DEFAULT_CHUNK_POINTS) -> laspy.ScaleAwarePointRecord:
+def read_within(
+    path: str | Path, *, low: np.ndarray, high: np.ndarray, chunk_points: int = DEFAULT_CHUNK_POINTS
+) -> laspy.ScaleAwarePointRecord:
     """The points of a file whose x, y, z lie in the box ``[low, high]``, read chunk by chunk.
 
     Only the selected points are kept (a strip of a neighbouring tile, not the tile), so memory
@@ -170,8 +174,11 @@ class ChunkedCloudWriter:
             raise DataError(f"writing {self.path}: refusing to overwrite the input cloud it was read from")
         self.header = copy.deepcopy(header)
         existing = set(self.header.point_format.dimension_names)
-        new = [laspy.ExtraBytesParams(name=name, type=np.dtype(dtype))
-               for name, dtype in (extra_dims or {}).items() if name not in existing]
+        new = [
+            laspy.ExtraBytesParams(name=name, type=np.dtype(dtype))
+            for name, dtype in (extra_dims or {}).items()
+            if name not in existing
+        ]
         if new:
             self.header.add_extra_dims(new)
         self.header.point_count = 0
@@ -183,8 +190,9 @@ class ChunkedCloudWriter:
         self._output = contextlib.ExitStack()
         tmp = self._output.enter_context(atomic_output(self.path))
         try:
-            self._writer = laspy.open(str(tmp), mode="w", header=self.header,
-                                      do_compress=self.path.suffix.lower() == ".laz")
+            self._writer = laspy.open(
+                str(tmp), mode="w", header=self.header, do_compress=self.path.suffix.lower() == ".laz"
+            )
         except BaseException:
             self._output.__exit__(*sys.exc_info())
             raise
@@ -215,7 +223,8 @@ class ChunkedCloudWriter:
         if classification is not None:
             codes = self._column(classification, n=n, what="classification")
             out.classification = classification_codes(
-                codes, point_format_id=self.header.point_format.id, path=self.path)
+                codes, point_format_id=self.header.point_format.id, path=self.path
+            )
         for name, values in (extra or {}).items():
             out[name] = self._column(values, n=n, what=f"extra dimension {name!r}")
         self._writer.write_points(out)

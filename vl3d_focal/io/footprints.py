@@ -91,8 +91,9 @@ class Footprint:
             >>> Footprint(path="a", low=(0, 0, 0), high=(1, 1, 0), points=1).overlaps((1, 1), (2, 2))
             True
         """
-        return bool(self.low[0] <= high[0] and low[0] <= self.high[0]
-                    and self.low[1] <= high[1] and low[1] <= self.high[1])
+        return bool(
+            self.low[0] <= high[0] and low[0] <= self.high[0] and self.low[1] <= high[1] and low[1] <= self.high[1]
+        )
 
 
 def read_footprint(path: str | Path) -> Footprint:
@@ -111,8 +112,9 @@ def read_footprint(path: str | Path) -> Footprint:
     except Exception as err:  # laspy raises many kinds on damaged headers
         raise DataError(f"point cloud {path}: cannot read its LAS header ({type(err).__name__}: {err})") from err
     (x0, y0, z0), (x1, y1, z1) = (float(v) for v in header.mins), (float(v) for v in header.maxs)
-    return Footprint(path=str(path), low=(x0, y0, z0), high=(x1, y1, z1), points=int(header.point_count),
-                     crs=header_crs(header))
+    return Footprint(
+        path=str(path), low=(x0, y0, z0), high=(x1, y1, z1), points=int(header.point_count), crs=header_crs(header)
+    )
 
 
 @dataclass(frozen=True)
@@ -171,4 +173,3 @@ class TileIndex:
             'EPSG:2154'
         """
         return next((f.crs for f in self.footprints if f.crs), None)
-

@@ -142,9 +142,7 @@ def check_file(path: str | Path, *, allow_empty: bool = False) -> int:
     if not path.is_file():
         raise DataError(f"point cloud {path}: no such file")
     if path.suffix.lower() not in LAS_SUFFIXES:
-        raise DataError(
-            f"point cloud {path}: expected a .las or .laz file, received suffix {path.suffix!r}"
-        )
+        raise DataError(f"point cloud {path}: expected a .las or .laz file, received suffix {path.suffix!r}")
     _check_header(path)
     with laspy.open(path) as reader:
         count = int(reader.header.point_count)
@@ -181,8 +179,7 @@ def read_cloud(path: str | Path, *, allow_empty: bool = False) -> PointCloud:
     except Exception as err:  # laspy/lazrs raise many kinds on damaged files: all mean "unreadable"
         logger.debug("reading %s failed", path, exc_info=True)
         raise DataError(
-            f"point cloud {path}: truncated or corrupted LAS/LAZ data, cannot be decoded "
-            f"({type(err).__name__}: {err})"
+            f"point cloud {path}: truncated or corrupted LAS/LAZ data, cannot be decoded ({type(err).__name__}: {err})"
         ) from err
     cloud = PointCloud.from_las(las, path=path)
     _check_points(cloud, allow_empty=allow_empty)
@@ -212,17 +209,13 @@ def _source(cloud: PointCloud | laspy.LasData) -> tuple[laspy.LasData, Path | No
         return cloud.las, cloud.path
     if isinstance(cloud, laspy.LasData):
         return cloud, None
-    raise DataError(
-        f"write_cloud: expected a PointCloud or laspy.LasData, received {type(cloud).__name__}"
-    )
+    raise DataError(f"write_cloud: expected a PointCloud or laspy.LasData, received {type(cloud).__name__}")
 
 
 def _checked_column(values: np.ndarray, *, n: int, what: str, path: Path) -> np.ndarray:
     values = np.asarray(values)
     if values.ndim != 1 or values.shape[0] != n:
-        raise DataError(
-            f"writing {path}: {what} must have shape ({n},), received shape {values.shape}"
-        )
+        raise DataError(f"writing {path}: {what} must have shape ({n},), received shape {values.shape}")
     return values
 
 

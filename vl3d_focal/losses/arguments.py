@@ -46,8 +46,7 @@ def check_class_weight(value: Any, *, argument: str = "class_weight") -> tuple[f
     array = np.asarray(value, dtype=object).reshape(-1) if len(value) else np.asarray([])
     if array.size == 0 or np.ndim(value) != 1:
         raise LossArgumentError(
-            f"Argument `{argument}` must be a non-empty 1-D sequence of numbers. "
-            f"Received: {argument}={value!r}"
+            f"Argument `{argument}` must be a non-empty 1-D sequence of numbers. Received: {argument}={value!r}"
         )
     bad = [v for v in array if not _is_real(v) or not math.isfinite(float(v)) or float(v) < 0]
     if bad:
@@ -79,9 +78,7 @@ def check_gamma(value: Any, *, argument: str = "gamma") -> float:
         0.0
     """
     if not _is_real(value) or not math.isfinite(float(value)) or float(value) < 0:
-        raise LossArgumentError(
-            f"Argument `{argument}` must be a finite number >= 0. Received: {argument}={value!r}"
-        )
+        raise LossArgumentError(f"Argument `{argument}` must be a finite number >= 0. Received: {argument}={value!r}")
     return float(value)
 
 
@@ -94,8 +91,7 @@ def check_label_smoothing(value: Any) -> float:
     """
     if not _is_real(value) or not 0.0 <= float(value) < 1.0:
         raise LossArgumentError(
-            "Argument `label_smoothing` must be a number in [0, 1). "
-            f"Received: label_smoothing={value!r}"
+            f"Argument `label_smoothing` must be a number in [0, 1). Received: label_smoothing={value!r}"
         )
     return float(value)
 
@@ -109,8 +105,7 @@ def check_bool(value: Any, *, argument: str) -> bool:
     """
     if not isinstance(value, (bool, np.bool_)):
         raise LossArgumentError(
-            f"Argument `{argument}` must be a bool. Received: {argument}={value!r} "
-            f"of type {type(value).__name__}"
+            f"Argument `{argument}` must be a bool. Received: {argument}={value!r} of type {type(value).__name__}"
         )
     return bool(value)
 
@@ -131,8 +126,7 @@ def check_int(value: Any, *, argument: str, allow_none: bool = False) -> int | N
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral,)):
         expected = "an integer or None" if allow_none else "an integer"
         raise LossArgumentError(
-            f"Argument `{argument}` must be {expected}. Received: {argument}={value!r} "
-            f"of type {type(value).__name__}"
+            f"Argument `{argument}` must be {expected}. Received: {argument}={value!r} of type {type(value).__name__}"
         )
     return int(value)
 

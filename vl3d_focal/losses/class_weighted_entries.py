@@ -31,9 +31,7 @@ def _common_properties() -> dict:
         "label_smoothing": parts.label_smoothing_property(),
         "axis": parts.axis_property(),
         "ignore_class": parts.ignore_class_property(),
-        "reduction": parts.reduction_property(
-            default="class_weighted_mean", extra=("class_weighted_mean",)
-        ),
+        "reduction": parts.reduction_property(default="class_weighted_mean", extra=("class_weighted_mean",)),
     }
 
 
@@ -50,9 +48,7 @@ CROSSENTROPY_SCHEMA = parts.loss_schema(
 )
 
 
-@LOSSES.register_module(
-    "class_weighted_focal_categorical_crossentropy", schema=FOCAL_SCHEMA, metadata=_METADATA
-)
+@LOSSES.register_module("class_weighted_focal_categorical_crossentropy", schema=FOCAL_SCHEMA, metadata=_METADATA)
 def build_class_weighted_focal_categorical_crossentropy(
     *,
     class_weight: Sequence[float] | None = None,
@@ -100,9 +96,7 @@ def build_class_weighted_focal_categorical_crossentropy(
     )
 
 
-@LOSSES.register_module(
-    "class_weighted_categorical_crossentropy", schema=CROSSENTROPY_SCHEMA, metadata=_METADATA
-)
+@LOSSES.register_module("class_weighted_categorical_crossentropy", schema=CROSSENTROPY_SCHEMA, metadata=_METADATA)
 def build_class_weighted_categorical_crossentropy(
     *,
     class_weight: Sequence[float] | None = None,

@@ -149,9 +149,17 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
 
     # ------------------------------------------------------------------ maths
     def _point_terms(self, y_true: Any, y_pred: Any, sample_weight: Any):
-        return point_terms(y_true, y_pred, sample_weight, class_weight=self.class_weight, gamma=self.gamma,
-                           from_logits=self.from_logits, label_smoothing=self.label_smoothing, axis=self.axis,
-                           ignore_class=self.ignore_class)
+        return point_terms(
+            y_true,
+            y_pred,
+            sample_weight,
+            class_weight=self.class_weight,
+            gamma=self.gamma,
+            from_logits=self.from_logits,
+            label_smoothing=self.label_smoothing,
+            axis=self.axis,
+            ignore_class=self.ignore_class,
+        )
 
     def compute_parts(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> LossParts:
         """The per-point numerator/denominator pieces of the loss (for global reductions).
@@ -203,7 +211,8 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
             if self.reduction == "sum":
                 return global_ratio(total, None)
             divisor = {"class_weighted_mean": alpha_star, "mean_with_sample_weight": weight}.get(
-                self.reduction, valid)  # sum_over_batch_size, mean: non-ignored points
+                self.reduction, valid
+            )  # sum_over_batch_size, mean: non-ignored points
             divisor = ops.cast(ops.size(terms), "float32") if divisor is None else ops.sum(divisor)
             return global_ratio(total, ops.stop_gradient(divisor))
 

@@ -63,9 +63,7 @@ def normalize_strategy(strategy: Any) -> str:
         known = [*CLASS_WEIGHT_STRATEGIES, *STRATEGY_ALIASES]
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ClassWeightError(
-            f"Unknown class-weight strategy {strategy!r}. Expected one of {known}.{hint}"
-        )
+        raise ClassWeightError(f"Unknown class-weight strategy {strategy!r}. Expected one of {known}.{hint}")
     return name
 
 
@@ -77,22 +75,17 @@ def _check_counts(counts: Any) -> np.ndarray:
             f"Argument `counts` must be a 1-D sequence of per-class point counts. Received: {counts!r}"
         ) from exc
     if array.ndim != 1 or array.size == 0:
-        raise ClassWeightError(
-            f"Argument `counts` must be a non-empty 1-D sequence. Received shape {array.shape}"
-        )
+        raise ClassWeightError(f"Argument `counts` must be a non-empty 1-D sequence. Received shape {array.shape}")
     if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ClassWeightError(
-            f"Argument `counts` must hold finite non-negative numbers. Received: {array.tolist()}"
-        )
+        raise ClassWeightError(f"Argument `counts` must hold finite non-negative numbers. Received: {array.tolist()}")
     if array.sum() <= 0:
-        raise ClassWeightError(
-            f"Argument `counts` has no labelled point in any class. Received: {array.tolist()}"
-        )
+        raise ClassWeightError(f"Argument `counts` has no labelled point in any class. Received: {array.tolist()}")
     return array
 
 
-def _weights_of_present(name: str, n: np.ndarray, *, total: float, num_classes: int,
-                        beta: float, k: float) -> np.ndarray:
+def _weights_of_present(
+    name: str, n: np.ndarray, *, total: float, num_classes: int, beta: float, k: float
+) -> np.ndarray:
     """Weights of the classes with ``n > 0`` (``n`` holds only those)."""
     if name == "balanced":
         return total / (num_classes * n)
@@ -157,8 +150,10 @@ def compute_class_weight(
     present = n > 0
     if not present.all():
         absent = np.flatnonzero(~present).tolist()
-        message = (f"class(es) {absent} have no points in the counts {n.tolist()}: strategy "
-                   f"{name!r} would give them an infinite weight")
+        message = (
+            f"class(es) {absent} have no points in the counts {n.tolist()}: strategy "
+            f"{name!r} would give them an infinite weight"
+        )
         if on_absent_class == "error":
             raise ClassWeightError(f"{message}; pass on_absent_class='zero' to weight them 0")
         warnings.warn(f"{message}; weighting them 0", RuntimeWarning, stacklevel=2)
@@ -177,11 +172,14 @@ def _explicit_weights(values: Sequence[Any], *, class_names: Sequence[str]) -> l
         )
     out = []
     for index, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
-                not math.isfinite(float(value)) or float(value) < 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, np.number))
+            or not math.isfinite(float(value))
+            or float(value) < 0
+        ):
             raise ClassWeightError(
-                f"`class_weight[{index}]` ({class_names[index]!r}) must be a finite number >= 0. "
-                f"Received: {value!r}"
+                f"`class_weight[{index}]` ({class_names[index]!r}) must be a finite number >= 0. Received: {value!r}"
             )
         out.append(float(value))
     return out
@@ -215,8 +213,7 @@ def resolve_class_weight(
         unknown = sorted(set(options) - {"strategy", *_STRATEGY_OPTIONS})
         if unknown:
             raise ClassWeightError(
-                f"`class_weight` strategy options {unknown} are unknown; expected some of "
-                f"{list(_STRATEGY_OPTIONS)}"
+                f"`class_weight` strategy options {unknown} are unknown; expected some of {list(_STRATEGY_OPTIONS)}"
             )
         if counts is None:
             raise ClassWeightError(
@@ -233,8 +230,7 @@ def resolve_class_weight(
         unknown = [key for key in spec_value if key not in names]
         if unknown:
             hints = {key: difflib.get_close_matches(str(key), names, n=1) for key in unknown}
-            detail = ", ".join(f"{key!r}" + (f" (did you mean {h[0]!r}?)" if h else "")
-                               for key, h in hints.items())
+            detail = ", ".join(f"{key!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for key, h in hints.items())
             raise ClassWeightError(f"`class_weight` names unknown classes {detail}; classes: {names}")
         missing = [name for name in names if name not in spec_value]
         if missing:
@@ -278,5 +274,6 @@ def describe_class_weight(spec_value: Any) -> str:
     name = str(options.pop("strategy"))
     name = STRATEGY_ALIASES.get(name.lower(), name.lower())
     extra = "".join(f", {key}={value}" for key, value in options.items())
-    return (f"{name}{extra}: {strategy_descriptions().get(name, '')} "
-            "n_c: training points of class c, N: all, C: classes.")
+    return (
+        f"{name}{extra}: {strategy_descriptions().get(name, '')} n_c: training points of class c, N: all, C: classes."
+    )

@@ -63,8 +63,7 @@ def gamma_case(gamma: float) -> str:
     return "below_one" if gamma < 1.0 else "above_one"
 
 
-def focal_parts(*, log_p: Tensor, p: Tensor, one_minus_p: Tensor, gamma: Any, case: str
-                ) -> tuple[Tensor, Tensor]:
+def focal_parts(*, log_p: Tensor, p: Tensor, one_minus_p: Tensor, gamma: Any, case: str) -> tuple[Tensor, Tensor]:
     """``(f, df/dln(p))`` from ``ln p``, ``p`` and ``1 - p`` (all the same shape).
 
     Example:
@@ -102,12 +101,14 @@ def focal_and_slope(log_p: Tensor, *, gamma: float) -> tuple[Tensor, Tensor]:
         >>> f, slope = focal_and_slope(ops.convert_to_tensor([-0.1]), gamma=2.0)
     """
     log_p = ops.convert_to_tensor(log_p)
-    return focal_parts(log_p=log_p, p=ops.exp(log_p), one_minus_p=-ops.expm1(log_p), gamma=gamma,
-                       case=gamma_case(gamma))
+    return focal_parts(
+        log_p=log_p, p=ops.exp(log_p), one_minus_p=-ops.expm1(log_p), gamma=gamma, case=gamma_case(gamma)
+    )
 
 
-def sparse_forward(z: Tensor, labels: Tensor, weight: Tensor, gamma: Any, *, case: str
-                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def sparse_forward(
+    z: Tensor, labels: Tensor, weight: Tensor, gamma: Any, *, case: str
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(terms, exps, coef / total, coef)`` with ``coef = weight * slope`` (saved for backward).
 
     The label logit is gathered from the flat logits (one gather, no index pairs) and its exp
@@ -128,8 +129,13 @@ def sparse_forward(z: Tensor, labels: Tensor, weight: Tensor, gamma: Any, *, cas
     shifted_label = ops.take(ops.reshape(z, [-1]), flat_index) - peak
     exp_label = ops.exp(shifted_label)
     inverse = 1.0 / total
-    f, slope = focal_parts(log_p=shifted_label - ops.log(total), p=exp_label * inverse,
-                           one_minus_p=(total - exp_label) * inverse, gamma=gamma, case=case)
+    f, slope = focal_parts(
+        log_p=shifted_label - ops.log(total),
+        p=exp_label * inverse,
+        one_minus_p=(total - exp_label) * inverse,
+        gamma=gamma,
+        case=case,
+    )
     coef = weight * slope
     return ops.where(known, weight * f, float("nan")), exps, coef * inverse, coef
 
@@ -168,8 +174,9 @@ def dense_forward(z: Tensor, weights: Tensor, gamma: Any, *, case: str) -> tuple
     total = ops.sum(exps, axis=-1, keepdims=True)
     inverse = 1.0 / total
     p = exps * inverse
-    f, slope = focal_parts(log_p=shifted - ops.log(total), p=p, one_minus_p=(total - exps) * inverse,
-                           gamma=gamma, case=case)
+    f, slope = focal_parts(
+        log_p=shifted - ops.log(total), p=p, one_minus_p=(total - exps) * inverse, gamma=gamma, case=case
+    )
     weighted_slope = weights * slope
     grad = weighted_slope - p * ops.sum(weighted_slope, axis=-1, keepdims=True)
     return ops.sum(weights * f, axis=-1), grad
@@ -210,8 +217,7 @@ def hard_labels(total: Tensor, alpha: Tensor, *, num_classes: Any) -> tuple[Tens
     return labels, ops.where(total > 0, ops.take(alpha, labels), 0.0)
 
 
-def categorical_forward(z: Tensor, y: Tensor, alpha: Tensor, keep: Any, gamma: Any, *, case: str
-                        ) -> tuple[Tensor, ...]:
+def categorical_forward(z: Tensor, y: Tensor, alpha: Tensor, keep: Any, gamma: Any, *, case: str) -> tuple[Tensor, ...]:
     """``(hard, labels, alpha*, terms, saved, scale, coef)`` from logits and targets.
 
     ``hard`` (see :func:`hard_rows`): ``sum_c keep alpha_c y_c f_c`` is then exactly the
@@ -237,14 +243,14 @@ def categorical_forward(z: Tensor, y: Tensor, alpha: Tensor, keep: Any, gamma: A
         weighted = y * alpha
         values, grad = dense_forward(z, keep * weighted, gamma, case=case)
         unused = ops.zeros_like(values)
-        return (ops.cast(ops.argmax(y, axis=-1), "int32"), ops.sum(weighted, axis=-1), values, grad, unused,
-                unused)
+        return (ops.cast(ops.argmax(y, axis=-1), "int32"), ops.sum(weighted, axis=-1), values, grad, unused, unused)
 
     return (hard,) + tuple(ops.cond(hard, sparse, soft))
 
 
-def categorical_backward(upstream: Tensor, saved: Tensor, scale: Tensor, coef: Tensor, labels: Tensor,
-                         hard: Tensor) -> Tensor:
+def categorical_backward(
+    upstream: Tensor, saved: Tensor, scale: Tensor, coef: Tensor, labels: Tensor, hard: Tensor
+) -> Tensor:
     """The sparse backward from the saved exps, or ``upstream * saved`` (the dense gradient).
 
     Example:
@@ -253,8 +259,9 @@ def categorical_backward(upstream: Tensor, saved: Tensor, scale: Tensor, coef: T
         >>> hard, labels, _, _, saved, scale, coef = out
         >>> grad = categorical_backward(ops.ones((1,)), saved, scale, coef, labels, hard)
     """
-    return ops.cond(hard, lambda: sparse_backward(upstream, saved, scale, coef, labels),
-                    lambda: upstream[:, None] * saved)
+    return ops.cond(
+        hard, lambda: sparse_backward(upstream, saved, scale, coef, labels), lambda: upstream[:, None] * saved
+    )
 
 
 def _upstream(args: tuple, upstream: Tensor | None) -> Tensor:
@@ -326,8 +333,9 @@ def dense_logit_terms(logits: Tensor, *, weights: Tensor, gamma: float) -> Tenso
     return terms(ops.convert_to_tensor(logits, "float32"))
 
 
-def categorical_logit_terms(logits: Tensor, *, targets: Tensor, class_weight: Tensor | None, gamma: float,
-                            label_scale: float = 1.0) -> CategoricalTerms:
+def categorical_logit_terms(
+    logits: Tensor, *, targets: Tensor, class_weight: Tensor | None, gamma: float, label_scale: float = 1.0
+) -> CategoricalTerms:
     """Focal terms of one-hot or soft targets, as fast as sparse labels when they are one-hot.
 
     One row reduction over the targets (:func:`hard_rows`) tells whether every row is hard
@@ -357,7 +365,8 @@ def categorical_logit_terms(logits: Tensor, *, targets: Tensor, class_weight: Te
     alpha = ops.ones((num_classes,), "float32") if class_weight is None else ops.cast(class_weight, "float32")
     case = gamma_case(gamma)
     hard, labels, alpha_star, values, saved, scale, coef = categorical_forward(
-        ops.stop_gradient(ops.convert_to_tensor(logits, "float32")), targets, alpha, label_scale, gamma, case=case)
+        ops.stop_gradient(ops.convert_to_tensor(logits, "float32")), targets, alpha, label_scale, gamma, case=case
+    )
 
     @ops.custom_gradient
     def terms(z: Tensor):
@@ -366,5 +375,4 @@ def categorical_logit_terms(logits: Tensor, *, targets: Tensor, class_weight: Te
 
         return values, grad
 
-    return CategoricalTerms(terms=terms(ops.convert_to_tensor(logits, "float32")), alpha_star=alpha_star,
-                            labels=labels)
+    return CategoricalTerms(terms=terms(ops.convert_to_tensor(logits, "float32")), alpha_star=alpha_star, labels=labels)

@@ -61,32 +61,37 @@ def _kernel(*, kind: str, case: str = "", weight_rank: int = 0) -> Kernel:
     if key not in _KERNELS:
         body: Callable[..., Any]
         if kind == "sparse_forward":
+
             def sparse_body(z, labels, weight, gamma):
                 return sparse_forward(z, labels, weight, gamma, case=case)
+
             body = sparse_body
             signature = [_MATRIX, _LABELS, _POINTS, _SCALAR]
         elif kind == "sparse_backward":
             body = sparse_backward
             signature = [_POINTS, _MATRIX, _POINTS, _POINTS, _LABELS]
         elif kind == "categorical_forward":
+
             def categorical_body(z, y, alpha, keep, gamma):
                 return categorical_forward(z, y, alpha, keep, gamma, case=case)
+
             body = categorical_body
             signature = [_MATRIX, _MATRIX, _CLASSES, _SCALAR, _SCALAR]
         elif kind == "categorical_backward":
             body = categorical_backward
             signature = [_POINTS, _MATRIX, _POINTS, _POINTS, _LABELS, _FLAG]
         else:
+
             def dense_body(z, weights, gamma):
                 return dense_forward(z, weights, gamma, case=case)
+
             body = dense_body
             signature = [_MATRIX, tf.TensorSpec([None] * weight_rank, tf.float32), _SCALAR]
         _KERNELS[key] = tf.function(body, jit_compile=True, input_signature=signature)
     return _KERNELS[key]
 
 
-def _with_saved_gradient(logits: tf.Tensor, kernel: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
-                         ) -> tf.Tensor:
+def _with_saved_gradient(logits: tf.Tensor, kernel: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]) -> tf.Tensor:
     """Terms whose gradient is ``upstream[:, None] * grad``, both from one kernel call."""
 
     @tf.custom_gradient
@@ -97,9 +102,7 @@ def _with_saved_gradient(logits: tf.Tensor, kernel: Callable[[tf.Tensor], tuple[
     return terms(logits)
 
 
-def sparse_logit_terms(
-    logits: tf.Tensor, *, labels: tf.Tensor, label_weight: tf.Tensor, gamma: float
-) -> tf.Tensor:
+def sparse_logit_terms(logits: tf.Tensor, *, labels: tf.Tensor, label_weight: tf.Tensor, gamma: float) -> tf.Tensor:
     """:func:`vl3d_focal.losses.focal_ops.sparse_logit_terms` as fused XLA kernels.
 
     The forward kernel saves ``exp(z - max z)`` and two numbers per point; the backward kernel
@@ -124,12 +127,7 @@ def sparse_logit_terms(
 
 
 def categorical_logit_terms(
-    logits: tf.Tensor,
-    *,
-    targets: tf.Tensor,
-    class_weight: tf.Tensor | None,
-    gamma: float,
-    label_scale: float = 1.0,
+    logits: tf.Tensor, *, targets: tf.Tensor, class_weight: tf.Tensor | None, gamma: float, label_scale: float = 1.0
 ) -> CategoricalTerms:
     """:func:`vl3d_focal.losses.focal_ops.categorical_logit_terms` as fused XLA kernels.
 
@@ -156,7 +154,8 @@ def categorical_logit_terms(
     @tf.custom_gradient
     def terms(z: tf.Tensor):
         hard, labels, alpha_star, values, saved, scale, coef = forward(
-            tf.stop_gradient(z), targets, alpha, keep, gamma_value)
+            tf.stop_gradient(z), targets, alpha, keep, gamma_value
+        )
 
         def grad(upstream: tf.Tensor, *unused: tf.Tensor) -> tf.Tensor:
             return backward(upstream, saved, scale, coef, labels, hard)

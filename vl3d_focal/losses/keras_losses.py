@@ -36,9 +36,7 @@ def _one_hot_properties() -> dict:
     }
 
 
-def _one_hot_arguments(
-    *, from_logits: bool, label_smoothing: float, axis: int, reduction: str | None
-) -> dict:
+def _one_hot_arguments(*, from_logits: bool, label_smoothing: float, axis: int, reduction: str | None) -> dict:
     """The checked arguments shared by Keras' one-hot cross-entropies."""
     return {
         "from_logits": args.check_bool(from_logits, argument="from_logits"),
@@ -98,8 +96,7 @@ def build_categorical_focal_crossentropy(
         alpha = list(args.check_class_weight(alpha, argument="alpha"))
         if num_classes is not None and len(alpha) != num_classes:
             raise LossArgumentError(
-                f"Argument `alpha` must have one value per class: expected {num_classes}, "
-                f"received {len(alpha)}"
+                f"Argument `alpha` must have one value per class: expected {num_classes}, received {len(alpha)}"
             )
     else:
         alpha = args.check_gamma(alpha, argument="alpha")
@@ -108,8 +105,7 @@ def build_categorical_focal_crossentropy(
     return keras.losses.CategoricalFocalCrossentropy(
         alpha=alpha,
         gamma=args.check_gamma(gamma),
-        **_one_hot_arguments(from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-                             reduction=reduction),
+        **_one_hot_arguments(from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, reduction=reduction),
     )
 
 
@@ -147,8 +143,7 @@ def build_categorical_crossentropy(
     import keras  # imported when built: listing and validating need no Keras
 
     return keras.losses.CategoricalCrossentropy(
-        **_one_hot_arguments(from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-                             reduction=reduction)
+        **_one_hot_arguments(from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, reduction=reduction)
     )
 
 

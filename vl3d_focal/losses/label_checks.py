@@ -66,35 +66,41 @@ def check_layout(*, y_true_shape: Sequence[int | None], y_pred_shape: Sequence[i
         False
     """
     y_true_shape, y_pred_shape = tuple(y_true_shape), tuple(y_pred_shape)
-    points = y_pred_shape[:axis] + y_pred_shape[axis + 1:]
+    points = y_pred_shape[:axis] + y_pred_shape[axis + 1 :]
     num_classes = y_pred_shape[axis]
-    expected = (f"expected sparse labels of shape {_shape(points)} (the shape of `y_pred`, "
-                f"{_shape(y_pred_shape)}, without its class axis {axis}) or one-hot labels of "
-                f"shape {_shape(y_pred_shape)}")
+    expected = (
+        f"expected sparse labels of shape {_shape(points)} (the shape of `y_pred`, "
+        f"{_shape(y_pred_shape)}, without its class axis {axis}) or one-hot labels of "
+        f"shape {_shape(y_pred_shape)}"
+    )
     if len(y_true_shape) == len(points):
         if not _compatible(y_true_shape, points):
             raise LossArgumentError(
-                f"Argument `y_true` does not fit `y_pred`: {expected}. Received: "
-                f"y_true.shape={_shape(y_true_shape)}")
+                f"Argument `y_true` does not fit `y_pred`: {expected}. Received: y_true.shape={_shape(y_true_shape)}"
+            )
         return True
     if len(y_true_shape) == len(y_pred_shape):
         if y_true_shape[axis] == 1 and num_classes != 1:
-            return check_layout(y_true_shape=y_true_shape[:axis] + y_true_shape[axis + 1:],
-                                y_pred_shape=y_pred_shape, axis=axis)
-        if _compatible(y_true_shape[:axis] + y_true_shape[axis + 1:], points) and not _compatible(
-                y_true_shape[axis:axis + 1], (num_classes,)):
+            return check_layout(
+                y_true_shape=y_true_shape[:axis] + y_true_shape[axis + 1 :], y_pred_shape=y_pred_shape, axis=axis
+            )
+        if _compatible(y_true_shape[:axis] + y_true_shape[axis + 1 :], points) and not _compatible(
+            y_true_shape[axis : axis + 1], (num_classes,)
+        ):
             raise LossArgumentError(
                 f"Argument `y_true` must have one entry per class on axis {axis}: expected "
                 f"{num_classes} (the classes of `y_pred`, shape {_shape(y_pred_shape)}). "
-                f"Received: {y_true_shape[axis]} (y_true.shape={_shape(y_true_shape)})")
+                f"Received: {y_true_shape[axis]} (y_true.shape={_shape(y_true_shape)})"
+            )
         if not _compatible(y_true_shape, y_pred_shape):
             raise LossArgumentError(
-                f"Argument `y_true` does not fit `y_pred`: {expected}. Received: "
-                f"y_true.shape={_shape(y_true_shape)}")
+                f"Argument `y_true` does not fit `y_pred`: {expected}. Received: y_true.shape={_shape(y_true_shape)}"
+            )
         return False
     raise LossArgumentError(
         f"Argument `y_true` does not fit `y_pred`: {expected}. Received: "
-        f"y_true.shape={_shape(y_true_shape)} (rank {len(y_true_shape)})")
+        f"y_true.shape={_shape(y_true_shape)} (rank {len(y_true_shape)})"
+    )
 
 
 def _is_concrete(value: Tensor) -> bool:
@@ -135,10 +141,14 @@ def check_sparse_labels(labels: Tensor, *, num_classes: int | None, ignore_class
     """
     integral = "int" in keras.backend.standardize_dtype(labels.dtype)
     allowed = "" if ignore_class is None else f" or ignore_class={ignore_class}"
-    fractional = ("Argument `y_true` holds sparse labels that are not integers: expected class "
-                  f"indices in [0, {num_classes}){allowed}")
-    outside = (f"Argument `y_true` holds sparse label value(s) outside the class range of the "
-               f"predictions ({num_classes} classes): expected integers in [0, {num_classes}){allowed}")
+    fractional = (
+        "Argument `y_true` holds sparse labels that are not integers: expected class "
+        f"indices in [0, {num_classes}){allowed}"
+    )
+    outside = (
+        f"Argument `y_true` holds sparse label value(s) outside the class range of the "
+        f"predictions ({num_classes} classes): expected integers in [0, {num_classes}){allowed}"
+    )
     if _is_concrete(labels):
         values = ops.convert_to_numpy(labels).reshape(-1)
         if not integral and not np.all(np.floor(values) == values):
@@ -149,22 +159,25 @@ def check_sparse_labels(labels: Tensor, *, num_classes: int | None, ignore_class
         if ignore_class is not None:
             bad &= values != ignore_class
         if bad.any():
-            raise LossArgumentError(f"{outside}. Received label value(s) {_value_list(values[bad])} at "
-                                    f"{int(bad.sum())} point(s)")
+            raise LossArgumentError(
+                f"{outside}. Received label value(s) {_value_list(values[bad])} at {int(bad.sum())} point(s)"
+            )
         return
     if keras.backend.backend() != "tensorflow":
         return
     import tensorflow as tf
 
     if not integral:
-        _graph_check(tf.reduce_all(tf.equal(tf.floor(labels), labels)), f"{fractional}. Received:",
-                     [labels])
+        _graph_check(tf.reduce_all(tf.equal(tf.floor(labels), labels)), f"{fractional}. Received:", [labels])
     if num_classes is None:
         return
     valid = labels if ignore_class is None else tf.where(tf.equal(labels, ignore_class), tf.zeros_like(labels), labels)
     low, high = tf.reduce_min(valid), tf.reduce_max(valid)
-    _graph_check(tf.logical_and(low >= 0, high < num_classes),
-                 f"{outside}. Received labels with minimum and maximum (ignored points excluded):", [low, high])
+    _graph_check(
+        tf.logical_and(low >= 0, high < num_classes),
+        f"{outside}. Received labels with minimum and maximum (ignored points excluded):",
+        [low, high],
+    )
 
 
 def check_points(y_true: Tensor, y_pred: Tensor, *, sparse: bool) -> None:
@@ -181,6 +194,9 @@ def check_points(y_true: Tensor, y_pred: Tensor, *, sparse: bool) -> None:
 
     expected = tf.shape(y_pred)[:-1] if sparse else tf.shape(y_pred)
     tf.debugging.assert_equal(
-        tf.shape(y_true), expected,
+        tf.shape(y_true),
+        expected,
         message="Argument `y_true` does not fit `y_pred`: expected the shape of `y_pred` "
-                + ("without its class axis" if sparse else "") + ". Received y_true.shape, expected shape:")
+        + ("without its class axis" if sparse else "")
+        + ". Received y_true.shape, expected shape:",
+    )

@@ -34,17 +34,20 @@ SCHEMA = parts.loss_schema(
         "class_weight": parts.class_weight_property(),
         "gamma": parts.gamma_property(default=2.0),
         "from_logits": parts.from_logits_property(),
-        "epsilon": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5,
-                    "default": 1e-7, "description": "Probability clipping bound."},
+        "epsilon": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "exclusiveMaximum": 0.5,
+            "default": 1e-7,
+            "description": "Probability clipping bound.",
+        },
         "reduction": parts.reduction_property(default="sum_over_batch_size"),
     },
 )
 
 
 @LOSSES.register_module(
-    "multi_category_focal_crossentropy",
-    schema=SCHEMA,
-    metadata={"label_format": "one_hot", "takes_class_weight": True},
+    "multi_category_focal_crossentropy", schema=SCHEMA, metadata={"label_format": "one_hot", "takes_class_weight": True}
 )
 def build_multi_category_focal_crossentropy(
     *,
@@ -77,12 +80,15 @@ def build_multi_category_focal_crossentropy(
     for argument, value in (("class_counts", class_counts), ("class_weight", class_weight)):
         if value is not None and num_classes is not None and len(value) != num_classes:
             raise LossArgumentError(
-                f"Argument `{argument}` must have one value per class: expected {num_classes}, "
-                f"received {len(value)}"
+                f"Argument `{argument}` must have one value per class: expected {num_classes}, received {len(value)}"
             )
     from vl3d_focal.losses.multi_category_focal import MultiCategoryFocalCrossentropy
 
     return MultiCategoryFocalCrossentropy(
-        class_counts=class_counts, class_weight=class_weight, gamma=gamma,
-        from_logits=from_logits, epsilon=epsilon, reduction=reduction,
+        class_counts=class_counts,
+        class_weight=class_weight,
+        gamma=gamma,
+        from_logits=from_logits,
+        epsilon=epsilon,
+        reduction=reduction,
     )

@@ -27,8 +27,7 @@ Tensor = Any  # a backend tensor
 
 
 def multi_category_focal_crossentropy(
-    y_true: Tensor, y_pred: Tensor, *, alpha: Tensor, gamma: float, from_logits: bool,
-    epsilon: float,
+    y_true: Tensor, y_pred: Tensor, *, alpha: Tensor, gamma: float, from_logits: bool, epsilon: float
 ) -> Tensor:
     """Per-sample one-vs-all focal loss (seed 003) on one-hot labels.
 
@@ -124,8 +123,7 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
                 )
             alpha = ops.convert_to_tensor(self._alpha, "float32")
         return multi_category_focal_crossentropy(
-            y_true, y_pred, alpha=alpha, gamma=self.gamma, from_logits=self.from_logits,
-            epsilon=self.epsilon,
+            y_true, y_pred, alpha=alpha, gamma=self.gamma, from_logits=self.from_logits, epsilon=self.epsilon
         )
 
     def get_config(self) -> dict[str, Any]:

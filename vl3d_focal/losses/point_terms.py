@@ -62,8 +62,9 @@ def kernels() -> ModuleType:
     return focal_ops
 
 
-def _standardize(y_true: Any, y_pred: Any, *, axis: int, class_weight: Sequence[float] | None
-                 ) -> tuple[Tensor, Tensor, bool]:
+def _standardize(
+    y_true: Any, y_pred: Any, *, axis: int, class_weight: Sequence[float] | None
+) -> tuple[Tensor, Tensor, bool]:
     """float32 predictions with the class axis last, labels, and whether labels are sparse."""
     label_checks.check_dense(y_true, argument="y_true")
     label_checks.check_dense(y_pred, argument="y_pred")
@@ -76,7 +77,8 @@ def _standardize(y_true: Any, y_pred: Any, *, axis: int, class_weight: Sequence[
         raise LossArgumentError(f"Argument `y_pred` must have a class axis (rank >= 1). Received: shape {shape}")
     if not -rank <= axis < rank:
         raise LossArgumentError(
-            f"Argument `axis` must be in [-{rank}, {rank}) for predictions of rank {rank}. Received: axis={axis}")
+            f"Argument `axis` must be in [-{rank}, {rank}) for predictions of rank {rank}. Received: axis={axis}"
+        )
     axis %= rank
     sparse = label_checks.check_layout(y_true_shape=tuple(y_true.shape), y_pred_shape=shape, axis=axis)
     if sparse and len(y_true.shape) == rank:
@@ -90,7 +92,8 @@ def _standardize(y_true: Any, y_pred: Any, *, axis: int, class_weight: Sequence[
     if class_weight is not None and num_classes is not None and len(class_weight) != num_classes:
         raise LossArgumentError(
             f"Argument `class_weight` must have one weight per class: expected {num_classes} (the "
-            f"classes of `y_pred`, axis {axis}, shape {shape}). Received: {len(class_weight)} values")
+            f"classes of `y_pred`, axis {axis}, shape {shape}). Received: {len(class_weight)} values"
+        )
     label_checks.check_points(y_true, y_pred, sparse=sparse)
     return y_true, y_pred, sparse
 
@@ -105,7 +108,8 @@ def _point_weights(sample_weight: Any, *, point_shape: Any, point_rank: int) -> 
     elif rank > point_rank:
         raise LossArgumentError(
             f"Argument `sample_weight` must have rank <= {point_rank} (one weight per sample or per "
-            f"point), or a trailing axis of size 1. Received: shape {tuple(weight.shape)}")
+            f"point), or a trailing axis of size 1. Received: shape {tuple(weight.shape)}"
+        )
     for _ in range(point_rank - len(weight.shape)):
         weight = weight[..., None]
     return ops.reshape(ops.broadcast_to(weight, point_shape), [-1])
@@ -115,13 +119,23 @@ def _dense_terms(predictions: Tensor, weights: Tensor, *, gamma: float, from_log
     """``sum_c weights_c f(p_c)`` per point, from logits or probabilities."""
     if from_logits:
         return kernels().dense_logit_terms(predictions, weights=weights, gamma=gamma)
-    return probability_terms.dense_probability_terms(predictions, weights=weights, gamma=gamma,
-                                                     epsilon=keras.config.epsilon())
+    return probability_terms.dense_probability_terms(
+        predictions, weights=weights, gamma=gamma, epsilon=keras.config.epsilon()
+    )
 
 
-def point_terms(y_true: Any, y_pred: Any, sample_weight: Any, *, class_weight: Sequence[float] | None,
-                gamma: float, from_logits: bool, label_smoothing: float, axis: int,
-                ignore_class: int | None) -> PointTerms:
+def point_terms(
+    y_true: Any,
+    y_pred: Any,
+    sample_weight: Any,
+    *,
+    class_weight: Sequence[float] | None,
+    gamma: float,
+    from_logits: bool,
+    label_smoothing: float,
+    axis: int,
+    ignore_class: int | None,
+) -> PointTerms:
     """Each point's weighted term, ``alpha*``, weight and validity (see :class:`PointTerms`).
 
     Args:
@@ -166,11 +180,13 @@ def point_terms(y_true: Any, y_pred: Any, sample_weight: Any, *, class_weight: S
             terms = kernels().sparse_logit_terms(predictions, labels=labels, label_weight=label_weight, gamma=gamma)
         else:
             terms = probability_terms.sparse_probability_terms(
-                predictions, labels=labels, label_weight=label_weight, gamma=gamma, epsilon=keras.config.epsilon())
+                predictions, labels=labels, label_weight=label_weight, gamma=gamma, epsilon=keras.config.epsilon()
+            )
     elif from_logits:
         target = ops.reshape(ops.cast(y_true, "float32"), [-1, num_classes])
         terms, alpha_star, labels = kernels().categorical_logit_terms(
-            predictions, targets=target, class_weight=alpha, gamma=gamma, label_scale=1.0 - eps)
+            predictions, targets=target, class_weight=alpha, gamma=gamma, label_scale=1.0 - eps
+        )
         if ignore_class is not None:
             valid = ops.not_equal(labels, ignore_class)
     else:
@@ -179,8 +195,7 @@ def point_terms(y_true: Any, y_pred: Any, sample_weight: Any, *, class_weight: S
             valid = ops.not_equal(ops.cast(ops.argmax(target, axis=-1), "int32"), ignore_class)
         weighted = target if alpha is None else target * alpha
         alpha_star = ops.sum(weighted, axis=-1)
-        terms = _dense_terms(predictions, weighted * (1.0 - eps) if eps else weighted, gamma=gamma,
-                             from_logits=False)
+        terms = _dense_terms(predictions, weighted * (1.0 - eps) if eps else weighted, gamma=gamma, from_logits=False)
     if eps:  # label smoothing, by linearity: (1 - eps) * the labels' terms + the uniform part
         uniform = eps / ops.cast(num_classes, "float32") * (ops.ones((num_classes,)) if alpha is None else alpha)
         terms = terms + _dense_terms(predictions, uniform, gamma=gamma, from_logits=from_logits)
@@ -192,5 +207,10 @@ def point_terms(y_true: Any, y_pred: Any, sample_weight: Any, *, class_weight: S
     if weight is not None:
         terms = terms * weight
         alpha_star = weight if alpha_star is None else alpha_star * weight
-    return PointTerms(terms=terms, alpha_star=alpha_star, weight=weight,
-                      valid=None if valid is None else ops.cast(valid, "float32"), point_shape=point_shape)
+    return PointTerms(
+        terms=terms,
+        alpha_star=alpha_star,
+        weight=weight,
+        valid=None if valid is None else ops.cast(valid, "float32"),
+        point_shape=point_shape,
+    )

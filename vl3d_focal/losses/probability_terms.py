@@ -33,12 +33,7 @@ def _focal_of_probability(p: Tensor, *, gamma: float) -> Tensor:
 
 
 def sparse_probability_terms(
-    probabilities: Tensor,
-    *,
-    labels: Tensor,
-    label_weight: Tensor,
-    gamma: float,
-    epsilon: float,
+    probabilities: Tensor, *, labels: Tensor, label_weight: Tensor, gamma: float, epsilon: float
 ) -> Tensor:
     """``label_weight_i * f(p_{i, y_i})`` from probabilities renormalised and clipped like Keras.
 
@@ -65,9 +60,7 @@ def sparse_probability_terms(
     return ops.where(known, label_weight * _focal_of_probability(p_label, gamma=gamma), float("nan"))
 
 
-def dense_probability_terms(
-    probabilities: Tensor, *, weights: Tensor, gamma: float, epsilon: float
-) -> Tensor:
+def dense_probability_terms(probabilities: Tensor, *, weights: Tensor, gamma: float, epsilon: float) -> Tensor:
     """``sum_c weights_c * f(p_c)`` from probabilities renormalised and clipped like Keras.
 
     Args:

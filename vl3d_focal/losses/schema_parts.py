@@ -38,10 +38,7 @@ def loss_schema(*, name: str, description: str, properties: dict[str, Any]) -> d
         "description": description,
         "additionalProperties": False,
         "required": ["function"],
-        "properties": {
-            "function": {"const": name, "description": "Name of the loss in the registry."},
-            **properties,
-        },
+        "properties": {"function": {"const": name, "description": "Name of the loss in the registry."}, **properties},
     }
 
 
@@ -142,5 +139,5 @@ def class_weight_property() -> dict[str, Any]:
         "$ref": "class_weight.schema.json",
         "default": None,
         "description": "Class weights: a list of C numbers, a {class name: weight} object, a "
-        "strategy name or {\"strategy\": ...}; null means all 1.0.",
+        'strategy name or {"strategy": ...}; null means all 1.0.',
     }

@@ -55,15 +55,22 @@ from vl3d_focal.models.neighborhoods import AppendOnes, GatherPoints, GroupNeigh
 logger = logging.getLogger(__name__)
 
 TINY_PRE_PROCESSING: dict[str, Any] = {
-    "pre_processor": "hierarchical_fps", "neighborhood": {"type": "sphere", "radius": 1.0},
-    "num_points_per_depth": [16, 8, 4], "num_pwise_neighbors": [4, 4, 2],
-    "num_downsampling_neighbors": [1, 4, 2], "num_upsampling_neighbors": [1, 2, 2],
+    "pre_processor": "hierarchical_fps",
+    "neighborhood": {"type": "sphere", "radius": 1.0},
+    "num_points_per_depth": [16, 8, 4],
+    "num_pwise_neighbors": [4, 4, 2],
+    "num_downsampling_neighbors": [1, 4, 2],
+    "num_upsampling_neighbors": [1, 2, 2],
 }
 """A three-depth hierarchy of 16, 8 and 4 points, for examples and tests."""
 
 TINY_FEATURE_EXTRACTION: dict[str, Any] = {
-    "type": "KPConv", "operations_per_depth": [1, 1, 1], "feature_space_dims": [8, 8, 16],
-    "num_kernel_points": [5, 5, 5], "kernel_radius": [0.5, 0.5, 1.0], "sigma": [0.5, 0.5, 1.0],
+    "type": "KPConv",
+    "operations_per_depth": [1, 1, 1],
+    "feature_space_dims": [8, 8, 16],
+    "num_kernel_points": [5, 5, 5],
+    "kernel_radius": [0.5, 0.5, 1.0],
+    "sigma": [0.5, 0.5, 1.0],
 }
 """Small KPConv operations matching :data:`TINY_PRE_PROCESSING`, for examples and tests."""
 
@@ -74,61 +81,113 @@ def _operations(feature_extraction: Mapping[str, Any], *, depth: int) -> list[di
     """One dict per feature extraction operation: ``depth``, ``filters``, ``path`` and its options."""
     kind = feature_extraction.get("type", FEATURE_EXTRACTION_DEFAULTS["type"])
     if kind not in FEATURE_EXTRACTION_TYPES:
-        raise SpecError([SpecIssue(f"{_FE}.type", f"expected one of {list(FEATURE_EXTRACTION_TYPES)}, "
-                                   f"received {kind!r}")])
+        raise SpecError(
+            [SpecIssue(f"{_FE}.type", f"expected one of {list(FEATURE_EXTRACTION_TYPES)}, received {kind!r}")]
+        )
     per_operation = KPCONV_PER_OPERATION if kind == "KPConv" else POINTNET_PER_OPERATION
-    defaults = {key: value for key, value in FEATURE_EXTRACTION_DEFAULTS.items()
-                if kind == "KPConv" or key != "activate"}
+    defaults = {
+        key: value for key, value in FEATURE_EXTRACTION_DEFAULTS.items() if kind == "KPConv" or key != "activate"
+    }
     config = {**defaults, **feature_extraction}
     known = set(defaults) | set(per_operation)
-    issues = [SpecIssue(f"{_FE}.{key}", f"unknown key for type {kind!r}; expected one of {sorted(known)}")
-              for key in sorted(set(config) - known)]
+    issues = [
+        SpecIssue(f"{_FE}.{key}", f"unknown key for type {kind!r}; expected one of {sorted(known)}")
+        for key in sorted(set(config) - known)
+    ]
     per_depth = list(config["operations_per_depth"])
     if len(per_depth) != depth or any(not isinstance(n, int) or n < 1 for n in per_depth):
-        issues.append(SpecIssue(f"{_FE}.operations_per_depth", f"expected {depth} integers >= 1 (one per depth "
-                                f"of pre_processing.num_points_per_depth), received {per_depth!r}"))
+        issues.append(
+            SpecIssue(
+                f"{_FE}.operations_per_depth",
+                f"expected {depth} integers >= 1 (one per depth "
+                f"of pre_processing.num_points_per_depth), received {per_depth!r}",
+            )
+        )
     count = sum(n for n in per_depth if isinstance(n, int))
     lists = {"feature_space_dims": config["feature_space_dims"]}
     lists.update({key: config.get(key, [default] * count) for key, (default, _, _) in per_operation.items()})
     for key, values in lists.items():
         if len(values) != count:
-            issues.append(SpecIssue(f"{_FE}.{key}", f"expected {count} entries (one per operation, "
-                                    f"sum(operations_per_depth)), received {len(values)}"))
+            issues.append(
+                SpecIssue(
+                    f"{_FE}.{key}",
+                    f"expected {count} entries (one per operation, sum(operations_per_depth)), received {len(values)}",
+                )
+            )
     for i, deformable in enumerate(lists.get("deformable", [])):
         if deformable is not False:
-            issues.append(SpecIssue(f"{_FE}.deformable[{i}]", f"expected false (rigid kernels), received {deformable!r}"))
+            issues.append(
+                SpecIssue(f"{_FE}.deformable[{i}]", f"expected false (rigid kernels), received {deformable!r}")
+            )
     if issues:
         raise SpecError(issues)
     depths = [d for d, n in enumerate(per_depth) for _ in range(n)]
-    return [{"depth": d, "filters": int(lists["feature_space_dims"][i]), "index": i, "type": kind,
-             "bn": bool(config["bn"]), "bn_momentum": float(config["bn_momentum"]),
-             "activate": bool(config.get("activate", True)),
-             **{key: lists[key][i] for key in per_operation}} for i, d in enumerate(depths)]
+    return [
+        {
+            "depth": d,
+            "filters": int(lists["feature_space_dims"][i]),
+            "index": i,
+            "type": kind,
+            "bn": bool(config["bn"]),
+            "bn_momentum": float(config["bn_momentum"]),
+            "activate": bool(config.get("activate", True)),
+            **{key: lists[key][i] for key in per_operation},
+        }
+        for i, d in enumerate(depths)
+    ]
 
 
-def _check_args(*, num_points: Any, num_features: Any, num_classes: Any, hierarchy: HierarchySpec,
-                downsampling_filter: Any, upsampling_filter: Any, kind: str, alignments: Mapping[str, Any]) -> None:
+def _check_args(
+    *,
+    num_points: Any,
+    num_features: Any,
+    num_classes: Any,
+    hierarchy: HierarchySpec,
+    downsampling_filter: Any,
+    upsampling_filter: Any,
+    kind: str,
+    alignments: Mapping[str, Any],
+) -> None:
     issues = []
     if num_points != hierarchy.num_points_per_depth[0]:
-        issues.append(SpecIssue("model_args.pre_processing.num_points_per_depth[0]",
-                                f"expected the fields' {num_points!r} points, received "
-                                f"{hierarchy.num_points_per_depth[0]}"))
+        issues.append(
+            SpecIssue(
+                "model_args.pre_processing.num_points_per_depth[0]",
+                f"expected the fields' {num_points!r} points, received {hierarchy.num_points_per_depth[0]}",
+            )
+        )
     if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 0:
         issues.append(SpecIssue("fnames", f"expected a feature count >= 0, got {num_features!r}"))
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         issues.append(SpecIssue("model_args.num_classes", f"expected a positive integer, got {num_classes!r}"))
     if downsampling_filter not in DOWNSAMPLING_FILTERS:
-        issues.append(SpecIssue("model_args.downsampling_filter",
-                                f"expected one of {list(DOWNSAMPLING_FILTERS)}, received {downsampling_filter!r}"))
+        issues.append(
+            SpecIssue(
+                "model_args.downsampling_filter",
+                f"expected one of {list(DOWNSAMPLING_FILTERS)}, received {downsampling_filter!r}",
+            )
+        )
     elif downsampling_filter == "strided_kpconv" and kind != "KPConv":
-        issues.append(SpecIssue("model_args.downsampling_filter", "expected 'mean' or 'gaussian' with "
-                                f"feature_extraction.type {kind!r} (strided_kpconv needs KPConv), received "
-                                "'strided_kpconv'"))
+        issues.append(
+            SpecIssue(
+                "model_args.downsampling_filter",
+                "expected 'mean' or 'gaussian' with "
+                f"feature_extraction.type {kind!r} (strided_kpconv needs KPConv), received "
+                "'strided_kpconv'",
+            )
+        )
     if upsampling_filter not in UPSAMPLING_FILTERS:
-        issues.append(SpecIssue("model_args.upsampling_filter",
-                                f"expected one of {list(UPSAMPLING_FILTERS)}, received {upsampling_filter!r}"))
-    issues += [SpecIssue(f"model_args.{key}", f"expected null (alignment T-Nets are not implemented), received "
-                         f"{value!r}") for key, value in alignments.items() if value is not None]
+        issues.append(
+            SpecIssue(
+                "model_args.upsampling_filter",
+                f"expected one of {list(UPSAMPLING_FILTERS)}, received {upsampling_filter!r}",
+            )
+        )
+    issues += [
+        SpecIssue(f"model_args.{key}", f"expected null (alignment T-Nets are not implemented), received {value!r}")
+        for key, value in alignments.items()
+        if value is not None
+    ]
     if issues:
         raise SpecError(issues)
 
@@ -142,46 +201,59 @@ class _Blocks:
 
     def norm_activate(self, x: Any, *, name: str, bn: bool, momentum: float, activation: Any) -> Any:
         if bn:
-            x = keras.layers.BatchNormalization(momentum=momentum, synchronized=self.synchronized,
-                                                name=f"{name}_bn")(x)
+            x = keras.layers.BatchNormalization(momentum=momentum, synchronized=self.synchronized, name=f"{name}_bn")(x)
         return keras.layers.Activation(activation, name=f"{name}_act")(x) if activation is not None else x
 
     def kpconv(self, op: Mapping[str, Any], inputs: list[Any], *, filters: int, name: str) -> Any:
         path = f"{_FE}.%s[{op['index']}]"
-        x = KPConv(filters=filters, num_kernel_points=op["num_kernel_points"], kernel_radius=op["kernel_radius"],
-                   sigma=op["sigma"], use_bias=not op["bn"],
-                   kernel_initializer=self.inits.next(op["W_initializer"], path=path % "W_initializer"),
-                   kernel_regularizer=keras_named("regularizer", op["W_regularizer"], path=path % "W_regularizer"),
-                   kernel_constraint=keras_named("constraint", op["W_constraint"], path=path % "W_constraint"),
-                   name=name)(inputs)
-        return self.norm_activate(x, name=name, bn=op["bn"], momentum=op["bn_momentum"],
-                                  activation="relu" if op["activate"] else None)
+        x = KPConv(
+            filters=filters,
+            num_kernel_points=op["num_kernel_points"],
+            kernel_radius=op["kernel_radius"],
+            sigma=op["sigma"],
+            use_bias=not op["bn"],
+            kernel_initializer=self.inits.next(op["W_initializer"], path=path % "W_initializer"),
+            kernel_regularizer=keras_named("regularizer", op["W_regularizer"], path=path % "W_regularizer"),
+            kernel_constraint=keras_named("constraint", op["W_constraint"], path=path % "W_constraint"),
+            name=name,
+        )(inputs)
+        return self.norm_activate(
+            x, name=name, bn=op["bn"], momentum=op["bn_momentum"], activation="relu" if op["activate"] else None
+        )
 
     def pointnet(self, op: Mapping[str, Any], inputs: list[Any], *, name: str) -> Any:
         path = f"{_FE}.%s[{op['index']}]"
         num_points, num_neighbors = inputs[3].shape[1], inputs[3].shape[2]
         grouped = GroupNeighbors(name=f"{name}_group")(inputs)
         h = keras.layers.Dense(
-            op["filters"], activation=keras_named("activation", op["H_activation"], path=path % "H_activation"),
+            op["filters"],
+            activation=keras_named("activation", op["H_activation"], path=path % "H_activation"),
             kernel_initializer=self.inits.next(op["H_initializer"], path=path % "H_initializer"),
             kernel_regularizer=keras_named("regularizer", op["H_regularizer"], path=path % "H_regularizer"),
             kernel_constraint=keras_named("constraint", op["H_constraint"], path=path % "H_constraint"),
-            name=f"{name}_H")(grouped)
+            name=f"{name}_H",
+        )(grouped)
         h = keras.layers.MaxPooling2D(pool_size=(1, num_neighbors), name=f"{name}_max")(h)
         h = keras.layers.Reshape((num_points, op["filters"]), name=f"{name}_pooled")(h)
         x = keras.layers.Dense(
-            op["filters"], use_bias=op["gamma_bias_enabled"],
+            op["filters"],
+            use_bias=op["gamma_bias_enabled"],
             kernel_initializer=self.inits.next(op["gamma_kernel_initializer"], path=path % "gamma_kernel_initializer"),
-            bias_initializer=keras_named("initializer", op["gamma_bias_initializer"],
-                                         path=path % "gamma_bias_initializer"),
-            kernel_regularizer=keras_named("regularizer", op["gamma_kernel_regularizer"],
-                                           path=path % "gamma_kernel_regularizer"),
-            bias_regularizer=keras_named("regularizer", op["gamma_bias_regularizer"],
-                                         path=path % "gamma_bias_regularizer"),
-            kernel_constraint=keras_named("constraint", op["gamma_kernel_constraint"],
-                                          path=path % "gamma_kernel_constraint"),
+            bias_initializer=keras_named(
+                "initializer", op["gamma_bias_initializer"], path=path % "gamma_bias_initializer"
+            ),
+            kernel_regularizer=keras_named(
+                "regularizer", op["gamma_kernel_regularizer"], path=path % "gamma_kernel_regularizer"
+            ),
+            bias_regularizer=keras_named(
+                "regularizer", op["gamma_bias_regularizer"], path=path % "gamma_bias_regularizer"
+            ),
+            kernel_constraint=keras_named(
+                "constraint", op["gamma_kernel_constraint"], path=path % "gamma_kernel_constraint"
+            ),
             bias_constraint=keras_named("constraint", op["gamma_bias_constraint"], path=path % "gamma_bias_constraint"),
-            name=f"{name}_gamma")(h)
+            name=f"{name}_gamma",
+        )(h)
         activation = keras_named("activation", op["gamma_activation"], path=path % "gamma_activation")
         return self.norm_activate(x, name=name, bn=op["bn"], momentum=op["bn_momentum"], activation=activation)
 
@@ -249,12 +321,22 @@ def build_conv_autoencoder_pwise_classifier(
     hierarchy = HierarchySpec.from_config(pre_processing or {})
     operations = _operations(feature_extraction or {}, depth=hierarchy.depth)
     kind = operations[0]["type"]
-    _check_args(num_points=num_points, num_features=num_features, num_classes=num_classes, hierarchy=hierarchy,
-                downsampling_filter=downsampling_filter, upsampling_filter=upsampling_filter, kind=kind,
-                alignments={"structure_alignment": structure_alignment, "features_alignment": features_alignment})
-    blocks = _Blocks(inits=SeededInitializers(conv1d_kernel_initializer, random_seed=random_seed,
-                                              path="model_args.conv1d_kernel_initializer"),
-                     synchronized=bool(synchronized_batch_norm))
+    _check_args(
+        num_points=num_points,
+        num_features=num_features,
+        num_classes=num_classes,
+        hierarchy=hierarchy,
+        downsampling_filter=downsampling_filter,
+        upsampling_filter=upsampling_filter,
+        kind=kind,
+        alignments={"structure_alignment": structure_alignment, "features_alignment": features_alignment},
+    )
+    blocks = _Blocks(
+        inits=SeededInitializers(
+            conv1d_kernel_initializer, random_seed=random_seed, path="model_args.conv1d_kernel_initializer"
+        ),
+        synchronized=bool(synchronized_batch_norm),
+    )
 
     coordinates = keras.Input((num_points, 3), name="coordinates")
     features = keras.Input((num_points, num_features), name="features")
@@ -276,22 +358,42 @@ def build_conv_autoencoder_pwise_classifier(
         for op in (op for op in operations if op["depth"] == d):
             inputs = [xyz[d], xyz[d], x, index[f"pwise_neighbors_{d}"]]
             name = f"{kind.lower()}_{op['index'] + 1}"
-            x = (blocks.kpconv(op, inputs, filters=op["filters"], name=name) if kind == "KPConv"
-                 else blocks.pointnet(op, inputs, name=name))
+            x = (
+                blocks.kpconv(op, inputs, filters=op["filters"], name=name)
+                if kind == "KPConv"
+                else blocks.pointnet(op, inputs, name=name)
+            )
         skips.append(x)
     for d in range(hierarchy.depth - 1, 0, -1):
         up = NeighborPooling(filter=upsampling_filter, name=f"upsampling_{d}")(
-            [xyz[d - 1], xyz[d], x, index[f"upsampling_neighbors_{d}"]])
+            [xyz[d - 1], xyz[d], x, index[f"upsampling_neighbors_{d}"]]
+        )
         x = keras.layers.Concatenate(name=f"skip_{d - 1}")([up, skips[d - 1]])
-        x = blocks.shared(x, filters=int(skips[d - 1].shape[-1]), name=f"decoder_{d - 1}", bn=bool(upsampling_bn),
-                          momentum=float(upsampling_momentum))
-    logits = keras.layers.Dense(num_classes, name="logits", kernel_initializer=blocks.inits.next(
-        output_kernel_initializer, path="model_args.output_kernel_initializer"))(x)
+        x = blocks.shared(
+            x,
+            filters=int(skips[d - 1].shape[-1]),
+            name=f"decoder_{d - 1}",
+            bn=bool(upsampling_bn),
+            momentum=float(upsampling_momentum),
+        )
+    logits = keras.layers.Dense(
+        num_classes,
+        name="logits",
+        kernel_initializer=blocks.inits.next(output_kernel_initializer, path="model_args.output_kernel_initializer"),
+    )(x)
 
-    model = keras.Model(inputs=[coordinates, features, *index.values()], outputs=logits,
-                        name="ConvolutionalAutoencoderPwiseClassifier")
-    logger.info("built ConvolutionalAutoencoderPwiseClassifier: %s points per depth, %s feature extraction, "
-                "%s downsampling, %s upsampling, %d features, %d classes, %d parameters",
-                list(hierarchy.num_points_per_depth), kind, downsampling_filter, upsampling_filter, num_features,
-                num_classes, model.count_params())
+    model = keras.Model(
+        inputs=[coordinates, features, *index.values()], outputs=logits, name="ConvolutionalAutoencoderPwiseClassifier"
+    )
+    logger.info(
+        "built ConvolutionalAutoencoderPwiseClassifier: %s points per depth, %s feature extraction, "
+        "%s downsampling, %s upsampling, %d features, %d classes, %d parameters",
+        list(hierarchy.num_points_per_depth),
+        kind,
+        downsampling_filter,
+        upsampling_filter,
+        num_features,
+        num_classes,
+        model.count_params(),
+    )
     return model

@@ -47,10 +47,16 @@ _NAME = {"type": "string", "minLength": 1}
 _NAME_OR_NULL = {"type": ["string", "null"], "minLength": 1}
 KPCONV_PER_OPERATION: dict[str, tuple[Any, dict[str, Any], str]] = {
     "num_kernel_points": (15, {"type": "integer", "minimum": 1}, "Kernel points of each KPConv (centre included)."),
-    "kernel_radius": (3.0, {"type": "number", "exclusiveMinimum": 0},
-                      "Radius of the sphere of each KPConv's kernel points, in coordinate units."),
-    "sigma": (3.0, {"type": "number", "exclusiveMinimum": 0},
-              "Influence distance of each KPConv's kernel points, in coordinate units."),
+    "kernel_radius": (
+        3.0,
+        {"type": "number", "exclusiveMinimum": 0},
+        "Radius of the sphere of each KPConv's kernel points, in coordinate units.",
+    ),
+    "sigma": (
+        3.0,
+        {"type": "number", "exclusiveMinimum": 0},
+        "Influence distance of each KPConv's kernel points, in coordinate units.",
+    ),
     "deformable": (False, {"const": False}, "Only false: the kernels are rigid."),
     "W_initializer": ("glorot_uniform", _NAME, "Keras initializer of each KPConv's weights."),
     "W_regularizer": (None, _NAME_OR_NULL, "Keras regularizer of each KPConv's weights, or null."),
@@ -99,16 +105,27 @@ _VL3D_PRE_PROCESSING_EXTRAS: dict[str, dict[str, Any]] = {
     "support_chunk_size": {"type": "integer", "minimum": 0},
     "center_on_pcloud": {"type": "boolean"},
     "nthreads": {"type": "integer"},
-    **{f"{prefix}{name}": {"type": ["string", "null"]}
-       for prefix in ("training_", "")
-       for name in ("receptive_fields_distribution_report_path", "receptive_fields_distribution_plot_path",
-                    "receptive_fields_dir", "support_points_report_path")},
+    **{
+        f"{prefix}{name}": {"type": ["string", "null"]}
+        for prefix in ("training_", "")
+        for name in (
+            "receptive_fields_distribution_report_path",
+            "receptive_fields_distribution_plot_path",
+            "receptive_fields_dir",
+            "support_points_report_path",
+        )
+    },
 }
 
 
 def _counts(description: str, default: tuple[int, ...]) -> dict[str, Any]:
-    return {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1},
-            "default": list(default), "description": description}
+    return {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "integer", "minimum": 1},
+        "default": list(default),
+        "description": description,
+    }
 
 
 def hierarchical_fps_schema() -> dict[str, Any]:
@@ -118,8 +135,10 @@ def hierarchical_fps_schema() -> dict[str, Any]:
         >>> hierarchical_fps_schema()["properties"]["num_points_per_depth"]["default"]
         [512, 256, 128, 64, 32]
     """
-    extras = {key: {**schema, "description": "VL3D key, accepted without effect here."}
-              for key, schema in _VL3D_PRE_PROCESSING_EXTRAS.items()}
+    extras = {
+        key: {**schema, "description": "VL3D key, accepted without effect here."}
+        for key, schema in _VL3D_PRE_PROCESSING_EXTRAS.items()
+    }
     return {
         "type": "object",
         "description": "Hierarchical receptive fields: furthest point sampling of the field, then of each depth.",
@@ -133,37 +152,65 @@ def hierarchical_fps_schema() -> dict[str, Any]:
                 "additionalProperties": False,
                 "required": ["radius"],
                 "properties": {
-                    "type": {"enum": ["sphere", "cylinder", "rectangular2D", "rectangular3D"], "default": "sphere",
-                             "description": "Shape of a receptive field."},
-                    "radius": {"type": "number", "exclusiveMinimum": 0,
-                               "description": "Radius (half side for rectangular) in metres."},
-                    "separation_factor": {"type": "number", "exclusiveMinimum": 0, "default": 0.8,
-                                          "description": "Distance between field centres, in radii."},
+                    "type": {
+                        "enum": ["sphere", "cylinder", "rectangular2D", "rectangular3D"],
+                        "default": "sphere",
+                        "description": "Shape of a receptive field.",
+                    },
+                    "radius": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "description": "Radius (half side for rectangular) in metres.",
+                    },
+                    "separation_factor": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "default": 0.8,
+                        "description": "Distance between field centres, in radii.",
+                    },
                 },
             },
-            "to_unit_sphere": {"type": "boolean", "default": False,
-                               "description": "Divide the centred coordinates by the radius (else metres)."},
-            "num_points_per_depth": _counts("Points of the field at each depth (non-increasing).",
-                                            DEFAULT_NUM_POINTS_PER_DEPTH),
-            "num_pwise_neighbors": _counts("Nearest same-depth neighbours a feature extraction operation at "
-                                           "depth d convolves over.", DEFAULT_NUM_PWISE_NEIGHBORS),
-            "num_downsampling_neighbors": _counts("For d >= 1: nearest depth d-1 points of each depth-d point "
-                                                  "(the downsampling into depth d); entry 0: no effect.",
-                                                  DEFAULT_NUM_DOWNSAMPLING_NEIGHBORS),
-            "num_upsampling_neighbors": _counts("For d >= 1: nearest depth-d points of each depth d-1 point "
-                                                "(the upsampling back to depth d-1); entry 0: no effect.",
-                                                DEFAULT_NUM_UPSAMPLING_NEIGHBORS),
-            "fast_flag_per_depth": {"type": "array", "items": {"type": "boolean"},
-                                    "description": "VL3D's approximate sampling per depth; accepted without effect."},
+            "to_unit_sphere": {
+                "type": "boolean",
+                "default": False,
+                "description": "Divide the centred coordinates by the radius (else metres).",
+            },
+            "num_points_per_depth": _counts(
+                "Points of the field at each depth (non-increasing).", DEFAULT_NUM_POINTS_PER_DEPTH
+            ),
+            "num_pwise_neighbors": _counts(
+                "Nearest same-depth neighbours a feature extraction operation at depth d convolves over.",
+                DEFAULT_NUM_PWISE_NEIGHBORS,
+            ),
+            "num_downsampling_neighbors": _counts(
+                "For d >= 1: nearest depth d-1 points of each depth-d point "
+                "(the downsampling into depth d); entry 0: no effect.",
+                DEFAULT_NUM_DOWNSAMPLING_NEIGHBORS,
+            ),
+            "num_upsampling_neighbors": _counts(
+                "For d >= 1: nearest depth-d points of each depth d-1 point "
+                "(the upsampling back to depth d-1); entry 0: no effect.",
+                DEFAULT_NUM_UPSAMPLING_NEIGHBORS,
+            ),
+            "fast_flag_per_depth": {
+                "type": "array",
+                "items": {"type": "boolean"},
+                "description": "VL3D's approximate sampling per depth; accepted without effect.",
+            },
             **extras,
         },
     }
 
 
 def _per_operation(keys: dict[str, tuple[Any, dict[str, Any], str]]) -> dict[str, Any]:
-    return {key: {"type": "array", "items": item, "description": f"{text} One entry per operation; "
-                  f"default {default!r} for every operation."}
-            for key, (default, item, text) in keys.items()}
+    return {
+        key: {
+            "type": "array",
+            "items": item,
+            "description": f"{text} One entry per operation; default {default!r} for every operation.",
+        }
+        for key, (default, item, text) in keys.items()
+    }
 
 
 def feature_extraction_schema() -> dict[str, Any]:
@@ -175,27 +222,48 @@ def feature_extraction_schema() -> dict[str, Any]:
     """
     common = {
         "type": {"enum": list(FEATURE_EXTRACTION_TYPES), "default": "KPConv", "description": "The operator."},
-        "operations_per_depth": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1},
-                                 "default": FEATURE_EXTRACTION_DEFAULTS["operations_per_depth"],
-                                 "description": "Feature extraction operations at each depth."},
-        "feature_space_dims": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1},
-                               "default": FEATURE_EXTRACTION_DEFAULTS["feature_space_dims"],
-                               "description": "Output features of each operation (depth 0's first)."},
+        "operations_per_depth": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "integer", "minimum": 1},
+            "default": FEATURE_EXTRACTION_DEFAULTS["operations_per_depth"],
+            "description": "Feature extraction operations at each depth.",
+        },
+        "feature_space_dims": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "integer", "minimum": 1},
+            "default": FEATURE_EXTRACTION_DEFAULTS["feature_space_dims"],
+            "description": "Output features of each operation (depth 0's first).",
+        },
         "bn": {"type": "boolean", "default": True, "description": "Batch normalisation after each operation."},
-        "bn_momentum": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.99,
-                        "description": "Momentum of those batch normalisations' moving statistics (Keras')."},
+        "bn_momentum": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "default": 0.99,
+            "description": "Momentum of those batch normalisations' moving statistics (Keras').",
+        },
     }
 
     def closed(properties: dict[str, Any]) -> dict[str, Any]:
         return {"type": "object", "additionalProperties": False, "properties": properties}
 
-    kpconv = closed({**common, "activate": {"type": "boolean", "default": True,
-                                            "description": "ReLU after each KPConv (and its batch norm)."},
-                     **_per_operation(KPCONV_PER_OPERATION)})
+    kpconv = closed(
+        {
+            **common,
+            "activate": {
+                "type": "boolean",
+                "default": True,
+                "description": "ReLU after each KPConv (and its batch norm).",
+            },
+            **_per_operation(KPCONV_PER_OPERATION),
+        }
+    )
     pointnet = closed({**common, **_per_operation(POINTNET_PER_OPERATION)})
     return {  # an object of either closed form, told apart by its type
         "description": "Feature extraction operations of the encoder (KPConv: Thomas et al. 2019; PointNet: "
-                       "PointNet++ grouping).",
+        "PointNet++ grouping).",
         "default": dict(FEATURE_EXTRACTION_DEFAULTS),
         "if": {"required": ["type"], "properties": {"type": {"const": "PointNet"}}},
         "then": pointnet,
@@ -211,24 +279,46 @@ AUTOENCODER_SCHEMA: dict[str, Any] = {
     "properties": {
         "pre_processing": hierarchical_fps_schema(),
         "feature_extraction": feature_extraction_schema(),
-        "downsampling_filter": {"enum": list(DOWNSAMPLING_FILTERS), "default": "strided_kpconv",
-                                "description": "Downsampling into each deeper depth: a strided KPConv (KPConv "
-                                "feature extraction only), the mean or a gaussian-weighted mean of the neighbours."},
-        "upsampling_filter": {"enum": list(UPSAMPLING_FILTERS), "default": "mean",
-                              "description": "Upsampling back to each shallower depth: mean or gaussian-weighted "
-                              "mean of the neighbours."},
-        "upsampling_bn": {"type": "boolean", "default": True,
-                          "description": "Batch normalisation after each upsampling's shared layer."},
-        "upsampling_momentum": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.99,
-                                "description": "Momentum of those batch normalisations (Keras')."},
-        "conv1d_kernel_initializer": {**_NAME, "default": "glorot_normal",
-                                      "description": "Initializer of the upsamplings' shared layers."},
-        "output_kernel_initializer": {**_NAME, "default": "glorot_normal",
-                                      "description": "Initializer of the last layer (the logits)."},
+        "downsampling_filter": {
+            "enum": list(DOWNSAMPLING_FILTERS),
+            "default": "strided_kpconv",
+            "description": "Downsampling into each deeper depth: a strided KPConv (KPConv "
+            "feature extraction only), the mean or a gaussian-weighted mean of the neighbours.",
+        },
+        "upsampling_filter": {
+            "enum": list(UPSAMPLING_FILTERS),
+            "default": "mean",
+            "description": "Upsampling back to each shallower depth: mean or gaussian-weighted mean of the neighbours.",
+        },
+        "upsampling_bn": {
+            "type": "boolean",
+            "default": True,
+            "description": "Batch normalisation after each upsampling's shared layer.",
+        },
+        "upsampling_momentum": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "default": 0.99,
+            "description": "Momentum of those batch normalisations (Keras').",
+        },
+        "conv1d_kernel_initializer": {
+            **_NAME,
+            "default": "glorot_normal",
+            "description": "Initializer of the upsamplings' shared layers.",
+        },
+        "output_kernel_initializer": {
+            **_NAME,
+            "default": "glorot_normal",
+            "description": "Initializer of the last layer (the logits).",
+        },
         "structure_alignment": {"type": "null", "default": None, "description": "Only null (no T-Net)."},
         "features_alignment": {"type": "null", "default": None, "description": "Only null (no T-Net)."},
-        "fnames": {"type": "array", "items": {"type": "string"},
-                   "description": "VL3D repeats the feature names here; accepted without effect."},
+        "fnames": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "VL3D repeats the feature names here; accepted without effect.",
+        },
     },
 }
 """JSON Schema (draft 2020-12) of the architecture part of ``model_args``."""

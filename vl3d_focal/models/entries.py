@@ -43,9 +43,12 @@ MODELS.register_lazy(
     builder="vl3d_focal.models.autoencoder:build_conv_autoencoder_pwise_classifier",
     schema=AUTOENCODER_SCHEMA,
     description="Hierarchical autoencoder (KPConv or PointNet operations, hierarchical FPS fields) emitting per-point logits.",
-    metadata={"output": "logits", "coordinates_only": True,
-              "field_spec": "vl3d_focal.data.hierarchical_fields:depth0_field_spec",
-              "field_inputs": "vl3d_focal.data.hierarchical_fields:hierarchical_model_inputs"},
+    metadata={
+        "output": "logits",
+        "coordinates_only": True,
+        "field_spec": "vl3d_focal.data.hierarchical_fields:depth0_field_spec",
+        "field_inputs": "vl3d_focal.data.hierarchical_fields:hierarchical_model_inputs",
+    },
 )
 
 MODELS.register_lazy(
@@ -53,6 +56,11 @@ MODELS.register_lazy(
     builder="vl3d_focal.models.forest:build_random_forest",
     schema=FOREST_SCHEMA,
     description="VL3D's baseline: scikit-learn's random forest on each point's features (no loss; class weights).",
-    metadata={"output": "probabilities", "samples": "points", "takes_loss": False,
-              "trainer": "vl3d_focal.training.forest:ForestTrainer", "loader": "vl3d_focal.models.forest:load_forest"},
+    metadata={
+        "output": "probabilities",
+        "samples": "points",
+        "takes_loss": False,
+        "trainer": "vl3d_focal.training.forest:ForestTrainer",
+        "loader": "vl3d_focal.models.forest:load_forest",
+    },
 )

@@ -48,8 +48,17 @@ class ForestModel:
         num_features: the number of features the forest was trained on.
     """
 
-    def __init__(self, *, left: np.ndarray, right: np.ndarray, feature: np.ndarray, threshold: np.ndarray,
-                 value: np.ndarray, roots: np.ndarray, num_features: int) -> None:
+    def __init__(
+        self,
+        *,
+        left: np.ndarray,
+        right: np.ndarray,
+        feature: np.ndarray,
+        threshold: np.ndarray,
+        value: np.ndarray,
+        roots: np.ndarray,
+        num_features: int,
+    ) -> None:
         self.left, self.right = np.asarray(left, np.int64), np.asarray(right, np.int64)
         self.feature, self.threshold = np.asarray(feature, np.int64), np.asarray(threshold, np.float64)
         self.value, self.roots = np.asarray(value, np.float64), np.asarray(roots, np.int64)
@@ -80,8 +89,11 @@ class ForestModel:
             parts["value"].append(value)
             roots.append(offset)
             offset += tree.node_count
-        return cls(**{name: np.concatenate(arrays) for name, arrays in parts.items()}, roots=np.asarray(roots),
-                   num_features=int(forest.n_features_in_))
+        return cls(
+            **{name: np.concatenate(arrays) for name, arrays in parts.items()},
+            roots=np.asarray(roots),
+            num_features=int(forest.n_features_in_),
+        )
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """``(n, classes)`` float32 class probabilities of ``(n, features)`` rows.
@@ -97,7 +109,7 @@ class ForestModel:
             raise DataError(f"random forest: expected (n, {self.num_features}) features, received {x.shape}")
         out = np.empty((len(x), self.num_classes), dtype=np.float32)
         for start in range(0, len(x), _CHUNK):
-            rows = x[start:start + _CHUNK]
+            rows = x[start : start + _CHUNK]
             node = np.repeat(self.roots[None, :], len(rows), axis=0)
             sample = np.arange(len(rows))[:, None]
             while True:
@@ -106,7 +118,7 @@ class ForestModel:
                     break
                 go_left = rows[sample, self.feature[node]] <= self.threshold[node]
                 node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
-            out[start:start + _CHUNK] = self.value[node].mean(axis=1)
+            out[start : start + _CHUNK] = self.value[node].mean(axis=1)
         return out
 
     def get_weights(self) -> list[np.ndarray]:
@@ -123,8 +135,9 @@ class ForestModel:
     def save(self, path: str | Path) -> None:
         """Writes a zip archive holding :data:`MEMBER` (plain NumPy arrays, no pickle)."""
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{name: getattr(self, name) for name in _ARRAYS},
-                            num_features=np.int64(self.num_features))
+        np.savez_compressed(
+            buffer, **{name: getattr(self, name) for name in _ARRAYS}, num_features=np.int64(self.num_features)
+        )
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
             archive.writestr(MEMBER, buffer.getvalue())
 
@@ -136,18 +149,36 @@ def _checked(arrays: Mapping[str, np.ndarray], *, path: Path) -> ForestModel:
     nodes = len(left)
     index = np.arange(nodes)
     inner = left >= 0
-    if any(np.asarray(arrays[name]).shape != (nodes,) for name in ("right", "feature", "threshold")) \
-            or value.ndim != 2 or len(value) != nodes or roots.ndim != 1 or not len(roots):
+    if (
+        any(np.asarray(arrays[name]).shape != (nodes,) for name in ("right", "feature", "threshold"))
+        or value.ndim != 2
+        or len(value) != nodes
+        or roots.ndim != 1
+        or not len(roots)
+    ):
         problem = "arrays of inconsistent shapes"
-    elif (inner != (right >= 0)).any() or (left[inner] <= index[inner]).any() or (right[inner] <= index[inner]).any() \
-            or (left >= nodes).any() or (right >= nodes).any() or ((roots < 0) | (roots >= nodes)).any():
+    elif (
+        (inner != (right >= 0)).any()
+        or (left[inner] <= index[inner]).any()
+        or (right[inner] <= index[inner]).any()
+        or (left >= nodes).any()
+        or (right >= nodes).any()
+        or ((roots < 0) | (roots >= nodes)).any()
+    ):
         problem = "child indices that do not point to later nodes"
     elif ((feature[inner] < 0) | (feature[inner] >= num_features)).any() or not np.isfinite(value).all():
         problem = "split features out of range or non-finite leaf values"
     if problem:
         raise DataError(f"model_path {path}: its {MEMBER} is not a valid forest ({problem}); re-train the model")
-    return ForestModel(left=left, right=right, feature=feature, threshold=arrays["threshold"], value=value,
-                       roots=roots, num_features=num_features)
+    return ForestModel(
+        left=left,
+        right=right,
+        feature=feature,
+        threshold=arrays["threshold"],
+        value=value,
+        roots=roots,
+        num_features=num_features,
+    )
 
 
 def load_forest(path: str | Path, meta: Mapping[str, Any]) -> ForestModel:
@@ -173,20 +204,36 @@ def load_forest(path: str | Path, meta: Mapping[str, Any]) -> ForestModel:
         with zipfile.ZipFile(path) as archive, np.load(io.BytesIO(archive.read(MEMBER)), allow_pickle=False) as data:
             arrays = {name: data[name] for name in (*_ARRAYS, "num_features")}
     except (KeyError, ValueError, OSError, zipfile.BadZipFile) as err:
-        raise DataError(f"model_path {path}: no readable {MEMBER} in the archive ({type(err).__name__}: {err})") from err
+        raise DataError(
+            f"model_path {path}: no readable {MEMBER} in the archive ({type(err).__name__}: {err})"
+        ) from err
     model = _checked(arrays, path=path)
     if model.num_features != len(meta["feature_names"]) or model.num_classes != len(meta["class_names"]):
-        raise DataError(f"model_path {path}: expected a forest of {len(meta['feature_names'])} features and "
-                        f"{len(meta['class_names'])} classes, received {model.num_features} and {model.num_classes}")
+        raise DataError(
+            f"model_path {path}: expected a forest of {len(meta['feature_names'])} features and "
+            f"{len(meta['class_names'])} classes, received {model.num_features} and {model.num_classes}"
+        )
     return model
 
 
 def build_random_forest(
-    *, n_estimators: int = 100, criterion: str = "gini", max_depth: int | None = None,
-    min_samples_split: float = 2, min_samples_leaf: float = 1, min_weight_fraction_leaf: float = 0.0,
-    max_features: str | float | None = "sqrt", max_leaf_nodes: int | None = None, min_impurity_decrease: float = 0.0,
-    bootstrap: bool = True, oob_score: bool = False, n_jobs: int | None = -1, warm_start: bool = False,
-    ccp_alpha: float = 0.0, max_samples: float | None = None, class_weight: Sequence[float] | None = None,
+    *,
+    n_estimators: int = 100,
+    criterion: str = "gini",
+    max_depth: int | None = None,
+    min_samples_split: float = 2,
+    min_samples_leaf: float = 1,
+    min_weight_fraction_leaf: float = 0.0,
+    max_features: str | float | None = "sqrt",
+    max_leaf_nodes: int | None = None,
+    min_impurity_decrease: float = 0.0,
+    bootstrap: bool = True,
+    oob_score: bool = False,
+    n_jobs: int | None = -1,
+    warm_start: bool = False,
+    ccp_alpha: float = 0.0,
+    max_samples: float | None = None,
+    class_weight: Sequence[float] | None = None,
     random_seed: int | None = None,
 ) -> Any:
     """An unfitted ``sklearn.ensemble.RandomForestClassifier``; arguments as scikit-learn's (see
@@ -199,10 +246,21 @@ def build_random_forest(
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(
-        n_estimators=n_estimators, criterion=criterion, max_depth=max_depth, min_samples_split=min_samples_split,
-        min_samples_leaf=min_samples_leaf, min_weight_fraction_leaf=min_weight_fraction_leaf, max_features=max_features,
-        max_leaf_nodes=max_leaf_nodes, min_impurity_decrease=min_impurity_decrease, bootstrap=bootstrap,
-        oob_score=oob_score, n_jobs=n_jobs, warm_start=warm_start, ccp_alpha=ccp_alpha, max_samples=max_samples,
+        n_estimators=n_estimators,
+        criterion=criterion,
+        max_depth=max_depth,
+        min_samples_split=min_samples_split,
+        min_samples_leaf=min_samples_leaf,
+        min_weight_fraction_leaf=min_weight_fraction_leaf,
+        max_features=max_features,
+        max_leaf_nodes=max_leaf_nodes,
+        min_impurity_decrease=min_impurity_decrease,
+        bootstrap=bootstrap,
+        oob_score=oob_score,
+        n_jobs=n_jobs,
+        warm_start=warm_start,
+        ccp_alpha=ccp_alpha,
+        max_samples=max_samples,
         class_weight=None if class_weight is None else {i: float(w) for i, w in enumerate(class_weight)},
         random_state=random_seed,
     )

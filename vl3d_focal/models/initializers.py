@@ -27,8 +27,12 @@ def keras_named(kind: str, name: Any, *, path: str) -> Any:
         ...
         vl3d_focal.errors.SpecError: $.W_regularizer[0]: expected a Keras regularizer name, got 'l3' (...)
     """
-    getter = {"initializer": keras.initializers.get, "regularizer": keras.regularizers.get,
-              "constraint": keras.constraints.get, "activation": keras.activations.get}[kind]
+    getter = {
+        "initializer": keras.initializers.get,
+        "regularizer": keras.regularizers.get,
+        "constraint": keras.constraints.get,
+        "activation": keras.activations.get,
+    }[kind]
     try:
         return getter(name)
     except (ValueError, TypeError) as exc:

@@ -100,9 +100,21 @@ class KPConv(keras.layers.Layer):
         [[[1.5, 1.5], [1.5, 1.5]]]
     """
 
-    def __init__(self, *, filters: int, num_kernel_points: int = 15, kernel_radius: float = 1.0, sigma: float = 1.0,
-                 use_bias: bool = False, kernel_initializer: Any = "glorot_uniform", kernel_regularizer: Any = None,
-                 kernel_constraint: Any = None, name: str | None = None, trainable: bool = True, dtype: Any = None):
+    def __init__(
+        self,
+        *,
+        filters: int,
+        num_kernel_points: int = 15,
+        kernel_radius: float = 1.0,
+        sigma: float = 1.0,
+        use_bias: bool = False,
+        kernel_initializer: Any = "glorot_uniform",
+        kernel_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        name: str | None = None,
+        trainable: bool = True,
+        dtype: Any = None,
+    ):
         super().__init__(name=name, trainable=trainable, dtype=dtype)
         self.filters = int(filters)
         self.num_kernel_points = int(num_kernel_points)
@@ -117,20 +129,27 @@ class KPConv(keras.layers.Layer):
         channels = int(input_shape[2][-1])
         points = kernel_points(num_kernel_points=self.num_kernel_points, kernel_radius=self.kernel_radius)
         self.kernel_points = self.add_weight(
-            shape=points.shape, initializer=keras.initializers.Constant(points.tolist()), trainable=False,
-            name="kernel_points")
+            shape=points.shape,
+            initializer=keras.initializers.Constant(points.tolist()),
+            trainable=False,
+            name="kernel_points",
+        )
         self.kernel = self.add_weight(
-            shape=(self.num_kernel_points, channels, self.filters), initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint, name="kernel")
+            shape=(self.num_kernel_points, channels, self.filters),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
+        )
         self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias") if self.use_bias else None
 
     def call(self, inputs: Any) -> Any:  # noqa: D102
         query_xyz, support_xyz, support_features, neighbors = inputs
-        offsets = relative_neighbors(query_xyz, support_xyz, neighbors)                   # (B, Q, K, 3)
+        offsets = relative_neighbors(query_xyz, support_xyz, neighbors)  # (B, Q, K, 3)
         gaps = tf.expand_dims(offsets, axis=3) - tf.cast(self.kernel_points, offsets.dtype)  # (B, Q, K, N, 3)
-        influence = tf.nn.relu(1.0 - tf.norm(gaps, axis=-1) / self.sigma)                  # (B, Q, K, N)
-        features = gather_neighbors(support_features, neighbors)                           # (B, Q, K, C)
-        per_kernel_point = tf.einsum("bqkn,bqkc->bqnc", influence, features)               # (B, Q, N, C)
+        influence = tf.nn.relu(1.0 - tf.norm(gaps, axis=-1) / self.sigma)  # (B, Q, K, N)
+        features = gather_neighbors(support_features, neighbors)  # (B, Q, K, C)
+        per_kernel_point = tf.einsum("bqkn,bqkc->bqnc", influence, features)  # (B, Q, N, C)
         shape = tf.shape(per_kernel_point)
         flat = tf.reshape(per_kernel_point, tf.stack([shape[0], shape[1], -1]))
         kernel = tf.reshape(self.kernel, (-1, self.filters))

@@ -140,15 +140,21 @@ def check_metadata(meta: Any, *, path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not isinstance(meta, dict) or "format_version" not in meta:
-        raise _problem(path, f"its {METADATA_MEMBER} has no format_version; expected a model file "
-                             "written by vl3d_focal's PredictiveModelWriter")
+        raise _problem(
+            path,
+            f"its {METADATA_MEMBER} has no format_version; expected a model file "
+            "written by vl3d_focal's PredictiveModelWriter",
+        )
     version = meta["format_version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise _problem(path, f"format_version must be an integer >= 1, received {version!r}")
     if version > FORMAT_VERSION:
-        raise _problem(path, f"written in model format {version} by vl3d_focal "
-                             f"{meta.get('vl3d_focal_version', '?')}; this vl3d_focal reads formats "
-                             f"1..{FORMAT_VERSION}: upgrade vl3d_focal or re-train the model")
+        raise _problem(
+            path,
+            f"written in model format {version} by vl3d_focal "
+            f"{meta.get('vl3d_focal_version', '?')}; this vl3d_focal reads formats "
+            f"1..{FORMAT_VERSION}: upgrade vl3d_focal or re-train the model",
+        )
     for key, kinds, what in _REQUIRED_MEMBERS:
         value = meta.get(key)
         if not isinstance(value, kinds) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
@@ -241,9 +247,12 @@ def _load_keras_file(path: Path, *, shown: Path) -> Any:
         return keras.models.load_model(str(path), compile=False, safe_mode=True)
     except Exception as err:  # Keras raises ValueError, TypeError, KeyError... on bad archives
         if "safe_mode" in str(err):
-            raise _problem(shown, "refused: the model holds unsafe content (e.g. a Python lambda) that "
-                                 "Keras only loads with safe_mode off; vl3d_focal always loads models "
-                                 f"in safe mode ({type(err).__name__})") from err
+            raise _problem(
+                shown,
+                "refused: the model holds unsafe content (e.g. a Python lambda) that "
+                "Keras only loads with safe_mode off; vl3d_focal always loads models "
+                f"in safe mode ({type(err).__name__})",
+            ) from err
         raise _problem(shown, f"Keras cannot load the model ({type(err).__name__}: {err})") from err
 
 
@@ -255,9 +264,12 @@ def _check_model_shapes(model: Any, meta: dict[str, Any], *, path: Path) -> None
     except (AttributeError, TypeError, IndexError):
         received, classes = [], None
     if received != expected or classes != len(meta["class_names"]):
-        raise _problem(path, f"expected a model with inputs (fields, points, 3) and (fields, points, "
-                             f"{len(meta['feature_names'])}) and {len(meta['class_names'])} output classes, "
-                             f"received inputs {received} and {classes} output classes")
+        raise _problem(
+            path,
+            f"expected a model with inputs (fields, points, 3) and (fields, points, "
+            f"{len(meta['feature_names'])}) and {len(meta['class_names'])} output classes, "
+            f"received inputs {received} and {classes} output classes",
+        )
 
 
 def load_bundle(path: str | Path) -> ModelBundle:
@@ -293,8 +305,11 @@ def load_bundle(path: str | Path) -> ModelBundle:
         raise _problem(path, f"its {METADATA_MEMBER} cannot be used ({type(err).__name__}: {err})") from err
     model_name = str(meta.get("model_name", DEFAULT_MODEL))
     if model_name not in MODELS.names():
-        raise _problem(path, f"a model {model_name!r} that no installed package registers; install the plugin "
-                             f"that provides it (registered models: {', '.join(MODELS.names())})")
+        raise _problem(
+            path,
+            f"a model {model_name!r} that no installed package registers; install the plugin "
+            f"that provides it (registered models: {', '.join(MODELS.names())})",
+        )
     loader = MODELS.get(model_name).metadata.get("loader", "vl3d_focal.models.model_file:load_keras_model")
     model = load_reference(loader)(path, meta)
     logger.info("loaded model %s (%s, %d classes)", path, model_name, len(meta["class_names"]))

@@ -82,8 +82,14 @@ class NeighborPooling(keras.layers.Layer):
         0.3775
     """
 
-    def __init__(self, *, filter: str = "mean", name: str | None = None, trainable: bool = True,  # noqa: A002
-                 dtype: Any = None):
+    def __init__(
+        self,
+        *,
+        filter: str = "mean",
+        name: str | None = None,
+        trainable: bool = True,  # noqa: A002
+        dtype: Any = None,
+    ):
         super().__init__(name=name, trainable=trainable, dtype=dtype)
         if filter not in POOLING_FILTERS:
             raise ValueError(f"NeighborPooling: filter must be one of {list(POOLING_FILTERS)}, received {filter!r}")
@@ -91,13 +97,13 @@ class NeighborPooling(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:  # noqa: D102
         query_xyz, support_xyz, support_features, neighbors = inputs
-        features = gather_neighbors(support_features, neighbors)                      # (B, Q, K, C)
+        features = gather_neighbors(support_features, neighbors)  # (B, Q, K, C)
         if self.filter == "mean":
             return tf.reduce_mean(features, axis=2)
         squared = tf.reduce_sum(tf.square(relative_neighbors(query_xyz, support_xyz, neighbors)), axis=-1)
-        scale = tf.reduce_max(squared, axis=-1, keepdims=True)                         # (B, Q, 1)
+        scale = tf.reduce_max(squared, axis=-1, keepdims=True)  # (B, Q, 1)
         safe = tf.where(scale > 0.0, scale, tf.ones_like(scale))
-        weights = tf.nn.softmax(-squared / (2.0 * safe), axis=-1)                      # (B, Q, K)
+        weights = tf.nn.softmax(-squared / (2.0 * safe), axis=-1)  # (B, Q, K)
         return tf.einsum("bqk,bqkc->bqc", weights, features)
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:  # noqa: D102
@@ -122,8 +128,10 @@ class GroupNeighbors(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:  # noqa: D102
         query_xyz, support_xyz, support_features, neighbors = inputs
-        return tf.concat([relative_neighbors(query_xyz, support_xyz, neighbors),
-                          gather_neighbors(support_features, neighbors)], axis=-1)
+        return tf.concat(
+            [relative_neighbors(query_xyz, support_xyz, neighbors), gather_neighbors(support_features, neighbors)],
+            axis=-1,
+        )
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:  # noqa: D102
         return (*tuple(input_shape[3]), 3 + input_shape[2][-1])

@@ -53,6 +53,7 @@ from vl3d_focal.models.tnet import FlatIdentity, OrthogonalityPenalty
 
 logger = logging.getLogger(__name__)
 
+
 def _positive_int(value: Any, path: str, issues: list[SpecIssue]) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         issues.append(SpecIssue(path, f"expected a positive integer, got {value!r}"))
@@ -103,7 +104,14 @@ def _shared_layer(x: Any, filters: int, name: str, inits: SeededInitializers, sy
 
 
 def _tnet(
-    x: Any, *, k: int, pre: Sequence[int], post: Sequence[int], name: str, inits: SeededInitializers, regularize: bool,
+    x: Any,
+    *,
+    k: int,
+    pre: Sequence[int],
+    post: Sequence[int],
+    name: str,
+    inits: SeededInitializers,
+    regularize: bool,
     synchronized: bool,
 ) -> Any:
     """A T-Net predicting a k x k transform from ``x`` (B, P, d), applied to ``x`` when d == k."""
@@ -117,10 +125,7 @@ def _tnet(
         h = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_post{i + 1}_bn")(h)
         h = keras.layers.ReLU(name=f"{name}_post{i + 1}_relu")(h)
     flat = keras.layers.Dense(
-        k * k,
-        kernel_initializer="zeros",
-        bias_initializer=FlatIdentity(),
-        name=f"{name}_matrix",
+        k * k, kernel_initializer="zeros", bias_initializer=FlatIdentity(), name=f"{name}_matrix"
     )(h)
     if regularize:
         flat = OrthogonalityPenalty(k=k, name=f"{name}_orthogonality")(flat)
@@ -180,8 +185,11 @@ def build_pointnet_pwise_classifier(
         (None, 32, 3)
     """
     feats_specs = {"pretransf_feats_spec": pretransf_feats_spec, "postransf_feats_spec": postransf_feats_spec}
-    tnet_specs = {"tnet_pre_filters_spec": tnet_pre_filters_spec, "tnet_post_filters_spec": tnet_post_filters_spec,
-                  "final_shared_mlps": final_shared_mlps}
+    tnet_specs = {
+        "tnet_pre_filters_spec": tnet_pre_filters_spec,
+        "tnet_post_filters_spec": tnet_post_filters_spec,
+        "final_shared_mlps": final_shared_mlps,
+    }
     _check_args(
         num_points=num_points,
         num_features=num_features,
@@ -193,8 +201,9 @@ def build_pointnet_pwise_classifier(
     inits = SeededInitializers(kernel_initializer, random_seed=random_seed)
     use_tnet = bool(tnet_pre_filters_spec) or bool(tnet_post_filters_spec)
     sync = bool(synchronized_batch_norm)
-    tnet = functools.partial(_tnet, pre=list(tnet_pre_filters_spec), post=list(tnet_post_filters_spec), inits=inits,
-                             synchronized=sync)
+    tnet = functools.partial(
+        _tnet, pre=list(tnet_pre_filters_spec), post=list(tnet_post_filters_spec), inits=inits, synchronized=sync
+    )
 
     coordinates = keras.Input((num_points, 3), name="coordinates")
     features = keras.Input((num_points, num_features), name="features")

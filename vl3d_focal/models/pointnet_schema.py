@@ -36,12 +36,20 @@ NO_EFFECT = "x-vl3d-no-effect"
 """The annotation of keys accepted without effect (see :mod:`vl3d_focal.config.notes`)."""
 NO_EFFECT_PROPERTIES = "x-vl3d-no-effect-properties"
 """Model-schema member: ``model_args`` keys accepted without effect, never passed to the builder."""
-ONE_BRANCH = ("this project's PointNet feeds coordinates and features through one branch and always "
-              "concatenates the transformed, post-transform and global features before the final layers")
+ONE_BRANCH = (
+    "this project's PointNet feeds coordinates and features through one branch and always "
+    "concatenates the transformed, post-transform and global features before the final layers"
+)
 VL3D_BRANCH_FLAGS: tuple[str, ...] = tuple(
-    f"{flag}_{space}" for space in ("X", "F") for flag in (
-        "skip_link_features", "include_pretransf_feats", "include_transf_feats", "include_postransf_feats",
-        "include_global_feats")
+    f"{flag}_{space}"
+    for space in ("X", "F")
+    for flag in (
+        "skip_link_features",
+        "include_pretransf_feats",
+        "include_transf_feats",
+        "include_postransf_feats",
+        "include_global_feats",
+    )
 )
 """VL3D's PointNet options choosing what its coordinate (X) and feature (F) branches concatenate."""
 
@@ -93,12 +101,10 @@ POINTNET_SCHEMA: dict[str, Any] = {
             "default": DEFAULT_NUM_PWISE_FEATS,
         },
         "pretransf_feats_spec": _feats_spec_schema(
-            "Shared per-point layers before the feature transform, in order.",
-            DEFAULT_PRETRANSF_FEATS_SPEC,
+            "Shared per-point layers before the feature transform, in order.", DEFAULT_PRETRANSF_FEATS_SPEC
         ),
         "postransf_feats_spec": _feats_spec_schema(
-            "Shared per-point layers after the feature transform; the last one is max-pooled "
-            "into the global feature.",
+            "Shared per-point layers after the feature transform; the last one is max-pooled into the global feature.",
             DEFAULT_POSTRANSF_FEATS_SPEC,
         ),
         "tnet_pre_filters_spec": _filters_schema(

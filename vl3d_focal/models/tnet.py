@@ -99,8 +99,15 @@ class OrthogonalityPenalty(keras.layers.Layer):
         [4.5]
     """
 
-    def __init__(self, *, k: int, weight: float = ORTHOGONALITY_WEIGHT, name: str | None = None,
-                 trainable: bool = True, dtype: Any = None):
+    def __init__(
+        self,
+        *,
+        k: int,
+        weight: float = ORTHOGONALITY_WEIGHT,
+        name: str | None = None,
+        trainable: bool = True,
+        dtype: Any = None,
+    ):
         super().__init__(name=name, trainable=trainable, dtype=dtype)
         self.k = int(k)
         self.weight = float(weight)
@@ -115,5 +122,8 @@ class OrthogonalityPenalty(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:  # noqa: D102
         base = super().get_config()
-        return {**{key: base[key] for key in ("name", "trainable", "dtype") if key in base},
-                "k": self.k, "weight": self.weight}
+        return {
+            **{key: base[key] for key in ("name", "trainable", "dtype") if key in base},
+            "k": self.k,
+            "weight": self.weight,
+        }

@@ -42,9 +42,7 @@ def _rows(names: Sequence[str], counts: Sequence[int] | np.ndarray, total: int) 
     return [(str(name), int(count), 100.0 * int(count) / total if total else 0.0) for name, count in zip(names, counts)]
 
 
-def format_reduction_report(
-    *, cloud: str, before: Classes, after: Classes, groups: Sequence[Sequence[str]]
-) -> str:
+def format_reduction_report(*, cloud: str, before: Classes, after: Classes, groups: Sequence[Sequence[str]]) -> str:
     """The text report: points and percentages per class before and after, points in no group.
 
     Percentages are of the points with a class before the reduction.
@@ -88,12 +86,14 @@ def plot_reduction(path: str | Path, *, before: Classes, after: Classes) -> Path
         >>> path.read_text().lstrip().startswith("<?xml")
         True
     """
-    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 0.6 * (len(before[0]) + len(after[0])) + 4), 4.5),
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, 2, figsize=(max(8.0, 0.6 * (len(before[0]) + len(after[0])) + 4), 4.5), layout="constrained"
+    )
     for ax, (names, counts), title in ((axes[0], before, "Before"), (axes[1], after, "After")):
         x = np.arange(len(names))
-        ax.bar(x, np.maximum(np.asarray(counts, dtype=np.float64), 0.5), color="#4c72b0", edgecolor="black",
-               linewidth=0.5)
+        ax.bar(
+            x, np.maximum(np.asarray(counts, dtype=np.float64), 0.5), color="#4c72b0", edgecolor="black", linewidth=0.5
+        )
         ax.set_yscale("log")
         ax.set(xticks=x, title=f"{title} ({len(names)} classes)", ylabel="points (log scale)")
         ax.set_xticklabels([str(n) for n in names], rotation=35, ha="right")

@@ -64,8 +64,10 @@ def find_record(path: str | os.PathLike[str]) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise DataError(f"{path}: no run record (report.json) in this folder; expected the folder where a run "
-                        "wrote report.html (its first output prefix), e.g. out/demo")
+        raise DataError(
+            f"{path}: no run record (report.json) in this folder; expected the folder where a run "
+            "wrote report.html (its first output prefix), e.g. out/demo"
+        )
     raise DataError(f"{path}: several run records ({', '.join(p.name for p in found)}); pass the one to compare")
 
 
@@ -75,12 +77,18 @@ def _run_summary(name: str, path: Path, record: Mapping[str, Any]) -> dict[str, 
     weights = dict(zip(training.get("class_names") or [], training.get("class_weight") or []))
     train_seconds = sum(s["seconds"] or 0.0 for s in record.get("steps") or [] if s["kind"] == "train")
     return {
-        "name": name, "record": str(path), "status": record.get("status"), **loss_summary(training or None),
-        "weights": weights, **{key: metrics.get(key) for key, _ in SCORES},
+        "name": name,
+        "record": str(path),
+        "status": record.get("status"),
+        **loss_summary(training or None),
+        "weights": weights,
+        **{key: metrics.get(key) for key, _ in SCORES},
         "train_seconds": round(train_seconds, 1) if training else None,
         "epochs": len(training.get("history") or []) if training else None,
-        "per_class": {name: {key: row.get(key) for key in ("P", "R", "F1", "IoU", "support")}
-                      for name, row in (metrics.get("per_class") or {}).items()},
+        "per_class": {
+            name: {key: row.get(key) for key in ("P", "R", "F1", "IoU", "support")}
+            for name, row in (metrics.get("per_class") or {}).items()
+        },
     }
 
 
@@ -141,33 +149,56 @@ def format_comparison(comparison: Mapping[str, Any], *, style: str = "md") -> st
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         head = ["name", "loss", "gamma", "class_weight", "mIoU", "OA", "macro_F1", "train_seconds"]
-        writer.writerow(["run", *head[1:], "class", "training_share", "weight", "precision", "recall", "F1", "IoU",
-                         "support"])
+        writer.writerow(
+            ["run", *head[1:], "class", "training_share", "weight", "precision", "recall", "F1", "IoU", "support"]
+        )
         for run in runs:
             for name in classes:
                 row = run["per_class"].get(name, {})
-                writer.writerow([*(run[key] for key in head), name, comparison["shares"].get(name),
-                                 run["weights"].get(name), *(row.get(k) for k in ("P", "R", "F1", "IoU", "support"))])
+                writer.writerow(
+                    [
+                        *(run[key] for key in head),
+                        name,
+                        comparison["shares"].get(name),
+                        run["weights"].get(name),
+                        *(row.get(k) for k in ("P", "R", "F1", "IoU", "support")),
+                    ]
+                )
         return buffer.getvalue()
     if style != "md":
         raise DataError(f"compare --format: expected one of {', '.join(FORMATS)}; got {style!r}")
     base = runs[0] if runs else {}
-    lines = ["| run | loss | gamma | class weights | mIoU | OA | macro F1 | training (s) | epochs |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| run | loss | gamma | class weights | mIoU | OA | macro F1 | training (s) | epochs |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for k, run in enumerate(runs):
         scores = " | ".join(_with_delta(run[key], base[key], first=k == 0) for key, _ in SCORES)
         gamma = "" if run["gamma"] is None else f"{run['gamma']:g}"
-        lines.append(f"| {run['name']} | {run['loss'] or ''} | {gamma} | {run['class_weight'] or 'none'} | {scores} | "
-                     f"{'' if run['train_seconds'] is None else run['train_seconds']} | {run['epochs'] or ''} |")
+        lines.append(
+            f"| {run['name']} | {run['loss'] or ''} | {gamma} | {run['class_weight'] or 'none'} | {scores} | "
+            f"{'' if run['train_seconds'] is None else run['train_seconds']} | {run['epochs'] or ''} |"
+        )
     if classes:
         names = [run["name"] for run in runs]
-        lines += ["", "| class | training share | " + " | ".join(f"IoU {n}" for n in names) + " | "
-                  + " | ".join(f"recall {n}" for n in names) + " |",
-                  "|---|---:|" + "---:|" * (2 * len(runs))]
+        lines += [
+            "",
+            "| class | training share | "
+            + " | ".join(f"IoU {n}" for n in names)
+            + " | "
+            + " | ".join(f"recall {n}" for n in names)
+            + " |",
+            "|---|---:|" + "---:|" * (2 * len(runs)),
+        ]
         for name in classes:
             share = comparison["shares"].get(name)
-            cells = [_with_delta(run["per_class"].get(name, {}).get(key), base["per_class"].get(name, {}).get(key),
-                                 first=k == 0) for key in ("IoU", "R") for k, run in enumerate(runs)]
+            cells = [
+                _with_delta(
+                    run["per_class"].get(name, {}).get(key), base["per_class"].get(name, {}).get(key), first=k == 0
+                )
+                for key in ("IoU", "R")
+                for k, run in enumerate(runs)
+            ]
             lines.append(f"| {name} | {'' if share is None else f'{100 * share:.2f}%'} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -192,31 +223,68 @@ def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
     """
     runs, classes = comparison["runs"], comparison["classes"]
     base = runs[0]
-    rows = [[link(Path(run["record"]).with_suffix(".html"), folder=folder, text=run["name"]), esc(run["status"]),
-             esc(run["loss"] or ""), fmt(run["gamma"], 2), esc(run["class_weight"] or "none"),
-             *(fmt(run[key]) + ("" if k == 0 else " " + _signed(_delta(run[key], base[key]))) for key, _ in SCORES),
-             fmt(run["train_seconds"], 1), fmt(run["epochs"])] for k, run in enumerate(runs)]
-    overview = table(["run", "status", "loss", "gamma", "class weights", "mIoU", "OA", "macro F1", "training (s)",
-                      "epochs"], rows, left=5)
-    overview += svg_charts.bar_chart(categories=[label for _, label in SCORES], y_max=1.0, title="Scores",
-                                     groups={run["name"]: [run[key] for key, _ in SCORES] for run in runs})
-    sections = [("runs", "Runs", overview + f'<p class="muted">Differences are to the first run, {esc(base["name"])}.</p>')]
+    rows = [
+        [
+            link(Path(run["record"]).with_suffix(".html"), folder=folder, text=run["name"]),
+            esc(run["status"]),
+            esc(run["loss"] or ""),
+            fmt(run["gamma"], 2),
+            esc(run["class_weight"] or "none"),
+            *(fmt(run[key]) + ("" if k == 0 else " " + _signed(_delta(run[key], base[key]))) for key, _ in SCORES),
+            fmt(run["train_seconds"], 1),
+            fmt(run["epochs"]),
+        ]
+        for k, run in enumerate(runs)
+    ]
+    overview = table(
+        ["run", "status", "loss", "gamma", "class weights", "mIoU", "OA", "macro F1", "training (s)", "epochs"],
+        rows,
+        left=5,
+    )
+    overview += svg_charts.bar_chart(
+        categories=[label for _, label in SCORES],
+        y_max=1.0,
+        title="Scores",
+        groups={run["name"]: [run[key] for key, _ in SCORES] for run in runs},
+    )
+    sections = [
+        ("runs", "Runs", overview + f'<p class="muted">Differences are to the first run, {esc(base["name"])}.</p>')
+    ]
     for key, label in (("IoU", "IoU"), ("R", "recall")):
         groups = {run["name"]: [run["per_class"].get(name, {}).get(key) for name in classes] for run in runs}
-        chart = svg_charts.bar_chart(categories=classes, groups=groups, y_max=1.0, labels=len(runs) <= 2,
-                                     title=f"Per-class {label}")
-        header = ["class", "training share", *(esc(r["name"]) for r in runs),
-                  *(f"{esc(r['name'])} &minus; {esc(base['name'])}" for r in runs[1:])]
-        body = [[esc(name), "n/a" if comparison["shares"].get(name) is None else f"{100 * comparison['shares'][name]:.2f}%",
-                 *(fmt(value) for value in (groups[r["name"]][c] for r in runs)),
-                 *(_signed(_delta(groups[r["name"]][c], groups[base["name"]][c])) for r in runs[1:])]
-                for c, name in enumerate(classes)]
+        chart = svg_charts.bar_chart(
+            categories=classes, groups=groups, y_max=1.0, labels=len(runs) <= 2, title=f"Per-class {label}"
+        )
+        header = [
+            "class",
+            "training share",
+            *(esc(r["name"]) for r in runs),
+            *(f"{esc(r['name'])} &minus; {esc(base['name'])}" for r in runs[1:]),
+        ]
+        body = [
+            [
+                esc(name),
+                "n/a" if comparison["shares"].get(name) is None else f"{100 * comparison['shares'][name]:.2f}%",
+                *(fmt(value) for value in (groups[r["name"]][c] for r in runs)),
+                *(_signed(_delta(groups[r["name"]][c], groups[base["name"]][c])) for r in runs[1:]),
+            ]
+            for c, name in enumerate(classes)
+        ]
         sections.append((key.lower(), f"Per-class {label}", chart + table(header, body)))
     weights = [[esc(name), *(fmt(run["weights"].get(name), 4) for run in runs)] for name in classes]
-    sections.append(("weights", "Class weights", table(["class", *(esc(r["name"]) for r in runs)], weights)
-                     + '<p class="muted">n/a: the run used no class weight.</p>'))
-    return page(title=f"vl3d_focal comparison of {len(runs)} runs", sections=sections,
-                subtitle=" vs ".join(esc(run["name"]) for run in runs))
+    sections.append(
+        (
+            "weights",
+            "Class weights",
+            table(["class", *(esc(r["name"]) for r in runs)], weights)
+            + '<p class="muted">n/a: the run used no class weight.</p>',
+        )
+    )
+    return page(
+        title=f"vl3d_focal comparison of {len(runs)} runs",
+        sections=sections,
+        subtitle=" vs ".join(esc(run["name"]) for run in runs),
+    )
 
 
 def write_comparison(comparison: Mapping[str, Any], *, path: str | os.PathLike[str]) -> Path:

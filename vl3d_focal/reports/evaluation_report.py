@@ -51,8 +51,13 @@ def format_text_report(metrics: Mapping[str, Any]) -> str:
     lines = [f"Classification evaluation ({total} points, {len(names)} classes)", ""]
     for warning in metrics.get("feature_warnings") or []:
         lines += [f"WARNING: {warning}", ""]
-    for key, label in (("OA", "Overall accuracy"), ("mIoU", "Mean IoU"), ("macro_F1", "Macro F1"),
-                       ("MCC", "Matthews corr. coef."), ("Kappa", "Cohen's kappa")):
+    for key, label in (
+        ("OA", "Overall accuracy"),
+        ("mIoU", "Mean IoU"),
+        ("macro_F1", "Macro F1"),
+        ("MCC", "Matthews corr. coef."),
+        ("Kappa", "Cohen's kappa"),
+    ):
         lines.append(f"  {label:<22}{key:>9}  {_fmt(metrics[key])}")
     lines += ["", "  mIoU and macro F1 average the classes present in the reference; n/a = undefined.", ""]
     header = f"  {'class':<{width}}  {'precision':>9}  {'recall':>9}  {'F1':>9}  {'IoU':>9}  {'support':>10}"
@@ -86,20 +91,34 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
     normalised = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=np.float64), where=totals > 0)
     size = max(4.0, 0.7 * len(names) + 2.5)
     fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), layout="constrained")
-    panels = ((axes[0], cm, "Counts", lambda v: f"{int(v)}"),
-              (axes[1], normalised, "Row-normalised (recall)", lambda v: f"{v:.2f}"))
+    panels = (
+        (axes[0], cm, "Counts", lambda v: f"{int(v)}"),
+        (axes[1], normalised, "Row-normalised (recall)", lambda v: f"{v:.2f}"),
+    )
     for ax, values, title, fmt in panels:
         image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if values is normalised else None)
         fig.colorbar(image, ax=ax, shrink=0.8)
-        ax.set(title=title, xlabel="Predicted class", ylabel="Reference class",
-               xticks=range(len(names)), yticks=range(len(names)))
+        ax.set(
+            title=title,
+            xlabel="Predicted class",
+            ylabel="Reference class",
+            xticks=range(len(names)),
+            yticks=range(len(names)),
+        )
         ax.set_xticklabels(names, rotation=45, ha="right")
         ax.set_yticklabels(names)
         if len(names) <= 20:
             threshold = 0.5 * float(values.max()) if values.size else 0.0
             for (i, j), value in np.ndenumerate(values):
-                ax.text(j, i, fmt(value), ha="center", va="center", fontsize=8,
-                        color="white" if value > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    fmt(value),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if value > threshold else "black",
+                )
     fig.suptitle("Confusion matrix")
     save_figure(fig, path=path)
 
@@ -119,13 +138,25 @@ def plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors
     width = 0.8 / len(series)
     hatches = ["", "//", "..", "xx", "\\\\"]
     for s, (label, counts) in enumerate(series.items()):
-        ax.bar(x + (s - (len(series) - 1) / 2) * width, np.maximum(counts, 0.5), width, color=colors,
-               edgecolor="black", linewidth=0.5, hatch=hatches[s % len(hatches)], label=label)
+        ax.bar(
+            x + (s - (len(series) - 1) / 2) * width,
+            np.maximum(counts, 0.5),
+            width,
+            color=colors,
+            edgecolor="black",
+            linewidth=0.5,
+            hatch=hatches[s % len(hatches)],
+            label=label,
+        )
     ax.set_yscale("log")
     ax.set(xticks=x, ylabel="points (log scale)", title="Class distribution")
     ax.set_xticklabels(names, rotation=30, ha="right")
-    ax.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch=hatches[s % len(hatches)], label=label)
-                       for s, label in enumerate(series)])
+    ax.legend(
+        handles=[
+            Patch(facecolor="white", edgecolor="black", hatch=hatches[s % len(hatches)], label=label)
+            for s, label in enumerate(series)
+        ]
+    )
     save_figure(fig, path=path)
 
 

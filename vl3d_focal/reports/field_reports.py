@@ -71,8 +71,9 @@ class FieldClassCounts:
         self.num_fields += int(labels.shape[0])
 
 
-def distribution_text(predicted: FieldClassCounts, reference: FieldClassCounts | None, *,
-                      class_names: Sequence[str]) -> str:
+def distribution_text(
+    predicted: FieldClassCounts, reference: FieldClassCounts | None, *, class_names: Sequence[str]
+) -> str:
     """VL3D's receptive-fields distribution table (see the module docstring).
 
     Example:
@@ -89,19 +90,26 @@ def distribution_text(predicted: FieldClassCounts, reference: FieldClassCounts |
     for cls, name in enumerate(class_names):
         line = f"{name:24.24}"
         for label, counts in parts:
-            values = [counts.points[cls], counts.points[cls] / max(counts.points.sum(), 1),
-                      counts.fields[cls], counts.fields[cls] / max(counts.num_fields, 1)]
+            values = [
+                counts.points[cls],
+                counts.points[cls] / max(counts.points.sum(), 1),
+                counts.fields[cls],
+                counts.fields[cls] / max(counts.num_fields, 1),
+            ]
             sums[label] += values
             line += f", {int(values[0]):16d}, {100 * values[1]:16.4f}, {int(values[2]):16d}, {100 * values[3]:16.4f}"
         lines.append(line)
     lines.append("")
-    lines.append("SUM                     " + "".join(
-        f", {int(v[0]):16d}, {100 * v[1]:16.4f}, {int(v[2]):16d}, {100 * v[3]:16.4f}" for v in sums.values()))
+    lines.append(
+        "SUM                     "
+        + "".join(f", {int(v[0]):16d}, {100 * v[1]:16.4f}, {int(v[2]):16d}, {100 * v[3]:16.4f}" for v in sums.values())
+    )
     return "\n".join(lines) + "\n"
 
 
-def plot_distribution(predicted: FieldClassCounts, reference: FieldClassCounts | None, *,
-                      class_names: Sequence[str], path: Path) -> None:
+def plot_distribution(
+    predicted: FieldClassCounts, reference: FieldClassCounts | None, *, class_names: Sequence[str], path: Path
+) -> None:
     """Two panels, points and fields per class, predicted (and reference) side by side.
 
     Example:
@@ -117,10 +125,21 @@ def plot_distribution(predicted: FieldClassCounts, reference: FieldClassCounts |
     x = np.arange(len(class_names))
     width = 0.8 / len(series)
     fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.2 * len(class_names) + 4), 4.5), layout="constrained")
-    for ax, attribute, title in ((axes[0], "points", "points in the fields"), (axes[1], "fields", "fields holding the class")):
+    for ax, attribute, title in (
+        (axes[0], "points", "points in the fields"),
+        (axes[1], "fields", "fields holding the class"),
+    ):
         for s, (label, counts) in enumerate(series):
-            ax.bar(x + (s - (len(series) - 1) / 2) * width, getattr(counts, attribute), width, color=colors,
-                   edgecolor="black", linewidth=0.5, hatch="" if s == 0 else "//", label=label)
+            ax.bar(
+                x + (s - (len(series) - 1) / 2) * width,
+                getattr(counts, attribute),
+                width,
+                color=colors,
+                edgecolor="black",
+                linewidth=0.5,
+                hatch="" if s == 0 else "//",
+                label=label,
+            )
         ax.set(xticks=x, title=title)
         ax.set_xticklabels(class_names, rotation=30, ha="right")
     axes[0].legend()
@@ -128,8 +147,14 @@ def plot_distribution(predicted: FieldClassCounts, reference: FieldClassCounts |
     save_figure(fig, path=Path(path))
 
 
-def write_field_distribution(predicted: FieldClassCounts, reference: FieldClassCounts | None, *,
-                             class_names: Sequence[str], report_path: Path | None, plot_path: Path | None) -> None:
+def write_field_distribution(
+    predicted: FieldClassCounts,
+    reference: FieldClassCounts | None,
+    *,
+    class_names: Sequence[str],
+    report_path: Path | None,
+    plot_path: Path | None,
+) -> None:
     """Writes the text report and/or the plot (each when its path is given).
 
     Example:

@@ -59,8 +59,13 @@ def plot_training_history(*, csv_path: str | os.PathLike[str], png_path: str | o
     fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.8), layout="constrained", squeeze=False)
     for ax, (base, members) in zip(axes[0], groups.items()):
         for column in members:
-            ax.plot(epochs, history[column], marker="o", markersize=3,
-                    label="validation" if column.startswith("val_") else "training")
+            ax.plot(
+                epochs,
+                history[column],
+                marker="o",
+                markersize=3,
+                label="validation" if column.startswith("val_") else "training",
+            )
         if base in ("learning_rate", "lr") or base.endswith("loss"):
             values = np.asarray([history[c] for c in members], dtype=np.float64)
             if np.all(values[np.isfinite(values)] > 0):

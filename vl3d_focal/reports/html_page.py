@@ -76,10 +76,15 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, left: int = 1
         >>> table(["a", "b"], [["x", "1"]])
         '<table><tr><th class="l">a</th><th>b</th></tr><tr><td class="l">x</td><td>1</td></tr></table>'
     """
-    def cells(values: Sequence[Any], tag: str) -> str:
-        return "".join(f'<{tag} class="l">{v}</{tag}>' if k < left else f"<{tag}>{v}</{tag}>" for k, v in enumerate(values))
 
-    return f'<table><tr>{cells(header, "th")}</tr>' + "".join(f"<tr>{cells(row, 'td')}</tr>" for row in rows) + "</table>"
+    def cells(values: Sequence[Any], tag: str) -> str:
+        return "".join(
+            f'<{tag} class="l">{v}</{tag}>' if k < left else f"<{tag}>{v}</{tag}>" for k, v in enumerate(values)
+        )
+
+    return (
+        f"<table><tr>{cells(header, 'th')}</tr>" + "".join(f"<tr>{cells(row, 'td')}</tr>" for row in rows) + "</table>"
+    )
 
 
 def relative(path: str | os.PathLike[str], *, folder: Path) -> str:
@@ -150,15 +155,18 @@ def page(*, title: str, sections: Sequence[tuple[str, str, str]], subtitle: str 
         True
     """
     nav = "".join(f'<a href="#{esc(key)}">{esc(heading)}</a>' for key, heading, _ in sections)
-    body = "".join(f'<section id="{esc(key)}"><h2>{esc(heading)}</h2>{content}</section>'
-                   for key, heading, content in sections)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
-            f'style-src \'unsafe-inline\'">'
-            f'<link rel="icon" href="data:,">'
-            f"<title>{esc(title)}</title><style>{STYLE}</style></head><body><header><h1>{esc(title)}</h1>"
-            f"<p>{subtitle}</p></header><nav>{nav}</nav><main>{body}</main></body></html>\n")
+    body = "".join(
+        f'<section id="{esc(key)}"><h2>{esc(heading)}</h2>{content}</section>' for key, heading, content in sections
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
+        f"style-src 'unsafe-inline'\">"
+        f'<link rel="icon" href="data:,">'
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body><header><h1>{esc(title)}</h1>"
+        f"<p>{subtitle}</p></header><nav>{nav}</nav><main>{body}</main></body></html>\n"
+    )
 
 
 def write_page(text: str, *, path: str | os.PathLike[str]) -> Path:

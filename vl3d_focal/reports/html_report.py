@@ -41,11 +41,16 @@ def _summary(record: Mapping[str, Any], folder: Path) -> str:
     loss = loss_summary(first_training(record))
     cards = []
     if metrics:
-        cards += [(fmt(metrics.get(key)), label) for key, label in (("mIoU", "mIoU"), ("OA", "overall accuracy"),
-                                                                     ("macro_F1", "macro F1"))]
+        cards += [
+            (fmt(metrics.get(key)), label)
+            for key, label in (("mIoU", "mIoU"), ("OA", "overall accuracy"), ("macro_F1", "macro F1"))
+        ]
     if loss["loss"]:
-        cards += [(esc(loss["loss"]), "loss"), (fmt(loss["gamma"], 2), "gamma"),
-                  (esc(loss["class_weight"] or "none"), "class weights")]
+        cards += [
+            (esc(loss["loss"]), "loss"),
+            (fmt(loss["gamma"], 2), "gamma"),
+            (esc(loss["class_weight"] or "none"), "class weights"),
+        ]
     train_steps = [s for s in record.get("steps") or [] if s["kind"] == "train" and s.get("seconds") is not None]
     if train_steps:
         cards.append((f"{sum(s['seconds'] for s in train_steps):.1f} s", "training step"))
@@ -56,16 +61,22 @@ def _summary(record: Mapping[str, Any], folder: Path) -> str:
     if metrics and len(record.get("evaluations") or []) > 1:
         html += '<p class="muted">Scores of all evaluated clouds together (confusion matrices summed).</p>'
     command = " ".join(record.get("command") or [])
-    html += (f'<p class="muted">Started {esc(record.get("started", "?"))}, finished {esc(record.get("finished") or "-")}'
-             + (f"; command: <code>{esc(command)}</code>" if command else "") + ". Record: "
-             + link(record.get("files", {}).get("json"), folder=folder) + "</p>")
+    html += (
+        f'<p class="muted">Started {esc(record.get("started", "?"))}, finished {esc(record.get("finished") or "-")}'
+        + (f"; command: <code>{esc(command)}</code>" if command else "")
+        + ". Record: "
+        + link(record.get("files", {}).get("json"), folder=folder)
+        + "</p>"
+    )
     return html
 
 
 def _error(record: Mapping[str, Any]) -> str:
     error = record["error"]
-    html = (f'<div class="error"><b>{esc(error["type"])}</b> in {esc(_step_name(record, error.get("step")))}: '
-            f'{esc(error["message"])}</div>')
+    html = (
+        f'<div class="error"><b>{esc(error["type"])}</b> in {esc(_step_name(record, error.get("step")))}: '
+        f"{esc(error['message'])}</div>"
+    )
     if error.get("traceback"):
         html += f"<pre>{esc(error['traceback'])}</pre>"
     return html
@@ -75,8 +86,11 @@ def _warnings(record: Mapping[str, Any]) -> str:
     warnings = record.get("warnings") or []
     if not warnings:
         return '<p class="muted">No warning was logged during the run.</p>'
-    return "".join(f'<div class="warn"><b>{esc(w["level"])}</b> {esc(_step_name(record, w.get("step")))}, '
-                   f'<code>{esc(w["logger"])}</code>: {esc(w["message"])}</div>' for w in warnings)
+    return "".join(
+        f'<div class="warn"><b>{esc(w["level"])}</b> {esc(_step_name(record, w.get("step")))}, '
+        f"<code>{esc(w['logger'])}</code>: {esc(w['message'])}</div>"
+        for w in warnings
+    )
 
 
 def _per_class(record: Mapping[str, Any], evaluation: Mapping[str, Any], rare: list[str]) -> str:
@@ -87,15 +101,28 @@ def _per_class(record: Mapping[str, Any], evaluation: Mapping[str, Any], rare: l
     for name, color in zip(names, colors):
         row = metrics["per_class"][name]
         mark = ' <span class="badge rare">rare</span>' if name in rare else ""
-        rows.append([f"{swatch(color)}{esc(name)}{mark}", fmt(row["support"]), f"{100 * row['support'] / total:.2f}%",
-                     *(fmt(row[key]) for key in ("P", "R", "F1", "IoU"))])
-    chart = svg_charts.bar_chart(categories=names, groups={key: [metrics["per_class"][n][key] for n in names]
-                                                           for key in ("P", "R", "F1", "IoU")},
-                                 title="Per-class precision, recall, F1, IoU", y_max=1.0, labels=False)
+        rows.append(
+            [
+                f"{swatch(color)}{esc(name)}{mark}",
+                fmt(row["support"]),
+                f"{100 * row['support'] / total:.2f}%",
+                *(fmt(row[key]) for key in ("P", "R", "F1", "IoU")),
+            ]
+        )
+    chart = svg_charts.bar_chart(
+        categories=names,
+        groups={key: [metrics["per_class"][n][key] for n in names] for key in ("P", "R", "F1", "IoU")},
+        title="Per-class precision, recall, F1, IoU",
+        y_max=1.0,
+        labels=False,
+    )
     overall = ", ".join(f"{key} {fmt(metrics.get(key))}" for key in ("OA", "mIoU", "macro_F1", "MCC", "Kappa"))
-    return (f"<p>{overall}</p>" + table(["class", "support", "share", "precision", "recall", "F1", "IoU"], rows)
-            + f'<p class="muted">rare: under 5 % of the {"training" if first_training(record) else "scored"} points.</p>'
-            + chart)
+    return (
+        f"<p>{overall}</p>"
+        + table(["class", "support", "share", "precision", "recall", "F1", "IoU"], rows)
+        + f'<p class="muted">rare: under 5 % of the {"training" if first_training(record) else "scored"} points.</p>'
+        + chart
+    )
 
 
 def _confusion(metrics: Mapping[str, Any]) -> str:
@@ -109,11 +136,15 @@ def _confusion(metrics: Mapping[str, Any]) -> str:
         color = "#fff" if strength > 0.55 else "#222"
         return f'<span style="display:block;background:rgba(31,119,180,{strength:.2f});color:{color}">{text}</span>'
 
-    rows_counts = [[esc(name), *(cell(fmt(int(v)), np.sqrt(v / peak)) for v in row)] for name, row in zip(names, counts)]
+    rows_counts = [
+        [esc(name), *(cell(fmt(int(v)), np.sqrt(v / peak)) for v in row)] for name, row in zip(names, counts)
+    ]
     rows_shares = [[esc(name), *(cell(f"{100 * v:.1f}%", v) for v in row)] for name, row in zip(names, shares)]
     header = ["reference \\ predicted", *map(esc, names)]
-    return ('<div class="charts"><div><h3>Counts</h3>' + table(header, rows_counts) + "</div><div><h3>Row-normalised "
-            "(each row is a reference class; the diagonal is its recall)</h3>" + table(header, rows_shares) + "</div></div>")
+    return (
+        '<div class="charts"><div><h3>Counts</h3>' + table(header, rows_counts) + "</div><div><h3>Row-normalised "
+        "(each row is a reference class; the diagonal is its recall)</h3>" + table(header, rows_shares) + "</div></div>"
+    )
 
 
 def _evaluations(record: Mapping[str, Any], folder: Path) -> list[tuple[str, str, str]]:
@@ -122,15 +153,25 @@ def _evaluations(record: Mapping[str, Any], folder: Path) -> list[tuple[str, str
     for number, evaluation in enumerate(record.get("evaluations") or [], start=1):
         name = Path(evaluation["cloud"]).name
         files = link(evaluation["report_path"], folder=folder)
-        sections.append((f"results-{number}", f"Results: {name}", f'<p class="muted">{files}</p>'
-                         + _per_class(record, evaluation, rare)))
+        sections.append(
+            (
+                f"results-{number}",
+                f"Results: {name}",
+                f'<p class="muted">{files}</p>' + _per_class(record, evaluation, rare),
+            )
+        )
         sections.append((f"confusion-{number}", f"Confusion matrix: {name}", _confusion(evaluation["metrics"])))
         topdown = (evaluation.get("pictures") or {}).get("topdown_png")
         uri = picture_uri(topdown) if topdown else None
         if uri:
-            sections.append((f"map-{number}", f"Top-down maps: {name}",
-                             f'<img class="picture" alt="reference, prediction and errors seen from above" src="{uri}">'
-                             f'<p class="muted">{link(topdown, folder=folder)}</p>'))
+            sections.append(
+                (
+                    f"map-{number}",
+                    f"Top-down maps: {name}",
+                    f'<img class="picture" alt="reference, prediction and errors seen from above" src="{uri}">'
+                    f'<p class="muted">{link(topdown, folder=folder)}</p>',
+                )
+            )
     return sections
 
 
@@ -139,28 +180,53 @@ def _training(record: Mapping[str, Any], training: Mapping[str, Any], folder: Pa
     epochs = [int(row.get("epoch", k)) + 1 for k, row in enumerate(rows_history)]
     charts = []
     for base, columns in history_columns(rows_history).items():
-        series = {("validation" if c.startswith("val_") else "training") if len(columns) > 1 else c:
-                  [row.get(c) for row in rows_history] for c in columns}
+        series = {
+            ("validation" if c.startswith("val_") else "training") if len(columns) > 1 else c: [
+                row.get(c) for row in rows_history
+            ]
+            for c in columns
+        }
         log = base.endswith("loss") or base in ("learning_rate", "lr")
         charts.append(svg_charts.line_chart(x=epochs, series=series, title=base, x_label="epoch", log_y=log))
     names, counts, weights = training["class_names"], training["class_counts"], training.get("class_weight")
     total = sum(counts) or 1
     pull = [w * c for w, c in zip(weights, counts)] if weights else counts
-    rows = [[esc(name), fmt(int(c)), f"{100 * c / total:.2f}%", fmt(w, 4) if weights else "1 (none)",
-             f"{100 * p / (sum(pull) or 1):.2f}%"] for name, c, w, p in zip(names, counts, weights or counts, pull)]
-    files = " ".join(link(path, folder=folder) for name, path in (training.get("files") or {}).items()
-                     if name != "tensorboard_dir" and Path(path).exists())
+    rows = [
+        [
+            esc(name),
+            fmt(int(c)),
+            f"{100 * c / total:.2f}%",
+            fmt(w, 4) if weights else "1 (none)",
+            f"{100 * p / (sum(pull) or 1):.2f}%",
+        ]
+        for name, c, w, p in zip(names, counts, weights or counts, pull)
+    ]
+    files = " ".join(
+        link(path, folder=folder)
+        for name, path in (training.get("files") or {}).items()
+        if name != "tensorboard_dir" and Path(path).exists()
+    )
     board = (training.get("files") or {}).get("tensorboard_dir")
-    html = (f"<p>Model <b>{esc(training['model'])}</b>, loss <code>{esc(json.dumps(training['loss']))}</code>, "
-            f"{len(rows_history)} epochs, fit {fmt(training.get('fit_seconds'), 1)} s. {files}</p>"
-            + (f"<p>TensorBoard logs: <code>tensorboard --logdir {esc(board)}</code></p>" if board else "")
-            + '<div class="charts">' + "".join(charts) + "</div><h3>Class weights</h3>")
-    html += (f"<p>{esc(training.get('class_weight_rule') or 'No class weights: every point weighs the same.')} "
-             f"(from {esc(training.get('class_weight_source', 'none'))})</p>")
+    html = (
+        f"<p>Model <b>{esc(training['model'])}</b>, loss <code>{esc(json.dumps(training['loss']))}</code>, "
+        f"{len(rows_history)} epochs, fit {fmt(training.get('fit_seconds'), 1)} s. {files}</p>"
+        + (f"<p>TensorBoard logs: <code>tensorboard --logdir {esc(board)}</code></p>" if board else "")
+        + '<div class="charts">'
+        + "".join(charts)
+        + "</div><h3>Class weights</h3>"
+    )
+    html += (
+        f"<p>{esc(training.get('class_weight_rule') or 'No class weights: every point weighs the same.')} "
+        f"(from {esc(training.get('class_weight_source', 'none'))})</p>"
+    )
     html += table(["class", "training points", "share", "weight", "share of the weighted loss"], rows)
     if weights:
-        html += svg_charts.bar_chart(categories=names, groups={"weight": weights}, title="Class weights",
-                                     bar_colors=_class_colors(record, len(names)))
+        html += svg_charts.bar_chart(
+            categories=names,
+            groups={"weight": weights},
+            title="Class weights",
+            bar_colors=_class_colors(record, len(names)),
+        )
     clouds = [[link(c["path"], folder=folder), fmt(c["points"])] for c in training.get("clouds") or []]
     return html + "<h3>Training clouds</h3>" + table(["cloud", "points"], clouds)
 
@@ -173,8 +239,10 @@ def _class_colors(record: Mapping[str, Any], count: int) -> list[str]:
 
 
 def _clouds(record: Mapping[str, Any], folder: Path) -> str:
-    rows = [[link(c["path"], folder=folder), fmt(c.get("points")), esc(c.get("prefix") or "")]
-            for c in record.get("clouds") or []]
+    rows = [
+        [link(c["path"], folder=folder), fmt(c.get("points")), esc(c.get("prefix") or "")]
+        for c in record.get("clouds") or []
+    ]
     html = table(["input cloud", "points", "output prefix"], rows)
     training = first_training(record)
     for evaluation in record.get("evaluations") or []:
@@ -183,18 +251,37 @@ def _clouds(record: Mapping[str, Any], folder: Path) -> str:
         groups = {"reference": counts.sum(axis=1).tolist(), "predicted": counts.sum(axis=0).tolist()}
         if training and training["class_names"] == metrics["class_names"]:
             groups = {"training": list(training["class_counts"]), **groups}
-        html += svg_charts.bar_chart(categories=metrics["class_names"], groups=groups, log_y=True, labels=False,
-                                     title=f"Class distribution: {Path(evaluation['cloud']).name} (points, log scale)")
+        html += svg_charts.bar_chart(
+            categories=metrics["class_names"],
+            groups=groups,
+            log_y=True,
+            labels=False,
+            title=f"Class distribution: {Path(evaluation['cloud']).name} (points, log scale)",
+        )
     return html
 
 
 def _steps(record: Mapping[str, Any]) -> str:
     steps = record.get("steps") or []
-    rows = [[f"{s['index'] + 1}. {esc(s['kind'])}", esc(s["name"]), f'<span class="badge {esc(s["status"])}">'
-             f'{esc(s["status"])}</span>', fmt(s.get("seconds"), 1)] for s in steps]
+    rows = [
+        [
+            f"{s['index'] + 1}. {esc(s['kind'])}",
+            esc(s["name"]),
+            f'<span class="badge {esc(s["status"])}">{esc(s["status"])}</span>',
+            fmt(s.get("seconds"), 1),
+        ]
+        for s in steps
+    ]
     timed = [s for s in steps if s.get("seconds") is not None]
-    chart = svg_charts.hbar_chart(labels=[f"{s['index'] + 1}. {s['kind']} {s['name']}" for s in timed],
-                                  values=[s["seconds"] for s in timed], title="Seconds per step") if timed else ""
+    chart = (
+        svg_charts.hbar_chart(
+            labels=[f"{s['index'] + 1}. {s['kind']} {s['name']}" for s in timed],
+            values=[s["seconds"] for s in timed],
+            title="Seconds per step",
+        )
+        if timed
+        else ""
+    )
     return table(["step", "name", "status", "seconds"], rows, left=3) + chart
 
 
@@ -207,9 +294,16 @@ def _outputs(record: Mapping[str, Any], folder: Path) -> str:
 
 def _environment(record: Mapping[str, Any]) -> str:
     versions = [[esc(k), esc(v)] for k, v in (record.get("versions") or {}).items()]
-    machine = [[esc(k), esc(", ".join(v) if isinstance(v, list) else v)] for k, v in (record.get("machine") or {}).items()]
-    return ('<div class="charts"><div>' + table(["package", "version"], versions) + "</div><div>"
-            + table(["machine", ""], machine) + "</div></div>")
+    machine = [
+        [esc(k), esc(", ".join(v) if isinstance(v, list) else v)] for k, v in (record.get("machine") or {}).items()
+    ]
+    return (
+        '<div class="charts"><div>'
+        + table(["package", "version"], versions)
+        + "</div><div>"
+        + table(["machine", ""], machine)
+        + "</div></div>"
+    )
 
 
 def render_report(record: Mapping[str, Any], *, folder: Path) -> str:
@@ -230,14 +324,26 @@ def render_report(record: Mapping[str, Any], *, folder: Path) -> str:
     sections.append(("clouds", "Clouds", _clouds(record, folder)))
     if record.get("survey"):
         sections.append(("survey", "Survey", survey_section(record["survey"], folder=folder)))
-    sections += [("steps", "Steps", _steps(record)), ("outputs", "Output files", _outputs(record, folder)),
-                 ("spec", "Spec as run", f"<details><summary>the normalised spec (defaults filled in, paths resolved)"
-                                         f"</summary><pre>{esc(json.dumps(record.get('spec'), indent=1))}</pre></details>"),
-                 ("environment", "Versions and machine", _environment(record))]
-    subtitle = (f'<span class="badge {esc(status)}">{esc(status)}</span> output prefix '
-                f'<code>{esc(record.get("output_prefix", ""))}</code>')
-    return page(title=f"vl3d_focal run: {Path(str(record.get('output_prefix', 'run'))).name or 'run'}",
-                subtitle=subtitle, sections=sections)
+    sections += [
+        ("steps", "Steps", _steps(record)),
+        ("outputs", "Output files", _outputs(record, folder)),
+        (
+            "spec",
+            "Spec as run",
+            f"<details><summary>the normalised spec (defaults filled in, paths resolved)"
+            f"</summary><pre>{esc(json.dumps(record.get('spec'), indent=1))}</pre></details>",
+        ),
+        ("environment", "Versions and machine", _environment(record)),
+    ]
+    subtitle = (
+        f'<span class="badge {esc(status)}">{esc(status)}</span> output prefix '
+        f"<code>{esc(record.get('output_prefix', ''))}</code>"
+    )
+    return page(
+        title=f"vl3d_focal run: {Path(str(record.get('output_prefix', 'run'))).name or 'run'}",
+        subtitle=subtitle,
+        sections=sections,
+    )
 
 
 def write_report(record: Mapping[str, Any], *, path: str | os.PathLike[str]) -> Path:

@@ -40,7 +40,14 @@ from vl3d_focal.errors import DataError
 logger = logging.getLogger(__name__)
 
 METRIC_KEYS: tuple[str, ...] = (
-    "OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusion_matrix", "per_class"
+    "OA",
+    "mIoU",
+    "macro_F1",
+    "MCC",
+    "Kappa",
+    "class_names",
+    "confusion_matrix",
+    "per_class",
 )
 """The keys of :func:`classification_metrics`' result (pinned names)."""
 
@@ -59,11 +66,7 @@ def _as_labels(values: Any, name: str) -> np.ndarray:
 
 
 def confusion_matrix(
-    y_true: Sequence[int] | np.ndarray,
-    y_pred: Sequence[int] | np.ndarray,
-    *,
-    num_classes: int,
-    ignore_label: int = -1,
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, *, num_classes: int, ignore_label: int = -1
 ) -> np.ndarray:
     """Counts points per (reference, predicted) class pair, leaving ignored points out.
 

@@ -42,7 +42,9 @@ def summed_metrics(record: Mapping[str, Any]) -> dict[str, Any] | None:
     names = list(evaluations[0]["class_names"])
     if len(evaluations) == 1:
         return dict(evaluations[0])
-    matrices = [np.asarray(m["confusion_matrix"], dtype=np.int64) for m in evaluations if list(m["class_names"]) == names]
+    matrices = [
+        np.asarray(m["confusion_matrix"], dtype=np.int64) for m in evaluations if list(m["class_names"]) == names
+    ]
     return classification_metrics(np.sum(matrices, axis=0), class_names=names)
 
 
@@ -138,9 +140,13 @@ def read_record(path: str | Path) -> dict[str, Any]:
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise DataError(f"run record {path}: cannot be read ({error}); expected the report.json "
-                        "a run writes under its first output prefix") from None
+        raise DataError(
+            f"run record {path}: cannot be read ({error}); expected the report.json "
+            "a run writes under its first output prefix"
+        ) from None
     if not isinstance(document, dict) or document.get("format") != RECORD_FORMAT:
-        raise DataError(f"run record {path}: not a vl3d_focal run record (no \"format\": "
-                        f"\"{RECORD_FORMAT}\"); expected the report.json a run writes beside report.html")
+        raise DataError(
+            f'run record {path}: not a vl3d_focal run record (no "format": '
+            f'"{RECORD_FORMAT}"); expected the report.json a run writes beside report.html'
+        )
     return document

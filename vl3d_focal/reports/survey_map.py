@@ -48,11 +48,21 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
         if not tile.get("bounds"):
             continue
         metrics = tile.get("metrics") or {}
-        properties = {"name": Path(tile["path"]).stem, "path": tile["path"], "status": tile["status"],
-                      "points": tile.get("points"), "error": tile.get("error")}
+        properties = {
+            "name": Path(tile["path"]).stem,
+            "path": tile["path"],
+            "status": tile["status"],
+            "points": tile.get("points"),
+            "error": tile.get("error"),
+        }
         properties.update({score: metrics.get(score) for score in SCORES})
-        features.append({"type": "Feature", "properties": properties,
-                         "geometry": {"type": "Polygon", "coordinates": [_ring(tile["bounds"])]}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": properties,
+                "geometry": {"type": "Polygon", "coordinates": [_ring(tile["bounds"])]},
+            }
+        )
     doc: dict[str, Any] = {"type": "FeatureCollection"}
     if crs and crs.upper().startswith("EPSG:"):
         doc["crs"] = {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{crs.split(':', 1)[1]}"}}

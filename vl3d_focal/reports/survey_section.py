@@ -41,7 +41,7 @@ def score_color(value: float | None) -> str:
     """
     if value is None:
         return "#e0e0e0"
-    stops = ((0.0, (0xd7, 0x30, 0x27)), (0.5, (0xfe, 0xe0, 0x8b)), (1.0, (0x1a, 0x98, 0x50)))
+    stops = ((0.0, (0xD7, 0x30, 0x27)), (0.5, (0xFE, 0xE0, 0x8B)), (1.0, (0x1A, 0x98, 0x50)))
     v = min(max(float(value), 0.0), 1.0)
     (a, ca), (b, cb) = (stops[0], stops[1]) if v <= 0.5 else (stops[1], stops[2])
     t = (v - a) / (b - a)
@@ -70,9 +70,17 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
     tiles = list((survey or {}).get("tiles") or [])
     by_path = {tile.get("path"): tile for tile in tiles}
     if tiles:
-        rows = [[_tile_link(t, folder), esc(t.get("status", "?")), fmt(t.get("points")), fmt(t.get("seconds"), 1),
-                 *(fmt((t.get("metrics") or {}).get(key)) for key in ("mIoU", "OA", "macro_F1")),
-                 esc(t.get("error") or "")] for t in tiles]
+        rows = [
+            [
+                _tile_link(t, folder),
+                esc(t.get("status", "?")),
+                fmt(t.get("points")),
+                fmt(t.get("seconds"), 1),
+                *(fmt((t.get("metrics") or {}).get(key)) for key in ("mIoU", "OA", "macro_F1")),
+                esc(t.get("error") or ""),
+            ]
+            for t in tiles
+        ]
         html += table(["tile", "status", "points", "seconds", "mIoU", "OA", "macro F1", "error"], rows, left=2)
     boxes = []
     for feature in (geo or {}).get("features") or []:
@@ -83,14 +91,28 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
         xs, ys = [p[0] for p in ring], [p[1] for p in ring]
         tile = by_path.get(props.get("path"), {})
         outputs = [str(p) for p in tile.get("outputs") or [] if str(p).endswith(".json") and Path(str(p)).exists()]
-        boxes.append({"bounds": [min(xs), min(ys), max(xs), max(ys)], "label": props.get("name", ""),
-                      "color": score_color(props["mIoU"]) if props.get("mIoU") is not None
-                      else STATUS_COLORS.get(str(props.get("status")), "#e0e0e0"),
-                      "tooltip": f"{props.get('name')}: {props.get('status')}, mIoU {fmt(props.get('mIoU'))}",
-                      "href": quote(relative(outputs[0], folder=folder)) if outputs else None})
+        boxes.append(
+            {
+                "bounds": [min(xs), min(ys), max(xs), max(ys)],
+                "label": props.get("name", ""),
+                "color": score_color(props["mIoU"])
+                if props.get("mIoU") is not None
+                else STATUS_COLORS.get(str(props.get("status")), "#e0e0e0"),
+                "tooltip": f"{props.get('name')}: {props.get('status')}, mIoU {fmt(props.get('mIoU'))}",
+                "href": quote(relative(outputs[0], folder=folder)) if outputs else None,
+            }
+        )
     if not boxes:
-        boxes = [{"bounds": t["bounds"], "label": Path(t["path"]).stem, "tooltip": t.get("status"),
-                  "color": STATUS_COLORS.get(t.get("status"), "#e0e0e0")} for t in tiles if t.get("bounds")]
+        boxes = [
+            {
+                "bounds": t["bounds"],
+                "label": Path(t["path"]).stem,
+                "tooltip": t.get("status"),
+                "color": STATUS_COLORS.get(t.get("status"), "#e0e0e0"),
+            }
+            for t in tiles
+            if t.get("bounds")
+        ]
     if boxes:
         html += tile_map(tiles=boxes, title="Survey map (colour: mIoU from red 0 to green 1; grey: not scored)")
     return html

@@ -17,8 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 """Colours of series without their own (matplotlib's tab10)."""
 FONT = 11
 
@@ -69,45 +68,64 @@ class _Frame:
         self.low, self.high = (math.log10(low), math.log10(high)) if self.log else (low, high)
 
     def y(self, value: float) -> float:
-        v = math.log10(max(value, 10 ** self.low)) if self.log else value
+        v = math.log10(max(value, 10**self.low)) if self.log else value
         share = (v - self.low) / ((self.high - self.low) or 1.0)
         return self.height - self.bottom - share * (self.height - self.bottom - self.top)
 
     def axis(self, title: str, y_label: str) -> list[str]:
-        parts = [f'<text x="{self.width / 2:.0f}" y="16" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
+        parts = [
+            f'<text x="{self.width / 2:.0f}" y="16" text-anchor="middle" font-weight="bold">{escape(title)}</text>'
+        ]
         if self.log:
-            ticks = [10.0 ** e for e in range(math.floor(self.low), math.ceil(self.high) + 1)]
+            ticks = [10.0**e for e in range(math.floor(self.low), math.ceil(self.high) + 1)]
         else:
             ticks = nice_ticks(self.low, self.high)
         for tick in ticks:
             y = self.y(tick)
             if self.top - 1 <= y <= self.height - self.bottom + 1:
-                parts.append(f'<line x1="{self.left}" x2="{self.right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e3e3"/>'
-                             f'<text x="{self.left - 4}" y="{y + 4:.1f}" text-anchor="end">{format_number(tick)}</text>')
+                parts.append(
+                    f'<line x1="{self.left}" x2="{self.right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e3e3"/>'
+                    f'<text x="{self.left - 4}" y="{y + 4:.1f}" text-anchor="end">{format_number(tick)}</text>'
+                )
         if y_label:
-            parts.append(f'<text transform="translate(12 {(self.height - self.bottom + self.top) / 2:.0f}) rotate(-90)" '
-                         f'text-anchor="middle">{escape(y_label)}</text>')
+            parts.append(
+                f'<text transform="translate(12 {(self.height - self.bottom + self.top) / 2:.0f}) rotate(-90)" '
+                f'text-anchor="middle">{escape(y_label)}</text>'
+            )
         base = self.height - self.bottom
         parts.append(f'<line x1="{self.left}" x2="{self.right}" y1="{base}" y2="{base}" stroke="#555"/>')
         return parts
 
 
 def _svg(width: int, height: int, title: str, parts: Sequence[str]) -> str:
-    return (f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-            f'height="{height}" font-size="{FONT}" role="img"><title>{escape(title)}</title>{"".join(parts)}</svg>')
+    return (
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" font-size="{FONT}" role="img"><title>{escape(title)}</title>{"".join(parts)}</svg>'
+    )
 
 
 def _legend(names: Sequence[str], colors: Sequence[str], *, x: float, y: float) -> list[str]:
     parts, offset = [], x
     for name, color in zip(names, colors):
-        parts.append(f'<rect x="{offset:.0f}" y="{y - 9:.0f}" width="10" height="10" fill="{color}"/>'
-                     f'<text x="{offset + 13:.0f}" y="{y:.0f}">{escape(name)}</text>')
+        parts.append(
+            f'<rect x="{offset:.0f}" y="{y - 9:.0f}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{offset + 13:.0f}" y="{y:.0f}">{escape(name)}</text>'
+        )
         offset += 22 + 6.5 * len(name)
     return parts
 
 
-def line_chart(*, x: Sequence[float], series: Mapping[str, Sequence[float | None]], title: str, x_label: str = "",
-               y_label: str = "", log_y: bool = False, width: int = 420, height: int = 260) -> str:
+def line_chart(
+    *,
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float | None]],
+    title: str,
+    x_label: str = "",
+    y_label: str = "",
+    log_y: bool = False,
+    width: int = 420,
+    height: int = 260,
+) -> str:
     """Lines of ``series`` (name: one value per ``x``, None for missing), with a legend.
 
     Example:
@@ -133,10 +151,14 @@ def line_chart(*, x: Sequence[float], series: Mapping[str, Sequence[float | None
 
     for tick in nice_ticks(x_low, x_high, count=6):
         if x_low <= tick <= x_high:
-            parts.append(f'<text x="{px(tick):.1f}" y="{height - 20}" text-anchor="middle">{format_number(tick)}</text>')
+            parts.append(
+                f'<text x="{px(tick):.1f}" y="{height - 20}" text-anchor="middle">{format_number(tick)}</text>'
+            )
     if x_label:
-        parts.append(f'<text x="{(frame.left + frame.right) / 2:.0f}" y="{height - 5}" '
-                     f'text-anchor="middle">{escape(x_label)}</text>')
+        parts.append(
+            f'<text x="{(frame.left + frame.right) / 2:.0f}" y="{height - 5}" '
+            f'text-anchor="middle">{escape(x_label)}</text>'
+        )
     colors = [PALETTE[k % len(PALETTE)] for k in range(len(series))]
     for ys, color in zip(series.values(), colors):
         points = [f"{px(a):.1f},{frame.y(b):.1f}" for a, b in zip(x, ys) if b is not None and math.isfinite(b)]
@@ -147,9 +169,19 @@ def line_chart(*, x: Sequence[float], series: Mapping[str, Sequence[float | None
     return _svg(width, height, title, parts)
 
 
-def bar_chart(*, categories: Sequence[str], groups: Mapping[str, Sequence[float | None]], title: str,
-              y_label: str = "", colors: Sequence[str] | None = None, bar_colors: Sequence[str] | None = None,
-              log_y: bool = False, y_max: float | None = None, labels: bool = True, height: int = 280) -> str:
+def bar_chart(
+    *,
+    categories: Sequence[str],
+    groups: Mapping[str, Sequence[float | None]],
+    title: str,
+    y_label: str = "",
+    colors: Sequence[str] | None = None,
+    bar_colors: Sequence[str] | None = None,
+    log_y: bool = False,
+    y_max: float | None = None,
+    labels: bool = True,
+    height: int = 280,
+) -> str:
     """Grouped bars: one group of bars per category, one bar per series of ``groups``.
 
     Args:
@@ -176,13 +208,18 @@ def bar_chart(*, categories: Sequence[str], groups: Mapping[str, Sequence[float 
     low = 0.0
     if log_y:
         positive = [v for v in values if v > 0]
-        low, high = (10 ** math.floor(math.log10(min(positive))), 10 ** math.ceil(math.log10(max(positive)))) if positive \
+        low, high = (
+            (10 ** math.floor(math.log10(min(positive))), 10 ** math.ceil(math.log10(max(positive))))
+            if positive
             else (1.0, 10.0)
+        )
     else:
         high = nice_ticks(0, high)[-1] if y_max is None else high
     slot = max(16 * len(names) + 14, int(6.5 * max((len(c) for c in categories), default=1)) + 10, 44)
     width = max(300, 56 + slot * len(categories) + 12)
-    frame = _Frame(width=width, height=height, left=52, bottom=54 if len(names) > 1 else 40, low=low, high=high, log=log_y)
+    frame = _Frame(
+        width=width, height=height, left=52, bottom=54 if len(names) > 1 else 40, low=low, high=high, log=log_y
+    )
     parts = frame.axis(title, y_label)
     bar = (slot - 12) / max(len(names), 1)
     base = height - frame.bottom
@@ -192,17 +229,25 @@ def bar_chart(*, categories: Sequence[str], groups: Mapping[str, Sequence[float 
             value = groups[name][c]
             x = x0 + g * bar
             if value is None:
-                parts.append(f'<text x="{x + bar / 2:.1f}" y="{base - 3}" text-anchor="middle" fill="#888" '
-                             f'font-size="9">n/a</text>')
+                parts.append(
+                    f'<text x="{x + bar / 2:.1f}" y="{base - 3}" text-anchor="middle" fill="#888" '
+                    f'font-size="9">n/a</text>'
+                )
                 continue
             top = frame.y(value) if value > 0 or not frame.log else base
             fill = bar_colors[c] if bar_colors is not None and len(names) == 1 else colors[g]
-            parts.append(f'<rect x="{x:.1f}" y="{top:.1f}" width="{max(bar - 1, 1):.1f}" height="{max(base - top, 0):.1f}" '
-                         f'fill="{fill}"><title>{escape(f"{category}, {name}: {value:.4g}")}</title></rect>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{top:.1f}" width="{max(bar - 1, 1):.1f}" height="{max(base - top, 0):.1f}" '
+                f'fill="{fill}"><title>{escape(f"{category}, {name}: {value:.4g}")}</title></rect>'
+            )
             if labels and len(names) <= 4:
-                parts.append(f'<text x="{x + bar / 2:.1f}" y="{top - 2:.1f}" text-anchor="middle" font-size="9">'
-                             f'{format_number(value) if abs(value) >= 10 else f"{value:.2f}"}</text>')
-        parts.append(f'<text x="{x0 + (slot - 12) / 2:.1f}" y="{base + 14}" text-anchor="middle">{escape(category)}</text>')
+                parts.append(
+                    f'<text x="{x + bar / 2:.1f}" y="{top - 2:.1f}" text-anchor="middle" font-size="9">'
+                    f"{format_number(value) if abs(value) >= 10 else f'{value:.2f}'}</text>"
+                )
+        parts.append(
+            f'<text x="{x0 + (slot - 12) / 2:.1f}" y="{base + 14}" text-anchor="middle">{escape(category)}</text>'
+        )
     if len(names) > 1:
         parts += _legend(names, colors, x=frame.left, y=height - 8)
     return _svg(width, height, title, parts)
@@ -222,9 +267,11 @@ def hbar_chart(*, labels: Sequence[str], values: Sequence[float], title: str, un
     for k, (label, value) in enumerate(zip(labels, values)):
         y = 28 + k * row
         length = (width - left - 80) * value / top_value
-        parts.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>'
-                     f'<rect x="{left}" y="{y + 2}" width="{max(length, 1):.1f}" height="{row - 6}" fill="{PALETTE[0]}"/>'
-                     f'<text x="{left + length + 4:.1f}" y="{y + 13}">{value:.1f} {escape(unit)}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{left}" y="{y + 2}" width="{max(length, 1):.1f}" height="{row - 6}" fill="{PALETTE[0]}"/>'
+            f'<text x="{left + length + 4:.1f}" y="{y + 13}">{value:.1f} {escape(unit)}</text>'
+        )
     return _svg(width, height, title, parts)
 
 
@@ -250,11 +297,13 @@ def tile_map(*, tiles: Sequence[Mapping], title: str, width: int = 560) -> str:
     for tile in boxes:
         x0, y0, x1, y1 = (float(v) for v in tile["bounds"])
         x, y = 10 + (x0 - xmin) * scale, 30 + (ymax - y1) * scale
-        shape = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{(x1 - x0) * scale:.1f}" height="{(y1 - y0) * scale:.1f}" '
-                 f'fill="{tile.get("color", "#ccc")}" stroke="#333">'
-                 f'<title>{escape(str(tile.get("tooltip", "")))}</title></rect>'
-                 f'<text x="{x + (x1 - x0) * scale / 2:.1f}" y="{y + (y1 - y0) * scale / 2 + 4:.1f}" '
-                 f'text-anchor="middle">{escape(str(tile.get("label", "")))}</text>')
+        shape = (
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{(x1 - x0) * scale:.1f}" height="{(y1 - y0) * scale:.1f}" '
+            f'fill="{tile.get("color", "#ccc")}" stroke="#333">'
+            f"<title>{escape(str(tile.get('tooltip', '')))}</title></rect>"
+            f'<text x="{x + (x1 - x0) * scale / 2:.1f}" y="{y + (y1 - y0) * scale / 2 + 4:.1f}" '
+            f'text-anchor="middle">{escape(str(tile.get("label", "")))}</text>'
+        )
         href = tile.get("href")
         parts.append(f'<a href="{escape(href)}">{shape}</a>' if href else shape)
     return _svg(width, height, title, parts)

@@ -47,8 +47,9 @@ def _subsample(count: int, max_points: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(count, size=max_points, replace=False))
 
 
-def topdown_raster(x: np.ndarray, y: np.ndarray, colors: np.ndarray, *, key: Sequence[np.ndarray],
-                   pixels: int = PANEL_PIXELS) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+def topdown_raster(
+    x: np.ndarray, y: np.ndarray, colors: np.ndarray, *, key: Sequence[np.ndarray], pixels: int = PANEL_PIXELS
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """An RGBA image of points seen from above: each pixel the colour of its point of largest
     ``key`` (lexicographic, last array first: e.g. ``(z,)`` or ``(z, wrong)``), transparent where
     no point falls; and its extent ``(left, right, bottom, top)`` for ``imshow``.
@@ -120,10 +121,19 @@ def make_topdown_figure(
 
     width, height = float(np.ptp(x)) or 1.0, float(np.ptp(y)) or 1.0
     panel = 6.0
-    fig, axes = plt.subplots(1, 3, figsize=(3 * panel, panel * min(1.5, max(0.5, height / width)) + 1.2),
-                             sharex=True, sharey=True, layout="constrained")
-    panels = ((axes[0], ref_colors, (z,), "Reference"), (axes[1], pred_colors, (z,), "Prediction"),
-              (axes[2], error_colors, (z, wrong), f"Misclassified: {int(wrong.sum())} points ({share})"))
+    fig, axes = plt.subplots(
+        1,
+        3,
+        figsize=(3 * panel, panel * min(1.5, max(0.5, height / width)) + 1.2),
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+    )
+    panels = (
+        (axes[0], ref_colors, (z,), "Reference"),
+        (axes[1], pred_colors, (z,), "Prediction"),
+        (axes[2], error_colors, (z, wrong), f"Misclassified: {int(wrong.sum())} points ({share})"),
+    )
     for ax, point_colors, key, title in panels:  # misclassified points on top in the third panel
         image, extent = topdown_raster(x, y, point_colors, key=key)
         ax.imshow(image, origin="lower", extent=extent, interpolation="nearest")
@@ -179,8 +189,15 @@ def plot_topdown(
         ...              class_names=["ground", "building"], colors=["#a0785a", None], path=out / "topdown.png").is_file()
         True
     """
-    fig = make_topdown_figure(xyz, reference, predicted, class_names=class_names, colors=colors,
-                              ignore_label=ignore_label, max_points=max_points)
+    fig = make_topdown_figure(
+        xyz,
+        reference,
+        predicted,
+        class_names=class_names,
+        colors=colors,
+        ignore_label=ignore_label,
+        max_points=max_points,
+    )
     target = Path(path)
     save_figure(fig, path=target, dpi=110)
     return target

@@ -32,8 +32,12 @@ CELL = 11
 """Width of a value column."""
 
 REPORT_KEYS: tuple[str, ...] = (
-    "report_path", "class_report_path", "confusion_matrix_report_path", "confusion_matrix_plot_path",
-    "class_distribution_report_path", "class_distribution_plot_path",
+    "report_path",
+    "class_report_path",
+    "confusion_matrix_report_path",
+    "confusion_matrix_plot_path",
+    "class_distribution_report_path",
+    "class_distribution_plot_path",
 )
 """The output keys of VL3D's ClassificationEvaluator, in the order they are written."""
 
@@ -104,14 +108,26 @@ def format_distribution_report(confusion: Any, *, class_names: Sequence[str]) ->
     header = ["class", "reference", "ref. %", "predicted", "pred. %"]
     text = _row([f"{header[0]:<{width}}", *(f"{h:>{CELL}}" for h in header[1:])])
     for k, name in enumerate(class_names):
-        text += _row([f"{name:<{width}}", f"{int(reference[k]):>{CELL}}", _percent(reference[k] / reference.sum()),
-                      f"{int(predicted[k]):>{CELL}}", _percent(predicted[k] / predicted.sum())])
+        text += _row(
+            [
+                f"{name:<{width}}",
+                f"{int(reference[k]):>{CELL}}",
+                _percent(reference[k] / reference.sum()),
+                f"{int(predicted[k]):>{CELL}}",
+                _percent(predicted[k] / predicted.sum()),
+            ]
+        )
     return text
 
 
 def write_vl3d_evaluation(
-    confusion: Any, *, class_names: Sequence[str], metrics: Sequence[str], class_metrics: Sequence[str],
-    paths: Mapping[str, str | Path | None], colors: Sequence[str | None] | None = None,
+    confusion: Any,
+    *,
+    class_names: Sequence[str],
+    metrics: Sequence[str],
+    class_metrics: Sequence[str],
+    paths: Mapping[str, str | Path | None],
+    colors: Sequence[str | None] | None = None,
 ) -> list[Path]:
     """Writes the files of :data:`REPORT_KEYS` whose path is given in ``paths``.
 

@@ -69,7 +69,7 @@ def later_needs(entries: Sequence[tuple[str, RegistryEntry]], index: int) -> fro
         >>> sorted(later_needs([("predict", STEPS.get("ModelLoader")), ("eval", STEPS.get("ClassificationEvaluator"))], 0))
         ['mapping', 'predictions']
     """
-    return frozenset(need for _, later in entries[index + 1:] for need in later.metadata["needs"])
+    return frozenset(need for _, later in entries[index + 1 :] for need in later.metadata["needs"])
 
 
 def step_groups(entries: Sequence[RegistryEntry], steps: Sequence[Mapping[str, Any]]) -> list[list[int]]:
@@ -84,8 +84,12 @@ def step_groups(entries: Sequence[RegistryEntry], steps: Sequence[Mapping[str, A
     groups: list[list[int]] = []
     for index, (entry, step) in enumerate(zip(entries, steps)):
         per_cloud = runs_per_cloud(entry, step)
-        joins = (per_cloud and groups and runs_per_cloud(entries[groups[-1][-1]], steps[groups[-1][-1]])
-                 and entry.metadata.get("prepare") is None)
+        joins = (
+            per_cloud
+            and groups
+            and runs_per_cloud(entries[groups[-1][-1]], steps[groups[-1][-1]])
+            and entry.metadata.get("prepare") is None
+        )
         if joins:
             groups[-1].append(index)
         else:
@@ -101,8 +105,11 @@ def cloud_outputs(steps: Sequence[Mapping[str, Any]], *, prefix: str) -> list[st
         ['o/a/p.laz']
     """
     declared = declared_outputs({"sequential_pipeline": list(steps)})
-    return [expand_output(path, prefix=prefix) if path.startswith(PREFIX_MARK) else path
-            for scope, path, _ in declared if scope == "cloud"]
+    return [
+        expand_output(path, prefix=prefix) if path.startswith(PREFIX_MARK) else path
+        for scope, path, _ in declared
+        if scope == "cloud"
+    ]
 
 
 def phase_fingerprint(steps: Sequence[Mapping[str, Any]], *, model_fingerprint: str | None) -> str:
@@ -155,7 +162,9 @@ class CloudPhases:
             return None, fingerprint
         path = self.state.model_file
         if path is None:  # trained in this run: a temporary file the workers load, removed at the end
-            target = check_output_path(Path(expand_output(PREFIX_MARK + TEMPORARY_MODEL, prefix=self.state.model_prefix)))
+            target = check_output_path(
+                Path(expand_output(PREFIX_MARK + TEMPORARY_MODEL, prefix=self.state.model_prefix))
+            )
             temporary = partial_path(target)
             self._stack.callback(temporary.unlink, missing_ok=True)
             save_bundle(bundle, temporary)
@@ -180,34 +189,54 @@ class CloudPhases:
         record = self.record
         survey = record is not None
         local = executor.in_process
-        context = PhaseContext(steps=list(steps), needs=list(needs), model_prefix=self.state.model_prefix,
-                               mapping=self.state.mapping, tile_index=self.state.tile_index, model=model,
-                               survey=survey, bundle=self.state.bundle if local else None,
-                               model_file=self.state.model_file if local else None,
-                               records={str(r.path): r for r in self.state.clouds} if local else {},
-                               classes_rewritten=self.state.classes_rewritten)
-        phase = None if record is None else record.begin_phase(
-            kinds=[kind for kind, _ in entries], model_fingerprint=model_fingerprint, fingerprint=fingerprint)
+        context = PhaseContext(
+            steps=list(steps),
+            needs=list(needs),
+            model_prefix=self.state.model_prefix,
+            mapping=self.state.mapping,
+            tile_index=self.state.tile_index,
+            model=model,
+            survey=survey,
+            bundle=self.state.bundle if local else None,
+            model_file=self.state.model_file if local else None,
+            records={str(r.path): r for r in self.state.clouds} if local else {},
+            classes_rewritten=self.state.classes_rewritten,
+        )
+        phase = (
+            None
+            if record is None
+            else record.begin_phase(
+                kinds=[kind for kind, _ in entries], model_fingerprint=model_fingerprint, fingerprint=fingerprint
+            )
+        )
         tasks, skipped = self._tasks(steps, phase=phase)
         by_number = {task.number: task for task in tasks}
         counts, start, step_seconds = {"done": 0, "failed": 0}, time.monotonic(), [0.0] * len(steps)
-        with Progress("survey" if survey else "clouds", total=sum(t.points for t in tasks), unit="points",
-                      log_every_s=PROGRESS_LOG_S) as progress:
+        with Progress(
+            "survey" if survey else "clouds",
+            total=sum(t.points for t in tasks),
+            unit="points",
+            log_every_s=PROGRESS_LOG_S,
+        ) as progress:
             for outcome in executor.run(run_cloud_task, tasks, shared=context):
                 task = by_number[outcome.number]
                 self._take(outcome, task=task, steps=steps, phase=phase)
                 step_seconds = [total + seconds for total, seconds in zip(step_seconds, outcome.step_seconds)]
                 counts[outcome.status] += 1
                 rate = (progress.done + task.points) / max(time.monotonic() - start, 1e-9)
-                progress.note = (f"{counts['done'] + counts['failed']}/{len(tasks)} tiles, {counts['failed']} failed"
-                                 + (f", {len(skipped)} skipped" if skipped else "") + f", {rate:,.0f} points/s")
+                progress.note = (
+                    f"{counts['done'] + counts['failed']}/{len(tasks)} tiles, {counts['failed']} failed"
+                    + (f", {len(skipped)} skipped" if skipped else "")
+                    + f", {rate:,.0f} points/s"
+                )
                 progress.advance(task.points)
         if record is not None:
             record.write(force=True)
         return step_seconds
 
-    def _take(self, outcome: CloudOutcome, *, task: CloudTask, steps: Sequence[Mapping[str, Any]],
-              phase: int | None) -> None:
+    def _take(
+        self, outcome: CloudOutcome, *, task: CloudTask, steps: Sequence[Mapping[str, Any]], phase: int | None
+    ) -> None:
         """Adds a task's outcome to the run's facts and the survey record."""
         self.state.facts.evaluations.extend(outcome.facts.evaluations)
         self.state.facts.notes.extend(outcome.facts.notes)
@@ -224,8 +253,12 @@ class CloudPhases:
             if open_paths is not None and path not in open_paths:
                 continue
             outputs = cloud_outputs(steps, prefix=record.prefix)
-            if (self.record is not None and phase is not None and self.state.resume
-                    and self.record.is_complete(path, phase=phase, outputs=outputs)):
+            if (
+                self.record is not None
+                and phase is not None
+                and self.state.resume
+                and self.record.is_complete(path, phase=phase, outputs=outputs)
+            ):
                 self.record.skip(path, phase=phase, outputs=outputs)
                 skipped.append(record.num_points)
                 continue
@@ -246,6 +279,8 @@ class CloudPhases:
             return
         listing = "; ".join(f"{Path(tile['path']).name}: {tile['error']}" for tile in failed[:20])
         more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""
-        raise DataError(f"survey: {len(failed)} of {len(record.tiles)} tile(s) failed ({listing}{more}); "
-                        f"see {record.json_path}; fix them and run again with --resume to process "
-                        "only what is missing")
+        raise DataError(
+            f"survey: {len(failed)} of {len(record.tiles)} tile(s) failed ({listing}{more}); "
+            f"see {record.json_path}; fix them and run again with --resume to process "
+            "only what is missing"
+        )

@@ -36,6 +36,7 @@ from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class ModelRef:
     """A model file and the fingerprint of the model it must hold."""
@@ -75,8 +76,10 @@ class ModelCache:
             bundle = load_bundle(ref.path)
             self.loads += 1
             if bundle_fingerprint(bundle) != ref.fingerprint:
-                raise DataError(f"model_path {ref.path}: the file changed during the run (its model's fingerprint "
-                                "differs from the one the run started with); run again")
+                raise DataError(
+                    f"model_path {ref.path}: the file changed during the run (its model's fingerprint "
+                    "differs from the one the run started with); run again"
+                )
             self.key, self.bundle = (ref.path, ref.fingerprint), bundle
             logger.info("worker: loaded model %s", ref.path)
         return self.bundle
@@ -186,15 +189,22 @@ def _message(error: BaseException) -> str:
 
 
 def _state(task: CloudTask, context: PhaseContext) -> PipelineState:
-    record = context.records.get(task.path) or CloudRecord(path=Path(task.path), cloud=None, prefix=task.prefix,
-                                                           num_points=task.points)
+    record = context.records.get(task.path) or CloudRecord(
+        path=Path(task.path), cloud=None, prefix=task.prefix, num_points=task.points
+    )
     if context.model is None:
         bundle, model_file = context.bundle, context.model_file
     else:
         bundle, model_file = CACHE.get(context.model), context.model.path
-    return PipelineState(clouds=[record], model_prefix=context.model_prefix, mapping=context.mapping,
-                         bundle=bundle, model_file=model_file, tile_index=context.tile_index,
-                         classes_rewritten=context.classes_rewritten)
+    return PipelineState(
+        clouds=[record],
+        model_prefix=context.model_prefix,
+        mapping=context.mapping,
+        bundle=bundle,
+        model_file=model_file,
+        tile_index=context.tile_index,
+        classes_rewritten=context.classes_rewritten,
+    )
 
 
 def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
@@ -222,16 +232,30 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
             begin = time.perf_counter()
             located[1].load()(step, state)
             times.append(time.perf_counter() - begin)
-        return CloudOutcome(number=task.number, path=task.path, status="done", seconds=time.perf_counter() - start,
-                            step_seconds=tuple(times), facts=state.facts, warnings=tuple(record.warnings), peak_memory_mib=peak_memory_mib())
+        return CloudOutcome(
+            number=task.number,
+            path=task.path,
+            status="done",
+            seconds=time.perf_counter() - start,
+            step_seconds=tuple(times),
+            facts=state.facts,
+            warnings=tuple(record.warnings),
+            peak_memory_mib=peak_memory_mib(),
+        )
     except Exception as error:  # noqa: BLE001  (any failure of one cloud is recorded, the others go on)
         if not context.survey:
             raise
         logger.error("%s: failed: %s", Path(task.path).name, _message(error))
         logger.debug("%s: failure", task.path, exc_info=True)
-        return CloudOutcome(number=task.number, path=task.path, status="failed", seconds=time.perf_counter() - start,
-                            error=_message(error), warnings=tuple(record.warnings) if record else (),
-                            peak_memory_mib=peak_memory_mib())
+        return CloudOutcome(
+            number=task.number,
+            path=task.path,
+            status="failed",
+            seconds=time.perf_counter() - start,
+            error=_message(error),
+            warnings=tuple(record.warnings) if record else (),
+            peak_memory_mib=peak_memory_mib(),
+        )
     finally:
         if context.survey and record is not None and record.result is not None:
             record.result.close()  # predictions do not outlive their phase (temporary tiles freed)

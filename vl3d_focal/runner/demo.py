@@ -47,8 +47,10 @@ def demo_spec_text() -> str:
         source = Path(__file__).resolve().parents[2] / "examples" / DEMO_SPEC
     text = source.read_text(encoding="utf-8")
     document = json.loads(text.replace(EXAMPLE_ROOT, ""))
-    document["_comment"] = ("The demo pipeline of vl3d_focal (written by vl3d-focal demo); paths are relative to "
-                            "this file's folder. Run it again with: vl3d-focal run demo_pipeline.json")
+    document["_comment"] = (
+        "The demo pipeline of vl3d_focal (written by vl3d-focal demo); paths are relative to "
+        "this file's folder. Run it again with: vl3d-focal run demo_pipeline.json"
+    )
     return json.dumps(document, indent=2) + "\n"
 
 

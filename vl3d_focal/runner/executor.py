@@ -34,8 +34,13 @@ from vl3d_focal.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                    THREADS_VARIABLE)
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    THREADS_VARIABLE,
+)
 """Environment variables a worker process gets ``threads_per_worker`` in (read at start-up)."""
 CONNECT_TIMEOUT_S = 60
 """How long connecting to a running scheduler may take."""
@@ -60,8 +65,12 @@ class ExecutorSettings:
             2
         """
         executor = spec["executor"]
-        return cls(engine=executor["engine"], workers=executor["workers"],
-                   threads_per_worker=int(executor["threads_per_worker"]), scheduler=executor["scheduler"])
+        return cls(
+            engine=executor["engine"],
+            workers=executor["workers"],
+            threads_per_worker=int(executor["threads_per_worker"]),
+            scheduler=executor["scheduler"],
+        )
 
 
 def with_overrides(spec: Mapping[str, Any], *, workers: int | None, scheduler: str | None) -> dict[str, Any]:
@@ -157,18 +166,24 @@ class DaskExecutor:
         self._cluster = None
         if settings.scheduler is None:
             count = settings.workers or cpu_threads()
-            self._cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                                         dashboard_address=None,
-                                         env={name: str(threads) for name in THREAD_VARIABLES})
+            self._cluster = LocalCluster(
+                n_workers=count,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                env={name: str(threads) for name in THREAD_VARIABLES},
+            )
             self._client = Client(self._cluster)
             logger.info("dask: started a local cluster of %d worker process(es), %d thread(s) each", count, threads)
         else:
             try:
                 self._client = Client(settings.scheduler, timeout=CONNECT_TIMEOUT_S)
             except (OSError, TimeoutError) as err:
-                raise DataError(f"executor.scheduler: cannot connect to the Dask scheduler at {settings.scheduler!r} "
-                                f"({err}); start it with 'dask scheduler' and workers with 'dask worker "
-                                f"{settings.scheduler} --nthreads 1'") from err
+                raise DataError(
+                    f"executor.scheduler: cannot connect to the Dask scheduler at {settings.scheduler!r} "
+                    f"({err}); start it with 'dask scheduler' and workers with 'dask worker "
+                    f"{settings.scheduler} --nthreads 1'"
+                ) from err
         self._client.register_plugin(ThreadSettings(threads))
         self.workers = max(1, len(self._client.scheduler_info()["workers"]))
         logger.info("dask: %d worker(s) at %s", self.workers, self._client.scheduler.address)

@@ -21,8 +21,9 @@ from vl3d_focal.steps.state import PipelineState
 logger = logging.getLogger(__name__)
 
 
-def read_inputs(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path],
-                failures: dict[str, str] | None = None) -> PipelineState:
+def read_inputs(
+    *, inputs: Sequence[str | Path], prefixes: Sequence[str | Path], failures: dict[str, str] | None = None
+) -> PipelineState:
     """Opens every input cloud (one log line each) into a new pipeline state, with the tile
     index of their headers' bounds (:class:`~vl3d_focal.io.footprints.TileIndex`).
 
@@ -55,9 +56,18 @@ def read_inputs(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path],
             logger.error("cloud %d/%d: %s", number, len(inputs), err)
             failures[str(path)] = str(err)
             continue
-        logger.log(logging.INFO if len(inputs) <= 20 else logging.DEBUG, "cloud %d/%d: %s, %d points",
-                   number, len(inputs), path, count)
+        logger.log(
+            logging.INFO if len(inputs) <= 20 else logging.DEBUG,
+            "cloud %d/%d: %s, %d points",
+            number,
+            len(inputs),
+            path,
+            count,
+        )
         records.append(CloudRecord(path=Path(path), cloud=None, prefix=prefix, num_points=count))
     logger.info("%d input cloud(s), %d points", len(records), sum(r.num_points for r in records))
-    return PipelineState(clouds=records, model_prefix=model_prefix(inputs=inputs, prefixes=prefixes),
-                         tile_index=TileIndex.read([record.path for record in records]))
+    return PipelineState(
+        clouds=records,
+        model_prefix=model_prefix(inputs=inputs, prefixes=prefixes),
+        tile_index=TileIndex.read([record.path for record in records]),
+    )

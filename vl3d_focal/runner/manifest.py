@@ -84,8 +84,11 @@ class RunManifest:
         self.path = manifest_path(spec)
         self.fingerprint = spec_fingerprint(spec)
         self.document: dict[str, Any] = {
-            "fingerprint": self.fingerprint, "spec_file": spec_file, "status": "running",
-            "started": _now(), "ended": None,
+            "fingerprint": self.fingerprint,
+            "spec_file": spec_file,
+            "status": "running",
+            "started": _now(),
+            "ended": None,
             "versions": {"vl3d_focal": __version__, "python": platform.python_version()},
             "files": [self._relative(path) for path in output_files(spec)],
         }
@@ -118,15 +121,22 @@ class RunManifest:
                     "--overwrite to delete that run's files first"
                 )
             removed = _remove_listed(old, folder=self.path.parent)
-            logger.warning("--overwrite: deleted %d files of the previous run (%s) in %s", len(removed),
-                           old.get("spec_file") or old["fingerprint"], self.path.parent)
+            logger.warning(
+                "--overwrite: deleted %d files of the previous run (%s) in %s",
+                len(removed),
+                old.get("spec_file") or old["fingerprint"],
+                self.path.parent,
+            )
         self._write()
 
     def finish(self, status: str) -> None:
         """Records how the run ended (``done``, ``failed``, ``interrupted``) and the files it wrote
         (or an earlier run of the same spec wrote): never a file that was there before and is not ours."""
-        written = [name for name in self.document["files"]
-                   if name == MANIFEST_NAME or self._ours(self.path.parent / name, name)]
+        written = [
+            name
+            for name in self.document["files"]
+            if name == MANIFEST_NAME or self._ours(self.path.parent / name, name)
+        ]
         self.document.update(status=status, ended=_now(), files=written)
         self._write()
 
@@ -148,6 +158,5 @@ def interruption_note(spec: Mapping[str, Any], *, spec_file: str) -> str:
     """
     checkpoint = TrainingFiles.under(str(manifest_path(spec).parent) + "/").resume_checkpoint
     if checkpoint.is_file():
-        return (f"the training checkpoint {checkpoint} was kept; continue with: "
-                f"vl3d-focal run {spec_file} --resume")
+        return f"the training checkpoint {checkpoint} was kept; continue with: vl3d-focal run {spec_file} --resume"
     return f"no training checkpoint was kept; run it again: vl3d-focal run {spec_file}"

@@ -44,8 +44,11 @@ def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[st
     found = {parts: (SCOPES[kind], value) for parts, kind, value, _ in annotated_paths(spec) if kind in SCOPES}
     declared: list[tuple[str, str, Mapping[str, Any]]] = []
     for index, step in enumerate(spec.get("sequential_pipeline", [])):
-        declared += [(scope, value, step) for parts, (scope, value) in found.items()
-                     if parts[:2] == ("sequential_pipeline", index)]
+        declared += [
+            (scope, value, step)
+            for parts, (scope, value) in found.items()
+            if parts[:2] == ("sequential_pipeline", index)
+        ]
         located = find_step(step)
         outputs = located[1].metadata.get("outputs") if located else None
         if outputs is not None:

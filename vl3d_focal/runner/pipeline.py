@@ -56,8 +56,10 @@ def step_entries(spec: Mapping[str, Any]) -> list[tuple[str, RegistryEntry]]:
     for index, step in enumerate(spec["sequential_pipeline"]):
         located = find_step(step)
         if located is None:
-            raise DataError(f"sequential_pipeline[{index}]: not a registered step: {sorted(step)}; "
-                            "validate the spec first (vl3d-focal validate)")
+            raise DataError(
+                f"sequential_pipeline[{index}]: not a registered step: {sorted(step)}; "
+                "validate the spec first (vl3d-focal validate)"
+            )
         found.append(located)
     return found
 
@@ -94,8 +96,9 @@ def _prepare_distribution(spec: Mapping[str, Any]) -> bool:
     return is_chief()
 
 
-def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False,
-                     spec_file: str = "") -> PipelineState:
+def execute_pipeline(
+    spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False, spec_file: str = ""
+) -> PipelineState:
     """Runs every step of a validated, normalised spec and returns the final state.
 
     Before any step runs, the output folders are checked (writable, enough free disk), the
@@ -133,8 +136,15 @@ def execute_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite
         return _run_claimed(spec, entries, recorder=recorder, resume=resume, overwrite=overwrite, spec_file=spec_file)
 
 
-def _run_claimed(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]], *, recorder: RunRecorder,
-                 resume: bool, overwrite: bool, spec_file: str) -> PipelineState:
+def _run_claimed(
+    spec: Mapping[str, Any],
+    entries: list[tuple[str, RegistryEntry]],
+    *,
+    recorder: RunRecorder,
+    resume: bool,
+    overwrite: bool,
+    spec_file: str,
+) -> PipelineState:
     check_outputs(spec)
     chief = _prepare_distribution(spec)
     manifest = RunManifest(spec, spec_file=spec_file, overwrite=overwrite) if chief else None
@@ -157,8 +167,14 @@ def _run_claimed(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry
     return state
 
 
-def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]], *, chief: bool,
-               resume: bool, recorder: RunRecorder) -> PipelineState:
+def _run_steps(
+    spec: Mapping[str, Any],
+    entries: list[tuple[str, RegistryEntry]],
+    *,
+    chief: bool,
+    resume: bool,
+    recorder: RunRecorder,
+) -> PipelineState:
     steps = list(spec["sequential_pipeline"])
     start = time.perf_counter()
     inputs, survey = list(spec["in_pcloud"]), len(spec["in_pcloud"]) > 1
@@ -170,8 +186,13 @@ def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]]
     if survey and chief:
         assert state.tile_index is not None  # read_inputs indexes the input clouds
         record = SurveyRecord.start(
-            inputs=inputs, prefixes=cloud_prefixes(inputs=inputs, prefixes=spec["out_pcloud"]), failures=failures,
-            model_prefix=state.model_prefix, index=state.tile_index, resume=resume)
+            inputs=inputs,
+            prefixes=cloud_prefixes(inputs=inputs, prefixes=spec["out_pcloud"]),
+            failures=failures,
+            model_prefix=state.model_prefix,
+            index=state.tile_index,
+            resume=resume,
+        )
     with CloudPhases(settings=ExecutorSettings.from_spec(spec), state=state, record=record) as phases:
         for group in step_groups([entry for _, entry in entries], steps):  # a step, or a phase of per-cloud steps
             entry, named = entries[group[0]][1], ", ".join(f"{entries[i][0]} {steps[i][entries[i][0]]}" for i in group)
@@ -184,8 +205,13 @@ def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]]
                     logger.info("step %s/%d: %s skipped (not the chief worker)", where, len(steps), named)
                     continue
                 begin = time.perf_counter()
-                logger.info("step %s/%d: %s%s", where, len(steps), named,
-                            " (per cloud)" if runs_per_cloud(entry, steps[group[0]]) else "")
+                logger.info(
+                    "step %s/%d: %s%s",
+                    where,
+                    len(steps),
+                    named,
+                    " (per cloud)" if runs_per_cloud(entry, steps[group[0]]) else "",
+                )
                 state.later_needs = later_needs(entries, group[-1])
                 weights = [1.0]
                 if runs_per_cloud(entry, steps[group[0]]):
@@ -199,8 +225,9 @@ def _run_steps(spec: Mapping[str, Any], entries: list[tuple[str, RegistryEntry]]
     return state
 
 
-def run_pipeline(spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False,
-                 spec_file: str = "") -> None:
+def run_pipeline(
+    spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False, spec_file: str = ""
+) -> None:
     """Runs every step of a validated, normalised spec (as :func:`vl3d_focal.config.load_spec`
     returns); arguments as :func:`execute_pipeline`'s.
 

@@ -35,6 +35,8 @@ REPORT_ALLOWANCE_BYTES = 4 * 2**20
 MODEL_SUFFIXES = (".keras", ".h5", ".npz", ".model", ".pipe")
 """Files the size of a model: the model, its best weights, the resumable checkpoint (VL3D's
 model and pipeline names included; any other name of a model file counts as a report)."""
+
+
 def _existing_ancestor(folder: Path) -> Path:
     current = folder.absolute()
     while not current.exists() and current != current.parent:
@@ -60,7 +62,9 @@ def check_writable(folder: Path) -> Path:
         os.close(handle)
         os.unlink(probe)
     except OSError as err:
-        raise DataError(f"output folder {folder}: expected a writable folder, cannot write in {ancestor} ({err})") from err
+        raise DataError(
+            f"output folder {folder}: expected a writable folder, cannot write in {ancestor} ({err})"
+        ) from err
     return ancestor
 
 
@@ -79,8 +83,9 @@ def cloud_output_bytes(path: str | Path, *, extra_bytes_per_point: int) -> int:
 
         with laspy.open(str(path)) as reader:
             header = reader.header
-            return int(header.offset_to_point_data
-                       + header.point_count * (header.point_format.size + extra_bytes_per_point))
+            return int(
+                header.offset_to_point_data + header.point_count * (header.point_format.size + extra_bytes_per_point)
+            )
     except Exception:  # noqa: BLE001  (a bad file is reported by the reader step, not here)
         return 2 * path.stat().st_size
 
@@ -99,8 +104,11 @@ def estimate_output_bytes(spec: Mapping[str, Any]) -> int:
     for step in steps:
         if step.get("model_path") and Path(step["model_path"]).is_file():
             model_bytes = Path(step["model_path"]).stat().st_size
-    classes = [int(step["model_args"]["num_classes"]) for step in steps
-               if isinstance(step.get("model_args"), Mapping) and "num_classes" in step["model_args"]]
+    classes = [
+        int(step["model_args"]["num_classes"])
+        for step in steps
+        if isinstance(step.get("model_args"), Mapping) and "num_classes" in step["model_args"]
+    ]
     num_classes = max(classes + [32])
     total = 0
     for scope, path, step in declared_outputs(spec):

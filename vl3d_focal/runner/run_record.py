@@ -127,8 +127,11 @@ def machine() -> dict[str, Any]:
         >>> machine()["cpu_count"] >= 1
         True
     """
-    facts: dict[str, Any] = {"system": platform.platform(), "processor": platform.machine(),
-                             "cpu_count": os.cpu_count() or 1}
+    facts: dict[str, Any] = {
+        "system": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_count": os.cpu_count() or 1,
+    }
     with contextlib.suppress(ValueError, OSError, AttributeError):
         facts["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     tensorflow = sys.modules.get("tensorflow")
@@ -146,10 +149,14 @@ class _WarningCollector(logging.Handler):
         self.recorder = recorder
 
     def emit(self, record: logging.LogRecord) -> None:  # noqa: D102
-        self.recorder.data["warnings"].append({
-            "step": self.recorder.current_step, "level": record.levelname, "logger": record.name,
-            "message": record.getMessage(),
-        })
+        self.recorder.data["warnings"].append(
+            {
+                "step": self.recorder.current_step,
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
 
 
 class RunRecorder:
@@ -176,13 +183,29 @@ class RunRecorder:
         self.current_step: int | None = None
         self._start = time.perf_counter()
         self.data: dict[str, Any] = {
-            "format": RECORD_FORMAT, "version": RECORD_VERSION, "status": "running", "started": _now(),
-            "finished": None, "seconds": None, "command": command_line(), "resume": bool(resume),
-            "output_prefix": self.prefix, "spec": json_ready(spec), "versions": versions(), "machine": {},
+            "format": RECORD_FORMAT,
+            "version": RECORD_VERSION,
+            "status": "running",
+            "started": _now(),
+            "finished": None,
+            "seconds": None,
+            "command": command_line(),
+            "resume": bool(resume),
+            "output_prefix": self.prefix,
+            "spec": json_ready(spec),
+            "versions": versions(),
+            "machine": {},
             "clouds": [{"path": path, "points": None, "prefix": None} for path in inputs],
-            "steps": [{"index": index, "kind": kind, "name": step[kind], "status": "pending", "seconds": None}
-                      for index, (step, kind) in enumerate(zip(spec["sequential_pipeline"], kinds))],
-            "trainings": [], "evaluations": [], "notes": [], "warnings": [], "error": None, "survey": None,
+            "steps": [
+                {"index": index, "kind": kind, "name": step[kind], "status": "pending", "seconds": None}
+                for index, (step, kind) in enumerate(zip(spec["sequential_pipeline"], kinds))
+            ],
+            "trainings": [],
+            "evaluations": [],
+            "notes": [],
+            "warnings": [],
+            "error": None,
+            "survey": None,
             "files": {name: str(path) for name, path in self.paths.items()},
             "outputs": [str(path) for path in output_files(spec)],
         }
@@ -208,8 +231,10 @@ class RunRecorder:
             >>> recorder.data["steps"][0]["name"], recorder.data["clouds"]
             ('ClassificationEvaluator', [])
         """
-        self.data["clouds"] = [{"path": str(record.path), "points": int(record.num_points), "prefix": record.prefix}
-                               for record in state.clouds]
+        self.data["clouds"] = [
+            {"path": str(record.path), "points": int(record.num_points), "prefix": record.prefix}
+            for record in state.clouds
+        ]
 
     @contextlib.contextmanager
     def step(self, index: int, *, state: PipelineState, skipped: bool = False) -> Iterator[None]:
@@ -252,7 +277,9 @@ class RunRecorder:
         if total is None or len(indices) < 2:
             return
         for index, share in zip(indices, weights):
-            self.data["steps"][index]["seconds"] = round(total * (share / weight if weight > 0 else 1 / len(indices)), 3)
+            self.data["steps"][index]["seconds"] = round(
+                total * (share / weight if weight > 0 else 1 / len(indices)), 3
+            )
         self.write_json()
 
     def take_facts(self, state: PipelineState) -> None:
@@ -266,7 +293,9 @@ class RunRecorder:
         expected = isinstance(error, VL3DFocalError)
         self.data["status"] = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         self.data["error"] = {
-            "step": failed, "type": type(error).__name__, "message": str(error) or type(error).__name__,
+            "step": failed,
+            "type": type(error).__name__,
+            "message": str(error) or type(error).__name__,
             "traceback": None if expected else "".join(traceback.format_exception(error)[-12:]),
         }
 

@@ -81,8 +81,14 @@ class SurveyRecord:
         previous: the tiles of the record an interrupted run left, by path (``--resume``).
     """
 
-    def __init__(self, *, tiles: list[dict[str, Any]], model_prefix: str, crs: str | None,
-                 previous: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        *,
+        tiles: list[dict[str, Any]],
+        model_prefix: str,
+        crs: str | None,
+        previous: Mapping[str, Mapping[str, Any]],
+    ) -> None:
         self.tiles, self.crs, self.previous = tiles, crs, dict(previous)
         self.json_path = Path(expand_output(SURVEY_FILES["json"], prefix=model_prefix))
         self.map_path = Path(expand_output(SURVEY_FILES["geojson"], prefix=model_prefix))
@@ -92,8 +98,16 @@ class SurveyRecord:
         self._kill_after = int(kill) if kill.isdigit() else None
 
     @classmethod
-    def start(cls, *, inputs: Sequence[str], prefixes: Sequence[str], failures: Mapping[str, str],
-              model_prefix: str, index: TileIndex, resume: bool) -> SurveyRecord:
+    def start(
+        cls,
+        *,
+        inputs: Sequence[str],
+        prefixes: Sequence[str],
+        failures: Mapping[str, str],
+        model_prefix: str,
+        index: TileIndex,
+        resume: bool,
+    ) -> SurveyRecord:
         """A new record of every input cloud (``failures``: those already failed, with their
         message), with the previous record's tiles when resuming.
 
@@ -106,11 +120,22 @@ class SurveyRecord:
         tiles = []
         for path, prefix in zip(inputs, prefixes):
             footprint = index.get(path)
-            tiles.append({"path": str(path), "prefix": prefix, "status": "pending",
-                          "points": footprint.points if footprint else None,
-                          "bounds": [*footprint.low[:2], *footprint.high[:2]] if footprint else None,
-                          "seconds": 0.0, "outputs": [], "metrics": None, "error": None, "warnings": [],
-                          "peak_memory_mib": None, "phases": []})
+            tiles.append(
+                {
+                    "path": str(path),
+                    "prefix": prefix,
+                    "status": "pending",
+                    "points": footprint.points if footprint else None,
+                    "bounds": [*footprint.low[:2], *footprint.high[:2]] if footprint else None,
+                    "seconds": 0.0,
+                    "outputs": [],
+                    "metrics": None,
+                    "error": None,
+                    "warnings": [],
+                    "peak_memory_mib": None,
+                    "phases": [],
+                }
+            )
         record = cls(tiles=tiles, model_prefix=model_prefix, crs=index.crs(), previous={})
         if resume and record.json_path.is_file():
             try:
@@ -151,14 +176,20 @@ class SurveyRecord:
         if old is None or old.get("status") not in FINISHED or phase >= len(self.phases):
             return False
         done = old.get("phases") or []
-        return (len(done) > phase and done[phase] == self.phases[phase]["fingerprint"]
-                and all(Path(output).is_file() for output in outputs))
+        return (
+            len(done) > phase
+            and done[phase] == self.phases[phase]["fingerprint"]
+            and all(Path(output).is_file() for output in outputs)
+        )
 
     def skip(self, path: str, *, phase: int, outputs: Sequence[str]) -> None:
         """Records a tile whose phase the previous run completed (its facts are kept)."""
         tile, old = self._tile(path), self.previous[str(path)]
-        tile.update(status="skipped" if tile["status"] in ("pending", "skipped") else tile["status"],
-                    metrics=old.get("metrics") or tile["metrics"], warnings=list(old.get("warnings") or []))
+        tile.update(
+            status="skipped" if tile["status"] in ("pending", "skipped") else tile["status"],
+            metrics=old.get("metrics") or tile["metrics"],
+            warnings=list(old.get("warnings") or []),
+        )
         tile["phases"].append(self.phases[phase]["fingerprint"])
         tile["outputs"] = list(dict.fromkeys(tile["outputs"] + list(outputs)))
 
@@ -194,12 +225,18 @@ class SurveyRecord:
         """The JSON document of the record."""
         finished_tiles = [tile for tile in self.tiles if tile["status"] in FINISHED]
         return {
-            "format_version": FORMAT_VERSION, "status": "finished" if finished else "running",
-            "started": self.started, "updated": _now(), "crs": self.crs,
+            "format_version": FORMAT_VERSION,
+            "status": "finished" if finished else "running",
+            "started": self.started,
+            "updated": _now(),
+            "crs": self.crs,
             "model_fingerprint": self.phases[-1]["model_fingerprint"] if self.phases else None,
-            "phases": self.phases, "tiles_total": len(self.tiles), "counts": self.counts(),
+            "phases": self.phases,
+            "tiles_total": len(self.tiles),
+            "counts": self.counts(),
             "points_done": int(sum(tile["points"] or 0 for tile in finished_tiles)),
-            "metrics": summed_metrics(finished_tiles), "tiles": self.tiles,
+            "metrics": summed_metrics(finished_tiles),
+            "tiles": self.tiles,
         }
 
     def write(self, *, force: bool = False, finished: bool = False) -> None:

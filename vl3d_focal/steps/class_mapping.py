@@ -52,8 +52,7 @@ def class_mapping_step_schema() -> dict[str, Any]:
             },
             "las_code": {
                 **code,
-                "description": "LAS code written for points predicted as this class "
-                "(default: the first of codes).",
+                "description": "LAS code written for points predicted as this class (default: the first of codes).",
             },
         },
         required=["name", "codes"],
@@ -115,8 +114,9 @@ def apply_mapping(state: PipelineState, mapping: ClassMapping) -> None:
             continue
         labels = map_labels(record.cloud, mapping)
         if not np.any(labels >= 0):
-            logger.warning("%s: no point of a mapped class; it can be predicted but not trained on "
-                           "nor evaluated", record.path)
+            logger.warning(
+                "%s: no point of a mapped class; it can be predicted but not trained on nor evaluated", record.path
+            )
             record.labels = None
             continue  # labels stay None: a step that needs them calls reference_labels, which explains
         record.labels = labels
@@ -179,8 +179,14 @@ def check_class_mapping(step: Mapping[str, Any], at: tuple, known: dict[str, Any
     return list(_mapping_issues(step, at))
 
 
-STEPS.register(step_entry(
-    kind="class_mapping", name="LASClassMapping", handler=run_class_mapping, schema=class_mapping_step_schema(),
-    description="Maps LAS classification codes to named classes and codes to ignore.", gives=("mapping",),
-    check=check_class_mapping,
-))
+STEPS.register(
+    step_entry(
+        kind="class_mapping",
+        name="LASClassMapping",
+        handler=run_class_mapping,
+        schema=class_mapping_step_schema(),
+        description="Maps LAS classification codes to named classes and codes to ignore.",
+        gives=("mapping",),
+        check=check_class_mapping,
+    )
+)

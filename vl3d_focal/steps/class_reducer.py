@@ -35,8 +35,13 @@ logger = logging.getLogger(__name__)
 
 
 def _names_schema(description: str) -> dict[str, Any]:
-    return {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "minLength": 1},
-            "description": description}
+    return {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": {"type": "string", "minLength": 1},
+        "description": description,
+    }
 
 
 def class_reducer_schema() -> dict[str, Any]:
@@ -49,8 +54,11 @@ def class_reducer_schema() -> dict[str, Any]:
     return closed_object(
         {
             "class_transformer": {"const": "ClassReducer", "description": "Reduce the classes."},
-            "on_predictions": {"type": "boolean", "default": False,
-                               "description": "Also reduce the predictions of a predict step before this one."},
+            "on_predictions": {
+                "type": "boolean",
+                "default": False,
+                "description": "Also reduce the predictions of a predict step before this one.",
+            },
             "input_class_names": _names_schema("The classes before the step, in class-index order."),
             "output_class_names": {
                 "description": "Names of the reduced classes, one per group; null: C0, C1, ...",
@@ -58,15 +66,19 @@ def class_reducer_schema() -> dict[str, Any]:
                 "anyOf": [{"type": "null", "title": "null"}, {"title": "a list of names", **_names_schema("Names.")}],
             },
             "class_groups": {
-                "type": "array", "minItems": 1,
+                "type": "array",
+                "minItems": 1,
                 "items": {"title": "a group", **_names_schema("Input classes of one reduced class.")},
                 "description": "For each reduced class, the input classes it groups.",
             },
             "report_path": optional_output_schema(
-                "Text report of the classes of each cloud before and after the reduction.", scope="cloud"),
+                "Text report of the classes of each cloud before and after the reduction.", scope="cloud"
+            ),
             "plot_path": optional_output_schema(
-                "Plot of the class distributions before and after (.svg, .png or .pdf).", scope="cloud",
-                suffixes=PLOT_SUFFIXES),
+                "Plot of the class distributions before and after (.svg, .png or .pdf).",
+                scope="cloud",
+                suffixes=PLOT_SUFFIXES,
+            ),
         },
         required=["class_transformer", "input_class_names", "class_groups"],
         description="Groups input classes into fewer classes (VL3D's ClassReducer).",
@@ -91,17 +103,21 @@ def _group_issues(step: Mapping[str, Any], at: tuple, inputs: list[str]) -> Iter
             if not isinstance(name, str):
                 continue
             if name not in inputs:
-                yield (at + ("class_groups", j, k),
-                       f"unknown input class {name!r}; input_class_names: {inputs}{did_you_mean(name, inputs)}")
+                yield (
+                    at + ("class_groups", j, k),
+                    f"unknown input class {name!r}; input_class_names: {inputs}{did_you_mean(name, inputs)}",
+                )
             elif name in owner and owner[name] != j:
                 yield at + ("class_groups", j, k), f"class {name!r} is already in class_groups[{owner[name]}]"
             owner.setdefault(name, j)
     if step.get("on_predictions") is True:
         for name in inputs:
             if name not in owner:
-                yield (at + ("class_groups",),
-                       f"on_predictions needs every input class in a group (a predicted class needs a reduced "
-                       f"class); {name!r} is in none")
+                yield (
+                    at + ("class_groups",),
+                    f"on_predictions needs every input class in a group (a predicted class needs a reduced "
+                    f"class); {name!r} is in none",
+                )
 
 
 def check_class_reducer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> list[Issue]:
@@ -118,8 +134,12 @@ def check_class_reducer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
     inputs = [name for name in as_list(step.get("input_class_names")) if isinstance(name, str)]
     before = known.get("class_names")
     if before is not None and inputs and inputs != before:
-        issues.append((at + ("input_class_names",),
-                       f"expected the classes of the class step before it, in its order: {before}; got {inputs}"))
+        issues.append(
+            (
+                at + ("input_class_names",),
+                f"expected the classes of the class step before it, in its order: {before}; got {inputs}",
+            )
+        )
     issues += _group_issues(step, at, inputs)
     groups, names = as_list(step.get("class_groups")), step.get("output_class_names")
     if isinstance(names, list) and groups and len(names) != len(groups):
@@ -145,12 +165,16 @@ def _reduce_predictions(step: Mapping[str, Any], state: PipelineState, groups: S
     from vl3d_focal.data.class_reduction import ReducedPredictions
 
     if state.predicted_names != list(step["input_class_names"]):
-        raise DataError(f"ClassReducer on_predictions: the predictions' classes {state.predicted_names} are not "
-                        f"input_class_names {list(step['input_class_names'])}")
+        raise DataError(
+            f"ClassReducer on_predictions: the predictions' classes {state.predicted_names} are not "
+            f"input_class_names {list(step['input_class_names'])}"
+        )
     for record in state.clouds:
         if record.result is None:
-            raise DataError(f"ClassReducer on_predictions: cloud {record.path} has no predictions; expected a "
-                            "predict step before this one")
+            raise DataError(
+                f"ClassReducer on_predictions: cloud {record.path} has no predictions; expected a "
+                "predict step before this one"
+            )
         record.result = ReducedPredictions(record.result, groups=groups)
     state.predicted_names = output_names(step)
 
@@ -175,8 +199,9 @@ def run_class_reducer(step: Mapping[str, Any], state: PipelineState) -> None:
     before = state.mapping or (state.bundle.mapping if state.bundle is not None else None)
     before = before if before is not None else ClassMapping.from_values(inputs)
     if list(before.names) != inputs:
-        raise DataError(f"ClassReducer input_class_names: expected the current classes {list(before.names)}, "
-                        f"got {inputs}")
+        raise DataError(
+            f"ClassReducer input_class_names: expected the current classes {list(before.names)}, got {inputs}"
+        )
     groups = group_indices(step)
     after = reduce_mapping(before, groups=groups, names=output_names(step))
     if step["report_path"] or step["plot_path"]:
@@ -186,27 +211,46 @@ def run_class_reducer(step: Mapping[str, Any], state: PipelineState) -> None:
         for record in state.clouds:
             counts = count_classes(record, mappings=[before, after])
             if step["report_path"]:
-                write_reduction_report(expand_output(step["report_path"], prefix=record.prefix), cloud=record.path.name,
-                                       before=(before.names, counts[0]), after=(after.names, counts[1]),
-                                       groups=step["class_groups"])
+                write_reduction_report(
+                    expand_output(step["report_path"], prefix=record.prefix),
+                    cloud=record.path.name,
+                    before=(before.names, counts[0]),
+                    after=(after.names, counts[1]),
+                    groups=step["class_groups"],
+                )
             if step["plot_path"]:
-                plot_reduction(expand_output(step["plot_path"], prefix=record.prefix),
-                               before=(before.names, counts[0]), after=(after.names, counts[1]))
+                plot_reduction(
+                    expand_output(step["plot_path"], prefix=record.prefix),
+                    before=(before.names, counts[0]),
+                    after=(after.names, counts[1]),
+                )
     apply_mapping(state, after)
     state.classes_rewritten = True
     if step["on_predictions"]:
         _reduce_predictions(step, state, groups)
-    logger.info("classes reduced from %d (%s) to %d (%s)", len(inputs), ", ".join(inputs), len(after.names),
-                ", ".join(after.names))
-
+    logger.info(
+        "classes reduced from %d (%s) to %d (%s)",
+        len(inputs),
+        ", ".join(inputs),
+        len(after.names),
+        ", ".join(after.names),
+    )
 
 
 def _on_predictions(step: Mapping[str, Any]) -> bool:
     """A reduction of the predictions runs cloud by cloud, with the steps that predicted them."""
     return step.get("on_predictions") is True
 
-STEPS.register(step_entry(
-    kind="class_transformer", name="ClassReducer", handler=run_class_reducer, schema=class_reducer_schema(),
-    description="Groups input classes into fewer classes (VL3D's ClassReducer).", gives=("mapping",),
-    check=check_class_reducer, per_cloud=_on_predictions,
-))
+
+STEPS.register(
+    step_entry(
+        kind="class_transformer",
+        name="ClassReducer",
+        handler=run_class_reducer,
+        schema=class_reducer_schema(),
+        description="Groups input classes into fewer classes (VL3D's ClassReducer).",
+        gives=("mapping",),
+        check=check_class_reducer,
+        per_cloud=_on_predictions,
+    )
+)

@@ -73,8 +73,20 @@ def step_entry(
     """A step registry entry (see the module docstring for the meaning of each field)."""
     origin = inspect.stack()[1].frame.f_globals.get("__name__", "?")
     return RegistryEntry(
-        name=name, builder=handler, schema=schema, description=description, origin=origin,
-        metadata={"kind": kind, "needs": tuple(needs), "gives": tuple(gives), "chief_only": chief_only,
-                  "per_cloud": per_cloud, "prepare": prepare, "outputs": outputs, "check": check, "values": values},
+        name=name,
+        builder=handler,
+        schema=schema,
+        description=description,
+        origin=origin,
+        metadata={
+            "kind": kind,
+            "needs": tuple(needs),
+            "gives": tuple(gives),
+            "chief_only": chief_only,
+            "per_cloud": per_cloud,
+            "prepare": prepare,
+            "outputs": outputs,
+            "check": check,
+            "values": values,
+        },
     )
-

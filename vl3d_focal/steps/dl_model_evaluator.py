@@ -79,11 +79,16 @@ def run_dl_model_evaluator(step: Mapping[str, Any], state: PipelineState) -> Non
         if output is not None:
             columns = {probability_dimension(name): probabilities[:, c] for c, name in enumerate(bundle.class_names)}
             columns[PREDICTION_DIMENSION] = np.argmax(probabilities, axis=1).astype(np.int32)
-            write_with_dimensions(expand_output(output, prefix=record.prefix), source=record.path,
-                                  las=record.cloud.las, columns=columns)
+            write_with_dimensions(
+                expand_output(output, prefix=record.prefix), source=record.path, las=record.cloud.las, columns=columns
+            )
         if hidden is not None:
-            write_with_dimensions(expand_output(hidden, prefix=record.prefix), source=record.path, las=record.cloud.las,
-                                  columns={f"{ACTIVATION_PREFIX}{k}": activations[:, k] for k in range(activations.shape[1])})
+            write_with_dimensions(
+                expand_output(hidden, prefix=record.prefix),
+                source=record.path,
+                las=record.cloud.las,
+                columns={f"{ACTIVATION_PREFIX}{k}": activations[:, k] for k in range(activations.shape[1])},
+            )
             labels = map_labels(record.cloud, state.require_mapping(step="DLModelEvaluator"))
             if np.any(labels >= 0):
                 _write_anova(expand_output(anova_path(hidden), prefix=record.prefix), activations, labels)
@@ -96,21 +101,33 @@ def _anova_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
     return [("cloud", anova_path(hidden))] if isinstance(hidden, str) else []
 
 
-STEPS.register(step_entry(
-    kind="eval", name="DLModelEvaluator", handler=run_dl_model_evaluator,
-    schema=closed_object(
-        {
-            "eval": {"const": "DLModelEvaluator", "description": "The model's point-wise outputs and activations."},
-            "pointwise_model_output_path": optional_output_schema(
-                "Each cloud with the class probabilities and predicted class (.las or .laz).", scope="cloud",
-                suffixes=CLOUD_SUFFIXES),
-            "pointwise_model_activations_path": optional_output_schema(
-                "Each cloud with the activations of the last hidden layer (.las or .laz); an ANOVA report "
-                "<name>_ANOVA.csv beside it.", scope="cloud", suffixes=CLOUD_SUFFIXES),
-        },
-        required=["eval"],
+STEPS.register(
+    step_entry(
+        kind="eval",
+        name="DLModelEvaluator",
+        handler=run_dl_model_evaluator,
+        schema=closed_object(
+            {
+                "eval": {"const": "DLModelEvaluator", "description": "The model's point-wise outputs and activations."},
+                "pointwise_model_output_path": optional_output_schema(
+                    "Each cloud with the class probabilities and predicted class (.las or .laz).",
+                    scope="cloud",
+                    suffixes=CLOUD_SUFFIXES,
+                ),
+                "pointwise_model_activations_path": optional_output_schema(
+                    "Each cloud with the activations of the last hidden layer (.las or .laz); an ANOVA report "
+                    "<name>_ANOVA.csv beside it.",
+                    scope="cloud",
+                    suffixes=CLOUD_SUFFIXES,
+                ),
+            },
+            required=["eval"],
+            description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
+        ),
         description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
-    ),
-    description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
-    needs=("model",), chief_only=True, per_cloud=True, outputs=_anova_files,
-))
+        needs=("model",),
+        chief_only=True,
+        per_cloud=True,
+        outputs=_anova_files,
+    )
+)

@@ -59,8 +59,10 @@ def _classes(step: Mapping[str, Any], state: PipelineState) -> tuple[Any, list[s
         )
     names = list(step["class_names"] or mapping.names)
     if len(names) != mapping.num_classes:
-        raise DataError(f"eval step class_names: expected {mapping.num_classes} names (the classes "
-                        f"{list(mapping.names)}), got {len(names)}: {names}")
+        raise DataError(
+            f"eval step class_names: expected {mapping.num_classes} names (the classes "
+            f"{list(mapping.names)}), got {len(names)}: {names}"
+        )
     return mapping, names
 
 
@@ -89,30 +91,64 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
     mapping, names = _classes(step, state)
     ignore = [names.index(name) for name in step["ignore_classes"]]
     for record in state.clouds:
-        metrics, (xyz, reference, predicted) = evaluate_predictions(record, mapping=mapping, class_names=names,
-                                                                    ignore=ignore)
+        metrics, (xyz, reference, predicted) = evaluate_predictions(
+            record, mapping=mapping, class_names=names, ignore=ignore
+        )
         metrics["feature_warnings"] = list(record.feature_warnings)
         report = expand_output(step["report_path"], prefix=record.prefix)
         written: dict[str, Any] = {}
         if _is_json(report):
-            written = write_evaluation(metrics, report_path=report, class_colors=list(mapping.colors),
-                                       class_counts=_training_counts(state, num_classes=len(names)))
-            plot_topdown(xyz, reference, predicted, class_names=names, colors=list(mapping.colors),
-                         path=written["topdown_png"], ignore_label=IGNORE_LABEL)
-        paths = {key: expand_output(step[key], prefix=record.prefix) for key in (*TEXT_OUTPUTS, *PLOT_OUTPUTS)
-                 if step[key] is not None}
+            written = write_evaluation(
+                metrics,
+                report_path=report,
+                class_colors=list(mapping.colors),
+                class_counts=_training_counts(state, num_classes=len(names)),
+            )
+            plot_topdown(
+                xyz,
+                reference,
+                predicted,
+                class_names=names,
+                colors=list(mapping.colors),
+                path=written["topdown_png"],
+                ignore_label=IGNORE_LABEL,
+            )
+        paths = {
+            key: expand_output(step[key], prefix=record.prefix)
+            for key in (*TEXT_OUTPUTS, *PLOT_OUTPUTS)
+            if step[key] is not None
+        }
         if not _is_json(report):
             paths["report_path"] = report
-        write_vl3d_evaluation(metrics["confusion_matrix"], class_names=names, metrics=step["metrics"],
-                              class_metrics=step["class_metrics"], paths=paths, colors=list(mapping.colors))
+        write_vl3d_evaluation(
+            metrics["confusion_matrix"],
+            class_names=names,
+            metrics=step["metrics"],
+            class_metrics=step["class_metrics"],
+            paths=paths,
+            colors=list(mapping.colors),
+        )
         pictures = {name: str(path) for name, path in written.items() if name.endswith("_png")}
         pictures.update({key: path for key, path in paths.items() if path.lower().endswith(".png")})
-        state.facts.evaluations.append(EvaluationFacts(
-            cloud=str(record.path), report_path=str(report), metrics=dict(metrics), class_colors=list(mapping.colors),
-            pictures=pictures))
+        state.facts.evaluations.append(
+            EvaluationFacts(
+                cloud=str(record.path),
+                report_path=str(report),
+                metrics=dict(metrics),
+                class_colors=list(mapping.colors),
+                pictures=pictures,
+            )
+        )
         scored = int(np.asarray(metrics["confusion_matrix"]).sum())
-        logger.info("%s: OA=%.4f mIoU=%.4f macro_F1=%.4f (%d scored points) -> %s", record.path.name,
-                    metrics["OA"], metrics["mIoU"], metrics["macro_F1"], scored, report)
+        logger.info(
+            "%s: OA=%.4f mIoU=%.4f macro_F1=%.4f (%d scored points) -> %s",
+            record.path.name,
+            metrics["OA"],
+            metrics["mIoU"],
+            metrics["macro_F1"],
+            scored,
+            report,
+        )
 
 
 def _report_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
@@ -137,22 +173,43 @@ def eval_schema() -> dict[str, Any]:
     name = {"type": "string", "minLength": 1}
     return closed_object(
         {
-            "eval": {"const": "ClassificationEvaluator", "description": "Compare predictions with the reference classes."},
+            "eval": {
+                "const": "ClassificationEvaluator",
+                "description": "Compare predictions with the reference classes.",
+            },
             "report_path": output_path_schema(
                 "Evaluation report: .json writes the JSON (OA, mIoU, macro_F1, MCC, Kappa, per_class...) with a "
                 "text report and plots beside it; another suffix (VL3D's .log) the text report of 'metrics'.",
-                "*eval/evaluation.json", scope="cloud", suffixes=()),
-            "class_names": {"description": "Names of the classes in the reports (VL3D); null: the classes' names.",
-                            "default": None, "anyOf": [{"type": "null", "title": "null"},
-                                                       {"title": "a list of names", **_names_list(name, "Names.", None)}]},
-            "metrics": _names_list({"enum": list(GLOBAL_METRICS), "title": "metric"},
-                                   "Metrics of the report_path text report (VL3D's).", list(GLOBAL_METRICS)),
-            "class_metrics": _names_list({"enum": list(CLASS_METRICS), "title": "class metric"},
-                                         "Per-class metrics of the class report.", list(CLASS_METRICS)),
+                "*eval/evaluation.json",
+                scope="cloud",
+                suffixes=(),
+            ),
+            "class_names": {
+                "description": "Names of the classes in the reports (VL3D); null: the classes' names.",
+                "default": None,
+                "anyOf": [
+                    {"type": "null", "title": "null"},
+                    {"title": "a list of names", **_names_list(name, "Names.", None)},
+                ],
+            },
+            "metrics": _names_list(
+                {"enum": list(GLOBAL_METRICS), "title": "metric"},
+                "Metrics of the report_path text report (VL3D's).",
+                list(GLOBAL_METRICS),
+            ),
+            "class_metrics": _names_list(
+                {"enum": list(CLASS_METRICS), "title": "class metric"},
+                "Per-class metrics of the class report.",
+                list(CLASS_METRICS),
+            ),
             "ignore_classes": _names_list(name, "Classes whose reference points are not scored.", []),
             **{key: optional_output_schema(f"VL3D's {key} (text).", scope="cloud") for key in TEXT_OUTPUTS},
-            **{key: optional_output_schema(f"VL3D's {key} (.svg, .png or .pdf).", scope="cloud", suffixes=PLOT_SUFFIXES)
-               for key in PLOT_OUTPUTS},
+            **{
+                key: optional_output_schema(
+                    f"VL3D's {key} (.svg, .png or .pdf).", scope="cloud", suffixes=PLOT_SUFFIXES
+                )
+                for key in PLOT_OUTPUTS
+            },
         },
         required=["eval"],
         description="Evaluates the predictions of each cloud.",
@@ -176,8 +233,17 @@ def check_eval(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Ite
             yield at + ("ignore_classes", k), f"unknown class {name!r}; classes: {names}{did_you_mean(name, names)}"
 
 
-STEPS.register(step_entry(
-    kind="eval", name="ClassificationEvaluator", handler=run_eval, schema=eval_schema(),
-    description="Evaluates the predictions of each cloud.",
-    needs=("predictions", "mapping"), chief_only=True, per_cloud=True, outputs=_report_files, check=check_eval,
-))
+STEPS.register(
+    step_entry(
+        kind="eval",
+        name="ClassificationEvaluator",
+        handler=run_eval,
+        schema=eval_schema(),
+        description="Evaluates the predictions of each cloud.",
+        needs=("predictions", "mapping"),
+        chief_only=True,
+        per_cloud=True,
+        outputs=_report_files,
+        check=check_eval,
+    )
+)

@@ -43,10 +43,19 @@ _NO_EFFECT = "VL3D key, accepted without effect here."
 def _common(kind: str, features: tuple[str, ...], description: str) -> dict[str, Any]:
     return {
         "miner": {"const": kind, "description": description},
-        "fnames": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": list(features)},
-                   "description": "The features to compute."},
-        "frenames": {"type": "array", "uniqueItems": True, "items": {"type": "string", "minLength": 1},
-                     "description": "Their names, one per fnames entry; default: VL3D's automatic names."},
+        "fnames": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"enum": list(features)},
+            "description": "The features to compute.",
+        },
+        "frenames": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1},
+            "description": "Their names, one per fnames entry; default: VL3D's automatic names.",
+        },
         "in_pcloud": {"type": "null", "description": "VL3D's standalone input; only null in a pipeline."},
         "out_pcloud": {"type": "null", "description": "VL3D's standalone output; only null in a pipeline."},
         "nthreads": {"type": "integer", "description": _NO_EFFECT},
@@ -54,33 +63,66 @@ def _common(kind: str, features: tuple[str, ...], description: str) -> dict[str,
 
 
 def _geometric_schema() -> dict[str, Any]:
-    properties = _common("GeometricFeatures", EIGEN_FEATURE_NAMES,
-                         "Eigenvalue features of each point's neighbourhood (data.eigen_features).")
-    properties["radius"] = {"type": "number", "exclusiveMinimum": 0,
-                            "description": "Neighbourhood: every point within this distance (m); give radius or k."}
-    properties["k"] = {"type": "integer", "minimum": 3,
-                       "description": "Neighbourhood: the k nearest points (ties by point order); give radius or k."}
-    return closed_object(properties, required=["miner", "fnames"],
-                         description="Geometric features: eigenvalues of each point's neighbourhood.")
+    properties = _common(
+        "GeometricFeatures",
+        EIGEN_FEATURE_NAMES,
+        "Eigenvalue features of each point's neighbourhood (data.eigen_features).",
+    )
+    properties["radius"] = {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "description": "Neighbourhood: every point within this distance (m); give radius or k.",
+    }
+    properties["k"] = {
+        "type": "integer",
+        "minimum": 3,
+        "description": "Neighbourhood: the k nearest points (ties by point order); give radius or k.",
+    }
+    return closed_object(
+        properties,
+        required=["miner", "fnames"],
+        description="Geometric features: eigenvalues of each point's neighbourhood.",
+    )
 
 
 def _height_schema() -> dict[str, Any]:
-    properties = _common("HeightFeatures", HEIGHT_FEATURE_NAMES,
-                         "Statistics of the heights around support points (data.height_features).")
+    properties = _common(
+        "HeightFeatures",
+        HEIGHT_FEATURE_NAMES,
+        "Statistics of the heights around support points (data.height_features).",
+    )
     properties["neighborhood"] = closed_object(
-        {"type": {"enum": list(HEIGHT_NEIGHBORHOODS), "default": "Rectangular2D",
-                  "description": "Rectangular2D: a square of half side radius; Cylinder: a disc."},
-         "radius": {"type": "number", "exclusiveMinimum": 0, "description": "Half side or radius (m)."},
-         "separation_factor": {"type": "number", "exclusiveMinimum": 0, "maximum": 1.4, "default": 0.35,
-                               "description": "Distance between support points (grid cells), in radii."}},
-        required=["radius"], description="The neighbourhood of each support point.")
-    properties["outlier_filter"] = {"enum": [None, *HEIGHT_OUTLIER_FILTERS], "default": None,
-                                    "description": "Heights left out of the statistics: IQR (outside Q1 - 1.5 IQR, "
-                                    "Q3 + 1.5 IQR), stdev (outside mean +- 3 std) or null (none)."}
+        {
+            "type": {
+                "enum": list(HEIGHT_NEIGHBORHOODS),
+                "default": "Rectangular2D",
+                "description": "Rectangular2D: a square of half side radius; Cylinder: a disc.",
+            },
+            "radius": {"type": "number", "exclusiveMinimum": 0, "description": "Half side or radius (m)."},
+            "separation_factor": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 1.4,
+                "default": 0.35,
+                "description": "Distance between support points (grid cells), in radii.",
+            },
+        },
+        required=["radius"],
+        description="The neighbourhood of each support point.",
+    )
+    properties["outlier_filter"] = {
+        "enum": [None, *HEIGHT_OUTLIER_FILTERS],
+        "default": None,
+        "description": "Heights left out of the statistics: IQR (outside Q1 - 1.5 IQR, "
+        "Q3 + 1.5 IQR), stdev (outside mean +- 3 std) or null (none).",
+    }
     for key in ("support_chunk_size", "support_subchunk_size", "pwise_chunk_size"):
         properties[key] = {"type": "integer", "description": _NO_EFFECT}
-    return closed_object(properties, required=["miner", "fnames", "neighborhood"],
-                         description="Height features: z statistics around support points.")
+    return closed_object(
+        properties,
+        required=["miner", "fnames", "neighborhood"],
+        description="Height features: z statistics around support points.",
+    )
 
 
 def run_miner(step: Mapping[str, Any], state: PipelineState) -> None:
@@ -138,7 +180,13 @@ def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
 
 
 for _name, _schema in (("GeometricFeatures", _geometric_schema()), ("HeightFeatures", _height_schema())):
-    STEPS.register(step_entry(
-        kind="miner", name=_name, handler=run_miner, schema=_schema, description=_schema["description"],
-        check=check_miner,
-    ))
+    STEPS.register(
+        step_entry(
+            kind="miner",
+            name=_name,
+            handler=run_miner,
+            schema=_schema,
+            description=_schema["description"],
+            check=check_miner,
+        )
+    )

@@ -31,11 +31,15 @@ if TYPE_CHECKING:
     from vl3d_focal.steps.state import PipelineState
 
 ABSENT_COMPONENTS = {
-    "include_writer": (False, "writers are never stored in a predictive pipeline; add writer steps to the "
-                              "pipeline that applies it"),
+    "include_writer": (
+        False,
+        "writers are never stored in a predictive pipeline; add writer steps to the pipeline that applies it",
+    ),
     "include_imputer": (True, "this project has no imputers"),
-    "include_feature_transformer": (True, "this project has no feature transformers; the feature "
-                                          "normalisation is always stored with the model"),
+    "include_feature_transformer": (
+        True,
+        "this project has no feature transformers; the feature normalisation is always stored with the model",
+    ),
     "include_miner": (True, "this project has no data miners; derived features are always recomputed"),
     "ignore_predictions": (False, "a predictive pipeline here always predicts"),
 }
@@ -85,7 +89,10 @@ def _model_writer_schema(name: str) -> dict[str, Any]:
             "writer": {"const": name, "description": "Write the model."},
             "out_model": output_path_schema(
                 "The model file, with everything needed to predict (any file name, e.g. VL3D's .model).",
-                "*model/model.keras", scope="model", suffixes=()),
+                "*model/model.keras",
+                scope="model",
+                suffixes=(),
+            ),
         },
         required=["writer"],
         description="Writes the trained or loaded model.",
@@ -93,8 +100,12 @@ def _model_writer_schema(name: str) -> dict[str, Any]:
 
 
 def _flag(name: str, default: bool, why: str) -> dict[str, Any]:
-    return {"type": "boolean", "default": default, "description": f"VL3D's {name}.",
-            "anyOf": [{"const": False}, no_effect({"const": True}, why=why)]}
+    return {
+        "type": "boolean",
+        "default": default,
+        "description": f"VL3D's {name}.",
+        "anyOf": [{"const": False}, no_effect({"const": True}, why=why)],
+    }
 
 
 def pipeline_writer_schema() -> dict[str, Any]:
@@ -108,12 +119,17 @@ def pipeline_writer_schema() -> dict[str, Any]:
         {
             "writer": {"const": "PredictivePipelineWriter", "description": "Write a predictive pipeline."},
             "out_pipeline": output_path_schema(
-                "The predictive pipeline file (any file name, e.g. VL3D's .pipe).", "*pipe/model.pipe",
-                scope="model", suffixes=()),
+                "The predictive pipeline file (any file name, e.g. VL3D's .pipe).",
+                "*pipe/model.pipe",
+                scope="model",
+                suffixes=(),
+            ),
             "include_class_transformer": {
-                "type": "boolean", "default": True,
+                "type": "boolean",
+                "default": True,
                 "description": "Read a new cloud's reference classes through this pipeline's class steps "
-                "(false: as the model's class values 0..C-1)."},
+                "(false: as the model's class values 0..C-1).",
+            },
             **{name: _flag(name, default, why) for name, (default, why) in ABSENT_COMPONENTS.items()},
         },
         required=["writer"],
@@ -122,12 +138,26 @@ def pipeline_writer_schema() -> dict[str, Any]:
 
 
 for _name in ("PredictiveModelWriter", "ModelWriter"):
-    STEPS.register(step_entry(
-        kind="writer", name=_name, handler=run_model_writer, schema=_model_writer_schema(_name),
-        description="Writes the trained or loaded model.", needs=("model",), chief_only=True,
-    ))
+    STEPS.register(
+        step_entry(
+            kind="writer",
+            name=_name,
+            handler=run_model_writer,
+            schema=_model_writer_schema(_name),
+            description="Writes the trained or loaded model.",
+            needs=("model",),
+            chief_only=True,
+        )
+    )
 
-STEPS.register(step_entry(
-    kind="writer", name="PredictivePipelineWriter", handler=run_pipeline_writer, schema=pipeline_writer_schema(),
-    description="Writes the trained or loaded model as a predictive pipeline.", needs=("model",), chief_only=True,
-))
+STEPS.register(
+    step_entry(
+        kind="writer",
+        name="PredictivePipelineWriter",
+        handler=run_pipeline_writer,
+        schema=pipeline_writer_schema(),
+        description="Writes the trained or loaded model as a predictive pipeline.",
+        needs=("model",),
+        chief_only=True,
+    )
+)

@@ -43,7 +43,9 @@ DEFAULT_CHUNK_POINTS = 250_000
 
 def _chunk_points_schema() -> dict[str, Any]:
     return {
-        "type": ["integer", "null"], "minimum": 1000, "default": DEFAULT_CHUNK_POINTS,
+        "type": ["integer", "null"],
+        "minimum": 1000,
+        "default": DEFAULT_CHUNK_POINTS,
         "description": "Bounds the memory of prediction: a cloud of more points is predicted in "
         "square xy tiles of about this many points (each tile's fields, features and "
         "probabilities only), with the same result as in one go; null predicts every cloud in one go.",
@@ -52,7 +54,9 @@ def _chunk_points_schema() -> dict[str, Any]:
 
 def _buffer_schema() -> dict[str, Any]:
     return {
-        "type": ["number", "null"], "minimum": 0, "default": None,
+        "type": ["number", "null"],
+        "minimum": 0,
+        "default": None,
         "description": "Metres of context: each cloud is predicted with the points of the neighbouring "
         "input clouds within this distance of its bounding box (only its own points are written), "
         "which fixes objects cut by tile edges. Two field radii (a point's receptive field: its "
@@ -86,8 +90,9 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
             record.result.close()
             record.result = None
         if step["buffer"] is not None:
-            record.result = predict_buffered(record, bundle, buffer=step["buffer"], index=state.tile_index,
-                                             chunk_points=chunk_points)
+            record.result = predict_buffered(
+                record, bundle, buffer=step["buffer"], index=state.tile_index, chunk_points=chunk_points
+            )
         elif chunk_points is not None and not record.loaded and record.num_points > chunk_points:
             record.result = predict_streamed(record, bundle, chunk_points=int(chunk_points))
         else:
@@ -119,8 +124,11 @@ def load_model(step: Mapping[str, Any], state: PipelineState) -> None:
     state.bundle = load_bundle(step["model_path"])
     state.model_file = step["model_path"]
     if step["predict"] == "PredictivePipeline" and read_pipeline(step["model_path"]) is None:
-        logger.info("%s holds a model without pipeline (PredictiveModelWriter): its classes are read "
-                    "with the model's class mapping", step["model_path"])
+        logger.info(
+            "%s holds a model without pipeline (PredictiveModelWriter): its classes are read "
+            "with the model's class mapping",
+            step["model_path"],
+        )
 
 
 def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
@@ -143,7 +151,9 @@ def _loader_schema(name: str, description: str, extra: Mapping[str, Any]) -> dic
         {
             "predict": {"const": name, "description": description},
             "model_path": {
-                "type": "string", "minLength": 1, PATH_ANNOTATION: "input",
+                "type": "string",
+                "minLength": 1,
+                PATH_ANNOTATION: "input",
                 "description": "The model file written by PredictiveModelWriter or PredictivePipelineWriter "
                 "(any file name, e.g. VL3D's .model or .pipe), relative to the spec's folder.",
             },
@@ -156,29 +166,55 @@ def _loader_schema(name: str, description: str, extra: Mapping[str, Any]) -> dic
     )
 
 
-STEPS.register(step_entry(
-    kind="predict", name="PreviousModel", handler=run_previous_model,
-    schema=closed_object(
-        {"predict": {"const": "PreviousModel", "description": "Use the model trained earlier in this pipeline."},
-         "chunk_points": _chunk_points_schema(), "buffer": _buffer_schema()},
-        required=["predict"],
+STEPS.register(
+    step_entry(
+        kind="predict",
+        name="PreviousModel",
+        handler=run_previous_model,
+        schema=closed_object(
+            {
+                "predict": {"const": "PreviousModel", "description": "Use the model trained earlier in this pipeline."},
+                "chunk_points": _chunk_points_schema(),
+                "buffer": _buffer_schema(),
+            },
+            required=["predict"],
+            description="Predicts the input clouds with the model trained by an earlier step.",
+        ),
         description="Predicts the input clouds with the model trained by an earlier step.",
-    ),
-    description="Predicts the input clouds with the model trained by an earlier step.",
-    needs=("trained_model",), gives=("predictions",), chief_only=True, per_cloud=True,
-))
+        needs=("trained_model",),
+        gives=("predictions",),
+        chief_only=True,
+        per_cloud=True,
+    )
+)
 
 LOADERS = {
     "ModelLoader": ("Load a model written by PredictiveModelWriter.", {}),
-    "PredictivePipeline": ("Load a predictive pipeline written by PredictivePipelineWriter (or a model).", {
-        "nn_path": {"description": "VL3D's path to the network, when it moved.", "default": None, "anyOf": [
-            {"type": "null", "title": "null"},
-            no_effect({"type": "string", "title": "a path"}, why="the network is inside the model file here")]},
-    }),
+    "PredictivePipeline": (
+        "Load a predictive pipeline written by PredictivePipelineWriter (or a model).",
+        {
+            "nn_path": {
+                "description": "VL3D's path to the network, when it moved.",
+                "default": None,
+                "anyOf": [
+                    {"type": "null", "title": "null"},
+                    no_effect({"type": "string", "title": "a path"}, why="the network is inside the model file here"),
+                ],
+            }
+        },
+    ),
 }
 for _name, (_description, _extra) in LOADERS.items():
-    STEPS.register(step_entry(
-        kind="predict", name=_name, handler=run_model_loader, schema=_loader_schema(_name, _description, _extra),
-        description="Predicts the input clouds with a saved model.", gives=("model", "predictions", "mapping"),
-        chief_only=True, per_cloud=True, prepare=load_model,
-    ))
+    STEPS.register(
+        step_entry(
+            kind="predict",
+            name=_name,
+            handler=run_model_loader,
+            schema=_loader_schema(_name, _description, _extra),
+            description="Predicts the input clouds with a saved model.",
+            gives=("model", "predictions", "mapping"),
+            chief_only=True,
+            per_cloud=True,
+            prepare=load_model,
+        )
+    )

@@ -32,12 +32,7 @@ from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import TrainingFacts
 from vl3d_focal.steps.train_checks import check_train
-from vl3d_focal.steps.train_inputs import (
-    pretrained_bundle,
-    resolve_feature_names,
-    step_mapping,
-    train_input_properties,
-)
+from vl3d_focal.steps.train_inputs import pretrained_bundle, resolve_feature_names, step_mapping, train_input_properties
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
 from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFiles
 
@@ -54,9 +49,7 @@ DEFAULT_TRAINER = "vl3d_focal.training.engine:Trainer"
 
 
 def _distribution_schema() -> dict[str, Any]:
-    """The train step's ``distribution``: the tf.distribute strategy training runs under.
-
-    """
+    """The train step's ``distribution``: the tf.distribute strategy training runs under."""
     schema = closed_object(
         {
             "strategy": {
@@ -75,8 +68,13 @@ def _distribution_schema() -> dict[str, Any]:
                 "default": None,
                 "anyOf": [
                     {"type": "null", "title": "null"},
-                    {"type": "array", "title": "a list of device names", "minItems": 1, "uniqueItems": True,
-                     "items": {"type": "string", "minLength": 1}},
+                    {
+                        "type": "array",
+                        "title": "a list of device names",
+                        "minItems": 1,
+                        "uniqueItems": True,
+                        "items": {"type": "string", "minLength": 1},
+                    },
                 ],
             },
             "communication": {
@@ -100,11 +98,19 @@ def _cloud_normalization_schema() -> dict[str, Any]:
 
     method = closed_object(
         {
-            "method": {"enum": list(CLOUD_SCALINGS), "title": "per-cloud scaling", "description":
-                       "percentile: divide by the cloud's percentile; robust: subtract the cloud's median, divide "
-                       "by its IQR; rank: the value's rank among the cloud's values, in [0, 1]."},
-            "percentile": {"type": "number", "exclusiveMinimum": 0, "maximum": 100, "default": 99.0,
-                           "description": "The percentile of method 'percentile'."},
+            "method": {
+                "enum": list(CLOUD_SCALINGS),
+                "title": "per-cloud scaling",
+                "description": "percentile: divide by the cloud's percentile; robust: subtract the cloud's median, divide "
+                "by its IQR; rank: the value's rank among the cloud's values, in [0, 1].",
+            },
+            "percentile": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 100,
+                "default": 99.0,
+                "description": "The percentile of method 'percentile'.",
+            },
         },
         required=["method"],
         description="How one feature is scaled per cloud.",
@@ -115,7 +121,7 @@ def _cloud_normalization_schema() -> dict[str, Any]:
         "additionalProperties": method,
         "description": "Features (of fnames) whose scale depends on the sensor or survey (intensity...), scaled by "
         "statistics of the cloud they belong to, in training and prediction alike, before the normalisation "
-        "fitted on the training data; e.g. {\"intensity\": {\"method\": \"percentile\", \"percentile\": 99}}. "
+        'fitted on the training data; e.g. {"intensity": {"method": "percentile", "percentile": 99}}. '
         "Stored with the model.",
     }
 
@@ -127,11 +133,17 @@ def _schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["train", "model_args"],
         "properties": {
-            "train": {"$ref": "#/$defs/model_name", "description": "The registered model to train (vl3d-focal list models)."},
+            "train": {
+                "$ref": "#/$defs/model_name",
+                "description": "The registered model to train (vl3d-focal list models).",
+            },
             **train_input_properties(),
             "cloud_normalization": _cloud_normalization_schema(),
-            "random_seed": {"type": ["integer", "null"], "default": None,
-                            "description": "Seed of fields, initial weights and shuffling; null: random."},
+            "random_seed": {
+                "type": ["integer", "null"],
+                "default": None,
+                "description": "Seed of fields, initial weights and shuffling; null: random.",
+            },
             "model_args": {"type": "object", "description": "Arguments of the model (see $defs/model_args.<model>)."},
             "distribution": _distribution_schema(),
             **training_reports_properties(),
@@ -175,9 +187,12 @@ def _reports(step: Mapping[str, Any], *, prefix: str) -> Any:
     from vl3d_focal.training.evaluation import TrainingReports
 
     outputs = _expanded(step_outputs(step, scopes=("model-output", FOLDER_OUTPUT)), prefix)
-    return TrainingReports(metrics=list(step["training_evaluation_metrics"]),
-                           class_metrics=list(step["training_class_evaluation_metrics"]),
-                           autoval=step["autoval_metrics"], outputs=outputs)
+    return TrainingReports(
+        metrics=list(step["training_evaluation_metrics"]),
+        class_metrics=list(step["training_class_evaluation_metrics"]),
+        autoval=step["autoval_metrics"],
+        outputs=outputs,
+    )
 
 
 def _field_reports(step: Mapping[str, Any]) -> Callable[[str], dict[str, Path]] | None:
@@ -197,8 +212,8 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     """
     from vl3d_focal.data.miners import recipes_for
     from vl3d_focal.training.distribution_settings import step_distribution
-    from vl3d_focal.training.engine import TrainingJob
     from vl3d_focal.training.fields import read_labelled_clouds
+    from vl3d_focal.training.job import TrainingJob
 
     model_args = step["model_args"]
     mapping = step_mapping(model_args, mapping=state.mapping)
@@ -207,17 +222,30 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     features = resolve_feature_names(step["fnames"], records=training)
     tensorboard = handling["tensorboard_dir"]
     job = TrainingJob(
-        model_name=step["train"], model_args=model_args, feature_names=features,
-        seed=step["random_seed"], distribution=step_distribution(step), mapping=mapping,
-        class_names=list(mapping.names), training=training,
-        validation=(read_labelled_clouds(handling["validation_pcloud"], mapping=mapping, role="validation")
-                    if handling.get("validation_pcloud") else []),
-        files=TrainingFiles.under(state.model_prefix, tensorboard_dir=None if tensorboard is None else
-                                  expand_output(tensorboard, prefix=state.model_prefix)),
-        resume=state.resume, identity=step,
-        miners=recipes_for(features, state.miners), cloud_scaling=step["cloud_normalization"],
+        model_name=step["train"],
+        model_args=model_args,
+        feature_names=features,
+        seed=step["random_seed"],
+        distribution=step_distribution(step),
+        mapping=mapping,
+        class_names=list(mapping.names),
+        training=training,
+        validation=(
+            read_labelled_clouds(handling["validation_pcloud"], mapping=mapping, role="validation")
+            if handling.get("validation_pcloud")
+            else []
+        ),
+        files=TrainingFiles.under(
+            state.model_prefix,
+            tensorboard_dir=None if tensorboard is None else expand_output(tensorboard, prefix=state.model_prefix),
+        ),
+        resume=state.resume,
+        identity=step,
+        miners=recipes_for(features, state.miners),
+        cloud_scaling=step["cloud_normalization"],
         pretrained=pretrained_bundle(step["pretrained_model"], class_names=mapping.names, feature_names=features),
-        reports=_reports(step, prefix=state.model_prefix), field_reports=_field_reports(step),
+        reports=_reports(step, prefix=state.model_prefix),
+        field_reports=_field_reports(step),
     )
     trainer = load_reference(MODELS.get(job.model_name).metadata.get("trainer", DEFAULT_TRAINER))(job)
     state.bundle = trainer.run()
@@ -231,15 +259,25 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
 
     job, info = trainer.job, bundle.loss_info
     spec_value, _ = class_weight_value(loss_spec=info.loss, model_handling=job.model_args["model_handling"])
-    files = {"history_csv": job.files.history_csv, "history_png": job.files.history_png,
-             "class_weights": job.files.class_weights, "tensorboard_dir": job.files.tensorboard_dir}
+    files = {
+        "history_csv": job.files.history_csv,
+        "history_png": job.files.history_png,
+        "class_weights": job.files.class_weights,
+        "tensorboard_dir": job.files.tensorboard_dir,
+    }
     return TrainingFacts(
-        model=job.model_name, class_names=list(job.class_names), loss=dict(info.loss), label_format=info.label_format,
-        class_weight=info.class_weight, class_weight_spec=spec_value, class_weight_source=info.class_weight_source,
+        model=job.model_name,
+        class_names=list(job.class_names),
+        loss=dict(info.loss),
+        label_format=info.label_format,
+        class_weight=info.class_weight,
+        class_weight_spec=spec_value,
+        class_weight_source=info.class_weight_source,
         class_weight_rule=describe_class_weight(spec_value) if info.class_weight is not None else "",
         class_counts=list(info.class_counts),
         clouds=[{"path": str(record.path), "points": int(record.num_points)} for record in job.training],
-        history=[dict(row) for row in trainer.history.rows], fit_seconds=round(trainer.fit_seconds, 3),
+        history=[dict(row) for row in trainer.history.rows],
+        fit_seconds=round(trainer.fit_seconds, 3),
         files={name: str(path) for name, path in files.items() if path is not None},
     )
 
@@ -258,9 +296,16 @@ def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
     return [("model", path) for path in files]
 
 
-STEPS.register(step_entry(
-    kind="train", name="train", handler=run_train, schema=_schema(),
-    description=f"Trains a registered model; its outputs go to <first prefix>{TRAINING_FOLDER}.",
-    gives=("model", "trained_model", "mapping"), outputs=_training_outputs, check=check_train,
-    values=MODELS.names,
-))
+STEPS.register(
+    step_entry(
+        kind="train",
+        name="train",
+        handler=run_train,
+        schema=_schema(),
+        description=f"Trains a registered model; its outputs go to <first prefix>{TRAINING_FOLDER}.",
+        gives=("model", "trained_model", "mapping"),
+        outputs=_training_outputs,
+        check=check_train,
+        values=MODELS.names,
+    )
+)

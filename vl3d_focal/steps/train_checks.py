@@ -49,22 +49,34 @@ def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any) -> Iterat
     entry = LOSSES.get(loss["function"]) if loss.get("function") in LOSSES.names() else None
     if entry is not None and handling.get("class_weight") is not None:
         if loss.get("class_weight") is not None:
-            yield at + ("model_handling", "class_weight"), "class weights are given in compilation_args.loss too; keep one"
+            yield (
+                at + ("model_handling", "class_weight"),
+                "class weights are given in compilation_args.loss too; keep one",
+            )
         elif not entry.metadata.get("takes_class_weight", False):
             yield at + ("model_handling", "class_weight"), f"the loss {entry.name!r} does not take class weights"
     model_entry = MODELS.get(model) if isinstance(model, str) and model in MODELS.names() else None
     if model_entry is not None and model_entry.metadata.get("output") == "logits" and loss.get("from_logits") is False:
-        yield at + ("compilation_args", "loss", "from_logits"), (
-            f"{model_entry.name} emits logits (registry metadata output='logits'); from_logits must be "
-            "true or left out")
+        yield (
+            at + ("compilation_args", "loss", "from_logits"),
+            (
+                f"{model_entry.name} emits logits (registry metadata output='logits'); from_logits must be "
+                "true or left out"
+            ),
+        )
 
 
 def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]) -> Iterator[Issue]:
     fnames = step.get("fnames")
     model = MODELS.get(step["train"]) if step.get("train") in MODELS.names() else None
     if fnames == [] and model is not None and not model.metadata.get("coordinates_only", False):
-        yield at + ("fnames",), (f"{model.name} needs point features, got none; list some, e.g. "
-                                 "['intensity', 'height_above_ground'] (vl3d-focal validate lists a cloud's)")
+        yield (
+            at + ("fnames",),
+            (
+                f"{model.name} needs point features, got none; list some, e.g. "
+                "['intensity', 'height_above_ground'] (vl3d-focal validate lists a cloud's)"
+            ),
+        )
     for name in as_dict(step.get("cloud_normalization")):
         if isinstance(fnames, list) and name not in fnames and AUTO not in fnames:
             yield at + ("cloud_normalization", name), f"{name!r} is not in fnames {fnames}{did_you_mean(name, fnames)}"
@@ -74,13 +86,22 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]
     handling = as_dict(as_dict(step.get("model_args")).get("model_handling"))
     mined = list(known.get("mined_features", []))
     for key in ("training_pcloud", "validation_pcloud"):
-        clouds.update({path: None if offered is None else offered + mined for path, offered in
-                       ((path, header_feature_names(path)) for path in as_list(handling.get(key)) if isinstance(path, str))})
+        clouds.update(
+            {
+                path: None if offered is None else offered + mined
+                for path, offered in (
+                    (path, header_feature_names(path)) for path in as_list(handling.get(key)) if isinstance(path, str)
+                )
+            }
+        )
     for index, name in enumerate(fnames):
         for path, offered in clouds.items():
             if offered is not None and isinstance(name, str) and name not in offered:
                 hint = did_you_mean(name, offered) or "."
-                yield at + ("fnames", index), f"{name!r} is not a feature of {path}{hint} Its features: {', '.join(offered)}"
+                yield (
+                    at + ("fnames", index),
+                    f"{name!r} is not a feature of {path}{hint} Its features: {', '.join(offered)}",
+                )
                 break
 
 
@@ -103,17 +124,25 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         yield at + ("class_names",), f"expected num_classes ({num}) names; got {len(names)}"
     if mapping is not None:
         if num is not None and len(mapping) != num:
-            yield at + ("num_classes",), f"the class step before it defines {len(mapping)} classes {mapping}; got num_classes {num}"
+            yield (
+                at + ("num_classes",),
+                f"the class step before it defines {len(mapping)} classes {mapping}; got num_classes {num}",
+            )
         if names is not None and names != mapping:
             yield at + ("class_names",), f"expected the class step's names in its order {mapping}; got {names}"
     classes = names if names is not None and all(isinstance(n, str) for n in names) else mapping
     if mapping is None:  # VL3D: the classes are the classification values, named here
-        known["class_names"] = classes if classes is not None else (
-            [f"class_{i}" for i in range(num)] if num is not None else None)
+        known["class_names"] = (
+            classes if classes is not None else ([f"class_{i}" for i in range(num)] if num is not None else None)
+        )
     compilation = as_dict(args.get("compilation_args"))
     loss, handling = as_dict(compilation.get("loss")), as_dict(args.get("model_handling"))
-    yield from _weight_issues(loss.get("class_weight"), at + ("compilation_args", "loss", "class_weight"), num_classes=num, names=classes)
-    yield from _weight_issues(handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=classes)
+    yield from _weight_issues(
+        loss.get("class_weight"), at + ("compilation_args", "loss", "class_weight"), num_classes=num, names=classes
+    )
+    yield from _weight_issues(
+        handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=classes
+    )
     yield from _loss_issues(loss, handling, at, model=step.get("train"))
     if args.get("class_weight") is not None and handling.get("class_weight") is not None:
         yield at + ("class_weight",), "class weights are given in model_handling.class_weight too; keep one"
@@ -121,14 +150,22 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     if handling.get("validation_pcloud") and isinstance(split, (int, float)) and split > 0:
         yield at + ("model_handling", "validation_split"), "give validation_split or validation_pcloud, not both"
     if handling.get("learning_rate_on_plateau") is not None and handling.get("reduce_lr_on_plateau") is not None:
-        yield at + ("model_handling", "reduce_lr_on_plateau"), (
-            "learning_rate_on_plateau (VL3D's name) is given too; keep one of the two")
+        yield (
+            at + ("model_handling", "reduce_lr_on_plateau"),
+            ("learning_rate_on_plateau (VL3D's name) is given too; keep one of the two"),
+        )
     distribution = as_dict(args.get("pre_processing")).get("training_class_distribution")
     count = num if num is not None else (len(known) if known is not None else None)
     if isinstance(distribution, list) and count is not None and len(distribution) != count:
-        yield at + ("pre_processing", "training_class_distribution"), (
-            f"expected one count per class ({count}); got {len(distribution)}")
+        yield (
+            at + ("pre_processing", "training_class_distribution"),
+            (f"expected one count per class ({count}); got {len(distribution)}"),
+        )
     if handling.get("tensorboard_dir") and importlib.util.find_spec("tensorboard") is None:
-        yield at + ("model_handling", "tensorboard_dir"), (
-            "TensorBoard logs need the tensorboard package, which is not installed; install it "
-            "(pip install tensorboard, or vl3d_focal[tensorboard]) or set tensorboard_dir to null")
+        yield (
+            at + ("model_handling", "tensorboard_dir"),
+            (
+                "TensorBoard logs need the tensorboard package, which is not installed; install it "
+                "(pip install tensorboard, or vl3d_focal[tensorboard]) or set tensorboard_dir to null"
+            ),
+        )

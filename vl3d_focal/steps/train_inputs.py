@@ -64,7 +64,10 @@ def train_input_properties() -> dict[str, Any]:
             "description": "VL3D's training type; 'base': one training on the training clouds.",
         },
         "pretrained_model": {
-            "type": ["string", "null"], "minLength": 1, "default": None, PATH_ANNOTATION: "input",
+            "type": ["string", "null"],
+            "minLength": 1,
+            "default": None,
+            PATH_ANNOTATION: "input",
             "description": "A model file written earlier (PredictiveModelWriter, any file name) to train further: "
             "its weights and feature normalisation are the starting point; null: a new model.",
         },
@@ -80,8 +83,10 @@ def check_fnames(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
     """
     names = as_list(step.get("fnames"))
     if AUTO in names and len(names) > 1:
-        yield (at + ("fnames", names.index(AUTO)),
-               f"{AUTO!r} takes every extra dimension of the training clouds: give it alone, or name the features")
+        yield (
+            at + ("fnames", names.index(AUTO)),
+            f"{AUTO!r} takes every extra dimension of the training clouds: give it alone, or name the features",
+        )
 
 
 def _extra_dimensions(record: Any) -> list[str]:
@@ -145,9 +150,13 @@ def pretrained_bundle(path: str | None, *, class_names: Sequence[str], feature_n
     from vl3d_focal.models.model_file import load_bundle
 
     bundle = load_bundle(path)
-    for what, theirs, ours in (("classes", bundle.class_names, class_names),
-                               ("features", bundle.feature_names, feature_names)):
+    for what, theirs, ours in (
+        ("classes", bundle.class_names, class_names),
+        ("features", bundle.feature_names, feature_names),
+    ):
         if list(theirs) != list(ours):
-            raise DataError(f"pretrained_model {path}: its {what} are {list(theirs)}, this train step's "
-                            f"{list(ours)}; further training keeps the {what}")
+            raise DataError(
+                f"pretrained_model {path}: its {what} are {list(theirs)}, this train step's "
+                f"{list(ours)}; further training keeps the {what}"
+            )
     return bundle

@@ -52,10 +52,14 @@ def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     for record in state.clouds:
         result = _predicted(record, step="ClassifiedPcloudWriter")
         write_classified_cloud(
-            expand_output(step["out_pcloud"], prefix=record.prefix), source=record.path,
+            expand_output(step["out_pcloud"], prefix=record.prefix),
+            source=record.path,
             header=None if record.streamed else record.cloud.las.header,
-            chunks=result.iter_chunks(), mapping=mapping, class_names=list(mapping.names),
-            prediction_dimension=step["prediction_dimension"], probabilities=step["probabilities"],
+            chunks=result.iter_chunks(),
+            mapping=mapping,
+            class_names=list(mapping.names),
+            prediction_dimension=step["prediction_dimension"],
+            probabilities=step["probabilities"],
         )
 
 
@@ -76,7 +80,8 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     reduced = state.mapping if state.classes_rewritten else None
     for record in state.clouds:
         write_state_cloud(
-            expand_output(step["out_pcloud"], prefix=record.prefix), source=record.path,
+            expand_output(step["out_pcloud"], prefix=record.prefix),
+            source=record.path,
             header=record.cloud.las.header if record.loaded else None,
             chunks=record.result.iter_chunks() if record.result is not None else source_chunks(record.path),
             classes=None if reduced is None else functools.partial(reduced.map, source=str(record.path)),
@@ -97,59 +102,92 @@ def run_predictions_writer(step: Mapping[str, Any], state: PipelineState) -> Non
     from vl3d_focal.inference.classified_output import write_predictions
 
     for record in state.clouds:
-        write_predictions(expand_output(step["out_preds"], prefix=record.prefix),
-                          chunks=_predicted(record, step="PredictionsWriter").iter_chunks())
+        write_predictions(
+            expand_output(step["out_preds"], prefix=record.prefix),
+            chunks=_predicted(record, step="PredictionsWriter").iter_chunks(),
+        )
 
 
-STEPS.register(step_entry(
-    kind="writer", name="ClassifiedPcloudWriter", handler=run_pcloud_writer,
-    schema=closed_object(
-        {
-            "writer": {"const": "ClassifiedPcloudWriter", "description": "Write each classified cloud."},
-            "out_pcloud": output_path_schema("The classified cloud (.las or .laz).", "*predicted.laz",
-                                             scope="cloud", suffixes=CLOUD_SUFFIXES),
-            "probabilities": {"type": "boolean", "default": False,
-                              "description": "Also write one probability extra dimension per class."},
-            "prediction_dimension": {
-                "type": ["string", "null"], "minLength": 1, "default": None,
-                "description": "Extra dimension receiving the predicted class; null writes the "
-                "classification field with the classes' LAS codes.",
+STEPS.register(
+    step_entry(
+        kind="writer",
+        name="ClassifiedPcloudWriter",
+        handler=run_pcloud_writer,
+        schema=closed_object(
+            {
+                "writer": {"const": "ClassifiedPcloudWriter", "description": "Write each classified cloud."},
+                "out_pcloud": output_path_schema(
+                    "The classified cloud (.las or .laz).", "*predicted.laz", scope="cloud", suffixes=CLOUD_SUFFIXES
+                ),
+                "probabilities": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "Also write one probability extra dimension per class.",
+                },
+                "prediction_dimension": {
+                    "type": ["string", "null"],
+                    "minLength": 1,
+                    "default": None,
+                    "description": "Extra dimension receiving the predicted class; null writes the "
+                    "classification field with the classes' LAS codes.",
+                },
             },
-        },
-        required=["writer"],
+            required=["writer"],
+            description="Writes each input cloud with its predicted classes.",
+        ),
         description="Writes each input cloud with its predicted classes.",
-    ),
-    description="Writes each input cloud with its predicted classes.",
-    needs=("predictions",), chief_only=True, per_cloud=True,
-))
+        needs=("predictions",),
+        chief_only=True,
+        per_cloud=True,
+    )
+)
 
-STEPS.register(step_entry(
-    kind="writer", name="Writer", handler=run_state_writer,
-    schema=closed_object(
-        {
-            "writer": {"const": "Writer", "description": "Write each cloud as the pipeline sees it."},
-            "out_pcloud": output_path_schema(
-                "The cloud (.las or .laz): reduced classes after a ClassReducer, the predicted class in "
-                "the extra dimension 'prediction' after a predict step.", "*pcloud.laz",
-                scope="cloud", suffixes=CLOUD_SUFFIXES),
-        },
-        required=["writer", "out_pcloud"],
+STEPS.register(
+    step_entry(
+        kind="writer",
+        name="Writer",
+        handler=run_state_writer,
+        schema=closed_object(
+            {
+                "writer": {"const": "Writer", "description": "Write each cloud as the pipeline sees it."},
+                "out_pcloud": output_path_schema(
+                    "The cloud (.las or .laz): reduced classes after a ClassReducer, the predicted class in "
+                    "the extra dimension 'prediction' after a predict step.",
+                    "*pcloud.laz",
+                    scope="cloud",
+                    suffixes=CLOUD_SUFFIXES,
+                ),
+            },
+            required=["writer", "out_pcloud"],
+            description="Writes each input cloud as the pipeline sees it (VL3D's Writer).",
+        ),
         description="Writes each input cloud as the pipeline sees it (VL3D's Writer).",
-    ),
-    description="Writes each input cloud as the pipeline sees it (VL3D's Writer).", chief_only=True, per_cloud=True,
-))
+        chief_only=True,
+        per_cloud=True,
+    )
+)
 
-STEPS.register(step_entry(
-    kind="writer", name="PredictionsWriter", handler=run_predictions_writer,
-    schema=closed_object(
-        {
-            "writer": {"const": "PredictionsWriter", "description": "Write the predicted labels."},
-            "out_preds": output_path_schema("Text file, one predicted class index per line in point order.",
-                                            "*predictions.lbl", scope="cloud", suffixes=()),
-        },
-        required=["writer", "out_preds"],
+STEPS.register(
+    step_entry(
+        kind="writer",
+        name="PredictionsWriter",
+        handler=run_predictions_writer,
+        schema=closed_object(
+            {
+                "writer": {"const": "PredictionsWriter", "description": "Write the predicted labels."},
+                "out_preds": output_path_schema(
+                    "Text file, one predicted class index per line in point order.",
+                    "*predictions.lbl",
+                    scope="cloud",
+                    suffixes=(),
+                ),
+            },
+            required=["writer", "out_preds"],
+            description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
+        ),
         description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
-    ),
-    description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
-    needs=("predictions",), chief_only=True, per_cloud=True,
-))
+        needs=("predictions",),
+        chief_only=True,
+        per_cloud=True,
+    )
+)

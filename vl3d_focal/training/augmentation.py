@@ -62,8 +62,10 @@ TRANSFORMATIONS = ("rotation", "scale", "jitter")
 def _normalised(transformation: Mapping[str, Any]) -> dict[str, Any]:
     out = {**transformation, "type": str(transformation["type"]).lower()}
     if out["type"] not in TRANSFORMATIONS:
-        raise DataError(f"training_sequencer.augmentor: expected a transformation type among "
-                        f"{list(TRANSFORMATIONS)} (any case); got {transformation['type']!r}")
+        raise DataError(
+            f"training_sequencer.augmentor: expected a transformation type among "
+            f"{list(TRANSFORMATIONS)} (any case); got {transformation['type']!r}"
+        )
     if out["type"] == "rotation":
         axis = [float(v) for v in transformation.get("axis", (0.0, 0.0, 1.0))]
         norm = math.sqrt(sum(v * v for v in axis))
@@ -85,8 +87,9 @@ def draw(distribution: Mapping[str, Any], *, shape: Any, seed: tf.Tensor) -> tf.
     if kind == "uniform":
         low, high = float(distribution["start"]), float(distribution["end"])
         return low + (high - low) * tf.random.stateless_uniform(shape, seed=seed, dtype=tf.float32)
-    return tf.random.stateless_normal(shape, seed=seed, mean=float(distribution["mean"]),
-                                      stddev=float(distribution["stdev"]), dtype=tf.float32)
+    return tf.random.stateless_normal(
+        shape, seed=seed, mean=float(distribution["mean"]), stddev=float(distribution["stdev"]), dtype=tf.float32
+    )
 
 
 def _rotation_matrices(axis: Sequence[float], angles: tf.Tensor) -> tf.Tensor:
@@ -98,8 +101,9 @@ def _rotation_matrices(axis: Sequence[float], angles: tf.Tensor) -> tf.Tensor:
     return cos * tf.eye(3) + sin * cross + (1.0 - cos) * outer
 
 
-def augment_coordinates(coordinates: tf.Tensor, *, transformations: Sequence[Mapping[str, Any]],
-                        seed: tf.Tensor) -> tf.Tensor:
+def augment_coordinates(
+    coordinates: tf.Tensor, *, transformations: Sequence[Mapping[str, Any]], seed: tf.Tensor
+) -> tf.Tensor:
     """Applies the transformations, in order, to a ``(B, P, 3)`` batch of field coordinates.
 
     Args:
@@ -126,5 +130,7 @@ def augment_coordinates(coordinates: tf.Tensor, *, transformations: Sequence[Map
             factors = draw(transformation["scale_distribution"], shape=[batch], seed=key)
             coordinates = coordinates * factors[:, None, None]
         else:
-            coordinates = coordinates + draw(transformation["noise_distribution"], shape=tf.shape(coordinates), seed=key)
+            coordinates = coordinates + draw(
+                transformation["noise_distribution"], shape=tf.shape(coordinates), seed=key
+            )
     return coordinates

@@ -156,8 +156,15 @@ class BestWeights(keras.callbacks.Callback):
         -inf
     """
 
-    def __init__(self, path: Path | None, *, network: Any, monitor: str, mode: str = "auto",
-                 also: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        network: Any,
+        monitor: str,
+        mode: str = "auto",
+        also: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.path = None if path is None else Path(path)
         self.network = network
@@ -195,13 +202,18 @@ def checkpoint_writer(path: Path, *, bundle: Callable[[], Any]) -> Callable[[], 
 
     path = Path(path)
     if path.name.endswith(".weights.h5"):
+
         def write() -> None:
             with atomic_output(path) as tmp:
                 bundle().model.save_weights(str(tmp))
+
         return write
     if path.suffix != ".keras":
-        logger.warning("checkpoint_path %s: written as a .keras model archive; give it a name ending in .keras "
-                       "to load it with ModelLoader", path)
+        logger.warning(
+            "checkpoint_path %s: written as a .keras model archive; give it a name ending in .keras "
+            "to load it with ModelLoader",
+            path,
+        )
 
     def save() -> None:
         if path.suffix == ".keras":
@@ -210,6 +222,7 @@ def checkpoint_writer(path: Path, *, bundle: Callable[[], Any]) -> Callable[[], 
         with atomic_output(path) as tmp:
             inner = save_bundle(bundle(), tmp.with_name(tmp.name + ".keras"))
             os.replace(inner, tmp)
+
     return save
 
 
@@ -280,24 +293,37 @@ def build_callbacks(
     stopping = model_handling.get("early_stopping")
     if stopping:
         monitor = _monitor(stopping["monitor"], has_validation=has_validation)
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, mode=monitor_mode(monitor, stopping["mode"]), patience=int(stopping["patience"]),
-            min_delta=float(stopping["min_delta"]), baseline=stopping["baseline"],
-            restore_best_weights=bool(stopping["restore_best_weights"]),
-            start_from_epoch=int(stopping["start_from_epoch"]),
-        ))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                mode=monitor_mode(monitor, stopping["mode"]),
+                patience=int(stopping["patience"]),
+                min_delta=float(stopping["min_delta"]),
+                baseline=stopping["baseline"],
+                restore_best_weights=bool(stopping["restore_best_weights"]),
+                start_from_epoch=int(stopping["start_from_epoch"]),
+            )
+        )
     plateau = plateau_settings(model_handling)
     if plateau and schedule_in_use:  # as in VL3D, the learning rate is still traced in the history
-        logger.warning("learning_rate_on_plateau cannot reduce a learning-rate schedule; the learning rate is "
-                       "only recorded in the history")
+        logger.warning(
+            "learning_rate_on_plateau cannot reduce a learning-rate schedule; the learning rate is "
+            "only recorded in the history"
+        )
         callbacks.append(LearningRateLog())
     elif plateau:
         monitor = _monitor(plateau["monitor"], has_validation=has_validation)
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, mode=monitor_mode(monitor, plateau["mode"]), factor=float(plateau["factor"]),
-            patience=int(plateau["patience"]), cooldown=int(plateau["cooldown"]),
-            min_delta=float(plateau["min_delta"]), min_lr=float(plateau["min_lr"]),
-        ))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                mode=monitor_mode(monitor, plateau["mode"]),
+                factor=float(plateau["factor"]),
+                patience=int(plateau["patience"]),
+                cooldown=int(plateau["cooldown"]),
+                min_delta=float(plateau["min_delta"]),
+                min_lr=float(plateau["min_lr"]),
+            )
+        )
     if tensorboard_dir is not None and is_chief():
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), write_graph=False))
     return callbacks + [HistoryWriter(history_csv, rows=history_rows)]

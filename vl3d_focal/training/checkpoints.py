@@ -81,9 +81,18 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         -1
     """
 
-    def __init__(self, path: Path, *, fingerprint: str, data_seed: int, guard: NonFiniteGuard,
-                 history: HistoryWriter, stateful: Sequence[keras.callbacks.Callback],
-                 restore: Mapping[str, Any] | None, epochs: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        fingerprint: str,
+        data_seed: int,
+        guard: NonFiniteGuard,
+        history: HistoryWriter,
+        stateful: Sequence[keras.callbacks.Callback],
+        restore: Mapping[str, Any] | None,
+        epochs: int | None = None,
+    ) -> None:
         super().__init__()
         self.path = Path(path)
         self.fingerprint = fingerprint
@@ -120,9 +129,12 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             "finished": bool(self.model.stop_training) or (self.epochs is not None and epoch + 1 >= self.epochs),
             "data_seed": self.data_seed,
             "history": self.history.rows,
-            "callbacks": {type(cb).__name__: {name: _jsonable(getattr(cb, name, None))
-                                               for name in CALLBACK_STATE.get(type(cb).__name__, ())}
-                          for cb in self.stateful},
+            "callbacks": {
+                type(cb).__name__: {
+                    name: _jsonable(getattr(cb, name, None)) for name in CALLBACK_STATE.get(type(cb).__name__, ())
+                }
+                for cb in self.stateful
+            },
         }
         save_checkpoint(self.path, model=self.model, state=state)
 
@@ -169,8 +181,10 @@ def read_checkpoint_state(path: Path) -> dict[str, Any] | None:
         with np.load(path) as archive:
             return json.loads(archive[STATE_MEMBER].tobytes().decode("utf-8"))
     except (OSError, ValueError, KeyError) as err:
-        raise DataError(f"resume checkpoint {path}: expected a checkpoint written by vl3d-focal, "
-                        f"got an unreadable file ({err}); delete it to start afresh") from err
+        raise DataError(
+            f"resume checkpoint {path}: expected a checkpoint written by vl3d-focal, "
+            f"got an unreadable file ({err}); delete it to start afresh"
+        ) from err
 
 
 def restore_checkpoint(path: Path, *, model: keras.Model) -> None:
@@ -193,8 +207,10 @@ def restore_checkpoint(path: Path, *, model: keras.Model) -> None:
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
     if len(slots) != len(optimizer.variables):
-        raise DataError(f"resume checkpoint {path}: expected {len(optimizer.variables)} optimizer "
-                        f"variables, got {len(slots)}; delete it to start afresh")
+        raise DataError(
+            f"resume checkpoint {path}: expected {len(optimizer.variables)} optimizer "
+            f"variables, got {len(slots)}; delete it to start afresh"
+        )
     for variable, value in zip(optimizer.variables, slots):
         variable.assign(value)
 
@@ -207,8 +223,11 @@ def raise_if_diverged(guard: NonFiniteGuard, *, checkpoint: Path, last_epoch: in
     """
     if not guard.tripped:
         return
-    kept = (f"the last good checkpoint (epoch {last_epoch + 1}) is kept in {checkpoint}"
-            if last_epoch >= 0 and checkpoint.is_file() else "no epoch finished, so no checkpoint was kept")
+    kept = (
+        f"the last good checkpoint (epoch {last_epoch + 1}) is kept in {checkpoint}"
+        if last_epoch >= 0 and checkpoint.is_file()
+        else "no epoch finished, so no checkpoint was kept"
+    )
     raise TrainingDivergedError(
         f"training stopped: the loss became {guard.value} at epoch {guard.epoch + 1}, batch {guard.batch + 1}; "
         f"expected a finite loss (check the features for NaN or infinite values, or lower the "

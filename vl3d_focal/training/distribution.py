@@ -237,7 +237,8 @@ def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
         False
     """
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
-        strategy.extended._in_multi_worker_mode())
+        strategy.extended._in_multi_worker_mode()
+    )
 
 
 def _reducible_logs(strategy: tf.distribute.Strategy, logs: Any) -> Any:

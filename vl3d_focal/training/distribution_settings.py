@@ -20,6 +20,7 @@ STRATEGIES: tuple[str, ...] = ("one_device", "mirrored", "multi_worker_mirrored"
 COMMUNICATIONS: tuple[str, ...] = ("auto", "ring", "nccl")
 """Collective implementations of ``multi_worker_mirrored``."""
 
+
 @dataclass(frozen=True)
 class DistributionSettings:
     """The train step's ``distribution`` object.

@@ -25,16 +25,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import keras
-import numpy as np
 
-from vl3d_focal.data.labels import ClassMapping
-from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.records import CloudRecord, require_points
 from vl3d_focal.errors import DataError
 from vl3d_focal.models.bundle import LossInfo, ModelBundle
@@ -50,13 +45,8 @@ from vl3d_focal.training.checkpoints import (
     read_checkpoint_state,
     restore_checkpoint,
 )
-from vl3d_focal.training.distribution import DistributionSettings, build_strategy, is_chief, training_model
-from vl3d_focal.training.evaluation import (
-    TrainingReports,
-    autovalidate,
-    evaluate_training_clouds,
-    report_training_fields,
-)
+from vl3d_focal.training.distribution import build_strategy, is_chief, training_model
+from vl3d_focal.training.evaluation import autovalidate, evaluate_training_clouds, report_training_fields
 from vl3d_focal.training.fields import (
     LabelledFields,
     class_distribution_fields,
@@ -65,98 +55,13 @@ from vl3d_focal.training.fields import (
     split_fields,
     training_labels,
 )
-from vl3d_focal.training.files import TrainingFiles
+from vl3d_focal.training.job import TrainingJob, architecture_args, data_seed, start_from
 from vl3d_focal.training.metrics import build_metrics
 from vl3d_focal.training.model_reports import write_architecture_graph, write_history_folder, write_summary
 from vl3d_focal.training.optimizers import build_optimizer
 from vl3d_focal.training.targets import class_counts, format_targets, plan_loss, write_class_weights
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainingJob:
-    """Everything a training needs, taken from a normalised ``train`` step.
-
-    Attributes:
-        model_name: the registered model (``train`` value).
-        model_args: the step's ``model_args`` (schema defaults filled in).
-        feature_names: ``fnames``.
-        seed: ``random_seed`` (None: random).
-        distribution: the step's ``distribution``.
-        mapping: the class mapping; ``class_names`` its names.
-        training: the clouds to train on (read and labelled).
-        validation: the validation clouds (may be empty).
-        files: where the training outputs go.
-        resume: continue from the last resumable checkpoint.
-        identity: what identifies the step for the checkpoint fingerprint (the step itself).
-        miners: the recipes of the mined features among ``feature_names``.
-        cloud_scaling: the per-cloud scaling of features (``cloud_normalization``).
-        pretrained: the model a further training starts from (VL3D's ``pretrained_model``):
-            its weights and its feature normaliser are the starting point.
-        reports: the VL3D reports and outputs the step asks for (paths expanded).
-        field_reports: the prediction-time receptive-field report paths for a cloud's prefix.
-    """
-
-    model_name: str
-    model_args: Mapping[str, Any]
-    feature_names: list[str]
-    seed: int | None
-    distribution: DistributionSettings
-    mapping: ClassMapping
-    class_names: list[str]
-    training: list[CloudRecord]
-    validation: list[CloudRecord]
-    files: TrainingFiles
-    resume: bool = False
-    identity: Mapping[str, Any] = field(default_factory=dict)
-    miners: tuple[MinedFeatures, ...] = ()
-    cloud_scaling: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    pretrained: ModelBundle | None = None
-    reports: TrainingReports = field(default_factory=TrainingReports)
-    field_reports: Callable[[str], dict[str, Path]] | None = None
-
-
-def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of ``model_args`` the model entry's schema declares (its architecture).
-
-    Example:
-        >>> architecture_args(model_name="PointNetPwiseClassifier",
-        ...                   model_args={"num_pwise_feats": 8, "model_handling": {}})
-        {'num_pwise_feats': 8}
-    """
-    declared = MODELS.get(model_name).schema.get("properties", {})
-    return {key: value for key, value in model_args.items() if key in declared}
-
-
-def start_from(model: keras.Model, *, pretrained: keras.Model) -> None:
-    """Sets ``model``'s weights to those of ``pretrained`` (a further training).
-
-    Raises:
-        DataError: the two networks differ (another architecture, class or feature count).
-
-    Example:
-        >>> a = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-        >>> b = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-        >>> start_from(a, pretrained=b); bool(np.array_equal(a.get_weights()[0], b.get_weights()[0]))
-        True
-    """
-    source = pretrained.get_weights()
-    shapes = [tuple(w.shape) for w in model.get_weights()]
-    if [tuple(w.shape) for w in source] != shapes:
-        raise DataError("pretrained_model: its network differs from the one model_args builds (other layers or "
-                        "widths); give the architecture arguments it was trained with")
-    model.set_weights(source)
-    logger.info("training starts from the pretrained model's weights")
-
-
-def _data_seed(seed: int | None) -> int:
-    """The data-order seed: the step's ``random_seed``, else a fresh random one (kept in checkpoints)."""
-    if seed is not None:
-        return int(seed)
-    entropy = np.random.SeedSequence().entropy  # an int when drawn fresh (not given)
-    assert isinstance(entropy, int)
-    return entropy % (2**31 - 1)
 
 
 class Trainer:
@@ -179,13 +84,18 @@ class Trainer:
         """Normaliser, labelled fields, validation split and class counts."""
         job = self.job
         for record in [*job.training, *job.validation]:
-            require_points(record, minimum=self.field_spec.num_points,
-                           what="a receptive field (pre_processing.num_points)")
+            require_points(
+                record, minimum=self.field_spec.num_points, what="a receptive field (pre_processing.num_points)"
+            )
         if not job.feature_names:
             logger.warning("fnames is empty: %s learns from the coordinates alone", job.model_name)
-        self.normalizer = (job.pretrained.normalizer if job.pretrained is not None
-                           else fit_normalizer(job.training, feature_names=job.feature_names, miners=job.miners,
-                                               cloud_scaling=job.cloud_scaling))
+        self.normalizer = (
+            job.pretrained.normalizer
+            if job.pretrained is not None
+            else fit_normalizer(
+                job.training, feature_names=job.feature_names, miners=job.miners, cloud_scaling=job.cloud_scaling
+            )
+        )
         fields = self._fields(job.training, training=True)
         self.all_fields = fields  # before the validation split: the training support points
         self.val_data: LabelledFields | None
@@ -193,23 +103,39 @@ class Trainer:
             self.train_data, self.val_data = fields, self._fields(job.validation)
         else:
             self.train_data, self.val_data = split_fields(
-                fields, fraction=float(self.handling["validation_split"]), seed=job.seed)
-        logger.info("training fields: %d, validation fields: %d", len(self.train_data.labels),
-                    0 if self.val_data is None else len(self.val_data.labels))
-        self.counts = class_counts([training_labels(record) for record in job.training], num_classes=len(job.class_names))
+                fields, fraction=float(self.handling["validation_split"]), seed=job.seed
+            )
+        logger.info(
+            "training fields: %d, validation fields: %d",
+            len(self.train_data.labels),
+            0 if self.val_data is None else len(self.val_data.labels),
+        )
+        self.counts = class_counts(
+            [training_labels(record) for record in job.training], num_classes=len(job.class_names)
+        )
 
     def _fields(self, records: list[CloudRecord], *, training: bool = False) -> LabelledFields:
         counts = self.job.model_args["pre_processing"].get("training_class_distribution")
         drawn = None
         if training and counts is not None:  # VL3D: training fields centred on points drawn per class
             drawn = class_distribution_fields(records, field_spec=self.field_spec, counts=counts, seed=self.job.seed)
-        return labelled_fields(records, field_spec=self.field_spec, seed=self.job.seed, fields=drawn,
-                               feature_names=self.job.feature_names, normalizer=self.normalizer, miners=self.job.miners)
+        return labelled_fields(
+            records,
+            field_spec=self.field_spec,
+            seed=self.job.seed,
+            fields=drawn,
+            feature_names=self.job.feature_names,
+            normalizer=self.normalizer,
+            miners=self.job.miners,
+        )
 
     def _restore_state(self) -> dict[str, Any] | None:
         """The checkpoint state to resume from (``--resume``), or None to start afresh."""
-        shapes = [list(self.train_data.coordinates.shape), list(self.train_data.features.shape),
-                  int(self.train_data.labels.sum())]
+        shapes = [
+            list(self.train_data.coordinates.shape),
+            list(self.train_data.features.shape),
+            int(self.train_data.labels.sum()),
+        ]
         if self.val_data is not None:
             shapes += [list(self.val_data.coordinates.shape), int(self.val_data.labels.sum())]
         self.fingerprint = fingerprint({"step": self.job.identity, "fields": shapes})
@@ -232,36 +158,53 @@ class Trainer:
         """Loss, model and optimizer under the distribution strategy; restores a checkpoint."""
         job = self.job
         self.restore = self._restore_state()
-        self.data_seed = int(self.restore["data_seed"]) if self.restore else _data_seed(job.seed)
+        self.data_seed = int(self.restore["data_seed"]) if self.restore else data_seed(job.seed)
         self.first_epoch = int(self.restore["epoch"]) + 1 if self.restore else 0
         strategy = build_strategy(job.distribution)
         entry = MODELS.get(job.model_name)
         self.optimizer_spec = dict(self.compilation["optimizer"])
         with strategy.scope():
-            self.plan = plan_loss(loss_spec=dict(self.compilation["loss"]), model_handling=self.handling,
-                                  class_names=job.class_names, counts=self.counts,
-                                  from_logits=entry.metadata.get("output") == "logits")
+            self.plan = plan_loss(
+                loss_spec=dict(self.compilation["loss"]),
+                model_handling=self.handling,
+                class_names=job.class_names,
+                counts=self.counts,
+                from_logits=entry.metadata.get("output") == "logits",
+            )
             assert MODELS.key is not None  # models are named by their "train" key
             self.model = MODELS.build(
                 {MODELS.key: job.model_name, **architecture_args(model_name=job.model_name, model_args=job.model_args)},
-                num_points=int(self.train_data.coordinates.shape[1]), num_features=len(job.feature_names),
-                num_classes=len(job.class_names), random_seed=job.seed,
+                num_points=int(self.train_data.coordinates.shape[1]),
+                num_features=len(job.feature_names),
+                num_classes=len(job.class_names),
+                random_seed=job.seed,
                 synchronized_batch_norm=strategy.num_replicas_in_sync > 1,
             )
             if job.pretrained is not None and not self.restore:
                 start_from(self.model, pretrained=job.pretrained.model)
             self.trainer = training_model(self.model)
-            metrics = build_metrics(self.compilation["metrics"], label_format=self.plan.label_format,
-                                    num_classes=len(job.class_names), from_logits=entry.metadata.get("output") == "logits")
-            self.trainer.compile(optimizer=build_optimizer(self.optimizer_spec), loss=self.plan.loss,
-                                 weighted_metrics=metrics)
+            metrics = build_metrics(
+                self.compilation["metrics"],
+                label_format=self.plan.label_format,
+                num_classes=len(job.class_names),
+                from_logits=entry.metadata.get("output") == "logits",
+            )
+            self.trainer.compile(
+                optimizer=build_optimizer(self.optimizer_spec), loss=self.plan.loss, weighted_metrics=metrics
+            )
             if self.restore:
                 restore_checkpoint(job.files.resume_checkpoint, model=self.trainer)
-                logger.info("resuming from %s after epoch %d of %d", job.files.resume_checkpoint,
-                            self.first_epoch, self.epochs)
+                logger.info(
+                    "resuming from %s after epoch %d of %d", job.files.resume_checkpoint, self.first_epoch, self.epochs
+                )
         if is_chief():  # the other workers of a multi-worker training write nothing
-            write_class_weights(job.files.class_weights, plan=self.plan, loss_spec=dict(self.compilation["loss"]),
-                                class_names=job.class_names, counts=self.counts)
+            write_class_weights(
+                job.files.class_weights,
+                plan=self.plan,
+                loss_spec=dict(self.compilation["loss"]),
+                class_names=job.class_names,
+                counts=self.counts,
+            )
             self._describe_model()
 
     def _describe_model(self) -> None:
@@ -269,8 +212,9 @@ class Trainer:
         if "summary_report_path" in self.outputs:
             write_summary(self.model, self.outputs["summary_report_path"])
         if "architecture_graph_path" in self.outputs:
-            write_architecture_graph(self.model, self.outputs["architecture_graph_path"],
-                                     args=self.job.model_args["architecture_graph_args"])
+            write_architecture_graph(
+                self.model, self.outputs["architecture_graph_path"], args=self.job.model_args["architecture_graph_args"]
+            )
 
     def build_inputs(self) -> None:
         """The training batches of the remaining epochs and the validation batches."""
@@ -279,46 +223,78 @@ class Trainer:
         targets, weights = format_targets(data.labels, num_classes=num_classes, label_format=self.plan.label_format)
         self.steps_per_epoch = datasets.steps_per_epoch(count=len(targets), batch_size=self.batch_size)
         self.train_ds = datasets.epoch_dataset(
-            self.model_inputs(coordinates=data.coordinates, features=data.features), targets=targets, sample_weight=weights,
-            batch_size=self.batch_size, seed=self.data_seed, first_epoch=self.first_epoch, epochs=self.epochs,
-            shuffle=self.sequencer.shuffle, transformations=self.sequencer.transformations)
+            self.model_inputs(coordinates=data.coordinates, features=data.features),
+            targets=targets,
+            sample_weight=weights,
+            batch_size=self.batch_size,
+            seed=self.data_seed,
+            first_epoch=self.first_epoch,
+            epochs=self.epochs,
+            shuffle=self.sequencer.shuffle,
+            transformations=self.sequencer.transformations,
+        )
         self.val_ds = None
         if self.val_data is not None:
-            val_targets, val_weights = format_targets(self.val_data.labels, num_classes=num_classes,
-                                                      label_format=self.plan.label_format)
+            val_targets, val_weights = format_targets(
+                self.val_data.labels, num_classes=num_classes, label_format=self.plan.label_format
+            )
             self.val_ds = datasets.make_dataset(
                 self.model_inputs(coordinates=self.val_data.coordinates, features=self.val_data.features),
-                targets=val_targets, sample_weight=val_weights,
-                batch_size=self.batch_size, shuffle=False, seed=self.job.seed)
+                targets=val_targets,
+                sample_weight=val_weights,
+                batch_size=self.batch_size,
+                shuffle=False,
+                seed=self.job.seed,
+            )
 
     def build_callbacks(self) -> None:
         """History, best epoch, early stopping, plateau, the NaN guard and the resumable checkpoint."""
         files = self.job.files
         given = self.outputs.get("checkpoint_path")
         callbacks = build_callbacks(
-            model_handling=self.handling, has_validation=self.val_ds is not None, history_csv=files.history_csv,
-            checkpoint_path=files.best_weights if self.keep_best else None, network=self.model,
+            model_handling=self.handling,
+            has_validation=self.val_ds is not None,
+            history_csv=files.history_csv,
+            checkpoint_path=files.best_weights if self.keep_best else None,
+            network=self.model,
             history_rows=self.restore["history"] if self.restore else (),
-            schedule_in_use=isinstance(self.optimizer_spec["learning_rate"], Mapping) or "schedule" in self.optimizer_spec,
+            schedule_in_use=isinstance(self.optimizer_spec["learning_rate"], Mapping)
+            or "schedule" in self.optimizer_spec,
             on_best=None if given is None else checkpoint_writer(given, bundle=self.bundle),
             tensorboard_dir=files.tensorboard_dir,
         )
         self.history = callbacks[-1]
         self.guard = NonFiniteGuard()
-        self.resumer = ResumeCheckpoint(files.resume_checkpoint, fingerprint=self.fingerprint,
-                                        data_seed=self.data_seed, guard=self.guard, history=callbacks[-1],
-                                        stateful=callbacks[:-1], restore=self.restore, epochs=self.epochs)
+        self.resumer = ResumeCheckpoint(
+            files.resume_checkpoint,
+            fingerprint=self.fingerprint,
+            data_seed=self.data_seed,
+            guard=self.guard,
+            history=callbacks[-1],
+            stateful=callbacks[:-1],
+            restore=self.restore,
+            epochs=self.epochs,
+        )
         self.callbacks = [self.guard, *callbacks, self.resumer]
 
     def fit(self) -> None:
         """Fits the remaining epochs; a NaN or infinite loss ends with the divergence error."""
         start = time.perf_counter()
         if self.restore and self.restore.get("finished"):
-            logger.info("the checkpoint %s is of a finished training: not fitting again", self.job.files.resume_checkpoint)
+            logger.info(
+                "the checkpoint %s is of a finished training: not fitting again", self.job.files.resume_checkpoint
+            )
         elif self.first_epoch < self.epochs:
-            self.trainer.fit(self.train_ds, validation_data=self.val_ds, epochs=self.epochs,
-                             initial_epoch=self.first_epoch, steps_per_epoch=self.steps_per_epoch, callbacks=self.callbacks,
-                             verbose=datasets.fit_verbosity(self.handling["fit_verbose"]), shuffle=False)
+            self.trainer.fit(
+                self.train_ds,
+                validation_data=self.val_ds,
+                epochs=self.epochs,
+                initial_epoch=self.first_epoch,
+                steps_per_epoch=self.steps_per_epoch,
+                callbacks=self.callbacks,
+                verbose=datasets.fit_verbosity(self.handling["fit_verbose"]),
+                shuffle=False,
+            )
         raise_if_diverged(self.guard, checkpoint=self.job.files.resume_checkpoint, last_epoch=self.resumer.last_epoch)
         self.fit_seconds = time.perf_counter() - start
         logger.info("training took %.1f s", self.fit_seconds)
@@ -327,14 +303,26 @@ class Trainer:
         """The model (as it is now) with everything needed to apply it."""
         job = self.job
         return ModelBundle(
-            model=self.model, feature_names=list(job.feature_names), normalizer=self.normalizer,
-            field_spec=self.field_spec, mapping=job.mapping, class_names=list(job.class_names),
-            random_seed=job.seed, predict_batch_size=int(self.handling["predict_batch_size"]),
-            loss_info=LossInfo(loss=dict(self.compilation["loss"]), label_format=self.plan.label_format,
-                               class_weight=self.plan.class_weight, class_weight_source=self.plan.class_weight_source,
-                               class_counts=[int(c) for c in self.counts]),
-            miners=tuple(job.miners), model_name=job.model_name, pre_processing=dict(job.model_args["pre_processing"]),
-            predict_verbose=self.handling["predict_verbose"], field_reports=job.field_reports,
+            model=self.model,
+            feature_names=list(job.feature_names),
+            normalizer=self.normalizer,
+            field_spec=self.field_spec,
+            mapping=job.mapping,
+            class_names=list(job.class_names),
+            random_seed=job.seed,
+            predict_batch_size=int(self.handling["predict_batch_size"]),
+            loss_info=LossInfo(
+                loss=dict(self.compilation["loss"]),
+                label_format=self.plan.label_format,
+                class_weight=self.plan.class_weight,
+                class_weight_source=self.plan.class_weight_source,
+                class_counts=[int(c) for c in self.counts],
+            ),
+            miners=tuple(job.miners),
+            model_name=job.model_name,
+            pre_processing=dict(job.model_args["pre_processing"]),
+            predict_verbose=self.handling["predict_verbose"],
+            field_reports=job.field_reports,
         )
 
     def finish(self) -> ModelBundle:
@@ -360,8 +348,15 @@ class Trainer:
         autovalidate(self.model, self.val_data, names=self.job.reports.autoval, num_classes=len(names), batch_size=size)
         centres = self.all_fields.centres
         assert centres is not None  # labelled_fields gives every field's centre
-        report_training_fields(self.model, self.train_data, centres=centres, reports=self.job.reports,
-                               class_names=names, template=self.job.training[0], batch_size=size)
+        report_training_fields(
+            self.model,
+            self.train_data,
+            centres=centres,
+            reports=self.job.reports,
+            class_names=names,
+            template=self.job.training[0],
+            batch_size=size,
+        )
         evaluate_training_clouds(self.job.training, bundle, reports=self.job.reports)
 
     def run(self) -> ModelBundle:

@@ -52,8 +52,11 @@ EVALUATION_OUTPUTS = {
 }
 """Train step key -> output of :func:`~vl3d_focal.reports.vl3d_evaluation.write_vl3d_evaluation`."""
 CLOUD_OUTPUTS = ("training_classified_point_cloud_path", "training_activations_path")
-FIELD_OUTPUTS = ("training_receptive_fields_distribution_report_path",
-                 "training_receptive_fields_distribution_plot_path", "training_support_points_report_path")
+FIELD_OUTPUTS = (
+    "training_receptive_fields_distribution_report_path",
+    "training_receptive_fields_distribution_plot_path",
+    "training_support_points_report_path",
+)
 
 
 @dataclass(frozen=True)
@@ -103,29 +106,48 @@ def point_features(bundle: ModelBundle, record: CloudRecord) -> np.ndarray:
     """
     last = bundle.model.layers[-1].input
     network = keras.Model(bundle.model.inputs, last[0] if isinstance(last, (list, tuple)) else last)
-    inputs = field_inputs(record, field_spec=bundle.field_spec, seed=bundle.random_seed,
-                          feature_names=bundle.feature_names, normalizer=bundle.normalizer)
+    inputs = field_inputs(
+        record,
+        field_spec=bundle.field_spec,
+        seed=bundle.random_seed,
+        feature_names=bundle.feature_names,
+        normalizer=bundle.normalizer,
+    )
     values = predict_fields(network, inputs.as_inputs(), batch_size=bundle.predict_batch_size, softmax=False)
     return propagate(values, inputs.fields, record.num_points, xyz=record.cloud.xyz)
 
 
-def _write_clouds(record: CloudRecord, probabilities: np.ndarray, bundle: ModelBundle, *,
-                  reports: TrainingReports, clouds: int) -> None:
-    paths = {key: cloud_output(reports.outputs[key], cloud=record.path, clouds=clouds)
-             for key in CLOUD_OUTPUTS if key in reports.outputs}
+def _write_clouds(
+    record: CloudRecord, probabilities: np.ndarray, bundle: ModelBundle, *, reports: TrainingReports, clouds: int
+) -> None:
+    paths = {
+        key: cloud_output(reports.outputs[key], cloud=record.path, clouds=clouds)
+        for key in CLOUD_OUTPUTS
+        if key in reports.outputs
+    }
     if "training_classified_point_cloud_path" in paths:
-        write_classified_cloud(paths["training_classified_point_cloud_path"], source=record.path,
-                               header=record.cloud.las.header,
-                               chunks=InMemoryPredictions(record.cloud, probabilities).iter_chunks(),
-                               mapping=bundle.mapping, class_names=list(bundle.class_names),
-                               prediction_dimension=None, probabilities=True)
+        write_classified_cloud(
+            paths["training_classified_point_cloud_path"],
+            source=record.path,
+            header=record.cloud.las.header,
+            chunks=InMemoryPredictions(record.cloud, probabilities).iter_chunks(),
+            mapping=bundle.mapping,
+            class_names=list(bundle.class_names),
+            prediction_dimension=None,
+            probabilities=True,
+        )
     if "training_activations_path" in paths:
         values = point_features(bundle, record)
-        write_cloud(record.cloud, paths["training_activations_path"],
-                    extra_dims={f"activation_{k}": values[:, k].astype(np.float32) for k in range(values.shape[1])})
+        write_cloud(
+            record.cloud,
+            paths["training_activations_path"],
+            extra_dims={f"activation_{k}": values[:, k].astype(np.float32) for k in range(values.shape[1])},
+        )
 
 
-def evaluate_training_clouds(records: Sequence[CloudRecord], bundle: ModelBundle, *, reports: TrainingReports) -> np.ndarray | None:
+def evaluate_training_clouds(
+    records: Sequence[CloudRecord], bundle: ModelBundle, *, reports: TrainingReports
+) -> np.ndarray | None:
     """Predicts and evaluates the training clouds, writing what ``reports`` asks (see the module docstring).
 
     Returns:
@@ -144,11 +166,18 @@ def evaluate_training_clouds(records: Sequence[CloudRecord], bundle: ModelBundle
     confusion = np.zeros((bundle.num_classes, bundle.num_classes), dtype=np.int64)
     for record in records:
         probabilities, _ = cloud_probabilities(record, bundle, chunk_points=None)
-        confusion += confusion_matrix(training_labels(record), np.argmax(probabilities, axis=1), num_classes=bundle.num_classes)
+        confusion += confusion_matrix(
+            training_labels(record), np.argmax(probabilities, axis=1), num_classes=bundle.num_classes
+        )
         _write_clouds(record, probabilities, bundle, reports=reports, clouds=len(records))
     outputs = {name: reports.outputs[key] for key, name in EVALUATION_OUTPUTS.items() if key in reports.outputs}
-    write_vl3d_evaluation(confusion, class_names=list(bundle.class_names), metrics=list(reports.metrics),
-                          class_metrics=list(reports.class_metrics), paths=outputs)
+    write_vl3d_evaluation(
+        confusion,
+        class_names=list(bundle.class_names),
+        metrics=list(reports.metrics),
+        class_metrics=list(reports.class_metrics),
+        paths=outputs,
+    )
     return confusion
 
 
@@ -156,8 +185,16 @@ def _field_predictions(model: Any, data: LabelledFields, *, batch_size: int) -> 
     return np.argmax(predict_fields(model, (data.coordinates, data.features), batch_size=batch_size), axis=-1)
 
 
-def report_training_fields(model: Any, data: LabelledFields, *, centres: np.ndarray, reports: TrainingReports,
-                           class_names: Sequence[str], template: CloudRecord, batch_size: int) -> None:
+def report_training_fields(
+    model: Any,
+    data: LabelledFields,
+    *,
+    centres: np.ndarray,
+    reports: TrainingReports,
+    class_names: Sequence[str],
+    template: CloudRecord,
+    batch_size: int,
+) -> None:
     """The class distribution among the fields ``data`` (predicted by ``model`` and reference) and
     the training field ``centres`` (validation split included), as the ``pre_processing.training_*``
     paths ask.
@@ -177,14 +214,22 @@ def report_training_fields(model: Any, data: LabelledFields, *, centres: np.ndar
         write_points(outputs["training_support_points_report_path"], centres, template=template.cloud)
     if not reports.given(FIELD_OUTPUTS[:2]):
         return
-    predicted = FieldClassCounts.of(_field_predictions(model, data, batch_size=batch_size), num_classes=len(class_names))
+    predicted = FieldClassCounts.of(
+        _field_predictions(model, data, batch_size=batch_size), num_classes=len(class_names)
+    )
     reference = FieldClassCounts.of(data.labels, num_classes=len(class_names))
-    write_field_distribution(predicted, reference, class_names=class_names,
-                             report_path=outputs.get(FIELD_OUTPUTS[0]), plot_path=outputs.get(FIELD_OUTPUTS[1]))
+    write_field_distribution(
+        predicted,
+        reference,
+        class_names=class_names,
+        report_path=outputs.get(FIELD_OUTPUTS[0]),
+        plot_path=outputs.get(FIELD_OUTPUTS[1]),
+    )
 
 
-def autovalidate(model: Any, data: LabelledFields | None, *, names: Sequence[str] | None, num_classes: int,
-                 batch_size: int) -> dict[str, float | None] | None:
+def autovalidate(
+    model: Any, data: LabelledFields | None, *, names: Sequence[str] | None, num_classes: int, batch_size: int
+) -> dict[str, float | None] | None:
     """``autoval_metrics`` of the validation fields' points (ignored points left out), logged.
 
     Example:
@@ -193,10 +238,17 @@ def autovalidate(model: Any, data: LabelledFields | None, *, names: Sequence[str
     """
     if names is None or data is None:
         if names is not None:
-            logger.warning("autoval_metrics: no validation data (validation_split or validation_pcloud); nothing computed")
+            logger.warning(
+                "autoval_metrics: no validation data (validation_split or validation_pcloud); nothing computed"
+            )
         return None
     predicted = _field_predictions(model, data, batch_size=batch_size)
-    values = global_metrics(confusion_matrix(data.labels.ravel(), predicted.ravel(), num_classes=num_classes), names=names)
-    logger.info("auto-validation on %d fields: %s", len(data.labels),
-                ", ".join(f"{k}={'n/a' if v is None else f'{100 * v:.3f}'}" for k, v in values.items()))
+    values = global_metrics(
+        confusion_matrix(data.labels.ravel(), predicted.ravel(), num_classes=num_classes), names=names
+    )
+    logger.info(
+        "auto-validation on %d fields: %s",
+        len(data.labels),
+        ", ".join(f"{k}={'n/a' if v is None else f'{100 * v:.3f}'}" for k, v in values.items()),
+    )
     return values

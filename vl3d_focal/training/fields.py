@@ -61,9 +61,13 @@ def training_labels(record: CloudRecord) -> np.ndarray:
     return labels
 
 
-def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[str],
-                   miners: Sequence[MinedFeatures] = (),
-                   cloud_scaling: Mapping[str, Mapping[str, Any]] | None = None) -> FeatureNormalizer | None:
+def fit_normalizer(
+    records: Sequence[CloudRecord],
+    *,
+    feature_names: Sequence[str],
+    miners: Sequence[MinedFeatures] = (),
+    cloud_scaling: Mapping[str, Mapping[str, Any]] | None = None,
+) -> FeatureNormalizer | None:
     """Fits the feature normaliser on the non-ignored points of the training clouds, each
     cloud's features scaled per cloud first (``cloud_scaling``, from all of its points).
 
@@ -74,13 +78,15 @@ def fit_normalizer(records: Sequence[CloudRecord], *, feature_names: Sequence[st
     if not feature_names:
         return None
     normalizer = FeatureNormalizer(fnames=list(feature_names), cloud_scaling=cloud_scaling)
-    parts = [normalizer.per_cloud(cloud_features(r, feature_names=feature_names, miners=miners))[training_labels(r) >= 0]
-             for r in records]
+    parts = [
+        normalizer.per_cloud(cloud_features(r, feature_names=feature_names, miners=miners))[training_labels(r) >= 0]
+        for r in records
+    ]
     return normalizer.fit(np.concatenate(parts, axis=0), fnames=list(feature_names))
 
 
 def class_distribution_fields(
-    records: Sequence[CloudRecord], *, field_spec: FieldSpec, counts: Sequence[int], seed: int | None,
+    records: Sequence[CloudRecord], *, field_spec: FieldSpec, counts: Sequence[int], seed: int | None
 ) -> list[ReceptiveFields]:
     """``training_class_distribution``: fields centred on ``counts[c]`` random points of each class c.
 
@@ -93,14 +99,24 @@ def class_distribution_fields(
     fields = []
     for record, rows in zip(records, drawn):
         centres = np.asarray(record.cloud.xyz[rows], dtype=np.float64)
-        fields.append(ReceptiveFields(indices=fields_at_centers(record.cloud.xyz, centres, field_spec, seed=seed),
-                                      centers=centres, xyz=record.cloud.xyz))
+        fields.append(
+            ReceptiveFields(
+                indices=fields_at_centers(record.cloud.xyz, centres, field_spec, seed=seed),
+                centers=centres,
+                xyz=record.cloud.xyz,
+            )
+        )
     return fields
 
 
 def labelled_fields(
-    records: Sequence[CloudRecord], *, field_spec: FieldSpec, seed: int | None,
-    feature_names: Sequence[str], normalizer: FeatureNormalizer | None, miners: Sequence[MinedFeatures] = (),
+    records: Sequence[CloudRecord],
+    *,
+    field_spec: FieldSpec,
+    seed: int | None,
+    feature_names: Sequence[str],
+    normalizer: FeatureNormalizer | None,
+    miners: Sequence[MinedFeatures] = (),
     fields: Sequence[ReceptiveFields] | None = None,
 ) -> LabelledFields:
     """Fields of several labelled clouds; fields without any scored point are left out.
@@ -118,11 +134,21 @@ def labelled_fields(
     parts: list[FieldInputs] = []
     labels, centres = [], []
     for number, record in enumerate(records):
-        part = field_inputs(record, field_spec=field_spec, seed=seed, feature_names=feature_names,
-                            normalizer=normalizer, miners=miners, fields=None if fields is None else fields[number])
+        part = field_inputs(
+            record,
+            field_spec=field_spec,
+            seed=seed,
+            feature_names=feature_names,
+            normalizer=normalizer,
+            miners=miners,
+            fields=None if fields is None else fields[number],
+        )
         cloud_labels = training_labels(record)
-        field_labels = (cloud_labels[part.indices] if part.neighbours is None else
-                        encode_labels(cloud_labels, part.neighbours, num_classes=max(int(cloud_labels.max()) + 1, 1)))
+        field_labels = (
+            cloud_labels[part.indices]
+            if part.neighbours is None
+            else encode_labels(cloud_labels, part.neighbours, num_classes=max(int(cloud_labels.max()) + 1, 1))
+        )
         keep = np.any(field_labels >= 0, axis=1)
         parts.append(FieldInputs(part.coordinates[keep], part.features[keep], part.fields))
         labels.append(field_labels[keep])
@@ -131,7 +157,9 @@ def labelled_fields(
     return LabelledFields(coordinates, features, np.concatenate(labels, axis=0), np.concatenate(centres, axis=0))
 
 
-def split_fields(data: LabelledFields, *, fraction: float, seed: int | None) -> tuple[LabelledFields, LabelledFields | None]:
+def split_fields(
+    data: LabelledFields, *, fraction: float, seed: int | None
+) -> tuple[LabelledFields, LabelledFields | None]:
     """A seeded random split of the fields into training and validation sets.
 
     Example:

@@ -1,6 +1,6 @@
 """Training of a model that learns from each point's features (``samples: points``): VL3D's random forest.
 
-:class:`ForestTrainer` runs the same :class:`~vl3d_focal.training.engine.TrainingJob` as the
+:class:`ForestTrainer` runs the same :class:`~vl3d_focal.training.job.TrainingJob` as the
 Keras engine: the features of the training clouds (mined ones included, scaled per cloud and
 normalised as for the deep models, so the shift check has its reference), the labelled points as
 samples (at most ``max_training_points``, a seeded draw), class weights resolved from the spec
@@ -48,7 +48,7 @@ class _NoHistory:
 
 
 class ForestTrainer:
-    """Trains a ``samples: points`` model from a :class:`~vl3d_focal.training.engine.TrainingJob`."""
+    """Trains a ``samples: points`` model from a :class:`~vl3d_focal.training.job.TrainingJob`."""
 
     def __init__(self, job: Any) -> None:
         self.job = job
@@ -83,15 +83,19 @@ class ForestTrainer:
         if value is None:
             return None, source
         weights = resolve_spec_class_weight(value, source=source, class_names=list(self.job.class_names), counts=counts)
-        logger.info("class weights (from %s): %s", source,
-                    ", ".join(f"{name}={w:.4g}" for name, w in zip(self.job.class_names, weights)))
+        logger.info(
+            "class weights (from %s): %s",
+            source,
+            ", ".join(f"{name}={w:.4g}" for name, w in zip(self.job.class_names, weights)),
+        )
         return weights, source
 
     def run(self) -> ModelBundle:
         """Fits the forest and returns its bundle."""
         job = self.job
-        self.normalizer = fit_normalizer(job.training, feature_names=job.feature_names, miners=job.miners,
-                                         cloud_scaling=job.cloud_scaling)
+        self.normalizer = fit_normalizer(
+            job.training, feature_names=job.feature_names, miners=job.miners, cloud_scaling=job.cloud_scaling
+        )
         x, y = self._samples()
         counts = class_counts([training_labels(record) for record in job.training], num_classes=len(job.class_names))
         weights, source = self._class_weight(counts)
@@ -102,18 +106,35 @@ class ForestTrainer:
         forest.fit(x, y)
         self.fit_seconds = time.perf_counter() - start
         depth = max(estimator.tree_.max_depth for estimator in forest.estimators_)
-        logger.info("random forest of %d trees (depth up to %d) fitted on %d points, %d features (%.1f s)%s",
-                    len(forest.estimators_), depth, len(y), x.shape[1], self.fit_seconds,
-                    f"; out-of-bag accuracy {forest.oob_score_:.4f}" if args["oob_score"] else "")
+        logger.info(
+            "random forest of %d trees (depth up to %d) fitted on %d points, %d features (%.1f s)%s",
+            len(forest.estimators_),
+            depth,
+            len(y),
+            x.shape[1],
+            self.fit_seconds,
+            f"; out-of-bag accuracy {forest.oob_score_:.4f}" if args["oob_score"] else "",
+        )
         plan = LossPlan(loss=None, label_format="sparse", class_weight=weights, class_weight_source=source)
-        write_class_weights(job.files.class_weights, plan=plan, loss_spec={}, class_names=list(job.class_names),
-                            counts=counts)
+        write_class_weights(
+            job.files.class_weights, plan=plan, loss_spec={}, class_names=list(job.class_names), counts=counts
+        )
         return ModelBundle(
             model=ForestModel.from_sklearn(forest, num_classes=len(job.class_names)),
-            feature_names=list(job.feature_names), normalizer=self.normalizer, field_spec=None, mapping=job.mapping,
-            class_names=list(job.class_names), random_seed=job.seed,
+            feature_names=list(job.feature_names),
+            normalizer=self.normalizer,
+            field_spec=None,
+            mapping=job.mapping,
+            class_names=list(job.class_names),
+            random_seed=job.seed,
             predict_batch_size=int(job.model_args["model_handling"]["predict_batch_size"]),
-            loss_info=LossInfo(loss={}, label_format="sparse", class_weight=weights, class_weight_source=source,
-                               class_counts=[int(c) for c in counts]),
-            miners=tuple(job.miners), model_name=job.model_name,
+            loss_info=LossInfo(
+                loss={},
+                label_format="sparse",
+                class_weight=weights,
+                class_weight_source=source,
+                class_counts=[int(c) for c in counts],
+            ),
+            miners=tuple(job.miners),
+            model_name=job.model_name,
         )

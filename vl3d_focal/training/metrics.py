@@ -26,7 +26,9 @@ from keras import ops
 from vl3d_focal.errors import DataError
 
 
-def _dense(y_true: Any, y_pred: Any, sample_weight: Any, *, num_classes: int, from_logits: bool) -> tuple[Any, Any, Any]:
+def _dense(
+    y_true: Any, y_pred: Any, sample_weight: Any, *, num_classes: int, from_logits: bool
+) -> tuple[Any, Any, Any]:
     if len(y_true.shape) < len(y_pred.shape):
         y_true = ops.one_hot(ops.cast(y_true, "int32"), num_classes)
     if from_logits:
@@ -51,11 +53,17 @@ class _PointwiseMetric(_KerasMetric):
         self.num_classes, self.from_logits = int(num_classes), bool(from_logits)
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:  # noqa: D102
-        return super().update_state(*_dense(y_true, y_pred, sample_weight, num_classes=self.num_classes,
-                                            from_logits=self.from_logits))
+        return super().update_state(
+            *_dense(y_true, y_pred, sample_weight, num_classes=self.num_classes, from_logits=self.from_logits)
+        )
 
     def get_config(self) -> dict[str, Any]:  # noqa: D102
-        return {"name": self.name, "dtype": self.dtype, "num_classes": self.num_classes, "from_logits": self.from_logits}
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "num_classes": self.num_classes,
+            "from_logits": self.from_logits,
+        }
 
 
 @keras.saving.register_keras_serializable(package="vl3d_focal")
@@ -119,7 +127,9 @@ def build_metrics(names: Sequence[str], *, label_format: str, num_classes: int, 
         ...                    from_logits=True)[0]).__name__
         'CategoricalAccuracy'
     """
-    accuracy = keras.metrics.SparseCategoricalAccuracy if label_format == "sparse" else keras.metrics.CategoricalAccuracy
+    accuracy = (
+        keras.metrics.SparseCategoricalAccuracy if label_format == "sparse" else keras.metrics.CategoricalAccuracy
+    )
     built: list[Any] = []
     for name in names:
         if name == "accuracy":
@@ -129,6 +139,8 @@ def build_metrics(names: Sequence[str], *, label_format: str, num_classes: int, 
         elif name in POINTWISE:
             built.append(POINTWISE[name](num_classes=num_classes, from_logits=from_logits, name=name))
         else:
-            raise DataError(f"compilation_args.metrics: expected names among accuracy, categorical_accuracy, "
-                            f"sparse_categorical_accuracy, {', '.join(POINTWISE)}; got {name!r}")
+            raise DataError(
+                f"compilation_args.metrics: expected names among accuracy, categorical_accuracy, "
+                f"sparse_categorical_accuracy, {', '.join(POINTWISE)}; got {name!r}"
+            )
     return built

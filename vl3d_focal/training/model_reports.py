@@ -75,8 +75,13 @@ def write_architecture_graph(model: keras.Model, path: Path, *, args: Mapping[st
                 raise ImportError("keras.utils.plot_model wrote nothing")
     except (ImportError, OSError) as err:
         fallback = path.with_suffix(".txt")
-        logger.warning("architecture_graph_path: cannot draw %s (%s; install pydot and graphviz to get the "
-                       "picture); wrote the text summary %s instead", path, str(err).splitlines()[0], fallback)
+        logger.warning(
+            "architecture_graph_path: cannot draw %s (%s; install pydot and graphviz to get the "
+            "picture); wrote the text summary %s instead",
+            path,
+            str(err).splitlines()[0],
+            fallback,
+        )
         return write_summary(model, fallback)
     logger.info("wrote %s", path)
     return path

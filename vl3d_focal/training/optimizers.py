@@ -33,9 +33,7 @@ def build_learning_rate(value: float | Mapping[str, Any]) -> Any:
     name = value.get("schedule")
     schedule = SCHEDULES.get(name) if isinstance(name, str) else None
     if schedule is None:
-        raise DataError(
-            f"learning_rate.schedule: expected one of {sorted(SCHEDULES)}, got {name!r}"
-        )
+        raise DataError(f"learning_rate.schedule: expected one of {sorted(SCHEDULES)}, got {name!r}")
     return schedule(**dict(value["schedule_args"]))
 
 

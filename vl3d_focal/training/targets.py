@@ -45,9 +45,7 @@ def class_counts(labels: Sequence[np.ndarray], *, num_classes: int) -> np.ndarra
         kept = np.asarray(array).ravel()
         kept = kept[kept >= 0]
         if kept.size and kept.max() >= num_classes:
-            raise DataError(
-                f"labels: expected class indices below num_classes={num_classes}, got {kept.max()}"
-            )
+            raise DataError(f"labels: expected class indices below num_classes={num_classes}, got {kept.max()}")
         counts += np.bincount(kept, minlength=num_classes)
     return counts
 
@@ -61,15 +59,10 @@ def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return eye[np.where(labels >= 0, labels, num_classes)]
 
 
-LABEL_FORMATTERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
-    "sparse": _sparse,
-    "one_hot": _one_hot,
-}
+LABEL_FORMATTERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {"sparse": _sparse, "one_hot": _one_hot}
 
 
-def format_targets(
-    labels: np.ndarray, *, num_classes: int, label_format: str
-) -> tuple[np.ndarray, np.ndarray]:
+def format_targets(labels: np.ndarray, *, num_classes: int, label_format: str) -> tuple[np.ndarray, np.ndarray]:
     """Labels in the format a loss declares, with per-point sample weights.
 
     Args:
@@ -88,9 +81,7 @@ def format_targets(
     """
     formatter = LABEL_FORMATTERS.get(label_format)
     if formatter is None:
-        raise DataError(
-            f"loss metadata label_format: expected one of {sorted(LABEL_FORMATTERS)}, got {label_format!r}"
-        )
+        raise DataError(f"loss metadata label_format: expected one of {sorted(LABEL_FORMATTERS)}, got {label_format!r}")
     labels = np.asarray(labels)
     return formatter(labels, num_classes), (labels >= 0).astype(np.float32)
 
@@ -126,8 +117,11 @@ def class_weight_value(*, loss_spec: Mapping[str, Any], model_handling: Mapping[
     return None, "none"
 
 
-SPEC_KEYS = {"loss": "compilation_args.loss.class_weight", "model_handling": "model_handling.class_weight",
-             "model_args": "class_weight"}
+SPEC_KEYS = {
+    "loss": "compilation_args.loss.class_weight",
+    "model_handling": "model_handling.class_weight",
+    "model_args": "class_weight",
+}
 """Where, in a train step's ``model_args``, a class-weight value comes from."""
 
 
@@ -155,7 +149,8 @@ def resolve_spec_class_weight(value: Any, *, source: str, class_names: list[str]
                 raise DataError(
                     f"{key}: no training point of the class(es) {absent}; strategy {strategy!r} would weight them "
                     f"infinitely. Train on clouds that have them, or weight them 0 with class_weight: "
-                    f"{{strategy: {strategy}, on_absent_class: zero}}") from None
+                    f"{{strategy: {strategy}, on_absent_class: zero}}"
+                ) from None
             raise DataError(f"{key}: {error}") from None
     if caught and absent:
         logger.warning("%s: no training point of the class(es) %s; their class weight is 0", key, absent)
@@ -193,9 +188,7 @@ def plan_loss(
     value, source = class_weight_value(loss_spec=loss_spec, model_handling=model_handling)
     class_weight = None
     if value is not None and not entry.metadata.get("takes_class_weight", False):
-        logger.warning(
-            "loss %r takes no class weights; the class_weight from %s is not used", entry.name, source
-        )
+        logger.warning("loss %r takes no class weights; the class_weight from %s is not used", entry.name, source)
         source = "none"
     elif value is not None:
         class_weight = resolve_spec_class_weight(value, source=source, class_names=class_names, counts=counts)
