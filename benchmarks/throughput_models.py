@@ -34,7 +34,7 @@ DEMO_FIELDS = {
     "num_points": 256,
     "scale": True,
 }
-AUTOENCODER = {  # benchmarks/autoencoder_fields.py's cpu_small on the demo's 4 m fields
+AUTOENCODER = {  # cpu_small's depths and kernels (benchmarks/autoencoder_fields.py) on the demo's 4 m fields, bn defaults
     "pre_processing": {
         "pre_processor": "hierarchical_fps",
         "neighborhood": {"type": "sphere", "radius": 4.0},

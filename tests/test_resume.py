@@ -119,30 +119,20 @@ def test_resume_without_checkpoint_trains_from_the_first_epoch_and_repeats_the_d
     from vl3d_focal.training.datasets import epoch_dataset
 
     x = np.arange(7, dtype="float32")[:, None]
-    full = [
-        b[0][0].numpy().ravel().tolist()
-        for b in epoch_dataset(
+
+    def orders(first_epoch: int) -> list[list[float]]:
+        batches = epoch_dataset(
             [x],
             targets=np.zeros(7, "int32"),
             sample_weight=np.ones(7, "float32"),
             batch_size=7,
             seed=9,
-            first_epoch=0,
+            first_epoch=first_epoch,
             epochs=3,
         )
-    ]
-    resumed = [
-        b[0][0].numpy().ravel().tolist()
-        for b in epoch_dataset(
-            [x],
-            targets=np.zeros(7, "int32"),
-            sample_weight=np.ones(7, "float32"),
-            batch_size=7,
-            seed=9,
-            first_epoch=2,
-            epochs=3,
-        )
-    ]
+        return [batch[0][0].numpy().ravel().tolist() for batch in batches]
+
+    full, resumed = orders(0), orders(2)
     assert resumed == full[2:] and full[0] != full[1]
     assert all(sorted(order) == list(range(7)) for order in full)
 
