@@ -41,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.pipeline_throughput import MAPPING, scene_path, vm_kib  # noqa: E402
+from benchmarks.pipeline_throughput import scene_path, vm_kib  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "predict_profile.json"
@@ -165,6 +165,8 @@ def ign_model(cloud_path: Path, model_path: Path) -> None:
     """The IGN example's model (untrained), its normaliser fitted on ``cloud_path``, saved."""
     import laspy
 
+    # The child process (``--code``) finds ``benchmarks`` in the other tree, which may lack this module.
+    from benchmarks.throughput_models import MAPPING
     from vl3d_focal.data.features import extract_features
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.data.normalization import FeatureNormalizer
@@ -204,6 +206,7 @@ def profile_once(model_path: Path, cloud_path: Path, out: Path, *, chunk_points:
     """Reads the headers, predicts, evaluates and writes one cloud under the sampler (the model
     loaded first, as a survey worker holds it)."""
     import vl3d_focal
+    from vl3d_focal.config.normalise import apply_defaults
     from vl3d_focal.models.model_file import load_bundle
     from vl3d_focal.runner.inputs import read_inputs
     from vl3d_focal.steps.evaluate import run_eval
@@ -211,18 +214,20 @@ def profile_once(model_path: Path, cloud_path: Path, out: Path, *, chunk_points:
     from vl3d_focal.steps.writers import run_pcloud_writer
 
     bundle = load_bundle(model_path)
+    spec = {
+        "in_pcloud": [str(cloud_path)],
+        "out_pcloud": [str(out) + "/"],
+        "sequential_pipeline": [
+            {"predict": "ModelLoader", "model_path": str(model_path), "chunk_points": chunk_points, "buffer": None},
+            {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+            {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz", "probabilities": True},
+        ],
+    }
+    predict, evaluate, write = apply_defaults(spec)["sequential_pipeline"]  # the step arguments a run gets
     steps = [
-        (lambda step, state: predict_clouds(step, state, bundle), {"chunk_points": chunk_points, "buffer": None}),
-        (run_eval, {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}),
-        (
-            run_pcloud_writer,
-            {
-                "writer": "ClassifiedPcloudWriter",
-                "out_pcloud": "*predicted.laz",
-                "probabilities": True,
-                "prediction_dimension": None,
-            },
-        ),
+        (lambda step, state: predict_clouds(step, state, bundle), predict),
+        (run_eval, evaluate),
+        (run_pcloud_writer, write),
     ]
     wall, cpu = time.perf_counter(), time.process_time()
     with StackSampler(threading.get_ident()) as sampler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -87,3 +88,14 @@ def test_ratios_divide_peer_time_by_ours():
     out = {(r["mode"], r["ours"]): (r["vs_keras"], r["vs_naive"]) for r in loss_speed.ratios(rows=rows)}
     assert out[("xla", "ours/sparse")] == (4.0, 3.0)
     assert out[("eager", "ours/one-hot")] == (2.0, 1.5)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(path.stem for path in (Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py"))
+)
+def test_every_benchmark_module_imports(name):
+    """A benchmark whose imports broke (a name moved to another module) fails here, not when run."""
+    if name == "loss_speed_jax":
+        pytest.importorskip("jax", reason="loss_speed_jax runs on Keras' JAX backend; jax is not installed")
+    module = importlib.import_module(f"benchmarks.{name}")
+    assert module.__doc__, f"benchmarks/{name}.py has no docstring saying what it measures"

@@ -24,7 +24,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from vl3d_focal.errors import DataError  # noqa: E402
 from vl3d_focal.io.atomic import atomic_output  # noqa: E402
-from vl3d_focal.reports.figures import class_rgba, save_figure  # noqa: E402
+from vl3d_focal.reports.figures import class_rgba, save_figure, set_margins, text_inches  # noqa: E402
 from vl3d_focal.reports.files import evaluation_files, write_csv  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -89,8 +89,9 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
     """
     totals = cm.sum(axis=1, keepdims=True)
     normalised = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=np.float64), where=totals > 0)
+    longest = text_inches(max((len(n) for n in names), default=1))  # a class name, in inches
     size = max(4.0, 0.7 * len(names) + 2.5)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5, size), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5 + 2 * longest, size + 0.71 * longest))
     panels = (
         (axes[0], cm, "Counts", lambda v: f"{int(v)}"),
         (axes[1], normalised, "Row-normalised (recall)", lambda v: f"{v:.2f}"),
@@ -120,7 +121,11 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
                     color="white" if value > threshold else "black",
                 )
     fig.suptitle("Confusion matrix")
-    save_figure(fig, path=path)
+    count = text_inches(len(f"{int(cm.max())}" if cm.size else "0"))  # the colour bar's tick labels
+    set_margins(
+        fig, left=longest + 0.7, right=count + 0.5, bottom=0.71 * longest + 0.6, top=0.8, gap=longest + count + 0.4
+    )
+    save_figure(fig, path=path, tight=False)
 
 
 def plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors: list[Any], path: Path) -> None:
@@ -133,7 +138,8 @@ def plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors
         >>> path.read_bytes()[:4]
         b'\\x89PNG'
     """
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) * len(series) / 2 + 3), 4.5), layout="constrained")
+    longest = text_inches(max((len(n) for n in names), default=1))  # a class name, in inches
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) * len(series) / 2 + 3), 4.5 + 0.5 * longest))
     x = np.arange(len(names))
     width = 0.8 / len(series)
     hatches = ["", "//", "..", "xx", "\\\\"]
@@ -157,7 +163,8 @@ def plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors
             for s, label in enumerate(series)
         ]
     )
-    save_figure(fig, path=path)
+    set_margins(fig, left=1.6, right=0.2, bottom=0.5 * longest + 0.3, top=0.45)  # log ticks as 2.5x10^4
+    save_figure(fig, path=path, tight=False)
 
 
 def write_evaluation(

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from vl3d_focal.errors import DataError  # noqa: E402
-from vl3d_focal.reports.figures import class_rgba, save_figure  # noqa: E402
+from vl3d_focal.reports.figures import class_rgba, save_figure, set_margins, text_inches  # noqa: E402
 
 TOPDOWN_MAX_POINTS = 300_000
 """Above this many points, :func:`plot_topdown` draws a deterministic random subsample."""
@@ -122,12 +122,7 @@ def make_topdown_figure(
     width, height = float(np.ptp(x)) or 1.0, float(np.ptp(y)) or 1.0
     panel = 6.0
     fig, axes = plt.subplots(
-        1,
-        3,
-        figsize=(3 * panel, panel * min(1.5, max(0.5, height / width)) + 1.2),
-        sharex=True,
-        sharey=True,
-        layout="constrained",
+        1, 3, figsize=(3 * panel, panel * min(1.5, max(0.5, height / width)) + 1.2), sharex=True, sharey=True
     )
     panels = (
         (axes[0], ref_colors, (z,), "Reference"),
@@ -145,11 +140,14 @@ def make_topdown_figure(
     handles = [Patch(color=palette[k], label=name) for k, name in enumerate(class_names)]
     if ignored.any():
         handles.append(Patch(color=IGNORED_COLOR, label="ignored"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False)
     marks = [Patch(color=CORRECT_COLOR, label="correct"), Patch(color=WRONG_COLOR, label="misclassified")]
     axes[2].legend(handles=marks, loc="upper right", fontsize=8)
     subsampled = f", {keep.size} of {len(xyz)} points drawn" if keep.size < len(xyz) else ""
     fig.suptitle(f"Top-down view{subsampled}")
+    ticks = text_inches(len(f"{max(abs(float(np.max(xyz[:, :2]))), abs(float(np.min(xyz[:, :2])))):.0f}") + 1)
+    legend_rows = -(-len(handles) // 8)
+    set_margins(fig, left=ticks + 0.6, right=0.2, bottom=0.5 * ticks + 0.55 + 0.3 * legend_rows, top=0.75, gap=0.25)
     return fig
 
 
@@ -199,5 +197,5 @@ def plot_topdown(
         max_points=max_points,
     )
     target = Path(path)
-    save_figure(fig, path=target, dpi=110)
+    save_figure(fig, path=target, dpi=110, tight=False)
     return target
