@@ -359,14 +359,20 @@ def load_tile(
     """
     dtype = bucket_dtype(num_features)
     core = np.fromfile(result.bucket(tile), dtype=dtype)
-    low, high = core["xyz"][:, :2].min(axis=0), core["xyz"][:, :2].max(axis=0)
+    # one axis at a time: reductions over a (n, 2) column of the records are 15x slower
+    low = np.array([core["xyz"][:, axis].min() for axis in (0, 1)])
+    high = np.array([core["xyz"][:, axis].max() for axis in (0, 1)])
     parts = []
     for other in result.grid.tiles_over(low - margin, high + margin):
         if other == tile or not result.bucket(other).exists():
             continue
         rows = np.fromfile(result.bucket(other), dtype=dtype)
-        xy = rows["xyz"][:, :2]
-        parts.append(rows[np.all((xy >= low - margin) & (xy <= high + margin), axis=1)])
+        near = np.ones(len(rows), dtype=bool)
+        for axis in (0, 1):
+            coordinate = rows["xyz"][:, axis]
+            near &= coordinate >= low[axis] - margin
+            near &= coordinate <= high[axis] + margin
+        parts.append(rows[near])
     rows = np.concatenate([core] + parts)
     order = np.argsort(rows["id"], kind="stable")
     own = np.zeros(len(rows), dtype=bool)
