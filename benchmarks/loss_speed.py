@@ -425,7 +425,7 @@ def main(*, argv: list[str] | None = None) -> int:
         >>> main(argv=["--quick", "--out", "/tmp/loss_speed.json"])
         0
     """
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small shape, few repetitions (~30 s)")
     parser.add_argument("--repetitions", type=int, default=None, help="timed repetitions per configuration")
     parser.add_argument(

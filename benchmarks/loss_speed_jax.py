@@ -224,7 +224,7 @@ def main(*, argv: list[str] | None = None) -> int:
         >>> main(argv=["--shapes", "1,64,3", "--repetitions", "3", "--out", "/tmp/loss_speed_jax.json"])
         0
     """
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--shapes",
         nargs="+",

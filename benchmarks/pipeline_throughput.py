@@ -318,7 +318,7 @@ def print_tables(report: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small clouds and few steps (~2 min)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
     parser.add_argument(

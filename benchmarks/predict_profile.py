@@ -2,10 +2,11 @@
 evaluation, writing.
 
 Runs the ``predict`` (``ModelLoader``), ``eval`` and ``ClassifiedPcloudWriter`` steps on one
-cloud in a fresh subprocess, with the IGN example's model (``examples/ign_train.json``: seven
-features of which four of a neighbourhood, furthest-point fields of 384 points in 5 m spheres,
-the same PointNet; untrained weights: the time does not depend on them; loaded before the
-clock starts, as a survey worker holds it), and samples the main thread's stack every
+cloud in a fresh subprocess, with the IGN example's model as issue 14 measured it (the
+PointNet of ``examples/ign_train.json`` before the autoencoder replaced it: seven features of
+which four of a neighbourhood, furthest-point fields of 384 points in 5 m spheres; untrained
+weights: the time does not depend on them; loaded before the clock starts, as a survey worker
+holds it), and samples the main thread's stack every
 :data:`SAMPLE_S` seconds: each sample goes to the innermost stage its stack is in
 (:data:`STAGES`), with the wall time and the process's CPU time (all threads) since the last
 sample, so the stages add up to the totals. The machine is shared: wall time includes waiting
@@ -162,7 +163,7 @@ class StackSampler:
 
 
 def ign_model(cloud_path: Path, model_path: Path) -> None:
-    """The IGN example's model (untrained), its normaliser fitted on ``cloud_path``, saved."""
+    """The IGN example's PointNet of issue 14 (untrained), its normaliser fitted on ``cloud_path``, saved."""
     import laspy
 
     # The child process (``--code``) finds ``benchmarks`` in the other tree, which may lack this module.
@@ -294,7 +295,7 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=1_000_000, help="points of the generated cloud")
     parser.add_argument("--cloud", type=Path, help="profile this LAS/LAZ file instead of a generated one")
     parser.add_argument("--chunk-points", type=int, default=250_000, help="predict step's chunk_points (0: null)")

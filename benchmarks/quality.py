@@ -214,7 +214,7 @@ def main(*, argv: list[str] | None = None) -> int:
     Example:
         >>> main(argv=["--quick", "--out", "/tmp/q.json"])  # doctest: +SKIP
     """
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs per run (smoke test)")
     parser.add_argument(
         "--epochs", type=int, default=None, help="training epochs per run (default: the base's; overrides --quick)"

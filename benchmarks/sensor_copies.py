@@ -66,7 +66,7 @@ def copies_of(clouds: list[str], *, folder: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Writes ``<stem>_intensity_x17<suffix>`` and ``<stem>_format0<suffix>`` into the folder."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--factor", type=float, default=INTENSITY_FACTOR)

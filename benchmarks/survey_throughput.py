@@ -2,7 +2,7 @@
 peak memory of each worker.
 
 Eight generated urban tiles (:mod:`vl3d_focal.data.synthetic`, LAZ, a 4 x 2 mosaic of adjacent
-tiles) are classified by ``vl3d-focal run`` with the IGN example's model
+tiles) are classified by ``vl3d-focal run`` with issue 14's IGN PointNet
 (:func:`benchmarks.predict_profile.ign_model`): ``predict`` (``ModelLoader``), ``eval`` and
 ``ClassifiedPcloudWriter``, on a local Dask cluster of 1 and of 2 worker processes of one
 thread each (``--workers N``), and with the local executor (this process, default threads),
@@ -146,7 +146,7 @@ def laspy_count(path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points-per-tile", type=int, default=150_000, help="points of each generated tile")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every configuration")
     parser.add_argument("--baseline", type=Path, help="source tree of the package to compare with (one process)")

@@ -76,7 +76,7 @@ def tensorflow_imported(args: list[str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repetitions", type=int, default=9)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "validate_speed.json")
     args = parser.parse_args(argv)

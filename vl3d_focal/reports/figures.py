@@ -54,7 +54,9 @@ def set_margins(fig: Figure, *, left: float, right: float, bottom: float, top: f
         >>> plt.close(fig)
     """
     width, height = fig.get_size_inches()
-    columns = max((ax.get_subplotspec().get_geometry()[1] for ax in fig.axes if ax.get_subplotspec()), default=1)
+    # axes placed by position have no subplot spec
+    specs = [spec for spec in (ax.get_subplotspec() for ax in fig.axes) if spec is not None]
+    columns = max((spec.get_geometry()[1] for spec in specs), default=1)
     span = width - left - right
     axis = (span - gap * (columns - 1)) / columns
     fig.subplots_adjust(
