@@ -9,13 +9,15 @@ repository root (a few minutes on 2 cores)::
 
     .venv/bin/python docs/make_screenshots.py [WORK_FOLDER]
 
-A run already finished in ``WORK_FOLDER`` (its ``report.json`` says so) is not run again.
+``WORK_FOLDER`` (default ``vl3d_focal_screenshots`` in the system's temporary folder, a path the
+pictures show): a run already finished there (its ``report.json`` says so) is not run again.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +32,7 @@ CROSS_ENTROPY = {"function": "sparse_categorical_crossentropy"}
 
 
 def _cli(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "vl3d_focal", *args], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "vl3d_focal", *args], check=True)
 
 
 def _finished(folder: Path) -> bool:
@@ -39,9 +41,10 @@ def _finished(folder: Path) -> bool:
 
 
 def cross_entropy_spec(focal_spec: Path, folder: Path) -> Path:
-    """The demo spec with plain cross-entropy and no class weights, reading the demo's tiles."""
+    """The demo spec with plain cross-entropy and no class weights, reading the demo's tiles (paths
+    relative to the new spec's folder, as a spec's relative paths are read)."""
     document = json.loads(focal_spec.read_text(encoding="utf-8"))
-    data = focal_spec.parent / "data"
+    data = Path(os.path.relpath(focal_spec.parent / "data", folder))
     document["in_pcloud"] = [str(data / Path(path).name) for path in document["in_pcloud"]]
     for step in document["sequential_pipeline"]:
         if "model_args" in step:
@@ -69,7 +72,7 @@ def photograph(page: Path, target: Path, *, max_height: int) -> None:
 
 
 def main() -> None:
-    work = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="vl3d-screenshots-"))
+    work = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path(tempfile.gettempdir()) / "vl3d_focal_screenshots"
     focal, ce = work / "focal", work / "cross_entropy"
     if not _finished(focal):
         _cli("demo", str(focal))

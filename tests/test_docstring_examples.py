@@ -1,4 +1,5 @@
-"""The ``Example:`` sections of the package's docstrings run and print what they show.
+"""The ``Example:`` sections of the package's docstrings, and of the tests' own tools, run and print
+what they show.
 
 They run against the names of :mod:`doctest_namespace` (a synthetic tile, its ``record``, an
 untrained ``bundle``, its ``model_file``, a pipeline ``state``, a temporary folder ``out``...).
@@ -13,11 +14,13 @@ from doctest_namespace import namespace
 
 import vl3d_focal
 
-MODULES = sorted(
+PACKAGE_MODULES = sorted(
     info.name
     for info in pkgutil.walk_packages(vl3d_focal.__path__, "vl3d_focal.")
     if info.name != "vl3d_focal.__main__"
 )  # importing it runs the command line
+TEST_TOOLS = ["helpers", "doctest_namespace", "browser", "bad_inputs.make_corpus"]
+MODULES = PACKAGE_MODULES + TEST_TOOLS
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 

@@ -9,9 +9,9 @@ Usage (to look at the corpus by hand):
     python tests/bad_inputs/make_corpus.py FOLDER
 
 Example:
-    >>> specs = build_corpus(Path("/tmp/corpus"))             # doctest: +SKIP
-    >>> sorted(specs)[:2]                                     # doctest: +SKIP
-    ['corrupted_laz', 'empty_cloud']
+    >>> specs = build_corpus(out)
+    >>> sorted(specs)[:2]
+    ['broken_metadata', 'corrupted_laz']
 """
 
 from __future__ import annotations
@@ -327,7 +327,7 @@ def build_corpus(folder: Path) -> dict[str, Path]:
     """Writes every case's files and spec into ``folder``; returns case name -> spec path.
 
     Example:
-        >>> build_corpus(Path("/tmp/corpus"))["not_las"].name    # doctest: +SKIP
+        >>> build_corpus(out)["not_las"].name
         'not_las.json'
     """
     folder.mkdir(parents=True, exist_ok=True)
