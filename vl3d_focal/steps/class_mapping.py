@@ -185,7 +185,6 @@ STEPS.register(
         name="LASClassMapping",
         handler=run_class_mapping,
         schema=class_mapping_step_schema(),
-        description="Maps LAS classification codes to named classes and codes to ignore.",
         gives=("mapping",),
         check=check_class_mapping,
     )

@@ -248,7 +248,6 @@ STEPS.register(
         name="ClassReducer",
         handler=run_class_reducer,
         schema=class_reducer_schema(),
-        description="Groups input classes into fewer classes (VL3D's ClassReducer).",
         gives=("mapping",),
         check=check_class_reducer,
         per_cloud=_on_predictions,

@@ -35,10 +35,10 @@ Third-party steps register a :class:`~vl3d_focal.registry.RegistryEntry` built b
 :func:`step_entry` through the entry-point group ``vl3d_focal.steps``.
 
 Example:
-    >>> entry = step_entry(kind="writer", name="Noop", handler="builtins:print", schema={},
-    ...                    description="does nothing", needs=("model",))
-    >>> entry.metadata["kind"], entry.metadata["needs"]
-    ('writer', ('model',))
+    >>> entry = step_entry(kind="writer", name="Noop", handler="builtins:print",
+    ...                    schema={"description": "Does nothing."}, needs=("model",))
+    >>> entry.metadata["kind"], entry.metadata["needs"], entry.description
+    ('writer', ('model',), 'Does nothing.')
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def step_entry(
     name: str,
     handler: Callable[..., Any] | str,
     schema: Mapping[str, Any],
-    description: str,
+    description: str | None = None,
     needs: Sequence[str] = (),
     gives: Sequence[str] = (),
     chief_only: bool = False,
@@ -70,13 +70,14 @@ def step_entry(
     check: Check | None = None,
     values: Callable[[], Sequence[str]] | None = None,
 ) -> RegistryEntry:
-    """A step registry entry (see the module docstring for the meaning of each field)."""
+    """A step registry entry (see the module docstring for the meaning of each field);
+    ``description`` (what ``vl3d-focal list`` shows) defaults to the schema's."""
     origin = inspect.stack()[1].frame.f_globals.get("__name__", "?")
     return RegistryEntry(
         name=name,
         builder=handler,
         schema=schema,
-        description=description,
+        description=schema.get("description", "") if description is None else description,
         origin=origin,
         metadata={
             "kind": kind,

@@ -124,7 +124,6 @@ STEPS.register(
             required=["eval"],
             description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
         ),
-        description="Writes the model's point-wise outputs and activations (VL3D's DLModelEvaluator).",
         needs=("model",),
         chief_only=True,
         per_cloud=True,

@@ -239,7 +239,6 @@ STEPS.register(
         name="ClassificationEvaluator",
         handler=run_eval,
         schema=eval_schema(),
-        description="Evaluates the predictions of each cloud.",
         needs=("predictions", "mapping"),
         chief_only=True,
         per_cloud=True,

@@ -180,13 +180,4 @@ def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
 
 
 for _name, _schema in (("GeometricFeatures", _geometric_schema()), ("HeightFeatures", _height_schema())):
-    STEPS.register(
-        step_entry(
-            kind="miner",
-            name=_name,
-            handler=run_miner,
-            schema=_schema,
-            description=_schema["description"],
-            check=check_miner,
-        )
-    )
+    STEPS.register(step_entry(kind="miner", name=_name, handler=run_miner, schema=_schema, check=check_miner))

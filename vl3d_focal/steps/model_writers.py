@@ -144,7 +144,6 @@ for _name in ("PredictiveModelWriter", "ModelWriter"):
             name=_name,
             handler=run_model_writer,
             schema=_model_writer_schema(_name),
-            description="Writes the trained or loaded model.",
             needs=("model",),
             chief_only=True,
         )
@@ -156,7 +155,6 @@ STEPS.register(
         name="PredictivePipelineWriter",
         handler=run_pipeline_writer,
         schema=pipeline_writer_schema(),
-        description="Writes the trained or loaded model as a predictive pipeline.",
         needs=("model",),
         chief_only=True,
     )

@@ -135,7 +135,6 @@ STEPS.register(
             required=["writer"],
             description="Writes each input cloud with its predicted classes.",
         ),
-        description="Writes each input cloud with its predicted classes.",
         needs=("predictions",),
         chief_only=True,
         per_cloud=True,
@@ -161,7 +160,6 @@ STEPS.register(
             required=["writer", "out_pcloud"],
             description="Writes each input cloud as the pipeline sees it (VL3D's Writer).",
         ),
-        description="Writes each input cloud as the pipeline sees it (VL3D's Writer).",
         chief_only=True,
         per_cloud=True,
     )
@@ -185,7 +183,6 @@ STEPS.register(
             required=["writer", "out_preds"],
             description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
         ),
-        description="Writes each cloud's predicted classes, one per line (VL3D's PredictionsWriter).",
         needs=("predictions",),
         chief_only=True,
         per_cloud=True,
