@@ -6,11 +6,15 @@ where the schema files are generated), each annotated ``x-vl3d-no-effect`` with 
 declared there, and a model that declares a member itself (e.g. its own ``pre_processing``)
 declares its VL3D keys there too.
 
+VL3D's own tuning keys of ``pre_processing`` (``nthreads``, ``fast``, ``support_chunk_size``...)
+are declared by each receptive-field schema with its own reason
+(:mod:`vl3d_focal.config.pre_processing_schema`, :mod:`vl3d_focal.models.autoencoder_schema`).
+
 Example:
-    >>> properties = {"pre_processing": {"type": "object", "properties": {}}}
+    >>> properties = {"model_handling": {"type": "object", "properties": {}}}
     >>> add_internal_keys(properties)
-    >>> properties["pre_processing"]["properties"]["nthreads"]["x-vl3d-no-effect"][:22]
-    'VL3D sets its own CPU '
+    >>> properties["model_handling"]["properties"]["features_structuring_representation_dir"]["x-vl3d-no-effect"][:21]
+    'it is where VL3D plot'
 """
 
 from __future__ import annotations
@@ -19,34 +23,16 @@ from typing import Any
 
 from vl3d_focal.config.schema_parts import no_effect
 
-_INTEGER = {"type": "integer"}
-_BOOLEAN = {"type": "boolean"}
 _PATH = {"type": ["string", "null"], "minLength": 1}
 
 INTERNAL_KEYS: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
-    "pre_processing": {
-        "nthreads": (
-            _INTEGER,
-            "VL3D sets its own CPU threads with it; here TensorFlow and the KD-trees use every core",
-        ),
-        "fast": (
-            _BOOLEAN,
-            "it chooses between two of VL3D's own implementations of the receptive fields; this project has one",
-        ),
-        "support_chunk_size": (
-            _INTEGER,
-            "it sizes the chunks of VL3D's support-point search; this project "
-            "bounds memory with the predict step's chunk_points",
-        ),
-        "support_strategy_fast": (_BOOLEAN, "it chooses a faster variant of VL3D's own support-point search"),
-    },
     "model_handling": {
         "features_structuring_representation_dir": (
             _PATH,
             "it is where VL3D plots its experimental features structuring layer, which this project's "
             "models do not have",
         )
-    },
+    }
 }
 """``model_args`` member -> {key: (schema, why it has no effect here)}."""
 
