@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from helpers import random_bundle, split_scene
 
+from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.inference.buffered import buffer_box, predict_buffered, read_buffer, receptive_radius
@@ -116,3 +117,22 @@ def test_the_buffer_holds_only_the_neighbours_points_near_the_tile(survey):
         assert len(xyz) == inside.sum()  # every point of the strip, read in chunks of 3000
     strip = read_within(tiles[1], low=np.array([np.inf] * 3), high=np.array([-np.inf] * 3))
     assert len(strip) == 0
+
+
+def test_a_buffered_tile_is_scaled_by_its_own_points_statistics(survey, monkeypatch):
+    root, tiles, _ = survey
+    bundle = random_bundle(fnames=FNAMES)
+    bundle.normalizer.cloud_scaling = {"intensity": {"method": "percentile", "percentile": 99.0}}
+    samples = []
+    measure = type(bundle.normalizer).cloud_statistics
+    monkeypatch.setattr(
+        type(bundle.normalizer),
+        "cloud_statistics",
+        lambda self, sample: samples.append(sample) or measure(self, sample),
+    )
+    _buffered(tiles[0], bundle, buffer=receptive_radius(bundle.field_spec), index=TileIndex.read(tiles))
+    import laspy
+
+    own = np.asarray(laspy.read(tiles[0]).intensity)[:: sample_stride(read_footprint(tiles[0]).points)]
+    assert len(samples) == 1
+    np.testing.assert_array_equal(np.sort(samples[0][:, 0]), np.sort(own.astype(np.float32)))

@@ -11,7 +11,8 @@ standardisation fitted on the training data, both stored with the model.
      of scale leaves it unchanged).
 
    A cloud's statistics come from a deterministic sample (every ``stride``-th point, at most
-   :data:`SAMPLE_POINTS`), the same whether the cloud is in memory or streamed tile by tile.
+   :data:`SAMPLE_POINTS`), the same whether the cloud is in memory or streamed tile by tile; a
+   tile predicted with a buffer is scaled by its own points' statistics, not its neighbours'.
    A percentile of 0 (a feature that is 0 almost everywhere) leaves the values unscaled.
 2. **Standardisation**: (value - median) / scale over the training points, the scale being the
    IQR / 1.349, the standard deviation when the IQR is 0, and 1 when both are 0.

@@ -380,9 +380,12 @@ def load_tile(
     return rows[order], own[order], low, high
 
 
-def sample_buckets(result: StreamedPredictions, *, tiles: Sequence[int], num_features: int, stride: int) -> np.ndarray:
+def sample_buckets(
+    result: StreamedPredictions, *, tiles: Sequence[int], num_features: int, stride: int, own_points: int | None = None
+) -> np.ndarray:
     """``(s, F)`` the features of the points whose index is a multiple of ``stride`` (the cloud's
-    sample, :func:`~vl3d_focal.data.normalization.sample_stride`), in no particular order.
+    sample, :func:`~vl3d_focal.data.normalization.sample_stride`), in no particular order;
+    ``own_points``: only the cloud's own points (ids below it), not its buffer's.
 
     Example:
         >>> write_buckets(streamed, feature_names=["intensity"])
@@ -393,5 +396,8 @@ def sample_buckets(result: StreamedPredictions, *, tiles: Sequence[int], num_fea
     parts = [np.zeros((0, num_features), dtype=np.float32)]
     for tile in tiles:
         rows = np.fromfile(result.bucket(tile), dtype=dtype)
-        parts.append(rows["feat"][rows["id"] % stride == 0])
+        keep = rows["id"] % stride == 0
+        if own_points is not None:
+            keep &= rows["id"] < own_points
+        parts.append(rows["feat"][keep])
     return np.concatenate(parts)
