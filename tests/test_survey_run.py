@@ -172,18 +172,28 @@ def test_a_sigkilled_survey_resumed_ends_with_the_outputs_of_an_uninterrupted_on
         assert (killed / name).read_bytes() == (whole / name).read_bytes(), name
 
 
-def test_a_survey_trained_in_the_run_gives_the_same_classes_on_dask_workers(survey, tmp_path, capsys):
+def test_a_survey_trained_in_the_run_gives_the_same_outputs_on_dask_workers(survey, tmp_path, capsys):
+    """Classes reduced in the driver (ClassReducer), a model trained there, then predicted,
+    evaluated and written (ClassifiedPcloudWriter, and VL3D's Writer with the reduced classes) on
+    the workers: the same files as in one process."""
+    groups = [["ground"], ["vegetation"], ["building", "vehicle", "pole"]]
     spec = {
         "in_pcloud": [str(survey / "tiles" / "tile_0_0.las"), str(survey / "tiles" / "tile_1_1.las")],
         "out_pcloud": "out/*",
         "sequential_pipeline": [
             {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 1, 7]},
             {
+                "class_transformer": "ClassReducer",
+                "input_class_names": [c["name"] for c in DEMO_CLASSES],
+                "output_class_names": ["ground", "vegetation", "objects"],
+                "class_groups": groups,
+            },
+            {
                 "train": "PointNetPwiseClassifier",
                 "fnames": ["intensity"],
                 "random_seed": 4,
                 "model_args": {
-                    "num_classes": 5,
+                    "num_classes": 3,
                     "pre_processing": {"neighborhood": {"type": "sphere", "radius": 3.0}, "num_points": 16},
                     "num_pwise_feats": 8,
                     "pretransf_feats_spec": [{"filters": 8}],
@@ -201,12 +211,14 @@ def test_a_survey_trained_in_the_run_gives_the_same_classes_on_dask_workers(surv
             },
             {"predict": "PreviousModel"},
             *PER_CLOUD,
+            {"writer": "Writer", "out_pcloud": "*pcloud.laz"},
         ],
     }
     local, dask = tmp_path / "local", tmp_path / "dask"
     for folder in (local, dask):
         folder.mkdir()
-    assert _main(local, spec, capsys)[0] == 0
+    status, stderr = _main(local, spec, capsys)
+    assert status == 0, stderr[-3000:]
     status, stderr = _main(dask, {**spec, "executor": {"engine": "dask", "workers": 2}}, capsys)
     assert status == 0, stderr[-3000:]
     assert "dask: started a local cluster of 2 worker process(es)" in stderr
@@ -214,6 +226,17 @@ def test_a_survey_trained_in_the_run_gives_the_same_classes_on_dask_workers(surv
     assert sorted(expected) == ["tile_0_0", "tile_1_1"] and sorted(got) == sorted(expected)
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name])
+        written = {run: laspy.read(run / "out" / name / "pcloud.laz") for run in (local, dask)}
+        for dimension in ("classification", "prediction"):
+            values = [np.asarray(written[run][dimension]) for run in (local, dask)]
+            np.testing.assert_array_equal(values[1], values[0])
+        source = np.asarray(laspy.read(survey / "tiles" / f"{name}.las").classification)
+        reduced = np.full(256, 255)  # a point in no class: the highest code of its point format
+        for value, group in enumerate(groups):
+            for entry in DEMO_CLASSES:
+                if entry["name"] in group:
+                    reduced[entry["codes"]] = value
+        np.testing.assert_array_equal(np.asarray(written[dask]["classification"]), reduced[source])
     record = json.loads((dask / "out" / "survey.json").read_text())
     assert record["counts"]["done"] == 2
     assert record["metrics"] == json.loads((local / "out" / "survey.json").read_text())["metrics"]
