@@ -61,9 +61,11 @@ def format_number(value: float) -> str:
 class _Frame:
     """The plotting area of a chart and its value-to-pixel mapping."""
 
-    def __init__(self, *, width: int, height: int, left: int, bottom: int, low: float, high: float, log: bool) -> None:
+    def __init__(
+        self, *, width: int, height: int, left: int, bottom: int, low: float, high: float, log: bool, top: int = 28
+    ) -> None:
         self.width, self.height, self.left, self.bottom = width, height, left, bottom
-        self.top, self.right = 28, width - 12
+        self.top, self.right = top, width - 12
         self.log = log and low > 0
         self.low, self.high = (math.log10(low), math.log10(high)) if self.log else (low, high)
 
@@ -217,8 +219,17 @@ def bar_chart(
         high = nice_ticks(0, high)[-1] if y_max is None else high
     slot = max(16 * len(names) + 14, int(6.5 * max((len(c) for c in categories), default=1)) + 10, 44)
     width = max(300, 56 + slot * len(categories) + 12)
+    slot = max(slot, (width - 68) // max(len(categories), 1))  # the groups fill the axis
+    labelled = labels and len(names) <= 4
     frame = _Frame(
-        width=width, height=height, left=52, bottom=54 if len(names) > 1 else 40, low=low, high=high, log=log_y
+        width=width,
+        height=height,
+        left=52,
+        bottom=54 if len(names) > 1 else 40,
+        low=low,
+        high=high,
+        log=log_y,
+        top=40 if labelled else 28,  # room for the tallest bar's label below the title
     )
     parts = frame.axis(title, y_label)
     bar = (slot - 12) / max(len(names), 1)
@@ -240,7 +251,7 @@ def bar_chart(
                 f'<rect x="{x:.1f}" y="{top:.1f}" width="{max(bar - 1, 1):.1f}" height="{max(base - top, 0):.1f}" '
                 f'fill="{fill}"><title>{escape(f"{category}, {name}: {value:.4g}")}</title></rect>'
             )
-            if labels and len(names) <= 4:
+            if labelled:
                 parts.append(
                     f'<text x="{x + bar / 2:.1f}" y="{top - 2:.1f}" text-anchor="middle" font-size="9">'
                     f"{format_number(value) if abs(value) >= 10 else f'{value:.2f}'}</text>"
