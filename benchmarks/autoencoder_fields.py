@@ -40,6 +40,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vl3d_focal.losses  # noqa: E402,F401  (registers the losses)
+from benchmarks.configs import kpconv_autoencoder  # noqa: E402
 from vl3d_focal.data.hierarchical_fields import HierarchySpec, build_hierarchy, depth0_field_spec  # noqa: E402
 from vl3d_focal.data.receptive_fields import build_fields, field_coordinates  # noqa: E402
 from vl3d_focal.models import build_conv_autoencoder_pwise_classifier, build_pointnet_pwise_classifier  # noqa: E402
@@ -74,29 +75,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "downsampling_filter": "strided_kpconv",
         "upsampling_filter": "mean",
     },
-    "cpu_small": {
-        "pre_processing": {
-            "pre_processor": "hierarchical_fps",
-            "neighborhood": {"type": "sphere", "radius": 3.0},
-            "num_points_per_depth": [256, 128, 64, 32],
-            "num_pwise_neighbors": [16, 12, 8, 8],
-            "num_downsampling_neighbors": [1, 12, 8, 8],
-            "num_upsampling_neighbors": [1, 8, 8, 8],
-        },
-        "feature_extraction": {
-            "type": "KPConv",
-            "operations_per_depth": [1, 1, 1, 1],
-            "feature_space_dims": [32, 64, 96, 128],
-            "bn": True,
-            "bn_momentum": 0.9,
-            "activate": True,
-            "sigma": [0.5, 0.8, 1.2, 1.8],
-            "kernel_radius": [0.6, 1.0, 1.5, 2.2],
-            "num_kernel_points": [15] * 4,
-        },
-        "downsampling_filter": "strided_kpconv",
-        "upsampling_filter": "mean",
-    },
+    "cpu_small": kpconv_autoencoder(radius=3.0, points_per_depth=[256, 128, 64, 32]),
 }
 
 

@@ -35,7 +35,8 @@ import numpy as np  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.autoencoder_fields import CONFIGS, IGN  # noqa: E402
+from benchmarks.autoencoder_fields import IGN  # noqa: E402
+from benchmarks.configs import IGN_FNAMES, POINTNET, kpconv_autoencoder  # noqa: E402
 from vl3d_focal.data.features import extract_features  # noqa: E402
 from vl3d_focal.data.hierarchical_fields import depth0_field_spec, hierarchical_model_inputs  # noqa: E402
 from vl3d_focal.data.normalization import FeatureNormalizer  # noqa: E402
@@ -50,31 +51,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "autoencoder_ign.json"
 CLASS_NAMES = ("ground", "low_vegetation", "high_vegetation", "building", "other")
 CODES = {2: 0, 3: 1, 4: 1, 5: 2, 6: 3, 1: 4, 17: 4, 64: 4, 67: 4}
-FNAMES = (
-    "intensity",
-    "return_number",
-    "number_of_returns",
-    "height_above_ground",
-    "planarity",
-    "scattering",
-    "verticality",
-)
-CONFIG: dict[str, Any] = {  # cpu_small on the example's fields: spheres of 5 m, 384 points
-    **CONFIGS["cpu_small"],
-    "pre_processing": {
-        **CONFIGS["cpu_small"]["pre_processing"],
-        "neighborhood": {"type": "sphere", "radius": 5.0},
-        "num_points_per_depth": [384, 192, 96, 48],
-    },
-}
-POINTNET = {
-    "num_pwise_feats": 32,
-    "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
-    "postransf_feats_spec": [{"filters": 64}, {"filters": 128}],
-    "tnet_pre_filters_spec": [],
-    "tnet_post_filters_spec": [],
-    "kernel_initializer": "he_normal",
-}
+FNAMES = tuple(IGN_FNAMES)
+CONFIG = kpconv_autoencoder(radius=5.0, points_per_depth=[384, 192, 96, 48])  # cpu_small on the example's fields
 
 
 class TimeBudget(keras.callbacks.Callback):

@@ -47,28 +47,11 @@ from benchmarks.pipeline_throughput import scene_path, vm_kib  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "predict_profile.json"
 SAMPLE_S = 0.005
-IGN_FNAMES = [
-    "intensity",
-    "return_number",
-    "number_of_returns",
-    "height_above_ground",
-    "planarity",
-    "scattering",
-    "verticality",
-]
 IGN_FIELDS = {
     "pre_processor": "furthest_point_subsampling",
     "neighborhood": {"type": "sphere", "radius": 5.0, "separation_factor": 0.8},
     "num_points": 384,
     "scale": True,
-}
-IGN_ARCHITECTURE = {
-    "num_pwise_feats": 32,
-    "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
-    "postransf_feats_spec": [{"filters": 64}, {"filters": 128}],
-    "tnet_pre_filters_spec": [],
-    "tnet_post_filters_spec": [],
-    "kernel_initializer": "he_normal",
 }
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("network", ("vl3d_focal.inference.prediction:predict_fields",)),
@@ -166,7 +149,8 @@ def ign_model(cloud_path: Path, model_path: Path) -> None:
     """The IGN example's PointNet of issue 14 (untrained), its normaliser fitted on ``cloud_path``, saved."""
     import laspy
 
-    # The child process (``--code``) finds ``benchmarks`` in the other tree, which may lack this module.
+    # The child process (``--code``) finds ``benchmarks`` in the other tree, which may lack these modules.
+    from benchmarks.configs import IGN_FNAMES, POINTNET
     from benchmarks.throughput_models import MAPPING
     from vl3d_focal.data.features import extract_features
     from vl3d_focal.data.labels import ClassMapping
@@ -186,7 +170,7 @@ def ign_model(cloud_path: Path, model_path: Path) -> None:
         num_features=len(IGN_FNAMES),
         num_classes=len(mapping.names),
         random_seed=7,
-        **IGN_ARCHITECTURE,
+        **POINTNET,
     )
     save_bundle(
         ModelBundle(

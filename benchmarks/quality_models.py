@@ -18,6 +18,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from benchmarks.configs import POINTNET, kpconv_autoencoder
+
 MODEL_KEYS: dict[str, str] = {
     "pointnet": "PointNetPwiseClassifier",
     "autoencoder": "ConvolutionalAutoencoderPwiseClassifier",
@@ -33,36 +35,11 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
             "num_points": 384,
             "scale": True,
         },
-        "num_pwise_feats": 32,
-        "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
-        "postransf_feats_spec": [{"filters": 64}, {"filters": 128}],
-        "tnet_pre_filters_spec": [],
-        "tnet_post_filters_spec": [],
-        "kernel_initializer": "he_normal",
+        **POINTNET,
     },
-    "ConvolutionalAutoencoderPwiseClassifier": {
-        "pre_processing": {
-            "pre_processor": "hierarchical_fps",
-            "neighborhood": {"type": "sphere", "radius": 5.0, "separation_factor": 0.8},
-            "num_points_per_depth": [384, 192, 96, 48],
-            "num_pwise_neighbors": [16, 12, 8, 8],
-            "num_downsampling_neighbors": [1, 12, 8, 8],
-            "num_upsampling_neighbors": [1, 8, 8, 8],
-        },
-        "feature_extraction": {
-            "type": "KPConv",
-            "operations_per_depth": [1, 1, 1, 1],
-            "feature_space_dims": [32, 64, 96, 128],
-            "bn": True,
-            "bn_momentum": 0.9,
-            "activate": True,
-            "sigma": [0.5, 0.8, 1.2, 1.8],
-            "kernel_radius": [0.6, 1.0, 1.5, 2.2],
-            "num_kernel_points": [15, 15, 15, 15],
-        },
-        "downsampling_filter": "strided_kpconv",
-        "upsampling_filter": "mean",
-    },
+    "ConvolutionalAutoencoderPwiseClassifier": kpconv_autoencoder(
+        radius=5.0, points_per_depth=[384, 192, 96, 48], separation_factor=0.8
+    ),
     "RandomForestClassifier": {"n_estimators": 100, "max_depth": 20, "min_samples_leaf": 2, "max_features": "sqrt"},
 }
 """The architecture of each model where the base does not train it (sized for 2 CPU cores)."""

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.configs import POINTNET, kpconv_autoencoder
+
 FNAMES = ["intensity", "return_number", "number_of_returns"]
 NEIGHBOURHOOD_FNAMES = FNAMES + ["height_above_ground", "planarity", "verticality"]  # as the IGN example
 MAPPING = {
@@ -34,31 +36,11 @@ DEMO_FIELDS = {
     "num_points": 256,
     "scale": True,
 }
-AUTOENCODER = {  # cpu_small's depths and kernels (benchmarks/autoencoder_fields.py) on the demo's 4 m fields, bn defaults
-    "pre_processing": {
-        "pre_processor": "hierarchical_fps",
-        "neighborhood": {"type": "sphere", "radius": 4.0},
-        "num_points_per_depth": [256, 128, 64, 32],
-        "num_pwise_neighbors": [16, 12, 8, 8],
-        "num_downsampling_neighbors": [1, 12, 8, 8],
-        "num_upsampling_neighbors": [1, 8, 8, 8],
-    },
-    "feature_extraction": {
-        "type": "KPConv",
-        "operations_per_depth": [1, 1, 1, 1],
-        "feature_space_dims": [32, 64, 96, 128],
-        "sigma": [0.5, 0.8, 1.2, 1.8],
-        "kernel_radius": [0.6, 1.0, 1.5, 2.2],
-        "num_kernel_points": [15] * 4,
-    },
-}
-ARCHITECTURE = {
-    "num_pwise_feats": 32,
-    "pretransf_feats_spec": [{"filters": 32}, {"filters": 64}],
-    "postransf_feats_spec": [{"filters": 64}, {"filters": 128}],
-    "tnet_pre_filters_spec": [],
-    "tnet_post_filters_spec": [],
-}
+AUTOENCODER = kpconv_autoencoder(radius=4.0, points_per_depth=[256, 128, 64, 32], bn_momentum=0.99)
+"""cpu_small (:func:`benchmarks.configs.kpconv_autoencoder`) on the demo's 4 m fields, with the
+schema's default batch-normalisation momentum."""
+ARCHITECTURE = {key: value for key, value in POINTNET.items() if key != "kernel_initializer"}
+"""The IGN example's PointNet with Keras' default initialiser."""
 
 
 def training_data(
