@@ -189,7 +189,7 @@ def time_configurations(*, shape: tuple[int, int, int], repetitions: int, seed: 
 
 
 def memory_probe(*, peer: str, mode: str, shape: tuple[int, int, int]) -> dict[str, int]:
-    """Peak extra resident memory of one call of a configuration (see ``peak_call_memory``).
+    """Peak extra memory of one call of a configuration (see ``peak_call_memory``).
 
     Example:
         >>> probe = memory_probe(peer="ours/sparse", mode="tf.function", shape=(1, 4096, 8))
@@ -209,7 +209,6 @@ def run_memory_probes(
     """
     env = dict(
         os.environ,
-        MALLOC_MMAP_THRESHOLD_="65536",
         TF_CPP_MIN_LOG_LEVEL="2",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     )
@@ -328,7 +327,9 @@ def format_report(*, result: dict[str, Any]) -> str:
             f"{r['median_ms']:9.2f}{r['times_the_bound']:8.1f}"
         )
     if result["memory"]:
-        lines.append("\npeak extra resident memory of one call (fresh process per row; 1 tensor = B*N*C float32)")
+        lines.append(
+            "\npeak extra memory of one call (TensorFlow allocator, fresh process per row; 1 tensor = B*N*C float32)"
+        )
         lines.append(f"{'shape':<16}{'peer':<16}{'mode':<12}{'peak MB':>9}{'tensors':>9}{'labels MB':>10}")
         for r in result["memory"]:
             lines.append(
