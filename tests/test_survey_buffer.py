@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import laspy
 import numpy as np
 import pytest
 from helpers import random_bundle, split_scene
@@ -78,8 +79,6 @@ def test_buffered_tiles_predict_as_the_whole_scene_and_unbuffered_borders_differ
 
 
 def test_a_neighbour_without_a_model_feature_is_left_out_with_a_warning(survey, tmp_path):
-    import laspy
-
     root, tiles, _ = survey
     stripped = tmp_path / "tile_1_0.las"
     source = laspy.read(tiles[2])
@@ -131,8 +130,6 @@ def test_a_buffered_tile_is_scaled_by_its_own_points_statistics(survey, monkeypa
         lambda self, sample: samples.append(sample) or measure(self, sample),
     )
     _buffered(tiles[0], bundle, buffer=receptive_radius(bundle.field_spec), index=TileIndex.read(tiles))
-    import laspy
-
     own = np.asarray(laspy.read(tiles[0]).intensity)[:: sample_stride(read_footprint(tiles[0]).points)]
     assert len(samples) == 1
     np.testing.assert_array_equal(np.sort(samples[0][:, 0]), np.sort(own.astype(np.float32)))
