@@ -340,11 +340,7 @@ def predict_streamed(
     statistics = None
     if bundle.feature_names:  # the cloud's own sample: per-cloud scaling and the check against the training data
         sample = sample_buckets(
-            result,
-            tiles=own_tiles,
-            num_features=len(bundle.feature_names),
-            stride=sample_stride(own_total),
-            own_points=own_total,
+            result, tiles=own_tiles, num_features=len(bundle.feature_names), stride=sample_stride(own_total)
         )
         check_features(record, bundle, sample)
         statistics = bundle.normalizer.cloud_statistics(sample)

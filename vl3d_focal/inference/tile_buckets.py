@@ -380,12 +380,10 @@ def load_tile(
     return rows[order], own[order], low, high
 
 
-def sample_buckets(
-    result: StreamedPredictions, *, tiles: Sequence[int], num_features: int, stride: int, own_points: int | None = None
-) -> np.ndarray:
+def sample_buckets(result: StreamedPredictions, *, tiles: Sequence[int], num_features: int, stride: int) -> np.ndarray:
     """``(s, F)`` the features of the points whose index is a multiple of ``stride`` (the cloud's
-    sample, :func:`~vl3d_focal.data.normalization.sample_stride`), in no particular order;
-    ``own_points``: only the cloud's own points (ids below it), not its buffer's.
+    sample, :func:`~vl3d_focal.data.normalization.sample_stride`), in no particular order; the
+    cloud's own points only, not its buffer's.
 
     Example:
         >>> write_buckets(streamed, feature_names=["intensity"])
@@ -393,11 +391,9 @@ def sample_buckets(
         (154, 1)
     """
     dtype = bucket_dtype(num_features)
+    own = result.counts[:, : result.counts.shape[1] - result.buffer_chunks].sum()  # the buffer's ids come after
     parts = [np.zeros((0, num_features), dtype=np.float32)]
     for tile in tiles:
         rows = np.fromfile(result.bucket(tile), dtype=dtype)
-        keep = rows["id"] % stride == 0
-        if own_points is not None:
-            keep &= rows["id"] < own_points
-        parts.append(rows["feat"][keep])
+        parts.append(rows["feat"][(rows["id"] % stride == 0) & (rows["id"] < own)])
     return np.concatenate(parts)
