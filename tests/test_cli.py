@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import signal
 from pathlib import Path
@@ -145,7 +144,9 @@ def test_interrupted_run_names_what_it_kept_and_how_to_continue(specs: Path, mon
     def interrupted(spec, **options):
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         checkpoint.write_bytes(b"kept")
-        os.kill(os.getpid(), signum)  # Ctrl-C, or a batch scheduler's SIGTERM
+        # Ctrl-C, or a batch scheduler's SIGTERM, raised in this thread: its handler runs before
+        # raise_signal returns (os.kill may reach another thread, and the run could end first)
+        signal.raise_signal(signum)
 
     monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", interrupted)
     assert cli.main(["run", str(specs / "demo_like.json")]) == 130
