@@ -103,7 +103,9 @@ def peak_call_memory(*, step: Callable[[Any, Any], Any], labels: Any, logits: An
     """Peak extra memory of one ``step(labels, logits)`` call, from TensorFlow's CPU allocator.
 
     TensorFlow's CPU tensors (XLA's buffers included) come from its allocator, whose statistics
-    ``tf.config.experimental.get_memory_info("CPU:0")`` reports: bytes in use, and the peak since
+    ``tf.config.experimental.get_memory_info("CPU:0")`` reports when the process starts with
+    ``TF_CPU_ALLOCATOR_USE_BFC=true`` (TensorFlow's default CPU allocator keeps none and the call
+    raises ``ValueError``): bytes in use, and the peak since
     ``reset_memory_stats``. After two warm-up calls (tracing, XLA compilation), one call is made
     while holding its outputs; ``peak - in use before`` is the call's peak working memory
     (intermediates, saved activations, the gradient; median of 3 calls). Labels and logits exist

@@ -210,6 +210,7 @@ def run_memory_probes(
     env = dict(
         os.environ,
         TF_CPP_MIN_LOG_LEVEL="2",
+        TF_CPU_ALLOCATOR_USE_BFC="true",  # the CPU allocator that keeps statistics (peak_call_memory)
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     )
     rows = []

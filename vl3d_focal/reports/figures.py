@@ -68,11 +68,17 @@ def set_margins(fig: Figure, *, left: float, right: float, bottom: float, top: f
     )
 
 
+PNG_COMPRESS_LEVEL = 1
+"""zlib level of the PNG pictures: level 1 encodes a report's pictures in a third of the default
+level 6's time for files about twice as large (100-400 KB); a survey draws three per tile."""
+
+
 def save_figure(fig: Figure, *, path: Path, dpi: int = 120, tight: bool = True) -> None:
     """Saves ``fig`` to ``path`` (format from the suffix) atomic write, then closes it.
 
     ``tight``: crop to what is drawn (``bbox_inches="tight"``: nothing clipped, one more draw);
-    figures placed by :func:`set_margins` pass False and are saved as laid out.
+    figures placed by :func:`set_margins` pass False and are saved as laid out. PNG files are
+    compressed at :data:`PNG_COMPRESS_LEVEL`.
 
     Example:
         >>> save_figure(plt.figure(), path=out / "empty.png")
@@ -81,7 +87,8 @@ def save_figure(fig: Figure, *, path: Path, dpi: int = 120, tight: bool = True) 
     """
     try:
         with atomic_output(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None)
+            png = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if Path(path).suffix.lower() == ".png" else {}
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None, **png)
     finally:
         plt.close(fig)
     logger.info("wrote %s", path)

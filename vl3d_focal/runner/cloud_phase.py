@@ -97,6 +97,27 @@ def step_groups(entries: Sequence[RegistryEntry], steps: Sequence[Mapping[str, A
     return groups
 
 
+def cloud_output_patterns(steps: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The per-cloud output paths of the steps as written (``*`` for the cloud's prefix): found
+    once per phase (a walk of the spec against the schemas), expanded for every tile.
+
+    Example:
+        >>> cloud_output_patterns([{"writer": "ClassifiedPcloudWriter", "out_pcloud": "*p.laz"}])
+        ['*p.laz']
+    """
+    return [path for scope, path, _ in declared_outputs({"sequential_pipeline": list(steps)}) if scope == "cloud"]
+
+
+def expand_patterns(patterns: Sequence[str], *, prefix: str) -> list[str]:
+    """:func:`cloud_output_patterns` for the cloud of output prefix ``prefix``.
+
+    Example:
+        >>> expand_patterns(["*p.laz", "fixed.txt"], prefix="o/a/")
+        ['o/a/p.laz', 'fixed.txt']
+    """
+    return [expand_output(path, prefix=prefix) if path.startswith(PREFIX_MARK) else path for path in patterns]
+
+
 def cloud_outputs(steps: Sequence[Mapping[str, Any]], *, prefix: str) -> list[str]:
     """The files the per-cloud steps write for the cloud of output prefix ``prefix``.
 
@@ -104,12 +125,7 @@ def cloud_outputs(steps: Sequence[Mapping[str, Any]], *, prefix: str) -> list[st
         >>> cloud_outputs([{"writer": "ClassifiedPcloudWriter", "out_pcloud": "*p.laz"}], prefix="o/a/")
         ['o/a/p.laz']
     """
-    declared = declared_outputs({"sequential_pipeline": list(steps)})
-    return [
-        expand_output(path, prefix=prefix) if path.startswith(PREFIX_MARK) else path
-        for scope, path, _ in declared
-        if scope == "cloud"
-    ]
+    return expand_patterns(cloud_output_patterns(steps), prefix=prefix)
 
 
 def phase_fingerprint(steps: Sequence[Mapping[str, Any]], *, model_fingerprint: str | None) -> str:
@@ -209,7 +225,8 @@ class CloudPhases:
                 kinds=[kind for kind, _ in entries], model_fingerprint=model_fingerprint, fingerprint=fingerprint
             )
         )
-        tasks, skipped = self._tasks(steps, phase=phase)
+        patterns = cloud_output_patterns(steps)
+        tasks, skipped = self._tasks(patterns, phase=phase)
         by_number = {task.number: task for task in tasks}
         counts, start, step_seconds = {"done": 0, "failed": 0}, time.monotonic(), [0.0] * len(steps)
         with Progress(
@@ -220,7 +237,7 @@ class CloudPhases:
         ) as progress:
             for outcome in executor.run(run_cloud_task, tasks, shared=context):
                 task = by_number[outcome.number]
-                self._take(outcome, task=task, steps=steps, phase=phase)
+                self._take(outcome, task=task, patterns=patterns, phase=phase)
                 step_seconds = [total + seconds for total, seconds in zip(step_seconds, outcome.step_seconds)]
                 counts[outcome.status] += 1
                 rate = (progress.done + task.points) / max(time.monotonic() - start, 1e-9)
@@ -234,25 +251,24 @@ class CloudPhases:
             record.write(force=True)
         return step_seconds
 
-    def _take(
-        self, outcome: CloudOutcome, *, task: CloudTask, steps: Sequence[Mapping[str, Any]], phase: int | None
-    ) -> None:
-        """Adds a task's outcome to the run's facts and the survey record."""
+    def _take(self, outcome: CloudOutcome, *, task: CloudTask, patterns: Sequence[str], phase: int | None) -> None:
+        """Adds a task's outcome to the run's facts and the survey record (``patterns``: the
+        phase's :func:`cloud_output_patterns`)."""
         self.state.facts.evaluations.extend(outcome.facts.evaluations)
         self.state.facts.notes.extend(outcome.facts.notes)
         if self.record is not None and phase is not None:  # a survey's phases have numbers
-            self.record.record(outcome, phase=phase, outputs=cloud_outputs(steps, prefix=task.prefix))
+            self.record.record(outcome, phase=phase, outputs=expand_patterns(patterns, prefix=task.prefix))
 
-    def _tasks(self, steps: Sequence[Mapping[str, Any]], *, phase: int | None) -> tuple[list[CloudTask], list[int]]:
+    def _tasks(self, patterns: Sequence[str], *, phase: int | None) -> tuple[list[CloudTask], list[int]]:
         """The tasks of the phase, and the points of the tiles a resumed record completed
-        (recorded as skipped)."""
+        (recorded as skipped; ``patterns``: the phase's :func:`cloud_output_patterns`)."""
         tasks, skipped = [], []
         open_paths = None if self.record is None else {tile["path"] for tile in self.record.open_tiles()}
         for number, record in enumerate(self.state.clouds):
             path = str(record.path)
             if open_paths is not None and path not in open_paths:
                 continue
-            outputs = cloud_outputs(steps, prefix=record.prefix)
+            outputs = expand_patterns(patterns, prefix=record.prefix)
             if (
                 self.record is not None
                 and phase is not None
