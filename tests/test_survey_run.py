@@ -81,7 +81,11 @@ def _classes(out: Path) -> dict[str, np.ndarray]:
 pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
-def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, tmp_path, capsys):
+def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, tmp_path, capsys, monkeypatch):
+    from vl3d_focal.runner import cloud_phase
+
+    declared, walks = cloud_phase.declared_outputs, []  # a phase finds its tiles' output paths once
+    monkeypatch.setattr(cloud_phase, "declared_outputs", lambda spec: walks.append(spec) or declared(spec))
     folder = tmp_path / "tiles"
     folder.mkdir()
     for tile in (survey / "tiles").iterdir():
@@ -116,6 +120,7 @@ def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, 
         "tile_1_1.las",
     ]  # sorted expansion of tiles/*
     assert record["counts"] == {"done": 4, "skipped": 0, "failed": 2, "pending": 0}
+    assert len(walks) == 1, "the per-cloud output paths must be found once per phase, not per tile"
     assert "truncated or corrupted" in tiles["corrupt.laz"]["error"]
     assert "unknown feature(s) ['gps_time']" in tiles["old_format.las"]["error"]
     for name in ("tile_0_0", "tile_0_1", "tile_1_0", "tile_1_1"):
