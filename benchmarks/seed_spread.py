@@ -3,6 +3,10 @@
 With ``python -m benchmarks.quality --seeds 7,8,9`` every variant runs once per seed (the train
 step's ``random_seed``: weights, field sampling, batch order); this module names those runs and
 sums them up: per variant and metric, the mean, the sample standard deviation and the range.
+Seeds run separately (``--seeds 7`` one day, ``--seeds 8,9`` the next) are summed up together
+from their result files::
+
+    python -m benchmarks.seed_spread q7.json q89.json
 
 Example:
     >>> summary = summarise(runs={"ce_seed1": {"evaluation": {"mIoU": 0.5}}, "ce_seed2": {"evaluation": {"mIoU": 0.7}}},
@@ -13,8 +17,12 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+import json
+import re
 import statistics
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 OVERALL: tuple[tuple[str, str], ...] = (("OA", "OA"), ("mIoU", "mIoU"), ("macro_F1", "macro-F1"))
@@ -47,11 +55,17 @@ def run_name(variant: str, seed: int) -> str:
 
 
 def summarise(
-    *, runs: Mapping[str, Mapping[str, Any]], variants: Sequence[str], seeds: Sequence[int], rare: Sequence[str]
+    *,
+    runs: Mapping[str, Mapping[str, Any]],
+    variants: Sequence[str],
+    seeds: Sequence[int],
+    rare: Sequence[str],
+    per_class: Sequence[str] = (),
 ) -> dict[str, dict[str, list[float]]]:
     """Per variant, each metric's values over the seeds whose run produced an evaluation.
 
-    Metrics: OA, mIoU, macro-F1, the recall of each rarest class, and the fit time.
+    Metrics: OA, mIoU, macro-F1, the recall of each rarest class, F1 and IoU of each class of
+    ``per_class``, and the fit time.
 
     Example:
         >>> summarise(runs={"a_seed1": {"evaluation": None}}, variants=["a"], seeds=[1], rare=[])
@@ -61,6 +75,7 @@ def summarise(
     for variant in variants:
         values: dict[str, list[float]] = {label: [] for _, label in OVERALL}
         values.update({f"recall {c}*": [] for c in rare})
+        values.update({f"{metric} {c}": [] for c in per_class for metric in ("F1", "IoU")})
         values["fit s"] = []
         for seed in seeds:
             run = runs.get(run_name(variant, seed)) or {}
@@ -72,6 +87,10 @@ def summarise(
                     values[label].append(float(evaluation[key]))
             for c in rare:
                 values[f"recall {c}*"].append(float(evaluation["per_class"][c]["R"]))
+            for c in per_class:
+                for metric in ("F1", "IoU"):
+                    if evaluation["per_class"][c][metric] is not None:
+                        values[f"{metric} {c}"].append(float(evaluation["per_class"][c][metric]))
             if run.get("fit_s") is not None:
                 values["fit s"].append(float(run["fit_s"]))
         summary[variant] = values
@@ -103,3 +122,47 @@ def format_summary(summary: Mapping[str, Mapping[str, Sequence[float]]], *, seed
         digits = 1 if label.endswith(" s") else 3
         lines.append(f"| {label} | " + " | ".join(_spread(summary[v][label], digits) for v in variants) + " |")
     return "\n".join(lines)
+
+
+def merge_results(results: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list[str], list[int]]:
+    """The runs of several ``benchmarks.quality`` result files (each run's evaluation taken from
+    its ``evaluations``), and the variants and seeds their names hold, in order of appearance.
+
+    Example:
+        >>> runs, variants, seeds = merge_results([{"runs": {"ce_seed7": {"evaluations": {"t": {"mIoU": 0.6}}}}},
+        ...                                        {"runs": {"ce_seed8": {"evaluations": {"t": None}}}}])
+        >>> variants, seeds, runs["ce_seed7"]["evaluation"], runs["ce_seed8"]["evaluation"]
+        (['ce'], [7, 8], {'mIoU': 0.6}, None)
+    """
+    runs: dict[str, Any] = {}
+    variants: list[str] = []
+    seeds: list[int] = []
+    for result in results:
+        for name, run in result["runs"].items():
+            match = re.fullmatch(r"(.+)_seed(-?\d+)", name)
+            if match is None:
+                continue
+            variant, seed = match.group(1), int(match.group(2))
+            variants += [variant] if variant not in variants else []
+            seeds += [seed] if seed not in seeds else []
+            evaluations = run.get("evaluations") or {}
+            runs[name] = {**run, "evaluation": next(iter(evaluations.values()), None)}
+    return runs, variants, seeds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Prints the seed summary of the runs of ``benchmarks.quality`` result files, with each class's F1 and IoU."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.seed_spread", description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", nargs="+", type=Path, help="result JSON files of benchmarks.quality --seeds")
+    args = parser.parse_args(argv)
+    results = [json.loads(path.read_text(encoding="utf-8")) for path in args.results]
+    runs, variants, seeds = merge_results(results)
+    rare = list(results[0].get("rarest_classes") or [])
+    classes = next((list(r["evaluation"]["class_names"]) for r in runs.values() if r.get("evaluation")), [])
+    summary = summarise(runs=runs, variants=variants, seeds=seeds, rare=rare, per_class=classes)
+    print(format_summary(summary, seeds=seeds))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -187,6 +187,32 @@ def test_seed_spread_numbers():
         parse_seeds("7,x")
 
 
+def test_seed_spread_merges_result_files_with_per_class_scores(tmp_path, capsys):
+    from benchmarks.seed_spread import main
+
+    def result(seed: int, iou: float) -> dict:
+        evaluation = {
+            "OA": 0.9,
+            "mIoU": iou,
+            "macro_F1": 0.8,
+            "class_names": ["a", "b"],
+            "per_class": {"a": {"R": 0.5, "F1": 0.6, "IoU": iou}, "b": {"R": 0.7, "F1": None, "IoU": None}},
+        }
+        runs = {f"ce_seed{seed}": {"fit_s": 10.0 * seed, "evaluations": {"tile": evaluation}}}
+        runs[f"forest_seed{seed}"] = {"evaluations": {"tile": None}}  # a run without evaluation is left out
+        return {"rarest_classes": ["a"], "runs": runs}
+
+    for seed, iou in ((7, 0.4), (8, 0.6)):
+        (tmp_path / f"q{seed}.json").write_text(json.dumps(result(seed, iou)))
+    assert main([str(tmp_path / "q7.json"), str(tmp_path / "q8.json")]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0] == "| metric (2 seeds: 7, 8) | ce | forest |"
+    assert "| IoU a | 0.500 ± 0.141 (0.400-0.600) | - |" in table
+    assert "| recall a* | 0.500 ± 0.000 (0.500-0.500) | - |" in table
+    assert "| F1 b | - | - |" in table  # undefined scores are not averaged
+    assert "| fit s | 75.0 ± 7.1 (70.0-80.0) | - |" in table
+
+
 def test_model_variants_share_the_features_and_training(base):
     train_doc, predict_doc = base
     kwargs = dict(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -87,7 +88,9 @@ def save_figure(fig: Figure, *, path: Path, dpi: int = 120, tight: bool = True) 
     """
     try:
         with atomic_output(path) as tmp:
-            png = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if Path(path).suffix.lower() == ".png" else {}
+            png: dict[str, Any] = (
+                {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if Path(path).suffix.lower() == ".png" else {}
+            )
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None, **png)
     finally:
         plt.close(fig)
