@@ -10,7 +10,7 @@ import pytest
 from vl3d_focal.io.footprints import Footprint, TileIndex, crs_from_wkt
 from vl3d_focal.progress import Progress
 from vl3d_focal.registry import STEPS
-from vl3d_focal.runner.cloud_phase import cloud_outputs, phase_fingerprint, step_groups
+from vl3d_focal.runner.cloud_phase import cloud_output_patterns, expand_patterns, phase_fingerprint, step_groups
 from vl3d_focal.runner.cloud_task import CloudOutcome
 from vl3d_focal.runner.survey import SurveyRecord
 from vl3d_focal.steps.facts import EvaluationFacts, RunFacts
@@ -49,7 +49,8 @@ def test_record_statuses_metrics_map_and_resume(tmp_path):
         model_fingerprint="m1",
         fingerprint=phase_fingerprint(STEPS_OF_A_PHASE, model_fingerprint="m1"),
     )
-    outputs = {name: cloud_outputs(STEPS_OF_A_PHASE, prefix=f"{tmp_path}/{name}/") for name in ("a", "b")}
+    patterns = cloud_output_patterns(STEPS_OF_A_PHASE)
+    outputs = {name: expand_patterns(patterns, prefix=f"{tmp_path}/{name}/") for name in ("a", "b")}
     for name, matrix in (("a", [[3, 1], [0, 4]]), ("b", [[1, 0], [1, 1]])):
         facts = RunFacts(
             evaluations=[EvaluationFacts(cloud=f"/d/{name}.laz", report_path="r.json", metrics=_metrics(matrix))]
@@ -117,10 +118,8 @@ def test_phases_group_consecutive_per_cloud_steps_and_split_at_a_new_model():
         [STEPS.get(n) for n in ("ModelLoader", "ClassReducer", "ClassificationEvaluator")], [{}, reducer, {}]
     )
     assert phases == [[0, 1, 2]]  # a reduction of the predictions is done cloud by cloud
-    assert cloud_outputs([{"eval": "ClassificationEvaluator", "report_path": "*e/r.json"}], prefix="o/a/")[:2] == [
-        "o/a/e/r.json",
-        "o/a/e/r.txt",
-    ]
+    patterns = cloud_output_patterns([{"eval": "ClassificationEvaluator", "report_path": "*e/r.json"}])
+    assert expand_patterns(patterns, prefix="o/a/")[:2] == ["o/a/e/r.json", "o/a/e/r.txt"]
 
 
 def test_progress_lines_carry_a_note(caplog):

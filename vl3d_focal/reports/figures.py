@@ -70,8 +70,9 @@ def set_margins(fig: Figure, *, left: float, right: float, bottom: float, top: f
 
 
 PNG_COMPRESS_LEVEL = 1
-"""zlib level of the PNG pictures: level 1 encodes a report's pictures in a third of the default
-level 6's time for files about twice as large (100-400 KB); a survey draws three per tile."""
+"""zlib level of the PNG pictures: against the default level 6, level 1 saves about 0.07 s on the
+three evaluation pictures of a tile (a survey draws them for every tile) for files 1.2-1.5x as
+large (50-280 KB)."""
 
 
 def save_figure(fig: Figure, *, path: Path, dpi: int = 120, tight: bool = True) -> None:

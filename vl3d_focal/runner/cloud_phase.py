@@ -115,17 +115,7 @@ def expand_patterns(patterns: Sequence[str], *, prefix: str) -> list[str]:
         >>> expand_patterns(["*p.laz", "fixed.txt"], prefix="o/a/")
         ['o/a/p.laz', 'fixed.txt']
     """
-    return [expand_output(path, prefix=prefix) if path.startswith(PREFIX_MARK) else path for path in patterns]
-
-
-def cloud_outputs(steps: Sequence[Mapping[str, Any]], *, prefix: str) -> list[str]:
-    """The files the per-cloud steps write for the cloud of output prefix ``prefix``.
-
-    Example:
-        >>> cloud_outputs([{"writer": "ClassifiedPcloudWriter", "out_pcloud": "*p.laz"}], prefix="o/a/")
-        ['o/a/p.laz']
-    """
-    return expand_patterns(cloud_output_patterns(steps), prefix=prefix)
+    return [expand_output(path, prefix=prefix) for path in patterns]
 
 
 def phase_fingerprint(steps: Sequence[Mapping[str, Any]], *, model_fingerprint: str | None) -> str:
