@@ -133,3 +133,25 @@ def test_a_buffered_tile_is_scaled_by_its_own_points_statistics(survey, monkeypa
     own = np.asarray(laspy.read(tiles[0]).intensity)[:: sample_stride(read_footprint(tiles[0]).points)]
     assert len(samples) == 1
     np.testing.assert_array_equal(np.sort(samples[0][:, 0]), np.sort(own.astype(np.float32)))
+
+
+def test_neighbours_need_only_the_features_read_from_files_not_the_mined_ones(survey, monkeypatch):
+    import dataclasses
+
+    from vl3d_focal.data.miners import MinedFeatures
+    from vl3d_focal.inference import buffered
+
+    _, tiles, _ = survey
+    recipe = MinedFeatures.from_step({"miner": "GeometricFeatures", "k": 16, "fnames": ["planarity"]})
+    bundle = dataclasses.replace(random_bundle(fnames=FNAMES), feature_names=[*FNAMES, *recipe.names], miners=(recipe,))
+    asked = []
+
+    def spy(path, *, feature_names, **options):  # what a neighbour must hold to be read
+        asked.append(feature_names)
+        raise RuntimeError("stop after the check")
+
+    monkeypatch.setattr(buffered, "read_buffer", spy)
+    record = CloudRecord(path=tiles[0], cloud=None, prefix="unused_", num_points=read_footprint(tiles[0]).points)
+    with pytest.raises(RuntimeError, match="stop after the check"):
+        predict_buffered(record, bundle, buffer=3.0, index=TileIndex.read(tiles), chunk_points=None)
+    assert recipe.names == ("planarity_k16",) and asked == [FNAMES]  # mined for the buffer as for the tile

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.data.feature_names import missing_features
+from vl3d_focal.data.miners import mined_names
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.streaming import predict_streamed
 from vl3d_focal.inference.tile_buckets import BufferPoints, StreamedPredictions
@@ -78,7 +79,8 @@ def read_buffer(
         path: the tile.
         index: the survey's tiles.
         buffer: metres.
-        feature_names: the model's features (a neighbour without them is left out).
+        feature_names: the model's features read from the files (a neighbour without them is
+            left out); mined features are computed for the buffer's points as for the tile's.
         chunk_points: points per chunk read.
         warnings: receives one message per neighbour left out.
 
@@ -141,7 +143,7 @@ def predict_buffered(
         record.path,
         index=index,
         buffer=float(buffer),
-        feature_names=list(bundle.feature_names),
+        feature_names=[name for name in bundle.feature_names if name not in mined_names(bundle.miners)],
         chunk_points=chunk_points or record.num_points,
         warnings=record.warnings,
     )
