@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from vl3d_focal.io.footprints import Footprint, TileIndex, crs_from_wkt
 from vl3d_focal.progress import Progress
 from vl3d_focal.registry import STEPS
+from vl3d_focal.reports.survey_map import survey_features
+from vl3d_focal.runner import survey
 from vl3d_focal.runner.cloud_phase import cloud_output_patterns, expand_patterns, phase_fingerprint, step_groups
 from vl3d_focal.runner.cloud_task import CloudOutcome
 from vl3d_focal.runner.survey import SurveyRecord
@@ -61,7 +64,9 @@ def test_record_statuses_metrics_map_and_resume(tmp_path):
             outputs=outputs[name],
         )
     record.write(force=True, finished=True)
-    doc = json.loads((tmp_path / "survey.json").read_text())
+    text = (tmp_path / "survey.json").read_text()
+    assert sum(line.startswith('  {"path": ') for line in text.splitlines()) == 3  # one tile per line
+    doc = json.loads(text)
     assert doc["counts"] == {"done": 2, "skipped": 0, "failed": 1, "pending": 0} and doc["status"] == "finished"
     assert doc["metrics"]["confusion_matrix"] == [[4, 1], [1, 5]] and doc["metrics"]["tiles_evaluated"] == 2
     assert doc["metrics"]["OA"] == pytest.approx(9 / 11) and doc["points_done"] == 150
@@ -99,6 +104,38 @@ def test_record_statuses_metrics_map_and_resume(tmp_path):
         STEPS_OF_A_PHASE, model_fingerprint="m1"
     )
     assert not _record(tmp_path, resume=False).previous  # without --resume nothing is reused
+
+
+def test_record_writes_less_often_when_writing_takes_long(tmp_path, monkeypatch):
+    """A write of d seconds is followed by none for max(WRITE_INTERVAL_S, d / WRITE_SHARE) seconds
+    (a record of thousands of tiles must not take a quarter of a survey's time); a fake clock
+    makes the test independent of the machine's speed."""
+    now = [0.0]
+    write_seconds = [0.0]
+    writes = []
+
+    def slow_map(path, tiles, *, crs):
+        now[0] += write_seconds[0]
+        writes.append(now[0])
+
+    monkeypatch.setattr(survey.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(survey, "write_survey_map", slow_map)
+    record = _record(tmp_path, resume=False)
+
+    def write_at(moment, **options):
+        now[0] = moment
+        record.write(**options)
+        return len(writes)
+
+    write_seconds[0] = 1.0  # a slow write: next one 1 / WRITE_SHARE = 20 s after it ended
+    assert survey.WRITE_SHARE == 0.05 and survey.WRITE_INTERVAL_S == 2.0
+    assert write_at(0.0) == 1
+    assert write_at(3.0) == 1 and write_at(20.9) == 1
+    assert write_at(21.0) == 2  # 1.0 + 20.0
+    write_seconds[0] = 0.01  # fast writes: every WRITE_INTERVAL_S
+    assert write_at(22.0) == 2 and write_at(41.9) == 2 and write_at(42.0) == 3
+    assert write_at(43.0) == 3 and write_at(44.01) == 4
+    assert write_at(44.02, force=True) == 5  # forced writes are never held back
 
 
 def test_phases_group_consecutive_per_cloud_steps_and_split_at_a_new_model():
@@ -148,3 +185,16 @@ def test_crs_of_wkt_and_tile_neighbours():
     )
     assert len(index.neighbours("t11", margin=0.5)) == 8 and len(index.neighbours("t00", margin=0.5)) == 3
     assert index.origin.tolist() == [0, 0, 0] and index.neighbours("nope", margin=1.0) == []
+
+
+def test_a_record_of_many_tiles_reads_back_as_written(tmp_path):
+    """The one-tile-per-line files hold the documents the json module would write."""
+    sys.path.append(str(Path(__file__).resolve().parents[1]))  # benchmarks/, after the installed package
+    from benchmarks.survey_record import evaluated_record
+
+    record = evaluated_record(tmp_path, tiles=40)
+    record.write(force=True)
+    written = json.loads((tmp_path / "survey.json").read_text())
+    expected = json.loads(json.dumps(record.document(finished=False)))
+    assert {**written, "updated": None} == {**expected, "updated": None} and len(written["tiles"]) == 40
+    assert json.loads((tmp_path / "survey.geojson").read_text()) == survey_features(record.tiles, crs=None)

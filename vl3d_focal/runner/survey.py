@@ -6,8 +6,9 @@ when ``--resume`` found its outputs complete for the same model and steps), poin
 output files, warnings, the eval step's metrics and confusion matrix, the peak memory of the
 process (Dask worker) that ran it, and the fingerprint of each phase it completed; for the survey: the counts, the points done, and the metrics of the
 summed confusion matrices (every tile scored, each point counted once). Both files are written
-atomically as tiles finish (at most every :data:`WRITE_INTERVAL_S` seconds, and at the end),
-so an interrupted run leaves a consistent record, which ``--resume`` reads.
+atomically as tiles finish (at most every :data:`WRITE_INTERVAL_S` seconds, less often when a
+write takes more than :data:`WRITE_SHARE` of the time, and at the end), one tile per line, so
+an interrupted run leaves a consistent record, which ``--resume`` reads.
 
 :data:`KILL_AFTER_VARIABLE` is for tests only: with ``k`` in it, the process kills itself
 (SIGKILL) right after the k-th tile it processed is written to the record, which makes an
@@ -36,6 +37,7 @@ import numpy as np
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.footprints import TileIndex
+from vl3d_focal.io.json_listing import dumps_listing
 from vl3d_focal.reports.metrics import classification_metrics
 from vl3d_focal.reports.survey_map import write_survey_map
 from vl3d_focal.runner.cloud_task import CloudOutcome
@@ -46,6 +48,11 @@ logger = logging.getLogger(__name__)
 KILL_AFTER_VARIABLE = "VL3D_FOCAL_TEST_KILL_AFTER_TILES"
 FORMAT_VERSION = 1
 WRITE_INTERVAL_S = 2.0
+WRITE_SHARE = 0.05
+"""Most of a run's time the record's writes may take: after a write of ``d`` seconds the next
+waits at least ``d / WRITE_SHARE``. A record of 10,000 evaluated tiles takes 0.7-0.8 s to write
+on a 2-core VM (``python -m benchmarks.survey_record``; 1.3-1.6 s indented by the json module):
+every 2 s, that would be a quarter of a one-process survey's time."""
 KEPT_METRICS = ("OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusion_matrix")
 FINISHED = ("done", "skipped")
 
@@ -92,8 +99,9 @@ class SurveyRecord:
         self.tiles, self.crs, self.previous = tiles, crs, dict(previous)
         self.json_path = Path(expand_output(SURVEY_FILES["json"], prefix=model_prefix))
         self.map_path = Path(expand_output(SURVEY_FILES["geojson"], prefix=model_prefix))
+        self._by_path = {tile["path"]: tile for tile in tiles}
         self.phases: list[dict[str, Any]] = []
-        self.started, self._written, self._processed = _now(), 0.0, 0
+        self.started, self._next_write, self._processed = _now(), 0.0, 0
         kill = os.environ.get(KILL_AFTER_VARIABLE, "")
         self._kill_after = int(kill) if kill.isdigit() else None
 
@@ -148,7 +156,7 @@ class SurveyRecord:
         return record
 
     def _tile(self, path: str) -> dict[str, Any]:
-        return next(tile for tile in self.tiles if tile["path"] == str(path))
+        return self._by_path[str(path)]
 
     def open_tiles(self) -> list[dict[str, Any]]:
         """The tiles that have not failed."""
@@ -240,14 +248,17 @@ class SurveyRecord:
         }
 
     def write(self, *, force: bool = False, finished: bool = False) -> None:
-        """Writes survey.json and survey.geojson (unless written less than
-        :data:`WRITE_INTERVAL_S` ago and not ``force``)."""
-        if not force and time.monotonic() - self._written < WRITE_INTERVAL_S:
+        """Writes survey.json and survey.geojson, unless ``force`` is False and the last write
+        was less than :data:`WRITE_INTERVAL_S` ago, or less than its duration divided by
+        :data:`WRITE_SHARE`."""
+        start = time.monotonic()
+        if not force and start < self._next_write:
             return
         with atomic_output(self.json_path) as tmp:
-            tmp.write_text(json.dumps(self.document(finished=finished), indent=1), encoding="utf-8")
+            tmp.write_text(dumps_listing(self.document(finished=finished), key="tiles"), encoding="utf-8")
         write_survey_map(self.map_path, self.tiles, crs=self.crs)
-        self._written = time.monotonic()
+        end = time.monotonic()
+        self._next_write = end + max(WRITE_INTERVAL_S, (end - start) / WRITE_SHARE)
 
     def failed_tiles(self) -> list[dict[str, Any]]:
         """The tiles that failed."""
