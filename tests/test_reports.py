@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -17,6 +18,7 @@ from vl3d_focal.reports.evaluation_report import format_text_report, write_evalu
 from vl3d_focal.reports.history import write_training_history
 from vl3d_focal.reports.metrics import METRIC_KEYS, classification_metrics, confusion_matrix
 from vl3d_focal.reports.topdown import make_topdown_figure, plot_topdown
+from vl3d_focal.runner.cloud_phase import cloud_output_patterns
 
 NAMES = ["ground", "vegetation", "pole"]
 COLORS = ["#a0785a", "#2ca02c", None]
@@ -184,3 +186,24 @@ def test_atomic_output_keeps_target_on_error(tmp_path):
             raise RuntimeError("boom")
     assert target.read_text() == "first"
     assert [p.name for p in target.parent.iterdir()] == ["file.txt"]
+
+
+def test_write_evaluation_without_pictures(tmp_path, scene):
+    """``pictures=False``: the numbers (JSON, text, CSV) and no PNG, and only those paths returned."""
+    paths = write_evaluation(_metrics(scene), report_path=tmp_path / "e" / "evaluation.json", pictures=False)
+    written = sorted(p.name for p in (tmp_path / "e").iterdir())
+    assert written == ["evaluation.json", "evaluation.txt", "evaluation_class_distribution.csv"]
+    assert sorted(path.name for path in paths.values()) == written
+
+
+def test_an_eval_step_without_pictures_declares_no_picture():
+    """A survey resumed after an eval step with ``pictures: false`` must not wait for PNGs."""
+    step = {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}
+    drawn = cloud_output_patterns([step])
+    spared = cloud_output_patterns([{**step, "pictures": False}])
+    assert sorted(Path(p).name for p in drawn if p not in spared) == [
+        "evaluation_class_distribution.png",
+        "evaluation_confusion.png",
+        "evaluation_topdown.png",
+    ]
+    assert all(p in drawn for p in spared) and spared

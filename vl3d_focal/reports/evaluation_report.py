@@ -173,6 +173,7 @@ def write_evaluation(
     report_path: str | os.PathLike[str],
     class_colors: Sequence[str | None] | None = None,
     class_counts: Mapping[str, Sequence[int]] | None = None,
+    pictures: bool = True,
 ) -> dict[str, Path]:
     """Writes an evaluation: JSON, text report, confusion-matrix PNG, class distribution CSV + PNG.
 
@@ -186,10 +187,12 @@ def write_evaluation(
         class_colors: one matplotlib colour per class (None entries take defaults).
         class_counts: extra named count series for the class distribution, e.g.
             ``{"training": [...]}``, beside the reference and predicted counts.
+        pictures: False: no PNG (the JSON, text and CSV only).
 
     Returns:
-        The paths of :func:`~vl3d_focal.reports.files.evaluation_files` (the top-down picture
-        is written by :func:`~vl3d_focal.reports.topdown.plot_topdown`).
+        The paths of the files written, named as in
+        :func:`~vl3d_focal.reports.files.evaluation_files` (whose top-down picture
+        :func:`~vl3d_focal.reports.topdown.plot_topdown` writes).
 
     Raises:
         DataError: a count series or colour list does not match the classes.
@@ -210,15 +213,19 @@ def write_evaluation(
             raise DataError(f"class_counts[{label!r}] must give {len(names)} counts (one per class); got {counts.size}")
         series[str(label)] = counts
     colors = class_rgba(class_colors, count=len(names))
-    paths = evaluation_files(json_path)
+    paths = {name: path for name, path in evaluation_files(json_path).items() if name != "topdown_png"}
+    if not pictures:
+        paths = {name: path for name, path in paths.items() if not name.endswith("_png")}
     with atomic_output(paths["json"]) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     logger.info("wrote %s (OA %s, mIoU %s)", json_path, _fmt(metrics["OA"]), _fmt(metrics["mIoU"]))
     with atomic_output(paths["text"]) as tmp:
         tmp.write_text(format_text_report(metrics), encoding="utf-8")
-    plot_confusion(cm, names, paths["confusion_png"])
+    if pictures:
+        plot_confusion(cm, names, paths["confusion_png"])
     header = ["class", *series]
     rows = [[name, *(int(series[label][k]) for label in series)] for k, name in enumerate(names)]
     write_csv(paths["distribution_csv"], header, rows)
-    plot_distribution(series, names, colors, paths["distribution_png"])
+    if pictures:
+        plot_distribution(series, names, colors, paths["distribution_png"])
     return paths

@@ -3,8 +3,10 @@
 ``report_path`` ending in ``.json`` (the default ``*eval/evaluation.json``) writes this
 project's evaluation files (:func:`~vl3d_focal.reports.files.evaluation_files`): the JSON (OA,
 mIoU, macro_F1, MCC, Kappa, per_class..., and the ``feature_warnings`` of the prediction:
-features far from the model's training data), a text report, confusion-matrix and
-class-distribution pictures and a top-down picture (reference, predicted, misclassified).
+features far from the model's training data), a text report, the class distribution (CSV) and,
+unless ``pictures`` is false, confusion-matrix and class-distribution pictures and a top-down
+picture (reference, predicted, misclassified): about a second per cloud whatever its size,
+which a survey of many small tiles may rather spare.
 With another suffix (VL3D's ``.log``), it is VL3D's text report of the ``metrics``. VL3D's
 other outputs (``class_report_path``, ``confusion_matrix_report_path``,
 ``confusion_matrix_plot_path``, ``class_distribution_report_path``,
@@ -43,6 +45,8 @@ logger = logging.getLogger(__name__)
 JSON_SUFFIX = ".json"
 TEXT_OUTPUTS = ("class_report_path", "confusion_matrix_report_path", "class_distribution_report_path")
 PLOT_OUTPUTS = ("confusion_matrix_plot_path", "class_distribution_plot_path")
+PICTURE = "_png"
+"""What the names of the pictures among :func:`~vl3d_focal.reports.files.evaluation_files` end with."""
 
 
 def _training_counts(state: PipelineState, *, num_classes: int) -> dict[str, list[int]] | None:
@@ -103,16 +107,18 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
                 report_path=report,
                 class_colors=list(mapping.colors),
                 class_counts=_training_counts(state, num_classes=len(names)),
+                pictures=step["pictures"],
             )
-            plot_topdown(
-                xyz,
-                reference,
-                predicted,
-                class_names=names,
-                colors=list(mapping.colors),
-                path=written["topdown_png"],
-                ignore_label=IGNORE_LABEL,
-            )
+            if step["pictures"]:
+                written["topdown_png"] = plot_topdown(
+                    xyz,
+                    reference,
+                    predicted,
+                    class_names=names,
+                    colors=list(mapping.colors),
+                    path=evaluation_files(report)["topdown_png"],
+                    ignore_label=IGNORE_LABEL,
+                )
         paths = {
             key: expand_output(step[key], prefix=record.prefix)
             for key in (*TEXT_OUTPUTS, *PLOT_OUTPUTS)
@@ -128,7 +134,7 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
             paths=paths,
             colors=list(mapping.colors),
         )
-        pictures = {name: str(path) for name, path in written.items() if name.endswith("_png")}
+        pictures = {name: str(path) for name, path in written.items() if name.endswith(PICTURE)}
         pictures.update({key: path for key, path in paths.items() if path.lower().endswith(".png")})
         state.facts.evaluations.append(
             EvaluationFacts(
@@ -155,7 +161,8 @@ def _report_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
     if not _is_json(step["report_path"]):
         return []
     files = evaluation_files(step["report_path"])
-    return [("cloud", str(path)) for key, path in files.items() if key != "json"]
+    pictures = step.get("pictures", True)
+    return [("cloud", str(path)) for key, path in files.items() if key != "json" and (pictures or PICTURE not in key)]
 
 
 def _names_list(items: dict[str, Any], description: str, default: list[str] | None) -> dict[str, Any]:
@@ -184,6 +191,13 @@ def eval_schema() -> dict[str, Any]:
                 scope="cloud",
                 suffixes=(),
             ),
+            "pictures": {
+                "type": "boolean",
+                "default": True,
+                "description": "With a .json report_path: also draw the confusion-matrix, class-distribution and "
+                "top-down pictures (about 1 s per cloud whatever its size; false spares it in a survey of many "
+                "small tiles, whose JSON, text and CSV reports are still written).",
+            },
             "class_names": {
                 "description": "Names of the classes in the reports (VL3D); null: the classes' names.",
                 "default": None,
