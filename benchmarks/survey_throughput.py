@@ -1,8 +1,8 @@
 """Survey throughput: tiles/s and points/s of 8 generated tiles on 1 and 2 Dask workers, and the
 peak memory of each worker.
 
-Eight generated urban tiles (:mod:`vl3d_focal.data.synthetic`, LAZ, a 4 x 2 mosaic of adjacent
-tiles) are classified by ``vl3d-focal run`` with issue 14's IGN PointNet
+Eight generated urban tiles (:mod:`vl3d_focal.data.synthetic`, LAZ, a mosaic of adjacent tiles
+two rows high; ``--tiles N`` for another number) are classified by ``vl3d-focal run`` with issue 14's IGN PointNet
 (:func:`benchmarks.predict_profile.ign_model`): ``predict`` (``ModelLoader``), ``eval`` and
 ``ClassifiedPcloudWriter``, on a local Dask cluster of 1 and of 2 worker processes of one
 thread each (``--workers N``), and with the local executor (this process, default threads),
@@ -17,7 +17,12 @@ run's processes (``RUSAGE_CHILDREN``, imports included), and the peak resident m
 process that ran the tiles (from ``survey.json``). The speed-up of 2 workers is the ratio of
 the median points/s of the Dask runs.
 
-Run ``python -m benchmarks.survey_throughput [--points-per-tile N] [--rounds R] [--baseline DIR]``;
+``--marginal`` also runs every configuration on twice the tiles: ``N / (T(2N) - T(N))`` (median
+times) is then the rate at which a run that has started classifies further tiles, without the
+fixed cost of a worker's start (TensorFlow's import, the model's load, the first tracing),
+which a survey of thousands of tiles pays once per worker.
+
+Run ``python -m benchmarks.survey_throughput [--points-per-tile N] [--tiles N] [--marginal] [--rounds R] [--baseline DIR]``;
 prints a table, writes JSON to ``benchmarks/results/survey_throughput.json``.
 
 Example:
@@ -47,13 +52,14 @@ from benchmarks.predict_profile import ign_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "survey_throughput.json"
-TILES = (4, 2)
+ROWS = 2
+"""The mosaic of generated tiles is this many tiles high."""
 STEP = re.compile(r"step [0-9-]+/3 done \(([0-9.]+) s\)")
 """A step's (or a phase's) log line: the baseline logs each step, a survey one per-cloud phase."""
 
 
-def write_tiles(folder: Path, *, points_per_tile: int) -> list[Path]:
-    """Eight generated tiles side by side (LAZ), each a different scene of about ``points_per_tile``."""
+def write_tiles(folder: Path, *, points_per_tile: int, count: int = 8) -> list[Path]:
+    """``count`` generated tiles side by side (LAZ), each a different scene of about ``points_per_tile``."""
     import laspy
 
     from vl3d_focal.data.synthetic import generate_urban_scene
@@ -61,11 +67,11 @@ def write_tiles(folder: Path, *, points_per_tile: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     size = math.sqrt(points_per_tile / POINTS_PER_M2)
     paths = []
-    for number in range(TILES[0] * TILES[1]):
+    for number in range(count):
         path = folder / f"tile_{number}.laz"
         if not path.exists():
             las = generate_urban_scene(seed=number, size_m=size)
-            column, row = divmod(number, TILES[1])
+            column, row = divmod(number, ROWS)
             shifted = laspy.LasData(header=las.header, points=las.points.copy())
             shifted.x = shifted.x + column * size
             shifted.y = shifted.y + row * size
@@ -144,10 +150,31 @@ def laspy_count(path: Path) -> int:
         return int(reader.header.point_count)
 
 
+def marginal_rates(runs: list[dict[str, Any]], longer: list[dict[str, Any]], *, names: list[str]) -> dict[str, Any]:
+    """Tiles/s of the tiles beyond the first run's (``N / (T(2N) - T(N))``, median times) per
+    configuration, printed with the speed-up of 2 workers; ``longer``: the runs on 2N tiles."""
+
+    def median_s(which: list[dict[str, Any]], name: str) -> float:
+        return statistics.median(r["steps_s"] for r in which if r["name"] == name)
+
+    extra = longer[0]["tiles"] - runs[0]["tiles"]
+    rates = {name: extra / max(median_s(longer, name) - median_s(runs, name), 1e-9) for name in names}
+    print(f"\n{longer[0]['tiles']} tiles: {'run':>15s} {'steps s':>8s}   marginal tiles/s ({extra} more tiles)")
+    for name in names:
+        print(
+            f"{'':>{len(str(longer[0]['tiles'])) + 7}s} {name:>15s} {median_s(longer, name):8.1f}   {rates[name]:.3f}"
+        )
+    speedup = rates["dask 2 workers"] / rates["dask 1 worker"]
+    print(f"marginal speed-up of 2 workers over 1: {speedup:.2f}x")
+    return {"longer_runs": longer, "marginal_tiles_per_s": rates, "marginal_speedup_2_workers": speedup}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points-per-tile", type=int, default=150_000, help="points of each generated tile")
+    parser.add_argument("--tiles", type=int, default=8, help="generated tiles")
+    parser.add_argument("--marginal", action="store_true", help="also run on twice the tiles (module docstring)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every configuration")
     parser.add_argument("--baseline", type=Path, help="source tree of the package to compare with (one process)")
     parser.add_argument("--workdir", type=Path, help="folder of the tiles and model (default: temporary)")
@@ -158,29 +185,30 @@ def main(argv: list[str] | None = None) -> int:
         configs.insert(0, ("baseline", args.baseline.resolve(), None))
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.workdir or Path(tmp)
-        tiles = write_tiles(folder / "tiles", points_per_tile=args.points_per_tile)
+        counts = [args.tiles, 2 * args.tiles] if args.marginal else [args.tiles]
+        every = write_tiles(folder / "tiles", points_per_tile=args.points_per_tile, count=counts[-1])
         model = folder / "ign_model.keras"
         if not model.exists():
-            ign_model(tiles[0], model)
-        runs = []
+            ign_model(every[0], model)
+        runs, longer = [], []
         for round_number in range(args.rounds):
-            for number, (name, code, workers) in enumerate(configs):
-                runs.append(
-                    run_survey(
+            for count in counts:
+                for number, (name, code, workers) in enumerate(configs):
+                    run = run_survey(
                         folder,
-                        tiles,
+                        every[:count],
                         model=model,
                         name=name,
                         code=code,
                         workers=workers,
-                        out=f"out_{round_number}_{number}",
+                        out=f"out_{round_number}_{count}_{number}",
                     )
-                )
-                print(
-                    f"round {round_number + 1}, {name}: {runs[-1]['steps_s']:.1f} s, {runs[-1]['points_per_s']:.0f} "
-                    f"points/s (load {runs[-1]['load_average']:.1f})",
-                    flush=True,
-                )
+                    (runs if count == args.tiles else longer).append(run)
+                    print(
+                        f"round {round_number + 1}, {count} tiles, {name}: {run['steps_s']:.1f} s, "
+                        f"{run['points_per_s']:.0f} points/s (load {run['load_average']:.1f})",
+                        flush=True,
+                    )
     print(f"\n{runs[0]['tiles']} tiles, {runs[0]['points']} points")
     print(f"{'run':>15s} {'steps s':>8s} {'tiles/s':>8s} {'points/s':>9s} {'cpu s':>7s} {'peak MiB':>9s} {'load':>5s}")
     for run in runs:
@@ -197,12 +225,16 @@ def main(argv: list[str] | None = None) -> int:
             f"one worker over the baseline (median points/s): local {rates['local'] / rates['baseline']:.2f}x, "
             f"dask {rates['dask 1 worker'] / rates['baseline']:.2f}x"
         )
+    report: dict[str, Any] = {
+        "runs": runs,
+        "median_points_per_s": rates,
+        "speedup_2_workers": speedup,
+        "cpus": os.cpu_count(),
+    }
+    if longer:
+        report.update(marginal_rates(runs, longer, names=[name for name, _, _ in configs]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {"runs": runs, "median_points_per_s": rates, "speedup_2_workers": speedup, "cpus": os.cpu_count()}, indent=2
-        )
-    )
+    args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")
     return 0
 
