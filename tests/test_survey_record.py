@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vl3d_focal.io.footprints import Footprint, TileIndex, crs_from_wkt
@@ -185,6 +186,24 @@ def test_crs_of_wkt_and_tile_neighbours():
     )
     assert len(index.neighbours("t11", margin=0.5)) == 8 and len(index.neighbours("t00", margin=0.5)) == 3
     assert index.origin.tolist() == [0, 0, 0] and index.neighbours("nope", margin=1.0) == []
+
+
+def test_tile_neighbours_are_the_boxes_that_meet_the_grown_box():
+    """The vectorised test against the definition, on boxes of random sizes, touching included."""
+    rng = np.random.default_rng(4)
+    low = rng.integers(0, 50, (60, 2)).astype(float)
+    high = low + rng.integers(0, 12, (60, 2))
+    index = TileIndex(
+        footprints=tuple(Footprint(path=f"t{k}", low=(*low[k], 0.0), high=(*high[k], 1.0), points=1) for k in range(60))
+    )
+    for margin in (0.0, 2.5):
+        for k in range(60):
+            grown_low, grown_high = low[k] - margin, high[k] + margin
+            expected = [
+                f"t{j}" for j in range(60) if j != k and np.all(low[j] <= grown_high) and np.all(grown_low <= high[j])
+            ]
+            assert [f.path for f in index.neighbours(f"t{k}", margin=margin)] == expected
+    assert index.get("t7").high[:2] == tuple(high[7]) and index.get("t60") is None
 
 
 def test_a_record_of_many_tiles_reads_back_as_written(tmp_path):

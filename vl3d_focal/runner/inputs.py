@@ -14,8 +14,9 @@ from pathlib import Path
 from vl3d_focal.config.prefixes import cloud_prefixes, model_prefix
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.footprints import TileIndex
+from vl3d_focal.io.footprints import TileIndex, read_footprint
 from vl3d_focal.io.las import check_file
+from vl3d_focal.progress import Progress
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ def read_inputs(
     """Opens every input cloud (one log line each) into a new pipeline state, with the tile
     index of their headers' bounds (:class:`~vl3d_focal.io.footprints.TileIndex`).
 
-    Only the header is read and checked here (:func:`vl3d_focal.io.las.check_file`): a
+    Only the header is read and checked here (:func:`vl3d_focal.io.las.check_file`; with a progress
+    bar, for surveys of thousands of tiles): a
     cloud is read whole when a step first uses it (training, in-memory prediction), while
     prediction, evaluation and writing of a big cloud nobody trains on stream its file
     (:mod:`vl3d_focal.inference.streaming`), so that memory stays bounded for any cloud size.
@@ -46,28 +48,31 @@ def read_inputs(
         []
     """
     per_cloud = cloud_prefixes(inputs=inputs, prefixes=prefixes)
-    records = []
-    for number, (path, prefix) in enumerate(zip(inputs, per_cloud), start=1):
-        try:
-            count = check_file(path)
-        except DataError as err:
-            if failures is None:
-                raise
-            logger.error("cloud %d/%d: %s", number, len(inputs), err)
-            failures[str(path)] = str(err)
-            continue
-        logger.log(
-            logging.INFO if len(inputs) <= 20 else logging.DEBUG,
-            "cloud %d/%d: %s, %d points",
-            number,
-            len(inputs),
-            path,
-            count,
-        )
-        records.append(CloudRecord(path=Path(path), cloud=None, prefix=prefix, num_points=count))
+    records, footprints = [], []
+    with Progress("reading headers", total=len(inputs), unit="clouds") as progress:
+        for number, (path, prefix) in enumerate(zip(inputs, per_cloud), start=1):
+            progress.update(number - 1)
+            try:
+                count = check_file(path)
+                footprints.append(read_footprint(path))
+            except DataError as err:
+                if failures is None:
+                    raise
+                logger.error("cloud %d/%d: %s", number, len(inputs), err)
+                failures[str(path)] = str(err)
+                continue
+            logger.log(
+                logging.INFO if len(inputs) <= 20 else logging.DEBUG,
+                "cloud %d/%d: %s, %d points",
+                number,
+                len(inputs),
+                path,
+                count,
+            )
+            records.append(CloudRecord(path=Path(path), cloud=None, prefix=prefix, num_points=count))
     logger.info("%d input cloud(s), %d points", len(records), sum(r.num_points for r in records))
     return PipelineState(
         clouds=records,
         model_prefix=model_prefix(inputs=inputs, prefixes=prefixes),
-        tile_index=TileIndex.read([record.path for record in records]),
+        tile_index=TileIndex(footprints=tuple(footprints)),
     )
