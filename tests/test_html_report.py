@@ -111,6 +111,29 @@ def test_the_page_shows_scores_classes_loss_weights_steps_and_warnings(tmp_path)
     assert 'href="eval/evaluation.json"' in text  # links relative to the page
 
 
+def test_a_survey_of_many_tiles_details_only_its_worst_tiles(tmp_path):
+    """30 evaluated tiles: the 12 of lowest mIoU in detail, worst first, and a note; not 30 of each."""
+    record = make_record(tmp_path)
+    evaluations = []
+    for k in range(30):
+        right = 10 + 3 * ((k * 7) % 30)  # a different score per tile, in no particular order
+        matrix = [[right, 100 - right, 0], [0, 100, 0], [0, 0, 10]]
+        evaluations.append(
+            {
+                **record["evaluations"][0],
+                "cloud": str(tmp_path / f"tile_{k:02d}.las"),
+                "metrics": classification_metrics(matrix, class_names=NAMES),
+            }
+        )
+    record["evaluations"] = evaluations
+    text = render_report(record, folder=tmp_path)
+    worst = sorted(range(30), key=lambda k: evaluations[k]["metrics"]["mIoU"])[:12]
+    shown = re.findall(r"Confusion matrix: (tile_\d+)\.las</h2>", text)
+    assert shown == [f"tile_{k:02d}" for k in worst]
+    assert "30 clouds were evaluated: the 12 of lowest mIoU are shown below" in text
+    assert set(re.findall(r"Class distribution: (tile_\d+)", text)) == set(shown)
+
+
 def test_a_failed_run_shows_its_error_and_the_step(tmp_path):
     record = make_record(tmp_path, status="failed")
     record["steps"][1]["status"] = "failed"

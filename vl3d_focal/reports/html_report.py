@@ -4,7 +4,9 @@ Sections: summary (status, scores, loss, class weights), the error of a failed r
 per-class results (rarest classes marked), confusion matrices (counts, row-normalised),
 top-down maps, training (curves, class weights and how they came), clouds and class
 distributions, the survey's tiles and map when the run has one, step times, output files, the
-spec as run, versions and machine.
+spec as run, versions and machine. A survey of more than :data:`DETAILED_CLOUDS` evaluated tiles
+shows that many in detail, those of lowest mIoU (the page of 225 tiles was 23 MB, and each
+top-down map is read and re-encoded); every tile stays in the survey's table and map.
 
 Example:
     >>> record = {"status": "failed", "output_prefix": "out/", "steps": [], "warnings": [],
@@ -27,6 +29,27 @@ from vl3d_focal.reports import svg_charts
 from vl3d_focal.reports.html_page import esc, fmt, link, page, picture_uri, swatch, table, write_page
 from vl3d_focal.reports.run_summary import first_training, history_columns, loss_summary, rare_classes, summed_metrics
 from vl3d_focal.reports.survey_section import survey_section
+
+DETAILED_CLOUDS = 12
+"""Most evaluated clouds shown in detail (per-class results, confusion matrix, top-down map,
+class distribution)."""
+
+
+def detailed_evaluations(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The evaluations shown in detail: all of them, or the :data:`DETAILED_CLOUDS` of lowest
+    mIoU (undefined last), worst first.
+
+    Example:
+        >>> evaluations = [{"metrics": {"mIoU": v}} for v in [0.9] * 12 + [0.2, None]]
+        >>> [e["metrics"]["mIoU"] for e in detailed_evaluations({"evaluations": evaluations})][:2]
+        [0.2, 0.9]
+    """
+    evaluations = list(record.get("evaluations") or [])
+    if len(evaluations) <= DETAILED_CLOUDS:
+        return evaluations
+    scores = [evaluation["metrics"].get("mIoU") for evaluation in evaluations]
+    order = sorted(range(len(evaluations)), key=lambda k: (scores[k] is None, scores[k] or 0.0, k))
+    return [evaluations[k] for k in order[:DETAILED_CLOUDS]]
 
 
 def _step_name(record: Mapping[str, Any], index: int | None) -> str:
@@ -149,8 +172,15 @@ def _confusion(metrics: Mapping[str, Any]) -> str:
 
 def _evaluations(record: Mapping[str, Any], folder: Path) -> list[tuple[str, str, str]]:
     rare = rare_classes(record)
+    shown, total = detailed_evaluations(record), len(record.get("evaluations") or [])
     sections = []
-    for number, evaluation in enumerate(record.get("evaluations") or [], start=1):
+    if len(shown) < total:
+        note = (
+            f"{total} clouds were evaluated: the {len(shown)} of lowest mIoU are shown below, worst first; "
+            "every tile's scores are in the Survey section's table and map, and in its own evaluation files."
+        )
+        sections.append(("results", "Results", f'<p class="muted">{esc(note)}</p>'))
+    for number, evaluation in enumerate(shown, start=1):
         name = Path(evaluation["cloud"]).name
         files = link(evaluation["report_path"], folder=folder)
         sections.append(
@@ -245,7 +275,7 @@ def _clouds(record: Mapping[str, Any], folder: Path) -> str:
     ]
     html = table(["input cloud", "points", "output prefix"], rows)
     training = first_training(record)
-    for evaluation in record.get("evaluations") or []:
+    for evaluation in detailed_evaluations(record):
         metrics = evaluation["metrics"]
         counts = np.asarray(metrics["confusion_matrix"], dtype=np.int64)
         groups = {"reference": counts.sum(axis=1).tolist(), "predicted": counts.sum(axis=0).tolist()}
