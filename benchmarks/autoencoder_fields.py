@@ -23,10 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +38,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import vl3d_focal.losses  # noqa: E402,F401  (registers the losses)
 from benchmarks.configs import kpconv_autoencoder  # noqa: E402
+from benchmarks.timing import median_seconds  # noqa: E402
 from vl3d_focal.data.hierarchical_fields import HierarchySpec, build_hierarchy, depth0_field_spec  # noqa: E402
 from vl3d_focal.data.receptive_fields import build_fields, field_coordinates  # noqa: E402
 from vl3d_focal.models import build_conv_autoencoder_pwise_classifier, build_pointnet_pwise_classifier  # noqa: E402
@@ -95,17 +93,6 @@ def field_batch(config: dict[str, Any], *, count: int) -> np.ndarray:
     return np.resize(coords, (count, *coords.shape[1:]))  # repeats fields if the tile has fewer
 
 
-def median_seconds(call: Callable[[], Any], *, repetitions: int) -> float:
-    """Median wall time of ``call`` after two warm-up calls (tracing, compilation)."""
-    call(), call()
-    times = []
-    for _ in range(repetitions):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def network_timings(
     model: keras.Model, inputs: list[np.ndarray], labels: np.ndarray, *, repetitions: int
 ) -> dict[str, float]:
@@ -132,9 +119,11 @@ def network_timings(
         forward = tf.function(lambda *xs: model(list(xs), training=False), jit_compile=jit)
         step = tf.function(train_step, jit_compile=jit)
         out[f"forward/{mode}"] = median_seconds(
-            lambda forward=forward: forward(*tensors).numpy(), repetitions=repetitions
+            lambda forward=forward: forward(*tensors).numpy(), repetitions=repetitions, warmup=2
         )
-        out[f"train_step/{mode}"] = median_seconds(lambda step=step: step(*tensors).numpy(), repetitions=repetitions)
+        out[f"train_step/{mode}"] = median_seconds(
+            lambda step=step: step(*tensors).numpy(), repetitions=repetitions, warmup=2
+        )
     return out
 
 
@@ -143,7 +132,7 @@ def run_config(name: str, *, batch: int, repetitions: int, index_fields: int) ->
     config = CONFIGS[name]
     hierarchy = HierarchySpec.from_config(config["pre_processing"])
     coords = field_batch(config, count=max(index_fields, batch))
-    index_s = median_seconds(lambda: build_hierarchy(coords[:index_fields], hierarchy), repetitions=3)
+    index_s = median_seconds(lambda: build_hierarchy(coords[:index_fields], hierarchy), repetitions=3, warmup=2)
     arrays = build_hierarchy(coords[:batch], hierarchy).arrays()
     feats = np.random.default_rng(1).normal(size=(batch, coords.shape[1], 2)).astype(np.float32)
     labels = np.random.default_rng(2).integers(0, NUM_CLASSES, (batch, coords.shape[1])).astype(np.int32)

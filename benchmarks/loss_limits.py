@@ -17,23 +17,13 @@ import functools
 import gc
 import platform
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def _best_seconds(*, fn: Callable[[], Any], repetitions: int) -> float:
-    fn()
-    return statistics.median(_elapsed(fn) for _ in range(repetitions))
-
-
-def _elapsed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+from benchmarks.timing import median_seconds
 
 
 def machine_rates(*, repetitions: int = 15) -> dict[str, float]:
@@ -53,10 +43,10 @@ def machine_rates(*, repetitions: int = 15) -> dict[str, float]:
 
     big = np.ones(32 * 1024 * 1024, np.float32)
     out = np.empty_like(big)
-    numpy_copy = 2 * big.nbytes / _best_seconds(fn=functools.partial(np.copyto, out, big), repetitions=repetitions)
+    numpy_copy = 2 * big.nbytes / median_seconds(functools.partial(np.copyto, out, big), repetitions=repetitions)
     tf_big = tf.constant(big)
     scale = tf.function(lambda x: x * 1.0001)
-    tf_scale = 2 * big.nbytes / _best_seconds(fn=functools.partial(scale, tf_big), repetitions=repetitions)
+    tf_scale = 2 * big.nbytes / median_seconds(functools.partial(scale, tf_big), repetitions=repetitions)
     small = np.linspace(-5.0, 5.0, 64 * 1024, dtype=np.float32)
     small_out = np.empty_like(small)
     inner = 50
@@ -65,10 +55,10 @@ def machine_rates(*, repetitions: int = 15) -> dict[str, float]:
         for _ in range(inner):
             np.exp(small, out=small_out)
 
-    numpy_exp = inner * small.size / _best_seconds(fn=numpy_exp_loop, repetitions=repetitions)
+    numpy_exp = inner * small.size / median_seconds(numpy_exp_loop, repetitions=repetitions)
     tf_mid = tf.constant(np.linspace(-5.0, 5.0, 1024 * 1024, dtype=np.float32))
     tf_exp_fn = tf.function(lambda x: tf.reduce_sum(tf.exp(x)), jit_compile=True)
-    tf_exp = tf_mid.shape[0] / _best_seconds(fn=lambda: tf_exp_fn(tf_mid), repetitions=repetitions)
+    tf_exp = tf_mid.shape[0] / median_seconds(lambda: tf_exp_fn(tf_mid), repetitions=repetitions)
     del big, out, tf_big
     gc.collect()
     return {

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.timing import median_seconds  # noqa: E402
 from vl3d_focal.io.footprints import Footprint, TileIndex  # noqa: E402
 from vl3d_focal.reports.metrics import classification_metrics  # noqa: E402
 from vl3d_focal.reports.survey_map import survey_features  # noqa: E402
@@ -65,16 +62,6 @@ def evaluated_record(folder: Path, *, tiles: int) -> SurveyRecord:
     record.tiles[-1]["status"] = "pending"
     record.phases[phase]["fingerprint"] = "f"
     return record
-
-
-def median_seconds(action: Callable[[], Any], *, repetitions: int) -> float:
-    """Median wall time of ``action`` over ``repetitions`` calls."""
-    times = []
-    for _ in range(repetitions):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
