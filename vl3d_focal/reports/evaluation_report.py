@@ -25,7 +25,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from vl3d_focal.errors import DataError  # noqa: E402
 from vl3d_focal.io.atomic import atomic_output  # noqa: E402
 from vl3d_focal.reports.figures import class_rgba, save_figure, set_margins, text_inches  # noqa: E402
-from vl3d_focal.reports.files import evaluation_files, write_csv  # noqa: E402
+from vl3d_focal.reports.files import evaluation_files, is_picture, write_csv  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ def write_evaluation(
     colors = class_rgba(class_colors, count=len(names))
     paths = {name: path for name, path in evaluation_files(json_path).items() if name != "topdown_png"}
     if not pictures:
-        paths = {name: path for name, path in paths.items() if not name.endswith("_png")}
+        paths = {name: path for name, path in paths.items() if not is_picture(name)}
     with atomic_output(paths["json"]) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     logger.info("wrote %s (OA %s, mIoU %s)", json_path, _fmt(metrics["OA"]), _fmt(metrics["mIoU"]))

@@ -35,6 +35,16 @@ def evaluation_files(report_path: str | os.PathLike[str]) -> dict[str, Path]:
     }
 
 
+def is_picture(name: str) -> bool:
+    """Whether an :func:`evaluation_files` name is a picture's.
+
+    Example:
+        >>> [name for name in evaluation_files("e.json") if is_picture(name)]
+        ['confusion_png', 'distribution_png', 'topdown_png']
+    """
+    return name.endswith("_png")
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Writes a UTF-8 text report atomically; returns its path.
 

@@ -28,11 +28,11 @@ def read_inputs(
     """Opens every input cloud (one log line each) into a new pipeline state, with the tile
     index of their headers' bounds (:class:`~vl3d_focal.io.footprints.TileIndex`).
 
-    Only the header is read and checked here (:func:`vl3d_focal.io.las.check_file`; with a progress
-    bar, for surveys of thousands of tiles): a
-    cloud is read whole when a step first uses it (training, in-memory prediction), while
-    prediction, evaluation and writing of a big cloud nobody trains on stream its file
-    (:mod:`vl3d_focal.inference.streaming`), so that memory stays bounded for any cloud size.
+    Only the header is read and checked here (:func:`vl3d_focal.io.las.check_file`), with a
+    progress bar for surveys of thousands of tiles: a cloud is read whole when a step first uses
+    it (training, in-memory prediction), while prediction, evaluation and writing of a big cloud
+    nobody trains on stream its file (:mod:`vl3d_focal.inference.streaming`), so that memory
+    stays bounded for any cloud size.
 
     Args:
         inputs: ``in_pcloud`` paths (already resolved against the spec's folder).

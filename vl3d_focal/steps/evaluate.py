@@ -32,7 +32,7 @@ from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import PLOT_SUFFIXES, closed_object, optional_output_schema, output_path_schema
 from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
-from vl3d_focal.reports.files import evaluation_files
+from vl3d_focal.reports.files import evaluation_files, is_picture
 from vl3d_focal.reports.vl3d_metrics import CLASS_METRICS, GLOBAL_METRICS
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import EvaluationFacts
@@ -45,8 +45,6 @@ logger = logging.getLogger(__name__)
 JSON_SUFFIX = ".json"
 TEXT_OUTPUTS = ("class_report_path", "confusion_matrix_report_path", "class_distribution_report_path")
 PLOT_OUTPUTS = ("confusion_matrix_plot_path", "class_distribution_plot_path")
-PICTURE = "_png"
-"""What the names of the pictures among :func:`~vl3d_focal.reports.files.evaluation_files` end with."""
 
 
 def _training_counts(state: PipelineState, *, num_classes: int) -> dict[str, list[int]] | None:
@@ -134,7 +132,7 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
             paths=paths,
             colors=list(mapping.colors),
         )
-        pictures = {name: str(path) for name, path in written.items() if name.endswith(PICTURE)}
+        pictures = {name: str(path) for name, path in written.items() if is_picture(name)}
         pictures.update({key: path for key, path in paths.items() if path.lower().endswith(".png")})
         state.facts.evaluations.append(
             EvaluationFacts(
@@ -162,7 +160,7 @@ def _report_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
         return []
     files = evaluation_files(step["report_path"])
     pictures = step.get("pictures", True)
-    return [("cloud", str(path)) for key, path in files.items() if key != "json" and (pictures or PICTURE not in key)]
+    return [("cloud", str(path)) for key, path in files.items() if key != "json" and (pictures or not is_picture(key))]
 
 
 def _names_list(items: dict[str, Any], description: str, default: list[str] | None) -> dict[str, Any]:
