@@ -56,7 +56,7 @@ def test_wrong_number_of_prefixes_is_a_data_error():
 
 
 def test_topdown_picture_goes_beside_the_report():
-    assert evaluation_files("o/eval/evaluation.json")["topdown_png"].as_posix() == "o/eval/evaluation_topdown.png"
+    assert evaluation_files("o/eval/evaluation.json")["topdown_svg"].as_posix() == "o/eval/evaluation_topdown.svg"
 
 
 # --- label formats -----------------------------------------------------------------------

@@ -222,7 +222,7 @@ def test_streamed_predict_eval_write_equal_one_shot(
     whole_report = json.loads((tmp_path / "whole_eval" / "evaluation.json").read_text())
     assert streamed_report["confusion_matrix"] == whole_report["confusion_matrix"]
     assert streamed_report["mIoU"] == whole_report["mIoU"]
-    assert (tmp_path / "lazy_eval" / "evaluation_topdown.png").stat().st_size > 0
+    assert (tmp_path / "lazy_eval" / "evaluation_topdown.svg").stat().st_size > 0
 
     writer = {
         "writer": "ClassifiedPcloudWriter",

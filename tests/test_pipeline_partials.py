@@ -20,7 +20,7 @@ STALE = [
     "training/.best.0a1b2c3d.partial.weights.h5",  # best weights
     "training/resume/.checkpoint.zz99yy88.partial.npz",  # resumable checkpoint
     "eval/.evaluation.abcdefgh.partial.json",  # reports
-    "eval/.evaluation_confusion.q1w2e3r4.partial.png",
+    "eval/.evaluation_confusion.q1w2e3r4.partial.svg",
     "model/.model.m0d3l_01.partial.keras",  # the model writer's temporary archive
     ".predicted.p9r8e7d6.partial.laz",  # the cloud writers' temporary cloud
 ]

@@ -3,21 +3,25 @@ what the numbers say."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import io
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
+from PIL import Image
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.reports.evaluation_report import format_text_report, write_evaluation
 from vl3d_focal.reports.history import write_training_history
 from vl3d_focal.reports.metrics import METRIC_KEYS, classification_metrics, confusion_matrix
-from vl3d_focal.reports.topdown import make_topdown_figure, plot_topdown
+from vl3d_focal.reports.topdown import plot_topdown, topdown_svg
 from vl3d_focal.runner.cloud_phase import cloud_output_patterns
 
 NAMES = ["ground", "vegetation", "pole"]
@@ -57,8 +61,8 @@ def test_write_evaluation_files(tmp_path, scene):
         "evaluation.json",
         "evaluation.txt",
         "evaluation_class_distribution.csv",
-        "evaluation_class_distribution.png",
-        "evaluation_confusion.png",
+        "evaluation_class_distribution.svg",
+        "evaluation_confusion.svg",
     ]  # and no temporary file left behind
     loaded = json.loads(report.read_text())
     assert tuple(loaded) == METRIC_KEYS
@@ -79,9 +83,16 @@ def test_write_evaluation_files(tmp_path, scene):
     assert [int(r[2]) for r in rows[1:]] == cm.sum(axis=0).tolist()
     assert [int(r[3]) for r in rows[1:]] == [70, 20, 1]
 
-    height, width, _ = _png_shape(paths["confusion_png"])
-    assert width > 1.5 * height  # counts and row-normalised side by side
-    _png_shape(paths["distribution_png"])
+    confusion = _svg_root(paths["confusion_svg"])
+    assert float(confusion.get("width")) > 1.5 * float(confusion.get("height"))  # counts and recall side by side
+    cells = [t for _, _, t in _texts(confusion)]
+    for value in [*cm.reshape(-1).tolist(), *(f"{v:.2f}" for v in (cm / cm.sum(axis=1, keepdims=True)).reshape(-1))]:
+        assert str(value) in cells  # every count and recall, as the matrix says
+    tooltips = [t.text for t in confusion.iter(f"{SVG}title")]
+    assert f"reference pole, predicted ground: {cm[2, 0]} points" in tooltips
+    distribution = _svg_root(paths["distribution_svg"])
+    bars = [t.text for t in distribution.iter(f"{SVG}title") if t.text and ", " in t.text]
+    assert "pole, training: 1" in bars and f"ground, reference: {cm[0].sum()}" in bars
 
 
 def test_write_evaluation_rejects_bad_counts(tmp_path, scene):
@@ -112,66 +123,109 @@ def test_training_history(tmp_path):
         )
 
 
-def _colours(ax, *, inside):
-    """The colours of the non-empty pixels of an axes' image whose centres satisfy ``inside(x, y)``."""
-    image = ax.images[0]
-    left, right, bottom, top = image.get_extent()
-    pixels = np.asarray(image.get_array())
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _svg_root(path_or_text):
+    text = path_or_text if isinstance(path_or_text, str) else Path(path_or_text).read_text()
+    root = ET.fromstring(text)  # well-formed XML, an SVG document
+    assert root.tag == f"{SVG}svg"
+    return root
+
+
+def _texts(root):
+    return [(float(t.get("x", "nan")), float(t.get("y", "nan")), t.text or "") for t in root.iter(f"{SVG}text")]
+
+
+def _panels(svg):
+    """Each top-down panel as (RGBA pixels with row 0 on top, extent read off the picture's axes)."""
+    root = _svg_root(svg)
+    images = root.findall(f"{SVG}image")
+    texts = _texts(root)
+    panels = []
+    for image in images:
+        x0, y0 = float(image.get("x")), float(image.get("y"))
+        width, height = float(image.get("width")), float(image.get("height"))
+        pixels = np.asarray(
+            Image.open(io.BytesIO(base64.b64decode(image.get("href").split(",", 1)[1]))).convert("RGBA")
+        )
+        x_ticks = [(x, float(t)) for x, y, t in texts if abs(y - (y0 + height + 16)) < 0.2 and x0 <= x <= x0 + width]
+        y_ticks = [(y - 4, float(t)) for x, y, t in texts if abs(x - (float(images[0].get("x")) - 6)) < 0.2]
+        assert len(x_ticks) >= 2 and len(y_ticks) >= 2
+        (px1, v1), (px2, v2) = x_ticks[0], x_ticks[-1]
+        (py1, w1), (py2, w2) = y_ticks[0], y_ticks[-1]
+        left = v1 - (px1 - x0) * (v2 - v1) / (px2 - px1)
+        right = left + width * (v2 - v1) / (px2 - px1)
+        slope = (w2 - w1) / (py2 - py1)  # metres per page pixel, negative: the page's y grows downwards
+        top, bottom = w1 + (y0 - py1) * slope, w1 + (y0 + height - py1) * slope
+        panels.append((pixels / 255.0, (left, right, bottom, top)))
+    return panels
+
+
+def _colours(panel, *, inside):
+    """The colours of the non-empty pixels of a panel whose centres satisfy ``inside(x, y)``."""
+    pixels, (left, right, bottom, top) = panel
     rows, cols = np.mgrid[0 : pixels.shape[0], 0 : pixels.shape[1]]
     x = left + (cols + 0.5) * (right - left) / pixels.shape[1]
-    y = bottom + (rows + 0.5) * (top - bottom) / pixels.shape[0]
+    y = top - (rows + 0.5) * (top - bottom) / pixels.shape[0]
     chosen = inside(x, y) & (pixels[..., 3] > 0)
-    return {tuple(np.round(c, 6)) for c in pixels[chosen]}
+    return {tuple(np.round(c, 2)) for c in pixels[chosen]}
 
 
 def _rgba(*names):
-    return {tuple(np.round(to_rgba(name), 6)) for name in names}
+    return {tuple(np.round(np.round(np.asarray(to_rgba(name)) * 255) / 255, 2)) for name in names}
 
 
 def test_topdown_has_three_panels_in_class_colours(scene):
     xyz, reference, predicted = scene
-    fig = make_topdown_figure(xyz, reference, predicted, class_names=NAMES, colors=COLORS)
-    assert len(fig.axes) == 3
-    assert [ax.get_title() for ax in fig.axes[:2]] == ["Reference", "Prediction"]
+    svg = topdown_svg(xyz, reference, predicted, class_names=NAMES, colors=COLORS)
+    panels = _panels(svg)
+    assert len(panels) == 3
+    texts = [t for _, _, t in _texts(_svg_root(svg))]
     wrong = int(((reference != -1) & (reference != predicted)).sum())
-    assert wrong == 60 and fig.axes[2].get_title().startswith(f"Misclassified: {wrong} points")
-    assert all(ax.get_aspect() == 1.0 for ax in fig.axes)
-    left = _colours(fig.axes[0], inside=lambda x, y: x < 19)  # class 0 (and a few ignored points)
+    assert wrong == 60 and "Reference" in texts and "Prediction" in texts
+    assert f"Misclassified: {wrong} points (2.0%)" in texts
+    for _, (left, right, bottom, top) in panels:  # the axes span the scene, in metres (0.1 pixel rounding)
+        assert left == pytest.approx(xyz[:, 0].min(), abs=0.02) and right >= xyz[:, 0].max() - 0.02
+        assert bottom == pytest.approx(xyz[:, 1].min(), abs=0.02) and top >= xyz[:, 1].max() - 0.02
+    left = _colours(panels[0], inside=lambda x, y: x < 19)  # class 0 (and a few ignored points)
     assert _rgba("#a0785a") <= left <= _rgba("#a0785a", "#d9d9d9")
-    right = _colours(fig.axes[0], inside=lambda x, y: (x > 21) & ((x - 30) ** 2 + (y - 10) ** 2 > 9))
+    right = _colours(panels[0], inside=lambda x, y: (x > 21) & ((x - 30) ** 2 + (y - 10) ** 2 > 9))
     assert _rgba("#2ca02c") <= right <= _rgba("#2ca02c", "#d9d9d9")
-    pole = _colours(fig.axes[0], inside=lambda x, y: (x - 30) ** 2 + (y - 10) ** 2 < 1.5**2)  # tab10's 3rd
+    pole = _colours(panels[0], inside=lambda x, y: (x - 30) ** 2 + (y - 10) ** 2 < 1.5**2)  # tab10's 3rd
     assert _rgba("tab:green") <= pole <= _rgba("tab:green", "#d9d9d9")
-    errors = np.asarray(fig.axes[2].images[0].get_array()).reshape(-1, 4)
-    red = np.all(np.isclose(errors, to_rgba("#d62728")), axis=1).sum()
+    errors = panels[2][0].reshape(-1, 4)
+    red = np.all(np.isclose(errors, np.asarray(to_rgba("#d62728")), atol=1 / 255), axis=1).sum()
     assert 0 < red <= wrong  # misclassified points on top of their pixels
-    assert len(fig.legends) == 1
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == [*NAMES, "ignored"]
+    assert texts[-len(NAMES) - 3 :] == [*NAMES, "ignored", "correct", "misclassified"]  # the legend
 
 
 def test_topdown_pixels_show_the_highest_point():
     xyz = np.array([[0.0, 0.0, 5.0], [0.0, 0.0, 1.0], [10.0, 10.0, 0.0], [0.0, 10.0, 0.0], [10.0, 0.0, 0.0]])
-    fig = make_topdown_figure(
-        xyz, np.array([1, 0, 0, 0, 0]), np.array([1, 1, 0, 0, 0]), class_names=NAMES, colors=COLORS
+    panels = _panels(
+        topdown_svg(xyz, np.array([1, 0, 0, 0, 0]), np.array([1, 1, 0, 0, 0]), class_names=NAMES, colors=COLORS)
     )
     corner = lambda x, y: (x < 4) & (y < 4)  # noqa: E731
-    assert _colours(fig.axes[0], inside=corner) == _rgba("#2ca02c")  # the roof, not the ground below it
-    assert _colours(fig.axes[2], inside=corner) == _rgba("#d62728")  # but that ground point is wrong
+    assert _colours(panels[0], inside=corner) == _rgba("#2ca02c")  # the roof, not the ground below it
+    assert _colours(panels[2], inside=corner) == _rgba("#d62728")  # but that ground point is wrong
+    assert _colours(panels[0], inside=lambda x, y: (x > 6) & (y > 6)) == _rgba("#a0785a")  # the far corner
 
 
-def test_plot_topdown_png_and_subsampling(tmp_path, scene):
+def test_plot_topdown_svg_and_subsampling(tmp_path, scene):
     xyz, reference, predicted = scene
-    path = plot_topdown(xyz, reference, predicted, class_names=NAMES, colors=COLORS, path=tmp_path / "topdown.png")
-    height, width, _ = _png_shape(path)
-    assert width > 2.5 * height  # three square-ish panels side by side
-    figs = [make_topdown_figure(xyz, reference, predicted, class_names=NAMES, max_points=500) for _ in range(2)]
-    images = [fig.axes[0].images[0].get_array() for fig in figs]
-    assert 0 < np.count_nonzero(images[0][..., 3]) <= 500 and figs[0]._suptitle.get_text().endswith(
-        "500 of 3000 points drawn"
-    )
-    np.testing.assert_array_equal(images[0], images[1])  # same subsample every time
+    path = plot_topdown(xyz, reference, predicted, class_names=NAMES, colors=COLORS, path=tmp_path / "topdown.svg")
+    root = _svg_root(path)
+    assert float(root.get("width")) > 2.5 * float(root.get("height"))  # three square-ish panels side by side
+    drawn = [topdown_svg(xyz, reference, predicted, class_names=NAMES, max_points=500) for _ in range(2)]
+    pixels = [_panels(svg)[0][0] for svg in drawn]
+    assert 0 < np.count_nonzero(pixels[0][..., 3]) <= 500
+    assert _texts(_svg_root(drawn[0]))[0][2] == "Top-down view, 500 of 3000 points drawn"
+    assert drawn[0] == drawn[1]  # same subsample every time
     with pytest.raises(DataError, match="reference"):
-        plot_topdown(xyz, reference[:-1], predicted, class_names=NAMES, colors=None, path=tmp_path / "bad.png")
+        plot_topdown(xyz, reference[:-1], predicted, class_names=NAMES, colors=None, path=tmp_path / "bad.svg")
+    with pytest.raises(DataError, match="SVG"):
+        plot_topdown(xyz, reference, predicted, class_names=NAMES, colors=None, path=tmp_path / "map.png")
+    assert not list(tmp_path.glob("bad*")) and not list(tmp_path.glob("map*"))
 
 
 def test_atomic_output_keeps_target_on_error(tmp_path):
@@ -189,7 +243,7 @@ def test_atomic_output_keeps_target_on_error(tmp_path):
 
 
 def test_write_evaluation_without_pictures(tmp_path, scene):
-    """``pictures=False``: the numbers (JSON, text, CSV) and no PNG, and only those paths returned."""
+    """``pictures=False``: the numbers (JSON, text, CSV) and no picture, and only those paths returned."""
     paths = write_evaluation(_metrics(scene), report_path=tmp_path / "e" / "evaluation.json", pictures=False)
     written = sorted(p.name for p in (tmp_path / "e").iterdir())
     assert written == ["evaluation.json", "evaluation.txt", "evaluation_class_distribution.csv"]
@@ -197,13 +251,13 @@ def test_write_evaluation_without_pictures(tmp_path, scene):
 
 
 def test_an_eval_step_without_pictures_declares_no_picture():
-    """A survey resumed after an eval step with ``pictures: false`` must not wait for PNGs."""
+    """A survey resumed after an eval step with ``pictures: false`` must not wait for pictures."""
     step = {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}
     drawn = cloud_output_patterns([step])
     spared = cloud_output_patterns([{**step, "pictures": False}])
     assert sorted(Path(p).name for p in drawn if p not in spared) == [
-        "evaluation_class_distribution.png",
-        "evaluation_confusion.png",
-        "evaluation_topdown.png",
+        "evaluation_class_distribution.svg",
+        "evaluation_confusion.svg",
+        "evaluation_topdown.svg",
     ]
     assert all(p in drawn for p in spared) and spared

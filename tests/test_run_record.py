@@ -94,7 +94,7 @@ def test_the_evaluation_facts_equal_the_evaluation_file(run):
     root, _, record = run
     evaluation = record["evaluations"][0]
     assert evaluation["metrics"] == json.loads((root / "out" / "eval" / "evaluation.json").read_text())
-    assert Path(evaluation["pictures"]["topdown_png"]).is_file()
+    assert Path(evaluation["pictures"]["topdown_svg"]).is_file()
 
 
 def test_package_warnings_are_recorded_with_their_step(run):

@@ -167,9 +167,9 @@ def test_a_sigkilled_survey_resumed_ends_with_the_outputs_of_an_uninterrupted_on
     assert resumed["counts"] == {"done": 2, "skipped": 2, "failed": 0, "pending": 0}
     expected = json.loads((whole / "out" / "survey.json").read_text())
     assert resumed["metrics"] == expected["metrics"] and resumed["points_done"] == expected["points_done"]
-    files = sorted(p.relative_to(whole).as_posix() for p in whole.rglob("*") if p.is_file() and p.suffix != ".png")
+    files = sorted(p.relative_to(whole).as_posix() for p in whole.rglob("*") if p.is_file() and p.suffix != ".svg")
     assert files == sorted(
-        p.relative_to(killed).as_posix() for p in killed.rglob("*") if p.is_file() and p.suffix != ".png"
+        p.relative_to(killed).as_posix() for p in killed.rglob("*") if p.is_file() and p.suffix != ".svg"
     )
     compared = [name for name in files if name.endswith((".laz", "evaluation.json", ".csv", ".txt"))]
     assert len(compared) == 4 * 4

@@ -26,6 +26,7 @@ from vl3d_focal.errors import DataError  # noqa: E402
 from vl3d_focal.io.atomic import atomic_output  # noqa: E402
 from vl3d_focal.reports.figures import class_rgba, save_figure, set_margins, text_inches  # noqa: E402
 from vl3d_focal.reports.files import evaluation_files, is_picture, write_csv  # noqa: E402
+from vl3d_focal.reports.svg_pictures import confusion_svg, distribution_svg, write_svg  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +79,21 @@ def format_text_report(metrics: Mapping[str, Any]) -> str:
 
 
 def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
-    """The confusion matrix, counts and row-normalised; the suffix (``.png``, ``.svg``) is the format.
+    """The confusion matrix, counts and row-normalised; the suffix (``.svg``, ``.png``, ``.pdf``) is
+    the format: SVG is written as text (:func:`~vl3d_focal.reports.svg_pictures.confusion_svg`),
+    the others by matplotlib.
 
     Example:
         >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "cm.svg"
-        >>> plot_confusion(np.array([[3, 1], [0, 2]]), ["a", "b"], path)
-        >>> path.read_text().lstrip().startswith("<?xml")
-        True
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> plot_confusion(np.array([[3, 1], [0, 2]]), ["a", "b"], folder / "cm.svg")
+        >>> plot_confusion(np.array([[3, 1], [0, 2]]), ["a", "b"], folder / "cm.png")
+        >>> (folder / "cm.svg").read_text()[:5], (folder / "cm.png").read_bytes()[:4]
+        ('<?xml', b'\\x89PNG')
     """
+    if Path(path).suffix.lower() == ".svg":
+        write_svg(path, confusion_svg(cm, names))
+        return
     totals = cm.sum(axis=1, keepdims=True)
     normalised = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=np.float64), where=totals > 0)
     longest = text_inches(max((len(n) for n in names), default=1))  # a class name, in inches
@@ -129,7 +136,9 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
 
 
 def plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors: list[Any], path: Path) -> None:
-    """Points per class of each named series (log scale); the suffix is the format.
+    """Points per class of each named series (log scale); the suffix is the format (SVG as text, in
+    the series' colours: :func:`~vl3d_focal.reports.svg_pictures.distribution_svg`; others by
+    matplotlib, in the classes' ``colors``).
 
     Example:
         >>> import tempfile
@@ -138,6 +147,9 @@ def plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors
         >>> path.read_bytes()[:4]
         b'\\x89PNG'
     """
+    if Path(path).suffix.lower() == ".svg":
+        write_svg(path, distribution_svg(series, names))
+        return
     longest = text_inches(max((len(n) for n in names), default=1))  # a class name, in inches
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) * len(series) / 2 + 3), 4.5 + 0.5 * longest))
     x = np.arange(len(names))
@@ -175,11 +187,11 @@ def write_evaluation(
     class_counts: Mapping[str, Sequence[int]] | None = None,
     pictures: bool = True,
 ) -> dict[str, Path]:
-    """Writes an evaluation: JSON, text report, confusion-matrix PNG, class distribution CSV + PNG.
+    """Writes an evaluation: JSON, text report, confusion-matrix SVG, class distribution CSV + SVG.
 
     With ``report_path`` = ``eval/evaluation.json`` the files are ``eval/evaluation.json``,
-    ``eval/evaluation.txt``, ``eval/evaluation_confusion.png``,
-    ``eval/evaluation_class_distribution.csv`` and ``eval/evaluation_class_distribution.png``.
+    ``eval/evaluation.txt``, ``eval/evaluation_confusion.svg``,
+    ``eval/evaluation_class_distribution.csv`` and ``eval/evaluation_class_distribution.svg``.
 
     Args:
         metrics: the result of :func:`vl3d_focal.reports.metrics.classification_metrics`.
@@ -187,7 +199,7 @@ def write_evaluation(
         class_colors: one matplotlib colour per class (None entries take defaults).
         class_counts: extra named count series for the class distribution, e.g.
             ``{"training": [...]}``, beside the reference and predicted counts.
-        pictures: False: no PNG (the JSON, text and CSV only).
+        pictures: False: no picture (the JSON, text and CSV only).
 
     Returns:
         The paths of the files written, named as in
@@ -213,7 +225,7 @@ def write_evaluation(
             raise DataError(f"class_counts[{label!r}] must give {len(names)} counts (one per class); got {counts.size}")
         series[str(label)] = counts
     colors = class_rgba(class_colors, count=len(names))
-    paths = {name: path for name, path in evaluation_files(json_path).items() if name != "topdown_png"}
+    paths = {name: path for name, path in evaluation_files(json_path).items() if name != "topdown_svg"}
     if not pictures:
         paths = {name: path for name, path in paths.items() if not is_picture(name)}
     with atomic_output(paths["json"]) as tmp:
@@ -222,10 +234,10 @@ def write_evaluation(
     with atomic_output(paths["text"]) as tmp:
         tmp.write_text(format_text_report(metrics), encoding="utf-8")
     if pictures:
-        plot_confusion(cm, names, paths["confusion_png"])
+        plot_confusion(cm, names, paths["confusion_svg"])
     header = ["class", *series]
     rows = [[name, *(int(series[label][k]) for label in series)] for k, name in enumerate(names)]
     write_csv(paths["distribution_csv"], header, rows)
     if pictures:
-        plot_distribution(series, names, colors, paths["distribution_png"])
+        plot_distribution(series, names, colors, paths["distribution_svg"])
     return paths

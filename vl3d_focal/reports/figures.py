@@ -44,8 +44,7 @@ def set_margins(fig: Figure, *, left: float, right: float, bottom: float, top: f
     """Places the subplots with fixed margins and gaps between columns, in inches.
 
     Figures laid out this way are drawn once when saved; a layout engine (constrained or tight)
-    or ``bbox_inches="tight"`` draws them twice (once to measure), which doubles the cost of the
-    per-tile evaluation pictures of a survey.
+    or ``bbox_inches="tight"`` draws them twice (once to measure), which doubles their cost.
 
     Example:
         >>> fig, axes = plt.subplots(1, 2, figsize=(8, 4))
@@ -70,9 +69,9 @@ def set_margins(fig: Figure, *, left: float, right: float, bottom: float, top: f
 
 
 PNG_COMPRESS_LEVEL = 1
-"""zlib level of the PNG pictures: against the default level 6, level 1 saves about 0.07 s on the
-three evaluation pictures of a tile (a survey draws them for every tile) for files 1.2-1.5x as
-large (50-280 KB)."""
+"""zlib level of the PNG pictures matplotlib draws (training history, VL3D's ``.png`` plot paths):
+against the default level 6, level 1 saved about 0.07 s on three pictures of an evaluation's
+size, for files 1.2-1.5x as large (50-280 KB)."""
 
 
 def save_figure(fig: Figure, *, path: Path, dpi: int = 120, tight: bool = True) -> None:

@@ -2,9 +2,9 @@
 
 Example:
     >>> sorted(evaluation_files("out/eval/evaluation.json"))
-    ['confusion_png', 'distribution_csv', 'distribution_png', 'json', 'text', 'topdown_png']
-    >>> evaluation_files("out/eval/evaluation.json")["topdown_png"].as_posix()
-    'out/eval/evaluation_topdown.png'
+    ['confusion_svg', 'distribution_csv', 'distribution_svg', 'json', 'text', 'topdown_svg']
+    >>> evaluation_files("out/eval/evaluation.json")["topdown_svg"].as_posix()
+    'out/eval/evaluation_topdown.svg'
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ def evaluation_files(report_path: str | os.PathLike[str]) -> dict[str, Path]:
     return {
         "json": json_path,
         "text": json_path.with_suffix(".txt"),
-        "confusion_png": Path(f"{stem}_confusion.png"),
+        "confusion_svg": Path(f"{stem}_confusion.svg"),
         "distribution_csv": Path(f"{stem}_class_distribution.csv"),
-        "distribution_png": Path(f"{stem}_class_distribution.png"),
-        "topdown_png": Path(f"{stem}_topdown.png"),
+        "distribution_svg": Path(f"{stem}_class_distribution.svg"),
+        "topdown_svg": Path(f"{stem}_topdown.svg"),
     }
 
 
@@ -40,9 +40,9 @@ def is_picture(name: str) -> bool:
 
     Example:
         >>> [name for name in evaluation_files("e.json") if is_picture(name)]
-        ['confusion_png', 'distribution_png', 'topdown_png']
+        ['confusion_svg', 'distribution_svg', 'topdown_svg']
     """
-    return name.endswith("_png")
+    return name.endswith("_svg")
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

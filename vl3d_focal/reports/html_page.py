@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import base64
-import io
 import os
 from collections.abc import Sequence
 from html import escape
@@ -120,31 +119,24 @@ def swatch(color: str | None) -> str:
     return f'<span class="swatch" style="background:{esc(color)}"></span>' if color else ""
 
 
-def picture_uri(path: str | os.PathLike[str], *, max_width: int = 1600) -> str | None:
-    """A PNG file as a ``data:`` URI, as JPEG at most ``max_width`` pixels wide (a top-down map of
-    many points is megabytes as PNG); None when the file is missing or unreadable.
+def picture_uri(path: str | os.PathLike[str]) -> str | None:
+    """An SVG picture (e.g. the evaluation's top-down map) as a ``data:`` URI for an ``<img>``;
+    None when the file is missing, unreadable or not an SVG document.
 
     Example:
-        >>> picture_uri("no/such.png") is None
-        True
+        >>> import tempfile
+        >>> svg = Path(tempfile.mkdtemp()) / "p.svg"
+        >>> _ = svg.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+        >>> picture_uri(svg)[:26], picture_uri("no/such.svg")
+        ('data:image/svg+xml;base64,', None)
     """
-    source = Path(path)
-    if not source.is_file():
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     try:
-        image = plt.imread(source)
-    except (OSError, ValueError, SyntaxError):
+        data = Path(path).read_bytes()
+    except OSError:
         return None
-    step = max(1, -(-image.shape[1] // max_width))
-    image = image[::step, ::step, :3]
-    buffer = io.BytesIO()
-    plt.imsave(buffer, image, format="jpeg", pil_kwargs={"quality": 85})
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    if b"<svg" not in data[:512]:
+        return None
+    return "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
 
 
 def page(*, title: str, sections: Sequence[tuple[str, str, str]], subtitle: str = "") -> str:

@@ -191,7 +191,7 @@ def _evaluations(record: Mapping[str, Any], folder: Path) -> list[tuple[str, str
             )
         )
         sections.append((f"confusion-{number}", f"Confusion matrix: {name}", _confusion(evaluation["metrics"])))
-        topdown = (evaluation.get("pictures") or {}).get("topdown_png")
+        topdown = (evaluation.get("pictures") or {}).get("topdown_svg")
         uri = picture_uri(topdown) if topdown else None
         if uri:
             sections.append(

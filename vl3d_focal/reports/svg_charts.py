@@ -99,10 +99,21 @@ class _Frame:
         return parts
 
 
-def _svg(width: int, height: int, title: str, parts: Sequence[str]) -> str:
+def svg_document(width: int, height: int, title: str, parts: Sequence[str], *, font_family: str | None = None) -> str:
+    """One ``<svg>`` element of ``width`` x ``height`` pixels holding ``parts``, titled ``title``.
+
+    Inline in a page, the text takes the page's font; a stand-alone file names one
+    (``font_family``).
+
+    Example:
+        >>> svg = svg_document(10, 10, "empty", [], font_family="sans-serif")
+        >>> svg.startswith("<svg") and 'font-family="sans-serif"' in svg and "<title>empty</title>" in svg
+        True
+    """
+    font = f' font-family="{escape(font_family)}"' if font_family else ""
     return (
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" font-size="{FONT}" role="img"><title>{escape(title)}</title>{"".join(parts)}</svg>'
+        f'height="{height}" font-size="{FONT}"{font} role="img"><title>{escape(title)}</title>{"".join(parts)}</svg>'
     )
 
 
@@ -168,7 +179,7 @@ def line_chart(
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{" ".join(points)}"/>')
         parts += [f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="2" fill="{color}"/>' for p in points]
     parts += _legend(list(series), colors, x=frame.left + 6, y=frame.top + 12)
-    return _svg(width, height, title, parts)
+    return svg_document(width, height, title, parts)
 
 
 def bar_chart(
@@ -183,6 +194,7 @@ def bar_chart(
     y_max: float | None = None,
     labels: bool = True,
     height: int = 280,
+    font_family: str | None = None,
 ) -> str:
     """Grouped bars: one group of bars per category, one bar per series of ``groups``.
 
@@ -197,6 +209,7 @@ def bar_chart(
         y_max: top of the y axis (default: the largest value).
         labels: write each bar's value above it.
         height: pixels.
+        font_family: the text's font (stand-alone files; inline, the page's).
 
     Example:
         >>> svg = bar_chart(categories=["a", "b"], groups={"run 1": [1, 2], "run 2": [2, 1]}, title="t")
@@ -261,7 +274,7 @@ def bar_chart(
         )
     if len(names) > 1:
         parts += _legend(names, colors, x=frame.left, y=height - 8)
-    return _svg(width, height, title, parts)
+    return svg_document(width, height, title, parts, font_family=font_family)
 
 
 def hbar_chart(*, labels: Sequence[str], values: Sequence[float], title: str, unit: str = "s", width: int = 560) -> str:
@@ -283,7 +296,7 @@ def hbar_chart(*, labels: Sequence[str], values: Sequence[float], title: str, un
             f'<rect x="{left}" y="{y + 2}" width="{max(length, 1):.1f}" height="{row - 6}" fill="{PALETTE[0]}"/>'
             f'<text x="{left + length + 4:.1f}" y="{y + 13}">{value:.1f} {escape(unit)}</text>'
         )
-    return _svg(width, height, title, parts)
+    return svg_document(width, height, title, parts)
 
 
 def tile_map(*, tiles: Sequence[Mapping], title: str, width: int = 560) -> str:
@@ -317,4 +330,4 @@ def tile_map(*, tiles: Sequence[Mapping], title: str, width: int = 560) -> str:
         )
         href = tile.get("href")
         parts.append(f'<a href="{escape(href)}">{shape}</a>' if href else shape)
-    return _svg(width, height, title, parts)
+    return svg_document(width, height, title, parts)

@@ -2,32 +2,34 @@
 
 Each panel is a raster image (:func:`topdown_raster`): a pixel takes the colour of the highest
 point that falls in it, so the picture shows what is seen from above; in the third panel a
-pixel holding a misclassified point is red. Binning is a sort of the points, so the picture
-of a survey tile costs a fraction of a second, where drawing one marker per point took seconds.
+pixel holding a misclassified point is red. The picture is an SVG file: three indexed-colour
+PNG panels (a byte per pixel, the class palette) with the titles, axes and legend as SVG text.
+Binning is a sort of the points and nothing is laid out by a plotting library, so the picture of
+a survey tile costs a fraction of a second (matplotlib took about 0.55 s for the same panels).
 
 Example:
     >>> xyz = np.random.default_rng(0).uniform(0, 10, (100, 3)); ref = (xyz[:, 0] > 5).astype(int)
-    >>> plot_topdown(xyz, ref, 1 - ref, class_names=["ground", "building"], colors=None, path=out / "topdown.png").name
-    'topdown.png'
+    >>> plot_topdown(xyz, ref, 1 - ref, class_names=["ground", "building"], colors=None, path=out / "topdown.svg").name
+    'topdown.svg'
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.colors import to_rgba
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from vl3d_focal.errors import DataError  # noqa: E402
-from vl3d_focal.reports.figures import class_rgba, save_figure, set_margins, text_inches  # noqa: E402
+from vl3d_focal.errors import DataError
+from vl3d_focal.reports.figures import class_rgba
+from vl3d_focal.reports.svg_charts import nice_ticks, svg_document
+from vl3d_focal.reports.svg_pictures import CHAR_PX, FILE_FONT, write_svg
 
 TOPDOWN_MAX_POINTS = 300_000
 """Above this many points, :func:`plot_topdown` draws a deterministic random subsample."""
@@ -35,6 +37,12 @@ PANEL_PIXELS = 600
 """Most pixels along a panel's longer side."""
 POINTS_PER_PIXEL = 2.25
 """A pixel holds at least this many points on average (so that few pixels among points are empty)."""
+PANEL_WIDTH = 380.0
+"""Width of a panel on the page, in SVG pixels (the raster is scaled to it)."""
+MAX_CLASSES = 250
+"""Most classes a picture draws: the panels are PNG images of at most 256 palette colours."""
+EMPTY = 255
+"""Palette index of pixels no point falls in (transparent)."""
 
 IGNORED_COLOR = "#d9d9d9"
 CORRECT_COLOR = "#c8c8c8"
@@ -48,17 +56,24 @@ def _subsample(count: int, max_points: int) -> np.ndarray:
 
 
 def topdown_raster(
-    x: np.ndarray, y: np.ndarray, colors: np.ndarray, *, key: Sequence[np.ndarray], pixels: int = PANEL_PIXELS
+    x: np.ndarray,
+    y: np.ndarray,
+    values: np.ndarray,
+    *,
+    key: Sequence[np.ndarray],
+    pixels: int = PANEL_PIXELS,
+    fill: int = 0,
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """An RGBA image of points seen from above: each pixel the colour of its point of largest
-    ``key`` (lexicographic, last array first: e.g. ``(z,)`` or ``(z, wrong)``), transparent where
-    no point falls; and its extent ``(left, right, bottom, top)`` for ``imshow``.
+    """An image of points seen from above: each pixel the value (e.g. a colour or a palette index)
+    of its point of largest ``key`` (lexicographic, last array first: e.g. ``(z,)`` or
+    ``(z, wrong)``), ``fill`` where no point falls; row 0 is the lowest y. Also returns its extent
+    ``(left, right, bottom, top)``.
 
     Example:
         >>> image, extent = topdown_raster(np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0]),
-        ...     np.eye(4)[:3], key=(np.array([1.0, 2.0, 0.0]),), pixels=2)
-        >>> image[0, 0].tolist(), image[1, 1].tolist(), image[0, 1].tolist(), [round(v, 2) for v in extent]
-        ([0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 1.73, 0.0, 1.73])
+        ...     np.array([1, 2, 3]), key=(np.array([1.0, 2.0, 0.0]),), pixels=2, fill=9)
+        >>> image.tolist(), [round(v, 2) for v in extent]
+        ([[2, 9], [9, 3]], [0.0, 1.73, 0.0, 1.73])
     """
     low, high = np.array([x.min(), y.min()]), np.array([x.max(), y.max()])
     size = np.maximum(high - low, 1e-9)
@@ -70,13 +85,42 @@ def topdown_raster(
     order = np.lexsort((*key, pixel))
     last = np.ones(len(order), dtype=bool)
     last[:-1] = pixel[order][1:] != pixel[order][:-1]
-    image = np.zeros((int(shape[1]) * int(shape[0]), 4))
-    image[pixel[order][last]] = colors[order][last]
+    image = np.full((int(shape[1]) * int(shape[0]), *values.shape[1:]), fill, dtype=values.dtype)
+    image[pixel[order][last]] = values[order][last]
     extent = (float(low[0]), float(low[0] + shape[0] * cell), float(low[1]), float(low[1] + shape[1] * cell))
-    return image.reshape(int(shape[1]), int(shape[0]), 4), extent
+    return image.reshape(int(shape[1]), int(shape[0]), *values.shape[1:]), extent
 
 
-def make_topdown_figure(
+def panel_png(indices: np.ndarray, palette: np.ndarray) -> bytes:
+    """An indexed-colour PNG of a raster of palette indices (row 0 the lowest y, drawn at the bottom).
+
+    Args:
+        indices: ``(rows, cols)`` uint8 palette indices.
+        palette: ``(256, 4)`` uint8 RGBA colours (alpha 0: transparent).
+
+    Example:
+        >>> palette = np.zeros((256, 4), np.uint8); palette[1] = (255, 0, 0, 255)
+        >>> png = panel_png(np.array([[1, 0]], np.uint8), palette)
+        >>> np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))[0].tolist()
+        [[255, 0, 0, 255], [0, 0, 0, 0]]
+    """
+    image = Image.frombytes("P", (indices.shape[1], indices.shape[0]), np.ascontiguousarray(indices[::-1]).tobytes())
+    image.putpalette(palette[:, :3].reshape(-1).tobytes(), rawmode="RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1, transparency=palette[:, 3].tobytes())
+    return buffer.getvalue()
+
+
+def _labels(values: np.ndarray, count: int) -> np.ndarray:
+    """Palette index of each label: the class, or ``count`` (ignored colour) outside [0, count)."""
+    return np.where((values < 0) | (values >= count), count, values).astype(np.uint8)
+
+
+def _axis_labels(ticks: list[float], low: float, high: float) -> list[tuple[float, str]]:
+    return [(t, f"{t:.10g}") for t in ticks if low <= t <= high]
+
+
+def topdown_svg(
     xyz: np.ndarray,
     reference: np.ndarray,
     predicted: np.ndarray,
@@ -85,14 +129,13 @@ def make_topdown_figure(
     colors: Sequence[str | None] | None = None,
     ignore_label: int = -1,
     max_points: int = TOPDOWN_MAX_POINTS,
-) -> Figure:
-    """The figure of :func:`plot_topdown` (three axes), for callers that want to adjust it.
+) -> str:
+    """The picture of :func:`plot_topdown` as an SVG document.
 
     Example:
-        >>> fig = make_topdown_figure(np.zeros((2, 3)), np.array([0, 1]), np.array([0, 0]),
-        ...                           class_names=["a", "b"])
-        >>> len(fig.axes), fig.axes[0].images[0].get_array().shape[2]
-        (3, 4)
+        >>> svg = topdown_svg(np.zeros((2, 3)), np.array([0, 1]), np.array([0, 0]), class_names=["a", "b"])
+        >>> svg.count("<image"), ">Misclassified: 1 points (50.0%)<" in svg
+        (3, True)
     """
     xyz = np.asarray(xyz, dtype=np.float64)
     reference = np.asarray(reference).reshape(-1)
@@ -103,52 +146,91 @@ def make_topdown_figure(
             f"{reference.size} reference and {predicted.size} predicted labels"
         )
     count = len(class_names)
-    palette = np.asarray(class_rgba(colors, count=count))
-    lut = np.vstack([palette, to_rgba(IGNORED_COLOR)])  # row `count`: ignored or unknown labels
+    if count > MAX_CLASSES:
+        raise DataError(
+            f"the top-down picture draws at most {MAX_CLASSES} classes, got {count}; "
+            'set "pictures": false on the eval step'
+        )
+    extra = [to_rgba(c) for c in (IGNORED_COLOR, CORRECT_COLOR, WRONG_COLOR)] + [to_rgba(IGNORED_COLOR, alpha=0.4)]
+    palette = np.zeros((256, 4), dtype=np.uint8)  # EMPTY stays transparent
+    palette[: count + 4] = np.round(np.array([*class_rgba(colors, count=count), *extra]) * 255)
+    ignored_index, correct_index, wrong_index, faded_index = range(count, count + 4)
+
     keep = _subsample(len(xyz), max_points)
     x, y = xyz[keep, 0], xyz[keep, 1]
     z = xyz[keep, 2] if xyz.shape[1] > 2 else np.zeros(keep.size)
     ref, pred = reference[keep], predicted[keep]
     ignored = ref == ignore_label
     wrong = ~ignored & (ref != pred)
-    ref_colors = lut[np.where(ignored | (ref < 0) | (ref >= count), count, ref)]
-    pred_colors = lut[np.where(ignored | (pred < 0) | (pred >= count), count, pred)]
-    error_colors = np.tile(np.asarray(to_rgba(CORRECT_COLOR)), (keep.size, 1))
-    error_colors[ignored] = to_rgba(IGNORED_COLOR, alpha=0.4)
-    error_colors[wrong] = to_rgba(WRONG_COLOR)
+    ref_index = np.where(ignored, ignored_index, _labels(ref, count)).astype(np.uint8)
+    pred_index = np.where(ignored, ignored_index, _labels(pred, count)).astype(np.uint8)
+    error_index = np.full(keep.size, correct_index, dtype=np.uint8)
+    error_index[ignored] = faded_index
+    error_index[wrong] = wrong_index
     scored = int((~ignored).sum())
     share = f"{100.0 * wrong.sum() / scored:.1f}%" if scored else "n/a"
-
-    width, height = float(np.ptp(x)) or 1.0, float(np.ptp(y)) or 1.0
-    panel = 6.0
-    fig, axes = plt.subplots(
-        1, 3, figsize=(3 * panel, panel * min(1.5, max(0.5, height / width)) + 1.2), sharex=True, sharey=True
-    )
     panels = (
-        (axes[0], ref_colors, (z,), "Reference"),
-        (axes[1], pred_colors, (z,), "Prediction"),
-        (axes[2], error_colors, (z, wrong), f"Misclassified: {int(wrong.sum())} points ({share})"),
-    )
-    for ax, point_colors, key, title in panels:  # misclassified points on top in the third panel
-        image, extent = topdown_raster(x, y, point_colors, key=key)
-        ax.imshow(image, origin="lower", extent=extent, interpolation="nearest")
-        ax.set_aspect("equal", adjustable="box")
-        ax.set(title=title, xlabel="x (m)")
-        ax.ticklabel_format(useOffset=False, style="plain")
-        ax.tick_params(axis="x", labelrotation=30)
-    axes[0].set_ylabel("y (m)")
-    handles = [Patch(color=palette[k], label=name) for k, name in enumerate(class_names)]
-    if ignored.any():
-        handles.append(Patch(color=IGNORED_COLOR, label="ignored"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False)
-    marks = [Patch(color=CORRECT_COLOR, label="correct"), Patch(color=WRONG_COLOR, label="misclassified")]
-    axes[2].legend(handles=marks, loc="upper right", fontsize=8)
+        (ref_index, (z,), "Reference"),
+        (pred_index, (z,), "Prediction"),
+        (error_index, (z, wrong), f"Misclassified: {int(wrong.sum())} points ({share})"),
+    )  # misclassified points on top in the third panel
+    rasters = [topdown_raster(x, y, index, key=key, fill=EMPTY) for index, key, _ in panels]
+    rows, cols = rasters[0][0].shape
+    left_x, right_x, bottom_y, top_y = rasters[0][1]
+
+    aspect = min(1.5, max(rows / cols, 0.05))
+    pw, ph = PANEL_WIDTH, PANEL_WIDTH * aspect
+    x_ticks = _axis_labels(nice_ticks(left_x, right_x, count=4), left_x, right_x)
+    y_ticks = _axis_labels(nice_ticks(bottom_y, top_y, count=4), bottom_y, top_y)
+    names = [*class_names, *(["ignored"] if ignored.any() else [])]
+    swatches = ["#" + bytes(palette[k, :3]).hex() for k in range(count + 1)][: len(names)]
+    names += ["correct", "misclassified"]
+    swatches += [CORRECT_COLOR, WRONG_COLOR]
+    per_row = max(1, int((3 * pw) // (26 + CHAR_PX * max(len(n) for n in names))))
+    legend_rows = -(-len(names) // per_row)
+    left = 34 + CHAR_PX * max((len(label) for _, label in y_ticks), default=1)
+    top, gap = 60.0, 8 + CHAR_PX * max((len(label) for _, label in x_ticks), default=1)  # room for a tick label
+    width = int(left + 3 * pw + 2 * gap + gap / 2)
+    height = int(top + ph + 44 + 20 * legend_rows)
+
     subsampled = f", {keep.size} of {len(xyz)} points drawn" if keep.size < len(xyz) else ""
-    fig.suptitle(f"Top-down view{subsampled}")
-    ticks = text_inches(len(f"{max(abs(float(np.max(xyz[:, :2]))), abs(float(np.min(xyz[:, :2])))):.0f}") + 1)
-    legend_rows = -(-len(handles) // 8)
-    set_margins(fig, left=ticks + 0.6, right=0.2, bottom=0.5 * ticks + 0.55 + 0.3 * legend_rows, top=0.75, gap=0.25)
-    return fig
+    title = f"Top-down view{subsampled}"
+    parts = [
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2:.0f}" y="20" text-anchor="middle" font-weight="bold" font-size="14">{escape(title)}</text>',
+        f'<text transform="translate(12 {top + ph / 2:.1f}) rotate(-90)" text-anchor="middle">y (m)</text>',
+    ]
+    scale_x, scale_y = pw / (right_x - left_x), ph / (top_y - bottom_y)
+    for number, ((image, _), (_, _, panel_title)) in enumerate(zip(rasters, panels)):
+        x0 = left + number * (pw + gap)
+        uri = "data:image/png;base64," + base64.b64encode(panel_png(image, palette)).decode("ascii")
+        parts.append(
+            f'<text x="{x0 + pw / 2:.1f}" y="{top - 10:.1f}" text-anchor="middle">{escape(panel_title)}</text>'
+            f'<image x="{x0:.1f}" y="{top:.1f}" width="{pw:.1f}" height="{ph:.1f}" preserveAspectRatio="none" '
+            f'style="image-rendering:pixelated" href="{uri}"/>'
+            f'<rect x="{x0:.1f}" y="{top:.1f}" width="{pw:.1f}" height="{ph:.1f}" fill="none" stroke="#555"/>'
+        )
+        for tick, label in x_ticks:
+            px = x0 + (tick - left_x) * scale_x
+            parts.append(
+                f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{top + ph:.1f}" y2="{top + ph + 4:.1f}" stroke="#555"/>'
+                f'<text x="{px:.1f}" y="{top + ph + 16:.1f}" text-anchor="middle">{label}</text>'
+            )
+        parts.append(f'<text x="{x0 + pw / 2:.1f}" y="{top + ph + 31:.1f}" text-anchor="middle">x (m)</text>')
+    for tick, label in y_ticks:
+        py = top + ph - (tick - bottom_y) * scale_y
+        parts.append(
+            f'<line x1="{left - 4:.1f}" x2="{left:.1f}" y1="{py:.1f}" y2="{py:.1f}" stroke="#555"/>'
+            f'<text x="{left - 6:.1f}" y="{py + 4:.1f}" text-anchor="end">{label}</text>'
+        )
+    column = 3 * pw / per_row
+    for k, (name, color) in enumerate(zip(names, swatches)):
+        lx, ly = left + (k % per_row) * column, top + ph + 50 + 20 * (k // per_row)
+        parts.append(
+            f'<rect x="{lx:.1f}" y="{ly - 9:.1f}" width="12" height="12" fill="{color}"/>'
+            f'<text x="{lx + 17:.1f}" y="{ly + 1:.1f}">{escape(name)}</text>'
+        )
+    return svg_document(width, height, title, parts, font_family=FILE_FONT)
 
 
 def plot_topdown(
@@ -162,7 +244,7 @@ def plot_topdown(
     ignore_label: int = -1,
     max_points: int = TOPDOWN_MAX_POINTS,
 ) -> Path:
-    """Writes a top-down PNG: reference classes, predicted classes and misclassified points.
+    """Writes a top-down SVG picture: reference classes, predicted classes and misclassified points.
 
     Three panels side by side with equal aspect, in the classes' colours (ignored points grey),
     each pixel the colour of its highest point; the third panel shows correct points grey and
@@ -175,19 +257,26 @@ def plot_topdown(
         predicted: N predicted class indices.
         class_names: the class names, in index order.
         colors: one matplotlib colour per class (None, or None entries, take defaults).
-        path: the PNG to write.
+        path: the ``.svg`` file to write.
         ignore_label: reference label of points not scored.
         max_points: most points drawn.
 
     Returns:
         ``path`` as a Path.
 
+    Raises:
+        DataError: labels that do not match the points, more than :data:`MAX_CLASSES` classes, or a
+            path that is not an ``.svg`` file.
+
     Example:
         >>> plot_topdown(cloud.xyz, np.zeros(cloud.num_points, int), np.ones(cloud.num_points, int),
-        ...              class_names=["ground", "building"], colors=["#a0785a", None], path=out / "topdown.png").is_file()
+        ...              class_names=["ground", "building"], colors=["#a0785a", None], path=out / "topdown.svg").is_file()
         True
     """
-    fig = make_topdown_figure(
+    target = Path(path)
+    if target.suffix.lower() != ".svg":
+        raise DataError(f"the top-down picture is an SVG file; got {target}")
+    svg = topdown_svg(
         xyz,
         reference,
         predicted,
@@ -196,6 +285,4 @@ def plot_topdown(
         ignore_label=ignore_label,
         max_points=max_points,
     )
-    target = Path(path)
-    save_figure(fig, path=target, dpi=110, tight=False)
-    return target
+    return write_svg(target, svg)

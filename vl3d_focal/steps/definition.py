@@ -43,11 +43,10 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from vl3d_focal.registry import RegistryEntry
+from vl3d_focal.registry import RegistryEntry, caller_module
 
 Outputs = Callable[[Mapping[str, Any]], Sequence[tuple[str, str]]]
 Issue = tuple[tuple, str]
@@ -72,7 +71,7 @@ def step_entry(
 ) -> RegistryEntry:
     """A step registry entry (see the module docstring for the meaning of each field);
     ``description`` (what ``vl3d-focal list`` shows) defaults to the schema's."""
-    origin = inspect.stack()[1].frame.f_globals.get("__name__", "?")
+    origin = caller_module()
     return RegistryEntry(
         name=name,
         builder=handler,
