@@ -193,6 +193,8 @@ def memory_probe(*, peer: str, mode: str, shape: tuple[int, int, int]) -> dict[s
 
     Example:
         >>> probe = memory_probe(peer="ours/sparse", mode="tf.function", shape=(1, 4096, 8))
+        >>> probe["tensor_bytes"], probe["label_bytes"]  # the logits, and one int32 label per point
+        (131072, 16384)
     """
     inputs = make_inputs(shape=shape)
     step = make_step(loss=make_loss(peer=peer, num_classes=shape[-1]), mode=mode)
@@ -206,6 +208,8 @@ def run_memory_probes(
 
     Example:
         >>> rows = run_memory_probes(shapes=((1, 4096, 8),), peers=("ours/sparse",), modes=("xla",))
+        >>> len(rows), rows[0]["peak_delta_bytes"] > 0
+        (1, True)
     """
     env = dict(
         os.environ,
@@ -383,7 +387,9 @@ def run_benchmark(*, quick: bool, repetitions: int | None = None) -> dict[str, A
     """Runs everything and returns the JSON-able result (see ``format_report``).
 
     Example:
-        >>> result = run_benchmark(quick=True)
+        >>> result = run_benchmark(quick=True, repetitions=2)  # about 30 s: memory probes in subprocesses
+        >>> sorted(result["ratios"][0]), len(result["memory"])
+        (['mode', 'ours', 'shape', 'vs_keras', 'vs_naive'], 2)
     """
     shapes = SHAPES[:1] if quick else SHAPES
     timings = []
@@ -424,7 +430,8 @@ def main(*, argv: list[str] | None = None) -> int:
     """Command line entry point; prints the tables and writes the JSON file.
 
     Example:
-        >>> main(argv=["--quick", "--out", "/tmp/loss_speed.json"])
+        >>> main(argv=["--memory-probe", "ours/sparse", "tf.function", "1,64,3"])  # one probe, as a subprocess runs it
+        {"peak_delta_bytes": ..., "label_bytes": 256, "tensor_bytes": 768}
         0
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -49,11 +49,13 @@ DEFAULT_SHAPES: tuple[tuple[int, int, int], ...] = ((16, 4096, 8), (4, 65536, 20
 
 
 def make_step(*, peer: str, num_classes: int) -> Callable[[Any, Any], tuple[Any, Any]]:
-    """``jax.jit`` of ``(labels, logits) -> (loss, d loss / d logits)`` for a peer.
+    """``jax.jit`` of ``(logits, labels) -> (loss, d loss / d logits)`` for a peer.
 
     Example:
         >>> step = make_step(peer="ours/sparse", num_classes=3)
-        >>> value, grad = step(np.array([[0, 2]]), np.zeros((1, 2, 3), np.float32))
+        >>> value, grad = step(np.zeros((1, 2, 3), np.float32), np.array([[0, 2]]))
+        >>> grad.shape, bool(value > 0)
+        ((1, 2, 3), True)
     """
     alpha = [float(w) for w in np.linspace(0.5, 4.0, num_classes)]
     if peer.startswith("ours/"):
@@ -221,7 +223,9 @@ def main(*, argv: list[str] | None = None) -> int:
     """Command line entry point: prints the tables, writes the JSON (``--out``).
 
     Example:
-        >>> main(argv=["--shapes", "1,64,3", "--repetitions", "3", "--out", "/tmp/loss_speed_jax.json"])
+        >>> import tempfile
+        >>> main(argv=["--shapes", "1,64,3", "--repetitions", "3", "--out", f"{tempfile.mkdtemp()}/jax.json"])
+        JAX backend (jax.jit of value_and_grad) on cpu: ...
         0
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -134,10 +134,14 @@ def variant_specs(
         seed: the train step's random seed, or None to keep the base's.
         model: a ``quality_models.MODEL_KEYS`` name, or None to keep the base's model.
 
-    Example:
+    Example (from the repository's root):
+        >>> t, p = (json.loads(Path(f"examples/ign_{name}.json").read_text()) for name in ("train", "predict_eval"))
         >>> train, predict = variant_specs(train_doc=t, predict_doc=p, train_dir=Path("examples"), predict_dir=Path(
         ...     "examples"), variant_dir=Path("out/q/ce"), loss={"function": "sparse_categorical_crossentropy"},
-        ...     epochs=2)   # doctest: +SKIP
+        ...     epochs=2)
+        >>> train["out_pcloud"], predict["out_pcloud"], [s["model_path"] for s in predict["sequential_pipeline"]
+        ...                                               if "predict" in s]
+        (['train/*'], ['predict/*'], ['train/model/model.keras'])
     """
     train = copy.deepcopy(dict(train_doc))
     predict = copy.deepcopy(dict(predict_doc))
@@ -211,8 +215,9 @@ def evaluation_paths(*, predict_spec: Mapping[str, Any]) -> dict[str, Path]:
 def main(*, argv: list[str] | None = None) -> int:
     """Command line entry point (see ``--help``).
 
-    Example:
-        >>> main(argv=["--quick", "--out", "/tmp/q.json"])  # doctest: +SKIP
+    Example (the whole benchmark: minutes to hours)::
+
+        main(argv=["--quick", "--out", "/tmp/q.json"])
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs per run (smoke test)")

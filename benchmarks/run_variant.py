@@ -4,8 +4,9 @@ Each spec runs through the library (``load_spec`` + ``run_pipeline``) in its own
 (``python -m benchmarks.run_variant SPEC TIMING_JSON``), so runs share no TensorFlow state and
 each has its own wall time; the variant's outputs are then read back.
 
-Example:
-    >>> run = run_variant(name="ce", variant_dir=Path("out/quality/ce"), evaluations={})  # doctest: +SKIP
+Example (``benchmarks.quality`` writes the variant folders and calls it)::
+
+    run = run_variant(name="ce", variant_dir=Path("out/quality/ce"), evaluations={"77060": path})
 """
 
 from __future__ import annotations
@@ -56,7 +57,14 @@ def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
     """Runs one spec through the library in this process and writes its timings as JSON.
 
     Example:
-        >>> run_spec_here(spec_path=Path("out/quality/ce/train.json"), timing_out=Path("t.json"))  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "train.json").write_text('{"sequential_pipeline": []}')
+        >>> run_spec_here(spec_path=folder / "train.json", timing_out=folder / "t.json")
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.errors.SpecError: ...train.json: $: missing required key 'in_pcloud'
+        ...
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fit = _FitTime()
@@ -84,7 +92,12 @@ def run_spec_subprocess(*, spec_path: Path) -> dict[str, Any]:
     """Runs a spec in a fresh Python (``run_spec_here``); returns its timings, exit code and log path.
 
     Example:
-        >>> run_spec_subprocess(spec_path=Path("out/quality/ce/train.json"))["returncode"]  # doctest: +SKIP
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "train.json").write_text('{"sequential_pipeline": []}')
+        >>> result = run_spec_subprocess(spec_path=folder / "train.json")
+        >>> result["returncode"], "missing required key 'in_pcloud'" in result["log_tail"]
+        (1, True)
     """
     log = spec_path.with_suffix(".log")
     timing = spec_path.with_suffix(".timing.json")
@@ -111,8 +124,15 @@ def run_spec_subprocess(*, spec_path: Path) -> dict[str, Any]:
 def run_variant(*, name: str, variant_dir: Path, evaluations: Mapping[str, Path]) -> dict[str, Any]:
     """Trains, then predicts and evaluates, one variant; reads back what it wrote.
 
-    Example:
-        >>> run_variant(name="ce", variant_dir=Path("out/quality/ce"), evaluations={})  # doctest: +SKIP
+    Example (a variant whose training spec is invalid: the failure is recorded, nothing predicted):
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "train.json").write_text('{"sequential_pipeline": []}')
+        >>> run = run_variant(name="bad", variant_dir=folder, evaluations={})
+        [bad] training ...
+        [bad] training FAILED (see ...train.log)
+        >>> run["train"]["returncode"], run["evaluation"], "predict" in run
+        (1, None, False)
     """
     for sub in ("train", "predict"):  # no stale results from an earlier run
         shutil.rmtree(variant_dir / sub, ignore_errors=True)
@@ -148,8 +168,13 @@ def main(*, argv: list[str] | None = None) -> int:
     """Entry point of a run's subprocess: ``python -m benchmarks.run_variant SPEC TIMING_JSON``.
 
     Example:
-        >>> main(argv=["out/quality/ce/train.json", "out/quality/ce/train.timing.json"])  # doctest: +SKIP
-        0
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "train.json").write_text('{"sequential_pipeline": []}')
+        >>> main(argv=[str(folder / "train.json"), str(folder / "t.json")])
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.errors.SpecError: ...
     """
     parser = argparse.ArgumentParser(description="Runs one spec and writes its timings (quality benchmark).")
     parser.add_argument("spec", type=Path, help="the spec to run")

@@ -51,8 +51,17 @@ def copies_of(clouds: list[str], *, folder: Path) -> list[Path]:
     """The intensity-x17 and format-0 copies of ``clouds`` in ``folder`` (written once).
 
     Example:
-        >>> copies_of(["tiles/a.laz"], folder=Path("out/sensors"))   # doctest: +SKIP
-        [PosixPath('out/sensors/a_intensity_x17.laz'), PosixPath('out/sensors/a_format0.laz')]
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> las = laspy.LasData(laspy.LasHeader(point_format=6, version="1.4"))
+        >>> las.x, las.y, las.z = np.arange(3.0), np.zeros(3), np.zeros(3)
+        >>> las.intensity, las.classification = np.array([1, 2, 4000], np.uint16), np.array([2, 6, 64], np.uint8)
+        >>> las.write(folder / "a.las")
+        >>> scaled, format0 = copies_of([str(folder / "a.las")], folder=folder / "sensors")
+        >>> scaled.name, np.asarray(laspy.read(scaled).intensity).tolist()
+        ('a_intensity_x17.las', [17, 34, 65535])
+        >>> format0.name, laspy.read(format0).header.point_format.id, np.asarray(laspy.read(format0).classification).tolist()
+        ('a_format0.las', 0, [2, 6, 1])
     """
     copies = []
     for cloud in map(Path, clouds):
