@@ -20,6 +20,8 @@ from html import escape
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 """Colours of series without their own (matplotlib's tab10)."""
 FONT = 11
+CHAR_PX = 6.5
+"""Average advance of a character at :data:`FONT` px, to size margins without measuring text."""
 
 
 def nice_ticks(low: float, high: float, *, count: int = 5) -> list[float]:
@@ -124,7 +126,7 @@ def _legend(names: Sequence[str], colors: Sequence[str], *, x: float, y: float) 
             f'<rect x="{offset:.0f}" y="{y - 9:.0f}" width="10" height="10" fill="{color}"/>'
             f'<text x="{offset + 13:.0f}" y="{y:.0f}">{escape(name)}</text>'
         )
-        offset += 22 + 6.5 * len(name)
+        offset += 22 + CHAR_PX * len(name)
     return parts
 
 
@@ -230,7 +232,7 @@ def bar_chart(
         )
     else:
         high = nice_ticks(0, high)[-1] if y_max is None else high
-    slot = max(16 * len(names) + 14, int(6.5 * max((len(c) for c in categories), default=1)) + 10, 44)
+    slot = max(16 * len(names) + 14, int(CHAR_PX * max((len(c) for c in categories), default=1)) + 10, 44)
     width = max(300, 56 + slot * len(categories) + 12)
     slot = max(slot, (width - 68) // max(len(categories), 1))  # the groups fill the axis
     labelled = labels and len(names) <= 4

@@ -21,14 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.reports.svg_charts import bar_chart, svg_document
+from vl3d_focal.reports.svg_charts import CHAR_PX, bar_chart, svg_document
 
 logger = logging.getLogger(__name__)
 
 FILE_FONT = "DejaVu Sans, Verdana, sans-serif"
 """The font named by stand-alone SVG files."""
-CHAR_PX = 6.5
-"""Average advance of a character at the charts' 11 px, to size margins without measuring."""
 BLUES = ("#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
 """ColorBrewer's sequential Blues (matplotlib's "Blues" colour map), from 0 to the largest value."""
 MAX_CELL_LABELS = 20

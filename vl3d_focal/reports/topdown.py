@@ -28,8 +28,8 @@ from PIL import Image
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.reports.figures import class_rgba
-from vl3d_focal.reports.svg_charts import nice_ticks, svg_document
-from vl3d_focal.reports.svg_pictures import CHAR_PX, FILE_FONT, write_svg
+from vl3d_focal.reports.svg_charts import CHAR_PX, nice_ticks, svg_document
+from vl3d_focal.reports.svg_pictures import FILE_FONT, write_svg
 
 TOPDOWN_MAX_POINTS = 300_000
 """Above this many points, :func:`plot_topdown` draws a deterministic random subsample."""
@@ -169,14 +169,16 @@ def topdown_svg(
     error_index[wrong] = wrong_index
     scored = int((~ignored).sum())
     share = f"{100.0 * wrong.sum() / scored:.1f}%" if scored else "n/a"
+    # reference and prediction share one sort by height; misclassified points on top in the third
+    classes, extent = topdown_raster(x, y, np.column_stack([ref_index, pred_index]), key=(z,), fill=EMPTY)
+    errors, _ = topdown_raster(x, y, error_index, key=(z, wrong), fill=EMPTY)
     panels = (
-        (ref_index, (z,), "Reference"),
-        (pred_index, (z,), "Prediction"),
-        (error_index, (z, wrong), f"Misclassified: {int(wrong.sum())} points ({share})"),
-    )  # misclassified points on top in the third panel
-    rasters = [topdown_raster(x, y, index, key=key, fill=EMPTY) for index, key, _ in panels]
-    rows, cols = rasters[0][0].shape
-    left_x, right_x, bottom_y, top_y = rasters[0][1]
+        (classes[..., 0], "Reference"),
+        (classes[..., 1], "Prediction"),
+        (errors, f"Misclassified: {int(wrong.sum())} points ({share})"),
+    )
+    rows, cols = errors.shape
+    left_x, right_x, bottom_y, top_y = extent
 
     aspect = min(1.5, max(rows / cols, 0.05))
     pw, ph = PANEL_WIDTH, PANEL_WIDTH * aspect
@@ -201,7 +203,7 @@ def topdown_svg(
         f'<text transform="translate(12 {top + ph / 2:.1f}) rotate(-90)" text-anchor="middle">y (m)</text>',
     ]
     scale_x, scale_y = pw / (right_x - left_x), ph / (top_y - bottom_y)
-    for number, ((image, _), (_, _, panel_title)) in enumerate(zip(rasters, panels)):
+    for number, (image, panel_title) in enumerate(panels):
         x0 = left + number * (pw + gap)
         uri = "data:image/png;base64," + base64.b64encode(panel_png(image, palette)).decode("ascii")
         parts.append(
