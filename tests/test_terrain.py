@@ -7,6 +7,7 @@ from vl3d_focal.data.terrain import (
     ISOLATED_RADIUS_M,
     PointBlock,
     TerrainGrid,
+    count_neighbours,
     estimate_ground,
     terrain_surface,
     whole_cloud_block,
@@ -58,3 +59,14 @@ def test_blocks_give_the_whole_cloud_surface():
     assert len(passes) >= 6 + 2  # refinement passes plus the lowest-point rounds
     np.testing.assert_array_equal(grid.surface_at(split, xyz), estimate_ground(xyz))
     assert ISOLATED_RADIUS_M == 1.5
+
+
+def test_count_neighbours_counts_as_a_tree_over_every_point():
+    xyz, *_ = _hill(2)
+    rng = np.random.default_rng(5)
+    canopy = np.column_stack([rng.uniform(0, 120, (5_000, 2)), rng.uniform(2, 20, 5_000)])  # points the filter drops
+    points = np.concatenate([xyz, canopy])
+    query = np.concatenate([xyz[::37], canopy[::50], xyz[:20] + [[1.5, 0.0, 0.0]]])  # some exactly one radius away
+    for radius in (0.7, ISOLATED_RADIUS_M, 4.0):
+        expected = cKDTree(points).query_ball_point(query, r=radius, return_length=True)
+        np.testing.assert_array_equal(count_neighbours(points, query, radius), expected)

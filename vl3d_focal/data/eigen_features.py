@@ -36,6 +36,8 @@ from scipy.spatial import cKDTree
 
 from vl3d_focal.data.feature_names import EIGEN_FEATURE_NAMES
 from vl3d_focal.data.parallel import cpu_threads
+from vl3d_focal.data.point_tree import point_tree
+from vl3d_focal.data.symmetric3x3 import smallest_eigenvector
 from vl3d_focal.progress import Progress
 
 EIGEN_FEATURES = EIGEN_FEATURE_NAMES
@@ -92,8 +94,8 @@ def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def _from_eigen(values: np.ndarray, vectors: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """The named features of ``(q, 3)`` ascending eigenvalues and their ``(q, 3, 3)`` eigenvectors."""
+def _from_eigen(values: np.ndarray, normal: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """The named features of ``(q, 3)`` ascending eigenvalues and ``(q, 3)`` the smallest's eigenvector."""
     l3, l2, l1 = (np.maximum(values[:, i], 0.0) for i in range(3))
     total = l1 + l2 + l3
     e1, e2, e3 = _safe_ratio(l1, total), _safe_ratio(l2, total), _safe_ratio(l3, total)
@@ -109,7 +111,7 @@ def _from_eigen(values: np.ndarray, vectors: np.ndarray, names: Sequence[str]) -
         "anisotropy": lambda: _safe_ratio(l1 - l3, l1),
         "omnivariance": lambda: np.cbrt(e1 * e2 * e3),
         "eigenentropy": lambda: entropy,
-        "verticality": lambda: np.where(spread, 1.0 - np.abs(vectors[:, 2, 0]), 0.0),
+        "verticality": lambda: np.where(spread, 1.0 - np.abs(normal[:, 2]), 0.0),
         "eigenvalue_sum": lambda: total,
         "PCA1": lambda: e1,
         "PCA2": lambda: e2,
@@ -128,6 +130,21 @@ def _covariances(offsets: np.ndarray, owner: np.ndarray, counts: np.ndarray) -> 
     size = np.maximum(counts, 1).astype(np.float64)
     mean = first / size[:, None]
     return second / size[:, None, None] - mean[:, :, None] * mean[:, None, :]
+
+
+def _knn_covariances(columns: Sequence[np.ndarray], index: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``(q, 3, 3)`` covariances of the ``(q, k)`` neighbours ``index`` of ``(q, 3)`` query points,
+    from the cloud's ``x``, ``y`` and ``z`` as contiguous columns (one gather per axis: about twice
+    as fast as over ``(n, 3)`` rows)."""
+    count = index.shape[1]
+    offsets = [column[index] - query[:, axis, None] for axis, column in enumerate(columns)]
+    means = [offset.sum(axis=1) / count for offset in offsets]
+    covariance = np.empty((len(query), 3, 3))
+    for i in range(3):
+        for j in range(i, 3):
+            second = np.einsum("qk,qk->q", offsets[i], offsets[j]) / count
+            covariance[:, i, j] = covariance[:, j, i] = second - means[i] * means[j]
+    return covariance
 
 
 def _ball_chunk(tree: cKDTree, xyz: np.ndarray, query: np.ndarray, radius: float) -> np.ndarray:
@@ -179,7 +196,8 @@ def eigen_features(
     xyz = np.asarray(xyz, dtype=np.float64)
     queries = np.arange(len(xyz)) if queries is None else np.asarray(queries)
     ids = np.arange(len(xyz)) if ids is None else np.asarray(ids)
-    tree = cKDTree(xyz)
+    tree = point_tree(xyz)
+    columns = [np.ascontiguousarray(xyz[:, axis]) for axis in range(3)]
     out, reach = np.empty((len(queries), len(names))), np.empty(len(queries))
     chunk = _QUERY_CHUNK if k is None else max(1, min(_QUERY_CHUNK, _PAIR_BUDGET // max(int(k), 1)))
     with Progress(what, total=len(queries), unit="points") as progress:
@@ -192,11 +210,7 @@ def eigen_features(
             else:
                 count = min(int(k), len(xyz))
                 index, reach[rows] = nearest_in_order(tree, query, ids=ids, k=count)
-                owner = np.repeat(np.arange(len(query)), count)
-                covariance = _covariances(
-                    (xyz[index] - query[:, None, :]).reshape(-1, 3), owner, np.full(len(query), count)
-                )
-            values, vectors = np.linalg.eigh(covariance)
-            out[rows] = _from_eigen(values, vectors, names)
+                covariance = _knn_covariances(columns, index, query)
+            out[rows] = _from_eigen(*smallest_eigenvector(covariance), names)
             progress.update(min(start + chunk, len(queries)))
     return out, reach

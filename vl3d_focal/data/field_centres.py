@@ -129,8 +129,10 @@ def uncovered_mask(xyz: np.ndarray, centres: np.ndarray, *, radius: float, dims:
     """
     if len(centres) == 0:
         return np.ones(len(xyz), dtype=bool)
-    distance, _ = cKDTree(centres[:, :dims]).query(xyz[:, :dims], k=1, p=p, workers=cpu_threads())
-    return distance > radius * (1.0 - 1e-6)
+    reach = radius * (1.0 - 1e-6)
+    tree = cKDTree(centres[:, :dims])  # beyond the bound the search stops early and answers inf
+    distance, _ = tree.query(xyz[:, :dims], k=1, p=p, distance_upper_bound=radius, workers=cpu_threads())
+    return distance > reach
 
 
 def draw_class_centres(labels: Sequence[np.ndarray], *, counts: Sequence[int], seed: int | None) -> list[np.ndarray]:

@@ -35,6 +35,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.parallel import cpu_threads
+from vl3d_focal.data.point_tree import point_tree
 
 GROUND_CELL_M = 2.0
 GROUND_WINDOW_M = 30.0
@@ -110,10 +111,38 @@ def whole_cloud_block(xyz: np.ndarray) -> PointBlock:
 
     def count_within(query: np.ndarray, radius: float) -> np.ndarray:
         if not trees:
-            trees.append(cKDTree(xyz))
+            trees.append(point_tree(xyz))
         return np.asarray(trees[0].query_ball_point(query, r=radius, return_length=True, workers=cpu_threads()))
 
     return PointBlock(ids=np.arange(len(xyz)), xyz=xyz, count_within=count_within)
+
+
+def count_neighbours(points: np.ndarray, query: np.ndarray, radius: float) -> np.ndarray:
+    """Number of ``points`` within ``radius`` of each query point, from a KD-tree over only the
+    points that can be: those in the xy cells (side ``radius``) next to a query point's and within
+    ``radius`` in z of the query points of those cells. The lowest points the terrain tests lie
+    near the ground: trees, roofs and wires are left out of the tree.
+
+    Example:
+        >>> points = np.array([[0.0, 0, 0], [1, 0, 0], [0, 0, 30], [50, 50, 0]])
+        >>> count_neighbours(points, np.zeros((1, 3)), 1.5).tolist()
+        [2]
+    """
+    side = radius * (1.0 + 1e-6)  # a point within radius is at most one cell away, rounding included
+    origin = query[:, :2].min(axis=0) - side
+    shape = tuple(int(n) + 2 for n in np.floor((query[:, :2].max(axis=0) - origin) / side))
+    cell = np.floor((query[:, :2] - origin) / side).astype(np.int64)
+    highest, lowest = np.full(shape, -np.inf), np.full(shape, np.inf)
+    np.maximum.at(highest, (cell[:, 0], cell[:, 1]), query[:, 2])
+    np.minimum.at(lowest, (cell[:, 0], cell[:, 1]), query[:, 2])
+    highest = ndimage.maximum_filter(highest, size=3, mode="constant", cval=-np.inf)
+    lowest = ndimage.minimum_filter(lowest, size=3, mode="constant", cval=np.inf)
+    at = np.floor((points[:, :2] - origin) / side).astype(np.int64)
+    near = (at >= 0).all(axis=1) & (at[:, 0] < shape[0]) & (at[:, 1] < shape[1])
+    at, z = at[near], points[near, 2]
+    near[near] = (z <= highest[at[:, 0], at[:, 1]] + side) & (z >= lowest[at[:, 0], at[:, 1]] - side)
+    tree = point_tree(points[near])
+    return np.asarray(tree.query_ball_point(query, r=radius, return_length=True, workers=cpu_threads()))
 
 
 Blocks = Callable[[], Iterable[PointBlock]]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 """The traced inference function of each model (:func:`inference_function`)."""
+_TRACING = threading.Lock()
 
 
 def inference_function(model: Any, *, softmax: bool = True) -> Callable[..., Any]:
@@ -51,20 +53,57 @@ def inference_function(model: Any, *, softmax: bool = True) -> Callable[..., Any
         >>> inference_function(model) is inference_function(model)
         True
     """
-    functions = _TRACED.setdefault(model, {})
-    traced = functions.get(softmax)
-    if traced is None:
-        import tensorflow as tf
+    with _TRACING:  # one function per model even when a warm-up thread asks at the same time
+        functions = _TRACED.setdefault(model, {})
+        traced = functions.get(softmax)
+        if traced is None:
+            import tensorflow as tf
 
-        signature = [tf.TensorSpec((None,) + tuple(tensor.shape[1:]), tensor.dtype) for tensor in model.inputs]
+            signature = [tf.TensorSpec((None,) + tuple(tensor.shape[1:]), tensor.dtype) for tensor in model.inputs]
 
-        @tf.function(input_signature=signature)
-        def traced(*arrays: Any) -> Any:
-            outputs = model(list(arrays) if len(arrays) > 1 else arrays[0], training=False)
-            return tf.nn.softmax(outputs, axis=-1) if softmax else outputs
+            @tf.function(input_signature=signature)
+            def traced(*arrays: Any) -> Any:
+                outputs = model(list(arrays) if len(arrays) > 1 else arrays[0], training=False)
+                return tf.nn.softmax(outputs, axis=-1) if softmax else outputs
 
-        functions[softmax] = traced
+            functions[softmax] = traced
     return traced
+
+
+def _trace(model: Any) -> None:
+    try:
+        shapes = [(1,) + tuple(tensor.shape[1:]) for tensor in model.inputs]
+        inference_function(model)(*[np.zeros(shape, dtype=tensor.dtype) for shape, tensor in zip(shapes, model.inputs)])
+    except Exception:  # the prediction itself will meet the problem and report it
+        logger.debug("tracing the model ahead of its first batch failed", exc_info=True)
+
+
+def warm_up(bundle: ModelBundle) -> threading.Thread | None:
+    """Traces the inference function of a model of fields on a background thread and runs it once
+    on one field of zeros, so that the tracing (about 0.2 s here for the IGN example's PointNet)
+    and the graph's first run (another 0.15 s) overlap the features and fields the caller builds
+    meanwhile instead of preceding the first batch. Nothing for a model that does not predict
+    fields, nor for one already traced.
+
+    Returns:
+        The thread, or None when there is nothing to do.
+
+    Example:
+        >>> _ = warm_up(state.bundle)
+        >>> warm_up(state.bundle) is None  # the model's function exists: traced once per model
+        True
+    """
+    model = bundle.model
+    if bundle.field_spec is None or not hasattr(model, "inputs"):
+        return None
+    if any(None in tuple(tensor.shape[1:]) for tensor in model.inputs):
+        return None
+    with _TRACING:
+        if True in _TRACED.get(model, {}):
+            return None
+    thread = threading.Thread(target=_trace, args=(model,), name="vl3d-focal-trace", daemon=True)
+    thread.start()
+    return thread
 
 
 def predict_fields(

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from vl3d_focal.data.field_centres import grid_centres
+from vl3d_focal.data.field_centres import grid_centres, uncovered_mask
 from vl3d_focal.data.miners import mined_names
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import cpu_threads
@@ -89,8 +89,7 @@ class _TileCentres:
         self.coarse = coarse[inside(coarse, self.region_low, self.region_high, SLACK * cell)]
         self.exact_shrink = SLACK * (cell + spec.radius)  # uncovered flags exact within
         self.exact = inside(xyz, self.region_low, self.region_high, self.exact_shrink)
-        distance, _ = cKDTree(self.coarse[:, :dims]).query(xyz[:, :dims], k=1, p=p, workers=cpu_threads())
-        self.uncovered = self.exact & (distance > spec.radius * (1.0 - 1e-6))
+        self.uncovered = self.exact & uncovered_mask(xyz, self.coarse, radius=spec.radius, dims=dims, p=p)
 
     def centres(self, xyz: np.ndarray, *, fine_origin: np.ndarray | None) -> np.ndarray:
         if fine_origin is None or not self.uncovered.any():

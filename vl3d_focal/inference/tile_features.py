@@ -36,12 +36,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES, SHAPE_FEATURES, SHAPE_NEIGHBOURS, neighbour_shapes
 from vl3d_focal.data.miners import MinedFeatures, compute_mined, recipes_for
-from vl3d_focal.data.parallel import cpu_threads
-from vl3d_focal.data.terrain import PointBlock, TerrainGrid, terrain_surface
+from vl3d_focal.data.terrain import PointBlock, TerrainGrid, count_neighbours, terrain_surface
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import StreamedPredictions, bucket_dtype, load_tile
 
@@ -64,8 +62,7 @@ def _tile_blocks(result: StreamedPredictions, tiles: Sequence[int], *, num_featu
 
         def count_within(query: np.ndarray, radius: float, tile: int = tile) -> np.ndarray:
             rows, *_ = load_tile(result, tile, margin=_reach_margin(radius), num_features=num_features)
-            tree = cKDTree(rows["xyz"])
-            return np.asarray(tree.query_ball_point(query, r=radius, return_length=True, workers=cpu_threads()))
+            return count_neighbours(rows["xyz"], query, radius)
 
         yield PointBlock(ids=core["id"], xyz=core["xyz"], count_within=count_within)
 

@@ -75,12 +75,13 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
     """
     from vl3d_focal.data.records import check_codes
     from vl3d_focal.inference.buffered import predict_buffered
-    from vl3d_focal.inference.prediction import predict_cloud
+    from vl3d_focal.inference.prediction import predict_cloud, warm_up
     from vl3d_focal.inference.streaming import predict_streamed
 
     state.bundle = bundle
     state.predicted_names = list(bundle.class_names)
     chunk_points = step["chunk_points"]
+    warm_up(bundle)  # the model's tracing overlaps the first cloud's features and fields
     if "mapping" in state.later_needs:  # a later step scores the clouds: unmapped codes fail now, not after
         mapping = state.require_mapping(step="predict")
         for record in state.clouds:

@@ -1,0 +1,40 @@
+"""The model's tracing ahead of the first batch: one function per model, the same probabilities."""
+
+import keras
+import numpy as np
+
+from vl3d_focal.data.receptive_fields import FieldSpec
+from vl3d_focal.inference.prediction import inference_function, predict_fields, warm_up
+from vl3d_focal.models.bundle import ModelBundle
+
+
+def _bundle(*, fields: bool) -> ModelBundle:
+    coordinates, features = keras.Input((8, 3), name="coordinates"), keras.Input((8, 2), name="features")
+    hidden = keras.layers.Dense(6, activation="relu")(keras.layers.Concatenate()([coordinates, features]))
+    model = keras.Model([coordinates, features], keras.layers.Dense(3)(hidden))
+    return ModelBundle(
+        model=model,
+        feature_names=["a", "b"],
+        normalizer=None,
+        field_spec=FieldSpec(radius=1.0, num_points=8) if fields else None,
+        mapping=None,
+        class_names=["x", "y", "z"],
+    )
+
+
+def test_warm_up_traces_once_and_the_first_batch_reuses_it():
+    bundle = _bundle(fields=True)
+    thread = warm_up(bundle)
+    assert thread is not None
+    rng = np.random.default_rng(0)
+    inputs = (rng.normal(size=(5, 8, 3)).astype("float32"), rng.normal(size=(5, 8, 2)).astype("float32"))
+    probabilities = predict_fields(bundle.model, inputs, batch_size=2)  # may run while the thread traces
+    thread.join()
+    assert inference_function(bundle.model).experimental_get_tracing_count() == 1
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(bundle.model(list(inputs)), axis=-1))
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+    assert warm_up(bundle) is None  # already there
+
+
+def test_nothing_to_warm_up_for_a_model_of_points():
+    assert warm_up(_bundle(fields=False)) is None
