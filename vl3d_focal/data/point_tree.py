@@ -1,10 +1,11 @@
 """KD-trees over point coordinates, built for the neighbour queries of LiDAR tiles.
 
-scipy's defaults split at the median (``balanced_tree=True``) with 16-point leaves. On tiles of
-airborne LiDAR, sliding-midpoint splits with 32-point leaves build the tree in about half the
-time and answer the k-nearest and ball queries of the features and receptive fields about 10-20 %
-faster (``benchmarks/README.md``). Only the tree's shape changes: a query finds the same points
-(the features order tied neighbours by point id, the ball queries sort their answers).
+scipy's defaults split at the median (``balanced_tree=True``) with 16-point leaves. On 300,000
+points of the benchmarks' generated scene, sliding-midpoint splits with 32-point leaves build
+the tree in about half the time and answer the count queries of the terrain's low-noise test
+about a third faster; the k-nearest queries of the shape features take about as long
+(``benchmarks/README.md``). Only the tree's shape changes: a query finds the same points (the
+features order tied neighbours by point id, counts do not depend on the order).
 
 Example:
     >>> tree = point_tree(np.array([[0.0, 0, 0], [1, 0, 0], [3, 0, 0]]))
