@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from vl3d_focal.data.parallel import THREADS_VARIABLE
 from vl3d_focal.data.receptive_fields import FieldSpec
 from vl3d_focal.inference.prediction import inference_function, predict_fields, warm_up
 from vl3d_focal.models.bundle import ModelBundle
@@ -22,7 +23,8 @@ def _bundle(*, fields: bool) -> ModelBundle:
     )
 
 
-def test_warm_up_traces_once_and_the_first_batch_reuses_it():
+def test_warm_up_traces_once_and_the_first_batch_reuses_it(monkeypatch):
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
     bundle = _bundle(fields=True)
     thread = warm_up(bundle)
     assert thread is not None
@@ -36,5 +38,10 @@ def test_warm_up_traces_once_and_the_first_batch_reuses_it():
     assert warm_up(bundle) is None  # already there
 
 
-def test_nothing_to_warm_up_for_a_model_of_points():
+def test_nothing_to_warm_up_for_a_model_of_points_or_in_a_one_thread_worker(monkeypatch):
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
     assert warm_up(_bundle(fields=False)) is None
+    monkeypatch.setenv(THREADS_VARIABLE, "1")  # a Dask worker of threads_per_worker 1: its one core is busy
+    bundle = _bundle(fields=True)
+    assert warm_up(bundle) is None
+    assert inference_function(bundle.model).experimental_get_tracing_count() == 0  # traced at the first batch

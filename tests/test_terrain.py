@@ -70,3 +70,4 @@ def test_count_neighbours_counts_as_a_tree_over_every_point():
     for radius in (0.7, ISOLATED_RADIUS_M, 4.0):
         expected = cKDTree(points).query_ball_point(query, r=radius, return_length=True)
         np.testing.assert_array_equal(count_neighbours(points, query, radius), expected)
+    assert count_neighbours(points, query[:0], 1.0).shape == (0,)

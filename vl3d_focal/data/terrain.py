@@ -128,6 +128,8 @@ def count_neighbours(points: np.ndarray, query: np.ndarray, radius: float) -> np
         >>> count_neighbours(points, np.zeros((1, 3)), 1.5).tolist()
         [2]
     """
+    if len(query) == 0:
+        return np.zeros(0, dtype=np.int64)
     side = radius * (1.0 + 1e-6)  # a point within radius is at most one cell away, rounding included
     origin = query[:, :2].min(axis=0) - side
     shape = tuple(int(n) + 2 for n in np.floor((query[:, :2].max(axis=0) - origin) / side))

@@ -30,6 +30,7 @@ import numpy as np
 from vl3d_focal.data.feature_shift import shift_messages
 from vl3d_focal.data.field_inputs import cloud_features, field_features, field_inputs
 from vl3d_focal.data.normalization import sample_stride
+from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.records import InMemoryPredictions
 from vl3d_focal.inference.field_outputs import FieldReportTally
 from vl3d_focal.models.bundle import ModelBundle
@@ -83,7 +84,9 @@ def warm_up(bundle: ModelBundle) -> threading.Thread | None:
     on one field of zeros, so that the tracing (about 0.2 s here for the IGN example's PointNet)
     and the graph's first run (another 0.15 s) overlap the features and fields the caller builds
     meanwhile instead of preceding the first batch. Nothing for a model that does not predict
-    fields, nor for one already traced.
+    fields, nor for one already traced, nor in a process given one thread
+    (:func:`~vl3d_focal.data.parallel.cpu_threads`: a Dask worker of ``threads_per_worker`` 1,
+    whose core is busy with the features; a second busy thread would take another worker's core).
 
     Returns:
         The thread, or None when there is nothing to do.
@@ -94,7 +97,7 @@ def warm_up(bundle: ModelBundle) -> threading.Thread | None:
         True
     """
     model = bundle.model
-    if bundle.field_spec is None or not hasattr(model, "inputs"):
+    if bundle.field_spec is None or not hasattr(model, "inputs") or cpu_threads() < 2:
         return None
     if any(None in tuple(tensor.shape[1:]) for tensor in model.inputs):
         return None
