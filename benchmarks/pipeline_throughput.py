@@ -219,9 +219,22 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
 
 
 def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_points: int | None) -> dict[str, Any]:
-    """Runs read + predict + eval + write on one cloud in this process; times and peak memory."""
+    """Runs read + predict + eval + write on one cloud in this process, with the step arguments
+    a run gets; times and peak memory.
+
+    Example:
+        >>> import tempfile
+        >>> from benchmarks.predict_profile import ign_model
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> cloud = scene_path(folder, points=3_000)
+        >>> ign_model(cloud, folder / "model.keras")
+        >>> result = predict_child(folder / "model.keras", cloud, folder / "out", None)
+        >>> result["predict_points_per_s"] > 0, (folder / "out" / "eval" / "evaluation.json").exists()
+        (True, True)
+    """
     import vl3d_focal.losses  # noqa: F401
     import vl3d_focal.models  # noqa: F401
+    from vl3d_focal.config.normalise import apply_defaults
     from vl3d_focal.runner.inputs import read_inputs
     from vl3d_focal.steps.evaluate import run_eval
     from vl3d_focal.steps.predict import run_model_loader
@@ -233,24 +246,17 @@ def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_point
     result["read_s"] = time.perf_counter() - start
     result["points"] = state.clouds[0].num_points
     result["rss_after_read_mib"] = vm_kib("VmRSS") / 1024
-    steps = [
-        (
-            "predict",
-            run_model_loader,
+    spec = {
+        "in_pcloud": [str(cloud_path)],
+        "out_pcloud": [str(out_dir) + "/"],
+        "sequential_pipeline": [
             {"predict": "ModelLoader", "model_path": str(model_path), "chunk_points": chunk_points, "buffer": None},
-        ),
-        ("eval", run_eval, {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"}),
-        (
-            "write",
-            run_pcloud_writer,
-            {
-                "writer": "ClassifiedPcloudWriter",
-                "out_pcloud": "*predicted.laz",
-                "probabilities": True,
-                "prediction_dimension": None,
-            },
-        ),
-    ]
+            {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+            {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz", "probabilities": True},
+        ],
+    }
+    predict, evaluate, write = apply_defaults(spec)["sequential_pipeline"]  # the step arguments a run gets
+    steps = [("predict", run_model_loader, predict), ("eval", run_eval, evaluate), ("write", run_pcloud_writer, write)]
     for name, handler, step in steps:
         start = time.perf_counter()
         handler(step, state)

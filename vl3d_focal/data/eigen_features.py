@@ -46,7 +46,7 @@ EIGEN_FEATURES = EIGEN_FEATURE_NAMES
 TIE_CANDIDATES = 1
 """Neighbours queried beyond the k wanted: one tells whether a tie crosses the k-th place (then
 every point at that distance is fetched); more only make that rarer (0.06 % of the points of the
-benchmarks' scene, 0.015 % of an IGN tile) and cost 10-20 % more query time."""
+benchmarks' scene, 0.015 % of an IGN tile) and cost 5-15 % more query time."""
 _QUERY_CHUNK = 20_000
 _PAIR_BUDGET = 4_000_000
 _NO_SPREAD = 1e-12
