@@ -71,10 +71,9 @@ def inference_function(model: Any, *, softmax: bool = True) -> Callable[..., Any
     return traced
 
 
-def _trace(model: Any) -> None:
+def _trace(traced: Callable[..., Any], inputs: Sequence[Any]) -> None:
     try:
-        shapes = [(1,) + tuple(tensor.shape[1:]) for tensor in model.inputs]
-        inference_function(model)(*[np.zeros(shape, dtype=tensor.dtype) for shape, tensor in zip(shapes, model.inputs)])
+        traced(*[np.zeros((1,) + tuple(tensor.shape[1:]), dtype=tensor.dtype) for tensor in inputs])
     except Exception:  # the prediction itself will meet the problem and report it
         logger.debug("tracing the model ahead of its first batch failed", exc_info=True)
 
@@ -84,7 +83,7 @@ def warm_up(bundle: ModelBundle) -> threading.Thread | None:
     on one field of zeros, so that the tracing (about 0.2 s here for the IGN example's PointNet)
     and the graph's first run (another 0.15 s) overlap the features and fields the caller builds
     meanwhile instead of preceding the first batch. Nothing for a model that does not predict
-    fields, nor for one already traced, nor in a process given one thread
+    fields, nor for one whose function exists already, nor in a process given one thread
     (:func:`~vl3d_focal.data.parallel.cpu_threads`: a Dask worker of ``threads_per_worker`` 1,
     whose core is busy with the features; a second busy thread would take another worker's core).
 
@@ -104,7 +103,8 @@ def warm_up(bundle: ModelBundle) -> threading.Thread | None:
     with _TRACING:
         if True in _TRACED.get(model, {}):
             return None
-    thread = threading.Thread(target=_trace, args=(model,), name="vl3d-focal-trace", daemon=True)
+    traced = inference_function(model)  # made here (cheap): a second call finds it; the thread traces it
+    thread = threading.Thread(target=_trace, args=(traced, model.inputs), name="vl3d-focal-trace", daemon=True)
     thread.start()
     return thread
 
