@@ -234,7 +234,7 @@ def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_point
     """
     import vl3d_focal.losses  # noqa: F401
     import vl3d_focal.models  # noqa: F401
-    from vl3d_focal.config.normalise import apply_defaults
+    from benchmarks.predict_profile import tile_steps  # here: predict_profile imports this module
     from vl3d_focal.runner.inputs import read_inputs
     from vl3d_focal.steps.evaluate import run_eval
     from vl3d_focal.steps.predict import run_model_loader
@@ -246,16 +246,7 @@ def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_point
     result["read_s"] = time.perf_counter() - start
     result["points"] = state.clouds[0].num_points
     result["rss_after_read_mib"] = vm_kib("VmRSS") / 1024
-    spec = {
-        "in_pcloud": [str(cloud_path)],
-        "out_pcloud": [str(out_dir) + "/"],
-        "sequential_pipeline": [
-            {"predict": "ModelLoader", "model_path": str(model_path), "chunk_points": chunk_points, "buffer": None},
-            {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
-            {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz", "probabilities": True},
-        ],
-    }
-    predict, evaluate, write = apply_defaults(spec)["sequential_pipeline"]  # the step arguments a run gets
+    predict, evaluate, write = tile_steps(model_path, cloud_path, out_dir, chunk_points=chunk_points)
     steps = [("predict", run_model_loader, predict), ("eval", run_eval, evaluate), ("write", run_pcloud_writer, write)]
     for name, handler, step in steps:
         start = time.perf_counter()

@@ -187,18 +187,17 @@ def ign_model(cloud_path: Path, model_path: Path) -> None:
     )
 
 
-def profile_once(model_path: Path, cloud_path: Path, out: Path, *, chunk_points: int | None) -> dict[str, Any]:
-    """Reads the headers, predicts, evaluates and writes one cloud under the sampler (the model
-    loaded first, as a survey worker holds it)."""
-    import vl3d_focal
-    from vl3d_focal.config.normalise import apply_defaults
-    from vl3d_focal.models.model_file import load_bundle
-    from vl3d_focal.runner.inputs import read_inputs
-    from vl3d_focal.steps.evaluate import run_eval
-    from vl3d_focal.steps.predict import predict_clouds
-    from vl3d_focal.steps.writers import run_pcloud_writer
+def tile_steps(model_path: Path, cloud_path: Path, out: Path, *, chunk_points: int | None) -> list[dict[str, Any]]:
+    """The ``predict`` (``ModelLoader``), ``eval`` and ``ClassifiedPcloudWriter`` steps of one
+    cloud, probabilities on, with the arguments a run gives them (defaults applied).
 
-    bundle = load_bundle(model_path)
+    Example:
+        >>> predict, evaluate, write = tile_steps(Path("m.keras"), Path("a.laz"), Path("out"), chunk_points=None)
+        >>> predict["predict"], evaluate["eval"], write["probabilities"], "class_names" in evaluate
+        ('ModelLoader', 'ClassificationEvaluator', True, True)
+    """
+    from vl3d_focal.config.normalise import apply_defaults
+
     spec = {
         "in_pcloud": [str(cloud_path)],
         "out_pcloud": [str(out) + "/"],
@@ -208,7 +207,21 @@ def profile_once(model_path: Path, cloud_path: Path, out: Path, *, chunk_points:
             {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz", "probabilities": True},
         ],
     }
-    predict, evaluate, write = apply_defaults(spec)["sequential_pipeline"]  # the step arguments a run gets
+    return list(apply_defaults(spec)["sequential_pipeline"])
+
+
+def profile_once(model_path: Path, cloud_path: Path, out: Path, *, chunk_points: int | None) -> dict[str, Any]:
+    """Reads the headers, predicts, evaluates and writes one cloud under the sampler (the model
+    loaded first, as a survey worker holds it)."""
+    import vl3d_focal
+    from vl3d_focal.models.model_file import load_bundle
+    from vl3d_focal.runner.inputs import read_inputs
+    from vl3d_focal.steps.evaluate import run_eval
+    from vl3d_focal.steps.predict import predict_clouds
+    from vl3d_focal.steps.writers import run_pcloud_writer
+
+    bundle = load_bundle(model_path)
+    predict, evaluate, write = tile_steps(model_path, cloud_path, out, chunk_points=chunk_points)
     steps = [
         (lambda step, state: predict_clouds(step, state, bundle), predict),
         (run_eval, evaluate),

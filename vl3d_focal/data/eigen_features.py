@@ -201,7 +201,7 @@ def eigen_features(
     queries = np.arange(len(xyz)) if queries is None else np.asarray(queries)
     ids = np.arange(len(xyz)) if ids is None else np.asarray(ids)
     tree = point_tree(xyz)
-    columns = [np.ascontiguousarray(xyz[:, axis]) for axis in range(3)]
+    columns = [np.ascontiguousarray(xyz[:, axis]) for axis in range(3)] if k is not None else []  # k-NN gathers
     out, reach = np.empty((len(queries), len(names))), np.empty(len(queries))
     chunk = _QUERY_CHUNK if k is None else max(1, min(_QUERY_CHUNK, _PAIR_BUDGET // max(int(k), 1)))
     with Progress(what, total=len(queries), unit="points") as progress:
