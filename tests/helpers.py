@@ -173,3 +173,25 @@ def write_vl3d_cloud(
     path.parent.mkdir(parents=True, exist_ok=True)
     las.write(path)
     return path
+
+
+def miner_spec(fnames: list[str], miners: list[dict], *, after: bool = False) -> dict:
+    """A spec of ``scene.las`` whose miner steps come before (or ``after``) a PointNet train step
+    of ``fnames``.
+
+    Example:
+        >>> [list(step)[0] for step in miner_spec(["planarity_k16"], [{"miner": "GeometricFeatures"}])["sequential_pipeline"]]
+        ['class_mapping', 'miner', 'train']
+    """
+    train = {
+        "train": "PointNetPwiseClassifier",
+        "fnames": fnames,
+        "model_args": {
+            "num_classes": 5,
+            "pre_processing": {"neighborhood": {"radius": 3.0}},
+            "compilation_args": {"loss": {"function": "sparse_categorical_crossentropy"}},
+        },
+    }
+    steps = [{"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]}]
+    steps += [train, *miners] if after else [*miners, train]
+    return {"in_pcloud": ["scene.las"], "out_pcloud": ["out/*"], "sequential_pipeline": steps}

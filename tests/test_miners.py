@@ -5,7 +5,7 @@ from __future__ import annotations
 import laspy
 import numpy as np
 import pytest
-from helpers import DEMO_CLASSES
+from helpers import miner_spec
 from scipy import stats
 
 from vl3d_focal.config import validate_spec
@@ -147,28 +147,13 @@ def test_recipes_take_vl3d_names_and_frenames():
     assert recipes_for(["intensity", "p1"], [radius, knn, height]) == (knn,)
 
 
-def _spec(fnames: list[str], miners: list[dict], *, after: bool = False) -> dict:
-    train = {
-        "train": "PointNetPwiseClassifier",
-        "fnames": fnames,
-        "model_args": {
-            "num_classes": 5,
-            "pre_processing": {"neighborhood": {"radius": 3.0}},
-            "compilation_args": {"loss": {"function": "sparse_categorical_crossentropy"}},
-        },
-    }
-    steps = [{"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]}]
-    steps += [train, *miners] if after else [*miners, train]
-    return {"in_pcloud": ["scene.las"], "out_pcloud": ["out/*"], "sequential_pipeline": steps}
-
-
 def test_validation_knows_the_mined_names(tmp_path):
     generate_urban_scene(seed=2, size_m=20.0).write(tmp_path / "scene.las")
     miner = {"miner": "GeometricFeatures", "k": 16, "fnames": ["planarity", "verticality"]}
-    assert validate_spec(_spec(["intensity", "planarity_k16"], [miner]), base_dir=tmp_path) == []
-    issues = validate_spec(_spec(["planarity_k61"], [miner]), base_dir=tmp_path)
+    assert validate_spec(miner_spec(["intensity", "planarity_k16"], [miner]), base_dir=tmp_path) == []
+    issues = validate_spec(miner_spec(["planarity_k61"], [miner]), base_dir=tmp_path)
     assert "did you mean" in issues[0].message and "planarity_k16, verticality_k16" in issues[0].message, issues
-    late = validate_spec(_spec(["planarity_k16"], [miner], after=True), base_dir=tmp_path)
+    late = validate_spec(miner_spec(["planarity_k16"], [miner], after=True), base_dir=tmp_path)
     assert "'planarity_k16' is not a feature" in late[0].message
     clash = {
         "miner": "HeightFeatures",
@@ -177,7 +162,7 @@ def test_validation_knows_the_mined_names(tmp_path):
         "neighborhood": {"radius": 5.0},
     }
     neither = {"miner": "GeometricFeatures", "fnames": ["planarity"]}
-    messages = [i.message for i in validate_spec(_spec(["intensity"], [clash, neither]), base_dir=tmp_path)]
+    messages = [i.message for i in validate_spec(miner_spec(["intensity"], [clash, neither]), base_dir=tmp_path)]
     assert any("'intensity' is already a feature" in m for m in messages), messages
     assert any("give radius or k" in m for m in messages), messages
 

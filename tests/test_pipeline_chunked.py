@@ -10,6 +10,7 @@ import pytest
 
 from vl3d_focal.data.features import extract_features
 from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.receptive_fields import FieldSpec, build_fields, fields_at_centers
 from vl3d_focal.data.records import CloudRecord
@@ -62,7 +63,8 @@ def _record(path: Path, prefix: str) -> CloudRecord:
 
 def _bundle(record: CloudRecord, pre_processor: str, fnames: list[str] = FNAMES) -> ModelBundle:
     spec = FieldSpec(pre_processor=pre_processor, radius=2.0, separation_factor=0.8, num_points=48)
-    normalizer = FeatureNormalizer().fit(extract_features(record.cloud, fnames), fnames=fnames)
+    miners = MINERS.get(tuple(fnames), ())
+    normalizer = FeatureNormalizer().fit(extract_features(record.cloud, fnames, miners=miners), fnames=fnames)
     model = build_pointnet_pwise_classifier(
         num_points=48,
         num_features=len(fnames),
@@ -84,6 +86,7 @@ def _bundle(record: CloudRecord, pre_processor: str, fnames: list[str] = FNAMES)
         class_names=list(mapping.names),
         random_seed=11,
         predict_batch_size=64,
+        miners=miners,
     )
 
 
@@ -165,6 +168,24 @@ def _lazy_state(path: Path, prefix: str, bundle: ModelBundle) -> PipelineState:
 
 
 NEIGHBOURHOOD_FNAMES = FNAMES + ["height_above_ground", "planarity", "verticality"]
+SMOOTHED_FNAMES = ["intensity", "number_of_returns_mean_r1.5"]
+"""A model that uses the smoothed number of returns, not the number itself: streamed buckets
+keep the smoothing's input beside the model's features."""
+MINERS = {
+    tuple(SMOOTHED_FNAMES): (
+        MinedFeatures.from_step(
+            {
+                "miner": "SmoothFeatures",
+                "input_fnames": ["number_of_returns"],
+                "fnames": ["mean"],
+                "neighborhood": {"type": "sphere", "radius": 1.5},
+                "weighted_mean_omega": 0.0001,
+                "gaussian_rbf_omega": 1.0,
+                "nan_policy": "propagate",
+            }
+        ),
+    )
+}
 
 
 VL3D_FIELDS = {"center_on_pcloud": True, "num_encoding_neighbors": 3, "to_unit_sphere": True}
@@ -177,6 +198,7 @@ VL3D_FIELDS = {"center_on_pcloud": True, "num_encoding_neighbors": 3, "to_unit_s
         ("furthest_point_subsampling", "sphere", FNAMES, {}),
         ("grid_subsampling", "cylinder", FNAMES, {}),
         ("furthest_point_subsampling", "sphere", NEIGHBOURHOOD_FNAMES, {}),  # features of a neighbourhood
+        ("furthest_point_subsampling", "sphere", SMOOTHED_FNAMES, {}),  # a mined feature of another one
         ("furthest_point_subsampling", "rectangular3D", FNAMES, VL3D_FIELDS),
     ],
 )

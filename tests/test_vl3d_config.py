@@ -193,7 +193,7 @@ def test_an_unavailable_component_leaves_the_other_steps_checked():
         "in_pcloud": "a.las",
         "out_pcloud": "o/",
         "sequential_pipeline": [
-            {"miner": "SmoothFeatures", "support_chunk_size": 50},
+            {"miner": "TakeClosestMiner", "support_chunk_size": 50},
             {"writer": "Writer", "out_pcloud": "*x.txt"},
         ],
     }

@@ -87,8 +87,8 @@ def test_documented_specs_are_valid(corpus, name):
         (
             "unavailable_miner.json",
             "$.sequential_pipeline[0].miner",
-            "'SmoothFeatures' is a VL3D data miner this project does not have; available: 'GeometricFeatures', "
-            "'HeightFeatures'",
+            "'TakeClosestMiner' is a VL3D data miner this project does not have; available: 'GeometricFeatures', "
+            "'HeightFeatures', 'SmoothFeatures'",
         ),
     ],
 )

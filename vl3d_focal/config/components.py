@@ -132,8 +132,8 @@ def unavailable_steps(spec: Mapping[str, Any]) -> list[tuple[tuple, str, int]]:
     accepts, or when it has no registered kind key but a VL3D one (``miner``, ``imputer``...).
 
     Example:
-        >>> unavailable_steps({"sequential_pipeline": [{"miner": "SmoothFeatures", "radius": 0.3}]})[0][:2]
-        (('sequential_pipeline', 0, 'miner'), "'SmoothFeatures' is a VL3D data miner this project does not have; available: 'GeometricFeatures', 'HeightFeatures'")
+        >>> unavailable_steps({"sequential_pipeline": [{"miner": "TakeClosestMiner", "radius": 0.3}]})[0][:2]
+        (('sequential_pipeline', 0, 'miner'), "'TakeClosestMiner' is a VL3D data miner this project does not have; available: 'GeometricFeatures', 'HeightFeatures', 'SmoothFeatures'")
     """
     steps = spec.get("sequential_pipeline") if isinstance(spec, Mapping) else None
     found = []

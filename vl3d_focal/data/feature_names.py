@@ -27,6 +27,14 @@ DERIVED_FEATURE_NAMES: tuple[str, ...] = (
     "verticality",
 )
 """Features computed from the points (see :data:`vl3d_focal.data.features.DERIVED_FEATURES`)."""
+NEIGHBOURHOOD_FEATURE_NAMES: tuple[str, ...] = (
+    "height_above_ground",
+    "linearity",
+    "planarity",
+    "scattering",
+    "verticality",
+)
+"""The derived features that depend on a point's neighbours, not on the point alone."""
 EIGEN_FEATURE_NAMES: tuple[str, ...] = (
     "linearity",
     "planarity",
@@ -57,6 +65,9 @@ HEIGHT_FEATURE_NAMES: tuple[str, ...] = (
 """What a ``HeightFeatures`` miner computes (:mod:`vl3d_focal.data.height_features`)."""
 HEIGHT_NEIGHBORHOODS = ("Rectangular2D", "Cylinder")
 HEIGHT_OUTLIER_FILTERS = ("IQR", "stdev")
+SMOOTH_STRATEGIES = ("mean", "weighted_mean", "gaussian_rbf")
+"""What a ``SmoothFeatures`` miner computes of each input (:mod:`vl3d_focal.data.smooth_features`)."""
+SMOOTH_NEIGHBORHOODS = ("sphere", "cylinder")
 
 
 def feature_names(dimension_names: Sequence[str]) -> list[str]:

@@ -36,8 +36,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from vl3d_focal.data.eigen_features import eigen_features
-from vl3d_focal.data.feature_names import SCAN_ANGLE_ALIASES, feature_names
-from vl3d_focal.data.miners import MinedFeatures, compute_mined, mined_names, recipes_for
+from vl3d_focal.data.feature_names import NEIGHBOURHOOD_FEATURE_NAMES, SCAN_ANGLE_ALIASES, feature_names
+from vl3d_focal.data.miners import MinedFeatures, compute_mined, mined_names, recipes_for, smoothing_inputs
 from vl3d_focal.data.terrain import estimate_ground
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud, las_dimensions
@@ -114,7 +114,7 @@ DERIVED_FEATURES: dict[str, tuple[Callable[[PointCloud], np.ndarray], str]] = {
     "verticality": (_shape_column(3), "1 - |z of the normal| of the 16 neighbours"),
 }
 SHAPE_FEATURES = ("linearity", "planarity", "scattering", "verticality")
-NEIGHBOURHOOD_FEATURES: tuple[str, ...] = ("height_above_ground",) + SHAPE_FEATURES
+NEIGHBOURHOOD_FEATURES: tuple[str, ...] = NEIGHBOURHOOD_FEATURE_NAMES
 """Derived features computed from a point's neighbourhood (not from the point alone): a
 streamed cloud gets them tile by tile with a margin (:mod:`vl3d_focal.inference.tile_features`)."""
 
@@ -163,7 +163,8 @@ def extract_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequen
         (1531, 2)
     """
     available = available_features(cloud) + mined_names(miners)
-    missing = [name for name in fnames if name not in available]
+    mined = recipes_for(fnames, miners)
+    missing = [name for name in dict.fromkeys([*fnames, *smoothing_inputs(fnames, mined)]) if name not in available]
     if missing:
         raise DataError(
             f"point cloud {cloud.path or cloud.name}: unknown feature(s) {missing} (not in the file "
@@ -171,10 +172,10 @@ def extract_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequen
         )
     out = np.empty((cloud.num_points, len(fnames)), dtype=np.float32)
     shape_cache: np.ndarray | None = None
-    mined = recipes_for(fnames, miners)
     for recipe in mined:
         wanted = [name for name in fnames if name in recipe.names]
-        values, _ = compute_mined(recipe, cloud.xyz, names=wanted)
+        inputs = {name: _column(cloud, name) for name in dict.fromkeys(recipe.inputs)}
+        values, _ = compute_mined(recipe, cloud.xyz, names=wanted, inputs=inputs)
         for column, name in enumerate(wanted):
             out[:, list(fnames).index(name)] = values[:, column]
     done = set(mined_names(mined))

@@ -1,8 +1,10 @@
 """Mined features: what a VL3D ``miner`` step computes, as a recipe stored with the model.
 
-A :class:`MinedFeatures` recipe (one miner step: ``GeometricFeatures`` or ``HeightFeatures``)
-names the features it gives (``frenames``, or VL3D's automatic names: ``linearity_r1.0``,
-``linearity_k16``, ``floor_distance_r50.0_sep0.35``) and how to compute them from the points.
+A :class:`MinedFeatures` recipe (one miner step: ``GeometricFeatures``, ``HeightFeatures`` or
+``SmoothFeatures``) names the features it gives (``frenames``, or VL3D's automatic names:
+``linearity_r1.0``, ``linearity_k16``, ``floor_distance_r50.0_sep0.35``,
+``intensity_mean_r1.0``) and how to compute them from the points (and, for smoothing, from the
+point-wise features it smooths: :attr:`MinedFeatures.inputs`).
 Features are computed when a step first uses them (training, prediction), for a whole cloud or
 for the points of one tile with the margin :attr:`MinedFeatures.reach` says they depend on
 (:mod:`vl3d_focal.inference.tile_features`); the model file keeps the recipes of its ``fnames``,
@@ -28,7 +30,7 @@ import numpy as np
 
 from vl3d_focal.errors import DataError
 
-MINER_KINDS = ("GeometricFeatures", "HeightFeatures")
+MINER_KINDS = ("GeometricFeatures", "HeightFeatures", "SmoothFeatures")
 """The ``miner`` values these recipes describe."""
 
 
@@ -41,17 +43,21 @@ class MinedFeatures:
     """The recipe of one miner step.
 
     Attributes:
-        miner: ``GeometricFeatures`` or ``HeightFeatures``.
-        features: the miner's ``fnames`` (what is computed), in order.
-        names: the names the features get (``frenames`` or automatic), in the same order.
+        miner: ``GeometricFeatures``, ``HeightFeatures`` or ``SmoothFeatures``.
+        features: what is computed for each name: the miner's ``fnames`` (for smoothing, the
+            strategy of each output), in the order of ``names``.
+        names: the names the features get (``frenames`` or automatic).
         params: the neighbourhood: ``radius`` or ``k`` (geometric); ``radius``,
-            ``separation_factor``, ``neighborhood`` and ``outlier_filter`` (height).
+            ``separation_factor``, ``neighborhood`` and ``outlier_filter`` (height); ``radius``,
+            ``neighborhood``, the two omegas and ``nan_policy`` (smoothing).
+        inputs: for smoothing, the point-wise feature each name smooths; empty otherwise.
     """
 
     miner: str
     features: tuple[str, ...]
     names: tuple[str, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
 
     @classmethod
     def from_step(cls, step: Mapping[str, Any]) -> MinedFeatures:
@@ -64,6 +70,8 @@ class MinedFeatures:
         """
         kind, features = str(step["miner"]), tuple(step["fnames"])
         params: dict[str, Any]
+        if kind == "SmoothFeatures":
+            return cls._smoothing(step)
         if kind == "GeometricFeatures":
             params = {"radius": float(step["radius"])} if step.get("radius") is not None else {"k": int(step["k"])}
             suffix = f"_r{_number(step['radius'])}" if "radius" in params else f"_k{params['k']}"
@@ -79,14 +87,40 @@ class MinedFeatures:
         names = tuple(step.get("frenames") or [name + suffix for name in features])
         return cls(miner=kind, features=features, names=names, params=params)
 
+    @classmethod
+    def _smoothing(cls, step: Mapping[str, Any]) -> MinedFeatures:
+        """A ``SmoothFeatures`` step: one output per (strategy, input), VL3D's order and names
+        (``_cyl`` instead of ``_r`` for a cylinder, which VL3D leaves unnamed)."""
+        hood = step["neighborhood"]
+        pairs = [(strategy, name) for strategy in step["fnames"] for name in step["input_fnames"]]
+        suffix = ("_r" if hood["type"] == "sphere" else "_cyl") + _number(hood["radius"])
+        names = tuple(step.get("frenames") or [f"{name}_{strategy}{suffix}" for strategy, name in pairs])
+        params = {
+            "radius": float(hood["radius"]),
+            "neighborhood": str(hood["type"]),
+            "weighted_mean_omega": float(step["weighted_mean_omega"]),
+            "gaussian_rbf_omega": float(step["gaussian_rbf_omega"]),
+            "nan_policy": str(step["nan_policy"]),
+        }
+        return cls(
+            miner="SmoothFeatures",
+            features=tuple(strategy for strategy, _ in pairs),
+            names=names,
+            params=params,
+            inputs=tuple(name for _, name in pairs),
+        )
+
     def to_config(self) -> dict[str, Any]:
         """JSON-ready dict (stored in the model file)."""
-        return {
+        config = {
             "miner": self.miner,
             "features": list(self.features),
             "names": list(self.names),
             "params": dict(self.params),
         }
+        if self.inputs:
+            config["inputs"] = list(self.inputs)
+        return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> MinedFeatures:
@@ -96,6 +130,7 @@ class MinedFeatures:
             features=tuple(config["features"]),
             names=tuple(config["names"]),
             params=dict(config["params"]),
+            inputs=tuple(config.get("inputs", ())),
         )
 
     def key(self) -> str:
@@ -109,7 +144,7 @@ class MinedFeatures:
         if "k" in self.params:
             return None
         radius = float(self.params["radius"])
-        if self.miner == "GeometricFeatures":
+        if self.miner != "HeightFeatures":
             return radius
         return radius + 0.5 * radius * float(self.params["separation_factor"])
 
@@ -129,6 +164,19 @@ def recipes_for(names: Sequence[str], miners: Sequence[MinedFeatures]) -> tuple[
     return tuple(used.values())
 
 
+def smoothing_inputs(names: Sequence[str], miners: Sequence[MinedFeatures]) -> list[str]:
+    """The point-wise features the recipes of ``names`` smooth that ``names`` lacks: a streamed
+    cloud keeps them beside ``names`` for the neighbours' values.
+
+    Example:
+        >>> r = MinedFeatures("SmoothFeatures", ("mean",), ("i_mean",), {"radius": 1.0}, inputs=("intensity",))
+        >>> smoothing_inputs(["i_mean", "z"], [r]), smoothing_inputs(["i_mean", "intensity"], [r])
+        (['intensity'], [])
+    """
+    wanted = [name for recipe in recipes_for(names, miners) for name in recipe.inputs]
+    return [name for name in dict.fromkeys(wanted) if name not in names]
+
+
 def mined_names(miners: Sequence[MinedFeatures]) -> list[str]:
     """Every feature name the recipes give.
 
@@ -139,6 +187,39 @@ def mined_names(miners: Sequence[MinedFeatures]) -> list[str]:
     return list(dict.fromkeys(name for recipe in miners for name in recipe.names))
 
 
+def _smoothed(
+    recipe: MinedFeatures,
+    xyz: np.ndarray,
+    *,
+    names: Sequence[str],
+    queries: np.ndarray | None,
+    inputs: Mapping[str, np.ndarray],
+) -> np.ndarray:
+    from vl3d_focal.data.smooth_features import smooth_features
+
+    outputs = [recipe.names.index(name) for name in names]
+    strategies = list(dict.fromkeys(recipe.features[i] for i in outputs))
+    smoothed = list(dict.fromkeys(recipe.inputs[i] for i in outputs))
+    absent = [name for name in smoothed if name not in inputs]
+    if absent:
+        raise DataError(f"SmoothFeatures: no values of {absent} to smooth; expected them beside the points")
+    params = recipe.params
+    values = smooth_features(
+        xyz,
+        np.column_stack([np.asarray(inputs[name], dtype=np.float64) for name in smoothed]),
+        strategies=strategies,
+        radius=params["radius"],
+        neighborhood=params["neighborhood"],
+        weighted_mean_omega=params["weighted_mean_omega"],
+        gaussian_rbf_omega=params["gaussian_rbf_omega"],
+        nan_policy=params["nan_policy"],
+        queries=queries,
+    )
+    return np.column_stack(
+        [values[:, strategies.index(recipe.features[i]), smoothed.index(recipe.inputs[i])] for i in outputs]
+    )
+
+
 def compute_mined(
     recipe: MinedFeatures,
     xyz: np.ndarray,
@@ -146,6 +227,7 @@ def compute_mined(
     names: Sequence[str],
     queries: np.ndarray | None = None,
     ids: np.ndarray | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The recipe's features ``names`` of some points, and the reach each value needed.
 
@@ -155,6 +237,7 @@ def compute_mined(
         names: output names of the recipe to compute.
         queries: rows of ``xyz`` whose features are wanted (None: all).
         ids: the points' ids in the cloud (ties of k neighbours; None: row numbers).
+        inputs: for smoothing, each input feature's values at every row of ``xyz``.
 
     Returns:
         ``(values (q, len(names)), reach (q,))``: reach in metres, per point.
@@ -173,7 +256,10 @@ def compute_mined(
 
     kinds = [recipe.features[recipe.names.index(name)] for name in names]
     rows = len(xyz) if queries is None else len(queries)
-    if recipe.miner == "GeometricFeatures":
+    if recipe.miner == "SmoothFeatures":
+        values = _smoothed(recipe, xyz, names=names, queries=queries, inputs=inputs or {})
+        reach = np.full(rows, float(recipe.params["radius"]))
+    elif recipe.miner == "GeometricFeatures":
         values, reach = eigen_features(
             xyz, names=kinds, radius=recipe.params.get("radius"), k=recipe.params.get("k"), queries=queries, ids=ids
         )

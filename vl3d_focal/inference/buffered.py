@@ -37,7 +37,7 @@ import numpy as np
 from vl3d_focal.data.feature_names import missing_features
 from vl3d_focal.data.miners import mined_names
 from vl3d_focal.errors import DataError
-from vl3d_focal.inference.streaming import predict_streamed
+from vl3d_focal.inference.streaming import bucket_columns, predict_streamed
 from vl3d_focal.inference.tile_buckets import BufferPoints, StreamedPredictions
 from vl3d_focal.io.chunks import read_header, read_within
 from vl3d_focal.io.footprints import Footprint, TileIndex
@@ -143,7 +143,7 @@ def predict_buffered(
         record.path,
         index=index,
         buffer=float(buffer),
-        feature_names=[name for name in bundle.feature_names if name not in mined_names(bundle.miners)],
+        feature_names=[name for name in bucket_columns(bundle) if name not in mined_names(bundle.miners)],
         chunk_points=chunk_points or record.num_points,
         warnings=record.warnings,
     )

@@ -54,7 +54,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.field_centres import grid_centres, uncovered_mask
-from vl3d_focal.data.miners import mined_names
+from vl3d_focal.data.miners import mined_names, smoothing_inputs
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.errors import DataError
@@ -105,6 +105,22 @@ class _TileCentres:
         return np.concatenate([self.coarse, extra[keep]])
 
 
+def bucket_columns(bundle: Any) -> list[str]:
+    """The feature columns of a streamed cloud's buckets: the model's features, then the
+    point-wise features its smoothing miners read and it does not use itself.
+
+    Example:
+        >>> bucket_columns(bundle)  # a model of the intensity alone, without miners
+        ['intensity']
+    """
+    return list(bundle.feature_names) + smoothing_inputs(bundle.feature_names, bundle.miners)
+
+
+def _model_features(rows: np.ndarray, bundle: Any) -> np.ndarray:
+    """The model's features of bucket records (without the smoothing miners' extra inputs)."""
+    return rows["feat"][:, : len(bundle.feature_names)]
+
+
 def _predict_tile(
     result: StreamedPredictions,
     tile: int,
@@ -122,7 +138,7 @@ def _predict_tile(
     from vl3d_focal.inference.prediction import predict_fields
 
     spec = bundle.field_spec
-    rows, own, low, high = load_tile(result, tile, margin=margin, num_features=len(bundle.feature_names))
+    rows, own, low, high = load_tile(result, tile, margin=margin, num_features=len(bucket_columns(bundle)))
     xyz = rows["xyz"]
     finder = _TileCentres(xyz, low=low, high=high, margin=margin, spec=spec, origin=origin)
     centres = finder.centres(xyz, fine_origin=fine_origin)
@@ -133,7 +149,7 @@ def _predict_tile(
     )
     indices = fields.indices
     coordinates = field_coordinates(xyz, fields, spec)
-    features = rows["feat"]
+    features = _model_features(rows, bundle)
     if features.shape[1]:
         features = np.asarray(bundle.normalizer.transform(features, cloud=statistics), dtype=np.float32)
     probabilities = predict_fields(
@@ -177,8 +193,8 @@ def _predict_tile_points(result: StreamedPredictions, tile: int, bundle: Any, *,
     """A tile of a model that predicts each point from its own features (no fields, no margin)."""
     from vl3d_focal.inference.prediction import point_probabilities
 
-    rows = np.fromfile(result.bucket(tile), dtype=bucket_dtype(len(bundle.feature_names)))
-    probabilities = point_probabilities(bundle, rows["feat"], statistics=statistics)
+    rows = np.fromfile(result.bucket(tile), dtype=bucket_dtype(len(bucket_columns(bundle))))
+    probabilities = point_probabilities(bundle, _model_features(rows, bundle), statistics=statistics)
     _write_result(result, tile, probabilities, np.ones(len(rows), dtype=bool))
 
 
@@ -310,12 +326,9 @@ def predict_streamed(
     shape = (int(cells[0]), int(cells[1]))
     parent = Path(os.path.dirname(record.prefix) or ".")  # the cloud's output folder
     parent.mkdir(parents=True, exist_ok=True)
+    columns = bucket_columns(bundle)
     check_tile_space(
-        parent,
-        path=record.path,
-        num_points=total,
-        num_features=len(bundle.feature_names),
-        num_classes=bundle.num_classes,
+        parent, path=record.path, num_points=total, num_features=len(columns), num_classes=bundle.num_classes
     )
     result = StreamedPredictions(
         path=record.path,
@@ -325,11 +338,11 @@ def predict_streamed(
         parent=parent,
         buffer=buffer,
     )
-    write_buckets(result, feature_names=bundle.feature_names, mined=mined_names(bundle.miners))
+    write_buckets(result, feature_names=columns, mined=mined_names(bundle.miners))
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
     fill_neighbourhood_features(
         result,
-        feature_names=bundle.feature_names,
+        feature_names=columns,
         tiles=tiles,
         bounds=(_anchored(low, origin, GROUND_CELL_M), high),
         miners=bundle.miners,
@@ -338,9 +351,8 @@ def predict_streamed(
     unresolved: list[tuple[int, int, np.ndarray, float]] = []
     statistics = None
     if bundle.feature_names:  # the cloud's own sample: per-cloud scaling and the check against the training data
-        sample = sample_buckets(
-            result, tiles=own_tiles, num_features=len(bundle.feature_names), stride=sample_stride(own_total)
-        )
+        sample = sample_buckets(result, tiles=own_tiles, num_features=len(columns), stride=sample_stride(own_total))
+        sample = sample[:, : len(bundle.feature_names)]
         check_features(record, bundle, sample)
         statistics = bundle.normalizer.cloud_statistics(sample)
     if bundle.learns_from_points:
@@ -348,7 +360,7 @@ def predict_streamed(
             _predict_tile_points(result, tile, bundle, statistics=statistics)
     else:
         fine_origin = _lowest_uncovered(
-            result, tiles, bundle.field_spec, origin=origin, margin=margin, num_features=len(bundle.feature_names)
+            result, tiles, bundle.field_spec, origin=origin, margin=margin, num_features=len(columns)
         )
         for number, tile in enumerate(own_tiles, start=1):
             fields += _predict_tile(
@@ -362,7 +374,7 @@ def predict_streamed(
                 statistics=statistics,
             )
             logger.info("%s: tile %d/%d predicted", record.path.name, number, len(own_tiles))
-        _resolve_far(result, unresolved, num_features=len(bundle.feature_names))
+        _resolve_far(result, unresolved, num_features=len(columns))
     for tile in tiles:  # the buckets stay until every tile (and neighbour) is done
         result.bucket(tile).unlink(missing_ok=True)
     logger.info(

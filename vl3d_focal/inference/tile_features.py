@@ -67,9 +67,9 @@ def _tile_blocks(result: StreamedPredictions, tiles: Sequence[int], *, num_featu
         yield PointBlock(ids=core["id"], xyz=core["xyz"], count_within=count_within)
 
 
-Compute = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""``(xyz, queries, ids) -> (values (q, width), reach (q,))``: features of the query rows and the
-distance (in x and y) each value depends on."""
+Compute = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""``(rows, queries) -> (values (q, width), reach (q,))``: features of the query rows (of bucket
+records: id, xyz, feat) and the distance (in x and y) each value depends on."""
 
 
 def _tile_values(
@@ -84,7 +84,7 @@ def _tile_values(
         mine = np.flatnonzero(own)
         if values is None:
             values, pending = np.empty((len(mine), width)), np.arange(len(mine))
-        found, reach = compute(rows["xyz"], mine[pending], rows["id"])
+        found, reach = compute(rows, mine[pending])
         values[pending] = found
         xy = rows["xyz"][mine[pending], :2]
         room = np.minimum(xy - (low - margin), (high + margin) - xy).min(axis=1)
@@ -104,13 +104,17 @@ def _tile_values(
         )
 
 
-def _shapes(xyz: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return neighbour_shapes(xyz, queries=queries, ids=ids)
+def _shapes(rows: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return neighbour_shapes(rows["xyz"], queries=queries, ids=rows["id"])
 
 
-def _mined(recipe: MinedFeatures, names: list[str]) -> Compute:
-    def compute(xyz: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return compute_mined(recipe, xyz, names=names, queries=queries, ids=ids)
+def _mined(recipe: MinedFeatures, names: list[str], columns: list[str]) -> Compute:
+    """The recipe's ``names`` from bucket records whose feature columns are ``columns`` (the
+    inputs of a smoothing recipe among them)."""
+
+    def compute(rows: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        inputs = {name: rows["feat"][:, columns.index(name)] for name in dict.fromkeys(recipe.inputs)}
+        return compute_mined(recipe, rows["xyz"], names=names, queries=queries, ids=rows["id"], inputs=inputs)
 
     return compute
 
@@ -171,7 +175,7 @@ def fill_neighbourhood_features(
                 tile,
                 num_features=len(names),
                 width=len(wanted),
-                compute=_mined(recipe, wanted),
+                compute=_mined(recipe, wanted, names),
                 margin=_reach_margin(recipe.reach or SHAPE_MARGIN_M),
             )
             for column, name in enumerate(wanted):

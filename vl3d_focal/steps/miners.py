@@ -1,8 +1,8 @@
-"""The ``miner`` steps: VL3D's ``GeometricFeatures`` and ``HeightFeatures``.
+"""The ``miner`` steps: VL3D's ``GeometricFeatures``, ``HeightFeatures`` and ``SmoothFeatures``.
 
 A miner step declares features that later steps can name in ``fnames``: each gets the name in
 ``frenames``, or VL3D's automatic one (``planarity_r1.0``, ``planarity_k16``,
-``floor_distance_r5.0_sep0.5``). Nothing is computed when the step runs: its recipe
+``floor_distance_r5.0_sep0.5``, ``intensity_mean_r1.0``). Nothing is computed when the step runs: its recipe
 (:class:`~vl3d_focal.data.miners.MinedFeatures`) is kept, and the features are computed when a
 train or predict step first needs them, for a whole cloud or tile by tile with the margin they
 depend on (a streamed cloud); a trained model keeps the recipes of its ``fnames``.
@@ -28,6 +28,9 @@ from vl3d_focal.data.feature_names import (
     HEIGHT_FEATURE_NAMES,
     HEIGHT_NEIGHBORHOODS,
     HEIGHT_OUTLIER_FILTERS,
+    NEIGHBOURHOOD_FEATURE_NAMES,
+    SMOOTH_NEIGHBORHOODS,
+    SMOOTH_STRATEGIES,
 )
 from vl3d_focal.registry import STEPS
 from vl3d_focal.steps.definition import step_entry
@@ -125,6 +128,63 @@ def _height_schema() -> dict[str, Any]:
     )
 
 
+def _smooth_schema() -> dict[str, Any]:
+    properties = _common(
+        "SmoothFeatures",
+        SMOOTH_STRATEGIES,
+        "Point-wise features averaged over each point's neighbourhood (data.smooth_features).",
+    )
+    properties["fnames"] = dict(properties["fnames"], default=list(SMOOTH_STRATEGIES))
+    properties["fnames"]["description"] = "The strategies: mean, weighted_mean, gaussian_rbf (default: all three)."
+    properties["frenames"]["description"] = (
+        "Their names, one per (fnames entry, input_fnames entry), strategies outermost; "
+        "default: VL3D's automatic names (intensity_mean_r1.0)."
+    )
+    properties["input_fnames"] = {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": {"type": "string", "minLength": 1},
+        "description": "The point-wise features smoothed (dimensions of the clouds, return_ratio...).",
+    }
+    properties["neighborhood"] = closed_object(
+        {
+            "type": {
+                "enum": list(SMOOTH_NEIGHBORHOODS),
+                "description": "sphere: within radius in 3D; cylinder: within radius in xy (VL3D's knn is "
+                "not supported).",
+            },
+            "radius": {"type": "number", "exclusiveMinimum": 0, "description": "Radius (m)."},
+        },
+        required=["type", "radius"],
+        description="Each point's neighbourhood (itself included).",
+    )
+    properties["weighted_mean_omega"] = {
+        "type": "number",
+        "minimum": 0,
+        "default": 0.0001,
+        "description": "weighted_mean: weights max(d) - d + omega.",
+    }
+    properties["gaussian_rbf_omega"] = {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "default": 1.0,
+        "description": "gaussian_rbf: weights exp(-d^2 / omega^2), omega in metres.",
+    }
+    properties["nan_policy"] = {
+        "enum": ["propagate", "replace"],
+        "default": "propagate",
+        "description": "propagate: a NaN makes the value NaN (an error); replace: by the neighbourhood's mean.",
+    }
+    for key in ("chunk_size", "subchunk_size"):
+        properties[key] = {"type": "integer", "description": _NO_EFFECT}
+    return closed_object(
+        properties,
+        required=["miner", "input_fnames", "neighborhood"],
+        description="Smooth features: point-wise features averaged over a neighbourhood.",
+    )
+
+
 def run_miner(step: Mapping[str, Any], state: PipelineState) -> None:
     """Keeps the step's recipe: later steps compute its features when they use them.
 
@@ -156,16 +216,21 @@ def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     if step.get("miner") == "GeometricFeatures" and ("radius" in step) == ("k" in step):
         yield at, f"give radius or k (the neighbourhood), not {'both' if 'radius' in step else 'neither'}"
         return
-    fnames, frenames = as_list(step.get("fnames")), step.get("frenames")
-    if isinstance(frenames, list) and len(frenames) != len(fnames):
-        yield at + ("frenames",), f"expected one name per fnames entry ({len(fnames)}); got {len(frenames)}"
-        return
     schema = STEPS.get(str(step.get("miner"))).schema if step.get("miner") in STEPS.names() else {}
+    filled = walk(copy.deepcopy(dict(step)), schema, fill_defaults)
+    fnames, frenames = as_list(filled.get("fnames")), step.get("frenames")
+    inputs = as_list(step.get("input_fnames"))
+    expected = len(fnames) * len(inputs) if step.get("miner") == "SmoothFeatures" else len(fnames)
+    if isinstance(frenames, list) and len(frenames) != expected:
+        per = "(fnames entry, input_fnames entry)" if step.get("miner") == "SmoothFeatures" else "fnames entry"
+        yield at + ("frenames",), f"expected one name per {per} ({expected}); got {len(frenames)}"
+        return
     try:
-        names = MinedFeatures.from_step(walk(copy.deepcopy(dict(step)), schema, fill_defaults)).names
+        names = MinedFeatures.from_step(filled).names
     except (KeyError, TypeError, ValueError):  # an invalid step: the schema reports it
         return
     clouds = as_dict(known.get("cloud_features"))
+    yield from _check_inputs(inputs, at, clouds, known)
     for index, name in enumerate(names):
         where = at + (("frenames", index) if frenames else ("fnames", index))
         taken = [path for path, offered in clouds.items() if offered is not None and name in offered]
@@ -179,5 +244,27 @@ def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
             offered.extend(name for name in names if name not in offered)
 
 
-for _name, _schema in (("GeometricFeatures", _geometric_schema()), ("HeightFeatures", _height_schema())):
+def _check_inputs(inputs: list[Any], at: tuple, clouds: dict[str, Any], known: dict[str, Any]) -> Iterator[Issue]:
+    """A smoothing miner's inputs: point-wise features every cloud offers."""
+    for index, name in enumerate(inputs):
+        where = at + ("input_fnames", index)
+        absent = [path for path, offered in clouds.items() if offered is not None and name not in offered]
+        if name in known.get("mined_features", []) or name in NEIGHBOURHOOD_FEATURE_NAMES:
+            yield (
+                where,
+                (
+                    f"{name!r} depends on each point's neighbours; SmoothFeatures smooths point-wise features "
+                    "(dimensions of the clouds, return_ratio, ones)"
+                ),
+            )
+        elif absent:
+            yield where, f"{name!r} is not a feature of {absent[0]}; available: {', '.join(clouds[absent[0]])}"
+
+
+_MINERS = (
+    ("GeometricFeatures", _geometric_schema()),
+    ("HeightFeatures", _height_schema()),
+    ("SmoothFeatures", _smooth_schema()),
+)
+for _name, _schema in _MINERS:
     STEPS.register(step_entry(kind="miner", name=_name, handler=run_miner, schema=_schema, check=check_miner))
