@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -36,7 +35,7 @@ from scipy.spatial import cKDTree
 
 from vl3d_focal.data.feature_names import EIGEN_FEATURE_NAMES
 from vl3d_focal.data.parallel import cpu_threads
-from vl3d_focal.data.point_tree import point_tree
+from vl3d_focal.data.point_tree import ball_pairs, point_tree
 from vl3d_focal.data.symmetric3x3 import smallest_eigenvector
 from vl3d_focal.progress import Progress
 
@@ -152,11 +151,8 @@ def _knn_covariances(columns: Sequence[np.ndarray], index: np.ndarray, query: np
 
 
 def _ball_chunk(tree: cKDTree, xyz: np.ndarray, query: np.ndarray, radius: float) -> np.ndarray:
-    lists = tree.query_ball_point(query, r=radius, workers=cpu_threads())
-    counts = np.fromiter((len(members) for members in lists), dtype=np.int64, count=len(lists))
-    flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
-    owner = np.repeat(np.arange(len(lists)), counts)
-    return _covariances(xyz[flat] - query[owner], owner, counts)
+    flat, owner = ball_pairs(tree, query, radius)
+    return _covariances(xyz[flat] - query[owner], owner, np.bincount(owner, minlength=len(query)))
 
 
 def eigen_features(

@@ -25,14 +25,13 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.feature_names import HEIGHT_FEATURE_NAMES, HEIGHT_NEIGHBORHOODS, HEIGHT_OUTLIER_FILTERS
-from vl3d_focal.data.parallel import cpu_threads
+from vl3d_focal.data.point_tree import ball_pairs
 
 HEIGHT_FEATURES = HEIGHT_FEATURE_NAMES
 """The feature names :func:`height_features` computes."""
@@ -138,10 +137,9 @@ def height_features(
     p = np.inf if neighborhood == "Rectangular2D" else 2.0
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(centres), _SUPPORT_CHUNK):
-        lists = tree.query_ball_point(centres[start : start + _SUPPORT_CHUNK], r=radius, p=p, workers=cpu_threads())
-        counts = np.fromiter((len(m) for m in lists), dtype=np.int64, count=len(lists))
-        flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
-        stats = _support_statistics(xyz[flat, 2], np.repeat(np.arange(len(lists)), counts), len(lists), outlier_filter)
+        chunk = centres[start : start + _SUPPORT_CHUNK]
+        flat, owner = ball_pairs(tree, chunk, radius, p=p)
+        stats = _support_statistics(xyz[flat, 2], owner, len(chunk), outlier_filter)
         for key, value in stats.items():
             parts.setdefault(key, []).append(value)
     support = {key: np.concatenate(value)[inverse.ravel()] for key, value in parts.items()}

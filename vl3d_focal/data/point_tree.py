@@ -15,8 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy.spatial import cKDTree
+
+from vl3d_focal.data.parallel import cpu_threads
 
 LEAF_SIZE = 32
 
@@ -29,3 +33,18 @@ def point_tree(points: np.ndarray) -> cKDTree:
         5
     """
     return cKDTree(points, leafsize=LEAF_SIZE, balanced_tree=False)
+
+
+def ball_pairs(tree: cKDTree, query: np.ndarray, radius: float, *, p: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Every (tree point, query) pair within ``radius`` (Minkowski ``p``-norm) as two flat arrays:
+    ``(members, owner)``, ``owner[i]`` the query row of ``members[i]``, grouped by query.
+
+    Example:
+        >>> members, owner = ball_pairs(point_tree(np.array([[0.0, 0], [1, 0], [3, 0]])), np.array([[0.0, 0], [3, 0]]), 1.5)
+        >>> sorted(members[owner == 0].tolist()), members[owner == 1].tolist()
+        ([0, 1], [2])
+    """
+    lists = tree.query_ball_point(query, r=radius, p=p, workers=cpu_threads())
+    counts = np.fromiter((len(members) for members in lists), dtype=np.int64, count=len(lists))
+    members = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
+    return members, np.repeat(np.arange(len(lists)), counts)

@@ -21,14 +21,12 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
 
 from vl3d_focal.data.feature_names import SMOOTH_NEIGHBORHOODS, SMOOTH_STRATEGIES
-from vl3d_focal.data.parallel import cpu_threads
-from vl3d_focal.data.point_tree import point_tree
+from vl3d_focal.data.point_tree import ball_pairs, point_tree
 
 _QUERY_CHUNK = 20_000
 
@@ -127,10 +125,7 @@ def smooth_features(
     out = np.empty((len(queries), len(strategies), values.shape[1]))
     for start in range(0, len(queries), _QUERY_CHUNK):
         query = xyz[queries[start : start + _QUERY_CHUNK], :axes]
-        lists = tree.query_ball_point(query, r=float(radius), workers=cpu_threads())
-        counts = np.fromiter((len(members) for members in lists), dtype=np.int64, count=len(lists))
-        flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
-        owner = np.repeat(np.arange(len(lists)), counts)
+        flat, owner = ball_pairs(tree, query, float(radius))
         distance = np.sqrt(((xyz[flat, :axes] - query[owner]) ** 2).sum(axis=1))
         out[start : start + len(query)] = _chunk(
             values,
