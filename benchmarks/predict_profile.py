@@ -54,7 +54,7 @@ IGN_FIELDS = {
     "scale": True,
 }
 STAGES: list[tuple[str, tuple[str, ...]]] = [
-    ("network", ("vl3d_focal.inference.prediction:predict_fields",)),
+    ("network", ("vl3d_focal.inference.network:", "vl3d_focal.inference.prediction:predict_fields")),
     ("propagation", ("vl3d_focal.data.propagation:", "vl3d_focal.inference.streaming:_resolve_far")),
     (
         "fields",

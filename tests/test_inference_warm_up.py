@@ -5,7 +5,7 @@ import numpy as np
 
 from vl3d_focal.data.parallel import THREADS_VARIABLE
 from vl3d_focal.data.receptive_fields import FieldSpec
-from vl3d_focal.inference.prediction import inference_function, predict_fields, warm_up
+from vl3d_focal.inference.network import inference_function, predict_fields, warm_up
 from vl3d_focal.models.bundle import ModelBundle
 
 

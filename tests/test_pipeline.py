@@ -13,7 +13,7 @@ import vl3d_focal.models  # noqa: F401  (registers the built-in models)
 from vl3d_focal.config.prefixes import cloud_prefixes, expand_output, model_prefix
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.classified_output import probability_dimension
-from vl3d_focal.inference.prediction import predict_fields
+from vl3d_focal.inference.network import predict_fields
 from vl3d_focal.registry import LOSSES, MODELS, Registry
 from vl3d_focal.reports.files import evaluation_files
 from vl3d_focal.runner.pipeline import step_entries

@@ -1,6 +1,8 @@
 """Applying a model to clouds of any size: fields, tiles, streaming, propagation, scoring, output.
 
-- :mod:`~vl3d_focal.inference.prediction`: batched prediction of fields, tiled clouds;
+- :mod:`~vl3d_focal.inference.network`: fields through the model, a batch at a time (test-time
+  rotations included);
+- :mod:`~vl3d_focal.inference.prediction`: clouds in memory, in one go or in tiles;
 - :mod:`~vl3d_focal.inference.streaming`: clouds bigger than memory, tile by tile from their file;
 - :mod:`~vl3d_focal.inference.tile_buckets`, :mod:`~vl3d_focal.inference.tile_features`: the
   on-disk tiles of a streamed cloud and their neighbourhood features;

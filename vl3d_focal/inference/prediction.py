@@ -1,28 +1,21 @@
-"""Chunked prediction over receptive fields: fields, tiles of a cloud, propagation to points.
+"""Prediction of a cloud in memory: fields, tiles of a cloud, propagation to points.
 
-Fields are fed to the model ``batch_size`` at a time (big clouds never hold every field's
-activations at once) through one traced TensorFlow graph per model (:func:`inference_function`:
-the same operations as calling the model eagerly, without their per-operation Python
-dispatch), turned into probabilities with a softmax, and propagated back to every
-original point (averaged over the fields containing it; points in no field take their nearest
-neighbour's).
+The fields of a cloud (or of each tile of a big one, with its neighbours' points) go through
+the network (:func:`vl3d_focal.inference.network.field_probabilities`) and their probabilities
+are propagated back to every original point (averaged over the fields containing it; points in
+no field take their nearest neighbour's).
 
 Example:
-    >>> import keras
-    >>> model = keras.Sequential([keras.Input((4, 3)), keras.layers.Dense(2)])
-    >>> probs = predict_fields(model, (np.ones((5, 4, 3), "float32"),), batch_size=2)
-    >>> probs.shape
-    (5, 4, 2)
+    >>> predict_cloud(record, bundle)
+    >>> record.result.probabilities.shape == (record.num_points, bundle.num_classes)
+    True
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-import weakref
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,135 +23,12 @@ import numpy as np
 from vl3d_focal.data.feature_shift import shift_messages
 from vl3d_focal.data.field_inputs import cloud_features, field_features, field_inputs
 from vl3d_focal.data.normalization import sample_stride
-from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.records import InMemoryPredictions
 from vl3d_focal.inference.field_outputs import FieldReportTally
+from vl3d_focal.inference.network import field_probabilities
 from vl3d_focal.models.bundle import ModelBundle
-from vl3d_focal.progress import Progress
 
 logger = logging.getLogger(__name__)
-
-_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-"""The traced inference function of each model (:func:`inference_function`)."""
-_TRACING = threading.Lock()
-
-
-def inference_function(model: Any, *, softmax: bool = True) -> Callable[..., Any]:
-    """The model's softmax probabilities (its raw outputs without ``softmax``) as a traced
-    ``tf.function`` (one graph, any batch size), built once per model; the same numbers as an
-    eager call.
-
-    Example:
-        >>> import keras
-        >>> model = keras.Sequential([keras.Input((2, 1)), keras.layers.Dense(3)])
-        >>> inference_function(model) is inference_function(model)
-        True
-    """
-    with _TRACING:  # one function per model even when a warm-up thread asks at the same time
-        functions = _TRACED.setdefault(model, {})
-        traced = functions.get(softmax)
-        if traced is None:
-            import tensorflow as tf
-
-            signature = [tf.TensorSpec((None,) + tuple(tensor.shape[1:]), tensor.dtype) for tensor in model.inputs]
-
-            @tf.function(input_signature=signature)
-            def traced(*arrays: Any) -> Any:
-                outputs = model(list(arrays) if len(arrays) > 1 else arrays[0], training=False)
-                return tf.nn.softmax(outputs, axis=-1) if softmax else outputs
-
-            functions[softmax] = traced
-    return traced
-
-
-def _trace(traced: Callable[..., Any], inputs: Sequence[Any]) -> None:
-    try:
-        traced(*[np.zeros((1,) + tuple(tensor.shape[1:]), dtype=tensor.dtype) for tensor in inputs])
-    except Exception:  # the prediction itself will meet the problem and report it
-        logger.debug("tracing the model ahead of its first batch failed", exc_info=True)
-
-
-def warm_up(bundle: ModelBundle) -> threading.Thread | None:
-    """Traces the inference function of a model of fields on a background thread and runs it once
-    on one field of zeros, so that the tracing (about 0.2 s here for the IGN example's PointNet)
-    and the graph's first run (another 0.15 s) overlap the features and fields the caller builds
-    meanwhile instead of preceding the first batch. Nothing for a model that does not predict
-    fields, nor for one whose function exists already, nor in a process given one thread
-    (:func:`~vl3d_focal.data.parallel.cpu_threads`: a Dask worker of ``threads_per_worker`` 1,
-    whose core is busy with the features; a second busy thread would take another worker's core).
-
-    Returns:
-        The thread, or None when there is nothing to do.
-
-    Example:
-        >>> _ = warm_up(state.bundle)
-        >>> warm_up(state.bundle) is None  # the model's function exists: traced once per model
-        True
-    """
-    model = bundle.model
-    if bundle.field_spec is None or not hasattr(model, "inputs") or cpu_threads() < 2:
-        return None
-    if any(None in tuple(tensor.shape[1:]) for tensor in model.inputs):
-        return None
-    with _TRACING:
-        if True in _TRACED.get(model, {}):
-            return None
-    traced = inference_function(model)  # made here (cheap): a second call finds it; the thread traces it
-    thread = threading.Thread(target=_trace, args=(traced, model.inputs), name="vl3d-focal-trace", daemon=True)
-    thread.start()
-    return thread
-
-
-def predict_fields(
-    model: Any,
-    inputs: Sequence[np.ndarray],
-    *,
-    batch_size: int,
-    make_inputs: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None,
-    softmax: bool = True,
-    verbose: int | str | None = None,
-) -> np.ndarray:
-    """Softmax probabilities of every field (the raw outputs without ``softmax``), computed
-    ``batch_size`` fields at a time.
-
-    Args:
-        model: a Keras model emitting logits ``(B, P, C)``.
-        inputs: the model's inputs, each with the fields on the first axis.
-        batch_size: fields per chunk (>= 1).
-        make_inputs: turns a chunk's ``(coordinates, features)`` into the model's inputs (a
-            bundle's :meth:`~vl3d_focal.models.bundle.ModelBundle.model_inputs`: a hierarchy's
-            index arrays are then built for one chunk at a time); None: ``inputs`` as they are.
-        softmax: apply a softmax over the last axis.
-        verbose: ``model_handling.predict_verbose``: None shows the progress of predictions
-            longer than a few seconds (:class:`~vl3d_focal.progress.Progress`), 0 none, any
-            other value from the start.
-
-    Returns:
-        ``(M, P, C)`` float32 probabilities, equal to one call over all fields.
-
-    Example:
-        >>> import keras
-        >>> model = keras.Sequential([keras.Input((2, 1)), keras.layers.Dense(3)])
-        >>> predict_fields(model, (np.zeros((3, 2, 1), "float32"),), batch_size=1).sum(-1).round(5).tolist()
-        [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]
-    """
-    total = int(inputs[0].shape[0])
-    batch_size = max(int(batch_size), 1)
-    probabilities = inference_function(model, softmax=softmax)
-    chunks = []
-    quiet: dict[int | str | None, float] = {None: 3.0, 0: math.inf}
-    quiet_s = quiet.get(verbose, 0.0)  # predict_verbose 1, 2 or 'auto': shown at once
-    with Progress("prediction", total=total, unit="fields", quiet_s=quiet_s) as progress:
-        for start in range(0, total, batch_size):
-            chunk = [np.asarray(array[start : start + batch_size]) for array in inputs]
-            if make_inputs is not None:
-                chunk = make_inputs(*chunk)
-            chunk = [np.asarray(array, dtype=tensor.dtype) for array, tensor in zip(chunk, model.inputs)]
-            chunks.append(np.asarray(probabilities(*chunk), dtype=np.float32))
-            progress.update(min(start + batch_size, total))
-    if not chunks:
-        return np.zeros((0,) + tuple(int(d) for d in model.output.shape[1:]), dtype=np.float32)
-    return np.concatenate(chunks, axis=0)
 
 
 def group_by_tile(tiles: np.ndarray) -> list[np.ndarray]:
@@ -271,13 +141,7 @@ def predict_cloud_blocks(
         if normalizer is not None:
             local_features = np.asarray(normalizer.transform(local_features, cloud=statistics), dtype=np.float32)
         features = field_features(xyz[local], local_features, local_fields, spec)
-        probabilities = predict_fields(
-            bundle.model,
-            (coordinates, features),
-            batch_size=bundle.predict_batch_size,
-            make_inputs=bundle.model_inputs,
-            verbose=bundle.predict_verbose,
-        )
+        probabilities = field_probabilities(bundle, coordinates, features)
         sums.add(probabilities, indices)
         if tally is not None:
             tally.add(probabilities, indices, block_centers)
@@ -356,13 +220,7 @@ def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int |
             normalizer=bundle.normalizer,
             miners=bundle.miners,
         )
-        field_probs = predict_fields(
-            bundle.model,
-            inputs.as_inputs(),
-            batch_size=bundle.predict_batch_size,
-            make_inputs=bundle.model_inputs,
-            verbose=bundle.predict_verbose,
-        )
+        field_probs = field_probabilities(bundle, *inputs.as_inputs())
         if tally is not None:
             tally.add(field_probs, inputs.indices, inputs.fields.centers)
         probabilities = propagate(field_probs, inputs.fields, record.num_points, xyz=record.cloud.xyz)

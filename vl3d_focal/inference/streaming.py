@@ -135,7 +135,7 @@ def _predict_tile(
     from vl3d_focal.data.field_inputs import field_features
     from vl3d_focal.data.propagation import PropagationSums
     from vl3d_focal.data.receptive_fields import ReceptiveFields, field_coordinates, fields_at_centers
-    from vl3d_focal.inference.prediction import predict_fields
+    from vl3d_focal.inference.network import field_probabilities
 
     spec = bundle.field_spec
     rows, own, low, high = load_tile(result, tile, margin=margin, num_features=len(bucket_columns(bundle)))
@@ -152,13 +152,7 @@ def _predict_tile(
     features = _model_features(rows, bundle)
     if features.shape[1]:
         features = np.asarray(bundle.normalizer.transform(features, cloud=statistics), dtype=np.float32)
-    probabilities = predict_fields(
-        bundle.model,
-        (coordinates, field_features(xyz, features, fields, spec)),
-        batch_size=bundle.predict_batch_size,
-        make_inputs=bundle.model_inputs,
-        verbose=bundle.predict_verbose,
-    )
+    probabilities = field_probabilities(bundle, coordinates, field_features(xyz, features, fields, spec))
     sums = PropagationSums(num_points_total=len(xyz), num_classes=bundle.num_classes)
     sums.add(probabilities, indices)
     totals, weights = sums.sums, sums.weights

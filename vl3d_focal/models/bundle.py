@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +81,8 @@ class ModelBundle:
         field_reports: the prediction-time receptive-field reports of the training's
             ``pre_processing``, for a cloud's output prefix (None: none). Like VL3D, neither
             of these two is kept in the model file.
+        predict_rotations: how many turns about the vertical axis each field is predicted in,
+            their probabilities averaged (a predict step's ``rotations``; not kept either).
     """
 
     model: keras.Model | Any
@@ -97,6 +99,7 @@ class ModelBundle:
     pre_processing: Mapping[str, Any] = field(default_factory=dict)
     predict_verbose: int | str | None = None
     field_reports: Callable[[str], dict[str, Path]] | None = None
+    predict_rotations: int = 1
 
     @property
     def num_classes(self) -> int:
@@ -123,6 +126,20 @@ class ModelBundle:
             2
         """
         return field_inputs_for(self.model_name, self.pre_processing)(coordinates=coordinates, features=features)
+
+    def with_field_separation(self, separation_factor: float | None) -> ModelBundle:
+        """This bundle with its receptive fields ``separation_factor`` radii apart (the same
+        model, weights and features); itself for None or a model without fields.
+
+        Example:
+            >>> b = ModelBundle(model=None, feature_names=[], normalizer=None, mapping=None, class_names=[],
+            ...                 field_spec=FieldSpec(radius=2.0, separation_factor=0.8))
+            >>> b.with_field_separation(0.4).field_spec.separation_factor, b.field_spec.separation_factor
+            (0.4, 0.8)
+        """
+        if separation_factor is None or self.field_spec is None:
+            return self
+        return replace(self, field_spec=replace(self.field_spec, separation_factor=float(separation_factor)))
 
     @property
     def learns_from_points(self) -> bool:

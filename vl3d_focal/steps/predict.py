@@ -7,7 +7,10 @@ Both apply the model to every input cloud; a cloud bigger than ``chunk_points`` 
 tile by tile with the same result, and one that is not in memory (nobody trained on it) is
 streamed from its file, its predictions kept on disk for the eval and writer steps. With
 ``buffer``, each cloud is predicted with the points of the neighbouring input clouds within
-that distance as context (:mod:`vl3d_focal.inference.buffered`).
+that distance as context (:mod:`vl3d_focal.inference.buffered`). With ``separation_factor``,
+the receptive fields lie that many radii apart instead of the model's own spacing (more
+overlapping fields per point, their probabilities averaged), and with ``rotations`` each field
+is predicted in that many turns about the vertical axis (:func:`prediction_bundle`).
 
 Both are per-cloud steps: in a run of many clouds they run cloud by cloud, in parallel on Dask
 workers with that executor; ``ModelLoader`` loads its model once in the driver first
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.schema_parts import PATH_ANNOTATION, closed_object, no_effect
@@ -65,6 +69,66 @@ def _buffer_schema() -> dict[str, Any]:
     }
 
 
+def _separation_schema() -> dict[str, Any]:
+    return {
+        "type": ["number", "null"],
+        "exclusiveMinimum": 0,
+        "default": None,
+        "description": "Distance between the centres of the receptive fields at prediction, in radii, "
+        "instead of the model's own (its pre_processing separation_factor, grid support strategy): "
+        "a smaller value lays more overlapping fields over each point, whose probabilities are "
+        "averaged; prediction takes longer (about (own / this)^2 as many fields) and is usually more "
+        "accurate (IGN example, four held-out tiles: 0.4 against the trained 0.8, benchmarks/README.md). "
+        "null: the model's own.",
+    }
+
+
+def _rotations_schema() -> dict[str, Any]:
+    return {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 64,
+        "default": 1,
+        "description": "Test-time augmentation: each receptive field is predicted this many times, "
+        "turned about the vertical axis by 360 / rotations degrees each time (4: quarter turns), "
+        "and the probabilities averaged. The fields and features are the same; the network runs "
+        "this many times. 1: once, as trained.",
+    }
+
+
+def prediction_bundle(step: Mapping[str, Any], bundle: ModelBundle) -> ModelBundle:
+    """The bundle that predicts for ``step``: ``bundle`` with the step's ``separation_factor`` and
+    ``rotations`` (a copy; ``bundle`` itself, which later steps may write, keeps the model's own).
+
+    Example:
+        >>> denser = prediction_bundle({"separation_factor": 0.4, "rotations": 4}, state.bundle)
+        >>> denser.field_spec.separation_factor, denser.predict_rotations, state.bundle.predict_rotations
+        (0.4, 4, 1)
+    """
+    separation, rotations = step.get("separation_factor"), int(step.get("rotations") or 1)
+    spec = bundle.field_spec
+    if spec is None:
+        for name, value in (("separation_factor", separation), ("rotations", rotations)):
+            if value not in (None, 1):
+                logger.warning(
+                    "predict: %s %s has no effect: the model predicts each point from its own features", name, value
+                )
+        return bundle
+    if rotations != bundle.predict_rotations:
+        logger.info("predict: every receptive field predicted in %d turns about the vertical axis", rotations)
+        bundle = replace(bundle, predict_rotations=rotations)
+    if separation is not None and spec.support_strategy != "grid":
+        logger.warning(
+            "predict: separation_factor %s has no effect: the model centres its fields on furthest points", separation
+        )
+    elif separation is not None:
+        logger.info(
+            "predict: receptive fields %s radii apart (the model's own: %s)", separation, spec.separation_factor
+        )
+        bundle = bundle.with_field_separation(separation)
+    return bundle
+
+
 def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelBundle) -> None:
     """Predicts every cloud of ``state`` with ``bundle`` (see the module docstring).
 
@@ -75,11 +139,13 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
     """
     from vl3d_focal.data.records import check_codes
     from vl3d_focal.inference.buffered import predict_buffered
-    from vl3d_focal.inference.prediction import predict_cloud, warm_up
+    from vl3d_focal.inference.network import warm_up
+    from vl3d_focal.inference.prediction import predict_cloud
     from vl3d_focal.inference.streaming import predict_streamed
 
     state.bundle = bundle
     state.predicted_names = list(bundle.class_names)
+    bundle = prediction_bundle(step, bundle)
     chunk_points = step["chunk_points"]
     warm_up(bundle)  # the model's tracing overlaps the first cloud's features and fields
     if "mapping" in state.later_needs:  # a later step scores the clouds: unmapped codes fail now, not after
@@ -160,6 +226,8 @@ def _loader_schema(name: str, description: str, extra: Mapping[str, Any]) -> dic
             },
             "chunk_points": _chunk_points_schema(),
             "buffer": _buffer_schema(),
+            "separation_factor": _separation_schema(),
+            "rotations": _rotations_schema(),
             **extra,
         },
         required=["predict", "model_path"],
@@ -177,6 +245,8 @@ STEPS.register(
                 "predict": {"const": "PreviousModel", "description": "Use the model trained earlier in this pipeline."},
                 "chunk_points": _chunk_points_schema(),
                 "buffer": _buffer_schema(),
+                "separation_factor": _separation_schema(),
+                "rotations": _rotations_schema(),
             },
             required=["predict"],
             description="Predicts the input clouds with the model trained by an earlier step.",

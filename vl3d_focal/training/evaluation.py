@@ -31,7 +31,8 @@ from vl3d_focal.data.field_inputs import field_inputs
 from vl3d_focal.data.propagation import propagate
 from vl3d_focal.data.records import CloudRecord, InMemoryPredictions
 from vl3d_focal.inference.classified_output import write_classified_cloud
-from vl3d_focal.inference.prediction import cloud_probabilities, predict_fields
+from vl3d_focal.inference.network import predict_fields
+from vl3d_focal.inference.prediction import cloud_probabilities
 from vl3d_focal.io.las import write_cloud, write_points
 from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.reports.field_reports import FieldClassCounts, write_field_distribution
