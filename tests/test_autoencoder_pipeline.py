@@ -11,7 +11,7 @@ from helpers import DEMO_CLASSES
 
 from vl3d_focal.config import load_spec
 from vl3d_focal.data.synthetic import generate_urban_scene
-from vl3d_focal.inference import prediction
+from vl3d_focal.inference import network, prediction
 from vl3d_focal.models.autoencoder import TINY_FEATURE_EXTRACTION
 from vl3d_focal.models.model_file import load_bundle, read_metadata
 from vl3d_focal.runner.pipeline import execute_pipeline
@@ -89,13 +89,13 @@ def test_loaded_model_predicts_the_same_in_one_go_by_blocks_and_streamed(trained
         k: v for k, v in PRE_PROCESSING.items() if k != "neighborhood"
     }
     chunks = []
-    original = prediction.predict_fields
+    original = network.predict_fields
 
     def counting(model, inputs, **kwargs):  # the index arrays are built per chunk of fields, never for all
         chunks.append(len(inputs[0]))
         return original(model, inputs, **kwargs)
 
-    monkeypatch.setattr(prediction, "predict_fields", counting)
+    monkeypatch.setattr(network, "predict_fields", counting)
     runs = {}
     for name, chunk_points in (("whole", None), ("blocks", 3000), ("streamed", 3000)):
         predict = {
