@@ -261,7 +261,13 @@ def _fields_of_chunk(xyz, tree, centers, spec, priority):
 
 
 def fields_at_centers(
-    xyz: np.ndarray, centers: np.ndarray, spec: FieldSpec, *, seed: int | None = 0, point_ids: np.ndarray | None = None
+    xyz: np.ndarray,
+    centers: np.ndarray,
+    spec: FieldSpec,
+    *,
+    seed: int | None = 0,
+    point_ids: np.ndarray | None = None,
+    tree: cKDTree | None = None,
 ) -> np.ndarray:
     """Indices ``(M, num_points)`` into ``xyz`` of the fields centred at given centres.
 
@@ -277,6 +283,8 @@ def fields_at_centers(
         spec: The field parameters.
         seed: Seed of grid subsampling's random choice.
         point_ids: (n,) indices of the points in the whole cloud; default ``arange(n)``.
+        tree: a ``cKDTree`` of ``xyz[:, :dims]`` built before (by :func:`field_tree`), for
+            several blocks of centres of the same points; default: built here.
 
     Raises:
         DataError: A centre with no point within ``radius``.
@@ -288,16 +296,27 @@ def fields_at_centers(
     """
     xyz = np.asarray(xyz, dtype=np.float64)
     centers = np.asarray(centers, dtype=np.float64).reshape(-1, 3)
-    dims, _ = NEIGHBORHOODS[spec.neighborhood]
     ids = np.arange(len(xyz)) if point_ids is None else np.asarray(point_ids)
     priority = point_priorities(ids, seed=seed) if spec.pre_processor == "grid_subsampling" else None
-    tree = cKDTree(xyz[:, :dims])
+    tree = field_tree(xyz, spec) if tree is None else tree
     chunks = [np.zeros((0, spec.num_points), dtype=np.int64)]
     with Progress("receptive fields", total=len(centers), unit="fields") as progress:
         for start in range(0, len(centers), _CENTRE_CHUNK):
             chunks.append(_fields_of_chunk(xyz, tree, centers[start : start + _CENTRE_CHUNK], spec, priority))
             progress.update(start + len(chunks[-1]))
     return np.concatenate(chunks)
+
+
+def field_tree(xyz: np.ndarray, spec: FieldSpec) -> cKDTree:
+    """The KD-tree :func:`fields_at_centers` searches: ``xyz``'s coordinates of the field's
+    neighbourhood (xy for a cylinder).
+
+    Example:
+        >>> field_tree(np.zeros((4, 3)), FieldSpec(neighborhood="cylinder")).m
+        2
+    """
+    dims, _ = NEIGHBORHOODS[spec.neighborhood]
+    return cKDTree(np.asarray(xyz, dtype=np.float64)[:, :dims])
 
 
 def build_fields(xyz: np.ndarray, spec: FieldSpec, *, seed: int | None = 0) -> ReceptiveFields:

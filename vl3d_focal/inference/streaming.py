@@ -51,12 +51,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from vl3d_focal.data.field_centres import grid_centres, uncovered_mask
 from vl3d_focal.data.miners import mined_names, smoothing_inputs
 from vl3d_focal.data.normalization import sample_stride
-from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import (
     BufferPoints,
@@ -71,6 +69,7 @@ from vl3d_focal.inference.tile_buckets import (
     write_buckets,
 )
 from vl3d_focal.inference.tile_features import fill_neighbourhood_features
+from vl3d_focal.inference.tile_fields import TileFields
 from vl3d_focal.inference.tile_geometry import SLACK, field_geometry, inside, tile_margin
 
 logger = logging.getLogger(__name__)
@@ -80,16 +79,34 @@ class _TileCentres:
     """The whole-cloud field centres near one tile, from its points and margin."""
 
     def __init__(
-        self, xyz: np.ndarray, *, low: np.ndarray, high: np.ndarray, margin: float, spec: Any, origin: np.ndarray
+        self,
+        xyz: np.ndarray,
+        *,
+        low: np.ndarray,
+        high: np.ndarray,
+        margin: float,
+        spec: Any,
+        origin: np.ndarray,
+        saved: Path | None = None,
     ) -> None:
         dims, p, cell, fine = field_geometry(spec)
-        self.dims, self.p, self.fine, self.spec = dims, p, fine, spec
+        self.dims, self.fine, self.spec = dims, fine, spec
         self.region_low, self.region_high = low - margin, high + margin
+        self.exact_shrink = SLACK * (cell + spec.radius)  # uncovered flags exact within
+        self.uncovered = np.zeros(len(xyz), dtype=bool)
+        if saved is not None and saved.exists():  # the first sweep's, for the same rows
+            with np.load(saved) as kept:
+                self.coarse = kept["coarse"]
+                self.uncovered[kept["uncovered"]] = True
+            return
         coarse = grid_centres(xyz, origin=origin[:dims], cell=cell, dims=dims, on_cloud=spec.center_on_pcloud)
         self.coarse = coarse[inside(coarse, self.region_low, self.region_high, SLACK * cell)]
-        self.exact_shrink = SLACK * (cell + spec.radius)  # uncovered flags exact within
-        self.exact = inside(xyz, self.region_low, self.region_high, self.exact_shrink)
-        self.uncovered = self.exact & uncovered_mask(xyz, self.coarse, radius=spec.radius, dims=dims, p=p)
+        exact = inside(xyz, self.region_low, self.region_high, self.exact_shrink)
+        self.uncovered = exact & uncovered_mask(xyz, self.coarse, radius=spec.radius, dims=dims, p=p)
+
+    def save(self, path: Path) -> None:
+        """Keeps the coarse centres and the uncovered rows for :meth:`__init__` ``saved``."""
+        np.savez(path, coarse=self.coarse, uncovered=np.flatnonzero(self.uncovered))
 
     def centres(self, xyz: np.ndarray, *, fine_origin: np.ndarray | None) -> np.ndarray:
         if fine_origin is None or not self.uncovered.any():
@@ -132,47 +149,29 @@ def _predict_tile(
     unresolved: list,
     statistics: Any,
 ) -> int:
-    from vl3d_focal.data.field_inputs import field_features
-    from vl3d_focal.data.propagation import PropagationSums
-    from vl3d_focal.data.receptive_fields import ReceptiveFields, field_coordinates, fields_at_centers
-    from vl3d_focal.inference.network import field_probabilities
-
+    """Predicts one tile's own points and writes them; returns the number of fields computed
+    (those centred within one radius of the tile, and the ring's where its points need them:
+    :mod:`vl3d_focal.inference.tile_fields`)."""
     spec = bundle.field_spec
     rows, own, low, high = load_tile(result, tile, margin=margin, num_features=len(bucket_columns(bundle)))
     xyz = rows["xyz"]
-    finder = _TileCentres(xyz, low=low, high=high, margin=margin, spec=spec, origin=origin)
+    saved = result.centres(tile)
+    finder = _TileCentres(xyz, low=low, high=high, margin=margin, spec=spec, origin=origin, saved=saved)
+    saved.unlink(missing_ok=True)
     centres = finder.centres(xyz, fine_origin=fine_origin)
-    near = inside(centres, low - 2.0 * spec.radius, high + 2.0 * spec.radius, 0.0)
-    centres = centres[near]
-    fields = ReceptiveFields(
-        indices=fields_at_centers(xyz, centres, spec, seed=bundle.random_seed, point_ids=rows["id"]), centers=centres
-    )
-    indices = fields.indices
-    coordinates = field_coordinates(xyz, fields, spec)
+    centres = centres[inside(centres, low - 2.0 * spec.radius, high + 2.0 * spec.radius, 0.0)]
+    inner = inside(centres, low - SLACK * spec.radius, high + SLACK * spec.radius, 0.0)
     features = _model_features(rows, bundle)
     if features.shape[1]:
         features = np.asarray(bundle.normalizer.transform(features, cloud=statistics), dtype=np.float32)
-    probabilities = field_probabilities(bundle, coordinates, field_features(xyz, features, fields, spec))
-    sums = PropagationSums(num_points_total=len(xyz), num_classes=bundle.num_classes)
-    sums.add(probabilities, indices)
-    totals, weights = sums.sums, sums.weights
-    assert totals is not None and weights is not None  # not finished
-    covered = weights > 0
-    out = np.zeros((int(own.sum()), bundle.num_classes), dtype=np.float32)
+    fields = TileFields(rows, features, bundle)
+    fields.add(centres[inner])
     own_ids = np.flatnonzero(own)
-    good = covered[own_ids]
-    out[good] = totals[own_ids[good]] / weights[own_ids[good], None]
-    if not good.all():  # points in no field: their nearest covered point's probabilities
-        exact = inside(xyz, low - spec.radius, high + spec.radius, 0.0) & covered
-        source = np.flatnonzero(exact)
-        distance, nearest = cKDTree(xyz[source]).query(xyz[own_ids[~good]], k=1, workers=cpu_threads())
-        source_ids = source[nearest]
-        out[~good] = totals[source_ids] / weights[source_ids, None]
-        far = distance > spec.radius  # a nearer covered point may lie beyond the exact zone
-        rows_far = np.flatnonzero(~good)[far]
-        unresolved.extend((tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(rows_far, distance[far]))
-    _write_result(result, tile, out, good)
-    return len(centres)
+    probabilities, covered, far = fields.own_probabilities(own_ids, low=low, high=high, ring=centres[~inner])
+    lonely, beyond = np.flatnonzero(~covered), ~np.isnan(far)
+    unresolved.extend((tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(lonely[beyond], far[beyond]))
+    _write_result(result, tile, probabilities, covered)
+    return fields.count
 
 
 def _write_result(result: StreamedPredictions, tile: int, probabilities: np.ndarray, covered: np.ndarray) -> None:
@@ -232,11 +231,15 @@ def _lowest_uncovered(
     margin: float,
     num_features: int,
 ) -> np.ndarray | None:
-    """The first sweep: the lowest coordinates of the points beyond every coarse centre."""
+    """The first sweep: the lowest coordinates of the points beyond every coarse centre (each
+    own tile's centres kept for its prediction)."""
     lowest = np.full(3, np.inf)
+    own_tiles = set(result.own_tiles)
     for tile in tiles:
         rows, own, low, high = load_tile(result, tile, margin=margin, num_features=num_features)
         finder = _TileCentres(rows["xyz"], low=low, high=high, margin=margin, spec=spec, origin=origin)
+        if tile in own_tiles:
+            finder.save(result.centres(tile))
         mine = finder.uncovered & own
         if mine.any():
             lowest = np.minimum(lowest, rows["xyz"][mine].min(axis=0))
