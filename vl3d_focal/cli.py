@@ -117,8 +117,10 @@ def _run_spec(
     spec, notes = read_spec(path)  # a SpecError is reported by main(), before any work
     for note in notes:
         logger.warning("%s", note)
-    with _native_stderr_silenced(silence=not debug):
-        import keras  # noqa: F401  (TensorFlow's C++ start-up lines ignore log levels)
+    from vl3d_focal.lazy import import_keras
+
+    with _native_stderr_silenced(silence=not debug):  # TensorFlow's C++ start-up lines ignore log levels
+        import_keras()
     from vl3d_focal.runner.executor import with_overrides
     from vl3d_focal.runner.manifest import interruption_note
     from vl3d_focal.runner.pipeline import run_pipeline

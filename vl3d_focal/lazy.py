@@ -14,6 +14,10 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+KERAS_OPTIONAL = ("sklearn",)
+"""What Keras imports at start-up only in case it is installed (for its scikit-learn wrapper,
+``keras.wrappers``), which a pipeline process does not use: about 1 s of each process's start."""
+
 
 def lazy_attributes(package: str, table: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for ``package`` exporting ``{name: submodule}``.
@@ -45,3 +49,30 @@ def load_reference(reference: str) -> Any:
     """
     module, _, attribute = reference.partition(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+def import_keras() -> None:
+    """Imports Keras (and TensorFlow with it) as a pipeline process needs it: without the
+    optional modules of :data:`KERAS_OPTIONAL` that nothing has imported yet, which stay
+    importable afterwards (the random forest imports scikit-learn when it runs); only
+    ``keras.wrappers`` then reports scikit-learn as missing in this process. For the processes
+    this package starts (the command line, Dask workers), never on a library import.
+
+    Example:
+        >>> import subprocess, sys
+        >>> code = ("import sys; from vl3d_focal.lazy import import_keras; import_keras(); "
+        ...         "print('keras' in sys.modules, 'sklearn' in sys.modules)")
+        >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        'True False\\n'
+    """
+    if "keras" in sys.modules:
+        return
+    hidden = [name for name in KERAS_OPTIONAL if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # importing it now raises ImportError
+    try:
+        importlib.import_module("keras")
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]

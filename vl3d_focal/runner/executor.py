@@ -125,8 +125,11 @@ def apply_threads(threads: int) -> None:
         ...                text=True, check=True).stdout
         '1\\n'
     """
+    from vl3d_focal.lazy import import_keras
+
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
+    import_keras()
     import tensorflow as tf
 
     try:

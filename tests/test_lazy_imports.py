@@ -1,0 +1,52 @@
+"""The processes the package starts import Keras without its optional scikit-learn wrapper, and
+scikit-learn stays importable for the random forest (issue 14, a worker's start)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("sklearn")
+
+
+def _run(code: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    return done.stdout.split()
+
+
+def test_keras_imported_without_sklearn_then_sklearn_and_the_forest_work():
+    code = (
+        "import sys\n"
+        "from vl3d_focal.lazy import import_keras\n"
+        "import_keras()\n"
+        "print('keras' in sys.modules, 'tensorflow' in sys.modules, 'sklearn' in sys.modules)\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "import numpy as np\n"
+        "forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(np.eye(4), [0, 1, 0, 1])\n"
+        "print(forest.predict(np.eye(4)).tolist() == [0, 1, 0, 1], 'sklearn' in sys.modules)\n"
+    )
+    assert _run(code) == ["True", "True", "False", "True", "True"]
+
+
+def test_an_sklearn_imported_before_is_left_alone():
+    code = (
+        "import sys, sklearn\n"
+        "from vl3d_focal.lazy import import_keras\n"
+        "import_keras()\n"
+        "import keras.src.wrappers.sklearn_wrapper as wrapper\n"
+        "print(sys.modules['sklearn'] is sklearn, wrapper.sklearn is sklearn)\n"
+    )
+    assert _run(code) == ["True", "True"]
+
+
+def test_the_worker_thread_settings_import_keras_without_sklearn():
+    code = (
+        "import sys\n"
+        "from vl3d_focal.runner.executor import apply_threads\n"
+        "apply_threads(1)\n"
+        "import tensorflow as tf\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(), 'sklearn' in sys.modules)\n"
+    )
+    assert _run(code) == ["1", "False"]
