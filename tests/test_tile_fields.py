@@ -24,7 +24,9 @@ from vl3d_focal.io.las import PointCloud
 def scene():
     cloud = PointCloud.from_las(generate_urban_scene(seed=3, size_m=48.0))
     bundle = random_bundle(fnames=["intensity"], fit_on=cloud)
-    whole, _ = cloud_probabilities(CloudRecord(path=Path("scene.las"), cloud=cloud, prefix="whole_"), bundle, chunk_points=None)
+    whole, _ = cloud_probabilities(
+        CloudRecord(path=Path("scene.las"), cloud=cloud, prefix="whole_"), bundle, chunk_points=None
+    )
     return cloud, bundle, whole
 
 
