@@ -122,6 +122,11 @@ class _TileCentres:
         return np.concatenate([self.coarse, extra[keep]])
 
 
+def _centres_file(result: StreamedPredictions, tile: int) -> Path:
+    """A tile's coarse centres and uncovered rows, from the first sweep to the tile's prediction."""
+    return result.folder / f"centres_{tile}.npz"
+
+
 def bucket_columns(bundle: Any) -> list[str]:
     """The feature columns of a streamed cloud's buckets: the model's features, then the
     point-wise features its smoothing miners read and it does not use itself.
@@ -155,7 +160,7 @@ def _predict_tile(
     spec = bundle.field_spec
     rows, own, low, high = load_tile(result, tile, margin=margin, num_features=len(bucket_columns(bundle)))
     xyz = rows["xyz"]
-    saved = result.centres(tile)
+    saved = _centres_file(result, tile)
     finder = _TileCentres(xyz, low=low, high=high, margin=margin, spec=spec, origin=origin, saved=saved)
     saved.unlink(missing_ok=True)
     centres = finder.centres(xyz, fine_origin=fine_origin)
@@ -239,7 +244,7 @@ def _lowest_uncovered(
         rows, own, low, high = load_tile(result, tile, margin=margin, num_features=num_features)
         finder = _TileCentres(rows["xyz"], low=low, high=high, margin=margin, spec=spec, origin=origin)
         if tile in own_tiles:
-            finder.save(result.centres(tile))
+            finder.save(_centres_file(result, tile))
         mine = finder.uncovered & own
         if mine.any():
             lowest = np.minimum(lowest, rows["xyz"][mine].min(axis=0))

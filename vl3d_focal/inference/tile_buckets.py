@@ -245,11 +245,6 @@ class StreamedPredictions:
         """The file of a tile's classes and probabilities."""
         return self.folder / f"result_{tile}.bin"
 
-    def centres(self, tile: int) -> Path:
-        """The file of a tile's coarse field centres and the rows no coarse field reaches (kept
-        from the first sweep over the tiles for their prediction)."""
-        return self.folder / f"centres_{tile}.npz"
-
     def close(self) -> None:
         """Removes the temporary files now."""
         self._cleanup()
