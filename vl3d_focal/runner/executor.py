@@ -6,8 +6,9 @@ cloud to a Dask cluster and yields their outcomes as they finish: with ``schedul
 run starts a ``LocalCluster`` of ``workers`` processes and closes it at the end; with a
 scheduler address it uses that running cluster (``dask scheduler`` / ``dask worker``). Every
 worker process runs one cloud at a time with ``threads_per_worker`` threads for TensorFlow
-(intra-op; set by :class:`ThreadSettings` before TensorFlow runs anything there), BLAS and
-the KD-tree queries (:func:`vl3d_focal.data.parallel.cpu_threads`).
+(intra-op; set before TensorFlow runs anything there), BLAS and the KD-tree queries
+(:func:`vl3d_focal.data.parallel.cpu_threads`), and with glibc's adaptive allocator thresholds
+that Dask's default ``MALLOC_TRIM_THRESHOLD_`` turns off (:func:`restore_malloc_thresholds`).
 
 Dask is imported here only, and only when the ``dask`` engine is used.
 
@@ -23,8 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
 import logging
 import os
+import platform
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +47,10 @@ THREAD_VARIABLES = (
 """Environment variables a worker process gets ``threads_per_worker`` in (read at start-up)."""
 CONNECT_TIMEOUT_S = 60
 """How long connecting to a running scheduler may take."""
+MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024
+"""Blocks at least this large are mapped from the kernel (glibc's ``M_MMAP_THRESHOLD``) once a
+worker's allocator is set back by :func:`restore_malloc_thresholds`: the largest value glibc's
+own adaptive threshold reaches on a 64-bit system."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,36 @@ def apply_threads(threads: int) -> None:
     logger.info("worker %d: %d compute thread(s)", os.getpid(), cpu_threads())
 
 
+def restore_malloc_thresholds() -> bool:
+    """Sets glibc's allocator back to large-block thresholds in a process that was started with
+    ``MALLOC_TRIM_THRESHOLD_`` (as Dask's nannies start every worker, by default 65,536 bytes).
+
+    Setting that variable turns glibc's adaptive thresholds off: every block above 128 KiB is then
+    mapped from the kernel and unmapped when freed, so each of a tile's many temporary arrays
+    costs fresh page faults. A survey's tiles took about 1.5x longer on a Dask worker than in the
+    local executor with the same threads (``benchmarks/README.md``, "Eighth re-measure"). This
+    sets the mapping threshold to :data:`MALLOC_MMAP_THRESHOLD` and the trim threshold to twice
+    that, where the adaptive thresholds would have settled. Returns whether it changed anything:
+    not where the variable is unset or the C library is not glibc.
+
+    Example:
+        >>> import subprocess, sys
+        >>> code = "from vl3d_focal.runner.executor import restore_malloc_thresholds as r; print(r())"
+        >>> run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+        ...                                  text=True, check=True).stdout.strip()
+        >>> run({"MALLOC_TRIM_THRESHOLD_": "65536"}) == str(platform.libc_ver()[0] == "glibc"), run({})
+        (True, 'False')
+    """
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    changed = libc.mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD) == 1
+    changed = libc.mallopt(m_trim_threshold, 2 * MALLOC_MMAP_THRESHOLD) == 1 and changed
+    logger.info("worker %d: allocator thresholds restored from MALLOC_TRIM_THRESHOLD_", os.getpid())
+    return changed
+
+
 def _worker_failure(task: Any, error: BaseException) -> Any:
     """The outcome of a task whose worker failed (killed, lost): asks the task for it."""
     return task.failed(f"the Dask worker running it failed ({type(error).__name__}: {error})")
@@ -154,15 +191,16 @@ class DaskExecutor:
         from dask.distributed import Client, LocalCluster
         from distributed.diagnostics.plugin import WorkerPlugin
 
-        class ThreadSettings(WorkerPlugin):
-            """Sets a worker's compute threads when it joins."""
+        class WorkerSettings(WorkerPlugin):
+            """Sets a worker's compute threads and its allocator when it joins."""
 
-            name = "vl3d-focal-threads"
+            name = "vl3d-focal-worker-settings"
 
             def __init__(self, threads: int) -> None:
                 self.threads = threads
 
             def setup(self, worker: Any) -> None:
+                restore_malloc_thresholds()
                 apply_threads(self.threads)
 
         threads = settings.threads_per_worker
@@ -187,7 +225,7 @@ class DaskExecutor:
                     f"({err}); start it with 'dask scheduler' and workers with 'dask worker "
                     f"{settings.scheduler} --nthreads 1'"
                 ) from err
-        self._client.register_plugin(ThreadSettings(threads))
+        self._client.register_plugin(WorkerSettings(threads))
         self.workers = max(1, len(self._client.scheduler_info()["workers"]))
         logger.info("dask: %d worker(s) at %s", self.workers, self._client.scheduler.address)
 
