@@ -37,6 +37,7 @@ import math
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -106,6 +107,7 @@ def run_survey(
             {"engine": "local"} if workers is None else {"engine": "dask", "workers": workers, "threads_per_worker": 1}
         )
     path = folder / f"{out}.json"
+    shutil.rmtree(folder / out, ignore_errors=True)  # a --workdir used before holds an earlier run's outputs
     path.write_text(json.dumps(_spec(tiles, model=model, out=out, executor=executor)))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(code)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
