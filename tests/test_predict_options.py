@@ -43,6 +43,11 @@ def _bundle(record: CloudRecord):
     return random_bundle(fnames=FNAMES, radius=2.0, num_points=32, fit_on=record.cloud)
 
 
+def _bundle_of(model):
+    """A bundle of ``model`` (fields of its points, the demo classes, no features' normaliser)."""
+    return replace(random_bundle(fnames=FNAMES, num_points=int(model.inputs[0].shape[1])), model=model)
+
+
 def _fields_per_spacing(record: CloudRecord) -> dict[float, int]:
     """The number of fields the record built for each separation factor."""
     return {
@@ -100,6 +105,52 @@ def test_rotations_average_the_turned_fields_predictions(scene):
     np.testing.assert_allclose(turned, expected, atol=1e-6)
     np.testing.assert_allclose(turned.sum(axis=-1), 1.0, atol=1e-5)
     assert np.abs(turned - once).max() > 1e-4  # the untrained PointNet is not rotation invariant
+
+
+def test_an_autoencoder_turns_its_fields_with_their_hierarchy_built_once(monkeypatch):
+    from vl3d_focal.data import hierarchical_fields
+    from vl3d_focal.models.autoencoder import (
+        TINY_FEATURE_EXTRACTION,
+        TINY_PRE_PROCESSING,
+        build_conv_autoencoder_pwise_classifier,
+    )
+
+    model = build_conv_autoencoder_pwise_classifier(
+        num_points=16,
+        num_features=2,
+        num_classes=5,
+        pre_processing=TINY_PRE_PROCESSING,
+        feature_extraction=TINY_FEATURE_EXTRACTION,
+        random_seed=0,
+    )
+    bundle = replace(
+        _bundle_of(model),
+        model_name="ConvolutionalAutoencoderPwiseClassifier",
+        pre_processing=TINY_PRE_PROCESSING,
+        predict_batch_size=4,
+        predict_rotations=4,
+    )
+    rng = np.random.default_rng(2)
+    coordinates = rng.uniform(-1, 1, size=(10, 16, 3)).astype(np.float32)
+    features = rng.normal(size=(10, 16, 2)).astype(np.float32)
+    built = []
+    real_build = hierarchical_fields.build_hierarchy
+    monkeypatch.setattr(
+        hierarchical_fields, "build_hierarchy", lambda xyz, spec: built.append(len(xyz)) or real_build(xyz, spec)
+    )
+    turned = field_probabilities(bundle, coordinates, features)
+    assert built == [4, 4, 2]  # once per batch of fields, not once per turn
+
+    inputs = hierarchical_fields.hierarchical_model_inputs(
+        TINY_PRE_PROCESSING, coordinates=coordinates, features=features
+    )
+    logits = [
+        model.predict([turned_coordinates(coordinates, turn=t, turns=4), *inputs[1:]], verbose=0) for t in range(4)
+    ]
+    expected = np.mean([np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True) for z in logits], axis=0)
+    np.testing.assert_allclose(turned, expected, atol=1e-5)  # the turned coordinates, the same indices
+    once = field_probabilities(replace(bundle, predict_rotations=1), coordinates, features)
+    assert np.abs(turned - once).max() > 1e-4  # the untrained autoencoder is not rotation invariant
 
 
 def test_predict_step_rotations_in_memory_and_streamed(scene, tmp_path):

@@ -108,6 +108,7 @@ def predict_fields(
     *,
     batch_size: int,
     make_inputs: Callable[[np.ndarray, np.ndarray], list[np.ndarray]] | None = None,
+    turns: int = 1,
     softmax: bool = True,
     verbose: int | str | None = None,
 ) -> np.ndarray:
@@ -121,6 +122,10 @@ def predict_fields(
         make_inputs: turns a chunk's ``(coordinates, features)`` into the model's inputs (a
             bundle's :meth:`~vl3d_focal.models.bundle.ModelBundle.model_inputs`: a hierarchy's
             index arrays are then built for one chunk at a time); None: ``inputs`` as they are.
+        turns: N > 1 averages the outputs of every chunk turned by 360 / N degrees about the
+            vertical axis (:func:`turned_coordinates` of the first input, the coordinates; the
+            other inputs, a hierarchy's index arrays among them, built once: a turn about the
+            vertical axis keeps every distance).
         softmax: apply a softmax over the last axis.
         verbose: ``model_handling.predict_verbose``: None shows the progress of predictions
             longer than a few seconds (:class:`~vl3d_focal.progress.Progress`), 0 none, any
@@ -147,7 +152,7 @@ def predict_fields(
             if make_inputs is not None:
                 chunk = make_inputs(*chunk)
             chunk = [np.asarray(array, dtype=tensor.dtype) for array, tensor in zip(chunk, model.inputs)]
-            chunks.append(np.asarray(probabilities(*chunk), dtype=np.float32))
+            chunks.append(_mean_over_turns(probabilities, chunk, turns=max(int(turns), 1)))
             progress.update(min(start + batch_size, total))
     if not chunks:
         return np.zeros((0,) + tuple(int(d) for d in model.output.shape[1:]), dtype=np.float32)
@@ -181,26 +186,27 @@ def field_probabilities(bundle: ModelBundle, coordinates: np.ndarray, features: 
     """``(M, P, C)`` probabilities of fields under a bundle's model, with its prediction settings:
     batch size, the model's inputs and, with ``predict_rotations`` N > 1, the mean of the N
     predictions of the fields turned by 360 / N degrees about the vertical axis (test-time
-    augmentation: the same fields and features, the network run N times).
+    augmentation: the same fields, features and hierarchy, the network run N times).
 
     Example:
         >>> fields = np.zeros((2, 48, 3), "float32"), np.zeros((2, 48, 1), "float32")
         >>> field_probabilities(bundle, *fields).shape
         (2, 48, 5)
     """
-    turns = max(int(bundle.predict_rotations), 1)
-    total: np.ndarray | None = None
-    for turn in range(turns):
-        probabilities = predict_fields(
-            bundle.model,
-            (turned_coordinates(coordinates, turn=turn, turns=turns), features),
-            batch_size=bundle.predict_batch_size,
-            make_inputs=bundle.model_inputs,
-            verbose=bundle.predict_verbose,
-        )
-        if total is None:
-            total = probabilities
-        else:
-            total += probabilities
-    assert total is not None  # at least one turn
+    return predict_fields(
+        bundle.model,
+        (coordinates, features),
+        batch_size=bundle.predict_batch_size,
+        make_inputs=bundle.model_inputs,
+        turns=int(bundle.predict_rotations),
+        verbose=bundle.predict_verbose,
+    )
+
+
+def _mean_over_turns(outputs: Callable[..., Any], inputs: list[np.ndarray], *, turns: int) -> np.ndarray:
+    """The mean of ``outputs`` over ``turns`` turns of ``inputs[0]`` (the coordinates) about the
+    vertical axis, the other inputs as they are."""
+    total = np.array(outputs(*inputs), dtype=np.float32)  # a copy of its own: the turns are added to it
+    for turn in range(1, turns):
+        total += np.asarray(outputs(turned_coordinates(inputs[0], turn=turn, turns=turns), *inputs[1:]), np.float32)
     return total / np.float32(turns) if turns > 1 else total

@@ -7,7 +7,9 @@ A model entry's metadata may name (``"module:function"``, imported when used):
 - ``field_inputs``: ``(pre_processing, *, coordinates, features) -> [arrays]``, its inputs for a
   batch of fields (default: ``[coordinates, features]``). The hierarchical autoencoder's adds the
   index arrays of its depths; they are built for each batch of fields, so prediction never
-  holds them for a whole cloud.
+  holds them for a whole cloud. The first array is the coordinates, and the others must not
+  change when the fields turn about the vertical axis (they depend on distances only): the
+  predict steps' ``rotations`` turn the first and build the others once.
 
 Nothing here compares model names.
 
