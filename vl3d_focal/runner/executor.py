@@ -160,10 +160,11 @@ def restore_malloc_thresholds() -> bool:
     not where the variable is unset or the C library is not glibc.
 
     Example:
-        >>> import subprocess, sys
+        >>> import subprocess, sys  # processes of their own: this one's allocator stays as it is
         >>> code = "from vl3d_focal.runner.executor import restore_malloc_thresholds as r; print(r())"
-        >>> run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-        ...                                  text=True, check=True).stdout.strip()
+        >>> env = {key: value for key, value in os.environ.items() if key != "MALLOC_TRIM_THRESHOLD_"}
+        >>> run = lambda extra: subprocess.run([sys.executable, "-c", code], env={**env, **extra},
+        ...                                    capture_output=True, text=True, check=True).stdout.strip()
         >>> run({"MALLOC_TRIM_THRESHOLD_": "65536"}) == str(platform.libc_ver()[0] == "glibc"), run({})
         (True, 'False')
     """
