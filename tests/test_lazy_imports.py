@@ -50,3 +50,15 @@ def test_the_worker_thread_settings_import_keras_without_sklearn():
         "print(tf.config.threading.get_intra_op_parallelism_threads(), 'sklearn' in sys.modules)\n"
     )
     assert _run(code) == ["1", "False"]
+
+
+def test_a_quiet_import_keeps_tensorflows_start_up_lines_off_stderr_and_gives_it_back():
+    code = (
+        "import sys\n"
+        "from vl3d_focal.lazy import import_keras\n"
+        "print('before', file=sys.stderr, flush=True)\n"
+        "import_keras(quiet=True)\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert done.stderr.split() == ["before", "after"]  # nothing of TensorFlow's C++ (CUDA, absl) between

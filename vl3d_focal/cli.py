@@ -18,14 +18,13 @@ Example:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import signal
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,24 +54,6 @@ def _configure_logging(*, verbose: int, debug: bool, base: int) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         for noisy in ("tensorflow", "absl", "h5py", "matplotlib", "distributed", "dask"):
             logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced(*, silence: bool) -> Iterator[None]:
-    """Sends file descriptor 2 to /dev/null: TensorFlow's C++ start-up lines ignore log levels."""
-    if not silence:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w", encoding="utf-8") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _print_issues(error: SpecError) -> None:
@@ -119,8 +100,7 @@ def _run_spec(
         logger.warning("%s", note)
     from vl3d_focal.lazy import import_keras
 
-    with _native_stderr_silenced(silence=not debug):  # TensorFlow's C++ start-up lines ignore log levels
-        import_keras()
+    import_keras(quiet=not debug)
     from vl3d_focal.runner.executor import with_overrides
     from vl3d_focal.runner.manifest import interruption_note
     from vl3d_focal.runner.pipeline import run_pipeline

@@ -9,9 +9,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 KERAS_OPTIONAL = ("sklearn",)
@@ -51,12 +53,14 @@ def load_reference(reference: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-def import_keras() -> None:
+def import_keras(*, quiet: bool = False) -> None:
     """Imports Keras (and TensorFlow with it) as a pipeline process needs it: without the
     optional modules of :data:`KERAS_OPTIONAL` that nothing has imported yet, which stay
     importable afterwards (the random forest imports scikit-learn when it runs); only
     ``keras.wrappers`` then reports scikit-learn as missing in this process. For the processes
-    this package starts (the command line, Dask workers), never on a library import.
+    this package starts (the command line, Dask workers), never on a library import. ``quiet``
+    sends file descriptor 2 to /dev/null during the import: TensorFlow's C++ start-up lines (no
+    CUDA driver found, and the like) ignore every log level.
 
     Example:
         >>> import subprocess, sys
@@ -71,8 +75,27 @@ def import_keras() -> None:
     for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]  # importing it now raises ImportError
     try:
-        importlib.import_module("keras")
+        with _stderr_silenced(quiet):
+            importlib.import_module("keras")
     finally:
         for name in hidden:
             if sys.modules.get(name, 0) is None:
                 del sys.modules[name]
+
+
+@contextlib.contextmanager
+def _stderr_silenced(silence: bool) -> Iterator[None]:
+    """File descriptor 2 to /dev/null while the block runs (where ``silence``)."""
+    if not silence:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)

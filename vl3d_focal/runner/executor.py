@@ -121,9 +121,10 @@ class LocalExecutor:
             yield function(task, shared)
 
 
-def apply_threads(threads: int) -> None:
+def apply_threads(threads: int, *, quiet: bool = False) -> None:
     """Sets this process's compute threads: the environment (for what starts later),
-    TensorFlow's intra-op threads (only before TensorFlow runs anything here).
+    TensorFlow's intra-op threads (only before TensorFlow runs anything here); imports Keras
+    (``quiet``: without TensorFlow's C++ start-up lines, :func:`vl3d_focal.lazy.import_keras`).
 
     Example:
         >>> import subprocess, sys  # a process of its own: the threads of this one stay as they are
@@ -136,7 +137,7 @@ def apply_threads(threads: int) -> None:
 
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
-    import_keras()
+    import_keras(quiet=quiet)
     import tensorflow as tf
 
     try:
@@ -197,13 +198,16 @@ class DaskExecutor:
 
             name = "vl3d-focal-worker-settings"
 
-            def __init__(self, threads: int) -> None:
-                self.threads = threads
+            def __init__(self, threads: int, quiet: bool) -> None:
+                self.threads, self.quiet = threads, quiet
 
             def setup(self, worker: Any) -> None:
                 restore_malloc_thresholds()
-                apply_threads(self.threads)
+                apply_threads(self.threads, quiet=self.quiet)
 
+        debug = logging.getLogger().isEnabledFor(logging.DEBUG)
+        if not debug:  # Dask's start, stop and shutdown lines (a closed connection's traceback among them)
+            logging.getLogger("distributed").setLevel(logging.WARNING)
         threads = settings.threads_per_worker
         self._cluster = None
         if settings.scheduler is None:
@@ -226,7 +230,7 @@ class DaskExecutor:
                     f"({err}); start it with 'dask scheduler' and workers with 'dask worker "
                     f"{settings.scheduler} --nthreads 1'"
                 ) from err
-        self._client.register_plugin(WorkerSettings(threads))
+        self._client.register_plugin(WorkerSettings(threads, quiet=not debug))
         self.workers = max(1, len(self._client.scheduler_info()["workers"]))
         logger.info("dask: %d worker(s) at %s", self.workers, self._client.scheduler.address)
 
