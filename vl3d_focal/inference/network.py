@@ -141,7 +141,7 @@ def predict_fields(
         [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]
     """
     total = int(inputs[0].shape[0])
-    batch_size = max(int(batch_size), 1)
+    batch_size, turns = max(int(batch_size), 1), max(int(turns), 1)
     probabilities = inference_function(model, softmax=softmax)
     chunks = []
     quiet: dict[int | str | None, float] = {None: 3.0, 0: math.inf}
@@ -152,7 +152,7 @@ def predict_fields(
             if make_inputs is not None:
                 chunk = make_inputs(*chunk)
             chunk = [np.asarray(array, dtype=tensor.dtype) for array, tensor in zip(chunk, model.inputs)]
-            chunks.append(_mean_over_turns(probabilities, chunk, turns=max(int(turns), 1)))
+            chunks.append(_mean_over_turns(probabilities, chunk, turns=turns))
             progress.update(min(start + batch_size, total))
     if not chunks:
         return np.zeros((0,) + tuple(int(d) for d in model.output.shape[1:]), dtype=np.float32)
@@ -198,7 +198,7 @@ def field_probabilities(bundle: ModelBundle, coordinates: np.ndarray, features: 
         (coordinates, features),
         batch_size=bundle.predict_batch_size,
         make_inputs=bundle.model_inputs,
-        turns=int(bundle.predict_rotations),
+        turns=bundle.predict_rotations,
         verbose=bundle.predict_verbose,
     )
 

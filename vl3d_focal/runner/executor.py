@@ -175,7 +175,8 @@ def restore_malloc_thresholds() -> bool:
     m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
     changed = libc.mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD) == 1
     changed = libc.mallopt(m_trim_threshold, 2 * MALLOC_MMAP_THRESHOLD) == 1 and changed
-    logger.info("worker %d: allocator thresholds restored from MALLOC_TRIM_THRESHOLD_", os.getpid())
+    if changed:
+        logger.info("worker %d: allocator thresholds restored from MALLOC_TRIM_THRESHOLD_", os.getpid())
     return changed
 
 
