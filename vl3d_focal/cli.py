@@ -99,14 +99,14 @@ def _run_spec(
     for note in notes:
         logger.warning("%s", note)
     from vl3d_focal.lazy import import_keras
+    from vl3d_focal.runner.executor import ExecutorSettings, start_worker_server, with_overrides
 
+    spec = with_overrides(spec, workers=workers, scheduler=scheduler)
+    start_worker_server(ExecutorSettings.from_spec(spec), quiet=not debug)  # its imports run beside this one's
     import_keras(quiet=not debug)
-    from vl3d_focal.runner.executor import with_overrides
     from vl3d_focal.runner.manifest import interruption_note
     from vl3d_focal.runner.pipeline import run_pipeline
     from vl3d_focal.runner.run_record import report_paths, spec_prefix
-
-    spec = with_overrides(spec, workers=workers, scheduler=scheduler)
 
     report = report_paths(spec_prefix(spec))["html"]
     logger.info("running %s%s", path, " (resuming)" if resume else "")
