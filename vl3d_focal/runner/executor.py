@@ -110,6 +110,16 @@ def with_overrides(spec: Mapping[str, Any], *, workers: int | None, scheduler: s
     return out
 
 
+def thread_environment(threads: int) -> dict[str, str]:
+    """The :data:`THREAD_VARIABLES` of a worker process of ``threads`` compute threads.
+
+    Example:
+        >>> thread_environment(2)["OMP_NUM_THREADS"]
+        '2'
+    """
+    return {name: str(threads) for name in THREAD_VARIABLES}
+
+
 class LocalExecutor:
     """Runs every task in this process, in order."""
 
@@ -144,8 +154,7 @@ def apply_threads(threads: int, *, quiet: bool = False) -> None:
 
     from vl3d_focal.lazy import import_keras
 
-    for name in THREAD_VARIABLES:
-        os.environ[name] = str(threads)
+    os.environ.update(thread_environment(threads))
     threadpool_limits(limits=threads)
     import_keras(quiet=quiet)
     import tensorflow as tf
@@ -212,8 +221,7 @@ def start_worker_server(settings: ExecutorSettings, *, quiet: bool) -> bool:
     from multiprocessing import forkserver
 
     multiprocessing.get_context("forkserver").set_forkserver_preload([PRELOAD_MODULE])
-    environment = {name: str(settings.threads_per_worker) for name in THREAD_VARIABLES}
-    environment[PRELOAD_QUIET_VARIABLE] = "1" if quiet else "0"
+    environment = {**thread_environment(settings.threads_per_worker), PRELOAD_QUIET_VARIABLE: "1" if quiet else "0"}
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
     try:
@@ -268,7 +276,7 @@ class DaskExecutor:
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
-                    env={name: str(threads) for name in THREAD_VARIABLES},
+                    env=thread_environment(threads),
                 )
             self._client = Client(self._cluster)
             logger.info("dask: started a local cluster of %d worker process(es), %d thread(s) each", count, threads)

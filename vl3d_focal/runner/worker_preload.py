@@ -6,8 +6,8 @@ A local cluster's worker processes are forked from multiprocessing's fork server
 starts: each worker then begins with those imports done (about 7 s of a worker's start on a
 2-core machine, TensorFlow's import most of it) and shares their memory pages with the others.
 TensorFlow runs nothing here: its thread pools are made in each worker, with the worker's
-threads. :data:`~vl3d_focal.runner.executor.PRELOAD_QUIET_VARIABLE` set to ``1`` in the fork server's environment leaves
-TensorFlow's C++ start-up lines out.
+threads. :data:`~vl3d_focal.runner.executor.PRELOAD_QUIET_VARIABLE` set to ``1`` in the fork
+server's environment leaves TensorFlow's C++ start-up lines out.
 
 Example:
     >>> import subprocess, sys
