@@ -19,12 +19,17 @@ the run's fork server are adopted and counted, :func:`adopt_orphans`), and the p
 memory of the process that ran the tiles (from ``survey.json``). The speed-up of 2 workers is
 the ratio of the median points/s of the Dask runs, and of their median process times.
 
+``--ceiling`` also runs the tiles with the local executor in one process of one thread, and
+in two such processes at once, each on every other tile: what two workers could gain at most on
+this machine for this work (two processes that share nothing but the cores, memory and caches),
+the peer of the two workers' speed-up.
+
 ``--marginal`` also runs every configuration on twice the tiles: ``N / (T(2N) - T(N))`` (median
 times) is then the rate at which a run that has started classifies further tiles, without the
 fixed cost of a worker's start (TensorFlow's import, the model's load, the first tracing),
 which a survey of thousands of tiles pays once per worker.
 
-Run ``python -m benchmarks.survey_throughput [--points-per-tile N] [--tiles N] [--marginal] [--rounds R] [--baseline DIR]``;
+Run ``python -m benchmarks.survey_throughput [--points-per-tile N] [--tiles N] [--marginal] [--ceiling] [--rounds R] [--baseline DIR]``;
 prints a table, writes JSON to ``benchmarks/results/survey_throughput.json``.
 
 Example:
@@ -53,11 +58,15 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from benchmarks.pipeline_throughput import POINTS_PER_M2  # noqa: E402
 from benchmarks.predict_profile import ign_model  # noqa: E402
+from vl3d_focal.runner.executor import thread_environment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "survey_throughput.json"
 ROWS = 2
 """The mosaic of generated tiles is this many tiles high."""
+CEILING = {"1 process": {"threads": 1}, "2 processes": {"threads": 1, "copies": 2}}
+"""``--ceiling``'s runs: the local executor in one process of one thread on every tile, and in two
+such processes at once, each on half the tiles."""
 STEP = re.compile(r"step [0-9-]+/3 done \(([0-9.]+) s\)")
 """A step's (or a phase's) log line: the baseline logs each step, a survey one per-cloud phase."""
 
@@ -100,41 +109,63 @@ def _spec(tiles: list[Path], *, model: Path, out: str, executor: dict[str, Any] 
 
 
 def run_survey(
-    folder: Path, tiles: list[Path], *, model: Path, name: str, code: Path, workers: int | None, out: str
+    folder: Path,
+    tiles: list[Path],
+    *,
+    model: Path,
+    name: str,
+    code: Path,
+    workers: int | None,
+    out: str,
+    threads: int | None = None,
+    copies: int = 1,
 ) -> dict[str, Any]:
     """``vl3d-focal run`` of the tiles by the package of ``code``: with ``workers`` Dask workers,
-    or ``None`` for the local executor (or the baseline's one process); timings and memory."""
+    or ``None`` for the local executor (or the baseline's one process); timings and memory.
+    ``threads``: the compute threads of a local run's process; ``copies``: that many processes
+    at once, each on every ``copies``-th tile (independent processes that share nothing but the
+    machine: what two workers can gain at best on it)."""
     executor = None
     if code == REPO:
         executor = (
             {"engine": "local"} if workers is None else {"engine": "dask", "workers": workers, "threads_per_worker": 1}
         )
-    path = folder / f"{out}.json"
-    shutil.rmtree(folder / out, ignore_errors=True)  # a --workdir used before holds an earlier run's outputs
-    path.write_text(json.dumps(_spec(tiles, model=model, out=out, executor=executor)))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(code)}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": str(code),
+        **({} if threads is None else thread_environment(threads)),
+    }
+    names = [out] if copies == 1 else [f"{out}_{copy}" for copy in range(copies)]
+    processes = []
     before, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "vl3d_focal", "run", str(path)],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    for copy, run_name in enumerate(names):
+        shutil.rmtree(folder / run_name, ignore_errors=True)  # a --workdir used before holds an earlier run's outputs
+        path = folder / f"{run_name}.json"
+        path.write_text(json.dumps(_spec(tiles[copy::copies], model=model, out=run_name, executor=executor)))
+        log = (folder / f"{run_name}.log").open("w+")
+        command = [sys.executable, "-m", "vl3d_focal", "run", str(path)]
+        processes.append((subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=log, text=True), log))
+    logs = []
+    for process, log in processes:
+        process.wait()
+        log.seek(0)
+        logs.append(log.read())
+        log.close()
+        if process.returncode != 0:
+            raise RuntimeError(f"survey {name} failed: {logs[-1][-3000:]}")
     wall = time.perf_counter() - wall
     reap_orphans()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"survey {name} failed: {done.stderr[-3000:]}")
-    steps = sum(float(seconds) for seconds in STEP.findall(done.stderr))
+    steps = max(sum(float(seconds) for seconds in STEP.findall(text)) for text in logs)
     points = sum(int(laspy_count(tile)) for tile in tiles)
-    record = folder / out / "survey.json"
-    peak = (
-        max(tile["peak_memory_mib"] or 0 for tile in json.loads(record.read_text())["tiles"])
+    records = [folder / run_name / "survey.json" for run_name in names]
+    peaks = [
+        tile["peak_memory_mib"] or 0
+        for record in records
         if record.is_file()
-        else None
-    )
+        for tile in json.loads(record.read_text())["tiles"]
+    ]
     return {
         "name": name,
         "workers": workers,
@@ -145,7 +176,7 @@ def run_survey(
         "points_per_s": points / steps,
         "process_s": wall,
         "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-        "peak_mib": peak,
+        "peak_mib": max(peaks) if peaks else None,
         "load_average": os.getloadavg()[0],
     }
 
@@ -205,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--marginal", action="store_true", help="also run on twice the tiles (module docstring)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every configuration")
     parser.add_argument("--baseline", type=Path, help="source tree of the package to compare with (one process)")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also run one and two independent 1-thread processes (module docstring)"
+    )
     parser.add_argument("--workdir", type=Path, help="folder of the tiles and model (default: temporary)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
     args = parser.parse_args(argv)
@@ -212,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     configs = [("local", REPO, None), ("dask 1 worker", REPO, 1), ("dask 2 workers", REPO, 2)]
     if args.baseline:
         configs.insert(0, ("baseline", args.baseline.resolve(), None))
+    if args.ceiling:
+        configs += [(name, REPO, None) for name in CEILING]
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.workdir or Path(tmp)
         counts = [args.tiles, 2 * args.tiles] if args.marginal else [args.tiles]
@@ -231,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                         code=code,
                         workers=workers,
                         out=f"out_{round_number}_{count}_{number}",
+                        **CEILING.get(name, {}),
                     )
                     (runs if count == args.tiles else longer).append(run)
                     print(
@@ -258,6 +295,15 @@ def main(argv: list[str] | None = None) -> int:
         f"speed-up of 2 workers over 1: {speedup:.2f}x (median points/s of the steps), "
         f"{process_speedup:.2f}x (median process wall time, imports and start included)"
     )
+    if args.ceiling:
+        ceiling = rates["2 processes"] / rates["1 process"]
+        ceiling_process = statistics.median(
+            r["process_s"] for r in runs if r["name"] == "1 process"
+        ) / statistics.median(r["process_s"] for r in runs if r["name"] == "2 processes")
+        print(
+            f"two independent 1-thread processes over one (the machine's ceiling): {ceiling:.2f}x (steps), "
+            f"{ceiling_process:.2f}x (process wall time)"
+        )
     if args.baseline:
         print(
             f"one worker over the baseline (median points/s): local {rates['local'] / rates['baseline']:.2f}x, "
@@ -268,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_points_per_s": rates,
         "speedup_2_workers": speedup,
         "process_speedup_2_workers": process_speedup,
+        "ceiling_2_processes": (ceiling, ceiling_process) if args.ceiling else None,
         "cpus": os.cpu_count(),
     }
     if longer:

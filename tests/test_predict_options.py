@@ -12,9 +12,9 @@ from dataclasses import replace
 import laspy
 import numpy as np
 import pytest
+from helpers import random_bundle
 from scipy.spatial import cKDTree
 
-from tests.helpers import random_bundle
 from vl3d_focal.config import validate_spec
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.data.synthetic import generate_urban_scene

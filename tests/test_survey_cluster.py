@@ -53,6 +53,13 @@ def _wait_for_cluster(scheduler_file: Path, processes: list[subprocess.Popen]):
     return client
 
 
+DRIVER = (
+    "import sys; from vl3d_focal.cli import main; status = main(sys.argv[1:]); "
+    "print('driver imported:', [m for m in ('tensorflow', 'keras') if m in sys.modules]); sys.exit(status)"
+)
+"""``vl3d-focal`` with the command line's arguments, then which of TensorFlow and Keras its process imported."""
+
+
 def test_a_survey_runs_on_a_scheduler_and_worker_started_apart(tmp_path):
     pytest.importorskip("distributed")
     las = generate_urban_scene(seed=21, size_m=30.0)
@@ -101,8 +108,8 @@ def test_a_survey_runs_on_a_scheduler_and_worker_started_apart(tmp_path):
         client = _wait_for_cluster(scheduler_file, processes)
         address = client.scheduler.address
         assert address.startswith("tcp://127.0.0.1:")
-        run = subprocess.run(
-            [sys.executable, "-m", "vl3d_focal", "run", "spec.json", "--scheduler", address],
+        run = subprocess.run(  # the command line's main, then what the driver process imported
+            [sys.executable, "-c", DRIVER, "run", "spec.json", "--scheduler", address],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -111,6 +118,7 @@ def test_a_survey_runs_on_a_scheduler_and_worker_started_apart(tmp_path):
         )
         assert run.returncode == 0, run.stderr[-3000:]
         assert f"dask: 1 worker(s) at {address}" in run.stderr
+        assert "driver imported: []" in run.stdout, run.stdout  # only the worker loaded the model
         record = json.loads((tmp_path / "out" / "survey.json").read_text())
         assert record["counts"] == {"done": 4, "skipped": 0, "failed": 0, "pending": 0}
         for tile in tiles:

@@ -82,10 +82,13 @@ pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, tmp_path, capsys, monkeypatch):
+    from vl3d_focal.models import model_file
     from vl3d_focal.runner import cloud_phase
 
     declared, walks = cloud_phase.declared_outputs, []  # a phase finds its tiles' output paths once
     monkeypatch.setattr(cloud_phase, "declared_outputs", lambda spec: walks.append(spec) or declared(spec))
+    load, loads = model_file.load_keras_model, []  # the local executor loads the model once, not per tile
+    monkeypatch.setattr(model_file, "load_keras_model", lambda path, meta: loads.append(path) or load(path, meta))
     folder = tmp_path / "tiles"
     folder.mkdir()
     for tile in (survey / "tiles").iterdir():
@@ -137,7 +140,10 @@ def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, 
     assert record["metrics"]["confusion_matrix"] == summed.tolist()
     assert record["metrics"]["OA"] == pytest.approx(np.trace(summed) / summed.sum())
     assert record["points_done"] == sum(tiles[f"tile_{i}_{j}.las"]["points"] for i in (0, 1) for j in (0, 1))
-    assert record["model_fingerprint"] and record["crs"] == "EPSG:2154"
+    assert len(loads) == 1, loads
+    # the fingerprint of the loaded model is the one its file stores (what a Dask driver records)
+    assert record["model_fingerprint"] == model_file.stored_fingerprint(survey / "model.keras")
+    assert record["crs"] == "EPSG:2154"
     geo = json.loads((tmp_path / "out" / "survey.geojson").read_text())
     assert geo["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::2154"
     features = {f["properties"]["name"]: f for f in geo["features"]}

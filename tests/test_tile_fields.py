@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import random_bundle
 
-from tests.helpers import random_bundle
 from vl3d_focal.data.features import extract_features
 from vl3d_focal.data.receptive_fields import field_centers
 from vl3d_focal.data.records import CloudRecord

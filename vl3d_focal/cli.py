@@ -98,12 +98,15 @@ def _run_spec(
     spec, notes = read_spec(path)  # a SpecError is reported by main(), before any work
     for note in notes:
         logger.warning("%s", note)
-    from vl3d_focal.lazy import import_keras
+    from vl3d_focal.lazy import import_keras, silence_keras_import
+    from vl3d_focal.runner.cloud_phase import driver_loads_models
     from vl3d_focal.runner.executor import ExecutorSettings, start_worker_server, with_overrides
 
     spec = with_overrides(spec, workers=workers, scheduler=scheduler)
     start_worker_server(ExecutorSettings.from_spec(spec), quiet=not debug)  # its imports run beside this one's
-    import_keras(quiet=not debug)
+    silence_keras_import(not debug)
+    if driver_loads_models(spec):  # else only Dask workers load models: this process never imports Keras
+        import_keras()
     from vl3d_focal.runner.manifest import interruption_note
     from vl3d_focal.runner.pipeline import run_pipeline
     from vl3d_focal.runner.run_record import report_paths, spec_prefix

@@ -53,14 +53,32 @@ def load_reference(reference: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-def import_keras(*, quiet: bool = False) -> None:
+QUIET_IMPORT = {"default": False}
+"""Whether :func:`import_keras` without ``quiet`` silences TensorFlow's start-up lines in this
+process (set by :func:`silence_keras_import`)."""
+
+
+def silence_keras_import(quiet: bool) -> None:
+    """Sets what :func:`import_keras` does without ``quiet`` in this process: the command line's
+    choice, for a Keras import that comes only when a model is loaded (a survey's driver that
+    only predicts never imports it).
+
+    Example:
+        >>> silence_keras_import(False); QUIET_IMPORT["default"]
+        False
+    """
+    QUIET_IMPORT["default"] = quiet
+
+
+def import_keras(*, quiet: bool | None = None) -> None:
     """Imports Keras (and TensorFlow with it) as a pipeline process needs it: without the
     optional modules of :data:`KERAS_OPTIONAL` that nothing has imported yet, which stay
     importable afterwards (the random forest imports scikit-learn when it runs); only
     ``keras.wrappers`` then reports scikit-learn as missing in this process. For the processes
     this package starts (the command line, Dask workers), never on a library import. ``quiet``
     sends file descriptor 2 to /dev/null during the import: TensorFlow's C++ start-up lines (no
-    CUDA driver found, and the like) ignore every log level.
+    CUDA driver found, and the like) ignore every log level; None: this process's choice
+    (:func:`silence_keras_import`).
 
     Example:
         >>> import subprocess, sys
@@ -75,7 +93,7 @@ def import_keras(*, quiet: bool = False) -> None:
     for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]  # importing it now raises ImportError
     try:
-        with _stderr_silenced(quiet):
+        with _stderr_silenced(QUIET_IMPORT["default"] if quiet is None else quiet):
             importlib.import_module("keras")
     finally:
         for name in hidden:

@@ -63,7 +63,8 @@ class ModelBundle:
 
     Attributes:
         model: the Keras model (inputs: coordinates and features, or what the model entry's
-            ``field_inputs`` builds; output: logits), or what its ``trainer`` made (a forest).
+            ``field_inputs`` builds; output: logits), or what its ``trainer`` made (a forest);
+            None where the bundle only describes the model of its file (not loaded yet).
         feature_names: the ``fnames`` the model was trained with, in order.
         normalizer: the fitted feature normaliser, or None without features.
         field_spec: the receptive-field parameters (None for a model that learns from points).

@@ -33,13 +33,16 @@ import numpy as np
 from vl3d_focal import __version__
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.lazy import load_reference
+from vl3d_focal.lazy import import_keras, load_reference
 from vl3d_focal.models.bundle import LossInfo, ModelBundle
 from vl3d_focal.registry import MODELS
 
 logger = logging.getLogger(__name__)
 
 METADATA_MEMBER = "vl3d_focal.json"
+FINGERPRINT_KEY = "fingerprint"
+"""The metadata key holding the model's :func:`bundle_fingerprint`, computed when it was saved: a
+survey's driver reads it without loading the model (and without importing TensorFlow)."""
 PIPELINE_MEMBER = "vl3d_focal_pipeline.json"
 KERAS_SUFFIX = ".keras"
 FORMAT_VERSION = 1
@@ -96,9 +99,10 @@ def save_bundle(bundle: ModelBundle, path: str | Path, *, pipeline: dict[str, An
     """Saves the model as a ``.keras``-style archive with the bundle's metadata inside.
 
     The archive is written to a temporary file in the destination folder, completed with the
-    metadata (and ``pipeline``, as :data:`PIPELINE_MEMBER`), then renamed into place: a crash
-    never leaves a model without its metadata (or a truncated archive) under the final name.
-    Any file name works (Keras writes a ``.keras``-named temporary file, renamed after).
+    metadata, with the model's fingerprint (:data:`FINGERPRINT_KEY`), and ``pipeline`` (as
+    :data:`PIPELINE_MEMBER`), then renamed into place: a crash never leaves a model without its
+    metadata (or a truncated archive) under the final name. Any file name works (Keras writes a
+    ``.keras``-named temporary file, renamed after).
 
     Example:
         >>> save_bundle(bundle, out / "pnet.model").is_file()
@@ -109,8 +113,9 @@ def save_bundle(bundle: ModelBundle, path: str | Path, *, pipeline: dict[str, An
         keras_file = tmp if tmp.suffix == KERAS_SUFFIX else tmp.with_name(tmp.name + KERAS_SUFFIX)
         try:
             bundle.model.save(str(keras_file))
+            meta = {**bundle_metadata(bundle), FINGERPRINT_KEY: bundle_fingerprint(bundle)}
             with zipfile.ZipFile(keras_file, "a") as archive:
-                archive.writestr(METADATA_MEMBER, json.dumps(bundle_metadata(bundle), indent=2))
+                archive.writestr(METADATA_MEMBER, json.dumps(meta, indent=2))
                 if pipeline is not None:
                     archive.writestr(PIPELINE_MEMBER, json.dumps(pipeline, indent=2))
             os.replace(keras_file, tmp)
@@ -212,6 +217,18 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return check_metadata(_member(path, METADATA_MEMBER, required=True), path=path)
 
 
+def stored_fingerprint(path: str | Path) -> str | None:
+    """The :func:`bundle_fingerprint` stored in a model file when it was saved (None in a file
+    written before files stored it); reading it loads no model.
+
+    Example:
+        >>> stored_fingerprint(model_file) == bundle_fingerprint(bundle)
+        True
+    """
+    found = read_metadata(path).get(FINGERPRINT_KEY)
+    return found if isinstance(found, str) else None
+
+
 def load_keras_model(path: str | Path, meta: dict[str, Any]) -> Any:
     """The Keras model of a model file, loaded in safe mode and checked against its metadata (the
     default ``loader`` of a model entry).
@@ -221,6 +238,7 @@ def load_keras_model(path: str | Path, meta: dict[str, Any]) -> Any:
         True
     """
     path = Path(path)
+    import_keras()  # as this process imports it (without scikit-learn; quiet on the command line)
     MODELS.get(str(meta.get("model_name", DEFAULT_MODEL))).load()  # its module registers its custom layers
     model = _load_keras(path)
     _check_model_shapes(model, meta, path=path)
@@ -272,20 +290,22 @@ def _check_model_shapes(model: Any, meta: dict[str, Any], *, path: Path) -> None
         )
 
 
-def load_bundle(path: str | Path) -> ModelBundle:
+def load_bundle(path: str | Path, *, with_model: bool = True) -> ModelBundle:
     """Loads a model written by :func:`save_bundle` with everything needed to predict.
 
     The metadata is checked first (format version, members), then the model entry's ``loader``
     reads the model: Keras with ``safe_mode=True`` (no arbitrary code from the file), its inputs
-    and outputs compared with the metadata; a forest's arrays without any pickle.
+    and outputs compared with the metadata; a forest's arrays without any pickle. Without
+    ``with_model``, the bundle describes the model (its ``model`` None: features, fields,
+    classes) and nothing is loaded with Keras.
 
     Raises:
         DataError: naming the file: not a vl3d_focal model, a newer format, unsafe content,
             a model no installed package registers, or metadata that does not describe the model.
 
     Example:
-        >>> load_bundle(model_file).feature_names
-        ['intensity']
+        >>> load_bundle(model_file).feature_names, load_bundle(model_file, with_model=False).model
+        (['intensity'], None)
     """
     import vl3d_focal.models  # noqa: F401  (registers the custom layers)
     from vl3d_focal.data.labels import ClassMapping
@@ -310,9 +330,11 @@ def load_bundle(path: str | Path) -> ModelBundle:
             f"a model {model_name!r} that no installed package registers; install the plugin "
             f"that provides it (registered models: {', '.join(MODELS.names())})",
         )
-    loader = MODELS.get(model_name).metadata.get("loader", "vl3d_focal.models.model_file:load_keras_model")
-    model = load_reference(loader)(path, meta)
-    logger.info("loaded model %s (%s, %d classes)", path, model_name, len(meta["class_names"]))
+    model = None
+    if with_model:
+        loader = MODELS.get(model_name).metadata.get("loader", "vl3d_focal.models.model_file:load_keras_model")
+        model = load_reference(loader)(path, meta)
+        logger.info("loaded model %s (%s, %d classes)", path, model_name, len(meta["class_names"]))
     return ModelBundle(
         model=model,
         feature_names=list(meta["feature_names"]),

@@ -118,6 +118,33 @@ def expand_patterns(patterns: Sequence[str], *, prefix: str) -> list[str]:
     return [expand_output(path, prefix=prefix) for path in patterns]
 
 
+def driver_loads_models(spec: Mapping[str, Any]) -> bool:
+    """Whether the process that runs a normalised spec trains or loads a model itself: with the
+    local executor, or a train step; on Dask, only for a model file that stores no fingerprint
+    (written before files stored one; :meth:`CloudPhases._model` loads it to compute it). The
+    command line imports Keras first where it does.
+
+    Example:
+        >>> driver_loads_models({"executor": {"engine": "dask"}, "sequential_pipeline": [
+        ...     {"predict": "ModelLoader", "model_path": str(model_file)}]})
+        False
+    """
+    from vl3d_focal.models.model_file import stored_fingerprint
+
+    if spec["executor"]["engine"] != "dask":
+        return True
+    for step in spec["sequential_pipeline"]:
+        if "train" in step:
+            return True
+        if "predict" in step and "model_path" in step:
+            try:
+                if stored_fingerprint(step["model_path"]) is None:
+                    return True
+            except DataError:  # the predict step reports it
+                return True
+    return False
+
+
 def phase_fingerprint(steps: Sequence[Mapping[str, Any]], *, model_fingerprint: str | None) -> str:
     """What a tile's phase depends on: the model and the steps (their normalised keys).
 
@@ -158,15 +185,18 @@ class CloudPhases:
 
     def _model(self, executor: Any) -> tuple[ModelRef | None, str | None]:
         """The model reference for workers and the model's fingerprint."""
-        bundle = self.state.bundle
-        if bundle is None:
+        if self.state.bundle is None:
             return None, None
-        from vl3d_focal.models.model_file import bundle_fingerprint, save_bundle
+        from vl3d_focal.models.model_file import bundle_fingerprint, save_bundle, stored_fingerprint
 
+        path = self.state.model_file
+        stored = None if executor.in_process or path is None else stored_fingerprint(path)
+        if stored is not None:  # the workers load the model: this process needs only its fingerprint
+            return ModelRef(path=str(path), fingerprint=stored), stored
+        bundle = self.state.require_bundle(step="predict")  # loaded here once if only described
         fingerprint = bundle_fingerprint(bundle)
         if executor.in_process:
             return None, fingerprint
-        path = self.state.model_file
         if path is None:  # trained in this run: a temporary file the workers load, removed at the end
             target = check_output_path(
                 Path(expand_output(PREFIX_MARK + TEMPORARY_MODEL, prefix=self.state.model_prefix))

@@ -77,8 +77,9 @@ class ModelCache:
             self.loads += 1
             if bundle_fingerprint(bundle) != ref.fingerprint:
                 raise DataError(
-                    f"model_path {ref.path}: the file changed during the run (its model's fingerprint "
-                    "differs from the one the run started with); run again"
+                    f"model_path {ref.path}: the file changed during the run, or its weights are not "
+                    "the ones it was saved with (its model's fingerprint differs from the one the run "
+                    "started with, which the file stores); run again, or save the model again"
                 )
             self.key, self.bundle = (ref.path, ref.fingerprint), bundle
             logger.info("worker: loaded model %s", ref.path)

@@ -86,13 +86,16 @@ def remove_stale_outputs(spec: Mapping[str, Any]) -> list[Path]:
 
 def _prepare_distribution(spec: Mapping[str, Any]) -> bool:
     """Creates the train steps' distribution strategies (``multi_worker_mirrored`` must exist
-    before any other TensorFlow work) and tells whether this process is the chief."""
+    before any other TensorFlow work) and tells whether this process is the chief (without a
+    ``distribution``, the only process: TensorFlow is not imported for it)."""
+    distributed = [step["distribution"] for step in spec["sequential_pipeline"] if "distribution" in step]
+    if not distributed:
+        return True
     from vl3d_focal.training.distribution import build_strategy, is_chief
     from vl3d_focal.training.distribution_settings import DistributionSettings
 
-    for step in spec["sequential_pipeline"]:
-        if "distribution" in step:
-            build_strategy(DistributionSettings.from_config(step["distribution"]))
+    for config in distributed:
+        build_strategy(DistributionSettings.from_config(config))
     return is_chief()
 
 

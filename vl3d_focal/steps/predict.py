@@ -178,17 +178,19 @@ def run_previous_model(step: Mapping[str, Any], state: PipelineState) -> None:
 
 
 def load_model(step: Mapping[str, Any], state: PipelineState) -> None:
-    """``ModelLoader``'s and ``PredictivePipeline``'s preparation: loads the model into ``state``
-    (once, in the driver).
+    """``ModelLoader``'s and ``PredictivePipeline``'s preparation: reads the model's description
+    into ``state`` (once, in the driver; the Keras model itself is loaded where it predicts:
+    by :meth:`~vl3d_focal.steps.state.PipelineState.require_bundle` in this process, by each
+    Dask worker otherwise, so that a survey's driver never imports TensorFlow for it).
 
     Example:
         >>> load_model({"predict": "ModelLoader", "model_path": str(model_file)}, state)
-        >>> state.model_file == str(model_file), state.bundle.feature_names
-        (True, ['intensity'])
+        >>> state.model_file == str(model_file), state.bundle.feature_names, state.bundle.model
+        (True, ['intensity'], None)
     """
     from vl3d_focal.models.model_file import load_bundle, read_pipeline
 
-    state.bundle = load_bundle(step["model_path"])
+    state.bundle = load_bundle(step["model_path"], with_model=False)
     state.model_file = step["model_path"]
     if step["predict"] == "PredictivePipeline" and read_pipeline(step["model_path"]) is None:
         logger.info(

@@ -56,7 +56,8 @@ class PipelineState:
     miners: list[MinedFeatures] = field(default_factory=list)
 
     def require_bundle(self, *, step: str) -> ModelBundle:
-        """The current model; a clear error when no step produced one yet.
+        """The current model, loaded now if the state holds only its description (see
+        :func:`~vl3d_focal.steps.predict.load_model`); a clear error when no step produced one yet.
 
         Example:
             >>> PipelineState(clouds=[], model_prefix="").require_bundle(step="writer")
@@ -69,6 +70,10 @@ class PipelineState:
                 f"step {step!r} needs a model: expected a 'train' step or a "
                 "'predict': 'ModelLoader' step before it, found none"
             )
+        if self.bundle.model is None and self.model_file is not None:  # described only: load it now
+            from vl3d_focal.models.model_file import load_bundle
+
+            self.bundle = load_bundle(self.model_file)
         return self.bundle
 
     def require_mapping(self, *, step: str) -> ClassMapping:
