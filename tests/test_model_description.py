@@ -106,3 +106,17 @@ def test_the_command_line_imports_keras_first_only_where_its_process_loads_a_mod
     assert loads("dask", {"train": "PointNetPwiseClassifier"}, {"predict": "PreviousModel"})
     assert loads("dask", {"predict": "ModelLoader", "model_path": str(old)})  # to compute its fingerprint
     assert loads("dask", {"predict": "ModelLoader", "model_path": str(tmp_path / "missing.keras")})
+
+
+def test_a_damaged_model_file_is_reported_where_it_is_only_described(saved, tmp_path):
+    path, _ = saved
+    with zipfile.ZipFile(path) as archive:
+        weights = next(item for item in archive.infolist() if item.filename.endswith(".h5"))
+        start = weights.header_offset + 30 + len(weights.filename.encode()) + len(weights.extra)
+    data = bytearray(path.read_bytes())
+    data[start + weights.compress_size // 2] ^= 0xFF  # one byte of the weights' data
+    damaged = tmp_path / "damaged.keras"
+    damaged.write_bytes(bytes(data))
+    assert stored_fingerprint(damaged) == stored_fingerprint(path)  # its metadata still reads
+    with pytest.raises(DataError, match=f"damaged: its member {weights.filename} does not read back"):
+        load_bundle(damaged, with_model=False)

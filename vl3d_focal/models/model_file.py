@@ -190,6 +190,20 @@ def _member(path: Path, name: str, *, required: bool) -> Any:
         ) from err
 
 
+def _check_members(path: Path) -> None:
+    """Reads every member of a model file against its checksum (a damaged file is reported
+    where the model is only described, before any worker loads it)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as err:
+        damaged = f"({err})"
+    if damaged is not None:
+        raise _problem(
+            path, f"the file is damaged: its member {damaged} does not read back as written; save the model again"
+        )
+
+
 def read_pipeline(path: str | Path) -> dict[str, Any] | None:
     """What a predictive pipeline file keeps besides the model; None for a plain model file.
 
@@ -297,7 +311,8 @@ def load_bundle(path: str | Path, *, with_model: bool = True) -> ModelBundle:
     reads the model: Keras with ``safe_mode=True`` (no arbitrary code from the file), its inputs
     and outputs compared with the metadata; a forest's arrays without any pickle. Without
     ``with_model``, the bundle describes the model (its ``model`` None: features, fields,
-    classes) and nothing is loaded with Keras.
+    classes), every member of the file is checked against its checksum, and nothing is loaded
+    with Keras.
 
     Raises:
         DataError: naming the file: not a vl3d_focal model, a newer format, unsafe content,
@@ -331,7 +346,9 @@ def load_bundle(path: str | Path, *, with_model: bool = True) -> ModelBundle:
             f"that provides it (registered models: {', '.join(MODELS.names())})",
         )
     model = None
-    if with_model:
+    if not with_model:
+        _check_members(path)
+    else:
         loader = MODELS.get(model_name).metadata.get("loader", "vl3d_focal.models.model_file:load_keras_model")
         model = load_reference(loader)(path, meta)
         logger.info("loaded model %s (%s, %d classes)", path, model_name, len(meta["class_names"]))
