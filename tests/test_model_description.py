@@ -4,19 +4,18 @@ driver that only predicts never imports TensorFlow)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from bad_inputs.make_corpus import rewrite_model_metadata
 from helpers import random_bundle
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.models.model_file import (
     FINGERPRINT_KEY,
-    METADATA_MEMBER,
     bundle_fingerprint,
     load_bundle,
     save_bundle,
@@ -33,17 +32,6 @@ def saved(tmp_path_factory) -> tuple[Path, str]:
     bundle = random_bundle(fnames=["intensity"], radius=2.0, num_points=16)
     path = save_bundle(bundle, tmp_path_factory.mktemp("model") / "model.keras")
     return path, bundle_fingerprint(bundle)
-
-
-def _rewrite_metadata(source: Path, target: Path, change) -> Path:
-    """A copy of ``source`` whose metadata member is ``change(metadata)``."""
-    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
-        for item in old.infolist():
-            data = old.read(item)
-            if item.filename == METADATA_MEMBER:
-                data = json.dumps(change(json.loads(data))).encode()
-            new.writestr(item, data)
-    return target
 
 
 def test_the_stored_fingerprint_is_the_saved_and_the_loaded_models(saved):
@@ -75,7 +63,7 @@ def test_a_described_model_is_loaded_when_a_step_needs_it(saved):
 
 def test_a_file_saved_before_fingerprints_were_stored_has_none(saved, tmp_path):
     path, _ = saved
-    old = _rewrite_metadata(
+    old = rewrite_model_metadata(
         path, tmp_path / "old.keras", lambda meta: {k: v for k, v in meta.items() if k != FINGERPRINT_KEY}
     )
     assert stored_fingerprint(old) is None
@@ -84,7 +72,7 @@ def test_a_file_saved_before_fingerprints_were_stored_has_none(saved, tmp_path):
 
 def test_a_worker_refuses_weights_that_are_not_the_stored_fingerprints(saved, tmp_path):
     path, _ = saved
-    forged = _rewrite_metadata(path, tmp_path / "forged.keras", lambda meta: {**meta, FINGERPRINT_KEY: "0" * 64})
+    forged = rewrite_model_metadata(path, tmp_path / "forged.keras", lambda meta: {**meta, FINGERPRINT_KEY: "0" * 64})
     with pytest.raises(DataError, match="its weights are not the ones it was saved with"):
         ModelCache().get(ModelRef(path=str(forged), fingerprint=stored_fingerprint(forged)))
     cache = ModelCache()
@@ -94,7 +82,7 @@ def test_a_worker_refuses_weights_that_are_not_the_stored_fingerprints(saved, tm
 
 def test_the_command_line_imports_keras_first_only_where_its_process_loads_a_model(saved, tmp_path):
     path, _ = saved
-    old = _rewrite_metadata(
+    old = rewrite_model_metadata(
         path, tmp_path / "old.keras", lambda meta: {k: v for k, v in meta.items() if k != FINGERPRINT_KEY}
     )
 

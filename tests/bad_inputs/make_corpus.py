@@ -241,12 +241,10 @@ def _foreign_model(folder: Path) -> str:
 
 
 def _bundle_model(folder: Path, name: str, *, unsafe: bool, metadata_patch: dict[str, Any]) -> str:
-    import zipfile
-
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.data.receptive_fields import FieldSpec
     from vl3d_focal.models.bundle import ModelBundle
-    from vl3d_focal.models.model_file import METADATA_MEMBER, save_bundle
+    from vl3d_focal.models.model_file import save_bundle
 
     mapping = ClassMapping.from_spec({"classes": CLASSES})
     bundle = ModelBundle(
@@ -258,14 +256,32 @@ def _bundle_model(folder: Path, name: str, *, unsafe: bool, metadata_patch: dict
         class_names=list(mapping.names),
     )
     path = save_bundle(bundle, folder / f"{name}.raw.keras")
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(folder / f"{name}.keras", "w") as target:
-        for item in source.infolist():
-            data = source.read(item)
-            if item.filename == METADATA_MEMBER:
-                data = json.dumps({**json.loads(data), **metadata_patch}).encode()
-            target.writestr(item, data)
+    rewrite_model_metadata(path, folder / f"{name}.keras", lambda meta: {**meta, **metadata_patch})
     path.unlink()
     return f"{name}.keras"
+
+
+def rewrite_model_metadata(source: Path, target: Path, change: Callable[[dict], dict]) -> Path:
+    """A copy of the model file ``source`` at ``target`` whose metadata member is
+    ``change(metadata)``, its other members as they were.
+
+    Example:
+        >>> from vl3d_focal.models.model_file import read_metadata
+        >>> copy = rewrite_model_metadata(model_file, out / "renamed.keras", lambda meta: {**meta, "seed_note": 1})
+        >>> read_metadata(copy)["seed_note"]
+        1
+    """
+    import zipfile
+
+    from vl3d_focal.models.model_file import METADATA_MEMBER
+
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            if item.filename == METADATA_MEMBER:
+                data = json.dumps(change(json.loads(data))).encode()
+            new.writestr(item, data)
+    return target
 
 
 def _future_model(folder: Path) -> str:
