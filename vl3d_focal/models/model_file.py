@@ -346,12 +346,12 @@ def load_bundle(path: str | Path, *, with_model: bool = True) -> ModelBundle:
             f"that provides it (registered models: {', '.join(MODELS.names())})",
         )
     model = None
-    if not with_model:
-        _check_members(path)
-    else:
+    if with_model:
         loader = MODELS.get(model_name).metadata.get("loader", "vl3d_focal.models.model_file:load_keras_model")
         model = load_reference(loader)(path, meta)
         logger.info("loaded model %s (%s, %d classes)", path, model_name, len(meta["class_names"]))
+    else:
+        _check_members(path)
     return ModelBundle(
         model=model,
         feature_names=list(meta["feature_names"]),
