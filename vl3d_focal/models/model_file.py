@@ -176,6 +176,10 @@ _REQUIRED_MEMBERS: tuple[tuple[str, tuple[type, ...], str], ...] = (
 )
 
 
+_UNREADABLE = (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error)
+"""What reading a damaged or foreign archive raises."""
+
+
 def _member(path: Path, name: str, *, required: bool) -> Any:
     """The JSON member ``name`` of a model file; None when it has none and it is not ``required``."""
     try:
@@ -183,7 +187,7 @@ def _member(path: Path, name: str, *, required: bool) -> Any:
             if not required and name not in archive.namelist():
                 return None
             return json.loads(archive.read(name))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error) as err:
+    except (KeyError, *_UNREADABLE) as err:
         raise DataError(
             f"model_path {path}: expected a model file written by PredictiveModelWriter (with a "
             f"{METADATA_MEMBER} member), a .keras archive under any file name; got one that cannot be used ({err})"
@@ -196,8 +200,8 @@ def _check_members(path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as err:
-        damaged = f"({err})"
+    except _UNREADABLE as err:
+        raise _problem(path, f"the file is damaged ({err}); save the model again") from err
     if damaged is not None:
         raise _problem(
             path, f"the file is damaged: its member {damaged} does not read back as written; save the model again"
