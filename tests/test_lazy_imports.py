@@ -1,5 +1,6 @@
-"""The processes the package starts import Keras without its optional scikit-learn wrapper, and
-scikit-learn stays importable for the random forest (issue 14, a worker's start)."""
+"""The processes the package starts import Keras without its optional scikit-learn wrapper and
+image galleries; scikit-learn stays importable for the random forest, matplotlib for the
+reports that draw (issue 14, a worker's start)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,39 @@ def test_keras_imported_without_sklearn_then_sklearn_and_the_forest_work():
         "print(forest.predict(np.eye(4)).tolist() == [0, 1, 0, 1], 'sklearn' in sys.modules)\n"
     )
     assert _run(code) == ["True", "True", "False", "True", "True"]
+
+
+def test_keras_imported_without_matplotlib_then_a_png_report_draws():
+    code = (
+        "import sys, tempfile\n"
+        "from pathlib import Path\n"
+        "from vl3d_focal.lazy import import_keras\n"
+        "import_keras()\n"
+        "print('keras' in sys.modules, 'matplotlib' in sys.modules)\n"
+        "import numpy as np\n"
+        "from vl3d_focal.reports.evaluation_report import plot_confusion\n"
+        "with tempfile.TemporaryDirectory() as folder:\n"
+        "    path = Path(folder) / 'cm.png'\n"
+        "    plot_confusion(np.array([[3, 1], [0, 2]]), ['a', 'b'], path)\n"
+        "    print(path.read_bytes()[1:4].decode(), 'matplotlib.pyplot' in sys.modules)\n"
+    )
+    assert _run(code) == ["True", "False", "PNG", "True"]
+
+
+def test_a_workers_modules_and_an_svg_evaluation_leave_pyplot_unimported():
+    code = (
+        "import sys, tempfile\n"
+        "from pathlib import Path\n"
+        "import vl3d_focal.runner.worker_preload\n"
+        "print('keras' in sys.modules, 'matplotlib' in sys.modules)\n"
+        "from vl3d_focal.reports.evaluation_report import write_evaluation\n"
+        "from vl3d_focal.reports.metrics import classification_metrics\n"
+        "metrics = classification_metrics([[5, 1], [0, 3]], class_names=['ground', 'pole'])\n"
+        "with tempfile.TemporaryDirectory() as folder:\n"
+        "    paths = write_evaluation(metrics, report_path=Path(folder) / 'evaluation.json')\n"
+        "    print(paths['confusion_svg'].read_text().count('<svg'), 'matplotlib.pyplot' in sys.modules)\n"
+    )
+    assert _run(code) == ["True", "False", "1", "False"]
 
 
 def test_an_sklearn_imported_before_is_left_alone():

@@ -16,9 +16,11 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-KERAS_OPTIONAL = ("sklearn",)
-"""What Keras imports at start-up only in case it is installed (for its scikit-learn wrapper,
-``keras.wrappers``), which a pipeline process does not use: about 1 s of each process's start."""
+KERAS_OPTIONAL = ("sklearn", "matplotlib")
+"""What Keras imports at start-up only in case it is installed, which a pipeline process does not
+use from Keras: scikit-learn for its wrapper (``keras.wrappers``, about 1 s of each process's
+start) and matplotlib's pyplot for its image galleries (``keras.visualization``, 0.3-0.9 s; this
+package's reports import it themselves when they draw a PNG)."""
 
 
 def lazy_attributes(package: str, table: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
@@ -73,19 +75,19 @@ def silence_keras_import(quiet: bool) -> None:
 def import_keras(*, quiet: bool | None = None) -> None:
     """Imports Keras (and TensorFlow with it) as a pipeline process needs it: without the
     optional modules of :data:`KERAS_OPTIONAL` that nothing has imported yet, which stay
-    importable afterwards (the random forest imports scikit-learn when it runs); only
-    ``keras.wrappers`` then reports scikit-learn as missing in this process. For the processes
-    this package starts (the command line, Dask workers), never on a library import. ``quiet``
-    sends file descriptor 2 to /dev/null during the import: TensorFlow's C++ start-up lines (no
-    CUDA driver found, and the like) ignore every log level; None: this process's choice
-    (:func:`silence_keras_import`).
+    importable afterwards (the random forest imports scikit-learn when it runs, a report
+    matplotlib when it draws); only ``keras.wrappers`` and ``keras.visualization`` then report
+    them as missing in this process. For the processes this package starts (the command line,
+    Dask workers), never on a library import. ``quiet`` sends file descriptor 2 to /dev/null
+    during the import: TensorFlow's C++ start-up lines (no CUDA driver found, and the like)
+    ignore every log level; None: this process's choice (:func:`silence_keras_import`).
 
     Example:
         >>> import subprocess, sys
         >>> code = ("import sys; from vl3d_focal.lazy import import_keras; import_keras(); "
-        ...         "print('keras' in sys.modules, 'sklearn' in sys.modules)")
+        ...         "print('keras' in sys.modules, 'sklearn' in sys.modules, 'matplotlib' in sys.modules)")
         >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-        'True False\\n'
+        'True False False\\n'
     """
     if "keras" in sys.modules:
         return

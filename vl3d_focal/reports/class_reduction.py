@@ -23,14 +23,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vl3d_focal.reports.figures import save_figure  # noqa: E402
-from vl3d_focal.reports.files import write_text  # noqa: E402
+from vl3d_focal.reports.figures import pyplot, save_figure
+from vl3d_focal.reports.files import write_text
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +82,7 @@ def plot_reduction(path: str | Path, *, before: Classes, after: Classes) -> Path
         >>> path.read_text().lstrip().startswith("<?xml")
         True
     """
+    plt = pyplot()
     fig, axes = plt.subplots(
         1, 2, figsize=(max(8.0, 0.6 * (len(before[0]) + len(after[0])) + 4), 4.5), layout="constrained"
     )

@@ -15,18 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from vl3d_focal.errors import DataError  # noqa: E402
-from vl3d_focal.io.atomic import atomic_output  # noqa: E402
-from vl3d_focal.reports.figures import class_rgba, save_figure, set_margins, text_inches  # noqa: E402
-from vl3d_focal.reports.files import evaluation_files, is_picture, write_csv  # noqa: E402
-from vl3d_focal.reports.svg_pictures import confusion_svg, distribution_svg, write_svg  # noqa: E402
+from vl3d_focal.errors import DataError
+from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.reports.figures import class_rgba, pyplot, save_figure, set_margins, text_inches
+from vl3d_focal.reports.files import evaluation_files, is_picture, write_csv
+from vl3d_focal.reports.svg_pictures import confusion_svg, distribution_svg, write_svg
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +93,7 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path) -> None:
     normalised = np.divide(cm, totals, out=np.zeros(cm.shape, dtype=np.float64), where=totals > 0)
     longest = text_inches(max((len(n) for n in names), default=1))  # a class name, in inches
     size = max(4.0, 0.7 * len(names) + 2.5)
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1.5 + 2 * longest, size + 0.71 * longest))
     panels = (
         (axes[0], cm, "Counts", lambda v: f"{int(v)}"),
@@ -150,7 +146,10 @@ def plot_distribution(series: Mapping[str, np.ndarray], names: list[str], colors
     if Path(path).suffix.lower() == ".svg":
         write_svg(path, distribution_svg(series, names))
         return
+    from matplotlib.patches import Patch
+
     longest = text_inches(max((len(n) for n in names), default=1))  # a class name, in inches
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) * len(series) / 2 + 3), 4.5 + 0.5 * longest))
     x = np.arange(len(names))
     width = 0.8 / len(series)

@@ -18,14 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vl3d_focal.reports.figures import class_rgba, save_figure  # noqa: E402
-from vl3d_focal.reports.files import write_text  # noqa: E402
+from vl3d_focal.reports.figures import class_rgba, pyplot, save_figure
+from vl3d_focal.reports.files import write_text
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +120,7 @@ def plot_distribution(
     colors = class_rgba(None, count=len(class_names))
     x = np.arange(len(class_names))
     width = 0.8 / len(series)
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 1.2 * len(class_names) + 4), 4.5), layout="constrained")
     for ax, attribute, title in (
         (axes[0], "points", "points in the fields"),

@@ -1,5 +1,10 @@
 """Figures of the reports: matplotlib on the Agg backend, saved atomically; class colours.
 
+matplotlib is imported when a figure is drawn or a colour read (:func:`pyplot`,
+:func:`class_rgba`), not with this module: its import (0.3-0.9 s per process, pyplot most of
+it) is then paid only by a process that draws a PNG, not by a survey worker that writes the
+evaluation's SVG pictures and text (:mod:`vl3d_focal.reports.svg_pictures`).
+
 Example:
     >>> class_rgba(["#ff0000"], count=2)[0]
     (1.0, 0.0, 0.0, 1.0)
@@ -10,17 +15,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from vl3d_focal.errors import DataError
+from vl3d_focal.io.atomic import atomic_output
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from vl3d_focal.errors import DataError  # noqa: E402
-from vl3d_focal.io.atomic import atomic_output  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,21 @@ logger = logging.getLogger(__name__)
 CHAR_EM = 0.62
 """Average advance of a character of matplotlib's default font (DejaVu Sans), in em: what
 :func:`text_inches` assumes to size margins without measuring the text (a draw)."""
+
+
+def pyplot() -> ModuleType:
+    """matplotlib's ``pyplot`` on the Agg backend (no screen needed), imported on the first call.
+
+    Example:
+        >>> pyplot().get_backend().lower()
+        'agg'
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 
 def text_inches(chars: int, *, fontsize: float = 10.0) -> float:
@@ -47,11 +64,11 @@ def set_margins(fig: Figure, *, left: float, right: float, bottom: float, top: f
     or ``bbox_inches="tight"`` draws them twice (once to measure), which doubles their cost.
 
     Example:
-        >>> fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+        >>> fig, axes = pyplot().subplots(1, 2, figsize=(8, 4))
         >>> set_margins(fig, left=0.8, right=0.2, bottom=0.6, top=0.5, gap=1.0)
         >>> round(float(axes[1].get_position().x0 - axes[0].get_position().x1) * 8, 6)
         1.0
-        >>> plt.close(fig)
+        >>> pyplot().close(fig)
     """
     width, height = fig.get_size_inches()
     # axes placed by position have no subplot spec
@@ -82,7 +99,7 @@ def save_figure(fig: Figure, *, path: Path, dpi: int = 120, tight: bool = True) 
     compressed at :data:`PNG_COMPRESS_LEVEL`.
 
     Example:
-        >>> save_figure(plt.figure(), path=out / "empty.png")
+        >>> save_figure(pyplot().figure(), path=out / "empty.png")
         >>> (out / "empty.png").read_bytes()[:4]
         b'\x89PNG'
     """
@@ -93,7 +110,7 @@ def save_figure(fig: Figure, *, path: Path, dpi: int = 120, tight: bool = True) 
             )
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None, **png)
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
     logger.info("wrote %s", path)
 
 
@@ -107,7 +124,10 @@ def class_rgba(colors: Sequence[str | None] | None, *, count: int) -> list[tuple
         >>> class_rgba(["#ff0000"], count=2)[0]
         (1.0, 0.0, 0.0, 1.0)
     """
-    palette = plt.get_cmap("tab10" if count <= 10 else "tab20")
+    import matplotlib
+    from matplotlib.colors import to_rgba
+
+    palette = matplotlib.colormaps["tab10" if count <= 10 else "tab20"]
     given = list(colors or [])
     if len(given) > count:
         raise DataError(f"got {len(given)} class colours for {count} classes")

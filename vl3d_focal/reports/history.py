@@ -17,16 +17,11 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from vl3d_focal.errors import DataError  # noqa: E402
-from vl3d_focal.reports.figures import save_figure  # noqa: E402
-from vl3d_focal.reports.files import write_csv  # noqa: E402
+from vl3d_focal.errors import DataError
+from vl3d_focal.reports.figures import pyplot, save_figure
+from vl3d_focal.reports.files import write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +51,9 @@ def plot_training_history(*, csv_path: str | os.PathLike[str], png_path: str | o
     for column in columns:
         base = column[4:] if column.startswith("val_") and column[4:] in columns else column
         groups.setdefault(base, []).append(column)
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.8), layout="constrained", squeeze=False)
     for ax, (base, members) in zip(axes[0], groups.items()):
         for column in members:
