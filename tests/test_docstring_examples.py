@@ -8,6 +8,7 @@ untrained ``bundle``, its ``model_file``, a pipeline ``state``, a temporary fold
 import doctest
 import importlib
 import pkgutil
+import tempfile
 
 import pytest
 from doctest_namespace import namespace
@@ -30,7 +31,8 @@ def module_examples(module) -> list[doctest.Example]:
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples(name, capsys):
+def test_docstring_examples(name, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the examples' mkdtemp() folders, removed by pytest
     module = importlib.import_module(name)
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     for test in doctest.DocTestFinder().find(module):

@@ -8,7 +8,9 @@ derandomized so every run tries the same inputs.
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +36,7 @@ FUZZ = settings(
 )
 EXAMPLE_SPEC = Path(__file__).resolve().parent.parent / "examples" / "demo_pipeline.json"
 WORK = Path(tempfile.mkdtemp(prefix="vl3d_fuzz_"))
+atexit.register(shutil.rmtree, WORK, True)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
