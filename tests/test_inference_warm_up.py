@@ -1,5 +1,9 @@
 """The model's tracing ahead of the first batch: one function per model, the same probabilities."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 
@@ -45,3 +49,20 @@ def test_nothing_to_warm_up_for_a_model_of_points_or_in_a_one_thread_worker(monk
     bundle = _bundle(fields=True)
     assert warm_up(bundle) is None
     assert inference_function(bundle.model).experimental_get_tracing_count() == 0  # traced at the first batch
+
+
+def test_a_killed_worker_leaves_no_traced_source_in_the_temporary_folder(tmp_path):
+    # autograph writes each function it converts to a temporary file, removed only at a clean exit:
+    # a Dask worker, killed when its cluster closes, would leave one behind per run. A process of
+    # its own (autograph converts a function once per process), ended without exit handlers
+    code = (
+        "import os, keras, numpy as np; from vl3d_focal.inference.network import predict_fields; "
+        "model = keras.Sequential([keras.Input((8, 3)), keras.layers.Dense(3)]); "
+        "print(predict_fields(model, (np.ones((2, 8, 3), 'float32'),), batch_size=2).shape, flush=True); "
+        "os._exit(0)"
+    )
+    environment = {**os.environ, "TMPDIR": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(2, 8, 3)"
+    assert sorted(path.name for path in tmp_path.iterdir()) == []

@@ -55,7 +55,7 @@ def inference_function(model: Any, *, softmax: bool = True) -> Callable[..., Any
 
             signature = [tf.TensorSpec((None,) + tuple(tensor.shape[1:]), tensor.dtype) for tensor in model.inputs]
 
-            @tf.function(input_signature=signature)
+            @tf.function(input_signature=signature, autograph=False)  # no converted source left in /tmp
             def traced(*arrays: Any) -> Any:
                 outputs = model(list(arrays) if len(arrays) > 1 else arrays[0], training=False)
                 return tf.nn.softmax(outputs, axis=-1) if softmax else outputs

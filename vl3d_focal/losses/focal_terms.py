@@ -87,7 +87,7 @@ def _kernel(*, kind: str, case: str = "", weight_rank: int = 0) -> Kernel:
 
             body = dense_body
             signature = [_MATRIX, tf.TensorSpec([None] * weight_rank, tf.float32), _SCALAR]
-        _KERNELS[key] = tf.function(body, jit_compile=True, input_signature=signature)
+        _KERNELS[key] = tf.function(body, jit_compile=True, input_signature=signature, autograph=False)
     return _KERNELS[key]
 
 
