@@ -31,37 +31,40 @@ def test_keras_imported_without_sklearn_then_sklearn_and_the_forest_work():
     assert _run(code) == ["True", "True", "False", "True", "True"]
 
 
-def test_keras_imported_without_matplotlib_then_a_png_report_draws():
+def _imports_then_report(imports: str, report: str) -> list[str]:
+    """Runs ``imports`` in a fresh process, prints whether Keras and matplotlib are loaded, then
+    runs ``report`` with ``folder``, a temporary folder."""
+    body = "".join(f"    {line}\n" for line in report.splitlines())
     code = (
-        "import sys, tempfile\n"
-        "from pathlib import Path\n"
-        "from vl3d_focal.lazy import import_keras\n"
-        "import_keras()\n"
+        "import sys, tempfile\nfrom pathlib import Path\n"
+        f"{imports}\n"
         "print('keras' in sys.modules, 'matplotlib' in sys.modules)\n"
+        f"with tempfile.TemporaryDirectory() as folder:\n{body}"
+    )
+    return _run(code)
+
+
+def test_keras_imported_without_matplotlib_then_a_png_report_draws():
+    report = (
         "import numpy as np\n"
         "from vl3d_focal.reports.evaluation_report import plot_confusion\n"
-        "with tempfile.TemporaryDirectory() as folder:\n"
-        "    path = Path(folder) / 'cm.png'\n"
-        "    plot_confusion(np.array([[3, 1], [0, 2]]), ['a', 'b'], path)\n"
-        "    print(path.read_bytes()[1:4].decode(), 'matplotlib.pyplot' in sys.modules)\n"
+        "path = Path(folder) / 'cm.png'\n"
+        "plot_confusion(np.array([[3, 1], [0, 2]]), ['a', 'b'], path)\n"
+        "print(path.read_bytes()[1:4].decode(), 'matplotlib.pyplot' in sys.modules)"
     )
-    assert _run(code) == ["True", "False", "PNG", "True"]
+    imports = "from vl3d_focal.lazy import import_keras\nimport_keras()"
+    assert _imports_then_report(imports, report) == ["True", "False", "PNG", "True"]
 
 
 def test_a_workers_modules_and_an_svg_evaluation_leave_pyplot_unimported():
-    code = (
-        "import sys, tempfile\n"
-        "from pathlib import Path\n"
-        "import vl3d_focal.runner.worker_preload\n"
-        "print('keras' in sys.modules, 'matplotlib' in sys.modules)\n"
+    report = (
         "from vl3d_focal.reports.evaluation_report import write_evaluation\n"
         "from vl3d_focal.reports.metrics import classification_metrics\n"
         "metrics = classification_metrics([[5, 1], [0, 3]], class_names=['ground', 'pole'])\n"
-        "with tempfile.TemporaryDirectory() as folder:\n"
-        "    paths = write_evaluation(metrics, report_path=Path(folder) / 'evaluation.json')\n"
-        "    print(paths['confusion_svg'].read_text().count('<svg'), 'matplotlib.pyplot' in sys.modules)\n"
+        "paths = write_evaluation(metrics, report_path=Path(folder) / 'evaluation.json')\n"
+        "print(paths['confusion_svg'].read_text().count('<svg'), 'matplotlib.pyplot' in sys.modules)"
     )
-    assert _run(code) == ["True", "False", "1", "False"]
+    assert _imports_then_report("import vl3d_focal.runner.worker_preload", report) == ["True", "False", "1", "False"]
 
 
 def test_an_sklearn_imported_before_is_left_alone():
