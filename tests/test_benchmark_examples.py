@@ -27,8 +27,9 @@ print(json.dumps({"failed": result.failed, "attempted": result.attempted}))
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
-def test_benchmark_examples(name):
+def test_benchmark_examples(name, tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CPU_ALLOCATOR_USE_BFC": "true", "PYTHONPATH": str(REPO)}
+    env["TMPDIR"] = str(tmp_path)  # the examples' mkdtemp() folders, removed by pytest
     if name == "loss_speed_jax":
         if importlib.util.find_spec("jax") is None:
             pytest.skip("JAX is not installed here; .ci/run installs it and runs these examples after the suite")

@@ -49,14 +49,23 @@ def epoch_dataset(
     count = int(len(targets))
     base = tf.constant(int(seed), tf.int64)
 
+    # Traced as written (their branches test Python values): autograph would convert them to
+    # source files in the temporary folder, which a killed training leaves behind.
+    @tf.autograph.experimental.do_not_convert
     def batches(epoch: tf.Tensor) -> tf.data.Dataset:
         pair = tf.stack([base, epoch])
         order = tf.range(count, dtype=tf.int64)
         if shuffle:
             order = tf.random.experimental.stateless_shuffle(order, seed=pair)
         numbered = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
-        return numbered.map(lambda number, rows: (tf.random.experimental.stateless_fold_in(pair, number), rows))
 
+        @tf.autograph.experimental.do_not_convert
+        def keyed(number: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            return tf.random.experimental.stateless_fold_in(pair, number), rows
+
+        return numbered.map(keyed)
+
+    @tf.autograph.experimental.do_not_convert
     def gather(key: tf.Tensor, rows: tf.Tensor) -> Any:
         batch = [tf.gather(a, rows) for a in arrays]
         if transformations:
