@@ -39,6 +39,24 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def killed_process_output(code: str, *, temporary: Path) -> tuple[str, list[str]]:
+    """Runs Python ``code`` in a fresh process whose temporary folder is ``temporary`` and which
+    ends with ``os._exit(0)`` (no exit handlers run, as in a killed process); returns its standard
+    output and what it left in the folder. Autograph converts a function once per process, hence
+    a process of its own.
+
+    Example:
+        >>> import tempfile
+        >>> killed_process_output("print('done')", temporary=Path(tempfile.mkdtemp()))
+        ('done', [])
+    """
+    environment = {**os.environ, "TMPDIR": str(temporary), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    program = f"import os\n{code}\nimport sys; sys.stdout.flush(); os._exit(0)\n"
+    done = subprocess.run([sys.executable, "-c", program], env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip(), sorted(path.name for path in temporary.iterdir())
+
+
 def split_scene(las, folder: Path, *, splits: int = 2) -> tuple[list[Path], list]:
     """Writes ``las`` (a laspy.LasData) as ``splits`` x ``splits`` square tiles ``tile_<i>_<j>.las``
     (same header, CRS and point format), as a survey of adjacent tiles; returns their paths and,

@@ -4,13 +4,11 @@ deterministic per (seed, epoch, batch) so that a resumed training sees the same 
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import killed_process_output
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.training.augmentation import Sequencer, augment_coordinates
@@ -132,21 +130,17 @@ def test_augmented_batches_depend_only_on_seed_epoch_and_batch():
 
 def test_a_killed_training_leaves_no_traced_source_in_the_temporary_folder(tmp_path):
     # autograph would write the dataset's functions to temporary source files, removed only at a
-    # clean exit: a process of its own that builds augmented epochs, then ends without exit handlers
+    # clean exit, which a killed training (what --resume is for) never reaches
     code = (
-        "import os, numpy as np; from vl3d_focal.training.datasets import epoch_dataset; "
+        "import numpy as np; from vl3d_focal.training.datasets import epoch_dataset\n"
         "rotate = [{'type': 'rotation', 'axis': [0.0, 0.0, 1.0], "
-        "'angle_distribution': {'type': 'uniform', 'start': 0.0, 'end': 1.0}}]; "
+        "'angle_distribution': {'type': 'uniform', 'start': 0.0, 'end': 1.0}}]\n"
         "ds = epoch_dataset([np.ones((5, 4, 3), 'float32')], targets=np.zeros((5, 4), 'int32'), "
         "sample_weight=np.ones((5, 4), 'float32'), batch_size=2, seed=1, first_epoch=0, epochs=2, "
-        "transformations=rotate); "
-        "print(sum(int(batch[1].shape[0]) for batch in ds), flush=True); os._exit(0)"
+        "transformations=rotate)\n"
+        "print(sum(int(batch[1].shape[0]) for batch in ds))"
     )
-    environment = {**os.environ, "TMPDIR": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "10"  # 5 fields, 2 epochs
-    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    assert killed_process_output(code, temporary=tmp_path) == ("10", [])  # 5 fields, 2 epochs
 
 
 def test_random_shuffle_indices_false_keeps_the_fields_order_every_epoch():

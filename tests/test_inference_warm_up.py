@@ -1,11 +1,8 @@
 """The model's tracing ahead of the first batch: one function per model, the same probabilities."""
 
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
+from helpers import killed_process_output
 
 from vl3d_focal.data.parallel import THREADS_VARIABLE
 from vl3d_focal.data.receptive_fields import FieldSpec
@@ -53,16 +50,10 @@ def test_nothing_to_warm_up_for_a_model_of_points_or_in_a_one_thread_worker(monk
 
 def test_a_killed_worker_leaves_no_traced_source_in_the_temporary_folder(tmp_path):
     # autograph writes each function it converts to a temporary file, removed only at a clean exit:
-    # a Dask worker, killed when its cluster closes, would leave one behind per run. A process of
-    # its own (autograph converts a function once per process), ended without exit handlers
+    # a Dask worker, killed when its cluster closes, would leave one behind per run
     code = (
-        "import os, keras, numpy as np; from vl3d_focal.inference.network import predict_fields; "
-        "model = keras.Sequential([keras.Input((8, 3)), keras.layers.Dense(3)]); "
-        "print(predict_fields(model, (np.ones((2, 8, 3), 'float32'),), batch_size=2).shape, flush=True); "
-        "os._exit(0)"
+        "import keras, numpy as np; from vl3d_focal.inference.network import predict_fields\n"
+        "model = keras.Sequential([keras.Input((8, 3)), keras.layers.Dense(3)])\n"
+        "print(predict_fields(model, (np.ones((2, 8, 3), 'float32'),), batch_size=2).shape)"
     )
-    environment = {**os.environ, "TMPDIR": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "(2, 8, 3)"
-    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    assert killed_process_output(code, temporary=tmp_path) == ("(2, 8, 3)", [])
