@@ -58,12 +58,7 @@ def epoch_dataset(
         if shuffle:
             order = tf.random.experimental.stateless_shuffle(order, seed=pair)
         numbered = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
-
-        @tf.autograph.experimental.do_not_convert
-        def keyed(number: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            return tf.random.experimental.stateless_fold_in(pair, number), rows
-
-        return numbered.map(keyed)
+        return numbered.map(lambda number, rows: (tf.random.experimental.stateless_fold_in(pair, number), rows))
 
     @tf.autograph.experimental.do_not_convert
     def gather(key: tf.Tensor, rows: tf.Tensor) -> Any:
