@@ -121,3 +121,17 @@ def test_loaded_model_predicts_the_same_in_one_go_by_blocks_and_streamed(trained
     np.testing.assert_allclose(runs["blocks"], runs["whole"], atol=1e-5)
     np.testing.assert_allclose(runs["streamed"], runs["whole"], atol=1e-5)
     assert len(chunks) >= 3
+
+
+def test_training_class_distribution_draws_the_autoencoders_training_fields(tmp_path, caplog):
+    """VL3D's hierarchical_fps takes ``training_class_distribution`` as its other pre-processors do."""
+    generate_urban_scene(seed=3, size_m=40.0, density=8.0).write(tmp_path / "scene.las")
+    spec = _spec()
+    spec["sequential_pipeline"] = spec["sequential_pipeline"][:2]
+    model_args = spec["sequential_pipeline"][1]["model_args"]
+    model_args["pre_processing"] = {**PRE_PROCESSING, "training_class_distribution": [8, 8, 8, 8, 8]}
+    model_args["model_handling"].update(training_epochs=1, validation_split=0.2)
+    (tmp_path / "train.json").write_text(json.dumps(spec))
+    caplog.set_level("INFO", logger="vl3d_focal")
+    execute_pipeline(load_spec(tmp_path / "train.json"))
+    assert "training fields: 32, validation fields: 8" in caplog.text  # 5 x 8 drawn centres, not the grid's

@@ -23,6 +23,7 @@ from vl3d_focal.config.schema_parts import (
     no_effect,
     optional_output_schema,
 )
+from vl3d_focal.data.field_centres import class_distribution_schema
 
 NEIGHBORHOOD_TYPES = ("sphere", "cylinder", "rectangular2D", "rectangular3D")
 SUPPORT_STRATEGIES = ("grid", "fps")
@@ -88,23 +89,7 @@ def _support() -> dict[str, Any]:
             "description": "Centre every field on a point of the cloud: the point of its grid cell nearest "
             "to the cell's mean (the 'fps' and training_class_distribution centres are points already).",
         },
-        "training_class_distribution": {
-            "description": "How many training field centres to draw per class (one count per class, in "
-            "class order): each is a random point of that class (seeded by random_seed), at most as many "
-            "as the class has points. VL3D's answer to class imbalance; it changes only the training "
-            "fields (validation and prediction fields cover their clouds). null: the training fields "
-            "cover the training clouds.",
-            "default": None,
-            "anyOf": [
-                {"type": "null", "title": "null"},
-                {
-                    "type": "array",
-                    "title": "a list of one count per class",
-                    "minItems": 1,
-                    "items": {"type": "integer", "minimum": 0},
-                },
-            ],
-        },
+        "training_class_distribution": class_distribution_schema(),
         "support_strategy_fast": no_effect(
             {
                 "type": "boolean",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vl3d_focal.data.field_centres import class_distribution_schema
 from vl3d_focal.data.hierarchy_defaults import (
     DEFAULT_NUM_DOWNSAMPLING_NEIGHBORS,
     DEFAULT_NUM_POINTS_PER_DEPTH,
@@ -197,6 +198,7 @@ def hierarchical_fps_schema() -> dict[str, Any]:
                 "items": {"type": "boolean"},
                 "description": "VL3D's approximate sampling per depth; accepted without effect.",
             },
+            "training_class_distribution": class_distribution_schema(),
             **extras,
         },
     }
