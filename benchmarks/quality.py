@@ -15,6 +15,7 @@ targets are marked (measured, never asserted). Run ``python -m benchmarks.qualit
 Example:
     python -m benchmarks.quality --quick --out /tmp/quality.json
     python -m benchmarks.quality --models pointnet,autoencoder,forest --variants ce,focal_g2 --seeds 7,8,9
+    python -m benchmarks.quality --variants focal_g2 --held-out 77050_627760 --workdir out/q/fold0
 """
 
 from __future__ import annotations
@@ -212,6 +213,24 @@ def evaluation_paths(*, predict_spec: Mapping[str, Any]) -> dict[str, Path]:
     return {Path(i).stem: Path(expand_output(reports[0], prefix=p)) for i, p in zip(inputs, prefixes)}
 
 
+def held_out(predict_doc: Mapping[str, Any], *, tile: str, tiles: list[Path], predict_dir: Path) -> dict[str, Any]:
+    """The predict spec evaluating the one tile whose file name holds ``tile`` instead of the
+    base's (a fold of a leave-one-tile-out: :func:`variant_specs` then trains on the others).
+
+    Raises:
+        ValueError: no tile's name, or more than one, holds ``tile``.
+
+    Example:
+        >>> tiles = [Path("/d/ign/a_77050.laz"), Path("/d/ign/a_77055.laz")]
+        >>> held_out({"in_pcloud": ["x.laz"]}, tile="77055", tiles=tiles, predict_dir=Path("/d/examples"))
+        {'in_pcloud': ['../ign/a_77055.laz']}
+    """
+    matches = [path for path in tiles if tile in path.name]
+    if len(matches) != 1:
+        raise ValueError(f"--held-out {tile!r}: expected one tile whose name holds it, got {[m.name for m in matches]}")
+    return {**copy.deepcopy(dict(predict_doc)), "in_pcloud": [os.path.relpath(matches[0], predict_dir)]}
+
+
 def main(*, argv: list[str] | None = None) -> int:
     """Command line entry point (see ``--help``).
 
@@ -254,6 +273,12 @@ def main(*, argv: list[str] | None = None) -> int:
         help=f"comma-separated models among {', '.join(MODEL_KEYS)}, on the base's "
         "features (default: the base's model)",
     )
+    parser.add_argument(
+        "--held-out",
+        default=None,
+        help="evaluate the IGN tile whose name holds this (e.g. 77050_627760) instead of the base's, "
+        "training on the other tiles: one fold of a leave-one-tile-out",
+    )
     args = parser.parse_args(argv)
     if not any(IGN_DIR.glob("*.laz")):
         print(f"skipped: the real IGN tiles are not in {IGN_DIR} (../shared/data/ign beside the repository)")
@@ -265,6 +290,13 @@ def main(*, argv: list[str] | None = None) -> int:
     if epochs is not None and epochs < 1:
         parser.error(f"--epochs: expected a positive number of epochs, got {epochs}")
     train_doc, predict_doc = read_spec_file(BASE_TRAIN), read_spec_file(BASE_PREDICT)
+    if args.held_out:
+        try:
+            predict_doc = held_out(
+                predict_doc, tile=args.held_out, tiles=sorted(IGN_DIR.glob("*.laz")), predict_dir=BASE_PREDICT.parent
+            )
+        except ValueError as exc:
+            parser.error(str(exc))
     base_step = _train_step(train_doc, file=BASE_TRAIN)
     base_loss = base_step["model_args"]["compilation_args"]["loss"]
     if base_step["model_args"].get("model_handling", {}).get("class_weight") is not None:
@@ -370,6 +402,7 @@ def main(*, argv: list[str] | None = None) -> int:
             "load_average_after": os.getloadavg(),
         },
         "base": [str(BASE_TRAIN.relative_to(REPO)), str(BASE_PREDICT.relative_to(REPO))],
+        "held_out": args.held_out,
         "class_counts": counts,
         "rarest_classes": rare,
         "targets": marks,
