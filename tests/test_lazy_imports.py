@@ -99,3 +99,23 @@ def test_a_quiet_import_keeps_tensorflows_start_up_lines_off_stderr_and_gives_it
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert done.stderr.split() == ["before", "after"]  # nothing of TensorFlow's C++ (CUDA, absl) between
+
+
+def test_validating_an_autoencoder_spec_leaves_scipy_unimported(tmp_path):
+    """`vl3d-focal validate` stays quick: the schemas (the hierarchical fields' included) are plain data."""
+    spec = tmp_path / "train.json"
+    spec.write_text(
+        '{"in_pcloud": ["a.laz"], "out_pcloud": ["out/*"], "sequential_pipeline": [{"train": '
+        '"ConvolutionalAutoencoderPwiseClassifier", "model_args": {"num_classes": 2, "pre_processing": {'
+        '"pre_processor": "hierarchical_fps", "neighborhood": {"radius": 3.0}, '
+        '"training_class_distribution": [4, 4]}, "compilation_args": {"loss": {"function": '
+        '"categorical_crossentropy"}}}}]}'
+    )
+    code = (
+        "import sys\n"
+        "from vl3d_focal.config import load_spec\n"
+        f"spec = load_spec({str(spec)!r}, check_files=False)\n"
+        "print(spec['sequential_pipeline'][0]['model_args']['pre_processing']['training_class_distribution'],"
+        " 'scipy' in sys.modules)"
+    )
+    assert _run(code) == ["[4,", "4]", "False"]

@@ -23,7 +23,7 @@ from vl3d_focal.config.schema_parts import (
     no_effect,
     optional_output_schema,
 )
-from vl3d_focal.data.field_centres import class_distribution_schema
+from vl3d_focal.data.class_distribution_schema import class_distribution_schema
 
 NEIGHBORHOOD_TYPES = ("sphere", "cylinder", "rectangular2D", "rectangular3D")
 SUPPORT_STRATEGIES = ("grid", "fps")

@@ -6,8 +6,8 @@
 - :func:`uncovered_mask`: the points farther than the radius from every centre (they get extra
   centres, see :func:`vl3d_focal.data.receptive_fields.field_centers`);
 - :func:`draw_class_centres`: ``training_class_distribution``, the given number of random points
-  of each class, over several clouds (:func:`class_distribution_schema`: that spec entry, shared
-  by every pre-processor's schema).
+  of each class, over several clouds (its spec entry's schema:
+  :func:`vl3d_focal.data.class_distribution_schema.class_distribution_schema`).
 
 Everything here is a function of the points and their order only (ties go to the lowest index),
 so a tile of a cloud holding a cell's points gets that cell's centre.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -135,32 +134,6 @@ def uncovered_mask(xyz: np.ndarray, centres: np.ndarray, *, radius: float, dims:
     tree = cKDTree(centres[:, :dims])  # beyond the bound the search stops early and answers inf
     distance, _ = tree.query(xyz[:, :dims], k=1, p=p, distance_upper_bound=radius, workers=cpu_threads())
     return distance > reach
-
-
-def class_distribution_schema() -> dict[str, Any]:
-    """JSON Schema of ``pre_processing.training_class_distribution`` (what :func:`draw_class_centres` reads).
-
-    Example:
-        >>> [branch["title"] for branch in class_distribution_schema()["anyOf"]]
-        ['null', 'a list of one count per class']
-    """
-    return {
-        "description": "How many training field centres to draw per class (one count per class, in "
-        "class order): each is a random point of that class (seeded by random_seed), at most as many "
-        "as the class has points. VL3D's answer to class imbalance; it changes only the training "
-        "fields (validation and prediction fields cover their clouds). null: the training fields "
-        "cover the training clouds.",
-        "default": None,
-        "anyOf": [
-            {"type": "null", "title": "null"},
-            {
-                "type": "array",
-                "title": "a list of one count per class",
-                "minItems": 1,
-                "items": {"type": "integer", "minimum": 0},
-            },
-        ],
-    }
 
 
 def draw_class_centres(labels: Sequence[np.ndarray], *, counts: Sequence[int], seed: int | None) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.data.field_centres import class_distribution_schema
+from vl3d_focal.data.class_distribution_schema import class_distribution_schema
 from vl3d_focal.data.hierarchy_defaults import (
     DEFAULT_NUM_DOWNSAMPLING_NEIGHBORS,
     DEFAULT_NUM_POINTS_PER_DEPTH,
