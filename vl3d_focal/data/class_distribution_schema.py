@@ -1,6 +1,7 @@
 """JSON Schema of ``pre_processing.training_class_distribution``, shared by every pre-processor's
-schema (PointNet's and the autoencoder's ``hierarchical_fps``); apart from the sampling code so that
-reading a spec imports neither NumPy nor SciPy.
+schema (PointNet's and the autoencoder's ``hierarchical_fps``); apart from the sampling code
+(:mod:`vl3d_focal.data.field_centres`, which imports SciPy) so that reading a spec does not import
+SciPy.
 
 Example:
     >>> class_distribution_schema()["default"] is None
