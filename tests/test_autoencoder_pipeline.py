@@ -4,12 +4,15 @@ block by block and streamed, with the same result (issue 13, item 1)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from helpers import DEMO_CLASSES
 
 from vl3d_focal.config import load_spec
+from vl3d_focal.data.hierarchical_fields import depth0_field_spec
+from vl3d_focal.data.receptive_fields import build_fields, field_centers
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.inference import network, prediction
 from vl3d_focal.models.autoencoder import TINY_FEATURE_EXTRACTION
@@ -135,3 +138,27 @@ def test_training_class_distribution_draws_the_autoencoders_training_fields(tmp_
     caplog.set_level("INFO", logger="vl3d_focal")
     execute_pipeline(load_spec(tmp_path / "train.json"))
     assert "training fields: 32, validation fields: 8" in caplog.text  # 5 x 8 drawn centres, not the grid's
+
+
+def test_fps_support_strategy_places_the_autoencoders_fields(tmp_path, caplog):
+    """VL3D's hierarchical_fps takes support_strategy 'fps' (any case) and its number of centres:
+    the model trains and predicts on the fields of those centres, and stores the strategy."""
+    scene = generate_urban_scene(seed=3, size_m=40.0, density=8.0)
+    scene.write(tmp_path / "scene.las")
+    pre_processing = {**PRE_PROCESSING, "support_strategy": "FPS", "support_strategy_num_points": 12}
+    spec = _spec()
+    spec["sequential_pipeline"][1]["model_args"]["pre_processing"] = pre_processing
+    spec["sequential_pipeline"][1]["model_args"]["model_handling"].update(training_epochs=1, validation_split=0.25)
+    (tmp_path / "train.json").write_text(json.dumps(spec))
+    caplog.set_level("INFO", logger="vl3d_focal")
+    execute_pipeline(load_spec(tmp_path / "train.json"))
+    field_spec = depth0_field_spec(pre_processing)
+    fields = build_fields(scene.xyz, field_spec).indices
+    grid_fields = len(field_centers(scene.xyz, replace(field_spec, support_strategy="grid")))
+    assert len(fields) != grid_fields  # the 12 furthest points, then extra centres for the points beyond them
+    scored = int(np.any(~np.isin(np.asarray(scene.classification)[fields], [0, 7]), axis=1).sum())
+    validation = round(0.25 * scored)  # fields of ignored points only are left out
+    assert f"training fields: {scored - validation}, validation fields: {validation}" in caplog.text
+    stored = load_bundle(tmp_path / "out/model/model.keras").field_spec
+    assert (stored.support_strategy, stored.support_strategy_num_points) == ("fps", 12)
+    assert json.loads((tmp_path / "out/eval/evaluation.json").read_text())["OA"] > 0.3

@@ -23,10 +23,9 @@ from vl3d_focal.config.schema_parts import (
     no_effect,
     optional_output_schema,
 )
-from vl3d_focal.data.class_distribution_schema import class_distribution_schema
+from vl3d_focal.data.field_centre_schemas import class_distribution_schema, support_schema
 
 NEIGHBORHOOD_TYPES = ("sphere", "cylinder", "rectangular2D", "rectangular3D")
-SUPPORT_STRATEGIES = ("grid", "fps")
 
 
 def _neighborhood() -> dict[str, Any]:
@@ -62,33 +61,7 @@ def _neighborhood() -> dict[str, Any]:
 
 def _support() -> dict[str, Any]:
     return {
-        "support_strategy": {
-            "type": "string",
-            "pattern": case_insensitive_pattern(SUPPORT_STRATEGIES),
-            "examples": list(SUPPORT_STRATEGIES),
-            "title": "support strategy",
-            "default": "grid",
-            "description": "How the field centres (support points) are chosen: 'grid', one centre per "
-            "occupied cell of a grid of side separation_factor x radius (the mean of the cell's points; "
-            "VL3D takes the grid's nodes and drops those with an empty neighbourhood); 'fps', "
-            "support_strategy_num_points furthest points of the cloud. Either way, points left "
-            "outside every field get extra centres, so prediction covers every point. Training with "
-            "training_class_distribution draws its centres instead.",
-        },
-        "support_strategy_num_points": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 1000,
-            "description": "Number of centres of the 'fps' support strategy (all the points when the cloud "
-            "has fewer); a streamed cloud cannot be predicted with 'fps' (set the predict step's "
-            "chunk_points to null).",
-        },
-        "center_on_pcloud": {
-            "type": "boolean",
-            "default": False,
-            "description": "Centre every field on a point of the cloud: the point of its grid cell nearest "
-            "to the cell's mean (the 'fps' and training_class_distribution centres are points already).",
-        },
+        **support_schema(),
         "training_class_distribution": class_distribution_schema(),
         "support_strategy_fast": no_effect(
             {

@@ -305,12 +305,15 @@ def depth0_field_spec(config: Mapping[str, Any]) -> FieldSpec:
     """The depth-0 receptive fields of a ``hierarchical_fps`` pre-processing config.
 
     Furthest point sampling of ``num_points_per_depth[0]`` points in the neighbourhood;
-    ``to_unit_sphere`` (VL3D, default false) divides the centred coordinates by the radius.
+    ``to_unit_sphere`` (VL3D, default false) divides the centred coordinates by the radius;
+    ``support_strategy``, ``support_strategy_num_points`` and ``center_on_pcloud`` choose the
+    field centres as for the other pre-processors.
 
     Example:
-        >>> depth0_field_spec({"neighborhood": {"type": "sphere", "radius": 2.0},
-        ...                    "num_points_per_depth": [64, 16]}).num_points
-        64
+        >>> spec = depth0_field_spec({"neighborhood": {"type": "sphere", "radius": 2.0},
+        ...                           "num_points_per_depth": [64, 16], "support_strategy": "FPS"})
+        >>> spec.num_points, spec.support_strategy
+        (64, 'fps')
     """
     hood = dict(config.get("neighborhood", {}))
     return FieldSpec(
@@ -320,6 +323,11 @@ def depth0_field_spec(config: Mapping[str, Any]) -> FieldSpec:
         separation_factor=float(hood.get("separation_factor", FieldSpec.separation_factor)),
         num_points=int(config.get("num_points_per_depth", DEFAULT_NUM_POINTS_PER_DEPTH)[0]),
         scale=bool(config.get("to_unit_sphere", False)),
+        support_strategy=str(config.get("support_strategy", FieldSpec.support_strategy)),
+        support_strategy_num_points=int(
+            config.get("support_strategy_num_points", FieldSpec.support_strategy_num_points)
+        ),
+        center_on_pcloud=bool(config.get("center_on_pcloud", FieldSpec.center_on_pcloud)),
     )
 
 

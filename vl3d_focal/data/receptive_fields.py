@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
+from vl3d_focal.data.field_centre_schemas import SUPPORT_STRATEGIES
 from vl3d_focal.data.field_centres import fps_centres, grid_centres, uncovered_mask
 from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.subsampling import furthest_point_subsample, grid_subsample, point_priorities
@@ -45,7 +46,6 @@ from vl3d_focal.progress import Progress
 logger = logging.getLogger(__name__)
 
 PRE_PROCESSORS = ("furthest_point_subsampling", "grid_subsampling")
-SUPPORT_STRATEGIES = ("grid", "fps")
 # neighbourhood type -> (dimensions used for distances, Minkowski p of the distance)
 NEIGHBORHOODS: dict[str, tuple[int, float]] = {
     "sphere": (3, 2.0),

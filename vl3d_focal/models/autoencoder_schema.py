@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.data.class_distribution_schema import class_distribution_schema
+from vl3d_focal.data.field_centre_schemas import class_distribution_schema, support_schema
 from vl3d_focal.data.hierarchy_defaults import (
     DEFAULT_NUM_DOWNSAMPLING_NEIGHBORS,
     DEFAULT_NUM_POINTS_PER_DEPTH,
@@ -85,11 +85,8 @@ ACCEPTED_WITHOUT_EFFECT: dict[str, str] = {
     "pre_processing.fast_flag_per_depth": "exact furthest point sampling at every depth (fast enough)",
     "pre_processing.num_downsampling_neighbors[0]": "depth 0 is the field builder's sample of cloud points",
     "pre_processing.num_upsampling_neighbors[0]": "predictions go back to the cloud by the propagation step",
-    "pre_processing.support_strategy": "field centres cover the cloud on a grid (receptive_fields)",
-    "pre_processing.support_strategy_num_points": "field centres cover the cloud on a grid",
-    "pre_processing.support_strategy_fast": "field centres cover the cloud on a grid",
+    "pre_processing.support_strategy_fast": "the 'fps' support strategy computes the exact furthest points",
     "pre_processing.support_chunk_size": "fields are built in bounded chunks anyway",
-    "pre_processing.center_on_pcloud": "fields are centred on their grid cell's mean point",
     "pre_processing.nthreads": "numpy and scipy use every core",
     "pre_processing.*_report_path, *_plot_path, *_dir": "receptive-field reports are not written",
     "feature_extraction.deformable": "only false (rigid kernels)",
@@ -100,11 +97,8 @@ ACCEPTED_WITHOUT_EFFECT: dict[str, str] = {
 """VL3D keys accepted with no effect here, and why."""
 
 _VL3D_PRE_PROCESSING_EXTRAS: dict[str, dict[str, Any]] = {
-    "support_strategy": {"enum": ["fps", "grid"]},
-    "support_strategy_num_points": {"type": "integer", "minimum": 1},
     "support_strategy_fast": {"type": "boolean"},
     "support_chunk_size": {"type": "integer", "minimum": 0},
-    "center_on_pcloud": {"type": "boolean"},
     "nthreads": {"type": "integer"},
     **{
         f"{prefix}{name}": {"type": ["string", "null"]}
@@ -198,6 +192,7 @@ def hierarchical_fps_schema() -> dict[str, Any]:
                 "items": {"type": "boolean"},
                 "description": "VL3D's approximate sampling per depth; accepted without effect.",
             },
+            **support_schema(),
             "training_class_distribution": class_distribution_schema(),
             **extras,
         },
