@@ -315,19 +315,15 @@ def depth0_field_spec(config: Mapping[str, Any]) -> FieldSpec:
         >>> spec.num_points, spec.support_strategy
         (64, 'fps')
     """
-    hood = dict(config.get("neighborhood", {}))
-    return FieldSpec(
-        pre_processor="furthest_point_subsampling",
-        neighborhood=hood.get("type", FieldSpec.neighborhood),
-        radius=float(hood.get("radius", FieldSpec.radius)),
-        separation_factor=float(hood.get("separation_factor", FieldSpec.separation_factor)),
-        num_points=int(config.get("num_points_per_depth", DEFAULT_NUM_POINTS_PER_DEPTH)[0]),
-        scale=bool(config.get("to_unit_sphere", False)),
-        support_strategy=str(config.get("support_strategy", FieldSpec.support_strategy)),
-        support_strategy_num_points=int(
-            config.get("support_strategy_num_points", FieldSpec.support_strategy_num_points)
-        ),
-        center_on_pcloud=bool(config.get("center_on_pcloud", FieldSpec.center_on_pcloud)),
+    # VL3D's to_unit_sphere here is what FieldSpec calls scale (its own to_unit_sphere stays false)
+    vl3d_keys = {key: value for key, value in config.items() if key != "to_unit_sphere"}
+    return FieldSpec.from_config(
+        {
+            **vl3d_keys,
+            "pre_processor": "furthest_point_subsampling",
+            "num_points": int(config.get("num_points_per_depth", DEFAULT_NUM_POINTS_PER_DEPTH)[0]),
+            "scale": bool(config.get("to_unit_sphere", False)),
+        }
     )
 
 
