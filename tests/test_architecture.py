@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"reports"},
     {"models", "losses"},
     {"data", "io"},
-    {"registry", "plugins", "lazy", "errors", "progress", "__init__"},
+    {"registry", "plugins", "lazy", "errors", "progress", "schema_annotations", "__init__"},
 ]
 """Top to bottom; a module may import its own layer and the layers below."""
 

@@ -14,11 +14,11 @@ from vl3d_focal.config import check_spec, load_spec, read_spec, validate_spec
 from vl3d_focal.config.components import VL3D_COMPONENTS, accepted_values, unavailable_steps
 from vl3d_focal.config.forms import as_pipeline
 from vl3d_focal.config.notes import collect_notes
-from vl3d_focal.config.schema_parts import NO_EFFECT_ANNOTATION, NO_EFFECT_PROPERTIES
 from vl3d_focal.config.schemas import generate_schemas
 from vl3d_focal.errors import SpecError, SpecIssue
 from vl3d_focal.models import pointnet_schema
 from vl3d_focal.registry import MODELS
+from vl3d_focal.schema_annotations import NO_EFFECT_ANNOTATION, NO_EFFECT_PROPERTIES
 
 TRAIN = {
     "train": "PointNetPwiseClassifier",
@@ -110,11 +110,59 @@ def test_every_no_effect_annotation_gives_its_reason_and_the_model_declares_it_a
 
     walk(generate_schemas()["pipeline.schema.json"], ())
     assert found and all(isinstance(why, str) and len(why) > 20 for _, why in found)
-    assert pointnet_schema.NO_EFFECT == NO_EFFECT_ANNOTATION
-    assert pointnet_schema.NO_EFFECT_PROPERTIES == NO_EFFECT_PROPERTIES
     assert not set(pointnet_schema.POINTNET_SCHEMA[NO_EFFECT_PROPERTIES]) & set(
         pointnet_schema.POINTNET_SCHEMA["properties"]
     )  # never passed to the builder
+
+
+def test_the_autoencoders_vl3d_tuning_keys_are_notes_and_its_reports_are_outputs():
+    """hierarchical_fps shares the other pre-processors' VL3D keys: tuning keys are reported as
+    notes (they were accepted silently), the receptive-field report paths are outputs."""
+    doc = {
+        "in_pcloud": "a.las",
+        "out_pcloud": "o/*",
+        "sequential_pipeline": [
+            {
+                "train": "ConvolutionalAutoencoderPwiseClassifier",
+                "fnames": ["intensity"],
+                "model_args": {
+                    "num_classes": 2,
+                    "fnames": ["intensity"],
+                    "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy"}},
+                    "pre_processing": {
+                        "pre_processor": "hierarchical_fps",
+                        "neighborhood": {"type": "sphere", "radius": 3.0},
+                        "num_points_per_depth": [32, 16],
+                        "nthreads": 12,
+                        "support_chunk_size": 2000,
+                        "support_strategy_fast": True,
+                        "fast_flag_per_depth": [False, False],
+                        "training_receptive_fields_dir": "*fields/",
+                        "training_support_points_report_path": "*training_eval/support.laz",
+                        "receptive_fields_distribution_plot_path": "*eval/fields.txt",
+                    },
+                },
+            }
+        ],
+    }
+    checked = check_spec(doc, check_files=False)
+    pre_processing = "$.sequential_pipeline[0].model_args.pre_processing"
+    assert sorted(note.path for note in checked.notes) == [
+        "$.sequential_pipeline[0].model_args.fnames",
+        *(
+            f"{pre_processing}.{key}"
+            for key in (
+                "fast_flag_per_depth",
+                "nthreads",
+                "support_chunk_size",
+                "support_strategy_fast",
+                "training_receptive_fields_dir",
+            )
+        ),
+    ]
+    assert [(issue.path, issue.message[:30]) for issue in checked.issues] == [
+        (f"{pre_processing}.receptive_fields_distribution_plot_path", "expected a path ending in .svg")
+    ]
 
 
 def test_validate_prints_notes_and_strict_makes_them_errors(tmp_path, capsys, restore_logging):

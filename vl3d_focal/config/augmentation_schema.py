@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.config.schema_parts import case_insensitive_pattern, closed_object
+from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.schema_annotations import case_insensitive_pattern
 
 TRANSFORMATIONS = ("Rotation", "Scale", "Jitter")
 """Transformation types of VL3D's augmentor (case-insensitive)."""

@@ -21,7 +21,8 @@ from typing import Any
 from vl3d_focal.config.compilation_schema import compilation_args_schema
 from vl3d_focal.config.model_handling_schema import model_handling_schema
 from vl3d_focal.config.pre_processing_schema import pre_processing_schema
-from vl3d_focal.config.schema_parts import case_insensitive_pattern, closed_object, optional_output_schema
+from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.schema_annotations import case_insensitive_pattern, optional_output_schema
 
 OPTION_NAMES = ("beta", "k", "on_absent_class")
 """Options of a ``{"strategy": ...}`` class-weight object (``compute_class_weight``'s)."""

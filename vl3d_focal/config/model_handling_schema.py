@@ -18,14 +18,8 @@ from typing import Any
 
 from vl3d_focal.config.augmentation_schema import training_sequencer_schema
 from vl3d_focal.config.monitoring_schema import tensorboard_dir_schema
-from vl3d_focal.config.schema_parts import (
-    PATH_ANNOTATION,
-    closed_object,
-    input_paths_schema,
-    monitor_schema,
-    no_effect,
-    optional_output_schema,
-)
+from vl3d_focal.config.schema_parts import closed_object, input_paths_schema, monitor_schema
+from vl3d_focal.schema_annotations import PATH_ANNOTATION, no_effect, optional_output_schema
 
 MODES = ("auto", "min", "max")
 FOLDER_OUTPUT = "model-folder-output"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.config.schema_parts import PATH_ANNOTATION
+from vl3d_focal.schema_annotations import PATH_ANNOTATION
 
 
 def tensorboard_dir_schema() -> dict[str, Any]:

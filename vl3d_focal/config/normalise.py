@@ -35,7 +35,7 @@ from jsonschema import Draft202012Validator
 from vl3d_focal.config import schemas as schema_files
 from vl3d_focal.config.inputs import absolute_path, expand_cloud_paths
 from vl3d_focal.config.prefixes import PREFIX_MARK
-from vl3d_focal.config.schema_parts import EXPAND_ANNOTATION, LIST_ANNOTATION, PATH_ANNOTATION, SUFFIX_ANNOTATION
+from vl3d_focal.schema_annotations import EXPAND_ANNOTATION, LIST_ANNOTATION, PATH_ANNOTATION, SUFFIX_ANNOTATION
 
 _DROPPED = ("$ref", "$id", "$schema", "$defs")
 _DATA = ("default", "const", "enum", "examples")

@@ -6,8 +6,8 @@ each one present is reported once per run as "accepted, no effect here: <why>"
 (``vl3d-focal validate --strict`` turns these notes into errors).
 
 How a schema declares such a key: the annotation
-:data:`~vl3d_focal.config.schema_parts.NO_EFFECT_ANNOTATION` (``"x-vl3d-no-effect": "<why>"``,
-:func:`~vl3d_focal.config.schema_parts.no_effect`) on the schema that applies to the value, usually the
+:data:`~vl3d_focal.schema_annotations.NO_EFFECT_ANNOTATION` (``"x-vl3d-no-effect": "<why>"``,
+:func:`~vl3d_focal.schema_annotations.no_effect`) on the schema that applies to the value, usually the
 property's own schema; for a value-dependent note, on one branch of an ``anyOf`` (the first
 branch the value matches is the one followed, see :func:`vl3d_focal.config.normalise.walk`)::
 
@@ -17,7 +17,7 @@ branch the value matches is the one followed, see :func:`vl3d_focal.config.norma
 
 Any step, model or loss schema may use it; nothing else is needed. A model whose builder
 must not receive such keys lists them under
-:data:`~vl3d_focal.config.schema_parts.NO_EFFECT_PROPERTIES` in its schema instead of ``properties``.
+:data:`~vl3d_focal.schema_annotations.NO_EFFECT_PROPERTIES` in its schema instead of ``properties``.
 
 Example:
     >>> schema = {"properties": {"nthreads": {"x-vl3d-no-effect": "TensorFlow sets the threads"}}}
@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vl3d_focal.config.normalise import pipeline_schema_inlined, walk
-from vl3d_focal.config.schema_parts import NO_EFFECT_ANNOTATION
+from vl3d_focal.schema_annotations import NO_EFFECT_ANNOTATION
 
 NOTE_PREFIX = "accepted, no effect here: "
 

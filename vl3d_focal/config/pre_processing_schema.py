@@ -15,15 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.config.schema_parts import (
-    CLOUD_SUFFIXES,
-    PLOT_SUFFIXES,
-    case_insensitive_pattern,
-    closed_object,
-    no_effect,
-    optional_output_schema,
-)
-from vl3d_focal.data.field_centre_schemas import class_distribution_schema, support_schema
+from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.data.field_schemas import class_distribution_schema, report_schema, support_schema, tuning_schema
+from vl3d_focal.schema_annotations import case_insensitive_pattern, no_effect
 
 NEIGHBORHOOD_TYPES = ("sphere", "cylinder", "rectangular2D", "rectangular3D")
 
@@ -57,76 +51,6 @@ def _neighborhood() -> dict[str, Any]:
         required=["radius"],
         description="The neighbourhood of each field centre.",
     )
-
-
-def _support() -> dict[str, Any]:
-    return {
-        **support_schema(),
-        "training_class_distribution": class_distribution_schema(),
-        "support_strategy_fast": no_effect(
-            {
-                "type": "boolean",
-                "default": False,
-                "description": "VL3D: approximate the 'fps' support by random sampling.",
-            },
-            why="the 'fps' support strategy computes the exact furthest points",
-        ),
-        "support_chunk_size": no_effect(
-            {
-                "type": "integer",
-                "minimum": 0,
-                "default": 0,
-                "description": "VL3D: support points handled per chunk (memory).",
-            },
-            why="field centres are always processed in chunks of bounded memory",
-        ),
-    }
-
-
-def _reports() -> dict[str, Any]:
-    def dist(what: str, kind: str) -> str:
-        return (
-            f"The {kind} of the classes among the {what} receptive fields: per class, the points "
-            "(reference and predicted) and the fields holding at least one."
-        )
-
-    folder = {"type": ["string", "null"], "minLength": 1, "default": None}
-    return {
-        "training_receptive_fields_distribution_report_path": optional_output_schema(
-            dist("training", "text report") + " Written after training."
-        ),
-        "training_receptive_fields_distribution_plot_path": optional_output_schema(
-            dist("training", "plot") + " Written after training.", suffixes=PLOT_SUFFIXES
-        ),
-        "receptive_fields_distribution_report_path": optional_output_schema(
-            dist("prediction", "text report") + " Written for each cloud a predict step of this pipeline "
-            "predicts with the trained model in memory (not streamed); '*' is the cloud's output prefix.",
-            scope="cloud",
-        ),
-        "receptive_fields_distribution_plot_path": optional_output_schema(
-            dist("prediction", "plot") + " Written like receptive_fields_distribution_report_path.",
-            suffixes=PLOT_SUFFIXES,
-            scope="cloud",
-        ),
-        "training_support_points_report_path": optional_output_schema(
-            "The training field centres as a point cloud.", suffixes=CLOUD_SUFFIXES
-        ),
-        "support_points_report_path": optional_output_schema(
-            "The prediction field centres as a point cloud, written like receptive_fields_distribution_report_path.",
-            suffixes=CLOUD_SUFFIXES,
-            scope="cloud",
-        ),
-        "training_receptive_fields_dir": no_effect(
-            {**folder, "description": "VL3D: a folder with one point cloud per training receptive field."},
-            why="one cloud per receptive field is not written; the distribution reports and the support "
-            "points describe the fields",
-        ),
-        "receptive_fields_dir": no_effect(
-            {**folder, "description": "VL3D: a folder with one point cloud per receptive field."},
-            why="one cloud per receptive field is not written; the distribution reports and the support "
-            "points describe the fields",
-        ),
-    }
 
 
 def pre_processing_schema() -> dict[str, Any]:
@@ -170,7 +94,9 @@ def pre_processing_schema() -> dict[str, Any]:
                 "in the field's neighbourhood (its training label their most frequent one); 1 keeps the "
                 "point's own values.",
             },
-            **_support(),
+            **support_schema(),
+            "training_class_distribution": class_distribution_schema(),
+            **tuning_schema(),
             "fast": no_effect(
                 {
                     "type": "boolean",
@@ -179,17 +105,7 @@ def pre_processing_schema() -> dict[str, Any]:
                 },
                 why="furthest point subsampling is exact (batched in numpy)",
             ),
-            "nthreads": no_effect(
-                {
-                    "type": "integer",
-                    "minimum": -1,
-                    "not": {"const": 0},
-                    "default": -1,
-                    "description": "VL3D: threads computing the receptive fields (-1: all).",
-                },
-                why="receptive fields are computed on every CPU core",
-            ),
-            **_reports(),
+            **report_schema(),
         },
         required=["neighborhood"],
         description="How the cloud is cut into fixed-size receptive fields.",

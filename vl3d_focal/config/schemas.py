@@ -38,10 +38,11 @@ from jsonschema import Draft202012Validator
 from referencing.jsonschema import DRAFT202012
 
 from vl3d_focal.config import model_args_schema
-from vl3d_focal.config.schema_parts import NO_EFFECT_PROPERTIES, top_level_properties
+from vl3d_focal.config.schema_parts import top_level_properties
 from vl3d_focal.config.vl3d_internals import add_internal_keys
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS, STEPS, RegistryEntry
+from vl3d_focal.schema_annotations import NO_EFFECT_PROPERTIES
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES, PLOT_SUFFIXES, optional_output_schema
 from vl3d_focal.reports.vl3d_metrics import CLASS_METRICS, GLOBAL_METRICS
+from vl3d_focal.schema_annotations import CLOUD_SUFFIXES, PLOT_SUFFIXES, optional_output_schema
 
 REPORT_KEYS = {
     "training_evaluation_report_path": "The overall metrics (training_evaluation_metrics), as a text table.",

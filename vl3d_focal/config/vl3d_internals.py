@@ -6,9 +6,9 @@ where the schema files are generated), each annotated ``x-vl3d-no-effect`` with 
 declared there, and a model that declares a member itself (e.g. its own ``pre_processing``)
 declares its VL3D keys there too.
 
-VL3D's own tuning keys of ``pre_processing`` (``nthreads``, ``fast``, ``support_chunk_size``...)
-are declared by each receptive-field schema with its own reason
-(:mod:`vl3d_focal.config.pre_processing_schema`, :mod:`vl3d_focal.models.autoencoder_schema`).
+VL3D's own tuning keys of ``pre_processing`` (``nthreads``, ``support_chunk_size``...) are
+declared once for every receptive-field pre-processor (:mod:`vl3d_focal.data.field_schemas`), and
+each pre-processor's own (``fast``, ``fast_flag_per_depth``) by its schema.
 
 Example:
     >>> properties = {"model_handling": {"type": "object", "properties": {}}}
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.config.schema_parts import no_effect
+from vl3d_focal.schema_annotations import no_effect
 
 _PATH = {"type": ["string", "null"], "minLength": 1}
 

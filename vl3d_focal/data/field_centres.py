@@ -7,7 +7,7 @@
   centres, see :func:`vl3d_focal.data.receptive_fields.field_centers`);
 - :func:`draw_class_centres`: ``training_class_distribution``, the given number of random points
   of each class, over several clouds (its spec entry's schema:
-  :func:`vl3d_focal.data.field_centre_schemas.class_distribution_schema`).
+  :func:`vl3d_focal.data.field_schemas.class_distribution_schema`).
 
 Everything here is a function of the points and their order only (ties go to the lowest index),
 so a tile of a cloud holding a cell's points gets that cell's centre.

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from vl3d_focal.data.field_centre_schemas import SUPPORT_STRATEGIES
 from vl3d_focal.data.field_centres import fps_centres, grid_centres, uncovered_mask
+from vl3d_focal.data.field_schemas import SUPPORT_STRATEGIES
 from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.subsampling import furthest_point_subsample, grid_subsample, point_priorities
 from vl3d_focal.errors import DataError, SpecError, SpecIssue

@@ -3,9 +3,10 @@
 * :func:`hierarchical_fps_schema`: ``model_args.pre_processing`` with ``"pre_processor":
   "hierarchical_fps"`` (the depths of the hierarchical receptive fields);
 * :data:`AUTOENCODER_SCHEMA`: the architecture part of ``model_args`` (it includes that
-  ``pre_processing``: the model's inputs depend on it);
-* :data:`ACCEPTED_WITHOUT_EFFECT`: VL3D keys the schemas accept that change nothing here, with
-  the reason, for the config layer to report.
+  ``pre_processing``: the model's inputs depend on it).
+
+VL3D keys that change nothing here carry ``x-vl3d-no-effect`` with the reason, which validation
+reports (:mod:`vl3d_focal.schema_annotations`).
 
 Per-operation lists (``sigma``, ``W_initializer``, ``H_activation``...) have one entry per
 feature extraction operation (``sum(operations_per_depth)`` of them, depth 0's first); a list
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.data.field_centre_schemas import class_distribution_schema, support_schema
+from vl3d_focal.data.field_schemas import class_distribution_schema, report_schema, support_schema, tuning_schema
 from vl3d_focal.data.hierarchy_defaults import (
     DEFAULT_NUM_DOWNSAMPLING_NEIGHBORS,
     DEFAULT_NUM_POINTS_PER_DEPTH,
     DEFAULT_NUM_PWISE_NEIGHBORS,
     DEFAULT_NUM_UPSAMPLING_NEIGHBORS,
 )
+from vl3d_focal.schema_annotations import no_effect
 
 DOWNSAMPLING_FILTERS = ("strided_kpconv", "mean", "gaussian")
 UPSAMPLING_FILTERS = ("mean", "gaussian")
@@ -81,37 +83,6 @@ POINTNET_PER_OPERATION: dict[str, tuple[Any, dict[str, Any], str]] = {
 }
 """PointNet's per-operation keys (a PointNet++ grouping: ``gamma(max_j H(y_j - x, f_j)))``."""
 
-ACCEPTED_WITHOUT_EFFECT: dict[str, str] = {
-    "pre_processing.fast_flag_per_depth": "exact furthest point sampling at every depth (fast enough)",
-    "pre_processing.num_downsampling_neighbors[0]": "depth 0 is the field builder's sample of cloud points",
-    "pre_processing.num_upsampling_neighbors[0]": "predictions go back to the cloud by the propagation step",
-    "pre_processing.support_strategy_fast": "the 'fps' support strategy computes the exact furthest points",
-    "pre_processing.support_chunk_size": "fields are built in bounded chunks anyway",
-    "pre_processing.nthreads": "numpy and scipy use every core",
-    "pre_processing.*_report_path, *_plot_path, *_dir": "receptive-field reports are not written",
-    "feature_extraction.deformable": "only false (rigid kernels)",
-    "structure_alignment": "only null (no T-Net)",
-    "features_alignment": "only null (no T-Net)",
-    "fnames": "the train step's fnames choose the features",
-}
-"""VL3D keys accepted with no effect here, and why."""
-
-_VL3D_PRE_PROCESSING_EXTRAS: dict[str, dict[str, Any]] = {
-    "support_strategy_fast": {"type": "boolean"},
-    "support_chunk_size": {"type": "integer", "minimum": 0},
-    "nthreads": {"type": "integer"},
-    **{
-        f"{prefix}{name}": {"type": ["string", "null"]}
-        for prefix in ("training_", "")
-        for name in (
-            "receptive_fields_distribution_report_path",
-            "receptive_fields_distribution_plot_path",
-            "receptive_fields_dir",
-            "support_points_report_path",
-        )
-    },
-}
-
 
 def _counts(description: str, default: tuple[int, ...]) -> dict[str, Any]:
     return {
@@ -130,10 +101,6 @@ def hierarchical_fps_schema() -> dict[str, Any]:
         >>> hierarchical_fps_schema()["properties"]["num_points_per_depth"]["default"]
         [512, 256, 128, 64, 32]
     """
-    extras = {
-        key: {**schema, "description": "VL3D key, accepted without effect here."}
-        for key, schema in _VL3D_PRE_PROCESSING_EXTRAS.items()
-    }
     return {
         "type": "object",
         "description": "Hierarchical receptive fields: furthest point sampling of the field, then of each depth.",
@@ -187,14 +154,14 @@ def hierarchical_fps_schema() -> dict[str, Any]:
                 "(the upsampling back to depth d-1); entry 0: no effect.",
                 DEFAULT_NUM_UPSAMPLING_NEIGHBORS,
             ),
-            "fast_flag_per_depth": {
-                "type": "array",
-                "items": {"type": "boolean"},
-                "description": "VL3D's approximate sampling per depth; accepted without effect.",
-            },
+            "fast_flag_per_depth": no_effect(
+                {"type": "array", "items": {"type": "boolean"}, "description": "VL3D: approximate sampling per depth."},
+                why="every depth takes the exact furthest points",
+            ),
             **support_schema(),
             "training_class_distribution": class_distribution_schema(),
-            **extras,
+            **tuning_schema(),
+            **report_schema(),
         },
     }
 
@@ -311,11 +278,10 @@ AUTOENCODER_SCHEMA: dict[str, Any] = {
         },
         "structure_alignment": {"type": "null", "default": None, "description": "Only null (no T-Net)."},
         "features_alignment": {"type": "null", "default": None, "description": "Only null (no T-Net)."},
-        "fnames": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "VL3D repeats the feature names here; accepted without effect.",
-        },
+        "fnames": no_effect(
+            {"type": "array", "items": {"type": "string"}, "description": "VL3D repeats the feature names here."},
+            why="the train step's fnames choose the features",
+        ),
     },
 }
 """JSON Schema (draft 2020-12) of the architecture part of ``model_args``."""

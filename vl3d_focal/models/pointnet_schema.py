@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vl3d_focal.schema_annotations import NO_EFFECT_ANNOTATION, NO_EFFECT_PROPERTIES
+
 POINTNET_ARCHITECTURE_ARGS: tuple[str, ...] = (
     "num_pwise_feats",
     "pretransf_feats_spec",
@@ -32,10 +34,6 @@ DEFAULT_TNET_POST_FILTERS_SPEC: tuple[int, ...] = (64, 32)
 DEFAULT_FINAL_SHARED_MLPS: tuple[int, ...] = ()
 DEFAULT_KERNEL_INITIALIZER = "he_normal"
 
-NO_EFFECT = "x-vl3d-no-effect"
-"""The annotation of keys accepted without effect (see :mod:`vl3d_focal.config.notes`)."""
-NO_EFFECT_PROPERTIES = "x-vl3d-no-effect-properties"
-"""Model-schema member: ``model_args`` keys accepted without effect, never passed to the builder."""
 ONE_BRANCH = (
     "this project's PointNet feeds coordinates and features through one branch and always "
     "concatenates the transformed, post-transform and global features before the final layers"
@@ -130,7 +128,11 @@ POINTNET_SCHEMA: dict[str, Any] = {
         },
     },
     NO_EFFECT_PROPERTIES: {
-        flag: {"type": "boolean", "description": f"VL3D's {flag}; accepted without effect.", NO_EFFECT: ONE_BRANCH}
+        flag: {
+            "type": "boolean",
+            "description": f"VL3D's {flag}; accepted without effect.",
+            NO_EFFECT_ANNOTATION: ONE_BRANCH,
+        }
         for flag in VL3D_BRANCH_FLAGS
     },
 }

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES
 from vl3d_focal.errors import DataError
 from vl3d_focal.runner.outputs import declared_outputs, output_folders
+from vl3d_focal.schema_annotations import CLOUD_SUFFIXES
 
 logger = logging.getLogger(__name__)
 

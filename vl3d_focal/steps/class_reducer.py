@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.config.messages import did_you_mean
-from vl3d_focal.config.schema_parts import PLOT_SUFFIXES, closed_object, optional_output_schema
+from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
+from vl3d_focal.schema_annotations import PLOT_SUFFIXES, optional_output_schema
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:

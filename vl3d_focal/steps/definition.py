@@ -7,7 +7,7 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
   value of that kind (the train step takes any registered model) and says which in ``values``
   (a callable returning the accepted names, e.g. ``MODELS.names``);
 - ``schema``: the closed JSON Schema of the whole step; output paths carry
-  ``x-vl3d-path: cloud-output | model-output`` (see :mod:`vl3d_focal.config.schema_parts`),
+  ``x-vl3d-path: cloud-output | model-output`` (see :mod:`vl3d_focal.schema_annotations`),
   which is how validation, preflight and the stale-file cleanup know what it writes;
 - ``handler``: ``(step, state) -> None``, run by the runner (a callable, or
   ``"module:function"`` imported when the step runs);

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.prefixes import expand_output
-from vl3d_focal.config.schema_parts import CLOUD_SUFFIXES, closed_object, optional_output_schema
+from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.registry import STEPS
+from vl3d_focal.schema_annotations import CLOUD_SUFFIXES, optional_output_schema
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:

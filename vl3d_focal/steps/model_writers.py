@@ -23,8 +23,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.prefixes import expand_output
-from vl3d_focal.config.schema_parts import closed_object, no_effect, output_path_schema
+from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.registry import STEPS
+from vl3d_focal.schema_annotations import no_effect, output_path_schema
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:

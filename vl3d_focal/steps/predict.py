@@ -29,8 +29,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from vl3d_focal.config.schema_parts import PATH_ANNOTATION, closed_object, no_effect
+from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.registry import STEPS
+from vl3d_focal.schema_annotations import PATH_ANNOTATION, no_effect
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:

@@ -26,9 +26,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from vl3d_focal.config.checks import Issue, as_list
-from vl3d_focal.config.schema_parts import PATH_ANNOTATION
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.errors import DataError
+from vl3d_focal.schema_annotations import PATH_ANNOTATION
 
 logger = logging.getLogger(__name__)
 

@@ -345,7 +345,14 @@ class Trainer:
             return
         size = int(self.handling["predict_batch_size"])
         names = list(self.job.class_names)
-        autovalidate(self.model, self.val_data, names=self.job.reports.autoval, num_classes=len(names), batch_size=size)
+        autovalidate(
+            self.model,
+            self.val_data,
+            names=self.job.reports.autoval,
+            num_classes=len(names),
+            batch_size=size,
+            model_inputs=self.model_inputs,
+        )
         centres = self.all_fields.centres
         assert centres is not None  # labelled_fields gives every field's centre
         report_training_fields(
@@ -356,6 +363,7 @@ class Trainer:
             class_names=names,
             template=self.job.training[0],
             batch_size=size,
+            model_inputs=self.model_inputs,
         )
         evaluate_training_clouds(self.job.training, bundle, reports=self.job.reports)
 

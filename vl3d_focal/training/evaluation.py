@@ -35,6 +35,7 @@ from vl3d_focal.inference.network import predict_fields
 from vl3d_focal.inference.prediction import cloud_probabilities
 from vl3d_focal.io.las import write_cloud, write_points
 from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.models.inputs import ModelInputs
 from vl3d_focal.reports.field_reports import FieldClassCounts, write_field_distribution
 from vl3d_focal.reports.metrics import confusion_matrix
 from vl3d_focal.reports.vl3d_evaluation import write_vl3d_evaluation
@@ -182,8 +183,16 @@ def evaluate_training_clouds(
     return confusion
 
 
-def _field_predictions(model: Any, data: LabelledFields, *, batch_size: int) -> np.ndarray:
-    return np.argmax(predict_fields(model, (data.coordinates, data.features), batch_size=batch_size), axis=-1)
+def _field_predictions(
+    model: Any, data: LabelledFields, *, batch_size: int, model_inputs: ModelInputs | None
+) -> np.ndarray:
+    def make_inputs(coordinates: np.ndarray, features: np.ndarray) -> list[np.ndarray]:
+        if model_inputs is None:
+            return [coordinates, features]
+        return model_inputs(coordinates=coordinates, features=features)
+
+    inputs = (data.coordinates, data.features)
+    return np.argmax(predict_fields(model, inputs, batch_size=batch_size, make_inputs=make_inputs), axis=-1)
 
 
 def report_training_fields(
@@ -195,10 +204,12 @@ def report_training_fields(
     class_names: Sequence[str],
     template: CloudRecord,
     batch_size: int,
+    model_inputs: ModelInputs | None = None,
 ) -> None:
     """The class distribution among the fields ``data`` (predicted by ``model`` and reference) and
     the training field ``centres`` (validation split included), as the ``pre_processing.training_*``
-    paths ask.
+    paths ask. ``model_inputs``: the model's inputs for a batch of fields (with a hierarchy's
+    index arrays, :func:`~vl3d_focal.models.inputs.field_inputs_for`; None: coordinates and features).
 
     Example:
         >>> from vl3d_focal.training.fields import labelled_fields
@@ -216,7 +227,7 @@ def report_training_fields(
     if not reports.given(FIELD_OUTPUTS[:2]):
         return
     predicted = FieldClassCounts.of(
-        _field_predictions(model, data, batch_size=batch_size), num_classes=len(class_names)
+        _field_predictions(model, data, batch_size=batch_size, model_inputs=model_inputs), num_classes=len(class_names)
     )
     reference = FieldClassCounts.of(data.labels, num_classes=len(class_names))
     write_field_distribution(
@@ -229,9 +240,16 @@ def report_training_fields(
 
 
 def autovalidate(
-    model: Any, data: LabelledFields | None, *, names: Sequence[str] | None, num_classes: int, batch_size: int
+    model: Any,
+    data: LabelledFields | None,
+    *,
+    names: Sequence[str] | None,
+    num_classes: int,
+    batch_size: int,
+    model_inputs: ModelInputs | None = None,
 ) -> dict[str, float | None] | None:
-    """``autoval_metrics`` of the validation fields' points (ignored points left out), logged.
+    """``autoval_metrics`` of the validation fields' points (ignored points left out), logged;
+    ``model_inputs`` as for :func:`report_training_fields`.
 
     Example:
         >>> autovalidate(None, None, names=None, num_classes=2, batch_size=8) is None
@@ -243,7 +261,7 @@ def autovalidate(
                 "autoval_metrics: no validation data (validation_split or validation_pcloud); nothing computed"
             )
         return None
-    predicted = _field_predictions(model, data, batch_size=batch_size)
+    predicted = _field_predictions(model, data, batch_size=batch_size, model_inputs=model_inputs)
     values = global_metrics(
         confusion_matrix(data.labels.ravel(), predicted.ravel(), num_classes=num_classes), names=names
     )
