@@ -8,7 +8,7 @@ import pytest
 from helpers import miner_spec
 from scipy import stats
 
-from vl3d_focal.config import validate_spec
+from vl3d_focal.config import check_spec, validate_spec
 from vl3d_focal.data.eigen_features import EIGEN_FEATURES, eigen_features
 from vl3d_focal.data.features import extract_features
 from vl3d_focal.data.height_features import HEIGHT_FEATURES, height_features
@@ -165,6 +165,23 @@ def test_validation_knows_the_mined_names(tmp_path):
     messages = [i.message for i in validate_spec(miner_spec(["intensity"], [clash, neither]), base_dir=tmp_path)]
     assert any("'intensity' is already a feature" in m for m in messages), messages
     assert any("give radius or k" in m for m in messages), messages
+
+
+def test_vl3d_tuning_keys_of_miners_are_notes(tmp_path):
+    """VL3D's nthreads and chunk sizes of miners are reported as accepted without effect."""
+    geometric = {"miner": "GeometricFeatures", "k": 16, "fnames": ["planarity"], "nthreads": 12}
+    height = {
+        "miner": "HeightFeatures",
+        "fnames": ["floor_distance"],
+        "neighborhood": {"radius": 5.0},
+        "support_chunk_size": 500,
+    }
+    checked = check_spec(miner_spec(["planarity_k16"], [geometric, height]), check_files=False)
+    assert checked.issues == []
+    assert [(note.path, note.message[:26]) for note in checked.notes] == [
+        ("$.sequential_pipeline[1].nthreads", "accepted, no effect here: "),
+        ("$.sequential_pipeline[2].support_chunk_size", "accepted, no effect here: "),
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ from vl3d_focal.data.feature_names import (
     SMOOTH_STRATEGIES,
 )
 from vl3d_focal.registry import STEPS
+from vl3d_focal.schema_annotations import no_effect
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:
@@ -40,7 +41,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_NO_EFFECT = "VL3D key, accepted without effect here."
+_CHUNKS = no_effect(
+    {"type": "integer", "description": "VL3D: points processed per chunk (memory)."},
+    why="the miners work tile by tile, in chunks of bounded memory, whatever this says",
+)
 
 
 def _common(kind: str, features: tuple[str, ...], description: str) -> dict[str, Any]:
@@ -61,7 +65,10 @@ def _common(kind: str, features: tuple[str, ...], description: str) -> dict[str,
         },
         "in_pcloud": {"type": "null", "description": "VL3D's standalone input; only null in a pipeline."},
         "out_pcloud": {"type": "null", "description": "VL3D's standalone output; only null in a pipeline."},
-        "nthreads": {"type": "integer", "description": _NO_EFFECT},
+        "nthreads": no_effect(
+            {"type": "integer", "description": "VL3D: threads of the miner."},
+            why="the miners use every CPU core (SciPy's KD-tree workers, NumPy)",
+        ),
     }
 
 
@@ -120,7 +127,7 @@ def _height_schema() -> dict[str, Any]:
         "Q3 + 1.5 IQR), stdev (outside mean +- 3 std) or null (none).",
     }
     for key in ("support_chunk_size", "support_subchunk_size", "pwise_chunk_size"):
-        properties[key] = {"type": "integer", "description": _NO_EFFECT}
+        properties[key] = _CHUNKS
     return closed_object(
         properties,
         required=["miner", "fnames", "neighborhood"],
@@ -177,7 +184,7 @@ def _smooth_schema() -> dict[str, Any]:
         "description": "propagate: a NaN makes the value NaN (an error); replace: by the neighbourhood's mean.",
     }
     for key in ("chunk_size", "subchunk_size"):
-        properties[key] = {"type": "integer", "description": _NO_EFFECT}
+        properties[key] = _CHUNKS
     return closed_object(
         properties,
         required=["miner", "input_fnames", "neighborhood"],
