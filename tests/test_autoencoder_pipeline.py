@@ -145,7 +145,8 @@ def test_fps_support_strategy_places_the_autoencoders_fields(tmp_path, caplog):
     """VL3D's hierarchical_fps takes support_strategy 'fps' (any case) and its number of centres:
     the model trains and predicts on the fields of those centres, and stores the strategy. Its
     receptive-field reports are written (the support points: those centres) and auto-validation
-    runs on the validation fields (both failed or were ignored for the autoencoder)."""
+    runs on the validation fields, and the activations are written by the train step and by
+    DLModelEvaluator (these failed or were ignored for the autoencoder)."""
     scene = generate_urban_scene(seed=3, size_m=40.0, density=8.0)
     scene.write(tmp_path / "scene.las")
     pre_processing = {**PRE_PROCESSING, "support_strategy": "FPS", "support_strategy_num_points": 12}
@@ -157,6 +158,10 @@ def test_fps_support_strategy_places_the_autoencoders_fields(tmp_path, caplog):
     }
     spec = _spec()
     spec["sequential_pipeline"][1]["autoval_metrics"] = ["OA", "MCC"]
+    spec["sequential_pipeline"][1]["training_activations_path"] = "*training_eval/activations.laz"
+    spec["sequential_pipeline"].append(
+        {"eval": "DLModelEvaluator", "pointwise_model_activations_path": "*eval/activations.laz"}
+    )
     spec["sequential_pipeline"][1]["model_args"]["pre_processing"] = {**pre_processing, **reports}
     spec["sequential_pipeline"][1]["model_args"]["model_handling"].update(training_epochs=1, validation_split=0.25)
     (tmp_path / "train.json").write_text(json.dumps(spec))
@@ -176,6 +181,10 @@ def test_fps_support_strategy_places_the_autoencoders_fields(tmp_path, caplog):
         written = laspy.read(tmp_path / "out" / support_points / "support_points.laz")
         np.testing.assert_allclose(np.stack([written.x, written.y, written.z], axis=1), expected, atol=0.01)
     assert "building" in (tmp_path / "out/training_eval/fields.log").read_text()
+    width = TINY_FEATURE_EXTRACTION["feature_space_dims"][0]  # the last layer's input: depth 0's features
+    for activations in ("training_eval/activations.laz", "eval/activations.laz"):
+        written = laspy.read(tmp_path / "out" / activations)
+        assert list(written.point_format.extra_dimension_names) == [f"activation_{k}" for k in range(width)]
     assert (tmp_path / "out/eval/fields.svg").read_text().lstrip().startswith("<?xml")
     stored = load_bundle(tmp_path / "out/model/model.keras").field_spec
     assert (stored.support_strategy, stored.support_strategy_num_points) == ("fps", 12)

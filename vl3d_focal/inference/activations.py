@@ -32,12 +32,15 @@ logger = logging.getLogger(__name__)
 
 
 def _outputs_and_activations(model: Any) -> Any:
-    last = model.layers[-1]
-    return keras.Model(inputs=model.inputs, outputs=[model.outputs[0], last.input], name="outputs_and_activations")
+    last = model.layers[-1].input
+    hidden = last[0] if isinstance(last, (list, tuple)) else last
+    return keras.Model(inputs=model.inputs, outputs=[model.outputs[0], hidden], name="outputs_and_activations")
 
 
 def pointwise_outputs(record: Any, bundle: ModelBundle) -> tuple[np.ndarray, np.ndarray]:
-    """``(N, C)`` softmax probabilities and ``(N, K)`` activations of every point of a cloud.
+    """``(N, C)`` softmax probabilities and ``(N, K)`` activations (the input of the model's last
+    layer) of every point of a cloud, averaged over the fields holding it (points in no field:
+    their nearest covered point's).
 
     Example:
         >>> probabilities, activations = pointwise_outputs(record, bundle)
@@ -56,7 +59,7 @@ def pointwise_outputs(record: Any, bundle: ModelBundle) -> tuple[np.ndarray, np.
     outputs, activations = [], []
     for start in range(0, len(coordinates), max(int(bundle.predict_batch_size), 1)):
         stop = start + max(int(bundle.predict_batch_size), 1)
-        logits, hidden = both([coordinates[start:stop], features[start:stop]], training=False)
+        logits, hidden = both(bundle.model_inputs(coordinates[start:stop], features[start:stop]), training=False)
         outputs.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)).astype(np.float32))
         activations.append(keras.ops.convert_to_numpy(hidden).astype(np.float32))
     xyz = record.cloud.xyz

@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
-from vl3d_focal.data.field_inputs import field_inputs
-from vl3d_focal.data.propagation import propagate
 from vl3d_focal.data.records import CloudRecord, InMemoryPredictions
+from vl3d_focal.inference.activations import pointwise_outputs
 from vl3d_focal.inference.classified_output import write_classified_cloud
 from vl3d_focal.inference.network import predict_fields
 from vl3d_focal.inference.prediction import cloud_probabilities
@@ -98,27 +96,6 @@ def cloud_output(path: Path, *, cloud: Path, clouds: int) -> Path:
     return path if clouds == 1 else path.with_name(f"{path.stem}_{Path(cloud).stem}{path.suffix}")
 
 
-def point_features(bundle: ModelBundle, record: CloudRecord) -> np.ndarray:
-    """``(N, D)`` the input of the network's last layer for every point, averaged over the fields
-    holding it (points in no field: their nearest covered point's).
-
-    Example:
-        >>> point_features(bundle, record).shape
-        (1531, 8)
-    """
-    last = bundle.model.layers[-1].input
-    network = keras.Model(bundle.model.inputs, last[0] if isinstance(last, (list, tuple)) else last)
-    inputs = field_inputs(
-        record,
-        field_spec=bundle.field_spec,
-        seed=bundle.random_seed,
-        feature_names=bundle.feature_names,
-        normalizer=bundle.normalizer,
-    )
-    values = predict_fields(network, inputs.as_inputs(), batch_size=bundle.predict_batch_size, softmax=False)
-    return propagate(values, inputs.fields, record.num_points, xyz=record.cloud.xyz)
-
-
 def _write_clouds(
     record: CloudRecord, probabilities: np.ndarray, bundle: ModelBundle, *, reports: TrainingReports, clouds: int
 ) -> None:
@@ -139,7 +116,7 @@ def _write_clouds(
             probabilities=True,
         )
     if "training_activations_path" in paths:
-        values = point_features(bundle, record)
+        values = pointwise_outputs(record, bundle)[1]
         write_cloud(
             record.cloud,
             paths["training_activations_path"],
