@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from vl3d_focal.config.schema_parts import closed_object
-from vl3d_focal.data.field_schemas import class_distribution_schema, report_schema, support_schema, tuning_schema
+from vl3d_focal.data.field_schemas import shared_properties
 from vl3d_focal.schema_annotations import case_insensitive_pattern, no_effect
 
 NEIGHBORHOOD_TYPES = ("sphere", "cylinder", "rectangular2D", "rectangular3D")
@@ -94,9 +94,7 @@ def pre_processing_schema() -> dict[str, Any]:
                 "in the field's neighbourhood (its training label their most frequent one); 1 keeps the "
                 "point's own values.",
             },
-            **support_schema(),
-            "training_class_distribution": class_distribution_schema(),
-            **tuning_schema(),
+            **shared_properties(),
             "fast": no_effect(
                 {
                     "type": "boolean",
@@ -105,7 +103,6 @@ def pre_processing_schema() -> dict[str, Any]:
                 },
                 why="furthest point subsampling is exact (batched in numpy)",
             ),
-            **report_schema(),
         },
         required=["neighborhood"],
         description="How the cloud is cut into fixed-size receptive fields.",

@@ -10,7 +10,8 @@ which imports SciPy) so that reading a spec does not import SciPy.
 - :func:`tuning_schema`: VL3D's ``support_strategy_fast``, ``support_chunk_size`` and
   ``nthreads``, accepted without effect;
 - :func:`report_schema`: the receptive-field reports (class distributions, support points) of
-  training and prediction.
+  training and prediction;
+- :func:`shared_properties`: all of the above, what each pre-processor's schema includes.
 
 Example:
     >>> class_distribution_schema()["default"] is None
@@ -186,4 +187,20 @@ def report_schema() -> dict[str, Any]:
             {**folder, "description": "VL3D: a folder with one point cloud per receptive field."},
             why=one_cloud_per_field,
         ),
+    }
+
+
+def shared_properties() -> dict[str, Any]:
+    """The ``pre_processing`` properties every pre-processor's schema includes: the support,
+    ``training_class_distribution``, VL3D's tuning keys and the receptive-field reports.
+
+    Example:
+        >>> "training_class_distribution" in shared_properties(), "nthreads" in shared_properties()
+        (True, True)
+    """
+    return {
+        **support_schema(),
+        "training_class_distribution": class_distribution_schema(),
+        **tuning_schema(),
+        **report_schema(),
     }

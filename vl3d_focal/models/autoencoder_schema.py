@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.data.field_schemas import class_distribution_schema, report_schema, support_schema, tuning_schema
+from vl3d_focal.data.field_schemas import shared_properties
 from vl3d_focal.data.hierarchy_defaults import (
     DEFAULT_NUM_DOWNSAMPLING_NEIGHBORS,
     DEFAULT_NUM_POINTS_PER_DEPTH,
@@ -158,10 +158,7 @@ def hierarchical_fps_schema() -> dict[str, Any]:
                 {"type": "array", "items": {"type": "boolean"}, "description": "VL3D: approximate sampling per depth."},
                 why="every depth takes the exact furthest points",
             ),
-            **support_schema(),
-            "training_class_distribution": class_distribution_schema(),
-            **tuning_schema(),
-            **report_schema(),
+            **shared_properties(),
         },
     }
 

@@ -41,10 +41,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_CHUNKS = no_effect(
-    {"type": "integer", "description": "VL3D: points processed per chunk (memory)."},
-    why="the miners work tile by tile, in chunks of bounded memory, whatever this says",
-)
+
+def _chunk_size() -> dict[str, Any]:
+    """The schema of a VL3D chunk size of a miner (a new dict for each key, shared by none)."""
+    return no_effect(
+        {"type": "integer", "description": "VL3D: points processed per chunk (memory)."},
+        why="the miners work tile by tile, in chunks of bounded memory, whatever this says",
+    )
 
 
 def _common(kind: str, features: tuple[str, ...], description: str) -> dict[str, Any]:
@@ -127,7 +130,7 @@ def _height_schema() -> dict[str, Any]:
         "Q3 + 1.5 IQR), stdev (outside mean +- 3 std) or null (none).",
     }
     for key in ("support_chunk_size", "support_subchunk_size", "pwise_chunk_size"):
-        properties[key] = _CHUNKS
+        properties[key] = _chunk_size()
     return closed_object(
         properties,
         required=["miner", "fnames", "neighborhood"],
@@ -184,7 +187,7 @@ def _smooth_schema() -> dict[str, Any]:
         "description": "propagate: a NaN makes the value NaN (an error); replace: by the neighbourhood's mean.",
     }
     for key in ("chunk_size", "subchunk_size"):
-        properties[key] = _CHUNKS
+        properties[key] = _chunk_size()
     return closed_object(
         properties,
         required=["miner", "input_fnames", "neighborhood"],
