@@ -5,7 +5,10 @@ Every peer computes the loss and its gradient with respect to the logits, in eag
 shape are timed in one process, interleaved in a shuffled order at every repetition, and the
 medians are reported. Peak memory is measured per configuration in a fresh subprocess (see
 :func:`memory_probe`), and the figures are set against the machine's measured memory bandwidth
-and exp throughput (see :mod:`benchmarks.loss_limits`). Where JAX is installed, the same loss
+and exp throughput (see :mod:`benchmarks.loss_limits`), and against the fixed cost of a step in
+the same harness: the ``floor`` peer computes the mean of the squared logits (read the logits,
+write a gradient), the least any loss can cost per call; Keras' time over it is the largest
+speed-up any loss could reach over Keras in that mode on this machine. Where JAX is installed, the same loss
 and Keras' own are then timed on Keras' JAX backend under ``jax.jit`` in a subprocess
 (:mod:`benchmarks.loss_speed_jax`; Keras' backend is fixed per process) and reported beside.
 Run ``python -m benchmarks.loss_speed --help``.
@@ -49,7 +52,7 @@ DEFAULT_OUT = REPO / "benchmarks" / "results" / "loss_speed.json"
 GAMMA = 2.0
 SHAPES: tuple[tuple[int, int, int], ...] = ((16, 4096, 8), (4, 65536, 20))
 MODES: tuple[str, ...] = ("eager", "tf.function", "xla")
-PEERS: tuple[str, ...] = ("ours/sparse", "ours/one-hot", "keras/one-hot", "naive/one-hot")
+PEERS: tuple[str, ...] = ("ours/sparse", "ours/one-hot", "keras/one-hot", "naive/one-hot", "floor/sparse")
 Step = Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 
 
@@ -84,6 +87,8 @@ def make_loss(*, peer: str, num_classes: int) -> Callable[[tf.Tensor, tf.Tensor]
         return keras.losses.CategoricalFocalCrossentropy(alpha=alpha, gamma=GAMMA, from_logits=True)
     if peer == "naive/one-hot":
         return lambda y, z: naive_vl3d_focal_loss(y_true=y, logits=z, class_weight=alpha, gamma=GAMMA)
+    if peer == "floor/sparse":  # the fixed cost of a step: no loss can take less
+        return lambda y, z: tf.reduce_mean(tf.square(z))
     raise ValueError(f"Argument `peer` must be one of {PEERS}. Received: peer={peer!r}")
 
 
@@ -273,6 +278,9 @@ def _ms(rows: list[dict[str, Any]], *, shape: Any, peer: str, mode: str) -> floa
 def ratios(*, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Speed-ups of our loss (sparse and one-hot labels) over Keras and the naive peer.
 
+    ``keras_ceiling``: Keras' time over the floor's, the speed-up of a loss that cost nothing
+    beyond a step's fixed cost; ``vs_keras_above_floor``: both times less the floor's.
+
     Example:
         >>> ratios(rows=[])
         []
@@ -282,13 +290,17 @@ def ratios(*, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for mode in MODES:
             for ours in ("ours/sparse", "ours/one-hot"):
                 mine = _ms(rows, shape=list(shape), peer=ours, mode=mode)
+                keras_ms = _ms(rows, shape=list(shape), peer="keras/one-hot", mode=mode)
+                floor = _ms(rows, shape=list(shape), peer="floor/sparse", mode=mode)
                 out.append(
                     {
                         "shape": list(shape),
                         "mode": mode,
                         "ours": ours,
-                        "vs_keras": _ms(rows, shape=list(shape), peer="keras/one-hot", mode=mode) / mine,
+                        "vs_keras": keras_ms / mine,
                         "vs_naive": _ms(rows, shape=list(shape), peer="naive/one-hot", mode=mode) / mine,
+                        "keras_ceiling": keras_ms / floor,
+                        "vs_keras_above_floor": (keras_ms - floor) / max(mine - floor, 1e-9),
                     }
                 )
     return out
@@ -315,7 +327,8 @@ def format_report(*, result: dict[str, Any]) -> str:
         for r in (x for x in result["ratios"] if tuple(x["shape"]) == shape):
             lines.append(
                 f"  speed-up {r['ours']:<13} {r['mode']:<12} vs keras {r['vs_keras']:5.2f}x"
-                f"   vs naive {r['vs_naive']:5.2f}x"
+                f"   vs naive {r['vs_naive']:5.2f}x   above the floor vs keras {r['vs_keras_above_floor']:5.2f}x"
+                f" (ceiling {r['keras_ceiling']:4.2f}x)"
             )
     m = result["machine"]
     lines.append(
@@ -389,7 +402,7 @@ def run_benchmark(*, quick: bool, repetitions: int | None = None) -> dict[str, A
     Example:
         >>> result = run_benchmark(quick=True, repetitions=2)  # about 30 s: memory probes in subprocesses
         >>> sorted(result["ratios"][0]), len(result["memory"])
-        (['mode', 'ours', 'shape', 'vs_keras', 'vs_naive'], 2)
+        (['keras_ceiling', 'mode', 'ours', 'shape', 'vs_keras', 'vs_keras_above_floor', 'vs_naive'], 2)
     """
     shapes = SHAPES[:1] if quick else SHAPES
     timings = []

@@ -83,11 +83,27 @@ def test_ratios_divide_peer_time_by_ours():
     rows = [
         {"shape": [1, 2, 3], "peer": p, "mode": m, "median_ms": t}
         for m in loss_speed.MODES
-        for p, t in (("ours/sparse", 1.0), ("ours/one-hot", 2.0), ("keras/one-hot", 4.0), ("naive/one-hot", 3.0))
+        for p, t in (
+            ("ours/sparse", 1.0),
+            ("ours/one-hot", 2.0),
+            ("keras/one-hot", 4.0),
+            ("naive/one-hot", 3.0),
+            ("floor/sparse", 0.5),
+        )
     ]
-    out = {(r["mode"], r["ours"]): (r["vs_keras"], r["vs_naive"]) for r in loss_speed.ratios(rows=rows)}
+    found = loss_speed.ratios(rows=rows)
+    out = {(r["mode"], r["ours"]): (r["vs_keras"], r["vs_naive"]) for r in found}
     assert out[("xla", "ours/sparse")] == (4.0, 3.0)
     assert out[("eager", "ours/one-hot")] == (2.0, 1.5)
+    floor = {(r["mode"], r["ours"]): (r["keras_ceiling"], r["vs_keras_above_floor"]) for r in found}
+    assert floor[("xla", "ours/sparse")] == (8.0, 7.0)  # 4 / 0.5; (4 - 0.5) / (1 - 0.5)
+    assert floor[("eager", "ours/one-hot")] == (8.0, pytest.approx(3.5 / 1.5))
+
+
+def test_the_floor_peer_is_the_mean_of_squared_logits():
+    loss = loss_speed.make_loss(peer="floor/sparse", num_classes=3)
+    logits = tf.constant([[1.0, -2.0, 0.0], [3.0, 0.0, 1.0]])
+    assert float(loss(tf.constant([0, 1]), logits)) == pytest.approx(15.0 / 6.0)
 
 
 @pytest.mark.parametrize(
