@@ -8,7 +8,9 @@ medians are reported. Peak memory is measured per configuration in a fresh subpr
 and exp throughput (see :mod:`benchmarks.loss_limits`), and against the fixed cost of a step in
 the same harness: the ``floor`` peer computes the mean of the squared logits (read the logits,
 write a gradient), the least any loss can cost per call; Keras' time over it is the largest
-speed-up any loss could reach over Keras in that mode on this machine. Where JAX is installed, the same loss
+speed-up any loss could reach over Keras in that mode on this machine. The ``tf-ce`` peer is
+TensorFlow's own fused sparse softmax cross-entropy (no focal factor, no class weights): what
+the plain loss costs, and how far below Keras' focal loss TensorFlow's fastest kernel gets. Where JAX is installed, the same loss
 and Keras' own are then timed on Keras' JAX backend under ``jax.jit`` in a subprocess
 (:mod:`benchmarks.loss_speed_jax`; Keras' backend is fixed per process) and reported beside.
 Run ``python -m benchmarks.loss_speed --help``.
@@ -52,7 +54,14 @@ DEFAULT_OUT = REPO / "benchmarks" / "results" / "loss_speed.json"
 GAMMA = 2.0
 SHAPES: tuple[tuple[int, int, int], ...] = ((16, 4096, 8), (4, 65536, 20))
 MODES: tuple[str, ...] = ("eager", "tf.function", "xla")
-PEERS: tuple[str, ...] = ("ours/sparse", "ours/one-hot", "keras/one-hot", "naive/one-hot", "floor/sparse")
+PEERS: tuple[str, ...] = (
+    "ours/sparse",
+    "ours/one-hot",
+    "keras/one-hot",
+    "naive/one-hot",
+    "floor/sparse",
+    "tf-ce/sparse",
+)
 Step = Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 
 
@@ -89,6 +98,8 @@ def make_loss(*, peer: str, num_classes: int) -> Callable[[tf.Tensor, tf.Tensor]
         return lambda y, z: naive_vl3d_focal_loss(y_true=y, logits=z, class_weight=alpha, gamma=GAMMA)
     if peer == "floor/sparse":  # the fixed cost of a step: no loss can take less
         return lambda y, z: tf.reduce_mean(tf.square(z))
+    if peer == "tf-ce/sparse":  # TensorFlow's fused softmax cross-entropy: unweighted, no focal factor
+        return lambda y, z: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z))
     raise ValueError(f"Argument `peer` must be one of {PEERS}. Received: peer={peer!r}")
 
 
@@ -279,7 +290,9 @@ def ratios(*, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Speed-ups of our loss (sparse and one-hot labels) over Keras and the naive peer.
 
     ``keras_ceiling``: Keras' time over the floor's, the speed-up of a loss that cost nothing
-    beyond a step's fixed cost; ``vs_keras_above_floor``: both times less the floor's.
+    beyond a step's fixed cost; ``vs_keras_above_floor``: both times less the floor's;
+    ``tf_ce_vs_keras``: Keras' time over TensorFlow's plain fused cross-entropy's (the speed-up
+    its fastest softmax kernel reaches); ``vs_tf_ce``: that cross-entropy's time over ours.
 
     Example:
         >>> ratios(rows=[])
@@ -292,6 +305,7 @@ def ratios(*, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 mine = _ms(rows, shape=list(shape), peer=ours, mode=mode)
                 keras_ms = _ms(rows, shape=list(shape), peer="keras/one-hot", mode=mode)
                 floor = _ms(rows, shape=list(shape), peer="floor/sparse", mode=mode)
+                tf_ce = _ms(rows, shape=list(shape), peer="tf-ce/sparse", mode=mode)
                 out.append(
                     {
                         "shape": list(shape),
@@ -301,6 +315,8 @@ def ratios(*, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "vs_naive": _ms(rows, shape=list(shape), peer="naive/one-hot", mode=mode) / mine,
                         "keras_ceiling": keras_ms / floor,
                         "vs_keras_above_floor": (keras_ms - floor) / max(mine - floor, 1e-9),
+                        "tf_ce_vs_keras": keras_ms / tf_ce,
+                        "vs_tf_ce": tf_ce / mine,
                     }
                 )
     return out
@@ -328,7 +344,8 @@ def format_report(*, result: dict[str, Any]) -> str:
             lines.append(
                 f"  speed-up {r['ours']:<13} {r['mode']:<12} vs keras {r['vs_keras']:5.2f}x"
                 f"   vs naive {r['vs_naive']:5.2f}x   above the floor vs keras {r['vs_keras_above_floor']:5.2f}x"
-                f" (ceiling {r['keras_ceiling']:4.2f}x)"
+                f" (ceiling {r['keras_ceiling']:4.2f}x)   tf-ce over ours {r['vs_tf_ce']:4.2f}x"
+                f" (tf-ce vs keras {r['tf_ce_vs_keras']:4.2f}x)"
             )
     m = result["machine"]
     lines.append(
@@ -401,8 +418,11 @@ def run_benchmark(*, quick: bool, repetitions: int | None = None) -> dict[str, A
 
     Example:
         >>> result = run_benchmark(quick=True, repetitions=2)  # about 30 s: memory probes in subprocesses
-        >>> sorted(result["ratios"][0]), len(result["memory"])
-        (['keras_ceiling', 'mode', 'ours', 'shape', 'vs_keras', 'vs_keras_above_floor', 'vs_naive'], 2)
+        >>> sorted(result["ratios"][0])  # doctest: +NORMALIZE_WHITESPACE
+        ['keras_ceiling', 'mode', 'ours', 'shape', 'tf_ce_vs_keras',
+         'vs_keras', 'vs_keras_above_floor', 'vs_naive', 'vs_tf_ce']
+        >>> len(result["memory"])
+        2
     """
     shapes = SHAPES[:1] if quick else SHAPES
     timings = []

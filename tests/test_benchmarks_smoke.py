@@ -89,6 +89,7 @@ def test_ratios_divide_peer_time_by_ours():
             ("keras/one-hot", 4.0),
             ("naive/one-hot", 3.0),
             ("floor/sparse", 0.5),
+            ("tf-ce/sparse", 0.8),
         )
     ]
     found = loss_speed.ratios(rows=rows)
@@ -98,12 +99,22 @@ def test_ratios_divide_peer_time_by_ours():
     floor = {(r["mode"], r["ours"]): (r["keras_ceiling"], r["vs_keras_above_floor"]) for r in found}
     assert floor[("xla", "ours/sparse")] == (8.0, 7.0)  # 4 / 0.5; (4 - 0.5) / (1 - 0.5)
     assert floor[("eager", "ours/one-hot")] == (8.0, pytest.approx(3.5 / 1.5))
+    plain = {(r["mode"], r["ours"]): (r["tf_ce_vs_keras"], r["vs_tf_ce"]) for r in found}
+    assert plain[("xla", "ours/one-hot")] == (5.0, 0.4)  # 4 / 0.8; 0.8 / 2
 
 
 def test_the_floor_peer_is_the_mean_of_squared_logits():
     loss = loss_speed.make_loss(peer="floor/sparse", num_classes=3)
     logits = tf.constant([[1.0, -2.0, 0.0], [3.0, 0.0, 1.0]])
     assert float(loss(tf.constant([0, 1]), logits)) == pytest.approx(15.0 / 6.0)
+
+
+def test_the_tf_ce_peer_is_the_mean_softmax_cross_entropy():
+    loss = loss_speed.make_loss(peer="tf-ce/sparse", num_classes=3)
+    logits = np.array([[1.0, -2.0, 0.0], [3.0, 0.0, 1.0]])
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -(log_softmax[0, 0] + log_softmax[1, 1]) / 2
+    assert float(loss(tf.constant([0, 1]), tf.constant(logits, tf.float32))) == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize(
