@@ -10,9 +10,10 @@ the same harness: the ``floor`` peer computes the mean of the squared logits (re
 write a gradient), the least any loss can cost per call; Keras' time over it is the largest
 speed-up any loss could reach over Keras in that mode on this machine. The ``tf-ce`` peer is
 TensorFlow's own fused sparse softmax cross-entropy (no focal factor, no class weights): what
-the plain loss costs, and how far below Keras' focal loss TensorFlow's fastest kernel gets. Where JAX is installed, the same loss
-and Keras' own are then timed on Keras' JAX backend under ``jax.jit`` in a subprocess
-(:mod:`benchmarks.loss_speed_jax`; Keras' backend is fixed per process) and reported beside.
+the plain loss costs, and how far below Keras' focal loss TensorFlow's fastest kernel gets.
+Where JAX is installed, the same loss and Keras' own are then timed on Keras' JAX backend under
+``jax.jit`` in a subprocess (:mod:`benchmarks.loss_speed_jax`; Keras' backend is fixed per
+process) and reported beside.
 Run ``python -m benchmarks.loss_speed --help``.
 
 Example:
