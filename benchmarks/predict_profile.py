@@ -9,7 +9,9 @@ weights: the time does not depend on them; loaded before the clock starts, as a 
 holds it), and samples the main thread's stack every
 :data:`SAMPLE_S` seconds: each sample goes to the innermost stage its stack is in
 (:data:`STAGES`), with the wall time and the process's CPU time (all threads) since the last
-sample, so the stages add up to the totals. The machine is shared: wall time includes waiting
+sample, so the stages add up to the totals; while the main thread waits for the pieces of work
+it runs on several threads (the tiles of a streamed cloud), the sample is shared among the
+stages those threads are in. The machine is shared: wall time includes waiting
 for a core; CPU time much less so.
 
 ``--code DIR`` (repeatable) runs the same measurement with the package of another source tree
@@ -105,14 +107,42 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
 first among rules matching the same frame."""
 
 
+PARALLEL_MAP = "vl3d_focal.data.parallel:ordered_map"
+"""Where the main thread waits for its pieces of work on other threads."""
+
+
 def _stage(frame: Any) -> str:
     while frame is not None:
         name = f"{frame.f_globals.get('__name__', '')}:{frame.f_code.co_name}"
+        if name == PARALLEL_MAP:
+            return PARALLEL_MAP
         for stage, prefixes in STAGES:
             if name.startswith(prefixes):
                 return stage
         frame = frame.f_back
     return "other"
+
+
+def stages_now(thread_id: int) -> list[str]:
+    """The stage of thread ``thread_id``'s stack; where it waits in :data:`PARALLEL_MAP`, the
+    stages of the threads working for it (those not idle).
+
+    Example:
+        >>> stages_now(threading.get_ident())
+        ['other']
+    """
+    frames = sys._current_frames()
+    frame = frames.get(thread_id)
+    stage = _stage(frame) if frame is not None else "other"
+    if stage != PARALLEL_MAP:
+        return [stage]
+    from vl3d_focal.data.parallel import THREAD_NAME_PREFIX  # here: a tree without it never waits there
+
+    helpers = [thread.ident for thread in threading.enumerate() if thread.name.startswith(THREAD_NAME_PREFIX)]
+    busy = [
+        found for found in (_stage(frames[i]) for i in helpers if i in frames) if found not in ("other", PARALLEL_MAP)
+    ]
+    return busy or ["other"]
 
 
 class StackSampler:
@@ -129,11 +159,11 @@ class StackSampler:
     def _run(self) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
         while not self._stop.wait(SAMPLE_S):
-            frame = sys._current_frames().get(self.thread_id)
+            stages = stages_now(self.thread_id)
             now_wall, now_cpu = time.perf_counter(), time.process_time()
-            stage = _stage(frame) if frame is not None else "other"
-            self.wall[stage] += now_wall - wall
-            self.cpu[stage] += now_cpu - cpu
+            for stage in stages:
+                self.wall[stage] += (now_wall - wall) / len(stages)
+                self.cpu[stage] += (now_cpu - cpu) / len(stages)
             wall, cpu = now_wall, now_cpu
 
     def __enter__(self) -> StackSampler:

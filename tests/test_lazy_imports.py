@@ -119,3 +119,22 @@ def test_validating_an_autoencoder_spec_leaves_scipy_unimported(tmp_path):
         " 'scipy' in sys.modules)"
     )
     assert _run(code) == ["[4,", "4]", "False"]
+
+
+def test_a_model_run_after_a_quiet_import_prints_no_cuda_probe():
+    # TensorFlow probes CUDA when the devices are first listed, which a model's first call does
+    # after the import: on a machine without a GPU that probe printed "failed call to cuInit".
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from vl3d_focal.lazy import import_keras\n"
+        "import_keras(quiet=True)\n"
+        "print('imported', file=sys.stderr, flush=True)\n"
+        "import keras\n"
+        "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n"
+        "print('ran', tuple(model(np.zeros((1, 3))).shape), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    lines = done.stderr.splitlines()
+    assert [line for line in lines if "cuinit" in line.lower() or "cuda" in line.lower()] == []
+    assert lines[-2:] == ["imported", "ran (1, 2)"]

@@ -281,3 +281,36 @@ def test_lazy_record_reads_on_first_use_and_maps_pending_labels(scene, tmp_path)
     np.testing.assert_array_equal(
         labels, ClassMapping.from_spec(MAPPING).map(np.asarray(laspy.read(scene).classification))
     )
+
+
+@pytest.mark.parametrize("fnames", [NEIGHBOURHOOD_FNAMES, SMOOTHED_FNAMES])
+def test_streamed_tiles_in_parallel_give_the_one_thread_result_bit_for_bit(scene, tmp_path, fnames, monkeypatch):
+    # the terrain, the features, the field centres and the predictions of several tiles at once
+    from vl3d_focal.data.parallel import THREADS_VARIABLE
+
+    bundle = _bundle(_record(scene, str(tmp_path / "fit_")), "furthest_point_subsampling", fnames)
+    results = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv(THREADS_VARIABLE, threads)
+        state = _lazy_state(scene, str(tmp_path / f"threads{threads}_"), bundle)
+        predict_clouds({"chunk_points": 3000, "buffer": None}, state, state.bundle)
+        parts = list(state.clouds[0].result.iter_chunks())
+        results[threads] = np.concatenate([p[3] for p in parts]), np.concatenate([p[2] for p in parts])
+        state.clouds[0].result.close()
+    assert len(results["1"][0]) == _record(scene, "x_").num_points
+    np.testing.assert_array_equal(results["3"][0], results["1"][0])
+    np.testing.assert_array_equal(results["3"][1], results["1"][1])
+
+
+def test_blocks_of_a_cloud_in_memory_in_parallel_give_the_one_thread_result_bit_for_bit(scene, tmp_path, monkeypatch):
+    from vl3d_focal.data.parallel import THREADS_VARIABLE
+
+    bundle = _bundle(_record(scene, str(tmp_path / "fit_")), "furthest_point_subsampling", NEIGHBOURHOOD_FNAMES)
+    results = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv(THREADS_VARIABLE, threads)
+        record = _record(scene, str(tmp_path / f"threads{threads}_"))
+        predict_cloud(record, bundle, chunk_points=4000)
+        results[threads] = record.result.probabilities
+    assert results["1"].shape == (_record(scene, "x_").num_points, 5)
+    np.testing.assert_array_equal(results["3"], results["1"])

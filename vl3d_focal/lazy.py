@@ -79,8 +79,9 @@ def import_keras(*, quiet: bool | None = None) -> None:
     matplotlib when it draws); only ``keras.wrappers`` and ``keras.visualization`` then report
     them as missing in this process. For the processes this package starts (the command line,
     Dask workers), never on a library import. ``quiet`` sends file descriptor 2 to /dev/null
-    during the import: TensorFlow's C++ start-up lines (no CUDA driver found, and the like)
-    ignore every log level; None: this process's choice (:func:`silence_keras_import`).
+    during the import and the first listing of the devices: TensorFlow's C++ start-up lines (no
+    CUDA driver found, a failed ``cuInit`` on a machine without GPU, and the like) ignore every
+    log level; None: this process's choice (:func:`silence_keras_import`).
 
     Example:
         >>> import subprocess, sys
@@ -96,7 +97,9 @@ def import_keras(*, quiet: bool | None = None) -> None:
         sys.modules[name] = None  # type: ignore[assignment]  # importing it now raises ImportError
     try:
         with _stderr_silenced(QUIET_IMPORT["default"] if quiet is None else quiet):
-            importlib.import_module("keras")
+            keras = importlib.import_module("keras")
+            if keras.backend.backend() == "tensorflow":  # CUDA's probe prints when the devices are first listed
+                importlib.import_module("tensorflow").config.list_physical_devices()
     finally:
         for name in hidden:
             if sys.modules.get(name, 0) is None:

@@ -34,7 +34,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from vl3d_focal.data.parallel import cpu_threads
+from vl3d_focal.data.parallel import cpu_threads, ordered_map
 from vl3d_focal.data.point_tree import point_tree
 
 GROUND_CELL_M = 2.0
@@ -163,13 +163,15 @@ def _lowest_without_isolated(blocks: Blocks, grid: TerrainGrid) -> np.ndarray:
         for block in blocks():
             keep = _kept(block, removed)
             np.minimum.at(lowest, grid.cell_of(block.xyz[keep]), block.xyz[keep, 2])
-        isolated = [np.zeros(0, dtype=np.int64)]
-        for block in blocks():
+
+        def isolated_of(block: PointBlock, removed: np.ndarray = removed, lowest: np.ndarray = lowest) -> np.ndarray:
             candidates = np.flatnonzero(_kept(block, removed) & (block.xyz[:, 2] == lowest[grid.cell_of(block.xyz)]))
-            if candidates.size:
-                found = block.count_within(block.xyz[candidates], ISOLATED_RADIUS_M)
-                isolated.append(block.ids[candidates[found <= ISOLATED_NEIGHBOURS]])
-        newly = np.concatenate(isolated)
+            if candidates.size == 0:
+                return np.zeros(0, dtype=np.int64)
+            found = block.count_within(block.xyz[candidates], ISOLATED_RADIUS_M)
+            return block.ids[candidates[found <= ISOLATED_NEIGHBOURS]]
+
+        newly = np.concatenate([np.zeros(0, dtype=np.int64), *ordered_map(isolated_of, blocks())])  # blocks at once
         if newly.size == 0:
             break
         removed = np.union1d(removed, newly)

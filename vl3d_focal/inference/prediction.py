@@ -23,6 +23,7 @@ import numpy as np
 from vl3d_focal.data.feature_shift import shift_messages
 from vl3d_focal.data.field_inputs import cloud_features, field_features, field_inputs
 from vl3d_focal.data.normalization import sample_stride
+from vl3d_focal.data.parallel import ordered_map
 from vl3d_focal.data.records import InMemoryPredictions
 from vl3d_focal.inference.field_outputs import FieldReportTally
 from vl3d_focal.inference.network import field_probabilities
@@ -124,7 +125,8 @@ def predict_cloud_blocks(
     centre_tiles = _tiles(centers, origin=origin, side=side, shape=tiled.shape)
     blocks = group_by_tile(centre_tiles)
     sums = PropagationSums(num_points_total=n, num_classes=bundle.num_classes)
-    for number, block in enumerate(blocks, start=1):
+
+    def predict_block(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         block_centers = centers[block]
         candidates = tiled.around(int(centre_tiles[block[0]]))
         low = block_centers[:, :dims].min(axis=0) - spec.radius
@@ -141,12 +143,17 @@ def predict_cloud_blocks(
         if normalizer is not None:
             local_features = np.asarray(normalizer.transform(local_features, cloud=statistics), dtype=np.float32)
         features = field_features(xyz[local], local_features, local_fields, spec)
-        probabilities = field_probabilities(bundle, coordinates, features)
+        return field_probabilities(bundle, coordinates, features), indices, len(local)
+
+    # blocks at once on two cores or more; their sums in the blocks' order (the same float rounding)
+    for number, (block, (probabilities, indices, points)) in enumerate(
+        zip(blocks, ordered_map(predict_block, blocks)), start=1
+    ):
         sums.add(probabilities, indices)
         if tally is not None:
-            tally.add(probabilities, indices, block_centers)
+            tally.add(probabilities, indices, centers[block])
         logger.info(
-            "%s: block %d/%d, %d fields over %d points", record.path.name, number, len(blocks), len(block), len(local)
+            "%s: block %d/%d, %d fields over %d points", record.path.name, number, len(blocks), len(block), points
         )
     return sums.finish(xyz=xyz), len(centers)
 

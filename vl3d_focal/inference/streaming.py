@@ -19,6 +19,9 @@ square xy tiles without ever holding a per-point array of the whole cloud:
 4. the tile's classes and probabilities go to an on-disk result file; eval and the writer read
    them back chunk by chunk, in file order (:meth:`StreamedPredictions.iter_chunks`).
 
+The tiles of steps 2 and 3 run several at once (:func:`~vl3d_focal.data.parallel.ordered_map`),
+with the same result to the bit as one after the other; memory grows with the threads, not the tiles.
+
 The buckets and results live in a hidden folder of the cloud's output folder, whose free space
 is checked first; the folders that killed runs left there are deleted.
 
@@ -42,6 +45,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -55,6 +59,7 @@ import numpy as np
 from vl3d_focal.data.field_centres import grid_centres, uncovered_mask
 from vl3d_focal.data.miners import mined_names, smoothing_inputs
 from vl3d_focal.data.normalization import sample_stride
+from vl3d_focal.data.parallel import ordered_map
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import (
     BufferPoints,
@@ -151,12 +156,12 @@ def _predict_tile(
     origin: np.ndarray,
     fine_origin: np.ndarray | None,
     margin: float,
-    unresolved: list,
     statistics: Any,
-) -> int:
+) -> tuple[int, list[tuple[int, int, np.ndarray, float]]]:
     """Predicts one tile's own points and writes them; returns the number of fields computed
     (those centred within one radius of the tile, and the ring's where its points need them:
-    :mod:`vl3d_focal.inference.tile_fields`)."""
+    :mod:`vl3d_focal.inference.tile_fields`) and the points in no field whose nearest covered
+    point may lie beyond the tile's margin (for :func:`_resolve_far`)."""
     spec = bundle.field_spec
     rows, own, low, high = load_tile(result, tile, margin=margin, num_features=len(bucket_columns(bundle)))
     xyz = rows["xyz"]
@@ -174,9 +179,8 @@ def _predict_tile(
     own_ids = np.flatnonzero(own)
     probabilities, covered, far = fields.own_probabilities(own_ids, low=low, high=high, ring=centres[~inner])
     lonely, beyond = np.flatnonzero(~covered), ~np.isnan(far)
-    unresolved.extend((tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(lonely[beyond], far[beyond]))
     _write_result(result, tile, probabilities, covered)
-    return fields.count
+    return fields.count, [(tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(lonely[beyond], far[beyond])]
 
 
 def _write_result(result: StreamedPredictions, tile: int, probabilities: np.ndarray, covered: np.ndarray) -> None:
@@ -238,16 +242,19 @@ def _lowest_uncovered(
 ) -> np.ndarray | None:
     """The first sweep: the lowest coordinates of the points beyond every coarse centre (each
     own tile's centres kept for its prediction)."""
-    lowest = np.full(3, np.inf)
     own_tiles = set(result.own_tiles)
-    for tile in tiles:
+
+    def lowest_of(tile: int) -> np.ndarray:
         rows, own, low, high = load_tile(result, tile, margin=margin, num_features=num_features)
         finder = _TileCentres(rows["xyz"], low=low, high=high, margin=margin, spec=spec, origin=origin)
         if tile in own_tiles:
             finder.save(_centres_file(result, tile))
         mine = finder.uncovered & own
-        if mine.any():
-            lowest = np.minimum(lowest, rows["xyz"][mine].min(axis=0))
+        return rows["xyz"][mine].min(axis=0) if mine.any() else np.full(3, np.inf)
+
+    lowest = np.full(3, np.inf)
+    for found in ordered_map(lowest_of, tiles):
+        lowest = np.minimum(lowest, found)
     return lowest if np.isfinite(lowest).all() else None
 
 
@@ -364,17 +371,18 @@ def predict_streamed(
         fine_origin = _lowest_uncovered(
             result, tiles, bundle.field_spec, origin=origin, margin=margin, num_features=len(columns)
         )
-        for number, tile in enumerate(own_tiles, start=1):
-            fields += _predict_tile(
-                result,
-                tile,
-                bundle,
-                origin=origin,
-                fine_origin=fine_origin,
-                margin=margin,
-                unresolved=unresolved,
-                statistics=statistics,
-            )
+        predict = functools.partial(
+            _predict_tile,
+            result,
+            bundle=bundle,
+            origin=origin,
+            fine_origin=fine_origin,
+            margin=margin,
+            statistics=statistics,
+        )
+        for number, (count, far) in enumerate(ordered_map(predict, own_tiles), start=1):  # two tiles at once on 2 cores
+            fields += count
+            unresolved.extend(far)
             logger.info("%s: tile %d/%d predicted", record.path.name, number, len(own_tiles))
         _resolve_far(result, unresolved, num_features=len(columns))
     for tile in tiles:  # the buckets stay until every tile (and neighbour) is done

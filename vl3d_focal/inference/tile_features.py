@@ -39,6 +39,7 @@ import numpy as np
 
 from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES, SHAPE_FEATURES, SHAPE_NEIGHBOURS, neighbour_shapes
 from vl3d_focal.data.miners import MinedFeatures, compute_mined, recipes_for
+from vl3d_focal.data.parallel import ordered_map
 from vl3d_focal.data.terrain import PointBlock, TerrainGrid, count_neighbours, terrain_surface
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import StreamedPredictions, bucket_dtype, load_tile
@@ -159,7 +160,8 @@ def fill_neighbourhood_features(
     if "height_above_ground" in names and "height_above_ground" not in mined:
         grid = TerrainGrid.covering(bounds[0], bounds[1])
         ground = grid, terrain_surface(lambda: _tile_blocks(result, tiles, num_features=len(names)), grid)
-    for number, tile in enumerate(tiles, start=1):
+
+    def fill(tile: int) -> None:
         core = np.fromfile(result.bucket(tile), dtype=dtype)
         if any(names[j] in SHAPE_FEATURES and names[j] not in mined for j in columns):
             shapes = _tile_values(
@@ -189,7 +191,10 @@ def fill_neighbourhood_features(
             raise DataError(
                 f"point cloud {result.path}: NaN or infinite feature values ({bad}); expected finite values"
             )
-        core.tofile(result.bucket(tile))
+        with open(result.bucket(tile), "r+b") as bucket:  # in place: a neighbour's thread may read its points now
+            core.tofile(bucket)
+
+    for number, _ in enumerate(ordered_map(fill, tiles), start=1):  # two tiles at once on 2 cores
         logger.info("%s: neighbourhood features of tile %d/%d", result.path.name, number, len(tiles))
     logger.info(
         "%s: %s computed tile by tile (%.1f s)",

@@ -53,7 +53,8 @@ def _chunk_points_schema() -> dict[str, Any]:
         "default": DEFAULT_CHUNK_POINTS,
         "description": "Bounds the memory of prediction: a cloud of more points is predicted in "
         "square xy tiles of about this many points (each tile's fields, features and "
-        "probabilities only), with the same result as in one go; null predicts every cloud in one go.",
+        "probabilities only; on two cores or more, two tiles at once), with the same result as in "
+        "one go; null predicts every cloud in one go.",
     }
 
 
