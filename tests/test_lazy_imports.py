@@ -138,3 +138,20 @@ def test_a_model_run_after_a_quiet_import_prints_no_cuda_probe():
     lines = done.stderr.splitlines()
     assert [line for line in lines if "cuinit" in line.lower() or "cuda" in line.lower()] == []
     assert lines[-2:] == ["imported", "ran (1, 2)"]
+
+
+def test_the_workers_fork_server_lists_no_device_and_a_worker_does():
+    # CUDA set up before a fork cannot be used in the child: the fork server leaves it to each worker
+    code = (
+        "import tensorflow as tf\n"
+        "calls = []\n"
+        "listing = tf.config.list_physical_devices\n"
+        "tf.config.list_physical_devices = lambda *a, **k: calls.append(1) or listing(*a, **k)\n"
+        "import vl3d_focal.runner.worker_preload\n"
+        "print(len(calls))\n"
+        "from vl3d_focal.runner.executor import apply_threads\n"
+        "apply_threads(1, quiet=True)\n"
+        "apply_threads(1, quiet=True)\n"
+        "print(len(calls))\n"
+    )
+    assert _run(code) == ["0", "1"]

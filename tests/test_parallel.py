@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from vl3d_focal.data.parallel import THREAD_NAME_PREFIX, THREADS_VARIABLE, ordered_map
+from vl3d_focal.data.parallel import PIECES_AT_ONCE, THREAD_NAME_PREFIX, THREADS_VARIABLE, ordered_map
 
 
 def test_results_come_in_the_items_order_whatever_finishes_first():
@@ -57,3 +57,10 @@ def test_several_threads_run_beside_the_caller(monkeypatch):
     monkeypatch.setenv(THREADS_VARIABLE, "2")
     names = list(ordered_map(lambda item: threading.current_thread().name, range(4)))
     assert all(name.startswith(THREAD_NAME_PREFIX) for name in names)
+
+
+def test_many_cores_still_run_at_most_two_pieces_at_once(monkeypatch):
+    # memory grows with the pieces in work: a 64-core machine must not hold 64 tiles' fields
+    monkeypatch.setenv(THREADS_VARIABLE, "16")
+    names = set(ordered_map(lambda item: threading.current_thread().name, range(40)))
+    assert PIECES_AT_ONCE == 2 and 1 <= len(names) <= PIECES_AT_ONCE

@@ -57,3 +57,18 @@ def test_without_neighbourhood_features_nothing_is_read(scene, monkeypatch):
     monkeypatch.setattr(tile_features, "load_tile", lambda *a, **k: pytest.fail("tile loaded"))
     tile_features.fill_neighbourhood_features(result, feature_names=["intensity"], tiles=tiles, bounds=bounds)
     result.close()
+
+
+def test_a_smoothing_of_a_computed_feature_is_refused(scene):
+    # tiles run at once: a neighbour's computed columns may be half written when another tile reads them
+    from vl3d_focal.data.miners import MinedFeatures
+    from vl3d_focal.errors import DataError
+
+    recipe = MinedFeatures("SmoothFeatures", ("mean",), ("planarity_mean",), {"radius": 1.0}, inputs=("planarity",))
+    names = [*NAMES, "planarity_mean"]
+    result, tiles, bounds = _bucketed(scene, side=32.0)
+    with pytest.raises(DataError, match=r"point-wise features, not computed ones: \['planarity'\]"):
+        tile_features.fill_neighbourhood_features(
+            result, feature_names=names, tiles=tiles, bounds=bounds, miners=(recipe,)
+        )
+    result.close()

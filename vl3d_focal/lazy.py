@@ -72,16 +72,16 @@ def silence_keras_import(quiet: bool) -> None:
     QUIET_IMPORT["default"] = quiet
 
 
-def import_keras(*, quiet: bool | None = None) -> None:
+def import_keras(*, quiet: bool | None = None, devices: bool = True) -> None:
     """Imports Keras (and TensorFlow with it) as a pipeline process needs it: without the
     optional modules of :data:`KERAS_OPTIONAL` that nothing has imported yet, which stay
     importable afterwards (the random forest imports scikit-learn when it runs, a report
     matplotlib when it draws); only ``keras.wrappers`` and ``keras.visualization`` then report
     them as missing in this process. For the processes this package starts (the command line,
     Dask workers), never on a library import. ``quiet`` sends file descriptor 2 to /dev/null
-    during the import and the first listing of the devices: TensorFlow's C++ start-up lines (no
-    CUDA driver found, a failed ``cuInit`` on a machine without GPU, and the like) ignore every
-    log level; None: this process's choice (:func:`silence_keras_import`).
+    during the import: TensorFlow's C++ start-up lines (no CUDA driver found, and the like)
+    ignore every log level; None: this process's choice (:func:`silence_keras_import`). With
+    ``devices``, :func:`list_devices` follows (not in a process that forks workers afterwards).
 
     Example:
         >>> import subprocess, sys
@@ -90,20 +90,48 @@ def import_keras(*, quiet: bool | None = None) -> None:
         >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         'True False False\\n'
     """
-    if "keras" in sys.modules:
-        return
+    if "keras" not in sys.modules:
+        _import_keras(QUIET_IMPORT["default"] if quiet is None else quiet)
+    if devices:
+        list_devices(quiet=quiet)
+
+
+def _import_keras(quiet: bool) -> None:
     hidden = [name for name in KERAS_OPTIONAL if name not in sys.modules]
     for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]  # importing it now raises ImportError
     try:
-        with _stderr_silenced(QUIET_IMPORT["default"] if quiet is None else quiet):
-            keras = importlib.import_module("keras")
-            if keras.backend.backend() == "tensorflow":  # CUDA's probe prints when the devices are first listed
-                importlib.import_module("tensorflow").config.list_physical_devices()
+        with _stderr_silenced(quiet):
+            importlib.import_module("keras")
     finally:
         for name in hidden:
             if sys.modules.get(name, 0) is None:
                 del sys.modules[name]
+
+
+_DEVICES_LISTED: list[bool] = []
+"""Not empty once :func:`list_devices` has listed this process's devices."""
+
+
+def list_devices(*, quiet: bool | None = None) -> None:
+    """Lists TensorFlow's devices once in this process, ``quiet`` as for :func:`import_keras`:
+    TensorFlow probes CUDA then, which on a machine without a GPU prints "failed call to
+    cuInit" whatever the log level (else at the first model's call, outside any quiet import).
+    Never in a process that forks workers afterwards (the Dask workers' fork server): CUDA set up
+    before a fork cannot be used in the child. Nothing under another Keras backend.
+
+    Example:
+        >>> import subprocess, sys
+        >>> code = ("from vl3d_focal.lazy import import_keras, list_devices; import_keras(devices=False); "
+        ...         "list_devices(quiet=True); list_devices(); import keras; print(keras.ops.ones(2).shape)")
+        >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        '(2,)\\n'
+    """
+    if _DEVICES_LISTED or "keras" not in sys.modules or sys.modules["keras"].backend.backend() != "tensorflow":
+        return
+    with _stderr_silenced(QUIET_IMPORT["default"] if quiet is None else quiet):
+        importlib.import_module("tensorflow").config.list_physical_devices()
+    _DEVICES_LISTED.append(True)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 THREADS_VARIABLE = "VL3D_FOCAL_THREADS"
+PIECES_AT_ONCE = 2
+"""At most how many pieces of work :func:`ordered_map` runs at once by default: each piece spreads
+its heavy parts over the cores itself (KD-tree queries, furthest-point sampling, TensorFlow), and
+memory grows with the pieces in work (a streamed cloud's tiles: two tiles' fields, whatever the
+number of cores)."""
 THREAD_NAME_PREFIX = "vl3d-focal-parallel"
 """The names of :func:`ordered_map`'s threads start so (a profiler finds them)."""
 
@@ -43,16 +48,17 @@ def cpu_threads() -> int:
 
 def ordered_map(function: Callable[[T], R], items: Iterable[T], *, threads: int | None = None) -> Iterator[R]:
     """``function`` of each item, in the items' order, run on up to ``threads`` threads at once
-    (default :func:`cpu_threads`; in this thread when one): for independent pieces of work whose
-    heavy parts release the GIL (numpy, KD-trees, TensorFlow), such as the tiles of a streamed
-    cloud. At most ``threads`` items are in work at any time, so memory grows with the threads,
-    not with the items. An item's error is raised when its turn comes.
+    (default :func:`cpu_threads`, at most :data:`PIECES_AT_ONCE`; in this thread when one): for
+    independent pieces of work whose heavy parts release the GIL (numpy, KD-trees, TensorFlow),
+    such as the tiles of a streamed cloud. At most ``threads`` items are in work at any time (one
+    more waits), so memory grows with the threads, not with the items. An item's error is raised
+    when its turn comes.
 
     Example:
         >>> list(ordered_map(lambda x: x * x, range(5), threads=2))
         [0, 1, 4, 9, 16]
     """
-    threads = cpu_threads() if threads is None else threads
+    threads = min(cpu_threads(), PIECES_AT_ONCE) if threads is None else threads
     if threads < 2:
         yield from map(function, items)
         return

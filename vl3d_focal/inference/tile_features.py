@@ -155,6 +155,10 @@ def fill_neighbourhood_features(
     columns = [j for j, name in enumerate(names) if name in NEIGHBOURHOOD_FEATURES or name in mined]
     if not columns:
         return
+    computed = {names[j] for j in columns}
+    smoothing_computed = [name for recipe in recipes for name in recipe.inputs if name in computed]
+    if smoothing_computed:  # the tiles run at once: a neighbour's computed columns may be half written
+        raise DataError(f"smoothing inputs must be point-wise features, not computed ones: {smoothing_computed}")
     start, dtype = time.perf_counter(), bucket_dtype(len(names))
     ground: tuple[TerrainGrid, np.ndarray] | None = None  # the terrain grid and its surface
     if "height_above_ground" in names and "height_above_ground" not in mined:

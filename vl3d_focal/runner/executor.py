@@ -140,8 +140,8 @@ class LocalExecutor:
 def apply_threads(threads: int, *, quiet: bool = False) -> None:
     """Sets this process's compute threads: the environment (for what starts later), the BLAS
     and OpenMP pools already loaded (a forked worker inherits its server's), TensorFlow's
-    intra-op threads (only before TensorFlow runs anything here); imports Keras (``quiet``:
-    without TensorFlow's C++ start-up lines, :func:`vl3d_focal.lazy.import_keras`).
+    intra-op threads (only before TensorFlow runs anything here); imports Keras and then lists
+    the devices (``quiet``: without TensorFlow's C++ start-up lines, :func:`vl3d_focal.lazy.import_keras`).
 
     Example:
         >>> import subprocess, sys  # a process of its own: the threads of this one stay as they are
@@ -152,11 +152,11 @@ def apply_threads(threads: int, *, quiet: bool = False) -> None:
     """
     from threadpoolctl import threadpool_limits
 
-    from vl3d_focal.lazy import import_keras
+    from vl3d_focal.lazy import import_keras, list_devices
 
     os.environ.update(thread_environment(threads))
     threadpool_limits(limits=threads)
-    import_keras(quiet=quiet)
+    import_keras(quiet=quiet, devices=False)
     import tensorflow as tf
 
     try:
@@ -164,6 +164,7 @@ def apply_threads(threads: int, *, quiet: bool = False) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
     except RuntimeError:  # TensorFlow already ran in this process: its pools are fixed
         logger.warning("worker %d: TensorFlow already initialised, its threads stay as they are", os.getpid())
+    list_devices(quiet=quiet)
     logger.info("worker %d: %d compute thread(s)", os.getpid(), cpu_threads())
 
 

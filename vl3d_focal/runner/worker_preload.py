@@ -5,8 +5,8 @@ A local cluster's worker processes are forked from multiprocessing's fork server
 (:func:`vl3d_focal.runner.executor.start_worker_server`), which imports this module when it
 starts: each worker then begins with those imports done (about 7 s of a worker's start on a
 2-core machine, TensorFlow's import most of it) and shares their memory pages with the others.
-TensorFlow runs nothing here: its thread pools are made in each worker, with the worker's
-threads. :data:`~vl3d_focal.runner.executor.PRELOAD_QUIET_VARIABLE` set to ``1`` in the fork
+TensorFlow runs nothing here, nor lists its devices (CUDA set up before a fork cannot be used in
+the child): its thread pools are made in each worker, with the worker's threads. :data:`~vl3d_focal.runner.executor.PRELOAD_QUIET_VARIABLE` set to ``1`` in the fork
 server's environment leaves TensorFlow's C++ start-up lines out.
 
 Example:
@@ -37,6 +37,6 @@ TASK_MODULES = (
 )
 """The modules a worker's per-cloud tasks import (predict, evaluate, write) besides Keras."""
 
-import_keras(quiet=os.environ.get(PRELOAD_QUIET_VARIABLE) == "1")
+import_keras(quiet=os.environ.get(PRELOAD_QUIET_VARIABLE) == "1", devices=False)  # CUDA does not survive a fork
 for _module in TASK_MODULES:
     importlib.import_module(_module)
