@@ -189,3 +189,29 @@ def test_fps_support_strategy_places_the_autoencoders_fields(tmp_path, caplog):
     stored = load_bundle(tmp_path / "out/model/model.keras").field_spec
     assert (stored.support_strategy, stored.support_strategy_num_points) == ("fps", 12)
     assert json.loads((tmp_path / "out/eval/evaluation.json").read_text())["OA"] > 0.3
+
+
+def test_dl_model_evaluator_outputs_a_models_predictions_from_mined_features(tmp_path):
+    """DLModelEvaluator and the train step's activations compute the model's mined features (they
+    failed with 'unknown feature(s)'), and the probabilities it writes are the predict step's."""
+    generate_urban_scene(seed=3, size_m=40.0, density=8.0).write(tmp_path / "scene.las")
+    spec = _spec()
+    steps = spec["sequential_pipeline"]
+    steps.insert(1, {"miner": "GeometricFeatures", "k": 8, "fnames": ["planarity"]})
+    steps[2]["fnames"].append("planarity_k8")
+    steps[2]["training_activations_path"] = "*training_eval/activations.laz"
+    steps[2]["model_args"]["model_handling"]["training_epochs"] = 1
+    steps.append({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz", "probabilities": True})
+    steps.append({"eval": "DLModelEvaluator", "pointwise_model_output_path": "*eval/outputs.laz"})
+    (tmp_path / "train.json").write_text(json.dumps(spec))
+    execute_pipeline(load_spec(tmp_path / "train.json"))
+    predicted, evaluated = (laspy.read(tmp_path / "out" / name) for name in ("predicted.laz", "eval/outputs.laz"))
+    names = [f"prob_{entry['name']}" for entry in DEMO_CLASSES]
+    probabilities = np.stack([np.asarray(evaluated[name]) for name in names], axis=1)
+    np.testing.assert_allclose(
+        probabilities, np.stack([np.asarray(predicted[name]) for name in names], axis=1), atol=1e-5
+    )
+    np.testing.assert_array_equal(np.asarray(evaluated["prediction"]), probabilities.argmax(axis=1))
+    width = TINY_FEATURE_EXTRACTION["feature_space_dims"][0]
+    activations = laspy.read(tmp_path / "out/training_eval/activations.laz")
+    assert list(activations.point_format.extra_dimension_names) == [f"activation_{k}" for k in range(width)]

@@ -26,21 +26,27 @@ from scipy import stats
 
 from vl3d_focal.data.field_inputs import field_inputs
 from vl3d_focal.data.propagation import propagate
+from vl3d_focal.inference.network import field_probabilities
 from vl3d_focal.models.bundle import ModelBundle
 
 logger = logging.getLogger(__name__)
 
 
-def _outputs_and_activations(model: Any) -> Any:
+def _probabilities_and_activations(model: Any) -> Any:
+    """The model's softmax probabilities and its last layer's input, side by side on the last axis."""
     last = model.layers[-1].input
     hidden = last[0] if isinstance(last, (list, tuple)) else last
-    return keras.Model(inputs=model.inputs, outputs=[model.outputs[0], hidden], name="outputs_and_activations")
+    probabilities = keras.layers.Softmax(axis=-1)(model.outputs[0])
+    both = keras.layers.Concatenate(axis=-1)([probabilities, hidden])
+    return keras.Model(inputs=model.inputs, outputs=both, name="probabilities_and_activations")
 
 
 def pointwise_outputs(record: Any, bundle: ModelBundle) -> tuple[np.ndarray, np.ndarray]:
     """``(N, C)`` softmax probabilities and ``(N, K)`` activations (the input of the model's last
     layer) of every point of a cloud, averaged over the fields holding it (points in no field:
-    their nearest covered point's).
+    their nearest covered point's). The fields, features (mined ones included) and prediction
+    settings are the model's own: the probabilities are those a predict step of the model gives
+    a cloud held in memory.
 
     Example:
         >>> probabilities, activations = pointwise_outputs(record, bundle)
@@ -53,18 +59,11 @@ def pointwise_outputs(record: Any, bundle: ModelBundle) -> tuple[np.ndarray, np.
         seed=bundle.random_seed,
         feature_names=bundle.feature_names,
         normalizer=bundle.normalizer,
+        miners=bundle.miners,
     )
-    both = _outputs_and_activations(bundle.model)
-    coordinates, features = inputs.as_inputs()
-    outputs, activations = [], []
-    for start in range(0, len(coordinates), max(int(bundle.predict_batch_size), 1)):
-        stop = start + max(int(bundle.predict_batch_size), 1)
-        logits, hidden = both(bundle.model_inputs(coordinates[start:stop], features[start:stop]), training=False)
-        outputs.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1)).astype(np.float32))
-        activations.append(keras.ops.convert_to_numpy(hidden).astype(np.float32))
-    xyz = record.cloud.xyz
-    probabilities = propagate(np.concatenate(outputs), inputs.fields, record.num_points, xyz=xyz)
-    hidden = propagate(np.concatenate(activations), inputs.fields, record.num_points, xyz=xyz)
+    outputs = field_probabilities(bundle, *inputs.as_inputs(), outputs=_probabilities_and_activations(bundle.model))
+    values = propagate(outputs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
+    probabilities, hidden = np.split(values, [bundle.num_classes], axis=1)
     logger.info(
         "%s: outputs (%d classes) and %d activations of %d points",
         record.path.name,

@@ -182,11 +182,15 @@ def turned_coordinates(coordinates: np.ndarray, *, turn: int, turns: int) -> np.
     return out
 
 
-def field_probabilities(bundle: ModelBundle, coordinates: np.ndarray, features: np.ndarray) -> np.ndarray:
+def field_probabilities(
+    bundle: ModelBundle, coordinates: np.ndarray, features: np.ndarray, *, outputs: Any = None
+) -> np.ndarray:
     """``(M, P, C)`` probabilities of fields under a bundle's model, with its prediction settings:
     batch size, the model's inputs and, with ``predict_rotations`` N > 1, the mean of the N
     predictions of the fields turned by 360 / N degrees about the vertical axis (test-time
     augmentation: the same fields, features and hierarchy, the network run N times).
+    ``outputs``: another model of the same inputs whose outputs are taken as they are, with the
+    same settings, instead (:mod:`~vl3d_focal.inference.activations`).
 
     Example:
         >>> fields = np.zeros((2, 48, 3), "float32"), np.zeros((2, 48, 1), "float32")
@@ -194,11 +198,12 @@ def field_probabilities(bundle: ModelBundle, coordinates: np.ndarray, features: 
         (2, 48, 5)
     """
     return predict_fields(
-        bundle.model,
+        bundle.model if outputs is None else outputs,
         (coordinates, features),
         batch_size=bundle.predict_batch_size,
         make_inputs=bundle.model_inputs,
         turns=bundle.predict_rotations,
+        softmax=outputs is None,
         verbose=bundle.predict_verbose,
     )
 
