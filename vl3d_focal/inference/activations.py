@@ -24,9 +24,9 @@ import keras
 import numpy as np
 from scipy import stats
 
-from vl3d_focal.data.field_inputs import field_inputs
 from vl3d_focal.data.propagation import propagate
 from vl3d_focal.inference.network import field_probabilities
+from vl3d_focal.inference.prediction import model_field_inputs
 from vl3d_focal.models.bundle import ModelBundle
 
 logger = logging.getLogger(__name__)
@@ -53,14 +53,7 @@ def pointwise_outputs(record: Any, bundle: ModelBundle) -> tuple[np.ndarray, np.
         >>> probabilities.shape, activations.shape
         ((1531, 5), (1531, 8))
     """
-    inputs = field_inputs(
-        record,
-        field_spec=bundle.field_spec,
-        seed=bundle.random_seed,
-        feature_names=bundle.feature_names,
-        normalizer=bundle.normalizer,
-        miners=bundle.miners,
-    )
+    inputs = model_field_inputs(record, bundle)
     outputs = field_probabilities(bundle, *inputs.as_inputs(), outputs=_probabilities_and_activations(bundle.model))
     values = propagate(outputs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
     probabilities, hidden = np.split(values, [bundle.num_classes], axis=1)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.data.feature_shift import shift_messages
-from vl3d_focal.data.field_inputs import cloud_features, field_features, field_inputs
+from vl3d_focal.data.field_inputs import FieldInputs, cloud_features, field_features, field_inputs
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import ordered_map
 from vl3d_focal.data.records import InMemoryPredictions
@@ -195,6 +195,24 @@ def check_features(record: Any, bundle: ModelBundle, sample: np.ndarray) -> None
         logger.warning(message)
 
 
+def model_field_inputs(record: Any, bundle: ModelBundle) -> FieldInputs:
+    """The receptive fields of a cloud held in memory as a bundle's model takes them: its field
+    spec and seed, its features (mined ones computed) normalised as in training.
+
+    Example:
+        >>> model_field_inputs(record, bundle).features.shape[-1] == len(bundle.feature_names)
+        True
+    """
+    return field_inputs(
+        record,
+        field_spec=bundle.field_spec,
+        seed=bundle.random_seed,
+        feature_names=bundle.feature_names,
+        normalizer=bundle.normalizer,
+        miners=bundle.miners,
+    )
+
+
 def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int | None) -> tuple[np.ndarray, int]:
     """``(N, C)`` propagated probabilities of every point of a cloud held in memory, and the number
     of fields (0 for a model that predicts each point from its features); a cloud of more than
@@ -219,14 +237,7 @@ def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int |
     if chunk_points is not None and record.num_points > chunk_points:
         probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points), tally=tally)
     else:
-        inputs = field_inputs(
-            record,
-            field_spec=bundle.field_spec,
-            seed=bundle.random_seed,
-            feature_names=bundle.feature_names,
-            normalizer=bundle.normalizer,
-            miners=bundle.miners,
-        )
+        inputs = model_field_inputs(record, bundle)
         field_probs = field_probabilities(bundle, *inputs.as_inputs())
         if tally is not None:
             tally.add(field_probs, inputs.indices, inputs.fields.centers)
