@@ -1,5 +1,10 @@
 """The model's tracing ahead of the first batch: one function per model, the same probabilities."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 from helpers import killed_process_output
@@ -57,3 +62,23 @@ def test_a_killed_worker_leaves_no_traced_source_in_the_temporary_folder(tmp_pat
         "print(predict_fields(model, (np.ones((2, 8, 3), 'float32'),), batch_size=2).shape)"
     )
     assert killed_process_output(code, temporary=tmp_path) == ("(2, 8, 3)", [])
+
+
+def test_a_process_that_ends_while_the_model_is_traced_exits_with_its_own_status():
+    """A step that fails at once (a user's mistake: exit 2) ended the process while the warm-up
+    thread was inside TensorFlow's tracing, which aborted it (status 134, "terminate called")."""
+    code = (
+        "import os, sys; os.environ['VL3D_FOCAL_THREADS'] = '2'\n"
+        "sys.path.insert(0, sys.argv[1]); from test_inference_warm_up import _bundle\n"
+        "from vl3d_focal.inference.network import warm_up\n"
+        "thread = warm_up(_bundle(fields=True)); print(thread.daemon); sys.exit(2)"
+    )
+    ended = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert (ended.returncode, ended.stdout.strip()) == (2, "False"), ended.stderr[-2000:]
+    assert "terminate called" not in ended.stderr

@@ -97,7 +97,9 @@ def warm_up(bundle: ModelBundle) -> threading.Thread | None:
         if True in _TRACED.get(model, {}):
             return None
     traced = inference_function(model)  # made here (cheap): a second call finds it; the thread traces it
-    thread = threading.Thread(target=_trace, args=(traced, model.inputs), name="vl3d-focal-trace", daemon=True)
+    # Not a daemon: the process waits for the trace at exit (a step that fails early, a user's
+    # mistake, ends the process at once; a thread killed inside TensorFlow's tracing aborts it).
+    thread = threading.Thread(target=_trace, args=(traced, model.inputs), name="vl3d-focal-trace")
     thread.start()
     return thread
 
