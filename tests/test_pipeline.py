@@ -55,6 +55,17 @@ def test_wrong_number_of_prefixes_is_a_data_error():
         cloud_prefixes(inputs=["a", "b", "c"], prefixes=["x/", "y/"])
 
 
+def test_two_inputs_of_one_prefix_are_refused():
+    # the second cloud's outputs would replace the first's (they did, silently)
+    with pytest.raises(DataError, match=r"d/a.las and e/a.laz have the same name: .* go to 'out/a/'"):
+        cloud_prefixes(inputs=["d/a.las", "e/a.laz"], prefixes=["out/"])
+    with pytest.raises(DataError, match=r"out_pcloud: a.las and b.las would both write their outputs under './o/'"):
+        cloud_prefixes(inputs=["a.las", "b.las"], prefixes=["o/", "./o/"])
+    with pytest.raises(DataError, match=r"in_pcloud: d/a.las is listed twice"):
+        cloud_prefixes(inputs=["d/a.las", "d/../d/a.las"], prefixes=["out/"])
+    assert cloud_prefixes(inputs=["a.las", "b.las"], prefixes=["o/a", "o/a/"]) == ["o/a", "o/a/"]
+
+
 def test_topdown_picture_goes_beside_the_report():
     assert evaluation_files("o/eval/evaluation.json")["topdown_svg"].as_posix() == "o/eval/evaluation_topdown.svg"
 

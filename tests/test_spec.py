@@ -20,7 +20,14 @@ from vl3d_focal.errors import SpecError, SpecIssue
 
 SPECS = Path(__file__).parent / "specs"
 EXAMPLES = Path(__file__).parent.parent / "examples"
-INPUTS = ("data/scene.las", "data/scene2.laz", "data/train.las", "data/scene.txt", "model/model.keras")
+INPUTS = (
+    "data/scene.las",
+    "data/scene2.laz",
+    "data/other/scene.laz",
+    "data/train.las",
+    "data/scene.txt",
+    "model/model.keras",
+)
 TRAIN = "$.sequential_pipeline[1]"
 LOSS = f"{TRAIN}.model_args.compilation_args.loss"
 
@@ -53,6 +60,8 @@ EXPECTED = {
     ),
     "per_cloud_output_without_prefix.yaml": ("$.sequential_pipeline[5].out_pcloud", "start it with '*'"),
     "predict_before_train.json": ("$.sequential_pipeline[1].predict", "needs a train step before it"),
+    "same_name_inputs.json": ("$.in_pcloud", "data/other/scene.laz have the same name"),
+    "same_prefix_twice.json": ("$.out_pcloud", "data/scene2.laz would both write their outputs under"),
     "schedule_bad.json": (
         f"{TRAIN}.model_args.compilation_args.optimizer.learning_rate.schedule_args",
         "missing required key 'decay_steps'",

@@ -39,6 +39,7 @@ from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output
 from vl3d_focal.config.schemas import find_step, steps_by_kind
 from vl3d_focal.data.feature_names import header_feature_names
+from vl3d_focal.errors import DataError
 from vl3d_focal.registry import RegistryEntry
 
 Issue = tuple[tuple, str]
@@ -123,7 +124,12 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
         return
     if not prefixes or not inputs:
         return
-    per_cloud = cloud_prefixes(inputs=inputs, prefixes=prefixes)
+    try:
+        per_cloud = cloud_prefixes(inputs=inputs, prefixes=prefixes)
+    except DataError as error:  # "<key>: <why>"
+        key, _, why = str(error).partition(": ")
+        yield (key,), why
+        return
     read = {_same_file(value): parts for parts, kind, value, _ in found if kind == "input"}
     written: dict[str, tuple] = {}
     for parts, kind, value, _ in found:

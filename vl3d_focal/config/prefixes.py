@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,21 +35,51 @@ def cloud_prefixes(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Pat
         One prefix string per input.
 
     Raises:
-        DataError: when the number of prefixes is neither 1 nor the number of inputs.
+        DataError: when the number of prefixes is neither 1 nor the number of inputs, or when two
+            inputs would get the same prefix (one would overwrite the other's outputs).
 
     Example:
         >>> cloud_prefixes(inputs=["x/a.las"], prefixes=["out/run_"])
         ['out/run_']
+        >>> cloud_prefixes(inputs=["x/a.las", "y/a.las"], prefixes=["out/"])
+        Traceback (most recent call last):
+        vl3d_focal.errors.DataError: in_pcloud: x/a.las and y/a.las have the same name: ...
     """
     paths = [str(path) for path in inputs]
     texts = [str(prefix) for prefix in prefixes]
     if not texts:
-        return [str(Path(path).with_suffix("")) + "_" for path in paths]
-    if len(texts) == len(paths):
-        return texts
-    if len(texts) == 1:
-        return [f"{texts[0]}{Path(path).stem}/" for path in paths]
-    raise DataError(f"out_pcloud: expected 1 prefix or one per input ({len(paths)}), got {len(texts)}")
+        per_cloud = [str(Path(path).with_suffix("")) + "_" for path in paths]
+    elif len(texts) == len(paths):
+        per_cloud = texts
+    elif len(texts) == 1:
+        per_cloud = [f"{texts[0]}{Path(path).stem}/" for path in paths]
+    else:
+        raise DataError(f"out_pcloud: expected 1 prefix or one per input ({len(paths)}), got {len(texts)}")
+    _check_distinct(paths, per_cloud, shared=len(texts) == 1 and len(paths) > 1)
+    return per_cloud
+
+
+def _check_distinct(paths: Sequence[str], per_cloud: Sequence[str], *, shared: bool) -> None:
+    """Refuses two inputs of one prefix: the second cloud's outputs would replace the first's."""
+    first: dict[tuple[str, bool], int] = {}
+    for index, prefix in enumerate(per_cloud):
+        key = (os.path.normpath(os.path.abspath(prefix)), prefix.endswith(("/", os.sep)))
+        other = first.setdefault(key, index)
+        if other == index:
+            continue
+        one, two = paths[other], paths[index]
+        if os.path.abspath(one) == os.path.abspath(two):
+            raise DataError(f"in_pcloud: {one} is listed twice; its outputs would be written twice to {prefix!r}")
+        if shared:
+            raise DataError(
+                f"in_pcloud: {one} and {two} have the same name: with one out_pcloud prefix both clouds' "
+                f"outputs would go to {prefix!r}, the second replacing the first; give out_pcloud one prefix per "
+                "input cloud, or rename one of the files"
+            )
+        raise DataError(
+            f"out_pcloud: {one} and {two} would both write their outputs under {prefix!r}, the second replacing "
+            "the first; give each input cloud its own prefix"
+        )
 
 
 def model_prefix(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path]) -> str:
