@@ -3,6 +3,7 @@ files under any name, predictive pipelines, VL3D's Writer, final_shared_mlps, mo
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -204,3 +205,32 @@ def test_further_training_starts_from_a_model_with_the_same_network(tmp_path):
         pretrained_bundle(str(path), class_names=["a", "b"], feature_names=[])
     with pytest.raises(DataError, match="its features are"):
         pretrained_bundle(str(path), class_names=["wood", "leaf"], feature_names=["intensity"])
+
+
+def test_an_evaluators_unknown_ignore_class_is_named_at_validation_and_at_run_time(tmp_path):
+    """The classes of a loaded model are read from its file at validation; a run that meets an
+    unknown name anyway (a model file changed after validation) says so (it raised ValueError)."""
+    from vl3d_focal.config import load_spec
+    from vl3d_focal.errors import SpecError
+    from vl3d_focal.runner.pipeline import execute_pipeline
+    from vl3d_focal.steps.evaluate import run_eval
+
+    save_bundle(_bundle(tnet=False, mapping=ClassMapping.from_values(["wood", "leaf"])), tmp_path / "m.keras")
+    _cloud(tmp_path / "c.las", [0, 1] * 40)
+    spec = {
+        "in_pcloud": ["c.las"],
+        "out_pcloud": ["out/*"],
+        "sequential_pipeline": [
+            {"predict": "ModelLoader", "model_path": "m.keras"},
+            {"eval": "ClassificationEvaluator", "report_path": "*eval.json", "ignore_classes": ["lef"]},
+        ],
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    with pytest.raises(SpecError, match=r"ignore_classes\[0\]: unknown class 'lef'; .* did you mean 'leaf'\?"):
+        load_spec(tmp_path / "spec.json")
+    spec["sequential_pipeline"][1]["ignore_classes"] = ["leaf"]
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    state = execute_pipeline(load_spec(tmp_path / "spec.json"))
+    step = {**load_spec(tmp_path / "spec.json")["sequential_pipeline"][1], "ignore_classes": ["lef"]}
+    with pytest.raises(DataError, match=r"ignore_classes \['lef'\] are not classes .* did you mean 'leaf'\?"):
+        run_eval(step, state)

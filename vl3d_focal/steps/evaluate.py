@@ -92,6 +92,12 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.reports.vl3d_evaluation import write_vl3d_evaluation
 
     mapping, names = _classes(step, state)
+    unknown = [name for name in step["ignore_classes"] if name not in names]
+    if unknown:  # validation checks them where the spec names the classes; here the model does
+        raise DataError(
+            f"ClassificationEvaluator: ignore_classes {unknown} are not classes of the predictions ({names})"
+            f"{did_you_mean(unknown[0], names)}"
+        )
     ignore = [names.index(name) for name in step["ignore_classes"]]
     for record in state.clouds:
         metrics, (xyz, reference, predicted) = evaluate_predictions(

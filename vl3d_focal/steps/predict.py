@@ -25,10 +25,11 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from vl3d_focal.config.checks import Issue
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import PATH_ANNOTATION, no_effect
@@ -262,6 +263,29 @@ STEPS.register(
     )
 )
 
+def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """Nothing to report; the loaded model's classes, read from its file's metadata when it is
+    there, become the classes later steps are checked against (an evaluator's ``ignore_classes``).
+
+    Example:
+        >>> known = {}
+        >>> list(check_model_loader({"model_path": str(model_file)}, (), known)), known["class_names"][:2]
+        ([], ['ground', 'vegetation'])
+    """
+    from pathlib import Path
+
+    from vl3d_focal.errors import DataError
+    from vl3d_focal.models.model_file import read_metadata
+
+    path = step.get("model_path")
+    if isinstance(path, str) and Path(path).is_file():
+        try:
+            known["class_names"] = list(read_metadata(path)["class_names"])
+        except DataError:  # the run reports an unreadable model file
+            known["class_names"] = None
+    yield from ()
+
+
 LOADERS = {
     "ModelLoader": ("Load a model written by PredictiveModelWriter.", {}),
     "PredictivePipeline": (
@@ -289,5 +313,6 @@ for _name, (_description, _extra) in LOADERS.items():
             chief_only=True,
             per_cloud=True,
             prepare=load_model,
+            check=check_model_loader,
         )
     )
