@@ -86,3 +86,33 @@ def test_bad_chunk_size_and_missing_file(tmp_path):
     (tmp_path / "b.las").write_bytes(b"not a las file at all")
     with pytest.raises(DataError, match="cannot be read"):
         next(iter_chunks(tmp_path / "b.las", chunk_points=10))
+
+
+@pytest.mark.parametrize("name", ["X", "intensity", "Return_Number", "classification"])
+def test_an_extra_dimension_named_like_a_standard_one_is_refused(las, tmp_path, name):
+    """It replaced that dimension (the coordinates, the intensity) or failed with an OverflowError."""
+    with pytest.raises(DataError, match=f"writing .*out.laz: '{name}' is a standard LAS dimension"):
+        ChunkedCloudWriter(tmp_path / "out.laz", header=las.header, extra_dims={name: "uint8"})
+    cloud = PointCloud.from_las(las)
+    with pytest.raises(DataError, match=f"'{name}' is a standard LAS dimension"):
+        write_cloud(cloud, tmp_path / "out.las", extra_dims={name: np.zeros(len(las.points), dtype=np.uint8)})
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_prediction_dimension_named_like_a_probability_dimension_is_refused(las, tmp_path):
+    from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.inference.classified_output import source_chunks, write_classified_cloud
+
+    las.write(tmp_path / "in.las")
+    with pytest.raises(DataError, match="'prob_b' is also the name of a class's probability dimension"):
+        write_classified_cloud(
+            tmp_path / "out.las",
+            source=tmp_path / "in.las",
+            header=None,
+            chunks=source_chunks(tmp_path / "in.las"),
+            mapping=ClassMapping.from_values(["a", "b"]),
+            class_names=["a", "b"],
+            prediction_dimension="prob_b",
+            probabilities=True,
+        )
+    assert not (tmp_path / "out.las").exists()

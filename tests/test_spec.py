@@ -60,6 +60,10 @@ EXPECTED = {
     ),
     "per_cloud_output_without_prefix.yaml": ("$.sequential_pipeline[5].out_pcloud", "start it with '*'"),
     "predict_before_train.json": ("$.sequential_pipeline[1].predict", "needs a train step before it"),
+    "prediction_dimension_standard.json": (
+        "$.sequential_pipeline[5].prediction_dimension",
+        "'X' is a standard LAS dimension; an extra dimension needs another name",
+    ),
     "same_name_inputs.json": ("$.in_pcloud", "data/other/scene.laz have the same name"),
     "same_prefix_twice.json": ("$.out_pcloud", "data/scene2.laz would both write their outputs under"),
     "schedule_bad.json": (

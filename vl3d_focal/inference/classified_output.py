@@ -29,6 +29,7 @@ import numpy as np
 
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.records import CHUNK_POINTS, Chunk
+from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.chunks import ChunkedCloudWriter, iter_chunks, read_header
 from vl3d_focal.progress import Progress
@@ -84,11 +85,14 @@ def write_classified_cloud(
         >>> list(laspy.read(out / "pred.laz").point_format.extra_dimension_names)[:2]
         ['prob_ground', 'prob_vegetation']
     """
-    extra_types: dict[str, str] = {}
-    if prediction_dimension:
-        extra_types[prediction_dimension] = "uint8"
-    if probabilities:
-        extra_types.update({probability_dimension(name): "float32" for name in class_names})
+    probability_names = [probability_dimension(name) for name in class_names] if probabilities else []
+    if prediction_dimension in probability_names:
+        raise DataError(
+            f"writing {path}: prediction_dimension {prediction_dimension!r} is also the name of a class's "
+            "probability dimension; give it another name"
+        )
+    extra_types = {prediction_dimension: "uint8"} if prediction_dimension else {}
+    extra_types.update({name: "float32" for name in probability_names})
     header = read_header(source) if header is None else header
     progress = Progress(f"writing {Path(path).name}", total=header.point_count, unit="points")
     with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer, progress:

@@ -32,7 +32,7 @@ import numpy as np
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.io.las import LAS_SUFFIXES, classification_codes
+from vl3d_focal.io.las import LAS_SUFFIXES, check_extra_dimensions, classification_codes
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +149,9 @@ class ChunkedCloudWriter:
         source_path: The file the points come from; writing onto it is refused.
 
     Raises:
-        DataError: Bad suffix, destination equal to the source, chunks of the wrong shape, or
-            classification codes out of range for the point format.
+        DataError: Bad suffix, destination equal to the source, an extra dimension named like a
+            standard one, chunks of the wrong shape, or classification codes out of range for the
+            point format.
 
     Example:
         >>> with ChunkedCloudWriter(out / "a.las", header=las.header) as w:
@@ -172,6 +173,7 @@ class ChunkedCloudWriter:
             raise DataError(f"writing {self.path}: expected a .las or .laz suffix, received {self.path.suffix!r}")
         if source_path is not None and self.path.resolve() == Path(source_path).resolve():
             raise DataError(f"writing {self.path}: refusing to overwrite the input cloud it was read from")
+        check_extra_dimensions(extra_dims or {}, path=self.path)
         self.header = copy.deepcopy(header)
         existing = set(self.header.point_format.dimension_names)
         new = [

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,39 @@ _RAW_COORDINATES = ("X", "Y", "Z")
 LAS_SIGNATURE = b"LASF"
 MAX_POINTS_PER_COMPRESSED_BYTE = 1000
 """A LAZ header announcing more points than this per byte of compressed data is corrupted."""
+STANDARD_DIMENSIONS = frozenset(
+    name.lower() for format_id in range(11) for name in laspy.PointFormat(format_id).standard_dimension_names
+)
+"""The standard dimensions of every LAS point format (lower case): no extra dimension takes their names."""
+
+
+def extra_dimension_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an extra dimension (a standard LAS dimension's name, any case),
+    else None: writing one would replace that dimension (the coordinates, the intensity...).
+
+    Example:
+        >>> extra_dimension_problem("X")
+        "'X' is a standard LAS dimension; an extra dimension needs another name"
+        >>> extra_dimension_problem("prediction") is None
+        True
+    """
+    if name.lower() in STANDARD_DIMENSIONS:
+        return f"{name!r} is a standard LAS dimension; an extra dimension needs another name"
+    return None
+
+
+def check_extra_dimensions(names: Iterable[str], *, path: Path | str) -> None:
+    """Raises DataError naming the first of ``names`` that cannot name an extra dimension.
+
+    Example:
+        >>> check_extra_dimensions(["prob_ground", "intensity"], path="out.laz")
+        Traceback (most recent call last):
+        vl3d_focal.errors.DataError: writing out.laz: 'intensity' is a standard LAS dimension; ...
+    """
+    for name in names:
+        problem = extra_dimension_problem(name)
+        if problem:
+            raise DataError(f"writing {path}: {problem}")
 
 
 @dataclass
@@ -244,6 +277,7 @@ def _set_classification(las: laspy.LasData, codes: np.ndarray, *, path: Path) ->
 
 
 def _set_extra_dims(las: laspy.LasData, extra_dims: Mapping[str, np.ndarray], *, path: Path) -> None:
+    check_extra_dimensions(extra_dims, path=path)
     existing = set(las.point_format.dimension_names)
     new_params = []
     columns = {}

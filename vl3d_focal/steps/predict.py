@@ -263,6 +263,7 @@ STEPS.register(
     )
 )
 
+
 def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
     """Nothing to report; the loaded model's classes, read from its file's metadata when it is
     there, become the classes later steps are checked against (an evaluator's ``ignore_classes``).

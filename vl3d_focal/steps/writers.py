@@ -10,9 +10,10 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from vl3d_focal.config.checks import Issue
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.errors import DataError
@@ -62,6 +63,27 @@ def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
             prediction_dimension=step["prediction_dimension"],
             probabilities=step["probabilities"],
         )
+
+
+def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """``prediction_dimension`` names a new extra dimension: not a standard LAS dimension (it
+    would replace the coordinates, the intensity...) nor a class's probability dimension.
+
+    Example:
+        >>> [m for _, m in check_pcloud_writer({"prediction_dimension": "Intensity"}, (), {})]
+        ["'Intensity' is a standard LAS dimension; an extra dimension needs another name; null writes the classification"]
+    """
+    from vl3d_focal.inference.classified_output import probability_dimension
+    from vl3d_focal.io.las import extra_dimension_problem
+
+    name = step.get("prediction_dimension")
+    if not isinstance(name, str):
+        return
+    problem = extra_dimension_problem(name)
+    if problem:
+        yield at + ("prediction_dimension",), f"{problem}; null writes the classification"
+    elif step.get("probabilities") and name in [probability_dimension(c) for c in known.get("class_names") or ()]:
+        yield at + ("prediction_dimension",), f"{name!r} is also a class's probability dimension; give it another name"
 
 
 def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
@@ -129,13 +151,15 @@ STEPS.register(
                     "type": ["string", "null"],
                     "minLength": 1,
                     "default": None,
-                    "description": "Extra dimension receiving the predicted class; null writes the "
+                    "description": "Extra dimension receiving the predicted class (a new name: not a "
+                    "standard LAS dimension nor a class's prob_ dimension); null writes the "
                     "classification field with the classes' LAS codes.",
                 },
             },
             required=["writer"],
             description="Writes each input cloud with its predicted classes.",
         ),
+        check=check_pcloud_writer,
         needs=("predictions",),
         chief_only=True,
         per_cloud=True,
