@@ -6,6 +6,7 @@ import io
 import json
 import zipfile
 
+import laspy
 import numpy as np
 import pytest
 from helpers import DEMO_CLASSES
@@ -158,3 +159,52 @@ def test_forest_takes_no_loss_and_no_fields(tmp_path):
     assert [i.message for i in validate_spec(both, base_dir=tmp_path)] == [
         "class weights are given in model_handling.class_weight too; keep one"
     ]
+
+
+def test_forest_writes_the_training_reports_asked_and_reports_its_own_class_weights(tmp_path):
+    """The train step's training-cloud reports were silently not written for a forest, and the run
+    report said its weights were "none" and listed a history it does not have."""
+    from vl3d_focal.steps.dl_model_evaluator import run_dl_model_evaluator
+
+    generate_urban_scene(seed=8, size_m=30.0).write(tmp_path / "scene.las")
+    spec = _spec({"n_estimators": 5, "max_depth": 8, "class_weight": "balanced"}, chunk_points=None)
+    spec["sequential_pipeline"][2].update(
+        training_evaluation_report_path="*training_eval/evaluation.log",
+        training_classified_point_cloud_path="*training_eval/classified.laz",
+    )
+    spec["sequential_pipeline"].append({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"})
+    (tmp_path / "forest.json").write_text(json.dumps(spec))
+    state = execute_pipeline(load_spec(tmp_path / "forest.json"))
+    assert "OA" in (tmp_path / "out/training_eval/evaluation.log").read_text()
+    training, predicted = (
+        np.asarray(laspy.read(tmp_path / "out" / name).classification)
+        for name in ("training_eval/classified.laz", "predicted.laz")
+    )
+    np.testing.assert_array_equal(training, predicted)  # the training cloud is the predicted one
+    facts = state.facts.trainings[0]
+    assert (facts.class_weight_spec, facts.class_weight_source) == ("balanced", "model_args")
+    assert facts.class_weight_rule.startswith("balanced") and list(facts.files) == ["class_weights"]
+    with pytest.raises(DataError, match="a RandomForestClassifier is not a network"):
+        run_dl_model_evaluator(
+            {"pointwise_model_output_path": "*o.laz", "pointwise_model_activations_path": None}, state
+        )
+
+
+def test_forest_refuses_what_it_cannot_honour(tmp_path):
+    generate_urban_scene(seed=8, size_m=20.0).write(tmp_path / "scene.las")
+    spec = _spec({"n_estimators": 3, "model_handling": {"training_epochs": 5, "tensorboard_dir": None}})
+    spec["sequential_pipeline"][2].update(autoval_metrics=["OA"], training_activations_path="*act.laz")
+    spec["sequential_pipeline"].append({"eval": "DLModelEvaluator", "pointwise_model_output_path": "*o.laz"})
+    issues = {i.path: i.message for i in validate_spec(spec, base_dir=tmp_path)}
+    train = "$.sequential_pipeline[2]"
+    assert sorted(issues) == [
+        f"{train}.autoval_metrics",
+        f"{train}.model_args.model_handling.training_epochs",
+        f"{train}.training_activations_path",
+        "$.sequential_pipeline[6].eval",
+    ]
+    assert issues[f"{train}.model_args.model_handling.training_epochs"] == (
+        "a RandomForestClassifier is fitted once on each point's features: no epochs, batches, validation, "
+        "checkpoints, callbacks or logs; remove training_epochs"
+    )
+    assert "ClassificationEvaluator scores it" in issues["$.sequential_pipeline[6].eval"]

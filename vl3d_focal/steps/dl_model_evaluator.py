@@ -16,12 +16,14 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vl3d_focal.config.checks import Issue
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import CLOUD_SUFFIXES, optional_output_schema
 from vl3d_focal.steps.definition import step_entry
@@ -74,6 +76,9 @@ def run_dl_model_evaluator(step: Mapping[str, Any], state: PipelineState) -> Non
     )
 
     bundle = state.require_bundle(step="DLModelEvaluator")
+    problem = _not_a_network(bundle.model_name)
+    if problem:
+        raise DataError(problem)
     output, hidden = step["pointwise_model_output_path"], step["pointwise_model_activations_path"]
     for record in state.clouds:
         probabilities, activations = pointwise_outputs(record, bundle)
@@ -95,6 +100,33 @@ def run_dl_model_evaluator(step: Mapping[str, Any], state: PipelineState) -> Non
                 _write_anova(expand_output(anova_path(hidden), prefix=record.prefix), activations, labels)
             else:
                 logger.info("%s: no reference classes, no ANOVA of the activations", record.path.name)
+
+
+def _not_a_network(model_name: str) -> str | None:
+    """Why a model of that registry name has no point-wise outputs and activations to write,
+    else None (a network emitting logits)."""
+    from vl3d_focal.registry import MODELS
+
+    if model_name not in MODELS.names() or MODELS.get(model_name).metadata.get("output") == "logits":
+        return None
+    return (
+        f"DLModelEvaluator writes a network's point-wise outputs and activations; a {model_name} is not a "
+        "network: ClassificationEvaluator scores it, ClassifiedPcloudWriter with probabilities writes its "
+        "class probabilities"
+    )
+
+
+def check_dl_model_evaluator(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """The model trained or loaded before the step is a network.
+
+    Example:
+        >>> [m for _, m in check_dl_model_evaluator({}, (), {"model_name": "RandomForestClassifier"})][0][:44]
+        "DLModelEvaluator writes a network's point-wi"
+    """
+    name = known.get("model_name")
+    problem = _not_a_network(name) if isinstance(name, str) else None
+    if problem:
+        yield at + ("eval",), problem
 
 
 def _anova_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
@@ -129,5 +161,6 @@ STEPS.register(
         chief_only=True,
         per_cloud=True,
         outputs=_anova_files,
+        check=check_dl_model_evaluator,
     )
 )

@@ -265,8 +265,8 @@ STEPS.register(
 
 
 def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
-    """Nothing to report; the loaded model's classes, read from its file's metadata when it is
-    there, become the classes later steps are checked against (an evaluator's ``ignore_classes``).
+    """Nothing to report; the loaded model's classes and kind, read from its file's metadata when
+    it is there, become what later steps are checked against (an evaluator's ``ignore_classes``).
 
     Example:
         >>> known = {}
@@ -276,14 +276,17 @@ def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
     from pathlib import Path
 
     from vl3d_focal.errors import DataError
-    from vl3d_focal.models.model_file import read_metadata
+    from vl3d_focal.models.model_file import DEFAULT_MODEL, read_metadata
 
     path = step.get("model_path")
+    known["class_names"] = known["model_name"] = None
     if isinstance(path, str) and Path(path).is_file():
         try:
-            known["class_names"] = list(read_metadata(path)["class_names"])
+            metadata = read_metadata(path)
         except DataError:  # the run reports an unreadable model file
-            known["class_names"] = None
+            return
+        known["class_names"] = list(metadata["class_names"])
+        known["model_name"] = str(metadata.get("model_name", DEFAULT_MODEL))
     yield from ()
 
 

@@ -258,13 +258,16 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
     from vl3d_focal.training.targets import class_weight_value
 
     job, info = trainer.job, bundle.loss_info
-    spec_value, _ = class_weight_value(loss_spec=info.loss, model_handling=job.model_args["model_handling"])
+    if info.class_weight_source == "model_args":  # a model that takes its weights itself (the forest)
+        spec_value = job.model_args["class_weight"]
+    else:
+        spec_value, _ = class_weight_value(loss_spec=info.loss, model_handling=job.model_args["model_handling"])
     files = {
         "history_csv": job.files.history_csv,
         "history_png": job.files.history_png,
         "class_weights": job.files.class_weights,
         "tensorboard_dir": job.files.tensorboard_dir,
-    }
+    }  # those the training wrote: a forest has no history
     return TrainingFacts(
         model=job.model_name,
         class_names=list(job.class_names),
@@ -278,7 +281,7 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
         clouds=[{"path": str(record.path), "points": int(record.num_points)} for record in job.training],
         history=[dict(row) for row in trainer.history.rows],
         fit_seconds=round(trainer.fit_seconds, 3),
-        files={name: str(path) for name, path in files.items() if path is not None},
+        files={name: str(path) for name, path in files.items() if path is not None and Path(path).exists()},
     )
 
 

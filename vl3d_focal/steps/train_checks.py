@@ -14,7 +14,9 @@
   it), "did you mean" for typos (VL3D's ``["AUTO"]``, the extra dimensions the training clouds
   share, is resolved by the run); ``cloud_normalization`` names features of ``fnames``;
 - ``"AUTO"`` alone in ``fnames``;
-- ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed.
+- ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed;
+- none of the keys a model fitted once on each point's features (the forest) cannot honour
+  (:data:`ONE_FIT_UNUSED`).
 """
 
 from __future__ import annotations
@@ -105,6 +107,49 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]
                 break
 
 
+ONE_FIT_UNUSED: dict[tuple[str, ...], str] = {
+    ("autoval_metrics",): "no validation fields to score",
+    ("training_activations_path",): "no hidden activations",
+    ("pretrained_model",): "no weights to start from (every fit starts afresh)",
+    **{
+        ("model_args", "model_handling", key): "no epochs, batches, validation, checkpoints, callbacks or logs"
+        for key in (
+            "training_epochs",
+            "batch_size",
+            "validation_split",
+            "validation_pcloud",
+            "checkpoint",
+            "checkpoint_monitor",
+            "checkpoint_path",
+            "early_stopping",
+            "learning_rate_on_plateau",
+            "reduce_lr_on_plateau",
+            "fit_verbose",
+            "training_sequencer",
+            "tensorboard_dir",
+            "training_history_dir",
+            "summary_report_path",
+        )
+    },
+}
+"""Train step keys a model fitted in one go on each point's features (``samples: points``: the
+forest) cannot honour, and what it lacks; given to such a model, each is an error."""
+
+
+def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
+    model = step.get("train")
+    if not (isinstance(model, str) and model in MODELS.names()):
+        return
+    if MODELS.get(model).metadata.get("samples", "fields") != "points":
+        return
+    for keys, lacks in ONE_FIT_UNUSED.items():
+        node: Any = step
+        for key in keys:
+            node = as_dict(node).get(key)
+        if node is not None:
+            yield at + keys, f"a {model} is fitted once on each point's features: {lacks}; remove {keys[-1]}"
+
+
 def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
     """The train step's class names, class weights, loss and validation data against each other.
 
@@ -112,8 +157,10 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         >>> [m for _, m in check_train({"model_args": {"num_classes": 2, "class_names": ["a"]}}, (), {})]
         ['expected num_classes (2) names; got 1']
     """
+    known["model_name"] = step.get("train") if isinstance(step.get("train"), str) else None
     yield from check_fnames(step, at)
     yield from _feature_issues(step, at, known)
+    yield from _one_fit_issues(step, at)
     mapping = known.get("class_names")
     args = as_dict(step.get("model_args"))
     at = at + ("model_args",)

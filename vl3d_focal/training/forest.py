@@ -5,7 +5,9 @@ Keras engine: the features of the training clouds (mined ones included, scaled p
 normalised as for the deep models, so the shift check has its reference), the labelled points as
 samples (at most ``max_training_points``, a seeded draw), class weights resolved from the spec
 (``model_args.class_weight``, else ``model_handling.class_weight``) and honoured by the forest.
-Outputs: ``class_weights.json`` under the training folder. There is no loss and no epoch.
+Outputs: ``class_weights.json`` under the training folder, and the training clouds' evaluation
+and classified clouds the step asks for (``training_evaluation_report_path``...). There is no
+loss, no epoch and no validation.
 
 Example:
     >>> from vl3d_focal.steps.train import run_train  # builds the TrainingJob of a train step, runs its trainer
@@ -28,6 +30,7 @@ from vl3d_focal.models.bundle import LossInfo, ModelBundle
 from vl3d_focal.models.forest import ForestModel
 from vl3d_focal.models.forest_schema import SKLEARN_ARGS
 from vl3d_focal.registry import MODELS
+from vl3d_focal.training.evaluation import evaluate_training_clouds
 from vl3d_focal.training.fields import fit_normalizer, training_labels
 from vl3d_focal.training.targets import (
     LossPlan,
@@ -119,7 +122,7 @@ class ForestTrainer:
         write_class_weights(
             job.files.class_weights, plan=plan, loss_spec={}, class_names=list(job.class_names), counts=counts
         )
-        return ModelBundle(
+        bundle = ModelBundle(
             model=ForestModel.from_sklearn(forest, num_classes=len(job.class_names)),
             feature_names=list(job.feature_names),
             normalizer=self.normalizer,
@@ -138,3 +141,5 @@ class ForestTrainer:
             miners=tuple(job.miners),
             model_name=job.model_name,
         )
+        evaluate_training_clouds(job.training, bundle, reports=job.reports)
+        return bundle
