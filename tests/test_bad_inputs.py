@@ -92,6 +92,9 @@ RUN_FILES = ("run.json", "report.json", "report.html")
 """What a failed run leaves in its output prefix: its manifest, its record and its page."""
 VALIDATION_CASES = ("missing_feature",)
 """Mistakes validation finds, before any work."""
+FAILED_STEPS = {"unlabelled_evaluation": "ClassificationEvaluator"}
+"""Cases that fail inside a phase of per-cloud steps, and the step the run's record names (it
+named the phase's first step, ModelLoader)."""
 
 
 def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
@@ -115,6 +118,10 @@ def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
         assert manifest["status"] == "failed" and manifest["files"] == list(RUN_FILES), manifest
         record = json.loads((out / "report.json").read_text())
         assert record["status"] == "failed" and record["error"]["message"] in error_lines[0]
+        if case in FAILED_STEPS:
+            failed = record["steps"][record["error"]["step"]]
+            assert (failed["name"], failed["status"]) == (FAILED_STEPS[case], "failed")
+            assert [step["status"] for step in record["steps"]] == ["done", "done", "failed", "pending"]
 
 
 @pytest.mark.usefixtures("restore_logging")

@@ -87,6 +87,8 @@ class ModelCache:
 
 
 CACHE = ModelCache()
+FAILED_STEP_ATTRIBUTE = "vl3d_focal_failed_step"
+"""Set on the error a run of one cloud raises: which of the phase's steps (0-based) failed."""
 """This process's model cache (on a Dask worker: the worker's)."""
 
 
@@ -245,6 +247,7 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
         )
     except Exception as error:  # noqa: BLE001  (any failure of one cloud is recorded, the others go on)
         if not context.survey:
+            setattr(error, FAILED_STEP_ATTRIBUTE, len(times))  # the run's record names that step
             raise
         logger.error("%s: failed: %s", Path(task.path).name, _message(error))
         logger.debug("%s: failure", task.path, exc_info=True)

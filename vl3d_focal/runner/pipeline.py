@@ -29,6 +29,7 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import remove_stale_partials
 from vl3d_focal.registry import RegistryEntry
 from vl3d_focal.runner.cloud_phase import CloudPhases, later_needs, step_groups
+from vl3d_focal.runner.cloud_task import FAILED_STEP_ATTRIBUTE
 from vl3d_focal.runner.executor import ExecutorSettings
 from vl3d_focal.runner.inputs import read_inputs
 from vl3d_focal.runner.manifest import RunManifest
@@ -218,7 +219,11 @@ def _run_steps(
                 state.later_needs = later_needs(entries, group[-1])
                 weights = [1.0]
                 if runs_per_cloud(entry, steps[group[0]]):
-                    weights = phases.run([steps[i] for i in group], needs=[later_needs(entries, i) for i in group])
+                    try:
+                        weights = phases.run([steps[i] for i in group], needs=[later_needs(entries, i) for i in group])
+                    except Exception as error:
+                        recorder.phase_failed(group, step=getattr(error, FAILED_STEP_ATTRIBUTE, None))
+                        raise
                 else:
                     entry.load()(steps[group[0]], state)
                 logger.info("step %s/%d done (%.1f s)", where, len(steps), time.perf_counter() - begin)

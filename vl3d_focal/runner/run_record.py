@@ -249,7 +249,8 @@ class RunRecorder:
         try:
             yield
         except BaseException:
-            entry["status"] = "failed"
+            if entry["status"] == "running":  # else set by phase_failed
+                entry["status"] = "failed"
             raise
         else:
             entry["status"] = "done"
@@ -258,6 +259,24 @@ class RunRecorder:
             self.current_step = None
             self.take_facts(state)
             self.write_json()
+
+    def phase_failed(self, indices: list[int], *, step: int | None) -> None:
+        """Steps ``indices`` ran together on a cloud and the one at ``step`` (its position among
+        them) failed: those before it are done, those after it never ran. ``step`` None: unknown.
+
+        Example:
+            >>> step = {"eval": "ClassificationEvaluator", "report_path": "*e.json"}
+            >>> recorder = RunRecorder(spec={"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [
+            ...     step, step, step]}, kinds=["eval"] * 3)
+            >>> recorder.phase_failed([0, 1, 2], step=1)
+            >>> [entry["status"] for entry in recorder.data["steps"]]
+            ['done', 'failed', 'pending']
+        """
+        if step is None:
+            return
+        for position, index in enumerate(indices):
+            status = "done" if position < step else "failed" if position == step else "pending"
+            self.data["steps"][index]["status"] = status
 
     def split_seconds(self, indices: list[int], weights: list[float]) -> None:
         """Shares the time of steps that ran together (a per-cloud phase, each timed as a whole)
