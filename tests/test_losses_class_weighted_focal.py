@@ -39,7 +39,7 @@ def reference(
         onehot = np.eye(c)[np.where(valid, y, 0)]
     else:
         onehot = y.astype(np.float64)
-        valid = np.ones(y.shape[:-1], bool) if ignore is None else onehot.argmax(-1) != ignore
+        valid = np.ones(y.shape[:-1], bool) if ignore is None else (onehot.argmax(-1) != ignore) & (onehot.sum(-1) > 0)
     alpha = np.ones(c) if alpha is None else np.asarray(alpha, np.float64)
     smoothed = onehot * (1 - smoothing) + smoothing / c
     term = (alpha * smoothed * (1 - p) ** gamma * -logp).sum(-1)
@@ -404,3 +404,42 @@ def test_sparse_label_outside_the_classes_raises_eagerly_and_in_graphs_and_is_na
     # labels in range (and the ignored ones) are accepted
     fine = loss(np.array([[0, 3, -1], [2, 1, 1]]), logits).numpy()
     assert np.isfinite(fine) and fine > 0
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("reduction", ["class_weighted_mean", "sum_over_batch_size", "mean_with_sample_weight"])
+def test_one_hot_rows_of_an_ignore_class_outside_the_classes_are_ignored_like_sparse_labels(
+    from_logits, smoothing, reduction
+):
+    """``one_hot(-1)`` is a row of zeros: with ``ignore_class=-1`` it counted as class 0 (or as
+    a point without a label that still entered the denominator and the smoothing term)."""
+    rng = np.random.default_rng(3)
+    logits, labels, alpha = random_case(rng, 4)
+    labels[:, ::3] = -1
+    pred = logits if from_logits else tf.nn.softmax(logits).numpy()
+    sw = rng.uniform(0.5, 2.0, size=labels.shape)
+    loss = ClassWeightedFocalCategoricalCrossentropy(
+        class_weight=alpha,
+        gamma=2.0,
+        from_logits=from_logits,
+        ignore_class=-1,
+        label_smoothing=smoothing,
+        reduction=reduction,
+    )
+    sparse = float(loss(labels, pred, sw))
+    one_hot = float(loss(tf.one_hot(labels, 4), pred, sw))
+    np.testing.assert_allclose(one_hot, sparse, rtol=1e-5)
+    if reduction != "mean_with_sample_weight":  # the reference has the other two
+        expected = reference(
+            labels,
+            pred,
+            alpha=alpha,
+            gamma=2.0,
+            from_logits=from_logits,
+            smoothing=smoothing,
+            ignore=-1,
+            sw=sw,
+            reduction=reduction,
+        )
+        np.testing.assert_allclose(sparse, expected, rtol=1e-5)

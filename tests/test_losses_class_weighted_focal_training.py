@@ -79,3 +79,44 @@ def test_fit_on_float_one_hot_labels_follows_the_sparse_run():
         histories.append(history.history["loss"])
     assert histories[0][-1] < histories[0][0]
     np.testing.assert_allclose(histories[1], histories[0], rtol=1e-4)
+
+
+def test_a_keras_mask_leaves_the_padded_points_out_like_keras_own_losses():
+    """The loss overrides ``Loss.__call__`` and read no mask: masked points counted."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(8, 6, 2)).astype(np.float32)
+    x[:, 4:] = 0.0  # padding, masked by Masking(0)
+    y = rng.integers(0, 3, size=(8, 6))
+    inputs = keras.Input((6, 2))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Masking(0.0)(inputs)))
+    ours = ClassWeightedFocalCategoricalCrossentropy(gamma=0.0, from_logits=True, reduction="sum_over_batch_size")
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    evaluated = {}
+    for name, loss in (("ours", ours), ("keras", keras_loss)):
+        model.compile(loss=loss)
+        evaluated[name] = model.evaluate(x, y, batch_size=8, verbose=0)
+    unmasked = float(ours(y[:, :4], model.predict(x, verbose=0)[:, :4]))
+    np.testing.assert_allclose(evaluated["ours"], unmasked, rtol=1e-5)
+    np.testing.assert_allclose(evaluated["ours"], evaluated["keras"], rtol=1e-5)
+    weighted = ClassWeightedFocalCategoricalCrossentropy(class_weight=[1.0, 2.0, 3.0], from_logits=True)
+    model.compile(loss=weighted)
+    np.testing.assert_allclose(
+        model.evaluate(x, y, batch_size=8, verbose=0),
+        float(weighted(y[:, :4], model.predict(x, verbose=0)[:, :4])),
+        rtol=1e-5,
+    )
+
+
+def test_a_saved_model_reloads_in_a_process_that_imported_keras_and_the_package(tmp_path):
+    """``import keras, vl3d_focal.losses`` did not register the lazily imported class."""
+    import subprocess
+    import sys
+
+    model = _tiny_model(3)
+    model.compile(loss=ClassWeightedFocalCategoricalCrossentropy(from_logits=True, ignore_class=-1))
+    model.save(tmp_path / "model.keras")
+    code = "import sys, keras, vl3d_focal.losses\nprint(type(keras.saving.load_model(sys.argv[1]).loss).__name__)"
+    ended = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "model.keras")], capture_output=True, text=True, timeout=300
+    )
+    assert ended.stdout.strip() == "ClassWeightedFocalCategoricalCrossentropy", ended.stderr[-2000:]

@@ -2,7 +2,9 @@
 
 The public names below are imported on first use (PEP 562), so that importing this package,
 or the registry entries under it, costs nothing: the pipeline's validator lists and checks
-losses without importing Keras. Registry entries (``vl3d-focal list losses``):
+losses without importing Keras. Where Keras is imported already, the loss classes are imported
+with the package, which registers them with Keras: ``import keras, vl3d_focal.losses`` is enough
+for ``keras.models.load_model`` to find them in a ``.keras`` file. Registry entries (``vl3d-focal list losses``):
 ``class_weighted_focal_categorical_crossentropy``, ``class_weighted_categorical_crossentropy``
 (sparse labels, class weights), ``categorical_focal_crossentropy``, ``categorical_crossentropy``
 (Keras', one-hot labels), ``sparse_categorical_crossentropy`` (Keras') and
@@ -14,6 +16,8 @@ Example:
 """
 
 from __future__ import annotations
+
+import sys
 
 from vl3d_focal.lazy import lazy_attributes
 
@@ -32,3 +36,6 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC)
 __getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)
+
+if "keras" in sys.modules:  # Keras is loaded: register the loss classes for .keras files now, at no cost
+    from vl3d_focal.losses import class_weighted_focal, multi_category_focal  # noqa: F401

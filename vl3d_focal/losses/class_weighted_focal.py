@@ -52,6 +52,21 @@ class LossParts(NamedTuple):
     count: Tensor
 
 
+def keras_mask(tensor: Any) -> Any:
+    """Keras' mask of a layer's output (``Masking``, ``Embedding(mask_zero=True)``: False for
+    padded points), or None; Keras' own losses leave those points out, and so does this one.
+
+    Example:
+        >>> ops.convert_to_numpy(keras_mask(keras.layers.Masking(0.0)(ops.ones((1, 2, 3))))).tolist()
+        [[True, True]]
+    """
+    try:
+        from keras.src.backend import get_keras_mask
+    except ImportError:  # Keras before 3.6 kept it on the tensor
+        return getattr(tensor, "_keras_mask", None)
+    return get_keras_mask(tensor)
+
+
 @keras.saving.register_keras_serializable(package="vl3d_focal")
 class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
     """Class-weighted focal categorical cross-entropy (VL3D), for point-wise segmentation.
@@ -159,6 +174,7 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
             label_smoothing=self.label_smoothing,
             axis=self.axis,
             ignore_class=self.ignore_class,
+            mask=keras_mask(y_pred),
         )
 
     def compute_parts(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> LossParts:

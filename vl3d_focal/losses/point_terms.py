@@ -124,6 +124,12 @@ def _dense_terms(predictions: Tensor, weights: Tensor, *, gamma: float, from_log
     )
 
 
+def _labelled(target: Tensor, labels: Tensor, ignore_class: int) -> Tensor:
+    """One-hot rows that are not ``ignore_class``'s, nor all zero (the one-hot row of a label
+    outside [0, C), such as -1: no class, an ignored point as with sparse labels)."""
+    return ops.logical_and(ops.not_equal(labels, ignore_class), ops.greater(ops.sum(target, axis=-1), 0.0))
+
+
 def point_terms(
     y_true: Any,
     y_pred: Any,
@@ -135,6 +141,7 @@ def point_terms(
     label_smoothing: float,
     axis: int,
     ignore_class: int | None,
+    mask: Any = None,
 ) -> PointTerms:
     """Each point's weighted term, ``alpha*``, weight and validity (see :class:`PointTerms`).
 
@@ -147,7 +154,9 @@ def point_terms(
         from_logits: whether ``y_pred`` holds logits.
         label_smoothing: in [0, 1).
         axis: the class axis of ``y_pred``.
-        ignore_class: label of ignored points, or None.
+        ignore_class: label of ignored points, or None; with one-hot labels, rows of that class
+            and all-zero rows are ignored.
+        mask: Keras' mask of the predictions (False: a padded point, ignored), or None.
 
     Returns:
         A :class:`PointTerms`.
@@ -188,11 +197,11 @@ def point_terms(
             predictions, targets=target, class_weight=alpha, gamma=gamma, label_scale=1.0 - eps
         )
         if ignore_class is not None:
-            valid = ops.not_equal(labels, ignore_class)
+            valid = _labelled(target, labels, ignore_class)
     else:
         target = ops.reshape(ops.cast(y_true, "float32"), [-1, num_classes])
         if ignore_class is not None:
-            valid = ops.not_equal(ops.cast(ops.argmax(target, axis=-1), "int32"), ignore_class)
+            valid = _labelled(target, ops.cast(ops.argmax(target, axis=-1), "int32"), ignore_class)
         weighted = target if alpha is None else target * alpha
         alpha_star = ops.sum(weighted, axis=-1)
         terms = _dense_terms(predictions, weighted * (1.0 - eps) if eps else weighted, gamma=gamma, from_logits=False)
@@ -200,6 +209,9 @@ def point_terms(
         uniform = eps / ops.cast(num_classes, "float32") * (ops.ones((num_classes,)) if alpha is None else alpha)
         terms = terms + _dense_terms(predictions, uniform, gamma=gamma, from_logits=from_logits)
     point_shape = ops.shape(y_pred)[:-1]
+    if mask is not None:
+        kept = ops.reshape(ops.cast(mask, "bool"), [-1])
+        valid = kept if valid is None else ops.logical_and(valid, kept)
     weight = None if valid is None else ops.cast(valid, "float32")
     if sample_weight is not None:
         point_weight = _point_weights(sample_weight, point_shape=point_shape, point_rank=len(y_pred.shape) - 1)
