@@ -393,6 +393,15 @@ def test_sparse_label_outside_the_classes_raises_eagerly_and_in_graphs_and_is_na
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"outside the class range.*\[0, 4\)") as info:
         graph(tf.constant([[0, 4, -1], [2, 1, 3]]), tf.constant(logits))
     assert "[0] [4]" in str(info.value)  # the minimum and maximum received
+    # a graph traced for any number of classes checks against the class count at run time (it gave NaN)
+    unknown = tf.function(
+        lambda y, z: loss(y, z),
+        input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None, None], tf.float32)],
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"outside the class range.*\[0, C\)") as info:
+        unknown(tf.constant([[0, 4, -1], [2, 1, 3]]), tf.constant(logits))
+    assert "[0] [4] [4]" in str(info.value)  # minimum, maximum and the class count
+    assert np.isfinite(unknown(tf.constant([[0, 3, -1], [2, 1, 1]]), tf.constant(logits)).numpy())
     # under XLA no assertion can run: the term is NaN, not a silent number
     xla = tf.function(lambda y, z: loss(y, z), jit_compile=True)
     assert np.isnan(xla(tf.constant([[0, 4, -1], [2, 1, 3]]), tf.constant(logits)).numpy())

@@ -129,25 +129,28 @@ def _value_list(values: np.ndarray) -> str:
     return ", ".join(f"{v:g}" for v in found[:10]) + (", ..." if found.size > 10 else "")
 
 
-def check_sparse_labels(labels: Tensor, *, num_classes: int | None, ignore_class: int | None) -> None:
+def check_sparse_labels(
+    labels: Tensor, *, num_classes: int | None, ignore_class: int | None, classes: Tensor | None = None
+) -> None:
     """Raises when sparse labels are not integers in ``[0, C)`` (or ``ignore_class``).
 
     Eagerly the values are read; in a TensorFlow graph ``tf.debugging`` assertions check the
-    labels' minimum and maximum (skipped when ``num_classes`` is unknown at trace time); under
-    ``jax.jit`` nothing can be checked (see the module docstring).
+    labels' minimum and maximum (against ``classes``, the class count as a tensor, where
+    ``num_classes`` is unknown at trace time); under ``jax.jit`` nothing can be checked (see the
+    module docstring).
 
     Example:
         >>> check_sparse_labels(ops.convert_to_tensor([0, 2, -1]), num_classes=3, ignore_class=-1)
     """
     integral = "int" in keras.backend.standardize_dtype(labels.dtype)
     allowed = "" if ignore_class is None else f" or ignore_class={ignore_class}"
+    count = "C" if num_classes is None else num_classes
     fractional = (
-        "Argument `y_true` holds sparse labels that are not integers: expected class "
-        f"indices in [0, {num_classes}){allowed}"
+        f"Argument `y_true` holds sparse labels that are not integers: expected class indices in [0, {count}){allowed}"
     )
     outside = (
         f"Argument `y_true` holds sparse label value(s) outside the class range of the "
-        f"predictions ({num_classes} classes): expected integers in [0, {num_classes}){allowed}"
+        f"predictions ({count} classes): expected integers in [0, {count}){allowed}"
     )
     if _is_concrete(labels):
         values = ops.convert_to_numpy(labels).reshape(-1)
@@ -169,14 +172,15 @@ def check_sparse_labels(labels: Tensor, *, num_classes: int | None, ignore_class
 
     if not integral:
         _graph_check(tf.reduce_all(tf.equal(tf.floor(labels), labels)), f"{fractional}. Received:", [labels])
-    if num_classes is None:
+    if num_classes is None and classes is None:
         return
     valid = labels if ignore_class is None else tf.where(tf.equal(labels, ignore_class), tf.zeros_like(labels), labels)
     low, high = tf.reduce_min(valid), tf.reduce_max(valid)
+    limit = tf.cast(num_classes if num_classes is not None else classes, valid.dtype)
     _graph_check(
-        tf.logical_and(low >= 0, high < num_classes),
-        f"{outside}. Received labels with minimum and maximum (ignored points excluded):",
-        [low, high],
+        tf.logical_and(low >= 0, high < limit),
+        f"{outside}. Received labels with minimum and maximum (ignored points excluded), and C:",
+        [low, high, limit],
     )
 
 

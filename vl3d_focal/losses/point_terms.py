@@ -177,7 +177,9 @@ def point_terms(
     valid = None
     if sparse:
         labels = ops.reshape(y_true, [-1])
-        label_checks.check_sparse_labels(labels, num_classes=static_classes, ignore_class=ignore_class)
+        label_checks.check_sparse_labels(
+            labels, num_classes=static_classes, ignore_class=ignore_class, classes=ops.shape(y_pred)[-1]
+        )
         labels = ops.cast(labels, "int32")
         if ignore_class is not None:
             valid = ops.not_equal(labels, ignore_class)
