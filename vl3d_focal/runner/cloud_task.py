@@ -87,9 +87,9 @@ class ModelCache:
 
 
 CACHE = ModelCache()
+"""This process's model cache (on a Dask worker: the worker's)."""
 FAILED_STEP_ATTRIBUTE = "vl3d_focal_failed_step"
 """Set on the error a run of one cloud raises: which of the phase's steps (0-based) failed."""
-"""This process's model cache (on a Dask worker: the worker's)."""
 
 
 @dataclass(frozen=True)
