@@ -18,6 +18,7 @@ from test_resume import small_spec
 
 from vl3d_focal.cli import main
 from vl3d_focal.data.synthetic import write_demo_scene
+from vl3d_focal.io.prefix_lock import PrefixLock
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,21 @@ def test_runs_of_two_specs_never_mix_in_one_prefix(tmp_path, scene, capsys):
     assert "eval/evaluation.json" not in after and "predicted.laz" not in after  # the old run's, deleted
     assert "model/model.keras" in after
     assert sorted(json.loads((tmp_path / "out" / "run.json").read_text())["files"]) == after
+
+
+def test_a_run_into_a_prefix_another_run_is_writing_stops_before_touching_it(tmp_path, scene, capsys):
+    spec = _project(tmp_path, scene, small_spec(epochs=1))
+    assert _run(spec) == 0
+    capsys.readouterr()
+    live = tmp_path / "out" / "training" / "resume" / ".checkpoint.zz99yy88.partial.npz"
+    live.write_bytes(b"the live run's checkpoint, half written")
+    before = {name: (tmp_path / "out" / name).read_bytes() for name in _files(tmp_path / "out")}
+    with PrefixLock(tmp_path / "out" / "run.lock", holder="live.json"):
+        assert _run(spec, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert "run.lock: another run is writing these outputs now (live.json, process" in err
+    assert "report.html" not in err  # that page is the other run's
+    assert {name: (tmp_path / "out" / name).read_bytes() for name in _files(tmp_path / "out")} == before
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077])

@@ -36,6 +36,8 @@ KEPT = [
     ".predicted.p9r8e7d6.las",
     "predicted.laz",
     "other/.x.abcdefgh.partial.csv",  # not an output folder of the spec
+    ".b_predicted.p9r8e7d6.partial.laz",  # another prefix's (out/b_) in the shared folder: maybe a live run's
+    "training/.history_b.k2j4h_9a.partial.csv",  # not the temporary file of an output of the spec
     "mine.txt",
 ]
 """Files that are not ours (or not in an output folder): never touched."""

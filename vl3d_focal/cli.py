@@ -33,6 +33,8 @@ from vl3d_focal.errors import SpecError, VL3DFocalError
 
 USER_ERROR = 2
 INTERRUPTED = 130
+STDOUT_CLOSED = 128 + 13
+"""The status of a process ended by SIGPIPE: what a shell reports for ``vl3d-focal ... | head -1``."""
 _HANDLER_NAME = "vl3d-focal-cli"
 logger = logging.getLogger("vl3d_focal")
 
@@ -107,7 +109,7 @@ def _run_spec(
     silence_keras_import(not debug)
     if driver_loads_models(spec):  # else only Dask workers load models: this process never imports Keras
         import_keras()
-    from vl3d_focal.runner.manifest import interruption_note
+    from vl3d_focal.runner.manifest import OutputsTaken, interruption_note
     from vl3d_focal.runner.pipeline import run_pipeline
     from vl3d_focal.runner.run_record import report_paths, spec_prefix
 
@@ -119,8 +121,8 @@ def _run_spec(
     except KeyboardInterrupt:
         print(f"vl3d-focal: interrupted; {interruption_note(spec, spec_file=str(path))}", file=sys.stderr)
         return INTERRUPTED
-    except BaseException:
-        if report.is_file():
+    except BaseException as error:
+        if report.is_file() and not isinstance(error, OutputsTaken):  # else that page is another run's
             print(f"vl3d-focal: what ran, and the error: {report}", file=sys.stderr)
         raise
     finally:
@@ -157,6 +159,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     comparison = compare_runs(args.runs)
     sys.stdout.write(format_comparison(comparison, style=args.format))
+    if args.format != "md":  # the Markdown tables end with the notes
+        for note in comparison["notes"]:
+            print(f"vl3d-focal: note: {note}", file=sys.stderr)
     if args.output is not None:
         print(f"wrote {write_comparison(comparison, path=args.output)}", file=sys.stderr)
     return 0
@@ -328,6 +333,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout's reader went away (``vl3d-focal ... | head -1``): then there is nothing more to say."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+    except (AttributeError, OSError, ValueError):  # no poll (Windows) or stdout is no file
+        return False
+    return any(events & select.POLLERR for _, events in poller.poll(0))  # a pipe without reader
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``vl3d-focal`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
 
@@ -354,3 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vl3d-focal: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return STDOUT_CLOSED

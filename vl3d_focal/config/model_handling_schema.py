@@ -19,11 +19,9 @@ from typing import Any
 from vl3d_focal.config.augmentation_schema import training_sequencer_schema
 from vl3d_focal.config.monitoring_schema import tensorboard_dir_schema
 from vl3d_focal.config.schema_parts import closed_object, input_paths_schema, monitor_schema
-from vl3d_focal.schema_annotations import PATH_ANNOTATION, no_effect, optional_output_schema
+from vl3d_focal.schema_annotations import FOLDER_OUTPUT, PATH_ANNOTATION, no_effect, optional_output_schema
 
 MODES = ("auto", "min", "max")
-FOLDER_OUTPUT = "model-folder-output"
-"""``x-vl3d-path`` of an output folder (its files are declared by the train step's outputs)."""
 
 
 def _mode(what: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.schema_annotations import PATH_ANNOTATION
+from vl3d_focal.schema_annotations import FOLDER_OUTPUT, PATH_ANNOTATION
 
 
 def tensorboard_dir_schema() -> dict[str, Any]:
@@ -17,13 +17,13 @@ def tensorboard_dir_schema() -> dict[str, Any]:
 
     Example:
         >>> tensorboard_dir_schema()["anyOf"][1]["x-vl3d-path"]
-        'model-output'
+        'model-folder-output'
     """
     folder = {
         "title": "a folder",
         "type": "string",
         "minLength": 1,
-        PATH_ANNOTATION: "model-output",
+        PATH_ANNOTATION: FOLDER_OUTPUT,
         "description": "A leading '*' stands for the first output prefix (out_pcloud).",
     }
     return {

@@ -21,6 +21,26 @@ from pathlib import Path
 from vl3d_focal.errors import DataError
 
 PREFIX_MARK = "*"
+SURVEY_FILES = {"json": "*survey.json", "geojson": "*survey.geojson"}
+"""The record of a survey of several clouds (:mod:`vl3d_focal.runner.survey`), under the first prefix."""
+MANIFEST_NAME = "run.json"
+"""The run manifest (:mod:`vl3d_focal.runner.manifest`), under the first output prefix."""
+REPORT_FILES = {"json": "*report.json", "html": "*report.html"}
+"""The run record and its page (:mod:`vl3d_focal.runner.run_record`), under the first prefix."""
+LOCK_NAME = "run.lock"
+"""The lock a run holds while it writes (:mod:`vl3d_focal.io.prefix_lock`), beside its manifest."""
+
+
+def run_files(*, clouds: int) -> list[str]:
+    """The files a run writes for itself under the first prefix (``*`` names): its manifest,
+    record, page and lock, and for several clouds the survey record. No step may write there.
+
+    Example:
+        >>> run_files(clouds=2)
+        ['*run.json', '*report.json', '*report.html', '*run.lock', '*survey.json', '*survey.geojson']
+    """
+    survey = list(SURVEY_FILES.values()) if clouds > 1 else []
+    return [PREFIX_MARK + MANIFEST_NAME, *REPORT_FILES.values(), PREFIX_MARK + LOCK_NAME, *survey]
 
 
 def cloud_prefixes(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path]) -> list[str]:

@@ -24,7 +24,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vl3d_focal.errors import DataError
@@ -78,43 +78,57 @@ def partial_path(path: str | Path) -> Path:
     return Path(name)
 
 
-def is_partial_name(path: str | Path) -> bool:
-    """Whether ``path`` is named like a temporary file of :func:`partial_path`.
+def is_partial_name(path: str | Path, *, of: str | Path | None = None) -> bool:
+    """Whether ``path`` is named like a temporary file of :func:`partial_path` (of the file
+    ``of``, when given: same folder, stem and suffixes).
 
     Example:
         >>> is_partial_name("out/.history.k2j4h_9a.partial.csv")
         True
         >>> is_partial_name("out/history.partial.csv"), is_partial_name("out/.predicted.k2j4h_9a.laz")
         (False, False)
+        >>> is_partial_name("out/.a_model.k2j4h_9a.partial.keras", of="out/b_model.keras")
+        False
     """
-    return _PARTIAL_NAME.fullmatch(Path(path).name) is not None
+    candidate = Path(path)
+    if of is None:
+        return _PARTIAL_NAME.fullmatch(candidate.name) is not None
+    target = Path(of)
+    suffixes = _suffixes(target.name)
+    stem = target.name[: len(target.name) - len(suffixes)]
+    own = re.compile(rf"\.{re.escape(stem)}\.{_RANDOM_PART}{re.escape(PARTIAL_MARK + suffixes)}")
+    return candidate.parent == target.parent and own.fullmatch(candidate.name) is not None
 
 
-def remove_stale_partials(folder: str | Path) -> list[Path]:
-    """Deletes the temporary files of :func:`partial_path` that a killed run left in ``folder``.
-
-    Only regular files of ``folder`` itself (not its subfolders) are looked at; a missing
-    folder is no error.
+def remove_stale_partials(targets: Iterable[str | Path]) -> list[Path]:
+    """Deletes the temporary files of :func:`partial_path` that a killed run left for ``targets``
+    (the files it was writing); temporary files of other files are not touched (they may be
+    another run's, in a folder two runs share). A missing folder is no error.
 
     Returns:
         The deleted files, sorted.
 
     Example:
         >>> folder = Path(tempfile.mkdtemp())
-        >>> stale = partial_path(folder / "history.csv")
-        >>> remove_stale_partials(folder) == [stale]
-        True
+        >>> stale, other = partial_path(folder / "history.csv"), partial_path(folder / "other.csv")
+        >>> remove_stale_partials([folder / "history.csv"]) == [stale], other.exists()
+        (True, True)
     """
-    root = Path(folder)
-    if not root.is_dir():
-        return []
-    stale = sorted(
-        path for path in root.iterdir() if path.is_file() and not path.is_symlink() and is_partial_name(path)
-    )
-    for path in stale:
+    wanted = [Path(target) for target in targets]
+    stale: set[Path] = set()
+    for folder in dict.fromkeys(target.parent for target in wanted):
+        if not folder.is_dir():
+            continue
+        mine = [target for target in wanted if target.parent == folder]
+        stale.update(
+            path
+            for path in folder.iterdir()
+            if path.is_file() and not path.is_symlink() and any(is_partial_name(path, of=target) for target in mine)
+        )
+    for path in sorted(stale):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-    return stale
+    return sorted(stale)
 
 
 def check_output_path(path: str | Path) -> Path:

@@ -1,12 +1,19 @@
 """The run manifest: ``<first output prefix>run.json`` says which run the outputs there belong to.
 
-It records the spec's fingerprint, when the run started and ended, how it ended, the versions
-and the files the run writes. Before any work:
+It records the spec's fingerprint, when the run started and ended, how it ended, the versions,
+the files the run may write (``planned``, and the folders it writes files in:
+``planned_folders``), those it wrote (``files``) and, for a re-run, those an earlier run of the
+same spec wrote and this one kept (``earlier_files``). While a run writes, it
+holds ``<prefix>run.lock`` (:mod:`vl3d_focal.io.prefix_lock`): a second run into the prefix
+stops at once (exit 2), before it deletes or writes anything. Before any work:
 
 - no manifest, or one of the same spec: the run goes on and replaces its own files (a re-run);
 - the manifest of another spec: the run stops (exit 2) naming that run, so that two runs'
-  outputs are never mixed, unless ``overwrite`` is given, which first deletes the files the old
-  manifest lists (and only those).
+  outputs are never mixed, unless ``overwrite`` is given, which first deletes that run's files,
+  and only those: the files it wrote, or for a run killed before it could say so, the planned
+  files changed since it started. A file this spec reads is never deleted: the run stops instead;
+- a file this run would write that a run of another prefix owns (an enclosing prefix ``out/``
+  and a nested one ``out/tile/``): the run stops, ``overwrite`` or not.
 
 Example:
     >>> spec = {"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []}
@@ -17,28 +24,46 @@ Example:
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import logging
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from vl3d_focal import __version__
-from vl3d_focal.config.prefixes import model_prefix
+from vl3d_focal.config.normalise import annotated_paths
+from vl3d_focal.config.prefixes import LOCK_NAME, model_prefix
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.runner.outputs import MANIFEST_NAME, output_files
+from vl3d_focal.io.prefix_lock import PrefixLock
+from vl3d_focal.runner.outputs import MANIFEST_NAME, output_files, written_folders
 from vl3d_focal.training.files import TrainingFiles
 
 logger = logging.getLogger(__name__)
 
+HOW_IT_RUNS = ("executor",)
+"""Top-level keys that choose how a run is executed, not what it computes: not in the fingerprint."""
+
+
+class OutputsTaken(DataError):
+    """The output prefix belongs to another run (live, or of another spec)."""
+
 
 def spec_fingerprint(spec: Mapping[str, Any]) -> str:
-    """A short hash of a normalised spec (paths absolute, defaults filled): the run's identity."""
-    text = json.dumps(spec, sort_keys=True, default=str)
+    """A short hash of a normalised spec (paths absolute, defaults filled): the run's identity.
+    How the run is executed (:data:`HOW_IT_RUNS`: workers, scheduler) is not part of it.
+
+    Example:
+        >>> spec = {"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": []}
+        >>> spec_fingerprint(spec) == spec_fingerprint({**spec, "executor": {"workers": 2}})
+        True
+    """
+    identity = {key: value for key, value in spec.items() if key not in HOW_IT_RUNS}
+    text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -61,14 +86,53 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def _remove_listed(old: Mapping[str, Any], *, folder: Path) -> list[Path]:
-    removed = []
-    for name in old.get("files", []):
-        path = Path(name) if Path(name).is_absolute() else folder / name
-        if path.is_file():
-            path.unlink()
-            removed.append(path)
-    return removed
+def _located(name: str, *, folder: Path) -> Path:
+    return Path(name) if Path(name).is_absolute() else folder / name
+
+
+def _changed_since(old: Mapping[str, Any], since: float, *, folder: Path, relative: Callable[[Path], str]) -> list[str]:
+    """The planned files, and the files in the planned folders, changed since ``since``."""
+    candidates = [_located(name, folder=folder) for name in old.get("planned", [])]
+    for name in old.get("planned_folders", []):
+        found = _located(name, folder=folder)
+        candidates += sorted(path for path in found.rglob("*") if path.is_file()) if found.is_dir() else []
+    return [relative(path) for path in candidates if path.is_file() and path.stat().st_mtime >= since]
+
+
+def owned_files(old: Mapping[str, Any], *, folder: Path) -> list[str]:
+    """The names of the files a manifest's run owns that are on disk: those it wrote or kept,
+    and for a run that never ended (killed: its manifest still says running), its planned files
+    changed since it started (a planned file older than the run was never the run's).
+
+    Example:
+        >>> owned_files({"status": "done", "files": ["run.json", "gone.csv"]}, folder=Path("no/such"))
+        []
+    """
+    names = [*old.get("files", []), *old.get("earlier_files", [])]
+    since = old.get("started_unix")
+    if old.get("status") == "running" and isinstance(since, (int, float)):
+        names += _changed_since(old, since, folder=folder, relative=functools.partial(_relative, folder=folder))
+    return [name for name in dict.fromkeys(names) if _located(name, folder=folder).is_file()]
+
+
+def _relative(path: Path, *, folder: Path) -> str:
+    """A file's name relative to the manifest's folder when inside it (outputs move together)."""
+    try:
+        return Path(path).resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _manifests_in(folder: Path) -> list[Path]:
+    """The run manifests of any prefix in ``folder`` (``*run.json``; none where it cannot be listed)."""
+    try:
+        return sorted(path for path in folder.iterdir() if path.name.endswith(MANIFEST_NAME) and path.is_file())
+    except OSError:
+        return []
+
+
+def _read_files(spec: Mapping[str, Any]) -> set[Path]:
+    return {Path(value).resolve() for _, kind, value, _ in annotated_paths(spec) if kind == "input"}
 
 
 class RunManifest:
@@ -77,71 +141,126 @@ class RunManifest:
     Args:
         spec: the normalised spec.
         spec_file: the spec's file, for the record and messages.
-        overwrite: replace another run's outputs (its listed files are deleted first).
+        overwrite: replace another run's outputs (its files are deleted first).
     """
 
     def __init__(self, spec: Mapping[str, Any], *, spec_file: str = "", overwrite: bool = False) -> None:
         self.path = manifest_path(spec)
         self.fingerprint = spec_fingerprint(spec)
+        self.started = time.time()
         self.document: dict[str, Any] = {
             "fingerprint": self.fingerprint,
             "spec_file": spec_file,
             "status": "running",
             "started": _now(),
+            "started_unix": self.started,
             "ended": None,
             "versions": {"vl3d_focal": __version__, "python": platform.python_version()},
-            "files": [self._relative(path) for path in output_files(spec)],
+            "planned": [self._relative(path) for path in output_files(spec)],
+            "planned_folders": [self._relative(path) for path in written_folders(spec)],
+            "files": [],
+            "earlier_files": [],
         }
+        self.spec = spec
         self.overwrite = overwrite
-        self.started = time.time()
-        self.previous: set[str] = set()
+        self.lock = PrefixLock(Path(str(self.path)[: -len(MANIFEST_NAME)] + LOCK_NAME), holder=spec_file)
 
     def _relative(self, path: Path) -> str:
-        """A file's name relative to the manifest's folder when inside it (outputs move together)."""
-        try:
-            return Path(path).resolve().relative_to(self.path.parent.resolve()).as_posix()
-        except ValueError:
-            return str(path)
+        return _relative(path, folder=self.path.parent)
 
     def claim(self) -> None:
-        """Checks the prefix (see the module docstring) and writes the manifest as running.
+        """Takes the prefix's lock, checks the prefix (see the module docstring) and writes the
+        manifest as running. The lock is held until :meth:`finish`.
 
         Raises:
-            DataError: the prefix holds another spec's run and ``overwrite`` is false.
+            OutputsTaken: another run writes into the prefix now, or the prefix holds another
+                spec's run and ``overwrite`` is false or would delete a file this spec reads.
         """
-        old = read_manifest(self.path)
-        if old is not None and old["fingerprint"] == self.fingerprint:
-            self.previous = set(old.get("files", []))  # a re-run: what the earlier runs wrote is still ours
-        if old is not None and old["fingerprint"] != self.fingerprint:
-            if not self.overwrite:
-                raise DataError(
-                    f"{self.path.parent}: holds the outputs of another run (spec {old.get('spec_file') or '?'}, "
-                    f"started {old.get('started', '?')}, {old.get('status', '?')}; see {self.path}); its files "
-                    "would be mixed with this run's. Give this spec another out_pcloud, or run it with "
-                    "--overwrite to delete that run's files first"
-                )
-            removed = _remove_listed(old, folder=self.path.parent)
-            logger.warning(
-                "--overwrite: deleted %d files of the previous run (%s) in %s",
-                len(removed),
-                old.get("spec_file") or old["fingerprint"],
-                self.path.parent,
+        try:
+            self.lock.acquire()
+        except DataError as error:
+            raise OutputsTaken(str(error)) from None
+        try:
+            self._check_other_prefixes()
+            self._take_over(read_manifest(self.path))
+            self._write()
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _check_other_prefixes(self) -> None:
+        """Stops when a run of another prefix (an enclosing or a nested one: ``out/`` and
+        ``out/tile/``) owns a file this run would write."""
+        folder = self.path.parent
+        planned = {_located(name, folder=folder).resolve(): name for name in self.document["planned"]}
+        places = [folder.resolve(), *folder.resolve().parents, *(p for path in planned for p in path.parents)]
+        for place in dict.fromkeys(places):
+            for other_path in _manifests_in(place):
+                other = read_manifest(other_path)
+                if other is None or other_path.resolve() == self.path.resolve():
+                    continue
+                mine = [
+                    planned[path]
+                    for name in owned_files(other, folder=other_path.parent)
+                    if (path := _located(name, folder=other_path.parent).resolve()) in planned
+                ]
+                if mine:
+                    raise OutputsTaken(
+                        f"{', '.join(sorted(mine)[:3])}{' ...' if len(mine) > 3 else ''} in {folder}: written by "
+                        f"another run whose outputs are under {other_path.parent} (spec "
+                        f"{other.get('spec_file') or '?'}; see {other_path}); give this spec an out_pcloud outside "
+                        "that run's folders"
+                    )
+
+    def _take_over(self, old: Mapping[str, Any] | None) -> None:
+        if old is None:
+            return
+        folder = self.path.parent
+        owned = owned_files(old, folder=folder)
+        if old["fingerprint"] == self.fingerprint:  # a re-run: what earlier runs wrote is still ours
+            self.document["earlier_files"] = [name for name in owned if name != MANIFEST_NAME]
+            return
+        if not self.overwrite:
+            raise OutputsTaken(
+                f"{folder}: holds the outputs of another run (spec {old.get('spec_file') or '?'}, "
+                f"started {old.get('started', '?')}, {old.get('status', '?')}; see {self.path}); its files "
+                "would be mixed with this run's. Give this spec another out_pcloud, or run it with "
+                "--overwrite to delete that run's files first"
             )
-        self._write()
+        read = _read_files(self.spec)
+        needed = sorted(name for name in owned if _located(name, folder=folder).resolve() in read)
+        if needed:
+            raise OutputsTaken(
+                f"--overwrite would delete {', '.join(needed)} in {folder}, a file of the previous run "
+                "that this spec reads; move it out of the output prefix (and point the spec there), or "
+                "give this spec another out_pcloud"
+            )
+        for name in owned:
+            _located(name, folder=folder).unlink(missing_ok=True)
+        logger.warning(
+            "--overwrite: deleted %d files of the previous run (%s) in %s",
+            len(owned),
+            old.get("spec_file") or old["fingerprint"],
+            folder,
+        )
 
     def finish(self, status: str) -> None:
-        """Records how the run ended (``done``, ``failed``, ``interrupted``) and the files it wrote
-        (or an earlier run of the same spec wrote): never a file that was there before and is not ours."""
-        written = [
+        """Records how the run ended (``done``, ``failed``, ``interrupted``), the files it wrote
+        and those an earlier run of the same spec wrote that are still there (never a file that
+        was there before and is not ours), then releases the prefix."""
+        folder = self.path.parent
+        written = _changed_since(self.document, self.started, folder=folder, relative=self._relative)
+        written = list(dict.fromkeys([*written, MANIFEST_NAME]))  # about to be written
+        kept = [
             name
-            for name in self.document["files"]
-            if name == MANIFEST_NAME or self._ours(self.path.parent / name, name)
+            for name in self.document["earlier_files"]
+            if name not in written and _located(name, folder=folder).is_file()
         ]
-        self.document.update(status=status, ended=_now(), files=written)
-        self._write()
-
-    def _ours(self, path: Path, name: str) -> bool:
-        return path.is_file() and (path.stat().st_mtime >= self.started or name in self.previous)
+        self.document.update(status=status, ended=_now(), files=written, earlier_files=kept)
+        try:
+            self._write()
+        finally:
+            self.lock.release()
 
     def _write(self) -> None:
         with atomic_output(self.path) as tmp:

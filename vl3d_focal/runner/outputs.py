@@ -20,16 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.config.normalise import annotated_paths
-from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output, model_prefix
+from vl3d_focal.config.prefixes import (
+    MANIFEST_NAME,
+    PREFIX_MARK,
+    REPORT_FILES,
+    SURVEY_FILES,
+    cloud_prefixes,
+    expand_output,
+    model_prefix,
+)
 from vl3d_focal.config.schemas import find_step
+from vl3d_focal.schema_annotations import FOLDER_OUTPUT
 
 SCOPES = {"cloud-output": "cloud", "model-output": "model"}
-SURVEY_FILES = {"json": "*survey.json", "geojson": "*survey.geojson"}
-"""The record of a survey (:mod:`vl3d_focal.runner.survey`), under the first output prefix."""
-MANIFEST_NAME = "run.json"
-"""The run manifest (:mod:`vl3d_focal.runner.manifest`), under the first output prefix."""
-REPORT_FILES = {"json": "*report.json", "html": "*report.html"}
-"""The run record and its page (:mod:`vl3d_focal.runner.run_record`), under the first prefix."""
 
 
 def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
@@ -90,3 +93,24 @@ def output_folders(spec: Mapping[str, Any]) -> list[Path]:
         ['o/eval', 'o']
     """
     return list(dict.fromkeys(path.parent for path in output_files(spec)))
+
+
+def written_folders(spec: Mapping[str, Any]) -> list[Path]:
+    """The output folders of a normalised spec's steps (:data:`~vl3d_focal.schema_annotations.FOLDER_OUTPUT`
+    paths, such as TensorBoard's, whose file names the run does not choose), under the first
+    output prefix.
+
+    Example:
+        >>> written_folders({"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": [
+        ...     {"train": "PointNetPwiseClassifier", "fnames": [], "model_args": {"model_handling": {
+        ...         "tensorboard_dir": "*training/board"}}}]})
+        [PosixPath('o/training/board')]
+    """
+    inputs = [str(path) for path in spec.get("in_pcloud", [])]
+    first = model_prefix(inputs=inputs, prefixes=[str(prefix) for prefix in spec.get("out_pcloud", [])])
+    folders = [
+        Path(expand_output(value, prefix=first if value.startswith(PREFIX_MARK) else ""))
+        for _, kind, value, _ in annotated_paths(spec)
+        if kind == FOLDER_OUTPUT
+    ]
+    return list(dict.fromkeys(folders))

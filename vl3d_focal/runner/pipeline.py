@@ -33,7 +33,7 @@ from vl3d_focal.runner.cloud_task import FAILED_STEP_ATTRIBUTE
 from vl3d_focal.runner.executor import ExecutorSettings
 from vl3d_focal.runner.inputs import read_inputs
 from vl3d_focal.runner.manifest import RunManifest
-from vl3d_focal.runner.outputs import output_folders
+from vl3d_focal.runner.outputs import output_files
 from vl3d_focal.runner.preflight import check_outputs
 from vl3d_focal.runner.run_record import RunRecorder
 from vl3d_focal.runner.survey import SurveyRecord
@@ -66,10 +66,11 @@ def step_entries(spec: Mapping[str, Any]) -> list[tuple[str, RegistryEntry]]:
 
 
 def remove_stale_outputs(spec: Mapping[str, Any]) -> list[Path]:
-    """Deletes the temporary files an interrupted run left in the spec's output folders.
+    """Deletes the temporary files an interrupted run left for the spec's output files.
 
-    Only our temporary files (:func:`vl3d_focal.io.atomic.is_partial_name`) are deleted, never
-    outputs or other files; each deletion is logged.
+    Only our temporary files of those outputs (:func:`vl3d_focal.io.atomic.is_partial_name`) are
+    deleted, never outputs, other files or the temporary files of another prefix's outputs in a
+    shared folder; each deletion is logged.
 
     Example:
         >>> remove_stale_outputs({"in_pcloud": [], "out_pcloud": ["no/such/out/"],
@@ -77,11 +78,9 @@ def remove_stale_outputs(spec: Mapping[str, Any]) -> list[Path]:
         ...                                                "report_path": "*r.json"}]})
         []
     """
-    removed: list[Path] = []
-    for folder in output_folders(spec):
-        for stale in remove_stale_partials(folder):
-            logger.info("removed %s, a temporary file left by an interrupted run", stale)
-            removed.append(stale)
+    removed = remove_stale_partials(output_files(spec))
+    for stale in removed:
+        logger.info("removed %s, a temporary file left by an interrupted run", stale)
     return removed
 
 
@@ -153,11 +152,12 @@ def _run_claimed(
     chief = _prepare_distribution(spec)
     manifest = RunManifest(spec, spec_file=spec_file, overwrite=overwrite) if chief else None
     if manifest is not None:
-        manifest.claim()
-        remove_stale_outputs(spec)
-    recorder.writes = chief  # the prefix is this run's: its record goes there, also when it fails
+        manifest.claim()  # from here the prefix is this run's (finish() releases it)
+    recorder.writes = chief  # its record goes there, also when it fails
     status = "failed"
     try:
+        if manifest is not None:
+            remove_stale_outputs(spec)
         state = _run_steps(spec, entries, chief=chief, resume=resume, recorder=recorder)
         status = "done"
     except BaseException as error:

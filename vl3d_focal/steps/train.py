@@ -23,12 +23,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vl3d_focal.config.model_handling_schema import FOLDER_OUTPUT
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.config.training_reports_schema import training_reports_properties
 from vl3d_focal.lazy import load_reference
 from vl3d_focal.registry import MODELS, STEPS
+from vl3d_focal.schema_annotations import FOLDER_OUTPUT
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import TrainingFacts
 from vl3d_focal.steps.train_checks import check_train
