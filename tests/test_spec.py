@@ -49,11 +49,23 @@ EXPECTED = {
     "missing_required.json": ("$", "missing required key 'out_pcloud'"),
     "missing_training_cloud.yaml": (f"{TRAIN}.model_args.model_handling.training_pcloud[1]", "file not found"),
     "model_loader_without_path.yaml": ("$.sequential_pipeline[3]", "missing required key 'model_path'"),
+    "monitor_not_logged.json": (
+        f"{TRAIN}.model_args.model_handling.checkpoint_monitor",
+        "'val_acc' is not logged by this training; did you mean 'val_accuracy'? It logs loss, learning_rate",
+    ),
     "negative_gamma.yaml": (f"{LOSS}.gamma", "-0.5 is less than the minimum of 0"),
     "non_finite.json": ("$.sequential_pipeline[0].ignore_codes[0]", "expected a finite number; got nan"),
     "not_an_object.json": ("$", "expected an object with in_pcloud"),
     "num_classes_mapping.json": (f"{TRAIN}.model_args.num_classes", "defines 5 classes"),
     "output_over_input.json": ("$.sequential_pipeline[5].out_pcloud", "would overwrite the input"),
+    "output_over_run_record.json": (
+        "$.sequential_pipeline[4].report_path",
+        "o1/report.json is also written by the run itself (its own record)",
+    ),
+    "output_over_step_file.json": (
+        f"{TRAIN}.model_args.model_handling.summary_report_path",
+        "o1/training/history.csv is also written by $.sequential_pipeline[1] (a file it writes besides",
+    ),
     "overlapping_codes.yaml": (
         "$.sequential_pipeline[0].classes[1].codes[0]",
         "code 2 is already mapped to class 'ground'",

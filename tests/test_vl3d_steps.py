@@ -15,6 +15,7 @@ import laspy
 import numpy as np
 import pytest
 
+from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.data.features import extract_features
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.receptive_fields import FieldSpec
@@ -27,6 +28,7 @@ from vl3d_focal.models.model_file import load_bundle, read_pipeline, save_bundle
 from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
 from vl3d_focal.steps.model_writers import run_pipeline_writer
 from vl3d_focal.steps.state import PipelineState
+from vl3d_focal.steps.train_checks import check_train
 from vl3d_focal.steps.train_inputs import resolve_feature_names, step_mapping
 
 NUM_POINTS = 16
@@ -100,6 +102,29 @@ def test_fnames_auto_takes_the_extra_dimensions_every_training_cloud_has(tmp_pat
     assert "lacks ['planarity']" in caplog.text
     assert resolve_feature_names(["intensity", "ones"], records=records) == ["intensity", "ones"]
     assert extract_features(a, ["ones"]).tolist() == [[1.0], [1.0]]
+
+
+def test_fnames_auto_that_a_cloud_to_predict_lacks_is_caught_at_validation(tmp_path):
+    training = [
+        str(_cloud(tmp_path / name, [0, 1], extra=extra))
+        for name, extra in (("a.las", ("planarity", "prob_leaf", "linearity")), ("b.las", ("linearity", "planarity")))
+    ]
+    predicted = str(_cloud(tmp_path / "c.las", [0, 1], extra=("linearity",)))
+    step = {
+        "train": "PointNetPwiseClassifier",
+        "fnames": ["AUTO"],
+        "model_args": {"model_handling": {"training_pcloud": training}},
+    }
+    known = {"cloud_features": {predicted: header_feature_names(predicted)}}
+    assert [issue for issue in check_train(step, ("sequential_pipeline", 1), known) if "AUTO" in issue[1]] == [
+        (
+            ("sequential_pipeline", 1, "fnames"),
+            f"AUTO takes planarity, linearity from the training clouds, but {predicted} lacks planarity: its "
+            "prediction would fail after the training; name the features every cloud has instead of AUTO",
+        )
+    ]
+    known = {"cloud_features": {training[1]: header_feature_names(training[1])}}  # it has both: fine
+    assert not [issue for issue in check_train(step, ("sequential_pipeline", 1), known) if "AUTO" in issue[1]]
 
 
 def test_model_files_have_any_name_and_tnet_models_load_in_a_new_process(tmp_path):

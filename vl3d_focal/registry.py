@@ -69,6 +69,17 @@ class RegistryEntry:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     origin: str = ""
 
+    @property
+    def learns_from_points(self) -> bool:
+        """Whether a model entry predicts each point from its own features, fitted once (metadata
+        ``samples: points``: the forest) rather than from receptive fields (``fields``, the default).
+
+        Example:
+            >>> RegistryEntry(name="m", builder=print, schema={}, metadata={"samples": "points"}).learns_from_points
+            True
+        """
+        return self.metadata.get("samples", "fields") == "points"
+
     def load(self) -> Builder:
         """The builder callable (imports its module when given as ``"module:attribute"``).
 

@@ -36,7 +36,7 @@ from typing import Any
 from vl3d_focal.config.inputs import unmatched_problem
 from vl3d_focal.config.messages import json_path
 from vl3d_focal.config.normalise import annotated_paths
-from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output
+from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output, run_files
 from vl3d_focal.config.schemas import find_step, steps_by_kind
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.errors import DataError
@@ -131,7 +131,11 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
         yield (key,), why
         return
     read = {_same_file(value): parts for parts, kind, value, _ in found if kind == "input"}
-    written: dict[str, tuple] = {}
+    written: dict[str, str] = {
+        _same_file(expand_output(name, prefix=prefixes[0])): "the run itself (its own record)"
+        for name in run_files(clouds=len(inputs))
+    }
+    written.update(_step_files(spec, inputs=inputs, prefixes=prefixes, per_cloud=per_cloud))
     for parts, kind, value, _ in found:
         if not kind.endswith("-output"):
             continue
@@ -154,9 +158,30 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
             elif target in read:
                 yield parts, f"this output would overwrite the input {target} ({_where(read[target])})"
             elif target in written:
-                yield parts, f"{target} is also written by {_where(written[target])}"
+                yield parts, f"{target} is also written by {written[target]}"
             else:
-                written[target] = parts
+                written[target] = _where(parts)
+
+
+def _step_files(
+    spec: Mapping[str, Any], *, inputs: Sequence[str], prefixes: Sequence[str], per_cloud: Sequence[str]
+) -> dict[str, str]:
+    """The files steps write besides their output paths (their registry entry's ``outputs``: the
+    training folder's files, an evaluation's tables and plots), by who writes them."""
+    files: dict[str, str] = {}
+    for index, step in enumerate(as_list(spec.get("sequential_pipeline"))):
+        located = find_step(as_dict(step))
+        declared = located[1].metadata.get("outputs") if located else None
+        try:
+            outputs = list(declared(step)) if declared else []
+        except (KeyError, TypeError, AttributeError):  # arguments the schema refuses: reported there
+            continue
+        who = f"{_where(('sequential_pipeline', index))} (a file it writes besides its output paths)"
+        for scope, path in outputs:
+            targets = per_cloud if scope == "cloud" and str(path).startswith(PREFIX_MARK) else [prefixes[0]]
+            for prefix in targets:
+                files.setdefault(_same_file(expand_output(path, prefix=prefix)), who)
+    return files
 
 
 def _executor_issues(spec: Mapping[str, Any]) -> Iterator[Issue]:

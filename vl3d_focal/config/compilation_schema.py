@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from vl3d_focal.config.schema_parts import closed_object
@@ -24,6 +25,21 @@ TRAINING_METRICS = (
     "binary_accuracy",
 )
 """Keras metrics ``compilation_args.metrics`` accepts (VL3D's names)."""
+DEFAULT_TRAINING_METRICS = ("accuracy",)
+ALWAYS_LOGGED = ("loss", "learning_rate")
+"""What a training logs each epoch besides its metrics (``val_loss`` too, with validation data)."""
+
+
+def logged_quantities(metrics: Sequence[str]) -> list[str]:
+    """The names a training with ``compilation_args.metrics`` logs each epoch, which monitors may
+    name (the ``val_*`` ones with validation data).
+
+    Example:
+        >>> logged_quantities(["accuracy"])
+        ['loss', 'learning_rate', 'accuracy', 'val_loss', 'val_accuracy']
+    """
+    names = [*ALWAYS_LOGGED, *metrics]
+    return [*names, *(f"val_{name}" for name in names if name != "learning_rate")]
 
 
 def _learning_rate() -> dict[str, Any]:
@@ -96,7 +112,7 @@ def compilation_args_schema(*, loss: dict[str, Any]) -> dict[str, Any]:
                 "type": "array",
                 "uniqueItems": True,
                 "items": {"enum": list(TRAINING_METRICS), "title": "metric"},
-                "default": ["accuracy"],
+                "default": list(DEFAULT_TRAINING_METRICS),
                 "description": "Metrics reported while training, weighted like the loss (ignored points left "
                 "out): accuracy, categorical_accuracy and sparse_categorical_accuracy are the fraction of "
                 "points whose most probable class is the reference, whatever the label format; precision, "

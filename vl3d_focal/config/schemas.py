@@ -129,7 +129,7 @@ def _model_args(entry: RegistryEntry) -> dict[str, Any]:
     common = model_args_schema.model_args_common(loss=loss, class_weight_ref=CLASS_WEIGHT)
     if not entry.metadata.get("takes_loss", True):
         del common["compilation_args"]
-    if entry.metadata.get("samples", "fields") == "points":
+    if entry.learns_from_points:
         del common["pre_processing"]
     add_internal_keys(common)  # a model that declares its own member of model_args keeps it as declared
     entry_schema = entry.schema

@@ -145,4 +145,4 @@ class ModelBundle:
     @property
     def learns_from_points(self) -> bool:
         """Whether the model predicts each point from its features alone (no receptive fields)."""
-        return self.metadata.get("samples", "fields") == "points"
+        return MODELS.get(self.model_name).learns_from_points

@@ -14,6 +14,8 @@
   it), "did you mean" for typos (VL3D's ``["AUTO"]``, the extra dimensions the training clouds
   share, is resolved by the run); ``cloud_normalization`` names features of ``fnames``;
 - ``"AUTO"`` alone in ``fnames``;
+- the monitors of ``model_handling`` (checkpoint, early stopping, plateau) name quantities the
+  training logs (its loss, learning rate and ``compilation_args.metrics``, ``val_*`` too);
 - ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed;
 - none of the keys a model fitted once on each point's features (the forest) cannot honour
   (:data:`ONE_FIT_UNUSED`).
@@ -26,10 +28,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
+from vl3d_focal.config.compilation_schema import DEFAULT_TRAINING_METRICS, logged_quantities
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.registry import LOSSES, MODELS
-from vl3d_focal.steps.train_inputs import AUTO, check_fnames
+from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features
 
 
 def _weight_issues(value: Any, at: tuple, *, num_classes: int | None, names: list[str] | None) -> Iterator[Issue]:
@@ -82,10 +85,13 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]
     for name in as_dict(step.get("cloud_normalization")):
         if isinstance(fnames, list) and name not in fnames and AUTO not in fnames:
             yield at + ("cloud_normalization", name), f"{name!r} is not in fnames {fnames}{did_you_mean(name, fnames)}"
-    if "cloud_features" not in known or not isinstance(fnames, list) or AUTO in fnames:
+    if "cloud_features" not in known or not isinstance(fnames, list):
         return
     clouds = dict(known["cloud_features"])
     handling = as_dict(as_dict(step.get("model_args")).get("model_handling"))
+    if AUTO in fnames:
+        yield from _auto_issues(as_list(handling.get("training_pcloud")), list(clouds), at + ("fnames",))
+        return
     mined = list(known.get("mined_features", []))
     for key in ("training_pcloud", "validation_pcloud"):
         clouds.update(
@@ -105,6 +111,26 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]
                     f"{name!r} is not a feature of {path}{hint} Its features: {', '.join(offered)}",
                 )
                 break
+
+
+def _auto_issues(training: list[Any], predicted: list[str], at: tuple) -> Iterator[Issue]:
+    """Clouds to predict that lack an extra dimension ``AUTO`` takes from the training clouds
+    (found after the training otherwise)."""
+    read = [header_auto_features(path) for path in training if isinstance(path, str)]
+    found = [names for names in read if names is not None]
+    if not found or len(found) < len(read):  # an unreadable training cloud: its reader explains
+        return
+    taken = [name for name in found[0] if all(name in names for names in found[1:])]
+    for path in predicted:
+        offered = header_auto_features(path)
+        lacking = [name for name in taken if offered is not None and name not in offered]
+        if lacking:
+            yield (
+                at,
+                f"AUTO takes {', '.join(taken)} from the training clouds, but {path} lacks "
+                f"{', '.join(lacking)}: its prediction would fail after the training; name the features "
+                "every cloud has instead of AUTO",
+            )
 
 
 ONE_FIT_UNUSED: dict[tuple[str, ...], str] = {
@@ -140,7 +166,7 @@ def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
     model = step.get("train")
     if not (isinstance(model, str) and model in MODELS.names()):
         return
-    if MODELS.get(model).metadata.get("samples", "fields") != "points":
+    if not MODELS.get(model).learns_from_points:
         return
     for keys, lacks in ONE_FIT_UNUSED.items():
         node: Any = step
@@ -148,6 +174,34 @@ def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
             node = as_dict(node).get(key)
         if node is not None:
             yield at + keys, f"a {model} is fitted once on each point's features: {lacks}; remove {keys[-1]}"
+
+
+MONITORS = (
+    ("checkpoint_monitor",),
+    ("early_stopping", "monitor"),
+    ("reduce_lr_on_plateau", "monitor"),
+    ("learning_rate_on_plateau", "monitor"),
+)
+"""Where ``model_handling`` names a logged quantity to watch."""
+
+
+def _monitor_issues(handling: Mapping[str, Any], compilation: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
+    """Monitors that name no quantity the training logs (Keras would ignore them, epoch after epoch)."""
+    metrics = compilation.get("metrics", list(DEFAULT_TRAINING_METRICS))
+    if not isinstance(metrics, list) or not all(isinstance(name, str) for name in metrics):
+        return
+    logged = logged_quantities(metrics)
+    for keys in MONITORS:
+        node: Any = handling
+        for key in keys:
+            node = as_dict(node).get(key)
+        if isinstance(node, str) and node not in logged:
+            hint = did_you_mean(node, logged) or "."
+            yield (
+                at + keys,
+                f"{node!r} is not logged by this training{hint} It logs {', '.join(logged)} (val_*: with "
+                "validation data); add a metric to compilation_args.metrics to watch it",
+            )
 
 
 def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
@@ -191,6 +245,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=classes
     )
     yield from _loss_issues(loss, handling, at, model=step.get("train"))
+    yield from _monitor_issues(handling, compilation, at + ("model_handling",))
     if args.get("class_weight") is not None and handling.get("class_weight") is not None:
         yield at + ("class_weight",), "class weights are given in model_handling.class_weight too; keep one"
     split = handling.get("validation_split")

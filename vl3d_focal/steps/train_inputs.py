@@ -89,9 +89,30 @@ def check_fnames(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
         )
 
 
-def _extra_dimensions(record: Any) -> list[str]:
-    names = list(record.cloud.las.point_format.extra_dimension_names)
+def _auto_candidates(names: Sequence[str]) -> list[str]:
+    """The extra dimensions ``AUTO`` may take: not those our writers add (predictions, probabilities)."""
     return [n for n in names if n not in WRITTEN_DIMENSIONS and not n.startswith(WRITTEN_PREFIXES)]
+
+
+def _extra_dimensions(record: Any) -> list[str]:
+    return _auto_candidates(list(record.cloud.las.point_format.extra_dimension_names))
+
+
+def header_auto_features(path: str) -> list[str] | None:
+    """The extra dimensions ``fnames: ["AUTO"]`` would take from a LAS/LAZ file, from its header;
+    None when it cannot be read (the reader step explains why).
+
+    Example:
+        >>> header_auto_features("no/such.laz") is None
+        True
+    """
+    import laspy
+
+    try:
+        with laspy.open(str(path)) as reader:
+            return _auto_candidates(list(reader.header.point_format.extra_dimension_names))
+    except Exception:  # noqa: BLE001  (any unreadable file: the reader step explains it)
+        return None
 
 
 def resolve_feature_names(fnames: Sequence[str], *, records: Sequence[Any]) -> list[str]:
