@@ -25,7 +25,7 @@ def runs(tmp_path):
         gamma=None,
         confusion=((95, 5, 0), (10, 88, 2), (6, 3, 1)),
     )
-    ce["steps"][0]["seconds"] = 30.0
+    ce["trainings"][0]["fit_seconds"] = 30.0
     for name, record in (("focal", focal), ("ce", ce)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "report.json").write_text(json.dumps(record))
@@ -37,13 +37,15 @@ def test_markdown_tables_give_scores_per_class_values_and_differences(runs):
     text = format_comparison(compare_runs([root / "focal", root / "ce"]), style="md")
     lines = text.splitlines()
     f, c = focal["evaluations"][0]["metrics"], ce["evaluations"][0]["metrics"]
-    assert lines[2] == (
-        f"| focal | class_weighted_focal_categorical_crossentropy | 2 | balanced | {f['mIoU']:.3f} | "
-        f"{f['OA']:.3f} | {f['macro_F1']:.3f} | 42.5 | 3 |"
+    assert lines[2] == (  # training (s): the fit's 40 s, not the train step's 42.5 s (reading, fields)
+        f"| focal | finished | trained | class_weighted_focal_categorical_crossentropy | 2 | balanced | "
+        f"{f['mIoU']:.3f} | {f['OA']:.3f} | {f['macro_F1']:.3f} | 40.0 | 3 |"
     )
     assert lines[3].startswith(
-        f"| ce | sparse_categorical_crossentropy |  | none | {c['mIoU']:.3f} ({c['mIoU'] - f['mIoU']:+.3f}) |"
+        f"| ce | finished | trained | sparse_categorical_crossentropy |  | none | {c['mIoU']:.3f} "
+        f"({c['mIoU'] - f['mIoU']:+.3f}) |"
     )
+    assert lines[3].endswith("| 30.0 | 3 |") and "Note:" not in text  # both scored on the same cloud
     pole = next(line for line in lines if line.startswith("| pole |"))
     f_iou, c_iou = f["per_class"]["pole"]["IoU"], c["per_class"]["pole"]["IoU"]
     assert pole == (f"| pole | 2.00% | {f_iou:.3f} | {c_iou:.3f} ({c_iou - f_iou:+.3f}) | 0.700 | 0.100 (-0.600) |")
@@ -59,6 +61,51 @@ def test_csv_has_one_row_per_run_and_class(runs):
     ]
     assert float(rows[2]["weight"]) == 0.6 and rows[5]["weight"] == ""
     assert float(rows[2]["IoU"]) == pytest.approx(focal["evaluations"][0]["metrics"]["per_class"]["pole"]["IoU"])
+
+
+def test_a_run_that_loaded_its_model_shows_how_that_model_was_trained(runs):
+    root, focal, _ = runs
+    loaded = make_record(root / "loaded", status="failed")
+    training = loaded.pop("trainings")[0]
+    loaded["trainings"] = []
+    loaded["loaded_models"] = [
+        {
+            "path": str(root / "focal" / "model" / "model.keras"),
+            "model": training["model"],
+            "class_names": training["class_names"],
+            "loss": {"function": "class_weighted_focal_categorical_crossentropy", "gamma": 1.0},
+            "class_weight": [0.2, 0.3, 0.5],
+            "class_weight_source": "loss",
+            "class_counts": [600, 300, 100],
+        }
+    ]
+    (root / "loaded").mkdir()
+    (root / "loaded" / "report.json").write_text(json.dumps(loaded))
+    comparison = compare_runs([root / "focal", root / "loaded"])
+    run = comparison["runs"][1]
+    assert run["status"] == "failed" and run["model"] == "loaded model.keras"
+    assert (run["loss"], run["gamma"], run["class_weight"]) == (
+        "class_weighted_focal_categorical_crossentropy",
+        1.0,
+        "given",
+    )
+    assert run["weights"] == {"ground": 0.2, "vegetation": 0.3, "pole": 0.5}
+    assert run["train_seconds"] is None and run["epochs"] is None  # no training in this run
+    rows = list(csv.DictReader(io.StringIO(format_comparison(comparison, style="csv"))))
+    assert (rows[3]["status"], rows[3]["model"], rows[3]["weight"]) == ("failed", "loaded model.keras", "0.2")
+
+
+def test_runs_scored_on_other_clouds_are_flagged(runs, capsys):
+    root, _, ce = runs
+    ce["evaluations"][0]["cloud"] = str(root / "ce" / "other_tile.las")
+    (root / "ce" / "report.json").write_text(json.dumps(ce))
+    text = format_comparison(compare_runs([root / "focal", root / "ce"]), style="md")
+    assert text.splitlines()[-1] == (
+        "Note: the runs were not evaluated on the same clouds, so their scores do not compare "
+        "(focal: tile.las (210 points); ce: other_tile.las (210 points))."
+    )
+    assert main(["compare", str(root / "focal"), str(root / "ce"), "--format", "csv"]) == 0
+    assert "vl3d-focal: note: the runs were not evaluated on the same clouds" in capsys.readouterr().err
 
 
 def test_the_cli_prints_the_table_and_writes_the_page(runs, capsys):
@@ -82,6 +129,27 @@ def test_the_cli_prints_the_table_and_writes_the_page(runs, capsys):
     page = (root / "compare.html").read_text()
     assert '<a href="focal/report.html">focal</a>' in page
     assert page.count("<svg") == 3  # scores, per-class IoU, per-class recall
+
+
+def test_the_page_never_replaces_a_file_compare_did_not_write(runs, capsys):
+    root, _, _ = runs
+    report = root / "focal" / "report.html"
+    report.write_text("<!DOCTYPE html><title>the focal run's own page</title>")
+    arguments = ["compare", str(root / "focal"), str(root / "ce")]
+    for target, message in (
+        (report, "exists and is not a page written by vl3d-focal compare; it is kept"),
+        (root / "scores.csv", "give -o a name ending in .html"),
+        (root / "focal", "give -o a name ending in .html"),
+    ):
+        assert main([*arguments, "-o", str(target)]) == 2
+        assert message in capsys.readouterr().err
+    assert report.read_text() == "<!DOCTYPE html><title>the focal run's own page</title>"
+    assert not (root / "scores.csv").exists()
+
+    page = root / "comparisons" / "compare.html"
+    assert main([*arguments, "-o", str(page)]) == 0
+    assert main([*arguments[:2], "-o", str(page)]) == 0  # its own earlier page is replaced
+    assert "comparison of 1 runs" in page.read_text()
 
 
 def test_a_folder_without_a_record_is_a_clear_error(tmp_path, capsys):

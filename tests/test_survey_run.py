@@ -18,6 +18,7 @@ from helpers import DEMO_CLASSES, random_bundle, split_scene
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.io.las import PointCloud
 from vl3d_focal.models.model_file import save_bundle
+from vl3d_focal.reports.run_summary import summed_metrics
 from vl3d_focal.runner.survey import KILL_AFTER_VARIABLE
 
 FNAMES = ["intensity", "gps_time"]
@@ -173,6 +174,9 @@ def test_a_sigkilled_survey_resumed_ends_with_the_outputs_of_an_uninterrupted_on
     assert resumed["counts"] == {"done": 2, "skipped": 2, "failed": 0, "pending": 0}
     expected = json.loads((whole / "out" / "survey.json").read_text())
     assert resumed["metrics"] == expected["metrics"] and resumed["points_done"] == expected["points_done"]
+    report, whole_report = (json.loads((root / "out" / "report.json").read_text()) for root in (killed, whole))
+    assert sorted(e["cloud"] for e in report["evaluations"]) == sorted(e["cloud"] for e in whole_report["evaluations"])
+    assert summed_metrics(report)["confusion_matrix"] == summed_metrics(whole_report)["confusion_matrix"]
     files = sorted(p.relative_to(whole).as_posix() for p in whole.rglob("*") if p.is_file() and p.suffix != ".svg")
     assert files == sorted(
         p.relative_to(killed).as_posix() for p in killed.rglob("*") if p.is_file() and p.suffix != ".svg"

@@ -7,12 +7,12 @@ comparison is printed as Markdown, CSV or JSON (:func:`format_comparison`) and d
 self-contained HTML page (:func:`render_comparison`).
 
 Example:
-    >>> run = {"name": "a", "record": "a/report.json", "status": "finished", "loss": "f", "gamma": 2.0,
-    ...        "class_weight": "balanced", "weights": {}, "mIoU": 0.5, "OA": 0.9, "macro_F1": 0.6,
+    >>> run = {"name": "a", "record": "a/report.json", "status": "finished", "model": "trained", "loss": "f",
+    ...        "gamma": 2.0, "class_weight": "balanced", "weights": {}, "mIoU": 0.5, "OA": 0.9, "macro_F1": 0.6,
     ...        "train_seconds": 10.0, "epochs": 3, "per_class": {"pole": {"IoU": 0.2, "R": 0.4}}}
     >>> print(format_comparison({"classes": ["pole"], "shares": {"pole": 0.01}, "runs": [run]}, style="md")
     ...       .splitlines()[2])
-    | a | f | 2 | balanced | 0.500 | 0.900 | 0.600 | 10.0 | 3 |
+    | a | finished | trained | f | 2 | balanced | 0.500 | 0.900 | 0.600 | 10.0 | 3 |
 """
 
 from __future__ import annotations
@@ -27,17 +27,19 @@ from typing import Any
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.reports import svg_charts
-from vl3d_focal.reports.html_page import esc, fmt, link, page, table, write_page
+from vl3d_focal.reports.html_page import esc, fmt, generator_mark, link, page, table, write_page
 from vl3d_focal.reports.run_summary import (
     RECORD_FORMAT,
     class_shares,
-    first_training,
     loss_summary,
+    model_source,
     read_record,
     summed_metrics,
 )
 
 FORMATS = ("md", "csv", "json")
+GENERATOR = "vl3d-focal compare"
+"""The generator of the comparison page (an existing page is replaced only when it says so)."""
 SCORES = (("mIoU", "mIoU"), ("OA", "OA"), ("macro_F1", "macro F1"))
 
 
@@ -73,23 +75,44 @@ def find_record(path: str | os.PathLike[str]) -> Path:
 
 def _run_summary(name: str, path: Path, record: Mapping[str, Any]) -> dict[str, Any]:
     metrics = summed_metrics(record) or {}
-    training = first_training(record) or {}
-    weights = dict(zip(training.get("class_names") or [], training.get("class_weight") or []))
-    train_seconds = sum(s["seconds"] or 0.0 for s in record.get("steps") or [] if s["kind"] == "train")
+    source = model_source(record) or {}
+    trained = bool(source) and not source.get("loaded")
+    weights = dict(zip(source.get("class_names") or [], source.get("class_weight") or []))
+    fit_seconds = sum(t.get("fit_seconds") or 0.0 for t in record.get("trainings") or [])
     return {
         "name": name,
         "record": str(path),
         "status": record.get("status"),
-        **loss_summary(training or None),
+        "model": ("trained" if trained else f"loaded {Path(source['path']).name}") if source else None,
+        **loss_summary(source or None),
         "weights": weights,
         **{key: metrics.get(key) for key, _ in SCORES},
-        "train_seconds": round(train_seconds, 1) if training else None,
-        "epochs": len(training.get("history") or []) if training else None,
+        "train_seconds": round(fit_seconds, 1) if trained else None,
+        "epochs": len(source.get("history") or []) if trained else None,
+        "evaluated": sorted(_evaluated_clouds(record)),
         "per_class": {
             name: {key: row.get(key) for key in ("P", "R", "F1", "IoU", "support")}
             for name, row in (metrics.get("per_class") or {}).items()
         },
     }
+
+
+def _evaluated_clouds(record: Mapping[str, Any]) -> list[str]:
+    """``name (points)`` of each cloud a run evaluated: what its scores are computed on."""
+    found = []
+    for evaluation in record.get("evaluations") or []:
+        rows = (evaluation.get("metrics") or {}).get("per_class") or {}
+        points = sum(int(row.get("support") or 0) for row in rows.values())
+        found.append(f"{Path(str(evaluation.get('cloud', '?'))).name} ({points:,} points)")
+    return found
+
+
+def _cloud_notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A note when the runs were not scored on the same clouds (their scores then do not compare)."""
+    if not runs or all(run["evaluated"] == runs[0]["evaluated"] for run in runs):
+        return []
+    listed = "; ".join(f"{run['name']}: {', '.join(run['evaluated']) or 'none'}" for run in runs)
+    return [f"the runs were not evaluated on the same clouds, so their scores do not compare ({listed})"]
 
 
 def _names(paths: Sequence[Path]) -> list[str]:
@@ -103,7 +126,10 @@ def _names(paths: Sequence[Path]) -> list[str]:
 
 
 def compare_runs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
-    """The comparison of runs (``classes``, ``shares`` of the training points, ``runs``), first run the baseline.
+    """The comparison of runs (``classes``, ``shares`` of the training points, ``runs``, and
+    ``notes``: what makes them hard to compare), first run the baseline. A run's ``train_seconds``
+    is the time its trainings spent fitting; a run that loaded its model reports that model's loss
+    and class weights.
 
     Raises:
         DataError: a path is not a run (see :func:`find_record`).
@@ -123,7 +149,7 @@ def compare_runs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
     for run in runs:
         classes += [name for name in run["per_class"] if name not in classes]
     shares = next((dict(zip(*found)) for found in map(class_shares, records) if found), {})
-    return {"classes": classes, "shares": shares, "runs": runs}
+    return {"classes": classes, "shares": shares, "runs": runs, "notes": _cloud_notes(runs)}
 
 
 def _delta(value: float | None, base: float | None) -> float | None:
@@ -148,7 +174,7 @@ def format_comparison(comparison: Mapping[str, Any], *, style: str = "md") -> st
     if style == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        head = ["name", "loss", "gamma", "class_weight", "mIoU", "OA", "macro_F1", "train_seconds"]
+        head = ["name", "status", "model", "loss", "gamma", "class_weight", "mIoU", "OA", "macro_F1", "train_seconds"]
         writer.writerow(
             ["run", *head[1:], "class", "training_share", "weight", "precision", "recall", "F1", "IoU", "support"]
         )
@@ -169,14 +195,15 @@ def format_comparison(comparison: Mapping[str, Any], *, style: str = "md") -> st
         raise DataError(f"compare --format: expected one of {', '.join(FORMATS)}; got {style!r}")
     base = runs[0] if runs else {}
     lines = [
-        "| run | loss | gamma | class weights | mIoU | OA | macro F1 | training (s) | epochs |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+        "| run | status | model | loss | gamma | class weights | mIoU | OA | macro F1 | training (s) | epochs |",
+        "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for k, run in enumerate(runs):
         scores = " | ".join(_with_delta(run[key], base[key], first=k == 0) for key, _ in SCORES)
         gamma = "" if run["gamma"] is None else f"{run['gamma']:g}"
         lines.append(
-            f"| {run['name']} | {run['loss'] or ''} | {gamma} | {run['class_weight'] or 'none'} | {scores} | "
+            f"| {run['name']} | {run['status'] or ''} | {run['model'] or ''} | {run['loss'] or ''} | {gamma} | "
+            f"{_weights_label(run)} | {scores} | "
             f"{'' if run['train_seconds'] is None else run['train_seconds']} | {run['epochs'] or ''} |"
         )
     if classes:
@@ -200,7 +227,13 @@ def format_comparison(comparison: Mapping[str, Any], *, style: str = "md") -> st
                 for k, run in enumerate(runs)
             ]
             lines.append(f"| {name} | {'' if share is None else f'{100 * share:.2f}%'} | " + " | ".join(cells) + " |")
+    lines += [f"\nNote: {note}." for note in comparison.get("notes") or []]
     return "\n".join(lines) + "\n"
+
+
+def _weights_label(run: Mapping[str, Any]) -> str:
+    """The class-weight spec; ``none`` only for a run whose model is known to use none."""
+    return run["class_weight"] or ("none" if run.get("model") else "n/a")
 
 
 def _signed(value: float | None) -> str:
@@ -227,9 +260,10 @@ def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
         [
             link(Path(run["record"]).with_suffix(".html"), folder=folder, text=run["name"]),
             esc(run["status"]),
+            esc(run.get("model") or ""),
             esc(run["loss"] or ""),
             fmt(run["gamma"], 2),
-            esc(run["class_weight"] or "none"),
+            esc(_weights_label(run)),
             *(fmt(run[key]) + ("" if k == 0 else " " + _signed(_delta(run[key], base[key]))) for key, _ in SCORES),
             fmt(run["train_seconds"], 1),
             fmt(run["epochs"]),
@@ -237,10 +271,23 @@ def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
         for k, run in enumerate(runs)
     ]
     overview = table(
-        ["run", "status", "loss", "gamma", "class weights", "mIoU", "OA", "macro F1", "training (s)", "epochs"],
+        [
+            "run",
+            "status",
+            "model",
+            "loss",
+            "gamma",
+            "class weights",
+            "mIoU",
+            "OA",
+            "macro F1",
+            "training (s)",
+            "epochs",
+        ],
         rows,
-        left=5,
+        left=6,
     )
+    overview = "".join(f'<p class="warn">Note: {esc(note)}.</p>' for note in comparison.get("notes") or []) + overview
     overview += svg_charts.bar_chart(
         categories=[label for _, label in SCORES],
         y_max=1.0,
@@ -284,18 +331,38 @@ def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
         title=f"vl3d_focal comparison of {len(runs)} runs",
         sections=sections,
         subtitle=" vs ".join(esc(run["name"]) for run in runs),
+        generator=GENERATOR,
     )
 
 
 def write_comparison(comparison: Mapping[str, Any], *, path: str | os.PathLike[str]) -> Path:
-    """Writes :func:`render_comparison` to ``path`` (atomically).
+    """Writes :func:`render_comparison` to ``path`` (atomically), an ``.html`` file that does not
+    exist yet or an earlier comparison page: never a run's report or another file.
+
+    Raises:
+        DataError: ``path`` is not named ``.html``, or is a file this command did not write.
 
     Example:
-        >>> run = {"name": "r", "record": "r/report.json", "status": "finished", "loss": "f", "gamma": None,
-        ...        "class_weight": None, "weights": {}, "mIoU": 0.5, "OA": 0.9, "macro_F1": 0.6,
+        >>> run = {"name": "r", "record": "r/report.json", "status": "finished", "model": "trained", "loss": "f",
+        ...        "gamma": None, "class_weight": None, "weights": {}, "mIoU": 0.5, "OA": 0.9, "macro_F1": 0.6,
         ...        "train_seconds": 1.0, "epochs": 1, "per_class": {}}
         >>> write_comparison({"classes": [], "shares": {}, "runs": [run]}, path=out / "compare.html").name
         'compare.html'
     """
     target = Path(path)
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise DataError(f"{target}: the comparison is a web page; give -o a name ending in .html")
+    if target.exists() and not _is_comparison_page(target):
+        raise DataError(
+            f"{target}: exists and is not a page written by vl3d-focal compare; it is kept. Give -o another file name"
+        )
     return write_page(render_comparison(comparison, folder=target.parent), path=target)
+
+
+def _is_comparison_page(path: Path) -> bool:
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            head = handle.read(4096)
+    except OSError:  # a folder, or unreadable
+        return False
+    return generator_mark(GENERATOR) in head

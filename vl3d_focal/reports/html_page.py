@@ -139,8 +139,19 @@ def picture_uri(path: str | os.PathLike[str]) -> str | None:
     return "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
 
 
-def page(*, title: str, sections: Sequence[tuple[str, str, str]], subtitle: str = "") -> str:
-    """A whole page: a header, a menu of the sections, then each ``(id, heading, html)``.
+def generator_mark(command: str) -> str:
+    """The tag that says which command wrote a page (a later run checks it before replacing the page).
+
+    Example:
+        >>> generator_mark("vl3d-focal compare")
+        '<meta name="generator" content="vl3d-focal compare">'
+    """
+    return f'<meta name="generator" content="{esc(command)}">'
+
+
+def page(*, title: str, sections: Sequence[tuple[str, str, str]], subtitle: str = "", generator: str = "") -> str:
+    """A whole page: a header, a menu of the sections, then each ``(id, heading, html)``;
+    ``generator`` names the command that wrote it (:func:`generator_mark`).
 
     Example:
         >>> "<h2>A</h2>" in page(title="t", sections=[("a", "A", "")])
@@ -153,6 +164,7 @@ def page(*, title: str, sections: Sequence[tuple[str, str, str]], subtitle: str 
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"{generator_mark(generator) if generator else ''}"
         f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
         f"style-src 'unsafe-inline'\">"
         f'<link rel="icon" href="data:,">'

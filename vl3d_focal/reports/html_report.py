@@ -183,6 +183,8 @@ def _evaluations(record: Mapping[str, Any], folder: Path) -> list[tuple[str, str
     for number, evaluation in enumerate(shown, start=1):
         name = Path(evaluation["cloud"]).name
         files = link(evaluation["report_path"], folder=folder)
+        if evaluation.get("earlier_run"):
+            files = "evaluated by the interrupted run this one resumed (its files were kept)"
         sections.append(
             (
                 f"results-{number}",

@@ -59,8 +59,24 @@ def first_training(record: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(trainings[0]) if trainings else None
 
 
+def model_source(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """How the run's model was trained: its first training, else the first model it loaded
+    (its facts, with ``loaded`` true), else None.
+
+    Example:
+        >>> model_source({"trainings": [], "loaded_models": [{"path": "m.keras"}]})
+        {'path': 'm.keras', 'loaded': True}
+    """
+    training = first_training(record)
+    if training is not None:
+        return training
+    loaded = record.get("loaded_models") or []
+    return {**loaded[0], "loaded": True} if loaded else None
+
+
 def loss_summary(training: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The loss function, its gamma (None for a loss without one) and the class-weight spec.
+    """The loss function, its gamma (None for a loss without one) and the class-weight spec
+    (``"given"`` for weights without a strategy's name, as a loaded model's).
 
     Example:
         >>> loss_summary({"loss": {"function": "f", "gamma": 2.0}, "class_weight_spec": "balanced"})
@@ -71,20 +87,21 @@ def loss_summary(training: Mapping[str, Any] | None) -> dict[str, Any]:
     spec = training.get("class_weight_spec")
     if isinstance(spec, Mapping) and "strategy" in spec:
         spec = spec["strategy"]
-    elif spec is not None and not isinstance(spec, str):
+    elif (spec is not None and not isinstance(spec, str)) or (spec is None and training.get("class_weight")):
         spec = "given"
     loss = training.get("loss") or {}
     return {"loss": loss.get("function"), "gamma": loss.get("gamma"), "class_weight": spec}
 
 
 def class_shares(record: Mapping[str, Any]) -> tuple[list[str], list[float]] | None:
-    """The class names and each class's share of the training points (else of the evaluated points).
+    """The class names and each class's share of the training points of the run's model (trained
+    or loaded), else of the evaluated points.
 
     Example:
         >>> class_shares({"trainings": [{"class_names": ["a", "b"], "class_counts": [3, 1]}]})
         (['a', 'b'], [0.75, 0.25])
     """
-    training = first_training(record)
+    training = model_source(record)
     if training and sum(training.get("class_counts") or []) > 0:
         names, counts = training["class_names"], training["class_counts"]
     else:

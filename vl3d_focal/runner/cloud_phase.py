@@ -46,10 +46,12 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import check_output_path, partial_path
 from vl3d_focal.progress import Progress
 from vl3d_focal.registry import RegistryEntry
+from vl3d_focal.reports.metrics import classification_metrics
 from vl3d_focal.runner.cloud_task import CloudOutcome, CloudTask, ModelRef, PhaseContext, run_cloud_task
 from vl3d_focal.runner.executor import ExecutorSettings, open_executor
 from vl3d_focal.runner.outputs import declared_outputs
 from vl3d_focal.runner.survey import SurveyRecord
+from vl3d_focal.steps.facts import EvaluationFacts
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -279,6 +281,17 @@ class CloudPhases:
         if self.record is not None and phase is not None:  # a survey's phases have numbers
             self.record.record(outcome, phase=phase, outputs=expand_patterns(patterns, prefix=task.prefix))
 
+    def _keep_earlier_evaluation(self, path: str) -> None:
+        """The scores of a tile an earlier run evaluated and this one skips count in the run's
+        record, as if evaluated now (once per tile)."""
+        assert self.record is not None
+        kept = self.record.tile_metrics(path)
+        facts = self.state.facts.evaluations
+        if kept is None or any(evaluation.cloud == path for evaluation in facts):
+            return
+        metrics = classification_metrics(kept["confusion_matrix"], class_names=kept["class_names"])
+        facts.append(EvaluationFacts(cloud=path, report_path="", metrics=metrics, earlier_run=True))
+
     def _tasks(self, patterns: Sequence[str], *, phase: int | None) -> tuple[list[CloudTask], list[int]]:
         """The tasks of the phase, and the points of the tiles a resumed record completed
         (recorded as skipped; ``patterns``: the phase's :func:`cloud_output_patterns`)."""
@@ -296,6 +309,7 @@ class CloudPhases:
                 and self.record.is_complete(path, phase=phase, outputs=outputs)
             ):
                 self.record.skip(path, phase=phase, outputs=outputs)
+                self._keep_earlier_evaluation(path)
                 skipped.append(record.num_points)
                 continue
             tasks.append(CloudTask(number=number, path=path, prefix=record.prefix, points=record.num_points))

@@ -201,6 +201,7 @@ class RunRecorder:
                 for index, (step, kind) in enumerate(zip(spec["sequential_pipeline"], kinds))
             ],
             "trainings": [],
+            "loaded_models": [],
             "evaluations": [],
             "notes": [],
             "warnings": [],
@@ -304,7 +305,7 @@ class RunRecorder:
     def take_facts(self, state: PipelineState) -> None:
         """Copies what the steps told (``state.facts``) into the record."""
         facts = json_ready(state.facts.to_dict())
-        self.data.update(trainings=facts["trainings"], evaluations=facts["evaluations"], notes=facts["notes"])
+        self.data.update({key: facts[key] for key in ("trainings", "loaded_models", "evaluations", "notes")})
 
     def fail(self, error: BaseException) -> None:
         """Records the error that ended the run."""

@@ -201,6 +201,17 @@ class SurveyRecord:
         tile["phases"].append(self.phases[phase]["fingerprint"])
         tile["outputs"] = list(dict.fromkeys(tile["outputs"] + list(outputs)))
 
+    def tile_metrics(self, path: str) -> dict[str, Any] | None:
+        """A tile's recorded metrics with its confusion matrix and class names, or None.
+
+        Example:
+            >>> SurveyRecord(tiles=[], model_prefix="o/", crs=None, previous={}).tile_metrics("a.laz") is None
+            True
+        """
+        found = next((tile for tile in self.tiles if tile["path"] == str(path)), None)
+        metrics = (found or {}).get("metrics") or {}
+        return metrics if "confusion_matrix" in metrics and "class_names" in metrics else None
+
     def record(self, outcome: CloudOutcome, *, phase: int, outputs: Sequence[str]) -> None:
         """Records what a task did with its tile, and writes the record (throttled)."""
         tile = self._tile(outcome.path)

@@ -53,6 +53,29 @@ class TrainingFacts:
 
 
 @dataclass
+class LoadedModelFacts:
+    """A model a run loaded from a file instead of training it, with how it was trained.
+
+    Attributes:
+        path: the model file.
+        model: the registered model.
+        class_names: the classes, in output order.
+        loss: the loss object it was trained with (as run).
+        class_weight: its resolved class weights, or None.
+        class_weight_source: where they were given (``loss``, ``model_handling``, ``none``).
+        class_counts: its training points per class.
+    """
+
+    path: str
+    model: str
+    class_names: list[str]
+    loss: dict[str, Any]
+    class_weight: list[float] | None
+    class_weight_source: str
+    class_counts: list[int]
+
+
+@dataclass
 class EvaluationFacts:
     """The evaluation of one cloud.
 
@@ -62,6 +85,7 @@ class EvaluationFacts:
         metrics: the metrics (:func:`vl3d_focal.reports.metrics.classification_metrics`).
         class_colors: the classes' colours (``#rrggbb``, or None where the spec gives none).
         pictures: the pictures written, by name (``topdown_png``, ``confusion_png``...).
+        earlier_run: evaluated by an earlier run of the same spec (a tile a resumed survey skipped).
     """
 
     cloud: str
@@ -69,6 +93,7 @@ class EvaluationFacts:
     metrics: dict[str, Any]
     class_colors: list[str | None] = field(default_factory=list)
     pictures: dict[str, str] = field(default_factory=dict)
+    earlier_run: bool = False
 
 
 @dataclass
@@ -77,11 +102,13 @@ class RunFacts:
 
     Attributes:
         trainings: one per ``train`` step.
+        loaded_models: one per model loaded from a file (``ModelLoader``, ``PredictivePipeline``).
         evaluations: one per evaluated cloud.
         notes: free-form lines worth showing (e.g. a model loaded from a file).
     """
 
     trainings: list[TrainingFacts] = field(default_factory=list)
+    loaded_models: list[LoadedModelFacts] = field(default_factory=list)
     evaluations: list[EvaluationFacts] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
