@@ -14,6 +14,7 @@ from vl3d_focal.errors import VL3DFocalError
 from vl3d_focal.losses import (
     ClassWeightedFocalCategoricalCrossentropy,
     LossArgumentError,
+    MultiCategoryFocalCrossentropy,
     vl3d_class_weighted_focal_categorical_crossentropy,
 )
 
@@ -452,3 +453,20 @@ def test_one_hot_rows_of_an_ignore_class_outside_the_classes_are_ignored_like_sp
             reduction=reduction,
         )
         np.testing.assert_allclose(sparse, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("loss_class", [ClassWeightedFocalCategoricalCrossentropy, MultiCategoryFocalCrossentropy])
+def test_keras_dtype_argument_is_taken_and_the_loss_stays_float32(loss_class):
+    y_true, logits = np.array([[0, 2, 1]]), np.array([[[2.0, 0.0, -1.0], [0.5, 0.1, 3.0], [1.0, 1.0, 1.0]]], "float16")
+    one_hot = np.eye(3)[y_true]
+    plain = loss_class(from_logits=True)
+    for dtype in (None, "float32"):
+        loss = loss_class(from_logits=True, dtype=dtype)
+        assert loss.dtype == "float32"
+        value = loss(one_hot if loss_class is MultiCategoryFocalCrossentropy else y_true, logits)
+        expected = plain(one_hot if loss_class is MultiCategoryFocalCrossentropy else y_true, logits)
+        assert value.dtype == "float32" and float(value) == float(expected)
+    with pytest.raises(
+        LossArgumentError, match="Expected one of \\[None, 'float32'\\].*Received: dtype='mixed_float16'"
+    ):
+        loss_class(dtype="mixed_float16")

@@ -144,3 +144,27 @@ def check_choice(value: Any, *, argument: str, allowed: Sequence[Any]) -> Any:
             f"Received: {argument}={value!r}"
         )
     return value
+
+
+COMPUTE_DTYPES = (None, "float32")
+"""The ``dtype`` values the losses accept: they compute in float32 whatever the inputs (the
+stable choice under mixed precision too, where Keras' own losses would compute in float16)."""
+
+
+def check_dtype(value: Any) -> str:
+    """The losses' compute dtype, ``"float32"``, for ``dtype`` None or ``"float32"``.
+
+    Example:
+        >>> check_dtype(None)
+        'float32'
+        >>> check_dtype("float64")
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.losses.exceptions.LossArgumentError: Invalid value for argument `dtype`. Expected one of [None, 'float32'] (this loss computes in float32 from any input dtype, also under mixed precision). Received: dtype='float64'
+    """
+    if not any(value is option or (value == option and option is not None) for option in COMPUTE_DTYPES):
+        raise LossArgumentError(
+            f"Invalid value for argument `dtype`. Expected one of {list(COMPUTE_DTYPES)!r} (this loss computes "
+            f"in float32 from any input dtype, also under mixed precision). Received: dtype={value!r}"
+        )
+    return "float32"

@@ -131,6 +131,8 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
         ignore_class: integer label whose points contribute nothing, or None.
         reduction: one of ``REDUCTIONS``.
         name: name of the loss.
+        dtype: None or "float32" (Keras' argument): the loss computes in float32 from any input
+            dtype, also under mixed precision.
 
     Example:
         >>> loss = ClassWeightedFocalCategoricalCrossentropy(class_weight=[0.25, 0.25, 0.25])
@@ -150,10 +152,11 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
         ignore_class: int | None = None,
         reduction: str | None = "class_weighted_mean",
         name: str = "class_weighted_focal_categorical_crossentropy",
+        dtype: str | None = None,
     ):
         if not isinstance(name, str) or not name:
             raise LossArgumentError(f"Argument `name` must be a non-empty string. Received: name={name!r}")
-        super().__init__(name=name, reduction=None, dtype="float32")
+        super().__init__(name=name, reduction=None, dtype=args.check_dtype(dtype))
         self.class_weight = args.check_class_weight(class_weight)
         self.gamma = args.check_gamma(gamma)
         self.from_logits = args.check_bool(from_logits, argument="from_logits")

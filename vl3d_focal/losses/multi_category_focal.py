@@ -69,6 +69,8 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
         epsilon: probability clipping bound (seed 003 uses 1e-7).
         reduction: one of Keras' reductions (None/"none" gives per-sample values).
         name: name of the loss.
+        dtype: None or "float32" (Keras' argument): the loss computes in float32 from any input
+            dtype, also under mixed precision.
 
     Neither ``class_counts`` nor ``class_weight``: every class weighs 1 / C.
 
@@ -86,9 +88,10 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
         epsilon: float = 1e-7,
         reduction: str | None = "sum_over_batch_size",
         name: str = "multi_category_focal_crossentropy",
+        dtype: str | None = None,
     ):
         args.check_choice(reduction, argument="reduction", allowed=parts.KERAS_REDUCTIONS)
-        super().__init__(name=name, reduction=reduction, dtype="float32")
+        super().__init__(name=name, reduction=reduction, dtype=args.check_dtype(dtype))
         if class_counts is not None and class_weight is not None:
             raise LossArgumentError(
                 "Arguments `class_counts` and `class_weight` are exclusive: give one. "
