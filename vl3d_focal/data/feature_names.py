@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 SCAN_ANGLE_ALIASES = ("scan_angle", "scan_angle_rank")
 RAW_COORDINATES = ("X", "Y", "Z")
@@ -102,10 +103,26 @@ def header_feature_names(path: str | Path) -> list[str] | None:
         >>> header_feature_names("no/such.laz") is None
         True
     """
+    found = _header_point_format(path)
+    return None if found is None else feature_names(list(found.dimension_names))
+
+
+def header_extra_dimensions(path: str | Path) -> list[str] | None:
+    """The extra dimensions of a LAS/LAZ file from its header; None when it cannot be read.
+
+    Example:
+        >>> header_extra_dimensions("no/such.laz") is None
+        True
+    """
+    found = _header_point_format(path)
+    return None if found is None else list(found.extra_dimension_names)
+
+
+def _header_point_format(path: str | Path) -> Any:
     import laspy
 
     try:
         with laspy.open(str(path)) as reader:
-            return feature_names(list(reader.header.point_format.dimension_names))
+            return reader.header.point_format
     except Exception:  # noqa: BLE001  (any unreadable file: the reader step explains it)
         return None

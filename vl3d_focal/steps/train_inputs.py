@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from vl3d_focal.config.checks import Issue, as_list
+from vl3d_focal.data.feature_names import header_extra_dimensions
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.errors import DataError
 from vl3d_focal.schema_annotations import PATH_ANNOTATION
@@ -106,13 +107,8 @@ def header_auto_features(path: str) -> list[str] | None:
         >>> header_auto_features("no/such.laz") is None
         True
     """
-    import laspy
-
-    try:
-        with laspy.open(str(path)) as reader:
-            return _auto_candidates(list(reader.header.point_format.extra_dimension_names))
-    except Exception:  # noqa: BLE001  (any unreadable file: the reader step explains it)
-        return None
+    found = header_extra_dimensions(path)
+    return None if found is None else _auto_candidates(found)
 
 
 def resolve_feature_names(fnames: Sequence[str], *, records: Sequence[Any]) -> list[str]:
