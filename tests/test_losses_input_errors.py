@@ -96,3 +96,24 @@ def test_integer_valued_float_labels_are_accepted_in_both_modes():
     graph = float(tf.function(lambda y, z: _loss()(y, z))(tf.constant(labels), tf.constant(logits)))
     assert eager == pytest.approx(float(_loss()(labels.astype(np.int32), logits)), rel=1e-6)
     assert graph == pytest.approx(eager, rel=1e-6)
+
+
+def test_sparse_labels_of_unknown_class_axis_size_get_a_message_that_says_how_to_trace_them():
+    """Under a signature of unknown sizes, labels of the predictions' rank can only be taken as
+    one-hot; sparse (B, N, 1) labels then fail with a message naming the fix (not a wrong loss)."""
+    signature = [tf.TensorSpec([None, None, None], tf.float32), tf.TensorSpec([None, None, None], tf.float32)]
+    loss = _loss()
+    traced = tf.function(lambda y_true, y_pred: loss(y_true, y_pred), input_signature=signature)
+    labels = np.array([[[0.0], [1.0], [2.0], [1.0]]], np.float32)
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        traced(labels, LOGITS_1_4_3)
+    _check_message(
+        str(info.value).split("[[{{node")[0], ["`y_true` does not fit `y_pred`", "tf.TensorSpec([None, None, 1])"]
+    )
+    fixed = tf.function(
+        lambda y_true, y_pred: loss(y_true, y_pred),
+        input_signature=[tf.TensorSpec([None, None, 1], tf.float32), signature[1]],
+    )
+    assert float(fixed(labels, LOGITS_1_4_3)) == pytest.approx(
+        float(loss(labels[..., 0].astype(np.int32), LOGITS_1_4_3))
+    )

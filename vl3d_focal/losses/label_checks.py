@@ -197,10 +197,17 @@ def check_points(y_true: Tensor, y_pred: Tensor, *, sparse: bool) -> None:
     import tensorflow as tf
 
     expected = tf.shape(y_pred)[:-1] if sparse else tf.shape(y_pred)
+    hint = (
+        ""
+        if sparse
+        else " (sparse labels with a class axis of size 1 need that size in the traced shape, e.g. "
+        "tf.TensorSpec([None, None, 1]): with an unknown size, labels of the predictions' rank are one-hot)"
+    )
     tf.debugging.assert_equal(
         tf.shape(y_true),
         expected,
         message="Argument `y_true` does not fit `y_pred`: expected the shape of `y_pred` "
         + ("without its class axis" if sparse else "")
+        + hint
         + ". Received y_true.shape, expected shape:",
     )
