@@ -460,7 +460,7 @@ def test_keras_dtype_argument_is_taken_and_the_loss_stays_float32(loss_class):
     y_true, logits = np.array([[0, 2, 1]]), np.array([[[2.0, 0.0, -1.0], [0.5, 0.1, 3.0], [1.0, 1.0, 1.0]]], "float16")
     one_hot = np.eye(3)[y_true]
     plain = loss_class(from_logits=True)
-    for dtype in (None, "float32"):
+    for dtype in (None, "float32", keras.DTypePolicy("float32")):
         loss = loss_class(from_logits=True, dtype=dtype)
         assert loss.dtype == "float32"
         value = loss(one_hot if loss_class is MultiCategoryFocalCrossentropy else y_true, logits)
@@ -470,3 +470,5 @@ def test_keras_dtype_argument_is_taken_and_the_loss_stays_float32(loss_class):
         LossArgumentError, match="Expected one of \\[None, 'float32'\\].*Received: dtype='mixed_float16'"
     ):
         loss_class(dtype="mixed_float16")
+    with pytest.raises(LossArgumentError, match="Received: dtype=<DTypePolicy"):
+        loss_class(dtype=keras.DTypePolicy("mixed_float16"))

@@ -22,6 +22,7 @@ STALE = [
     "eval/.evaluation.abcdefgh.partial.json",  # reports
     "eval/.evaluation_confusion.q1w2e3r4.partial.svg",
     "model/.model.m0d3l_01.partial.keras",  # the model writer's temporary archive
+    ".survey_model.s0rv3y_1.partial.keras",  # the model a survey ships to its Dask workers
     ".predicted.p9r8e7d6.partial.laz",  # the cloud writers' temporary cloud
 ]
 """Temporary files of ours (io.atomic's names), under the output prefix ``out/``."""

@@ -186,3 +186,42 @@ def test_a_run_in_a_nested_prefix_never_takes_files_of_the_enclosing_run(tmp_pat
     apart["out_pcloud"] = [f"{tmp_path / 'out' / 'eval'}/"]
     apart["sequential_pipeline"][-1]["report_path"] = "*other.json"  # nested, but no file of the survey's
     RunManifest(apart).claim()
+
+
+def test_a_file_prefix_claims_its_own_manifest_not_the_folders(tmp_path):
+    spec = _spec(tmp_path)
+    spec["out_pcloud"] = [f"{tmp_path / 'out'}/a_"]
+    run = RunManifest(spec)
+    run.claim()
+    run.finish("done")
+    assert json.loads((tmp_path / "out" / "a_run.json").read_text())["files"] == ["a_run.json"]
+    folder_run = RunManifest(_spec(tmp_path))  # out/: its run.json is no file of out/a_'s
+    folder_run.claim()
+    folder_run.finish("done")
+    rerun = RunManifest(_spec(tmp_path))
+    rerun.claim()
+    rerun.finish("done")
+    assert _manifest(tmp_path)["files"] == ["run.json"]
+
+
+def test_overwrite_after_a_killed_run_spares_its_folders_and_keeps_the_new_lock(tmp_path):
+    board = {
+        "train": "PointNetPwiseClassifier",
+        "fnames": [],
+        "model_args": {"model_handling": {"tensorboard_dir": "*tb"}},
+    }
+    killed = RunManifest(_spec(tmp_path, steps=(board,)), spec_file="killed.json")
+    killed.claim()
+    assert _manifest(tmp_path)["planned_folders"] == ["tb"]
+    _write(tmp_path / "out" / "tb" / "events.out.tfevents.other_run", "another run's logs", at=killed.started + 1)
+    _write(tmp_path / "out" / "notes.txt", "written while the run trained", at=killed.started + 1)
+    killed.lock.release()  # SIGKILL
+
+    new = RunManifest(_spec(tmp_path, report="*other/r.json"), spec_file="new.json", overwrite=True)
+    new.claim()
+    assert (tmp_path / "out" / "tb" / "events.out.tfevents.other_run").is_file()
+    assert (tmp_path / "out" / "notes.txt").is_file()
+    with pytest.raises(OutputsTaken, match=r"new\.json, process"):  # the lock it holds was not deleted
+        RunManifest(_spec(tmp_path, report="*other/r.json")).claim()
+    new.finish("done")
+    assert "tb/events.out.tfevents.other_run" not in _manifest(tmp_path)["files"]

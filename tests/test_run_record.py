@@ -111,13 +111,13 @@ def test_tensorboard_logs_are_written_where_asked(run):
     )
 
 
-def test_tensorboard_logs_are_the_runs_files_and_a_rerun_writes_beside_them(run):
+def test_the_tensorboard_folder_is_recorded_and_a_rerun_writes_beside_its_logs(run):
     root, _, _ = run
     board = root / "out" / "training" / "tensorboard"
     events = sorted(path.relative_to(root / "out").as_posix() for path in board.rglob("events.out.tfevents.*"))
     manifest = json.loads((root / "out" / "run.json").read_text())
     assert manifest["planned_folders"] == ["training/tensorboard"]
-    assert set(events) <= set(manifest["files"])  # --overwrite by another spec deletes them too
+    assert events and not set(events) & set(manifest["files"])  # other runs may log there: never deleted
     checked = _cli("validate", "spec.json", cwd=root)  # the folder now exists: still a valid place for the logs
     assert checked.returncode == 0, checked.stderr
 

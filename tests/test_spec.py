@@ -51,7 +51,7 @@ EXPECTED = {
     "model_loader_without_path.yaml": ("$.sequential_pipeline[3]", "missing required key 'model_path'"),
     "monitor_not_logged.json": (
         f"{TRAIN}.model_args.model_handling.checkpoint_monitor",
-        "'val_acc' is not logged by this training; did you mean 'val_accuracy'? It logs loss, learning_rate",
+        "'val_acc' is not logged by this training; did you mean 'val_accuracy'? It logs loss, accuracy, val_loss",
     ),
     "negative_gamma.yaml": (f"{LOSS}.gamma", "-0.5 is less than the minimum of 0"),
     "non_finite.json": ("$.sequential_pipeline[0].ignore_codes[0]", "expected a finite number; got nan"),

@@ -27,6 +27,7 @@ from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.models.model_file import load_bundle, read_pipeline, save_bundle
 from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
 from vl3d_focal.steps.model_writers import run_pipeline_writer
+from vl3d_focal.steps.predict import check_previous_model
 from vl3d_focal.steps.state import PipelineState
 from vl3d_focal.steps.train_checks import check_train
 from vl3d_focal.steps.train_inputs import resolve_feature_names, step_mapping
@@ -115,16 +116,24 @@ def test_fnames_auto_that_a_cloud_to_predict_lacks_is_caught_at_validation(tmp_p
         "fnames": ["AUTO"],
         "model_args": {"model_handling": {"training_pcloud": training}},
     }
-    known = {"cloud_features": {predicted: header_feature_names(predicted)}}
-    assert [issue for issue in check_train(step, ("sequential_pipeline", 1), known) if "AUTO" in issue[1]] == [
+
+    def issues(clouds: list[str], *, predict: bool) -> list:
+        known = {"cloud_features": {path: header_feature_names(path) for path in clouds}}
+        found = [issue for issue in check_train(step, ("sequential_pipeline", 1), known) if "AUTO" in issue[1]]
+        if predict:  # the step that predicts the input clouds with the trained model reports them
+            found += list(check_previous_model({"predict": "PreviousModel"}, ("sequential_pipeline", 3), known))
+        return found
+
+    assert issues([predicted], predict=True) == [
         (
             ("sequential_pipeline", 1, "fnames"),
-            f"AUTO takes planarity, linearity from the training clouds, but {predicted} lacks planarity: its "
-            "prediction would fail after the training; name the features every cloud has instead of AUTO",
+            f"AUTO takes planarity, linearity from the training clouds, but {predicted} lacks planarity: "
+            "predicting it with this model would fail after the training; name the features every cloud has "
+            "instead of AUTO",
         )
     ]
-    known = {"cloud_features": {training[1]: header_feature_names(training[1])}}  # it has both: fine
-    assert not [issue for issue in check_train(step, ("sequential_pipeline", 1), known) if "AUTO" in issue[1]]
+    assert issues([predicted], predict=False) == []  # no step predicts it: the spec runs
+    assert issues([training[1]], predict=True) == []  # it has both
 
 
 def test_model_files_have_any_name_and_tnet_models_load_in_a_new_process(tmp_path):
@@ -259,3 +268,28 @@ def test_an_evaluators_unknown_ignore_class_is_named_at_validation_and_at_run_ti
     step = {**load_spec(tmp_path / "spec.json")["sequential_pipeline"][1], "ignore_classes": ["lef"]}
     with pytest.raises(DataError, match=r"ignore_classes \['lef'\] are not classes .* did you mean 'leaf'\?"):
         run_eval(step, state)
+
+
+@pytest.mark.parametrize(
+    ("metrics", "monitor", "valid"),
+    [
+        (["accuracy"], "val_accuracy", True),
+        (["accuracy"], "loss", True),
+        (["accuracy"], "val_acc", False),
+        (["accuracy"], "learning_rate", False),  # joins the logs after the callbacks that monitor
+        (["precision"], "val_precision", True),
+        (["precision"], "val_accuracy", False),
+    ],
+)
+def test_monitors_name_what_the_training_gives_its_callbacks(metrics, monitor, valid):
+    handling = {"checkpoint_monitor": monitor, "early_stopping": {"monitor": monitor, "patience": 1}}
+    step = {
+        "train": "PointNetPwiseClassifier",
+        "fnames": ["intensity"],
+        "model_args": {"model_handling": handling, "compilation_args": {"metrics": metrics}},
+    }
+    found = [at for at, message in check_train(step, ("sequential_pipeline", 1), {}) if "is not logged" in message]
+    handling_at = ("sequential_pipeline", 1, "model_args", "model_handling")
+    assert found == (
+        [] if valid else [(*handling_at, "checkpoint_monitor"), (*handling_at, "early_stopping", "monitor")]
+    )

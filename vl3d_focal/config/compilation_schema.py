@@ -26,20 +26,19 @@ TRAINING_METRICS = (
 )
 """Keras metrics ``compilation_args.metrics`` accepts (VL3D's names)."""
 DEFAULT_TRAINING_METRICS = ("accuracy",)
-ALWAYS_LOGGED = ("loss", "learning_rate")
-"""What a training logs each epoch besides its metrics (``val_loss`` too, with validation data)."""
 
 
 def logged_quantities(metrics: Sequence[str]) -> list[str]:
-    """The names a training with ``compilation_args.metrics`` logs each epoch, which monitors may
-    name (the ``val_*`` ones with validation data).
+    """The names a training with ``compilation_args.metrics`` gives its callbacks each epoch,
+    which monitors may name (the ``val_*`` ones with validation data). The learning rate is not
+    one: it joins the logs after the callbacks that monitor.
 
     Example:
         >>> logged_quantities(["accuracy"])
-        ['loss', 'learning_rate', 'accuracy', 'val_loss', 'val_accuracy']
+        ['loss', 'accuracy', 'val_loss', 'val_accuracy']
     """
-    names = [*ALWAYS_LOGGED, *metrics]
-    return [*names, *(f"val_{name}" for name in names if name != "learning_rate")]
+    names = ["loss", *metrics]
+    return [*names, *(f"val_{name}" for name in names)]
 
 
 def _learning_rate() -> dict[str, Any]:

@@ -152,7 +152,8 @@ stable choice under mixed precision too, where Keras' own losses would compute i
 
 
 def check_dtype(value: Any) -> str:
-    """The losses' compute dtype, ``"float32"``, for ``dtype`` None or ``"float32"``.
+    """The losses' compute dtype, ``"float32"``, for ``dtype`` None, ``"float32"`` or a Keras dtype
+    policy that computes in float32.
 
     Example:
         >>> check_dtype(None)
@@ -162,7 +163,8 @@ def check_dtype(value: Any) -> str:
         ...
         vl3d_focal.losses.exceptions.LossArgumentError: Invalid value for argument `dtype`. Expected one of [None, 'float32'] (this loss computes in float32 from any input dtype, also under mixed precision). Received: dtype='float64'
     """
-    if not any(value is option or (value == option and option is not None) for option in COMPUTE_DTYPES):
+    computes = getattr(value, "compute_dtype", value)  # a keras.DTypePolicy
+    if not any(computes is option or (computes == option and option is not None) for option in COMPUTE_DTYPES):
         raise LossArgumentError(
             f"Invalid value for argument `dtype`. Expected one of {list(COMPUTE_DTYPES)!r} (this loss computes "
             f"in float32 from any input dtype, also under mixed precision). Received: dtype={value!r}"

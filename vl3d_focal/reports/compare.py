@@ -365,4 +365,4 @@ def _is_comparison_page(path: Path) -> bool:
             head = handle.read(4096)
     except OSError:  # a folder, or unreadable
         return False
-    return generator_mark(GENERATOR) in head
+    return generator_mark(GENERATOR) in head or "<title>vl3d_focal comparison of " in head  # older pages

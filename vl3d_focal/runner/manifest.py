@@ -1,9 +1,10 @@
 """The run manifest: ``<first output prefix>run.json`` says which run the outputs there belong to.
 
 It records the spec's fingerprint, when the run started and ended, how it ended, the versions,
-the files the run may write (``planned``, and the folders it writes files in:
-``planned_folders``), those it wrote (``files``) and, for a re-run, those an earlier run of the
-same spec wrote and this one kept (``earlier_files``). While a run writes, it
+the files the run may write (``planned``), those it wrote (``files``) and, for a re-run, those an
+earlier run of the same spec wrote and this one kept (``earlier_files``); and the folders it
+writes files of its own naming in (``planned_folders``: TensorBoard's), which are never its to
+delete, as other runs may write there too. While a run writes, it
 holds ``<prefix>run.lock`` (:mod:`vl3d_focal.io.prefix_lock`): a second run into the prefix
 stops at once (exit 2), before it deletes or writes anything. Before any work:
 
@@ -24,13 +25,12 @@ Example:
 from __future__ import annotations
 
 import datetime
-import functools
 import hashlib
 import json
 import logging
 import platform
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +90,14 @@ def _located(name: str, *, folder: Path) -> Path:
     return Path(name) if Path(name).is_absolute() else folder / name
 
 
-def _changed_since(old: Mapping[str, Any], since: float, *, folder: Path, relative: Callable[[Path], str]) -> list[str]:
-    """The planned files, and the files in the planned folders, changed since ``since``."""
-    candidates = [_located(name, folder=folder) for name in old.get("planned", [])]
-    for name in old.get("planned_folders", []):
-        found = _located(name, folder=folder)
-        candidates += sorted(path for path in found.rglob("*") if path.is_file()) if found.is_dir() else []
-    return [relative(path) for path in candidates if path.is_file() and path.stat().st_mtime >= since]
+def _changed_since(old: Mapping[str, Any], since: float, *, folder: Path) -> list[str]:
+    """The planned files changed since ``since`` (never the files of the planned folders: other
+    runs and people may write there too)."""
+    return [
+        name
+        for name in old.get("planned", [])
+        if (path := _located(name, folder=folder)).is_file() and path.stat().st_mtime >= since
+    ]
 
 
 def owned_files(old: Mapping[str, Any], *, folder: Path) -> list[str]:
@@ -111,7 +112,7 @@ def owned_files(old: Mapping[str, Any], *, folder: Path) -> list[str]:
     names = [*old.get("files", []), *old.get("earlier_files", [])]
     since = old.get("started_unix")
     if old.get("status") == "running" and isinstance(since, (int, float)):
-        names += _changed_since(old, since, folder=folder, relative=functools.partial(_relative, folder=folder))
+        names += _changed_since(old, since, folder=folder)
     return [name for name in dict.fromkeys(names) if _located(name, folder=folder).is_file()]
 
 
@@ -218,7 +219,7 @@ class RunManifest:
         folder = self.path.parent
         owned = owned_files(old, folder=folder)
         if old["fingerprint"] == self.fingerprint:  # a re-run: what earlier runs wrote is still ours
-            self.document["earlier_files"] = [name for name in owned if name != MANIFEST_NAME]
+            self.document["earlier_files"] = [name for name in owned if name != self._relative(self.path)]
             return
         if not self.overwrite:
             raise OutputsTaken(
@@ -249,8 +250,8 @@ class RunManifest:
         and those an earlier run of the same spec wrote that are still there (never a file that
         was there before and is not ours), then releases the prefix."""
         folder = self.path.parent
-        written = _changed_since(self.document, self.started, folder=folder, relative=self._relative)
-        written = list(dict.fromkeys([*written, MANIFEST_NAME]))  # about to be written
+        written = _changed_since(self.document, self.started, folder=folder)
+        written = list(dict.fromkeys([*written, self._relative(self.path)]))  # about to be written
         kept = [
             name
             for name in self.document["earlier_files"]

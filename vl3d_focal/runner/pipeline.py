@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.config.checks import runs_per_cloud
-from vl3d_focal.config.prefixes import cloud_prefixes
+from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output, model_prefix
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import remove_stale_partials
 from vl3d_focal.registry import RegistryEntry
-from vl3d_focal.runner.cloud_phase import CloudPhases, later_needs, step_groups
+from vl3d_focal.runner.cloud_phase import TEMPORARY_MODEL, CloudPhases, later_needs, step_groups
 from vl3d_focal.runner.cloud_task import FAILED_STEP_ATTRIBUTE
 from vl3d_focal.runner.executor import ExecutorSettings
 from vl3d_focal.runner.inputs import read_inputs
@@ -66,11 +66,12 @@ def step_entries(spec: Mapping[str, Any]) -> list[tuple[str, RegistryEntry]]:
 
 
 def remove_stale_outputs(spec: Mapping[str, Any]) -> list[Path]:
-    """Deletes the temporary files an interrupted run left for the spec's output files.
+    """Deletes the temporary files an interrupted run left for the spec's output files (and for
+    the model a survey ships to its Dask workers, :data:`~vl3d_focal.runner.cloud_phase.TEMPORARY_MODEL`).
 
-    Only our temporary files of those outputs (:func:`vl3d_focal.io.atomic.is_partial_name`) are
-    deleted, never outputs, other files or the temporary files of another prefix's outputs in a
-    shared folder; each deletion is logged.
+    Only our temporary files of those (:func:`vl3d_focal.io.atomic.is_partial_name`) are deleted,
+    never outputs, other files or the temporary files of another prefix's outputs in a shared
+    folder; each deletion is logged.
 
     Example:
         >>> remove_stale_outputs({"in_pcloud": [], "out_pcloud": ["no/such/out/"],
@@ -78,7 +79,10 @@ def remove_stale_outputs(spec: Mapping[str, Any]) -> list[Path]:
         ...                                                "report_path": "*r.json"}]})
         []
     """
-    removed = remove_stale_partials(output_files(spec))
+    first = model_prefix(inputs=[str(p) for p in spec["in_pcloud"]], prefixes=[str(p) for p in spec["out_pcloud"]])
+    removed = remove_stale_partials(
+        [*output_files(spec), Path(expand_output(PREFIX_MARK + TEMPORARY_MODEL, prefix=first))]
+    )
     for stale in removed:
         logger.info("removed %s, a temporary file left by an interrupted run", stale)
     return removed

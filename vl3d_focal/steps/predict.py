@@ -35,6 +35,7 @@ from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import PATH_ANNOTATION, no_effect
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import LoadedModelFacts
+from vl3d_focal.steps.train_checks import AUTO_GAPS
 
 if TYPE_CHECKING:
     from vl3d_focal.models.bundle import ModelBundle
@@ -253,6 +254,17 @@ def _loader_schema(name: str, description: str, extra: Mapping[str, Any]) -> dic
     )
 
 
+def check_previous_model(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """The input clouds the trained model could not predict: they lack a dimension its
+    ``fnames: ["AUTO"]`` took from the training clouds (reported at that ``fnames``).
+
+    Example:
+        >>> list(check_previous_model({"predict": "PreviousModel"}, (), {}))
+        []
+    """
+    yield from known.pop(AUTO_GAPS, [])
+
+
 STEPS.register(
     step_entry(
         kind="predict",
@@ -271,6 +283,7 @@ STEPS.register(
         ),
         needs=("trained_model",),
         gives=("predictions",),
+        check=check_previous_model,
         chief_only=True,
         per_cloud=True,
     )

@@ -71,7 +71,7 @@ def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any) -> Iterat
         )
 
 
-def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]) -> Iterator[Issue]:
+def _feature_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
     fnames = step.get("fnames")
     model = MODELS.get(step["train"]) if step.get("train") in MODELS.names() else None
     if fnames == [] and model is not None and not model.metadata.get("coordinates_only", False):
@@ -90,7 +90,7 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]
     clouds = dict(known["cloud_features"])
     handling = as_dict(as_dict(step.get("model_args")).get("model_handling"))
     if AUTO in fnames:
-        yield from _auto_issues(as_list(handling.get("training_pcloud")), list(clouds), at + ("fnames",))
+        known[AUTO_GAPS] = _auto_gaps(as_list(handling.get("training_pcloud")), list(clouds), at + ("fnames",))
         return
     mined = list(known.get("mined_features", []))
     for key in ("training_pcloud", "validation_pcloud"):
@@ -113,24 +113,33 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str, Any]
                 break
 
 
-def _auto_issues(training: list[Any], predicted: list[str], at: tuple) -> Iterator[Issue]:
+AUTO_GAPS = "auto_gaps"
+"""``known`` key: the issues of clouds to predict that lack a dimension ``fnames: AUTO`` takes,
+reported by the step that would predict them with the trained model."""
+
+
+def _auto_gaps(training: list[Any], predicted: list[str], at: tuple) -> list[Issue]:
     """Clouds to predict that lack an extra dimension ``AUTO`` takes from the training clouds
-    (found after the training otherwise)."""
+    (a ``PreviousModel`` step after the training reports them: it would fail there)."""
     read = [header_auto_features(path) for path in training if isinstance(path, str)]
     found = [names for names in read if names is not None]
     if not found or len(found) < len(read):  # an unreadable training cloud: its reader explains
-        return
+        return []
     taken = [name for name in found[0] if all(name in names for names in found[1:])]
+    gaps = []
     for path in predicted:
         offered = header_auto_features(path)
         lacking = [name for name in taken if offered is not None and name not in offered]
         if lacking:
-            yield (
-                at,
-                f"AUTO takes {', '.join(taken)} from the training clouds, but {path} lacks "
-                f"{', '.join(lacking)}: its prediction would fail after the training; name the features "
-                "every cloud has instead of AUTO",
+            gaps.append(
+                (
+                    at,
+                    f"AUTO takes {', '.join(taken)} from the training clouds, but {path} lacks "
+                    f"{', '.join(lacking)}: predicting it with this model would fail after the training; "
+                    "name the features every cloud has instead of AUTO",
+                )
             )
+    return gaps
 
 
 ONE_FIT_UNUSED: dict[tuple[str, ...], str] = {
