@@ -184,16 +184,19 @@ def check_sparse_labels(
     )
 
 
-def check_points(y_true: Tensor, y_pred: Tensor, *, sparse: bool) -> None:
-    """In a TensorFlow graph, asserts the dynamic shapes that were unknown at trace time.
+def check_points(y_true: Tensor, y_pred: Tensor, *, sparse: bool) -> Tensor:
+    """``y_true``, after (in a TensorFlow graph) an assertion of the dynamic shapes that were
+    unknown at trace time: what is computed from the labels waits for it, so a mismatch is
+    reported by it rather than by a reshape.
 
     Example:
-        >>> check_points(ops.zeros((2,)), ops.zeros((2, 3)), sparse=True)
+        >>> tuple(check_points(ops.zeros((2,)), ops.zeros((2, 3)), sparse=True).shape)
+        (2,)
     """
     if keras.backend.backend() != "tensorflow" or _is_concrete(y_pred):
-        return
+        return y_true
     if None not in tuple(y_true.shape) + tuple(y_pred.shape):
-        return
+        return y_true
     import tensorflow as tf
 
     expected = tf.shape(y_pred)[:-1] if sparse else tf.shape(y_pred)
@@ -203,7 +206,7 @@ def check_points(y_true: Tensor, y_pred: Tensor, *, sparse: bool) -> None:
         else " (sparse labels with a class axis of size 1 need that size in the traced shape, e.g. "
         "tf.TensorSpec([None, None, 1]): with an unknown size, labels of the predictions' rank are one-hot)"
     )
-    tf.debugging.assert_equal(
+    fits = tf.debugging.assert_equal(
         tf.shape(y_true),
         expected,
         message="Argument `y_true` does not fit `y_pred`: expected the shape of `y_pred` "
@@ -211,3 +214,5 @@ def check_points(y_true: Tensor, y_pred: Tensor, *, sparse: bool) -> None:
         + hint
         + ". Received y_true.shape, expected shape:",
     )
+    with tf.control_dependencies([fits]):
+        return tf.identity(y_true)

@@ -94,7 +94,7 @@ def _standardize(
             f"Argument `class_weight` must have one weight per class: expected {num_classes} (the "
             f"classes of `y_pred`, axis {axis}, shape {shape}). Received: {len(class_weight)} values"
         )
-    label_checks.check_points(y_true, y_pred, sparse=sparse)
+    y_true = label_checks.check_points(y_true, y_pred, sparse=sparse)
     return y_true, y_pred, sparse
 
 
