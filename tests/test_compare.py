@@ -104,6 +104,11 @@ def test_runs_scored_on_other_clouds_are_flagged(runs, capsys):
         "Note: the runs were not evaluated on the same clouds, so their scores do not compare "
         "(focal: tile.las (210 points); ce: other_tile.las (210 points))."
     )
+    unscored = make_record(root / "train_only")
+    unscored["evaluations"] = []
+    (root / "train_only").mkdir()
+    (root / "train_only" / "report.json").write_text(json.dumps(unscored))
+    assert compare_runs([root / "focal", root / "train_only"])["notes"] == []  # nothing scored to mismatch
     assert main(["compare", str(root / "focal"), str(root / "ce"), "--format", "csv"]) == 0
     assert "vl3d-focal: note: the runs were not evaluated on the same clouds" in capsys.readouterr().err
 

@@ -108,10 +108,12 @@ def _evaluated_clouds(record: Mapping[str, Any]) -> list[str]:
 
 
 def _cloud_notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A note when the runs were not scored on the same clouds (their scores then do not compare)."""
-    if not runs or all(run["evaluated"] == runs[0]["evaluated"] for run in runs):
+    """A note when the runs that were scored were not scored on the same clouds (their scores then
+    do not compare; a run without evaluation shows none)."""
+    scored = [run for run in runs if run["evaluated"]]
+    if all(run["evaluated"] == scored[0]["evaluated"] for run in scored[1:]):
         return []
-    listed = "; ".join(f"{run['name']}: {', '.join(run['evaluated']) or 'none'}" for run in runs)
+    listed = "; ".join(f"{run['name']}: {', '.join(run['evaluated'])}" for run in scored)
     return [f"the runs were not evaluated on the same clouds, so their scores do not compare ({listed})"]
 
 
