@@ -110,8 +110,9 @@ def _run_spec(
     if driver_loads_models(spec):  # else only Dask workers load models: this process never imports Keras
         import_keras()
     from vl3d_focal.runner.manifest import OutputsTaken, interruption_note
+    from vl3d_focal.runner.outputs import spec_prefix
     from vl3d_focal.runner.pipeline import run_pipeline
-    from vl3d_focal.runner.run_record import report_paths, spec_prefix
+    from vl3d_focal.runner.run_record import report_paths
 
     report = report_paths(spec_prefix(spec))["html"]
     logger.info("running %s%s", path, " (resuming)" if resume else "")

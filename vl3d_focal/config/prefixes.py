@@ -29,6 +29,8 @@ REPORT_FILES = {"json": "*report.json", "html": "*report.html"}
 """The run record and its page (:mod:`vl3d_focal.runner.run_record`), under the first prefix."""
 LOCK_NAME = "run.lock"
 """The lock a run holds while it writes (:mod:`vl3d_focal.io.prefix_lock`), beside its manifest."""
+RECORD_FILES = (PREFIX_MARK + MANIFEST_NAME, *REPORT_FILES.values())
+"""The run's manifest, record and page (``*`` names), outputs of every run."""
 
 
 def run_files(*, clouds: int) -> list[str]:
@@ -40,7 +42,7 @@ def run_files(*, clouds: int) -> list[str]:
         ['*run.json', '*report.json', '*report.html', '*run.lock', '*survey.json', '*survey.geojson']
     """
     survey = list(SURVEY_FILES.values()) if clouds > 1 else []
-    return [PREFIX_MARK + MANIFEST_NAME, *REPORT_FILES.values(), PREFIX_MARK + LOCK_NAME, *survey]
+    return [*RECORD_FILES, PREFIX_MARK + LOCK_NAME, *survey]
 
 
 def cloud_prefixes(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path]) -> list[str]:

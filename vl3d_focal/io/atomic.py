@@ -78,32 +78,30 @@ def partial_path(path: str | Path) -> Path:
     return Path(name)
 
 
-def is_partial_name(path: str | Path, *, of: str | Path | None = None) -> bool:
-    """Whether ``path`` is named like a temporary file of :func:`partial_path` (of the file
-    ``of``, when given: same folder, stem and suffixes).
+def is_partial_name(path: str | Path) -> bool:
+    """Whether ``path`` is named like a temporary file of :func:`partial_path`.
 
     Example:
         >>> is_partial_name("out/.history.k2j4h_9a.partial.csv")
         True
         >>> is_partial_name("out/history.partial.csv"), is_partial_name("out/.predicted.k2j4h_9a.laz")
         (False, False)
-        >>> is_partial_name("out/.a_model.k2j4h_9a.partial.keras", of="out/b_model.keras")
-        False
     """
-    candidate = Path(path)
-    if of is None:
-        return _PARTIAL_NAME.fullmatch(candidate.name) is not None
-    target = Path(of)
+    return _PARTIAL_NAME.fullmatch(Path(path).name) is not None
+
+
+def _partial_name_of(target: Path) -> re.Pattern[str]:
+    """The names :func:`partial_path` gives the temporary files of ``target`` (its stem and suffixes)."""
     suffixes = _suffixes(target.name)
     stem = target.name[: len(target.name) - len(suffixes)]
-    own = re.compile(rf"\.{re.escape(stem)}\.{_RANDOM_PART}{re.escape(PARTIAL_MARK + suffixes)}")
-    return candidate.parent == target.parent and own.fullmatch(candidate.name) is not None
+    return re.compile(rf"\.{re.escape(stem)}\.{_RANDOM_PART}{re.escape(PARTIAL_MARK + suffixes)}")
 
 
 def remove_stale_partials(targets: Iterable[str | Path]) -> list[Path]:
     """Deletes the temporary files of :func:`partial_path` that a killed run left for ``targets``
     (the files it was writing); temporary files of other files are not touched (they may be
-    another run's, in a folder two runs share). A missing folder is no error.
+    another run's, in a folder two runs share, e.g. ``out/.a_model.k2j4h_9a.partial.keras`` for
+    ``out/b_model.keras``). A missing folder is no error.
 
     Returns:
         The deleted files, sorted.
@@ -114,21 +112,20 @@ def remove_stale_partials(targets: Iterable[str | Path]) -> list[Path]:
         >>> remove_stale_partials([folder / "history.csv"]) == [stale], other.exists()
         (True, True)
     """
-    wanted = [Path(target) for target in targets]
-    stale: set[Path] = set()
-    for folder in dict.fromkeys(target.parent for target in wanted):
-        if not folder.is_dir():
-            continue
-        mine = [target for target in wanted if target.parent == folder]
-        stale.update(
-            path
-            for path in folder.iterdir()
-            if path.is_file() and not path.is_symlink() and any(is_partial_name(path, of=target) for target in mine)
-        )
-    for path in sorted(stale):
+    names: dict[Path, list[re.Pattern[str]]] = {}
+    for target in map(Path, targets):
+        names.setdefault(target.parent, []).append(_partial_name_of(target))
+    stale = sorted(
+        path
+        for folder, patterns in names.items()
+        if folder.is_dir()
+        for path in folder.iterdir()
+        if path.is_file() and not path.is_symlink() and any(pattern.fullmatch(path.name) for pattern in patterns)
+    )
+    for path in stale:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-    return sorted(stale)
+    return stale
 
 
 def check_output_path(path: str | Path) -> Path:

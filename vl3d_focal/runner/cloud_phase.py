@@ -281,21 +281,24 @@ class CloudPhases:
         if self.record is not None and phase is not None:  # a survey's phases have numbers
             self.record.record(outcome, phase=phase, outputs=expand_patterns(patterns, prefix=task.prefix))
 
-    def _keep_earlier_evaluation(self, path: str) -> None:
+    def _keep_earlier_evaluation(self, path: str, *, evaluated: set[str]) -> None:
         """The scores of a tile an earlier run evaluated and this one skips count in the run's
-        record, as if evaluated now (once per tile)."""
+        record, as if evaluated now (once per tile: ``evaluated`` are the clouds the record has)."""
         assert self.record is not None
         kept = self.record.tile_metrics(path)
-        facts = self.state.facts.evaluations
-        if kept is None or any(evaluation.cloud == path for evaluation in facts):
+        if kept is None or path in evaluated:
             return
         metrics = classification_metrics(kept["confusion_matrix"], class_names=kept["class_names"])
-        facts.append(EvaluationFacts(cloud=path, report_path="", metrics=metrics, earlier_run=True))
+        self.state.facts.evaluations.append(
+            EvaluationFacts(cloud=path, report_path="", metrics=metrics, earlier_run=True)
+        )
+        evaluated.add(path)
 
     def _tasks(self, patterns: Sequence[str], *, phase: int | None) -> tuple[list[CloudTask], list[int]]:
         """The tasks of the phase, and the points of the tiles a resumed record completed
         (recorded as skipped; ``patterns``: the phase's :func:`cloud_output_patterns`)."""
         tasks, skipped = [], []
+        evaluated = {evaluation.cloud for evaluation in self.state.facts.evaluations}
         open_paths = None if self.record is None else {tile["path"] for tile in self.record.open_tiles()}
         for number, record in enumerate(self.state.clouds):
             path = str(record.path)
@@ -309,7 +312,7 @@ class CloudPhases:
                 and self.record.is_complete(path, phase=phase, outputs=outputs)
             ):
                 self.record.skip(path, phase=phase, outputs=outputs)
-                self._keep_earlier_evaluation(path)
+                self._keep_earlier_evaluation(path, evaluated=evaluated)
                 skipped.append(record.num_points)
                 continue
             tasks.append(CloudTask(number=number, path=path, prefix=record.prefix, points=record.num_points))

@@ -36,11 +36,11 @@ from typing import Any
 
 from vl3d_focal import __version__
 from vl3d_focal.config.normalise import annotated_paths
-from vl3d_focal.config.prefixes import LOCK_NAME, model_prefix
+from vl3d_focal.config.prefixes import LOCK_NAME, MANIFEST_NAME
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.prefix_lock import PrefixLock
-from vl3d_focal.runner.outputs import MANIFEST_NAME, output_files, written_folders
+from vl3d_focal.runner.outputs import output_files, spec_prefix, written_folders
 from vl3d_focal.training.files import TrainingFiles
 
 logger = logging.getLogger(__name__)
@@ -69,8 +69,7 @@ def spec_fingerprint(spec: Mapping[str, Any]) -> str:
 
 def manifest_path(spec: Mapping[str, Any]) -> Path:
     """Where a spec's manifest goes: ``run.json`` under the first output prefix."""
-    prefix = model_prefix(inputs=[str(p) for p in spec["in_pcloud"]], prefixes=[str(p) for p in spec["out_pcloud"]])
-    return Path(f"{prefix}{MANIFEST_NAME}")
+    return Path(f"{spec_prefix(spec)}{MANIFEST_NAME}")
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -164,7 +163,7 @@ class RunManifest:
         }
         self.spec = spec
         self.overwrite = overwrite
-        self.lock = PrefixLock(Path(str(self.path)[: -len(MANIFEST_NAME)] + LOCK_NAME), holder=spec_file)
+        self.lock = PrefixLock(Path(f"{spec_prefix(spec)}{LOCK_NAME}"), holder=spec_file)
 
     def _relative(self, path: Path) -> str:
         return _relative(path, folder=self.path.parent)

@@ -5,7 +5,8 @@ They are the output paths of the steps' schemas (``x-vl3d-path: cloud-output | m
 and the files each step declares besides (``outputs`` of its registry entry), expanded under
 the output prefixes: per-cloud outputs under every cloud's prefix, model-level ones under the
 first prefix, and for a run of several clouds (a survey) the survey record
-(:data:`SURVEY_FILES`); then the run manifest and the run's report files (:data:`REPORT_FILES`).
+(``SURVEY_FILES``); then the run manifest and the run's report files (``RECORD_FILES``, both in
+:mod:`vl3d_focal.config.prefixes`).
 
 Example:
     >>> [p.as_posix() for p in output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
@@ -21,9 +22,8 @@ from typing import Any
 
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.prefixes import (
-    MANIFEST_NAME,
     PREFIX_MARK,
-    REPORT_FILES,
+    RECORD_FILES,
     SURVEY_FILES,
     cloud_prefixes,
     expand_output,
@@ -33,6 +33,16 @@ from vl3d_focal.config.schemas import find_step
 from vl3d_focal.schema_annotations import FOLDER_OUTPUT
 
 SCOPES = {"cloud-output": "cloud", "model-output": "model"}
+
+
+def spec_prefix(spec: Mapping[str, Any]) -> str:
+    """The first output prefix of a normalised spec (where the model, the manifest and the report go).
+
+    Example:
+        >>> spec_prefix({"in_pcloud": ["a.las"], "out_pcloud": ["out/"]})
+        'out/'
+    """
+    return model_prefix(inputs=[str(p) for p in spec["in_pcloud"]], prefixes=[str(p) for p in spec["out_pcloud"]])
 
 
 def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
@@ -75,8 +85,7 @@ def output_files(spec: Mapping[str, Any]) -> list[Path]:
     first = model_prefix(inputs=inputs, prefixes=given)
     per_cloud = cloud_prefixes(inputs=inputs, prefixes=given)
     files: list[Path] = []
-    run_files = [PREFIX_MARK + MANIFEST_NAME, *REPORT_FILES.values()]
-    for scope, path, _ in [*declared_outputs(spec), *(("model", name, {}) for name in run_files)]:
+    for scope, path, _ in [*declared_outputs(spec), *(("model", name, {}) for name in RECORD_FILES)]:
         prefixes = per_cloud if scope == "cloud" else [first]
         if not path.startswith(PREFIX_MARK):
             prefixes = [""]
@@ -106,8 +115,7 @@ def written_folders(spec: Mapping[str, Any]) -> list[Path]:
         ...         "tensorboard_dir": "*training/board"}}}]})
         [PosixPath('o/training/board')]
     """
-    inputs = [str(path) for path in spec.get("in_pcloud", [])]
-    first = model_prefix(inputs=inputs, prefixes=[str(prefix) for prefix in spec.get("out_pcloud", [])])
+    first = spec_prefix(spec)
     folders = [
         Path(expand_output(value, prefix=first if value.startswith(PREFIX_MARK) else ""))
         for _, kind, value, _ in annotated_paths(spec)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.config.checks import runs_per_cloud
-from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output, model_prefix
+from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import remove_stale_partials
@@ -33,7 +33,7 @@ from vl3d_focal.runner.cloud_task import FAILED_STEP_ATTRIBUTE
 from vl3d_focal.runner.executor import ExecutorSettings
 from vl3d_focal.runner.inputs import read_inputs
 from vl3d_focal.runner.manifest import RunManifest
-from vl3d_focal.runner.outputs import output_files
+from vl3d_focal.runner.outputs import output_files, spec_prefix
 from vl3d_focal.runner.preflight import check_outputs
 from vl3d_focal.runner.run_record import RunRecorder
 from vl3d_focal.runner.survey import SurveyRecord
@@ -79,10 +79,8 @@ def remove_stale_outputs(spec: Mapping[str, Any]) -> list[Path]:
         ...                                                "report_path": "*r.json"}]})
         []
     """
-    first = model_prefix(inputs=[str(p) for p in spec["in_pcloud"]], prefixes=[str(p) for p in spec["out_pcloud"]])
-    removed = remove_stale_partials(
-        [*output_files(spec), Path(expand_output(PREFIX_MARK + TEMPORARY_MODEL, prefix=first))]
-    )
+    temporary_model = Path(expand_output(PREFIX_MARK + TEMPORARY_MODEL, prefix=spec_prefix(spec)))
+    removed = remove_stale_partials([*output_files(spec), temporary_model])
     for stale in removed:
         logger.info("removed %s, a temporary file left by an interrupted run", stale)
     return removed

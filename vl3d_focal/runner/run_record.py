@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal import __version__
-from vl3d_focal.config.prefixes import expand_output, model_prefix
+from vl3d_focal.config.prefixes import REPORT_FILES, SURVEY_FILES, expand_output
 from vl3d_focal.errors import VL3DFocalError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.reports.run_summary import RECORD_FORMAT
-from vl3d_focal.runner.outputs import REPORT_FILES, SURVEY_FILES, output_files
+from vl3d_focal.runner.outputs import output_files, spec_prefix
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -54,16 +54,6 @@ def report_paths(prefix: str) -> dict[str, Path]:
         'out/run_report.html'
     """
     return {name: Path(expand_output(path, prefix=prefix)) for name, path in REPORT_FILES.items()}
-
-
-def spec_prefix(spec: Mapping[str, Any]) -> str:
-    """The first output prefix of a normalised spec (where the report goes).
-
-    Example:
-        >>> spec_prefix({"in_pcloud": ["a.las"], "out_pcloud": ["out/"]})
-        'out/'
-    """
-    return model_prefix(inputs=[str(p) for p in spec["in_pcloud"]], prefixes=[str(p) for p in spec["out_pcloud"]])
 
 
 def command_line() -> list[str]:

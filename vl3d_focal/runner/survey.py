@@ -34,14 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.config.prefixes import expand_output
+from vl3d_focal.config.prefixes import SURVEY_FILES, expand_output
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.io.json_listing import dumps_listing
 from vl3d_focal.reports.metrics import classification_metrics
 from vl3d_focal.reports.survey_map import write_survey_map
 from vl3d_focal.runner.cloud_task import CloudOutcome
-from vl3d_focal.runner.outputs import SURVEY_FILES
 
 logger = logging.getLogger(__name__)
 
@@ -208,8 +207,7 @@ class SurveyRecord:
             >>> SurveyRecord(tiles=[], model_prefix="o/", crs=None, previous={}).tile_metrics("a.laz") is None
             True
         """
-        found = next((tile for tile in self.tiles if tile["path"] == str(path)), None)
-        metrics = (found or {}).get("metrics") or {}
+        metrics = self._by_path.get(str(path), {}).get("metrics") or {}
         return metrics if "confusion_matrix" in metrics and "class_names" in metrics else None
 
     def record(self, outcome: CloudOutcome, *, phase: int, outputs: Sequence[str]) -> None:

@@ -15,7 +15,7 @@
   share, is resolved by the run); ``cloud_normalization`` names features of ``fnames``;
 - ``"AUTO"`` alone in ``fnames``;
 - the monitors of ``model_handling`` (checkpoint, early stopping, plateau) name quantities the
-  training logs (its loss, learning rate and ``compilation_args.metrics``, ``val_*`` too);
+  training gives its callbacks (its loss and ``compilation_args.metrics``, ``val_*`` too);
 - ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed;
 - none of the keys a model fitted once on each point's features (the forest) cannot honour
   (:data:`ONE_FIT_UNUSED`).
@@ -171,6 +171,14 @@ ONE_FIT_UNUSED: dict[tuple[str, ...], str] = {
 forest) cannot honour, and what it lacks; given to such a model, each is an error."""
 
 
+def _value_at(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    """The value under nested ``keys`` (None where a level is missing or no object)."""
+    node: Any = mapping
+    for key in keys:
+        node = as_dict(node).get(key)
+    return node
+
+
 def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
     model = step.get("train")
     if not (isinstance(model, str) and model in MODELS.names()):
@@ -178,10 +186,7 @@ def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
     if not MODELS.get(model).learns_from_points:
         return
     for keys, lacks in ONE_FIT_UNUSED.items():
-        node: Any = step
-        for key in keys:
-            node = as_dict(node).get(key)
-        if node is not None:
+        if _value_at(step, keys) is not None:
             yield at + keys, f"a {model} is fitted once on each point's features: {lacks}; remove {keys[-1]}"
 
 
@@ -201,9 +206,7 @@ def _monitor_issues(handling: Mapping[str, Any], compilation: Mapping[str, Any],
         return
     logged = logged_quantities(metrics)
     for keys in MONITORS:
-        node: Any = handling
-        for key in keys:
-            node = as_dict(node).get(key)
+        node = _value_at(handling, keys)
         if isinstance(node, str) and node not in logged:
             hint = did_you_mean(node, logged) or "."
             yield (
