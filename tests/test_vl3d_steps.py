@@ -108,9 +108,12 @@ def test_fnames_auto_takes_the_extra_dimensions_every_training_cloud_has(tmp_pat
 def test_fnames_auto_that_a_cloud_to_predict_lacks_is_caught_at_validation(tmp_path):
     training = [
         str(_cloud(tmp_path / name, [0, 1], extra=extra))
-        for name, extra in (("a.las", ("planarity", "prob_leaf", "linearity")), ("b.las", ("linearity", "planarity")))
+        for name, extra in (
+            ("a.las", ("density", "prob_leaf", "planarity", "linearity")),
+            ("b.las", ("linearity", "planarity", "density")),
+        )
     ]
-    predicted = str(_cloud(tmp_path / "c.las", [0, 1], extra=("linearity",)))
+    predicted = str(_cloud(tmp_path / "c.las", [0, 1], extra=("linearity",)))  # planarity: derived there
     step = {
         "train": "PointNetPwiseClassifier",
         "fnames": ["AUTO"],
@@ -127,13 +130,13 @@ def test_fnames_auto_that_a_cloud_to_predict_lacks_is_caught_at_validation(tmp_p
     assert issues([predicted], predict=True) == [
         (
             ("sequential_pipeline", 1, "fnames"),
-            f"AUTO takes planarity, linearity from the training clouds, but {predicted} lacks planarity: "
+            f"AUTO takes density, planarity, linearity from the training clouds, but {predicted} lacks density: "
             "predicting it with this model would fail after the training; name the features every cloud has "
             "instead of AUTO",
         )
     ]
     assert issues([predicted], predict=False) == []  # no step predicts it: the spec runs
-    assert issues([training[1]], predict=True) == []  # it has both
+    assert issues([training[1]], predict=True) == []  # it has all three
 
 
 def test_model_files_have_any_name_and_tnet_models_load_in_a_new_process(tmp_path):

@@ -90,7 +90,7 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -
     clouds = dict(known["cloud_features"])
     handling = as_dict(as_dict(step.get("model_args")).get("model_handling"))
     if AUTO in fnames:
-        known[AUTO_GAPS] = _auto_gaps(as_list(handling.get("training_pcloud")), list(clouds), at + ("fnames",))
+        known[AUTO_GAPS] = _auto_gaps(as_list(handling.get("training_pcloud")), clouds, at + ("fnames",))
         return
     mined = list(known.get("mined_features", []))
     for key in ("training_pcloud", "validation_pcloud"):
@@ -118,17 +118,17 @@ AUTO_GAPS = "auto_gaps"
 reported by the step that would predict them with the trained model."""
 
 
-def _auto_gaps(training: list[Any], predicted: list[str], at: tuple) -> list[Issue]:
-    """Clouds to predict that lack an extra dimension ``AUTO`` takes from the training clouds
-    (a ``PreviousModel`` step after the training reports them: it would fail there)."""
+def _auto_gaps(training: list[Any], predicted: Mapping[str, list[str] | None], at: tuple) -> list[Issue]:
+    """Clouds to predict (their features, None where unreadable) that lack an extra dimension
+    ``AUTO`` takes from the training clouds (a ``PreviousModel`` step after the training reports
+    them: it would fail there)."""
     read = [header_auto_features(path) for path in training if isinstance(path, str)]
     found = [names for names in read if names is not None]
     if not found or len(found) < len(read):  # an unreadable training cloud: its reader explains
         return []
     taken = [name for name in found[0] if all(name in names for names in found[1:])]
     gaps = []
-    for path in predicted:
-        offered = header_auto_features(path)
+    for path, offered in predicted.items():
         lacking = [name for name in taken if offered is not None and name not in offered]
         if lacking:
             gaps.append(
