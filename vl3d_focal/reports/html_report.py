@@ -184,7 +184,7 @@ def _evaluations(record: Mapping[str, Any], folder: Path) -> list[tuple[str, str
         name = Path(evaluation["cloud"]).name
         files = link(evaluation["report_path"], folder=folder)
         if evaluation.get("earlier_run"):
-            files = "evaluated by the interrupted run this one resumed (its files were kept)"
+            files = "evaluated by an earlier run of this spec, which this resumed run kept (its files were kept too)"
         sections.append(
             (
                 f"results-{number}",
