@@ -2,8 +2,10 @@
 
 A cloud offers ``x``, ``y``, ``z``, every dimension of its point format (standard and extra
 bytes; ``scan_angle`` and ``scan_angle_rank`` are aliases) and the derived features of
-:mod:`vl3d_focal.data.features` (:data:`DERIVED_FEATURE_NAMES`). Validation uses this to catch
-a misspelt ``fnames`` entry before any work.
+:mod:`vl3d_focal.data.features` (:data:`DERIVED_FEATURE_NAMES`). A derived name that the file
+stores as a dimension (a ``planarity`` mined by another tool, say) is read from the file, not
+computed (:func:`stored_derived`). Validation uses this to catch a misspelt ``fnames`` entry
+before any work.
 
 Example:
     >>> feature_names(["X", "Y", "Z", "intensity", "scan_angle_rank"])[:6]
@@ -12,22 +14,23 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 SCAN_ANGLE_ALIASES = ("scan_angle", "scan_angle_rank")
 RAW_COORDINATES = ("X", "Y", "Z")
-DERIVED_FEATURE_NAMES: tuple[str, ...] = (
-    "ones",
-    "height_above_ground",
-    "return_ratio",
-    "linearity",
-    "planarity",
-    "scattering",
-    "verticality",
-)
-"""Features computed from the points (see :data:`vl3d_focal.data.features.DERIVED_FEATURES`)."""
+DERIVED_DEFINITIONS: dict[str, str] = {
+    "ones": "the constant 1 (VL3D)",
+    "height_above_ground": "z minus the estimated terrain (m)",
+    "return_ratio": "return_number / number_of_returns",
+    "linearity": "(l1 - l2) / l1 of the 16-neighbour covariance",
+    "planarity": "(l2 - l3) / l1 of the 16-neighbour covariance",
+    "scattering": "l3 / l1 of the 16-neighbour covariance",
+    "verticality": "1 - |z of the normal| of the 16 neighbours",
+}
+"""What each feature computed from the points is (:data:`vl3d_focal.data.features.DERIVED_FEATURES`)."""
+DERIVED_FEATURE_NAMES: tuple[str, ...] = tuple(DERIVED_DEFINITIONS)
 NEIGHBOURHOOD_FEATURE_NAMES: tuple[str, ...] = (
     "height_above_ground",
     "linearity",
@@ -93,6 +96,33 @@ def missing_features(dimension_names: Sequence[str], fnames: Sequence[str]) -> l
     """
     available = set(feature_names(dimension_names))
     return [name for name in fnames if name not in available]
+
+
+def stored_derived(
+    dimension_names: Collection[str], fnames: Sequence[str], *, mined: Collection[str] = ()
+) -> list[str]:
+    """The derived names of ``fnames`` that a cloud with ``dimension_names`` stores: they are read
+    from its file as they are, not computed; a ``mined`` name is always computed by its miner.
+
+    Example:
+        >>> stored_derived(["intensity", "planarity"], ["intensity", "planarity", "linearity"])
+        ['planarity']
+    """
+    stored = set(dimension_names)
+    return [name for name in fnames if name in DERIVED_FEATURE_NAMES and name in stored and name not in mined]
+
+
+def neighbourhood_computed(
+    fnames: Sequence[str], *, mined: Collection[str] = (), stored: Collection[str] = ()
+) -> list[str]:
+    """The names of ``fnames`` computed from each point's neighbours: the ``mined`` ones and the
+    neighbourhood features not ``stored`` by the cloud (a streamed cloud's tiles get them with a margin).
+
+    Example:
+        >>> neighbourhood_computed(["intensity", "planarity", "linearity", "p_k8"], mined=["p_k8"], stored=["planarity"])
+        ['linearity', 'p_k8']
+    """
+    return [n for n in fnames if n in mined or (n in NEIGHBOURHOOD_FEATURE_NAMES and n not in stored)]
 
 
 def header_feature_names(path: str | Path) -> list[str] | None:

@@ -8,6 +8,9 @@ when its median moved by more than :data:`MEDIAN_SHIFT` training ranges. A model
 values predicts from inputs it never saw (another sensor's 16-bit intensities, a point format
 without intensity or returns): the finding names the feature, the factor and what to do.
 
+A derived feature the cloud gets another way than the training clouds did (read from a dimension
+of its file where training computed it, or the reverse) is reported too (:func:`source_messages`).
+
 Example:
     >>> training = np.random.default_rng(0).gamma(4.0, 250.0, (5000, 1))      # 8-bit-like intensities
     >>> norm = FeatureNormalizer().fit(training, fnames=["intensity"])
@@ -17,10 +20,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from vl3d_focal.data.feature_names import DERIVED_DEFINITIONS, stored_derived
 from vl3d_focal.data.normalization import FeatureNormalizer
 
 RANGE_FACTOR = 3.0
@@ -131,3 +136,44 @@ def shift_messages(normalizer: FeatureNormalizer | None, sample: np.ndarray, *, 
         []
     """
     return [shift.message(source) for shift in feature_shifts(normalizer, sample)]
+
+
+def source_messages(
+    normalizer: FeatureNormalizer | None, dimension_names: Sequence[str], *, mined: Sequence[str] = (), source: str
+) -> list[str]:
+    """Warnings for the derived features a cloud gets another way than the model's training
+    clouds did: read from a dimension of its file where training computed them, or computed
+    where training read them (:func:`~vl3d_focal.data.feature_names.stored_derived`). The two
+    are different definitions under one name (another tool's radius or formula). Nothing for a
+    model file that did not record it.
+
+    Example:
+        >>> norm = FeatureNormalizer(fnames=["intensity", "planarity"], stored=["planarity"])
+        >>> source_messages(norm, ["intensity"], source="a.laz")[0][:70]
+        "a.laz: feature 'planarity' was read from the training clouds' 'planari"
+        >>> source_messages(norm, ["intensity", "planarity"], source="a.laz")
+        []
+    """
+    if normalizer is None or normalizer.stored is None:
+        return []
+    names = normalizer.fnames or []
+    stored_here = stored_derived(dimension_names, names, mined=mined)
+    messages = []
+    for name in names:
+        if name in normalizer.stored and name not in stored_here:
+            what = (
+                f"was read from the training clouds' {name!r} dimension, but this cloud has none: vl3d_focal "
+                f"computes it here ({DERIVED_DEFINITIONS[name]})"
+            )
+        elif name in stored_here and name not in normalizer.stored:
+            what = (
+                f"was computed by vl3d_focal for the training clouds ({DERIVED_DEFINITIONS[name]}), but this cloud "
+                f"stores a {name!r} dimension, which is read instead"
+            )
+        else:
+            continue
+        messages.append(
+            f"{source}: feature {name!r} {what}. The two need not be the same definition; predictions on this "
+            "cloud may be wrong: give it the same dimension as the training clouds had, or retrain."
+        )
+    return messages

@@ -7,7 +7,8 @@ Names accepted by :func:`extract_features`:
   ``number_of_returns``, ``red``, ``green``, ``blue``, ``nir``, ``gps_time``, ...).
 * ``scan_angle`` (alias ``scan_angle_rank``): the scan angle in degrees for every point format
   (formats 6-10 store 0.006-degree units, formats 0-5 whole degrees).
-* Derived features (see :data:`DERIVED_FEATURES`):
+* Derived features (see :data:`DERIVED_FEATURES`), computed unless the file stores a dimension
+  of the same name, which is then read as it is (:func:`~vl3d_focal.data.feature_names.stored_derived`):
 
   - ``height_above_ground``: z minus an estimated terrain surface
     (:mod:`vl3d_focal.data.terrain`: lowest points per 2 m cell without isolated low noise,
@@ -31,7 +32,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -104,15 +105,16 @@ def _ones(cloud: PointCloud) -> np.ndarray:
     return np.ones(cloud.num_points)
 
 
-DERIVED_FEATURES: dict[str, tuple[Callable[[PointCloud], np.ndarray], str]] = {
-    "ones": (_ones, "the constant 1 (VL3D)"),
-    "height_above_ground": (_height_above_ground, "z minus the estimated terrain (m)"),
-    "return_ratio": (_return_ratio, "return_number / number_of_returns"),
-    "linearity": (_shape_column(0), "(l1 - l2) / l1 of the 16-neighbour covariance"),
-    "planarity": (_shape_column(1), "(l2 - l3) / l1 of the 16-neighbour covariance"),
-    "scattering": (_shape_column(2), "l3 / l1 of the 16-neighbour covariance"),
-    "verticality": (_shape_column(3), "1 - |z of the normal| of the 16 neighbours"),
+DERIVED_FEATURES: dict[str, Callable[[PointCloud], np.ndarray]] = {
+    "ones": _ones,
+    "height_above_ground": _height_above_ground,
+    "return_ratio": _return_ratio,
+    "linearity": _shape_column(0),
+    "planarity": _shape_column(1),
+    "scattering": _shape_column(2),
+    "verticality": _shape_column(3),
 }
+"""How each derived feature is computed (what it is: :data:`~vl3d_focal.data.feature_names.DERIVED_DEFINITIONS`)."""
 SHAPE_FEATURES = ("linearity", "planarity", "scattering", "verticality")
 NEIGHBOURHOOD_FEATURES: tuple[str, ...] = NEIGHBOURHOOD_FEATURE_NAMES
 """Derived features computed from a point's neighbourhood (not from the point alone): a
@@ -136,14 +138,14 @@ def available_features(cloud: PointCloud) -> list[str]:
     return feature_names(las_dimensions(cloud.las))
 
 
-def _column(cloud: PointCloud, name: str) -> np.ndarray:
+def _column(cloud: PointCloud, name: str, *, stored: Collection[str]) -> np.ndarray:
     axis = "xyz".find(name) if len(name) == 1 else -1
     if axis >= 0:
         return cloud.xyz[:, axis]
     if name in SCAN_ANGLE_ALIASES:
         return _scan_angle_degrees(cloud)
-    if name in DERIVED_FEATURES:
-        return DERIVED_FEATURES[name][0](cloud)
+    if name in DERIVED_FEATURES and name not in stored:
+        return DERIVED_FEATURES[name](cloud)
     return np.asarray(cloud.las[name], dtype=np.float64)
 
 
@@ -172,9 +174,10 @@ def extract_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequen
         )
     out = np.empty((cloud.num_points, len(fnames)), dtype=np.float32)
     shape_cache: np.ndarray | None = None
+    stored = set(las_dimensions(cloud.las))
     for recipe in mined:
         wanted = [name for name in fnames if name in recipe.names]
-        inputs = {name: _column(cloud, name) for name in dict.fromkeys(recipe.inputs)}
+        inputs = {name: _column(cloud, name, stored=stored) for name in dict.fromkeys(recipe.inputs)}
         values, _ = compute_mined(recipe, cloud.xyz, names=wanted, inputs=inputs)
         for column, name in enumerate(wanted):
             out[:, list(fnames).index(name)] = values[:, column]
@@ -182,12 +185,12 @@ def extract_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequen
     for j, name in enumerate(fnames):
         if name in done:
             continue
-        if name in SHAPE_FEATURES:
+        if name in SHAPE_FEATURES and name not in stored:
             if shape_cache is None:
                 shape_cache = shape_features(cloud.xyz)
             out[:, j] = shape_cache[:, SHAPE_FEATURES.index(name)]
         else:
-            out[:, j] = _column(cloud, name)
+            out[:, j] = _column(cloud, name, stored=stored)
         logger.debug("%s: feature %s computed", cloud.name, name)
     if not np.isfinite(out).all():
         bad = {

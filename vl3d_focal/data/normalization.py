@@ -81,6 +81,9 @@ class FeatureNormalizer:
         cloud_scaling: ``{feature name: {"method": ..., "percentile": ...}}``.
         reference: ``{"percentiles": [...], "values": [[one per feature] per percentile]}`` of
             the (per-cloud scaled) training values.
+        stored: the derived feature names the training clouds stored as dimensions (read from
+            their files, not computed; :func:`~vl3d_focal.data.feature_names.stored_derived`);
+            None where not recorded (model files written before it).
 
     Example:
         >>> norm = FeatureNormalizer().fit(np.array([[1.0], [2.0], [3.0]]), fnames=["i"])
@@ -96,12 +99,14 @@ class FeatureNormalizer:
         scale: Sequence[float] | None = None,
         cloud_scaling: Mapping[str, Mapping[str, Any]] | None = None,
         reference: Mapping[str, Any] | None = None,
+        stored: Sequence[str] | None = None,
     ) -> None:
         self.fnames = list(fnames) if fnames is not None else None
         self.center = None if center is None else np.asarray(center, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         self.cloud_scaling = {name: dict(config) for name, config in (cloud_scaling or {}).items()}
         self.reference = None if reference is None else dict(reference)
+        self.stored = None if stored is None else list(stored)
         unknown = sorted({c.get("method") for c in self.cloud_scaling.values()} - set(CLOUD_SCALINGS), key=str)
         if unknown:
             raise DataError(f"cloud normalisation: unknown method(s) {unknown}; expected one of {list(CLOUD_SCALINGS)}")
@@ -224,6 +229,7 @@ class FeatureNormalizer:
             "scale": None if self.scale is None else [float(v) for v in self.scale],
             "cloud_scaling": self.cloud_scaling,
             "reference": self.reference,
+            "stored": self.stored,
         }
 
     @classmethod
@@ -241,4 +247,5 @@ class FeatureNormalizer:
             scale=config.get("scale"),
             cloud_scaling=config.get("cloud_scaling"),
             reference=config.get("reference"),
+            stored=config.get("stored"),
         )

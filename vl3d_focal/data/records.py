@@ -17,7 +17,7 @@ import numpy as np
 
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.las import PointCloud, read_cloud
+from vl3d_focal.io.las import PointCloud, las_dimensions, read_cloud
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +155,19 @@ class CloudRecord:
     def labels(self, value: np.ndarray | None) -> None:
         self._labels = value
         self.pending_mapping = None
+
+    @property
+    def dimension_names(self) -> list[str]:
+        """The cloud's point dimensions (:func:`~vl3d_focal.io.las.las_dimensions`), from its
+        header when it is not read whole.
+
+        Example:
+            >>> CloudRecord(path=tile, prefix="out/", num_points=1531).dimension_names[:2]
+            ['intensity', 'return_number']
+        """
+        from vl3d_focal.io.chunks import read_header
+
+        return las_dimensions(self._cloud.las if self._cloud is not None else read_header(self.path))
 
     @property
     def num_points(self) -> int:

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.data.feature_shift import shift_messages
+from vl3d_focal.data.feature_shift import shift_messages, source_messages
 from vl3d_focal.data.field_inputs import FieldInputs, cloud_features, field_features, field_inputs
+from vl3d_focal.data.miners import mined_names
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import ordered_map
 from vl3d_focal.data.records import InMemoryPredictions
@@ -181,15 +182,19 @@ def point_probabilities(bundle: ModelBundle, raw: np.ndarray, *, statistics: Any
 
 def check_features(record: Any, bundle: ModelBundle, sample: np.ndarray) -> None:
     """Warns (in the log, ``record.feature_warnings`` and ``record.warnings``) about the features
-    of a cloud far from the model's training data (:mod:`vl3d_focal.data.feature_shift`), from the
-    cloud's sample.
+    of a cloud far from the model's training data or got another way (read from the file or
+    computed, :mod:`vl3d_focal.data.feature_shift`), from the cloud's sample and header.
 
     Example:
         >>> check_features(record, bundle, np.full((100, 1), 60_000.0, dtype="float32"))  # far brighter than trained on
         >>> len(record.feature_warnings) > 0, record.warnings == record.feature_warnings
         (True, True)
     """
-    record.feature_warnings = shift_messages(bundle.normalizer, sample, source=str(record.path))
+    source = str(record.path)
+    record.feature_warnings = [
+        *source_messages(bundle.normalizer, record.dimension_names, mined=mined_names(bundle.miners), source=source),
+        *shift_messages(bundle.normalizer, sample, source=source),
+    ]
     record.warnings.extend(record.feature_warnings)
     for message in record.feature_warnings:
         logger.warning(message)

@@ -31,7 +31,10 @@ from typing import Any
 import laspy
 import numpy as np
 
+from vl3d_focal.data.feature_names import neighbourhood_computed
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.chunks import iter_chunks, read_header
+from vl3d_focal.io.las import PointCloud, las_dimensions
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +62,7 @@ class TileGrid:
     def cells(self, xy: np.ndarray) -> np.ndarray:
         """``(n, 2)`` clipped tile indices of xy positions."""
         cells = np.floor((np.asarray(xy)[:, :2] - self.origin) / self.side).astype(np.int64)
-        np.clip(cells[:, 0], 0, self.shape[0] - 1, out=cells[:, 0])
-        np.clip(cells[:, 1], 0, self.shape[1] - 1, out=cells[:, 1])
-        return cells
+        return np.clip(cells, 0, np.asarray(self.shape, dtype=np.int64) - 1)
 
     def tile_of(self, xyz: np.ndarray) -> np.ndarray:
         """Tile id of each point."""
@@ -113,8 +114,6 @@ def result_dtype(num_classes: int) -> np.dtype:
 
 
 def _chunk_cloud(header: laspy.LasHeader, points: Any, path: Path) -> Any:
-    from vl3d_focal.io.las import PointCloud
-
     las = laspy.LasData(header=header, points=points)
     xyz = np.column_stack([np.asarray(points.x), np.asarray(points.y), np.asarray(points.z)]).astype(np.float64)
     return PointCloud(xyz=xyz, las=las, path=path)
@@ -131,8 +130,6 @@ def cloud_bounds(path: Path, *, chunk_points: int) -> tuple[np.ndarray, np.ndarr
         >>> total, bool(np.all(high - low < 30.0))
         (1531, True)
     """
-    from vl3d_focal.io.chunks import iter_chunks, read_header
-
     low, high, total, bad = np.full(3, np.inf), np.full(3, -np.inf), 0, 0
     for _, points in iter_chunks(path, chunk_points=chunk_points):
         xyz = np.column_stack([np.asarray(points.x), np.asarray(points.y), np.asarray(points.z)])
@@ -269,8 +266,6 @@ class StreamedPredictions:
             >>> [(start, len(classes), probs.shape[1]) for start, points, classes, probs in result.iter_chunks()]
             [(0, 1000, 5), (1000, 531, 5)]
         """
-        from vl3d_focal.io.chunks import iter_chunks
-
         dtype = result_dtype(self.num_classes)
         offsets = np.concatenate([np.zeros((self.grid.num_tiles, 1), np.int64), np.cumsum(self.counts, axis=1)], axis=1)
         for number, (start, points) in enumerate(iter_chunks(self.path, chunk_points=self.chunk_points)):
@@ -293,8 +288,6 @@ class StreamedPredictions:
 
 def _all_chunks(result: StreamedPredictions) -> Iterator[tuple[laspy.LasHeader, Path, int, Any]]:
     """``(header, path, first id, points)`` of the cloud's chunks, then of its buffer's."""
-    from vl3d_focal.io.chunks import iter_chunks, read_header
-
     header = read_header(result.path)
     start = 0
     for start, points in iter_chunks(result.path, chunk_points=result.chunk_points):
@@ -311,19 +304,20 @@ def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str], 
     """Pass 2: every point (id, xyz, raw features) appended to its tile's bucket, the cloud's
     points then its buffer's.
 
-    Features of a point alone are computed here, chunk by chunk; the columns of neighbourhood
-    features (and of the ``mined`` names) are left at 0 for
-    :func:`vl3d_focal.inference.tile_features.fill_neighbourhood_features`.
+    Features of a point alone (and those the cloud's file stores) are read or computed here, chunk by
+    chunk; the columns of the other neighbourhood features and of the ``mined`` names are left at
+    0 for :func:`vl3d_focal.inference.tile_features.fill_neighbourhood_features`.
 
     Example:
         >>> write_buckets(streamed, feature_names=["intensity", "height_above_ground"])
         >>> int(streamed.counts.sum()), streamed.bucket(0).stat().st_size // bucket_dtype(2).itemsize, int(streamed.counts[0].sum())
         (1531, 439, 439)
     """
-    from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES, extract_features
+    from vl3d_focal.data.features import extract_features
 
     dtype = bucket_dtype(len(feature_names))
-    pointwise = [j for j, name in enumerate(feature_names) if name not in NEIGHBOURHOOD_FEATURES and name not in mined]
+    later = set(neighbourhood_computed(feature_names, mined=mined, stored=las_dimensions(read_header(result.path))))
+    pointwise = [j for j, name in enumerate(feature_names) if name not in later]
     counts = []
     for header, path, start, points in _all_chunks(result):
         cloud = _chunk_cloud(header, points, path)

@@ -37,12 +37,15 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from vl3d_focal.data.features import NEIGHBOURHOOD_FEATURES, SHAPE_FEATURES, SHAPE_NEIGHBOURS, neighbour_shapes
+from vl3d_focal.data.feature_names import neighbourhood_computed
+from vl3d_focal.data.features import SHAPE_FEATURES, SHAPE_NEIGHBOURS, neighbour_shapes
 from vl3d_focal.data.miners import MinedFeatures, compute_mined, recipes_for
 from vl3d_focal.data.parallel import ordered_map
 from vl3d_focal.data.terrain import PointBlock, TerrainGrid, count_neighbours, terrain_surface
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import StreamedPredictions, bucket_dtype, load_tile
+from vl3d_focal.io.chunks import read_header
+from vl3d_focal.io.las import las_dimensions
 
 logger = logging.getLogger(__name__)
 
@@ -152,16 +155,16 @@ def fill_neighbourhood_features(
     names = list(feature_names)
     recipes = recipes_for(names, miners)
     mined = {name: recipe for recipe in recipes for name in recipe.names if name in names}
-    columns = [j for j, name in enumerate(names) if name in NEIGHBOURHOOD_FEATURES or name in mined]
+    computed = set(neighbourhood_computed(names, mined=mined, stored=las_dimensions(read_header(result.path))))
+    columns = [j for j, name in enumerate(names) if name in computed]
     if not columns:
         return
-    computed = {names[j] for j in columns}
     smoothing_computed = [name for recipe in recipes for name in recipe.inputs if name in computed]
     if smoothing_computed:  # the tiles run at once: a neighbour's computed columns may be half written
         raise DataError(f"smoothing inputs must be point-wise features, not computed ones: {smoothing_computed}")
     start, dtype = time.perf_counter(), bucket_dtype(len(names))
     ground: tuple[TerrainGrid, np.ndarray] | None = None  # the terrain grid and its surface
-    if "height_above_ground" in names and "height_above_ground" not in mined:
+    if "height_above_ground" in computed and "height_above_ground" not in mined:
         grid = TerrainGrid.covering(bounds[0], bounds[1])
         ground = grid, terrain_surface(lambda: _tile_blocks(result, tiles, num_features=len(names)), grid)
 

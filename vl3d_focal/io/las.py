@@ -226,8 +226,8 @@ def read_cloud(path: str | Path, *, allow_empty: bool = False) -> PointCloud:
     return cloud
 
 
-def las_dimensions(las: laspy.LasData) -> list[str]:
-    """Names of the usable dimensions of a LAS cloud (standard then extra), without raw X, Y, Z.
+def las_dimensions(las: laspy.LasData | laspy.LasHeader) -> list[str]:
+    """Names of the usable dimensions of a LAS cloud or header (standard then extra), without raw X, Y, Z.
 
     Example:
         >>> las_dimensions(las)[:3]

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +17,18 @@ from typing import Any
 
 import numpy as np
 
+from vl3d_focal.data.feature_names import stored_derived
 from vl3d_focal.data.field_centres import draw_class_centres
 from vl3d_focal.data.field_encoding import encode_labels
 from vl3d_focal.data.field_inputs import FieldInputs, cloud_features, concatenate_inputs, field_inputs
 from vl3d_focal.data.labels import ClassMapping
-from vl3d_focal.data.miners import MinedFeatures
+from vl3d_focal.data.miners import MinedFeatures, mined_names
 from vl3d_focal.data.normalization import FeatureNormalizer
 from vl3d_focal.data.receptive_fields import FieldSpec, ReceptiveFields, fields_at_centers
 from vl3d_focal.data.records import CloudRecord, log_class_histogram, reference_labels
 from vl3d_focal.io.las import read_cloud
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,7 +73,8 @@ def fit_normalizer(
     cloud_scaling: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FeatureNormalizer | None:
     """Fits the feature normaliser on the non-ignored points of the training clouds, each
-    cloud's features scaled per cloud first (``cloud_scaling``, from all of its points).
+    cloud's features scaled per cloud first (``cloud_scaling``, from all of its points); it
+    records the derived features the clouds store (read, not computed).
 
     Example:
         >>> fit_normalizer([], feature_names=[]) is None
@@ -77,12 +82,43 @@ def fit_normalizer(
     """
     if not feature_names:
         return None
-    normalizer = FeatureNormalizer(fnames=list(feature_names), cloud_scaling=cloud_scaling)
+    normalizer = FeatureNormalizer(
+        fnames=list(feature_names),
+        cloud_scaling=cloud_scaling,
+        stored=stored_in_training(records, feature_names=feature_names, mined=mined_names(miners)),
+    )
     parts = [
         normalizer.per_cloud(cloud_features(r, feature_names=feature_names, miners=miners))[training_labels(r) >= 0]
         for r in records
     ]
     return normalizer.fit(np.concatenate(parts, axis=0), fnames=list(feature_names))
+
+
+def stored_in_training(
+    records: Sequence[CloudRecord], *, feature_names: Sequence[str], mined: Sequence[str] = ()
+) -> list[str]:
+    """The derived ``feature_names`` every training cloud stores as a dimension (read from the
+    files, not computed; :func:`~vl3d_focal.data.feature_names.stored_derived`); warns about
+    those stored by some clouds only: the model then learns two definitions under one name.
+
+    Example:
+        >>> stored_in_training([record], feature_names=["intensity", "planarity"])
+        []
+    """
+    found = [stored_derived(record.dimension_names, feature_names, mined=mined) for record in records]
+    stored = [name for name in feature_names if found and all(name in names for names in found)]
+    for name in feature_names:
+        storing = [record.path.name for record, names in zip(records, found) if name in names]
+        if storing and name not in stored:
+            logger.warning(
+                "feature %r is read from the %r dimension of %s but computed by vl3d_focal for the other training "
+                "clouds: the model learns two definitions under one name; give every training cloud that "
+                "dimension, or none of them",
+                name,
+                name,
+                ", ".join(storing),
+            )
+    return stored
 
 
 def class_distribution_fields(
