@@ -208,3 +208,64 @@ def test_forest_refuses_what_it_cannot_honour(tmp_path):
         "checkpoints, callbacks or logs; remove training_epochs"
     )
     assert "ClassificationEvaluator scores it" in issues["$.sequential_pipeline[6].eval"]
+
+
+def test_fnames_auto_takes_the_mined_features_and_a_forest_without_features_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    generate_urban_scene(seed=8, size_m=30.0).write(tmp_path / "scene.las")
+    spec = _spec({"n_estimators": 4, "max_depth": 6})
+    train = spec["sequential_pipeline"][2]
+    train["fnames"] = ["AUTO"]  # VL3D: the pipeline's features, the miner's among them
+    spec["sequential_pipeline"] = spec["sequential_pipeline"][:4]
+    (tmp_path / "auto.json").write_text(json.dumps(spec))
+    state = execute_pipeline(load_spec(tmp_path / "auto.json"))
+    assert state.bundle.feature_names == ["planarity_k16", "verticality_k16", "linearity_k16"]
+    assert [r.names for r in state.bundle.miners] == [("planarity_k16", "verticality_k16", "linearity_k16")]
+    del spec["sequential_pipeline"][1]  # no miner, and the scene has no extra dimension: no feature at all
+    spec["out_pcloud"] = ["bare/*"]
+    (tmp_path / "bare.json").write_text(json.dumps(spec))
+    with pytest.raises(DataError, match="RandomForestClassifier learns from features, but fnames 'AUTO' found none"):
+        execute_pipeline(load_spec(tmp_path / "bare.json"))
+
+
+def test_a_pipeline_without_its_miners_reads_the_mined_features_from_the_cloud(tmp_path, monkeypatch):
+    from vl3d_focal.data.features import extract_features
+    from vl3d_focal.io.las import read_cloud
+
+    monkeypatch.chdir(tmp_path)
+    generate_urban_scene(seed=8, size_m=30.0).write(tmp_path / "scene.las")
+    spec = _spec({"n_estimators": 4, "max_depth": 6})
+    spec["sequential_pipeline"][3:] = [
+        {"writer": "PredictivePipelineWriter", "out_pipeline": f"*{name}.pipe", "include_miner": name == "with"}
+        for name in ("with", "without")
+    ]
+    (tmp_path / "train.json").write_text(json.dumps(spec))
+    state = execute_pipeline(load_spec(tmp_path / "train.json"))
+    assert [list(r.names) for r in load_bundle(tmp_path / "out/with.pipe").miners] == [state.bundle.feature_names[2:]]
+    assert load_bundle(tmp_path / "out/without.pipe").miners == ()
+    mined = state.bundle.feature_names[2:]
+    las = laspy.read(tmp_path / "scene.las")  # the scene with the mined features stored, as a VL3D Writer would
+    values = extract_features(read_cloud(tmp_path / "scene.las"), mined, miners=state.bundle.miners)
+    for column, name in enumerate(mined):
+        las.add_extra_dim(laspy.ExtraBytesParams(name=name, type=np.float32))
+        las[name] = values[:, column]
+    las.write(tmp_path / "mined.las")
+
+    def predict(pipe: str, cloud: str) -> list:
+        predict = {
+            "in_pcloud": [cloud],
+            "out_pcloud": [f"{pipe}_{cloud}/*"],
+            "sequential_pipeline": [
+                {"predict": "PredictivePipeline", "model_path": f"out/{pipe}.pipe"},
+                {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+            ],
+        }
+        (tmp_path / "predict.json").write_text(json.dumps(predict))
+        execute_pipeline(load_spec(tmp_path / "predict.json"))
+        return json.loads((tmp_path / f"{pipe}_{cloud}/eval/evaluation.json").read_text())["confusion_matrix"]
+
+    assert predict("without", "mined.las") == predict("with", "scene.las")
+    with pytest.raises(
+        DataError, match=r"unknown feature\(s\) \['planarity_k16', 'verticality_k16', 'linearity_k16'\]"
+    ):
+        predict("without", "scene.las")

@@ -233,3 +233,53 @@ def test_compute_mined_refuses_non_finite_values():
     )
     values, reach = compute_mined(recipe, np.array([[0.0, 0, 1], [0.1, 0, 2], [0.2, 0, 6]]), names=["s"])
     assert np.isfinite(values).all() and reach.tolist() == [1.25] * 3
+
+
+@pytest.mark.parametrize("clouds", [1, 2])
+def test_vl3d_writer_after_miners_writes_the_mined_features_and_auto_trains_on_them(tmp_path, monkeypatch, clouds):
+    import json
+
+    from vl3d_focal.config import load_spec
+    from vl3d_focal.io.las import read_cloud
+    from vl3d_focal.runner.pipeline import execute_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    names = [f"scene_{seed}.las" for seed in range(clouds)]
+    for seed, name in enumerate(names):
+        generate_urban_scene(seed=seed, size_m=24.0).write(tmp_path / name)
+    geometric = {"miner": "GeometricFeatures", "k": 8, "fnames": ["planarity", "verticality"]}
+    height = {"miner": "HeightFeatures", "fnames": ["floor_distance"], "neighborhood": {"radius": 4.0}}
+    mine = {
+        "in_pcloud": names,
+        "out_pcloud": [f"mined/{name[:-4]}_*" for name in names],
+        "sequential_pipeline": [geometric, height, {"writer": "Writer", "out_pcloud": "*feats.las"}],
+    }
+    (tmp_path / "mine.json").write_text(json.dumps(mine))
+    state = execute_pipeline(load_spec(tmp_path / "mine.json"))
+    mined = [n for recipe in state.miners for n in recipe.names]
+    assert mined == ["planarity_k8", "verticality_k8", "floor_distance_r4.0_sep0.35"]
+    for name in names:
+        written = laspy.read(tmp_path / f"mined/{name[:-4]}_feats.las")
+        assert list(written.point_format.extra_dimension_names) == mined
+        expected = extract_features(read_cloud(tmp_path / name), mined, miners=state.miners)
+        np.testing.assert_array_equal(np.column_stack([written[n] for n in mined]), expected)
+        assert np.ptp(expected, axis=0).min() > 0.1  # real values, not zeros
+    train = {  # VL3D's mine, write, then train from the file: AUTO takes the stored features
+        "in_pcloud": [f"mined/{names[0][:-4]}_feats.las"],
+        "out_pcloud": ["forest/*"],
+        "sequential_pipeline": [
+            {
+                "class_transformer": "ClassReducer",
+                "input_class_names": [str(c) for c in range(256)],
+                "output_class_names": ["ground", "other"],
+                "class_groups": [["2"], [str(c) for c in range(256) if c != 2]],
+            },
+            {
+                "train": "RandomForestClassifier",
+                "fnames": ["AUTO"],
+                "model_args": {"num_classes": 2, "n_estimators": 2},
+            },
+        ],
+    }
+    (tmp_path / "train.json").write_text(json.dumps(train))
+    assert execute_pipeline(load_spec(tmp_path / "train.json")).bundle.feature_names == mined

@@ -129,6 +129,7 @@ def write_state_cloud(
     chunks: Iterable[Chunk],
     classes: Callable[[np.ndarray], np.ndarray] | None,
     predictions: bool,
+    features: Mapping[str, np.ndarray] | None = None,
 ) -> None:
     """Writes a cloud as the pipeline sees it (VL3D's ``Writer``).
 
@@ -141,25 +142,30 @@ def write_state_cloud(
             reduced classes' values; -1, a point in no class, becomes the highest code the
             point format stores); None keeps the classification.
         predictions: write each point's predicted class to the extra dimension ``prediction``.
+        features: float32 extra dimensions by name, a value per point in file order (the
+            features of the pipeline's miners); a dimension of the source with that name gets them.
 
     Example:
-        >>> write_state_cloud(out / "state.laz", source=record.path, header=None,
-        ...     chunks=source_chunks(record.path), classes=None, predictions=False)
-        >>> laspy.read(out / "state.laz").header.point_count
-        1531
+        >>> write_state_cloud(out / "state.laz", source=record.path, header=None, chunks=source_chunks(record.path),
+        ...     classes=None, predictions=False, features={"score": np.zeros(1531)})
+        >>> laspy.read(out / "state.laz").header.point_format.extra_dimension_names
+        ['score']
     """
     header = read_header(source) if header is None else header
     top = 31 if header.point_format.id < 6 else 255
-    extra_types = {PREDICTION_DIMENSION: "int32"} if predictions else {}
+    features = features or {}
+    extra_types = {**({PREDICTION_DIMENSION: "int32"} if predictions else {}), **dict.fromkeys(features, "float32")}
     unclassified = 0
     with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer:
-        for _, points, predicted, _ in chunks:
+        for start, points, predicted, _ in chunks:
             codes = None
             if classes is not None:
                 codes = np.asarray(classes(np.asarray(points.classification)), dtype=np.int64)
                 unclassified += int(np.sum(codes < 0))
                 codes = np.where(codes < 0, top, codes)
-            extra = {PREDICTION_DIMENSION: np.asarray(predicted, dtype=np.int32)} if predictions else {}
+            extra = {name: values[start : start + len(points)] for name, values in features.items()}
+            if predictions:
+                extra[PREDICTION_DIMENSION] = np.asarray(predicted, dtype=np.int32)
             writer.write(points, classification=codes, extra=extra)
     if unclassified:
         logger.info("%s: %d points of no reduced class written with classification %d", path, unclassified, top)

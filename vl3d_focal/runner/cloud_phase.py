@@ -239,6 +239,7 @@ class CloudPhases:
             model_file=self.state.model_file if local else None,
             records={str(r.path): r for r in self.state.clouds} if local else {},
             classes_rewritten=self.state.classes_rewritten,
+            miners=tuple(self.state.miners),
         )
         phase = (
             None

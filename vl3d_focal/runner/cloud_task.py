@@ -27,6 +27,7 @@ from typing import Any
 
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.footprints import TileIndex
@@ -157,6 +158,7 @@ class PhaseContext:
             raised, and each cloud's predictions are released once its phase is done (a run of
             one cloud keeps them in its state, for callers of the runner).
         classes_rewritten: the driver's ``state.classes_rewritten`` (a ``ClassReducer`` ran).
+        miners: the driver's ``state.miners`` (the recipes of the miner steps run so far).
     """
 
     steps: Sequence[Mapping[str, Any]]
@@ -170,6 +172,7 @@ class PhaseContext:
     records: Mapping[str, CloudRecord] = field(default_factory=dict)
     survey: bool = True
     classes_rewritten: bool = False
+    miners: Sequence[MinedFeatures] = ()
 
 
 def peak_memory_mib() -> float | None:
@@ -207,6 +210,7 @@ def _state(task: CloudTask, context: PhaseContext) -> PipelineState:
         model_file=model_file,
         tile_index=context.tile_index,
         classes_rewritten=context.classes_rewritten,
+        miners=list(context.miners),
     )
 
 

@@ -7,8 +7,10 @@ Each writes one model file holding everything needed to predict (see
 keeps besides the model; of VL3D's ``include_*`` flags, ``include_class_transformer`` is
 honoured: with it (VL3D's default) the file reads a new cloud's reference classes through the
 pipeline's class steps (``class_mapping``, ``ClassReducer``), without it as the model's class
-values 0..C-1. The other flags name components this project does not have; ``true`` is
-accepted with a note.
+values 0..C-1; so is ``include_miner``: with it (the default) the file keeps the miner steps'
+recipes and computes the mined features of a new cloud, without it a new cloud must store them
+as dimensions of those names. The other flags name components this project does not have;
+``true`` is accepted with a note.
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -41,7 +43,6 @@ ABSENT_COMPONENTS = {
         True,
         "this project has no feature transformers; the feature normalisation is always stored with the model",
     ),
-    "include_miner": (True, "this project has no data miners; derived features are always recomputed"),
     "ignore_predictions": (False, "a predictive pipeline here always predicts"),
 }
 """VL3D flag -> (its default, why ``true`` has no effect here)."""
@@ -80,6 +81,8 @@ def run_pipeline_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     include = bool(step["include_class_transformer"])
     if not include:
         bundle = dataclasses.replace(bundle, mapping=ClassMapping.from_values(bundle.class_names))
+    if not step.get("include_miner", True):  # a new cloud stores the mined features (VL3D)
+        bundle = dataclasses.replace(bundle, miners=())
     pipeline = {"include_class_transformer": include, "class_names": list(bundle.class_names)}
     save_bundle(bundle, expand_output(step["out_pipeline"], prefix=state.model_prefix), pipeline=pipeline)
 
@@ -130,6 +133,12 @@ def pipeline_writer_schema() -> dict[str, Any]:
                 "default": True,
                 "description": "Read a new cloud's reference classes through this pipeline's class steps "
                 "(false: as the model's class values 0..C-1).",
+            },
+            "include_miner": {
+                "type": "boolean",
+                "default": True,
+                "description": "Keep the miner steps' recipes: the pipeline computes the mined features of a new "
+                "cloud (false: a new cloud must store them as dimensions of those names).",
             },
             **{name: _flag(name, default, why) for name, (default, why) in ABSENT_COMPONENTS.items()},
         },

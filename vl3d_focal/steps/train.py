@@ -26,13 +26,20 @@ from typing import TYPE_CHECKING, Any
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.config.training_reports_schema import training_reports_properties
+from vl3d_focal.errors import DataError
 from vl3d_focal.lazy import load_reference
 from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.schema_annotations import FOLDER_OUTPUT
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import TrainingFacts
 from vl3d_focal.steps.train_checks import check_train
-from vl3d_focal.steps.train_inputs import pretrained_bundle, resolve_feature_names, step_mapping, train_input_properties
+from vl3d_focal.steps.train_inputs import (
+    AUTO,
+    pretrained_bundle,
+    resolve_feature_names,
+    step_mapping,
+    train_input_properties,
+)
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
 from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFiles
 
@@ -210,7 +217,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         >>> state.bundle.class_names[:2], len(state.facts.trainings[0].history)
         (['ground', 'vegetation'], 1)
     """
-    from vl3d_focal.data.miners import recipes_for
+    from vl3d_focal.data.miners import mined_names, recipes_for
     from vl3d_focal.training.distribution_settings import step_distribution
     from vl3d_focal.training.fields import read_labelled_clouds
     from vl3d_focal.training.job import TrainingJob
@@ -219,7 +226,12 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     mapping = step_mapping(model_args, mapping=state.mapping)
     handling = model_args["model_handling"]
     training = _training_clouds(handling, state, mapping=mapping)
-    features = resolve_feature_names(step["fnames"], records=training)
+    features = resolve_feature_names(step["fnames"], records=training, mined=mined_names(state.miners))
+    if not features and not MODELS.get(step["train"]).metadata.get("coordinates_only", False):
+        raise DataError(
+            f"{step['train']} learns from features, but fnames {AUTO!r} found none: the training clouds share no extra "
+            "dimension and no miner step comes before the train step; name the features in fnames or add a miner step"
+        )
     tensorboard = handling["tensorboard_dir"]
     job = TrainingJob(
         model_name=step["train"],

@@ -4,7 +4,8 @@
   ``"ones"`` (a constant 1); ``["AUTO"]`` takes every extra dimension (extra bytes) the
   training clouds share, in the first cloud's order, except the ones this project writes
   (``prediction``, ``prob_<class>``): the features a VL3D pipeline's data miners stored in
-  the cloud. No extra dimension: no features, the coordinates only.
+  the cloud; then the features of the miner steps before the train step. Neither: no
+  features, the coordinates only (an error for a model that needs features).
 - ``training_type``: VL3D's ``"base"`` (one training on the training clouds), the only one its
   deep-learning models use.
 - ``pretrained_model``: VL3D's further training: the training starts from the weights (and
@@ -111,12 +112,13 @@ def header_auto_features(path: str) -> list[str] | None:
     return None if found is None else _auto_candidates(found)
 
 
-def resolve_feature_names(fnames: Sequence[str], *, records: Sequence[Any]) -> list[str]:
-    """``fnames`` with ``["AUTO"]`` replaced by the extra dimensions every training cloud has.
+def resolve_feature_names(fnames: Sequence[str], *, records: Sequence[Any], mined: Sequence[str] = ()) -> list[str]:
+    """``fnames`` with ``["AUTO"]`` replaced by the extra dimensions every training cloud has,
+    then the ``mined`` features of the miner steps before (the pipeline's features, as VL3D).
 
     Example:
-        >>> resolve_feature_names(["intensity"], records=[])
-        ['intensity']
+        >>> resolve_feature_names(["intensity"], records=[]), resolve_feature_names(["AUTO"], records=[], mined=["p_k8"])
+        (['intensity'], ['p_k8'])
     """
     if list(fnames) != [AUTO]:
         return list(fnames)
@@ -127,7 +129,8 @@ def resolve_feature_names(fnames: Sequence[str], *, records: Sequence[Any]) -> l
         if dropped:
             logger.warning("fnames AUTO: %s lacks %s; those are not used", record.path, dropped)
         shared = [name for name in shared if name in present]
-    logger.info("fnames AUTO: %s", ", ".join(shared) if shared else "no extra dimension, coordinates only")
+    shared += [name for name in dict.fromkeys(mined) if name not in shared]
+    logger.info("fnames AUTO: %s", ", ".join(shared) if shared else "no extra dimension nor mined feature")
     return shared
 
 

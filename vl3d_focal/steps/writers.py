@@ -91,17 +91,22 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
 
     Every input dimension, the header and the CRS; after a ``ClassReducer``, the
     classification holds the reduced classes' values; after a predict step, the extra
-    dimension ``prediction`` holds each point's predicted class (its index).
+    dimension ``prediction`` holds each point's predicted class (its index); after miner steps,
+    their features are float32 extra dimensions (computed on the whole cloud, as a train step would).
 
     Example:
         >>> run_state_writer(with_defaults({"writer": "Writer", "out_pcloud": "*pcloud.laz"}), state)
         >>> (out / "pcloud.laz").is_file()
         True
     """
+    from vl3d_focal.data.field_inputs import cloud_features
+    from vl3d_focal.data.miners import mined_names
     from vl3d_focal.inference.classified_output import source_chunks, write_state_cloud
 
     reduced = state.mapping if state.classes_rewritten else None
+    mined = mined_names(state.miners)
     for record in state.clouds:
+        features = cloud_features(record, feature_names=mined, miners=state.miners) if mined else None
         write_state_cloud(
             expand_output(step["out_pcloud"], prefix=record.prefix),
             source=record.path,
@@ -109,6 +114,7 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
             chunks=record.result.iter_chunks() if record.result is not None else source_chunks(record.path),
             classes=None if reduced is None else functools.partial(reduced.map, source=str(record.path)),
             predictions=record.result is not None,
+            features=None if features is None else {name: features[:, j] for j, name in enumerate(mined)},
         )
 
 
