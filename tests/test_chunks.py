@@ -116,3 +116,36 @@ def test_a_prediction_dimension_named_like_a_probability_dimension_is_refused(la
             probabilities=True,
         )
     assert not (tmp_path / "out.las").exists()
+
+
+def test_a_prediction_dimension_that_the_input_has_is_refused_at_validation_and_at_writing(las, tmp_path):
+    from vl3d_focal.config import validate_spec
+    from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.inference.classified_output import source_chunks, write_classified_cloud
+
+    las.add_extra_dim(laspy.ExtraBytesParams(name="reflectance", type=np.float32))
+    las.reflectance = np.linspace(-10, 0, len(las.points), dtype=np.float32)
+    las.write(tmp_path / "in.las")
+    writer = {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*out.las", "prediction_dimension": "reflectance"}
+    spec = {
+        "in_pcloud": ["in.las"],
+        "out_pcloud": ["o/*"],
+        "sequential_pipeline": [{"predict": "ModelLoader", "model_path": "in.las"}, writer],
+    }
+    found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path, check_files=True)]
+    assert any("already has a dimension 'reflectance', whose values would be replaced" in i for i in found), found
+    chunks = [
+        (start, points, np.zeros(len(points), int), None) for start, points, _, _ in source_chunks(tmp_path / "in.las")
+    ]
+    with pytest.raises(DataError, match="already has a dimension 'reflectance'"):
+        write_classified_cloud(
+            tmp_path / "out.las",
+            source=tmp_path / "in.las",
+            header=None,
+            chunks=chunks,
+            mapping=ClassMapping.from_values(["a", "b"]),
+            class_names=["a", "b"],
+            prediction_dimension="reflectance",
+            probabilities=False,
+        )
+    assert not (tmp_path / "out.las").exists()

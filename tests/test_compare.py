@@ -113,6 +113,19 @@ def test_runs_scored_on_other_clouds_are_flagged(runs, capsys):
     assert "vl3d-focal: note: the runs were not evaluated on the same clouds" in capsys.readouterr().err
 
 
+def test_runs_scored_on_other_classes_are_flagged(runs):
+    from vl3d_focal.reports.metrics import classification_metrics
+
+    root, _, ce = runs
+    ce["evaluations"][0]["metrics"] = classification_metrics([[100, 5], [10, 95]], class_names=["ground", "vegetation"])
+    (root / "ce" / "report.json").write_text(json.dumps(ce))
+    notes = compare_runs([root / "focal", root / "ce"])["notes"]
+    assert notes == [
+        "the runs do not score the same classes, so their mIoU and other averages over the classes do not compare; "
+        "compare the classes they share (focal: ground, vegetation, pole; ce: ground, vegetation)"
+    ]
+
+
 def test_the_cli_prints_the_table_and_writes_the_page(runs, capsys):
     root, _, _ = runs
     assert (

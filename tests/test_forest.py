@@ -269,3 +269,30 @@ def test_a_pipeline_without_its_miners_reads_the_mined_features_from_the_cloud(t
         DataError, match=r"unknown feature\(s\) \['planarity_k16', 'verticality_k16', 'linearity_k16'\]"
     ):
         predict("without", "scene.las")
+
+
+def test_a_vl3d_forest_without_num_classes_takes_the_classes_of_the_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    las = generate_urban_scene(seed=8, size_m=30.0)
+    codes = np.asarray(las.classification)
+    las.classification = np.select([codes == 2, np.isin(codes, [3, 4, 5]), codes == 6], [0, 1, 2], 3).astype(np.uint8)
+    las.write(tmp_path / "values.las")  # VL3D's classes: the classification values 0..3
+    spec = {
+        "in_pcloud": ["values.las"],
+        "out_pcloud": ["out/*"],
+        "sequential_pipeline": [
+            {"miner": "GeometricFeatures", "k": 16, "fnames": ["planarity", "verticality"]},
+            {"train": "RandomForestClassifier", "fnames": ["AUTO"], "model_args": {"n_estimators": 4, "max_depth": 8}},
+            {"predict": "PreviousModel"},
+            {"eval": "ClassificationEvaluator", "report_path": "*eval/evaluation.json"},
+        ],
+    }
+    assert validate_spec(spec, base_dir=tmp_path) == []  # VL3D's forest arguments are scikit-learn's: no num_classes
+    (tmp_path / "forest.json").write_text(json.dumps(spec))
+    state = execute_pipeline(load_spec(tmp_path / "forest.json"))
+    assert state.bundle.class_names == ["class_0", "class_1", "class_2", "class_3"]
+    evaluation = json.loads((tmp_path / "out/eval/evaluation.json").read_text())
+    assert sum(map(sum, evaluation["confusion_matrix"])) == len(codes) and evaluation["OA"] > 0.8
+    pointnet = {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "model_args": {}}
+    found = validate_spec({**spec, "sequential_pipeline": [pointnet]}, base_dir=tmp_path)
+    assert any("missing required key 'num_classes'" in str(issue) for issue in found), found

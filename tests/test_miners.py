@@ -141,7 +141,11 @@ def test_recipes_take_vl3d_names_and_frenames():
             "neighborhood": {"type": "Rectangular2D", "radius": 50, "separation_factor": 0.35},
         }
     )
-    assert (radius.names, knn.names, height.names) == (("linearity_r0.3",), ("p1",), ("floor_distance_r50.0_sep0.35",))
+    assert (radius.names, knn.names, height.names) == (
+        ("linearity_r0.3",),
+        ("p1",),
+        ("floor_distance_r50_sep0.35",),
+    )  # VL3D: an integer radius stays one
     assert radius.reach == 0.3 and knn.reach is None and height.reach == pytest.approx(50 + 0.5 * 17.5)
     assert MinedFeatures.from_config(height.to_config()) == height
     assert recipes_for(["intensity", "p1"], [radius, knn, height]) == (knn,)

@@ -261,3 +261,12 @@ def test_an_eval_step_without_pictures_declares_no_picture():
         "evaluation_topdown.svg",
     ]
     assert all(p in drawn for p in spared) and spared
+
+
+def test_topdown_of_points_at_one_place_in_projected_float32_coordinates():
+    """A cloud of copies of one point at a Lambert-93 northing: the axes' ticks once looped forever
+    (a float32 coordinate does not advance by a tick step of 0.2 m)."""
+    xyz = np.tile(np.array([[652_000.25, 6_280_000.5, 50.0]], dtype=np.float32), (20, 1))
+    svg = topdown_svg(xyz, np.zeros(20, int), np.zeros(20, int), class_names=NAMES, colors=COLORS)
+    labels = [text for _, _, text in _texts(_svg_root(svg))]
+    assert "652000.25" in labels and "6280000.5" in labels and "Misclassified: 0 points (0.0%)" in labels, labels

@@ -94,16 +94,16 @@ def _step(inputs, strategies, radius, **more):
 def test_recipes_take_vl3d_names_in_vl3d_order():
     recipe = MinedFeatures.from_step(_step(["intensity", "return_number"], ["mean", "gaussian_rbf"], 1))
     assert recipe.names == (
-        "intensity_mean_r1.0",
-        "return_number_mean_r1.0",
-        "intensity_gaussian_rbf_r1.0",
-        "return_number_gaussian_rbf_r1.0",
+        "intensity_mean_r1",
+        "return_number_mean_r1",
+        "intensity_gaussian_rbf_r1",
+        "return_number_gaussian_rbf_r1",
     )
     assert recipe.inputs == ("intensity", "return_number", "intensity", "return_number")
     assert recipe.reach == 1.0 and MinedFeatures.from_config(recipe.to_config()) == recipe
     cylinder = MinedFeatures.from_step(_step(["z"], ["mean"], 2.5, neighborhood={"type": "cylinder", "radius": 2.5}))
     assert cylinder.names == ("z_mean_cyl2.5",)
-    assert smoothing_inputs(["intensity_gaussian_rbf_r1.0", "z"], [recipe]) == ["intensity", "return_number"]
+    assert smoothing_inputs(["intensity_gaussian_rbf_r1", "z"], [recipe]) == ["intensity", "return_number"]
 
 
 def test_compute_mined_gives_the_names_asked_in_their_order(points):
@@ -121,7 +121,7 @@ def test_compute_mined_gives_the_names_asked_in_their_order(points):
 def test_validation_takes_point_wise_inputs_only(tmp_path):
     generate_urban_scene(seed=2, size_m=20.0).write(tmp_path / "scene.las")
     good = {"miner": "SmoothFeatures", "input_fnames": ["intensity"], "neighborhood": {"type": "sphere", "radius": 1}}
-    assert validate_spec(miner_spec(["intensity_gaussian_rbf_r1.0"], [good]), base_dir=tmp_path) == []
+    assert validate_spec(miner_spec(["intensity_gaussian_rbf_r1"], [good]), base_dir=tmp_path) == []
     cases = [
         (dict(good, input_fnames=["intensty"]), "'intensty' is not a feature of"),
         (dict(good, input_fnames=["height_above_ground"]), "smooths point-wise features"),

@@ -137,6 +137,8 @@ def _model_args(entry: RegistryEntry) -> dict[str, Any]:
     for key, schema in entry_schema.get(NO_EFFECT_PROPERTIES, {}).items():
         properties.setdefault(key, copy.deepcopy(schema))
     required = [name for name in ("num_classes", "pre_processing", "compilation_args") if name in properties]
+    if entry.metadata.get("classes_from_data", False):  # VL3D's forest takes its classes from the data
+        required.remove("num_classes")
     required += [name for name in entry_schema.get("required", []) if name not in required]
     return {
         "type": "object",

@@ -35,7 +35,8 @@ MINER_KINDS = ("GeometricFeatures", "HeightFeatures", "SmoothFeatures")
 
 
 def _number(value: float) -> str:
-    return repr(float(value))
+    """A radius or factor in a mined feature's name, as VL3D writes the spec's value: ``1`` stays ``1``, ``1.0`` ``1.0``."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else repr(float(value))
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,14 @@ def write_classified_cloud(
     extra_types = {prediction_dimension: "uint8"} if prediction_dimension else {}
     extra_types.update({name: "float32" for name in probability_names})
     header = read_header(source) if header is None else header
+    existing = [name for name in extra_types if name in header.point_format.dimension_names]
+    if prediction_dimension in existing:
+        raise DataError(
+            f"writing {path}: {source} already has a dimension {prediction_dimension!r}, whose values would be "
+            "replaced (every input dimension is kept); give prediction_dimension another name"
+        )
+    if existing:
+        logger.warning("writing %s: the probabilities replace the values of %s's dimensions %s", path, source, existing)
     progress = Progress(f"writing {Path(path).name}", total=header.point_count, unit="points")
     with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer, progress:
         for _, points, predicted, chunk_probabilities in chunks:
@@ -148,7 +156,7 @@ def write_state_cloud(
     Example:
         >>> write_state_cloud(out / "state.laz", source=record.path, header=None, chunks=source_chunks(record.path),
         ...     classes=None, predictions=False, features={"score": np.zeros(1531)})
-        >>> laspy.read(out / "state.laz").header.point_format.extra_dimension_names
+        >>> list(laspy.read(out / "state.laz").header.point_format.extra_dimension_names)
         ['score']
     """
     header = read_header(source) if header is None else header

@@ -60,6 +60,7 @@ MODELS.register_lazy(
         "output": "probabilities",
         "samples": "points",
         "takes_loss": False,
+        "classes_from_data": True,
         "trainer": "vl3d_focal.training.forest:ForestTrainer",
         "loader": "vl3d_focal.models.forest:load_forest",
     },

@@ -107,14 +107,21 @@ def _evaluated_clouds(record: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _cloud_notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A note when the runs that were scored were not scored on the same clouds (their scores then
-    do not compare; a run without evaluation shows none)."""
+def _scoring_notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Notes when the runs that were scored were not scored on the same clouds, or not on the
+    same classes (their scores then do not compare; a run without evaluation shows none)."""
     scored = [run for run in runs if run["evaluated"]]
-    if all(run["evaluated"] == scored[0]["evaluated"] for run in scored[1:]):
-        return []
-    listed = "; ".join(f"{run['name']}: {', '.join(run['evaluated'])}" for run in scored)
-    return [f"the runs were not evaluated on the same clouds, so their scores do not compare ({listed})"]
+    notes = []
+    if any(run["evaluated"] != scored[0]["evaluated"] for run in scored[1:]):
+        listed = "; ".join(f"{run['name']}: {', '.join(run['evaluated'])}" for run in scored)
+        notes.append(f"the runs were not evaluated on the same clouds, so their scores do not compare ({listed})")
+    if any(list(run["per_class"]) != list(scored[0]["per_class"]) for run in scored[1:]):
+        listed = "; ".join(f"{run['name']}: {', '.join(run['per_class'])}" for run in scored)
+        notes.append(
+            "the runs do not score the same classes, so their mIoU and other averages over the classes do not "
+            f"compare; compare the classes they share ({listed})"
+        )
+    return notes
 
 
 def _names(paths: Sequence[Path]) -> list[str]:
@@ -151,7 +158,7 @@ def compare_runs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
     for run in runs:
         classes += [name for name in run["per_class"] if name not in classes]
     shares = next((dict(zip(*found)) for found in map(class_shares, records) if found), {})
-    return {"classes": classes, "shares": shares, "runs": runs, "notes": _cloud_notes(runs)}
+    return {"classes": classes, "shares": shares, "runs": runs, "notes": _scoring_notes(runs)}
 
 
 def _delta(value: float | None, base: float | None) -> float | None:

@@ -28,20 +28,22 @@ def nice_ticks(low: float, high: float, *, count: int = 5) -> list[float]:
     """About ``count`` round tick values covering ``[low, high]``.
 
     Example:
-        >>> nice_ticks(0, 0.93)
-        [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+        >>> import numpy as np
+        >>> nice_ticks(0, 0.93), nice_ticks(np.float32(6.28e6), np.float32(6.28e6) + np.float32(0.5))
+        ([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], [6280000.0, 6280000.1, 6280000.2, 6280000.3, 6280000.4, 6280000.5])
     """
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-        high = low + 1.0
+    low, high = float(low), float(high)  # a float32 coordinate would not advance by a small step
+    if not math.isfinite(low):
+        low = 0.0
+    if not math.isfinite(high) or high <= low:
+        high = low + max(1.0, abs(low) * 1e-9)
     raw = (high - low) / max(count, 1)
     step = 10 ** math.floor(math.log10(raw))
     step *= next(m for m in (1, 2, 2.5, 5, 10) if m * step >= raw)
-    start = math.floor(low / step + 1e-9) * step
-    ticks, value = [], start
-    while value < high + step * 0.999:
-        ticks.append(round(value, 12))
-        value += step
-    return ticks
+    first = math.floor(low / step + 1e-9)
+    last = math.ceil(high / step - 1e-9)
+    digits = max(0, 1 - math.floor(math.log10(step)))  # a step of 2.5 or 0.25 has one more
+    return [round(number * step, digits) for number in range(first, max(last, first + 1) + 1)]
 
 
 def format_number(value: float) -> str:

@@ -159,6 +159,17 @@ def _schema() -> dict[str, Any]:
     }
 
 
+def _classification_count(handling: Mapping[str, Any], state: PipelineState) -> int:
+    """The highest classification value of the clouds to train on, plus one (VL3D's classes of a
+    model told no ``num_classes``), read chunk by chunk."""
+    import numpy as np
+
+    from vl3d_focal.io.chunks import iter_chunks
+
+    paths = handling.get("training_pcloud") or [record.path for record in state.clouds]
+    return 1 + max(int(np.max(points.classification, initial=0)) for path in paths for _, points in iter_chunks(path))
+
+
 def _training_clouds(handling: Mapping[str, Any], state: PipelineState, *, mapping: ClassMapping) -> list[CloudRecord]:
     """The clouds to train on: ``model_handling.training_pcloud`` when given, else the pipeline's."""
     from vl3d_focal.data.records import reference_labels
@@ -223,8 +234,16 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.training.job import TrainingJob
 
     model_args = step["model_args"]
-    mapping = step_mapping(model_args, mapping=state.mapping)
     handling = model_args["model_handling"]
+    mapping = step_mapping(
+        model_args,
+        mapping=state.mapping,
+        data_classes=(
+            (lambda: _classification_count(handling, state))
+            if MODELS.get(step["train"]).metadata.get("classes_from_data", False)
+            else None
+        ),
+    )
     training = _training_clouds(handling, state, mapping=mapping)
     features = resolve_feature_names(step["fnames"], records=training, mined=mined_names(state.miners))
     if not features and not MODELS.get(step["train"]).metadata.get("coordinates_only", False):

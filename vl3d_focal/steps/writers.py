@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from vl3d_focal.config.checks import Issue
+from vl3d_focal.config.checks import Issue, as_dict
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.errors import DataError
@@ -67,12 +67,14 @@ def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
 
 def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
     """``prediction_dimension`` names a new extra dimension: not a standard LAS dimension (it
-    would replace the coordinates, the intensity...) nor a class's probability dimension.
+    would replace the coordinates, the intensity...), not a class's probability dimension, and
+    not a dimension an input cloud has (``known["cloud_features"]``), whose values it would replace.
 
     Example:
         >>> [m for _, m in check_pcloud_writer({"prediction_dimension": "Intensity"}, (), {})]
         ["'Intensity' is a standard LAS dimension; an extra dimension needs another name; null writes the classification"]
     """
+    from vl3d_focal.data.feature_names import DERIVED_FEATURE_NAMES
     from vl3d_focal.inference.classified_output import probability_dimension
     from vl3d_focal.io.las import extra_dimension_problem
 
@@ -84,6 +86,15 @@ def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
         yield at + ("prediction_dimension",), f"{problem}; null writes the classification"
     elif step.get("probabilities") and name in [probability_dimension(c) for c in known.get("class_names") or ()]:
         yield at + ("prediction_dimension",), f"{name!r} is also a class's probability dimension; give it another name"
+    taken = [path for path, offered in as_dict(known.get("cloud_features")).items() if name in (offered or ())]
+    if taken and name not in DERIVED_FEATURE_NAMES:
+        yield (
+            at + ("prediction_dimension",),
+            (
+                f"{taken[0]} already has a dimension {name!r}, whose values would be replaced (every input dimension "
+                "is kept); give prediction_dimension another name"
+            ),
+        )
 
 
 def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
