@@ -101,7 +101,9 @@ def test_runs_of_two_specs_never_mix_in_one_prefix(tmp_path, scene, capsys):
     before = {name: (tmp_path / "out" / name).read_bytes() for name in written}
     assert _run(spec) == 2
     err = capsys.readouterr().err
-    assert f"{tmp_path / 'out'}: holds the outputs of another run" in err and "--overwrite" in err
+    assert f"{tmp_path / 'out'}: holds the outputs of an earlier run of this spec file" in err, err
+    assert "done; see" in err and "the spec differs in $.sequential_pipeline: 6 entries -> 3" in err, err
+    assert "--overwrite" in err and "training checkpoint" not in err  # a finished training keeps none
     assert {name: (tmp_path / "out" / name).read_bytes() for name in written} == before
 
     assert _run(spec, "--overwrite") == 0
@@ -202,3 +204,30 @@ def test_an_unmapped_code_of_a_loaded_model_fails_before_prediction_with_a_follo
     assert "add a class_mapping step before the predict step" in err and "set unmapped" not in err
     assert "predicted" not in err  # found when the cloud is read, before any prediction
     assert _files(spec.parent / "out") == ["report.html", "report.json", "run.json"]  # the failed run's record only
+
+
+def test_a_killed_training_edited_and_run_again_is_told_what_changed_and_what_overwrite_loses(tmp_path, scene, capsys):
+    import time
+
+    from vl3d_focal.config import load_spec
+    from vl3d_focal.runner.manifest import RunManifest
+    from vl3d_focal.training.files import TrainingFiles
+
+    first = small_spec(epochs=300)
+    spec = _project(tmp_path, scene, first)
+    killed = RunManifest(load_spec(spec), spec_file=str(spec))
+    killed.claim()  # then SIGKILLed at epoch 137: its manifest says running, its lock is free
+    checkpoint = TrainingFiles.under(f"{tmp_path / 'out'}/").resume_checkpoint
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.write_text("weights")
+    os.utime(checkpoint, (time.time() + 1, time.time() + 1))
+    killed.lock.release()
+    edited = copy.deepcopy(first)
+    edited["sequential_pipeline"][1]["model_args"]["model_handling"]["training_epochs"] = 140
+    spec.write_text(json.dumps(edited))
+    assert _run(spec, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "holds the outputs of an earlier run of this spec file (started" in err and "interrupted; see" in err, err
+    assert "the spec differs in $.sequential_pipeline[1].model_args.model_handling.training_epochs: 300 -> 140" in err
+    assert "(its training checkpoint among them: a --resume then trains from the first epoch)" in err
+    assert checkpoint.read_text() == "weights"

@@ -62,9 +62,44 @@ def spec_fingerprint(spec: Mapping[str, Any]) -> str:
         >>> spec_fingerprint(spec) == spec_fingerprint({**spec, "executor": {"workers": 2}})
         True
     """
-    identity = {key: value for key, value in spec.items() if key not in HOW_IT_RUNS}
-    text = json.dumps(identity, sort_keys=True, default=str)
+    text = json.dumps(spec_identity(spec), sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def spec_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What a spec computes, as plain JSON: the spec without :data:`HOW_IT_RUNS` (its fingerprint's text).
+
+    Example:
+        >>> spec_identity({"out_pcloud": ["o/"], "executor": {"workers": 2}})
+        {'out_pcloud': ['o/']}
+    """
+    return json.loads(json.dumps({key: value for key, value in spec.items() if key not in HOW_IT_RUNS}, default=str))
+
+
+def spec_changes(old: Any, new: Any, *, at: str = "$", limit: int = 3) -> list[str]:
+    """The first ``limit`` places where two specs differ, with both values.
+
+    Example:
+        >>> spec_changes({"a": [{"epochs": 300}], "b": 1}, {"a": [{"epochs": 140}], "b": 1})
+        ['$.a[0].epochs: 300 -> 140']
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            found += spec_changes(old.get(key), new.get(key), at=f"{at}.{key}", limit=limit - len(found))
+            if len(found) >= limit:
+                break
+        return found[:limit]
+    if isinstance(old, list) and isinstance(new, list) and len(old) != len(new):
+        return [f"{at}: {len(old)} entries -> {len(new)}"]
+    if isinstance(old, list) and isinstance(new, list):
+        found = []
+        for index, (a, b) in enumerate(zip(old, new)):
+            found += spec_changes(a, b, at=f"{at}[{index}]", limit=limit - len(found))
+            if len(found) >= limit:
+                break
+        return found[:limit]
+    return [] if old == new else [f"{at}: {json.dumps(old)[:60]} -> {json.dumps(new)[:60]}"]
 
 
 def manifest_path(spec: Mapping[str, Any]) -> Path:
@@ -160,6 +195,7 @@ class RunManifest:
             "planned_folders": [self._relative(path) for path in written_folders(spec)],
             "files": [],
             "earlier_files": [],
+            "spec": spec_identity(spec),
         }
         self.spec = spec
         self.overwrite = overwrite
@@ -221,12 +257,7 @@ class RunManifest:
             self.document["earlier_files"] = [name for name in owned if name != self._relative(self.path)]
             return
         if not self.overwrite:
-            raise OutputsTaken(
-                f"{folder}: holds the outputs of another run (spec {old.get('spec_file') or '?'}, "
-                f"started {old.get('started', '?')}, {old.get('status', '?')}; see {self.path}); its files "
-                "would be mixed with this run's. Give this spec another out_pcloud, or run it with "
-                "--overwrite to delete that run's files first"
-            )
+            raise OutputsTaken(self._taken_message(old, owned))
         read = _read_files(self.spec)
         needed = sorted(name for name in owned if _located(name, folder=folder).resolve() in read)
         if needed:
@@ -242,6 +273,26 @@ class RunManifest:
             len(owned),
             old.get("spec_file") or old["fingerprint"],
             folder,
+        )
+
+    def _taken_message(self, old: Mapping[str, Any], owned: list[str]) -> str:
+        """Why the prefix is refused: whose run, how it ended, what changed, what ``--overwrite`` deletes."""
+        status = old.get("status", "?")
+        status = "interrupted" if status == "running" else status  # its lock is ours now: it was killed
+        spec_file = old.get("spec_file") or "?"
+        same_file = spec_file == self.document["spec_file"]
+        whose = "an earlier run of this spec file" if same_file else f"another run (spec {spec_file})"
+        changes = spec_changes(old["spec"], self.document["spec"]) if "spec" in old else []
+        changed = f"; the spec differs in {', '.join(changes)}" if changes else ""
+        checkpoint = TrainingFiles.under(str(self.path.parent) + "/").resume_checkpoint
+        loses = status != "done" and any(
+            _located(name, folder=self.path.parent).resolve() == checkpoint.resolve() for name in owned
+        )
+        return (
+            f"{self.path.parent}: holds the outputs of {whose} (started {old.get('started', '?')}, {status}; see "
+            f"{self.path}){changed}; its files would be mixed with this run's. Give this spec another out_pcloud, "
+            "or run it with --overwrite to delete that run's files first"
+            + (" (its training checkpoint among them: a --resume then trains from the first epoch)" if loses else "")
         )
 
     def finish(self, status: str) -> None:
