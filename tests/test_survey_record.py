@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import laspy
 import numpy as np
 import pytest
 
@@ -186,6 +187,36 @@ def test_crs_of_wkt_and_tile_neighbours():
     )
     assert len(index.neighbours("t11", margin=0.5)) == 8 and len(index.neighbours("t00", margin=0.5)) == 3
     assert index.origin.tolist() == [0, 0, 0] and index.neighbours("nope", margin=1.0) == []
+
+
+def test_a_compound_crs_gives_its_horizontal_part_and_mixed_tiles_give_none(tmp_path, caplog):
+    from vl3d_focal.runner.inputs import read_inputs
+
+    wkt1 = (
+        'COMPD_CS["RGF93 v1 / Lambert-93 + NGF-IGN69 height",PROJCS["RGF93 v1 / Lambert-93",GEOGCS["RGF93 v1",'
+        'AUTHORITY["EPSG","4171"]],UNIT["metre",1],AUTHORITY["EPSG","2154"]],VERT_CS["NGF-IGN69 height",'
+        'VERT_DATUM["NGF-IGN69",2005],UNIT["metre",1],AUTHORITY["EPSG","5720"]]]'
+    )
+    wkt2 = (
+        'COMPOUNDCRS["RGF93 v1 / Lambert-93 + NGF-IGN69 height",PROJCRS["RGF93 v1 / Lambert-93",BASEGEOGCRS["RGF93 v1",'
+        'ID["EPSG",4171]],ID["EPSG",2154]],VERTCRS["NGF-IGN69 height",ID["EPSG",5720]]]'
+    )
+    assert crs_from_wkt(wkt1) == crs_from_wkt(wkt2) == "EPSG:2154"
+    assert crs_from_wkt('COMPD_CS["x",LOCAL_CS["y"]]') is None
+    tiles = []
+    for name, wkt in (("a", wkt1), ("b", 'PROJCS["UTM 31N",AUTHORITY["EPSG","32631"]]'), ("c", None)):
+        las = laspy.LasData(laspy.LasHeader(point_format=6, version="1.4"))
+        las.x, las.y, las.z = [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]
+        if wkt is not None:
+            las.header.vlrs.append(laspy.vlrs.known.WktCoordinateSystemVlr(wkt))
+        las.write(tmp_path / f"{name}.las")
+        tiles.append(str(tmp_path / f"{name}.las"))
+    with caplog.at_level("WARNING", logger="vl3d_focal.runner.inputs"):
+        state = read_inputs(inputs=tiles, prefixes=[f"{tmp_path}/out/*"])
+    assert state.tile_index.crs_by_tile() == dict(zip(tiles, ["EPSG:2154", "EPSG:32631", None]))
+    assert state.tile_index.crs() is None  # the survey map claims no CRS rather than a wrong one
+    assert "not all in one coordinate system (a.las: EPSG:2154, b.las: EPSG:32631, c.las: none)" in caplog.text
+    assert read_inputs(inputs=tiles[:1] + tiles[2:], prefixes=[f"{tmp_path}/o/*"]).tile_index.crs() == "EPSG:2154"
 
 
 def test_tile_neighbours_are_the_boxes_that_meet_the_grown_box():

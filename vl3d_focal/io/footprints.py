@@ -32,18 +32,37 @@ import numpy as np
 from vl3d_focal.errors import DataError
 
 _WKT_EPSG = re.compile(r'(?:AUTHORITY|ID)\[\s*"EPSG"\s*,\s*"?(\d+)"?\s*\]\s*\]\s*$')
+_WKT_COMPOUND = re.compile(r"\s*(?:COMPD_CS|COMPOUNDCRS)\s*\[")
+_WKT_HORIZONTAL = re.compile(r"(?:PROJCS|PROJCRS|PROJECTEDCRS|GEOGCS|GEOGCRS|GEOGRAPHICCRS|GEODCRS)\s*\[")
 _PROJECTED_KEY, _GEOGRAPHIC_KEY = 3072, 2048
 
 
 def crs_from_wkt(wkt: str) -> str | None:
-    """``"EPSG:<code>"`` of a WKT's outermost authority, or None.
+    """``"EPSG:<code>"`` of a WKT's outermost authority, or None; for a compound CRS without one
+    (a projection plus heights, as IGN describes its LiDAR HD tiles), its horizontal part's.
 
     Example:
         >>> crs_from_wkt('GEOGCRS["WGS 84",ID["EPSG",4326]]'), crs_from_wkt("LOCAL_CS[]")
         ('EPSG:4326', None)
+        >>> crs_from_wkt('COMPD_CS["L93 + NGF",PROJCS["L93",AUTHORITY["EPSG","2154"]],VERT_CS["NGF",AUTHORITY["EPSG","5720"]]]')
+        'EPSG:2154'
     """
-    found = _WKT_EPSG.search(wkt.strip().rstrip("\x00").strip())
-    return f"EPSG:{found.group(1)}" if found else None
+    wkt = wkt.strip().rstrip("\x00").strip()
+    found = _WKT_EPSG.search(wkt)
+    if found:
+        return f"EPSG:{found.group(1)}"
+    horizontal = _WKT_HORIZONTAL.search(wkt) if _WKT_COMPOUND.match(wkt) else None
+    return None if horizontal is None else crs_from_wkt(_bracketed(wkt, horizontal.start()))
+
+
+def _bracketed(text: str, start: int) -> str:
+    """``text`` from ``start`` to the bracket that closes the first one opened there."""
+    depth = 0
+    for index in range(text.index("[", start), len(text)):
+        depth += {"[": 1, "]": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[start : index + 1]
+    return text[start:]
 
 
 def header_crs(header: laspy.LasHeader) -> str | None:
@@ -170,12 +189,22 @@ class TileIndex:
         meets[number] = False
         return [self.footprints[k] for k in np.flatnonzero(meets)]
 
+    def crs_by_tile(self) -> dict[str, str | None]:
+        """Each tile's CRS, by path.
+
+        Example:
+            >>> TileIndex(footprints=(Footprint(path="a", low=(0, 0, 0), high=(1, 1, 1), points=1, crs=None),)).crs_by_tile()
+            {'a': None}
+        """
+        return {str(f.path): f.crs for f in self.footprints}
+
     def crs(self) -> str | None:
-        """The CRS shared by the tiles (the first one found), or None.
+        """The CRS of the tiles that have one, or None (none, or not all the same).
 
         Example:
             >>> TileIndex(footprints=(Footprint(path="a", low=(0, 0, 0), high=(1, 1, 1), points=1,
             ...                                 crs="EPSG:2154"),)).crs()
             'EPSG:2154'
         """
-        return next((f.crs for f in self.footprints if f.crs), None)
+        known = {f.crs for f in self.footprints if f.crs}
+        return known.pop() if len(known) == 1 else None
