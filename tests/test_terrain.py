@@ -1,6 +1,7 @@
 """The terrain surface: the whole cloud or any split of it into blocks gives the same grid."""
 
 import numpy as np
+import pytest
 from scipy.spatial import cKDTree
 
 from vl3d_focal.data.terrain import (
@@ -71,3 +72,14 @@ def test_count_neighbours_counts_as_a_tree_over_every_point():
         expected = cKDTree(points).query_ball_point(query, r=radius, return_length=True)
         np.testing.assert_array_equal(count_neighbours(points, query, radius), expected)
     assert count_neighbours(points, query[:0], 1.0).shape == (0,)
+
+
+@pytest.mark.parametrize("points", [1, 2, 5])
+def test_a_cloud_of_isolated_points_takes_its_lowest_point_as_terrain(points, caplog):
+    """Every point of a tiny cloud is isolated (no cell keeps one): the terrain was NaN and the
+    height above it was reported as the cloud's own non-finite feature values."""
+    xyz = np.random.default_rng(points).uniform(0.0, 30.0, (points, 3))
+    with caplog.at_level("WARNING", logger="vl3d_focal.data.terrain"):
+        ground = estimate_ground(xyz)
+    np.testing.assert_allclose(ground, np.full(points, xyz[:, 2].min()), rtol=1e-12)
+    assert "every point is isolated (too few points)" in caplog.text

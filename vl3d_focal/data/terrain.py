@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -36,6 +37,8 @@ from scipy.spatial import cKDTree
 
 from vl3d_focal.data.parallel import cpu_threads, ordered_map
 from vl3d_focal.data.point_tree import point_tree
+
+logger = logging.getLogger(__name__)
 
 GROUND_CELL_M = 2.0
 GROUND_WINDOW_M = 30.0
@@ -197,7 +200,10 @@ def terrain_surface(blocks: Blocks, grid: TerrainGrid, *, window: float = GROUND
     """
     lowest = _lowest_without_isolated(blocks, grid)
     empty = ~np.isfinite(lowest)
-    if empty.any():
+    if empty.all():  # every point isolated (a cloud of a few points): the terrain is its lowest point
+        lowest = np.full(grid.shape, min(float(np.min(block.xyz[:, 2], initial=np.inf)) for block in blocks()))
+        logger.warning("terrain: every point is isolated (too few points); the lowest point is taken as the terrain")
+    elif empty.any():
         nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
         lowest = lowest[tuple(nearest)]
     size = max(1, int(round(window / grid.cell_size)) | 1)
