@@ -59,11 +59,12 @@ def test_patterns_and_folders_expand_sorted_relative_to_the_spec(tiles: Path, mo
 def test_an_empty_expansion_is_a_clear_error(tiles: Path):
     (tiles / "empty").mkdir()
     with pytest.raises(SpecError) as caught:
-        load_spec(_spec(tiles, ["survey/c/*.laz", "empty", "survey/a/t1.laz"]))
+        load_spec(_spec(tiles, ["survey/c/*.laz", "empty", "survey/a/t1.laz", "no_such_folder"]))
     messages = [str(issue) for issue in caught.value.issues]
-    assert len(messages) == 2, messages
+    assert len(messages) == 3, messages
     assert "$.in_pcloud[0]: the pattern" in messages[0] and "matches no file" in messages[0]
     assert "$.in_pcloud[1]: the folder" in messages[1] and "holds no .las or .laz file" in messages[1]
+    assert messages[2].endswith(f"$.in_pcloud[3]: folder not found: {tiles / 'no_such_folder'}"), messages[2]
     # without file checks (the demo's inputs do not exist yet) patterns are no error
     assert (
         validate_spec(

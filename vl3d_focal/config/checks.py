@@ -95,7 +95,15 @@ def _path_issues(found: Found, *, check_files: bool) -> Iterator[Issue]:
             if check_files:
                 yield parts, unmatched
         elif suffixes and not value.lower().endswith(tuple(s.lower() for s in suffixes)):
-            yield parts, f"expected a path ending in {_alternatives(suffixes)}; got {value!r}"
+            folder = kind == "input" and check_files and not Path(value).suffix and not Path(value).exists()
+            yield (
+                parts,
+                (
+                    f"folder not found: {value}"
+                    if folder
+                    else f"expected a path ending in {_alternatives(suffixes)}; got {value!r}"
+                ),
+            )
         elif kind == "input" and check_files:
             problem = _file_problem(value)
             if problem:
