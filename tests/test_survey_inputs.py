@@ -115,3 +115,20 @@ def test_run_takes_workers_and_scheduler():
     args = build_parser().parse_args(["run", "s.yaml", "--workers", "3", "--scheduler", "tcp://10.0.0.1:8786"])
     assert (args.workers, args.scheduler, args.resume) == (3, "tcp://10.0.0.1:8786", False)
     assert build_parser().parse_args(["run", "s.yaml"]).workers is None
+
+
+def test_a_pattern_that_matches_an_earlier_runs_outputs_says_so(tiles: Path):
+    for stem in ("t1", "t3"):  # what a run of out_pcloud "survey/out/*" wrote
+        (tiles / "survey" / "out" / stem).mkdir(parents=True)
+        (tiles / "survey" / "out" / stem / "predicted.laz").write_bytes(b"")
+    path = tiles / "spec.json"
+    path.write_text(
+        json.dumps({"in_pcloud": "survey/**/*.laz", "out_pcloud": "survey/out/*", "sequential_pipeline": STEPS})
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(path, check_files=False)
+    assert [str(issue) for issue in caught.value.issues] == [
+        f"{path}: $.in_pcloud: {tiles / 'survey/out/t1/predicted.laz'} lies under this spec's outputs (a cloud an "
+        "earlier run wrote, matched by an in_pcloud pattern or folder); narrow the pattern, or write the outputs "
+        "elsewhere"
+    ]

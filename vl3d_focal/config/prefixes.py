@@ -92,6 +92,12 @@ def _check_distinct(paths: Sequence[str], per_cloud: Sequence[str], *, shared: b
         one, two = paths[other], paths[index]
         if os.path.abspath(one) == os.path.abspath(two):
             raise DataError(f"in_pcloud: {one} is listed twice; its outputs would be written twice to {prefix!r}")
+        written = [path for path in (one, two) if _under(path, per_cloud)]
+        if written:  # a pattern matched what an earlier run of the spec wrote
+            raise DataError(
+                f"in_pcloud: {written[0]} lies under this spec's outputs (a cloud an earlier run wrote, matched by "
+                "an in_pcloud pattern or folder); narrow the pattern, or write the outputs elsewhere"
+            )
         if shared:
             raise DataError(
                 f"in_pcloud: {one} and {two} have the same name: with one out_pcloud prefix both clouds' "
@@ -102,6 +108,13 @@ def _check_distinct(paths: Sequence[str], per_cloud: Sequence[str], *, shared: b
             f"out_pcloud: {one} and {two} would both write their outputs under {prefix!r}, the second replacing "
             "the first; give each input cloud its own prefix"
         )
+
+
+def _under(path: str, prefixes: Sequence[str]) -> bool:
+    """Whether ``path`` lies in the folder of one of ``prefixes`` (a cloud's output folder)."""
+    found = os.path.abspath(path)
+    folders = {os.path.abspath(prefix) if prefix.endswith(("/", os.sep)) else None for prefix in prefixes}
+    return any(folder and found.startswith(folder + os.sep) for folder in folders)
 
 
 def model_prefix(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Path]) -> str:
