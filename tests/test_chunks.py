@@ -123,17 +123,22 @@ def test_a_prediction_dimension_that_the_input_has_is_refused_at_validation_and_
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.inference.classified_output import source_chunks, write_classified_cloud
 
-    las.add_extra_dim(laspy.ExtraBytesParams(name="reflectance", type=np.float32))
-    las.reflectance = np.linspace(-10, 0, len(las.points), dtype=np.float32)
+    for name in ("reflectance", "planarity"):  # planarity: a name this project can also compute
+        las.add_extra_dim(laspy.ExtraBytesParams(name=name, type=np.float32))
+        las[name] = np.linspace(-10, 0, len(las.points), dtype=np.float32)
     las.write(tmp_path / "in.las")
-    writer = {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*out.las", "prediction_dimension": "reflectance"}
-    spec = {
-        "in_pcloud": ["in.las"],
-        "out_pcloud": ["o/*"],
-        "sequential_pipeline": [{"predict": "ModelLoader", "model_path": "in.las"}, writer],
-    }
-    found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path, check_files=True)]
-    assert any("already has a dimension 'reflectance', whose values would be replaced" in i for i in found), found
+    for name, taken in (("reflectance", True), ("planarity", True), ("linearity", False), ("p" * 33, False)):
+        writer = {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*out.las", "prediction_dimension": name}
+        spec = {
+            "in_pcloud": ["in.las"],
+            "out_pcloud": ["o/*"],
+            "sequential_pipeline": [{"predict": "ModelLoader", "model_path": "in.las"}, writer],
+        }
+        found = [str(i) for i in validate_spec(spec, base_dir=tmp_path) if "prediction_dimension" in str(i)]
+        assert any(f"already has a dimension {name!r}, whose values would be replaced" in i for i in found) == taken
+        assert any("is 33 bytes long; a LAS extra dimension's name holds at most 32" in i for i in found) == (
+            len(name) == 33
+        ), found
     chunks = [
         (start, points, np.zeros(len(points), int), None) for start, points, _, _ in source_chunks(tmp_path / "in.las")
     ]

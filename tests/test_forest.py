@@ -293,6 +293,13 @@ def test_a_vl3d_forest_without_num_classes_takes_the_classes_of_the_data(tmp_pat
     assert state.bundle.class_names == ["class_0", "class_1", "class_2", "class_3"]
     evaluation = json.loads((tmp_path / "out/eval/evaluation.json").read_text())
     assert sum(map(sum, evaluation["confusion_matrix"])) == len(codes) and evaluation["OA"] > 0.8
+    spec["in_pcloud"], spec["out_pcloud"] = ["scene.las"], ["codes/*"]  # LAS codes: one class per code present
+    generate_urban_scene(seed=8, size_m=30.0).write(tmp_path / "scene.las")
+    spec["sequential_pipeline"][1]["model_args"]["class_weight"] = "balanced"
+    (tmp_path / "codes.json").write_text(json.dumps(spec))
+    present = sorted(int(c) for c in np.unique(laspy.read(tmp_path / "scene.las").classification))
+    assert len(present) > 4 and max(present) > 60  # ordinary LAS codes, far apart
+    assert execute_pipeline(load_spec(tmp_path / "codes.json")).bundle.class_names == [f"class_{c}" for c in present]
     pointnet = {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "model_args": {}}
     found = validate_spec({**spec, "sequential_pipeline": [pointnet]}, base_dir=tmp_path)
     assert any("missing required key 'num_classes'" in str(issue) for issue in found), found

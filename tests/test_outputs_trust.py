@@ -206,7 +206,10 @@ def test_an_unmapped_code_of_a_loaded_model_fails_before_prediction_with_a_follo
     assert _files(spec.parent / "out") == ["report.html", "report.json", "run.json"]  # the failed run's record only
 
 
-def test_a_killed_training_edited_and_run_again_is_told_what_changed_and_what_overwrite_loses(tmp_path, scene, capsys):
+@pytest.mark.parametrize("prefix", ["out/", "out/run_"])
+def test_a_killed_training_edited_and_run_again_is_told_what_changed_and_what_overwrite_loses(
+    tmp_path, scene, capsys, prefix
+):
     import time
 
     from vl3d_focal.config import load_spec
@@ -214,10 +217,11 @@ def test_a_killed_training_edited_and_run_again_is_told_what_changed_and_what_ov
     from vl3d_focal.training.files import TrainingFiles
 
     first = small_spec(epochs=300)
+    first["out_pcloud"] = [f"{prefix}*"] if isinstance(first["out_pcloud"], list) else f"{prefix}*"
     spec = _project(tmp_path, scene, first)
     killed = RunManifest(load_spec(spec), spec_file=str(spec))
     killed.claim()  # then SIGKILLed at epoch 137: its manifest says running, its lock is free
-    checkpoint = TrainingFiles.under(f"{tmp_path / 'out'}/").resume_checkpoint
+    checkpoint = TrainingFiles.under(f"{tmp_path}/{prefix}").resume_checkpoint
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.write_text("weights")
     os.utime(checkpoint, (time.time() + 1, time.time() + 1))

@@ -146,3 +146,16 @@ def test_a_model_trained_on_computed_features_warns_on_a_cloud_that_stores_them(
     assert _source_warnings(warnings["stored_4"]) == ["'height_above_ground'", "'planarity'"]
     assert "stores a 'planarity' dimension, which is read instead" in " ".join(warnings["stored_4"])
     assert _source_warnings(warnings["plain_4"]) == []
+
+
+def test_a_model_file_from_before_the_record_computed_every_derived_feature():
+    from vl3d_focal.data.feature_shift import source_messages
+    from vl3d_focal.data.normalization import FeatureNormalizer
+
+    old = FeatureNormalizer.from_config({"fnames": FNAMES, "center": [0.0] * 3, "scale": [1.0] * 3})
+    assert old.stored is None
+    messages = source_messages(old, ["intensity", "planarity"], source="a.las")
+    assert (
+        len(messages) == 1 and "feature 'planarity' was computed by vl3d_focal for the training clouds" in messages[0]
+    )
+    assert source_messages(old, ["intensity"], source="a.las") == []

@@ -144,8 +144,8 @@ def source_messages(
     """Warnings for the derived features a cloud gets another way than the model's training
     clouds did: read from a dimension of its file where training computed them, or computed
     where training read them (:func:`~vl3d_focal.data.feature_names.stored_derived`). The two
-    are different definitions under one name (another tool's radius or formula). Nothing for a
-    model file that did not record it.
+    are different definitions under one name (another tool's radius or formula). A model file
+    that did not record it was trained before stored dimensions were read: it computed them all.
 
     Example:
         >>> norm = FeatureNormalizer(fnames=["intensity", "planarity"], stored=["planarity"])
@@ -154,18 +154,18 @@ def source_messages(
         >>> source_messages(norm, ["intensity", "planarity"], source="a.laz")
         []
     """
-    if normalizer is None or normalizer.stored is None:
+    if normalizer is None:
         return []
-    names = normalizer.fnames or []
+    names, trained = normalizer.fnames or [], normalizer.stored or []
     stored_here = stored_derived(dimension_names, names, mined=mined)
     messages = []
     for name in names:
-        if name in normalizer.stored and name not in stored_here:
+        if name in trained and name not in stored_here:
             what = (
                 f"was read from the training clouds' {name!r} dimension, but this cloud has none: vl3d_focal "
                 f"computes it here ({DERIVED_DEFINITIONS[name]})"
             )
-        elif name in stored_here and name not in normalizer.stored:
+        elif name in stored_here and name not in trained:
             what = (
                 f"was computed by vl3d_focal for the training clouds ({DERIVED_DEFINITIONS[name]}), but this cloud "
                 f"stores a {name!r} dimension, which is read instead"

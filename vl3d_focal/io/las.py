@@ -50,6 +50,8 @@ def extra_dimension_problem(name: str) -> str | None:
     """
     if name.lower() in STANDARD_DIMENSIONS:
         return f"{name!r} is a standard LAS dimension; an extra dimension needs another name"
+    if len(name.encode("utf-8")) > 32:
+        return f"{name!r} is {len(name.encode('utf-8'))} bytes long; a LAS extra dimension's name holds at most 32"
     return None
 
 

@@ -284,7 +284,7 @@ class RunManifest:
         whose = "an earlier run of this spec file" if same_file else f"another run (spec {spec_file})"
         changes = spec_changes(old["spec"], self.document["spec"]) if "spec" in old else []
         changed = f"; the spec differs in {', '.join(changes)}" if changes else ""
-        checkpoint = TrainingFiles.under(str(self.path.parent) + "/").resume_checkpoint
+        checkpoint = TrainingFiles.under(spec_prefix(self.spec)).resume_checkpoint
         loses = status != "done" and any(
             _located(name, folder=self.path.parent).resolve() == checkpoint.resolve() for name in owned
         )
@@ -326,7 +326,7 @@ def interruption_note(spec: Mapping[str, Any], *, spec_file: str) -> str:
         ...                   spec_file="s.json")
         'no training checkpoint was kept; run it again: vl3d-focal run s.json'
     """
-    checkpoint = TrainingFiles.under(str(manifest_path(spec).parent) + "/").resume_checkpoint
+    checkpoint = TrainingFiles.under(spec_prefix(spec)).resume_checkpoint
     if checkpoint.is_file():
         return f"the training checkpoint {checkpoint} was kept; continue with: vl3d-focal run {spec_file} --resume"
     return f"no training checkpoint was kept; run it again: vl3d-focal run {spec_file}"

@@ -159,15 +159,19 @@ def _schema() -> dict[str, Any]:
     }
 
 
-def _classification_count(handling: Mapping[str, Any], state: PipelineState) -> int:
-    """The highest classification value of the clouds to train on, plus one (VL3D's classes of a
-    model told no ``num_classes``), read chunk by chunk."""
+def _classification_values(handling: Mapping[str, Any], state: PipelineState) -> list[int]:
+    """The classification values of the clouds to train on (VL3D's classes of a model told no
+    ``num_classes``), read chunk by chunk."""
     import numpy as np
 
     from vl3d_focal.io.chunks import iter_chunks
 
     paths = handling.get("training_pcloud") or [record.path for record in state.clouds]
-    return 1 + max(int(np.max(points.classification, initial=0)) for path in paths for _, points in iter_chunks(path))
+    found: set[int] = set()
+    for path in paths:
+        for _, points in iter_chunks(path):
+            found.update(int(code) for code in np.unique(np.asarray(points.classification)))
+    return sorted(found)
 
 
 def _training_clouds(handling: Mapping[str, Any], state: PipelineState, *, mapping: ClassMapping) -> list[CloudRecord]:
@@ -239,7 +243,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         model_args,
         mapping=state.mapping,
         data_classes=(
-            (lambda: _classification_count(handling, state))
+            (lambda: _classification_values(handling, state))
             if MODELS.get(step["train"]).metadata.get("classes_from_data", False)
             else None
         ),

@@ -15,8 +15,8 @@
   when there is one; else, as in VL3D, the clouds' classification values 0..num_classes-1,
   named by ``model_args.class_names`` (default ``class_<i>``). A model whose registry
   metadata says ``classes_from_data`` (VL3D's forest, whose ``model_args`` are scikit-learn's)
-  may leave ``num_classes`` out: the classes are then the values up to the highest one of the
-  training clouds.
+  may leave ``num_classes`` out: the classes are then the classification values present in the
+  training clouds, as scikit-learn's.
 
 Example:
     >>> step_mapping({"num_classes": 2, "class_names": ["wood", "leaf"]}, mapping=None).names
@@ -28,6 +28,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.data.feature_names import header_extra_dimensions
@@ -138,33 +140,36 @@ def resolve_feature_names(fnames: Sequence[str], *, records: Sequence[Any], mine
 
 
 def step_mapping(
-    model_args: Mapping[str, Any], *, mapping: ClassMapping | None, data_classes: Callable[[], int] | None = None
+    model_args: Mapping[str, Any],
+    *,
+    mapping: ClassMapping | None,
+    data_classes: Callable[[], Sequence[int]] | None = None,
 ) -> ClassMapping:
     """The classes a train step learns: ``mapping`` (a class step before it), else VL3D's values.
 
     Args:
-        model_args: the step's; without ``num_classes``, the count is the class step's, the
-            number of ``class_names`` or what ``data_classes`` finds (the module docstring).
+        model_args: the step's; without ``num_classes``, the count is the class step's or the
+            number of ``class_names``; without either, the classes are the classification values
+            ``data_classes`` finds (one class per value present, named ``class_<value>``).
         mapping: the class step's mapping, or None.
-        data_classes: the highest classification value of the training clouds, plus one.
+        data_classes: the classification values of the training clouds.
 
     Raises:
         DataError: ``class_names`` or ``num_classes`` disagree with ``mapping``.
 
     Example:
-        >>> step_mapping({"num_classes": 3}, mapping=None).names, step_mapping({}, mapping=None, data_classes=lambda: 2).names
-        (['class_0', 'class_1', 'class_2'], ['class_0', 'class_1'])
+        >>> step_mapping({"num_classes": 3}, mapping=None).names, step_mapping({}, mapping=None, data_classes=lambda: [6, 2]).names
+        (['class_0', 'class_1', 'class_2'], ['class_2', 'class_6'])
     """
     given = model_args.get("num_classes")
-    if given is None:
-        known = mapping.names if mapping is not None else model_args.get("class_names")
-        if known is not None:
-            given = len(known)
-        elif data_classes is not None:
-            given = data_classes()
-        else:
+    if given is None and mapping is None and model_args.get("class_names") is None:
+        if data_classes is None:
             raise DataError("train step model_args: give num_classes (or class_names, or a class step before it)")
-        logger.info("train step: %d classes (num_classes not given)", given)
+        found = ClassMapping.from_codes(np.asarray(data_classes()))
+        logger.info("train step: one class per classification value of the training clouds: %s", ", ".join(found.names))
+        return found
+    if given is None:
+        given = len(mapping.names) if mapping is not None else len(model_args["class_names"])
     count = int(given)
     if mapping is None:
         return ClassMapping.from_values(model_args.get("class_names") or [f"class_{i}" for i in range(count)])

@@ -74,7 +74,7 @@ def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
         >>> [m for _, m in check_pcloud_writer({"prediction_dimension": "Intensity"}, (), {})]
         ["'Intensity' is a standard LAS dimension; an extra dimension needs another name; null writes the classification"]
     """
-    from vl3d_focal.data.feature_names import DERIVED_FEATURE_NAMES
+    from vl3d_focal.data.feature_names import header_extra_dimensions
     from vl3d_focal.inference.classified_output import probability_dimension
     from vl3d_focal.io.las import extra_dimension_problem
 
@@ -86,8 +86,8 @@ def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
         yield at + ("prediction_dimension",), f"{problem}; null writes the classification"
     elif step.get("probabilities") and name in [probability_dimension(c) for c in known.get("class_names") or ()]:
         yield at + ("prediction_dimension",), f"{name!r} is also a class's probability dimension; give it another name"
-    taken = [path for path, offered in as_dict(known.get("cloud_features")).items() if name in (offered or ())]
-    if taken and name not in DERIVED_FEATURE_NAMES:
+    taken = [path for path in as_dict(known.get("cloud_features")) if name in (header_extra_dimensions(path) or ())]
+    if taken:
         yield (
             at + ("prediction_dimension",),
             (
