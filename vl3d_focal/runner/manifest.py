@@ -83,23 +83,20 @@ def spec_changes(old: Any, new: Any, *, at: str = "$", limit: int = 3) -> list[s
         >>> spec_changes({"a": [{"epochs": 300}], "b": 1}, {"a": [{"epochs": 140}], "b": 1})
         ['$.a[0].epochs: 300 -> 140']
     """
-    if isinstance(old, dict) and isinstance(new, dict):
-        found: list[str] = []
-        for key in sorted(set(old) | set(new), key=str):
-            found += spec_changes(old.get(key), new.get(key), at=f"{at}.{key}", limit=limit - len(found))
-            if len(found) >= limit:
-                break
-        return found[:limit]
     if isinstance(old, list) and isinstance(new, list) and len(old) != len(new):
         return [f"{at}: {len(old)} entries -> {len(new)}"]
-    if isinstance(old, list) and isinstance(new, list):
-        found = []
-        for index, (a, b) in enumerate(zip(old, new)):
-            found += spec_changes(a, b, at=f"{at}[{index}]", limit=limit - len(found))
-            if len(found) >= limit:
-                break
-        return found[:limit]
-    return [] if old == new else [f"{at}: {json.dumps(old)[:60]} -> {json.dumps(new)[:60]}"]
+    if isinstance(old, dict) and isinstance(new, dict):
+        pairs = [(f"{at}.{key}", old.get(key), new.get(key)) for key in sorted(set(old) | set(new), key=str)]
+    elif isinstance(old, list) and isinstance(new, list):
+        pairs = [(f"{at}[{index}]", a, b) for index, (a, b) in enumerate(zip(old, new))]
+    else:
+        pairs = []
+    found: list[str] = []
+    for place, a, b in pairs:
+        found += spec_changes(a, b, at=place, limit=limit - len(found))
+        if len(found) >= limit:
+            return found[:limit]
+    return found if pairs or old == new else [f"{at}: {json.dumps(old)[:60]} -> {json.dumps(new)[:60]}"]
 
 
 def manifest_path(spec: Mapping[str, Any]) -> Path:
