@@ -6,6 +6,7 @@ import laspy
 import numpy as np
 import pytest
 
+from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.chunks import ChunkedCloudWriter, iter_chunks, read_header
@@ -109,7 +110,7 @@ def test_a_prediction_dimension_named_like_a_probability_dimension_is_refused(la
             tmp_path / "out.las",
             source=tmp_path / "in.las",
             header=None,
-            chunks=source_chunks(tmp_path / "in.las"),
+            chunks=source_chunks(CloudRecord(path=tmp_path / "in.las")),
             mapping=ClassMapping.from_values(["a", "b"]),
             class_names=["a", "b"],
             prediction_dimension="prob_b",
@@ -140,7 +141,8 @@ def test_a_prediction_dimension_that_the_input_has_is_refused_at_validation_and_
             len(name) == 33
         ), found
     chunks = [
-        (start, points, np.zeros(len(points), int), None) for start, points, _, _ in source_chunks(tmp_path / "in.las")
+        (start, points, np.zeros(len(points), int), None)
+        for start, points, _, _ in source_chunks(CloudRecord(path=tmp_path / "in.las"))
     ]
     with pytest.raises(DataError, match="already has a dimension 'reflectance'"):
         write_classified_cloud(

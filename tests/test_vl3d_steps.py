@@ -182,7 +182,7 @@ def test_vl3d_writer_writes_reduced_classes(tmp_path, point_format, unclassified
         out,
         source=source,
         header=None,
-        chunks=source_chunks(source),
+        chunks=source_chunks(CloudRecord(path=source)),
         classes=lambda codes: table[codes],
         predictions=False,
     )

@@ -33,13 +33,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.config.inputs import unmatched_problem
-from vl3d_focal.config.messages import json_path
+from vl3d_focal.config.inputs import concatenated_clouds, run_inputs, unmatched_problem
+from vl3d_focal.config.messages import did_you_mean, json_path
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output, run_files
 from vl3d_focal.config.schemas import find_step, steps_by_kind
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.chunks import read_header
+from vl3d_focal.io.concatenation import LIST_CONDITIONS, condition_dimensions
 from vl3d_focal.registry import RegistryEntry
 
 Issue = tuple[tuple, str]
@@ -125,7 +127,7 @@ def _output_target_problem(path: str, *, folder: bool = False) -> str | None:
 
 
 def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) -> Iterator[Issue]:
-    inputs = _strings(spec.get("in_pcloud"))
+    inputs = run_inputs(spec)
     prefixes = _strings(spec.get("out_pcloud"))
     if prefixes and inputs and len(prefixes) not in (1, len(inputs)):
         yield ("out_pcloud",), f"expected 1 output prefix or one per input cloud ({len(inputs)}); got {len(prefixes)}"
@@ -199,6 +201,47 @@ def _executor_issues(spec: Mapping[str, Any]) -> Iterator[Issue]:
             ("executor", "scheduler"),
             (f'a scheduler address needs "engine": "dask"; got engine {executor.get("engine", "local")!r}'),
         )
+
+
+def _input_issues(spec: Mapping[str, Any], *, check_files: bool) -> Iterator[Issue]:
+    """One of ``in_pcloud`` and ``in_pcloud_concat``; the concatenation's conditions."""
+    if "in_pcloud" not in spec and "in_pcloud_concat" not in spec:
+        yield (), "missing required key 'in_pcloud' (the input clouds; or VL3D's 'in_pcloud_concat')"
+    if "in_pcloud" not in spec or "in_pcloud_concat" not in spec:
+        yield from _concatenation_issues(spec, check_files=check_files)
+        return
+    yield ("in_pcloud_concat",), "given with in_pcloud: a spec reads one or the other (as VL3D); remove one of them"
+
+
+def _concatenation_issues(spec: Mapping[str, Any], *, check_files: bool) -> Iterator[Issue]:
+    if "in_pcloud_concat" in spec and as_dict(spec.get("executor")).get("engine") == "dask":
+        yield (
+            ("executor", "engine"),
+            "in_pcloud_concat makes one cloud, read in this process: a dask executor has no clouds to share "
+            "out; remove the executor",
+        )
+    for i, entry in enumerate(as_list(spec.get("in_pcloud_concat"))):
+        dimensions = None
+        if check_files and isinstance(as_dict(entry).get("in_pcloud"), str):
+            try:
+                dimensions = condition_dimensions(read_header(entry["in_pcloud"]))
+            except DataError:
+                pass  # the path checks report the file
+        for j, condition in enumerate(as_list(as_dict(entry).get("conditions"))):
+            at = ("in_pcloud_concat", i, "conditions", j)
+            kind, target, name = (
+                as_dict(condition).get(key) for key in ("condition_type", "value_target", "value_name")
+            )
+            if isinstance(kind, str) and kind.lower() in LIST_CONDITIONS and not isinstance(target, list):
+                yield at + ("value_target",), f"condition type {kind!r} compares with a list of values; got {target!r}"
+            elif isinstance(kind, str) and kind.lower() not in LIST_CONDITIONS and isinstance(target, list):
+                yield at + ("value_target",), f"condition type {kind!r} compares with one number; got a list"
+            if dimensions is not None and isinstance(name, str) and name not in dimensions:
+                yield (
+                    at + ("value_name",),
+                    f"{entry['in_pcloud']} has no dimension {name!r}{did_you_mean(name, dimensions)}; "
+                    f"it has: {', '.join(dimensions)}",
+                )
 
 
 def _where(parts: tuple) -> str:
@@ -290,6 +333,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
     issues = list(_path_issues(found, check_files=check_files))
     issues += _output_issues(spec, found, check_files=check_files)
     issues += _executor_issues(spec)
+    issues += _input_issues(spec, check_files=check_files)
     steps = [find_step(as_dict(step)) for step in as_list(spec.get("sequential_pipeline"))]
     known_steps = [step for step in steps if step is not None]
     order_known = len(known_steps) == len(steps)  # else what a step gives is unknown
@@ -297,7 +341,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
     known: dict[str, Any] = {}
     if check_files:  # what each input cloud offers, from its header: steps check fnames against it
         known["cloud_features"] = {
-            path: header_feature_names(path) for path in as_list(spec.get("in_pcloud")) if isinstance(path, str)
+            path: header_feature_names(path) for path in concatenated_clouds(spec) or _strings(spec.get("in_pcloud"))
         }
     for i, (step, found_step) in enumerate(zip(as_list(spec.get("sequential_pipeline")), steps)):
         if found_step is None:

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 CLOUD_FILE_SUFFIXES = (".las", ".laz")
 
@@ -111,3 +112,32 @@ def unmatched_problem(path: str) -> str | None:
     if os.path.isdir(path):
         return f"the folder {path!r} holds no .las or .laz file; expected at least one"
     return None
+
+
+def concatenated_clouds(spec: Mapping[str, Any]) -> list[str]:
+    """The files of a spec's ``in_pcloud_concat`` entries, in order (``[]`` without it).
+
+    Example:
+        >>> concatenated_clouds({"in_pcloud_concat": [{"in_pcloud": "a.laz"}, {"in_pcloud": "b.laz"}]})
+        ['a.laz', 'b.laz']
+    """
+    entries = spec.get("in_pcloud_concat")
+    entries = entries if isinstance(entries, list) else []
+    return [e["in_pcloud"] for e in entries if isinstance(e, Mapping) and isinstance(e.get("in_pcloud"), str)]
+
+
+def run_inputs(spec: Mapping[str, Any]) -> list[str]:
+    """The input clouds of a spec's run, one per cloud the steps see: ``in_pcloud``, or the one
+    cloud ``in_pcloud_concat`` makes, known by its first file (whose header it takes).
+
+    Example:
+        >>> run_inputs({"in_pcloud_concat": [{"in_pcloud": "a.laz"}, {"in_pcloud": "b.laz"}]})
+        ['a.laz']
+        >>> run_inputs({"in_pcloud": ["a.laz", "b.laz"]})
+        ['a.laz', 'b.laz']
+    """
+    if "in_pcloud_concat" in spec:
+        return concatenated_clouds(spec)[:1]
+    value = spec.get("in_pcloud")
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [item for item in values if isinstance(item, str)]

@@ -22,7 +22,9 @@ The normalised form :func:`load_spec` returns (the runner relies on it):
 - comment keys dropped; every key the schema gives a ``default`` for is present, filled
   with that default (:func:`vl3d_focal.config.normalise.apply_defaults`), so the runner
   reads ``step["key"]`` and never hard-codes a default;
-- ``in_pcloud``: list of absolute paths; ``out_pcloud``: list of absolute prefixes as given
+- ``in_pcloud``: list of absolute paths; with VL3D's ``in_pcloud_concat`` (kept, its paths
+  absolute), the first of its clouds, which stands for the one cloud the concatenation makes
+  (:func:`vl3d_focal.config.inputs.run_inputs`); ``out_pcloud``: list of absolute prefixes as given
   (one, or one per input), a trailing ``*`` dropped, a trailing separator kept
   (``"../out/demo/*"`` -> ``"/abs/out/demo/"``); the runner's
   :func:`vl3d_focal.config.prefixes.cloud_prefixes` derives the per-cloud prefixes;
@@ -50,6 +52,7 @@ from vl3d_focal.config import schemas as schema_files
 from vl3d_focal.config.checks import semantic_issues
 from vl3d_focal.config.components import unavailable_steps
 from vl3d_focal.config.forms import as_pipeline
+from vl3d_focal.config.inputs import run_inputs
 from vl3d_focal.config.messages import describe, json_path, schema_issues, sort_issues
 from vl3d_focal.config.normalise import apply_defaults, normalise_paths
 from vl3d_focal.config.notes import NOTE_PREFIX, spec_notes
@@ -185,6 +188,7 @@ def read_spec(
         raise SpecError(issues)
     schemas = schema_files.active_schemas()
     spec = apply_defaults(normalise_paths(checked.pipeline, base_dir=base_dir, schemas=schemas), schemas=schemas)
+    spec["in_pcloud"] = run_inputs(spec)
     return spec, checked.notes
 
 

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from vl3d_focal.io.concatenation import ACTIONS, CONDITION_TYPES
 from vl3d_focal.schema_annotations import (
     CLOUD_SUFFIXES,
     EXPAND_ANNOTATION,
     LIST_ANNOTATION,
     PATH_ANNOTATION,
     SUFFIX_ANNOTATION,
+    case_insensitive_pattern,
 )
 
 
@@ -129,12 +131,82 @@ def executor_schema() -> dict[str, Any]:
     return schema
 
 
+def _condition_schema() -> dict[str, Any]:
+    types = tuple(CONDITION_TYPES)
+    return closed_object(
+        {
+            "value_name": {
+                "type": "string",
+                "minLength": 1,
+                "description": "The dimension compared: 'classification', 'intensity', an extra dimension, "
+                "'x', 'y' or 'z'.",
+            },
+            "condition_type": {
+                "type": "string",
+                "pattern": case_insensitive_pattern(types),
+                "examples": list(types),
+                "title": "condition type",
+                "description": "How a point's value is compared with value_target (case-insensitive); "
+                "'in' and 'not_in' take a list.",
+            },
+            "value_target": {
+                "anyOf": [
+                    {"title": "a number", "type": "number"},
+                    {"title": "a list of numbers", "type": "array", "minItems": 1, "items": {"type": "number"}},
+                ],
+                "description": "The value (or, for 'in' and 'not_in', the values) compared with.",
+            },
+            "action": {
+                "type": "string",
+                "pattern": case_insensitive_pattern(ACTIONS),
+                "examples": list(ACTIONS),
+                "title": "action",
+                "description": "'preserve' keeps the points that satisfy the condition, 'discard' drops "
+                "them (case-insensitive).",
+            },
+        },
+        required=["value_name", "condition_type", "value_target", "action"],
+        description="A filter of one cloud's points, as VL3D's PointCloudFilter.",
+        title="a condition object",
+    )
+
+
+def concatenation_schema() -> dict[str, Any]:
+    """VL3D's ``in_pcloud_concat``: clouds filtered and concatenated into one input cloud.
+
+    Example:
+        >>> concatenation_schema()["items"]["required"]
+        ['in_pcloud']
+    """
+    path = {"type": "string", "minLength": 1, PATH_ANNOTATION: "input", SUFFIX_ANNOTATION: list(CLOUD_SUFFIXES)}
+    entry = closed_object(
+        {
+            "in_pcloud": {**path, "description": "A point cloud (LAS/LAZ), relative to the spec file's folder."},
+            "conditions": {
+                "type": ["array", "null"],
+                "items": _condition_schema(),
+                "description": "Filters applied in order; null or absent: every point is kept.",
+            },
+        },
+        required=["in_pcloud"],
+        description="One cloud of the concatenation and its filters.",
+        title="a concatenated cloud object",
+    )
+    return {
+        "type": "array",
+        "minItems": 1,
+        "items": entry,
+        "description": "Instead of in_pcloud (VL3D): the clouds listed, each filtered by its conditions, are "
+        "read as one cloud, with the first cloud's header and dimensions; one out_pcloud prefix.",
+    }
+
+
 def top_level_properties() -> dict[str, Any]:
     """The top-level keys except ``sequential_pipeline``.
 
     Example:
         >>> sorted(top_level_properties())
-        ['$schema', 'executor', 'in_pcloud', 'out_pcloud']
+        ['$schema', 'executor', 'in_pcloud', 'in_pcloud_concat', 'out_pcloud']
     """
     prefix = {"type": "string", "minLength": 1, PATH_ANNOTATION: "prefix"}
     return {
@@ -142,6 +214,7 @@ def top_level_properties() -> dict[str, Any]:
         "in_pcloud": input_paths_schema(
             "Input point clouds (LAS/LAZ), relative to the spec file's folder; one path or a list."
         ),
+        "in_pcloud_concat": concatenation_schema(),
         "out_pcloud": {
             "description": "Output prefixes: one for all input clouds or one per input cloud. A "
             "trailing '*' is dropped. Per-cloud outputs of a single prefix shared by several "

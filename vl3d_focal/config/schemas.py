@@ -230,8 +230,8 @@ def pipeline_schema() -> dict[str, Any]:
     """The schema of a whole spec file.
 
     Example:
-        >>> pipeline_schema()["required"]
-        ['in_pcloud', 'out_pcloud', 'sequential_pipeline']
+        >>> pipeline_schema()["required"]  # and in_pcloud or in_pcloud_concat (config.checks)
+        ['out_pcloud', 'sequential_pipeline']
     """
     defs: dict[str, Any] = {"loss": _loss_object()}
     _model_defs(defs)
@@ -251,7 +251,7 @@ def pipeline_schema() -> dict[str, Any]:
         "Keys starting with '_' are comments.",
         "type": "object",
         "additionalProperties": False,
-        "required": ["in_pcloud", "out_pcloud", "sequential_pipeline"],
+        "required": ["out_pcloud", "sequential_pipeline"],
         "properties": properties,
         "$defs": defs,
     }

@@ -135,6 +135,23 @@ class CloudRecord:
             self._cloud = read_cloud(self.path)
         return self._cloud
 
+    def point_chunks(self) -> Iterator[tuple[int, Any]]:
+        """``(start, points)`` of every point in file order: from memory when the cloud is read
+        whole (a concatenated cloud has no one file), else chunk by chunk from its file.
+
+        Example:
+            >>> [start for start, _ in CloudRecord(path=tile, prefix="out/", num_points=1531).point_chunks()]
+            [0]
+        """
+        if self._cloud is None:
+            from vl3d_focal.io.chunks import iter_chunks
+
+            yield from iter_chunks(self.path)
+            return
+        points = self._cloud.las.points
+        for start in range(0, len(points), CHUNK_POINTS):
+            yield start, points[start : start + CHUNK_POINTS]
+
     @property
     def streamed(self) -> bool:
         """Whether the predictions live on disk (a cloud predicted tile by tile from its file)."""

@@ -28,10 +28,11 @@ import laspy
 import numpy as np
 
 from vl3d_focal.data.labels import ClassMapping
-from vl3d_focal.data.records import CHUNK_POINTS, Chunk
+from vl3d_focal.data.records import CHUNK_POINTS, Chunk, CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.io.chunks import ChunkedCloudWriter, iter_chunks, read_header
+from vl3d_focal.io.chunks import ChunkedCloudWriter, read_header
+from vl3d_focal.io.las import max_classification_code
 from vl3d_focal.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -118,14 +119,15 @@ def write_classified_cloud(
             writer.write(points, classification=None if prediction_dimension else codes, extra=extra)
 
 
-def source_chunks(path: Path) -> Iterator[Chunk]:
-    """The chunks of a cloud's file without predictions (``classes`` and ``probabilities`` None).
+def source_chunks(record: CloudRecord) -> Iterator[Chunk]:
+    """The chunks of a cloud without predictions (``classes`` and ``probabilities`` None), from
+    memory or its file (:meth:`~vl3d_focal.data.records.CloudRecord.point_chunks`).
 
     Example:
-        >>> next(source_chunks(tile))[2] is None
+        >>> next(source_chunks(record))[2] is None
         True
     """
-    for start, points in iter_chunks(path):
+    for start, points in record.point_chunks():
         yield start, points, None, None
 
 
@@ -154,13 +156,13 @@ def write_state_cloud(
             features of the pipeline's miners); a dimension of the source with that name gets them.
 
     Example:
-        >>> write_state_cloud(out / "state.laz", source=record.path, header=None, chunks=source_chunks(record.path),
+        >>> write_state_cloud(out / "state.laz", source=record.path, header=None, chunks=source_chunks(record),
         ...     classes=None, predictions=False, features={"score": np.zeros(1531)})
         >>> list(laspy.read(out / "state.laz").header.point_format.extra_dimension_names)
         ['score']
     """
     header = read_header(source) if header is None else header
-    top = 31 if header.point_format.id < 6 else 255
+    top = max_classification_code(header.point_format.id)
     features = features or {}
     extra_types = {**({PREDICTION_DIMENSION: "int32"} if predictions else {}), **dict.fromkeys(features, "float32")}
     unclassified = 0

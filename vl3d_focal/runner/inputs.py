@@ -1,4 +1,5 @@
-"""Opening the input clouds of a spec into a new pipeline state.
+"""Opening the input clouds of a spec (``in_pcloud``, or VL3D's ``in_pcloud_concat``) into a new
+pipeline state.
 
 Example:
     >>> read_inputs(inputs=[], prefixes=["out/"]).clouds
@@ -8,18 +9,46 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from vl3d_focal.config.prefixes import cloud_prefixes, model_prefix
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.footprints import TileIndex, read_footprint
+from vl3d_focal.io.concatenation import read_concatenation
+from vl3d_focal.io.footprints import Footprint, TileIndex, read_footprint
 from vl3d_focal.io.las import check_file
 from vl3d_focal.progress import Progress
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
+
+
+def read_concatenated_input(entries: Sequence[Mapping[str, Any]], *, prefixes: Sequence[str | Path]) -> PipelineState:
+    """A new pipeline state whose one cloud is VL3D's ``in_pcloud_concat``: every listed cloud,
+    filtered by its conditions, read whole into one (:func:`~vl3d_focal.io.concatenation.read_concatenation`).
+
+    The cloud is known by its first file (whose header it takes) and stays in memory, so no step
+    streams it from that file; its footprint covers every point kept.
+
+    Example:
+        >>> state = read_concatenated_input([{"in_pcloud": tile}, {"in_pcloud": tile}], prefixes=["out/"])
+        >>> [record.num_points for record in state.clouds], state.clouds[0].prefix
+        ([3062], 'out/')
+    """
+    first = str(entries[0]["in_pcloud"])
+    cloud = read_concatenation(entries)
+    (lx, ly, lz), (hx, hy, hz) = cloud.xyz.min(axis=0).tolist(), cloud.xyz.max(axis=0).tolist()
+    footprint = Footprint(
+        path=first, low=(lx, ly, lz), high=(hx, hy, hz), points=cloud.num_points, crs=read_footprint(first).crs
+    )
+    record = CloudRecord(path=Path(first), cloud=cloud, prefix=cloud_prefixes(inputs=[first], prefixes=prefixes)[0])
+    return PipelineState(
+        clouds=[record],
+        model_prefix=model_prefix(inputs=[first], prefixes=prefixes),
+        tile_index=TileIndex(footprints=(footprint,)),
+    )
 
 
 def read_inputs(

@@ -31,7 +31,7 @@ from vl3d_focal.registry import RegistryEntry
 from vl3d_focal.runner.cloud_phase import TEMPORARY_MODEL, CloudPhases, later_needs, step_groups
 from vl3d_focal.runner.cloud_task import FAILED_STEP_ATTRIBUTE
 from vl3d_focal.runner.executor import ExecutorSettings
-from vl3d_focal.runner.inputs import read_inputs
+from vl3d_focal.runner.inputs import read_concatenated_input, read_inputs
 from vl3d_focal.runner.manifest import RunManifest
 from vl3d_focal.runner.outputs import output_files, spec_prefix
 from vl3d_focal.runner.preflight import check_outputs
@@ -185,7 +185,10 @@ def _run_steps(
     start = time.perf_counter()
     inputs, survey = list(spec["in_pcloud"]), len(spec["in_pcloud"]) > 1
     failures: dict[str, str] = {}
-    state = read_inputs(inputs=inputs, prefixes=list(spec["out_pcloud"]), failures=failures if survey else None)
+    if "in_pcloud_concat" in spec:
+        state = read_concatenated_input(spec["in_pcloud_concat"], prefixes=list(spec["out_pcloud"]))
+    else:
+        state = read_inputs(inputs=inputs, prefixes=list(spec["out_pcloud"]), failures=failures if survey else None)
     state.resume = bool(resume)
     recorder.attach(state)
     record = None

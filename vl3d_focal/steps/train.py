@@ -166,11 +166,15 @@ def _classification_values(handling: Mapping[str, Any], state: PipelineState) ->
 
     from vl3d_focal.io.chunks import iter_chunks
 
-    paths = handling.get("training_pcloud") or [record.path for record in state.clouds]
+    given = handling.get("training_pcloud")
+    chunks = (
+        (points for path in given for _, points in iter_chunks(path))
+        if given
+        else (points for record in state.clouds for _, points in record.point_chunks())
+    )
     found: set[int] = set()
-    for path in paths:
-        for _, points in iter_chunks(path):
-            found.update(int(code) for code in np.unique(np.asarray(points.classification)))
+    for points in chunks:
+        found.update(int(code) for code in np.unique(np.asarray(points.classification)))
     return sorted(found)
 
 

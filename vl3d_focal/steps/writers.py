@@ -122,7 +122,7 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
             expand_output(step["out_pcloud"], prefix=record.prefix),
             source=record.path,
             header=record.cloud.las.header if record.loaded else None,
-            chunks=record.result.iter_chunks() if record.result is not None else source_chunks(record.path),
+            chunks=record.result.iter_chunks() if record.result is not None else source_chunks(record),
             classes=None if reduced is None else functools.partial(reduced.map, source=str(record.path)),
             predictions=record.result is not None,
             features=None if features is None else {name: features[:, j] for j, name in enumerate(mined)},
