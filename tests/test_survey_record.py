@@ -10,6 +10,7 @@ import laspy
 import numpy as np
 import pytest
 
+from vl3d_focal.io.buffer_neighbours import BufferNeighbours, file_signature
 from vl3d_focal.io.footprints import Footprint, TileIndex, crs_from_wkt
 from vl3d_focal.progress import Progress
 from vl3d_focal.registry import STEPS
@@ -248,3 +249,80 @@ def test_a_record_of_many_tiles_reads_back_as_written(tmp_path):
     expected = json.loads(json.dumps(record.document(finished=False)))
     assert {**written, "updated": None} == {**expected, "updated": None} and len(written["tiles"]) == 40
     assert json.loads((tmp_path / "survey.geojson").read_text()) == survey_features(record.tiles, crs=None)
+
+
+def test_a_resumed_tile_is_done_again_when_the_neighbours_its_buffer_would_read_changed(tmp_path):
+    """The record keeps the neighbours each tile's buffer read; with the tile index of a later
+    run, a neighbour readable now, a repaired one (its file changed since it was left out) and a
+    used one that is gone make the tile not done; an unchanged left-out neighbour, a tile without
+    buffer and a record written before records held the neighbours keep it done."""
+    files = {name: tmp_path / f"{name}.las" for name in "abcd"}
+    for path in files.values():
+        path.write_bytes(b"points")
+
+    def footprint(name: str, x: float) -> Footprint:
+        return Footprint(path=str(files[name]), low=(x, 0, 0), high=(x + 10, 10, 1), points=10)
+
+    row = {name: footprint(name, x) for name, x in (("a", 0), ("b", 10), ("c", 20), ("d", 30))}
+    first = SurveyRecord.start(
+        inputs=[str(path) for path in files.values()],
+        prefixes=[f"{tmp_path}/out/{name}/" for name in files],
+        failures={str(files["a"]): "point cloud a.las: cannot read its LAS header"},
+        model_prefix=f"{tmp_path}/out/",
+        index=TileIndex(footprints=(row["b"], row["c"], row["d"])),
+        resume=False,
+    )
+    fingerprint = phase_fingerprint(STEPS_OF_A_PHASE, model_fingerprint="m1")
+    phase = first.begin_phase(kinds=["predict", "writer"], model_fingerprint="m1", fingerprint=fingerprint)
+    read = {  # b: a's header did not read; c: d's points did not (left out); d: no buffer
+        "b": BufferNeighbours.read(metres=1.0, neighbours=[str(files["c"])], used=[str(files["c"])]),
+        "c": BufferNeighbours.read(metres=1.0, neighbours=[str(files["b"]), str(files["d"])], used=[str(files["b"])]),
+        "d": None,
+    }
+    for name, neighbours in read.items():
+        outcome = CloudOutcome(number=0, path=str(files[name]), status="done", buffer_neighbours=neighbours)
+        first.record(outcome, phase=phase, outputs=[])
+    first.write(force=True, finished=True)
+    written = {Path(tile["path"]).stem: tile["buffers"] for tile in json.loads(first.json_path.read_text())["tiles"]}
+    assert written["a"] == [] and written["d"] == [None]
+    assert written["c"] == [
+        {"metres": 1.0, "used": [str(files["b"])], "left_out": {str(files["d"]): file_signature(files["d"])}}
+    ]
+
+    def changes(index: TileIndex) -> dict[str, list[str]]:
+        again = SurveyRecord.start(
+            inputs=[str(path) for path in files.values()],
+            prefixes=[f"{tmp_path}/out/{name}/" for name in files],
+            failures={},
+            model_prefix=f"{tmp_path}/out/",
+            index=index,
+            resume=True,
+        )
+        same = again.begin_phase(kinds=["predict", "writer"], model_fingerprint="m1", fingerprint=fingerprint)
+        assert all(again.is_complete(str(files[name]), phase=same, outputs=[]) for name in "bcd")
+        return {name: again.buffer_changes(str(files[name]), phase=same, index=index) for name in "bcd"}
+
+    repaired = TileIndex(footprints=tuple(row.values()))
+    assert changes(repaired) == {"b": ["a.las readable now"], "c": [], "d": []}
+    files["d"].write_bytes(b"repaired points")
+    assert changes(repaired) == {"b": ["a.las readable now"], "c": ["d.las changed since it was left out"], "d": []}
+    gone = changes(TileIndex(footprints=(row["b"], row["d"])))  # c's header no longer reads: it fails on its own
+    assert gone["b"] == ["c.las used, no longer readable"] and gone["d"] == []
+
+    resumed = SurveyRecord.start(
+        inputs=[str(files["c"])],
+        prefixes=[f"{tmp_path}/out/c/"],
+        failures={},
+        model_prefix=f"{tmp_path}/out/",
+        index=repaired,
+        resume=True,
+    )
+    resumed.begin_phase(kinds=["predict", "writer"], model_fingerprint="m1", fingerprint=fingerprint)
+    resumed.skip(str(files["c"]), phase=0, outputs=[])
+    assert resumed.tiles[0]["buffers"] == written["c"]  # a skipped tile keeps what its buffer read
+
+    older = json.loads(first.json_path.read_text())  # written before records held the buffers' neighbours
+    for tile in older["tiles"]:
+        del tile["buffers"]
+    first.json_path.write_text(json.dumps(older))
+    assert changes(repaired) == {"b": [], "c": [], "d": []}

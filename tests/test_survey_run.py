@@ -259,3 +259,62 @@ def test_a_survey_trained_in_the_run_gives_the_same_outputs_on_dask_workers(surv
     report = json.loads((dask / "out" / "report.json").read_text())  # the workers' evaluations reach the run record
     assert sorted(Path(e["cloud"]).name for e in report["evaluations"]) == ["tile_0_0.las", "tile_1_1.las"]
     assert not [p for p in dask.rglob("*") if "survey_model" in p.name]  # the shipped model is removed
+
+
+def test_a_resumed_survey_predicts_again_the_neighbours_of_a_repaired_tile(survey, tmp_path, capsys):
+    """A tile whose points cannot be read is left out of its neighbours' buffers; once it is
+    repaired, ``--resume`` predicts it and its neighbours again, and the survey ends with the
+    outputs of a run that never failed; a second ``--resume`` then skips every tile."""
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    for tile in (survey / "tiles").iterdir():
+        (folder / tile.name).write_bytes(tile.read_bytes())
+    broken = folder / "tile_0_0.laz"
+    laspy.read(folder / "tile_0_0.las").write(broken)
+    (folder / "tile_0_0.las").unlink()
+    good = broken.read_bytes()
+    spec = _predict_spec(survey, "whole")
+    spec["in_pcloud"] = str(folder)
+    spec["sequential_pipeline"][-1] = {**PER_CLOUD[-1], "probabilities": True}  # the probabilities show the buffer
+    assert _main(tmp_path, spec, capsys)[0] == 0
+    expected = {
+        name: (tmp_path / "whole" / name / "predicted.laz").read_bytes() for name in _classes(tmp_path / "whole")
+    }
+    neighbours = ["tile_0_1", "tile_1_0", "tile_1_1"]
+
+    broken.write_bytes(good[: len(good) // 2])  # its header reads, its points do not
+    spec = {**spec, "out_pcloud": f"{tmp_path}/out/*"}
+    status, stderr = _main(tmp_path, spec, capsys)
+    assert status == 2, stderr[-3000:]
+    record = json.loads((tmp_path / "out" / "survey.json").read_text())
+    tiles = {Path(t["path"]).stem: t for t in record["tiles"]}
+    assert tiles["tile_0_0"]["status"] == "failed"
+    for name in neighbours:
+        (used,) = tiles[name]["buffers"]
+        assert list(used["left_out"]) == [str(broken)] and len(used["used"]) == 2, used
+    predicted = {name: (tmp_path / "out" / name / "predicted.laz").read_bytes() for name in neighbours}
+    assert all(predicted[name] != expected[name] for name in neighbours)  # without tile_0_0's points as context
+
+    status, stderr = _main(tmp_path, spec, capsys, "--resume")  # still broken: nothing to redo
+    assert status == 2 and "processed again" not in stderr, stderr[-3000:]
+    assert "resume: 3 tile(s) already done with the same model and steps, skipped" in stderr
+
+    broken.write_bytes(good)
+    status, stderr = _main(tmp_path, spec, capsys, "--resume")
+    assert status == 0, stderr[-3000:]
+    redone = [line for line in stderr.splitlines() if "processed again" in line]
+    assert len(redone) == 1 and redone[0].endswith(
+        "resume: 3 tile(s) done before processed again, as the neighbour tiles of their buffer changed: "
+        + "; ".join(f"{name}.las (tile_0_0.laz changed since it was left out)" for name in neighbours)
+    ), stderr[-3000:]
+    resumed = json.loads((tmp_path / "out" / "survey.json").read_text())
+    assert resumed["counts"] == {"done": 4, "skipped": 0, "failed": 0, "pending": 0}
+    assert resumed["metrics"] == json.loads((tmp_path / "whole" / "survey.json").read_text())["metrics"]
+    for name, data in expected.items():
+        assert (tmp_path / "out" / name / "predicted.laz").read_bytes() == data, name
+    for tile in resumed["tiles"]:
+        assert tile["buffers"][0]["left_out"] == {} and len(tile["buffers"][0]["used"]) == 3
+
+    status, stderr = _main(tmp_path, spec, capsys, "--resume")
+    assert status == 0 and "processed again" not in stderr, stderr[-3000:]
+    assert "resume: 4 tile(s) already done with the same model and steps, skipped" in stderr

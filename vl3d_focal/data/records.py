@@ -17,6 +17,7 @@ import numpy as np
 
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.las import PointCloud, las_dimensions, read_cloud
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,9 @@ class CloudRecord:
         feature_warnings: what the last prediction found about the cloud's features (features
             far from the model's training data, :mod:`vl3d_focal.data.feature_shift`); also
             among ``warnings``.
+        buffer_neighbours: the neighbour tiles the buffered predictions of its phase read
+            (:class:`~vl3d_focal.io.buffer_neighbours.BufferNeighbours`; a survey records
+            them), None without buffer.
 
     Example:
         >>> record = CloudRecord(path=Path("a.las"), cloud=None, prefix="out/", num_points=10)
@@ -122,6 +126,7 @@ class CloudRecord:
         self.features_cache: dict[tuple[str, ...], np.ndarray] = {}
         self.warnings: list[str] = []
         self.feature_warnings: list[str] = []
+        self.buffer_neighbours: BufferNeighbours | None = None
 
     @property
     def loaded(self) -> bool:

@@ -16,7 +16,9 @@ whole survey's.
 
 A neighbour that cannot be read, or lacks a dimension the model uses, is left out with a
 warning (kept in ``record.warnings``): the tile is predicted with the context that exists, and
-the neighbour fails on its own.
+the neighbour fails on its own. The neighbours used and left out are kept in
+``record.buffer_neighbours`` (:class:`~vl3d_focal.io.buffer_neighbours.BufferNeighbours`): a
+survey records them, and ``--resume`` predicts the tile again once they would differ.
 
 Example:
     >>> from vl3d_focal.data.records import CloudRecord
@@ -24,6 +26,8 @@ Example:
     >>> result = predict_buffered(corner, bundle, buffer=5.0, index=TileIndex.read(survey), chunk_points=None)
     >>> sum(len(classes) for _, _, classes, _ in result.iter_chunks()) == corner.num_points  # its own points only
     True
+    >>> [Path(path).name for path in corner.buffer_neighbours.used], corner.buffer_neighbours.left_out
+    (['tile_0_1.las', 'tile_1_0.las', 'tile_1_1.las'], {})
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from vl3d_focal.data.miners import mined_names
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.streaming import bucket_columns, predict_streamed
 from vl3d_focal.inference.tile_buckets import BufferPoints, StreamedPredictions
+from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.chunks import read_header, read_within
 from vl3d_focal.io.footprints import Footprint, TileIndex
 
@@ -147,5 +152,11 @@ def predict_buffered(
         chunk_points=chunk_points or record.num_points,
         warnings=record.warnings,
     )
+    read = {part.path for part in parts}
+    neighbours = [footprint.path for footprint in index.neighbours(record.path, margin=float(buffer))]
+    used = BufferNeighbours.read(
+        metres=float(buffer), neighbours=neighbours, used=[path for path in neighbours if Path(path) in read]
+    )
+    record.buffer_neighbours = used if record.buffer_neighbours is None else record.buffer_neighbours.merged(used)
     size = chunk_points or record.num_points + sum(len(p) for p in parts)
     return predict_streamed(record, bundle, chunk_points=max(int(size), 1), buffer=parts, origin=index.origin)

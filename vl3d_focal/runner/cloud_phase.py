@@ -8,7 +8,10 @@ training, model writers) run once, in the driver. For each phase, :class:`CloudP
 1. runs the ``prepare`` hooks in the driver (a ``ModelLoader`` loads its model: a bad file
    fails before any tile);
 2. fingerprints the phase (the model's weights and metadata, the steps): ``--resume`` skips
-   the tiles whose record holds that fingerprint and whose outputs exist;
+   the tiles whose record holds that fingerprint and whose outputs exist, unless the
+   neighbour tiles their buffer read differ from those it would read now
+   (:meth:`~vl3d_focal.runner.survey.SurveyRecord.buffer_changes`: a neighbour that failed
+   then and was repaired since);
 3. runs one task per remaining cloud (:func:`~vl3d_focal.runner.cloud_task.run_cloud_task`) on
    the executor (:mod:`~vl3d_focal.runner.executor`); on Dask, a model trained in this run is
    first saved to a temporary model file beside the outputs, which each worker loads once;
@@ -298,7 +301,7 @@ class CloudPhases:
     def _tasks(self, patterns: Sequence[str], *, phase: int | None) -> tuple[list[CloudTask], list[int]]:
         """The tasks of the phase, and the points of the tiles a resumed record completed
         (recorded as skipped; ``patterns``: the phase's :func:`cloud_output_patterns`)."""
-        tasks, skipped = [], []
+        tasks, skipped, redone = [], [], []
         evaluated = {evaluation.cloud for evaluation in self.state.facts.evaluations}
         open_paths = None if self.record is None else {tile["path"] for tile in self.record.open_tiles()}
         for number, record in enumerate(self.state.clouds):
@@ -312,13 +315,25 @@ class CloudPhases:
                 and self.state.resume
                 and self.record.is_complete(path, phase=phase, outputs=outputs)
             ):
-                self.record.skip(path, phase=phase, outputs=outputs)
-                self._keep_earlier_evaluation(path, evaluated=evaluated)
-                skipped.append(record.num_points)
-                continue
+                assert self.state.tile_index is not None  # read_inputs indexes a survey's clouds
+                changes = self.record.buffer_changes(path, phase=phase, index=self.state.tile_index)
+                if not changes:
+                    self.record.skip(path, phase=phase, outputs=outputs)
+                    self._keep_earlier_evaluation(path, evaluated=evaluated)
+                    skipped.append(record.num_points)
+                    continue
+                redone.append(f"{record.path.name} ({', '.join(changes)})")
             tasks.append(CloudTask(number=number, path=path, prefix=record.prefix, points=record.num_points))
         if skipped:
             logger.info("resume: %d tile(s) already done with the same model and steps, skipped", len(skipped))
+        if redone:
+            more = f"; and {len(redone) - 20} more" if len(redone) > 20 else ""
+            logger.info(
+                "resume: %d tile(s) done before processed again, as the neighbour tiles of their buffer changed: %s%s",
+                len(redone),
+                "; ".join(redone[:20]),
+                more,
+            )
         return tasks, skipped
 
     def finish(self) -> None:

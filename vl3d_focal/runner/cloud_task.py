@@ -30,6 +30,7 @@ from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError, VL3DFocalError
+from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.steps.facts import RunFacts
@@ -108,6 +109,7 @@ class CloudOutcome:
         warnings: what the steps noted without failing.
         peak_memory_mib: the peak resident memory of the process that ran it, so far (None
             where the system does not tell).
+        buffer_neighbours: the neighbour tiles its buffered prediction read, or None (no buffer).
     """
 
     number: int
@@ -119,6 +121,7 @@ class CloudOutcome:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     peak_memory_mib: float | None = None
+    buffer_neighbours: BufferNeighbours | None = None
 
     @property
     def metrics(self) -> Mapping[str, Any] | None:
@@ -231,6 +234,7 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
         state = _state(task, context)
         record = state.clouds[0]
         record.warnings.clear()
+        record.buffer_neighbours = None
         for step, needs in zip(context.steps, context.needs):
             located = find_step(step)
             if located is None:
@@ -248,6 +252,7 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
             facts=state.facts,
             warnings=tuple(record.warnings),
             peak_memory_mib=peak_memory_mib(),
+            buffer_neighbours=record.buffer_neighbours,
         )
     except Exception as error:  # noqa: BLE001  (any failure of one cloud is recorded, the others go on)
         if not context.survey:

@@ -4,11 +4,14 @@
 Per tile: its status (``pending``, ``done``, ``failed`` with the error's message, ``skipped``
 when ``--resume`` found its outputs complete for the same model and steps), points, seconds,
 output files, warnings, the eval step's metrics and confusion matrix, the peak memory of the
-process (Dask worker) that ran it, and the fingerprint of each phase it completed; for the survey: the counts, the points done, and the metrics of the
-summed confusion matrices (every tile scored, each point counted once). Both files are written
-atomically as tiles finish (at most every :data:`WRITE_INTERVAL_S` seconds, less often when a
-write takes more than :data:`WRITE_SHARE` of the time, and at the end), one tile per line, so
-an interrupted run leaves a consistent record, which ``--resume`` reads.
+process (Dask worker) that ran it, the fingerprint of each phase it completed and, for each,
+the neighbour tiles its buffered prediction read (``buffers``: used and left out, None without
+buffer; :class:`~vl3d_focal.io.buffer_neighbours.BufferNeighbours`); for the survey: the
+counts, the points done, and the metrics of the summed confusion matrices (every tile scored,
+each point counted once). Both files are written atomically as tiles finish (at most every
+:data:`WRITE_INTERVAL_S` seconds, less often when a write takes more than :data:`WRITE_SHARE`
+of the time, and at the end), one tile per line, so an interrupted run leaves a consistent
+record, which ``--resume`` reads.
 
 :data:`KILL_AFTER_VARIABLE` is for tests only: with ``k`` in it, the process kills itself
 (SIGKILL) right after the k-th tile it processed is written to the record, which makes an
@@ -36,6 +39,7 @@ import numpy as np
 
 from vl3d_focal.config.prefixes import SURVEY_FILES, expand_output
 from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.io.json_listing import dumps_listing
 from vl3d_focal.reports.metrics import classification_metrics
@@ -141,6 +145,7 @@ class SurveyRecord:
                     "warnings": [],
                     "peak_memory_mib": None,
                     "phases": [],
+                    "buffers": [],
                 }
             )
         record = cls(tiles=tiles, model_prefix=model_prefix, crs=index.crs(), previous={})
@@ -198,7 +203,28 @@ class SurveyRecord:
             warnings=list(old.get("warnings") or []),
         )
         tile["phases"].append(self.phases[phase]["fingerprint"])
+        tile["buffers"].append(self._previous_buffer(path, phase=phase))
         tile["outputs"] = list(dict.fromkeys(tile["outputs"] + list(outputs)))
+
+    def _previous_buffer(self, path: str, *, phase: int) -> dict[str, Any] | None:
+        """The buffer's neighbours the previous record holds for the tile's phase, or None (no
+        buffer, or a record written before records held them)."""
+        buffers = self.previous[str(path)].get("buffers") or []
+        return buffers[phase] if len(buffers) > phase else None
+
+    def buffer_changes(self, path: str, *, phase: int, index: TileIndex) -> list[str]:
+        """How the neighbours the tile's buffer would read now differ from those the previous
+        record holds for the phase (:meth:`BufferNeighbours.changes`): a tile the previous run
+        completed is predicted again when this is not empty.
+
+        Example:
+            >>> old = {"a.laz": {"buffers": [{"metres": 2.0, "used": ["b.laz"], "left_out": {}}]}}
+            >>> SurveyRecord(tiles=[], model_prefix="o/", crs=None, previous=old).buffer_changes(
+            ...     "a.laz", phase=0, index=TileIndex(footprints=()))
+            ['b.laz used, no longer readable']
+        """
+        recorded = self._previous_buffer(path, phase=phase)
+        return [] if recorded is None else BufferNeighbours.from_json(recorded).changes(path, index=index)
 
     def tile_metrics(self, path: str) -> dict[str, Any] | None:
         """A tile's recorded metrics with its confusion matrix and class names, or None.
@@ -219,6 +245,7 @@ class SurveyRecord:
         if outcome.status == "done":
             tile["status"] = "done"
             tile["phases"].append(self.phases[phase]["fingerprint"])
+            tile["buffers"].append(None if outcome.buffer_neighbours is None else outcome.buffer_neighbours.to_json())
             tile["outputs"] = list(dict.fromkeys(tile["outputs"] + list(outputs)))
             if outcome.metrics is not None:
                 tile["metrics"] = {key: outcome.metrics[key] for key in KEPT_METRICS if key in outcome.metrics}
