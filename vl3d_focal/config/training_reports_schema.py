@@ -58,15 +58,10 @@ def training_reports_properties() -> dict[str, Any]:
     """
     note = " Written after training, from predictions on the training clouds (ignored points left out)."
     properties: dict[str, Any] = {
-        "training_type": {
-            "enum": ["base"],
-            "default": "base",
-            "description": "VL3D's training strategy; 'base' (train on the training data) is "
-            "the one of its neural networks.",
-        },
         "autoval_metrics": {
             "description": "Overall metrics of the validation data (validation_split or validation_pcloud), "
-            "computed on the validation fields after training and logged; null: none.",
+            "computed on the validation fields after training and logged; for the random forest, of the points "
+            "training_type 'autoval' or 'stratified_kfold' holds out; null: none (the forest: all).",
             "default": None,
             "anyOf": [
                 {"type": "null", "title": "null"},

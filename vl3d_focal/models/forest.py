@@ -233,11 +233,12 @@ def build_random_forest(
     warm_start: bool = False,
     ccp_alpha: float = 0.0,
     max_samples: float | None = None,
-    class_weight: Sequence[float] | None = None,
+    class_weight: Sequence[float] | str | None = None,
     random_seed: int | None = None,
 ) -> Any:
     """An unfitted ``sklearn.ensemble.RandomForestClassifier``; arguments as scikit-learn's (see
-    :mod:`~vl3d_focal.models.forest_schema`) but ``class_weight``: resolved weights, one per class.
+    :mod:`~vl3d_focal.models.forest_schema`) but ``class_weight``: resolved weights, one per class,
+    or scikit-learn's ``"balanced_subsample"`` (balanced within each tree's bootstrap sample).
 
     Example:
         >>> build_random_forest(n_estimators=3, class_weight=[1.0, 2.0], random_seed=1).get_params()["class_weight"]
@@ -261,6 +262,10 @@ def build_random_forest(
         warm_start=warm_start,
         ccp_alpha=ccp_alpha,
         max_samples=max_samples,
-        class_weight=None if class_weight is None else {i: float(w) for i, w in enumerate(class_weight)},
+        class_weight=(
+            class_weight
+            if class_weight is None or isinstance(class_weight, str)
+            else {i: float(w) for i, w in enumerate(class_weight)}
+        ),
         random_state=random_seed,
     )

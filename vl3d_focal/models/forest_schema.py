@@ -6,15 +6,22 @@ meanings are scikit-learn's (``sklearn.ensemble.RandomForestClassifier``), as VL
 ``balanced``: see ``vl3d-focal list class-weights``); ``max_training_points`` caps the training
 points (a seeded random draw), which bounds memory and time on big clouds.
 
+The train step's own keys of the forest (VL3D's held-out validation, importances, pictures of
+trees) are :data:`FOREST_STEP_PROPERTIES`.
+
 Example:
-    >>> FOREST_SCHEMA["properties"]["n_estimators"]["default"]
-    100
+    >>> FOREST_SCHEMA["properties"]["n_estimators"]["default"], FOREST_STEP_PROPERTIES["num_folds"]["default"]
+    (100, 5)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from vl3d_focal.schema_annotations import PLOT_SUFFIXES, optional_output_schema
+
+BALANCED_SUBSAMPLE = "balanced_subsample"
+"""scikit-learn's class weights balanced anew within each tree's bootstrap sample."""
 _INT_OR_NULL = {"type": ["integer", "null"], "minimum": 1}
 
 FOREST_SCHEMA: dict[str, Any] = {
@@ -75,10 +82,14 @@ FOREST_SCHEMA: dict[str, Any] = {
         "n_jobs": {"type": ["integer", "null"], "default": -1, "description": "Parallel jobs (-1: every core)."},
         "warm_start": {"const": False, "default": False, "description": "Only false: every training starts afresh."},
         "class_weight": {
-            "$ref": "class_weight.schema.json",
             "default": None,
             "description": "Class weights (VL3D's place for the forest; model_handling.class_weight "
-            "is used when this is null).",
+            "is used when this is null); scikit-learn's 'balanced_subsample': balanced within each tree's "
+            "bootstrap sample.",
+            "anyOf": [
+                {"const": BALANCED_SUBSAMPLE, "title": "'balanced_subsample'"},
+                {"$ref": "class_weight.schema.json"},
+            ],
         },
         "ccp_alpha": {"type": "number", "minimum": 0, "default": 0.0, "description": "Cost-complexity pruning."},
         "max_samples": {
@@ -105,3 +116,66 @@ SKLEARN_ARGS: tuple[str, ...] = tuple(
     name for name in FOREST_SCHEMA["properties"] if name not in ("class_weight", "max_training_points")
 )
 """The arguments passed to scikit-learn as they are."""
+
+HELD_OUT_TRAINING_TYPES = ("autoval", "stratified_kfold")
+"""VL3D's training types that score the forest on held-out training points (its deep models
+train with ``"base"`` only)."""
+
+FOREST_STEP_PROPERTIES: dict[str, Any] = {
+    "shuffle_points": {
+        "type": "boolean",
+        "default": True,
+        "description": "autoval and stratified_kfold: shuffle the points (seeded by random_seed) before "
+        "they are split.",
+    },
+    "autoval_size": {
+        "default": 0.2,
+        "description": "autoval: the held-out share of the labelled points (a fraction), or their count; "
+        "stratified by class.",
+        "anyOf": [{"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}, {"type": "integer", "minimum": 1}],
+    },
+    "num_folds": {
+        "type": "integer",
+        "minimum": 2,
+        "default": 5,
+        "description": "stratified_kfold: the number of folds; each is held out once while the forest "
+        "learns from the others.",
+    },
+    "stratkfold_report_path": optional_output_schema(
+        "stratified_kfold: mean, standard deviation and quartiles of autoval_metrics over the folds, as a text table."
+    ),
+    "stratkfold_plot_path": optional_output_schema(
+        "stratified_kfold: autoval_metrics over the folds, one box per metric.", suffixes=PLOT_SUFFIXES
+    ),
+    "importance_report_path": optional_output_schema(
+        "Each feature's importance (scikit-learn's impurity decrease) and, with "
+        "importance_report_permutation, its permutation importance (mean and standard deviation), "
+        "least important first, as a text table."
+    ),
+    "importance_report_permutation": {
+        "type": "boolean",
+        "default": True,
+        "description": "Also compute the permutation importances of importance_report_path (on at most "
+        "100,000 of the training points, a seeded draw).",
+    },
+    "decision_plot_path": optional_output_schema(
+        "Pictures of the first decision_plot_trees trees (with several, each file gets _1, _2, ... before its "
+        "suffix); their thresholds are on the normalised features the forest learns from.",
+        suffixes=PLOT_SUFFIXES,
+    ),
+    "decision_plot_trees": {
+        "type": "integer",
+        "minimum": -1,
+        "default": 0,
+        "description": "How many trees decision_plot_path draws; -1: every tree; 0: none.",
+    },
+    "decision_plot_max_depth": {
+        "type": "integer",
+        "minimum": 1,
+        "default": 5,
+        "description": "The depth to which decision_plot_path draws each tree.",
+    },
+}
+"""The train step's keys of VL3D's random forest (besides its ``model_args``): held-out
+validation (``training_type`` ``autoval`` or ``stratified_kfold``), feature importances and
+pictures of trees. Given to another model, each is an error (:mod:`vl3d_focal.steps.train_checks`)."""

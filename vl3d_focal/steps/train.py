@@ -28,6 +28,7 @@ from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.config.training_reports_schema import training_reports_properties
 from vl3d_focal.errors import DataError
 from vl3d_focal.lazy import load_reference
+from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES
 from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.schema_annotations import FOLDER_OUTPUT
 from vl3d_focal.steps.definition import step_entry
@@ -42,6 +43,7 @@ from vl3d_focal.steps.train_inputs import (
 )
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
 from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFiles
+from vl3d_focal.training.forest_reports import tree_picture_paths
 
 if TYPE_CHECKING:
     from vl3d_focal.data.labels import ClassMapping
@@ -154,6 +156,7 @@ def _schema() -> dict[str, Any]:
             "model_args": {"type": "object", "description": "Arguments of the model (see $defs/model_args.<model>)."},
             "distribution": _distribution_schema(),
             **training_reports_properties(),
+            **FOREST_STEP_PROPERTIES,
         },
         "allOf": [{"$ref": "#/$defs/model_args_by_model"}],
     }
@@ -285,6 +288,8 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         pretrained=pretrained_bundle(step["pretrained_model"], class_names=mapping.names, feature_names=features),
         reports=_reports(step, prefix=state.model_prefix),
         field_reports=_field_reports(step),
+        training_type=step["training_type"],
+        forest={key: step[key] for key in FOREST_STEP_PROPERTIES},
     )
     trainer = load_reference(MODELS.get(job.model_name).metadata.get("trainer", DEFAULT_TRAINER))(job)
     state.bundle = trainer.run()
@@ -325,8 +330,9 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
 
 
 def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
-    """The training folder's files, the files of ``training_history_dir`` and the text summary that
-    replaces ``architecture_graph_path`` where pydot or graphviz is missing."""
+    """The training folder's files, the files of ``training_history_dir``, the text summary that
+    replaces ``architecture_graph_path`` where pydot or graphviz is missing, and a forest's tree
+    pictures (one per tree of ``decision_plot_trees``)."""
     handling = step.get("model_args", {}).get("model_handling", {})
     checkpoint = bool(handling.get("checkpoint", True)) or bool(handling.get("checkpoint_path"))
     files = [path.as_posix() for path in TrainingFiles.under("*").all(checkpoint=checkpoint)]
@@ -335,6 +341,10 @@ def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
     graph = step.get("model_args", {}).get("architecture_graph_path")
     if graph:
         files.append(Path(graph).with_suffix(".txt").as_posix())
+    trees = step.get("decision_plot_trees", 0)
+    if step.get("decision_plot_path") and trees:
+        count = step.get("model_args", {}).get("n_estimators", 100) if trees == -1 else trees
+        files += [path.as_posix() for path in tree_picture_paths(Path(step["decision_plot_path"]), count)]
     return [("model", path) for path in files]
 
 

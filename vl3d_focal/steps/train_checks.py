@@ -18,7 +18,7 @@
   training gives its callbacks (its loss and ``compilation_args.metrics``, ``val_*`` too);
 - ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed;
 - none of the keys a model fitted once on each point's features (the forest) cannot honour
-  (:data:`ONE_FIT_UNUSED`).
+  (:data:`ONE_FIT_UNUSED`), and none of the forest's own keys for another model.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.compilation_schema import DEFAULT_TRAINING_METRICS, logged_quantities
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.data.feature_names import header_feature_names
+from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES
 from vl3d_focal.registry import LOSSES, MODELS
 from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features
 
@@ -143,7 +144,8 @@ def _auto_gaps(training: list[Any], predicted: Mapping[str, list[str] | None], a
 
 
 ONE_FIT_UNUSED: dict[tuple[str, ...], str] = {
-    ("autoval_metrics",): "no validation fields to score",
+    ("autoval_metrics",): "no validation fields to score (training_type 'autoval' or 'stratified_kfold' "
+    "scores held-out points)",
     ("training_activations_path",): "no hidden activations",
     ("pretrained_model",): "no weights to start from (every fit starts afresh)",
     **{
@@ -185,9 +187,28 @@ def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
         return
     if not MODELS.get(model).learns_from_points:
         return
+    held_out = step.get("training_type") in HELD_OUT_TRAINING_TYPES  # scores autoval_metrics
     for keys, lacks in ONE_FIT_UNUSED.items():
-        if _value_at(step, keys) is not None:
+        if _value_at(step, keys) is not None and not (held_out and keys == ("autoval_metrics",)):
             yield at + keys, f"a {model} is fitted once on each point's features: {lacks}; remove {keys[-1]}"
+
+
+def _forest_only_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
+    """VL3D's random-forest keys (:data:`~vl3d_focal.models.forest_schema.FOREST_STEP_PROPERTIES`,
+    the held-out training types) given other values than their defaults for a model that learns
+    from receptive fields."""
+    model = step.get("train")
+    if not (isinstance(model, str) and model in MODELS.names()) or MODELS.get(model).learns_from_points:
+        return
+    if step.get("training_type") in HELD_OUT_TRAINING_TYPES:
+        yield (
+            at + ("training_type",),
+            f"{step['training_type']!r} is VL3D's random forest's (RandomForestClassifier); a {model} trains "
+            "with 'base' and validates on validation_split or validation_pcloud",
+        )
+    for key, schema in FOREST_STEP_PROPERTIES.items():
+        if key in step and step[key] != schema["default"]:  # a normalised spec holds every default
+            yield at + (key,), f"{key} is VL3D's random forest's (RandomForestClassifier), not a {model}'s; remove it"
 
 
 MONITORS = (
@@ -227,6 +248,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     yield from check_fnames(step, at)
     yield from _feature_issues(step, at, known)
     yield from _one_fit_issues(step, at)
+    yield from _forest_only_issues(step, at)
     mapping = known.get("class_names")
     args = as_dict(step.get("model_args"))
     at = at + ("model_args",)

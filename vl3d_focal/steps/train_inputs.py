@@ -7,7 +7,8 @@
   the cloud; then the features of the miner steps before the train step. Neither: no
   features, the coordinates only (an error for a model that needs features).
 - ``training_type``: VL3D's ``"base"`` (one training on the training clouds), the only one its
-  deep-learning models use.
+  deep-learning models use; the random forest also takes ``"autoval"`` and ``"stratified_kfold"``
+  (:mod:`vl3d_focal.training.forest`).
 - ``pretrained_model``: VL3D's further training: the training starts from the weights (and
   the feature normalisation) of a model file written earlier, with the same classes and
   features;
@@ -35,6 +36,7 @@ from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.data.feature_names import header_extra_dimensions
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.errors import DataError
+from vl3d_focal.models.forest_schema import HELD_OUT_TRAINING_TYPES
 from vl3d_focal.schema_annotations import PATH_ANNOTATION
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ AUTO = "AUTO"
 WRITTEN_DIMENSIONS = ("prediction",)
 WRITTEN_PREFIXES = ("prob_",)
 """Extra dimensions this project writes into clouds; never taken as features by ``AUTO``."""
-TRAINING_TYPES = ("base",)
+TRAINING_TYPES = ("base", *HELD_OUT_TRAINING_TYPES)
 
 
 def train_input_properties() -> dict[str, Any]:
@@ -68,7 +70,9 @@ def train_input_properties() -> dict[str, Any]:
             "enum": list(TRAINING_TYPES),
             "title": "training type",
             "default": TRAINING_TYPES[0],
-            "description": "VL3D's training type; 'base': one training on the training clouds.",
+            "description": "VL3D's training type; 'base': one training on the training clouds; the random "
+            "forest's 'autoval': scored on a held-out share of the points (autoval_size), then trained on the "
+            "rest; 'stratified_kfold': scored over num_folds folds, then trained on every point.",
         },
         "pretrained_model": {
             "type": ["string", "null"],

@@ -11,5 +11,7 @@
 - :mod:`~vl3d_focal.training.model_reports`, :mod:`~vl3d_focal.training.evaluation`: VL3D's
   reports of the network and of the training (training clouds, fields, auto-validation);
 - :mod:`~vl3d_focal.training.distribution` (and ``distribution_settings``): tf.distribute;
-- :mod:`~vl3d_focal.training.files`: the files a training writes.
+- :mod:`~vl3d_focal.training.files`: the files a training writes;
+- :mod:`~vl3d_focal.training.forest` (and ``forest_validation``, ``forest_reports``): VL3D's random
+  forest, its held-out validations and its reports.
 """

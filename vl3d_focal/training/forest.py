@@ -7,7 +7,10 @@ samples (at most ``max_training_points``, a seeded draw), class weights resolved
 (``model_args.class_weight``, else ``model_handling.class_weight``) and honoured by the forest.
 Outputs: ``class_weights.json`` under the training folder, and the training clouds' evaluation
 and classified clouds the step asks for (``training_evaluation_report_path``...). There is no
-loss, no epoch and no validation.
+loss and no epoch; VL3D's ``training_type`` ``autoval`` and ``stratified_kfold`` score the forest
+on held-out training points (:mod:`~vl3d_focal.training.forest_validation`). VL3D's feature
+importance report and pictures of trees are written where asked
+(:mod:`~vl3d_focal.training.forest_reports`); the most important features are logged.
 
 Example:
     >>> from vl3d_focal.steps.train import run_train  # builds the TrainingJob of a train step, runs its trainer
@@ -28,10 +31,13 @@ import numpy as np
 from vl3d_focal.data.field_inputs import cloud_features
 from vl3d_focal.models.bundle import LossInfo, ModelBundle
 from vl3d_focal.models.forest import ForestModel
-from vl3d_focal.models.forest_schema import SKLEARN_ARGS
+from vl3d_focal.models.forest_schema import BALANCED_SUBSAMPLE, SKLEARN_ARGS
 from vl3d_focal.registry import MODELS
+from vl3d_focal.reports.files import write_text
 from vl3d_focal.training.evaluation import evaluate_training_clouds
 from vl3d_focal.training.fields import fit_normalizer, training_labels
+from vl3d_focal.training.forest_reports import importance_table, permutation_importances, write_tree_pictures
+from vl3d_focal.training.forest_validation import HeldOutValidation
 from vl3d_focal.training.targets import (
     LossPlan,
     class_counts,
@@ -77,14 +83,16 @@ class ForestTrainer:
             x, y = x[rows], y[rows]
         return x, y
 
-    def _class_weight(self, counts: np.ndarray) -> tuple[list[float] | None, str]:
+    def _class_weight(self, counts: np.ndarray) -> tuple[list[float] | str | None, str]:
         args = self.job.model_args
         if args["class_weight"] is not None:
             value, source = args["class_weight"], "model_args"
         else:
             value, source = class_weight_value(loss_spec={}, model_handling=args["model_handling"])
-        if value is None:
-            return None, source
+        if value is None or value == BALANCED_SUBSAMPLE:
+            if value is not None:
+                logger.info("class weights (from %s): balanced within each tree's bootstrap sample", source)
+            return value, source
         weights = resolve_spec_class_weight(value, source=source, class_names=list(self.job.class_names), counts=counts)
         logger.info(
             "class weights (from %s): %s",
@@ -93,8 +101,41 @@ class ForestTrainer:
         )
         return weights, source
 
+    def _new_forest(self, weights: list[float] | str | None) -> Any:
+        job = self.job
+        args = {key: job.model_args[key] for key in SKLEARN_ARGS}
+        assert MODELS.key is not None  # models are named by their "train" key
+        return MODELS.build({MODELS.key: job.model_name, **args}, class_weight=weights, random_seed=job.seed)
+
+    def _write_reports(self, forest: Any, x: np.ndarray, y: np.ndarray) -> None:
+        """Logs the most important features; writes the importance report and the tree pictures asked for."""
+        job, outputs, settings = self.job, self.job.reports.outputs, self.job.forest
+        importance = np.asarray(forest.feature_importances_)
+        ranked = np.argsort(-importance, kind="stable")[:5]
+        logger.info(
+            "most important features: %s", ", ".join(f"{job.feature_names[i]} {importance[i]:.3f}" for i in ranked)
+        )
+        if outputs.get("importance_report_path") is not None:
+            permutation = (
+                permutation_importances(forest, x, y, seed=job.seed)
+                if settings.get("importance_report_permutation", True)
+                else None
+            )
+            write_text(
+                outputs["importance_report_path"], importance_table(job.feature_names, importance, permutation) + "\n"
+            )
+        if outputs.get("decision_plot_path") is not None and settings.get("decision_plot_trees", 0) != 0:
+            write_tree_pictures(
+                forest,
+                path=outputs["decision_plot_path"],
+                trees=int(settings["decision_plot_trees"]),
+                max_depth=int(settings.get("decision_plot_max_depth", 5)),
+                feature_names=job.feature_names,
+                class_names=job.class_names,
+            )
+
     def run(self) -> ModelBundle:
-        """Fits the forest and returns its bundle."""
+        """Fits the forest (after its held-out validation, if any) and returns its bundle."""
         job = self.job
         self.normalizer = fit_normalizer(
             job.training, feature_names=job.feature_names, miners=job.miners, cloud_scaling=job.cloud_scaling
@@ -102,23 +143,23 @@ class ForestTrainer:
         x, y = self._samples()
         counts = class_counts([training_labels(record) for record in job.training], num_classes=len(job.class_names))
         weights, source = self._class_weight(counts)
-        args = {key: job.model_args[key] for key in SKLEARN_ARGS}
-        assert MODELS.key is not None  # models are named by their "train" key
-        forest = MODELS.build({MODELS.key: job.model_name, **args}, class_weight=weights, random_seed=job.seed)
+        validation = HeldOutValidation.from_job(job)
         start = time.perf_counter()
-        forest.fit(x, y)
+        forest, fitted = validation.fit(lambda: self._new_forest(weights), x, y, num_classes=len(job.class_names))
         self.fit_seconds = time.perf_counter() - start
         depth = max(estimator.tree_.max_depth for estimator in forest.estimators_)
         logger.info(
             "random forest of %d trees (depth up to %d) fitted on %d points, %d features (%.1f s)%s",
             len(forest.estimators_),
             depth,
-            len(y),
+            fitted,
             x.shape[1],
             self.fit_seconds,
-            f"; out-of-bag accuracy {forest.oob_score_:.4f}" if args["oob_score"] else "",
+            f"; out-of-bag accuracy {forest.oob_score_:.4f}" if forest.oob_score else "",
         )
-        plan = LossPlan(loss=None, label_format="sparse", class_weight=weights, class_weight_source=source)
+        self._write_reports(forest, x, y)
+        listed = None if isinstance(weights, str) else weights
+        plan = LossPlan(loss=None, label_format="sparse", class_weight=listed, class_weight_source=source)
         write_class_weights(
             job.files.class_weights, plan=plan, loss_spec={}, class_names=list(job.class_names), counts=counts
         )
@@ -134,7 +175,7 @@ class ForestTrainer:
             loss_info=LossInfo(
                 loss={},
                 label_format="sparse",
-                class_weight=weights,
+                class_weight=listed,
                 class_weight_source=source,
                 class_counts=[int(c) for c in counts],
             ),

@@ -52,6 +52,9 @@ class TrainingJob:
             its weights and its feature normaliser are the starting point.
         reports: the VL3D reports and outputs the step asks for (paths expanded).
         field_reports: the prediction-time receptive-field report paths for a cloud's prefix.
+        training_type: VL3D's ``training_type`` (``"base"``; the forest's held-out validations).
+        forest: the step's random-forest keys
+            (:data:`~vl3d_focal.models.forest_schema.FOREST_STEP_PROPERTIES`), defaults filled in.
     """
 
     model_name: str
@@ -71,6 +74,8 @@ class TrainingJob:
     pretrained: ModelBundle | None = None
     reports: TrainingReports = field(default_factory=TrainingReports)
     field_reports: Callable[[str], dict[str, Path]] | None = None
+    training_type: str = "base"
+    forest: Mapping[str, Any] = field(default_factory=dict)
 
 
 def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:

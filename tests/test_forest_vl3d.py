@@ -1,0 +1,165 @@
+"""VL3D's random-forest keys: held-out validation (autoval, stratified k-fold), importances, trees."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import train_test_split
+
+from vl3d_focal.config import load_spec, validate_spec
+from vl3d_focal.data.synthetic import generate_urban_scene
+from vl3d_focal.errors import DataError
+from vl3d_focal.reports.metrics import confusion_matrix
+from vl3d_focal.reports.vl3d_metrics import global_metrics
+from vl3d_focal.runner.pipeline import execute_pipeline
+from vl3d_focal.training.forest_reports import importance_table, kfold_table, permutation_importances
+from vl3d_focal.training.forest_validation import HeldOutValidation
+
+
+def _points(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 1.2)  # class 2 and 3 rarer
+    return x, y
+
+
+def _new_forest():
+    return RandomForestClassifier(n_estimators=8, random_state=0)
+
+
+def test_autoval_holds_out_a_stratified_share_and_scores_the_forest_fitted_on_the_rest():
+    x, y = _points()
+    check = HeldOutValidation(training_type="autoval", metrics=("OA", "MCC"), size=0.25, seed=3)
+    forest, fitted = check.fit(_new_forest, x, y, num_classes=4)
+    assert fitted == 450 and forest.n_features_in_ == 3
+    train, held = train_test_split(np.arange(600), test_size=0.25, stratify=y, random_state=3)
+    reference = _new_forest().fit(x[train], y[train])  # the same rows: the same trees, no held-out point seen
+    np.testing.assert_array_equal(forest.predict(x), reference.predict(x))
+    expected = global_metrics(confusion_matrix(y[held], reference.predict(x[held]), num_classes=4), names=("OA", "MCC"))
+    assert check.scores == [expected] and expected["OA"] > 0.8
+    share = np.bincount(y[held], minlength=4) / np.bincount(y, minlength=4)
+    np.testing.assert_allclose(share, 0.25, atol=0.02)  # stratified by class
+
+
+def test_stratified_kfold_scores_every_fold_reports_their_summary_and_fits_every_point(tmp_path, caplog):
+    x, y = _points()
+    check = HeldOutValidation(
+        training_type="stratified_kfold",
+        metrics=("OA", "F1"),
+        folds=4,
+        seed=1,
+        report_path=tmp_path / "kfold.log",
+        plot_path=tmp_path / "kfold.svg",
+    )
+    forest, fitted = check.fit(_new_forest, x, y, num_classes=4)
+    assert fitted == 600 and len(check.scores) == 4
+    np.testing.assert_array_equal(forest.predict(x), _new_forest().fit(x, y).predict(x))
+    table = np.array([[s["OA"], s["F1"]] for s in check.scores])
+    lines = (tmp_path / "kfold.log").read_text().splitlines()
+    assert lines[0] == "k-fold report on RandomForestClassifier over 2 metrics (4 folds):"
+    for line, values in zip(
+        lines[2:], (table.mean(0), table.std(0), np.quantile(table, 0.25, 0), np.quantile(table, 0.75, 0))
+    ):
+        np.testing.assert_allclose([float(v) for v in line.split()[1:]], 100 * values, atol=5e-4)
+    assert (tmp_path / "kfold.svg").read_text().lstrip().startswith("<?xml")
+    rare = y.copy()
+    rare[:2] = 5  # a class of two points is missing from two of the four folds
+    with caplog.at_level(logging.WARNING, logger="vl3d_focal"):
+        HeldOutValidation(training_type="stratified_kfold", folds=4).fit(_new_forest, x, rare, num_classes=6)
+    assert "only 2 members, which is less than n_splits=4. That class is missing from some folds." in caplog.text
+    with pytest.raises(DataError, match="cannot split the 6 labelled points into num_folds 4 folds"):
+        HeldOutValidation(training_type="stratified_kfold", folds=4).fit(
+            _new_forest, x[:6], np.array([0, 0, 1, 1, 2, 2]), num_classes=3
+        )
+
+
+def test_importances_rank_the_informative_feature_first_and_the_table_lists_least_important_first():
+    x, y = _points()
+    forest = _new_forest().fit(x, y)
+    mean, std = permutation_importances(forest, x, y, seed=0)
+    assert mean[0] > mean[2] and mean[1] > mean[2] and np.all(std >= 0)
+    lines = importance_table(["a", "b", "noise"], forest.feature_importances_, (mean, std)).splitlines()
+    assert [part.strip() for part in lines[0].split(",")[2:]] == ["PERM. IMP. MEAN", "PERM. IMP. STDEV"]
+    assert lines[1].startswith("noise")
+    assert float(lines[1].split(",")[1]) == pytest.approx(forest.feature_importances_[2], abs=1e-6)
+    assert kfold_table(np.array([[0.5], [np.nan], [0.7]]), names=["IoU"]).splitlines()[2].split()[1] == "60.000"
+
+
+def _scene(tmp_path):
+    las = generate_urban_scene(seed=8, size_m=30.0)
+    las.write(tmp_path / "scene.laz")
+
+
+def _forest_step(**keys):
+    return {
+        "train": "RandomForestClassifier",
+        "fnames": ["AUTO"],
+        "random_seed": 4,
+        "model_args": {"n_estimators": 6, "max_depth": 6, "class_weight": "balanced_subsample", "n_jobs": 1},
+        **keys,
+    }
+
+
+def test_a_vl3d_forest_spec_with_its_reports_and_held_out_validation_runs(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    _scene(tmp_path)
+    step = _forest_step(
+        training_type="stratified_kfold",
+        num_folds=3,
+        shuffle_points=True,
+        autoval_metrics=["OA", "IoU"],
+        stratkfold_report_path="*report/kfold.log",
+        stratkfold_plot_path="*plot/kfold.svg",
+        importance_report_path="*report/importance.log",
+        importance_report_permutation=True,
+        decision_plot_path="*plot/tree.svg",
+        decision_plot_trees=2,
+        decision_plot_max_depth=3,
+    )
+    spec = {
+        "in_pcloud": ["scene.laz"],
+        "out_pcloud": ["out/*"],
+        "sequential_pipeline": [{"miner": "GeometricFeatures", "k": 16, "fnames": ["planarity", "verticality"]}, step],
+    }
+    assert validate_spec(spec, base_dir=tmp_path) == []
+    (tmp_path / "forest.json").write_text(json.dumps(spec))
+    with caplog.at_level(logging.INFO, logger="vl3d_focal"):
+        execute_pipeline(load_spec(tmp_path / "forest.json"))
+    assert "balanced within each tree's bootstrap sample" in caplog.text
+    assert sum("fold " in r.getMessage() and "held-out points: OA=" in r.getMessage() for r in caplog.records) == 3
+    importance = (tmp_path / "out/report/importance.log").read_text().splitlines()
+    assert len(importance) == 3 and {line.split()[0] for line in importance[1:]} == {"planarity_k16", "verticality_k16"}
+    assert len(importance[1].split(",")) == 4  # with the permutation importances
+    kfold = (tmp_path / "out/report/kfold.log").read_text().splitlines()
+    assert kfold[1].split() == ["OA", "IoU"]
+    pictures = sorted(p.name for p in (tmp_path / "out/plot").iterdir())
+    assert pictures == ["kfold.svg", "tree_1.svg", "tree_2.svg"]
+    listed = json.loads((tmp_path / "out/run.json").read_text())["files"]
+    assert {"plot/tree_1.svg", "plot/tree_2.svg", "report/importance.log", "report/kfold.log"} <= set(listed)
+
+
+def test_the_forest_keys_are_refused_for_a_deep_model_and_autoval_metrics_need_a_held_out_type(tmp_path):
+    _scene(tmp_path)
+    pointnet = {
+        "train": "PointNetPwiseClassifier",
+        "fnames": ["intensity"],
+        "training_type": "autoval",
+        "num_folds": 3,
+        "model_args": {"num_classes": 2},
+    }
+    spec = {"in_pcloud": ["scene.laz"], "out_pcloud": ["out/*"], "sequential_pipeline": [pointnet]}
+    found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path)]
+    assert any(
+        "$.sequential_pipeline[0].training_type: 'autoval' is VL3D's random forest's (RandomForestClassifier)" in i
+        for i in found
+    ), found
+    assert any("$.sequential_pipeline[0].num_folds: num_folds is VL3D's random forest's" in i for i in found), found
+    spec["sequential_pipeline"] = [_forest_step(autoval_metrics=["OA"])]
+    found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path)]
+    assert any("no validation fields to score (training_type 'autoval' or 'stratified_kfold'" in i for i in found)
+    spec["sequential_pipeline"] = [_forest_step(autoval_metrics=["OA"], training_type="autoval")]
+    assert validate_spec(spec, base_dir=tmp_path) == []
