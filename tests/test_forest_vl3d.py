@@ -17,6 +17,7 @@ from vl3d_focal.reports.metrics import confusion_matrix
 from vl3d_focal.reports.vl3d_metrics import global_metrics
 from vl3d_focal.runner.pipeline import execute_pipeline
 from vl3d_focal.training.forest_reports import importance_table, kfold_table, permutation_importances
+from vl3d_focal.training.forest_tuning import tune_forest
 from vl3d_focal.training.forest_validation import HeldOutValidation
 
 
@@ -119,6 +120,14 @@ def test_a_vl3d_forest_spec_with_its_reports_and_held_out_validation_runs(tmp_pa
         decision_plot_path="*plot/tree.svg",
         decision_plot_trees=2,
         decision_plot_max_depth=3,
+        hyperparameter_tuning={
+            "tuner": "GridSearch",
+            "hyperparameters": ["max_depth"],
+            "num_folds": 3,
+            "nthreads": 1,
+            "grid": {"max_depth": [1, 6]},
+            "report_path": "*report/search.log",
+        },
     )
     spec = {
         "in_pcloud": ["scene.laz"],
@@ -130,6 +139,9 @@ def test_a_vl3d_forest_spec_with_its_reports_and_held_out_validation_runs(tmp_pa
     with caplog.at_level(logging.INFO, logger="vl3d_focal"):
         execute_pipeline(load_spec(tmp_path / "forest.json"))
     assert "balanced within each tree's bootstrap sample" in caplog.text
+    assert "hyperparameter_tuning: max_depth 6 -> 6" in caplog.text  # depth 1 cannot tell four classes apart
+    search = (tmp_path / "out/report/search.log").read_text().splitlines()
+    assert [line.split(",")[0].strip() for line in search] == ["max_depth", "1", "6"]  # best last
     assert sum("fold " in r.getMessage() and "held-out points: OA=" in r.getMessage() for r in caplog.records) == 3
     importance = (tmp_path / "out/report/importance.log").read_text().splitlines()
     assert len(importance) == 3 and {line.split()[0] for line in importance[1:]} == {"planarity_k16", "verticality_k16"}
@@ -163,3 +175,35 @@ def test_the_forest_keys_are_refused_for_a_deep_model_and_autoval_metrics_need_a
     assert any("no validation fields to score (training_type 'autoval' or 'stratified_kfold'" in i for i in found)
     spec["sequential_pipeline"] = [_forest_step(autoval_metrics=["OA"], training_type="autoval")]
     assert validate_spec(spec, base_dir=tmp_path) == []
+    tuning = {"tuner": "RandomSearch", "hyperparameters": ["max_depth"], "grid": {"depth": [2]}}
+    spec["sequential_pipeline"] = [_forest_step(hyperparameter_tuning=tuning)]
+    found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path)]
+    assert found == [
+        "$.sequential_pipeline[0].hyperparameter_tuning: a RandomSearch needs 'distributions': the values to try "
+        "per model_args key"
+    ], found
+    tuning["tuner"] = "gridsearch"
+    found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path)]
+    assert any(".hyperparameter_tuning.grid.depth: 'depth' is not an argument of the forest" in i for i in found)
+    assert any(
+        ".hyperparameter_tuning.hyperparameters: expected the keys of grid (depth); got max_depth" in i for i in found
+    )
+
+
+def test_a_random_search_draws_its_candidates_from_the_distributions_seeded():
+    x, y = _points()
+    settings = {
+        "tuner": "RandomSearch",
+        "iterations": 4,
+        "num_folds": 3,
+        "nthreads": 1,
+        "pre_dispatch": 2,
+        "distributions": {
+            "max_depth": {"distribution": "randint", "start": 2, "end": 9},
+            "min_impurity_decrease": {"distribution": "uniform", "start": 0.0, "offset": 0.01},
+        },
+    }
+    first = tune_forest(_new_forest(), x, y, settings=settings, seed=5, report_path=None)
+    assert first == tune_forest(_new_forest(), x, y, settings=settings, seed=5, report_path=None)
+    assert 2 <= first["max_depth"] < 9 and 0.0 <= first["min_impurity_decrease"] <= 0.01
+    assert isinstance(first["max_depth"], int)  # plain Python values, as model_args

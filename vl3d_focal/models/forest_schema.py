@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vl3d_focal.schema_annotations import PLOT_SUFFIXES, optional_output_schema
+from vl3d_focal.schema_annotations import PLOT_SUFFIXES, case_insensitive_pattern, optional_output_schema
 
 BALANCED_SUBSAMPLE = "balanced_subsample"
 """scikit-learn's class weights balanced anew within each tree's bootstrap sample."""
@@ -117,11 +117,127 @@ SKLEARN_ARGS: tuple[str, ...] = tuple(
 )
 """The arguments passed to scikit-learn as they are."""
 
+TUNERS = ("GridSearch", "RandomSearch")
+"""VL3D's hyperparameter tuners (scikit-learn's ``GridSearchCV`` and ``RandomizedSearchCV``)."""
+
+
+def _distribution(name: str, parameters: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["distribution", *parameters],
+        "properties": {"distribution": {"const": name, "description": "The distribution."}, **parameters},
+        "title": f"a {name} distribution",
+        "description": description,
+    }
+
+
+def tuning_schema() -> dict[str, Any]:
+    """VL3D's ``hyperparameter_tuning`` of the forest: a cross-validated search of ``model_args``.
+
+    Example:
+        >>> tuning_schema()["anyOf"][1]["required"]
+        ['tuner']
+    """
+
+    def number(what: str, **bounds: Any) -> dict[str, Any]:
+        return {"type": "number", "description": what, **bounds}
+
+    values = {"type": "array", "minItems": 1, "description": "The values to try."}
+    distributions = {
+        "anyOf": [
+            {**values, "title": "a list of values"},
+            _distribution(
+                "uniform",
+                {"start": number("Lowest value."), "offset": number("Width of the interval.", exclusiveMinimum=0)},
+                "Uniform in [start, start + offset].",
+            ),
+            _distribution(
+                "normal",
+                {"mean": number("Mean."), "stdev": number("Standard deviation.", exclusiveMinimum=0)},
+                "Normal of mean and stdev.",
+            ),
+            _distribution(
+                "randint",
+                {
+                    "start": {"type": "integer", "description": "Lowest value."},
+                    "end": {"type": "integer", "description": "Highest value plus one."},
+                },
+                "Integers in [start, end).",
+            ),
+        ]
+    }
+    search: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["tuner"],
+        "title": "a hyperparameter search",
+        "properties": {
+            "tuner": {
+                "type": "string",
+                "pattern": case_insensitive_pattern(TUNERS),
+                "examples": list(TUNERS),
+                "title": "tuner",
+                "description": "GridSearch: every combination of grid; RandomSearch: iterations draws of "
+                "distributions (case-insensitive).",
+            },
+            "hyperparameters": {
+                "type": "array",
+                "uniqueItems": True,
+                "items": {"type": "string"},
+                "description": "The model_args searched (VL3D: the keys of grid or distributions, which they "
+                "must equal when given).",
+            },
+            "grid": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": values,
+                "description": "GridSearch: the values to try per model_args key.",
+            },
+            "distributions": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": distributions,
+                "description": "RandomSearch: a list of values or a distribution per model_args key.",
+            },
+            "iterations": {"type": "integer", "minimum": 1, "default": 32, "description": "RandomSearch: draws."},
+            "num_folds": {
+                "type": "integer",
+                "minimum": 2,
+                "default": 5,
+                "description": "Folds of each candidate's cross-validation (stratified, accuracy).",
+            },
+            "nthreads": {
+                "type": "integer",
+                "default": -1,
+                "description": "Candidates fitted in parallel (-1: a process per core).",
+            },
+            "pre_dispatch": {
+                "type": ["integer", "string"],
+                "default": 8,
+                "description": "scikit-learn's pre_dispatch: jobs dispatched ahead.",
+            },
+            "report_path": optional_output_schema(
+                "Every candidate's arguments with its mean and deviation of the folds' accuracy and fit time, "
+                "best last, as a text table."
+            ),
+        },
+        "description": "VL3D's hyperparameter tuning: the model_args that score best in a cross-validated "
+        "search on the training points replace the given ones before the forest is fitted.",
+    }
+    return {
+        "default": None,
+        "description": search["description"] + " null: none.",
+        "anyOf": [{"type": "null", "title": "null"}, search],
+    }
+
+
 HELD_OUT_TRAINING_TYPES = ("autoval", "stratified_kfold")
 """VL3D's training types that score the forest on held-out training points (its deep models
 train with ``"base"`` only)."""
 
 FOREST_STEP_PROPERTIES: dict[str, Any] = {
+    "hyperparameter_tuning": tuning_schema(),
     "shuffle_points": {
         "type": "boolean",
         "default": True,
@@ -176,6 +292,6 @@ FOREST_STEP_PROPERTIES: dict[str, Any] = {
         "description": "The depth to which decision_plot_path draws each tree.",
     },
 }
-"""The train step's keys of VL3D's random forest (besides its ``model_args``): held-out
-validation (``training_type`` ``autoval`` or ``stratified_kfold``), feature importances and
-pictures of trees. Given to another model, each is an error (:mod:`vl3d_focal.steps.train_checks`)."""
+"""The train step's keys of VL3D's random forest (besides its ``model_args``): hyperparameter
+tuning, held-out validation (``training_type`` ``autoval`` or ``stratified_kfold``), feature
+importances and pictures of trees. Given to another model, each is an error (:mod:`vl3d_focal.steps.train_checks`)."""

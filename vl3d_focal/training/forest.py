@@ -7,7 +7,8 @@ samples (at most ``max_training_points``, a seeded draw), class weights resolved
 (``model_args.class_weight``, else ``model_handling.class_weight``) and honoured by the forest.
 Outputs: ``class_weights.json`` under the training folder, and the training clouds' evaluation
 and classified clouds the step asks for (``training_evaluation_report_path``...). There is no
-loss and no epoch; VL3D's ``training_type`` ``autoval`` and ``stratified_kfold`` score the forest
+loss and no epoch; VL3D's ``hyperparameter_tuning`` searches its arguments first
+(:mod:`~vl3d_focal.training.forest_tuning`), and ``training_type`` ``autoval`` and ``stratified_kfold`` score the forest
 on held-out training points (:mod:`~vl3d_focal.training.forest_validation`). VL3D's feature
 importance report and pictures of trees are written where asked
 (:mod:`~vl3d_focal.training.forest_reports`); the most important features are logged.
@@ -37,6 +38,7 @@ from vl3d_focal.reports.files import write_text
 from vl3d_focal.training.evaluation import evaluate_training_clouds
 from vl3d_focal.training.fields import fit_normalizer, training_labels
 from vl3d_focal.training.forest_reports import importance_table, permutation_importances, write_tree_pictures
+from vl3d_focal.training.forest_tuning import tune_forest
 from vl3d_focal.training.forest_validation import HeldOutValidation
 from vl3d_focal.training.targets import (
     LossPlan,
@@ -101,9 +103,10 @@ class ForestTrainer:
         )
         return weights, source
 
-    def _new_forest(self, weights: list[float] | str | None) -> Any:
+    def _new_forest(self, weights: list[float] | str | None, tuned: dict[str, Any]) -> Any:
+        """An unfitted forest of the step's arguments, the ``tuned`` ones replacing theirs."""
         job = self.job
-        args = {key: job.model_args[key] for key in SKLEARN_ARGS}
+        args = {**{key: job.model_args[key] for key in SKLEARN_ARGS}, **tuned}
         assert MODELS.key is not None  # models are named by their "train" key
         return MODELS.build({MODELS.key: job.model_name, **args}, class_weight=weights, random_seed=job.seed)
 
@@ -145,7 +148,22 @@ class ForestTrainer:
         weights, source = self._class_weight(counts)
         validation = HeldOutValidation.from_job(job)
         start = time.perf_counter()
-        forest, fitted = validation.fit(lambda: self._new_forest(weights), x, y, num_classes=len(job.class_names))
+        tuning = job.forest.get("hyperparameter_tuning")
+        tuned = (
+            {}
+            if tuning is None
+            else tune_forest(  # its report_path is the step's only output so named
+                self._new_forest(weights, {}),
+                x,
+                y,
+                settings=tuning,
+                seed=job.seed,
+                report_path=job.reports.outputs.get("report_path"),
+            )
+        )
+        forest, fitted = validation.fit(
+            lambda: self._new_forest(weights, tuned), x, y, num_classes=len(job.class_names)
+        )
         self.fit_seconds = time.perf_counter() - start
         depth = max(estimator.tree_.max_depth for estimator in forest.estimators_)
         logger.info(
