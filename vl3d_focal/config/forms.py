@@ -1,5 +1,11 @@
 """VL3D's spec forms: the pipeline form, and the single-component training form.
 
+In the pipeline form, two VL3D habits are rewritten into plain steps (:func:`as_pipeline`): a
+step whose kind key is a comment (``"_miner": ...``) is skipped, as VL3D skips it, with a
+no-effect note; and a step other than a writer with an ``out_pcloud`` is followed by a
+``Writer`` of that path, as VL3D writes the cloud after such a step. Issues of the rewritten
+pipeline are reported at the paths of the user's file.
+
 The pipeline form (``in_pcloud``, ``out_pcloud``, ``sequential_pipeline``) is what the schema
 and the runner know. VL3D also trains from a single component: a top-level ``"train"`` with
 its own keys, the input cloud(s) in ``in_pcloud`` and the model file in ``out_model``::
@@ -26,10 +32,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.prefixes import PREFIX_MARK
 from vl3d_focal.errors import SpecIssue
 
@@ -41,6 +48,9 @@ MODEL_WRITER = "PredictiveModelWriter"
 
 _STEP_PATH = re.compile(r"\$\.sequential_pipeline(?:\[[01]\])?")
 _PREFIX_PATH = re.compile(r"\$\.out_pcloud(?:\[0\])?")
+_INDEXED_STEP_PATH = re.compile(r"\$\.sequential_pipeline\[(\d+)\]((?:\.(?:writer|out_pcloud)\b)?)")
+STATE_WRITER = "Writer"
+"""VL3D's writer of the cloud as the pipeline holds it, which a step's ``out_pcloud`` stands for."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,17 @@ class SpecForm:
     name: str
     spec: Any
     issues: list[SpecIssue] = field(default_factory=list)
+    origins: tuple[int, ...] = ()
+    split_writers: frozenset[int] = frozenset()
+    notes: list[SpecIssue] = field(default_factory=list)
+
+    def _user_step(self, match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if number >= len(self.origins):
+            return match.group(0)
+        if number in self.split_writers:  # a Writer made of a step's out_pcloud
+            return f"$.sequential_pipeline[{self.origins[number]}].out_pcloud"
+        return f"$.sequential_pipeline[{self.origins[number]}]{match.group(2)}"
 
     def original_path(self, text: str) -> str:
         """A JSON path (or a message quoting them) of the pipeline form, as in the user's file.
@@ -63,9 +84,12 @@ class SpecForm:
         Example:
             >>> SpecForm(name="pipeline", spec={}).original_path("$.sequential_pipeline[0]")
             '$.sequential_pipeline[0]'
+            >>> form = as_pipeline({"sequential_pipeline": [{"miner": "M", "out_pcloud": "*m.laz"}, {"eval": "E"}]})
+            >>> form.original_path("$.sequential_pipeline[1].out_pcloud"), form.original_path("$.sequential_pipeline[2].x")
+            ('$.sequential_pipeline[0].out_pcloud', '$.sequential_pipeline[1].x')
         """
         if self.name != TRAIN_FORM_KEY:
-            return text
+            return _INDEXED_STEP_PATH.sub(self._user_step, text) if self.origins else text
         return _PREFIX_PATH.sub("$.out_model", _STEP_PATH.sub("$", text))
 
     def original(self, issue: SpecIssue) -> SpecIssue:
@@ -105,15 +129,67 @@ def _prefix(out_model: Any, issues: list[SpecIssue]) -> str:
     return (folder or ".") + "/"
 
 
-def as_pipeline(doc: Any) -> SpecForm:
-    """``doc`` in the pipeline form (see the module docstring); other documents unchanged.
+def _commented_kind(raw: Any, step: Any, kinds: Collection[str]) -> str | None:
+    """The comment key (``"_miner"``) of a step whose only kind key is commented out, else None."""
+    if not isinstance(raw, Mapping) or not isinstance(step, Mapping) or any(kind in step for kind in kinds):
+        return None
+    return next((key for key in raw if isinstance(key, str) and key[1:] in kinds and key.startswith("_")), None)
+
+
+def _rewritten_pipeline(doc: Any, *, original: Any, kinds: Collection[str]) -> SpecForm:
+    """The pipeline form with commented-out steps skipped and steps' ``out_pcloud`` made writers."""
+    steps = doc.get("sequential_pipeline") if isinstance(doc, Mapping) else None
+    raw = original.get("sequential_pipeline") if isinstance(original, Mapping) else None
+    if not isinstance(steps, list):
+        return SpecForm(name="pipeline", spec=doc)
+    raw_steps = raw if isinstance(raw, list) and len(raw) == len(steps) else [None] * len(steps)
+    rewritten: list[Any] = []
+    origins: list[int] = []
+    split: set[int] = set()
+    notes = []
+    for index, (step, raw_step) in enumerate(zip(steps, raw_steps)):
+        comment = _commented_kind(raw_step, step, kinds)
+        if comment is not None:
+            notes.append(
+                SpecIssue(
+                    f"$.sequential_pipeline[{index}]",
+                    f"{NOTE_PREFIX}its kind key {comment!r} is a comment: the step is skipped, as VL3D skips it",
+                )
+            )
+            continue
+        if isinstance(step, Mapping) and "writer" not in step and isinstance(step.get("out_pcloud"), str):
+            rewritten.append({key: value for key, value in step.items() if key != "out_pcloud"})
+            rewritten.append({"writer": STATE_WRITER, "out_pcloud": step["out_pcloud"]})
+            origins += [index, index]
+            split.add(len(rewritten) - 1)
+            continue
+        rewritten.append(step)
+        origins.append(index)
+    if len(rewritten) == len(steps) and not split:
+        return SpecForm(name="pipeline", spec=doc)
+    return SpecForm(
+        name="pipeline",
+        spec={**doc, "sequential_pipeline": rewritten},
+        origins=tuple(origins),
+        split_writers=frozenset(split),
+        notes=notes,
+    )
+
+
+def as_pipeline(doc: Any, *, original: Any = None, kinds: Collection[str] = ()) -> SpecForm:
+    """``doc`` in the pipeline form (see the module docstring).
+
+    Args:
+        doc: the document, comments dropped.
+        original: the document with its comments (to tell a commented-out step); default ``doc``.
+        kinds: the step kind keys (registered and VL3D's) a commented-out step may have.
 
     Example:
         >>> as_pipeline({"train": "M", "in_pcloud": "a.las"}).issues[0].message
         "missing required key 'out_model' (the file the single-component train form writes its model to)"
     """
     if not is_train_form(doc):
-        return SpecForm(name="pipeline", spec=doc)
+        return _rewritten_pipeline(doc, original=doc if original is None else original, kinds=kinds)
     issues: list[SpecIssue] = []
     step = {key: value for key, value in doc.items() if key not in TOP_LEVEL_KEYS and key != "out_model"}
     steps: list[dict[str, Any]] = [step]

@@ -8,7 +8,9 @@ message``), sorted by location in natural order (``[2]`` before ``[10]``). Nothi
 
 Parsing: :mod:`vl3d_focal.config.parsing` (JSON, or YAML for any other suffix; ``_`` keys are
 comments). Both VL3D forms are accepted: the pipeline form, and the single-component training
-form (:mod:`vl3d_focal.config.forms`), checked and returned as the pipeline it stands for.
+form (:mod:`vl3d_focal.config.forms`), checked and returned as the pipeline it stands for; in
+the pipeline form a step whose kind key is a comment is skipped and a step's ``out_pcloud``
+becomes a ``Writer`` after it, as in VL3D.
 
 Checks: the JSON Schema of :mod:`vl3d_focal.config.schemas`, then the semantic checks of
 :mod:`vl3d_focal.config.checks`; a step naming a component this project does not have is one
@@ -50,13 +52,14 @@ from typing import Any
 
 from vl3d_focal.config import schemas as schema_files
 from vl3d_focal.config.checks import semantic_issues
-from vl3d_focal.config.components import unavailable_steps
+from vl3d_focal.config.components import VL3D_COMPONENTS, unavailable_steps
 from vl3d_focal.config.forms import as_pipeline
 from vl3d_focal.config.inputs import run_inputs
 from vl3d_focal.config.messages import describe, json_path, schema_issues, sort_issues
 from vl3d_focal.config.normalise import apply_defaults, normalise_paths
 from vl3d_focal.config.notes import NOTE_PREFIX, spec_notes
 from vl3d_focal.config.parsing import drop_comments, read_spec_file
+from vl3d_focal.config.schemas import steps_by_kind
 from vl3d_focal.errors import SpecError, SpecIssue
 
 
@@ -102,7 +105,7 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
             )
         )
         return CheckedSpec(sort_issues(SpecIssue(i.path, i.message, file) for i in issues), [], None)
-    form = as_pipeline(cleaned)
+    form = as_pipeline(cleaned, original=doc, kinds={*steps_by_kind(), *VL3D_COMPONENTS})
     spec = form.spec
     issues += form.issues
     schemas = schema_files.active_schemas()
@@ -128,7 +131,8 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
     def users(items: list[SpecIssue]) -> list[SpecIssue]:
         return sort_issues(SpecIssue(i.path, i.message, file) for i in map(form.original, items))
 
-    return CheckedSpec(users(issues + found), users(notes), spec)
+    comments = [SpecIssue(i.path, i.message, file) for i in form.notes]  # already in the user's paths
+    return CheckedSpec(users(issues + found), sort_issues([*users(notes), *comments]), spec)
 
 
 def validate_spec(
