@@ -110,6 +110,11 @@ def test_the_reducer_is_checked_before_any_work():
     ]
 
 
+def test_output_class_names_of_another_type_are_a_schema_issue_not_a_crash():
+    issues = validate_spec(_pipeline({**REDUCER, "output_class_names": 5}), check_files=False)
+    assert [i.path for i in issues] == ["$.sequential_pipeline[0].output_class_names"]
+
+
 def test_on_predictions_needs_predictions_and_every_class_in_a_group():
     step = {**REDUCER, "on_predictions": True}
     assert [(i.path, i.message) for i in validate_spec(_pipeline(step), check_files=False)] == [

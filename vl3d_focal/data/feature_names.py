@@ -148,6 +148,17 @@ def header_extra_dimensions(path: str | Path) -> list[str] | None:
     return None if found is None else list(found.extra_dimension_names)
 
 
+def header_point_format_id(path: str | Path) -> int | None:
+    """The LAS point format of a file from its header; None when it cannot be read.
+
+    Example:
+        >>> header_point_format_id(tile), header_point_format_id("no/such.laz") is None
+        (6, True)
+    """
+    found = _header_point_format(path)
+    return None if found is None else int(found.id)
+
+
 def _header_point_format(path: str | Path) -> Any:
     import laspy
 

@@ -275,6 +275,74 @@ class ClassMapping:
         table = np.array(self.las_codes + [ignored_code], dtype=np.uint8)
         return table[labels]  # -1 picks the last entry: ignored_code
 
+    def model_mismatch(self, model: ClassMapping) -> str | None:
+        """Why this mapping (the spec's) cannot score or write the predictions of a model trained
+        with ``model``, else None.
+
+        The predictions are the model's classes, so this mapping must name the same classes, in
+        any order (:meth:`in_order` lists them in the model's). No LAS code of one of the model's
+        classes may belong to another class here: two classes with swapped codes would score and
+        write every prediction of one as the other. A class may take more codes, or leave some to
+        ``ignore_codes``. The codes of a model that stores classification values instead of LAS
+        codes (``vl3d_values``: trained without a class mapping, or a pipeline written without its
+        class transformer) are not compared.
+
+        Example:
+            >>> model = ClassMapping(names=["ground", "building"], codes=[[2], [6]])
+            >>> print(ClassMapping(names=["ground", "building"], codes=[[6], [2]]).model_mismatch(model))
+            the spec's class mapping gives LAS codes of the model's classes to other classes (ground: model codes [2] vs spec codes [6]; building: model codes [6] vs spec codes [2]), so ...
+            >>> ClassMapping(names=["building", "ground"], codes=[[6], [2, 9]]).model_mismatch(model) is None
+            True
+        """
+        if sorted(self.names) != sorted(model.names):
+            missing = [name for name in model.names if name not in self.names]
+            extra = [name for name in self.names if name not in model.names]
+            return (
+                f"the spec's class mapping has the classes {list(self.names)}, the model {list(model.names)} "
+                f"(missing: {missing}; not in the model: {extra}); the predictions are the model's classes: "
+                "name them in the class_mapping step, or leave it out to use the model's mapping"
+            )
+        if model.vl3d_values:
+            return None
+        owner = {code: name for name, codes in zip(self.names, self.codes) for code in codes}
+        crossed: set[str] = set()  # the classes that gave a code to another class, and those that took it
+        for model_name, codes in zip(model.names, model.codes):
+            takers = {owner[code] for code in codes if owner.get(code, model_name) != model_name}
+            if takers:
+                crossed |= {model_name, *takers}
+        if not crossed:
+            return None
+        ours, theirs = dict(zip(self.names, self.codes)), dict(zip(model.names, model.codes))
+        listing = "; ".join(
+            f"{name}: model codes {theirs[name]} vs spec codes {ours[name]}" for name in model.names if name in crossed
+        )
+        return (
+            f"the spec's class mapping gives LAS codes of the model's classes to other classes ({listing}), so "
+            "predictions would be scored and written as the wrong class; give each class the model's codes (more "
+            "codes, or some in ignore_codes, are fine), or leave out the class_mapping step to use the model's mapping"
+        )
+
+    def in_order(self, names: Sequence[str]) -> ClassMapping:
+        """The same classes (codes, colours, output codes) listed in the order of ``names``.
+
+        Example:
+            >>> m = ClassMapping(names=["building", "ground"], codes=[[6], [2]]).in_order(["ground", "building"])
+            >>> m.names, m.codes, m.las_codes
+            (['ground', 'building'], [[2], [6]], [2, 6])
+        """
+        assert self.colors is not None and self.las_codes is not None  # filled by __post_init__
+        order = [self.names.index(name) for name in names]
+        return ClassMapping(
+            names=[self.names[i] for i in order],
+            codes=[self.codes[i] for i in order],
+            ignore_codes=self.ignore_codes,
+            colors=[self.colors[i] for i in order],
+            las_codes=[self.las_codes[i] for i in order],
+            unmapped=self.unmapped,
+            vl3d_values=self.vl3d_values,
+            from_model=self.from_model,
+        )
+
     def to_config(self) -> dict[str, Any]:
         """JSON-able description, stored with the model.
 

@@ -254,8 +254,19 @@ def _checked_column(values: np.ndarray, *, n: int, what: str, path: Path) -> np.
     return values
 
 
+def max_classification_code(point_format_id: int) -> int:
+    """The highest classification code a LAS point format holds: 31 in formats 0-5 (5 bits, the
+    other 3 are flags), 255 in formats 6-10.
+
+    Example:
+        >>> max_classification_code(3), max_classification_code(6)
+        (31, 255)
+    """
+    return 255 if point_format_id >= 6 else 31
+
+
 def classification_codes(codes: np.ndarray, *, point_format_id: int, path: str | Path) -> np.ndarray:
-    """``codes`` as uint8, checked against the range the point format holds (0..31 below format 6).
+    """``codes`` as uint8, checked against the range the point format holds (:func:`max_classification_code`).
 
     Raises:
         DataError: a code outside that range, naming the file being written.
@@ -264,7 +275,7 @@ def classification_codes(codes: np.ndarray, *, point_format_id: int, path: str |
         >>> classification_codes(np.array([2, 6]), point_format_id=6, path="out.laz")
         array([2, 6], dtype=uint8)
     """
-    limit = 255 if point_format_id >= 6 else 31
+    limit = max_classification_code(point_format_id)
     if codes.size and (codes.min() < 0 or codes.max() > limit):
         raise DataError(
             f"writing {path}: classification codes must be in 0..{limit} for point format "

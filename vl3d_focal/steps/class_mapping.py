@@ -1,5 +1,10 @@
 """The ``class_mapping`` step (``LASClassMapping``): LAS classification codes to named classes.
 
+Also the checks of a class mapping that other steps make: against the mapping a model was
+trained with, before it predicts (:func:`align_mapping`, and :func:`model_mapping_issues` at
+validation), and whether the clouds written can hold the classes' LAS codes
+(:func:`unwritable_codes_problem`).
+
 Example:
     >>> from vl3d_focal.registry import STEPS
     >>> STEPS.get("LASClassMapping").metadata["gives"]
@@ -9,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -164,8 +169,20 @@ def _mapping_names(step: Mapping[str, Any]) -> list[str] | None:
     return texts if texts and len(texts) == len(names) else None
 
 
+def _spec_mapping(step: Mapping[str, Any]) -> ClassMapping | None:
+    """The step's mapping, None where the step is not valid (the schema reports why)."""
+    from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.errors import SpecError
+
+    try:
+        return ClassMapping.from_spec(step)
+    except (SpecError, AttributeError, LookupError, TypeError, ValueError):  # values of other types
+        return None
+
+
 def check_class_mapping(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> list[Issue]:
-    """Class names unique, codes disjoint between classes and not ignored; records the names.
+    """Class names unique, codes disjoint between classes and not ignored; records the names and,
+    for the checks of later steps, the mapping (``known["mapping"]``: None when the step has issues).
 
     Example:
         >>> known = {}
@@ -173,10 +190,116 @@ def check_class_mapping(step: Mapping[str, Any], at: tuple, known: dict[str, Any
         ...                     ("s",), known)
         [(('s', 'classes', 1, 'codes', 0), "code 2 is already mapped to class 'a'")]
         >>> known
-        {'class_names': ['a', 'b']}
+        {'class_names': ['a', 'b'], 'mapping': None}
     """
     known["class_names"] = _mapping_names(step)
-    return list(_mapping_issues(step, at))
+    issues = list(_mapping_issues(step, at))
+    known["mapping"] = None if issues else _spec_mapping(step)
+    return issues
+
+
+def unwritable_codes_problem(mapping: ClassMapping | None, clouds: Iterable[str], *, remedy: str) -> str | None:
+    """Why the classes' output LAS codes (each class's ``las_code``, default its first code) cannot
+    be written to the classification of ``clouds`` (a classified cloud keeps its input's point
+    format): a code above 31 for a cloud in point format 0-5 (a 5-bit classification); else None,
+    also where the mapping or a cloud's header is unknown. Headers are read only when a code is
+    above 31.
+
+    Args:
+        mapping: the classes written, or None.
+        clouds: the clouds' files.
+        remedy: what the step offers instead, before "or convert the clouds".
+
+    Example:
+        >>> import laspy
+        >>> from vl3d_focal.data.labels import ClassMapping
+        >>> laspy.LasData(laspy.LasHeader(point_format=1, version="1.2")).write(out / "old.las")
+        >>> pole = ClassMapping(names=["ground", "pole"], codes=[[2], [64]])
+        >>> print(unwritable_codes_problem(pole, [str(out / "old.las")], remedy="give pole a las_code up to 31"))
+        /.../old.las is in LAS point format 1, whose classification holds codes 0..31: the classes' output codes 64 (pole) cannot be written there; give pole a las_code up to 31, or convert the clouds to LAS 1.4 point format 6 or higher (7 keeps RGB colours)
+    """
+    from vl3d_focal.data.feature_names import header_point_format_id
+    from vl3d_focal.io.las import max_classification_code
+
+    if mapping is None:
+        return None
+    assert mapping.las_codes is not None  # filled by ClassMapping.__post_init__
+    highest = max(mapping.las_codes, default=0)
+    if highest <= max_classification_code(0):  # every point format holds them: no header to read
+        return None
+    formats = [(path, header_point_format_id(path)) for path in clouds]
+    small = [(path, found) for path, found in formats if found is not None and max_classification_code(found) < highest]
+    if not small:
+        return None
+    path, point_format = small[0]
+    top = max_classification_code(point_format)
+    others = f" ({len(small) - 1} more of the clouds cannot hold them either)" if len(small) > 1 else ""
+    listing = ", ".join(f"{code} ({name})" for name, code in zip(mapping.names, mapping.las_codes) if code > top)
+    return (
+        f"{path} is in LAS point format {point_format}, whose classification holds codes 0..{top}{others}: the "
+        f"classes' output codes {listing} cannot be written there; {remedy}, or convert the clouds to LAS 1.4 "
+        "point format 6 or higher (7 keeps RGB colours)"
+    )
+
+
+def align_mapping(state: PipelineState, *, source: str) -> None:
+    """Checks the spec's class mapping (``state.mapping``) against the one the model
+    (``state.bundle``) was trained with, before any prediction, and lists its classes in the
+    model's order (the order of the model's outputs, hence of the predictions' classes).
+
+    Raises:
+        DataError: other classes than the model's, or LAS codes of a model's class given to
+            another class (:meth:`~vl3d_focal.data.labels.ClassMapping.model_mismatch`).
+
+    Example:
+        >>> from vl3d_focal.data.labels import ClassMapping
+        >>> state.mapping = ClassMapping(names=["pole", "vehicle", "building", "vegetation", "ground"],
+        ...                              codes=[[64], [68], [6], [3, 4, 5], [2]], ignore_codes=[0, 1, 7])
+        >>> align_mapping(state, source="model")
+        >>> state.mapping.names == state.bundle.class_names
+        True
+    """
+    from vl3d_focal.errors import DataError
+
+    model = state.bundle.mapping if state.bundle is not None else None
+    if state.mapping is None or model is None:
+        return
+    problem = state.mapping.model_mismatch(model)
+    if problem:
+        raise DataError(f"predict: {source}: {problem}")
+    if list(state.mapping.names) != list(model.names):
+        logger.info(
+            "predict: the class mapping lists the classes of %s in another order; each class keeps its codes, "
+            "listed in the model's order %s",
+            source,
+            list(model.names),
+        )
+        apply_mapping(state, state.mapping.in_order(model.names))
+
+
+def model_mapping_issues(
+    known: dict[str, Any], model: ClassMapping | None, at: tuple, *, source: str
+) -> Iterator[Issue]:
+    """Validation's :func:`align_mapping`: the spec's class mapping (``known["mapping"]``) against
+    the one the model was trained with (None: unknown until the run); ``known["mapping"]`` becomes
+    the predictions' (the spec's in the model's order, else the model's).
+
+    Example:
+        >>> from vl3d_focal.data.labels import ClassMapping
+        >>> model = ClassMapping(names=["ground", "building"], codes=[[2], [6]])
+        >>> known = {"mapping": ClassMapping(names=["building", "ground"], codes=[[6], [2]])}
+        >>> list(model_mapping_issues(known, model, ("s",), source="model m.keras")), known["mapping"].names
+        ([], ['ground', 'building'])
+        >>> known = {"mapping": ClassMapping(names=["ground", "building"], codes=[[6], [2]])}
+        >>> [message[:45] for _, message in model_mapping_issues(known, model, ("s",), source="model m.keras")]
+        ["model m.keras: the spec's class mapping gives"]
+    """
+    spec = known.get("mapping")
+    problem = spec.model_mismatch(model) if spec is not None and model is not None else None
+    if problem:
+        yield at, f"{source}: {problem}"
+    if model is not None:
+        known["mapping"] = model if spec is None or problem else spec.in_order(model.names)
 
 
 STEPS.register(

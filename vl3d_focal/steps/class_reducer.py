@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.config.schema_parts import closed_object
-from vl3d_focal.errors import DataError
+from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import PLOT_SUFFIXES, optional_output_schema
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:
+    from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -121,8 +122,21 @@ def _group_issues(step: Mapping[str, Any], at: tuple, inputs: list[str]) -> Iter
                 )
 
 
+def _reduced_mapping(step: Mapping[str, Any], before: ClassMapping | None) -> ClassMapping | None:
+    """The mapping after the step (``before``: the class step's before it), None where unknown."""
+    from vl3d_focal.data.class_reduction import reduce_mapping
+
+    if before is None or list(before.names) != step.get("input_class_names"):
+        return None
+    try:
+        return reduce_mapping(before, groups=group_indices(step), names=output_names(step))
+    except (VL3DFocalError, LookupError, TypeError, ValueError):  # what the schema refuses: reported there
+        return None
+
+
 def check_class_reducer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> list[Issue]:
-    """Groups against the input classes, output names against groups; records the output classes.
+    """Groups against the input classes, output names against groups; records the output classes
+    (and their mapping, ``known["mapping"]``, reduced from the class step's before it).
 
     Example:
         >>> known = {"class_names": ["a", "b"]}
@@ -143,11 +157,13 @@ def check_class_reducer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
         )
     issues += _group_issues(step, at, inputs)
     groups, names = as_list(step.get("class_groups")), step.get("output_class_names")
-    if isinstance(names, list) and groups and len(names) != len(groups):
+    names = names if isinstance(names, list) else None  # another type: the schema reports it
+    if names is not None and groups and len(names) != len(groups):
         issues.append((at + ("output_class_names",), f"expected one name per group ({len(groups)}); got {len(names)}"))
     if step.get("on_predictions") is True and "predictions" not in known.get("given", ()):
         issues.append((at + ("on_predictions",), "reducing predictions needs a predict step before this one"))
     known["class_names"] = output_names({"class_groups": groups, "output_class_names": names}) if groups else None
+    known["mapping"] = None if issues else _reduced_mapping(step, known.get("mapping"))
     return issues
 
 

@@ -28,8 +28,9 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
   ``"cloud"`` (under each cloud's prefix);
 - ``check``: the semantic checks a JSON Schema cannot express, run by validation before any
   work: ``(step, at, known) -> [(json path parts, message), ...]``, where ``at`` is the step's
-  path and ``known`` a dict that earlier steps' checks filled (e.g. ``"class_names"``), with
-  ``known["given"]`` what the steps before this one give;
+  path and ``known`` a dict that earlier steps' checks filled (e.g. ``"class_names"``, and
+  ``"mapping"``: the :class:`~vl3d_focal.data.labels.ClassMapping` of those classes, None where
+  unknown), with ``known["given"]`` what the steps before this one give;
 
 Third-party steps register a :class:`~vl3d_focal.registry.RegistryEntry` built by
 :func:`step_entry` through the entry-point group ``vl3d_focal.steps``.

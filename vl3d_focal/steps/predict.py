@@ -33,6 +33,7 @@ from vl3d_focal.config.checks import Issue
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import PATH_ANNOTATION, no_effect
+from vl3d_focal.steps.class_mapping import align_mapping, model_mapping_issues
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import LoadedModelFacts
 from vl3d_focal.steps.train_checks import AUTO_GAPS
@@ -149,6 +150,7 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
     from vl3d_focal.inference.streaming import predict_streamed
 
     state.bundle = bundle
+    align_mapping(state, source=f"model {state.model_file}" if state.model_file else "the model trained before")
     state.predicted_names = list(bundle.class_names)
     bundle = prediction_bundle(step, bundle)
     chunk_points = step["chunk_points"]
@@ -186,7 +188,9 @@ def load_model(step: Mapping[str, Any], state: PipelineState) -> None:
     """``ModelLoader``'s and ``PredictivePipeline``'s preparation: reads the model's description
     into ``state`` (once, in the driver; the Keras model itself is loaded where it predicts:
     by :meth:`~vl3d_focal.steps.state.PipelineState.require_bundle` in this process, by each
-    Dask worker otherwise, so that a survey's driver never imports TensorFlow for it).
+    Dask worker otherwise, so that a survey's driver never imports TensorFlow for it) and checks
+    the spec's class mapping against the model's, before any tile
+    (:func:`~vl3d_focal.steps.class_mapping.align_mapping`).
 
     Example:
         >>> load_model({"predict": "ModelLoader", "model_path": str(model_file)}, state)
@@ -197,6 +201,7 @@ def load_model(step: Mapping[str, Any], state: PipelineState) -> None:
 
     state.bundle = load_bundle(step["model_path"], with_model=False)
     state.model_file = step["model_path"]
+    align_mapping(state, source=f"model {step['model_path']}")
     trained = state.bundle.loss_info
     state.facts.loaded_models.append(
         LoadedModelFacts(
@@ -256,13 +261,18 @@ def _loader_schema(name: str, description: str, extra: Mapping[str, Any]) -> dic
 
 def check_previous_model(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
     """The input clouds the trained model could not predict: they lack a dimension its
-    ``fnames: ["AUTO"]`` took from the training clouds (reported at that ``fnames``).
+    ``fnames: ["AUTO"]`` took from the training clouds (reported at that ``fnames``); the class
+    mapping of the steps before it against the one the model was trained with
+    (``known["trained_mapping"]``).
 
     Example:
         >>> list(check_previous_model({"predict": "PreviousModel"}, (), {}))
         []
     """
     yield from known.pop(AUTO_GAPS, [])
+    yield from model_mapping_issues(
+        known, known.get("trained_mapping"), at + ("predict",), source="the model trained before"
+    )
 
 
 STEPS.register(
@@ -291,8 +301,11 @@ STEPS.register(
 
 
 def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
-    """Nothing to report; the loaded model's classes and kind, read from its file's metadata when
-    it is there, become what later steps are checked against (an evaluator's ``ignore_classes``).
+    """The spec's class mapping against the one the model was trained with, read from its file's
+    metadata when it is there (:func:`~vl3d_focal.steps.class_mapping.align_mapping` checks them
+    at the run otherwise); the
+    model's classes and kind become what later steps are checked against (an evaluator's
+    ``ignore_classes``).
 
     Example:
         >>> known = {}
@@ -301,19 +314,22 @@ def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
     """
     from pathlib import Path
 
-    from vl3d_focal.errors import DataError
+    from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.errors import VL3DFocalError
     from vl3d_focal.models.model_file import DEFAULT_MODEL, read_metadata
 
     path = step.get("model_path")
     known["class_names"] = known["model_name"] = None
-    if isinstance(path, str) and Path(path).is_file():
-        try:
-            metadata = read_metadata(path)
-        except DataError:  # the run reports an unreadable model file
-            return
-        known["class_names"] = list(metadata["class_names"])
-        known["model_name"] = str(metadata.get("model_name", DEFAULT_MODEL))
-    yield from ()
+    if not (isinstance(path, str) and Path(path).is_file()):
+        return
+    try:
+        metadata = read_metadata(path)
+        model = ClassMapping.from_config(metadata["mapping"])
+    except (VL3DFocalError, KeyError, TypeError, ValueError):  # the run reports an unreadable model file
+        return
+    known["class_names"] = list(metadata["class_names"])
+    known["model_name"] = str(metadata.get("model_name", DEFAULT_MODEL))
+    yield from model_mapping_issues(known, model, at + ("model_path",), source=f"model {path}")
 
 
 LOADERS = {

@@ -18,7 +18,12 @@
   training gives its callbacks (its loss and ``compilation_args.metrics``, ``val_*`` too);
 - ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed;
 - none of the keys a model fitted once on each point's features (the forest) cannot honour
-  (:data:`ONE_FIT_UNUSED`), and none of the forest's own keys for another model.
+  (:data:`ONE_FIT_UNUSED`), and none of the forest's own keys for another model;
+- ``training_classified_point_cloud_path``: the training clouds' point format holds the classes'
+  LAS codes (codes above 31 need point format 6 or higher), checked from their headers.
+
+The class mapping the model is trained with (``known["mapping"]``) is recorded as
+``known["trained_mapping"]``, which a ``PreviousModel`` step compares with the mapping it predicts with.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES, SKLEARN_ARGS
 from vl3d_focal.registry import LOSSES, MODELS
+from vl3d_focal.steps.class_mapping import unwritable_codes_problem
 from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features
 from vl3d_focal.training.forest_tuning import tuning_problems
 
@@ -242,6 +248,22 @@ def _monitor_issues(handling: Mapping[str, Any], compilation: Mapping[str, Any],
             )
 
 
+def _classified_cloud_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """The training clouds (their headers) cannot hold the codes ``training_classified_point_cloud_path``
+    would write (:func:`~vl3d_focal.steps.class_mapping.unwritable_codes_problem`)."""
+    if not step.get("training_classified_point_cloud_path") or "cloud_features" not in known:
+        return
+    handling = as_dict(as_dict(step.get("model_args")).get("model_handling"))
+    given = [path for path in as_list(handling.get("training_pcloud")) if isinstance(path, str)]
+    problem = unwritable_codes_problem(
+        known.get("mapping"),
+        given or list(known["cloud_features"]),
+        remedy="give those classes a las_code of 31 or less in the class_mapping step",
+    )
+    if problem:
+        yield at + ("training_classified_point_cloud_path",), problem
+
+
 def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
     """The train step's class names, class weights, loss and validation data against each other.
 
@@ -250,10 +272,12 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         ['expected num_classes (2) names; got 1']
     """
     known["model_name"] = step.get("train") if isinstance(step.get("train"), str) else None
+    known["trained_mapping"] = known.get("mapping")
     yield from check_fnames(step, at)
     yield from _feature_issues(step, at, known)
     yield from _one_fit_issues(step, at)
     yield from _forest_only_issues(step, at)
+    yield from _classified_cloud_issues(step, at, known)
     mapping = known.get("class_names")
     args = as_dict(step.get("model_args"))
     at = at + ("model_args",)

@@ -69,6 +69,8 @@ def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
     """``prediction_dimension`` names a new extra dimension: not a standard LAS dimension (it
     would replace the coordinates, the intensity...), not a class's probability dimension, and
     not a dimension an input cloud has (``known["cloud_features"]``), whose values it would replace.
+    Without it, the input clouds' point format holds the predicted classes' LAS codes
+    (``known["mapping"]``; :func:`~vl3d_focal.steps.class_mapping.unwritable_codes_problem`).
 
     Example:
         >>> [m for _, m in check_pcloud_writer({"prediction_dimension": "Intensity"}, (), {})]
@@ -77,9 +79,18 @@ def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
     from vl3d_focal.data.feature_names import header_extra_dimensions
     from vl3d_focal.inference.classified_output import probability_dimension
     from vl3d_focal.io.las import extra_dimension_problem
+    from vl3d_focal.steps.class_mapping import unwritable_codes_problem
 
     name = step.get("prediction_dimension")
     if not isinstance(name, str):
+        problem = unwritable_codes_problem(
+            known.get("mapping"),
+            as_dict(known.get("cloud_features")),
+            remedy="give those classes a las_code of 31 or less in a class_mapping step before the predict step, "
+            "write the predicted codes to an extra dimension with prediction_dimension",
+        )
+        if problem:
+            yield at + ("writer",), problem
         return
     problem = extra_dimension_problem(name)
     if problem:
