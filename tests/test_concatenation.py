@@ -12,6 +12,7 @@ from vl3d_focal.config import load_spec, validate_spec
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.concatenation import read_concatenation
+from vl3d_focal.runner.executor import with_overrides
 from vl3d_focal.runner.pipeline import execute_pipeline
 
 
@@ -70,7 +71,7 @@ def test_a_cloud_lacking_a_dimension_of_the_first_or_a_condition_on_a_missing_on
     richer = laspy.read(tmp_path / "a.laz")
     richer.add_extra_dim(laspy.ExtraBytesParams(name="reflectance", type=np.float32))
     richer.write(tmp_path / "rich.laz")
-    with pytest.raises(DataError, match=r"old.las lack\(s\) the extra dimension 'reflectance' of the first cloud"):
+    with pytest.raises(DataError, match=r"old.las lacks the extra dimension\(s\) \['reflectance'\] of the first cloud"):
         read_concatenation([{"in_pcloud": tmp_path / "rich.laz"}, {"in_pcloud": tmp_path / "old.las"}])
     mixed = read_concatenation([{"in_pcloud": tmp_path / "a.laz"}, {"in_pcloud": tmp_path / "old.las"}])
     assert mixed.las.header.point_format.id == first.header.point_format.id  # format 6: the first cloud's
@@ -79,7 +80,17 @@ def test_a_cloud_lacking_a_dimension_of_the_first_or_a_condition_on_a_missing_on
     condition = {"value_name": "reflectance", "condition_type": "equals", "value_target": 0, "action": "discard"}
     with pytest.raises(DataError, match="condition 0 names the dimension 'reflectance', which the cloud does not have"):
         read_concatenation([{"in_pcloud": tmp_path / "a.laz", "conditions": [condition]}])
-    nothing = {"value_name": "classification", "condition_type": "in", "value_target": [250], "action": "preserve"}
+    far = laspy.create(point_format=0, file_version="1.2")
+    far.header.offsets = np.array(
+        [3e7, 0.0, 0.0]
+    )  # 30,000 km east: beyond what the first cloud's scale and offset hold
+    far.x, far.y, far.z = np.array([3e7, 3e7 + 1.0]), np.array([0.0, 1.0]), np.array([0.0, 1.0])
+    far.write(tmp_path / "far.las")
+    with pytest.raises(
+        DataError, match="the x coordinates of the clouds do not fit the first cloud's scale and offset"
+    ):
+        read_concatenation([{"in_pcloud": tmp_path / "a.laz"}, {"in_pcloud": tmp_path / "far.las"}])
+    nothing = {"value_name": "Classification", "condition_type": "in", "value_target": [250], "action": "preserve"}
     with pytest.raises(DataError, match="the conditions keep no point of the 1 cloud"):
         read_concatenation([{"in_pcloud": tmp_path / "a.laz", "conditions": [nothing]}])
 
@@ -118,6 +129,7 @@ def test_validation_wants_one_input_key_and_conditions_that_fit_their_clouds(tmp
             ],
         },
         {"in_pcloud": "missing.laz"},
+        {"in_pcloud": "*.laz"},
     ]
     found = messages(_spec(in_pcloud_concat=wrong, executor={"engine": "dask"}))
     expected = [
@@ -129,6 +141,7 @@ def test_validation_wants_one_input_key_and_conditions_that_fit_their_clouds(tmp
         "$.in_pcloud_concat[0].conditions[2].action: 'keep' is not action; expected one of: 'preserve', 'discard'",
         "$.in_pcloud_concat[0].conditions[2].condition_type: 'below' is not condition type",
         "$.in_pcloud_concat[1].in_pcloud: ",
+        "$.in_pcloud_concat[2].in_pcloud: an in_pcloud_concat entry is one file, not a pattern or folder",
     ]
     for part in expected:
         assert any(part in message for message in found), (part, found)
@@ -150,7 +163,10 @@ def test_a_pipeline_trains_on_and_writes_the_concatenation_known_by_its_first_fi
     (tmp_path / "concat.json").write_text(json.dumps(spec))
     loaded = load_spec(tmp_path / "concat.json")
     assert loaded["in_pcloud"] == [str(tmp_path / "a.laz")]
+    with pytest.raises(DataError, match="--workers/--scheduler: in_pcloud_concat makes one cloud"):
+        with_overrides(loaded, workers=2, scheduler=None)  # Dask workers would read the first file alone
     state = execute_pipeline(loaded)
+    assert state.clouds[0].path.name == "in_pcloud_concat(a+b)"  # what messages and reports name it
     codes_a, codes_b = np.asarray(first.classification), np.asarray(second.classification)
     kept = int((codes_a != 64).sum()) + len(codes_b)
     present = set(codes_a[codes_a != 64]) | set(codes_b)
@@ -161,3 +177,6 @@ def test_a_pipeline_trains_on_and_writes_the_concatenation_known_by_its_first_fi
     assert sum(map(sum, evaluation["confusion_matrix"])) == kept
     record = json.loads((tmp_path / "out/run.json").read_text())
     assert record["spec"]["in_pcloud_concat"][1]["in_pcloud"] == str(tmp_path / "b.laz")
+    report = json.loads((tmp_path / "out/report.json").read_text())
+    assert [cloud["path"] for cloud in report["clouds"]] == [str(tmp_path / "in_pcloud_concat(a+b)")]
+    assert report["clouds"][0]["points"] == kept

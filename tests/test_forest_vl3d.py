@@ -140,6 +140,10 @@ def test_a_vl3d_forest_spec_with_its_reports_and_held_out_validation_runs(tmp_pa
         execute_pipeline(load_spec(tmp_path / "forest.json"))
     assert "balanced within each tree's bootstrap sample" in caplog.text
     assert "hyperparameter_tuning: max_depth 6 -> 6" in caplog.text  # depth 1 cannot tell four classes apart
+    weights = json.loads((tmp_path / "out/report.json").read_text())["trainings"][0]
+    assert weights["class_weight_rule"].startswith("balanced_subsample (scikit-learn): balanced within each tree's")
+    counts = np.asarray(weights["class_counts"], dtype=float)
+    np.testing.assert_allclose(weights["class_weight"], counts.sum() / (len(counts) * counts))
     search = (tmp_path / "out/report/search.log").read_text().splitlines()
     assert [line.split(",")[0].strip() for line in search] == ["max_depth", "1", "6"]  # best last
     assert sum("fold " in r.getMessage() and "held-out points: OA=" in r.getMessage() for r in caplog.records) == 3
@@ -173,8 +177,12 @@ def test_the_forest_keys_are_refused_for_a_deep_model_and_autoval_metrics_need_a
     spec["sequential_pipeline"] = [_forest_step(autoval_metrics=["OA"])]
     found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path)]
     assert any("no validation fields to score (training_type 'autoval' or 'stratified_kfold'" in i for i in found)
-    spec["sequential_pipeline"] = [_forest_step(autoval_metrics=["OA"], training_type="autoval")]
-    assert validate_spec(spec, base_dir=tmp_path) == []
+    spec["sequential_pipeline"] = [
+        _forest_step(
+            autoval_metrics=["OA"], training_type="autoval", decision_plot_path="*tree.svg", decision_plot_trees=1
+        )
+    ]
+    assert validate_spec(spec, base_dir=tmp_path) == []  # one picture: decision_plot_path itself
     tuning = {"tuner": "RandomSearch", "hyperparameters": ["max_depth"], "grid": {"depth": [2]}}
     spec["sequential_pipeline"] = [_forest_step(hyperparameter_tuning=tuning)]
     found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path)]
@@ -187,6 +195,19 @@ def test_the_forest_keys_are_refused_for_a_deep_model_and_autoval_metrics_need_a
     assert any(".hyperparameter_tuning.grid.depth: 'depth' is not an argument of the forest" in i for i in found)
     assert any(
         ".hyperparameter_tuning.hyperparameters: expected the keys of grid (depth); got max_depth" in i for i in found
+    )
+    del tuning["hyperparameters"], tuning["grid"]
+    tuning.update(
+        tuner="RandomSearch",
+        distributions={"n_estimators": [0, 3], "max_depth": {"distribution": "randint", "start": 5, "end": 2}},
+    )
+    found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path)]
+    assert any(
+        ".distributions.n_estimators: cannot be given to the forest: 0: 0 is less than the minimum of 1" in i
+        for i in found
+    ), found
+    assert any(
+        ".distributions.max_depth: cannot be given to the forest: randint draws from [start, end)" in i for i in found
     )
 
 

@@ -41,7 +41,7 @@ from vl3d_focal.config.schemas import find_step, steps_by_kind
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.chunks import read_header
-from vl3d_focal.io.concatenation import LIST_CONDITIONS, condition_dimensions
+from vl3d_focal.io.concatenation import LIST_CONDITIONS, condition_dimension, condition_dimensions
 from vl3d_focal.registry import RegistryEntry
 
 Issue = tuple[tuple, str]
@@ -93,7 +93,9 @@ Found = list[tuple[tuple, str, str, tuple[str, ...]]]
 def _path_issues(found: Found, *, check_files: bool) -> Iterator[Issue]:
     for parts, kind, value, suffixes in found:
         unmatched = unmatched_problem(value) if kind == "input" else None
-        if unmatched is not None:
+        if unmatched is not None and parts[:1] == ("in_pcloud_concat",):  # not expanded: one file each
+            yield parts, "an in_pcloud_concat entry is one file, not a pattern or folder; give each cloud its own entry"
+        elif unmatched is not None:
             if check_files:
                 yield parts, unmatched
         elif suffixes and not value.lower().endswith(tuple(s.lower() for s in suffixes)):
@@ -236,7 +238,7 @@ def _concatenation_issues(spec: Mapping[str, Any], *, check_files: bool) -> Iter
                 yield at + ("value_target",), f"condition type {kind!r} compares with a list of values; got {target!r}"
             elif isinstance(kind, str) and kind.lower() not in LIST_CONDITIONS and isinstance(target, list):
                 yield at + ("value_target",), f"condition type {kind!r} compares with one number; got a list"
-            if dimensions is not None and isinstance(name, str) and name not in dimensions:
+            if dimensions is not None and isinstance(name, str) and condition_dimension(name) not in dimensions:
                 yield (
                     at + ("value_name",),
                     f"{entry['in_pcloud']} has no dimension {name!r}{did_you_mean(name, dimensions)}; "

@@ -63,6 +63,17 @@ def condition_dimensions(las: laspy.LasData | laspy.LasHeader) -> list[str]:
     return ["x", "y", "z", *las_dimensions(las)]
 
 
+def condition_dimension(name: str) -> str:
+    """The dimension a condition's ``value_name`` names: as written, but ``classification`` in any
+    case (VL3D reads it case-insensitively).
+
+    Example:
+        >>> condition_dimension("Classification"), condition_dimension("Reflectance")
+        ('classification', 'Reflectance')
+    """
+    return "classification" if name.lower() == "classification" else name
+
+
 def kept_points(las: laspy.LasData, conditions: Sequence[Mapping[str, Any]] | None, *, path: Path) -> np.ndarray:
     """The mask of the points a cloud keeps after its conditions (all of them without conditions).
 
@@ -78,7 +89,7 @@ def kept_points(las: laspy.LasData, conditions: Sequence[Mapping[str, Any]] | No
     """
     keep = np.ones(len(las.points), dtype=bool)
     for number, condition in enumerate(conditions or []):
-        name = condition["value_name"]
+        name = condition_dimension(condition["value_name"])
         if name not in condition_dimensions(las):
             raise DataError(
                 f"in_pcloud_concat: {path}: condition {number} names the dimension {name!r}, which the cloud "
@@ -96,21 +107,22 @@ def _merge(parts: Sequence[tuple[laspy.LasData, np.ndarray, Path]]) -> laspy.Las
     total = sum(int(mask.sum()) for _, mask, _ in parts)
     merged = laspy.LasData(header=header, points=laspy.ScaleAwarePointRecord.zeros(total, header=header))
     extra = set(header.point_format.extra_dimension_names)
-    for name in las_dimensions(header):
-        missing = [str(path) for las, _, path in parts if name not in las.point_format.dimension_names]
-        if missing and name in extra:
+    for las, _, path in parts[1:]:
+        lacking = [name for name in las_dimensions(header) if name not in las.point_format.dimension_names]
+        if set(lacking) & extra:
             raise DataError(
-                f"in_pcloud_concat: {', '.join(missing)} lack(s) the extra dimension {name!r} of the first cloud "
-                f"{parts[0][2]}, whose dimensions the concatenation takes; list first a cloud whose extra "
+                f"in_pcloud_concat: {path} lacks the extra dimension(s) {sorted(set(lacking) & extra)} of the first "
+                f"cloud {parts[0][2]}, whose dimensions the concatenation takes; list first a cloud whose extra "
                 "dimensions every other cloud has"
             )
-        if missing:
+        if lacking:
             logger.warning(
-                "in_pcloud_concat: %s lack(s) the dimension %r of the first cloud's point format %d: 0 for their points",
-                ", ".join(missing),
-                name,
+                "in_pcloud_concat: %s lacks %s of the first cloud's point format %d: 0 for its points",
+                path,
+                ", ".join(lacking),
                 header.point_format.id,
             )
+    for name in las_dimensions(header):
         dtype = np.asarray(merged[name]).dtype
         merged[name] = np.concatenate(
             [
@@ -119,7 +131,13 @@ def _merge(parts: Sequence[tuple[laspy.LasData, np.ndarray, Path]]) -> laspy.Las
             ]
         )
     for axis in ("x", "y", "z"):
-        setattr(merged, axis, np.concatenate([np.asarray(getattr(las, axis))[mask] for las, mask, _ in parts]))
+        try:
+            setattr(merged, axis, np.concatenate([np.asarray(getattr(las, axis))[mask] for las, mask, _ in parts]))
+        except OverflowError as err:
+            raise DataError(
+                f"in_pcloud_concat: the {axis} coordinates of the clouds do not fit the first cloud's scale and offset "
+                f"({header.scales[0]:g}, {header.offsets}); concatenate clouds of one area and coordinate system"
+            ) from err
     merged.update_header()
     return merged
 

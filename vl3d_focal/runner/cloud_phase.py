@@ -279,7 +279,10 @@ class CloudPhases:
 
     def _take(self, outcome: CloudOutcome, *, task: CloudTask, patterns: Sequence[str], phase: int | None) -> None:
         """Adds a task's outcome to the run's facts and the survey record (``patterns``: the
-        phase's :func:`cloud_output_patterns`)."""
+        phase's :func:`cloud_output_patterns`); a failed task of a run that is no survey (one
+        cloud on Dask workers) raises its error."""
+        if outcome.status == "failed" and self.record is None:  # not a survey: the run fails with it
+            raise DataError(f"{Path(task.path).name}: {outcome.error}")
         self.state.facts.evaluations.extend(outcome.facts.evaluations)
         self.state.facts.notes.extend(outcome.facts.notes)
         if self.record is not None and phase is not None:  # a survey's phases have numbers

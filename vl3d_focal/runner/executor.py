@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vl3d_focal.data.parallel import THREADS_VARIABLE, cpu_threads
-from vl3d_focal.errors import DataError
+from vl3d_focal.errors import DataError, VL3DFocalError
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,8 @@ def with_overrides(spec: Mapping[str, Any], *, workers: int | None, scheduler: s
     either selects the ``dask`` engine.
 
     Raises:
-        DataError: ``workers`` below 1.
+        DataError: ``workers`` below 1, or either with ``in_pcloud_concat`` (one cloud, read in
+            this process: Dask workers would read its first file instead).
 
     Example:
         >>> spec = {"executor": {"engine": "local", "workers": None, "threads_per_worker": 1, "scheduler": None}}
@@ -101,6 +102,11 @@ def with_overrides(spec: Mapping[str, Any], *, workers: int | None, scheduler: s
     out = copy.deepcopy(dict(spec))
     if workers is not None and workers < 1:
         raise DataError(f"--workers: expected a number of worker processes >= 1, received {workers}")
+    if (workers is not None or scheduler is not None) and "in_pcloud_concat" in out:
+        raise DataError(
+            "--workers/--scheduler: in_pcloud_concat makes one cloud, read in this process: Dask workers have no "
+            "clouds to share; run it without them"
+        )
     if workers is not None or scheduler is not None:
         out["executor"]["engine"] = "dask"
     if workers is not None:
@@ -237,7 +243,10 @@ def start_worker_server(settings: ExecutorSettings, *, quiet: bool) -> bool:
 
 
 def _worker_failure(task: Any, error: BaseException) -> Any:
-    """The outcome of a task whose worker failed (killed, lost): asks the task for it."""
+    """The outcome of a task whose worker failed (killed, lost), or whose task raised a user's
+    mistake (a run of one cloud: it is not recorded as a tile); asks the task for it."""
+    if isinstance(error, VL3DFocalError):
+        return task.failed(str(error))
     return task.failed(f"the Dask worker running it failed ({type(error).__name__}: {error})")
 
 

@@ -28,7 +28,7 @@ from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.config.training_reports_schema import training_reports_properties
 from vl3d_focal.errors import DataError
 from vl3d_focal.lazy import load_reference
-from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES
+from vl3d_focal.models.forest_schema import BALANCED_SUBSAMPLE, FOREST_STEP_PROPERTIES
 from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.schema_annotations import FOLDER_OUTPUT
 from vl3d_focal.steps.definition import step_entry
@@ -43,7 +43,7 @@ from vl3d_focal.steps.train_inputs import (
 )
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
 from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFiles
-from vl3d_focal.training.forest_reports import tree_picture_paths
+from vl3d_focal.training.forest_reports import most_trees, tree_picture_paths
 
 if TYPE_CHECKING:
     from vl3d_focal.data.labels import ClassMapping
@@ -306,6 +306,14 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
         spec_value = job.model_args["class_weight"]
     else:
         spec_value, _ = class_weight_value(loss_spec=info.loss, model_handling=job.model_args["model_handling"])
+    weights, rule = info.class_weight, describe_class_weight(spec_value) if info.class_weight is not None else ""
+    if spec_value == BALANCED_SUBSAMPLE:  # scikit-learn weighs each tree's bootstrap sample anew
+        total, present = sum(info.class_counts), len(info.class_counts)
+        weights = [total / (present * count) if count else 0.0 for count in info.class_counts]
+        rule = (
+            "balanced_subsample (scikit-learn): balanced within each tree's bootstrap sample, N / (C n_c) of its "
+            "points; shown: the same over every training point. n_c: training points of class c, N: all, C: classes."
+        )
     files = {
         "history_csv": job.files.history_csv,
         "history_png": job.files.history_png,
@@ -317,10 +325,10 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
         class_names=list(job.class_names),
         loss=dict(info.loss),
         label_format=info.label_format,
-        class_weight=info.class_weight,
+        class_weight=weights,
         class_weight_spec=spec_value,
         class_weight_source=info.class_weight_source,
-        class_weight_rule=describe_class_weight(spec_value) if info.class_weight is not None else "",
+        class_weight_rule=rule,
         class_counts=list(info.class_counts),
         clouds=[{"path": str(record.path), "points": int(record.num_points)} for record in job.training],
         history=[dict(row) for row in trainer.history.rows],
@@ -341,10 +349,10 @@ def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
     graph = step.get("model_args", {}).get("architecture_graph_path")
     if graph:
         files.append(Path(graph).with_suffix(".txt").as_posix())
-    trees = step.get("decision_plot_trees", 0)
-    if step.get("decision_plot_path") and trees:
-        count = step.get("model_args", {}).get("n_estimators", 100) if trees == -1 else trees
-        files += [path.as_posix() for path in tree_picture_paths(Path(step["decision_plot_path"]), count)]
+    if step.get("decision_plot_path"):
+        count = most_trees(step)
+        if count > 1:  # one picture is decision_plot_path itself
+            files += [path.as_posix() for path in tree_picture_paths(Path(step["decision_plot_path"]), count)]
     return [("model", path) for path in files]
 
 

@@ -36,7 +36,7 @@ from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.compilation_schema import DEFAULT_TRAINING_METRICS, logged_quantities
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.data.feature_names import header_feature_names
-from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES, SKLEARN_ARGS
+from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES
 from vl3d_focal.registry import LOSSES, MODELS
 from vl3d_focal.steps.class_mapping import unwritable_codes_problem
 from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features
@@ -196,7 +196,7 @@ def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
         return
     tuning = step.get("hyperparameter_tuning")
     if isinstance(tuning, dict):
-        for parts, problem in tuning_problems(tuning, arguments=SKLEARN_ARGS):
+        for parts, problem in tuning_problems(tuning):
             yield at + ("hyperparameter_tuning", *parts), problem
     held_out = step.get("training_type") in HELD_OUT_TRAINING_TYPES  # scores autoval_metrics
     for keys, lacks in ONE_FIT_UNUSED.items():

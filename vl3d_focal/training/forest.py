@@ -118,7 +118,15 @@ class ForestTrainer:
         logger.info(
             "most important features: %s", ", ".join(f"{job.feature_names[i]} {importance[i]:.3f}" for i in ranked)
         )
+        if outputs.get("decision_plot_path") is not None and settings.get("decision_plot_trees", 0) == 0:
+            logger.warning("decision_plot_path: decision_plot_trees is 0 (the default): no tree is drawn")
+        if job.training_type != "stratified_kfold":
+            for key in ("stratkfold_report_path", "stratkfold_plot_path"):
+                if outputs.get(key) is not None:
+                    logger.warning("%s: written only with training_type 'stratified_kfold' (as VL3D)", key)
         if outputs.get("importance_report_path") is not None:
+            if settings.get("importance_report_permutation", True):
+                logger.info("permutation importances of %d features (5 shuffles each)...", len(job.feature_names))
             permutation = (
                 permutation_importances(forest, x, y, seed=job.seed)
                 if settings.get("importance_report_permutation", True)
@@ -159,6 +167,7 @@ class ForestTrainer:
                 settings=tuning,
                 seed=job.seed,
                 report_path=job.reports.outputs.get("report_path"),
+                shuffle=bool(job.forest.get("shuffle_points", True)),
             )
         )
         forest, fitted = validation.fit(

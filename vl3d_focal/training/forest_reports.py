@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,31 @@ def tree_picture_paths(path: Path, count: int) -> list[Path]:
     if count == 1:
         return [path]
     return [path.with_name(f"{path.stem}_{i}{path.suffix}") for i in range(1, count + 1)]
+
+
+def most_trees(step: Mapping[str, Any]) -> int:
+    """The most tree pictures a forest's train step may draw: ``decision_plot_trees`` (-1: every
+    tree) up to the most trees the forest may have (its ``n_estimators``, or the largest a
+    ``hyperparameter_tuning`` may choose); 0 without pictures.
+
+    Example:
+        >>> most_trees({"decision_plot_trees": -1, "model_args": {"n_estimators": 4}, "hyperparameter_tuning": {
+        ...     "tuner": "GridSearch", "grid": {"n_estimators": [2, 8]}}})
+        8
+    """
+    asked = int(step.get("decision_plot_trees") or 0)
+    if asked == 0:
+        return 0
+    tuning = step.get("hyperparameter_tuning") or {}
+    space = tuning.get("grid") or tuning.get("distributions") or {}
+    searched = space.get("n_estimators")
+    if isinstance(searched, list):
+        available = max(int(value) for value in searched)
+    elif isinstance(searched, Mapping) and searched.get("distribution") == "randint":
+        available = int(searched["end"]) - 1
+    else:
+        available = int(step.get("model_args", {}).get("n_estimators", 100))
+    return available if asked == -1 else min(asked, available)
 
 
 def write_tree_pictures(

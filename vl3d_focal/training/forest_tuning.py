@@ -6,7 +6,8 @@ by accuracy): ``"GridSearch"`` tries every combination of ``grid``, ``"RandomSea
 ``iterations`` candidates from ``distributions`` (a list of values, or ``uniform`` in
 ``[start, start + offset]``, ``normal`` of ``mean`` and ``stdev``, ``randint`` in
 ``[start, end)``; seeded by ``random_seed``). The best candidate's arguments replace the given
-ones; every candidate is logged and written to ``report_path`` as VL3D's table (best last).
+ones; every candidate is logged and written to ``report_path`` as VL3D's table (best last). The
+points are shuffled before they are split into folds when ``shuffle_points`` is true (as VL3D).
 
 Example:
     >>> from sklearn.ensemble import RandomForestClassifier
@@ -20,13 +21,14 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.models.forest_schema import FOREST_SCHEMA, SKLEARN_ARGS
 from vl3d_focal.reports.files import write_text
 
 logger = logging.getLogger(__name__)
@@ -74,7 +76,8 @@ def search_table(results: Mapping[str, Any]) -> str:
     """
     names = list(results["params"][0])
     rows = ["".join(f"{name:16.16}," for name in names) + "mean_test ,std_test  ,mean_time ,std_time"]
-    for i in np.argsort(results["mean_test_score"], kind="stable"):
+    scores = np.nan_to_num(np.asarray(results["mean_test_score"], dtype=float), nan=-np.inf)  # failed: first
+    for i in np.argsort(scores, kind="stable"):
         cells = "".join(f"{str(_plain(results['params'][i][name])):16.16}," for name in names)
         numbers = (
             100 * results["mean_test_score"][i],
@@ -94,6 +97,7 @@ def tune_forest(
     settings: Mapping[str, Any],
     seed: int | None,
     report_path: Path | None,
+    shuffle: bool = True,
 ) -> dict[str, Any]:
     """The ``model_args`` the search finds best for an unfitted forest on ``(x, y)``.
 
@@ -101,20 +105,24 @@ def tune_forest(
         forest: the forest with the given arguments and class weights (not fitted).
         x: the training points' features; y: their classes.
         settings: the normalised ``hyperparameter_tuning`` object.
-        seed: ``random_seed`` (draws of RandomSearch).
+        seed: ``random_seed`` (draws of RandomSearch, the folds' shuffle).
         report_path: where to write the table of every candidate (None: logged only).
+        shuffle: ``shuffle_points``: the points are shuffled before they are split into folds
+            (else the folds are runs of consecutive points).
 
     Raises:
         DataError: the search cannot run (a class with fewer points than folds, a value the
             forest refuses); the message says which.
     """
-    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
 
+    folds = StratifiedKFold(settings["num_folds"], shuffle=shuffle, random_state=seed if shuffle else None)
     common = {
-        "cv": settings["num_folds"],
+        "cv": folds,
         "n_jobs": settings["nthreads"],
         "pre_dispatch": settings["pre_dispatch"],
         "refit": False,
+        "error_score": "raise",
     }
     tuner = settings["tuner"].lower()
     if tuner == "gridsearch":
@@ -123,11 +131,15 @@ def tune_forest(
         search = RandomizedSearchCV(
             forest, search_space(settings["distributions"]), n_iter=settings["iterations"], random_state=seed, **common
         )
+    logger.info(
+        "hyperparameter %s: cross-validating on %d points (%d folds)", settings["tuner"], len(y), folds.n_splits
+    )
     try:
         search.fit(x, y)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:  # a candidate the forest refuses, a class with too few points
+        reason = str(err).strip().splitlines()[-1]
         raise DataError(
-            f"hyperparameter_tuning: the {settings['tuner']} cannot run on the training points: {err}"
+            f"hyperparameter_tuning: the {settings['tuner']} cannot run on the training points: {reason}"
         ) from err
     table = search_table(search.cv_results_)
     logger.info(
@@ -148,24 +160,44 @@ def tune_forest(
     return best
 
 
-def tuning_problems(settings: Mapping[str, Any], *, arguments: Sequence[str]) -> list[tuple[tuple, str]]:
-    """What a ``hyperparameter_tuning`` object asks that cannot run: its searched names against
-    the forest's ``arguments``, and the tuner against ``grid``/``distributions``.
+def _value_problems(name: str, value: Any) -> list[str]:
+    """Why a value (or a distribution) of a searched argument cannot be given to the forest."""
+    from jsonschema import Draft202012Validator
+
+    if isinstance(value, Mapping):
+        if value.get("distribution") == "randint" and not value.get("start", 0) < value.get("end", 0):
+            return [
+                f"randint draws from [start, end): expected start < end; got {value.get('start')}, {value.get('end')}"
+            ]
+        return []
+    validator = Draft202012Validator(FOREST_SCHEMA["properties"][name])
+    return [f"{item!r}: {next(validator.iter_errors(item)).message}" for item in value if not validator.is_valid(item)]
+
+
+def tuning_problems(settings: Mapping[str, Any]) -> list[tuple[tuple, str]]:
+    """What a ``hyperparameter_tuning`` object asks that cannot run: its searched names and values
+    against the forest's arguments (:data:`~vl3d_focal.models.forest_schema.SKLEARN_ARGS`), and the
+    tuner against ``grid``/``distributions``.
 
     Example:
-        >>> tuning_problems({"tuner": "GridSearch", "grid": {"depth": [2]}}, arguments=["max_depth"])
-        [(('grid', 'depth'), "'depth' is not an argument of the forest; expected one of: max_depth")]
+        >>> tuning_problems({"tuner": "GridSearch", "grid": {"depth": [2]}})[0][1][:48]
+        "'depth' is not an argument of the forest; expect"
+        >>> tuning_problems({"tuner": "GridSearch", "grid": {"n_estimators": [0, 5]}})
+        [(('grid', 'n_estimators'), 'cannot be given to the forest: 0: 0 is less than the minimum of 1')]
     """
     tuner = str(settings.get("tuner", "")).lower()
     key = "grid" if tuner == "gridsearch" else "distributions"
     space = settings.get(key)
     if not isinstance(space, Mapping):
         return [((), f"a {settings.get('tuner')} needs {key!r}: the values to try per model_args key")]
-    problems: list[tuple[tuple, str]] = [
-        ((key, name), f"{name!r} is not an argument of the forest; expected one of: {', '.join(arguments)}")
-        for name in space
-        if name not in arguments
-    ]
+    problems: list[tuple[tuple, str]] = []
+    for name, value in space.items():
+        if name not in SKLEARN_ARGS:
+            problems.append(
+                ((key, name), f"{name!r} is not an argument of the forest; expected one of: {', '.join(SKLEARN_ARGS)}")
+            )
+        elif isinstance(value, (list, Mapping)) and (found := _value_problems(name, value)):
+            problems.append(((key, name), "cannot be given to the forest: " + "; ".join(found)))
     named = settings.get("hyperparameters")
     if isinstance(named, list) and sorted(map(str, named)) != sorted(space):
         problems.append(
