@@ -26,6 +26,22 @@ PINNED_KEYS = {"OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusi
 """The keys an evaluation report must have (pinned by the issue)."""
 
 
+def tiny_pointnet_args(num_classes: int) -> dict:
+    """``model_args`` of a PointNet small enough for a test: 32 points of 3 m spheres, 8 features,
+    no T-Net, one epoch, no checkpoint, sparse cross-entropy."""
+    return {
+        "num_classes": num_classes,
+        "num_pwise_feats": 8,
+        "pre_processing": {"neighborhood": {"radius": 3.0}, "num_points": 32},
+        "pretransf_feats_spec": [{"filters": 8}],
+        "postransf_feats_spec": [{"filters": 8}],
+        "tnet_pre_filters_spec": [],
+        "tnet_post_filters_spec": [],
+        "model_handling": {"training_epochs": 1, "batch_size": 16, "checkpoint": False},
+        "compilation_args": {"loss": {"function": "sparse_categorical_crossentropy"}},
+    }
+
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Runs ``python -m vl3d_focal ARGS`` in ``cwd`` (TensorFlow quiet), capturing its text output.
 

@@ -12,7 +12,7 @@ import json
 import laspy
 import numpy as np
 import pytest
-from helpers import DEMO_CLASSES, random_bundle
+from helpers import DEMO_CLASSES, random_bundle, tiny_pointnet_args
 
 from vl3d_focal.cli import main
 from vl3d_focal.config import validate_spec
@@ -20,21 +20,7 @@ from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.models.model_file import save_bundle
 
 MAPPING = {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 1, 7]}
-TRAIN = {
-    "train": "PointNetPwiseClassifier",
-    "fnames": ["intensity"],
-    "model_args": {
-        "num_classes": 5,
-        "num_pwise_feats": 8,
-        "pre_processing": {"neighborhood": {"radius": 3.0}, "num_points": 32},
-        "pretransf_feats_spec": [{"filters": 8}],
-        "postransf_feats_spec": [{"filters": 8}],
-        "tnet_pre_filters_spec": [],
-        "tnet_post_filters_spec": [],
-        "model_handling": {"training_epochs": 1, "batch_size": 16, "checkpoint": False},
-        "compilation_args": {"loss": {"function": "sparse_categorical_crossentropy"}},
-    },
-}
+TRAIN = {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "model_args": tiny_pointnet_args(5)}
 WRITER = {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.las"}
 WRITER_AT = "$.sequential_pipeline[3].writer"
 

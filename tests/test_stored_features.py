@@ -10,7 +10,7 @@ import logging
 import laspy
 import numpy as np
 import pytest
-from helpers import DEMO_CLASSES
+from helpers import DEMO_CLASSES, tiny_pointnet_args
 
 from vl3d_focal.config import load_spec
 from vl3d_focal.data.features import extract_features, shape_features
@@ -80,17 +80,7 @@ def _train(folder, clouds: list[str], *, out: str) -> None:
         "train": "PointNetPwiseClassifier",
         "fnames": FNAMES,
         "random_seed": 1,
-        "model_args": {
-            "num_classes": len(DEMO_CLASSES),
-            "num_pwise_feats": 8,
-            "pre_processing": {"neighborhood": {"radius": 3.0}, "num_points": 32},
-            "pretransf_feats_spec": [{"filters": 8}],
-            "postransf_feats_spec": [{"filters": 8}],
-            "tnet_pre_filters_spec": [],
-            "tnet_post_filters_spec": [],
-            "model_handling": {"training_epochs": 1, "batch_size": 16, "checkpoint": False},
-            "compilation_args": {"loss": {"function": "sparse_categorical_crossentropy"}},
-        },
+        "model_args": tiny_pointnet_args(len(DEMO_CLASSES)),
     }
     steps = [
         {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 1, 7]},
