@@ -141,6 +141,11 @@ def test_a_vl3d_forest_spec_with_its_reports_and_held_out_validation_runs(tmp_pa
     assert "balanced within each tree's bootstrap sample" in caplog.text
     assert "hyperparameter_tuning: max_depth 6 -> 6" in caplog.text  # depth 1 cannot tell four classes apart
     weights = json.loads((tmp_path / "out/report.json").read_text())["trainings"][0]
+    validation = weights["validation"]
+    assert validation["tuned"] == {"max_depth": 6} and validation["training_type"] == "stratified_kfold"
+    assert [sorted(part) for part in validation["scores"]] == [["IoU", "OA"]] * 3
+    page = (tmp_path / "out/report.html").read_text()
+    assert "Scores on held-out training points (<code>stratified_kfold</code>" in page and "fold 3" in page
     assert weights["class_weight_rule"].startswith("balanced_subsample (scikit-learn): balanced within each tree's")
     counts = np.asarray(weights["class_counts"], dtype=float)
     np.testing.assert_allclose(weights["class_weight"], counts.sum() / (len(counts) * counts))

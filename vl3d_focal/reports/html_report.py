@@ -240,8 +240,13 @@ def _training(record: Mapping[str, Any], training: Mapping[str, Any], folder: Pa
     )
     board = (training.get("files") or {}).get("tensorboard_dir")
     html = (
-        f"<p>Model <b>{esc(training['model'])}</b>, loss <code>{esc(json.dumps(training['loss']))}</code>, "
-        f"{len(rows_history)} epochs, fit {fmt(training.get('fit_seconds'), 1)} s. {files}</p>"
+        f"<p>Model <b>{esc(training['model'])}</b>, "
+        + (
+            f"loss <code>{esc(json.dumps(training['loss']))}</code>, {len(rows_history)} epochs"
+            if training["loss"] or rows_history
+            else "fitted once (no loss, no epochs)"
+        )
+        + f", fit {fmt(training.get('fit_seconds'), 1)} s. {files}</p>"
         + (f"<p>TensorBoard logs: <code>tensorboard --logdir {esc(board)}</code></p>" if board else "")
         + '<div class="charts">'
         + "".join(charts)
@@ -260,7 +265,38 @@ def _training(record: Mapping[str, Any], training: Mapping[str, Any], folder: Pa
             bar_colors=_class_colors(record, len(names)),
         )
     clouds = [[link(c["path"], folder=folder), fmt(c["points"])] for c in training.get("clouds") or []]
-    return html + "<h3>Training clouds</h3>" + table(["cloud", "points"], clouds)
+    return (
+        html
+        + _fit_validation(training.get("validation") or {})
+        + "<h3>Training clouds</h3>"
+        + table(["cloud", "points"], clouds)
+    )
+
+
+def _fit_validation(validation: Mapping[str, Any]) -> str:
+    """A forest's hyperparameter search and held-out scores (``TrainingFacts.validation``)."""
+    if not validation:
+        return ""
+    tuned = validation.get("tuned") or {}
+    html = "<h3>Fit</h3><p>" + f"Fitted on {fmt(validation.get('points'))} points"
+    html += (
+        "; arguments chosen by the hyperparameter search: "
+        + ", ".join(f"<code>{esc(name)}</code> {esc(json.dumps(value))}" for name, value in tuned.items())
+        if tuned
+        else ""
+    ) + ".</p>"
+    scores = validation.get("scores") or []
+    if scores:
+        kind = validation.get("training_type")
+        names = list(scores[0])
+        label = "held-out share" if kind == "autoval" else "fold {}"
+        rows = [
+            [esc(label.format(number)), *(fmt(None if v is None else 100 * v, 2) for v in part.values())]
+            for number, part in enumerate(scores, start=1)
+        ]
+        html += f"<p>Scores on held-out training points (<code>{esc(str(kind))}</code>, percent):</p>"
+        html += table(["part", *names], rows)
+    return html
 
 
 def _class_colors(record: Mapping[str, Any], count: int) -> list[str]:

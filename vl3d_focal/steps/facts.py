@@ -35,6 +35,10 @@ class TrainingFacts:
         history: one row per epoch (``epoch``, the losses, the metrics, ``learning_rate``).
         fit_seconds: seconds spent fitting.
         files: what the training wrote, by name (``history_csv``, ``class_weights``...).
+        validation: what a model fitted on points (the forest) did besides its fit:
+            ``training_type``, ``scores`` (the metrics of each held-out part: one, or one per
+            fold), ``tuned`` (the arguments a hyperparameter search chose) and ``points`` (the
+            points of the final fit); empty for a network.
     """
 
     model: str
@@ -50,6 +54,7 @@ class TrainingFacts:
     history: list[dict[str, Any]]
     fit_seconds: float
     files: dict[str, str] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

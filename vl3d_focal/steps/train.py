@@ -334,6 +334,7 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
         history=[dict(row) for row in trainer.history.rows],
         fit_seconds=round(trainer.fit_seconds, 3),
         files={name: str(path) for name, path in files.items() if path is not None and Path(path).exists()},
+        validation=dict(getattr(trainer, "validation", {})),  # a forest's (a network has none)
     )
 
 

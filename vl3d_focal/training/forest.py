@@ -65,6 +65,7 @@ class ForestTrainer:
         self.job = job
         self.history = _NoHistory()
         self.fit_seconds = 0.0
+        self.validation: dict[str, Any] = {}  # for the run report (TrainingFacts.validation)
 
     def _samples(self) -> tuple[np.ndarray, np.ndarray]:
         """Normalised features and labels of the labelled training points (capped, seeded)."""
@@ -185,6 +186,12 @@ class ForestTrainer:
             f"; out-of-bag accuracy {forest.oob_score_:.4f}" if forest.oob_score else "",
         )
         self._write_reports(forest, x, y)
+        self.validation = {
+            "training_type": job.training_type,
+            "scores": validation.scores,
+            "tuned": tuned,
+            "points": fitted,
+        }
         listed = None if isinstance(weights, str) else weights
         plan = LossPlan(loss=None, label_format="sparse", class_weight=listed, class_weight_source=source)
         write_class_weights(
