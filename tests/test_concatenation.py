@@ -180,3 +180,28 @@ def test_a_pipeline_trains_on_and_writes_the_concatenation_known_by_its_first_fi
     report = json.loads((tmp_path / "out/report.json").read_text())
     assert [cloud["path"] for cloud in report["clouds"]] == [str(tmp_path / "in_pcloud_concat(a+b)")]
     assert report["clouds"][0]["points"] == kept
+
+
+def test_the_written_codes_are_checked_against_the_first_cloud_whose_header_the_outputs_take(tmp_path):
+    first, second = _clouds(tmp_path)
+    codes = np.asarray(second.classification)
+    second.classification = np.where(codes > 31, 1, codes).astype(np.uint8)
+    laspy.convert(second, point_format_id=3).write(tmp_path / "b3.las")  # codes 0..31 only
+    assert first.header.point_format.id >= 6
+    mapping = {
+        "class_mapping": "LASClassMapping",
+        "classes": [{"name": "ground", "codes": [2]}, {"name": "pole", "codes": [64]}],
+        "ignore_codes": [0, 1, 3, 4, 5, 6, 7, 68],
+    }
+    steps = [
+        mapping,
+        {"predict": "ModelLoader", "model_path": "a.laz"},
+        {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"},
+    ]
+    concat = _spec(in_pcloud_concat=[{"in_pcloud": "a.laz"}, {"in_pcloud": "b3.las"}])
+    concat["sequential_pipeline"] = steps
+    found = [str(i) for i in validate_spec(concat, base_dir=tmp_path) if "point format" in str(i)]
+    assert found == []  # written in a.laz's format 6, which holds code 64
+    concat["in_pcloud_concat"].reverse()
+    found = [str(i) for i in validate_spec(concat, base_dir=tmp_path) if "point format" in str(i)]
+    assert len(found) == 1 and "b3.las is in LAS point format 3" in found[0]

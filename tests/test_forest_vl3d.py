@@ -16,7 +16,7 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.reports.metrics import confusion_matrix
 from vl3d_focal.reports.vl3d_metrics import global_metrics
 from vl3d_focal.runner.pipeline import execute_pipeline
-from vl3d_focal.training.forest_reports import importance_table, kfold_table, permutation_importances
+from vl3d_focal.training.forest_reports import importance_table, kfold_table, most_trees, permutation_importances
 from vl3d_focal.training.forest_tuning import tune_forest
 from vl3d_focal.training.forest_validation import HeldOutValidation
 
@@ -233,3 +233,34 @@ def test_a_random_search_draws_its_candidates_from_the_distributions_seeded():
     assert first == tune_forest(_new_forest(), x, y, settings=settings, seed=5, report_path=None)
     assert 2 <= first["max_depth"] < 9 and 0.0 <= first["min_impurity_decrease"] <= 0.01
     assert isinstance(first["max_depth"], int)  # plain Python values, as model_args
+
+
+def test_a_failing_candidate_is_left_out_of_the_search_with_one_warning(tmp_path, caplog):
+    x, y = _points()
+    settings = {
+        "tuner": "GridSearch",
+        "grid": {"bootstrap": [False, True], "max_samples": [0.5]},  # no max_samples without bootstrap
+        "num_folds": 3,
+        "nthreads": 1,
+        "pre_dispatch": 2,
+        "iterations": 32,
+    }
+    with caplog.at_level(logging.WARNING, logger="vl3d_focal"):
+        best = tune_forest(_new_forest(), x, y, settings=settings, seed=0, report_path=tmp_path / "search.log")
+    assert best == {"bootstrap": True, "max_samples": 0.5}
+    assert "1 of 2 candidates failed and are left out" in caplog.text
+    assert (tmp_path / "search.log").read_text().splitlines()[1].startswith("False")  # failed: first, best last
+    grid = {"n_estimators": []}
+    assert (
+        most_trees(
+            {"decision_plot_trees": 2, "model_args": {"n_estimators": 4}, "hyperparameter_tuning": {"grid": grid}}
+        )
+        == 2
+    )
+    _scene(tmp_path)
+    step = _forest_step(
+        decision_plot_path="*t.svg", decision_plot_trees=2, hyperparameter_tuning={"tuner": "GridSearch", "grid": grid}
+    )
+    spec = {"in_pcloud": ["scene.laz"], "out_pcloud": ["out/*"], "sequential_pipeline": [step]}
+    found = [str(i) for i in validate_spec(spec, base_dir=tmp_path)]
+    assert any("grid.n_estimators: [] should be non-empty" in i for i in found), found

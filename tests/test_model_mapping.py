@@ -179,3 +179,20 @@ def test_the_same_classes_in_another_order_are_scored_in_the_model_s_order(folde
     assert other_order["class_names"] == as_model["class_names"] == [c["name"] for c in DEMO_CLASSES]
     assert other_order["confusion_matrix"] == as_model["confusion_matrix"]
     assert sum(map(sum, as_model["confusion_matrix"])) > 0
+
+
+def test_eval_class_names_in_the_spec_s_order_after_a_reorder_are_refused_not_misreported(folder):
+    reordered = list(reversed(DEMO_CLASSES))
+    spec = _spec(reordered)
+    names = [c["name"] for c in reordered]  # the user's order; the predictions are in the model's
+    spec["sequential_pipeline"][2].update(class_names=names, ignore_classes=[names[0]])
+    [issue] = validate_spec(spec, base_dir=folder)
+    assert issue.path == "$.sequential_pipeline[2].class_names"
+    assert issue.message.startswith("class_names names the predictions' classes by position, but lists them in another")
+    from vl3d_focal.steps.evaluate import _classes
+
+    model_order = ClassMapping.from_spec({"classes": DEMO_CLASSES, "ignore_codes": [0, 1, 7]})
+    state = PipelineState(clouds=[], model_prefix="", mapping=model_order, predicted_names=list(model_order.names))
+    with pytest.raises(DataError, match="eval step: class_names names the predictions' classes by position"):
+        _classes({"class_names": names}, state)  # the run refuses them too (a spec not validated first)
+    assert _classes({"class_names": ["a", "b", "c", "d", "e"]}, state)[1] == ["a", "b", "c", "d", "e"]  # relabelled

@@ -254,8 +254,8 @@ def test_a_record_of_many_tiles_reads_back_as_written(tmp_path):
 def test_a_resumed_tile_is_done_again_when_the_neighbours_its_buffer_would_read_changed(tmp_path):
     """The record keeps the neighbours each tile's buffer read; with the tile index of a later
     run, a neighbour readable now, a repaired one (its file changed since it was left out) and a
-    used one that is gone make the tile not done; an unchanged left-out neighbour, a tile without
-    buffer and a record written before records held the neighbours keep it done."""
+    used one that is gone make the tile not done, as does a left-out neighbour that was done itself;
+    a tile without buffer and a record written before records held the neighbours keep it done."""
     files = {name: tmp_path / f"{name}.las" for name in "abcd"}
     for path in files.values():
         path.write_bytes(b"points")
@@ -303,7 +303,8 @@ def test_a_resumed_tile_is_done_again_when_the_neighbours_its_buffer_would_read_
         return {name: again.buffer_changes(str(files[name]), phase=same, index=index) for name in "bcd"}
 
     repaired = TileIndex(footprints=tuple(row.values()))
-    assert changes(repaired) == {"b": ["a.las readable now"], "c": [], "d": []}
+    # d's points did not read for c's buffer, yet d was done itself: a passing error, c is done again
+    assert changes(repaired) == {"b": ["a.las readable now"], "c": ["d.las left out, yet done itself"], "d": []}
     files["d"].write_bytes(b"repaired points")
     assert changes(repaired) == {"b": ["a.las readable now"], "c": ["d.las changed since it was left out"], "d": []}
     gone = changes(TileIndex(footprints=(row["b"], row["d"])))  # c's header no longer reads: it fails on its own
@@ -326,3 +327,26 @@ def test_a_resumed_tile_is_done_again_when_the_neighbours_its_buffer_would_read_
         del tile["buffers"]
     first.json_path.write_text(json.dumps(older))
     assert changes(repaired) == {"b": [], "c": [], "d": []}
+
+
+def test_a_neighbour_left_out_of_a_buffer_though_done_itself_makes_the_tile_done_again(tmp_path):
+    from vl3d_focal.runner.survey import SurveyRecord
+
+    neighbour = tmp_path / "b.las"
+    neighbour.write_bytes(b"unchanged since")  # its points failed to read once, its file did not change
+    index = TileIndex(
+        footprints=(
+            Footprint(path="a.las", low=(0, 0, 0), high=(10, 10, 5), points=9),
+            Footprint(path=str(neighbour), low=(10, 0, 0), high=(20, 10, 5), points=9),
+        )
+    )
+    left_out = BufferNeighbours(metres=2.0, used=(), left_out={str(neighbour): file_signature(neighbour)}).to_json()
+
+    def changes(status: str) -> list[str]:
+        previous = {"a.las": {"buffers": [left_out]}, str(neighbour): {"status": status}}
+        return SurveyRecord(tiles=[], model_prefix="o/", crs=None, previous=previous).buffer_changes(
+            "a.las", phase=0, index=index
+        )
+
+    assert changes("done") == ["b.las left out, yet done itself"]
+    assert changes("failed") == []  # still broken: nothing to gain from predicting the tile again

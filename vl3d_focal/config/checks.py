@@ -345,6 +345,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
         known["cloud_features"] = {
             path: header_feature_names(path) for path in concatenated_clouds(spec) or _strings(spec.get("in_pcloud"))
         }
+        known["written_clouds"] = run_inputs(spec)  # whose headers the written clouds take (concat: the first)
     for i, (step, found_step) in enumerate(zip(as_list(spec.get("sequential_pipeline")), steps)):
         if found_step is None:
             continue

@@ -214,8 +214,9 @@ class SurveyRecord:
 
     def buffer_changes(self, path: str, *, phase: int, index: TileIndex) -> list[str]:
         """How the neighbours the tile's buffer would read now differ from those the previous
-        record holds for the phase (:meth:`BufferNeighbours.changes`): a tile the previous run
-        completed is predicted again when this is not empty.
+        record holds for the phase (:meth:`BufferNeighbours.changes`), and the neighbours it left
+        out although they were done themselves (their points failed to read once): a tile the
+        previous run completed is predicted again when this is not empty.
 
         Example:
             >>> old = {"a.laz": {"buffers": [{"metres": 2.0, "used": ["b.laz"], "left_out": {}}]}}
@@ -224,7 +225,17 @@ class SurveyRecord:
             ['b.laz used, no longer readable']
         """
         recorded = self._previous_buffer(path, phase=phase)
-        return [] if recorded is None else BufferNeighbours.from_json(recorded).changes(path, index=index)
+        if recorded is None:
+            return []
+        neighbours = BufferNeighbours.from_json(recorded)
+        found = neighbours.changes(path, index=index)
+        found += [  # its points did not read for the buffer, yet the tile itself was done: a passing error
+            f"{Path(other).name} left out, yet done itself"
+            for other in neighbours.left_out
+            if (self.previous.get(other) or {}).get("status") in ("done", "skipped")
+            and not any(phrase.startswith(Path(other).name + " ") for phrase in found)
+        ]
+        return found
 
     def tile_metrics(self, path: str) -> dict[str, Any] | None:
         """A tile's recorded metrics with its confusion matrix and class names, or None.

@@ -300,6 +300,7 @@ def model_mapping_issues(
         yield at, f"{source}: {problem}"
     if model is not None:
         known["mapping"] = model if spec is None or problem else spec.in_order(model.names)
+        known["class_names"] = list(known["mapping"].names)  # the predictions' classes, in their order
 
 
 STEPS.register(

@@ -53,6 +53,24 @@ def _training_counts(state: PipelineState, *, num_classes: int) -> dict[str, lis
     return {"training": list(counts)} if len(counts) == num_classes else None
 
 
+def reordered_names_problem(names: Sequence[str], classes: Sequence[str]) -> str | None:
+    """Why ``class_names`` that list the predictions' classes in another order cannot be used:
+    they name the classes by position, so each class would be reported under another's name.
+
+    Example:
+        >>> reordered_names_problem(["b", "a"], ["a", "b"])
+        "class_names names the predictions' classes by position, but lists them in another order than theirs ['a', 'b']: each would be reported under another's name; list them in that order"
+        >>> reordered_names_problem(["ground", "tree"], ["a", "b"]) is None  # other names: a relabelling
+        True
+    """
+    if sorted(names) != sorted(classes) or list(names) == list(classes):
+        return None
+    return (
+        f"class_names names the predictions' classes by position, but lists them in another order than theirs "
+        f"{list(classes)}: each would be reported under another's name; list them in that order"
+    )
+
+
 def _classes(step: Mapping[str, Any], state: PipelineState) -> tuple[Any, list[str]]:
     mapping = state.require_mapping(step="eval")
     if state.predicted_names is not None and list(mapping.names) != state.predicted_names:
@@ -61,6 +79,9 @@ def _classes(step: Mapping[str, Any], state: PipelineState) -> tuple[Any, list[s
             f"{state.predicted_names}; expected the same classes in the same order"
         )
     names = list(step["class_names"] or mapping.names)
+    problem = reordered_names_problem(names, mapping.names)
+    if problem:
+        raise DataError(f"eval step: {problem}")
     if len(names) != mapping.num_classes:
         raise DataError(
             f"eval step class_names: expected {mapping.num_classes} names (the classes "
@@ -246,6 +267,9 @@ def check_eval(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Ite
     names = step.get("class_names") if isinstance(step.get("class_names"), list) else None
     if names is not None and classes is not None and len(names) != len(classes):
         yield at + ("class_names",), f"expected one name per class ({len(classes)}: {classes}); got {len(names)}"
+    problem = reordered_names_problem(names, classes) if names is not None and classes is not None else None
+    if problem:
+        yield at + ("class_names",), problem
     names = names if names is not None else classes
     for k, name in enumerate(as_list(step.get("ignore_classes"))):
         if names is not None and isinstance(name, str) and name not in names:

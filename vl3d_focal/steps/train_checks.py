@@ -257,7 +257,7 @@ def _classified_cloud_issues(step: Mapping[str, Any], at: tuple, known: dict[str
     given = [path for path in as_list(handling.get("training_pcloud")) if isinstance(path, str)]
     problem = unwritable_codes_problem(
         known.get("mapping"),
-        given or list(known["cloud_features"]),
+        given or list(known.get("written_clouds") or ()),
         remedy="give those classes a las_code of 31 or less in the class_mapping step",
     )
     if problem:

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from vl3d_focal.config.checks import Issue, as_dict
+from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.errors import DataError
@@ -69,7 +69,8 @@ def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
     """``prediction_dimension`` names a new extra dimension: not a standard LAS dimension (it
     would replace the coordinates, the intensity...), not a class's probability dimension, and
     not a dimension an input cloud has (``known["cloud_features"]``), whose values it would replace.
-    Without it, the input clouds' point format holds the predicted classes' LAS codes
+    Without it, the point format of the clouds written (``known["written_clouds"]``: the inputs,
+    or the first file of ``in_pcloud_concat``) holds the predicted classes' LAS codes
     (``known["mapping"]``; :func:`~vl3d_focal.steps.class_mapping.unwritable_codes_problem`).
 
     Example:
@@ -85,7 +86,7 @@ def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
     if not isinstance(name, str):
         problem = unwritable_codes_problem(
             known.get("mapping"),
-            as_dict(known.get("cloud_features")),
+            as_list(known.get("written_clouds")),
             remedy="give those classes a las_code of 31 or less in a class_mapping step before the predict step, "
             "write the predicted codes to an extra dimension with prediction_dimension",
         )

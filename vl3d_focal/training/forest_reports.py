@@ -110,13 +110,18 @@ def most_trees(step: Mapping[str, Any]) -> int:
         return 0
     tuning = step.get("hyperparameter_tuning") or {}
     space = tuning.get("grid") or tuning.get("distributions") or {}
-    searched = space.get("n_estimators")
-    if isinstance(searched, list):
-        available = max(int(value) for value in searched)
-    elif isinstance(searched, Mapping) and searched.get("distribution") == "randint":
-        available = int(searched["end"]) - 1
-    else:
-        available = int(step.get("model_args", {}).get("n_estimators", 100))
+    searched = space.get("n_estimators") if isinstance(space, Mapping) else None
+    counts = (
+        [v for v in searched if isinstance(v, int) and not isinstance(v, bool)] if isinstance(searched, list) else []
+    )
+    end = searched.get("end") if isinstance(searched, Mapping) and searched.get("distribution") == "randint" else None
+    if counts:
+        available = max(counts)
+    elif isinstance(end, int) and not isinstance(end, bool):
+        available = end - 1
+    else:  # no search of it (or one the checks refuse)
+        given = step.get("model_args", {}).get("n_estimators", 100)
+        available = given if isinstance(given, int) else 100
     return available if asked == -1 else min(asked, available)
 
 

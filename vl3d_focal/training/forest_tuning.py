@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -117,13 +118,7 @@ def tune_forest(
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
 
     folds = StratifiedKFold(settings["num_folds"], shuffle=shuffle, random_state=seed if shuffle else None)
-    common = {
-        "cv": folds,
-        "n_jobs": settings["nthreads"],
-        "pre_dispatch": settings["pre_dispatch"],
-        "refit": False,
-        "error_score": "raise",
-    }
+    common = {"cv": folds, "n_jobs": settings["nthreads"], "pre_dispatch": settings["pre_dispatch"], "refit": False}
     tuner = settings["tuner"].lower()
     if tuner == "gridsearch":
         search = GridSearchCV(forest, settings["grid"], **common)
@@ -135,12 +130,23 @@ def tune_forest(
         "hyperparameter %s: cross-validating on %d points (%d folds)", settings["tuner"], len(y), folds.n_splits
     )
     try:
-        search.fit(x, y)
-    except (ValueError, TypeError) as err:  # a candidate the forest refuses, a class with too few points
+        with warnings.catch_warnings(record=True) as caught:  # scikit-learn's, with a traceback per failed fit
+            warnings.simplefilter("always")
+            search.fit(x, y)
+    except (ValueError, TypeError) as err:  # every candidate failed, or a class with too few points
         reason = str(err).strip().splitlines()[-1]
         raise DataError(
             f"hyperparameter_tuning: the {settings['tuner']} cannot run on the training points: {reason}"
         ) from err
+    failed = [i for i, score in enumerate(search.cv_results_["mean_test_score"]) if not np.isfinite(score)]
+    if failed:
+        reason = next((str(w.message).strip().splitlines()[-1] for w in caught if "fit" in str(w.message)), "")
+        logger.warning(
+            "hyperparameter_tuning: %d of %d candidates failed and are left out (%s)",
+            len(failed),
+            len(search.cv_results_["params"]),
+            reason,
+        )
     table = search_table(search.cv_results_)
     logger.info(
         "hyperparameter %s over %d candidates:\n%s", settings["tuner"], len(search.cv_results_["params"]), table
@@ -165,7 +171,8 @@ def _value_problems(name: str, value: Any) -> list[str]:
     from jsonschema import Draft202012Validator
 
     if isinstance(value, Mapping):
-        if value.get("distribution") == "randint" and not value.get("start", 0) < value.get("end", 0):
+        start, end = value.get("start"), value.get("end")
+        if value.get("distribution") == "randint" and isinstance(start, int) and isinstance(end, int) and start >= end:
             return [
                 f"randint draws from [start, end): expected start < end; got {value.get('start')}, {value.get('end')}"
             ]
