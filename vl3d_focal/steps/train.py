@@ -308,7 +308,7 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
         spec_value, _ = class_weight_value(loss_spec=info.loss, model_handling=job.model_args["model_handling"])
     weights, rule = info.class_weight, describe_class_weight(spec_value) if info.class_weight is not None else ""
     if spec_value == BALANCED_SUBSAMPLE:  # scikit-learn weighs each tree's bootstrap sample anew
-        total, present = sum(info.class_counts), len(info.class_counts)
+        total, present = sum(info.class_counts), sum(1 for count in info.class_counts if count)  # scikit-learn's C
         weights = [total / (present * count) if count else 0.0 for count in info.class_counts]
         rule = (
             "balanced_subsample (scikit-learn): balanced within each tree's bootstrap sample, N / (C n_c) of its "
