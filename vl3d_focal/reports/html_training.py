@@ -1,0 +1,128 @@
+"""The training section of a run's HTML report (:mod:`vl3d_focal.reports.html_report`): the model
+and its loss, the history charts, the class weights and how they came, a forest's fit (the points,
+the arguments its hyperparameter search chose, its held-out scores) and the training clouds.
+
+Example:
+    >>> "<h3>Class weights</h3>" in training_section({}, {"model": "M", "loss": {}, "class_names": ["a"],
+    ...     "class_counts": [2]}, folder=Path("."))
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vl3d_focal.reports import svg_charts
+from vl3d_focal.reports.html_page import esc, fmt, link, table
+from vl3d_focal.reports.run_summary import history_columns
+
+
+def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, folder: Path) -> str:
+    """One training of a run record as HTML: the model, the history charts, the class weights, a
+    forest's fit and the training clouds.
+
+    Example:
+        >>> html = training_section({}, {"model": "RandomForestClassifier", "loss": {}, "class_names": ["a", "b"],
+        ...     "class_counts": [3, 1], "validation": {"points": 4, "tuned": {}, "scores": []}}, folder=Path("."))
+        >>> "fitted once (no loss, no epochs)" in html and "Fitted on 4 points" in html
+        True
+    """
+    rows_history = training.get("history") or []
+    epochs = [int(row.get("epoch", k)) + 1 for k, row in enumerate(rows_history)]
+    charts = []
+    for base, columns in history_columns(rows_history).items():
+        series = {
+            ("validation" if c.startswith("val_") else "training") if len(columns) > 1 else c: [
+                row.get(c) for row in rows_history
+            ]
+            for c in columns
+        }
+        log = base.endswith("loss") or base in ("learning_rate", "lr")
+        charts.append(svg_charts.line_chart(x=epochs, series=series, title=base, x_label="epoch", log_y=log))
+    names, counts, weights = training["class_names"], training["class_counts"], training.get("class_weight")
+    total = sum(counts) or 1
+    pull = [w * c for w, c in zip(weights, counts)] if weights else counts
+    rows = [
+        [
+            esc(name),
+            fmt(int(c)),
+            f"{100 * c / total:.2f}%",
+            fmt(w, 4) if weights else "1 (none)",
+            f"{100 * p / (sum(pull) or 1):.2f}%",
+        ]
+        for name, c, w, p in zip(names, counts, weights or counts, pull)
+    ]
+    files = " ".join(
+        link(path, folder=folder)
+        for name, path in (training.get("files") or {}).items()
+        if name != "tensorboard_dir" and Path(path).exists()
+    )
+    board = (training.get("files") or {}).get("tensorboard_dir")
+    html = (
+        f"<p>Model <b>{esc(training['model'])}</b>, "
+        + (
+            f"loss <code>{esc(json.dumps(training['loss']))}</code>, {len(rows_history)} epochs"
+            if training["loss"] or rows_history
+            else "fitted once (no loss, no epochs)"
+        )
+        + f", fit {fmt(training.get('fit_seconds'), 1)} s. {files}</p>"
+        + (f"<p>TensorBoard logs: <code>tensorboard --logdir {esc(board)}</code></p>" if board else "")
+        + '<div class="charts">'
+        + "".join(charts)
+        + "</div><h3>Class weights</h3>"
+    )
+    html += (
+        f"<p>{esc(training.get('class_weight_rule') or 'No class weights: every point weighs the same.')} "
+        f"(from {esc(training.get('class_weight_source', 'none'))})</p>"
+    )
+    html += table(["class", "training points", "share", "weight", "share of the weighted loss"], rows)
+    if weights:
+        html += svg_charts.bar_chart(
+            categories=names,
+            groups={"weight": weights},
+            title="Class weights",
+            bar_colors=_class_colors(record, len(names)),
+        )
+    clouds = [[link(c["path"], folder=folder), fmt(c["points"])] for c in training.get("clouds") or []]
+    return (
+        html
+        + _fit_validation(training.get("validation") or {})
+        + "<h3>Training clouds</h3>"
+        + table(["cloud", "points"], clouds)
+    )
+
+
+def _fit_validation(validation: Mapping[str, Any]) -> str:
+    """A forest's hyperparameter search and held-out scores (``TrainingFacts.validation``)."""
+    if not validation:
+        return ""
+    tuned = validation.get("tuned") or {}
+    html = "<h3>Fit</h3><p>" + f"Fitted on {fmt(validation.get('points'))} points"
+    html += (
+        "; arguments chosen by the hyperparameter search: "
+        + ", ".join(f"<code>{esc(name)}</code> {esc(json.dumps(value))}" for name, value in tuned.items())
+        if tuned
+        else ""
+    ) + ".</p>"
+    scores = validation.get("scores") or []
+    if scores:
+        kind = validation.get("training_type")
+        names = list(scores[0])
+        label = "held-out share" if kind == "autoval" else "fold {}"
+        rows = [
+            [esc(label.format(number)), *(fmt(None if v is None else 100 * v, 2) for v in part.values())]
+            for number, part in enumerate(scores, start=1)
+        ]
+        html += f"<p>Scores on held-out training points (<code>{esc(str(kind))}</code>, percent):</p>"
+        html += table(["part", *names], rows)
+    return html
+
+
+def _class_colors(record: Mapping[str, Any], count: int) -> list[str]:
+    for evaluation in record.get("evaluations") or []:
+        if len(evaluation.get("class_colors") or []) == count:
+            return list(evaluation["class_colors"])
+    return [svg_charts.PALETTE[k % len(svg_charts.PALETTE)] for k in range(count)]
