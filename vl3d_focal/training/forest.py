@@ -119,29 +119,26 @@ class ForestTrainer:
         logger.info(
             "most important features: %s", ", ".join(f"{job.feature_names[i]} {importance[i]:.3f}" for i in ranked)
         )
-        if outputs.get("decision_plot_path") is not None and settings.get("decision_plot_trees", 0) == 0:
+        permutation_wanted, trees = settings["importance_report_permutation"], settings["decision_plot_trees"]
+        if outputs.get("decision_plot_path") is not None and trees == 0:
             logger.warning("decision_plot_path: decision_plot_trees is 0 (the default): no tree is drawn")
         if job.training_type != "stratified_kfold":
             for key in ("stratkfold_report_path", "stratkfold_plot_path"):
                 if outputs.get(key) is not None:
                     logger.warning("%s: written only with training_type 'stratified_kfold' (as VL3D)", key)
         if outputs.get("importance_report_path") is not None:
-            if settings.get("importance_report_permutation", True):
+            if permutation_wanted:
                 logger.info("permutation importances of %d features (5 shuffles each)...", len(job.feature_names))
-            permutation = (
-                permutation_importances(forest, x, y, seed=job.seed)
-                if settings.get("importance_report_permutation", True)
-                else None
-            )
+            permutation = permutation_importances(forest, x, y, seed=job.seed) if permutation_wanted else None
             write_text(
                 outputs["importance_report_path"], importance_table(job.feature_names, importance, permutation) + "\n"
             )
-        if outputs.get("decision_plot_path") is not None and settings.get("decision_plot_trees", 0) != 0:
+        if outputs.get("decision_plot_path") is not None and trees != 0:
             write_tree_pictures(
                 forest,
                 path=outputs["decision_plot_path"],
-                trees=int(settings["decision_plot_trees"]),
-                max_depth=int(settings.get("decision_plot_max_depth", 5)),
+                trees=int(trees),
+                max_depth=int(settings["decision_plot_max_depth"]),
                 feature_names=job.feature_names,
                 class_names=job.class_names,
             )
@@ -157,7 +154,7 @@ class ForestTrainer:
         weights, source = self._class_weight(counts)
         validation = HeldOutValidation.from_job(job)
         start = time.perf_counter()
-        tuning = job.forest.get("hyperparameter_tuning")
+        tuning = job.forest["hyperparameter_tuning"]
         tuned = (
             {}
             if tuning is None
@@ -168,7 +165,7 @@ class ForestTrainer:
                 settings=tuning,
                 seed=job.seed,
                 report_path=job.reports.outputs.get("report_path"),
-                shuffle=bool(job.forest.get("shuffle_points", True)),
+                shuffle=bool(job.forest["shuffle_points"]),
             )
         )
         forest, fitted = validation.fit(

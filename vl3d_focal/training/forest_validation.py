@@ -79,7 +79,8 @@ class HeldOutValidation:
 
         Example:
             >>> from types import SimpleNamespace
-            >>> job = SimpleNamespace(training_type="stratified_kfold", seed=1, forest={"num_folds": 3},
+            >>> forest = {"autoval_size": 0.2, "num_folds": 3, "shuffle_points": True}  # the step's, normalised
+            >>> job = SimpleNamespace(training_type="stratified_kfold", seed=1, forest=forest,
             ...                       reports=SimpleNamespace(autoval=["OA"], outputs={}))
             >>> HeldOutValidation.from_job(job).folds
             3
@@ -88,9 +89,9 @@ class HeldOutValidation:
         return cls(
             training_type=job.training_type,
             metrics=tuple(job.reports.autoval or GLOBAL_METRICS),
-            size=settings.get("autoval_size", 0.2),
-            folds=int(settings.get("num_folds", 5)),
-            shuffle=bool(settings.get("shuffle_points", True)),
+            size=settings["autoval_size"],
+            folds=int(settings["num_folds"]),
+            shuffle=bool(settings["shuffle_points"]),
             seed=job.seed,
             report_path=outputs.get("stratkfold_report_path"),
             plot_path=outputs.get("stratkfold_plot_path"),
