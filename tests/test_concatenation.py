@@ -60,7 +60,7 @@ def test_each_cloud_keeps_the_points_its_conditions_keep_in_order_under_the_firs
         np.testing.assert_array_equal(np.asarray(cloud.las[name]), expected)
     assert cloud.las.header.point_format.id == first.header.point_format.id
     np.testing.assert_array_equal(cloud.las.header.scales, laspy.read(tmp_path / "a.laz").header.scales)
-    assert cloud.path == tmp_path / "a.laz"
+    assert cloud.path == tmp_path / "in_pcloud_concat(a+b)"  # named as its record, messages and reports
 
 
 def test_a_cloud_lacking_a_dimension_of_the_first_or_a_condition_on_a_missing_one_is_a_clear_error(tmp_path):

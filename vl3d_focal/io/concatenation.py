@@ -142,6 +142,19 @@ def _merge(parts: Sequence[tuple[laspy.LasData, np.ndarray, Path]]) -> laspy.Las
     return merged
 
 
+def concatenation_name(paths: Sequence[str | Path], *, shown: int = 3) -> Path:
+    """What names the one cloud of ``in_pcloud_concat`` in messages and reports: its files' stems
+    (the first ``shown``) in the first file's folder; not a file.
+
+    Example:
+        >>> concatenation_name(["/d/a.laz", "/e/b.laz", "c.las", "d.las", "e.las"]).as_posix()
+        '/d/in_pcloud_concat(a+b+c+2 more)'
+    """
+    stems = [Path(path).stem for path in paths]
+    more = f"+{len(stems) - shown} more" if len(stems) > shown else ""
+    return Path(paths[0]).parent / f"in_pcloud_concat({'+'.join(stems[:shown])}{more})"
+
+
 def read_concatenation(entries: Sequence[Mapping[str, Any]]) -> PointCloud:
     """The clouds of ``in_pcloud_concat`` entries, each filtered by its conditions, as one cloud.
 
@@ -149,7 +162,8 @@ def read_concatenation(entries: Sequence[Mapping[str, Any]]) -> PointCloud:
         entries: ``{"in_pcloud": path, "conditions": [...] or None}`` objects, as validated.
 
     Returns:
-        The concatenated cloud; its ``path`` is the first entry's file (whose header it takes).
+        The concatenated cloud, named by :func:`concatenation_name` (its ``path``, not a file),
+        with the first entry's header.
 
     Raises:
         DataError: a cloud cannot be read, a condition names a dimension a cloud lacks, a
@@ -174,4 +188,4 @@ def read_concatenation(entries: Sequence[Mapping[str, Any]]) -> PointCloud:
         )
     merged = _merge(parts)
     logger.info("in_pcloud_concat: %d cloud(s) concatenated into one of %d points", len(parts), kept)
-    return PointCloud.from_las(merged, path=parts[0][2])
+    return PointCloud.from_las(merged, path=concatenation_name([path for _, _, path in parts]))

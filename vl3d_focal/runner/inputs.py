@@ -25,25 +25,13 @@ from vl3d_focal.steps.state import PipelineState
 logger = logging.getLogger(__name__)
 
 
-def concatenation_name(paths: Sequence[str | Path], *, shown: int = 3) -> Path:
-    """What names the one cloud of ``in_pcloud_concat`` in messages and reports: its files' stems
-    (the first ``shown``) in the first file's folder; not a file.
-
-    Example:
-        >>> concatenation_name(["/d/a.laz", "/e/b.laz", "c.las", "d.las", "e.las"]).as_posix()
-        '/d/in_pcloud_concat(a+b+c+2 more)'
-    """
-    stems = [Path(path).stem for path in paths]
-    more = f"+{len(stems) - shown} more" if len(stems) > shown else ""
-    return Path(paths[0]).parent / f"in_pcloud_concat({'+'.join(stems[:shown])}{more})"
-
-
 def read_concatenated_input(entries: Sequence[Mapping[str, Any]], *, prefixes: Sequence[str | Path]) -> PipelineState:
     """A new pipeline state whose one cloud is VL3D's ``in_pcloud_concat``: every listed cloud,
     filtered by its conditions, read whole into one (:func:`~vl3d_focal.io.concatenation.read_concatenation`).
 
     The cloud stays in memory (no step streams it from a file); its outputs go where the first
-    file's would, its messages and reports name it :func:`concatenation_name`, and its footprint
+    file's would, its messages and reports name it as the cloud is named
+    (:func:`~vl3d_focal.io.concatenation.concatenation_name`), and its footprint
     covers every point kept.
 
     Example:
@@ -53,12 +41,16 @@ def read_concatenated_input(entries: Sequence[Mapping[str, Any]], *, prefixes: S
     """
     first = str(entries[0]["in_pcloud"])
     cloud = read_concatenation(entries)
-    name = concatenation_name([entry["in_pcloud"] for entry in entries])
+    assert cloud.path is not None  # read_concatenation names it
     (lx, ly, lz), (hx, hy, hz) = cloud.xyz.min(axis=0).tolist(), cloud.xyz.max(axis=0).tolist()
     footprint = Footprint(
-        path=str(name), low=(lx, ly, lz), high=(hx, hy, hz), points=cloud.num_points, crs=read_footprint(first).crs
+        path=str(cloud.path),
+        low=(lx, ly, lz),
+        high=(hx, hy, hz),
+        points=cloud.num_points,
+        crs=read_footprint(first).crs,
     )
-    record = CloudRecord(path=name, cloud=cloud, prefix=cloud_prefixes(inputs=[first], prefixes=prefixes)[0])
+    record = CloudRecord(path=cloud.path, cloud=cloud, prefix=cloud_prefixes(inputs=[first], prefixes=prefixes)[0])
     return PipelineState(
         clouds=[record],
         model_prefix=model_prefix(inputs=[first], prefixes=prefixes),
