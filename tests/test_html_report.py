@@ -246,3 +246,13 @@ def test_a_page_that_loads_a_remote_file_is_caught(tmp_path, chromium_available)
     visit = browser.open_page(page)
     assert "http://127.0.0.1:9/x.png" in visit.requests
     assert any("boom" in error for error in visit.errors)
+
+
+def test_input_clouds_are_linked_only_where_a_file_holds_them(tmp_path):
+    record = make_record(tmp_path)
+    (tmp_path / "tile.las").write_bytes(b"")  # the real cloud's file
+    record["clouds"].append({"path": str(tmp_path / "in_pcloud_concat(a+b)"), "points": 40, "prefix": ""})
+    record["trainings"][0]["clouds"] = [{"path": str(tmp_path / "in_pcloud_concat(a+b)"), "points": 40}]
+    text = render_report(record, folder=tmp_path)
+    assert 'href="tile.las"' in text
+    assert "in_pcloud_concat(a+b)" in text and "href=\"in_pcloud_concat" not in text  # made in memory: no dead link

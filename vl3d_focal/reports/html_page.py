@@ -109,6 +109,19 @@ def link(path: str | os.PathLike[str] | None, *, folder: Path, text: str | None 
     return f'<a href="{esc(quote(target))}">{esc(text if text is not None else target)}</a>'
 
 
+def cloud_link(path: str | os.PathLike[str], *, folder: Path) -> str:
+    """A link to an input cloud's file, or its name as text where no such file exists (a cloud
+    made in memory, such as ``in_pcloud_concat(<stems>)``, or a file moved since the run).
+
+    Example:
+        >>> cloud_link("/runs/in_pcloud_concat(a+b)", folder=Path("/runs/out"))
+        '../in_pcloud_concat(a+b)'
+    """
+    if Path(path).is_file():
+        return link(path, folder=folder)
+    return esc(relative(path, folder=folder))
+
+
 def swatch(color: str | None) -> str:
     """A small square of a class's colour.
 

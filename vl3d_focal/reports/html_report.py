@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.reports import svg_charts
-from vl3d_focal.reports.html_page import esc, fmt, link, page, picture_uri, swatch, table, write_page
+from vl3d_focal.reports.html_page import cloud_link, esc, fmt, link, page, picture_uri, swatch, table, write_page
 from vl3d_focal.reports.html_training import training_section
 from vl3d_focal.reports.run_summary import first_training, loss_summary, rare_classes, summed_metrics
 from vl3d_focal.reports.survey_section import survey_section
@@ -210,7 +210,7 @@ def _evaluations(record: Mapping[str, Any], folder: Path) -> list[tuple[str, str
 
 def _clouds(record: Mapping[str, Any], folder: Path) -> str:
     rows = [
-        [link(c["path"], folder=folder), fmt(c.get("points")), esc(c.get("prefix") or "")]
+        [cloud_link(c["path"], folder=folder), fmt(c.get("points")), esc(c.get("prefix") or "")]
         for c in record.get("clouds") or []
     ]
     html = table(["input cloud", "points", "output prefix"], rows)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.reports import svg_charts
-from vl3d_focal.reports.html_page import esc, fmt, link, table
+from vl3d_focal.reports.html_page import cloud_link, esc, fmt, link, table
 from vl3d_focal.reports.run_summary import history_columns
 
 
@@ -86,7 +86,7 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
             title="Class weights",
             bar_colors=_class_colors(record, len(names)),
         )
-    clouds = [[link(c["path"], folder=folder), fmt(c["points"])] for c in training.get("clouds") or []]
+    clouds = [[cloud_link(c["path"], folder=folder), fmt(c["points"])] for c in training.get("clouds") or []]
     return (
         html
         + _fit_validation(training.get("validation") or {})
