@@ -50,7 +50,14 @@ from vl3d_focal.io.atomic import check_output_path, partial_path
 from vl3d_focal.progress import Progress
 from vl3d_focal.registry import RegistryEntry
 from vl3d_focal.reports.metrics import classification_metrics
-from vl3d_focal.runner.cloud_task import CloudOutcome, CloudTask, ModelRef, PhaseContext, run_cloud_task
+from vl3d_focal.runner.cloud_task import (
+    FAILED_STEP_ATTRIBUTE,
+    CloudOutcome,
+    CloudTask,
+    ModelRef,
+    PhaseContext,
+    run_cloud_task,
+)
 from vl3d_focal.runner.executor import ExecutorSettings, open_executor
 from vl3d_focal.runner.outputs import declared_outputs
 from vl3d_focal.runner.survey import SurveyRecord
@@ -238,6 +245,7 @@ class CloudPhases:
             tile_index=self.state.tile_index,
             model=model,
             survey=survey,
+            raise_failures=local and not survey,
             bundle=self.state.bundle if local else None,
             model_file=self.state.model_file if local else None,
             records={str(r.path): r for r in self.state.clouds} if local else {},
@@ -282,7 +290,9 @@ class CloudPhases:
         phase's :func:`cloud_output_patterns`); a failed task of a run that is no survey (one
         cloud on Dask workers) raises its error."""
         if outcome.status == "failed" and self.record is None:  # not a survey: the run fails with it
-            raise DataError(f"{Path(task.path).name}: {outcome.error}")
+            error = DataError(f"{Path(task.path).name}: {outcome.error}")
+            setattr(error, FAILED_STEP_ATTRIBUTE, outcome.failed_step)  # the run's record names that step
+            raise error
         self.state.facts.evaluations.extend(outcome.facts.evaluations)
         self.state.facts.notes.extend(outcome.facts.notes)
         if self.record is not None and phase is not None:  # a survey's phases have numbers

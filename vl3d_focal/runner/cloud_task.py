@@ -8,7 +8,8 @@ that model once (:class:`ModelCache`, keyed by file and fingerprint)
 for all the clouds it processes (:data:`CACHE`).
 
 :func:`run_cloud_task` never raises for a cloud of a survey that fails: it returns a
-:class:`CloudOutcome` with the error's message, so the other clouds go on.
+:class:`CloudOutcome` with the error's message, so the other clouds go on. Nor on a Dask worker:
+the driver raises a failed cloud's message for a run of one cloud.
 
 Example:
     >>> CloudTask(number=0, path="a.laz", prefix="out/a/", points=10).failed("boom").status
@@ -110,6 +111,7 @@ class CloudOutcome:
         peak_memory_mib: the peak resident memory of the process that ran it, so far (None
             where the system does not tell).
         buffer_neighbours: the neighbour tiles its buffered prediction read, or None (no buffer).
+        failed_step: the phase's step (0-based) that failed, or None.
     """
 
     number: int
@@ -122,6 +124,7 @@ class CloudOutcome:
     warnings: tuple[str, ...] = ()
     peak_memory_mib: float | None = None
     buffer_neighbours: BufferNeighbours | None = None
+    failed_step: int | None = None
 
     @property
     def metrics(self) -> Mapping[str, Any] | None:
@@ -157,9 +160,11 @@ class PhaseContext:
         bundle: the driver's model (in process only).
         model_file: the file the driver's model came from (in process only; None when trained).
         records: the driver's cloud records by path (in process only).
-        survey: a run of several clouds: a failure is returned as a failed outcome instead of
-            raised, and each cloud's predictions are released once its phase is done (a run of
-            one cloud keeps them in its state, for callers of the runner).
+        survey: a run of several clouds: each cloud's predictions are released once its phase
+            is done (a run of one cloud keeps them in its state, for callers of the runner).
+        raise_failures: a failure is raised (a run of one cloud in this process) instead of
+            returned as a failed outcome (a survey's tile, or any task on a Dask worker, which
+            would otherwise log the raised error's traceback before the driver's message).
         classes_rewritten: the driver's ``state.classes_rewritten`` (a ``ClassReducer`` ran).
         miners: the driver's ``state.miners`` (the recipes of the miner steps run so far).
     """
@@ -174,6 +179,7 @@ class PhaseContext:
     model_file: str | None = None
     records: Mapping[str, CloudRecord] = field(default_factory=dict)
     survey: bool = True
+    raise_failures: bool = False
     classes_rewritten: bool = False
     miners: Sequence[MinedFeatures] = ()
 
@@ -255,10 +261,13 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
             buffer_neighbours=record.buffer_neighbours,
         )
     except Exception as error:  # noqa: BLE001  (any failure of one cloud is recorded, the others go on)
-        if not context.survey:
+        if context.raise_failures:
             setattr(error, FAILED_STEP_ATTRIBUTE, len(times))  # the run's record names that step
             raise
-        logger.error("%s: failed: %s", Path(task.path).name, _message(error))
+        # a survey's tile failure is news here; one cloud's is the driver's to tell
+        logger.log(
+            logging.ERROR if context.survey else logging.DEBUG, "%s: failed: %s", Path(task.path).name, _message(error)
+        )
         logger.debug("%s: failure", task.path, exc_info=True)
         return CloudOutcome(
             number=task.number,
@@ -268,6 +277,7 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
             error=_message(error),
             warnings=tuple(record.warnings) if record else (),
             peak_memory_mib=peak_memory_mib(),
+            failed_step=len(times),
         )
     finally:
         if context.survey and record is not None and record.result is not None:
