@@ -57,6 +57,22 @@ def test_other_classes_are_named():
     assert "(missing: ['building']; not in the model: ['roof'])" in spec.model_mismatch(MODEL)
 
 
+def test_names_that_differ_only_in_case_are_pointed_out():
+    model = ClassMapping(names=["ground", "building"], codes=[[2], [6]])
+    problem = ClassMapping(names=["Ground", "Building"], codes=[[2], [6]]).model_mismatch(model)
+    assert (
+        "(names are case-sensitive: 'Ground' is the model's 'ground', 'Building' is the model's 'building')" in problem
+    )
+
+
+def test_a_model_trained_without_class_names_says_which_names_it_has():
+    model = ClassMapping(names=["class_0", "class_1"], codes=[[2], [6]])
+    problem = ClassMapping(names=["ground", "building"], codes=[[2], [6]]).model_mismatch(model)
+    assert "the model was trained without class names: its classes are class_0, class_1..." in problem
+    other = ClassMapping(names=["ground", "water"], codes=[[2], [9]])
+    assert "case-sensitive" not in other.model_mismatch(ClassMapping(names=["ground", "roof"], codes=[[2], [6]]))
+
+
 def test_a_model_of_classification_values_has_no_codes_to_compare():
     values = ClassMapping.from_values(["ground", "vegetation", "building"])  # codes 0, 1, 2: not LAS codes
     assert (

@@ -49,6 +49,22 @@ def _issue(problems: list[SpecIssue], path: str, message: str) -> None:
     problems.append(SpecIssue(path, message))
 
 
+def _names_hint(missing: Sequence[str], extra: Sequence[str]) -> str:
+    """What a user most likely meant where a mapping's class names differ from a model's: names
+    that differ only in case, or a model trained without class names (``class_0``, ``class_1``...)."""
+    model_by_folded = {name.casefold(): name for name in missing}
+    cased = [(name, model_by_folded[name.casefold()]) for name in extra if name.casefold() in model_by_folded]
+    if cased:
+        pairs = ", ".join(f"{ours!r} is the model's {theirs!r}" for ours, theirs in cased)
+        return f" (names are case-sensitive: {pairs})"
+    if missing and all(re.fullmatch(r"class_\d+", name) for name in missing):
+        return (
+            " (the model was trained without class names: its classes are class_0, class_1... in the order of "
+            "its outputs; give the mapping's classes those names)"
+        )
+    return ""
+
+
 @dataclass(frozen=True)
 class ClassMapping:
     """LAS codes -> class indices 0..C-1, ignored codes -> -1.
@@ -293,14 +309,17 @@ class ClassMapping:
             the spec's class mapping gives LAS codes of the model's classes to other classes (ground: model codes [2] vs spec codes [6]; building: model codes [6] vs spec codes [2]), so ...
             >>> ClassMapping(names=["building", "ground"], codes=[[6], [2, 9]]).model_mismatch(model) is None
             True
+            >>> ClassMapping(names=["Ground", "building"], codes=[[2], [6]]).model_mismatch(model).split("; ")[1]
+            "not in the model: ['Ground']) (names are case-sensitive: 'Ground' is the model's 'ground')"
         """
         if sorted(self.names) != sorted(model.names):
             missing = [name for name in model.names if name not in self.names]
             extra = [name for name in self.names if name not in model.names]
             return (
                 f"the spec's class mapping has the classes {list(self.names)}, the model {list(model.names)} "
-                f"(missing: {missing}; not in the model: {extra}); the predictions are the model's classes: "
-                "name them in the class_mapping step, or leave it out to use the model's mapping"
+                f"(missing: {missing}; not in the model: {extra}){_names_hint(missing, extra)}; the predictions "
+                "are the model's classes: name them in the class_mapping step, or leave it out to use the model's "
+                "mapping"
             )
         if model.vl3d_values:
             return None
