@@ -84,6 +84,17 @@ def _measure() -> dict:
         out["xla_replica_error"] = None
     except Exception as error:  # noqa: BLE001 - the type is what the test checks
         out["xla_replica_error"] = [type(error).__name__, isinstance(error, LossDistributionError), str(error)]
+    batches = tf.data.Dataset.from_tensor_slices((np.zeros((4, 2, 3), "float32"), np.zeros((4, 2), "int64"))).batch(4)
+    logits, labels = next(iter(strategy.experimental_distribute_dataset(batches)))
+    try:  # the same with per-replica data passed in, as a user's step does
+        strategy.run(tf.function(lambda z, y: probe(y, z), jit_compile=True), args=(logits, labels))
+        out["xla_replica_error_with_data"] = None
+    except Exception as error:  # noqa: BLE001 - the type is what the test checks
+        out["xla_replica_error_with_data"] = [
+            type(error).__name__,
+            isinstance(error, LossDistributionError),
+            str(error),
+        ]
     for name, case in CASES.items():
         x, y, w = _case_inputs(case)
 
@@ -209,9 +220,10 @@ def test_a_replica_of_only_ignored_points_contributes_nothing_and_no_nan(measure
     assert record["function_loss"] == pytest.approx(record["single_loss"], rel=1e-5)
 
 
-def test_an_xla_replica_function_on_cpus_gets_a_clear_error(measured):
-    assert measured["xla_replica_error"] is not None
-    name, is_ours, message = measured["xla_replica_error"]
+@pytest.mark.parametrize("key", ["xla_replica_error", "xla_replica_error_with_data"])
+def test_an_xla_replica_function_on_cpus_gets_a_clear_error(measured, key):
+    assert measured[key] is not None
+    name, is_ours, message = measured[key]
     # raised while TensorFlow traces the replica function, which wraps it in a StagingError
     assert is_ours or name == "StagingError", name
     assert "LossDistributionError" in message or is_ours

@@ -184,6 +184,27 @@ def check_sparse_labels(
     )
 
 
+def check_class_weight_count(alpha: Tensor, *, classes: Tensor) -> Tensor:
+    """``alpha`` (the class weights) checked against the class count ``classes`` of predictions
+    whose class axis was unknown at trace time: in a TensorFlow graph an assertion that must hold
+    before the weights are used; where no assertion runs (XLA) the weights are NaN when the counts
+    differ, so the loss is NaN rather than computed with some of the weights.
+
+    Example:
+        >>> ops.convert_to_numpy(check_class_weight_count(ops.ones((3,)), classes=3)).tolist()
+        [1.0, 1.0, 1.0]
+    """
+    count = int(alpha.shape[0])  # the weights are given as a list: their count is known
+    message = f"Argument `class_weight` must have one weight per class of `y_pred`: received {count} weights, C:"
+    if keras.backend.backend() == "tensorflow" and not _is_concrete(alpha):
+        import tensorflow as tf
+
+        classes = tf.cast(classes, "int32")
+        with tf.control_dependencies([tf.debugging.assert_equal(classes, count, message=message)]):
+            alpha = tf.identity(alpha)
+    return ops.where(ops.equal(classes, count), alpha, float("nan"))
+
+
 def check_points(y_true: Tensor, y_pred: Tensor, *, sparse: bool) -> Tensor:
     """``y_true``, after (in a TensorFlow graph) an assertion of the dynamic shapes that were
     unknown at trace time: what is computed from the labels waits for it, so a mismatch is

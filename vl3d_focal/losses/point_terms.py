@@ -72,6 +72,12 @@ def _standardize(
     if y_pred.dtype != "float32":
         y_pred = ops.cast(y_pred, "float32")
     y_true = ops.convert_to_tensor(y_true)
+    for name, tensor in (("y_true", y_true), ("y_pred", y_pred)):
+        if getattr(getattr(tensor, "shape", None), "rank", 0) is None:  # a TensorFlow graph's unknown rank
+            raise LossArgumentError(
+                f"Argument `{name}` must have a known rank (an input signature of tf.function gives it, e.g. "
+                f"tf.TensorSpec([None, None, C])). Received: a tensor of unknown rank"
+            )
     shape, rank = tuple(y_pred.shape), len(y_pred.shape)
     if rank < 1:
         raise LossArgumentError(f"Argument `y_pred` must have a class axis (rank >= 1). Received: shape {shape}")
@@ -98,17 +104,24 @@ def _standardize(
     return y_true, y_pred, sparse
 
 
-def _point_weights(sample_weight: Any, *, point_shape: Any, point_rank: int) -> Tensor:
-    """Sample weights ``(B,)``, ``(B, N)`` or ``(B, N, 1)`` broadcast over the points, flat."""
+def _point_weights(sample_weight: Any, *, point_shape: Any, points: Sequence[int | None]) -> Tensor:
+    """Sample weights ``(B,)``, ``(B, N)`` or ``(B, N, 1)`` broadcast over the ``points`` (the
+    predictions' static shape without the class axis), flat."""
     label_checks.check_dense(sample_weight, argument="sample_weight")
     weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
-    rank = len(weight.shape)
+    rank, point_rank = len(weight.shape), len(points)
     if rank == point_rank + 1 and weight.shape[-1] == 1:
         weight = ops.squeeze(weight, axis=-1)
     elif rank > point_rank:
         raise LossArgumentError(
             f"Argument `sample_weight` must have rank <= {point_rank} (one weight per sample or per "
             f"point), or a trailing axis of size 1. Received: shape {tuple(weight.shape)}"
+        )
+    if any(size not in (None, 1) and point not in (None, size) for size, point in zip(weight.shape, points)):
+        raise LossArgumentError(
+            f"Argument `sample_weight` does not fit the points of `y_pred` {tuple(points)}: expected one weight "
+            f"per sample {tuple(points[:1])} or per point {tuple(points)}, its leading axes those of the points. "
+            f"Received: shape {tuple(weight.shape)}"
         )
     for _ in range(point_rank - len(weight.shape)):
         weight = weight[..., None]
@@ -173,6 +186,8 @@ def point_terms(
     num_classes = static_classes if static_classes is not None else ops.shape(y_pred)[-1]
     predictions = ops.reshape(y_pred, [-1, num_classes])
     alpha = None if class_weight is None else ops.convert_to_tensor(class_weight, "float32")
+    if alpha is not None and static_classes is None:  # the class count is known only when the step runs
+        alpha = label_checks.check_class_weight_count(alpha, classes=num_classes)
     eps = label_smoothing
     valid = None
     if sparse:
@@ -180,10 +195,16 @@ def point_terms(
         label_checks.check_sparse_labels(
             labels, num_classes=static_classes, ignore_class=ignore_class, classes=ops.shape(y_pred)[-1]
         )
+        # a float label that is no integer (NaN included) poisons the loss where no check can raise (XLA)
+        integral = "int" in keras.backend.standardize_dtype(labels.dtype)
+        fractional = None if integral else ops.not_equal(ops.floor(labels), labels)
         labels = ops.cast(labels, "int32")
         if ignore_class is not None:
             valid = ops.not_equal(labels, ignore_class)
             labels = ops.where(valid, labels, 0)
+            # an ignored point's predictions count for nothing, not even when they are not finite
+            neutral = 0.0 if from_logits else 1.0 / ops.cast(num_classes, "float32")  # uniform probabilities
+            predictions = ops.where(valid[:, None], predictions, neutral)
         alpha_star = None if alpha is None else ops.take(alpha, ops.clip(labels, 0, num_classes - 1))
         label_weight = ops.ones(ops.shape(labels), "float32") if alpha_star is None else alpha_star
         label_weight = label_weight * (1.0 - eps) if eps else label_weight
@@ -193,6 +214,8 @@ def point_terms(
             terms = probability_terms.sparse_probability_terms(
                 predictions, labels=labels, label_weight=label_weight, gamma=gamma, epsilon=keras.config.epsilon()
             )
+        if fractional is not None:
+            terms = ops.where(fractional, float("nan"), terms)
     elif from_logits:
         target = ops.reshape(ops.cast(y_true, "float32"), [-1, num_classes])
         terms, alpha_star, labels = kernels().categorical_logit_terms(
@@ -216,7 +239,7 @@ def point_terms(
         valid = kept if valid is None else ops.logical_and(valid, kept)
     weight = None if valid is None else ops.cast(valid, "float32")
     if sample_weight is not None:
-        point_weight = _point_weights(sample_weight, point_shape=point_shape, point_rank=len(y_pred.shape) - 1)
+        point_weight = _point_weights(sample_weight, point_shape=point_shape, points=tuple(y_pred.shape)[:-1])
         weight = point_weight if weight is None else weight * point_weight
     if weight is not None:
         terms = terms * weight

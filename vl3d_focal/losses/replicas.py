@@ -53,6 +53,23 @@ def _replica_context() -> Any:
     return context if context is not None and context.num_replicas_in_sync > 1 else None
 
 
+def _compiled_on_cpus() -> bool:
+    """Whether this replica function is being compiled with XLA (``jit_compile=True``) for
+    replicas that are not all GPUs or TPUs, where TensorFlow's collectives cannot run: the
+    all-reduce would fail only when the step runs, with an error about resource variables on
+    another device."""
+    import tensorflow as tf
+
+    try:  # TensorFlow's own test of an XLA-compiled trace (no public equivalent)
+        from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
+    except ImportError:  # another TensorFlow layout: the all-reduce reports it as it can
+        return False
+    if not GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+        return False
+    devices = tf.distribute.get_strategy().extended.worker_devices
+    return not all(any(kind in device.upper() for kind in ("GPU", "TPU")) for device in devices)
+
+
 def global_ratio(numerator: Tensor, denominator: Tensor | None) -> Tensor:
     """``numerator / denominator`` summed over the replicas, as this replica's share.
 
@@ -79,6 +96,8 @@ def global_ratio(numerator: Tensor, denominator: Tensor | None) -> Tensor:
 
     local = tf.stack([tf.stop_gradient(numerator), tf.ones_like(numerator) if denominator is None else denominator])
     try:
+        if _compiled_on_cpus():
+            raise RuntimeError("an XLA-compiled replica function on devices that are not all GPUs or TPUs")
         totals = tf.stop_gradient(context.all_reduce(tf.distribute.ReduceOp.SUM, local))
     except RuntimeError as error:
         strategy = type(tf.distribute.get_strategy()).__name__
