@@ -255,4 +255,4 @@ def test_input_clouds_are_linked_only_where_a_file_holds_them(tmp_path):
     record["trainings"][0]["clouds"] = [{"path": str(tmp_path / "in_pcloud_concat(a+b)"), "points": 40}]
     text = render_report(record, folder=tmp_path)
     assert 'href="tile.las"' in text
-    assert "in_pcloud_concat(a+b)" in text and "href=\"in_pcloud_concat" not in text  # made in memory: no dead link
+    assert "in_pcloud_concat(a+b)" in text and 'href="in_pcloud_concat' not in text  # made in memory: no dead link

@@ -217,10 +217,10 @@ def test_a_value_dependent_note_only_for_that_value():
             "'ClassificationEvaluator', 'DLModelEvaluator'",
         ),
         (
-            {"imputer": "UnivariateImputer", "fnames": ["AUTO"], "target_val": "NaN", "strategy": "mean"},
-            "$.sequential_pipeline[0].imputer",
-            "'UnivariateImputer' is a VL3D imputer; this project has no imputers: a NaN or infinite feature value stops "
-            "the run with an error naming the feature; clean the cloud beforehand",
+            {"feature_transformer": "PCATransformer", "out_dim": 0.99, "fnames": ["AUTO"]},
+            "$.sequential_pipeline[0].feature_transformer",
+            "'PCATransformer' is a VL3D feature transformer; this project has no feature transformers: fnames selects "
+            "the features, and each is standardised with statistics of the training clouds kept in the model",
         ),
         (
             {"writer": "PredictivPipelineWriter", "out_pipeline": "*p.pipe"},

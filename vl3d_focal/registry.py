@@ -276,6 +276,7 @@ STEPS = Registry(
         "vl3d_focal.steps.model_writers",
         "vl3d_focal.steps.writers",
         "vl3d_focal.steps.miners",
+        "vl3d_focal.steps.imputers",
     ),
 )
 """Step kinds; see :mod:`vl3d_focal.steps.definition` for what a step entry declares."""

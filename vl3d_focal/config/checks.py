@@ -17,7 +17,8 @@ schema reports them), so all problems are found in one pass:
 - each step's own checks (its registry entry's ``check``; e.g. the class mapping's codes, the
   train step's class names, class weights, loss and feature names); with ``check_files``, the
   steps get the feature names each input cloud offers (``known["cloud_features"]``, from the
-  LAS headers).
+  LAS headers). A check's message starting with
+  :data:`~vl3d_focal.config.notes.NOTE_PREFIX` is a no-effect note, not an error.
 
 Example:
     >>> issues = semantic_issues({"in_pcloud": ["a.las"], "out_pcloud": ["o/", "p/", "q/"],
@@ -353,6 +354,8 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
         at = ("sequential_pipeline", i)
         if order_known:
             issues += _order_issues(kind, entry, at, given=given)
+            later = [after.metadata.get("gives", ()) for _, after in known_steps[i + 1 :]]  # every step is known
+            known["later_gives"] = frozenset(product for gives in later for product in gives)  # the steps after it
         check = entry.metadata.get("check")
         known["given"] = frozenset(given)  # what the steps before this one give
         if check is not None:

@@ -1,7 +1,7 @@
 """VL3D's components by kind, and the one clear error for a component this project does not have.
 
 A step of a VL3D spec names its component with its kind key (``"train":
-"RBFNetPwiseClassifier"``, ``"imputer": "UnivariateImputer"``). When that component is not
+"RBFNetPwiseClassifier"``, ``"feature_transformer": "PCATransformer"``). When that component is not
 registered here, every key of the step would otherwise fail the schema on its own; instead
 the step gets one issue, at its kind key, naming the component and what is available, and
 every other issue inside that step is dropped (:func:`unavailable_steps`).
@@ -65,12 +65,7 @@ VL3D_COMPONENTS: dict[str, Kind] = {
             "TakeClosestMiner",
         ),
     ),
-    "imputer": Kind(
-        "imputer",
-        ("RemovalImputer", "UnivariateImputer"),
-        "this project has no imputers: a NaN or infinite feature value stops the run with an "
-        "error naming the feature; clean the cloud beforehand",
-    ),
+    "imputer": Kind("imputer", ("RemovalImputer", "UnivariateImputer")),
     "feature_transformer": Kind(
         "feature transformer",
         (
@@ -129,7 +124,7 @@ def unavailable_steps(spec: Mapping[str, Any]) -> list[tuple[tuple, str, int]]:
     """``(json path parts, message, step index)`` of each step naming a component not available here.
 
     A step is reported when its only registered kind key has a value no registered step
-    accepts, or when it has no registered kind key but a VL3D one (``miner``, ``imputer``...).
+    accepts, or when it has no registered kind key but a VL3D one (``feature_transformer``...).
 
     Example:
         >>> unavailable_steps({"sequential_pipeline": [{"miner": "TakeClosestMiner", "radius": 0.3}]})[0][:2]

@@ -3,7 +3,9 @@
 In the pipeline form, two VL3D habits are rewritten into plain steps (:func:`as_pipeline`): a
 step whose kind key is a comment (``"_miner": ...``) is skipped, as VL3D skips it, with a
 no-effect note; and a step other than a writer with an ``out_pcloud`` is followed by a
-``Writer`` of that path, as VL3D writes the cloud after such a step. Issues of the rewritten
+``Writer`` of that path, as VL3D writes the cloud after such a step (the editor schema lists
+that ``out_pcloud`` for every step kind but the writers:
+:func:`~vl3d_focal.config.schema_parts.with_step_out_pcloud`). Issues of the rewritten
 pipeline are reported at the paths of the user's file.
 
 The pipeline form (``in_pcloud``, ``out_pcloud``, ``sequential_pipeline``) is what the schema
@@ -17,7 +19,8 @@ its own keys, the input cloud(s) in ``in_pcloud`` and the model file in ``out_mo
 ``PredictiveModelWriter`` of ``out_model``, whose output prefix is ``out_model``'s folder (so
 the training's own outputs go beside the model), and returns how to write the pipeline's JSON
 paths back as paths of the file the user wrote (``$.sequential_pipeline[0].model_args`` is
-``$.model_args`` there).
+``$.model_args`` there). Its ``"imputer": {...}`` is a step of its own before the train step
+(``$.imputer`` in the user's file); it writes no cloud, so an ``out_pcloud`` there is an error.
 
 Example:
     >>> form = as_pipeline({"train": "PointNetPwiseClassifier", "in_pcloud": "a.las",
@@ -30,14 +33,17 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vl3d_focal.config.messages import describe
 from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.prefixes import PREFIX_MARK
+from vl3d_focal.config.schema_parts import WRITER_KIND
 from vl3d_focal.errors import SpecIssue
 
 TRAIN_FORM_KEY = "train"
@@ -45,8 +51,13 @@ TRAIN_FORM_KEY = "train"
 TOP_LEVEL_KEYS = ("$schema", "in_pcloud")
 """Keys of the single-component form that stay at the top of the pipeline."""
 MODEL_WRITER = "PredictiveModelWriter"
+NESTED_STEPS = {
+    "imputer": {"imputer": "UnivariateImputer", "fnames": ["AUTO"], "target_val": "NaN", "strategy": "mean"}
+}
+"""Keys of the single-component form whose object is a step of its own, run before the train
+step (VL3D's ``"imputer": {...}``), with an example of that object."""
 
-_STEP_PATH = re.compile(r"\$\.sequential_pipeline(?:\[[01]\])?")
+_STEP_PATH = re.compile(r"\$\.sequential_pipeline(?:\[(\d+)\])?")
 _PREFIX_PATH = re.compile(r"\$\.out_pcloud(?:\[0\])?")
 _INDEXED_STEP_PATH = re.compile(r"\$\.sequential_pipeline\[(\d+)\]((?:\.(?:writer|out_pcloud)\b)?)")
 STATE_WRITER = "Writer"
@@ -69,6 +80,14 @@ class SpecForm:
     origins: tuple[int, ...] = ()
     split_writers: frozenset[int] = frozenset()
     notes: list[SpecIssue] = field(default_factory=list)
+    before: tuple[str, ...] = ()
+    """The single-component form's keys made steps before its train step, in order."""
+
+    def _train_step(self, match: re.Match[str]) -> str:
+        number = match.group(1)
+        if number is not None and int(number) < len(self.before):
+            return f"$.{self.before[int(number)]}"
+        return "$"
 
     def _user_step(self, match: re.Match[str]) -> str:
         number = int(match.group(1))
@@ -90,7 +109,7 @@ class SpecForm:
         """
         if self.name != TRAIN_FORM_KEY:
             return _INDEXED_STEP_PATH.sub(self._user_step, text) if self.origins else text
-        return _PREFIX_PATH.sub("$.out_model", _STEP_PATH.sub("$", text))
+        return _STEP_PATH.sub(self._train_step, _PREFIX_PATH.sub("$.out_model", text))
 
     def original(self, issue: SpecIssue) -> SpecIssue:
         """``issue`` with its path and message in the user's form.
@@ -157,7 +176,7 @@ def _rewritten_pipeline(doc: Any, *, original: Any, kinds: Collection[str]) -> S
                 )
             )
             continue
-        if isinstance(step, Mapping) and "writer" not in step and isinstance(step.get("out_pcloud"), str):
+        if isinstance(step, Mapping) and WRITER_KIND not in step and isinstance(step.get("out_pcloud"), str):
             rewritten.append({key: value for key, value in step.items() if key != "out_pcloud"})
             rewritten.append({"writer": STATE_WRITER, "out_pcloud": step["out_pcloud"]})
             origins += [index, index]
@@ -191,8 +210,28 @@ def as_pipeline(doc: Any, *, original: Any = None, kinds: Collection[str] = ()) 
     if not is_train_form(doc):
         return _rewritten_pipeline(doc, original=doc if original is None else original, kinds=kinds)
     issues: list[SpecIssue] = []
-    step = {key: value for key, value in doc.items() if key not in TOP_LEVEL_KEYS and key != "out_model"}
-    steps: list[dict[str, Any]] = [step]
+    before = tuple(key for key in NESTED_STEPS if isinstance(doc.get(key), Mapping))
+    for key in (key for key in NESTED_STEPS if key in doc and key not in before):
+        issues.append(
+            SpecIssue(
+                f"$.{key}",
+                f"expected an object, a step of its own run before the train step, such as "
+                f"{json.dumps(NESTED_STEPS[key])}; got {describe(doc[key])}",
+            )
+        )
+    skipped = (*TOP_LEVEL_KEYS, "out_model", *NESTED_STEPS)
+    step = {key: value for key, value in doc.items() if key not in skipped}
+    steps: list[dict[str, Any]] = [dict(doc[key]) for key in before] + [step]
+    for index, part in enumerate(steps):  # the pipeline form's habit (a Writer after the step) has no place here
+        if "out_pcloud" in part:
+            del part["out_pcloud"]
+            issues.append(
+                SpecIssue(
+                    f"$.sequential_pipeline[{index}].out_pcloud",
+                    "unknown key 'out_pcloud': the single-component train form writes its model (out_model) and "
+                    "no cloud; write clouds with the pipeline form",
+                )
+            )
     if "out_model" in doc:
         steps.append({"writer": MODEL_WRITER, "out_model": doc["out_model"]})
     else:
@@ -203,4 +242,4 @@ def as_pipeline(doc: Any, *, original: Any = None, kinds: Collection[str] = ()) 
         )
     spec = {key: doc[key] for key in TOP_LEVEL_KEYS if key in doc}
     spec.update(out_pcloud=_prefix(doc.get("out_model"), issues), sequential_pipeline=steps)
-    return SpecForm(name=TRAIN_FORM_KEY, spec=spec, issues=issues)
+    return SpecForm(name=TRAIN_FORM_KEY, spec=spec, issues=issues, before=before)

@@ -15,7 +15,8 @@ becomes a ``Writer`` after it, as in VL3D.
 Checks: the JSON Schema of :mod:`vl3d_focal.config.schemas`, then the semantic checks of
 :mod:`vl3d_focal.config.checks`; a step naming a component this project does not have is one
 issue (:mod:`vl3d_focal.config.components`). Keys accepted without effect here are notes
-(:mod:`vl3d_focal.config.notes`), errors with ``strict``. File existence is checked only with ``check_files=True``
+(:mod:`vl3d_focal.config.notes`; also a step's check may note a step without effect, such as an
+imputer no train step follows), errors with ``strict``. File existence is checked only with ``check_files=True``
 (the default of :func:`load_spec` and of ``vl3d-focal validate``/``run``; the tests of
 ``examples/`` turn it off, since the demo's input is generated when the demo runs).
 
@@ -40,7 +41,7 @@ Example:
     ...                         "sequential_pipeline": [{"trian": "PointNetPwiseClassifier"}]},
     ...                        check_files=False)
     >>> print(issues[0])
-    $.sequential_pipeline[0]: a step needs one of the keys 'class_mapping', 'class_transformer', 'train', 'predict', 'eval', 'writer', 'miner'; got 'trian'; did you mean 'train'?
+    $.sequential_pipeline[0]: a step needs one of the keys 'class_mapping', 'class_transformer', 'train', 'predict', 'eval', 'writer', 'miner', 'imputer'; got 'trian'; did you mean 'train'?
 """
 
 from __future__ import annotations
@@ -114,18 +115,20 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
     found = [i for i in schema_issues(validator.iter_errors(spec)) if i.path not in parsed_at]
     base = Path.cwd() if base_dir is None else Path(base_dir)
     normalised = normalise_paths(spec, base_dir=base, schemas=schemas)
+    checked_notes: list[SpecIssue] = []  # a step's check may note a step without effect
     for parts, message in semantic_issues(normalised, check_files=check_files):
         if parts[:1] == ("in_pcloud",) and isinstance(spec.get("in_pcloud"), str):
             parts = parts[:1]
-        found.append(SpecIssue(json_path(parts), message))
+        (checked_notes if message.startswith(NOTE_PREFIX) else found).append(SpecIssue(json_path(parts), message))
     unavailable = unavailable_steps(spec)
     skipped = [json_path(parts[:2]) for parts, _, _ in unavailable]
     found = [i for i in found if not any(_inside(i.path, step) for step in skipped)]
     found += [SpecIssue(json_path(parts), message) for parts, message, _ in unavailable]
     notes = [
-        SpecIssue(json_path(parts), NOTE_PREFIX + why)
-        for parts, why in spec_notes(spec, schemas=schemas)
-        if not any(_inside(json_path(parts), step) for step in skipped)
+        note
+        for note in [SpecIssue(json_path(p), NOTE_PREFIX + why) for p, why in spec_notes(spec, schemas=schemas)]
+        + checked_notes
+        if not any(_inside(note.path, step) for step in skipped)
     ]
 
     def users(items: list[SpecIssue]) -> list[SpecIssue]:

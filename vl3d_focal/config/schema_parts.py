@@ -28,6 +28,31 @@ from vl3d_focal.schema_annotations import (
     case_insensitive_pattern,
 )
 
+WRITER_KIND = "writer"
+"""The kind key of the writer steps. A step of another kind may carry VL3D's ``out_pcloud``
+(:func:`with_step_out_pcloud`), which :mod:`vl3d_focal.config.forms` makes a ``Writer`` step
+after it."""
+
+
+def with_step_out_pcloud(schema: dict[str, Any], *, kind: str) -> dict[str, Any]:
+    """``schema``, a step's, with VL3D's ``out_pcloud`` among its properties when its kind is
+    not :data:`WRITER_KIND` (editors then accept the habit that validation rewrites).
+
+    Example:
+        >>> step = with_step_out_pcloud(closed_object({}, required=[], description="d"), kind="miner")
+        >>> step["properties"]["out_pcloud"]["type"], with_step_out_pcloud({}, kind="writer")
+        ('string', {})
+    """
+    properties = schema.get("properties")
+    if kind != WRITER_KIND and isinstance(properties, dict) and "out_pcloud" not in properties:
+        properties["out_pcloud"] = {
+            "type": "string",
+            "minLength": 1,
+            "description": "VL3D's habit: the cloud as the pipeline holds it after this step is written to this "
+            "path (.las/.laz; '*' is the cloud's output prefix), as by a Writer step after it.",
+        }
+    return schema
+
 
 def input_paths_schema(description: str) -> dict[str, Any]:
     """One input cloud path or a list of them (loading makes it a list); an entry may be a

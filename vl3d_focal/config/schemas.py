@@ -38,7 +38,7 @@ from jsonschema import Draft202012Validator
 from referencing.jsonschema import DRAFT202012
 
 from vl3d_focal.config import model_args_schema
-from vl3d_focal.config.schema_parts import top_level_properties
+from vl3d_focal.config.schema_parts import top_level_properties, with_step_out_pcloud
 from vl3d_focal.config.vl3d_internals import add_internal_keys
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS, STEPS, RegistryEntry
@@ -204,15 +204,16 @@ def _step_defs(defs: dict[str, Any]) -> list[str]:
     for kind, entries in kinds.items():
         generic = [entry for entry in entries if entry.name == kind]
         if generic:
-            defs[f"{kind}_step"] = copy.deepcopy(dict(generic[0].schema))
+            defs[f"{kind}_step"] = with_step_out_pcloud(copy.deepcopy(dict(generic[0].schema)), kind=kind)
             continue
         for entry in entries:
-            defs[f"{kind}.{entry.name}"] = copy.deepcopy(dict(entry.schema))
+            defs[f"{kind}.{entry.name}"] = with_step_out_pcloud(copy.deepcopy(dict(entry.schema)), kind=kind)
         names = [entry.name for entry in entries]
         descriptions = {entry.description for entry in entries}
+        article = "An" if kind[:1].lower() in "aeiou" else "A"
         schema = {
             "type": "object",
-            "description": descriptions.pop() if len(descriptions) == 1 else f"A {kind} step.",
+            "description": descriptions.pop() if len(descriptions) == 1 else f"{article} {kind} step.",
             "required": [kind],
             "properties": {kind: {"enum": names, "title": f"{kind} kind", "description": f"Kind of {kind} step."}},
         }

@@ -24,6 +24,9 @@ Names accepted by :func:`extract_features`:
 * Mined features: the names a miner step gives (:mod:`vl3d_focal.data.miners`), passed as
   ``miners``.
 
+:func:`extract_features` refuses NaN and infinite values; :func:`model_features` applies a
+model's imputers (:mod:`vl3d_focal.data.imputers`) first.
+
 Example:
     >>> extract_features(cloud, ["intensity", "height_above_ground"]).shape
     (1531, 2)
@@ -38,6 +41,7 @@ import numpy as np
 
 from vl3d_focal.data.eigen_features import eigen_features
 from vl3d_focal.data.feature_names import NEIGHBOURHOOD_FEATURE_NAMES, SCAN_ANGLE_ALIASES, feature_names
+from vl3d_focal.data.imputers import Imputer, apply_imputers
 from vl3d_focal.data.miners import MinedFeatures, compute_mined, mined_names, recipes_for, smoothing_inputs
 from vl3d_focal.data.terrain import estimate_ground
 from vl3d_focal.errors import DataError
@@ -149,20 +153,16 @@ def _column(cloud: PointCloud, name: str, *, stored: Collection[str]) -> np.ndar
     return np.asarray(cloud.las[name], dtype=np.float64)
 
 
-def extract_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequence[MinedFeatures] = ()) -> np.ndarray:
-    """The named features of every point, float32 array of shape (N, len(fnames)).
-
-    Args:
-        cloud: The point cloud.
-        fnames: Feature names (see the module docstring); may be empty.
-        miners: recipes of mined features (:mod:`vl3d_focal.data.miners`) ``fnames`` may name.
+def raw_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequence[MinedFeatures] = ()) -> np.ndarray:
+    """The named features of every point as read or computed, float32 ``(N, len(fnames))``,
+    NaN and infinite values included (:func:`extract_features` refuses them).
 
     Raises:
         DataError: A name the cloud does not have; the message lists the available names.
 
     Example:
-        >>> extract_features(cloud, ["intensity", "return_number"]).shape
-        (1531, 2)
+        >>> raw_features(cloud, ["intensity"]).dtype
+        dtype('float32')
     """
     available = available_features(cloud) + mined_names(miners)
     mined = recipes_for(fnames, miners)
@@ -192,16 +192,85 @@ def extract_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequen
         else:
             out[:, j] = _column(cloud, name, stored=stored)
         logger.debug("%s: feature %s computed", cloud.name, name)
-    if not np.isfinite(out).all():
-        bad = {
-            fnames[j]: int(np.sum(~np.isfinite(out[:, j])))
-            for j in range(len(fnames))
-            if not np.isfinite(out[:, j]).all()
-        }
-        listing = ", ".join(f"{name!r} at {count} points" for name, count in bad.items())
-        raise DataError(
-            f"point cloud {cloud.path or cloud.name}: NaN or infinite feature values ({listing}); "
-            "expected finite values"
-        )
+    return out
+
+
+class NonFiniteFeatures(DataError):
+    """A feature value that is NaN or infinite (:func:`require_finite`)."""
+
+
+def require_finite(features: np.ndarray, fnames: Sequence[str], *, source: object) -> None:
+    """Raises when a feature value is NaN or infinite, naming the features and their counts.
+
+    Raises:
+        NonFiniteFeatures: naming ``source`` (the cloud).
+
+    Example:
+        >>> require_finite(np.array([[1.0, np.inf]]), ["a", "b"], source="a.las")
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.data.features.NonFiniteFeatures: point cloud a.las: NaN or infinite feature values ('b' at 1 points); expected finite values
+    """
+    finite = np.isfinite(features)
+    if finite.all():
+        return
+    bad = {fnames[j]: int(np.sum(~finite[:, j])) for j in range(len(fnames)) if not finite[:, j].all()}
+    listing = ", ".join(f"{name!r} at {count} points" for name, count in bad.items())
+    raise NonFiniteFeatures(f"point cloud {source}: NaN or infinite feature values ({listing}); expected finite values")
+
+
+def extract_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequence[MinedFeatures] = ()) -> np.ndarray:
+    """The named features of every point, float32 array of shape (N, len(fnames)).
+
+    Args:
+        cloud: The point cloud.
+        fnames: Feature names (see the module docstring); may be empty.
+        miners: recipes of mined features (:mod:`vl3d_focal.data.miners`) ``fnames`` may name.
+
+    Raises:
+        DataError: A name the cloud does not have (the message lists the available names), or a
+            value that is not finite.
+
+    Example:
+        >>> extract_features(cloud, ["intensity", "return_number"]).shape
+        (1531, 2)
+    """
+    out = raw_features(cloud, fnames, miners=miners)
+    require_finite(out, fnames, source=cloud.path or cloud.name)
     logger.info("%s: %d features extracted (%s)", cloud.name, len(fnames), ", ".join(fnames))
     return out
+
+
+def model_features(
+    cloud: PointCloud,
+    fnames: Sequence[str],
+    *,
+    miners: Sequence[MinedFeatures] = (),
+    imputers: Sequence[Imputer] = (),
+    raw: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The features of every point as a model with ``imputers`` takes them, and the points it keeps.
+
+    Args:
+        cloud: The point cloud.
+        fnames: Feature names; miners: the recipes of the mined ones.
+        imputers: fitted imputers (:mod:`vl3d_focal.data.imputers`), applied in order.
+        raw: the cloud's :func:`raw_features` when already at hand.
+
+    Returns:
+        ``(features (N, F), kept (N,))``: the features imputed (the values of the points a
+        ``RemovalImputer`` leaves out as they were), and the mask of the points kept.
+
+    Raises:
+        DataError: An unknown name, or a value of a kept point that is not finite after imputation.
+
+    Example:
+        >>> from vl3d_focal.data.imputers import Imputer
+        >>> features, kept = model_features(cloud, ["intensity"], imputers=[Imputer("RemovalImputer", target=0.0)])
+        >>> features.shape, bool(kept.all())
+        ((1531, 1), True)
+    """
+    out = raw_features(cloud, fnames, miners=miners) if raw is None else raw
+    out, kept = apply_imputers(out, fnames, imputers, source=cloud.name)
+    require_finite(out[kept], fnames, source=cloud.path or cloud.name)
+    return out, kept

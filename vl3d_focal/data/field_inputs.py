@@ -80,11 +80,29 @@ def cloud_fields(record: CloudRecord, *, field_spec: Any, seed: int | None) -> A
     return record.fields_cache[key]
 
 
+def features_key(feature_names: Sequence[str], used: Sequence[MinedFeatures]) -> tuple[str, ...]:
+    """The key of a cloud's features in ``CloudRecord.features_cache``: their names and the
+    recipes of the mined ones.
+
+    Example:
+        >>> features_key(["intensity"], [])
+        ('intensity',)
+    """
+    return (*feature_names, *(recipe.key() for recipe in used))
+
+
+RAW = "(NaN kept)"
+"""The last part of the key of features kept with their NaN and infinite values (for imputers)."""
+
+
 def cloud_features(
     record: CloudRecord, *, feature_names: Sequence[str], miners: Sequence[MinedFeatures] = ()
 ) -> np.ndarray:
     """The ``(N, F)`` raw features of a cloud, by name (F = 0 without names); ``miners`` are the
-    recipes of the mined features among them.
+    recipes of the mined features among them. Computed once per cloud (``record.features_cache``).
+
+    Raises:
+        DataError: an unknown name, or a value that is not finite.
 
     Example:
         >>> cloud_features(record, feature_names=[]).shape, cloud_features(record, feature_names=["intensity"]).shape
@@ -92,15 +110,41 @@ def cloud_features(
     """
     if not feature_names:
         return np.zeros((record.num_points, 0), dtype=np.float32)
-    from vl3d_focal.data.features import extract_features
+    from vl3d_focal.data.features import extract_features, require_finite
 
     used = recipes_for(feature_names, miners)
-    key = (*feature_names, *(recipe.key() for recipe in used))
+    key = features_key(feature_names, used)
     if key not in record.features_cache:
-        record.features_cache[key] = np.asarray(
-            extract_features(record.cloud, list(feature_names), miners=used), dtype=np.float32
-        )
+        raw = record.features_cache.get((*key, RAW))
+        if raw is None:
+            raw = np.asarray(extract_features(record.cloud, list(feature_names), miners=used), dtype=np.float32)
+        else:  # computed for imputers already
+            require_finite(raw, feature_names, source=record.path)
+            del record.features_cache[(*key, RAW)]
+        record.features_cache[key] = raw
     return record.features_cache[key]
+
+
+def raw_cloud_features(
+    record: CloudRecord, *, feature_names: Sequence[str], miners: Sequence[MinedFeatures] = ()
+) -> np.ndarray:
+    """:func:`cloud_features` with their NaN and infinite values (a model's imputers apply to
+    them, :mod:`vl3d_focal.data.model_view`), computed once per cloud too.
+
+    Example:
+        >>> raw_cloud_features(record, feature_names=["intensity"]) is raw_cloud_features(record, feature_names=["intensity"])
+        True
+    """
+    from vl3d_focal.data.features import raw_features
+
+    used = recipes_for(feature_names, miners)
+    key = features_key(feature_names, used)
+    if key in record.features_cache:  # finite values: the same
+        return record.features_cache[key]
+    if (*key, RAW) not in record.features_cache:
+        values = raw_features(record.cloud, list(feature_names), miners=used)
+        record.features_cache[(*key, RAW)] = np.asarray(values, dtype=np.float32)
+    return record.features_cache[(*key, RAW)]
 
 
 def field_neighbours(xyz: np.ndarray, fields: Any, field_spec: Any) -> np.ndarray | None:

@@ -96,6 +96,8 @@ class CloudRecord:
         feature_warnings: what the last prediction found about the cloud's features (features
             far from the model's training data, :mod:`vl3d_focal.data.feature_shift`); also
             among ``warnings``.
+        left_out_points: the points the last prediction left out with a ``RemovalImputer`` and gave
+            their nearest kept point's prediction (:mod:`vl3d_focal.data.model_view`).
         buffer_neighbours: the neighbour tiles the buffered predictions of its phase read
             (:class:`~vl3d_focal.io.buffer_neighbours.BufferNeighbours`; a survey records
             them), None without buffer.
@@ -126,6 +128,7 @@ class CloudRecord:
         self.features_cache: dict[tuple[str, ...], np.ndarray] = {}
         self.warnings: list[str] = []
         self.feature_warnings: list[str] = []
+        self.left_out_points = 0
         self.buffer_neighbours: BufferNeighbours | None = None
 
     @property

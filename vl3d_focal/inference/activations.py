@@ -24,6 +24,7 @@ import keras
 import numpy as np
 from scipy import stats
 
+from vl3d_focal.data.model_view import ModelView, model_view
 from vl3d_focal.data.propagation import propagate
 from vl3d_focal.inference.network import field_probabilities
 from vl3d_focal.inference.prediction import model_field_inputs
@@ -44,7 +45,7 @@ def _probabilities_and_activations(model: Any) -> Any:
 def pointwise_outputs(record: Any, bundle: ModelBundle) -> tuple[np.ndarray, np.ndarray]:
     """``(N, C)`` softmax probabilities and ``(N, K)`` activations (the input of the model's last
     layer) of every point of a cloud, averaged over the fields holding it (points in no field:
-    their nearest covered point's). The fields, features (mined ones included) and prediction
+    their nearest covered point's). The fields, features (mined ones included, imputed) and prediction
     settings are the model's own: the probabilities are those a predict step of the model gives
     a cloud held in memory.
 
@@ -53,9 +54,12 @@ def pointwise_outputs(record: Any, bundle: ModelBundle) -> tuple[np.ndarray, np.
         >>> probabilities.shape, activations.shape
         ((1531, 5), (1531, 8))
     """
-    inputs = model_field_inputs(record, bundle)
+    view = model_view(record, feature_names=bundle.feature_names, miners=bundle.miners, imputers=bundle.imputers)
+    inputs = model_field_inputs(view, bundle)
     outputs = field_probabilities(bundle, *inputs.as_inputs(), outputs=_probabilities_and_activations(bundle.model))
-    values = propagate(outputs, inputs.fields, record.num_points, xyz=record.cloud.xyz)
+    values = propagate(outputs, inputs.fields, view.num_points, xyz=view.cloud.xyz)
+    if view is not record and isinstance(view, ModelView):  # imputers: left-out points take the nearest kept one's
+        values = view.all_points(values)
     probabilities, hidden = np.split(values, [bundle.num_classes], axis=1)
     logger.info(
         "%s: outputs (%d classes) and %d activations of %d points",

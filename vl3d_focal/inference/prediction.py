@@ -231,8 +231,13 @@ def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int |
         >>> probabilities.shape, fields > 0, bool(np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5))
         ((1531, 5), True, True)
     """
+    from vl3d_focal.data.model_view import ModelView, model_view
     from vl3d_focal.data.propagation import propagate
 
+    view = model_view(record, feature_names=bundle.feature_names, miners=bundle.miners, imputers=bundle.imputers)
+    if view is not record and isinstance(view, ModelView):  # imputed features; left-out points: the nearest kept one's
+        probabilities, num_fields = cloud_probabilities(view, bundle, chunk_points=chunk_points)
+        return view.all_points(probabilities), num_fields
     raw = cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners)
     check_features(record, bundle, raw[:: sample_stride(len(raw))])
     if bundle.learns_from_points:

@@ -9,7 +9,8 @@ square xy tiles without ever holding a per-point array of the whole cloud:
    tile, in file order, and counts the points of each (tile, file chunk) pair
    (:mod:`vl3d_focal.inference.tile_buckets`); features that depend on a neighbourhood (height
    above ground, shape features) are then computed tile by tile with a margin, to the values
-   of the whole cloud (:mod:`vl3d_focal.inference.tile_features`);
+   of the whole cloud (:mod:`vl3d_focal.inference.tile_features`), and the model's imputers
+   applied (:mod:`vl3d_focal.inference.tile_imputation`);
 3. each tile is then loaded with a margin (the neighbouring buckets' points within
    :func:`tile_margin` of the tile), and the field centres, fields, predictions and propagated
    probabilities of the tile's own points are computed exactly as the whole-cloud path
@@ -75,7 +76,8 @@ from vl3d_focal.inference.tile_buckets import (
 )
 from vl3d_focal.inference.tile_features import fill_neighbourhood_features
 from vl3d_focal.inference.tile_fields import TileFields
-from vl3d_focal.inference.tile_geometry import SLACK, field_geometry, inside, tile_margin
+from vl3d_focal.inference.tile_geometry import SLACK, anchored, field_geometry, inside, tile_margin, with_buffer
+from vl3d_focal.inference.tile_imputation import impute_buckets
 
 logger = logging.getLogger(__name__)
 
@@ -258,28 +260,6 @@ def _lowest_uncovered(
     return lowest if np.isfinite(lowest).all() else None
 
 
-def _with_buffer(
-    low: np.ndarray, high: np.ndarray, buffer: Sequence[BufferPoints]
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """The bounds and point count of a cloud and its buffer."""
-    total = 0
-    for part in buffer:
-        if len(part):
-            xyz = np.column_stack([np.asarray(part.points.x), np.asarray(part.points.y), np.asarray(part.points.z)])
-            low, high = np.minimum(low, xyz.min(axis=0)), np.maximum(high, xyz.max(axis=0))
-            total += len(part)
-    return low, high, total
-
-
-def _anchored(low: np.ndarray, origin: np.ndarray | None, cell: float) -> np.ndarray:
-    """``low`` moved down onto the grid of ``cell`` metres anchored at ``origin`` (xy)."""
-    if origin is None:
-        return low
-    snapped = low.copy()
-    snapped[:2] = origin[:2] + np.floor((low[:2] - origin[:2]) / cell) * cell
-    return snapped
-
-
 def predict_streamed(
     record: Any,
     bundle: Any,
@@ -325,9 +305,9 @@ def predict_streamed(
         )
     start = time.perf_counter()
     low, high, own_total = cloud_bounds(record.path, chunk_points=chunk_points)
-    low, high, extra = _with_buffer(low, high, buffer)
+    low, high, extra = with_buffer(low, high, buffer)
     total = own_total + extra
-    origin = low if origin is None else np.minimum(np.asarray(origin, dtype=np.float64), low)
+    given, origin = origin, low if origin is None else np.minimum(np.asarray(origin, dtype=np.float64), low)
     margin = 0.0 if bundle.learns_from_points else tile_margin(bundle.field_spec)
     extent = np.maximum(high[:2] - low[:2], 1e-9)
     side = max(math.sqrt(float(extent[0] * extent[1]) * chunk_points / total), margin, 1e-6)
@@ -347,21 +327,26 @@ def predict_streamed(
         parent=parent,
         buffer=buffer,
     )
-    write_buckets(result, feature_names=columns, mined=mined_names(bundle.miners))
+    write_buckets(result, feature_names=columns, mined=mined_names(bundle.miners), imputed=bool(bundle.imputers))
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
     fill_neighbourhood_features(
         result,
         feature_names=columns,
         tiles=tiles,
-        bounds=(_anchored(low, origin, GROUND_CELL_M), high),
+        bounds=(anchored(low, origin, GROUND_CELL_M), high),
         miners=bundle.miners,
     )
-    fields, own_tiles = 0, result.own_tiles
+    nb = len(bundle.feature_names)
+    left_out = impute_buckets(result, tiles=tiles, columns=columns, imputers=bundle.imputers, num_model=nb)
+    fields, own_tiles, tiles = 0, left_out.remaining(result.own_tiles), left_out.remaining(tiles)
+    origin = origin if given is not None or left_out.low is None else left_out.low  # the kept points' grid
     unresolved: list[tuple[int, int, np.ndarray, float]] = []
     statistics = None
     if bundle.feature_names:  # the cloud's own sample: per-cloud scaling and the check against the training data
-        sample = sample_buckets(result, tiles=own_tiles, num_features=len(columns), stride=sample_stride(own_total))
-        sample = sample[:, : len(bundle.feature_names)]
+        sample = sample_buckets(
+            result, tiles=own_tiles, num_features=len(columns), stride=sample_stride(own_total - left_out.count)
+        )
+        sample = sample[:, :nb]
         check_features(record, bundle, sample)
         statistics = bundle.normalizer.cloud_statistics(sample)
     if bundle.learns_from_points:
@@ -385,6 +370,7 @@ def predict_streamed(
             unresolved.extend(far)
             logger.info("%s: tile %d/%d predicted", record.path.name, number, len(own_tiles))
         _resolve_far(result, unresolved, num_features=len(columns))
+    left_out.restore(result, num_features=len(columns), record=record)
     for tile in tiles:  # the buckets stay until every tile (and neighbour) is done
         result.bucket(tile).unlink(missing_ok=True)
     logger.info(

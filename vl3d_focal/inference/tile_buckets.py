@@ -300,12 +300,15 @@ def _all_chunks(result: StreamedPredictions) -> Iterator[tuple[laspy.LasHeader, 
             start += len(points)
 
 
-def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str], mined: Sequence[str] = ()) -> None:
+def write_buckets(
+    result: StreamedPredictions, *, feature_names: Sequence[str], mined: Sequence[str] = (), imputed: bool = False
+) -> None:
     """Pass 2: every point (id, xyz, raw features) appended to its tile's bucket, the cloud's
     points then its buffer's.
 
     Features of a point alone (and those the cloud's file stores) are read or computed here, chunk by
-    chunk; the columns of the other neighbourhood features and of the ``mined`` names are left at
+    chunk (``imputed``: NaN and infinite values kept for the imputers, which check them); the columns of the
+    other neighbourhood features and of the ``mined`` names are left at
     0 for :func:`vl3d_focal.inference.tile_features.fill_neighbourhood_features`.
 
     Example:
@@ -313,9 +316,9 @@ def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str], 
         >>> int(streamed.counts.sum()), streamed.bucket(0).stat().st_size // bucket_dtype(2).itemsize, int(streamed.counts[0].sum())
         (1531, 439, 439)
     """
-    from vl3d_focal.data.features import extract_features
+    from vl3d_focal.data.features import extract_features, raw_features
 
-    dtype = bucket_dtype(len(feature_names))
+    dtype, extract = bucket_dtype(len(feature_names)), raw_features if imputed else extract_features
     later = set(neighbourhood_computed(feature_names, mined=mined, stored=las_dimensions(read_header(result.path))))
     pointwise = [j for j, name in enumerate(feature_names) if name not in later]
     counts = []
@@ -326,7 +329,7 @@ def write_buckets(result: StreamedPredictions, *, feature_names: Sequence[str], 
         rows["xyz"] = cloud.xyz
         rows["feat"] = 0.0
         if pointwise:
-            rows["feat"][:, pointwise] = extract_features(cloud, [feature_names[j] for j in pointwise])
+            rows["feat"][:, pointwise] = extract(cloud, [feature_names[j] for j in pointwise])
         tiles = result.grid.tile_of(cloud.xyz)
         counts.append(np.bincount(tiles, minlength=result.grid.num_tiles))
         for tile in np.flatnonzero(counts[-1]):

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -57,3 +58,33 @@ def inside(xy: np.ndarray, low: np.ndarray, high: np.ndarray, shrink: float) -> 
         [True, False]
     """
     return np.all((xy[:, :2] >= low + shrink) & (xy[:, :2] <= high - shrink), axis=1)
+
+
+def with_buffer(low: np.ndarray, high: np.ndarray, buffer: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, int]:
+    """The bounds and point count of a cloud and its buffer (its ``BufferPoints``).
+
+    Example:
+        >>> with_buffer(np.zeros(3), np.ones(3), [])
+        (array([0., 0., 0.]), array([1., 1., 1.]), 0)
+    """
+    total = 0
+    for part in buffer:
+        if len(part):
+            xyz = np.column_stack([np.asarray(part.points.x), np.asarray(part.points.y), np.asarray(part.points.z)])
+            low, high = np.minimum(low, xyz.min(axis=0)), np.maximum(high, xyz.max(axis=0))
+            total += len(part)
+    return low, high, total
+
+
+def anchored(low: np.ndarray, origin: np.ndarray | None, cell: float) -> np.ndarray:
+    """``low`` moved down onto the grid of ``cell`` metres anchored at ``origin`` (xy).
+
+    Example:
+        >>> anchored(np.array([5.5, 7.0, 1.0]), np.zeros(3), 2.0).tolist()
+        [4.0, 6.0, 1.0]
+    """
+    if origin is None:
+        return low
+    snapped = low.copy()
+    snapped[:2] = origin[:2] + np.floor((low[:2] - origin[:2]) / cell) * cell
+    return snapped

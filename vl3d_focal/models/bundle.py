@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.normalization import FeatureNormalizer
@@ -84,6 +85,8 @@ class ModelBundle:
             of these two is kept in the model file.
         predict_rotations: how many turns about the vertical axis each field is predicted in,
             their probabilities averaged (a predict step's ``rotations``; not kept either).
+        imputers: the fitted imputers of the features, applied in order before the finite check
+            and the normalisation (:mod:`vl3d_focal.data.imputers`, :mod:`vl3d_focal.data.model_view`).
     """
 
     model: keras.Model | Any
@@ -101,6 +104,7 @@ class ModelBundle:
     predict_verbose: int | str | None = None
     field_reports: Callable[[str], dict[str, Path]] | None = None
     predict_rotations: int = 1
+    imputers: tuple[Imputer, ...] = ()
 
     @property
     def num_classes(self) -> int:

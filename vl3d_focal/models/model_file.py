@@ -5,9 +5,10 @@ The file is a Keras ``.keras`` archive whatever its name ends with (VL3D users n
 is stored by its own loader's format in the same kind of archive. Besides the model's own
 members, the archive holds ``vl3d_focal.json``: feature names and the normaliser, the
 receptive-field parameters, the class mapping and names, the seed, the prediction chunk size,
-the loss used (with its resolved class weights) and the recipes of the mined features
-(:mod:`vl3d_focal.data.miners`). So ``{"predict": "ModelLoader", "model_path": ...}`` needs
-nothing else. A predictive pipeline (``PredictivePipelineWriter``) also holds
+the loss used (with its resolved class weights), the recipes of the mined features
+(:mod:`vl3d_focal.data.miners`) and the fitted imputers (:mod:`vl3d_focal.data.imputers`;
+a model with imputers is written in format 2, others in format 1, :data:`FORMAT_VERSION`). So
+``{"predict": "ModelLoader", "model_path": ...}`` needs nothing else. A predictive pipeline (``PredictivePipelineWriter``) also holds
 ``vl3d_focal_pipeline.json``, what the pipeline kept besides the model (:func:`read_pipeline`).
 
 Example:
@@ -45,8 +46,13 @@ FINGERPRINT_KEY = "fingerprint"
 survey's driver reads it without loading the model (and without importing TensorFlow)."""
 PIPELINE_MEMBER = "vl3d_focal_pipeline.json"
 KERAS_SUFFIX = ".keras"
-FORMAT_VERSION = 1
-"""Version of the model-file format written; files of a newer format are refused."""
+FORMAT_VERSION = 2
+"""The newest model-file format: the one this vl3d_focal reads up to (files of a newer one are
+refused) and writes for a model with imputers (format 2 adds them; an older vl3d_focal, which
+reads format 1 only, refuses such a file instead of predicting without its imputers)."""
+PLAIN_FORMAT_VERSION = 1
+"""The format written for a model without imputers: older versions read it, and its metadata and
+fingerprint are those it had before imputers existed."""
 DEFAULT_MODEL = "PointNetPwiseClassifier"
 """The model of files written before they named theirs."""
 
@@ -55,11 +61,12 @@ def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
     """The JSON-able description of a bundle, without the Keras model.
 
     Example:
-        >>> bundle_metadata(bundle)["feature_names"]
-        ['intensity']
+        >>> bundle_metadata(bundle)["feature_names"], bundle_metadata(bundle)["format_version"]
+        (['intensity'], 1)
     """
-    return {
-        "format_version": FORMAT_VERSION,
+    imputers = {"imputers": [imputer.to_config() for imputer in bundle.imputers]} if bundle.imputers else {}
+    return {  # without imputers, format 1 and no key: the fingerprints of the models written before stay
+        "format_version": FORMAT_VERSION if bundle.imputers else PLAIN_FORMAT_VERSION,
         "vl3d_focal_version": __version__,
         "feature_names": list(bundle.feature_names),
         "normalizer": None if bundle.normalizer is None else bundle.normalizer.to_config(),
@@ -71,6 +78,7 @@ def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
         "predict_batch_size": int(bundle.predict_batch_size),
         "loss": bundle.loss_info.to_config(),
         "miners": [recipe.to_config() for recipe in bundle.miners],
+        **imputers,
         "pre_processing": dict(bundle.pre_processing),
     }
 
@@ -141,7 +149,7 @@ def check_metadata(meta: Any, *, path: str | Path) -> dict[str, Any]:
         >>> check_metadata({"format_version": 99}, path="m.keras")
         Traceback (most recent call last):
         ...
-        vl3d_focal.errors.DataError: model_path m.keras: written in model format 99 by vl3d_focal ?; this vl3d_focal reads formats 1..1: upgrade vl3d_focal or re-train the model
+        vl3d_focal.errors.DataError: model_path m.keras: written in model format 99 by vl3d_focal ?; this vl3d_focal reads formats 1..2: upgrade vl3d_focal or re-train the model
     """
     path = Path(path)
     if not isinstance(meta, dict) or "format_version" not in meta:
@@ -327,6 +335,7 @@ def load_bundle(path: str | Path, *, with_model: bool = True) -> ModelBundle:
         (['intensity'], None)
     """
     import vl3d_focal.models  # noqa: F401  (registers the custom layers)
+    from vl3d_focal.data.imputers import Imputer
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.data.miners import MinedFeatures
     from vl3d_focal.data.normalization import FeatureNormalizer
@@ -339,6 +348,7 @@ def load_bundle(path: str | Path, *, with_model: bool = True) -> ModelBundle:
         field_spec = None if meta["field_spec"] is None else FieldSpec.from_config(meta["field_spec"])
         mapping = ClassMapping.from_config(meta["mapping"])
         miners = tuple(MinedFeatures.from_config(recipe) for recipe in meta.get("miners", []))
+        imputers = tuple(Imputer.from_config(imputer) for imputer in meta.get("imputers", []))
         predict_batch_size = int(meta.get("predict_batch_size", 32))
     except (VL3DFocalError, KeyError, TypeError, ValueError) as err:
         raise _problem(path, f"its {METADATA_MEMBER} cannot be used ({type(err).__name__}: {err})") from err
@@ -369,4 +379,5 @@ def load_bundle(path: str | Path, *, with_model: bool = True) -> ModelBundle:
         field_spec=field_spec,
         mapping=mapping,
         miners=miners,
+        imputers=imputers,
     )

@@ -33,7 +33,8 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 def format_text_report(metrics: Mapping[str, Any]) -> str:
     """A human-readable report of :func:`vl3d_focal.reports.metrics.classification_metrics`' result.
 
-    The feature warnings of the prediction first, if any; overall scores, one line per class
+    The feature warnings of the prediction first, if any, and the points a ``RemovalImputer`` left
+    out (``left_out_points``); overall scores, one line per class
     ("n/a" marks undefined values), the confusion matrix.
 
     Example:
@@ -47,6 +48,11 @@ def format_text_report(metrics: Mapping[str, Any]) -> str:
     lines = [f"Classification evaluation ({total} points, {len(names)} classes)", ""]
     for warning in metrics.get("feature_warnings") or []:
         lines += [f"WARNING: {warning}", ""]
+    if metrics.get("left_out_points"):
+        lines += [
+            f"{metrics['left_out_points']} points left out by a RemovalImputer: their nearest kept point's class",
+            "",
+        ]
     for key, label in (
         ("OA", "Overall accuracy"),
         ("mIoU", "Mean IoU"),

@@ -1,6 +1,7 @@
 """The training section of a run's HTML report (:mod:`vl3d_focal.reports.html_report`): the model
-and its loss, the history charts, the class weights and how they came, a forest's fit (the points,
-the arguments its hyperparameter search chose, its held-out scores) and the training clouds.
+and its loss, the history charts, the class weights and how they came, the fitted imputers, a
+forest's fit (the points, the arguments its hyperparameter search chose, its held-out scores) and
+the training clouds.
 
 Example:
     >>> "<h3>Class weights</h3>" in training_section({}, {"model": "M", "loss": {}, "class_names": ["a"],
@@ -89,10 +90,30 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
     clouds = [[cloud_link(c["path"], folder=folder), fmt(c["points"])] for c in training.get("clouds") or []]
     return (
         html
+        + _imputers(training.get("imputers") or [])
         + _fit_validation(training.get("validation") or {})
         + "<h3>Training clouds</h3>"
         + table(["cloud", "points"], clouds)
     )
+
+
+def _imputers(imputers: list[Mapping[str, Any]]) -> str:
+    """The fitted imputers of the features (``TrainingFacts.imputers``), one row each."""
+    if not imputers:
+        return ""
+    left_out = "points left out (at prediction: their nearest kept point's class)"
+    rows = [
+        [
+            esc(imputer["imputer"]),
+            esc(", ".join(imputer["fnames"])),
+            esc(imputer["target_val"]),
+            esc(imputer["strategy"]) + ": " + ", ".join(f"{esc(k)} {v:.6g}" for k, v in imputer["fills"].items())
+            if "fills" in imputer
+            else esc(left_out),
+        ]
+        for imputer in imputers
+    ]
+    return "<h3>Imputers</h3>" + table(["imputer", "features", "target value", "fill values"], rows, left=4)
 
 
 def _fit_validation(validation: Mapping[str, Any]) -> str:

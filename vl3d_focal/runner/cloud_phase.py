@@ -251,6 +251,7 @@ class CloudPhases:
             records={str(r.path): r for r in self.state.clouds} if local else {},
             classes_rewritten=self.state.classes_rewritten,
             miners=tuple(self.state.miners),
+            imputers=tuple(self.state.imputers),
         )
         phase = (
             None

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.config.schemas import find_step
+from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.records import CloudRecord
@@ -167,6 +168,7 @@ class PhaseContext:
             would otherwise log the raised error's traceback before the driver's message).
         classes_rewritten: the driver's ``state.classes_rewritten`` (a ``ClassReducer`` ran).
         miners: the driver's ``state.miners`` (the recipes of the miner steps run so far).
+        imputers: the driver's ``state.imputers`` (the recipes of the imputer steps run so far).
     """
 
     steps: Sequence[Mapping[str, Any]]
@@ -182,6 +184,7 @@ class PhaseContext:
     raise_failures: bool = False
     classes_rewritten: bool = False
     miners: Sequence[MinedFeatures] = ()
+    imputers: Sequence[Imputer] = ()
 
 
 def peak_memory_mib() -> float | None:
@@ -220,6 +223,7 @@ def _state(task: CloudTask, context: PhaseContext) -> PipelineState:
         tile_index=context.tile_index,
         classes_rewritten=context.classes_rewritten,
         miners=list(context.miners),
+        imputers=list(context.imputers),
     )
 
 

@@ -30,7 +30,10 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
   work: ``(step, at, known) -> [(json path parts, message), ...]``, where ``at`` is the step's
   path and ``known`` a dict that earlier steps' checks filled (e.g. ``"class_names"``, and
   ``"mapping"``: the :class:`~vl3d_focal.data.labels.ClassMapping` of those classes, None where
-  unknown), with ``known["given"]`` what the steps before this one give;
+  unknown), with ``known["given"]`` what the steps before this one give and
+  ``known["later_gives"]`` what the steps after it give (absent where a step is unknown); a
+  message starting with :data:`~vl3d_focal.config.notes.NOTE_PREFIX` is a no-effect note
+  (``validate --strict`` makes it an error), not an error;
 
 Third-party steps register a :class:`~vl3d_focal.registry.RegistryEntry` built by
 :func:`step_entry` through the entry-point group ``vl3d_focal.steps``.

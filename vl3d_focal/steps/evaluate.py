@@ -2,8 +2,9 @@
 
 ``report_path`` ending in ``.json`` (the default ``*eval/evaluation.json``) writes this
 project's evaluation files (:func:`~vl3d_focal.reports.files.evaluation_files`): the JSON (OA,
-mIoU, macro_F1, MCC, Kappa, per_class..., and the ``feature_warnings`` of the prediction:
-features far from the model's training data), a text report, the class distribution (CSV) and,
+mIoU, macro_F1, MCC, Kappa, per_class..., the ``feature_warnings`` of the prediction:
+features far from the model's training data, and ``left_out_points`` when a ``RemovalImputer``
+of the model left points out, which took their nearest kept point's prediction), a text report, the class distribution (CSV) and,
 unless ``pictures`` is false, confusion-matrix and class-distribution pictures and a top-down
 picture (reference, predicted, misclassified), SVG files: about 0.1 s for a cloud of 100,000
 points, which a survey of many small tiles may still spare.
@@ -125,6 +126,8 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
             record, mapping=mapping, class_names=names, ignore=ignore
         )
         metrics["feature_warnings"] = list(record.feature_warnings)
+        if record.left_out_points:  # a RemovalImputer's: predicted from their nearest kept point
+            metrics["left_out_points"] = int(record.left_out_points)
         report = expand_output(step["report_path"], prefix=record.prefix)
         written: dict[str, Any] = {}
         if _is_json(report):

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ class TrainingFacts:
             ``training_type``, ``scores`` (the metrics of each held-out part: one, or one per
             fold), ``tuned`` (the arguments a hyperparameter search chose) and ``points`` (the
             points of the final fit); empty for a network.
+        imputers: the fitted imputers of its features (:func:`imputer_facts`), in order.
     """
 
     model: str
@@ -55,6 +57,26 @@ class TrainingFacts:
     fit_seconds: float
     files: dict[str, str] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    imputers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def imputer_facts(configs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Fitted imputers (their ``Imputer.to_config()``) as a run record shows them: each one's
+    ``imputer``, ``fnames`` and ``target_val``, and a ``UnivariateImputer``'s ``strategy`` and
+    ``fills`` (each feature's fill value).
+
+    Example:
+        >>> imputer_facts([{"imputer": "UnivariateImputer", "fnames": ["i"], "target_val": "NaN",
+        ...                 "strategy": "mean", "constant_val": 0.0, "fills": [2.5]}])
+        [{'imputer': 'UnivariateImputer', 'fnames': ['i'], 'target_val': 'NaN', 'strategy': 'mean', 'fills': {'i': 2.5}}]
+    """
+    facts = []
+    for config in configs:
+        fact = {key: config[key] for key in ("imputer", "fnames", "target_val")}
+        if config.get("fills") is not None:
+            fact.update(strategy=config["strategy"], fills=dict(zip(config["fnames"], config["fills"])))
+        facts.append(fact)
+    return facts
 
 
 @dataclass

@@ -67,7 +67,12 @@ def _common(kind: str, features: tuple[str, ...], description: str) -> dict[str,
             "description": "Their names, one per fnames entry; default: VL3D's automatic names.",
         },
         "in_pcloud": {"type": "null", "description": "VL3D's standalone input; only null in a pipeline."},
-        "out_pcloud": {"type": "null", "description": "VL3D's standalone output; only null in a pipeline."},
+        "out_pcloud": {
+            "type": ["string", "null"],
+            "minLength": 1,
+            "description": "VL3D's standalone output, null in a pipeline; or VL3D's habit: the cloud as the "
+            "pipeline holds it after this step is written to this path, as by a Writer step after it.",
+        },
         "nthreads": no_effect(
             {"type": "integer", "description": "VL3D: threads of the miner."},
             why="the miners use every CPU core (SciPy's KD-tree workers, NumPy)",

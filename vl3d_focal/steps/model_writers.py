@@ -9,8 +9,10 @@ honoured: with it (VL3D's default) the file reads a new cloud's reference classe
 pipeline's class steps (``class_mapping``, ``ClassReducer``), without it as the model's class
 values 0..C-1; so is ``include_miner``: with it (the default) the file keeps the miner steps'
 recipes and computes the mined features of a new cloud, without it a new cloud must store them
-as dimensions of those names. The other flags name components this project does not have;
-``true`` is accepted with a note.
+as dimensions of those names; so is ``include_imputer``: with it (the default) the file keeps the
+imputers of the training (:mod:`vl3d_focal.data.imputers`), without it a new cloud's features are
+taken as they are. The other flags name components this project does not have; ``true`` is
+accepted with a note.
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -38,7 +40,6 @@ ABSENT_COMPONENTS = {
         False,
         "writers are never stored in a predictive pipeline; add writer steps to the pipeline that applies it",
     ),
-    "include_imputer": (True, "this project has no imputers"),
     "include_feature_transformer": (
         True,
         "this project has no feature transformers; the feature normalisation is always stored with the model",
@@ -83,6 +84,8 @@ def run_pipeline_writer(step: Mapping[str, Any], state: PipelineState) -> None:
         bundle = dataclasses.replace(bundle, mapping=ClassMapping.from_values(bundle.class_names))
     if not step.get("include_miner", True):  # a new cloud stores the mined features (VL3D)
         bundle = dataclasses.replace(bundle, miners=())
+    if not step.get("include_imputer", True):  # a new cloud's features are taken as they are
+        bundle = dataclasses.replace(bundle, imputers=())
     pipeline = {"include_class_transformer": include, "class_names": list(bundle.class_names)}
     save_bundle(bundle, expand_output(step["out_pipeline"], prefix=state.model_prefix), pipeline=pipeline)
 
@@ -139,6 +142,13 @@ def pipeline_writer_schema() -> dict[str, Any]:
                 "default": True,
                 "description": "Keep the miner steps' recipes: the pipeline computes the mined features of a new "
                 "cloud (false: a new cloud must store them as dimensions of those names).",
+            },
+            "include_imputer": {
+                "type": "boolean",
+                "default": True,
+                "description": "Keep the imputers the model was trained with (fill values fitted on its training "
+                "data, points left out): a new cloud is imputed as the training clouds were (false: its features "
+                "are taken as they are, a NaN stops the run).",
             },
             **{name: _flag(name, default, why) for name, (default, why) in ABSENT_COMPONENTS.items()},
         },

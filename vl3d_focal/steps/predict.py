@@ -143,6 +143,7 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
         >>> state.clouds[0].streamed, state.predicted_names[:2]  # more than chunk_points points: tile by tile
         (True, ['ground', 'vegetation'])
     """
+    from vl3d_focal.data.features import NonFiniteFeatures
     from vl3d_focal.data.records import check_codes
     from vl3d_focal.inference.buffered import predict_buffered
     from vl3d_focal.inference.network import warm_up
@@ -163,14 +164,27 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
         if record.result is not None:
             record.result.close()
             record.result = None
-        if step["buffer"] is not None:
-            record.result = predict_buffered(
-                record, bundle, buffer=step["buffer"], index=state.tile_index, chunk_points=chunk_points
-            )
-        elif chunk_points is not None and not record.loaded and record.num_points > chunk_points:
-            record.result = predict_streamed(record, bundle, chunk_points=int(chunk_points))
-        else:
-            predict_cloud(record, bundle, chunk_points=chunk_points)
+        record.left_out_points = 0
+        try:
+            if step["buffer"] is not None:
+                record.result = predict_buffered(
+                    record, bundle, buffer=step["buffer"], index=state.tile_index, chunk_points=chunk_points
+                )
+            elif chunk_points is not None and not record.loaded and record.num_points > chunk_points:
+                record.result = predict_streamed(record, bundle, chunk_points=int(chunk_points))
+            else:
+                predict_cloud(record, bundle, chunk_points=chunk_points)
+        except NonFiniteFeatures as error:
+            if state.imputers and not bundle.imputers:  # the spec's imputers: for the models trained after them
+                raise NonFiniteFeatures(f"{error}; {UNIMPUTED_MODEL}") from error
+            raise
+
+
+UNIMPUTED_MODEL = (
+    "the model was trained without imputers, and an imputer step applies only to the models trained after it: "
+    "retrain the model with the imputer step before its train step"
+)
+"""What a NaN feature error adds when the spec has imputer steps and the model no imputers."""
 
 
 def run_previous_model(step: Mapping[str, Any], state: PipelineState) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.records import CloudRecord
@@ -40,6 +41,7 @@ class PipelineState:
         later_needs: what the steps after the running one need (their registry ``needs``), so
             that a step can check early what a later one would fail on.
         miners: the recipes of the miner steps run so far (their features can be ``fnames``).
+        imputers: the recipes of the imputer steps run so far (the train steps apply them).
     """
 
     clouds: list[CloudRecord]
@@ -54,6 +56,7 @@ class PipelineState:
     facts: RunFacts = field(default_factory=RunFacts)
     later_needs: frozenset[str] = frozenset()
     miners: list[MinedFeatures] = field(default_factory=list)
+    imputers: list[Imputer] = field(default_factory=list)
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model, loaded now if the state holds only its description (see

@@ -7,7 +7,8 @@ prediction and evaluation), else on the pipeline's clouds; the training itself i
 model entry's ``trainer`` (metadata): :class:`vl3d_focal.training.engine.Trainer` for the Keras
 models, :class:`vl3d_focal.training.forest.ForestTrainer` for the random forest. Its classes and
 features, in VL3D's vocabulary too (no class step: the classification values;
-``fnames: ["AUTO"]``), are :mod:`vl3d_focal.steps.train_inputs`'.
+``fnames: ["AUTO"]``), are :mod:`vl3d_focal.steps.train_inputs`'; the imputer steps before it
+apply to its clouds (:mod:`vl3d_focal.training.imputation`).
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -32,7 +33,7 @@ from vl3d_focal.models.forest_schema import BALANCED_SUBSAMPLE, FOREST_STEP_PROP
 from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.schema_annotations import FOLDER_OUTPUT
 from vl3d_focal.steps.definition import step_entry
-from vl3d_focal.steps.facts import TrainingFacts
+from vl3d_focal.steps.facts import TrainingFacts, imputer_facts
 from vl3d_focal.steps.train_checks import check_train
 from vl3d_focal.steps.train_inputs import (
     AUTO,
@@ -242,6 +243,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.data.miners import mined_names, recipes_for
     from vl3d_focal.training.distribution_settings import step_distribution
     from vl3d_focal.training.fields import read_labelled_clouds
+    from vl3d_focal.training.imputation import imputed_clouds
     from vl3d_focal.training.job import TrainingJob
 
     model_args = step["model_args"]
@@ -263,6 +265,15 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
             "dimension and no miner step comes before the train step; name the features in fnames or add a miner step"
         )
     tensorboard = handling["tensorboard_dir"]
+    training, validation, imputers = imputed_clouds(
+        training,
+        read_labelled_clouds(handling["validation_pcloud"], mapping=mapping, role="validation")
+        if handling.get("validation_pcloud")
+        else [],
+        feature_names=features,
+        imputers=state.imputers,
+        miners=state.miners,
+    )
     job = TrainingJob(
         model_name=step["train"],
         model_args=model_args,
@@ -272,17 +283,14 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         mapping=mapping,
         class_names=list(mapping.names),
         training=training,
-        validation=(
-            read_labelled_clouds(handling["validation_pcloud"], mapping=mapping, role="validation")
-            if handling.get("validation_pcloud")
-            else []
-        ),
+        validation=validation,
+        imputers=imputers,
         files=TrainingFiles.under(
             state.model_prefix,
             tensorboard_dir=None if tensorboard is None else expand_output(tensorboard, prefix=state.model_prefix),
         ),
         resume=state.resume,
-        identity=step,
+        identity={**step, "imputers": [imputer.to_config() for imputer in imputers]} if imputers else step,
         miners=recipes_for(features, state.miners),
         cloud_scaling=step["cloud_normalization"],
         pretrained=pretrained_bundle(step["pretrained_model"], class_names=mapping.names, feature_names=features),
@@ -335,6 +343,7 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
         fit_seconds=round(trainer.fit_seconds, 3),
         files={name: str(path) for name, path in files.items() if path is not None and Path(path).exists()},
         validation=dict(getattr(trainer, "validation", {})),  # a forest's (a network has none)
+        imputers=imputer_facts(imputer.to_config() for imputer in bundle.imputers),
     )
 
 

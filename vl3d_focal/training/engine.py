@@ -319,6 +319,7 @@ class Trainer:
                 class_counts=[int(c) for c in self.counts],
             ),
             miners=tuple(job.miners),
+            imputers=tuple(job.imputers),
             model_name=job.model_name,
             pre_processing=dict(job.model_args["pre_processing"]),
             predict_verbose=self.handling["predict_verbose"],

@@ -211,6 +211,7 @@ class ForestTrainer:
                 class_counts=[int(c) for c in counts],
             ),
             miners=tuple(job.miners),
+            imputers=tuple(job.imputers),
             model_name=job.model_name,
         )
         evaluate_training_clouds(job.training, bundle, reports=job.reports)

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.records import CloudRecord
@@ -55,6 +56,8 @@ class TrainingJob:
         training_type: VL3D's ``training_type`` (``"base"``; the forest's held-out validations).
         forest: the step's random-forest keys
             (:data:`~vl3d_focal.models.forest_schema.FOREST_STEP_PROPERTIES`), defaults filled in.
+        imputers: the fitted imputers of the features (``training`` and ``validation`` are the
+            clouds as the model sees them: :mod:`vl3d_focal.training.imputation`).
     """
 
     model_name: str
@@ -76,6 +79,7 @@ class TrainingJob:
     field_reports: Callable[[str], dict[str, Path]] | None = None
     training_type: str = "base"
     forest: Mapping[str, Any] = field(default_factory=dict)
+    imputers: tuple[Imputer, ...] = ()
 
 
 def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:
