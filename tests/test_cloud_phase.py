@@ -1,5 +1,5 @@
 """A per-cloud phase's outcomes: a failed cloud of a run that is no survey fails the run, with its message
-once (no Dask traceback before it) and the failed step."""
+once (no Dask traceback before it) and the failed step; a Dask worker's warnings reach the run's record."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.runner.cloud_phase import CloudPhases
-from vl3d_focal.runner.cloud_task import FAILED_STEP_ATTRIBUTE, CloudTask, PhaseContext, run_cloud_task
+from vl3d_focal.runner.cloud_task import FAILED_STEP_ATTRIBUTE, CloudOutcome, CloudTask, PhaseContext, run_cloud_task
 from vl3d_focal.runner.executor import ExecutorSettings, _worker_failure
+from vl3d_focal.runner.run_record import RunRecorder
 from vl3d_focal.steps.state import PipelineState
 
 
@@ -55,3 +56,20 @@ def test_a_task_of_one_cloud_returns_its_failure_on_a_worker_and_raises_it_in_pr
     with pytest.raises(DataError, match=r"^a.laz: not a registered step: \['bogus'\]") as raised:
         phases._take(outcome, task=task, patterns=[], phase=None)
     assert getattr(raised.value, FAILED_STEP_ATTRIBUTE) == 0  # the run's record names the failed step
+
+
+def test_a_dask_worker_s_warnings_reach_the_run_s_record():
+    task = CloudTask(number=0, path="/data/a.laz", prefix="out/", points=3)
+    phases = CloudPhases(
+        settings=ExecutorSettings("dask", 1, 1, None), state=PipelineState(clouds=[], model_prefix="out/"), record=None
+    )
+    outcome = CloudOutcome(
+        number=0, path=task.path, status="done", warnings=("a.laz: intensity is 17x its training range",)
+    )
+    recorder = RunRecorder(spec={"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": []}, kinds=[])
+    with recorder.collecting():
+        phases._take(outcome, task=task, patterns=[], phase=None, relay=True)  # a worker's outcome
+        phases._take(outcome, task=task, patterns=[], phase=None)  # in process: logged here already
+    assert [w["message"] for w in recorder.data["warnings"]] == [
+        "a.laz: intensity is 17x its training range (reported by a Dask worker)"
+    ]

@@ -272,7 +272,7 @@ class CloudPhases:
         ) as progress:
             for outcome in executor.run(run_cloud_task, tasks, shared=context):
                 task = by_number[outcome.number]
-                self._take(outcome, task=task, patterns=patterns, phase=phase)
+                self._take(outcome, task=task, patterns=patterns, phase=phase, relay=not executor.in_process)
                 step_seconds = [total + seconds for total, seconds in zip(step_seconds, outcome.step_seconds)]
                 counts[outcome.status] += 1
                 rate = (progress.done + task.points) / max(time.monotonic() - start, 1e-9)
@@ -286,10 +286,16 @@ class CloudPhases:
             record.write(force=True)
         return step_seconds
 
-    def _take(self, outcome: CloudOutcome, *, task: CloudTask, patterns: Sequence[str], phase: int | None) -> None:
+    def _take(
+        self, outcome: CloudOutcome, *, task: CloudTask, patterns: Sequence[str], phase: int | None, relay: bool = False
+    ) -> None:
         """Adds a task's outcome to the run's facts and the survey record (``patterns``: the
         phase's :func:`cloud_output_patterns`); a failed task of a run that is no survey (one
-        cloud on Dask workers) raises its error."""
+        cloud on Dask workers) raises its error. ``relay``: the task ran in another process (a
+        Dask worker), whose warnings are logged here too, so that the run's record and report,
+        which collect this process's warnings, hold them."""
+        for message in outcome.warnings if relay else ():
+            logger.warning("%s (reported by a Dask worker)", message)  # the message names its cloud
         if outcome.status == "failed" and self.record is None:  # not a survey: the run fails with it
             error = DataError(f"{Path(task.path).name}: {outcome.error}")
             setattr(error, FAILED_STEP_ATTRIBUTE, outcome.failed_step)  # the run's record names that step
