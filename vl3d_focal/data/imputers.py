@@ -260,28 +260,26 @@ def fit_imputers(
         >>> fit_imputers([part], ["a", "b"], [removal, mean])[1].fills  # the left-out point's 10 not counted
         (4.0,)
     """
-    values = [np.array(part, dtype=np.float32, copy=True) for part in parts]
+    values = [np.asarray(part, dtype=np.float32) for part in parts]
     kept = [np.ones(len(part), dtype=bool) for part in values]
     fitted = []
     for imputer in imputers:
-        columns = _columns(imputer, fnames)
-        if imputer.removes:
-            for part, keep in zip(values, kept):
-                keep &= ~imputer.matches(part[:, [c for _, c in columns]]).any(axis=1)
-            fitted.append(imputer)
-            continue
-        fills = list(imputer.fills) if imputer.fills is not None else [math.nan] * len(imputer.fnames)
-        for position, column in columns:
-            sample = [part[keep, column] for part, keep in zip(values, kept)]
-            present = np.concatenate(sample) if sample else np.zeros(0)
-            present = present[~imputer.matches(present)]
-            fills[position] = fill_value(
-                present, strategy=imputer.strategy, constant=imputer.constant, name=imputer.fnames[position]
-            )
-            for part, keep in zip(values, kept):
-                hits = keep & imputer.matches(part[:, column])
-                part[hits, column] = fills[position]
-        fitted.append(replace(imputer, fills=tuple(fills)))
+        if not imputer.removes:  # its fill values, from the kept points' values other than the target
+            fills = list(imputer.fills) if imputer.fills is not None else [math.nan] * len(imputer.fnames)
+            for position, column in _columns(imputer, fnames):
+                sample = [part[keep, column] for part, keep in zip(values, kept)]
+                present = np.concatenate(sample) if sample else np.zeros(0)
+                fills[position] = fill_value(
+                    present[~imputer.matches(present)],
+                    strategy=imputer.strategy,
+                    constant=imputer.constant,
+                    name=imputer.fnames[position],
+                )
+            imputer = replace(imputer, fills=tuple(fills))
+        fitted.append(imputer)
+        for index, part in enumerate(values):  # the values the next imputers are fitted on
+            values[index], keep = apply_imputers(part, fnames, [imputer])
+            kept[index] &= keep
     return tuple(fitted)
 
 
