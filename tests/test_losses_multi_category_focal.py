@@ -63,3 +63,34 @@ def test_config_round_trip_and_errors():
         MultiCategoryFocalCrossentropy(reduction="avg")
     with pytest.raises(LossArgumentError, match="expected 3, received 4"):
         LOSSES.build({"function": "multi_category_focal_crossentropy", "class_counts": [1, 2, 3, 4]}, num_classes=3)
+
+
+@pytest.mark.parametrize(
+    ("y_true", "expected"),
+    [
+        (np.array([[0], [2]]), r"one_hot\(y_true, 3\). Received: y_true.shape=\(2, 1\)"),
+        (np.array([0, 2]), r"Received: y_true.shape=\(2,\)"),
+        (np.eye(2), r"Received: y_true.shape=\(2, 2\)"),
+    ],
+)
+def test_labels_without_one_entry_per_class_are_refused(y_true, expected):
+    # (2, 1) class indices broadcast against (2, 3) predictions: before the check, a finite wrong
+    # loss (25.02) came back without a word
+    loss = MultiCategoryFocalCrossentropy(class_weight=[1.0, 1.0, 1.0])
+    with pytest.raises(LossArgumentError, match=expected):
+        loss(y_true, np.full((2, 3), 1 / 3))
+
+
+def test_multi_label_rows_and_a_graph_with_unknown_points_are_accepted():
+    import tensorflow as tf
+
+    loss = MultiCategoryFocalCrossentropy(class_weight=[1.0, 1.0, 1.0], reduction=None)
+    y_true = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    y_pred = np.array([[0.7, 0.2, 0.6], [0.1, 0.8, 0.3]])
+    p = np.clip(y_pred, 1e-7, 1 - 1e-7)
+    pt = y_true * p + (1 - y_true) * (1 - p)
+    reference = (((1 - pt) ** 2) * -np.log(pt)).sum(axis=-1)
+    np.testing.assert_allclose(np.asarray(loss(y_true, y_pred)), reference, rtol=1e-5)
+    spec = tf.TensorSpec((None, 3), tf.float32)
+    traced = tf.function(lambda t, q: loss(t, q), input_signature=[spec, spec])
+    np.testing.assert_allclose(traced(y_true.astype("float32"), y_pred.astype("float32")).numpy(), reference, rtol=1e-5)

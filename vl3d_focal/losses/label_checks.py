@@ -103,6 +103,30 @@ def check_layout(*, y_true_shape: Sequence[int | None], y_pred_shape: Sequence[i
     )
 
 
+def check_one_hot_layout(*, y_true_shape: Sequence[int | None], y_pred_shape: Sequence[int | None]) -> None:
+    """Raises unless the labels have the predictions' shape (one-hot or multi-label rows).
+
+    A one-vs-all loss reads one label per class: sparse labels (class indices), which would
+    broadcast against the predictions into a wrong loss without an error, are refused.
+
+    Example:
+        >>> check_one_hot_layout(y_true_shape=(2, 3), y_pred_shape=(None, 3))
+        >>> check_one_hot_layout(y_true_shape=(2, 1), y_pred_shape=(2, 3))
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.losses.exceptions.LossArgumentError: Argument `y_true` must have the shape of `y_pred`, (2, 3): one label per class (one-hot or multi-label rows); for class indices use keras.ops.one_hot(y_true, 3). Received: y_true.shape=(2, 1)
+    """
+    y_true_shape, y_pred_shape = tuple(y_true_shape), tuple(y_pred_shape)
+    if _compatible(y_true_shape, y_pred_shape):
+        return
+    classes = "num_classes" if y_pred_shape[-1] is None else y_pred_shape[-1]
+    raise LossArgumentError(
+        f"Argument `y_true` must have the shape of `y_pred`, {_shape(y_pred_shape)}: one label per class "
+        f"(one-hot or multi-label rows); for class indices use keras.ops.one_hot(y_true, {classes}). "
+        f"Received: y_true.shape={_shape(y_true_shape)}"
+    )
+
+
 def _is_concrete(value: Tensor) -> bool:
     """Whether the tensor's values can be read now (not a graph or ``jit`` tracer)."""
     backend = keras.backend.backend()

@@ -22,6 +22,7 @@ from vl3d_focal.losses import arguments as args
 from vl3d_focal.losses import schema_parts as parts
 from vl3d_focal.losses.class_weights import compute_class_weight
 from vl3d_focal.losses.exceptions import LossArgumentError
+from vl3d_focal.losses.label_checks import check_dense, check_one_hot_layout
 
 Tensor = Any  # a backend tensor
 
@@ -112,8 +113,11 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
 
     def call(self, y_true: Any, y_pred: Any) -> Tensor:
         """Per-sample losses."""
+        check_dense(y_true, argument="y_true")
+        check_dense(y_pred, argument="y_pred")
         y_pred = ops.convert_to_tensor(y_pred, "float32")
         y_true = ops.convert_to_tensor(y_true, "float32")
+        check_one_hot_layout(y_true_shape=y_true.shape, y_pred_shape=y_pred.shape)
         num_classes = y_pred.shape[-1]
         if self._alpha is None:
             count = ops.shape(y_pred)[-1]
