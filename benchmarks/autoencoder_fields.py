@@ -39,7 +39,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import vl3d_focal.losses  # noqa: E402,F401  (registers the losses)
 from benchmarks.configs import kpconv_autoencoder  # noqa: E402
 from benchmarks.timing import median_seconds  # noqa: E402
-from vl3d_focal.data.hierarchical_fields import HierarchySpec, build_hierarchy, depth0_field_spec  # noqa: E402
+from vl3d_focal.data.hierarchical_fields import build_hierarchy, depth0_field_spec  # noqa: E402
+from vl3d_focal.data.hierarchy_spec import HierarchySpec  # noqa: E402
 from vl3d_focal.data.receptive_fields import build_fields, field_coordinates  # noqa: E402
 from vl3d_focal.models import build_conv_autoencoder_pwise_classifier, build_pointnet_pwise_classifier  # noqa: E402
 from vl3d_focal.registry import LOSSES  # noqa: E402

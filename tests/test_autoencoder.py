@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 import vl3d_focal.losses  # noqa: F401  (registers the losses)
-from vl3d_focal.data.hierarchical_fields import HierarchySpec, hierarchical_model_inputs
+from vl3d_focal.data.hierarchical_fields import hierarchical_model_inputs
+from vl3d_focal.data.hierarchy_spec import HierarchySpec
 from vl3d_focal.errors import SpecError
 from vl3d_focal.models.autoencoder import (
     TINY_FEATURE_EXTRACTION,

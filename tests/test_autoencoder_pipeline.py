@@ -15,6 +15,7 @@ from vl3d_focal.config import load_spec
 from vl3d_focal.data.hierarchical_fields import depth0_field_spec
 from vl3d_focal.data.receptive_fields import build_fields, field_centers
 from vl3d_focal.data.synthetic import generate_urban_scene
+from vl3d_focal.errors import SpecError
 from vl3d_focal.inference import network, prediction
 from vl3d_focal.models.autoencoder import TINY_FEATURE_EXTRACTION
 from vl3d_focal.models.model_file import load_bundle, read_metadata
@@ -215,3 +216,24 @@ def test_dl_model_evaluator_outputs_a_models_predictions_from_mined_features(tmp
     width = TINY_FEATURE_EXTRACTION["feature_space_dims"][0]
     activations = laspy.read(tmp_path / "out/training_eval/activations.laz")
     assert list(activations.point_format.extra_dimension_names) == [f"activation_{k}" for k in range(width)]
+
+
+def test_validation_finds_lists_of_the_wrong_length_before_any_work(tmp_path):
+    # operations_per_depth [2, 1, 1] makes four operations: four-entry lists were caught only
+    # when the model was built, after the clouds' features and fields (minutes on real tiles)
+    spec = _spec()
+    args = spec["sequential_pipeline"][1]["model_args"]
+    args["feature_extraction"] = {**TINY_FEATURE_EXTRACTION, "operations_per_depth": [2, 1, 1]}
+    args["pre_processing"] = {**PRE_PROCESSING, "num_upsampling_neighbors": [1, 2]}
+    generate_urban_scene(seed=3, size_m=10.0, density=2.0).write(tmp_path / "scene.las")
+    (tmp_path / "train.json").write_text(json.dumps(spec))
+    with pytest.raises(SpecError) as raised:
+        load_spec(tmp_path / "train.json")
+    found = {issue.path: issue.message for issue in raised.value.issues}
+    at = "$.sequential_pipeline[1].model_args"
+    four = "expected 4 entries (one per operation, sum(operations_per_depth)), received 3"
+    extraction = {path.rsplit(".", 1)[1]: message for path, message in found.items() if ".feature_extraction." in path}
+    assert extraction == {key: four for key in ("feature_space_dims", "num_kernel_points", "kernel_radius", "sigma")}
+    assert found[f"{at}.pre_processing.num_upsampling_neighbors"] == (
+        "expected 3 entries (one per depth, as num_points_per_depth), received 2"
+    )

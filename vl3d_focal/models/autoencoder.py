@@ -38,16 +38,10 @@ from typing import Any
 
 import keras
 
-from vl3d_focal.data.hierarchical_fields import HierarchySpec
+from vl3d_focal.data.hierarchy_spec import HierarchySpec
 from vl3d_focal.errors import SpecError, SpecIssue
-from vl3d_focal.models.autoencoder_schema import (
-    DOWNSAMPLING_FILTERS,
-    FEATURE_EXTRACTION_DEFAULTS,
-    FEATURE_EXTRACTION_TYPES,
-    KPCONV_PER_OPERATION,
-    POINTNET_PER_OPERATION,
-    UPSAMPLING_FILTERS,
-)
+from vl3d_focal.models.autoencoder_operations import expand_operations
+from vl3d_focal.models.autoencoder_schema import DOWNSAMPLING_FILTERS, UPSAMPLING_FILTERS
 from vl3d_focal.models.initializers import SeededInitializers, keras_named
 from vl3d_focal.models.kpconv import KPConv
 from vl3d_focal.models.neighborhoods import AppendOnes, GatherPoints, GroupNeighbors, NeighborPooling
@@ -75,66 +69,6 @@ TINY_FEATURE_EXTRACTION: dict[str, Any] = {
 """Small KPConv operations matching :data:`TINY_PRE_PROCESSING`, for examples and tests."""
 
 _FE = "model_args.feature_extraction"
-
-
-def _operations(feature_extraction: Mapping[str, Any], *, depth: int) -> list[dict[str, Any]]:
-    """One dict per feature extraction operation: ``depth``, ``filters``, ``path`` and its options."""
-    kind = feature_extraction.get("type", FEATURE_EXTRACTION_DEFAULTS["type"])
-    if kind not in FEATURE_EXTRACTION_TYPES:
-        raise SpecError(
-            [SpecIssue(f"{_FE}.type", f"expected one of {list(FEATURE_EXTRACTION_TYPES)}, received {kind!r}")]
-        )
-    per_operation = KPCONV_PER_OPERATION if kind == "KPConv" else POINTNET_PER_OPERATION
-    defaults = {
-        key: value for key, value in FEATURE_EXTRACTION_DEFAULTS.items() if kind == "KPConv" or key != "activate"
-    }
-    config = {**defaults, **feature_extraction}
-    known = set(defaults) | set(per_operation)
-    issues = [
-        SpecIssue(f"{_FE}.{key}", f"unknown key for type {kind!r}; expected one of {sorted(known)}")
-        for key in sorted(set(config) - known)
-    ]
-    per_depth = list(config["operations_per_depth"])
-    if len(per_depth) != depth or any(not isinstance(n, int) or n < 1 for n in per_depth):
-        issues.append(
-            SpecIssue(
-                f"{_FE}.operations_per_depth",
-                f"expected {depth} integers >= 1 (one per depth "
-                f"of pre_processing.num_points_per_depth), received {per_depth!r}",
-            )
-        )
-    count = sum(n for n in per_depth if isinstance(n, int))
-    lists = {"feature_space_dims": config["feature_space_dims"]}
-    lists.update({key: config.get(key, [default] * count) for key, (default, _, _) in per_operation.items()})
-    for key, values in lists.items():
-        if len(values) != count:
-            issues.append(
-                SpecIssue(
-                    f"{_FE}.{key}",
-                    f"expected {count} entries (one per operation, sum(operations_per_depth)), received {len(values)}",
-                )
-            )
-    for i, deformable in enumerate(lists.get("deformable", [])):
-        if deformable is not False:
-            issues.append(
-                SpecIssue(f"{_FE}.deformable[{i}]", f"expected false (rigid kernels), received {deformable!r}")
-            )
-    if issues:
-        raise SpecError(issues)
-    depths = [d for d, n in enumerate(per_depth) for _ in range(n)]
-    return [
-        {
-            "depth": d,
-            "filters": int(lists["feature_space_dims"][i]),
-            "index": i,
-            "type": kind,
-            "bn": bool(config["bn"]),
-            "bn_momentum": float(config["bn_momentum"]),
-            "activate": bool(config.get("activate", True)),
-            **{key: lists[key][i] for key in per_operation},
-        }
-        for i, d in enumerate(depths)
-    ]
 
 
 def _check_args(
@@ -319,7 +253,7 @@ def build_conv_autoencoder_pwise_classifier(
     """
     del fnames  # VL3D's copy of the step's fnames
     hierarchy = HierarchySpec.from_config(pre_processing or {})
-    operations = _operations(feature_extraction or {}, depth=hierarchy.depth)
+    operations = expand_operations(feature_extraction or {}, depth=hierarchy.depth)
     kind = operations[0]["type"]
     _check_args(
         num_points=num_points,

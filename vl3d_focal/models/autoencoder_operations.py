@@ -1,0 +1,146 @@
+"""The feature extraction operations of VL3D's ``ConvolutionalAutoencoderPwiseClassifier``,
+read from ``model_args.feature_extraction``: checked and expanded to one entry per operation.
+
+Imports no Keras, so that validation finds what the model's build would refuse (a per-operation
+list whose length is not ``sum(operations_per_depth)``...) before any work.
+
+Example:
+    >>> config = {"type": "KPConv", "operations_per_depth": [2, 1], "feature_space_dims": [8, 8]}
+    >>> [message for _, message in operation_count_issues(config, depth=2)]
+    ['expected 3 entries (one per operation, sum(operations_per_depth)), received 2']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from vl3d_focal.errors import SpecError, SpecIssue
+from vl3d_focal.models.autoencoder_schema import (
+    FEATURE_EXTRACTION_DEFAULTS,
+    FEATURE_EXTRACTION_TYPES,
+    KPCONV_PER_OPERATION,
+    POINTNET_PER_OPERATION,
+)
+
+FEATURE_EXTRACTION_PATH = ("model_args", "feature_extraction")
+"""Where the operations are given in a train step."""
+
+Issue = tuple[tuple[str | int, ...], str]  # path parts below the train step, message
+
+
+def _settings(feature_extraction: Mapping[str, Any]) -> tuple[str, dict[str, Any], dict[str, tuple]]:
+    """The type, its keys with their defaults (overridden by the spec's), and its per-operation keys."""
+    kind = feature_extraction.get("type", FEATURE_EXTRACTION_DEFAULTS["type"])
+    per_operation = KPCONV_PER_OPERATION if kind == "KPConv" else POINTNET_PER_OPERATION
+    defaults = {
+        key: value for key, value in FEATURE_EXTRACTION_DEFAULTS.items() if kind == "KPConv" or key != "activate"
+    }
+    return kind, {**defaults, **feature_extraction}, per_operation
+
+
+def _lists(config: Mapping[str, Any], per_operation: Mapping[str, tuple], count: int) -> dict[str, Any]:
+    lists = {"feature_space_dims": config["feature_space_dims"]}
+    lists.update({key: config.get(key, [default] * count) for key, (default, _, _) in per_operation.items()})
+    return lists
+
+
+def operation_count_issues(feature_extraction: Mapping[str, Any], *, depth: int) -> list[Issue]:
+    """What no JSON Schema can say of ``feature_extraction`` for a hierarchy of ``depth`` depths
+    (validation reports these): ``operations_per_depth`` not one integer >= 1 per depth, and
+    per-operation lists whose length is not the operations' count.
+
+    Example:
+        >>> operation_count_issues({"operations_per_depth": [1]}, depth=2)[0]
+        (('model_args', 'feature_extraction', 'operations_per_depth'), 'expected 2 integers >= 1 (one per depth of pre_processing.num_points_per_depth), received [1]')
+    """
+    kind, config, per_operation = _settings(feature_extraction)
+    if kind not in FEATURE_EXTRACTION_TYPES:
+        return []
+    per_depth = config["operations_per_depth"]
+    per_depth = list(per_depth) if isinstance(per_depth, (list, tuple)) else [per_depth]
+    issues: list[Issue] = []
+    if len(per_depth) != depth or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in per_depth):
+        issues.append(
+            (
+                FEATURE_EXTRACTION_PATH + ("operations_per_depth",),
+                f"expected {depth} integers >= 1 (one per depth of pre_processing.num_points_per_depth), "
+                f"received {per_depth!r}",
+            )
+        )
+    count = sum(n for n in per_depth if isinstance(n, int) and not isinstance(n, bool))
+    return issues + [
+        (
+            FEATURE_EXTRACTION_PATH + (key,),
+            f"expected {count} entries (one per operation, sum(operations_per_depth)), received {len(values)}",
+        )
+        for key, values in _lists(config, per_operation, count).items()
+        if isinstance(values, list) and len(values) != count
+    ]
+
+
+def operation_issues(feature_extraction: Mapping[str, Any], *, depth: int) -> list[Issue]:
+    """Everything the model's build refuses in ``feature_extraction``: an unknown type or key,
+    deformable kernels, and :func:`operation_count_issues`.
+
+    Example:
+        >>> operation_issues({"type": "KPConv", "deformable": [True]}, depth=5)[-1]
+        (('model_args', 'feature_extraction', 'deformable', 0), 'expected false (rigid kernels), received True')
+    """
+    kind, config, per_operation = _settings(feature_extraction)
+    if kind not in FEATURE_EXTRACTION_TYPES:
+        return [
+            (
+                FEATURE_EXTRACTION_PATH + ("type",),
+                f"expected one of {list(FEATURE_EXTRACTION_TYPES)}, received {kind!r}",
+            )
+        ]
+    known = {key for key in FEATURE_EXTRACTION_DEFAULTS if kind == "KPConv" or key != "activate"} | set(per_operation)
+    issues: list[Issue] = [
+        (FEATURE_EXTRACTION_PATH + (key,), f"unknown key for type {kind!r}; expected one of {sorted(known)}")
+        for key in sorted(set(config) - known)
+    ]
+    issues += operation_count_issues(feature_extraction, depth=depth)
+    return issues + [
+        (FEATURE_EXTRACTION_PATH + ("deformable", i), f"expected false (rigid kernels), received {deformable!r}")
+        for i, deformable in enumerate(config.get("deformable", []))
+        if deformable is not False
+    ]
+
+
+def _dotted(parts: tuple[str | int, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(parts))
+
+
+def expand_operations(feature_extraction: Mapping[str, Any], *, depth: int) -> list[dict[str, Any]]:
+    """One dict per operation, depth 0's first: ``depth``, ``filters``, ``index``, ``type``,
+    ``bn``, ``bn_momentum``, ``activate`` and the type's per-operation options.
+
+    Raises:
+        SpecError: with every issue of :func:`operation_issues`.
+
+    Example:
+        >>> ops = expand_operations({"operations_per_depth": [1, 1], "feature_space_dims": [8, 16]}, depth=2)
+        >>> [(op["depth"], op["filters"], op["type"]) for op in ops]
+        [(0, 8, 'KPConv'), (1, 16, 'KPConv')]
+    """
+    issues = operation_issues(feature_extraction, depth=depth)
+    if issues:
+        raise SpecError([SpecIssue(_dotted(path), message) for path, message in issues])
+    kind, config, per_operation = _settings(feature_extraction)
+    per_depth = list(config["operations_per_depth"])
+    lists = _lists(config, per_operation, sum(per_depth))
+    depths = [d for d, n in enumerate(per_depth) for _ in range(n)]
+    return [
+        {
+            "depth": d,
+            "filters": int(lists["feature_space_dims"][i]),
+            "index": i,
+            "type": kind,
+            "bn": bool(config["bn"]),
+            "bn_momentum": float(config["bn_momentum"]),
+            "activate": bool(config.get("activate", True)),
+            **{key: lists[key][i] for key in per_operation},
+        }
+        for i, d in enumerate(depths)
+    ]
