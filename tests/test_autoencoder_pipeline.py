@@ -17,7 +17,7 @@ from vl3d_focal.data.receptive_fields import build_fields, field_centers
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import SpecError
 from vl3d_focal.inference import network, prediction
-from vl3d_focal.models.autoencoder import TINY_FEATURE_EXTRACTION
+from vl3d_focal.models.autoencoder import TINY_FEATURE_EXTRACTION, build_conv_autoencoder_pwise_classifier
 from vl3d_focal.models.model_file import load_bundle, read_metadata
 from vl3d_focal.runner.pipeline import execute_pipeline
 
@@ -237,3 +237,38 @@ def test_validation_finds_lists_of_the_wrong_length_before_any_work(tmp_path):
     assert found[f"{at}.pre_processing.num_upsampling_neighbors"] == (
         "expected 3 entries (one per depth, as num_points_per_depth), received 2"
     )
+
+
+def test_validation_finds_strided_kpconv_downsampling_of_pointnet_operations(tmp_path):
+    # strided_kpconv, the default downsampling_filter, is a KPConv: the build refused it for
+    # PointNet operations after the clouds' features and fields; validation finds it, with the
+    # builder's message
+    spec = _spec()
+    args = spec["sequential_pipeline"][1]["model_args"]
+    args["feature_extraction"] = {
+        "type": "PointNet",
+        "operations_per_depth": [1, 1, 1],
+        "feature_space_dims": [8, 8, 16],
+    }
+    generate_urban_scene(seed=3, size_m=10.0, density=2.0).write(tmp_path / "scene.las")
+    (tmp_path / "train.json").write_text(json.dumps(spec))
+    with pytest.raises(SpecError) as raised:
+        load_spec(tmp_path / "train.json")
+    message = (
+        "expected 'mean' or 'gaussian' with feature_extraction.type 'PointNet' (strided_kpconv, the default, "
+        "needs KPConv), received 'strided_kpconv'"
+    )
+    found = {issue.path: issue.message for issue in raised.value.issues}
+    assert found == {"$.sequential_pipeline[1].model_args.downsampling_filter": message}
+    with pytest.raises(SpecError) as built:
+        build_conv_autoencoder_pwise_classifier(
+            num_points=32,
+            num_features=0,
+            num_classes=2,
+            pre_processing=PRE_PROCESSING,
+            feature_extraction=args["feature_extraction"],
+        )
+    assert [(i.path, i.message) for i in built.value.issues] == [("model_args.downsampling_filter", message)]
+    args["downsampling_filter"] = "mean"
+    (tmp_path / "train.json").write_text(json.dumps(spec))
+    assert load_spec(tmp_path / "train.json")["sequential_pipeline"][1]["model_args"]["downsampling_filter"] == "mean"

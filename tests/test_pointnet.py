@@ -171,7 +171,11 @@ def test_learns_a_separable_toy_problem():
 def test_registered_with_schema_and_metadata():
     entry = MODELS.get("PointNetPwiseClassifier")
     assert entry.load() is build_pointnet_pwise_classifier
-    assert entry.metadata == {"output": "logits", "coordinates_only": True}
+    assert entry.metadata == {
+        "output": "logits",
+        "coordinates_only": True,
+        "args_check": "vl3d_focal.models.pointnet_schema:pointnet_args_issues",
+    }
     schema = entry.schema
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema is POINTNET_SCHEMA and schema["additionalProperties"] is False

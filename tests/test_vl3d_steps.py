@@ -296,3 +296,54 @@ def test_monitors_name_what_the_training_gives_its_callbacks(metrics, monitor, v
     assert found == (
         [] if valid else [(*handling_at, "checkpoint_monitor"), (*handling_at, "early_stopping", "monitor")]
     )
+
+
+def test_validation_finds_a_pretrained_model_of_other_classes_or_features(tmp_path):
+    # before, the spec validated and the training refused the model after the clouds' features
+    from vl3d_focal.config import load_spec
+    from vl3d_focal.data.synthetic import generate_urban_scene
+    from vl3d_focal.errors import SpecError
+
+    save_bundle(_bundle(tnet=False, mapping=ClassMapping.from_values(["wood", "leaf"])), tmp_path / "pre.model")
+    generate_urban_scene(seed=3, size_m=10.0, density=2.0).write(tmp_path / "scene.las")
+
+    def issues(names: list[str], fnames: list[str]) -> dict[str, str]:
+        classes = [{"name": names[0], "codes": [2]}, {"name": names[1], "codes": [3, 4, 5, 6, 64, 68]}]
+        train = {
+            "train": "PointNetPwiseClassifier",
+            "fnames": fnames,
+            "pretrained_model": "pre.model",
+            "model_args": {
+                "num_classes": 2,
+                "pre_processing": {"num_points": NUM_POINTS, "neighborhood": {"radius": 3.0}},
+                "compilation_args": {"loss": {"function": "categorical_crossentropy"}},
+            },
+        }
+        spec = {
+            "in_pcloud": ["scene.las"],
+            "out_pcloud": ["out/*"],
+            "sequential_pipeline": [
+                {"class_mapping": "LASClassMapping", "classes": classes, "ignore_codes": [0, 7]},
+                train,
+            ],
+        }
+        (tmp_path / "spec.json").write_text(json.dumps(spec))
+        try:
+            load_spec(tmp_path / "spec.json")
+        except SpecError as err:
+            return {issue.path: issue.message for issue in err.issues}
+        return {}
+
+    model = f"model {tmp_path / 'pre.model'}"
+    assert issues(["wood", "leaf"], ["intensity"]) == {
+        "$.sequential_pipeline[1].pretrained_model": (
+            f"{model}: its features are [], this train step's ['intensity']; further training keeps the features"
+        )
+    }
+    assert issues(["leaf", "wood"], []) == {
+        "$.sequential_pipeline[1].pretrained_model": (
+            f"{model}: its classes are ['wood', 'leaf'], this train step's ['leaf', 'wood']; further training "
+            "keeps the classes"
+        )
+    }
+    assert issues(["wood", "leaf"], []) == {}

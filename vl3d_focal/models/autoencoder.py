@@ -40,7 +40,7 @@ import keras
 
 from vl3d_focal.data.hierarchy_spec import HierarchySpec
 from vl3d_focal.errors import SpecError, SpecIssue
-from vl3d_focal.models.autoencoder_operations import expand_operations
+from vl3d_focal.models.autoencoder_operations import dotted_path, expand_operations, filter_issues
 from vl3d_focal.models.autoencoder_schema import DOWNSAMPLING_FILTERS, UPSAMPLING_FILTERS
 from vl3d_focal.models.initializers import SeededInitializers, keras_named
 from vl3d_focal.models.kpconv import KPConv
@@ -101,15 +101,10 @@ def _check_args(
                 f"expected one of {list(DOWNSAMPLING_FILTERS)}, received {downsampling_filter!r}",
             )
         )
-    elif downsampling_filter == "strided_kpconv" and kind != "KPConv":
-        issues.append(
-            SpecIssue(
-                "model_args.downsampling_filter",
-                "expected 'mean' or 'gaussian' with "
-                f"feature_extraction.type {kind!r} (strided_kpconv needs KPConv), received "
-                "'strided_kpconv'",
-            )
-        )
+    issues += [
+        SpecIssue(dotted_path(path), message)
+        for path, message in filter_issues(downsampling_filter=downsampling_filter, kind=kind)
+    ]
     if upsampling_filter not in UPSAMPLING_FILTERS:
         issues.append(
             SpecIssue(

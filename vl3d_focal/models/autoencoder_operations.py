@@ -12,11 +12,14 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from vl3d_focal.data.hierarchy_spec import HierarchySpec
 from vl3d_focal.errors import SpecError, SpecIssue
 from vl3d_focal.models.autoencoder_schema import (
+    AUTOENCODER_SCHEMA,
     FEATURE_EXTRACTION_DEFAULTS,
     FEATURE_EXTRACTION_TYPES,
     KPCONV_PER_OPERATION,
@@ -108,7 +111,13 @@ def operation_issues(feature_extraction: Mapping[str, Any], *, depth: int) -> li
     ]
 
 
-def _dotted(parts: tuple[str | int, ...]) -> str:
+def dotted_path(parts: tuple[str | int, ...]) -> str:
+    """The text of an issue's path parts, as a :class:`~vl3d_focal.errors.SpecIssue` names it.
+
+    Example:
+        >>> dotted_path(("model_args", "feature_extraction", "deformable", 1))
+        'model_args.feature_extraction.deformable[1]'
+    """
     return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(parts))
 
 
@@ -126,7 +135,7 @@ def expand_operations(feature_extraction: Mapping[str, Any], *, depth: int) -> l
     """
     issues = operation_issues(feature_extraction, depth=depth)
     if issues:
-        raise SpecError([SpecIssue(_dotted(path), message) for path, message in issues])
+        raise SpecError([SpecIssue(dotted_path(path), message) for path, message in issues])
     kind, config, per_operation = _settings(feature_extraction)
     per_depth = list(config["operations_per_depth"])
     lists = _lists(config, per_operation, sum(per_depth))
@@ -144,3 +153,61 @@ def expand_operations(feature_extraction: Mapping[str, Any], *, depth: int) -> l
         }
         for i, d in enumerate(depths)
     ]
+
+
+STRIDED = "strided_kpconv"
+"""The ``downsampling_filter`` that is a KPConv itself (KPConv operations only)."""
+
+
+def filter_issues(*, downsampling_filter: Any, kind: Any) -> list[Issue]:
+    """A ``downsampling_filter`` the operations' ``type`` cannot take (the schema's default,
+    ``strided_kpconv``, needs KPConv operations).
+
+    Example:
+        >>> filter_issues(downsampling_filter="strided_kpconv", kind="PointNet")[0][1][:48]
+        "expected 'mean' or 'gaussian' with feature_extra"
+    """
+    if downsampling_filter != STRIDED or kind == "KPConv" or kind not in FEATURE_EXTRACTION_TYPES:
+        return []
+    return [
+        (
+            ("model_args", "downsampling_filter"),
+            f"expected 'mean' or 'gaussian' with feature_extraction.type {kind!r} (strided_kpconv, the default, "
+            f"needs KPConv), received 'strided_kpconv'",
+        )
+    ]
+
+
+def _path_parts(dotted: str) -> tuple[str | int, ...]:
+    """``"a.b[2]"`` -> ``("a", "b", 2)``."""
+    return tuple(int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.\[\]]+", dotted))
+
+
+def autoencoder_args_issues(model_args: Mapping[str, Any]) -> list[Issue]:
+    """What the hierarchical autoencoder's build refuses in ``model_args`` that its JSON Schema does
+    not say (the model registry's ``args_check``, run by validation): per-depth lists of
+    ``pre_processing`` and per-operation lists of ``feature_extraction`` of the wrong length, a
+    downsampling filter the operations cannot take (wrong types are the schema's to report).
+
+    Example:
+        >>> autoencoder_args_issues({"feature_extraction": {"type": "PointNet"}})[0][0]
+        ('model_args', 'downsampling_filter')
+    """
+    pre_processing = model_args.get("pre_processing") or {}
+    feature_extraction = model_args.get("feature_extraction") or {}
+    if not isinstance(pre_processing, Mapping) or not isinstance(feature_extraction, Mapping):
+        return []
+    default_filter = AUTOENCODER_SCHEMA["properties"]["downsampling_filter"]["default"]
+    issues = filter_issues(
+        downsampling_filter=model_args.get("downsampling_filter", default_filter),
+        kind=feature_extraction.get("type", FEATURE_EXTRACTION_DEFAULTS["type"]),
+    )
+    try:
+        depth = HierarchySpec.from_config(pre_processing).depth
+    except SpecError as err:
+        issues += [(_path_parts(issue.path), issue.message) for issue in err.issues]
+        points = pre_processing.get("num_points_per_depth")
+        depth = len(points) if isinstance(points, list) else 0
+    except (TypeError, ValueError):
+        return issues
+    return issues + (operation_count_issues(feature_extraction, depth=depth) if depth else [])

@@ -16,6 +16,10 @@ What the pipeline reads from a model's metadata (never its name):
 - ``field_inputs``: ``"module:function"`` ``(pre_processing, *, coordinates, features) -> [arrays]``,
   its inputs for a batch of fields, built chunk by chunk at prediction (default: coordinates
   and features).
+- ``args_check``: ``"module:function"`` ``(model_args) -> [(path, message)]``, what its build refuses
+  that its JSON Schema does not say (lengths of lists against each other, incompatible options),
+  paths below the train step; validation reports them before any work (imports no Keras or
+  scikit-learn; default: none).
 
 Example:
     >>> from vl3d_focal.registry import MODELS
@@ -35,7 +39,11 @@ MODELS.register_lazy(
     builder="vl3d_focal.models.pointnet:build_pointnet_pwise_classifier",
     schema=POINTNET_SCHEMA,
     description="PointNet point-wise classifier emitting per-point logits (apply softmax to predict).",
-    metadata={"output": "logits", "coordinates_only": True},
+    metadata={
+        "output": "logits",
+        "coordinates_only": True,
+        "args_check": "vl3d_focal.models.pointnet_schema:pointnet_args_issues",
+    },
 )
 
 MODELS.register_lazy(
@@ -48,6 +56,7 @@ MODELS.register_lazy(
         "coordinates_only": True,
         "field_spec": "vl3d_focal.data.hierarchical_fields:depth0_field_spec",
         "field_inputs": "vl3d_focal.data.hierarchical_fields:hierarchical_model_inputs",
+        "args_check": "vl3d_focal.models.autoencoder_operations:autoencoder_args_issues",
     },
 )
 
@@ -63,5 +72,6 @@ MODELS.register_lazy(
         "classes_from_data": True,
         "trainer": "vl3d_focal.training.forest:ForestTrainer",
         "loader": "vl3d_focal.models.forest:load_forest",
+        "args_check": "vl3d_focal.models.forest_schema:forest_args_issues",
     },
 )

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.errors import DataError
+from vl3d_focal.errors import DataError, SpecError, SpecIssue
+from vl3d_focal.models.forest_schema import forest_args_issues
 
 MEMBER = "forest.npz"
 _CHUNK = 8192
@@ -240,12 +241,27 @@ def build_random_forest(
     :mod:`~vl3d_focal.models.forest_schema`) but ``class_weight``: resolved weights, one per class,
     or scikit-learn's ``"balanced_subsample"`` (balanced within each tree's bootstrap sample).
 
+    Raises:
+        SpecError: what :func:`~vl3d_focal.models.forest_schema.forest_args_issues` finds.
+
     Example:
         >>> build_random_forest(n_estimators=3, class_weight=[1.0, 2.0], random_seed=1).get_params()["class_weight"]
         {0: 1.0, 1: 2.0}
     """
     from sklearn.ensemble import RandomForestClassifier
 
+    given = {
+        "min_samples_split": min_samples_split,
+        "min_samples_leaf": min_samples_leaf,
+        "max_features": max_features,
+        "n_jobs": n_jobs,
+        "bootstrap": bootstrap,
+        "oob_score": oob_score,
+        "max_samples": max_samples,
+    }
+    issues = forest_args_issues(given)
+    if issues:
+        raise SpecError([SpecIssue(".".join(path), message) for path, message in issues])
     return RandomForestClassifier(
         n_estimators=n_estimators,
         criterion=criterion,

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from vl3d_focal.schema_annotations import PLOT_SUFFIXES, case_insensitive_pattern, optional_output_schema
@@ -116,6 +117,57 @@ SKLEARN_ARGS: tuple[str, ...] = tuple(
     name for name in FOREST_SCHEMA["properties"] if name not in ("class_weight", "max_training_points")
 )
 """The arguments passed to scikit-learn as they are."""
+
+
+def _count_or_fraction(value: Any, *, least: int, whole: bool) -> bool:
+    """Whether scikit-learn takes ``value``: an integer >= ``least``, or a float fraction in
+    (0, 1] (``whole``) or (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True  # another type: the schema reports it
+    if isinstance(value, int):
+        return value >= least
+    return 0 < value <= 1 if whole else 0 < value < 1
+
+
+def forest_args_issues(model_args: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """What scikit-learn's forest refuses in ``model_args`` that :data:`FOREST_SCHEMA` does not say
+    (the model registry's ``args_check``, run by validation; its builder raises them too): counts
+    below scikit-learn's least, fractions out of range (a float ``2.0`` is no count for it), no
+    jobs, out-of-bag scores or ``max_samples`` without bootstrap samples. Paths are below the
+    train step.
+
+    Example:
+        >>> forest_args_issues({"bootstrap": False, "oob_score": True})[0][1][:46]
+        'out-of-bag scores need bootstrap samples: set '
+    """
+    issues: list[tuple[tuple[str, ...], str]] = [
+        (("model_args", key), f"expected {expected}, received {model_args[key]!r}")
+        for key, least, whole, expected in (
+            ("min_samples_split", 2, True, "an integer >= 2 (a count) or a number in (0, 1] (a fraction)"),
+            ("min_samples_leaf", 1, False, "an integer >= 1 (a count) or a number in (0, 1) (a fraction)"),
+            ("max_features", 1, True, "'sqrt', 'log2', null, an integer >= 1 or a number in (0, 1]"),
+        )
+        if key in model_args and not _count_or_fraction(model_args[key], least=least, whole=whole)
+    ]
+    if model_args.get("n_jobs") == 0 and not isinstance(model_args.get("n_jobs"), bool):
+        issues.append((("model_args", "n_jobs"), "expected -1 (every core), null or a number of jobs; received 0"))
+    if model_args.get("bootstrap") is False:
+        if model_args.get("oob_score") is True:
+            issues.append(
+                (
+                    ("model_args", "oob_score"),
+                    "out-of-bag scores need bootstrap samples: set bootstrap to true or oob_score to false",
+                )
+            )
+        if model_args.get("max_samples") is not None:
+            issues.append(
+                (
+                    ("model_args", "max_samples"),
+                    "max_samples sizes the bootstrap samples: set bootstrap to true or max_samples to null",
+                )
+            )
+    return issues
+
 
 TUNERS = ("GridSearch", "RandomSearch")
 """VL3D's hyperparameter tuners (scikit-learn's ``GridSearchCV`` and ``RandomizedSearchCV``)."""

@@ -48,6 +48,7 @@ from vl3d_focal.models.pointnet_schema import (
     DEFAULT_PRETRANSF_FEATS_SPEC,
     DEFAULT_TNET_POST_FILTERS_SPEC,
     DEFAULT_TNET_PRE_FILTERS_SPEC,
+    pointnet_args_issues,
 )
 from vl3d_focal.models.tnet import FlatIdentity, OrthogonalityPenalty
 
@@ -89,9 +90,7 @@ def _check_args(
             continue
         for i, filters in enumerate(spec):
             _positive_int(filters, f"model_args.{arg}[{i}]", issues)
-    for arg, spec in feats_specs.items():
-        if isinstance(spec, Sequence) and len(spec) == 0:
-            issues.append(SpecIssue(f"model_args.{arg}", "expected at least one layer, got []"))
+    issues += [SpecIssue(".".join(map(str, path)), message) for path, message in pointnet_args_issues(feats_specs)]
     if issues:
         raise SpecError(issues)
 

@@ -137,3 +137,22 @@ POINTNET_SCHEMA: dict[str, Any] = {
     },
 }
 """JSON Schema (draft 2020-12) of the architecture part of a spec's ``model_args``."""
+
+FEATS_SPEC_ARGS: tuple[str, ...] = ("pretransf_feats_spec", "postransf_feats_spec")
+"""The lists of shared layers, each needing at least one layer."""
+
+
+def pointnet_args_issues(model_args: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """What the PointNet's build refuses in ``model_args`` that its JSON Schema does not say (the
+    model registry's ``args_check``, run by validation): an empty list of shared layers. Paths are
+    below the train step.
+
+    Example:
+        >>> pointnet_args_issues({"pretransf_feats_spec": [], "postransf_feats_spec": [{"filters": 8}]})
+        [(('model_args', 'pretransf_feats_spec'), 'expected at least one layer, got []')]
+    """
+    return [
+        (("model_args", arg), "expected at least one layer, got []")
+        for arg in FEATS_SPEC_ARGS
+        if isinstance(model_args.get(arg), Sequence) and not isinstance(model_args[arg], str) and not model_args[arg]
+    ]

@@ -7,8 +7,14 @@
 - ``from_logits`` is not false for a model whose metadata says it emits logits;
 - no validation split together with validation clouds;
 - ``pre_processing.training_class_distribution`` has one count per class;
-- the hierarchical autoencoder's per-depth lists (``hierarchical_fps``) have one entry per depth
-  of ``num_points_per_depth``, and its per-operation lists one per operation;
+- what the model's build refuses that its schema does not say (the model registry's
+  ``args_check``, the builder's own checker): the hierarchical autoencoder's per-depth lists of
+  the wrong length, per-operation lists not one per operation, ``strided_kpconv`` with PointNet
+  operations; a PointNet's empty list of shared layers; the forest's values scikit-learn refuses
+  (``min_samples_split`` 1, out-of-bag scores or ``max_samples`` without bootstrap...);
+- ``pretrained_model`` (its file's metadata) has the step's classes and ``fnames``;
+- ``distribution.devices`` fits its strategy (one device for ``one_device``, none for
+  ``multi_worker_mirrored``);
 - one of ``learning_rate_on_plateau`` (VL3D's name) and ``reduce_lr_on_plateau``, not both;
 - ``fnames``: not empty unless the model works from coordinates alone (registry metadata
   ``coordinates_only``); with the input clouds' headers at hand (``known["cloud_features"]``),
@@ -31,7 +37,6 @@ The class mapping the model is trained with (``known["mapping"]``) is recorded a
 from __future__ import annotations
 
 import importlib.util
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -39,13 +44,12 @@ from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.compilation_schema import DEFAULT_TRAINING_METRICS, logged_quantities
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.data.feature_names import header_feature_names
-from vl3d_focal.data.hierarchy_spec import HierarchySpec
-from vl3d_focal.errors import SpecError
-from vl3d_focal.models.autoencoder_operations import operation_count_issues
+from vl3d_focal.lazy import load_reference
 from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES
 from vl3d_focal.registry import LOSSES, MODELS
 from vl3d_focal.steps.class_mapping import unwritable_codes_problem
-from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features
+from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features, pretrained_issues
+from vl3d_focal.training.distribution_settings import DistributionSettings, devices_problem
 from vl3d_focal.training.forest_tuning import tuning_problems
 
 
@@ -270,30 +274,20 @@ def _classified_cloud_issues(step: Mapping[str, Any], at: tuple, known: dict[str
         yield at + ("training_classified_point_cloud_path",), problem
 
 
-def _path_parts(dotted: str) -> tuple[str | int, ...]:
-    """``"a.b[2]"`` -> ``("a", "b", 2)``."""
-    return tuple(int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.\[\]]+", dotted))
-
-
-def _hierarchy_issues(args: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
-    """What the hierarchical autoencoder's build would refuse in its lengths: per-depth lists of
-    ``pre_processing`` and per-operation lists of ``feature_extraction`` (wrong types are the
-    schema's to report)."""
-    pre_processing = as_dict(args.get("pre_processing"))
-    if pre_processing.get("pre_processor") != "hierarchical_fps":
-        return
-    try:
-        depth = HierarchySpec.from_config(pre_processing).depth
-    except SpecError as err:
-        for issue in err.issues:
-            yield at + _path_parts(issue.path), issue.message
-        depth = len(as_list(pre_processing.get("num_points_per_depth")))
-    except (TypeError, ValueError):
-        return
-    feature_extraction = args.get("feature_extraction")
-    if isinstance(feature_extraction, Mapping) and depth:
-        for path, message in operation_count_issues(feature_extraction, depth=depth):
-            yield at + path, message
+def _model_args_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
+    """What the model's build would refuse in ``model_args`` (its registry ``args_check``, the
+    builder's own checker) and a ``distribution`` device list that does not fit its strategy."""
+    model = MODELS.get(step["train"]) if step.get("train") in MODELS.names() else None
+    reference = model.metadata.get("args_check") if model is not None else None
+    if reference:
+        for path, message in load_reference(reference)(as_dict(step.get("model_args"))):
+            yield at + tuple(path), message
+    distribution = as_dict(step.get("distribution"))
+    devices = distribution.get("devices")
+    if isinstance(devices, list):
+        problem = devices_problem(distribution.get("strategy", DistributionSettings.strategy), devices)
+        if problem:
+            yield at + ("distribution", "devices"), problem
 
 
 def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
@@ -312,8 +306,8 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     yield from _classified_cloud_issues(step, at, known)
     mapping = known.get("class_names")
     args = as_dict(step.get("model_args"))
-    yield from _hierarchy_issues(args, at)
-    at = at + ("model_args",)
+    yield from _model_args_issues(step, at)
+    step_at, at = at, at + ("model_args",)
     num = args.get("num_classes")
     num = num if isinstance(num, int) and not isinstance(num, bool) else None
     names = args.get("class_names") if isinstance(args.get("class_names"), list) else None
@@ -332,6 +326,8 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         known["class_names"] = (
             classes if classes is not None else ([f"class_{i}" for i in range(num)] if num is not None else None)
         )
+    transformed = "feature_transformation" in known.get("given", ())
+    yield from pretrained_issues(step, step_at, class_names=classes, transformed=transformed)
     compilation = as_dict(args.get("compilation_args"))
     loss, handling = as_dict(compilation.get("loss")), as_dict(args.get("model_handling"))
     yield from _weight_issues(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ import numpy as np
 from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.data.feature_names import header_extra_dimensions
 from vl3d_focal.data.labels import ClassMapping
-from vl3d_focal.errors import DataError
+from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.models.forest_schema import HELD_OUT_TRAINING_TYPES
 from vl3d_focal.schema_annotations import PATH_ANNOTATION
 
@@ -200,13 +201,65 @@ def pretrained_bundle(path: str | None, *, class_names: Sequence[str], feature_n
     from vl3d_focal.models.model_file import load_bundle
 
     bundle = load_bundle(path)
-    for what, theirs, ours in (
-        ("classes", bundle.class_names, class_names),
-        ("features", bundle.feature_names, feature_names),
-    ):
-        if list(theirs) != list(ours):
-            raise DataError(
-                f"pretrained_model {path}: its {what} are {list(theirs)}, this train step's "
-                f"{list(ours)}; further training keeps the {what}"
-            )
+    problem = pretrained_mismatch(
+        model_classes=bundle.class_names,
+        model_features=bundle.feature_names,
+        class_names=class_names,
+        feature_names=feature_names,
+    )
+    if problem:
+        raise DataError(f"pretrained_model {path}: {problem}")
     return bundle
+
+
+def pretrained_mismatch(
+    *,
+    model_classes: Sequence[str],
+    model_features: Sequence[str],
+    class_names: Sequence[str] | None,
+    feature_names: Sequence[str] | None,
+) -> str | None:
+    """Why a further training cannot start from a model of ``model_classes`` and ``model_features``
+    (validation reports it too, from the model file's metadata); None: not known.
+
+    Example:
+        >>> pretrained_mismatch(model_classes=["a"], model_features=["i"], class_names=["a"], feature_names=["z"])
+        "its features are ['i'], this train step's ['z']; further training keeps the features"
+    """
+    for what, theirs, ours in (("classes", model_classes, class_names), ("features", model_features, feature_names)):
+        if ours is not None and list(theirs) != list(ours):
+            return f"its {what} are {list(theirs)}, this train step's {list(ours)}; further training keeps the {what}"
+    return None
+
+
+def pretrained_issues(
+    step: Mapping[str, Any], at: tuple, *, class_names: Sequence[str] | None, transformed: bool
+) -> Iterator[Issue]:
+    """A ``pretrained_model`` (its file's metadata) of other classes than ``class_names`` (None: not
+    known) or other features than ``fnames`` (unless ``AUTO`` or a feature transformer before the
+    step, ``transformed``, chooses them): what :func:`pretrained_bundle` refuses when the training
+    starts.
+
+    Example:
+        >>> step = {"pretrained_model": str(model_file), "fnames": ["z"]}
+        >>> list(pretrained_issues(step, (), class_names=None, transformed=False))[0][1].split(": ", 1)[1]
+        "its features are [...], this train step's ['z']; further training keeps the features"
+    """
+    path, fnames = step.get("pretrained_model"), step.get("fnames")
+    if not (isinstance(path, str) and Path(path).is_file()):
+        return
+    from vl3d_focal.models.model_file import read_metadata  # as ModelLoader's check: SciPy with it
+
+    try:
+        metadata = read_metadata(path)
+    except VL3DFocalError:  # the run reports an unreadable model file
+        return
+    chosen = isinstance(fnames, list) and AUTO not in fnames and not transformed
+    problem = pretrained_mismatch(
+        model_classes=metadata["class_names"],
+        model_features=metadata["feature_names"],
+        class_names=class_names,
+        feature_names=fnames if chosen else None,
+    )
+    if problem:
+        yield at + ("pretrained_model",), f"model {path}: {problem}"

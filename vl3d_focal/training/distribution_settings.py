@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,14 +60,27 @@ class DistributionSettings:
             )
         devices = config.get("devices")
         devices = None if devices is None else tuple(str(device) for device in devices)
-        if devices is not None and strategy == "one_device" and len(devices) != 1:
-            raise DataError(f"distribution.devices: expected one device with 'one_device', got {list(devices)}")
-        if devices is not None and strategy == "multi_worker_mirrored":
-            raise DataError(
-                "distribution.devices: expected no device list with 'multi_worker_mirrored' "
-                f"(each worker uses all its GPUs, else its CPU), got {list(devices)}"
-            )
+        problem = devices_problem(strategy, devices)
+        if problem:
+            raise DataError(f"distribution.devices: {problem}")
         return cls(strategy=strategy, devices=devices, communication=communication)
+
+
+def devices_problem(strategy: Any, devices: Sequence[Any] | None) -> str | None:
+    """Why ``distribution.devices`` does not fit the strategy (validation reports it too).
+
+    Example:
+        >>> devices_problem("one_device", ["/cpu:0", "/cpu:1"])
+        "expected one device with 'one_device', got ['/cpu:0', '/cpu:1']"
+    """
+    if devices is not None and strategy == "one_device" and len(devices) != 1:
+        return f"expected one device with 'one_device', got {list(devices)}"
+    if devices is not None and strategy == "multi_worker_mirrored":
+        return (
+            "expected no device list with 'multi_worker_mirrored' "
+            f"(each worker uses all its GPUs, else its CPU), got {list(devices)}"
+        )
+    return None
 
 
 def step_distribution(step: Mapping[str, Any]) -> DistributionSettings:

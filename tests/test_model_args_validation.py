@@ -1,0 +1,118 @@
+"""Validation finds what a model's build (or its training's start) would refuse in a train step,
+with the builder's own checker and message (the model registry's ``args_check``): a PointNet
+without shared layers, forest arguments scikit-learn refuses, a ``distribution`` device list that
+does not fit its strategy. Before, each spec passed ``vl3d-focal validate`` and its run failed
+after the clouds were read (the forest's with scikit-learn's traceback)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import DEMO_CLASSES, tiny_pointnet_args
+
+from vl3d_focal.config import load_spec
+from vl3d_focal.data.synthetic import generate_urban_scene
+from vl3d_focal.errors import SpecError
+
+AT = "$.sequential_pipeline[1]"
+
+
+def _issues(folder, train: dict) -> dict[str, str]:
+    """``{path: message}`` of the issues of a spec whose train step is ``train`` ({} when it validates)."""
+    generate_urban_scene(seed=3, size_m=10.0, density=2.0).write(folder / "scene.las")
+    spec = {
+        "in_pcloud": ["scene.las"],
+        "out_pcloud": ["out/*"],
+        "sequential_pipeline": [
+            {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]},
+            {"fnames": ["intensity", "height_above_ground"], **train},
+            {"predict": "PreviousModel"},
+        ],
+    }
+    (folder / "spec.json").write_text(json.dumps(spec))
+    try:
+        load_spec(folder / "spec.json")
+    except SpecError as err:
+        return {issue.path: issue.message for issue in err.issues}
+    return {}
+
+
+def _pointnet(**changes) -> dict:
+    return {"train": "PointNetPwiseClassifier", "model_args": {**tiny_pointnet_args(5), **changes}}
+
+
+def _forest(**changes) -> dict:
+    return {"train": "RandomForestClassifier", "model_args": {"n_estimators": 2, **changes}}
+
+
+def test_a_pointnet_without_shared_layers_is_found_before_any_work(tmp_path):
+    assert _issues(tmp_path, _pointnet(pretransf_feats_spec=[], postransf_feats_spec=[])) == {
+        f"{AT}.model_args.pretransf_feats_spec": "expected at least one layer, got []",
+        f"{AT}.model_args.postransf_feats_spec": "expected at least one layer, got []",
+    }
+    assert _issues(tmp_path, _pointnet()) == {}
+
+
+def test_the_pointnet_builder_refuses_them_with_the_same_message():
+    from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
+
+    with pytest.raises(SpecError) as raised:
+        build_pointnet_pwise_classifier(num_points=8, num_features=0, num_classes=2, postransf_feats_spec=[])
+    assert [(i.path, i.message) for i in raised.value.issues] == [
+        ("model_args.postransf_feats_spec", "expected at least one layer, got []")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "message"),
+    [
+        (
+            {"bootstrap": False, "oob_score": True},
+            "oob_score",
+            "out-of-bag scores need bootstrap samples: set bootstrap to true or oob_score to false",
+        ),
+        (
+            {"bootstrap": False, "max_samples": 0.5},
+            "max_samples",
+            "max_samples sizes the bootstrap samples: set bootstrap to true or max_samples to null",
+        ),
+        (
+            {"min_samples_split": 1},
+            "min_samples_split",
+            "expected an integer >= 2 (a count) or a number in (0, 1] (a fraction), received 1",
+        ),
+        ({"n_jobs": 0}, "n_jobs", "expected -1 (every core), null or a number of jobs; received 0"),
+    ],
+)
+def test_forest_arguments_scikit_learn_refuses_are_found_before_any_work(tmp_path, changes, key, message):
+    pytest.importorskip("sklearn")
+    from vl3d_focal.models.forest import build_random_forest
+
+    assert _issues(tmp_path, _forest(**changes)) == {f"{AT}.model_args.{key}": message}
+    with pytest.raises(SpecError) as raised:  # the builder: before, scikit-learn's ValueError at fit
+        build_random_forest(**changes)
+    assert [(i.path, i.message) for i in raised.value.issues] == [(f"model_args.{key}", message)]
+
+
+def test_valid_forest_arguments_still_validate(tmp_path):
+    assert _issues(tmp_path, _forest(min_samples_split=0.5, min_samples_leaf=0.1, max_samples=0.8, n_jobs=1)) == {}
+
+
+@pytest.mark.parametrize(
+    ("distribution", "message"),
+    [
+        (
+            {"strategy": "one_device", "devices": ["/cpu:0", "/cpu:1"]},
+            "expected one device with 'one_device', got ['/cpu:0', '/cpu:1']",
+        ),
+        (
+            {"strategy": "multi_worker_mirrored", "devices": ["/cpu:0"]},
+            "expected no device list with 'multi_worker_mirrored' (each worker uses all its GPUs, else its CPU), "
+            "got ['/cpu:0']",
+        ),
+    ],
+)
+def test_a_device_list_that_does_not_fit_the_strategy_is_found_before_any_work(tmp_path, distribution, message):
+    assert _issues(tmp_path, {**_pointnet(), "distribution": distribution}) == {f"{AT}.distribution.devices": message}
+    assert _issues(tmp_path, {**_pointnet(), "distribution": {"strategy": "mirrored", "devices": ["/cpu:0"]}}) == {}
