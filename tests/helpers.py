@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,14 @@ DEMO_CLASSES = [
     {"name": "pole", "codes": [64]},
 ]
 """A class mapping of the synthetic scene's LAS codes (vl3d_focal.data.synthetic)."""
+
+TWO_CLASS_MAPPING = {
+    "class_mapping": "LASClassMapping",
+    "classes": [{"name": "ground", "codes": [2]}, {"name": "other", "codes": [3, 4, 5, 6, 64, 68]}],
+    "ignore_codes": [0, 1, 7],
+}
+"""A ``class_mapping`` step of the synthetic scene's LAS codes in two classes: ground, and the other
+classified points."""
 
 PINNED_KEYS = {"OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusion_matrix", "per_class"}
 """The keys an evaluation report must have (pinned by the issue)."""
@@ -229,3 +238,37 @@ def miner_spec(fnames: list[str], miners: list[dict], *, after: bool = False) ->
     steps = [{"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]}]
     steps += [train, *miners] if after else [*miners, train]
     return {"in_pcloud": ["scene.las"], "out_pcloud": ["out/*"], "sequential_pipeline": steps}
+
+
+def write_with_extra_dims(las, dims: dict, path: Path) -> Path:
+    """Writes ``las`` (a laspy.LasData) to ``path`` with each array of ``dims`` as a float32 extra
+    dimension of its name; returns ``path``.
+
+    Example:
+        >>> import laspy
+        >>> from vl3d_focal.data.synthetic import generate_urban_scene
+        >>> scene = generate_urban_scene(seed=1, size_m=10.0, density=1.0)
+        >>> path = write_with_extra_dims(scene, {"flat": np.full(len(scene.points), 3.0)}, out / "flat.las")
+        >>> laspy.read(path)["flat"][:2].tolist()
+        [3.0, 3.0]
+    """
+    import laspy
+    import numpy as np
+
+    for name, values in dims.items():
+        las.add_extra_dim(laspy.ExtraBytesParams(name=name, type=np.float32))
+        las[name] = values.astype(np.float32)
+    las.write(path)
+    return path
+
+
+def run_steps(folder: Path, name: str, inputs: list[Path], out: str, steps: list[dict]):
+    """Runs the pipeline of ``steps`` on the clouds ``inputs`` in this process, its outputs in
+    ``folder / out`` (its spec saved as ``folder / "<name>.json"``); returns its state."""
+    from vl3d_focal.config import load_spec
+    from vl3d_focal.runner.pipeline import execute_pipeline
+
+    spec = {"in_pcloud": [str(p) for p in inputs], "out_pcloud": [f"{folder / out}/*"], "sequential_pipeline": steps}
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return execute_pipeline(load_spec(path))

@@ -129,10 +129,14 @@ def test_the_autoencoders_vl3d_tuning_keys_are_notes_and_its_reports_are_outputs
                     "num_classes": 2,
                     "fnames": ["intensity"],
                     "compilation_args": {"loss": {"function": "class_weighted_focal_categorical_crossentropy"}},
+                    "feature_extraction": {"operations_per_depth": [1, 1], "feature_space_dims": [8, 16]},
                     "pre_processing": {
                         "pre_processor": "hierarchical_fps",
                         "neighborhood": {"type": "sphere", "radius": 3.0},
                         "num_points_per_depth": [32, 16],
+                        "num_pwise_neighbors": [8, 4],
+                        "num_downsampling_neighbors": [1, 4],
+                        "num_upsampling_neighbors": [1, 2],
                         "nthreads": 12,
                         "support_chunk_size": 2000,
                         "support_strategy_fast": True,
@@ -217,10 +221,11 @@ def test_a_value_dependent_note_only_for_that_value():
             "'ClassificationEvaluator', 'DLModelEvaluator'",
         ),
         (
-            {"feature_transformer": "PCATransformer", "out_dim": 0.99, "fnames": ["AUTO"]},
+            {"feature_transformer": "MinmaxNormalizer", "target_range": [0, 1], "fnames": ["AUTO"]},
             "$.sequential_pipeline[0].feature_transformer",
-            "'PCATransformer' is a VL3D feature transformer; this project has no feature transformers: fnames selects "
-            "the features, and each is standardised with statistics of the training clouds kept in the model",
+            "'MinmaxNormalizer' is a VL3D feature transformer this project does not have; not needed here: every "
+            "model standardises its features with statistics of its training points, kept in the model; available: "
+            "'KBestSelector', 'PercentileSelector', 'VarianceSelector', 'ExplicitSelector', 'PCATransformer'",
         ),
         (
             {"writer": "PredictivPipelineWriter", "out_pipeline": "*p.pipe"},

@@ -277,6 +277,7 @@ STEPS = Registry(
         "vl3d_focal.steps.writers",
         "vl3d_focal.steps.miners",
         "vl3d_focal.steps.imputers",
+        "vl3d_focal.steps.feature_transformers",
     ),
 )
 """Step kinds; see :mod:`vl3d_focal.steps.definition` for what a step entry declares."""

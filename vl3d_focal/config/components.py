@@ -1,7 +1,7 @@
 """VL3D's components by kind, and the one clear error for a component this project does not have.
 
 A step of a VL3D spec names its component with its kind key (``"train":
-"RBFNetPwiseClassifier"``, ``"feature_transformer": "PCATransformer"``). When that component is not
+"RBFNetPwiseClassifier"``, ``"feature_transformer": "Standardizer"``). When that component is not
 registered here, every key of the step would otherwise fail the schema on its own; instead
 the step gets one issue, at its kind key, naming the component and what is available, and
 every other issue inside that step is dropped (:func:`unavailable_steps`).
@@ -33,6 +33,8 @@ class Kind(NamedTuple):
     names: tuple[str, ...]
     without: str = ""
     """What to do instead, for a kind this project has no step of."""
+    reasons: tuple[tuple[str, str], ...] = ()
+    """``(component, why this project does without it)`` of components of a registered kind."""
 
 
 VL3D_COMPONENTS: dict[str, Kind] = {
@@ -77,8 +79,14 @@ VL3D_COMPONENTS: dict[str, Kind] = {
             "Standardizer",
             "MinmaxNormalizer",
         ),
-        "this project has no feature transformers: fnames selects the features, and "
-        "each is standardised with statistics of the training clouds kept in the model",
+        reasons=tuple(
+            (
+                name,
+                "not needed here: every model standardises its features with statistics of its training points, "
+                "kept in the model",
+            )
+            for name in ("Standardizer", "MinmaxNormalizer")
+        ),
     ),
 }
 """Kind key -> the components VL3D documents for it."""
@@ -111,7 +119,9 @@ def _issue(kind: str, value: Any) -> str | None:
         if not isinstance(value, str) or value in accepted:
             return None  # a wrong type is the schema's to report
         if known is not None and value in known.names:
-            return f"{value!r} is a VL3D {known.noun} this project does not have; available: {_names(accepted)}"
+            why = dict(known.reasons).get(value)
+            why = f"; {why}" if why else ""
+            return f"{value!r} is a VL3D {known.noun} this project does not have{why}; available: {_names(accepted)}"
         noun = known.noun if known is not None else f"{kind} kind"
         return f"unknown {noun} {value!r}; available: {_names(accepted)}{did_you_mean(value, accepted)}"
     if known is None:

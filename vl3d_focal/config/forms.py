@@ -19,8 +19,9 @@ its own keys, the input cloud(s) in ``in_pcloud`` and the model file in ``out_mo
 ``PredictiveModelWriter`` of ``out_model``, whose output prefix is ``out_model``'s folder (so
 the training's own outputs go beside the model), and returns how to write the pipeline's JSON
 paths back as paths of the file the user wrote (``$.sequential_pipeline[0].model_args`` is
-``$.model_args`` there). Its ``"imputer": {...}`` is a step of its own before the train step
-(``$.imputer`` in the user's file); it writes no cloud, so an ``out_pcloud`` there is an error.
+``$.model_args`` there). Its ``"imputer": {...}`` and ``"feature_transformer": {...}`` are
+steps of their own before the train step, in that order (``$.imputer`` in the user's file);
+they write no cloud, so an ``out_pcloud`` there is an error.
 
 Example:
     >>> form = as_pipeline({"train": "PointNetPwiseClassifier", "in_pcloud": "a.las",
@@ -52,10 +53,12 @@ TOP_LEVEL_KEYS = ("$schema", "in_pcloud")
 """Keys of the single-component form that stay at the top of the pipeline."""
 MODEL_WRITER = "PredictiveModelWriter"
 NESTED_STEPS = {
-    "imputer": {"imputer": "UnivariateImputer", "fnames": ["AUTO"], "target_val": "NaN", "strategy": "mean"}
+    "imputer": {"imputer": "UnivariateImputer", "fnames": ["AUTO"], "target_val": "NaN", "strategy": "mean"},
+    "feature_transformer": {"feature_transformer": "KBestSelector", "fnames": ["AUTO"], "k": 2},
 }
 """Keys of the single-component form whose object is a step of its own, run before the train
-step (VL3D's ``"imputer": {...}``), with an example of that object."""
+step in this order (VL3D's ``"imputer": {...}`` and ``"feature_transformer": {...}``), with an
+example of that object."""
 
 _STEP_PATH = re.compile(r"\$\.sequential_pipeline(?:\[(\d+)\])?")
 _PREFIX_PATH = re.compile(r"\$\.out_pcloud(?:\[0\])?")

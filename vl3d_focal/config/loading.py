@@ -41,7 +41,7 @@ Example:
     ...                         "sequential_pipeline": [{"trian": "PointNetPwiseClassifier"}]},
     ...                        check_files=False)
     >>> print(issues[0])
-    $.sequential_pipeline[0]: a step needs one of the keys 'class_mapping', 'class_transformer', 'train', 'predict', 'eval', 'writer', 'miner', 'imputer'; got 'trian'; did you mean 'train'?
+    $.sequential_pipeline[0]: a step needs one of the keys 'class_mapping', 'class_transformer', 'train', 'predict', 'eval', 'writer', 'miner', 'imputer', 'feature_transformer'; got 'trian'; did you mean 'train'?
 """
 
 from __future__ import annotations

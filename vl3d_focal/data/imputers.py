@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from vl3d_focal.data.recipe_options import AUTO, one_of, step_fnames
 from vl3d_focal.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,6 @@ IMPUTER_KINDS = (UNIVARIATE, REMOVAL)
 """The ``imputer`` values these recipes describe."""
 STRATEGIES = ("mean", "median", "most_frequent", "constant")
 """A ``UnivariateImputer``'s ``strategy`` (scikit-learn's ``SimpleImputer``)."""
-AUTO = "AUTO"
-"""``fnames: ["AUTO"]``: every feature of the model trained after the imputer."""
 
 
 def parse_target(value: Any) -> float:
@@ -96,12 +95,10 @@ class Imputer:
         kind = str(step["imputer"])
         if kind not in IMPUTER_KINDS:
             raise DataError(f"imputer: unknown imputer {kind!r}; expected one of {list(IMPUTER_KINDS)}")
-        strategy = str(step.get("strategy", "mean"))
-        if strategy not in STRATEGIES:
-            raise DataError(f"imputer strategy: expected one of {list(STRATEGIES)}, received {strategy!r}")
+        strategy = one_of(str(step.get("strategy", "mean")), STRATEGIES, what="imputer strategy")
         return cls(
             imputer=kind,
-            fnames=tuple(step.get("fnames") or (AUTO,)),
+            fnames=step_fnames(step),
             target=parse_target(step.get("target_val", "NaN")),
             strategy=strategy,
             constant=float(step.get("constant_val", 0.0)),

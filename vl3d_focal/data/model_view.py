@@ -1,6 +1,8 @@
-"""A cloud as a model with imputers sees it: its kept points, their features imputed.
+"""A cloud as a model with imputers or a projection sees it: its kept points, their features imputed.
 
-A model trained after imputer steps (:mod:`vl3d_focal.data.imputers`) takes each cloud through
+A model trained after imputer steps (:mod:`vl3d_focal.data.imputers`), or after a
+``PCATransformer`` (:mod:`vl3d_focal.data.pca_projection`: its inputs are computed and imputed,
+then projected), takes each cloud through
 :func:`model_view`: a :class:`ModelView` record whose features (under the model's feature
 names and miners, :func:`~vl3d_focal.data.field_inputs.cloud_features`) are the imputed ones,
 computed on the whole cloud (neighbourhood features see every point), and whose points are those
@@ -31,6 +33,7 @@ from vl3d_focal.data.field_inputs import features_key, raw_cloud_features
 from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.miners import MinedFeatures, recipes_for
 from vl3d_focal.data.parallel import cpu_threads
+from vl3d_focal.data.pca_projection import PCATransformer
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud
@@ -144,6 +147,7 @@ def model_view(
     feature_names: Sequence[str],
     miners: Sequence[MinedFeatures] = (),
     imputers: Sequence[Imputer] = (),
+    projection: PCATransformer | None = None,
 ) -> CloudRecord:
     """The cloud as a model of ``feature_names`` with ``imputers`` sees it (module docstring):
     ``record`` itself without imputers, a :class:`ModelView` else (``record`` when it is one
@@ -153,7 +157,8 @@ def model_view(
     Args:
         record: the cloud.
         feature_names: the model's features; miners: the recipes of its mined ones.
-        imputers: its fitted imputers.
+        imputers: its fitted imputers (of the features computed: a projection's inputs).
+        projection: its fitted ``PCATransformer``, whose outputs are among ``feature_names``.
 
     Raises:
         DataError: every point of the cloud left out, or a value of a kept point not finite.
@@ -164,17 +169,20 @@ def model_view(
     """
     from vl3d_focal.data.features import model_features
 
-    if not imputers or not feature_names:
+    if (not imputers and projection is None) or not feature_names:
         return record
-    used = recipes_for(feature_names, miners)
-    token = repr([imputer.key() for imputer in imputers]) + repr(features_key(feature_names, used))
+    computed = list(feature_names) if projection is None else projection.computed(feature_names)
+    used, key = recipes_for(computed, miners), features_key(feature_names, recipes_for(feature_names, miners))
+    token = repr([imputer.key() for imputer in imputers]) + repr(features_key(computed, used))
+    token += "" if projection is None else projection.key()
     if isinstance(record, ModelView) and record.token == token:
         return record
-    raw = raw_cloud_features(record, feature_names=feature_names, miners=used)
-    features, kept = model_features(record.cloud, list(feature_names), miners=used, imputers=imputers, raw=raw)
+    raw = raw_cloud_features(record, feature_names=computed, miners=used)
+    features, kept = model_features(record.cloud, computed, miners=used, imputers=imputers, raw=raw)
+    features = features if projection is None else projection.apply(features)
     if not kept.any():
         raise DataError(
             f"point cloud {record.path}: every point holds the target value of a RemovalImputer in a feature it "
             "names; no point is left to learn from or to predict with"
         )
-    return ModelView(record, kept=kept, features=features[kept], key=features_key(feature_names, used), token=token)
+    return ModelView(record, kept=kept, features=features[kept], key=key, token=token)

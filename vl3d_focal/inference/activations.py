@@ -24,10 +24,10 @@ import keras
 import numpy as np
 from scipy import stats
 
-from vl3d_focal.data.model_view import ModelView, model_view
+from vl3d_focal.data.model_view import ModelView
 from vl3d_focal.data.propagation import propagate
 from vl3d_focal.inference.network import field_probabilities
-from vl3d_focal.inference.prediction import model_field_inputs
+from vl3d_focal.inference.prediction import bundle_view, model_field_inputs
 from vl3d_focal.models.bundle import ModelBundle
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def pointwise_outputs(record: Any, bundle: ModelBundle) -> tuple[np.ndarray, np.
         >>> probabilities.shape, activations.shape
         ((1531, 5), (1531, 8))
     """
-    view = model_view(record, feature_names=bundle.feature_names, miners=bundle.miners, imputers=bundle.imputers)
+    view = bundle_view(record, bundle)
     inputs = model_field_inputs(view, bundle)
     outputs = field_probabilities(bundle, *inputs.as_inputs(), outputs=_probabilities_and_activations(bundle.model))
     values = propagate(outputs, inputs.fields, view.num_points, xyz=view.cloud.xyz)

@@ -25,7 +25,7 @@ from vl3d_focal.data.field_inputs import FieldInputs, cloud_features, field_feat
 from vl3d_focal.data.miners import mined_names
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import ordered_map
-from vl3d_focal.data.records import InMemoryPredictions
+from vl3d_focal.data.records import CloudRecord, InMemoryPredictions
 from vl3d_focal.inference.field_outputs import FieldReportTally
 from vl3d_focal.inference.network import field_probabilities
 from vl3d_focal.models.bundle import ModelBundle
@@ -218,6 +218,25 @@ def model_field_inputs(record: Any, bundle: ModelBundle) -> FieldInputs:
     )
 
 
+def bundle_view(record: Any, bundle: ModelBundle) -> CloudRecord:
+    """The cloud as a bundle's model sees it (:func:`~vl3d_focal.data.model_view.model_view`): its
+    features, mined ones, imputers and projection.
+
+    Example:
+        >>> bundle_view(record, bundle) is record  # no imputers nor projection
+        True
+    """
+    from vl3d_focal.data.model_view import model_view
+
+    return model_view(
+        record,
+        feature_names=bundle.feature_names,
+        miners=bundle.miners,
+        imputers=bundle.imputers,
+        projection=bundle.projection,
+    )
+
+
 def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int | None) -> tuple[np.ndarray, int]:
     """``(N, C)`` propagated probabilities of every point of a cloud held in memory, and the number
     of fields (0 for a model that predicts each point from its features); a cloud of more than
@@ -231,10 +250,10 @@ def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int |
         >>> probabilities.shape, fields > 0, bool(np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5))
         ((1531, 5), True, True)
     """
-    from vl3d_focal.data.model_view import ModelView, model_view
+    from vl3d_focal.data.model_view import ModelView
     from vl3d_focal.data.propagation import propagate
 
-    view = model_view(record, feature_names=bundle.feature_names, miners=bundle.miners, imputers=bundle.imputers)
+    view = bundle_view(record, bundle)
     if view is not record and isinstance(view, ModelView):  # imputed features; left-out points: the nearest kept one's
         probabilities, num_fields = cloud_probabilities(view, bundle, chunk_points=chunk_points)
         return view.all_points(probabilities), num_fields

@@ -135,14 +135,15 @@ def _centres_file(result: StreamedPredictions, tile: int) -> Path:
 
 
 def bucket_columns(bundle: Any) -> list[str]:
-    """The feature columns of a streamed cloud's buckets: the model's features, then the
-    point-wise features its smoothing miners read and it does not use itself.
+    """The feature columns of a streamed cloud's buckets: the model's features (a projection's
+    inputs in place of its outputs), then the point-wise features its smoothing miners read and
+    it does not use itself.
 
     Example:
         >>> bucket_columns(bundle)  # a model of the intensity alone, without miners
         ['intensity']
     """
-    return list(bundle.feature_names) + smoothing_inputs(bundle.feature_names, bundle.miners)
+    return list(bundle.computed_features) + smoothing_inputs(bundle.computed_features, bundle.miners)
 
 
 def _model_features(rows: np.ndarray, bundle: Any) -> np.ndarray:
@@ -336,8 +337,10 @@ def predict_streamed(
         bounds=(anchored(low, origin, GROUND_CELL_M), high),
         miners=bundle.miners,
     )
-    nb = len(bundle.feature_names)
-    left_out = impute_buckets(result, tiles=tiles, columns=columns, imputers=bundle.imputers, num_model=nb)
+    nb, computed = len(bundle.feature_names), len(bundle.computed_features)
+    left_out = impute_buckets(
+        result, tiles=tiles, columns=columns, imputers=bundle.imputers, num_model=computed, projection=bundle.projection
+    )
     fields, own_tiles, tiles = 0, left_out.remaining(result.own_tiles), left_out.remaining(tiles)
     origin = origin if given is not None or left_out.low is None else left_out.low  # the kept points' grid
     unresolved: list[tuple[int, int, np.ndarray, float]] = []

@@ -9,6 +9,9 @@ field, no sample, no neighbour holds them) and kept aside with their place among
 rows. Once every tile is predicted, :meth:`LeftOut.restore` gives each of them the
 prediction of its nearest kept point of the cloud (its tile's, or a nearer one of the tiles
 within that distance), in its place in the tile's results, with one warning counting them.
+A model's ``PCATransformer`` projection (:mod:`vl3d_focal.data.pca_projection`) is applied to each
+kept point once imputed: the model's features (the others, then ``PCA_1``...) take the first
+columns of its bucket.
 
 Example:
     >>> from vl3d_focal.inference.tile_buckets import write_buckets
@@ -31,6 +34,7 @@ from vl3d_focal.data.features import require_finite
 from vl3d_focal.data.imputers import ImputationTally, Imputer, apply_imputers
 from vl3d_focal.data.model_view import note_left_out
 from vl3d_focal.data.parallel import ordered_map
+from vl3d_focal.data.pca_projection import PCATransformer
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import StreamedPredictions, bucket_dtype, result_dtype
@@ -140,9 +144,11 @@ def impute_buckets(
     columns: Sequence[str],
     imputers: Sequence[Imputer],
     num_model: int,
+    projection: PCATransformer | None = None,
 ) -> LeftOut:
-    """Applies ``imputers`` to the first ``num_model`` feature columns (the model's) of every
-    bucketed point (module docstring); logs what was filled and left out of the cloud's own points.
+    """Applies ``imputers`` to the first ``num_model`` feature columns (the model's computed
+    features) of every bucketed point, then ``projection`` (module docstring); logs what was
+    filled and left out of the cloud's own points.
     The cloud's kept points are numbered anew, in their order (as the view of a cloud in memory
     numbers them: the draws of its fields depend on the numbers).
 
@@ -159,7 +165,7 @@ def impute_buckets(
         True
     """
     found = LeftOut()
-    if not imputers:
+    if not imputers and projection is None:
         return found
     names, dtype, own = list(columns[:num_model]), bucket_dtype(len(columns)), _own_points(result)
 
@@ -171,6 +177,9 @@ def impute_buckets(
             values, kept[part] = apply_imputers(rows["feat"][part, :num_model], names, imputers, tally=counted)
             rows["feat"][part, :num_model] = values
         require_finite(rows["feat"][kept, :num_model], names, source=result.path)
+        if projection is not None:
+            projected = projection.apply(rows["feat"][kept, :num_model])
+            rows["feat"][np.flatnonzero(kept)[:, None], np.arange(projected.shape[1])] = projected
         places = np.flatnonzero(~kept)
         if places.size:
             np.savez(_left_out_file(result, tile), places=places, xyz=rows["xyz"][places])

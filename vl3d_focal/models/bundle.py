@@ -21,6 +21,7 @@ from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.normalization import FeatureNormalizer
+from vl3d_focal.data.pca_projection import PCATransformer
 from vl3d_focal.data.receptive_fields import FieldSpec
 from vl3d_focal.models.inputs import field_inputs_for
 from vl3d_focal.registry import MODELS
@@ -87,6 +88,9 @@ class ModelBundle:
             their probabilities averaged (a predict step's ``rotations``; not kept either).
         imputers: the fitted imputers of the features, applied in order before the finite check
             and the normalisation (:mod:`vl3d_focal.data.imputers`, :mod:`vl3d_focal.data.model_view`).
+        projection: the fitted ``PCATransformer`` whose outputs are among ``feature_names``
+            (:mod:`vl3d_focal.data.pca_projection`): its inputs are computed and imputed, then
+            projected; None without one.
     """
 
     model: keras.Model | Any
@@ -105,6 +109,18 @@ class ModelBundle:
     field_reports: Callable[[str], dict[str, Path]] | None = None
     predict_rotations: int = 1
     imputers: tuple[Imputer, ...] = ()
+    projection: PCATransformer | None = None
+
+    @property
+    def computed_features(self) -> list[str]:
+        """The features computed from a cloud (then imputed): ``feature_names``, a projection's
+        inputs in place of its outputs.
+
+        Example:
+            >>> bundle.computed_features == bundle.feature_names  # no projection
+            True
+        """
+        return self.feature_names if self.projection is None else self.projection.computed(self.feature_names)
 
     @property
     def num_classes(self) -> int:

@@ -6,8 +6,9 @@ is stored by its own loader's format in the same kind of archive. Besides the mo
 members, the archive holds ``vl3d_focal.json``: feature names and the normaliser, the
 receptive-field parameters, the class mapping and names, the seed, the prediction chunk size,
 the loss used (with its resolved class weights), the recipes of the mined features
-(:mod:`vl3d_focal.data.miners`) and the fitted imputers (:mod:`vl3d_focal.data.imputers`;
-a model with imputers is written in format 2, others in format 1, :data:`FORMAT_VERSION`). So
+(:mod:`vl3d_focal.data.miners`), the fitted imputers (:mod:`vl3d_focal.data.imputers`) and
+projection (:mod:`vl3d_focal.data.pca_projection`; a model with a projection is written in
+format 3, one with imputers in format 2, others in format 1, :data:`FORMAT_VERSION`). So
 ``{"predict": "ModelLoader", "model_path": ...}`` needs nothing else. A predictive pipeline (``PredictivePipelineWriter``) also holds
 ``vl3d_focal_pipeline.json``, what the pipeline kept besides the model (:func:`read_pipeline`).
 
@@ -46,10 +47,13 @@ FINGERPRINT_KEY = "fingerprint"
 survey's driver reads it without loading the model (and without importing TensorFlow)."""
 PIPELINE_MEMBER = "vl3d_focal_pipeline.json"
 KERAS_SUFFIX = ".keras"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The newest model-file format: the one this vl3d_focal reads up to (files of a newer one are
-refused) and writes for a model with imputers (format 2 adds them; an older vl3d_focal, which
-reads format 1 only, refuses such a file instead of predicting without its imputers)."""
+refused) and writes for a model with a ``PCATransformer``'s projection (format 3 adds it; an older
+vl3d_focal refuses such a file instead of predicting without its projection)."""
+IMPUTER_FORMAT_VERSION = 2
+"""The format written for a model with imputers and no projection (format 2 added the imputers;
+a vl3d_focal that reads format 1 only refuses it instead of predicting without them)."""
 PLAIN_FORMAT_VERSION = 1
 """The format written for a model without imputers: older versions read it, and its metadata and
 fingerprint are those it had before imputers existed."""
@@ -65,8 +69,10 @@ def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
         (['intensity'], 1)
     """
     imputers = {"imputers": [imputer.to_config() for imputer in bundle.imputers]} if bundle.imputers else {}
-    return {  # without imputers, format 1 and no key: the fingerprints of the models written before stay
-        "format_version": FORMAT_VERSION if bundle.imputers else PLAIN_FORMAT_VERSION,
+    projection = {"projection": bundle.projection.to_config()} if bundle.projection is not None else {}
+    version = IMPUTER_FORMAT_VERSION if bundle.imputers else PLAIN_FORMAT_VERSION
+    return {  # without imputers nor projection, format 1 and no key: the fingerprints of the models written before stay
+        "format_version": FORMAT_VERSION if bundle.projection is not None else version,
         "vl3d_focal_version": __version__,
         "feature_names": list(bundle.feature_names),
         "normalizer": None if bundle.normalizer is None else bundle.normalizer.to_config(),
@@ -79,6 +85,7 @@ def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
         "loss": bundle.loss_info.to_config(),
         "miners": [recipe.to_config() for recipe in bundle.miners],
         **imputers,
+        **projection,
         "pre_processing": dict(bundle.pre_processing),
     }
 
@@ -149,7 +156,7 @@ def check_metadata(meta: Any, *, path: str | Path) -> dict[str, Any]:
         >>> check_metadata({"format_version": 99}, path="m.keras")
         Traceback (most recent call last):
         ...
-        vl3d_focal.errors.DataError: model_path m.keras: written in model format 99 by vl3d_focal ?; this vl3d_focal reads formats 1..2: upgrade vl3d_focal or re-train the model
+        vl3d_focal.errors.DataError: model_path m.keras: written in model format 99 by vl3d_focal ?; this vl3d_focal reads formats 1..3: upgrade vl3d_focal or re-train the model
     """
     path = Path(path)
     if not isinstance(meta, dict) or "format_version" not in meta:
@@ -339,6 +346,7 @@ def load_bundle(path: str | Path, *, with_model: bool = True) -> ModelBundle:
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.data.miners import MinedFeatures
     from vl3d_focal.data.normalization import FeatureNormalizer
+    from vl3d_focal.data.pca_projection import PCATransformer
     from vl3d_focal.data.receptive_fields import FieldSpec
 
     path = Path(path)
@@ -349,6 +357,7 @@ def load_bundle(path: str | Path, *, with_model: bool = True) -> ModelBundle:
         mapping = ClassMapping.from_config(meta["mapping"])
         miners = tuple(MinedFeatures.from_config(recipe) for recipe in meta.get("miners", []))
         imputers = tuple(Imputer.from_config(imputer) for imputer in meta.get("imputers", []))
+        projection = PCATransformer.from_config(meta["projection"]) if meta.get("projection") else None
         predict_batch_size = int(meta.get("predict_batch_size", 32))
     except (VL3DFocalError, KeyError, TypeError, ValueError) as err:
         raise _problem(path, f"its {METADATA_MEMBER} cannot be used ({type(err).__name__}: {err})") from err
@@ -380,4 +389,5 @@ def load_bundle(path: str | Path, *, with_model: bool = True) -> ModelBundle:
         mapping=mapping,
         miners=miners,
         imputers=imputers,
+        projection=projection,
     )

@@ -91,6 +91,7 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
     return (
         html
         + _imputers(training.get("imputers") or [])
+        + _feature_transformers(training.get("feature_transformers") or [])
         + _fit_validation(training.get("validation") or {})
         + "<h3>Training clouds</h3>"
         + table(["cloud", "points"], clouds)
@@ -114,6 +115,17 @@ def _imputers(imputers: list[Mapping[str, Any]]) -> str:
         for imputer in imputers
     ]
     return "<h3>Imputers</h3>" + table(["imputer", "features", "target value", "fill values"], rows, left=4)
+
+
+def _feature_transformers(transformers: list[Mapping[str, Any]]) -> str:
+    """What each feature transformer did (``TrainingFacts.feature_transformers``), one row each."""
+    if not transformers:
+        return ""
+    rows = [
+        [esc(fact["transformer"]), esc(", ".join(fact["considered"])), esc(", ".join(fact["kept"]))]
+        for fact in transformers
+    ]
+    return "<h3>Feature transformers</h3>" + table(["transformer", "chose among", "features kept"], rows, left=3)
 
 
 def _fit_validation(validation: Mapping[str, Any]) -> str:

@@ -41,6 +41,8 @@ class TrainingFacts:
             fold), ``tuned`` (the arguments a hyperparameter search chose) and ``points`` (the
             points of the final fit); empty for a network.
         imputers: the fitted imputers of its features (:func:`imputer_facts`), in order.
+        feature_transformers: what each feature transformer before it did: its ``transformer``,
+            the features it ``considered`` and those ``kept`` (the last one's: the model's).
     """
 
     model: str
@@ -58,6 +60,7 @@ class TrainingFacts:
     files: dict[str, str] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     imputers: list[dict[str, Any]] = field(default_factory=list)
+    feature_transformers: list[dict[str, Any]] = field(default_factory=list)
 
 
 def imputer_facts(configs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

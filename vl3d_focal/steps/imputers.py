@@ -124,7 +124,18 @@ def check_imputer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> 
     """
     if TRAINED_MODEL not in known.get("later_gives", {TRAINED_MODEL}):
         yield at, NO_TRAINING_AFTER
-    names = as_list(step.get("fnames"))
+    yield from feature_name_issues(as_list(step.get("fnames")), at, known, owner="the imputer")
+
+
+def feature_name_issues(names: list[Any], at: tuple, known: dict[str, Any], *, owner: str) -> Iterator[Issue]:
+    """The issues of the ``fnames`` of a step acting on a model's features (``owner``: "the
+    imputer"...): ``"AUTO"`` alone; every named feature offered by every input cloud
+    (``known["cloud_features"]``) or by a miner step before it.
+
+    Example:
+        >>> [m for _, m in feature_name_issues(["AUTO", "a"], (), {}, owner="the imputer")]
+        ["'AUTO' takes every feature of the model: give it alone"]
+    """
     if AUTO in names and len(names) > 1:
         yield at + ("fnames", names.index(AUTO)), f"{AUTO!r} takes every feature of the model: give it alone"
         return
@@ -138,7 +149,7 @@ def check_imputer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> 
             offered = [*clouds[absent[0]], *known.get("mined_features", [])]
             yield (
                 at + ("fnames", index),
-                f"{name!r} is not a feature of {absent[0]} nor of a miner step before the imputer; "
+                f"{name!r} is not a feature of {absent[0]} nor of a miner step before {owner}; "
                 f"available: {', '.join(offered)}{did_you_mean(name, offered)}",
             )
 

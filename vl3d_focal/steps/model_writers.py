@@ -42,7 +42,8 @@ ABSENT_COMPONENTS = {
     ),
     "include_feature_transformer": (
         True,
-        "this project has no feature transformers; the feature normalisation is always stored with the model",
+        "a model here always keeps what its feature transformers gave it (its selected features, a "
+        "PCATransformer's projection) and its feature normalisation",
     ),
     "ignore_predictions": (False, "a predictive pipeline here always predicts"),
 }

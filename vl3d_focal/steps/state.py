@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vl3d_focal.data.feature_selection import FeatureSelector
 from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
+from vl3d_focal.data.pca_projection import PCATransformer
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.footprints import TileIndex
@@ -42,6 +44,8 @@ class PipelineState:
             that a step can check early what a later one would fail on.
         miners: the recipes of the miner steps run so far (their features can be ``fnames``).
         imputers: the recipes of the imputer steps run so far (the train steps apply them).
+        feature_transformers: the recipes of the feature transformer steps run so far (the train
+            steps fit and apply them).
     """
 
     clouds: list[CloudRecord]
@@ -57,6 +61,7 @@ class PipelineState:
     later_needs: frozenset[str] = frozenset()
     miners: list[MinedFeatures] = field(default_factory=list)
     imputers: list[Imputer] = field(default_factory=list)
+    feature_transformers: list[FeatureSelector | PCATransformer] = field(default_factory=list)
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model, loaded now if the state holds only its description (see

@@ -7,8 +7,9 @@ prediction and evaluation), else on the pipeline's clouds; the training itself i
 model entry's ``trainer`` (metadata): :class:`vl3d_focal.training.engine.Trainer` for the Keras
 models, :class:`vl3d_focal.training.forest.ForestTrainer` for the random forest. Its classes and
 features, in VL3D's vocabulary too (no class step: the classification values;
-``fnames: ["AUTO"]``), are :mod:`vl3d_focal.steps.train_inputs`'; the imputer steps before it
-apply to its clouds (:mod:`vl3d_focal.training.imputation`).
+``fnames: ["AUTO"]``), are :mod:`vl3d_focal.steps.train_inputs`'; the feature transformers
+before it choose among or project its features (:mod:`vl3d_focal.training.transformation`) and
+the imputer steps before it apply to its clouds (:mod:`vl3d_focal.training.imputation`).
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -244,7 +245,8 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.training.distribution_settings import step_distribution
     from vl3d_focal.training.fields import read_labelled_clouds
     from vl3d_focal.training.imputation import imputed_clouds
-    from vl3d_focal.training.job import TrainingJob
+    from vl3d_focal.training.job import TrainingJob, training_identity
+    from vl3d_focal.training.transformation import transformed_features
 
     model_args = step["model_args"]
     handling = model_args["model_handling"]
@@ -264,6 +266,13 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
             f"{step['train']} learns from features, but fnames {AUTO!r} found none: the training clouds share no extra "
             "dimension and no miner step comes before the train step; name the features in fnames or add a miner step"
         )
+    features, projection, transformations = transformed_features(
+        training,
+        feature_names=features,
+        transformers=state.feature_transformers,
+        imputers=state.imputers,
+        miners=state.miners,
+    )
     tensorboard = handling["tensorboard_dir"]
     training, validation, imputers = imputed_clouds(
         training,
@@ -273,6 +282,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         feature_names=features,
         imputers=state.imputers,
         miners=state.miners,
+        projection=projection,
     )
     job = TrainingJob(
         model_name=step["train"],
@@ -285,14 +295,15 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         training=training,
         validation=validation,
         imputers=imputers,
+        projection=projection,
         files=TrainingFiles.under(
             state.model_prefix,
             tensorboard_dir=None if tensorboard is None else expand_output(tensorboard, prefix=state.model_prefix),
         ),
         resume=state.resume,
-        identity={**step, "imputers": [imputer.to_config() for imputer in imputers]} if imputers else step,
-        miners=recipes_for(features, state.miners),
-        cloud_scaling=step["cloud_normalization"],
+        identity=training_identity(step, imputers=imputers, projection=projection),
+        miners=recipes_for(features if projection is None else projection.computed(features), state.miners),
+        cloud_scaling={name: how for name, how in step["cloud_normalization"].items() if name in features},
         pretrained=pretrained_bundle(step["pretrained_model"], class_names=mapping.names, feature_names=features),
         reports=_reports(step, prefix=state.model_prefix),
         field_reports=_field_reports(step),
@@ -301,10 +312,10 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     )
     trainer = load_reference(MODELS.get(job.model_name).metadata.get("trainer", DEFAULT_TRAINER))(job)
     state.bundle = trainer.run()
-    state.facts.trainings.append(_training_facts(trainer, state.bundle))
+    state.facts.trainings.append(_training_facts(trainer, state.bundle, transformations))
 
 
-def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
+def _training_facts(trainer: Any, bundle: ModelBundle, transformations: list[dict[str, Any]]) -> TrainingFacts:
     """What the run report shows of a training."""
     from vl3d_focal.losses.class_weights import describe_class_weight
     from vl3d_focal.training.targets import class_weight_value
@@ -344,6 +355,7 @@ def _training_facts(trainer: Any, bundle: ModelBundle) -> TrainingFacts:
         files={name: str(path) for name, path in files.items() if path is not None and Path(path).exists()},
         validation=dict(getattr(trainer, "validation", {})),  # a forest's (a network has none)
         imputers=imputer_facts(imputer.to_config() for imputer in bundle.imputers),
+        feature_transformers=transformations,
     )
 
 

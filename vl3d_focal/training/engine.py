@@ -320,6 +320,7 @@ class Trainer:
             ),
             miners=tuple(job.miners),
             imputers=tuple(job.imputers),
+            projection=job.projection,
             model_name=job.model_name,
             pre_processing=dict(job.model_args["pre_processing"]),
             predict_verbose=self.handling["predict_verbose"],

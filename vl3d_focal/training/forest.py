@@ -212,6 +212,7 @@ class ForestTrainer:
             ),
             miners=tuple(job.miners),
             imputers=tuple(job.imputers),
+            projection=job.projection,
             model_name=job.model_name,
         )
         evaluate_training_clouds(job.training, bundle, reports=job.reports)

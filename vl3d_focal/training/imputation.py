@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -21,6 +22,7 @@ from vl3d_focal.data.field_inputs import raw_cloud_features
 from vl3d_focal.data.imputers import Imputer, fit_imputers, model_imputers
 from vl3d_focal.data.miners import MinedFeatures, recipes_for
 from vl3d_focal.data.model_view import model_view
+from vl3d_focal.data.pca_projection import PCATransformer
 from vl3d_focal.data.records import CloudRecord
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ def imputed_clouds(
     feature_names: Sequence[str],
     imputers: Sequence[Imputer],
     miners: Sequence[MinedFeatures] = (),
+    projection: PCATransformer | None = None,
 ) -> tuple[list[CloudRecord], list[CloudRecord], tuple[Imputer, ...]]:
     """The training and validation clouds as the model sees them, and its fitted imputers.
 
@@ -40,6 +43,8 @@ def imputed_clouds(
         training, validation: the clouds (labelled).
         feature_names: the model's features; miners: the recipes of the mined ones.
         imputers: the imputer steps' recipes before the train step.
+        projection: the fitted ``PCATransformer`` whose outputs are among ``feature_names``: the
+            imputers act on its inputs, which are then projected.
 
     Raises:
         DataError: a feature whose every training value is the target (a ``UnivariateImputer``
@@ -52,16 +57,17 @@ def imputed_clouds(
         >>> fitted[0].fills == (float(np.mean(record.cloud.las.intensity)),), views[0].num_points
         (True, 1531)
     """
-    resolved = model_imputers(imputers, feature_names)
-    if not resolved:
+    names = list(feature_names) if projection is None else projection.computed(feature_names)
+    resolved, used = model_imputers(imputers, names), recipes_for(names, miners)
+    if not resolved and projection is None:
         return list(training), list(validation), ()
-    names, used = list(feature_names), recipes_for(feature_names, miners)
     raws = [raw_cloud_features(record, feature_names=names, miners=used) for record in training]  # computed once
     fitted = fit_imputers(raws, names, resolved)
     for imputer in fitted:
         if imputer.fills is not None:
             values = ", ".join(f"{name}={fill:.6g}" for name, fill in zip(imputer.fnames, imputer.fills))
             logger.info("%s: fill values fitted on the training clouds: %s", imputer.describe(), values)
-    views = [model_view(record, feature_names=names, miners=used, imputers=fitted) for record in training]
-    held_out = [model_view(record, feature_names=names, miners=used, imputers=fitted) for record in validation]
-    return views, held_out, fitted
+    view = functools.partial(
+        model_view, feature_names=list(feature_names), miners=miners, imputers=fitted, projection=projection
+    )
+    return [view(record) for record in training], [view(record) for record in validation], fitted

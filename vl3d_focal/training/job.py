@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
+from vl3d_focal.data.pca_projection import PCATransformer
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.models.bundle import ModelBundle
@@ -58,6 +59,7 @@ class TrainingJob:
             (:data:`~vl3d_focal.models.forest_schema.FOREST_STEP_PROPERTIES`), defaults filled in.
         imputers: the fitted imputers of the features (``training`` and ``validation`` are the
             clouds as the model sees them: :mod:`vl3d_focal.training.imputation`).
+        projection: the fitted ``PCATransformer`` whose outputs are among ``feature_names``, or None.
     """
 
     model_name: str
@@ -80,6 +82,21 @@ class TrainingJob:
     training_type: str = "base"
     forest: Mapping[str, Any] = field(default_factory=dict)
     imputers: tuple[Imputer, ...] = ()
+    projection: PCATransformer | None = None
+
+
+def training_identity(
+    step: Mapping[str, Any], *, imputers: Sequence[Imputer], projection: PCATransformer | None
+) -> Mapping[str, Any]:
+    """What identifies a training for its checkpoints (``TrainingJob.identity``): its step, with
+    its fitted imputers and projection when it has them.
+
+    Example:
+        >>> training_identity({"train": "M"}, imputers=(), projection=None)
+        {'train': 'M'}
+    """
+    fitted = {"imputers": [imputer.to_config() for imputer in imputers]} if imputers else {}
+    return {**step, **fitted, **({} if projection is None else {"projection": projection.to_config()})}
 
 
 def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:

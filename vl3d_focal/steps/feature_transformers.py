@@ -1,0 +1,231 @@
+"""The ``feature_transformer`` steps: VL3D's feature selectors and ``PCATransformer``.
+
+A selector step (``KBestSelector``, ``PercentileSelector``, ``VarianceSelector``,
+``ExplicitSelector``) keeps its recipe (:class:`~vl3d_focal.data.feature_selection.FeatureSelector`);
+the next train step fits the recipes kept so far on its training points and trains on the
+features they keep (:mod:`vl3d_focal.training.transformation`); the model keeps those features
+as its ``fnames``, so a prediction computes only them. A ``PCATransformer``
+(:mod:`vl3d_focal.data.pca_projection`), the last transformer of a pipeline, is fitted likewise
+and its projection kept with the model, which applies it at prediction. VL3D's ``Standardizer`` and
+``MinmaxNormalizer`` are refused (:mod:`vl3d_focal.config.components`): every model here
+standardises its features with statistics of its training points, kept in the model.
+
+Example:
+    >>> from vl3d_focal.registry import STEPS
+    >>> STEPS.get("KBestSelector").metadata["kind"]
+    'feature_transformer'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from vl3d_focal.config.checks import Issue, as_list
+from vl3d_focal.config.notes import NOTE_PREFIX
+from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.data.feature_selection import AUTO, EXPLICIT, KBEST, PERCENTILE, TASKS, VARIANCE
+from vl3d_focal.data.pca_projection import PCA
+from vl3d_focal.registry import STEPS
+from vl3d_focal.schema_annotations import PLOT_SUFFIXES, no_effect, optional_output_schema
+from vl3d_focal.steps.definition import step_entry
+from vl3d_focal.steps.imputers import TRAINED_MODEL, feature_name_issues
+
+if TYPE_CHECKING:
+    from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
+
+KIND = "feature_transformer"
+
+
+def _fnames(what: str, *, auto: bool = True) -> dict[str, Any]:
+    """The ``fnames`` of a transformer: ``what`` it does with them."""
+    schema: dict[str, Any] = {
+        "type": "array",
+        "minItems": 1,
+        "uniqueItems": True,
+        "items": {"type": "string", "minLength": 1},
+        "description": f"The features it {what}"
+        + ("; ['AUTO']: every feature of the model trained after it." if auto else "."),
+    }
+    if auto:
+        schema["default"] = [AUTO]
+    return schema
+
+
+def _report(what: str) -> dict[str, Any]:
+    return optional_output_schema(f"Text report: {what} (written by the train step).")
+
+
+def _f_test_properties() -> dict[str, Any]:
+    return {
+        "type": {
+            "enum": list(TASKS),
+            "default": "classification",
+            "description": "classification: ANOVA F-values against the classes (scikit-learn's f_classif); regression: "
+            "f_regression, with the class indices taken as numbers.",
+        },
+        "report_path": _report("each feature's F-value and p-value, and the features selected"),
+    }
+
+
+def _pca_properties() -> dict[str, Any]:
+    return {
+        "out_dim": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 1,
+            "default": 0.99,
+            "description": "The fraction of the variance the components kept explain (the fewest whose cumulative "
+            "ratio exceeds it); 1: every component.",
+        },
+        "whiten": {
+            "type": "boolean",
+            "default": False,
+            "description": "Divide each projection by its standard deviation on the training points (unit variance).",
+        },
+        "random_seed": no_effect(
+            {"type": ["integer", "null"], "description": "VL3D's seed of a randomised solver."},
+            why="the principal components are computed exactly here (no randomised solver)",
+        ),
+        "report_path": _report("each component's explained variance ratio and the cumulative ratio, in percent"),
+        "plot_path": optional_output_schema(
+            "Plot of the explained variance ratio against the number of components (.svg, .png or .pdf; written "
+            "by the train step).",
+            suffixes=PLOT_SUFFIXES,
+        ),
+    }
+
+
+def _schemas() -> dict[str, dict[str, Any]]:
+    """The schema of each selector step."""
+    kbest = {
+        "k": {"type": "integer", "minimum": 1, "description": "How many features of highest F-value it keeps."},
+        **_f_test_properties(),
+    }
+    percentile = {
+        "percentile": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 100,
+            "description": "The percentage of the features of highest F-value it keeps (scikit-learn's "
+            "SelectPercentile).",
+        },
+        **_f_test_properties(),
+    }
+    variance = {
+        "variance_threshold": {
+            "type": "number",
+            "minimum": 0,
+            "default": 0,
+            "description": "Features whose variance on the training points is not above it are dropped.",
+        },
+        "report_path": _report("each feature's variance, and the features selected"),
+    }
+    explicit = {
+        "preserve": {
+            "type": "boolean",
+            "default": True,
+            "description": "true: the model keeps only the features named; false: it drops them.",
+        }
+    }
+    found = {}
+    for name, extra, required, description in (
+        (KBEST, kbest, ["k"], "Keeps the k features of highest ANOVA F-value."),
+        (PERCENTILE, percentile, ["percentile"], "Keeps a percentage of the features by ANOVA F-value."),
+        (VARIANCE, variance, [], "Drops the features whose variance is not above a threshold."),
+        (EXPLICIT, explicit, ["fnames"], "Keeps (or drops) the features it names."),
+        (PCA, _pca_properties(), [], "Projects the features on their principal components (PCA_1, PCA_2...)."),
+    ):
+        properties = {
+            KIND: {"const": name, "description": description},
+            "fnames": _fnames(
+                {EXPLICIT: "keeps (preserve: true) or drops (false)", PCA: "projects"}.get(name, "chooses among"),
+                auto=name != EXPLICIT,
+            ),
+            **extra,
+        }
+        found[name] = closed_object(
+            properties,
+            required=[KIND, *required],
+            description=f"{description} Fitted on the training points of the models trained after it.",
+        )
+    return found
+
+
+def run_feature_transformer(step: Mapping[str, Any], state: PipelineState) -> None:
+    """Keeps the step's recipe: the train steps after it fit and apply it.
+
+    Example:
+        >>> from vl3d_focal.steps.state import PipelineState
+        >>> state = PipelineState(clouds=[], model_prefix="out/")
+        >>> run_feature_transformer({"feature_transformer": "KBestSelector", "k": 2}, state)
+        >>> state.feature_transformers[0].describe()
+        'KBestSelector (the 2 features of highest classification F-value)'
+    """
+    import dataclasses
+
+    from vl3d_focal.config.prefixes import expand_output
+    from vl3d_focal.data.feature_selection import FeatureSelector
+    from vl3d_focal.data.pca_projection import PCATransformer
+
+    def expanded(path: str | None) -> str | None:  # written by the train steps after it, under the first prefix
+        return expand_output(path, prefix=state.model_prefix) if path else path
+
+    recipe: PCATransformer | FeatureSelector
+    if step[KIND] == PCA:
+        pca = PCATransformer.from_step(step)
+        recipe = dataclasses.replace(pca, report_path=expanded(pca.report_path), plot_path=expanded(pca.plot_path))
+    else:
+        selector = FeatureSelector.from_step(step)
+        recipe = dataclasses.replace(selector, report_path=expanded(selector.report_path))
+    state.feature_transformers.append(recipe)
+    logger.info("%s of %s (applied to the models trained after it)", recipe.describe(), ", ".join(recipe.fnames))
+
+
+NO_TRAINING_AFTER = (
+    f"{NOTE_PREFIX}a feature transformer applies to the models trained after it, and no train step follows it (a "
+    "model a predict step loads takes the features it was trained with)"
+)
+"""The note of a feature transformer step no train step follows."""
+
+
+def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """A note when no train step follows it; its ``fnames`` as an imputer's
+    (:func:`~vl3d_focal.steps.imputers.feature_name_issues`); an ``ExplicitSelector`` names its
+    features; a ``k`` above the number of features named; no transformer after a ``PCATransformer``
+    (``known["pca_step"]``).
+
+    Example:
+        >>> [m for _, m in check_feature_transformer({"feature_transformer": "KBestSelector", "k": 3,
+        ...                                            "fnames": ["a", "b"]}, (), {})]
+        ['k=3 is more than the 2 features it chooses among (a, b)']
+    """
+    if TRAINED_MODEL not in known.get("later_gives", {TRAINED_MODEL}):
+        yield at, NO_TRAINING_AFTER
+    if "pca_step" in known:
+        yield at, f"a feature transformer after the {PCA} of {known['pca_step']}: a {PCA} must be the last one"
+    if step.get(KIND) == PCA:
+        known["pca_step"] = "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in at)
+    names = as_list(step.get("fnames", [AUTO]))
+    yield from feature_name_issues(names, at, known, owner="the feature transformer")
+    if step.get(KIND) == EXPLICIT and AUTO in names:
+        yield at + ("fnames", names.index(AUTO)), f"an {EXPLICIT} names the features it keeps or drops, not {AUTO!r}"
+    k = step.get("k")
+    if step.get(KIND) == KBEST and AUTO not in names and isinstance(k, int) and k > len(names):
+        yield at + ("k",), f"k={k} is more than the {len(names)} features it chooses among ({', '.join(names)})"
+
+
+for _name, _schema in _schemas().items():
+    STEPS.register(
+        step_entry(
+            kind=KIND,
+            name=_name,
+            handler=run_feature_transformer,
+            schema=_schema,
+            gives=("feature_transformation",),
+            check=check_feature_transformer,
+        )
+    )
