@@ -223,9 +223,10 @@ def test_a_value_dependent_note_only_for_that_value():
         (
             {"feature_transformer": "MinmaxNormalizer", "target_range": [0, 1], "fnames": ["AUTO"]},
             "$.sequential_pipeline[0].feature_transformer",
-            "'MinmaxNormalizer' is a VL3D feature transformer this project does not have; not needed here: every "
-            "model standardises its features with statistics of its training points, kept in the model; available: "
-            "'KBestSelector', 'PercentileSelector', 'VarianceSelector', 'ExplicitSelector', 'PCATransformer'",
+            "'MinmaxNormalizer' is a VL3D feature transformer this project does not have; every model here "
+            "standardises its features with statistics of its training points, kept in the model; a Standardizer "
+            "scales them for the feature transformers after it; available: 'KBestSelector', 'PercentileSelector', "
+            "'VarianceSelector', 'ExplicitSelector', 'Standardizer', 'PCATransformer'",
         ),
         (
             {"writer": "PredictivPipelineWriter", "out_pipeline": "*p.pipe"},

@@ -79,13 +79,12 @@ VL3D_COMPONENTS: dict[str, Kind] = {
             "Standardizer",
             "MinmaxNormalizer",
         ),
-        reasons=tuple(
+        reasons=(
             (
-                name,
-                "not needed here: every model standardises its features with statistics of its training points, "
-                "kept in the model",
-            )
-            for name in ("Standardizer", "MinmaxNormalizer")
+                "MinmaxNormalizer",
+                "every model here standardises its features with statistics of its training points, kept in the "
+                "model; a Standardizer scales them for the feature transformers after it",
+            ),
         ),
     ),
 }

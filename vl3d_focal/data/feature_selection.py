@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.data.recipe_options import AUTO, one_of, step_fnames
+from vl3d_focal.data.recipe_options import AUTO, named_features, one_of, step_fnames
 from vl3d_focal.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -138,16 +138,8 @@ class FeatureSelector:
             >>> FeatureSelector(VARIANCE).considered(["a", "b"]), FeatureSelector(EXPLICIT, ("b",)).considered(["a", "b"])
             (('a', 'b'), ('a', 'b'))
         """
-        if self.fnames != (AUTO,):
-            absent = [name for name in self.fnames if name not in feature_names]
-            if absent:
-                raise DataError(
-                    f"{self.describe()}: {', '.join(repr(name) for name in absent)} not among the features of the "
-                    f"model trained after it ({', '.join(feature_names)}); name only features the model has"
-                )
-        if self.fnames == (AUTO,) or (self.selector == EXPLICIT and self.preserve):
-            return tuple(feature_names)
-        return tuple(name for name in feature_names if name in self.fnames)
+        named = named_features(self.fnames, feature_names, owner=self.describe())
+        return tuple(feature_names) if self.selector == EXPLICIT and self.preserve else named
 
     def _chosen(self, values: np.ndarray, labels: np.ndarray | None, names: tuple[str, ...]) -> Selection:
         """The features of ``names`` (the columns of ``values``) it keeps."""

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.data.recipe_options import AUTO, step_fnames
+from vl3d_focal.data.recipe_options import AUTO, named_features, step_fnames
 from vl3d_focal.errors import DataError
 
 PCA = "PCATransformer"
@@ -111,13 +111,7 @@ class PCATransformer:
             >>> PCATransformer(("b", "a")).considered(["a", "b", "c"])
             ('a', 'b')
         """
-        absent = [name for name in self.fnames if name != AUTO and name not in feature_names]
-        if absent:
-            raise DataError(
-                f"{self.describe()}: {', '.join(repr(name) for name in absent)} not among the features of the model "
-                f"trained after it ({', '.join(feature_names)}); name only features the model has"
-            )
-        return tuple(name for name in feature_names if self.fnames == (AUTO,) or name in self.fnames)
+        return named_features(self.fnames, feature_names, owner=self.describe())
 
     def fit(self, values: np.ndarray, feature_names: Sequence[str]) -> PCATransformer:
         """This recipe fitted on training points: ``values`` ``(n, F)`` of ``feature_names``.

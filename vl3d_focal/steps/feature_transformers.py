@@ -1,4 +1,4 @@
-"""The ``feature_transformer`` steps: VL3D's feature selectors and ``PCATransformer``.
+"""The ``feature_transformer`` steps: VL3D's feature selectors, ``Standardizer`` and ``PCATransformer``.
 
 A selector step (``KBestSelector``, ``PercentileSelector``, ``VarianceSelector``,
 ``ExplicitSelector``) keeps its recipe (:class:`~vl3d_focal.data.feature_selection.FeatureSelector`);
@@ -6,9 +6,11 @@ the next train step fits the recipes kept so far on its training points and trai
 features they keep (:mod:`vl3d_focal.training.transformation`); the model keeps those features
 as its ``fnames``, so a prediction computes only them. A ``PCATransformer``
 (:mod:`vl3d_focal.data.pca_projection`), the last transformer of a pipeline, is fitted likewise
-and its projection kept with the model, which applies it at prediction. VL3D's ``Standardizer`` and
-``MinmaxNormalizer`` are refused (:mod:`vl3d_focal.config.components`): every model here
-standardises its features with statistics of its training points, kept in the model.
+and its projection kept with the model, which applies it at prediction. A ``Standardizer``
+(:mod:`vl3d_focal.data.feature_standardization`) standardises the values the transformers after
+it are fitted on; a model learns from the features as computed and standardises them itself (a
+projection fitted after a Standardizer is kept with the standardisation folded in). VL3D's
+``MinmaxNormalizer`` is refused (:mod:`vl3d_focal.config.components`).
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -26,6 +28,7 @@ from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.data.feature_selection import AUTO, EXPLICIT, KBEST, PERCENTILE, TASKS, VARIANCE
+from vl3d_focal.data.feature_standardization import STANDARDIZER
 from vl3d_focal.data.pca_projection import PCA
 from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import PLOT_SUFFIXES, no_effect, optional_output_schema
@@ -131,18 +134,38 @@ def _schemas() -> dict[str, dict[str, Any]]:
             "description": "true: the model keeps only the features named; false: it drops them.",
         }
     }
+    standardizer = {
+        "center": {"type": "boolean", "default": True, "description": "Subtract each feature's training mean."},
+        "scale": {
+            "type": "boolean",
+            "default": True,
+            "description": "Divide each feature by its training standard deviation (1 for a constant feature).",
+        },
+        "report_path": _report("each feature's mean and standard deviation"),
+    }
     found = {}
     for name, extra, required, description in (
         (KBEST, kbest, ["k"], "Keeps the k features of highest ANOVA F-value."),
         (PERCENTILE, percentile, ["percentile"], "Keeps a percentage of the features by ANOVA F-value."),
         (VARIANCE, variance, [], "Drops the features whose variance is not above a threshold."),
         (EXPLICIT, explicit, ["fnames"], "Keeps (or drops) the features it names."),
+        (
+            STANDARDIZER,
+            standardizer,
+            [],
+            "Standardises the features for the feature transformers after it (a VarianceSelector's variances, a "
+            "PCATransformer's axes); a model standardises its own features itself.",
+        ),
         (PCA, _pca_properties(), [], "Projects the features on their principal components (PCA_1, PCA_2...)."),
     ):
         properties = {
             KIND: {"const": name, "description": description},
             "fnames": _fnames(
-                {EXPLICIT: "keeps (preserve: true) or drops (false)", PCA: "projects"}.get(name, "chooses among"),
+                {
+                    EXPLICIT: "keeps (preserve: true) or drops (false)",
+                    PCA: "projects",
+                    STANDARDIZER: "standardises",
+                }.get(name, "chooses among"),
                 auto=name != EXPLICIT,
             ),
             **extra,
@@ -169,15 +192,19 @@ def run_feature_transformer(step: Mapping[str, Any], state: PipelineState) -> No
 
     from vl3d_focal.config.prefixes import expand_output
     from vl3d_focal.data.feature_selection import FeatureSelector
+    from vl3d_focal.data.feature_standardization import Standardizer
     from vl3d_focal.data.pca_projection import PCATransformer
 
     def expanded(path: str | None) -> str | None:  # written by the train steps after it, under the first prefix
         return expand_output(path, prefix=state.model_prefix) if path else path
 
-    recipe: PCATransformer | FeatureSelector
+    recipe: PCATransformer | Standardizer | FeatureSelector
     if step[KIND] == PCA:
         pca = PCATransformer.from_step(step)
         recipe = dataclasses.replace(pca, report_path=expanded(pca.report_path), plot_path=expanded(pca.plot_path))
+    elif step[KIND] == STANDARDIZER:
+        standardizer = Standardizer.from_step(step)
+        recipe = dataclasses.replace(standardizer, report_path=expanded(standardizer.report_path))
     else:
         selector = FeatureSelector.from_step(step)
         recipe = dataclasses.replace(selector, report_path=expanded(selector.report_path))

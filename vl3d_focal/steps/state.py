@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vl3d_focal.data.feature_selection import FeatureSelector
+from vl3d_focal.data.feature_standardization import Standardizer
 from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
@@ -61,7 +62,7 @@ class PipelineState:
     later_needs: frozenset[str] = frozenset()
     miners: list[MinedFeatures] = field(default_factory=list)
     imputers: list[Imputer] = field(default_factory=list)
-    feature_transformers: list[FeatureSelector | PCATransformer] = field(default_factory=list)
+    feature_transformers: list[FeatureSelector | Standardizer | PCATransformer] = field(default_factory=list)
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model, loaded now if the state holds only its description (see

@@ -6,9 +6,11 @@ points (ignored and unlabelled points left out) as the model would see them: its
 (``fnames``, ``["AUTO"]`` resolved), imputed by the imputers before it
 (:mod:`vl3d_focal.training.imputation`). At most :data:`MAX_FIT_POINTS` points are used: a
 sample drawn with a fixed seed, the same at every run. A selector
-(:mod:`vl3d_focal.data.feature_selection`) gives the features the model keeps; a
-``PCATransformer`` (:mod:`vl3d_focal.data.pca_projection`), the last one, the projection the
-model keeps. What they chose is logged and written to their ``report_path`` and ``plot_path``
+(:mod:`vl3d_focal.data.feature_selection`) gives the features the model keeps; a ``Standardizer``
+(:mod:`vl3d_focal.data.feature_standardization`) standardises the values the transformers after
+it are fitted on; a ``PCATransformer`` (:mod:`vl3d_focal.data.pca_projection`), the last one,
+the projection the model keeps, of the features as computed (a standardisation before it folded
+in). What they chose is logged and written to their ``report_path`` and ``plot_path``
 (their steps expanded the ``*`` with the first output prefix).
 
 Example:
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from vl3d_focal.data.feature_selection import FeatureSelector, select_features
+from vl3d_focal.data.feature_standardization import Standardization, Standardizer
 from vl3d_focal.data.field_inputs import cloud_features
 from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import IGNORE_LABEL
@@ -59,11 +63,35 @@ def _labelled_points(
     return x, y
 
 
-def _fit_projection(values: np.ndarray, names: list[str], pca: PCATransformer) -> tuple[PCATransformer, dict[str, Any]]:
-    """The projection fitted on ``values`` of ``names``, logged and reported; its facts."""
+def _standardized(
+    values: np.ndarray, names: list[str], standardizer: Standardizer
+) -> tuple[np.ndarray, Standardization, dict[str, Any]]:
+    """``values`` of ``names`` standardised by ``standardizer``, logged and reported; what it did
+    and its facts."""
+    from vl3d_focal.reports.feature_standardization import write_standardization_report
+
+    values, fitted = standardizer.fit(values, names)
+    logger.info(
+        "%s of %s: %s",
+        standardizer.describe(),
+        ", ".join(fitted.offsets),
+        ", ".join(f"{name} (x - {fitted.offsets[name]:.6g}) / {fitted.scales[name]:.6g}" for name in fitted.offsets),
+    )
+    if standardizer.report_path:
+        write_standardization_report(standardizer.report_path, standardizer.describe(), fitted)
+    return values, fitted, {"transformer": standardizer.describe(), "considered": list(fitted.offsets), "kept": names}
+
+
+def _fit_projection(
+    values: np.ndarray, names: list[str], pca: PCATransformer, standardization: Standardization
+) -> tuple[PCATransformer, dict[str, Any]]:
+    """The projection fitted on ``values`` of ``names`` (standardised by ``standardization``),
+    logged and reported, as a projection of the features as computed; its facts."""
     from vl3d_focal.reports.pca_projection import plot_pca, write_pca_report
 
     fitted = pca.fit(values, names)
+    mean, components = standardization.unfold(fitted.inputs, np.asarray(fitted.mean), np.asarray(fitted.components))
+    fitted = replace(fitted, mean=tuple(mean.tolist()), components=tuple(tuple(row) for row in components.tolist()))
     ratios = ", ".join(f"{name} {ratio:.4f}" for name, ratio in zip(fitted.names, fitted.ratios))
     logger.info(
         "%s: %d components of %s; explained variance ratios: %s",
@@ -83,7 +111,7 @@ def transformed_features(
     training: Sequence[CloudRecord],
     *,
     feature_names: Sequence[str],
-    transformers: Sequence[FeatureSelector | PCATransformer],
+    transformers: Sequence[FeatureSelector | Standardizer | PCATransformer],
     imputers: Sequence[Imputer] = (),
     miners: Sequence[MinedFeatures] = (),
 ) -> tuple[list[str], PCATransformer | None, list[dict[str, Any]]]:
@@ -119,12 +147,17 @@ def transformed_features(
     cached = [set(record.features_cache) for record in training]
     views, _, _ = imputed_clouds(training, [], feature_names=names, imputers=imputers, miners=used)
     values, labels = _labelled_points(views, feature_names=names, miners=used)
-    facts, projection = [], None
+    facts, projection, standardization = [], None, Standardization()
     for transformer in transformers:
         if projection is not None:
             raise DataError(f"{transformer.describe()} after a {PCA}: a {PCA} must be the last feature transformer")
         if isinstance(transformer, PCATransformer):
-            projection, fact = _fit_projection(values, names, transformer)
+            projection, fact = _fit_projection(values, names, transformer, standardization)
+            facts.append(fact)
+            continue
+        if isinstance(transformer, Standardizer):
+            values, fitted, fact = _standardized(values, names, transformer)
+            standardization = standardization.then(fitted)
             facts.append(fact)
             continue
         selection = select_features(values, labels, names, transformer)
