@@ -116,3 +116,19 @@ def test_valid_forest_arguments_still_validate(tmp_path):
 def test_a_device_list_that_does_not_fit_the_strategy_is_found_before_any_work(tmp_path, distribution, message):
     assert _issues(tmp_path, {**_pointnet(), "distribution": distribution}) == {f"{AT}.distribution.devices": message}
     assert _issues(tmp_path, {**_pointnet(), "distribution": {"strategy": "mirrored", "devices": ["/cpu:0"]}}) == {}
+
+
+def test_a_tuning_grid_value_the_forest_refuses_is_found_with_the_step_s_other_arguments(tmp_path):
+    grid = {"min_samples_split": [1, 2], "max_samples": [0.5, 0.8]}
+    tuning = {"tuner": "GridSearch", "hyperparameters": list(grid), "grid": grid}
+    train = {**_forest(bootstrap=False), "hyperparameter_tuning": tuning}
+    at = f"{AT}.hyperparameter_tuning.grid"
+    assert _issues(tmp_path, train) == {
+        f"{at}.min_samples_split": "cannot be given to the forest: 1: expected an integer >= 2 (a count) or a number "
+        "in (0, 1] (a fraction), received 1",
+        f"{at}.max_samples": "cannot be given to the forest: 0.5: max_samples sizes the bootstrap samples: set "
+        "bootstrap to true or max_samples to null; 0.8: max_samples sizes the bootstrap samples: set bootstrap to "
+        "true or max_samples to null",
+    }
+    grid = {"min_samples_split": [2, 4], "max_samples": [0.5, 0.8]}  # with bootstrap samples (the default)
+    assert _issues(tmp_path, {**_forest(), "hyperparameter_tuning": {**tuning, "grid": grid}}) == {}

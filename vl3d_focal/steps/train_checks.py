@@ -206,7 +206,7 @@ def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
         return
     tuning = step.get("hyperparameter_tuning")
     if isinstance(tuning, dict):
-        for parts, problem in tuning_problems(tuning):
+        for parts, problem in tuning_problems(tuning, as_dict(step.get("model_args"))):
             yield at + ("hyperparameter_tuning", *parts), problem
     held_out = step.get("training_type") in HELD_OUT_TRAINING_TYPES  # scores autoval_metrics
     for keys, lacks in ONE_FIT_UNUSED.items():

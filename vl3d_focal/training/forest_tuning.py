@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.models.forest_schema import FOREST_SCHEMA, SKLEARN_ARGS
+from vl3d_focal.models.forest_schema import FOREST_SCHEMA, SKLEARN_ARGS, forest_args_issues
 from vl3d_focal.reports.files import write_text
 
 logger = logging.getLogger(__name__)
@@ -166,8 +166,9 @@ def tune_forest(
     return best
 
 
-def _value_problems(name: str, value: Any) -> list[str]:
-    """Why a value (or a distribution) of a searched argument cannot be given to the forest."""
+def _value_problems(name: str, value: Any, model_args: Mapping[str, Any]) -> list[str]:
+    """Why a value (or a distribution) of a searched argument cannot be given to the forest, in
+    place of its value among ``model_args``."""
     from jsonschema import Draft202012Validator
 
     if isinstance(value, Mapping):
@@ -178,19 +179,31 @@ def _value_problems(name: str, value: Any) -> list[str]:
             ]
         return []
     validator = Draft202012Validator(FOREST_SCHEMA["properties"][name])
-    return [f"{item!r}: {next(validator.iter_errors(item)).message}" for item in value if not validator.is_valid(item)]
+    problems = []
+    for item in value:
+        if not validator.is_valid(item):
+            problems.append(f"{item!r}: {next(validator.iter_errors(item)).message}")
+            continue
+        refused = [message for path, message in forest_args_issues({**model_args, name: item}) if path[-1] == name]
+        problems += [f"{item!r}: {message}" for message in refused]
+    return problems
 
 
-def tuning_problems(settings: Mapping[str, Any]) -> list[tuple[tuple, str]]:
+def tuning_problems(
+    settings: Mapping[str, Any], model_args: Mapping[str, Any] | None = None
+) -> list[tuple[tuple, str]]:
     """What a ``hyperparameter_tuning`` object asks that cannot run: its searched names and values
-    against the forest's arguments (:data:`~vl3d_focal.models.forest_schema.SKLEARN_ARGS`), and the
-    tuner against ``grid``/``distributions``.
+    against the forest's arguments (:data:`~vl3d_focal.models.forest_schema.SKLEARN_ARGS`; each
+    value also with the step's other ``model_args``, as scikit-learn would get it), and the tuner
+    against ``grid``/``distributions``.
 
     Example:
         >>> tuning_problems({"tuner": "GridSearch", "grid": {"depth": [2]}})[0][1][:48]
         "'depth' is not an argument of the forest; expect"
         >>> tuning_problems({"tuner": "GridSearch", "grid": {"n_estimators": [0, 5]}})
         [(('grid', 'n_estimators'), 'cannot be given to the forest: 0: 0 is less than the minimum of 1')]
+        >>> tuning_problems({"tuner": "GridSearch", "grid": {"min_samples_split": [1, 2]}})[0][1]
+        'cannot be given to the forest: 1: expected an integer >= 2 (a count) or a number in (0, 1] (a fraction), received 1'
     """
     tuner = str(settings.get("tuner", "")).lower()
     key = "grid" if tuner == "gridsearch" else "distributions"
@@ -203,7 +216,7 @@ def tuning_problems(settings: Mapping[str, Any]) -> list[tuple[tuple, str]]:
             problems.append(
                 ((key, name), f"{name!r} is not an argument of the forest; expected one of: {', '.join(SKLEARN_ARGS)}")
             )
-        elif isinstance(value, (list, Mapping)) and (found := _value_problems(name, value)):
+        elif isinstance(value, (list, Mapping)) and (found := _value_problems(name, value, model_args or {})):
             problems.append(((key, name), "cannot be given to the forest: " + "; ".join(found)))
     named = settings.get("hyperparameters")
     if isinstance(named, list) and sorted(map(str, named)) != sorted(space):
