@@ -4,6 +4,7 @@ equals scikit-learn's PCA of the standardised training features."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import laspy
@@ -16,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from vl3d_focal.data.feature_standardization import Standardization, Standardizer
 from vl3d_focal.data.pca_projection import PCATransformer
 from vl3d_focal.data.synthetic import generate_urban_scene
+from vl3d_focal.errors import DataError
 from vl3d_focal.models.model_file import load_bundle, read_metadata
 
 NAMES = ["a", "b", "c", "flat"]
@@ -81,7 +83,7 @@ def test_a_forest_after_a_standardizer_and_a_pca_keeps_the_pca_of_standardised_f
     assert read_metadata(model)["feature_names"] == ["PCA_1", "PCA_2", "PCA_3"]
     assert [fact["transformer"] for fact in state.facts.trainings[0].feature_transformers] == [
         "Standardizer (centred and scaled)",
-        "PCATransformer (components explaining 1 of the variance)",
+        "PCATransformer (components explaining all of the variance)",
     ]
     cloud = laspy.read(train)
     raw = np.column_stack([np.asarray(cloud[name], dtype=np.float64) for name in fnames])
@@ -95,3 +97,65 @@ def test_a_forest_after_a_standardizer_and_a_pca_keeps_the_pca_of_standardised_f
     assert report[2] == "FEATURE, OFFSET (MEAN), SCALE (STANDARD DEVIATION)"
     assert [line.split(", ")[0] for line in report[3:]] == fnames
     assert float(report[3].split(", ")[2]) == pytest.approx(labelled[:, 0].std(), rel=1e-5)
+
+
+def test_unit_variances_are_not_above_a_threshold_of_one_whatever_their_rounding():
+    from vl3d_focal.data.feature_selection import FeatureSelector, select_features
+
+    standardised, _ = Standardizer().fit(_data()[:, :3], NAMES[:3])
+    selector = FeatureSelector("VarianceSelector", threshold=0.5)
+    assert select_features(standardised, None, NAMES[:3], selector).kept == ("a", "b", "c")
+    with pytest.raises(DataError, match="keep no feature"):
+        select_features(standardised, None, NAMES[:3], replace(selector, threshold=1.0))
+
+
+def _forest_steps(*transformers: dict, **train) -> list[dict]:
+    forest = {"train": "RandomForestClassifier", "random_seed": 3, "model_args": {"n_estimators": 2}}
+    return [TWO_CLASS_MAPPING, *transformers, {**forest, "fnames": ["height", "twin", "noise"], **train}]
+
+
+def test_a_transformer_naming_a_feature_a_selector_dropped_says_which_one(tmp_path):
+    kbest = {"feature_transformer": "KBestSelector", "k": 2}
+    pca = {"feature_transformer": "PCATransformer", "fnames": ["noise", "height"]}
+    with pytest.raises(DataError) as raised:
+        run_steps(tmp_path, "train", [_scene(tmp_path, seed=1)], "out", _forest_steps(kbest, pca))
+    assert str(raised.value) == (
+        "PCATransformer (components explaining 0.99 of the variance): 'noise' dropped by the KBestSelector (the 2 "
+        "features of highest classification F-value) before it; name only features it keeps"
+    )
+
+
+def test_a_cloud_normalization_of_a_projected_feature_is_a_warning(tmp_path, caplog):
+    pca = {"feature_transformer": "PCATransformer", "fnames": ["height", "twin"], "out_dim": 1.0}
+    steps = _forest_steps(pca, cloud_normalization={"twin": {"method": "robust"}})
+    with caplog.at_level(logging.WARNING, logger="vl3d_focal"):
+        run_steps(tmp_path, "train", [_scene(tmp_path, seed=1)], "out", steps)
+    assert "cloud_normalization of twin not applied: the feature transformers before the train step dropped or " in (
+        caplog.text
+    )
+    assert "projected it (the model learns from noise, PCA_1, PCA_2)" in caplog.text
+
+
+def test_transformers_before_a_model_of_no_features_are_an_error():
+    from vl3d_focal.training.transformation import transformed_features
+
+    with pytest.raises(DataError, match=r"learns from no feature \(fnames is empty\)"):
+        transformed_features([], feature_names=[], transformers=[Standardizer()])
+
+
+def test_a_writer_after_a_transformer_and_a_standardizer_that_changes_nothing_are_notes():
+    from vl3d_focal.config import check_spec
+
+    steps = [
+        {"feature_transformer": "Standardizer", "center": False, "scale": False},
+        {"writer": "Writer", "out_pcloud": "*cloud.laz"},
+        {"train": "RandomForestClassifier", "fnames": ["AUTO"], "model_args": {}},
+    ]
+    doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": steps}
+    assert [str(note) for note in check_spec(doc, check_files=False).notes] == [
+        "$.sequential_pipeline[0]: accepted, no effect here: with center and scale false, a Standardizer leaves its "
+        "features unchanged",
+        "$.sequential_pipeline[1]: accepted, no effect here: the feature transformers before it, on what it writes: "
+        "it writes the features as computed (VL3D writes them as chosen or projected); a transformer acts on the "
+        "models trained after it",
+    ]

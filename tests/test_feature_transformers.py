@@ -169,7 +169,7 @@ def test_a_forest_trains_on_the_selected_features_and_its_saved_model_predicts(t
     ]
     with caplog.at_level(logging.INFO, logger="vl3d_focal"):
         state = run_steps(tmp_path, "train", [train], "out", steps)
-    assert "KBestSelector (the 1 features of highest classification F-value): features kept: useful" in caplog.text
+    assert "KBestSelector (the 1 feature of highest classification F-value): features kept: useful" in caplog.text
     model = tmp_path / "out" / "model" / "forest.model"
     assert read_metadata(model)["feature_names"] == ["useful"]
     assert read_metadata(model)["format_version"] == 1  # nothing new to predict with
@@ -207,7 +207,10 @@ ADAPTED = Path(__file__).parent / "specs" / "vl3d" / "adapted"
 def test_vl3d_s_own_mine_transform_and_train_pipelines_validate(name):
     path = ADAPTED / f"mine_transform_and_train_pipeline_{name}.json"
     checked = check_spec(json.loads(path.read_text()), file=str(path), base_dir=path.parent, check_files=False)
-    assert [str(i) for i in checked.issues] == [] and [str(n) for n in checked.notes] == []
+    assert [str(i) for i in checked.issues] == []
+    writers = [i for i, step in enumerate(json.loads(path.read_text())["sequential_pipeline"]) if "writer" in step]
+    assert [note.path for note in checked.notes] == [f"$.sequential_pipeline[{writers[1]}]"]  # features as computed
+    assert "it writes the features as computed (VL3D writes them as chosen or projected)" in checked.notes[0].message
 
 
 def test_vl3d_s_own_kbest_pipeline_runs(tmp_path, restore_logging):

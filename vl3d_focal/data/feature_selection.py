@@ -9,7 +9,8 @@ the model keeps only the features selected (its ``fnames``), so a prediction com
   class indices taken as numbers), as scikit-learn's ``SelectKBest``;
 - ``PercentileSelector``: that ``percentile`` of its features by F-value (``SelectPercentile``);
 - ``VarianceSelector``: its features whose variance is above ``variance_threshold``
-  (``VarianceThreshold``: a feature whose variance equals the threshold is dropped);
+  (``VarianceThreshold``: a feature whose variance equals the threshold, to 1e-9 relative, is
+  dropped: a Standardizer's unit variances are equal to a threshold of 1, whatever their rounding);
 - ``ExplicitSelector``: ``preserve: true`` keeps only the features it names (every other
   feature of the model is dropped, as in VL3D), ``false`` drops them.
 
@@ -116,7 +117,7 @@ class FeatureSelector:
             ('KBestSelector (the 2 features of highest classification F-value)', 'ExplicitSelector (drops a)')
         """
         if self.selector == KBEST:
-            return f"{KBEST} (the {self.k} features of highest {self.task} F-value)"
+            return f"{KBEST} (the {self.k} feature{'s' if self.k != 1 else ''} of highest {self.task} F-value)"
         if self.selector == PERCENTILE:
             return f"{PERCENTILE} ({self.percentile:g} % of the features by {self.task} F-value)"
         if self.selector == VARIANCE:
@@ -148,7 +149,8 @@ class FeatureSelector:
             return Selection(self.describe(), names, tuple(kept))
         if self.selector == VARIANCE:
             variances = np.var(values, axis=0, dtype=np.float64)
-            kept = [name for name, variance in zip(names, variances) if variance > self.threshold]
+            above = (variances > self.threshold) & ~np.isclose(variances, self.threshold, rtol=1e-9, atol=0.0)
+            kept = [name for name, keep in zip(names, above) if keep]  # equal up to rounding: not above
             return Selection(self.describe(), names, tuple(kept), tuple(variances.tolist()), score_name="VARIANCE")
         from sklearn.feature_selection import SelectKBest, SelectPercentile, f_classif, f_regression
 

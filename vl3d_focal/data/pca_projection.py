@@ -4,8 +4,9 @@ A :class:`PCATransformer` is the recipe of one ``feature_transformer: PCATransfo
 train step after it fits it on its training points (:meth:`PCATransformer.fit`): the mean of its
 input features (its ``fnames``; ``["AUTO"]``: every feature of the model) and the principal axes
 of their covariance, as many as explain more than ``out_dim`` of their variance (scikit-learn's
-rule; ``out_dim`` 1: all of them). The model then learns from the features it did not take, then
-``PCA_1``, ``PCA_2``... (VL3D's names), the projections on the axes in decreasing variance
+rule; ``out_dim`` 1: all of them but those of zero variance). The model then learns from the
+features it did not take, then ``PCA_1``, ``PCA_2``... (VL3D's names), the projections on the
+axes in decreasing variance
 (divided by their standard deviation with ``whiten``); it keeps the fitted projection and
 computes its input features, imputes them (:mod:`vl3d_focal.data.imputers`) and projects them at
 prediction (:meth:`PCATransformer.apply`). Each axis's sign is fixed: its entry of largest
@@ -82,7 +83,8 @@ class PCATransformer:
             >>> PCATransformer(out_dim=0.9, whiten=True).describe()
             'PCATransformer (components explaining 0.9 of the variance, whitened)'
         """
-        return f"{PCA} (components explaining {self.out_dim:g} of the variance{', whitened' if self.whiten else ''})"
+        share = "all" if self.out_dim >= 1 else f"{self.out_dim:g}"
+        return f"{PCA} (components explaining {share} of the variance{', whitened' if self.whiten else ''})"
 
     @property
     def names(self) -> tuple[str, ...]:

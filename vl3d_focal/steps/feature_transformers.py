@@ -82,7 +82,7 @@ def _pca_properties() -> dict[str, Any]:
             "maximum": 1,
             "default": 0.99,
             "description": "The fraction of the variance the components kept explain (the fewest whose cumulative "
-            "ratio exceeds it); 1: every component.",
+            "ratio exceeds it); 1: every component of non-zero variance.",
         },
         "whiten": {
             "type": "boolean",
@@ -232,6 +232,8 @@ def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[st
     """
     if TRAINED_MODEL not in known.get("later_gives", {TRAINED_MODEL}):
         yield at, NO_TRAINING_AFTER
+    if step.get(KIND) == STANDARDIZER and step.get("center") is False and step.get("scale") is False:
+        yield at, f"{NOTE_PREFIX}with center and scale false, a {STANDARDIZER} leaves its features unchanged"
     if "pca_step" in known:
         yield at, f"a feature transformer after the {PCA} of {known['pca_step']}: a {PCA} must be the last one"
     if step.get(KIND) == PCA:

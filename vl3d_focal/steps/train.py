@@ -272,6 +272,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         transformers=state.feature_transformers,
         imputers=state.imputers,
         miners=state.miners,
+        scaled=list(step["cloud_normalization"]),
     )
     tensorboard = handling["tensorboard_dir"]
     training, validation, imputers = imputed_clouds(

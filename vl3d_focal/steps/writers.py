@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
+from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.errors import DataError
@@ -195,11 +196,30 @@ STEPS.register(
     )
 )
 
+UNTRANSFORMED = (
+    f"{NOTE_PREFIX}the feature transformers before it, on what it writes: it writes the features as computed "
+    "(VL3D writes them as chosen or projected); a transformer acts on the models trained after it"
+)
+"""The note of a ``Writer`` after a feature transformer."""
+
+
+def check_state_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """A note when a feature transformer comes before it (``known["given"]``).
+
+    Example:
+        >>> [m == UNTRANSFORMED for _, m in check_state_writer({}, (), {"given": {"feature_transformation"}})]
+        [True]
+    """
+    if "feature_transformation" in known.get("given", ()):
+        yield at, UNTRANSFORMED
+
+
 STEPS.register(
     step_entry(
         kind="writer",
         name="Writer",
         handler=run_state_writer,
+        check=check_state_writer,
         schema=closed_object(
             {
                 "writer": {"const": "Writer", "description": "Write each cloud as the pipeline sees it."},

@@ -114,6 +114,7 @@ def transformed_features(
     transformers: Sequence[FeatureSelector | Standardizer | PCATransformer],
     imputers: Sequence[Imputer] = (),
     miners: Sequence[MinedFeatures] = (),
+    scaled: Sequence[str] = (),
 ) -> tuple[list[str], PCATransformer | None, list[dict[str, Any]]]:
     """The features of the model trained on ``training`` after ``transformers``, its fitted
     projection (a ``PCATransformer``, the last transformer; None without), and what each
@@ -125,6 +126,8 @@ def transformed_features(
             mined ones.
         transformers: the recipes of the transformer steps before the train step, in order.
         imputers: the imputer steps' recipes before the train step.
+        scaled: the features the train step's ``cloud_normalization`` scales per cloud: a WARNING
+            names those the transformers drop or project (their scaling is not applied).
 
     Raises:
         DataError: a transformer that names a feature the model does not have, or would keep none
@@ -138,8 +141,13 @@ def transformed_features(
         >>> names, projection, facts[0]["kept"]
         (['return_number'], None, ['return_number'])
     """
-    if not transformers or not feature_names:
+    if not transformers:
         return list(feature_names), None, []
+    if not feature_names:
+        raise DataError(
+            f"{transformers[0].describe()}: the model trained after it learns from no feature (fnames is empty): "
+            "remove the feature transformers or name the model's features"
+        )
     from vl3d_focal.reports.feature_selection import write_selection_report
     from vl3d_focal.training.imputation import imputed_clouds
 
@@ -147,10 +155,16 @@ def transformed_features(
     cached = [set(record.features_cache) for record in training]
     views, _, _ = imputed_clouds(training, [], feature_names=names, imputers=imputers, miners=used)
     values, labels = _labelled_points(views, feature_names=names, miners=used)
-    facts, projection, standardization = [], None, Standardization()
+    facts, projection, standardization, dropped_by = [], None, Standardization(), {}
     for transformer in transformers:
         if projection is not None:
             raise DataError(f"{transformer.describe()} after a {PCA}: a {PCA} must be the last feature transformer")
+        dropped = [name for name in transformer.fnames if name in dropped_by]
+        if dropped:
+            raise DataError(
+                f"{transformer.describe()}: {', '.join(repr(name) for name in dropped)} dropped by the "
+                f"{dropped_by[dropped[0]]} before it; name only features it keeps"
+            )
         if isinstance(transformer, PCATransformer):
             projection, fact = _fit_projection(values, names, transformer, standardization)
             facts.append(fact)
@@ -161,6 +175,7 @@ def transformed_features(
             facts.append(fact)
             continue
         selection = select_features(values, labels, names, transformer)
+        dropped_by.update({name: selection.selector for name in names if name not in selection.kept})
         values = values[:, [names.index(name) for name in selection.kept]]
         names = list(selection.kept)
         logger.info("%s: features kept: %s", selection.selector, ", ".join(names))
@@ -170,4 +185,14 @@ def transformed_features(
     for record, before in zip(training, cached if names != list(feature_names) else []):  # not the model's
         for key in set(record.features_cache) - before:
             del record.features_cache[key]
-    return (names, None, facts) if projection is None else (projection.outputs(names), projection, facts)
+    kept = names if projection is None else projection.outputs(names)
+    unscaled = [name for name in scaled if name not in kept]
+    if unscaled:
+        logger.warning(
+            "cloud_normalization of %s not applied: the feature transformers before the train step dropped or "
+            "projected %s (the model learns from %s)",
+            ", ".join(unscaled),
+            "them" if len(unscaled) > 1 else "it",
+            ", ".join(kept),
+        )
+    return kept, projection, facts
