@@ -155,7 +155,8 @@ def transformed_features(
     cached = [set(record.features_cache) for record in training]
     views, _, _ = imputed_clouds(training, [], feature_names=names, imputers=imputers, miners=used)
     values, labels = _labelled_points(views, feature_names=names, miners=used)
-    facts, projection, standardization, dropped_by = [], None, Standardization(), {}
+    facts, projection, standardization = [], None, Standardization()
+    dropped_by: dict[str, str] = {}  # a feature a selector dropped -> that selector
     for transformer in transformers:
         if projection is not None:
             raise DataError(f"{transformer.describe()} after a {PCA}: a {PCA} must be the last feature transformer")
