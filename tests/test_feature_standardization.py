@@ -159,3 +159,17 @@ def test_a_writer_after_a_transformer_and_a_standardizer_that_changes_nothing_ar
         "it writes the features as computed (VL3D writes them as chosen or projected); a transformer acts on the "
         "models trained after it",
     ]
+
+
+def test_a_transformer_report_that_two_train_steps_would_write_is_a_validation_error():
+    from vl3d_focal.config import check_spec
+
+    forest = {"train": "RandomForestClassifier", "fnames": ["AUTO"], "model_args": {}}
+    steps = [{"feature_transformer": "KBestSelector", "k": 1, "report_path": "*kbest.log"}, forest, forest]
+    doc = {"in_pcloud": "a.las", "out_pcloud": "o/", "sequential_pipeline": steps}
+    assert [str(issue) for issue in check_spec(doc, check_files=False).issues] == [
+        "$.sequential_pipeline[0].report_path: each of the 2 train steps after it fits it and writes its report_path, "
+        "the last one over the others; with several train steps after it, leave report_path out"
+    ]
+    doc["sequential_pipeline"] = steps[:2]
+    assert check_spec(doc, check_files=False).issues == []

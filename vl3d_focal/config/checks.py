@@ -356,6 +356,9 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
             issues += _order_issues(kind, entry, at, given=given)
             later = [after.metadata.get("gives", ()) for _, after in known_steps[i + 1 :]]  # every step is known
             known["later_gives"] = frozenset(product for gives in later for product in gives)  # the steps after it
+            known["later_givers"] = {
+                product: sum(product in gives for gives in later) for product in known["later_gives"]
+            }
         check = entry.metadata.get("check")
         known["given"] = frozenset(given)  # what the steps before this one give
         if check is not None:

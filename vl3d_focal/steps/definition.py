@@ -31,7 +31,8 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
   path and ``known`` a dict that earlier steps' checks filled (e.g. ``"class_names"``, and
   ``"mapping"``: the :class:`~vl3d_focal.data.labels.ClassMapping` of those classes, None where
   unknown), with ``known["given"]`` what the steps before this one give and
-  ``known["later_gives"]`` what the steps after it give (absent where a step is unknown); a
+  ``known["later_gives"]`` what the steps after it give (absent where a step is unknown), and
+  ``known["later_givers"]`` how many of them give each of those; a
   message starting with :data:`~vl3d_focal.config.notes.NOTE_PREFIX` is a no-effect note
   (``validate --strict`` makes it an error), not an error;
 

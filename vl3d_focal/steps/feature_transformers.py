@@ -223,7 +223,8 @@ def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[st
     """A note when no train step follows it; its ``fnames`` as an imputer's
     (:func:`~vl3d_focal.steps.imputers.feature_name_issues`); an ``ExplicitSelector`` names its
     features; a ``k`` above the number of features named; no transformer after a ``PCATransformer``
-    (``known["pca_step"]``).
+    (``known["pca_step"]``); no report or plot when several train steps follow (each would write
+    it over the last, ``known["later_givers"]``).
 
     Example:
         >>> [m for _, m in check_feature_transformer({"feature_transformer": "KBestSelector", "k": 3,
@@ -232,6 +233,14 @@ def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[st
     """
     if TRAINED_MODEL not in known.get("later_gives", {TRAINED_MODEL}):
         yield at, NO_TRAINING_AFTER
+    trainings = known.get("later_givers", {}).get(TRAINED_MODEL, 0)
+    for key in ("report_path", "plot_path"):
+        if step.get(key) and trainings > 1:
+            yield (
+                at + (key,),
+                f"each of the {trainings} train steps after it fits it and writes its {key}, the last one over the "
+                f"others; with several train steps after it, leave {key} out",
+            )
     if step.get(KIND) == STANDARDIZER and step.get("center") is False and step.get("scale") is False:
         yield at, f"{NOTE_PREFIX}with center and scale false, a {STANDARDIZER} leaves its features unchanged"
     if "pca_step" in known:
