@@ -193,6 +193,57 @@ def test_a_forest_trains_on_the_selected_features_and_its_saved_model_predicts(t
         np.testing.assert_array_equal(classes, expected)
 
 
+def _fill_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "fill values fitted on the training clouds" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("transformers", "computed"),
+    [
+        (
+            [{"feature_transformer": VARIANCE, "variance_threshold": 0.001}, {"feature_transformer": KBEST, "k": 1}],
+            ["useful"],
+        ),
+        (
+            [{"feature_transformer": VARIANCE, "variance_threshold": 0.001}, {"feature_transformer": "PCATransformer"}],
+            ["useful", "noise"],
+        ),
+    ],
+)
+def test_the_imputers_the_transformers_are_fitted_after_are_fitted_once_and_kept_by_the_model(
+    tmp_path, caplog, transformers, computed
+):
+    train = _scene_file(tmp_path, seed=1)
+    imputer = {"imputer": "UnivariateImputer", "fnames": ["AUTO"], "strategy": "mean"}
+    with caplog.at_level(logging.INFO, logger="vl3d_focal"):
+        state = run_steps(tmp_path, "train", [train], "out", [TWO_CLASS_MAPPING, imputer, *transformers, FOREST])
+    assert len(_fill_lines(caplog)) == 1
+    cloud = laspy.read(train)
+    (fitted,) = state.bundle.imputers
+    assert state.bundle.computed_features == computed and fitted.fnames == tuple(computed)
+    means = [float(np.mean(np.asarray(cloud[name], dtype=np.float64))) for name in computed]
+    assert fitted.fills == pytest.approx(means, rel=1e-12)  # every training point's, as a fit on the model's features
+
+
+def test_a_removal_imputer_of_a_dropped_feature_does_not_change_the_model_s_fill_values(tmp_path, caplog):
+    train = _scene_file(tmp_path, seed=1)
+    cloud = laspy.read(train)
+    useful = np.asarray(cloud["useful"], dtype=np.float64)
+    target = float(np.asarray(cloud["noise"])[np.argmax(useful)])  # the highest point's noise: it alone holds it
+    steps = [
+        TWO_CLASS_MAPPING,
+        {"imputer": "RemovalImputer", "fnames": ["noise"], "target_val": target},
+        {"imputer": "UnivariateImputer", "fnames": ["useful"], "strategy": "mean"},
+        {"feature_transformer": EXPLICIT, "fnames": ["noise", "flat"], "preserve": False},
+        FOREST,
+    ]
+    with caplog.at_level(logging.INFO, logger="vl3d_focal"):
+        state = run_steps(tmp_path, "train", [train], "out", steps)
+    assert [i.imputer for i in state.bundle.imputers] == ["UnivariateImputer"]  # the model does not compute noise
+    assert state.bundle.imputers[0].fills == pytest.approx((float(np.mean(useful)),), rel=1e-12)  # the point counts
+    assert len(_fill_lines(caplog)) == 2  # fitted again: the transformer's fit left the point out
+
+
 def test_a_selector_that_keeps_no_feature_stops_the_run_with_its_reason(tmp_path):
     train = _scene_file(tmp_path, seed=3)
     steps = [TWO_CLASS_MAPPING, {"feature_transformer": VARIANCE, "variance_threshold": 1e9}, FOREST]

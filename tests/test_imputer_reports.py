@@ -65,8 +65,8 @@ def test_a_nan_at_prediction_says_the_model_was_trained_without_the_spec_s_imput
     _run(tmp_path, "train", _spec([clean], tmp_path / "out", [CLASSES, FOREST, WRITER]))
     model = str(tmp_path / "out" / "model" / "forest.model")
     nan = int(np.isnan(np.asarray(laspy.read(test).score)).sum())
-    for chunk_points, count in ((None, str(nan)), (1000, r"\d+")):  # in memory, then streamed (its first chunk's)
-        found = rf"NaN or infinite feature values \('score' at {count} points\); expected finite values"
+    for chunk_points in (None, 1000):  # in memory, then streamed: the whole cloud's count either way
+        found = rf"NaN or infinite feature values \('score' at {nan} points\); expected finite values"
         loader = {"predict": "ModelLoader", "model_path": model, "chunk_points": chunk_points}
         steps = [{"imputer": UNIVARIATE}, loader]
         with pytest.raises(DataError) as imputed:
@@ -80,6 +80,44 @@ def test_a_nan_at_prediction_says_the_model_was_trained_without_the_spec_s_imput
         with pytest.raises(DataError) as plain:  # no imputer step: the error as it was
             _run(tmp_path, f"plain_{chunk_points}", _spec([test], tmp_path / f"plain_{chunk_points}", [loader]))
         assert re.search(f"{found}$", str(plain.value))
+
+
+def test_a_streamed_cloud_counts_the_nan_values_of_every_tile_as_in_memory(tmp_path, monkeypatch):
+    """NaN values spread over the parts of a streamed cloud: its error counts every one of them, as
+    the cloud in memory does, for a model without imputers (counted as the file is read, chunk by
+    chunk) and one whose imputer leaves them (counted tile by tile once imputed)."""
+    from vl3d_focal.data import features
+    from vl3d_focal.data.features import NonFiniteFeatures
+    from vl3d_focal.data.normalization import FeatureNormalizer
+    from vl3d_focal.data.records import CloudRecord
+    from vl3d_focal.inference import tile_imputation
+    from vl3d_focal.inference.prediction import cloud_probabilities
+    from vl3d_focal.inference.streaming import predict_streamed
+    from vl3d_focal.io.las import read_cloud
+
+    path = _scene_file(tmp_path, seed=18, fraction=0.05, sentinel=0.05)
+    score = np.asarray(laspy.read(path).score)
+    nan, parts = int(np.isnan(score).sum()), []
+
+    def counted(values: np.ndarray, count=features.non_finite_counts) -> np.ndarray:
+        parts.append(int(count(values).sum()))
+        return count(values)
+
+    monkeypatch.setattr(features, "non_finite_counts", counted)
+    monkeypatch.setattr(tile_imputation, "non_finite_counts", counted)
+    normalizer = FeatureNormalizer(fnames=["intensity", "score"], center=[0.0, 0.0], scale=[100.0, 10.0])
+    sentinel = Imputer(UNIVARIATE, ("score",), target=-1.0, fills=(5.0,))  # fills the -1 values, not the NaN ones
+    for imputers in ((), (sentinel,)):
+        bundle = _stump(feature_names=["intensity", "score"], normalizer=normalizer, imputers=imputers)
+        with pytest.raises(NonFiniteFeatures) as memory:
+            cloud_probabilities(CloudRecord(path=path, cloud=read_cloud(path)), bundle, chunk_points=None)
+        parts.clear()
+        with pytest.raises(NonFiniteFeatures) as streamed:
+            predict_streamed(
+                CloudRecord(path=path, prefix=f"{tmp_path}/", num_points=len(score)), bundle, chunk_points=200
+            )
+        assert sum(parts) == nan and sum(1 for part in parts if part) > 1  # NaN values in several chunks, tiles
+        assert f"('score' at {nan} points)" in str(streamed.value) and str(streamed.value) == str(memory.value)
 
 
 def _stump(**changes) -> object:

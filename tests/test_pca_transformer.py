@@ -55,6 +55,16 @@ def test_out_dim_keeps_the_fewest_components_explaining_more_than_it(out_dim, co
     np.testing.assert_allclose(fitted.ratios, PCA(svd_solver="full").fit(x).explained_variance_ratio_, rtol=1e-9)
 
 
+@pytest.mark.parametrize("out_dim", [1, 2, 4])
+def test_an_integer_out_dim_keeps_that_many_components_as_vl3d_s_n_components(out_dim):
+    x = _data(1)
+    fitted = PCATransformer.from_step(json.loads(json.dumps({"out_dim": out_dim}))).fit(x, NAMES)
+    reference = PCA(n_components=out_dim, svd_solver="full").fit(x)
+    assert fitted.names == tuple(f"PCA_{i}" for i in range(1, out_dim + 1))
+    np.testing.assert_allclose(np.abs(fitted.project(x)), np.abs(reference.transform(x)), rtol=1e-4, atol=1e-4)
+    assert len(PCATransformer.from_step({"out_dim": 1.0}).fit(x, NAMES).components) == 4  # the fraction 1.0: all
+
+
 def test_whiten_gives_unit_variance_and_scikit_learn_s_projection_up_to_sign():
     x = _data(2)
     fitted = PCATransformer(out_dim=0.99, whiten=True).fit(x, NAMES)
@@ -81,6 +91,12 @@ def test_the_projection_takes_only_its_fnames_and_keeps_the_other_features_first
         (PCATransformer(("z",)), _data(), r"'z' not among the features of the model trained after it"),
         (PCATransformer(), np.ones((10, 4)), r"have no variance on the training points"),
         (PCATransformer(), np.ones((1, 4)), r"1 training points; expected at least two"),
+        (
+            PCATransformer(out_dim=4),
+            _data()[:, [0, 1, 2, 0]],
+            r"\(4 components\): its 4 features \(a, b, c, d\) vary along 3 axes on the training points; give "
+            r"out_dim at most 3",
+        ),
     ],
 )
 def test_a_projection_that_cannot_be_fitted_is_one_clear_error(pca, values, message):
@@ -175,6 +191,22 @@ def test_a_forest_trained_on_principal_components_imputes_and_projects_a_new_clo
     monkeypatch.setattr(model_file, "FORMAT_VERSION", 2)  # a vl3d_focal with imputers but no projection
     with pytest.raises(DataError, match="written in model format 3 by vl3d_focal .*reads formats 1..2: upgrade"):
         check_metadata(meta, path=model)
+
+
+def test_a_forest_after_a_pca_of_an_integer_out_dim_learns_from_that_many_components(tmp_path, caplog):
+    pca = {"feature_transformer": "PCATransformer", "fnames": ["height", "twin", "noise"], "out_dim": 2}
+    forest = {
+        "train": "RandomForestClassifier",
+        "fnames": ["AUTO"],
+        "random_seed": 3,
+        "model_args": {"n_estimators": 2},
+    }
+    steps = [TWO_CLASS_MAPPING, {"imputer": "UnivariateImputer", "fnames": ["AUTO"]}, pca, forest]
+    with caplog.at_level(logging.INFO, logger="vl3d_focal"):
+        state = run_steps(tmp_path, "train", [_scene_file(tmp_path, seed=1)], "out", steps)
+    assert "PCATransformer (2 components): 2 components of height, twin, noise" in caplog.text
+    assert state.facts.trainings[0].feature_transformers[0]["kept"] == ["PCA_1", "PCA_2"]
+    assert json.dumps(state.bundle.projection.to_config()["out_dim"]) == "2"  # an integer, kept with the model
 
 
 def test_vl3d_s_own_pca_pipeline_validates():

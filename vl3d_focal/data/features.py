@@ -199,6 +199,17 @@ class NonFiniteFeatures(DataError):
     """A feature value that is NaN or infinite (:func:`require_finite`)."""
 
 
+def non_finite_counts(features: np.ndarray) -> np.ndarray:
+    """``(F,)`` the NaN or infinite values of each column of ``(N, F)`` features; the counts of a
+    cloud's parts (chunks, tiles) add up to the cloud's, for :func:`require_counts_finite`.
+
+    Example:
+        >>> non_finite_counts(np.array([[np.nan, 1.0], [np.inf, 2.0]])).tolist()
+        [2, 0]
+    """
+    return np.sum(~np.isfinite(features), axis=0)
+
+
 def require_finite(features: np.ndarray, fnames: Sequence[str], *, source: object) -> None:
     """Raises when a feature value is NaN or infinite, naming the features and their counts.
 
@@ -211,10 +222,21 @@ def require_finite(features: np.ndarray, fnames: Sequence[str], *, source: objec
         ...
         vl3d_focal.data.features.NonFiniteFeatures: point cloud a.las: NaN or infinite feature values ('b' at 1 points); expected finite values
     """
-    finite = np.isfinite(features)
-    if finite.all():
+    require_counts_finite(non_finite_counts(features), fnames, source=source)
+
+
+def require_counts_finite(counts: np.ndarray, fnames: Sequence[str], *, source: object) -> None:
+    """:func:`require_finite` from the ``(F,)`` :func:`non_finite_counts` of every point of the cloud.
+
+    Example:
+        >>> require_counts_finite(np.array([0, 600]), ["a", "b"], source="a.las")
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.data.features.NonFiniteFeatures: point cloud a.las: NaN or infinite feature values ('b' at 600 points); expected finite values
+    """
+    if not np.any(counts):
         return
-    bad = {fnames[j]: int(np.sum(~finite[:, j])) for j in range(len(fnames)) if not finite[:, j].all()}
+    bad = {name: int(count) for name, count in zip(fnames, counts) if count}
     listing = ", ".join(f"{name!r} at {count} points" for name, count in bad.items())
     raise NonFiniteFeatures(f"point cloud {source}: NaN or infinite feature values ({listing}); expected finite values")
 

@@ -124,15 +124,18 @@ class Imputer:
 
     def for_features(self, feature_names: Sequence[str]) -> Imputer | None:
         """This recipe acting on the features of ``feature_names`` it names (all of them for
-        ``AUTO``), in their order; None when it names none of them.
+        ``AUTO``), in their order (a fitted one keeps their fill values); None when it names none.
 
         Example:
             >>> Imputer(UNIVARIATE).for_features(["a", "b"]).fnames, Imputer(REMOVAL, ("b", "c")).for_features(["a", "b"]).fnames
             (('a', 'b'), ('b',))
+            >>> Imputer(UNIVARIATE, ("a", "b"), fills=(1.0, 2.0)).for_features(["b"]).fills
+            (2.0,)
         """
         wanted = set(feature_names) if self.fnames == (AUTO,) else set(self.fnames)
         names = tuple(name for name in feature_names if name in wanted)
-        return replace(self, fnames=names, fills=None) if names else None
+        fills = None if self.fills is None else tuple(self.fills[self.fnames.index(name)] for name in names)
+        return replace(self, fnames=names, fills=fills) if names else None
 
     def matches(self, values: np.ndarray) -> np.ndarray:
         """Where ``values`` hold the target (compared in the values' own precision).

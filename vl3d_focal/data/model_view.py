@@ -27,13 +27,12 @@ from collections.abc import Sequence
 
 import laspy
 import numpy as np
-from scipy.spatial import cKDTree
 
 from vl3d_focal.data.field_inputs import features_key, raw_cloud_features
 from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.miners import MinedFeatures, recipes_for
-from vl3d_focal.data.parallel import cpu_threads
-from vl3d_focal.data.pca_projection import PCATransformer
+from vl3d_focal.data.pca_projection import PCATransformer, computed_features
+from vl3d_focal.data.point_tree import nearest_values
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud
@@ -110,8 +109,7 @@ class ModelView(CloudRecord):
         out = np.empty((len(self.kept), *values.shape[1:]), dtype=values.dtype)
         out[self.kept] = values
         removed = np.flatnonzero(~self.kept)
-        _, nearest = cKDTree(self.cloud.xyz).query(self.source.cloud.xyz[removed], k=1, workers=cpu_threads())
-        out[removed] = values[nearest]
+        out[removed] = nearest_values(values, self.cloud.xyz, self.source.cloud.xyz[removed])
         note_left_out(self.source, removed.size)
         return out
 
@@ -171,7 +169,7 @@ def model_view(
 
     if (not imputers and projection is None) or not feature_names:
         return record
-    computed = list(feature_names) if projection is None else projection.computed(feature_names)
+    computed = computed_features(feature_names, projection)
     used, key = recipes_for(computed, miners), features_key(feature_names, recipes_for(feature_names, miners))
     token = repr([imputer.key() for imputer in imputers]) + repr(features_key(computed, used))
     token += "" if projection is None else projection.key()

@@ -4,7 +4,8 @@ A :class:`PCATransformer` is the recipe of one ``feature_transformer: PCATransfo
 train step after it fits it on its training points (:meth:`PCATransformer.fit`): the mean of its
 input features (its ``fnames``; ``["AUTO"]``: every feature of the model) and the principal axes
 of their covariance, as many as explain more than ``out_dim`` of their variance (scikit-learn's
-rule; ``out_dim`` 1: all of them but those of zero variance). The model then learns from the
+rule; ``out_dim`` 1.0: all of them but those of zero variance), or an integer ``out_dim`` of them
+(VL3D's, scikit-learn's ``n_components``). The model then learns from the
 features it did not take, then ``PCA_1``, ``PCA_2``... (VL3D's names), the projections on the
 axes in decreasing variance
 (divided by their standard deviation with ``whiten``); it keeps the fitted projection and
@@ -42,7 +43,8 @@ class PCATransformer:
 
     Attributes:
         fnames: its input features (``("AUTO",)``: every feature of the model).
-        out_dim: the fraction of the variance its components explain, in (0, 1].
+        out_dim: the fraction of the variance its components explain, in (0, 1]; an ``int``:
+            the number of components.
         whiten: whether the projections are divided by their standard deviation.
         report_path, plot_path: its report and plot (its step expands a leading ``*``), or None.
         inputs: once fitted, its input features, in the model's order.
@@ -51,7 +53,7 @@ class PCATransformer:
     """
 
     fnames: tuple[str, ...] = (AUTO,)
-    out_dim: float = 0.99
+    out_dim: int | float = 0.99
     whiten: bool = False
     report_path: str | None = None
     plot_path: str | None = None
@@ -65,12 +67,13 @@ class PCATransformer:
         """The recipe of a normalised step (``random_seed`` has no effect: the solver is exact).
 
         Example:
-            >>> PCATransformer.from_step({"feature_transformer": "PCATransformer", "out_dim": 0.5}).out_dim
-            0.5
+            >>> [PCATransformer.from_step({"out_dim": out_dim}).out_dim for out_dim in (0.5, 1, 1.0)]
+            [0.5, 1, 1.0]
         """
+        out_dim = step.get("out_dim", 0.99)
         return cls(
             fnames=step_fnames(step),
-            out_dim=float(step.get("out_dim", 0.99)),
+            out_dim=out_dim if isinstance(out_dim, int) and not isinstance(out_dim, bool) else float(out_dim),
             whiten=bool(step.get("whiten", False)),
             report_path=step.get("report_path"),
             plot_path=step.get("plot_path"),
@@ -80,11 +83,14 @@ class PCATransformer:
         """A short text for logs.
 
         Example:
-            >>> PCATransformer(out_dim=0.9, whiten=True).describe()
-            'PCATransformer (components explaining 0.9 of the variance, whitened)'
+            >>> PCATransformer(out_dim=0.9, whiten=True).describe(), PCATransformer(out_dim=2).describe()
+            ('PCATransformer (components explaining 0.9 of the variance, whitened)', 'PCATransformer (2 components)')
         """
+        whitened = ", whitened" if self.whiten else ""
+        if isinstance(self.out_dim, int):
+            return f"{PCA} ({self.out_dim} component{'s' if self.out_dim != 1 else ''}{whitened})"
         share = "all" if self.out_dim >= 1 else f"{self.out_dim:g}"
-        return f"{PCA} (components explaining {share} of the variance{', whitened' if self.whiten else ''})"
+        return f"{PCA} (components explaining {share} of the variance{whitened})"
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -119,7 +125,8 @@ class PCATransformer:
         """This recipe fitted on training points: ``values`` ``(n, F)`` of ``feature_names``.
 
         Raises:
-            DataError: fewer than two points, or features without variance.
+            DataError: fewer than two points, features without variance, or fewer axes of non-zero
+                variance than an integer ``out_dim``.
 
         Example:
             >>> x = np.random.default_rng(0).normal(size=(50, 3))
@@ -143,12 +150,18 @@ class PCATransformer:
         signs = np.sign(axes[np.arange(len(axes)), np.argmax(np.abs(axes), axis=1)])
         axes = axes * signs[:, None]
         fitted = replace(self, inputs=inputs, mean=tuple(mean.tolist()), variances=tuple(variances.tolist()))
-        count = (
-            len(inputs)
-            if self.out_dim >= 1
-            else int(np.searchsorted(np.cumsum(fitted.ratios), self.out_dim, "right")) + 1
-        )
-        count = min(count, len(inputs), int(np.sum(variances > variances[0] * 1e-12)))  # no axis of zero variance
+        varied = int(np.sum(variances > variances[0] * 1e-12))  # no axis of zero variance
+        if isinstance(self.out_dim, int) and self.out_dim > varied:
+            raise DataError(
+                f"{self.describe()}: its {len(inputs)} features ({', '.join(inputs)}) vary along {varied} axes on "
+                f"the training points; give out_dim at most {varied}"
+            )
+        if isinstance(self.out_dim, int):
+            count = self.out_dim
+        elif self.out_dim >= 1:
+            count = varied
+        else:
+            count = min(int(np.searchsorted(np.cumsum(fitted.ratios), self.out_dim, "right")) + 1, varied)
         return replace(fitted, components=tuple(tuple(row) for row in axes[:count].tolist()))
 
     def project(self, values: np.ndarray) -> np.ndarray:
@@ -236,3 +249,15 @@ class PCATransformer:
     def key(self) -> str:
         """A text that tells projections apart (for caches)."""
         return json.dumps(self.to_config(), sort_keys=True)
+
+
+def computed_features(feature_names: Sequence[str], projection: PCATransformer | None = None) -> list[str]:
+    """The features computed for a model of ``feature_names`` (then imputed): those, or with a
+    fitted ``projection`` its inputs in place of its outputs (:meth:`PCATransformer.computed`).
+
+    Example:
+        >>> pca = PCATransformer(inputs=("a", "b"), components=((1.0, 0.0),))
+        >>> computed_features(("c", "d")), computed_features(["c", "PCA_1"], pca)
+        (['c', 'd'], ['c', 'a', 'b'])
+    """
+    return list(feature_names) if projection is None else projection.computed(feature_names)

@@ -1,4 +1,5 @@
-"""KD-trees over point coordinates, built for the neighbour queries of LiDAR tiles.
+"""KD-trees over point coordinates, built for the neighbour queries of LiDAR tiles, and the
+nearest-point fill of the points without a value of their own (:func:`nearest_values`).
 
 scipy's defaults split at the median (``balanced_tree=True``) with 16-point leaves. On 300,000
 points of the benchmarks' generated scene, sliding-midpoint splits with 32-point leaves build
@@ -48,3 +49,26 @@ def ball_pairs(tree: cKDTree, query: np.ndarray, radius: float, *, p: float = 2.
     counts = np.fromiter((len(members) for members in lists), dtype=np.int64, count=len(lists))
     members = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
     return members, np.repeat(np.arange(len(lists)), counts)
+
+
+def nearest_points(points: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distance to and row of each query point's nearest point of ``(n, d)`` ``points``
+    (n >= 1), through a tree of scipy's default shape (equidistant points resolved as ever).
+
+    Example:
+        >>> distance, row = nearest_points(np.array([[0.0, 0], [3, 0]]), np.array([[1.0, 0], [5, 0]]))
+        >>> distance.tolist(), row.tolist()
+        ([1.0, 2.0], [0, 1])
+    """
+    return cKDTree(points).query(query, k=1, workers=cpu_threads())
+
+
+def nearest_values(values: np.ndarray, points: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """The rows of ``values`` (one per point of ``points``) of each query point's nearest point:
+    what a point without a value of its own takes (a point in no field, one left out).
+
+    Example:
+        >>> nearest_values(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[0.0, 0], [3, 0]]), np.array([[2.5, 0]])).tolist()
+        [[0.2, 0.8]]
+    """
+    return np.asarray(values)[nearest_points(points, query)[1]]

@@ -3,8 +3,9 @@
 Each point takes the mean of the probabilities predicted for it by every field that contains
 it; a field counts once per point even when padding repeated the point in that field (its
 repeated predictions are averaged first). Points that are in no field take the probabilities
-of their nearest covered point (cKDTree). Fields are processed in chunks to bound memory, and
-:class:`PropagationSums` accumulates blocks of fields one at a time (chunked prediction).
+of their nearest covered point (:func:`~vl3d_focal.data.point_tree.nearest_values`). Fields are
+processed in chunks to bound memory, and :class:`PropagationSums` accumulates blocks of fields
+one at a time (chunked prediction).
 
 Example:
     >>> fields = ReceptiveFields(indices=np.array([[0, 1], [1, 2]]), centers=np.zeros((2, 3)))
@@ -17,9 +18,8 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from vl3d_focal.data.parallel import cpu_threads
+from vl3d_focal.data.point_tree import nearest_values
 from vl3d_focal.data.receptive_fields import ReceptiveFields
 from vl3d_focal.errors import DataError
 
@@ -119,9 +119,7 @@ class PropagationSums:
                     "were given to find their nearest covered neighbour"
                 )
             coords = np.asarray(xyz, dtype=np.float64)
-            source = np.flatnonzero(covered)
-            _, nearest = cKDTree(coords[source]).query(coords[missing], k=1, workers=cpu_threads())
-            out[missing] = out[source[nearest]]
+            out[missing] = nearest_values(out[covered], coords[covered], coords[missing])
             logger.info("propagation: %d points in no field took their nearest neighbour's prediction", missing.size)
         return out
 

@@ -303,33 +303,34 @@ def _all_chunks(result: StreamedPredictions) -> Iterator[tuple[laspy.LasHeader, 
 def write_buckets(
     result: StreamedPredictions, *, feature_names: Sequence[str], mined: Sequence[str] = (), imputed: bool = False
 ) -> None:
-    """Pass 2: every point (id, xyz, raw features) appended to its tile's bucket, the cloud's
-    points then its buffer's.
+    """Pass 2: every point (id, xyz, raw features) appended to its tile's bucket, the cloud's then its buffer's.
 
-    Features of a point alone (and those the cloud's file stores) are read or computed here, chunk by
-    chunk (``imputed``: NaN and infinite values kept for the imputers, which check them); the columns of the
-    other neighbourhood features and of the ``mined`` names are left at
-    0 for :func:`vl3d_focal.inference.tile_features.fill_neighbourhood_features`.
+    Features of a point alone (and those the file stores) are read or computed here, chunk by chunk; their NaN
+    and infinite values are kept for the ``imputed`` model's imputers, else an error counted over the whole file.
+    Other columns (``mined``, neighbourhood features) stay 0 for :mod:`~vl3d_focal.inference.tile_features`.
 
     Example:
         >>> write_buckets(streamed, feature_names=["intensity", "height_above_ground"])
         >>> int(streamed.counts.sum()), streamed.bucket(0).stat().st_size // bucket_dtype(2).itemsize, int(streamed.counts[0].sum())
         (1531, 439, 439)
     """
-    from vl3d_focal.data.features import extract_features, raw_features
+    from vl3d_focal.data.features import non_finite_counts, raw_features, require_counts_finite
 
-    dtype, extract = bucket_dtype(len(feature_names)), raw_features if imputed else extract_features
+    dtype = bucket_dtype(len(feature_names))
     later = set(neighbourhood_computed(feature_names, mined=mined, stored=las_dimensions(read_header(result.path))))
     pointwise = [j for j, name in enumerate(feature_names) if name not in later]
-    counts = []
+    names = [feature_names[j] for j in pointwise]
+    counts: list[np.ndarray] = []
+    non_finite: dict[Path, np.ndarray] = {}  # per file (the cloud, its buffer's): its chunks' counts added up
     for header, path, start, points in _all_chunks(result):
         cloud = _chunk_cloud(header, points, path)
-        rows = np.empty(len(points), dtype=dtype)
+        rows = np.zeros(len(points), dtype=dtype)  # the columns computed later at 0
         rows["id"] = np.arange(start, start + len(points))
         rows["xyz"] = cloud.xyz
-        rows["feat"] = 0.0
         if pointwise:
-            rows["feat"][:, pointwise] = extract(cloud, [feature_names[j] for j in pointwise])
+            rows["feat"][:, pointwise] = values = raw_features(cloud, names)
+            if not imputed:
+                non_finite[path] = non_finite.get(path, 0) + non_finite_counts(values)
         tiles = result.grid.tile_of(cloud.xyz)
         counts.append(np.bincount(tiles, minlength=result.grid.num_tiles))
         for tile in np.flatnonzero(counts[-1]):
@@ -337,6 +338,8 @@ def write_buckets(
                 rows[tiles == tile].tofile(handle)
         result.num_points += len(points)
     result.counts = np.stack(counts, axis=1)
+    for path, bad in non_finite.items():
+        require_counts_finite(bad, names, source=path)
 
 
 def load_tile(

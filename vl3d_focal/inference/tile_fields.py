@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from vl3d_focal.data.parallel import cpu_threads
+from vl3d_focal.data.point_tree import nearest_points
 from vl3d_focal.inference.tile_geometry import SLACK, inside
 
 
@@ -147,5 +147,5 @@ class TileFields:
         if not sources.size:
             return np.full(len(targets), np.inf), np.full(len(targets), -1)
         xyz = self.rows["xyz"]
-        distance, nearest = cKDTree(xyz[sources]).query(xyz[targets], k=1, workers=cpu_threads())
+        distance, nearest = nearest_points(xyz[sources], xyz[targets])
         return distance, sources[nearest]

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from vl3d_focal.data.features import require_finite
+from vl3d_focal.data.features import non_finite_counts, require_counts_finite
 from vl3d_focal.data.imputers import ImputationTally, Imputer, apply_imputers
 from vl3d_focal.data.model_view import note_left_out
 from vl3d_focal.data.parallel import ordered_map
 from vl3d_focal.data.pca_projection import PCATransformer
+from vl3d_focal.data.point_tree import nearest_points, nearest_values
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import StreamedPredictions, bucket_dtype, result_dtype
@@ -111,7 +111,7 @@ def _restored_results(result: StreamedPredictions, tile: int, *, own: int, num_f
     with np.load(_left_out_file(result, tile)) as kept_aside:
         places, xyz = kept_aside["places"], kept_aside["xyz"]
     parts = [_kept_own(result, tile, own=own, num_features=num_features)]
-    here = cKDTree(parts[0][0]).query(xyz, k=1)[0] if len(parts[0][0]) else np.full(len(xyz), np.inf)
+    here = nearest_points(parts[0][0], xyz)[0] if len(parts[0][0]) else np.full(len(xyz), np.inf)
     reach = float(here.max())
     low, high = xyz[:, :2].min(axis=0) - reach, xyz[:, :2].max(axis=0) + reach
     others = range(result.grid.num_tiles) if not np.isfinite(reach) else result.grid.tiles_over(low, high)
@@ -121,16 +121,15 @@ def _restored_results(result: StreamedPredictions, tile: int, *, own: int, num_f
     candidates = np.concatenate([part[0] for part in parts])
     if not len(candidates):
         raise DataError(f"point cloud {result.path}: every point was left out by a RemovalImputer; none to predict")
-    probabilities = np.concatenate([part[1] for part in parts])
-    nearest = cKDTree(candidates).query(xyz, k=1)[1]
+    taken = nearest_values(np.concatenate([part[1] for part in parts]), candidates, xyz)
     dtype = result_dtype(result.num_classes)
     kept_rows = np.fromfile(result.result(tile), dtype=dtype)
     rows = np.empty(len(kept_rows) + len(places), dtype=dtype)
     aside = np.zeros(len(rows), dtype=bool)
     aside[places] = True
     rows[~aside] = kept_rows
-    rows["prob"][places] = probabilities[nearest]
-    rows["pred"][places] = np.argmax(probabilities[nearest], axis=1)
+    rows["prob"][places] = taken
+    rows["pred"][places] = np.argmax(taken, axis=1)
     rows["covered"][places] = 0
     path = result.folder / f"restored_{tile}.bin"
     rows.tofile(path)
@@ -169,14 +168,14 @@ def impute_buckets(
         return found
     names, dtype, own = list(columns[:num_model]), bucket_dtype(len(columns)), _own_points(result)
 
-    def impute(tile: int) -> tuple[int, ImputationTally, int, int, np.ndarray, np.ndarray]:
+    def impute(tile: int) -> tuple[int, ImputationTally, np.ndarray, int, int, np.ndarray, np.ndarray]:
         rows = np.fromfile(result.bucket(tile), dtype=dtype)
         split = int(np.searchsorted(rows["id"], own))  # the cloud's rows, then its buffer's
         tally, kept = ImputationTally(tuple(imputers)), np.ones(len(rows), dtype=bool)
         for part, counted in ((slice(0, split), tally), (slice(split, None), ImputationTally(tuple(imputers)))):
             values, kept[part] = apply_imputers(rows["feat"][part, :num_model], names, imputers, tally=counted)
             rows["feat"][part, :num_model] = values
-        require_finite(rows["feat"][kept, :num_model], names, source=result.path)
+        bad = non_finite_counts(rows["feat"][kept, :num_model])  # an error once every tile's are added up
         if projection is not None:
             projected = projection.apply(rows["feat"][kept, :num_model])
             rows["feat"][np.flatnonzero(kept)[:, None], np.arange(projected.shape[1])] = projected
@@ -186,11 +185,13 @@ def impute_buckets(
         rows[kept].tofile(result.bucket(tile))
         mine = kept & (rows["id"] < own)
         low = rows["xyz"][mine].min(axis=0) if mine.any() else np.full(3, np.inf)
-        return tile, tally, len(places), int(kept.sum()), rows["id"][~kept & (rows["id"] < own)], low
+        return tile, tally, bad, len(places), int(kept.sum()), rows["id"][~kept & (rows["id"] < own)], low
 
     total, gone, lowest = ImputationTally(tuple(imputers)), [np.zeros(0, dtype=np.int64)], np.full(3, np.inf)
-    for tile, tally, aside, remaining, ids, low in ordered_map(impute, tiles):
+    non_finite = np.zeros(num_model, dtype=np.int64)
+    for tile, tally, bad, aside, remaining, ids, low in ordered_map(impute, tiles):
         total.add(tally)
+        non_finite += bad
         gone.append(ids)
         lowest = np.minimum(lowest, low)
         if aside:
@@ -200,6 +201,7 @@ def impute_buckets(
             np.zeros(0, dtype=result_dtype(result.num_classes)).tofile(result.result(tile))
     found.count = sum(total.removed)
     total.log(result.path.name)
+    require_counts_finite(non_finite, names, source=result.path)
     if found.count >= own:
         raise DataError(
             f"point cloud {result.path}: every point holds the target value of a RemovalImputer in a feature it "

@@ -21,7 +21,7 @@ from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.normalization import FeatureNormalizer
-from vl3d_focal.data.pca_projection import PCATransformer
+from vl3d_focal.data.pca_projection import PCATransformer, computed_features
 from vl3d_focal.data.receptive_fields import FieldSpec
 from vl3d_focal.models.inputs import field_inputs_for
 from vl3d_focal.registry import MODELS
@@ -120,7 +120,7 @@ class ModelBundle:
             >>> bundle.computed_features == bundle.feature_names  # no projection
             True
         """
-        return self.feature_names if self.projection is None else self.projection.computed(self.feature_names)
+        return computed_features(self.feature_names, self.projection)
 
     @property
     def num_classes(self) -> int:

@@ -34,13 +34,12 @@ from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import PLOT_SUFFIXES, no_effect, optional_output_schema
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.imputers import TRAINED_MODEL, feature_name_issues
+from vl3d_focal.steps.transformer_checks import KIND, TRANSFORMERS, count_issues
 
 if TYPE_CHECKING:
     from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
-
-KIND = "feature_transformer"
 
 
 def _fnames(what: str, *, auto: bool = True) -> dict[str, Any]:
@@ -77,12 +76,19 @@ def _f_test_properties() -> dict[str, Any]:
 def _pca_properties() -> dict[str, Any]:
     return {
         "out_dim": {
-            "type": "number",
-            "exclusiveMinimum": 0,
-            "maximum": 1,
+            "anyOf": [
+                {"title": "a number of components (integer >= 1)", "type": "integer", "minimum": 1},
+                {
+                    "title": "a fraction of the variance in (0, 1]",
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 1,
+                },
+            ],
             "default": 0.99,
-            "description": "The fraction of the variance the components kept explain (the fewest whose cumulative "
-            "ratio exceeds it); 1: every component of non-zero variance.",
+            "description": "An integer: the number of components kept (VL3D's, scikit-learn's n_components); a "
+            "fraction in (0, 1]: that of the variance the components kept explain (the fewest whose cumulative ratio "
+            "exceeds it); 1.0: every component of non-zero variance.",
         },
         "whiten": {
             "type": "boolean",
@@ -222,15 +228,18 @@ NO_TRAINING_AFTER = (
 def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
     """A note when no train step follows it; its ``fnames`` as an imputer's
     (:func:`~vl3d_focal.steps.imputers.feature_name_issues`); an ``ExplicitSelector`` names its
-    features; a ``k`` above the number of features named; no transformer after a ``PCATransformer``
-    (``known["pca_step"]``); no report or plot when several train steps follow (each would write
-    it over the last, ``known["later_givers"]``).
+    features; a ``k`` (an integer ``out_dim``) above the number of features named; a fractional
+    ``out_dim`` not above 1; no transformer after a ``PCATransformer`` (``known["pca_step"]``); no
+    report or plot when several train steps follow (each would write it over the last,
+    ``known["later_givers"]``). The step is recorded for the train steps' checks
+    (:mod:`vl3d_focal.steps.transformer_checks`).
 
     Example:
         >>> [m for _, m in check_feature_transformer({"feature_transformer": "KBestSelector", "k": 3,
         ...                                            "fnames": ["a", "b"]}, (), {})]
         ['k=3 is more than the 2 features it chooses among (a, b)']
     """
+    known.setdefault(TRANSFORMERS, []).append((at, step))
     if TRAINED_MODEL not in known.get("later_gives", {TRAINED_MODEL}):
         yield at, NO_TRAINING_AFTER
     trainings = known.get("later_givers", {}).get(TRAINED_MODEL, 0)
@@ -251,9 +260,15 @@ def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[st
     yield from feature_name_issues(names, at, known, owner="the feature transformer")
     if step.get(KIND) == EXPLICIT and AUTO in names:
         yield at + ("fnames", names.index(AUTO)), f"an {EXPLICIT} names the features it keeps or drops, not {AUTO!r}"
-    k = step.get("k")
-    if step.get(KIND) == KBEST and AUTO not in names and isinstance(k, int) and k > len(names):
-        yield at + ("k",), f"k={k} is more than the {len(names)} features it chooses among ({', '.join(names)})"
+    if AUTO not in names:
+        yield from count_issues(step, at, names)
+    out_dim = step.get("out_dim")
+    if isinstance(out_dim, float) and out_dim > 1 and out_dim.is_integer():  # an integer to the schema
+        yield (
+            at + ("out_dim",),
+            f"out_dim={out_dim!r}: a number of components is written as an integer ({out_dim:.0f}), as in VL3D; a "
+            "fraction of the variance is at most 1",
+        )
 
 
 for _name, _schema in _schemas().items():

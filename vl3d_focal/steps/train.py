@@ -242,6 +242,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         (['ground', 'vegetation'], 1)
     """
     from vl3d_focal.data.miners import mined_names, recipes_for
+    from vl3d_focal.data.pca_projection import computed_features
     from vl3d_focal.training.distribution_settings import step_distribution
     from vl3d_focal.training.fields import read_labelled_clouds
     from vl3d_focal.training.imputation import imputed_clouds
@@ -266,7 +267,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
             f"{step['train']} learns from features, but fnames {AUTO!r} found none: the training clouds share no extra "
             "dimension and no miner step comes before the train step; name the features in fnames or add a miner step"
         )
-    features, projection, transformations = transformed_features(
+    features, projection, transformations, fitted = transformed_features(
         training,
         feature_names=features,
         transformers=state.feature_transformers,
@@ -284,6 +285,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         imputers=state.imputers,
         miners=state.miners,
         projection=projection,
+        fitted=fitted,
     )
     job = TrainingJob(
         model_name=step["train"],
@@ -303,7 +305,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         ),
         resume=state.resume,
         identity=training_identity(step, imputers=imputers, projection=projection),
-        miners=recipes_for(features if projection is None else projection.computed(features), state.miners),
+        miners=recipes_for(computed_features(features, projection), state.miners),
         cloud_scaling={name: how for name, how in step["cloud_normalization"].items() if name in features},
         pretrained=pretrained_bundle(step["pretrained_model"], class_names=mapping.names, feature_names=features),
         reports=_reports(step, prefix=state.model_prefix),

@@ -21,7 +21,8 @@
   every name is a feature of every cloud the step trains on or predicts (or a miner step's before
   it), "did you mean" for typos (VL3D's ``["AUTO"]``, the extra dimensions the training clouds
   share, is resolved by the run); ``cloud_normalization`` names features of ``fnames``;
-- ``"AUTO"`` alone in ``fnames``;
+- ``"AUTO"`` alone in ``fnames``; the feature transformers before it fit on them
+  (:func:`~vl3d_focal.steps.transformer_checks.transformer_issues`);
 - the monitors of ``model_handling`` (checkpoint, early stopping, plateau) name quantities the
   training gives its callbacks (its loss and ``compilation_args.metrics``, ``val_*`` too);
 - ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed;
@@ -49,6 +50,7 @@ from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRA
 from vl3d_focal.registry import LOSSES, MODELS
 from vl3d_focal.steps.class_mapping import unwritable_codes_problem
 from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features, pretrained_issues
+from vl3d_focal.steps.transformer_checks import transformer_issues
 from vl3d_focal.training.distribution_settings import DistributionSettings, devices_problem
 from vl3d_focal.training.forest_tuning import tuning_problems
 
@@ -301,6 +303,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     known["trained_mapping"] = known.get("mapping")
     yield from check_fnames(step, at)
     yield from _feature_issues(step, at, known)
+    yield from transformer_issues(step, at, known)
     yield from _one_fit_issues(step, at)
     yield from _forest_only_issues(step, at)
     yield from _classified_cloud_issues(step, at, known)

@@ -4,8 +4,9 @@ The ``feature_transformer`` steps before a train step (:mod:`vl3d_focal.steps.fe
 keep their recipes; the train step fits them, in step order, on its training clouds' labelled
 points (ignored and unlabelled points left out) as the model would see them: its features
 (``fnames``, ``["AUTO"]`` resolved), imputed by the imputers before it
-(:mod:`vl3d_focal.training.imputation`). At most :data:`MAX_FIT_POINTS` points are used: a
-sample drawn with a fixed seed, the same at every run. A selector
+(:mod:`vl3d_focal.training.imputation`; the train step reuses them). At most
+:data:`MAX_FIT_POINTS` points are used: a sample drawn with a fixed seed, the same at every
+run. A selector
 (:mod:`vl3d_focal.data.feature_selection`) gives the features the model keeps; a ``Standardizer``
 (:mod:`vl3d_focal.data.feature_standardization`) standardises the values the transformers after
 it are fitted on; a ``PCATransformer`` (:mod:`vl3d_focal.data.pca_projection`), the last one,
@@ -15,7 +16,7 @@ in). What they chose is logged and written to their ``report_path`` and ``plot_p
 
 Example:
     >>> transformed_features([record], feature_names=["intensity"], transformers=[])
-    (['intensity'], None, [])
+    (['intensity'], None, [], None)
 """
 
 from __future__ import annotations
@@ -115,10 +116,12 @@ def transformed_features(
     imputers: Sequence[Imputer] = (),
     miners: Sequence[MinedFeatures] = (),
     scaled: Sequence[str] = (),
-) -> tuple[list[str], PCATransformer | None, list[dict[str, Any]]]:
+) -> tuple[list[str], PCATransformer | None, list[dict[str, Any]], tuple[Imputer, ...] | None]:
     """The features of the model trained on ``training`` after ``transformers``, its fitted
-    projection (a ``PCATransformer``, the last transformer; None without), and what each
-    transformer did (for the run report: its ``transformer``, ``considered`` and ``kept`` features).
+    projection (a ``PCATransformer``, the last transformer; None without), what each transformer
+    did (for the run report: its ``transformer``, ``considered`` and ``kept`` features), and the
+    imputers fitted on the training clouds to fit them (None without transformers: none fitted),
+    for :func:`~vl3d_focal.training.imputation.imputed_clouds` to reuse.
 
     Args:
         training: the training clouds (labelled).
@@ -136,13 +139,13 @@ def transformed_features(
 
     Example:
         >>> from vl3d_focal.data.feature_selection import FeatureSelector
-        >>> names, projection, facts = transformed_features([record], feature_names=["intensity", "return_number"],
+        >>> names, projection, facts, fitted = transformed_features([record], feature_names=["intensity", "return_number"],
         ...     transformers=[FeatureSelector("ExplicitSelector", ("intensity",), preserve=False)])
-        >>> names, projection, facts[0]["kept"]
-        (['return_number'], None, ['return_number'])
+        >>> names, projection, facts[0]["kept"], fitted
+        (['return_number'], None, ['return_number'], ())
     """
     if not transformers:
-        return list(feature_names), None, []
+        return list(feature_names), None, [], None
     if not feature_names:
         raise DataError(
             f"{transformers[0].describe()}: the model trained after it learns from no feature (fnames is empty): "
@@ -153,7 +156,7 @@ def transformed_features(
 
     names, used = list(feature_names), recipes_for(feature_names, miners)
     cached = [set(record.features_cache) for record in training]
-    views, _, _ = imputed_clouds(training, [], feature_names=names, imputers=imputers, miners=used)
+    views, _, imputers_fitted = imputed_clouds(training, [], feature_names=names, imputers=imputers, miners=used)
     values, labels = _labelled_points(views, feature_names=names, miners=used)
     facts, projection, standardization = [], None, Standardization()
     dropped_by: dict[str, str] = {}  # a feature a selector dropped -> that selector
@@ -196,4 +199,4 @@ def transformed_features(
             "them" if len(unscaled) > 1 else "it",
             ", ".join(kept),
         )
-    return kept, projection, facts
+    return kept, projection, facts, imputers_fitted

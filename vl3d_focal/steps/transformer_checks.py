@@ -1,0 +1,135 @@
+"""Validation of the ``feature_transformer`` steps against the train steps after them.
+
+Each train step fits every feature transformer step before it, in order, on its features
+(:mod:`vl3d_focal.training.transformation`). The transformer checks record their steps
+(``known[TRANSFORMERS]``); a train step's check then follows its ``fnames`` (an explicit list;
+``["AUTO"]`` is resolved by the run, so nothing is checked) through them, with what a selector
+may keep (all of its features but those an ``ExplicitSelector`` drops: which ones an F-test or a
+variance keeps is known only at run time), and reports at the transformer's place what its fit
+would refuse: a feature it names that the model does not have at that point, a ``KBestSelector``
+``k`` (a ``PCATransformer``'s integer ``out_dim``) above the number of features it takes, an
+``ExplicitSelector`` that keeps none; transformers before a model of no features. A
+``PCATransformer`` ends the chain (it must be the last one). The last train step notes a ``Standardizer`` nothing after it uses: a model standardises its
+features itself, and the F-tests and an ``ExplicitSelector`` choose alike on standardised features.
+
+Example:
+    >>> known = {TRANSFORMERS: [(("s", 0), {"feature_transformer": "KBestSelector", "k": 3})]}
+    >>> [m for _, m in transformer_issues({"fnames": ["a", "b"]}, ("s", 1), known)]
+    ['k=3 is more than the 2 features it chooses among, the features of the model trained by $.s[1] (a, b)']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from vl3d_focal.config.checks import Issue, as_list
+from vl3d_focal.config.messages import did_you_mean, json_path
+from vl3d_focal.config.notes import NOTE_PREFIX
+from vl3d_focal.data.feature_selection import AUTO, EXPLICIT, KBEST, PERCENTILE
+from vl3d_focal.data.feature_standardization import STANDARDIZER
+from vl3d_focal.data.pca_projection import PCA
+from vl3d_focal.steps.imputers import TRAINED_MODEL
+
+KIND = "feature_transformer"
+TRANSFORMERS = "feature_transformer_steps"
+"""``known`` key: ``(at, step)`` of every feature transformer step checked so far, in order."""
+SCALE_FREE = (KBEST, PERCENTILE, EXPLICIT)
+"""Transformers that choose the same features after any standardisation (an F-value is unchanged by
+an affine map of a feature; an ``ExplicitSelector`` reads names only)."""
+
+
+def count_issues(step: Mapping[str, Any], at: tuple, taken: Sequence[str], *, whose: str = "") -> Iterator[Issue]:
+    """A ``KBestSelector``'s ``k`` or a ``PCATransformer``'s integer ``out_dim`` above the number of
+    features it takes (``taken``; ``whose`` says whose they are).
+
+    Example:
+        >>> [m for _, m in count_issues({"feature_transformer": "PCATransformer", "out_dim": 3}, (), ["a"])]
+        ['out_dim=3 is more than the 1 feature it projects (a)']
+    """
+    for kind, key, verb in ((KBEST, "k", "chooses among"), (PCA, "out_dim", "projects")):
+        value = step.get(key)
+        if step.get(KIND) == kind and isinstance(value, int) and not isinstance(value, bool) and value > len(taken):
+            features = f"{len(taken)} feature{'s' if len(taken) != 1 else ''}"
+            yield at + (key,), f"{key}={value} is more than the {features} it {verb}{whose} ({', '.join(taken)})"
+
+
+def _absent(name: str, names: Sequence[str], dropped_by: Mapping[str, str], *, trainer: str) -> str:
+    """Why a transformer cannot take ``name``, which is not among the model's features ``names``."""
+    if name in dropped_by:
+        return f"{name!r} is dropped by the {EXPLICIT} of {dropped_by[name]} before it; name only features it keeps"
+    hint = did_you_mean(name, names)
+    return f"{name!r} is not among the features of the model trained by {trainer} ({', '.join(names)}){hint}"
+
+
+def _chain_issues(fnames: list[str], trainer: str, transformers: list[tuple[tuple, Any]]) -> Iterator[Issue]:
+    """What fitting ``transformers`` on the model features ``fnames`` of the train step at
+    ``trainer`` would refuse (module docstring)."""
+    names, dropped_by = list(fnames), dict[str, str]()
+    for at, step in transformers:
+        if not isinstance(step, dict):
+            continue
+        own = as_list(step.get("fnames", [AUTO]))
+        for index, name in enumerate(own):
+            if isinstance(name, str) and name != AUTO and name not in names:
+                yield at + ("fnames", index), _absent(name, names, dropped_by, trainer=trainer)
+        if own == [AUTO]:
+            yield from count_issues(step, at, names, whose=f", the features of the model trained by {trainer}")
+        if step.get(KIND) == PCA:
+            return  # the model's features are then PCA_1...; no transformer may follow it
+        if step.get(KIND) == EXPLICIT and AUTO not in own:
+            kept = [name for name in names if (name in own) == (step.get("preserve", True) is not False)]
+            dropped_by.update({name: json_path(at) for name in names if name not in kept})
+            if not kept:
+                yield (
+                    at,
+                    f"it would keep no feature of the model trained by {trainer} ({', '.join(names)}); change its "
+                    "fnames or preserve",
+                )
+                return
+            names = kept
+
+
+def _unused_standardizers(transformers: list[tuple[tuple, Any]]) -> Iterator[Issue]:
+    """Notes on the ``Standardizer`` steps whose values no transformer after them uses."""
+    kinds = [step.get(KIND) if isinstance(step, dict) else None for _, step in transformers]
+    for index, (at, step) in enumerate(transformers):
+        after = [str(kind) for kind in dict.fromkeys(kinds[index + 1 :])]
+        if kinds[index] != STANDARDIZER or not all(kind in SCALE_FREE for kind in after):
+            continue
+        if step.get("center") is False and step.get("scale") is False:
+            continue  # noted by its own check: it changes nothing
+        why = (
+            f"the feature transformers after it ({', '.join(after)}) choose the same features on standardised "
+            "values (F-values are unchanged by an affine standardisation)"
+            if after
+            else "no feature transformer after it uses its values"
+        )
+        yield at, f"{NOTE_PREFIX}a model standardises its features itself, and {why}"
+
+
+def transformer_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """The train step at ``at``'s check of the feature transformers before it
+    (``known[TRANSFORMERS]``): what their fit on its ``fnames`` would refuse, and on the last
+    train step (``known["later_gives"]``), the notes on the unused ``Standardizer`` steps.
+
+    Example:
+        >>> known = {TRANSFORMERS: [(("s", 0), {"feature_transformer": "Standardizer"})], "later_gives": frozenset()}
+        >>> [m for _, m in transformer_issues({"fnames": ["AUTO"]}, ("s", 1), known)]
+        ['accepted, no effect here: a model standardises its features itself, and no feature transformer after it uses its values']
+    """
+    transformers = list(known.get(TRANSFORMERS, ()))
+    fnames = step.get("fnames")
+    if transformers and isinstance(fnames, list) and AUTO not in fnames:
+        if not fnames:
+            yield (
+                transformers[0][0],
+                (
+                    f"the model trained by {json_path(at)} learns from no feature (fnames is empty): remove the "
+                    "feature transformers or name the model's features"
+                ),
+            )
+        else:
+            yield from _chain_issues([name for name in fnames if isinstance(name, str)], json_path(at), transformers)
+    if TRAINED_MODEL not in known.get("later_gives", {TRAINED_MODEL}):
+        yield from _unused_standardizers(transformers)
