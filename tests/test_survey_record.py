@@ -204,20 +204,56 @@ def test_a_compound_crs_gives_its_horizontal_part_and_mixed_tiles_give_none(tmp_
     )
     assert crs_from_wkt(wkt1) == crs_from_wkt(wkt2) == "EPSG:2154"
     assert crs_from_wkt('COMPD_CS["x",LOCAL_CS["y"]]') is None
-    tiles = []
-    for name, wkt in (("a", wkt1), ("b", 'PROJCS["UTM 31N",AUTHORITY["EPSG","32631"]]'), ("c", None)):
-        las = laspy.LasData(laspy.LasHeader(point_format=6, version="1.4"))
-        las.x, las.y, las.z = [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]
-        if wkt is not None:
-            las.header.vlrs.append(laspy.vlrs.known.WktCoordinateSystemVlr(wkt))
-        las.write(tmp_path / f"{name}.las")
-        tiles.append(str(tmp_path / f"{name}.las"))
+    tiles = [
+        _write_tile(tmp_path / f"{name}.las", wkt)
+        for name, wkt in (("a", wkt1), ("b", 'PROJCS["UTM 31N",AUTHORITY["EPSG","32631"]]'), ("c", None))
+    ]
     with caplog.at_level("WARNING", logger="vl3d_focal.runner.inputs"):
         state = read_inputs(inputs=tiles, prefixes=[f"{tmp_path}/out/*"])
-    assert state.tile_index.crs_by_tile() == dict(zip(tiles, ["EPSG:2154", "EPSG:32631", None]))
+    assert [state.tile_index.get(tile).crs for tile in tiles] == ["EPSG:2154", "EPSG:32631", None]
     assert state.tile_index.crs() is None  # the survey map claims no CRS rather than a wrong one
-    assert "not all in one coordinate system (a.las: EPSG:2154, b.las: EPSG:32631, c.las: none)" in caplog.text
+    assert "not all in one coordinate system (EPSG:2154: a.las; EPSG:32631: b.las; none: c.las)" in caplog.text
     assert read_inputs(inputs=tiles[:1] + tiles[2:], prefixes=[f"{tmp_path}/o/*"]).tile_index.crs() == "EPSG:2154"
+
+
+def _write_tile(path: Path, wkt: str | None) -> str:
+    """A LAS file of two points, with ``wkt`` as its CRS (None: no CRS)."""
+    las = laspy.LasData(laspy.LasHeader(point_format=6, version="1.4"))
+    las.x, las.y, las.z = [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]
+    if wkt is not None:
+        las.header.vlrs.append(laspy.vlrs.known.WktCoordinateSystemVlr(wkt))
+    las.write(path)
+    return str(path)
+
+
+def test_tiles_of_several_crs_are_told_in_the_survey_record_its_map_and_the_run_report(tmp_path):
+    """Not only the log: survey.json (the survey's warnings, each tile's crs), survey.geojson
+    (each feature's crs, no crs member) and the run report (report.json, report.html) say it."""
+    from vl3d_focal.config import load_spec
+    from vl3d_focal.runner.pipeline import execute_pipeline
+
+    lambert, utm = (f'PROJCS["x",AUTHORITY["EPSG","{code}"]]' for code in (2154, 32631))
+    for name, wkt in (("a", lambert), ("b", utm), ("c", lambert)):
+        _write_tile(tmp_path / f"{name}.las", wkt)
+    steps = [{"writer": "Writer", "out_pcloud": "*cloud.laz"}]
+    spec = {"in_pcloud": ["a.las", "b.las", "c.las"], "out_pcloud": "out/*", "sequential_pipeline": steps}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    execute_pipeline(load_spec(tmp_path / "spec.json"))
+    out = tmp_path / "out"
+    record = json.loads((out / "survey.json").read_text())
+    told = "the input clouds are not all in one coordinate system (EPSG:2154: a.las, c.las; EPSG:32631: b.las)"
+    assert record["crs"] is None and len(record["warnings"]) == 1 and record["warnings"][0].startswith(told)
+    assert [tile["crs"] for tile in record["tiles"]] == ["EPSG:2154", "EPSG:32631", "EPSG:2154"]
+    geo = json.loads((out / "survey.geojson").read_text())
+    assert "crs" not in geo  # no one CRS is claimed for them
+    assert [(f["properties"]["name"], f["properties"]["crs"]) for f in geo["features"]] == [
+        ("a", "EPSG:2154"),
+        ("b", "EPSG:32631"),
+        ("c", "EPSG:2154"),
+    ]
+    report = json.loads((out / "report.json").read_text())
+    assert [(w["step"], w["message"]) for w in report["warnings"]] == [(None, record["warnings"][0])]
+    assert (out / "report.html").read_text().count(told) == 2  # among the warnings, and above the survey map
 
 
 def test_tile_neighbours_are_the_boxes_that_meet_the_grown_box():

@@ -70,3 +70,32 @@ def test_a_steps_out_pcloud_writes_the_cloud_after_it_and_its_issues_point_at_th
         i.startswith("$.sequential_pipeline[0].out_pcloud: expected a path ending in .las or .laz") for i in found
     )
     assert any(i.startswith("$.sequential_pipeline[1].eval: ") and "needs a predict" in i for i in found), found
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_log_and_the_report_name_the_spec_step_of_each_rewritten_step(folder, capsys):
+    """A skipped step and a step's out_pcloud renumber the steps: the log and report say whose they are."""
+    from vl3d_focal.cli import main
+
+    spec = {
+        "in_pcloud": ["scene.laz"],
+        "out_pcloud": ["out/*"],
+        "sequential_pipeline": [
+            {"_feature_transformer": "Standardizer", "fnames": ["AUTO"]},
+            {**MINER, "out_pcloud": "*mined.laz"},
+            {"writer": "Writer", "out_pcloud": "*again.laz"},
+        ],
+    }
+    (folder / "renumbered.json").write_text(json.dumps(spec))
+    assert main(["run", "renumbered.json"]) == 0
+    log = capsys.readouterr().err
+    assert "step 1/3 (spec step 2): miner GeometricFeatures\n" in log
+    assert "step 2-3/3 (spec step 2's out_pcloud, spec step 3): writer Writer, writer Writer (per cloud)" in log
+    record = json.loads((folder / "out/report.json").read_text())
+    assert [step["origin"] for step in record["steps"]] == ["spec step 2", "spec step 2's out_pcloud", "spec step 3"]
+    assert "1. miner (spec step 2)" in (folder / "out/report.html").read_text()
+    as_written = {**spec, "out_pcloud": ["plain/*"], "sequential_pipeline": spec["sequential_pipeline"][2:]}
+    (folder / "as_written.json").write_text(json.dumps(as_written))
+    assert main(["run", "as_written.json"]) == 0
+    assert "step 1/1: writer Writer (per cloud)\n" in capsys.readouterr().err  # its numbers are the file's
+    assert json.loads((folder / "plain/report.json").read_text())["steps"][0]["origin"] is None

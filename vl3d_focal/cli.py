@@ -71,7 +71,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     status = 0
     for path in args.specs:
         try:
-            _, notes = read_spec(path, check_files=not args.no_check_files, strict=args.strict)
+            notes = read_spec(path, check_files=not args.no_check_files, strict=args.strict).notes
         except SpecError as error:
             if args.debug:
                 traceback.print_exc()
@@ -97,7 +97,7 @@ def _run_spec(
     its report is (also when it failed)."""
     from vl3d_focal.config import read_spec
 
-    spec, notes = read_spec(path)  # a SpecError is reported by main(), before any work
+    spec, notes, origins = read_spec(path)  # a SpecError is reported by main(), before any work
     for note in notes:
         logger.warning("%s", note)
     from vl3d_focal.lazy import import_keras, silence_keras_import
@@ -118,7 +118,7 @@ def _run_spec(
     logger.info("running %s%s", path, " (resuming)" if resume else "")
     previous = signal.signal(signal.SIGTERM, _terminated)  # batch schedulers stop jobs with SIGTERM
     try:
-        run_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=str(path))
+        run_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=str(path), step_origins=origins)
     except KeyboardInterrupt:
         print(f"vl3d-focal: interrupted; {interruption_note(spec, spec_file=str(path))}", file=sys.stderr)
         return INTERRUPTED

@@ -114,6 +114,24 @@ class SpecForm:
             return _INDEXED_STEP_PATH.sub(self._user_step, text) if self.origins else text
         return _STEP_PATH.sub(self._train_step, _PREFIX_PATH.sub("$.out_model", text))
 
+    def step_origins(self) -> tuple[str, ...]:
+        """Where each step of the pipeline form comes from in the user's file (``spec step 2``;
+        ``spec step 2's out_pcloud``: the Writer that ``out_pcloud`` stands for; ``spec's
+        feature_transformer`` in the single-component form), or () for a pipeline as written.
+
+        Example:
+            >>> as_pipeline({"sequential_pipeline": [{"miner": "M", "out_pcloud": "*m.laz"}, {"eval": "E"}]}).step_origins()
+            ('spec step 1', "spec step 1's out_pcloud", 'spec step 2')
+            >>> as_pipeline({"train": "M", "feature_transformer": {}, "out_model": "m.model"}).step_origins()
+            ("spec's feature_transformer", "spec's train", "spec's out_model")
+        """
+        if self.name == TRAIN_FORM_KEY:
+            return tuple(f"spec's {key}" for key in (*self.before, TRAIN_FORM_KEY, "out_model"))
+        return tuple(
+            f"spec step {origin + 1}" + ("'s out_pcloud" if index in self.split_writers else "")
+            for index, origin in enumerate(self.origins)
+        )
+
     def original(self, issue: SpecIssue) -> SpecIssue:
         """``issue`` with its path and message in the user's form.
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from vl3d_focal.config import schemas as schema_files
 from vl3d_focal.config.checks import semantic_issues
@@ -73,11 +73,22 @@ class CheckedSpec:
         notes: the keys accepted without effect here (:mod:`vl3d_focal.config.notes`), as
             issues saying "accepted, no effect here: <why>".
         pipeline: the comment-free document in the pipeline form (None when it is no object).
+        step_origins: where each step of ``pipeline`` comes from in the user's file, or () when
+            its steps are the user's as written (:meth:`~vl3d_focal.config.forms.SpecForm.step_origins`).
     """
 
     issues: list[SpecIssue]
     notes: list[SpecIssue]
     pipeline: dict[str, Any] | None
+    step_origins: tuple[str, ...] = ()
+
+
+class ReadSpec(NamedTuple):
+    """A spec file read, validated and normalised (:func:`read_spec`); fields as :class:`CheckedSpec`'s."""
+
+    spec: dict[str, Any]
+    notes: list[SpecIssue]
+    step_origins: tuple[str, ...]
 
 
 def _inside(path: str, step: str) -> bool:
@@ -135,7 +146,7 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
         return sort_issues(SpecIssue(i.path, i.message, file) for i in map(form.original, items))
 
     comments = [SpecIssue(i.path, i.message, file) for i in form.notes]  # already in the user's paths
-    return CheckedSpec(users(issues + found), sort_issues([*users(notes), *comments]), spec)
+    return CheckedSpec(users(issues + found), sort_issues([*users(notes), *comments]), spec, form.step_origins())
 
 
 def validate_spec(
@@ -161,10 +172,9 @@ def validate_spec(
     return sort_issues(checked.issues + (checked.notes if strict else []))
 
 
-def read_spec(
-    path: str | Path, *, check_files: bool = True, strict: bool = False
-) -> tuple[dict[str, Any], list[SpecIssue]]:
-    """Reads, validates and normalises a spec file; returns it with its no-effect notes.
+def read_spec(path: str | Path, *, check_files: bool = True, strict: bool = False) -> ReadSpec:
+    """Reads, validates and normalises a spec file; returns it with its no-effect notes and,
+    when its steps were rewritten (VL3D's forms), where each comes from in the file.
 
     Args:
         path: a ``.json`` file, or YAML (any other suffix).
@@ -181,9 +191,9 @@ def read_spec(
         ...     "out_model": "out/pnet.model", "model_args": {"num_classes": 2, "compilation_args": {
         ...     "loss": {"function": "categorical_crossentropy"}}, "pre_processing": {
         ...     "nthreads": 8, "neighborhood": {"radius": 0.4}}}}))
-        >>> spec, notes = read_spec(path, check_files=False)
-        >>> [step.get("writer", step.get("train")) for step in spec["sequential_pipeline"]]
-        ['PointNetPwiseClassifier', 'PredictiveModelWriter']
+        >>> spec, notes, origins = read_spec(path, check_files=False)
+        >>> [step.get("writer", step.get("train")) for step in spec["sequential_pipeline"]], origins
+        (['PointNetPwiseClassifier', 'PredictiveModelWriter'], ("spec's train", "spec's out_model"))
         >>> notes[0].path
         '$.model_args.pre_processing.nthreads'
     """
@@ -196,7 +206,7 @@ def read_spec(
     schemas = schema_files.active_schemas()
     spec = apply_defaults(normalise_paths(checked.pipeline, base_dir=base_dir, schemas=schemas), schemas=schemas)
     spec["in_pcloud"] = run_inputs(spec)
-    return spec, checked.notes
+    return ReadSpec(spec, checked.notes, checked.step_origins)
 
 
 def load_spec(path: str | Path, *, check_files: bool = True, strict: bool = False) -> dict[str, Any]:

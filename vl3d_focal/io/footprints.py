@@ -189,15 +189,6 @@ class TileIndex:
         meets[number] = False
         return [self.footprints[k] for k in np.flatnonzero(meets)]
 
-    def crs_by_tile(self) -> dict[str, str | None]:
-        """Each tile's CRS, by path.
-
-        Example:
-            >>> TileIndex(footprints=(Footprint(path="a", low=(0, 0, 0), high=(1, 1, 1), points=1, crs=None),)).crs_by_tile()
-            {'a': None}
-        """
-        return {str(f.path): f.crs for f in self.footprints}
-
     def crs(self) -> str | None:
         """The CRS of the tiles that have one, or None (none, or not all the same).
 
@@ -208,3 +199,32 @@ class TileIndex:
         """
         known = {f.crs for f in self.footprints if f.crs}
         return known.pop() if len(known) == 1 else None
+
+    def crs_warnings(self) -> list[str]:
+        """The warning of tiles not all in one CRS (naming the tiles of each, ``none`` without
+        one), or none: buffers and the survey map would take their coordinates as one system.
+
+        Example:
+            >>> tiles = [Footprint(path=f"d/{n}.las", low=(0, 0, 0), high=(1, 1, 1), points=1, crs=c)
+            ...          for n, c in (("a", "EPSG:2154"), ("b", None), ("c", "EPSG:2154"))]
+            >>> TileIndex(footprints=tuple(tiles)).crs_warnings()[0].split(": neighbour")[0]
+            'the input clouds are not all in one coordinate system (EPSG:2154: a.las, c.las; none: b.las)'
+            >>> TileIndex(footprints=tuple(tiles[:1])).crs_warnings()
+            []
+        """
+        groups: dict[str, list[str]] = {}
+        for footprint in self.footprints:
+            groups.setdefault(footprint.crs or "none", []).append(Path(footprint.path).name)
+        if len(groups) < 2:
+            return []
+        listing = "; ".join(f"{crs}: {_names(names)}" for crs, names in groups.items())
+        return [
+            f"the input clouds are not all in one coordinate system ({listing}): neighbour buffers and the survey "
+            "map take them as one; reproject them first"
+        ]
+
+
+def _names(names: list[str], *, shown: int = 10) -> str:
+    """The first ``shown`` names, and how many more."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

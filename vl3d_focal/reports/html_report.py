@@ -57,7 +57,9 @@ def _step_name(record: Mapping[str, Any], index: int | None) -> str:
     steps = record.get("steps") or []
     if index is None or index >= len(steps):
         return "before the first step"
-    return f"step {index + 1} ({steps[index]['kind']} {steps[index]['name']})"
+    step = steps[index]
+    origin = f"{step['origin']}: " if step.get("origin") else ""  # where VL3D's forms rewrote the steps
+    return f"step {index + 1} ({origin}{step['kind']} {step['name']})"
 
 
 def _summary(record: Mapping[str, Any], folder: Path) -> str:
@@ -235,7 +237,7 @@ def _steps(record: Mapping[str, Any]) -> str:
     steps = record.get("steps") or []
     rows = [
         [
-            f"{s['index'] + 1}. {esc(s['kind'])}",
+            f"{s['index'] + 1}. {esc(s['kind'])}" + (f" ({esc(s['origin'])})" if s.get("origin") else ""),
             esc(s["name"]),
             f'<span class="badge {esc(s["status"])}">{esc(s["status"])}</span>',
             fmt(s.get("seconds"), 1),

@@ -1,10 +1,11 @@
 """The map of a survey: one GeoJSON polygon per tile (its header's bounding box), in the
-clouds' CRS, with its status and scores as properties; QGIS opens it as a layer.
+clouds' CRS, with its status, scores and own CRS as properties; QGIS opens it as a layer.
 
 GeoJSON (RFC 7946) assumes WGS 84 longitudes and latitudes; tiles are in a projected CRS
 (Lambert-93, UTM...), so the file names it with the ``crs`` member of the 2008 GeoJSON
 specification (``urn:ogc:def:crs:EPSG::<code>``), which QGIS and GDAL read. Without a CRS
-in the clouds' headers the member is left out (QGIS then asks for one).
+in the clouds' headers, or with tiles of several CRSs, the member is left out (QGIS then asks
+for one): each tile's ``crs`` property tells which tiles to reproject.
 
 Example:
     >>> doc = survey_features([{"path": "/d/a.laz", "bounds": [0, 0, 10, 5], "status": "done",
@@ -37,7 +38,7 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
 
     Args:
         tiles: the ``tiles`` of a survey record: ``path``, ``bounds`` (xmin, ymin, xmax, ymax),
-            ``status``, ``points``, ``metrics`` (or None), ``error`` (optional).
+            ``status``, ``points``, ``metrics`` (or None), ``error`` and ``crs`` (optional).
         crs: ``"EPSG:<code>"`` of the tiles, or None.
 
     Example:
@@ -55,6 +56,7 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
             "status": tile["status"],
             "points": tile.get("points"),
             "error": tile.get("error"),
+            "crs": tile.get("crs"),
         }
         properties.update({score: metrics.get(score) for score in SCORES})
         features.append(

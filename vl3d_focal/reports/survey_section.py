@@ -2,8 +2,9 @@
 
 It reads the files the survey runner writes under the first output prefix, ``survey.json``
 (``tiles``: ``path``, ``prefix``, ``status``, ``points``, ``seconds``, ``metrics``, ``error``,
-``outputs``, ``bounds``) and ``survey.geojson`` (one polygon per tile), whichever exist; a
-missing or unreadable file is said on the page, never an error.
+``outputs``, ``bounds``; the survey's ``warnings``, such as tiles of several CRSs, which the map
+then draws as one, are shown above it) and ``survey.geojson`` (one polygon per tile), whichever
+exist; a missing or unreadable file is said on the page, never an error.
 
 Example:
     >>> "no survey file" in survey_section({"json": "no/survey.json", "geojson": "no/survey.geojson"},
@@ -67,6 +68,7 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
     if survey is None and geo is None:
         return '<p class="muted">no survey file could be read.</p>'
     html = "<p>" + " ".join(link(path, folder=folder) for path in files.values() if Path(path).is_file()) + "</p>"
+    html += "".join(f'<div class="warn">{esc(warning)}</div>' for warning in (survey or {}).get("warnings") or [])
     tiles = list((survey or {}).get("tiles") or [])
     by_path = {tile.get("path"): tile for tile in tiles}
     if tiles:

@@ -108,12 +108,6 @@ def read_inputs(
             records.append(CloudRecord(path=Path(path), cloud=None, prefix=prefix, num_points=count))
     logger.info("%d input cloud(s), %d points", len(records), sum(r.num_points for r in records))
     index = TileIndex(footprints=tuple(footprints))
-    systems = index.crs_by_tile()
-    if len(set(systems.values())) > 1:
-        listing = ", ".join(f"{Path(path).name}: {crs or 'none'}" for path, crs in systems.items())
-        logger.warning(
-            "the input clouds are not all in one coordinate system (%s): neighbour buffers and the survey map "
-            "take them as one; reproject them first",
-            listing,
-        )
+    for message in index.crs_warnings():  # also in the survey record (SurveyRecord.start)
+        logger.warning("%s", message)
     return PipelineState(clouds=records, model_prefix=model_prefix(inputs=inputs, prefixes=prefixes), tile_index=index)

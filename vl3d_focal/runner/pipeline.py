@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,12 @@ def _prepare_distribution(spec: Mapping[str, Any]) -> bool:
 
 
 def execute_pipeline(
-    spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False, spec_file: str = ""
+    spec: Mapping[str, Any],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    spec_file: str = "",
+    step_origins: Sequence[str] = (),
 ) -> PipelineState:
     """Runs every step of a validated, normalised spec and returns the final state.
 
@@ -122,6 +127,9 @@ def execute_pipeline(
             skip the tiles whose outputs the survey record says are complete.
         overwrite: replace another run's outputs in the output prefix (deleting its files).
         spec_file: the spec's file, recorded in the manifest.
+        step_origins: where each step comes from in the spec file, when VL3D's forms rewrote its
+            steps (:func:`vl3d_focal.config.read_spec`): the log and the report name it beside
+            the step's number; () (steps as written): numbers alone.
 
     Returns:
         The final pipeline state (clouds, predictions of a run of one cloud, model).
@@ -136,7 +144,7 @@ def execute_pipeline(
         ((1531,), 'ground')
     """
     entries = step_entries(spec)
-    recorder = RunRecorder(spec=spec, kinds=[kind for kind, _ in entries], resume=resume)
+    recorder = RunRecorder(spec=spec, kinds=[kind for kind, _ in entries], resume=resume, origins=step_origins)
     with recorder.collecting():
         return _run_claimed(spec, entries, recorder=recorder, resume=resume, overwrite=overwrite, spec_file=spec_file)
 
@@ -205,21 +213,19 @@ def _run_steps(
     with CloudPhases(settings=ExecutorSettings.from_spec(spec), state=state, record=record) as phases:
         for group in step_groups([entry for _, entry in entries], steps):  # a step, or a phase of per-cloud steps
             entry, named = entries[group[0]][1], ", ".join(f"{entries[i][0]} {steps[i][entries[i][0]]}" for i in group)
-            where = f"{group[0] + 1}" + (f"-{group[-1] + 1}" if len(group) > 1 else "")
+            where = f"{group[0] + 1}" + (f"-{group[-1] + 1}" if len(group) > 1 else "") + f"/{len(steps)}"
+            if recorder.origins:  # "step 3/7 (spec step 2's out_pcloud)": the numbers of the rewritten steps
+                where += f" ({', '.join(dict.fromkeys(recorder.origins[i] for i in group))})"
             skipped = not chief and bool(entry.metadata.get("chief_only"))
             with contextlib.ExitStack() as recording:
                 for index in group:
                     recording.enter_context(recorder.step(index, state=state, skipped=skipped))
                 if skipped:
-                    logger.info("step %s/%d: %s skipped (not the chief worker)", where, len(steps), named)
+                    logger.info("step %s: %s skipped (not the chief worker)", where, named)
                     continue
                 begin = time.perf_counter()
                 logger.info(
-                    "step %s/%d: %s%s",
-                    where,
-                    len(steps),
-                    named,
-                    " (per cloud)" if runs_per_cloud(entry, steps[group[0]]) else "",
+                    "step %s: %s%s", where, named, " (per cloud)" if runs_per_cloud(entry, steps[group[0]]) else ""
                 )
                 state.later_needs = later_needs(entries, group[-1])
                 weights = [1.0]
@@ -231,7 +237,7 @@ def _run_steps(
                         raise
                 else:
                     entry.load()(steps[group[0]], state)
-                logger.info("step %s/%d done (%.1f s)", where, len(steps), time.perf_counter() - begin)
+                logger.info("step %s done (%.1f s)", where, time.perf_counter() - begin)
             recorder.split_seconds(group, weights)
     logger.info("pipeline finished in %.1f s", time.perf_counter() - start)
     phases.finish()
@@ -239,7 +245,12 @@ def _run_steps(
 
 
 def run_pipeline(
-    spec: Mapping[str, Any], *, resume: bool = False, overwrite: bool = False, spec_file: str = ""
+    spec: Mapping[str, Any],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    spec_file: str = "",
+    step_origins: Sequence[str] = (),
 ) -> None:
     """Runs every step of a validated, normalised spec (as :func:`vl3d_focal.config.load_spec`
     returns); arguments as :func:`execute_pipeline`'s.
@@ -250,4 +261,4 @@ def run_pipeline(
         >>> (out / "run" / "eval" / "evaluation.json").is_file()
         True
     """
-    execute_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=spec_file)
+    execute_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=spec_file, step_origins=step_origins)

@@ -1,7 +1,8 @@
 """The record of a run: ``<first output prefix>report.json``, and the ``report.html`` built from it.
 
 The runner fills the record as the run goes (:class:`RunRecorder`): the spec as run, the
-versions and the machine, the clouds, each step with its time, what the steps told through
+versions and the machine, the clouds, each step with its time (and its ``origin`` in the spec
+file when VL3D's forms rewrote the steps: ``"spec step 2"``), what the steps told through
 ``state.facts`` (trainings: class weights and how they came, history; evaluations: metrics and
 pictures), every WARNING logged by the package while the run lasted, and the error of a failed
 run. The JSON is rewritten (atomically) after every step, so a killed run leaves the record of
@@ -28,7 +29,7 @@ import platform
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,8 @@ class RunRecorder:
         spec: the validated, normalised spec being run.
         kinds: the kind key of each step (``"train"``, ``"eval"``...).
         resume: whether the run resumes an interrupted training.
+        origins: where each step comes from in the spec file when VL3D's forms rewrote its steps
+            (``"spec step 2"``, each step's ``origin``); () when they are as written.
 
     Example:
         >>> recorder = RunRecorder(spec={"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": []}, kinds=[])
@@ -165,8 +168,11 @@ class RunRecorder:
         'intensity beyond its training range'
     """
 
-    def __init__(self, *, spec: Mapping[str, Any], kinds: list[str], resume: bool = False) -> None:
+    def __init__(
+        self, *, spec: Mapping[str, Any], kinds: list[str], resume: bool = False, origins: Sequence[str] = ()
+    ) -> None:
         inputs = [str(path) for path in spec["in_pcloud"]]
+        self.origins = tuple(origins)
         self.prefix = spec_prefix(spec)
         self.paths = report_paths(self.prefix)
         self.writes = False  # set by the runner once the output prefix is this run's
@@ -187,7 +193,14 @@ class RunRecorder:
             "machine": {},
             "clouds": [{"path": path, "points": None, "prefix": None} for path in inputs],
             "steps": [
-                {"index": index, "kind": kind, "name": step[kind], "status": "pending", "seconds": None}
+                {
+                    "index": index,
+                    "kind": kind,
+                    "name": step[kind],
+                    "origin": self.origins[index] if self.origins else None,
+                    "status": "pending",
+                    "seconds": None,
+                }
                 for index, (step, kind) in enumerate(zip(spec["sequential_pipeline"], kinds))
             ],
             "trainings": [],

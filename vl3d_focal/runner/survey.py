@@ -2,7 +2,8 @@
 ``<first prefix>survey.geojson``.
 
 Per tile: its status (``pending``, ``done``, ``failed`` with the error's message, ``skipped``
-when ``--resume`` found its outputs complete for the same model and steps), points, seconds,
+when ``--resume`` found its outputs complete for the same model and steps), points, CRS (its
+header's, also on the map; the survey's ``warnings`` say when the tiles' differ), seconds,
 output files, warnings, the eval step's metrics and confusion matrix, the peak memory of the
 process (Dask worker) that ran it, the fingerprint of each phase it completed and, for each,
 the neighbour tiles its buffered prediction read (``buffers``: used and left out, None without
@@ -89,6 +90,7 @@ class SurveyRecord:
         model_prefix: the first output prefix (where the files go).
         crs: the clouds' CRS for the map.
         previous: the tiles of the record an interrupted run left, by path (``--resume``).
+        warnings: the survey's own (tiles not all in one CRS).
     """
 
     def __init__(
@@ -98,8 +100,9 @@ class SurveyRecord:
         model_prefix: str,
         crs: str | None,
         previous: Mapping[str, Mapping[str, Any]],
+        warnings: Sequence[str] = (),
     ) -> None:
-        self.tiles, self.crs, self.previous = tiles, crs, dict(previous)
+        self.tiles, self.crs, self.previous, self.warnings = tiles, crs, dict(previous), list(warnings)
         self.json_path = Path(expand_output(SURVEY_FILES["json"], prefix=model_prefix))
         self.map_path = Path(expand_output(SURVEY_FILES["geojson"], prefix=model_prefix))
         self._by_path = {tile["path"]: tile for tile in tiles}
@@ -138,6 +141,7 @@ class SurveyRecord:
                     "status": "pending",
                     "points": footprint.points if footprint else None,
                     "bounds": [*footprint.low[:2], *footprint.high[:2]] if footprint else None,
+                    "crs": footprint.crs if footprint else None,
                     "seconds": 0.0,
                     "outputs": [],
                     "metrics": None,
@@ -148,7 +152,9 @@ class SurveyRecord:
                     "buffers": [],
                 }
             )
-        record = cls(tiles=tiles, model_prefix=model_prefix, crs=index.crs(), previous={})
+        record = cls(
+            tiles=tiles, model_prefix=model_prefix, crs=index.crs(), previous={}, warnings=index.crs_warnings()
+        )
         if resume and record.json_path.is_file():
             try:
                 old = json.loads(record.json_path.read_text(encoding="utf-8"))
@@ -285,6 +291,7 @@ class SurveyRecord:
             "started": self.started,
             "updated": _now(),
             "crs": self.crs,
+            "warnings": self.warnings,
             "model_fingerprint": self.phases[-1]["model_fingerprint"] if self.phases else None,
             "phases": self.phases,
             "tiles_total": len(self.tiles),
