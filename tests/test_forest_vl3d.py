@@ -216,6 +216,45 @@ def test_the_forest_keys_are_refused_for_a_deep_model_and_autoval_metrics_need_a
     )
 
 
+@pytest.mark.parametrize(
+    ("size", "issue"),
+    [
+        (0.25, None),
+        (1, None),  # a count of one point
+        (40, None),
+        (
+            1.0,  # before, valid (an integer to JSON Schema); the run then failed (a fraction to scikit-learn)
+            "autoval_size=1.0: a count of held-out points is written as an integer (1); a fraction of the labelled "
+            "points is below 1",
+        ),
+        (
+            3.0,
+            "autoval_size=3.0: a count of held-out points is written as an integer (3); a fraction of the labelled "
+            "points is below 1",
+        ),
+        (1.5, "1.5 is greater than or equal to the maximum of 1"),
+        (0, "expected a fraction of the labelled points in (0, 1); a count of them (integer >= 1); got integer 0"),
+        (-2, "expected a fraction of the labelled points in (0, 1); a count of them (integer >= 1); got integer -2"),
+        (-0.5, "-0.5 is less than or equal to the minimum of 0"),
+    ],
+)
+def test_an_autoval_size_that_cannot_hold_out_points_is_a_validation_error(tmp_path, size, issue):
+    _scene(tmp_path)
+    step = _forest_step(training_type="autoval", autoval_size=size)
+    spec = {"in_pcloud": ["scene.laz"], "out_pcloud": ["out/*"], "sequential_pipeline": [step]}
+    found = [str(found_issue) for found_issue in validate_spec(spec, base_dir=tmp_path)]
+    assert found == ([f"$.sequential_pipeline[0].autoval_size: {issue}"] if issue else [])
+
+
+def test_a_float_autoval_size_of_one_or_more_is_what_scikit_learn_refuses():
+    x, y = _points()
+    for size in (1.0, 3.0):
+        with pytest.raises(DataError, match=f"cannot hold out autoval_size {size}"):
+            HeldOutValidation(training_type="autoval", size=size, seed=0).fit(_new_forest, x, y, num_classes=4)
+    _, fitted = HeldOutValidation(training_type="autoval", size=40, seed=0).fit(_new_forest, x, y, num_classes=4)
+    assert fitted == 560
+
+
 def test_a_random_search_draws_its_candidates_from_the_distributions_seeded():
     x, y = _points()
     settings = {

@@ -1,7 +1,7 @@
 """Validation finds what a model's build (or its training's start) would refuse in a train step,
 with the builder's own checker and message (the model registry's ``args_check``): a PointNet
-without shared layers, forest arguments scikit-learn refuses, a ``distribution`` device list that
-does not fit its strategy. Before, each spec passed ``vl3d-focal validate`` and its run failed
+without shared layers, forest arguments scikit-learn refuses, an initializer name Keras does not
+have, a ``distribution`` device list that does not fit its strategy. Before, each spec passed ``vl3d-focal validate`` and its run failed
 after the clouds were read (the forest's with scikit-learn's traceback)."""
 
 from __future__ import annotations
@@ -132,3 +132,68 @@ def test_a_tuning_grid_value_the_forest_refuses_is_found_with_the_step_s_other_a
     }
     grid = {"min_samples_split": [2, 4], "max_samples": [0.5, 0.8]}  # with bootstrap samples (the default)
     assert _issues(tmp_path, {**_forest(), "hyperparameter_tuning": {**tuning, "grid": grid}}) == {}
+
+
+def _autoencoder(feature_extraction: dict, **changes) -> dict:
+    pre_processing = {
+        "pre_processor": "hierarchical_fps",
+        "neighborhood": {"radius": 3.0},
+        "num_points_per_depth": [32, 16],
+        "num_pwise_neighbors": [4, 4],
+        "num_downsampling_neighbors": [1, 4],
+        "num_upsampling_neighbors": [1, 2],
+    }
+    args = {
+        "num_classes": 5,
+        "pre_processing": pre_processing,
+        "feature_extraction": feature_extraction,
+        "compilation_args": {"loss": {"function": "sparse_categorical_crossentropy"}},
+        **changes,
+    }
+    return {"train": "ConvolutionalAutoencoderPwiseClassifier", "model_args": args}
+
+
+POINTNET_OPERATIONS = {"type": "PointNet", "operations_per_depth": [1, 1], "feature_space_dims": [8, 8]}
+
+
+def test_an_initializer_name_keras_does_not_have_is_found_before_any_work(tmp_path):
+    """Before, each passed validation and the build refused it after the clouds were read."""
+    at, expected = f"{AT}.model_args", "expected a Keras initializer name, received"
+    assert _issues(tmp_path, _pointnet(kernel_initializer="he_normall")) == {
+        f"{at}.kernel_initializer": f"{expected} 'he_normall'; did you mean 'he_normal'?"
+    }
+    operations = {
+        **POINTNET_OPERATIONS,
+        "H_initializer": ["glorot_unifrom", "HeNormal"],
+        "gamma_bias_initializer": ["zeros", "nothing"],
+    }
+    train = _autoencoder(operations, downsampling_filter="mean", output_kernel_initializer="Glorot_Normal")
+    found = _issues(tmp_path, train)
+    assert found == {
+        f"{at}.feature_extraction.H_initializer[0]": f"{expected} 'glorot_unifrom'; did you mean 'glorot_uniform'?",
+        f"{at}.feature_extraction.gamma_bias_initializer[1]": f"{expected} 'nothing'; Keras' initializers: "
+        "glorot_normal, glorot_uniform, he_normal, he_uniform, identity, lecun_normal, lecun_uniform, normal, one, "
+        "ones, orthogonal, random_normal, random_uniform, stft, truncated_normal, uniform, variance_scaling, zero, "
+        "zeros",
+        f"{at}.output_kernel_initializer": f"{expected} 'Glorot_Normal'; did you mean 'glorot_normal'?",
+    }, found
+    kpconv = {"operations_per_depth": [1, 1], "feature_space_dims": [8, 8], "W_initializer": ["he_uniform", "zeroes"]}
+    assert _issues(tmp_path, _autoencoder(kpconv)) == {
+        f"{at}.feature_extraction.W_initializer[1]": f"{expected} 'zeroes'; did you mean 'zeros'?"
+    }
+
+
+def test_keras_initializer_names_and_class_names_still_validate(tmp_path):
+    assert _issues(tmp_path, _pointnet(kernel_initializer="GlorotUniform")) == {}
+    operations = {
+        **POINTNET_OPERATIONS,
+        "H_initializer": ["lecun_normal", "HeNormal"],
+        "gamma_kernel_initializer": ["orthogonal", "VarianceScaling"],
+        "gamma_bias_initializer": ["zeros", "Zeros"],
+    }
+    train = _autoencoder(
+        operations, downsampling_filter="mean", conv1d_kernel_initializer="he_uniform", output_kernel_initializer="ones"
+    )
+    assert _issues(tmp_path, train) == {}
+    kpconv = {"operations_per_depth": [1, 1], "feature_space_dims": [8, 8], "W_initializer": ["he_uniform", "zeros"]}
+    assert _issues(tmp_path, _autoencoder(kpconv)) == {}

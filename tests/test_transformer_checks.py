@@ -144,12 +144,46 @@ def test_a_standardizer_whose_values_nothing_uses_is_a_note(after, why):
     "steps",
     [
         [{"feature_transformer": "Standardizer"}, {"feature_transformer": "VarianceSelector"}, AUTO_FOREST],
-        [{"feature_transformer": "Standardizer", "scale": False}, {"feature_transformer": PCA}, AUTO_FOREST],
+        [{"feature_transformer": "Standardizer", "center": False}, {"feature_transformer": PCA}, AUTO_FOREST],
         [{"feature_transformer": "Standardizer"}, AUTO_FOREST, {"feature_transformer": PCA}, AUTO_FOREST],
     ],
 )
 def test_a_standardizer_before_a_variance_selector_or_a_projection_is_no_note(steps):
     assert _checked(steps) == ([], [])
+
+
+CENTRING_ONLY = (
+    "accepted, no effect here: with scale false, a Standardizer only centres its features, which changes nothing: a "
+    "PCATransformer centres its inputs itself, variances and F-values ignore offsets, and a model standardises its "
+    "features itself"
+)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        [],
+        [{"feature_transformer": PCA}],  # before, no note: a PCA's axes depend on scales, not on offsets
+        [{"feature_transformer": "VarianceSelector"}, {"feature_transformer": KBEST, "k": 2}],
+        [{"feature_transformer": "Standardizer", "center": False}, {"feature_transformer": PCA}],
+    ],
+)
+def test_a_standardizer_that_only_centres_is_one_note(after):
+    standardizer = {"feature_transformer": "Standardizer", "scale": False}
+    assert _checked([standardizer, *after, AUTO_FOREST]) == ([], [f"$.sequential_pipeline[0]: {CENTRING_ONLY}"])
+    unchanged = "with center and scale false, a Standardizer leaves its features unchanged"
+    assert _checked([{**standardizer, "center": False}, *after, AUTO_FOREST]) == (
+        [],
+        [f"$.sequential_pipeline[0]: accepted, no effect here: {unchanged}"],
+    )
+
+
+def test_a_standardizer_no_train_step_follows_is_one_note():
+    _, notes = _checked([AUTO_FOREST, {"feature_transformer": "Standardizer", "scale": False}])
+    assert notes == [
+        "$.sequential_pipeline[1]: accepted, no effect here: a feature transformer applies to the models trained "
+        "after it, and no train step follows it (a model a predict step loads takes the features it was trained with)"
+    ]
 
 
 @pytest.mark.parametrize(

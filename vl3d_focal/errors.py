@@ -1,4 +1,5 @@
-"""Exceptions of vl3d_focal: one base class, and spec errors that carry JSON paths.
+"""Exceptions of vl3d_focal: one base class, and spec errors that carry JSON paths (with
+:func:`did_you_mean`, the hint of their messages for an unknown name).
 
 Example:
     >>> err = SpecError([SpecIssue("$.sequential_pipeline[0]", "unknown step")])
@@ -8,8 +9,9 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,3 +68,25 @@ class SpecError(VL3DFocalError):
     def __init__(self, issues: Iterable[SpecIssue]):
         self.issues = sorted(issues, key=SpecIssue.sort_key)
         super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+def did_you_mean(word: Any, choices: Sequence[Any]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice (case-insensitive), else ``""``.
+
+    Example:
+        >>> did_you_mean("ADAM", ["Adam", "SGD"])
+        "; did you mean 'Adam'?"
+    """
+    texts = {str(choice).lower(): choice for choice in choices if choice is not None}
+    target = str(word).lower()
+    close = difflib.get_close_matches(target, list(texts), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    words = set(re.split(r"[_\W]+", target))
+
+    def score(candidate: str) -> tuple[float, float]:
+        theirs = set(re.split(r"[_\W]+", candidate))
+        shared = len(words & theirs) / max(len(words | theirs), 1)
+        return shared, difflib.SequenceMatcher(None, target, candidate).ratio()
+
+    return f"; did you mean {texts[max(close, key=score)]!r}?"

@@ -2,7 +2,8 @@
 
 Every schema error becomes a :class:`~vl3d_focal.errors.SpecIssue` at a ``$.json.path``
 whose message says what was expected and what was given; an unknown key or name comes with
-the closest valid one ("did you mean ...?").
+the closest valid one ("did you mean ...?", :func:`~vl3d_focal.errors.did_you_mean`, kept
+there for the checks of the layers below).
 
 Example:
     >>> json_path(["sequential_pipeline", 2, "model_args"])
@@ -13,15 +14,14 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from vl3d_focal.errors import SpecIssue
+from vl3d_focal.errors import SpecIssue, did_you_mean
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 _TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
@@ -66,28 +66,6 @@ def sort_issues(issues: Iterable[SpecIssue]) -> list[SpecIssue]:
         1
     """
     return sorted(set(issues), key=natural_key)
-
-
-def did_you_mean(word: Any, choices: Sequence[Any]) -> str:
-    """``"; did you mean 'x'?"`` for the closest choice (case-insensitive), else ``""``.
-
-    Example:
-        >>> did_you_mean("ADAM", ["Adam", "SGD"])
-        "; did you mean 'Adam'?"
-    """
-    texts = {str(choice).lower(): choice for choice in choices if choice is not None}
-    target = str(word).lower()
-    close = difflib.get_close_matches(target, list(texts), n=3, cutoff=0.6)
-    if not close:
-        return ""
-    words = set(re.split(r"[_\W]+", target))
-
-    def score(candidate: str) -> tuple[float, float]:
-        theirs = set(re.split(r"[_\W]+", candidate))
-        shared = len(words & theirs) / max(len(words | theirs), 1)
-        return shared, difflib.SequenceMatcher(None, target, candidate).ratio()
-
-    return f"; did you mean {texts[max(close, key=score)]!r}?"
 
 
 def describe(value: Any, *, limit: int = 60) -> str:

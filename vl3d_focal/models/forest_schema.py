@@ -169,6 +169,28 @@ def forest_args_issues(model_args: Mapping[str, Any]) -> list[tuple[tuple[str, .
     return issues
 
 
+def forest_step_issues(step: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """What the forest's held-out validation refuses in the train step's own keys
+    (:data:`FOREST_STEP_PROPERTIES`) that their schema does not say: an ``autoval_size`` of 1 or
+    more written as a float (an integer to JSON Schema, but a fraction, of every point or more, to
+    scikit-learn, which refuses it). Paths are below the train step.
+
+    Example:
+        >>> forest_step_issues({"autoval_size": 1.0})[0][1]
+        'autoval_size=1.0: a count of held-out points is written as an integer (1); a fraction of the labelled points is below 1'
+    """
+    size = step.get("autoval_size")
+    if not (isinstance(size, float) and size >= 1 and size.is_integer()):  # 1.5: the schema's to report
+        return []
+    return [
+        (
+            ("autoval_size",),
+            f"autoval_size={size!r}: a count of held-out points is written as an integer ({size:.0f}); a fraction of "
+            "the labelled points is below 1",
+        )
+    ]
+
+
 TUNERS = ("GridSearch", "RandomSearch")
 """VL3D's hyperparameter tuners (scikit-learn's ``GridSearchCV`` and ``RandomizedSearchCV``)."""
 
@@ -298,9 +320,17 @@ FOREST_STEP_PROPERTIES: dict[str, Any] = {
     },
     "autoval_size": {
         "default": 0.2,
-        "description": "autoval: the held-out share of the labelled points (a fraction), or their count; "
-        "stratified by class.",
-        "anyOf": [{"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}, {"type": "integer", "minimum": 1}],
+        "description": "autoval: the held-out share of the labelled points (a fraction), or their count (an "
+        "integer, written without a decimal point); stratified by class.",
+        "anyOf": [
+            {
+                "title": "a fraction of the labelled points in (0, 1)",
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "exclusiveMaximum": 1,
+            },
+            {"title": "a count of them (integer >= 1)", "type": "integer", "minimum": 1},
+        ],
     },
     "num_folds": {
         "type": "integer",

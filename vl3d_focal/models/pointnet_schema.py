@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vl3d_focal.models.initializer_names import initializer_issues
 from vl3d_focal.schema_annotations import NO_EFFECT_ANNOTATION, NO_EFFECT_PROPERTIES
 
 POINTNET_ARCHITECTURE_ARGS: tuple[str, ...] = (
@@ -144,14 +145,16 @@ FEATS_SPEC_ARGS: tuple[str, ...] = ("pretransf_feats_spec", "postransf_feats_spe
 
 def pointnet_args_issues(model_args: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
     """What the PointNet's build refuses in ``model_args`` that its JSON Schema does not say (the
-    model registry's ``args_check``, run by validation): an empty list of shared layers. Paths are
-    below the train step.
+    model registry's ``args_check``, run by validation): an empty list of shared layers, a
+    ``kernel_initializer`` Keras does not have. Paths are below the train step.
 
     Example:
         >>> pointnet_args_issues({"pretransf_feats_spec": [], "postransf_feats_spec": [{"filters": 8}]})
         [(('model_args', 'pretransf_feats_spec'), 'expected at least one layer, got []')]
+        >>> pointnet_args_issues({"kernel_initializer": "he_normall"})[0][1]
+        "expected a Keras initializer name, received 'he_normall'; did you mean 'he_normal'?"
     """
-    return [
+    return initializer_issues(model_args) + [
         (("model_args", arg), "expected at least one layer, got []")
         for arg in FEATS_SPEC_ARGS
         if isinstance(model_args.get(arg), Sequence) and not isinstance(model_args[arg], str) and not model_args[arg]

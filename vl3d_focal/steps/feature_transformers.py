@@ -225,8 +225,17 @@ NO_TRAINING_AFTER = (
 """The note of a feature transformer step no train step follows."""
 
 
+UNSCALED_STANDARDIZER = {
+    False: f"{NOTE_PREFIX}with center and scale false, a {STANDARDIZER} leaves its features unchanged",
+    True: f"{NOTE_PREFIX}with scale false, a {STANDARDIZER} only centres its features, which changes nothing: a {PCA} "
+    "centres its inputs itself, variances and F-values ignore offsets, and a model standardises its features itself",
+}
+"""The note of a ``Standardizer`` with scale false, by its ``center``: it changes nothing the pipeline does."""
+
+
 def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
-    """A note when no train step follows it; its ``fnames`` as an imputer's
+    """A note when no train step follows it, else on a ``Standardizer`` that changes nothing (scale
+    false: it centres at most, and nothing after it depends on an offset); its ``fnames`` as an imputer's
     (:func:`~vl3d_focal.steps.imputers.feature_name_issues`); an ``ExplicitSelector`` names its
     features; a ``k`` (an integer ``out_dim``) above the number of features named; a fractional
     ``out_dim`` not above 1; no transformer after a ``PCATransformer`` (``known["pca_step"]``); no
@@ -240,7 +249,8 @@ def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[st
         ['k=3 is more than the 2 features it chooses among (a, b)']
     """
     known.setdefault(TRANSFORMERS, []).append((at, step))
-    if TRAINED_MODEL not in known.get("later_gives", {TRAINED_MODEL}):
+    trained_after = TRAINED_MODEL in known.get("later_gives", {TRAINED_MODEL})
+    if not trained_after:
         yield at, NO_TRAINING_AFTER
     trainings = known.get("later_givers", {}).get(TRAINED_MODEL, 0)
     for key in ("report_path", "plot_path"):
@@ -250,8 +260,8 @@ def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[st
                 f"each of the {trainings} train steps after it fits it and writes its {key}, the last one over the "
                 f"others; with several train steps after it, leave {key} out",
             )
-    if step.get(KIND) == STANDARDIZER and step.get("center") is False and step.get("scale") is False:
-        yield at, f"{NOTE_PREFIX}with center and scale false, a {STANDARDIZER} leaves its features unchanged"
+    if step.get(KIND) == STANDARDIZER and step.get("scale") is False and trained_after:  # one note a step
+        yield at, UNSCALED_STANDARDIZER[step.get("center") is not False]
     if "pca_step" in known:
         yield at, f"a feature transformer after the {PCA} of {known['pca_step']}: a {PCA} must be the last one"
     if step.get(KIND) == PCA:

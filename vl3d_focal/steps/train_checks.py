@@ -10,7 +10,8 @@
 - what the model's build refuses that its schema does not say (the model registry's
   ``args_check``, the builder's own checker): the hierarchical autoencoder's per-depth lists of
   the wrong length, per-operation lists not one per operation, ``strided_kpconv`` with PointNet
-  operations; a PointNet's empty list of shared layers; the forest's values scikit-learn refuses
+  operations; a PointNet's empty list of shared layers; initializer names Keras does not have
+  (:mod:`~vl3d_focal.models.initializer_names`); the forest's values scikit-learn refuses
   (``min_samples_split`` 1, out-of-bag scores or ``max_samples`` without bootstrap...);
 - ``pretrained_model`` (its file's metadata) has the step's classes and ``fnames``;
 - ``distribution.devices`` fits its strategy (one device for ``one_device``, none for
@@ -27,7 +28,9 @@
   training gives its callbacks (its loss and ``compilation_args.metrics``, ``val_*`` too);
 - ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed;
 - none of the keys a model fitted once on each point's features (the forest) cannot honour
-  (:data:`ONE_FIT_UNUSED`), and none of the forest's own keys for another model;
+  (:data:`ONE_FIT_UNUSED`), and none of the forest's own keys for another model; the forest's
+  ``autoval_size`` of 1 or more written as a float (``1.0``: a count to JSON Schema, every point to
+  scikit-learn);
 - ``training_classified_point_cloud_path``: the training clouds' point format holds the classes'
   LAS codes (codes above 31 need point format 6 or higher), checked from their headers.
 
@@ -46,7 +49,7 @@ from vl3d_focal.config.compilation_schema import DEFAULT_TRAINING_METRICS, logge
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.lazy import load_reference
-from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES
+from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES, forest_step_issues
 from vl3d_focal.registry import LOSSES, MODELS
 from vl3d_focal.steps.class_mapping import unwritable_codes_problem
 from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features, pretrained_issues
@@ -210,6 +213,8 @@ def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
     if isinstance(tuning, dict):
         for parts, problem in tuning_problems(tuning, as_dict(step.get("model_args"))):
             yield at + ("hyperparameter_tuning", *parts), problem
+    for parts, problem in forest_step_issues(step):
+        yield at + parts, problem
     held_out = step.get("training_type") in HELD_OUT_TRAINING_TYPES  # scores autoval_metrics
     for keys, lacks in ONE_FIT_UNUSED.items():
         if _value_at(step, keys) is not None and not (held_out and keys == ("autoval_metrics",)):

@@ -97,8 +97,8 @@ def _unused_standardizers(transformers: list[tuple[tuple, Any]]) -> Iterator[Iss
         after = [str(kind) for kind in dict.fromkeys(kinds[index + 1 :])]
         if kinds[index] != STANDARDIZER or not all(kind in SCALE_FREE for kind in after):
             continue
-        if step.get("center") is False and step.get("scale") is False:
-            continue  # noted by its own check: it changes nothing
+        if step.get("scale") is False:
+            continue  # noted by its own check: it changes nothing (it centres at most)
         why = (
             f"the feature transformers after it ({', '.join(after)}) choose the same features on standardised "
             "values (F-values are unchanged by an affine standardisation)"
