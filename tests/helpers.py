@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 DEMO_CLASSES = [
     {"name": "ground", "codes": [2]},
@@ -272,3 +273,40 @@ def run_steps(folder: Path, name: str, inputs: list[Path], out: str, steps: list
     path = folder / f"{name}.json"
     path.write_text(json.dumps(spec), encoding="utf-8")
     return execute_pipeline(load_spec(path))
+
+
+def streamed_features(path: Path, names: list[str], miners: list, *, side: float) -> Any:
+    """``(n, len(names))`` the features of every point of ``path``, in file order, as a streamed
+    cloud's tiles of ``side`` metres compute them (the miners' inputs bucketed beside them).
+
+    Example:
+        >>> import tempfile
+        >>> from vl3d_focal.data.synthetic import generate_urban_scene
+        >>> path = Path(tempfile.mkdtemp()) / "scene.las"
+        >>> generate_urban_scene(seed=1, size_m=20.0).write(path)
+        >>> streamed_features(path, ["intensity"], [], side=10.0).shape[1]
+        1
+    """
+    import numpy as np
+
+    from vl3d_focal.data.miners import mined_names, smoothing_inputs
+    from vl3d_focal.inference.tile_buckets import (
+        StreamedPredictions,
+        TileGrid,
+        bucket_dtype,
+        cloud_bounds,
+        write_buckets,
+    )
+    from vl3d_focal.inference.tile_features import fill_neighbourhood_features
+
+    columns = names + smoothing_inputs(names, miners)
+    low, high, _ = cloud_bounds(path, chunk_points=4000)
+    shape = tuple(int(v) for v in np.floor((high[:2] - low[:2]) / side) + 1)
+    grid = TileGrid(origin=low[:2], side=side, shape=(shape[0], shape[1]))
+    result = StreamedPredictions(path=path, grid=grid, chunk_points=4000, num_classes=2)
+    write_buckets(result, feature_names=columns, mined=mined_names(miners))
+    tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
+    fill_neighbourhood_features(result, feature_names=columns, tiles=tiles, bounds=(low, high), miners=miners)
+    rows = np.concatenate([np.fromfile(result.bucket(t), dtype=bucket_dtype(len(columns))) for t in tiles])
+    result.close()
+    return rows["feat"][np.argsort(rows["id"]), : len(names)]

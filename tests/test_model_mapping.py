@@ -205,10 +205,11 @@ def test_eval_class_names_in_the_spec_s_order_after_a_reorder_are_refused_not_mi
     [issue] = validate_spec(spec, base_dir=folder)
     assert issue.path == "$.sequential_pipeline[2].class_names"
     assert issue.message.startswith("class_names names the predictions' classes by position, but lists them in another")
-    from vl3d_focal.steps.evaluate import _classes
+    from vl3d_focal.steps.evaluate import evaluation_classes
 
     model_order = ClassMapping.from_spec({"classes": DEMO_CLASSES, "ignore_codes": [0, 1, 7]})
     state = PipelineState(clouds=[], model_prefix="", mapping=model_order, predicted_names=list(model_order.names))
     with pytest.raises(DataError, match="eval step: class_names names the predictions' classes by position"):
-        _classes({"class_names": names}, state)  # the run refuses them too (a spec not validated first)
-    assert _classes({"class_names": ["a", "b", "c", "d", "e"]}, state)[1] == ["a", "b", "c", "d", "e"]  # relabelled
+        evaluation_classes({"class_names": names}, state)  # the run refuses them too (a spec not validated first)
+    relabelled = ["a", "b", "c", "d", "e"]
+    assert evaluation_classes({"class_names": relabelled}, state)[1] == relabelled

@@ -215,10 +215,10 @@ def test_a_value_dependent_note_only_for_that_value():
             + ", ".join(repr(name) for name in MODELS.names()),
         ),
         (
-            {"eval": "ClassificationUncertaintyEvaluator", "include_clusters": True, "num_clusters": 10},
+            {"eval": "RasterGridEvaluator", "grids": [{}]},
             "$.sequential_pipeline[0].eval",
-            "'ClassificationUncertaintyEvaluator' is a VL3D evaluator this project does not have; available: "
-            "'ClassificationEvaluator', 'DLModelEvaluator'",
+            "'RasterGridEvaluator' is a VL3D evaluator this project does not have; available: "
+            "'ClassificationEvaluator', 'DLModelEvaluator', 'ClassificationUncertaintyEvaluator'",
         ),
         (
             {"feature_transformer": "MinmaxNormalizer", "target_range": [0, 1], "fnames": ["AUTO"]},

@@ -88,7 +88,7 @@ def test_documented_specs_are_valid(corpus, name):
             "unavailable_miner.json",
             "$.sequential_pipeline[0].miner",
             "'TakeClosestMiner' is a VL3D data miner this project does not have; available: 'GeometricFeatures', "
-            "'HeightFeatures', 'SmoothFeatures'",
+            "'HeightFeatures', 'SmoothFeatures', 'HSVFromRGB'",
         ),
     ],
 )
@@ -99,21 +99,17 @@ def test_an_unavailable_component_is_one_issue(corpus, name, path, message):
 
 
 @pytest.mark.parametrize(
-    "name", ["pointnet_train.json", "pointnet_predict_and_eval_pipeline.json", "pointnet_train_hessigheim_reduced.json"]
+    "name",
+    [
+        "pointnet_train.json",
+        "pointnet_predict_and_eval_pipeline.json",
+        "pointnet_train_hessigheim_reduced.json",
+        "pointnet_predict_and_eval_hessigheim_reduced_pipeline.json",  # with a ClassificationUncertaintyEvaluator
+    ],
 )
 def test_vl3d_spec_files_validate(corpus, name):
     issues = _issues(corpus / "adapted" / name)
     assert [str(i) for i in issues] == []
-
-
-def test_an_unavailable_evaluator_in_a_vl3d_file_is_its_one_issue(corpus):
-    issues = _issues(corpus / "adapted" / "pointnet_predict_and_eval_hessigheim_reduced_pipeline.json")
-    assert [(i.path, i.message.split(";")[0]) for i in issues] == [
-        (
-            "$.sequential_pipeline[4].eval",
-            "'ClassificationUncertaintyEvaluator' is a VL3D evaluator this project does not have",
-        )
-    ]
 
 
 @pytest.mark.parametrize(
@@ -172,7 +168,7 @@ def test_vl3d_pointnet_training_and_prediction_run(corpus, caplog, restore_loggi
 
 def test_vl3d_class_reducer_training_runs(corpus, caplog, restore_logging):
     """VL3D's own ClassReducer + PointNet training (rectangular fields of 4096 points), then its
-    predict-and-eval pipeline without the evaluator this project does not have."""
+    predict-and-eval pipeline with its ClassificationUncertaintyEvaluator."""
     folder = corpus / "adapted"
     _run(folder / "pointnet_train_hessigheim_reduced.json", caplog, restore_logging)
     out = folder / "out" / "Rect3D_5m_T1"
@@ -180,12 +176,13 @@ def test_vl3d_class_reducer_training_runs(corpus, caplog, restore_logging):
     report = (out / "class_reduction.log").read_text()
     assert "11 classes -> 5" in report and "Roof, Facade, Vertical surface, Chimney" in report
     assert (out / "class_reduction.svg").read_text().lstrip().startswith("<?xml")
-    spec = json.loads((folder / "pointnet_predict_and_eval_hessigheim_reduced_pipeline.json").read_text())
-    del spec["sequential_pipeline"][4]  # ClassificationUncertaintyEvaluator
-    path = folder / "predict_without_uncertainty.json"
-    path.write_text(json.dumps(spec), encoding="utf-8")
-    _run(path, caplog, restore_logging)
+    _run(folder / "pointnet_predict_and_eval_hessigheim_reduced_pipeline.json", caplog, restore_logging)
     validation = out / "validation"
+    uncertainty = laspy.read(validation / "uncertainty" / "uncertainty.laz")
+    assert {"Success", "Urban furniture", "WeightedEntropy", "ClassAmbiguity"} <= set(
+        uncertainty.point_format.extra_dimension_names
+    )
+    assert (validation / "uncertainty" / "point_wise_entropy_figure.svg").is_file()
     names = (validation / "report" / "class_eval.log").read_text().splitlines()
     assert [line.split(",")[0].strip() for line in names[1:]] == [
         "Ground",

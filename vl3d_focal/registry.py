@@ -273,6 +273,7 @@ STEPS = Registry(
         "vl3d_focal.steps.predict",
         "vl3d_focal.steps.evaluate",
         "vl3d_focal.steps.dl_model_evaluator",
+        "vl3d_focal.steps.uncertainty_evaluator",
         "vl3d_focal.steps.model_writers",
         "vl3d_focal.steps.writers",
         "vl3d_focal.steps.miners",

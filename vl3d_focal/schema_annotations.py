@@ -6,7 +6,8 @@ data layer); the config layer reads the annotations when it loads a spec:
 * ``"x-vl3d-path"``: ``"input"`` (resolved against the spec's folder and checked to exist),
   ``"cloud-output"`` / ``"model-output"`` (a file written per input cloud / once per run; ``*``
   means the output prefix), ``"model-folder-output"`` (:data:`FOLDER_OUTPUT`, a folder a run
-  writes files in) or ``"prefix"`` (``out_pcloud``);
+  writes files in), ``"cloud-folder-output"`` (:data:`CLOUD_FOLDER_OUTPUT`, such a folder per
+  input cloud) or ``"prefix"`` (``out_pcloud``);
 * ``"x-vl3d-suffixes"``: the file suffixes such a path must end with (case-insensitive);
 * ``"x-vl3d-as-list": true``: a "path or list of paths" property that loading turns into a
   list; ``"x-vl3d-expand": true``: a list of input clouds whose glob patterns and folders loading
@@ -31,6 +32,9 @@ EXPAND_ANNOTATION = "x-vl3d-expand"
 SUFFIX_ANNOTATION = "x-vl3d-suffixes"
 FOLDER_OUTPUT = "model-folder-output"
 """``x-vl3d-path`` of an output folder, written once per run (a rerun writes into it again)."""
+CLOUD_FOLDER_OUTPUT = "cloud-folder-output"
+"""``x-vl3d-path`` of an output folder written once per input cloud (its files are declared by the
+step's ``outputs``): with several clouds it must start with ``*``, as a per-cloud file."""
 CLOUD_SUFFIXES = (".las", ".laz")
 MODEL_SUFFIXES = (".keras",)
 PLOT_SUFFIXES = (".svg", ".png", ".pdf")

@@ -44,6 +44,7 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.io.chunks import read_header
 from vl3d_focal.io.concatenation import LIST_CONDITIONS, condition_dimension, condition_dimensions
 from vl3d_focal.registry import RegistryEntry
+from vl3d_focal.schema_annotations import CLOUD_FOLDER_OUTPUT
 
 Issue = tuple[tuple, str]
 
@@ -152,7 +153,7 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
     for parts, kind, value, _ in found:
         if not kind.endswith("-output"):
             continue
-        if kind == "cloud-output":
+        if kind in ("cloud-output", CLOUD_FOLDER_OUTPUT):
             if not value.startswith(PREFIX_MARK) and len(inputs) > 1:
                 yield (
                     parts,

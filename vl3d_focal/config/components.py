@@ -137,7 +137,7 @@ def unavailable_steps(spec: Mapping[str, Any]) -> list[tuple[tuple, str, int]]:
 
     Example:
         >>> unavailable_steps({"sequential_pipeline": [{"miner": "TakeClosestMiner", "radius": 0.3}]})[0][:2]
-        (('sequential_pipeline', 0, 'miner'), "'TakeClosestMiner' is a VL3D data miner this project does not have; available: 'GeometricFeatures', 'HeightFeatures', 'SmoothFeatures'")
+        (('sequential_pipeline', 0, 'miner'), "'TakeClosestMiner' is a VL3D data miner this project does not have; available: 'GeometricFeatures', 'HeightFeatures', 'SmoothFeatures', 'HSVFromRGB'")
     """
     steps = spec.get("sequential_pipeline") if isinstance(spec, Mapping) else None
     found = []

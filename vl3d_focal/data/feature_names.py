@@ -72,6 +72,13 @@ HEIGHT_OUTLIER_FILTERS = ("IQR", "stdev")
 SMOOTH_STRATEGIES = ("mean", "weighted_mean", "gaussian_rbf")
 """What a ``SmoothFeatures`` miner computes of each input (:mod:`vl3d_focal.data.smooth_features`)."""
 SMOOTH_NEIGHBORHOODS = ("sphere", "cylinder")
+HSV_FEATURE_NAMES = ("hue", "saturation", "value")
+"""What a ``HSVFromRGB`` miner computes (:mod:`vl3d_focal.data.hsv_features`), in VL3D's order."""
+HSV_DEFAULT_NAMES = ("HSV_H", "HSV_S", "HSV_V")
+"""Their names when the step gives no ``frenames`` (VL3D's)."""
+HSV_HUE_UNITS = ("radians", "degrees")
+COLOUR_DIMENSIONS = ("red", "green", "blue")
+"""The LAS dimensions a ``HSVFromRGB`` miner reads (point formats 2, 3, 5, 7, 8, 10)."""
 
 
 def feature_names(dimension_names: Sequence[str]) -> list[str]:

@@ -168,9 +168,12 @@ def raw_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequence[M
     mined = recipes_for(fnames, miners)
     missing = [name for name in dict.fromkeys([*fnames, *smoothing_inputs(fnames, mined)]) if name not in available]
     if missing:
+        readers = "".join(
+            f"; {r.miner} reads {list(dict.fromkeys(r.inputs))}" for r in mined if set(r.inputs) & set(missing)
+        )
         raise DataError(
             f"point cloud {cloud.path or cloud.name}: unknown feature(s) {missing} (not in the file "
-            f"nor derived); available: {', '.join(available)}"
+            f"nor derived{readers}); available: {', '.join(available)}"
         )
     out = np.empty((cloud.num_points, len(fnames)), dtype=np.float32)
     shape_cache: np.ndarray | None = None

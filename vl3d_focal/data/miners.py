@@ -1,10 +1,10 @@
 """Mined features: what a VL3D ``miner`` step computes, as a recipe stored with the model.
 
-A :class:`MinedFeatures` recipe (one miner step: ``GeometricFeatures``, ``HeightFeatures`` or
-``SmoothFeatures``) names the features it gives (``frenames``, or VL3D's automatic names:
-``linearity_r1.0``, ``linearity_k16``, ``floor_distance_r50.0_sep0.35``,
-``intensity_mean_r1.0``) and how to compute them from the points (and, for smoothing, from the
-point-wise features it smooths: :attr:`MinedFeatures.inputs`).
+A :class:`MinedFeatures` recipe (one miner step: ``GeometricFeatures``, ``HeightFeatures``,
+``SmoothFeatures`` or ``HSVFromRGB``) names the features it gives (``frenames``, or VL3D's
+automatic names: ``linearity_r1.0``, ``linearity_k16``, ``floor_distance_r50.0_sep0.35``,
+``intensity_mean_r1.0``, ``HSV_H``) and how to compute them from the points (and, for smoothing
+and HSV, from the point-wise features it reads: :attr:`MinedFeatures.inputs`).
 Features are computed when a step first uses them (training, prediction), for a whole cloud or
 for the points of one tile with the margin :attr:`MinedFeatures.reach` says they depend on
 (:mod:`vl3d_focal.inference.tile_features`); the model file keeps the recipes of its ``fnames``,
@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from vl3d_focal.data.feature_names import COLOUR_DIMENSIONS, HSV_DEFAULT_NAMES, HSV_FEATURE_NAMES
 from vl3d_focal.errors import DataError
 
-MINER_KINDS = ("GeometricFeatures", "HeightFeatures", "SmoothFeatures")
+MINER_KINDS = ("GeometricFeatures", "HeightFeatures", "SmoothFeatures", "HSVFromRGB")
 """The ``miner`` values these recipes describe."""
 
 
@@ -44,14 +45,15 @@ class MinedFeatures:
     """The recipe of one miner step.
 
     Attributes:
-        miner: ``GeometricFeatures``, ``HeightFeatures`` or ``SmoothFeatures``.
+        miner: ``GeometricFeatures``, ``HeightFeatures``, ``SmoothFeatures`` or ``HSVFromRGB``.
         features: what is computed for each name: the miner's ``fnames`` (for smoothing, the
             strategy of each output), in the order of ``names``.
         names: the names the features get (``frenames`` or automatic).
         params: the neighbourhood: ``radius`` or ``k`` (geometric); ``radius``,
             ``separation_factor``, ``neighborhood`` and ``outlier_filter`` (height); ``radius``,
-            ``neighborhood``, the two omegas and ``nan_policy`` (smoothing).
-        inputs: for smoothing, the point-wise feature each name smooths; empty otherwise.
+            ``neighborhood``, the two omegas and ``nan_policy`` (smoothing); ``hue_unit`` (HSV).
+        inputs: the point-wise features read: for smoothing, the one each name smooths; for HSV,
+            ``red``, ``green`` and ``blue``; empty otherwise.
     """
 
     miner: str
@@ -69,10 +71,14 @@ class MinedFeatures:
             ...     "neighborhood": {"type": "Rectangular2D", "radius": 5.0, "separation_factor": 0.5}}).names
             ('floor_distance_r5.0_sep0.5',)
         """
-        kind, features = str(step["miner"]), tuple(step["fnames"])
-        params: dict[str, Any]
+        kind = str(step["miner"])
         if kind == "SmoothFeatures":
             return cls._smoothing(step)
+        if kind == "HSVFromRGB":
+            names = tuple(step.get("frenames") or HSV_DEFAULT_NAMES)
+            return cls(kind, HSV_FEATURE_NAMES, names, {"hue_unit": str(step["hue_unit"])}, COLOUR_DIMENSIONS)
+        features = tuple(step["fnames"])
+        params: dict[str, Any]
         if kind == "GeometricFeatures":
             params = {"radius": float(step["radius"])} if step.get("radius") is not None else {"k": int(step["k"])}
             suffix = f"_r{_number(step['radius'])}" if "radius" in params else f"_k{params['k']}"
@@ -141,9 +147,12 @@ class MinedFeatures:
     @property
     def reach(self) -> float | None:
         """How far (in each of x and y) a point's value depends on other points; None for k
-        neighbours (it depends on the density: see :func:`compute_mined`'s reach)."""
+        neighbours (it depends on the density: see :func:`compute_mined`'s reach), 0 for a
+        point-wise miner (HSV)."""
         if "k" in self.params:
             return None
+        if self.miner == "HSVFromRGB":
+            return 0.0
         radius = float(self.params["radius"])
         if self.miner != "HeightFeatures":
             return radius
@@ -166,8 +175,8 @@ def recipes_for(names: Sequence[str], miners: Sequence[MinedFeatures]) -> tuple[
 
 
 def smoothing_inputs(names: Sequence[str], miners: Sequence[MinedFeatures]) -> list[str]:
-    """The point-wise features the recipes of ``names`` smooth that ``names`` lacks: a streamed
-    cloud keeps them beside ``names`` for the neighbours' values.
+    """The point-wise features the recipes of ``names`` read (smooth, or take colours from) that
+    ``names`` lacks: a streamed cloud keeps them beside ``names``.
 
     Example:
         >>> r = MinedFeatures("SmoothFeatures", ("mean",), ("i_mean",), {"radius": 1.0}, inputs=("intensity",))
@@ -221,6 +230,21 @@ def _smoothed(
     )
 
 
+def _hsv(
+    recipe: MinedFeatures, *, names: Sequence[str], queries: np.ndarray | None, inputs: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    from vl3d_focal.data.hsv_features import hsv_features
+
+    absent = [name for name in COLOUR_DIMENSIONS if name not in inputs]
+    if absent:
+        raise DataError(f"HSVFromRGB: no values of {absent}; expected the colours beside the points")
+    hsv = hsv_features(
+        np.column_stack([inputs[name] for name in COLOUR_DIMENSIONS]), hue_unit=recipe.params["hue_unit"]
+    )
+    hsv = hsv if queries is None else hsv[queries]
+    return hsv[:, [HSV_FEATURE_NAMES.index(name) for name in names]]
+
+
 def compute_mined(
     recipe: MinedFeatures,
     xyz: np.ndarray,
@@ -238,13 +262,15 @@ def compute_mined(
         names: output names of the recipe to compute.
         queries: rows of ``xyz`` whose features are wanted (None: all).
         ids: the points' ids in the cloud (ties of k neighbours; None: row numbers).
-        inputs: for smoothing, each input feature's values at every row of ``xyz``.
+        inputs: each :attr:`~MinedFeatures.inputs` feature's values at every row of ``xyz``;
+            for HSV, the colours of the whole cloud, or already divided by their cloud's
+            :func:`~vl3d_focal.data.hsv_features.colour_scale`.
 
     Returns:
         ``(values (q, len(names)), reach (q,))``: reach in metres, per point.
 
     Raises:
-        DataError: a value that is not finite.
+        DataError: a value that is not finite; an input missing.
 
     Example:
         >>> r = MinedFeatures("GeometricFeatures", ("linearity",), ("lin",), {"k": 3})
@@ -260,6 +286,9 @@ def compute_mined(
     if recipe.miner == "SmoothFeatures":
         values = _smoothed(recipe, xyz, names=names, queries=queries, inputs=inputs or {})
         reach = np.full(rows, float(recipe.params["radius"]))
+    elif recipe.miner == "HSVFromRGB":
+        values = _hsv(recipe, names=kinds, queries=queries, inputs=inputs or {})
+        reach = np.zeros(rows)
     elif recipe.miner == "GeometricFeatures":
         values, reach = eigen_features(
             xyz, names=kinds, radius=recipe.params.get("radius"), k=recipe.params.get("k"), queries=queries, ids=ids

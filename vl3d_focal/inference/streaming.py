@@ -136,8 +136,8 @@ def _centres_file(result: StreamedPredictions, tile: int) -> Path:
 
 def bucket_columns(bundle: Any) -> list[str]:
     """The feature columns of a streamed cloud's buckets: the model's features (a projection's
-    inputs in place of its outputs), then the point-wise features its smoothing miners read and
-    it does not use itself.
+    inputs in place of its outputs), then the point-wise features its miners read (smoothed ones,
+    HSV's colours) and it does not use itself.
 
     Example:
         >>> bucket_columns(bundle)  # a model of the intensity alone, without miners

@@ -16,7 +16,10 @@ that depend on a point's neighbourhood (:data:`~vl3d_focal.data.features.NEIGHBO
   recipe declares (its radius; the support cell too for height features), for k neighbours
   :data:`SHAPE_MARGIN_M` widened as needed. Neighbours at equal
   distances are ordered by point index (:func:`~vl3d_focal.data.eigen_features.nearest_in_order`),
-  as in the whole cloud, so the values are the same.
+  as in the whole cloud, so the values are the same. HSV features (point-wise) come from the
+  tile's own points alone, their colours first divided by the
+  :func:`~vl3d_focal.data.hsv_features.colour_scale` of all the cloud's colours (a pass over the
+  buckets; a buffer's points by that of their own file's points read), as the whole cloud's are.
 
 Example:
     >>> from vl3d_focal.data.features import extract_features
@@ -37,7 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from vl3d_focal.data.feature_names import neighbourhood_computed
+from vl3d_focal.data.feature_names import COLOUR_DIMENSIONS, neighbourhood_computed
 from vl3d_focal.data.features import SHAPE_FEATURES, SHAPE_NEIGHBOURS, neighbour_shapes
 from vl3d_focal.data.miners import MinedFeatures, compute_mined, recipes_for
 from vl3d_focal.data.parallel import ordered_map
@@ -123,6 +126,33 @@ def _mined(recipe: MinedFeatures, names: list[str], columns: list[str]) -> Compu
     return compute
 
 
+def _colour_scales(
+    result: StreamedPredictions, names: list[str], tiles: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(first id, colour scale)`` of each file whose points are bucketed: the cloud's, then
+    each buffer part's, its scale from the lowest and highest of its bucketed colours."""
+    from vl3d_focal.data.hsv_features import colour_scale
+
+    own = int(result.counts[:, : result.counts.shape[1] - result.buffer_chunks].sum())
+    starts = np.cumsum([0, own, *(len(part) for part in result.buffer)])[:-1]
+    low, high = np.full(len(starts), np.inf), np.full(len(starts), -np.inf)
+    columns = [names.index(name) for name in COLOUR_DIMENSIONS]
+    for tile in tiles:
+        rows = np.fromfile(result.bucket(tile), dtype=bucket_dtype(len(names)))
+        part, colours = np.searchsorted(starts, rows["id"], side="right") - 1, rows["feat"][:, columns]
+        np.minimum.at(low, part, colours.min(axis=1))
+        np.maximum.at(high, part, colours.max(axis=1))
+    scales = [colour_scale(a, b) if np.isfinite(b) else 1.0 for a, b in zip(low, high)]
+    return starts, np.asarray(scales)
+
+
+def _scaled_colours(rows: np.ndarray, names: list[str], scales: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """The colours of bucket records, divided by their file's colour scale (:func:`_colour_scales`)."""
+    starts, by_part = scales
+    divisor = by_part[np.searchsorted(starts, rows["id"], side="right") - 1]
+    return {name: rows["feat"][:, names.index(name)] / divisor for name in COLOUR_DIMENSIONS}
+
+
 def fill_neighbourhood_features(
     result: StreamedPredictions,
     *,
@@ -167,6 +197,7 @@ def fill_neighbourhood_features(
     if "height_above_ground" in computed and "height_above_ground" not in mined:
         grid = TerrainGrid.covering(bounds[0], bounds[1])
         ground = grid, terrain_surface(lambda: _tile_blocks(result, tiles, num_features=len(names)), grid)
+    scales = _colour_scales(result, names, tiles) if any(r.miner == "HSVFromRGB" for r in recipes) else None
 
     def fill(tile: int) -> None:
         core = np.fromfile(result.bucket(tile), dtype=dtype)
@@ -179,14 +210,18 @@ def fill_neighbourhood_features(
                     core["feat"][:, j] = shapes[:, SHAPE_FEATURES.index(names[j])]
         for recipe in recipes:
             wanted = [name for name in recipe.names if name in mined and mined[name] is recipe]
-            values = _tile_values(
-                result,
-                tile,
-                num_features=len(names),
-                width=len(wanted),
-                compute=_mined(recipe, wanted, names),
-                margin=_reach_margin(recipe.reach or SHAPE_MARGIN_M),
-            )
+            if recipe.miner == "HSVFromRGB" and scales is not None:  # point-wise: the tile's own points alone
+                colours = _scaled_colours(core, names, scales)
+                values = compute_mined(recipe, core["xyz"], names=wanted, inputs=colours)[0]
+            else:
+                values = _tile_values(
+                    result,
+                    tile,
+                    num_features=len(names),
+                    width=len(wanted),
+                    compute=_mined(recipe, wanted, names),
+                    margin=_reach_margin(recipe.reach or SHAPE_MARGIN_M),
+                )
             for column, name in enumerate(wanted):
                 core["feat"][:, names.index(name)] = values[:, column]
         if ground is not None:

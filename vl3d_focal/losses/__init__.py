@@ -5,9 +5,10 @@ or the registry entries under it, costs nothing: the pipeline's validator lists 
 losses without importing Keras. Where Keras is imported already, the loss classes are imported
 with the package, which registers them with Keras: ``import keras, vl3d_focal.losses`` is enough
 for ``keras.models.load_model`` to find them in a ``.keras`` file. Registry entries (``vl3d-focal list losses``):
-``class_weighted_focal_categorical_crossentropy``, ``class_weighted_categorical_crossentropy``
-(sparse labels, class weights), ``categorical_focal_crossentropy``, ``categorical_crossentropy``
-(Keras', one-hot labels), ``sparse_categorical_crossentropy`` (Keras') and
+``class_weighted_focal_categorical_crossentropy``, ``class_weighted_categorical_crossentropy``,
+``class_weighted_binary_crossentropy`` (sparse labels, class weights; the last for 2 classes, on
+the two softmax outputs: VL3D's loss on its single sigmoid output), ``categorical_focal_crossentropy``,
+``categorical_crossentropy`` (Keras', one-hot labels), ``sparse_categorical_crossentropy`` (Keras') and
 ``multi_category_focal_crossentropy`` (the one-vs-all focal loss, one-hot labels).
 
 Example:

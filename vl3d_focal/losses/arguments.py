@@ -70,6 +70,23 @@ def check_class_weight_length(class_weight: Sequence[float] | None, *, num_class
         )
 
 
+def class_count_problem(loss: str, *, expected: int, num_classes: int | None) -> str | None:
+    """What is wrong with a model of ``num_classes`` classes for a loss made for ``expected``
+    classes (registry metadata ``num_classes``), or None (also when ``num_classes`` is unknown).
+
+    Example:
+        >>> class_count_problem("binary", expected=2, num_classes=2) is None
+        True
+    """
+    if num_classes is None or num_classes == expected:
+        return None
+    return (
+        f"the loss {loss!r} is for models of exactly {expected} classes; this model has num_classes={num_classes}. "
+        "For more classes use a categorical loss (vl3d-focal list losses), e.g. "
+        "'class_weighted_categorical_crossentropy'"
+    )
+
+
 def check_gamma(value: Any, *, argument: str = "gamma") -> float:
     """A finite float >= 0.
 

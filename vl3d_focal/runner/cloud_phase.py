@@ -301,6 +301,7 @@ class CloudPhases:
             setattr(error, FAILED_STEP_ATTRIBUTE, outcome.failed_step)  # the run's record names that step
             raise error
         self.state.facts.evaluations.extend(outcome.facts.evaluations)
+        self.state.facts.uncertainties.extend(outcome.facts.uncertainties)
         self.state.facts.notes.extend(outcome.facts.notes)
         if self.record is not None and phase is not None:  # a survey's phases have numbers
             self.record.record(outcome, phase=phase, outputs=expand_patterns(patterns, prefix=task.prefix))

@@ -206,6 +206,7 @@ class RunRecorder:
             "trainings": [],
             "loaded_models": [],
             "evaluations": [],
+            "uncertainties": [],
             "notes": [],
             "warnings": [],
             "error": None,
@@ -308,7 +309,9 @@ class RunRecorder:
     def take_facts(self, state: PipelineState) -> None:
         """Copies what the steps told (``state.facts``) into the record."""
         facts = json_ready(state.facts.to_dict())
-        self.data.update({key: facts[key] for key in ("trainings", "loaded_models", "evaluations", "notes")})
+        self.data.update(
+            {key: facts[key] for key in ("trainings", "loaded_models", "evaluations", "uncertainties", "notes")}
+        )
 
     def fail(self, error: BaseException) -> None:
         """Records the error that ended the run."""

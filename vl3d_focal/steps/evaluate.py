@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 JSON_SUFFIX = ".json"
 TEXT_OUTPUTS = ("class_report_path", "confusion_matrix_report_path", "class_distribution_report_path")
 PLOT_OUTPUTS = ("confusion_matrix_plot_path", "class_distribution_plot_path")
+CLASS_NAME = {"type": "string", "minLength": 1}
 
 
 def _training_counts(state: PipelineState, *, num_classes: int) -> dict[str, list[int]] | None:
@@ -72,7 +73,14 @@ def reordered_names_problem(names: Sequence[str], classes: Sequence[str]) -> str
     )
 
 
-def _classes(step: Mapping[str, Any], state: PipelineState) -> tuple[Any, list[str]]:
+def evaluation_classes(step: Mapping[str, Any], state: PipelineState) -> tuple[Any, list[str]]:
+    """The class mapping of the predictions and the names an eval step reports them under (its
+    ``class_names``, else the mapping's).
+
+    Example:
+        >>> evaluation_classes({"class_names": None}, state)[1][:2]
+        ['ground', 'vegetation']
+    """
     mapping = state.require_mapping(step="eval")
     if state.predicted_names is not None and list(mapping.names) != state.predicted_names:
         raise DataError(
@@ -89,6 +97,22 @@ def _classes(step: Mapping[str, Any], state: PipelineState) -> tuple[Any, list[s
             f"{list(mapping.names)}), got {len(names)}: {names}"
         )
     return mapping, names
+
+
+def ignored_classes(step: Mapping[str, Any], names: Sequence[str]) -> list[int]:
+    """The indices of an eval step's ``ignore_classes`` among ``names``.
+
+    Example:
+        >>> ignored_classes({"eval": "ClassificationEvaluator", "ignore_classes": ["b"]}, ["a", "b"])
+        [1]
+    """
+    unknown = [name for name in step["ignore_classes"] if name not in names]
+    if unknown:  # validation checks them where the spec names the classes; here the model does
+        raise DataError(
+            f"{step['eval']}: ignore_classes {unknown} are not classes of the predictions ({list(names)})"
+            f"{did_you_mean(unknown[0], names)}"
+        )
+    return [list(names).index(name) for name in step["ignore_classes"]]
 
 
 def _is_json(path: str) -> bool:
@@ -113,14 +137,8 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.reports.topdown import plot_topdown
     from vl3d_focal.reports.vl3d_evaluation import write_vl3d_evaluation
 
-    mapping, names = _classes(step, state)
-    unknown = [name for name in step["ignore_classes"] if name not in names]
-    if unknown:  # validation checks them where the spec names the classes; here the model does
-        raise DataError(
-            f"ClassificationEvaluator: ignore_classes {unknown} are not classes of the predictions ({names})"
-            f"{did_you_mean(unknown[0], names)}"
-        )
-    ignore = [names.index(name) for name in step["ignore_classes"]]
+    mapping, names = evaluation_classes(step, state)
+    ignore = ignored_classes(step, names)
     for record in state.clouds:
         metrics, (xyz, reference, predicted) = evaluate_predictions(
             record, mapping=mapping, class_names=names, ignore=ignore
@@ -194,9 +212,32 @@ def _report_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
     return [("cloud", str(path)) for key, path in files.items() if key != "json" and (pictures or not is_picture(key))]
 
 
-def _names_list(items: dict[str, Any], description: str, default: list[str] | None) -> dict[str, Any]:
+def names_list(items: dict[str, Any], description: str, default: list[str] | None) -> dict[str, Any]:
+    """The schema of a list of distinct names (classes, metrics), with its default unless None.
+
+    Example:
+        >>> names_list({"type": "string"}, "Classes.", [])["default"]
+        []
+    """
     schema: dict[str, Any] = {"type": "array", "uniqueItems": True, "items": items, "description": description}
     return schema if default is None else {**schema, "default": default}
+
+
+def class_names_schema() -> dict[str, Any]:
+    """The ``class_names`` of an eval step: null (the classes' names) or one name per class.
+
+    Example:
+        >>> class_names_schema()["default"] is None
+        True
+    """
+    return {
+        "description": "Names of the classes in the reports (VL3D); null: the classes' names.",
+        "default": None,
+        "anyOf": [
+            {"type": "null", "title": "null"},
+            {"title": "a list of names", **names_list(CLASS_NAME, "Names.", None)},
+        ],
+    }
 
 
 def eval_schema() -> dict[str, Any]:
@@ -206,7 +247,6 @@ def eval_schema() -> dict[str, Any]:
         >>> eval_schema()["properties"]["metrics"]["default"][:3]
         ['OA', 'P', 'R']
     """
-    name = {"type": "string", "minLength": 1}
     return closed_object(
         {
             "eval": {
@@ -227,25 +267,18 @@ def eval_schema() -> dict[str, Any]:
                 "top-down pictures (SVG files, about 0.1 s for a cloud of 100,000 points; false spares them, "
                 "the JSON, text and CSV reports are still written).",
             },
-            "class_names": {
-                "description": "Names of the classes in the reports (VL3D); null: the classes' names.",
-                "default": None,
-                "anyOf": [
-                    {"type": "null", "title": "null"},
-                    {"title": "a list of names", **_names_list(name, "Names.", None)},
-                ],
-            },
-            "metrics": _names_list(
+            "class_names": class_names_schema(),
+            "metrics": names_list(
                 {"enum": list(GLOBAL_METRICS), "title": "metric"},
                 "Metrics of the report_path text report (VL3D's).",
                 list(GLOBAL_METRICS),
             ),
-            "class_metrics": _names_list(
+            "class_metrics": names_list(
                 {"enum": list(CLASS_METRICS), "title": "class metric"},
                 "Per-class metrics of the class report.",
                 list(CLASS_METRICS),
             ),
-            "ignore_classes": _names_list(name, "Classes whose reference points are not scored.", []),
+            "ignore_classes": names_list(CLASS_NAME, "Classes whose reference points are not scored.", []),
             **{key: optional_output_schema(f"VL3D's {key} (text).", scope="cloud") for key in TEXT_OUTPUTS},
             **{
                 key: optional_output_schema(

@@ -127,6 +127,24 @@ class EvaluationFacts:
 
 
 @dataclass
+class UncertaintyFacts:
+    """The uncertainty evaluation of one cloud (``ClassificationUncertaintyEvaluator``).
+
+    Attributes:
+        cloud: the cloud's path.
+        report_path: the LAS report written, or None.
+        summary: the means of the measures and the mean entropy per predicted class
+            (:class:`~vl3d_focal.inference.uncertainty_output.UncertaintyResult`).
+        figures: the figures written, by measure.
+    """
+
+    cloud: str
+    report_path: str | None
+    summary: dict[str, Any]
+    figures: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class RunFacts:
     """Everything the steps of a run told, in the order they told it.
 
@@ -134,12 +152,14 @@ class RunFacts:
         trainings: one per ``train`` step.
         loaded_models: one per model loaded from a file (``ModelLoader``, ``PredictivePipeline``).
         evaluations: one per evaluated cloud.
+        uncertainties: one per cloud an uncertainty evaluator evaluated.
         notes: free-form lines worth showing (e.g. a model loaded from a file).
     """
 
     trainings: list[TrainingFacts] = field(default_factory=list)
     loaded_models: list[LoadedModelFacts] = field(default_factory=list)
     evaluations: list[EvaluationFacts] = field(default_factory=list)
+    uncertainties: list[UncertaintyFacts] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,8 +1,8 @@
-"""The ``miner`` steps: VL3D's ``GeometricFeatures``, ``HeightFeatures`` and ``SmoothFeatures``.
+"""The ``miner`` steps: VL3D's ``GeometricFeatures``, ``HeightFeatures``, ``SmoothFeatures`` and ``HSVFromRGB``.
 
 A miner step declares features that later steps can name in ``fnames``: each gets the name in
 ``frenames``, or VL3D's automatic one (``planarity_r1.0``, ``planarity_k16``,
-``floor_distance_r5.0_sep0.5``, ``intensity_mean_r1.0``). Nothing is computed when the step runs: its recipe
+``floor_distance_r5.0_sep0.5``, ``intensity_mean_r1.0``, ``HSV_H``). Nothing is computed when the step runs: its recipe
 (:class:`~vl3d_focal.data.miners.MinedFeatures`) is kept, and the features are computed when a
 train or predict step first needs them, for a whole cloud or tile by tile with the margin they
 depend on (a streamed cloud); a trained model keeps the recipes of its ``fnames``.
@@ -24,10 +24,14 @@ from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.normalise import fill_defaults, walk
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.data.feature_names import (
+    COLOUR_DIMENSIONS,
     EIGEN_FEATURE_NAMES,
     HEIGHT_FEATURE_NAMES,
     HEIGHT_NEIGHBORHOODS,
     HEIGHT_OUTLIER_FILTERS,
+    HSV_DEFAULT_NAMES,
+    HSV_FEATURE_NAMES,
+    HSV_HUE_UNITS,
     NEIGHBOURHOOD_FEATURE_NAMES,
     SMOOTH_NEIGHBORHOODS,
     SMOOTH_STRATEGIES,
@@ -200,6 +204,26 @@ def _smooth_schema() -> dict[str, Any]:
     )
 
 
+def _hsv_schema() -> dict[str, Any]:
+    properties = _common(
+        "HSVFromRGB", HSV_FEATURE_NAMES, "Hue, saturation and value of each point's colour (data.hsv_features)."
+    )
+    del properties["fnames"]
+    properties["frenames"].update(
+        minItems=3,
+        maxItems=3,
+        default=list(HSV_DEFAULT_NAMES),
+        description="The names of the hue, the saturation and the value.",
+    )
+    properties["hue_unit"] = {"enum": list(HSV_HUE_UNITS), "default": "radians", "description": "The hue's unit."}
+    properties["chunk_size"] = _chunk_size()
+    return closed_object(
+        properties,
+        required=["miner"],
+        description="HSV from RGB: hue, saturation and value of each point's red, green and blue.",
+    )
+
+
 def run_miner(step: Mapping[str, Any], state: PipelineState) -> None:
     """Keeps the step's recipe: later steps compute its features when they use them.
 
@@ -235,9 +259,12 @@ def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     filled = walk(copy.deepcopy(dict(step)), schema, fill_defaults)
     fnames, frenames = as_list(filled.get("fnames")), step.get("frenames")
     inputs = as_list(step.get("input_fnames"))
-    expected = len(fnames) * len(inputs) if step.get("miner") == "SmoothFeatures" else len(fnames)
+    expected, per = len(fnames), "fnames entry"
+    if step.get("miner") == "SmoothFeatures":
+        expected, per = len(fnames) * len(inputs), "(fnames entry, input_fnames entry)"
+    elif step.get("miner") == "HSVFromRGB":
+        expected, per = len(HSV_FEATURE_NAMES), "of hue, saturation and value"
     if isinstance(frenames, list) and len(frenames) != expected:
-        per = "(fnames entry, input_fnames entry)" if step.get("miner") == "SmoothFeatures" else "fnames entry"
         yield at + ("frenames",), f"expected one name per {per} ({expected}); got {len(frenames)}"
         return
     try:
@@ -245,9 +272,12 @@ def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     except (KeyError, TypeError, ValueError):  # an invalid step: the schema reports it
         return
     clouds = as_dict(known.get("cloud_features"))
-    yield from _check_inputs(inputs, at, clouds, known)
+    if step.get("miner") == "HSVFromRGB":
+        yield from _check_colours(at, clouds)
+    else:
+        yield from _check_inputs(inputs, at, clouds, known)
     for index, name in enumerate(names):
-        where = at + (("frenames", index) if frenames else ("fnames", index))
+        where = at + (("frenames", index) if frenames else ("fnames", index) if "fnames" in filled else ("miner",))
         taken = [path for path, offered in clouds.items() if offered is not None and name in offered]
         if name in known.get("mined_features", []):
             yield where, f"{name!r} is already given by an earlier miner step; give it another name in frenames"
@@ -259,6 +289,18 @@ def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
             offered.extend(name for name in names if name not in offered)
 
 
+def _check_colours(at: tuple, clouds: dict[str, Any]) -> Iterator[Issue]:
+    """A HSV miner's colours: every cloud has them."""
+    for path, offered in clouds.items():
+        absent = [name for name in COLOUR_DIMENSIONS if offered is not None and name not in offered]
+        if absent:
+            yield (
+                at + ("miner",),
+                f"{path} has no {', '.join(absent)} (a LAS point format without colours); HSVFromRGB needs "
+                "red, green and blue",
+            )
+
+
 def _check_inputs(inputs: list[Any], at: tuple, clouds: dict[str, Any], known: dict[str, Any]) -> Iterator[Issue]:
     """A smoothing miner's inputs: point-wise features every cloud offers."""
     for index, name in enumerate(inputs):
@@ -268,8 +310,8 @@ def _check_inputs(inputs: list[Any], at: tuple, clouds: dict[str, Any], known: d
             yield (
                 where,
                 (
-                    f"{name!r} depends on each point's neighbours; SmoothFeatures smooths point-wise features "
-                    "(dimensions of the clouds, return_ratio, ones)"
+                    f"{name!r} is {'mined' if name in known.get('mined_features', []) else 'computed'}; "
+                    "SmoothFeatures smooths point-wise features of the clouds (their dimensions, return_ratio, ones)"
                 ),
             )
         elif absent:
@@ -280,6 +322,7 @@ _MINERS = (
     ("GeometricFeatures", _geometric_schema()),
     ("HeightFeatures", _height_schema()),
     ("SmoothFeatures", _smooth_schema()),
+    ("HSVFromRGB", _hsv_schema()),
 )
 for _name, _schema in _MINERS:
     STEPS.register(step_entry(kind="miner", name=_name, handler=run_miner, schema=_schema, check=check_miner))

@@ -3,7 +3,7 @@
 - ``class_names`` has ``num_classes`` names, the class step's names in its order (without a
   class step, they name the classification values 0..num_classes-1, as in VL3D);
 - ``class_weight`` (loss or ``model_handling``) has one weight per class, or names every class;
-  the loss takes class weights (registry metadata);
+  the loss takes class weights, and is made for this many classes (registry metadata);
 - ``from_logits`` is not false for a model whose metadata says it emits logits;
 - no validation split together with validation clouds;
 - ``pre_processing.training_class_distribution`` has one count per class;
@@ -49,6 +49,7 @@ from vl3d_focal.config.compilation_schema import DEFAULT_TRAINING_METRICS, logge
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.lazy import load_reference
+from vl3d_focal.losses.arguments import class_count_problem
 from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES, forest_step_issues
 from vl3d_focal.registry import LOSSES, MODELS
 from vl3d_focal.steps.class_mapping import unwritable_codes_problem
@@ -73,8 +74,12 @@ def _weight_issues(value: Any, at: tuple, *, num_classes: int | None, names: lis
             yield at, f"every class needs a weight; missing: {missing}"
 
 
-def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any) -> Iterator[Issue]:
+def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any, num_classes: int | None) -> Iterator[Issue]:
     entry = LOSSES.get(loss["function"]) if loss.get("function") in LOSSES.names() else None
+    expected = entry.metadata.get("num_classes") if entry is not None else None
+    problem = class_count_problem(loss["function"], expected=expected, num_classes=num_classes) if expected else None
+    if problem:
+        yield at + ("compilation_args", "loss", "function"), problem
     if entry is not None and handling.get("class_weight") is not None:
         if loss.get("class_weight") is not None:
             yield (
@@ -344,7 +349,8 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     yield from _weight_issues(
         handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=classes
     )
-    yield from _loss_issues(loss, handling, at, model=step.get("train"))
+    class_count = num if num is not None or classes is None else len(classes)
+    yield from _loss_issues(loss, handling, at, model=step.get("train"), num_classes=class_count)
     yield from _monitor_issues(handling, compilation, at + ("model_handling",))
     if args.get("class_weight") is not None and handling.get("class_weight") is not None:
         yield at + ("class_weight",), "class weights are given in model_handling.class_weight too; keep one"

@@ -1,0 +1,234 @@
+"""The ``eval`` step ``ClassificationUncertaintyEvaluator`` (VL3D): how uncertain the predictions are.
+
+From each predicted cloud's class probabilities: the point-wise entropy, the weighted entropy
+(``include_weighted_entropy``: rare classes weigh more, counted among the reference classes, or
+among the predictions with ``weight_by_predictions`` or for a cloud without reference classes),
+the class ambiguity and, with ``include_clusters``, the cluster-wise entropy (MiniBatchKMeans on
+the model's input features, :mod:`vl3d_focal.inference.uncertainty`). Points whose reference
+class is in ``ignore_classes`` are left out.
+
+``report_path``: a LAS/LAZ with those measures as extra dimensions
+(:mod:`vl3d_focal.inference.uncertainty_output`); ``plot_path``: a folder with one SVG figure
+per measure (:mod:`vl3d_focal.reports.uncertainty_figures`). A cloud predicted tile by tile
+(streamed) is evaluated chunk by chunk, but without clusters: they need the features of every
+point at once, so ``include_clusters`` refuses such a cloud. The run report's
+``uncertainties`` hold each cloud's means.
+
+Example:
+    >>> _figure_files({"plot_path": "*uncertainty/", "include_weighted_entropy": False})[0]
+    ('cloud', '*uncertainty/point_wise_entropy_figure.svg')
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from vl3d_focal.config.prefixes import expand_output
+from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.errors import DataError
+from vl3d_focal.inference.uncertainty import REDUCE_FUNCTIONS
+from vl3d_focal.registry import STEPS
+from vl3d_focal.reports.uncertainty_figures import FIGURE_NAMES
+from vl3d_focal.schema_annotations import (
+    CLOUD_FOLDER_OUTPUT,
+    CLOUD_SUFFIXES,
+    PATH_ANNOTATION,
+    no_effect,
+    optional_output_schema,
+)
+from vl3d_focal.steps.definition import step_entry
+from vl3d_focal.steps.evaluate import CLASS_NAME, check_eval, class_names_schema, names_list
+
+if TYPE_CHECKING:
+    from vl3d_focal.data.records import CloudRecord
+    from vl3d_focal.inference.uncertainty_output import Clustering
+    from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
+
+NAME = "ClassificationUncertaintyEvaluator"
+
+
+def figure_folder(plot_path: str) -> str:
+    """``plot_path`` as a folder (VL3D's ``"*uncertainty/"``), ending with ``/``.
+
+    Example:
+        >>> figure_folder("*uncertainty"), figure_folder("*uncertainty/")
+        ('*uncertainty/', '*uncertainty/')
+    """
+    return plot_path if plot_path.endswith("/") else f"{plot_path}/"
+
+
+def _clustering(step: Mapping[str, Any], state: PipelineState, record: CloudRecord) -> Clustering | None:
+    """The clustering of a cloud's points on the model's input features, None when the model has none."""
+    from vl3d_focal.data.field_inputs import cloud_features
+    from vl3d_focal.inference.uncertainty_output import Clustering
+
+    if not record.loaded:
+        raise DataError(
+            f"{NAME}: include_clusters clusters the features of every point at once, and {record.path} was "
+            "predicted tile by tile from its file (more points than the predict step's chunk_points); give that "
+            "predict step chunk_points null (or more than the cloud's points) to predict it in memory, or set "
+            "include_clusters false"
+        )
+    bundle = state.require_bundle(step=NAME)
+    if not bundle.feature_names:
+        logger.warning("%s: the model has no input features to cluster the points on; no clusters", NAME)
+        return None
+    return Clustering(
+        features=cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners),
+        num_clusters=step["num_clusters"],
+        max_iter=step["clustering_max_iters"],
+        batch_size=step["clustering_batch_size"],
+        entropy_weights=step["clustering_entropy_weights"],
+        reduce=step["clustering_reduce_function"],
+    )
+
+
+def _summary_line(record: CloudRecord, summary: Mapping[str, Any]) -> str:
+    classes = ", ".join(f"{name} {value:.3f}" for name, value in summary["class_entropy"].items() if value is not None)
+    return (
+        f"{record.path.name}: uncertainty of {summary['points']} points: mean entropy "
+        f"{summary['mean_entropy'] or 0.0:.4f}, mean ambiguity {summary['mean_ambiguity'] or 0.0:.4f}; "
+        f"mean entropy by predicted class: {classes or 'none'}"
+    )
+
+
+def run_uncertainty_evaluator(step: Mapping[str, Any], state: PipelineState) -> None:
+    """Evaluates the uncertainty of every predicted cloud (module docstring).
+
+    Example:
+        >>> from vl3d_focal.steps.predict import run_previous_model
+        >>> run_previous_model(with_defaults({"predict": "PreviousModel"}), state)
+        >>> run_uncertainty_evaluator(with_defaults({"eval": "ClassificationUncertaintyEvaluator",
+        ...     "report_path": "*uncertainty.laz", "plot_path": "*plots/"}), state)
+        >>> (out / "uncertainty.laz").is_file(), (out / "plots" / "class_ambiguity_figure.svg").is_file()
+        (True, True)
+    """
+    from vl3d_focal.inference.uncertainty_output import UncertaintyOptions, evaluate_uncertainty
+    from vl3d_focal.reports.uncertainty_figures import write_uncertainty_figures
+    from vl3d_focal.steps.evaluate import evaluation_classes, ignored_classes
+    from vl3d_focal.steps.facts import UncertaintyFacts
+
+    mapping, names = evaluation_classes(step, state)
+    ignore = tuple(ignored_classes(step, names))
+    for record in state.clouds:
+        options = UncertaintyOptions(
+            class_names=names,
+            ignore=ignore,
+            include_probabilities=step["include_probabilities"],
+            include_weighted_entropy=step["include_weighted_entropy"],
+            weight_by_predictions=step["weight_by_predictions"],
+            clustering=_clustering(step, state, record) if step["include_clusters"] else None,
+        )
+        report = expand_output(step["report_path"], prefix=record.prefix) if step["report_path"] else None
+        found = evaluate_uncertainty(record, mapping=mapping, options=options, report_path=report)
+        figures = {}
+        if step["plot_path"]:
+            figures = write_uncertainty_figures(
+                found.measures,
+                reference=found.reference,
+                predicted=found.predicted,
+                class_names=names,
+                folder=expand_output(figure_folder(step["plot_path"]), prefix=record.prefix),
+                kernel_points=step["gaussian_kernel_points"],
+            )
+        state.facts.uncertainties.append(
+            UncertaintyFacts(cloud=str(record.path), report_path=report, summary=found.summary, figures=figures)
+        )
+        logger.info(_summary_line(record, found.summary))
+
+
+def _figure_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+    plot_path = step.get("plot_path")
+    if not isinstance(plot_path, str):
+        return []
+    left_out = {
+        "WeightedEntropy": not step.get("include_weighted_entropy", True),
+        "ClusterWiseEntropy": not step.get("include_clusters", False),
+    }
+    return [
+        ("cloud", figure_folder(plot_path) + name)
+        for measure, name in FIGURE_NAMES.items()
+        if not left_out.get(measure)
+    ]
+
+
+def _flag(description: str, default: bool) -> dict[str, Any]:
+    return {"type": "boolean", "default": default, "description": description}
+
+
+def _count(description: str, default: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "default": default, "description": description}
+
+
+def uncertainty_schema() -> dict[str, Any]:
+    """The ``ClassificationUncertaintyEvaluator`` step's schema (VL3D's keys and defaults).
+
+    Example:
+        >>> uncertainty_schema()["properties"]["clustering_reduce_function"]["default"]
+        'max'
+    """
+    return closed_object(
+        {
+            "eval": {"const": NAME, "description": "How uncertain the predictions are (entropy, ambiguity)."},
+            "class_names": class_names_schema(),
+            "ignore_classes": names_list(CLASS_NAME, "Classes whose reference points are left out.", []),
+            "include_probabilities": _flag("Write each class's probability in the report (named by the class).", True),
+            "include_weighted_entropy": _flag("Compute the entropy weighted by 1 - the classes' shares.", True),
+            "include_clusters": _flag(
+                "Compute the cluster-wise entropy (MiniBatchKMeans on the model's input features; a cloud in "
+                "memory only).",
+                False,
+            ),
+            "weight_by_predictions": _flag(
+                "Weigh the classes by their share of the predictions instead of the reference classes.", False
+            ),
+            "num_clusters": _count("Clusters of the cluster-wise entropy.", 8),
+            "clustering_max_iters": _count("Most iterations of the clustering.", 128),
+            "clustering_batch_size": _count("Points per batch of the clustering.", 4096),
+            "clustering_entropy_weights": _flag("Weigh each point by its entropy in the clustering.", False),
+            "clustering_reduce_function": {
+                "enum": list(REDUCE_FUNCTIONS),
+                "default": "max",
+                "description": "How a cluster's point-wise entropies become its entropy.",
+            },
+            "gaussian_kernel_points": _count("Points of each violin plot's density in the figures.", 256),
+            "full_dataset_class_count": no_effect(
+                {"description": "Accepted as VL3D accepts it, which reads it nowhere."}, why="VL3D reads it nowhere"
+            ),
+            "report_path": optional_output_schema(
+                "LAS/LAZ report: the evaluated points with the measures as extra dimensions.",
+                scope="cloud",
+                suffixes=CLOUD_SUFFIXES,
+            ),
+            "plot_path": {
+                "type": ["string", "null"],
+                "minLength": 1,
+                "default": None,
+                PATH_ANNOTATION: CLOUD_FOLDER_OUTPUT,
+                "description": "Folder of the SVG figures, one per measure (VL3D's '*uncertainty/'). A leading '*' "
+                "stands for the output prefix; null: not drawn.",
+            },
+        },
+        required=["eval"],
+        description="Evaluates how uncertain the predictions of each cloud are (VL3D's "
+        "ClassificationUncertaintyEvaluator).",
+    )
+
+
+STEPS.register(
+    step_entry(
+        kind="eval",
+        name=NAME,
+        handler=run_uncertainty_evaluator,
+        schema=uncertainty_schema(),
+        needs=("predictions", "mapping"),
+        chief_only=True,
+        per_cloud=True,
+        outputs=_figure_files,
+        check=check_eval,
+    )
+)
