@@ -151,6 +151,21 @@ def test_recipes_take_vl3d_names_and_frenames():
     assert recipes_for(["intensity", "p1"], [radius, knn, height]) == (knn,)
 
 
+def test_the_height_neighbourhood_type_is_case_insensitive_as_in_vl3d():
+    """VL3D's specs write "cylinder": validated and computed as Cylinder, a disc in xy."""
+
+    def step(kind: str) -> dict:
+        hood = {"type": kind, "radius": 6.0, "separation_factor": 0.5}
+        return {"miner": "HeightFeatures", "fnames": ["floor_distance"], "neighborhood": hood}
+
+    assert MinedFeatures.from_step(step("cylinder")) == MinedFeatures.from_step(step("Cylinder"))
+    assert MinedFeatures.from_step(step("RECTANGULAR2D")).params["neighborhood"] == "Rectangular2D"
+    spec = miner_spec(["floor_distance_r6.0_sep0.5"], [step("cylinder")])
+    assert check_spec(spec, check_files=False).issues == []
+    issues = check_spec(miner_spec(["floor_distance_r6.0_sep0.5"], [step("sphere")]), check_files=False).issues
+    assert [issue.path for issue in issues] == ["$.sequential_pipeline[1].neighborhood.type"], issues
+
+
 def test_validation_knows_the_mined_names(tmp_path):
     generate_urban_scene(seed=2, size_m=20.0).write(tmp_path / "scene.las")
     miner = {"miner": "GeometricFeatures", "k": 16, "fnames": ["planarity", "verticality"]}
@@ -287,3 +302,23 @@ def test_vl3d_writer_after_miners_writes_the_mined_features_and_auto_trains_on_t
     }
     (tmp_path / "train.json").write_text(json.dumps(train))
     assert execute_pipeline(load_spec(tmp_path / "train.json")).bundle.feature_names == mined
+
+
+def test_vl3d_single_component_miner_form_writes_the_mined_cloud(tmp_path, restore_logging):
+    """VL3D's miner outside a pipeline: in_pcloud in, out_pcloud (a file) out, its frenames."""
+    import json
+
+    from vl3d_focal.cli import main
+    from vl3d_focal.io.las import read_cloud
+
+    generate_urban_scene(seed=3, size_m=16.0).write(tmp_path / "scene.las")
+    step = {"miner": "GeometricFeatures", "radius": 1.0, "fnames": ["linearity", "PCA1"]}
+    step["frenames"] = ["linearity_r1", "PCA1_r1"]
+    doc = {**step, "in_pcloud": "scene.las", "out_pcloud": "out/scene_geom.laz"}
+    (tmp_path / "mine.json").write_text(json.dumps(doc))
+    assert main(["run", str(tmp_path / "mine.json")]) == 0
+    written = laspy.read(tmp_path / "out" / "scene_geom.laz")
+    assert list(written.point_format.extra_dimension_names) == ["linearity_r1", "PCA1_r1"]
+    recipe = MinedFeatures.from_step(step)
+    expected = extract_features(read_cloud(tmp_path / "scene.las"), list(recipe.names), miners=[recipe])
+    np.testing.assert_allclose(np.column_stack([written[n] for n in recipe.names]), expected, rtol=1e-6)

@@ -76,6 +76,47 @@ def test_the_single_component_form_needs_a_model_file():
     assert _messages({**TRAIN, "out_model": "*m.model"})[0].startswith("$.out_model: the single-component form has no")
 
 
+MINER = {
+    "miner": "GeometricFeatures",
+    "in_pcloud": "data/tree.laz",
+    "out_pcloud": "out/tree_geom.laz",
+    "radius": 0.3,
+    "fnames": ["linearity", "PCA1"],
+    "frenames": ["linearity_r0_3", "PCA1_r0_3"],
+}
+
+
+def test_the_single_component_miner_form_is_the_miner_then_a_writer():
+    form = as_pipeline(MINER)
+    assert form.name == "miner" and form.issues == []
+    assert form.spec["in_pcloud"] == "data/tree.laz" and form.spec["out_pcloud"] == "out/"
+    miner, writer = form.spec["sequential_pipeline"]
+    assert miner == {key: value for key, value in MINER.items() if key not in ("in_pcloud", "out_pcloud")}
+    assert writer == {"writer": "Writer", "out_pcloud": "out/tree_geom.laz"}
+    assert form.step_origins() == ("spec's miner", "spec's out_pcloud")
+    assert _messages(MINER) == []
+
+
+def test_issues_of_the_single_component_miner_form_are_at_its_own_paths():
+    suffix, radius = _messages({**MINER, "radius": 0, "out_pcloud": "out/tree.txt"})
+    assert suffix.startswith("$.out_pcloud: expected a path ending in .las or .laz; got") and suffix.endswith(
+        "tree.txt'"
+    )
+    assert radius == "$.radius: 0 is less than or equal to the minimum of 0"
+    assert _messages({**MINER, "frenames": ["a"]}) == ["$.frenames: expected one name per fnames entry (2); got 1"]
+    assert _messages({**MINER, "miner": "CovarianceFeatures"})[0].startswith(
+        "$.miner: 'CovarianceFeatures' is a VL3D data miner this project does not have"
+    )
+    without = {key: value for key, value in MINER.items() if key != "out_pcloud"}
+    assert _messages(without) == [
+        "$: missing required key 'out_pcloud' (the file the single-component miner form writes the mined cloud to)"
+    ]
+    assert _messages({**MINER, "out_pcloud": None})[0].startswith(
+        "$.out_pcloud: expected the LAS/LAZ file the single-component miner form writes the mined cloud to"
+    )
+    assert _messages({**MINER, "out_pcloud": "*m.laz"})[0].startswith("$.out_pcloud: the single-component form has no")
+
+
 def test_a_pipeline_is_left_as_it_is():
     doc = {"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": []}
     form = as_pipeline(doc)
@@ -166,6 +207,21 @@ def test_the_autoencoders_vl3d_tuning_keys_are_notes_and_its_reports_are_outputs
     ]
     assert [(issue.path, issue.message[:30]) for issue in checked.issues] == [
         (f"{pre_processing}.receptive_fields_distribution_plot_path", "expected a path ending in .svg")
+    ]
+
+
+def test_the_kpconv_kernel_plot_folders_are_notes():
+    """VL3D's model_handling folders for plots of the (strided) KPConv kernels: accepted, noted."""
+    doc = copy.deepcopy(TRAIN)
+    doc["model_args"]["model_handling"].update(
+        kpconv_representation_dir="*/training_eval/kpconv_layers/",
+        skpconv_representation_dir="*/training_eval/skpconv_layers/",
+    )
+    checked = check_spec(doc, check_files=False)
+    assert checked.issues == []
+    assert [(note.path, "KPConv kernels" in note.message) for note in checked.notes] == [
+        ("$.model_args.model_handling.kpconv_representation_dir", True),
+        ("$.model_args.model_handling.skpconv_representation_dir", True),
     ]
 
 

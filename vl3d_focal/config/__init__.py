@@ -6,7 +6,7 @@ One concern per module:
 - :mod:`~vl3d_focal.config.loading`: :func:`validate_spec` and :func:`load_spec` (the
   normalised form the runner gets), :func:`read_spec` (with the no-effect notes and the
   origin of each step VL3D's forms rewrote);
-- :mod:`~vl3d_focal.config.forms`: VL3D's single-component training form as a pipeline;
+- :mod:`~vl3d_focal.config.forms`: VL3D's single-component training and mining forms as pipelines;
 - :mod:`~vl3d_focal.config.components`: VL3D's components, one error for one we lack;
 - :mod:`~vl3d_focal.config.notes`: keys accepted without effect (``x-vl3d-no-effect``);
 - :mod:`~vl3d_focal.config.checks`: the semantic checks a JSON Schema cannot express;

@@ -1,4 +1,4 @@
-"""VL3D's spec forms: the pipeline form, and the single-component training form.
+"""VL3D's spec forms: the pipeline form, and the single-component training and mining forms.
 
 In the pipeline form, two VL3D habits are rewritten into plain steps (:func:`as_pipeline`): a
 step whose kind key is a comment (``"_miner": ...``) is skipped, as VL3D skips it, with a
@@ -22,6 +22,16 @@ paths back as paths of the file the user wrote (``$.sequential_pipeline[0].model
 ``$.model_args`` there). Its ``"imputer": {...}`` and ``"feature_transformer": {...}`` are
 steps of their own before the train step, in that order (``$.imputer`` in the user's file);
 they write no cloud, so an ``out_pcloud`` there is an error.
+
+VL3D's data miners run outside a pipeline too (its data-mining documentation): a top-level
+``"miner"`` with its own keys, the input cloud in ``in_pcloud`` and the file the mined cloud is
+written to in ``out_pcloud``::
+
+    {"miner": "GeometricFeatures", "in_pcloud": "tile.laz", "out_pcloud": "out/tile_geom.laz",
+     "radius": 0.3, "fnames": ["linearity"], "frenames": ["linearity_r0_3"]}
+
+is the miner step followed by a ``Writer`` of that file, the output prefix being its folder
+(``$.sequential_pipeline[0].radius`` is ``$.radius``, the Writer's path ``$.out_pcloud``).
 
 Example:
     >>> form = as_pipeline({"train": "PointNetPwiseClassifier", "in_pcloud": "a.las",
@@ -49,6 +59,11 @@ from vl3d_focal.errors import SpecIssue
 
 TRAIN_FORM_KEY = "train"
 """The top-level key of VL3D's single-component training form."""
+MINER_FORM_KEY = "miner"
+"""The top-level key of VL3D's single-component mining form."""
+SINGLE_COMPONENT_FORMS = {TRAIN_FORM_KEY: "out_model", MINER_FORM_KEY: "out_pcloud"}
+"""VL3D's single-component forms: their top-level kind key -> the key of the file the form writes
+(the last step of the pipeline it stands for: a PredictiveModelWriter, a Writer)."""
 TOP_LEVEL_KEYS = ("$schema", "in_pcloud")
 """Keys of the single-component form that stay at the top of the pipeline."""
 MODEL_WRITER = "PredictiveModelWriter"
@@ -72,9 +87,9 @@ class SpecForm:
     """A spec document in the pipeline form, and how its paths read in the user's form.
 
     Attributes:
-        name: ``"pipeline"`` or ``"train"`` (the single-component training form).
+        name: ``"pipeline"``, ``"train"`` or ``"miner"`` (the single-component forms).
         spec: the document in the pipeline form (the same object for ``"pipeline"``).
-        issues: problems of the form itself (e.g. no ``out_model``).
+        issues: problems of the form itself (e.g. no ``out_model``, or ``out_pcloud`` of a miner).
     """
 
     name: str
@@ -86,7 +101,7 @@ class SpecForm:
     before: tuple[str, ...] = ()
     """The single-component form's keys made steps before its train step, in order."""
 
-    def _train_step(self, match: re.Match[str]) -> str:
+    def _component_step(self, match: re.Match[str]) -> str:
         number = match.group(1)
         if number is not None and int(number) < len(self.before):
             return f"$.{self.before[int(number)]}"
@@ -110,23 +125,27 @@ class SpecForm:
             >>> form.original_path("$.sequential_pipeline[1].out_pcloud"), form.original_path("$.sequential_pipeline[2].x")
             ('$.sequential_pipeline[0].out_pcloud', '$.sequential_pipeline[1].x')
         """
-        if self.name != TRAIN_FORM_KEY:
+        output = SINGLE_COMPONENT_FORMS.get(self.name)
+        if output is None:
             return _INDEXED_STEP_PATH.sub(self._user_step, text) if self.origins else text
-        return _STEP_PATH.sub(self._train_step, _PREFIX_PATH.sub("$.out_model", text))
+        return _STEP_PATH.sub(self._component_step, _PREFIX_PATH.sub(f"$.{output}", text))
 
     def step_origins(self) -> tuple[str, ...]:
         """Where each step of the pipeline form comes from in the user's file (``spec step 2``;
         ``spec step 2's out_pcloud``: the Writer that ``out_pcloud`` stands for; ``spec's
-        feature_transformer`` in the single-component form), or () for a pipeline as written.
+        feature_transformer`` in a single-component form), or () for a pipeline as written.
 
         Example:
             >>> as_pipeline({"sequential_pipeline": [{"miner": "M", "out_pcloud": "*m.laz"}, {"eval": "E"}]}).step_origins()
             ('spec step 1', "spec step 1's out_pcloud", 'spec step 2')
             >>> as_pipeline({"train": "M", "feature_transformer": {}, "out_model": "m.model"}).step_origins()
             ("spec's feature_transformer", "spec's train", "spec's out_model")
+            >>> as_pipeline({"miner": "M", "out_pcloud": "m.laz"}).step_origins()
+            ("spec's miner", "spec's out_pcloud")
         """
-        if self.name == TRAIN_FORM_KEY:
-            return tuple(f"spec's {key}" for key in (*self.before, TRAIN_FORM_KEY, "out_model"))
+        output = SINGLE_COMPONENT_FORMS.get(self.name)
+        if output is not None:
+            return tuple(f"spec's {key}" for key in (*self.before, self.name, output))
         return tuple(
             f"spec step {origin + 1}" + ("'s out_pcloud" if index in self.split_writers else "")
             for index, origin in enumerate(self.origins)
@@ -143,29 +162,32 @@ class SpecForm:
         return SpecIssue(self.original_path(issue.path), self.original_path(issue.message), issue.file)
 
 
-def is_train_form(doc: Any) -> bool:
-    """Whether ``doc`` is VL3D's single-component training form.
+def single_component(doc: Any) -> str | None:
+    """The kind key of VL3D's single-component form ``doc`` is in (``"train"``, ``"miner"``), or
+    None (a pipeline, or no form at all).
 
     Example:
-        >>> is_train_form({"train": "PointNetPwiseClassifier"}), is_train_form({"sequential_pipeline": []})
-        (True, False)
+        >>> single_component({"train": "PointNetPwiseClassifier"}), single_component({"sequential_pipeline": []})
+        ('train', None)
     """
-    return isinstance(doc, Mapping) and TRAIN_FORM_KEY in doc and "sequential_pipeline" not in doc
+    if not isinstance(doc, Mapping) or "sequential_pipeline" in doc:
+        return None
+    return next((key for key in SINGLE_COMPONENT_FORMS if key in doc), None)
 
 
-def _prefix(out_model: Any, issues: list[SpecIssue]) -> str:
-    if not isinstance(out_model, str) or not out_model:
+def _prefix(path: Any, key: str, issues: list[SpecIssue]) -> str:
+    """The output prefix of a single-component form: the folder of the file ``path`` it writes."""
+    if not isinstance(path, str) or not path:
         return "./"
-    if out_model.startswith(PREFIX_MARK):
+    if path.startswith(PREFIX_MARK):
         issues.append(
             SpecIssue(
-                "$.out_model",
-                f"the single-component form has no output prefix; expected a "
-                f"path without a leading '*'; got {out_model!r}",
+                f"$.{key}",
+                f"the single-component form has no output prefix; expected a path without a leading '*'; got {path!r}",
             )
         )
         return "./"
-    folder = os.path.dirname(out_model)
+    folder = os.path.dirname(path)
     return (folder or ".") + "/"
 
 
@@ -228,8 +250,11 @@ def as_pipeline(doc: Any, *, original: Any = None, kinds: Collection[str] = ()) 
         >>> as_pipeline({"train": "M", "in_pcloud": "a.las"}).issues[0].message
         "missing required key 'out_model' (the file the single-component train form writes its model to)"
     """
-    if not is_train_form(doc):
+    kind = single_component(doc)
+    if kind is None:
         return _rewritten_pipeline(doc, original=doc if original is None else original, kinds=kinds)
+    if kind == MINER_FORM_KEY:
+        return _miner_form(doc)
     issues: list[SpecIssue] = []
     before = tuple(key for key in NESTED_STEPS if isinstance(doc.get(key), Mapping))
     for key in (key for key in NESTED_STEPS if key in doc and key not in before):
@@ -262,5 +287,33 @@ def as_pipeline(doc: Any, *, original: Any = None, kinds: Collection[str] = ()) 
             )
         )
     spec = {key: doc[key] for key in TOP_LEVEL_KEYS if key in doc}
-    spec.update(out_pcloud=_prefix(doc.get("out_model"), issues), sequential_pipeline=steps)
+    spec.update(out_pcloud=_prefix(doc.get("out_model"), "out_model", issues), sequential_pipeline=steps)
     return SpecForm(name=TRAIN_FORM_KEY, spec=spec, issues=issues, before=before)
+
+
+def _miner_form(doc: Mapping[str, Any]) -> SpecForm:
+    """VL3D's single-component mining form: its miner step, then a Writer of ``out_pcloud``."""
+    issues: list[SpecIssue] = []
+    step = {key: value for key, value in doc.items() if key not in (*TOP_LEVEL_KEYS, "out_pcloud")}
+    steps: list[dict[str, Any]] = [step]
+    out = doc.get("out_pcloud")
+    if isinstance(out, str):
+        steps.append({"writer": STATE_WRITER, "out_pcloud": out})
+    elif "out_pcloud" in doc:
+        issues.append(
+            SpecIssue(
+                "$.out_pcloud",
+                f"expected the LAS/LAZ file the single-component miner form writes the mined cloud to "
+                f"(without it the features would be computed for nothing); got {describe(out)}",
+            )
+        )
+    else:
+        issues.append(
+            SpecIssue(
+                "$",
+                "missing required key 'out_pcloud' (the file the single-component miner form writes the mined cloud to)",
+            )
+        )
+    spec = {key: doc[key] for key in TOP_LEVEL_KEYS if key in doc}
+    spec.update(out_pcloud=_prefix(out, "out_pcloud", issues), sequential_pipeline=steps)
+    return SpecForm(name=MINER_FORM_KEY, spec=spec, issues=issues)

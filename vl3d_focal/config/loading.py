@@ -8,9 +8,9 @@ message``), sorted by location in natural order (``[2]`` before ``[10]``). Nothi
 
 Parsing: :mod:`vl3d_focal.config.parsing` (JSON, or YAML for any other suffix; ``_`` keys are
 comments). Both VL3D forms are accepted: the pipeline form, and the single-component training
-form (:mod:`vl3d_focal.config.forms`), checked and returned as the pipeline it stands for; in
-the pipeline form a step whose kind key is a comment is skipped and a step's ``out_pcloud``
-becomes a ``Writer`` after it, as in VL3D.
+and mining forms (:mod:`vl3d_focal.config.forms`), checked and returned as the pipeline they
+stand for; in the pipeline form a step whose kind key is a comment is skipped and a step's
+``out_pcloud`` becomes a ``Writer`` after it, as in VL3D.
 
 Checks: the JSON Schema of :mod:`vl3d_focal.config.schemas`, then the semantic checks of
 :mod:`vl3d_focal.config.checks`; a step naming a component this project does not have is one
@@ -98,7 +98,7 @@ def _inside(path: str, step: str) -> bool:
 def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_files: bool = True) -> CheckedSpec:
     """Every problem and no-effect note of a parsed spec document (either VL3D form).
 
-    The single-component training form is checked as the pipeline it stands for
+    A single-component form (training, mining) is checked as the pipeline it stands for
     (:mod:`vl3d_focal.config.forms`); issues are reported at the paths of the user's file. A
     step naming a component this project does not have gets one issue, and nothing else of
     that step is reported (:mod:`vl3d_focal.config.components`).

@@ -31,7 +31,17 @@ INTERNAL_KEYS: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
             _PATH,
             "it is where VL3D plots its experimental features structuring layer, which this project's "
             "models do not have",
-        )
+        ),
+        "kpconv_representation_dir": (
+            _PATH,
+            "it is where VL3D writes plots and CSV data of its KPConv kernels (their points and "
+            "weights), which this project does not draw",
+        ),
+        "skpconv_representation_dir": (
+            _PATH,
+            "it is where VL3D writes plots and CSV data of its strided KPConv kernels, which this "
+            "project does not draw",
+        ),
     }
 }
 """``model_args`` member -> {key: (schema, why it has no effect here)}."""

@@ -28,11 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.data.feature_names import COLOUR_DIMENSIONS, HSV_DEFAULT_NAMES, HSV_FEATURE_NAMES
+from vl3d_focal.data.feature_names import COLOUR_DIMENSIONS, HEIGHT_NEIGHBORHOODS, HSV_DEFAULT_NAMES, HSV_FEATURE_NAMES
 from vl3d_focal.errors import DataError
 
 MINER_KINDS = ("GeometricFeatures", "HeightFeatures", "SmoothFeatures", "HSVFromRGB")
 """The ``miner`` values these recipes describe."""
+
+
+def _height_neighborhood(name: str) -> str:
+    """A ``HeightFeatures`` neighbourhood type as :data:`HEIGHT_NEIGHBORHOODS` spells it (VL3D
+    reads it case-insensitively); an unknown name is left for the miner to refuse."""
+    return {known.lower(): known for known in HEIGHT_NEIGHBORHOODS}.get(name.lower(), name)
 
 
 def _number(value: float) -> str:
@@ -87,7 +93,7 @@ class MinedFeatures:
             params = {
                 "radius": float(hood["radius"]),
                 "separation_factor": float(hood["separation_factor"]),
-                "neighborhood": str(hood["type"]),
+                "neighborhood": _height_neighborhood(str(hood["type"])),
                 "outlier_filter": step.get("outlier_filter"),
             }
             suffix = f"_r{_number(hood['radius'])}_sep{_number(hood['separation_factor'])}"

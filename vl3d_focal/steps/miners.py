@@ -37,7 +37,7 @@ from vl3d_focal.data.feature_names import (
     SMOOTH_STRATEGIES,
 )
 from vl3d_focal.registry import STEPS
-from vl3d_focal.schema_annotations import no_effect
+from vl3d_focal.schema_annotations import case_insensitive_pattern, no_effect
 from vl3d_focal.steps.definition import step_entry
 
 if TYPE_CHECKING:
@@ -116,9 +116,13 @@ def _height_schema() -> dict[str, Any]:
     properties["neighborhood"] = closed_object(
         {
             "type": {
-                "enum": list(HEIGHT_NEIGHBORHOODS),
+                "type": "string",
+                "pattern": case_insensitive_pattern(HEIGHT_NEIGHBORHOODS),
+                "examples": list(HEIGHT_NEIGHBORHOODS),
+                "title": "a HeightFeatures neighborhood type",
                 "default": "Rectangular2D",
-                "description": "Rectangular2D: a square of half side radius; Cylinder: a disc.",
+                "description": "Rectangular2D: a square of half side radius; Cylinder: a disc "
+                "(case-insensitive, as in VL3D).",
             },
             "radius": {"type": "number", "exclusiveMinimum": 0, "description": "Half side or radius (m)."},
             "separation_factor": {
