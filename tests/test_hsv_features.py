@@ -138,7 +138,6 @@ def test_validation_with_and_without_the_miner(tmp_path):
     late = validate_spec(miner_spec(["HSV_S"], [HSV], after=True), base_dir=tmp_path)
     assert "'HSV_S' is not a feature" in late[0].message, late
     cases = [
-        (dict(HSV, frenames=["a", "b"]), "expected one name per of hue, saturation and value (3); got 2"),
         (dict(HSV, hue_unit="gradians"), "gradians"),
         (dict(HSV, frenames=["intensity", "s", "v"]), "'intensity' is already a feature"),
     ]
@@ -151,6 +150,35 @@ def test_validation_with_and_without_the_miner(tmp_path):
         "$.sequential_pipeline[1].chunk_size",
         "$.sequential_pipeline[1].nthreads",
     ]
+    assert "KD-tree" not in checked.notes[1].message and "no threads" in checked.notes[1].message
+
+
+def test_the_hue_unit_is_case_insensitive_as_in_vl3d(tmp_path):
+    _coloured(2).write(tmp_path / "scene.las")
+    assert validate_spec(miner_spec(["HSV_Hrad"], [dict(HSV, hue_unit="Degrees")]), base_dir=tmp_path) == []
+    assert MinedFeatures.from_step(dict(HSV, hue_unit="DEGREES")).params == {"hue_unit": "degrees"}
+    typo = validate_spec(miner_spec(["HSV_Hrad"], [dict(HSV, hue_unit="radian")]), base_dir=tmp_path)
+    assert [(i.path, i.message) for i in typo] == [
+        (
+            "$.sequential_pipeline[1].hue_unit",
+            "'radian' is not a hue unit; expected one of: 'radians', 'degrees' (case-insensitive); "
+            "did you mean 'radians'?",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("frenames", "message"),
+    [
+        (["H", "S"], "expected 3 names (the hue's, the saturation's and the value's); got 2"),
+        (["H", "H", "V"], "['H', 'H', 'V'] has non-unique elements"),
+    ],
+)
+def test_invalid_frenames_are_one_issue_without_follow_on_ones(tmp_path, frenames, message):
+    _coloured(2).write(tmp_path / "scene.las")
+    spec = miner_spec(["HSV_Hrad", "HSV_S", "HSV_V"], [dict(HSV, frenames=frenames)])
+    issues = validate_spec(spec, base_dir=tmp_path)
+    assert [(i.path, i.message) for i in issues] == [("$.sequential_pipeline[1].frenames", message)]
 
 
 def test_a_forest_on_hsv_predicts_alike_in_memory_and_streamed(tmp_path, monkeypatch):

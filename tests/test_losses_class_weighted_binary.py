@@ -98,7 +98,7 @@ def test_gradient_matches_the_reference():
     assert _reference_gradient(labels, logits)[0, 1, 1] == pytest.approx(numeric, rel=1e-5)
 
 
-def _spec(num_classes: int) -> dict:
+def _spec(num_classes: int, **loss) -> dict:
     return {
         "in_pcloud": ["a.las"],
         "out_pcloud": ["out/*"],
@@ -108,7 +108,7 @@ def _spec(num_classes: int) -> dict:
                 "model_args": {
                     "num_classes": num_classes,
                     "pre_processing": {"neighborhood": {"type": "sphere", "radius": 2.0}},
-                    "compilation_args": {"loss": {"function": NAME}},
+                    "compilation_args": {"loss": {"function": NAME, **loss}},
                     "model_handling": {"class_weight": "auto"},
                 },
             }
@@ -131,3 +131,19 @@ def test_validation_accepts_two_classes_and_refuses_three():
 def test_build_refuses_another_class_count():
     with pytest.raises(LossArgumentError, match="exactly 2 classes; this model has num_classes=3"):
         LOSSES.build({"function": NAME}, num_classes=3)
+
+
+@pytest.mark.parametrize("ignore_class", [0, 1])
+def test_an_ignore_class_of_one_of_the_two_classes_is_refused(ignore_class):
+    issues = validate_spec(_spec(2, ignore_class=ignore_class), check_files=False)
+    assert [(i.path, i.message) for i in issues] == [
+        (
+            "$.sequential_pipeline[0].model_args.compilation_args.loss.ignore_class",
+            f"ignore_class={ignore_class} is one of the 2 classes of the loss '{NAME}': every point of that class "
+            "would be ignored. Leave ignore_class out (the pipeline ignores points by a sample weight of 0) or give "
+            "a label outside [0, 2), e.g. -1",
+        )
+    ]
+    assert validate_spec(_spec(2, ignore_class=-1), check_files=False) == []
+    with pytest.raises(LossArgumentError, match=f"ignore_class={ignore_class} is one of the 2 classes"):
+        _loss(ignore_class=ignore_class)

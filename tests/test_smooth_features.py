@@ -125,7 +125,7 @@ def test_validation_takes_point_wise_inputs_only(tmp_path):
     cases = [
         (dict(good, input_fnames=["intensty"]), "'intensty' is not a feature of"),
         (dict(good, input_fnames=["height_above_ground"]), "smooths point-wise features"),
-        (dict(good, frenames=["a", "b"]), "expected one name per (fnames entry, input_fnames entry) (3); got 2"),
+        (dict(good, frenames=["a", "b"]), "expected 3 names (one per pair of fnames and input_fnames entries); got 2"),
         (dict(good, neighborhood={"type": "knn", "k": 16}), "knn"),
     ]
     for miner, expected in cases:

@@ -17,7 +17,7 @@ from vl3d_focal.data.records import CloudRecord, InMemoryPredictions
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference import uncertainty
-from vl3d_focal.inference.uncertainty_output import UncertaintyOptions, evaluate_uncertainty
+from vl3d_focal.inference.uncertainty_output import Clustering, UncertaintyOptions, evaluate_uncertainty
 from vl3d_focal.io.las import PointCloud
 from vl3d_focal.runner.pipeline import execute_pipeline
 
@@ -255,7 +255,7 @@ def _spec(step: dict) -> dict:
     ("step", "path", "message"),
     [
         ({"clustering_reduce_function": "avg"}, "clustering_reduce_function", "unknown value 'avg'; expected one of"),
-        ({"num_clusters": 0}, "num_clusters", "0 is less than the minimum of 1"),
+        ({"num_clusters": -1}, "num_clusters", "-1 is less than the minimum of 0"),
         ({"class_names": ["a", "b"]}, "class_names", "expected one name per class (5: ['ground', 'vegetation'"),
         (
             {"class_names": [c["name"] for c in reversed(DEMO_CLASSES)]},
@@ -301,3 +301,76 @@ def test_a_figure_folder_without_the_prefix_mark_is_refused_for_several_clouds(t
     assert "would be written once per input cloud (2), each overwriting the last" in issue.message
     spec["sequential_pipeline"][3]["plot_path"] = "*uncertainty/"
     assert validate_spec(spec, base_dir=tmp_path) == []
+
+
+def test_entropy_weights_of_sure_predictions_cluster_unweighted(tmp_path, caplog):
+    """A forest of one tree: every probability 0 or 1, every entropy 0, no weight to cluster by."""
+    record = _record(tmp_path, CODES, np.eye(3)[[0, 1, 2, 1, 0, 2]])
+    clustering = Clustering(np.arange(6.0)[:, None], num_clusters=2, max_iter=8, batch_size=8, entropy_weights=True)
+    options = UncertaintyOptions(["a", "b", "c"], clustering=clustering)
+    found = evaluate_uncertainty(record, mapping=MAPPING, options=options, report_path=None)
+    assert found.measures["ClusterWiseEntropy"].tolist() == [0.0] * 6
+    assert "every point-wise entropy of" in caplog.text and "clustered unweighted" in caplog.text
+
+
+def _issues(tmp_path: Path, step: dict, fnames: list[str] | None = None) -> list[tuple[str, str]]:
+    generate_urban_scene(seed=1, size_m=10.0, density=1.0).write(tmp_path / "scene.las")
+    spec = _spec(step)
+    spec["sequential_pipeline"][1] = {**FOREST, "fnames": FOREST["fnames"] if fnames is None else fnames}
+    return [
+        (issue.path.removeprefix("$.sequential_pipeline[3]"), issue.message)
+        for issue in validate_spec(spec, base_dir=tmp_path, strict=True)
+    ]
+
+
+VL3D_OFF = {
+    "include_clusters": False,
+    "num_clusters": 0,
+    "clustering_max_iters": 0,
+    "clustering_batch_size": 0,
+    "clustering_reduce_function": None,
+    "gaussian_kernel_points": 0,
+    "plot_path": None,
+}
+
+
+def test_vl3d_settings_switched_off_validate_and_are_refused_where_used(tmp_path):
+    assert _issues(tmp_path, VL3D_OFF) == []
+    issues = _issues(tmp_path, {**VL3D_OFF, "include_clusters": True, "plot_path": "*u/"})
+    assert {path for path, _ in issues} == {
+        ".num_clusters",
+        ".clustering_max_iters",
+        ".clustering_batch_size",
+        ".clustering_reduce_function",
+        ".gaussian_kernel_points",
+    }
+    assert (".num_clusters", "include_clusters true needs num_clusters of at least 1; got 0") in issues
+
+
+def test_validation_names_a_probability_clashing_with_a_las_dimension_and_a_plot_file(tmp_path):
+    names = ["ground", "Red", *[c["name"] for c in DEMO_CLASSES][2:]]
+    [(path, message)] = _issues(tmp_path, {"class_names": names})
+    assert path == ".class_names[1]" and "'Red' is a standard LAS dimension" in message
+    assert "include_probabilities false or give the class another name" in message
+    assert _issues(tmp_path, {"class_names": names, "include_probabilities": False}) == []
+    [(path, message)] = _issues(tmp_path, {"plot_path": "*uncertainty/plot.svg"})
+    assert path == ".plot_path" and message.startswith("plot_path is a folder; '*uncertainty/plot.svg' would make")
+
+
+def test_clusters_of_a_model_of_no_features_are_a_note(tmp_path):
+    issues = _issues(tmp_path, {"include_clusters": True}, fnames=[])  # the forest's own error, and the note
+    [message] = [message for path, message in issues if path == ".include_clusters"]
+    assert message.startswith("accepted, no effect here: the model is trained on no features")
+    assert _issues(tmp_path, {"include_clusters": True}) == []
+
+
+def test_a_figure_names_the_cloud_and_unit_and_writes_its_text_as_text(tmp_path):
+    from vl3d_focal.reports.uncertainty_figures import write_uncertainty_figures
+
+    measures = {"PointWiseEntropy": np.array([0.2, 0.4, 0.9])}
+    written = write_uncertainty_figures(
+        measures, reference=None, predicted=np.array([0, 1, 1]), class_names=["a", "b"], folder=tmp_path, cloud="s.las"
+    )
+    svg = Path(written["PointWiseEntropy"]).read_text()
+    assert "s.las: PointWiseEntropy (bits)" in svg and "no reference classes" in svg
+    assert "each group normalised to 100 %" in svg

@@ -103,7 +103,7 @@ def test_issues_of_the_single_component_miner_form_are_at_its_own_paths():
         "tree.txt'"
     )
     assert radius == "$.radius: 0 is less than or equal to the minimum of 0"
-    assert _messages({**MINER, "frenames": ["a"]}) == ["$.frenames: expected one name per fnames entry (2); got 1"]
+    assert _messages({**MINER, "frenames": ["a"]}) == ["$.frenames: expected 2 names (one per fnames entry); got 1"]
     assert _messages({**MINER, "miner": "CovarianceFeatures"})[0].startswith(
         "$.miner: 'CovarianceFeatures' is a VL3D data miner this project does not have"
     )

@@ -82,7 +82,7 @@ class MinedFeatures:
             return cls._smoothing(step)
         if kind == "HSVFromRGB":
             names = tuple(step.get("frenames") or HSV_DEFAULT_NAMES)
-            return cls(kind, HSV_FEATURE_NAMES, names, {"hue_unit": str(step["hue_unit"])}, COLOUR_DIMENSIONS)
+            return cls(kind, HSV_FEATURE_NAMES, names, {"hue_unit": str(step["hue_unit"]).lower()}, COLOUR_DIMENSIONS)
         features = tuple(step["fnames"])
         params: dict[str, Any]
         if kind == "GeometricFeatures":

@@ -144,12 +144,19 @@ def _clusters(record: CloudRecord, mapping: ClassMapping, options: UncertaintyOp
     parts = list(_chunks(record, mapping, options.ignore))
     kept = np.concatenate([part[1] for part in parts])
     entropy = pointwise_entropy(np.concatenate([part[4] for part in parts]))
+    weighted = clustering.entropy_weights and bool(np.any(entropy > 0))
+    if clustering.entropy_weights and not weighted:
+        logger.warning(
+            "ClassificationUncertaintyEvaluator: every point-wise entropy of %s is 0 (every probability 0 or 1), "
+            "which leaves clustering_entropy_weights no weight; its points are clustered unweighted",
+            record.path,
+        )
     labels = cluster_labels(
         clustering.features[kept],
         num_clusters=clustering.num_clusters,
         max_iter=clustering.max_iter,
         batch_size=clustering.batch_size,
-        sample_weight=entropy if clustering.entropy_weights else None,
+        sample_weight=entropy if weighted else None,
     )
     return labels, cluster_entropy(entropy, labels, reduce=clustering.reduce)
 

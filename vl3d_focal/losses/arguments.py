@@ -87,6 +87,26 @@ def class_count_problem(loss: str, *, expected: int, num_classes: int | None) ->
     )
 
 
+def ignored_class_problem(loss: str, *, expected: int | None, ignore_class: Any) -> str | None:
+    """What is wrong with ``ignore_class`` for a loss made for ``expected`` classes (registry
+    metadata ``num_classes``; None: any count): a label of one of them would ignore that
+    class entirely; or None.
+
+    Example:
+        >>> ignored_class_problem("binary", expected=2, ignore_class=-1) is None
+        True
+    """
+    if expected is None or not isinstance(ignore_class, int) or isinstance(ignore_class, bool):
+        return None
+    if not 0 <= ignore_class < expected:
+        return None
+    return (
+        f"ignore_class={ignore_class} is one of the {expected} classes of the loss {loss!r}: every point of that "
+        "class would be ignored. Leave ignore_class out (the pipeline ignores points by a sample weight of 0) "
+        f"or give a label outside [0, {expected}), e.g. -1"
+    )
+
+
 def check_gamma(value: Any, *, argument: str = "gamma") -> float:
     """A finite float >= 0.
 

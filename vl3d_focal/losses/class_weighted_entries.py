@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from vl3d_focal.losses import schema_parts as parts
-from vl3d_focal.losses.arguments import check_class_weight, check_class_weight_length, class_count_problem
+from vl3d_focal.losses.arguments import (
+    check_class_weight,
+    check_class_weight_length,
+    class_count_problem,
+    ignored_class_problem,
+)
 from vl3d_focal.losses.exceptions import LossArgumentError
 from vl3d_focal.registry import LOSSES
 
@@ -189,12 +194,14 @@ def build_class_weighted_binary_crossentropy(
         The loss (named ``class_weighted_binary_crossentropy``).
 
     Raises:
-        LossArgumentError: ``num_classes`` is not 2.
+        LossArgumentError: ``num_classes`` is not 2, or ``ignore_class`` is 0 or 1.
 
     Example:
         >>> loss = build_class_weighted_binary_crossentropy(class_weight=[0.3, 2.0], num_classes=2)
     """
-    problem = class_count_problem("class_weighted_binary_crossentropy", expected=2, num_classes=num_classes)
+    name = "class_weighted_binary_crossentropy"
+    problem = class_count_problem(name, expected=2, num_classes=num_classes)
+    problem = problem or ignored_class_problem(name, expected=2, ignore_class=ignore_class)
     if problem:
         raise LossArgumentError(problem)
     return build_class_weighted_focal_categorical_crossentropy(
@@ -205,5 +212,5 @@ def build_class_weighted_binary_crossentropy(
         ignore_class=ignore_class,
         reduction=reduction,
         num_classes=num_classes,
-        name="class_weighted_binary_crossentropy",
+        name=name,
     )

@@ -2,9 +2,11 @@
 
 One SVG figure per measure (:data:`FIGURE_NAMES`), four panels each: the measure's histogram
 (percent of the points), its histograms on the successfully and the wrongly classified points
-(percent of each), and its distribution per reference class and per predicted class (violin
-plots of ``kernel_points`` points each, VL3D's ``gaussian_kernel_points``; a class whose values
-are all one value is a line). matplotlib is imported when a figure is drawn.
+(each group normalised to 100 %), and its distribution per reference class and per predicted
+class (violin plots of ``kernel_points`` points each, VL3D's ``gaussian_kernel_points``; a class
+whose values are all one value is a line), under a title naming the cloud and the measure's unit
+(:data:`UNITS`). The SVG text is text (``svg.fonttype: none``). matplotlib is imported when a
+figure is drawn.
 
 Example:
     >>> FIGURE_NAMES["ClassAmbiguity"]
@@ -28,6 +30,8 @@ FIGURE_NAMES = {
     "ClassAmbiguity": "class_ambiguity_figure.svg",
 }
 """Measure (the report's dimension) -> its figure's file name in the plot folder."""
+UNITS = {"ClassAmbiguity": "no unit, 0 to 1"}
+"""The unit of a measure in its figure's title; the entropies: bits (log2)."""
 BINS = 32
 
 
@@ -44,14 +48,15 @@ def _success_panel(ax: Any, values: np.ndarray, reference: np.ndarray | None, pr
     hit = values[scored & (reference == predicted)]
     fail = values[scored & (reference != predicted)]
     ax.hist([hit, fail], bins=BINS, weights=[_percent(hit), _percent(fail)], label=["success", "fail"])
-    ax.legend()
+    ax.legend(title="each group: 100 %")
 
 
 def _class_panel(ax: Any, values: np.ndarray, classes: np.ndarray | None, names: Sequence[str], points: int) -> None:
     groups = [(k, values[classes == k]) for k in range(len(names))] if classes is not None else []
     groups = [(k, group) for k, group in groups if len(group)]
     if not groups:
-        ax.text(0.5, 0.5, "no points", ha="center", va="center", transform=ax.transAxes)
+        empty = "no points" if classes is not None else "no reference classes"
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
         return
     spread = [(k, group) for k, group in groups if np.ptp(group) > 0]
     positions = {k: i + 1 for i, (k, _) in enumerate(groups)}
@@ -74,8 +79,10 @@ def plot_uncertainty(
     class_names: Sequence[str],
     path: Path,
     kernel_points: int = 256,
+    cloud: str = "",
 ) -> Path:
-    """Draws the four panels of one measure of the points (module docstring) to ``path``.
+    """Draws the four panels of one measure of the points (module docstring) of ``cloud`` (its
+    file name) to ``path``.
 
     Example:
         >>> plot_uncertainty(np.array([0.1, 0.5, 0.9, 0.9]), measure="PointWiseEntropy", reference=np.array([0, 1, 1, -1]),
@@ -83,21 +90,23 @@ def plot_uncertainty(
         'e.svg'
     """
     values = np.asarray(values, dtype=np.float64)
-    fig, axes = pyplot().subplots(2, 2, figsize=(12, 9))
-    axes[0, 0].hist(values, bins=BINS, weights=_percent(values))
-    axes[0, 0].set_title(f"{measure} distribution")
-    _success_panel(axes[0, 1], values, reference, predicted)
-    axes[0, 1].set_title(f"{measure} success/fail distribution")
-    for ax in axes[0]:
-        ax.set_xlabel(measure)
-        ax.set_ylabel("Percentage (%)")
-    _class_panel(axes[1, 0], values, reference, class_names, kernel_points)
-    axes[1, 0].set_title(f"{measure} by reference class")
-    _class_panel(axes[1, 1], values, predicted, class_names, kernel_points)
-    axes[1, 1].set_title(f"{measure} by predicted class")
-    for ax in axes[1]:
-        ax.set_ylabel(measure)
-    save_figure(fig, path=Path(path))
+    with pyplot().rc_context({"svg.fonttype": "none"}):  # text as text, not glyph outlines
+        fig, axes = pyplot().subplots(2, 2, figsize=(12, 10), gridspec_kw={"hspace": 0.45})
+        fig.suptitle(f"{cloud + ': ' if cloud else ''}{measure} ({UNITS.get(measure, 'bits')})")
+        axes[0, 0].hist(values, bins=BINS, weights=_percent(values))
+        axes[0, 0].set_title(f"{measure} distribution")
+        _success_panel(axes[0, 1], values, reference, predicted)
+        axes[0, 1].set_title(f"{measure} success/fail distribution (each group normalised to 100 %)")
+        for ax in axes[0]:
+            ax.set_xlabel(measure)
+            ax.set_ylabel("Percentage (%)")
+        _class_panel(axes[1, 0], values, reference, class_names, kernel_points)
+        axes[1, 0].set_title(f"{measure} by reference class")
+        _class_panel(axes[1, 1], values, predicted, class_names, kernel_points)
+        axes[1, 1].set_title(f"{measure} by predicted class")
+        for ax in axes[1]:
+            ax.set_ylabel(measure)
+        save_figure(fig, path=path)
     return Path(path)
 
 
@@ -109,8 +118,9 @@ def write_uncertainty_figures(
     class_names: Sequence[str],
     folder: str | Path,
     kernel_points: int = 256,
+    cloud: str = "",
 ) -> dict[str, str]:
-    """The figure of each measure (:data:`FIGURE_NAMES`) in ``folder``, by measure.
+    """The figure of each measure (:data:`FIGURE_NAMES`) of ``cloud`` in ``folder``, by measure.
 
     Example:
         >>> written = write_uncertainty_figures({"ClassAmbiguity": np.array([0.2, 0.4])}, reference=None,
@@ -128,6 +138,7 @@ def write_uncertainty_figures(
                 class_names=class_names,
                 path=Path(folder) / FIGURE_NAMES[measure],
                 kernel_points=kernel_points,
+                cloud=cloud,
             )
         )
         for measure, values in measures.items()

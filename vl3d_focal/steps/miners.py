@@ -54,6 +54,11 @@ def _chunk_size() -> dict[str, Any]:
     )
 
 
+def _nthreads(why: str) -> dict[str, Any]:
+    """The schema of a VL3D miner's thread count, accepted without effect for the reason ``why``."""
+    return no_effect({"type": "integer", "description": "VL3D: threads of the miner."}, why=why)
+
+
 def _common(kind: str, features: tuple[str, ...], description: str) -> dict[str, Any]:
     return {
         "miner": {"const": kind, "description": description},
@@ -77,10 +82,7 @@ def _common(kind: str, features: tuple[str, ...], description: str) -> dict[str,
             "description": "VL3D's standalone output, null in a pipeline; or VL3D's habit: the cloud as the "
             "pipeline holds it after this step is written to this path, as by a Writer step after it.",
         },
-        "nthreads": no_effect(
-            {"type": "integer", "description": "VL3D: threads of the miner."},
-            why="the miners use every CPU core (SciPy's KD-tree workers, NumPy)",
-        ),
+        "nthreads": _nthreads("the miners use every CPU core (SciPy's KD-tree workers, NumPy)"),
     }
 
 
@@ -214,12 +216,17 @@ def _hsv_schema() -> dict[str, Any]:
     )
     del properties["fnames"]
     properties["frenames"].update(
-        minItems=3,
-        maxItems=3,
-        default=list(HSV_DEFAULT_NAMES),
-        description="The names of the hue, the saturation and the value.",
+        default=list(HSV_DEFAULT_NAMES), description="The names of the hue, the saturation and the value (three names)."
     )
-    properties["hue_unit"] = {"enum": list(HSV_HUE_UNITS), "default": "radians", "description": "The hue's unit."}
+    properties["nthreads"] = _nthreads("HSVFromRGB is a few vectorised NumPy operations, with no threads to set")
+    properties["hue_unit"] = {
+        "type": "string",
+        "pattern": case_insensitive_pattern(HSV_HUE_UNITS),
+        "examples": list(HSV_HUE_UNITS),
+        "title": "a hue unit",
+        "default": "radians",
+        "description": "The hue's unit: radians or degrees (case-insensitive, as in VL3D).",
+    }
     properties["chunk_size"] = _chunk_size()
     return closed_object(
         properties,
@@ -248,7 +255,8 @@ def run_miner(step: Mapping[str, Any], state: PipelineState) -> None:
 def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
     """radius or k, one name per feature, names new to the clouds; adds the names to what the
     clouds offer (``known["cloud_features"]``, and ``known["mined_features"]`` for the clouds
-    a train step reads itself).
+    a train step reads itself). Where ``frenames`` has the wrong length or a repeated name, that
+    is the step's one issue, and the clouds' features are unknown to the later steps' checks.
 
     Example:
         >>> [m for _, m in check_miner({"miner": "GeometricFeatures", "fnames": ["planarity"]}, (), {})]
@@ -263,13 +271,15 @@ def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     filled = walk(copy.deepcopy(dict(step)), schema, fill_defaults)
     fnames, frenames = as_list(filled.get("fnames")), step.get("frenames")
     inputs = as_list(step.get("input_fnames"))
-    expected, per = len(fnames), "fnames entry"
+    expected, per = len(fnames), "one per fnames entry"
     if step.get("miner") == "SmoothFeatures":
-        expected, per = len(fnames) * len(inputs), "(fnames entry, input_fnames entry)"
+        expected, per = len(fnames) * len(inputs), "one per pair of fnames and input_fnames entries"
     elif step.get("miner") == "HSVFromRGB":
-        expected, per = len(HSV_FEATURE_NAMES), "of hue, saturation and value"
-    if isinstance(frenames, list) and len(frenames) != expected:
-        yield at + ("frenames",), f"expected one name per {per} ({expected}); got {len(frenames)}"
+        expected, per = len(HSV_FEATURE_NAMES), "the hue's, the saturation's and the value's"
+    if isinstance(frenames, list) and (len(frenames) != expected or any(frenames.count(n) > 1 for n in frenames)):
+        if len(frenames) != expected:  # the schema reports repeated names
+            yield at + ("frenames",), f"expected {expected} names ({per}); got {len(frenames)}"
+        known.pop("cloud_features", None)  # what the clouds offer is unknown: later steps' names go unchecked
         return
     try:
         names = MinedFeatures.from_step(filled).names

@@ -333,7 +333,7 @@ def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
     from vl3d_focal.models.model_file import DEFAULT_MODEL, read_metadata
 
     path = step.get("model_path")
-    known["class_names"] = known["model_name"] = None
+    known["class_names"] = known["model_name"] = known["model_fnames"] = None
     if not (isinstance(path, str) and Path(path).is_file()):
         return
     try:

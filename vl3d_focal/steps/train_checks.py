@@ -49,7 +49,7 @@ from vl3d_focal.config.compilation_schema import DEFAULT_TRAINING_METRICS, logge
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.lazy import load_reference
-from vl3d_focal.losses.arguments import class_count_problem
+from vl3d_focal.losses.arguments import class_count_problem, ignored_class_problem
 from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES, forest_step_issues
 from vl3d_focal.registry import LOSSES, MODELS
 from vl3d_focal.steps.class_mapping import unwritable_codes_problem
@@ -80,6 +80,11 @@ def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any, num_class
     problem = class_count_problem(loss["function"], expected=expected, num_classes=num_classes) if expected else None
     if problem:
         yield at + ("compilation_args", "loss", "function"), problem
+    problem = (
+        ignored_class_problem(entry.name, expected=expected, ignore_class=loss.get("ignore_class")) if entry else None
+    )
+    if problem:
+        yield at + ("compilation_args", "loss", "ignore_class"), problem
     if entry is not None and handling.get("class_weight") is not None:
         if loss.get("class_weight") is not None:
             yield (
@@ -310,7 +315,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         ['expected num_classes (2) names; got 1']
     """
     known["model_name"] = step.get("train") if isinstance(step.get("train"), str) else None
-    known["trained_mapping"] = known.get("mapping")
+    known["trained_mapping"], known["model_fnames"] = known.get("mapping"), step.get("fnames")
     yield from check_fnames(step, at)
     yield from _feature_issues(step, at, known)
     yield from transformer_issues(step, at, known)

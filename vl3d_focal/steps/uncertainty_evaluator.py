@@ -22,9 +22,12 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from vl3d_focal.config.checks import Issue
+from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.errors import DataError
@@ -134,6 +137,7 @@ def run_uncertainty_evaluator(step: Mapping[str, Any], state: PipelineState) -> 
                 class_names=names,
                 folder=expand_output(figure_folder(step["plot_path"]), prefix=record.prefix),
                 kernel_points=step["gaussian_kernel_points"],
+                cloud=record.path.name,
             )
         state.facts.uncertainties.append(
             UncertaintyFacts(cloud=str(record.path), report_path=report, summary=found.summary, figures=figures)
@@ -156,12 +160,70 @@ def _figure_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
     ]
 
 
+CLUSTER_COUNTS = ("num_clusters", "clustering_max_iters", "clustering_batch_size")
+
+
+def _unused_setting_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
+    """The counts VL3D's specs set to 0 (and the null reduce function) are refused only where used."""
+    if step.get("include_clusters") is True:
+        for key in CLUSTER_COUNTS:
+            if isinstance(step.get(key), int) and step[key] < 1:
+                yield at + (key,), f"include_clusters true needs {key} of at least 1; got {step[key]}"
+        if "clustering_reduce_function" in step and step["clustering_reduce_function"] is None:
+            yield at + ("clustering_reduce_function",), f"include_clusters true needs one of {list(REDUCE_FUNCTIONS)}"
+    plot_path, points = step.get("plot_path"), step.get("gaussian_kernel_points")
+    if not isinstance(plot_path, str):
+        return
+    if isinstance(points, int) and points < 1:
+        yield at + ("gaussian_kernel_points",), f"a plot_path needs gaussian_kernel_points of at least 1; got {points}"
+    path = PurePosixPath(plot_path)
+    if not plot_path.endswith("/") and path.suffix[1:].isalpha():
+        yield (
+            at + ("plot_path",),
+            f"plot_path is a folder; {plot_path!r} would make a folder named {path.name}/ of the figures: give a "
+            f"folder such as {f'{path.parent}/'!r}",
+        )
+
+
+def check_uncertainty(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
+    """:func:`~vl3d_focal.steps.evaluate.check_eval`; the clustering and figure settings where
+    used; no probability named as a standard LAS dimension; a note for clusters of a model of no
+    features (``known["model_fnames"]``).
+
+    Example:
+        >>> [p for p, _ in check_uncertainty({"class_names": ["red"], "plot_path": "*u/plot.svg"}, (), {})]
+        [('plot_path',), ('class_names', 0)]
+    """
+    from vl3d_focal.io.las import STANDARD_DIMENSIONS
+
+    yield from check_eval(step, at, known)
+    yield from _unused_setting_issues(step, at)
+    names = step.get("class_names") if isinstance(step.get("class_names"), list) else None
+    if step.get("include_probabilities", True) is True:
+        for k, name in enumerate(names if names is not None else known.get("class_names") or []):
+            if isinstance(name, str) and name.lower() in STANDARD_DIMENSIONS:
+                yield (
+                    at + ("class_names", k) if names is not None else at,
+                    f"{name!r} is a standard LAS dimension: its probability cannot be written under that name; set "
+                    "include_probabilities false or give the class another name",
+                )
+    if step.get("include_clusters") is True and known.get("model_fnames") == []:
+        yield (
+            at + ("include_clusters",),
+            (
+                f"{NOTE_PREFIX}the model is trained on no features (fnames []), and the clusters are made on the "
+                "model's input features: no cluster-wise entropy"
+            ),
+        )
+
+
 def _flag(description: str, default: bool) -> dict[str, Any]:
     return {"type": "boolean", "default": default, "description": description}
 
 
 def _count(description: str, default: int) -> dict[str, Any]:
-    return {"type": "integer", "minimum": 1, "default": default, "description": description}
+    """A count VL3D's specs may set to 0 where it is unused (its clusters or figures off)."""
+    return {"type": "integer", "minimum": 0, "default": default, "description": description}
 
 
 def uncertainty_schema() -> dict[str, Any]:
@@ -191,9 +253,9 @@ def uncertainty_schema() -> dict[str, Any]:
             "clustering_batch_size": _count("Points per batch of the clustering.", 4096),
             "clustering_entropy_weights": _flag("Weigh each point by its entropy in the clustering.", False),
             "clustering_reduce_function": {
-                "enum": list(REDUCE_FUNCTIONS),
+                "enum": [*REDUCE_FUNCTIONS, None],
                 "default": "max",
-                "description": "How a cluster's point-wise entropies become its entropy.",
+                "description": "How a cluster's point-wise entropies become its entropy (null: no clusters).",
             },
             "gaussian_kernel_points": _count("Points of each violin plot's density in the figures.", 256),
             "full_dataset_class_count": no_effect(
@@ -229,6 +291,6 @@ STEPS.register(
         chief_only=True,
         per_cloud=True,
         outputs=_figure_files,
-        check=check_eval,
+        check=check_uncertainty,
     )
 )
