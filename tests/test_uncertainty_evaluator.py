@@ -219,6 +219,10 @@ def test_a_pipeline_writes_the_report_the_figures_and_the_run_summary(runs):
     [summary] = json.loads((folder / "memory/report.json").read_text())["uncertainties"]
     assert summary["summary"]["points"] == len(entropy) and len(summary["figures"]) == 4
     assert np.isclose(summary["summary"]["mean_entropy"], entropy.mean(), atol=1e-5)
+    page = (folder / "memory/report.html").read_text()
+    section = page[page.index('id="uncertainty"') :]
+    assert f"{entropy.mean():.3f}" in section and 'href="uncertainty/uncertainty.laz"' in section
+    assert all(f">{name}<" in section for name in names)  # the per-class entropies' columns
 
 
 def test_a_streamed_cloud_gives_the_same_report(runs):

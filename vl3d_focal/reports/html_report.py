@@ -30,6 +30,7 @@ from vl3d_focal.reports.html_page import cloud_link, esc, fmt, link, page, pictu
 from vl3d_focal.reports.html_training import training_section
 from vl3d_focal.reports.run_summary import first_training, loss_summary, rare_classes, summed_metrics
 from vl3d_focal.reports.survey_section import survey_section
+from vl3d_focal.reports.uncertainty_section import uncertainty_section
 
 DETAILED_CLOUDS = 12
 """Most evaluated clouds shown in detail (per-class results, confusion matrix, top-down map,
@@ -291,6 +292,8 @@ def render_report(record: Mapping[str, Any], *, folder: Path) -> str:
         sections.append(("error", "Error", _error(record)))
     sections.append(("warnings", f"Warnings ({len(record.get('warnings') or [])})", _warnings(record)))
     sections += _evaluations(record, folder)
+    if record.get("uncertainties"):
+        sections.append(("uncertainty", "Uncertainty", uncertainty_section(record["uncertainties"], folder=folder)))
     for number, training in enumerate(record.get("trainings") or [], start=1):
         sections.append((f"training-{number}", "Training", training_section(record, training, folder=folder)))
     sections.append(("clouds", "Clouds", _clouds(record, folder)))
