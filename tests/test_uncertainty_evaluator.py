@@ -225,6 +225,20 @@ def test_a_pipeline_writes_the_report_the_figures_and_the_run_summary(runs):
     assert all(f">{name}<" in section for name in names)  # the per-class entropies' columns
 
 
+def test_clusters_of_a_model_with_a_projection_are_made_on_its_projected_features(runs):
+    folder = runs[0]
+    pca = {"feature_transformer": "PCATransformer", "out_dim": 1}
+    clusters = {"include_clusters": True, "num_clusters": 3, "clustering_reduce_function": "mean"}
+    mapping = {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 1, 7]}
+    state = _run(folder, "pca", [mapping, pca, FOREST, {"predict": "PreviousModel"}, {**UNCERTAINTY, **clusters}])
+    projection = state.bundle.projection
+    assert state.bundle.feature_names == ["PCA_1"] and projection is not None
+    written = laspy.read(folder / "pca/uncertainty/uncertainty.laz")
+    raw = np.column_stack([np.asarray(written[name], dtype=np.float32) for name in projection.computed(["PCA_1"])])
+    expected = uncertainty.cluster_labels(projection.apply(raw), num_clusters=3, max_iter=128, batch_size=4096)
+    assert np.array_equal(np.asarray(written["ClusterLabel"]), expected)
+
+
 def test_a_streamed_cloud_gives_the_same_report(runs):
     folder = runs[0]
     memory = laspy.read(folder / "memory/uncertainty/uncertainty.laz")

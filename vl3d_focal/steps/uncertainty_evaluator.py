@@ -65,8 +65,12 @@ def figure_folder(plot_path: str) -> str:
 
 
 def _clustering(step: Mapping[str, Any], state: PipelineState, record: CloudRecord) -> Clustering | None:
-    """The clustering of a cloud's points on the model's input features, None when the model has none."""
+    """The clustering of a cloud's points on the model's input features as the model sees them
+    (imputed, projected: :func:`~vl3d_focal.inference.prediction.bundle_view`; a point a
+    ``RemovalImputer`` left out takes its nearest kept point's), None when the model has none."""
     from vl3d_focal.data.field_inputs import cloud_features
+    from vl3d_focal.data.model_view import ModelView
+    from vl3d_focal.inference.prediction import bundle_view
     from vl3d_focal.inference.uncertainty_output import Clustering
 
     if not record.loaded:
@@ -80,8 +84,10 @@ def _clustering(step: Mapping[str, Any], state: PipelineState, record: CloudReco
     if not bundle.feature_names:
         logger.warning("%s: the model has no input features to cluster the points on; no clusters", NAME)
         return None
+    view = bundle_view(record, bundle)
+    features = cloud_features(view, feature_names=bundle.feature_names, miners=bundle.miners)
     return Clustering(
-        features=cloud_features(record, feature_names=bundle.feature_names, miners=bundle.miners),
+        features=view.all_points(features) if isinstance(view, ModelView) else features,
         num_clusters=step["num_clusters"],
         max_iter=step["clustering_max_iters"],
         batch_size=step["clustering_batch_size"],
