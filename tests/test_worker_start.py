@@ -52,3 +52,49 @@ def test_a_local_worker_is_forked_with_keras_imported_and_takes_its_threads():
     forked, preloaded, threads, intra_op, blas = outcome
     assert (forked, preloaded, threads, intra_op) == (True, True, "2", 2)
     assert blas == {2}  # numpy's BLAS, loaded in the server with its threads, runs the worker's
+
+
+@pytest.mark.parametrize(
+    ("executor", "argv", "expected"),
+    [
+        ({"engine": "dask", "threads_per_worker": 2}, [], ExecutorSettings("dask", None, 2, None)),
+        ({}, ["--workers", "2"], ExecutorSettings("dask", 2, 1, None)),
+        ({"engine": "local"}, [], ExecutorSettings("local", None, 1, None)),
+    ],
+)
+def test_run_asks_for_the_fork_server_before_it_validates_the_spec(tmp_path, monkeypatch, executor, argv, expected):
+    import json
+
+    import vl3d_focal.config
+    import vl3d_focal.runner.executor as executor_module
+    from vl3d_focal.cli import main
+    from vl3d_focal.errors import SpecError, SpecIssue
+
+    calls = []
+
+    def record_start(settings, *, quiet):
+        calls.append(("server", settings))
+        return False
+
+    def stop_at_validation(path):
+        calls.append(("validate", None))
+        raise SpecError([SpecIssue("$", "stopped here", str(path))])
+
+    monkeypatch.setattr(executor_module, "start_worker_server", record_start)
+    monkeypatch.setattr(vl3d_focal.config, "read_spec", stop_at_validation)
+    spec = tmp_path / "survey.json"
+    spec.write_text(json.dumps({"in_pcloud": "a.laz", "out_pcloud": "out/*", "executor": executor}))
+    assert main(["run", str(spec), *argv]) == 2
+    assert calls == [("server", expected), ("validate", None)]
+
+
+def test_a_spec_that_cannot_be_parsed_starts_no_server(tmp_path, monkeypatch):
+    import vl3d_focal.runner.executor as executor_module
+    from vl3d_focal.cli import main
+
+    started = []
+    monkeypatch.setattr(executor_module, "start_worker_server", lambda settings, *, quiet: started.append(settings))
+    spec = tmp_path / "broken.json"
+    spec.write_text('{"executor": {"engine": "dask"')
+    assert main(["run", str(spec)]) == 2
+    assert started == []

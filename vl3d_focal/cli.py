@@ -95,6 +95,15 @@ def _run_spec(
 ) -> int:
     """Validates and runs a spec file (with the executor overrides of ``run``), then says where
     its report is (also when it failed)."""
+    from vl3d_focal.config.parsing import read_spec_file
+    from vl3d_focal.runner.executor import ExecutorSettings, requested_settings, start_worker_server, with_overrides
+
+    try:
+        requested = requested_settings(read_spec_file(path), workers=workers, scheduler=scheduler)
+    except SpecError:  # read_spec below reports it
+        requested = None
+    if requested is not None:  # the local workers' fork server imports TensorFlow while the spec is validated
+        start_worker_server(requested, quiet=not debug)
     from vl3d_focal.config import read_spec
 
     spec, notes, origins = read_spec(path)  # a SpecError is reported by main(), before any work
@@ -102,7 +111,6 @@ def _run_spec(
         logger.warning("%s", note)
     from vl3d_focal.lazy import import_keras, silence_keras_import
     from vl3d_focal.runner.cloud_phase import driver_loads_models
-    from vl3d_focal.runner.executor import ExecutorSettings, start_worker_server, with_overrides
 
     spec = with_overrides(spec, workers=workers, scheduler=scheduler)
     start_worker_server(ExecutorSettings.from_spec(spec), quiet=not debug)  # its imports run beside this one's

@@ -6,7 +6,7 @@ One concern per module:
 - :mod:`~vl3d_focal.config.loading`: :func:`validate_spec` and :func:`load_spec` (the
   normalised form the runner gets), :func:`read_spec` (with the no-effect notes and the
   origin of each step VL3D's forms rewrote);
-- :mod:`~vl3d_focal.config.forms`: VL3D's single-component training and mining forms as pipelines;
+- :mod:`~vl3d_focal.config.forms`: VL3D's single-component training, mining and predict forms as pipelines;
 - :mod:`~vl3d_focal.config.components`: VL3D's components, one error for one we lack;
 - :mod:`~vl3d_focal.config.notes`: keys accepted without effect (``x-vl3d-no-effect``);
 - :mod:`~vl3d_focal.config.checks`: the semantic checks a JSON Schema cannot express;
@@ -24,7 +24,8 @@ One concern per module:
   registries (:func:`generate_schemas`, :func:`write_schemas`, :func:`load_schema`);
 - :mod:`~vl3d_focal.config.starter`: the commented starter spec of ``vl3d-focal init``.
 
-This package re-exports the public API used by the CLI, the pipeline and the tests.
+This package re-exports the public API used by the CLI, the pipeline and the tests, each
+imported on first use.
 
 Example:
     >>> from vl3d_focal.config import validate_spec
@@ -34,28 +35,28 @@ Example:
 
 from __future__ import annotations
 
-from vl3d_focal.config.loading import check_spec, load_spec, read_spec, validate_spec
-from vl3d_focal.config.messages import json_path, sort_issues
-from vl3d_focal.config.normalise import apply_defaults, normalise_paths
-from vl3d_focal.config.parsing import drop_comments, parse_spec_text, read_spec_file
-from vl3d_focal.config.schemas import active_schemas, generate_schemas, load_schema, write_schemas
-from vl3d_focal.config.starter import starter_spec
+from vl3d_focal.lazy import lazy_attributes
 
-__all__ = [
-    "active_schemas",
-    "apply_defaults",
-    "check_spec",
-    "drop_comments",
-    "generate_schemas",
-    "json_path",
-    "load_schema",
-    "load_spec",
-    "normalise_paths",
-    "parse_spec_text",
-    "read_spec",
-    "read_spec_file",
-    "sort_issues",
-    "starter_spec",
-    "validate_spec",
-    "write_schemas",
-]
+_PUBLIC = {
+    "active_schemas": "schemas",
+    "apply_defaults": "normalise",
+    "check_spec": "loading",
+    "drop_comments": "parsing",
+    "generate_schemas": "schemas",
+    "json_path": "messages",
+    "load_schema": "schemas",
+    "load_spec": "loading",
+    "normalise_paths": "normalise",
+    "parse_spec_text": "parsing",
+    "read_spec": "loading",
+    "read_spec_file": "parsing",
+    "sort_issues": "messages",
+    "starter_spec": "starter",
+    "validate_spec": "loading",
+    "write_schemas": "schemas",
+}
+"""The public API and the module of each; imported on first use, so that reading a spec file
+(:mod:`~vl3d_focal.config.parsing`) does not load the validation's schemas and checks."""
+
+__all__ = sorted(_PUBLIC)
+__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

@@ -86,6 +86,39 @@ class ExecutorSettings:
         )
 
 
+def requested_settings(doc: Any, *, workers: int | None, scheduler: str | None) -> ExecutorSettings | None:
+    """The executor settings a parsed spec document asks for before it is validated (with the
+    command line's ``--workers`` / ``--scheduler``), or ``None`` where its ``executor`` holds
+    anything unexpected: validation then says what.
+
+    The command line starts the fork server of local workers (:func:`start_worker_server`) from
+    these, so that its imports (TensorFlow's, the longest part of a survey's start) run while
+    this process validates the spec and reads the clouds' headers.
+
+    Example:
+        >>> requested_settings({"executor": {"engine": "dask", "threads_per_worker": 2}}, workers=None, scheduler=None)
+        ExecutorSettings(engine='dask', workers=None, threads_per_worker=2, scheduler=None)
+        >>> requested_settings({"in_pcloud": "a.laz"}, workers=3, scheduler=None).engine
+        'dask'
+        >>> requested_settings({"executor": {"threads_per_worker": "two"}}, workers=None, scheduler=None) is None
+        True
+    """
+    executor = doc.get("executor", {}) if isinstance(doc, Mapping) else None
+    if not isinstance(executor, Mapping):
+        return None
+    engine, threads = executor.get("engine", "local"), executor.get("threads_per_worker", 1)
+    address = executor.get("scheduler") if scheduler is None else scheduler
+    if type(threads) is not int or threads < 1 or not isinstance(address, str | None):
+        return None
+    requested = workers if workers is not None else executor.get("workers")
+    return ExecutorSettings(
+        engine="dask" if workers is not None or scheduler is not None else str(engine),
+        workers=requested if type(requested) is int else None,
+        threads_per_worker=threads,
+        scheduler=address,
+    )
+
+
 def with_overrides(spec: Mapping[str, Any], *, workers: int | None, scheduler: str | None) -> dict[str, Any]:
     """A copy of a normalised spec with the command line's ``--workers`` / ``--scheduler``:
     either selects the ``dask`` engine.
