@@ -149,6 +149,7 @@ def test_registered_with_schema_and_metadata():
     assert entry.metadata == {
         "output": "logits",
         "coordinates_only": True,
+        "fnames_in_model_args": True,
         "field_spec": "vl3d_focal.data.hierarchical_fields:depth0_field_spec",
         "field_inputs": "vl3d_focal.data.hierarchical_fields:hierarchical_model_inputs",
         "args_check": "vl3d_focal.models.autoencoder_operations:autoencoder_args_issues",

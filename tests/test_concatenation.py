@@ -138,8 +138,9 @@ def test_validation_wants_one_input_key_and_conditions_that_fit_their_clouds(tmp
         "has no dimension 'clasification'; did you mean 'classification'?",
         "$.in_pcloud_concat[0].conditions[0].value_target: condition type 'in' compares with a list of values; got 2",
         "$.in_pcloud_concat[0].conditions[1].value_target: condition type 'less_than' compares with one number",
-        "$.in_pcloud_concat[0].conditions[2].action: 'keep' is not action; expected one of: 'preserve', 'discard'",
-        "$.in_pcloud_concat[0].conditions[2].condition_type: 'below' is not condition type",
+        "$.in_pcloud_concat[0].conditions[2].action: expected an action, one of: 'preserve', 'discard' (in any "
+        "case); got 'keep'",
+        "$.in_pcloud_concat[0].conditions[2].condition_type: expected a condition type, one of: 'equals', ",
         "$.in_pcloud_concat[1].in_pcloud: ",
         "$.in_pcloud_concat[2].in_pcloud: an in_pcloud_concat entry is one file, not a pattern or folder",
     ]
@@ -205,3 +206,30 @@ def test_the_written_codes_are_checked_against_the_first_cloud_whose_header_the_
     concat["in_pcloud_concat"].reverse()
     found = [str(i) for i in validate_spec(concat, base_dir=tmp_path) if "point format" in str(i)]
     assert len(found) == 1 and "b3.las is in LAS point format 3" in found[0]
+
+
+def test_clouds_of_several_crs_are_warned_of_as_a_survey_s_tiles_are(tmp_path, caplog):
+    """Before, in_pcloud_concat joined clouds of different coordinate systems without a word."""
+    from vl3d_focal.runner.inputs import read_concatenated_input
+
+    def tile(name, code):
+        las = laspy.LasData(laspy.LasHeader(point_format=6, version="1.4"))
+        las.x, las.y, las.z = [0.0, 1.0], [0.0, 1.0], [0.0, 1.0]
+        if code is not None:
+            las.header.vlrs.append(laspy.vlrs.known.WktCoordinateSystemVlr(f'PROJCS["x",AUTHORITY["EPSG","{code}"]]'))
+        las.write(tmp_path / name)
+        return {"in_pcloud": str(tmp_path / name)}
+
+    entries = [tile("a.las", 2154), tile("b.las", 32631), tile("c.las", None)]
+    with caplog.at_level("WARNING", logger="vl3d_focal"):
+        state = read_concatenated_input(entries, prefixes=[f"{tmp_path}/out/*"])
+    assert [r.message for r in caplog.records] == [
+        "the clouds of in_pcloud_concat are not all in one coordinate system (EPSG:2154: a.las; EPSG:32631: b.las; "
+        "none: c.las): they are taken as one by their concatenation (one cloud, with the first one's header); "
+        "reproject them first"
+    ]
+    assert state.clouds[0].num_points == 6
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vl3d_focal"):
+        read_concatenated_input([entries[0], tile("d.las", 2154)], prefixes=[f"{tmp_path}/out/*"])
+    assert caplog.records == []

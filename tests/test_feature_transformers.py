@@ -111,14 +111,14 @@ FOREST = {
 }
 
 
-def test_the_steps_are_validated_and_minmax_normalizer_is_refused_with_the_reason():
+def test_the_steps_are_validated():
     issues = _validate(
         [
             {"feature_transformer": KBEST, "k": 3, "fnames": ["a", "b"]},
             {"feature_transformer": PERCENTILE, "percentile": 0},
             {"feature_transformer": EXPLICIT, "fnames": ["AUTO"]},
             {"feature_transformer": VARIANCE, "fnames": ["AUTO", "a"], "variance_thresold": 1},
-            {"feature_transformer": "MinmaxNormalizer", "fnames": ["AUTO"], "clip": True},
+            {"feature_transformer": "MinmaxNormalizer", "fnames": ["AUTO"], "target_range": [1, 0], "minmax": [[0, 1]]},
             FOREST,
         ]
     )
@@ -129,10 +129,9 @@ def test_the_steps_are_validated_and_minmax_normalizer_is_refused_with_the_reaso
         "$.sequential_pipeline[3].fnames[0]: 'AUTO' takes every feature of the model: give it alone",
         "$.sequential_pipeline[3].variance_thresold: unknown key 'variance_thresold'; did you mean "
         "'variance_threshold'?",
-        "$.sequential_pipeline[4].feature_transformer: 'MinmaxNormalizer' is a VL3D feature transformer this project "
-        "does not have; every model here standardises its features with statistics of its training points, kept in "
-        "the model; a Standardizer scales them for the feature transformers after it; available: 'KBestSelector', "
-        "'PercentileSelector', 'VarianceSelector', 'ExplicitSelector', 'Standardizer', 'PCATransformer'",
+        "$.sequential_pipeline[4].minmax: minmax gives the [min, max] of each feature fnames names, and fnames is "
+        "['AUTO']: name the features",
+        "$.sequential_pipeline[4].target_range: target_range [1, 0]: expected [a, b] with a < b",
     ]
 
 

@@ -197,8 +197,7 @@ def test_forest_refuses_what_it_cannot_honour(tmp_path):
     spec["sequential_pipeline"].append({"eval": "DLModelEvaluator", "pointwise_model_output_path": "*o.laz"})
     issues = {i.path: i.message for i in validate_spec(spec, base_dir=tmp_path)}
     train = "$.sequential_pipeline[2]"
-    assert sorted(issues) == [
-        f"{train}.autoval_metrics",
+    assert sorted(issues) == [  # autoval_metrics of training_type 'base': a no-effect note (VL3D ignores them)
         f"{train}.model_args.model_handling.training_epochs",
         f"{train}.training_activations_path",
         "$.sequential_pipeline[6].eval",
@@ -303,3 +302,28 @@ def test_a_vl3d_forest_without_num_classes_takes_the_classes_of_the_data(tmp_pat
     pointnet = {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "model_args": {}}
     found = validate_spec({**spec, "sequential_pipeline": [pointnet]}, base_dir=tmp_path)
     assert any("missing required key 'num_classes'" in str(issue) for issue in found), found
+
+
+def test_model_args_random_state_seeds_the_forest_before_the_step_s_random_seed(tmp_path):
+    """VL3D passes scikit-learn's random_state to its forest; before, validation refused it."""
+    generate_urban_scene(seed=8, size_m=20.0).write(tmp_path / "scene.las")
+    x = np.random.default_rng(1).normal(size=(200, 2))
+
+    def probabilities(random_state, random_seed):
+        train = {
+            "train": "RandomForestClassifier",
+            "random_seed": random_seed,
+            "fnames": ["intensity", "height_above_ground"],
+            "model_args": {"n_estimators": 4, "max_depth": 8, "n_jobs": 1, "random_state": random_state},
+        }
+        steps = [{"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]}, train]
+        spec_file = tmp_path / f"forest_{random_state}_{random_seed}.json"
+        out = f"out_{random_state}_{random_seed}/*"
+        spec_file.write_text(
+            json.dumps({"in_pcloud": ["scene.las"], "out_pcloud": [out], "sequential_pipeline": steps})
+        )
+        return execute_pipeline(load_spec(spec_file)).bundle.model.predict_proba(x)
+
+    np.testing.assert_array_equal(probabilities(5, 1), probabilities(5, 2))  # random_state decides the trees
+    assert not np.array_equal(probabilities(None, 1), probabilities(None, 2))  # else random_seed does
+    np.testing.assert_array_equal(probabilities(None, 5), probabilities(5, 1))

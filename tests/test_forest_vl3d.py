@@ -163,7 +163,7 @@ def test_a_vl3d_forest_spec_with_its_reports_and_held_out_validation_runs(tmp_pa
     assert {"plot/tree_1.svg", "plot/tree_2.svg", "report/importance.log", "report/kfold.log"} <= set(listed)
 
 
-def test_the_forest_keys_are_refused_for_a_deep_model_and_autoval_metrics_need_a_held_out_type(tmp_path):
+def test_the_forest_keys_are_refused_for_a_deep_model_and_autoval_metrics_without_a_held_out_type_are_a_note(tmp_path):
     _scene(tmp_path)
     pointnet = {
         "train": "PointNetPwiseClassifier",
@@ -179,9 +179,14 @@ def test_the_forest_keys_are_refused_for_a_deep_model_and_autoval_metrics_need_a
         for i in found
     ), found
     assert any("$.sequential_pipeline[0].num_folds: num_folds is VL3D's random forest's" in i for i in found), found
-    spec["sequential_pipeline"] = [_forest_step(autoval_metrics=["OA"])]
-    found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path)]
-    assert any("no validation fields to score (training_type 'autoval' or 'stratified_kfold'" in i for i in found)
+    spec["sequential_pipeline"] = [_forest_step(autoval_metrics=["OA"])]  # VL3D's 'base' ignores them: a note
+    assert validate_spec(spec, base_dir=tmp_path) == []
+    found = [str(issue) for issue in validate_spec(spec, base_dir=tmp_path, strict=True)]
+    assert found == [
+        "$.sequential_pipeline[0].autoval_metrics: accepted, no effect here: training_type 'base' fits the "
+        "RandomForestClassifier on every point and scores no held-out point (training_type 'autoval' or "
+        "'stratified_kfold' does), as in VL3D, whose 'base' training never reads these metrics"
+    ], found
     spec["sequential_pipeline"] = [
         _forest_step(
             autoval_metrics=["OA"], training_type="autoval", decision_plot_path="*tree.svg", decision_plot_trees=1
@@ -303,3 +308,51 @@ def test_a_failing_candidate_is_left_out_of_the_search_with_one_warning(tmp_path
     spec = {"in_pcloud": ["scene.laz"], "out_pcloud": ["out/*"], "sequential_pipeline": [step]}
     found = [str(i) for i in validate_spec(spec, base_dir=tmp_path)]
     assert any("grid.n_estimators: [] should be non-empty" in i for i in found), found
+
+
+@pytest.mark.parametrize(
+    ("size", "shuffle", "message"),
+    [
+        (
+            2,  # before: scikit-learn's "The test_size = 2 should be greater or equal to the number of classes = 4"
+            True,
+            "training_type 'autoval': autoval_size 2 holds out 2 of the 600 labelled points, fewer than their 4 "
+            "classes (a split stratified by class, shuffle_points true, needs a point of each); give an autoval_size "
+            "of at least 4 points or a larger fraction, or shuffle_points false (the last points are held out, not "
+            "stratified)",
+        ),
+        (
+            0.004,  # ceil(2.4) = 3 points
+            True,
+            "training_type 'autoval': autoval_size 0.004 holds out 3 of the 600 labelled points, fewer than their 4 "
+            "classes",
+        ),
+        (
+            598,
+            True,
+            "training_type 'autoval': autoval_size 598 holds out 598 of the 600 labelled points and leaves 2 to learn "
+            "from, fewer than their 4 classes (a split stratified by class, shuffle_points true, needs a point of "
+            "each); give an autoval_size of at most 596 points or a smaller fraction",
+        ),
+        (
+            700,
+            False,
+            "training_type 'autoval': autoval_size 700 holds out 700 of the 600 labelled points and leaves 0 to learn "
+            "from, fewer than the one point a forest needs; give an autoval_size of at most 599 points",
+        ),
+    ],
+)
+def test_an_autoval_size_the_classes_cannot_be_split_by_says_what_to_give(size, shuffle, message):
+    """It depends on the classes of the training points: known at run time, not at validation."""
+    x, y = _points()
+    assert len(np.unique(y)) == 4
+    with pytest.raises(DataError) as raised:
+        HeldOutValidation(training_type="autoval", size=size, shuffle=shuffle, seed=0).fit(
+            _new_forest, x, y, num_classes=4
+        )
+    assert str(raised.value).startswith(message)
+    for size, shuffle, fitted in ((4, True, 596), (596, True, 4), (1, False, 599)):
+        _, learnt = HeldOutValidation(training_type="autoval", size=size, shuffle=shuffle, seed=0).fit(
+            _new_forest, x, y, num_classes=4
+        )
+        assert learnt == fitted

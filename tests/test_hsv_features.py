@@ -161,8 +161,7 @@ def test_the_hue_unit_is_case_insensitive_as_in_vl3d(tmp_path):
     assert [(i.path, i.message) for i in typo] == [
         (
             "$.sequential_pipeline[1].hue_unit",
-            "'radian' is not a hue unit; expected one of: 'radians', 'degrees' (case-insensitive); "
-            "did you mean 'radians'?",
+            "expected a hue unit, one of: 'radians', 'degrees' (in any case); got 'radian'; did you mean 'radians'?",
         )
     ]
 

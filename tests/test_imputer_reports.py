@@ -243,13 +243,13 @@ def test_mined_features_are_computed_once_with_imputers(tmp_path, monkeypatch):
     import vl3d_focal.data.features as features
 
     calls = []
-    compute = features.compute_mined
+    compute = features.compute_chain
 
     def counted(*args, **kwargs):
         calls.append(args[0].miner)
         return compute(*args, **kwargs)
 
-    monkeypatch.setattr(features, "compute_mined", counted)
+    monkeypatch.setattr(features, "compute_chain", counted)
     path = _scene_file(tmp_path, seed=18, fraction=0.1)
     miner = {"miner": "GeometricFeatures", "k": 16, "fnames": ["planarity"]}
     forest = {**FOREST, "fnames": ["intensity", "score", "planarity_k16"]}

@@ -284,7 +284,7 @@ def test_imputer_steps_validate_and_bad_keys_are_errors_at_their_path(tmp_path):
     assert found[1:] == [
         "$.sequential_pipeline[0].strategy: unknown value 'average'; expected one of: 'mean', 'median', "
         "'most_frequent', 'constant'",
-        "$.sequential_pipeline[0].target_val: 'none' is not 'NaN' or a number",
+        "$.sequential_pipeline[0].target_val: expected 'NaN' or a number; got 'none'",
         "$.sequential_pipeline[1].constant_val: unknown key 'constant_val'; did you mean 'target_val'?",
         "$.sequential_pipeline[1].fnames[0]: 'AUTO' takes every feature of the model: give it alone",
         "$.sequential_pipeline[1].target_val: expected 'NaN' or a number; got array [0]",

@@ -11,7 +11,7 @@ import json
 import pytest
 from helpers import DEMO_CLASSES, tiny_pointnet_args
 
-from vl3d_focal.config import load_spec
+from vl3d_focal.config import load_spec, validate_spec
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import SpecError
 
@@ -197,3 +197,52 @@ def test_keras_initializer_names_and_class_names_still_validate(tmp_path):
     assert _issues(tmp_path, train) == {}
     kpconv = {"operations_per_depth": [1, 1], "feature_space_dims": [8, 8], "W_initializer": ["he_uniform", "zeros"]}
     assert _issues(tmp_path, _autoencoder(kpconv)) == {}
+
+
+def test_a_regularizer_constraint_or_activation_name_keras_does_not_have_is_found_before_any_work(tmp_path):
+    """Before, each passed validation and the build refused it after the clouds were read."""
+    at = f"{AT}.model_args.feature_extraction"
+    operations = {
+        **POINTNET_OPERATIONS,
+        "H_activation": ["rleu", "relu"],
+        "H_regularizer": [None, "l3"],
+        "gamma_kernel_constraint": ["Nonneg", None],
+        "gamma_bias_regularizer": ["L2", "orthogonal_regularizer"],
+        "gamma_activation": ["gelu", "threshold"],
+    }
+    found = _issues(tmp_path, _autoencoder(operations, downsampling_filter="mean"))
+    assert found == {
+        f"{at}.H_activation[0]": "expected a Keras activation name, received 'rleu'; did you mean 'relu'?",
+        f"{at}.H_regularizer[1]": "expected a Keras regularizer name, received 'l3'; Keras' regularizers: l1, "
+        "l1l2, l2, orthogonal_regularizer, regularizer",
+        f"{at}.gamma_kernel_constraint[0]": "expected a Keras constraint name, received 'Nonneg'; "
+        "did you mean 'NonNeg'?",
+        f"{at}.gamma_activation[1]": found.get(f"{at}.gamma_activation[1]"),
+    }, found
+    assert found[f"{at}.gamma_activation[1]"].startswith(  # Keras' threshold needs two more arguments
+        "expected a Keras activation name, received 'threshold'; Keras' activations: celu, elu, exponential,"
+    )
+    kpconv = {"operations_per_depth": [1, 1], "feature_space_dims": [8, 8], "W_constraint": ["max_norm", "unitnorm"]}
+    assert _issues(tmp_path, _autoencoder(kpconv)) == {
+        f"{at}.W_constraint[1]": "expected a Keras constraint name, received 'unitnorm'; did you mean 'UnitNorm'?"
+    }
+    valid = {**POINTNET_OPERATIONS, "H_activation": ["selu", "linear"], "H_regularizer": ["l1l2", None]}
+    assert _issues(tmp_path, _autoencoder(valid, downsampling_filter="mean")) == {}
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("min_samples_split", "an integer >= 2 (a count) or a number in (0, 1] (a fraction)"),
+        ("min_samples_leaf", "an integer >= 1 (a count) or a number in (0, 1) (a fraction)"),
+    ],
+)
+def test_a_forest_count_of_zero_is_one_message(tmp_path, key, expected):
+    """Before, the schema's "0 is less than or equal to the minimum of 0" came with the forest's own."""
+    generate_urban_scene(seed=3, size_m=10.0, density=2.0).write(tmp_path / "scene.las")
+    for value in (0, -0.5):
+        step = {"fnames": ["intensity"], **_forest(**{key: value})}
+        spec = {"in_pcloud": ["scene.las"], "out_pcloud": ["out/*"], "sequential_pipeline": [step]}
+        assert [str(issue) for issue in validate_spec(spec, base_dir=tmp_path)] == [
+            f"$.sequential_pipeline[0].model_args.{key}: expected {expected}, received {value!r}"
+        ]

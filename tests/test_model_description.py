@@ -108,3 +108,28 @@ def test_a_damaged_model_file_is_reported_where_it_is_only_described(saved, tmp_
     assert stored_fingerprint(damaged) == stored_fingerprint(path)  # its metadata still reads
     with pytest.raises(DataError, match=f"damaged: its member {weights.filename} does not read back"):
         load_bundle(damaged, with_model=False)
+
+
+def test_a_worker_names_the_user_s_model_file_never_the_temporary_copy(saved, tmp_path, caplog):
+    """A model trained in the run reaches Dask workers as a temporary copy; before, the worker's log
+    and its predict step's messages named that copy's path."""
+    import shutil
+
+    from vl3d_focal.runner.cloud_task import CloudTask, PhaseContext, _state
+
+    path, _ = saved
+    copy = tmp_path / ".survey_model.x.partial.keras"
+    shutil.copy(path, copy)
+    trained = ModelRef(path=str(copy), fingerprint=stored_fingerprint(path))
+    loaded = ModelRef(path=str(path), fingerprint=stored_fingerprint(path), source=str(path))
+    with caplog.at_level("INFO", logger="vl3d_focal.runner.cloud_task"):
+        ModelCache().get(trained)
+        ModelCache().get(loaded)
+    assert [r.message for r in caplog.records if r.name == "vl3d_focal.runner.cloud_task"] == [
+        "worker: loaded the model trained in this run",
+        f"worker: loaded model {path}",
+    ]
+    task = CloudTask(number=0, path="a.laz", prefix="out/a/", points=10)
+    for ref, expected in ((trained, None), (loaded, str(path))):
+        context = PhaseContext(steps=[], needs=[], model_prefix="out/", mapping=None, tile_index=None, model=ref)
+        assert _state(task, context).model_file == expected

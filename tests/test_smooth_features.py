@@ -103,7 +103,11 @@ def test_recipes_take_vl3d_names_in_vl3d_order():
     assert recipe.reach == 1.0 and MinedFeatures.from_config(recipe.to_config()) == recipe
     cylinder = MinedFeatures.from_step(_step(["z"], ["mean"], 2.5, neighborhood={"type": "cylinder", "radius": 2.5}))
     assert cylinder.names == ("z_mean_cyl2.5",)
-    assert smoothing_inputs(["intensity_gaussian_rbf_r1", "z"], [recipe]) == ["intensity", "return_number"]
+    assert smoothing_inputs(["intensity_gaussian_rbf_r1", "z"], [recipe]) == ["intensity"]  # what that output reads
+    assert smoothing_inputs(["intensity_gaussian_rbf_r1", "return_number_mean_r1"], [recipe]) == [
+        "intensity",
+        "return_number",
+    ]
 
 
 def test_compute_mined_gives_the_names_asked_in_their_order(points):
@@ -157,3 +161,28 @@ def test_streamed_tiles_smooth_a_feature_the_model_does_not_use(tmp_path):
     np.testing.assert_allclose(streamed, whole, rtol=1e-5, atol=1e-4)
     assert np.ptp(whole[:, 1]) > 0.1 and not np.allclose(whole[:, 2], whole[:, 0])  # smoothed, not copied
     result.close()
+
+
+def test_the_neighbourhood_type_is_read_in_any_case_as_height_features_reads_its_own(tmp_path, points):
+    """VL3D writes "sphere" or "Sphere"; before, "Sphere" was refused by validation (and read as a cylinder)."""
+    generate_urban_scene(seed=2, size_m=20.0).write(tmp_path / "scene.las")
+    xyz, values = points
+    for spelled, kind, suffix in (
+        ("Sphere", "sphere", "_r1"),
+        ("CYLINDER", "cylinder", "_cyl1"),
+        ("cylinder", "cylinder", "_cyl1"),
+    ):
+        step = {
+            "miner": "SmoothFeatures",
+            "input_fnames": ["intensity"],
+            "neighborhood": {"type": spelled, "radius": 1},
+        }
+        assert validate_spec(miner_spec([f"intensity_mean{suffix}"], [step]), base_dir=tmp_path) == []
+        recipe = MinedFeatures.from_step(_step(["a"], ["mean"], 1, neighborhood={"type": spelled, "radius": 1}))
+        assert recipe.names == (f"a_mean{suffix}",) and recipe.params["neighborhood"] == kind
+        got, _ = compute_mined(recipe, xyz, names=list(recipe.names), inputs={"a": values[:, 0]}, queries=[3])
+        whole = smooth_features(xyz, values[:, :1], strategies=["mean"], radius=1.0, neighborhood=kind)
+        np.testing.assert_allclose(got, whole[3:4, 0, :1])
+    wrong = {"miner": "SmoothFeatures", "input_fnames": ["intensity"], "neighborhood": {"type": "sphre", "radius": 1}}
+    messages = [issue.message for issue in validate_spec(miner_spec(["intensity"], [wrong]), base_dir=tmp_path)]
+    assert messages[0].startswith("expected a SmoothFeatures neighborhood type"), messages

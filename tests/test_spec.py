@@ -374,7 +374,8 @@ def test_random_documents_give_issues_not_crashes(doc):
 
 
 def _bases() -> list[dict]:
-    files = sorted((SPECS / "valid").glob("*")) + sorted(p for p in EXAMPLES.glob("*.json"))
+    files = sorted((SPECS / "valid").glob("*")) + sorted((SPECS / "vl3d").rglob("*.json"))
+    files += sorted(p for p in EXAMPLES.glob("*.json"))
     return [drop_comments(read_spec_file(p))[0] for p in files]
 
 
@@ -410,3 +411,23 @@ def test_mutated_specs_give_issues_not_crashes(data):
         elif isinstance(parent, dict):
             parent[data.draw(st.sampled_from(KEYS))] = data.draw(JSON_VALUES)
     _check(doc)
+
+
+def test_a_name_a_case_insensitive_pattern_refuses_says_what_was_given_and_what_is_allowed(tmp_path):
+    """Before: "'sphre' is not neighborhood type; expected one of: ..." (no article, given first)."""
+    from jsonschema import Draft202012Validator
+
+    from vl3d_focal.config.messages import schema_error_messages
+    from vl3d_focal.config.pre_processing_schema import pre_processing_schema
+
+    neighborhood = pre_processing_schema()["properties"]["neighborhood"]["properties"]["type"]
+    error = next(Draft202012Validator(neighborhood).iter_errors("sphre"))
+    assert list(schema_error_messages(error)) == [
+        (
+            [],
+            "expected a neighborhood type, one of: 'sphere', 'cylinder', 'rectangular2D', 'rectangular3D' (in any "
+            "case); got 'sphre'; did you mean 'sphere'?",
+        )
+    ]
+    untitled = next(Draft202012Validator({"type": "string", "pattern": "^a+$"}).iter_errors("b"))
+    assert list(schema_error_messages(untitled)) == [([], "expected a match of the pattern '^a+$'; got 'b'")]

@@ -386,3 +386,36 @@ def test_a_neighbour_left_out_of_a_buffer_though_done_itself_makes_the_tile_done
 
     assert changes("done") == ["b.las left out, yet done itself"]
     assert changes("failed") == []  # still broken: nothing to gain from predicting the tile again
+
+
+def test_tiles_without_a_crs_take_the_others_one_and_are_warned_of(tmp_path, caplog):
+    """crs() (the survey map's) and crs_warnings() agree: tiles without a CRS among tiles of one
+    are taken to be in it, and the warning says so (before, it told to reproject tiles all in one CRS
+    while the map claimed that CRS); tiles of several CRSs give none and the warning lists them."""
+    from vl3d_focal.runner.inputs import read_inputs
+
+    lambert = 'PROJCS["x",AUTHORITY["EPSG","2154"]]'
+    tiles = [_write_tile(tmp_path / f"{name}.las", wkt) for name, wkt in (("a", lambert), ("b", None), ("c", lambert))]
+    with caplog.at_level("WARNING", logger="vl3d_focal.runner.inputs"):
+        index = read_inputs(inputs=tiles, prefixes=[f"{tmp_path}/out/*"]).tile_index
+    assert index.crs() == "EPSG:2154"
+    told = (
+        "the input clouds without a coordinate system in their header (b.las) are taken to be in EPSG:2154, by "
+        "neighbour buffers and the survey map, as the others (a.las, c.las); give them theirs if it is another"
+    )
+    assert index.crs_warnings() == [told] and [r.message for r in caplog.records] == [told]
+    footprints = [
+        Footprint(path=f"{n}.las", low=(0, 0, 0), high=(1, 1, 1), points=1, crs=c)
+        for n, c in (("a", "EPSG:2154"), ("b", None), ("c", "EPSG:32631"))
+    ]
+    assert TileIndex(footprints=tuple(footprints)).crs() is None
+    assert (
+        TileIndex(footprints=tuple(footprints))
+        .crs_warnings()[0]
+        .startswith(
+            "the input clouds are not all in one coordinate system (EPSG:2154: a.las; none: b.las; EPSG:32631: c.las): "
+            "they are taken as one by neighbour buffers and the survey map; reproject them first"
+        )
+    )
+    alone = TileIndex(footprints=(footprints[1], footprints[1]))
+    assert alone.crs() is None and alone.crs_warnings() == []  # no CRS at all: nothing to compare

@@ -240,6 +240,8 @@ def test_a_survey_trained_in_the_run_gives_the_same_outputs_on_dask_workers(surv
     assert status == 0, stderr[-3000:]
     assert "dask: started a local cluster of 2 worker process(es)" in stderr
     assert "distributed." not in stderr and "Traceback" not in stderr, stderr[-3000:]  # Dask's INFO lines kept off
+    assert "dask: the workers load the model trained in this run (a copy, removed at the end)" in stderr
+    assert "survey_model" not in stderr, stderr[-3000:]  # before: "wrote model <out>/.survey_model...partial.keras"
     expected, got = _classes(local / "out"), _classes(dask / "out")
     assert sorted(expected) == ["tile_0_0", "tile_1_1"] and sorted(got) == sorted(expected)
     for name in expected:

@@ -16,7 +16,6 @@ from vl3d_focal.config.forms import as_pipeline
 from vl3d_focal.config.notes import collect_notes
 from vl3d_focal.config.schemas import generate_schemas
 from vl3d_focal.errors import SpecError, SpecIssue
-from vl3d_focal.models import pointnet_schema
 from vl3d_focal.registry import MODELS
 from vl3d_focal.schema_annotations import NO_EFFECT_ANNOTATION, NO_EFFECT_PROPERTIES
 
@@ -104,9 +103,14 @@ def test_issues_of_the_single_component_miner_form_are_at_its_own_paths():
     )
     assert radius == "$.radius: 0 is less than or equal to the minimum of 0"
     assert _messages({**MINER, "frenames": ["a"]}) == ["$.frenames: expected 2 names (one per fnames entry); got 1"]
-    assert _messages({**MINER, "miner": "CovarianceFeatures"})[0].startswith(
-        "$.miner: 'CovarianceFeatures' is a VL3D data miner this project does not have"
+    assert _messages({**MINER, "miner": "TakeClosestMiner"})[0].startswith(
+        "$.miner: 'TakeClosestMiner' is a VL3D data miner this project does not have"
     )
+    covariance = {"miner": "CovarianceFeatures", "in_pcloud": "data/tree.laz", "out_pcloud": "out/tree_covar.laz"}
+    assert _messages({**covariance, "fnames": ["Linearity", "Density"]}) == []
+    assert _messages({**covariance, "neighborhood": "knn", "min_neighs": 1}) == [
+        "$.min_neighs: min_neighs=1: a knn neighbourhood needs at least 2 neighbours"
+    ]
     without = {key: value for key, value in MINER.items() if key != "out_pcloud"}
     assert _messages(without) == [
         "$: missing required key 'out_pcloud' (the file the single-component miner form writes the mined cloud to)"
@@ -151,9 +155,9 @@ def test_every_no_effect_annotation_gives_its_reason_and_the_model_declares_it_a
 
     walk(generate_schemas()["pipeline.schema.json"], ())
     assert found and all(isinstance(why, str) and len(why) > 20 for _, why in found)
-    assert not set(pointnet_schema.POINTNET_SCHEMA[NO_EFFECT_PROPERTIES]) & set(
-        pointnet_schema.POINTNET_SCHEMA["properties"]
-    )  # never passed to the builder
+    for name in MODELS.names():  # a model's no-effect properties are never passed to its builder
+        schema = MODELS.get(name).schema
+        assert not set(schema.get(NO_EFFECT_PROPERTIES, {})) & set(schema.get("properties", {})), name
 
 
 def test_the_autoencoders_vl3d_tuning_keys_are_notes_and_its_reports_are_outputs():
@@ -265,24 +269,10 @@ def test_a_value_dependent_note_only_for_that_value():
     ("step", "path", "message"),
     [
         (
-            {"train": "RBFNetPwiseClassifier", "model_args": {"rbfs": [{}], "num_classes": "x"}, "trainig_type": 1},
-            "$.sequential_pipeline[0].train",
-            "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: "
-            + ", ".join(repr(name) for name in MODELS.names()),
-        ),
-        (
             {"eval": "RasterGridEvaluator", "grids": [{}]},
             "$.sequential_pipeline[0].eval",
             "'RasterGridEvaluator' is a VL3D evaluator this project does not have; available: "
             "'ClassificationEvaluator', 'DLModelEvaluator', 'ClassificationUncertaintyEvaluator'",
-        ),
-        (
-            {"feature_transformer": "MinmaxNormalizer", "target_range": [0, 1], "fnames": ["AUTO"]},
-            "$.sequential_pipeline[0].feature_transformer",
-            "'MinmaxNormalizer' is a VL3D feature transformer this project does not have; every model here "
-            "standardises its features with statistics of its training points, kept in the model; a Standardizer "
-            "scales them for the feature transformers after it; available: 'KBestSelector', 'PercentileSelector', "
-            "'VarianceSelector', 'ExplicitSelector', 'Standardizer', 'PCATransformer'",
         ),
         (
             {"writer": "PredictivPipelineWriter", "out_pipeline": "*p.pipe"},

@@ -67,6 +67,7 @@ DOCUMENTED_VALID = [
     "class_reducer_train_pipeline.json",
     "predictive_pipeline_eval.json",
     "reduce_predictions.json",
+    "rbfnet_train.json",
 ]
 
 
@@ -79,17 +80,11 @@ def test_documented_specs_are_valid(corpus, name):
     ("name", "path", "message"),
     [
         (
-            "unavailable_model.json",
-            "$.sequential_pipeline[0].train",
-            "'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: "
-            + ", ".join(repr(name) for name in MODELS.names()),
-        ),
-        (
             "unavailable_miner.json",
             "$.sequential_pipeline[0].miner",
             "'TakeClosestMiner' is a VL3D data miner this project does not have; available: 'GeometricFeatures', "
             "'HeightFeatures', 'SmoothFeatures', 'HSVFromRGB'",
-        ),
+        )
     ],
 )
 def test_an_unavailable_component_is_one_issue(corpus, name, path, message):
@@ -247,3 +242,17 @@ def test_documented_pipelines_run(corpus, caplog, restore_logging):
     assert set(np.unique(np.asarray(ground["prediction"]))) <= {0, 1}
     report = (folder / "out" / "ground" / "global_eval.log").read_text().split()
     assert report[:3] == ["OA,", "F1,", "MCC"]
+
+
+@pytest.mark.parametrize("path", sorted((CORPUS / "adapted").glob("*.json")), ids=lambda p: p.name)
+def test_an_adapted_spec_s_comment_says_which_loss_it_swapped_for_its_own(path):
+    """A comment that says the loss was adapted names VL3D's loss and the one the spec now has
+    (before, the autoencoder specs said only "-> class_weighted_focal_categorical_crossentropy")."""
+    text = path.read_text()
+    spec = json.loads(text)
+    swap = re.search(r"the loss \(([^()]*)\)", spec["_comment"])
+    if swap is None:
+        return
+    functions = set(re.findall(r'"function":\s*"([^"]+)"', text))
+    source, _, target = swap[1].partition(" -> ")
+    assert source and functions == {target}, (swap[1], functions)

@@ -70,23 +70,70 @@ class SpecError(VL3DFocalError):
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_PARAMETER = re.compile(r"[a-z]{0,3}\d+")
+
+
+def _canonical(text: str) -> str:
+    """``text`` in lower case with its numbers written alike (``r3.0`` and ``r3`` both ``r3``)."""
+
+    def number(match: re.Match[str]) -> str:
+        written = repr(float(match.group()))
+        return written[:-2] if written.endswith(".0") else written
+
+    return _NUMBER.sub(number, text.lower())
+
+
+def _token_overlap(words: Sequence[str], theirs: Sequence[str]) -> float:
+    """How well the words of one name match another's, a Jaccard index of partly equal words: each
+    word's best similarity with one of theirs (``k16`` and ``k61`` two thirds) over the weight of
+    both names' words less that; a parameter (a short prefix and a number, ``k16``) weighs half
+    another word (the feature, ``planarity``)."""
+
+    def weight(word: str) -> float:
+        return 0.5 if _PARAMETER.fullmatch(word) else 1.0
+
+    shared = sum(
+        weight(word) * max((difflib.SequenceMatcher(None, word, their).ratio() for their in theirs), default=0.0)
+        for word in words
+    )
+    return shared / max(sum(map(weight, words)) + sum(map(weight, theirs)) - shared, 1e-9)
+
+
+def closest(word: Any, choices: Sequence[Any]) -> Any:
+    """The choice closest to ``word`` (case and the writing of numbers ignored), or None when none
+    is close.
+
+    Example:
+        >>> closest("planarity_k61", ["planarity", "planarity_k16"])
+        'planarity_k16'
+        >>> closest("planarity_k16", ["linearity_k16", "planarity_k61"])
+        'planarity_k61'
+        >>> closest("floor_distance_r3_sep0.5", ["floor_distance_r3.0_sep0.5", "height_range_r3.0_sep0.5"])
+        'floor_distance_r3.0_sep0.5'
+    """
+    texts = {_canonical(str(choice)): choice for choice in choices if choice is not None}
+    target = _canonical(str(word))
+    if target in texts:
+        return texts[target]
+    close = difflib.get_close_matches(target, list(texts), n=3, cutoff=0.6)
+    if not close:
+        return None
+    words = re.split(r"[_\W]+", target)
+
+    def score(candidate: str) -> tuple[float, float]:
+        overlap = _token_overlap(words, re.split(r"[_\W]+", candidate))
+        return overlap, difflib.SequenceMatcher(None, target, candidate).ratio()
+
+    return texts[max(close, key=score)]
+
+
 def did_you_mean(word: Any, choices: Sequence[Any]) -> str:
-    """``"; did you mean 'x'?"`` for the closest choice (case-insensitive), else ``""``.
+    """``"; did you mean 'x'?"`` for the closest choice (:func:`closest`), else ``""``.
 
     Example:
         >>> did_you_mean("ADAM", ["Adam", "SGD"])
         "; did you mean 'Adam'?"
     """
-    texts = {str(choice).lower(): choice for choice in choices if choice is not None}
-    target = str(word).lower()
-    close = difflib.get_close_matches(target, list(texts), n=3, cutoff=0.6)
-    if not close:
-        return ""
-    words = set(re.split(r"[_\W]+", target))
-
-    def score(candidate: str) -> tuple[float, float]:
-        theirs = set(re.split(r"[_\W]+", candidate))
-        shared = len(words & theirs) / max(len(words | theirs), 1)
-        return shared, difflib.SequenceMatcher(None, target, candidate).ratio()
-
-    return f"; did you mean {texts[max(close, key=score)]!r}?"
+    match = closest(word, choices)
+    return "" if match is None else f"; did you mean {match!r}?"

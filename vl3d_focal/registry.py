@@ -277,6 +277,7 @@ STEPS = Registry(
         "vl3d_focal.steps.model_writers",
         "vl3d_focal.steps.writers",
         "vl3d_focal.steps.miners",
+        "vl3d_focal.steps.covariance_miner",
         "vl3d_focal.steps.imputers",
         "vl3d_focal.steps.feature_transformers",
     ),

@@ -29,7 +29,7 @@ def _kind(names: list[str] | tuple[str, ...], what: str) -> dict[str, Any]:
         "type": "string",
         "pattern": case_insensitive_pattern(names),
         "examples": list(names),
-        "title": what,
+        "title": f"a {what}",
         "description": f"The {what} (case-insensitive).",
     }
 

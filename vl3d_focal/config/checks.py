@@ -9,7 +9,8 @@ schema reports them), so all problems are found in one pass:
 - ``executor.scheduler`` only with the ``dask`` engine;
 - ``out_pcloud`` has one prefix or one per input; no output would overwrite an input or
   another step's output; a per-cloud output without ``*`` is refused for several inputs; with
-  ``check_files``, no output path is an existing folder or lies under a file;
+  ``check_files``, no output path is an existing folder or lies under a file; no file output
+  names a folder (``"*"`` with an output prefix ending in ``/``: the prefix's folder itself);
 - order: every step's ``needs`` (registry metadata) are given by a step before it; what only
   per-cloud steps give (predictions) lives only in its run of consecutive per-cloud steps
   (the runner processes such a run cloud by cloud), so a per-cloud step needing it must be in
@@ -165,6 +166,10 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
             targets = [expand_output(value, prefix=prefix) for prefix in per_cloud]
         else:
             targets = [expand_output(value, prefix=prefixes[0])]
+        folders = [t for t in targets if t.endswith(("/", os.sep))] if not kind.endswith("folder-output") else []
+        if folders:  # e.g. "*": the output prefix's folder itself
+            yield parts, f"{value!r} names the folder {folders[0]}, not a file; give a file name, e.g. '*report.log'"
+            continue
         for target in dict.fromkeys(_same_file(t) for t in targets):
             problem = _output_target_problem(target, folder=kind.endswith("folder-output")) if check_files else None
             if problem:
@@ -342,7 +347,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
     known_steps = [step for step in steps if step is not None]
     order_known = len(known_steps) == len(steps)  # else what a step gives is unknown
     given: set[str] = set()
-    known: dict[str, Any] = {}
+    known: dict[str, Any] = {"pipeline": as_list(spec.get("sequential_pipeline"))}  # the steps, for order checks
     if check_files:  # what each input cloud offers, from its header: steps check fnames against it
         known["cloud_features"] = {
             path: header_feature_names(path) for path in concatenated_clouds(spec) or _strings(spec.get("in_pcloud"))

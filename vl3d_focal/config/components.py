@@ -1,7 +1,7 @@
 """VL3D's components by kind, and the one clear error for a component this project does not have.
 
-A step of a VL3D spec names its component with its kind key (``"train":
-"RBFNetPwiseClassifier"``, ``"feature_transformer": "Standardizer"``). When that component is not
+A step of a VL3D spec names its component with its kind key (``"eval":
+"RasterGridEvaluator"``, ``"feature_transformer": "Standardizer"``). When that component is not
 registered here, every key of the step would otherwise fail the schema on its own; instead
 the step gets one issue, at its kind key, naming the component and what is available, and
 every other issue inside that step is dropped (:func:`unavailable_steps`).
@@ -12,9 +12,9 @@ models``) is simply accepted, whatever the list says.
 
 Example:
     >>> found = unavailable_steps({"sequential_pipeline": [
-    ...     {"train": "RBFNetPwiseClassifier", "model_args": {"num_kernels": 8}}]})
+    ...     {"eval": "RasterGridEvaluator", "grids": [{}]}]})
     >>> print(found[0][1])  # doctest: +ELLIPSIS
-    'RBFNetPwiseClassifier' is a VL3D model this project does not have; available: ...'PointNetPwiseClassifier'...
+    'RasterGridEvaluator' is a VL3D evaluator this project does not have; available: ...'ClassificationEvaluator'...
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ class Kind(NamedTuple):
     names: tuple[str, ...]
     without: str = ""
     """What to do instead, for a kind this project has no step of."""
-    reasons: tuple[tuple[str, str], ...] = ()
-    """``(component, why this project does without it)`` of components of a registered kind."""
 
 
 VL3D_COMPONENTS: dict[str, Kind] = {
@@ -79,13 +77,6 @@ VL3D_COMPONENTS: dict[str, Kind] = {
             "Standardizer",
             "MinmaxNormalizer",
         ),
-        reasons=(
-            (
-                "MinmaxNormalizer",
-                "every model here standardises its features with statistics of its training points, kept in the "
-                "model; a Standardizer scales them for the feature transformers after it",
-            ),
-        ),
     ),
 }
 """Kind key -> the components VL3D documents for it."""
@@ -118,9 +109,7 @@ def _issue(kind: str, value: Any) -> str | None:
         if not isinstance(value, str) or value in accepted:
             return None  # a wrong type is the schema's to report
         if known is not None and value in known.names:
-            why = dict(known.reasons).get(value)
-            why = f"; {why}" if why else ""
-            return f"{value!r} is a VL3D {known.noun} this project does not have{why}; available: {_names(accepted)}"
+            return f"{value!r} is a VL3D {known.noun} this project does not have; available: {_names(accepted)}"
         noun = known.noun if known is not None else f"{kind} kind"
         return f"unknown {noun} {value!r}; available: {_names(accepted)}{did_you_mean(value, accepted)}"
     if known is None:
@@ -137,7 +126,7 @@ def unavailable_steps(spec: Mapping[str, Any]) -> list[tuple[tuple, str, int]]:
 
     Example:
         >>> unavailable_steps({"sequential_pipeline": [{"miner": "TakeClosestMiner", "radius": 0.3}]})[0][:2]
-        (('sequential_pipeline', 0, 'miner'), "'TakeClosestMiner' is a VL3D data miner this project does not have; available: 'GeometricFeatures', 'HeightFeatures', 'SmoothFeatures', 'HSVFromRGB'")
+        (('sequential_pipeline', 0, 'miner'), "'TakeClosestMiner' is a VL3D data miner this project does not have; available: 'GeometricFeatures', 'HeightFeatures', 'SmoothFeatures', 'HSVFromRGB', 'CovarianceFeatures'")
     """
     steps = spec.get("sequential_pipeline") if isinstance(spec, Mapping) else None
     found = []

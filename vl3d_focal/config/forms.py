@@ -1,4 +1,4 @@
-"""VL3D's spec forms: the pipeline form, and the single-component training and mining forms.
+"""VL3D's spec forms: the pipeline form, and the single-component training, mining and predict forms.
 
 In the pipeline form, two VL3D habits are rewritten into plain steps (:func:`as_pipeline`): a
 step whose kind key is a comment (``"_miner": ...``) is skipped, as VL3D skips it, with a
@@ -33,6 +33,19 @@ written to in ``out_pcloud``::
 is the miner step followed by a ``Writer`` of that file, the output prefix being its folder
 (``$.sequential_pipeline[0].radius`` is ``$.radius``, the Writer's path ``$.out_pcloud``).
 
+VL3D's ``--predict`` applies a model file to one cloud: a top-level ``"predict"`` (VL3D reads
+only the other keys), the model in ``in_model``, the cloud in ``in_pcloud``; it writes the cloud
+with each point's predicted class in the extra dimension ``prediction`` to ``out_pcloud`` and the
+predicted classes, one per line, to ``out_preds``::
+
+    {"predict": "ModelLoader", "in_model": "out/pnet.model", "in_pcloud": "tile.laz",
+     "out_pcloud": "out/tile_pred.laz", "out_preds": "out/tile_pred.lbl"}
+
+is the predict step ``{"predict": "ModelLoader", "model_path": <in_model>}`` followed by a
+``Writer`` of ``out_pcloud`` and a ``PredictionsWriter`` of ``out_preds`` (each where given; at
+least one is needed), the output prefix being the folder of the first
+(``$.sequential_pipeline[0].model_path`` is ``$.in_model``).
+
 Example:
     >>> form = as_pipeline({"train": "PointNetPwiseClassifier", "in_pcloud": "a.las",
     ...                     "out_model": "out/m.model", "model_args": {}})
@@ -61,9 +74,13 @@ TRAIN_FORM_KEY = "train"
 """The top-level key of VL3D's single-component training form."""
 MINER_FORM_KEY = "miner"
 """The top-level key of VL3D's single-component mining form."""
-SINGLE_COMPONENT_FORMS = {TRAIN_FORM_KEY: "out_model", MINER_FORM_KEY: "out_pcloud"}
-"""VL3D's single-component forms: their top-level kind key -> the key of the file the form writes
-(the last step of the pipeline it stands for: a PredictiveModelWriter, a Writer)."""
+PREDICT_FORM_KEY = "predict"
+"""The top-level key of VL3D's single-component predict form."""
+SINGLE_COMPONENT_FORMS = {TRAIN_FORM_KEY: "out_model", MINER_FORM_KEY: "out_pcloud", PREDICT_FORM_KEY: "out_pcloud"}
+"""VL3D's single-component forms: their top-level kind key -> the key of the (first) file the form
+writes (a step of the pipeline it stands for: a PredictiveModelWriter, a Writer)."""
+PREDICT_MODEL = ("model_path", "in_model")
+"""The predict step's model file key, and its name in the predict form."""
 TOP_LEVEL_KEYS = ("$schema", "in_pcloud")
 """Keys of the single-component form that stay at the top of the pipeline."""
 MODEL_WRITER = "PredictiveModelWriter"
@@ -77,9 +94,12 @@ example of that object."""
 
 _STEP_PATH = re.compile(r"\$\.sequential_pipeline(?:\[(\d+)\])?")
 _PREFIX_PATH = re.compile(r"\$\.out_pcloud(?:\[0\])?")
+_MODEL_PATH = re.compile(rf"\$\.sequential_pipeline\[0\]\.{PREDICT_MODEL[0]}\b")
 _INDEXED_STEP_PATH = re.compile(r"\$\.sequential_pipeline\[(\d+)\]((?:\.(?:writer|out_pcloud)\b)?)")
 STATE_WRITER = "Writer"
 """VL3D's writer of the cloud as the pipeline holds it, which a step's ``out_pcloud`` stands for."""
+PREDICT_WRITERS = {"out_pcloud": STATE_WRITER, "out_preds": "PredictionsWriter"}
+"""The predict form's output keys -> the writer each stands for, in the order they run."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,8 @@ class SpecForm:
     notes: list[SpecIssue] = field(default_factory=list)
     before: tuple[str, ...] = ()
     """The single-component form's keys made steps before its train step, in order."""
+    outputs: tuple[str, ...] = ()
+    """The single-component form's keys made writers after its step, in order (default: its one output)."""
 
     def _component_step(self, match: re.Match[str]) -> str:
         number = match.group(1)
@@ -128,6 +150,8 @@ class SpecForm:
         output = SINGLE_COMPONENT_FORMS.get(self.name)
         if output is None:
             return _INDEXED_STEP_PATH.sub(self._user_step, text) if self.origins else text
+        if self.name == PREDICT_FORM_KEY:
+            text = _MODEL_PATH.sub(f"$.{PREDICT_MODEL[1]}", text)
         return _STEP_PATH.sub(self._component_step, _PREFIX_PATH.sub(f"$.{output}", text))
 
     def step_origins(self) -> tuple[str, ...]:
@@ -142,28 +166,37 @@ class SpecForm:
             ("spec's feature_transformer", "spec's train", "spec's out_model")
             >>> as_pipeline({"miner": "M", "out_pcloud": "m.laz"}).step_origins()
             ("spec's miner", "spec's out_pcloud")
+            >>> as_pipeline({"predict": "ModelLoader", "in_model": "m.model", "out_preds": "p.lbl"}).step_origins()
+            ("spec's predict", "spec's out_preds")
         """
         output = SINGLE_COMPONENT_FORMS.get(self.name)
         if output is not None:
-            return tuple(f"spec's {key}" for key in (*self.before, self.name, output))
+            return tuple(f"spec's {key}" for key in (*self.before, self.name, *(self.outputs or (output,))))
         return tuple(
             f"spec step {origin + 1}" + ("'s out_pcloud" if index in self.split_writers else "")
             for index, origin in enumerate(self.origins)
         )
 
     def original(self, issue: SpecIssue) -> SpecIssue:
-        """``issue`` with its path and message in the user's form.
+        """``issue`` with its path and message in the user's form (in the predict form, a message
+        at the model file's key names the user's ``in_model``).
 
         Example:
             >>> form = as_pipeline({"train": "M", "in_pcloud": "a.las", "out_model": "m.model"})
             >>> form.original(SpecIssue("$.sequential_pipeline[1].out_model", "bad")).path
             '$.out_model'
+            >>> form = as_pipeline({"predict": "PreviousModel", "in_model": "m.model", "out_preds": "p.lbl"})
+            >>> str(form.original(SpecIssue("$.sequential_pipeline[0].model_path", "unknown key 'model_path'")))
+            "$.in_model: unknown key 'in_model'"
         """
-        return SpecIssue(self.original_path(issue.path), self.original_path(issue.message), issue.file)
+        message = issue.message
+        if self.name == PREDICT_FORM_KEY and _MODEL_PATH.fullmatch(issue.path):
+            message = message.replace(repr(PREDICT_MODEL[0]), repr(PREDICT_MODEL[1]))
+        return SpecIssue(self.original_path(issue.path), self.original_path(message), issue.file)
 
 
 def single_component(doc: Any) -> str | None:
-    """The kind key of VL3D's single-component form ``doc`` is in (``"train"``, ``"miner"``), or
+    """The kind key of VL3D's single-component form ``doc`` is in (``"train"``, ``"miner"``, ``"predict"``), or
     None (a pipeline, or no form at all).
 
     Example:
@@ -208,8 +241,12 @@ def _rewritten_pipeline(doc: Any, *, original: Any, kinds: Collection[str]) -> S
     rewritten: list[Any] = []
     origins: list[int] = []
     split: set[int] = set()
-    notes = []
+    notes, issues = [], []
     for index, (step, raw_step) in enumerate(zip(steps, raw_steps)):
+        nested = [key for key in NESTED_STEPS if isinstance(step, Mapping) and TRAIN_FORM_KEY in step]
+        for key in (key for key in nested if isinstance(step.get(key), Mapping)):
+            issues.append(SpecIssue(f"$.sequential_pipeline[{len(rewritten)}].{key}", _nested_in_pipeline(key, step)))
+            step = {name: value for name, value in step.items() if name != key}
         comment = _commented_kind(raw_step, step, kinds)
         if comment is not None:
             notes.append(
@@ -227,14 +264,24 @@ def _rewritten_pipeline(doc: Any, *, original: Any, kinds: Collection[str]) -> S
             continue
         rewritten.append(step)
         origins.append(index)
-    if len(rewritten) == len(steps) and not split:
+    if len(rewritten) == len(steps) and not split and not issues:
         return SpecForm(name="pipeline", spec=doc)
     return SpecForm(
         name="pipeline",
         spec={**doc, "sequential_pipeline": rewritten},
+        issues=issues,
         origins=tuple(origins),
         split_writers=frozenset(split),
         notes=notes,
+    )
+
+
+def _nested_in_pipeline(key: str, step: Mapping[str, Any]) -> str:
+    """Why a pipeline's train step cannot hold an ``"imputer": {...}`` or ``"feature_transformer": {...}``."""
+    return (
+        f"a {key} object inside the train step belongs to VL3D's single-component training form (a spec whose "
+        f"top level is the train step) only; in a pipeline it is a step of its own: move it before this train "
+        f"step as {json.dumps(step[key])}"
     )
 
 
@@ -255,6 +302,8 @@ def as_pipeline(doc: Any, *, original: Any = None, kinds: Collection[str] = ()) 
         return _rewritten_pipeline(doc, original=doc if original is None else original, kinds=kinds)
     if kind == MINER_FORM_KEY:
         return _miner_form(doc)
+    if kind == PREDICT_FORM_KEY:
+        return _predict_form(doc)
     issues: list[SpecIssue] = []
     before = tuple(key for key in NESTED_STEPS if isinstance(doc.get(key), Mapping))
     for key in (key for key in NESTED_STEPS if key in doc and key not in before):
@@ -317,3 +366,33 @@ def _miner_form(doc: Mapping[str, Any]) -> SpecForm:
     spec = {key: doc[key] for key in TOP_LEVEL_KEYS if key in doc}
     spec.update(out_pcloud=_prefix(out, "out_pcloud", issues), sequential_pipeline=steps)
     return SpecForm(name=MINER_FORM_KEY, spec=spec, issues=issues)
+
+
+def _predict_form(doc: Mapping[str, Any]) -> SpecForm:
+    """VL3D's single-component predict form: its predict step, then a writer per output given."""
+    issues: list[SpecIssue] = []
+    model_key, form_key = PREDICT_MODEL
+    step = {key: value for key, value in doc.items() if key not in (*TOP_LEVEL_KEYS, form_key, *PREDICT_WRITERS)}
+    if form_key in doc:
+        step[model_key] = doc[form_key]
+    else:
+        issues.append(  # at the step's path, where the schema's own "missing model_path" is then not repeated
+            SpecIssue(
+                "$.sequential_pipeline[0]",
+                f"missing required key {form_key!r} (the model file the predict form applies)",
+            )
+        )
+    outputs = tuple(key for key in PREDICT_WRITERS if key in doc)
+    steps = [step, *({"writer": PREDICT_WRITERS[key], key: doc[key]} for key in outputs)]
+    if not outputs:
+        issues.append(
+            SpecIssue(
+                "$",
+                "missing required key 'out_pcloud' or 'out_preds' (the predict form writes the cloud with its "
+                "predicted classes to out_pcloud, the predicted classes one per line to out_preds)",
+            )
+        )
+    first = outputs[0] if outputs else "out_pcloud"
+    spec = {key: doc[key] for key in TOP_LEVEL_KEYS if key in doc}
+    spec.update(out_pcloud=_prefix(doc.get(first), first, issues), sequential_pipeline=steps)
+    return SpecForm(name=PREDICT_FORM_KEY, spec=spec, issues=issues, outputs=outputs)

@@ -7,9 +7,9 @@ message``), sorted by location in natural order (``[2]`` before ``[10]``). Nothi
 :class:`~vl3d_focal.errors.SpecError` is raised for a bad document.
 
 Parsing: :mod:`vl3d_focal.config.parsing` (JSON, or YAML for any other suffix; ``_`` keys are
-comments). Both VL3D forms are accepted: the pipeline form, and the single-component training
-and mining forms (:mod:`vl3d_focal.config.forms`), checked and returned as the pipeline they
-stand for; in the pipeline form a step whose kind key is a comment is skipped and a step's
+comments). Both VL3D forms are accepted: the pipeline form, and the single-component training,
+mining and predict forms (:mod:`vl3d_focal.config.forms`), checked and returned as the pipeline
+they stand for; in the pipeline form a step whose kind key is a comment is skipped and a step's
 ``out_pcloud`` becomes a ``Writer`` after it, as in VL3D.
 
 Checks: the JSON Schema of :mod:`vl3d_focal.config.schemas`, then the semantic checks of
@@ -57,6 +57,7 @@ from vl3d_focal.config.components import VL3D_COMPONENTS, unavailable_steps
 from vl3d_focal.config.forms import as_pipeline
 from vl3d_focal.config.inputs import run_inputs
 from vl3d_focal.config.messages import describe, json_path, schema_issues, sort_issues
+from vl3d_focal.config.model_fnames import model_fnames_path, with_model_fnames
 from vl3d_focal.config.normalise import apply_defaults, normalise_paths
 from vl3d_focal.config.notes import NOTE_PREFIX, spec_notes
 from vl3d_focal.config.parsing import drop_comments, read_spec_file
@@ -104,10 +105,10 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
     that step is reported (:mod:`vl3d_focal.config.components`).
 
     Example:
-        >>> checked = check_spec({"train": "RBFNetPwiseClassifier", "in_pcloud": "a.las", "out_model": "m.model",
-        ...     "model_args": {"num_kernels": 8}}, check_files=False)
+        >>> checked = check_spec({"miner": "TakeClosestMiner", "in_pcloud": "a.las", "out_pcloud": "o.las",
+        ...     "radius": 0.3}, check_files=False)
         >>> [str(issue).split(";")[0] for issue in checked.issues], checked.notes
-        (["$.train: 'RBFNetPwiseClassifier' is a VL3D model this project does not have"], [])
+        (["$.miner: 'TakeClosestMiner' is a VL3D data miner this project does not have"], [])
     """
     cleaned, issues = drop_comments(doc)
     if not isinstance(cleaned, dict):
@@ -118,7 +119,7 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
         )
         return CheckedSpec(sort_issues(SpecIssue(i.path, i.message, file) for i in issues), [], None)
     form = as_pipeline(cleaned, original=doc, kinds={*steps_by_kind(), *VL3D_COMPONENTS})
-    spec = form.spec
+    spec = with_model_fnames(form.spec)
     issues += form.issues
     schemas = schema_files.active_schemas()
     validator = schema_files.pipeline_validator(schemas=schemas)
@@ -143,7 +144,8 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
     ]
 
     def users(items: list[SpecIssue]) -> list[SpecIssue]:
-        return sort_issues(SpecIssue(i.path, i.message, file) for i in map(form.original, items))
+        located = (SpecIssue(model_fnames_path(i.path, spec=form.spec), i.message) for i in items)
+        return sort_issues(SpecIssue(i.path, i.message, file) for i in map(form.original, located))
 
     comments = [SpecIssue(i.path, i.message, file) for i in form.notes]  # already in the user's paths
     return CheckedSpec(users(issues + found), sort_issues([*users(notes), *comments]), spec, form.step_origins())

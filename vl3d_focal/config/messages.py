@@ -149,11 +149,15 @@ def _any_of(error: ValidationError) -> Iterator[tuple[list[Any], str]]:
 
 
 def _pattern(error: ValidationError) -> str:
+    """What was expected (the schema's title, a noun phrase such as "a tuner", and its examples:
+    the names a case-insensitive pattern takes), what was given, and the closest name."""
     examples = error.schema.get("examples", [])
-    what = error.schema.get("title", f"the pattern {error.validator_value!r}")
-    hint = did_you_mean(error.instance, examples)
-    known = f"; expected one of: {_names(examples)} (case-insensitive)" if examples else ""
-    return f"{error.instance!r} is not {what}{known}{hint}"
+    title = error.schema.get("title")
+    if not examples:
+        return f"expected {title or f'a match of the pattern {error.validator_value!r}'}; got {error.instance!r}"
+    allowed = f"one of: {_names(examples)} (in any case)"
+    what = f"{title}, {allowed}" if title else allowed
+    return f"expected {what}; got {error.instance!r}{did_you_mean(error.instance, examples)}"
 
 
 def _type(error: ValidationError) -> str:

@@ -170,7 +170,7 @@ def _condition_schema() -> dict[str, Any]:
                 "type": "string",
                 "pattern": case_insensitive_pattern(types),
                 "examples": list(types),
-                "title": "condition type",
+                "title": "a condition type",
                 "description": "How a point's value is compared with value_target (case-insensitive); "
                 "'in' and 'not_in' take a list.",
             },
@@ -185,7 +185,7 @@ def _condition_schema() -> dict[str, Any]:
                 "type": "string",
                 "pattern": case_insensitive_pattern(ACTIONS),
                 "examples": list(ACTIONS),
-                "title": "action",
+                "title": "an action",
                 "description": "'preserve' keeps the points that satisfy the condition, 'discard' drops "
                 "them (case-insensitive).",
             },

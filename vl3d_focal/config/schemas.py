@@ -140,12 +140,14 @@ def _model_args(entry: RegistryEntry) -> dict[str, Any]:
     if entry.metadata.get("classes_from_data", False):  # VL3D's forest takes its classes from the data
         required.remove("num_classes")
     required += [name for name in entry_schema.get("required", []) if name not in required]
+    conditional = {"allOf": copy.deepcopy(entry_schema["allOf"])} if "allOf" in entry_schema else {}
     return {
         "type": "object",
         "description": "Arguments of the model: classes, receptive fields, architecture, training, compilation.",
         "additionalProperties": False,
         "required": required,
         "properties": properties,
+        **conditional,  # a model's value-dependent notes (if/then on its own arguments)
     }
 
 

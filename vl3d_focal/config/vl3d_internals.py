@@ -29,8 +29,9 @@ INTERNAL_KEYS: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
     "model_handling": {
         "features_structuring_representation_dir": (
             _PATH,
-            "it is where VL3D plots its experimental features structuring layer, which this project's "
-            "models do not have",
+            "it is where VL3D plots the kernels of a features structuring layer (PointNet's "
+            "model_args.features_structuring_layer, RBFNet's model_args.feature_structuring), which this project "
+            "does not plot: its PointNet builds that layer, its other models have none",
         ),
         "kpconv_representation_dir": (
             _PATH,
@@ -41,6 +42,16 @@ INTERNAL_KEYS: dict[str, dict[str, tuple[dict[str, Any], str]]] = {
             _PATH,
             "it is where VL3D writes plots and CSV data of its strided KPConv kernels, which this "
             "project does not draw",
+        ),
+        "rbf_feature_extraction_representation_dir": (
+            _PATH,
+            "it is where VL3D writes plots and CSV data of its RBFNet's kernel points and sizes, before and "
+            "after training, which this project does not draw (the model file holds them)",
+        ),
+        "rbf_feature_processing_representation_dir": (
+            _PATH,
+            "it is where VL3D writes plots and CSV data of its RBFNet's feature processing kernels, which this "
+            "project does not draw (the model file holds them)",
         ),
     }
 }

@@ -28,7 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -48,7 +48,7 @@ every point at that distance is fetched); more only make that rarer (0.06 % of t
 benchmarks' scene, 0.015 % of an IGN tile) and cost 5-15 % more query time."""
 _QUERY_CHUNK = 20_000
 _PAIR_BUDGET = 4_000_000
-_NO_SPREAD = 1e-12
+NO_SPREAD = 1e-12
 """Eigenvalues (m²) at or below this count as 0: a neighbourhood on one spot has no shape."""
 
 
@@ -93,7 +93,7 @@ def nearest_in_order(tree: cKDTree, query: np.ndarray, *, ids: np.ndarray, k: in
 
 def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     out = np.zeros_like(numerator)
-    np.divide(numerator, denominator, out=out, where=denominator > _NO_SPREAD)
+    np.divide(numerator, denominator, out=out, where=denominator > NO_SPREAD)
     return out
 
 
@@ -102,7 +102,7 @@ def _from_eigen(values: np.ndarray, normal: np.ndarray, names: Sequence[str]) ->
     l3, l2, l1 = (np.maximum(values[:, i], 0.0) for i in range(3))
     total = l1 + l2 + l3
     e1, e2, e3 = _safe_ratio(l1, total), _safe_ratio(l2, total), _safe_ratio(l3, total)
-    spread = l1 > _NO_SPREAD
+    spread = l1 > NO_SPREAD
     with np.errstate(divide="ignore", invalid="ignore"):
         h1, h2, h3 = (np.where(e > 0, e * np.log(np.where(e > 0, e, 1.0)), 0.0) for e in (e1, e2, e3))
         entropy = -(h1 + h2 + h3)
@@ -150,9 +150,43 @@ def _knn_covariances(columns: Sequence[np.ndarray], index: np.ndarray, query: np
     return covariance
 
 
-def _ball_chunk(tree: cKDTree, xyz: np.ndarray, query: np.ndarray, radius: float) -> np.ndarray:
+def _ball_chunk(tree: cKDTree, xyz: np.ndarray, query: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
     flat, owner = ball_pairs(tree, query, radius)
-    return _covariances(xyz[flat] - query[owner], owner, np.bincount(owner, minlength=len(query)))
+    counts = np.bincount(owner, minlength=len(query))
+    return _covariances(xyz[flat] - query[owner], owner, counts), counts
+
+
+def neighbourhood_covariances(
+    xyz: np.ndarray, *, radius: float | None, k: int | None, queries: np.ndarray, ids: np.ndarray, what: str
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray, np.ndarray]]:
+    """The covariances (divided by n) of the neighbourhoods of ``xyz[queries]``, chunk by chunk:
+    ``(rows of queries, covariances (q, 3, 3), neighbours n (q,), reach (q,))`` (the arguments
+    are :func:`eigen_features`'s, exactly one of radius and k given).
+
+    Example:
+        >>> line = np.column_stack([np.arange(4.0), np.zeros(4), np.zeros(4)])
+        >>> _, cov, n, reach = next(neighbourhood_covariances(line, radius=1.0, k=None, queries=np.arange(4),
+        ...                                                   ids=np.arange(4), what="x"))
+        >>> cov[:2, 0, 0].round(6).tolist(), n.tolist(), reach.tolist()
+        ([0.25, 0.666667], [2, 3, 3, 2], [1.0, 1.0, 1.0, 1.0])
+    """
+    tree = point_tree(xyz)
+    columns = [np.ascontiguousarray(xyz[:, axis]) for axis in range(3)] if k is not None else []  # k-NN gathers
+    chunk = _QUERY_CHUNK if k is None else max(1, min(_QUERY_CHUNK, _PAIR_BUDGET // max(int(k), 1)))
+    with Progress(what, total=len(queries), unit="points") as progress:
+        for start in range(0, len(queries), chunk):
+            rows = slice(start, start + chunk)
+            query = xyz[queries[rows]]
+            if k is None:
+                assert radius is not None  # exactly one of radius and k (checked by the caller)
+                covariance, counts = _ball_chunk(tree, xyz, query, float(radius))
+                reach = np.full(len(query), float(radius))
+            else:
+                count = min(int(k), len(xyz))
+                index, reach = nearest_in_order(tree, query, ids=ids, k=count)
+                covariance, counts = _knn_covariances(columns, index, query), np.full(len(query), count)
+            yield rows, covariance, counts, reach
+            progress.update(min(start + chunk, len(queries)))
 
 
 def eigen_features(
@@ -196,21 +230,8 @@ def eigen_features(
     xyz = np.asarray(xyz, dtype=np.float64)
     queries = np.arange(len(xyz)) if queries is None else np.asarray(queries)
     ids = np.arange(len(xyz)) if ids is None else np.asarray(ids)
-    tree = point_tree(xyz)
-    columns = [np.ascontiguousarray(xyz[:, axis]) for axis in range(3)] if k is not None else []  # k-NN gathers
     out, reach = np.empty((len(queries), len(names))), np.empty(len(queries))
-    chunk = _QUERY_CHUNK if k is None else max(1, min(_QUERY_CHUNK, _PAIR_BUDGET // max(int(k), 1)))
-    with Progress(what, total=len(queries), unit="points") as progress:
-        for start in range(0, len(queries), chunk):
-            rows = slice(start, start + chunk)
-            query = xyz[queries[rows]]
-            if k is None:
-                assert radius is not None  # exactly one of radius and k (checked above)
-                covariance, reach[rows] = _ball_chunk(tree, xyz, query, float(radius)), float(radius)
-            else:
-                count = min(int(k), len(xyz))
-                index, reach[rows] = nearest_in_order(tree, query, ids=ids, k=count)
-                covariance = _knn_covariances(columns, index, query)
-            out[rows] = _from_eigen(*smallest_eigenvector(covariance), names)
-            progress.update(min(start + chunk, len(queries)))
+    chunks = neighbourhood_covariances(xyz, radius=radius, k=k, queries=queries, ids=ids, what=what)
+    for rows, covariance, _, spans in chunks:
+        out[rows], reach[rows] = _from_eigen(*smallest_eigenvector(covariance), names), spans
     return out, reach

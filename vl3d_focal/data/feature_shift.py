@@ -1,6 +1,7 @@
 """Is a cloud's feature distribution far from what the model was trained on?
 
-For each feature, the cloud's sampled values (after the model's per-cloud scaling) are compared
+For each feature, the cloud's sampled values (after the model's per-cloud scaling, before its
+clipping to a ``MinmaxNormalizer``'s bounds, which would hide how far they lie) are compared
 with the percentiles the normaliser kept of its training values (``reference``): with ``range``
 the 1st-99th percentile range, a feature is **shifted** when the cloud's range is more than
 :data:`RANGE_FACTOR` times the training range or less than 1 / :data:`RANGE_FACTOR` of it, or
@@ -98,7 +99,7 @@ def feature_shifts(normalizer: FeatureNormalizer | None, sample: np.ndarray) -> 
     """
     if normalizer is None or not normalizer.reference or not len(sample):
         return []
-    scaled = normalizer.per_cloud(sample, cloud=normalizer.cloud_statistics(sample))
+    scaled = normalizer.per_cloud(sample, cloud=normalizer.cloud_statistics(sample), clipped=False)
     percentiles = list(normalizer.reference["percentiles"])
     reference = np.asarray(normalizer.reference["values"], dtype=np.float64)
     low, median, high = (reference[percentiles.index(p)] for p in (1.0, 50.0, 99.0))

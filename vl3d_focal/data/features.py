@@ -42,7 +42,8 @@ import numpy as np
 from vl3d_focal.data.eigen_features import eigen_features
 from vl3d_focal.data.feature_names import NEIGHBOURHOOD_FEATURE_NAMES, SCAN_ANGLE_ALIASES, feature_names
 from vl3d_focal.data.imputers import Imputer, apply_imputers
-from vl3d_focal.data.miners import MinedFeatures, compute_mined, mined_names, recipes_for, smoothing_inputs
+from vl3d_focal.data.mined_chain import compute_chain
+from vl3d_focal.data.miners import MinedFeatures, cloud_inputs, mined_names, recipes_for, smoothing_inputs
 from vl3d_focal.data.terrain import estimate_ground
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud, las_dimensions
@@ -178,12 +179,16 @@ def raw_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequence[M
     out = np.empty((cloud.num_points, len(fnames)), dtype=np.float32)
     shape_cache: np.ndarray | None = None
     stored = set(las_dimensions(cloud.las))
+    computed: dict[str, np.ndarray] = {}  # the mined features computed so far (float64), read by later smoothings
     for recipe in mined:
         wanted = [name for name in fnames if name in recipe.names]
-        inputs = {name: _column(cloud, name, stored=stored) for name in dict.fromkeys(recipe.inputs)}
-        values, _ = compute_mined(recipe, cloud.xyz, names=wanted, inputs=inputs)
+        if not wanted:  # only smoothed by a later recipe: computed there, where it is read
+            continue
+        columns = {name: _column(cloud, name, stored=stored) for name in cloud_inputs(wanted, mined)}
+        values, _ = compute_chain(recipe, cloud.xyz, names=wanted, miners=mined, columns={**columns, **computed})
         for column, name in enumerate(wanted):
             out[:, list(fnames).index(name)] = values[:, column]
+            computed[name] = values[:, column]
     done = set(mined_names(mined))
     for j, name in enumerate(fnames):
         if name in done:

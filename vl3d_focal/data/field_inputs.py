@@ -166,7 +166,7 @@ def field_neighbours(xyz: np.ndarray, fields: Any, field_spec: Any) -> np.ndarra
         np.asarray(fields.indices),
         np.asarray(fields.centers),
         k=field_spec.num_encoding_neighbors,
-        radius=field_spec.radius,
+        radius=field_spec.reach,
         dims=dims,
         p=p,
     )

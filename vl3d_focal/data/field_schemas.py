@@ -51,7 +51,7 @@ def support_schema() -> dict[str, Any]:
             "type": "string",
             "pattern": case_insensitive_pattern(SUPPORT_STRATEGIES),
             "examples": list(SUPPORT_STRATEGIES),
-            "title": "support strategy",
+            "title": "a support strategy",
             "default": "grid",
             "description": "How the field centres (support points) are chosen: 'grid', one centre per "
             "occupied cell of a grid of side separation_factor x radius (the mean of the cell's points; "

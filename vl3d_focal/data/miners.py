@@ -1,14 +1,13 @@
 """Mined features: what a VL3D ``miner`` step computes, as a recipe stored with the model.
 
-A :class:`MinedFeatures` recipe (one miner step: ``GeometricFeatures``, ``HeightFeatures``,
-``SmoothFeatures`` or ``HSVFromRGB``) names the features it gives (``frenames``, or VL3D's
-automatic names: ``linearity_r1.0``, ``linearity_k16``, ``floor_distance_r50.0_sep0.35``,
-``intensity_mean_r1.0``, ``HSV_H``) and how to compute them from the points (and, for smoothing
-and HSV, from the point-wise features it reads: :attr:`MinedFeatures.inputs`).
-Features are computed when a step first uses them (training, prediction), for a whole cloud or
-for the points of one tile with the margin :attr:`MinedFeatures.reach` says they depend on
-(:mod:`vl3d_focal.inference.tile_features`); the model file keeps the recipes of its ``fnames``,
-so a saved model computes them again on any cloud.
+A :class:`MinedFeatures` recipe (a ``GeometricFeatures``, ``HeightFeatures``, ``SmoothFeatures``,
+``HSVFromRGB`` or PDAL's ``CovarianceFeatures`` step) names its features (``frenames``, or VL3D's
+names: ``linearity_r1.0``, ``linearity_k16``, ``floor_distance_r50.0_sep0.35``, ``HSV_H``) and
+how to compute them from the points and the features it reads (:attr:`MinedFeatures.inputs`,
+which earlier recipes may mine: :func:`input_sources`, :mod:`vl3d_focal.data.mined_chain`), when
+a step first uses them, for a whole cloud or a tile with the margin they depend on
+(:attr:`MinedFeatures.reach`, :mod:`vl3d_focal.inference.tile_features`). A model file keeps the
+recipes of its ``fnames`` and of what they smooth (:func:`recipes_for`).
 
 Example:
     >>> recipe = MinedFeatures.from_step({"miner": "GeometricFeatures", "radius": 1.0,
@@ -28,17 +27,24 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.data.feature_names import COLOUR_DIMENSIONS, HEIGHT_NEIGHBORHOODS, HSV_DEFAULT_NAMES, HSV_FEATURE_NAMES
+from vl3d_focal.data.covariance_features import COVARIANCE, covariance_recipe
+from vl3d_focal.data.feature_names import (
+    COLOUR_DIMENSIONS,
+    HEIGHT_NEIGHBORHOODS,
+    HSV_DEFAULT_NAMES,
+    HSV_FEATURE_NAMES,
+    SMOOTH_NEIGHBORHOODS,
+)
 from vl3d_focal.errors import DataError
 
-MINER_KINDS = ("GeometricFeatures", "HeightFeatures", "SmoothFeatures", "HSVFromRGB")
+MINER_KINDS = ("GeometricFeatures", "HeightFeatures", "SmoothFeatures", "HSVFromRGB", COVARIANCE)
 """The ``miner`` values these recipes describe."""
 
 
-def _height_neighborhood(name: str) -> str:
-    """A ``HeightFeatures`` neighbourhood type as :data:`HEIGHT_NEIGHBORHOODS` spells it (VL3D
-    reads it case-insensitively); an unknown name is left for the miner to refuse."""
-    return {known.lower(): known for known in HEIGHT_NEIGHBORHOODS}.get(name.lower(), name)
+def _neighborhood_type(name: str, known: Sequence[str]) -> str:
+    """A miner's neighbourhood type as ``known`` spells it (VL3D reads the names in any case); an
+    unknown name is left for the miner to refuse."""
+    return {spelled.lower(): spelled for spelled in known}.get(name.lower(), name)
 
 
 def _number(value: float) -> str:
@@ -51,15 +57,18 @@ class MinedFeatures:
     """The recipe of one miner step.
 
     Attributes:
-        miner: ``GeometricFeatures``, ``HeightFeatures``, ``SmoothFeatures`` or ``HSVFromRGB``.
+        miner: one of :data:`MINER_KINDS` (``CovarianceFeatures``: PDAL's features that no
+            ``GeometricFeatures`` one equals, :func:`~vl3d_focal.data.covariance_features.covariance_recipe`).
         features: what is computed for each name: the miner's ``fnames`` (for smoothing, the
             strategy of each output), in the order of ``names``.
         names: the names the features get (``frenames`` or automatic).
-        params: the neighbourhood: ``radius`` or ``k`` (geometric); ``radius``,
+        params: the neighbourhood: ``radius`` or ``k`` (geometric; covariance: and ``mode``,
+            ``optimize``, ``optimal_k``); ``radius``,
             ``separation_factor``, ``neighborhood`` and ``outlier_filter`` (height); ``radius``,
             ``neighborhood``, the two omegas and ``nan_policy`` (smoothing); ``hue_unit`` (HSV).
-        inputs: the point-wise features read: for smoothing, the one each name smooths; for HSV,
-            ``red``, ``green`` and ``blue``; empty otherwise.
+        inputs: the features read: for smoothing, the one each name smooths (a point-wise
+            feature of the clouds, or one an earlier recipe mines); for HSV, ``red``, ``green``
+            and ``blue``; empty otherwise.
     """
 
     miner: str
@@ -78,6 +87,8 @@ class MinedFeatures:
             ('floor_distance_r5.0_sep0.5',)
         """
         kind = str(step["miner"])
+        if kind == COVARIANCE:  # VL3D's legacy eigenvalue miner: a GeometricFeatures recipe where one is equal
+            return cls(*covariance_recipe(step))
         if kind == "SmoothFeatures":
             return cls._smoothing(step)
         if kind == "HSVFromRGB":
@@ -93,7 +104,7 @@ class MinedFeatures:
             params = {
                 "radius": float(hood["radius"]),
                 "separation_factor": float(hood["separation_factor"]),
-                "neighborhood": _height_neighborhood(str(hood["type"])),
+                "neighborhood": _neighborhood_type(str(hood["type"]), HEIGHT_NEIGHBORHOODS),
                 "outlier_filter": step.get("outlier_filter"),
             }
             suffix = f"_r{_number(hood['radius'])}_sep{_number(hood['separation_factor'])}"
@@ -105,12 +116,13 @@ class MinedFeatures:
         """A ``SmoothFeatures`` step: one output per (strategy, input), VL3D's order and names
         (``_cyl`` instead of ``_r`` for a cylinder, which VL3D leaves unnamed)."""
         hood = step["neighborhood"]
+        kind = _neighborhood_type(str(hood["type"]), SMOOTH_NEIGHBORHOODS)
         pairs = [(strategy, name) for strategy in step["fnames"] for name in step["input_fnames"]]
-        suffix = ("_r" if hood["type"] == "sphere" else "_cyl") + _number(hood["radius"])
+        suffix = ("_r" if kind == "sphere" else "_cyl") + _number(hood["radius"])
         names = tuple(step.get("frenames") or [f"{name}_{strategy}{suffix}" for strategy, name in pairs])
         params = {
             "radius": float(hood["radius"]),
-            "neighborhood": str(hood["type"]),
+            "neighborhood": kind,
             "weighted_mean_omega": float(step["weighted_mean_omega"]),
             "gaussian_rbf_omega": float(step["gaussian_rbf_omega"]),
             "nan_policy": str(step["nan_policy"]),
@@ -154,8 +166,9 @@ class MinedFeatures:
     def reach(self) -> float | None:
         """How far (in each of x and y) a point's value depends on other points; None for k
         neighbours (it depends on the density: see :func:`compute_mined`'s reach), 0 for a
-        point-wise miner (HSV)."""
-        if "k" in self.params:
+        point-wise miner (HSV). A smoothing of mined features reaches farther:
+        :func:`~vl3d_focal.data.mined_chain.chain_reach`."""
+        if "k" in self.params or "optimal_k" in self.params:  # k nearest (and PDAL's optimal neighbourhood)
             return None
         if self.miner == "HSVFromRGB":
             return 0.0
@@ -165,32 +178,97 @@ class MinedFeatures:
         return radius + 0.5 * radius * float(self.params["separation_factor"])
 
 
+def input_sources(recipe: MinedFeatures, miners: Sequence[MinedFeatures]) -> dict[str, MinedFeatures]:
+    """The inputs of a smoothing ``recipe`` that a recipe before it in ``miners`` gives (the last
+    such one): features mined by earlier steps of the pipeline; its other inputs are point-wise
+    features of the clouds. When ``recipe`` is not among ``miners``, all of them come before it.
+
+    Example:
+        >>> hsv = MinedFeatures("HSVFromRGB", ("H",), ("hue",), {"hue_unit": "radians"}, ("red", "green", "blue"))
+        >>> smooth = MinedFeatures("SmoothFeatures", ("mean", "mean"), ("hue_mean", "i_mean"), {"radius": 1.0},
+        ...                        inputs=("hue", "intensity"))
+        >>> list(input_sources(smooth, [hsv, smooth])), input_sources(smooth, [smooth, hsv])
+        (['hue'], {})
+    """
+    if recipe.miner != "SmoothFeatures":
+        return {}
+    position = next((i for i, other in enumerate(miners) if other == recipe), len(miners))
+    owner: dict[str, MinedFeatures] = {}
+    for earlier in miners[:position]:
+        owner.update({name: earlier for name in earlier.names})
+    return {name: owner[name] for name in dict.fromkeys(recipe.inputs) if name in owner}
+
+
+def _reads(recipe: MinedFeatures, names: Sequence[str]) -> list[str]:
+    """The inputs the recipe's outputs ``names`` read: each smoothed one its own, HSV all three colours."""
+    smoothing = recipe.miner == "SmoothFeatures"
+    return [recipe.inputs[recipe.names.index(name)] for name in names] if smoothing else list(recipe.inputs)
+
+
+def _needed(names: Sequence[str], miners: Sequence[MinedFeatures]) -> dict[str, tuple[MinedFeatures, list[str]]]:
+    """Each recipe (by key) that gives one of ``names`` or a mined feature they smooth, again and
+    again, with the outputs of it that are needed."""
+    owner: dict[str, MinedFeatures] = {}
+    for recipe in miners:
+        owner.update({name: recipe for name in recipe.names})
+    needed: dict[str, tuple[MinedFeatures, list[str]]] = {}
+    pending = [(owner[name], name) for name in names if name in owner]
+    while pending:
+        recipe, name = pending.pop(0)
+        outputs = needed.setdefault(recipe.key(), (recipe, []))[1]
+        if name not in outputs:
+            outputs.append(name)
+            sources = input_sources(recipe, miners)
+            pending.extend((sources[read], read) for read in _reads(recipe, [name]) if read in sources)
+    return needed
+
+
 def recipes_for(names: Sequence[str], miners: Sequence[MinedFeatures]) -> tuple[MinedFeatures, ...]:
-    """The recipes that give at least one of ``names`` (the last recipe of a name wins).
+    """The recipes that give at least one of ``names`` (the last recipe of a name wins), and those
+    that give the mined features they smooth (:func:`input_sources`), again and again, in the
+    order of ``miners``.
 
     Example:
         >>> a = MinedFeatures("GeometricFeatures", ("planarity",), ("p",), {"radius": 1.0})
         >>> recipes_for(["p", "intensity"], [a]) == (a,)
         True
+        >>> s = MinedFeatures("SmoothFeatures", ("mean", "mean"), ("p_mean", "i_mean"), {"radius": 1.0}, inputs=("p", "i"))
+        >>> recipes_for(["p_mean"], [a, s]) == (a, s), recipes_for(["i_mean"], [a, s]) == (s,)
+        (True, True)
     """
-    owner: dict[str, MinedFeatures] = {}
-    for recipe in miners:
-        owner.update({name: recipe for name in recipe.names})
-    used = {owner[name].key(): owner[name] for name in names if name in owner}
-    return tuple(used.values())
+    needed = _needed(names, miners)
+    return tuple({recipe.key(): recipe for recipe in miners if recipe.key() in needed}.values())
+
+
+def cloud_inputs(names: Sequence[str], miners: Sequence[MinedFeatures]) -> list[str]:
+    """The point-wise features of the clouds that the recipes of ``names`` read (smooth, or take
+    colours from), directly or through the mined features they smooth.
+
+    Example:
+        >>> p = MinedFeatures("GeometricFeatures", ("planarity",), ("p",), {"radius": 1.0})
+        >>> s = MinedFeatures("SmoothFeatures", ("mean", "mean"), ("p_m", "i_m"), {"radius": 1.0}, inputs=("p", "i"))
+        >>> cloud_inputs(["p_m"], [p, s]), cloud_inputs(["p_m", "i_m"], [p, s])
+        ([], ['i'])
+    """
+    read = [
+        name
+        for recipe, outputs in _needed(names, miners).values()
+        for name in _reads(recipe, outputs)
+        if name not in input_sources(recipe, miners)
+    ]
+    return list(dict.fromkeys(read))
 
 
 def smoothing_inputs(names: Sequence[str], miners: Sequence[MinedFeatures]) -> list[str]:
-    """The point-wise features the recipes of ``names`` read (smooth, or take colours from) that
-    ``names`` lacks: a streamed cloud keeps them beside ``names``.
+    """The point-wise features the recipes of ``names`` read (:func:`cloud_inputs`) that ``names``
+    lacks: a streamed cloud keeps them beside ``names``.
 
     Example:
         >>> r = MinedFeatures("SmoothFeatures", ("mean",), ("i_mean",), {"radius": 1.0}, inputs=("intensity",))
         >>> smoothing_inputs(["i_mean", "z"], [r]), smoothing_inputs(["i_mean", "intensity"], [r])
         (['intensity'], [])
     """
-    wanted = [name for recipe in recipes_for(names, miners) for name in recipe.inputs]
-    return [name for name in dict.fromkeys(wanted) if name not in names]
+    return [name for name in cloud_inputs(names, miners) if name not in names]
 
 
 def mined_names(miners: Sequence[MinedFeatures]) -> list[str]:
@@ -295,6 +373,10 @@ def compute_mined(
     elif recipe.miner == "HSVFromRGB":
         values = _hsv(recipe, names=kinds, queries=queries, inputs=inputs or {})
         reach = np.zeros(rows)
+    elif recipe.miner == COVARIANCE:
+        from vl3d_focal.data.pdal_features import pdal_features
+
+        values, reach = pdal_features(xyz, names=kinds, **dict(recipe.params), queries=queries, ids=ids)
     elif recipe.miner == "GeometricFeatures":
         values, reach = eigen_features(
             xyz, names=kinds, radius=recipe.params.get("radius"), k=recipe.params.get("k"), queries=queries, ids=ids

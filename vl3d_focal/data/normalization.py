@@ -17,8 +17,15 @@ standardisation fitted on the training data, both stored with the model.
 2. **Standardisation**: (value - median) / scale over the training points, the scale being the
    IQR / 1.349, the standard deviation when the IQR is 0, and 1 when both are 0.
 
-The fitted normaliser also keeps reference percentiles of what it was fitted on, against which
-:mod:`vl3d_focal.data.feature_shift` compares each predicted cloud.
+A model trained after a ``MinmaxNormalizer`` with ``clip`` (:mod:`vl3d_focal.data.minmax_normalization`)
+keeps its ``clip`` bounds: each such feature is clipped to them between the two steps, training
+and prediction alike, so a feature scaled per cloud is clipped in its scaled units (the bounds
+were fitted on the scaled training values); a model without has no ``clip`` in its file.
+
+The fitted normaliser also keeps reference percentiles of what it was fitted on (scaled per
+cloud, before clipping), against which :mod:`vl3d_focal.data.feature_shift` compares each
+predicted cloud's values (scaled per cloud, before clipping: a cloud far beyond the training range
+is not hidden by the clip).
 
 Example:
     >>> norm = FeatureNormalizer(fnames=["i"], cloud_scaling={"i": {"method": "percentile", "percentile": 50.0}})
@@ -38,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from vl3d_focal.data.minmax_normalization import clip_to
 from vl3d_focal.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -84,6 +92,8 @@ class FeatureNormalizer:
         stored: the derived feature names the training clouds stored as dimensions (read from
             their files, not computed; :func:`~vl3d_focal.data.feature_names.stored_derived`);
             None where not recorded (model files written before it).
+        clip: ``{feature name: (low, high)}``: values clipped to it after the per-cloud scaling (a
+            ``MinmaxNormalizer``'s bounds).
 
     Example:
         >>> norm = FeatureNormalizer().fit(np.array([[1.0], [2.0], [3.0]]), fnames=["i"])
@@ -100,6 +110,7 @@ class FeatureNormalizer:
         cloud_scaling: Mapping[str, Mapping[str, Any]] | None = None,
         reference: Mapping[str, Any] | None = None,
         stored: Sequence[str] | None = None,
+        clip: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         self.fnames = list(fnames) if fnames is not None else None
         self.center = None if center is None else np.asarray(center, dtype=np.float64)
@@ -107,6 +118,7 @@ class FeatureNormalizer:
         self.cloud_scaling = {name: dict(config) for name, config in (cloud_scaling or {}).items()}
         self.reference = None if reference is None else dict(reference)
         self.stored = None if stored is None else list(stored)
+        self.clip = {name: (float(low), float(high)) for name, (low, high) in (clip or {}).items()}
         unknown = sorted({c.get("method") for c in self.cloud_scaling.values()} - set(CLOUD_SCALINGS), key=str)
         if unknown:
             raise DataError(f"cloud normalisation: unknown method(s) {unknown}; expected one of {list(CLOUD_SCALINGS)}")
@@ -147,51 +159,62 @@ class FeatureNormalizer:
                 stats.params[j] = (float(q50), float(q75 - q25) if q75 - q25 > 1e-12 else 1.0)
         return stats
 
-    def per_cloud(self, features: np.ndarray, *, cloud: CloudStatistics | None = None) -> np.ndarray:
-        """Features of one cloud (or part of it) after the per-cloud scaling, float64.
+    def per_cloud(
+        self, features: np.ndarray, *, cloud: CloudStatistics | None = None, clipped: bool = True
+    ) -> np.ndarray:
+        """Features of one cloud (or part of it) after the per-cloud scaling, then clipped to
+        :attr:`clip`; float64.
 
         Args:
             features: ``(n, F)`` raw features.
             cloud: the cloud's statistics; None: those of ``features`` (a whole cloud).
+            clipped: False: not clipped (what the reference percentiles are of).
 
         Example:
             >>> norm = FeatureNormalizer(fnames=["i"], cloud_scaling={"i": {"method": "rank"}})
             >>> norm.per_cloud(np.array([[5.0], [1.0], [9.0], [1.0]])).ravel().tolist()
             [0.625, 0.25, 0.875, 0.25]
+            >>> FeatureNormalizer(fnames=["i"], cloud_scaling={"i": {"method": "percentile", "percentile": 50.0}},
+            ...     clip={"i": (0.0, 1.5)}).per_cloud(np.array([[10.0], [20.0], [40.0]])).ravel().tolist()
+            [0.5, 1.0, 1.5]
+            >>> FeatureNormalizer(fnames=["i"], clip={"i": (0.0, 1.5)}).per_cloud(np.array([[4.0]]), clipped=False).tolist()
+            [[4.0]]
         """
-        out = np.array(features, dtype=np.float64)
-        if not self.cloud_scaling:
-            return out
-        if cloud is None:
-            cloud = self.cloud_statistics(out[:: sample_stride(len(out))])
-        names = self.fnames or []
-        for j, params in cloud.params.items():
-            if self.cloud_scaling[names[j]]["method"] == "rank":
-                size = max(len(params), 1)
-                out[:, j] = (
-                    np.searchsorted(params, out[:, j], "left") + np.searchsorted(params, out[:, j], "right")
-                ) / (2.0 * size)
-            else:
-                out[:, j] = (out[:, j] - params[0]) / params[1]
-        return out
+        out, names = np.array(features, dtype=np.float64), self.fnames or []
+        if self.cloud_scaling:
+            cloud = cloud if cloud is not None else self.cloud_statistics(out[:: sample_stride(len(out))])
+            for j, params in cloud.params.items():
+                if self.cloud_scaling[names[j]]["method"] == "rank":
+                    size = max(len(params), 1)
+                    out[:, j] = (
+                        np.searchsorted(params, out[:, j], "left") + np.searchsorted(params, out[:, j], "right")
+                    ) / (2.0 * size)
+                else:
+                    out[:, j] = (out[:, j] - params[0]) / params[1]
+        return clip_to(out, names, self.clip) if clipped else out
 
     def fit(self, features: np.ndarray, *, fnames: Sequence[str] | None = None) -> FeatureNormalizer:
         """Learn the per-feature median and robust scale of ``(N, F)`` features (already scaled
-        per cloud, :meth:`per_cloud`), and their reference percentiles.
+        per cloud, :meth:`per_cloud`) clipped to :attr:`clip`, and the reference percentiles of
+        the features as given (before clipping, as :mod:`~vl3d_focal.data.feature_shift` compares).
 
         Example:
             >>> FeatureNormalizer().fit(np.ones((4, 2))).scale.tolist()
             [1.0, 1.0]
+            >>> clipped = FeatureNormalizer(fnames=["i"], clip={"i": (0.0, 1.0)}).fit(np.array([[0.0], [1.0], [9.0]]))
+            >>> clipped.center.tolist(), clipped.reference["values"][-1]
+            ([1.0], [8.84])
         """
         features = np.asarray(features, dtype=np.float64)
         if features.ndim != 2 or features.shape[0] == 0:
             raise DataError(f"normaliser: expected (N, F) features with N > 0, received {features.shape}")
-        q25, q50, q75 = np.percentile(features, [25, 50, 75], axis=0)
+        self.fnames = list(fnames) if fnames is not None else self.fnames
+        kept = clip_to(features, self.fnames or [], self.clip) if self.clip else features
+        q25, q50, q75 = np.percentile(kept, [25, 50, 75], axis=0)
         scale = (q75 - q25) / 1.349
-        std = features.std(axis=0)
+        std = kept.std(axis=0)
         scale = np.where(scale > 1e-12, scale, np.where(std > 1e-12, std, 1.0))
         self.center, self.scale = q50, scale
-        self.fnames = list(fnames) if fnames is not None else self.fnames
         reference = np.percentile(features[:: sample_stride(len(features))], REFERENCE_PERCENTILES, axis=0)
         self.reference = {"percentiles": list(REFERENCE_PERCENTILES), "values": reference.tolist()}
         logger.info("feature normaliser fitted: centre %s scale %s", q50.round(4), scale.round(4))
@@ -207,6 +230,9 @@ class FeatureNormalizer:
         Example:
             >>> FeatureNormalizer(center=[1.0], scale=[2.0]).transform(np.array([[5.0]])).tolist()
             [[2.0]]
+            >>> FeatureNormalizer(fnames=["i"], center=[1.0], scale=[2.0], clip={"i": (0.0, 3.0)}).transform(
+            ...     np.array([[5.0]])).tolist()
+            [[1.0]]
         """
         center, scale = self.center, self.scale
         if center is None or scale is None:
@@ -230,6 +256,7 @@ class FeatureNormalizer:
             "cloud_scaling": self.cloud_scaling,
             "reference": self.reference,
             "stored": self.stored,
+            **({"clip": {name: list(bounds) for name, bounds in self.clip.items()}} if self.clip else {}),
         }
 
     @classmethod
@@ -248,4 +275,5 @@ class FeatureNormalizer:
             cloud_scaling=config.get("cloud_scaling"),
             reference=config.get("reference"),
             stored=config.get("stored"),
+            clip=config.get("clip"),
         )

@@ -11,7 +11,9 @@ axes in decreasing variance
 (divided by their standard deviation with ``whiten``); it keeps the fitted projection and
 computes its input features, imputes them (:mod:`vl3d_focal.data.imputers`) and projects them at
 prediction (:meth:`PCATransformer.apply`). Each axis's sign is fixed: its entry of largest
-magnitude is positive.
+magnitude is positive. After a ``MinmaxNormalizer`` with ``clip``
+(:mod:`vl3d_focal.data.minmax_normalization`) it keeps its inputs' ``clip`` bounds and clips them
+before projecting.
 
 Example:
     >>> values = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.1]])
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from vl3d_focal.data.minmax_normalization import clip_to
 from vl3d_focal.data.recipe_options import AUTO, named_features, step_fnames
 from vl3d_focal.errors import DataError
 
@@ -50,6 +53,8 @@ class PCATransformer:
         inputs: once fitted, its input features, in the model's order.
         mean: their training means; components: ``(k, len(inputs))`` the axes kept.
         variances: the variance along every axis (kept or not), decreasing.
+        clip: ``(name, low, high)`` of the inputs clipped before the projection (a
+            ``MinmaxNormalizer``'s bounds); empty: none.
     """
 
     fnames: tuple[str, ...] = (AUTO,)
@@ -61,6 +66,7 @@ class PCATransformer:
     mean: tuple[float, ...] = ()
     components: tuple[tuple[float, ...], ...] = ()
     variances: tuple[float, ...] = ()
+    clip: tuple[tuple[str, float, float], ...] = ()
 
     @classmethod
     def from_step(cls, step: Mapping[str, Any]) -> PCATransformer:
@@ -172,7 +178,8 @@ class PCATransformer:
             ...     np.array([[5.0]])).tolist()
             [[2.0]]
         """
-        out = (np.asarray(values, dtype=np.float64) - np.asarray(self.mean)) @ np.asarray(self.components).T
+        values = clip_to(np.asarray(values, dtype=np.float64), self.inputs, {n: (lo, hi) for n, lo, hi in self.clip})
+        out = (values - np.asarray(self.mean)) @ np.asarray(self.components).T
         if self.whiten:
             out /= np.sqrt(np.asarray(self.variances[: len(self.components)]))
         return out.astype(np.float32)
@@ -227,6 +234,7 @@ class PCATransformer:
             "mean": list(self.mean),
             "components": [list(row) for row in self.components],
             "variances": list(self.variances),
+            **({"clip": [list(bounds) for bounds in self.clip]} if self.clip else {}),
         }
 
     @classmethod
@@ -244,6 +252,7 @@ class PCATransformer:
             mean=tuple(float(v) for v in config["mean"]),
             components=tuple(tuple(float(v) for v in row) for row in config["components"]),
             variances=tuple(float(v) for v in config["variances"]),
+            clip=tuple((str(name), float(low), float(high)) for name, low, high in config.get("clip", ())),
         )
 
     def key(self) -> str:

@@ -3,7 +3,8 @@
 Each point takes the mean of the probabilities predicted for it by every field that contains
 it; a field counts once per point even when padding repeated the point in that field (its
 repeated predictions are averaged first). Points that are in no field take the probabilities
-of their nearest covered point (:func:`~vl3d_focal.data.point_tree.nearest_values`). Fields are
+of their nearest covered point, the lowest index among equidistant ones
+(:func:`~vl3d_focal.data.point_tree.nearest_values`, as a streamed tile does). Fields are
 processed in chunks to bound memory, and :class:`PropagationSums` accumulates blocks of fields
 one at a time (chunked prediction).
 

@@ -18,6 +18,11 @@ tile by tile with the same fields. The coordinates fed to a model are centred on
 centre and divided by the radius (``scale``) or by the distance of the field's farthest point
 (``to_unit_sphere``), see :func:`field_coordinates`.
 
+A ``furthest_point_subsampling`` radius of 0 is VL3D's whole-cloud field: one field per cloud,
+centred on the mean of its points, holding all of them (brought to ``num_points`` as any field),
+its coordinates centred only (VL3D's); such a cloud is predicted in one go
+(:attr:`FieldSpec.whole_cloud`).
+
 Example:
     >>> spec = FieldSpec(neighborhood="sphere", radius=3.0, num_points=256)
     >>> fields = build_fields(cloud.xyz, spec, seed=0)
@@ -38,6 +43,7 @@ from scipy.spatial import cKDTree
 
 from vl3d_focal.data.field_centres import fps_centres, grid_centres, uncovered_mask
 from vl3d_focal.data.field_schemas import SUPPORT_STRATEGIES
+from vl3d_focal.data.grid_layout import neighbourhood_layout
 from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.subsampling import furthest_point_subsample, grid_subsample, point_priorities
 from vl3d_focal.errors import DataError, SpecError, SpecIssue
@@ -102,8 +108,13 @@ class FieldSpec:
                     "$.neighborhood.type", f"expected one of {list(NEIGHBORHOODS)}, received {self.neighborhood!r}"
                 )
             )
-        if not self.radius > 0:
-            issues.append(SpecIssue("$.neighborhood.radius", f"expected > 0, received {self.radius}"))
+        if not self.radius >= 0 or (self.radius == 0 and self.pre_processor != "furthest_point_subsampling"):
+            issues.append(
+                SpecIssue(
+                    "$.neighborhood.radius",
+                    f"expected > 0 (0: the whole cloud, with furthest_point_subsampling), received {self.radius}",
+                )
+            )
         if not self.separation_factor > 0:
             issues.append(
                 SpecIssue("$.neighborhood.separation_factor", f"expected > 0, received {self.separation_factor}")
@@ -124,21 +135,37 @@ class FieldSpec:
         if issues:
             raise SpecError(issues)
 
+    @property
+    def whole_cloud(self) -> bool:
+        """VL3D's radius 0: one field per cloud (``FieldSpec(radius=0.0).whole_cloud`` is True)."""
+        return self.radius == 0
+
+    @property
+    def reach(self) -> float:
+        """The distance bound of a field's neighbourhood: the radius, infinite for a whole-cloud field."""
+        return math.inf if self.whole_cloud else self.radius
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> FieldSpec:
-        """Build from a ``pre_processing`` dict (missing keys take the defaults).
+        """Build from a ``pre_processing`` dict (missing keys take the defaults); a
+        ``grid_subsampling`` one without ``neighborhood`` is VL3D's layout (``sphere_radius``,
+        ``separation_factor``, ``cell_size``: :mod:`vl3d_focal.config.pre_processing_schema`).
 
         Example:
             >>> FieldSpec.from_config({}).num_points
             512
+            >>> grid = FieldSpec.from_config({"pre_processor": "grid_subsampling", "sphere_radius": 0.2,
+            ...                               "separation_factor": 0.86, "cell_size": [0.1, 0.1, 0.1]})
+            >>> grid.neighborhood, grid.radius, grid.separation_factor, grid.num_points
+            ('sphere', 0.2, 0.86, 8000)
         """
-        hood = dict(config.get("neighborhood", {}))
+        hood, num_points = neighbourhood_layout(config)
         return cls(
             pre_processor=config.get("pre_processor", cls.pre_processor),
             neighborhood=hood.get("type", cls.neighborhood),
             radius=float(hood.get("radius", cls.radius)),
             separation_factor=float(hood.get("separation_factor", cls.separation_factor)),
-            num_points=int(config.get("num_points", cls.num_points)),
+            num_points=int(config.get("num_points", cls.num_points) if num_points is None else num_points),
             scale=bool(config.get("scale", cls.scale)),
             **{name: type(getattr(cls, name))(config.get(name, getattr(cls, name))) for name in _VL3D_KEYS},
         )
@@ -206,6 +233,8 @@ def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
         >>> field_centers(np.zeros((5, 3)), FieldSpec()).tolist()
         [[0.0, 0.0, 0.0]]
     """
+    if spec.whole_cloud:
+        return np.asarray(xyz, dtype=np.float64).mean(axis=0, keepdims=True)
     dims, p = NEIGHBORHOODS[spec.neighborhood]
     if spec.support_strategy == "fps":
         centers = fps_centres(xyz, count=spec.support_strategy_num_points, dims=dims)
@@ -226,7 +255,7 @@ def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
 def _fields_of_chunk(xyz, tree, centers, spec, priority):
     dims, p = NEIGHBORHOODS[spec.neighborhood]
     k = spec.num_points
-    lists = tree.query_ball_point(centers[:, :dims], r=spec.radius, p=p, workers=cpu_threads(), return_sorted=True)
+    lists = tree.query_ball_point(centers[:, :dims], r=spec.reach, p=p, workers=cpu_threads(), return_sorted=True)
     counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
     if counts.min(initial=1) == 0:
         raise DataError("receptive fields: a field centre has no point within the radius")
@@ -365,6 +394,6 @@ def field_coordinates(xyz: np.ndarray, fields: ReceptiveFields, spec: FieldSpec)
     if spec.to_unit_sphere:
         farthest = np.sqrt(np.max(np.sum(coords**2, axis=2), axis=1))
         coords /= np.where(farthest > 0, farthest, 1.0)[:, None, None]
-    elif spec.scale:
+    elif spec.scale and not spec.whole_cloud:
         coords /= spec.radius
     return coords.astype(np.float32)

@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -29,6 +29,60 @@ from vl3d_focal.data.feature_names import SMOOTH_NEIGHBORHOODS, SMOOTH_STRATEGIE
 from vl3d_focal.data.point_tree import ball_pairs, point_tree
 
 _QUERY_CHUNK = 20_000
+
+
+def _pairs(
+    xyz: np.ndarray, queries: np.ndarray | None, *, radius: float, neighborhood: str
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(first query, query coordinates, members, owner)`` of each chunk of queries: every
+    (point, query) pair of a neighbourhood (:func:`~vl3d_focal.data.point_tree.ball_pairs`)."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    queries = np.arange(len(xyz)) if queries is None else np.asarray(queries)
+    axes = 3 if neighborhood == "sphere" else 2
+    tree = point_tree(xyz[:, :axes])
+    for start in range(0, len(queries), _QUERY_CHUNK):
+        query = xyz[queries[start : start + _QUERY_CHUNK], :axes]
+        yield (start, query, *ball_pairs(tree, query, float(radius)))
+
+
+def neighbourhood_rows(
+    xyz: np.ndarray, *, radius: float, neighborhood: str = "sphere", queries: np.ndarray | None = None
+) -> np.ndarray:
+    """The rows of ``xyz`` in the neighbourhood of at least one query (sorted): the points whose
+    input values the smoothed values of the queries read.
+
+    Example:
+        >>> neighbourhood_rows(np.array([[0.0, 0, 0], [0.5, 0, 0], [3.0, 0, 0]]), radius=1.0, queries=[0]).tolist()
+        [0, 1]
+    """
+    read = np.zeros(len(xyz), dtype=bool)
+    for _, _, members, _ in _pairs(xyz, queries, radius=radius, neighborhood=neighborhood):
+        read[members] = True
+    return np.flatnonzero(read)
+
+
+def neighbourhood_max(
+    xyz: np.ndarray,
+    values: np.ndarray,
+    *,
+    radius: float,
+    neighborhood: str = "sphere",
+    queries: np.ndarray | None = None,
+) -> np.ndarray:
+    """``(q,)`` the largest of ``(n,)`` ``values`` over each query's neighbourhood.
+
+    Example:
+        >>> xyz = np.array([[0.0, 0, 0], [0.5, 0, 0], [3.0, 0, 0]])
+        >>> neighbourhood_max(xyz, np.array([1.0, 4.0, 2.0]), radius=1.0).tolist()
+        [4.0, 4.0, 2.0]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(len(xyz) if queries is None else len(queries), -np.inf)
+    for start, query, members, owner in _pairs(xyz, queries, radius=radius, neighborhood=neighborhood):
+        part = np.full(len(query), -np.inf)
+        np.maximum.at(part, owner, values[members])
+        out[start : start + len(query)] = part
+    return out
 
 
 def _group_sum(owner: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
@@ -118,15 +172,10 @@ def smooth_features(
         )
     xyz = np.asarray(xyz, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64).reshape(len(xyz), -1)
-    queries = np.arange(len(xyz)) if queries is None else np.asarray(queries)
-    axes = 3 if neighborhood == "sphere" else 2
-    tree = point_tree(xyz[:, :axes])
     omegas = {"weighted_mean": float(weighted_mean_omega), "gaussian_rbf": float(gaussian_rbf_omega)}
-    out = np.empty((len(queries), len(strategies), values.shape[1]))
-    for start in range(0, len(queries), _QUERY_CHUNK):
-        query = xyz[queries[start : start + _QUERY_CHUNK], :axes]
-        flat, owner = ball_pairs(tree, query, float(radius))
-        distance = np.sqrt(((xyz[flat, :axes] - query[owner]) ** 2).sum(axis=1))
+    out = np.empty((len(xyz) if queries is None else len(queries), len(strategies), values.shape[1]))
+    for start, query, flat, owner in _pairs(xyz, queries, radius=radius, neighborhood=neighborhood):
+        distance = np.sqrt(((xyz[flat, : query.shape[1]] - query[owner]) ** 2).sum(axis=1))
         out[start : start + len(query)] = _chunk(
             values,
             flat,

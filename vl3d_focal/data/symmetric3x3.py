@@ -72,6 +72,38 @@ def _orthogonal_to(row: np.ndarray) -> np.ndarray:
     return np.divide(vector, length, out=unit, where=length > 0)
 
 
+def _eigenvector(entries: tuple[np.ndarray, ...], value: np.ndarray) -> np.ndarray:
+    """``(3, m)`` a unit eigenvector of ``value`` (an eigenvalue of each matrix of distinct entries
+    ``a00, a11, a22, a01, a02, a12``): the longest cross product of two rows of ``A - value I``,
+    or, where the rows are parallel (``value`` is a double eigenvalue), a unit vector orthogonal
+    to the longest row."""
+    a00, a11, a22, a01, a02, a12 = entries
+    rows = ((a00 - value, a01, a02), (a01, a11 - value, a12), (a02, a12, a22 - value))
+    crosses = np.stack([_cross(rows[0], rows[1]), _cross(rows[0], rows[2]), _cross(rows[1], rows[2])])  # (3, 3, m)
+    lengths = np.einsum("cim,cim->cm", crosses, crosses)
+    first_two = lengths[0] >= lengths[1]
+    vector = np.where(first_two, crosses[0], crosses[1])
+    longest = np.where(first_two, lengths[0], lengths[1])
+    third = lengths[2] > longest
+    vector = np.where(third, crosses[2], vector)
+    longest = np.where(third, lengths[2], longest)
+    vector /= np.sqrt(np.maximum(longest, _ISOTROPIC))
+    row_lengths = np.stack([r[0] * r[0] + r[1] * r[1] + r[2] * r[2] for r in rows])
+    line = longest <= _PARALLEL * row_lengths.max(axis=0) ** 2
+    if line.any():
+        widest = row_lengths[:, line].argmax(axis=0)
+        row = np.stack([np.stack(r)[:, line] for r in rows])[widest, :, np.arange(line.sum())].T
+        vector[:, line] = _orthogonal_to(row)
+    return vector
+
+
+def _entries(a: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The distinct entries ``a00, a11, a22, a01, a02, a12`` of ``(m, 3, 3)`` matrices, contiguous."""
+    a = np.asarray(a, dtype=np.float64)
+    diagonal = tuple(np.ascontiguousarray(a[:, i, i]) for i in range(3))
+    return diagonal + tuple(np.ascontiguousarray(a[:, i, j]) for i, j in ((0, 1), (0, 2), (1, 2)))
+
+
 def smallest_eigenvector(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ascending eigenvalues of symmetric 3 x 3 matrices and a unit eigenvector of the smallest.
 
@@ -88,26 +120,10 @@ def smallest_eigenvector(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         >>> float(values[0, 0]), np.abs(normal).round(12).tolist()
         (0.0, [[0.0, 0.0, 1.0]])
     """
-    a = np.asarray(a, dtype=np.float64)
-    a00, a11, a22 = (np.ascontiguousarray(a[:, i, i]) for i in range(3))
-    a01, a02, a12 = (np.ascontiguousarray(a[:, i, j]) for i, j in ((0, 1), (0, 2), (1, 2)))
-    smallest, middle, largest = _eigenvalues(a00, a11, a22, a01, a02, a12)
-    rows = ((a00 - smallest, a01, a02), (a01, a11 - smallest, a12), (a02, a12, a22 - smallest))
-    crosses = np.stack([_cross(rows[0], rows[1]), _cross(rows[0], rows[2]), _cross(rows[1], rows[2])])  # (3, 3, m)
-    lengths = np.einsum("cim,cim->cm", crosses, crosses)
-    first_two = lengths[0] >= lengths[1]
-    vector = np.where(first_two, crosses[0], crosses[1])
-    longest = np.where(first_two, lengths[0], lengths[1])
-    third = lengths[2] > longest
-    vector = np.where(third, crosses[2], vector)
-    longest = np.where(third, lengths[2], longest)
-    vector /= np.sqrt(np.maximum(longest, _ISOTROPIC))
-    row_lengths = np.stack([r[0] * r[0] + r[1] * r[1] + r[2] * r[2] for r in rows])
-    line = longest <= _PARALLEL * row_lengths.max(axis=0) ** 2
-    if line.any():
-        widest = row_lengths[:, line].argmax(axis=0)
-        row = np.stack([np.stack(r)[:, line] for r in rows])[widest, :, np.arange(line.sum())].T
-        vector[:, line] = _orthogonal_to(row)
+    entries = _entries(a)
+    a00, a11, a22, a01, a02, a12 = entries
+    smallest, middle, largest = _eigenvalues(*entries)
+    vector = _eigenvector(entries, smallest)
     # The smallest eigenvalue again, as the Rayleigh quotient of its eigenvector: the cubic's
     # roots lose about 1e-16 of the largest to cancellation, which the cube root of omnivariance
     # would turn into 1e-6 for a flat neighbourhood; the quotient keeps an exact 0 exact.
@@ -116,3 +132,27 @@ def smallest_eigenvector(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     smallest = np.minimum(rayleigh, middle)
     middle = np.clip((a00 + a11 + a22) - largest - smallest, smallest, largest)
     return np.stack([smallest, middle, largest], axis=1), vector.T
+
+
+def eigenvectors(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending eigenvalues of symmetric 3 x 3 matrices and an orthonormal eigenvector of each:
+    :func:`smallest_eigenvector`'s, the largest's (as the smallest's, from ``A - l1 I``) and their
+    cross product.
+
+    Args:
+        a: ``(m, 3, 3)`` symmetric matrices (only the upper triangle is read).
+
+    Returns:
+        ``(values (m, 3) ascending, vectors (m, 3, 3))``: ``vectors[:, :, j]`` is the unit
+        eigenvector of ``values[:, j]`` (signs arbitrary, as ``np.linalg.eigh``'s).
+
+    Example:
+        >>> values, vectors = eigenvectors(np.diag([3.0, 1.0, 2.0])[None])
+        >>> values.round(12).tolist(), np.abs(vectors[0]).round(12).tolist()
+        ([[1.0, 2.0, 3.0]], [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    """
+    values, smallest = smallest_eigenvector(a)
+    largest = _eigenvector(_entries(a), values[:, 2]).T
+    middle = np.cross(largest, smallest)
+    middle /= np.sqrt(np.maximum(np.einsum("mi,mi->m", middle, middle), _ISOTROPIC))[:, None]
+    return values, np.stack([smallest, middle, largest], axis=2)

@@ -34,7 +34,8 @@ the whole survey predicted at once would have.
 
 The result equals the one-shot path's up to the order of the float32 propagation sums
 (probabilities within 1e-6, identical classes but for exact ties). A point in no field takes
-its nearest covered point's probabilities, searched within one field radius beyond its tile;
+its nearest covered point's probabilities (of equidistant ones, the lowest point index, as in
+memory: :func:`~vl3d_focal.data.point_tree.nearest_points`), searched within one field radius beyond its tile;
 when the nearest found is farther than that, the whole cloud's nearest covered point is searched
 in the tiles within that distance once every tile is predicted.
 
@@ -61,6 +62,7 @@ from vl3d_focal.data.field_centres import grid_centres, uncovered_mask
 from vl3d_focal.data.miners import mined_names, smoothing_inputs
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import ordered_map
+from vl3d_focal.data.point_tree import nearest_points
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.tile_buckets import (
     BufferPoints,
@@ -205,26 +207,28 @@ def _predict_tile_points(result: StreamedPredictions, tile: int, bundle: Any, *,
 
 def _resolve_far(result: StreamedPredictions, unresolved: list, *, num_features: int) -> None:
     """Points in no field whose nearest covered point may lie beyond their tile's margin: the
-    nearest covered point of the whole cloud, searched within the distance already found."""
+    nearest covered point of the whole cloud (equidistant ones: the lowest id, as in memory),
+    searched within the distance already found."""
     buckets, results = bucket_dtype(num_features), result_dtype(result.num_classes)
     for tile, row, position, distance in unresolved:
-        best: tuple[float, np.ndarray] | None = None
+        best: tuple[float, int, np.ndarray] | None = None
         for other in result.grid.tiles_over(position[:2] - distance, position[:2] + distance):
             if not result.bucket(other).exists() or not result.result(other).exists():
                 continue
-            xyz = np.fromfile(result.bucket(other), dtype=buckets)["xyz"]
+            points = np.fromfile(result.bucket(other), dtype=buckets)
             rows = np.fromfile(result.result(other), dtype=results)
             covered = np.flatnonzero(rows["covered"] == 1)
             if covered.size == 0:
                 continue
-            gaps = np.sqrt(np.sum((xyz[covered] - position) ** 2, axis=1))
-            pick = int(np.argmin(gaps))
-            if best is None or gaps[pick] < best[0]:
-                best = (float(gaps[pick]), rows["prob"][covered[pick]])
-        if best is not None and best[0] < distance:
+            ids = points["id"][covered]
+            gap, pick = nearest_points(points["xyz"][covered], position[None, :], ids=ids)
+            found = (float(gap[0]), int(ids[pick[0]]), rows["prob"][covered[pick[0]]])
+            if best is None or found[:2] < best[:2]:
+                best = found
+        if best is not None:  # the tile's own nearest is among those searched: as near or nearer
             rows = np.fromfile(result.result(tile), dtype=results)
-            rows["prob"][row] = best[1]
-            rows["pred"][row] = np.argmax(best[1])
+            rows["prob"][row] = best[2]
+            rows["pred"][row] = np.argmax(best[2])
             rows.tofile(result.result(tile))
     if unresolved:
         logger.info(

@@ -20,6 +20,9 @@ that depend on a point's neighbourhood (:data:`~vl3d_focal.data.features.NEIGHBO
   tile's own points alone, their colours first divided by the
   :func:`~vl3d_focal.data.hsv_features.colour_scale` of all the cloud's colours (a pass over the
   buckets; a buffer's points by that of their own file's points read), as the whole cloud's are.
+  A smoothing of mined features (:mod:`vl3d_focal.data.mined_chain`) loads the margins of its
+  chain added up (:func:`~vl3d_focal.data.mined_chain.chain_reach`) and computes the mined
+  inputs from the loaded points, at the points within its radius of the tile's own only.
 
 Example:
     >>> from vl3d_focal.data.features import extract_features
@@ -42,7 +45,8 @@ import numpy as np
 
 from vl3d_focal.data.feature_names import COLOUR_DIMENSIONS, neighbourhood_computed
 from vl3d_focal.data.features import SHAPE_FEATURES, SHAPE_NEIGHBOURS, neighbour_shapes
-from vl3d_focal.data.miners import MinedFeatures, compute_mined, recipes_for
+from vl3d_focal.data.mined_chain import chain_reach, compute_chain
+from vl3d_focal.data.miners import MinedFeatures, cloud_inputs, compute_mined, recipes_for
 from vl3d_focal.data.parallel import ordered_map
 from vl3d_focal.data.terrain import PointBlock, TerrainGrid, count_neighbours, terrain_surface
 from vl3d_focal.errors import DataError
@@ -115,13 +119,33 @@ def _shapes(rows: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return neighbour_shapes(rows["xyz"], queries=queries, ids=rows["id"])
 
 
-def _mined(recipe: MinedFeatures, names: list[str], columns: list[str]) -> Compute:
+def _mined(
+    recipe: MinedFeatures,
+    names: list[str],
+    columns: list[str],
+    *,
+    miners: Sequence[MinedFeatures],
+    scales: tuple[np.ndarray, np.ndarray] | None,
+) -> Compute:
     """The recipe's ``names`` from bucket records whose feature columns are ``columns`` (the
-    inputs of a smoothing recipe among them)."""
+    point-wise inputs of a smoothing recipe, and of the mined features it smooths, among them:
+    those mined features are computed from the loaded points, :func:`compute_chain`)."""
+    reads = cloud_inputs(names, miners)
+    scales = scales if any(r.miner == "HSVFromRGB" for r in recipes_for(names, miners)) else None
 
     def compute(rows: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        inputs = {name: rows["feat"][:, columns.index(name)] for name in dict.fromkeys(recipe.inputs)}
-        return compute_mined(recipe, rows["xyz"], names=names, queries=queries, ids=rows["id"], inputs=inputs)
+        inputs = {name: rows["feat"][:, columns.index(name)] for name in reads}
+        colours = None if scales is None else _scaled_colours(rows, columns, scales)
+        return compute_chain(
+            recipe,
+            rows["xyz"],
+            names=names,
+            miners=miners,
+            columns=inputs,
+            queries=queries,
+            ids=rows["id"],
+            colours=colours,
+        )
 
     return compute
 
@@ -189,7 +213,7 @@ def fill_neighbourhood_features(
     columns = [j for j, name in enumerate(names) if name in computed]
     if not columns:
         return
-    smoothing_computed = [name for recipe in recipes for name in recipe.inputs if name in computed]
+    smoothing_computed = [name for name in cloud_inputs(names, miners) if name in computed]
     if smoothing_computed:  # the tiles run at once: a neighbour's computed columns may be half written
         raise DataError(f"smoothing inputs must be point-wise features, not computed ones: {smoothing_computed}")
     start, dtype = time.perf_counter(), bucket_dtype(len(names))
@@ -210,6 +234,8 @@ def fill_neighbourhood_features(
                     core["feat"][:, j] = shapes[:, SHAPE_FEATURES.index(names[j])]
         for recipe in recipes:
             wanted = [name for name in recipe.names if name in mined and mined[name] is recipe]
+            if not wanted:  # only smoothed by a later recipe: computed where that one reads it
+                continue
             if recipe.miner == "HSVFromRGB" and scales is not None:  # point-wise: the tile's own points alone
                 colours = _scaled_colours(core, names, scales)
                 values = compute_mined(recipe, core["xyz"], names=wanted, inputs=colours)[0]
@@ -219,8 +245,8 @@ def fill_neighbourhood_features(
                     tile,
                     num_features=len(names),
                     width=len(wanted),
-                    compute=_mined(recipe, wanted, names),
-                    margin=_reach_margin(recipe.reach or SHAPE_MARGIN_M),
+                    compute=_mined(recipe, wanted, names, miners=recipes, scales=scales),
+                    margin=_reach_margin(chain_reach(recipe, recipes, unknown=SHAPE_MARGIN_M)),
                 )
             for column, name in enumerate(wanted):
                 core["feat"][:, names.index(name)] = values[:, column]

@@ -119,7 +119,7 @@ class TileFields:
         boxed = inside(xyz, low, high, 0.0)
         distance, source = self._nearest_covered(lonely, boxed)
         border = np.minimum(xyz[lonely, :2] - low, high - xyz[lonely, :2]).min(axis=1)
-        near_border = distance > border  # a nearer covered point may lie beyond the box
+        near_border = distance >= border  # a nearer (or as near, of lower id) covered point may lie beyond the box
         if near_border.any():
             reach = float(distance[near_border].max())
             if reach <= radius:  # only the ring's fields that can hold a point within reach
@@ -129,7 +129,8 @@ class TileFields:
             self.add(ring)  # the box's coverage stays: the ring's fields cannot reach it
             frame = inside(xyz, low - radius, high + radius, 0.0) & ~boxed
             beyond_distance, beyond_source = self._nearest_covered(lonely[near_border], frame)
-            picked = beyond_distance < distance[near_border]
+            before = distance[near_border], source[near_border]  # rows by id: equidistant, the lowest row
+            picked = (beyond_distance < before[0]) | ((beyond_distance == before[0]) & (beyond_source < before[1]))
             nearer = np.flatnonzero(near_border)[picked]
             distance[nearer], source[nearer] = beyond_distance[picked], beyond_source[picked]
             beyond = near_border & (distance > radius)

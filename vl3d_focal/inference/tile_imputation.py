@@ -98,12 +98,14 @@ class LeftOut:
             note_left_out(record, self.count)
 
 
-def _kept_own(result: StreamedPredictions, tile: int, *, own: int, num_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """The coordinates and probabilities of a tile's kept points of the cloud itself."""
+def _kept_own(
+    result: StreamedPredictions, tile: int, *, own: int, num_features: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The coordinates, probabilities and ids of a tile's kept points of the cloud itself."""
     rows = np.fromfile(result.bucket(tile), dtype=bucket_dtype(num_features))
     probabilities = np.fromfile(result.result(tile), dtype=result_dtype(result.num_classes))["prob"]
     mine = rows["id"] < own
-    return rows["xyz"][mine], probabilities[mine]
+    return rows["xyz"][mine], probabilities[mine], rows["id"][mine]
 
 
 def _restored_results(result: StreamedPredictions, tile: int, *, own: int, num_features: int) -> Path:
@@ -121,7 +123,8 @@ def _restored_results(result: StreamedPredictions, tile: int, *, own: int, num_f
     candidates = np.concatenate([part[0] for part in parts])
     if not len(candidates):
         raise DataError(f"point cloud {result.path}: every point was left out by a RemovalImputer; none to predict")
-    taken = nearest_values(np.concatenate([part[1] for part in parts]), candidates, xyz)
+    ids = np.concatenate([part[2] for part in parts])  # equidistant kept points: the lowest id, as in memory
+    taken = nearest_values(np.concatenate([part[1] for part in parts]), candidates, xyz, ids=ids)
     dtype = result_dtype(result.num_classes)
     kept_rows = np.fromfile(result.result(tile), dtype=dtype)
     rows = np.empty(len(kept_rows) + len(places), dtype=dtype)

@@ -38,7 +38,6 @@ import numpy as np
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
-from vl3d_focal.inference.classified_output import MAX_DIMENSION_NAME
 from vl3d_focal.inference.scoring import plot_sample
 from vl3d_focal.inference.uncertainty import (
     class_ambiguity,
@@ -49,6 +48,7 @@ from vl3d_focal.inference.uncertainty import (
     weighted_entropy,
 )
 from vl3d_focal.io.chunks import ChunkedCloudWriter, read_header
+from vl3d_focal.io.extra_names import cut_name
 from vl3d_focal.io.las import max_classification_code
 
 logger = logging.getLogger(__name__)
@@ -163,13 +163,13 @@ def _clusters(record: CloudRecord, mapping: ClassMapping, options: UncertaintyOp
 
 def probability_names(class_names: list[str]) -> list[str]:
     """The extra dimensions of the class probabilities: the classes' names (VL3D's), cut to the
-    32 bytes of a LAS extra dimension's name.
+    32 bytes of a LAS extra dimension's name (:func:`~vl3d_focal.io.extra_names.cut_name`).
 
     Example:
         >>> probability_names(["Ground", "Urban furniture"])
         ['Ground', 'Urban furniture']
     """
-    return [name.encode("utf-8")[:MAX_DIMENSION_NAME].decode("utf-8", "ignore") for name in class_names]
+    return [cut_name(name=name) for name in class_names]
 
 
 def _dimensions(options: UncertaintyOptions, *, success: bool) -> dict[str, str]:

@@ -35,6 +35,8 @@ _WKT_EPSG = re.compile(r'(?:AUTHORITY|ID)\[\s*"EPSG"\s*,\s*"?(\d+)"?\s*\]\s*\]\s
 _WKT_COMPOUND = re.compile(r"\s*(?:COMPD_CS|COMPOUNDCRS)\s*\[")
 _WKT_HORIZONTAL = re.compile(r"(?:PROJCS|PROJCRS|PROJECTEDCRS|GEOGCS|GEOGCRS|GEOGRAPHICCRS|GEODCRS)\s*\[")
 _PROJECTED_KEY, _GEOGRAPHIC_KEY = 3072, 2048
+SURVEY_USES = "neighbour buffers and the survey map"
+"""What takes a survey's tiles' coordinates as one system (:meth:`TileIndex.crs_warnings`)."""
 
 
 def crs_from_wkt(wkt: str) -> str | None:
@@ -189,38 +191,53 @@ class TileIndex:
         meets[number] = False
         return [self.footprints[k] for k in np.flatnonzero(meets)]
 
+    def _crs_groups(self) -> dict[str | None, list[str]]:
+        """The file names of the tiles in each CRS (None: without one), in index order."""
+        groups: dict[str | None, list[str]] = {}
+        for footprint in self.footprints:
+            groups.setdefault(footprint.crs or None, []).append(Path(footprint.path).name)
+        return groups
+
     def crs(self) -> str | None:
-        """The CRS of the tiles that have one, or None (none, or not all the same).
+        """The one CRS of the tiles that have one (those without one are taken to be in it, and
+        :meth:`crs_warnings` says so), or None (no tile has one, or they are not all the same).
 
         Example:
             >>> TileIndex(footprints=(Footprint(path="a", low=(0, 0, 0), high=(1, 1, 1), points=1,
             ...                                 crs="EPSG:2154"),)).crs()
             'EPSG:2154'
         """
-        known = {f.crs for f in self.footprints if f.crs}
-        return known.pop() if len(known) == 1 else None
+        known = [crs for crs in self._crs_groups() if crs is not None]
+        return known[0] if len(known) == 1 else None
 
-    def crs_warnings(self) -> list[str]:
+    def crs_warnings(self, *, clouds: str = "the input clouds", by: str = SURVEY_USES) -> list[str]:
         """The warning of tiles not all in one CRS (naming the tiles of each, ``none`` without
-        one), or none: buffers and the survey map would take their coordinates as one system.
+        one), or of tiles without a CRS among tiles of one (taken to be in it: :meth:`crs`), or
+        none. ``clouds`` names the tiles, ``by`` what takes their coordinates as one system.
 
         Example:
             >>> tiles = [Footprint(path=f"d/{n}.las", low=(0, 0, 0), high=(1, 1, 1), points=1, crs=c)
-            ...          for n, c in (("a", "EPSG:2154"), ("b", None), ("c", "EPSG:2154"))]
-            >>> TileIndex(footprints=tuple(tiles)).crs_warnings()[0].split(": neighbour")[0]
-            'the input clouds are not all in one coordinate system (EPSG:2154: a.las, c.las; none: b.las)'
+            ...          for n, c in (("a", "EPSG:2154"), ("b", None), ("c", "EPSG:32631"))]
+            >>> TileIndex(footprints=tuple(tiles)).crs_warnings()[0].split(": they")[0]
+            'the input clouds are not all in one coordinate system (EPSG:2154: a.las; none: b.las; EPSG:32631: c.las)'
+            >>> TileIndex(footprints=tuple(tiles[:2])).crs_warnings()[0].split(", by")[0]
+            'the input clouds without a coordinate system in their header (b.las) are taken to be in EPSG:2154'
             >>> TileIndex(footprints=tuple(tiles[:1])).crs_warnings()
             []
         """
-        groups: dict[str, list[str]] = {}
-        for footprint in self.footprints:
-            groups.setdefault(footprint.crs or "none", []).append(Path(footprint.path).name)
+        groups = self._crs_groups()
         if len(groups) < 2:
             return []
-        listing = "; ".join(f"{crs}: {_names(names)}" for crs, names in groups.items())
+        common = self.crs()
+        if common is None:
+            listing = "; ".join(f"{crs or 'none'}: {_names(names)}" for crs, names in groups.items())
+            return [
+                f"{clouds} are not all in one coordinate system ({listing}): they are taken as one by {by}; "
+                "reproject them first"
+            ]
         return [
-            f"the input clouds are not all in one coordinate system ({listing}): neighbour buffers and the survey "
-            "map take them as one; reproject them first"
+            f"{clouds} without a coordinate system in their header ({_names(groups[None])}) are taken to be in "
+            f"{common}, by {by}, as the others ({_names(groups[common])}); give them theirs if it is another"
         ]
 
 

@@ -229,7 +229,8 @@ def build_conv_autoencoder_pwise_classifier(
         output_kernel_initializer: initializer of the logits layer.
         structure_alignment: only None (VL3D's T-Net alignment is not implemented).
         features_alignment: only None.
-        fnames: VL3D repeats the feature names in ``model_args``; no effect.
+        fnames: VL3D's feature names in ``model_args``; validation makes them the train step's
+            ``fnames`` when it has none, and the step's features are ``num_features`` here.
         random_seed: seeds every kernel initializer; None draws them at random.
         synchronized_batch_norm: batch statistics of the global batch under ``tf.distribute``.
 
@@ -246,7 +247,7 @@ def build_conv_autoencoder_pwise_classifier(
         >>> len(model.inputs), model.get_layer("logits").units
         (11, 2)
     """
-    del fnames  # VL3D's copy of the step's fnames
+    del fnames  # the step's features (num_features)
     hierarchy = HierarchySpec.from_config(pre_processing or {})
     operations = expand_operations(feature_extraction or {}, depth=hierarchy.depth)
     kind = operations[0]["type"]

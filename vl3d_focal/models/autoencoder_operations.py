@@ -25,7 +25,7 @@ from vl3d_focal.models.autoencoder_schema import (
     KPCONV_PER_OPERATION,
     POINTNET_PER_OPERATION,
 )
-from vl3d_focal.models.initializer_names import initializer_issues
+from vl3d_focal.models.keras_names import keras_name_issues
 
 FEATURE_EXTRACTION_PATH = ("model_args", "feature_extraction")
 """Where the operations are given in a train step."""
@@ -188,8 +188,8 @@ def autoencoder_args_issues(model_args: Mapping[str, Any]) -> list[Issue]:
     """What the hierarchical autoencoder's build refuses in ``model_args`` that its JSON Schema does
     not say (the model registry's ``args_check``, run by validation): per-depth lists of
     ``pre_processing`` and per-operation lists of ``feature_extraction`` of the wrong length, a
-    downsampling filter the operations cannot take, initializer names Keras does not have (wrong
-    types are the schema's to report).
+    downsampling filter the operations cannot take, initializer, regularizer, constraint and
+    activation names Keras does not have (wrong types are the schema's to report).
 
     Example:
         >>> autoencoder_args_issues({"feature_extraction": {"type": "PointNet"}})[0][0]
@@ -197,7 +197,7 @@ def autoencoder_args_issues(model_args: Mapping[str, Any]) -> list[Issue]:
         >>> autoencoder_args_issues({"feature_extraction": {"W_initializer": ["he_normal", "he_nromal"]}})[0][0]
         ('model_args', 'feature_extraction', 'W_initializer', 1)
     """
-    issues = initializer_issues(model_args)
+    issues = keras_name_issues(model_args)
     pre_processing = model_args.get("pre_processing") or {}
     feature_extraction = model_args.get("feature_extraction") or {}
     if not isinstance(pre_processing, Mapping) or not isinstance(feature_extraction, Mapping):
@@ -205,7 +205,7 @@ def autoencoder_args_issues(model_args: Mapping[str, Any]) -> list[Issue]:
     kind, _, per_operation = _settings(feature_extraction)
     if kind in FEATURE_EXTRACTION_TYPES:  # the schema reports another type and another type's keys
         own = {key: value for key, value in feature_extraction.items() if key in per_operation}
-        issues += initializer_issues(own, at=FEATURE_EXTRACTION_PATH)
+        issues += keras_name_issues(own, at=FEATURE_EXTRACTION_PATH)
     default_filter = AUTOENCODER_SCHEMA["properties"]["downsampling_filter"]["default"]
     issues += filter_issues(downsampling_filter=model_args.get("downsampling_filter", default_filter), kind=kind)
     try:

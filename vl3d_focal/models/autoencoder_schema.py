@@ -275,10 +275,13 @@ AUTOENCODER_SCHEMA: dict[str, Any] = {
         },
         "structure_alignment": {"type": "null", "default": None, "description": "Only null (no T-Net)."},
         "features_alignment": {"type": "null", "default": None, "description": "Only null (no T-Net)."},
-        "fnames": no_effect(
-            {"type": "array", "items": {"type": "string"}, "description": "VL3D repeats the feature names here."},
-            why="the train step's fnames choose the features",
-        ),
+        "fnames": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1},
+            "description": "VL3D's autoencoder reads its point features here: when the train step gives no "
+            "fnames, these are its fnames.",
+        },
     },
 }
 """JSON Schema (draft 2020-12) of the architecture part of ``model_args``."""

@@ -235,11 +235,14 @@ def build_random_forest(
     ccp_alpha: float = 0.0,
     max_samples: float | None = None,
     class_weight: Sequence[float] | str | None = None,
+    random_state: int | None = None,
     random_seed: int | None = None,
 ) -> Any:
     """An unfitted ``sklearn.ensemble.RandomForestClassifier``; arguments as scikit-learn's (see
     :mod:`~vl3d_focal.models.forest_schema`) but ``class_weight``: resolved weights, one per class,
-    or scikit-learn's ``"balanced_subsample"`` (balanced within each tree's bootstrap sample).
+    or scikit-learn's ``"balanced_subsample"`` (balanced within each tree's bootstrap sample), and
+    the seed: ``random_state`` (``model_args``, scikit-learn's) if given, else ``random_seed``
+    (the step's).
 
     Raises:
         SpecError: what :func:`~vl3d_focal.models.forest_schema.forest_args_issues` finds.
@@ -247,6 +250,8 @@ def build_random_forest(
     Example:
         >>> build_random_forest(n_estimators=3, class_weight=[1.0, 2.0], random_seed=1).get_params()["class_weight"]
         {0: 1.0, 1: 2.0}
+        >>> build_random_forest(random_state=7, random_seed=1).get_params()["random_state"]
+        7
     """
     from sklearn.ensemble import RandomForestClassifier
 
@@ -283,5 +288,5 @@ def build_random_forest(
             if class_weight is None or isinstance(class_weight, str)
             else {i: float(w) for i, w in enumerate(class_weight)}
         ),
-        random_state=random_seed,
+        random_state=random_seed if random_state is None else random_state,
     )

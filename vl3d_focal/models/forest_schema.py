@@ -34,15 +34,13 @@ FOREST_SCHEMA: dict[str, Any] = {
         "n_estimators": {"type": "integer", "minimum": 1, "default": 100, "description": "Number of trees."},
         "criterion": {"enum": ["gini", "entropy", "log_loss"], "default": "gini", "description": "Split quality."},
         "max_depth": {**_INT_OR_NULL, "default": None, "description": "Maximum depth of a tree; null: unlimited."},
-        "min_samples_split": {
+        "min_samples_split": {  # its bounds depend on the type: forest_args_issues says them
             "type": ["integer", "number"],
-            "exclusiveMinimum": 0,
             "default": 2,
             "description": "Samples needed to split a node (a count, or a fraction <= 1).",
         },
-        "min_samples_leaf": {
+        "min_samples_leaf": {  # its bounds depend on the type: forest_args_issues says them
             "type": ["integer", "number"],
-            "exclusiveMinimum": 0,
             "default": 1,
             "description": "Samples needed in a leaf (a count, or a fraction < 1).",
         },
@@ -102,6 +100,16 @@ FOREST_SCHEMA: dict[str, Any] = {
                 {"type": "integer", "minimum": 1},
                 {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
             ],
+        },
+        "random_state": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "maximum": 2**32 - 1,
+            "default": None,
+            "description": "Seed of the forest (its bootstrap samples and the features tried per split), as "
+            "scikit-learn's; it takes precedence over the step's random_seed for the forest, which still seeds "
+            "the draws of the points (max_training_points, autoval and k-fold splits, permutation importances); "
+            "null: the step's random_seed (null too: a random forest each run).",
         },
         "max_training_points": {
             **_INT_OR_NULL,
@@ -251,7 +259,7 @@ def tuning_schema() -> dict[str, Any]:
                 "type": "string",
                 "pattern": case_insensitive_pattern(TUNERS),
                 "examples": list(TUNERS),
-                "title": "tuner",
+                "title": "a tuner",
                 "description": "GridSearch: every combination of grid; RandomSearch: iterations draws of "
                 "distributions (case-insensitive).",
             },

@@ -7,8 +7,8 @@ members, the archive holds ``vl3d_focal.json``: feature names and the normaliser
 receptive-field parameters, the class mapping and names, the seed, the prediction chunk size,
 the loss used (with its resolved class weights), the recipes of the mined features
 (:mod:`vl3d_focal.data.miners`), the fitted imputers (:mod:`vl3d_focal.data.imputers`) and
-projection (:mod:`vl3d_focal.data.pca_projection`; a model with a projection is written in
-format 3, one with imputers in format 2, others in format 1, :data:`FORMAT_VERSION`). So
+projection (:mod:`vl3d_focal.data.pca_projection`) and clip bounds
+(:mod:`vl3d_focal.data.minmax_normalization`; the formats: :data:`FORMAT_VERSION`). So
 ``{"predict": "ModelLoader", "model_path": ...}`` needs nothing else. A predictive pipeline (``PredictivePipelineWriter``) also holds
 ``vl3d_focal_pipeline.json``, what the pipeline kept besides the model (:func:`read_pipeline`).
 
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal import __version__
+from vl3d_focal.data.minmax_normalization import stored_bounds_problem
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.lazy import import_keras, load_reference
@@ -47,16 +48,15 @@ FINGERPRINT_KEY = "fingerprint"
 survey's driver reads it without loading the model (and without importing TensorFlow)."""
 PIPELINE_MEMBER = "vl3d_focal_pipeline.json"
 KERAS_SUFFIX = ".keras"
-FORMAT_VERSION = 3
-"""The newest model-file format: the one this vl3d_focal reads up to (files of a newer one are
-refused) and writes for a model with a ``PCATransformer``'s projection (format 3 adds it; an older
-vl3d_focal refuses such a file instead of predicting without its projection)."""
+FORMAT_VERSION = 4
+"""The newest model-file format, the one this vl3d_focal reads up to (newer files are refused).
+Each format adds what an older vl3d_focal must not predict without, and a file is written in the
+oldest that holds it: 4 a ``MinmaxNormalizer``'s clip bounds, 3 a ``PCATransformer``'s projection
+(:data:`PROJECTION_FORMAT_VERSION`), 2 imputers (:data:`IMPUTER_FORMAT_VERSION`), 1 none of them
+(:data:`PLAIN_FORMAT_VERSION`: the metadata and fingerprints of the files written before)."""
+PROJECTION_FORMAT_VERSION = 3
 IMPUTER_FORMAT_VERSION = 2
-"""The format written for a model with imputers and no projection (format 2 added the imputers;
-a vl3d_focal that reads format 1 only refuses it instead of predicting without them)."""
 PLAIN_FORMAT_VERSION = 1
-"""The format written for a model without imputers: older versions read it, and its metadata and
-fingerprint are those it had before imputers existed."""
 DEFAULT_MODEL = "PointNetPwiseClassifier"
 """The model of files written before they named theirs."""
 
@@ -70,9 +70,13 @@ def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
     """
     imputers = {"imputers": [imputer.to_config() for imputer in bundle.imputers]} if bundle.imputers else {}
     projection = {"projection": bundle.projection.to_config()} if bundle.projection is not None else {}
+    clipped = (bundle.normalizer is not None and bool(bundle.normalizer.clip)) or bool(
+        bundle.projection is not None and bundle.projection.clip
+    )
     version = IMPUTER_FORMAT_VERSION if bundle.imputers else PLAIN_FORMAT_VERSION
+    version = PROJECTION_FORMAT_VERSION if bundle.projection is not None else version
     return {  # without imputers nor projection, format 1 and no key: the fingerprints of the models written before stay
-        "format_version": FORMAT_VERSION if bundle.projection is not None else version,
+        "format_version": FORMAT_VERSION if clipped else version,
         "vl3d_focal_version": __version__,
         "feature_names": list(bundle.feature_names),
         "normalizer": None if bundle.normalizer is None else bundle.normalizer.to_config(),
@@ -110,14 +114,17 @@ def bundle_fingerprint(bundle: ModelBundle) -> str:
     return digest.hexdigest()
 
 
-def save_bundle(bundle: ModelBundle, path: str | Path, *, pipeline: dict[str, Any] | None = None) -> Path:
+def save_bundle(
+    bundle: ModelBundle, path: str | Path, *, pipeline: dict[str, Any] | None = None, logged: bool = True
+) -> Path:
     """Saves the model as a ``.keras``-style archive with the bundle's metadata inside.
 
     The archive is written to a temporary file in the destination folder, completed with the
     metadata, with the model's fingerprint (:data:`FINGERPRINT_KEY`), and ``pipeline`` (as
     :data:`PIPELINE_MEMBER`), then renamed into place: a crash never leaves a model without its
     metadata (or a truncated archive) under the final name. Any file name works (Keras writes a
-    ``.keras``-named temporary file, renamed after).
+    ``.keras``-named temporary file, renamed after). ``logged``: whether the written file is
+    logged (not a temporary copy the user never sees: its caller says what it is).
 
     Example:
         >>> save_bundle(bundle, out / "pnet.model").is_file()
@@ -137,7 +144,8 @@ def save_bundle(bundle: ModelBundle, path: str | Path, *, pipeline: dict[str, An
         finally:
             if keras_file != tmp:
                 keras_file.unlink(missing_ok=True)
-    logger.info("wrote model %s", path)
+    if logged:
+        logger.info("wrote model %s", path)
     return path
 
 
@@ -150,21 +158,18 @@ def check_metadata(meta: Any, *, path: str | Path) -> dict[str, Any]:
 
     Raises:
         DataError: Not an object, no ``format_version`` (not written by vl3d_focal), a newer
-            format than this version reads, or a member of the wrong type.
+            format than this version reads, a member of the wrong type, or malformed clip bounds.
 
     Example:
         >>> check_metadata({"format_version": 99}, path="m.keras")
         Traceback (most recent call last):
         ...
-        vl3d_focal.errors.DataError: model_path m.keras: written in model format 99 by vl3d_focal ?; this vl3d_focal reads formats 1..3: upgrade vl3d_focal or re-train the model
+        vl3d_focal.errors.DataError: model_path m.keras: written in model format 99 by vl3d_focal ?; this vl3d_focal reads formats 1..4: upgrade vl3d_focal or re-train the model
     """
     path = Path(path)
     if not isinstance(meta, dict) or "format_version" not in meta:
-        raise _problem(
-            path,
-            f"its {METADATA_MEMBER} has no format_version; expected a model file "
-            "written by vl3d_focal's PredictiveModelWriter",
-        )
+        expected = "expected a model file written by vl3d_focal's PredictiveModelWriter"
+        raise _problem(path, f"its {METADATA_MEMBER} has no format_version; {expected}")
     version = meta["format_version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise _problem(path, f"format_version must be an integer >= 1, received {version!r}")
@@ -179,6 +184,8 @@ def check_metadata(meta: Any, *, path: str | Path) -> dict[str, Any]:
         value = meta.get(key)
         if not isinstance(value, kinds) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
             raise _problem(path, f"metadata {key!r} must be {what}, received {value!r:.80}")
+    if problem := stored_bounds_problem(meta):
+        raise _problem(path, f"metadata {problem}, not as vl3d_focal writes it; re-train the model")
     return meta
 
 

@@ -19,8 +19,15 @@ The model emits logits, not probabilities: train it with a loss built with ``fro
 and apply a softmax over the last axis to its predictions
 (``keras.ops.softmax(model.predict(...), axis=-1)``).
 
-Both T-Nets are left out when ``tnet_pre_filters_spec`` and ``tnet_post_filters_spec`` are both
-empty. Inputs are ``[coordinates (B, P, 3), features (B, P, F)]``; ``F`` may be 0.
+With ``fnames`` (VL3D's two-branch form, :mod:`vl3d_focal.models.pointnet_branches`), steps 1-6
+run twice: on the coordinates (X branch: ``*_spec``, ``kernel_initializer``) and on the point
+features (F branch: its input T-Net is F x F; ``*_F_spec``, ``kernel_initializer_F``), and the
+``skip_link_features_X|F`` and ``include_*_feats_X|F`` flags choose what is concatenated before
+step 7. A ``features_structuring_layer`` adds VL3D's features structuring layer on the input
+coordinates after the ``num_pwise_feats`` layer (:mod:`vl3d_focal.models.features_structuring`).
+
+The T-Nets (of a branch) are left out when its ``tnet_pre_filters_spec`` and ``tnet_post_filters_spec`` are
+both empty. Inputs are ``[coordinates (B, P, 3), features (B, P, F)]``; ``F`` may be 0.
 
 Example:
     >>> model = build_pointnet_pwise_classifier(num_points=64, num_features=2, num_classes=4)
@@ -39,18 +46,24 @@ import keras
 import numpy as np
 
 from vl3d_focal.errors import SpecError, SpecIssue
+from vl3d_focal.models.features_structuring import features_structuring_block
 from vl3d_focal.models.initializers import SeededInitializers
+from vl3d_focal.models.pointnet_blocks import _shared_layer, _tnet
+from vl3d_focal.models.pointnet_branches import F_SEED_OFFSET, two_branches
 from vl3d_focal.models.pointnet_schema import (
+    BRANCH_FLAG_DEFAULTS,
     DEFAULT_FINAL_SHARED_MLPS,
     DEFAULT_KERNEL_INITIALIZER,
+    DEFAULT_KERNEL_INITIALIZER_F,
     DEFAULT_NUM_PWISE_FEATS,
     DEFAULT_POSTRANSF_FEATS_SPEC,
     DEFAULT_PRETRANSF_FEATS_SPEC,
     DEFAULT_TNET_POST_FILTERS_SPEC,
     DEFAULT_TNET_PRE_FILTERS_SPEC,
+    F_BRANCH_ARGS,
+    VL3D_BRANCH_FLAGS,
     pointnet_args_issues,
 )
-from vl3d_focal.models.tnet import FlatIdentity, OrthogonalityPenalty
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +81,18 @@ def _check_args(
     num_pwise_feats: Any,
     feats_specs: Mapping[str, Any],
     tnet_specs: Mapping[str, Any],
+    model_args: Mapping[str, Any],
 ) -> None:
     issues: list[SpecIssue] = []
+    fnames = model_args.get("fnames")
+    if fnames is not None and isinstance(num_features, int) and len(fnames) != num_features:
+        issues.append(
+            SpecIssue(
+                "model_args.fnames",
+                f"expected the train step's {num_features} features (its fnames, in the same order), got "
+                f"{len(fnames)} names; give the step these fnames",
+            )
+        )
     _positive_int(num_points, "model_args.pre_processing.num_points", issues)
     _positive_int(num_classes, "model_args.num_classes", issues)
     _positive_int(num_pwise_feats, "model_args.num_pwise_feats", issues)
@@ -90,46 +113,32 @@ def _check_args(
             continue
         for i, filters in enumerate(spec):
             _positive_int(filters, f"model_args.{arg}[{i}]", issues)
-    issues += [SpecIssue(".".join(map(str, path)), message) for path, message in pointnet_args_issues(feats_specs)]
+    issues += [SpecIssue(".".join(map(str, path)), message) for path, message in pointnet_args_issues(model_args)]
     if issues:
         raise SpecError(issues)
 
 
-def _shared_layer(x: Any, filters: int, name: str, inits: SeededInitializers, synchronized: bool) -> Any:
-    """A shared per-point layer: Dense on the last axis (a kernel-1 convolution), BN, ReLU."""
-    x = keras.layers.Dense(filters, use_bias=False, kernel_initializer=inits.next(), name=name)(x)
-    x = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_bn")(x)
-    return keras.layers.ReLU(name=f"{name}_relu")(x)
-
-
-def _tnet(
-    x: Any,
-    *,
-    k: int,
-    pre: Sequence[int],
-    post: Sequence[int],
-    name: str,
-    inits: SeededInitializers,
-    regularize: bool,
-    synchronized: bool,
-) -> Any:
-    """A T-Net predicting a k x k transform from ``x`` (B, P, d), applied to ``x`` when d == k."""
-    h = x
-    for i, filters in enumerate(pre):
-        h = _shared_layer(h, int(filters), f"{name}_pre{i + 1}", inits, synchronized)
-    h = keras.layers.GlobalMaxPooling1D(name=f"{name}_maxpool")(h)
-    for i, filters in enumerate(post):
-        layer = f"{name}_post{i + 1}"
-        h = keras.layers.Dense(int(filters), use_bias=False, kernel_initializer=inits.next(), name=layer)(h)
-        h = keras.layers.BatchNormalization(synchronized=synchronized, name=f"{name}_post{i + 1}_bn")(h)
-        h = keras.layers.ReLU(name=f"{name}_post{i + 1}_relu")(h)
-    flat = keras.layers.Dense(
-        k * k, kernel_initializer="zeros", bias_initializer=FlatIdentity(), name=f"{name}_matrix"
-    )(h)
-    if regularize:
-        flat = OrthogonalityPenalty(k=k, name=f"{name}_orthogonality")(flat)
-    matrix = keras.layers.Reshape((k, k), name=f"{name}_reshape")(flat)
-    return keras.layers.Dot(axes=(2, 1), name=f"{name}_apply")([x, matrix])
+def _one_branch(
+    coordinates: Any, features: Any, *, layers: Mapping[str, Any], inits: SeededInitializers, synchronized: bool
+) -> tuple[Any, bool]:
+    """This project's one-branch PointNet (no ``fnames``): steps 1-6 of the module docstring.
+    Returns the concatenated per-point features and whether the T-Nets are on."""
+    use_tnet = bool(layers["tnet_pre"]) or bool(layers["tnet_post"])
+    tnet = functools.partial(
+        _tnet, pre=list(layers["tnet_pre"]), post=list(layers["tnet_post"]), inits=inits, synchronized=synchronized
+    )
+    xyz = tnet(coordinates, k=3, name="input_tnet", regularize=False) if use_tnet else coordinates
+    x = keras.layers.Concatenate(name="point_inputs")([xyz, features])  # F = 0 adds nothing
+    for i, layer in enumerate(layers["pre"]):
+        x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"pretransf{i + 1}", inits, synchronized)
+    if use_tnet:
+        x = tnet(x, k=int(layers["pre"][-1]["filters"]), name="feature_tnet", regularize=True)
+    local = x
+    for i, layer in enumerate(layers["post"]):
+        x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"postransf{i + 1}", inits, synchronized)
+    pooled = keras.layers.GlobalMaxPooling1D(name="global_maxpool")(x)
+    tiled = keras.layers.RepeatVector(int(x.shape[1]), name="global_feature")(pooled)
+    return keras.layers.Concatenate(name="pwise_concat")([local, x, tiled]), use_tnet
 
 
 def build_pointnet_pwise_classifier(
@@ -144,6 +153,23 @@ def build_pointnet_pwise_classifier(
     tnet_post_filters_spec: Sequence[int] = DEFAULT_TNET_POST_FILTERS_SPEC,
     final_shared_mlps: Sequence[int] = DEFAULT_FINAL_SHARED_MLPS,
     kernel_initializer: str = DEFAULT_KERNEL_INITIALIZER,
+    fnames: Sequence[str] | None = None,
+    pretransf_feats_F_spec: Sequence[Mapping[str, Any]] | None = None,
+    postransf_feats_F_spec: Sequence[Mapping[str, Any]] | None = None,
+    tnet_pre_filters_F_spec: Sequence[int] | None = None,
+    tnet_post_filters_F_spec: Sequence[int] | None = None,
+    kernel_initializer_F: str = DEFAULT_KERNEL_INITIALIZER_F,
+    skip_link_features_X: bool = BRANCH_FLAG_DEFAULTS["skip_link_features"],
+    include_pretransf_feats_X: bool = BRANCH_FLAG_DEFAULTS["include_pretransf_feats"],
+    include_transf_feats_X: bool = BRANCH_FLAG_DEFAULTS["include_transf_feats"],
+    include_postransf_feats_X: bool = BRANCH_FLAG_DEFAULTS["include_postransf_feats"],
+    include_global_feats_X: bool = BRANCH_FLAG_DEFAULTS["include_global_feats"],
+    skip_link_features_F: bool = BRANCH_FLAG_DEFAULTS["skip_link_features"],
+    include_pretransf_feats_F: bool = BRANCH_FLAG_DEFAULTS["include_pretransf_feats"],
+    include_transf_feats_F: bool = BRANCH_FLAG_DEFAULTS["include_transf_feats"],
+    include_postransf_feats_F: bool = BRANCH_FLAG_DEFAULTS["include_postransf_feats"],
+    include_global_feats_F: bool = BRANCH_FLAG_DEFAULTS["include_global_feats"],
+    features_structuring_layer: Mapping[str, Any] | None = None,
     random_seed: int | None = None,
     synchronized_batch_norm: bool = False,
 ) -> keras.Model:
@@ -162,7 +188,26 @@ def build_pointnet_pwise_classifier(
             specs empty means no T-Net.
         final_shared_mlps: widths of shared per-point layers between the concatenation and
             the ``num_pwise_feats`` layer (named ``final_mlp<i>``).
-        kernel_initializer: Keras initializer name for every kernel.
+        kernel_initializer: Keras initializer name for every kernel (of the X branch and the
+            final layers with ``fnames``).
+        fnames: VL3D's two-branch form: the names of the ``F`` features (the train step's, in
+            order); they go through a feature branch of their own (input T-Net on the F
+            features, pretransf layers, feature T-Net, postransf layers) separate from the
+            coordinates' branch, and the branches' tensors the flags select are concatenated.
+            None: one branch (coordinates after their T-Net, concatenated with the features).
+        pretransf_feats_F_spec, postransf_feats_F_spec, tnet_pre_filters_F_spec,
+            tnet_post_filters_F_spec: the feature branch's layers; None: the coordinate
+            branch's (VL3D's fallback). Without ``fnames`` they have no effect.
+        kernel_initializer_F: Keras initializer of the feature branch's kernels.
+        skip_link_features_X, include_pretransf_feats_X, include_transf_feats_X,
+            include_postransf_feats_X, include_global_feats_X, and their ``_F`` twins: with
+            ``fnames``, what each branch contributes to the concatenation: its input after the
+            input T-Net, every pretransf output, the feature T-Net's output, every postransf
+            output but the last, the global max-pooled feature. Without ``fnames``: no effect.
+        features_structuring_layer: VL3D's features structuring layer (a
+            ``model_args.features_structuring_layer`` mapping) after the ``num_pwise_feats``
+            layer, on the input coordinates (:mod:`vl3d_focal.models.features_structuring`);
+            None: none.
         random_seed: seeds every kernel initializer (same seed, same initial weights);
             ``None`` draws them at random.
         synchronized_batch_norm: batch normalisation statistics of the global batch, summed
@@ -183,6 +228,21 @@ def build_pointnet_pwise_classifier(
         >>> tuple(model.output.shape)
         (None, 32, 3)
     """
+    f_layers = {
+        "pre": pretransf_feats_spec if pretransf_feats_F_spec is None else pretransf_feats_F_spec,
+        "post": postransf_feats_spec if postransf_feats_F_spec is None else postransf_feats_F_spec,
+        "tnet_pre": tnet_pre_filters_spec if tnet_pre_filters_F_spec is None else tnet_pre_filters_F_spec,
+        "tnet_post": tnet_post_filters_spec if tnet_post_filters_F_spec is None else tnet_post_filters_F_spec,
+    }
+    flag_values = (
+        (skip_link_features_X, include_pretransf_feats_X, include_transf_feats_X, include_postransf_feats_X)
+        + (include_global_feats_X, skip_link_features_F, include_pretransf_feats_F, include_transf_feats_F)
+        + (include_postransf_feats_F, include_global_feats_F)
+    )
+    flags = dict(zip(VL3D_BRANCH_FLAGS, map(bool, flag_values), strict=True))  # VL3D_BRANCH_FLAGS' order
+    f_values = (pretransf_feats_F_spec, postransf_feats_F_spec, tnet_pre_filters_F_spec, tnet_post_filters_F_spec)
+    optional = {arg: value for arg, value in zip(F_BRANCH_ARGS, (*f_values, kernel_initializer_F), strict=True)}
+    optional = {arg: value for arg, value in optional.items() if value is not None}
     feats_specs = {"pretransf_feats_spec": pretransf_feats_spec, "postransf_feats_spec": postransf_feats_spec}
     tnet_specs = {
         "tnet_pre_filters_spec": tnet_pre_filters_spec,
@@ -194,45 +254,68 @@ def build_pointnet_pwise_classifier(
         num_features=num_features,
         num_classes=num_classes,
         num_pwise_feats=num_pwise_feats,
-        feats_specs=feats_specs,
-        tnet_specs=tnet_specs,
+        feats_specs={**feats_specs, **{k: v for k, v in optional.items() if k.endswith("feats_F_spec")}},
+        tnet_specs={**tnet_specs, **{k: v for k, v in optional.items() if k.startswith("tnet_")}},
+        model_args={
+            **feats_specs,
+            **optional,
+            **flags,
+            "fnames": fnames,
+            "features_structuring_layer": features_structuring_layer,
+        },
     )
     inits = SeededInitializers(kernel_initializer, random_seed=random_seed)
-    use_tnet = bool(tnet_pre_filters_spec) or bool(tnet_post_filters_spec)
     sync = bool(synchronized_batch_norm)
-    tnet = functools.partial(
-        _tnet, pre=list(tnet_pre_filters_spec), post=list(tnet_post_filters_spec), inits=inits, synchronized=sync
-    )
-
     coordinates = keras.Input((num_points, 3), name="coordinates")
     features = keras.Input((num_points, num_features), name="features")
-    xyz = tnet(coordinates, k=3, name="input_tnet", regularize=False) if use_tnet else coordinates
-    x = keras.layers.Concatenate(name="point_inputs")([xyz, features])  # F = 0 adds nothing
-
-    for i, layer in enumerate(pretransf_feats_spec):
-        x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"pretransf{i + 1}", inits, sync)
-    if use_tnet:
-        k = int(pretransf_feats_spec[-1]["filters"])
-        x = tnet(x, k=k, name="feature_tnet", regularize=True)
-    local = x
-    for i, layer in enumerate(postransf_feats_spec):
-        x = _shared_layer(x, int(layer["filters"]), layer.get("name") or f"postransf{i + 1}", inits, sync)
-
-    pooled = keras.layers.GlobalMaxPooling1D(name="global_maxpool")(x)
-    tiled = keras.layers.RepeatVector(num_points, name="global_feature")(pooled)
-    x = keras.layers.Concatenate(name="pwise_concat")([local, x, tiled])
+    x_layers: dict[str, Any] = {
+        "pre": pretransf_feats_spec,
+        "post": postransf_feats_spec,
+        "tnet_pre": tnet_pre_filters_spec,
+        "tnet_post": tnet_post_filters_spec,
+    }
+    if fnames is None:
+        x, use_tnet = _one_branch(coordinates, features, layers=x_layers, inits=inits, synchronized=sync)
+    else:
+        inits_f = SeededInitializers(
+            kernel_initializer_F,
+            random_seed=None if random_seed is None else int(random_seed) + F_SEED_OFFSET,
+            path="model_args.kernel_initializer_F",
+        )
+        x = two_branches(
+            coordinates=coordinates,
+            features=features,
+            x_layers=x_layers,
+            f_layers=f_layers,
+            flags=flags,
+            inits=inits,
+            inits_f=inits_f,
+            synchronized=sync,
+        )
+        use_tnet = bool(tnet_pre_filters_spec) or bool(tnet_post_filters_spec)
     for i, filters in enumerate(final_shared_mlps):
         x = _shared_layer(x, int(filters), f"final_mlp{i + 1}", inits, sync)
     x = _shared_layer(x, int(num_pwise_feats), "pwise_feats", inits, sync)
+    if features_structuring_layer is not None:
+        x = features_structuring_block(
+            x,
+            coordinates=coordinates,
+            spec=features_structuring_layer,
+            num_pwise_feats=int(num_pwise_feats),
+            seed=inits.next("glorot_uniform").get_config()["seed"],
+            synchronized=sync,
+        )
     logits = keras.layers.Dense(num_classes, kernel_initializer=inits.next(), name="logits")(x)
 
     model = keras.Model(inputs=[coordinates, features], outputs=logits, name="PointNetPwiseClassifier")
     logger.info(
-        "built PointNetPwiseClassifier: %d points, %d features, %d classes, T-Net %s, %d parameters",
+        "built PointNetPwiseClassifier: %d points, %d features, %d classes, T-Net %s, %s%s, %d parameters",
         num_points,
         num_features,
         num_classes,
         "on" if use_tnet else "off",
+        "one branch" if fnames is None else "coordinate and feature branches",
+        "" if features_structuring_layer is None else ", features structuring layer",
         model.count_params(),
     )
     return model

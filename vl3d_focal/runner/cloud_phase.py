@@ -204,20 +204,20 @@ class CloudPhases:
         path = self.state.model_file
         stored = None if executor.in_process or path is None else stored_fingerprint(path)
         if stored is not None:  # the workers load the model: this process needs only its fingerprint
-            return ModelRef(path=str(path), fingerprint=stored), stored
+            return ModelRef(path=str(path), fingerprint=stored, source=str(path)), stored
         bundle = self.state.require_bundle(step="predict")  # loaded here once if only described
         fingerprint = bundle_fingerprint(bundle)
         if executor.in_process:
             return None, fingerprint
-        if path is None:  # trained in this run: a temporary file the workers load, removed at the end
-            target = check_output_path(
-                Path(expand_output(PREFIX_MARK + TEMPORARY_MODEL, prefix=self.state.model_prefix))
-            )
-            temporary = partial_path(target)
-            self._stack.callback(temporary.unlink, missing_ok=True)
-            save_bundle(bundle, temporary)
-            path = str(temporary)
-        return ModelRef(path=str(path), fingerprint=fingerprint), fingerprint
+        if path is not None:
+            return ModelRef(path=str(path), fingerprint=fingerprint, source=str(path)), fingerprint
+        # trained in this run: a temporary file the workers load, removed at the end
+        target = check_output_path(Path(expand_output(PREFIX_MARK + TEMPORARY_MODEL, prefix=self.state.model_prefix)))
+        temporary = partial_path(target)
+        self._stack.callback(temporary.unlink, missing_ok=True)
+        save_bundle(bundle, temporary, logged=False)
+        logger.info("dask: the workers load the model trained in this run (a copy, removed at the end)")
+        return ModelRef(path=str(temporary), fingerprint=fingerprint), fingerprint
 
     def run(self, steps: Sequence[Mapping[str, Any]], *, needs: Sequence[frozenset[str]]) -> list[float]:
         """Runs one phase over every cloud that has not failed (``needs``: for each step, what the

@@ -43,10 +43,27 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A model file and the fingerprint of the model it must hold."""
+    """A model file and the fingerprint of the model it must hold.
+
+    Attributes:
+        path: the file a worker loads: the user's model file, or a temporary copy of a model
+            trained in this run.
+        fingerprint: the fingerprint of the model it must hold.
+        source: the user's model file, as messages name it; None for a model trained in this run.
+
+    Example:
+        >>> ModelRef(path="out/.survey_model.x.partial.keras", fingerprint="f").described
+        'the model trained in this run'
+    """
 
     path: str
     fingerprint: str
+    source: str | None = None
+
+    @property
+    def described(self) -> str:
+        """The model as the user knows it: its file, or the model trained in this run."""
+        return f"model {self.source}" if self.source else "the model trained in this run"
 
 
 class ModelCache:
@@ -81,12 +98,12 @@ class ModelCache:
             self.loads += 1
             if bundle_fingerprint(bundle) != ref.fingerprint:
                 raise DataError(
-                    f"model_path {ref.path}: the file changed during the run, or its weights are not "
+                    f"{ref.described} ({ref.path}): the file changed during the run, or its weights are not "
                     "the ones it was saved with (its model's fingerprint differs from the one the run "
                     "started with, which the file stores); run again, or save the model again"
                 )
             self.key, self.bundle = (ref.path, ref.fingerprint), bundle
-            logger.info("worker: loaded model %s", ref.path)
+            logger.info("worker: loaded %s", ref.described)
         return self.bundle
 
 
@@ -213,7 +230,7 @@ def _state(task: CloudTask, context: PhaseContext) -> PipelineState:
     if context.model is None:
         bundle, model_file = context.bundle, context.model_file
     else:
-        bundle, model_file = CACHE.get(context.model), context.model.path
+        bundle, model_file = CACHE.get(context.model), context.model.source
     return PipelineState(
         clouds=[record],
         model_prefix=context.model_prefix,

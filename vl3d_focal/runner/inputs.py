@@ -29,7 +29,9 @@ def read_concatenated_input(entries: Sequence[Mapping[str, Any]], *, prefixes: S
     """A new pipeline state whose one cloud is VL3D's ``in_pcloud_concat``: every listed cloud,
     filtered by its conditions, read whole into one (:func:`~vl3d_focal.io.concatenation.read_concatenation`).
 
-    The cloud stays in memory (no step streams it from a file); its outputs go where the first
+    The cloud stays in memory (no step streams it from a file); clouds not all in one
+    coordinate system are warned of as a survey's tiles are
+    (:meth:`~vl3d_focal.io.footprints.TileIndex.crs_warnings`); its outputs go where the first
     file's would, its messages and reports name it as the cloud is named
     (:func:`~vl3d_focal.io.concatenation.concatenation_name`), and its footprint
     covers every point kept.
@@ -40,6 +42,11 @@ def read_concatenated_input(entries: Sequence[Mapping[str, Any]], *, prefixes: S
         ([3062], 'out/')
     """
     first = str(entries[0]["in_pcloud"])
+    parts = TileIndex(footprints=tuple(read_footprint(entry["in_pcloud"]) for entry in entries))
+    for message in parts.crs_warnings(
+        clouds="the clouds of in_pcloud_concat", by="their concatenation (one cloud, with the first one's header)"
+    ):
+        logger.warning("%s", message)
     cloud = read_concatenation(entries)
     assert cloud.path is not None  # read_concatenation names it
     (lx, ly, lz), (hx, hy, hz) = cloud.xyz.min(axis=0).tolist(), cloud.xyz.max(axis=0).tolist()

@@ -65,7 +65,9 @@ def reordered_names_problem(names: Sequence[str], classes: Sequence[str]) -> str
         >>> reordered_names_problem(["ground", "tree"], ["a", "b"]) is None  # other names: a relabelling
         True
     """
-    if sorted(names) != sorted(classes) or list(names) == list(classes):
+    if not all(isinstance(name, str) for name in [*names, *classes]) or sorted(names) != sorted(classes):
+        return None  # names of other types: the schema reports them
+    if list(names) == list(classes):
         return None
     return (
         f"class_names names the predictions' classes by position, but lists them in another order than theirs "

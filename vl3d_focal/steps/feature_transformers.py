@@ -1,4 +1,5 @@
-"""The ``feature_transformer`` steps: VL3D's feature selectors, ``Standardizer`` and ``PCATransformer``.
+"""The ``feature_transformer`` steps: VL3D's feature selectors, ``Standardizer``, ``MinmaxNormalizer``
+and ``PCATransformer``.
 
 A selector step (``KBestSelector``, ``PercentileSelector``, ``VarianceSelector``,
 ``ExplicitSelector``) keeps its recipe (:class:`~vl3d_focal.data.feature_selection.FeatureSelector`);
@@ -9,8 +10,9 @@ as its ``fnames``, so a prediction computes only them. A ``PCATransformer``
 and its projection kept with the model, which applies it at prediction. A ``Standardizer``
 (:mod:`vl3d_focal.data.feature_standardization`) standardises the values the transformers after
 it are fitted on; a model learns from the features as computed and standardises them itself (a
-projection fitted after a Standardizer is kept with the standardisation folded in). VL3D's
-``MinmaxNormalizer`` is refused (:mod:`vl3d_focal.config.components`).
+projection fitted after a Standardizer is kept with the standardisation folded in). A
+``MinmaxNormalizer`` (:mod:`vl3d_focal.data.minmax_normalization`) is an affine map as well, and
+with ``clip`` the model keeps the bounds it clips its features to.
 
 Example:
     >>> from vl3d_focal.registry import STEPS
@@ -29,6 +31,7 @@ from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.data.feature_selection import AUTO, EXPLICIT, KBEST, PERCENTILE, TASKS, VARIANCE
 from vl3d_focal.data.feature_standardization import STANDARDIZER
+from vl3d_focal.data.minmax_normalization import MINMAX
 from vl3d_focal.data.pca_projection import PCA
 from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import PLOT_SUFFIXES, no_effect, optional_output_schema
@@ -108,6 +111,46 @@ def _pca_properties() -> dict[str, Any]:
     }
 
 
+def _minmax_properties() -> dict[str, Any]:
+    number = {"type": "number"}
+    return {
+        "target_range": {
+            "type": "array",
+            "items": number,
+            "minItems": 2,
+            "maxItems": 2,
+            "default": [0, 1],
+            "description": "[a, b], a < b: where each feature's training minimum and maximum go.",
+        },
+        "clip": {
+            "type": "boolean",
+            "default": True,
+            "description": "Clip values outside the training range to it (target_range after the map): the model "
+            "keeps the bounds and clips its features at training and prediction, those of the train step's "
+            "cloud_normalization after their per-cloud scaling (the range is then fitted on the scaled values); a "
+            "model that splits between training values (RandomForestClassifier) keeps no fitted bounds: clipping "
+            "changes none of its predictions.",
+        },
+        "minmax": {
+            "type": "array",
+            "items": {"type": "array", "items": number, "minItems": 2, "maxItems": 2},
+            "minItems": 1,
+            "description": "VL3D's explicit [min, max] of each feature of fnames, in its order, in place of the "
+            "training minima and maxima.",
+        },
+        "frenames": no_effect(
+            {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "description": "VL3D's names of the normalised features in the cloud it transforms.",
+            },
+            why="the normalised values are handed to the transformers after it under the features' own names; no "
+            "cloud is transformed",
+        ),
+        "report_path": _report("each feature's minimum, maximum and range"),
+    }
+
+
 def _schemas() -> dict[str, dict[str, Any]]:
     """The schema of each selector step."""
     kbest = {
@@ -151,6 +194,13 @@ def _schemas() -> dict[str, dict[str, Any]]:
     }
     found = {}
     for name, extra, required, description in (
+        (
+            MINMAX,
+            _minmax_properties(),
+            [],
+            "Maps each feature linearly from its training [min, max] onto target_range for the feature transformers "
+            "after it; with clip, the model clips the features it computes to the training range.",
+        ),
         (KBEST, kbest, ["k"], "Keeps the k features of highest ANOVA F-value."),
         (PERCENTILE, percentile, ["percentile"], "Keeps a percentage of the features by ANOVA F-value."),
         (VARIANCE, variance, [], "Drops the features whose variance is not above a threshold."),
@@ -171,6 +221,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
                     EXPLICIT: "keeps (preserve: true) or drops (false)",
                     PCA: "projects",
                     STANDARDIZER: "standardises",
+                    MINMAX: "normalises",
                 }.get(name, "chooses among"),
                 auto=name != EXPLICIT,
             ),
@@ -199,18 +250,22 @@ def run_feature_transformer(step: Mapping[str, Any], state: PipelineState) -> No
     from vl3d_focal.config.prefixes import expand_output
     from vl3d_focal.data.feature_selection import FeatureSelector
     from vl3d_focal.data.feature_standardization import Standardizer
+    from vl3d_focal.data.minmax_normalization import MinmaxNormalizer
     from vl3d_focal.data.pca_projection import PCATransformer
 
     def expanded(path: str | None) -> str | None:  # written by the train steps after it, under the first prefix
         return expand_output(path, prefix=state.model_prefix) if path else path
 
-    recipe: PCATransformer | Standardizer | FeatureSelector
+    recipe: PCATransformer | Standardizer | MinmaxNormalizer | FeatureSelector
     if step[KIND] == PCA:
         pca = PCATransformer.from_step(step)
         recipe = dataclasses.replace(pca, report_path=expanded(pca.report_path), plot_path=expanded(pca.plot_path))
     elif step[KIND] == STANDARDIZER:
         standardizer = Standardizer.from_step(step)
         recipe = dataclasses.replace(standardizer, report_path=expanded(standardizer.report_path))
+    elif step[KIND] == MINMAX:
+        normalizer = MinmaxNormalizer.from_step(step)
+        recipe = dataclasses.replace(normalizer, report_path=expanded(normalizer.report_path))
     else:
         selector = FeatureSelector.from_step(step)
         recipe = dataclasses.replace(selector, report_path=expanded(selector.report_path))
@@ -231,6 +286,41 @@ UNSCALED_STANDARDIZER = {
     "centres its inputs itself, variances and F-values ignore offsets, and a model standardises its features itself",
 }
 """The note of a ``Standardizer`` with scale false, by its ``center``: it changes nothing the pipeline does."""
+
+
+def _minmax_issues(step: Mapping[str, Any], at: tuple, names: list[Any]) -> Iterator[Issue]:
+    """A ``MinmaxNormalizer``'s ``target_range`` not increasing, and ``minmax`` pairs that do not
+    match its ``fnames`` (one ``[min, max]`` per feature named, min <= max).
+
+    Example:
+        >>> [m for _, m in _minmax_issues({"target_range": [1, 0], "minmax": [[0, 1]]}, (), ["AUTO"])]
+        ['target_range [1, 0]: expected [a, b] with a < b', "minmax gives the [min, max] of each feature fnames names, and fnames is ['AUTO']: name the features"]
+    """
+    low_high = step.get("target_range")
+    if isinstance(low_high, list) and len(low_high) == 2 and all(isinstance(v, int | float) for v in low_high):
+        if not low_high[0] < low_high[1]:
+            yield at + ("target_range",), f"target_range {low_high}: expected [a, b] with a < b"
+    pairs = step.get("minmax")
+    if not isinstance(pairs, list):
+        return
+    if AUTO in names:
+        yield (
+            at + ("minmax",),
+            f"minmax gives the [min, max] of each feature fnames names, and fnames is {names}: name the features",
+        )
+    elif len(pairs) != len(names):
+        yield (
+            at + ("minmax",),
+            f"minmax gives {len(pairs)} [min, max] pairs for the {len(names)} features of fnames; give one per feature",
+        )
+    for index, pair in enumerate(pairs):
+        if (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(v, int | float) for v in pair)
+            and pair[0] > pair[1]
+        ):
+            yield at + ("minmax", index), f"{pair}: a [min, max] pair with min > max"
 
 
 def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
@@ -268,6 +358,8 @@ def check_feature_transformer(step: Mapping[str, Any], at: tuple, known: dict[st
         known["pca_step"] = "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in at)
     names = as_list(step.get("fnames", [AUTO]))
     yield from feature_name_issues(names, at, known, owner="the feature transformer")
+    if step.get(KIND) == MINMAX:
+        yield from _minmax_issues(step, at, names)
     if step.get(KIND) == EXPLICIT and AUTO in names:
         yield at + ("fnames", names.index(AUTO)), f"an {EXPLICIT} names the features it keeps or drops, not {AUTO!r}"
     if AUTO not in names:

@@ -146,7 +146,7 @@ def feature_name_issues(names: list[Any], at: tuple, known: dict[str, Any], *, o
             continue
         absent = [path for path, offered in clouds.items() if offered is not None and name not in offered]
         if absent:
-            offered = [*clouds[absent[0]], *known.get("mined_features", [])]
+            offered = list(dict.fromkeys([*clouds[absent[0]], *known.get("mined_features", [])]))
             yield (
                 at + ("fnames", index),
                 f"{name!r} is not a feature of {absent[0]} nor of a miner step before {owner}; "

@@ -15,16 +15,12 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from vl3d_focal.config.checks import Issue, as_dict, as_list
-from vl3d_focal.config.normalise import fill_defaults, walk
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.data.feature_names import (
-    COLOUR_DIMENSIONS,
     EIGEN_FEATURE_NAMES,
     HEIGHT_FEATURE_NAMES,
     HEIGHT_NEIGHBORHOODS,
@@ -32,13 +28,13 @@ from vl3d_focal.data.feature_names import (
     HSV_DEFAULT_NAMES,
     HSV_FEATURE_NAMES,
     HSV_HUE_UNITS,
-    NEIGHBOURHOOD_FEATURE_NAMES,
     SMOOTH_NEIGHBORHOODS,
     SMOOTH_STRATEGIES,
 )
 from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import case_insensitive_pattern, no_effect
 from vl3d_focal.steps.definition import step_entry
+from vl3d_focal.steps.miner_checks import check_miner
 
 if TYPE_CHECKING:
     from vl3d_focal.steps.state import PipelineState
@@ -109,6 +105,22 @@ def _geometric_schema() -> dict[str, Any]:
     )
 
 
+def _neighborhood_type(
+    miner: str, names: Sequence[str], description: str, *, default: str | None = None
+) -> dict[str, Any]:
+    """The schema of a miner's ``neighborhood.type``: one of ``names`` in any case (VL3D's miners
+    read it case-insensitively; :class:`~vl3d_focal.data.miners.MinedFeatures` spells it as
+    ``names`` do)."""
+    return {
+        "type": "string",
+        "pattern": case_insensitive_pattern(names),
+        "examples": list(names),
+        "title": f"a {miner} neighborhood type",
+        **({} if default is None else {"default": default}),
+        "description": f"{description} (case-insensitive, as in VL3D).",
+    }
+
+
 def _height_schema() -> dict[str, Any]:
     properties = _common(
         "HeightFeatures",
@@ -117,15 +129,12 @@ def _height_schema() -> dict[str, Any]:
     )
     properties["neighborhood"] = closed_object(
         {
-            "type": {
-                "type": "string",
-                "pattern": case_insensitive_pattern(HEIGHT_NEIGHBORHOODS),
-                "examples": list(HEIGHT_NEIGHBORHOODS),
-                "title": "a HeightFeatures neighborhood type",
-                "default": "Rectangular2D",
-                "description": "Rectangular2D: a square of half side radius; Cylinder: a disc "
-                "(case-insensitive, as in VL3D).",
-            },
+            "type": _neighborhood_type(
+                "HeightFeatures",
+                HEIGHT_NEIGHBORHOODS,
+                "Rectangular2D: a square of half side radius; Cylinder: a disc",
+                default="Rectangular2D",
+            ),
             "radius": {"type": "number", "exclusiveMinimum": 0, "description": "Half side or radius (m)."},
             "separation_factor": {
                 "type": "number",
@@ -170,15 +179,16 @@ def _smooth_schema() -> dict[str, Any]:
         "minItems": 1,
         "uniqueItems": True,
         "items": {"type": "string", "minLength": 1},
-        "description": "The point-wise features smoothed (dimensions of the clouds, return_ratio...).",
+        "description": "The features smoothed: point-wise features of the clouds (dimensions, return_ratio...) "
+        "or features mined by the steps before this one.",
     }
     properties["neighborhood"] = closed_object(
         {
-            "type": {
-                "enum": list(SMOOTH_NEIGHBORHOODS),
-                "description": "sphere: within radius in 3D; cylinder: within radius in xy (VL3D's knn is "
-                "not supported).",
-            },
+            "type": _neighborhood_type(
+                "SmoothFeatures",
+                SMOOTH_NEIGHBORHOODS,
+                "sphere: within radius in 3D; cylinder: within radius in xy; VL3D's knn is not supported",
+            ),
             "radius": {"type": "number", "exclusiveMinimum": 0, "description": "Radius (m)."},
         },
         required=["type", "radius"],
@@ -250,86 +260,6 @@ def run_miner(step: Mapping[str, Any], state: PipelineState) -> None:
     recipe = MinedFeatures.from_step(step)
     state.miners.append(recipe)
     logger.info("%s: features %s (computed when a step uses them)", recipe.miner, ", ".join(recipe.names))
-
-
-def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
-    """radius or k, one name per feature, names new to the clouds; adds the names to what the
-    clouds offer (``known["cloud_features"]``, and ``known["mined_features"]`` for the clouds
-    a train step reads itself). Where ``frenames`` has the wrong length or a repeated name, that
-    is the step's one issue, and the clouds' features are unknown to the later steps' checks.
-
-    Example:
-        >>> [m for _, m in check_miner({"miner": "GeometricFeatures", "fnames": ["planarity"]}, (), {})]
-        ['give radius or k (the neighbourhood), not neither']
-    """
-    from vl3d_focal.data.miners import MinedFeatures
-
-    if step.get("miner") == "GeometricFeatures" and ("radius" in step) == ("k" in step):
-        yield at, f"give radius or k (the neighbourhood), not {'both' if 'radius' in step else 'neither'}"
-        return
-    schema = STEPS.get(str(step.get("miner"))).schema if step.get("miner") in STEPS.names() else {}
-    filled = walk(copy.deepcopy(dict(step)), schema, fill_defaults)
-    fnames, frenames = as_list(filled.get("fnames")), step.get("frenames")
-    inputs = as_list(step.get("input_fnames"))
-    expected, per = len(fnames), "one per fnames entry"
-    if step.get("miner") == "SmoothFeatures":
-        expected, per = len(fnames) * len(inputs), "one per pair of fnames and input_fnames entries"
-    elif step.get("miner") == "HSVFromRGB":
-        expected, per = len(HSV_FEATURE_NAMES), "the hue's, the saturation's and the value's"
-    if isinstance(frenames, list) and (len(frenames) != expected or any(frenames.count(n) > 1 for n in frenames)):
-        if len(frenames) != expected:  # the schema reports repeated names
-            yield at + ("frenames",), f"expected {expected} names ({per}); got {len(frenames)}"
-        known.pop("cloud_features", None)  # what the clouds offer is unknown: later steps' names go unchecked
-        return
-    try:
-        names = MinedFeatures.from_step(filled).names
-    except (KeyError, TypeError, ValueError):  # an invalid step: the schema reports it
-        return
-    clouds = as_dict(known.get("cloud_features"))
-    if step.get("miner") == "HSVFromRGB":
-        yield from _check_colours(at, clouds)
-    else:
-        yield from _check_inputs(inputs, at, clouds, known)
-    for index, name in enumerate(names):
-        where = at + (("frenames", index) if frenames else ("fnames", index) if "fnames" in filled else ("miner",))
-        taken = [path for path, offered in clouds.items() if offered is not None and name in offered]
-        if name in known.get("mined_features", []):
-            yield where, f"{name!r} is already given by an earlier miner step; give it another name in frenames"
-        elif taken:
-            yield where, f"{name!r} is already a feature of {taken[0]}; give it another name in frenames"
-    known.setdefault("mined_features", []).extend(name for name in names if name not in known["mined_features"])
-    for offered in clouds.values():
-        if offered is not None:
-            offered.extend(name for name in names if name not in offered)
-
-
-def _check_colours(at: tuple, clouds: dict[str, Any]) -> Iterator[Issue]:
-    """A HSV miner's colours: every cloud has them."""
-    for path, offered in clouds.items():
-        absent = [name for name in COLOUR_DIMENSIONS if offered is not None and name not in offered]
-        if absent:
-            yield (
-                at + ("miner",),
-                f"{path} has no {', '.join(absent)} (a LAS point format without colours); HSVFromRGB needs "
-                "red, green and blue",
-            )
-
-
-def _check_inputs(inputs: list[Any], at: tuple, clouds: dict[str, Any], known: dict[str, Any]) -> Iterator[Issue]:
-    """A smoothing miner's inputs: point-wise features every cloud offers."""
-    for index, name in enumerate(inputs):
-        where = at + ("input_fnames", index)
-        absent = [path for path, offered in clouds.items() if offered is not None and name not in offered]
-        if name in known.get("mined_features", []) or name in NEIGHBOURHOOD_FEATURE_NAMES:
-            yield (
-                where,
-                (
-                    f"{name!r} is {'mined' if name in known.get('mined_features', []) else 'computed'}; "
-                    "SmoothFeatures smooths point-wise features of the clouds (their dimensions, return_ratio, ones)"
-                ),
-            )
-        elif absent:
-            yield where, f"{name!r} is not a feature of {absent[0]}; available: {', '.join(clouds[absent[0]])}"
 
 
 _MINERS = (

@@ -4,7 +4,8 @@
 names are file names here, the file holds everything needed to predict).
 
 Both apply the model to every input cloud; a cloud bigger than ``chunk_points`` is predicted
-tile by tile with the same result, and one that is not in memory (nobody trained on it) is
+tile by tile with the same result (in one go for a model whose field is the whole cloud, VL3D's
+radius 0), and one that is not in memory (nobody trained on it) is
 streamed from its file, its predictions kept on disk for the eval and writer steps. With
 ``buffer``, each cloud is predicted with the points of the neighbouring input clouds within
 that distance as context (:mod:`vl3d_focal.inference.buffered`). With ``separation_factor``,
@@ -31,11 +32,18 @@ from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.checks import Issue
 from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import PATH_ANNOTATION, no_effect
 from vl3d_focal.steps.class_mapping import align_mapping, model_mapping_issues
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import LoadedModelFacts
+from vl3d_focal.steps.predict_checks import (
+    WHOLE_CLOUD_BUFFER,
+    streamed_support_issues,
+    trained_pre_processing,
+    whole_cloud_buffer_issues,
+)
 from vl3d_focal.steps.train_checks import AUTO_GAPS
 
 if TYPE_CHECKING:
@@ -155,6 +163,10 @@ def predict_clouds(step: Mapping[str, Any], state: PipelineState, bundle: ModelB
     state.predicted_names = list(bundle.class_names)
     bundle = prediction_bundle(step, bundle)
     chunk_points = step["chunk_points"]
+    if bundle.field_spec is not None and bundle.field_spec.whole_cloud:  # VL3D's radius 0: one field per cloud
+        if step["buffer"] is not None:
+            raise DataError(f"predict: {WHOLE_CLOUD_BUFFER}")  # validation reports it where the model is known
+        chunk_points = None  # its one field needs the whole cloud at once
     warm_up(bundle)  # the model's tracing overlaps the first cloud's features and fields
     if "mapping" in state.later_needs:  # a later step scores the clouds: unmapped codes fail now, not after
         mapping = state.require_mapping(step="predict")
@@ -277,7 +289,7 @@ def check_previous_model(step: Mapping[str, Any], at: tuple, known: dict[str, An
     """The input clouds the trained model could not predict: they lack a dimension its
     ``fnames: ["AUTO"]`` took from the training clouds (reported at that ``fnames``); the class
     mapping of the steps before it against the one the model was trained with
-    (``known["trained_mapping"]``).
+    (``known["trained_mapping"]``); a ``buffer`` when the train step's field is the whole cloud.
 
     Example:
         >>> list(check_previous_model({"predict": "PreviousModel"}, (), {}))
@@ -287,6 +299,7 @@ def check_previous_model(step: Mapping[str, Any], at: tuple, known: dict[str, An
     yield from model_mapping_issues(
         known, known.get("trained_mapping"), at + ("predict",), source="the model trained before"
     )
+    yield from whole_cloud_buffer_issues(step, at, pre_processing=trained_pre_processing(at, known))
 
 
 STEPS.register(
@@ -344,6 +357,9 @@ def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
     known["class_names"] = list(metadata["class_names"])
     known["model_name"] = str(metadata.get("model_name", DEFAULT_MODEL))
     yield from model_mapping_issues(known, model, at + ("model_path",), source=f"model {path}")
+    chunk_points = step.get("chunk_points", DEFAULT_CHUNK_POINTS)
+    yield from streamed_support_issues(step, at, known, metadata=metadata, chunk_points=chunk_points)
+    yield from whole_cloud_buffer_issues(step, at, pre_processing=metadata.get("field_spec"))
 
 
 LOADERS = {

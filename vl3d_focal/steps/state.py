@@ -15,6 +15,7 @@ from vl3d_focal.data.feature_standardization import Standardizer
 from vl3d_focal.data.imputers import Imputer
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
+from vl3d_focal.data.minmax_normalization import MinmaxNormalizer
 from vl3d_focal.data.pca_projection import PCATransformer
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
@@ -62,7 +63,9 @@ class PipelineState:
     later_needs: frozenset[str] = frozenset()
     miners: list[MinedFeatures] = field(default_factory=list)
     imputers: list[Imputer] = field(default_factory=list)
-    feature_transformers: list[FeatureSelector | Standardizer | PCATransformer] = field(default_factory=list)
+    feature_transformers: list[FeatureSelector | Standardizer | MinmaxNormalizer | PCATransformer] = field(
+        default_factory=list
+    )
 
     def require_bundle(self, *, step: str) -> ModelBundle:
         """The current model, loaded now if the state holds only its description (see

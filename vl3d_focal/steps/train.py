@@ -267,13 +267,14 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
             f"{step['train']} learns from features, but fnames {AUTO!r} found none: the training clouds share no extra "
             "dimension and no miner step comes before the train step; name the features in fnames or add a miner step"
         )
-    features, projection, transformations, fitted = transformed_features(
+    features, projection, transformations, fitted, clip = transformed_features(
         training,
         feature_names=features,
         transformers=state.feature_transformers,
         imputers=state.imputers,
         miners=state.miners,
-        scaled=list(step["cloud_normalization"]),
+        cloud_scaling=step["cloud_normalization"],
+        order_only=MODELS.get(step["train"]).metadata.get("order_only", False),
     )
     tensorboard = handling["tensorboard_dir"]
     training, validation, imputers = imputed_clouds(
@@ -299,12 +300,13 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         validation=validation,
         imputers=imputers,
         projection=projection,
+        clip=clip,
         files=TrainingFiles.under(
             state.model_prefix,
             tensorboard_dir=None if tensorboard is None else expand_output(tensorboard, prefix=state.model_prefix),
         ),
         resume=state.resume,
-        identity=training_identity(step, imputers=imputers, projection=projection),
+        identity=training_identity(step, imputers=imputers, projection=projection, clip=clip),
         miners=recipes_for(computed_features(features, projection), state.miners),
         cloud_scaling={name: how for name, how in step["cloud_normalization"].items() if name in features},
         pretrained=pretrained_bundle(step["pretrained_model"], class_names=mapping.names, feature_names=features),

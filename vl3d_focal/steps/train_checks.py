@@ -8,14 +8,14 @@
 - no validation split together with validation clouds;
 - ``pre_processing.training_class_distribution`` has one count per class;
 - what the model's build refuses that its schema does not say (the model registry's
-  ``args_check``, the builder's own checker): the hierarchical autoencoder's per-depth lists of
-  the wrong length, per-operation lists not one per operation, ``strided_kpconv`` with PointNet
-  operations; a PointNet's empty list of shared layers; initializer names Keras does not have
-  (:mod:`~vl3d_focal.models.initializer_names`); the forest's values scikit-learn refuses
-  (``min_samples_split`` 1, out-of-bag scores or ``max_samples`` without bootstrap...);
+  ``args_check``): the autoencoder's per-depth and per-operation lists of the wrong length,
+  ``strided_kpconv`` with PointNet operations; a PointNet's empty list of shared layers; Keras
+  names Keras does not have (:mod:`~vl3d_focal.models.keras_names`); the forest's values
+  scikit-learn refuses (``min_samples_split`` 1, ``max_samples`` without bootstrap...);
+- ``model_args.fnames`` and the per-feature arguments against the features the model learns from
+  (:mod:`~vl3d_focal.steps.model_features`);
 - ``pretrained_model`` (its file's metadata) has the step's classes and ``fnames``;
-- ``distribution.devices`` fits its strategy (one device for ``one_device``, none for
-  ``multi_worker_mirrored``);
+- ``distribution.devices`` fits its strategy (one for ``one_device``, none for multi-worker);
 - one of ``learning_rate_on_plateau`` (VL3D's name) and ``reduce_lr_on_plateau``, not both;
 - ``fnames``: not empty unless the model works from coordinates alone (registry metadata
   ``coordinates_only``); with the input clouds' headers at hand (``known["cloud_features"]``),
@@ -28,7 +28,8 @@
   training gives its callbacks (its loss and ``compilation_args.metrics``, ``val_*`` too);
 - ``model_handling.tensorboard_dir`` only where the ``tensorboard`` package is installed;
 - none of the keys a model fitted once on each point's features (the forest) cannot honour
-  (:data:`ONE_FIT_UNUSED`), and none of the forest's own keys for another model; the forest's
+  (:data:`ONE_FIT_UNUSED`; its ``autoval_metrics`` without held-out points: :data:`UNSCORED_AUTOVAL`),
+  and none of the forest's own keys for another model; the forest's
   ``autoval_size`` of 1 or more written as a float (``1.0``: a count to JSON Schema, every point to
   scikit-learn);
 - ``training_classified_point_cloud_path``: the training clouds' point format holds the classes'
@@ -47,12 +48,15 @@ from typing import Any
 from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.compilation_schema import DEFAULT_TRAINING_METRICS, logged_quantities
 from vl3d_focal.config.messages import did_you_mean
+from vl3d_focal.config.notes import NOTE_PREFIX
+from vl3d_focal.config.pre_processing_schema import layout_issues
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.lazy import load_reference
 from vl3d_focal.losses.arguments import class_count_problem, ignored_class_problem
 from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES, forest_step_issues
 from vl3d_focal.registry import LOSSES, MODELS
 from vl3d_focal.steps.class_mapping import unwritable_codes_problem
+from vl3d_focal.steps.model_features import model_features_issues
 from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features, pretrained_issues
 from vl3d_focal.steps.transformer_checks import transformer_issues
 from vl3d_focal.training.distribution_settings import DistributionSettings, devices_problem
@@ -129,7 +133,7 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -
     for key in ("training_pcloud", "validation_pcloud"):
         clouds.update(
             {
-                path: None if offered is None else offered + mined
+                path: None if offered is None else list(dict.fromkeys(offered + mined))
                 for path, offered in (
                     (path, header_feature_names(path)) for path in as_list(handling.get(key)) if isinstance(path, str)
                 )
@@ -175,9 +179,14 @@ def _auto_gaps(training: list[Any], predicted: Mapping[str, list[str] | None], a
     return gaps
 
 
+UNSCORED_AUTOVAL = (
+    f"{NOTE_PREFIX}training_type {{training_type!r}} fits the {{model}} on every point and scores no held-out "
+    "point (training_type 'autoval' or 'stratified_kfold' does), as in VL3D, whose 'base' training never "
+    "reads these metrics"
+)
+"""The note of a forest's ``autoval_metrics`` without a held-out training type."""
+
 ONE_FIT_UNUSED: dict[tuple[str, ...], str] = {
-    ("autoval_metrics",): "no validation fields to score (training_type 'autoval' or 'stratified_kfold' "
-    "scores held-out points)",
     ("training_activations_path",): "no hidden activations",
     ("pretrained_model",): "no weights to start from (every fit starts afresh)",
     **{
@@ -225,9 +234,11 @@ def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
             yield at + ("hyperparameter_tuning", *parts), problem
     for parts, problem in forest_step_issues(step):
         yield at + parts, problem
-    held_out = step.get("training_type") in HELD_OUT_TRAINING_TYPES  # scores autoval_metrics
+    training_type = step.get("training_type", "base")
+    if step.get("autoval_metrics") is not None and training_type not in HELD_OUT_TRAINING_TYPES:
+        yield at + ("autoval_metrics",), UNSCORED_AUTOVAL.format(training_type=training_type, model=model)
     for keys, lacks in ONE_FIT_UNUSED.items():
-        if _value_at(step, keys) is not None and not (held_out and keys == ("autoval_metrics",)):
+        if _value_at(step, keys) is not None:
             yield at + keys, f"a {model} is fitted once on each point's features: {lacks}; remove {keys[-1]}"
 
 
@@ -292,13 +303,17 @@ def _classified_cloud_issues(step: Mapping[str, Any], at: tuple, known: dict[str
 
 
 def _model_args_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
-    """What the model's build would refuse in ``model_args`` (its registry ``args_check``, the
-    builder's own checker) and a ``distribution`` device list that does not fit its strategy."""
+    """What the model's build would refuse in ``model_args`` (its registry ``args_check``), a
+    ``pre_processing`` mixing VL3D's ``grid_subsampling`` layout and ``neighborhood`` (or giving
+    neither), and a ``distribution`` device list that does not fit its strategy."""
     model = MODELS.get(step["train"]) if step.get("train") in MODELS.names() else None
     reference = model.metadata.get("args_check") if model is not None else None
     if reference:
         for path, message in load_reference(reference)(as_dict(step.get("model_args"))):
             yield at + tuple(path), message
+    if model is not None and model.metadata.get("samples", "fields") == "fields" and "field_spec" not in model.metadata:
+        for parts, message in layout_issues(as_dict(as_dict(step.get("model_args")).get("pre_processing"))):
+            yield at + ("model_args", *parts), message
     distribution = as_dict(step.get("distribution"))
     devices = distribution.get("devices")
     if isinstance(devices, list):
@@ -325,6 +340,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     mapping = known.get("class_names")
     args = as_dict(step.get("model_args"))
     yield from _model_args_issues(step, at)
+    yield from model_features_issues(step, at, known)
     step_at, at = at, at + ("model_args",)
     num = args.get("num_classes")
     num = num if isinstance(num, int) and not isinstance(num, bool) else None

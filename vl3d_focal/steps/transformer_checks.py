@@ -8,9 +8,16 @@ may keep (all of its features but those an ``ExplicitSelector`` drops: which one
 variance keeps is known only at run time), and reports at the transformer's place what its fit
 would refuse: a feature it names that the model does not have at that point, a ``KBestSelector``
 ``k`` (a ``PCATransformer``'s integer ``out_dim``) above the number of features it takes, an
-``ExplicitSelector`` that keeps none; transformers before a model of no features. A
-``PCATransformer`` ends the chain (it must be the last one). The last train step notes a ``Standardizer`` nothing after it uses: a model standardises its
-features itself, and the F-tests and an ``ExplicitSelector`` choose alike on standardised features.
+``ExplicitSelector`` that keeps none, a ``MinmaxNormalizer``'s explicit ``minmax`` pair of a
+feature the train step scales per cloud (``cloud_normalization``, not projected by a
+``PCATransformer``); transformers before a model of no features. A
+``PCATransformer`` ends the chain (it must be the last one). The last train step notes a
+``Standardizer`` nothing after it uses (a model standardises its features itself, the F-tests and
+an ``ExplicitSelector`` choose alike on standardised features, and a ``MinmaxNormalizer`` of all of
+its features gives the same values whatever their standardisation), and a ``MinmaxNormalizer``
+without ``clip`` nothing after it uses (an affine map too; with ``clip`` the model clips its features,
+which changes no prediction of a model whose registry metadata says ``order_only``, a forest, when
+the range is fitted: no ``minmax``).
 
 Example:
     >>> known = {TRANSFORMERS: [(("s", 0), {"feature_transformer": "KBestSelector", "k": 3})]}
@@ -23,12 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from vl3d_focal.config.checks import Issue, as_list
+from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.messages import did_you_mean, json_path
 from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.data.feature_selection import AUTO, EXPLICIT, KBEST, PERCENTILE
 from vl3d_focal.data.feature_standardization import STANDARDIZER
+from vl3d_focal.data.minmax_normalization import MINMAX, scaled_minmax_problem
 from vl3d_focal.data.pca_projection import PCA
+from vl3d_focal.registry import MODELS
 from vl3d_focal.steps.imputers import TRAINED_MODEL
 
 KIND = "feature_transformer"
@@ -51,7 +60,10 @@ def count_issues(step: Mapping[str, Any], at: tuple, taken: Sequence[str], *, wh
         value = step.get(key)
         if step.get(KIND) == kind and isinstance(value, int) and not isinstance(value, bool) and value > len(taken):
             features = f"{len(taken)} feature{'s' if len(taken) != 1 else ''}"
-            yield at + (key,), f"{key}={value} is more than the {features} it {verb}{whose} ({', '.join(taken)})"
+            yield (
+                at + (key,),
+                f"{key}={value} is more than the {features} it {verb}{whose} ({', '.join(map(str, taken))})",
+            )
 
 
 def _absent(name: str, names: Sequence[str], dropped_by: Mapping[str, str], *, trainer: str) -> str:
@@ -62,16 +74,27 @@ def _absent(name: str, names: Sequence[str], dropped_by: Mapping[str, str], *, t
     return f"{name!r} is not among the features of the model trained by {trainer} ({', '.join(names)}){hint}"
 
 
-def _chain_issues(fnames: list[str], trainer: str, transformers: list[tuple[tuple, Any]]) -> Iterator[Issue]:
+def _unoffered(fnames: list[str], known: dict[str, Any]) -> set[str]:
+    """The model features ``fnames`` an input cloud lacks (``known["cloud_features"]``, mined features
+    included): the train step's own check reports them."""
+    clouds = [offered for offered in dict(known.get("cloud_features") or {}).values() if offered is not None]
+    return {name for name in fnames if any(name not in offered for offered in clouds)}
+
+
+def _chain_issues(
+    fnames: list[str], trainer: str, transformers: list[tuple[tuple, Any]], *, unoffered: set[str]
+) -> Iterator[Issue]:
     """What fitting ``transformers`` on the model features ``fnames`` of the train step at
-    ``trainer`` would refuse (module docstring)."""
+    ``trainer`` would refuse (module docstring). While the model has features no cloud offers
+    (``unoffered``: typos, reported at the train step), a transformer's name the model lacks is no
+    issue of its own (the user's right name would be "corrected" into the model's typo)."""
     names, dropped_by = list(fnames), dict[str, str]()
     for at, step in transformers:
         if not isinstance(step, dict):
             continue
         own = as_list(step.get("fnames", [AUTO]))
         for index, name in enumerate(own):
-            if isinstance(name, str) and name != AUTO and name not in names:
+            if isinstance(name, str) and name != AUTO and name not in names and not unoffered:
                 yield at + ("fnames", index), _absent(name, names, dropped_by, trainer=trainer)
         if own == [AUTO]:
             yield from count_issues(step, at, names, whose=f", the features of the model trained by {trainer}")
@@ -90,21 +113,72 @@ def _chain_issues(fnames: list[str], trainer: str, transformers: list[tuple[tupl
             names = kept
 
 
-def _unused_standardizers(transformers: list[tuple[tuple, Any]]) -> Iterator[Issue]:
-    """Notes on the ``Standardizer`` steps whose values no transformer after them uses."""
+def _scaled_minmax_issues(step: Mapping[str, Any], transformers: list[tuple[tuple, Any]]) -> Iterator[Issue]:
+    """Each explicit ``minmax`` pair (at its index) of a ``MinmaxNormalizer`` among ``transformers``
+    whose feature the train ``step`` scales per cloud and no ``PCATransformer`` projects: the train
+    step refuses it (:mod:`vl3d_focal.training.transformation`)."""
+    fnames = step.get("fnames")
+    scaled = set(as_dict(step.get("cloud_normalization")))
+    if isinstance(fnames, list) and AUTO not in fnames:
+        scaled &= _names(fnames)
+    for _, pca in transformers:
+        if isinstance(pca, dict) and pca.get(KIND) == PCA:
+            own = as_list(pca.get("fnames", [AUTO]))
+            scaled = set() if AUTO in own else scaled - _names(own)
+    for at, minmax in transformers:
+        if not isinstance(minmax, dict) or minmax.get(KIND) != MINMAX or not isinstance(minmax.get("minmax"), list):
+            continue
+        for index, name in enumerate(as_list(minmax.get("fnames", [AUTO]))[: len(minmax["minmax"])]):
+            if isinstance(name, str) and name in scaled:
+                yield at + ("minmax", index), scaled_minmax_problem(names=[name])
+
+
+def _names(values: list[Any]) -> set[str]:
+    """The feature names among ``values`` (what else a list holds, the schema reports)."""
+    return {value for value in values if isinstance(value, str)}
+
+
+def _remapped(step: Mapping[str, Any], later: Any) -> bool:
+    """Whether ``later`` is a ``MinmaxNormalizer`` of every feature ``step`` acts on (whose values
+    are then the same whatever ``step``'s affine map did; not with explicit ``minmax``)."""
+    if not isinstance(later, dict) or later.get(KIND) != MINMAX or "minmax" in later:
+        return False
+    own, its = as_list(step.get("fnames", [AUTO])), as_list(later.get("fnames", [AUTO]))
+    return its == [AUTO] or (AUTO not in own and _names(own) <= _names(its))
+
+
+def _unused_standardizers(transformers: list[tuple[tuple, Any]], *, order_only_model: str = "") -> Iterator[Issue]:
+    """Notes on the ``Standardizer`` steps, and ``MinmaxNormalizer`` ones without ``clip`` (or with
+    ``clip`` and no ``minmax`` before ``order_only_model``, the model whose registry metadata says
+    ``order_only``, described), whose values no transformer after them uses."""
     kinds = [step.get(KIND) if isinstance(step, dict) else None for _, step in transformers]
     for index, (at, step) in enumerate(transformers):
-        after = [str(kind) for kind in dict.fromkeys(kinds[index + 1 :])]
-        if kinds[index] != STANDARDIZER or not all(kind in SCALE_FREE for kind in after):
+        clipped = kinds[index] == MINMAX and step.get("clip") is not False
+        if kinds[index] not in (STANDARDIZER, MINMAX) or (clipped and (not order_only_model or "minmax" in step)):
             continue
         if step.get("scale") is False:
             continue  # noted by its own check: it changes nothing (it centres at most)
-        why = (
-            f"the feature transformers after it ({', '.join(after)}) choose the same features on standardised "
-            "values (F-values are unchanged by an affine standardisation)"
-            if after
-            else "no feature transformer after it uses its values"
-        )
+        later = [later_step for _, later_step in transformers[index + 1 :]]
+        until = next((i for i, later_step in enumerate(later) if _remapped(step, later_step)), len(later))
+        after = [str(kind) for kind in dict.fromkeys(kinds[index + 1 : index + 1 + until])]
+        if not all(kind in SCALE_FREE for kind in after):
+            continue
+        what, how = ("standardised", "standardisation") if kinds[index] == STANDARDIZER else ("normalised", "map")
+        reasons = [
+            f"the feature transformers after it ({', '.join(after)}) choose the same features on {what} values "
+            f"(F-values are unchanged by an affine {how})"
+        ]
+        if until < len(later):
+            path = json_path(transformers[index + 1 + until][0])
+            reasons = reasons[: bool(after)] + [f"the {MINMAX} of {path} gives the same values without it"]
+        elif not after:
+            reasons = ["no feature transformer after it uses its values"]
+        why = ", and ".join(reasons)
+        if clipped:
+            why += (
+                f"; its clip changes no prediction of the {order_only_model}: its splits lie between training values, so a "
+                "value beyond the training range goes where the range's end goes"
+            )
         yield at, f"{NOTE_PREFIX}a model standardises its features itself, and {why}"
 
 
@@ -130,6 +204,11 @@ def transformer_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
                 ),
             )
         else:
-            yield from _chain_issues([name for name in fnames if isinstance(name, str)], json_path(at), transformers)
+            names = [name for name in fnames if isinstance(name, str)]
+            yield from _chain_issues(names, json_path(at), transformers, unoffered=_unoffered(names, known))
+    yield from _scaled_minmax_issues(step, transformers)
     if TRAINED_MODEL not in known.get("later_gives", {TRAINED_MODEL}):
-        yield from _unused_standardizers(transformers)
+        model = step.get("train")
+        entry = MODELS.get(model) if isinstance(model, str) and model in MODELS.names() else None
+        ordered = f"{model} of {json_path(at)}" if entry is not None and entry.metadata.get("order_only") else ""
+        yield from _unused_standardizers(transformers, order_only_model=ordered)

@@ -10,10 +10,12 @@ Example:
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
+from vl3d_focal.config.messages import json_path
 from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
@@ -25,6 +27,8 @@ from vl3d_focal.steps.definition import step_entry
 if TYPE_CHECKING:
     from vl3d_focal.data.records import CloudRecord
     from vl3d_focal.steps.state import PipelineState
+
+logger = logging.getLogger(__name__)
 
 
 def _predicted(record: CloudRecord, *, step: str) -> Any:
@@ -116,7 +120,12 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     Every input dimension, the header and the CRS; after a ``ClassReducer``, the
     classification holds the reduced classes' values; after a predict step, the extra
     dimension ``prediction`` holds each point's predicted class (its index); after miner steps,
-    their features are float32 extra dimensions (computed on the whole cloud, as a train step would).
+    their features are float32 extra dimensions (computed on the whole cloud, as a train step would),
+    a name longer than 32 bytes cut to 32 with a warning (:mod:`~vl3d_focal.io.extra_names`).
+
+    Raises:
+        DataError: before any feature is computed, when two features would be written under the
+            same cut name or a cut name is already a dimension of a cloud.
 
     Example:
         >>> run_state_writer(with_defaults({"writer": "Writer", "out_pcloud": "*pcloud.laz"}), state)
@@ -126,9 +135,20 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.data.field_inputs import cloud_features
     from vl3d_focal.data.miners import mined_names
     from vl3d_focal.inference.classified_output import source_chunks, write_state_cloud
+    from vl3d_focal.io.chunks import read_header
+    from vl3d_focal.io.extra_names import cut_name, cut_notice, name_clashes
 
     reduced = state.mapping if state.classes_rewritten else None
     mined = mined_names(state.miners)
+    written = {name: cut_name(name=name) for name in mined}
+    for record in state.clouds:  # every name checked before any feature is computed
+        header = record.cloud.las.header if record.loaded else read_header(record.path)
+        clashes = name_clashes(names=mined, existing=header.point_format.dimension_names)
+        if clashes:
+            raise DataError(f"Writer: cloud {record.path}: {clashes[0][1]}")
+    for name in mined:
+        if written[name] != name:
+            logger.warning("Writer: %s", cut_notice(name=name))
     for record in state.clouds:
         features = cloud_features(record, feature_names=mined, miners=state.miners) if mined else None
         write_state_cloud(
@@ -138,7 +158,7 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
             chunks=record.result.iter_chunks() if record.result is not None else source_chunks(record),
             classes=None if reduced is None else functools.partial(reduced.map, source=str(record.path)),
             predictions=record.result is not None,
-            features=None if features is None else {name: features[:, j] for j, name in enumerate(mined)},
+            features=None if features is None else {written[name]: features[:, j] for j, name in enumerate(mined)},
         )
 
 
@@ -204,14 +224,39 @@ UNTRANSFORMED = (
 
 
 def check_state_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
-    """A note when a feature transformer comes before it (``known["given"]``).
+    """A note when a feature transformer comes before it (``known["given"]``); of the features
+    mined before it (``known["mined_features"]``, named at ``known["mined_at"]``), a note at the
+    name of each it writes cut to 32 bytes, an error at the name of each that it would write
+    under another's name or a dimension of the clouds written (``known["written_clouds"]``)
+    (:func:`~vl3d_focal.io.extra_names.name_clashes`).
 
     Example:
         >>> [m == UNTRANSFORMED for _, m in check_state_writer({}, (), {"given": {"feature_transformation"}})]
         [True]
+        >>> known = {"mined_features": ["d" * 38, "d" * 39], "mined_at": {"d" * 39: ("sequential_pipeline", 1)}}
+        >>> [(json_path(where), m[:24]) for where, m in check_state_writer({}, ("sequential_pipeline", 2), known)]
+        [('$.sequential_pipeline[2]', 'accepted, no effect here'), ('$.sequential_pipeline[1]', 'the Writer at $.sequenti')]
     """
+    from vl3d_focal.data.feature_names import header_extra_dimensions
+    from vl3d_focal.io.extra_names import MAX_NAME_BYTES, cut_name, cut_notice, name_clashes
+
     if "feature_transformation" in known.get("given", ()):
         yield at, UNTRANSFORMED
+    mined = [name for name in as_list(known.get("mined_features")) if isinstance(name, str)]
+    named = as_dict(known.get("mined_at"))
+    clashes = {index: f"the Writer at {json_path(at)}: {why}" for index, why in name_clashes(names=mined, existing=[])}
+    for cloud in as_list(known.get("written_clouds")):  # a cut name that is a dimension of a cloud written
+        for index, why in name_clashes(names=mined, existing=header_extra_dimensions(cloud) or []):
+            clashes.setdefault(index, f"the Writer at {json_path(at)}, writing {cloud}: {why}")
+    for index, name in enumerate(mined):
+        if index in clashes:
+            yield named.get(name, at), clashes[index]
+        elif cut_name(name=name) != name:
+            yield (
+                named.get(name, at),
+                f"{NOTE_PREFIX}this feature's name beyond {MAX_NAME_BYTES} bytes, in the cloud the "
+                f"Writer at {json_path(at)} writes: {cut_notice(name=name)}",
+            )
 
 
 STEPS.register(

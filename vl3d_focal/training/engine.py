@@ -93,7 +93,11 @@ class Trainer:
             job.pretrained.normalizer
             if job.pretrained is not None
             else fit_normalizer(
-                job.training, feature_names=job.feature_names, miners=job.miners, cloud_scaling=job.cloud_scaling
+                job.training,
+                feature_names=job.feature_names,
+                miners=job.miners,
+                cloud_scaling=job.cloud_scaling,
+                clip=job.clip,
             )
         )
         fields = self._fields(job.training, training=True)

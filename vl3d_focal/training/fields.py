@@ -71,10 +71,12 @@ def fit_normalizer(
     feature_names: Sequence[str],
     miners: Sequence[MinedFeatures] = (),
     cloud_scaling: Mapping[str, Mapping[str, Any]] | None = None,
+    clip: Mapping[str, tuple[float, float]] | None = None,
 ) -> FeatureNormalizer | None:
     """Fits the feature normaliser on the non-ignored points of the training clouds, each
-    cloud's features scaled per cloud first (``cloud_scaling``, from all of its points); it
-    records the derived features the clouds store (read, not computed).
+    cloud's features scaled per cloud (``cloud_scaling``, from all of its points) then clipped
+    (``clip``: a ``MinmaxNormalizer``'s bounds; the reference percentiles are of the values
+    before clipping); it records the derived features the clouds store (read, not computed).
 
     Example:
         >>> fit_normalizer([], feature_names=[]) is None
@@ -85,10 +87,13 @@ def fit_normalizer(
     normalizer = FeatureNormalizer(
         fnames=list(feature_names),
         cloud_scaling=cloud_scaling,
+        clip=clip,
         stored=stored_in_training(records, feature_names=feature_names, mined=mined_names(miners)),
     )
     parts = [
-        normalizer.per_cloud(cloud_features(r, feature_names=feature_names, miners=miners))[training_labels(r) >= 0]
+        normalizer.per_cloud(cloud_features(r, feature_names=feature_names, miners=miners), clipped=False)[
+            training_labels(r) >= 0
+        ]
         for r in records
     ]
     return normalizer.fit(np.concatenate(parts, axis=0), fnames=list(feature_names))

@@ -147,7 +147,11 @@ class ForestTrainer:
         """Fits the forest (after its held-out validation, if any) and returns its bundle."""
         job = self.job
         self.normalizer = fit_normalizer(
-            job.training, feature_names=job.feature_names, miners=job.miners, cloud_scaling=job.cloud_scaling
+            job.training,
+            feature_names=job.feature_names,
+            miners=job.miners,
+            cloud_scaling=job.cloud_scaling,
+            clip=job.clip,
         )
         x, y = self._samples()
         counts = class_counts([training_labels(record) for record in job.training], num_classes=len(job.class_names))

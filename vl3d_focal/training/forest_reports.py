@@ -105,10 +105,11 @@ def most_trees(step: Mapping[str, Any]) -> int:
         ...     "tuner": "GridSearch", "grid": {"n_estimators": [2, 8]}}})
         8
     """
-    asked = int(step.get("decision_plot_trees") or 0)
-    if asked == 0:
+    asked = step.get("decision_plot_trees") or 0
+    if not isinstance(asked, int) or isinstance(asked, bool) or asked == 0:  # another type: the schema says so
         return 0
     tuning = step.get("hyperparameter_tuning") or {}
+    tuning = tuning if isinstance(tuning, Mapping) else {}
     space = tuning.get("grid") or tuning.get("distributions") or {}
     searched = space.get("n_estimators") if isinstance(space, Mapping) else None
     counts = (
@@ -120,7 +121,8 @@ def most_trees(step: Mapping[str, Any]) -> int:
     elif isinstance(end, int) and not isinstance(end, bool):
         available = end - 1
     else:  # no search of it (or one the checks refuse)
-        given = step.get("model_args", {}).get("n_estimators", 100)
+        args = step.get("model_args", {})
+        given = args.get("n_estimators", 100) if isinstance(args, Mapping) else 100
         available = given if isinstance(given, int) else 100
     return available if asked == -1 else min(asked, available)
 

@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -121,6 +122,7 @@ class HeldOutValidation:
     ) -> tuple[Any, int]:
         from sklearn.model_selection import train_test_split
 
+        self._check_counts(len(y), classes=len(np.unique(y)))
         rows = np.arange(len(y))
         try:
             train, held = train_test_split(
@@ -139,6 +141,31 @@ class HeldOutValidation:
         values = self._score(forest, x[held], y[held], num_classes=num_classes)
         logger.info("auto-validation on %d held-out points: %s", len(held), _formatted(values))
         return forest, len(train)
+
+    def _check_counts(self, points: int, *, classes: int) -> None:
+        """A :class:`DataError` that says what to give when ``autoval_size`` holds out fewer points
+        than the labelled points have classes, or leaves fewer to learn from (a split stratified by
+        class needs one point of each on either side), or holds out every point. Counts as
+        scikit-learn's: a fraction holds out ``ceil(size * points)`` (a float of 1 or more is no
+        fraction: scikit-learn's error says so)."""
+        if isinstance(self.size, float) and self.size >= 1:
+            return
+        held = self.size if isinstance(self.size, int) else math.ceil(self.size * points)
+        at = f"training_type 'autoval': autoval_size {self.size} holds out {held} of the {points} labelled points"
+        stratified = (
+            f"their {classes} classes (a split stratified by class, shuffle_points true, needs a point of each)"
+        )
+        if self.shuffle and held < classes:
+            raise DataError(
+                f"{at}, fewer than {stratified}; give an autoval_size of at least {classes} points or a larger "
+                "fraction, or shuffle_points false (the last points are held out, not stratified)"
+            )
+        if held >= points or (self.shuffle and points - held < classes):
+            least, need = (classes, stratified) if self.shuffle else (1, "the one point a forest needs")
+            raise DataError(
+                f"{at} and leaves {max(points - held, 0)} to learn from, fewer than {need}; give an autoval_size "
+                f"of at most {points - least} points or a smaller fraction"
+            )
 
     def _kfold(self, new_forest: Callable[[], Any], x: np.ndarray, y: np.ndarray, *, num_classes: int) -> None:
         from sklearn.model_selection import StratifiedKFold

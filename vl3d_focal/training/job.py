@@ -60,6 +60,7 @@ class TrainingJob:
         imputers: the fitted imputers of the features (``training`` and ``validation`` are the
             clouds as the model sees them: :mod:`vl3d_focal.training.imputation`).
         projection: the fitted ``PCATransformer`` whose outputs are among ``feature_names``, or None.
+        clip: the bounds its features are clipped to (a ``MinmaxNormalizer``'s with ``clip``).
     """
 
     model_name: str
@@ -83,20 +84,29 @@ class TrainingJob:
     forest: Mapping[str, Any] = field(default_factory=dict)
     imputers: tuple[Imputer, ...] = ()
     projection: PCATransformer | None = None
+    clip: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def training_identity(
-    step: Mapping[str, Any], *, imputers: Sequence[Imputer], projection: PCATransformer | None
+    step: Mapping[str, Any],
+    *,
+    imputers: Sequence[Imputer],
+    projection: PCATransformer | None,
+    clip: Mapping[str, tuple[float, float]] | None = None,
 ) -> Mapping[str, Any]:
     """What identifies a training for its checkpoints (``TrainingJob.identity``): its step, with
-    its fitted imputers and projection when it has them.
+    its fitted imputers, projection and clip bounds when it has them.
 
     Example:
         >>> training_identity({"train": "M"}, imputers=(), projection=None)
         {'train': 'M'}
     """
-    fitted = {"imputers": [imputer.to_config() for imputer in imputers]} if imputers else {}
-    return {**step, **fitted, **({} if projection is None else {"projection": projection.to_config()})}
+    fitted: dict[str, Any] = {"imputers": [imputer.to_config() for imputer in imputers]} if imputers else {}
+    if projection is not None:
+        fitted["projection"] = projection.to_config()
+    if clip:
+        fitted["clip"] = {name: list(bounds) for name, bounds in clip.items()}
+    return {**step, **fitted}
 
 
 def architecture_args(*, model_name: str, model_args: Mapping[str, Any]) -> dict[str, Any]:
