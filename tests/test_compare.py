@@ -38,11 +38,12 @@ def test_markdown_tables_give_scores_per_class_values_and_differences(runs):
     lines = text.splitlines()
     f, c = focal["evaluations"][0]["metrics"], ce["evaluations"][0]["metrics"]
     assert lines[2] == (  # training (s): the fit's 40 s, not the train step's 42.5 s (reading, fields)
-        f"| focal | finished | trained | class_weighted_focal_categorical_crossentropy | 2 | balanced | "
+        f"| focal | finished | PointNetPwiseClassifier (trained) | class_weighted_focal_categorical_crossentropy | 2 | "
+        "balanced | "
         f"{f['mIoU']:.3f} | {f['OA']:.3f} | {f['macro_F1']:.3f} | 40.0 | 3 |"
     )
     assert lines[3].startswith(
-        f"| ce | finished | trained | sparse_categorical_crossentropy |  | none | {c['mIoU']:.3f} "
+        f"| ce | finished | PointNetPwiseClassifier (trained) | sparse_categorical_crossentropy |  | none | {c['mIoU']:.3f} "
         f"({c['mIoU'] - f['mIoU']:+.3f}) |"
     )
     assert lines[3].endswith("| 30.0 | 3 |") and "Note:" not in text  # both scored on the same cloud
@@ -83,7 +84,7 @@ def test_a_run_that_loaded_its_model_shows_how_that_model_was_trained(runs):
     (root / "loaded" / "report.json").write_text(json.dumps(loaded))
     comparison = compare_runs([root / "focal", root / "loaded"])
     run = comparison["runs"][1]
-    assert run["status"] == "failed" and run["model"] == "loaded model.keras"
+    assert run["status"] == "failed" and run["model"] == "PointNetPwiseClassifier (loaded model.keras)"
     assert (run["loss"], run["gamma"], run["class_weight"]) == (
         "class_weighted_focal_categorical_crossentropy",
         1.0,
@@ -92,7 +93,11 @@ def test_a_run_that_loaded_its_model_shows_how_that_model_was_trained(runs):
     assert run["weights"] == {"ground": 0.2, "vegetation": 0.3, "pole": 0.5}
     assert run["train_seconds"] is None and run["epochs"] is None  # no training in this run
     rows = list(csv.DictReader(io.StringIO(format_comparison(comparison, style="csv"))))
-    assert (rows[3]["status"], rows[3]["model"], rows[3]["weight"]) == ("failed", "loaded model.keras", "0.2")
+    assert (rows[3]["status"], rows[3]["model"], rows[3]["weight"]) == (
+        "failed",
+        "PointNetPwiseClassifier (loaded model.keras)",
+        "0.2",
+    )
 
 
 def test_runs_scored_on_other_clouds_are_flagged(runs, capsys):

@@ -137,6 +137,20 @@ def test_validation_takes_point_wise_inputs_only(tmp_path):
         assert any(expected in message for message in messages), (expected, messages)
 
 
+def test_nan_policy_is_read_whatever_its_case_as_vl3d_does(tmp_path):
+    generate_urban_scene(seed=2, size_m=20.0).write(tmp_path / "scene.las")
+    good = {"miner": "SmoothFeatures", "input_fnames": ["intensity"], "neighborhood": {"type": "sphere", "radius": 1}}
+    for policy in ("Replace", "PROPAGATE"):
+        spec = miner_spec(["intensity_mean_r1"], [dict(good, fnames=["mean"], nan_policy=policy)])
+        assert validate_spec(spec, base_dir=tmp_path) == []
+    assert MinedFeatures.from_step(_step(["intensity"], ["mean"], 1, nan_policy="Replace")).params["nan_policy"] == (
+        "replace"
+    )
+    wrong = miner_spec(["intensity_mean_r1"], [dict(good, fnames=["mean"], nan_policy="drop")])
+    [issue] = validate_spec(wrong, base_dir=tmp_path)
+    assert issue.path.endswith(".nan_policy") and "'propagate'" in issue.message and "'replace'" in issue.message
+
+
 def test_streamed_tiles_smooth_a_feature_the_model_does_not_use(tmp_path):
     path = tmp_path / "scene.las"
     generate_urban_scene(seed=5, size_m=40.0).write(path)

@@ -20,6 +20,7 @@ from vl3d_focal.inference import uncertainty
 from vl3d_focal.inference.uncertainty_output import Clustering, UncertaintyOptions, evaluate_uncertainty
 from vl3d_focal.io.las import PointCloud
 from vl3d_focal.runner.pipeline import execute_pipeline
+from vl3d_focal.steps import uncertainty_evaluator
 
 Z = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5], [0.1, 0.8, 0.1], [0.6, 0.2, 0.2], [0.3, 0.3, 0.4]])
 CODES = [2, 3, 4, 3, 7, 4]  # reference classes a, b, c, b, none (ignored code), c
@@ -185,7 +186,7 @@ def runs(tmp_path_factory):
     loader = {"predict": "ModelLoader", "model_path": "memory/model/model.keras", "chunk_points": 2000}
     state = _run(folder, "streamed", [loader, UNCERTAINTY])
     assert not state.clouds[0].loaded  # predicted and evaluated chunk by chunk from its file
-    return folder, loader, clusters
+    return folder, loader, clusters, state
 
 
 def test_a_pipeline_writes_the_report_the_figures_and_the_run_summary(runs):
@@ -250,10 +251,25 @@ def test_a_streamed_cloud_gives_the_same_report(runs):
     assert (folder / "streamed/uncertainty/class_ambiguity_figure.svg").is_file()
 
 
-def test_clusters_of_a_streamed_cloud_are_refused_with_the_way_out(runs):
-    folder, loader, clusters = runs
+def test_clusters_of_a_streamed_cloud_are_refused_at_validation_with_the_way_out(runs):
+    folder, loader, clusters, _ = runs
+    spec = {"in_pcloud": ["scene.las"], "out_pcloud": ["refused/*"], "sequential_pipeline": [loader]}
+    [issue] = validate_spec({**spec, "sequential_pipeline": [loader, {**UNCERTAINTY, **clusters}]}, base_dir=folder)
+    assert issue.path == "$.sequential_pipeline[1].include_clusters"
+    assert "scene.las is predicted tile by tile" in issue.message
+    assert "give that predict step chunk_points null" in issue.message
+    in_memory = {**loader, "chunk_points": None}
+    assert (
+        validate_spec({**spec, "sequential_pipeline": [in_memory, {**UNCERTAINTY, **clusters}]}, base_dir=folder) == []
+    )
+
+
+def test_clusters_of_a_streamed_cloud_are_refused_at_the_run_too(runs):
+    """Where validation cannot tell (a step before the predict step may read the cloud whole), the
+    run refuses a cloud it streamed, with the same way out."""
+    *_, clusters, state = runs
     with pytest.raises(DataError, match="give that predict step chunk_points null"):
-        _run(folder, "refused", [loader, {**UNCERTAINTY, **clusters}])
+        uncertainty_evaluator._clustering(clusters, state, state.clouds[0])
 
 
 def _spec(step: dict) -> dict:

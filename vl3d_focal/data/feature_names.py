@@ -72,6 +72,8 @@ HEIGHT_OUTLIER_FILTERS = ("IQR", "stdev")
 SMOOTH_STRATEGIES = ("mean", "weighted_mean", "gaussian_rbf")
 """What a ``SmoothFeatures`` miner computes of each input (:mod:`vl3d_focal.data.smooth_features`)."""
 SMOOTH_NEIGHBORHOODS = ("sphere", "cylinder")
+NAN_POLICIES = ("propagate", "replace")
+"""What a ``SmoothFeatures`` miner does with a NaN input value (``nan_policy``)."""
 HSV_FEATURE_NAMES = ("hue", "saturation", "value")
 """What a ``HSVFromRGB`` miner computes (:mod:`vl3d_focal.data.hsv_features`), in VL3D's order."""
 HSV_DEFAULT_NAMES = ("HSV_H", "HSV_S", "HSV_V")

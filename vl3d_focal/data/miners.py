@@ -125,7 +125,7 @@ class MinedFeatures:
             "neighborhood": kind,
             "weighted_mean_omega": float(step["weighted_mean_omega"]),
             "gaussian_rbf_omega": float(step["gaussian_rbf_omega"]),
-            "nan_policy": str(step["nan_policy"]),
+            "nan_policy": str(step["nan_policy"]).lower(),  # VL3D reads it case-insensitively
         }
         return cls(
             miner="SmoothFeatures",

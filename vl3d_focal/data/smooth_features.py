@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from vl3d_focal.data.feature_names import SMOOTH_NEIGHBORHOODS, SMOOTH_STRATEGIES
+from vl3d_focal.data.feature_names import NAN_POLICIES, SMOOTH_NEIGHBORHOODS, SMOOTH_STRATEGIES
 from vl3d_focal.data.point_tree import ball_pairs, point_tree
 
 _QUERY_CHUNK = 20_000
@@ -164,7 +164,7 @@ def smooth_features(
         [2.0, 2.0]
     """
     unknown = [s for s in strategies if s not in SMOOTH_STRATEGIES]
-    if unknown or neighborhood not in SMOOTH_NEIGHBORHOODS or nan_policy not in ("propagate", "replace"):
+    if unknown or neighborhood not in SMOOTH_NEIGHBORHOODS or nan_policy not in NAN_POLICIES:
         raise ValueError(
             f"smooth_features: expected strategies among {list(SMOOTH_STRATEGIES)}, a neighborhood among "
             f"{list(SMOOTH_NEIGHBORHOODS)} and nan_policy 'propagate' or 'replace'; received {list(strategies)}, "

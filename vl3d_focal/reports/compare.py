@@ -83,7 +83,7 @@ def _run_summary(name: str, path: Path, record: Mapping[str, Any]) -> dict[str, 
         "name": name,
         "record": str(path),
         "status": record.get("status"),
-        "model": ("trained" if trained else f"loaded {Path(source['path']).name}") if source else None,
+        "model": _model_label(source, trained=trained) if source else None,
         **loss_summary(source or None),
         "weights": weights,
         **{key: metrics.get(key) for key, _ in SCORES},
@@ -95,6 +95,18 @@ def _run_summary(name: str, path: Path, record: Mapping[str, Any]) -> dict[str, 
             for name, row in (metrics.get("per_class") or {}).items()
         },
     }
+
+
+def _model_label(source: Mapping[str, Any], *, trained: bool) -> str:
+    """The model's kind and where it came from: ``PointNetPwiseClassifier (trained)`` or
+    ``RandomForestClassifier (loaded model.keras)``.
+
+    Example:
+        >>> _model_label({"model": "RandomForestClassifier", "path": "out/model.keras"}, trained=False)
+        'RandomForestClassifier (loaded model.keras)'
+    """
+    how = "trained" if trained else f"loaded {Path(str(source.get('path'))).name}"
+    return f"{source['model']} ({how})" if source.get("model") else how
 
 
 def _evaluated_clouds(record: Mapping[str, Any]) -> list[str]:

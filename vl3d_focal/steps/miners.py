@@ -28,6 +28,7 @@ from vl3d_focal.data.feature_names import (
     HSV_DEFAULT_NAMES,
     HSV_FEATURE_NAMES,
     HSV_HUE_UNITS,
+    NAN_POLICIES,
     SMOOTH_NEIGHBORHOODS,
     SMOOTH_STRATEGIES,
 )
@@ -207,9 +208,12 @@ def _smooth_schema() -> dict[str, Any]:
         "description": "gaussian_rbf: weights exp(-d^2 / omega^2), omega in metres.",
     }
     properties["nan_policy"] = {
-        "enum": ["propagate", "replace"],
+        "type": "string",
+        "pattern": case_insensitive_pattern(NAN_POLICIES),
+        "examples": list(NAN_POLICIES),
         "default": "propagate",
-        "description": "propagate: a NaN makes the value NaN (an error); replace: by the neighbourhood's mean.",
+        "description": "propagate: a NaN makes the value NaN (an error); replace: by the neighbourhood's mean "
+        "(case-insensitive, as VL3D).",
     }
     for key in ("chunk_size", "subchunk_size"):
         properties[key] = _chunk_size()

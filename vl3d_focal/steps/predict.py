@@ -40,9 +40,11 @@ from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import LoadedModelFacts
 from vl3d_focal.steps.predict_checks import (
     WHOLE_CLOUD_BUFFER,
+    streamed_clouds,
     streamed_support_issues,
     trained_pre_processing,
     whole_cloud_buffer_issues,
+    whole_cloud_field,
 )
 from vl3d_focal.steps.train_checks import AUTO_GAPS
 
@@ -295,6 +297,7 @@ def check_previous_model(step: Mapping[str, Any], at: tuple, known: dict[str, An
         >>> list(check_previous_model({"predict": "PreviousModel"}, (), {}))
         []
     """
+    known["streamed_clouds"] = None  # the train step before it reads the clouds into memory
     yield from known.pop(AUTO_GAPS, [])
     yield from model_mapping_issues(
         known, known.get("trained_mapping"), at + ("predict",), source="the model trained before"
@@ -346,7 +349,7 @@ def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
     from vl3d_focal.models.model_file import DEFAULT_MODEL, read_metadata
 
     path = step.get("model_path")
-    known["class_names"] = known["model_name"] = known["model_fnames"] = None
+    known["class_names"] = known["model_name"] = known["model_fnames"] = known["streamed_clouds"] = None
     if not (isinstance(path, str) and Path(path).is_file()):
         return
     try:
@@ -358,7 +361,10 @@ def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
     known["model_name"] = str(metadata.get("model_name", DEFAULT_MODEL))
     yield from model_mapping_issues(known, model, at + ("model_path",), source=f"model {path}")
     chunk_points = step.get("chunk_points", DEFAULT_CHUNK_POINTS)
-    yield from streamed_support_issues(step, at, known, metadata=metadata, chunk_points=chunk_points)
+    whole_cloud = whole_cloud_field(metadata.get("field_spec"))
+    streamed = streamed_clouds(step, at, known, chunk_points=chunk_points, whole_cloud=whole_cloud)
+    known["streamed_clouds"] = streamed
+    yield from streamed_support_issues(step, at, metadata=metadata, streamed=streamed, chunk_points=chunk_points)
     yield from whole_cloud_buffer_issues(step, at, pre_processing=metadata.get("field_spec"))
 
 

@@ -5,16 +5,18 @@ metadata, no model loaded) cannot predict a cloud streamed tile by tile (more po
 (VL3D's ``neighborhood.radius`` 0: the model file's field spec, or the ``pre_processing`` of the
 train step a ``PreviousModel`` uses) takes no ``buffer`` (:func:`whole_cloud_buffer_issues`).
 
-Only a predict step that no step before it but class mapping precedes is checked: another step may
-read a cloud whole into memory, which the run then predicts in one go (whether it does is known
-only at run time).
+Which clouds a predict step streams (:func:`streamed_clouds`, also what a later uncertainty
+evaluator's ``include_clusters`` is checked against) is known at validation only for a predict step
+that no step before it but class mapping precedes: another step may read a cloud whole into memory,
+which the run then predicts in one go (whether it does is known only at run time).
 
 Example:
     >>> meta = {"model_name": "PointNetPwiseClassifier", "field_spec": {"support_strategy": "fps",
     ...     "neighborhood": {"radius": 3.0}}}
     >>> known = {"cloud_features": {str(tile): []}, "pipeline": [{}]}
-    >>> [m[:46] for _, m in streamed_support_issues({"chunk_points": 1000}, ("sequential_pipeline", 0), known,
-    ...     metadata=meta, chunk_points=1000)]
+    >>> streamed = streamed_clouds({}, ("sequential_pipeline", 0), known, chunk_points=1000, whole_cloud=False)
+    >>> [m[:46] for _, m in streamed_support_issues({}, ("sequential_pipeline", 0), metadata=meta,
+    ...     streamed=streamed, chunk_points=1000)]
     ["pre_processing.support_strategy 'fps' of model"]
 """
 
@@ -49,10 +51,21 @@ def whole_cloud_buffer_issues(step: Mapping[str, Any], at: tuple, *, pre_process
         >>> list(whole_cloud_buffer_issues({"buffer": 5.0}, (), pre_processing={"neighborhood": {"radius": 2.0}}))
         []
     """
+    if step.get("buffer") is not None and whole_cloud_field(pre_processing):
+        yield at + ("buffer",), WHOLE_CLOUD_BUFFER
+
+
+def whole_cloud_field(pre_processing: Any) -> bool:
+    """Whether a model's ``pre_processing`` (a model file's field spec, or a train step's) makes its
+    field the whole cloud (VL3D's ``neighborhood.radius`` 0).
+
+    Example:
+        >>> whole_cloud_field({"neighborhood": {"radius": 0}}), whole_cloud_field({"neighborhood": {"radius": 2.0}})
+        (True, False)
+    """
     hood, _ = neighbourhood_layout(as_dict(pre_processing))
     radius = hood.get("radius")
-    if step.get("buffer") is not None and isinstance(radius, int | float) and radius == 0:
-        yield at + ("buffer",), WHOLE_CLOUD_BUFFER
+    return isinstance(radius, int | float) and radius == 0
 
 
 def trained_pre_processing(at: tuple, known: Mapping[str, Any]) -> Any:
@@ -70,38 +83,63 @@ def trained_pre_processing(at: tuple, known: Mapping[str, Any]) -> Any:
     return as_dict(trains[-1].get("model_args")).get("pre_processing") if trains else None
 
 
-def streamed_support_issues(
-    step: Mapping[str, Any], at: tuple, known: Mapping[str, Any], *, metadata: Mapping[str, Any], chunk_points: Any
-) -> Iterator[Issue]:
-    """The input clouds a model needing whole clouds would stream (module docstring); ``chunk_points``
-    is the step's (its default when it gives none)."""
+def streamed_clouds(
+    step: Mapping[str, Any], at: tuple, known: Mapping[str, Any], *, chunk_points: Any, whole_cloud: bool
+) -> list[tuple[str, int]] | None:
+    """The input clouds (with their point counts, per the LAS headers) that the predict ``step`` at
+    ``at`` will stream tile by tile: more points than ``chunk_points``, no ``buffer``, no field of
+    the whole cloud (``whole_cloud``), and no step before it but class mapping; None where that
+    is known only at the run (module docstring).
+
+    Example:
+        >>> known = {"cloud_features": {str(tile): []}, "pipeline": [{}]}
+        >>> [count > 1000 for _, count in streamed_clouds({}, ("sequential_pipeline", 0), known, chunk_points=1000,
+        ...     whole_cloud=False)]
+        [True]
+        >>> streamed_clouds({"buffer": 5.0}, ("sequential_pipeline", 0), known, chunk_points=1000, whole_cloud=False)
+    """
     from vl3d_focal.io.las import check_file
 
-    fields = as_dict(metadata.get("field_spec"))
-    strategy = fields.get("support_strategy", "grid")
-    model = MODELS.get(str(metadata.get("model_name"))) if metadata.get("model_name") in MODELS.names() else None
     before = as_list(known.get("pipeline"))[: at[1]] if len(at) == 2 and isinstance(at[1], int) else None
     if (
-        strategy == "grid"
-        or model is None
-        or model.learns_from_points
-        or as_dict(fields.get("neighborhood")).get("radius") == 0  # one field per cloud: never streamed
+        whole_cloud
         or not isinstance(chunk_points, int)
         or step.get("buffer") is not None
         or before is None
         or not all(any(kind in as_dict(prior) for kind in LOADING_NOTHING) for prior in before)
     ):
-        return
+        return None
+    streamed = []
     for path in as_dict(known.get("cloud_features")):
         try:
             count = check_file(path)
         except VL3DFocalError:  # an unreadable cloud: its own check reports it
             continue
         if count > chunk_points:
-            yield (
-                at + (("chunk_points",) if "chunk_points" in step else ()),
-                f"pre_processing.support_strategy {strategy!r} of model {metadata['model_name']} needs the whole "
-                f"cloud, but {path} has {count} points, more than chunk_points={chunk_points}, so it would be "
-                "streamed tile by tile; set chunk_points to null to predict it in memory, or train with "
-                "support_strategy 'grid'",
-            )
+            streamed.append((path, count))
+    return streamed
+
+
+def streamed_support_issues(
+    step: Mapping[str, Any],
+    at: tuple,
+    *,
+    metadata: Mapping[str, Any],
+    streamed: list[tuple[str, int]] | None,
+    chunk_points: Any,
+) -> Iterator[Issue]:
+    """The ``streamed`` clouds (:func:`streamed_clouds` of the step's ``chunk_points``, its default
+    when it gives none) of a predict step whose model, described by its file's ``metadata``, needs
+    whole clouds (module docstring)."""
+    strategy = as_dict(metadata.get("field_spec")).get("support_strategy", "grid")
+    model = MODELS.get(str(metadata.get("model_name"))) if metadata.get("model_name") in MODELS.names() else None
+    if strategy == "grid" or model is None or model.learns_from_points:
+        return
+    for path, count in streamed or []:
+        yield (
+            at + (("chunk_points",) if "chunk_points" in step else ()),
+            f"pre_processing.support_strategy {strategy!r} of model {metadata['model_name']} needs the whole "
+            f"cloud, but {path} has {count} points, more than chunk_points={chunk_points}, "
+            "so it would be streamed tile by tile; set chunk_points to null to predict it in memory, or train "
+            "with support_strategy 'grid'",
+        )

@@ -74,12 +74,7 @@ def _clustering(step: Mapping[str, Any], state: PipelineState, record: CloudReco
     from vl3d_focal.inference.uncertainty_output import Clustering
 
     if not record.loaded:
-        raise DataError(
-            f"{NAME}: include_clusters clusters the features of every point at once, and {record.path} was "
-            "predicted tile by tile from its file (more points than the predict step's chunk_points); give that "
-            "predict step chunk_points null (or more than the cloud's points) to predict it in memory, or set "
-            "include_clusters false"
-        )
+        raise DataError(f"{NAME}: {streamed_clusters(record.path)}")
     bundle = state.require_bundle(step=NAME)
     if not bundle.feature_names:
         logger.warning("%s: the model has no input features to cluster the points on; no clusters", NAME)
@@ -93,6 +88,21 @@ def _clustering(step: Mapping[str, Any], state: PipelineState, record: CloudReco
         batch_size=step["clustering_batch_size"],
         entropy_weights=step["clustering_entropy_weights"],
         reduce=step["clustering_reduce_function"],
+    )
+
+
+def streamed_clusters(path: object) -> str:
+    """Why ``include_clusters`` cannot run on the cloud at ``path``, streamed by its predict step (at
+    validation, and at the run).
+
+    Example:
+        >>> streamed_clusters("big.laz")[67:114]
+        'big.laz is predicted tile by tile from its file'
+    """
+    return (
+        f"include_clusters clusters the features of every point at once, and {path} is predicted tile by tile "
+        "from its file (more points than the predict step's chunk_points); give that predict step chunk_points "
+        "null (or more than the cloud's points) to predict it in memory, or set include_clusters false"
     )
 
 
@@ -213,6 +223,8 @@ def check_uncertainty(step: Mapping[str, Any], at: tuple, known: dict[str, Any])
                     f"{name!r} is a standard LAS dimension: its probability cannot be written under that name; set "
                     "include_probabilities false or give the class another name",
                 )
+    if step.get("include_clusters") is True and known.get("streamed_clouds"):
+        yield at + ("include_clusters",), streamed_clusters(known["streamed_clouds"][0][0])
     if step.get("include_clusters") is True and known.get("model_fnames") == []:
         yield (
             at + ("include_clusters",),
