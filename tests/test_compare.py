@@ -26,6 +26,15 @@ def runs(tmp_path):
         confusion=((95, 5, 0), (10, 88, 2), (6, 3, 1)),
     )
     ce["trainings"][0]["fit_seconds"] = 30.0
+    focal["trainings"][0]["feature_names"] = ["intensity", "height"]
+    ce["trainings"][0]["feature_transformers"] = [  # a record written before feature_names: the last kept
+        {
+            "transformer": "MinmaxNormalizer (to [0, 1], clipped)",
+            "considered": ["a", "b", "c"],
+            "kept": ["a", "b", "c"],
+        },
+        {"transformer": "PCATransformer (2 components)", "considered": ["b", "c"], "kept": ["a", "PCA_1", "PCA_2"]},
+    ]
     for name, record in (("focal", focal), ("ce", ce)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "report.json").write_text(json.dumps(record))
@@ -37,13 +46,15 @@ def test_markdown_tables_give_scores_per_class_values_and_differences(runs):
     text = format_comparison(compare_runs([root / "focal", root / "ce"]), style="md")
     lines = text.splitlines()
     f, c = focal["evaluations"][0]["metrics"], ce["evaluations"][0]["metrics"]
+    assert lines[0].startswith("| run | status | model | features | loss |")
     assert lines[2] == (  # training (s): the fit's 40 s, not the train step's 42.5 s (reading, fields)
-        f"| focal | finished | PointNetPwiseClassifier (trained) | class_weighted_focal_categorical_crossentropy | 2 | "
-        "balanced | "
+        "| focal | finished | PointNetPwiseClassifier (trained) | 2 features | "
+        "class_weighted_focal_categorical_crossentropy | 2 | balanced | "
         f"{f['mIoU']:.3f} | {f['OA']:.3f} | {f['macro_F1']:.3f} | 40.0 | 3 |"
     )
     assert lines[3].startswith(
-        f"| ce | finished | PointNetPwiseClassifier (trained) | sparse_categorical_crossentropy |  | none | {c['mIoU']:.3f} "
+        "| ce | finished | PointNetPwiseClassifier (trained) | 3 features; MinmaxNormalizer, PCATransformer | "
+        f"sparse_categorical_crossentropy |  | none | {c['mIoU']:.3f} "
         f"({c['mIoU'] - f['mIoU']:+.3f}) |"
     )
     assert lines[3].endswith("| 30.0 | 3 |") and "Note:" not in text  # both scored on the same cloud
@@ -61,6 +72,7 @@ def test_csv_has_one_row_per_run_and_class(runs):
         (run, name) for run in ("focal", "ce") for name in ("ground", "vegetation", "pole")
     ]
     assert float(rows[2]["weight"]) == 0.6 and rows[5]["weight"] == ""
+    assert (rows[0]["features"], rows[3]["features"]) == ("2 features", "3 features; MinmaxNormalizer, PCATransformer")
     assert float(rows[2]["IoU"]) == pytest.approx(focal["evaluations"][0]["metrics"]["per_class"]["pole"]["IoU"])
 
 
@@ -78,6 +90,13 @@ def test_a_run_that_loaded_its_model_shows_how_that_model_was_trained(runs):
             "class_weight": [0.2, 0.3, 0.5],
             "class_weight_source": "loss",
             "class_counts": [600, 300, 100],
+            "feature_names": ["intensity", "PCA_1"],
+            "imputers": [],
+            "feature_transformers": [
+                {"transformer": "MinmaxNormalizer (clip)", "considered": ["h"], "kept": ["h"], "values": {"h": [0, 1]}},
+                {"transformer": "PCATransformer (1 component)", "considered": ["h"], "kept": ["intensity", "PCA_1"]},
+                {"transformer": "cloud_normalization", "considered": ["intensity"], "kept": ["intensity", "PCA_1"]},
+            ],
         }
     ]
     (root / "loaded").mkdir()
@@ -91,6 +110,7 @@ def test_a_run_that_loaded_its_model_shows_how_that_model_was_trained(runs):
         "given",
     )
     assert run["weights"] == {"ground": 0.2, "vegetation": 0.3, "pole": 0.5}
+    assert run["features"] == "2 features; MinmaxNormalizer, PCATransformer, cloud_normalization"
     assert run["train_seconds"] is None and run["epochs"] is None  # no training in this run
     rows = list(csv.DictReader(io.StringIO(format_comparison(comparison, style="csv"))))
     assert (rows[3]["status"], rows[3]["model"], rows[3]["weight"]) == (
@@ -149,7 +169,12 @@ def test_the_cli_prints_the_table_and_writes_the_page(runs, capsys):
     )
     printed = json.loads(capsys.readouterr().out)
     assert [run["name"] for run in printed["runs"]] == ["focal", "ce"]
+    assert [run["features"] for run in printed["runs"]] == [
+        "2 features",
+        "3 features; MinmaxNormalizer, PCATransformer",
+    ]
     page = (root / "compare.html").read_text()
+    assert '<th class="l">features</th>' in page and '<td class="l">2 features</td>' in page
     assert '<a href="focal/report.html">focal</a>' in page
     assert page.count("<svg") == 3  # scores, per-class IoU, per-class recall
 

@@ -1,5 +1,6 @@
-"""Runs side by side (``vl3d-focal compare``): loss, gamma, class weights, scores, per-class IoU
-and recall with the differences to the first run, training time.
+"""Runs side by side (``vl3d-focal compare``): the model's input features and transformers, loss,
+gamma, class weights, scores, per-class IoU and recall with the differences to the first run,
+training time.
 
 A run is found by its run record (``report.json``, :mod:`vl3d_focal.runner.run_record`): a
 folder holding one, or the file itself. Only the records are read, never the clouds. The
@@ -7,12 +8,13 @@ comparison is printed as Markdown, CSV or JSON (:func:`format_comparison`) and d
 self-contained HTML page (:func:`render_comparison`).
 
 Example:
-    >>> run = {"name": "a", "record": "a/report.json", "status": "finished", "model": "trained", "loss": "f",
-    ...        "gamma": 2.0, "class_weight": "balanced", "weights": {}, "mIoU": 0.5, "OA": 0.9, "macro_F1": 0.6,
+    >>> run = {"name": "a", "record": "a/report.json", "status": "finished", "model": "trained",
+    ...        "features": "2 features; MinmaxNormalizer", "loss": "f", "gamma": 2.0, "class_weight": "balanced",
+    ...        "weights": {}, "mIoU": 0.5, "OA": 0.9, "macro_F1": 0.6,
     ...        "train_seconds": 10.0, "epochs": 3, "per_class": {"pole": {"IoU": 0.2, "R": 0.4}}}
     >>> print(format_comparison({"classes": ["pole"], "shares": {"pole": 0.01}, "runs": [run]}, style="md")
     ...       .splitlines()[2])
-    | a | finished | trained | f | 2 | balanced | 0.500 | 0.900 | 0.600 | 10.0 | 3 |
+    | a | finished | trained | 2 features; MinmaxNormalizer | f | 2 | balanced | 0.500 | 0.900 | 0.600 | 10.0 | 3 |
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from vl3d_focal.reports.html_page import esc, fmt, generator_mark, link, page, t
 from vl3d_focal.reports.run_summary import (
     RECORD_FORMAT,
     class_shares,
+    feature_summary,
     loss_summary,
     model_source,
     read_record,
@@ -84,6 +87,7 @@ def _run_summary(name: str, path: Path, record: Mapping[str, Any]) -> dict[str, 
         "record": str(path),
         "status": record.get("status"),
         "model": _model_label(source, trained=trained) if source else None,
+        "features": feature_summary(source or None),
         **loss_summary(source or None),
         "weights": weights,
         **{key: metrics.get(key) for key, _ in SCORES},
@@ -195,7 +199,8 @@ def format_comparison(comparison: Mapping[str, Any], *, style: str = "md") -> st
     if style == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        head = ["name", "status", "model", "loss", "gamma", "class_weight", "mIoU", "OA", "macro_F1", "train_seconds"]
+        head = ["name", "status", "model", "features", "loss", "gamma", "class_weight"]
+        head += ["mIoU", "OA", "macro_F1", "train_seconds"]
         writer.writerow(
             ["run", *head[1:], "class", "training_share", "weight", "precision", "recall", "F1", "IoU", "support"]
         )
@@ -216,14 +221,16 @@ def format_comparison(comparison: Mapping[str, Any], *, style: str = "md") -> st
         raise DataError(f"compare --format: expected one of {', '.join(FORMATS)}; got {style!r}")
     base = runs[0] if runs else {}
     lines = [
-        "| run | status | model | loss | gamma | class weights | mIoU | OA | macro F1 | training (s) | epochs |",
-        "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|",
+        "| run | status | model | features | loss | gamma | class weights | mIoU | OA | macro F1 | training (s) "
+        "| epochs |",
+        "|---|---|---|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for k, run in enumerate(runs):
         scores = " | ".join(_with_delta(run[key], base[key], first=k == 0) for key, _ in SCORES)
         gamma = "" if run["gamma"] is None else f"{run['gamma']:g}"
         lines.append(
-            f"| {run['name']} | {run['status'] or ''} | {run['model'] or ''} | {run['loss'] or ''} | {gamma} | "
+            f"| {run['name']} | {run['status'] or ''} | {run['model'] or ''} | {run.get('features') or ''} | "
+            f"{run['loss'] or ''} | {gamma} | "
             f"{_weights_label(run)} | {scores} | "
             f"{'' if run['train_seconds'] is None else run['train_seconds']} | {run['epochs'] or ''} |"
         )
@@ -282,6 +289,7 @@ def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
             link(Path(run["record"]).with_suffix(".html"), folder=folder, text=run["name"]),
             esc(run["status"]),
             esc(run.get("model") or ""),
+            esc(run.get("features") or ""),
             esc(run["loss"] or ""),
             fmt(run["gamma"], 2),
             esc(_weights_label(run)),
@@ -292,21 +300,10 @@ def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
         for k, run in enumerate(runs)
     ]
     overview = table(
-        [
-            "run",
-            "status",
-            "model",
-            "loss",
-            "gamma",
-            "class weights",
-            "mIoU",
-            "OA",
-            "macro F1",
-            "training (s)",
-            "epochs",
-        ],
+        ["run", "status", "model", "features", "loss", "gamma", "class weights"]
+        + ["mIoU", "OA", "macro F1", "training (s)", "epochs"],
         rows,
-        left=6,
+        left=7,
     )
     overview = "".join(f'<p class="warn">Note: {esc(note)}.</p>' for note in comparison.get("notes") or []) + overview
     overview += svg_charts.bar_chart(

@@ -27,7 +27,7 @@ import numpy as np
 
 from vl3d_focal.reports import svg_charts
 from vl3d_focal.reports.html_page import cloud_link, esc, fmt, link, page, picture_uri, swatch, table, write_page
-from vl3d_focal.reports.html_training import training_section
+from vl3d_focal.reports.html_training import loaded_model_section, training_section
 from vl3d_focal.reports.run_summary import first_training, loss_summary, rare_classes, summed_metrics
 from vl3d_focal.reports.survey_section import survey_section
 from vl3d_focal.reports.uncertainty_section import uncertainty_section
@@ -296,6 +296,8 @@ def render_report(record: Mapping[str, Any], *, folder: Path) -> str:
         sections.append(("uncertainty", "Uncertainty", uncertainty_section(record["uncertainties"], folder=folder)))
     for number, training in enumerate(record.get("trainings") or [], start=1):
         sections.append((f"training-{number}", "Training", training_section(record, training, folder=folder)))
+    for number, loaded in enumerate(record.get("loaded_models") or [], start=1):
+        sections.append((f"loaded-model-{number}", "Loaded model", loaded_model_section(loaded, folder=folder)))
     sections.append(("clouds", "Clouds", _clouds(record, folder)))
     if record.get("survey"):
         sections.append(("survey", "Survey", survey_section(record["survey"], folder=folder)))

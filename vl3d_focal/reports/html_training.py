@@ -1,7 +1,9 @@
 """The training section of a run's HTML report (:mod:`vl3d_focal.reports.html_report`): the model
-and its loss, the history charts, the class weights and how they came, the fitted imputers, a
-forest's fit (the points, the arguments its hyperparameter search chose, its held-out scores) and
-the training clouds.
+and its loss, the history charts, the class weights and how they came, its input features, the
+fitted imputers and feature transformers, a forest's fit (the points, the arguments its
+hyperparameter search chose, its held-out scores) and the training clouds; and the section of a
+model a run loaded (:func:`loaded_model_section`): how it was trained, and its input features,
+imputers and transformers.
 
 Example:
     >>> "<h3>Class weights</h3>" in training_section({}, {"model": "M", "loss": {}, "class_names": ["a"],
@@ -90,8 +92,7 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
     clouds = [[cloud_link(c["path"], folder=folder), fmt(c["points"])] for c in training.get("clouds") or []]
     return (
         html
-        + _imputers(training.get("imputers") or [])
-        + _feature_transformers(training.get("feature_transformers") or [])
+        + model_inputs(training)
         + _fit_validation(training.get("validation") or {})
         + "<h3>Training clouds</h3>"
         + table(["cloud", "points"], clouds)
@@ -117,15 +118,75 @@ def _imputers(imputers: list[Mapping[str, Any]]) -> str:
     return "<h3>Imputers</h3>" + table(["imputer", "features", "target value", "fill values"], rows, left=4)
 
 
+def model_inputs(facts: Mapping[str, Any]) -> str:
+    """A trained or loaded model's input features, imputers and feature transformers (their
+    ``feature_names``, ``imputers`` and ``feature_transformers`` facts) as HTML.
+
+    Example:
+        >>> model_inputs({"feature_names": ["i"], "feature_transformers": [{"transformer": "MinmaxNormalizer (clip)",
+        ...     "considered": ["i"], "kept": ["i"], "values": {"i": [0.0, 2.5]}}]}).count("<h3>")
+        2
+    """
+    names = facts.get("feature_names") or []
+    listed = (
+        f"<h3>Input features</h3><p>{len(names)} feature{'s' if len(names) != 1 else ''}, in order: "
+        + ", ".join(f"<code>{esc(name)}</code>" for name in names)
+        + "</p>"
+        if names
+        else ""
+    )
+    return (
+        listed + _imputers(facts.get("imputers") or []) + _feature_transformers(facts.get("feature_transformers") or [])
+    )
+
+
 def _feature_transformers(transformers: list[Mapping[str, Any]]) -> str:
-    """What each feature transformer did (``TrainingFacts.feature_transformers``), one row each."""
+    """What each feature transformer did (``TrainingFacts.feature_transformers``) or what a loaded
+    model applies (``LoadedModelFacts.feature_transformers``, with their ``values``), one row each."""
     if not transformers:
         return ""
+    valued = any("values" in fact for fact in transformers)
     rows = [
         [esc(fact["transformer"]), esc(", ".join(fact["considered"])), esc(", ".join(fact["kept"]))]
+        + ([esc(", ".join(f"{name} {_value(v)}" for name, v in (fact.get("values") or {}).items()))] if valued else [])
         for fact in transformers
     ]
-    return "<h3>Feature transformers</h3>" + table(["transformer", "chose among", "features kept"], rows, left=3)
+    header = ["transformer", "chose among" if not valued else "applied to", "features kept"]
+    header += ["fitted values"] if valued else []
+    return "<h3>Feature transformers</h3>" + table(header, rows, left=len(header))
+
+
+def _value(value: Any) -> str:
+    """A fitted value as text: numbers to 6 significant digits, ``[low, high]``, ``center 1, scale 2``."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {_value(v)}" for key, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def loaded_model_section(loaded: Mapping[str, Any], *, folder: Path) -> str:
+    """A model a run loaded (``LoadedModelFacts``) as HTML: its file, how it was trained, its
+    input features, imputers and feature transformers.
+
+    Example:
+        >>> html = loaded_model_section({"path": "m.model", "model": "RandomForestClassifier", "loss": {},
+        ...     "class_names": ["a"], "class_counts": [3], "feature_names": ["intensity"]}, folder=Path("."))
+        >>> "<b>RandomForestClassifier</b>" in html and "<code>intensity</code>" in html
+        True
+    """
+    weights = loaded.get("class_weight")
+    rows = [
+        [esc(name), fmt(int(count)), fmt(weight, 4) if weights else "1 (none)"]
+        for name, count, weight in zip(loaded["class_names"], loaded["class_counts"], weights or loaded["class_counts"])
+    ]
+    trained = f"loss <code>{esc(json.dumps(loaded['loss']))}</code>" if loaded["loss"] else "no loss"
+    return (
+        f"<p>Model <b>{esc(loaded['model'])}</b> loaded from {link(loaded['path'], folder=folder)}, trained with "
+        f"{trained}, class weights from {esc(loaded.get('class_weight_source', 'none'))}.</p>"
+        + table(["class", "training points", "weight"], rows)
+        + model_inputs(loaded)
+    )
 
 
 def _fit_validation(validation: Mapping[str, Any]) -> str:

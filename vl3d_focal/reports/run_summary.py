@@ -93,6 +93,29 @@ def loss_summary(training: Mapping[str, Any] | None) -> dict[str, Any]:
     return {"loss": loss.get("function"), "gamma": loss.get("gamma"), "class_weight": spec}
 
 
+def feature_summary(training: Mapping[str, Any] | None) -> str | None:
+    """A trained or loaded model's inputs (:func:`model_source`): its number of features and the
+    names of the feature transformers of its facts, in order (None where its record tells
+    neither: a run without a model, or a record written before).
+
+    Example:
+        >>> feature_summary({"feature_names": ["height", "PCA_1"], "feature_transformers": [
+        ...     {"transformer": "MinmaxNormalizer (to [0, 1], clipped)", "kept": ["height", "a", "b"]},
+        ...     {"transformer": "PCATransformer (1 component)", "kept": ["height", "PCA_1"]}]})
+        '2 features; MinmaxNormalizer, PCATransformer'
+        >>> feature_summary({"feature_names": ["i"]}), feature_summary({"loss": {}})
+        ('1 feature', None)
+    """
+    transformers = (training or {}).get("feature_transformers") or []
+    names = (training or {}).get("feature_names")
+    if not names and transformers:  # a record written before feature_names: the last transformer's
+        names = transformers[-1]["kept"]
+    if names is None:
+        return None
+    chain = ", ".join(fact["transformer"].split(" (")[0] for fact in transformers)
+    return f"{len(names)} feature{'s' if len(names) != 1 else ''}" + (f"; {chain}" if chain else "")
+
+
 def class_shares(record: Mapping[str, Any]) -> tuple[list[str], list[float]] | None:
     """The class names and each class's share of the training points of the run's model (trained
     or loaded), else of the evaluated points.

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vl3d_focal.models.bundle import ModelBundle
 
 
 @dataclass
@@ -43,6 +46,7 @@ class TrainingFacts:
         imputers: the fitted imputers of its features (:func:`imputer_facts`), in order.
         feature_transformers: what each feature transformer before it did: its ``transformer``,
             the features it ``considered`` and those ``kept`` (the last one's: the model's).
+        feature_names: the model's input features, in order (empty in records written before).
     """
 
     model: str
@@ -61,6 +65,7 @@ class TrainingFacts:
     validation: dict[str, Any] = field(default_factory=dict)
     imputers: list[dict[str, Any]] = field(default_factory=list)
     feature_transformers: list[dict[str, Any]] = field(default_factory=list)
+    feature_names: list[str] = field(default_factory=list)
 
 
 def imputer_facts(configs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -84,7 +89,8 @@ def imputer_facts(configs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 @dataclass
 class LoadedModelFacts:
-    """A model a run loaded from a file instead of training it, with how it was trained.
+    """A model a run loaded from a file instead of training it, with how it was trained and what
+    it applies to a cloud's features before the network.
 
     Attributes:
         path: the model file.
@@ -94,6 +100,11 @@ class LoadedModelFacts:
         class_weight: its resolved class weights, or None.
         class_weight_source: where they were given (``loss``, ``model_handling``, ``none``).
         class_counts: its training points per class.
+        feature_names: its input features, in order.
+        imputers: its fitted imputers (:func:`imputer_facts`), in order.
+        feature_transformers: what it applies to the imputed features, in order
+            (:func:`model_transform_facts`), as ``TrainingFacts.feature_transformers`` with the
+            fitted ``values``; empty in records written before.
     """
 
     path: str
@@ -103,6 +114,86 @@ class LoadedModelFacts:
     class_weight: list[float] | None
     class_weight_source: str
     class_counts: list[int]
+    feature_names: list[str] = field(default_factory=list)
+    imputers: list[dict[str, Any]] = field(default_factory=list)
+    feature_transformers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def loaded_model_facts(*, path: str, bundle: ModelBundle) -> LoadedModelFacts:
+    """What a run record shows of the model of ``path``, described by ``bundle``.
+
+    Example:
+        >>> facts = loaded_model_facts(path="m.model", bundle=bundle)
+        >>> facts.feature_names == bundle.feature_names, facts.imputers
+        (True, [])
+    """
+    trained = bundle.loss_info
+    return LoadedModelFacts(
+        path=path,
+        model=bundle.model_name,
+        class_names=list(bundle.class_names),
+        loss=dict(trained.loss),
+        class_weight=None if trained.class_weight is None else list(trained.class_weight),
+        class_weight_source=trained.class_weight_source,
+        class_counts=list(trained.class_counts),
+        feature_names=list(bundle.feature_names),
+        imputers=imputer_facts(imputer.to_config() for imputer in bundle.imputers),
+        feature_transformers=model_transform_facts(bundle),
+    )
+
+
+MINMAX_CLIP = "MinmaxNormalizer (clip)"
+"""A loaded model's clip bounds: those a ``MinmaxNormalizer`` with ``clip`` fitted."""
+
+
+def model_transform_facts(bundle: ModelBundle) -> list[dict[str, Any]]:
+    """What a model applies to its imputed features, in order, as the run record's feature
+    transformers (``transformer``, the features it ``considered``, those ``kept``) with their
+    fitted ``values`` per feature: its projection's input clip bounds (a ``MinmaxNormalizer``'s)
+    and explained variance ratios, then its normaliser's per-cloud scaling
+    (``cloud_normalization``), clip bounds in units of the scaled values, and robust
+    standardisation (``center``, ``scale``).
+
+    Example:
+        >>> from dataclasses import replace
+        >>> from vl3d_focal.data.normalization import FeatureNormalizer
+        >>> norm = FeatureNormalizer(fnames=["i"], center=[2.0], scale=[0.5], clip={"i": (0.0, 1.0)},
+        ...                          cloud_scaling={"i": {"method": "percentile", "percentile": 99.0}})
+        >>> [(f["transformer"], f["values"]) for f in model_transform_facts(replace(bundle, normalizer=norm))]
+        [('cloud_normalization', {'i': 'percentile 99'}), ('MinmaxNormalizer (clip)', {'i': [0.0, 1.0]}), ('robust standardization', {'i': {'center': 2.0, 'scale': 0.5}})]
+    """
+    names, facts = list(bundle.feature_names), []
+    projection, norm = bundle.projection, bundle.normalizer
+    if projection is not None:
+        if projection.clip:
+            clipped = {name: [low, high] for name, low, high in projection.clip}
+            facts.append(_transform_fact(MINMAX_CLIP, list(clipped), clipped, kept=list(projection.inputs)))
+        ratios = dict(zip(projection.names, (float(r) for r in projection.ratios)))
+        facts.append(_transform_fact(projection.describe(), list(projection.inputs), ratios, kept=names))
+    if norm is None:
+        return facts
+    scaled = {
+        name: " ".join([how["method"], *([f"{float(how['percentile']):g}"] if how["method"] == "percentile" else [])])
+        for name, how in norm.cloud_scaling.items()
+    }
+    if scaled:
+        facts.append(_transform_fact("cloud_normalization", list(scaled), scaled, kept=names))
+    if norm.clip:
+        facts.append(
+            _transform_fact(MINMAX_CLIP, list(norm.clip), {n: list(b) for n, b in norm.clip.items()}, kept=names)
+        )
+    if norm.center is not None and norm.scale is not None and norm.fnames:
+        standard = {
+            name: {"center": float(c), "scale": float(s)} for name, c, s in zip(norm.fnames, norm.center, norm.scale)
+        }
+        facts.append(_transform_fact("robust standardization", list(norm.fnames), standard, kept=names))
+    return facts
+
+
+def _transform_fact(
+    transformer: str, considered: list[str], values: dict[str, Any], *, kept: list[str]
+) -> dict[str, Any]:
+    return {"transformer": transformer, "considered": considered, "kept": kept, "values": values}
 
 
 @dataclass

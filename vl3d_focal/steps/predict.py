@@ -37,7 +37,7 @@ from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import PATH_ANNOTATION, no_effect
 from vl3d_focal.steps.class_mapping import align_mapping, model_mapping_issues
 from vl3d_focal.steps.definition import step_entry
-from vl3d_focal.steps.facts import LoadedModelFacts
+from vl3d_focal.steps.facts import loaded_model_facts
 from vl3d_focal.steps.predict_checks import (
     WHOLE_CLOUD_BUFFER,
     streamed_clouds,
@@ -230,18 +230,7 @@ def load_model(step: Mapping[str, Any], state: PipelineState) -> None:
     state.bundle = load_bundle(step["model_path"], with_model=False)
     state.model_file = step["model_path"]
     align_mapping(state, source=f"model {step['model_path']}")
-    trained = state.bundle.loss_info
-    state.facts.loaded_models.append(
-        LoadedModelFacts(
-            path=str(step["model_path"]),
-            model=state.bundle.model_name,
-            class_names=list(state.bundle.class_names),
-            loss=dict(trained.loss),
-            class_weight=None if trained.class_weight is None else list(trained.class_weight),
-            class_weight_source=trained.class_weight_source,
-            class_counts=list(trained.class_counts),
-        )
-    )
+    state.facts.loaded_models.append(loaded_model_facts(path=str(step["model_path"]), bundle=state.bundle))
     if step["predict"] == "PredictivePipeline" and read_pipeline(step["model_path"]) is None:
         logger.info(
             "%s holds a model without pipeline (PredictiveModelWriter): its classes are read "

@@ -361,6 +361,7 @@ def _training_facts(trainer: Any, bundle: ModelBundle, transformations: list[dic
         validation=dict(getattr(trainer, "validation", {})),  # a forest's (a network has none)
         imputers=imputer_facts(imputer.to_config() for imputer in bundle.imputers),
         feature_transformers=transformations,
+        feature_names=list(bundle.feature_names),
     )
 
 
