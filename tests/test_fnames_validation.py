@@ -188,7 +188,7 @@ def test_the_features_structuring_note_of_an_rbfnet_step_says_it_has_no_such_lay
 
 
 def test_a_whole_cloud_support_strategy_with_a_streamed_cloud_is_found_at_validation(cloud):
-    from vl3d_focal.steps.predict_checks import streamed_support_issues
+    from vl3d_focal.steps.predict_checks import streamed_clouds, streamed_support_issues
 
     meta = {
         "model_name": "RBFNetPwiseClassifier",
@@ -199,7 +199,8 @@ def test_a_whole_cloud_support_strategy_with_a_streamed_cloud_is_found_at_valida
     at = ("sequential_pipeline", 1)
 
     def found(step: dict, **changes) -> list[Issue]:
-        return list(streamed_support_issues(step, at, {**known, **changes}, metadata=meta, chunk_points=39))
+        streamed = streamed_clouds(step, at, {**known, **changes}, chunk_points=39, whole_cloud=False)
+        return list(streamed_support_issues(step, at, metadata=meta, streamed=streamed, chunk_points=39))
 
     assert found({"chunk_points": 39}) == [
         (
