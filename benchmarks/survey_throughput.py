@@ -58,7 +58,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from benchmarks.pipeline_throughput import POINTS_PER_M2  # noqa: E402
 from benchmarks.predict_profile import ign_model  # noqa: E402
-from vl3d_focal.runner.executor import thread_environment  # noqa: E402
+from vl3d_focal.runner.worker_process import thread_environment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "survey_throughput.json"

@@ -185,7 +185,7 @@ def test_fps_support_strategy_places_the_autoencoders_fields(tmp_path, caplog):
     width = TINY_FEATURE_EXTRACTION["feature_space_dims"][0]  # the last layer's input: depth 0's features
     for activations in ("training_eval/activations.laz", "eval/activations.laz"):
         written = laspy.read(tmp_path / "out" / activations)
-        assert list(written.point_format.extra_dimension_names) == [f"activation_{k}" for k in range(width)]
+        assert list(written.point_format.extra_dimension_names) == [f"f{k}" for k in range(1, width + 1)]
     assert (tmp_path / "out/eval/fields.svg").read_text().lstrip().startswith("<?xml")
     stored = load_bundle(tmp_path / "out/model/model.keras").field_spec
     assert (stored.support_strategy, stored.support_strategy_num_points) == ("fps", 12)
@@ -207,15 +207,22 @@ def test_dl_model_evaluator_outputs_a_models_predictions_from_mined_features(tmp
     (tmp_path / "train.json").write_text(json.dumps(spec))
     execute_pipeline(load_spec(tmp_path / "train.json"))
     predicted, evaluated = (laspy.read(tmp_path / "out" / name) for name in ("predicted.laz", "eval/outputs.laz"))
-    names = [f"prob_{entry['name']}" for entry in DEMO_CLASSES]
+    names = [entry["name"] for entry in DEMO_CLASSES]  # VL3D's ClassifiedPcloudReport: named by the class
+    assert list(evaluated.point_format.extra_dimension_names) == ["Prediction", "Success", *names]
     probabilities = np.stack([np.asarray(evaluated[name]) for name in names], axis=1)
     np.testing.assert_allclose(
-        probabilities, np.stack([np.asarray(predicted[name]) for name in names], axis=1), atol=1e-5
+        probabilities, np.stack([np.asarray(predicted[f"prob_{name}"]) for name in names], axis=1), atol=1e-5
     )
-    np.testing.assert_array_equal(np.asarray(evaluated["prediction"]), probabilities.argmax(axis=1))
+    np.testing.assert_array_equal(np.asarray(evaluated["Prediction"]), probabilities.argmax(axis=1))
+    scene = laspy.read(tmp_path / "scene.las")
+    np.testing.assert_array_equal(np.asarray(evaluated.classification), np.asarray(scene.classification))
+    mapping = {code: k for k, entry in enumerate(DEMO_CLASSES) for code in entry["codes"]}
+    reference = np.array([mapping.get(int(code), -1) for code in np.asarray(scene.classification)])
+    np.testing.assert_array_equal(np.asarray(evaluated["Success"]), (reference == probabilities.argmax(axis=1)))
     width = TINY_FEATURE_EXTRACTION["feature_space_dims"][0]
     activations = laspy.read(tmp_path / "out/training_eval/activations.laz")
-    assert list(activations.point_format.extra_dimension_names) == [f"activation_{k}" for k in range(width)]
+    assert list(activations.point_format.extra_dimension_names) == [f"f{k}" for k in range(1, width + 1)]
+    np.testing.assert_array_equal(np.asarray(activations.classification), np.asarray(scene.classification))
 
 
 def test_validation_finds_lists_of_the_wrong_length_before_any_work(tmp_path):

@@ -78,6 +78,34 @@ def test_absent_class_zero_weight_with_warning(strategy):
     assert got[2] >= got[0]  # the rarer present class never weighs less
 
 
+def test_numpy_scalars_are_accepted_as_options_and_bools_are_not():
+    beta, k = np.float32(0.9), np.float32(1.5)
+    raw = [(1 - float(beta)) / (1 - float(beta) ** n) for n in (3, 1)]
+    np.testing.assert_allclose(
+        compute_class_weight("effective_number", [3, 1], beta=beta), [r * 2 / sum(raw) for r in raw], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        compute_class_weight("log", [3, 1], k=k), [1 / math.log(1.5 + 0.75), 1 / math.log(1.5 + 0.25)], rtol=1e-12
+    )
+    assert compute_class_weight("effective_number", [3, 1], beta=np.int64(0)) == [1.0, 1.0]
+    with pytest.raises(ClassWeightError, match="beta"):
+        compute_class_weight("effective_number", [3, 1], beta=False)
+    with pytest.raises(ClassWeightError, match="`k`"):
+        compute_class_weight("log", [3, 1], k=np.float64("nan"))
+    names = ["a", "b"]
+    assert resolve_class_weight([np.float32(0.5), np.int64(2)], class_names=names, counts=None) == [0.5, 2.0]
+    with pytest.raises(ClassWeightError, match=r"class_weight\[0\]"):
+        resolve_class_weight([True, 1.0], class_names=names, counts=None)
+
+
+def test_the_counts_of_integer_labels_come_from_bincount():
+    labels = np.array([0, 2, 2, 2, 0, 2])
+    counts = np.bincount(labels, minlength=3)  # [2, 0, 4]: class 1 has no points
+    with pytest.warns(RuntimeWarning, match=r"class\(es\) \[1\]"):
+        got = compute_class_weight("balanced", counts, on_absent_class="zero")
+    np.testing.assert_allclose(got, [6 / (3 * 2), 0.0, 6 / (3 * 4)])
+
+
 def test_bad_inputs_are_clear_errors():
     with pytest.raises(ClassWeightError, match="Did you mean 'balanced'"):
         compute_class_weight("balancd", COUNTS)

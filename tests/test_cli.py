@@ -211,3 +211,41 @@ def test_init_writes_a_spec_that_only_lacks_its_input(tmp_path: Path, capsys, na
 def test_init_to_stdout(capsys):
     assert cli.main(["init"]) == 0
     assert yaml.safe_load(capsys.readouterr().out)["sequential_pipeline"][1]["train"] == "PointNetPwiseClassifier"
+
+
+def test_the_interruption_note_of_a_survey_and_of_a_training_spec(tmp_path: Path):
+    from vl3d_focal.runner.manifest import interruption_note
+
+    predict = [{"predict": "ModelLoader", "model_path": "m.keras"}]
+    train = [{"train": "PointNetPwiseClassifier"}, *predict]
+    prefix = [f"{tmp_path}/out/"]
+
+    def note(clouds: int, steps: list) -> str:
+        spec = {"in_pcloud": [f"t{i}.laz" for i in range(clouds)], "out_pcloud": prefix, "sequential_pipeline": steps}
+        return interruption_note(spec, spec_file="s.json")
+
+    resume = "continue with: vl3d-focal run s.json --resume (the tiles already done are skipped)"
+    assert note(4, predict) == resume  # a survey without training: no word of checkpoints
+    assert note(1, predict) == "run it again: vl3d-focal run s.json"
+    assert note(1, train) == "no training checkpoint was kept; run it again: vl3d-focal run s.json"
+    assert note(4, train) == f"no training checkpoint was kept; {resume}"
+    checkpoint = tmp_path / "out" / "training" / "resume" / "checkpoint.npz"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"kept")
+    kept = f"the training checkpoint {checkpoint} was kept"
+    assert note(1, train) == f"{kept}; continue with: vl3d-focal run s.json --resume"
+    assert note(4, train) == f"{kept}; {resume}"
+    assert note(4, predict) == resume
+
+
+@pytest.mark.parametrize("name", ["starter.yaml", "starter.json"])
+def test_the_starter_offers_an_executor_that_validates_once_renamed(tmp_path: Path, capsys, name: str):
+    path = tmp_path / name
+    assert cli.main(["init", str(path)]) == 0
+    text = path.read_text()
+    assert "_executor" in text
+    renamed = tmp_path / f"renamed_{name}"
+    renamed.write_text(text.replace("_executor", "executor"))
+    spec = vl3d_focal.config.load_spec(renamed, check_files=False)
+    assert spec["executor"] == {"engine": "dask", "workers": 4, "threads_per_worker": 1, "scheduler": None}
+    assert vl3d_focal.config.load_spec(path, check_files=False)["executor"]["engine"] == "local"  # a comment as written

@@ -63,13 +63,13 @@ def test_a_dask_worker_s_warnings_reach_the_run_s_record():
     phases = CloudPhases(
         settings=ExecutorSettings("dask", 1, 1, None), state=PipelineState(clouds=[], model_prefix="out/"), record=None
     )
-    outcome = CloudOutcome(
-        number=0, path=task.path, status="done", warnings=("a.laz: intensity is 17x its training range",)
-    )
+    message = (logging.WARNING, "vl3d_focal.inference.prediction", "intensity is 17x its training range")
+    relayed = CloudOutcome(number=0, path=task.path, status="done", warnings=(message[2],), messages=(message,))
+    in_process = CloudOutcome(number=0, path=task.path, status="done", warnings=(message[2],))
     recorder = RunRecorder(spec={"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": []}, kinds=[])
     with recorder.collecting():
-        phases._take(outcome, task=task, patterns=[], phase=None, relay=True)  # a worker's outcome
-        phases._take(outcome, task=task, patterns=[], phase=None)  # in process: logged here already
-    assert [w["message"] for w in recorder.data["warnings"]] == [
-        "a.laz: intensity is 17x its training range (reported by a Dask worker)"
+        phases._take(relayed, task=task, patterns=[], phase=None)  # a worker's outcome: what it logged, once
+        phases._take(in_process, task=task, patterns=[], phase=None)  # in process: logged here already
+    assert [(w["logger"], w["message"]) for w in recorder.data["warnings"]] == [
+        ("vl3d_focal.inference.prediction", "a.laz: intensity is 17x its training range")
     ]

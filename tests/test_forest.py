@@ -176,11 +176,14 @@ def test_forest_writes_the_training_reports_asked_and_reports_its_own_class_weig
     (tmp_path / "forest.json").write_text(json.dumps(spec))
     state = execute_pipeline(load_spec(tmp_path / "forest.json"))
     assert "OA" in (tmp_path / "out/training_eval/evaluation.log").read_text()
-    training, predicted = (
-        np.asarray(laspy.read(tmp_path / "out" / name).classification)
-        for name in ("training_eval/classified.laz", "predicted.laz")
-    )
-    np.testing.assert_array_equal(training, predicted)  # the training cloud is the predicted one
+    training = laspy.read(tmp_path / "out/training_eval/classified.laz")  # VL3D's ClassifiedPcloudReport
+    predicted = np.asarray(laspy.read(tmp_path / "out/predicted.laz").classification)  # LAS codes
+    scene = np.asarray(laspy.read(tmp_path / "scene.las").classification)
+    np.testing.assert_array_equal(np.asarray(training.classification), scene)  # the reference is kept
+    codes = np.array([DEMO_CLASSES[k]["codes"][0] for k in np.asarray(training["Prediction"])])
+    np.testing.assert_array_equal(codes, predicted)  # the training cloud is the predicted one
+    names = [entry["name"] for entry in DEMO_CLASSES]
+    assert list(training.point_format.extra_dimension_names) == ["Prediction", "Success", *names]
     facts = state.facts.trainings[0]
     assert (facts.class_weight_spec, facts.class_weight_source) == ("balanced", "model_args")
     assert facts.class_weight_rule.startswith("balanced") and list(facts.files) == ["class_weights"]

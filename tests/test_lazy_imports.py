@@ -81,7 +81,7 @@ def test_an_sklearn_imported_before_is_left_alone():
 def test_the_worker_thread_settings_import_keras_without_sklearn():
     code = (
         "import sys\n"
-        "from vl3d_focal.runner.executor import apply_threads\n"
+        "from vl3d_focal.runner.worker_process import apply_threads\n"
         "apply_threads(1)\n"
         "import tensorflow as tf\n"
         "print(tf.config.threading.get_intra_op_parallelism_threads(), 'sklearn' in sys.modules)\n"
@@ -149,7 +149,7 @@ def test_the_workers_fork_server_lists_no_device_and_a_worker_does():
         "tf.config.list_physical_devices = lambda *a, **k: calls.append(1) or listing(*a, **k)\n"
         "import vl3d_focal.runner.worker_preload\n"
         "print(len(calls))\n"
-        "from vl3d_focal.runner.executor import apply_threads\n"
+        "from vl3d_focal.runner.worker_process import apply_threads\n"
         "apply_threads(1, quiet=True)\n"
         "apply_threads(1, quiet=True)\n"
         "print(len(calls))\n"

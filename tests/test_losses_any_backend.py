@@ -15,9 +15,11 @@ import keras
 import numpy as np
 import pytest
 
+import vl3d_focal.losses
 from vl3d_focal.losses import (
     ClassWeightedFocalCategoricalCrossentropy,
     LossArgumentError,
+    LossDistributionError,
     MultiCategoryFocalCrossentropy,
     compute_class_weight,
     vl3d_class_weighted_focal_categorical_crossentropy,
@@ -181,6 +183,46 @@ def test_fit_and_keras_file_round_trip(tmp_path):
     again = keras.saving.load_model(tmp_path / "model.keras")
     assert again.loss.get_config() == loss.get_config()
     assert float(again.evaluate(x, y, verbose=0)) == pytest.approx(float(model.evaluate(x, y, verbose=0)), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "imports",
+    [
+        "import vl3d_focal.losses\nimport keras",
+        "import keras\nimport vl3d_focal.losses",
+        "import vl3d_focal.losses.softmax_logits\nimport keras",  # a module of the package imports Keras first
+    ],
+)
+def test_importing_the_losses_in_either_order_with_keras_is_enough_to_load_a_keras_file(tmp_path, imports):
+    inputs = keras.Input((5, 3))
+    model = keras.Model(inputs, keras.layers.Dense(4)(inputs))
+    model.compile(optimizer="sgd", loss=ClassWeightedFocalCategoricalCrossentropy(class_weight=ALPHA, gamma=1.5))
+    model.save(tmp_path / "model.keras")
+    one_vs_all = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(inputs))
+    one_vs_all.compile(optimizer="sgd", loss=MultiCategoryFocalCrossentropy(class_counts=[3, 1, 2, 5]))
+    one_vs_all.save(tmp_path / "one_vs_all.keras")
+    code = (
+        f"import sys\n{imports}\n"
+        "tensorflow_imported = 'tensorflow' in sys.modules\n"
+        f"paths = {[str(tmp_path / name) for name in ('model.keras', 'one_vs_all.keras')]!r}\n"
+        "loaded = [keras.models.load_model(path).loss for path in paths]\n"
+        "print(tensorflow_imported, [type(loss).__name__ for loss in loaded], loaded[0].gamma)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == (
+        f"{BACKEND == 'tensorflow'} ['ClassWeightedFocalCategoricalCrossentropy', 'MultiCategoryFocalCrossentropy'] 1.5"
+    )
+
+
+def test_loss_distribution_error_is_exported():
+    assert issubclass(LossDistributionError, RuntimeError) and "LossDistributionError" in vl3d_focal.losses.__all__
 
 
 def test_label_outside_the_classes_raises_eagerly():

@@ -55,7 +55,12 @@ def _loss(**options):
 
 def test_entry_is_registered_for_two_classes():
     entry = LOSSES.get(NAME)
-    assert entry.metadata == {"label_format": "sparse", "takes_class_weight": True, "num_classes": 2}
+    assert entry.metadata == {
+        "label_format": "sparse",
+        "takes_class_weight": True,
+        "num_classes": 2,
+        "positive_class": 1,
+    }
     assert {"function", "class_weight", "ignore_class", "reduction"} <= set(entry.schema["properties"])
     assert "gamma" not in entry.schema["properties"]
     loss = _loss()

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from vl3d_focal.losses import LossArgumentError, MultiCategoryFocalCrossentropy
+from vl3d_focal.losses import ClassWeightError, LossArgumentError, MultiCategoryFocalCrossentropy
 from vl3d_focal.registry import LOSSES
 
 Y_TRUE = np.eye(4, dtype=np.float32)[[0, 1, 0, 2, 2, 2, 0, 1]]
@@ -63,6 +63,34 @@ def test_config_round_trip_and_errors():
         MultiCategoryFocalCrossentropy(reduction="avg")
     with pytest.raises(LossArgumentError, match="expected 3, received 4"):
         LOSSES.build({"function": "multi_category_focal_crossentropy", "class_counts": [1, 2, 3, 4]}, num_classes=3)
+
+
+def test_a_class_without_counts_is_an_error_naming_this_loss_weights_or_weighs_0_on_request():
+    with pytest.raises(ClassWeightError) as caught:
+        MultiCategoryFocalCrossentropy(class_counts=[10, 0, 5])
+    message = str(caught.value)
+    assert "class(es) [1] have no points in the class_counts [10.0, 0.0, 5.0]" in message
+    assert "N / n_c" in message and "on_absent_class='zero'" in message and "strategy" not in message
+    with pytest.warns(RuntimeWarning, match="weighting them 0") as warned:
+        loss = MultiCategoryFocalCrossentropy(class_counts=[10, 0, 5], on_absent_class="zero", reduction=None)
+    assert "strategy" not in str(warned[0].message) and warned[0].filename == __file__
+    alpha = np.array([1 / 10, 0.0, 1 / 5]) / (1 / 10 + 1 / 5)  # N / n_c normalised over the present classes
+    y_true, y_pred = np.eye(3, dtype=np.float32)[[0, 2]], np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
+    p = np.clip(y_pred, 1e-7, 1 - 1e-7)
+    pt = y_true * p + (1 - y_true) * (1 - p)
+    want = (alpha * (1 - pt) ** 2 * -np.log(pt)).sum(-1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(y_true, y_pred)), want, rtol=1e-5)
+    assert loss.get_config()["on_absent_class"] == "zero"
+    with pytest.warns(RuntimeWarning):
+        again = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert again.get_config() == loss.get_config()
+    with pytest.warns(RuntimeWarning, match="weighting them 0"):
+        LOSSES.build(
+            {"function": "multi_category_focal_crossentropy", "class_counts": [3, 0], "on_absent_class": "zero"}
+        )
+    with pytest.raises(ClassWeightError, match="on_absent_class"):
+        MultiCategoryFocalCrossentropy(class_weight=[1.0, 1.0], on_absent_class="ignore")
+    assert MultiCategoryFocalCrossentropy(epsilon=np.float32(1e-6)).epsilon == pytest.approx(1e-6)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from helpers import DEMO_CLASSES, random_bundle
 
 from vl3d_focal.config import load_spec, validate_spec
 from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.data.mapping_mismatch import model_mismatch
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
@@ -31,12 +32,12 @@ SWAPPED = "ground: model codes [2] vs spec codes [6]; building: model codes [6] 
 
 def test_swapped_codes_are_listed_class_by_class():
     spec = ClassMapping(names=["ground", "vegetation", "building"], codes=[[6], [3, 4, 5], [2]])
-    problem = spec.model_mismatch(MODEL)
+    problem = model_mismatch(spec, MODEL)
     assert f"to other classes ({SWAPPED}), so predictions would be scored and written as the wrong class" in problem
     assert "leave out the class_mapping step to use the model's mapping" in problem
     moved = ClassMapping(names=["ground", "vegetation", "building"], codes=[[2], [3, 4], [5, 6]])
     listing = "vegetation: model codes [3, 4, 5] vs spec codes [3, 4]; building: model codes [6] vs spec codes [5, 6]"
-    assert f"({listing})" in moved.model_mismatch(MODEL)
+    assert f"({listing})" in model_mismatch(moved, MODEL)
 
 
 @pytest.mark.parametrize(
@@ -49,17 +50,17 @@ def test_swapped_codes_are_listed_class_by_class():
     ids=["order", "more_codes", "ignored_code"],
 )
 def test_the_same_classes_keeping_the_model_s_codes_match(names, codes, ignore):
-    assert ClassMapping(names=names, codes=codes, ignore_codes=ignore).model_mismatch(MODEL) is None
+    assert model_mismatch(ClassMapping(names=names, codes=codes, ignore_codes=ignore), MODEL) is None
 
 
 def test_other_classes_are_named():
     spec = ClassMapping(names=["ground", "vegetation", "roof"], codes=[[2], [3, 4, 5], [6]])
-    assert "(missing: ['building']; not in the model: ['roof'])" in spec.model_mismatch(MODEL)
+    assert "(missing: ['building']; not in the model: ['roof'])" in model_mismatch(spec, MODEL)
 
 
 def test_names_that_differ_only_in_case_are_pointed_out():
     model = ClassMapping(names=["ground", "building"], codes=[[2], [6]])
-    problem = ClassMapping(names=["Ground", "Building"], codes=[[2], [6]]).model_mismatch(model)
+    problem = model_mismatch(ClassMapping(names=["Ground", "Building"], codes=[[2], [6]]), model)
     assert (
         "(names are case-sensitive: 'Ground' is the model's 'ground', 'Building' is the model's 'building')" in problem
     )
@@ -67,16 +68,16 @@ def test_names_that_differ_only_in_case_are_pointed_out():
 
 def test_a_model_trained_without_class_names_says_which_names_it_has():
     model = ClassMapping(names=["class_0", "class_1"], codes=[[2], [6]])
-    problem = ClassMapping(names=["ground", "building"], codes=[[2], [6]]).model_mismatch(model)
+    problem = model_mismatch(ClassMapping(names=["ground", "building"], codes=[[2], [6]]), model)
     assert "the model was trained without class names: its classes are class_0, class_1..." in problem
     other = ClassMapping(names=["ground", "water"], codes=[[2], [9]])
-    assert "case-sensitive" not in other.model_mismatch(ClassMapping(names=["ground", "roof"], codes=[[2], [6]]))
+    assert "case-sensitive" not in model_mismatch(other, ClassMapping(names=["ground", "roof"], codes=[[2], [6]]))
 
 
 def test_a_model_of_classification_values_has_no_codes_to_compare():
     values = ClassMapping.from_values(["ground", "vegetation", "building"])  # codes 0, 1, 2: not LAS codes
     assert (
-        ClassMapping(names=["ground", "vegetation", "building"], codes=[[2], [1], [0]]).model_mismatch(values) is None
+        model_mismatch(ClassMapping(names=["ground", "vegetation", "building"], codes=[[2], [1], [0]]), values) is None
     )
 
 

@@ -83,15 +83,35 @@ def test_what_the_message_offers_makes_the_spec_valid(folder, cloud, writer, map
     assert _issues(_spec(cloud, writer, mapping=mapping), folder) == []
 
 
-def test_the_training_clouds_classified_by_the_train_step_are_checked_too(folder):
+def test_the_training_classified_cloud_keeps_its_reference_so_any_code_fits(folder):
+    # VL3D's ClassifiedPcloudReport: classification keeps the reference, the prediction goes to Prediction
     train = {**TRAIN, "training_classified_point_cloud_path": "*training/classified.las"}
-    [(path, message)] = _issues(_spec("format3.las", mapping=MAPPING, train=train), folder)
-    assert path == "$.sequential_pipeline[1].training_classified_point_cloud_path"
-    assert "format3.las is in LAS point format 3" in message and "64 (pole)" in message
-    assert "prediction_dimension" not in message  # not an option of the train step
-    held_out = copy.deepcopy(train)
-    held_out["model_args"]["model_handling"]["training_pcloud"] = ["format6.las"]
-    assert _issues(_spec("format3.las", mapping=MAPPING, train=held_out), folder) == []  # format 6 is written
+    assert _issues(_spec("format3.las", mapping=MAPPING, train=train), folder) == []
+
+
+@pytest.mark.parametrize(
+    "names, index, problem",
+    [
+        (["ground", "Red", "building", "vehicle", "pole"], 1, "'Red' is a standard LAS dimension"),
+        (["ground", "Success", "building", "vehicle", "pole"], 1, "'Success' would be written as 'Success'"),
+        (["ground", "v" * 40, "building", "v" * 33, "pole"], 3, f"would be written as {'v' * 32!r}"),
+    ],
+    ids=["las_dimension", "success", "cut_to_the_same_name"],
+)
+def test_class_names_that_cannot_name_a_probability_dimension_are_refused(folder, names, index, problem):
+    mapping = copy.deepcopy(MAPPING)
+    for item, name in zip(mapping["classes"], names):
+        item["name"] = name
+    train = copy.deepcopy(TRAIN)
+    train["model_args"]["class_names"] = names
+    train["training_classified_point_cloud_path"] = "*training/classified.las"
+    dl_eval = {"eval": "DLModelEvaluator", "pointwise_model_output_path": "*outputs.las"}
+    issues = _issues(_spec("format6.las", dl_eval, mapping=mapping, train=train), folder)
+    assert [path for path, _ in issues] == [
+        f"$.sequential_pipeline[1].model_args.class_names[{index}]",
+        "$.sequential_pipeline[3].pointwise_model_output_path",
+    ]
+    assert all(problem in message for _, message in issues), issues
 
 
 def test_the_classes_a_reducer_writes_are_checked(folder):
@@ -127,3 +147,32 @@ def test_a_model_s_own_codes_are_checked_without_a_class_mapping_step(folder, tm
     }
     [(path, message)] = _issues(spec, folder)
     assert path == "$.sequential_pipeline[1].writer" and "output codes 68 (vehicle), 64 (pole)" in message
+
+
+def test_keep_codes_keep_those_input_codes_and_write_the_predictions_elsewhere(folder, tmp_path):
+    las = laspy.read(folder / "format6.las")
+    codes = np.asarray(las.classification).copy()
+    codes[::25], codes[1::40] = 7, 1  # noise and unclassified points among the others
+    las.classification = codes
+    las.write(tmp_path / "noisy.las")
+    model = save_bundle(random_bundle(fnames=["intensity"], num_points=16), tmp_path / "model.keras")
+    for name, extra in (("plain", {}), ("kept", {"keep_codes": [7, 1]})):
+        spec = {
+            "in_pcloud": ["noisy.las"],
+            "out_pcloud": [f"{name}/*"],
+            "sequential_pipeline": [{"predict": "ModelLoader", "model_path": str(model)}, {**WRITER, **extra}],
+        }
+        (tmp_path / f"{name}.json").write_text(json.dumps(spec))
+        assert main(["run", str(tmp_path / f"{name}.json")]) == 0
+    plain = np.asarray(laspy.read(tmp_path / "plain/predicted.las").classification)
+    kept = np.asarray(laspy.read(tmp_path / "kept/predicted.las").classification)
+    held = np.isin(codes, [7, 1])
+    assert held.sum() > 20 and np.array_equal(kept[held], codes[held])
+    assert np.array_equal(kept[~held], plain[~held]) and not np.isin(plain[held], [7, 1]).all()
+
+
+def test_keep_codes_with_a_prediction_dimension_are_refused(folder):
+    writer = {**WRITER, "keep_codes": [7], "prediction_dimension": "predicted"}
+    [(path, message)] = _issues(_spec("format6.las", writer), folder)
+    assert path == "$.sequential_pipeline[3].keep_codes"
+    assert "prediction_dimension leaves as it is for every point" in message

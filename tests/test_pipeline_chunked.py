@@ -120,6 +120,7 @@ def test_predict_reads_chunk_points_and_writer_equals_one_shot_file(scene, tmp_p
             "out_pcloud": "*chunked.laz",
             "probabilities": True,
             "prediction_dimension": None,
+            "keep_codes": [],
         },
         state,
     )
@@ -272,6 +273,7 @@ def test_streamed_predict_eval_write_equal_one_shot(
         "out_pcloud": "*pred.las",
         "probabilities": True,
         "prediction_dimension": None,
+        "keep_codes": [],
     }
     run_pcloud_writer(writer, one_shot)
     run_pcloud_writer(writer, state)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import laspy
 import numpy as np
 import pytest
-from helpers import miner_spec
+from helpers import miner_spec, streamed_features
 
 from vl3d_focal.config import validate_spec
 from vl3d_focal.data.features import extract_features
@@ -14,8 +14,6 @@ from vl3d_focal.data.miners import MinedFeatures, compute_mined, smoothing_input
 from vl3d_focal.data.smooth_features import smooth_features
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
-from vl3d_focal.inference import tile_features
-from vl3d_focal.inference.tile_buckets import StreamedPredictions, TileGrid, bucket_dtype, cloud_bounds, write_buckets
 from vl3d_focal.io.las import PointCloud
 
 
@@ -157,24 +155,10 @@ def test_streamed_tiles_smooth_a_feature_the_model_does_not_use(tmp_path):
     recipe = MinedFeatures.from_step(_step(["return_number", "intensity"], ["mean", "weighted_mean"], 1.5))
     names = ["intensity", "return_number_mean_r1.5", "intensity_weighted_mean_r1.5"]
     whole = extract_features(PointCloud.from_las(laspy.read(path), path=path), names, miners=[recipe])
-    columns = names + smoothing_inputs(names, [recipe])
-    assert columns[-1] == "return_number"
-    low, high, _ = cloud_bounds(path, chunk_points=4000)
-    shape = tuple(int(v) for v in np.floor((high[:2] - low[:2]) / 10.0) + 1)
-    result = StreamedPredictions(
-        path=path, grid=TileGrid(origin=low[:2], side=10.0, shape=shape), chunk_points=4000, num_classes=2
-    )
-    write_buckets(result, feature_names=columns, mined=list(recipe.names))
-    tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
-    tile_features.fill_neighbourhood_features(
-        result, feature_names=columns, tiles=tiles, bounds=(low, high), miners=[recipe]
-    )
-    rows = np.concatenate([np.fromfile(result.bucket(t), dtype=bucket_dtype(len(columns))) for t in tiles])
-    streamed = rows["feat"][np.argsort(rows["id"])][:, : len(names)]
-    assert len(tiles) >= 9
+    assert smoothing_inputs(names, [recipe]) == ["return_number"]  # bucketed beside the points, not a model input
+    streamed = streamed_features(path, names, [recipe], side=10.0)  # 16 tiles of 10 m
     np.testing.assert_allclose(streamed, whole, rtol=1e-5, atol=1e-4)
     assert np.ptp(whole[:, 1]) > 0.1 and not np.allclose(whole[:, 2], whole[:, 0])  # smoothed, not copied
-    result.close()
 
 
 def test_the_neighbourhood_type_is_read_in_any_case_as_height_features_reads_its_own(tmp_path, points):

@@ -231,6 +231,28 @@ def test_all_errors_at_once_in_natural_order():
     assert sorted(issues, key=natural_key) == issues
 
 
+@pytest.mark.parametrize("check_files", [True, False])
+def test_urls_are_refused_as_inputs_and_outputs_with_what_to_do(tmp_path: Path, check_files: bool):
+    cloud = "https://example.org/trees/PinSyl_KA09.laz"  # VL3D reads in_pcloud from http(s) URLs
+    doc = {
+        "in_pcloud": [cloud, "FTP://example.org/b.las"],
+        "out_pcloud": ["out/*", "http://example.org/out/*"],
+        "sequential_pipeline": [
+            {"predict": "PredictivePipeline", "model_path": "https://example.org/leafwood.pipe"},
+            {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*predicted.laz"},
+        ],
+    }
+    issues = {i.path: i.message for i in validate_spec(doc, base_dir=tmp_path, check_files=check_files)}
+    download = "vl3d_focal reads local files only, not URLs: download the file first (e.g. curl -O {!r}) and give "
+    assert issues == {
+        "$.in_pcloud[0]": download.format(cloud) + "the downloaded file's path",
+        "$.in_pcloud[1]": download.format("FTP://example.org/b.las") + "the downloaded file's path",
+        "$.out_pcloud[1]": "vl3d_focal writes local files only, not URLs: give a local path; got 'http://example.org/out/'",
+        "$.sequential_pipeline[0].model_path": download.format("https://example.org/leafwood.pipe")
+        + "the downloaded file's path",
+    }
+
+
 def test_training_pcloud_is_an_input_path(tmp_path: Path):
     (tmp_path / "scene.las").write_bytes(b"")
     (tmp_path / "train.laz").write_bytes(b"")

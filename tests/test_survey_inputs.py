@@ -132,3 +132,92 @@ def test_a_pattern_that_matches_an_earlier_runs_outputs_says_so(tiles: Path):
         "earlier run wrote, matched by an in_pcloud pattern or folder); narrow the pattern, or write the outputs "
         "elsewhere"
     ]
+
+
+def test_an_issue_names_the_entry_as_written_not_its_place_after_expansion(tiles: Path):
+    (tiles / "empty").mkdir()
+    inputs = ["survey/a", "nomatch_*.laz", "missing.laz", "empty", "survey/a/t1.laz", "survey/b"]
+    issues = validate_spec(
+        {"in_pcloud": inputs, "out_pcloud": "out/*", "sequential_pipeline": STEPS}, base_dir=tiles, check_files=True
+    )
+    paths = {issue.path: issue.message for issue in issues}
+    # survey/a gives 2 clouds: without the mapping these were in_pcloud[2], [3] and [4]
+    assert sorted(paths) == ["$.in_pcloud[1]", "$.in_pcloud[2]", "$.in_pcloud[3]"], paths
+    assert "the pattern" in paths["$.in_pcloud[1]"] and "nomatch_*.laz' matches no file" in paths["$.in_pcloud[1]"]
+    assert paths["$.in_pcloud[2]"] == f"file not found: {tiles / 'missing.laz'}"
+    assert "holds no .las or .laz file" in paths["$.in_pcloud[3]"]
+    # one string standing for several clouds: the issue is at the string itself
+    issues = validate_spec(
+        {"in_pcloud": "survey/**/*.las", "out_pcloud": "out/*", "sequential_pipeline": STEPS}, base_dir=tiles
+    )
+    assert [issue.path for issue in issues] == ["$.in_pcloud"]
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("head-node", "(no port; a scheduler started with 'dask scheduler' listens on 8786: 'head-node:8786')"),
+        (
+            "tcp://head-node",
+            "(no port; a scheduler started with 'dask scheduler' listens on 8786: 'tcp://head-node:8786')",
+        ),
+        ("http://h:8786", "(unknown scheme 'http'; expected one of tcp, tls, ws, wss, ucx)"),
+        ("tcp://h:port", "(the port 'port' is not a number from 1 to 65535)"),
+        ("tcp://h:70000", "(the port '70000' is not a number from 1 to 65535)"),
+        ("fe80::1:8786", "(an IPv6 host is written in brackets: [::1]:8786)"),
+        (":8786", "(no host name)"),
+    ],
+)
+def test_a_scheduler_address_dask_cannot_parse_is_refused_at_validation(tiles: Path, address: str, why: str):
+    executor = {"engine": "dask", "scheduler": address}
+    issues = validate_spec(
+        {"in_pcloud": "survey/a", "out_pcloud": "out/*", "sequential_pipeline": STEPS, "executor": executor},
+        base_dir=tiles,
+    )
+    assert [(i.path, i.message) for i in issues] == [
+        ("$.executor.scheduler", f"expected a Dask scheduler address [SCHEME://]HOST:PORT; got {address!r} {why}")
+    ]
+
+
+@pytest.mark.parametrize(
+    "address", ["tcp://head-node:8786", "head-node:8786", "tls://10.0.0.1:8786", "ws://[::1]:8787"]
+)
+def test_the_addresses_dask_takes_are_valid(tiles: Path, address: str):
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    parse_host_port(parse_address(address)[1])  # Dask parses it too
+    executor = {"engine": "dask", "scheduler": address}
+    spec = {"in_pcloud": "survey/a", "out_pcloud": "out/*", "sequential_pipeline": STEPS, "executor": executor}
+    assert validate_spec(spec, base_dir=tiles) == []
+
+
+def test_run_refuses_a_bad_scheduler_address_without_a_traceback(tiles: Path, capsys):
+    from vl3d_focal import cli
+
+    spec = _spec(tiles, "survey/a")
+    assert cli.main(["run", str(spec), "--scheduler", "notanaddress"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        "vl3d-focal: error: --scheduler: expected a Dask scheduler address [SCHEME://]HOST:PORT; got 'notanaddress' "
+        "(no port; a scheduler started with 'dask scheduler' listens on 8786: 'notanaddress:8786')"
+    )
+    assert "Traceback" not in err and not (tiles / "out").exists()
+    in_spec = _spec(tiles, "survey/a", executor={"engine": "dask", "workers": 2, "scheduler": "head-node"})
+    assert cli.main(["run", str(in_spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"{in_spec}: $.executor.scheduler: expected a Dask scheduler address" in err and "Traceback" not in err
+    assert not (tiles / "out").exists()
+
+
+def test_any_failure_to_connect_to_a_scheduler_is_a_data_error(monkeypatch):
+    import dask.distributed
+
+    from vl3d_focal.errors import DataError
+    from vl3d_focal.runner.executor import DaskExecutor
+
+    def refuse(address, **options):
+        raise ValueError(f"missing port number in address {address!r}")  # what Dask raised before validation did
+
+    monkeypatch.setattr(dask.distributed, "Client", refuse)
+    with pytest.raises(DataError, match=r"^executor.scheduler: cannot connect to the Dask scheduler at 'tcp://h:1' "):
+        DaskExecutor(ExecutorSettings("dask", None, 1, "tcp://h:1"))

@@ -78,7 +78,8 @@ def test_record_statuses_metrics_map_and_resume(tmp_path):
     assert tiles["a.laz"]["outputs"] == [f"{tmp_path}/a/p.laz"] and tiles["a.laz"]["warnings"] == ["w"]
     assert set(tiles["a.laz"]["metrics"]) == {"OA", "mIoU", "class_names", "confusion_matrix"}
     geo = json.loads((tmp_path / "survey.geojson").read_text())
-    assert [f["properties"]["name"] for f in geo["features"]] == ["a", "b"]  # c has no readable header
+    assert [f["properties"]["name"] for f in geo["features"]] == ["a", "b", "c"]
+    assert geo["features"][2]["geometry"] is None  # c has no readable header: listed without geometry
     assert geo["features"][1]["geometry"]["coordinates"][0][:3] == [[10, 0], [20, 0], [20, 10]]
     assert geo["features"][0]["properties"]["mIoU"] == 0.25
 

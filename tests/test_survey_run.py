@@ -308,8 +308,8 @@ def test_a_resumed_survey_predicts_again_the_neighbours_of_a_repaired_tile(surve
     assert status == 0, stderr[-3000:]
     redone = [line for line in stderr.splitlines() if "processed again" in line]
     assert len(redone) == 1 and redone[0].endswith(
-        "resume: 3 tile(s) done before processed again, as the neighbour tiles of their buffer changed: "
-        + "; ".join(f"{name}.las (tile_0_0.laz changed since it was left out)" for name in neighbours)
+        "resume: 3 tile(s) done before processed again, as their input or the neighbour tiles of their buffer "
+        "changed: " + "; ".join(f"{name}.las (tile_0_0.laz changed since it was left out)" for name in neighbours)
     ), stderr[-3000:]
     resumed = json.loads((tmp_path / "out" / "survey.json").read_text())
     assert resumed["counts"] == {"done": 4, "skipped": 0, "failed": 0, "pending": 0}

@@ -111,10 +111,35 @@ def test_the_report_holds_the_measures_of_the_kept_points(tmp_path, ignore, by_p
     predicted = np.argmax(z, axis=1)
     assert np.asarray(written.classification).tolist() == reference.tolist()
     assert np.asarray(written["Prediction"]).tolist() == predicted.tolist()
-    assert np.asarray(written["Success"]).tolist() == np.where(reference == 255, -1, reference == predicted).tolist()
+    # VL3D's y == yhat: 0 also for the point of no class
+    assert np.asarray(written["Success"]).tolist() == (reference == predicted).astype(int).tolist()
     assert found.summary["points"] == len(kept)
     assert np.isclose(found.summary["mean_entropy"], _entropy(z, np.ones(3)).mean())
     assert np.isclose(found.summary["mean_ambiguity"], _ambiguity(z).mean())
+
+
+@pytest.mark.parametrize(
+    ("mapping", "codes", "reference", "values"),
+    [
+        # no class step, the cloud's codes (raw_codes): the codes, a point of an ignored code keeps it
+        (
+            ClassMapping.from_codes(np.array([2, 5, 6]), ignore_codes=[7]),
+            [2, 5, 6, 5, 7, 6],
+            [2, 5, 6, 5, 7, 6],
+            [2, 5, 6],
+        ),
+        # no class step, VL3D's classification values 0..C-1: the values
+        (ClassMapping.from_values(["a", "b", "c"]), [0, 1, 2, 1, 0, 2], [0, 1, 2, 1, 0, 2], [0, 1, 2]),
+    ],
+)
+def test_without_class_step_the_report_writes_the_cloud_s_values(tmp_path, mapping, codes, reference, values):
+    options = UncertaintyOptions(list(mapping.names))
+    evaluate_uncertainty(_record(tmp_path, codes), mapping=mapping, options=options, report_path=tmp_path / "u.laz")
+    written = laspy.read(tmp_path / "u.laz")
+    predicted = np.array(values)[np.argmax(Z, axis=1)]
+    assert np.asarray(written.classification).tolist() == reference
+    assert np.asarray(written["Prediction"]).tolist() == predicted.tolist()
+    assert np.asarray(written["Success"]).tolist() == (np.array(reference) == predicted).astype(int).tolist()
 
 
 def test_a_cloud_without_reference_classes_weighs_by_the_predictions(tmp_path):
@@ -211,6 +236,8 @@ def test_a_pipeline_writes_the_report_the_figures_and_the_run_summary(runs):
     np.testing.assert_allclose(written["WeightedEntropy"], _entropy(z, uncertainty.class_weights(counts)), atol=1e-5)
     np.testing.assert_allclose(written["ClassAmbiguity"], _ambiguity(z), atol=1e-5)
     assert np.array_equal(np.asarray(written["Prediction"]), np.argmax(z, axis=1))
+    success = (reference == np.asarray(written["Prediction"])).astype(int)
+    assert np.array_equal(np.asarray(written["Success"]), success)
     entropy, labels = np.asarray(written["PointWiseEntropy"]), np.asarray(written["ClusterLabel"])
     assert 1 < len(set(labels.tolist())) <= 4
     expected = np.array([entropy[labels == label].max() for label in labels])  # the default reduce: max
@@ -224,6 +251,27 @@ def test_a_pipeline_writes_the_report_the_figures_and_the_run_summary(runs):
     section = page[page.index('id="uncertainty"') :]
     assert f"{entropy.mean():.3f}" in section and 'href="uncertainty/uncertainty.laz"' in section
     assert all(f">{name}<" in section for name in names)  # the per-class entropies' columns
+
+
+def test_a_model_of_the_cloud_s_codes_reports_codes(tmp_path, restore_logging):
+    """A forest trained without class step on a cloud of codes 2, 5, 6: VL3D's report holds the
+    cloud's codes as the reference and the codes its model learnt as the predictions."""
+    las = generate_urban_scene(seed=8, size_m=20.0, density=2.0)
+    table = np.full(256, 6, dtype=np.uint8)
+    table[[2, 3, 4, 5]] = [2, 5, 5, 5]
+    las.classification = table[np.asarray(las.classification)]
+    las.write(tmp_path / "scene.las")
+    forest = {**FOREST, "model_args": {"n_estimators": 2, "max_depth": 4, "n_jobs": 1}}
+    step = {"eval": "ClassificationUncertaintyEvaluator", "report_path": "*uncertainty.laz"}
+    state = _run(tmp_path, "raw", [forest, {"predict": "PreviousModel"}, step])
+    assert state.bundle.mapping.raw_codes and state.bundle.class_names == ["class_2", "class_5", "class_6"]
+    written = laspy.read(tmp_path / "raw/uncertainty.laz")
+    z = np.column_stack([np.asarray(written[name], dtype=np.float64) for name in state.bundle.class_names])
+    reference, predicted = np.asarray(written.classification), np.asarray(written["Prediction"])
+    assert np.array_equal(reference, np.asarray(las.classification))
+    assert np.array_equal(predicted, np.array([2, 5, 6])[np.argmax(z, axis=1)])
+    assert np.array_equal(np.asarray(written["Success"]), (reference == predicted).astype(int))
+    assert 0 < np.mean(written["Success"]) < 1
 
 
 def test_clusters_of_a_model_with_a_projection_are_made_on_its_projected_features(runs):

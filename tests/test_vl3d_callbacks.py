@@ -21,6 +21,7 @@ from vl3d_focal.models.pointnet import build_pointnet_pwise_classifier
 from vl3d_focal.training.callbacks import BestWeights, build_callbacks, checkpoint_writer, monitor_mode
 from vl3d_focal.training.datasets import fit_verbosity
 from vl3d_focal.training.metrics import build_metrics
+from vl3d_focal.training.targets import plan_loss
 
 
 def _handling(**given) -> dict:
@@ -168,16 +169,15 @@ def test_checkpoint_path_receives_the_best_epoch_and_loads(tmp_path, name, caplo
     bundle.model.set_weights([w + 1.0 for w in bundle.model.get_weights()])  # a worse epoch: not saved
     best.on_epoch_end(1, {"loss": 1.2})
     assert target.is_file() and not [p for p in target.parent.iterdir() if ".partial" in p.name]
-    if name.endswith(".keras"):
+    if name.endswith(".weights.h5"):
+        bundle.model.load_weights(target)
+        np.testing.assert_allclose(np.asarray(bundle.model(x)), expected, rtol=1e-5, atol=1e-6)
+    else:  # a .keras archive under any name (VL3D's checkpoint.model too), loaded by that name
+        assert zipfile.is_zipfile(target) and "vl3d_focal.json" in zipfile.ZipFile(target).namelist()
         loaded = load_bundle(target)
         assert loaded.class_names == ["ground", "other"]
         np.testing.assert_allclose(np.asarray(loaded.model(x)), expected, rtol=1e-5, atol=1e-6)
-    elif name.endswith(".weights.h5"):
-        bundle.model.load_weights(target)
-        np.testing.assert_allclose(np.asarray(bundle.model(x)), expected, rtol=1e-5, atol=1e-6)
-    else:  # VL3D's old name: a .keras archive under that name, with a warning
-        assert zipfile.is_zipfile(target) and "vl3d_focal.json" in zipfile.ZipFile(target).namelist()
-        assert "ending in .keras" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
 def test_checkpoint_keeps_the_highest_accuracy_in_auto_mode():
@@ -208,6 +208,49 @@ def test_metrics_follow_the_label_format_and_ignore_zero_weights():
     recall = build_metrics(["recall"], label_format="sparse", num_classes=2, from_logits=True)[0]
     recall.update_state(y_sparse, logits)  # unweighted: the third point (class 1, p=0.3) is missed
     assert float(recall.result()) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("label_format", ["sparse", "one_hot"])
+def test_binary_loss_metrics_are_those_of_class_1_as_vl3d_sigmoid_output(label_format):
+    rng = np.random.default_rng(3)
+    labels = (rng.random((4, 50)) < 0.2).astype(int)  # class 1 rare
+    logits = (rng.normal(size=(4, 50, 2)) + [0.0, 1.0]).astype("float32")  # class 1 predicted more often
+    weights = (rng.random((4, 50)) > 0.2).astype("float32")  # some points ignored
+    p1 = np.exp(logits[..., 1].astype("float64")) / np.exp(logits.astype("float64")).sum(-1)
+    kept, predicted = weights > 0, p1 > 0.5
+    tp = np.sum(kept & predicted & (labels == 1))
+    expected = {
+        "precision": tp / np.sum(kept & predicted),
+        "recall": tp / np.sum(kept & (labels == 1)),
+        "binary_accuracy": np.mean((predicted == (labels == 1))[kept]),
+    }
+    accuracy = np.mean((logits.argmax(-1) == labels)[kept])
+    assert expected["precision"] < accuracy - 0.1 and expected["recall"] > accuracy + 0.1  # not the accuracy
+    y = labels if label_format == "sparse" else np.eye(2, dtype="float32")[labels]
+    plans = {
+        name: plan_loss(
+            loss_spec={"function": name},
+            model_handling={},
+            class_names=["a", "b"],
+            counts=np.array([5, 5]),
+            from_logits=True,
+        )
+        for name in ("class_weighted_binary_crossentropy", "class_weighted_categorical_crossentropy")
+    }
+    assert plans["class_weighted_categorical_crossentropy"].positive_class is None
+    plan = plans["class_weighted_binary_crossentropy"]
+    metrics = build_metrics(
+        ["precision", "recall", "binary_accuracy"],
+        label_format=label_format,
+        num_classes=2,
+        from_logits=True,
+        positive_class=plan.positive_class,
+    )
+    values = {}
+    for metric in metrics:
+        metric.update_state(y, logits, sample_weight=weights)
+        values[metric.name] = float(metric.result())
+    assert values == pytest.approx(expected, abs=1e-6)
 
 
 def test_fit_verbose_is_passed_to_keras_when_given():

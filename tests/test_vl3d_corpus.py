@@ -135,7 +135,8 @@ def test_vl3d_pointnet_training_and_prediction_run(corpus, caplog, restore_loggi
     assert model.is_file()
     assert "fnames AUTO: linearity_r0_05, planarity_r0_1" in messages
     _run(folder / "pointnet_predict_and_eval_pipeline.json", caplog, restore_logging)
-    for tile in ("PinSyl_KA09_T048_2019-08-20_q1_TLS-on_c_t", "PinSyl_KA10_03_2019-07-30_q2_TLS-on_c_t"):
+    tiles = ("PinSyl_KA09_T048_2019-08-20_q1_TLS-on_c_t", "PinSyl_KA10_03_2019-07-30_q2_TLS-on_c_t")
+    for tile, cloud in zip(tiles, ("leafwood_test_a", "leafwood_test_b")):
         out = folder / "out" / "PointnetPwiseClassifier_T1" / "predict" / tile
         for name in (
             "predicted.laz",
@@ -158,7 +159,24 @@ def test_vl3d_pointnet_training_and_prediction_run(corpus, caplog, restore_loggi
         confusion = np.array([[np.sum((reference == t) & (labels == p)) for p in (0, 1)] for t in (0, 1)])
         rows = (out / "confusion_matrix.log").read_text().splitlines()[1:]
         assert [[int(v) for v in row.split(",")[1:]] for row in rows] == confusion.tolist()
-        assert (out / "pwise_out.laz").read_bytes()[:4] == b"LASF"
+        outputs = laspy.read(out / "pwise_out.laz")  # VL3D's ClassifiedPcloudReport layout after the input's
+        source = laspy.read(folder / "data" / f"{cloud}.laz")
+        kept = list(source.point_format.extra_dimension_names)
+        assert list(outputs.point_format.extra_dimension_names) == [*kept, "Prediction", "Success", "wood", "leaf"]
+        np.testing.assert_array_equal(np.asarray(outputs.classification), np.asarray(source.classification))
+        np.testing.assert_array_equal(np.asarray(outputs["Prediction"]), labels)
+        np.testing.assert_array_equal(np.asarray(outputs["Success"]), (reference == labels).astype(np.int64))
+        activations = laspy.read(out / "pwise_activations.laz")
+        np.testing.assert_array_equal(np.asarray(activations.classification), np.asarray(source.classification))
+        names = [f"f{k}" for k in range(1, 17)]  # the 16 activations (num_pwise_feats)
+        assert list(activations.point_format.extra_dimension_names) == [*kept, *names]
+        anova_names = [row.split(",")[0] for row in (out / "pwise_activations_ANOVA.csv").read_text().splitlines()]
+        assert anova_names == ["activation", *names]
+    training = folder / "out" / "PointnetPwiseClassifier_T1" / "training_eval"
+    classified = laspy.read(training / "classified_point_cloud.laz")
+    assert list(classified.point_format.extra_dimension_names)[-4:] == ["Prediction", "Success", "wood", "leaf"]
+    train = laspy.read(folder / "data" / "leafwood_train.laz")
+    np.testing.assert_array_equal(np.asarray(classified.classification), np.asarray(train.classification))
 
 
 def test_vl3d_class_reducer_training_runs(corpus, caplog, restore_logging):
@@ -227,7 +245,7 @@ def test_documented_pipelines_run(corpus, caplog, restore_logging):
     assert np.array_equal(np.asarray(classified.classification), labels)  # VL3D values: the code is the index
     assert (out / "plot" / "class_distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     activations = laspy.read(out / "pwise_activations.laz")
-    assert [n for n in activations.point_format.extra_dimension_names] == [f"activation_{k}" for k in range(8)]
+    assert [n for n in activations.point_format.extra_dimension_names] == [f"f{k}" for k in range(1, 9)]
 
     _run(folder / "predictive_pipeline_eval.json", caplog, restore_logging)
     evaluation = json.loads((folder / "out" / "reduced_validation" / "eval" / "evaluation.json").read_text())

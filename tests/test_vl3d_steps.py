@@ -173,6 +173,14 @@ def test_a_predictive_pipeline_keeps_or_drops_the_class_steps(tmp_path):
     }
 
 
+def test_a_predictive_pipeline_of_raw_codes_keeps_its_codes_without_class_transformer(tmp_path):
+    mapping = ClassMapping.from_codes(np.array([2, 5, 6]))  # a model trained with no class step
+    state = PipelineState(clouds=[], model_prefix=str(tmp_path) + "/", bundle=_bundle(tnet=False, mapping=mapping))
+    run_pipeline_writer({"out_pipeline": "*without.pipe", "include_class_transformer": False}, state)
+    kept = load_bundle(tmp_path / "without.pipe").mapping
+    assert kept == mapping and kept.prediction_values(np.array([0, 1, 2])).tolist() == [2, 5, 6]
+
+
 @pytest.mark.parametrize(("point_format", "unclassified"), [(6, 255), (1, 31)])
 def test_vl3d_writer_writes_reduced_classes(tmp_path, point_format, unclassified):
     source = _cloud(tmp_path / "in.las", [0, 3, 1, 2], point_format=point_format)
@@ -184,7 +192,7 @@ def test_vl3d_writer_writes_reduced_classes(tmp_path, point_format, unclassified
         header=None,
         chunks=source_chunks(CloudRecord(path=source)),
         classes=lambda codes: table[codes],
-        predictions=False,
+        predictions=None,
     )
     written = laspy.read(out)
     assert np.asarray(written.classification).tolist() == [unclassified, 1, 0, 1]

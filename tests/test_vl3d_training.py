@@ -192,7 +192,14 @@ def test_training_evaluation_matches_the_classified_training_cloud(run):
     out = folder / "out" / "training_eval"
     scene = laspy.read(folder / "data" / "scene.las")
     classified = laspy.read(out / "classified_point_cloud.laz")
-    reference, predicted = _mapped(np.asarray(scene.classification)), _mapped(np.asarray(classified.classification))
+    # VL3D's ClassifiedPcloudReport: the reference kept as read, Prediction (class index), Success, a dimension per class
+    np.testing.assert_array_equal(np.asarray(classified.classification), np.asarray(scene.classification))
+    reference, predicted = _mapped(np.asarray(scene.classification)), np.asarray(classified["Prediction"])
+    names = ["Prediction", "Success", "ground", "vegetation", "building", "vehicle", "pole"]
+    assert list(classified.point_format.extra_dimension_names) == names
+    probabilities = np.stack([np.asarray(classified[name], dtype=np.float64) for name in names[2:]], axis=1)
+    np.testing.assert_array_equal(predicted, probabilities.argmax(axis=1))
+    np.testing.assert_array_equal(np.asarray(classified["Success"]), (reference == predicted).astype(np.int64))
     scored = reference >= 0
     header, values = [line.split(",") for line in (out / "evaluation.log").read_text().splitlines()]
     report = dict(zip([h.strip() for h in header], [float(v) for v in values]))
@@ -202,7 +209,6 @@ def test_training_evaluation_matches_the_classified_training_cloud(run):
         [[int(c) for c in line.split(",")[1:]] for line in (out / "confusion.log").read_text().splitlines()[1:]]
     )
     assert confusion.sum() == scored.sum() and confusion.shape == (5, 5)
-    assert {"prob_ground", "prob_pole"} <= set(classified.point_format.extra_dimension_names)
     for name in ("class_evaluation.log", "class_distribution.log"):
         assert (out / name).read_text().startswith("class")
     assert "<svg" in (out / "confusion.svg").read_text() and "<svg" in (out / "class_distribution.svg").read_text()
@@ -211,9 +217,11 @@ def test_training_evaluation_matches_the_classified_training_cloud(run):
 def test_activations_are_the_last_layers_inputs_per_point(run):
     folder, _ = run
     activations = laspy.read(folder / "out" / "training_eval" / "activations.laz")
-    names = [n for n in activations.point_format.extra_dimension_names if n.startswith("activation_")]
+    names = list(activations.point_format.extra_dimension_names)
     width = load_bundle(folder / "out" / "model" / "model.keras").model.layers[-1].input.shape[-1]
-    assert names == [f"activation_{k}" for k in range(width)] and len(activations.points) == 4126
+    assert names == [f"f{k}" for k in range(1, width + 1)] and len(activations.points) == 4126  # VL3D's names
+    scene = laspy.read(folder / "data" / "scene.las")
+    np.testing.assert_array_equal(np.asarray(activations.classification), np.asarray(scene.classification))
     assert all(np.isfinite(np.asarray(activations[n])).all() for n in names)
     assert any(np.ptp(np.asarray(activations[n])) > 0 for n in names)
 

@@ -50,7 +50,7 @@ def test_the_trim_variable_maps_every_large_block_and_the_restore_stops_it():
     assert _run("print(*mapped_megabytes())", trim=False) == ["True", "False"]  # adaptive: mapped once
     assert _run("print(*mapped_megabytes())", trim=True) == ["True", "True"]  # fixed: mapped every time
     restored = (
-        "from vl3d_focal.runner.executor import restore_malloc_thresholds\n"
+        "from vl3d_focal.runner.worker_process import restore_malloc_thresholds\n"
         "print(restore_malloc_thresholds(), *mapped_megabytes())\n"
     )
     assert _run(restored, trim=True) == ["True", "False", "False"]

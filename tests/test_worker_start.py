@@ -9,13 +9,8 @@ import sys
 
 import pytest
 
-from vl3d_focal.runner.executor import (
-    PRELOAD_QUIET_VARIABLE,
-    THREAD_VARIABLES,
-    DaskExecutor,
-    ExecutorSettings,
-    start_worker_server,
-)
+from vl3d_focal.runner.executor import PRELOAD_QUIET_VARIABLE, DaskExecutor, ExecutorSettings, start_worker_server
+from vl3d_focal.runner.worker_process import THREAD_VARIABLES
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
 

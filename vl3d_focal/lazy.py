@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -42,6 +45,59 @@ def lazy_attributes(package: str, table: Mapping[str, str]) -> tuple[Callable[[s
         return sorted(set(vars(sys.modules[package])) | set(table))
 
     return __getattr__, __dir__
+
+
+def after_import(name: str, callback: Callable[[], None]) -> None:
+    """Calls ``callback`` once the top-level module ``name`` is imported: now if it is loaded
+    already, else as soon as its own import has run (in the importing thread, before the
+    ``import`` statement returns), without importing it. For registrations with a library that
+    may be imported later, or never: a finder placed first on ``sys.meta_path`` waits for the
+    name, asks the other finders for it and calls back after the module's loader has run; it
+    then removes itself.
+
+    Example:
+        >>> import subprocess, sys
+        >>> code = ("import sys; from vl3d_focal.lazy import after_import; "
+        ...         "after_import('colorsys', lambda: print('colorsys' in sys.modules)); "
+        ...         "print('before'); import colorsys")
+        >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        'before\\nTrue\\n'
+    """
+    if name in sys.modules:
+        callback()
+        return
+    sys.meta_path.insert(0, _AfterImport(name, callback))
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """The finder of :func:`after_import`: finds nothing itself; wraps the loader of each spec
+    the other finders give for ``name`` (a library may look the module up with
+    ``importlib.util.find_spec`` before importing it), and leaves ``sys.meta_path`` once the
+    module has been loaded."""
+
+    def __init__(self, name: str, callback: Callable[[], None]) -> None:
+        self.name, self.callback, self.called = name, callback, False
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.name or self.called:
+            return None
+        finders = (finder for finder in list(sys.meta_path) if finder is not self and hasattr(finder, "find_spec"))
+        spec = next((found for finder in finders if (found := finder.find_spec(fullname, path, target))), None)
+        loader = None if spec is None else spec.loader
+        if loader is None or isinstance(loader, type) or not hasattr(loader, "exec_module"):
+            return spec  # no loader object to wrap (a built-in or frozen module): not called
+
+        def exec_module(module: Any) -> None:
+            del loader.exec_module  # the loader's own method again
+            loader.exec_module(module)
+            if not self.called:
+                self.called = True
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
+                self.callback()
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
 
 
 def load_reference(reference: str) -> Any:

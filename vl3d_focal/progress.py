@@ -142,6 +142,23 @@ class Progress:
     def _note(self) -> str:
         return f" ({self.note})" if self.note else ""
 
+    def clear(self) -> None:
+        """Erases the bar before the caller logs a line on the terminal (which would otherwise
+        follow the bar on its line); the next :meth:`update` draws it again.
+
+        Example:
+            >>> import io
+            >>> logger.setLevel(logging.INFO)
+            >>> ticks, screen = iter([0.0, 5.0, 6.0]), io.StringIO()
+            >>> bar = Progress("tiles", total=2, clock=lambda: next(ticks), terminal=screen)
+            >>> bar.advance(); bar.clear(); bar.advance()
+            >>> screen.getvalue().count("tiles ["), screen.getvalue().split("\\r")[2]
+            (2, '\\x1b[K')
+            >>> logger.setLevel(logging.NOTSET)
+        """
+        self.close()
+        self._last = -float("inf")
+
     def close(self) -> None:
         """Erases the bar (the caller logs what was done)."""
         if self.shown and self.terminal is not None:

@@ -3,10 +3,12 @@
 Every check tolerates a document that failed the schema (wrong types are skipped here, the
 schema reports them), so all problems are found in one pass:
 
+- no path is a URL (http, https, ftp: vl3d_focal reads and writes local files only,
+  :func:`url_problem`);
 - paths end with the suffixes their schema lists (``x-vl3d-suffixes``); input files
   (``x-vl3d-path: input``) exist and are readable files, input patterns and folders match
   at least one cloud (only with ``check_files``);
-- ``executor.scheduler`` only with the ``dask`` engine;
+- ``executor.scheduler`` only with the ``dask`` engine, and an address Dask can connect to;
 - ``out_pcloud`` has one prefix or one per input; no output would overwrite an input or
   another step's output; a per-cloud output without ``*`` is refused for several inputs; with
   ``check_files``, no output path is an existing folder or lies under a file; no file output
@@ -35,10 +37,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.config.inputs import concatenated_clouds, run_inputs, unmatched_problem
+from vl3d_focal.config.inputs import concatenated_clouds, is_url, run_inputs, unmatched_problem
 from vl3d_focal.config.messages import did_you_mean, json_path
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output, run_files
+from vl3d_focal.config.scheduler_address import scheduler_address_problem
 from vl3d_focal.config.schemas import find_step, steps_by_kind
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.errors import DataError
@@ -93,10 +96,27 @@ def _file_problem(path: str) -> str | None:
 Found = list[tuple[tuple, str, str, tuple[str, ...]]]
 
 
+def url_problem(url: str, *, kind: str) -> str:
+    """Why a URL cannot stand where a spec expects a path of ``kind`` (``x-vl3d-path``).
+
+    Example:
+        >>> url_problem("https://example.org/a.laz", kind="input")
+        "vl3d_focal reads local files only, not URLs: download the file first (e.g. curl -O 'https://example.org/a.laz') and give the downloaded file's path"
+    """
+    if kind == "input":
+        return (
+            f"vl3d_focal reads local files only, not URLs: download the file first (e.g. curl -O {url!r}) "
+            "and give the downloaded file's path"
+        )
+    return f"vl3d_focal writes local files only, not URLs: give a local path; got {url!r}"
+
+
 def _path_issues(found: Found, *, check_files: bool) -> Iterator[Issue]:
     for parts, kind, value, suffixes in found:
         unmatched = unmatched_problem(value) if kind == "input" else None
-        if unmatched is not None and parts[:1] == ("in_pcloud_concat",):  # not expanded: one file each
+        if is_url(value):
+            yield parts, url_problem(value, kind=kind)
+        elif unmatched is not None and parts[:1] == ("in_pcloud_concat",):  # not expanded: one file each
             yield parts, "an in_pcloud_concat entry is one file, not a pattern or folder; give each cloud its own entry"
         elif unmatched is not None:
             if check_files:
@@ -205,6 +225,10 @@ def _step_files(
 
 def _executor_issues(spec: Mapping[str, Any]) -> Iterator[Issue]:
     executor = as_dict(spec.get("executor"))
+    address = executor.get("scheduler")
+    problem = scheduler_address_problem(address) if isinstance(address, str) and address else None
+    if problem is not None:
+        yield ("executor", "scheduler"), problem
     if executor.get("scheduler") is not None and executor.get("engine", "local") != "dask":
         yield (
             ("executor", "scheduler"),

@@ -115,7 +115,9 @@ def compilation_args_schema(*, loss: dict[str, Any]) -> dict[str, Any]:
                 "description": "Metrics reported while training, weighted like the loss (ignored points left "
                 "out): accuracy, categorical_accuracy and sparse_categorical_accuracy are the fraction of "
                 "points whose most probable class is the reference, whatever the label format; precision, "
-                "recall and binary_accuracy are Keras' (over every point and class, probability above 0.5).",
+                "recall and binary_accuracy are Keras' (probability above 0.5) of class 1 with a binary loss "
+                "(class_weighted_binary_crossentropy, as VL3D's single sigmoid output), else over every point "
+                "and class.",
             },
         },
         required=["loss"],

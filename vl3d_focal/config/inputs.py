@@ -33,13 +33,32 @@ from typing import Any
 CLOUD_FILE_SUFFIXES = (".las", ".laz")
 
 
+URL_SCHEMES = ("http://", "https://", "ftp://")
+"""The starts of the URLs a spec may hold (VL3D reads ``in_pcloud`` from http(s) URLs)."""
+
+
+def is_url(path: str) -> bool:
+    """Whether ``path`` is a URL (:data:`URL_SCHEMES`, any case): vl3d_focal reads local files only.
+
+    Example:
+        >>> is_url("https://example.org/a.laz"), is_url("tiles/a.laz")
+        (True, False)
+    """
+    return path.lower().startswith(URL_SCHEMES)
+
+
 def absolute_path(path: str, *, base_dir: Path) -> str:
-    """``path`` (``~`` expanded) resolved against ``base_dir``, normalised, absolute.
+    """``path`` (``~`` expanded) resolved against ``base_dir``, normalised, absolute; a URL
+    (:func:`is_url`) is kept as written, for the checks to refuse it by its own name.
 
     Example:
         >>> absolute_path("../a.las", base_dir=Path("/data/specs"))
         '/data/a.las'
+        >>> absolute_path("https://example.org/a.laz", base_dir=Path("/data/specs"))
+        'https://example.org/a.laz'
     """
+    if is_url(path):
+        return path
     text = os.path.expanduser(path)
     return os.path.abspath(os.path.normpath(os.path.join(os.fspath(base_dir), text)))
 
@@ -88,10 +107,23 @@ def expand_cloud_paths(paths: Sequence[str], *, base_dir: Path) -> list[str]:
         >>> expand_cloud_paths(["x/*.laz"], base_dir=Path("/no/such"))
         ['/no/such/x/*.laz']
     """
-    found: list[str] = []
-    for path in paths:
-        found += expand_cloud_path(path, base_dir=base_dir) or [absolute_path(path, base_dir=base_dir)]
-    return list(dict.fromkeys(found))
+    return list(cloud_entries(paths, base_dir=base_dir))
+
+
+def cloud_entries(paths: Sequence[str], *, base_dir: Path) -> dict[str, int]:
+    """Each cloud of :func:`expand_cloud_paths`, in its order, with the index of the entry it
+    comes from (where a file is reached twice: the first), so that an issue about a cloud
+    names the entry as the user wrote it.
+
+    Example:
+        >>> cloud_entries(["a.laz", "x/*.laz", "a.laz"], base_dir=Path("/no/such"))
+        {'/no/such/a.laz': 0, '/no/such/x/*.laz': 1}
+    """
+    found: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        for cloud in expand_cloud_path(path, base_dir=base_dir) or [absolute_path(path, base_dir=base_dir)]:
+            found.setdefault(cloud, index)
+    return found
 
 
 def unmatched_problem(path: str) -> str | None:

@@ -58,7 +58,7 @@ from vl3d_focal.config.forms import as_pipeline
 from vl3d_focal.config.inputs import run_inputs
 from vl3d_focal.config.messages import describe, json_path, schema_issues, sort_issues
 from vl3d_focal.config.model_fnames import model_fnames_path, with_model_fnames
-from vl3d_focal.config.normalise import apply_defaults, normalise_paths
+from vl3d_focal.config.normalise import apply_defaults, normalise_paths, user_paths
 from vl3d_focal.config.notes import NOTE_PREFIX, spec_notes
 from vl3d_focal.config.parsing import drop_comments, read_spec_file
 from vl3d_focal.config.schemas import steps_by_kind
@@ -128,9 +128,11 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
     base = Path.cwd() if base_dir is None else Path(base_dir)
     normalised = normalise_paths(spec, base_dir=base, schemas=schemas)
     checked_notes: list[SpecIssue] = []  # a step's check may note a step without effect
-    for parts, message in semantic_issues(normalised, check_files=check_files):
-        if parts[:1] == ("in_pcloud",) and isinstance(spec.get("in_pcloud"), str):
-            parts = parts[:1]
+    semantic = semantic_issues(normalised, check_files=check_files)
+    located = (
+        user_paths([parts for parts, _ in semantic], spec=spec, base_dir=base, schemas=schemas) if semantic else []
+    )
+    for parts, (_, message) in zip(located, semantic, strict=True):
         (checked_notes if message.startswith(NOTE_PREFIX) else found).append(SpecIssue(json_path(parts), message))
     unavailable = unavailable_steps(spec)
     skipped = [json_path(parts[:2]) for parts, _, _ in unavailable]

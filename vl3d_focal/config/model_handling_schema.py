@@ -164,7 +164,7 @@ def _reports() -> dict[str, Any]:
         "checkpoint_path": optional_output_schema(
             "Where the model of the best epoch on checkpoint_monitor is saved, at each improvement: a "
             "'.weights.h5' path gets its weights, any other a model file loadable by ModelLoader "
-            "(a .keras archive; ModelLoader needs the name to end in .keras). Given, the best epoch's "
+            "by that name (a .keras archive, whatever the name: VL3D's checkpoint.model too). Given, the best epoch's "
             "weights are also kept as with checkpoint."
         ),
     }
@@ -222,7 +222,11 @@ def model_handling_schema(*, class_weight_ref: str) -> dict[str, Any]:
             ),
             "class_weight": {
                 "$ref": class_weight_ref,
-                "description": "VL3D's place for class weights; used when the loss entry gives none.",
+                "description": (
+                    "VL3D's place for class weights; used when the loss entry gives none. A strategy "
+                    "('auto') counts the classes over the points of the training receptive fields as "
+                    "fitted (training_class_distribution applied, validation fields left out), as VL3D does."
+                ),
                 "default": None,
             },
             "predict_batch_size": {

@@ -33,7 +33,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from vl3d_focal.config import schemas as schema_files
-from vl3d_focal.config.inputs import absolute_path, expand_cloud_paths
+from vl3d_focal.config.inputs import absolute_path, cloud_entries, expand_cloud_paths
 from vl3d_focal.config.prefixes import PREFIX_MARK
 from vl3d_focal.schema_annotations import EXPAND_ANNOTATION, LIST_ANNOTATION, PATH_ANNOTATION, SUFFIX_ANNOTATION
 
@@ -243,3 +243,46 @@ def normalise_paths(
         return absolute_path(value, base_dir=base_dir)
 
     return walk(copy.deepcopy(dict(spec)), pipeline_schema_inlined(schemas=schemas), visit)
+
+
+def user_paths(
+    found: list[tuple],
+    *,
+    spec: Mapping[str, Any],
+    base_dir: Path,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[tuple]:
+    """The JSON path parts, in ``spec`` as written, of paths ``found`` in :func:`normalise_paths`'
+    output: an index into an expanded list of input clouds becomes the index of the entry the
+    cloud comes from; an index into a list made of one string is dropped.
+
+    Example:
+        >>> spec = {"in_pcloud": ["x/*.laz", "a.las"], "out_pcloud": "o/", "sequential_pipeline": []}
+        >>> user_paths([("in_pcloud", 1), ("out_pcloud", 0)], spec=spec, base_dir=Path("/no/such"))
+        [('in_pcloud', 1), ('out_pcloud',)]
+        >>> user_paths([("in_pcloud", 0)], spec={**spec, "in_pcloud": "a.las"}, base_dir=Path("/s"))
+        [('in_pcloud',)]
+    """
+    lists: dict[tuple, list[int] | None] = {}
+
+    def visit(value: Any, schema: Mapping[str, Any], path: tuple) -> Any:
+        if schema.get(LIST_ANNOTATION) and isinstance(value, str):
+            lists[path] = None
+        elif schema.get(EXPAND_ANNOTATION) and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            lists[path] = list(cloud_entries(value, base_dir=base_dir).values())
+        return value
+
+    walk(copy.deepcopy(dict(spec)), pipeline_schema_inlined(schemas=schemas), visit)
+
+    def located(parts: tuple) -> tuple:
+        for path, entries in lists.items():
+            at = len(path)
+            if parts[:at] != path or len(parts) <= at or not isinstance(parts[at], int):
+                continue
+            if entries is None:
+                return path + parts[at + 1 :]
+            if parts[at] < len(entries):
+                return (*path, entries[parts[at]], *parts[at + 1 :])
+        return parts
+
+    return [located(parts) for parts in found]

@@ -24,6 +24,14 @@ STARTER_YAML = """\
 in_pcloud:                      # LAS/LAZ clouds with a reference classification
   - data/my_cloud.laz
 out_pcloud: out/my_run/*        # output prefix; step paths starting with '*' go under it
+# Several clouds (in_pcloud entries may be folders or glob patterns: tiles/*.laz) make a survey:
+# rename '_executor' to 'executor' to run its per-cloud steps in parallel on Dask workers.
+_executor:
+  _comment: "rename to 'executor': the per-cloud steps (predict, eval, writers) of several clouds run in
+    parallel on Dask workers; add scheduler: 'host:8786' for a running cluster (docs/survey.md)"
+  engine: dask
+  workers: 4                    # worker processes; null: one per CPU core
+  threads_per_worker: 1
 sequential_pipeline:
   # 1. LAS classification codes -> named classes (in class-index order)
   - class_mapping: LASClassMapping

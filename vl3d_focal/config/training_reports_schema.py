@@ -31,10 +31,11 @@ PLOT_KEYS = {
     "training_class_distribution_plot_path": "The class distribution as a picture.",
 }
 CLOUD_KEYS = {
-    "training_classified_point_cloud_path": "The training clouds with the predicted classes (LAS codes) in "
-    "classification and one probability dimension per class.",
+    "training_classified_point_cloud_path": "The training clouds in VL3D's layout: classification the "
+    "reference as read, Prediction (the predicted class, as the Writer writes it), Success (1 where it is "
+    "the reference class, else 0) and one probability dimension per class, named by the class.",
     "training_activations_path": "The training clouds with the network's point-wise features (the input of "
-    "its last layer), one extra dimension each, averaged over the fields.",
+    "its last layer), one extra dimension each (f1..fn, VL3D's names), averaged over the fields.",
 }
 """With several training clouds, each cloud's file gets the cloud's name before the suffix."""
 
@@ -83,5 +84,6 @@ def training_reports_properties() -> dict[str, Any]:
     for key, description in PLOT_KEYS.items():
         properties[key] = optional_output_schema(description + note, suffixes=PLOT_SUFFIXES)
     for key, description in CLOUD_KEYS.items():
-        properties[key] = optional_output_schema(description + note, suffixes=CLOUD_SUFFIXES)
+        every = " Written after training, from predictions on every point of the training clouds."
+        properties[key] = optional_output_schema(description + every, suffixes=CLOUD_SUFFIXES)
     return properties

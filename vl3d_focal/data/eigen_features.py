@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -38,6 +39,8 @@ from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.point_tree import ball_pairs, point_tree
 from vl3d_focal.data.symmetric3x3 import smallest_eigenvector
 from vl3d_focal.progress import Progress
+
+logger = logging.getLogger(__name__)
 
 EIGEN_FEATURES = EIGEN_FEATURE_NAMES
 """The feature names :func:`eigen_features` computes."""
@@ -198,6 +201,7 @@ def eigen_features(
     queries: np.ndarray | None = None,
     ids: np.ndarray | None = None,
     what: str = "geometric features",
+    isolated: set[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The named eigen features of some points, from a radius or a k-nearest neighbourhood.
 
@@ -209,6 +213,8 @@ def eigen_features(
         queries: rows of ``xyz`` whose features are wanted (None: all).
         ids: the points' ids in the cloud, to order tied neighbours (None: row numbers).
         what: the work's name in the progress bar.
+        isolated: gets the ids of the queried points with no other point within ``radius``
+            (their features are 0; radius form only), for :func:`log_isolated_points`.
 
     Returns:
         ``(features (q, len(names)) float64, reach (q,))``: ``reach`` is the distance the
@@ -232,6 +238,28 @@ def eigen_features(
     ids = np.arange(len(xyz)) if ids is None else np.asarray(ids)
     out, reach = np.empty((len(queries), len(names))), np.empty(len(queries))
     chunks = neighbourhood_covariances(xyz, radius=radius, k=k, queries=queries, ids=ids, what=what)
-    for rows, covariance, _, spans in chunks:
+    for rows, covariance, counts, spans in chunks:
         out[rows], reach[rows] = _from_eigen(*smallest_eigenvector(covariance), names), spans
+        if isolated is not None and radius is not None:  # a ball holds its own centre: 1 is alone
+            isolated.update(ids[queries[rows][counts <= 1]].tolist())
     return out, reach
+
+
+def log_isolated_points(*, isolated: int, total: int, radius: float | None, cloud: str) -> None:
+    """Logs (a warning) how many of a cloud's ``total`` points had no other point within ``radius``
+    (:func:`eigen_features`'s ``isolated``): their features are 0 where VL3D's GeometricFeatures
+    gives NaN. Nothing is logged when there is none.
+
+    Example:
+        >>> log_isolated_points(isolated=0, total=10, radius=1.0, cloud="a.las")
+    """
+    if isolated:
+        logger.warning(
+            "%s: GeometricFeatures radius %g: %d of %d points (%.2f%%) have no other point within the radius; "
+            "their features are 0 here (VL3D gives NaN, which its imputers would fill)",
+            cloud,
+            radius,
+            isolated,
+            total,
+            100.0 * isolated / max(total, 1),
+        )

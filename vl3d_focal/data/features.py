@@ -39,7 +39,7 @@ from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
-from vl3d_focal.data.eigen_features import eigen_features
+from vl3d_focal.data.eigen_features import eigen_features, log_isolated_points
 from vl3d_focal.data.feature_names import NEIGHBOURHOOD_FEATURE_NAMES, SCAN_ANGLE_ALIASES, feature_names
 from vl3d_focal.data.imputers import Imputer, apply_imputers
 from vl3d_focal.data.mined_chain import compute_chain
@@ -185,7 +185,13 @@ def raw_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequence[M
         if not wanted:  # only smoothed by a later recipe: computed there, where it is read
             continue
         columns = {name: _column(cloud, name, stored=stored) for name in cloud_inputs(wanted, mined)}
-        values, _ = compute_chain(recipe, cloud.xyz, names=wanted, miners=mined, columns={**columns, **computed})
+        isolated: set[int] = set()
+        values, _ = compute_chain(
+            recipe, cloud.xyz, names=wanted, miners=mined, columns={**columns, **computed}, isolated=isolated
+        )
+        log_isolated_points(
+            isolated=len(isolated), total=cloud.num_points, radius=recipe.params.get("radius"), cloud=cloud.name
+        )
         for column, name in enumerate(wanted):
             out[:, list(fnames).index(name)] = values[:, column]
             computed[name] = values[:, column]

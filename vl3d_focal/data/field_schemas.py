@@ -163,7 +163,8 @@ def report_schema() -> dict[str, Any]:
         ),
         "receptive_fields_distribution_report_path": optional_output_schema(
             distribution("prediction", "text report") + " Written for each cloud a predict step of this pipeline "
-            "predicts with the trained model in memory (not streamed); '*' is the cloud's output prefix.",
+            "predicts with the trained model in memory (not streamed), '*' the cloud's output prefix, and after training for "
+            "the training clouds' prediction, '*' the train step's output prefix.",
             scope="cloud",
         ),
         "receptive_fields_distribution_plot_path": optional_output_schema(

@@ -19,9 +19,11 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
-from vl3d_focal.data.feature_names import HSV_HUE_UNITS
+from vl3d_focal.data.feature_names import COLOUR_DIMENSIONS, HSV_FEATURE_NAMES, HSV_HUE_UNITS
 from vl3d_focal.errors import DataError
 
 COLOUR_SCALES = (1.0, 255.0, 65535.0)
@@ -81,3 +83,25 @@ def hsv_features(rgb: np.ndarray, *, hue_unit: str = "radians") -> np.ndarray:
         hue = hue * np.pi / 180.0
     saturation = np.where(high > 0, spread / np.where(high > 0, high, 1.0), 0.0)
     return np.column_stack([hue, saturation, high])
+
+
+def mined_hsv(
+    *, names: Sequence[str], hue_unit: str, queries: np.ndarray | None, inputs: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    """The HSV features ``names`` (of :data:`HSV_FEATURE_NAMES`) of the rows ``queries`` (None: all)
+    of the colours in ``inputs`` (``red``, ``green``, ``blue``, already on [0, 1]).
+
+    Raises:
+        DataError: a colour missing from ``inputs``.
+
+    Example:
+        >>> colours = {"red": np.array([1.0, 0.0]), "green": np.array([0.0, 0.0]), "blue": np.array([0.0, 1.0])}
+        >>> mined_hsv(names=["value"], hue_unit="radians", queries=np.array([1]), inputs=colours).tolist()
+        [[1.0]]
+    """
+    absent = [name for name in COLOUR_DIMENSIONS if name not in inputs]
+    if absent:
+        raise DataError(f"HSVFromRGB: no values of {absent}; expected the colours beside the points")
+    hsv = hsv_features(np.column_stack([inputs[name] for name in COLOUR_DIMENSIONS]), hue_unit=hue_unit)
+    hsv = hsv if queries is None else hsv[queries]
+    return hsv[:, [HSV_FEATURE_NAMES.index(name) for name in names]]

@@ -49,22 +49,6 @@ def _issue(problems: list[SpecIssue], path: str, message: str) -> None:
     problems.append(SpecIssue(path, message))
 
 
-def _names_hint(missing: Sequence[str], extra: Sequence[str]) -> str:
-    """What a user most likely meant where a mapping's class names differ from a model's: names
-    that differ only in case, or a model trained without class names (``class_0``, ``class_1``...)."""
-    model_by_folded = {name.casefold(): name for name in missing}
-    cased = [(name, model_by_folded[name.casefold()]) for name in extra if name.casefold() in model_by_folded]
-    if cased:
-        pairs = ", ".join(f"{ours!r} is the model's {theirs!r}" for ours, theirs in cased)
-        return f" (names are case-sensitive: {pairs})"
-    if missing and all(re.fullmatch(r"class_\d+", name) for name in missing):
-        return (
-            " (the model was trained without class names: its classes are class_0, class_1... in the order of "
-            "its outputs; give the mapping's classes those names)"
-        )
-    return ""
-
-
 @dataclass(frozen=True)
 class ClassMapping:
     """LAS codes -> class indices 0..C-1, ignored codes -> -1.
@@ -80,6 +64,8 @@ class ClassMapping:
         vl3d_values: the classes are the cloud's classification values 0..C-1, as in VL3D
             (:meth:`from_values`, a spec without ``class_mapping`` step); only the message about
             a value outside them differs.
+        raw_codes: the classes are the cloud's codes, one per code present, as VL3D learns them
+            without class transformer (:meth:`from_codes`); predictions are written as codes.
         from_model: the mapping was read from a model file (it changes the hint of an unmapped code).
 
     Raises:
@@ -98,6 +84,7 @@ class ClassMapping:
     las_codes: list[int] | None = None
     unmapped: str = "error"
     vl3d_values: bool = False
+    raw_codes: bool = False
     from_model: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -192,7 +179,8 @@ class ClassMapping:
 
     @classmethod
     def from_codes(cls, codes: np.ndarray, *, ignore_codes: Sequence[int] = ()) -> ClassMapping:
-        """One class per distinct LAS code present (named ``class_<code>``), for unmapped data.
+        """One class per distinct LAS code present (named ``class_<code>``), for unmapped data
+        (``raw_codes``: the predictions are written as these codes).
 
         Example:
             >>> ClassMapping.from_codes(np.array([6, 2, 2])).names
@@ -200,7 +188,12 @@ class ClassMapping:
         """
         ignore = {int(c) for c in ignore_codes}
         present = [int(c) for c in np.unique(np.asarray(codes)) if int(c) not in ignore]
-        return cls(names=[f"class_{c}" for c in present], codes=[[c] for c in present], ignore_codes=sorted(ignore))
+        return cls(
+            names=[f"class_{c}" for c in present],
+            codes=[[c] for c in present],
+            ignore_codes=sorted(ignore),
+            raw_codes=True,
+        )
 
     def _lookup_table(self, size: int) -> np.ndarray:
         table = np.full(size, -2, dtype=np.int64)  # -2 marks "unmapped"
@@ -291,55 +284,20 @@ class ClassMapping:
         table = np.array(self.las_codes + [ignored_code], dtype=np.uint8)
         return table[labels]  # -1 picks the last entry: ignored_code
 
-    def model_mismatch(self, model: ClassMapping) -> str | None:
-        """Why this mapping (the spec's) cannot score or write the predictions of a model trained
-        with ``model``, else None.
-
-        The predictions are the model's classes, so this mapping must name the same classes, in
-        any order (:meth:`in_order` lists them in the model's). No LAS code of one of the model's
-        classes may belong to another class here: two classes with swapped codes would score and
-        write every prediction of one as the other. A class may take more codes, or leave some to
-        ``ignore_codes``. The codes of a model that stores classification values instead of LAS
-        codes (``vl3d_values``: trained without a class mapping, or a pipeline written without its
-        class transformer) are not compared.
+    def prediction_values(self, labels: np.ndarray) -> np.ndarray:
+        """Predicted class indices -> the values prediction outputs write (int64), as VL3D writes
+        what its model learnt: where the classes are the cloud's values (``raw_codes``,
+        ``vl3d_values``: no class step) their :meth:`to_las_codes`, else the indices.
 
         Example:
-            >>> model = ClassMapping(names=["ground", "building"], codes=[[2], [6]])
-            >>> print(ClassMapping(names=["ground", "building"], codes=[[6], [2]]).model_mismatch(model))
-            the spec's class mapping gives LAS codes of the model's classes to other classes (ground: model codes [2] vs spec codes [6]; building: model codes [6] vs spec codes [2]), so ...
-            >>> ClassMapping(names=["building", "ground"], codes=[[6], [2, 9]]).model_mismatch(model) is None
-            True
-            >>> ClassMapping(names=["Ground", "building"], codes=[[2], [6]]).model_mismatch(model).split("; ")[1]
-            "not in the model: ['Ground']) (names are case-sensitive: 'Ground' is the model's 'ground')"
+            >>> ClassMapping.from_codes(np.array([2, 5, 6])).prediction_values(np.array([2, 0, 1])).tolist()
+            [6, 2, 5]
+            >>> ClassMapping(names=["g", "b"], codes=[[2], [6]]).prediction_values(np.array([1, 0])).tolist()
+            [1, 0]
         """
-        if sorted(self.names) != sorted(model.names):
-            missing = [name for name in model.names if name not in self.names]
-            extra = [name for name in self.names if name not in model.names]
-            return (
-                f"the spec's class mapping has the classes {list(self.names)}, the model {list(model.names)} "
-                f"(missing: {missing}; not in the model: {extra}){_names_hint(missing, extra)}; the predictions "
-                "are the model's classes: name them in the class_mapping step, or leave it out to use the model's "
-                "mapping"
-            )
-        if model.vl3d_values:
-            return None
-        owner = {code: name for name, codes in zip(self.names, self.codes) for code in codes}
-        crossed: set[str] = set()  # the classes that gave a code to another class, and those that took it
-        for model_name, codes in zip(model.names, model.codes):
-            takers = {owner[code] for code in codes if owner.get(code, model_name) != model_name}
-            if takers:
-                crossed |= {model_name, *takers}
-        if not crossed:
-            return None
-        ours, theirs = dict(zip(self.names, self.codes)), dict(zip(model.names, model.codes))
-        listing = "; ".join(
-            f"{name}: model codes {theirs[name]} vs spec codes {ours[name]}" for name in model.names if name in crossed
-        )
-        return (
-            f"the spec's class mapping gives LAS codes of the model's classes to other classes ({listing}), so "
-            "predictions would be scored and written as the wrong class; give each class the model's codes (more "
-            "codes, or some in ignore_codes, are fine), or leave out the class_mapping step to use the model's mapping"
-        )
+        if self.raw_codes or self.vl3d_values:
+            return self.to_las_codes(labels).astype(np.int64)
+        return np.asarray(labels).astype(np.int64, copy=False)
 
     def in_order(self, names: Sequence[str]) -> ClassMapping:
         """The same classes (codes, colours, output codes) listed in the order of ``names``.
@@ -359,6 +317,7 @@ class ClassMapping:
             las_codes=[self.las_codes[i] for i in order],
             unmapped=self.unmapped,
             vl3d_values=self.vl3d_values,
+            raw_codes=self.raw_codes,
             from_model=self.from_model,
         )
 
@@ -378,7 +337,7 @@ class ClassMapping:
             "las_codes": list(self.las_codes),
             "unmapped": self.unmapped,
         }
-        return {**config, "vl3d_values": True} if self.vl3d_values else config
+        return {**config, **{flag: True for flag in ("raw_codes", "vl3d_values") if getattr(self, flag)}}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ClassMapping:
@@ -396,5 +355,6 @@ class ClassMapping:
             las_codes=config.get("las_codes"),
             unmapped=config.get("unmapped", "error"),
             vl3d_values=bool(config.get("vl3d_values", False)),
+            raw_codes=bool(config.get("raw_codes", False)),
             from_model=True,
         )

@@ -64,6 +64,7 @@ def compute_chain(
     queries: np.ndarray | None = None,
     ids: np.ndarray | None = None,
     colours: Mapping[str, np.ndarray] | None = None,
+    isolated: set[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`~vl3d_focal.data.miners.compute_mined`, the mined inputs of a smoothing computed first.
 
@@ -79,6 +80,8 @@ def compute_chain(
         ids: the points' ids in the cloud (ties of k neighbours; None: row numbers).
         colours: the colours an ``HSVFromRGB`` recipe reads, when not those of ``columns``
             (a tile's colours divided by their cloud's colour scale).
+        isolated: :func:`~vl3d_focal.data.miners.compute_mined`'s (a GeometricFeatures recipe
+            reads no mined input).
 
     Returns:
         ``(values (q, len(names)), reach (q,))``: the reach of a smoothed value is its radius plus
@@ -93,7 +96,7 @@ def compute_chain(
     read = {recipe.inputs[recipe.names.index(name)] for name in names} if recipe.miner == "SmoothFeatures" else set()
     pending = {name: source for name, source in input_sources(recipe, miners).items() if name in read - set(columns)}
     if not pending:
-        return compute_mined(recipe, xyz, names=names, queries=queries, ids=ids, inputs=inputs)
+        return compute_mined(recipe, xyz, names=names, queries=queries, ids=ids, inputs=inputs, isolated=isolated)
     from vl3d_focal.data.smooth_features import neighbourhood_max, neighbourhood_rows
 
     radius, hood = float(recipe.params["radius"]), str(recipe.params["neighborhood"])

@@ -314,21 +314,6 @@ def _smoothed(
     )
 
 
-def _hsv(
-    recipe: MinedFeatures, *, names: Sequence[str], queries: np.ndarray | None, inputs: Mapping[str, np.ndarray]
-) -> np.ndarray:
-    from vl3d_focal.data.hsv_features import hsv_features
-
-    absent = [name for name in COLOUR_DIMENSIONS if name not in inputs]
-    if absent:
-        raise DataError(f"HSVFromRGB: no values of {absent}; expected the colours beside the points")
-    hsv = hsv_features(
-        np.column_stack([inputs[name] for name in COLOUR_DIMENSIONS]), hue_unit=recipe.params["hue_unit"]
-    )
-    hsv = hsv if queries is None else hsv[queries]
-    return hsv[:, [HSV_FEATURE_NAMES.index(name) for name in names]]
-
-
 def compute_mined(
     recipe: MinedFeatures,
     xyz: np.ndarray,
@@ -337,6 +322,7 @@ def compute_mined(
     queries: np.ndarray | None = None,
     ids: np.ndarray | None = None,
     inputs: Mapping[str, np.ndarray] | None = None,
+    isolated: set[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The recipe's features ``names`` of some points, and the reach each value needed.
 
@@ -349,6 +335,8 @@ def compute_mined(
         inputs: each :attr:`~MinedFeatures.inputs` feature's values at every row of ``xyz``;
             for HSV, the colours of the whole cloud, or already divided by their cloud's
             :func:`~vl3d_focal.data.hsv_features.colour_scale`.
+        isolated: for GeometricFeatures of a radius, gets the ids of the queried points with no
+            other point within it (:func:`~vl3d_focal.data.eigen_features.eigen_features`).
 
     Returns:
         ``(values (q, len(names)), reach (q,))``: reach in metres, per point.
@@ -371,7 +359,9 @@ def compute_mined(
         values = _smoothed(recipe, xyz, names=names, queries=queries, inputs=inputs or {})
         reach = np.full(rows, float(recipe.params["radius"]))
     elif recipe.miner == "HSVFromRGB":
-        values = _hsv(recipe, names=kinds, queries=queries, inputs=inputs or {})
+        from vl3d_focal.data.hsv_features import mined_hsv
+
+        values = mined_hsv(names=kinds, hue_unit=recipe.params["hue_unit"], queries=queries, inputs=inputs or {})
         reach = np.zeros(rows)
     elif recipe.miner == COVARIANCE:
         from vl3d_focal.data.pdal_features import pdal_features
@@ -379,7 +369,13 @@ def compute_mined(
         values, reach = pdal_features(xyz, names=kinds, **dict(recipe.params), queries=queries, ids=ids)
     elif recipe.miner == "GeometricFeatures":
         values, reach = eigen_features(
-            xyz, names=kinds, radius=recipe.params.get("radius"), k=recipe.params.get("k"), queries=queries, ids=ids
+            xyz,
+            names=kinds,
+            radius=recipe.params.get("radius"),
+            k=recipe.params.get("k"),
+            queries=queries,
+            ids=ids,
+            isolated=isolated,
         )
     else:
         params = recipe.params

@@ -7,7 +7,16 @@
   dimension ``prediction``;
 - :func:`write_predictions` (VL3D's ``PredictionsWriter``): one predicted class per line;
 - :func:`write_with_dimensions`: a cloud in memory with new extra dimensions (model outputs,
-  activations).
+  activations);
+- :func:`report_columns` and :func:`activation_columns`: the extra dimensions of VL3D's
+  ``ClassifiedPcloudReport`` (``Prediction``, ``Success``, one probability per class named by
+  the class) and ``PwiseActivationsReport`` (``f1``..``fn``), for the clouds a training and a
+  ``DLModelEvaluator`` write; ``classification`` keeps the reference.
+
+The predicted class of ``write_state_cloud`` and ``write_predictions`` is written as VL3D
+writes it (:meth:`~vl3d_focal.data.labels.ClassMapping.prediction_values`): its classification
+code where the classes are the cloud's codes (no class step), else its index (the classes of a
+class mapping or ``ClassReducer``).
 
 Clouds are written chunk by chunk (:class:`~vl3d_focal.io.chunks.ChunkedCloudWriter`), to a
 temporary file renamed into place, so a cloud is never copied whole in memory.
@@ -21,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import laspy
@@ -32,15 +41,110 @@ from vl3d_focal.data.records import CHUNK_POINTS, Chunk, CloudRecord
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.chunks import ChunkedCloudWriter, read_header
-from vl3d_focal.io.las import max_classification_code
+from vl3d_focal.io.extra_names import cut_name
+from vl3d_focal.io.las import STANDARD_DIMENSIONS, max_classification_code
 from vl3d_focal.progress import Progress
 
 logger = logging.getLogger(__name__)
 
 PROBABILITY_PREFIX = "prob_"
 PREDICTION_DIMENSION = "prediction"
-"""The extra dimension VL3D's ``Writer`` gives the predicted class (its index)."""
+"""The extra dimension VL3D's ``Writer`` gives the predicted class."""
 MAX_DIMENSION_NAME = 32  # LAS extra-bytes names are 32 bytes
+PREDICTION, SUCCESS = "Prediction", "Success"
+"""VL3D's classified-cloud report dimensions: the predicted class and whether it is the
+reference class (1) or not (0)."""
+ACTIVATION_PREFIX = "f"
+"""VL3D's names of the activations: ``f1``..``fn``."""
+
+
+def probability_names(class_names: Sequence[str]) -> list[str]:
+    """The extra dimensions of the class probabilities: the classes' names (VL3D's), cut to the
+    32 bytes of a LAS extra dimension's name (:func:`~vl3d_focal.io.extra_names.cut_name`).
+
+    Example:
+        >>> probability_names(["Ground", "Urban furniture"])
+        ['Ground', 'Urban furniture']
+    """
+    return [cut_name(name=name) for name in class_names]
+
+
+def report_name_problems(class_names: Sequence[str]) -> list[tuple[int, str]]:
+    """``(index, problem)`` for each class whose probability cannot have its own dimension named
+    by the class in VL3D's classified-cloud layout: a standard LAS dimension, ``Prediction`` or
+    ``Success``, or the (cut) name of an earlier class.
+
+    Example:
+        >>> report_name_problems(["ground", "Red", "ground"])[0][1]
+        "'Red' is a standard LAS dimension: its probability cannot be written under that name; give the class another name"
+        >>> [index for index, _ in report_name_problems(["ground", "Red", "ground"])]
+        [1, 2]
+    """
+    found, taken = [], {PREDICTION, SUCCESS}
+    for index, (name, written) in enumerate(zip(class_names, probability_names(class_names))):
+        if written.lower() in STANDARD_DIMENSIONS:
+            found.append(
+                (
+                    index,
+                    f"{name!r} is a standard LAS dimension: its probability cannot be written under "
+                    "that name; give the class another name",
+                )
+            )
+        elif written in taken:
+            found.append(
+                (
+                    index,
+                    f"{name!r} would be written as {written!r}, the name of another dimension of the "
+                    "classified cloud (Prediction, Success or an earlier class, names cut to 32 "
+                    "bytes); give the class another name",
+                )
+            )
+        taken.add(written)
+    return found
+
+
+def report_columns(
+    *, labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], mapping: ClassMapping
+) -> dict[str, np.ndarray]:
+    """VL3D's ``ClassifiedPcloudReport`` extra dimensions: ``Prediction`` (the most probable
+    class, written as the other prediction outputs write it:
+    :meth:`~vl3d_focal.data.labels.ClassMapping.prediction_values` of ``mapping``, the mapping
+    of the predicted classes), ``Success`` (1 where that class is the reference class of
+    ``labels``, else 0, also for a point without reference class, -1, as VL3D compares them) and
+    one float32 probability per class named by the class (:func:`probability_names`).
+
+    Raises:
+        DataError: a class name :func:`report_name_problems` refuses.
+
+    Example:
+        >>> columns = report_columns(labels=np.array([1, 0, -1]), probabilities=np.array([[0.2, 0.8], [0.3, 0.7], [1, 0]]),
+        ...                          class_names=["ground", "tree"], mapping=ClassMapping.from_codes(np.array([2, 5])))
+        >>> {name: values.tolist() for name, values in columns.items()}
+        {'Prediction': [5, 5, 2], 'Success': [1, 0, 0], 'ground': [0.20000000298023224, 0.30000001192092896, 1.0], \
+'tree': [0.800000011920929, 0.699999988079071, 0.0]}
+    """
+    problems = report_name_problems(class_names)
+    if problems:
+        raise DataError(f"classified cloud: {problems[0][1]}")
+    probabilities = np.asarray(probabilities)
+    predicted = np.argmax(probabilities, axis=1)
+    columns = {
+        PREDICTION: mapping.prediction_values(predicted).astype(np.int32),
+        SUCCESS: (np.asarray(labels) == predicted).astype(np.int32),
+    }
+    columns.update(zip(probability_names(class_names), probabilities.T.astype(np.float32)))
+    return columns
+
+
+def activation_columns(values: np.ndarray) -> dict[str, np.ndarray]:
+    """VL3D's ``PwiseActivationsReport`` extra dimensions: one float32 ``f1``..``fn`` per activation.
+
+    Example:
+        >>> list(activation_columns(np.zeros((4, 3))))
+        ['f1', 'f2', 'f3']
+    """
+    values = np.asarray(values, dtype=np.float32)
+    return {f"{ACTIVATION_PREFIX}{k + 1}": values[:, k] for k in range(values.shape[1])}
 
 
 def probability_dimension(class_name: str) -> str:
@@ -64,6 +168,7 @@ def write_classified_cloud(
     class_names: list[str],
     prediction_dimension: str | None,
     probabilities: bool,
+    keep_codes: Sequence[int] = (),
 ) -> None:
     """Writes a classified cloud.
 
@@ -77,6 +182,8 @@ def write_classified_cloud(
         prediction_dimension: extra dimension receiving the predicted class's LAS code; None
             writes it to ``classification``.
         probabilities: also write one float32 ``prob_<class>`` dimension per class.
+        keep_codes: input codes a point keeps in ``classification`` (its predicted class's code
+            goes to ``prediction_dimension`` all the same).
 
     Example:
         >>> from vl3d_focal.inference.prediction import predict_cloud
@@ -104,6 +211,7 @@ def write_classified_cloud(
     if existing:
         logger.warning("writing %s: the probabilities replace the values of %s's dimensions %s", path, source, existing)
     progress = Progress(f"writing {Path(path).name}", total=header.point_count, unit="points")
+    kept = 0
     with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer, progress:
         for _, points, predicted, chunk_probabilities in chunks:
             assert predicted is not None  # the chunks of a predicted cloud
@@ -116,7 +224,14 @@ def write_classified_cloud(
                 assert chunk_probabilities is not None  # kept where probabilities are written
                 for column, name in enumerate(class_names):
                     extra[probability_dimension(name)] = np.asarray(chunk_probabilities[:, column], dtype=np.float32)
-            writer.write(points, classification=None if prediction_dimension else codes, extra=extra)
+            written = codes
+            if keep_codes and not prediction_dimension:
+                given = np.asarray(points.classification)
+                keep = np.isin(given, np.asarray(keep_codes))
+                written, kept = np.where(keep, given, codes), kept + int(keep.sum())
+            writer.write(points, classification=None if prediction_dimension else written, extra=extra)
+    if keep_codes and not prediction_dimension:
+        logger.info("%s: %d points kept their input code (keep_codes %s)", path, kept, list(keep_codes))
 
 
 def source_chunks(record: CloudRecord) -> Iterator[Chunk]:
@@ -138,7 +253,7 @@ def write_state_cloud(
     header: laspy.LasHeader | None,
     chunks: Iterable[Chunk],
     classes: Callable[[np.ndarray], np.ndarray] | None,
-    predictions: bool,
+    predictions: ClassMapping | None,
     features: Mapping[str, np.ndarray] | None = None,
 ) -> None:
     """Writes a cloud as the pipeline sees it (VL3D's ``Writer``).
@@ -151,20 +266,24 @@ def write_state_cloud(
         classes: maps a chunk's classification codes to the classification written (the
             reduced classes' values; -1, a point in no class, becomes the highest code the
             point format stores); None keeps the classification.
-        predictions: write each point's predicted class to the extra dimension ``prediction``.
+        predictions: the mapping of the predicted classes, to write each point's predicted class
+            to the extra dimension ``prediction`` (its ``prediction_values``); None writes none.
         features: float32 extra dimensions by name, a value per point in file order (the
             features of the pipeline's miners); a dimension of the source with that name gets them.
 
     Example:
         >>> write_state_cloud(out / "state.laz", source=record.path, header=None, chunks=source_chunks(record),
-        ...     classes=None, predictions=False, features={"score": np.zeros(1531)})
+        ...     classes=None, predictions=None, features={"score": np.zeros(1531)})
         >>> list(laspy.read(out / "state.laz").header.point_format.extra_dimension_names)
         ['score']
     """
     header = read_header(source) if header is None else header
     top = max_classification_code(header.point_format.id)
     features = features or {}
-    extra_types = {**({PREDICTION_DIMENSION: "int32"} if predictions else {}), **dict.fromkeys(features, "float32")}
+    extra_types = {
+        **({PREDICTION_DIMENSION: "int32"} if predictions is not None else {}),
+        **dict.fromkeys(features, "float32"),
+    }
     unclassified = 0
     with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer:
         for start, points, predicted, _ in chunks:
@@ -174,27 +293,31 @@ def write_state_cloud(
                 unclassified += int(np.sum(codes < 0))
                 codes = np.where(codes < 0, top, codes)
             extra = {name: values[start : start + len(points)] for name, values in features.items()}
-            if predictions:
-                extra[PREDICTION_DIMENSION] = np.asarray(predicted, dtype=np.int32)
+            if predictions is not None:
+                assert predicted is not None  # predictions are written from the chunks of a predicted cloud
+                extra[PREDICTION_DIMENSION] = predictions.prediction_values(predicted).astype(np.int32)
             writer.write(points, classification=codes, extra=extra)
     if unclassified:
         logger.info("%s: %d points of no reduced class written with classification %d", path, unclassified, top)
 
 
-def write_predictions(path: str | Path, *, chunks: Iterable[Chunk]) -> None:
-    """Writes the predicted class of every point, one integer per line, in file order.
+def write_predictions(path: str | Path, *, chunks: Iterable[Chunk], mapping: ClassMapping) -> None:
+    """Writes the predicted class of every point, one integer per line, in file order: the
+    ``prediction_values`` of ``mapping``, the mapping of the predicted classes.
 
     Example:
         >>> import tempfile
         >>> path = Path(tempfile.mkdtemp()) / "predictions.lbl"
-        >>> write_predictions(path, chunks=[(0, None, np.array([2, 0]), None), (2, None, np.array([1]), None)])
+        >>> chunks = [(0, None, np.array([2, 0]), None), (2, None, np.array([1]), None)]
+        >>> write_predictions(path, chunks=chunks, mapping=ClassMapping.from_codes(np.array([2, 5, 6])))
         >>> path.read_text().split()
-        ['2', '0', '1']
+        ['6', '2', '5']
     """
     with atomic_output(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             for _, _, predicted, _ in chunks:
-                np.savetxt(handle, np.asarray(predicted, dtype=np.int64), fmt="%d")
+                assert predicted is not None  # the chunks of a predicted cloud
+                np.savetxt(handle, mapping.prediction_values(predicted), fmt="%d")
     logger.info("wrote %s", path)
 
 
@@ -205,9 +328,9 @@ def write_with_dimensions(
 
     Example:
         >>> write_with_dimensions(out / "activations.laz", source=record.path, las=record.cloud.las,
-        ...                       columns={"activation_0": np.zeros(record.num_points)})
+        ...                       columns={"f1": np.zeros(record.num_points)})
         >>> list(laspy.read(out / "activations.laz").point_format.extra_dimension_names)
-        ['activation_0']
+        ['f1']
     """
     arrays = {name: np.asarray(values) for name, values in columns.items()}
     types = {name: "int32" if np.issubdtype(values.dtype, np.integer) else "float32" for name, values in arrays.items()}

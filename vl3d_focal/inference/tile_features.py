@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from vl3d_focal.data.eigen_features import log_isolated_points
 from vl3d_focal.data.feature_names import COLOUR_DIMENSIONS, neighbourhood_computed
 from vl3d_focal.data.features import SHAPE_FEATURES, SHAPE_NEIGHBOURS, neighbour_shapes
 from vl3d_focal.data.mined_chain import chain_reach, compute_chain
@@ -126,10 +127,13 @@ def _mined(
     *,
     miners: Sequence[MinedFeatures],
     scales: tuple[np.ndarray, np.ndarray] | None,
+    isolated: set[int],
 ) -> Compute:
     """The recipe's ``names`` from bucket records whose feature columns are ``columns`` (the
     point-wise inputs of a smoothing recipe, and of the mined features it smooths, among them:
-    those mined features are computed from the loaded points, :func:`compute_chain`)."""
+    those mined features are computed from the loaded points, :func:`compute_chain`); ``isolated``
+    gets the ids of the points without neighbour, as :func:`compute_chain`'s (over the tiles of a
+    cloud: a point computed again with a wider margin is counted once)."""
     reads = cloud_inputs(names, miners)
     scales = scales if any(r.miner == "HSVFromRGB" for r in recipes_for(names, miners)) else None
 
@@ -145,6 +149,7 @@ def _mined(
             queries=queries,
             ids=rows["id"],
             colours=colours,
+            isolated=isolated,
         )
 
     return compute
@@ -222,6 +227,7 @@ def fill_neighbourhood_features(
         grid = TerrainGrid.covering(bounds[0], bounds[1])
         ground = grid, terrain_surface(lambda: _tile_blocks(result, tiles, num_features=len(names)), grid)
     scales = _colour_scales(result, names, tiles) if any(r.miner == "HSVFromRGB" for r in recipes) else None
+    isolated: list[set[int]] = [set() for _ in recipes]  # per recipe, over the cloud's tiles
 
     def fill(tile: int) -> None:
         core = np.fromfile(result.bucket(tile), dtype=dtype)
@@ -232,7 +238,7 @@ def fill_neighbourhood_features(
             for j in columns:
                 if names[j] in SHAPE_FEATURES and names[j] not in mined:
                     core["feat"][:, j] = shapes[:, SHAPE_FEATURES.index(names[j])]
-        for recipe in recipes:
+        for recipe, alone in zip(recipes, isolated):
             wanted = [name for name in recipe.names if name in mined and mined[name] is recipe]
             if not wanted:  # only smoothed by a later recipe: computed where that one reads it
                 continue
@@ -245,7 +251,7 @@ def fill_neighbourhood_features(
                     tile,
                     num_features=len(names),
                     width=len(wanted),
-                    compute=_mined(recipe, wanted, names, miners=recipes, scales=scales),
+                    compute=_mined(recipe, wanted, names, miners=recipes, scales=scales, isolated=alone),
                     margin=_reach_margin(chain_reach(recipe, recipes, unknown=SHAPE_MARGIN_M)),
                 )
             for column, name in enumerate(wanted):
@@ -264,6 +270,14 @@ def fill_neighbourhood_features(
 
     for number, _ in enumerate(ordered_map(fill, tiles), start=1):  # two tiles at once on 2 cores
         logger.info("%s: neighbourhood features of tile %d/%d", result.path.name, number, len(tiles))
+    own = int(result.counts[:, : result.counts.shape[1] - result.buffer_chunks].sum())  # the buffer's ids come after
+    for recipe, alone in zip(recipes, isolated):
+        log_isolated_points(
+            isolated=sum(1 for point in alone if point < own),
+            total=own,
+            radius=recipe.params.get("radius"),
+            cloud=result.path.name,
+        )
     logger.info(
         "%s: %s computed tile by tile (%.1f s)",
         result.path.name,

@@ -7,13 +7,17 @@ written as the LAS report as they come. Points whose reference class is ignored
 (``ignore_classes``) are left out. Clusters need the features of every point at once: they are
 given by the caller (:class:`Clustering`), for a cloud held in memory.
 
-The report keeps every input dimension, with ``classification`` the reference class (its index;
-a point of no class, whose code the class mapping ignores: the highest code of its point
-format) and the extra dimensions ``Prediction`` (the predicted class), ``Success`` (1 where the
-prediction is the reference class, 0 where not, -1 without reference class; only for a cloud
-with reference classes), one probability per class named by the class (``include_probabilities``),
-``PointWiseEntropy``, ``WeightedEntropy``, ``ClusterLabel`` and ``ClusterWiseEntropy``, and
-``ClassAmbiguity``.
+The report keeps every input dimension and is laid out as VL3D's
+``ClassificationUncertaintyReport``: ``classification`` the reference class and ``Prediction``
+the predicted class, both written as the prediction outputs write a class
+(:meth:`~vl3d_focal.data.labels.ClassMapping.prediction_values`: the cloud's codes where the
+classes are its codes, no class step; else the class indices, as after VL3D's ``ClassReducer``),
+so that they compare as VL3D's ``y`` and ``yhat``; a point of no class keeps its code where the
+classes are the cloud's codes, else takes the highest code of its point format (as the
+``Writer`` writes it). Then ``Success`` (1 where the prediction is the reference class, else 0,
+also for a point of no class, as VL3D's ``y == yhat``; only for a cloud with reference classes),
+one probability per class named by the class (``include_probabilities``), ``PointWiseEntropy``,
+``WeightedEntropy``, ``ClusterLabel`` and ``ClusterWiseEntropy``, and ``ClassAmbiguity``.
 
 Example:
     >>> from vl3d_focal.inference.prediction import predict_cloud
@@ -38,6 +42,7 @@ import numpy as np
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
+from vl3d_focal.inference.classified_output import PREDICTION, SUCCESS, probability_names
 from vl3d_focal.inference.scoring import plot_sample
 from vl3d_focal.inference.uncertainty import (
     class_ambiguity,
@@ -48,7 +53,6 @@ from vl3d_focal.inference.uncertainty import (
     weighted_entropy,
 )
 from vl3d_focal.io.chunks import ChunkedCloudWriter, read_header
-from vl3d_focal.io.extra_names import cut_name
 from vl3d_focal.io.las import max_classification_code
 
 logger = logging.getLogger(__name__)
@@ -61,7 +65,6 @@ ENTROPY, WEIGHTED, CLUSTER, CLUSTER_ENTROPY, AMBIGUITY = (
     "ClassAmbiguity",
 )
 """The extra dimensions of the measures."""
-PREDICTION, SUCCESS = "Prediction", "Success"
 MEAN_KEYS = {ENTROPY: "mean_entropy", WEIGHTED: "mean_weighted_entropy", AMBIGUITY: "mean_ambiguity"}
 """The summary's means of the measures."""
 
@@ -161,17 +164,6 @@ def _clusters(record: CloudRecord, mapping: ClassMapping, options: UncertaintyOp
     return labels, cluster_entropy(entropy, labels, reduce=clustering.reduce)
 
 
-def probability_names(class_names: list[str]) -> list[str]:
-    """The extra dimensions of the class probabilities: the classes' names (VL3D's), cut to the
-    32 bytes of a LAS extra dimension's name (:func:`~vl3d_focal.io.extra_names.cut_name`).
-
-    Example:
-        >>> probability_names(["Ground", "Urban furniture"])
-        ['Ground', 'Urban furniture']
-    """
-    return [cut_name(name=name) for name in class_names]
-
-
 def _dimensions(options: UncertaintyOptions, *, success: bool) -> dict[str, str]:
     names = [PREDICTION, *([SUCCESS] if success else [])]
     names += probability_names(options.class_names) if options.include_probabilities else []
@@ -185,6 +177,13 @@ def _dimensions(options: UncertaintyOptions, *, success: bool) -> dict[str, str]
             "class_names must name the classes apart from each other and from the measures"
         )
     return {name: "int32" if name in (PREDICTION, SUCCESS, CLUSTER) else "float32" for name in names}
+
+
+def _reference_values(labels: np.ndarray, *, codes: np.ndarray, mapping: ClassMapping, top: int) -> np.ndarray:
+    """The report's ``classification``: each point's reference class written as ``Prediction``
+    is; a point of no class keeps its code ``codes`` where the classes are the cloud's codes,
+    else takes ``top``, the highest code of the point format."""
+    return np.where(labels < 0, codes if mapping.raw_codes else top, mapping.prediction_values(labels))
 
 
 def _writer(record: CloudRecord, path: str | Path | None, types: dict[str, str]) -> Any:
@@ -223,9 +222,12 @@ def evaluate_uncertainty(
     start = 0
     with _writer(record, report_path, types) as writer:
         for points, kept, labels, predicted, probabilities in _chunks(record, mapping, options.ignore):
-            columns: dict[str, np.ndarray] = {PREDICTION: predicted, ENTROPY: pointwise_entropy(probabilities)}
+            columns: dict[str, np.ndarray] = {
+                PREDICTION: mapping.prediction_values(predicted),
+                ENTROPY: pointwise_entropy(probabilities),
+            }
             if has_reference:
-                columns[SUCCESS] = np.where(labels < 0, -1, labels == predicted)
+                columns[SUCCESS] = labels == predicted
             if options.include_probabilities:
                 columns.update(zip(probability_names(options.class_names), probabilities.T))
             if options.include_weighted_entropy:
@@ -235,10 +237,14 @@ def evaluate_uncertainty(
                 columns[CLUSTER_ENTROPY] = clusters[1][start : start + len(labels)]
             columns[AMBIGUITY] = class_ambiguity(probabilities)
             if writer is not None:
-                top = max_classification_code(writer.header.point_format.id)
                 writer.write(
                     points[kept],
-                    classification=np.where(labels < 0, top, labels),
+                    classification=_reference_values(
+                        labels,
+                        codes=np.asarray(points.classification)[kept],
+                        mapping=mapping,
+                        top=max_classification_code(writer.header.point_format.id),
+                    ),
                     extra={name: np.asarray(values).astype(types[name]) for name, values in columns.items()},
                 )
             for name in sums:

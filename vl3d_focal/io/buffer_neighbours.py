@@ -13,7 +13,9 @@ modification time then (:func:`file_signature`). Against the tile index of a lat
 - a neighbour left out then whose file changed since (repaired, presumably): ``changed since
   it was left out``; one whose file did not change would be left out again, no change;
 - a neighbour used then that is none now (its header no longer reads, it is no input any
-  more): ``used, no longer readable``.
+  more): ``used, no longer readable``;
+- a neighbour used then whose file is another now (its :attr:`~vl3d_focal.io.footprints.Footprint.identity`:
+  size, modification time and point count, kept in ``used_inputs``): ``changed since it was used``.
 
 Example:
     >>> from vl3d_focal.io.footprints import Footprint
@@ -27,27 +29,14 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.io.footprints import TileIndex
+from vl3d_focal.io.footprints import TileIndex, file_signature
 
-
-def file_signature(path: str | Path) -> list[int] | None:
-    """A file's size in bytes and modification time in nanoseconds, or None when it cannot be seen.
-
-    Example:
-        >>> file_signature(out / "absent.las") is None
-        True
-    """
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return [int(found.st_size), int(found.st_mtime_ns)]
+__all__ = ["BufferNeighbours", "file_signature"]
 
 
 @dataclass(frozen=True)
@@ -58,11 +47,14 @@ class BufferNeighbours:
         metres: the buffer.
         used: the neighbours whose points were read, by path (as in the tile index).
         left_out: the neighbours left out, by path, with their :func:`file_signature` then.
+        used_inputs: the identity of each used neighbour's file (:meth:`identified`), by path;
+            empty in records written before they were kept (then not compared).
     """
 
     metres: float
     used: tuple[str, ...]
     left_out: Mapping[str, list[int] | None]
+    used_inputs: Mapping[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, *, metres: float, neighbours: Sequence[str], used: Sequence[str]) -> BufferNeighbours:
@@ -87,11 +79,26 @@ class BufferNeighbours:
         Example:
             >>> one = BufferNeighbours(metres=1.0, used=("b.las",), left_out={"c.las": None})
             >>> one.merged(BufferNeighbours(metres=3.0, used=("c.las",), left_out={"d.las": None}))
-            BufferNeighbours(metres=3.0, used=('b.las', 'c.las'), left_out={'d.las': None})
+            BufferNeighbours(metres=3.0, used=('b.las', 'c.las'), left_out={'d.las': None}, used_inputs={})
         """
         used = tuple(dict.fromkeys(self.used + other.used))
         left_out = {path: sign for path, sign in {**self.left_out, **other.left_out}.items() if path not in used}
-        return BufferNeighbours(metres=max(self.metres, other.metres), used=used, left_out=left_out)
+        inputs = {**self.used_inputs, **other.used_inputs}
+        return BufferNeighbours(metres=max(self.metres, other.metres), used=used, left_out=left_out, used_inputs=inputs)
+
+    def identified(self, *, index: TileIndex) -> BufferNeighbours:
+        """These neighbours with the identity of each used one's file as ``index`` knows it (the
+        run's tile index, read before any tile: a file replaced later reads as changed).
+
+        Example:
+            >>> from vl3d_focal.io.footprints import Footprint
+            >>> index = TileIndex(footprints=(Footprint(path="b.las", low=(0, 0, 0), high=(1, 1, 1), points=9,
+            ...                                         signature=(120, 7)),))
+            >>> BufferNeighbours(metres=1.0, used=("b.las",), left_out={}).identified(index=index).used_inputs
+            {'b.las': [120, 7, 9]}
+        """
+        found = {path: index_identity(path, index=index) for path in self.used}
+        return replace(self, used_inputs={path: identity for path, identity in found.items() if identity is not None})
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form kept in ``survey.json`` (:meth:`from_json` reads it back).
@@ -100,7 +107,8 @@ class BufferNeighbours:
             >>> BufferNeighbours(metres=2.0, used=("b.las",), left_out={"c.las": [10, 7]}).to_json()
             {'metres': 2.0, 'used': ['b.las'], 'left_out': {'c.las': [10, 7]}}
         """
-        return {"metres": self.metres, "used": list(self.used), "left_out": dict(self.left_out)}
+        document = {"metres": self.metres, "used": list(self.used), "left_out": dict(self.left_out)}
+        return {**document, "used_inputs": dict(self.used_inputs)} if self.used_inputs else document
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> BufferNeighbours:
@@ -114,6 +122,7 @@ class BufferNeighbours:
             metres=float(document["metres"]),
             used=tuple(str(path) for path in document["used"]),
             left_out={str(path): sign for path, sign in dict(document["left_out"]).items()},
+            used_inputs={str(path): list(identity) for path, identity in dict(document.get("used_inputs", {})).items()},
         )
 
     def changes(self, path: str | Path, *, index: TileIndex) -> list[str]:
@@ -136,4 +145,22 @@ class BufferNeighbours:
             if other in self.left_out and file_signature(other) != self.left_out[other]
         ]
         found += [f"{Path(other).name} used, no longer readable" for other in self.used if other not in now]
+        found += [
+            f"{Path(other).name} changed since it was used"
+            for other in self.used
+            if other in now
+            and other in self.used_inputs
+            and index_identity(other, index=index) != self.used_inputs[other]
+        ]
         return found
+
+
+def index_identity(path: str, *, index: TileIndex) -> list[int] | None:
+    """The identity of ``path``'s file as ``index`` knows it (None: not indexed, or no signature).
+
+    Example:
+        >>> index_identity("a.las", index=TileIndex(footprints=())) is None
+        True
+    """
+    footprint = index.get(path)
+    return None if footprint is None else footprint.identity

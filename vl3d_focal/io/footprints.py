@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,20 @@ _WKT_HORIZONTAL = re.compile(r"(?:PROJCS|PROJCRS|PROJECTEDCRS|GEOGCS|GEOGCRS|GEO
 _PROJECTED_KEY, _GEOGRAPHIC_KEY = 3072, 2048
 SURVEY_USES = "neighbour buffers and the survey map"
 """What takes a survey's tiles' coordinates as one system (:meth:`TileIndex.crs_warnings`)."""
+
+
+def file_signature(path: str | Path) -> list[int] | None:
+    """A file's size in bytes and modification time in nanoseconds, or None when it cannot be seen.
+
+    Example:
+        >>> file_signature(out / "absent.las") is None
+        True
+    """
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return [int(found.st_size), int(found.st_mtime_ns)]
 
 
 def crs_from_wkt(wkt: str) -> str | None:
@@ -97,6 +112,8 @@ class Footprint:
         high: highest x, y, z.
         points: point count.
         crs: ``"EPSG:<code>"`` or None.
+        signature: the file's :func:`file_signature` taken before its header was read, or None
+            (a footprint not read from a file).
     """
 
     path: str
@@ -104,6 +121,19 @@ class Footprint:
     high: tuple[float, float, float]
     points: int
     crs: str | None = None
+    signature: tuple[int, int] | None = None
+
+    @property
+    def identity(self) -> list[int] | None:
+        """What tells this file from another version of it: size, modification time (ns) and the
+        header's point count; None without a signature. A survey record keeps it per tile, so
+        that ``--resume`` predicts again a tile whose input was replaced since it was done.
+
+        Example:
+            >>> Footprint(path="a.las", low=(0, 0, 0), high=(1, 1, 1), points=9, signature=(120, 7)).identity
+            [120, 7, 9]
+        """
+        return None if self.signature is None else [*self.signature, self.points]
 
 
 def read_footprint(path: str | Path) -> Footprint:
@@ -116,6 +146,7 @@ def read_footprint(path: str | Path) -> Footprint:
         >>> read_footprint(tile).crs
         'EPSG:2154'
     """
+    signature = file_signature(path)  # before the header: a file replaced meanwhile reads as changed later
     try:
         with laspy.open(str(path)) as reader:
             header = reader.header
@@ -123,7 +154,12 @@ def read_footprint(path: str | Path) -> Footprint:
         raise DataError(f"point cloud {path}: cannot read its LAS header ({type(err).__name__}: {err})") from err
     (x0, y0, z0), (x1, y1, z1) = (float(v) for v in header.mins), (float(v) for v in header.maxs)
     return Footprint(
-        path=str(path), low=(x0, y0, z0), high=(x1, y1, z1), points=int(header.point_count), crs=header_crs(header)
+        path=str(path),
+        low=(x0, y0, z0),
+        high=(x1, y1, z1),
+        points=int(header.point_count),
+        crs=header_crs(header),
+        signature=None if signature is None else (signature[0], signature[1]),
     )
 
 

@@ -19,7 +19,14 @@ import numpy as np
 from vl3d_focal.losses.exceptions import LossArgumentError
 
 
-def _is_real(value: Any) -> bool:
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number: int, float, a NumPy integer or float scalar
+    (``numbers.Real``), not a bool.
+
+    Example:
+        >>> is_real(np.float32(0.9)), is_real(True), is_real("1")
+        (True, False, False)
+    """
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
@@ -48,7 +55,7 @@ def check_class_weight(value: Any, *, argument: str = "class_weight") -> tuple[f
         raise LossArgumentError(
             f"Argument `{argument}` must be a non-empty 1-D sequence of numbers. Received: {argument}={value!r}"
         )
-    bad = [v for v in array if not _is_real(v) or not math.isfinite(float(v)) or float(v) < 0]
+    bad = [v for v in array if not is_real(v) or not math.isfinite(float(v)) or float(v) < 0]
     if bad:
         raise LossArgumentError(
             f"Argument `{argument}` must contain non-negative finite numbers only. "
@@ -114,7 +121,7 @@ def check_gamma(value: Any, *, argument: str = "gamma") -> float:
         >>> check_gamma(0)
         0.0
     """
-    if not _is_real(value) or not math.isfinite(float(value)) or float(value) < 0:
+    if not is_real(value) or not math.isfinite(float(value)) or float(value) < 0:
         raise LossArgumentError(f"Argument `{argument}` must be a finite number >= 0. Received: {argument}={value!r}")
     return float(value)
 
@@ -126,7 +133,7 @@ def check_label_smoothing(value: Any) -> float:
         >>> check_label_smoothing(0.1)
         0.1
     """
-    if not _is_real(value) or not 0.0 <= float(value) < 1.0:
+    if not is_real(value) or not 0.0 <= float(value) < 1.0:
         raise LossArgumentError(
             f"Argument `label_smoothing` must be a number in [0, 1). Received: label_smoothing={value!r}"
         )

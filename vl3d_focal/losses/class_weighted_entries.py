@@ -157,7 +157,9 @@ def build_class_weighted_categorical_crossentropy(
 
 
 @LOSSES.register_module(
-    "class_weighted_binary_crossentropy", schema=BINARY_SCHEMA, metadata={**_METADATA, "num_classes": 2}
+    "class_weighted_binary_crossentropy",
+    schema=BINARY_SCHEMA,
+    metadata={**_METADATA, "num_classes": 2, "positive_class": 1},  # VL3D's sigmoid output: class 1
 )
 def build_class_weighted_binary_crossentropy(
     *,

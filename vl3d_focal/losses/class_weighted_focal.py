@@ -20,6 +20,7 @@ from vl3d_focal.losses import arguments as args
 from vl3d_focal.losses.exceptions import LossArgumentError
 from vl3d_focal.losses.point_terms import point_terms
 from vl3d_focal.losses.replicas import global_ratio
+from vl3d_focal.losses.softmax_logits import predictions_and_from_logits
 
 Tensor = Any  # a backend tensor (tf.Tensor, jax.Array, torch.Tensor)
 
@@ -111,6 +112,11 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
 
     Backends: TensorFlow (fused XLA kernels), JAX and PyTorch (``keras.ops``).
 
+    Softmax outputs: on the TensorFlow backend, as Keras' own cross-entropies, the loss reads
+    the logits Keras keeps on a softmax activation's output and computes from them (the same
+    number, without clipping); ``from_logits=True`` on such an output warns once and uses
+    them (:mod:`vl3d_focal.losses.softmax_logits`).
+
     Numerics: with ``from_logits=True`` the loss uses log-softmax (never clip-then-log) and a
     closed-form gradient. Keras' own ``CategoricalFocalCrossentropy`` clips probabilities to
     ``[eps, 1 - eps]`` before the log, so its per-point loss is capped at
@@ -167,13 +173,14 @@ class ClassWeightedFocalCategoricalCrossentropy(keras.losses.Loss):
 
     # ------------------------------------------------------------------ maths
     def _point_terms(self, y_true: Any, y_pred: Any, sample_weight: Any):
+        predictions, from_logits = predictions_and_from_logits(y_pred, from_logits=self.from_logits, loss=self)
         return point_terms(
             y_true,
-            y_pred,
+            predictions,
             sample_weight,
             class_weight=self.class_weight,
             gamma=self.gamma,
-            from_logits=self.from_logits,
+            from_logits=from_logits,
             label_smoothing=self.label_smoothing,
             axis=self.axis,
             ignore_class=self.ignore_class,

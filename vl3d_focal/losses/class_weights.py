@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from vl3d_focal.losses.arguments import is_real
 from vl3d_focal.losses.exceptions import ClassWeightError
 
 CLASS_WEIGHT_STRATEGIES: tuple[str, ...] = (
@@ -78,9 +79,50 @@ def _check_counts(counts: Any) -> np.ndarray:
         raise ClassWeightError(f"Argument `counts` must be a non-empty 1-D sequence. Received shape {array.shape}")
     if not np.all(np.isfinite(array)) or np.any(array < 0):
         raise ClassWeightError(f"Argument `counts` must hold finite non-negative numbers. Received: {array.tolist()}")
-    if array.sum() <= 0:
-        raise ClassWeightError(f"Argument `counts` has no labelled point in any class. Received: {array.tolist()}")
     return array
+
+
+def check_on_absent_class(value: Any) -> str:
+    """``value`` when it is one of ``ON_ABSENT_CLASS``.
+
+    Example:
+        >>> check_on_absent_class("zero")
+        'zero'
+    """
+    if not isinstance(value, str) or value not in ON_ABSENT_CLASS:
+        raise ClassWeightError(
+            f"Argument `on_absent_class` must be one of {list(ON_ABSENT_CLASS)}. Received: on_absent_class={value!r}"
+        )
+    return value
+
+
+def present_classes(
+    counts: np.ndarray, *, on_absent_class: str, weighting: str, argument: str = "counts"
+) -> np.ndarray:
+    """The mask of the classes with points, for weights computed from ``counts`` by ``weighting``
+    (words for the messages: how the weights come from the counts, infinite for a class
+    without points). Such a class raises :class:`ClassWeightError` with
+    ``on_absent_class="error"``; with ``"zero"`` it warns (the caller gives it weight 0).
+
+    Example:
+        >>> present_classes(np.array([4.0, 0.0]), on_absent_class="error", weighting="N / n_c")
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.losses.exceptions.ClassWeightError: class(es) [1] have no points in the counts [4.0, 0.0]: N / n_c would give them an infinite weight; pass on_absent_class='zero' to weight them 0
+    """
+    present = counts > 0
+    if not present.any():
+        raise ClassWeightError(f"Argument `{argument}` has no labelled point in any class. Received: {counts.tolist()}")
+    if not present.all():
+        absent = np.flatnonzero(~present).tolist()
+        message = (
+            f"class(es) {absent} have no points in the {argument} {counts.tolist()}: {weighting} would give "
+            "them an infinite weight"
+        )
+        if on_absent_class == "error":
+            raise ClassWeightError(f"{message}; pass on_absent_class='zero' to weight them 0")
+        warnings.warn(f"{message}; weighting them 0", RuntimeWarning, stacklevel=3)
+    return present
 
 
 def _weights_of_present(
@@ -115,13 +157,17 @@ def compute_class_weight(
     k: float = 1.02,
     on_absent_class: str = "error",
 ) -> list[float]:
-    """C class weights computed from per-class point counts.
+    """C class weights computed from per-class point COUNTS.
+
+    Unlike scikit-learn's function of the same name, it takes the number of points of each
+    class, not the labels: from integer labels ``0..C-1``, ``np.bincount(labels, minlength=C)``
+    gives the counts.
 
     Args:
         strategy: one of ``CLASS_WEIGHT_STRATEGIES`` (case-insensitive; ``"auto"`` = ``"balanced"``).
         counts: number of points of each class (non-negative, not all zero).
-        beta: ``effective_number`` parameter, in [0, 1).
-        k: ``log`` parameter, > 1.
+        beta: ``effective_number`` parameter, a real number in [0, 1) (NumPy scalars too).
+        k: ``log`` parameter, a real number > 1.
         on_absent_class: ``"error"`` (default) raises for a class without points; ``"zero"``
             gives it weight 0 and warns.
 
@@ -135,28 +181,17 @@ def compute_class_weight(
     Example:
         >>> compute_class_weight("inverse_frequency", [100, 200, 50, 10])[3]
         0.7407407407407407
+        >>> labels = np.array([0, 0, 0, 1])  # a label per point
+        >>> compute_class_weight("balanced", np.bincount(labels, minlength=2))
+        [0.6666666666666666, 2.0]
     """
     name = normalize_strategy(strategy)
     n = _check_counts(counts)
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
+    if not is_real(beta) or not 0.0 <= beta < 1.0:
         raise ClassWeightError(f"Argument `beta` must be a number in [0, 1). Received: beta={beta!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or not (math.isfinite(k) and k > 1.0):
+    if not is_real(k) or not (math.isfinite(k) and k > 1.0):
         raise ClassWeightError(f"Argument `k` must be a finite number > 1. Received: k={k!r}")
-    if on_absent_class not in ON_ABSENT_CLASS:
-        raise ClassWeightError(
-            f"Argument `on_absent_class` must be one of {list(ON_ABSENT_CLASS)}. "
-            f"Received: on_absent_class={on_absent_class!r}"
-        )
-    present = n > 0
-    if not present.all():
-        absent = np.flatnonzero(~present).tolist()
-        message = (
-            f"class(es) {absent} have no points in the counts {n.tolist()}: strategy "
-            f"{name!r} would give them an infinite weight"
-        )
-        if on_absent_class == "error":
-            raise ClassWeightError(f"{message}; pass on_absent_class='zero' to weight them 0")
-        warnings.warn(f"{message}; weighting them 0", RuntimeWarning, stacklevel=2)
+    present = present_classes(n, on_absent_class=check_on_absent_class(on_absent_class), weighting=f"strategy {name!r}")
     weights = np.zeros_like(n)
     weights[present] = _weights_of_present(
         name, n[present], total=float(n.sum()), num_classes=n.size, beta=float(beta), k=float(k)
@@ -172,12 +207,7 @@ def _explicit_weights(values: Sequence[Any], *, class_names: Sequence[str]) -> l
         )
     out = []
     for index, value in enumerate(values):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float, np.number))
-            or not math.isfinite(float(value))
-            or float(value) < 0
-        ):
+        if not is_real(value) or not math.isfinite(float(value)) or float(value) < 0:
             raise ClassWeightError(
                 f"`class_weight[{index}]` ({class_names[index]!r}) must be a finite number >= 0. Received: {value!r}"
             )
@@ -257,12 +287,15 @@ def strategy_descriptions() -> dict[str, str]:
     return {name: " ".join(text.replace("``", "").split()) for name, text in found}
 
 
-def describe_class_weight(spec_value: Any) -> str:
-    """How a spec's ``class_weight`` value gives the weights, in words (for reports).
+def describe_class_weight(spec_value: Any, *, counted_on: str | None = None) -> str:
+    """How a spec's ``class_weight`` value gives the weights, in words (for reports);
+    ``counted_on``: what a strategy counted the classes on, where not the training points.
 
     Example:
         >>> describe_class_weight("AUTO")
         'balanced: N / (C n_c) (scikit-learn\\'s and VL3D\\'s "auto"). n_c: training points of class c, N: all, C: classes.'
+        >>> describe_class_weight("auto", counted_on="training receptive fields").split(". ")[-1]
+        'n_c: points of class c in the training receptive fields, N: all of them, C: classes.'
         >>> describe_class_weight([1, 2])
         'given in the spec'
     """
@@ -274,6 +307,9 @@ def describe_class_weight(spec_value: Any) -> str:
     name = str(options.pop("strategy"))
     name = STRATEGY_ALIASES.get(name.lower(), name.lower())
     extra = "".join(f", {key}={value}" for key, value in options.items())
-    return (
-        f"{name}{extra}: {strategy_descriptions().get(name, '')} n_c: training points of class c, N: all, C: classes."
+    counted = (
+        "training points of class c, N: all"
+        if counted_on is None
+        else f"points of class c in the {counted_on}, N: all of them"
     )
+    return f"{name}{extra}: {strategy_descriptions().get(name, '')} n_c: {counted}, C: classes."

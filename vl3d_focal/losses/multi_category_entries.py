@@ -32,6 +32,11 @@ SCHEMA = parts.loss_schema(
             "description": "Points per class; weights = N / n_c normalised to sum 1.",
         },
         "class_weight": parts.class_weight_property(),
+        "on_absent_class": {
+            "enum": ["error", "zero"],
+            "default": "error",
+            "description": "A class of class_counts without points (infinite weight): stop with an error, or weight it 0.",
+        },
         "gamma": parts.gamma_property(default=2.0),
         "from_logits": parts.from_logits_property(),
         "epsilon": {
@@ -53,6 +58,7 @@ def build_multi_category_focal_crossentropy(
     *,
     class_counts: Sequence[float] | None = None,
     class_weight: Sequence[float] | None = None,
+    on_absent_class: str = "error",
     gamma: float = 2.0,
     from_logits: bool = False,
     epsilon: float = 1e-7,
@@ -64,6 +70,7 @@ def build_multi_category_focal_crossentropy(
     Args:
         class_counts: points per class (weights = normalised inverse frequency).
         class_weight: explicit per-class weights (exclusive with ``class_counts``).
+        on_absent_class: ``"error"`` or ``"zero"``, for a class of ``class_counts`` without points.
         gamma: focusing parameter >= 0.
         from_logits: whether predictions are logits.
         epsilon: probability clipping bound.
@@ -87,6 +94,7 @@ def build_multi_category_focal_crossentropy(
     return MultiCategoryFocalCrossentropy(
         class_counts=class_counts,
         class_weight=class_weight,
+        on_absent_class=on_absent_class,
         gamma=gamma,
         from_logits=from_logits,
         epsilon=epsilon,

@@ -16,13 +16,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from vl3d_focal.losses import arguments as args
 from vl3d_focal.losses import schema_parts as parts
-from vl3d_focal.losses.class_weights import compute_class_weight
+from vl3d_focal.losses.class_weights import check_on_absent_class, compute_class_weight, present_classes
 from vl3d_focal.losses.exceptions import LossArgumentError
 from vl3d_focal.losses.label_checks import check_dense, check_one_hot_layout
+from vl3d_focal.losses.softmax_logits import predictions_and_from_logits
 
 Tensor = Any  # a backend tensor
 
@@ -65,8 +67,15 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
     Args:
         class_counts: points per class; weights are ``N / n_c`` normalised to sum 1.
         class_weight: explicit per-class weights instead of ``class_counts``.
+        on_absent_class: what a class of ``class_counts`` without points gets (its weight
+            ``N / n_c`` would be infinite): ``"error"`` (default) raises
+            :class:`~vl3d_focal.losses.exceptions.ClassWeightError`, ``"zero"`` weighs it 0 (with a
+            warning) and the other classes as if it did not exist, as in
+            :func:`~vl3d_focal.losses.class_weights.compute_class_weight`.
         gamma: focusing parameter >= 0.
-        from_logits: whether ``y_pred`` holds logits.
+        from_logits: whether ``y_pred`` holds logits. On the TensorFlow backend a softmax
+            activation's output is read from its logits, as by Keras' own cross-entropies
+            (:mod:`vl3d_focal.losses.softmax_logits`).
         epsilon: probability clipping bound (seed 003 uses 1e-7).
         reduction: one of Keras' reductions (None/"none" gives per-sample values).
         name: name of the loss.
@@ -84,6 +93,7 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
         *,
         class_counts: Sequence[float] | None = None,
         class_weight: Sequence[float] | None = None,
+        on_absent_class: str = "error",
         gamma: float = 2.0,
         from_logits: bool = False,
         epsilon: float = 1e-7,
@@ -100,21 +110,30 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
             )
         self.class_counts = args.check_class_weight(class_counts, argument="class_counts")
         self.class_weight = args.check_class_weight(class_weight)
+        self.on_absent_class = check_on_absent_class(on_absent_class)
         self.gamma = args.check_gamma(gamma)
         self.from_logits = args.check_bool(from_logits, argument="from_logits")
-        if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not 0 < epsilon < 0.5:
+        if not args.is_real(epsilon) or not 0 < epsilon < 0.5:
             raise LossArgumentError(f"Argument `epsilon` must be in (0, 0.5). Received: epsilon={epsilon!r}")
         self.epsilon = float(epsilon)
-        self._alpha: tuple[float, ...] | None
-        if self.class_counts is not None:
-            self._alpha = tuple(compute_class_weight("inverse_frequency", self.class_counts))
-        else:
-            self._alpha = self.class_weight
+        self._alpha = self.class_weight
+        if self.class_counts is not None:  # N / n_c normalised to sum 1 over the classes with points
+            n = np.asarray(self.class_counts, np.float64)
+            present = present_classes(
+                n,
+                on_absent_class=self.on_absent_class,
+                weighting="this loss's class weights (N / n_c, normalised to sum 1)",
+                argument="class_counts",
+            )
+            alpha = np.zeros_like(n)
+            alpha[present] = compute_class_weight("inverse_frequency", n[present])
+            self._alpha = tuple(float(a) for a in alpha)
 
     def call(self, y_true: Any, y_pred: Any) -> Tensor:
         """Per-sample losses."""
         check_dense(y_true, argument="y_true")
         check_dense(y_pred, argument="y_pred")
+        y_pred, from_logits = predictions_and_from_logits(y_pred, from_logits=self.from_logits, loss=self)
         y_pred = ops.convert_to_tensor(y_pred, "float32")
         y_true = ops.convert_to_tensor(y_true, "float32")
         check_one_hot_layout(y_true_shape=y_true.shape, y_pred_shape=y_pred.shape)
@@ -130,7 +149,7 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
                 )
             alpha = ops.convert_to_tensor(self._alpha, "float32")
         return multi_category_focal_crossentropy(
-            y_true, y_pred, alpha=alpha, gamma=self.gamma, from_logits=self.from_logits, epsilon=self.epsilon
+            y_true, y_pred, alpha=alpha, gamma=self.gamma, from_logits=from_logits, epsilon=self.epsilon
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -138,6 +157,7 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
         return {
             "class_counts": None if self.class_counts is None else list(self.class_counts),
             "class_weight": None if self.class_weight is None else list(self.class_weight),
+            "on_absent_class": self.on_absent_class,
             "gamma": self.gamma,
             "from_logits": self.from_logits,
             "epsilon": self.epsilon,

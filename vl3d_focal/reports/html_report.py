@@ -54,10 +54,31 @@ def detailed_evaluations(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [evaluations[k] for k in order[:DETAILED_CLOUDS]]
 
 
-def _step_name(record: Mapping[str, Any], index: int | None) -> str:
+def _step_place(record: Mapping[str, Any], index: int | None) -> str:
+    """Where in the run: ``in step 2 (eval ClassificationEvaluator)``, or, without a step, before
+    the first step, after the last one (a survey whose tiles failed) or after the last one that ran.
+
+    Example:
+        >>> steps = [{"kind": "predict", "name": "ModelLoader", "status": "done"},
+        ...          {"kind": "writer", "name": "ClassifiedPcloudWriter", "status": "done"}]
+        >>> _step_place({"steps": steps}, 1), _step_place({"steps": steps}, None), _step_place({"steps": []}, None)
+        ('in step 2 (writer ClassifiedPcloudWriter)', 'after the last step', 'before the first step')
+    """
     steps = record.get("steps") or []
-    if index is None or index >= len(steps):
+    if index is not None and index < len(steps):
+        return f"in {_step_label(steps, index)}"
+    ran = [number for number, step in enumerate(steps) if step.get("status") not in (None, "pending")]
+    if not ran:
         return "before the first step"
+    return "after the last step" if len(ran) == len(steps) else f"after {_step_label(steps, ran[-1])}"
+
+
+def _warning_place(record: Mapping[str, Any], index: int | None) -> str:
+    steps = record.get("steps") or []
+    return _step_label(steps, index) if index is not None and index < len(steps) else "before the first step"
+
+
+def _step_label(steps: list[Mapping[str, Any]], index: int) -> str:
     step = steps[index]
     origin = f"{step['origin']}: " if step.get("origin") else ""  # where VL3D's forms rewrote the steps
     return f"step {index + 1} ({origin}{step['kind']} {step['name']})"
@@ -101,7 +122,7 @@ def _summary(record: Mapping[str, Any], folder: Path) -> str:
 def _error(record: Mapping[str, Any]) -> str:
     error = record["error"]
     html = (
-        f'<div class="error"><b>{esc(error["type"])}</b> in {esc(_step_name(record, error.get("step")))}: '
+        f'<div class="error"><b>{esc(error["type"])}</b> {esc(_step_place(record, error.get("step")))}: '
         f"{esc(error['message'])}</div>"
     )
     if error.get("traceback"):
@@ -114,7 +135,7 @@ def _warnings(record: Mapping[str, Any]) -> str:
     if not warnings:
         return '<p class="muted">No warning was logged during the run.</p>'
     return "".join(
-        f'<div class="warn"><b>{esc(w["level"])}</b> {esc(_step_name(record, w.get("step")))}, '
+        f'<div class="warn"><b>{esc(w["level"])}</b> {esc(_warning_place(record, w.get("step")))}, '
         f"<code>{esc(w['logger'])}</code>: {esc(w['message'])}</div>"
         for w in warnings
     )

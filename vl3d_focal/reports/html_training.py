@@ -46,17 +46,29 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
         log = base.endswith("loss") or base in ("learning_rate", "lr")
         charts.append(svg_charts.line_chart(x=epochs, series=series, title=base, x_label="epoch", log_y=log))
     names, counts, weights = training["class_names"], training["class_counts"], training.get("class_weight")
+    counted_on = training.get("class_weight_counted_on")
+    fields = training.get("class_weight_counts") if counted_on not in (None, "training points") else None
+    fitted = fields or counts  # the points the weights apply to: those of the fitted fields where counted there
     total = sum(counts) or 1
-    pull = [w * c for w, c in zip(weights, counts)] if weights else counts
+    pull = [w * c for w, c in zip(weights, fitted)] if weights else fitted
     rows = [
         [
             esc(name),
             fmt(int(c)),
             f"{100 * c / total:.2f}%",
+            *([fmt(int(f)), f"{100 * f / (sum(fields) or 1):.2f}%"] if fields else []),
             fmt(w, 4) if weights else "1 (none)",
             f"{100 * p / (sum(pull) or 1):.2f}%",
         ]
-        for name, c, w, p in zip(names, counts, weights or counts, pull)
+        for name, c, f, w, p in zip(names, counts, fitted, weights or counts, pull)
+    ]
+    header = [
+        "class",
+        "training points",
+        "share",
+        *([f"points in the {counted_on}", "share"] if fields else []),
+        "weight",
+        "share of the weighted loss",
     ]
     files = " ".join(
         link(path, folder=folder)
@@ -77,11 +89,12 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
         + "".join(charts)
         + "</div><h3>Class weights</h3>"
     )
+    counted = f", counted on the {counted_on}" if counted_on else ""
     html += (
         f"<p>{esc(training.get('class_weight_rule') or 'No class weights: every point weighs the same.')} "
-        f"(from {esc(training.get('class_weight_source', 'none'))})</p>"
+        f"(from {esc(training.get('class_weight_source', 'none'))}{esc(counted)})</p>"
     )
-    html += table(["class", "training points", "share", "weight", "share of the weighted loss"], rows)
+    html += table(header, rows)
     if weights:
         html += svg_charts.bar_chart(
             categories=names,

@@ -7,6 +7,11 @@ specification (``urn:ogc:def:crs:EPSG::<code>``), which QGIS and GDAL read. With
 in the clouds' headers, or with tiles of several CRSs, the member is left out (QGIS then asks
 for one): each tile's ``crs`` property tells which tiles to reproject.
 
+A tile without bounds (its header could not be read, or it holds no point and was skipped) is
+a feature without geometry (``"geometry": null``, which RFC 7946 allows for an unlocated
+feature): QGIS and GDAL list it in the layer's attribute table with its status and error, so
+the map counts every tile of the survey.
+
 Example:
     >>> doc = survey_features([{"path": "/d/a.laz", "bounds": [0, 0, 10, 5], "status": "done",
     ...                         "points": 7, "metrics": {"mIoU": 0.5, "OA": 0.9}}], crs="EPSG:2154")
@@ -34,21 +39,24 @@ def _ring(bounds: Sequence[float]) -> list[list[float]]:
 
 
 def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> dict[str, Any]:
-    """The GeoJSON FeatureCollection of the tiles (those with known bounds).
+    """The GeoJSON FeatureCollection of the tiles: a polygon per tile of known bounds, a feature
+    without geometry for the others (see the module docstring).
 
     Args:
-        tiles: the ``tiles`` of a survey record: ``path``, ``bounds`` (xmin, ymin, xmax, ymax),
-            ``status``, ``points``, ``metrics`` (or None), ``error`` and ``crs`` (optional).
+        tiles: the ``tiles`` of a survey record: ``path``, ``bounds`` (xmin, ymin, xmax, ymax,
+            or None), ``status``, ``points``, ``metrics`` (or None), ``error``, ``reason`` (why
+            it was skipped, optional) and ``crs`` (optional).
         crs: ``"EPSG:<code>"`` of the tiles, or None.
 
     Example:
         >>> survey_features([], crs=None)
         {'type': 'FeatureCollection', 'features': []}
+        >>> survey_features([{"path": "/d/junk.laz", "bounds": None, "status": "failed", "error": "not a LAS/LAZ file"}],
+        ...                 crs=None)["features"][0]["geometry"] is None
+        True
     """
     features = []
     for tile in tiles:
-        if not tile.get("bounds"):
-            continue
         metrics = tile.get("metrics") or {}
         properties = {
             "name": os.path.splitext(os.path.basename(tile["path"]))[0],  # Path.stem, 3x as fast
@@ -56,6 +64,7 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
             "status": tile["status"],
             "points": tile.get("points"),
             "error": tile.get("error"),
+            "reason": tile.get("reason"),
             "crs": tile.get("crs"),
         }
         properties.update({score: metrics.get(score) for score in SCORES})
@@ -63,7 +72,7 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
             {
                 "type": "Feature",
                 "properties": properties,
-                "geometry": {"type": "Polygon", "coordinates": [_ring(tile["bounds"])]},
+                "geometry": {"type": "Polygon", "coordinates": [_ring(tile["bounds"])]} if tile.get("bounds") else None,
             }
         )
     doc: dict[str, Any] = {"type": "FeatureCollection"}

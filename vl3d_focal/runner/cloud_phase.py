@@ -11,17 +11,22 @@ training, model writers) run once, in the driver. For each phase, :class:`CloudP
    the tiles whose record holds that fingerprint and whose outputs exist, unless the
    neighbour tiles their buffer read differ from those it would read now
    (:meth:`~vl3d_focal.runner.survey.SurveyRecord.buffer_changes`: a neighbour that failed
-   then and was repaired since);
+   then and was repaired since, or was replaced since it was used) or the tile's own input file
+   is another (:meth:`~vl3d_focal.runner.survey.SurveyRecord.input_changes`;
+   :mod:`~vl3d_focal.runner.phase_plan`); a resumed run opens its executor only if a tile is left;
 3. runs one task per remaining cloud (:func:`~vl3d_focal.runner.cloud_task.run_cloud_task`) on
    the executor (:mod:`~vl3d_focal.runner.executor`); on Dask, a model trained in this run is
    first saved to a temporary model file beside the outputs, which each worker loads once;
 4. records every outcome as it arrives: in the survey record (:mod:`~vl3d_focal.runner.survey`),
    in the run's facts (the tiles' evaluations, for the run record) and in the progress (tiles
    done of the total, failed, points per second, time left: a bar on a terminal, log lines
-   every few seconds elsewhere; :class:`~vl3d_focal.progress.Progress`).
+   every few seconds elsewhere; :class:`~vl3d_focal.progress.Progress`), and logs what the
+   task logged on a Dask worker, once, naming its tile (:mod:`~vl3d_focal.runner.task_log`).
 
 A run of one cloud is no survey: no record, and a failure raises as it happens. In a survey a
-failed tile is recorded and the others go on; :meth:`CloudPhases.finish` then raises a
+failed tile is recorded, its outputs of the phase that an earlier run left are deleted (they
+would look complete; so are those of a tile that failed before the phase), and the others go
+on; :meth:`CloudPhases.finish` then raises a
 :class:`~vl3d_focal.errors.DataError` naming the failed tiles (exit status 2).
 
 Example:
@@ -49,7 +54,6 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import check_output_path, partial_path
 from vl3d_focal.progress import Progress
 from vl3d_focal.registry import RegistryEntry
-from vl3d_focal.reports.metrics import classification_metrics
 from vl3d_focal.runner.cloud_task import (
     FAILED_STEP_ATTRIBUTE,
     CloudOutcome,
@@ -60,8 +64,10 @@ from vl3d_focal.runner.cloud_task import (
 )
 from vl3d_focal.runner.executor import ExecutorSettings, open_executor
 from vl3d_focal.runner.outputs import declared_outputs
+from vl3d_focal.runner.phase_plan import anything_left, expand_patterns, plan_tasks, remove_tile_outputs
 from vl3d_focal.runner.survey import SurveyRecord
-from vl3d_focal.steps.facts import EvaluationFacts
+from vl3d_focal.runner.survey_tally import progress_note, tally_line
+from vl3d_focal.runner.task_log import relay_messages
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -120,16 +126,6 @@ def cloud_output_patterns(steps: Sequence[Mapping[str, Any]]) -> list[str]:
     return [path for scope, path, _ in declared_outputs({"sequential_pipeline": list(steps)}) if scope == "cloud"]
 
 
-def expand_patterns(patterns: Sequence[str], *, prefix: str) -> list[str]:
-    """:func:`cloud_output_patterns` for the cloud of output prefix ``prefix``.
-
-    Example:
-        >>> expand_patterns(["*p.laz", "fixed.txt"], prefix="o/a/")
-        ['o/a/p.laz', 'fixed.txt']
-    """
-    return [expand_output(path, prefix=prefix) for path in patterns]
-
-
 def driver_loads_models(spec: Mapping[str, Any]) -> bool:
     """Whether the process that runs a normalised spec trains or loads a model itself: with the
     local executor, or a train step; on Dask, only for a model file that stores no fingerprint
@@ -181,6 +177,7 @@ class CloudPhases:
         self.settings, self.state, self.record = settings, state, record
         self._stack = contextlib.ExitStack()
         self._executor: Any = None
+        self._started = time.monotonic()
 
     def __enter__(self) -> CloudPhases:
         return self
@@ -188,26 +185,27 @@ class CloudPhases:
     def __exit__(self, *exc: Any) -> None:
         self._stack.close()
         if self.record is not None:
-            self.record.write(force=True, finished=exc[0] is None)
+            self.record.end(error=exc[1] if exc[0] is not None else None)
 
     def _open(self) -> Any:
         if self._executor is None:
             self._executor = self._stack.enter_context(open_executor(self.settings))
         return self._executor
 
-    def _model(self, executor: Any) -> tuple[ModelRef | None, str | None]:
-        """The model reference for workers and the model's fingerprint."""
+    def _model(self, *, in_process: bool) -> tuple[ModelRef | None, str | None]:
+        """The model reference for workers and the model's fingerprint (``in_process``: the
+        local executor, no workers)."""
         if self.state.bundle is None:
             return None, None
         from vl3d_focal.models.model_file import bundle_fingerprint, save_bundle, stored_fingerprint
 
         path = self.state.model_file
-        stored = None if executor.in_process or path is None else stored_fingerprint(path)
+        stored = None if in_process or path is None else stored_fingerprint(path)
         if stored is not None:  # the workers load the model: this process needs only its fingerprint
             return ModelRef(path=str(path), fingerprint=stored, source=str(path)), stored
         bundle = self.state.require_bundle(step="predict")  # loaded here once if only described
         fingerprint = bundle_fingerprint(bundle)
-        if executor.in_process:
+        if in_process:
             return None, fingerprint
         if path is not None:
             return ModelRef(path=str(path), fingerprint=fingerprint, source=str(path)), fingerprint
@@ -231,12 +229,13 @@ class CloudPhases:
             prepare = entry.metadata.get("prepare")
             if prepare is not None:
                 prepare(step, self.state)
-        executor = self._open()
-        model, model_fingerprint = self._model(executor)
-        fingerprint = phase_fingerprint(steps, model_fingerprint=model_fingerprint)
+        local = self.settings.engine != "dask"
         record = self.record
+        resumed = record is not None and self.state.resume
+        executor = None if resumed else self._open()  # resumed: only if a tile is left to run (below)
+        model, model_fingerprint = self._model(in_process=local)
+        fingerprint = phase_fingerprint(steps, model_fingerprint=model_fingerprint)
         survey = record is not None
-        local = executor.in_process
         context = PhaseContext(
             steps=list(steps),
             needs=list(needs),
@@ -252,6 +251,7 @@ class CloudPhases:
             classes_rewritten=self.state.classes_rewritten,
             miners=tuple(self.state.miners),
             imputers=tuple(self.state.imputers),
+            relay_log=not local,
         )
         phase = (
             None
@@ -261,8 +261,13 @@ class CloudPhases:
             )
         )
         patterns = cloud_output_patterns(steps)
-        tasks, skipped = self._tasks(patterns, phase=phase)
+        if executor is None and anything_left(record, self.state, patterns, phase=phase):
+            executor = self._open()  # before any tile is recorded: a failure leaves them as they were
+        tasks = plan_tasks(record, self.state, patterns, phase=phase)
         by_number = {task.number: task for task in tasks}
+        tiles = len(tasks) if record is None else len(record.tiles)
+        failed_before = 0 if record is None else len(record.failed_tiles())
+        outcomes = iter(()) if executor is None else executor.run(run_cloud_task, tasks, shared=context)
         counts, start, step_seconds = {"done": 0, "failed": 0}, time.monotonic(), [0.0] * len(steps)
         with Progress(
             "survey" if survey else "clouds",
@@ -270,32 +275,36 @@ class CloudPhases:
             unit="points",
             log_every_s=PROGRESS_LOG_S,
         ) as progress:
-            for outcome in executor.run(run_cloud_task, tasks, shared=context):
+            for outcome in outcomes:
                 task = by_number[outcome.number]
-                self._take(outcome, task=task, patterns=patterns, phase=phase, relay=not executor.in_process)
+                if outcome.messages or outcome.status == "failed":
+                    progress.clear()  # a log line follows: not on the bar's line
+                self._take(outcome, task=task, patterns=patterns, phase=phase)
                 step_seconds = [total + seconds for total, seconds in zip(step_seconds, outcome.step_seconds)]
                 counts[outcome.status] += 1
                 rate = (progress.done + task.points) / max(time.monotonic() - start, 1e-9)
-                progress.note = (
-                    f"{counts['done'] + counts['failed']}/{len(tasks)} tiles, {counts['failed']} failed"
-                    + (f", {len(skipped)} skipped" if skipped else "")
-                    + f", {rate:,.0f} points/s"
+                progress.note = progress_note(
+                    tiles=tiles,
+                    tasks=len(tasks),
+                    done=counts["done"],
+                    failed=counts["failed"],
+                    failed_before=failed_before,
+                    rate=rate,
                 )
                 progress.advance(task.points)
         if record is not None:
             record.write(force=True)
         return step_seconds
 
-    def _take(
-        self, outcome: CloudOutcome, *, task: CloudTask, patterns: Sequence[str], phase: int | None, relay: bool = False
-    ) -> None:
+    def _take(self, outcome: CloudOutcome, *, task: CloudTask, patterns: Sequence[str], phase: int | None) -> None:
         """Adds a task's outcome to the run's facts and the survey record (``patterns``: the
         phase's :func:`cloud_output_patterns`); a failed task of a run that is no survey (one
-        cloud on Dask workers) raises its error. ``relay``: the task ran in another process (a
-        Dask worker), whose warnings are logged here too, so that the run's record and report,
-        which collect this process's warnings, hold them."""
-        for message in outcome.warnings if relay else ():
-            logger.warning("%s (reported by a Dask worker)", message)  # the message names its cloud
+        cloud on Dask workers) raises its error, a survey's is logged at ERROR. What a task on a
+        Dask worker logged is logged here, once, naming its tile (:mod:`~vl3d_focal.runner.task_log`),
+        so that the run's log, record and report, which collect this process's messages, hold it."""
+        relay_messages(outcome.messages, tile=task.path)
+        if outcome.status == "failed" and self.record is not None:
+            logger.error("%s: failed: %s", Path(task.path).name, outcome.error)
         if outcome.status == "failed" and self.record is None:  # not a survey: the run fails with it
             error = DataError(f"{Path(task.path).name}: {outcome.error}")
             setattr(error, FAILED_STEP_ATTRIBUTE, outcome.failed_step)  # the run's record names that step
@@ -304,58 +313,10 @@ class CloudPhases:
         self.state.facts.uncertainties.extend(outcome.facts.uncertainties)
         self.state.facts.notes.extend(outcome.facts.notes)
         if self.record is not None and phase is not None:  # a survey's phases have numbers
-            self.record.record(outcome, phase=phase, outputs=expand_patterns(patterns, prefix=task.prefix))
-
-    def _keep_earlier_evaluation(self, path: str, *, evaluated: set[str]) -> None:
-        """The scores of a tile an earlier run evaluated and this one skips count in the run's
-        record, as if evaluated now (once per tile: ``evaluated`` are the clouds the record has)."""
-        assert self.record is not None
-        kept = self.record.tile_metrics(path)
-        if kept is None or path in evaluated:
-            return
-        metrics = classification_metrics(kept["confusion_matrix"], class_names=kept["class_names"])
-        self.state.facts.evaluations.append(
-            EvaluationFacts(cloud=path, report_path="", metrics=metrics, earlier_run=True)
-        )
-        evaluated.add(path)
-
-    def _tasks(self, patterns: Sequence[str], *, phase: int | None) -> tuple[list[CloudTask], list[int]]:
-        """The tasks of the phase, and the points of the tiles a resumed record completed
-        (recorded as skipped; ``patterns``: the phase's :func:`cloud_output_patterns`)."""
-        tasks, skipped, redone = [], [], []
-        evaluated = {evaluation.cloud for evaluation in self.state.facts.evaluations}
-        open_paths = None if self.record is None else {tile["path"] for tile in self.record.open_tiles()}
-        for number, record in enumerate(self.state.clouds):
-            path = str(record.path)
-            if open_paths is not None and path not in open_paths:
-                continue
-            outputs = expand_patterns(patterns, prefix=record.prefix)
-            if (
-                self.record is not None
-                and phase is not None
-                and self.state.resume
-                and self.record.is_complete(path, phase=phase, outputs=outputs)
-            ):
-                assert self.state.tile_index is not None  # read_inputs indexes a survey's clouds
-                changes = self.record.buffer_changes(path, phase=phase, index=self.state.tile_index)
-                if not changes:
-                    self.record.skip(path, phase=phase, outputs=outputs)
-                    self._keep_earlier_evaluation(path, evaluated=evaluated)
-                    skipped.append(record.num_points)
-                    continue
-                redone.append(f"{record.path.name} ({', '.join(changes)})")
-            tasks.append(CloudTask(number=number, path=path, prefix=record.prefix, points=record.num_points))
-        if skipped:
-            logger.info("resume: %d tile(s) already done with the same model and steps, skipped", len(skipped))
-        if redone:
-            more = f"; and {len(redone) - 20} more" if len(redone) > 20 else ""
-            logger.info(
-                "resume: %d tile(s) done before processed again, as the neighbour tiles of their buffer changed: %s%s",
-                len(redone),
-                "; ".join(redone[:20]),
-                more,
+            removed = [] if outcome.status == "done" else remove_tile_outputs(patterns, task.path, prefix=task.prefix)
+            self.record.record(
+                outcome, phase=phase, outputs=expand_patterns(patterns, prefix=task.prefix), removed=removed
             )
-        return tasks, skipped
 
     def finish(self) -> None:
         """Raises when tiles failed, naming them (after the record is complete).
@@ -364,8 +325,13 @@ class CloudPhases:
             DataError: the failed tiles and their messages.
         """
         record = self.record
-        failed = [] if record is None else record.failed_tiles()
-        if record is None or not failed:
+        if record is None:
+            return
+        counts, seconds = record.counts(), time.monotonic() - self._started
+        points = sum(tile.get("points") or 0 for tile in record.tiles if tile["status"] == "done")
+        logger.info("%s", tally_line(counts, points=int(points), seconds=seconds))
+        failed = record.failed_tiles()
+        if not failed:
             return
         listing = "; ".join(f"{Path(tile['path']).name}: {tile['error']}" for tile in failed[:20])
         more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""

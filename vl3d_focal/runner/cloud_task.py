@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -35,6 +36,7 @@ from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.runner.task_log import TaskMessage, captured_messages
 from vl3d_focal.steps.facts import RunFacts
 from vl3d_focal.steps.state import PipelineState
 
@@ -130,6 +132,8 @@ class CloudOutcome:
             where the system does not tell).
         buffer_neighbours: the neighbour tiles its buffered prediction read, or None (no buffer).
         failed_step: the phase's step (0-based) that failed, or None.
+        messages: what the task logged at WARNING and above on a Dask worker, for the run to
+            log (:mod:`~vl3d_focal.runner.task_log`); empty in this process, where it is logged.
     """
 
     number: int
@@ -143,6 +147,7 @@ class CloudOutcome:
     peak_memory_mib: float | None = None
     buffer_neighbours: BufferNeighbours | None = None
     failed_step: int | None = None
+    messages: tuple[TaskMessage, ...] = ()
 
     @property
     def metrics(self) -> Mapping[str, Any] | None:
@@ -186,6 +191,8 @@ class PhaseContext:
         classes_rewritten: the driver's ``state.classes_rewritten`` (a ``ClassReducer`` ran).
         miners: the driver's ``state.miners`` (the recipes of the miner steps run so far).
         imputers: the driver's ``state.imputers`` (the recipes of the imputer steps run so far).
+        relay_log: the task runs on a Dask worker: what it logs at WARNING and above is kept in
+            its outcome's ``messages`` for the run to log, instead of printed by the worker.
     """
 
     steps: Sequence[Mapping[str, Any]]
@@ -202,6 +209,7 @@ class PhaseContext:
     classes_rewritten: bool = False
     miners: Sequence[MinedFeatures] = ()
     imputers: Sequence[Imputer] = ()
+    relay_log: bool = False
 
 
 def peak_memory_mib() -> float | None:
@@ -256,6 +264,14 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
         >>> outcome.status, sorted(outcome.metrics)[:2]
         ('done', ['Kappa', 'MCC'])
     """
+    if not context.relay_log:
+        return _run_steps(task, context)
+    with captured_messages() as messages:
+        outcome = _run_steps(task, context)
+    return dataclasses.replace(outcome, messages=tuple(messages))
+
+
+def _run_steps(task: CloudTask, context: PhaseContext) -> CloudOutcome:
     start, record, times = time.perf_counter(), None, []
     try:
         state = _state(task, context)
@@ -285,11 +301,8 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
         if context.raise_failures:
             setattr(error, FAILED_STEP_ATTRIBUTE, len(times))  # the run's record names that step
             raise
-        # a survey's tile failure is news here; one cloud's is the driver's to tell
-        logger.log(
-            logging.ERROR if context.survey else logging.DEBUG, "%s: failed: %s", Path(task.path).name, _message(error)
-        )
-        logger.debug("%s: failure", task.path, exc_info=True)
+        # the run that receives the outcome tells the failure (CloudPhases), once, at ERROR
+        logger.debug("%s: failed: %s", Path(task.path).name, _message(error), exc_info=True)
         return CloudOutcome(
             number=task.number,
             path=task.path,

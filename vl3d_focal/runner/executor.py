@@ -9,7 +9,7 @@ scheduler address it uses that running cluster (``dask scheduler`` / ``dask work
 worker process runs one cloud at a time with ``threads_per_worker`` threads for TensorFlow
 (intra-op; set before TensorFlow runs anything there), BLAS and the KD-tree queries
 (:func:`vl3d_focal.data.parallel.cpu_threads`), and with glibc's adaptive allocator thresholds
-that Dask's default ``MALLOC_TRIM_THRESHOLD_`` turns off (:func:`restore_malloc_thresholds`).
+that Dask's default ``MALLOC_TRIM_THRESHOLD_`` turns off (:mod:`vl3d_focal.runner.worker_process`).
 
 Dask is imported here only, and only when the ``dask`` engine is used.
 
@@ -25,34 +25,27 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
 import logging
 import os
-import platform
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vl3d_focal.data.parallel import THREADS_VARIABLE, cpu_threads
+from vl3d_focal.config.scheduler_address import scheduler_address_problem
+from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.errors import DataError, VL3DFocalError
+from vl3d_focal.runner.worker_process import (
+    apply_threads,
+    quiet_worker_close,
+    restore_malloc_thresholds,
+    thread_environment,
+)
 
 logger = logging.getLogger(__name__)
 
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "TF_NUM_INTRAOP_THREADS",
-    THREADS_VARIABLE,
-)
-"""Environment variables a worker process gets ``threads_per_worker`` in (read at start-up)."""
 CONNECT_TIMEOUT_S = 60
 """How long connecting to a running scheduler may take."""
-MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024
-"""Blocks at least this large are mapped from the kernel (glibc's ``M_MMAP_THRESHOLD``) once a
-worker's allocator is set back by :func:`restore_malloc_thresholds`: the largest value glibc's
-own adaptive threshold reaches on a 64-bit system."""
 PRELOAD_MODULE = "vl3d_focal.runner.worker_preload"
 """What the fork server of local workers imports (Keras, the task modules) before any worker."""
 PRELOAD_QUIET_VARIABLE = "VL3D_FOCAL_QUIET_PRELOAD"
@@ -124,8 +117,9 @@ def with_overrides(spec: Mapping[str, Any], *, workers: int | None, scheduler: s
     either selects the ``dask`` engine.
 
     Raises:
-        DataError: ``workers`` below 1, or either with ``in_pcloud_concat`` (one cloud, read in
-            this process: Dask workers would read its first file instead).
+        DataError: ``workers`` below 1, a ``scheduler`` address Dask cannot parse, or either
+            with ``in_pcloud_concat`` (one cloud, read in this process: Dask workers would read
+            its first file instead).
 
     Example:
         >>> spec = {"executor": {"engine": "local", "workers": None, "threads_per_worker": 1, "scheduler": None}}
@@ -135,6 +129,8 @@ def with_overrides(spec: Mapping[str, Any], *, workers: int | None, scheduler: s
     out = copy.deepcopy(dict(spec))
     if workers is not None and workers < 1:
         raise DataError(f"--workers: expected a number of worker processes >= 1, received {workers}")
+    if scheduler is not None and (problem := scheduler_address_problem(scheduler)) is not None:
+        raise DataError(f"--scheduler: {problem}")
     if (workers is not None or scheduler is not None) and "in_pcloud_concat" in out:
         raise DataError(
             "--workers/--scheduler: in_pcloud_concat makes one cloud, read in this process: Dask workers have no "
@@ -147,16 +143,6 @@ def with_overrides(spec: Mapping[str, Any], *, workers: int | None, scheduler: s
     if scheduler is not None:
         out["executor"]["scheduler"] = scheduler
     return out
-
-
-def thread_environment(threads: int) -> dict[str, str]:
-    """The :data:`THREAD_VARIABLES` of a worker process of ``threads`` compute threads.
-
-    Example:
-        >>> thread_environment(2)["OMP_NUM_THREADS"]
-        '2'
-    """
-    return {name: str(threads) for name in THREAD_VARIABLES}
 
 
 class LocalExecutor:
@@ -176,69 +162,6 @@ class LocalExecutor:
             yield function(task, shared)
 
 
-def apply_threads(threads: int, *, quiet: bool = False) -> None:
-    """Sets this process's compute threads: the environment (for what starts later), the BLAS
-    and OpenMP pools already loaded (a forked worker inherits its server's), TensorFlow's
-    intra-op threads (only before TensorFlow runs anything here); imports Keras and then lists
-    the devices (``quiet``: without TensorFlow's C++ start-up lines, :func:`vl3d_focal.lazy.import_keras`).
-
-    Example:
-        >>> import subprocess, sys  # a process of its own: the threads of this one stay as they are
-        >>> subprocess.run([sys.executable, "-c", "import os; from vl3d_focal.runner.executor import apply_threads; "
-        ...                 "apply_threads(1); print(os.environ['OMP_NUM_THREADS'])"], capture_output=True,
-        ...                text=True, check=True).stdout
-        '1\\n'
-    """
-    from threadpoolctl import threadpool_limits
-
-    from vl3d_focal.lazy import import_keras, list_devices
-
-    os.environ.update(thread_environment(threads))
-    threadpool_limits(limits=threads)
-    import_keras(quiet=quiet, devices=False)
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
-    except RuntimeError:  # TensorFlow already ran in this process: its pools are fixed
-        logger.warning("worker %d: TensorFlow already initialised, its threads stay as they are", os.getpid())
-    list_devices(quiet=quiet)
-    logger.info("worker %d: %d compute thread(s)", os.getpid(), cpu_threads())
-
-
-def restore_malloc_thresholds() -> bool:
-    """Sets glibc's allocator back to large-block thresholds in a process that was started with
-    ``MALLOC_TRIM_THRESHOLD_`` (as Dask's nannies start every worker, by default 65,536 bytes).
-
-    Setting that variable turns glibc's adaptive thresholds off: every block above 128 KiB is then
-    mapped from the kernel and unmapped when freed, so each of a tile's many temporary arrays
-    costs fresh page faults. A survey's tiles took about 1.5x longer on a Dask worker than in the
-    local executor with the same threads (``benchmarks/README.md``, "Eighth re-measure"). This
-    sets the mapping threshold to :data:`MALLOC_MMAP_THRESHOLD` and the trim threshold to twice
-    that, where the adaptive thresholds would have settled. Returns whether it changed anything:
-    not where the variable is unset or the C library is not glibc.
-
-    Example:
-        >>> import subprocess, sys  # processes of their own: this one's allocator stays as it is
-        >>> code = "from vl3d_focal.runner.executor import restore_malloc_thresholds as r; print(r())"
-        >>> env = {key: value for key, value in os.environ.items() if key != "MALLOC_TRIM_THRESHOLD_"}
-        >>> run = lambda extra: subprocess.run([sys.executable, "-c", code], env={**env, **extra},
-        ...                                    capture_output=True, text=True, check=True).stdout.strip()
-        >>> run({"MALLOC_TRIM_THRESHOLD_": "65536"}) == str(platform.libc_ver()[0] == "glibc"), run({})
-        (True, 'False')
-    """
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or platform.libc_ver()[0] != "glibc":
-        return False
-    libc = ctypes.CDLL("libc.so.6")
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
-    changed = libc.mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD) == 1
-    changed = libc.mallopt(m_trim_threshold, 2 * MALLOC_MMAP_THRESHOLD) == 1 and changed
-    if changed:
-        logger.info("worker %d: allocator thresholds restored from MALLOC_TRIM_THRESHOLD_", os.getpid())
-    return changed
-
-
 def start_worker_server(settings: ExecutorSettings, *, quiet: bool) -> bool:
     """Starts the process that a local Dask cluster's workers will be forked from
     (multiprocessing's fork server), which imports :data:`PRELOAD_MODULE` (Keras and the task
@@ -247,8 +170,9 @@ def start_worker_server(settings: ExecutorSettings, *, quiet: bool) -> bool:
 
     Every worker then starts with TensorFlow imported instead of importing it itself, after
     the cluster is up (about 6 s of each survey's start on a 2-core machine), and the workers
-    share those pages. The server gets the workers' thread variables (:data:`THREAD_VARIABLES`)
-    in its environment, read by the libraries it loads; it runs nothing with TensorFlow.
+    share those pages. The server gets the workers' thread variables
+    (:data:`~vl3d_focal.runner.worker_process.THREAD_VARIABLES`) in its environment, read by the
+    libraries it loads; it runs nothing with TensorFlow.
     Calling it again finds the server running.
 
     Example:
@@ -294,7 +218,7 @@ class DaskExecutor:
         from distributed.diagnostics.plugin import WorkerPlugin
 
         class WorkerSettings(WorkerPlugin):
-            """Sets a worker's compute threads and its allocator when it joins."""
+            """Sets a worker's compute threads and its allocator when it joins (and quiets its close)."""
 
             name = "vl3d-focal-worker-settings"
 
@@ -304,6 +228,8 @@ class DaskExecutor:
             def setup(self, worker: Any) -> None:
                 restore_malloc_thresholds()
                 apply_threads(self.threads, quiet=self.quiet)
+                if self.quiet:
+                    quiet_worker_close()
 
         debug = logging.getLogger().isEnabledFor(logging.DEBUG)
         if not debug:  # Dask's start, stop and shutdown lines (a closed connection's traceback among them)
@@ -326,10 +252,10 @@ class DaskExecutor:
         else:
             try:
                 self._client = Client(settings.scheduler, timeout=CONNECT_TIMEOUT_S)
-            except (OSError, TimeoutError) as err:
+            except Exception as err:  # noqa: BLE001  (a refused, unknown or unreachable host: Dask's many kinds)
                 raise DataError(
                     f"executor.scheduler: cannot connect to the Dask scheduler at {settings.scheduler!r} "
-                    f"({err}); start it with 'dask scheduler' and workers with 'dask worker "
+                    f"({err or type(err).__name__}); start it with 'dask scheduler' and workers with 'dask worker "
                     f"{settings.scheduler} --nthreads 1'"
                 ) from err
         self._client.register_plugin(WorkerSettings(threads, quiet=not debug))

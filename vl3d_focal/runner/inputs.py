@@ -20,6 +20,7 @@ from vl3d_focal.io.concatenation import read_concatenation
 from vl3d_focal.io.footprints import Footprint, TileIndex, read_footprint
 from vl3d_focal.io.las import check_file
 from vl3d_focal.progress import Progress
+from vl3d_focal.runner.survey_tally import EMPTY_REASON
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,11 @@ def read_concatenated_input(entries: Sequence[Mapping[str, Any]], *, prefixes: S
 
 
 def read_inputs(
-    *, inputs: Sequence[str | Path], prefixes: Sequence[str | Path], failures: dict[str, str] | None = None
+    *,
+    inputs: Sequence[str | Path],
+    prefixes: Sequence[str | Path],
+    failures: dict[str, str] | None = None,
+    set_aside: dict[str, str] | None = None,
 ) -> PipelineState:
     """Opens every input cloud (one log line each) into a new pipeline state, with the tile
     index of their headers' bounds (:class:`~vl3d_focal.io.footprints.TileIndex`).
@@ -82,6 +87,9 @@ def read_inputs(
         prefixes: ``out_pcloud`` prefixes (one, or one per input).
         failures: for a survey: receives ``{path: message}`` of the clouds whose header
             cannot be used, which are left out instead of stopping the run.
+        set_aside: with ``failures``: receives ``{path: reason}`` of the clouds of no point,
+            which are left out with a warning (a survey records them as skipped); without it,
+            such a cloud is an error as for a single cloud.
 
     Returns:
         A :class:`PipelineState` holding one :class:`CloudRecord` per input.
@@ -96,7 +104,11 @@ def read_inputs(
         for number, (path, prefix) in enumerate(zip(inputs, per_cloud), start=1):
             progress.update(number - 1)
             try:
-                count = check_file(path)
+                count = check_file(path, allow_empty=failures is not None and set_aside is not None)
+                if count == 0 and set_aside is not None:
+                    logger.warning("cloud %d/%d: %s: %s, skipped", number, len(inputs), path, EMPTY_REASON)
+                    set_aside[str(path)] = EMPTY_REASON
+                    continue
                 footprints.append(read_footprint(path))
             except DataError as err:
                 if failures is None:
@@ -113,7 +125,14 @@ def read_inputs(
                 count,
             )
             records.append(CloudRecord(path=Path(path), cloud=None, prefix=prefix, num_points=count))
-    logger.info("%d input cloud(s), %d points", len(records), sum(r.num_points for r in records))
+    left_out = [f"{len(failures)} unreadable: failed"] if failures else []
+    left_out += [f"{len(set_aside)} empty: skipped"] if set_aside else []
+    logger.info(
+        "%d input cloud(s), %d points%s",
+        len(inputs),
+        sum(r.num_points for r in records),
+        f" ({'; '.join(left_out)})" if left_out else "",
+    )
     index = TileIndex(footprints=tuple(footprints))
     for message in index.crs_warnings():  # also in the survey record (SurveyRecord.start)
         logger.warning("%s", message)

@@ -12,7 +12,8 @@ stops at once (exit 2), before it deletes or writes anything. Before any work:
 - the manifest of another spec: the run stops (exit 2) naming that run, so that two runs'
   outputs are never mixed, unless ``overwrite`` is given, which first deletes that run's files,
   and only those: the files it wrote, or for a run killed before it could say so, the planned
-  files changed since it started. A file this spec reads is never deleted: the run stops instead;
+  files changed since it started, then the folders under the prefix's folder they leave empty.
+  A file this spec reads is never deleted: the run stops instead;
 - a file this run would write that a run of another prefix owns (an enclosing prefix ``out/``
   and a nested one ``out/tile/``): the run stops, ``overwrite`` or not.
 
@@ -40,7 +41,7 @@ from vl3d_focal.config.prefixes import LOCK_NAME, MANIFEST_NAME
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.prefix_lock import PrefixLock
-from vl3d_focal.runner.outputs import output_files, spec_prefix, written_folders
+from vl3d_focal.runner.outputs import output_files, remove_empty_folders, spec_prefix, written_folders
 from vl3d_focal.training.files import TrainingFiles
 
 logger = logging.getLogger(__name__)
@@ -265,6 +266,7 @@ class RunManifest:
             )
         for name in owned:
             _located(name, folder=folder).unlink(missing_ok=True)
+        remove_empty_folders(files=[_located(name, folder=folder) for name in owned], root=folder)
         logger.warning(
             "--overwrite: deleted %d files of the previous run (%s) in %s",
             len(owned),
@@ -316,14 +318,31 @@ class RunManifest:
 
 
 def interruption_note(spec: Mapping[str, Any], *, spec_file: str) -> str:
-    """What an interrupted run kept and the command that continues it.
+    """What an interrupted run kept and the command that continues it: ``--resume`` where it
+    continues something (a train step's checkpoint; in a survey, the tiles already done).
 
     Example:
-        >>> interruption_note({"in_pcloud": [], "out_pcloud": ["no/such/"], "sequential_pipeline": []},
-        ...                   spec_file="s.json")
+        >>> steps = [{"predict": "ModelLoader"}]
+        >>> interruption_note({"in_pcloud": ["a.laz", "b.laz"], "out_pcloud": ["no/such/"],
+        ...     "sequential_pipeline": steps}, spec_file="s.json")
+        'continue with: vl3d-focal run s.json --resume (the tiles already done are skipped)'
+        >>> interruption_note({"in_pcloud": ["a.laz"], "out_pcloud": ["no/such/"],
+        ...     "sequential_pipeline": [{"train": "PointNetPwiseClassifier"}]}, spec_file="s.json")
         'no training checkpoint was kept; run it again: vl3d-focal run s.json'
     """
-    checkpoint = TrainingFiles.under(spec_prefix(spec)).resume_checkpoint
-    if checkpoint.is_file():
-        return f"the training checkpoint {checkpoint} was kept; continue with: vl3d-focal run {spec_file} --resume"
-    return f"no training checkpoint was kept; run it again: vl3d-focal run {spec_file}"
+    command = f"vl3d-focal run {spec_file}"
+    survey = len(spec.get("in_pcloud", [])) > 1
+    notes, resumes = [], survey
+    if any("train" in step for step in spec.get("sequential_pipeline", [])):
+        checkpoint = TrainingFiles.under(spec_prefix(spec)).resume_checkpoint
+        resumes = resumes or checkpoint.is_file()
+        notes.append(
+            f"the training checkpoint {checkpoint} was kept"
+            if checkpoint.is_file()
+            else "no training checkpoint was kept"
+        )
+    if resumes:
+        notes.append(f"continue with: {command} --resume" + (" (the tiles already done are skipped)" if survey else ""))
+    else:
+        notes.append(f"run it again: {command}")
+    return "; ".join(notes)

@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +122,46 @@ def written_folders(spec: Mapping[str, Any]) -> list[Path]:
         if kind == FOLDER_OUTPUT
     ]
     return list(dict.fromkeys(folders))
+
+
+def remove_files(*, paths: Sequence[str | Path]) -> list[str]:
+    """Deletes those of ``paths`` that are files (a failed survey tile's outputs of an earlier
+    run, which would look complete); returns them.
+
+    Example:
+        >>> (out / "p.laz").write_bytes(b"x")
+        1
+        >>> remove_files(paths=[out / "p.laz", out / "absent.laz"]) == [str(out / "p.laz")], (out / "p.laz").exists()
+        (True, False)
+    """
+    removed = []
+    for path in paths:
+        if Path(path).is_file():
+            Path(path).unlink(missing_ok=True)
+            removed.append(str(path))
+    return removed
+
+
+def remove_empty_folders(*, files: Sequence[str | Path], root: str | Path) -> list[str]:
+    """Deletes the folders of ``files`` (and their parents) left empty once the files were
+    deleted, inside ``root`` only (``root`` itself stays); returns them in the order deleted.
+
+    Example:
+        >>> (out / "tile" / "eval").mkdir(parents=True)
+        >>> [Path(p).relative_to(out).as_posix() for p in remove_empty_folders(files=[out / "tile/eval/r.json"],
+        ...                                                                 root=out)]
+        ['tile/eval', 'tile']
+    """
+    top = Path(root).resolve()
+    removed: list[str] = []
+    for folder in sorted({Path(path).resolve().parent for path in files}, key=lambda p: (-len(p.parts), str(p))):
+        while folder != top and top in folder.parents:
+            try:
+                folder.rmdir()  # only an empty folder goes
+            except OSError:  # not empty (another file, or a deeper folder kept), or already gone
+                if folder.exists():
+                    break
+            else:
+                removed.append(str(folder))
+            folder = folder.parent
+    return removed

@@ -193,10 +193,16 @@ def _run_steps(
     start = time.perf_counter()
     inputs, survey = list(spec["in_pcloud"]), len(spec["in_pcloud"]) > 1
     failures: dict[str, str] = {}
+    set_aside: dict[str, str] = {}  # a survey's empty tiles, skipped
     if "in_pcloud_concat" in spec:
         state = read_concatenated_input(spec["in_pcloud_concat"], prefixes=list(spec["out_pcloud"]))
     else:
-        state = read_inputs(inputs=inputs, prefixes=list(spec["out_pcloud"]), failures=failures if survey else None)
+        state = read_inputs(
+            inputs=inputs,
+            prefixes=list(spec["out_pcloud"]),
+            failures=failures if survey else None,
+            set_aside=set_aside if survey else None,
+        )
     state.resume = bool(resume)
     recorder.attach(state)
     record = None
@@ -206,6 +212,7 @@ def _run_steps(
             inputs=inputs,
             prefixes=cloud_prefixes(inputs=inputs, prefixes=spec["out_pcloud"]),
             failures=failures,
+            set_aside=set_aside,
             model_prefix=state.model_prefix,
             index=state.tile_index,
             resume=resume,

@@ -2,8 +2,10 @@
 ``<first prefix>survey.geojson``.
 
 Per tile: its status (``pending``, ``done``, ``failed`` with the error's message, ``skipped``
-when ``--resume`` found its outputs complete for the same model and steps), points, CRS (its
-header's, also on the map; the survey's ``warnings`` say when the tiles' differ), seconds,
+when ``--resume`` found its outputs complete for the same model, steps and input, or with a
+``reason`` when it holds no point), its input
+file's identity (``input``: :attr:`~vl3d_focal.io.footprints.Footprint.identity`), points, CRS
+(its header's, also on the map; the survey's ``warnings`` say when the tiles' differ), seconds,
 output files, warnings, the eval step's metrics and confusion matrix, the peak memory of the
 process (Dask worker) that ran it, the fingerprint of each phase it completed and, for each,
 the neighbour tiles its buffered prediction read (``buffers``: used and left out, None without
@@ -12,7 +14,15 @@ counts, the points done, and the metrics of the summed confusion matrices (every
 each point counted once). Both files are written atomically as tiles finish (at most every
 :data:`WRITE_INTERVAL_S` seconds, less often when a write takes more than :data:`WRITE_SHARE`
 of the time, and at the end), one tile per line, so an interrupted run leaves a consistent
-record, which ``--resume`` reads.
+record, which ``--resume`` reads. The survey's ``status``: ``running``, ``finished``, ``failed``
+(with ``error``: stopped before its tiles were processed) or ``interrupted`` (Ctrl-C, SIGTERM).
+
+A resumed run's record shows the previous record's entry of a tile until this run processes or
+skips it (a done tile stays done, with the input and neighbours it was done with): a resumed run
+that fails before its tiles loses nothing. A run without ``--resume`` writes its record from its
+first phase on: one that fails before leaves the previous record, which describes the outputs
+still on disk. A failed tile's outputs of an earlier run are deleted (by the phase runner), as
+its ``error`` and ``removed_outputs`` say.
 
 :data:`KILL_AFTER_VARIABLE` is for tests only: with ``k`` in it, the process kills itself
 (SIGKILL) right after the k-th tile it processed is written to the record, which makes an
@@ -40,12 +50,12 @@ import numpy as np
 
 from vl3d_focal.config.prefixes import SURVEY_FILES, expand_output
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.io.json_listing import dumps_listing
 from vl3d_focal.reports.metrics import classification_metrics
 from vl3d_focal.reports.survey_map import write_survey_map
 from vl3d_focal.runner.cloud_task import CloudOutcome
+from vl3d_focal.runner.resume_checks import buffer_changes, input_changes, recorded_buffer
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +101,8 @@ class SurveyRecord:
         crs: the clouds' CRS for the map.
         previous: the tiles of the record an interrupted run left, by path (``--resume``).
         warnings: the survey's own (tiles not all in one CRS).
+        index: the run's tile index (the identities of the neighbours a buffer used), or None.
+        resume: the run resumes: its record is written also before its first phase.
     """
 
     def __init__(
@@ -101,8 +113,14 @@ class SurveyRecord:
         crs: str | None,
         previous: Mapping[str, Mapping[str, Any]],
         warnings: Sequence[str] = (),
+        index: TileIndex | None = None,
+        resume: bool = False,
     ) -> None:
         self.tiles, self.crs, self.previous, self.warnings = tiles, crs, dict(previous), list(warnings)
+        self.index, self.resume = index, resume
+        self.status = "running"
+        self.error: str | None = None
+        self.previous_phases: list[dict[str, Any]] = []
         self.json_path = Path(expand_output(SURVEY_FILES["json"], prefix=model_prefix))
         self.map_path = Path(expand_output(SURVEY_FILES["geojson"], prefix=model_prefix))
         self._by_path = {tile["path"]: tile for tile in tiles}
@@ -121,9 +139,11 @@ class SurveyRecord:
         model_prefix: str,
         index: TileIndex,
         resume: bool,
+        set_aside: Mapping[str, str] | None = None,
     ) -> SurveyRecord:
         """A new record of every input cloud (``failures``: those already failed, with their
-        message), with the previous record's tiles when resuming.
+        message; ``set_aside``: those skipped, with the reason), with the previous record's tiles
+        when resuming.
 
         Example:
             >>> record = SurveyRecord.start(inputs=["a.laz"], prefixes=["out/a/"], failures={},
@@ -142,10 +162,12 @@ class SurveyRecord:
                     "points": footprint.points if footprint else None,
                     "bounds": [*footprint.low[:2], *footprint.high[:2]] if footprint else None,
                     "crs": footprint.crs if footprint else None,
+                    "input": footprint.identity if footprint else None,
                     "seconds": 0.0,
                     "outputs": [],
                     "metrics": None,
                     "error": None,
+                    "removed_outputs": [],
                     "warnings": [],
                     "peak_memory_mib": None,
                     "phases": [],
@@ -153,20 +175,46 @@ class SurveyRecord:
                 }
             )
         record = cls(
-            tiles=tiles, model_prefix=model_prefix, crs=index.crs(), previous={}, warnings=index.crs_warnings()
+            tiles=tiles,
+            model_prefix=model_prefix,
+            crs=index.crs(),
+            previous={},
+            warnings=index.crs_warnings(),
+            index=index,
+            resume=resume,
         )
         if resume and record.json_path.is_file():
             try:
                 old = json.loads(record.json_path.read_text(encoding="utf-8"))
                 record.previous = {tile["path"]: tile for tile in old.get("tiles", [])}
-            except (ValueError, KeyError, TypeError) as err:
+                record.previous_phases = list(old.get("phases") or [])
+            except (ValueError, KeyError, TypeError, AttributeError) as err:
                 logger.warning("%s: unreadable (%s); every tile is processed again", record.json_path, err)
         for path, message in failures.items():
             record.fail(path, message)
+        for path, reason in (set_aside or {}).items():
+            record._tile(path).update(status="skipped", reason=reason, warnings=[reason])
         return record
 
     def _tile(self, path: str) -> dict[str, Any]:
         return self._by_path[str(path)]
+
+    def shown_tiles(self) -> list[dict[str, Any]]:
+        """The tiles as the record shows them: this run's entry of a tile it processed, skipped or
+        found failed, else the previous record's (``--resume``; see the module docstring).
+
+        Example:
+            >>> previous = {"a.laz": {"path": "a.laz", "status": "done"}}
+            >>> SurveyRecord(tiles=[{"path": "a.laz", "status": "pending"}], model_prefix="o/", crs=None,
+            ...              previous=previous).shown_tiles()
+            [{'path': 'a.laz', 'status': 'done'}]
+        """
+        return [
+            dict(self.previous[tile["path"]])
+            if tile["status"] == "pending" and "status" in (self.previous.get(tile["path"]) or {})
+            else tile
+            for tile in self.tiles
+        ]
 
     def open_tiles(self) -> list[dict[str, Any]]:
         """The tiles that have not failed."""
@@ -191,7 +239,7 @@ class SurveyRecord:
             False
         """
         old = self.previous.get(str(path))
-        if old is None or old.get("status") not in FINISHED or phase >= len(self.phases):
+        if not isinstance(old, Mapping) or old.get("status") not in FINISHED or phase >= len(self.phases):
             return False
         done = old.get("phases") or []
         return (
@@ -209,39 +257,16 @@ class SurveyRecord:
             warnings=list(old.get("warnings") or []),
         )
         tile["phases"].append(self.phases[phase]["fingerprint"])
-        tile["buffers"].append(self._previous_buffer(path, phase=phase))
+        tile["buffers"].append(recorded_buffer(self.previous.get(str(path)), phase=phase))
         tile["outputs"] = list(dict.fromkeys(tile["outputs"] + list(outputs)))
 
-    def _previous_buffer(self, path: str, *, phase: int) -> dict[str, Any] | None:
-        """The buffer's neighbours the previous record holds for the tile's phase, or None (no
-        buffer, or a record written before records held them)."""
-        buffers = self.previous[str(path)].get("buffers") or []
-        return buffers[phase] if len(buffers) > phase else None
+    def input_changes(self, path: str) -> list[str]:
+        """:func:`~vl3d_focal.runner.resume_checks.input_changes` of the tile against the previous record."""
+        return input_changes(self.previous.get(str(path)), identity=self._tile(path).get("input"))
 
     def buffer_changes(self, path: str, *, phase: int, index: TileIndex) -> list[str]:
-        """How the neighbours the tile's buffer would read now differ from those the previous
-        record holds for the phase (:meth:`BufferNeighbours.changes`), and the neighbours it left
-        out although they were done themselves (their points failed to read once): a tile the
-        previous run completed is predicted again when this is not empty.
-
-        Example:
-            >>> old = {"a.laz": {"buffers": [{"metres": 2.0, "used": ["b.laz"], "left_out": {}}]}}
-            >>> SurveyRecord(tiles=[], model_prefix="o/", crs=None, previous=old).buffer_changes(
-            ...     "a.laz", phase=0, index=TileIndex(footprints=()))
-            ['b.laz used, no longer readable']
-        """
-        recorded = self._previous_buffer(path, phase=phase)
-        if recorded is None:
-            return []
-        neighbours = BufferNeighbours.from_json(recorded)
-        found = neighbours.changes(path, index=index)
-        found += [  # its points did not read for the buffer, yet the tile itself was done: a passing error
-            f"{Path(other).name} left out, yet done itself"
-            for other in neighbours.left_out
-            if (self.previous.get(other) or {}).get("status") in ("done", "skipped")
-            and not any(phrase.startswith(Path(other).name + " ") for phrase in found)
-        ]
-        return found
+        """:func:`~vl3d_focal.runner.resume_checks.buffer_changes` of the tile against the previous record."""
+        return buffer_changes(path, previous=self.previous, phase=phase, index=index)
 
     def tile_metrics(self, path: str) -> dict[str, Any] | None:
         """A tile's recorded metrics with its confusion matrix and class names, or None.
@@ -253,8 +278,9 @@ class SurveyRecord:
         metrics = self._by_path.get(str(path), {}).get("metrics") or {}
         return metrics if "confusion_matrix" in metrics and "class_names" in metrics else None
 
-    def record(self, outcome: CloudOutcome, *, phase: int, outputs: Sequence[str]) -> None:
-        """Records what a task did with its tile, and writes the record (throttled)."""
+    def record(self, outcome: CloudOutcome, *, phase: int, outputs: Sequence[str], removed: Sequence[str] = ()) -> None:
+        """Records what a task did with its tile (``removed``: the outputs of an earlier run the
+        driver deleted as the tile failed), and writes the record (throttled)."""
         tile = self._tile(outcome.path)
         tile["seconds"] = round(tile["seconds"] + outcome.seconds, 3)
         tile["peak_memory_mib"] = outcome.peak_memory_mib
@@ -262,12 +288,16 @@ class SurveyRecord:
         if outcome.status == "done":
             tile["status"] = "done"
             tile["phases"].append(self.phases[phase]["fingerprint"])
-            tile["buffers"].append(None if outcome.buffer_neighbours is None else outcome.buffer_neighbours.to_json())
+            neighbours = outcome.buffer_neighbours
+            if neighbours is not None and self.index is not None:
+                neighbours = neighbours.identified(index=self.index)
+            tile["buffers"].append(None if neighbours is None else neighbours.to_json())
             tile["outputs"] = list(dict.fromkeys(tile["outputs"] + list(outputs)))
             if outcome.metrics is not None:
                 tile["metrics"] = {key: outcome.metrics[key] for key in KEPT_METRICS if key in outcome.metrics}
         else:
             tile.update(status="failed", error=outcome.error)
+            self.removed_outputs(outcome.path, removed=removed)
         self._processed += 1
         killing = self._kill_after is not None and self._processed >= self._kill_after
         self.write(force=killing)
@@ -275,31 +305,69 @@ class SurveyRecord:
             logger.warning("%s=%d: killing this process (tests only)", KILL_AFTER_VARIABLE, self._kill_after)
             os.kill(os.getpid(), signal.SIGKILL)
 
+    def removed_outputs(self, path: str, *, removed: Sequence[str]) -> None:
+        """Records the outputs of an earlier run deleted as the failed tile ``path`` failed (in
+        its ``error`` too).
+
+        Example:
+            >>> record = SurveyRecord(tiles=[{"path": "a.laz", "status": "failed", "error": "boom",
+            ...                               "removed_outputs": []}], model_prefix="o/", crs=None, previous={})
+            >>> record.removed_outputs("a.laz", removed=["o/a/p.laz"])
+            >>> record.tiles[0]["error"]
+            'boom (the outputs an earlier run left for it were deleted: p.laz)'
+        """
+        if not removed:
+            return
+        tile = self._tile(path)
+        tile["removed_outputs"] = list(dict.fromkeys([*tile.get("removed_outputs", []), *removed]))
+        names = ", ".join(Path(name).name for name in removed)
+        tile["error"] = f"{tile['error']} (the outputs an earlier run left for it were deleted: {names})"
+
     def counts(self) -> dict[str, int]:
-        """Tiles per status."""
+        """Tiles per status, as the record shows them (:meth:`shown_tiles`)."""
         found = {status: 0 for status in ("done", "skipped", "failed", "pending")}
-        for tile in self.tiles:
-            found[tile["status"]] += 1
+        for tile in self.shown_tiles():
+            found[tile["status"]] = found.get(tile["status"], 0) + 1
         return found
 
     def document(self, *, finished: bool) -> dict[str, Any]:
-        """The JSON document of the record."""
-        finished_tiles = [tile for tile in self.tiles if tile["status"] in FINISHED]
+        """The JSON document of the record (``finished``: the run processed every tile)."""
+        tiles = self.shown_tiles()
+        finished_tiles = [tile for tile in tiles if tile["status"] in FINISHED]
+        phases = self.phases or self.previous_phases  # a resumed run that stopped before its phases
         return {
             "format_version": FORMAT_VERSION,
-            "status": "finished" if finished else "running",
+            "status": "finished" if finished else self.status,
+            "error": None if finished else self.error,
             "started": self.started,
             "updated": _now(),
             "crs": self.crs,
             "warnings": self.warnings,
-            "model_fingerprint": self.phases[-1]["model_fingerprint"] if self.phases else None,
-            "phases": self.phases,
-            "tiles_total": len(self.tiles),
+            "model_fingerprint": phases[-1].get("model_fingerprint") if phases else None,
+            "phases": phases,
+            "tiles_total": len(tiles),
             "counts": self.counts(),
-            "points_done": int(sum(tile["points"] or 0 for tile in finished_tiles)),
+            "points_done": int(sum(tile.get("points") or 0 for tile in finished_tiles)),
             "metrics": summed_metrics(finished_tiles),
-            "tiles": self.tiles,
+            "tiles": tiles,
         }
+
+    def end(self, *, error: BaseException | None) -> None:
+        """Writes the record as the run's phases end: ``finished`` (``error`` None), ``interrupted``
+        (a KeyboardInterrupt: Ctrl-C or SIGTERM) or ``failed`` with the error's message. A run
+        that failed neither resuming nor in a phase writes nothing: the previous record stays.
+
+        Example:
+            >>> record = SurveyRecord(tiles=[], model_prefix=f"{out}/", crs=None, previous={}, resume=True)
+            >>> record.end(error=KeyboardInterrupt())
+            >>> json.loads(record.json_path.read_text())["status"]
+            'interrupted'
+        """
+        if error is not None:
+            self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            self.error = str(error) or type(error).__name__
+        if error is None or self.phases or self.resume:
+            self.write(force=True, finished=error is None)
 
     def write(self, *, force: bool = False, finished: bool = False) -> None:
         """Writes survey.json and survey.geojson, unless ``force`` is False and the last write
@@ -308,9 +376,10 @@ class SurveyRecord:
         start = time.monotonic()
         if not force and start < self._next_write:
             return
+        document = self.document(finished=finished)
         with atomic_output(self.json_path) as tmp:
-            tmp.write_text(dumps_listing(self.document(finished=finished), key="tiles"), encoding="utf-8")
-        write_survey_map(self.map_path, self.tiles, crs=self.crs)
+            tmp.write_text(dumps_listing(document, key="tiles"), encoding="utf-8")
+        write_survey_map(self.map_path, document["tiles"], crs=self.crs)
         end = time.monotonic()
         self._next_write = end + max(WRITE_INTERVAL_S, (end - start) / WRITE_SHARE)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.data.mapping_mismatch import model_mismatch
 from vl3d_focal.registry import STEPS
 from vl3d_focal.steps.definition import step_entry
 
@@ -249,7 +250,7 @@ def align_mapping(state: PipelineState, *, source: str) -> None:
 
     Raises:
         DataError: other classes than the model's, or LAS codes of a model's class given to
-            another class (:meth:`~vl3d_focal.data.labels.ClassMapping.model_mismatch`).
+            another class (:func:`~vl3d_focal.data.mapping_mismatch.model_mismatch`).
 
     Example:
         >>> from vl3d_focal.data.labels import ClassMapping
@@ -264,7 +265,7 @@ def align_mapping(state: PipelineState, *, source: str) -> None:
     model = state.bundle.mapping if state.bundle is not None else None
     if state.mapping is None or model is None:
         return
-    problem = state.mapping.model_mismatch(model)
+    problem = model_mismatch(state.mapping, model)
     if problem:
         raise DataError(f"predict: {source}: {problem}")
     if list(state.mapping.names) != list(model.names):
@@ -295,7 +296,7 @@ def model_mapping_issues(
         ["model m.keras: the spec's class mapping gives"]
     """
     spec = known.get("mapping")
-    problem = spec.model_mismatch(model) if spec is not None and model is not None else None
+    problem = model_mismatch(spec, model) if spec is not None and model is not None else None
     if problem:
         yield at, f"{source}: {problem}"
     if model is not None:

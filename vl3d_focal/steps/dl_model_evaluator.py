@@ -1,9 +1,12 @@
 """The ``eval`` step ``DLModelEvaluator`` (VL3D): the model's point-wise outputs and activations.
 
-``pointwise_model_output_path``: each cloud with the softmax probability of every class
-(``prob_<class>``) and the predicted class (``prediction``, its index) as extra dimensions.
+``pointwise_model_output_path``: each cloud in the layout of VL3D's ``ClassifiedPcloudReport``:
+``classification`` the reference as read, ``Prediction`` (the predicted class, as the
+``Writer`` writes it), ``Success`` (1 where it is the reference class, else 0) and the softmax
+probability of every class in a dimension named by the class
+(:func:`~vl3d_focal.inference.classified_output.report_columns`).
 ``pointwise_model_activations_path``: each cloud with the activations of the model's last
-hidden layer (``activation_<k>``), and beside it ``<name>_ANOVA.csv``: how well each
+hidden layer (``f1``..``fn``, VL3D's names), and beside it ``<name>_ANOVA.csv``: how well each
 activation separates the reference classes (one-way ANOVA F and p-value), when the cloud has
 reference classes. See :mod:`vl3d_focal.inference.activations`.
 
@@ -33,8 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ACTIVATION_PREFIX = "activation_"
-
 
 def anova_path(activations_path: str) -> str:
     """Where the ANOVA report of an activations cloud goes.
@@ -49,10 +50,12 @@ def anova_path(activations_path: str) -> str:
 
 def _write_anova(path: str, activations: Any, labels: Any) -> None:
     from vl3d_focal.inference.activations import anova
+    from vl3d_focal.inference.classified_output import activation_columns
     from vl3d_focal.reports.files import write_csv
 
     f_values, p_values = anova(activations, labels)
-    rows = [[f"{ACTIVATION_PREFIX}{k}", float(f), float(p)] for k, (f, p) in enumerate(zip(f_values, p_values))]
+    names = activation_columns(activations[:1])
+    rows = [[name, float(f), float(p)] for name, f, p in zip(names, f_values, p_values)]
     write_csv(Path(path), ["activation", "F", "p"], rows)
 
 
@@ -69,11 +72,7 @@ def run_dl_model_evaluator(step: Mapping[str, Any], state: PipelineState) -> Non
 
     from vl3d_focal.data.records import map_labels
     from vl3d_focal.inference.activations import pointwise_outputs
-    from vl3d_focal.inference.classified_output import (
-        PREDICTION_DIMENSION,
-        probability_dimension,
-        write_with_dimensions,
-    )
+    from vl3d_focal.inference.classified_output import activation_columns, report_columns, write_with_dimensions
 
     bundle = state.require_bundle(step="DLModelEvaluator")
     problem = _not_a_network(bundle.model_name)
@@ -82,9 +81,11 @@ def run_dl_model_evaluator(step: Mapping[str, Any], state: PipelineState) -> Non
     output, hidden = step["pointwise_model_output_path"], step["pointwise_model_activations_path"]
     for record in state.clouds:
         probabilities, activations = pointwise_outputs(record, bundle)
+        labels = map_labels(record.cloud, state.require_mapping(step="DLModelEvaluator"))
         if output is not None:
-            columns = {probability_dimension(name): probabilities[:, c] for c, name in enumerate(bundle.class_names)}
-            columns[PREDICTION_DIMENSION] = np.argmax(probabilities, axis=1).astype(np.int32)
+            columns = report_columns(
+                labels=labels, probabilities=probabilities, class_names=list(bundle.class_names), mapping=bundle.mapping
+            )
             write_with_dimensions(
                 expand_output(output, prefix=record.prefix), source=record.path, las=record.cloud.las, columns=columns
             )
@@ -93,9 +94,8 @@ def run_dl_model_evaluator(step: Mapping[str, Any], state: PipelineState) -> Non
                 expand_output(hidden, prefix=record.prefix),
                 source=record.path,
                 las=record.cloud.las,
-                columns={f"{ACTIVATION_PREFIX}{k}": activations[:, k] for k in range(activations.shape[1])},
+                columns=activation_columns(activations),
             )
-            labels = map_labels(record.cloud, state.require_mapping(step="DLModelEvaluator"))
             if np.any(labels >= 0):
                 _write_anova(expand_output(anova_path(hidden), prefix=record.prefix), activations, labels)
             else:
@@ -117,16 +117,26 @@ def _not_a_network(model_name: str) -> str | None:
 
 
 def check_dl_model_evaluator(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
-    """The model trained or loaded before the step is a network.
+    """The model trained or loaded before the step is a network; the classes' names (known from
+    the steps before) can name the output cloud's probability dimensions
+    (:func:`~vl3d_focal.inference.classified_output.report_name_problems`).
 
     Example:
         >>> [m for _, m in check_dl_model_evaluator({}, (), {"model_name": "RandomForestClassifier"})][0][:44]
         "DLModelEvaluator writes a network's point-wi"
+        >>> [p for p, _ in check_dl_model_evaluator({"pointwise_model_output_path": "*o.laz"}, (), {"class_names": ["x"]})]
+        [('pointwise_model_output_path',)]
     """
+    from vl3d_focal.inference.classified_output import report_name_problems
+
     name = known.get("model_name")
     problem = _not_a_network(name) if isinstance(name, str) else None
     if problem:
         yield at + ("eval",), problem
+    names = known.get("class_names")
+    if step.get("pointwise_model_output_path") and isinstance(names, list) and all(isinstance(n, str) for n in names):
+        for _, why in report_name_problems(names):
+            yield at + ("pointwise_model_output_path",), why
 
 
 def _anova_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:

@@ -47,6 +47,10 @@ class TrainingFacts:
         feature_transformers: what each feature transformer before it did: its ``transformer``,
             the features it ``considered`` and those ``kept`` (the last one's: the model's).
         feature_names: the model's input features, in order (empty in records written before).
+        class_weight_counted_on: what a strategy counted the classes on (``"training points"``,
+            or ``"training receptive fields"`` for ``model_handling.class_weight``, as VL3D);
+            None where no strategy computed the weights.
+        class_weight_counts: those per-class counts, or None.
     """
 
     model: str
@@ -66,6 +70,8 @@ class TrainingFacts:
     imputers: list[dict[str, Any]] = field(default_factory=list)
     feature_transformers: list[dict[str, Any]] = field(default_factory=list)
     feature_names: list[str] = field(default_factory=list)
+    class_weight_counted_on: str | None = None
+    class_weight_counts: list[int] | None = None
 
 
 def imputer_facts(configs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

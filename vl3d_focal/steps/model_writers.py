@@ -7,7 +7,7 @@ Each writes one model file holding everything needed to predict (see
 keeps besides the model; of VL3D's ``include_*`` flags, ``include_class_transformer`` is
 honoured: with it (VL3D's default) the file reads a new cloud's reference classes through the
 pipeline's class steps (``class_mapping``, ``ClassReducer``), without it as the model's class
-values 0..C-1; so is ``include_miner``: with it (the default) the file keeps the miner steps'
+values 0..C-1 (a model of the clouds' raw codes, trained with no class step, keeps them); so is ``include_miner``: with it (the default) the file keeps the miner steps'
 recipes and computes the mined features of a new cloud, without it a new cloud must store them
 as dimensions of those names; so is ``include_imputer``: with it (the default) the file keeps the
 imputers of the training (:mod:`vl3d_focal.data.imputers`), without it a new cloud's features are
@@ -81,7 +81,7 @@ def run_pipeline_writer(step: Mapping[str, Any], state: PipelineState) -> None:
 
     bundle = state.require_bundle(step="PredictivePipelineWriter")
     include = bool(step["include_class_transformer"])
-    if not include:
+    if not include and not bundle.mapping.raw_codes:  # classes of the clouds' raw codes: no transformer to leave out
         bundle = dataclasses.replace(bundle, mapping=ClassMapping.from_values(bundle.class_names))
     if not step.get("include_miner", True):  # a new cloud stores the mined features (VL3D)
         bundle = dataclasses.replace(bundle, miners=())

@@ -30,11 +30,10 @@ from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.config.training_reports_schema import training_reports_properties
 from vl3d_focal.errors import DataError
 from vl3d_focal.lazy import load_reference
-from vl3d_focal.models.forest_schema import BALANCED_SUBSAMPLE, FOREST_STEP_PROPERTIES
+from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES
 from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.schema_annotations import FOLDER_OUTPUT
 from vl3d_focal.steps.definition import step_entry
-from vl3d_focal.steps.facts import TrainingFacts, imputer_facts
 from vl3d_focal.steps.train_checks import check_train
 from vl3d_focal.steps.train_inputs import (
     AUTO,
@@ -43,6 +42,7 @@ from vl3d_focal.steps.train_inputs import (
     step_mapping,
     train_input_properties,
 )
+from vl3d_focal.steps.training_facts import training_facts
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
 from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFiles
 from vl3d_focal.training.forest_reports import most_trees, tree_picture_paths
@@ -50,7 +50,6 @@ from vl3d_focal.training.forest_reports import most_trees, tree_picture_paths
 if TYPE_CHECKING:
     from vl3d_focal.data.labels import ClassMapping
     from vl3d_focal.data.records import CloudRecord
-    from vl3d_focal.models.bundle import ModelBundle
     from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -223,6 +222,9 @@ def _reports(step: Mapping[str, Any], *, prefix: str) -> Any:
         class_metrics=list(step["training_class_evaluation_metrics"]),
         autoval=step["autoval_metrics"],
         outputs=outputs,
+        field_reports=_expanded(
+            step_outputs(step, scopes=("cloud-output",)), prefix
+        ),  # VL3D's after-training prediction
     )
 
 
@@ -317,52 +319,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     )
     trainer = load_reference(MODELS.get(job.model_name).metadata.get("trainer", DEFAULT_TRAINER))(job)
     state.bundle = trainer.run()
-    state.facts.trainings.append(_training_facts(trainer, state.bundle, transformations))
-
-
-def _training_facts(trainer: Any, bundle: ModelBundle, transformations: list[dict[str, Any]]) -> TrainingFacts:
-    """What the run report shows of a training."""
-    from vl3d_focal.losses.class_weights import describe_class_weight
-    from vl3d_focal.training.targets import class_weight_value
-
-    job, info = trainer.job, bundle.loss_info
-    if info.class_weight_source == "model_args":  # a model that takes its weights itself (the forest)
-        spec_value = job.model_args["class_weight"]
-    else:
-        spec_value, _ = class_weight_value(loss_spec=info.loss, model_handling=job.model_args["model_handling"])
-    weights, rule = info.class_weight, describe_class_weight(spec_value) if info.class_weight is not None else ""
-    if spec_value == BALANCED_SUBSAMPLE:  # scikit-learn weighs each tree's bootstrap sample anew
-        total, present = sum(info.class_counts), sum(1 for count in info.class_counts if count)  # scikit-learn's C
-        weights = [total / (present * count) if count else 0.0 for count in info.class_counts]
-        rule = (
-            "balanced_subsample (scikit-learn): balanced within each tree's bootstrap sample, N / (C n_c) of its "
-            "points; shown: the same over every training point. n_c: training points of class c, N: all, C: classes."
-        )
-    files = {
-        "history_csv": job.files.history_csv,
-        "history_png": job.files.history_png,
-        "class_weights": job.files.class_weights,
-        "tensorboard_dir": job.files.tensorboard_dir,
-    }  # those the training wrote: a forest has no history
-    return TrainingFacts(
-        model=job.model_name,
-        class_names=list(job.class_names),
-        loss=dict(info.loss),
-        label_format=info.label_format,
-        class_weight=weights,
-        class_weight_spec=spec_value,
-        class_weight_source=info.class_weight_source,
-        class_weight_rule=rule,
-        class_counts=list(info.class_counts),
-        clouds=[{"path": str(record.path), "points": int(record.num_points)} for record in job.training],
-        history=[dict(row) for row in trainer.history.rows],
-        fit_seconds=round(trainer.fit_seconds, 3),
-        files={name: str(path) for name, path in files.items() if path is not None and Path(path).exists()},
-        validation=dict(getattr(trainer, "validation", {})),  # a forest's (a network has none)
-        imputers=imputer_facts(imputer.to_config() for imputer in bundle.imputers),
-        feature_transformers=transformations,
-        feature_names=list(bundle.feature_names),
-    )
+    state.facts.trainings.append(training_facts(trainer, state.bundle, transformations))
 
 
 def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:

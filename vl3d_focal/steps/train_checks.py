@@ -32,8 +32,9 @@
   and none of the forest's own keys for another model; the forest's
   ``autoval_size`` of 1 or more written as a float (``1.0``: a count to JSON Schema, every point to
   scikit-learn);
-- ``training_classified_point_cloud_path``: the training clouds' point format holds the classes'
-  LAS codes (codes above 31 need point format 6 or higher), checked from their headers.
+- ``training_classified_point_cloud_path``: each class's name can name its probability
+  dimension (VL3D's layout: not a standard LAS dimension, ``Prediction`` or ``Success``, nor
+  another class's name cut to 32 bytes); the cloud keeps its classification, so any LAS code fits.
 
 The class mapping the model is trained with (``known["mapping"]``) is recorded as
 ``known["trained_mapping"]``, which a ``PreviousModel`` step compares with the mapping it predicts with.
@@ -55,7 +56,6 @@ from vl3d_focal.lazy import load_reference
 from vl3d_focal.losses.arguments import class_count_problem, ignored_class_problem
 from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES, forest_step_issues
 from vl3d_focal.registry import LOSSES, MODELS
-from vl3d_focal.steps.class_mapping import unwritable_codes_problem
 from vl3d_focal.steps.model_features import model_features_issues
 from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features, pretrained_issues
 from vl3d_focal.steps.transformer_checks import transformer_issues
@@ -287,19 +287,19 @@ def _monitor_issues(handling: Mapping[str, Any], compilation: Mapping[str, Any],
 
 
 def _classified_cloud_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
-    """The training clouds (their headers) cannot hold the codes ``training_classified_point_cloud_path``
-    would write (:func:`~vl3d_focal.steps.class_mapping.unwritable_codes_problem`)."""
-    if not step.get("training_classified_point_cloud_path") or "cloud_features" not in known:
+    """The class names ``training_classified_point_cloud_path`` cannot name its probability
+    dimensions by (:func:`~vl3d_focal.inference.classified_output.report_name_problems`)."""
+    if not step.get("training_classified_point_cloud_path"):
         return
-    handling = as_dict(as_dict(step.get("model_args")).get("model_handling"))
-    given = [path for path in as_list(handling.get("training_pcloud")) if isinstance(path, str)]
-    problem = unwritable_codes_problem(
-        known.get("mapping"),
-        given or list(known.get("written_clouds") or ()),
-        remedy="give those classes a las_code of 31 or less in the class_mapping step",
-    )
-    if problem:
-        yield at + ("training_classified_point_cloud_path",), problem
+    from vl3d_focal.inference.classified_output import report_name_problems
+
+    given = as_dict(step.get("model_args")).get("class_names")
+    names = given if isinstance(given, list) else known.get("class_names")
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return
+    for index, problem in report_name_problems(names):  # at the name given, else at the output's key
+        given_at = ("model_args", "class_names", index)
+        yield at + (given_at if isinstance(given, list) else ("training_classified_point_cloud_path",)), problem
 
 
 def _model_args_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:

@@ -3,9 +3,10 @@
 - ``fnames``: point features by name (:mod:`vl3d_focal.data.features`), including VL3D's
   ``"ones"`` (a constant 1); ``["AUTO"]`` takes every extra dimension (extra bytes) the
   training clouds share, in the first cloud's order, except the ones this project writes
-  (``prediction``, ``prob_<class>``): the features a VL3D pipeline's data miners stored in
-  the cloud; then the features of the miner steps before the train step. Neither: no
-  features, the coordinates only (an error for a model that needs features).
+  (``prediction``, ``Prediction``, ``Success``, ``prob_<class>``): the features a VL3D
+  pipeline's data miners stored in the cloud; then the features of the miner steps before the
+  train step. Neither: no features, the coordinates only (an error for a model that needs
+  features).
 - ``training_type``: VL3D's ``"base"`` (one training on the training clouds), the only one its
   deep-learning models use; the random forest also takes ``"autoval"`` and ``"stratified_kfold"``
   (:mod:`vl3d_focal.training.forest`).
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 AUTO = "AUTO"
 """``fnames: ["AUTO"]``: the features the training clouds carry (see the module docstring)."""
-WRITTEN_DIMENSIONS = ("prediction",)
+WRITTEN_DIMENSIONS = ("prediction", "Prediction", "Success")
 WRITTEN_PREFIXES = ("prob_",)
 """Extra dimensions this project writes into clouds; never taken as features by ``AUTO``."""
 TRAINING_TYPES = ("base", *HELD_OUT_TRAINING_TYPES)

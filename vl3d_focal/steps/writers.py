@@ -40,16 +40,17 @@ def _predicted(record: CloudRecord, *, step: str) -> Any:
 def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     """``ClassifiedPcloudWriter``: writes each cloud with its predicted classes.
 
-    The predicted classes are written as the classes' LAS codes to ``classification``, or
-    to the extra dimension ``prediction_dimension`` when it is given (``classification``
-    then keeps the reference). With ``probabilities``, one float32 extra dimension per class
-    (``prob_<class>``) is added. Every input dimension, the header and the CRS are kept.
+    The predicted classes are written as the classes' LAS codes to ``classification`` (a point
+    whose input code is one of ``keep_codes`` keeps it), or to the extra dimension
+    ``prediction_dimension`` when it is given (``classification`` then keeps the reference). With
+    ``probabilities``, one float32 extra dimension per class (``prob_<class>``) is added. Every
+    input dimension, the header and the CRS are kept.
 
     Example:
         >>> from vl3d_focal.steps.predict import run_previous_model
         >>> run_previous_model(with_defaults({"predict": "PreviousModel"}), state)
         >>> run_pcloud_writer({"writer": "ClassifiedPcloudWriter", "out_pcloud": "*pred.laz",
-        ...                    "probabilities": True, "prediction_dimension": None}, state)
+        ...                    "probabilities": True, "prediction_dimension": None, "keep_codes": [7]}, state)
         >>> (out / "pred.laz").is_file()
         True
     """
@@ -67,6 +68,7 @@ def run_pcloud_writer(step: Mapping[str, Any], state: PipelineState) -> None:
             class_names=list(mapping.names),
             prediction_dimension=step["prediction_dimension"],
             probabilities=step["probabilities"],
+            keep_codes=step["keep_codes"],
         )
 
 
@@ -88,6 +90,12 @@ def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
     from vl3d_focal.steps.class_mapping import unwritable_codes_problem
 
     name = step.get("prediction_dimension")
+    if isinstance(name, str) and step.get("keep_codes"):
+        yield (
+            at + ("keep_codes",),
+            "keep_codes keeps codes in classification, which prediction_dimension leaves as it is for every point: "
+            "remove keep_codes, or set prediction_dimension null",
+        )
     if not isinstance(name, str):
         problem = unwritable_codes_problem(
             known.get("mapping"),
@@ -119,7 +127,8 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
 
     Every input dimension, the header and the CRS; after a ``ClassReducer``, the
     classification holds the reduced classes' values; after a predict step, the extra
-    dimension ``prediction`` holds each point's predicted class (its index); after miner steps,
+    dimension ``prediction`` holds each point's predicted class (as ``PredictionsWriter`` writes
+    it: its classification code without a class mapping step, else its index); after miner steps,
     their features are float32 extra dimensions (computed on the whole cloud, as a train step would),
     a name longer than 32 bytes cut to 32 with a warning (:mod:`~vl3d_focal.io.extra_names`).
 
@@ -139,6 +148,7 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
     from vl3d_focal.io.extra_names import cut_name, cut_notice, name_clashes
 
     reduced = state.mapping if state.classes_rewritten else None
+    predicted = state.prediction_mapping(step="Writer") if state.predicted_names is not None else None
     mined = mined_names(state.miners)
     written = {name: cut_name(name=name) for name in mined}
     for record in state.clouds:  # every name checked before any feature is computed
@@ -157,13 +167,16 @@ def run_state_writer(step: Mapping[str, Any], state: PipelineState) -> None:
             header=record.cloud.las.header if record.loaded else None,
             chunks=record.result.iter_chunks() if record.result is not None else source_chunks(record),
             classes=None if reduced is None else functools.partial(reduced.map, source=str(record.path)),
-            predictions=record.result is not None,
+            predictions=predicted if record.result is not None else None,
             features=None if features is None else {written[name]: features[:, j] for j, name in enumerate(mined)},
         )
 
 
 def run_predictions_writer(step: Mapping[str, Any], state: PipelineState) -> None:
-    """``PredictionsWriter`` (VL3D): each cloud's predicted classes, one integer per line.
+    """``PredictionsWriter`` (VL3D): each cloud's predicted classes, one integer per line: as VL3D
+    writes the classes its model learnt, the classification codes where the classes are the
+    clouds' codes (no class mapping step; the codes ``ClassifiedPcloudWriter`` writes), else the
+    class indices (a class mapping's or ``ClassReducer``'s classes).
 
     Example:
         >>> from vl3d_focal.steps.predict import run_previous_model
@@ -175,9 +188,11 @@ def run_predictions_writer(step: Mapping[str, Any], state: PipelineState) -> Non
     from vl3d_focal.inference.classified_output import write_predictions
 
     for record in state.clouds:
+        result = _predicted(record, step="PredictionsWriter")
         write_predictions(
             expand_output(step["out_preds"], prefix=record.prefix),
-            chunks=_predicted(record, step="PredictionsWriter").iter_chunks(),
+            chunks=result.iter_chunks(),
+            mapping=state.prediction_mapping(step="PredictionsWriter"),
         )
 
 
@@ -204,6 +219,14 @@ STEPS.register(
                     "description": "Extra dimension receiving the predicted class (a new name: not a "
                     "standard LAS dimension nor a class's prob_ dimension); null writes the "
                     "classification field with the classes' LAS codes.",
+                },
+                "keep_codes": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0, "maximum": 255},
+                    "uniqueItems": True,
+                    "default": [],
+                    "description": "LAS codes that points keep in classification instead of their predicted "
+                    "class's code (e.g. [7, 18]: noise stays noise for a terrain model); vl3d_focal's key.",
                 },
             },
             required=["writer"],

@@ -14,7 +14,6 @@ import csv
 import io
 import logging
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -190,8 +189,8 @@ class BestWeights(keras.callbacks.Callback):
 
 def checkpoint_writer(path: Path, *, bundle: Callable[[], Any]) -> Callable[[], None]:
     """What :class:`BestWeights` calls to write ``model_handling.checkpoint_path``: the weights for a
-    ``.weights.h5`` path, else the model file of ``bundle()`` (a ``.keras`` archive, whatever the
-    name; ModelLoader loads it from a ``.keras`` name).
+    ``.weights.h5`` path, else the model file of ``bundle()``, a ``.keras`` archive whatever the
+    name (VL3D's ``checkpoint.model`` too), which ModelLoader loads by that name.
 
     Example:
         >>> write = checkpoint_writer(out / "best.weights.h5", bundle=lambda: bundle)
@@ -208,20 +207,9 @@ def checkpoint_writer(path: Path, *, bundle: Callable[[], Any]) -> Callable[[], 
                 bundle().model.save_weights(str(tmp))
 
         return write
-    if path.suffix != ".keras":
-        logger.warning(
-            "checkpoint_path %s: written as a .keras model archive; give it a name ending in .keras "
-            "to load it with ModelLoader",
-            path,
-        )
 
     def save() -> None:
-        if path.suffix == ".keras":
-            save_bundle(bundle(), path)
-            return
-        with atomic_output(path) as tmp:
-            inner = save_bundle(bundle(), tmp.with_name(tmp.name + ".keras"))
-            os.replace(inner, tmp)
+        save_bundle(bundle(), path)
 
     return save
 

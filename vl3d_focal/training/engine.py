@@ -174,6 +174,7 @@ class Trainer:
                 class_names=job.class_names,
                 counts=self.counts,
                 from_logits=entry.metadata.get("output") == "logits",
+                field_counts=class_counts([self.train_data.labels], num_classes=len(job.class_names)),
             )
             assert MODELS.key is not None  # models are named by their "train" key
             self.model = MODELS.build(
@@ -192,6 +193,7 @@ class Trainer:
                 label_format=self.plan.label_format,
                 num_classes=len(job.class_names),
                 from_logits=entry.metadata.get("output") == "logits",
+                positive_class=self.plan.positive_class,
             )
             self.trainer.compile(
                 optimizer=build_optimizer(self.optimizer_spec), loss=self.plan.loss, weighted_metrics=metrics

@@ -3,7 +3,13 @@
 - :func:`evaluate_training_clouds`: the training clouds predicted like a predict step (every
   point), scored (ignored points left out) and written as asked by the train step's
   ``training_*`` keys: overall and class-wise metrics, confusion matrix, class distribution (text
-  and plots), the classified clouds and the network's point-wise activations;
+  and plots), the classified clouds (VL3D's layout: ``classification`` the reference as read,
+  ``Prediction``, ``Success``, a probability per class named by the class) and the network's
+  point-wise activations (``f1``..``fn``);
+  the prediction also writes the ``pre_processing`` receptive-field reports of a prediction
+  (``receptive_fields_distribution_*``, ``support_points_report_path``; '*' the train step's output
+  prefix), as VL3D's prediction after training does; a spec that names them gets the prediction
+  even without any ``training_*`` evaluation output;
 - :func:`report_training_fields`: the class distribution among the training receptive fields
   (predicted and reference) and their centres (``pre_processing.training_*`` keys);
 - :func:`autovalidate`: ``autoval_metrics`` of the validation fields, logged.
@@ -18,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.data.records import CloudRecord, InMemoryPredictions
+from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.inference.activations import pointwise_outputs
-from vl3d_focal.inference.classified_output import write_classified_cloud
+from vl3d_focal.inference.classified_output import activation_columns, report_columns, write_with_dimensions
 from vl3d_focal.inference.network import predict_fields
 from vl3d_focal.inference.prediction import cloud_probabilities
-from vl3d_focal.io.las import write_cloud, write_points
+from vl3d_focal.io.las import write_points
 from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.models.inputs import ModelInputs
 from vl3d_focal.reports.field_reports import FieldClassCounts, write_field_distribution
@@ -68,12 +75,16 @@ class TrainingReports:
         class_metrics: ``training_class_evaluation_metrics``.
         autoval: ``autoval_metrics`` (None: no auto-validation).
         outputs: spec key -> path, for every output path the step gives.
+        field_reports: the prediction's receptive-field reports of the training clouds'
+            prediction (``pre_processing`` key -> path; the keys of
+            :class:`~vl3d_focal.inference.field_outputs.FieldReportTally`).
     """
 
     metrics: Sequence[str] = ()
     class_metrics: Sequence[str] = ()
     autoval: Sequence[str] | None = None
     outputs: Mapping[str, Path] = dataclasses.field(default_factory=dict)
+    field_reports: Mapping[str, Path] = dataclasses.field(default_factory=dict)
 
     def given(self, keys: Sequence[str]) -> bool:
         """Whether any of ``keys`` has a path.
@@ -105,23 +116,29 @@ def _write_clouds(
         if key in reports.outputs
     }
     if "training_classified_point_cloud_path" in paths:
-        write_classified_cloud(
+        write_with_dimensions(
             paths["training_classified_point_cloud_path"],
             source=record.path,
-            header=record.cloud.las.header,
-            chunks=InMemoryPredictions(record.cloud, probabilities).iter_chunks(),
-            mapping=bundle.mapping,
-            class_names=list(bundle.class_names),
-            prediction_dimension=None,
-            probabilities=True,
+            las=record.cloud.las,
+            columns=report_columns(
+                labels=training_labels(record),
+                probabilities=probabilities,
+                class_names=list(bundle.class_names),
+                mapping=bundle.mapping,
+            ),
         )
     if "training_activations_path" in paths:
-        values = pointwise_outputs(record, bundle)[1]
-        write_cloud(
-            record.cloud,
+        write_with_dimensions(
             paths["training_activations_path"],
-            extra_dims={f"activation_{k}": values[:, k].astype(np.float32) for k in range(values.shape[1])},
+            source=record.path,
+            las=record.cloud.las,
+            columns=activation_columns(pointwise_outputs(record, bundle)[1]),
         )
+
+
+def _same_paths(paths: Mapping[str, Path], _prefix: str) -> dict[str, Path]:
+    """``paths``, whatever the cloud's prefix (a bundle's ``field_reports``)."""
+    return dict(paths)
 
 
 def evaluate_training_clouds(
@@ -139,12 +156,17 @@ def evaluate_training_clouds(
         >>> (out / "report.log").exists()
         True
     """
-    if not reports.given([*EVALUATION_OUTPUTS, *CLOUD_OUTPUTS]):
+    if not reports.given([*EVALUATION_OUTPUTS, *CLOUD_OUTPUTS]) and not reports.field_reports:
         return None
-    bundle = dataclasses.replace(bundle, field_reports=None)  # the prediction reports are not the training's
+    bundle = dataclasses.replace(bundle, field_reports=None)  # a predict step's paths (under its cloud's prefix)
     confusion = np.zeros((bundle.num_classes, bundle.num_classes), dtype=np.int64)
     for record in records:
-        probabilities, _ = cloud_probabilities(record, bundle, chunk_points=None)
+        paths = {
+            key: cloud_output(path, cloud=record.path, clouds=len(records))
+            for key, path in reports.field_reports.items()
+        }  # the training's: under the train step's output prefix
+        own = dataclasses.replace(bundle, field_reports=functools.partial(_same_paths, paths) if paths else None)
+        probabilities, _ = cloud_probabilities(record, own, chunk_points=None)
         confusion += confusion_matrix(
             training_labels(record), np.argmax(probabilities, axis=1), num_classes=bundle.num_classes
         )

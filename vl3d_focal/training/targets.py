@@ -95,12 +95,20 @@ class LossPlan:
         label_format: the label format from the loss entry's metadata.
         class_weight: the resolved class weights, or None.
         class_weight_source: where the weights came from (``loss``, ``model_handling``, none).
+        positive_class: the class a binary loss predicts (its entry's metadata ``positive_class``),
+            whose precision and recall the training metrics give; None for other losses.
+        counted_on: what a strategy's class counts were counted on (:data:`TRAINING_POINTS` or
+            :data:`TRAINING_FIELDS`); None where no strategy computed the weights.
+        weight_counts: the per-class counts the strategy computed the weights from, or None.
     """
 
     loss: Any
     label_format: str
     class_weight: list[float] | None
     class_weight_source: str
+    positive_class: int | None = None
+    counted_on: str | None = None
+    weight_counts: list[int] | None = None
 
 
 def class_weight_value(*, loss_spec: Mapping[str, Any], model_handling: Mapping[str, Any]) -> tuple[Any, str]:
@@ -117,6 +125,24 @@ def class_weight_value(*, loss_spec: Mapping[str, Any], model_handling: Mapping[
     return None, "none"
 
 
+TRAINING_POINTS = "training points"
+TRAINING_FIELDS = "training receptive fields"
+"""What a class-weight strategy counts the classes on. ``model_handling.class_weight`` (VL3D's
+key) counts the points of the training receptive fields as fitted, ``training_class_distribution``
+applied and validation fields left out, as VL3D's model handler does; a strategy of the loss entry
+(this project's) or of a forest counts the training clouds' points."""
+
+
+def is_strategy(value: Any) -> bool:
+    """Whether a spec's ``class_weight`` is a strategy, computed from class counts (not given).
+
+    Example:
+        >>> is_strategy("AUTO"), is_strategy({"strategy": "log", "k": 1.1}), is_strategy([1.0, 2.0])
+        (True, True, False)
+    """
+    return isinstance(value, str) or isinstance(value, Mapping) and "strategy" in value
+
+
 SPEC_KEYS = {
     "loss": "compilation_args.loss.class_weight",
     "model_handling": "model_handling.class_weight",
@@ -125,9 +151,13 @@ SPEC_KEYS = {
 """Where, in a train step's ``model_args``, a class-weight value comes from."""
 
 
-def resolve_spec_class_weight(value: Any, *, source: str, class_names: list[str], counts: np.ndarray) -> list[float]:
+def resolve_spec_class_weight(
+    value: Any, *, source: str, class_names: list[str], counts: np.ndarray, counted_on: str = TRAINING_POINTS
+) -> list[float]:
     """The weights of a spec's ``class_weight``, with errors and warnings worded for the spec:
-    its key, the class names, and the spec form of a fix (not the Python argument).
+    its key, the class names, what the counts were counted on, and the spec form of a fix (not
+    the Python argument). A class without points (VL3D's "auto" would divide by 0) stops with an
+    error, or gets weight 0 with ``on_absent_class: zero``.
 
     Example:
         >>> resolve_spec_class_weight("balanced", source="loss", class_names=["a", "b"], counts=np.array([3, 0]))
@@ -140,6 +170,7 @@ def resolve_spec_class_weight(value: Any, *, source: str, class_names: list[str]
     key = f"model_args.{SPEC_KEYS[source]}"
     absent = [name for name, count in zip(class_names, counts) if count == 0]
     strategy = value if isinstance(value, str) else value.get("strategy") if isinstance(value, Mapping) else None
+    nowhere = "no training point" if counted_on == TRAINING_POINTS else f"no point in the {counted_on}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -147,13 +178,13 @@ def resolve_spec_class_weight(value: Any, *, source: str, class_names: list[str]
         except ClassWeightError as error:
             if strategy is not None and absent:
                 raise DataError(
-                    f"{key}: no training point of the class(es) {absent}; strategy {strategy!r} would weight them "
+                    f"{key}: {nowhere} of the class(es) {absent}; strategy {strategy!r} would weight them "
                     f"infinitely. Train on clouds that have them, or weight them 0 with class_weight: "
                     f"{{strategy: {strategy}, on_absent_class: zero}}"
                 ) from None
             raise DataError(f"{key}: {error}") from None
     if caught and absent:
-        logger.warning("%s: no training point of the class(es) %s; their class weight is 0", key, absent)
+        logger.warning("%s: %s of the class(es) %s; their class weight is 0", key, nowhere, absent)
     assert weights is not None  # None only for a None value, which callers do not pass
     return [float(w) for w in weights]
 
@@ -165,8 +196,11 @@ def plan_loss(
     class_names: list[str],
     counts: np.ndarray,
     from_logits: bool,
+    field_counts: np.ndarray | None = None,
 ) -> LossPlan:
-    """Resolves class weights (strategies from the training counts) and builds the loss.
+    """Resolves class weights and builds the loss. A strategy of ``model_handling.class_weight``
+    (VL3D's "auto") counts the classes on ``field_counts`` where given, as VL3D does; one of the
+    loss entry on ``counts`` (see :data:`TRAINING_FIELDS`).
 
     Args:
         loss_spec: ``compilation_args.loss`` of the train step.
@@ -175,6 +209,8 @@ def plan_loss(
         counts: training points per class after mapping and ignoring.
         from_logits: whether the model emits logits (its registry metadata ``output``);
             used where the loss entry does not say.
+        field_counts: points per class of the training receptive fields as fitted (ignored
+            points left out), or None where there are none.
 
     Example:
         >>> plan = plan_loss(loss_spec={"function": "class_weighted_focal_categorical_crossentropy",
@@ -186,28 +222,51 @@ def plan_loss(
     assert LOSSES.key is not None  # losses are named by their "function" key
     entry = LOSSES.get(loss_spec[LOSSES.key])
     value, source = class_weight_value(loss_spec=loss_spec, model_handling=model_handling)
-    class_weight = None
+    class_weight, counted_on, weight_counts = None, None, None
     if value is not None and not entry.metadata.get("takes_class_weight", False):
         logger.warning("loss %r takes no class weights; the class_weight from %s is not used", entry.name, source)
         source = "none"
     elif value is not None:
-        class_weight = resolve_spec_class_weight(value, source=source, class_names=class_names, counts=counts)
+        by_fields = source == "model_handling" and field_counts is not None
+        used = field_counts if by_fields else counts
+        assert used is not None  # field_counts is not None where by_fields
+        if is_strategy(value):
+            counted_on, weight_counts = TRAINING_FIELDS if by_fields else TRAINING_POINTS, [int(c) for c in used]
+        class_weight = resolve_spec_class_weight(
+            value, source=source, class_names=class_names, counts=used, counted_on=counted_on or TRAINING_POINTS
+        )
+        counted = (
+            ""
+            if weight_counts is None
+            else f", counted on the {counted_on}: " + ", ".join(f"{n}={c}" for n, c in zip(class_names, weight_counts))
+        )
         logger.info(
-            "class weights (%s, from %s): %s",
+            "class weights (%s, from %s%s): %s",
             value if isinstance(value, str) else "given",
             source,
+            counted,
             ", ".join(f"{name}={weight:.4g}" for name, weight in zip(class_names, class_weight)),
         )
     cfg = {key: val for key, val in loss_spec.items() if key != "class_weight"}
     loss = LOSSES.build(cfg, num_classes=len(class_names), class_weight=class_weight, from_logits=from_logits)
     label_format = entry.metadata.get("label_format", "one_hot")
-    return LossPlan(loss=loss, label_format=label_format, class_weight=class_weight, class_weight_source=source)
+    return LossPlan(
+        loss=loss,
+        label_format=label_format,
+        class_weight=class_weight,
+        class_weight_source=source,
+        positive_class=entry.metadata.get("positive_class"),
+        counted_on=counted_on,
+        weight_counts=weight_counts,
+    )
 
 
 def write_class_weights(
     path: str | Path, *, plan: LossPlan, loss_spec: Mapping[str, Any], class_names: list[str], counts: np.ndarray
 ) -> Path:
-    """Writes the class counts and the resolved weights of a run as JSON (atomically).
+    """Writes the class counts (``counts``: the training points) and the resolved weights of a
+    run as JSON (atomically), with what a strategy counted the classes on (``counted_on``) and
+    those counts (``weight_counts``), null where the weights were given.
 
     Example:
         >>> import tempfile
@@ -227,6 +286,8 @@ def write_class_weights(
         "class_names": list(class_names),
         "class_counts": {name: int(count) for name, count in zip(class_names, counts)},
         "class_weight": None if weights is None else dict(zip(class_names, weights)),
+        "counted_on": plan.counted_on,
+        "weight_counts": None if plan.weight_counts is None else dict(zip(class_names, plan.weight_counts)),
     }
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,70 @@
+"""Why a tile that a previous survey run completed is predicted again by ``--resume``: its input
+file is another one (:func:`input_changes`), or the neighbour files its buffer read changed
+(:func:`buffer_changes`). Both compare a tile's entry of the previous ``survey.json``
+(:class:`~vl3d_focal.runner.survey.SurveyRecord`) with what the run finds now.
+
+Example:
+    >>> input_changes({"status": "done", "input": [120, 7, 9]}, identity=[120, 7, 9])
+    []
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vl3d_focal.io.buffer_neighbours import BufferNeighbours
+from vl3d_focal.io.footprints import TileIndex
+
+
+def input_changes(old: Mapping[str, Any] | None, *, identity: Any) -> list[str]:
+    """``["input changed since it was done"]`` when the tile's input file (its ``identity`` now)
+    is another than the one the previous record's run read (``old``, its entry there), else []; a
+    record written before records held the identity: [].
+
+    Example:
+        >>> input_changes({"status": "done", "input": [120, 7, 9]}, identity=[60, 8, 4])
+        ['input changed since it was done']
+    """
+    old = old or {}
+    if "input" not in old or old["input"] == identity:
+        return []
+    return ["input changed since it was done"]
+
+
+def recorded_buffer(old: Mapping[str, Any] | None, *, phase: int) -> dict[str, Any] | None:
+    """The buffer's neighbours that a tile's previous entry ``old`` holds for ``phase``, or None
+    (no buffer, or a record written before records held them).
+
+    Example:
+        >>> recorded_buffer({"buffers": [{"metres": 2.0}]}, phase=0), recorded_buffer({}, phase=0)
+        ({'metres': 2.0}, None)
+    """
+    buffers = (old or {}).get("buffers") or []
+    return buffers[phase] if len(buffers) > phase else None
+
+
+def buffer_changes(path: str, *, previous: Mapping[str, Mapping[str, Any]], phase: int, index: TileIndex) -> list[str]:
+    """How the neighbours the tile's buffer would read now differ from those the ``previous``
+    record (tile entries by path) holds for the phase (:meth:`BufferNeighbours.changes`), and the
+    neighbours it left out although they were done themselves (their points failed to read once):
+    a tile the previous run completed is predicted again when this is not empty.
+
+    Example:
+        >>> old = {"a.laz": {"buffers": [{"metres": 2.0, "used": ["b.laz"], "left_out": {}}]}}
+        >>> buffer_changes("a.laz", previous=old, phase=0, index=TileIndex(footprints=()))
+        ['b.laz used, no longer readable']
+    """
+    recorded = recorded_buffer(previous.get(str(path)), phase=phase)
+    if recorded is None:
+        return []
+    neighbours = BufferNeighbours.from_json(recorded)
+    found = neighbours.changes(path, index=index)
+    found += [  # its points did not read for the buffer, yet the tile itself was done: a passing error
+        f"{Path(other).name} left out, yet done itself"
+        for other in neighbours.left_out
+        if (previous.get(other) or {}).get("status") in ("done", "skipped")
+        and not any(phrase.startswith(Path(other).name + " ") for phrase in found)
+    ]
+    return found
