@@ -36,6 +36,15 @@ PINNED_KEYS = {"OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusi
 """The keys an evaluation report must have (pinned by the issue)."""
 
 
+VEGETATION_REDUCER = {
+    "class_transformer": "ClassReducer",
+    "input_class_names": [str(c) for c in range(256)],
+    "output_class_names": ["vegetation", "other"],
+    "class_groups": [["3", "4", "5"], [str(c) for c in range(256) if c not in (3, 4, 5)]],
+}
+"""VL3D's ClassReducer of LAS codes 0..255 into vegetation (ASPRS 3, 4, 5) and other."""
+
+
 def tiny_pointnet_args(num_classes: int) -> dict:
     """``model_args`` of a PointNet small enough for a test: 32 points of 3 m spheres, 8 features,
     no T-Net, one epoch, no checkpoint, sparse cross-entropy."""
@@ -273,6 +282,30 @@ def run_steps(folder: Path, name: str, inputs: list[Path], out: str, steps: list
     path = folder / f"{name}.json"
     path.write_text(json.dumps(spec), encoding="utf-8")
     return execute_pipeline(load_spec(path))
+
+
+def assert_loaded_model_predicts(folder: Path, model: Path, cloud: Path, expected: Any) -> None:
+    """Asserts that the model file ``model`` (``ModelLoader``) predicts the classes ``expected``
+    for every point of ``cloud`` in memory, streamed tile by tile, and on a Dask worker (whose
+    ``PredictionsWriter`` output is read back); the runs' outputs go under ``folder``."""
+    import numpy as np
+
+    from vl3d_focal.config import load_spec
+    from vl3d_focal.runner.pipeline import execute_pipeline
+
+    for chunk_points in (None, 1000):  # in memory, then streamed tile by tile
+        loader = {"predict": "ModelLoader", "model_path": str(model), "chunk_points": chunk_points}
+        state = run_steps(folder, "predict", [cloud], f"pred_{chunk_points}", [loader])
+        classes = np.concatenate([c for _, _, c, _ in state.clouds[0].result.iter_chunks()])
+        np.testing.assert_array_equal(classes, expected)
+    steps = [
+        {"predict": "ModelLoader", "model_path": str(model)},
+        {"writer": "PredictionsWriter", "out_preds": "*p.lbl"},
+    ]
+    spec = {"in_pcloud": [str(cloud)], "out_pcloud": [f"{folder / 'dask'}/*"], "sequential_pipeline": steps}
+    (folder / "dask.json").write_text(json.dumps({**spec, "executor": {"engine": "dask", "workers": 1}}))
+    execute_pipeline(load_spec(folder / "dask.json"))  # a Dask worker applies the model as the driver does
+    np.testing.assert_array_equal(np.loadtxt(folder / "dask" / "p.lbl", dtype=np.int64), expected)
 
 
 def streamed_features(path: Path, names: list[str], miners: list, *, side: float) -> Any:

@@ -9,7 +9,7 @@ import json
 import laspy
 import numpy as np
 import pytest
-from helpers import miner_spec, streamed_features
+from helpers import VEGETATION_REDUCER, miner_spec, streamed_features
 
 from vl3d_focal.config import check_spec, load_spec, validate_spec
 from vl3d_focal.data.features import extract_features
@@ -188,9 +188,7 @@ def test_a_forest_on_hsv_predicts_alike_in_memory_and_streamed(tmp_path, monkeyp
         "in_pcloud": ["scene.las"],
         "out_pcloud": ["memory/*"],
         "sequential_pipeline": [
-            {"class_transformer": "ClassReducer", "input_class_names": [str(c) for c in range(256)],
-             "output_class_names": ["vegetation", "other"],
-             "class_groups": [["3", "4", "5"], [str(c) for c in range(256) if c not in (3, 4, 5)]]},
+            VEGETATION_REDUCER,
             HSV,
             {"train": "RandomForestClassifier", "random_seed": 3, "fnames": ["HSV_Hrad", "HSV_S", "HSV_V"],
              "model_args": {"num_classes": 2, "n_estimators": 4, "max_depth": 6}},

@@ -11,7 +11,13 @@ from dataclasses import replace
 import laspy
 import numpy as np
 import pytest
-from helpers import TWO_CLASS_MAPPING, run_steps, tiny_pointnet_args, write_with_extra_dims
+from helpers import (
+    TWO_CLASS_MAPPING,
+    assert_loaded_model_predicts,
+    run_steps,
+    tiny_pointnet_args,
+    write_with_extra_dims,
+)
 from sklearn.decomposition import PCA
 
 from vl3d_focal.config import check_spec, load_spec
@@ -148,19 +154,7 @@ def test_a_forest_after_it_keeps_no_fitted_bounds_and_predicts_as_if_clipped_in_
     expected = np.argmax(bundle.model.predict_proba(bundle.normalizer.transform(clipped)), axis=1)
     as_computed = np.argmax(bundle.model.predict_proba(bundle.normalizer.transform(test_raw)), axis=1)
     np.testing.assert_array_equal(as_computed, expected)  # the forest predicts the same without clipping
-    for chunk_points in (None, 1000):  # in memory, then streamed tile by tile
-        loader = {"predict": "ModelLoader", "model_path": str(model), "chunk_points": chunk_points}
-        predicted = run_steps(tmp_path, "predict", [test], f"pred_{chunk_points}", [loader])
-        classes = np.concatenate([c for _, _, c, _ in predicted.clouds[0].result.iter_chunks()])
-        np.testing.assert_array_equal(classes, expected)
-    steps = [
-        {"predict": "ModelLoader", "model_path": str(model)},
-        {"writer": "PredictionsWriter", "out_preds": "*p.lbl"},
-    ]
-    spec = {"in_pcloud": [str(test)], "out_pcloud": [f"{tmp_path / 'dask'}/*"], "sequential_pipeline": steps}
-    (tmp_path / "dask.json").write_text(json.dumps({**spec, "executor": {"engine": "dask", "workers": 1}}))
-    execute_pipeline(load_spec(tmp_path / "dask.json"))
-    np.testing.assert_array_equal(np.loadtxt(tmp_path / "dask" / "p.lbl", dtype=np.int64), expected)
+    assert_loaded_model_predicts(tmp_path, model, test, expected)
 
 
 def test_a_forest_keeps_the_bounds_of_an_explicit_minmax_which_clip_its_training_values(tmp_path):

@@ -11,16 +11,15 @@ from pathlib import Path
 import laspy
 import numpy as np
 import pytest
-from helpers import TWO_CLASS_MAPPING, run_steps, write_with_extra_dims
+from helpers import TWO_CLASS_MAPPING, assert_loaded_model_predicts, run_steps, write_with_extra_dims
 from sklearn.decomposition import PCA
 
-from vl3d_focal.config import check_spec, load_spec, validate_spec
+from vl3d_focal.config import check_spec, validate_spec
 from vl3d_focal.data.pca_projection import PCATransformer
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
 from vl3d_focal.models import model_file
 from vl3d_focal.models.model_file import check_metadata, load_bundle, read_metadata
-from vl3d_focal.runner.pipeline import execute_pipeline
 
 NAMES = ["a", "b", "c", "d"]
 
@@ -175,19 +174,7 @@ def test_a_forest_trained_on_principal_components_imputes_and_projects_a_new_clo
     expected = np.argmax(
         bundle.model.predict_proba(bundle.normalizer.transform(bundle.projection.apply(raw.astype(np.float32)))), axis=1
     )
-    for chunk_points in (None, 1000):  # in memory, then streamed tile by tile
-        loader = {"predict": "ModelLoader", "model_path": str(model), "chunk_points": chunk_points}
-        state = run_steps(tmp_path, "predict", [test], f"pred_{chunk_points}", [loader])
-        classes = np.concatenate([c for _, _, c, _ in state.clouds[0].result.iter_chunks()])
-        np.testing.assert_array_equal(classes, expected)
-    steps = [
-        {"predict": "ModelLoader", "model_path": str(model)},
-        {"writer": "PredictionsWriter", "out_preds": "*p.lbl"},
-    ]
-    spec = {"in_pcloud": [str(test)], "out_pcloud": [f"{tmp_path / 'dask'}/*"], "sequential_pipeline": steps}
-    (tmp_path / "dask.json").write_text(json.dumps({**spec, "executor": {"engine": "dask", "workers": 1}}))
-    execute_pipeline(load_spec(tmp_path / "dask.json"))  # a Dask worker projects as the driver does
-    np.testing.assert_array_equal(np.loadtxt(tmp_path / "dask" / "p.lbl", dtype=np.int64), expected)
+    assert_loaded_model_predicts(tmp_path, model, test, expected)  # a Dask worker projects as the driver does
     monkeypatch.setattr(model_file, "FORMAT_VERSION", 2)  # a vl3d_focal with imputers but no projection
     with pytest.raises(DataError, match="written in model format 3 by vl3d_focal .*reads formats 1..2: upgrade"):
         check_metadata(meta, path=model)

@@ -9,7 +9,7 @@ import json
 import laspy
 import numpy as np
 import pytest
-from helpers import miner_spec, streamed_features
+from helpers import VEGETATION_REDUCER, miner_spec, streamed_features
 
 from vl3d_focal.config import load_spec, validate_spec
 from vl3d_focal.data.features import extract_features
@@ -145,9 +145,7 @@ def test_a_pipeline_of_chained_miners_predicts_alike_in_memory_streamed_and_on_d
         "in_pcloud": ["scene.las"],
         "out_pcloud": ["memory/*"],
         "sequential_pipeline": [
-            {"class_transformer": "ClassReducer", "input_class_names": [str(c) for c in range(256)],
-             "output_class_names": ["vegetation", "other"],
-             "class_groups": [["3", "4", "5"], [str(c) for c in range(256) if c not in (3, 4, 5)]]},
+            VEGETATION_REDUCER,
             HSV,
             HEIGHT,
             _smooth(["intensity", "HSV_Hrad", FLOOR], 1.5),
