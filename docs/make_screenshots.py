@@ -78,7 +78,7 @@ def main() -> None:
         _cli("demo", str(focal))
     if not _finished(ce):
         _cli("run", str(cross_entropy_spec(focal / "demo_pipeline.json", ce)))
-    _cli("compare", str(focal), str(ce), "-o", str(work / "compare.html"))
+    _cli("compare", str(ce), str(focal), "-o", str(work / "compare.html"))  # the baseline first
     photograph(focal / "report.html", ROOT / "docs" / "report.png", max_height=2000)
     photograph(work / "compare.html", ROOT / "docs" / "compare.png", max_height=2000)
 

@@ -15,6 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+SCENE_HIERARCHY = {
+    "pre_processor": "hierarchical_fps",
+    "neighborhood": {"type": "sphere", "radius": 3.0},
+    "num_points_per_depth": [32, 16, 8],
+    "num_pwise_neighbors": [6, 4, 4],
+    "num_downsampling_neighbors": [1, 4, 4],
+    "num_upsampling_neighbors": [1, 2, 2],
+}
+"""The autoencoder's receptive fields for a 10 m synthetic scene: three depths of 32, 16 and 8 points."""
+
 DEMO_CLASSES = [
     {"name": "ground", "codes": [2]},
     {"name": "vegetation", "codes": [3, 4, 5]},
@@ -343,3 +353,52 @@ def streamed_features(path: Path, names: list[str], miners: list, *, side: float
     rows = np.concatenate([np.fromfile(result.bucket(t), dtype=bucket_dtype(len(columns))) for t in tiles])
     result.close()
     return rows["feat"][np.argsort(rows["id"]), : len(names)]
+
+
+def write_point_cloud(path: Path, *, points: int = 1) -> Path:
+    """A valid LAS/LAZ file (by its suffix) of ``points`` points of class 2 at the origin: the
+    smallest input cloud validation accepts (it reads each input's header and size).
+
+    Example:
+        >>> import laspy
+        >>> laspy.read(write_point_cloud(out / "one.laz")).header.point_count
+        1
+    """
+    import laspy
+    import numpy as np
+
+    las = laspy.LasData(laspy.LasHeader(point_format=6, version="1.4"))
+    las.x = las.y = las.z = np.zeros(points)
+    las.classification = np.full(points, 2, dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    las.write(path)
+    return path
+
+
+def write_model_metadata(path: Path, *, classes: list[dict] | None = None) -> Path:
+    """A model file as validation reads it: its metadata member only (no network), of the
+    ``classes`` (a class step's ``classes``; default :data:`DEMO_CLASSES`).
+
+    Example:
+        >>> from vl3d_focal.models.model_file import read_metadata
+        >>> read_metadata(write_model_metadata(out / "stub.keras"))["class_names"][:2]
+        ['ground', 'vegetation']
+    """
+    import zipfile
+
+    from vl3d_focal.models.model_file import FORMAT_VERSION, METADATA_MEMBER
+
+    classes = DEMO_CLASSES if classes is None else classes
+    names = [c["name"] for c in classes]
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "feature_names": ["intensity"],
+        "class_names": names,
+        "field_spec": {},
+        "mapping": {"names": names, "codes": [c["codes"] for c in classes]},
+        "normalizer": None,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(METADATA_MEMBER, json.dumps(meta))
+    return path

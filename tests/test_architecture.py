@@ -13,7 +13,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "vl3d_focal"
 
 LAYERS: list[set[str]] = [
-    {"cli", "__main__"},
+    {"cli", "cli_listing", "__main__"},
     {"runner"},
     {"steps"},
     {"config"},

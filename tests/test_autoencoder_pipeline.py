@@ -9,7 +9,7 @@ from dataclasses import replace
 import laspy
 import numpy as np
 import pytest
-from helpers import DEMO_CLASSES
+from helpers import DEMO_CLASSES, SCENE_HIERARCHY
 
 from vl3d_focal.config import load_spec
 from vl3d_focal.data.hierarchical_fields import depth0_field_spec
@@ -20,15 +20,6 @@ from vl3d_focal.inference import network, prediction
 from vl3d_focal.models.autoencoder import TINY_FEATURE_EXTRACTION, build_conv_autoencoder_pwise_classifier
 from vl3d_focal.models.model_file import load_bundle, read_metadata
 from vl3d_focal.runner.pipeline import execute_pipeline
-
-PRE_PROCESSING = {
-    "pre_processor": "hierarchical_fps",
-    "neighborhood": {"type": "sphere", "radius": 3.0},
-    "num_points_per_depth": [32, 16, 8],
-    "num_pwise_neighbors": [6, 4, 4],
-    "num_downsampling_neighbors": [1, 4, 4],
-    "num_upsampling_neighbors": [1, 2, 2],
-}
 
 
 def _spec() -> dict:
@@ -43,7 +34,7 @@ def _spec() -> dict:
                 "random_seed": 2,
                 "model_args": {
                     "num_classes": 5,
-                    "pre_processing": PRE_PROCESSING,
+                    "pre_processing": SCENE_HIERARCHY,
                     "feature_extraction": TINY_FEATURE_EXTRACTION,
                     "model_handling": {
                         "training_epochs": 2,
@@ -90,8 +81,8 @@ def test_trains_and_predicts_end_to_end(trained):
 def test_loaded_model_predicts_the_same_in_one_go_by_blocks_and_streamed(trained, monkeypatch):
     folder, state = trained
     bundle = load_bundle(folder / "out/model/model.keras")
-    assert {k: bundle.pre_processing[k] for k in PRE_PROCESSING if k != "neighborhood"} == {
-        k: v for k, v in PRE_PROCESSING.items() if k != "neighborhood"
+    assert {k: bundle.pre_processing[k] for k in SCENE_HIERARCHY if k != "neighborhood"} == {
+        k: v for k, v in SCENE_HIERARCHY.items() if k != "neighborhood"
     }
     chunks = []
     original = network.predict_fields
@@ -134,7 +125,7 @@ def test_training_class_distribution_draws_the_autoencoders_training_fields(tmp_
     spec = _spec()
     spec["sequential_pipeline"] = spec["sequential_pipeline"][:2]
     model_args = spec["sequential_pipeline"][1]["model_args"]
-    model_args["pre_processing"] = {**PRE_PROCESSING, "training_class_distribution": [8, 8, 8, 8, 8]}
+    model_args["pre_processing"] = {**SCENE_HIERARCHY, "training_class_distribution": [8, 8, 8, 8, 8]}
     model_args["model_handling"].update(training_epochs=1, validation_split=0.2)
     (tmp_path / "train.json").write_text(json.dumps(spec))
     caplog.set_level("INFO", logger="vl3d_focal")
@@ -150,7 +141,7 @@ def test_fps_support_strategy_places_the_autoencoders_fields(tmp_path, caplog):
     DLModelEvaluator (these failed or were ignored for the autoencoder)."""
     scene = generate_urban_scene(seed=3, size_m=40.0, density=8.0)
     scene.write(tmp_path / "scene.las")
-    pre_processing = {**PRE_PROCESSING, "support_strategy": "FPS", "support_strategy_num_points": 12}
+    pre_processing = {**SCENE_HIERARCHY, "support_strategy": "FPS", "support_strategy_num_points": 12}
     reports = {
         "training_receptive_fields_distribution_report_path": "*training_eval/fields.log",
         "training_support_points_report_path": "*training_eval/support_points.laz",
@@ -231,7 +222,7 @@ def test_validation_finds_lists_of_the_wrong_length_before_any_work(tmp_path):
     spec = _spec()
     args = spec["sequential_pipeline"][1]["model_args"]
     args["feature_extraction"] = {**TINY_FEATURE_EXTRACTION, "operations_per_depth": [2, 1, 1]}
-    args["pre_processing"] = {**PRE_PROCESSING, "num_upsampling_neighbors": [1, 2]}
+    args["pre_processing"] = {**SCENE_HIERARCHY, "num_upsampling_neighbors": [1, 2]}
     generate_urban_scene(seed=3, size_m=10.0, density=2.0).write(tmp_path / "scene.las")
     (tmp_path / "train.json").write_text(json.dumps(spec))
     with pytest.raises(SpecError) as raised:
@@ -272,7 +263,7 @@ def test_validation_finds_strided_kpconv_downsampling_of_pointnet_operations(tmp
             num_points=32,
             num_features=0,
             num_classes=2,
-            pre_processing=PRE_PROCESSING,
+            pre_processing=SCENE_HIERARCHY,
             feature_extraction=args["feature_extraction"],
         )
     assert [(i.path, i.message) for i in built.value.issues] == [("model_args.downsampling_filter", message)]

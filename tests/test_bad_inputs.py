@@ -30,7 +30,7 @@ CORPUS_SCRIPT = Path(__file__).parent / "bad_inputs" / "make_corpus.py"
 
 # case -> fragments stderr must contain (the file is named in each message)
 EXPECTED: dict[str, tuple[str, ...]] = {
-    "truncated_laz": ("truncated.laz", "truncated or corrupted LAS/LAZ data"),
+    "truncated_laz": ("truncated.laz", "truncated LAZ file (its chunk table should start at byte"),  # validation
     "truncated_las": ("truncated.las", "truncated LAS file", "announces 400 points"),
     "corrupted_laz": ("corrupted.laz", "truncated or corrupted LAS/LAZ data"),
     "not_las": ("not_las.laz", "not a LAS/LAZ file", "b'x,y,'"),

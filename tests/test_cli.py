@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import run_cli
+from helpers import run_cli, write_point_cloud
 
 import vl3d_focal
 import vl3d_focal.config
@@ -38,8 +38,7 @@ def specs(tmp_path: Path) -> Path:
     ):
         target = tmp_path / Path(name).name
         target.write_text((SPECS / name).read_text())
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "scene.las").write_bytes(b"")
+    write_point_cloud(tmp_path / "data" / "scene.las")
     return tmp_path
 
 
@@ -249,3 +248,30 @@ def test_the_starter_offers_an_executor_that_validates_once_renamed(tmp_path: Pa
     spec = vl3d_focal.config.load_spec(renamed, check_files=False)
     assert spec["executor"] == {"engine": "dask", "workers": 4, "threads_per_worker": 1, "scheduler": None}
     assert vl3d_focal.config.load_spec(path, check_files=False)["executor"]["engine"] == "local"  # a comment as written
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion"),
+    [
+        (["run", "focal.json", "--overwite"], "--overwite (did you mean --overwrite?)"),
+        (["validate", "a.json", "--no-chek-files"], "--no-chek-files (did you mean --no-check-files?)"),
+        (["demo", "--ovewrite=1"], "--ovewrite=1 (did you mean --overwrite?)"),
+        (["compare", "a", "--fromat", "csv"], "--fromat (did you mean --format?)"),
+        (["init", "--forse"], "--forse (did you mean --force?)"),
+    ],
+)
+def test_a_mistyped_option_is_answered_with_the_closest_one(argv: list[str], suggestion: str, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"vl3d-focal {argv[0]}: error: unrecognized arguments: {suggestion}" in err
+    assert "Traceback" not in err
+
+
+def test_an_unknown_option_without_a_close_one_gets_no_suggestion(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["list", "losses", "--zzzzzz"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --zzzzzz" in err and "did you mean" not in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from test_html_report import assert_opens_cleanly, chromium_available, make_reco
 
 from vl3d_focal.cli import main
 from vl3d_focal.errors import DataError
-from vl3d_focal.reports.compare import compare_runs, find_record, format_comparison
+from vl3d_focal.reports.compare import compare_runs, find_record
+from vl3d_focal.reports.compare_page import render_comparison
+from vl3d_focal.reports.compare_text import format_comparison
 
 
 @pytest.fixture()
@@ -46,21 +49,30 @@ def test_markdown_tables_give_scores_per_class_values_and_differences(runs):
     text = format_comparison(compare_runs([root / "focal", root / "ce"]), style="md")
     lines = text.splitlines()
     f, c = focal["evaluations"][0]["metrics"], ce["evaluations"][0]["metrics"]
+    assert lines[0] == "Differences (in brackets) are to the first run, focal."
+    lines = lines[2:]
     assert lines[0].startswith("| run | status | model | features | loss |")
     assert lines[2] == (  # training (s): the fit's 40 s, not the train step's 42.5 s (reading, fields)
-        "| focal | finished | PointNetPwiseClassifier (trained) | 2 features | "
+        "| focal | finished | PointNetPwiseClassifier (trained) | 2 features; robust standardization | "
         "class_weighted_focal_categorical_crossentropy | 2 | balanced | "
         f"{f['mIoU']:.3f} | {f['OA']:.3f} | {f['macro_F1']:.3f} | 40.0 | 3 |"
     )
     assert lines[3].startswith(
-        "| ce | finished | PointNetPwiseClassifier (trained) | 3 features; MinmaxNormalizer, PCATransformer | "
+        "| ce | finished | PointNetPwiseClassifier (trained) | "
+        "3 features; MinmaxNormalizer, PCATransformer, robust standardization | "
         f"sparse_categorical_crossentropy |  | none | {c['mIoU']:.3f} "
         f"({c['mIoU'] - f['mIoU']:+.3f}) |"
     )
     assert lines[3].endswith("| 30.0 | 3 |") and "Note:" not in text  # both scored on the same cloud
-    pole = next(line for line in lines if line.startswith("| pole |"))
-    f_iou, c_iou = f["per_class"]["pole"]["IoU"], c["per_class"]["pole"]["IoU"]
-    assert pole == (f"| pole | 2.00% | {f_iou:.3f} | {c_iou:.3f} ({c_iou - f_iou:+.3f}) | 0.700 | 0.100 (-0.600) |")
+    poles = [line for line in lines if line.startswith("| pole |")]
+    assert poles[0] == "| pole | 2.00% rare | 2.00% rare |"  # each run's own training share
+    for line, key in zip(poles[1:], ("IoU", "R", "F1", "P")):  # IoU, recall, F1, precision
+        fv, cv = f["per_class"]["pole"][key], c["per_class"]["pole"][key]
+        assert line == f"| pole | {fv:.3f} | {cv:.3f} ({cv - fv:+.3f}) |"
+    headers = [line for line in lines if line.startswith("| class |")]
+    assert headers == [
+        f"| class | {what}: focal | ce |" for what in ("training share", "IoU", "recall", "F1", "precision")
+    ]
 
 
 def test_csv_has_one_row_per_run_and_class(runs):
@@ -72,7 +84,11 @@ def test_csv_has_one_row_per_run_and_class(runs):
         (run, name) for run in ("focal", "ce") for name in ("ground", "vegetation", "pole")
     ]
     assert float(rows[2]["weight"]) == 0.6 and rows[5]["weight"] == ""
-    assert (rows[0]["features"], rows[3]["features"]) == ("2 features", "3 features; MinmaxNormalizer, PCATransformer")
+    assert (rows[0]["features"], rows[3]["features"]) == (
+        "2 features; robust standardization",
+        "3 features; MinmaxNormalizer, PCATransformer, robust standardization",
+    )
+    assert (rows[2]["training_share"], rows[2]["rare"], rows[2]["training_clouds"]) == ("0.02", "True", "train.las")
     assert float(rows[2]["IoU"]) == pytest.approx(focal["evaluations"][0]["metrics"]["per_class"]["pole"]["IoU"])
 
 
@@ -107,10 +123,10 @@ def test_a_run_that_loaded_its_model_shows_how_that_model_was_trained(runs):
     assert (run["loss"], run["gamma"], run["class_weight"]) == (
         "class_weighted_focal_categorical_crossentropy",
         1.0,
-        "given",
+        "given",  # weights without a strategy's name
     )
     assert run["weights"] == {"ground": 0.2, "vegetation": 0.3, "pole": 0.5}
-    assert run["features"] == "2 features; MinmaxNormalizer, PCATransformer, cloud_normalization"
+    assert run["features"] == "2 features; per-cloud scaling, MinmaxNormalizer, PCATransformer"
     assert run["train_seconds"] is None and run["epochs"] is None  # no training in this run
     rows = list(csv.DictReader(io.StringIO(format_comparison(comparison, style="csv"))))
     assert (rows[3]["status"], rows[3]["model"], rows[3]["weight"]) == (
@@ -170,13 +186,14 @@ def test_the_cli_prints_the_table_and_writes_the_page(runs, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert [run["name"] for run in printed["runs"]] == ["focal", "ce"]
     assert [run["features"] for run in printed["runs"]] == [
-        "2 features",
-        "3 features; MinmaxNormalizer, PCATransformer",
+        "2 features; robust standardization",
+        "3 features; MinmaxNormalizer, PCATransformer, robust standardization",
     ]
     page = (root / "compare.html").read_text()
-    assert '<th class="l">features</th>' in page and '<td class="l">2 features</td>' in page
+    assert '<th class="l">features</th>' in page and '<td class="l">2 features; robust standardization</td>' in page
     assert '<a href="focal/report.html">focal</a>' in page
-    assert page.count("<svg") == 3  # scores, per-class IoU, per-class recall
+    assert page.count("<svg") == 5  # scores, per-class IoU, recall, F1, precision
+    assert "Differences are to the first run, focal." in page
 
 
 def test_the_page_never_replaces_a_file_compare_did_not_write(runs, capsys):
@@ -222,3 +239,168 @@ def test_runs_with_the_same_folder_name_get_distinct_names(tmp_path):
     names = [run["name"] for run in compare_runs([tmp_path / "a" / "run", tmp_path / "b" / "run"])["runs"]]
     assert names == ["a/run", "b/run"]
     assert Path(compare_runs([tmp_path / "a" / "run"])["runs"][0]["record"]).name == "report.json"
+
+
+def _write(folder: Path, record: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(record))
+    return folder
+
+
+def test_each_run_shows_its_own_training_shares_and_rare_classes(runs):
+    root, _, ce = runs
+    ce["trainings"][0]["class_counts"] = [700, 290, 10]  # another training set: vegetation no longer rare
+    _write(root / "ce", ce)
+    comparison = compare_runs([root / "focal", root / "ce"])
+    focal_run, ce_run = comparison["runs"]
+    assert focal_run["shares"] == pytest.approx({"ground": 900 / 1000, "vegetation": 80 / 1000, "pole": 20 / 1000})
+    assert ce_run["shares"] == pytest.approx({"ground": 0.7, "vegetation": 0.29, "pole": 0.01})
+    assert (focal_run["rare"], ce_run["rare"]) == (["pole"], ["pole"])
+    lines = format_comparison(comparison, style="md").splitlines()
+    assert "| vegetation | 8.00% | 29.00% |" in lines and "| pole | 2.00% rare | 1.00% rare |" in lines
+    page = render_comparison(comparison, folder=root)
+    assert "<td>2.00% rare</td><td>1.00% rare</td>" in page and "Training share of each class" in page
+
+
+def test_runs_trained_on_other_clouds_or_seeds_show_them_and_a_note(runs):
+    root, focal, ce = runs
+    for record, seed, clouds in ((focal, 42, ["a.laz", "b.laz"]), (ce, 1, ["a.laz", "c.laz"])):
+        record["spec"] = {"sequential_pipeline": [{"train": "PointNetPwiseClassifier", "random_seed": seed}]}
+        record["trainings"][0]["clouds"] = [{"path": f"/data/{name}", "points": 500} for name in clouds]
+    ce["trainings"][0]["feature_names"] = ["intensity", "height"]
+    _write(root / "focal", focal), _write(root / "ce", ce)
+    comparison = compare_runs([root / "focal", root / "ce"])
+    assert [(r["seed"], r["training_clouds"], r["feature_names"]) for r in comparison["runs"]] == [
+        (42, ["a.laz", "b.laz"], ["intensity", "height"]),
+        (1, ["a.laz", "c.laz"], ["intensity", "height"]),
+    ]
+    assert comparison["notes"] == [
+        "the runs were not trained on the same clouds, so their differences are not the loss's alone "
+        "(focal: a.laz, b.laz; ce: a.laz, c.laz)",
+        "the runs were not trained with the same seed, so their differences are not the loss's alone "
+        "(focal: 42; ce: 1)",
+    ]
+    text = format_comparison(comparison, style="md")
+    assert "| focal | 42 | a.laz, b.laz | intensity, height |" in text.splitlines()
+    assert "| ce | 1 | a.laz, c.laz | intensity, height |" in text.splitlines()
+    assert "Note: the runs were not trained with the same seed" in text
+    rows = list(csv.DictReader(io.StringIO(format_comparison(comparison, style="csv"))))
+    assert (rows[3]["seed"], rows[3]["training_clouds"], rows[3]["feature_names"]) == (
+        "1",
+        "a.laz;c.laz",
+        "intensity;height",
+    )
+    page = render_comparison(comparison, folder=root)
+    assert '<td class="l">intensity, height</td><td class="l">a.laz, c.laz</td><td>1</td><td>30.0</td>' in page
+    same = compare_runs([root / "focal", root / "focal" / "report.json"])
+    assert same["notes"] == []  # the same clouds and seed: no note
+
+
+def test_a_loaded_model_is_described_as_the_run_that_trained_it(runs):
+    root, focal, _ = runs
+    training = focal["trainings"][0]
+    loaded = make_record(root / "survey")
+    loaded["trainings"] = []
+    loaded["loaded_models"] = [
+        {
+            "path": str(root / "focal" / "model" / "model.keras"),
+            "model": training["model"],
+            "class_names": training["class_names"],
+            "loss": {"function": training["loss"]["function"], "gamma": 2.0, "class_weight": "balanced"},
+            "class_weight": [0.1, 0.3, 0.6],
+            "class_weight_source": "loss",
+            "class_counts": training["class_counts"],
+            "feature_names": ["intensity", "height"],
+            "imputers": [],
+            "feature_transformers": [
+                {"transformer": "robust standardization", "considered": ["intensity", "height"], "kept": []}
+            ],
+        }
+    ]
+    _write(root / "survey", loaded)
+    trained, survey = compare_runs([root / "focal", root / "survey"])["runs"]
+    assert trained["features"] == survey["features"] == "2 features; robust standardization"
+    assert trained["class_weight"] == survey["class_weight"] == "balanced"
+    assert (survey["seed"], survey["training_clouds"]) == (None, None)  # its record keeps neither
+
+
+def test_an_unwritable_page_is_a_one_line_error(runs, capsys):
+    root, _, _ = runs
+    arguments = ["compare", str(root / "focal"), str(root / "ce")]
+    (root / "a_file").write_text("x")
+    assert main([*arguments, "-o", str(root / "a_file" / "c.html")]) == 2  # a part of the folder is a file
+    err = capsys.readouterr().err
+    assert err.startswith(f"vl3d-focal: error: output {root / 'a_file' / 'c.html'}: a part of its folder")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    if Path("/proc/self").is_dir():  # Linux: a folder where no file can be made
+        assert main([*arguments, "-o", "/proc/c.html"]) == 2
+        assert "/proc/c.html: cannot write the comparison page" in capsys.readouterr().err
+    assert main([*arguments, "-o", str(root / "new" / "folder" / "c.html")]) == 0  # created, as run does
+    assert (root / "new" / "folder" / "c.html").is_file()
+
+
+def test_a_failed_run_shows_its_error_and_an_interrupted_one_its_spec(runs):
+    root, _, _ = runs
+    failed = make_record(root / "fail", status="failed")
+    failed["evaluations"] = []
+    failed["error"] = {"step": 1, "type": "DataError", "message": "tile.las: truncated " + "x" * 300}
+    interrupted = make_record(root / "killed", status="interrupted")
+    interrupted["trainings"], interrupted["evaluations"] = [], []
+    interrupted.pop("spec")  # an old record: the spec is read from run.json
+    spec = {
+        "sequential_pipeline": [
+            {
+                "train": "PointNetPwiseClassifier",
+                "fnames": ["intensity"],
+                "random_seed": 5,
+                "model_args": {
+                    "compilation_args": {
+                        "loss": {"function": "class_weighted_focal_categorical_crossentropy", "gamma": 3.0}
+                    },
+                    "model_handling": {"class_weight": "AUTO"},
+                },
+            }
+        ]
+    }
+    _write(root / "fail", failed), _write(root / "killed", interrupted)
+    (root / "killed" / "run.json").write_text(json.dumps({"spec": spec}))
+    comparison = compare_runs([root / "focal", root / "fail", root / "killed"])
+    fail, killed = comparison["runs"][1:]
+    assert fail["error"] == "step 1 (eval ClassificationEvaluator): DataError: tile.las: truncated " + "x" * 139 + "…"
+    assert (killed["model"], killed["loss"], killed["gamma"], killed["class_weight"], killed["features"]) == (
+        "PointNetPwiseClassifier (in the spec)",
+        "class_weighted_focal_categorical_crossentropy",
+        3.0,
+        "AUTO",
+        "1 feature",
+    )
+    assert killed["error"] is None and killed["train_seconds"] is None
+    text = format_comparison(comparison, style="md")
+    assert f"\nfail failed: {fail['error']}\n" in text
+    page = render_comparison(comparison, folder=root)
+    assert f'<p class="warn">fail failed: {fail["error"]}</p>' in page
+    assert "n/a n/a" not in page and "<td>n/a</td>" in page  # a failed run's scores: n/a alone
+    assert "No scores (not in the charts): fail, killed." in page
+    assert "<title>mIoU, focal: " in page and not re.search(r"<title>[^<]*, (fail|killed):", page)  # charts: scored
+
+
+def test_class_weights_tell_a_class_the_run_lacks_from_no_weight(runs):
+    from vl3d_focal.reports.metrics import classification_metrics
+
+    root, focal, ce = runs
+    focal["trainings"][0]["class_weight"] = [0.1, 0.3, 0.6]
+    ce["trainings"][0]["class_names"] = ["ground", "vegetation"]
+    ce["trainings"][0]["class_counts"] = [900, 100]
+    ce["evaluations"][0]["metrics"] = classification_metrics([[100, 5], [10, 95]], class_names=["ground", "vegetation"])
+    _write(root / "focal", focal), _write(root / "ce", ce)
+    page = render_comparison(compare_runs([root / "focal", root / "ce"]), folder=root)
+    weights = page[page.index('id="weights"') :]
+    assert "<td>0.6000</td><td>&mdash;</td>" in weights  # pole: absent from ce
+    assert "<td>0.1000</td><td>n/a</td>" in weights  # ground: ce has it, without weight
+    assert "n/a: the run used no class weight; &mdash;: the run has no such class." in weights
+
+
+def test_a_run_given_as_dot_is_named_by_its_folder(runs, monkeypatch):
+    root, _, _ = runs
+    monkeypatch.chdir(root / "ce")
+    assert [run["name"] for run in compare_runs([root / "focal", "."])["runs"]] == ["focal", "ce"]

@@ -155,7 +155,7 @@ def test_the_workers_hold_different_class_mixtures(runs):
 
 def test_reported_losses_equal_the_single_device_run(runs):
     multi, single = _history(runs["worker0"]["folder"]), _history(runs["single"]["folder"])
-    assert [row["epoch"] for row in multi] == [row["epoch"] for row in single] == list(range(EPOCHS))
+    assert [row["epoch"] for row in multi] == [row["epoch"] for row in single] == list(range(1, EPOCHS + 1))
     for got, expected in zip(multi, single):
         assert set(got) == set(expected) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
         for key in ("loss", "val_loss", "learning_rate"):

@@ -330,3 +330,21 @@ def test_model_args_random_state_seeds_the_forest_before_the_step_s_random_seed(
     np.testing.assert_array_equal(probabilities(5, 1), probabilities(5, 2))  # random_state decides the trees
     assert not np.array_equal(probabilities(None, 1), probabilities(None, 2))  # else random_seed does
     np.testing.assert_array_equal(probabilities(None, 5), probabilities(5, 1))
+
+
+def test_forest_auto_class_weights_record_that_they_were_counted_on_the_training_points(tmp_path):
+    """A forest's "auto" weights are N / (C n_c) of its training points; the record said null."""
+    generate_urban_scene(seed=8, size_m=30.0).write(tmp_path / "scene.las")
+    spec = _spec({"n_estimators": 2, "max_depth": 3, "model_handling": {"class_weight": "AUTO"}})
+    spec["sequential_pipeline"] = spec["sequential_pipeline"][:3]  # classes, features, training
+    (tmp_path / "forest.json").write_text(json.dumps(spec))
+    state = execute_pipeline(load_spec(tmp_path / "forest.json"))
+    codes = np.asarray(laspy.read(tmp_path / "scene.las").classification)
+    counts = np.array([np.isin(codes, entry["codes"]).sum() for entry in DEMO_CLASSES], dtype=np.float64)
+    saved = json.loads((tmp_path / "out/training/class_weights.json").read_text())
+    names = [entry["name"] for entry in DEMO_CLASSES]
+    assert saved["counted_on"] == "training points"
+    assert saved["weight_counts"] == dict(zip(names, counts.astype(int).tolist())) == saved["class_counts"]
+    np.testing.assert_allclose([saved["class_weight"][n] for n in names], counts.sum() / (len(counts) * counts))
+    facts = state.facts.trainings[0]
+    assert facts.class_weight_counted_on == "training points" and facts.class_weight_counts == counts.tolist()

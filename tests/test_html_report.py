@@ -29,7 +29,13 @@ def make_record(
     """A run record as the runner writes it (one training, one evaluation), under ``folder``."""
     weights = [0.1, 0.3, 0.6] if class_weight else None
     history = [
-        {"epoch": e, "loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1), "accuracy": 0.5 + 0.1 * e, "learning_rate": 0.01}
+        {
+            "epoch": e + 1,
+            "loss": 1.0 / (e + 1),
+            "val_loss": 1.2 / (e + 1),
+            "accuracy": 0.5 + 0.1 * e,
+            "learning_rate": 0.01,
+        }
         for e in range(3)
     ]
     return {
@@ -256,3 +262,27 @@ def test_input_clouds_are_linked_only_where_a_file_holds_them(tmp_path):
     text = render_report(record, folder=tmp_path)
     assert 'href="tile.las"' in text
     assert "in_pcloud_concat(a+b)" in text and 'href="in_pcloud_concat' not in text  # made in memory: no dead link
+
+
+def test_the_rare_badge_shows_the_share_it_is_counted_on(tmp_path):
+    trained = render_report(make_record(tmp_path), folder=tmp_path)
+    pole = re.search(r"<tr><td class=\"l\">.*?pole(.*?)</tr>", trained).group(0)
+    assert "badge rare" in pole and "2.00%" in pole  # 20 of the 1000 training points
+    assert "<td>4.76%</td><td>2.00%</td>" in pole  # of the cloud's 210 scored points, of the 1000 training points
+    assert (
+        "<th>share of the scored points of the cloud</th><th>share of the model&#x27;s training points</th>" in trained
+    )
+    assert "rare: under 5% of the model&#x27;s training points (the column &ldquo;share of the model&#x27;s" in trained
+    survey = make_record(tmp_path)
+    survey["trainings"] = []
+    survey["evaluations"] = [survey["evaluations"][0], {**survey["evaluations"][0], "cloud": "b.las"}]
+    text = render_report(survey, folder=tmp_path)
+    assert "rare: under 5% of the scored points of the 2 evaluated clouds together" in text
+    assert "share of the scored points of the 2 evaluated clouds together" in text
+
+
+def test_the_summary_names_the_training_step_wall_time_and_the_fit_time_apart(tmp_path):
+    text = render_report(make_record(tmp_path, class_weight="balanced"), folder=tmp_path)
+    assert "<b>42.5 s</b><span>training step (wall)</span>" in text
+    assert "<b>40.0 s</b><span>fit</span>" in text
+    assert "share of the weighted points" in text and "weighted loss" not in text

@@ -1,5 +1,6 @@
 """GeometricFeatures of a radius: the points with no other point within it get 0 here (VL3D: NaN);
-the miner logs their count once per cloud, in memory and tile by tile alike."""
+the miner logs their count once per cloud, in memory and tile by tile alike, and once per run
+(not again when the cloud's features are computed again, for its evaluation or prediction)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from helpers import streamed_features
 
+from vl3d_focal.data.eigen_features import forget_isolated_points
 from vl3d_focal.data.features import extract_features
 from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.inference.tile_buckets import cloud_bounds
@@ -15,6 +17,12 @@ from vl3d_focal.io.las import PointCloud
 
 RADIUS = 1.0
 LONE = np.array([[33.0, 3.0, 0.0], [33.0, 27.0, 0.0], [3.0, 33.0, 0.0]])  # 3 m from the plane, from each other
+
+
+@pytest.fixture(autouse=True)
+def new_run():
+    """Each test is a run of its own: the counts logged by another test are forgotten."""
+    forget_isolated_points()
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +83,16 @@ def test_tiles_sum_the_isolated_points_of_the_cloud(cloud, caplog):
     lines = _lines(caplog)
     assert len(lines) == 1 and f": 3 of {total} points" in lines[0]
     np.testing.assert_array_equal(values[-3:, 1:], 0.0)  # the lone points, last in the file
+
+
+def test_the_same_cloud_mined_again_logs_nothing_more_until_a_new_run(cloud, caplog):
+    with caplog.at_level("INFO"):
+        for _ in range(3):  # training, evaluation, prediction of the same cloud
+            extract_features(PointCloud.from_las(laspy.read(cloud), path=cloud), list(RECIPE.names), miners=[RECIPE])
+        assert len(_lines(caplog)) == 1
+        other = MinedFeatures.from_step({"miner": "GeometricFeatures", "radius": 0.2, "fnames": ["planarity"]})
+        extract_features(PointCloud.from_las(laspy.read(cloud), path=cloud), list(other.names), miners=[other])
+        assert len(_lines(caplog)) == 2 and "radius 0.2: " in _lines(caplog)[1]  # another radius: its own count
+        forget_isolated_points()  # a new run
+        extract_features(PointCloud.from_las(laspy.read(cloud), path=cloud), list(RECIPE.names), miners=[RECIPE])
+    assert len(_lines(caplog)) == 3

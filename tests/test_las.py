@@ -112,3 +112,36 @@ def test_real_ign_tile_round_trip(tmp_path, ign_dir):
     assert kept[0].string == cloud.las.header.vlrs[0].string
     np.testing.assert_array_equal(back.header.scales, cloud.las.header.scales)
     np.testing.assert_array_equal(back.header.offsets, cloud.las.header.offsets)
+
+
+def test_every_written_cloud_names_this_package_and_today_keeping_the_rest_of_the_header(tmp_path, small_las):
+    import datetime
+
+    from vl3d_focal import __version__
+    from vl3d_focal.io.chunks import ChunkedCloudWriter
+    from vl3d_focal.io.las import write_points
+
+    source = laspy.LasData(header=small_las.header, points=small_las.points.copy())
+    source.header.generating_software = "PDAL 2.5.2"
+    source.header.system_identifier = "survey 42"
+    source.header.creation_date = datetime.date(2019, 3, 4)
+    src = tmp_path / "src.laz"
+    source.write(str(src))
+    cloud = read_cloud(src)
+    written = [
+        write_cloud(cloud, tmp_path / "whole.laz"),
+        write_points(tmp_path / "centres.las", cloud.xyz[:3], template=cloud),
+    ]
+    with ChunkedCloudWriter(tmp_path / "chunked.las", header=cloud.las.header, source_path=src) as writer:
+        writer.write(cloud.las.points[:10])
+    written.append(tmp_path / "chunked.las")
+    for path in written:
+        header = laspy.read(path).header
+        assert header.generating_software == f"vl3d-focal {__version__}", path
+        assert header.creation_date == datetime.date.today(), path
+        assert header.system_identifier == "survey 42", path
+        np.testing.assert_array_equal(header.scales, source.header.scales)
+        np.testing.assert_array_equal(header.offsets, source.header.offsets)
+        wkt = [v.string for v in header.vlrs if isinstance(v, laspy.vlrs.known.WktCoordinateSystemVlr)]
+        assert wkt == [v.string for v in source.header.vlrs if isinstance(v, laspy.vlrs.known.WktCoordinateSystemVlr)]
+    assert laspy.read(src).header.generating_software == "PDAL 2.5.2"  # the input is untouched

@@ -15,7 +15,8 @@ from vl3d_focal.data.pca_projection import PCATransformer
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.models.model_file import read_metadata
-from vl3d_focal.reports.compare import compare_runs, format_comparison
+from vl3d_focal.reports.compare import compare_runs
+from vl3d_focal.reports.compare_text import format_comparison
 from vl3d_focal.steps.facts import model_transform_facts
 
 FEATURES = ["height", "noise", "intensity"]
@@ -113,15 +114,11 @@ def test_the_html_report_shows_the_loaded_model_s_inputs(runs):
 def test_compare_gives_the_features_of_the_trained_and_the_loaded_run(runs):
     root, _, _ = runs
     comparison = compare_runs([root / "trained", root / "loaded"])
-    assert [run["features"] for run in comparison["runs"]] == [
-        "3 features; MinmaxNormalizer",
-        "3 features; cloud_normalization, MinmaxNormalizer, robust standardization",
-    ]
+    same = "3 features; per-cloud scaling, MinmaxNormalizer, robust standardization"  # the same model, described alike
+    assert [run["features"] for run in comparison["runs"]] == [same, same]
     lines = format_comparison(comparison, style="md").splitlines()
-    assert lines[3].startswith(
-        "| loaded | finished | RandomForestClassifier (loaded f.model) | "
-        "3 features; cloud_normalization, MinmaxNormalizer, robust standardization | "
-    )
+    assert lines[5].startswith(f"| loaded | finished | RandomForestClassifier (loaded f.model) | {same} | ")
+    assert [run["seed"] for run in comparison["runs"]] == [3, None]  # a loaded model's record keeps no seed
 
 
 def test_a_projection_is_listed_with_its_clipped_inputs_and_explained_variance():

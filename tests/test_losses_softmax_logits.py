@@ -64,9 +64,7 @@ def test_from_logits_true_on_a_softmax_output_warns_once_and_uses_the_logits(nam
     model, logits_model = _models()
     reference = float(make(True)(y, logits_model(X)))
     loss = make(True)
-    with pytest.warns(
-        UserWarning, match="received `from_logits=True`, but the `y_pred` argument was produced by a softmax"
-    ):
+    with pytest.warns(UserWarning, match="from_logits=True, yet these predictions are a softmax layer's probabilities"):
         assert float(loss(y, model(X))) == pytest.approx(reference, rel=1e-6, abs=1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

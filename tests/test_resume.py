@@ -102,9 +102,10 @@ def test_sigkill_mid_epoch_then_resume_finishes_with_valid_outputs(tmp_path):
     assert f"resuming from {checkpoint}" in stderr
 
     history = (tmp_path / "out" / "training" / "history.csv").read_text().splitlines()
-    assert [int(line.split(",")[0]) for line in history[1:]] == list(range(EPOCHS))
+    assert [int(line.split(",")[0]) for line in history[1:]] == list(range(1, EPOCHS + 1))  # as the logs count
     final = read_checkpoint_state(checkpoint)
     assert final["finished"] and final["epoch"] == EPOCHS - 1
+    assert final["fit_seconds"] > killed_at["fit_seconds"] > 0  # the killed run's fitting time is kept
     model = keras.models.load_model(tmp_path / "out" / "model" / "model.keras", compile=False)
     assert type(model).__name__ == "Functional" and model.output_shape[-1] == 5
     report = json.loads((tmp_path / "out" / "eval" / "evaluation.json").read_text())

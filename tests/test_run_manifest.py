@@ -73,7 +73,7 @@ def test_a_killed_holder_leaves_a_lock_file_that_the_next_run_takes_over(tmp_pat
     assert not lock.exists()
 
 
-def test_a_failed_rerun_lists_only_what_it_wrote_and_keeps_the_earlier_files_apart(tmp_path):
+def test_a_failed_resumed_rerun_lists_only_what_it_wrote_and_keeps_the_earlier_files_apart(tmp_path):
     spec = _spec(tmp_path)
     done = RunManifest(spec)
     done.claim()
@@ -81,7 +81,7 @@ def test_a_failed_rerun_lists_only_what_it_wrote_and_keeps_the_earlier_files_apa
     done.finish("done")
     assert _manifest(tmp_path)["files"] == ["eval/r.json", "run.json"]
 
-    rerun = RunManifest(spec)
+    rerun = RunManifest(spec, resume=True)  # a --resume keeps what the earlier run wrote
     rerun.claim()
     _write(tmp_path / "out" / "report.json", "the rerun's record", at=rerun.started)
     rerun.finish("failed")
@@ -91,7 +91,7 @@ def test_a_failed_rerun_lists_only_what_it_wrote_and_keeps_the_earlier_files_apa
     assert manifest["files"] == ["run.json", "report.json"]  # not the first run's evaluation
     assert manifest["earlier_files"] == ["eval/r.json"]
 
-    rerun_again = RunManifest(spec)
+    rerun_again = RunManifest(spec, resume=True)
     rerun_again.claim()
     _write(tmp_path / "out" / "eval" / "r.json", "third run", at=rerun_again.started)
     rerun_again.finish("done")
@@ -169,9 +169,7 @@ def test_a_run_in_a_nested_prefix_never_takes_files_of_the_enclosing_run(tmp_pat
     nested = _spec(tmp_path)
     nested["out_pcloud"] = [f"{tmp_path / 'out' / 'eval'}/"]
     nested["sequential_pipeline"][-1]["report_path"] = "*r.json"  # out/eval/r.json: the survey's file
-    with pytest.raises(
-        OutputsTaken, match=r"r\.json in .*: written by another run whose outputs are under .*survey\.json"
-    ):
+    with pytest.raises(OutputsTaken, match=r"r\.json in .*: written by another run \(spec survey\.json"):
         RunManifest(nested, overwrite=True).claim()
     assert (tmp_path / "out" / "eval" / "r.json").read_text() == "the survey's evaluation"
     assert not (tmp_path / "out" / "eval" / "run.json").exists()
@@ -179,13 +177,16 @@ def test_a_run_in_a_nested_prefix_never_takes_files_of_the_enclosing_run(tmp_pat
     enclosing = _spec(tmp_path)
     enclosing["out_pcloud"] = [f"{tmp_path}/"]
     enclosing["sequential_pipeline"][-1]["report_path"] = "*out/eval/r.json"
-    with pytest.raises(OutputsTaken, match="written by another run"):
+    with pytest.raises(OutputsTaken, match=r"r\.json in .*: written by another run \(spec survey\.json"):
         RunManifest(enclosing).claim()
 
     apart = _spec(tmp_path)
     apart["out_pcloud"] = [f"{tmp_path / 'out' / 'eval'}/"]
-    apart["sequential_pipeline"][-1]["report_path"] = "*other.json"  # nested, but no file of the survey's
+    apart["sequential_pipeline"][-1]["report_path"] = "*other.json"  # nested (VL3D's predict/ under a training run)
     RunManifest(apart).claim()
+    beside = _spec(tmp_path)
+    beside["out_pcloud"] = [f"{tmp_path / 'beside'}/"]
+    RunManifest(beside).claim()
 
 
 def test_a_file_prefix_claims_its_own_manifest_not_the_folders(tmp_path):
@@ -225,3 +226,30 @@ def test_overwrite_after_a_killed_run_spares_its_folders_and_keeps_the_new_lock(
         RunManifest(_spec(tmp_path, report="*other/r.json")).claim()
     new.finish("done")
     assert "tb/events.out.tfevents.other_run" not in _manifest(tmp_path)["files"]
+
+
+def test_overwrite_removes_the_folders_it_empties_under_every_prefix_of_the_previous_run(tmp_path):
+    two_prefixes = {
+        "in_pcloud": [str(tmp_path / "a.las"), str(tmp_path / "b.las")],
+        "out_pcloud": [f"{tmp_path / 'x' / 'out'}/", f"{tmp_path / 'y' / 'out'}/"],
+        "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*eval/deep/r.json"}],
+    }
+    old = RunManifest(two_prefixes, spec_file="old.json")
+    old.claim()
+    for prefix in ("x", "y"):
+        _write(tmp_path / prefix / "out" / "eval" / "deep" / "r.json", "the old run's", at=old.started + 1)
+    _write(tmp_path / "y" / "out" / "eval" / "notes.txt", "a user's file", at=old.started - 60)
+    old.finish("done")
+    assert sorted(_manifest_at(tmp_path / "x" / "out")["files"])[0].endswith("y/out/eval/deep/r.json")
+
+    new = {**two_prefixes, "sequential_pipeline": [{"eval": "ClassificationEvaluator", "report_path": "*e/r.json"}]}
+    RunManifest(new, spec_file="new.json", overwrite=True).claim()
+
+    assert not (tmp_path / "x" / "out" / "eval").exists()  # under the first prefix, as before
+    assert not (tmp_path / "y" / "out" / "eval" / "deep").exists()  # under the second prefix too
+    assert (tmp_path / "y" / "out" / "eval" / "notes.txt").read_text() == "a user's file"  # its folder stays
+    assert (tmp_path / "y" / "out").is_dir()  # a prefix's own folder stays
+
+
+def _manifest_at(folder: Path) -> dict:
+    return json.loads((folder / "run.json").read_text())

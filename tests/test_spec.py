@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import write_model_metadata, write_point_cloud
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,6 +55,10 @@ EXPECTED = {
         "'val_acc' is not logged by this training; did you mean 'val_accuracy'? It logs loss, accuracy, val_loss",
     ),
     "negative_gamma.yaml": (f"{LOSS}.gamma", "-0.5 is less than the minimum of 0"),
+    "huge_gamma.yaml": (f"{LOSS}.gamma", "gamma 1e+09: the focal factor (1 - p)^gamma is exactly 0 in float32"),
+    "class_weights_all_zero.yaml": (f"{LOSS}.class_weight", "every class weight is 0"),
+    "out_pcloud_file.yaml": ("$.out_pcloud", "names one final cloud for 2 input clouds"),
+    "star_inside_prefix.yaml": ("$.out_pcloud[0]", "'../out/a*b/*': a '*' stands only at the end of out_pcloud"),
     "non_finite.json": ("$.sequential_pipeline[0].ignore_codes[0]", "expected a finite number; got nan"),
     "not_an_object.json": ("$", "expected an object with in_pcloud"),
     "num_classes_mapping.json": (f"{TRAIN}.model_args.num_classes", "defines 5 classes"),
@@ -105,13 +110,16 @@ EXPECTED = {
 
 @pytest.fixture()
 def corpus(tmp_path: Path) -> Path:
-    """A copy of tests/specs with the input files the specs name (empty files)."""
+    """A copy of tests/specs with the input files the specs name (one-point clouds)."""
     shutil.copytree(SPECS, tmp_path / "specs")
     for kind in ("valid", "invalid"):
         for name in INPUTS:
             path = tmp_path / "specs" / kind / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"")
+            if path.suffix == ".keras":
+                write_model_metadata(path)
+            else:
+                write_point_cloud(path)
     return tmp_path / "specs"
 
 
@@ -254,8 +262,8 @@ def test_urls_are_refused_as_inputs_and_outputs_with_what_to_do(tmp_path: Path, 
 
 
 def test_training_pcloud_is_an_input_path(tmp_path: Path):
-    (tmp_path / "scene.las").write_bytes(b"")
-    (tmp_path / "train.laz").write_bytes(b"")
+    write_point_cloud(tmp_path / "scene.las")
+    write_point_cloud(tmp_path / "train.laz")
     train = {
         "train": "PointNetPwiseClassifier",
         "model_args": {
@@ -298,7 +306,7 @@ def test_training_pcloud_is_an_input_path(tmp_path: Path):
 
 
 def test_file_existence_is_relative_to_base_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    (tmp_path / "a.las").write_bytes(b"")
+    write_point_cloud(tmp_path / "a.las")
     doc = {
         "in_pcloud": "a.las",
         "out_pcloud": "o/",
@@ -342,6 +350,28 @@ def test_examples_validate(example: Path):
     # is checked by `vl3d-focal run`, not here.
     spec = load_spec(example, check_files=False)
     assert spec["in_pcloud"] and all(os.path.isabs(p) for p in spec["in_pcloud"])
+
+
+def _doc_specs() -> list[tuple[str, str]]:
+    """The complete specs (a ``sequential_pipeline``) of the docs' ```json blocks: (page, block)."""
+    found = []
+    for page in sorted((EXAMPLES.parent / "docs").glob("*.md")):
+        for block in page.read_text(encoding="utf-8").split("```json\n")[1:]:
+            text = block.split("```", 1)[0]
+            if '"sequential_pipeline"' in text:
+                found.append((page.name, text))
+    return found
+
+
+@pytest.mark.parametrize("page, block", _doc_specs(), ids=lambda value: value if value.endswith(".md") else "")
+def test_doc_specs_validate(page: str, block: str, tmp_path: Path):
+    (tmp_path / "spec.json").write_text(block, encoding="utf-8")
+    spec = load_spec(tmp_path / "spec.json", check_files=False)
+    assert spec["sequential_pipeline"], page
+
+
+def test_doc_specs_include_the_autoencoder_page():
+    assert "autoencoder.md" in {page for page, _ in _doc_specs()}
 
 
 def test_examples_exist():

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import write_model_metadata, write_point_cloud
 
 from vl3d_focal.config import load_spec, validate_spec
 from vl3d_focal.errors import SpecError
@@ -21,10 +22,10 @@ STEPS = [
 
 @pytest.fixture()
 def tiles(tmp_path: Path) -> Path:
-    for name in ("survey/b/t3.laz", "survey/a/t2.LAS", "survey/a/t1.laz", "survey/a/notes.txt", "loose.las"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"")
-    (tmp_path / "m.keras").write_bytes(b"")
+    for name in ("survey/b/t3.laz", "survey/a/t2.LAS", "survey/a/t1.laz", "loose.las"):
+        write_point_cloud(tmp_path / name)
+    (tmp_path / "survey" / "a" / "notes.txt").write_bytes(b"")
+    write_model_metadata(tmp_path / "m.keras")
     return tmp_path
 
 

@@ -309,3 +309,20 @@ def test_plateau_with_a_schedule_records_the_scheduled_rate_in_the_history(tmp_p
     rows = (tmp_path / "h.csv").read_text().splitlines()
     assert rows[0] == "epoch,loss,learning_rate"
     assert [float(row.split(",")[2]) for row in rows[1:]] == pytest.approx([0.5, 0.25, 0.125])
+
+
+def test_the_history_counts_epochs_from_1_like_the_logs_and_vl3d_also_when_resumed(tmp_path):
+    from vl3d_focal.reports.html_training import training_section
+    from vl3d_focal.training.callbacks import HistoryWriter
+
+    writer = HistoryWriter(tmp_path / "h.csv")
+    for epoch in range(2):  # Keras' epoch indices 0, 1: "Epoch 1/3", "Epoch 2/3"
+        writer.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1)})
+    resumed = HistoryWriter(tmp_path / "h.csv", rows=writer.rows)
+    resumed.on_epoch_end(1, {"loss": 0.4})  # epoch 2 trained again: its row is replaced
+    resumed.on_epoch_end(2, {"loss": 0.3})
+    lines = (tmp_path / "h.csv").read_text().splitlines()
+    assert lines == ["epoch,loss", "1,1.0", "2,0.4", "3,0.3"]
+    training = {"model": "PointNetPwiseClassifier", "loss": {}, "class_names": ["a", "b"], "class_counts": [3, 1]}
+    html = training_section({}, {**training, "history": resumed.rows}, folder=tmp_path)
+    assert ">1<" in html and ">3<" in html and ">0<" not in html  # the chart's epoch axis: 1 to 3

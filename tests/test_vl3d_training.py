@@ -170,7 +170,7 @@ def test_training_fields_are_centred_on_the_asked_number_of_points_per_class(run
 def test_training_with_the_distribution_and_the_focal_loss_ran_its_epochs(run):
     folder, log = run
     rows = list(csv.DictReader((folder / "out" / "training_eval" / "history" / "training_history.csv").open()))
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and all(np.isfinite(float(r["loss"])) for r in rows)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and all(np.isfinite(float(r["loss"])) for r in rows)
     assert {"categorical_accuracy", "precision", "recall", "val_loss", "learning_rate"} <= set(rows[0])
     assert "training fields: 64, validation fields: 16" in log
     assert (folder / "out" / "training_eval" / "history" / "training_history.svg").read_text().find("<svg") >= 0

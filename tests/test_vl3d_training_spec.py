@@ -175,10 +175,10 @@ def test_keys_tuning_vl3d_internals_carry_the_reason_they_have_no_effect():
         "fast",
         "support_chunk_size",
         "support_strategy_fast",
-        "receptive_fields_dir",
         "training_receptive_fields_dir",
         "verbose",
     } <= set(notes)
+    assert "receptive_fields_dir" not in notes  # the prediction fields are written (test_receptive_field_clouds)
     assert all(len(why) > 20 for why in notes.values())
 
 

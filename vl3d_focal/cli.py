@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal import __version__
+from vl3d_focal.cli_listing import cmd_list
 from vl3d_focal.errors import SpecError, VL3DFocalError
 
 USER_ERROR = 2
@@ -67,6 +69,7 @@ def _print_issues(error: SpecError) -> None:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from vl3d_focal.config import read_spec
+    from vl3d_focal.config.notes import notes_summary
 
     status = 0
     for path in args.specs:
@@ -78,7 +81,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             _print_issues(error)
             status = USER_ERROR
         else:
-            print(f"{path}: valid" + (f" ({len(notes)} keys accepted without effect)" if notes else ""))
+            print(f"{path}: valid" + notes_summary([note.message for note in notes]))
             for note in notes:
                 print(note, file=sys.stderr)
     return status
@@ -158,13 +161,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vl3d_focal.runner.demo import write_demo
 
-    spec = write_demo(args.out)
+    spec = write_demo(args.out, overwrite=args.overwrite)
     logger.info("demo spec: %s", spec)
     return _run_spec(spec, resume=False, overwrite=args.overwrite, debug=args.debug)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from vl3d_focal.reports.compare import compare_runs, format_comparison, write_comparison
+    from vl3d_focal.reports.compare import compare_runs
+    from vl3d_focal.reports.compare_page import write_comparison
+    from vl3d_focal.reports.compare_text import format_comparison
 
     comparison = compare_runs(args.runs)
     sys.stdout.write(format_comparison(comparison, style=args.format))
@@ -173,42 +178,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             print(f"vl3d-focal: note: {note}", file=sys.stderr)
     if args.output is not None:
         print(f"wrote {write_comparison(comparison, path=args.output)}", file=sys.stderr)
-    return 0
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    from vl3d_focal.registry import LOSSES, MODELS
-
-    rows: list[tuple[str, str]] = []
-    if args.what == "class-weights":
-        from vl3d_focal.losses import CLASS_WEIGHT_STRATEGIES
-        from vl3d_focal.losses.class_weights import STRATEGY_ALIASES, strategy_descriptions
-
-        described = strategy_descriptions()
-        rows = [(name, described.get(name, "")) for name in CLASS_WEIGHT_STRATEGIES]
-        rows += [(alias, f"alias of {target!r}") for alias, target in STRATEGY_ALIASES.items()]
-    elif args.what == "steps":
-        from vl3d_focal.config.schemas import steps_by_kind
-
-        for kind, entries in steps_by_kind().items():
-            for entry in entries:
-                facts = ", ".join(
-                    f"{key}={list(entry.metadata[key])}" for key in ("needs", "gives") if entry.metadata.get(key)
-                )
-                rows.append(
-                    (
-                        kind if entry.name == kind else f"{kind}: {entry.name}",
-                        entry.description + (f" [{facts}]" if facts else ""),
-                    )
-                )
-    else:
-        registry = {"losses": LOSSES, "models": MODELS}[args.what]
-        for entry in registry.entries():
-            facts = ", ".join(f"{k}={v}" for k, v in sorted(entry.metadata.items()))
-            rows.append((entry.name, entry.description + (f" [{facts}]" if facts else "")))
-    width = max((len(name) for name, _ in rows), default=0)
-    for name, text in rows:
-        print(f"{name:<{width}}  {text}".rstrip())
     return 0
 
 
@@ -241,6 +210,29 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose "unrecognized arguments" error suggests the closest option of the command."""
+
+    subcommands: dict[str, argparse.ArgumentParser]
+    """The parsers of the subcommands by name (set by :func:`build_parser`)."""
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self.subcommands.get(getattr(parsed, "command", None) or "", self)
+            command.error("unrecognized arguments: " + " ".join(_with_suggestion(command, token) for token in extras))
+        return parsed
+
+
+def _with_suggestion(parser: argparse.ArgumentParser, token: str) -> str:
+    """``token``, followed by the closest option of ``parser`` when it is a mistyped option."""
+    if not token.startswith("-"):
+        return token
+    options = [option for option in parser._option_string_actions if option.startswith("--")]
+    close = difflib.get_close_matches(token.split("=", 1)[0], options, n=1, cutoff=0.6)
+    return f"{token} (did you mean {close[0]}?)" if close else token
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vl3d-focal``.
 
@@ -248,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args(["list", "losses"]).what
         'losses'
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vl3d-focal",
         description="Class-weighted focal loss pipelines for point-wise LiDAR classification (VL3D-style specs).",
     )
@@ -311,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser(
         "compare",
-        help="runs side by side (from their report.json): scores, per-class IoU and recall, loss, class weights",
+        help="runs side by side (from their report.json): set-up, scores, per-class IoU, recall, F1, precision",
     )
     compare.add_argument(
         "runs",
@@ -319,7 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="a run's folder (its first output prefix, where report.html is) or its report.json",
     )
-    compare.add_argument("-o", "--output", type=Path, metavar="HTML", help="also write the comparison page there")
+    compare.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="HTML",
+        help="also write the comparison page there (missing folders are made)",
+    )
     compare.add_argument(
         "--format", choices=["md", "csv", "json"], default="md", help="what is printed on stdout (default: %(default)s)"
     )
@@ -327,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="registered components with a one-line description")
     listing.add_argument("what", choices=["steps", "losses", "models", "class-weights"])
-    listing.set_defaults(handler=_cmd_list)
+    listing.set_defaults(handler=cmd_list)
 
     schema = commands.add_parser("schema", help="print the pipeline spec's JSON Schema")
     schema.add_argument("--name", default="pipeline.schema.json", help="schema file to print (default: %(default)s)")
@@ -339,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--format", choices=["yaml", "json"], help="default: from PATH's suffix, else yaml")
     init.add_argument("--force", action="store_true", help="overwrite PATH")
     init.set_defaults(handler=_cmd_init)
+    parser.subcommands = dict(commands.choices)
     return parser
 
 

@@ -179,7 +179,7 @@ def list_devices(*, quiet: bool | None = None) -> None:
     Example:
         >>> import subprocess, sys
         >>> code = ("from vl3d_focal.lazy import import_keras, list_devices; import_keras(devices=False); "
-        ...         "list_devices(quiet=True); list_devices(); import keras; print(keras.ops.ones(2).shape)")
+        ...         "list_devices(quiet=True); list_devices(); import keras; print(tuple(keras.ops.ones(2).shape))")
         >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
         '(2,)\\n'
     """

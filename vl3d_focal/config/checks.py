@@ -3,11 +3,9 @@
 Every check tolerates a document that failed the schema (wrong types are skipped here, the
 schema reports them), so all problems are found in one pass:
 
-- no path is a URL (http, https, ftp: vl3d_focal reads and writes local files only,
-  :func:`url_problem`);
-- paths end with the suffixes their schema lists (``x-vl3d-suffixes``); input files
-  (``x-vl3d-path: input``) exist and are readable files, input patterns and folders match
-  at least one cloud (only with ``check_files``);
+- each path alone (:func:`~vl3d_focal.config.path_checks.path_issues`): no URL, the suffixes
+  its schema lists; with ``check_files``, input files exist, are readable and (clouds) hold the
+  points their headers announce;
 - ``executor.scheduler`` only with the ``dask`` engine, and an address Dask can connect to;
 - ``out_pcloud`` has one prefix or one per input; no output would overwrite an input or
   another step's output; a per-cloud output without ``*`` is refused for several inputs; with
@@ -37,10 +35,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.config.inputs import concatenated_clouds, is_url, run_inputs, unmatched_problem
+from vl3d_focal.config.inputs import concatenated_clouds, run_inputs
 from vl3d_focal.config.messages import did_you_mean, json_path
 from vl3d_focal.config.normalise import annotated_paths
-from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output, run_files
+from vl3d_focal.config.notes import WARNING_PREFIX
+from vl3d_focal.config.path_checks import Found, Issue, path_issues
+from vl3d_focal.config.prefixes import FINAL_CLOUDS_KEY, PREFIX_MARK, cloud_prefixes, expand_output, run_files
 from vl3d_focal.config.scheduler_address import scheduler_address_problem
 from vl3d_focal.config.schemas import find_step, steps_by_kind
 from vl3d_focal.data.feature_names import header_feature_names
@@ -49,8 +49,6 @@ from vl3d_focal.io.chunks import read_header
 from vl3d_focal.io.concatenation import LIST_CONDITIONS, condition_dimension, condition_dimensions
 from vl3d_focal.registry import RegistryEntry
 from vl3d_focal.schema_annotations import CLOUD_FOLDER_OUTPUT
-
-Issue = tuple[tuple, str]
 
 
 def as_dict(value: Any) -> dict:
@@ -77,64 +75,6 @@ def _same_file(path: str) -> str:
         return os.path.normcase(os.path.realpath(path))
     except (OSError, ValueError):
         return os.path.normcase(os.path.abspath(path))
-
-
-def _file_problem(path: str) -> str | None:
-    try:
-        target = Path(path)
-        if not target.exists():
-            return f"file not found: {path}"
-        if not target.is_file():
-            return f"not a file: {path}"
-        if not os.access(target, os.R_OK):
-            return f"file not readable: {path}"
-    except (OSError, ValueError) as exc:
-        return f"cannot use the path {path!r}: {exc}"
-    return None
-
-
-Found = list[tuple[tuple, str, str, tuple[str, ...]]]
-
-
-def url_problem(url: str, *, kind: str) -> str:
-    """Why a URL cannot stand where a spec expects a path of ``kind`` (``x-vl3d-path``).
-
-    Example:
-        >>> url_problem("https://example.org/a.laz", kind="input")
-        "vl3d_focal reads local files only, not URLs: download the file first (e.g. curl -O 'https://example.org/a.laz') and give the downloaded file's path"
-    """
-    if kind == "input":
-        return (
-            f"vl3d_focal reads local files only, not URLs: download the file first (e.g. curl -O {url!r}) "
-            "and give the downloaded file's path"
-        )
-    return f"vl3d_focal writes local files only, not URLs: give a local path; got {url!r}"
-
-
-def _path_issues(found: Found, *, check_files: bool) -> Iterator[Issue]:
-    for parts, kind, value, suffixes in found:
-        unmatched = unmatched_problem(value) if kind == "input" else None
-        if is_url(value):
-            yield parts, url_problem(value, kind=kind)
-        elif unmatched is not None and parts[:1] == ("in_pcloud_concat",):  # not expanded: one file each
-            yield parts, "an in_pcloud_concat entry is one file, not a pattern or folder; give each cloud its own entry"
-        elif unmatched is not None:
-            if check_files:
-                yield parts, unmatched
-        elif suffixes and not value.lower().endswith(tuple(s.lower() for s in suffixes)):
-            folder = kind == "input" and check_files and not Path(value).suffix and not Path(value).exists()
-            yield (
-                parts,
-                (
-                    f"folder not found: {value}"
-                    if folder
-                    else f"expected a path ending in {_alternatives(suffixes)}; got {value!r}"
-                ),
-            )
-        elif kind == "input" and check_files:
-            problem = _file_problem(value)
-            if problem:
-                yield parts, problem
 
 
 def _output_target_problem(path: str, *, folder: bool = False) -> str | None:
@@ -170,7 +110,27 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
         _same_file(expand_output(name, prefix=prefixes[0])): "the run itself (its own record)"
         for name in run_files(clouds=len(inputs))
     }
-    written.update(_step_files(spec, inputs=inputs, prefixes=prefixes, per_cloud=per_cloud))
+    finals = [final for final in spec.get(FINAL_CLOUDS_KEY) or [] if isinstance(final, str)]
+    if finals and len(inputs) > 1 and len(prefixes) == 1:
+        yield (
+            ("out_pcloud",),
+            (
+                f"{finals[0]!r} names one final cloud for {len(inputs)} input clouds, each replacing the last; give "
+                "one cloud file per input cloud, or a folder (e.g. 'out/*')"
+            ),
+        )
+        return
+    for index, final in enumerate(spec.get(FINAL_CLOUDS_KEY) or []):
+        if isinstance(final, str) and _same_file(final) in read:
+            yield (
+                ("out_pcloud", index),
+                f"this output would overwrite the input {final} ({_where(read[_same_file(final)])})",
+            )
+        elif isinstance(final, str):
+            written[_same_file(final)] = f"{_where(('out_pcloud', index))} (the final cloud)"
+    step_files, clashes = _step_files(spec, inputs=inputs, prefixes=prefixes, per_cloud=per_cloud)
+    written.update(step_files)
+    yield from clashes
     for parts, kind, value, _ in found:
         if not kind.endswith("-output"):
             continue
@@ -204,10 +164,13 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
 
 def _step_files(
     spec: Mapping[str, Any], *, inputs: Sequence[str], prefixes: Sequence[str], per_cloud: Sequence[str]
-) -> dict[str, str]:
+) -> tuple[dict[str, str], list[Issue]]:
     """The files steps write besides their output paths (their registry entry's ``outputs``: the
-    training folder's files, an evaluation's tables and plots), by who writes them."""
+    training folder's files, an evaluation's tables and plots), by who writes them, and an issue
+    for each step that would write a file an earlier step writes (e.g. two train steps: both
+    write ``<first prefix>training/``)."""
     files: dict[str, str] = {}
+    clashes: list[Issue] = []
     for index, step in enumerate(as_list(spec.get("sequential_pipeline"))):
         located = find_step(as_dict(step))
         declared = located[1].metadata.get("outputs") if located else None
@@ -216,11 +179,30 @@ def _step_files(
         except (KeyError, TypeError, AttributeError):  # arguments the schema refuses: reported there
             continue
         who = f"{_where(('sequential_pipeline', index))} (a file it writes besides its output paths)"
+        clashed = False
         for scope, path in outputs:
             targets = per_cloud if scope == "cloud" and str(path).startswith(PREFIX_MARK) else [prefixes[0]]
             for prefix in targets:
-                files.setdefault(_same_file(expand_output(path, prefix=prefix)), who)
-    return files
+                target = _same_file(expand_output(path, prefix=prefix))
+                earlier = files.setdefault(target, who)
+                if earlier != who and not clashed:  # one issue per step: the first file it shares
+                    clashed = True
+                    clashes.append((("sequential_pipeline", index), _clash(target, earlier, step=as_dict(step))))
+    return files, clashes
+
+
+def _clash(target: str, earlier: str, *, step: Mapping[str, Any]) -> str:
+    """Why a step cannot write ``target``, which the step ``earlier`` describes also writes; for a
+    second train step, a warning (VL3D's pipelines may train several models in one run)."""
+    if "train" in step:  # every train step writes <first prefix>training/; no step has its own
+        return (
+            f"{WARNING_PREFIX}{target} is also written by {earlier}: every train step writes its files "
+            "(history, class weights, checkpoints) to the run's training/ folder under the first output "
+            "prefix, so this step's replace the earlier one's (the models and their evaluations stay apart); "
+            "to keep both trainings' files, train the other model in a run of its own (another out_pcloud) "
+            "and compare the runs with vl3d-focal compare"
+        )
+    return f"{target} is also written by {earlier}, which this step would overwrite"
 
 
 def _executor_issues(spec: Mapping[str, Any]) -> Iterator[Issue]:
@@ -296,11 +278,6 @@ def _order_issues(kind: str, entry: RegistryEntry, at: tuple, *, given: set[str]
         yield (at + (kind,) if entry.name != kind else at), f"{entry.name!r} needs a {named} step before it"
 
 
-def _alternatives(names: Sequence[str]) -> str:
-    """``a``, ``a or b``, ``a, b or c``."""
-    return " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
-
-
 def runs_per_cloud(entry: RegistryEntry, step: Mapping[str, Any]) -> bool:
     """Whether the step runs cloud by cloud (its entry's ``per_cloud``, for these arguments).
 
@@ -346,6 +323,18 @@ def _phase_issues(steps: list[tuple[str, RegistryEntry]], arguments: list[Mappin
         current.update(entry.metadata.get("gives", ()))
 
 
+def _survey(spec: Mapping[str, Any]) -> bool:
+    """Whether the run is a survey (as the runner decides: several ``in_pcloud`` clouds and a
+    step that runs cloud by cloud)."""
+    if len(_strings(spec.get("in_pcloud"))) < 2:
+        return False
+    steps = (find_step(as_dict(step)) for step in as_list(spec.get("sequential_pipeline")))
+    return any(
+        found is not None and runs_per_cloud(found[1], found_step)
+        for found, found_step in zip(steps, as_list(spec.get("sequential_pipeline")))
+    )
+
+
 def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> list[Issue]:
     """Semantic problems of a comment-free spec whose paths were normalised.
 
@@ -363,7 +352,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
         [(('in_pcloud', 0), "expected a path ending in .las or .laz; got 'a.txt'")]
     """
     found = annotated_paths(spec)
-    issues = list(_path_issues(found, check_files=check_files))
+    issues = list(path_issues(found, check_files=check_files, survey=_survey(spec)))
     issues += _output_issues(spec, found, check_files=check_files)
     issues += _executor_issues(spec)
     issues += _input_issues(spec, check_files=check_files)

@@ -31,6 +31,11 @@ The normalised form :func:`load_spec` returns (the runner relies on it):
   (one, or one per input), a trailing ``*`` dropped, a trailing separator kept
   (``"../out/demo/*"`` -> ``"/abs/out/demo/"``); the runner's
   :func:`vl3d_focal.config.prefixes.cloud_prefixes` derives the per-cloud prefixes;
+- ``final_pcloud`` (internal, not a key of the spec's file; only where an ``out_pcloud`` entry
+  names a LAS/LAZ file, VL3D's final cloud): one entry per ``out_pcloud`` entry, the absolute
+  path the runner writes that input cloud's final cloud to (as a ``Writer`` writes it) after
+  its last step, or None; the entry in ``out_pcloud`` is then ``<folder>/<stem>/``
+  (:func:`vl3d_focal.config.prefixes.split_final_clouds`);
 - input paths in steps (``model_path``; ``training_pcloud`` and ``validation_pcloud``, lists)
   are absolute;
 - output paths in steps starting with ``*`` are kept as written (the runner expands them
@@ -59,8 +64,9 @@ from vl3d_focal.config.inputs import run_inputs
 from vl3d_focal.config.messages import describe, json_path, schema_issues, sort_issues
 from vl3d_focal.config.model_fnames import model_fnames_path, with_model_fnames
 from vl3d_focal.config.normalise import apply_defaults, normalise_paths, user_paths
-from vl3d_focal.config.notes import NOTE_PREFIX, spec_notes
+from vl3d_focal.config.notes import INFO_PREFIX, NOTE_PREFIX, WARNING_PREFIX, spec_notes
 from vl3d_focal.config.parsing import drop_comments, read_spec_file
+from vl3d_focal.config.path_checks import written_path_issues
 from vl3d_focal.config.schemas import steps_by_kind
 from vl3d_focal.errors import SpecError, SpecIssue
 
@@ -94,6 +100,11 @@ class ReadSpec(NamedTuple):
 
 def _inside(path: str, step: str) -> bool:
     return path == step or path.startswith((step + ".", step + "["))
+
+
+def _strict_issues(notes: list[SpecIssue]) -> list[SpecIssue]:
+    """The notes ``--strict`` makes errors: all but those telling what a valid value means."""
+    return [note for note in notes if not note.message.startswith(INFO_PREFIX)]
 
 
 def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_files: bool = True) -> CheckedSpec:
@@ -132,8 +143,10 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
     located = (
         user_paths([parts for parts, _ in semantic], spec=spec, base_dir=base, schemas=schemas) if semantic else []
     )
-    for parts, (_, message) in zip(located, semantic, strict=True):
-        (checked_notes if message.startswith(NOTE_PREFIX) else found).append(SpecIssue(json_path(parts), message))
+    for parts, message in [*zip(located, (message for _, message in semantic)), *written_path_issues(spec)]:
+        (checked_notes if message.startswith((NOTE_PREFIX, WARNING_PREFIX, INFO_PREFIX)) else found).append(
+            SpecIssue(json_path(parts), message)
+        )
     unavailable = unavailable_steps(spec)
     skipped = [json_path(parts[:2]) for parts, _, _ in unavailable]
     found = [i for i in found if not any(_inside(i.path, step) for step in skipped)]
@@ -173,7 +186,7 @@ def validate_spec(
         ['expected an object with in_pcloud, out_pcloud and sequential_pipeline; got array []']
     """
     checked = check_spec(doc, file=file, base_dir=base_dir, check_files=check_files)
-    return sort_issues(checked.issues + (checked.notes if strict else []))
+    return sort_issues(checked.issues + (_strict_issues(checked.notes) if strict else []))
 
 
 def read_spec(path: str | Path, *, check_files: bool = True, strict: bool = False) -> ReadSpec:
@@ -204,7 +217,7 @@ def read_spec(path: str | Path, *, check_files: bool = True, strict: bool = Fals
     doc = read_spec_file(path)
     base_dir = Path(os.path.abspath(path)).parent
     checked = check_spec(doc, file=str(path), base_dir=base_dir, check_files=check_files)
-    issues = checked.issues + (checked.notes if strict else [])
+    issues = checked.issues + (_strict_issues(checked.notes) if strict else [])
     if issues or checked.pipeline is None:
         raise SpecError(issues)
     schemas = schema_files.active_schemas()

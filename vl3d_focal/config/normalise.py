@@ -11,7 +11,8 @@ branch followed), so the schema stays the one description of what the runner acc
   folders expanded to sorted files (:mod:`vl3d_focal.config.inputs`); ``"x-vl3d-path": "input"`` and output paths not starting with ``*`` are
   resolved against the spec's folder (absolute, ``~`` expanded); ``"prefix"`` paths
   (``out_pcloud``) are resolved too, keep a trailing separator and lose a trailing ``*``
-  (VL3D writes ``"out/run/*"``). Output paths starting with ``*`` are left for the runner
+  (VL3D writes ``"out/run/*"``); an entry naming a cloud file names the cloud's final cloud
+  (:func:`~vl3d_focal.config.prefixes.split_final_clouds`). Output paths starting with ``*`` are left for the runner
   (:mod:`vl3d_focal.config.prefixes`) to expand against the prefixes.
 
 Example:
@@ -34,7 +35,7 @@ from jsonschema import Draft202012Validator
 
 from vl3d_focal.config import schemas as schema_files
 from vl3d_focal.config.inputs import absolute_path, cloud_entries, expand_cloud_paths
-from vl3d_focal.config.prefixes import PREFIX_MARK
+from vl3d_focal.config.prefixes import PREFIX_MARK, split_final_clouds
 from vl3d_focal.schema_annotations import EXPAND_ANNOTATION, LIST_ANNOTATION, PATH_ANNOTATION, SUFFIX_ANNOTATION
 
 _DROPPED = ("$ref", "$id", "$schema", "$defs")
@@ -242,7 +243,7 @@ def normalise_paths(
             return value
         return absolute_path(value, base_dir=base_dir)
 
-    return walk(copy.deepcopy(dict(spec)), pipeline_schema_inlined(schemas=schemas), visit)
+    return split_final_clouds(walk(copy.deepcopy(dict(spec)), pipeline_schema_inlined(schemas=schemas), visit))
 
 
 def user_paths(

@@ -28,13 +28,21 @@ Example:
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vl3d_focal.config.normalise import pipeline_schema_inlined, walk
 from vl3d_focal.schema_annotations import NO_EFFECT_ANNOTATION
 
 NOTE_PREFIX = "accepted, no effect here: "
+
+WARNING_PREFIX = "warning: "
+"""A check's message starting with this is a warning: a value that is valid but likely a mistake,
+reported with the notes (``--strict`` makes it an error), not refused."""
+
+INFO_PREFIX = "note: "
+"""A check's message starting with this tells what a valid value means here (e.g. an
+``out_pcloud`` naming VL3D's final cloud): reported with the notes, not an error, even with ``--strict``."""
 
 Note = tuple[tuple, str]
 
@@ -68,3 +76,19 @@ def spec_notes(spec: Mapping[str, Any], *, schemas: Mapping[str, Mapping[str, An
         []
     """
     return collect_notes(dict(spec), pipeline_schema_inlined(schemas=schemas))
+
+
+def notes_summary(messages: Sequence[str]) -> str:
+    """What a valid spec's notes are, counted, for the line that says it is valid.
+
+    Example:
+        >>> notes_summary([WARNING_PREFIX + "w", NOTE_PREFIX + "a", NOTE_PREFIX + "b"]), notes_summary([])
+        (' (1 warning(s), 2 keys accepted without effect)', '')
+        >>> notes_summary([INFO_PREFIX + "i"])
+        ' (1 note(s))'
+    """
+    warned = sum(message.startswith(WARNING_PREFIX) for message in messages)
+    told = sum(message.startswith(INFO_PREFIX) for message in messages)
+    counts = [f"{warned} warning(s)"] * bool(warned) + [f"{told} note(s)"] * bool(told)
+    counts += [f"{len(messages) - warned - told} keys accepted without effect"] * (len(messages) > warned + told)
+    return f" ({', '.join(counts)})" if counts else ""

@@ -15,8 +15,9 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from vl3d_focal.errors import DataError
 
@@ -140,3 +141,112 @@ def expand_output(path: str | Path, *, prefix: str) -> str:
     if text.startswith(PREFIX_MARK):
         return f"{prefix}{text[len(PREFIX_MARK) :]}"
     return text
+
+
+def written_prefix_problem(prefix: str) -> str | None:
+    """Why an ``out_pcloud`` prefix, as the spec writes it, is a mistake: a ``*`` other than a
+    last character (VL3D's mark of a prefix: elsewhere it would name a folder or file ``*``).
+
+    Example:
+        >>> written_prefix_problem("out/*") is None, written_prefix_problem("x/result.las") is None
+        (True, True)
+        >>> written_prefix_problem("out/*/a")[:40]
+        "'out/*/a': a '*' stands only at the end "
+    """
+    body = prefix[: -len(PREFIX_MARK)] if prefix.endswith(PREFIX_MARK) else prefix
+    if PREFIX_MARK not in body:
+        return None
+    return (
+        f"{prefix!r}: a '*' stands only at the end of out_pcloud (the prefix mark, as in VL3D) or at the start of "
+        "a step's output path; elsewhere it would be part of a folder's or file's name; remove it"
+    )
+
+
+FINAL_CLOUDS_KEY = "final_pcloud"
+"""The normalised spec's internal key (:func:`split_final_clouds`): one entry per ``out_pcloud``
+entry, the final cloud's path or None; present only where an entry names a cloud file."""
+_CLOUD_FILE_SUFFIXES = (".las", ".laz")
+
+
+def final_cloud_split(entry: str) -> tuple[str, str | None]:
+    """An ``out_pcloud`` entry as ``(prefix, final cloud)``: an entry naming a LAS/LAZ file (no
+    trailing ``*`` or separator) names the cloud's final cloud, as in VL3D, and the run's other
+    outputs go under ``<folder>/<stem>/``; any other entry is a prefix, with no final cloud.
+
+    Example:
+        >>> final_cloud_split("out/sphinx/Paris.LAZ")
+        ('out/sphinx/Paris/', 'out/sphinx/Paris.LAZ')
+        >>> final_cloud_split("out/run_")
+        ('out/run_', None)
+    """
+    if entry.endswith(("/", os.sep, PREFIX_MARK)) or Path(entry).suffix.lower() not in _CLOUD_FILE_SUFFIXES:
+        return entry, None
+    folder, name = os.path.split(entry)
+    return os.path.join(folder, Path(name).stem) + "/", entry
+
+
+def final_cloud_note(entry: str) -> str | None:
+    """What an ``out_pcloud`` entry, as the spec writes it, means when it names a cloud file
+    (:func:`final_cloud_split`), else None.
+
+    Example:
+        >>> final_cloud_note("x/result.laz")
+        "out_pcloud 'x/result.laz' names the final cloud (as in VL3D); the run's other outputs go under 'x/result/'"
+    """
+    prefix, final = final_cloud_split(entry)
+    if final is None:
+        return None
+    return f"out_pcloud {entry!r} names the final cloud (as in VL3D); the run's other outputs go under {prefix!r}"
+
+
+def split_final_clouds(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` (normalised, ``out_pcloud`` a list) with each ``out_pcloud`` entry that names a
+    cloud file replaced by its prefix, and the final clouds kept under :data:`FINAL_CLOUDS_KEY`
+    (only where there is one; in place, returned).
+
+    Example:
+        >>> split_final_clouds({"out_pcloud": ["/o/a.laz", "/o/b/"]})
+        {'out_pcloud': ['/o/a/', '/o/b/'], 'final_pcloud': ['/o/a.laz', None]}
+    """
+    entries = spec.get("out_pcloud")
+    if not isinstance(entries, list) or not all(isinstance(entry, str) for entry in entries):
+        return spec
+    split = [final_cloud_split(entry) for entry in entries]
+    if any(final is not None for _, final in split):
+        spec["out_pcloud"] = [prefix for prefix, _ in split]
+        spec[FINAL_CLOUDS_KEY] = [final for _, final in split]
+    return spec
+
+
+def final_clouds(spec: Mapping[str, Any]) -> dict[str, str]:
+    """``{cloud's output prefix: final cloud}`` of a normalised spec (:data:`FINAL_CLOUDS_KEY`;
+    one final cloud per input cloud of the run, each with its own prefix).
+
+    Example:
+        >>> final_clouds({"in_pcloud": ["a.las", "b.las"], "out_pcloud": ["/o/a/", "/o/b/"],
+        ...               "final_pcloud": ["/o/a.laz", None]})
+        {'/o/a/': '/o/a.laz'}
+    """
+    finals = list(spec.get(FINAL_CLOUDS_KEY) or [])
+    prefixes = [str(prefix) for prefix in spec.get("out_pcloud", [])]
+    if len(finals) != len(spec.get("in_pcloud", [])) or len(finals) != len(prefixes):
+        return {}
+    return {prefix: final for prefix, final in zip(prefixes, finals) if final is not None}
+
+
+def written_output_problem(path: str) -> str | None:
+    """Why a step's output path, as the spec writes it, holds a ``*`` that is not its first
+    character (the output prefix mark): it would be part of a folder's or file's name.
+
+    Example:
+        >>> written_output_problem("*eval/report.json") is None
+        True
+        >>> written_output_problem("*eval/*.json")[:40]
+        "'*eval/*.json': a '*' stands only at the"
+    """
+    if PREFIX_MARK not in path[len(PREFIX_MARK) :]:
+        return None
+    return (
+        f"{path!r}: a '*' stands only at the start of a step's output path (the output prefix, as in VL3D); "
+        "elsewhere it would be part of a folder's or file's name; remove it"
+    )

@@ -39,7 +39,7 @@ sequential_pipeline:
       - {name: ground, codes: [2], color: "#a0785a"}
       - {name: vegetation, codes: [3, 4, 5], color: "#2ca02c"}
       - {name: building, codes: [6], color: "#d62728"}
-    ignore_codes: [0, 1, 7]     # never trained on, never scored
+    ignore_codes: [0, 1, 7]     # never trained on, never scored (written predicted unless in keep_codes)
     unmapped: error             # or: ignore
   # 2. train a point-wise PointNet with the class-weighted focal loss
   - train: PointNetPwiseClassifier

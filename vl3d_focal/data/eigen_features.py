@@ -245,21 +245,39 @@ def eigen_features(
     return out, reach
 
 
+_LOGGED_ISOLATED: set[tuple[str, float | None, int, int]] = set()
+"""The isolated-point counts :func:`log_isolated_points` logged (cloud, radius, count, total)."""
+
+
+def forget_isolated_points() -> None:
+    """Lets :func:`log_isolated_points` log every cloud's count again (the runner, as a run starts).
+
+    Example:
+        >>> forget_isolated_points()
+    """
+    _LOGGED_ISOLATED.clear()
+
+
 def log_isolated_points(*, isolated: int, total: int, radius: float | None, cloud: str) -> None:
     """Logs (a warning) how many of a cloud's ``total`` points had no other point within ``radius``
     (:func:`eigen_features`'s ``isolated``): their features are 0 where VL3D's GeometricFeatures
-    gives NaN. Nothing is logged when there is none.
+    gives NaN. Nothing is logged when there is none, nor for a count already logged for the same
+    cloud and radius since :func:`forget_isolated_points` (a cloud's features computed again for
+    its training, evaluation and prediction).
 
     Example:
         >>> log_isolated_points(isolated=0, total=10, radius=1.0, cloud="a.las")
     """
-    if isolated:
-        logger.warning(
-            "%s: GeometricFeatures radius %g: %d of %d points (%.2f%%) have no other point within the radius; "
-            "their features are 0 here (VL3D gives NaN, which its imputers would fill)",
-            cloud,
-            radius,
-            isolated,
-            total,
-            100.0 * isolated / max(total, 1),
-        )
+    key = (cloud, radius, isolated, total)
+    if not isolated or key in _LOGGED_ISOLATED:
+        return
+    _LOGGED_ISOLATED.add(key)
+    logger.warning(
+        "%s: GeometricFeatures radius %g: %d of %d points (%.2f%%) have no other point within the radius; "
+        "their features are 0 here (VL3D gives NaN, which its imputers would fill)",
+        cloud,
+        radius,
+        isolated,
+        total,
+        100.0 * isolated / max(total, 1),
+    )

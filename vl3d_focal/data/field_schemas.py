@@ -10,7 +10,7 @@ which imports SciPy) so that reading a spec does not import SciPy.
 - :func:`tuning_schema`: VL3D's ``support_strategy_fast``, ``support_chunk_size`` and
   ``nthreads``, accepted without effect;
 - :func:`report_schema`: the receptive-field reports (class distributions, support points) of
-  training and prediction;
+  training and prediction, and the folder of the prediction fields' clouds;
 - :func:`shared_properties`: all of the above, what each pre-processor's schema includes.
 
 Example:
@@ -25,7 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from vl3d_focal.schema_annotations import (
+    CLOUD_FOLDER_OUTPUT,
     CLOUD_SUFFIXES,
+    PATH_ANNOTATION,
     PLOT_SUFFIXES,
     case_insensitive_pattern,
     no_effect,
@@ -150,10 +152,6 @@ def report_schema() -> dict[str, Any]:
         )
 
     folder = {"type": ["string", "null"], "minLength": 1}
-    one_cloud_per_field = (
-        "one cloud per receptive field is not written; the distribution reports and the support points describe "
-        "the fields"
-    )
     return {
         "training_receptive_fields_distribution_report_path": optional_output_schema(
             distribution("training", "text report") + " Written after training."
@@ -182,12 +180,20 @@ def report_schema() -> dict[str, Any]:
         ),
         "training_receptive_fields_dir": no_effect(
             {**folder, "description": "VL3D: a folder with one point cloud per training receptive field."},
-            why=one_cloud_per_field,
+            why="one cloud per training receptive field is not written; the training distribution reports and "
+            "support points describe the training fields (receptive_fields_dir writes the prediction fields)",
         ),
-        "receptive_fields_dir": no_effect(
-            {**folder, "description": "VL3D: a folder with one point cloud per receptive field."},
-            why=one_cloud_per_field,
-        ),
+        "receptive_fields_dir": {
+            **folder,
+            "default": None,
+            PATH_ANNOTATION: CLOUD_FOLDER_OUTPUT,
+            "description": "A folder with one point cloud per prediction receptive field, receptive_field_<i>.laz "
+            "(i from 0): the cloud's points the field holds (their coordinates, dimensions and CRS), one probability "
+            "per class named by the class, Prediction (the field's predicted class, coded as the other prediction "
+            "outputs) and as classification the reference classes where the cloud has them. Written like "
+            "receptive_fields_distribution_report_path, each block's fields as they come (a streamed cloud: none). "
+            "A leading '*' stands for the output prefix; null: not written.",
+        },
     }
 
 

@@ -183,7 +183,8 @@ def write_classified_cloud(
             writes it to ``classification``.
         probabilities: also write one float32 ``prob_<class>`` dimension per class.
         keep_codes: input codes a point keeps in ``classification`` (its predicted class's code
-            goes to ``prediction_dimension`` all the same).
+            goes to ``prediction_dimension`` all the same). A point of a code in no class (an
+            ignored or unmapped code) and not kept gets its predicted class's code, logged per code.
 
     Example:
         >>> from vl3d_focal.inference.prediction import predict_cloud
@@ -211,7 +212,8 @@ def write_classified_cloud(
     if existing:
         logger.warning("writing %s: the probabilities replace the values of %s's dimensions %s", path, source, existing)
     progress = Progress(f"writing {Path(path).name}", total=header.point_count, unit="points")
-    kept = 0
+    kept, relabelled = 0, np.zeros(0, dtype=np.int64)  # relabelled: per input code, points of no class overwritten
+    class_codes = np.asarray([code for codes in mapping.codes for code in codes], dtype=np.int64)
     with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer, progress:
         for _, points, predicted, chunk_probabilities in chunks:
             assert predicted is not None  # the chunks of a predicted cloud
@@ -225,13 +227,25 @@ def write_classified_cloud(
                 for column, name in enumerate(class_names):
                     extra[probability_dimension(name)] = np.asarray(chunk_probabilities[:, column], dtype=np.float32)
             written = codes
-            if keep_codes and not prediction_dimension:
-                given = np.asarray(points.classification)
-                keep = np.isin(given, np.asarray(keep_codes))
+            if not prediction_dimension:
+                given = np.asarray(points.classification).astype(np.int64)
+                keep = np.isin(given, np.asarray(keep_codes, dtype=np.int64))
                 written, kept = np.where(keep, given, codes), kept + int(keep.sum())
+                overwritten = np.bincount(given[~keep & ~np.isin(given, class_codes)])
+                relabelled = np.pad(relabelled, (0, max(0, overwritten.size - relabelled.size)))
+                relabelled[: overwritten.size] += overwritten
             writer.write(points, classification=None if prediction_dimension else written, extra=extra)
     if keep_codes and not prediction_dimension:
         logger.info("%s: %d points kept their input code (keep_codes %s)", path, kept, list(keep_codes))
+    if relabelled.any():  # ignored codes (ignore_codes, unmapped): never trained on nor scored, but predicted
+        listing = {int(code): int(count) for code, count in enumerate(relabelled) if count}
+        logger.info(
+            "%s: %d points with ignored codes %s were given predicted classes; list them in "
+            "ClassifiedPcloudWriter's keep_codes to keep them",
+            path,
+            int(relabelled.sum()),
+            listing,
+        )
 
 
 def source_chunks(record: CloudRecord) -> Iterator[Chunk]:

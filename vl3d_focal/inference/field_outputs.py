@@ -1,10 +1,13 @@
-"""The receptive-field reports of a prediction: class distribution among the fields, field centres.
+"""The receptive-field reports of a prediction: class distribution among the fields, field centres,
+one cloud per field.
 
 A model trained in this pipeline carries the ``pre_processing`` paths
-``receptive_fields_distribution_report_path``, ``receptive_fields_distribution_plot_path`` and
-``support_points_report_path`` (:attr:`~vl3d_focal.models.bundle.ModelBundle.field_reports`);
-a cloud predicted in memory (in one go or block by block) tallies its fields' predicted classes
-(and reference classes when the cloud is labelled) and centres, then writes them.
+``receptive_fields_distribution_report_path``, ``receptive_fields_distribution_plot_path``,
+``support_points_report_path`` and the folder ``receptive_fields_dir``
+(:attr:`~vl3d_focal.models.bundle.ModelBundle.field_reports`); a cloud predicted in memory (in
+one go or block by block) tallies its fields' predicted classes (and reference classes when the
+cloud is labelled) and centres, then writes them, and writes each field as it comes
+(:class:`~vl3d_focal.inference.field_clouds.FieldClouds`).
 
 Example:
     >>> tally = FieldReportTally(num_classes=2, labels=np.array([0, 1, 1]))
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from vl3d_focal.inference.field_clouds import FieldClouds
 from vl3d_focal.io.las import write_points
 from vl3d_focal.reports.field_reports import FieldClassCounts, write_field_distribution
 
@@ -34,9 +38,10 @@ class FieldReportTally:
     Args:
         num_classes: the model's classes.
         labels: the cloud's ``(N,)`` reference classes (-1: ignored), or None when unlabelled.
+        clouds: writes each field as its own cloud (``receptive_fields_dir``); None: none.
     """
 
-    def __init__(self, *, num_classes: int, labels: np.ndarray | None) -> None:
+    def __init__(self, *, num_classes: int, labels: np.ndarray | None, clouds: FieldClouds | None = None) -> None:
         self.predicted = FieldClassCounts(np.zeros(num_classes, np.int64), np.zeros(num_classes, np.int64))
         self.reference = (
             None
@@ -44,10 +49,14 @@ class FieldReportTally:
             else FieldClassCounts(np.zeros(num_classes, np.int64), np.zeros(num_classes, np.int64))
         )
         self.labels = labels
+        self.clouds = clouds
         self.centres: list[np.ndarray] = []
 
     def add(self, probabilities: np.ndarray, indices: np.ndarray, centres: np.ndarray) -> None:
-        """Counts fields: ``(M, P, C)`` probabilities, ``(M, P)`` point indices, ``(M, 3)`` centres."""
+        """Counts fields (and writes them, with ``clouds``): ``(M, P, C)`` probabilities, ``(M, P)``
+        point indices, ``(M, 3)`` centres."""
+        if self.clouds is not None:
+            self.clouds.add(probabilities, indices)
         self.predicted.add(np.argmax(probabilities, axis=-1))
         if self.reference is not None and self.labels is not None:  # both or neither
             self.reference.add(self.labels[indices])
@@ -66,5 +75,7 @@ class FieldReportTally:
             report_path=paths.get("receptive_fields_distribution_report_path"),
             plot_path=paths.get("receptive_fields_distribution_plot_path"),
         )
+        if self.clouds is not None:
+            logger.info("wrote %d receptive fields to %s", self.clouds.count, self.clouds.folder)
         if paths.get("support_points_report_path"):
             write_points(paths["support_points_report_path"], np.concatenate(self.centres), template=template)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,7 @@ from vl3d_focal.data.miners import mined_names
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import ordered_map
 from vl3d_focal.data.records import CloudRecord, InMemoryPredictions
+from vl3d_focal.inference.field_clouds import FIELDS_DIR, FieldClouds
 from vl3d_focal.inference.field_outputs import FieldReportTally
 from vl3d_focal.inference.network import field_probabilities
 from vl3d_focal.models.bundle import ModelBundle
@@ -89,7 +92,7 @@ def predict_cloud_blocks(
     the whole-cloud path builds and predicts, so the result equals :func:`predict_cloud`'s
     one-shot result (up to float rounding of the sums), while the field tensors, features and
     probabilities held at once are those of one tile. ``tally`` counts the fields for the
-    receptive-field reports.
+    receptive-field reports (and writes each block's fields' clouds as they come).
 
     Returns:
         The probabilities and the number of fields.
@@ -237,13 +240,33 @@ def bundle_view(record: Any, bundle: ModelBundle) -> CloudRecord:
     )
 
 
+def field_clouds(record: Any, bundle: ModelBundle, *, paths: Mapping[str, Path]) -> FieldClouds | None:
+    """The writer of a cloud's fields in ``paths[FIELDS_DIR]`` (None where not given), see
+    :mod:`~vl3d_focal.inference.field_clouds`.
+
+    Example:
+        >>> field_clouds(record, bundle, paths={}) is None
+        True
+    """
+    if not paths.get(FIELDS_DIR):
+        return None
+    return FieldClouds(
+        paths[FIELDS_DIR],
+        las=record.cloud.las,
+        class_names=list(bundle.class_names),
+        mapping=bundle.mapping,
+        labels=record.labels,
+    )
+
+
 def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int | None) -> tuple[np.ndarray, int]:
     """``(N, C)`` propagated probabilities of every point of a cloud held in memory, and the number
     of fields (0 for a model that predicts each point from its features); a cloud of more than
     ``chunk_points`` points is predicted tile by tile (same result), a smaller one in one go,
     reusing the fields training built. Checks the cloud's features against the training data
     (:func:`check_features`) and writes the model's prediction-time receptive-field reports
-    (:mod:`~vl3d_focal.inference.field_outputs`).
+    (:mod:`~vl3d_focal.inference.field_outputs`), the fields' own clouds among them, each block's
+    fields as they come.
 
     Example:
         >>> probabilities, fields = cloud_probabilities(record, bundle, chunk_points=None)
@@ -262,7 +285,13 @@ def cloud_probabilities(record: Any, bundle: ModelBundle, *, chunk_points: int |
     if bundle.learns_from_points:
         return point_probabilities(bundle, raw, statistics=None), 0
     paths = bundle.field_reports(record.prefix) if bundle.field_reports is not None else {}
-    tally = FieldReportTally(num_classes=bundle.num_classes, labels=record.labels) if paths else None
+    tally = (
+        FieldReportTally(
+            num_classes=bundle.num_classes, labels=record.labels, clouds=field_clouds(record, bundle, paths=paths)
+        )
+        if paths
+        else None
+    )
     if chunk_points is not None and record.num_points > chunk_points:
         probabilities, num_fields = predict_cloud_blocks(record, bundle, chunk_points=int(chunk_points), tally=tally)
     else:
@@ -293,9 +322,9 @@ def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None 
     probabilities, num_fields = cloud_probabilities(record, bundle, chunk_points=chunk_points)
     record.result = InMemoryPredictions(record.cloud, probabilities)
     logger.info(
-        "%s: predicted %d points from %d fields (%.1f s)",
+        "%s: predicted %d points %s (%.1f s)",
         record.path.name,
         record.num_points,
-        num_fields,
+        "point-wise (a model without receptive fields)" if bundle.learns_from_points else f"from {num_fields} fields",
         time.perf_counter() - start,
     )

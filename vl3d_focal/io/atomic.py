@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.output_guard import check_unchanged, note_written
 
 PARTIAL_MARK = ".partial"
 _RANDOM_PART = r"[a-z0-9_]{8}"
@@ -148,12 +149,24 @@ def check_output_path(path: str | Path) -> Path:
     return out
 
 
+class OutputNotWritten(DataError, OSError):
+    """An output could not be put in place (its folder or the file it replaces refuses it); an
+    ``OSError`` too, for the callers that log a failed write of theirs and go on."""
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path to write; on success it is renamed to ``path`` in one step.
 
     On an exception (or Ctrl-C) the temporary file is deleted and ``path`` is left as it was.
     The parent folder is created when missing. The file gets the mode of :func:`file_mode`.
+    Right before the rename, a guarded ``path`` is checked to be the file the run expects
+    (:mod:`vl3d_focal.io.output_guard`).
+
+    Raises:
+        OutputNotWritten: the temporary file cannot be created, or ``path`` cannot be replaced
+            (an immutable file, a folder without write permission): one line naming the file.
+        OutputChanged: a guarded ``path`` was written by another process meanwhile.
 
     Example:
         >>> target = Path(tempfile.mkdtemp()) / "a.txt"
@@ -163,13 +176,27 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         True
     """
     out = check_output_path(path)
-    tmp = partial_path(out)
+    try:
+        tmp = partial_path(out)
+    except OSError as error:
+        raise OutputNotWritten(
+            f"output {out}: cannot write in its folder {out.parent} ({error.strerror or error}); "
+            "make the folder writable, or give the spec another output path"
+        ) from None
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, file_mode())
-        os.replace(tmp, out)
+        check_unchanged(out)
+        try:
+            os.replace(tmp, out)
+        except OSError as error:
+            raise OutputNotWritten(
+                f"output {out}: cannot be replaced ({error.strerror or error}); make it writable or move it "
+                "away, then run again"
+            ) from None
+        note_written(out)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -6,7 +6,8 @@ points copied raw (every standard dimension and extra byte) into the output poin
 with the predicted classification and new extra dimensions (e.g. per-class probabilities) set
 on the chunk only. Like :func:`vl3d_focal.io.las.write_cloud`, the output goes to a temporary
 file in the destination folder that is renamed into place on success (removed on error), keeps
-the header (version, scales, offsets, VLRs/EVLRs so the CRS) and never overwrites its source.
+the header (version, scales, offsets, VLRs/EVLRs so the CRS; generating software and creation
+date become this package's and today's) and never overwrites its source.
 
 Example:
     >>> with ChunkedCloudWriter(out / "pred.laz", header=read_header(tile),
@@ -32,7 +33,8 @@ import numpy as np
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.io.las import LAS_SUFFIXES, check_extra_dimensions, classification_codes
+from vl3d_focal.io.las import LAS_SUFFIXES, check_extra_dimensions, classification_codes, stamp_header
+from vl3d_focal.io.laspy_log import laspy_errors_held
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +88,8 @@ def iter_chunks(
 def _reading(path: Path) -> Iterator[None]:
     """Turns what laspy and lazrs raise on a damaged file (any kind) into a DataError naming it."""
     try:
-        yield
+        with laspy_errors_held():  # laspy's own log of the error: said once, in the DataError
+            yield
     except Exception as err:  # noqa: BLE001  (laspy, lazrs, numpy: all mean "unreadable")
         raise DataError(
             f"point cloud {path}: cannot be read as LAS/LAZ, truncated or corrupted ({type(err).__name__}: {err})"
@@ -147,6 +150,7 @@ class ChunkedCloudWriter:
         extra_dims: New extra dimensions, name -> numpy dtype (ignored for names the source
             already has).
         source_path: The file the points come from; writing onto it is refused.
+        log_level: The level of the "wrote" line logged on close.
 
     Raises:
         DataError: Bad suffix, destination equal to the source, an extra dimension named like a
@@ -167,14 +171,16 @@ class ChunkedCloudWriter:
         header: laspy.LasHeader,
         extra_dims: Mapping[str, str | np.dtype] | None = None,
         source_path: str | Path | None = None,
+        log_level: int = logging.INFO,
     ) -> None:
         self.path = Path(path)
+        self.log_level = log_level  # of the "wrote" line (DEBUG for one of many small files)
         if self.path.suffix.lower() not in LAS_SUFFIXES:
             raise DataError(f"writing {self.path}: expected a .las or .laz suffix, received {self.path.suffix!r}")
         if source_path is not None and self.path.resolve() == Path(source_path).resolve():
             raise DataError(f"writing {self.path}: refusing to overwrite the input cloud it was read from")
         check_extra_dimensions(extra_dims or {}, path=self.path)
-        self.header = copy.deepcopy(header)
+        self.header = stamp_header(copy.deepcopy(header))
         existing = set(self.header.point_format.dimension_names)
         new = [
             laspy.ExtraBytesParams(name=name, type=np.dtype(dtype))
@@ -245,4 +251,4 @@ class ChunkedCloudWriter:
                 writer.close()
             if exc is not None:
                 raise exc
-        logger.info("wrote %s: %d points (chunked)", self.path, self.points_written)
+        logger.log(self.log_level, "wrote %s: %d points (chunked)", self.path, self.points_written)

@@ -4,6 +4,8 @@ A :class:`PointCloud` keeps the whole ``laspy.LasData`` it was read from, so tha
 back keeps its header, its coordinate reference system (VLRs / EVLRs), every standard dimension
 and every extra-bytes dimension. Writing goes to a temporary file in the destination folder that
 is renamed into place, so a crash never leaves a half-written cloud under the final name.
+Every file written names this package (and its version) as its generating software and the day
+it was written as its creation date (:func:`stamp_header`); the rest of the header is kept.
 
 Example:
     >>> cloud = read_cloud(tile)
@@ -14,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import datetime
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,16 +25,17 @@ from pathlib import Path
 import laspy
 import numpy as np
 
+from vl3d_focal import __version__
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.las_header import check_header
+from vl3d_focal.io.laspy_log import laspy_errors_held
+from vl3d_focal.io.laz_chunk_table import check_chunk_table
 
 logger = logging.getLogger(__name__)
 
 LAS_SUFFIXES = (".las", ".laz")
 _RAW_COORDINATES = ("X", "Y", "Z")
-LAS_SIGNATURE = b"LASF"
-MAX_POINTS_PER_COMPRESSED_BYTE = 1000
-"""A LAZ header announcing more points than this per byte of compressed data is corrupted."""
 STANDARD_DIMENSIONS = frozenset(
     name.lower() for format_id in range(11) for name in laspy.PointFormat(format_id).standard_dimension_names
 )
@@ -110,38 +114,6 @@ class PointCloud:
         return self.path.name if self.path else "<memory>"
 
 
-def _check_header(path: Path) -> None:
-    """Rejects a file that is not LAS/LAZ, or whose header promises more points than it holds."""
-    with open(path, "rb") as handle:
-        signature = handle.read(4)
-    if signature != LAS_SIGNATURE:
-        raise DataError(
-            f"point cloud {path}: not a LAS/LAZ file (expected the signature {LAS_SIGNATURE!r} "
-            f"at its start, received {signature!r})"
-        )
-    try:
-        with laspy.open(path) as reader:
-            header = reader.header
-            compressed = header.are_points_compressed
-    except Exception as err:  # a damaged header: any decoding error
-        raise DataError(f"point cloud {path}: corrupted LAS header ({type(err).__name__}: {err})") from err
-    size = path.stat().st_size
-    stored = max(size - int(header.offset_to_point_data), 0)
-    count = int(header.point_count)
-    record = int(header.point_format.size)
-    if compressed:
-        if count > MAX_POINTS_PER_COMPRESSED_BYTE * stored:
-            raise DataError(
-                f"point cloud {path}: truncated or corrupted LAZ file (the header announces {count} "
-                f"points, the file holds {stored} bytes of compressed points)"
-            )
-    elif count * record > stored:
-        raise DataError(
-            f"point cloud {path}: truncated LAS file (the header announces {count} points of "
-            f"{record} bytes, the file holds {stored} bytes of points)"
-        )
-
-
 def _check_points(cloud: PointCloud, *, allow_empty: bool) -> None:
     """Rejects an empty cloud (unless allowed) and non-finite coordinates."""
     if cloud.num_points == 0 and not allow_empty:
@@ -156,12 +128,13 @@ def _check_points(cloud: PointCloud, *, allow_empty: bool) -> None:
         )
 
 
-def check_file(path: str | Path, *, allow_empty: bool = False) -> int:
+def check_file(path: str | Path, *, allow_empty: bool = False, chunk_table: bool = False) -> int:
     """Checks that a file is a readable LAS/LAZ file without reading its points.
 
     The checks :func:`read_cloud` makes before decoding: the file exists, has a ``.las`` or
     ``.laz`` suffix, the LAS signature, a decodable header announcing no more points than the
-    file can hold, and (unless ``allow_empty``) at least one point.
+    file can hold, and (unless ``allow_empty``) at least one point; with ``chunk_table`` (spec
+    validation), a LAZ file also holds its chunk table (a truncated LAZ file does not).
 
     Returns:
         The number of points the header announces.
@@ -178,9 +151,12 @@ def check_file(path: str | Path, *, allow_empty: bool = False) -> int:
         raise DataError(f"point cloud {path}: no such file")
     if path.suffix.lower() not in LAS_SUFFIXES:
         raise DataError(f"point cloud {path}: expected a .las or .laz file, received suffix {path.suffix!r}")
-    _check_header(path)
-    with laspy.open(path) as reader:
-        count = int(reader.header.point_count)
+    with laspy_errors_held():
+        check_header(path)
+        with laspy.open(path) as reader:
+            count = int(reader.header.point_count)
+            if chunk_table:
+                check_chunk_table(path, header=reader.header)
     if count == 0 and not allow_empty:
         raise DataError(f"point cloud {path}: contains no points (expected at least 1)")
     return count
@@ -208,7 +184,8 @@ def read_cloud(path: str | Path, *, allow_empty: bool = False) -> PointCloud:
     path = Path(path)
     check_file(path, allow_empty=True)  # emptiness is checked on the points below
     try:
-        las = laspy.read(path)
+        with laspy_errors_held():
+            las = laspy.read(path)
     except MemoryError as err:
         raise DataError(f"point cloud {path}: too large to read into memory ({err})") from err
     except Exception as err:  # laspy/lazrs raise many kinds on damaged files: all mean "unreadable"
@@ -305,6 +282,26 @@ def _set_extra_dims(las: laspy.LasData, extra_dims: Mapping[str, np.ndarray], *,
         las[name] = column
 
 
+GENERATING_SOFTWARE = f"vl3d-focal {__version__}"
+"""The generating software of every LAS/LAZ file this package writes (at most 32 characters)."""
+
+
+def stamp_header(header: laspy.LasHeader) -> laspy.LasHeader:
+    """Sets ``header``'s generating software to this package and its creation date to today.
+
+    Everything else (version, point format, scales, offsets, system identifier, VLRs, so the CRS)
+    stays as it is. Returns ``header`` (modified in place).
+
+    Example:
+        >>> header = stamp_header(laspy.LasHeader(point_format=6, version="1.4"))
+        >>> header.generating_software == GENERATING_SOFTWARE, header.creation_date == datetime.date.today()
+        (True, True)
+    """
+    header.generating_software = GENERATING_SOFTWARE
+    header.creation_date = datetime.date.today()
+    return header
+
+
 def write_cloud(
     cloud: PointCloud | laspy.LasData,
     path: str | Path,
@@ -315,7 +312,8 @@ def write_cloud(
     """Write a cloud as LAS or LAZ (by the suffix of ``path``), keeping everything it had.
 
     The header (version, point format, scales, offsets, system identifier...), VLRs and EVLRs
-    (so the CRS), all standard dimensions and extra bytes are kept. ``classification`` replaces
+    (so the CRS), all standard dimensions and extra bytes are kept; the generating software and
+    creation date become this package's and today's (:func:`stamp_header`). ``classification`` replaces
     the classification; ``extra_dims`` adds (or overwrites) extra-bytes dimensions, with the
     dtype of each array (e.g. float32 per-class probabilities, uint8 predictions). The source
     cloud is not modified. The file is written to a temporary file in the same folder, then
@@ -346,7 +344,7 @@ def write_cloud(
         raise DataError(f"writing {path}: expected a .las or .laz suffix, received {path.suffix!r}")
     if source_path is not None and path.resolve() == source_path.resolve():
         raise DataError(f"writing {path}: refusing to overwrite the input cloud it was read from")
-    out = laspy.LasData(header=copy.deepcopy(las.header), points=las.points.copy())
+    out = laspy.LasData(header=stamp_header(copy.deepcopy(las.header)), points=las.points.copy())
     if classification is not None:
         _set_classification(out, classification, path=path)
     if extra_dims:
@@ -377,7 +375,8 @@ def write_points(path: str | Path, xyz: np.ndarray, *, template: PointCloud) -> 
     header = laspy.LasHeader(point_format=source.point_format.id, version=source.version)
     header.scales, header.offsets = source.scales.copy(), source.offsets.copy()
     header.vlrs = copy.deepcopy(source.vlrs)
-    out = laspy.LasData(header)
+    header.system_identifier = source.system_identifier
+    out = laspy.LasData(stamp_header(header))
     xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
     out.x, out.y, out.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     with atomic_output(path) as tmp:

@@ -5,6 +5,9 @@ says who holds it (process, host, spec, start). The system releases it when the 
 any way, SIGKILL included, so a lock file left behind by a killed run is simply taken over by the
 next run. The holder deletes the file when it ends. Where the file system cannot lock (some
 network file systems), a warning says that concurrent runs are not detected and the run goes on.
+A record (``run.json``, ``report.json``, whose ``lock`` names this file) that says ``running`` is
+only true while the lock is held: :func:`recorded_status` reads it as interrupted otherwise
+(:func:`is_held` tells).
 
 Example:
     >>> import tempfile
@@ -128,3 +131,75 @@ class PrefixLock:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.release()
+
+
+INTERRUPTED_SILENTLY = "interrupted (the process ended without a word)"
+"""How a record that still says ``running`` reads once its process is gone (killed, a crash)."""
+
+
+def is_held(path: str | Path) -> bool:
+    """Whether a live process holds the lock file ``path`` (:class:`PrefixLock`): False when the
+    file is absent (its holder ended and deleted it) or left by a process that is gone (killed).
+    A holder on this host is asked by its process id, without touching the lock; otherwise
+    (another host, or unreadable details) the lock is tried for an instant, shared.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> with PrefixLock(folder / "run.lock", holder="a.json"):
+        ...     is_held(folder / "run.lock")
+        True
+        >>> is_held(folder / "run.lock")
+        False
+    """
+    path = Path(path)
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        facts = None
+    if isinstance(facts, dict) and facts.get("host") == socket.gethostname() and isinstance(facts.get("pid"), int):
+        return _process_alive(facts["pid"])
+    if fcntl is None:  # pragma: no cover - Windows
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # a file system without locks: nothing tells
+        return True
+    finally:
+        os.close(fd)  # closing releases the instant's lock
+    return False
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def recorded_status(status: str, *, lock: str | Path | None) -> str:
+    """A run's ``status`` as its record says it (``run.json``, ``report.json``), read in the light
+    of the ``lock`` file of its prefix (the record's ``lock``): ``running`` whose process is gone
+    is :data:`INTERRUPTED_SILENTLY`; any other status, or a record that names no lock (written
+    before records did), is as given.
+
+    Example:
+        >>> import tempfile
+        >>> lock = Path(tempfile.mkdtemp()) / "run.lock"
+        >>> recorded_status("running", lock=lock), recorded_status("finished", lock=lock)
+        ('interrupted (the process ended without a word)', 'finished')
+    """
+    if status != "running" or lock is None or is_held(lock):
+        return status
+    return INTERRUPTED_SILENTLY

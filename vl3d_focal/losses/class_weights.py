@@ -44,6 +44,8 @@ CLASS_WEIGHT_STRATEGIES: tuple[str, ...] = (
 STRATEGY_ALIASES: Mapping[str, str] = {"auto": "balanced"}
 ON_ABSENT_CLASS: tuple[str, ...] = ("error", "zero")
 _STRATEGY_OPTIONS = ("beta", "k", "on_absent_class")
+STRATEGY_PARAMETERS: Mapping[str, tuple[str, ...]] = {"effective_number": ("beta",), "log": ("k",)}
+"""The strategies that use a parameter (the others ignore ``beta`` and ``k``)."""
 
 
 def normalize_strategy(strategy: Any) -> str:
@@ -296,6 +298,10 @@ def describe_class_weight(spec_value: Any, *, counted_on: str | None = None) -> 
         'balanced: N / (C n_c) (scikit-learn\\'s and VL3D\\'s "auto"). n_c: training points of class c, N: all, C: classes.'
         >>> describe_class_weight("auto", counted_on="training receptive fields").split(". ")[-1]
         'n_c: points of class c in the training receptive fields, N: all of them, C: classes.'
+        >>> describe_class_weight({"strategy": "balanced", "on_absent_class": "zero", "beta": 0.999, "k": 1.02})[:32]
+        'balanced, on_absent_class=zero: '
+        >>> describe_class_weight({"strategy": "log", "beta": 0.999, "k": 1.02})[:11]
+        'log, k=1.02'
         >>> describe_class_weight([1, 2])
         'given in the spec'
     """
@@ -306,7 +312,8 @@ def describe_class_weight(spec_value: Any, *, counted_on: str | None = None) -> 
     options = dict(spec_value) if isinstance(spec_value, Mapping) else {"strategy": spec_value}
     name = str(options.pop("strategy"))
     name = STRATEGY_ALIASES.get(name.lower(), name.lower())
-    extra = "".join(f", {key}={value}" for key, value in options.items())
+    used = ("on_absent_class", *STRATEGY_PARAMETERS.get(name, ()))  # beta and k only where they count
+    extra = "".join(f", {key}={value}" for key, value in options.items() if key in used)
     counted = (
         "training points of class c, N: all"
         if counted_on is None

@@ -64,9 +64,9 @@ def predictions_and_from_logits(y_pred: Any, *, from_logits: bool, loss: Any) ->
         if loss is not None:
             loss._warned_softmax_output = True
         warnings.warn(
-            f"`{getattr(loss, 'name', 'loss')}` received `from_logits=True`, but the `y_pred` argument was "
-            "produced by a softmax activation and thus does not represent logits; the loss uses the logits "
-            "before the softmax. Was this intended?",
+            f"{getattr(loss, 'name', 'loss')}: from_logits=True, yet these predictions are a softmax "
+            "layer's probabilities; computing from the logits that layer kept instead. Pass "
+            "from_logits=False (or drop the softmax) to silence this.",
             UserWarning,
             stacklevel=4,
         )

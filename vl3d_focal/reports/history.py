@@ -36,7 +36,7 @@ def plot_training_history(*, csv_path: str | os.PathLike[str], png_path: str | o
         png_path: the picture to write (returned as a Path).
 
     Example:
-        >>> _ = (out / "history.csv").write_text("epoch,loss,val_loss\\n0,0.9,1.0\\n1,0.5,0.7\\n", encoding="utf-8")
+        >>> _ = (out / "history.csv").write_text("epoch,loss,val_loss\\n1,0.9,1.0\\n2,0.5,0.7\\n", encoding="utf-8")
         >>> plot_training_history(csv_path=out / "history.csv", png_path=out / "history.png").is_file()
         True
     """

@@ -28,7 +28,16 @@ import numpy as np
 from vl3d_focal.reports import svg_charts
 from vl3d_focal.reports.html_page import cloud_link, esc, fmt, link, page, picture_uri, swatch, table, write_page
 from vl3d_focal.reports.html_training import loaded_model_section, training_section
-from vl3d_focal.reports.run_summary import first_training, loss_summary, rare_classes, summed_metrics
+from vl3d_focal.reports.run_summary import (
+    RARE_SHARE,
+    class_shares,
+    evaluated_model_source,
+    first_training,
+    model_evaluations,
+    rare_classes,
+    share_basis,
+)
+from vl3d_focal.reports.summary_section import summary_section
 from vl3d_focal.reports.survey_section import survey_section
 from vl3d_focal.reports.uncertainty_section import uncertainty_section
 
@@ -84,41 +93,6 @@ def _step_label(steps: list[Mapping[str, Any]], index: int) -> str:
     return f"step {index + 1} ({origin}{step['kind']} {step['name']})"
 
 
-def _summary(record: Mapping[str, Any], folder: Path) -> str:
-    metrics = summed_metrics(record)
-    loss = loss_summary(first_training(record))
-    cards = []
-    if metrics:
-        cards += [
-            (fmt(metrics.get(key)), label)
-            for key, label in (("mIoU", "mIoU"), ("OA", "overall accuracy"), ("macro_F1", "macro F1"))
-        ]
-    if loss["loss"]:
-        cards += [
-            (esc(loss["loss"]), "loss"),
-            (fmt(loss["gamma"], 2), "gamma"),
-            (esc(loss["class_weight"] or "none"), "class weights"),
-        ]
-    train_steps = [s for s in record.get("steps") or [] if s["kind"] == "train" and s.get("seconds") is not None]
-    if train_steps:
-        cards.append((f"{sum(s['seconds'] for s in train_steps):.1f} s", "training step"))
-    if record.get("seconds") is not None:
-        cards.append((f"{record['seconds']:.1f} s", "whole run"))
-    html = '<div class="cards">' + "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for v, k in cards)
-    html += "</div>"
-    if metrics and len(record.get("evaluations") or []) > 1:
-        html += '<p class="muted">Scores of all evaluated clouds together (confusion matrices summed).</p>'
-    command = " ".join(record.get("command") or [])
-    html += (
-        f'<p class="muted">Started {esc(record.get("started", "?"))}, finished {esc(record.get("finished") or "-")}'
-        + (f"; command: <code>{esc(command)}</code>" if command else "")
-        + ". Record: "
-        + link(record.get("files", {}).get("json"), folder=folder)
-        + "</p>"
-    )
-    return html
-
-
 def _error(record: Mapping[str, Any]) -> str:
     error = record["error"]
     html = (
@@ -142,9 +116,18 @@ def _warnings(record: Mapping[str, Any]) -> str:
 
 
 def _per_class(record: Mapping[str, Any], evaluation: Mapping[str, Any], rare: list[str]) -> str:
+    """The scores of one evaluated cloud, each class with its share of the cloud's scored points and,
+    where the rare badge is counted on other points, its share of those."""
     metrics = evaluation["metrics"]
     names, colors = metrics["class_names"], evaluation.get("class_colors") or [None] * len(metrics["class_names"])
     total = sum(metrics["per_class"][n]["support"] for n in names) or 1
+    source = evaluated_model_source(record, evaluation["model"]) if evaluation.get("model") else None
+    if source is not None:  # the scored model's training points (a run may evaluate several models)
+        rare = rare_classes(record, source=source)
+    basis = share_basis(record, source=source)
+    own = basis == "scored points of the cloud"  # the badge's share is this table's share
+    column = f"share of the {basis}"
+    shares = dict(zip(*(class_shares(record, source=source) or ([], []))))
     rows = []
     for name, color in zip(names, colors):
         row = metrics["per_class"][name]
@@ -154,6 +137,7 @@ def _per_class(record: Mapping[str, Any], evaluation: Mapping[str, Any], rare: l
                 f"{swatch(color)}{esc(name)}{mark}",
                 fmt(row["support"]),
                 f"{100 * row['support'] / total:.2f}%",
+                *([] if own else [f"{100 * shares[name]:.2f}%" if name in shares else "n/a"]),
                 *(fmt(row[key]) for key in ("P", "R", "F1", "IoU")),
             ]
         )
@@ -167,9 +151,18 @@ def _per_class(record: Mapping[str, Any], evaluation: Mapping[str, Any], rare: l
     overall = ", ".join(f"{key} {fmt(metrics.get(key))}" for key in ("OA", "mIoU", "macro_F1", "MCC", "Kappa"))
     return (
         f"<p>{overall}</p>"
-        + table(["class", "support", "share", "precision", "recall", "F1", "IoU"], rows)
-        + f'<p class="muted">rare: under 5 % of the {"training" if first_training(record) else "scored"} points.</p>'
-        + chart
+        + table(
+            [
+                "class",
+                "support",
+                "share of the scored points of the cloud",
+                *([] if own else [esc(column)]),
+                *("precision", "recall", "F1", "IoU"),
+            ],
+            rows,
+        )
+        + f'<p class="muted">rare: under {RARE_SHARE:.0%} of the {esc(basis)} (the column '
+        f"&ldquo;{esc(column)}&rdquo;).</p>" + chart
     )
 
 
@@ -205,8 +198,12 @@ def _evaluations(record: Mapping[str, Any], folder: Path) -> list[tuple[str, str
             "every tile's scores are in the Survey section's table and map, and in its own evaluation files."
         )
         sections.append(("results", "Results", f'<p class="muted">{esc(note)}</p>'))
+    labels = {id(e): g["label"] for g in model_evaluations(record) for e in g["evaluations"]}
+    several = len(set(labels.values())) > 1
     for number, evaluation in enumerate(shown, start=1):
         name = Path(evaluation["cloud"]).name
+        if several and labels.get(id(evaluation)):  # e.g. "test.laz — RandomForestClassifier (step 7)"
+            name += f" \u2014 {labels[id(evaluation)]}"
         files = link(evaluation["report_path"], folder=folder)
         if evaluation.get("earlier_run"):
             files = "evaluated by an earlier run of this spec, which this resumed run kept (its files were kept too)"
@@ -308,7 +305,7 @@ def render_report(record: Mapping[str, Any], *, folder: Path) -> str:
         7
     """
     status = record.get("status", "?")
-    sections = [("summary", "Summary", _summary(record, folder))]
+    sections = [("summary", "Summary", summary_section(record, folder=folder))]
     if record.get("error"):
         sections.append(("error", "Error", _error(record)))
     sections.append(("warnings", f"Warnings ({len(record.get('warnings') or [])})", _warnings(record)))

@@ -34,7 +34,8 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
         True
     """
     rows_history = training.get("history") or []
-    epochs = [int(row.get("epoch", k)) + 1 for k, row in enumerate(rows_history)]
+    resumed = bool(training.get("resumed_finished"))
+    epochs = [int(row.get("epoch", k + 1)) for k, row in enumerate(rows_history)]  # from 1
     charts = []
     for base, columns in history_columns(rows_history).items():
         series = {
@@ -65,10 +66,10 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
     header = [
         "class",
         "training points",
-        "share",
-        *([f"points in the {counted_on}", "share"] if fields else []),
+        "share of the training points",
+        *([f"points in the {counted_on}", f"share of the {counted_on}"] if fields else []),
         "weight",
-        "share of the weighted loss",
+        "share of the weighted points" if weights else "share of the points",
     ]
     files = " ".join(
         link(path, folder=folder)
@@ -83,7 +84,9 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
             if training["loss"] or rows_history
             else "fitted once (no loss, no epochs)"
         )
-        + f", fit {fmt(training.get('fit_seconds'), 1)} s. {files}</p>"
+        + f", fit {fmt(training.get('fit_seconds'), 1)} s"
+        + (" (by the earlier runs: this run resumed the finished training and did not fit)" if resumed else "")
+        + f". {files}</p>"
         + (f"<p>TensorBoard logs: <code>tensorboard --logdir {esc(board)}</code></p>" if board else "")
         + '<div class="charts">'
         + "".join(charts)

@@ -28,24 +28,101 @@ RARE_SHARE = 0.05
 
 
 def summed_metrics(record: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The metrics of the run's evaluations together (their confusion matrices summed), or None.
-
-    Evaluations of other classes than the first one's are left out.
+    """The metrics of the run's evaluations together (their confusion matrices summed) when they
+    all score one model on the same classes (:func:`model_evaluations`), else None: the scores of
+    different models are never summed.
 
     Example:
         >>> summed_metrics({"evaluations": []}) is None
         True
+        >>> one = {"metrics": {"class_names": ["a", "b"], "confusion_matrix": [[3, 1], [0, 4]]}}
+        >>> two = [{**one, "model": {"model": "RandomForestClassifier", "training": k}} for k in (0, 1)]
+        >>> summed_metrics({"evaluations": two}) is None
+        True
     """
-    evaluations = [e["metrics"] for e in record.get("evaluations") or [] if e.get("metrics")]
-    if not evaluations:
-        return None
-    names = list(evaluations[0]["class_names"])
+    groups = model_evaluations(record)
+    return groups[0]["metrics"] if len(groups) == 1 else None
+
+
+def _summed(evaluations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The metrics of evaluations of one model on the same classes (confusion matrices summed)."""
     if len(evaluations) == 1:
-        return dict(evaluations[0])
-    matrices = [
-        np.asarray(m["confusion_matrix"], dtype=np.int64) for m in evaluations if list(m["class_names"]) == names
-    ]
+        return dict(evaluations[0]["metrics"])
+    names = list(evaluations[0]["metrics"]["class_names"])
+    matrices = [np.asarray(e["metrics"]["confusion_matrix"], dtype=np.int64) for e in evaluations]
     return classification_metrics(np.sum(matrices, axis=0), class_names=names)
+
+
+def model_evaluations(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The run's evaluations grouped by the model that was scored and the classes it was scored
+    on, in the order of the first of each: ``model`` (the evaluations' ``model``: its kind and its
+    ``training`` or ``file``; empty in records written before, whose evaluations form one group),
+    ``label`` (:func:`model_label`, with the classes' count where one model was scored on several
+    class sets), ``evaluations`` and ``metrics`` (their confusion matrices summed: one model over
+    several clouds, as a survey).
+
+    Example:
+        >>> one = {"metrics": {"class_names": ["a", "b"], "confusion_matrix": [[3, 1], [0, 4]]}}
+        >>> ae = {**one, "model": {"model": "ConvolutionalAutoencoderPwiseClassifier", "training": 0}}
+        >>> rf = {**one, "model": {"model": "RandomForestClassifier", "training": 1}}
+        >>> steps = [{"kind": "train"}, {"kind": "eval"}, {"kind": "train"}, {"kind": "eval"}]
+        >>> [g["label"] for g in model_evaluations({"steps": steps, "evaluations": [ae, rf, ae]})]
+        ['ConvolutionalAutoencoderPwiseClassifier (step 1)', 'RandomForestClassifier (step 3)']
+    """
+    groups: dict[tuple, dict[str, Any]] = {}
+    for evaluation in record.get("evaluations") or []:
+        if not evaluation.get("metrics"):
+            continue
+        model = dict(evaluation.get("model") or {})
+        key = (tuple(sorted(model.items())), tuple(evaluation["metrics"]["class_names"]))
+        group = groups.setdefault(key, {"model": model, "label": model_label(record, model), "evaluations": []})
+        group["evaluations"].append(evaluation)
+    found = list(groups.values())
+    for group in found:
+        group["metrics"] = _summed(group["evaluations"])
+        if sum(other["label"] == group["label"] for other in found) > 1:
+            group["label"] += f", {len(group['metrics']['class_names'])} classes"
+    return found
+
+
+def model_label(record: Mapping[str, Any], model: Mapping[str, Any]) -> str:
+    """An evaluated model in words: its kind and its train step (numbered from 1, as the report's
+    steps), or the file it was loaded from; "" for an evaluation that does not say.
+
+    Example:
+        >>> model_label({"steps": [{"kind": "train"}]}, {"model": "RandomForestClassifier", "training": 0})
+        'RandomForestClassifier (step 1)'
+        >>> model_label({}, {"model": "RandomForestClassifier", "file": "out/rf.model"})
+        'RandomForestClassifier (loaded rf.model)'
+    """
+    if not model:
+        return ""
+    if model.get("file") is not None:
+        return f"{model['model']} (loaded {Path(str(model['file'])).name})"
+    trains = [number for number, step in enumerate(record.get("steps") or [], start=1) if step.get("kind") == "train"]
+    training = model.get("training")
+    if isinstance(training, int) and training < len(trains):
+        return f"{model['model']} (step {trains[training]})"
+    return str(model["model"])
+
+
+def evaluated_model_source(record: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, Any] | None:
+    """How an evaluated model (an evaluation's ``model``) was trained: its training, or the
+    facts of the file it was loaded from (with ``loaded`` true); the run's model
+    (:func:`model_source`) for an evaluation that does not say.
+
+    Example:
+        >>> evaluated_model_source({"trainings": [{"model": "a"}, {"model": "b"}]}, {"model": "b", "training": 1})
+        {'model': 'b'}
+    """
+    if model.get("file") is not None:
+        loaded = [m for m in record.get("loaded_models") or [] if str(m.get("path")) == str(model["file"])]
+        return {**loaded[-1], "loaded": True} if loaded else None
+    trainings = record.get("trainings") or []
+    training = model.get("training")
+    if isinstance(training, int) and training < len(trainings):
+        return dict(trainings[training])
+    return model_source(record)
 
 
 def first_training(record: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -75,16 +152,21 @@ def model_source(record: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def loss_summary(training: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The loss function, its gamma (None for a loss without one) and the class-weight spec
-    (``"given"`` for weights without a strategy's name, as a loaded model's).
+    """The loss function, its gamma (None for a loss without one) and the class-weight spec: the
+    training's, else the one its loss object names (a loaded model's), else ``"given"`` for
+    weights without a strategy's name.
 
     Example:
         >>> loss_summary({"loss": {"function": "f", "gamma": 2.0}, "class_weight_spec": "balanced"})
         {'loss': 'f', 'gamma': 2.0, 'class_weight': 'balanced'}
+        >>> loss_summary({"loss": {"function": "f", "class_weight": "balanced"}, "class_weight": [0.5, 2.0]})
+        {'loss': 'f', 'gamma': None, 'class_weight': 'balanced'}
     """
     if not training:
         return {"loss": None, "gamma": None, "class_weight": None}
     spec = training.get("class_weight_spec")
+    if spec is None and isinstance((training.get("loss") or {}).get("class_weight"), (str, Mapping)):
+        spec = training["loss"]["class_weight"]
     if isinstance(spec, Mapping) and "strategy" in spec:
         spec = spec["strategy"]
     elif (spec is not None and not isinstance(spec, str)) or (spec is None and training.get("class_weight")):
@@ -93,42 +175,22 @@ def loss_summary(training: Mapping[str, Any] | None) -> dict[str, Any]:
     return {"loss": loss.get("function"), "gamma": loss.get("gamma"), "class_weight": spec}
 
 
-def feature_summary(training: Mapping[str, Any] | None) -> str | None:
-    """A trained or loaded model's inputs (:func:`model_source`): its number of features and the
-    names of the feature transformers of its facts, in order (None where its record tells
-    neither: a run without a model, or a record written before).
-
-    Example:
-        >>> feature_summary({"feature_names": ["height", "PCA_1"], "feature_transformers": [
-        ...     {"transformer": "MinmaxNormalizer (to [0, 1], clipped)", "kept": ["height", "a", "b"]},
-        ...     {"transformer": "PCATransformer (1 component)", "kept": ["height", "PCA_1"]}]})
-        '2 features; MinmaxNormalizer, PCATransformer'
-        >>> feature_summary({"feature_names": ["i"]}), feature_summary({"loss": {}})
-        ('1 feature', None)
-    """
-    transformers = (training or {}).get("feature_transformers") or []
-    names = (training or {}).get("feature_names")
-    if not names and transformers:  # a record written before feature_names: the last transformer's
-        names = transformers[-1]["kept"]
-    if names is None:
-        return None
-    chain = ", ".join(fact["transformer"].split(" (")[0] for fact in transformers)
-    return f"{len(names)} feature{'s' if len(names) != 1 else ''}" + (f"; {chain}" if chain else "")
-
-
-def class_shares(record: Mapping[str, Any]) -> tuple[list[str], list[float]] | None:
-    """The class names and each class's share of the training points of the run's model (trained
-    or loaded), else of the evaluated points.
+def class_shares(
+    record: Mapping[str, Any], *, source: Mapping[str, Any] | None = None, metrics: Mapping[str, Any] | None = None
+) -> tuple[list[str], list[float]] | None:
+    """The class names and each class's share of the training points of ``source`` (a model's
+    training or loaded facts; by default the run's model, trained or loaded), else of the
+    evaluated points (``metrics``; by default the run's :func:`summed_metrics`).
 
     Example:
         >>> class_shares({"trainings": [{"class_names": ["a", "b"], "class_counts": [3, 1]}]})
         (['a', 'b'], [0.75, 0.25])
     """
-    training = model_source(record)
+    training = model_source(record) if source is None else source
     if training and sum(training.get("class_counts") or []) > 0:
         names, counts = training["class_names"], training["class_counts"]
     else:
-        metrics = summed_metrics(record)
+        metrics = summed_metrics(record) if metrics is None else metrics
         if metrics is None:
             return None
         names = metrics["class_names"]
@@ -137,14 +199,34 @@ def class_shares(record: Mapping[str, Any]) -> tuple[list[str], list[float]] | N
     return list(names), [count / total for count in counts]
 
 
-def rare_classes(record: Mapping[str, Any]) -> list[str]:
-    """The classes under :data:`RARE_SHARE` of the points (training points when the run trained).
+def share_basis(record: Mapping[str, Any], *, source: Mapping[str, Any] | None = None) -> str:
+    """The points :func:`class_shares` (so :func:`rare_classes`) counts the classes on, in words
+    (``source`` as theirs).
+
+    Example:
+        >>> share_basis({"trainings": [{"class_names": ["a", "b"], "class_counts": [3, 1]}]})
+        "model's training points"
+        >>> share_basis({"trainings": [], "evaluations": [{}, {}]})
+        'scored points of the 2 evaluated clouds together'
+    """
+    training = model_source(record) if source is None else source
+    if training and sum(training.get("class_counts") or []) > 0:
+        return "model's training points"
+    clouds = len(record.get("evaluations") or [])
+    return "scored points of the cloud" if clouds == 1 else f"scored points of the {clouds} evaluated clouds together"
+
+
+def rare_classes(
+    record: Mapping[str, Any], *, source: Mapping[str, Any] | None = None, metrics: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The classes under :data:`RARE_SHARE` of the points (training points when the run trained;
+    ``source`` and ``metrics`` as :func:`class_shares`'s).
 
     Example:
         >>> rare_classes({"trainings": [{"class_names": ["a", "b"], "class_counts": [99, 1]}]})
         ['b']
     """
-    shares = class_shares(record)
+    shares = class_shares(record, source=source, metrics=metrics)
     return [name for name, share in zip(*shares) if share < RARE_SHARE] if shares else []
 
 

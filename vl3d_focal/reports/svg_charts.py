@@ -22,6 +22,10 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 FONT = 11
 CHAR_PX = 6.5
 """Average advance of a character at :data:`FONT` px, to size margins without measuring text."""
+LABEL_FONT = 9
+"""The font size of the values written on bars."""
+LABEL_CHAR_PX = 5.5
+"""The advance of one character of a bar's value at :data:`LABEL_FONT` px (at most; digits are narrower)."""
 
 
 def nice_ticks(low: float, high: float, *, count: int = 5) -> list[float]:
@@ -47,11 +51,11 @@ def nice_ticks(low: float, high: float, *, count: int = 5) -> list[float]:
 
 
 def format_number(value: float) -> str:
-    """A tick label: short, no needless zeros.
+    """A tick label: short, no needless zeros, whole thousands with a separator.
 
     Example:
-        >>> format_number(0.25), format_number(12000.0), format_number(2e-05)
-        ('0.25', '12k', '2e-05')
+        >>> format_number(0.25), format_number(1000.0), format_number(12000.0), format_number(2e-05)
+        ('0.25', '1,000', '12k', '2e-05')
     """
     if value == 0:
         return "0"
@@ -59,7 +63,29 @@ def format_number(value: float) -> str:
         return f"{value / 1e6:g}M"
     if abs(value) >= 1e4:
         return f"{value / 1e3:g}k"
+    if abs(value) >= 1e3 and value == round(value):
+        return f"{value:,.0f}"
     return f"{value:.3g}"
+
+
+def value_label(value: float, *, count: bool) -> str:
+    """A bar's value in one readable format: from 10,000 on, one decimal of k or M; below, a
+    ``count`` in full (with a thousands separator), any other value with 2 significant decimals.
+
+    Example:
+        >>> [value_label(v, count=True) for v in (3995, 21975, 73036, 1234567, 866, 5)]
+        ['3,995', '22.0k', '73.0k', '1.2M', '866', '5']
+        >>> [value_label(v, count=False) for v in (0.5, 1.0, 56.25)]
+        ['0.50', '1.00', '56.2']
+    """
+    size = abs(value)
+    if size >= 999_950:
+        return f"{value / 1e6:,.1f}M"
+    if size >= 1e4:
+        return f"{value / 1e3:.1f}k"
+    if count:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if size >= 10 else f"{value:.2f}"
 
 
 class _Frame:
@@ -238,6 +264,11 @@ def bar_chart(
     width = max(300, 56 + slot * len(categories) + 12)
     slot = max(slot, (width - 68) // max(len(categories), 1))  # the groups fill the axis
     labelled = labels and len(names) <= 4
+    bar = (slot - 12) / max(len(names), 1)
+    count = all(v == round(v) for v in values)  # points per class, not scores
+    texts = {name: [None if v is None else value_label(v, count=count) for v in groups[name]] for name in names}
+    longest = LABEL_CHAR_PX * max((len(t) for ts in texts.values() for t in ts if t), default=0)
+    upright = longest > bar - 2  # wider than its bar: written upwards, so that no two labels meet
     frame = _Frame(
         width=width,
         height=height,
@@ -246,10 +277,9 @@ def bar_chart(
         low=low,
         high=high,
         log=log_y,
-        top=40 if labelled else 28,  # room for the tallest bar's label below the title
+        top=(28 + math.ceil(longest) if upright else 40) if labelled else 28,  # the tallest bar's label fits
     )
     parts = frame.axis(title, y_label)
-    bar = (slot - 12) / max(len(names), 1)
     base = height - frame.bottom
     for c, category in enumerate(categories):
         x0 = frame.left + c * slot + 6
@@ -268,10 +298,15 @@ def bar_chart(
                 f'<rect x="{x:.1f}" y="{top:.1f}" width="{max(bar - 1, 1):.1f}" height="{max(base - top, 0):.1f}" '
                 f'fill="{fill}"><title>{escape(f"{category}, {name}: {value:.4g}")}</title></rect>'
             )
-            if labelled:
+            if labelled and upright:
                 parts.append(
-                    f'<text x="{x + bar / 2:.1f}" y="{top - 2:.1f}" text-anchor="middle" font-size="9">'
-                    f"{format_number(value) if abs(value) >= 10 else f'{value:.2f}'}</text>"
+                    f'<text transform="translate({x + bar / 2 + 3:.1f} {top - 3:.1f}) rotate(-90)" '
+                    f'font-size="{LABEL_FONT}">{texts[name][c]}</text>'
+                )
+            elif labelled:
+                parts.append(
+                    f'<text x="{x + bar / 2:.1f}" y="{top - 2:.1f}" text-anchor="middle" font-size="{LABEL_FONT}">'
+                    f"{texts[name][c]}</text>"
                 )
         parts.append(
             f'<text x="{x0 + (slot - 12) / 2:.1f}" y="{base + 14}" text-anchor="middle">{escape(category)}</text>'

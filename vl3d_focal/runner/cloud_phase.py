@@ -217,9 +217,16 @@ class CloudPhases:
         logger.info("dask: the workers load the model trained in this run (a copy, removed at the end)")
         return ModelRef(path=str(temporary), fingerprint=fingerprint), fingerprint
 
-    def run(self, steps: Sequence[Mapping[str, Any]], *, needs: Sequence[frozenset[str]]) -> list[float]:
+    def run(
+        self,
+        steps: Sequence[Mapping[str, Any]],
+        *,
+        needs: Sequence[frozenset[str]],
+        final_clouds: Mapping[str, str] | None = None,
+    ) -> list[float]:
         """Runs one phase over every cloud that has not failed (``needs``: for each step, what the
-        steps after it need); returns each step's time summed over the clouds."""
+        steps after it need; ``final_clouds``: in the run's last phase, each cloud's final cloud by
+        its prefix, :mod:`~vl3d_focal.runner.final_clouds`); returns each step's time summed over the clouds."""
         entries = []
         for step in steps:
             located = find_step(step)
@@ -247,11 +254,13 @@ class CloudPhases:
             raise_failures=local and not survey,
             bundle=self.state.bundle if local else None,
             model_file=self.state.model_file if local else None,
+            model_training=self.state.model_training,
             records={str(r.path): r for r in self.state.clouds} if local else {},
             classes_rewritten=self.state.classes_rewritten,
             miners=tuple(self.state.miners),
             imputers=tuple(self.state.imputers),
             relay_log=not local,
+            final_clouds=dict(final_clouds or {}),
         )
         phase = (
             None

@@ -36,6 +36,7 @@ from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.models.bundle import ModelBundle
+from vl3d_focal.runner.final_clouds import write_final_clouds
 from vl3d_focal.runner.task_log import TaskMessage, captured_messages
 from vl3d_focal.steps.facts import RunFacts
 from vl3d_focal.steps.state import PipelineState
@@ -132,8 +133,9 @@ class CloudOutcome:
             where the system does not tell).
         buffer_neighbours: the neighbour tiles its buffered prediction read, or None (no buffer).
         failed_step: the phase's step (0-based) that failed, or None.
-        messages: what the task logged at WARNING and above on a Dask worker, for the run to
-            log (:mod:`~vl3d_focal.runner.task_log`); empty in this process, where it is logged.
+        messages: what the task (the package or a library it called) logged at WARNING and
+            above or warned on a Dask worker, for the run to log (:mod:`~vl3d_focal.runner.task_log`);
+            empty in this process, where it is logged.
     """
 
     number: int
@@ -182,6 +184,7 @@ class PhaseContext:
         model: the model to load on a worker (None in process, or without a model).
         bundle: the driver's model (in process only).
         model_file: the file the driver's model came from (in process only; None when trained).
+        model_training: the driver's ``state.model_training`` (which training gave its model).
         records: the driver's cloud records by path (in process only).
         survey: a run of several clouds: each cloud's predictions are released once its phase
             is done (a run of one cloud keeps them in its state, for callers of the runner).
@@ -191,8 +194,11 @@ class PhaseContext:
         classes_rewritten: the driver's ``state.classes_rewritten`` (a ``ClassReducer`` ran).
         miners: the driver's ``state.miners`` (the recipes of the miner steps run so far).
         imputers: the driver's ``state.imputers`` (the recipes of the imputer steps run so far).
-        relay_log: the task runs on a Dask worker: what it logs at WARNING and above is kept in
-            its outcome's ``messages`` for the run to log, instead of printed by the worker.
+        relay_log: the task runs on a Dask worker: what it (or a library it calls) logs at
+            WARNING and above or warns is kept in its outcome's ``messages`` for the run to log,
+            instead of printed by the worker.
+        final_clouds: in the run's last phase, each cloud's final cloud by its output prefix,
+            written after the phase's steps (:mod:`~vl3d_focal.runner.final_clouds`); else empty.
     """
 
     steps: Sequence[Mapping[str, Any]]
@@ -203,6 +209,7 @@ class PhaseContext:
     model: ModelRef | None = None
     bundle: ModelBundle | None = None
     model_file: str | None = None
+    model_training: int | None = None
     records: Mapping[str, CloudRecord] = field(default_factory=dict)
     survey: bool = True
     raise_failures: bool = False
@@ -210,6 +217,7 @@ class PhaseContext:
     miners: Sequence[MinedFeatures] = ()
     imputers: Sequence[Imputer] = ()
     relay_log: bool = False
+    final_clouds: Mapping[str, str] = field(default_factory=dict)
 
 
 def peak_memory_mib() -> float | None:
@@ -245,6 +253,7 @@ def _state(task: CloudTask, context: PhaseContext) -> PipelineState:
         mapping=context.mapping,
         bundle=bundle,
         model_file=model_file,
+        model_training=context.model_training,
         tile_index=context.tile_index,
         classes_rewritten=context.classes_rewritten,
         miners=list(context.miners),
@@ -272,7 +281,8 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
 
 
 def _run_steps(task: CloudTask, context: PhaseContext) -> CloudOutcome:
-    start, record, times = time.perf_counter(), None, []
+    start, record = time.perf_counter(), None
+    times: list[float] = []
     try:
         state = _state(task, context)
         record = state.clouds[0]
@@ -285,6 +295,8 @@ def _run_steps(task: CloudTask, context: PhaseContext) -> CloudOutcome:
             state.later_needs = needs
             begin = time.perf_counter()
             located[1].load()(step, state)
+            if len(times) == len(context.steps) - 1:  # the phase's last step: then the final cloud
+                write_final_clouds(state, targets=context.final_clouds)
             times.append(time.perf_counter() - begin)
         return CloudOutcome(
             number=task.number,

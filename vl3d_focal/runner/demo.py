@@ -7,7 +7,8 @@ writes into ``OUT``: the two synthetic tiles (``data/demo_train.las``, seed 0, a
 a copy of the spec whose paths are relative to ``OUT`` (``OUT/demo_pipeline.json``, which
 ``vl3d-focal run`` runs again as it is), then it runs that spec. With the default ``OUT``,
 ``out/demo/``, the files are those ``vl3d-focal run examples/demo_pipeline.json`` reads and
-writes, so that command works once the demo has run.
+writes, so that command works once the demo has run. A folder holding another run's outputs
+(its ``run.json`` names another spec) is refused before anything is written, unless ``overwrite``.
 
 Example:
     >>> "data/demo_test.las" in demo_spec_text()
@@ -21,8 +22,10 @@ import json
 import logging
 from pathlib import Path
 
+from vl3d_focal.config.prefixes import MANIFEST_NAME
 from vl3d_focal.data.synthetic import write_demo_scene
 from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.runner.owned_files import OutputsTaken, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +57,33 @@ def demo_spec_text() -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def write_demo(out: str | Path = DEFAULT_OUT) -> Path:
+def check_demo_folder(folder: Path, *, overwrite: bool) -> None:
+    """Refuses a folder holding the outputs of a run of another spec than the demo's (unless ``overwrite``).
+
+    Raises:
+        OutputsTaken: ``folder/run.json`` records a run of another spec and ``overwrite`` is false.
+
+    Example:
+        >>> import tempfile
+        >>> check_demo_folder(Path(tempfile.mkdtemp()), overwrite=False)  # an empty folder is fine
+    """
+    manifest = folder / MANIFEST_NAME
+    other = read_manifest(manifest)
+    spec_file = (other or {}).get("spec_file") or "?"
+    if other is None or overwrite or Path(spec_file).name == DEMO_SPEC:
+        return
+    raise OutputsTaken(
+        f"{folder}: holds the outputs of another run (spec {spec_file}, {other.get('status', '?')}; see {manifest}); "
+        "the demo writes its tiles, its spec and its outputs there and has written nothing. Give the demo another "
+        "folder, or run it with --overwrite to delete that run's files first"
+    )
+
+
+def write_demo(out: str | Path = DEFAULT_OUT, *, overwrite: bool = False) -> Path:
     """Writes the demo's tiles (unless present) and its spec under ``out``; returns the spec's path.
+
+    Nothing is written into a folder holding another run's outputs unless ``overwrite``
+    (:func:`check_demo_folder`).
 
     Example:
         >>> import tempfile
@@ -64,6 +92,7 @@ def write_demo(out: str | Path = DEFAULT_OUT) -> Path:
         ('demo_pipeline.json', ['demo_test.las', 'demo_train.las'])
     """
     folder = Path(out)
+    check_demo_folder(folder, overwrite=overwrite)
     for relative, seed in DEMO_TILES.items():
         tile = folder / relative
         if tile.is_file():

@@ -37,6 +37,7 @@ from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.runner.worker_process import (
     apply_threads,
+    quiet_shutdown_heartbeats,
     quiet_worker_close,
     restore_malloc_thresholds,
     thread_environment,
@@ -283,8 +284,17 @@ class DaskExecutor:
                 future.release()
 
     def close(self) -> None:
-        """Disconnects; closes the local cluster it started (its workers, which TensorFlow's
-        threads may keep alive, are killed after a few seconds: that is no news)."""
+        """Disconnects; closes the local cluster it started, in order: its workers are told the run
+        ends (:func:`~vl3d_focal.runner.worker_process.quiet_shutdown_heartbeats`, while all of
+        them and the scheduler are up), then the client disconnects, then the cluster closes its
+        workers (each joined, or killed after a few seconds where TensorFlow's threads keep it
+        alive: that is no news) and its scheduler last. A cluster at a ``scheduler`` address is
+        left as it is."""
+        if self._cluster is not None:
+            try:
+                self._client.run(quiet_shutdown_heartbeats, on_error="ignore")
+            except Exception as err:  # noqa: BLE001  (a cluster already broken: its close says more)
+                logger.debug("dask: could not quiet the workers' shutdown: %s", err)
         self._client.close()
         if self._cluster is not None:
             nanny = logging.getLogger("distributed.nanny")

@@ -1,21 +1,38 @@
 """The run manifest: ``<first output prefix>run.json`` says which run the outputs there belong to.
 
 It records the spec's fingerprint, when the run started and ended, how it ended, the versions,
-the files the run may write (``planned``), those it wrote (``files``) and, for a re-run, those an
-earlier run of the same spec wrote and this one kept (``earlier_files``); and the folders it
-writes files of its own naming in (``planned_folders``: TensorBoard's), which are never its to
-delete, as other runs may write there too. While a run writes, it
+the files the run may write (``planned``, and ``planned_numbered``: glob patterns of files whose
+number the run finds out as it writes them, one cloud per receptive field), those it wrote
+(``files``, the files matching those patterns among them) and, for a re-run, those an
+earlier run of the same spec wrote and this one kept (``earlier_files``), each with its identity
+(``identities``: size and modification time, :mod:`vl3d_focal.runner.owned_files`); and the
+folders it writes files of its own naming in (``planned_folders``: TensorBoard's), which are
+never its to delete, as other runs may write there too. While a run writes, it
 holds ``<prefix>run.lock`` (:mod:`vl3d_focal.io.prefix_lock`): a second run into the prefix
-stops at once (exit 2), before it deletes or writes anything. Before any work:
+stops at once (exit 2), before it deletes or writes anything. Before any work (after the
+preflight checks):
 
-- no manifest, or one of the same spec: the run goes on and replaces its own files (a re-run);
+- a manifest that says ``running`` while its lock is free: its process is gone; it is read as
+  interrupted (the process ended without a word), and the log says so;
+- no manifest, or one of the same spec (a re-run): the run goes on; unless it is a ``--resume``,
+  it deletes the previous run's files that it writes again as its steps begin
+  (:meth:`RunManifest.remove_previous`, logged), so that a re-run killed half-way never leaves
+  its new files beside the previous run's;
 - the manifest of another spec: the run stops (exit 2) naming that run, so that two runs'
   outputs are never mixed, unless ``overwrite`` is given, which first deletes that run's files,
-  and only those: the files it wrote, or for a run killed before it could say so, the planned
-  files changed since it started, then the folders under the prefix's folder they leave empty.
+  and only those: the files it wrote (each only while it is still the file that run wrote:
+  one rewritten since by something else is kept, and the log says so), or for a run killed
+  before it could say so, the planned files changed since it started, then the folders they
+  leave empty under the folder of each of that run's output prefixes (:func:`prefix_folders`).
   A file this spec reads is never deleted: the run stops instead;
-- a file this run would write that a run of another prefix owns (an enclosing prefix ``out/``
-  and a nested one ``out/tile/``): the run stops, ``overwrite`` or not.
+- the prefix's folder inside the folder of another spec's run, or a file this run would write
+  that a run of another prefix owns (an enclosing prefix ``out/`` and a nested one
+  ``out/tile/``): the run stops, ``overwrite`` or not;
+- a file this run writes outside its folder (a path without ``*``) that exists and is not the
+  file this folder's previous run wrote there: the run stops, unless ``overwrite`` is given.
+  While the run lasts, such files are guarded (:mod:`vl3d_focal.io.output_guard`): a run does
+  not replace one that another process wrote meanwhile, and records each as its own as soon as
+  it wrote it.
 
 Example:
     >>> spec = {"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []}
@@ -25,79 +42,50 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-import hashlib
 import json
 import logging
 import platform
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from vl3d_focal import __version__
-from vl3d_focal.config.normalise import annotated_paths
-from vl3d_focal.config.prefixes import LOCK_NAME, MANIFEST_NAME
+from vl3d_focal.config.prefixes import LOCK_NAME, MANIFEST_NAME, SURVEY_FILES, expand_output
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.io.prefix_lock import PrefixLock
-from vl3d_focal.runner.outputs import output_files, remove_empty_folders, spec_prefix, written_folders
+from vl3d_focal.io.output_guard import OutputGuard, file_identity, guarding
+from vl3d_focal.io.prefix_lock import INTERRUPTED_SILENTLY, PrefixLock
+from vl3d_focal.runner.outputs import (
+    is_survey,
+    numbered_files,
+    output_files,
+    remove_empty_folders,
+    spec_prefix,
+    written_folders,
+)
+from vl3d_focal.runner.owned_files import (
+    OutputsTaken,
+    changed_since,
+    check_other_prefixes,
+    check_outside,
+    located,
+    outside_names,
+    owned_files,
+    planned_names,
+    prefix_folders,
+    read_files,
+    read_manifest,
+    relative_name,
+    still_theirs,
+)
+from vl3d_focal.runner.spec_identity import spec_changes, spec_fingerprint, spec_identity
 from vl3d_focal.training.files import TrainingFiles
 
 logger = logging.getLogger(__name__)
-
-HOW_IT_RUNS = ("executor",)
-"""Top-level keys that choose how a run is executed, not what it computes: not in the fingerprint."""
-
-
-class OutputsTaken(DataError):
-    """The output prefix belongs to another run (live, or of another spec)."""
-
-
-def spec_fingerprint(spec: Mapping[str, Any]) -> str:
-    """A short hash of a normalised spec (paths absolute, defaults filled): the run's identity.
-    How the run is executed (:data:`HOW_IT_RUNS`: workers, scheduler) is not part of it.
-
-    Example:
-        >>> spec = {"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": []}
-        >>> spec_fingerprint(spec) == spec_fingerprint({**spec, "executor": {"workers": 2}})
-        True
-    """
-    text = json.dumps(spec_identity(spec), sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def spec_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """What a spec computes, as plain JSON: the spec without :data:`HOW_IT_RUNS` (its fingerprint's text).
-
-    Example:
-        >>> spec_identity({"out_pcloud": ["o/"], "executor": {"workers": 2}})
-        {'out_pcloud': ['o/']}
-    """
-    return json.loads(json.dumps({key: value for key, value in spec.items() if key not in HOW_IT_RUNS}, default=str))
-
-
-def spec_changes(old: Any, new: Any, *, at: str = "$", limit: int = 3) -> list[str]:
-    """The first ``limit`` places where two specs differ, with both values.
-
-    Example:
-        >>> spec_changes({"a": [{"epochs": 300}], "b": 1}, {"a": [{"epochs": 140}], "b": 1})
-        ['$.a[0].epochs: 300 -> 140']
-    """
-    if isinstance(old, list) and isinstance(new, list) and len(old) != len(new):
-        return [f"{at}: {len(old)} entries -> {len(new)}"]
-    if isinstance(old, dict) and isinstance(new, dict):
-        pairs = [(f"{at}.{key}", old.get(key), new.get(key)) for key in sorted(set(old) | set(new), key=str)]
-    elif isinstance(old, list) and isinstance(new, list):
-        pairs = [(f"{at}[{index}]", a, b) for index, (a, b) in enumerate(zip(old, new))]
-    else:
-        pairs = []
-    found: list[str] = []
-    for place, a, b in pairs:
-        found += spec_changes(a, b, at=place, limit=limit - len(found))
-        if len(found) >= limit:
-            return found[:limit]
-    return found if pairs or old == new else [f"{at}: {json.dumps(old)[:60]} -> {json.dumps(new)[:60]}"]
 
 
 def manifest_path(spec: Mapping[str, Any]) -> Path:
@@ -105,67 +93,8 @@ def manifest_path(spec: Mapping[str, Any]) -> Path:
     return Path(f"{spec_prefix(spec)}{MANIFEST_NAME}")
 
 
-def read_manifest(path: Path) -> dict[str, Any] | None:
-    """The manifest at ``path``; None when there is none (or it is not a manifest of ours)."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) and "fingerprint" in document else None
-
-
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
-def _located(name: str, *, folder: Path) -> Path:
-    return Path(name) if Path(name).is_absolute() else folder / name
-
-
-def _changed_since(old: Mapping[str, Any], since: float, *, folder: Path) -> list[str]:
-    """The planned files changed since ``since`` (never the files of the planned folders: other
-    runs and people may write there too)."""
-    return [
-        name
-        for name in old.get("planned", [])
-        if (path := _located(name, folder=folder)).is_file() and path.stat().st_mtime >= since
-    ]
-
-
-def owned_files(old: Mapping[str, Any], *, folder: Path) -> list[str]:
-    """The names of the files a manifest's run owns that are on disk: those it wrote or kept,
-    and for a run that never ended (killed: its manifest still says running), its planned files
-    changed since it started (a planned file older than the run was never the run's).
-
-    Example:
-        >>> owned_files({"status": "done", "files": ["run.json", "gone.csv"]}, folder=Path("no/such"))
-        []
-    """
-    names = [*old.get("files", []), *old.get("earlier_files", [])]
-    since = old.get("started_unix")
-    if old.get("status") == "running" and isinstance(since, (int, float)):
-        names += _changed_since(old, since, folder=folder)
-    return [name for name in dict.fromkeys(names) if _located(name, folder=folder).is_file()]
-
-
-def _relative(path: Path, *, folder: Path) -> str:
-    """A file's name relative to the manifest's folder when inside it (outputs move together)."""
-    try:
-        return Path(path).resolve().relative_to(folder.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _manifests_in(folder: Path) -> list[Path]:
-    """The run manifests of any prefix in ``folder`` (``*run.json``; none where it cannot be listed)."""
-    try:
-        return sorted(path for path in folder.iterdir() if path.name.endswith(MANIFEST_NAME) and path.is_file())
-    except OSError:
-        return []
-
-
-def _read_files(spec: Mapping[str, Any]) -> set[Path]:
-    return {Path(value).resolve() for _, kind, value, _ in annotated_paths(spec) if kind == "input"}
 
 
 class RunManifest:
@@ -175,9 +104,13 @@ class RunManifest:
         spec: the normalised spec.
         spec_file: the spec's file, for the record and messages.
         overwrite: replace another run's outputs (its files are deleted first).
+        resume: the run continues the previous one (``--resume``): a re-run of the same spec
+            then keeps the previous run's files instead of deleting those it writes again.
     """
 
-    def __init__(self, spec: Mapping[str, Any], *, spec_file: str = "", overwrite: bool = False) -> None:
+    def __init__(
+        self, spec: Mapping[str, Any], *, spec_file: str = "", overwrite: bool = False, resume: bool = False
+    ) -> None:
         self.path = manifest_path(spec)
         self.fingerprint = spec_fingerprint(spec)
         self.started = time.time()
@@ -190,89 +123,189 @@ class RunManifest:
             "ended": None,
             "versions": {"vl3d_focal": __version__, "python": platform.python_version()},
             "planned": [self._relative(path) for path in output_files(spec)],
+            "planned_numbered": [self._relative(path) for path in numbered_files(spec)],
             "planned_folders": [self._relative(path) for path in written_folders(spec)],
             "files": [],
             "earlier_files": [],
+            "identities": {},
+            "outside": [],
+            "lock": f"{spec_prefix(spec)}{LOCK_NAME}",
             "spec": spec_identity(spec),
         }
+        folder = self.path.parent
+        self.document["outside"] = outside_names(
+            self.document["planned"], folder=folder, folders=prefix_folders(spec_identity(spec), folder=folder)
+        )
         self.spec = spec
         self.overwrite = overwrite
+        self.resume = resume
         self.lock = PrefixLock(Path(f"{spec_prefix(spec)}{LOCK_NAME}"), holder=spec_file)
+        self._guarding = contextlib.ExitStack()
+        self._writing = threading.Lock()
+        self._written_outside: set[str] = set()
+        self._previous: Mapping[str, Any] | None = None  # the manifest of this spec's previous run
+        self._guard = OutputGuard(expected={})  # until claim() guards the files outside the folder
 
     def _relative(self, path: Path) -> str:
-        return _relative(path, folder=self.path.parent)
+        return relative_name(path, folder=self.path.parent)
 
     def claim(self) -> None:
-        """Takes the prefix's lock, checks the prefix (see the module docstring) and writes the
-        manifest as running. The lock is held until :meth:`finish`.
+        """Takes the prefix's lock, checks the prefix (see the module docstring), writes the
+        manifest as running and guards the files outside the folder
+        (:mod:`vl3d_focal.io.output_guard`). The lock is held until :meth:`finish`.
 
         Raises:
-            OutputsTaken: another run writes into the prefix now, or the prefix holds another
-                spec's run and ``overwrite`` is false or would delete a file this spec reads.
+            OutputsTaken: another run writes into the prefix now, the prefix is inside another
+                run's folder, the prefix holds another spec's run and ``overwrite`` is false or
+                would delete a file this spec reads, or a file outside the folder that this run
+                writes exists and is not this spec's previous run's (``overwrite`` false).
         """
         try:
             self.lock.acquire()
         except DataError as error:
             raise OutputsTaken(str(error)) from None
         try:
-            self._check_other_prefixes()
-            self._take_over(read_manifest(self.path))
+            check_other_prefixes(self.path, planned=self.document["planned"])
+            old = read_manifest(self.path)
+            if not self.overwrite:
+                check_outside(old, folder=self.path.parent, outside=self.document["outside"])
+            self._take_over(old)
             self._write()
+            self._guard = self._outside_guard()
+            self._guarding.enter_context(guarding(self._guard))
         except BaseException:
             self.lock.release()
             raise
 
-    def _check_other_prefixes(self) -> None:
-        """Stops when a run of another prefix (an enclosing or a nested one: ``out/`` and
-        ``out/tile/``) owns a file this run would write."""
+    def _outside_guard(self) -> OutputGuard:
+        """The guard of the files outside the folder, expecting them as they are now."""
         folder = self.path.parent
-        planned = {_located(name, folder=folder).resolve(): name for name in self.document["planned"]}
-        places = [folder.resolve(), *folder.resolve().parents, *(p for path in planned for p in path.parents)]
-        for place in dict.fromkeys(places):
-            for other_path in _manifests_in(place):
-                other = read_manifest(other_path)
-                if other is None or other_path.resolve() == self.path.resolve():
-                    continue
-                mine = [
-                    planned[path]
-                    for name in owned_files(other, folder=other_path.parent)
-                    if (path := _located(name, folder=other_path.parent).resolve()) in planned
-                ]
-                if mine:
-                    raise OutputsTaken(
-                        f"{', '.join(sorted(mine)[:3])}{' ...' if len(mine) > 3 else ''} in {folder}: written by "
-                        f"another run whose outputs are under {other_path.parent} (spec "
-                        f"{other.get('spec_file') or '?'}; see {other_path}); give this spec an out_pcloud outside "
-                        "that run's folders"
-                    )
+        outside = [Path(name) for name in self.document["outside"]]
+        return OutputGuard(
+            expected={path: file_identity(path) for path in outside},
+            on_written=self._outside_written,
+            before_first=self.remove_previous,
+            first_of=[located(name, folder=folder) for name in self._step_outputs()],
+        )
+
+    def _step_outputs(self) -> list[str]:
+        """The planned files the steps write (not the run's manifest and report)."""
+        records = {self._relative(path) for path in output_files({**self.spec, "sequential_pipeline": []})}
+        return [name for name in self.document["planned"] if name not in records]
+
+    def _outside_written(self, path: Path, identity: list[int]) -> None:
+        """Records a file outside the folder as this run's as soon as it is written (a killed run's
+        manifest then still tells that the file is its own)."""
+        name = next(name for name in self.document["outside"] if Path(name).resolve() == path)
+        with self._writing:
+            self._written_outside.add(name)
+            self.document["identities"][name] = identity
+            self.document["files"] = list(dict.fromkeys([*self.document["files"], name]))
+        self._write()
 
     def _take_over(self, old: Mapping[str, Any] | None) -> None:
         if old is None:
             return
         folder = self.path.parent
-        owned = owned_files(old, folder=folder)
+        if old.get("status") == "running":  # its lock was free: its process is gone
+            logger.warning(
+                "%s: the previous run (%s, started %s) is recorded as running, but its process is gone: %s",
+                self.path,
+                old.get("spec_file") or old["fingerprint"],
+                old.get("started", "?"),
+                INTERRUPTED_SILENTLY,
+            )
+        owned = [name for name in owned_files(old, folder=folder) if name != self._relative(self.path)]
         if old["fingerprint"] == self.fingerprint:  # a re-run: what earlier runs wrote is still ours
-            self.document["earlier_files"] = [name for name in owned if name != self._relative(self.path)]
+            self._previous = old
+            owned = [name for name in owned if still_theirs(old, name, folder=folder)]
+            self.document["earlier_files"] = owned
+            self.document["identities"] = {
+                name: identity for name, identity in (old.get("identities") or {}).items() if name in owned
+            }
             return
         if not self.overwrite:
             raise OutputsTaken(self._taken_message(old, owned))
-        read = _read_files(self.spec)
-        needed = sorted(name for name in owned if _located(name, folder=folder).resolve() in read)
+        self._delete(old, owned, why="--overwrite")
+
+    def remove_previous(self) -> list[str]:
+        """Deletes the files of this spec's previous run that this run writes again, unless it
+        resumes (never a mix of the two runs' outputs after a kill), once: right before this
+        process writes the first file of a step (through the guard of :meth:`claim`), or at
+        :meth:`finish` when a step's file was written by another process (a Dask worker), so that
+        a run stopped before its steps wrote anything (its inputs, its executor) deletes nothing.
+        A file this run wrote meanwhile stays; the survey's record of its done tiles stays (a
+        ``--resume`` reads it and checks the tiles' outputs). Logs what it deleted; returns the
+        names.
+
+        Example:
+            >>> RunManifest({"in_pcloud": [], "out_pcloud": ["no/such/"], "sequential_pipeline": []}).remove_previous()
+            []
+        """
+        previous, self._previous = self._previous, None
+        if previous is None or self.resume:
+            return []
+        folder = self.path.parent
+        prefix = spec_prefix(self.spec)
+        survey = {self._relative(Path(expand_output(path, prefix=prefix))) for path in SURVEY_FILES.values()}
+        again = set(planned_names(self.document, folder=folder)) - survey
+        mine = set(changed_since(self.document, self.started, folder=folder))  # this run's own writes so far
+        earlier = self.document["earlier_files"]
+        deleted = self._delete(
+            previous, [n for n in earlier if n in again and n not in mine], why="this run writes again", prune=False
+        )
+        with self._writing:  # absent as expected; a file of those names from now on is this run's
+            self.document["earlier_files"] = [name for name in earlier if name not in deleted]
+            self.document["identities"] = {k: v for k, v in self.document["identities"].items() if k not in deleted}
+        for name in deleted:
+            self._guard.expect(located(name, folder=folder), None)
+        self._write()
+        return deleted
+
+    def _delete(self, old: Mapping[str, Any], names: list[str], *, why: str, prune: bool = True) -> list[str]:
+        """Deletes those of the previous run's files ``names`` that are still that run's
+        (:func:`still_theirs`), then (``prune``) the folders they leave empty (not while this run
+        writes: a folder it is about to write in must stay); logs what it deleted and what
+        it kept; returns the names deleted.
+
+        Raises:
+            OutputsTaken: one of them is a file this spec reads.
+        """
+        folder = self.path.parent
+        theirs = [name for name in names if still_theirs(old, name, folder=folder)]
+        changed = [name for name in names if name not in theirs]
+        read = read_files(self.spec)
+        needed = sorted(name for name in theirs if located(name, folder=folder).resolve() in read)
         if needed:
             raise OutputsTaken(
-                f"--overwrite would delete {', '.join(needed)} in {folder}, a file of the previous run "
+                f"{why} would delete {', '.join(needed)} in {folder}, a file of the previous run "
                 "that this spec reads; move it out of the output prefix (and point the spec there), or "
                 "give this spec another out_pcloud"
             )
-        for name in owned:
-            _located(name, folder=folder).unlink(missing_ok=True)
-        remove_empty_folders(files=[_located(name, folder=folder) for name in owned], root=folder)
-        logger.warning(
-            "--overwrite: deleted %d files of the previous run (%s) in %s",
-            len(owned),
-            old.get("spec_file") or old["fingerprint"],
-            folder,
-        )
+        deleted = [located(name, folder=folder) for name in theirs]
+        for path in deleted:
+            path.unlink(missing_ok=True)
+        for root in prefix_folders(old.get("spec"), folder=folder) if prune else []:
+            remove_empty_folders(files=deleted, root=root)
+        previous = old.get("spec_file") or old["fingerprint"]
+        if theirs:  # a re-run's cleanup is routine; an --overwrite's deletion a warning
+            logger.log(
+                logging.WARNING if why == "--overwrite" else logging.INFO,
+                "%s: deleted %d files of the previous run (%s) in %s: %s",
+                why,
+                len(theirs),
+                previous,
+                folder,
+                ", ".join(theirs[:5]) + (" ..." if len(theirs) > 5 else ""),
+            )
+        for name in changed:
+            logger.warning(
+                "%s: kept %s: it was rewritten by something else since the previous run (%s) wrote it",
+                why,
+                name,
+                previous,
+            )
+        return theirs
 
     def _taken_message(self, old: Mapping[str, Any], owned: list[str]) -> str:
         """Why the prefix is refused: whose run, how it ended, what changed, what ``--overwrite`` deletes."""
@@ -285,7 +318,7 @@ class RunManifest:
         changed = f"; the spec differs in {', '.join(changes)}" if changes else ""
         checkpoint = TrainingFiles.under(spec_prefix(self.spec)).resume_checkpoint
         loses = status != "done" and any(
-            _located(name, folder=self.path.parent).resolve() == checkpoint.resolve() for name in owned
+            located(name, folder=self.path.parent).resolve() == checkpoint.resolve() for name in owned
         )
         return (
             f"{self.path.parent}: holds the outputs of {whose} (started {old.get('started', '?')}, {status}; see "
@@ -297,23 +330,42 @@ class RunManifest:
     def finish(self, status: str) -> None:
         """Records how the run ended (``done``, ``failed``, ``interrupted``), the files it wrote
         and those an earlier run of the same spec wrote that are still there (never a file that
-        was there before and is not ours), then releases the prefix."""
+        was there before and is not ours), each with its identity, then stops guarding and
+        releases the prefix."""
+        self._guarding.close()
         folder = self.path.parent
-        written = _changed_since(self.document, self.started, folder=folder)
-        written = list(dict.fromkeys([*written, self._relative(self.path)]))  # about to be written
-        kept = [
-            name
-            for name in self.document["earlier_files"]
-            if name not in written and _located(name, folder=folder).is_file()
-        ]
-        self.document.update(status=status, ended=_now(), files=written, earlier_files=kept)
+        if set(changed_since(self.document, self.started, folder=folder)) & set(self._step_outputs()):
+            self.remove_previous()  # written by another process only: no guard saw the first write
+        with self._writing:
+            identities = dict(self.document["identities"])
+            outside = [  # written by this run, still as it wrote them
+                name
+                for name in self.document["outside"]
+                if name in self._written_outside and file_identity(name) == identities[name]
+            ]
+            written = [
+                name
+                for name in changed_since(self.document, self.started, folder=folder)
+                if name not in self.document["outside"]
+            ]
+            written = list(dict.fromkeys([*written, *outside, self._relative(self.path)]))  # about to be written
+            kept = [
+                name
+                for name in self.document["earlier_files"]
+                if name not in written
+                and located(name, folder=folder).is_file()
+                and (name not in identities or file_identity(located(name, folder=folder)) == identities[name])
+            ]
+            found = {name: file_identity(located(name, folder=folder)) for name in [*written, *kept]}
+            found.pop(self._relative(self.path))
+            self.document.update(status=status, ended=_now(), files=written, earlier_files=kept, identities=found)
         try:
             self._write()
         finally:
             self.lock.release()
 
     def _write(self) -> None:
-        with atomic_output(self.path) as tmp:
+        with self._writing, atomic_output(self.path) as tmp:
             tmp.write_text(json.dumps(self.document, indent=2) + "\n", encoding="utf-8")
 
 
@@ -331,7 +383,7 @@ def interruption_note(spec: Mapping[str, Any], *, spec_file: str) -> str:
         'no training checkpoint was kept; run it again: vl3d-focal run s.json'
     """
     command = f"vl3d-focal run {spec_file}"
-    survey = len(spec.get("in_pcloud", [])) > 1
+    survey = is_survey(spec)
     notes, resumes = [], survey
     if any("train" in step for step in spec.get("sequential_pipeline", [])):
         checkpoint = TrainingFiles.under(spec_prefix(spec)).resume_checkpoint

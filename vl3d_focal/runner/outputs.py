@@ -4,9 +4,10 @@ manifest share.
 They are the output paths of the steps' schemas (``x-vl3d-path: cloud-output | model-output``)
 and the files each step declares besides (``outputs`` of its registry entry), expanded under
 the output prefixes: per-cloud outputs under every cloud's prefix, model-level ones under the
-first prefix, and for a run of several clouds (a survey) the survey record
+first prefix, and for a survey (:func:`is_survey`) the survey record
 (``SURVEY_FILES``); then the run manifest and the run's report files (``RECORD_FILES``, both in
-:mod:`vl3d_focal.config.prefixes`).
+:mod:`vl3d_focal.config.prefixes`). Files whose number the run finds out as it writes them are
+glob patterns (:func:`numbered_files`), which the run manifest matches.
 
 Example:
     >>> [p.as_posix() for p in output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vl3d_focal.config.checks import runs_per_cloud
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.prefixes import (
     PREFIX_MARK,
@@ -27,6 +29,7 @@ from vl3d_focal.config.prefixes import (
     SURVEY_FILES,
     cloud_prefixes,
     expand_output,
+    final_clouds,
     model_prefix,
 )
 from vl3d_focal.config.schemas import find_step
@@ -45,9 +48,31 @@ def spec_prefix(spec: Mapping[str, Any]) -> str:
     return model_prefix(inputs=[str(p) for p in spec["in_pcloud"]], prefixes=[str(p) for p in spec["out_pcloud"]])
 
 
+def is_survey(spec: Mapping[str, Any]) -> bool:
+    """Whether a normalised spec's run is a survey: several input clouds and a per-cloud step
+    (predict, eval, cloud writer) over them. Only a survey keeps a survey record and tallies its
+    tiles; a run that only trains on several clouds has no tiles to record.
+
+    Example:
+        >>> clouds = {"in_pcloud": ["a.laz", "b.laz"], "out_pcloud": ["o/"]}
+        >>> is_survey({**clouds, "sequential_pipeline": [{"train": "RandomForestClassifier"}]})
+        False
+        >>> is_survey({**clouds, "sequential_pipeline": [{"train": "RandomForestClassifier"},
+        ...     {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*p.laz"}]})
+        True
+    """
+    if len(spec.get("in_pcloud", [])) < 2:
+        return False
+    for step in spec.get("sequential_pipeline", []):
+        located = find_step(step)
+        if located is not None and runs_per_cloud(located[1], step):
+            return True
+    return False
+
+
 def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
     """``(scope, path as written, step)`` of every output of the spec's steps, in step order
-    (then the survey record's, with an empty step, for several input clouds).
+    (then the survey record's, with an empty step, for a survey: :func:`is_survey`).
 
     Example:
         >>> declared_outputs({"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [
@@ -66,31 +91,58 @@ def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[st
         outputs = located[1].metadata.get("outputs") if located else None
         if outputs is not None:
             declared += [(scope, str(path), step) for scope, path in outputs(step)]
-    if len(spec.get("in_pcloud", [])) > 1:
+    if is_survey(spec):
         declared += [("model", path, {}) for path in SURVEY_FILES.values()]
     return declared
 
 
+def _expanded(spec: Mapping[str, Any], declared: Sequence[tuple[str, str]]) -> list[Path]:
+    """``(scope, path)`` pairs expanded under the output prefixes of their scope, without duplicates."""
+    inputs = [str(path) for path in spec.get("in_pcloud", [])]
+    given = [str(prefix) for prefix in spec.get("out_pcloud", [])]
+    first = model_prefix(inputs=inputs, prefixes=given)
+    per_cloud = cloud_prefixes(inputs=inputs, prefixes=given)
+    files: list[Path] = []
+    for scope, path in declared:
+        prefixes = per_cloud if scope == "cloud" else [first]
+        if not path.startswith(PREFIX_MARK):
+            prefixes = [""]
+        files += [Path(expand_output(path, prefix=prefix)) for prefix in prefixes]
+    return list(dict.fromkeys(files))
+
+
 def output_files(spec: Mapping[str, Any]) -> list[Path]:
     """Every file a normalised spec's run writes, without duplicates, in step order, then the
-    run manifest and the run's report files.
+    final clouds (``out_pcloud`` entries naming cloud files), the run manifest and the run's report files.
 
     Example:
         >>> output_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"], "sequential_pipeline": [
         ...     {"writer": "PredictiveModelWriter", "out_model": "*m.keras"}]})
         [PosixPath('o/m.keras'), PosixPath('o/run.json'), PosixPath('o/report.json'), PosixPath('o/report.html')]
     """
-    inputs = [str(path) for path in spec.get("in_pcloud", [])]
-    given = [str(prefix) for prefix in spec.get("out_pcloud", [])]
-    first = model_prefix(inputs=inputs, prefixes=given)
-    per_cloud = cloud_prefixes(inputs=inputs, prefixes=given)
-    files: list[Path] = []
-    for scope, path, _ in [*declared_outputs(spec), *(("model", name, {}) for name in RECORD_FILES)]:
-        prefixes = per_cloud if scope == "cloud" else [first]
-        if not path.startswith(PREFIX_MARK):
-            prefixes = [""]
-        files += [Path(expand_output(path, prefix=prefix)) for prefix in prefixes]
-    return list(dict.fromkeys(files))
+    declared = [(scope, path) for scope, path, _ in declared_outputs(spec)]
+    steps = spec.get("sequential_pipeline")  # the final clouds are written after the last step
+    finals = [("cloud", final) for final in final_clouds(spec).values()] if steps else []
+    return _expanded(spec, [*declared, *finals, *(("model", name) for name in RECORD_FILES)])
+
+
+def numbered_files(spec: Mapping[str, Any]) -> list[Path]:
+    """The files of a normalised spec's steps whose number the run only finds out as it writes
+    them (a step's ``numbered_outputs``), each a folder and a glob pattern of file names.
+
+    Example:
+        >>> [p.as_posix() for p in numbered_files({"in_pcloud": ["a.las"], "out_pcloud": ["o/"],
+        ...     "sequential_pipeline": [{"train": "PointNetPwiseClassifier", "model_args": {"pre_processing": {
+        ...         "receptive_fields_dir": "*fields/"}}}]})]
+        ['o/fields/receptive_field_*.laz']
+    """
+    declared: list[tuple[str, str]] = []
+    for step in spec.get("sequential_pipeline", []):
+        located = find_step(step)
+        numbered = located[1].metadata.get("numbered_outputs") if located else None
+        if numbered is not None:
+            declared += [(scope, str(path)) for scope, path in numbered(step)]
+    return _expanded(spec, declared)
 
 
 def output_folders(spec: Mapping[str, Any]) -> list[Path]:

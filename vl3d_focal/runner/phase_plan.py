@@ -24,6 +24,7 @@ from vl3d_focal.reports.metrics import classification_metrics
 from vl3d_focal.runner.cloud_task import CloudTask
 from vl3d_focal.runner.outputs import remove_files
 from vl3d_focal.runner.survey import SurveyRecord
+from vl3d_focal.steps.evaluate import model_origin
 from vl3d_focal.steps.facts import EvaluationFacts
 from vl3d_focal.steps.state import PipelineState
 
@@ -110,7 +111,9 @@ def _keep_earlier_evaluation(record: SurveyRecord, state: PipelineState, path: s
     if kept is None or path in evaluated:
         return
     metrics = classification_metrics(kept["confusion_matrix"], class_names=kept["class_names"])
-    state.facts.evaluations.append(EvaluationFacts(cloud=path, report_path="", metrics=metrics, earlier_run=True))
+    state.facts.evaluations.append(
+        EvaluationFacts(cloud=path, report_path="", metrics=metrics, earlier_run=True, model=model_origin(state))
+    )
     evaluated.add(path)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.config.checks import runs_per_cloud
-from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output
+from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output, final_clouds
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import remove_stale_partials
@@ -31,9 +31,10 @@ from vl3d_focal.registry import RegistryEntry
 from vl3d_focal.runner.cloud_phase import TEMPORARY_MODEL, CloudPhases, later_needs, step_groups
 from vl3d_focal.runner.cloud_task import FAILED_STEP_ATTRIBUTE
 from vl3d_focal.runner.executor import ExecutorSettings
+from vl3d_focal.runner.final_clouds import write_final_clouds
 from vl3d_focal.runner.inputs import read_concatenated_input, read_inputs
 from vl3d_focal.runner.manifest import RunManifest
-from vl3d_focal.runner.outputs import output_files, spec_prefix
+from vl3d_focal.runner.outputs import is_survey, output_files, spec_prefix
 from vl3d_focal.runner.preflight import check_outputs
 from vl3d_focal.runner.run_record import RunRecorder
 from vl3d_focal.runner.survey import SurveyRecord
@@ -143,6 +144,9 @@ def execute_pipeline(
         >>> state.clouds[0].result.classes.shape, state.bundle.class_names[0]
         ((1531,), 'ground')
     """
+    from vl3d_focal.data.eigen_features import forget_isolated_points
+
+    forget_isolated_points()  # each cloud's isolated points are logged once per run
     entries = step_entries(spec)
     recorder = RunRecorder(spec=spec, kinds=[kind for kind, _ in entries], resume=resume, origins=step_origins)
     with recorder.collecting():
@@ -160,7 +164,7 @@ def _run_claimed(
 ) -> PipelineState:
     check_outputs(spec)
     chief = _prepare_distribution(spec)
-    manifest = RunManifest(spec, spec_file=spec_file, overwrite=overwrite) if chief else None
+    manifest = RunManifest(spec, spec_file=spec_file, overwrite=overwrite, resume=resume) if chief else None
     if manifest is not None:
         manifest.claim()  # from here the prefix is this run's (finish() releases it)
     recorder.writes = chief  # its record goes there, also when it fails
@@ -191,7 +195,7 @@ def _run_steps(
 ) -> PipelineState:
     steps = list(spec["sequential_pipeline"])
     start = time.perf_counter()
-    inputs, survey = list(spec["in_pcloud"]), len(spec["in_pcloud"]) > 1
+    inputs, survey = list(spec["in_pcloud"]), is_survey(spec)
     failures: dict[str, str] = {}
     set_aside: dict[str, str] = {}  # a survey's empty tiles, skipped
     if "in_pcloud_concat" in spec:
@@ -217,8 +221,9 @@ def _run_steps(
             index=state.tile_index,
             resume=resume,
         )
+    finals, groups = final_clouds(spec), step_groups([entry for _, entry in entries], steps)
     with CloudPhases(settings=ExecutorSettings.from_spec(spec), state=state, record=record) as phases:
-        for group in step_groups([entry for _, entry in entries], steps):  # a step, or a phase of per-cloud steps
+        for group in groups:  # a step, or a phase of per-cloud steps
             entry, named = entries[group[0]][1], ", ".join(f"{entries[i][0]} {steps[i][entries[i][0]]}" for i in group)
             where = f"{group[0] + 1}" + (f"-{group[-1] + 1}" if len(group) > 1 else "") + f"/{len(steps)}"
             if recorder.origins:  # "step 3/7 (spec step 2's out_pcloud)": the numbers of the rewritten steps
@@ -238,12 +243,18 @@ def _run_steps(
                 weights = [1.0]
                 if runs_per_cloud(entry, steps[group[0]]):
                     try:
-                        weights = phases.run([steps[i] for i in group], needs=[later_needs(entries, i) for i in group])
+                        weights = phases.run(
+                            [steps[i] for i in group],
+                            needs=[later_needs(entries, i) for i in group],
+                            final_clouds=finals if group is groups[-1] else None,  # written after the last step
+                        )
                     except Exception as error:
                         recorder.phase_failed(group, step=getattr(error, FAILED_STEP_ATTRIBUTE, None))
                         raise
                 else:
                     entry.load()(steps[group[0]], state)
+                    if group is groups[-1] and chief:  # a pipeline ending with a driver step (a miner)
+                        write_final_clouds(state, targets=finals)
                 logger.info("step %s done (%.1f s)", where, time.perf_counter() - begin)
             recorder.split_seconds(group, weights)
     logger.info("pipeline finished in %.1f s", time.perf_counter() - start)

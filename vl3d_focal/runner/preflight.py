@@ -3,7 +3,9 @@
 The output folders are those of the files the steps write
 (:func:`vl3d_focal.runner.outputs.output_files`). Each must be creatable: its nearest existing ancestor must be a folder
 in which a file can really be created (a probe file is created and removed, which also
-catches read-only file systems). The free space of their file systems must exceed an estimate
+catches read-only file systems). Each of those files that exists already must be replaceable
+(:func:`check_replaceable`: not immutable, not another user's in a sticky folder), so that a run
+never fails at its last write after hours of training. The free space of their file systems must exceed an estimate
 of the outputs: every model-sized file (model, best weights, resumable checkpoint) at the
 loaded model file's size, else :data:`MODEL_ALLOWANCE_BYTES`; each classified cloud (points x
 (input record + probabilities)); each report file at :data:`REPORT_ALLOWANCE_BYTES`.
@@ -14,16 +16,18 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.runner.outputs import declared_outputs, output_folders
+from vl3d_focal.runner.outputs import declared_outputs, output_files, output_folders
 from vl3d_focal.schema_annotations import CLOUD_SUFFIXES
 
 logger = logging.getLogger(__name__)
@@ -66,6 +70,43 @@ def check_writable(folder: Path) -> Path:
             f"output folder {folder}: expected a writable folder, cannot write in {ancestor} ({err})"
         ) from err
     return ancestor
+
+
+def check_replaceable(path: Path) -> None:
+    """Raises when the existing file ``path`` could not be replaced by a new one (renamed over):
+    it cannot be opened for appending because it is immutable or append-only, or its permissions
+    forbid it while the folder is sticky and neither is ours. Nothing is written (an open for
+    appending changes neither the file nor its time); an absent file passes.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "predicted.laz"
+        >>> _ = target.write_bytes(b"x")
+        >>> check_replaceable(target), check_replaceable(target.parent / "absent.laz")
+        (None, None)
+    """
+    if not path.is_file():
+        return
+    try:
+        with open(path, "ab"):
+            return
+    except OSError as error:
+        if error.errno == errno.EACCES and _renamable(path):
+            return  # read-only for us, yet ours to rename over (os.replace needs the folder only)
+        raise DataError(
+            f"output {path}: exists and cannot be replaced ({error.strerror or error}); make it writable "
+            "(chattr -i, chmod, or its owner) or move it away, then run again"
+        ) from None
+
+
+def _renamable(path: Path) -> bool:
+    """Whether a file we may not write can still be renamed over: its folder is writable and
+    either not sticky, or the file or the folder is ours."""
+    folder = path.parent.stat()
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return False
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    return not folder.st_mode & stat.S_ISVTX or uid in (0, path.stat().st_uid, folder.st_uid)
 
 
 def cloud_output_bytes(path: str | Path, *, extra_bytes_per_point: int) -> int:
@@ -124,7 +165,8 @@ def estimate_output_bytes(spec: Mapping[str, Any]) -> int:
 
 
 def check_outputs(spec: Mapping[str, Any]) -> None:
-    """Reports unwritable output folders and too little free disk, before any step runs.
+    """Reports unwritable output folders, existing outputs that cannot be replaced
+    (:func:`check_replaceable`) and too little free disk, before any step runs.
 
     Raises:
         DataError: naming the folder and the problem.
@@ -136,6 +178,8 @@ def check_outputs(spec: Mapping[str, Any]) -> None:
     for folder in output_folders(spec):
         ancestor = check_writable(folder)
         devices.setdefault(ancestor.stat().st_dev, ancestor)
+    for path in output_files(spec):
+        check_replaceable(path)
     needed = estimate_output_bytes(spec)
     for ancestor in devices.values():
         free = shutil.disk_usage(ancestor).free

@@ -6,7 +6,9 @@ file when VL3D's forms rewrote the steps: ``"spec step 2"``), what the steps tol
 ``state.facts`` (trainings: class weights and how they came, history; evaluations: metrics and
 pictures), every WARNING logged by the package while the run lasted, and the error of a failed
 run. The JSON is rewritten (atomically) after every step, so a killed run leaves the record of
-what it did; at the end, finished or failed, the HTML page is rendered from it
+what it did (its ``lock``, the prefix's lock file, tells a reader whether a record that says
+``running`` still runs: :func:`vl3d_focal.io.prefix_lock.recorded_status`); at the end, finished
+or failed, the HTML page is rendered from it
 (:func:`vl3d_focal.reports.html_report.write_report`). ``vl3d-focal compare`` reads only these
 JSON files, never the clouds.
 
@@ -34,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal import __version__
-from vl3d_focal.config.prefixes import REPORT_FILES, SURVEY_FILES, expand_output
-from vl3d_focal.errors import VL3DFocalError
+from vl3d_focal.config.prefixes import LOCK_NAME, REPORT_FILES, SURVEY_FILES, expand_output
+from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.reports.run_summary import RECORD_FORMAT
+from vl3d_focal.reports.run_summary import RECORD_FORMAT, read_record
 from vl3d_focal.runner.outputs import output_files, spec_prefix
 from vl3d_focal.steps.state import PipelineState
 
@@ -150,6 +152,14 @@ class _WarningCollector(logging.Handler):
         )
 
 
+def _earlier_trainings(path: Path) -> list[dict[str, Any]]:
+    """The trainings of the record a resumed run replaces (none when there is no readable one)."""
+    try:
+        return list(read_record(path).get("trainings") or [])
+    except DataError:
+        return []
+
+
 class RunRecorder:
     """Fills and writes the record of one run (see the module docstring).
 
@@ -175,6 +185,7 @@ class RunRecorder:
         self.origins = tuple(origins)
         self.prefix = spec_prefix(spec)
         self.paths = report_paths(self.prefix)
+        self.earlier_trainings = _earlier_trainings(self.paths["json"]) if resume else []
         self.writes = False  # set by the runner once the output prefix is this run's
         self.current_step: int | None = None
         self._start = time.perf_counter()
@@ -212,6 +223,7 @@ class RunRecorder:
             "error": None,
             "survey": None,
             "files": {name: str(path) for name, path in self.paths.items()},
+            "lock": f"{self.prefix}{LOCK_NAME}",  # held while the run lasts: io.prefix_lock.recorded_status
             "outputs": [str(path) for path in output_files(spec)],
         }
 
@@ -312,6 +324,9 @@ class RunRecorder:
         self.data.update(
             {key: facts[key] for key in ("trainings", "loaded_models", "evaluations", "uncertainties", "notes")}
         )
+        for training, earlier in zip(self.data["trainings"], self.earlier_trainings):
+            if training.get("resumed_finished") and training.get("fit_seconds") is None:
+                training["fit_seconds"] = earlier.get("fit_seconds")  # a checkpoint that did not keep them
 
     def fail(self, error: BaseException) -> None:
         """Records the error that ended the run."""

@@ -122,3 +122,30 @@ def quiet_worker_close() -> None:
 
 def _not_cancelled_on_close(record: logging.LogRecord) -> bool:
     return not record.getMessage().endswith("ended with CancelledError")  # Dask: only ever in Worker.close()
+
+
+HEARTBEAT_FAILURE = "Failed to communicate with scheduler during heartbeat"
+"""The start of Dask's message (``distributed.worker``, at ERROR with a traceback) when a worker's
+heartbeat finds the scheduler unreachable."""
+
+
+def quiet_shutdown_heartbeats() -> None:
+    """Drops, in this worker process, Dask's heartbeat failure (:data:`HEARTBEAT_FAILURE`): the run
+    calls it on every worker of its local cluster once its tasks are over, just before it closes
+    the cluster (:meth:`~vl3d_focal.runner.executor.DaskExecutor.close`), so that a heartbeat
+    caught between the scheduler's close and its worker's leaves no traceback. It is never
+    called while tasks run: a scheduler lost then is still told. Other messages stay.
+
+    Example:
+        >>> quiet_shutdown_heartbeats()
+        >>> record = lambda text: logging.makeLogRecord({"msg": text, "levelno": logging.ERROR})
+        >>> worker_logger = logging.getLogger("distributed.worker")
+        >>> bool(worker_logger.filter(record(HEARTBEAT_FAILURE + "."))), bool(worker_logger.filter(record("Compute Failed")))
+        (False, True)
+        >>> worker_logger.removeFilter(_not_heartbeat_failure)  # this process is no worker
+    """
+    logging.getLogger("distributed.worker").addFilter(_not_heartbeat_failure)  # once: Logger.addFilter checks
+
+
+def _not_heartbeat_failure(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(HEARTBEAT_FAILURE)

@@ -82,7 +82,8 @@ def class_mapping_step_schema() -> dict[str, Any]:
                 "uniqueItems": True,
                 "items": code,
                 "default": [],
-                "description": "LAS codes whose points are never trained on nor scored.",
+                "description": "LAS codes whose points are never trained on nor scored; a "
+                "ClassifiedPcloudWriter still writes their predicted class's code unless its keep_codes lists them.",
             },
             "unmapped": {
                 "enum": ["error", "ignore"],

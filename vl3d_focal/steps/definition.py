@@ -26,6 +26,9 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
 - ``outputs``: files written besides those named by its schema's output paths, as
   ``(scope, "*path")`` pairs where scope is ``"model"`` (under the first output prefix) or
   ``"cloud"`` (under each cloud's prefix);
+- ``numbered_outputs``: files whose number the run only finds out as it writes them (one cloud
+  per receptive field), as ``(scope, "*folder/name pattern")`` pairs, the pattern a glob of the
+  file names in that folder; the run manifest lists the files that match once written;
 - ``check``: the semantic checks a JSON Schema cannot express, run by validation before any
   work: ``(step, at, known) -> [(json path parts, message), ...]``, where ``at`` is the step's
   path and ``known`` a dict that earlier steps' checks filled (e.g. ``"class_names"``, and
@@ -71,6 +74,7 @@ def step_entry(
     per_cloud: bool | Callable[[Mapping[str, Any]], bool] = False,
     prepare: Callable[..., Any] | None = None,
     outputs: Outputs | None = None,
+    numbered_outputs: Outputs | None = None,
     check: Check | None = None,
     values: Callable[[], Sequence[str]] | None = None,
 ) -> RegistryEntry:
@@ -91,6 +95,7 @@ def step_entry(
             "per_cloud": per_cloud,
             "prepare": prepare,
             "outputs": outputs,
+            "numbered_outputs": numbered_outputs,
             "check": check,
             "values": values,
         },

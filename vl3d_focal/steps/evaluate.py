@@ -117,6 +117,26 @@ def ignored_classes(step: Mapping[str, Any], names: Sequence[str]) -> list[int]:
     return [list(names).index(name) for name in step["ignore_classes"]]
 
 
+def model_origin(state: PipelineState) -> dict[str, Any]:
+    """Which model gave the state's predictions, as an evaluation records it
+    (:class:`~vl3d_focal.steps.facts.EvaluationFacts`): ``model`` (its registered kind) and
+    ``file`` (the file it was loaded from) or ``training`` (its index in the run's trainings);
+    empty without a model.
+
+    Example:
+        >>> state.model_file, state.model_training = None, 1
+        >>> model_origin(state)
+        {'model': 'PointNetPwiseClassifier', 'training': 1}
+    """
+    if state.bundle is None:
+        return {}
+    if state.model_file is not None:
+        return {"model": state.bundle.model_name, "file": str(state.model_file)}
+    if state.model_training is not None:
+        return {"model": state.bundle.model_name, "training": state.model_training}
+    return {"model": state.bundle.model_name}
+
+
 def _is_json(path: str) -> bool:
     return path.lower().endswith(JSON_SUFFIX)
 
@@ -192,6 +212,7 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
                 metrics=dict(metrics),
                 class_colors=list(mapping.colors),
                 pictures=pictures,
+                model=model_origin(state),
             )
         )
         scored = int(np.asarray(metrics["confusion_matrix"]).sum())

@@ -37,7 +37,8 @@ class TrainingFacts:
         class_counts: training points per class (ignored points left out).
         clouds: the training clouds, ``{"path", "points"}`` each.
         history: one row per epoch (``epoch``, the losses, the metrics, ``learning_rate``).
-        fit_seconds: seconds spent fitting.
+        fit_seconds: seconds spent fitting, over every run that trained the model (a resumed
+            training's include those of the runs before); None where unknown.
         files: what the training wrote, by name (``history_csv``, ``class_weights``...).
         validation: what a model fitted on points (the forest) did besides its fit:
             ``training_type``, ``scores`` (the metrics of each held-out part: one, or one per
@@ -51,6 +52,8 @@ class TrainingFacts:
             or ``"training receptive fields"`` for ``model_handling.class_weight``, as VL3D);
             None where no strategy computed the weights.
         class_weight_counts: those per-class counts, or None.
+        resumed_finished: the run resumed a finished training: it did not fit (the history and
+            ``fit_seconds`` are the earlier runs').
     """
 
     model: str
@@ -64,7 +67,7 @@ class TrainingFacts:
     class_counts: list[int]
     clouds: list[dict[str, Any]]
     history: list[dict[str, Any]]
-    fit_seconds: float
+    fit_seconds: float | None
     files: dict[str, str] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     imputers: list[dict[str, Any]] = field(default_factory=list)
@@ -72,6 +75,7 @@ class TrainingFacts:
     feature_names: list[str] = field(default_factory=list)
     class_weight_counted_on: str | None = None
     class_weight_counts: list[int] | None = None
+    resumed_finished: bool = False
 
 
 def imputer_facts(configs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -213,6 +217,9 @@ class EvaluationFacts:
         class_colors: the classes' colours (``#rrggbb``, or None where the spec gives none).
         pictures: the pictures written, by name (``topdown_png``, ``confusion_png``...).
         earlier_run: evaluated by an earlier run of the same spec (a tile a resumed survey skipped).
+        model: the model whose predictions were scored: ``model`` (its registered kind) and
+            ``training`` (its index in the run's trainings) or ``file`` (the model file loaded);
+            empty in records written before.
     """
 
     cloud: str
@@ -221,6 +228,7 @@ class EvaluationFacts:
     class_colors: list[str | None] = field(default_factory=list)
     pictures: dict[str, str] = field(default_factory=dict)
     earlier_run: bool = False
+    model: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -331,20 +331,20 @@ def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
         >>> list(check_model_loader({"model_path": str(model_file)}, (), known)), known["class_names"][:2]
         ([], ['ground', 'vegetation'])
     """
-    from pathlib import Path
-
     from vl3d_focal.data.labels import ClassMapping
-    from vl3d_focal.errors import VL3DFocalError
-    from vl3d_focal.models.model_file import DEFAULT_MODEL, read_metadata
+    from vl3d_focal.steps.model_file_checks import model_metadata
 
     path = step.get("model_path")
     known["class_names"] = known["model_name"] = known["model_fnames"] = known["streamed_clouds"] = None
-    if not (isinstance(path, str) and Path(path).is_file()):
+    metadata, problems = model_metadata(path, at=at + ("model_path",))  # not a model file: an issue
+    yield from problems
+    if metadata is None:
         return
+    from vl3d_focal.models.model_file import DEFAULT_MODEL
+
     try:
-        metadata = read_metadata(path)
         model = ClassMapping.from_config(metadata["mapping"])
-    except (VL3DFocalError, KeyError, TypeError, ValueError):  # the run reports an unreadable model file
+    except (KeyError, TypeError, ValueError):  # the run reports an unusable mapping
         return
     known["class_names"] = list(metadata["class_names"])
     known["model_name"] = str(metadata.get("model_name", DEFAULT_MODEL))

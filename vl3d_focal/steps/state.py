@@ -35,6 +35,8 @@ class PipelineState:
         bundle: the model trained or loaded by the last ``train`` or ``predict`` step.
         resume: whether ``train`` steps continue from their last checkpoint (``--resume``).
         model_file: the file ``bundle`` was loaded from (None for a model trained in this run).
+        model_training: the index in ``facts.trainings`` of the training that gave ``bundle``
+            (None before any training; ``model_file`` set: a loaded model).
         tile_index: the footprints of every input cloud of the run (neighbours of a buffered
             prediction, the survey's grid anchor); None outside a pipeline run.
         predicted_names: the classes of the clouds' predictions (the model's, or reduced ones
@@ -56,6 +58,7 @@ class PipelineState:
     bundle: ModelBundle | None = None
     resume: bool = False
     model_file: str | None = None
+    model_training: int | None = None
     tile_index: TileIndex | None = None
     predicted_names: list[str] | None = None
     classes_rewritten: bool = False

@@ -29,10 +29,11 @@ from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.config.training_reports_schema import training_reports_properties
 from vl3d_focal.errors import DataError
+from vl3d_focal.inference.field_clouds import FIELD_PATTERN, FIELDS_DIR
 from vl3d_focal.lazy import load_reference
 from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES
 from vl3d_focal.registry import MODELS, STEPS
-from vl3d_focal.schema_annotations import FOLDER_OUTPUT
+from vl3d_focal.schema_annotations import CLOUD_FOLDER_OUTPUT, FOLDER_OUTPUT
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.train_checks import check_train
 from vl3d_focal.steps.train_inputs import (
@@ -44,7 +45,7 @@ from vl3d_focal.steps.train_inputs import (
 )
 from vl3d_focal.steps.training_facts import training_facts
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
-from vl3d_focal.training.files import HISTORY_FILES, TRAINING_FOLDER, TrainingFiles
+from vl3d_focal.training.files import CLOUD_OUTPUTS, HISTORY_FILES, TRAINING_FOLDER, TrainingFiles, cloud_output
 from vl3d_focal.training.forest_reports import most_trees, tree_picture_paths
 
 if TYPE_CHECKING:
@@ -229,8 +230,9 @@ def _reports(step: Mapping[str, Any], *, prefix: str) -> Any:
 
 
 def _field_reports(step: Mapping[str, Any]) -> Callable[[str], dict[str, Path]] | None:
-    """The prediction-time receptive-field reports, expanded under a cloud's prefix (None: none asked)."""
-    paths = step_outputs(step, scopes=("cloud-output",))
+    """The prediction-time receptive-field reports (their files, and the folder of the fields'
+    clouds), expanded under a cloud's prefix (None: none asked)."""
+    paths = step_outputs(step, scopes=("cloud-output", CLOUD_FOLDER_OUTPUT))
     return functools.partial(_expanded, paths) if paths else None
 
 
@@ -320,12 +322,29 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
     trainer = load_reference(MODELS.get(job.model_name).metadata.get("trainer", DEFAULT_TRAINER))(job)
     state.bundle = trainer.run()
     state.facts.trainings.append(training_facts(trainer, state.bundle, transformations))
+    state.model_file, state.model_training = None, len(state.facts.trainings) - 1  # trained, not loaded
+
+
+def _training_cloud_files(step: Mapping[str, Any]) -> list[str]:
+    """For several ``training_pcloud`` clouds, each cloud's files of the training clouds' prediction
+    after training (:func:`~vl3d_focal.training.files.cloud_output`): the prediction's
+    receptive-field reports (``pre_processing``'s cloud outputs, under the train step's prefix)
+    and the ``training_*`` clouds. One cloud's are its output paths, declared by the schema."""
+    clouds = list(step.get("model_args", {}).get("model_handling", {}).get("training_pcloud") or [])
+    if len(clouds) < 2:
+        return []
+    paths = [
+        *step_outputs(step, scopes=("cloud-output",)).values(),
+        *(value for key, value in step_outputs(step, scopes=("model-output",)).items() if key in CLOUD_OUTPUTS),
+    ]
+    return [cloud_output(path, cloud=cloud, clouds=len(clouds)).as_posix() for path in paths for cloud in clouds]
 
 
 def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
     """The training folder's files, the files of ``training_history_dir``, the text summary that
-    replaces ``architecture_graph_path`` where pydot or graphviz is missing, and a forest's tree
-    pictures (one per tree of ``decision_plot_trees``)."""
+    replaces ``architecture_graph_path`` where pydot or graphviz is missing, a forest's tree
+    pictures (one per tree of ``decision_plot_trees``) and the files of the training clouds'
+    prediction (:func:`_training_cloud_files`)."""
     handling = step.get("model_args", {}).get("model_handling", {})
     checkpoint = bool(handling.get("checkpoint", True)) or bool(handling.get("checkpoint_path"))
     files = [path.as_posix() for path in TrainingFiles.under("*").all(checkpoint=checkpoint)]
@@ -338,7 +357,15 @@ def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
         count = most_trees(step)
         if count > 1:  # one picture is decision_plot_path itself
             files += [path.as_posix() for path in tree_picture_paths(Path(step["decision_plot_path"]), count)]
+    files += _training_cloud_files(step)
     return [("model", path) for path in files]
+
+
+def _field_cloud_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+    """The clouds of the prediction fields in ``pre_processing.receptive_fields_dir``, one per field
+    of each cloud a predict step predicts with the trained model, as a glob pattern."""
+    folders = step_outputs(step, scopes=(CLOUD_FOLDER_OUTPUT,))
+    return [("cloud", f"{folders[FIELDS_DIR].rstrip('/')}/{FIELD_PATTERN}")] if folders.get(FIELDS_DIR) else []
 
 
 STEPS.register(
@@ -350,6 +377,7 @@ STEPS.register(
         description=f"Trains a registered model; its outputs go to <first prefix>{TRAINING_FOLDER}.",
         gives=("model", "trained_model", "mapping"),
         outputs=_training_outputs,
+        numbered_outputs=_field_cloud_files,
         check=check_train,
         values=MODELS.names,
     )

@@ -56,26 +56,12 @@ from vl3d_focal.lazy import load_reference
 from vl3d_focal.losses.arguments import class_count_problem, ignored_class_problem
 from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES, forest_step_issues
 from vl3d_focal.registry import LOSSES, MODELS
+from vl3d_focal.steps.loss_value_checks import loss_value_issues
 from vl3d_focal.steps.model_features import model_features_issues
 from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features, pretrained_issues
 from vl3d_focal.steps.transformer_checks import transformer_issues
 from vl3d_focal.training.distribution_settings import DistributionSettings, devices_problem
 from vl3d_focal.training.forest_tuning import tuning_problems
-
-
-def _weight_issues(value: Any, at: tuple, *, num_classes: int | None, names: list[str] | None) -> Iterator[Issue]:
-    if isinstance(value, list) and num_classes is not None and len(value) != num_classes:
-        yield at, f"expected one weight per class ({num_classes}); got {len(value)}"
-    if isinstance(value, dict) and "strategy" not in value and value:
-        if names is None:
-            yield at, "a {class name: weight} object needs class_names or a class step before this step"
-            return
-        for key in value:
-            if key not in names:
-                yield at + (key,), f"unknown class name {key!r}; classes: {names}{did_you_mean(key, names)}"
-        missing = [name for name in names if name not in value]
-        if missing:
-            yield at, f"every class needs a weight; missing: {missing}"
 
 
 def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any, num_classes: int | None) -> Iterator[Issue]:
@@ -287,9 +273,15 @@ def _monitor_issues(handling: Mapping[str, Any], compilation: Mapping[str, Any],
 
 
 def _classified_cloud_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
-    """The class names ``training_classified_point_cloud_path`` cannot name its probability
-    dimensions by (:func:`~vl3d_focal.inference.classified_output.report_name_problems`)."""
-    if not step.get("training_classified_point_cloud_path"):
+    """The class names ``training_classified_point_cloud_path`` or ``pre_processing.receptive_fields_dir``
+    cannot name their probability dimensions by (:func:`~vl3d_focal.inference.classified_output.report_name_problems`)."""
+    pre_processing = as_dict(as_dict(step.get("model_args")).get("pre_processing"))
+    outputs = {
+        ("training_classified_point_cloud_path",): step.get("training_classified_point_cloud_path"),
+        ("model_args", "pre_processing", "receptive_fields_dir"): pre_processing.get("receptive_fields_dir"),
+    }
+    output = next((key for key, value in outputs.items() if value), None)
+    if output is None:
         return
     from vl3d_focal.inference.classified_output import report_name_problems
 
@@ -299,7 +291,7 @@ def _classified_cloud_issues(step: Mapping[str, Any], at: tuple, known: dict[str
         return
     for index, problem in report_name_problems(names):  # at the name given, else at the output's key
         given_at = ("model_args", "class_names", index)
-        yield at + (given_at if isinstance(given, list) else ("training_classified_point_cloud_path",)), problem
+        yield at + (given_at if isinstance(given, list) else output), problem
 
 
 def _model_args_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
@@ -364,12 +356,7 @@ def check_train(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     yield from pretrained_issues(step, step_at, class_names=classes, transformed=transformed)
     compilation = as_dict(args.get("compilation_args"))
     loss, handling = as_dict(compilation.get("loss")), as_dict(args.get("model_handling"))
-    yield from _weight_issues(
-        loss.get("class_weight"), at + ("compilation_args", "loss", "class_weight"), num_classes=num, names=classes
-    )
-    yield from _weight_issues(
-        handling.get("class_weight"), at + ("model_handling", "class_weight"), num_classes=num, names=classes
-    )
+    yield from loss_value_issues(loss, handling, at, num_classes=num, class_names=classes)
     class_count = num if num is not None or classes is None else len(classes)
     yield from _loss_issues(loss, handling, at, model=step.get("train"), num_classes=class_count)
     yield from _monitor_issues(handling, compilation, at + ("model_handling",))

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +36,7 @@ import numpy as np
 from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.data.feature_names import header_extra_dimensions
 from vl3d_focal.data.labels import ClassMapping
-from vl3d_focal.errors import DataError, VL3DFocalError
+from vl3d_focal.errors import DataError
 from vl3d_focal.models.forest_schema import HELD_OUT_TRAINING_TYPES
 from vl3d_focal.schema_annotations import PATH_ANNOTATION
 
@@ -246,14 +245,12 @@ def pretrained_issues(
         >>> list(pretrained_issues(step, (), class_names=None, transformed=False))[0][1].split(": ", 1)[1]
         "its features are [...], this train step's ['z']; further training keeps the features"
     """
-    path, fnames = step.get("pretrained_model"), step.get("fnames")
-    if not (isinstance(path, str) and Path(path).is_file()):
-        return
-    from vl3d_focal.models.model_file import read_metadata  # as ModelLoader's check: SciPy with it
+    from vl3d_focal.steps.model_file_checks import model_metadata
 
-    try:
-        metadata = read_metadata(path)
-    except VL3DFocalError:  # the run reports an unreadable model file
+    path, fnames = step.get("pretrained_model"), step.get("fnames")
+    metadata, problems = model_metadata(path, at=at + ("pretrained_model",))  # not a model file: an issue
+    yield from problems
+    if metadata is None:
         return
     chosen = isinstance(fnames, list) and AUTO not in fnames and not transformed
     problem = pretrained_mismatch(

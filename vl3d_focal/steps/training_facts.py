@@ -36,7 +36,7 @@ def training_facts(trainer: Any, bundle: ModelBundle, transformations: list[dict
         spec_value = job.model_args["class_weight"]
     else:
         spec_value, _ = class_weight_value(loss_spec=info.loss, model_handling=job.model_args["model_handling"])
-    plan = getattr(trainer, "plan", None)  # a network's loss plan (a forest's weights count its training points)
+    plan = getattr(trainer, "plan", None)  # a network's loss plan, a forest's class weights
     counted_on, counts = (None, None) if plan is None else (plan.counted_on, plan.weight_counts)
     weights, rule = (
         info.class_weight,
@@ -69,7 +69,7 @@ def training_facts(trainer: Any, bundle: ModelBundle, transformations: list[dict
         class_counts=list(info.class_counts),
         clouds=[{"path": str(record.path), "points": int(record.num_points)} for record in job.training],
         history=[dict(row) for row in trainer.history.rows],
-        fit_seconds=round(trainer.fit_seconds, 3),
+        fit_seconds=None if trainer.fit_seconds is None else round(trainer.fit_seconds, 3),
         files={name: str(path) for name, path in files.items() if path is not None and Path(path).exists()},
         validation=dict(getattr(trainer, "validation", {})),  # a forest's (a network has none)
         imputers=imputer_facts(imputer.to_config() for imputer in bundle.imputers),
@@ -77,4 +77,5 @@ def training_facts(trainer: Any, bundle: ModelBundle, transformations: list[dict
         feature_names=list(bundle.feature_names),
         class_weight_counted_on=counted_on,
         class_weight_counts=counts,
+        resumed_finished=bool(getattr(trainer, "resumed_finished", False)),  # a network's (a forest never resumes)
     )

@@ -226,7 +226,8 @@ STEPS.register(
                     "uniqueItems": True,
                     "default": [],
                     "description": "LAS codes that points keep in classification instead of their predicted "
-                    "class's code (e.g. [7, 18]: noise stays noise for a terrain model); vl3d_focal's key.",
+                    "class's code (e.g. [7, 18]: noise stays noise for a terrain model); vl3d_focal's key. "
+                    "Points of ignored codes not listed here get a predicted class (logged per cloud).",
                 },
             },
             required=["writer"],

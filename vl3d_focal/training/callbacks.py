@@ -14,6 +14,7 @@ import csv
 import io
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
 
 class HistoryWriter(keras.callbacks.Callback):
-    """Writes every epoch's logs as CSV (``epoch`` first), rewritten atomically each epoch.
+    """Writes every epoch's logs as CSV (``epoch`` first, counted from 1 as the logs and VL3D's
+    ``training_history.csv`` count them), rewritten atomically each epoch.
 
     The optimizer's learning rate of the epoch is added as ``learning_rate`` when the logs do
     not have it.
@@ -77,7 +79,7 @@ class HistoryWriter(keras.callbacks.Callback):
         >>> out = Path(tempfile.mkdtemp()) / "history.csv"
         >>> writer = HistoryWriter(out)
         >>> writer.on_epoch_end(0, {"loss": 0.5}); out.read_text().split()
-        ['epoch,loss', '0,0.5']
+        ['epoch,loss', '1,0.5']
     """
 
     def __init__(self, path: Path, rows: Sequence[Mapping[str, Any]] = ()) -> None:
@@ -86,13 +88,13 @@ class HistoryWriter(keras.callbacks.Callback):
         self.rows: list[dict[str, Any]] = [dict(row) for row in rows]
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
-        row: dict[str, Any] = {"epoch": int(epoch)}
+        row: dict[str, Any] = {"epoch": int(epoch) + 1}  # Keras counts from 0
         for key, value in (logs or {}).items():
             row[key] = float(value) if np.ndim(value) == 0 else value
         optimizer = getattr(self._model, "optimizer", None)
         if "learning_rate" not in row and optimizer is not None:
             row["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        self.rows = [r for r in self.rows if int(r["epoch"]) < epoch] + [row]
+        self.rows = [r for r in self.rows if int(r["epoch"]) < row["epoch"]] + [row]
         if is_chief():
             self.write()
 
@@ -123,6 +125,59 @@ class LearningRateLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:  # noqa: D102
         if logs is not None:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class TrainingProgress(keras.callbacks.Callback):
+    """Logs after each epoch the time the training has taken and an estimate of the time left:
+    the epochs left times the mean epoch time of this run (``clock``: seconds, monotonic);
+    with ``early_stopping``, the line says it may end sooner.
+
+    Example:
+        >>> ticks = iter([0.0, 10.0, 30.0])
+        >>> progress = TrainingProgress(epochs=4, early_stopping=False, clock=lambda: next(ticks))
+        >>> progress.on_train_begin(); progress.line(0)
+        'epoch 1/4: 10 s elapsed; about 30 s left (an estimate: 3 epoch(s) x 10 s, the mean epoch time)'
+        >>> progress.line(1)
+        'epoch 2/4: 30 s elapsed; about 30 s left (an estimate: 2 epoch(s) x 15 s, the mean epoch time)'
+    """
+
+    def __init__(self, *, epochs: int, early_stopping: bool, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.epochs, self.early_stopping, self.clock = epochs, early_stopping, clock
+        self.start: float = 0.0
+        self.first: int | None = None  # the first epoch of this run (a resumed one starts later)
+
+    @classmethod
+    def of(cls, model_handling: Mapping[str, Any]) -> TrainingProgress:
+        """The progress of a normalised ``model_handling``'s training (its epochs, its early stopping).
+
+        Example:
+            >>> TrainingProgress.of({"training_epochs": 30}).epochs
+            30
+        """
+        return cls(
+            epochs=int(model_handling["training_epochs"]), early_stopping=bool(model_handling.get("early_stopping"))
+        )
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
+        self.start = self.clock()
+        self.first = None
+
+    def line(self, epoch: int) -> str:
+        """The progress line after ``epoch`` (counted from 0, as Keras counts)."""
+        if self.first is None:
+            self.first = epoch
+        elapsed, done, left = self.clock() - self.start, epoch + 1 - self.first, self.epochs - epoch - 1
+        text = f"epoch {epoch + 1}/{self.epochs}: {elapsed:.0f} s elapsed"
+        if left <= 0:
+            return text
+        mean = elapsed / done
+        sooner = "; early stopping may end it sooner" if self.early_stopping else ""
+        return f"{text}; about {left * mean:.0f} s left (an estimate: {left} epoch(s) x {mean:.0f} s, the mean epoch time{sooner})"
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
+        if is_chief():
+            logger.info("%s", self.line(epoch))
 
 
 def monitor_mode(monitor: str, mode: str) -> str:

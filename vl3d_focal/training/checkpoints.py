@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         restore: a loaded checkpoint state to restore at the start of training, or None.
         epochs: the number of epochs of the training (a checkpoint of the last is "finished").
 
+    The state saved holds ``fit_seconds``: the seconds spent fitting up to that epoch, over every
+    run that trained the model (the restored checkpoint's, plus this run's).
+
     Example:
         >>> cb = ResumeCheckpoint(Path("c.npz"), fingerprint="f", data_seed=1, guard=NonFiniteGuard(),
         ...                       history=HistoryWriter(Path("h.csv")), stateful=[], restore=None)
@@ -103,6 +107,8 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self.restore = restore
         self.last_epoch = -1 if restore is None else int(restore["epoch"])
         self.epochs = epochs
+        self.fit_start = time.perf_counter()
+        """When this run's fitting began (``time.perf_counter()``; the trainer sets it as it starts)."""
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
         if self.restore is None:
@@ -129,6 +135,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             "finished": bool(self.model.stop_training) or (self.epochs is not None and epoch + 1 >= self.epochs),
             "data_seed": self.data_seed,
             "history": self.history.rows,
+            "fit_seconds": earlier_fit_seconds(self.restore) + time.perf_counter() - self.fit_start,
             "callbacks": {
                 type(cb).__name__: {
                     name: _jsonable(getattr(cb, name, None)) for name in CALLBACK_STATE.get(type(cb).__name__, ())
@@ -137,6 +144,35 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             },
         }
         save_checkpoint(self.path, model=self.model, state=state)
+
+
+def earlier_fit_seconds(restore: Mapping[str, Any] | None) -> float:
+    """The seconds a restored checkpoint's training spent fitting (0 without one, or from a checkpoint
+    written before they were kept).
+
+    Example:
+        >>> earlier_fit_seconds({"epoch": 9, "fit_seconds": 20.5}), earlier_fit_seconds(None)
+        (20.5, 0.0)
+    """
+    return float((restore or {}).get("fit_seconds") or 0.0)
+
+
+def restored_history(restore: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The history rows of a restored checkpoint, epochs counted from 1 (a checkpoint written when
+    the history counted from 0, whose last row is its 0-based ``epoch``, is renumbered).
+
+    Example:
+        >>> restored_history({"epoch": 1, "history": [{"epoch": 0, "loss": 1.0}, {"epoch": 1, "loss": 0.5}]})
+        [{'epoch': 1, 'loss': 1.0}, {'epoch': 2, 'loss': 0.5}]
+        >>> restored_history({"epoch": 0, "history": [{"epoch": 1, "loss": 1.0}]}), restored_history(None)
+        ([{'epoch': 1, 'loss': 1.0}], [])
+    """
+    if restore is None:
+        return []
+    rows = [dict(row) for row in restore.get("history") or []]
+    if rows and int(rows[-1]["epoch"]) == int(restore["epoch"]):
+        return [{**row, "epoch": int(row["epoch"]) + 1} for row in rows]
+    return rows
 
 
 def _jsonable(value: Any) -> Any:
@@ -185,6 +221,35 @@ def read_checkpoint_state(path: Path) -> dict[str, Any] | None:
             f"resume checkpoint {path}: expected a checkpoint written by vl3d-focal, "
             f"got an unreadable file ({err}); delete it to start afresh"
         ) from err
+
+
+def resume_state(path: Path, *, expected: str) -> dict[str, Any] | None:
+    """The state of the checkpoint ``path`` that ``--resume`` continues from, or None (with a
+    warning) when there is none, so the training starts from the first epoch.
+
+    Raises:
+        DataError: the checkpoint's fingerprint is not ``expected`` (another train step's, or
+            other data's).
+
+    Example:
+        >>> resume_state(Path("no/such/checkpoint.npz"), expected="abc") is None
+        True
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]); model.compile(optimizer="sgd", loss="mse")
+        >>> resume_state(save_checkpoint(out / "c.npz", model=model, state={"fingerprint": "abc"}), expected="abd")
+        Traceback (most recent call last):
+        vl3d_focal.errors.DataError: --resume: the checkpoint .../c.npz belongs to another train step or other data ...
+    """
+    saved = read_checkpoint_state(path)
+    if saved is None:
+        logger.warning("--resume: no checkpoint at %s; training from the first epoch", path)
+        return None
+    if saved.get("fingerprint") != expected:
+        raise DataError(
+            f"--resume: the checkpoint {path} belongs to another train step or other data "
+            f"(fingerprint {saved.get('fingerprint')}, expected {expected}); run without "
+            "--resume to start afresh"
+        )
+    return saved
 
 
 def restore_checkpoint(path: Path, *, model: keras.Model) -> None:

@@ -31,19 +31,20 @@ from typing import Any
 import keras
 
 from vl3d_focal.data.records import CloudRecord, require_points
-from vl3d_focal.errors import DataError
 from vl3d_focal.models.bundle import LossInfo, ModelBundle
 from vl3d_focal.models.inputs import field_inputs_for, field_spec_for
 from vl3d_focal.registry import MODELS
 from vl3d_focal.training import datasets
 from vl3d_focal.training.augmentation import Sequencer
-from vl3d_focal.training.callbacks import NonFiniteGuard, build_callbacks, checkpoint_writer
+from vl3d_focal.training.callbacks import NonFiniteGuard, TrainingProgress, build_callbacks, checkpoint_writer
 from vl3d_focal.training.checkpoints import (
     ResumeCheckpoint,
+    earlier_fit_seconds,
     fingerprint,
     raise_if_diverged,
-    read_checkpoint_state,
     restore_checkpoint,
+    restored_history,
+    resume_state,
 )
 from vl3d_focal.training.distribution import build_strategy, is_chief, training_model
 from vl3d_focal.training.evaluation import autovalidate, evaluate_training_clouds, report_training_fields
@@ -143,20 +144,7 @@ class Trainer:
         if self.val_data is not None:
             shapes += [list(self.val_data.coordinates.shape), int(self.val_data.labels.sum())]
         self.fingerprint = fingerprint({"step": self.job.identity, "fields": shapes})
-        if not self.job.resume:
-            return None
-        path = self.job.files.resume_checkpoint
-        saved = read_checkpoint_state(path)
-        if saved is None:
-            logger.warning("--resume: no checkpoint at %s; training from the first epoch", path)
-            return None
-        if saved.get("fingerprint") != self.fingerprint:
-            raise DataError(
-                f"--resume: the checkpoint {path} belongs to another train step or other data "
-                f"(fingerprint {saved.get('fingerprint')}, expected {self.fingerprint}); run without "
-                "--resume to start afresh"
-            )
-        return saved
+        return resume_state(self.job.files.resume_checkpoint, expected=self.fingerprint) if self.job.resume else None
 
     def build_model(self) -> None:
         """Loss, model and optimizer under the distribution strategy; restores a checkpoint."""
@@ -263,7 +251,7 @@ class Trainer:
             history_csv=files.history_csv,
             checkpoint_path=files.best_weights if self.keep_best else None,
             network=self.model,
-            history_rows=self.restore["history"] if self.restore else (),
+            history_rows=restored_history(self.restore),
             schedule_in_use=isinstance(self.optimizer_spec["learning_rate"], Mapping)
             or "schedule" in self.optimizer_spec,
             on_best=None if given is None else checkpoint_writer(given, bundle=self.bundle),
@@ -281,12 +269,19 @@ class Trainer:
             restore=self.restore,
             epochs=self.epochs,
         )
-        self.callbacks = [self.guard, *callbacks, self.resumer]
+        self.callbacks = [self.guard, *callbacks, self.resumer, TrainingProgress.of(self.handling)]
 
     def fit(self) -> None:
-        """Fits the remaining epochs; a NaN or infinite loss ends with the divergence error."""
-        start = time.perf_counter()
-        if self.restore and self.restore.get("finished"):
+        """Fits the remaining epochs; a NaN or infinite loss ends with the divergence error.
+
+        ``fit_seconds`` is the fitting time of every run that trained the model: a resumed training's
+        adds the checkpoint's; a finished training resumed (``resumed_finished``) is not fitted again
+        and keeps the checkpoint's (None for a checkpoint written before it was kept).
+        """
+        start = self.resumer.fit_start = time.perf_counter()
+        earlier = earlier_fit_seconds(self.restore)
+        self.resumed_finished = bool(self.restore and self.restore.get("finished"))
+        if self.resumed_finished:
             logger.info(
                 "the checkpoint %s is of a finished training: not fitting again", self.job.files.resume_checkpoint
             )
@@ -302,8 +297,11 @@ class Trainer:
                 shuffle=False,
             )
         raise_if_diverged(self.guard, checkpoint=self.job.files.resume_checkpoint, last_epoch=self.resumer.last_epoch)
-        self.fit_seconds = time.perf_counter() - start
-        logger.info("training took %.1f s", self.fit_seconds)
+        if self.resumed_finished:
+            self.fit_seconds = earlier if "fit_seconds" in (self.restore or {}) else None
+            return
+        self.fit_seconds = earlier + time.perf_counter() - start
+        logger.info("training took %.1f s%s", self.fit_seconds, " (with the earlier runs')" if earlier else "")
 
     def bundle(self) -> ModelBundle:
         """The model (as it is now) with everything needed to apply it."""

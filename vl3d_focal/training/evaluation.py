@@ -46,6 +46,7 @@ from vl3d_focal.reports.metrics import confusion_matrix
 from vl3d_focal.reports.vl3d_evaluation import write_vl3d_evaluation
 from vl3d_focal.reports.vl3d_metrics import global_metrics
 from vl3d_focal.training.fields import LabelledFields, training_labels
+from vl3d_focal.training.files import CLOUD_OUTPUTS, cloud_output
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,6 @@ EVALUATION_OUTPUTS = {
     "training_class_distribution_plot_path": "class_distribution_plot_path",
 }
 """Train step key -> output of :func:`~vl3d_focal.reports.vl3d_evaluation.write_vl3d_evaluation`."""
-CLOUD_OUTPUTS = ("training_classified_point_cloud_path", "training_activations_path")
 FIELD_OUTPUTS = (
     "training_receptive_fields_distribution_report_path",
     "training_receptive_fields_distribution_plot_path",
@@ -94,17 +94,6 @@ class TrainingReports:
             True
         """
         return any(key in self.outputs for key in keys)
-
-
-def cloud_output(path: Path, *, cloud: Path, clouds: int) -> Path:
-    """``path`` for one training cloud: as given for one cloud, with the cloud's name for several.
-
-    Example:
-        >>> cloud_output(Path("out/c.laz"), cloud=Path("data/tile_1.laz"), clouds=1).as_posix()
-        'out/c.laz'
-    """
-    path = Path(path)
-    return path if clouds == 1 else path.with_name(f"{path.stem}_{Path(cloud).stem}{path.suffix}")
 
 
 def _write_clouds(

@@ -18,6 +18,21 @@ TRAINING_FOLDER = "training/"
 """Model-level training outputs go to ``<first prefix>training/``."""
 HISTORY_FILES = ("training_history.csv", "training_history.svg")
 """What ``model_handling.training_history_dir`` receives: the history and its plot."""
+CLOUD_OUTPUTS = ("training_classified_point_cloud_path", "training_activations_path")
+"""The train step's keys of a file per training cloud (see :func:`cloud_output`)."""
+
+
+def cloud_output(path: str | Path, *, cloud: str | Path, clouds: int) -> Path:
+    """``path`` for one training cloud: as given for one cloud, with the cloud's name for several.
+
+    Example:
+        >>> cloud_output(Path("out/c.laz"), cloud=Path("data/tile_1.laz"), clouds=1).as_posix()
+        'out/c.laz'
+        >>> cloud_output("out/c.laz", cloud="data/tile_1.laz", clouds=2).as_posix()
+        'out/c_tile_1.laz'
+    """
+    path = Path(path)
+    return path if clouds == 1 else path.with_name(f"{path.stem}_{Path(cloud).stem}{path.suffix}")
 
 
 @dataclass(frozen=True)

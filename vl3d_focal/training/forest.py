@@ -40,11 +40,15 @@ from vl3d_focal.training.fields import fit_normalizer, training_labels
 from vl3d_focal.training.forest_reports import importance_table, permutation_importances, write_tree_pictures
 from vl3d_focal.training.forest_tuning import tune_forest
 from vl3d_focal.training.forest_validation import HeldOutValidation
+from vl3d_focal.training.imbalance import imbalance_note
 from vl3d_focal.training.targets import (
+    TRAINING_POINTS,
     LossPlan,
     class_counts,
     class_weight_value,
+    is_strategy,
     resolve_spec_class_weight,
+    weight_label,
     write_class_weights,
 )
 
@@ -66,6 +70,7 @@ class ForestTrainer:
         self.history = _NoHistory()
         self.fit_seconds = 0.0
         self.validation: dict[str, Any] = {}  # for the run report (TrainingFacts.validation)
+        self.plan: LossPlan | None = None  # the class weights and what a strategy counted them on
 
     def _samples(self) -> tuple[np.ndarray, np.ndarray]:
         """Normalised features and labels of the labelled training points (capped, seeded)."""
@@ -86,23 +91,33 @@ class ForestTrainer:
             x, y = x[rows], y[rows]
         return x, y
 
-    def _class_weight(self, counts: np.ndarray) -> tuple[list[float] | str | None, str]:
+    def _class_weight(self, counts: np.ndarray) -> tuple[list[float] | str | None, str, bool]:
+        """The weights (scikit-learn's ``class_weight``), where they come from, and whether a
+        strategy computed them from ``counts`` (the training points)."""
         args = self.job.model_args
         if args["class_weight"] is not None:
             value, source = args["class_weight"], "model_args"
         else:
             value, source = class_weight_value(loss_spec={}, model_handling=args["model_handling"])
+        note = (
+            None
+            if value is not None
+            else imbalance_note(class_names=self.job.class_names, counts=counts, where="model_args")
+        )
+        if note is not None:
+            logger.info("%s", note)
         if value is None or value == BALANCED_SUBSAMPLE:
             if value is not None:
                 logger.info("class weights (from %s): balanced within each tree's bootstrap sample", source)
-            return value, source
+            return value, source, False
         weights = resolve_spec_class_weight(value, source=source, class_names=list(self.job.class_names), counts=counts)
         logger.info(
-            "class weights (from %s): %s",
+            "class weights (%s, from %s): %s",
+            weight_label(value),
             source,
             ", ".join(f"{name}={w:.4g}" for name, w in zip(self.job.class_names, weights)),
         )
-        return weights, source
+        return weights, source, is_strategy(value)
 
     def _new_forest(self, weights: list[float] | str | None, tuned: dict[str, Any]) -> Any:
         """An unfitted forest of the step's arguments, the ``tuned`` ones replacing theirs."""
@@ -155,7 +170,7 @@ class ForestTrainer:
         )
         x, y = self._samples()
         counts = class_counts([training_labels(record) for record in job.training], num_classes=len(job.class_names))
-        weights, source = self._class_weight(counts)
+        weights, source, counted = self._class_weight(counts)
         validation = HeldOutValidation.from_job(job)
         start = time.perf_counter()
         tuning = job.forest["hyperparameter_tuning"]
@@ -194,9 +209,16 @@ class ForestTrainer:
             "points": fitted,
         }
         listed = None if isinstance(weights, str) else weights
-        plan = LossPlan(loss=None, label_format="sparse", class_weight=listed, class_weight_source=source)
+        self.plan = LossPlan(
+            loss=None,
+            label_format="sparse",
+            class_weight=listed,
+            class_weight_source=source,
+            counted_on=TRAINING_POINTS if counted else None,  # every labelled training point, before any cap
+            weight_counts=[int(c) for c in counts] if counted else None,
+        )
         write_class_weights(
-            job.files.class_weights, plan=plan, loss_spec={}, class_names=list(job.class_names), counts=counts
+            job.files.class_weights, plan=self.plan, loss_spec={}, class_names=list(job.class_names), counts=counts
         )
         bundle = ModelBundle(
             model=ForestModel.from_sklearn(forest, num_classes=len(job.class_names)),

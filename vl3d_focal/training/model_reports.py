@@ -93,7 +93,7 @@ def write_history_folder(*, csv_path: Path, folder: Path) -> list[Path]:
     Example:
         >>> import tempfile
         >>> folder = Path(tempfile.mkdtemp())
-        >>> _ = (folder / "h.csv").write_text("epoch,loss\\n0,0.9\\n1,0.5\\n")
+        >>> _ = (folder / "h.csv").write_text("epoch,loss\\n1,0.9\\n2,0.5\\n")
         >>> [p.name for p in write_history_folder(csv_path=folder / "h.csv", folder=folder / "history")]
         ['training_history.csv', 'training_history.svg']
     """

@@ -27,6 +27,7 @@ import numpy as np
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.registry import LOSSES
+from vl3d_focal.training.imbalance import imbalance_note
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,18 @@ def is_strategy(value: Any) -> bool:
     return isinstance(value, str) or isinstance(value, Mapping) and "strategy" in value
 
 
+def weight_label(value: Any) -> str:
+    """How the log names a spec's ``class_weight``: its strategy, or "given" for weights.
+
+    Example:
+        >>> weight_label("AUTO"), weight_label({"strategy": "balanced", "on_absent_class": "zero"}), weight_label([1, 2])
+        ('AUTO', 'balanced', 'given')
+    """
+    if isinstance(value, Mapping) and "strategy" in value:
+        return str(value["strategy"])
+    return value if isinstance(value, str) else "given"
+
+
 SPEC_KEYS = {
     "loss": "compilation_args.loss.class_weight",
     "model_handling": "model_handling.class_weight",
@@ -242,11 +255,15 @@ def plan_loss(
         )
         logger.info(
             "class weights (%s, from %s%s): %s",
-            value if isinstance(value, str) else "given",
+            weight_label(value),
             source,
             counted,
             ", ".join(f"{name}={weight:.4g}" for name, weight in zip(class_names, class_weight)),
         )
+    elif entry.metadata.get("takes_class_weight", False):
+        note = imbalance_note(class_names=class_names, counts=counts, where="model_args.compilation_args.loss")
+        if note is not None:
+            logger.info("%s", note)
     cfg = {key: val for key, val in loss_spec.items() if key != "class_weight"}
     loss = LOSSES.build(cfg, num_classes=len(class_names), class_weight=class_weight, from_logits=from_logits)
     label_format = entry.metadata.get("label_format", "one_hot")

@@ -1,0 +1,122 @@
+"""One point cloud per receptive field of a prediction (VL3D's ``receptive_fields_dir``).
+
+A model trained in this pipeline with ``pre_processing.receptive_fields_dir`` writes, for each
+cloud a predict step predicts with it in memory, every prediction field as its own file
+``receptive_field_<i>.laz`` in that folder, ``i`` counting the cloud's fields from 0 (on across
+the blocks of a cloud predicted block by block, each block's fields written as they come). A
+file holds:
+
+- the cloud's own points the field covers, each once (a point that padding repeats in the
+  field takes the mean of its probabilities, as the propagation does), in the cloud's order,
+  with every dimension, the header (scales, offsets) and the CRS of the cloud;
+- one float32 extra dimension per class, the field's probability of that class, named by the
+  class as the classified-cloud reports name them
+  (:func:`~vl3d_focal.inference.classified_output.probability_names`);
+- ``Prediction``: the field's most probable class, written as the other prediction outputs
+  write it (:meth:`~vl3d_focal.data.labels.ClassMapping.prediction_values`);
+- the classification: where the cloud has reference classes, each point's reference class in
+  that same coding (a point without one keeps its code); else the cloud's own.
+
+Example:
+    >>> ids, probabilities = field_points(np.array([[0.2, 0.8], [0.6, 0.4], [0.4, 0.6]]), np.array([7, 3, 7]))
+    >>> ids.tolist(), probabilities.round(2).tolist()
+    ([3, 7], [[0.6, 0.4], [0.3, 0.7]])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import laspy
+import numpy as np
+
+from vl3d_focal.data.labels import ClassMapping
+from vl3d_focal.errors import DataError
+from vl3d_focal.inference.classified_output import PREDICTION, probability_names, report_name_problems
+from vl3d_focal.io.chunks import ChunkedCloudWriter
+
+logger = logging.getLogger(__name__)
+
+FIELDS_DIR = "receptive_fields_dir"
+"""The ``pre_processing`` key of the fields' folder."""
+FIELD_FILE = "receptive_field_{}.laz"
+"""The name of field ``i``'s file (VL3D's)."""
+FIELD_PATTERN = FIELD_FILE.format("*")
+"""The glob pattern of the fields' files (the run manifest lists those written)."""
+
+
+def field_points(probabilities: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A field's distinct point ids, increasing, and their ``(n, C)`` probabilities (float64): a
+    point the field holds several times (padding) takes the mean of its probabilities.
+
+    Example:
+        >>> field_points(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([4, 4]))[1].tolist()
+        [[0.5, 0.5]]
+    """
+    ids, inverse = np.unique(np.asarray(indices), return_inverse=True)
+    sums = np.zeros((len(ids), probabilities.shape[-1]), dtype=np.float64)
+    np.add.at(sums, inverse, np.asarray(probabilities, dtype=np.float64))
+    return ids, sums / np.bincount(inverse, minlength=len(ids))[:, None]
+
+
+class FieldClouds:
+    """Writes the fields of one cloud's prediction, one file each, numbered on across calls.
+
+    Args:
+        folder: where the files go (created).
+        las: the cloud (its points, header and CRS).
+        class_names: the model's classes, in output order.
+        mapping: the mapping of the predicted classes.
+        labels: the cloud's ``(N,)`` reference classes (-1: none), or None when unlabelled.
+
+    Raises:
+        DataError: a class whose probability cannot be named by it
+            (:func:`~vl3d_focal.inference.classified_output.report_name_problems`).
+
+    Example:
+        >>> clouds = FieldClouds(out / "fields", las=record.cloud.las, class_names=bundle.class_names,
+        ...                      mapping=bundle.mapping, labels=None)
+        >>> clouds.add(np.full((2, 3, bundle.num_classes), 1.0 / bundle.num_classes), np.array([[0, 1, 1], [2, 3, 4]]))
+        >>> clouds.count, sorted(path.name for path in (out / "fields").iterdir())
+        (2, ['receptive_field_0.laz', 'receptive_field_1.laz'])
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        las: laspy.LasData,
+        class_names: Sequence[str],
+        mapping: ClassMapping,
+        labels: np.ndarray | None,
+    ) -> None:
+        problems = report_name_problems(class_names)
+        if problems:
+            raise DataError(f"receptive_fields_dir: {problems[0][1]}")
+        self.folder, self.las, self.mapping, self.labels = Path(folder), las, mapping, labels
+        self.names = probability_names(class_names)
+        self.types = {**dict.fromkeys(self.names, "float32"), PREDICTION: "int32"}
+        self.count = 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def add(self, probabilities: np.ndarray, indices: np.ndarray) -> None:
+        """Writes fields: ``(M, P, C)`` probabilities and ``(M, P)`` point indices of the cloud."""
+        for field_probabilities, field_indices in zip(probabilities, indices):
+            self._write(*field_points(field_probabilities, field_indices))
+
+    def _write(self, ids: np.ndarray, probabilities: np.ndarray) -> None:
+        points = self.las.points[ids]
+        extra = {name: probabilities[:, k].astype(np.float32) for k, name in enumerate(self.names)}
+        extra[PREDICTION] = self.mapping.prediction_values(np.argmax(probabilities, axis=1)).astype(np.int32)
+        classification = None
+        if self.labels is not None:
+            labels = np.asarray(self.labels)[ids]
+            known = labels >= 0
+            classification = np.asarray(points.classification).astype(np.int64)
+            classification[known] = self.mapping.prediction_values(labels[known])
+        path = self.folder / FIELD_FILE.format(self.count)
+        with ChunkedCloudWriter(path, header=self.las.header, extra_dims=self.types, log_level=logging.DEBUG) as writer:
+            writer.write(points, classification=classification, extra=extra)
+        self.count += 1

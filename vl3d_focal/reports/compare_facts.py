@@ -1,0 +1,190 @@
+"""What ``vl3d-focal compare`` tells of one run besides its scores: how its model was set up
+(seed, training clouds, input features and what is applied to them), the model the spec names
+when the run ended before recording one, and why a run failed.
+
+Everything is read from the run record (``report.json``) and the spec it holds; a record that
+holds no spec is completed from the run's ``run.json`` beside it.
+
+Example:
+    >>> spec = {"sequential_pipeline": [{"train": "PointNetPwiseClassifier", "random_seed": 7}]}
+    >>> train_step(spec)["random_seed"]
+    7
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+PER_CLOUD = "cloud_normalization"
+"""The feature transformer fact of a model's per-cloud scaling."""
+STANDARDIZATION = "robust standardization"
+"""The feature transformer fact of a model's own standardisation of its inputs."""
+ERROR_CHARS = 160
+"""The longest error message shown in a comparison (the run's report has it whole)."""
+
+
+def train_step(spec: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The spec's first ``train`` step (pipeline form) or the spec itself (single-component form).
+
+    Example:
+        >>> train_step({"train": "RandomForestClassifier"}), train_step({"sequential_pipeline": []})
+        ({'train': 'RandomForestClassifier'}, None)
+    """
+    if not isinstance(spec, Mapping):
+        return None
+    if "train" in spec:
+        return spec
+    steps = spec.get("sequential_pipeline") or []
+    return next((step for step in steps if isinstance(step, Mapping) and "train" in step), None)
+
+
+def record_spec(record: Mapping[str, Any], *, path: Path) -> Mapping[str, Any] | None:
+    """The spec the run ran: the record's, else that of the ``run.json`` beside ``path``.
+
+    Example:
+        >>> record_spec({"spec": {"train": "X"}}, path=Path("out/report.json"))
+        {'train': 'X'}
+    """
+    if isinstance(record.get("spec"), Mapping):
+        return record["spec"]
+    try:
+        spec = json.loads((path.parent / "run.json").read_text(encoding="utf-8")).get("spec")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return spec if isinstance(spec, Mapping) else None
+
+
+def spec_model(spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The model a spec trains, as the facts of a training that was not recorded: its ``model``,
+    ``loss`` (function and gamma), ``class_weight_spec`` and input ``feature_names``, with
+    ``from_spec`` true; None for a spec without a train step.
+
+    Example:
+        >>> spec_model({"train": "PointNetPwiseClassifier", "fnames": ["i"], "model_args": {
+        ...     "compilation_args": {"loss": {"function": "f", "gamma": 2.0, "class_weight": "balanced"}}}})
+        {'model': 'PointNetPwiseClassifier', 'loss': {'function': 'f', 'gamma': 2.0}, 'class_weight_spec': 'balanced', 'feature_names': ['i'], 'from_spec': True}
+    """
+    step = train_step(spec)
+    if step is None:
+        return None
+    args = step.get("model_args") or {}
+    loss = (args.get("compilation_args") or {}).get("loss") or {}
+    loss = {"function": loss} if isinstance(loss, str) else loss
+    weight = loss.get("class_weight")
+    if weight is None:
+        weight = (args.get("model_handling") or {}).get("class_weight", args.get("class_weight"))
+    return {
+        "model": step["train"],
+        "loss": {"function": loss.get("function"), "gamma": loss.get("gamma")},
+        "class_weight_spec": weight,
+        "feature_names": list(step.get("fnames") or []),
+        "from_spec": True,
+    }
+
+
+def training_setup(
+    source: Mapping[str, Any] | None, *, spec: Mapping[str, Any] | None, trained: bool
+) -> dict[str, Any]:
+    """The ``seed`` (the train step's ``random_seed``) and ``training_clouds`` (file names) of a
+    run that trained its model (None for a loaded model: its record keeps neither), and the
+    model's input ``feature_names``.
+
+    Example:
+        >>> training_setup({"clouds": [{"path": "/d/a.laz"}], "feature_names": ["i"]},
+        ...                spec={"train": "X", "random_seed": 3}, trained=True)
+        {'seed': 3, 'training_clouds': ['a.laz'], 'feature_names': ['i']}
+    """
+    step = train_step(spec) if trained else None
+    clouds = (source or {}).get("clouds") if trained else None
+    return {
+        "seed": None if step is None else step.get("random_seed"),
+        "training_clouds": None if clouds is None else [Path(str(c.get("path"))).name for c in clouds],
+        "feature_names": _input_names(source),
+    }
+
+
+def _input_names(source: Mapping[str, Any] | None) -> list[str] | None:
+    names = (source or {}).get("feature_names")
+    transformers = (source or {}).get("feature_transformers") or []
+    if not names and transformers:  # a record written before feature_names: the last transformer's
+        names = transformers[-1]["kept"]
+    return None if names is None else list(names)
+
+
+def model_inputs(source: Mapping[str, Any] | None, *, spec: Mapping[str, Any] | None, trained: bool) -> str | None:
+    """A model's inputs in a few words, the same for the run that trained it and a run that
+    loaded it: the number of features, then what is applied to them in order: per-cloud scaling,
+    the feature transformers, and the robust standardisation every trained model fits on its
+    features (a loaded model's record lists it; a training's record lists only the transformer
+    steps, so it is added for a trained model with features). None where the record tells nothing.
+
+    Example:
+        >>> model_inputs({"feature_names": ["height", "PCA_1"], "feature_transformers": [
+        ...     {"transformer": "MinmaxNormalizer (to [0, 1], clipped)", "kept": ["height", "a", "b"]},
+        ...     {"transformer": "PCATransformer (1 component)", "kept": ["height", "PCA_1"]}]},
+        ...     spec=None, trained=True)
+        '2 features; MinmaxNormalizer, PCATransformer, robust standardization'
+        >>> model_inputs({"feature_names": ["i"], "feature_transformers": [
+        ...     {"transformer": "cloud_normalization"}, {"transformer": "robust standardization"}]},
+        ...     spec=None, trained=False)
+        '1 feature; per-cloud scaling, robust standardization'
+    """
+    names = _input_names(source)
+    if names is None or (source or {}).get("from_spec"):
+        return None if names is None else f"{len(names)} feature{'s' if len(names) != 1 else ''}"
+    kinds = [fact["transformer"].split(" (")[0] for fact in (source or {}).get("feature_transformers") or []]
+    if trained:
+        step = train_step(spec) or {}
+        if set(step.get("cloud_normalization") or {}) & set(step.get("fnames") or names):
+            kinds.insert(0, PER_CLOUD)
+        if names:
+            kinds.append(STANDARDIZATION)
+    chain = ["per-cloud scaling"] if PER_CLOUD in kinds else []
+    chain += [kind for k, kind in enumerate(kinds) if kind not in (PER_CLOUD, STANDARDIZATION, *kinds[:k])]
+    chain += [STANDARDIZATION] if STANDARDIZATION in kinds else []
+    return f"{len(names)} feature{'s' if len(names) != 1 else ''}" + (f"; {', '.join(chain)}" if chain else "")
+
+
+def short_list(names: Sequence[str] | None, *, width: int = 64) -> str:
+    """Names joined with commas, cut after ``width`` characters with how many are left out.
+
+    Example:
+        >>> short_list(["intensity", "return_number", "number_of_returns", "height_above_ground"], width=30)
+        'intensity, return_number, … (+2)'
+        >>> short_list(None), short_list([])
+        ('', '')
+    """
+    names = list(names or [])
+    shown: list[str] = []
+    for name in names:
+        if shown and len(", ".join([*shown, name])) > width:
+            return ", ".join(shown) + f", … (+{len(names) - len(shown)})"
+        shown.append(name)
+    return ", ".join(shown)
+
+
+def error_line(record: Mapping[str, Any]) -> str | None:
+    """Why a run failed, in one line: the step, the error's type and its message (shortened).
+
+    Example:
+        >>> error_line({"steps": [{"index": 0, "kind": "predict", "name": "ModelLoader"}],
+        ...             "error": {"step": 0, "type": "DataError", "message": "model.keras: no such file"}})
+        'step 0 (predict ModelLoader): DataError: model.keras: no such file'
+        >>> error_line({"error": None}) is None
+        True
+    """
+    error = record.get("error")
+    if not isinstance(error, Mapping):
+        return None
+    message = " ".join(str(error.get("message") or "").split())
+    if len(message) > ERROR_CHARS:
+        message = message[: ERROR_CHARS - 1].rstrip() + "…"
+    where = ""
+    if error.get("step") is not None:
+        step: Mapping[str, Any] = next((s for s in record.get("steps") or [] if s.get("index") == error["step"]), {})
+        named = " ".join(str(step[key]) for key in ("kind", "name") if step.get(key))
+        where = f"step {error['step']}" + (f" ({named})" if named else "") + ": "
+    return where + ": ".join(part for part in (str(error.get("type") or ""), message) if part)
