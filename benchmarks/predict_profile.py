@@ -63,11 +63,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
         (
             "vl3d_focal.data.receptive_fields:",
             "vl3d_focal.data.subsampling:",
-            "vl3d_focal.inference.streaming:_TileCentres",
-            "vl3d_focal.inference.streaming:_lowest_uncovered",
-            "vl3d_focal.inference.streaming:lowest_of",
-            "vl3d_focal.inference.streaming:centres",
-            "vl3d_focal.inference.streaming:__init__",
+            "vl3d_focal.inference.tile_centres:",
             "vl3d_focal.inference.prediction:_TiledPoints",
             "vl3d_focal.inference.prediction:around",
             "vl3d_focal.inference.prediction:_tiles",

@@ -1,5 +1,5 @@
-"""The values written on bars (the class distribution's counts): one readable format, no two
-labels meeting, none cut by the picture's edge."""
+"""The values written on bars (the class distribution's counts) and the "n/a" of bars without one:
+one readable format, no two labels meeting, none cut by the picture's edge."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from vl3d_focal.reports.svg_pictures import distribution_svg
 
 LABEL = re.compile(
     r'<text (x="(?P<x>[\d.]+)" y="(?P<y>[\d.]+)" text-anchor="middle"|transform="translate\('
-    r'(?P<rx>[\d.]+) (?P<ry>[\d.]+)\) rotate\(-90\)") font-size="9">(?P<text>[^<]+)</text>'
-)
+    r'(?P<rx>[\d.]+) (?P<ry>[\d.]+)\) rotate\(-90\)") font-size="9"(?: fill="#888")?>(?P<text>[^<]+)</text>'
+)  # a bar's value, or "n/a" (grey) for a bar without one
 REVIEWED = {  # the counts of the reviewed evaluation (classes 'ground' ... 'other')
     "reference": [21975, 3995, 12582, 17859, 3200],
     "predicted": [22341, 866, 14031, 12060, 5760],
@@ -64,3 +64,15 @@ def test_long_labels_on_narrow_bars_are_written_upwards_without_overlap(series: 
     assert len(labels) == 3 * series and {label["text"] for label in labels} == {"1.2M", "987.7k", "12.3k"}
     if series > 1:
         assert all(label["rx"] is not None for label in labels)
+
+
+@pytest.mark.parametrize("runs", [2, 7, 10])
+def test_n_a_labels_of_many_runs_do_not_meet(runs: int):
+    """A comparison of ``runs`` runs where only the first has the last two classes."""
+    groups = {f"run {k}": [0.9, 0.5, *([0.25, 0.125] if k == 0 else [None, None])] for k in range(runs)}
+    svg = bar_chart(categories=["ground", "building", "pole", "car"], groups=groups, title="IoU", y_max=1.0)
+    labels = _check_placement(svg)
+    missing = [label for label in labels if label["text"] == "n/a"]
+    assert len(missing) == 2 * (runs - 1)
+    if runs >= 7:  # bars narrower than the word: written upwards
+        assert all(label["rx"] is not None for label in missing)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import re
 import signal
 from pathlib import Path
@@ -117,6 +119,26 @@ def test_run_calls_the_pipeline_with_the_normalised_spec(specs: Path, monkeypatc
     assert "vl3d-focal: error: scene.las: no point has a mapped class" in err and "Traceback" not in err
 
 
+def test_a_failure_names_the_run_page_only_when_this_run_wrote_it(specs: Path, monkeypatch, capsys):
+    spec = json.loads((specs / "demo_like.json").read_text())
+    spec["out_pcloud"] = ["out/*"]
+    (specs / "here.json").write_text(json.dumps(spec))
+    page = specs / "out" / "report.html"
+    page.parent.mkdir()
+    page.write_text("an earlier run's page")
+    os.utime(page, ns=(0, 0))
+
+    def failing(spec, *, rewrite: bool, **options):
+        if rewrite:
+            page.write_text("this run's page")
+        raise DataError("out/eval.json: cannot be replaced")
+
+    for rewrite in (False, True):
+        monkeypatch.setattr(vl3d_focal.runner.pipeline, "run_pipeline", functools.partial(failing, rewrite=rewrite))
+        assert cli.main(["run", str(specs / "here.json")]) == 2
+        assert ("what ran, and the error" in capsys.readouterr().err) is rewrite
+
+
 def test_logging_is_plain_lines_when_not_a_terminal(specs: Path, monkeypatch, capsys):
     monkeypatch.setattr(
         vl3d_focal.runner.pipeline,
@@ -213,7 +235,7 @@ def test_init_to_stdout(capsys):
 
 
 def test_the_interruption_note_of_a_survey_and_of_a_training_spec(tmp_path: Path):
-    from vl3d_focal.runner.manifest import interruption_note
+    from vl3d_focal.runner.interruption_note import interruption_note
 
     predict = [{"predict": "ModelLoader", "model_path": "m.keras"}]
     train = [{"train": "PointNetPwiseClassifier"}, *predict]

@@ -79,6 +79,7 @@ def test_the_run_record_lists_the_loaded_model_s_features_imputers_and_transform
         }
     ]
     transformers = loaded["feature_transformers"]
+    assert trained["model_transformers"] == transformers  # the trained run's record says it alike
     assert [fact["transformer"] for fact in transformers] == [
         "cloud_normalization",
         "MinmaxNormalizer (clip)",
@@ -108,7 +109,9 @@ def test_the_html_report_shows_the_loaded_model_s_inputs(runs):
     assert "<h3>Feature transformers</h3>" in html and "fitted values" in html
     assert "MinmaxNormalizer (clip)" in html and "height [0, 2]" in html and "intensity percentile 99" in html
     trained = (root / "trained" / "report.html").read_text()
-    assert "<h3>Input features</h3><p>3 features" in trained and "fitted values" not in trained
+    assert "<h3>Input features</h3><p>3 features" in trained and "<h3>Applied by the model</h3>" in trained
+    applied = trained.split("<h3>Applied by the model</h3>")[1]
+    assert "fitted values" in applied and "height [0, 2]" in applied and "intensity percentile 99" in applied
 
 
 def test_compare_gives_the_features_of_the_trained_and_the_loaded_run(runs):

@@ -228,10 +228,12 @@ def test_a_killed_training_edited_and_run_again_is_told_what_changed_and_what_ov
     killed.lock.release()
     edited = copy.deepcopy(first)
     edited["sequential_pipeline"][1]["model_args"]["model_handling"]["training_epochs"] = 140
+    edited["sequential_pipeline"][1]["model_args"]["compilation_args"]["loss"]["gamma"] = 1.0  # not epochs only
     spec.write_text(json.dumps(edited))
     assert _run(spec, "--resume") == 2
     err = capsys.readouterr().err
     assert "holds the outputs of an earlier run of this spec file (started" in err and "interrupted; see" in err, err
-    assert "the spec differs in $.sequential_pipeline[1].model_args.model_handling.training_epochs: 300 -> 140" in err
+    assert "the spec differs in $.sequential_pipeline[1].model_args.compilation_args.loss.gamma: 2.0 -> 1.0" in err
+    assert "$.sequential_pipeline[1].model_args.model_handling.training_epochs: 300 -> 140" in err
     assert "(its training checkpoint among them: a --resume then trains from the first epoch)" in err
     assert checkpoint.read_text() == "weights"

@@ -1,7 +1,8 @@
 """``pre_processing.receptive_fields_dir``: a predict step with the model trained in the pipeline
 writes every prediction field of the cloud as its own cloud (the cloud's points of the field, the
-field's probabilities, its predicted class, the reference classes), in one go or block by block;
-the run manifest lists them, so that ``--overwrite`` deletes them."""
+field's probabilities, its predicted class, the reference classes), in one go, block by block or
+streamed tile by tile (the same fields); the run manifest lists them, so that ``--overwrite``
+deletes them."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def run(tmp_path_factory):
     path = write_demo_scene(folder / "scene.las", seed=3, size_m=12.0, density=2.0)
     args = tiny_pointnet_args(5)
     args["pre_processing"][FIELDS_DIR] = "*fields/"
+    args["pre_processing"]["neighborhood"] = {"radius": 1.5}  # streamed: tiles of 2 x 2 on the 12 m scene
     steps = [
         MAPPING,
         {"train": "PointNetPwiseClassifier", "fnames": ["intensity"], "random_seed": 1, "model_args": args},
@@ -200,3 +202,49 @@ def test_the_hierarchical_autoencoder_writes_its_fields_too(tmp_path):
         got = np.stack([np.asarray(las[name], dtype=np.float64) for name in state.bundle.class_names], axis=1)
         np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
         np.testing.assert_array_equal(np.asarray(las[PREDICTION]), np.argmax(got, axis=1))
+
+
+def test_a_streamed_cloud_writes_the_fields_of_the_cloud_predicted_in_memory(run, tmp_path, caplog):
+    from vl3d_focal.data.records import CloudRecord
+    from vl3d_focal.inference.streaming import predict_streamed
+
+    folder, path, state = run
+    caplog.set_level("INFO", logger="vl3d_focal")
+    record = CloudRecord(path=path, prefix=f"{tmp_path}/", num_points=state.clouds[0].num_points)
+    record.pending_mapping = state.mapping  # the labels a streamed cloud never maps whole
+    paths = {FIELDS_DIR: tmp_path / "fields"}
+    bundle = dataclasses.replace(state.bundle, field_reports=lambda _prefix: paths)
+    predict_streamed(record, bundle, chunk_points=record.num_points // 6).close()
+    assert "tile 2/" in caplog.text and not record.loaded  # several tiles, never read whole
+    assert "not written for a streamed cloud" not in caplog.text
+    count = len(list((folder / "out" / "fields").iterdir()))
+    assert sorted(p.name for p in paths[FIELDS_DIR].iterdir()) == sorted(
+        f"receptive_field_{i}.laz" for i in range(count)
+    )
+    assert not list(tmp_path.glob(".*/records_*")) and not list(tmp_path.glob(".*/field_*"))  # temporary files gone
+    names = list(bundle.class_names)
+
+    def by_points(files):
+        """Each field's points (every dimension but the probabilities and ``Prediction``), probabilities and
+        predictions, grouped by its points' sorted coordinate tuples (fields of the same points: by probabilities)."""
+        found: dict[tuple, list] = {}
+        for las in files:
+            order = np.lexsort((las.Z, las.Y, las.X))
+            key = tuple(zip(las.X[order].tolist(), las.Y[order].tolist(), las.Z[order].tolist()))
+            kept = [n for n in las.point_format.dimension_names if n not in {*names, PREDICTION}]
+            probabilities = np.stack([np.asarray(las[n], dtype=np.float64)[order] for n in names], axis=1)
+            dims = {n: np.asarray(las[n])[order] for n in kept}
+            found.setdefault(key, []).append((dims, probabilities, np.asarray(las[PREDICTION])[order]))
+        return {key: sorted(group, key=lambda item: tuple(item[1].ravel())) for key, group in found.items()}
+
+    streamed = by_points(_read(paths[FIELDS_DIR], count))
+    whole = by_points(_read(folder / "out" / "fields", count))
+    assert streamed.keys() == whole.keys() and count > 1
+    for key, group in streamed.items():
+        assert len(group) == len(whole[key])  # as many fields of those points
+        for (dims, probabilities, prediction), (expected_dims, expected, _) in zip(group, whole[key]):
+            assert dims.keys() == expected_dims.keys()  # every dimension of the cloud, classification the reference
+            for name, values in dims.items():
+                np.testing.assert_array_equal(values, expected_dims[name], err_msg=name)
+            np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+            np.testing.assert_array_equal(prediction, np.argmax(probabilities, axis=1))

@@ -120,12 +120,13 @@ def _run_spec(
     silence_keras_import(not debug)
     if driver_loads_models(spec):  # else only Dask workers load models: this process never imports Keras
         import_keras()
-    from vl3d_focal.runner.manifest import OutputsTaken, interruption_note
+    from vl3d_focal.runner.interruption_note import interruption_note
     from vl3d_focal.runner.outputs import spec_prefix
     from vl3d_focal.runner.pipeline import run_pipeline
     from vl3d_focal.runner.run_record import report_paths
 
     report = report_paths(spec_prefix(spec))["html"]
+    earlier_page = report.stat().st_mtime_ns if report.is_file() else None
     logger.info("running %s%s", path, " (resuming)" if resume else "")
     previous = signal.signal(signal.SIGTERM, _terminated)  # batch schedulers stop jobs with SIGTERM
     try:
@@ -133,8 +134,8 @@ def _run_spec(
     except KeyboardInterrupt:
         print(f"vl3d-focal: interrupted; {interruption_note(spec, spec_file=str(path))}", file=sys.stderr)
         return INTERRUPTED
-    except BaseException as error:
-        if report.is_file() and not isinstance(error, OutputsTaken):  # else that page is another run's
+    except BaseException:
+        if report.is_file() and report.stat().st_mtime_ns != earlier_page:  # else the page is an earlier run's
             print(f"vl3d-focal: what ran, and the error: {report}", file=sys.stderr)
         raise
     finally:

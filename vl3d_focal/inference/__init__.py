@@ -8,5 +8,7 @@
   on-disk tiles of a streamed cloud and their neighbourhood features;
 - :mod:`~vl3d_focal.inference.scoring`: confusion matrix and metrics of a cloud's predictions;
 - :mod:`~vl3d_focal.inference.classified_output`: writing a classified cloud;
-- :mod:`~vl3d_focal.inference.field_outputs`: the receptive-field reports of a prediction.
+- :mod:`~vl3d_focal.inference.field_outputs`: the receptive-field reports of a prediction;
+- :mod:`~vl3d_focal.inference.field_clouds`, :mod:`~vl3d_focal.inference.tile_field_clouds`: one
+  cloud per prediction field, in memory and streamed.
 """

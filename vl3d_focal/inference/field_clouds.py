@@ -1,10 +1,11 @@
 """One point cloud per receptive field of a prediction (VL3D's ``receptive_fields_dir``).
 
 A model trained in this pipeline with ``pre_processing.receptive_fields_dir`` writes, for each
-cloud a predict step predicts with it in memory, every prediction field as its own file
+cloud a predict step predicts with it, every prediction field as its own file
 ``receptive_field_<i>.laz`` in that folder, ``i`` counting the cloud's fields from 0 (on across
-the blocks of a cloud predicted block by block, each block's fields written as they come). A
-file holds:
+the blocks of a cloud predicted block by block, each block's fields written as they come;
+a streamed cloud's tile by tile: :mod:`~vl3d_focal.inference.tile_field_clouds`). A file
+holds:
 
 - the cloud's own points the field covers, each once (a point that padding repeats in the
   field takes the mean of its probabilities, as the propagation does), in the cloud's order,
@@ -28,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import laspy
 import numpy as np
@@ -61,8 +63,55 @@ def field_points(probabilities: np.ndarray, indices: np.ndarray) -> tuple[np.nda
     return ids, sums / np.bincount(inverse, minlength=len(ids))[:, None]
 
 
+class FieldCloudWriter:
+    """Writes one field's cloud: its distinct points with their probabilities, ``Prediction`` and
+    reference classes (safe to call from several threads at once).
+
+    Args:
+        header: the cloud's header (its scales, offsets, CRS and point format).
+        class_names: the model's classes, in output order.
+        mapping: the mapping of the predicted classes.
+
+    Raises:
+        DataError: a class whose probability cannot be named by it
+            (:func:`~vl3d_focal.inference.classified_output.report_name_problems`).
+
+    Example:
+        >>> writer = FieldCloudWriter(header=record.cloud.las.header, class_names=bundle.class_names,
+        ...                           mapping=bundle.mapping)
+        >>> writer.write(out / "field.laz", points=record.cloud.las.points[:2],
+        ...              probabilities=np.full((2, bundle.num_classes), 1.0 / bundle.num_classes), labels=None)
+        >>> laspy.read(out / "field.laz").header.point_count
+        2
+    """
+
+    def __init__(self, *, header: laspy.LasHeader, class_names: Sequence[str], mapping: ClassMapping) -> None:
+        problems = report_name_problems(class_names)
+        if problems:
+            raise DataError(f"receptive_fields_dir: {problems[0][1]}")
+        self.header, self.mapping = header, mapping
+        self.names = probability_names(class_names)
+        self.types = {**dict.fromkeys(self.names, "float32"), PREDICTION: "int32"}
+
+    def write(self, path: Path, *, points: Any, probabilities: np.ndarray, labels: np.ndarray | None) -> None:
+        """Writes a field's ``points`` (a point record of the cloud's format), their ``(n, C)``
+        probabilities and ``(n,)`` reference classes (-1: none, the point keeps its code; None:
+        every point keeps its code)."""
+        extra = {name: probabilities[:, k].astype(np.float32) for k, name in enumerate(self.names)}
+        extra[PREDICTION] = self.mapping.prediction_values(np.argmax(probabilities, axis=1)).astype(np.int32)
+        classification = None
+        if labels is not None:
+            labels = np.asarray(labels)
+            known = labels >= 0
+            classification = np.asarray(points.classification).astype(np.int64)
+            classification[known] = self.mapping.prediction_values(labels[known])
+        with ChunkedCloudWriter(path, header=self.header, extra_dims=self.types, log_level=logging.DEBUG) as writer:
+            writer.write(points, classification=classification, extra=extra)
+
+
 class FieldClouds:
-    """Writes the fields of one cloud's prediction, one file each, numbered on across calls.
+    """Writes the fields of the prediction of a cloud held in memory, one file each, numbered on
+    across calls.
 
     Args:
         folder: where the files go (created).
@@ -92,31 +141,20 @@ class FieldClouds:
         mapping: ClassMapping,
         labels: np.ndarray | None,
     ) -> None:
-        problems = report_name_problems(class_names)
-        if problems:
-            raise DataError(f"receptive_fields_dir: {problems[0][1]}")
-        self.folder, self.las, self.mapping, self.labels = Path(folder), las, mapping, labels
-        self.names = probability_names(class_names)
-        self.types = {**dict.fromkeys(self.names, "float32"), PREDICTION: "int32"}
+        self.writer = FieldCloudWriter(header=las.header, class_names=class_names, mapping=mapping)
+        self.folder, self.las, self.labels = Path(folder), las, labels
         self.count = 0
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, probabilities: np.ndarray, indices: np.ndarray) -> None:
         """Writes fields: ``(M, P, C)`` probabilities and ``(M, P)`` point indices of the cloud."""
         for field_probabilities, field_indices in zip(probabilities, indices):
-            self._write(*field_points(field_probabilities, field_indices))
-
-    def _write(self, ids: np.ndarray, probabilities: np.ndarray) -> None:
-        points = self.las.points[ids]
-        extra = {name: probabilities[:, k].astype(np.float32) for k, name in enumerate(self.names)}
-        extra[PREDICTION] = self.mapping.prediction_values(np.argmax(probabilities, axis=1)).astype(np.int32)
-        classification = None
-        if self.labels is not None:
-            labels = np.asarray(self.labels)[ids]
-            known = labels >= 0
-            classification = np.asarray(points.classification).astype(np.int64)
-            classification[known] = self.mapping.prediction_values(labels[known])
-        path = self.folder / FIELD_FILE.format(self.count)
-        with ChunkedCloudWriter(path, header=self.las.header, extra_dims=self.types, log_level=logging.DEBUG) as writer:
-            writer.write(points, classification=classification, extra=extra)
-        self.count += 1
+            ids, mean = field_points(field_probabilities, field_indices)
+            labels = None if self.labels is None else np.asarray(self.labels)[ids]
+            self.writer.write(
+                self.folder / FIELD_FILE.format(self.count),
+                points=self.las.points[ids],
+                probabilities=mean,
+                labels=labels,
+            )
+            self.count += 1

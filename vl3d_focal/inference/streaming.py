@@ -16,9 +16,11 @@ square xy tiles without ever holding a per-point array of the whole cloud:
    probabilities of the tile's own points are computed exactly as the whole-cloud path
    computes them (same grid cells and cell means, same uncovered points, same fields); a first
    sweep over the tiles finds the lowest uncovered point, which the whole-cloud path uses as the
-   origin of its fine grid;
+   origin of its fine grid (:mod:`vl3d_focal.inference.tile_centres`);
 4. the tile's classes and probabilities go to an on-disk result file; eval and the writer read
-   them back chunk by chunk, in file order (:meth:`StreamedPredictions.iter_chunks`).
+   them back chunk by chunk, in file order (:meth:`StreamedPredictions.iter_chunks`); with
+   ``pre_processing.receptive_fields_dir``, each tile writes the clouds of the fields it owns
+   (:mod:`vl3d_focal.inference.tile_field_clouds`).
 
 The tiles of steps 2 and 3 run several at once (:func:`~vl3d_focal.data.parallel.ordered_map`),
 with the same result to the bit as one after the other; memory grows with the threads, not the tiles.
@@ -58,7 +60,6 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.data.field_centres import grid_centres, uncovered_mask
 from vl3d_focal.data.miners import mined_names, smoothing_inputs
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.parallel import ordered_map
@@ -76,64 +77,14 @@ from vl3d_focal.inference.tile_buckets import (
     sample_buckets,
     write_buckets,
 )
+from vl3d_focal.inference.tile_centres import TileCentres, centres_file, lowest_uncovered
 from vl3d_focal.inference.tile_features import fill_neighbourhood_features
+from vl3d_focal.inference.tile_field_clouds import StreamedFieldClouds, streamed_field_clouds
 from vl3d_focal.inference.tile_fields import TileFields
-from vl3d_focal.inference.tile_geometry import SLACK, anchored, field_geometry, inside, tile_margin, with_buffer
+from vl3d_focal.inference.tile_geometry import SLACK, anchored, inside, tile_margin, with_buffer
 from vl3d_focal.inference.tile_imputation import impute_buckets
 
 logger = logging.getLogger(__name__)
-
-
-class _TileCentres:
-    """The whole-cloud field centres near one tile, from its points and margin."""
-
-    def __init__(
-        self,
-        xyz: np.ndarray,
-        *,
-        low: np.ndarray,
-        high: np.ndarray,
-        margin: float,
-        spec: Any,
-        origin: np.ndarray,
-        saved: Path | None = None,
-    ) -> None:
-        dims, p, cell, fine = field_geometry(spec)
-        self.dims, self.fine, self.spec = dims, fine, spec
-        self.region_low, self.region_high = low - margin, high + margin
-        self.exact_shrink = SLACK * (cell + spec.radius)  # uncovered flags exact within
-        self.uncovered = np.zeros(len(xyz), dtype=bool)
-        if saved is not None and saved.exists():  # the first sweep's, for the same rows
-            with np.load(saved) as kept:
-                self.coarse = kept["coarse"]
-                self.uncovered[kept["uncovered"]] = True
-            return
-        coarse = grid_centres(xyz, origin=origin[:dims], cell=cell, dims=dims, on_cloud=spec.center_on_pcloud)
-        self.coarse = coarse[inside(coarse, self.region_low, self.region_high, SLACK * cell)]
-        exact = inside(xyz, self.region_low, self.region_high, self.exact_shrink)
-        self.uncovered = exact & uncovered_mask(xyz, self.coarse, radius=spec.radius, dims=dims, p=p)
-
-    def save(self, path: Path) -> None:
-        """Keeps the coarse centres and the uncovered rows for :meth:`__init__` ``saved``."""
-        np.savez(path, coarse=self.coarse, uncovered=np.flatnonzero(self.uncovered))
-
-    def centres(self, xyz: np.ndarray, *, fine_origin: np.ndarray | None) -> np.ndarray:
-        if fine_origin is None or not self.uncovered.any():
-            return self.coarse
-        extra = grid_centres(
-            xyz[self.uncovered],
-            origin=fine_origin[: self.dims],
-            cell=self.fine,
-            dims=self.dims,
-            on_cloud=self.spec.center_on_pcloud,
-        )
-        keep = inside(extra, self.region_low, self.region_high, self.exact_shrink + SLACK * self.fine)
-        return np.concatenate([self.coarse, extra[keep]])
-
-
-def _centres_file(result: StreamedPredictions, tile: int) -> Path:
-    """A tile's coarse centres and uncovered rows, from the first sweep to the tile's prediction."""
-    return result.folder / f"centres_{tile}.npz"
 
 
 def bucket_columns(bundle: Any) -> list[str]:
@@ -162,16 +113,18 @@ def _predict_tile(
     fine_origin: np.ndarray | None,
     margin: float,
     statistics: Any,
-) -> tuple[int, list[tuple[int, int, np.ndarray, float]]]:
+    clouds: StreamedFieldClouds | None,
+) -> tuple[int, list[tuple[int, int, np.ndarray, float]], list[Path]]:
     """Predicts one tile's own points and writes them; returns the number of fields computed
     (those centred within one radius of the tile, and the ring's where its points need them:
-    :mod:`vl3d_focal.inference.tile_fields`) and the points in no field whose nearest covered
-    point may lie beyond the tile's margin (for :func:`_resolve_far`)."""
+    :mod:`vl3d_focal.inference.tile_fields`), the points in no field whose nearest covered
+    point may lie beyond the tile's margin (for :func:`_resolve_far`) and the files of the
+    fields' clouds it wrote (with ``clouds``)."""
     spec = bundle.field_spec
     rows, own, low, high = load_tile(result, tile, margin=margin, num_features=len(bucket_columns(bundle)))
     xyz = rows["xyz"]
-    saved = _centres_file(result, tile)
-    finder = _TileCentres(xyz, low=low, high=high, margin=margin, spec=spec, origin=origin, saved=saved)
+    saved = centres_file(result, tile)
+    finder = TileCentres(xyz, low=low, high=high, margin=margin, spec=spec, origin=origin, saved=saved)
     saved.unlink(missing_ok=True)
     centres = finder.centres(xyz, fine_origin=fine_origin)
     centres = centres[inside(centres, low - 2.0 * spec.radius, high + 2.0 * spec.radius, 0.0)]
@@ -180,12 +133,15 @@ def _predict_tile(
     if features.shape[1]:
         features = np.asarray(bundle.normalizer.transform(features, cloud=statistics), dtype=np.float32)
     fields = TileFields(rows, features, bundle)
-    fields.add(centres[inner])
+    field_probabilities, field_rows = fields.add(centres[inner])
+    written = [] if clouds is None else clouds.write_tile(tile, rows, field_probabilities, field_rows, centres[inner])
+    del field_probabilities, field_rows
     own_ids = np.flatnonzero(own)
     probabilities, covered, far = fields.own_probabilities(own_ids, low=low, high=high, ring=centres[~inner])
     lonely, beyond = np.flatnonzero(~covered), ~np.isnan(far)
     _write_result(result, tile, probabilities, covered)
-    return fields.count, [(tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(lonely[beyond], far[beyond])]
+    far_points = [(tile, int(row), xyz[own_ids[row]], float(d)) for row, d in zip(lonely[beyond], far[beyond])]
+    return fields.count, far_points, written
 
 
 def _write_result(result: StreamedPredictions, tile: int, probabilities: np.ndarray, covered: np.ndarray) -> None:
@@ -238,33 +194,6 @@ def _resolve_far(result: StreamedPredictions, unresolved: list, *, num_features:
         )
 
 
-def _lowest_uncovered(
-    result: StreamedPredictions,
-    tiles: Sequence[int],
-    spec: Any,
-    *,
-    origin: np.ndarray,
-    margin: float,
-    num_features: int,
-) -> np.ndarray | None:
-    """The first sweep: the lowest coordinates of the points beyond every coarse centre (each
-    own tile's centres kept for its prediction)."""
-    own_tiles = set(result.own_tiles)
-
-    def lowest_of(tile: int) -> np.ndarray:
-        rows, own, low, high = load_tile(result, tile, margin=margin, num_features=num_features)
-        finder = _TileCentres(rows["xyz"], low=low, high=high, margin=margin, spec=spec, origin=origin)
-        if tile in own_tiles:
-            finder.save(_centres_file(result, tile))
-        mine = finder.uncovered & own
-        return rows["xyz"][mine].min(axis=0) if mine.any() else np.full(3, np.inf)
-
-    lowest = np.full(3, np.inf)
-    for found in ordered_map(lowest_of, tiles):
-        lowest = np.minimum(lowest, found)
-    return lowest if np.isfinite(lowest).all() else None
-
-
 def predict_streamed(
     record: Any,
     bundle: Any,
@@ -302,12 +231,6 @@ def predict_streamed(
             f"cloud, but this cloud is streamed (more than chunk_points={chunk_points} points, not trained on); "
             "set the predict step's chunk_points to null to predict it in memory, or train with support_strategy 'grid'"
         )
-    if bundle.field_reports is not None and bundle.field_reports(record.prefix):
-        logger.warning(
-            "%s: the receptive-field reports of pre_processing are not written for a streamed cloud; "
-            "set the predict step's chunk_points to null to predict it in memory",
-            record.path.name,
-        )
     start = time.perf_counter()
     low, high, own_total = cloud_bounds(record.path, chunk_points=chunk_points)
     low, high, extra = with_buffer(low, high, buffer)
@@ -333,6 +256,7 @@ def predict_streamed(
         buffer=buffer,
     )
     write_buckets(result, feature_names=columns, mined=mined_names(bundle.miners), imputed=bool(bundle.imputers))
+    clouds = streamed_field_clouds(result, record=record, bundle=bundle)  # each field's cloud, tile by tile
     tiles = [int(t) for t in np.flatnonzero(result.counts.sum(axis=1))]
     fill_neighbourhood_features(
         result,
@@ -360,9 +284,11 @@ def predict_streamed(
         for tile in own_tiles:
             _predict_tile_points(result, tile, bundle, statistics=statistics)
     else:
-        fine_origin = _lowest_uncovered(
-            result, tiles, bundle.field_spec, origin=origin, margin=margin, num_features=len(columns)
+        fine_origin, boxes = lowest_uncovered(
+            result, tiles=tiles, spec=bundle.field_spec, origin=origin, margin=margin, num_features=len(columns)
         )
+        if clouds is not None:
+            clouds.boxes = boxes
         predict = functools.partial(
             _predict_tile,
             result,
@@ -371,15 +297,22 @@ def predict_streamed(
             fine_origin=fine_origin,
             margin=margin,
             statistics=statistics,
+            clouds=clouds,
         )
-        for number, (count, far) in enumerate(ordered_map(predict, own_tiles), start=1):  # two tiles at once on 2 cores
+        predicted = ordered_map(predict, own_tiles)  # two tiles at once on 2 cores
+        for number, (count, far, written) in enumerate(predicted, start=1):
             fields += count
             unresolved.extend(far)
+            if clouds is not None:
+                clouds.collect(written)
             logger.info("%s: tile %d/%d predicted", record.path.name, number, len(own_tiles))
         _resolve_far(result, unresolved, num_features=len(columns))
     left_out.restore(result, num_features=len(columns), record=record)
     for tile in tiles:  # the buckets stay until every tile (and neighbour) is done
         result.bucket(tile).unlink(missing_ok=True)
+    if clouds is not None:
+        clouds.close()
+        logger.info("%s: wrote %d receptive fields to %s", record.path.name, clouds.count, clouds.folder)
     logger.info(
         "%s: streamed prediction of %d points (and %d of its buffer) in %d tiles, %d fields (%.1f s)",
         record.path.name,

@@ -17,7 +17,7 @@ Example:
     >>> rows = np.zeros(cloud.num_points, dtype=bucket_dtype(1))  # one tile: the whole cloud, no margin
     >>> rows["id"], rows["xyz"] = np.arange(cloud.num_points), cloud.xyz
     >>> fields = TileFields(rows, np.zeros((cloud.num_points, 1), np.float32), bundle)
-    >>> fields.add(field_centers(cloud.xyz, bundle.field_spec))
+    >>> _ = fields.add(field_centers(cloud.xyz, bundle.field_spec))
     >>> low, high = cloud.xyz[:, :2].min(axis=0), cloud.xyz[:, :2].max(axis=0)
     >>> own = np.arange(cloud.num_points)
     >>> probabilities, covered, far = fields.own_probabilities(own, low=low, high=high, ring=np.zeros((0, 3)))
@@ -49,9 +49,11 @@ class TileFields:
         >>> rows = np.zeros(cloud.num_points, dtype=bucket_dtype(1))
         >>> rows["id"], rows["xyz"] = np.arange(cloud.num_points), cloud.xyz
         >>> fields = TileFields(rows, np.zeros((cloud.num_points, 1), np.float32), bundle)
-        >>> fields.add(cloud.xyz[:2])  # two fields centred on the first two points
-        >>> fields.count, int(fields.covered().sum()) <= 2 * bundle.field_spec.num_points
+        >>> probabilities, field_rows = fields.add(cloud.xyz[:2])  # two fields centred on the first two points
+        >>> fields.count, probabilities.shape == (*field_rows.shape, bundle.num_classes)
         (2, True)
+        >>> int(fields.covered().sum()) <= 2 * bundle.field_spec.num_points
+        True
     """
 
     def __init__(self, rows: np.ndarray, features: np.ndarray, bundle: Any) -> None:
@@ -62,14 +64,15 @@ class TileFields:
         self.count = 0
         self._tree: cKDTree | None = None  # the fields' search tree, built once for every block
 
-    def add(self, centres: np.ndarray) -> None:
-        """Builds, predicts and adds the fields of ``centres`` (each centre at most once)."""
+    def add(self, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Builds, predicts and adds the fields of ``centres`` (each centre at most once); returns
+        their ``(M, P, C)`` probabilities and ``(M, P)`` rows."""
         from vl3d_focal.data.field_inputs import field_features
         from vl3d_focal.data.receptive_fields import ReceptiveFields, field_coordinates, field_tree, fields_at_centers
         from vl3d_focal.inference.network import field_probabilities
 
         if not len(centres):
-            return
+            return np.zeros((0, 0, self.bundle.num_classes), np.float32), np.zeros((0, 0), np.int64)
         spec, xyz = self.bundle.field_spec, self.rows["xyz"]
         if self._tree is None:
             self._tree = field_tree(xyz, spec)
@@ -77,8 +80,10 @@ class TileFields:
         indices = fields_at_centers(xyz, centres, spec, seed=seed, point_ids=ids, tree=self._tree)
         fields = ReceptiveFields(indices=indices, centers=centres)
         inputs = field_features(xyz, self.features, fields, spec)
-        self.sums.add(field_probabilities(self.bundle, field_coordinates(xyz, fields, spec), inputs), indices)
+        probabilities = field_probabilities(self.bundle, field_coordinates(xyz, fields, spec), inputs)
+        self.sums.add(probabilities, indices)
         self.count += len(centres)
+        return probabilities, indices
 
     def covered(self) -> np.ndarray:
         """Which rows some added field holds."""

@@ -116,10 +116,12 @@ def _input_names(source: Mapping[str, Any] | None) -> list[str] | None:
 
 def model_inputs(source: Mapping[str, Any] | None, *, spec: Mapping[str, Any] | None, trained: bool) -> str | None:
     """A model's inputs in a few words, the same for the run that trained it and a run that
-    loaded it: the number of features, then what is applied to them in order: per-cloud scaling,
-    the feature transformers, and the robust standardisation every trained model fits on its
-    features (a loaded model's record lists it; a training's record lists only the transformer
-    steps, so it is added for a trained model with features). None where the record tells nothing.
+    loaded it: the number of features, then what the model applies to them in order: per-cloud
+    scaling, the feature transformers, its robust standardisation. A loaded model's record
+    (``feature_transformers``) and a training's (``model_transformers``) list them; a training's
+    record written before lists only the transformer steps, and what it left out is inferred (the
+    spec's per-cloud scaling, the standardisation every trained model with features fits). None
+    where the record tells nothing.
 
     Example:
         >>> model_inputs({"feature_names": ["height", "PCA_1"], "feature_transformers": [
@@ -131,12 +133,17 @@ def model_inputs(source: Mapping[str, Any] | None, *, spec: Mapping[str, Any] | 
         ...     {"transformer": "cloud_normalization"}, {"transformer": "robust standardization"}]},
         ...     spec=None, trained=False)
         '1 feature; per-cloud scaling, robust standardization'
+        >>> model_inputs({"feature_names": ["i"], "model_transformers": [{"transformer": "MinmaxNormalizer (clip)"},
+        ...     {"transformer": "robust standardization"}]}, spec=None, trained=True)
+        '1 feature; MinmaxNormalizer, robust standardization'
     """
     names = _input_names(source)
     if names is None or (source or {}).get("from_spec"):
         return None if names is None else f"{len(names)} feature{'s' if len(names) != 1 else ''}"
-    kinds = [fact["transformer"].split(" (")[0] for fact in (source or {}).get("feature_transformers") or []]
-    if trained:
+    recorded = trained and "model_transformers" in (source or {})
+    facts = (source or {}).get("model_transformers" if recorded else "feature_transformers") or []
+    kinds = [fact["transformer"].split(" (")[0] for fact in facts]
+    if trained and not recorded:  # a record written before model_transformers
         step = train_step(spec) or {}
         if set(step.get("cloud_normalization") or {}) & set(step.get("fnames") or names):
             kinds.insert(0, PER_CLOUD)

@@ -1,6 +1,7 @@
-"""The training section of a run's HTML report (:mod:`vl3d_focal.reports.html_report`): the model
-and its loss, the history charts, the class weights and how they came, its input features, the
-fitted imputers and feature transformers, a forest's fit (the points, the arguments its
+"""The training section of a run's HTML report (:mod:`vl3d_focal.reports.html_report`): the model,
+its loss and epochs (planned, run, early stopping, the epoch kept), the history charts, the class
+weights and how they came, its input features, the fitted imputers and feature transformers, what
+the model applies to its features (with the fitted values), a forest's fit (the points, the arguments its
 hyperparameter search chose, its held-out scores) and the training clouds; and the section of a
 model a run loaded (:func:`loaded_model_section`): how it was trained, and its input features,
 imputers and transformers.
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.reports import svg_charts
+from vl3d_focal.reports.epochs_text import epochs_sentence
 from vl3d_focal.reports.html_page import cloud_link, esc, fmt, link, table
 from vl3d_focal.reports.run_summary import history_columns
 
@@ -80,7 +82,8 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
     html = (
         f"<p>Model <b>{esc(training['model'])}</b>, "
         + (
-            f"loss <code>{esc(json.dumps(training['loss']))}</code>, {len(rows_history)} epochs"
+            f"loss <code>{esc(json.dumps(training['loss']))}</code>, "
+            + (esc(epochs_sentence(training["epochs"])) if training.get("epochs") else f"{len(rows_history)} epochs")
             if training["loss"] or rows_history
             else "fitted once (no loss, no epochs)"
         )
@@ -109,6 +112,7 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
     return (
         html
         + model_inputs(training)
+        + _feature_transformers(training.get("model_transformers") or [], title="Applied by the model")
         + _fit_validation(training.get("validation") or {})
         + "<h3>Training clouds</h3>"
         + table(["cloud", "points"], clouds)
@@ -156,9 +160,10 @@ def model_inputs(facts: Mapping[str, Any]) -> str:
     )
 
 
-def _feature_transformers(transformers: list[Mapping[str, Any]]) -> str:
-    """What each feature transformer did (``TrainingFacts.feature_transformers``) or what a loaded
-    model applies (``LoadedModelFacts.feature_transformers``, with their ``values``), one row each."""
+def _feature_transformers(transformers: list[Mapping[str, Any]], *, title: str = "Feature transformers") -> str:
+    """What each feature transformer did (``TrainingFacts.feature_transformers``) or what a model
+    applies (``LoadedModelFacts.feature_transformers``, ``TrainingFacts.model_transformers``, with
+    their ``values``), one row each, under ``title``."""
     if not transformers:
         return ""
     valued = any("values" in fact for fact in transformers)
@@ -169,7 +174,7 @@ def _feature_transformers(transformers: list[Mapping[str, Any]]) -> str:
     ]
     header = ["transformer", "chose among" if not valued else "applied to", "features kept"]
     header += ["fitted values"] if valued else []
-    return "<h3>Feature transformers</h3>" + table(header, rows, left=len(header))
+    return f"<h3>{esc(title)}</h3>" + table(header, rows, left=len(header))
 
 
 def _value(value: Any) -> str:

@@ -1,7 +1,7 @@
 """The summary of a run's page (:mod:`~vl3d_focal.reports.html_report`): cards of the scores
-(:data:`SCORE_CARDS`, all evaluated clouds together), the loss, its gamma and class weights, the
-training and run times, a line per evaluated model when a run evaluates several, and when and
-how the run was started.
+(:data:`SCORE_CARDS`, all evaluated clouds together), the loss, its gamma and class weights, a
+network's epochs run and the one it keeps, the training and run times, a line per evaluated
+model when a run evaluates several, and when and how the run was started.
 
 Example:
     >>> record = {"evaluations": [], "trainings": [], "steps": [{"kind": "train", "seconds": 3.0}]}
@@ -54,6 +54,13 @@ def summary_section(record: Mapping[str, Any], *, folder: Path) -> str:
     if train_steps:  # the whole step (its data preparation too), and the fitting alone
         wall = "training step (wall, this run: no fit)" if resumed else "training step (wall)"
         cards.append((f"{sum(s['seconds'] for s in train_steps):.1f} s", wall))
+    epochs = [t["epochs"] for t in trainings if t.get("epochs")]
+    if len(epochs) == 1:  # one network trained: its epochs and the one it keeps
+        stopping = epochs[0].get("early_stopping") or {}
+        ran = "epochs (early stopping ended it)" if stopping.get("stopped") else "epochs"
+        run, planned = epochs[0]["run"], epochs[0]["planned"]
+        cards.append((f"{run} of {planned}" if run <= planned else str(run), ran))
+        cards.append((str(epochs[0]["kept"]["epoch"]), "epoch kept"))
     fits = [t["fit_seconds"] for t in trainings if t.get("fit_seconds") is not None]
     if fits:
         cards.append((f"{sum(fits):.1f} s", "fit (earlier runs)" if resumed else "fit"))

@@ -3,7 +3,7 @@
 Pure Python (no plotting library), so the pages and ``vl3d-focal compare`` need nothing heavy;
 every chart is one ``<svg>`` string with a ``<title>``, drawn in the page's font, with no
 script and no external reference. Missing values (None) are left out of lines and shown as
-"n/a" under bars.
+"n/a" at the foot of their bar (written upwards where the bar is narrower than the word).
 
 Example:
     >>> svg = bar_chart(categories=["ground", "pole"], groups={"IoU": [0.9, None]}, title="IoU")
@@ -26,6 +26,8 @@ LABEL_FONT = 9
 """The font size of the values written on bars."""
 LABEL_CHAR_PX = 5.5
 """The advance of one character of a bar's value at :data:`LABEL_FONT` px (at most; digits are narrower)."""
+MISSING = "n/a"
+"""What a bar without a value shows, at its foot."""
 
 
 def nice_ticks(low: float, high: float, *, count: int = 5) -> list[float]:
@@ -286,11 +288,13 @@ def bar_chart(
         for g, name in enumerate(names):
             value = groups[name][c]
             x = x0 + g * bar
-            if value is None:
-                parts.append(
-                    f'<text x="{x + bar / 2:.1f}" y="{base - 3}" text-anchor="middle" fill="#888" '
-                    f'font-size="9">n/a</text>'
+            if value is None:  # upwards where it is wider than its bar, so that no two meet
+                place = (
+                    f'transform="translate({x + bar / 2 + 3:.1f} {base - 3}) rotate(-90)"'
+                    if LABEL_CHAR_PX * len(MISSING) > bar - 2
+                    else f'x="{x + bar / 2:.1f}" y="{base - 3}" text-anchor="middle"'
                 )
+                parts.append(f'<text {place} font-size="{LABEL_FONT}" fill="#888">{MISSING}</text>')
                 continue
             top = frame.y(value) if value > 0 or not frame.log else base
             fill = bar_colors[c] if bar_colors is not None and len(names) == 1 else colors[g]

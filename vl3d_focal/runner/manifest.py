@@ -14,7 +14,9 @@ preflight checks):
 
 - a manifest that says ``running`` while its lock is free: its process is gone; it is read as
   interrupted (the process ended without a word), and the log says so;
-- no manifest, or one of the same spec (a re-run): the run goes on; unless it is a ``--resume``,
+- no manifest, or one of the same spec (a re-run), or for a ``--resume``, one of a spec that differs
+  only in the train steps' ``training_epochs`` (a longer or shorter training; the manifest then
+  records the new spec): the run goes on; unless it is a ``--resume``,
   it deletes the previous run's files that it writes again as its steps begin
   (:meth:`RunManifest.remove_previous`, logged), so that a re-run killed half-way never leaves
   its new files beside the previous run's;
@@ -59,14 +61,7 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.output_guard import OutputGuard, file_identity, guarding
 from vl3d_focal.io.prefix_lock import INTERRUPTED_SILENTLY, PrefixLock
-from vl3d_focal.runner.outputs import (
-    is_survey,
-    numbered_files,
-    output_files,
-    remove_empty_folders,
-    spec_prefix,
-    written_folders,
-)
+from vl3d_focal.runner.outputs import numbered_files, output_files, remove_empty_folders, spec_prefix, written_folders
 from vl3d_focal.runner.owned_files import (
     OutputsTaken,
     changed_since,
@@ -82,7 +77,7 @@ from vl3d_focal.runner.owned_files import (
     relative_name,
     still_theirs,
 )
-from vl3d_focal.runner.spec_identity import spec_changes, spec_fingerprint, spec_identity
+from vl3d_focal.runner.spec_identity import epochs_only_changes, spec_changes, spec_fingerprint, spec_identity
 from vl3d_focal.training.files import TrainingFiles
 
 logger = logging.getLogger(__name__)
@@ -216,7 +211,7 @@ class RunManifest:
                 INTERRUPTED_SILENTLY,
             )
         owned = [name for name in owned_files(old, folder=folder) if name != self._relative(self.path)]
-        if old["fingerprint"] == self.fingerprint:  # a re-run: what earlier runs wrote is still ours
+        if old["fingerprint"] == self.fingerprint or self._trains_longer(old):  # a re-run: earlier files are ours
             self._previous = old
             owned = [name for name in owned if still_theirs(old, name, folder=folder)]
             self.document["earlier_files"] = owned
@@ -227,6 +222,16 @@ class RunManifest:
         if not self.overwrite:
             raise OutputsTaken(self._taken_message(old, owned))
         self._delete(old, owned, why="--overwrite")
+
+    def _trains_longer(self, old: Mapping[str, Any]) -> bool:
+        """Whether this ``--resume`` continues ``old``'s run with only other ``training_epochs``
+        (:func:`epochs_only_changes`); logs so when it does."""
+        changes = epochs_only_changes(old.get("spec") or {}, self.document["spec"]) if self.resume else []
+        if changes:
+            logger.info(
+                "--resume: the spec differs only in training_epochs (%s): the training continues", ", ".join(changes)
+            )
+        return bool(changes)
 
     def remove_previous(self) -> list[str]:
         """Deletes the files of this spec's previous run that this run writes again, unless it
@@ -367,34 +372,3 @@ class RunManifest:
     def _write(self) -> None:
         with self._writing, atomic_output(self.path) as tmp:
             tmp.write_text(json.dumps(self.document, indent=2) + "\n", encoding="utf-8")
-
-
-def interruption_note(spec: Mapping[str, Any], *, spec_file: str) -> str:
-    """What an interrupted run kept and the command that continues it: ``--resume`` where it
-    continues something (a train step's checkpoint; in a survey, the tiles already done).
-
-    Example:
-        >>> steps = [{"predict": "ModelLoader"}]
-        >>> interruption_note({"in_pcloud": ["a.laz", "b.laz"], "out_pcloud": ["no/such/"],
-        ...     "sequential_pipeline": steps}, spec_file="s.json")
-        'continue with: vl3d-focal run s.json --resume (the tiles already done are skipped)'
-        >>> interruption_note({"in_pcloud": ["a.laz"], "out_pcloud": ["no/such/"],
-        ...     "sequential_pipeline": [{"train": "PointNetPwiseClassifier"}]}, spec_file="s.json")
-        'no training checkpoint was kept; run it again: vl3d-focal run s.json'
-    """
-    command = f"vl3d-focal run {spec_file}"
-    survey = is_survey(spec)
-    notes, resumes = [], survey
-    if any("train" in step for step in spec.get("sequential_pipeline", [])):
-        checkpoint = TrainingFiles.under(spec_prefix(spec)).resume_checkpoint
-        resumes = resumes or checkpoint.is_file()
-        notes.append(
-            f"the training checkpoint {checkpoint} was kept"
-            if checkpoint.is_file()
-            else "no training checkpoint was kept"
-        )
-    if resumes:
-        notes.append(f"continue with: {command} --resume" + (" (the tiles already done are skipped)" if survey else ""))
-    else:
-        notes.append(f"run it again: {command}")
-    return "; ".join(notes)

@@ -1,5 +1,7 @@
 """What identifies a spec's run (its fingerprint, :mod:`vl3d_focal.runner.manifest`), and where
-two specs differ, in a few words: what a refused run's message says changed.
+two specs differ, in a few words: what a refused run's message says changed, and whether they
+differ only in the train steps' ``training_epochs`` (:func:`epochs_only_changes`: ``--resume``
+continues such a run).
 
 Example:
     >>> spec_changes({"epochs": 300}, {"epochs": 140})
@@ -8,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Mapping
@@ -61,6 +64,34 @@ def spec_changes(old: Any, new: Any, *, at: str = "$", limit: int = 3) -> list[s
         if len(found) >= limit:
             return found[:limit]
     return found if pairs or old == new else [f"{at}: {shortened_json(old)} -> {shortened_json(new)}"]
+
+
+def epochs_only_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """How two spec identities (:func:`spec_identity`) differ when they differ only in the
+    ``model_args.model_handling.training_epochs`` of train steps (a longer or shorter training,
+    which ``--resume`` continues from its checkpoint), else [] (the same, or other differences).
+
+    Example:
+        >>> def spec(epochs, gamma=2.0):
+        ...     handling = {"training_epochs": epochs}
+        ...     return {"sequential_pipeline": [{"train": "M", "model_args": {"model_handling": handling}, "gamma": gamma}]}
+        >>> epochs_only_changes(spec(4), spec(5))
+        ['$.sequential_pipeline[0].model_args.model_handling.training_epochs: 4 -> 5']
+        >>> epochs_only_changes(spec(4), spec(5, gamma=1.0)), epochs_only_changes(spec(4), spec(4))
+        ([], [])
+    """
+    if old == new or _without_training_epochs(old) != _without_training_epochs(new):
+        return []
+    return spec_changes(old, new, limit=len(new.get("sequential_pipeline") or []))
+
+
+def _without_training_epochs(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a spec identity without its train steps' ``training_epochs``."""
+    copied = copy.deepcopy(dict(spec))
+    for step in copied.get("sequential_pipeline") or []:
+        if "train" in step:
+            step.get("model_args", {}).get("model_handling", {}).pop("training_epochs", None)
+    return copied
 
 
 def shortened_json(value: Any, *, width: int = 60) -> str:

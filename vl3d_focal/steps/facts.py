@@ -54,6 +54,14 @@ class TrainingFacts:
         class_weight_counts: those per-class counts, or None.
         resumed_finished: the run resumed a finished training: it did not fit (the history and
             ``fit_seconds`` are the earlier runs').
+        epochs: a network's epochs (:func:`~vl3d_focal.training.kept_epoch.epoch_facts`):
+            ``planned``, ``run``, ``early_stopping`` (its ``monitor``, ``patience``, whether it
+            ``stopped`` the training and after which ``epoch``) and ``kept`` (the ``epoch`` whose
+            weights the model keeps, ``by`` what, with its ``monitor`` and ``value``); empty for
+            a model fitted once (the forest) and in records written before.
+        model_transformers: what the trained model applies to its imputed features, with their
+            fitted values (:func:`model_transform_facts`, as ``LoadedModelFacts.feature_transformers``);
+            empty in records written before.
     """
 
     model: str
@@ -76,6 +84,8 @@ class TrainingFacts:
     class_weight_counted_on: str | None = None
     class_weight_counts: list[int] | None = None
     resumed_finished: bool = False
+    epochs: dict[str, Any] = field(default_factory=dict)
+    model_transformers: list[dict[str, Any]] = field(default_factory=list)
 
 
 def imputer_facts(configs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """What a run record keeps of a training (:class:`~vl3d_focal.steps.facts.TrainingFacts`): the
-model, its loss and class weights with how they were counted, the history, the files written,
-a forest's validation, the fitted imputers and feature transformers, and the input features.
+model, its loss and class weights with how they were counted, the history and a network's epochs
+(planned, run, early stopping, the epoch kept), the files written, a forest's validation, the
+fitted imputers and feature transformers, the input features and what the model applies to them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.models.forest_schema import BALANCED_SUBSAMPLE
-from vl3d_focal.steps.facts import TrainingFacts, imputer_facts
+from vl3d_focal.steps.facts import TrainingFacts, imputer_facts, model_transform_facts
 
 if TYPE_CHECKING:
     from vl3d_focal.models.bundle import ModelBundle
@@ -25,10 +26,11 @@ def training_facts(trainer: Any, bundle: ModelBundle, transformations: list[dict
         >>> job = Fake(model_name="PointNetPwiseClassifier", class_names=bundle.class_names, training=[],
         ...            model_args={"model_handling": {}}, files=files)
         >>> facts = training_facts(Fake(job=job, history=Fake(rows=[]), fit_seconds=1.25), bundle, [])
-        >>> facts.fit_seconds, facts.feature_names == list(bundle.feature_names), facts.files
-        (1.25, True, {})
+        >>> facts.fit_seconds, facts.feature_names == list(bundle.feature_names), facts.files, facts.epochs
+        (1.25, True, {}, {})
     """
     from vl3d_focal.losses.class_weights import describe_class_weight
+    from vl3d_focal.training.kept_epoch import epoch_facts
     from vl3d_focal.training.targets import TRAINING_POINTS, class_weight_value
 
     job, info = trainer.job, bundle.loss_info
@@ -78,4 +80,8 @@ def training_facts(trainer: Any, bundle: ModelBundle, transformations: list[dict
         class_weight_counted_on=counted_on,
         class_weight_counts=counts,
         resumed_finished=bool(getattr(trainer, "resumed_finished", False)),  # a network's (a forest never resumes)
+        epochs=epoch_facts(model_handling=trainer.handling, callbacks=trainer.callbacks, rows=trainer.history.rows)
+        if hasattr(trainer, "callbacks")  # a network's (a forest is fitted once)
+        else {},
+        model_transformers=model_transform_facts(bundle),
     )

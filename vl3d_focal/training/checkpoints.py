@@ -62,6 +62,20 @@ def fingerprint(document: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def checkpoint_identity(step: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a train step's identity a checkpoint must match: all but ``training_epochs``
+    (``--resume`` with more or fewer epochs continues the same training).
+
+    Example:
+        >>> checkpoint_identity({"train": "M", "model_args": {"model_handling": {"training_epochs": 4, "batch_size": 8}}})
+        {'train': 'M', 'model_args': {'model_handling': {'batch_size': 8}}}
+    """
+    args = dict(step.get("model_args") or {})
+    if "model_handling" in args:
+        args["model_handling"] = {k: v for k, v in args["model_handling"].items() if k != "training_epochs"}
+    return {**step, "model_args": args} if "model_args" in step else dict(step)
+
+
 class ResumeCheckpoint(keras.callbacks.Callback):
     """Writes a resumable checkpoint after every epoch with a finite loss.
 
@@ -157,6 +171,32 @@ def earlier_fit_seconds(restore: Mapping[str, Any] | None) -> float:
     return float((restore or {}).get("fit_seconds") or 0.0)
 
 
+def not_fitting_reason(restore: Mapping[str, Any] | None, *, epochs: int, path: Path) -> str | None:
+    """Why a training resumed from the checkpoint state ``restore`` (at ``path``) fits no epoch,
+    or None when it fits (no checkpoint, or epochs left): its training finished (its last epoch,
+    or early stopping; a finished training resumed with more ``training_epochs`` fits the extra
+    ones), or it holds ``epochs`` epochs or more (``training_epochs`` lowered).
+
+    Example:
+        >>> not_fitting_reason({"epoch": 0, "finished": True}, epochs=2, path=Path("c.npz")) is None
+        True
+        >>> not_fitting_reason({"epoch": 2, "finished": True}, epochs=2, path=Path("c.npz"))
+        'the checkpoint c.npz holds 3 epochs, more than training_epochs (2): not fitting again'
+        >>> stopped = {"EarlyStopping": {"stopped_epoch": 1}}
+        >>> not_fitting_reason({"epoch": 1, "finished": True, "callbacks": stopped}, epochs=4, path=Path("c.npz"))
+        'the checkpoint c.npz is of a finished training: not fitting again'
+    """
+    if restore is None:
+        return None
+    done = int(restore["epoch"]) + 1
+    stopped = bool(((restore.get("callbacks") or {}).get("EarlyStopping") or {}).get("stopped_epoch"))
+    if restore.get("finished") and (done == epochs or stopped):
+        return f"the checkpoint {path} is of a finished training: not fitting again"
+    if done >= epochs:
+        return f"the checkpoint {path} holds {done} epochs, more than training_epochs ({epochs}): not fitting again"
+    return None
+
+
 def restored_history(restore: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """The history rows of a restored checkpoint, epochs counted from 1 (a checkpoint written when
     the history counted from 0, whose last row is its 0-based ``epoch``, is renumbered).
@@ -223,13 +263,14 @@ def read_checkpoint_state(path: Path) -> dict[str, Any] | None:
         ) from err
 
 
-def resume_state(path: Path, *, expected: str) -> dict[str, Any] | None:
+def resume_state(path: Path, *, expected: str, legacy: str | None = None) -> dict[str, Any] | None:
     """The state of the checkpoint ``path`` that ``--resume`` continues from, or None (with a
     warning) when there is none, so the training starts from the first epoch.
 
     Raises:
-        DataError: the checkpoint's fingerprint is not ``expected`` (another train step's, or
-            other data's).
+        DataError: the checkpoint's fingerprint is neither ``expected`` (that of
+            :func:`checkpoint_identity` and the data) nor ``legacy`` (that of a checkpoint written
+            when the fingerprint held ``training_epochs``): another train step's, or other data's.
 
     Example:
         >>> resume_state(Path("no/such/checkpoint.npz"), expected="abc") is None
@@ -243,7 +284,7 @@ def resume_state(path: Path, *, expected: str) -> dict[str, Any] | None:
     if saved is None:
         logger.warning("--resume: no checkpoint at %s; training from the first epoch", path)
         return None
-    if saved.get("fingerprint") != expected:
+    if saved.get("fingerprint") not in (expected, legacy):
         raise DataError(
             f"--resume: the checkpoint {path} belongs to another train step or other data "
             f"(fingerprint {saved.get('fingerprint')}, expected {expected}); run without "

@@ -39,8 +39,10 @@ from vl3d_focal.training.augmentation import Sequencer
 from vl3d_focal.training.callbacks import NonFiniteGuard, TrainingProgress, build_callbacks, checkpoint_writer
 from vl3d_focal.training.checkpoints import (
     ResumeCheckpoint,
+    checkpoint_identity,
     earlier_fit_seconds,
     fingerprint,
+    not_fitting_reason,
     raise_if_diverged,
     restore_checkpoint,
     restored_history,
@@ -57,6 +59,7 @@ from vl3d_focal.training.fields import (
     training_labels,
 )
 from vl3d_focal.training.job import TrainingJob, architecture_args, data_seed, start_from
+from vl3d_focal.training.kept_epoch import epoch_facts
 from vl3d_focal.training.metrics import build_metrics
 from vl3d_focal.training.model_reports import write_architecture_graph, write_history_folder, write_summary
 from vl3d_focal.training.optimizers import build_optimizer
@@ -143,8 +146,11 @@ class Trainer:
         ]
         if self.val_data is not None:
             shapes += [list(self.val_data.coordinates.shape), int(self.val_data.labels.sum())]
-        self.fingerprint = fingerprint({"step": self.job.identity, "fields": shapes})
-        return resume_state(self.job.files.resume_checkpoint, expected=self.fingerprint) if self.job.resume else None
+        self.fingerprint = fingerprint({"step": checkpoint_identity(self.job.identity), "fields": shapes})
+        if not self.job.resume:
+            return None
+        legacy = fingerprint({"step": self.job.identity, "fields": shapes})  # training_epochs included
+        return resume_state(self.job.files.resume_checkpoint, expected=self.fingerprint, legacy=legacy)
 
     def build_model(self) -> None:
         """Loss, model and optimizer under the distribution strategy; restores a checkpoint."""
@@ -189,7 +195,10 @@ class Trainer:
             if self.restore:
                 restore_checkpoint(job.files.resume_checkpoint, model=self.trainer)
                 logger.info(
-                    "resuming from %s after epoch %d of %d", job.files.resume_checkpoint, self.first_epoch, self.epochs
+                    "resuming from %s after epoch %d (training_epochs: %d)",
+                    job.files.resume_checkpoint,
+                    self.first_epoch,
+                    self.epochs,
                 )
         if is_chief():  # the other workers of a multi-worker training write nothing
             write_class_weights(
@@ -275,17 +284,18 @@ class Trainer:
         """Fits the remaining epochs; a NaN or infinite loss ends with the divergence error.
 
         ``fit_seconds`` is the fitting time of every run that trained the model: a resumed training's
-        adds the checkpoint's; a finished training resumed (``resumed_finished``) is not fitted again
-        and keeps the checkpoint's (None for a checkpoint written before it was kept).
+        adds the checkpoint's; a finished training resumed (``resumed_finished``: with the same
+        ``training_epochs``, or fewer than its checkpoint holds) is not fitted again and keeps the
+        checkpoint's (None for a checkpoint written before it was kept); one resumed with more
+        ``training_epochs`` fits the extra epochs.
         """
         start = self.resumer.fit_start = time.perf_counter()
         earlier = earlier_fit_seconds(self.restore)
-        self.resumed_finished = bool(self.restore and self.restore.get("finished"))
-        if self.resumed_finished:
-            logger.info(
-                "the checkpoint %s is of a finished training: not fitting again", self.job.files.resume_checkpoint
-            )
-        elif self.first_epoch < self.epochs:
+        reason = not_fitting_reason(self.restore, epochs=self.epochs, path=self.job.files.resume_checkpoint)
+        self.resumed_finished = reason is not None
+        if reason is not None:
+            logger.info("%s", reason)
+        else:
             self.trainer.fit(
                 self.train_ds,
                 validation_data=self.val_ds,
@@ -338,8 +348,11 @@ class Trainer:
             if self.keep_best and files.best_weights.is_file():
                 self.model.load_weights(str(files.best_weights))
                 logger.info("restored the best weights from %s", files.best_weights)
+            from vl3d_focal.reports.epochs_text import epochs_sentence
             from vl3d_focal.reports.history import plot_training_history
 
+            kept = epoch_facts(model_handling=self.handling, callbacks=self.callbacks, rows=self.history.rows)
+            logger.info("%s", epochs_sentence(kept))
             plot_training_history(csv_path=files.history_csv, png_path=files.history_png)
             if "training_history_dir" in self.outputs:
                 write_history_folder(csv_path=files.history_csv, folder=self.outputs["training_history_dir"])
