@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from vl3d_focal.config import load_spec
+from vl3d_focal.config.checks import is_survey
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.losses.class_weights import describe_class_weight
-from vl3d_focal.runner.outputs import is_survey, output_files
+from vl3d_focal.runner.outputs import output_files
 from vl3d_focal.runner.pipeline import execute_pipeline
 from vl3d_focal.training.callbacks import TrainingProgress
 from vl3d_focal.training.imbalance import imbalance_note

@@ -323,16 +323,27 @@ def _phase_issues(steps: list[tuple[str, RegistryEntry]], arguments: list[Mappin
         current.update(entry.metadata.get("gives", ()))
 
 
-def _survey(spec: Mapping[str, Any]) -> bool:
-    """Whether the run is a survey (as the runner decides: several ``in_pcloud`` clouds and a
-    step that runs cloud by cloud)."""
+def is_survey(spec: Mapping[str, Any]) -> bool:
+    """Whether a spec's run is a survey: several input clouds and a per-cloud step (predict,
+    eval, cloud writer) over them. Only a survey keeps a survey record and tallies its tiles (the
+    runner), and only a survey's tiles are left to the run to refuse one by one (validation); a
+    run that only trains on several clouds has no tiles to record.
+
+    Example:
+        >>> clouds = {"in_pcloud": ["a.laz", "b.laz"], "out_pcloud": ["o/"]}
+        >>> is_survey({**clouds, "sequential_pipeline": [{"train": "RandomForestClassifier"}]})
+        False
+        >>> is_survey({**clouds, "sequential_pipeline": [{"train": "RandomForestClassifier"},
+        ...     {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*p.laz"}]})
+        True
+    """
     if len(_strings(spec.get("in_pcloud"))) < 2:
         return False
-    steps = (find_step(as_dict(step)) for step in as_list(spec.get("sequential_pipeline")))
-    return any(
-        found is not None and runs_per_cloud(found[1], found_step)
-        for found, found_step in zip(steps, as_list(spec.get("sequential_pipeline")))
-    )
+    for step in as_list(spec.get("sequential_pipeline")):
+        located = find_step(as_dict(step))
+        if located is not None and runs_per_cloud(located[1], as_dict(step)):
+            return True
+    return False
 
 
 def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> list[Issue]:
@@ -352,7 +363,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
         [(('in_pcloud', 0), "expected a path ending in .las or .laz; got 'a.txt'")]
     """
     found = annotated_paths(spec)
-    issues = list(path_issues(found, check_files=check_files, survey=_survey(spec)))
+    issues = list(path_issues(found, check_files=check_files, survey=is_survey(spec)))
     issues += _output_issues(spec, found, check_files=check_files)
     issues += _executor_issues(spec)
     issues += _input_issues(spec, check_files=check_files)

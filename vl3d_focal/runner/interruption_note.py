@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vl3d_focal.runner.outputs import is_survey, spec_prefix
+from vl3d_focal.config.checks import is_survey
+from vl3d_focal.runner.outputs import spec_prefix
 from vl3d_focal.training.files import TrainingFiles
 
 

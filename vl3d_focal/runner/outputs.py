@@ -4,7 +4,7 @@ manifest share.
 They are the output paths of the steps' schemas (``x-vl3d-path: cloud-output | model-output``)
 and the files each step declares besides (``outputs`` of its registry entry), expanded under
 the output prefixes: per-cloud outputs under every cloud's prefix, model-level ones under the
-first prefix, and for a survey (:func:`is_survey`) the survey record
+first prefix, and for a survey (:func:`~vl3d_focal.config.checks.is_survey`) the survey record
 (``SURVEY_FILES``); then the run manifest and the run's report files (``RECORD_FILES``, both in
 :mod:`vl3d_focal.config.prefixes`). Files whose number the run finds out as it writes them are
 glob patterns (:func:`numbered_files`), which the run manifest matches.
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.config.checks import runs_per_cloud
+from vl3d_focal.config.checks import is_survey
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.prefixes import (
     PREFIX_MARK,
@@ -48,31 +48,9 @@ def spec_prefix(spec: Mapping[str, Any]) -> str:
     return model_prefix(inputs=[str(p) for p in spec["in_pcloud"]], prefixes=[str(p) for p in spec["out_pcloud"]])
 
 
-def is_survey(spec: Mapping[str, Any]) -> bool:
-    """Whether a normalised spec's run is a survey: several input clouds and a per-cloud step
-    (predict, eval, cloud writer) over them. Only a survey keeps a survey record and tallies its
-    tiles; a run that only trains on several clouds has no tiles to record.
-
-    Example:
-        >>> clouds = {"in_pcloud": ["a.laz", "b.laz"], "out_pcloud": ["o/"]}
-        >>> is_survey({**clouds, "sequential_pipeline": [{"train": "RandomForestClassifier"}]})
-        False
-        >>> is_survey({**clouds, "sequential_pipeline": [{"train": "RandomForestClassifier"},
-        ...     {"writer": "ClassifiedPcloudWriter", "out_pcloud": "*p.laz"}]})
-        True
-    """
-    if len(spec.get("in_pcloud", [])) < 2:
-        return False
-    for step in spec.get("sequential_pipeline", []):
-        located = find_step(step)
-        if located is not None and runs_per_cloud(located[1], step):
-            return True
-    return False
-
-
 def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
     """``(scope, path as written, step)`` of every output of the spec's steps, in step order
-    (then the survey record's, with an empty step, for a survey: :func:`is_survey`).
+    (then the survey record's, with an empty step, for a survey: :func:`~vl3d_focal.config.checks.is_survey`).
 
     Example:
         >>> declared_outputs({"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": [

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.config.checks import runs_per_cloud
+from vl3d_focal.config.checks import is_survey, runs_per_cloud
 from vl3d_focal.config.prefixes import PREFIX_MARK, cloud_prefixes, expand_output, final_clouds
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
@@ -34,7 +34,7 @@ from vl3d_focal.runner.executor import ExecutorSettings
 from vl3d_focal.runner.final_clouds import write_final_clouds
 from vl3d_focal.runner.inputs import read_concatenated_input, read_inputs
 from vl3d_focal.runner.manifest import RunManifest
-from vl3d_focal.runner.outputs import is_survey, output_files, spec_prefix
+from vl3d_focal.runner.outputs import output_files, spec_prefix
 from vl3d_focal.runner.preflight import check_outputs
 from vl3d_focal.runner.run_record import RunRecorder
 from vl3d_focal.runner.survey import SurveyRecord
