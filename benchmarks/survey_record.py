@@ -29,7 +29,8 @@ from vl3d_focal.io.footprints import Footprint, TileIndex  # noqa: E402
 from vl3d_focal.reports.metrics import classification_metrics  # noqa: E402
 from vl3d_focal.reports.survey_map import survey_features  # noqa: E402
 from vl3d_focal.runner.cloud_task import CloudOutcome  # noqa: E402
-from vl3d_focal.runner.survey import KEPT_METRICS, WRITE_INTERVAL_S, WRITE_SHARE, SurveyRecord  # noqa: E402
+from vl3d_focal.runner.survey import WRITE_INTERVAL_S, WRITE_SHARE, SurveyRecord  # noqa: E402
+from vl3d_focal.runner.survey_scores import KEPT_METRICS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "survey_record.json"

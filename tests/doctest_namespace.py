@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,26 @@ def _forest_step(built: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+@contextmanager
+def _logged(name: str = "vl3d_focal") -> Iterator[None]:
+    """Prints what the logger ``name`` and those below it log (INFO and above) inside the block,
+    one ``LEVEL: message`` a record, as the block ends."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    package = logging.getLogger(name)
+    level = package.level
+    package.setLevel(logging.INFO)
+    package.addHandler(handler)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(level)
+        for record in records:
+            print(f"{record.levelname}: {record.getMessage()}")
+
+
 def _np(built: dict[str, Any]):
     import numpy as np
 
@@ -213,6 +235,7 @@ def _streamed(built: dict[str, Any]):
 NAMES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "Path": lambda built: Path,
     "np": _np,
+    "logged": lambda built: _logged,
     "laspy": _laspy,
     "tile": lambda built: _tile(),
     "survey": lambda built: _survey(),

@@ -1,9 +1,10 @@
 """The layers of docs/architecture.md hold: imports only go down, no cycles, no TensorFlow in
-validation, modules stay small."""
+validation, modules stay small; and its module map names every module."""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ LAYERS: list[set[str]] = [
     {"reports"},
     {"models", "losses"},
     {"data", "io"},
-    {"registry", "plugins", "lazy", "errors", "progress", "schema_annotations", "__init__"},
+    {"registry", "plugins", "lazy", "errors", "progress", "schema_annotations", "wording", "__init__"},
 ]
 """Top to bottom; a module may import its own layer and the layers below."""
 
@@ -75,6 +76,42 @@ def test_imports_only_go_down_the_layers():
     assert upward == []
 
 
+REFERENCE = re.compile(r"vl3d_focal(?:\.\w+)+(?::[\w.]+)?")
+"""A string naming a module of the package (``"vl3d_focal.x.y"``, ``"vl3d_focal.x.y:attr"``)."""
+REGISTRATION = {"builtins", "entry_point_group"}
+"""The keywords of a registry (``registry.py``) that name the modules and the entry-point groups
+that register into it: the one place where a lower layer names the higher ones."""
+
+
+def _references(path: Path) -> set[str]:
+    """Every string of ``path`` that names a vl3d_focal module (a lazy reference, imported when
+    used), docstrings and a registry's :data:`REGISTRATION` aside."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    for keyword in ast.walk(tree):
+        if isinstance(keyword, ast.keyword) and keyword.arg in REGISTRATION:
+            skipped.update(id(node) for node in ast.walk(keyword.value))
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skipped
+        if REFERENCE.fullmatch(node.value)
+    }
+
+
+def test_strings_name_no_module_of_a_higher_layer():
+    """A ``"module:attr"`` reference (a registry entry's builder, loader, trainer...) is an import
+    made later: it goes down the layers too."""
+    modules = _modules()
+    upward = []
+    for module, path in modules.items():
+        for reference in _references(path):
+            top = ".".join(reference.partition(":")[0].split(".")[:2])  # its layer's package or module
+            if module != "vl3d_focal" and top in modules and _layer(top) < _layer(module):
+                upward.append(f"{module} names {reference!r}")
+    assert upward == []
+
+
 def test_no_import_cycles():
     graph = {module: _imports(path, module) for module, path in _modules().items()}
     state: dict[str, int] = {}
@@ -93,6 +130,19 @@ def test_no_import_cycles():
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def test_the_module_map_names_every_module():
+    """docs/architecture.md's module map names every module file by its path in the package
+    (a package's ``__init__.py`` is its section's heading)."""
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    files = {path.relative_to(PACKAGE).as_posix() for path in _modules().values()}
+    packages = {Path(name).parent.as_posix() for name in files if Path(name).parent.as_posix() != "."}
+    missing = sorted(name for name in files if Path(name).name != "__init__.py" and f"`{name}`" not in text)
+    assert missing == [], f"add them to the module map of docs/architecture.md: {missing}"
+    assert sorted(p for p in packages if f"### `{p}/`" not in text) == []
+    named = set(re.findall(r"^\| `([\w/]+\.py)` \|", text, re.M))
+    assert sorted(named - files) == [], "the module map names files that are gone"
 
 
 def test_modules_stay_under_400_lines():

@@ -85,7 +85,7 @@ def test_bad_chunk_size_and_missing_file(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         next(iter_chunks(tmp_path / "a.las", chunk_points=10))
     (tmp_path / "b.las").write_bytes(b"not a las file at all")
-    with pytest.raises(DataError, match="cannot be read"):
+    with pytest.raises(DataError, match="b.las: not a LAS/LAZ file"):
         next(iter_chunks(tmp_path / "b.las", chunk_points=10))
 
 

@@ -11,7 +11,7 @@ from vl3d_focal.errors import VL3DFocalError
 from vl3d_focal.losses import CLASS_WEIGHT_STRATEGIES, compute_class_weight, resolve_class_weight
 from vl3d_focal.losses.class_weights import ClassWeightError
 
-COUNTS = [100, 200, 50, 10]  # seed 003's class counts, N = 360
+COUNTS = [100, 200, 50, 10]  # the class counts of a blog post's Keras focal loss (seed 003), N = 360
 
 
 def test_strategy_names():
@@ -65,13 +65,18 @@ def test_median_frequency():
 
 @pytest.mark.parametrize("strategy", CLASS_WEIGHT_STRATEGIES)
 def test_absent_class_is_an_error_by_default(strategy):
-    with pytest.raises(ClassWeightError, match=r"class\(es\) \[1\] have no points"):
+    with pytest.raises(ClassWeightError, match=r"class \[1\] has no points"):
         compute_class_weight(strategy, [10, 0, 5])
+
+
+def test_absent_classes_are_named_in_the_plural():
+    with pytest.raises(ClassWeightError, match=r"^classes \[1, 2\] have no points .* give them .* weight them 0$"):
+        compute_class_weight("inverse_frequency", [10, 0, 0])
 
 
 @pytest.mark.parametrize("strategy", CLASS_WEIGHT_STRATEGIES)
 def test_absent_class_zero_weight_with_warning(strategy):
-    with pytest.warns(RuntimeWarning, match="weighting them 0"):
+    with pytest.warns(RuntimeWarning, match="weighting it 0"):
         got = compute_class_weight(strategy, [10, 0, 5], on_absent_class="zero")
     assert got[1] == 0.0
     assert all(math.isfinite(w) and w > 0 for w in (got[0], got[2]))
@@ -101,7 +106,7 @@ def test_numpy_scalars_are_accepted_as_options_and_bools_are_not():
 def test_the_counts_of_integer_labels_come_from_bincount():
     labels = np.array([0, 2, 2, 2, 0, 2])
     counts = np.bincount(labels, minlength=3)  # [2, 0, 4]: class 1 has no points
-    with pytest.warns(RuntimeWarning, match=r"class\(es\) \[1\]"):
+    with pytest.warns(RuntimeWarning, match=r"class \[1\] has no points"):
         got = compute_class_weight("balanced", counts, on_absent_class="zero")
     np.testing.assert_allclose(got, [6 / (3 * 2), 0.0, 6 / (3 * 4)])
 

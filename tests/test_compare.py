@@ -404,3 +404,26 @@ def test_a_run_given_as_dot_is_named_by_its_folder(runs, monkeypatch):
     root, _, _ = runs
     monkeypatch.chdir(root / "ce")
     assert [run["name"] for run in compare_runs([root / "focal", "."])["runs"]] == ["focal", "ce"]
+
+
+def test_a_run_of_vl3d_s_single_component_train_form_shows_its_seed_and_clouds(tmp_path, restore_logging):
+    """The run record keeps the spec as run, in the pipeline form: compare finds its train step."""
+    from helpers import write_vl3d_cloud
+
+    write_vl3d_cloud(tmp_path / "data" / "train.laz", classes="leafwood", seed=0, scale=0.1, extra=("height_r",))
+    doc = {
+        "train": "RandomForestClassifier",
+        "in_pcloud": "data/train.laz",
+        "out_model": "out/forest/forest.model",
+        "fnames": ["height_r"],
+        "random_seed": 7,
+        "model_args": {"n_estimators": 2, "max_depth": 4},
+    }
+    (tmp_path / "train.json").write_text(json.dumps(doc))
+    assert main(["run", str(tmp_path / "train.json")]) == 0
+    (run,) = compare_runs([tmp_path / "out" / "forest"])["runs"]
+    assert (run["model"].split(" (")[0], run["seed"], run["training_clouds"]) == (
+        "RandomForestClassifier",
+        7,
+        ["train.laz"],
+    )

@@ -71,7 +71,7 @@ def test_a_cloud_lacking_a_dimension_of_the_first_or_a_condition_on_a_missing_on
     richer = laspy.read(tmp_path / "a.laz")
     richer.add_extra_dim(laspy.ExtraBytesParams(name="reflectance", type=np.float32))
     richer.write(tmp_path / "rich.laz")
-    with pytest.raises(DataError, match=r"old.las lacks the extra dimension\(s\) \['reflectance'\] of the first cloud"):
+    with pytest.raises(DataError, match=r"old.las lacks the extra dimension \['reflectance'\] of the first cloud"):
         read_concatenation([{"in_pcloud": tmp_path / "rich.laz"}, {"in_pcloud": tmp_path / "old.las"}])
     mixed = read_concatenation([{"in_pcloud": tmp_path / "a.laz"}, {"in_pcloud": tmp_path / "old.las"}])
     assert mixed.las.header.point_format.id == first.header.point_format.id  # format 6: the first cloud's

@@ -286,3 +286,24 @@ def test_the_summary_names_the_training_step_wall_time_and_the_fit_time_apart(tm
     assert "<b>42.5 s</b><span>training step (wall)</span>" in text
     assert "<b>40.0 s</b><span>fit</span>" in text
     assert "share of the weighted points" in text and "weighted loss" not in text
+
+
+def test_each_training_is_titled_by_its_model_step_and_folder(tmp_path):
+    """Two trainings (a PointNet, then a forest writing ``training_2/``): the nav and the headings
+    tell them apart as the results sections name models; a single training's names its model."""
+    record = make_record(tmp_path)
+    single = render_report(record, folder=tmp_path)
+    assert '<a href="#training-1">Training: PointNetPwiseClassifier (step 1)</a>' in single
+    assert "<h2>Training: PointNetPwiseClassifier (step 1)</h2>" in single
+    record["trainings"][0]["files"] = {"class_weights": str(tmp_path / "training" / "class_weights.json")}
+    forest = {**record["trainings"][0], "model": "RandomForestClassifier", "history": [], "loss": {}}
+    forest["files"] = {"class_weights": str(tmp_path / "training_2" / "class_weights.json")}
+    record["trainings"].append(forest)
+    record["steps"].append({"index": 2, "kind": "train", "name": "RandomForestClassifier", "status": "done"})
+    text = render_report(record, folder=tmp_path)
+    titles = re.findall(r'<section id="training-\d">(<h2>.*?</h2>)', text)
+    assert titles == [
+        "<h2>Training: PointNetPwiseClassifier (step 1) \u2014 training/</h2>",
+        "<h2>Training: RandomForestClassifier (step 3) \u2014 training_2/</h2>",
+    ]
+    assert '<a href="#training-2">Training: RandomForestClassifier (step 3) \u2014 training_2/</a>' in text

@@ -227,7 +227,7 @@ def test_loss_distribution_error_is_exported():
 
 def test_label_outside_the_classes_raises_eagerly():
     loss = ClassWeightedFocalCategoricalCrossentropy(from_logits=True)
-    with pytest.raises(LossArgumentError, match=r"expected integers in \[0, 3\)\. Received label value\(s\) 5"):
+    with pytest.raises(LossArgumentError, match=r"expected integers in \[0, 3\)\. Received label value 5 at 1 point$"):
         loss(np.array([[0, 1, 5]]), np.zeros((1, 3, 3), np.float32))
 
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from test_losses_any_backend import finite_difference
 
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy
-from vl3d_focal.losses.focal_ops import focal_and_slope
+from vl3d_focal.losses.focal_ops import focal_parts, gamma_case
 from vl3d_focal.losses.focal_terms import categorical_logit_terms, dense_logit_terms, sparse_logit_terms
 
 
@@ -126,10 +126,18 @@ def test_probabilities_of_exactly_zero_and_one_are_finite():
         assert value.numpy() > 0
 
 
+def _focal_parts(log_p, *, gamma):
+    """``focal_parts`` (the kernels' ``f`` and slope) at ``ln p`` = ``log_p``, with ``gamma``'s case."""
+    log_p = tf.constant(log_p, tf.float64)
+    return focal_parts(
+        log_p=log_p, p=tf.exp(log_p), one_minus_p=-tf.math.expm1(log_p), gamma=gamma, case=gamma_case(gamma)
+    )
+
+
 def test_slope_is_derivative_of_focal_term():
     log_p = np.linspace(-30.0, -1e-6, 50)
     for gamma in (0.0, 0.25, 1.0, 2.0, 3.5):
-        f, slope = focal_and_slope(tf.constant(log_p, tf.float64), gamma=gamma)
+        f, slope = _focal_parts(log_p, gamma=gamma)
 
         def ref(u, gamma=gamma):
             return (1 - np.exp(u)) ** gamma * -u
@@ -138,7 +146,7 @@ def test_slope_is_derivative_of_focal_term():
         numeric = (ref(log_p + h) - ref(log_p - h)) / (2 * h)
         np.testing.assert_allclose(f.numpy(), ref(log_p), rtol=1e-10)
         np.testing.assert_allclose(slope.numpy(), numeric, rtol=1e-5, atol=1e-6)
-    _, slope = focal_and_slope(tf.constant([0.0]), gamma=0.5)
+    _, slope = _focal_parts([0.0], gamma=0.5)
     assert slope.numpy()[0] == pytest.approx(-0.0)  # limit at p = 1, no NaN
 
 

@@ -309,3 +309,24 @@ def test_vl3d_single_component_miner_form_writes_the_mined_cloud(tmp_path, resto
     recipe = MinedFeatures.from_step(step)
     expected = extract_features(read_cloud(tmp_path / "scene.las"), list(recipe.names), miners=[recipe])
     np.testing.assert_allclose(np.column_stack([written[n] for n in recipe.names]), expected, rtol=1e-6)
+
+
+def test_every_miner_step_has_the_record_its_recipes_and_checks_read():
+    from vl3d_focal.config.schemas import steps_by_kind
+    from vl3d_focal.data.miner_kinds import MINER_KINDS
+
+    assert sorted(entry.name for entry in steps_by_kind()["miner"]) == sorted(MINER_KINDS)
+    flags = {
+        name: [f for f in ("radius_or_k", "separated", "smooths", "reads_colours", "pdal") if getattr(kind, f)]
+        for name, kind in MINER_KINDS.items()
+    }
+    assert flags == {
+        "GeometricFeatures": ["radius_or_k"],
+        "HeightFeatures": ["separated"],
+        "SmoothFeatures": ["smooths"],
+        "HSVFromRGB": ["reads_colours"],
+        "CovarianceFeatures": ["pdal"],
+    }
+    hsv = MinedFeatures.from_step({"miner": "HSVFromRGB", "hue_unit": "Degrees"})
+    height = MinedFeatures("HeightFeatures", ("floor_distance",), ("fd",), {"radius": 2.0, "separation_factor": 0.5})
+    assert (hsv.reach, height.reach, MinedFeatures("SmoothFeatures", (), (), {"radius": 1.5}).reach) == (0.0, 2.5, 1.5)

@@ -144,7 +144,10 @@ def test_a_rerun_deletes_the_previous_runs_files_it_writes_again_unless_it_resum
         _write(evaluation, "rerun")  # its first step's file: the previous run's files go first
     assert evaluation.read_text() == "rerun" and not shared.exists()  # a kill now leaves no mix of two runs
     assert (tmp_path / "runs" / "P" / "report.json").read_text() == "the rerun's record"
-    assert "this run writes again: deleted 2 files of the previous run (P.json)" in caplog.text
+    assert (  # named from the folder that holds them all
+        f"this run writes again: deleted 2 files of the previous run (P.json) in {tmp_path}: "
+        "runs/P/eval/r.json, shared.keras\n"
+    ) in caplog.text
     assert "kept" not in caplog.text
     assert rerun.remove_previous() == []  # once
     rerun.finish("interrupted")

@@ -161,7 +161,7 @@ def test_an_absent_class_hint_names_the_spec_key_and_the_class(tmp_path, scene, 
     spec = _project(tmp_path, scene, document)
     assert _run(spec) == 2
     err = capsys.readouterr().err
-    assert "model_args.compilation_args.loss.class_weight: no training point of the class(es) [" in err
+    assert "model_args.compilation_args.loss.class_weight: no training point of the classes [" in err
     assert "'bridge']; strategy 'balanced' would weight them infinitely" in err
     assert "class_weight: {strategy: balanced, on_absent_class: zero}" in err
 

@@ -64,7 +64,6 @@ def test_each_field_is_written_with_its_points_probabilities_prediction_and_refe
     assert len(files) == len(indices) > 1
     codes = np.arange(len(names))  # a class step: the classes are written as their indices (VL3D's)
     assert bundle.mapping.prediction_values(codes).tolist() == codes.tolist()
-    labels = np.asarray(record.labels)
     for field, written in zip(indices, _read(folder / "out" / "fields", len(indices))):
         ids = np.unique(field)
         np.testing.assert_array_equal(written.X, source.X[ids])  # the cloud's own points, raw coordinates
@@ -76,10 +75,8 @@ def test_each_field_is_written_with_its_points_probabilities_prediction_and_refe
         got = np.stack([np.asarray(written[name], dtype=np.float64) for name in names], axis=1)
         np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
         np.testing.assert_array_equal(np.asarray(written[PREDICTION]), codes[np.argmax(got, axis=1)])
-        expected = np.asarray(source.classification)[ids].astype(np.int64)  # no class: its own code
-        known = labels[ids] >= 0
-        expected[known] = codes[labels[ids][known]]
-        np.testing.assert_array_equal(np.asarray(written.classification), expected)
+        # the cloud's LAS codes as read (an ignored point's too), as the classified clouds keep them
+        np.testing.assert_array_equal(np.asarray(written.classification), np.asarray(source.classification)[ids])
     first = indices[0]
     ids, inverse = np.unique(first, return_inverse=True)
     mean = np.zeros((len(ids), len(names)))
@@ -87,6 +84,25 @@ def test_each_field_is_written_with_its_points_probabilities_prediction_and_refe
     mean /= np.bincount(inverse)[:, None]  # a point padding repeats: the mean of its probabilities
     got = np.stack([np.asarray(_read(folder / "out" / "fields", 1)[0][name], np.float64) for name in names], axis=1)
     np.testing.assert_allclose(got, mean, atol=1e-6)
+
+
+@pytest.mark.parametrize("raw_codes", [False, True])
+def test_a_field_keeps_the_codes_as_read_so_an_ignored_point_never_reads_as_a_class(tmp_path, raw_codes):
+    from vl3d_focal.data.labels import ClassMapping
+    from vl3d_focal.inference.field_clouds import FieldClouds
+
+    las = laspy.create(point_format=3, file_version="1.4")
+    las.x, las.y, las.z = np.arange(4.0), np.zeros(4), np.zeros(4)
+    las.classification = np.array([0, 7, 2, 5])  # unlabelled, ignored, ground (class 0), vegetation (class 1)
+    if raw_codes:  # no class step: the classes are the codes present, predictions written as codes
+        mapping = ClassMapping.from_codes(np.array([2, 5]), ignore_codes=[0, 7])
+    else:
+        mapping = ClassMapping(names=["ground", "vegetation"], codes=[[2], [5]], ignore_codes=[0, 7])
+    clouds = FieldClouds(tmp_path, las=las, class_names=mapping.names, mapping=mapping)
+    clouds.add(np.array([[[0.9, 0.1], [0.9, 0.1], [0.9, 0.1], [0.2, 0.8]]]), np.array([[0, 1, 2, 3]]))
+    written = laspy.read(tmp_path / "receptive_field_0.laz")
+    assert np.asarray(written.classification).tolist() == [0, 7, 2, 5]  # as the classified clouds keep it
+    assert np.asarray(written[PREDICTION]).tolist() == ([2, 2, 2, 5] if raw_codes else [0, 0, 0, 1])
 
 
 def test_block_by_block_prediction_writes_the_same_fields_numbered_on(run, tmp_path, caplog):

@@ -19,8 +19,8 @@ from PIL import Image
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.reports.evaluation_report import format_text_report, write_evaluation
-from vl3d_focal.reports.history import write_training_history
-from vl3d_focal.reports.metrics import METRIC_KEYS, classification_metrics, confusion_matrix
+from vl3d_focal.reports.history import plot_training_history
+from vl3d_focal.reports.metrics import classification_metrics, confusion_matrix
 from vl3d_focal.reports.topdown import plot_topdown, topdown_svg
 from vl3d_focal.runner.cloud_phase import cloud_output_patterns
 
@@ -65,7 +65,7 @@ def test_write_evaluation_files(tmp_path, scene):
         "evaluation_confusion.svg",
     ]  # and no temporary file left behind
     loaded = json.loads(report.read_text())
-    assert tuple(loaded) == METRIC_KEYS
+    assert list(loaded) == ["OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusion_matrix", "per_class"]
     assert loaded == json.loads(json.dumps(metrics))
     assert set(loaded["per_class"]["pole"]) == {"P", "R", "F1", "IoU", "support"}
 
@@ -108,19 +108,23 @@ def test_text_report_marks_undefined_values():
 
 
 def test_training_history(tmp_path):
+    from vl3d_focal.training.callbacks import HistoryWriter  # the CSV the training writes (Keras)
+
     history = {"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.8, 0.7], "accuracy": [0.5, 0.7, 0.8]}
     folder = tmp_path / "h"
-    paths = write_training_history(history, csv_path=folder / "history.csv", png_path=folder / "history.png")
-    with open(paths["csv"], newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert [float(r["val_loss"]) for r in rows] == history["val_loss"]
-    height, width, _ = _png_shape(paths["png"])
+    folder.mkdir()
+    rows = [{"epoch": e + 1, **{name: values[e] for name, values in history.items()}} for e in range(3)]
+    HistoryWriter(folder / "history.csv", rows=rows).write()
+    with open(folder / "history.csv", newline="") as handle:
+        written = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in written] == [1, 2, 3]
+    assert [float(r["val_loss"]) for r in written] == history["val_loss"]
+    png = plot_training_history(csv_path=folder / "history.csv", png_path=folder / "history.png")
+    height, width, _ = _png_shape(png)
     assert width > height  # one panel for loss (with val_loss), one for accuracy
-    with pytest.raises(DataError, match="one value per epoch"):
-        write_training_history(
-            {"loss": [1.0], "val_loss": []}, csv_path=tmp_path / "x.csv", png_path=tmp_path / "x.png"
-        )
+    (folder / "empty.csv").write_text("epoch,loss\n", encoding="utf-8")
+    with pytest.raises(DataError, match="has no epochs"):
+        plot_training_history(csv_path=folder / "empty.csv", png_path=tmp_path / "x.png")
 
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -144,10 +144,11 @@ KILLED_AFTER_EPOCH = 1
 
 def _handled_spec(*, epochs: int) -> dict:
     """Adam, early stopping, learning-rate reduction on plateau (with a cooldown) and VL3D's data
-    augmentation: state and randomness a resume must restore."""
+    augmentation: state and randomness a resume must restore. No epoch improves on the first by a
+    million: early stopping keeps the first epoch's weights (before the kill) as its best."""
     spec = small_spec(epochs=epochs, batch_size=8)
     handling = spec["sequential_pipeline"][1]["model_args"]["model_handling"]
-    handling["early_stopping"] = {"monitor": "val_loss", "patience": 3}
+    handling["early_stopping"] = {"monitor": "val_loss", "patience": 3, "min_delta": 1e6, "restore_best_weights": True}
     handling["reduce_lr_on_plateau"] = {"monitor": "loss", "factor": 0.5, "patience": 1, "cooldown": 1}
     handling["training_sequencer"] = {
         "type": "DLSequencer",
@@ -201,6 +202,9 @@ def test_a_run_killed_after_an_epoch_and_resumed_ends_with_the_same_weights(tmp_
     }
     for got, expected in zip(models["killed"].get_weights(), models["whole"].get_weights()):
         np.testing.assert_array_equal(got, expected)
+    # early stopping's best weights (b*, the first epoch's, compared above) came back with the resume
+    best = [key for key in final["whole"] if key.startswith("b")]
+    assert best and any(not np.array_equal(final["whole"][key], final["whole"]["w" + key[1:]]) for key in best)
     histories = {name: (folder / "out" / "training" / "history.csv").read_text() for name, folder in runs.items()}
     assert histories["killed"] == histories["whole"]
     # the run did learn: the weights moved from epoch to epoch (the comparison is not of constants)

@@ -69,7 +69,8 @@ def test_a_killed_holder_leaves_a_lock_file_that_the_next_run_takes_over(tmp_pat
         holder.wait()
     assert lock.is_file()  # SIGKILL: nobody deleted it, but the system released the lock
     with PrefixLock(lock, holder="next.json"):
-        assert json.loads(lock.read_text())["spec_file"] == "next.json"
+        facts = json.loads(lock.read_text())
+        assert facts["spec_file"] == "next.json" and facts["started"].endswith("+00:00")  # as the records: UTC
     assert not lock.exists()
 
 

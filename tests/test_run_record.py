@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 import logging
 import os
@@ -72,6 +73,15 @@ def test_the_record_has_every_step_with_its_time_and_the_spec_as_run(run):
         }
     ]
     assert record["versions"]["tensorflow"] != "not installed" and record["machine"]["cpu_count"] >= 1
+
+
+def test_the_record_and_the_manifest_stamp_their_times_alike_in_utc(run):
+    root, _, record = run
+    manifest = json.loads((root / "out" / "run.json").read_text())
+    stamps = [datetime.datetime.fromisoformat(record[key]) for key in ("started", "finished")]
+    stamps += [datetime.datetime.fromisoformat(manifest[key]) for key in ("started", "ended")]
+    assert [stamp.utcoffset() for stamp in stamps] == [datetime.timedelta(0)] * 4  # explicit +00:00, one clock
+    assert stamps[0] <= stamps[2] <= stamps[1] <= stamps[3]  # the record is made first, the manifest ends last
 
 
 def test_the_training_facts_equal_the_training_files(run):

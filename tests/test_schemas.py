@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from vl3d_focal.config import schemas, validate_spec
+from vl3d_focal import cli
+from vl3d_focal.config import schema_files, schemas, validate_spec
 from vl3d_focal.config.normalise import apply_defaults, inline_refs
+from vl3d_focal.config.starter import starter_spec
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS, RegistryEntry
 
@@ -135,10 +137,74 @@ def test_load_schema_reads_the_shipped_files():
 
 def test_write_schemas_replaces_stale_files(tmp_path: Path):
     (tmp_path / "losses").mkdir()
-    (tmp_path / "losses" / "removed_loss.schema.json").write_text("{}")
-    written = schemas.write_schemas(folder=tmp_path)
+    stale = tmp_path / "losses" / "removed_loss.schema.json"  # what an earlier write wrote for a removed loss
+    stale.write_text(json.dumps({"$id": schemas.SCHEMA_BASE + "losses/removed_loss.schema.json"}))
+    written = schema_files.write_schemas(folder=tmp_path)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(schemas.generate_schemas())
-    assert not (tmp_path / "losses" / "removed_loss.schema.json").exists()
+    assert not stale.exists()
+
+
+def test_write_schemas_keeps_the_files_it_did_not_write(tmp_path: Path):
+    theirs = {
+        "package.schema.json": '{"title": "a package"}',
+        "other/deep/invoice.schema.json": "{}",
+        "losses/user_loss.schema.json": '{"$id": "https://example.org/user_loss.schema.json"}',
+        "losses/broken.schema.json": "not JSON",
+        "other/losses/gone.schema.json": json.dumps({"$id": schemas.SCHEMA_BASE + "losses/gone.schema.json"}),
+    }
+    for name, text in theirs.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    schema_files.write_schemas(folder=tmp_path)
+    assert {name: (tmp_path / name).read_text() for name in theirs} == theirs
+    assert not list(tmp_path.glob("**/*.partial*")) and not list(tmp_path.glob("**/.*"))
+
+
+def test_write_schemas_writes_what_config_schemas_holds(tmp_path: Path):
+    schema_files.write_schemas(folder=tmp_path)
+    for name, schema in schemas.generate_schemas().items():
+        assert (tmp_path / name).read_text(encoding="utf-8") == json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("folder", "message"),
+    [
+        ("afile/sub", "schema --write {tmp}/afile/sub: cannot write there (Not a directory"),
+        ("afile", "schema --write {tmp}/afile: cannot write there (File exists"),
+        ("proj/init.json", "schema --write {tmp}/proj/init.json: expected a folder to write the schema files in"),
+    ],
+)
+def test_schema_write_to_a_file_is_one_line(tmp_path: Path, capsys, folder: str, message: str):
+    (tmp_path / "afile").write_text("mine")
+    assert cli.main(["schema", "--write", str(tmp_path / folder)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("vl3d-focal: error: " + message.format(tmp=tmp_path))
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert (tmp_path / "afile").read_text() == "mine" and not (tmp_path / "proj").exists()
+
+
+def test_schema_write_to_an_empty_folder_name_is_one_line_and_writes_nothing(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "" would be the current folder
+    assert cli.main(["schema", "--write", ""]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and list(tmp_path.iterdir()) == []
+    assert (
+        captured.err
+        == 'vl3d-focal: error: schema --write "": cannot write there (an empty folder name); give a folder\n'
+    )
+
+
+def test_init_force_replaces_the_file_and_refuses_a_folder(tmp_path: Path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("old")
+    assert cli.main(["init", str(spec), "--force"]) == 0
+    assert spec.read_text() == starter_spec(as_json=False) and sorted(tmp_path.iterdir()) == [spec]
+    capsys.readouterr()
+    (tmp_path / "folder.yaml").mkdir()
+    assert cli.main(["init", str(tmp_path / "folder.yaml"), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"vl3d-focal: error: output {tmp_path / 'folder.yaml'}: is an existing folder; expected a file path\n"
 
 
 def _plugin_loss(**kwargs):  # a plugin builder: keyword arguments only

@@ -378,6 +378,25 @@ def test_examples_exist():
     assert (EXAMPLES / "demo_pipeline.json").is_file()
 
 
+def test_the_demo_baseline_differs_from_the_demo_only_in_its_loss_and_output():
+    """examples/demo_cross_entropy.json is the README's compare baseline: the demo's spec, same
+    data, features, model and training, with unweighted cross-entropy and its own output folder."""
+
+    def read(name):
+        document = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+        document.pop("_comment")
+        train = next(step for step in document["sequential_pipeline"] if "train" in step)
+        loss = train["model_args"]["compilation_args"].pop("loss")
+        return document.pop("out_pcloud"), loss, document
+
+    demo_out, demo_loss, demo = read("demo_pipeline.json")
+    base_out, base_loss, base = read("demo_cross_entropy.json")
+    assert base == demo
+    assert base_loss == {"function": "sparse_categorical_crossentropy"}
+    assert demo_loss["function"] == "class_weighted_focal_categorical_crossentropy"
+    assert (demo_out, base_out) == (["../out/demo/*"], ["../out/cross_entropy/*"])
+
+
 # --- fuzzing: only "valid" or SpecError, never another exception -------------------------
 
 JSON_VALUES = st.recursive(

@@ -10,7 +10,7 @@ from helpers import random_bundle, split_scene
 from vl3d_focal.data.normalization import sample_stride
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.data.synthetic import generate_urban_scene
-from vl3d_focal.inference.buffered import buffer_box, predict_buffered, read_buffer, receptive_radius
+from vl3d_focal.inference.buffered import buffer_box, predict_buffered, read_buffer
 from vl3d_focal.inference.prediction import predict_cloud
 from vl3d_focal.io.chunks import read_within
 from vl3d_focal.io.footprints import TileIndex, read_footprint
@@ -49,8 +49,9 @@ def test_buffered_tiles_predict_as_the_whole_scene_and_unbuffered_borders_differ
     bundle = random_bundle(fnames=FNAMES)
     whole = _whole(root, bundle)
     index = TileIndex.read(tiles)
-    buffer = receptive_radius(bundle.field_spec)
-    assert buffer >= bundle.field_spec.radius
+    # a point's receptive field: its fields' centres within one reach of it, their points within two
+    buffer = 2 * bundle.field_spec.reach
+    assert 0 < buffer < np.inf
     xy = whole.cloud.xyz[:, :2]
     middle = (xy.min(axis=0) + xy.max(axis=0)) / 2  # the inner tile edges
     same = {"buffered": [], "alone": []}
@@ -129,7 +130,7 @@ def test_a_buffered_tile_is_scaled_by_its_own_points_statistics(survey, monkeypa
         "cloud_statistics",
         lambda self, sample: samples.append(sample) or measure(self, sample),
     )
-    _buffered(tiles[0], bundle, buffer=receptive_radius(bundle.field_spec), index=TileIndex.read(tiles))
+    _buffered(tiles[0], bundle, buffer=2 * bundle.field_spec.reach, index=TileIndex.read(tiles))
     own = np.asarray(laspy.read(tiles[0]).intensity)[:: sample_stride(read_footprint(tiles[0]).points)]
     assert len(samples) == 1
     np.testing.assert_array_equal(np.sort(samples[0][:, 0]), np.sort(own.astype(np.float32)))

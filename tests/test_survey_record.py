@@ -71,7 +71,7 @@ def test_record_statuses_metrics_map_and_resume(tmp_path):
     assert sum(line.startswith('  {"path": ') for line in text.splitlines()) == 3  # one tile per line
     doc = json.loads(text)
     assert doc["counts"] == {"done": 2, "skipped": 0, "failed": 1, "pending": 0} and doc["status"] == "finished"
-    assert doc["metrics"]["confusion_matrix"] == [[4, 1], [1, 5]] and doc["metrics"]["tiles_evaluated"] == 2
+    assert doc["metrics"]["confusion_matrix"] == [[4, 1], [1, 5]] and doc["tiles_summed"] == doc["tiles_scored"] == 2
     assert doc["metrics"]["OA"] == pytest.approx(9 / 11) and doc["points_done"] == 150
     tiles = {Path(t["path"]).name: t for t in doc["tiles"]}
     assert tiles["c.laz"]["error"].endswith("corrupted LAS header") and tiles["c.laz"]["bounds"] is None

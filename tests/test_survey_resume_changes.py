@@ -95,10 +95,9 @@ def test_a_replaced_input_is_predicted_again_with_the_neighbours_whose_buffer_re
     points = _halve(tiles / "tile_0_0.las")
     status, stderr = _main(spec, capsys, "--resume")
     assert status == 0, stderr[-3000:]
-    assert "resume: 5 tile(s) already done with the same model and steps, skipped" in stderr
+    assert "resume: 5 tiles already done with the same model and steps, skipped" in stderr
     assert (
-        "resume: 4 tile(s) done before processed again, as their input or the neighbour tiles of their buffer "
-        "changed: tile_0_0.las (input changed since it was done); tile_0_1.las (tile_0_0.las changed since it "
+        "resume: 4 tiles done before processed again, as something changed since: tile_0_0.las (input changed since it was done); tile_0_1.las (tile_0_0.las changed since it "
         "was used); tile_1_0.las (tile_0_0.las changed since it was used); tile_1_1.las (tile_0_0.las changed "
         "since it was used)"
     ) in stderr
@@ -120,7 +119,18 @@ def test_a_replaced_input_is_predicted_again_with_the_neighbours_whose_buffer_re
             assert (tmp_path / "out" / tile / name).read_bytes() == (tmp_path / "fresh" / tile / name).read_bytes()
     assert record["metrics"] == _record(tmp_path / "fresh")[0]["metrics"]
     status, stderr = _main(spec, capsys, "--resume")  # nothing changed since
-    assert status == 0 and "processed again" not in stderr and "9 tile(s) already done" in stderr, stderr[-3000:]
+    assert status == 0 and "processed again" not in stderr and "9 tiles already done" in stderr, stderr[-3000:]
+
+    (tmp_path / "out/tile_1_1/predicted.laz").unlink()
+    status, stderr = _main(spec, capsys, "--resume")
+    assert status == 0 and "resume: 8 tiles already done" in stderr, stderr[-3000:]
+    assert (
+        "resume: 1 tile done before processed again, as something changed since: "
+        "tile_1_1.las (output tile_1_1/predicted.laz missing)\n"
+    ) in stderr
+    assert (tmp_path / "out/tile_1_1/predicted.laz").read_bytes() == (
+        tmp_path / "fresh/tile_1_1/predicted.laz"
+    ).read_bytes()
 
 
 def test_a_tile_that_fails_keeps_no_outputs_of_an_earlier_run(scene, tmp_path, capsys):

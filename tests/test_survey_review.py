@@ -118,8 +118,7 @@ def test_unreadable_files_count_everywhere_and_failures_are_logged_once_at_error
     assert status == 2, stderr[-3000:]
     lines = stderr.splitlines()
     assert any(
-        "INFO vl3d_focal.runner.inputs: 4 input cloud(s)," in line and "(1 unreadable: failed)" in line
-        for line in lines
+        "INFO vl3d_focal.runner.inputs: 4 input clouds," in line and "(1 unreadable: failed)" in line for line in lines
     ), stderr[-3000:]
     junk = [line for line in lines if "junk.laz" in line and " ERROR " in line]
     truncated = [line for line in lines if "truncated.laz: failed:" in line]
@@ -133,7 +132,7 @@ def test_unreadable_files_count_everywhere_and_failures_are_logged_once_at_error
     assert len(left_out) == len(set(left_out))  # each once
     tally = [line for line in lines if "INFO vl3d_focal.runner.cloud_phase: survey: " in line]
     assert len(tally) == 1 and "survey: 2 tiles done, 0 skipped, 2 failed, " in tally[0], stderr[-3000:]
-    assert "2 of 4 tile(s) failed" in lines[-1]
+    assert "2 of 4 tiles failed" in lines[-1]
     record = json.loads((tmp_path / "out" / "survey.json").read_text())
     assert record["tiles_total"] == 4 and record["counts"] == {"done": 2, "skipped": 0, "failed": 2, "pending": 0}
     geo = json.loads((tmp_path / "out" / "survey.geojson").read_text())
@@ -143,7 +142,7 @@ def test_unreadable_files_count_everywhere_and_failures_are_logged_once_at_error
     assert "not a LAS/LAZ file" in features["junk"]["properties"]["error"]
     assert features["truncated"]["geometry"]["type"] == "Polygon"
     report = (tmp_path / "out" / "report.html").read_text()
-    assert "<b>DataError</b> after the last step: survey: 2 of 4 tile(s) failed" in report
+    assert "<b>DataError</b> after the last step: survey: 2 of 4 tiles failed" in report
     assert "in before the first step" not in report
 
 
@@ -154,7 +153,7 @@ def test_an_empty_tile_is_skipped_and_warned_of_not_failed(survey, tmp_path, cap
     assert status == 0, stderr[-3000:]
     warned = [line for line in stderr.splitlines() if "empty.las: empty (0 points), skipped" in line]
     assert len(warned) == 1 and " WARNING " in warned[0]
-    assert "3 input cloud(s), 4776 points (1 empty: skipped)" in stderr
+    assert "3 input clouds, 4776 points (1 empty: skipped)" in stderr
     assert "survey: 2 tiles done, 1 skipped, 0 failed, " in stderr
     record = json.loads((tmp_path / "out" / "survey.json").read_text())
     tiles = {Path(t["path"]).name: t for t in record["tiles"]}

@@ -113,7 +113,7 @@ def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, 
     assert status == 2, stderr[-3000:]
     assert "Traceback" not in stderr
     error = [line for line in stderr.splitlines() if line.startswith("vl3d-focal: error:")]
-    assert len(error) == 1 and "2 of 6 tile(s) failed" in error[0], stderr[-3000:]
+    assert len(error) == 1 and "2 of 6 tiles failed" in error[0], stderr[-3000:]
     assert "corrupt.laz: point cloud" in error[0] and "old_format.las: point cloud" in error[0]
     record = json.loads((tmp_path / "out" / "survey.json").read_text())
     tiles = {Path(t["path"]).name: t for t in record["tiles"]}
@@ -128,7 +128,7 @@ def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, 
     assert record["counts"] == {"done": 4, "skipped": 0, "failed": 2, "pending": 0}
     assert len(walks) == 1, "the per-cloud output paths must be found once per phase, not per tile"
     assert "truncated or corrupted" in tiles["corrupt.laz"]["error"]
-    assert "unknown feature(s) ['gps_time']" in tiles["old_format.las"]["error"]
+    assert "unknown feature ['gps_time']" in tiles["old_format.las"]["error"]
     for name in ("tile_0_0", "tile_0_1", "tile_1_0", "tile_1_1"):
         tile = tiles[f"{name}.las"]
         assert tile["status"] == "done" and tile["error"] is None and tile["seconds"] > 0
@@ -171,7 +171,7 @@ def test_a_sigkilled_survey_resumed_ends_with_the_outputs_of_an_uninterrupted_on
     assert _main(whole, _predict_spec(survey, "out"), capsys)[0] == 0
     status, stderr = _main(killed, _predict_spec(survey, "out"), capsys, "--resume")
     assert status == 0, stderr[-3000:]
-    assert "resume: 2 tile(s) already done with the same model and steps, skipped" in stderr
+    assert "resume: 2 tiles already done with the same model and steps, skipped" in stderr
     resumed = json.loads((killed / "out" / "survey.json").read_text())
     assert resumed["counts"] == {"done": 2, "skipped": 2, "failed": 0, "pending": 0}
     expected = json.loads((whole / "out" / "survey.json").read_text())
@@ -238,7 +238,7 @@ def test_a_survey_trained_in_the_run_gives_the_same_outputs_on_dask_workers(surv
     assert status == 0, stderr[-3000:]
     status, stderr = _main(dask, {**spec, "executor": {"engine": "dask", "workers": 2}}, capsys)
     assert status == 0, stderr[-3000:]
-    assert "dask: started a local cluster of 2 worker process(es)" in stderr
+    assert "dask: started a local cluster of 2 worker processes, 1 thread each" in stderr
     assert "distributed." not in stderr and "Traceback" not in stderr, stderr[-3000:]  # Dask's INFO lines kept off
     assert "dask: the workers load the model trained in this run (a copy, removed at the end)" in stderr
     assert "survey_model" not in stderr, stderr[-3000:]  # before: "wrote model <out>/.survey_model...partial.keras"
@@ -301,15 +301,15 @@ def test_a_resumed_survey_predicts_again_the_neighbours_of_a_repaired_tile(surve
 
     status, stderr = _main(tmp_path, spec, capsys, "--resume")  # still broken: nothing to redo
     assert status == 2 and "processed again" not in stderr, stderr[-3000:]
-    assert "resume: 3 tile(s) already done with the same model and steps, skipped" in stderr
+    assert "resume: 3 tiles already done with the same model and steps, skipped" in stderr
 
     broken.write_bytes(good)
     status, stderr = _main(tmp_path, spec, capsys, "--resume")
     assert status == 0, stderr[-3000:]
     redone = [line for line in stderr.splitlines() if "processed again" in line]
     assert len(redone) == 1 and redone[0].endswith(
-        "resume: 3 tile(s) done before processed again, as their input or the neighbour tiles of their buffer "
-        "changed: " + "; ".join(f"{name}.las (tile_0_0.laz changed since it was left out)" for name in neighbours)
+        "resume: 3 tiles done before processed again, as something changed since: "
+        + "; ".join(f"{name}.las (tile_0_0.laz changed since it was left out)" for name in neighbours)
     ), stderr[-3000:]
     resumed = json.loads((tmp_path / "out" / "survey.json").read_text())
     assert resumed["counts"] == {"done": 4, "skipped": 0, "failed": 0, "pending": 0}
@@ -321,4 +321,4 @@ def test_a_resumed_survey_predicts_again_the_neighbours_of_a_repaired_tile(surve
 
     status, stderr = _main(tmp_path, spec, capsys, "--resume")
     assert status == 0 and "processed again" not in stderr, stderr[-3000:]
-    assert "resume: 4 tile(s) already done with the same model and steps, skipped" in stderr
+    assert "resume: 4 tiles already done with the same model and steps, skipped" in stderr

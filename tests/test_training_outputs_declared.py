@@ -8,9 +8,11 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from helpers import DEMO_CLASSES, tiny_pointnet_args
 
 from vl3d_focal.cli import main
+from vl3d_focal.config.step_files import StepPlace
 from vl3d_focal.data.synthetic import write_demo_scene
 from vl3d_focal.registry import STEPS
 
@@ -33,8 +35,9 @@ def _train_step(training: list[str]) -> dict:
 
 def test_the_train_step_declares_its_training_prediction_files():
     outputs = STEPS.get("train").metadata["outputs"]
-    assert [path for _, path in outputs(_train_step(["a.las"])) if path.startswith("*te/")] == []  # output paths
-    two = [path for _, path in outputs(_train_step(["x/a.las", "y/b.laz"])) if path.startswith("*te/")]
+    place = StepPlace(ordinal=1, inputs=("a.las",), prefixes=("out/",))
+    assert [path for _, path in outputs(_train_step(["a.las"]), place) if path.startswith("*te/")] == []  # output paths
+    two = [path for _, path in outputs(_train_step(["x/a.las", "y/b.laz"]), place) if path.startswith("*te/")]
     assert sorted(two) == sorted(f"*{name}" for name in WRITTEN)
 
 
@@ -68,3 +71,35 @@ def _mark_stale(path: Path) -> int:
     """Sets the file's modification time far in the past; returns it."""
     os.utime(path, ns=(1_000_000_000, 1_000_000_000))
     return path.stat().st_mtime_ns
+
+
+@pytest.mark.parametrize(
+    ("training", "written"),
+    [
+        (None, WRITTEN),  # the input clouds, each its own files
+        (["data/a.las"], ["te/rf.log", "te/sp.laz", "te/classified.laz"]),  # one, under the first prefix: no cloud's
+    ],
+)
+def test_every_file_the_training_writes_for_two_input_clouds_and_one_prefix_is_in_the_manifest(
+    tmp_path, training, written
+):
+    for seed, name in ((3, "a"), (4, "b")):
+        write_demo_scene(tmp_path / "data" / f"{name}.las", seed=seed, size_m=10.0, density=1.0)
+    step = _train_step(training or [])
+    if training is None:
+        del step["model_args"]["model_handling"]["training_pcloud"]
+    spec = {
+        "in_pcloud": ["data/a.las", "data/b.las"],
+        "out_pcloud": "out/*",
+        "sequential_pipeline": [
+            {"class_mapping": "LASClassMapping", "classes": DEMO_CLASSES, "ignore_codes": [0, 7]},
+            step,
+        ],
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    assert main(["run", str(path)]) == 0
+    out = tmp_path / "out"
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert set(written) <= files
+    assert files <= set(json.loads((out / "run.json").read_text())["files"])  # every file the run wrote

@@ -149,9 +149,9 @@ def test_the_training_progress_estimates_the_time_left(caplog):
     for epoch in (3, 4, 5):  # resumed after 3 epochs: the mean of this run's epochs
         progress.on_epoch_end(epoch)
     assert [r.getMessage() for r in caplog.records] == [
-        "epoch 4/6: 4 s elapsed; about 8 s left (an estimate: 2 epoch(s) x 4 s, the mean epoch time; "
+        "epoch 4/6: 4 s elapsed; about 8 s left (an estimate: 2 epochs x 4 s, the mean epoch time; "
         "early stopping may end it sooner)",
-        "epoch 5/6: 10 s elapsed; about 5 s left (an estimate: 1 epoch(s) x 5 s, the mean epoch time; "
+        "epoch 5/6: 10 s elapsed; about 5 s left (an estimate: 1 epoch x 5 s, the mean epoch time; "
         "early stopping may end it sooner)",
         "epoch 6/6: 15 s elapsed",
     ]

@@ -1,7 +1,7 @@
 """A run that evaluates two models (one it trains, one it loads) records which model each
 evaluation scored; its report and ``vl3d-focal compare`` show one score per model, never the
-two models' confusion matrices summed; two train steps in one spec are valid with a warning
-(both write the run's training/ folder, the second's files replacing the first's)."""
+two models' confusion matrices summed (two train steps' training folders:
+``test_training_folders.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from helpers import DEMO_CLASSES, run_steps
 
-from vl3d_focal.config import check_spec
 from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.io.prefix_lock import INTERRUPTED_SILENTLY
 from vl3d_focal.reports.compare import compare_runs
@@ -114,21 +113,6 @@ def test_report_shows_one_score_line_per_model_and_names_the_model_in_results(tw
     assert "Results: test.las \u2014 RandomForestClassifier (step 2)" in html
     assert "Results: test.las \u2014 RandomForestClassifier (loaded rf.model)" in html
     assert "confusion matrices summed" not in html
-
-
-def test_two_train_steps_are_a_warning_they_share_the_training_folder(tmp_path):
-    generate_urban_scene(seed=3, size_m=10.0).write(tmp_path / "a.las")
-    spec = {
-        "in_pcloud": ["a.las"],
-        "out_pcloud": ["out/*"],
-        "sequential_pipeline": [MAPPING, _forest(2, 1), _forest(4, 1)],
-    }
-    checked = check_spec(spec, base_dir=tmp_path)
-    assert checked.issues == []
-    warnings = [str(note) for note in checked.notes if "is also written by" in str(note)]
-    assert len(warnings) == 1 and warnings[0].startswith("$.sequential_pipeline[2]: warning: "), checked.notes
-    assert "training/class_weights.json is also written by $.sequential_pipeline[1]" in warnings[0]
-    assert "this step's replace the earlier one's" in warnings[0]
 
 
 def test_compare_shows_a_running_record_whose_process_is_gone_as_interrupted(two_models, tmp_path):

@@ -198,13 +198,7 @@ def test_the_autoencoders_vl3d_tuning_keys_are_notes_and_its_reports_are_outputs
     pre_processing = "$.sequential_pipeline[0].model_args.pre_processing"
     assert sorted(note.path for note in checked.notes) == [  # model_args.fnames: the step's own, read as VL3D does
         f"{pre_processing}.{key}"
-        for key in (
-            "fast_flag_per_depth",
-            "nthreads",
-            "support_chunk_size",
-            "support_strategy_fast",
-            "training_receptive_fields_dir",
-        )
+        for key in ("fast_flag_per_depth", "nthreads", "support_chunk_size", "support_strategy_fast")
     ]
     assert [(issue.path, issue.message[:30]) for issue in checked.issues] == [
         (f"{pre_processing}.receptive_fields_distribution_plot_path", "expected a path ending in .svg")

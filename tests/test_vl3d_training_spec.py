@@ -170,15 +170,9 @@ def test_keys_tuning_vl3d_internals_carry_the_reason_they_have_no_effect():
                 walk(value, path)
 
     walk(generate_schemas()["pipeline.schema.json"]["$defs"]["model_args.PointNetPwiseClassifier"])
-    assert {
-        "nthreads",
-        "fast",
-        "support_chunk_size",
-        "support_strategy_fast",
-        "training_receptive_fields_dir",
-        "verbose",
-    } <= set(notes)
+    assert {"nthreads", "fast", "support_chunk_size", "support_strategy_fast", "verbose"} <= set(notes)
     assert "receptive_fields_dir" not in notes  # the prediction fields are written (test_receptive_field_clouds)
+    assert "training_receptive_fields_dir" not in notes  # and the training fields (test_training_field_clouds)
     assert all(len(why) > 20 for why in notes.values())
 
 

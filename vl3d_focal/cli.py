@@ -70,6 +70,7 @@ def _print_issues(error: SpecError) -> None:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from vl3d_focal.config import read_spec
     from vl3d_focal.config.notes import notes_summary
+    from vl3d_focal.wording import noun
 
     status = 0
     for path in args.specs:
@@ -79,6 +80,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             if args.debug:
                 traceback.print_exc()
             _print_issues(error)
+            if error.notes:  # all at once: what the spec will still be told once its errors are fixed
+                summary = notes_summary([note.message for note in error.notes])
+                errors = noun(len(error.issues), "error")
+                print(f"{path}: besides the {errors}, noted{summary}:", file=sys.stderr)
+                for note in error.notes:
+                    print(note, file=sys.stderr)
             status = USER_ERROR
         else:
             print(f"{path}: valid" + notes_summary([note.message for note in notes]))
@@ -108,10 +115,11 @@ def _run_spec(
     if requested is not None:  # the local workers' fork server imports TensorFlow while the spec is validated
         start_worker_server(requested, quiet=not debug)
     from vl3d_focal.config import read_spec
+    from vl3d_focal.config.notes import run_note_lines
 
     spec, notes, origins = read_spec(path)  # a SpecError is reported by main(), before any work
-    for note in notes:
-        logger.warning("%s", note)
+    for level, line in run_note_lines(notes):
+        logger.log(level, "%s", line)
     from vl3d_focal.lazy import import_keras, silence_keras_import
     from vl3d_focal.runner.cloud_phase import driver_loads_models
 
@@ -183,10 +191,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from vl3d_focal.config import schemas
+    from vl3d_focal.config import schema_files, schemas
 
-    if args.write:
-        for path in schemas.write_schemas(folder=args.write):
+    if args.write is not None:  # a str: Path("") would be the current folder
+        for path in schema_files.write_schemas(folder=args.write):
             print(path)
         return 0
     print(json.dumps(schemas.active_schemas()[args.name], indent=2, ensure_ascii=False))
@@ -195,6 +203,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_init(args: argparse.Namespace) -> int:
     from vl3d_focal.config.starter import starter_spec
+    from vl3d_focal.io.atomic import write_text
 
     as_json = args.format == "json" or (
         args.format is None and args.path is not None and args.path.suffix.lower() == ".json"
@@ -205,8 +214,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
         return 0
     if args.path.exists() and not args.force:
         raise VL3DFocalError(f"{args.path} already exists; pass --force to overwrite it")
-    args.path.parent.mkdir(parents=True, exist_ok=True)
-    args.path.write_text(text, encoding="utf-8")
+    write_text(args.path, text)  # atomic; a folder or an unwritable path: one line (DataError)
     print(f"wrote {args.path}; set in_pcloud to your LAS/LAZ files, then: vl3d-focal validate {args.path}")
     return 0
 
@@ -263,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted training from its last checkpoint (training/resume/) and, "
+        help="continue an interrupted training from its last checkpoint (training/resume/; the k-th train "
+        "step's: training_<k>/resume/) and, "
         "for several clouds, process only the tiles survey.json does not record as complete",
     )
     run.add_argument(
@@ -330,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the pipeline spec's JSON Schema")
     schema.add_argument("--name", default="pipeline.schema.json", help="schema file to print (default: %(default)s)")
-    schema.add_argument("--write", metavar="FOLDER", type=Path, help="write every schema file into FOLDER instead")
+    schema.add_argument("--write", metavar="FOLDER", help="write every schema file into FOLDER instead")
     schema.set_defaults(handler=_cmd_schema)
 
     init = commands.add_parser("init", help="write a commented starter spec (stdout without PATH)")

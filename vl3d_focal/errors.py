@@ -63,10 +63,12 @@ class SpecIssue:
 
 
 class SpecError(VL3DFocalError):
-    """A pipeline spec that is not valid; holds every issue found, sorted by location."""
+    """A pipeline spec that is not valid; holds every issue found, sorted by location, and the
+    notes a valid spec would report that still apply (``notes``)."""
 
-    def __init__(self, issues: Iterable[SpecIssue]):
+    def __init__(self, issues: Iterable[SpecIssue], notes: Iterable[SpecIssue] = ()):
         self.issues = sorted(issues, key=SpecIssue.sort_key)
+        self.notes = list(notes)
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 

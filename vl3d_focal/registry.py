@@ -231,6 +231,17 @@ class Registry:
             raise RegistryError(f"unknown {self.kind} {name!r}{hint} Known: {', '.join(sorted(self._entries))}")
         return self._entries[name]
 
+    def find(self, name: object) -> RegistryEntry | None:
+        """The entry called ``name``; None for an unknown name or a value that is not a name
+        (validation reports those on its own).
+
+        Example:
+            >>> MODELS.find("PointNetPwiseClassifier").name, MODELS.find("PointNet"), MODELS.find({"not": "a name"})
+            ('PointNetPwiseClassifier', None, None)
+        """
+        self._load()
+        return self._entries.get(name) if isinstance(name, str) else None
+
     def build(self, cfg: Mapping[str, Any], **default_args: Any) -> Any:
         """Builds the component a spec entry describes.
 

@@ -36,6 +36,8 @@ CLOUD_FOLDER_OUTPUT = "cloud-folder-output"
 """``x-vl3d-path`` of an output folder written once per input cloud (its files are declared by the
 step's ``outputs``): with several clouds it must start with ``*``, as a per-cloud file."""
 CLOUD_SUFFIXES = (".las", ".laz")
+"""The suffixes of a point cloud file (LAS/LAZ, compared lower case): the one definition, for
+schemas, spec checks and the readers and writers of :mod:`vl3d_focal.io`."""
 MODEL_SUFFIXES = (".keras",)
 PLOT_SUFFIXES = (".svg", ".png", ".pdf")
 """Picture formats of the reports' plots (matplotlib chooses the format from the suffix)."""

@@ -53,7 +53,7 @@ _PUBLIC = {
     "sort_issues": "messages",
     "starter_spec": "starter",
     "validate_spec": "loading",
-    "write_schemas": "schemas",
+    "write_schemas": "schema_files",
 }
 """The public API and the module of each; imported on first use, so that reading a spec file
 (:mod:`~vl3d_focal.config.parsing`) does not load the validation's schemas and checks."""

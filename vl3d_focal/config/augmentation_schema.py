@@ -21,7 +21,13 @@ from vl3d_focal.schema_annotations import case_insensitive_pattern
 TRANSFORMATIONS = ("Rotation", "Scale", "Jitter")
 """Transformation types of VL3D's augmentor (case-insensitive)."""
 DISTRIBUTIONS = {"uniform": ("start", "end"), "normal": ("mean", "stdev"), "gaussian": ("mean", "stdev")}
-"""Distribution types and their parameters."""
+"""Distribution types (case-insensitive) and their parameters: the types of the same parameters
+are one distribution (``gaussian`` is ``normal``)."""
+
+
+def _distribution_types(parameters: tuple[str, ...]) -> list[str]:
+    """The distribution types of :data:`DISTRIBUTIONS` that take ``parameters``."""
+    return [name for name, taken in DISTRIBUTIONS.items() if taken == parameters]
 
 
 def _kind(names: list[str] | tuple[str, ...], what: str) -> dict[str, Any]:
@@ -43,21 +49,21 @@ def distribution_schema(description: str) -> dict[str, Any]:
     """
     uniform = closed_object(
         {
-            "type": _kind(["uniform"], "distribution type"),
+            "type": _kind(_distribution_types(DISTRIBUTIONS["uniform"]), "distribution type"),
             "start": {"type": "number", "description": "Lowest value."},
             "end": {"type": "number", "description": "Highest value."},
         },
-        required=["type", "start", "end"],
+        required=["type", *DISTRIBUTIONS["uniform"]],
         description="Values drawn uniformly in [start, end).",
         title="a uniform distribution",
     )
     normal = closed_object(
         {
-            "type": _kind(["normal", "gaussian"], "distribution type"),
+            "type": _kind(_distribution_types(DISTRIBUTIONS["normal"]), "distribution type"),
             "mean": {"type": "number", "description": "Mean."},
             "stdev": {"type": "number", "minimum": 0, "description": "Standard deviation."},
         },
-        required=["type", "mean", "stdev"],
+        required=["type", *DISTRIBUTIONS["normal"]],
         description="Values drawn from a normal distribution.",
         title="a normal distribution",
     )

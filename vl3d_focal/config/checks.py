@@ -38,11 +38,12 @@ from typing import Any
 from vl3d_focal.config.inputs import concatenated_clouds, run_inputs
 from vl3d_focal.config.messages import did_you_mean, json_path
 from vl3d_focal.config.normalise import annotated_paths
-from vl3d_focal.config.notes import WARNING_PREFIX
 from vl3d_focal.config.path_checks import Found, Issue, path_issues
+from vl3d_focal.config.phase_checks import phase_issues, runs_per_cloud
 from vl3d_focal.config.prefixes import FINAL_CLOUDS_KEY, PREFIX_MARK, cloud_prefixes, expand_output, run_files
 from vl3d_focal.config.scheduler_address import scheduler_address_problem
 from vl3d_focal.config.schemas import find_step, steps_by_kind
+from vl3d_focal.config.step_files import step_files
 from vl3d_focal.data.feature_names import header_feature_names
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.chunks import read_header
@@ -91,6 +92,24 @@ def _output_target_problem(path: str, *, folder: bool = False) -> str | None:
     return None
 
 
+def once_per_cloud_problem(value: str, *, clouds: int) -> str | None:
+    """Why a per-cloud output ``value`` (written under each cloud's prefix) without a leading ``*``
+    cannot be written for ``clouds`` clouds (None: it can).
+
+    Example:
+        >>> once_per_cloud_problem("fields/", clouds=2)[:55]
+        "'fields/' would be written once per input cloud (2), ea"
+        >>> once_per_cloud_problem("*fields/", clouds=2), once_per_cloud_problem("fields/", clouds=1)
+        (None, None)
+    """
+    if value.startswith(PREFIX_MARK) or clouds <= 1:
+        return None
+    return (
+        f"{value!r} would be written once per input cloud ({clouds}), each overwriting the last; start it "
+        "with '*' to write under each cloud's prefix"
+    )
+
+
 def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) -> Iterator[Issue]:
     inputs = run_inputs(spec)
     prefixes = _strings(spec.get("out_pcloud"))
@@ -135,14 +154,9 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
         if not kind.endswith("-output"):
             continue
         if kind in ("cloud-output", CLOUD_FOLDER_OUTPUT):
-            if not value.startswith(PREFIX_MARK) and len(inputs) > 1:
-                yield (
-                    parts,
-                    (
-                        f"{value!r} would be written once per input cloud ({len(inputs)}), each "
-                        "overwriting the last; start it with '*' to write under each cloud's prefix"
-                    ),
-                )
+            problem = once_per_cloud_problem(value, clouds=len(inputs))
+            if problem is not None:
+                yield parts, problem
             targets = [expand_output(value, prefix=prefix) for prefix in per_cloud]
         else:
             targets = [expand_output(value, prefix=prefixes[0])]
@@ -165,19 +179,12 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
 def _step_files(
     spec: Mapping[str, Any], *, inputs: Sequence[str], prefixes: Sequence[str], per_cloud: Sequence[str]
 ) -> tuple[dict[str, str], list[Issue]]:
-    """The files steps write besides their output paths (their registry entry's ``outputs``: the
-    training folder's files, an evaluation's tables and plots), by who writes them, and an issue
-    for each step that would write a file an earlier step writes (e.g. two train steps: both
-    write ``<first prefix>training/``)."""
+    """The files steps write besides their output paths (:func:`~vl3d_focal.config.step_files.step_files`:
+    the training folder's files, an evaluation's tables and plots), by who writes them, and an
+    issue for each step that would write a file an earlier step writes."""
     files: dict[str, str] = {}
     clashes: list[Issue] = []
-    for index, step in enumerate(as_list(spec.get("sequential_pipeline"))):
-        located = find_step(as_dict(step))
-        declared = located[1].metadata.get("outputs") if located else None
-        try:
-            outputs = list(declared(step)) if declared else []
-        except (KeyError, TypeError, AttributeError):  # arguments the schema refuses: reported there
-            continue
+    for index, outputs in step_files(as_list(spec.get("sequential_pipeline")), inputs=inputs, prefixes=prefixes):
         who = f"{_where(('sequential_pipeline', index))} (a file it writes besides its output paths)"
         clashed = False
         for scope, path in outputs:
@@ -187,22 +194,9 @@ def _step_files(
                 earlier = files.setdefault(target, who)
                 if earlier != who and not clashed:  # one issue per step: the first file it shares
                     clashed = True
-                    clashes.append((("sequential_pipeline", index), _clash(target, earlier, step=as_dict(step))))
+                    why = f"{target} is also written by {earlier}, which this step would overwrite"
+                    clashes.append((("sequential_pipeline", index), why))
     return files, clashes
-
-
-def _clash(target: str, earlier: str, *, step: Mapping[str, Any]) -> str:
-    """Why a step cannot write ``target``, which the step ``earlier`` describes also writes; for a
-    second train step, a warning (VL3D's pipelines may train several models in one run)."""
-    if "train" in step:  # every train step writes <first prefix>training/; no step has its own
-        return (
-            f"{WARNING_PREFIX}{target} is also written by {earlier}: every train step writes its files "
-            "(history, class weights, checkpoints) to the run's training/ folder under the first output "
-            "prefix, so this step's replace the earlier one's (the models and their evaluations stay apart); "
-            "to keep both trainings' files, train the other model in a run of its own (another out_pcloud) "
-            "and compare the runs with vl3d-focal compare"
-        )
-    return f"{target} is also written by {earlier}, which this step would overwrite"
 
 
 def _executor_issues(spec: Mapping[str, Any]) -> Iterator[Issue]:
@@ -278,51 +272,6 @@ def _order_issues(kind: str, entry: RegistryEntry, at: tuple, *, given: set[str]
         yield (at + (kind,) if entry.name != kind else at), f"{entry.name!r} needs a {named} step before it"
 
 
-def runs_per_cloud(entry: RegistryEntry, step: Mapping[str, Any]) -> bool:
-    """Whether the step runs cloud by cloud (its entry's ``per_cloud``, for these arguments).
-
-    Example:
-        >>> entry = RegistryEntry(name="Noop", builder=print, schema={}, description="",
-        ...                       metadata={"per_cloud": lambda step: step["each"]})
-        >>> runs_per_cloud(entry, {"each": True}), runs_per_cloud(entry, {"each": False})
-        (True, False)
-    """
-    per_cloud = entry.metadata.get("per_cloud")
-    return bool(per_cloud(step) if callable(per_cloud) else per_cloud)
-
-
-def _per_cloud_products() -> set[str]:
-    """What only per-cloud steps give (e.g. predictions)."""
-    givers: dict[str, list[bool]] = {}
-    for entries in steps_by_kind().values():
-        for entry in entries:
-            for product in entry.metadata.get("gives", ()):
-                givers.setdefault(product, []).append(bool(entry.metadata.get("per_cloud")))  # callable: may be
-    return {product for product, flags in givers.items() if all(flags)}
-
-
-def _phase_issues(steps: list[tuple[str, RegistryEntry]], arguments: list[Mapping[str, Any]]) -> Iterator[Issue]:
-    """Per-cloud steps needing what a per-cloud step gave before a step of another kind."""
-    products, current, ever = _per_cloud_products(), set[str](), set[str]()
-    for i, (found, step) in enumerate(zip(steps, arguments)):
-        kind, entry = found
-        ever.update(entry.metadata.get("gives", ()))
-        if not runs_per_cloud(entry, step):
-            current = set()
-            continue
-        for need in entry.metadata.get("needs", ()):
-            if need in products and need in ever and need not in current:
-                yield (
-                    ("sequential_pipeline", i, kind),
-                    (
-                        f"{entry.name!r} needs the {need} of a per-cloud step in the same run of consecutive "
-                        f"per-cloud steps (they are processed cloud by cloud); move the steps of other kinds "
-                        "between them before that run"
-                    ),
-                )
-        current.update(entry.metadata.get("gives", ()))
-
-
 def is_survey(spec: Mapping[str, Any]) -> bool:
     """Whether a spec's run is a survey: several input clouds and a per-cloud step (predict,
     eval, cloud writer) over them. Only a survey keeps a survey record and tallies its tiles (the
@@ -371,7 +320,10 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
     known_steps = [step for step in steps if step is not None]
     order_known = len(known_steps) == len(steps)  # else what a step gives is unknown
     given: set[str] = set()
-    known: dict[str, Any] = {"pipeline": as_list(spec.get("sequential_pipeline"))}  # the steps, for order checks
+    known: dict[str, Any] = {  # the steps, for order checks; how many clouds they see
+        "pipeline": as_list(spec.get("sequential_pipeline")),
+        "clouds": len(run_inputs(spec)),
+    }
     if check_files:  # what each input cloud offers, from its header: steps check fnames against it
         known["cloud_features"] = {
             path: header_feature_names(path) for path in concatenated_clouds(spec) or _strings(spec.get("in_pcloud"))
@@ -395,5 +347,6 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
             issues += check(step, at, known)
         given.update(entry.metadata.get("gives", ()))
     if order_known:
-        issues += _phase_issues(known_steps, [as_dict(step) for step in as_list(spec.get("sequential_pipeline"))])
+        arguments = [as_dict(step) for step in as_list(spec.get("sequential_pipeline"))]
+        issues += phase_issues(known_steps, arguments, final_clouds=any(spec.get(FINAL_CLOUDS_KEY) or []))
     return issues

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.config.schemas import steps_by_kind
+from vl3d_focal.data.miner_kinds import MINER_KINDS
 
 
 class Kind(NamedTuple):
@@ -54,17 +55,7 @@ VL3D_COMPONENTS: dict[str, Kind] = {
         "writer", ("Writer", "ModelWriter", "PredictionsWriter", "ClassifiedPcloudWriter", "PredictivePipelineWriter")
     ),
     "class_transformer": Kind("class transformer", ("ClassReducer",)),
-    "miner": Kind(
-        "data miner",
-        (
-            "GeometricFeatures",
-            "CovarianceFeatures",
-            "HeightFeatures",
-            "HSVFromRGB",
-            "SmoothFeatures",
-            "TakeClosestMiner",
-        ),
-    ),
+    "miner": Kind("data miner", (*MINER_KINDS, "TakeClosestMiner")),  # this project's miners, and one more
     "imputer": Kind("imputer", ("RemovalImputer", "UnivariateImputer")),
     "feature_transformer": Kind(
         "feature transformer",

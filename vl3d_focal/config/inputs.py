@@ -30,8 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-CLOUD_FILE_SUFFIXES = (".las", ".laz")
-
+from vl3d_focal.schema_annotations import CLOUD_SUFFIXES
 
 URL_SCHEMES = ("http://", "https://", "ftp://")
 """The starts of the URLs a spec may hold (VL3D reads ``in_pcloud`` from http(s) URLs)."""
@@ -76,9 +75,7 @@ def is_pattern(path: str) -> bool:
 def _folder_clouds(folder: str) -> list[str]:
     with os.scandir(folder) as entries:
         names = [
-            entry.path
-            for entry in entries
-            if entry.is_file() and Path(entry.name).suffix.lower() in CLOUD_FILE_SUFFIXES
+            entry.path for entry in entries if entry.is_file() and Path(entry.name).suffix.lower() in CLOUD_SUFFIXES
         ]
     return sorted(names)
 

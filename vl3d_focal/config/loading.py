@@ -199,7 +199,8 @@ def read_spec(path: str | Path, *, check_files: bool = True, strict: bool = Fals
         strict: the no-effect notes are errors.
 
     Raises:
-        SpecError: with every issue found (each naming ``path``).
+        SpecError: with every issue found (each naming ``path``) and the notes but those about a
+            value an issue is about (such a value's note is moot).
 
     Example:
         >>> import json, tempfile
@@ -219,7 +220,8 @@ def read_spec(path: str | Path, *, check_files: bool = True, strict: bool = Fals
     checked = check_spec(doc, file=str(path), base_dir=base_dir, check_files=check_files)
     issues = checked.issues + (_strict_issues(checked.notes) if strict else [])
     if issues or checked.pipeline is None:
-        raise SpecError(issues)
+        wrong = {issue.path for issue in issues}
+        raise SpecError(issues, [note for note in checked.notes if note.path not in wrong])
     schemas = schema_files.active_schemas()
     spec = apply_defaults(normalise_paths(checked.pipeline, base_dir=base_dir, schemas=schemas), schemas=schemas)
     spec["in_pcloud"] = run_inputs(spec)

@@ -28,10 +28,13 @@ Example:
 from __future__ import annotations
 
 import copy
+import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vl3d_focal.config.normalise import pipeline_schema_inlined, walk
+from vl3d_focal.errors import SpecIssue
 from vl3d_focal.schema_annotations import NO_EFFECT_ANNOTATION
 
 NOTE_PREFIX = "accepted, no effect here: "
@@ -83,12 +86,50 @@ def notes_summary(messages: Sequence[str]) -> str:
 
     Example:
         >>> notes_summary([WARNING_PREFIX + "w", NOTE_PREFIX + "a", NOTE_PREFIX + "b"]), notes_summary([])
-        (' (1 warning(s), 2 keys accepted without effect)', '')
-        >>> notes_summary([INFO_PREFIX + "i"])
-        ' (1 note(s))'
+        (' (1 warning, 2 keys accepted without effect)', '')
+        >>> notes_summary([INFO_PREFIX + "i", INFO_PREFIX + "j", NOTE_PREFIX + "a"])
+        ' (2 notes, 1 key accepted without effect)'
     """
     warned = sum(message.startswith(WARNING_PREFIX) for message in messages)
     told = sum(message.startswith(INFO_PREFIX) for message in messages)
-    counts = [f"{warned} warning(s)"] * bool(warned) + [f"{told} note(s)"] * bool(told)
-    counts += [f"{len(messages) - warned - told} keys accepted without effect"] * (len(messages) > warned + told)
+    counted = (
+        (warned, "warning", ""),
+        (told, "note", ""),
+        (len(messages) - warned - told, "key", " accepted without effect"),
+    )
+    counts = [f"{count} {word}{'s' * (count != 1)}{tail}" for count, word, tail in counted if count]
     return f" ({', '.join(counts)})" if counts else ""
+
+
+def run_note_lines(notes: Sequence[SpecIssue]) -> list[tuple[int, str]]:
+    """The lines ``run`` logs for a spec's ``notes``, with their logging levels: a note on what a
+    valid value means (:data:`INFO_PREFIX`) at INFO, once for the entries of a list it applies to
+    alike (the same message but for its quoted values); a warning or a key without effect at WARNING.
+
+    Example:
+        >>> notes = [SpecIssue(f"$.out_pcloud[{i}]", f"{INFO_PREFIX}'t{i}.laz' is the run's final") for i in range(3)]
+        >>> for level, line in run_note_lines([*notes, SpecIssue("$.fast", NOTE_PREFIX + "VL3D only")]):
+        ...     print(logging.getLevelName(level), line)
+        INFO $.out_pcloud[0]: note: 't0.laz' is the run's final (and 2 more alike: $.out_pcloud[1], $.out_pcloud[2])
+        WARNING $.fast: accepted, no effect here: VL3D only
+    """
+    told: dict[tuple[str, str, str], list[SpecIssue]] = {}
+    groups: list[tuple[int, list[SpecIssue]]] = []
+    for note in notes:
+        if not note.message.startswith(INFO_PREFIX):
+            groups.append((logging.WARNING, [note]))
+            continue
+        alike = (note.file, re.sub(r"\[\d+\]", "[]", note.path), re.sub(r"(?<!\w)'[^']*'(?!\w)", "''", note.message))
+        if alike not in told:
+            told[alike] = []
+            groups.append((logging.INFO, told[alike]))
+        told[alike].append(note)
+    return [(level, _told_once(group)) for level, group in groups]
+
+
+def _told_once(notes: Sequence[SpecIssue]) -> str:
+    """The first of a group of notes alike, and where the others are (the first 3)."""
+    first, others = notes[0], [note.path for note in notes[1:]]
+    if not others:
+        return str(first)
+    return f"{first} (and {len(others)} more alike: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''})"

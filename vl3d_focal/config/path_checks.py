@@ -23,12 +23,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.config.inputs import CLOUD_FILE_SUFFIXES, is_url, unmatched_problem
+from vl3d_focal.config.inputs import is_url, unmatched_problem
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.notes import INFO_PREFIX
 from vl3d_focal.config.prefixes import final_cloud_note, written_output_problem, written_prefix_problem
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import check_file
+from vl3d_focal.schema_annotations import CLOUD_SUFFIXES
 
 Issue = tuple[tuple, str]
 
@@ -85,7 +86,7 @@ def path_issues(found: Found, *, check_files: bool, survey: bool = False) -> Ite
     input cloud's content is not checked: the survey leaves an unreadable or empty tile out and
     records why."""
     for parts, kind, value, suffixes in found:
-        cloud = bool({suffix.lower() for suffix in suffixes} & set(CLOUD_FILE_SUFFIXES))
+        cloud = bool({suffix.lower() for suffix in suffixes} & set(CLOUD_SUFFIXES))
         unmatched = unmatched_problem(value) if kind == "input" and cloud else None
         if is_url(value):
             yield parts, url_problem(value, kind=kind)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.schema_annotations import CLOUD_SUFFIXES
 
 PREFIX_MARK = "*"
 SURVEY_FILES = {"json": "*survey.json", "geojson": "*survey.geojson"}
@@ -165,7 +166,6 @@ def written_prefix_problem(prefix: str) -> str | None:
 FINAL_CLOUDS_KEY = "final_pcloud"
 """The normalised spec's internal key (:func:`split_final_clouds`): one entry per ``out_pcloud``
 entry, the final cloud's path or None; present only where an entry names a cloud file."""
-_CLOUD_FILE_SUFFIXES = (".las", ".laz")
 
 
 def final_cloud_split(entry: str) -> tuple[str, str | None]:
@@ -179,7 +179,7 @@ def final_cloud_split(entry: str) -> tuple[str, str | None]:
         >>> final_cloud_split("out/run_")
         ('out/run_', None)
     """
-    if entry.endswith(("/", os.sep, PREFIX_MARK)) or Path(entry).suffix.lower() not in _CLOUD_FILE_SUFFIXES:
+    if entry.endswith(("/", os.sep, PREFIX_MARK)) or Path(entry).suffix.lower() not in CLOUD_SUFFIXES:
         return entry, None
     folder, name = os.path.split(entry)
     return os.path.join(folder, Path(name).stem) + "/", entry

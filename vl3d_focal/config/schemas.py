@@ -276,30 +276,6 @@ def generate_schemas() -> dict[str, dict[str, Any]]:
     return files
 
 
-def write_schemas(*, folder: str | Path) -> list[Path]:
-    """Writes :func:`generate_schemas` into ``folder`` (2-space indented JSON).
-
-    Schema files in ``folder`` that are no longer generated (a removed loss) are deleted.
-
-    Example:
-        >>> import tempfile
-        >>> paths = write_schemas(folder=tempfile.mkdtemp())
-        >>> any(p.name == "pipeline.schema.json" for p in paths)
-        True
-    """
-    written = []
-    schemas = generate_schemas()
-    for stale in sorted(Path(folder).glob("**/*.schema.json")):
-        if stale.relative_to(folder).as_posix() not in schemas:
-            stale.unlink()
-    for name, schema in schemas.items():
-        path = Path(folder) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        written.append(path)
-    return written
-
-
 def schema_root() -> importlib.resources.abc.Traversable:
     """Where the shipped schema files are.
 

@@ -53,6 +53,10 @@ sequential_pipeline:
         neighborhood: {type: sphere, radius: 3.0, separation_factor: 0.8}
         num_points: 512
       model_handling:
+        # As written, the model trains on in_pcloud and step 3 predicts and evaluates that same
+        # cloud: its scores are training-set scores. To score a cloud the model has not seen,
+        # name the clouds to train on here (in_pcloud is then only predicted and evaluated):
+        # training_pcloud: [data/my_training_cloud.laz]
         training_epochs: 20
         batch_size: 16
         validation_split: 0.2

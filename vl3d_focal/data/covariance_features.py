@@ -26,8 +26,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-COVARIANCE = "CovarianceFeatures"
-GEOMETRIC = "GeometricFeatures"
+from vl3d_focal.data.miner_kinds import COVARIANCE_FEATURES, GEOMETRIC_FEATURES
+
+COVARIANCE = COVARIANCE_FEATURES.name
+GEOMETRIC = GEOMETRIC_FEATURES.name
 PDAL_FEATURES = (
     "Linearity",
     "Planarity",
@@ -78,8 +80,14 @@ def expanded(fnames: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(name for group in names for name in group))
 
 
-def _number(value: float) -> str:
-    """The radius in a default name, as VL3D writes the spec's value (``0.3``, ``1``)."""
+def spec_number(value: float) -> str:
+    """A radius or factor in a mined feature's default name, as VL3D writes the spec's value:
+    ``1`` stays ``1``, ``1.0`` ``1.0``.
+
+    Example:
+        >>> spec_number(1), spec_number(1.0), spec_number(0.3)
+        ('1', '1.0', '0.3')
+    """
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else repr(float(value))
 
 
@@ -97,7 +105,7 @@ def covariance_recipe(step: Mapping[str, Any]) -> tuple[str, tuple[str, ...], tu
         params: dict[str, Any] = {"k": int(settings["min_neighs"]) + 1}
         suffix = f"_K{int(settings['min_neighs'])}"
     else:
-        params, suffix = {"radius": float(settings["radius"])}, f"_r{_number(settings['radius'])}"
+        params, suffix = {"radius": float(settings["radius"])}, f"_r{spec_number(settings['radius'])}"
     names = tuple(step.get("frenames") or [name + suffix for name in features])
     if not optimize and all(name in EQUIVALENTS[mode] for name in features):
         return GEOMETRIC, tuple(EQUIVALENTS[mode][name] for name in features), names, params

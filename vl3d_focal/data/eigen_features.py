@@ -39,6 +39,7 @@ from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.data.point_tree import ball_pairs, point_tree
 from vl3d_focal.data.symmetric3x3 import smallest_eigenvector
 from vl3d_focal.progress import Progress
+from vl3d_focal.wording import noun
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +233,9 @@ def eigen_features(
         raise ValueError(f"eigen_features: give exactly one of radius and k; received radius={radius}, k={k}")
     unknown = [name for name in names if name not in EIGEN_FEATURES]
     if unknown:
-        raise ValueError(f"eigen_features: unknown feature(s) {unknown}; expected some of {list(EIGEN_FEATURES)}")
+        raise ValueError(
+            f"eigen_features: unknown {noun(len(unknown), 'feature')} {unknown}; expected some of {list(EIGEN_FEATURES)}"
+        )
     xyz = np.asarray(xyz, dtype=np.float64)
     queries = np.arange(len(xyz)) if queries is None else np.asarray(queries)
     ids = np.arange(len(xyz)) if ids is None else np.asarray(ids)
@@ -253,7 +256,14 @@ def forget_isolated_points() -> None:
     """Lets :func:`log_isolated_points` log every cloud's count again (the runner, as a run starts).
 
     Example:
-        >>> forget_isolated_points()
+        >>> with logged():
+        ...     forget_isolated_points()
+        ...     log_isolated_points(isolated=2, total=10, radius=1.0, cloud="b.las")
+        ...     log_isolated_points(isolated=2, total=10, radius=1.0, cloud="b.las")  # logged already: not again
+        ...     forget_isolated_points()
+        ...     log_isolated_points(isolated=2, total=10, radius=1.0, cloud="b.las")  # forgotten: logged again
+        WARNING: b.las: GeometricFeatures radius 1: 2 of 10 points (20.00%) have no other point within the radius; their features are 0 here (VL3D gives NaN, which its imputers would fill)
+        WARNING: b.las: GeometricFeatures radius 1: 2 of 10 points (20.00%) have no other point within the radius; their features are 0 here (VL3D gives NaN, which its imputers would fill)
     """
     _LOGGED_ISOLATED.clear()
 
@@ -266,7 +276,10 @@ def log_isolated_points(*, isolated: int, total: int, radius: float | None, clou
     its training, evaluation and prediction).
 
     Example:
-        >>> log_isolated_points(isolated=0, total=10, radius=1.0, cloud="a.las")
+        >>> with logged():
+        ...     log_isolated_points(isolated=0, total=10, radius=1.0, cloud="lonely.las")  # none: nothing logged
+        ...     log_isolated_points(isolated=3, total=10, radius=1.0, cloud="lonely.las")
+        WARNING: lonely.las: GeometricFeatures radius 1: 3 of 10 points (30.00%) have no other point within the radius; their features are 0 here (VL3D gives NaN, which its imputers would fill)
     """
     key = (cloud, radius, isolated, total)
     if not isolated or key in _LOGGED_ISOLATED:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
 
 SCAN_ANGLE_ALIASES = ("scan_angle", "scan_angle_rank")
 RAW_COORDINATES = ("X", "Y", "Z")
@@ -142,37 +141,7 @@ def header_feature_names(path: str | Path) -> list[str] | None:
         >>> header_feature_names("no/such.laz") is None
         True
     """
-    found = _header_point_format(path)
-    return None if found is None else feature_names(list(found.dimension_names))
+    from vl3d_focal.io.las_header import readable_header  # laspy only when a file is read
 
-
-def header_extra_dimensions(path: str | Path) -> list[str] | None:
-    """The extra dimensions of a LAS/LAZ file from its header; None when it cannot be read.
-
-    Example:
-        >>> header_extra_dimensions("no/such.laz") is None
-        True
-    """
-    found = _header_point_format(path)
-    return None if found is None else list(found.extra_dimension_names)
-
-
-def header_point_format_id(path: str | Path) -> int | None:
-    """The LAS point format of a file from its header; None when it cannot be read.
-
-    Example:
-        >>> header_point_format_id(tile), header_point_format_id("no/such.laz") is None
-        (6, True)
-    """
-    found = _header_point_format(path)
-    return None if found is None else int(found.id)
-
-
-def _header_point_format(path: str | Path) -> Any:
-    import laspy
-
-    try:
-        with laspy.open(str(path)) as reader:
-            return reader.header.point_format
-    except Exception:  # noqa: BLE001  (any unreadable file: the reader step explains it)
-        return None
+    header = readable_header(path)
+    return None if header is None else feature_names(list(header.point_format.dimension_names))

@@ -40,13 +40,14 @@ from collections.abc import Callable, Collection, Sequence
 import numpy as np
 
 from vl3d_focal.data.eigen_features import eigen_features, log_isolated_points
-from vl3d_focal.data.feature_names import NEIGHBOURHOOD_FEATURE_NAMES, SCAN_ANGLE_ALIASES, feature_names
+from vl3d_focal.data.feature_names import SCAN_ANGLE_ALIASES, feature_names
 from vl3d_focal.data.imputers import Imputer, apply_imputers
 from vl3d_focal.data.mined_chain import compute_chain
 from vl3d_focal.data.miners import MinedFeatures, cloud_inputs, mined_names, recipes_for, smoothing_inputs
 from vl3d_focal.data.terrain import estimate_ground
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud, las_dimensions
+from vl3d_focal.wording import noun
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +122,6 @@ DERIVED_FEATURES: dict[str, Callable[[PointCloud], np.ndarray]] = {
 }
 """How each derived feature is computed (what it is: :data:`~vl3d_focal.data.feature_names.DERIVED_DEFINITIONS`)."""
 SHAPE_FEATURES = ("linearity", "planarity", "scattering", "verticality")
-NEIGHBOURHOOD_FEATURES: tuple[str, ...] = NEIGHBOURHOOD_FEATURE_NAMES
-"""Derived features computed from a point's neighbourhood (not from the point alone): a
-streamed cloud gets them tile by tile with a margin (:mod:`vl3d_focal.inference.tile_features`)."""
 
 
 def _scan_angle_degrees(cloud: PointCloud) -> np.ndarray:
@@ -173,7 +171,7 @@ def raw_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequence[M
             f"; {r.miner} reads {list(dict.fromkeys(r.inputs))}" for r in mined if set(r.inputs) & set(missing)
         )
         raise DataError(
-            f"point cloud {cloud.path or cloud.name}: unknown feature(s) {missing} (not in the file "
+            f"point cloud {cloud.path or cloud.name}: unknown {noun(len(missing), 'feature')} {missing} (not in the file "
             f"nor derived{readers}); available: {', '.join(available)}"
         )
     out = np.empty((cloud.num_points, len(fnames)), dtype=np.float32)

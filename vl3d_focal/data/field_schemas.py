@@ -27,6 +27,7 @@ from typing import Any
 from vl3d_focal.schema_annotations import (
     CLOUD_FOLDER_OUTPUT,
     CLOUD_SUFFIXES,
+    FOLDER_OUTPUT,
     PATH_ANNOTATION,
     PLOT_SUFFIXES,
     case_insensitive_pattern,
@@ -178,11 +179,17 @@ def report_schema() -> dict[str, Any]:
             suffixes=CLOUD_SUFFIXES,
             scope="cloud",
         ),
-        "training_receptive_fields_dir": no_effect(
-            {**folder, "description": "VL3D: a folder with one point cloud per training receptive field."},
-            why="one cloud per training receptive field is not written; the training distribution reports and "
-            "support points describe the training fields (receptive_fields_dir writes the prediction fields)",
-        ),
+        "training_receptive_fields_dir": {
+            **folder,
+            "default": None,
+            PATH_ANNOTATION: FOLDER_OUTPUT,
+            "description": "A folder with one point cloud per training receptive field (the fields the model "
+            "trains on, without the validation fields), receptive_field_<i>.laz (i from 0, on across the training "
+            "clouds), written after training as receptive_fields_dir writes the prediction fields: the training "
+            "cloud's points the field holds (their coordinates, dimensions and CRS), the trained model's probability "
+            "per class and Prediction, and as classification the reference classes. A leading '*' stands for the "
+            "output prefix; null: not written.",
+        },
         "receptive_fields_dir": {
             **folder,
             "default": None,
@@ -191,7 +198,8 @@ def report_schema() -> dict[str, Any]:
             "(i from 0): the cloud's points the field holds (their coordinates, dimensions and CRS), one probability "
             "per class named by the class, Prediction (the field's predicted class, coded as the other prediction "
             "outputs) and as classification the reference classes where the cloud has them. Written like "
-            "receptive_fields_distribution_report_path, each block's fields as they come (a streamed cloud: none). "
+            "receptive_fields_distribution_report_path, each block's or tile's fields as they come; a "
+            "model loaded from a file writes them in the folder its training stored with it. "
             "A leading '*' stands for the output prefix; null: not written.",
         },
     }

@@ -323,7 +323,9 @@ class ImputationTally:
 
         Example:
             >>> tally = ImputationTally((Imputer(REMOVAL, ("a",)),), points=10, counts=[{"a": 2}], removed=[2])
-            >>> tally.log("a.laz")
+            >>> with logged():
+            ...     tally.log("a.laz")
+            INFO: a.laz: RemovalImputer (points holding NaN) left out 2 of 10 points (a: 2)
         """
         for imputer, counts, removed in zip(self.imputers, self.counts, self.removed):
             if not counts:

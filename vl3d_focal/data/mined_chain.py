@@ -90,10 +90,10 @@ def compute_chain(
     Raises:
         DataError: a value that is not finite; an input missing.
     """
-    if recipe.miner == "HSVFromRGB" and colours is not None:
+    if recipe.kind.reads_colours and colours is not None:
         return compute_mined(recipe, xyz, names=names, queries=queries, ids=ids, inputs=colours)
     inputs = {name: columns[name] for name in dict.fromkeys(recipe.inputs) if name in columns}
-    read = {recipe.inputs[recipe.names.index(name)] for name in names} if recipe.miner == "SmoothFeatures" else set()
+    read = {recipe.inputs[recipe.names.index(name)] for name in names} if recipe.kind.smooths else set()
     pending = {name: source for name, source in input_sources(recipe, miners).items() if name in read - set(columns)}
     if not pending:
         return compute_mined(recipe, xyz, names=names, queries=queries, ids=ids, inputs=inputs, isolated=isolated)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from vl3d_focal.data.covariance_features import COVARIANCE, covariance_recipe
+from vl3d_focal.data.covariance_features import covariance_recipe, spec_number
 from vl3d_focal.data.feature_names import (
     COLOUR_DIMENSIONS,
     HEIGHT_NEIGHBORHOODS,
@@ -35,10 +35,8 @@ from vl3d_focal.data.feature_names import (
     HSV_FEATURE_NAMES,
     SMOOTH_NEIGHBORHOODS,
 )
+from vl3d_focal.data.miner_kinds import SMOOTH_FEATURES, MinerKind, miner_kind
 from vl3d_focal.errors import DataError
-
-MINER_KINDS = ("GeometricFeatures", "HeightFeatures", "SmoothFeatures", "HSVFromRGB", COVARIANCE)
-"""The ``miner`` values these recipes describe."""
 
 
 def _neighborhood_type(name: str, known: Sequence[str]) -> str:
@@ -47,17 +45,13 @@ def _neighborhood_type(name: str, known: Sequence[str]) -> str:
     return {spelled.lower(): spelled for spelled in known}.get(name.lower(), name)
 
 
-def _number(value: float) -> str:
-    """A radius or factor in a mined feature's name, as VL3D writes the spec's value: ``1`` stays ``1``, ``1.0`` ``1.0``."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else repr(float(value))
-
-
 @dataclass(frozen=True)
 class MinedFeatures:
     """The recipe of one miner step.
 
     Attributes:
-        miner: one of :data:`MINER_KINDS` (``CovarianceFeatures``: PDAL's features that no
+        miner: a name of :data:`~vl3d_focal.data.miner_kinds.MINER_KINDS`, whose record is
+            :attr:`kind` (``CovarianceFeatures``: PDAL's features that no
             ``GeometricFeatures`` one equals, :func:`~vl3d_focal.data.covariance_features.covariance_recipe`).
         features: what is computed for each name: the miner's ``fnames`` (for smoothing, the
             strategy of each output), in the order of ``names``.
@@ -86,19 +80,20 @@ class MinedFeatures:
             ...     "neighborhood": {"type": "Rectangular2D", "radius": 5.0, "separation_factor": 0.5}}).names
             ('floor_distance_r5.0_sep0.5',)
         """
-        kind = str(step["miner"])
-        if kind == COVARIANCE:  # VL3D's legacy eigenvalue miner: a GeometricFeatures recipe where one is equal
+        kind = miner_kind(str(step["miner"]))
+        if kind.pdal:  # VL3D's legacy eigenvalue miner: a GeometricFeatures recipe where one is equal
             return cls(*covariance_recipe(step))
-        if kind == "SmoothFeatures":
+        if kind.smooths:
             return cls._smoothing(step)
-        if kind == "HSVFromRGB":
+        if kind.reads_colours:
             names = tuple(step.get("frenames") or HSV_DEFAULT_NAMES)
-            return cls(kind, HSV_FEATURE_NAMES, names, {"hue_unit": str(step["hue_unit"]).lower()}, COLOUR_DIMENSIONS)
+            colour_params = {"hue_unit": str(step["hue_unit"]).lower()}
+            return cls(kind.name, HSV_FEATURE_NAMES, names, colour_params, COLOUR_DIMENSIONS)
         features = tuple(step["fnames"])
         params: dict[str, Any]
-        if kind == "GeometricFeatures":
+        if kind.radius_or_k:
             params = {"radius": float(step["radius"])} if step.get("radius") is not None else {"k": int(step["k"])}
-            suffix = f"_r{_number(step['radius'])}" if "radius" in params else f"_k{params['k']}"
+            suffix = f"_r{spec_number(step['radius'])}" if "radius" in params else f"_k{params['k']}"
         else:
             hood = step["neighborhood"]
             params = {
@@ -107,9 +102,9 @@ class MinedFeatures:
                 "neighborhood": _neighborhood_type(str(hood["type"]), HEIGHT_NEIGHBORHOODS),
                 "outlier_filter": step.get("outlier_filter"),
             }
-            suffix = f"_r{_number(hood['radius'])}_sep{_number(hood['separation_factor'])}"
+            suffix = f"_r{spec_number(hood['radius'])}_sep{spec_number(hood['separation_factor'])}"
         names = tuple(step.get("frenames") or [name + suffix for name in features])
-        return cls(miner=kind, features=features, names=names, params=params)
+        return cls(miner=kind.name, features=features, names=names, params=params)
 
     @classmethod
     def _smoothing(cls, step: Mapping[str, Any]) -> MinedFeatures:
@@ -118,7 +113,7 @@ class MinedFeatures:
         hood = step["neighborhood"]
         kind = _neighborhood_type(str(hood["type"]), SMOOTH_NEIGHBORHOODS)
         pairs = [(strategy, name) for strategy in step["fnames"] for name in step["input_fnames"]]
-        suffix = ("_r" if kind == "sphere" else "_cyl") + _number(hood["radius"])
+        suffix = ("_r" if kind == "sphere" else "_cyl") + spec_number(hood["radius"])
         names = tuple(step.get("frenames") or [f"{name}_{strategy}{suffix}" for strategy, name in pairs])
         params = {
             "radius": float(hood["radius"]),
@@ -128,7 +123,7 @@ class MinedFeatures:
             "nan_policy": str(step["nan_policy"]).lower(),  # VL3D reads it case-insensitively
         }
         return cls(
-            miner="SmoothFeatures",
+            miner=SMOOTH_FEATURES.name,
             features=tuple(strategy for strategy, _ in pairs),
             names=names,
             params=params,
@@ -163,19 +158,17 @@ class MinedFeatures:
         return json.dumps(self.to_config(), sort_keys=True)
 
     @property
+    def kind(self) -> MinerKind:
+        """What this recipe's miner reads and how far it reaches (:mod:`vl3d_focal.data.miner_kinds`)."""
+        return miner_kind(self.miner)
+
+    @property
     def reach(self) -> float | None:
-        """How far (in each of x and y) a point's value depends on other points; None for k
-        neighbours (it depends on the density: see :func:`compute_mined`'s reach), 0 for a
-        point-wise miner (HSV). A smoothing of mined features reaches farther:
-        :func:`~vl3d_focal.data.mined_chain.chain_reach`."""
-        if "k" in self.params or "optimal_k" in self.params:  # k nearest (and PDAL's optimal neighbourhood)
-            return None
-        if self.miner == "HSVFromRGB":
-            return 0.0
-        radius = float(self.params["radius"])
-        if self.miner != "HeightFeatures":
-            return radius
-        return radius + 0.5 * radius * float(self.params["separation_factor"])
+        """How far (in each of x and y) a point's value depends on other points
+        (:meth:`~vl3d_focal.data.miner_kinds.MinerKind.reach`): None for k neighbours (it depends
+        on the density: see :func:`compute_mined`'s reach), 0 for a point-wise miner (HSV). A
+        smoothing of mined features reaches farther: :func:`~vl3d_focal.data.mined_chain.chain_reach`."""
+        return self.kind.reach(self.params)
 
 
 def input_sources(recipe: MinedFeatures, miners: Sequence[MinedFeatures]) -> dict[str, MinedFeatures]:
@@ -190,7 +183,7 @@ def input_sources(recipe: MinedFeatures, miners: Sequence[MinedFeatures]) -> dic
         >>> list(input_sources(smooth, [hsv, smooth])), input_sources(smooth, [smooth, hsv])
         (['hue'], {})
     """
-    if recipe.miner != "SmoothFeatures":
+    if not recipe.kind.smooths:
         return {}
     position = next((i for i, other in enumerate(miners) if other == recipe), len(miners))
     owner: dict[str, MinedFeatures] = {}
@@ -201,7 +194,7 @@ def input_sources(recipe: MinedFeatures, miners: Sequence[MinedFeatures]) -> dic
 
 def _reads(recipe: MinedFeatures, names: Sequence[str]) -> list[str]:
     """The inputs the recipe's outputs ``names`` read: each smoothed one its own, HSV all three colours."""
-    smoothing = recipe.miner == "SmoothFeatures"
+    smoothing = recipe.kind.smooths
     return [recipe.inputs[recipe.names.index(name)] for name in names] if smoothing else list(recipe.inputs)
 
 
@@ -355,19 +348,20 @@ def compute_mined(
 
     kinds = [recipe.features[recipe.names.index(name)] for name in names]
     rows = len(xyz) if queries is None else len(queries)
-    if recipe.miner == "SmoothFeatures":
+    kind = recipe.kind
+    if kind.smooths:
         values = _smoothed(recipe, xyz, names=names, queries=queries, inputs=inputs or {})
         reach = np.full(rows, float(recipe.params["radius"]))
-    elif recipe.miner == "HSVFromRGB":
+    elif kind.reads_colours:
         from vl3d_focal.data.hsv_features import mined_hsv
 
         values = mined_hsv(names=kinds, hue_unit=recipe.params["hue_unit"], queries=queries, inputs=inputs or {})
         reach = np.zeros(rows)
-    elif recipe.miner == COVARIANCE:
+    elif kind.pdal:
         from vl3d_focal.data.pdal_features import pdal_features
 
         values, reach = pdal_features(xyz, names=kinds, **dict(recipe.params), queries=queries, ids=ids)
-    elif recipe.miner == "GeometricFeatures":
+    elif kind.radius_or_k:
         values, reach = eigen_features(
             xyz,
             names=kinds,

@@ -47,6 +47,7 @@ import numpy as np
 
 from vl3d_focal.data.minmax_normalization import clip_to
 from vl3d_focal.errors import DataError
+from vl3d_focal.wording import noun
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,9 @@ class FeatureNormalizer:
         self.clip = {name: (float(low), float(high)) for name, (low, high) in (clip or {}).items()}
         unknown = sorted({c.get("method") for c in self.cloud_scaling.values()} - set(CLOUD_SCALINGS), key=str)
         if unknown:
-            raise DataError(f"cloud normalisation: unknown method(s) {unknown}; expected one of {list(CLOUD_SCALINGS)}")
+            raise DataError(
+                f"cloud normalisation: unknown {noun(len(unknown), 'method')} {unknown}; expected one of {list(CLOUD_SCALINGS)}"
+            )
 
     @property
     def fitted(self) -> bool:

@@ -47,6 +47,7 @@ from vl3d_focal.data.covariance_features import MODES, OPTIMAL_K, PDAL_FEATURES
 from vl3d_focal.data.eigen_features import NO_SPREAD, nearest_in_order, neighbourhood_covariances
 from vl3d_focal.data.point_tree import point_tree
 from vl3d_focal.data.symmetric3x3 import eigenvectors, smallest_eigenvector
+from vl3d_focal.wording import noun
 
 PDAL_PI = 3.14159265
 """The value of pi in PDAL's ``Density``."""
@@ -185,7 +186,7 @@ def pdal_features(
     unknown = [name for name in names if name not in PDAL_FEATURES]
     if unknown or mode not in MODES:
         raise ValueError(
-            f"pdal_features: unknown feature(s) {unknown} or mode {mode!r}; expected {PDAL_FEATURES}, {MODES}"
+            f"pdal_features: unknown {noun(len(unknown), 'feature')} {unknown} or mode {mode!r}; expected {PDAL_FEATURES}, {MODES}"
         )
     if not optimize and (radius is None) == (k is None):
         raise ValueError(f"pdal_features: give exactly one of radius and k, or optimize; got radius={radius}, k={k}")

@@ -60,7 +60,10 @@ class PropagationSums:
             DataError: Shapes that do not match or indices out of range.
 
         Example:
-            >>> PropagationSums(num_points_total=1, num_classes=1).add(np.ones((1, 1, 1)), np.zeros((1, 1), int))
+            >>> sums = PropagationSums(num_points_total=2, num_classes=2)
+            >>> sums.add(np.array([[[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]]), np.array([[0, 0, 1]]))  # point 0 twice
+            >>> sums.sums.tolist(), sums.weights.tolist()
+            ([[0.75, 0.25], [0.0, 1.0]], [1.0, 1.0])
         """
         sums, weights = self.sums, self.weights
         if sums is None or weights is None:

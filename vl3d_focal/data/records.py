@@ -259,6 +259,10 @@ def check_codes(record: CloudRecord, mapping: ClassMapping) -> None:
 
     Example:
         >>> check_codes(record, mapping)  # every code of the tile is mapped or ignored: no error
+        >>> record.cloud.las.classification[0] = 17
+        >>> check_codes(record, mapping)
+        Traceback (most recent call last):
+        vl3d_focal.errors.DataError: .../tile.las: LAS codes neither mapped to a class nor ignored (17: 1 points); add them to a class or to ignore_codes of the class_mapping step, or set its unmapped to 'ignore'
     """
     if record.loaded:
         mapping.map(np.asarray(record.cloud.las.classification), source=str(record.path))
@@ -295,7 +299,9 @@ def log_class_histogram(labels: np.ndarray, *, class_names: Sequence[str], what:
     """Logs points per class (and ignored points) of one label array.
 
     Example:
-        >>> log_class_histogram(np.array([0, 0, -1]), class_names=["a"], what="demo")
+        >>> with logged():
+        ...     log_class_histogram(np.array([0, 0, 1, -1]), class_names=["ground", "pole"], what="demo")
+        INFO: demo: ground=2, pole=1, ignored=1
     """
     counts = np.bincount(labels[labels >= 0], minlength=len(class_names))
     parts = [f"{name}={int(count)}" for name, count in zip(class_names, counts)]

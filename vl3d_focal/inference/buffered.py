@@ -8,9 +8,12 @@ are read chunk by chunk (:func:`~vl3d_focal.io.chunks.read_within`, only those p
 predicted together with the tile's own points and their neighbourhood features, and only the
 tile's own points are written. The field and terrain grids are anchored at the survey's
 lowest coordinates (:attr:`~vl3d_focal.io.footprints.TileIndex.origin`), so that with a buffer
-of :func:`receptive_radius` or more a tile gets the predictions of the whole survey predicted
-at once for nearly every point (furthest-point fields; grid subsampling draws its random
-points from point ids, which differ between a tile and the whole survey), and with
+of twice the fields' reach or more (:attr:`~vl3d_focal.data.receptive_fields.FieldSpec.reach`:
+the fields holding a point have their centres within one reach of it and their points within
+one more) a tile gets the predictions of the whole survey predicted at once for nearly every
+point (furthest-point fields; grid subsampling draws its random points from point ids, which
+differ between a tile and the whole survey; a whole-cloud field's reach is infinite: no buffer
+makes a tile's one field the survey's), and with
 :func:`~vl3d_focal.inference.tile_geometry.tile_margin` every field of the tile's points is the
 whole survey's.
 
@@ -46,20 +49,9 @@ from vl3d_focal.inference.tile_buckets import BufferPoints, StreamedPredictions
 from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.chunks import read_header, read_within
 from vl3d_focal.io.footprints import Footprint, TileIndex
+from vl3d_focal.wording import counted, noun
 
 logger = logging.getLogger(__name__)
-
-
-def receptive_radius(spec: Any) -> float:
-    """How far a point's prediction looks: the fields holding it have their centres within one
-    field radius, and their points within one more.
-
-    Example:
-        >>> from vl3d_focal.data.receptive_fields import FieldSpec
-        >>> receptive_radius(FieldSpec(radius=5.0))
-        10.0
-    """
-    return 2.0 * float(spec.radius)
 
 
 def buffer_box(footprint: Footprint, *, buffer: float) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +97,7 @@ def read_buffer(
             header = read_header(neighbour.path)
             absent = missing_features(list(header.point_format.dimension_names), feature_names)
             if absent:
-                raise DataError(f"it has no {absent} dimension(s) the model uses")
+                raise DataError(f"it has no {absent} {noun(len(absent), 'dimension')} the model uses")
             box_low = np.maximum(low, neighbour.low)  # never outside its own header bounds
             box_high = np.minimum(high, neighbour.high)
             points = read_within(neighbour.path, low=box_low, high=box_high, chunk_points=chunk_points)
@@ -116,11 +108,11 @@ def read_buffer(
             continue
         parts.append(BufferPoints(path=Path(neighbour.path), header=header, points=points))
     logger.info(
-        "%s: buffer of %.1f m: %d points from %d neighbour(s)",
+        "%s: buffer of %.1f m: %d points from %s",
         Path(path).name,
         buffer,
         sum(len(p) for p in parts),
-        len(parts),
+        counted(len(parts), "neighbour"),
     )
     return parts
 

@@ -212,7 +212,7 @@ def write_classified_cloud(
     if existing:
         logger.warning("writing %s: the probabilities replace the values of %s's dimensions %s", path, source, existing)
     progress = Progress(f"writing {Path(path).name}", total=header.point_count, unit="points")
-    kept, relabelled = 0, np.zeros(0, dtype=np.int64)  # relabelled: per input code, points of no class overwritten
+    kept, relabelled = 0, np.zeros(256, dtype=np.int64)  # relabelled: per LAS code, points of no class overwritten
     class_codes = np.asarray([code for codes in mapping.codes for code in codes], dtype=np.int64)
     with ChunkedCloudWriter(path, header=header, extra_dims=extra_types, source_path=source) as writer, progress:
         for _, points, predicted, chunk_probabilities in chunks:
@@ -231,9 +231,7 @@ def write_classified_cloud(
                 given = np.asarray(points.classification).astype(np.int64)
                 keep = np.isin(given, np.asarray(keep_codes, dtype=np.int64))
                 written, kept = np.where(keep, given, codes), kept + int(keep.sum())
-                overwritten = np.bincount(given[~keep & ~np.isin(given, class_codes)])
-                relabelled = np.pad(relabelled, (0, max(0, overwritten.size - relabelled.size)))
-                relabelled[: overwritten.size] += overwritten
+                relabelled += np.bincount(given[~keep & ~np.isin(given, class_codes)], minlength=256)[:256]
             writer.write(points, classification=None if prediction_dimension else written, extra=extra)
     if keep_codes and not prediction_dimension:
         logger.info("%s: %d points kept their input code (keep_codes %s)", path, kept, list(keep_codes))

@@ -15,8 +15,10 @@ holds:
   (:func:`~vl3d_focal.inference.classified_output.probability_names`);
 - ``Prediction``: the field's most probable class, written as the other prediction outputs
   write it (:meth:`~vl3d_focal.data.labels.ClassMapping.prediction_values`);
-- the classification: where the cloud has reference classes, each point's reference class in
-  that same coding (a point without one keeps its code); else the cloud's own.
+- ``classification``: the cloud's own, as read (its LAS codes, the reference where it has one,
+  an ignored point's code included), as the training's and ``DLModelEvaluator``'s classified clouds
+  keep it (:func:`~vl3d_focal.inference.classified_output.report_columns`), whether the model was
+  trained in the pipeline or loaded from a file.
 
 Example:
     >>> ids, probabilities = field_points(np.array([[0.2, 0.8], [0.6, 0.4], [0.4, 0.6]]), np.array([7, 3, 7]))
@@ -43,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 FIELDS_DIR = "receptive_fields_dir"
 """The ``pre_processing`` key of the fields' folder."""
+TRAINING_FIELDS_DIR = "training_receptive_fields_dir"
+"""The ``pre_processing`` key of the training fields' folder (written after training, the same way:
+:func:`~vl3d_focal.training.evaluation.report_training_fields`)."""
 FIELD_FILE = "receptive_field_{}.laz"
 """The name of field ``i``'s file (VL3D's)."""
 FIELD_PATTERN = FIELD_FILE.format("*")
@@ -64,8 +69,8 @@ def field_points(probabilities: np.ndarray, indices: np.ndarray) -> tuple[np.nda
 
 
 class FieldCloudWriter:
-    """Writes one field's cloud: its distinct points with their probabilities, ``Prediction`` and
-    reference classes (safe to call from several threads at once).
+    """Writes one field's cloud: its distinct points, their classification as read, their
+    probabilities and ``Prediction`` (safe to call from several threads at once).
 
     Args:
         header: the cloud's header (its scales, offsets, CRS and point format).
@@ -80,7 +85,7 @@ class FieldCloudWriter:
         >>> writer = FieldCloudWriter(header=record.cloud.las.header, class_names=bundle.class_names,
         ...                           mapping=bundle.mapping)
         >>> writer.write(out / "field.laz", points=record.cloud.las.points[:2],
-        ...              probabilities=np.full((2, bundle.num_classes), 1.0 / bundle.num_classes), labels=None)
+        ...              probabilities=np.full((2, bundle.num_classes), 1.0 / bundle.num_classes))
         >>> laspy.read(out / "field.laz").header.point_count
         2
     """
@@ -93,20 +98,13 @@ class FieldCloudWriter:
         self.names = probability_names(class_names)
         self.types = {**dict.fromkeys(self.names, "float32"), PREDICTION: "int32"}
 
-    def write(self, path: Path, *, points: Any, probabilities: np.ndarray, labels: np.ndarray | None) -> None:
-        """Writes a field's ``points`` (a point record of the cloud's format), their ``(n, C)``
-        probabilities and ``(n,)`` reference classes (-1: none, the point keeps its code; None:
-        every point keeps its code)."""
+    def write(self, path: Path, *, points: Any, probabilities: np.ndarray) -> None:
+        """Writes a field's ``points`` (a point record of the cloud's format, every dimension kept)
+        and their ``(n, C)`` probabilities."""
         extra = {name: probabilities[:, k].astype(np.float32) for k, name in enumerate(self.names)}
         extra[PREDICTION] = self.mapping.prediction_values(np.argmax(probabilities, axis=1)).astype(np.int32)
-        classification = None
-        if labels is not None:
-            labels = np.asarray(labels)
-            known = labels >= 0
-            classification = np.asarray(points.classification).astype(np.int64)
-            classification[known] = self.mapping.prediction_values(labels[known])
         with ChunkedCloudWriter(path, header=self.header, extra_dims=self.types, log_level=logging.DEBUG) as writer:
-            writer.write(points, classification=classification, extra=extra)
+            writer.write(points, extra=extra)
 
 
 class FieldClouds:
@@ -118,7 +116,7 @@ class FieldClouds:
         las: the cloud (its points, header and CRS).
         class_names: the model's classes, in output order.
         mapping: the mapping of the predicted classes.
-        labels: the cloud's ``(N,)`` reference classes (-1: none), or None when unlabelled.
+        first: the number of the first field (another cloud's fields numbered before).
 
     Raises:
         DataError: a class whose probability cannot be named by it
@@ -126,35 +124,25 @@ class FieldClouds:
 
     Example:
         >>> clouds = FieldClouds(out / "fields", las=record.cloud.las, class_names=bundle.class_names,
-        ...                      mapping=bundle.mapping, labels=None)
+        ...                      mapping=bundle.mapping)
         >>> clouds.add(np.full((2, 3, bundle.num_classes), 1.0 / bundle.num_classes), np.array([[0, 1, 1], [2, 3, 4]]))
         >>> clouds.count, sorted(path.name for path in (out / "fields").iterdir())
         (2, ['receptive_field_0.laz', 'receptive_field_1.laz'])
     """
 
     def __init__(
-        self,
-        folder: Path,
-        *,
-        las: laspy.LasData,
-        class_names: Sequence[str],
-        mapping: ClassMapping,
-        labels: np.ndarray | None,
+        self, folder: Path, *, las: laspy.LasData, class_names: Sequence[str], mapping: ClassMapping, first: int = 0
     ) -> None:
         self.writer = FieldCloudWriter(header=las.header, class_names=class_names, mapping=mapping)
-        self.folder, self.las, self.labels = Path(folder), las, labels
-        self.count = 0
+        self.folder, self.las = Path(folder), las
+        self.count = first
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, probabilities: np.ndarray, indices: np.ndarray) -> None:
         """Writes fields: ``(M, P, C)`` probabilities and ``(M, P)`` point indices of the cloud."""
         for field_probabilities, field_indices in zip(probabilities, indices):
             ids, mean = field_points(field_probabilities, field_indices)
-            labels = None if self.labels is None else np.asarray(self.labels)[ids]
             self.writer.write(
-                self.folder / FIELD_FILE.format(self.count),
-                points=self.las.points[ids],
-                probabilities=mean,
-                labels=labels,
+                self.folder / FIELD_FILE.format(self.count), points=self.las.points[ids], probabilities=mean
             )
             self.count += 1

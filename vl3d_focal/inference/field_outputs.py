@@ -66,7 +66,14 @@ class FieldReportTally:
         """Writes the reports whose path is given (``template``: the cloud, for the centres' header).
 
         Example:
-            >>> FieldReportTally(num_classes=1, labels=None).write({}, class_names=["a"], template=None)
+            >>> tally = FieldReportTally(num_classes=2, labels=None)
+            >>> tally.add(np.array([[[0.9, 0.1], [0.2, 0.8]]]), np.array([[0, 1]]), np.zeros((1, 3)))
+            >>> tally.write({"receptive_fields_distribution_report_path": out / "fields.log"},
+            ...             class_names=["ground", "pole"], template=None)
+            >>> print(*(out / "fields.log").read_text().splitlines()[:3], sep="\\n")
+            CLASS                   ,       PRED COUNT,    PRED FREQ (%),    PRED RF COUNT, PRED RF FREQ (%)
+            ground                  ,                1,          50.0000,                1,         100.0000
+            pole                    ,                1,          50.0000,                1,         100.0000
         """
         write_field_distribution(
             self.predicted,

@@ -251,11 +251,7 @@ def field_clouds(record: Any, bundle: ModelBundle, *, paths: Mapping[str, Path])
     if not paths.get(FIELDS_DIR):
         return None
     return FieldClouds(
-        paths[FIELDS_DIR],
-        las=record.cloud.las,
-        class_names=list(bundle.class_names),
-        mapping=bundle.mapping,
-        labels=record.labels,
+        paths[FIELDS_DIR], las=record.cloud.las, class_names=list(bundle.class_names), mapping=bundle.mapping
     )
 
 

@@ -178,13 +178,14 @@ def remove_stale_tile_folders(parent: Path) -> list[Path]:
 
 
 def check_tile_space(parent: Path, *, path: Path, num_points: int, num_features: int, num_classes: int) -> None:
-    """Raises when ``parent``'s file system cannot hold a cloud's buckets and results.
-
-    Raises:
-        DataError: naming the folder, the space needed and the space free.
+    """Raises a DataError, naming the folder, the space needed and the space free, when
+    ``parent``'s file system cannot hold a cloud's buckets and results.
 
     Example:
-        >>> check_tile_space(Path("."), path=Path("a.laz"), num_points=10, num_features=2, num_classes=3)
+        >>> check_tile_space(Path("."), path=Path("a.laz"), num_points=10, num_features=2, num_classes=3)  # fits
+        >>> check_tile_space(Path("."), path=Path("huge.laz"), num_points=10**15, num_features=2, num_classes=3)
+        Traceback (most recent call last):
+        vl3d_focal.errors.DataError: point cloud huge.laz: its temporary tiles need about 55074691772 MiB in ., but only ... MiB are free; free some space or predict it on a bigger disk
     """
     needed = int(num_points * (bucket_dtype(num_features).itemsize + result_dtype(num_classes).itemsize) * 1.05)
     free = shutil.disk_usage(parent).free

@@ -1,7 +1,7 @@
 """Neighbourhood features of a streamed cloud, computed tile by tile.
 
 :func:`~vl3d_focal.inference.tile_buckets.write_buckets` leaves 0 in the columns of the features
-that depend on a point's neighbourhood (:data:`~vl3d_focal.data.features.NEIGHBOURHOOD_FEATURES`).
+that depend on a point's neighbourhood (:data:`~vl3d_focal.data.feature_names.NEIGHBOURHOOD_FEATURE_NAMES`).
 :func:`fill_neighbourhood_features` fills them with the values the whole-cloud
 :func:`~vl3d_focal.data.features.extract_features` gives, holding one tile (and a margin) at a time:
 
@@ -135,7 +135,7 @@ def _mined(
     gets the ids of the points without neighbour, as :func:`compute_chain`'s (over the tiles of a
     cloud: a point computed again with a wider margin is counted once)."""
     reads = cloud_inputs(names, miners)
-    scales = scales if any(r.miner == "HSVFromRGB" for r in recipes_for(names, miners)) else None
+    scales = scales if any(r.kind.reads_colours for r in recipes_for(names, miners)) else None
 
     def compute(rows: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inputs = {name: rows["feat"][:, columns.index(name)] for name in reads}
@@ -226,7 +226,7 @@ def fill_neighbourhood_features(
     if "height_above_ground" in computed and "height_above_ground" not in mined:
         grid = TerrainGrid.covering(bounds[0], bounds[1])
         ground = grid, terrain_surface(lambda: _tile_blocks(result, tiles, num_features=len(names)), grid)
-    scales = _colour_scales(result, names, tiles) if any(r.miner == "HSVFromRGB" for r in recipes) else None
+    scales = _colour_scales(result, names, tiles) if any(r.kind.reads_colours for r in recipes) else None
     isolated: list[set[int]] = [set() for _ in recipes]  # per recipe, over the cloud's tiles
 
     def fill(tile: int) -> None:
@@ -242,7 +242,7 @@ def fill_neighbourhood_features(
             wanted = [name for name in recipe.names if name in mined and mined[name] is recipe]
             if not wanted:  # only smoothed by a later recipe: computed where that one reads it
                 continue
-            if recipe.miner == "HSVFromRGB" and scales is not None:  # point-wise: the tile's own points alone
+            if recipe.kind.reads_colours and scales is not None:  # point-wise: the tile's own points alone
                 colours = _scaled_colours(core, names, scales)
                 values = compute_mined(recipe, core["xyz"], names=wanted, inputs=colours)[0]
             else:

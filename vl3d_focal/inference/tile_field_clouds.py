@@ -4,7 +4,7 @@
 A streamed tile never holds the whole cloud, so the field files are built from the tiles:
 
 1. one more pass over the file stores every point's record as the file holds it (every
-   dimension, raw) and its reference class in a file of its tile, in file order;
+   dimension, raw) in a file of its tile, in file order;
 2. a field is computed by every tile whose box (of its own points) lies within one radius of its
    centre; it is written by one of them only: the tile whose grid cell holds the centre, else
    (a centre in a cell whose points lie farther) the lowest of those tiles. Each tile decides
@@ -40,25 +40,6 @@ from vl3d_focal.io.chunks import iter_chunks, read_header
 logger = logging.getLogger(__name__)
 
 
-def chunk_labels(record: Any, start: int, points: Any) -> np.ndarray:
-    """The reference classes (-1: none) of a chunk of a cloud's points, as the cloud's
-    :attr:`~vl3d_focal.data.records.CloudRecord.labels` holds them, without reading the cloud
-    whole: those of a class mapping still to apply are mapped here.
-
-    Example:
-        >>> labels = chunk_labels(record, 0, las.points[:4])  # a class mapping still to apply
-        >>> labels.tolist() == mapping.map(np.asarray(las.classification[:4])).tolist(), record.loaded
-        (True, False)
-    """
-    if record.loaded:
-        labels = record.labels
-        return np.full(len(points), -1) if labels is None else np.asarray(labels[start : start + len(points)])
-    if record.pending_mapping is not None:
-        codes = np.asarray(points.classification)
-        return np.asarray(record.pending_mapping.map(codes, source=str(record.path)), dtype=np.int64)
-    return np.full(len(points), -1)
-
-
 def field_owners(
     centres: np.ndarray, *, tile: int, boxes: Mapping[int, tuple[np.ndarray, np.ndarray]], grid: Any, reach: float
 ) -> np.ndarray:
@@ -91,13 +72,13 @@ class StreamedFieldClouds:
 
     Args:
         result: the cloud's tiles.
-        record: the cloud (its path, and its reference classes: :func:`chunk_labels`).
+        record: the cloud (its path).
         bundle: the model (its classes, mapping, field radius).
         folder: where the files go (created).
     """
 
     def __init__(self, result: StreamedPredictions, *, record: Any, bundle: Any, folder: Path) -> None:
-        self.result, self.record = result, record
+        self.result = result
         self.header = read_header(record.path)
         self.writer = FieldCloudWriter(header=self.header, class_names=list(bundle.class_names), mapping=bundle.mapping)
         self.reach = SLACK * bundle.field_spec.radius
@@ -113,14 +94,13 @@ class StreamedFieldClouds:
         return self.result.folder / f"records_{tile}.bin"
 
     def write_records(self) -> None:
-        """Stores every point's record and reference class in its tile's file (a pass over the file)."""
+        """Stores every point's record in its tile's file (a pass over the file)."""
         for start, points in iter_chunks(self.result.path, chunk_points=self.result.chunk_points):
             xyz = np.column_stack([np.asarray(points.x), np.asarray(points.y), np.asarray(points.z)])
             if self.dtype is None:
-                self.dtype = np.dtype([("id", "<i8"), ("label", "<i8"), ("point", points.array.dtype)])
+                self.dtype = np.dtype([("id", "<i8"), ("point", points.array.dtype)])
             rows = np.empty(len(points), dtype=self.dtype)
             rows["id"] = np.arange(start, start + len(points))
-            rows["label"] = chunk_labels(self.record, start, points)
             rows["point"] = points.array
             tiles = self.result.grid.tile_of(xyz)
             for tile in np.unique(tiles):
@@ -165,7 +145,7 @@ class StreamedFieldClouds:
                 picked["point"], self.header.point_format, self.header.scales, self.header.offsets
             )
             path = self.result.folder / f"field_{tile}_{len(paths)}.laz"
-            self.writer.write(path, points=points, probabilities=mean, labels=picked["label"])
+            self.writer.write(path, points=points, probabilities=mean)
             paths.append(path)
         return paths
 

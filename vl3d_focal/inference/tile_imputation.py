@@ -85,6 +85,8 @@ class LeftOut:
 
         Example:
             >>> LeftOut().restore(streamed, num_features=1, record=record)  # nothing left out: nothing to do
+            >>> record.left_out_points, record.warnings
+            (0, [])
         """
         if not self.tiles:
             return

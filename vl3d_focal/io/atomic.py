@@ -3,11 +3,10 @@
 Every output of a run (clouds, models, checkpoints, reports, plots) goes through
 :func:`atomic_output`, so a killed run never leaves a truncated file under an output's name,
 and the only debris it can leave are temporary files named ``.<stem>.<8 random>.partial<suffixes>``,
-which :func:`is_partial_name` recognises and :func:`remove_stale_partials` deletes at the start
-of the next run. The suffixes are kept at the end of the temporary name because some writers
-choose their format from them (``.laz``, ``.weights.h5``, ``.keras``). Outputs get the
-permissions ``open()`` would give a new file (``0o666`` minus the umask), not the ``0o600`` of a
-temporary file.
+which :func:`remove_stale_partials` deletes at the start of the next run. The suffixes are kept
+at the end of the temporary name because some writers choose their format from them (``.laz``,
+``.weights.h5``, ``.keras``). Outputs get the permissions ``open()`` would give a new file
+(``0o666`` minus the umask), not the ``0o600`` of a temporary file.
 
 Example:
     >>> import tempfile
@@ -21,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import tempfile
@@ -30,10 +30,10 @@ from pathlib import Path
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.output_guard import check_unchanged, note_written
 
+logger = logging.getLogger(__name__)
 PARTIAL_MARK = ".partial"
 _RANDOM_PART = r"[a-z0-9_]{8}"
 """The random part of a :func:`tempfile.mkstemp` name."""
-_PARTIAL_NAME = re.compile(rf"\..+\.{_RANDOM_PART}{re.escape(PARTIAL_MARK)}(?:\..+)?")
 
 
 def current_umask() -> int:
@@ -77,18 +77,6 @@ def partial_path(path: str | Path) -> Path:
     handle, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f"{PARTIAL_MARK}{suffixes}", dir=out.parent)
     os.close(handle)
     return Path(name)
-
-
-def is_partial_name(path: str | Path) -> bool:
-    """Whether ``path`` is named like a temporary file of :func:`partial_path`.
-
-    Example:
-        >>> is_partial_name("out/.history.k2j4h_9a.partial.csv")
-        True
-        >>> is_partial_name("out/history.partial.csv"), is_partial_name("out/.predicted.k2j4h_9a.laz")
-        (False, False)
-    """
-    return _PARTIAL_NAME.fullmatch(Path(path).name) is not None
 
 
 def _partial_name_of(target: Path) -> re.Pattern[str]:
@@ -201,3 +189,20 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def write_text(path: str | os.PathLike[str], text: str, *, log: bool = True) -> Path:
+    """Writes ``text`` as UTF-8 to ``path`` through :func:`atomic_output`; returns the path.
+    Logs ``wrote <path>`` (INFO) unless ``log`` is false (files rewritten every epoch or tile,
+    or whose caller logs its own line).
+
+    Example:
+        >>> write_text(Path(tempfile.mkdtemp()) / "r.log", "OA 0.9\\n").read_text()
+        'OA 0.9\\n'
+    """
+    out = Path(path)
+    with atomic_output(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    if log:
+        logger.info("wrote %s", out)
+    return out

@@ -33,8 +33,10 @@ import numpy as np
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.io.las import LAS_SUFFIXES, check_extra_dimensions, classification_codes, stamp_header
+from vl3d_focal.io.las import check_extra_dimensions, classification_codes, stamp_header
+from vl3d_focal.io.las_header import open_reader, read_header
 from vl3d_focal.io.laspy_log import laspy_errors_held
+from vl3d_focal.schema_annotations import CLOUD_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +70,7 @@ def iter_chunks(
         [(0, 1000), (1000, 531)]
     """
     chunk_points = _checked_chunk_points(chunk_points)
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"point cloud {path}: no such file")
-    with _reading(path):
-        reader = laspy.open(path)
-    with reader:
+    with open_reader(path) as reader:
         chunks, start = reader.chunk_iterator(chunk_points), 0
         while True:
             with _reading(path):
@@ -85,7 +82,7 @@ def iter_chunks(
 
 
 @contextlib.contextmanager
-def _reading(path: Path) -> Iterator[None]:
+def _reading(path: str | Path) -> Iterator[None]:
     """Turns what laspy and lazrs raise on a damaged file (any kind) into a DataError naming it."""
     try:
         with laspy_errors_held():  # laspy's own log of the error: said once, in the DataError
@@ -121,21 +118,6 @@ def read_within(
         point_format = points.point_format
     array = np.concatenate(parts) if parts else np.zeros(0, dtype=header.point_format.dtype())
     return laspy.ScaleAwarePointRecord(array, point_format or header.point_format, header.scales, header.offsets)
-
-
-def read_header(path: str | Path) -> laspy.LasHeader:
-    """The header of a LAS/LAZ file (point count, bounds, point format, CRS), without its points.
-
-    Example:
-        >>> read_header(tile).point_count
-        1531
-    """
-    path = Path(path)
-    try:
-        with laspy.open(path) as reader:
-            return reader.header
-    except (laspy.errors.LaspyException, OSError, ValueError, EOFError) as err:
-        raise DataError(f"point cloud {path}: cannot be read as LAS/LAZ ({err})") from err
 
 
 class ChunkedCloudWriter:
@@ -175,7 +157,7 @@ class ChunkedCloudWriter:
     ) -> None:
         self.path = Path(path)
         self.log_level = log_level  # of the "wrote" line (DEBUG for one of many small files)
-        if self.path.suffix.lower() not in LAS_SUFFIXES:
+        if self.path.suffix.lower() not in CLOUD_SUFFIXES:
             raise DataError(f"writing {self.path}: expected a .las or .laz suffix, received {self.path.suffix!r}")
         if source_path is not None and self.path.resolve() == Path(source_path).resolve():
             raise DataError(f"writing {self.path}: refusing to overwrite the input cloud it was read from")

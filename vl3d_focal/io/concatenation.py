@@ -32,6 +32,7 @@ import numpy as np
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud, las_dimensions, read_cloud
+from vl3d_focal.wording import counted, noun
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def _merge(parts: Sequence[tuple[laspy.LasData, np.ndarray, Path]]) -> laspy.Las
         lacking = [name for name in las_dimensions(header) if name not in las.point_format.dimension_names]
         if set(lacking) & extra:
             raise DataError(
-                f"in_pcloud_concat: {path} lacks the extra dimension(s) {sorted(set(lacking) & extra)} of the first "
+                f"in_pcloud_concat: {path} lacks the extra {noun(len(set(lacking) & extra), 'dimension')} "
+                f"{sorted(set(lacking) & extra)} of the first "
                 f"cloud {parts[0][2]}, whose dimensions the concatenation takes; list first a cloud whose extra "
                 "dimensions every other cloud has"
             )
@@ -183,9 +185,9 @@ def read_concatenation(entries: Sequence[Mapping[str, Any]]) -> PointCloud:
     kept = sum(int(mask.sum()) for _, mask, _ in parts)
     if kept == 0:
         raise DataError(
-            f"in_pcloud_concat: the conditions keep no point of the {len(parts)} cloud(s); check their "
+            f"in_pcloud_concat: the conditions keep no point of the {counted(len(parts), 'cloud')}; check their "
             "value_name, condition_type, value_target and action"
         )
     merged = _merge(parts)
-    logger.info("in_pcloud_concat: %d cloud(s) concatenated into one of %d points", len(parts), kept)
+    logger.info("in_pcloud_concat: %s concatenated into one of %d points", counted(len(parts), "cloud"), kept)
     return PointCloud.from_las(merged, path=concatenation_name([path for _, _, path in parts]))

@@ -31,6 +31,7 @@ import laspy
 import numpy as np
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.las_header import read_header
 
 _WKT_EPSG = re.compile(r'(?:AUTHORITY|ID)\[\s*"EPSG"\s*,\s*"?(\d+)"?\s*\]\s*\]\s*$')
 _WKT_COMPOUND = re.compile(r"\s*(?:COMPD_CS|COMPOUNDCRS)\s*\[")
@@ -147,11 +148,7 @@ def read_footprint(path: str | Path) -> Footprint:
         'EPSG:2154'
     """
     signature = file_signature(path)  # before the header: a file replaced meanwhile reads as changed later
-    try:
-        with laspy.open(str(path)) as reader:
-            header = reader.header
-    except Exception as err:  # laspy raises many kinds on damaged headers
-        raise DataError(f"point cloud {path}: cannot read its LAS header ({type(err).__name__}: {err})") from err
+    header = read_header(path)
     (x0, y0, z0), (x1, y1, z1) = (float(v) for v in header.mins), (float(v) for v in header.maxs)
     return Footprint(
         path=str(path),

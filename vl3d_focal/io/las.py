@@ -31,10 +31,10 @@ from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.las_header import check_header
 from vl3d_focal.io.laspy_log import laspy_errors_held
 from vl3d_focal.io.laz_chunk_table import check_chunk_table
+from vl3d_focal.schema_annotations import CLOUD_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
-LAS_SUFFIXES = (".las", ".laz")
 _RAW_COORDINATES = ("X", "Y", "Z")
 STANDARD_DIMENSIONS = frozenset(
     name.lower() for format_id in range(11) for name in laspy.PointFormat(format_id).standard_dimension_names
@@ -149,14 +149,12 @@ def check_file(path: str | Path, *, allow_empty: bool = False, chunk_table: bool
     path = Path(path)
     if not path.is_file():
         raise DataError(f"point cloud {path}: no such file")
-    if path.suffix.lower() not in LAS_SUFFIXES:
+    if path.suffix.lower() not in CLOUD_SUFFIXES:
         raise DataError(f"point cloud {path}: expected a .las or .laz file, received suffix {path.suffix!r}")
-    with laspy_errors_held():
-        check_header(path)
-        with laspy.open(path) as reader:
-            count = int(reader.header.point_count)
-            if chunk_table:
-                check_chunk_table(path, header=reader.header)
+    header = check_header(path)
+    count = int(header.point_count)
+    if chunk_table:
+        check_chunk_table(path, header=header)
     if count == 0 and not allow_empty:
         raise DataError(f"point cloud {path}: contains no points (expected at least 1)")
     return count
@@ -340,7 +338,7 @@ def write_cloud(
     """
     las, source_path = _source(cloud)
     path = Path(path)
-    if path.suffix.lower() not in LAS_SUFFIXES:
+    if path.suffix.lower() not in CLOUD_SUFFIXES:
         raise DataError(f"writing {path}: expected a .las or .laz suffix, received {path.suffix!r}")
     if source_path is not None and path.resolve() == source_path.resolve():
         raise DataError(f"writing {path}: refusing to overwrite the input cloud it was read from")
@@ -369,7 +367,7 @@ def write_points(path: str | Path, xyz: np.ndarray, *, template: PointCloud) -> 
         [[1.0, 2.0, 3.0]]
     """
     path = Path(path)
-    if path.suffix.lower() not in LAS_SUFFIXES:
+    if path.suffix.lower() not in CLOUD_SUFFIXES:
         raise DataError(f"writing {path}: expected a .las or .laz suffix, received {path.suffix!r}")
     source = template.las.header
     header = laspy.LasHeader(point_format=source.point_format.id, version=source.version)

@@ -27,8 +27,11 @@ def laspy_errors_held() -> Iterator[None]:
     lets the held records through; warnings always pass.
 
     Example:
-        >>> with laspy_errors_held():
-        ...     pass
+        >>> with logged("laspy"), laspy_errors_held():
+        ...     logging.getLogger("laspy.lasreader").error("held until the read succeeds")
+        ...     print("read")
+        read
+        ERROR: held until the read succeeds
     """
     held: list[logging.LogRecord] = []
 

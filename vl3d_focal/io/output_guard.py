@@ -8,9 +8,11 @@ another run too; while a run holds an :class:`OutputGuard` (:func:`guarding`), e
 :func:`vl3d_focal.io.atomic.atomic_output` of a guarded file checks, right before its rename
 into place, that the file on disk is still the one the run expected (the one it found when it
 claimed its outputs, or the one it wrote itself since), and stops with :class:`OutputChanged`
-otherwise. The guard lives in the process that claimed the outputs: files written by another
-process (a Dask worker) are not checked, and a write in the instant between the check and the
-rename is not seen.
+otherwise. The guard lives in the process that claimed the outputs; a task on a Dask worker
+guards the same files with a copy of its expectations (:func:`guarded_files`,
+:func:`recording_written`) and reports what it wrote, which the claiming process records as its
+own writes (:func:`note_written` with the worker's identity). A write in the instant between the
+check and the rename is not seen.
 
 Example:
     >>> import tempfile
@@ -112,10 +114,11 @@ class OutputGuard:
             if key in self.expected:
                 self.expected[key] = identity
 
-    def written(self, path: Path) -> None:
-        """Records that the run itself just replaced the guarded ``path``."""
+    def written(self, path: Path, identity: Identity | None = None) -> None:
+        """Records that the run itself just replaced the guarded ``path`` (``identity``: the one the
+        process that wrote it found, a Dask worker's; else read now)."""
         key = path.resolve()
-        identity = file_identity(key)
+        identity = file_identity(key) if identity is None else list(identity)
         with self._lock:
             if key not in self.expected or identity is None:
                 return
@@ -143,7 +146,52 @@ def check_unchanged(path: str | Path) -> None:
         guard.check(Path(path))
 
 
-def note_written(path: str | Path) -> None:
-    """Tells the guards in force that this run has just replaced ``path``."""
+def note_written(path: str | Path, identity: Identity | None = None) -> None:
+    """Tells the guards in force that this run has just replaced ``path`` (``identity``: as the
+    process that wrote it found it, a Dask worker; else read now)."""
     for guard in list(_GUARDS):
-        guard.written(Path(path))
+        guard.written(Path(path), identity)
+
+
+def guarded_files() -> dict[str, Identity | None]:
+    """The files the guards in force guard, with the identity each expects now (for a task on
+    another process: :func:`recording_written`); empty where none is in force.
+
+    Example:
+        >>> with guarding(OutputGuard(expected={Path("/m/shared.keras"): [5, 7]})):
+        ...     guarded_files()["/m/shared.keras"]
+        [5, 7]
+    """
+    found: dict[str, Identity | None] = {}
+    for guard in list(_GUARDS):
+        with guard._lock:
+            found.update({str(path): identity for path, identity in guard.expected.items()})
+    return found
+
+
+@contextlib.contextmanager
+def recording_written(expected: Mapping[str, Identity | None]) -> Iterator[list[tuple[str, Identity]]]:
+    """Guards the files ``expected`` (:func:`guarded_files` of the claiming process) while the
+    block runs, in a process that did not claim them (a Dask worker's task); yields the list that
+    receives ``(file, identity)`` of each of them the block wrote, for the claiming process to
+    record (:func:`note_written`). Nothing to guard: nothing recorded.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "shared.keras"
+        >>> with recording_written({str(target): None}) as written:
+        ...     _ = target.write_text("model")
+        ...     note_written(target)  # as atomic_output does after its rename
+        >>> written == [(str(target.resolve()), file_identity(target))]
+        True
+    """
+    written: list[tuple[str, Identity]] = []
+    if not expected:
+        yield written
+        return
+    guard = OutputGuard(
+        expected={Path(path): identity for path, identity in expected.items()},
+        on_written=lambda path, identity: written.append((str(path), identity)),
+    )
+    with guarding(guard):
+        yield written

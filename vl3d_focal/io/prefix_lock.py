@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.timestamps import now
 
 try:  # POSIX; elsewhere runs are not locked (a warning says so)
     import fcntl
@@ -98,12 +98,7 @@ class PrefixLock:
             return False
 
     def _facts(self) -> dict[str, object]:
-        return {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "spec_file": self.holder,
-            "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        }
+        return {"pid": os.getpid(), "host": socket.gethostname(), "spec_file": self.holder, "started": now()}
 
     def _describe_holder(self) -> str:
         try:

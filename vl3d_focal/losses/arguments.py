@@ -68,7 +68,10 @@ def check_class_weight_length(class_weight: Sequence[float] | None, *, num_class
     """Raises when ``class_weight`` does not have ``num_classes`` entries (either may be None).
 
     Example:
-        >>> check_class_weight_length([1.0, 2.0], num_classes=2)
+        >>> check_class_weight_length([1.0, 2.0], num_classes=2)  # fits: no error
+        >>> check_class_weight_length([1.0, 2.0], num_classes=3)
+        Traceback (most recent call last):
+        vl3d_focal.losses.exceptions.LossArgumentError: Argument `class_weight` must have one weight per class: expected 3 values (the number of classes), received 2: [1.0, 2.0]
     """
     if class_weight is not None and num_classes is not None and len(class_weight) != num_classes:
         raise LossArgumentError(

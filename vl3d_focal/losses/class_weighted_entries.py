@@ -99,6 +99,8 @@ def build_class_weighted_focal_categorical_crossentropy(
     Example:
         >>> loss = build_class_weighted_focal_categorical_crossentropy(
         ...     class_weight=[1.0, 2.0, 3.0], num_classes=3)
+        >>> round(float(loss([0, 2], [[0.5, 0.25, 0.25], [0.5, 0.25, 0.25]])), 4)  # (0.5^2 ln 2 + 3 * 0.75^2 ln 4) / 4
+        0.6282
     """
     from vl3d_focal.losses.class_weighted_focal import ClassWeightedFocalCategoricalCrossentropy
 
@@ -142,6 +144,8 @@ def build_class_weighted_categorical_crossentropy(
 
     Example:
         >>> loss = build_class_weighted_categorical_crossentropy(class_weight=[1.0, 5.0])
+        >>> round(float(loss([0, 1], [[0.8, 0.2], [0.5, 0.5]])), 4)  # (-ln 0.8 + 5 ln 2) / (1 + 5)
+        0.6148
     """
     return build_class_weighted_focal_categorical_crossentropy(
         class_weight=class_weight,
@@ -200,6 +204,8 @@ def build_class_weighted_binary_crossentropy(
 
     Example:
         >>> loss = build_class_weighted_binary_crossentropy(class_weight=[0.3, 2.0], num_classes=2)
+        >>> round(float(loss([0, 1], [[0.8, 0.2], [0.5, 0.5]])), 4)  # (0.3 * -ln 0.8 + 2 ln 2) / 2
+        0.7266
     """
     name = "class_weighted_binary_crossentropy"
     problem = class_count_problem(name, expected=2, num_classes=num_classes)

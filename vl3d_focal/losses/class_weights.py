@@ -3,7 +3,9 @@
 Strategies (``n_c`` points of class c, ``N`` all points, ``C`` classes, ``f_c = n_c / N``):
 
 - ``"balanced"`` (alias ``"auto"``): ``N / (C n_c)`` (scikit-learn's and VL3D's "auto").
-- ``"inverse_frequency"``: ``N / n_c`` normalised to sum 1 (seed 003).
+- ``"inverse_frequency"``: ``N / n_c`` normalised to sum 1 (the class weights of the Keras
+  one-vs-all focal loss in the blog post "focal loss 的理解" ("understanding focal loss"), ported as
+  :class:`~vl3d_focal.losses.multi_category_focal.MultiCategoryFocalCrossentropy`).
 - ``"sqrt_inverse_frequency"``: ``sqrt(N / n_c)`` normalised to sum 1.
 - ``"log"``: ``1 / ln(k + f_c)`` (ENet, ``k > 1``, default 1.02).
 - ``"effective_number"``: ``(1 - beta) / (1 - beta^n_c)`` normalised to sum C
@@ -32,6 +34,7 @@ import numpy as np
 
 from vl3d_focal.losses.arguments import is_real
 from vl3d_focal.losses.exceptions import ClassWeightError
+from vl3d_focal.wording import noun
 
 CLASS_WEIGHT_STRATEGIES: tuple[str, ...] = (
     "balanced",
@@ -110,20 +113,21 @@ def present_classes(
         >>> present_classes(np.array([4.0, 0.0]), on_absent_class="error", weighting="N / n_c")
         Traceback (most recent call last):
         ...
-        vl3d_focal.losses.exceptions.ClassWeightError: class(es) [1] have no points in the counts [4.0, 0.0]: N / n_c would give them an infinite weight; pass on_absent_class='zero' to weight them 0
+        vl3d_focal.losses.exceptions.ClassWeightError: class [1] has no points in the counts [4.0, 0.0]: N / n_c would give it an infinite weight; pass on_absent_class='zero' to weight it 0
     """
     present = counts > 0
     if not present.any():
         raise ClassWeightError(f"Argument `{argument}` has no labelled point in any class. Received: {counts.tolist()}")
     if not present.all():
         absent = np.flatnonzero(~present).tolist()
+        them = noun(len(absent), "it", "them")
         message = (
-            f"class(es) {absent} have no points in the {argument} {counts.tolist()}: {weighting} would give "
-            "them an infinite weight"
+            f"{noun(len(absent), 'class', 'classes')} {absent} {noun(len(absent), 'has', 'have')} no points in the "
+            f"{argument} {counts.tolist()}: {weighting} would give {them} an infinite weight"
         )
         if on_absent_class == "error":
-            raise ClassWeightError(f"{message}; pass on_absent_class='zero' to weight them 0")
-        warnings.warn(f"{message}; weighting them 0", RuntimeWarning, stacklevel=3)
+            raise ClassWeightError(f"{message}; pass on_absent_class='zero' to weight {them} 0")
+        warnings.warn(f"{message}; weighting {them} 0", RuntimeWarning, stacklevel=3)
     return present
 
 

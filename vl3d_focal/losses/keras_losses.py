@@ -90,7 +90,10 @@ def build_categorical_focal_crossentropy(
         ``keras.losses.CategoricalFocalCrossentropy``.
 
     Example:
-        >>> loss = build_categorical_focal_crossentropy(alpha=[0.25, 0.75], num_classes=2)
+        >>> loss = build_categorical_focal_crossentropy(alpha=[0.25, 0.75], num_classes=2, reduction=None)
+        >>> values = loss([[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.5], [0.5, 0.5]])
+        >>> [round(float(v), 4) for v in values]  # alpha_y * 0.5^2 * ln 2
+        [0.0433, 0.13]
     """
     if isinstance(alpha, (list, tuple)):
         alpha = list(args.check_class_weight(alpha, argument="alpha"))
@@ -139,6 +142,8 @@ def build_categorical_crossentropy(
 
     Example:
         >>> loss = build_categorical_crossentropy(from_logits=True)
+        >>> round(float(loss([[0.0, 1.0]], [[0.0, 0.0]])), 4)  # equal logits: ln 2
+        0.6931
     """
     import keras  # imported when built: listing and validating need no Keras
 
@@ -179,6 +184,9 @@ def build_sparse_categorical_crossentropy(
 
     Example:
         >>> loss = build_sparse_categorical_crossentropy(ignore_class=-1)
+        >>> labels, probabilities = np.array([0, -1]), np.array([[0.5, 0.5], [0.9, 0.1]])
+        >>> round(float(loss(labels, probabilities)), 4)  # the point labelled -1 is left out: ln 2
+        0.6931
     """
     import keras  # imported when built: listing and validating need no Keras
 

@@ -28,6 +28,7 @@ import numpy as np
 from keras import ops
 
 from vl3d_focal.losses.exceptions import LossArgumentError
+from vl3d_focal.wording import counted, noun
 
 Tensor = Any  # a backend tensor
 
@@ -36,7 +37,11 @@ def check_dense(value: Any, *, argument: str) -> None:
     """Raises for ragged or sparse tensors, which the loss cannot take.
 
     Example:
-        >>> check_dense([[0, 1]], argument="y_true")
+        >>> check_dense([[0, 1]], argument="y_true")  # dense: no error
+        >>> import tensorflow as tf
+        >>> check_dense(tf.ragged.constant([[0, 1], [2]]), argument="y_true")
+        Traceback (most recent call last):
+        vl3d_focal.losses.exceptions.LossArgumentError: Argument `y_true` must be a dense tensor or array (pad the points, ...). Received: y_true of type tf.RaggedTensor
     """
     kind = type(value).__name__
     if kind in ("RaggedTensor", "SparseTensor"):
@@ -164,17 +169,21 @@ def check_sparse_labels(
     module docstring).
 
     Example:
-        >>> check_sparse_labels(ops.convert_to_tensor([0, 2, -1]), num_classes=3, ignore_class=-1)
+        >>> check_sparse_labels(ops.convert_to_tensor([0, 2, -1]), num_classes=3, ignore_class=-1)  # no error
+        >>> check_sparse_labels(ops.convert_to_tensor([0, 3, 3]), num_classes=3, ignore_class=-1)
+        Traceback (most recent call last):
+        vl3d_focal.losses.exceptions.LossArgumentError: Argument `y_true` holds sparse labels outside the class range of the predictions (3 classes): expected integers in [0, 3) or ignore_class=-1. Received label value 3 at 2 points
     """
     integral = "int" in keras.backend.standardize_dtype(labels.dtype)
     allowed = "" if ignore_class is None else f" or ignore_class={ignore_class}"
     count = "C" if num_classes is None else num_classes
+    classes_word = "C classes" if num_classes is None else counted(num_classes, "class", "classes")
     fractional = (
         f"Argument `y_true` holds sparse labels that are not integers: expected class indices in [0, {count}){allowed}"
     )
     outside = (
-        f"Argument `y_true` holds sparse label value(s) outside the class range of the "
-        f"predictions ({count} classes): expected integers in [0, {count}){allowed}"
+        f"Argument `y_true` holds sparse labels outside the class range of the "
+        f"predictions ({classes_word}): expected integers in [0, {count}){allowed}"
     )
     if _is_concrete(labels):
         values = ops.convert_to_numpy(labels).reshape(-1)
@@ -186,8 +195,9 @@ def check_sparse_labels(
         if ignore_class is not None:
             bad &= values != ignore_class
         if bad.any():
+            received = noun(np.unique(values[bad]).size, "label value")
             raise LossArgumentError(
-                f"{outside}. Received label value(s) {_value_list(values[bad])} at {int(bad.sum())} point(s)"
+                f"{outside}. Received {received} {_value_list(values[bad])} at {counted(int(bad.sum()), 'point')}"
             )
         return
     if keras.backend.backend() != "tensorflow":

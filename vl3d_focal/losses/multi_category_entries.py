@@ -83,6 +83,9 @@ def build_multi_category_focal_crossentropy(
     Example:
         >>> loss = build_multi_category_focal_crossentropy(class_counts=[100, 200, 50, 10],
         ...                                                from_logits=False, reduction=None)
+        >>> values = loss([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]], [[0.4, 0.3, 0.2, 0.1]] * 2)
+        >>> [round(float(v), 4) for v in values]  # the rare class (10 points) weighs most
+        [0.0277, 1.3901]
     """
     for argument, value in (("class_counts", class_counts), ("class_weight", class_weight)):
         if value is not None and num_classes is not None and len(value) != num_classes:

@@ -48,9 +48,11 @@ def sparse_probability_terms(
         ``(M,)`` float32 terms.
 
     Example:
-        >>> t = sparse_probability_terms(ops.convert_to_tensor([[0.9, 0.1]]),
-        ...                              labels=ops.convert_to_tensor([0]), label_weight=ops.ones((1,)),
+        >>> t = sparse_probability_terms(ops.convert_to_tensor([[0.9, 0.1], [1.8, 0.2]]),
+        ...                              labels=ops.convert_to_tensor([0, 1]), label_weight=ops.ones((2,)),
         ...                              gamma=2.0, epsilon=1e-7)
+        >>> [round(float(v), 4) for v in ops.convert_to_numpy(t)]  # 0.1^2 * -ln 0.9, 0.9^2 * -ln 0.1
+        [0.0011, 1.8651]
     """
     labels = ops.cast(labels, "int32")
     known = ops.logical_and(labels >= 0, labels < ops.shape(probabilities)[-1])
@@ -74,8 +76,10 @@ def dense_probability_terms(probabilities: Tensor, *, weights: Tensor, gamma: fl
 
     Example:
         >>> t = dense_probability_terms(ops.convert_to_tensor([[0.9, 0.1]]),
-        ...                             weights=ops.convert_to_tensor([[1.0, 0.0]]), gamma=2.0,
+        ...                             weights=ops.convert_to_tensor([[0.5, 0.5]]), gamma=2.0,
         ...                             epsilon=1e-7)
+        >>> [round(float(v), 4) for v in ops.convert_to_numpy(t)]  # (0.1^2 * -ln 0.9 + 0.9^2 * -ln 0.1) / 2
+        [0.9331]
     """
     p = probabilities / ops.sum(probabilities, axis=-1, keepdims=True)
     p = ops.clip(p, epsilon, 1.0 - epsilon)

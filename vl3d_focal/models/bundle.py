@@ -82,8 +82,9 @@ class ModelBundle:
             inputs are built from: a hierarchy's depths).
         predict_verbose: ``model_handling.predict_verbose`` of the training (None: default logs).
         field_reports: the prediction-time receptive-field reports of the training's
-            ``pre_processing``, for a cloud's output prefix (None: none). Like VL3D, neither
-            of these two is kept in the model file.
+            ``pre_processing``, for a cloud's output prefix (None: none). Neither of these two
+            is kept in the model file; a loaded model's fields' folder comes from its stored
+            ``pre_processing`` (:mod:`vl3d_focal.steps.loaded_fields`).
         predict_rotations: how many turns about the vertical axis each field is predicted in,
             their probabilities averaged (a predict step's ``rotations``; not kept either).
         imputers: the fitted imputers of the features, applied in order before the finite check

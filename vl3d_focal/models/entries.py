@@ -7,8 +7,9 @@ What the pipeline reads from a model's metadata (never its name):
 - ``samples``: ``fields`` (receptive fields, the default) or ``points`` (one sample per point:
   no ``pre_processing``);
 - ``takes_loss``: whether ``compilation_args`` (a loss) applies (default true);
-- ``trainer``: ``"module:Class"`` training it from a ``TrainingJob`` (default: the Keras engine,
-  :class:`vl3d_focal.training.engine.Trainer`);
+- ``trainer``: the trainer that trains it from a ``TrainingJob``: ``keras`` (the default) or
+  ``forest``, which the training layer resolves (models name no pipeline), or a third party's
+  ``"module:Class"``;
 - ``loader``: ``"module:function"`` ``(path, metadata) -> model`` reading it from a model file
   (default: Keras' safe-mode loader);
 - ``field_spec``: ``"module:function"`` ``(pre_processing) -> FieldSpec``, the receptive fields
@@ -97,7 +98,7 @@ MODELS.register_lazy(
         "takes_loss": False,
         "classes_from_data": True,
         "order_only": True,
-        "trainer": "vl3d_focal.training.forest:ForestTrainer",
+        "trainer": "forest",
         "loader": "vl3d_focal.models.forest:load_forest",
         "args_check": "vl3d_focal.models.forest_schema:forest_args_issues",
     },

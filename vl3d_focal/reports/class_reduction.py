@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vl3d_focal.io.atomic import write_text
 from vl3d_focal.reports.figures import pyplot, save_figure
-from vl3d_focal.reports.files import write_text
 
 logger = logging.getLogger(__name__)
 

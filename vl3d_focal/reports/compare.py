@@ -96,7 +96,10 @@ def _run_summary(
     trained = bool(source) and not source.get("loaded") and not source.get("from_spec")
     trains = _train_steps(spec)
     if isinstance(model.get("training"), int) and model["training"] < len(trains):
-        spec = trains[model["training"]]  # its own train step (its seed, per-cloud scaling)
+        spec = {
+            **(spec or {}),
+            "sequential_pipeline": [trains[model["training"]]],
+        }  # its own train step (seed, scaling)
     weights = dict(zip(source.get("class_names") or [], source.get("class_weight") or []))
     fits = [source] if model.get("training") is not None else record.get("trainings") or []
     fit_seconds = sum(t.get("fit_seconds") or 0.0 for t in fits)

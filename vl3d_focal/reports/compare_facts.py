@@ -27,16 +27,15 @@ ERROR_CHARS = 160
 
 
 def train_step(spec: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """The spec's first ``train`` step (pipeline form) or the spec itself (single-component form).
+    """The spec's first ``train`` step. A run record keeps the spec as run, in the pipeline form
+    (validation rewrites VL3D's single-component forms into it), so no other form is read.
 
     Example:
-        >>> train_step({"train": "RandomForestClassifier"}), train_step({"sequential_pipeline": []})
+        >>> train_step({"sequential_pipeline": [{"train": "RandomForestClassifier"}]}), train_step(None)
         ({'train': 'RandomForestClassifier'}, None)
     """
     if not isinstance(spec, Mapping):
         return None
-    if "train" in spec:
-        return spec
     steps = spec.get("sequential_pipeline") or []
     return next((step for step in steps if isinstance(step, Mapping) and "train" in step), None)
 
@@ -45,8 +44,8 @@ def record_spec(record: Mapping[str, Any], *, path: Path) -> Mapping[str, Any] |
     """The spec the run ran: the record's, else that of the ``run.json`` beside ``path``.
 
     Example:
-        >>> record_spec({"spec": {"train": "X"}}, path=Path("out/report.json"))
-        {'train': 'X'}
+        >>> record_spec({"spec": {"sequential_pipeline": []}}, path=Path("out/report.json"))
+        {'sequential_pipeline': []}
     """
     if isinstance(record.get("spec"), Mapping):
         return record["spec"]
@@ -63,8 +62,8 @@ def spec_model(spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
     ``from_spec`` true; None for a spec without a train step.
 
     Example:
-        >>> spec_model({"train": "PointNetPwiseClassifier", "fnames": ["i"], "model_args": {
-        ...     "compilation_args": {"loss": {"function": "f", "gamma": 2.0, "class_weight": "balanced"}}}})
+        >>> spec_model({"sequential_pipeline": [{"train": "PointNetPwiseClassifier", "fnames": ["i"], "model_args": {
+        ...     "compilation_args": {"loss": {"function": "f", "gamma": 2.0, "class_weight": "balanced"}}}}]})
         {'model': 'PointNetPwiseClassifier', 'loss': {'function': 'f', 'gamma': 2.0}, 'class_weight_spec': 'balanced', 'feature_names': ['i'], 'from_spec': True}
     """
     step = train_step(spec)
@@ -94,7 +93,7 @@ def training_setup(
 
     Example:
         >>> training_setup({"clouds": [{"path": "/d/a.laz"}], "feature_names": ["i"]},
-        ...                spec={"train": "X", "random_seed": 3}, trained=True)
+        ...                spec={"sequential_pipeline": [{"train": "X", "random_seed": 3}]}, trained=True)
         {'seed': 3, 'training_clouds': ['a.laz'], 'feature_names': ['i']}
     """
     step = train_step(spec) if trained else None

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.atomic import write_text
 from vl3d_focal.reports.figures import class_rgba, pyplot, save_figure, set_margins, text_inches
 from vl3d_focal.reports.files import evaluation_files, is_picture, write_csv
 from vl3d_focal.reports.svg_pictures import confusion_svg, distribution_svg, write_svg
@@ -233,11 +233,9 @@ def write_evaluation(
     paths = {name: path for name, path in evaluation_files(json_path).items() if name != "topdown_svg"}
     if not pictures:
         paths = {name: path for name, path in paths.items() if not is_picture(name)}
-    with atomic_output(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    write_text(paths["json"], json.dumps(metrics, indent=2, allow_nan=False) + "\n", log=False)
     logger.info("wrote %s (OA %s, mIoU %s)", json_path, _fmt(metrics["OA"]), _fmt(metrics["mIoU"]))
-    with atomic_output(paths["text"]) as tmp:
-        tmp.write_text(format_text_report(metrics), encoding="utf-8")
+    write_text(paths["text"], format_text_report(metrics), log=False)
     if pictures:
         plot_confusion(cm, names, paths["confusion_svg"])
     header = ["class", *series]

@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 
 from vl3d_focal.data.feature_selection import Selection
-from vl3d_focal.reports.files import write_text
+from vl3d_focal.io.atomic import write_text
 
 
 def format_selection_report(selection: Selection) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vl3d_focal.data.feature_standardization import Standardization
-from vl3d_focal.reports.files import write_text
+from vl3d_focal.io.atomic import write_text
 
 
 def format_standardization_report(title: str, fitted: Standardization) -> str:

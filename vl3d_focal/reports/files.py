@@ -45,21 +45,6 @@ def is_picture(name: str) -> bool:
     return name.endswith("_svg")
 
 
-def write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Writes a UTF-8 text report atomically; returns its path.
-
-    Example:
-        >>> import tempfile
-        >>> write_text(Path(tempfile.mkdtemp()) / "r.log", "OA 0.9\\n").read_text()
-        'OA 0.9\\n'
-    """
-    out = Path(path)
-    with atomic_output(out) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    logger.info("wrote %s", out)
-    return out
-
-
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Writes a CSV file atomically (a header row, then ``rows``).
 

@@ -1,12 +1,7 @@
 """The training history: CSV (one row per epoch) and its plot.
 
-Example:
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> paths = write_training_history({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]},
-    ...                                csv_path=folder / "h.csv", png_path=folder / "h.png")
-    >>> paths["png"].is_file()
-    True
+The CSV is written during training by :class:`~vl3d_focal.training.callbacks.HistoryWriter`;
+:func:`plot_training_history` draws it.
 """
 
 from __future__ import annotations
@@ -14,30 +9,34 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.reports.figures import pyplot, save_figure
-from vl3d_focal.reports.files import write_csv
 
 logger = logging.getLogger(__name__)
 
 
-def plot_training_history(*, csv_path: str | os.PathLike[str], png_path: str | os.PathLike[str]) -> Path:
+def plot_training_history(
+    *, csv_path: str | os.PathLike[str], png_path: str | os.PathLike[str], kept: int | None = None
+) -> Path:
     """Plots a training history CSV (an ``epoch`` column, then one column per quantity).
 
-    Each quantity gets a panel; ``val_<name>`` is drawn in the panel of ``<name>``.
+    Each quantity gets a panel; ``val_<name>`` is drawn in the panel of ``<name>``. One legend
+    above the panels (outside them, as on the report page's charts) names the lines.
 
     Args:
-        csv_path: the CSV, as written by :func:`write_training_history`.
+        csv_path: the CSV, as written by :class:`~vl3d_focal.training.callbacks.HistoryWriter`.
         png_path: the picture to write (returned as a Path).
+        kept: the epoch whose weights the model keeps (counted from 1;
+            :func:`~vl3d_focal.training.kept_epoch.epoch_facts`), marked by a thin vertical line
+            labelled "kept" in every panel; None marks none.
 
     Example:
         >>> _ = (out / "history.csv").write_text("epoch,loss,val_loss\\n1,0.9,1.0\\n2,0.5,0.7\\n", encoding="utf-8")
-        >>> plot_training_history(csv_path=out / "history.csv", png_path=out / "history.png").is_file()
+        >>> plot_training_history(csv_path=out / "history.csv", png_path=out / "history.png", kept=2).is_file()
         True
     """
     with open(csv_path, newline="", encoding="utf-8") as handle:
@@ -57,57 +56,36 @@ def plot_training_history(*, csv_path: str | os.PathLike[str], png_path: str | o
     fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.8), layout="constrained", squeeze=False)
     for ax, (base, members) in zip(axes[0], groups.items()):
         for column in members:
+            validation = column.startswith("val_")
             ax.plot(
                 epochs,
                 history[column],
                 marker="o",
                 markersize=3,
-                label="validation" if column.startswith("val_") else "training",
+                color="C1" if validation else "C0",
+                label="validation" if validation else "training",
             )
+        if kept is not None:
+            ax.axvline(kept, color="0.35", linewidth=0.8, linestyle="--", label=f"kept (epoch {kept})")
         if base in ("learning_rate", "lr") or base.endswith("loss"):
             values = np.asarray([history[c] for c in members], dtype=np.float64)
             if np.all(values[np.isfinite(values)] > 0):
                 ax.set_yscale("log")
         ax.set(title=base, xlabel="epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even just one
         ax.grid(alpha=0.3)
-        if len(members) > 1:
-            ax.legend()
-    fig.suptitle("Training history")
+    lines = {line.get_label(): line for ax in axes[0] for line in ax.get_lines()}  # one entry per name
+    names = sorted(lines, key=lambda name: name.startswith("kept"))  # the kept epoch's line last
+    # the figure's title heads the legend: constrained layout would draw a suptitle over an outside legend
+    fig.legend(
+        [lines[name] for name in names],
+        names,
+        loc="outside upper center",
+        ncol=len(names),
+        frameon=False,
+        title="Training history",
+        title_fontsize="large",
+    )
     path = Path(png_path)
     save_figure(fig, path=path)
     return path
-
-
-def write_training_history(
-    history: Mapping[str, Sequence[float]], *, csv_path: str | os.PathLike[str], png_path: str | os.PathLike[str]
-) -> dict[str, Path]:
-    """Writes a Keras ``History.history`` dictionary as CSV (epochs from 1) and plots it.
-
-    Args:
-        history: quantity name -> one value per epoch (all the same length).
-        csv_path: the CSV to write.
-        png_path: the picture to write (see :func:`plot_training_history`).
-
-    Returns:
-        ``{"csv", "png"}`` paths.
-
-    Raises:
-        DataError: the history is empty or its lists differ in length.
-
-    Example:
-        >>> written = write_training_history({"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]},
-        ...                                  csv_path=out / "h.csv", png_path=out / "h.png")
-        >>> written["csv"].read_text(encoding="utf-8").splitlines()[0], written["png"].is_file()
-        ('epoch,loss,val_loss', True)
-    """
-    lengths = {name: len(values) for name, values in history.items()}
-    if not lengths or max(lengths.values()) == 0:
-        raise DataError("training history has no epochs")
-    if len(set(lengths.values())) != 1:
-        raise DataError(f"training history lists must have one value per epoch; got lengths {lengths}")
-    epochs = next(iter(lengths.values()))
-    names = list(history)
-    rows = [[epoch + 1, *(float(history[name][epoch]) for name in names)] for epoch in range(epochs)]
-    write_csv(Path(csv_path), ["epoch", *names], rows)
-    return {"csv": Path(csv_path), "png": plot_training_history(csv_path=csv_path, png_path=png_path)}

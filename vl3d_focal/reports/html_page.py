@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.atomic import write_text
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#222;background:#f6f7f9}
@@ -194,7 +194,4 @@ def write_page(text: str, *, path: str | os.PathLike[str]) -> Path:
         >>> write_page("<!DOCTYPE html>", path=Path(tempfile.mkdtemp()) / "p.html").suffix
         '.html'
     """
-    target = Path(path)
-    with atomic_output(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return target
+    return write_text(path, text, log=False)

@@ -27,7 +27,7 @@ import numpy as np
 
 from vl3d_focal.reports import svg_charts
 from vl3d_focal.reports.html_page import cloud_link, esc, fmt, link, page, picture_uri, swatch, table, write_page
-from vl3d_focal.reports.html_training import loaded_model_section, training_section
+from vl3d_focal.reports.html_training import loaded_model_section, training_section, training_title
 from vl3d_focal.reports.run_summary import (
     RARE_SHARE,
     class_shares,
@@ -313,7 +313,8 @@ def render_report(record: Mapping[str, Any], *, folder: Path) -> str:
     if record.get("uncertainties"):
         sections.append(("uncertainty", "Uncertainty", uncertainty_section(record["uncertainties"], folder=folder)))
     for number, training in enumerate(record.get("trainings") or [], start=1):
-        sections.append((f"training-{number}", "Training", training_section(record, training, folder=folder)))
+        title = training_title(record, number, folder=folder)
+        sections.append((f"training-{number}", title, training_section(record, training, folder=folder)))
     for number, loaded in enumerate(record.get("loaded_models") or [], start=1):
         sections.append((f"loaded-model-{number}", "Loaded model", loaded_model_section(loaded, folder=folder)))
     sections.append(("clouds", "Clouds", _clouds(record, folder)))

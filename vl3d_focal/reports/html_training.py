@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,28 @@ from typing import Any
 from vl3d_focal.reports import svg_charts
 from vl3d_focal.reports.epochs_text import epochs_sentence
 from vl3d_focal.reports.html_page import cloud_link, esc, fmt, link, table
-from vl3d_focal.reports.run_summary import history_columns
+from vl3d_focal.reports.run_summary import history_columns, model_label
+
+
+def training_title(record: Mapping[str, Any], number: int, *, folder: Path) -> str:
+    """The heading of the ``number``-th training (from 1) of a run record: its model and train step,
+    as the results sections name a model, and, where the run trained several models, the folder of
+    its files (relative to ``folder``, where the page goes).
+
+    Example:
+        >>> record = {"steps": [{"kind": "train"}, {"kind": "train"}], "trainings": [{"model": "PointNet"},
+        ...     {"model": "RandomForest", "files": {"class_weights": "out/training_2/class_weights.json"}}]}
+        >>> training_title(record, 1, folder=Path("out")), training_title(record, 2, folder=Path("out"))
+        ('Training: PointNet (step 1)', 'Training: RandomForest (step 2) \u2014 training_2/')
+    """
+    trainings = record.get("trainings") or []
+    training = trainings[number - 1]
+    title = f"Training: {model_label(record, {'model': training['model'], 'training': number - 1})}"
+    files = training.get("files") or {}
+    written = files.get("class_weights") or files.get("history_csv")  # in the training's folder
+    if len(trainings) < 2 or written is None:
+        return title
+    return f"{title} \u2014 {Path(os.path.relpath(Path(written).parent, folder)).as_posix()}/"
 
 
 def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, folder: Path) -> str:

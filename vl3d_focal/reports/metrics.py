@@ -39,21 +39,6 @@ from vl3d_focal.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-METRIC_KEYS: tuple[str, ...] = (
-    "OA",
-    "mIoU",
-    "macro_F1",
-    "MCC",
-    "Kappa",
-    "class_names",
-    "confusion_matrix",
-    "per_class",
-)
-"""The keys of :func:`classification_metrics`' result (pinned names)."""
-
-PER_CLASS_KEYS: tuple[str, ...] = ("P", "R", "F1", "IoU", "support")
-"""The keys of each ``per_class`` entry (pinned names)."""
-
 
 def _as_labels(values: Any, name: str) -> np.ndarray:
     array = np.asarray(values)
@@ -162,13 +147,15 @@ def cohen_kappa(confusion: np.ndarray) -> float | None:
 
 
 def classification_metrics(
-    confusion: np.ndarray | Sequence[Sequence[int]], *, class_names: Sequence[str]
+    confusion: np.ndarray | Sequence[Sequence[int]], *, class_names: Sequence[str], quiet: bool = False
 ) -> dict[str, Any]:
     """Overall and per-class metrics of a confusion matrix, JSON-ready (no NaN: None instead).
 
     Args:
         confusion: ``(C, C)`` counts, rows reference classes, columns predicted classes.
         class_names: the C class names, in index order.
+        quiet: the classes absent from the reference are logged at DEBUG, not INFO (scores
+            summed or read again from an earlier record, whose own scoring said it).
 
     Returns:
         ``{"OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusion_matrix",
@@ -217,7 +204,11 @@ def classification_metrics(
     present = [name for name, sup in zip(names, support) if sup > 0]
     absent = [name for name in names if name not in present]
     if absent:
-        logger.info("classes absent from the reference, left out of mIoU and macro_F1: %s", ", ".join(absent))
+        logger.log(
+            logging.DEBUG if quiet else logging.INFO,
+            "classes absent from the reference, left out of mIoU and macro_F1: %s",
+            ", ".join(absent),
+        )
     return {
         "OA": float(np.trace(cm)) / total,
         "mIoU": float(np.mean([per_class[name]["IoU"] for name in present])),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vl3d_focal.data.minmax_normalization import MinmaxScaling
-from vl3d_focal.reports.files import write_text
+from vl3d_focal.io.atomic import write_text
 
 
 def format_minmax_report(fitted: MinmaxScaling) -> str:

@@ -1,7 +1,8 @@
 """What a run record says in a few numbers: its scores, its loss, its class weights, its rare classes.
 
 A run record is the JSON dict of :mod:`vl3d_focal.runner.run_record`; the run report and
-``vl3d-focal compare`` both read it through these functions.
+``vl3d-focal compare`` both read it through these functions (and the survey record sums its
+tiles' scores with :func:`summed_metrics`, its tiles as the evaluations).
 
 Example:
     >>> one = {"metrics": {"class_names": ["a", "b"], "confusion_matrix": [[3, 1], [0, 4]]}}
@@ -12,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,8 @@ RARE_SHARE = 0.05
 def summed_metrics(record: Mapping[str, Any]) -> dict[str, Any] | None:
     """The metrics of the run's evaluations together (their confusion matrices summed) when they
     all score one model on the same classes (:func:`model_evaluations`), else None: the scores of
-    different models are never summed.
+    different models are never summed (:func:`unsummed_note` says why). A survey's record
+    (:mod:`vl3d_focal.runner.survey`) sums its tiles with it too, so both say the same.
 
     Example:
         >>> summed_metrics({"evaluations": []}) is None
@@ -44,13 +47,35 @@ def summed_metrics(record: Mapping[str, Any]) -> dict[str, Any] | None:
     return groups[0]["metrics"] if len(groups) == 1 else None
 
 
+def unsummed_note(record: Mapping[str, Any]) -> str | None:
+    """Why :func:`summed_metrics` is None although the run's evaluations scored points: they
+    score several models or class sets (each group's clouds counted); None when they are summed.
+
+    Example:
+        >>> one = {"metrics": {"class_names": ["a", "b"], "confusion_matrix": [[3, 1], [0, 4]]}}
+        >>> three = {"metrics": {"class_names": ["a", "b", "c"], "confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}
+        >>> unsummed_note({"evaluations": [one, one, three]})
+        'the 3 evaluated clouds score 2 different models or class sets (2 classes: 2, 3 classes: 1): their confusion matrices are not summed'
+        >>> unsummed_note({"evaluations": [one, one]}) is None
+        True
+    """
+    groups = model_evaluations(record)
+    if len(groups) < 2:
+        return None
+    clouds = sum(len(group["evaluations"]) for group in groups)
+    counts = ", ".join(f"{group['label'] or 'model not recorded'}: {len(group['evaluations'])}" for group in groups)
+    return (
+        f"the {clouds} evaluated clouds score {len(groups)} different models or class sets ({counts}): "
+        "their confusion matrices are not summed"
+    )
+
+
 def _summed(evaluations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The metrics of evaluations of one model on the same classes (confusion matrices summed)."""
-    if len(evaluations) == 1:
-        return dict(evaluations[0]["metrics"])
+    """The metrics of evaluations of one model on the same classes (confusion matrices summed;
+    a class absent from the sum is absent from each evaluation, whose scoring said so: quiet)."""
     names = list(evaluations[0]["metrics"]["class_names"])
     matrices = [np.asarray(e["metrics"]["confusion_matrix"], dtype=np.int64) for e in evaluations]
-    return classification_metrics(np.sum(matrices, axis=0), class_names=names)
+    return classification_metrics(np.sum(matrices, axis=0), class_names=names, quiet=True)
 
 
 def model_evaluations(record: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -78,10 +103,12 @@ def model_evaluations(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         group = groups.setdefault(key, {"model": model, "label": model_label(record, model), "evaluations": []})
         group["evaluations"].append(evaluation)
     found = list(groups.values())
+    labels = Counter(group["label"] for group in found)  # counted before any is changed
     for group in found:
         group["metrics"] = _summed(group["evaluations"])
-        if sum(other["label"] == group["label"] for other in found) > 1:
-            group["label"] += f", {len(group['metrics']['class_names'])} classes"
+        if labels[group["label"]] > 1:
+            classes = f"{len(group['metrics']['class_names'])} classes"
+            group["label"] = f"{group['label']}, {classes}" if group["label"] else classes
     return found
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vl3d_focal.io.timestamps import readable
 from vl3d_focal.reports.html_page import esc, fmt, link
 from vl3d_focal.reports.run_summary import (
     evaluated_model_source,
@@ -33,7 +34,7 @@ def summary_section(record: Mapping[str, Any], *, folder: Path) -> str:
 
     Example:
         >>> html = summary_section({"started": "2026-01-01T10:00", "seconds": 12.5}, folder=Path("."))
-        >>> "12.5 s" in html, "Started 2026-01-01T10:00" in html
+        >>> "12.5 s" in html, "Started 2026-01-01 10:00:00" in html
         (True, True)
     """
     metrics = summed_metrics(record)
@@ -73,7 +74,7 @@ def summary_section(record: Mapping[str, Any], *, folder: Path) -> str:
     html += "".join(_model_line(record, group) for group in models)
     command = " ".join(record.get("command") or [])
     html += (
-        f'<p class="muted">Started {esc(record.get("started", "?"))}, finished {esc(record.get("finished") or "-")}'
+        f'<p class="muted">Started {esc(readable(record.get("started", "?")))}, finished {esc(readable(record.get("finished") or "-"))}'
         + (f"; command: <code>{esc(command)}</code>" if command else "")
         + ". Record: "
         + link(record.get("files", {}).get("json"), folder=folder)

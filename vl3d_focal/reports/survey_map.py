@@ -1,5 +1,6 @@
 """The map of a survey: one GeoJSON polygon per tile (its header's bounding box), in the
-clouds' CRS, with its status, scores and own CRS as properties; QGIS opens it as a layer.
+clouds' CRS, with its status, scores (and the model each is of: :func:`score_properties`) and own
+CRS as properties; QGIS opens it as a layer.
 
 GeoJSON (RFC 7946) assumes WGS 84 longitudes and latitudes; tiles are in a projected CRS
 (Lambert-93, UTM...), so the file names it with the ``crs`` member of the 2008 GeoJSON
@@ -26,11 +27,56 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.atomic import write_text
 from vl3d_focal.io.json_listing import dumps_listing
+from vl3d_focal.reports.run_summary import model_label
 
 SCORES = ("mIoU", "OA", "macro_F1")
 """Per-tile scores copied to the map (None where the tile was not evaluated)."""
+
+
+def tile_evaluations(tile: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every evaluation of a survey tile, in step order: ``model`` (which model was scored),
+    ``metrics`` and ``evaluation`` (its evaluation.json, or None): the first is the tile's own
+    ``metrics``, ``model`` and ``evaluation``, the others its ``further_evaluations`` (a survey
+    that scores several models per tile).
+
+    Example:
+        >>> tile = {"metrics": {"mIoU": 0.5}, "model": {"model": "m", "file": "a.keras"}, "evaluation": "a.json",
+        ...         "further_evaluations": [{"metrics": {"mIoU": 0.7}, "model": {"model": "m", "file": "b.keras"},
+        ...                                  "evaluation": "b.json"}]}
+        >>> [(e["model"]["file"], e["metrics"]["mIoU"], e["evaluation"]) for e in tile_evaluations(tile)]
+        [('a.keras', 0.5, 'a.json'), ('b.keras', 0.7, 'b.json')]
+        >>> tile_evaluations({"metrics": None})
+        []
+    """
+    if not tile.get("metrics"):
+        return []
+    first = {"model": tile.get("model"), "metrics": tile["metrics"], "evaluation": tile.get("evaluation")}
+    return [first, *(dict(e) for e in tile.get("further_evaluations") or [])]
+
+
+def score_properties(tile: Mapping[str, Any]) -> dict[str, Any]:
+    """A tile's scores as map attributes: ``model`` (the model scored, in words), ``evaluation``
+    (its evaluation.json) and :data:`SCORES` of its first evaluation, and of its k-th (from 2)
+    the same names suffixed ``_k`` (a survey that scores several models per tile); the first
+    evaluation's attributes are None where the tile was not evaluated.
+
+    Example:
+        >>> score_properties({"metrics": {"mIoU": 0.5, "OA": 0.9}, "model": {"model": "M", "file": "o/a.keras"},
+        ...                   "further_evaluations": [{"metrics": {"mIoU": 0.7}, "model": {"model": "M", "file": "b.keras"}}]})
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'model': 'M (loaded a.keras)', 'evaluation': None, 'mIoU': 0.5, 'OA': 0.9, 'macro_F1': None,
+         'model_2': 'M (loaded b.keras)', 'evaluation_2': None, 'mIoU_2': 0.7, 'OA_2': None, 'macro_F1_2': None}
+    """
+    properties: dict[str, Any] = {}
+    for number, evaluation in enumerate(tile_evaluations(tile) or [{}], start=1):
+        suffix = "" if number == 1 else f"_{number}"
+        metrics = evaluation.get("metrics") or {}
+        properties[f"model{suffix}"] = model_label({}, evaluation.get("model") or {}) or None
+        properties[f"evaluation{suffix}"] = evaluation.get("evaluation")
+        properties.update({f"{score}{suffix}": metrics.get(score) for score in SCORES})
+    return properties
 
 
 def _ring(bounds: Sequence[float]) -> list[list[float]]:
@@ -44,8 +90,8 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
 
     Args:
         tiles: the ``tiles`` of a survey record: ``path``, ``bounds`` (xmin, ymin, xmax, ymax,
-            or None), ``status``, ``points``, ``metrics`` (or None), ``error``, ``reason`` (why
-            it was skipped, optional) and ``crs`` (optional).
+            or None), ``status``, ``points``, its evaluations (:func:`tile_evaluations`), ``error``,
+            ``reason`` (why it was skipped, optional) and ``crs`` (optional).
         crs: ``"EPSG:<code>"`` of the tiles, or None.
 
     Example:
@@ -57,7 +103,6 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
     """
     features = []
     for tile in tiles:
-        metrics = tile.get("metrics") or {}
         properties = {
             "name": os.path.splitext(os.path.basename(tile["path"]))[0],  # Path.stem, 3x as fast
             "path": tile["path"],
@@ -67,7 +112,7 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
             "reason": tile.get("reason"),
             "crs": tile.get("crs"),
         }
-        properties.update({score: metrics.get(score) for score in SCORES})
+        properties.update(score_properties(tile))
         features.append(
             {
                 "type": "Feature",
@@ -92,6 +137,4 @@ def write_survey_map(path: str | Path, tiles: Sequence[Mapping[str, Any]], *, cr
         >>> json.loads(out.read_text())["type"]
         'FeatureCollection'
     """
-    with atomic_output(path) as tmp:
-        tmp.write_text(dumps_listing(survey_features(tiles, crs=crs), key="features"), encoding="utf-8")
-    return Path(path)
+    return write_text(path, dumps_listing(survey_features(tiles, crs=crs), key="features"), log=False)

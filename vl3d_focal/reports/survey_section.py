@@ -1,9 +1,10 @@
 """The survey part of a run report: the tiles (status, points, scores, links) and their map.
 
 It reads the files the survey runner writes under the first output prefix, ``survey.json``
-(``tiles``: ``path``, ``prefix``, ``status``, ``points``, ``seconds``, ``metrics``, ``error``,
-``outputs``, ``bounds``; the survey's ``warnings``, such as tiles of several CRSs, which the map
-then draws as one, are shown above it) and ``survey.geojson`` (one polygon per tile), whichever
+(``tiles``: ``path``, ``prefix``, ``status``, ``points``, ``seconds``, their evaluations
+(:func:`~vl3d_focal.reports.survey_map.tile_evaluations`), ``error``, ``outputs``, ``bounds``; the
+survey's ``warnings``, such as tiles of several CRSs, which the map then draws as one, are shown
+above it; its sums per model, ``models``, when it scores several) and ``survey.geojson`` (one polygon per tile), whichever
 exist; a missing or unreadable file is said on the page, never an error.
 
 Example:
@@ -21,6 +22,8 @@ from typing import Any
 from urllib.parse import quote
 
 from vl3d_focal.reports.html_page import esc, fmt, link, relative, table
+from vl3d_focal.reports.run_summary import model_label
+from vl3d_focal.reports.survey_map import tile_evaluations
 from vl3d_focal.reports.svg_charts import tile_map
 
 STATUS_COLORS = {"done": "#a5d6a7", "skipped": "#c5e1a5", "failed": "#ef9a9a", "pending": "#e0e0e0"}
@@ -49,11 +52,54 @@ def score_color(value: float | None) -> str:
     return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ca, cb))
 
 
-def _tile_link(tile: Mapping[str, Any], folder: Path) -> str:
+def _evaluation_file(tile: Mapping[str, Any], evaluation: Mapping[str, Any]) -> str | None:
+    """The evaluation.json of one of the tile's evaluations, where it exists (a record written
+    before evaluations kept theirs: the tile's first JSON output)."""
+    if evaluation.get("evaluation"):
+        return str(evaluation["evaluation"]) if Path(str(evaluation["evaluation"])).exists() else None
+    outputs = [str(p) for p in tile.get("outputs") or [] if str(p).endswith(".json") and Path(str(p)).exists()]
+    return outputs[0] if outputs else None
+
+
+def _tile_link(tile: Mapping[str, Any], evaluation: Mapping[str, Any], folder: Path) -> str:
     outputs = [str(p) for p in tile.get("outputs") or [] if Path(str(p)).exists()]
-    evaluation = next((p for p in outputs if p.endswith(".json")), None)
-    target = evaluation or (outputs[0] if outputs else None)
+    target = _evaluation_file(tile, evaluation) or (outputs[0] if outputs else None)
     return link(target, folder=folder, text=Path(tile["path"]).stem) if target else esc(Path(tile["path"]).stem)
+
+
+def _rows(tiles: list[dict[str, Any]], folder: Path, *, several: bool) -> list[list[str]]:
+    """The tiles table's rows: one per tile, or with ``several`` models one per tile and model."""
+    rows = []
+    for t in tiles:
+        for evaluation in tile_evaluations(t)[: None if several else 1] or [{}]:
+            metrics = evaluation.get("metrics") or {}
+            rows.append(
+                [
+                    _tile_link(t, evaluation, folder),
+                    esc(t.get("status", "?")),
+                    fmt(t.get("points")),
+                    fmt(t.get("seconds"), 1),
+                    *([esc(model_label({}, evaluation.get("model") or {}))] if several else []),
+                    *(fmt(metrics.get(key)) for key in ("mIoU", "OA", "macro_F1")),
+                    esc(t.get("error") or ""),
+                ]
+            )
+    return rows
+
+
+def _model_sums(survey: Mapping[str, Any]) -> str:
+    """The survey's sums per model (``models``), when it scores several."""
+    models = survey.get("models") or []
+    if len(models) < 2:
+        return ""
+    rows = [
+        [esc(m.get("label") or "model not recorded"), fmt(m.get("tiles_summed"))]
+        + [fmt((m.get("metrics") or {}).get(key)) for key in ("mIoU", "OA", "macro_F1")]
+        for m in models
+    ]
+    return "<p>Scores of the tiles together, per model:</p>" + table(
+        ["model", "tiles", "mIoU", "OA", "macro F1"], rows, left=1
+    )
 
 
 def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
@@ -71,20 +117,12 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
     html += "".join(f'<div class="warn">{esc(warning)}</div>' for warning in (survey or {}).get("warnings") or [])
     tiles = list((survey or {}).get("tiles") or [])
     by_path = {tile.get("path"): tile for tile in tiles}
+    several = any(len(tile_evaluations(tile)) > 1 for tile in tiles) or len((survey or {}).get("models") or []) > 1
+    html += _model_sums(survey or {})
     if tiles:
-        rows = [
-            [
-                _tile_link(t, folder),
-                esc(t.get("status", "?")),
-                fmt(t.get("points")),
-                fmt(t.get("seconds"), 1),
-                *(fmt((t.get("metrics") or {}).get(key)) for key in ("mIoU", "OA", "macro_F1")),
-                esc(t.get("error") or ""),
-            ]
-            for t in tiles
-        ]
-        html += table(["tile", "status", "points", "seconds", "mIoU", "OA", "macro F1", "error"], rows, left=2)
-    boxes = []
+        head = ["tile", "status", "points", "seconds", *(["model"] if several else []), "mIoU", "OA", "macro F1"]
+        html += table([*head, "error"], _rows(tiles, folder, several=several), left=2)
+    boxes, colored_by = [], None
     for feature in (geo or {}).get("features") or []:
         ring = ((feature.get("geometry") or {}).get("coordinates") or [[]])[0]
         if len(ring) < 3:
@@ -92,7 +130,14 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
         props = feature.get("properties") or {}
         xs, ys = [p[0] for p in ring], [p[1] for p in ring]
         tile = by_path.get(props.get("path"), {})
-        outputs = [str(p) for p in tile.get("outputs") or [] if str(p).endswith(".json") and Path(str(p)).exists()]
+        evaluations = tile_evaluations(tile) or [{}]  # the colour, the title's first score and the link: the first
+        target = _evaluation_file(tile, evaluations[0])
+        scores = ", ".join(
+            f"mIoU {fmt((e.get('metrics') or {}).get('mIoU'))}"
+            + (f" ({model_label({}, e.get('model') or {})})" if several and e.get("model") else "")
+            for e in evaluations
+        )
+        colored_by = colored_by or (model_label({}, evaluations[0].get("model") or {}) if several else None)
         boxes.append(
             {
                 "bounds": [min(xs), min(ys), max(xs), max(ys)],
@@ -100,8 +145,8 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
                 "color": score_color(props["mIoU"])
                 if props.get("mIoU") is not None
                 else STATUS_COLORS.get(str(props.get("status")), "#e0e0e0"),
-                "tooltip": f"{props.get('name')}: {props.get('status')}, mIoU {fmt(props.get('mIoU'))}",
-                "href": quote(relative(outputs[0], folder=folder)) if outputs else None,
+                "tooltip": f"{props.get('name')}: {props.get('status')}, {scores}",
+                "href": quote(relative(target, folder=folder)) if target else None,
             }
         )
     if not boxes:
@@ -116,5 +161,9 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
             if t.get("bounds")
         ]
     if boxes:
-        html += tile_map(tiles=boxes, title="Survey map (colour: mIoU from red 0 to green 1; grey: not scored)")
+        of = f" of {colored_by}" if colored_by else ""
+        links = f"; a tile links to the evaluation of {colored_by}" if colored_by else ""
+        html += tile_map(
+            tiles=boxes, title=f"Survey map (colour: mIoU{of} from red 0 to green 1; grey: not scored{links})"
+        )
     return html

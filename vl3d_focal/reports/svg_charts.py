@@ -28,15 +28,20 @@ LABEL_CHAR_PX = 5.5
 """The advance of one character of a bar's value at :data:`LABEL_FONT` px (at most; digits are narrower)."""
 MISSING = "n/a"
 """What a bar without a value shows, at its foot."""
+LEGEND_ROW = 16
+"""The height of one row of a legend."""
 
 
-def nice_ticks(low: float, high: float, *, count: int = 5) -> list[float]:
-    """About ``count`` round tick values covering ``[low, high]``.
+def nice_ticks(low: float, high: float, *, count: int = 5, integer: bool = False) -> list[float]:
+    """About ``count`` round tick values covering ``[low, high]``; whole numbers only with ``integer``
+    (a step of 1, 2 or 5 times a power of ten, at least 1: epochs).
 
     Example:
         >>> import numpy as np
         >>> nice_ticks(0, 0.93), nice_ticks(np.float32(6.28e6), np.float32(6.28e6) + np.float32(0.5))
         ([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], [6280000.0, 6280000.1, 6280000.2, 6280000.3, 6280000.4, 6280000.5])
+        >>> nice_ticks(1, 2, count=6, integer=True), nice_ticks(1, 37, count=6, integer=True)
+        ([1.0, 2.0], [0.0, 10.0, 20.0, 30.0, 40.0])
     """
     low, high = float(low), float(high)  # a float32 coordinate would not advance by a small step
     if not math.isfinite(low):
@@ -45,11 +50,12 @@ def nice_ticks(low: float, high: float, *, count: int = 5) -> list[float]:
         high = low + max(1.0, abs(low) * 1e-9)
     raw = (high - low) / max(count, 1)
     step = 10 ** math.floor(math.log10(raw))
-    step *= next(m for m in (1, 2, 2.5, 5, 10) if m * step >= raw)
+    step *= next(m for m in ((1, 2, 5, 10) if integer else (1, 2, 2.5, 5, 10)) if m * step >= raw)
+    step = max(step, 1) if integer else step
     first = math.floor(low / step + 1e-9)
     last = math.ceil(high / step - 1e-9)
     digits = max(0, 1 - math.floor(math.log10(step)))  # a step of 2.5 or 0.25 has one more
-    return [round(number * step, digits) for number in range(first, max(last, first + 1) + 1)]
+    return [float(round(number * step, digits)) for number in range(first, max(last, first + 1) + 1)]
 
 
 def format_number(value: float) -> str:
@@ -149,15 +155,22 @@ def svg_document(width: int, height: int, title: str, parts: Sequence[str], *, f
     )
 
 
-def _legend(names: Sequence[str], colors: Sequence[str], *, x: float, y: float) -> list[str]:
-    parts, offset = [], x
+def _legend(
+    names: Sequence[str], colors: Sequence[str], *, x: float, y: float, right: float = math.inf
+) -> tuple[list[str], float]:
+    """One swatch and name per series from ``x`` along the baseline ``y`` (an entry that would pass
+    ``right`` starts a new row, :data:`LEGEND_ROW` lower), and the baseline of its last row."""
+    parts, offset = ['<g class="legend">'], x
     for name, color in zip(names, colors):
+        size = 22 + CHAR_PX * len(name)
+        if offset > x and offset + size - 9 > right:
+            offset, y = x, y + LEGEND_ROW
         parts.append(
             f'<rect x="{offset:.0f}" y="{y - 9:.0f}" width="10" height="10" fill="{color}"/>'
             f'<text x="{offset + 13:.0f}" y="{y:.0f}">{escape(name)}</text>'
         )
-        offset += 22 + CHAR_PX * len(name)
-    return parts
+        offset += size
+    return [*parts, "</g>"], y
 
 
 def line_chart(
@@ -171,7 +184,10 @@ def line_chart(
     width: int = 420,
     height: int = 260,
 ) -> str:
-    """Lines of ``series`` (name: one value per ``x``, None for missing), with a legend.
+    """Lines of ``series`` (name: one value per ``x``, None for missing), with a legend above the
+    plot, never on it (in rows as many as the names need; the chart grows by their height).
+
+    Where every ``x`` is a whole number (epochs), so is every x tick; a single ``x`` is centred.
 
     Example:
         >>> "polyline" in line_chart(x=[1, 2, 3], series={"loss": [0.9, 0.5, 0.4]}, title="loss")
@@ -186,15 +202,21 @@ def line_chart(
             low, high = low - pad, high + pad
         low = min(low, 0.0) if low >= 0 and high > 0 and low < 0.25 * high else low
         low, high = nice_ticks(low, high)[0], nice_ticks(low, high)[-1]
-    frame = _Frame(width=width, height=height, left=48, bottom=36, low=low, high=high, log=log)
+    colors = [PALETTE[k % len(PALETTE)] for k in range(len(series))]
+    legend, last_row = _legend(list(series), colors, x=48, y=32, right=width - 12)
+    top = round(last_row) + 12 if series else 28
+    height += top - 28
+    frame = _Frame(width=width, height=height, left=48, bottom=36, low=low, high=high, log=log, top=top)
     parts = frame.axis(title, y_label)
     x_low, x_high = (min(x), max(x)) if x else (0, 1)
-    span = (x_high - x_low) or 1
+    if x_high == x_low:
+        x_low, x_high = x_low - 0.5, x_high + 0.5
+    span = x_high - x_low
 
     def px(value: float) -> float:
         return frame.left + (value - x_low) / span * (frame.right - frame.left)
 
-    for tick in nice_ticks(x_low, x_high, count=6):
+    for tick in nice_ticks(x_low, x_high, count=6, integer=all(float(a).is_integer() for a in x)):
         if x_low <= tick <= x_high:
             parts.append(
                 f'<text x="{px(tick):.1f}" y="{height - 20}" text-anchor="middle">{format_number(tick)}</text>'
@@ -204,13 +226,12 @@ def line_chart(
             f'<text x="{(frame.left + frame.right) / 2:.0f}" y="{height - 5}" '
             f'text-anchor="middle">{escape(x_label)}</text>'
         )
-    colors = [PALETTE[k % len(PALETTE)] for k in range(len(series))]
     for ys, color in zip(series.values(), colors):
         points = [f"{px(a):.1f},{frame.y(b):.1f}" for a, b in zip(x, ys) if b is not None and math.isfinite(b)]
         if len(points) > 1:
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{" ".join(points)}"/>')
         parts += [f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="2" fill="{color}"/>' for p in points]
-    parts += _legend(list(series), colors, x=frame.left + 6, y=frame.top + 12)
+    parts += legend
     return svg_document(width, height, title, parts)
 
 
@@ -316,7 +337,7 @@ def bar_chart(
             f'<text x="{x0 + (slot - 12) / 2:.1f}" y="{base + 14}" text-anchor="middle">{escape(category)}</text>'
         )
     if len(names) > 1:
-        parts += _legend(names, colors, x=frame.left, y=height - 8)
+        parts += _legend(names, colors, x=frame.left, y=height - 8)[0]
     return svg_document(width, height, title, parts, font_family=font_family)
 
 

@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -20,10 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.atomic import write_text
 from vl3d_focal.reports.svg_charts import CHAR_PX, bar_chart, svg_document
-
-logger = logging.getLogger(__name__)
 
 FILE_FONT = "DejaVu Sans, Verdana, sans-serif"
 """The font named by stand-alone SVG files."""
@@ -147,8 +144,4 @@ def write_svg(path: str | os.PathLike[str], svg: str) -> Path:
         >>> path.read_text().startswith('<?xml version="1.0" encoding="UTF-8"?>')
         True
     """
-    out = Path(path)
-    with atomic_output(out) as tmp:
-        tmp.write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + svg + "\n", encoding="utf-8")
-    logger.info("wrote %s", out)
-    return out
+    return write_text(path, '<?xml version="1.0" encoding="UTF-8"?>\n' + svg + "\n")

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from vl3d_focal.io.atomic import write_text
 from vl3d_focal.reports.evaluation_report import plot_confusion, plot_distribution
 from vl3d_focal.reports.figures import class_rgba
-from vl3d_focal.reports.files import write_text
 from vl3d_focal.reports.vl3d_metrics import global_metrics, per_class_metrics
 
 logger = logging.getLogger(__name__)

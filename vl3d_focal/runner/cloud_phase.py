@@ -11,8 +11,10 @@ training, model writers) run once, in the driver. For each phase, :class:`CloudP
    the tiles whose record holds that fingerprint and whose outputs exist, unless the
    neighbour tiles their buffer read differ from those it would read now
    (:meth:`~vl3d_focal.runner.survey.SurveyRecord.buffer_changes`: a neighbour that failed
-   then and was repaired since, or was replaced since it was used) or the tile's own input file
-   is another (:meth:`~vl3d_focal.runner.survey.SurveyRecord.input_changes`;
+   then and was repaired since, or was replaced since it was used), the tile's own input file
+   is another (:meth:`~vl3d_focal.runner.survey.SurveyRecord.input_changes`) or, in the phase
+   that writes them, its final cloud is missing or not the one the record says it wrote
+   (:func:`~vl3d_focal.runner.resume_checks.final_cloud_changes`;
    :mod:`~vl3d_focal.runner.phase_plan`); a resumed run opens its executor only if a tile is left;
 3. runs one task per remaining cloud (:func:`~vl3d_focal.runner.cloud_task.run_cloud_task`) on
    the executor (:mod:`~vl3d_focal.runner.executor`); on Dask, a model trained in this run is
@@ -52,6 +54,7 @@ from vl3d_focal.config.prefixes import PREFIX_MARK, expand_output
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import check_output_path, partial_path
+from vl3d_focal.io.output_guard import check_unchanged, file_identity, guarded_files, note_written
 from vl3d_focal.progress import Progress
 from vl3d_focal.registry import RegistryEntry
 from vl3d_focal.runner.cloud_task import (
@@ -69,6 +72,7 @@ from vl3d_focal.runner.survey import SurveyRecord
 from vl3d_focal.runner.survey_tally import progress_note, tally_line
 from vl3d_focal.runner.task_log import relay_messages
 from vl3d_focal.steps.state import PipelineState
+from vl3d_focal.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -270,12 +274,15 @@ class CloudPhases:
             )
         )
         patterns = cloud_output_patterns(steps)
-        if executor is None and anything_left(record, self.state, patterns, phase=phase):
+        finals = context.final_clouds
+        if executor is None and anything_left(record, self.state, patterns, phase=phase, finals=finals):
             executor = self._open()  # before any tile is recorded: a failure leaves them as they were
-        tasks = plan_tasks(record, self.state, patterns, phase=phase)
+        tasks = plan_tasks(record, self.state, patterns, phase=phase, finals=finals)
         by_number = {task.number: task for task in tasks}
         tiles = len(tasks) if record is None else len(record.tiles)
         failed_before = 0 if record is None else len(record.failed_tiles())
+        if executor is not None and not local:
+            context.guarded = self._before_workers_write(tasks, patterns, finals=finals)
         outcomes = iter(()) if executor is None else executor.run(run_cloud_task, tasks, shared=context)
         counts, start, step_seconds = {"done": 0, "failed": 0}, time.monotonic(), [0.0] * len(steps)
         with Progress(
@@ -288,7 +295,7 @@ class CloudPhases:
                 task = by_number[outcome.number]
                 if outcome.messages or outcome.status == "failed":
                     progress.clear()  # a log line follows: not on the bar's line
-                self._take(outcome, task=task, patterns=patterns, phase=phase)
+                self._take(outcome, task=task, patterns=patterns, phase=phase, final=finals.get(task.prefix))
                 step_seconds = [total + seconds for total, seconds in zip(step_seconds, outcome.step_seconds)]
                 counts[outcome.status] += 1
                 rate = (progress.done + task.points) / max(time.monotonic() - start, 1e-9)
@@ -305,13 +312,38 @@ class CloudPhases:
             record.write(force=True)
         return step_seconds
 
-    def _take(self, outcome: CloudOutcome, *, task: CloudTask, patterns: Sequence[str], phase: int | None) -> None:
+    @staticmethod
+    def _before_workers_write(
+        tasks: Sequence[CloudTask], patterns: Sequence[str], *, finals: Mapping[str, str]
+    ) -> dict[str, list[int] | None]:
+        """Checks the files the ``tasks`` write as the first write in this process would (the run's
+        guard, :mod:`~vl3d_focal.io.output_guard`: a re-run's cleanup of its previous run's files
+        then happens here, before a worker writes, so that a killed run never leaves a mix of
+        both runs' files); returns the guarded files with the identities the workers must find."""
+        for task in tasks:
+            for path in [*expand_patterns(patterns, prefix=task.prefix), finals.get(task.prefix)]:
+                if path is not None:
+                    check_unchanged(path)
+        return guarded_files()
+
+    def _take(
+        self,
+        outcome: CloudOutcome,
+        *,
+        task: CloudTask,
+        patterns: Sequence[str],
+        phase: int | None,
+        final: str | None = None,
+    ) -> None:
         """Adds a task's outcome to the run's facts and the survey record (``patterns``: the
-        phase's :func:`cloud_output_patterns`); a failed task of a run that is no survey (one
+        phase's :func:`cloud_output_patterns`; ``final``: the tile's final cloud the task wrote,
+        whose identity the record keeps for ``--resume``); a failed task of a run that is no survey (one
         cloud on Dask workers) raises its error, a survey's is logged at ERROR. What a task on a
         Dask worker logged is logged here, once, naming its tile (:mod:`~vl3d_focal.runner.task_log`),
         so that the run's log, record and report, which collect this process's messages, hold it."""
         relay_messages(outcome.messages, tile=task.path)
+        for path, identity in outcome.written_outside:  # written on a worker: the run's, as if written here
+            note_written(path, identity)
         if outcome.status == "failed" and self.record is not None:
             logger.error("%s: failed: %s", Path(task.path).name, outcome.error)
         if outcome.status == "failed" and self.record is None:  # not a survey: the run fails with it
@@ -322,9 +354,18 @@ class CloudPhases:
         self.state.facts.uncertainties.extend(outcome.facts.uncertainties)
         self.state.facts.notes.extend(outcome.facts.notes)
         if self.record is not None and phase is not None:  # a survey's phases have numbers
-            removed = [] if outcome.status == "done" else remove_tile_outputs(patterns, task.path, prefix=task.prefix)
+            earlier = self.record.previous.get(str(task.path))
+            removed = (
+                []
+                if outcome.status == "done"
+                else remove_tile_outputs(patterns, task.path, prefix=task.prefix, final=final, earlier=earlier)
+            )
             self.record.record(
-                outcome, phase=phase, outputs=expand_patterns(patterns, prefix=task.prefix), removed=removed
+                outcome,
+                phase=phase,
+                outputs=expand_patterns(patterns, prefix=task.prefix),
+                removed=removed,
+                final_cloud=None if final is None else file_identity(final),
             )
 
     def finish(self) -> None:
@@ -345,7 +386,7 @@ class CloudPhases:
         listing = "; ".join(f"{Path(tile['path']).name}: {tile['error']}" for tile in failed[:20])
         more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""
         raise DataError(
-            f"survey: {len(failed)} of {len(record.tiles)} tile(s) failed ({listing}{more}); "
+            f"survey: {len(failed)} of {counted(len(record.tiles), 'tile')} failed ({listing}{more}); "
             f"see {record.json_path}; fix them and run again with --resume to process "
             "only what is missing"
         )

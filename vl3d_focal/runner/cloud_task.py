@@ -35,6 +35,7 @@ from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.footprints import TileIndex
+from vl3d_focal.io.output_guard import Identity, recording_written
 from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.runner.final_clouds import write_final_clouds
 from vl3d_focal.runner.task_log import TaskMessage, captured_messages
@@ -136,6 +137,10 @@ class CloudOutcome:
         messages: what the task (the package or a library it called) logged at WARNING and
             above or warned on a Dask worker, for the run to log (:mod:`~vl3d_focal.runner.task_log`);
             empty in this process, where it is logged.
+        written_outside: each file outside the run's folders that the task wrote on a Dask worker,
+            with its identity (size, mtime_ns) after the write, for the run to record as its own
+            (:func:`~vl3d_focal.io.output_guard.note_written`); empty in this process, where the run's
+            guard records them as they are written.
     """
 
     number: int
@@ -150,6 +155,7 @@ class CloudOutcome:
     buffer_neighbours: BufferNeighbours | None = None
     failed_step: int | None = None
     messages: tuple[TaskMessage, ...] = ()
+    written_outside: tuple[tuple[str, Identity], ...] = ()
 
     @property
     def metrics(self) -> Mapping[str, Any] | None:
@@ -199,6 +205,10 @@ class PhaseContext:
             instead of printed by the worker.
         final_clouds: in the run's last phase, each cloud's final cloud by its output prefix,
             written after the phase's steps (:mod:`~vl3d_focal.runner.final_clouds`); else empty.
+        guarded: on a Dask worker, the files outside the run's folders that the run guards, with
+            the identity it expects (:func:`~vl3d_focal.io.output_guard.guarded_files`): the task
+            writes one only while it is that file, and reports what it wrote; empty in this process,
+            where the run's own guard is in force.
     """
 
     steps: Sequence[Mapping[str, Any]]
@@ -218,6 +228,7 @@ class PhaseContext:
     imputers: Sequence[Imputer] = ()
     relay_log: bool = False
     final_clouds: Mapping[str, str] = field(default_factory=dict)
+    guarded: Mapping[str, Identity | None] = field(default_factory=dict)
 
 
 def peak_memory_mib() -> float | None:
@@ -275,9 +286,9 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
     """
     if not context.relay_log:
         return _run_steps(task, context)
-    with captured_messages() as messages:
+    with captured_messages() as messages, recording_written(context.guarded) as written:
         outcome = _run_steps(task, context)
-    return dataclasses.replace(outcome, messages=tuple(messages))
+    return dataclasses.replace(outcome, messages=tuple(messages), written_outside=tuple(written))
 
 
 def _run_steps(task: CloudTask, context: PhaseContext) -> CloudOutcome:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from vl3d_focal.config.prefixes import MANIFEST_NAME
 from vl3d_focal.data.synthetic import write_demo_scene
-from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.atomic import write_text
 from vl3d_focal.runner.owned_files import OutputsTaken, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,11 @@ def check_demo_folder(folder: Path, *, overwrite: bool) -> None:
     Example:
         >>> import tempfile
         >>> check_demo_folder(Path(tempfile.mkdtemp()), overwrite=False)  # an empty folder is fine
+        >>> _ = (out / "run.json").write_text('{"fingerprint": "f", "spec_file": "survey.json", "status": "done"}')
+        >>> check_demo_folder(out, overwrite=True)  # allowed: the demo deletes that run's files first
+        >>> check_demo_folder(out, overwrite=False)
+        Traceback (most recent call last):
+        vl3d_focal.runner.owned_files.OutputsTaken: ...: holds the outputs of another run (spec survey.json, done; see .../run.json); the demo writes its tiles, its spec and its outputs there and has written nothing. Give the demo another folder, or run it with --overwrite to delete that run's files first
     """
     manifest = folder / MANIFEST_NAME
     other = read_manifest(manifest)
@@ -101,6 +106,4 @@ def write_demo(out: str | Path = DEFAULT_OUT, *, overwrite: bool = False) -> Pat
             write_demo_scene(tile, seed=seed)
             logger.info("wrote demo tile %s (seed %d)", tile, seed)
     spec = folder / DEMO_SPEC
-    with atomic_output(spec) as tmp:
-        tmp.write_text(demo_spec_text(), encoding="utf-8")
-    return spec
+    return write_text(spec, demo_spec_text(), log=False)

@@ -42,6 +42,7 @@ from vl3d_focal.runner.worker_process import (
     restore_malloc_thresholds,
     thread_environment,
 )
+from vl3d_focal.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -209,13 +210,13 @@ def _worker_failure(task: Any, error: BaseException) -> Any:
 
 
 class DaskExecutor:
-    """Submits the tasks to a Dask cluster (started here, or running at ``scheduler``)."""
+    """Submits the tasks to a Dask cluster (started here, or running at ``scheduler``). A start
+    that fails (the client, the workers' plugin) closes what it had started before its error is
+    raised: no worker processes outlive it."""
 
     in_process = False
 
     def __init__(self, settings: ExecutorSettings) -> None:
-        import dask
-        from dask.distributed import Client, LocalCluster
         from distributed.diagnostics.plugin import WorkerPlugin
 
         class WorkerSettings(WorkerPlugin):
@@ -233,10 +234,25 @@ class DaskExecutor:
                     quiet_worker_close()
 
         debug = logging.getLogger().isEnabledFor(logging.DEBUG)
+        self._cluster: Any = None
+        self._client: Any = None
+        self._logging = contextlib.ExitStack()  # closed by close(), or here when the start fails
         if not debug:  # Dask's start, stop and shutdown lines (a closed connection's traceback among them)
-            logging.getLogger("distributed").setLevel(logging.WARNING)
+            self._logging.enter_context(logger_level("distributed", logging.WARNING))
+        try:
+            self._start(settings, WorkerSettings, debug=debug)
+        except BaseException:  # what started is closed (no worker processes left behind), the error is the news
+            try:
+                self._release()
+            except Exception as err:  # noqa: BLE001  (a half-started cluster's close: the start's error says more)
+                logger.debug("dask: closing after a failed start: %s", err)
+            raise
+
+    def _start(self, settings: ExecutorSettings, plugin: Any, *, debug: bool) -> None:
+        import dask
+        from dask.distributed import Client, LocalCluster
+
         threads = settings.threads_per_worker
-        self._cluster = None
         if settings.scheduler is None:
             count = settings.workers or cpu_threads()
             method = "forkserver" if start_worker_server(settings, quiet=not debug) else "spawn"
@@ -249,7 +265,11 @@ class DaskExecutor:
                     env=thread_environment(threads),
                 )
             self._client = Client(self._cluster)
-            logger.info("dask: started a local cluster of %d worker process(es), %d thread(s) each", count, threads)
+            logger.info(
+                "dask: started a local cluster of %s, %s each",
+                counted(count, "worker process", "worker processes"),
+                counted(threads, "thread"),
+            )
         else:
             try:
                 self._client = Client(settings.scheduler, timeout=CONNECT_TIMEOUT_S)
@@ -259,9 +279,9 @@ class DaskExecutor:
                     f"({err or type(err).__name__}); start it with 'dask scheduler' and workers with 'dask worker "
                     f"{settings.scheduler} --nthreads 1'"
                 ) from err
-        self._client.register_plugin(WorkerSettings(threads, quiet=not debug))
+        self._client.register_plugin(plugin(threads, quiet=not debug))
         self.workers = max(1, len(self._client.scheduler_info()["workers"]))
-        logger.info("dask: %d worker(s) at %s", self.workers, self._client.scheduler.address)
+        logger.info("dask: %s at %s", counted(self.workers, "worker"), self._client.scheduler.address)
 
     def run(self, function: Callable[[Any, Any], Any], tasks: Iterable[Any], *, shared: Any) -> Iterator[Any]:
         """``function(task, shared)`` of every task on the workers, yielded as they finish; a
@@ -289,21 +309,44 @@ class DaskExecutor:
         them and the scheduler are up), then the client disconnects, then the cluster closes its
         workers (each joined, or killed after a few seconds where TensorFlow's threads keep it
         alive: that is no news) and its scheduler last. A cluster at a ``scheduler`` address is
-        left as it is."""
+        left as it is. The ``distributed`` logger gets back the level it had before the executor."""
         if self._cluster is not None:
             try:
                 self._client.run(quiet_shutdown_heartbeats, on_error="ignore")
             except Exception as err:  # noqa: BLE001  (a cluster already broken: its close says more)
                 logger.debug("dask: could not quiet the workers' shutdown: %s", err)
-        self._client.close()
-        if self._cluster is not None:
-            nanny = logging.getLogger("distributed.nanny")
-            level = nanny.level
-            nanny.setLevel(logging.ERROR)
-            try:
-                self._cluster.close()
-            finally:
-                nanny.setLevel(level)
+        self._release()
+
+    def _release(self) -> None:
+        """Closes what the executor started (the client, then the local cluster: each tried even
+        when the other's close fails) and puts the loggers' levels back, at the end."""
+        with self._logging, contextlib.ExitStack() as closing:
+            if self._cluster is not None:
+                closing.enter_context(logger_level("distributed.nanny", logging.ERROR))
+                closing.callback(self._cluster.close)
+            if self._client is not None:
+                closing.callback(self._client.close)
+
+
+@contextlib.contextmanager
+def logger_level(name: str, level: int) -> Iterator[None]:
+    """Logger ``name`` at ``level`` while the block runs, at its own level again after it (also
+    when the block fails): the runner changes no logger for longer than a run.
+
+    Example:
+        >>> with logger_level("vl3d_focal.example", logging.ERROR):
+        ...     logging.getLogger("vl3d_focal.example").level
+        40
+        >>> logging.getLogger("vl3d_focal.example").level
+        0
+    """
+    target = logging.getLogger(name)
+    before = target.level
+    target.setLevel(level)
+    try:
+        yield
+    finally:
+        target.setLevel(before)
 
 
 @contextlib.contextmanager

@@ -5,7 +5,10 @@ it (every dimension, the mined features, reduced classes, predictions).
 The normalised spec carries these files (:func:`~vl3d_focal.config.prefixes.final_clouds`, by
 each cloud's output prefix). A pipeline that ends with per-cloud steps writes them in the
 clouds' tasks, after the last step (:mod:`~vl3d_focal.runner.cloud_task`, here or on a Dask
-worker); one that ends with another step (a miner, a train step), in the driver, after it.
+worker; a survey's record keeps each one's identity for ``--resume``); one that ends with another
+step (a miner, a train step), in the driver, after it. The predictions of a task do not reach the
+driver: validation refuses a step of another kind after a predict step's run of per-cloud steps
+when the spec names final clouds (:mod:`~vl3d_focal.config.phase_checks`).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from vl3d_focal.io.las import check_file
 from vl3d_focal.progress import Progress
 from vl3d_focal.runner.survey_tally import EMPTY_REASON
 from vl3d_focal.steps.state import PipelineState
+from vl3d_focal.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +129,8 @@ def read_inputs(
     left_out = [f"{len(failures)} unreadable: failed"] if failures else []
     left_out += [f"{len(set_aside)} empty: skipped"] if set_aside else []
     logger.info(
-        "%d input cloud(s), %d points%s",
-        len(inputs),
+        "%s, %d points%s",
+        counted(len(inputs), "input cloud"),
         sum(r.num_points for r in records),
         f" ({'; '.join(left_out)})" if left_out else "",
     )

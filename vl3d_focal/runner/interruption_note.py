@@ -34,12 +34,14 @@ def interruption_note(spec: Mapping[str, Any], *, spec_file: str) -> str:
     command = f"vl3d-focal run {spec_file}"
     survey = is_survey(spec)
     notes, resumes = [], survey
-    if any("train" in step for step in spec.get("sequential_pipeline", [])):
-        checkpoint = TrainingFiles.under(spec_prefix(spec)).resume_checkpoint
-        resumes = resumes or checkpoint.is_file()
+    trainings = TrainingFiles.of_run(spec_prefix(spec), steps=spec.get("sequential_pipeline", []))
+    if trainings:  # each train step's own checkpoint
+        kept = [str(files.resume_checkpoint) for files in trainings if files.resume_checkpoint.is_file()]
+        resumes = resumes or bool(kept)
+        several = len(kept) > 1
         notes.append(
-            f"the training checkpoint {checkpoint} was kept"
-            if checkpoint.is_file()
+            f"the training checkpoint{'s' * several} {', '.join(kept)} {'were' if several else 'was'} kept"
+            if kept
             else "no training checkpoint was kept"
         )
     if resumes:

@@ -14,9 +14,10 @@ preflight checks):
 
 - a manifest that says ``running`` while its lock is free: its process is gone; it is read as
   interrupted (the process ended without a word), and the log says so;
-- no manifest, or one of the same spec (a re-run), or for a ``--resume``, one of a spec that differs
-  only in the train steps' ``training_epochs`` (a longer or shorter training; the manifest then
-  records the new spec): the run goes on; unless it is a ``--resume``,
+- no manifest, or one of the same spec (a re-run; a spec recorded without a key that this one
+  has as null, an optional key the package added since, is the same), or for a ``--resume``,
+  one of a spec that differs only in the train steps' ``training_epochs`` (a longer or shorter
+  training; the manifest then records the new spec): the run goes on; unless it is a ``--resume``,
   it deletes the previous run's files that it writes again as its steps begin
   (:meth:`RunManifest.remove_previous`, logged), so that a re-run killed half-way never leaves
   its new files beside the previous run's;
@@ -34,7 +35,7 @@ preflight checks):
   file this folder's previous run wrote there: the run stops, unless ``overwrite`` is given.
   While the run lasts, such files are guarded (:mod:`vl3d_focal.io.output_guard`): a run does
   not replace one that another process wrote meanwhile, and records each as its own as soon as
-  it wrote it.
+  it wrote it (or, for one a Dask worker wrote, as soon as the task's outcome arrives).
 
 Example:
     >>> spec = {"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []}
@@ -45,9 +46,9 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import logging
+import os
 import platform
 import threading
 import time
@@ -61,6 +62,7 @@ from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.output_guard import OutputGuard, file_identity, guarding
 from vl3d_focal.io.prefix_lock import INTERRUPTED_SILENTLY, PrefixLock
+from vl3d_focal.io.timestamps import now
 from vl3d_focal.runner.outputs import numbered_files, output_files, remove_empty_folders, spec_prefix, written_folders
 from vl3d_focal.runner.owned_files import (
     OutputsTaken,
@@ -77,8 +79,15 @@ from vl3d_focal.runner.owned_files import (
     relative_name,
     still_theirs,
 )
-from vl3d_focal.runner.spec_identity import epochs_only_changes, spec_changes, spec_fingerprint, spec_identity
+from vl3d_focal.runner.spec_identity import (
+    epochs_only_changes,
+    same_spec,
+    spec_changes,
+    spec_fingerprint,
+    spec_identity,
+)
 from vl3d_focal.training.files import TrainingFiles
+from vl3d_focal.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +95,6 @@ logger = logging.getLogger(__name__)
 def manifest_path(spec: Mapping[str, Any]) -> Path:
     """Where a spec's manifest goes: ``run.json`` under the first output prefix."""
     return Path(f"{spec_prefix(spec)}{MANIFEST_NAME}")
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 class RunManifest:
@@ -113,7 +118,7 @@ class RunManifest:
             "fingerprint": self.fingerprint,
             "spec_file": spec_file,
             "status": "running",
-            "started": _now(),
+            "started": now(),
             "started_unix": self.started,
             "ended": None,
             "versions": {"vl3d_focal": __version__, "python": platform.python_version()},
@@ -184,9 +189,12 @@ class RunManifest:
         )
 
     def _step_outputs(self) -> list[str]:
-        """The planned files the steps write (not the run's manifest and report)."""
+        """The files the steps write (not the run's manifest and report): the planned ones, and those
+        on disk now that match the planned patterns of numbered files (a previous run's, or this
+        run's: its first write of one, or at :meth:`finish` one written, deletes the previous run's
+        files that it does not write again, the higher numbers of a run that writes fewer)."""
         records = {self._relative(path) for path in output_files({**self.spec, "sequential_pipeline": []})}
-        return [name for name in self.document["planned"] if name not in records]
+        return [name for name in planned_names(self.document, folder=self.path.parent) if name not in records]
 
     def _outside_written(self, path: Path, identity: list[int]) -> None:
         """Records a file outside the folder as this run's as soon as it is written (a killed run's
@@ -211,7 +219,7 @@ class RunManifest:
                 INTERRUPTED_SILENTLY,
             )
         owned = [name for name in owned_files(old, folder=folder) if name != self._relative(self.path)]
-        if old["fingerprint"] == self.fingerprint or self._trains_longer(old):  # a re-run: earlier files are ours
+        if self._same_run(old) or self._trains_longer(old):  # a re-run: earlier files are ours
             self._previous = old
             owned = [name for name in owned if still_theirs(old, name, folder=folder)]
             self.document["earlier_files"] = owned
@@ -222,6 +230,11 @@ class RunManifest:
         if not self.overwrite:
             raise OutputsTaken(self._taken_message(old, owned))
         self._delete(old, owned, why="--overwrite")
+
+    def _same_run(self, old: Mapping[str, Any]) -> bool:
+        """Whether ``old`` is a run of this spec: the same fingerprint, or a recorded spec that
+        differs only in null-valued keys (:func:`same_spec`: one the package added since)."""
+        return old["fingerprint"] == self.fingerprint or same_spec(old.get("spec"), self.document["spec"])
 
     def _trains_longer(self, old: Mapping[str, Any]) -> bool:
         """Whether this ``--resume`` continues ``old``'s run with only other ``training_epochs``
@@ -236,9 +249,10 @@ class RunManifest:
     def remove_previous(self) -> list[str]:
         """Deletes the files of this spec's previous run that this run writes again, unless it
         resumes (never a mix of the two runs' outputs after a kill), once: right before this
-        process writes the first file of a step (through the guard of :meth:`claim`), or at
-        :meth:`finish` when a step's file was written by another process (a Dask worker), so that
-        a run stopped before its steps wrote anything (its inputs, its executor) deletes nothing.
+        process writes the first file of a step or sends the first task that writes one to Dask
+        workers (through the guard of :meth:`claim`), or at :meth:`finish` when a step's file was
+        written by another process all the same, so that a run stopped before its steps wrote
+        anything (its inputs, its executor) deletes nothing.
         A file this run wrote meanwhile stays; the survey's record of its done tiles stays (a
         ``--resume`` reads it and checks the tiles' outputs). Logs what it deleted; returns the
         names.
@@ -294,14 +308,16 @@ class RunManifest:
             remove_empty_folders(files=deleted, root=root)
         previous = old.get("spec_file") or old["fingerprint"]
         if theirs:  # a re-run's cleanup is routine; an --overwrite's deletion a warning
+            parent = Path(os.path.commonpath([path.absolute().parent for path in deleted]))
+            shown = [path.absolute().relative_to(parent).as_posix() for path in deleted[:5]]
             logger.log(
                 logging.WARNING if why == "--overwrite" else logging.INFO,
-                "%s: deleted %d files of the previous run (%s) in %s: %s",
+                "%s: deleted %s of the previous run (%s) in %s: %s",
                 why,
-                len(theirs),
+                counted(len(theirs), "file"),
                 previous,
-                folder,
-                ", ".join(theirs[:5]) + (" ..." if len(theirs) > 5 else ""),
+                parent,
+                ", ".join(shown) + (", ..." if len(theirs) > 5 else ""),
             )
         for name in changed:
             logger.warning(
@@ -321,9 +337,10 @@ class RunManifest:
         whose = "an earlier run of this spec file" if same_file else f"another run (spec {spec_file})"
         changes = spec_changes(old["spec"], self.document["spec"]) if "spec" in old else []
         changed = f"; the spec differs in {', '.join(changes)}" if changes else ""
-        checkpoint = TrainingFiles.under(spec_prefix(self.spec)).resume_checkpoint
+        trainings = TrainingFiles.of_run(spec_prefix(self.spec), steps=self.spec.get("sequential_pipeline", []))
+        checkpoints = {files.resume_checkpoint.resolve() for files in trainings}
         loses = status != "done" and any(
-            located(name, folder=self.path.parent).resolve() == checkpoint.resolve() for name in owned
+            located(name, folder=self.path.parent).resolve() in checkpoints for name in owned
         )
         return (
             f"{self.path.parent}: holds the outputs of {whose} (started {old.get('started', '?')}, {status}; see "
@@ -363,7 +380,7 @@ class RunManifest:
             ]
             found = {name: file_identity(located(name, folder=folder)) for name in [*written, *kept]}
             found.pop(self._relative(self.path))
-            self.document.update(status=status, ended=_now(), files=written, earlier_files=kept, identities=found)
+            self.document.update(status=status, ended=now(), files=written, earlier_files=kept, identities=found)
         try:
             self._write()
         finally:

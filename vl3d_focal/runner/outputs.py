@@ -33,6 +33,7 @@ from vl3d_focal.config.prefixes import (
     model_prefix,
 )
 from vl3d_focal.config.schemas import find_step
+from vl3d_focal.config.step_files import step_files
 from vl3d_focal.schema_annotations import FOLDER_OUTPUT
 
 SCOPES = {"cloud-output": "cloud", "model-output": "model"}
@@ -58,17 +59,17 @@ def declared_outputs(spec: Mapping[str, Any]) -> list[tuple[str, str, Mapping[st
         ('model', '*m.keras')
     """
     found = {parts: (SCOPES[kind], value) for parts, kind, value, _ in annotated_paths(spec) if kind in SCOPES}
+    steps = list(spec.get("sequential_pipeline", []))
+    inputs, prefixes = [str(p) for p in spec.get("in_pcloud", [])], [str(p) for p in spec.get("out_pcloud", [])]
+    besides = dict(step_files(steps, inputs=inputs, prefixes=prefixes))
     declared: list[tuple[str, str, Mapping[str, Any]]] = []
-    for index, step in enumerate(spec.get("sequential_pipeline", [])):
+    for index, step in enumerate(steps):
         declared += [
             (scope, value, step)
             for parts, (scope, value) in found.items()
             if parts[:2] == ("sequential_pipeline", index)
         ]
-        located = find_step(step)
-        outputs = located[1].metadata.get("outputs") if located else None
-        if outputs is not None:
-            declared += [(scope, str(path), step) for scope, path in outputs(step)]
+        declared += [(scope, path, step) for scope, path in besides.get(index, [])]
     if is_survey(spec):
         declared += [("model", path, {}) for path in SURVEY_FILES.values()]
     return declared

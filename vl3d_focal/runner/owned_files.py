@@ -180,7 +180,13 @@ def check_other_prefixes(manifest: Path, *, planned: list[str]) -> None:
         OutputsTaken: naming the other run and what to do.
 
     Example:
-        >>> check_other_prefixes(Path("no/such/run.json"), planned=["eval/r.json"])
+        >>> check_other_prefixes(Path("no/such/run.json"), planned=["eval/r.json"])  # no other run: fine
+        >>> manifest = {"fingerprint": "f", "spec_file": "train.json", "files": ["eval/r.json"]}  # a training run's
+        >>> _ = (out / "run.json").write_text(json.dumps(manifest))
+        >>> (out / "eval").mkdir(); _ = (out / "eval" / "r.json").write_text("{}")
+        >>> check_other_prefixes(out / "eval" / "run.json", planned=["r.json"])
+        Traceback (most recent call last):
+        vl3d_focal.runner.owned_files.OutputsTaken: r.json in .../eval: written by another run (spec train.json; see .../run.json), whose outputs are under ...; give this spec an out_pcloud outside that run's folders
     """
     folder = manifest.parent
     planned_paths = {located(name, folder=folder).resolve(): name for name in planned}
@@ -213,7 +219,11 @@ def check_outside(old: Mapping[str, Any] | None, *, folder: Path, outside: list[
         OutputsTaken: naming the files and what to do.
 
     Example:
-        >>> check_outside(None, folder=Path("out"), outside=["/no/such/shared.keras"])
+        >>> check_outside(None, folder=Path("out"), outside=["/no/such/shared.keras"])  # no such file: fine
+        >>> _ = (out / "shared.keras").write_text("a person's model")
+        >>> check_outside(None, folder=out / "run", outside=[str(out / "shared.keras")])
+        Traceback (most recent call last):
+        vl3d_focal.runner.owned_files.OutputsTaken: .../shared.keras: exists outside this run's output folders (.../run) and was not written by this spec's previous run there (another run, or something else, wrote it; replacing it would lose it). Move it away, ...
     """
     owned = set(owned_files(old, folder=folder)) if old is not None else set()
     foreign = [

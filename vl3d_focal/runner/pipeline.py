@@ -70,9 +70,9 @@ def remove_stale_outputs(spec: Mapping[str, Any]) -> list[Path]:
     """Deletes the temporary files an interrupted run left for the spec's output files (and for
     the model a survey ships to its Dask workers, :data:`~vl3d_focal.runner.cloud_phase.TEMPORARY_MODEL`).
 
-    Only our temporary files of those (:func:`vl3d_focal.io.atomic.is_partial_name`) are deleted,
-    never outputs, other files or the temporary files of another prefix's outputs in a shared
-    folder; each deletion is logged.
+    Only the temporary files named after those outputs
+    (:func:`vl3d_focal.io.atomic.remove_stale_partials`) are deleted, never outputs, other files
+    or the temporary files of another prefix's outputs in a shared folder; each deletion is logged.
 
     Example:
         >>> remove_stale_outputs({"in_pcloud": [], "out_pcloud": ["no/such/out/"],

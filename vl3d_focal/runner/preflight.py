@@ -8,7 +8,8 @@ catches read-only file systems). Each of those files that exists already must be
 never fails at its last write after hours of training. The free space of their file systems must exceed an estimate
 of the outputs: every model-sized file (model, best weights, resumable checkpoint) at the
 loaded model file's size, else :data:`MODEL_ALLOWANCE_BYTES`; each classified cloud (points x
-(input record + probabilities)); each report file at :data:`REPORT_ALLOWANCE_BYTES`.
+(input record + prediction byte + probabilities), a ``.laz`` one with its input's compression:
+:func:`cloud_output_bytes`); each report file at :data:`REPORT_ALLOWANCE_BYTES`.
 
 Example:
     >>> check_outputs({"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []})
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import shutil
 import stat
@@ -27,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.las_header import readable_header
 from vl3d_focal.runner.outputs import declared_outputs, output_files, output_folders
 from vl3d_focal.schema_annotations import CLOUD_SUFFIXES
+from vl3d_focal.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +43,11 @@ REPORT_ALLOWANCE_BYTES = 4 * 2**20
 MODEL_SUFFIXES = (".keras", ".h5", ".npz", ".model", ".pipe")
 """Files the size of a model: the model, its best weights, the resumable checkpoint (VL3D's
 model and pipeline names included; any other name of a model file counts as a report)."""
+UNKNOWN_CLASSES = 32
+"""Classes assumed for the probabilities written when no step of the spec gives ``num_classes``."""
+LAZ_RATIO_FLOOR = 0.1
+"""Smallest compression ratio assumed for a LAZ output (LAZ files are typically 7-25 % of their
+LAS size; a ratio measured lower, e.g. on a tiny or constant cloud, is not trusted)."""
 
 
 def _existing_ancestor(folder: Path) -> Path:
@@ -109,26 +118,48 @@ def _renamable(path: Path) -> bool:
     return not folder.st_mode & stat.S_ISVTX or uid in (0, path.stat().st_uid, folder.st_uid)
 
 
-def cloud_output_bytes(path: str | Path, *, extra_bytes_per_point: int) -> int:
-    """Estimated size of a cloud written back with ``extra_bytes_per_point`` more per point.
+def laz_ratio(stored_bytes: int, raw_bytes: int) -> float:
+    """Compression ratio of a cloud file: its point data's bytes on disk (``stored_bytes``: the
+    file's size less its header) over their uncompressed size (``raw_bytes``: points x record length),
+    kept within [:data:`LAZ_RATIO_FLOOR`, 1]; 1 for a cloud without points.
 
     Example:
+        >>> laz_ratio(30_000, 100_000), laz_ratio(4_489, 6_200_000), laz_ratio(700, 30), laz_ratio(0, 0)
+        (0.3, 0.1, 1.0, 1.0)
+    """
+    if raw_bytes <= 0:
+        return 1.0
+    return min(1.0, max(LAZ_RATIO_FLOOR, stored_bytes / raw_bytes))
+
+
+def cloud_output_bytes(path: str | Path, *, extra_bytes_per_point: int, compressed: bool = False) -> int:
+    """Estimated size of the cloud ``path`` written back with ``extra_bytes_per_point`` more per
+    point: its header, then per point its record and the extra bytes. A ``compressed`` (LAZ)
+    output has its records compressed like the input's (:func:`laz_ratio` of the input's point
+    data: a LAS input gives 1, so no compression is assumed) while the extra bytes, new values,
+    count uncompressed: ``offset + ceil(points x record x ratio) + points x extra``. An unreadable
+    file counts twice its size; an absent one 0.
+
+    Example:
+        >>> import laspy
+        >>> header = laspy.read(tile).header
+        >>> las = cloud_output_bytes(tile, extra_bytes_per_point=9)
+        >>> las - cloud_output_bytes(tile, extra_bytes_per_point=1) == header.point_count * 8
+        True
+        >>> las == cloud_output_bytes(tile, extra_bytes_per_point=9, compressed=True)  # LAS input: ratio 1
+        True
         >>> cloud_output_bytes("no/such.laz", extra_bytes_per_point=4)
         0
     """
     path = Path(path)
     if not path.is_file():
         return 0
-    try:
-        import laspy
-
-        with laspy.open(str(path)) as reader:
-            header = reader.header
-            return int(
-                header.offset_to_point_data + header.point_count * (header.point_format.size + extra_bytes_per_point)
-            )
-    except Exception:  # noqa: BLE001  (a bad file is reported by the reader step, not here)
+    header = readable_header(path)
+    if header is None:  # a bad file is reported by the reader step, not here
         return 2 * path.stat().st_size
+    offset, points, record = int(header.offset_to_point_data), int(header.point_count), header.point_format.size
+    ratio = laz_ratio(path.stat().st_size - offset, points * record) if compressed else 1.0
+    return offset + math.ceil(points * record * ratio) + points * extra_bytes_per_point
 
 
 def estimate_output_bytes(spec: Mapping[str, Any]) -> int:
@@ -150,7 +181,7 @@ def estimate_output_bytes(spec: Mapping[str, Any]) -> int:
         for step in steps
         if isinstance(step.get("model_args"), Mapping) and "num_classes" in step["model_args"]
     ]
-    num_classes = max(classes + [32])
+    num_classes = max(classes) if classes else UNKNOWN_CLASSES
     total = 0
     for scope, path, step in declared_outputs(spec):
         suffix = Path(path).suffix.lower()
@@ -158,7 +189,10 @@ def estimate_output_bytes(spec: Mapping[str, Any]) -> int:
             total += model_bytes
         elif suffix in CLOUD_SUFFIXES:
             extra = 1 + (4 * num_classes if step.get("probabilities") else 0)
-            total += sum(cloud_output_bytes(cloud, extra_bytes_per_point=extra) for cloud in inputs)
+            compressed = suffix == ".laz"
+            total += sum(
+                cloud_output_bytes(cloud, extra_bytes_per_point=extra, compressed=compressed) for cloud in inputs
+            )
         else:
             total += REPORT_ALLOWANCE_BYTES * (max(1, len(inputs)) if scope == "cloud" else 1)
     return total
@@ -172,7 +206,11 @@ def check_outputs(spec: Mapping[str, Any]) -> None:
         DataError: naming the folder and the problem.
 
     Example:
-        >>> check_outputs({"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []})
+        >>> check_outputs({"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []})  # writable: no error
+        >>> _ = (out / "a_file").write_text("x")
+        >>> check_outputs({"in_pcloud": [], "out_pcloud": [f"{out}/a_file/run/"], "sequential_pipeline": []})
+        Traceback (most recent call last):
+        vl3d_focal.errors.DataError: output folder .../a_file/run: cannot be created, .../a_file is a file, not a folder
     """
     devices: dict[int, Path] = {}
     for folder in output_folders(spec):
@@ -188,4 +226,4 @@ def check_outputs(spec: Mapping[str, Any]) -> None:
                 f"output folder {ancestor}: expected at least {needed / 2**20:.0f} MiB of free disk for "
                 f"the outputs (model, clouds, reports), got {free / 2**20:.0f} MiB free"
             )
-    logger.debug("outputs: about %.1f MiB in %d file system(s)", needed / 2**20, len(devices))
+    logger.debug("outputs: about %.1f MiB in %s", needed / 2**20, counted(len(devices), "file system"))

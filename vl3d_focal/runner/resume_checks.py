@@ -1,6 +1,7 @@
 """Why a tile that a previous survey run completed is predicted again by ``--resume``: its input
-file is another one (:func:`input_changes`), or the neighbour files its buffer read changed
-(:func:`buffer_changes`). Both compare a tile's entry of the previous ``survey.json``
+file is another one (:func:`input_changes`), the neighbour files its buffer read changed
+(:func:`buffer_changes`), its final cloud is missing or another file than the one the run that
+did it wrote (:func:`final_cloud_changes`), or one of its outputs is missing (:func:`missing_outputs`). Each compares a tile's entry of the previous ``survey.json``
 (:class:`~vl3d_focal.runner.survey.SurveyRecord`) with what the run finds now.
 
 Example:
@@ -10,12 +11,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.footprints import TileIndex
+from vl3d_focal.io.output_guard import file_identity
 
 
 def input_changes(old: Mapping[str, Any] | None, *, identity: Any) -> list[str]:
@@ -68,3 +71,40 @@ def buffer_changes(path: str, *, previous: Mapping[str, Mapping[str, Any]], phas
         and not any(phrase.startswith(Path(other).name + " ") for phrase in found)
     ]
     return found
+
+
+def final_cloud_changes(old: Mapping[str, Any] | None, *, final: str | None) -> list[str]:
+    """Why the tile's final cloud ``final`` (an ``out_pcloud`` entry naming a cloud file, None
+    without one) is not the one the previous record's run wrote after the tile's last phase: it is
+    missing, or its identity (``[size, mtime_ns]``,
+    :func:`~vl3d_focal.io.output_guard.file_identity`) is not the one its entry ``old`` holds (another
+    run wrote it, or a record written before records held it); else [].
+
+    Example:
+        >>> final_cloud_changes({"status": "done"}, final=None), final_cloud_changes({}, final=f"{out}/no.laz")
+        ([], ['final cloud no.laz missing'])
+    """
+    if final is None:
+        return []
+    found = file_identity(final)
+    if found is None:
+        return [f"final cloud {Path(final).name} missing"]
+    if (old or {}).get("final_cloud") != found:
+        return [f"final cloud {Path(final).name} not written by the run that did it"]
+    return []
+
+
+def missing_outputs(outputs: Sequence[str], *, prefix: str) -> list[str]:
+    """The tile's phase ``outputs`` that are missing, each named from the folder that holds the
+    tile's output prefix ``prefix`` on (``out/tile_1/`` names ``out/tile_1/p.laz`` ``tile_1/p.laz``).
+
+    Example:
+        >>> missing_outputs([f"{out}/tile_1/p.laz", f"{out}/tile_1/eval/r.json"], prefix=f"{out}/tile_1/")
+        ['output tile_1/p.laz missing', 'output tile_1/eval/r.json missing']
+    """
+    base = Path(prefix).parent
+    return [
+        f"output {Path(os.path.relpath(output, base)).as_posix()} missing"
+        for output in outputs
+        if not Path(output).is_file()
+    ]

@@ -21,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import datetime
 import importlib.metadata
 import json
 import logging
@@ -39,6 +38,7 @@ from vl3d_focal import __version__
 from vl3d_focal.config.prefixes import LOCK_NAME, REPORT_FILES, SURVEY_FILES, expand_output
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.timestamps import now
 from vl3d_focal.reports.run_summary import RECORD_FORMAT, read_record
 from vl3d_focal.runner.outputs import output_files, spec_prefix
 from vl3d_focal.steps.state import PipelineState
@@ -70,10 +70,6 @@ def command_line() -> list[str]:
     if program.name == "vl3d-focal" or (program.name == "__main__.py" and program.parent.name == "vl3d_focal"):
         return ["vl3d-focal", *sys.argv[1:]]
     return list(sys.argv)
-
-
-def _now() -> str:
-    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def json_ready(value: Any) -> Any:
@@ -193,7 +189,7 @@ class RunRecorder:
             "format": RECORD_FORMAT,
             "version": RECORD_VERSION,
             "status": "running",
-            "started": _now(),
+            "started": now(),
             "finished": None,
             "seconds": None,
             "command": command_line(),
@@ -354,7 +350,7 @@ class RunRecorder:
         """Closes the record (status, times, survey files, machine), writes the JSON and the HTML."""
         if self.data["status"] == "running":
             self.data["status"] = "finished"
-        self.data["finished"] = _now()
+        self.data["finished"] = now()
         self.data["seconds"] = round(time.perf_counter() - self._start, 3)
         self.data["machine"] = machine()
         survey = {name: expand_output(path, prefix=self.prefix) for name, path in SURVEY_FILES.items()}

@@ -1,4 +1,5 @@
-"""What identifies a spec's run (its fingerprint, :mod:`vl3d_focal.runner.manifest`), and where
+"""What identifies a spec's run (its fingerprint, :mod:`vl3d_focal.runner.manifest`), whether two
+specs are the same run (:func:`same_spec`: a key whose value is null counts as absent), and where
 two specs differ, in a few words: what a refused run's message says changed, and whether they
 differ only in the train steps' ``training_epochs`` (:func:`epochs_only_changes`: ``--resume``
 continues such a run).
@@ -15,6 +16,8 @@ import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from vl3d_focal.io.json_identity import without_nulls
 
 HOW_IT_RUNS = ("executor",)
 """Top-level keys that choose how a run is executed, not what it computes: not in the fingerprint."""
@@ -41,6 +44,20 @@ def spec_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
         {'out_pcloud': ['o/']}
     """
     return json.loads(json.dumps({key: value for key, value in spec.items() if key not in HOW_IT_RUNS}, default=str))
+
+
+def same_spec(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether two spec identities (:func:`spec_identity`; ``old`` None: not recorded) are the same
+    run: equal once their null-valued keys are dropped (:func:`~vl3d_focal.io.json_identity.without_nulls`),
+    so an optional key that the package added since, with a null default, changes nothing.
+
+    Example:
+        >>> same_spec({"pre_processing": {"cell": 2}}, {"pre_processing": {"cell": 2, "fields_dir": None}})
+        True
+        >>> same_spec({"pre_processing": {"cell": 2}}, {"pre_processing": {"cell": 3}}), same_spec(None, {})
+        (False, False)
+    """
+    return old is not None and without_nulls(old) == without_nulls(new)
 
 
 def spec_changes(old: Any, new: Any, *, at: str = "$", limit: int = 3) -> list[str]:
@@ -80,7 +97,7 @@ def epochs_only_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[
         >>> epochs_only_changes(spec(4), spec(5, gamma=1.0)), epochs_only_changes(spec(4), spec(4))
         ([], [])
     """
-    if old == new or _without_training_epochs(old) != _without_training_epochs(new):
+    if same_spec(old, new) or not same_spec(_without_training_epochs(old), _without_training_epochs(new)):
         return []
     return spec_changes(old, new, limit=len(new.get("sequential_pipeline") or []))
 

@@ -1,21 +1,26 @@
 """The record of a survey (a run of several clouds): ``<first prefix>survey.json`` and its map
 ``<first prefix>survey.geojson``.
 
-Per tile: its status (``pending``, ``done``, ``failed`` with the error's message, ``skipped``
-when ``--resume`` found its outputs complete for the same model, steps and input, or with a
-``reason`` when it holds no point), its input
-file's identity (``input``: :attr:`~vl3d_focal.io.footprints.Footprint.identity`), points, CRS
-(its header's, also on the map; the survey's ``warnings`` say when the tiles' differ), seconds,
-output files, warnings, the eval step's metrics and confusion matrix, the peak memory of the
-process (Dask worker) that ran it, the fingerprint of each phase it completed and, for each,
-the neighbour tiles its buffered prediction read (``buffers``: used and left out, None without
-buffer; :class:`~vl3d_focal.io.buffer_neighbours.BufferNeighbours`); for the survey: the
-counts, the points done, and the metrics of the summed confusion matrices (every tile scored,
-each point counted once). Both files are written atomically as tiles finish (at most every
-:data:`WRITE_INTERVAL_S` seconds, less often when a write takes more than :data:`WRITE_SHARE`
-of the time, and at the end), one tile per line, so an interrupted run leaves a consistent
-record, which ``--resume`` reads. The survey's ``status``: ``running``, ``finished``, ``failed``
-(with ``error``: stopped before its tiles were processed) or ``interrupted`` (Ctrl-C, SIGTERM).
+Per tile: its status (``pending``, ``done``, ``failed`` with the error's message, ``skipped`` when
+``--resume`` found its outputs complete for the same model, steps and input, or with a ``reason``
+when it holds no point), its input file's identity (``input``:
+:attr:`~vl3d_focal.io.footprints.Footprint.identity`), points, CRS (its header's, also on the map;
+the survey's ``warnings`` say when the tiles' differ), seconds, output files, warnings, the eval
+step's metrics and confusion matrix, the ``model`` it scored and its ``evaluation`` file (a tile
+that scores several models: its first evaluation's, the others in ``further_evaluations``;
+:mod:`~vl3d_focal.runner.survey_scores`), the peak memory of the process (Dask worker) that ran
+it, the ``final_cloud`` its last phase wrote (``[size, mtime_ns]`` or None), the fingerprint of
+each phase it completed and, for each, the neighbour tiles its buffered prediction read
+(``buffers``: used and left out, None without buffer;
+:class:`~vl3d_focal.io.buffer_neighbours.BufferNeighbours`); for the survey: the counts, the
+points done, and the metrics of the summed confusion matrices (every tile scored, each point
+counted once), grouped as the run report groups them (``models``: one sum per model and class
+set; ``metrics`` when there is one; :func:`~vl3d_focal.runner.survey_scores.survey_sums`), with
+``tiles_scored`` and ``tiles_summed``. Both files are written atomically as tiles finish (at most
+every :data:`WRITE_INTERVAL_S` seconds, less often when a write takes more than
+:data:`WRITE_SHARE` of the time, and at the end), one tile per line, so an interrupted run
+leaves a consistent record, which ``--resume`` reads. The survey's ``status``: ``running``, ``finished``, ``failed`` (with
+``error``: stopped before its tiles were processed) or ``interrupted`` (Ctrl-C, SIGTERM).
 
 A resumed run's record shows the previous record's entry of a tile until this run processes or
 skips it (a done tile stays done, with the input and neighbours it was done with): a resumed run
@@ -29,14 +34,15 @@ its ``error`` and ``removed_outputs`` say.
 interrupted survey reproducible without timing.
 
 Example:
-    >>> summed_metrics([{"metrics": {"class_names": ["a", "b"], "confusion_matrix": [[3, 1], [0, 4]]}},
-    ...                 {"metrics": None}])["OA"]
-    0.875
+    >>> record = SurveyRecord(tiles=[{"path": "a.laz", "status": "done", "metrics": {"class_names": ["a", "b"],
+    ...                       "confusion_matrix": [[3, 1], [0, 4]]}}], model_prefix="o/", crs=None, previous={})
+    >>> document = record.document(finished=True)
+    >>> document["metrics"]["OA"], document["tiles_scored"], document["tiles_summed"]
+    (0.875, 1, 1)
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import os
@@ -46,16 +52,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vl3d_focal.config.prefixes import SURVEY_FILES, expand_output
 from vl3d_focal.io.atomic import atomic_output
 from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.io.json_listing import dumps_listing
-from vl3d_focal.reports.metrics import classification_metrics
-from vl3d_focal.reports.survey_map import write_survey_map
+from vl3d_focal.io.timestamps import now
+from vl3d_focal.reports.survey_map import tile_evaluations, write_survey_map
 from vl3d_focal.runner.cloud_task import CloudOutcome
 from vl3d_focal.runner.resume_checks import buffer_changes, input_changes, recorded_buffer
+from vl3d_focal.runner.survey_scores import kept_scores, scores_of, survey_sums, tile_scores
 
 logger = logging.getLogger(__name__)
 
@@ -67,29 +72,7 @@ WRITE_SHARE = 0.05
 waits at least ``d / WRITE_SHARE``. A record of 10,000 evaluated tiles takes 0.7-0.8 s to write
 on a 2-core VM (``python -m benchmarks.survey_record``; 1.3-1.6 s indented by the json module):
 every 2 s, that would be a quarter of a one-process survey's time."""
-KEPT_METRICS = ("OA", "mIoU", "macro_F1", "MCC", "Kappa", "class_names", "confusion_matrix")
 FINISHED = ("done", "skipped")
-
-
-def summed_metrics(tiles: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The metrics of the summed confusion matrices of the tiles evaluated with the same classes.
-
-    Example:
-        >>> summed_metrics([]) is None
-        True
-    """
-    scored = [tile["metrics"] for tile in tiles if tile.get("metrics")]
-    if not scored:
-        return None
-    names = list(scored[0]["class_names"])
-    matrices = [np.asarray(m["confusion_matrix"], dtype=np.int64) for m in scored if list(m["class_names"]) == names]
-    metrics = classification_metrics(np.sum(matrices, axis=0), class_names=names)
-    metrics["tiles_evaluated"] = len(matrices)
-    return metrics
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 class SurveyRecord:
@@ -125,7 +108,7 @@ class SurveyRecord:
         self.map_path = Path(expand_output(SURVEY_FILES["geojson"], prefix=model_prefix))
         self._by_path = {tile["path"]: tile for tile in tiles}
         self.phases: list[dict[str, Any]] = []
-        self.started, self._next_write, self._processed = _now(), 0.0, 0
+        self.started, self._next_write, self._processed = now(), 0.0, 0
         kill = os.environ.get(KILL_AFTER_VARIABLE, "")
         self._kill_after = int(kill) if kill.isdigit() else None
 
@@ -165,13 +148,14 @@ class SurveyRecord:
                     "input": footprint.identity if footprint else None,
                     "seconds": 0.0,
                     "outputs": [],
-                    "metrics": None,
+                    **scores_of([]),
                     "error": None,
                     "removed_outputs": [],
                     "warnings": [],
                     "peak_memory_mib": None,
                     "phases": [],
                     "buffers": [],
+                    "final_cloud": None,
                 }
             )
         record = cls(
@@ -253,8 +237,9 @@ class SurveyRecord:
         tile, old = self._tile(path), self.previous[str(path)]
         tile.update(
             status="skipped" if tile["status"] in ("pending", "skipped") else tile["status"],
-            metrics=old.get("metrics") or tile["metrics"],
+            **kept_scores(tile, old),
             warnings=list(old.get("warnings") or []),
+            final_cloud=old.get("final_cloud"),
         )
         tile["phases"].append(self.phases[phase]["fingerprint"])
         tile["buffers"].append(recorded_buffer(self.previous.get(str(path)), phase=phase))
@@ -268,19 +253,34 @@ class SurveyRecord:
         """:func:`~vl3d_focal.runner.resume_checks.buffer_changes` of the tile against the previous record."""
         return buffer_changes(path, previous=self.previous, phase=phase, index=index)
 
-    def tile_metrics(self, path: str) -> dict[str, Any] | None:
-        """A tile's recorded metrics with its confusion matrix and class names, or None.
+    def tile_evaluations(self, path: str, *, outputs: Sequence[str]) -> list[dict[str, Any]]:
+        """A tile's recorded evaluations that hold a confusion matrix and class names
+        (:func:`~vl3d_focal.reports.survey_map.tile_evaluations`), in step order: those of a
+        phase whose files are ``outputs`` (and those that do not name their file).
 
         Example:
-            >>> SurveyRecord(tiles=[], model_prefix="o/", crs=None, previous={}).tile_metrics("a.laz") is None
-            True
+            >>> SurveyRecord(tiles=[], model_prefix="o/", crs=None, previous={}).tile_evaluations("a.laz", outputs=[])
+            []
         """
-        metrics = self._by_path.get(str(path), {}).get("metrics") or {}
-        return metrics if "confusion_matrix" in metrics and "class_names" in metrics else None
+        return [
+            evaluation
+            for evaluation in tile_evaluations(self._by_path.get(str(path), {}))
+            if {"confusion_matrix", "class_names"} <= set(evaluation.get("metrics") or {})
+            and evaluation.get("evaluation") in {None, *outputs}
+        ]
 
-    def record(self, outcome: CloudOutcome, *, phase: int, outputs: Sequence[str], removed: Sequence[str] = ()) -> None:
+    def record(
+        self,
+        outcome: CloudOutcome,
+        *,
+        phase: int,
+        outputs: Sequence[str],
+        removed: Sequence[str] = (),
+        final_cloud: Sequence[int] | None = None,
+    ) -> None:
         """Records what a task did with its tile (``removed``: the outputs of an earlier run the
-        driver deleted as the tile failed), and writes the record (throttled)."""
+        driver deleted as the tile failed; ``final_cloud``: the identity of the final cloud it
+        wrote), and writes the record (throttled)."""
         tile = self._tile(outcome.path)
         tile["seconds"] = round(tile["seconds"] + outcome.seconds, 3)
         tile["peak_memory_mib"] = outcome.peak_memory_mib
@@ -293,8 +293,13 @@ class SurveyRecord:
                 neighbours = neighbours.identified(index=self.index)
             tile["buffers"].append(None if neighbours is None else neighbours.to_json())
             tile["outputs"] = list(dict.fromkeys(tile["outputs"] + list(outputs)))
-            if outcome.metrics is not None:
-                tile["metrics"] = {key: outcome.metrics[key] for key in KEPT_METRICS if key in outcome.metrics}
+            tile["final_cloud"] = None if final_cloud is None else list(final_cloud)
+            scored = [
+                {"model": e.model, "metrics": e.metrics, "report_path": e.report_path}
+                for e in outcome.facts.evaluations
+            ]
+            if scored:
+                tile.update(tile_scores(tile, scored))
         else:
             tile.update(status="failed", error=outcome.error)
             self.removed_outputs(outcome.path, removed=removed)
@@ -335,20 +340,26 @@ class SurveyRecord:
         tiles = self.shown_tiles()
         finished_tiles = [tile for tile in tiles if tile["status"] in FINISHED]
         phases = self.phases or self.previous_phases  # a resumed run that stopped before its phases
+        sums = survey_sums(finished_tiles)  # grouped as the run report's evaluations
+        note = sums.pop("note")
+        if note and (finished or self.status != "running"):  # once, as the run ends
+            logger.warning(
+                "%s: %s (its metrics are null, tiles_summed 0; each one's sums are in models)", self.json_path, note
+            )
         return {
             "format_version": FORMAT_VERSION,
             "status": "finished" if finished else self.status,
             "error": None if finished else self.error,
             "started": self.started,
-            "updated": _now(),
+            "updated": now(),
             "crs": self.crs,
-            "warnings": self.warnings,
+            "warnings": self.warnings + ([f"scores not summed: {note}"] if note else []),
             "model_fingerprint": phases[-1].get("model_fingerprint") if phases else None,
             "phases": phases,
             "tiles_total": len(tiles),
             "counts": self.counts(),
             "points_done": int(sum(tile.get("points") or 0 for tile in finished_tiles)),
-            "metrics": summed_metrics(finished_tiles),
+            **sums,
             "tiles": tiles,
         }
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from vl3d_focal.wording import counted
+
 EMPTY_REASON = "empty (0 points)"
 """Why a survey's tile of no point is skipped (its record's ``reason``)."""
 
@@ -45,10 +47,12 @@ def tally_line(counts: Mapping[str, int], *, points: int, seconds: float) -> str
     Example:
         >>> tally_line({"done": 3, "skipped": 1, "failed": 1, "pending": 0}, points=4500, seconds=2.0)
         'survey: 3 tiles done, 1 skipped, 1 failed, 4,500 points in 2.0 s (2,250 points/s)'
+        >>> tally_line({"done": 1}, points=10, seconds=1.0)
+        'survey: 1 tile done, 0 skipped, 0 failed, 10 points in 1.0 s (10 points/s)'
     """
     pending = counts.get("pending", 0)
     return (
-        f"survey: {counts.get('done', 0)} tiles done, {counts.get('skipped', 0)} skipped, "
+        f"survey: {counted(counts.get('done', 0), 'tile')} done, {counts.get('skipped', 0)} skipped, "
         f"{counts.get('failed', 0)} failed"
         + (f", {pending} pending" if pending else "")
         + f", {points:,} points in {seconds:.1f} s ({points / max(seconds, 1e-9):,.0f} points/s)"

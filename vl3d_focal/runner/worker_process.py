@@ -17,6 +17,7 @@ import os
 import platform
 
 from vl3d_focal.data.parallel import THREADS_VARIABLE, cpu_threads
+from vl3d_focal.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def apply_threads(threads: int, *, quiet: bool = False) -> None:
     except RuntimeError:  # TensorFlow already ran in this process: its pools are fixed
         logger.warning("worker %d: TensorFlow already initialised, its threads stay as they are", os.getpid())
     list_devices(quiet=quiet)
-    logger.info("worker %d: %d compute thread(s)", os.getpid(), cpu_threads())
+    logger.info("worker %d: %s", os.getpid(), counted(cpu_threads(), "compute thread"))
 
 
 def restore_malloc_thresholds() -> bool:

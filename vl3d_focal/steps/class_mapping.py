@@ -220,8 +220,8 @@ def unwritable_codes_problem(mapping: ClassMapping | None, clouds: Iterable[str]
         >>> print(unwritable_codes_problem(pole, [str(out / "old.las")], remedy="give pole a las_code up to 31"))
         /.../old.las is in LAS point format 1, whose classification holds codes 0..31: the classes' output codes 64 (pole) cannot be written there; give pole a las_code up to 31, or convert the clouds to LAS 1.4 point format 6 or higher (7 keeps RGB colours)
     """
-    from vl3d_focal.data.feature_names import header_point_format_id
     from vl3d_focal.io.las import max_classification_code
+    from vl3d_focal.io.las_header import header_point_format_id
 
     if mapping is None:
         return None

@@ -13,6 +13,8 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
   ``"module:function"`` imported when the step runs);
 - ``needs`` / ``gives``: what must have been produced by an earlier step (``"model"``,
   ``"trained_model"``, ``"predictions"``, ...) and what this step produces;
+- ``uses``: what an earlier step produces that the step uses when it is there, without needing it
+  (``Writer`` writes the predictions of a predict step before it);
 - ``chief_only``: only the chief of a multi-worker training runs it (it writes outputs);
 - ``per_cloud``: the handler works on each cloud of ``state.clouds`` alone, with only the
   state's ``mapping``, ``bundle``, ``model_prefix`` and ``tile_index``: the runner
@@ -25,7 +27,10 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
   model file fails before any tile and the model is shipped to workers once);
 - ``outputs``: files written besides those named by its schema's output paths, as
   ``(scope, "*path")`` pairs where scope is ``"model"`` (under the first output prefix) or
-  ``"cloud"`` (under each cloud's prefix);
+  ``"cloud"`` (under each cloud's prefix): ``(step, place) -> pairs``, ``place`` a
+  :class:`~vl3d_focal.config.step_files.StepPlace` (the step's number among the spec's steps of
+  its kind, the run's input clouds and output prefixes: the second train step writes
+  ``training_2/``);
 - ``numbered_outputs``: files whose number the run only finds out as it writes them (one cloud
   per receptive field), as ``(scope, "*folder/name pattern")`` pairs, the pattern a glob of the
   file names in that folder; the run manifest lists the files that match once written;
@@ -35,7 +40,8 @@ A step of a spec is told apart by its *kind key* (``"train"``, ``"predict"``, ``
   ``"mapping"``: the :class:`~vl3d_focal.data.labels.ClassMapping` of those classes, None where
   unknown), with ``known["given"]`` what the steps before this one give and
   ``known["later_gives"]`` what the steps after it give (absent where a step is unknown), and
-  ``known["later_givers"]`` how many of them give each of those; a
+  ``known["later_givers"]`` how many of them give each of those, ``known["clouds"]`` how many
+  clouds the steps see; a
   message starting with :data:`~vl3d_focal.config.notes.NOTE_PREFIX` is a no-effect note
   (``validate --strict`` makes it an error), not an error;
 
@@ -52,11 +58,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.registry import RegistryEntry, caller_module
 
+if TYPE_CHECKING:
+    from vl3d_focal.config.step_files import StepPlace
+
 Outputs = Callable[[Mapping[str, Any]], Sequence[tuple[str, str]]]
+PlacedOutputs = Callable[[Mapping[str, Any], "StepPlace"], Sequence[tuple[str, str]]]
 Issue = tuple[tuple, str]
 Check = Callable[[Mapping[str, Any], tuple, dict[str, Any]], Iterable[Issue]]
 
@@ -70,10 +80,11 @@ def step_entry(
     description: str | None = None,
     needs: Sequence[str] = (),
     gives: Sequence[str] = (),
+    uses: Sequence[str] = (),
     chief_only: bool = False,
     per_cloud: bool | Callable[[Mapping[str, Any]], bool] = False,
     prepare: Callable[..., Any] | None = None,
-    outputs: Outputs | None = None,
+    outputs: PlacedOutputs | None = None,
     numbered_outputs: Outputs | None = None,
     check: Check | None = None,
     values: Callable[[], Sequence[str]] | None = None,
@@ -91,6 +102,7 @@ def step_entry(
             "kind": kind,
             "needs": tuple(needs),
             "gives": tuple(gives),
+            "uses": tuple(uses),
             "chief_only": chief_only,
             "per_cloud": per_cloud,
             "prepare": prepare,

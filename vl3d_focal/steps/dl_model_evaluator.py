@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from vl3d_focal.config.checks import Issue
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.config.step_files import StepPlace
 from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import CLOUD_SUFFIXES, optional_output_schema
@@ -139,7 +140,7 @@ def check_dl_model_evaluator(step: Mapping[str, Any], at: tuple, known: dict[str
             yield at + ("pointwise_model_output_path",), why
 
 
-def _anova_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+def _anova_files(step: Mapping[str, Any], _place: StepPlace) -> Sequence[tuple[str, str]]:
     hidden = step.get("pointwise_model_activations_path")
     return [("cloud", anova_path(hidden))] if isinstance(hidden, str) else []
 

@@ -31,6 +31,7 @@ from vl3d_focal.config.checks import Issue, as_list
 from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.config.step_files import StepPlace
 from vl3d_focal.errors import DataError
 from vl3d_focal.registry import STEPS
 from vl3d_focal.reports.files import evaluation_files, is_picture
@@ -227,7 +228,7 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
         )
 
 
-def _report_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+def _report_files(step: Mapping[str, Any], _place: StepPlace) -> Sequence[tuple[str, str]]:
     if not _is_json(step["report_path"]):
         return []
     files = evaluation_files(step["report_path"])

@@ -107,7 +107,7 @@ def loss_value_issues(
     if problem:
         yield at + ("compilation_args", "loss", "gamma"), problem
     ignored = loss.get("ignore_class")
-    entry = LOSSES.get(loss["function"]) if loss.get("function") in LOSSES.names() else None
+    entry = LOSSES.find(loss.get("function"))
     if entry is not None and entry.metadata.get("num_classes"):  # a loss of a fixed class count: an error there
         return
     if class_names and isinstance(ignored, int) and not isinstance(ignored, bool) and 0 <= ignored < len(class_names):

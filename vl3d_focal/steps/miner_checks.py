@@ -17,8 +17,9 @@ from typing import Any
 from vl3d_focal.config.checks import Issue, as_dict, as_list
 from vl3d_focal.config.messages import did_you_mean, json_path
 from vl3d_focal.config.normalise import fill_defaults, walk
-from vl3d_focal.data.covariance_features import COVARIANCE, expanded
+from vl3d_focal.data.covariance_features import expanded
 from vl3d_focal.data.feature_names import COLOUR_DIMENSIONS, HSV_FEATURE_NAMES, NEIGHBOURHOOD_FEATURE_NAMES
+from vl3d_focal.data.miner_kinds import miner_kind
 from vl3d_focal.registry import STEPS
 
 
@@ -36,18 +37,19 @@ def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
     """
     from vl3d_focal.data.miners import MinedFeatures
 
-    if step.get("miner") == "GeometricFeatures" and ("radius" in step) == ("k" in step):
+    kind = miner_kind(step.get("miner"))
+    if kind.radius_or_k and ("radius" in step) == ("k" in step):
         yield at, f"give radius or k (the neighbourhood), not {'both' if 'radius' in step else 'neither'}"
         return
     filled = _filled(step)
     fnames, frenames = as_list(filled.get("fnames")), step.get("frenames")
     inputs = as_list(step.get("input_fnames"))
     expected, per = len(fnames), "one per fnames entry"
-    if step.get("miner") == "SmoothFeatures":
+    if kind.smooths:
         expected, per = len(fnames) * len(inputs), "one per pair of fnames and input_fnames entries"
-    elif step.get("miner") == "HSVFromRGB":
+    elif kind.reads_colours:
         expected, per = len(HSV_FEATURE_NAMES), "the hue's, the saturation's and the value's"
-    elif step.get("miner") == COVARIANCE:
+    elif kind.pdal:
         expected, per = len(expanded(fnames)), "one per feature, a feature set counting as its features"
     if isinstance(frenames, list) and (len(frenames) != expected or any(frenames.count(n) > 1 for n in frenames)):
         if len(frenames) != expected:  # the schema reports repeated names
@@ -63,14 +65,14 @@ def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> It
         else:
             known.pop("cloud_features", None)  # its outputs are unknown: later steps' names go unchecked
         return
-    if step.get("miner") == "HSVFromRGB":
+    if kind.reads_colours:
         yield from _check_colours(at, clouds)
     else:
         yield from _check_inputs(inputs, at, clouds, known)
     for index, name in enumerate(names):
         if not isinstance(name, str):  # a frenames entry of another type: the schema reports it
             continue
-        fname = index // max(len(inputs), 1) if step.get("miner") == "SmoothFeatures" else index  # its fnames entry
+        fname = index // max(len(inputs), 1) if kind.smooths else index  # its fnames entry
         where = at + (("frenames", index) if frenames else ("fnames", fname) if "fnames" in filled else ("miner",))
         known.setdefault("mined_at", {}).setdefault(name, where)  # where a writer's name problems are told
         taken = [path for path, offered in clouds.items() if offered is not None and name in offered]

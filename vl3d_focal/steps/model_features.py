@@ -76,7 +76,7 @@ def model_features_issues(step: Mapping[str, Any], at: tuple, known: Mapping[str
                 f"{NOTE_PREFIX}the model learns from the train step's fnames ({', '.join(learned)}), as in VL3D; "
                 "these other names only give their count",
             )
-    model = MODELS.get(step["train"]) if step.get("train") in MODELS.names() else None
+    model = MODELS.find(step.get("train"))
     reference = model.metadata.get("features_check") if model is not None else None
     number = len(learned) if learned is not None else len(own) if own is not None else None
     if reference and number is not None:

@@ -38,6 +38,7 @@ from vl3d_focal.schema_annotations import PATH_ANNOTATION, no_effect
 from vl3d_focal.steps.class_mapping import align_mapping, model_mapping_issues
 from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import loaded_model_facts
+from vl3d_focal.steps.loaded_fields import loaded_field_cloud_files, stored_folder_issues, with_stored_field_clouds
 from vl3d_focal.steps.predict_checks import (
     WHOLE_CLOUD_BUFFER,
     streamed_clouds,
@@ -241,7 +242,8 @@ def load_model(step: Mapping[str, Any], state: PipelineState) -> None:
 
 def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
     """``{"predict": "ModelLoader" | "PredictivePipeline", "model_path": ...}``: predicts with a
-    saved model (loaded by :func:`load_model` unless ``state`` already holds it).
+    saved model (loaded by :func:`load_model` unless ``state`` already holds it), writing the clouds
+    of its fields where its stored ``receptive_fields_dir`` says (:mod:`~vl3d_focal.steps.loaded_fields`).
 
     Example:
         >>> run_model_loader({"predict": "ModelLoader", "model_path": str(model_file),
@@ -251,7 +253,7 @@ def run_model_loader(step: Mapping[str, Any], state: PipelineState) -> None:
     """
     if state.bundle is None or state.model_file != step["model_path"]:
         load_model(step, state)
-    predict_clouds(step, state, state.require_bundle(step="predict"))
+    predict_clouds(step, state, with_stored_field_clouds(state.require_bundle(step="predict")))
 
 
 def _loader_schema(name: str, description: str, extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -324,7 +326,7 @@ def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
     metadata when it is there (:func:`~vl3d_focal.steps.class_mapping.align_mapping` checks them
     at the run otherwise); the
     model's classes and kind become what later steps are checked against (an evaluator's
-    ``ignore_classes``).
+    ``ignore_classes``); its stored ``receptive_fields_dir`` needs a leading ``*`` for several clouds.
 
     Example:
         >>> known = {}
@@ -355,6 +357,7 @@ def check_model_loader(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
     known["streamed_clouds"] = streamed
     yield from streamed_support_issues(step, at, metadata=metadata, streamed=streamed, chunk_points=chunk_points)
     yield from whole_cloud_buffer_issues(step, at, pre_processing=metadata.get("field_spec"))
+    yield from stored_folder_issues(metadata, path=str(path), at=at, clouds=known.get("clouds", 1))
 
 
 LOADERS = {
@@ -385,5 +388,6 @@ for _name, (_description, _extra) in LOADERS.items():
             per_cloud=True,
             prepare=load_model,
             check=check_model_loader,
+            numbered_outputs=loaded_field_cloud_files,
         )
     )

@@ -132,7 +132,7 @@ def streamed_support_issues(
     when it gives none) of a predict step whose model, described by its file's ``metadata``, needs
     whole clouds (module docstring)."""
     strategy = as_dict(metadata.get("field_spec")).get("support_strategy", "grid")
-    model = MODELS.get(str(metadata.get("model_name"))) if metadata.get("model_name") in MODELS.names() else None
+    model = MODELS.find(metadata.get("model_name"))
     if strategy == "grid" or model is None or model.learns_from_points:
         return
     for path, count in streamed or []:

@@ -29,8 +29,7 @@ from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.config.training_reports_schema import training_reports_properties
 from vl3d_focal.errors import DataError
-from vl3d_focal.inference.field_clouds import FIELD_PATTERN, FIELDS_DIR
-from vl3d_focal.lazy import load_reference
+from vl3d_focal.inference.field_clouds import FIELD_PATTERN, FIELDS_DIR, TRAINING_FIELDS_DIR
 from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES
 from vl3d_focal.registry import MODELS, STEPS
 from vl3d_focal.schema_annotations import CLOUD_FOLDER_OUTPUT, FOLDER_OUTPUT
@@ -43,10 +42,11 @@ from vl3d_focal.steps.train_inputs import (
     step_mapping,
     train_input_properties,
 )
+from vl3d_focal.steps.train_outputs import step_outputs, training_outputs
 from vl3d_focal.steps.training_facts import training_facts
 from vl3d_focal.training.distribution_settings import COMMUNICATIONS, STRATEGIES
-from vl3d_focal.training.files import CLOUD_OUTPUTS, HISTORY_FILES, TRAINING_FOLDER, TrainingFiles, cloud_output
-from vl3d_focal.training.forest_reports import most_trees, tree_picture_paths
+from vl3d_focal.training.files import TRAINING_FOLDER, TrainingFiles
+from vl3d_focal.training.trainers import trainer_class
 
 if TYPE_CHECKING:
     from vl3d_focal.data.labels import ClassMapping
@@ -54,9 +54,6 @@ if TYPE_CHECKING:
     from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_TRAINER = "vl3d_focal.training.engine:Trainer"
-"""Trains a model entry without a ``trainer`` in its metadata (the Keras engine)."""
 
 
 def _distribution_schema() -> dict[str, Any]:
@@ -200,21 +197,7 @@ def _expanded(paths: Mapping[str, str], prefix: str) -> dict[str, Path]:
     return {key: Path(expand_output(value, prefix=prefix)) for key, value in paths.items()}
 
 
-def step_outputs(step: Mapping[str, Any], *, scopes: Sequence[str]) -> dict[str, str]:
-    """The output paths a train step gives, by key, for the ``x-vl3d-path`` kinds ``scopes``.
-
-    Example:
-        >>> step_outputs({"train": "PointNetPwiseClassifier", "model_args": {"model_handling": {
-        ...     "summary_report_path": "*s.log"}}}, scopes=["model-output"])
-        {'summary_report_path': '*s.log'}
-    """
-    from vl3d_focal.config.normalise import annotated_paths
-
-    found = annotated_paths({"sequential_pipeline": [dict(step)]})
-    return {parts[-1]: value for parts, kind, value, _ in found if kind in scopes}
-
-
-def _reports(step: Mapping[str, Any], *, prefix: str) -> Any:
+def _reports(step: Mapping[str, Any], *, prefix: str, mapping: ClassMapping) -> Any:
     from vl3d_focal.training.evaluation import TrainingReports
 
     outputs = _expanded(step_outputs(step, scopes=("model-output", FOLDER_OUTPUT)), prefix)
@@ -226,6 +209,7 @@ def _reports(step: Mapping[str, Any], *, prefix: str) -> Any:
         field_reports=_expanded(
             step_outputs(step, scopes=("cloud-output",)), prefix
         ),  # VL3D's after-training prediction
+        mapping=mapping,
     )
 
 
@@ -307,6 +291,7 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         clip=clip,
         files=TrainingFiles.under(
             state.model_prefix,
+            ordinal=len(state.facts.trainings) + 1,  # one per train step before this one
             tensorboard_dir=None if tensorboard is None else expand_output(tensorboard, prefix=state.model_prefix),
         ),
         resume=state.resume,
@@ -314,58 +299,24 @@ def run_train(step: Mapping[str, Any], state: PipelineState) -> None:
         miners=recipes_for(computed_features(features, projection), state.miners),
         cloud_scaling={name: how for name, how in step["cloud_normalization"].items() if name in features},
         pretrained=pretrained_bundle(step["pretrained_model"], class_names=mapping.names, feature_names=features),
-        reports=_reports(step, prefix=state.model_prefix),
+        reports=_reports(step, prefix=state.model_prefix, mapping=mapping),
         field_reports=_field_reports(step),
         training_type=step["training_type"],
         forest={key: step[key] for key in FOREST_STEP_PROPERTIES},
     )
-    trainer = load_reference(MODELS.get(job.model_name).metadata.get("trainer", DEFAULT_TRAINER))(job)
+    trainer = trainer_class(MODELS.get(job.model_name).metadata)(job)
     state.bundle = trainer.run()
     state.facts.trainings.append(training_facts(trainer, state.bundle, transformations))
     state.model_file, state.model_training = None, len(state.facts.trainings) - 1  # trained, not loaded
 
 
-def _training_cloud_files(step: Mapping[str, Any]) -> list[str]:
-    """For several ``training_pcloud`` clouds, each cloud's files of the training clouds' prediction
-    after training (:func:`~vl3d_focal.training.files.cloud_output`): the prediction's
-    receptive-field reports (``pre_processing``'s cloud outputs, under the train step's prefix)
-    and the ``training_*`` clouds. One cloud's are its output paths, declared by the schema."""
-    clouds = list(step.get("model_args", {}).get("model_handling", {}).get("training_pcloud") or [])
-    if len(clouds) < 2:
-        return []
-    paths = [
-        *step_outputs(step, scopes=("cloud-output",)).values(),
-        *(value for key, value in step_outputs(step, scopes=("model-output",)).items() if key in CLOUD_OUTPUTS),
-    ]
-    return [cloud_output(path, cloud=cloud, clouds=len(clouds)).as_posix() for path in paths for cloud in clouds]
-
-
-def _training_outputs(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
-    """The training folder's files, the files of ``training_history_dir``, the text summary that
-    replaces ``architecture_graph_path`` where pydot or graphviz is missing, a forest's tree
-    pictures (one per tree of ``decision_plot_trees``) and the files of the training clouds'
-    prediction (:func:`_training_cloud_files`)."""
-    handling = step.get("model_args", {}).get("model_handling", {})
-    checkpoint = bool(handling.get("checkpoint", True)) or bool(handling.get("checkpoint_path"))
-    files = [path.as_posix() for path in TrainingFiles.under("*").all(checkpoint=checkpoint)]
-    if handling.get("training_history_dir"):
-        files += [f"{handling['training_history_dir'].rstrip('/')}/{name}" for name in HISTORY_FILES]
-    graph = step.get("model_args", {}).get("architecture_graph_path")
-    if graph:
-        files.append(Path(graph).with_suffix(".txt").as_posix())
-    if step.get("decision_plot_path"):
-        count = most_trees(step)
-        if count > 1:  # one picture is decision_plot_path itself
-            files += [path.as_posix() for path in tree_picture_paths(Path(step["decision_plot_path"]), count)]
-    files += _training_cloud_files(step)
-    return [("model", path) for path in files]
-
-
 def _field_cloud_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
     """The clouds of the prediction fields in ``pre_processing.receptive_fields_dir``, one per field
-    of each cloud a predict step predicts with the trained model, as a glob pattern."""
-    folders = step_outputs(step, scopes=(CLOUD_FOLDER_OUTPUT,))
-    return [("cloud", f"{folders[FIELDS_DIR].rstrip('/')}/{FIELD_PATTERN}")] if folders.get(FIELDS_DIR) else []
+    of each cloud a predict step predicts with the trained model, and of the training fields in
+    ``pre_processing.training_receptive_fields_dir``, as glob patterns."""
+    folders = step_outputs(step, scopes=(CLOUD_FOLDER_OUTPUT, FOLDER_OUTPUT))
+    scopes = {FIELDS_DIR: "cloud", TRAINING_FIELDS_DIR: "model"}
+    return [(scope, f"{folders[key].rstrip('/')}/{FIELD_PATTERN}") for key, scope in scopes.items() if folders.get(key)]
 
 
 STEPS.register(
@@ -374,9 +325,10 @@ STEPS.register(
         name="train",
         handler=run_train,
         schema=_schema(),
-        description=f"Trains a registered model; its outputs go to <first prefix>{TRAINING_FOLDER}.",
+        description=f"Trains a registered model; its outputs go to <first prefix>{TRAINING_FOLDER} "
+        "(the k-th train step's: training_<k>/).",
         gives=("model", "trained_model", "mapping"),
-        outputs=_training_outputs,
+        outputs=training_outputs,
         numbered_outputs=_field_cloud_files,
         check=check_train,
         values=MODELS.names,

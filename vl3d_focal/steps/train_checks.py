@@ -65,7 +65,7 @@ from vl3d_focal.training.forest_tuning import tuning_problems
 
 
 def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any, num_classes: int | None) -> Iterator[Issue]:
-    entry = LOSSES.get(loss["function"]) if loss.get("function") in LOSSES.names() else None
+    entry = LOSSES.find(loss.get("function"))
     expected = entry.metadata.get("num_classes") if entry is not None else None
     problem = class_count_problem(loss["function"], expected=expected, num_classes=num_classes) if expected else None
     if problem:
@@ -83,7 +83,7 @@ def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any, num_class
             )
         elif not entry.metadata.get("takes_class_weight", False):
             yield at + ("model_handling", "class_weight"), f"the loss {entry.name!r} does not take class weights"
-    model_entry = MODELS.get(model) if isinstance(model, str) and model in MODELS.names() else None
+    model_entry = MODELS.find(model)
     if model_entry is not None and model_entry.metadata.get("output") == "logits" and loss.get("from_logits") is False:
         yield (
             at + ("compilation_args", "loss", "from_logits"),
@@ -96,7 +96,7 @@ def _loss_issues(loss: dict, handling: dict, at: tuple, *, model: Any, num_class
 
 def _feature_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
     fnames = step.get("fnames")
-    model = MODELS.get(step["train"]) if step.get("train") in MODELS.names() else None
+    model = MODELS.find(step.get("train"))
     if fnames == [] and model is not None and not model.metadata.get("coordinates_only", False):
         yield (
             at + ("fnames",),
@@ -210,9 +210,8 @@ def _value_at(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
 
 def _one_fit_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
     model = step.get("train")
-    if not (isinstance(model, str) and model in MODELS.names()):
-        return
-    if not MODELS.get(model).learns_from_points:
+    entry = MODELS.find(model)
+    if entry is None or not entry.learns_from_points:
         return
     tuning = step.get("hyperparameter_tuning")
     if isinstance(tuning, dict):
@@ -233,7 +232,8 @@ def _forest_only_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
     the held-out training types) given other values than their defaults for a model that learns
     from receptive fields."""
     model = step.get("train")
-    if not (isinstance(model, str) and model in MODELS.names()) or MODELS.get(model).learns_from_points:
+    entry = MODELS.find(model)
+    if entry is None or entry.learns_from_points:
         return
     if step.get("training_type") in HELD_OUT_TRAINING_TYPES:
         yield (
@@ -273,12 +273,15 @@ def _monitor_issues(handling: Mapping[str, Any], compilation: Mapping[str, Any],
 
 
 def _classified_cloud_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
-    """The class names ``training_classified_point_cloud_path`` or ``pre_processing.receptive_fields_dir``
-    cannot name their probability dimensions by (:func:`~vl3d_focal.inference.classified_output.report_name_problems`)."""
+    """The class names ``training_classified_point_cloud_path``, ``pre_processing.receptive_fields_dir`` or
+    ``pre_processing.training_receptive_fields_dir`` cannot name their probability dimensions by (:func:`~vl3d_focal.inference.classified_output.report_name_problems`)."""
     pre_processing = as_dict(as_dict(step.get("model_args")).get("pre_processing"))
     outputs = {
         ("training_classified_point_cloud_path",): step.get("training_classified_point_cloud_path"),
         ("model_args", "pre_processing", "receptive_fields_dir"): pre_processing.get("receptive_fields_dir"),
+        ("model_args", "pre_processing", "training_receptive_fields_dir"): pre_processing.get(
+            "training_receptive_fields_dir"
+        ),
     }
     output = next((key for key, value in outputs.items() if value), None)
     if output is None:
@@ -298,7 +301,7 @@ def _model_args_issues(step: Mapping[str, Any], at: tuple) -> Iterator[Issue]:
     """What the model's build would refuse in ``model_args`` (its registry ``args_check``), a
     ``pre_processing`` mixing VL3D's ``grid_subsampling`` layout and ``neighborhood`` (or giving
     neither), and a ``distribution`` device list that does not fit its strategy."""
-    model = MODELS.get(step["train"]) if step.get("train") in MODELS.names() else None
+    model = MODELS.find(step.get("train"))
     reference = model.metadata.get("args_check") if model is not None else None
     if reference:
         for path, message in load_reference(reference)(as_dict(step.get("model_args"))):

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.config.checks import Issue, as_list
-from vl3d_focal.data.feature_names import header_extra_dimensions
 from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.las_header import header_extra_dimensions
 from vl3d_focal.models.forest_schema import HELD_OUT_TRAINING_TYPES
 from vl3d_focal.schema_annotations import PATH_ANNOTATION
 

@@ -209,6 +209,6 @@ def transformer_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
     yield from _scaled_minmax_issues(step, transformers)
     if TRAINED_MODEL not in known.get("later_gives", {TRAINED_MODEL}):
         model = step.get("train")
-        entry = MODELS.get(model) if isinstance(model, str) and model in MODELS.names() else None
+        entry = MODELS.find(model)
         ordered = f"{model} of {json_path(at)}" if entry is not None and entry.metadata.get("order_only") else ""
         yield from _unused_standardizers(transformers, order_only_model=ordered)

@@ -15,7 +15,7 @@ point at once, so ``include_clusters`` refuses such a cloud. The run report's
 ``uncertainties`` hold each cloud's means.
 
 Example:
-    >>> _figure_files({"plot_path": "*uncertainty/", "include_weighted_entropy": False})[0]
+    >>> _figure_files({"plot_path": "*uncertainty/", "include_weighted_entropy": False}, None)[0]
     ('cloud', '*uncertainty/point_wise_entropy_figure.svg')
 """
 
@@ -30,6 +30,7 @@ from vl3d_focal.config.checks import Issue
 from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.prefixes import expand_output
 from vl3d_focal.config.schema_parts import closed_object
+from vl3d_focal.config.step_files import StepPlace
 from vl3d_focal.errors import DataError
 from vl3d_focal.inference.uncertainty import REDUCE_FUNCTIONS
 from vl3d_focal.registry import STEPS
@@ -161,7 +162,7 @@ def run_uncertainty_evaluator(step: Mapping[str, Any], state: PipelineState) -> 
         logger.info(_summary_line(record, found.summary))
 
 
-def _figure_files(step: Mapping[str, Any]) -> Sequence[tuple[str, str]]:
+def _figure_files(step: Mapping[str, Any], _place: StepPlace) -> Sequence[tuple[str, str]]:
     plot_path = step.get("plot_path")
     if not isinstance(plot_path, str):
         return []

@@ -84,9 +84,9 @@ def check_pcloud_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any
         >>> [m for _, m in check_pcloud_writer({"prediction_dimension": "Intensity"}, (), {})]
         ["'Intensity' is a standard LAS dimension; an extra dimension needs another name; null writes the classification"]
     """
-    from vl3d_focal.data.feature_names import header_extra_dimensions
     from vl3d_focal.inference.classified_output import probability_dimension
     from vl3d_focal.io.las import extra_dimension_problem
+    from vl3d_focal.io.las_header import header_extra_dimensions
     from vl3d_focal.steps.class_mapping import unwritable_codes_problem
 
     name = step.get("prediction_dimension")
@@ -261,8 +261,8 @@ def check_state_writer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
         >>> [(json_path(where), m[:24]) for where, m in check_state_writer({}, ("sequential_pipeline", 2), known)]
         [('$.sequential_pipeline[2]', 'accepted, no effect here'), ('$.sequential_pipeline[1]', 'the Writer at $.sequenti')]
     """
-    from vl3d_focal.data.feature_names import header_extra_dimensions
     from vl3d_focal.io.extra_names import MAX_NAME_BYTES, cut_name, cut_notice, name_clashes
+    from vl3d_focal.io.las_header import header_extra_dimensions
 
     if "feature_transformation" in known.get("given", ()):
         yield at, UNTRANSFORMED
@@ -303,6 +303,7 @@ STEPS.register(
             required=["writer", "out_pcloud"],
             description="Writes each input cloud as the pipeline sees it (VL3D's Writer).",
         ),
+        uses=("predictions",),
         chief_only=True,
         per_cloud=True,
     )

@@ -22,8 +22,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.atomic import atomic_output, write_text
 from vl3d_focal.training.distribution import is_chief
+from vl3d_focal.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,7 @@ class HistoryWriter(keras.callbacks.Callback):
         writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        with atomic_output(self.path) as tmp:
-            tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        write_text(self.path, buffer.getvalue(), log=False)
 
 
 class LearningRateLog(keras.callbacks.Callback):
@@ -136,9 +136,9 @@ class TrainingProgress(keras.callbacks.Callback):
         >>> ticks = iter([0.0, 10.0, 30.0])
         >>> progress = TrainingProgress(epochs=4, early_stopping=False, clock=lambda: next(ticks))
         >>> progress.on_train_begin(); progress.line(0)
-        'epoch 1/4: 10 s elapsed; about 30 s left (an estimate: 3 epoch(s) x 10 s, the mean epoch time)'
+        'epoch 1/4: 10 s elapsed; about 30 s left (an estimate: 3 epochs x 10 s, the mean epoch time)'
         >>> progress.line(1)
-        'epoch 2/4: 30 s elapsed; about 30 s left (an estimate: 2 epoch(s) x 15 s, the mean epoch time)'
+        'epoch 2/4: 30 s elapsed; about 30 s left (an estimate: 2 epochs x 15 s, the mean epoch time)'
     """
 
     def __init__(self, *, epochs: int, early_stopping: bool, clock: Callable[[], float] = time.monotonic) -> None:
@@ -173,7 +173,7 @@ class TrainingProgress(keras.callbacks.Callback):
             return text
         mean = elapsed / done
         sooner = "; early stopping may end it sooner" if self.early_stopping else ""
-        return f"{text}; about {left * mean:.0f} s left (an estimate: {left} epoch(s) x {mean:.0f} s, the mean epoch time{sooner})"
+        return f"{text}; about {left * mean:.0f} s left (an estimate: {counted(left, 'epoch')} x {mean:.0f} s, the mean epoch time{sooner})"
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
         if is_chief():

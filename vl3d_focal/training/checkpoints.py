@@ -2,28 +2,31 @@
 
 Every epoch that ends with a finite loss writes ``training/resume/checkpoint.npz`` (one file,
 renamed into place, so a kill never leaves half of it): the model weights, the optimizer
-variables (moments, step count, learning rate) and a JSON state with the epoch, the data-order
-seed, the history rows and the state of the early-stopping, reduce-on-plateau and
-best-weights callbacks. ``vl3d-focal run SPEC --resume`` reloads it and continues with the
-next epoch; the data order of an epoch only depends on the seed and the epoch number, so a
-resumed run sees the same batches as an uninterrupted one.
+variables (moments, step count, learning rate), early stopping's best weights (with
+``restore_best_weights``) and a JSON state with the epoch, the data-order seed, the history rows
+and the state of the early-stopping, reduce-on-plateau and best-weights callbacks.
+``vl3d-focal run SPEC --resume`` reloads it and continues with the next epoch; the data order of
+an epoch only depends on the seed and the epoch number, so a resumed run sees the same batches as
+an uninterrupted one. A finished training resumed is not fitted again: its model is the one the
+training kept (early stopping's best epoch, restored as at the end of its fit).
+
+Which training a checkpoint belongs to: its fingerprint (:mod:`vl3d_focal.training.checkpoint_match`).
 
 A NaN or infinite training loss stops the fit at once (no checkpoint of the bad epoch) and
 :func:`raise_if_diverged` reports it as :class:`TrainingDivergedError`.
 
 Example:
-    >>> fingerprint({"a": 1}) == fingerprint({"a": 1})
-    True
+    >>> CALLBACK_STATE["EarlyStopping"]
+    ('wait', 'best', 'stopped_epoch', 'best_epoch')
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,31 +54,6 @@ class TrainingDivergedError(VL3DFocalError):
     """The training loss became NaN or infinite."""
 
 
-def fingerprint(document: Any) -> str:
-    """A short hash of a JSON-able document (the train step and its data), to match checkpoints.
-
-    Example:
-        >>> fingerprint({"a": 1}) == fingerprint({"a": 1}) != fingerprint({"a": 2})
-        True
-    """
-    text = json.dumps(document, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def checkpoint_identity(step: Mapping[str, Any]) -> dict[str, Any]:
-    """What of a train step's identity a checkpoint must match: all but ``training_epochs``
-    (``--resume`` with more or fewer epochs continues the same training).
-
-    Example:
-        >>> checkpoint_identity({"train": "M", "model_args": {"model_handling": {"training_epochs": 4, "batch_size": 8}}})
-        {'train': 'M', 'model_args': {'model_handling': {'batch_size': 8}}}
-    """
-    args = dict(step.get("model_args") or {})
-    if "model_handling" in args:
-        args["model_handling"] = {k: v for k, v in args["model_handling"].items() if k != "training_epochs"}
-    return {**step, "model_args": args} if "model_args" in step else dict(step)
-
-
 class ResumeCheckpoint(keras.callbacks.Callback):
     """Writes a resumable checkpoint after every epoch with a finite loss.
 
@@ -90,7 +68,8 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         epochs: the number of epochs of the training (a checkpoint of the last is "finished").
 
     The state saved holds ``fit_seconds``: the seconds spent fitting up to that epoch, over every
-    run that trained the model (the restored checkpoint's, plus this run's).
+    run that trained the model (the restored checkpoint's, plus this run's); the whole fit's once
+    it finished (:meth:`keep_fit_seconds`).
 
     Example:
         >>> cb = ResumeCheckpoint(Path("c.npz"), fingerprint="f", data_seed=1, guard=NonFiniteGuard(),
@@ -131,6 +110,48 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         for callback in self.stateful:
             for name, value in saved.get(type(callback).__name__, {}).items():
                 setattr(callback, name, math.inf if value == "inf" else (-math.inf if value == "-inf" else value))
+        stop = _restoring_stop(self.stateful)
+        if stop is not None:
+            stop.best_weights = read_best_weights(self.path)
+
+    def keep_finished(self, model: keras.Model) -> None:
+        """For a finished training resumed without fitting: restores the callbacks' state and
+        ``model`` keeps the weights the training kept (early stopping's best epoch, with
+        ``restore_best_weights``, as at the end of its fit; else the checkpoint's last epoch).
+
+        Example:
+            >>> ResumeCheckpoint(Path("c.npz"), fingerprint="f", data_seed=1, guard=NonFiniteGuard(),
+            ...                  history=HistoryWriter(Path("h.csv")), stateful=[], restore=None).keep_finished(None)
+        """
+        self.on_train_begin()
+        stop = _restoring_stop(self.stateful)
+        if stop is None:
+            return
+        if stop.best_weights is None:
+            logger.warning(
+                "--resume: the checkpoint %s holds no best weights of early stopping (none yet, or "
+                "written by an older version): the model keeps the weights of its last epoch",
+                self.path,
+            )
+            return
+        stop.set_model(model)
+        stop.on_train_end()
+
+    def keep_fit_seconds(self, seconds: float) -> None:
+        """After a fit that finished the training: its checkpoint (written at the end of the last
+        epoch) keeps the whole fit time ``seconds``, end-of-training work included, so a resume
+        of the finished training records the fit time of the run that fitted it.
+
+        Example:
+            >>> ResumeCheckpoint(Path("c.npz"), fingerprint="f", data_seed=1, guard=NonFiniteGuard(),
+            ...                  history=HistoryWriter(Path("h.csv")), stateful=[], restore=None).keep_fit_seconds(2.5)
+        """
+        state = read_checkpoint_state(self.path) if is_chief() and self.last_epoch >= 0 else None
+        if state is None or not state.get("finished") or int(state["epoch"]) != self.last_epoch:
+            return
+        with np.load(self.path) as archive:
+            arrays = {name: archive[name] for name in archive.files if name != STATE_MEMBER}
+        _write_checkpoint(self.path, arrays, {**state, "fit_seconds": float(seconds)})
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
         if self.guard.tripped or not all(is_finite_number(v) for k, v in (logs or {}).items() if k.endswith("loss")):
@@ -157,7 +178,17 @@ class ResumeCheckpoint(keras.callbacks.Callback):
                 for cb in self.stateful
             },
         }
-        save_checkpoint(self.path, model=self.model, state=state)
+        stop = _restoring_stop(self.stateful)
+        save_checkpoint(
+            self.path, model=self.model, state=state, best_weights=None if stop is None else stop.best_weights
+        )
+
+
+def _restoring_stop(callbacks: Sequence[keras.callbacks.Callback]) -> keras.callbacks.EarlyStopping | None:
+    """The early stopping of ``callbacks`` that restores its best weights at the end, or None."""
+    return next(
+        (cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping) and cb.restore_best_weights), None
+    )
 
 
 def earlier_fit_seconds(restore: Mapping[str, Any] | None) -> float:
@@ -224,8 +255,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def save_checkpoint(path: Path, *, model: keras.Model, state: Mapping[str, Any]) -> Path:
-    """Writes weights, optimizer variables and ``state`` into one ``.npz`` file, atomically.
+def save_checkpoint(
+    path: Path, *, model: keras.Model, state: Mapping[str, Any], best_weights: Sequence[np.ndarray] | None = None
+) -> Path:
+    """Writes weights, optimizer variables, early stopping's ``best_weights`` (if any) and
+    ``state`` into one ``.npz`` file, atomically.
 
     Example:
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]); model.compile(optimizer="sgd", loss="mse")
@@ -234,7 +268,13 @@ def save_checkpoint(path: Path, *, model: keras.Model, state: Mapping[str, Any])
     """
     arrays = {f"w{i}": np.asarray(value) for i, value in enumerate(model.get_weights())}
     arrays.update({f"o{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)})
-    arrays[STATE_MEMBER] = np.frombuffer(json.dumps(dict(state)).encode("utf-8"), dtype=np.uint8)
+    arrays.update({f"b{i}": np.asarray(value) for i, value in enumerate(best_weights or ())})
+    return _write_checkpoint(path, arrays, state)
+
+
+def _write_checkpoint(path: Path, arrays: dict[str, np.ndarray], state: Mapping[str, Any]) -> Path:
+    """Writes the checkpoint's ``arrays`` and JSON ``state`` into ``path``, atomically."""
+    arrays = {**arrays, STATE_MEMBER: np.frombuffer(json.dumps(dict(state)).encode("utf-8"), dtype=np.uint8)}
     with atomic_output(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub: a key could be allow_pickle
     logger.debug("wrote checkpoint %s (epoch %d)", path, int(state.get("epoch", -1)) + 1)
@@ -263,14 +303,28 @@ def read_checkpoint_state(path: Path) -> dict[str, Any] | None:
         ) from err
 
 
-def resume_state(path: Path, *, expected: str, legacy: str | None = None) -> dict[str, Any] | None:
+def read_best_weights(path: Path) -> list[np.ndarray] | None:
+    """Early stopping's best weights saved in the checkpoint ``path``, or None (none saved).
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]); model.compile(optimizer="sgd", loss="mse")
+        >>> path = save_checkpoint(out / "c.npz", model=model, state={}, best_weights=[np.ones((2, 1)), np.zeros(1)])
+        >>> [w.shape for w in read_best_weights(path)], read_best_weights(save_checkpoint(path, model=model, state={}))
+        ([(2, 1), (1,)], None)
+    """
+    with np.load(path) as archive:
+        weights = [archive[f"b{i}"] for i in range(sum(1 for k in archive.files if k.startswith("b")))]
+    return weights or None
+
+
+def resume_state(path: Path, *, expected: str, earlier: Collection[str] = ()) -> dict[str, Any] | None:
     """The state of the checkpoint ``path`` that ``--resume`` continues from, or None (with a
     warning) when there is none, so the training starts from the first epoch.
 
     Raises:
-        DataError: the checkpoint's fingerprint is neither ``expected`` (that of
-            :func:`checkpoint_identity` and the data) nor ``legacy`` (that of a checkpoint written
-            when the fingerprint held ``training_epochs``): another train step's, or other data's.
+        DataError: the checkpoint's fingerprint is neither ``expected`` nor one of ``earlier``
+            (:mod:`~vl3d_focal.training.checkpoint_match`): another train step's, other data's,
+            or written by a version too old to tell.
 
     Example:
         >>> resume_state(Path("no/such/checkpoint.npz"), expected="abc") is None
@@ -284,11 +338,11 @@ def resume_state(path: Path, *, expected: str, legacy: str | None = None) -> dic
     if saved is None:
         logger.warning("--resume: no checkpoint at %s; training from the first epoch", path)
         return None
-    if saved.get("fingerprint") not in (expected, legacy):
+    if saved.get("fingerprint") != expected and saved.get("fingerprint") not in earlier:
         raise DataError(
             f"--resume: the checkpoint {path} belongs to another train step or other data "
-            f"(fingerprint {saved.get('fingerprint')}, expected {expected}); run without "
-            "--resume to start afresh"
+            f"(fingerprint {saved.get('fingerprint')}, expected {expected}), or an older vl3d_focal wrote it; "
+            "run without --resume to start afresh (or with the version that wrote it to finish that training)"
         )
     return saved
 

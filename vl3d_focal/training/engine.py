@@ -37,11 +37,10 @@ from vl3d_focal.registry import MODELS
 from vl3d_focal.training import datasets
 from vl3d_focal.training.augmentation import Sequencer
 from vl3d_focal.training.callbacks import NonFiniteGuard, TrainingProgress, build_callbacks, checkpoint_writer
+from vl3d_focal.training.checkpoint_match import checkpoint_fingerprint, earlier_fingerprints
 from vl3d_focal.training.checkpoints import (
     ResumeCheckpoint,
-    checkpoint_identity,
     earlier_fit_seconds,
-    fingerprint,
     not_fitting_reason,
     raise_if_diverged,
     restore_checkpoint,
@@ -146,11 +145,11 @@ class Trainer:
         ]
         if self.val_data is not None:
             shapes += [list(self.val_data.coordinates.shape), int(self.val_data.labels.sum())]
-        self.fingerprint = fingerprint({"step": checkpoint_identity(self.job.identity), "fields": shapes})
+        self.fingerprint = checkpoint_fingerprint(self.job.identity, fields=shapes)
         if not self.job.resume:
             return None
-        legacy = fingerprint({"step": self.job.identity, "fields": shapes})  # training_epochs included
-        return resume_state(self.job.files.resume_checkpoint, expected=self.fingerprint, legacy=legacy)
+        earlier = earlier_fingerprints(self.job.identity, fields=shapes)  # an older version's checkpoint
+        return resume_state(self.job.files.resume_checkpoint, expected=self.fingerprint, earlier=earlier)
 
     def build_model(self) -> None:
         """Loss, model and optimizer under the distribution strategy; restores a checkpoint."""
@@ -284,17 +283,17 @@ class Trainer:
         """Fits the remaining epochs; a NaN or infinite loss ends with the divergence error.
 
         ``fit_seconds`` is the fitting time of every run that trained the model: a resumed training's
-        adds the checkpoint's; a finished training resumed (``resumed_finished``: with the same
-        ``training_epochs``, or fewer than its checkpoint holds) is not fitted again and keeps the
-        checkpoint's (None for a checkpoint written before it was kept); one resumed with more
-        ``training_epochs`` fits the extra epochs.
-        """
+        adds the checkpoint's; a finished training resumed (``resumed_finished``: same or fewer
+        ``training_epochs`` than its checkpoint holds) is not fitted again, keeps the model the
+        training kept and the checkpoint's fit time (None for a checkpoint written before it was
+        kept); one resumed with more ``training_epochs`` fits the extra epochs."""
         start = self.resumer.fit_start = time.perf_counter()
         earlier = earlier_fit_seconds(self.restore)
         reason = not_fitting_reason(self.restore, epochs=self.epochs, path=self.job.files.resume_checkpoint)
         self.resumed_finished = reason is not None
         if reason is not None:
             logger.info("%s", reason)
+            self.resumer.keep_finished(self.trainer)
         else:
             self.trainer.fit(
                 self.train_ds,
@@ -311,6 +310,7 @@ class Trainer:
             self.fit_seconds = earlier if "fit_seconds" in (self.restore or {}) else None
             return
         self.fit_seconds = earlier + time.perf_counter() - start
+        self.resumer.keep_fit_seconds(self.fit_seconds)
         logger.info("training took %.1f s%s", self.fit_seconds, " (with the earlier runs')" if earlier else "")
 
     def bundle(self) -> ModelBundle:
@@ -353,7 +353,7 @@ class Trainer:
 
             kept = epoch_facts(model_handling=self.handling, callbacks=self.callbacks, rows=self.history.rows)
             logger.info("%s", epochs_sentence(kept))
-            plot_training_history(csv_path=files.history_csv, png_path=files.history_png)
+            plot_training_history(csv_path=files.history_csv, png_path=files.history_png, kept=kept["kept"]["epoch"])
             if "training_history_dir" in self.outputs:
                 write_history_folder(csv_path=files.history_csv, folder=self.outputs["training_history_dir"])
         return self.bundle()

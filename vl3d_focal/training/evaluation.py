@@ -11,7 +11,10 @@
   prefix), as VL3D's prediction after training does; a spec that names them gets the prediction
   even without any ``training_*`` evaluation output;
 - :func:`report_training_fields`: the class distribution among the training receptive fields
-  (predicted and reference) and their centres (``pre_processing.training_*`` keys);
+  (predicted and reference), their centres and each field as its own cloud, written as the
+  prediction's fields are (:class:`~vl3d_focal.inference.field_clouds.FieldClouds`: the field's
+  points with every dimension, ``classification`` as read, the probabilities and ``Prediction`` of
+  the model after training), VL3D's ``pre_processing.training_*`` keys;
 - :func:`autovalidate`: ``autoval_metrics`` of the validation fields, logged.
 
 With several training clouds, each cloud's file gets the cloud's name before the suffix.
@@ -33,9 +36,11 @@ from typing import Any
 
 import numpy as np
 
+from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.inference.activations import pointwise_outputs
 from vl3d_focal.inference.classified_output import activation_columns, report_columns, write_with_dimensions
+from vl3d_focal.inference.field_clouds import TRAINING_FIELDS_DIR, FieldClouds
 from vl3d_focal.inference.network import predict_fields
 from vl3d_focal.inference.prediction import cloud_probabilities
 from vl3d_focal.io.las import write_points
@@ -78,6 +83,7 @@ class TrainingReports:
         field_reports: the prediction's receptive-field reports of the training clouds'
             prediction (``pre_processing`` key -> path; the keys of
             :class:`~vl3d_focal.inference.field_outputs.FieldReportTally`).
+        mapping: the class mapping the training fields' clouds write ``Prediction`` with.
     """
 
     metrics: Sequence[str] = ()
@@ -85,6 +91,7 @@ class TrainingReports:
     autoval: Sequence[str] | None = None
     outputs: Mapping[str, Path] = dataclasses.field(default_factory=dict)
     field_reports: Mapping[str, Path] = dataclasses.field(default_factory=dict)
+    mapping: ClassMapping | None = None
 
     def given(self, keys: Sequence[str]) -> bool:
         """Whether any of ``keys`` has a path.
@@ -171,7 +178,7 @@ def evaluate_training_clouds(
     return confusion
 
 
-def _field_predictions(
+def _field_probabilities(
     model: Any, data: LabelledFields, *, batch_size: int, model_inputs: ModelInputs | None
 ) -> np.ndarray:
     def make_inputs(coordinates: np.ndarray, features: np.ndarray) -> list[np.ndarray]:
@@ -179,8 +186,27 @@ def _field_predictions(
             return [coordinates, features]
         return model_inputs(coordinates=coordinates, features=features)
 
-    inputs = (data.coordinates, data.features)
-    return np.argmax(predict_fields(model, inputs, batch_size=batch_size, make_inputs=make_inputs), axis=-1)
+    return predict_fields(model, (data.coordinates, data.features), batch_size=batch_size, make_inputs=make_inputs)
+
+
+def _write_field_clouds(
+    folder: Path,
+    data: LabelledFields,
+    probabilities: np.ndarray,
+    *,
+    reports: TrainingReports,
+    class_names: Sequence[str],
+) -> None:
+    """Writes each of the fields ``data`` as its own cloud, numbered from 0 across the training clouds."""
+    origins, mapping = data.origins, reports.mapping
+    assert origins is not None and mapping is not None, "training fields without origins or class mapping"
+    count = 0
+    for number, record in enumerate(origins.clouds):
+        rows = np.flatnonzero(origins.cloud == number)
+        clouds = FieldClouds(folder, las=record.cloud.las, class_names=class_names, mapping=mapping, first=count)
+        clouds.add(probabilities[rows], origins.indices[rows])
+        count = clouds.count
+    logger.info("wrote %d training receptive fields to %s", count, folder)
 
 
 def report_training_fields(
@@ -212,11 +238,14 @@ def report_training_fields(
     outputs = reports.outputs
     if outputs.get("training_support_points_report_path"):
         write_points(outputs["training_support_points_report_path"], centres, template=template.cloud)
+    if not reports.given([*FIELD_OUTPUTS[:2], TRAINING_FIELDS_DIR]):
+        return
+    probabilities = _field_probabilities(model, data, batch_size=batch_size, model_inputs=model_inputs)
+    if TRAINING_FIELDS_DIR in outputs:
+        _write_field_clouds(outputs[TRAINING_FIELDS_DIR], data, probabilities, reports=reports, class_names=class_names)
     if not reports.given(FIELD_OUTPUTS[:2]):
         return
-    predicted = FieldClassCounts.of(
-        _field_predictions(model, data, batch_size=batch_size, model_inputs=model_inputs), num_classes=len(class_names)
-    )
+    predicted = FieldClassCounts.of(np.argmax(probabilities, axis=-1), num_classes=len(class_names))
     reference = FieldClassCounts.of(data.labels, num_classes=len(class_names))
     write_field_distribution(
         predicted,
@@ -249,7 +278,7 @@ def autovalidate(
                 "autoval_metrics: no validation data (validation_split or validation_pcloud); nothing computed"
             )
         return None
-    predicted = _field_predictions(model, data, batch_size=batch_size, model_inputs=model_inputs)
+    predicted = np.argmax(_field_probabilities(model, data, batch_size=batch_size, model_inputs=model_inputs), axis=-1)
     values = global_metrics(
         confusion_matrix(data.labels.ravel(), predicted.ravel(), num_classes=num_classes), names=names
     )

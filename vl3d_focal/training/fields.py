@@ -31,14 +31,35 @@ from vl3d_focal.io.las import read_cloud
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class FieldOrigins:
+    """Where each field's points come from: ``clouds[cloud[m]]``'s points ``indices[m]`` (``(M,)``
+    and ``(M, P)``).
+
+    Example:
+        >>> FieldOrigins([], np.array([0, 0, 1]), np.zeros((3, 2), int)).subset(np.array([2])).cloud.tolist()
+        [1]
+    """
+
+    clouds: Sequence[CloudRecord]
+    cloud: np.ndarray
+    indices: np.ndarray
+
+    def subset(self, rows: np.ndarray) -> FieldOrigins:
+        """The origins of the fields at ``rows``."""
+        return FieldOrigins(self.clouds, self.cloud[rows], self.indices[rows])
+
+
 @dataclass
 class LabelledFields:
-    """Model inputs and ``(M, P)`` labels of the fields of some clouds (and their ``(M, 3)`` centres)."""
+    """Model inputs and ``(M, P)`` labels of the fields of some clouds (and their ``(M, 3)`` centres
+    and origins)."""
 
     coordinates: np.ndarray
     features: np.ndarray
     labels: np.ndarray
     centres: np.ndarray | None = None
+    origins: FieldOrigins | None = None
 
     def subset(self, rows: np.ndarray) -> LabelledFields:
         """The fields at ``rows``.
@@ -49,7 +70,8 @@ class LabelledFields:
             (2, 2)
         """
         centres = None if self.centres is None else self.centres[rows]
-        return LabelledFields(self.coordinates[rows], self.features[rows], self.labels[rows], centres)
+        origins = None if self.origins is None else self.origins.subset(rows)
+        return LabelledFields(self.coordinates[rows], self.features[rows], self.labels[rows], centres, origins)
 
 
 def training_labels(record: CloudRecord) -> np.ndarray:
@@ -173,7 +195,7 @@ def labelled_fields(
         (48, 0)
     """
     parts: list[FieldInputs] = []
-    labels, centres = [], []
+    labels, centres, clouds, indices = [], [], [], []
     for number, record in enumerate(records):
         part = field_inputs(
             record,
@@ -194,8 +216,13 @@ def labelled_fields(
         parts.append(FieldInputs(part.coordinates[keep], part.features[keep], part.fields))
         labels.append(field_labels[keep])
         centres.append(np.asarray(part.fields.centers)[keep])
+        indices.append(part.indices[keep])
+        clouds.append(np.full(int(keep.sum()), number))
     coordinates, features = concatenate_inputs(parts)
-    return LabelledFields(coordinates, features, np.concatenate(labels, axis=0), np.concatenate(centres, axis=0))
+    origins = FieldOrigins(list(records), np.concatenate(clouds), np.concatenate(indices, axis=0))
+    return LabelledFields(
+        coordinates, features, np.concatenate(labels, axis=0), np.concatenate(centres, axis=0), origins
+    )
 
 
 def split_fields(

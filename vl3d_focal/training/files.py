@@ -1,4 +1,5 @@
-"""The files a training writes, under ``<first output prefix>training/``.
+"""The files a training writes, under ``<first output prefix>training/`` for the spec's first
+train step and ``<first output prefix>training_<k>/`` for its k-th (:func:`training_folder`).
 
 Kept apart from the engine (no TensorFlow here) so that the train step can declare its outputs
 to validation and preflight.
@@ -7,15 +8,19 @@ Example:
     >>> files = TrainingFiles.under("out/run_")
     >>> files.history_csv.as_posix(), files.resume_checkpoint.as_posix()
     ('out/run_training/history.csv', 'out/run_training/resume/checkpoint.npz')
+    >>> TrainingFiles.under("out/", ordinal=2).class_weights.as_posix()
+    'out/training_2/class_weights.json'
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 TRAINING_FOLDER = "training/"
-"""Model-level training outputs go to ``<first prefix>training/``."""
+"""The first train step's model-level training outputs go to ``<first prefix>training/``."""
 HISTORY_FILES = ("training_history.csv", "training_history.svg")
 """What ``model_handling.training_history_dir`` receives: the history and its plot."""
 CLOUD_OUTPUTS = ("training_classified_point_cloud_path", "training_activations_path")
@@ -35,6 +40,16 @@ def cloud_output(path: str | Path, *, cloud: str | Path, clouds: int) -> Path:
     return path if clouds == 1 else path.with_name(f"{path.stem}_{Path(cloud).stem}{path.suffix}")
 
 
+def training_folder(ordinal: int) -> str:
+    """The folder, under the first output prefix, of the spec's ``ordinal``-th train step (from 1).
+
+    Example:
+        >>> training_folder(1), training_folder(2)
+        ('training/', 'training_2/')
+    """
+    return TRAINING_FOLDER if ordinal == 1 else f"{TRAINING_FOLDER.rstrip('/')}_{ordinal}/"
+
+
 @dataclass(frozen=True)
 class TrainingFiles:
     """The output files of one training (``tensorboard_dir``: TensorBoard's folder, or None)."""
@@ -43,9 +58,22 @@ class TrainingFiles:
     tensorboard_dir: Path | None = None
 
     @classmethod
-    def under(cls, prefix: str, *, tensorboard_dir: str | None = None) -> TrainingFiles:
-        """The files of a training whose model-level outputs go to ``prefix``."""
-        return cls(Path(f"{prefix}{TRAINING_FOLDER}"), None if tensorboard_dir is None else Path(tensorboard_dir))
+    def under(cls, prefix: str, *, ordinal: int = 1, tensorboard_dir: str | None = None) -> TrainingFiles:
+        """The files of the spec's ``ordinal``-th train step whose model-level outputs go to ``prefix``."""
+        folder = Path(f"{prefix}{training_folder(ordinal)}")
+        return cls(folder, None if tensorboard_dir is None else Path(tensorboard_dir))
+
+    @classmethod
+    def of_run(cls, prefix: str, *, steps: Sequence[Mapping[str, Any]]) -> list[TrainingFiles]:
+        """The files of every train step of ``steps`` (a spec's), in order.
+
+        Example:
+            >>> [f.folder.as_posix() for f in TrainingFiles.of_run("o/", steps=[{"train": "A"}, {"eval": "E"},
+            ...                                                                  {"train": "B"}])]
+            ['o/training', 'o/training_2']
+        """
+        trainings = sum("train" in step for step in steps)
+        return [cls.under(prefix, ordinal=ordinal) for ordinal in range(1, trainings + 1)]
 
     @property
     def class_weights(self) -> Path:

@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.data.field_inputs import cloud_features
+from vl3d_focal.io.atomic import write_text
 from vl3d_focal.models.bundle import LossInfo, ModelBundle
 from vl3d_focal.models.forest import ForestModel
 from vl3d_focal.models.forest_schema import BALANCED_SUBSAMPLE, SKLEARN_ARGS
 from vl3d_focal.registry import MODELS
-from vl3d_focal.reports.files import write_text
 from vl3d_focal.training.evaluation import evaluate_training_clouds
 from vl3d_focal.training.fields import fit_normalizer, training_labels
 from vl3d_focal.training.forest_reports import importance_table, permutation_importances, write_tree_pictures

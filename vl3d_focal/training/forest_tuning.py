@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.atomic import write_text
 from vl3d_focal.models.forest_schema import FOREST_SCHEMA, SKLEARN_ARGS, forest_args_issues
-from vl3d_focal.reports.files import write_text
 
 logger = logging.getLogger(__name__)
 

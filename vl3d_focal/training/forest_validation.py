@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.reports.files import write_text
+from vl3d_focal.io.atomic import write_text
 from vl3d_focal.reports.metrics import confusion_matrix
 from vl3d_focal.reports.vl3d_metrics import GLOBAL_METRICS, global_metrics
 from vl3d_focal.training.forest_reports import kfold_table, write_kfold_plot

@@ -23,7 +23,7 @@ from typing import Any
 
 import keras
 
-from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.atomic import atomic_output, write_text
 from vl3d_focal.training.files import HISTORY_FILES
 
 logger = logging.getLogger(__name__)
@@ -51,10 +51,7 @@ def write_summary(model: keras.Model, path: Path) -> Path:
         >>> "head (Dense)" in write_summary(model, Path(tempfile.mkdtemp()) / "s.log").read_text()
         True
     """
-    with atomic_output(path) as tmp:
-        tmp.write_text(model_summary(model), encoding="utf-8")
-    logger.info("wrote %s", path)
-    return Path(path)
+    return write_text(path, model_summary(model))
 
 
 def write_architecture_graph(model: keras.Model, path: Path, *, args: Mapping[str, Any]) -> Path:

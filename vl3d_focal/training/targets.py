@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.atomic import atomic_output
+from vl3d_focal.io.atomic import write_text
 from vl3d_focal.registry import LOSSES
 from vl3d_focal.training.imbalance import imbalance_note
+from vl3d_focal.wording import noun
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def resolve_spec_class_weight(
         >>> resolve_spec_class_weight("balanced", source="loss", class_names=["a", "b"], counts=np.array([3, 0]))
         Traceback (most recent call last):
         ...
-        vl3d_focal.errors.DataError: model_args.compilation_args.loss.class_weight: no training point of the class(es) ['b']; strategy 'balanced' would weight them infinitely. Train on clouds that have them, or weight them 0 with class_weight: {strategy: balanced, on_absent_class: zero}
+        vl3d_focal.errors.DataError: model_args.compilation_args.loss.class_weight: no training point of the class ['b']; strategy 'balanced' would weight it infinitely. Train on clouds that have it, or weight it 0 with class_weight: {strategy: balanced, on_absent_class: zero}
     """
     from vl3d_focal.losses.class_weights import ClassWeightError, resolve_class_weight
 
@@ -184,6 +185,7 @@ def resolve_spec_class_weight(
     absent = [name for name, count in zip(class_names, counts) if count == 0]
     strategy = value if isinstance(value, str) else value.get("strategy") if isinstance(value, Mapping) else None
     nowhere = "no training point" if counted_on == TRAINING_POINTS else f"no point in the {counted_on}"
+    classes, them = noun(len(absent), "class", "classes"), noun(len(absent), "it", "them")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -191,13 +193,14 @@ def resolve_spec_class_weight(
         except ClassWeightError as error:
             if strategy is not None and absent:
                 raise DataError(
-                    f"{key}: {nowhere} of the class(es) {absent}; strategy {strategy!r} would weight them "
-                    f"infinitely. Train on clouds that have them, or weight them 0 with class_weight: "
+                    f"{key}: {nowhere} of the {classes} {absent}; strategy {strategy!r} would weight {them} "
+                    f"infinitely. Train on clouds that have {them}, or weight {them} 0 with class_weight: "
                     f"{{strategy: {strategy}, on_absent_class: zero}}"
                 ) from None
             raise DataError(f"{key}: {error}") from None
     if caught and absent:
-        logger.warning("%s: %s of the class(es) %s; their class weight is 0", key, nowhere, absent)
+        their = noun(len(absent), "its", "their")
+        logger.warning("%s: %s of the %s %s; %s class weight is 0", key, nowhere, classes, absent, their)
     assert weights is not None  # None only for a None value, which callers do not pass
     return [float(w) for w in weights]
 
@@ -306,6 +309,4 @@ def write_class_weights(
         "counted_on": plan.counted_on,
         "weight_counts": None if plan.weight_counts is None else dict(zip(class_names, plan.weight_counts)),
     }
-    with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return out
+    return write_text(out, json.dumps(document, indent=2) + "\n", log=False)
