@@ -36,6 +36,7 @@ from typing import Any
 from vl3d_focal.config.normalise import pipeline_schema_inlined, walk
 from vl3d_focal.errors import SpecIssue
 from vl3d_focal.schema_annotations import NO_EFFECT_ANNOTATION
+from vl3d_focal.wording import counted
 
 NOTE_PREFIX = "accepted, no effect here: "
 
@@ -92,12 +93,12 @@ def notes_summary(messages: Sequence[str]) -> str:
     """
     warned = sum(message.startswith(WARNING_PREFIX) for message in messages)
     told = sum(message.startswith(INFO_PREFIX) for message in messages)
-    counted = (
+    kinds = (
         (warned, "warning", ""),
         (told, "note", ""),
         (len(messages) - warned - told, "key", " accepted without effect"),
     )
-    counts = [f"{count} {word}{'s' * (count != 1)}{tail}" for count, word, tail in counted if count]
+    counts = [f"{counted(count, word)}{tail}" for count, word, tail in kinds if count]
     return f" ({', '.join(counts)})" if counts else ""
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from vl3d_focal.data.recipe_options import AUTO, named_features, one_of, step_fnames
 from vl3d_focal.errors import DataError
+from vl3d_focal.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class FeatureSelector:
             ('KBestSelector (the 2 features of highest classification F-value)', 'ExplicitSelector (drops a)')
         """
         if self.selector == KBEST:
-            return f"{KBEST} (the {self.k} feature{'s' if self.k != 1 else ''} of highest {self.task} F-value)"
+            return f"{KBEST} (the {counted(self.k, 'feature')} of highest {self.task} F-value)"
         if self.selector == PERCENTILE:
             return f"{PERCENTILE} ({self.percentile:g} % of the features by {self.task} F-value)"
         if self.selector == VARIANCE:

@@ -34,6 +34,7 @@ import numpy as np
 from vl3d_focal.data.minmax_normalization import clip_to
 from vl3d_focal.data.recipe_options import AUTO, named_features, step_fnames
 from vl3d_focal.errors import DataError
+from vl3d_focal.wording import counted
 
 PCA = "PCATransformer"
 OUTPUT_PREFIX = "PCA_"
@@ -94,7 +95,7 @@ class PCATransformer:
         """
         whitened = ", whitened" if self.whiten else ""
         if isinstance(self.out_dim, int):
-            return f"{PCA} ({self.out_dim} component{'s' if self.out_dim != 1 else ''}{whitened})"
+            return f"{PCA} ({counted(self.out_dim, 'component')}{whitened})"
         share = "all" if self.out_dim >= 1 else f"{self.out_dim:g}"
         return f"{PCA} (components explaining {share} of the variance{whitened})"
 

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vl3d_focal.wording import counted
+
 PER_CLOUD = "cloud_normalization"
 """The feature transformer fact of a model's per-cloud scaling."""
 STANDARDIZATION = "robust standardization"
@@ -138,7 +140,7 @@ def model_inputs(source: Mapping[str, Any] | None, *, spec: Mapping[str, Any] | 
     """
     names = _input_names(source)
     if names is None or (source or {}).get("from_spec"):
-        return None if names is None else f"{len(names)} feature{'s' if len(names) != 1 else ''}"
+        return None if names is None else counted(len(names), "feature")
     recorded = trained and "model_transformers" in (source or {})
     facts = (source or {}).get("model_transformers" if recorded else "feature_transformers") or []
     kinds = [fact["transformer"].split(" (")[0] for fact in facts]
@@ -151,7 +153,7 @@ def model_inputs(source: Mapping[str, Any] | None, *, spec: Mapping[str, Any] | 
     chain = ["per-cloud scaling"] if PER_CLOUD in kinds else []
     chain += [kind for k, kind in enumerate(kinds) if kind not in (PER_CLOUD, STANDARDIZATION, *kinds[:k])]
     chain += [STANDARDIZATION] if STANDARDIZATION in kinds else []
-    return f"{len(names)} feature{'s' if len(names) != 1 else ''}" + (f"; {', '.join(chain)}" if chain else "")
+    return counted(len(names), "feature") + (f"; {', '.join(chain)}" if chain else "")
 
 
 def short_list(names: Sequence[str] | None, *, width: int = 64) -> str:

@@ -24,6 +24,7 @@ from vl3d_focal.reports import svg_charts
 from vl3d_focal.reports.epochs_text import epochs_sentence
 from vl3d_focal.reports.html_page import cloud_link, esc, fmt, link, table
 from vl3d_focal.reports.run_summary import history_columns, model_label
+from vl3d_focal.wording import counted
 
 
 def training_title(record: Mapping[str, Any], number: int, *, folder: Path) -> str:
@@ -171,7 +172,7 @@ def model_inputs(facts: Mapping[str, Any]) -> str:
     """
     names = facts.get("feature_names") or []
     listed = (
-        f"<h3>Input features</h3><p>{len(names)} feature{'s' if len(names) != 1 else ''}, in order: "
+        f"<h3>Input features</h3><p>{counted(len(names), 'feature')}, in order: "
         + ", ".join(f"<code>{esc(name)}</code>" for name in names)
         + "</p>"
         if names

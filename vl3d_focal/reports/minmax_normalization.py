@@ -18,13 +18,14 @@ from pathlib import Path
 
 from vl3d_focal.data.minmax_normalization import MinmaxScaling
 from vl3d_focal.io.atomic import write_text
+from vl3d_focal.wording import counted
 
 
 def format_minmax_report(fitted: MinmaxScaling) -> str:
     """The report's text (module docstring)."""
     count = len(fitted.mins)
     low, high = fitted.target_range
-    title = f"Min-max normalization of {count} feature{'s' if count != 1 else ''} to [{low:g}, {high:g}]" + (
+    title = f"Min-max normalization of {counted(count, 'feature')} to [{low:g}, {high:g}]" + (
         ", clipped" if fitted.clip else ""
     )
     rows = [

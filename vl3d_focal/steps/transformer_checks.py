@@ -39,6 +39,7 @@ from vl3d_focal.data.minmax_normalization import MINMAX, scaled_minmax_problem
 from vl3d_focal.data.pca_projection import PCA
 from vl3d_focal.registry import MODELS
 from vl3d_focal.steps.imputers import TRAINED_MODEL
+from vl3d_focal.wording import counted
 
 KIND = "feature_transformer"
 TRANSFORMERS = "feature_transformer_steps"
@@ -59,7 +60,7 @@ def count_issues(step: Mapping[str, Any], at: tuple, taken: Sequence[str], *, wh
     for kind, key, verb in ((KBEST, "k", "chooses among"), (PCA, "out_dim", "projects")):
         value = step.get(key)
         if step.get(KIND) == kind and isinstance(value, int) and not isinstance(value, bool) and value > len(taken):
-            features = f"{len(taken)} feature{'s' if len(taken) != 1 else ''}"
+            features = counted(len(taken), "feature")
             yield (
                 at + (key,),
                 f"{key}={value} is more than the {features} it {verb}{whose} ({', '.join(map(str, taken))})",
