@@ -192,6 +192,31 @@ VL3D_CLASSES = {
 vertical surface 9; facade 5, soil/gravel 8 and chimney 10 have no point)."""
 
 
+def final_clouds_scene(folder: Path) -> Path:
+    """Two generated tiles (``tiles/tile_0_0.las``, ``tile_0_1.las``) predicted by an untrained
+    model (``model.keras``) into the final clouds ``out/a.laz`` and ``out/b.laz`` by the spec
+    ``final.json``, all in ``folder``; returns it.
+    """
+    from vl3d_focal.config import load_spec
+    from vl3d_focal.data.synthetic import generate_urban_scene
+    from vl3d_focal.io.las import PointCloud
+    from vl3d_focal.models.model_file import save_bundle
+    from vl3d_focal.runner.pipeline import execute_pipeline
+
+    las = generate_urban_scene(seed=11, size_m=24.0, density=1.0)
+    split_scene(las, folder / "tiles")
+    bundle = random_bundle(fnames=["intensity", "gps_time"], radius=2.5, num_points=32, fit_on=PointCloud.from_las(las))
+    save_bundle(bundle, folder / "model.keras")
+    spec = {
+        "in_pcloud": ["tiles/tile_0_0.las", "tiles/tile_0_1.las"],
+        "out_pcloud": ["out/a.laz", "out/b.laz"],
+        "sequential_pipeline": [{"predict": "ModelLoader", "model_path": "model.keras"}],
+    }
+    (folder / "final.json").write_text(json.dumps(spec))
+    execute_pipeline(load_spec(folder / "final.json"))
+    return folder
+
+
 def write_vl3d_cloud(
     path: Path,
     *,

@@ -10,13 +10,10 @@ from pathlib import Path
 
 import laspy
 import pytest
-from helpers import random_bundle, split_scene
+from helpers import final_clouds_scene
 
 from vl3d_focal.config import load_spec
-from vl3d_focal.data.synthetic import generate_urban_scene
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.las import PointCloud
-from vl3d_focal.models.model_file import save_bundle
 from vl3d_focal.runner.pipeline import execute_pipeline
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
@@ -26,17 +23,7 @@ pytestmark = pytest.mark.usefixtures("restore_logging")
 def scene(tmp_path) -> Path:
     """Two tiles predicted into the final clouds ``out/a.laz`` and ``out/b.laz``; then ``tile_0_0``
     loses the GPS time the model reads, so that its task fails."""
-    las = generate_urban_scene(seed=11, size_m=24.0, density=1.0)
-    split_scene(las, tmp_path / "tiles")
-    bundle = random_bundle(fnames=["intensity", "gps_time"], radius=2.5, num_points=32, fit_on=PointCloud.from_las(las))
-    save_bundle(bundle, tmp_path / "model.keras")
-    spec = {
-        "in_pcloud": ["tiles/tile_0_0.las", "tiles/tile_0_1.las"],
-        "out_pcloud": ["out/a.laz", "out/b.laz"],
-        "sequential_pipeline": [{"predict": "ModelLoader", "model_path": "model.keras"}],
-    }
-    (tmp_path / "final.json").write_text(json.dumps(spec))
-    execute_pipeline(load_spec(tmp_path / "final.json"))
+    final_clouds_scene(tmp_path)
     whole = laspy.read(tmp_path / "tiles" / "tile_0_0.las")
     old = laspy.create(point_format=0, file_version="1.2")  # no gps_time
     old.header.offsets, old.header.scales = whole.header.offsets, whole.header.scales

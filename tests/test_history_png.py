@@ -31,3 +31,16 @@ def test_the_history_png_has_its_legend_above_the_panels_and_marks_the_kept_epoc
         marks = [line for line in ax.get_lines() if line.get_label().startswith("kept")]
         assert [list(line.get_xdata()) for line in marks] == ([[2, 2]] if kept else [])
     pyplot().close(fig)
+
+
+def test_the_training_history_dir_copy_marks_the_kept_epoch_too(tmp_path, monkeypatch):
+    from vl3d_focal.training.model_reports import write_history_folder
+
+    figures = []
+    monkeypatch.setattr(history_module, "save_figure", lambda fig, *, path: figures.append(fig))
+    (tmp_path / "h.csv").write_text("epoch,loss,val_loss\n1,0.9,1.0\n2,0.5,0.7\n3,0.4,0.8\n", encoding="utf-8")
+    table, _ = write_history_folder(csv_path=tmp_path / "h.csv", folder=tmp_path / "history", kept=2)
+    assert table.read_text(encoding="utf-8") == (tmp_path / "h.csv").read_text(encoding="utf-8")
+    (ax,) = figures[0].axes
+    assert [list(line.get_xdata()) for line in ax.get_lines() if line.get_label().startswith("kept")] == [[2, 2]]
+    pyplot().close(figures[0])

@@ -212,11 +212,10 @@ def test_the_survey_section_links_tiles_and_draws_their_map(tmp_path):
         for t in tiles
     ]
     (tmp_path / "survey.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-    html = survey_section(
-        {"json": str(tmp_path / "survey.json"), "geojson": str(tmp_path / "survey.geojson")}, folder=tmp_path
-    )
+    files = {"json": str(tmp_path / "survey.json"), "geojson": str(tmp_path / "survey.geojson")}
+    html = survey_section({"survey": files}, folder=tmp_path)
     assert '<a href="a/eval/evaluation.json">a</a>' in html  # the tile's link
-    assert "corrupted LAZ" in html and html.count("<rect") == 2
+    assert "corrupted LAZ" in html and html.count("</title></rect>") == 2  # a rectangle per tile
     assert '<a href="a/eval/evaluation.json"><rect' in html  # the map links the tile too
 
 

@@ -118,7 +118,7 @@ def test_record_writes_less_often_when_writing_takes_long(tmp_path, monkeypatch)
     write_seconds = [0.0]
     writes = []
 
-    def slow_map(path, tiles, *, crs):
+    def slow_map(path, tiles, *, crs, steps=()):
         now[0] += write_seconds[0]
         writes.append(now[0])
 

@@ -6,6 +6,7 @@ Commands: ``validate SPEC [SPEC ...]``, ``run SPEC [--resume] [--workers N] [--s
 A user mistake (any :class:`~vl3d_focal.errors.VL3DFocalError`) prints its message on
 stderr and exits with status 2, without a traceback unless ``--debug`` is given. Spec
 problems are printed one per line as ``FILE: $.json.path: message``, sorted by location.
+A run stopped by Ctrl-C exits with 130, by SIGTERM (a batch job's stop) with 143, as shells say.
 TensorFlow's own C++ log lines (start-up notes, "failed call to cuInit" on a machine without
 a GPU) are hidden unless ``--debug`` is given.
 
@@ -34,7 +35,7 @@ from vl3d_focal.cli_listing import cmd_list
 from vl3d_focal.errors import SpecError, VL3DFocalError
 
 USER_ERROR = 2
-INTERRUPTED = 130
+INTERRUPTED, TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130 (Ctrl-C), 143 (kill, scancel)
 STDOUT_CLOSED = 128 + 13
 """The status of a process ended by SIGPIPE: what a shell reports for ``vl3d-focal ... | head -1``."""
 _HANDLER_NAME = "vl3d-focal-cli"
@@ -136,12 +137,18 @@ def _run_spec(
     report = report_paths(spec_prefix(spec))["html"]
     earlier_page = report.stat().st_mtime_ns if report.is_file() else None
     logger.info("running %s%s", path, " (resuming)" if resume else "")
-    previous = signal.signal(signal.SIGTERM, _terminated)  # batch schedulers stop jobs with SIGTERM
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:  # the run records it as interrupted, as Ctrl-C
+        terminated.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)  # batch schedulers stop jobs with SIGTERM
     try:
         run_pipeline(spec, resume=resume, overwrite=overwrite, spec_file=str(path), step_origins=origins)
     except KeyboardInterrupt:
         print(f"vl3d-focal: interrupted; {interruption_note(spec, spec_file=str(path))}", file=sys.stderr)
-        return INTERRUPTED
+        return TERMINATED if terminated else INTERRUPTED
     except BaseException:
         if report.is_file() and report.stat().st_mtime_ns != earlier_page:  # else the page is an earlier run's
             print(f"vl3d-focal: what ran, and the error: {report}", file=sys.stderr)
@@ -150,10 +157,6 @@ def _run_spec(
         signal.signal(signal.SIGTERM, previous)
     print(f"report: {report} (open it in a web browser)")
     return 0
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -101,9 +101,21 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def advance(self, amount: float = 1) -> None:
-        """Counts ``amount`` more units done and shows the progress when it is time."""
-        self.update(self.done + amount)
+    def advance(self, amount: float = 1, *, failed: bool = False) -> None:
+        """Counts ``amount`` more units done and shows the progress when it is time; ``failed``:
+        the units were not done (a survey's failed tile), and are taken off the total instead, so
+        that the count says the units done only and still reaches the total as the work ends.
+
+        Example:
+            >>> ticks = iter([0.0, 5.0, 6.0])
+            >>> bar = Progress("survey", total=10, unit="points", clock=lambda: next(ticks), terminal=None)
+            >>> bar.advance(4); bar.advance(6, failed=True)
+            >>> bar._line(6.0)
+            'survey: 100% (4/4 points), 6 s elapsed, ETA 0 s'
+        """
+        if failed:
+            self.total = max(self.total - float(amount), 0.0)
+        self.update(self.done + (0 if failed else amount))
 
     def update(self, done: float) -> None:
         """Sets the units done so far and shows the progress when it is time."""

@@ -16,11 +16,12 @@ Example:
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vl3d_focal.errors import RegistryError
@@ -100,20 +101,31 @@ class Registry:
         key: the spec key that names the entry (``"function"`` for losses), if any.
         builtins: modules whose import registers the built-in entries.
         entry_point_group: the importlib.metadata group third-party entries come from.
+        adapt: applied to each entry as it registers (brings an older plugin API's entry up to
+            date, or refuses it with a :class:`RegistryError`).
     """
 
     def __init__(
-        self, *, kind: str, key: str | None, builtins: tuple[str, ...] = (), entry_point_group: str | None = None
+        self,
+        *,
+        kind: str,
+        key: str | None,
+        builtins: tuple[str, ...] = (),
+        entry_point_group: str | None = None,
+        adapt: Callable[[RegistryEntry], RegistryEntry] | None = None,
     ) -> None:
         self.kind = kind
         self.key = key
         self.builtins = builtins
         self.entry_point_group = entry_point_group
+        self.adapt = adapt
         self._entries: dict[str, RegistryEntry] = {}
         self._loaded = False
 
     def register(self, entry: RegistryEntry, *, force: bool = False) -> RegistryEntry:
-        """Adds ``entry``; a taken name is refused unless ``force`` is true."""
+        """Adds ``entry`` (through ``adapt``); a taken name is refused unless ``force`` is true."""
+        if self.adapt is not None:
+            entry = self.adapt(entry)
         existing = self._entries.get(entry.name)
         if existing is not None and not force:
             raise RegistryError(
@@ -260,6 +272,60 @@ class Registry:
         return builder(**args)
 
 
+def _called_with_the_step_only(outputs: Builder, step: Any, place: Any) -> Any:
+    return outputs(step)
+
+
+def _takes(signature: inspect.Signature, count: int) -> bool:
+    try:
+        signature.bind(*range(count))
+    except TypeError:
+        return False
+    return True
+
+
+def placed_outputs(entry: RegistryEntry) -> RegistryEntry:
+    """A step entry whose ``outputs`` is called ``(step, place)``: one declared the older way,
+    ``outputs(step)`` (exactly one positional parameter), is wrapped to be called with the step
+    only, with a :class:`FutureWarning` (shown by default, unlike a DeprecationWarning from a library);
+    one that takes neither is refused.
+
+    Example:
+        >>> old = RegistryEntry(name="Old", builder=print, schema={}, metadata={"outputs": lambda step: []})
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     placed_outputs(old).metadata["outputs"]({"writer": "Old"}, None), len(caught)
+        ([], 1)
+        >>> placed_outputs(RegistryEntry(name="Bad", builder=print, schema={}, metadata={"outputs": lambda: []}))
+        Traceback (most recent call last):
+        vl3d_focal.errors.RegistryError: step 'Bad' (?): its outputs callable must accept (step, place); it takes ()
+    """
+    outputs = entry.metadata.get("outputs")
+    if outputs is None:
+        return entry
+    if not callable(outputs):
+        raise RegistryError(f"step {entry.name!r} ({entry.origin or '?'}): outputs must be a callable (step, place)")
+    try:
+        signature = inspect.signature(outputs)
+    except (TypeError, ValueError):  # no signature to read (some built-ins): called as declared
+        return entry
+    if _takes(signature, 2):
+        return entry
+    if not _takes(signature, 1):
+        raise RegistryError(
+            f"step {entry.name!r} ({entry.origin or '?'}): its outputs callable must accept (step, place); "
+            f"it takes {signature}"
+        )
+    warnings.warn(
+        f"step {entry.name!r} ({entry.origin or '?'}) declares outputs(step); accept (step, place) instead "
+        "(place: vl3d_focal.config.step_files.StepPlace), the one-argument form is deprecated",
+        FutureWarning,
+        stacklevel=3,
+    )
+    wrapped = functools.partial(_called_with_the_step_only, outputs)
+    return replace(entry, metadata={**entry.metadata, "outputs": wrapped})
+
+
 LOSSES = Registry(
     kind="loss",
     key="function",
@@ -270,6 +336,8 @@ LOSSES = Registry(
         "vl3d_focal.losses.multi_category_entries",
     ),
 )
+
+
 MODELS = Registry(
     kind="model", key="train", entry_point_group="vl3d_focal.models", builtins=("vl3d_focal.models.entries",)
 )
@@ -277,6 +345,7 @@ STEPS = Registry(
     kind="step",
     key=None,
     entry_point_group="vl3d_focal.steps",
+    adapt=placed_outputs,
     builtins=(
         "vl3d_focal.steps.class_mapping",
         "vl3d_focal.steps.class_reducer",

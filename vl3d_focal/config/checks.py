@@ -6,7 +6,9 @@ schema reports them), so all problems are found in one pass:
 - each path alone (:func:`~vl3d_focal.config.path_checks.path_issues`): no URL, the suffixes
   its schema lists; with ``check_files``, input files exist, are readable and (clouds) hold the
   points their headers announce;
-- ``executor.scheduler`` only with the ``dask`` engine, and an address Dask can connect to;
+- ``executor.scheduler`` only with the ``dask`` engine (given without ``engine`` it selects
+  ``dask``), and an address Dask can connect to; ``workers`` / ``threads_per_worker`` with an
+  explicit ``"engine": "local"`` are noted (no effect);
 - ``out_pcloud`` has one prefix or one per input; no output would overwrite an input or
   another step's output; a per-cloud output without ``*`` is refused for several inputs; with
   ``check_files``, no output path is an existing folder or lies under a file; no file output
@@ -31,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,10 +41,12 @@ from typing import Any
 from vl3d_focal.config.inputs import concatenated_clouds, run_inputs
 from vl3d_focal.config.messages import did_you_mean, json_path
 from vl3d_focal.config.normalise import annotated_paths
+from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.path_checks import Found, Issue, path_issues
 from vl3d_focal.config.phase_checks import phase_issues, runs_per_cloud
 from vl3d_focal.config.prefixes import FINAL_CLOUDS_KEY, PREFIX_MARK, cloud_prefixes, expand_output, run_files
 from vl3d_focal.config.scheduler_address import scheduler_address_problem
+from vl3d_focal.config.schema_parts import DASK_KEYS, executor_engine
 from vl3d_focal.config.schemas import find_step, steps_by_kind
 from vl3d_focal.config.step_files import step_files
 from vl3d_focal.data.feature_names import header_feature_names
@@ -181,35 +186,55 @@ def _step_files(
 ) -> tuple[dict[str, str], list[Issue]]:
     """The files steps write besides their output paths (:func:`~vl3d_focal.config.step_files.step_files`:
     the training folder's files, an evaluation's tables and plots), by who writes them, and an
-    issue for each step that would write a file an earlier step writes."""
+    issue for each step that would write a file an earlier step writes, or one file twice (two of
+    the clouds it writes a file for, e.g. its training clouds, of the same name: the files of
+    each cloud carry its name)."""
     files: dict[str, str] = {}
     clashes: list[Issue] = []
     for index, outputs in step_files(as_list(spec.get("sequential_pipeline")), inputs=inputs, prefixes=prefixes):
         who = f"{_where(('sequential_pipeline', index))} (a file it writes besides its output paths)"
+        twice = [entry for entry, count in Counter(outputs).items() if count > 1]
         clashed = False
         for scope, path in outputs:
             targets = per_cloud if scope == "cloud" and str(path).startswith(PREFIX_MARK) else [prefixes[0]]
             for prefix in targets:
                 target = _same_file(expand_output(path, prefix=prefix))
                 earlier = files.setdefault(target, who)
-                if earlier != who and not clashed:  # one issue per step: the first file it shares
+                if (earlier != who or (scope, path) in twice) and not clashed:  # one issue per step: the first
                     clashed = True
-                    why = f"{target} is also written by {earlier}, which this step would overwrite"
+                    why = (
+                        f"{target} is also written by {earlier}, which this step would overwrite"
+                        if earlier != who
+                        else f"{target} would be written twice by this step, the second replacing the first: two "
+                        "of the clouds it writes files for have the same name; rename one of them"
+                    )
                     clashes.append((("sequential_pipeline", index), why))
     return files, clashes
 
 
 def _executor_issues(spec: Mapping[str, Any]) -> Iterator[Issue]:
+    """A scheduler address Dask cannot parse; dask-only keys
+    (:data:`~vl3d_focal.config.schema_parts.DASK_KEYS`) with an explicit
+    ``"engine": "local"``: a scheduler is an error, other workers or threads a no-effect note."""
     executor = as_dict(spec.get("executor"))
     address = executor.get("scheduler")
     problem = scheduler_address_problem(address) if isinstance(address, str) and address else None
     if problem is not None:
         yield ("executor", "scheduler"), problem
-    if executor.get("scheduler") is not None and executor.get("engine", "local") != "dask":
+    if executor_engine(executor) == "dask":
+        return
+    local = '"engine": "local" runs the clouds one after another in this process'
+    if address is not None:
         yield (
             ("executor", "scheduler"),
-            (f'a scheduler address needs "engine": "dask"; got engine {executor.get("engine", "local")!r}'),
+            f'a scheduler address needs the dask engine, but {local}; set "engine": "dask" or remove "scheduler"',
         )
+    for key, default in DASK_KEYS.items():
+        if key != "scheduler" and executor.get(key, default) != default:
+            yield (
+                ("executor", key),
+                f'{NOTE_PREFIX}{key} is for the dask engine, but {local}; set "engine": "dask" or remove "{key}"',
+            )
 
 
 def _input_issues(spec: Mapping[str, Any], *, check_files: bool) -> Iterator[Issue]:
@@ -223,7 +248,7 @@ def _input_issues(spec: Mapping[str, Any], *, check_files: bool) -> Iterator[Iss
 
 
 def _concatenation_issues(spec: Mapping[str, Any], *, check_files: bool) -> Iterator[Issue]:
-    if "in_pcloud_concat" in spec and as_dict(spec.get("executor")).get("engine") == "dask":
+    if "in_pcloud_concat" in spec and executor_engine(as_dict(spec.get("executor"))) == "dask":
         yield (
             ("executor", "engine"),
             "in_pcloud_concat makes one cloud, read in this process: a dask executor has no clouds to share "

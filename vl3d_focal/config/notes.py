@@ -105,20 +105,24 @@ def notes_summary(messages: Sequence[str]) -> str:
 def run_note_lines(notes: Sequence[SpecIssue]) -> list[tuple[int, str]]:
     """The lines ``run`` logs for a spec's ``notes``, with their logging levels: a note on what a
     valid value means (:data:`INFO_PREFIX`) at INFO, once for the entries of a list it applies to
-    alike (the same message but for its quoted values); a warning or a key without effect at WARNING.
+    alike (the same message but for its quoted values); a key without effect (:data:`NOTE_PREFIX`,
+    which changes nothing) at INFO; a warning (:data:`WARNING_PREFIX`: a value that is likely a
+    mistake) at WARNING.
 
     Example:
         >>> notes = [SpecIssue(f"$.out_pcloud[{i}]", f"{INFO_PREFIX}'t{i}.laz' is the run's final") for i in range(3)]
-        >>> for level, line in run_note_lines([*notes, SpecIssue("$.fast", NOTE_PREFIX + "VL3D only")]):
+        >>> odd = [SpecIssue("$.fast", NOTE_PREFIX + "VL3D only"), SpecIssue("$.gamma", WARNING_PREFIX + "huge")]
+        >>> for level, line in run_note_lines([*notes, *odd]):
         ...     print(logging.getLevelName(level), line)
         INFO $.out_pcloud[0]: note: 't0.laz' is the run's final (and 2 more alike: $.out_pcloud[1], $.out_pcloud[2])
-        WARNING $.fast: accepted, no effect here: VL3D only
+        INFO $.fast: accepted, no effect here: VL3D only
+        WARNING $.gamma: warning: huge
     """
     told: dict[tuple[str, str, str], list[SpecIssue]] = {}
     groups: list[tuple[int, list[SpecIssue]]] = []
     for note in notes:
         if not note.message.startswith(INFO_PREFIX):
-            groups.append((logging.WARNING, [note]))
+            groups.append((logging.WARNING if note.message.startswith(WARNING_PREFIX) else logging.INFO, [note]))
             continue
         alike = (note.file, re.sub(r"\[\d+\]", "[]", note.path), re.sub(r"(?<!\w)'[^']*'(?!\w)", "''", note.message))
         if alike not in told:

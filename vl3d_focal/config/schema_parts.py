@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from vl3d_focal.io.concatenation import ACTIONS, CONDITION_TYPES
@@ -108,6 +109,47 @@ def monitor_schema(default: str) -> dict[str, Any]:
 
 
 EXECUTOR_ENGINES = ("local", "dask")
+DASK_KEYS = {"workers": None, "threads_per_worker": 1, "scheduler": None}
+"""The ``executor`` keys only the ``dask`` engine uses, with their defaults: given without
+``engine`` and with another value than their default, they select it (as ``run --workers`` and
+``--scheduler`` do); a null or default value changes nothing (as an absent key)."""
+
+
+def executor_engine(executor: Mapping[str, Any]) -> str:
+    """The engine an ``executor`` object selects: its ``engine``; without one, ``dask`` where it
+    gives any of :data:`DASK_KEYS` with another value than its default, else ``local``.
+
+    Example:
+        >>> executor_engine({"workers": 2}), executor_engine({}), executor_engine({"engine": "local", "workers": 2})
+        ('dask', 'local', 'local')
+        >>> executor_engine({"workers": None, "threads_per_worker": 1, "scheduler": None})
+        'local'
+    """
+    if "engine" in executor:
+        return str(executor["engine"])
+    return "dask" if any(executor.get(key, default) != default for key, default in DASK_KEYS.items()) else "local"
+
+
+def executor_engine_rule() -> dict[str, Any]:
+    """The pipeline schema's rule that an ``executor`` without ``engine`` but with a key of
+    :data:`DASK_KEYS` of another value than its default defaults to ``dask``
+    (:func:`executor_engine`): a rule of the top level, so that it sees the keys the spec gives
+    before the executor's own defaults are filled in.
+
+    Example:
+        >>> executor_engine_rule()["then"]["properties"]["executor"]["properties"]["engine"]["default"]
+        'dask'
+    """
+    chosen = [
+        {"required": [key], "properties": {key: {"not": {"const": default}, "description": f"{key}, not {default}"}}}
+        for key, default in DASK_KEYS.items()
+    ]
+    given = {"type": "object", "not": {"required": ["engine"]}, "anyOf": chosen}
+    engine = {"default": "dask", "description": "dask: selected by workers, threads_per_worker or scheduler."}
+    return {
+        "if": {"required": ["executor"], "properties": {"executor": given}},
+        "then": {"properties": {"executor": {"description": "A Dask executor.", "properties": {"engine": engine}}}},
+    }
 
 
 def executor_schema() -> dict[str, Any]:
@@ -124,7 +166,8 @@ def executor_schema() -> dict[str, Any]:
                 "default": "local",
                 "description": "local: in this process, one cloud after another; dask: the "
                 "per-cloud steps (predict, eval, cloud writers) of different clouds run as "
-                "parallel tasks on Dask workers (docs/survey.md).",
+                "parallel tasks on Dask workers (docs/survey.md). Default: local, or dask when "
+                "workers, threads_per_worker or scheduler is given (as run --workers does).",
             },
             "workers": {
                 "type": ["integer", "null"],

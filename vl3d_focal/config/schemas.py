@@ -38,7 +38,7 @@ from jsonschema import Draft202012Validator
 from referencing.jsonschema import DRAFT202012
 
 from vl3d_focal.config import model_args_schema
-from vl3d_focal.config.schema_parts import top_level_properties, with_step_out_pcloud
+from vl3d_focal.config.schema_parts import executor_engine_rule, top_level_properties, with_step_out_pcloud
 from vl3d_focal.config.vl3d_internals import add_internal_keys
 from vl3d_focal.errors import RegistryError
 from vl3d_focal.registry import LOSSES, MODELS, STEPS, RegistryEntry
@@ -256,6 +256,7 @@ def pipeline_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["out_pcloud", "sequential_pipeline"],
         "properties": properties,
+        "allOf": [executor_engine_rule()],
         "$defs": defs,
     }
 

@@ -6,7 +6,9 @@ and the only debris it can leave are temporary files named ``.<stem>.<8 random>.
 which :func:`remove_stale_partials` deletes at the start of the next run. The suffixes are kept
 at the end of the temporary name because some writers choose their format from them (``.laz``,
 ``.weights.h5``, ``.keras``). Outputs get the permissions ``open()`` would give a new file
-(``0o666`` minus the umask), not the ``0o600`` of a temporary file.
+(``0o666`` minus the umask), not the ``0o600`` of a temporary file. A task whose run may end
+without it (a Dask worker's, :func:`publishing_while`) publishes a file only while its run still
+owns it: otherwise its temporary file is deleted and :class:`RunGone` raised.
 
 Example:
     >>> import tempfile
@@ -20,11 +22,12 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from vl3d_focal.errors import DataError
@@ -34,6 +37,39 @@ logger = logging.getLogger(__name__)
 PARTIAL_MARK = ".partial"
 _RANDOM_PART = r"[a-z0-9_]{8}"
 """The random part of a :func:`tempfile.mkstemp` name."""
+_RUN_GONE: contextvars.ContextVar[Callable[[], str | None] | None] = contextvars.ContextVar("run_gone", default=None)
+"""The check of :func:`publishing_while` in force in this thread, or None."""
+
+
+class RunGone(Exception):  # noqa: N818  (not an error of the task: its run ended without it)
+    """The run of the task that writes an output is gone (:func:`publishing_while`): the output
+    was not published. Neither an ``OSError`` nor a ``DataError``: no step takes it for a failed
+    write of its own and goes on."""
+
+
+@contextlib.contextmanager
+def publishing_while(gone: Callable[[], str | None]) -> Iterator[None]:
+    """While the block runs in this thread, every :func:`atomic_output` calls ``gone()`` right
+    before it renames its temporary file into place; where it returns a reason (the task's run
+    ended, another run took its outputs), the temporary file is deleted and :class:`RunGone`
+    raised with that reason, so that a task that outlived its run publishes nothing. One call
+    per file written, none per point.
+
+    Example:
+        >>> target = Path(tempfile.mkdtemp()) / "predicted.laz"
+        >>> with publishing_while(lambda: "the run ended"), atomic_output(target) as tmp:
+        ...     _ = tmp.write_text("late")
+        Traceback (most recent call last):
+        ...
+        vl3d_focal.io.atomic.RunGone: .../predicted.laz: not written: the run ended
+        >>> list(target.parent.iterdir())
+        []
+    """
+    token = _RUN_GONE.set(gone)
+    try:
+        yield
+    finally:
+        _RUN_GONE.reset(token)
 
 
 def current_umask() -> int:
@@ -152,6 +188,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     (:mod:`vl3d_focal.io.output_guard`).
 
     Raises:
+        RunGone: the run of the task that writes it is gone (:func:`publishing_while`).
         OutputNotWritten: the temporary file cannot be created, or ``path`` cannot be replaced
             (an immutable file, a folder without write permission): one line naming the file.
         OutputChanged: a guarded ``path`` was written by another process meanwhile.
@@ -176,6 +213,10 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, file_mode())
+        gone = _RUN_GONE.get()
+        reason = None if gone is None else gone()
+        if reason is not None:
+            raise RunGone(f"{out}: not written: {reason}")
         check_unchanged(out)
         try:
             os.replace(tmp, out)

@@ -80,6 +80,26 @@ def check_class_weight_length(class_weight: Sequence[float] | None, *, num_class
         )
 
 
+def check_weights_per_class(
+    values: Sequence[float] | None, *, shape: tuple[int | None, ...], axis: int, argument: str = "class_weight"
+) -> None:
+    """Raises when a loss's ``values`` (class weights or counts) do not have one entry per class
+    of predictions of static ``shape`` (class axis ``axis``); nothing when either is unknown.
+
+    Example:
+        >>> check_weights_per_class([1.0, 2.0], shape=(5, 3), axis=1)
+        Traceback (most recent call last):
+        vl3d_focal.losses.exceptions.LossArgumentError: Argument `class_weight` must have one weight per class: expected 3 (the classes of `y_pred`, axis 1, shape (5, 3)). Received: 2 values
+    """
+    num_classes = shape[axis]
+    if values is not None and num_classes is not None and len(values) != num_classes:
+        noun = "count" if argument == "class_counts" else "weight"
+        raise LossArgumentError(
+            f"Argument `{argument}` must have one {noun} per class: expected {num_classes} (the "
+            f"classes of `y_pred`, axis {axis}, shape {shape}). Received: {len(values)} values"
+        )
+
+
 def class_count_problem(loss: str, *, expected: int, num_classes: int | None) -> str | None:
     """What is wrong with a model of ``num_classes`` classes for a loss made for ``expected``
     classes (registry metadata ``num_classes``), or None (also when ``num_classes`` is unknown).

@@ -101,6 +101,11 @@ def check_on_absent_class(value: Any) -> str:
     return value
 
 
+def _look_like_labels(counts: np.ndarray) -> bool:
+    """Whether ``counts`` could be class labels: integers, each below their number (a hint only)."""
+    return bool(np.all(counts == np.round(counts)) and counts.max() < counts.size)
+
+
 def present_classes(
     counts: np.ndarray, *, on_absent_class: str, weighting: str, argument: str = "counts"
 ) -> np.ndarray:
@@ -125,6 +130,11 @@ def present_classes(
             f"{noun(len(absent), 'class', 'classes')} {absent} {noun(len(absent), 'has', 'have')} no points in the "
             f"{argument} {counts.tolist()}: {weighting} would give {them} an infinite weight"
         )
+        if _look_like_labels(counts):
+            message += (
+                f" (if these are labels, one per point, pass np.bincount(labels, minlength=C) instead: "
+                f"the {argument} are points per class)"
+            )
         if on_absent_class == "error":
             raise ClassWeightError(f"{message}; pass on_absent_class='zero' to weight {them} 0")
         warnings.warn(f"{message}; weighting {them} 0", RuntimeWarning, stacklevel=3)
@@ -167,7 +177,8 @@ def compute_class_weight(
 
     Unlike scikit-learn's function of the same name, it takes the number of points of each
     class, not the labels: from integer labels ``0..C-1``, ``np.bincount(labels, minlength=C)``
-    gives the counts.
+    gives the counts. Labels passed by mistake are not detected (they give one weight per
+    position); where they leave a class without points, the error says to count them.
 
     Args:
         strategy: one of ``CLASS_WEIGHT_STRATEGIES`` (case-insensitive; ``"auto"`` = ``"balanced"``).

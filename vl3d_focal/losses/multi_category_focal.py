@@ -24,23 +24,71 @@ from vl3d_focal.losses import schema_parts as parts
 from vl3d_focal.losses.class_weights import check_on_absent_class, compute_class_weight, present_classes
 from vl3d_focal.losses.exceptions import LossArgumentError
 from vl3d_focal.losses.label_checks import check_dense, check_one_hot_layout
-from vl3d_focal.losses.softmax_logits import predictions_and_from_logits
+from vl3d_focal.losses.softmax_logits import ACTIVATION_OPS, activation_of, marked_logits, warn_from_logits_on_marked
 
 Tensor = Any  # a backend tensor
 
 
+def log_probability_pair(y_pred: Tensor, *, activation: str | None, epsilon: float) -> tuple[Tensor, Tensor]:
+    """``(ln p, ln(1 - p))`` per class: of ``activation(y_pred)`` from logits (``"softmax"`` or
+    ``"sigmoid"``, no clipping: log-softmax, log-sigmoid), or of probabilities (``None``)
+    clipped to ``[epsilon, 1 - epsilon]`` as in seed 003.
+
+    For a softmax, ``1 - p_c`` is the sum of the other classes' exps over the total: for the
+    largest logit a log-sum-exp of the others, so a margin of 100 gives ``ln(1 - p) = -100``.
+
+    Example:
+        >>> log_p, log_q = log_probability_pair(ops.convert_to_tensor([[0.0, 100.0]]),
+        ...                                     activation="softmax", epsilon=1e-7)
+        >>> round(float(ops.convert_to_numpy(log_q)[0, 1]), 3)  # ln(1 - p) of the larger logit, not ln 0
+        -100.0
+    """
+    if activation is None:
+        p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
+        return ops.log(p), ops.log(1.0 - p)
+    if activation == "sigmoid":
+        return ops.log_sigmoid(y_pred), ops.log_sigmoid(-y_pred)
+    shifted = y_pred - ops.max(y_pred, axis=-1, keepdims=True)
+    classes = ops.arange(ops.shape(y_pred)[-1], dtype="int32")
+    top = ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32")[..., None], classes)
+    exps = ops.exp(shifted)
+    rest = ops.sum(ops.where(top, 0.0, exps), axis=-1, keepdims=True)  # the exps but the largest (1)
+    log_total = ops.log1p(rest)
+    log_rest = ops.logsumexp(ops.where(top, -1e30, shifted), axis=-1, keepdims=True)
+    log_others = ops.where(top, log_rest, ops.log1p(ops.where(top, 0.0, rest - exps)))
+    return shifted - log_total, log_others - log_total
+
+
+def _log_of_mix(mix: Tensor, *, hard: Tensor, y: Tensor, log_if_one: Tensor, log_if_zero: Tensor) -> Tensor:
+    """``ln mix`` of ``mix = y a + (1 - y) b``: ``ln a`` or ``ln b`` for hard labels, else the log
+    of ``mix`` (a soft label: ``mix >= min(y, 1 - y) > 0``, a finite log and gradient)."""
+    return ops.where(hard, ops.where(y > 0.5, log_if_one, log_if_zero), ops.log(ops.where(hard, 1.0, mix)))
+
+
 def multi_category_focal_crossentropy(
-    y_true: Tensor, y_pred: Tensor, *, alpha: Tensor, gamma: float, from_logits: bool, epsilon: float
+    y_true: Tensor,
+    y_pred: Tensor,
+    *,
+    alpha: Tensor,
+    gamma: float,
+    from_logits: bool,
+    epsilon: float,
+    activation: str = "softmax",
 ) -> Tensor:
     """Per-sample one-vs-all focal loss (a blog post's Keras code, seed 003) on one-hot labels.
 
+    ``pt = y p + (1 - y)(1 - p)``, ``-ln pt`` is ``-ln p`` or ``-ln(1 - p)`` for labels 0 and 1
+    (from :func:`log_probability_pair`, never clip-then-log for logits).
+
     Args:
-        y_true: one-hot labels ``(..., C)``.
+        y_true: one-hot (or multi-label, or soft) labels ``(..., C)``.
         y_pred: probabilities (or logits when ``from_logits``) ``(..., C)``.
         alpha: ``(C,)`` class weights.
         gamma: focusing parameter >= 0.
-        from_logits: apply a softmax to ``y_pred`` first.
+        from_logits: whether ``y_pred`` holds the logits of ``activation``.
         epsilon: probabilities are clipped to ``[epsilon, 1 - epsilon]``.
+        activation: of the logits: ``"softmax"`` (what seed 003 applies to raw predictions) or
+            ``"sigmoid"`` (a sigmoid output's logits: every class its own binary problem).
 
     Returns:
         ``(...,)`` float32 per-sample losses.
@@ -53,12 +101,18 @@ def multi_category_focal_crossentropy(
         [0.0089]
     """
     y_pred = ops.cast(y_pred, "float32")
-    y_true = ops.cast(y_true, "float32")
-    if from_logits:
-        y_pred = ops.softmax(y_pred, axis=-1)
-    p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
-    pt = y_true * p + (1.0 - y_true) * (1.0 - p)
-    per_class = ops.power(1.0 - pt, gamma) * -ops.log(pt)
+    y = ops.cast(y_true, "float32")
+    log_p, log_q = log_probability_pair(y_pred, activation=activation if from_logits else None, epsilon=epsilon)
+    p, q = ops.exp(log_p), ops.exp(log_q)
+    pt = y * p + (1.0 - y) * q
+    one_minus_pt = y * q + (1.0 - y) * p  # no cancellation
+    hard = ops.logical_or(ops.equal(y, 0.0), ops.equal(y, 1.0))
+    log_pt = _log_of_mix(pt, hard=hard, y=y, log_if_one=log_p, log_if_zero=log_q)
+    log_one_minus_pt = _log_of_mix(one_minus_pt, hard=hard, y=y, log_if_one=log_q, log_if_zero=log_p)
+    # (1 - pt)^gamma in log space: no 0^(gamma - 1) = inf in its gradient at saturation (and
+    # 0^0 = 1 where a logit of -inf gives ln(1 - pt) = -inf)
+    factor = 1.0 if gamma == 0 else ops.exp(gamma * log_one_minus_pt)
+    per_class = factor * -log_pt
     return ops.sum(per_class * alpha, axis=-1)
 
 
@@ -75,9 +129,11 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
             warning) and the other classes as if it did not exist, as in
             :func:`~vl3d_focal.losses.class_weights.compute_class_weight`.
         gamma: focusing parameter >= 0.
-        from_logits: whether ``y_pred`` holds logits. On the TensorFlow backend a softmax
-            activation's output is read from its logits, as by Keras' own cross-entropies
-            (:mod:`vl3d_focal.losses.softmax_logits`).
+        from_logits: whether ``y_pred`` holds logits; their softmax is taken (as seed 003 does
+            to raw predictions) in log space, without clipping. On the TensorFlow backend a
+            softmax or sigmoid activation's output is read from the logits Keras keeps on it
+            (:mod:`vl3d_focal.losses.softmax_logits`) and scored as that activation's
+            probabilities (log-softmax, log-sigmoid): the same number as from the probabilities.
         epsilon: probability clipping bound (the blog post's code, seed 003, uses 1e-7).
         reduction: one of Keras' reductions (None/"none" gives per-sample values).
         name: name of the loss.
@@ -121,6 +177,7 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
             raise LossArgumentError(f"Argument `epsilon` must be in (0, 0.5). Received: epsilon={epsilon!r}")
         self.epsilon = float(epsilon)
         self._alpha = self.class_weight
+        self._weight_argument = "class_weight" if self.class_counts is None else "class_counts"
         if self.class_counts is not None:  # N / n_c normalised to sum 1 over the classes with points
             n = np.asarray(self.class_counts, np.float64)
             present = present_classes(
@@ -137,23 +194,36 @@ class MultiCategoryFocalCrossentropy(keras.losses.Loss):
         """Per-sample losses."""
         check_dense(y_true, argument="y_true")
         check_dense(y_pred, argument="y_pred")
-        y_pred, from_logits = predictions_and_from_logits(y_pred, from_logits=self.from_logits, loss=self)
+        from_logits, activation = self.from_logits, "softmax"
+        logits = marked_logits(y_pred, op_types=ACTIVATION_OPS)  # a Sigmoid op too
+        if logits is not None:
+            marked_activation = activation_of(y_pred, logits)
+            if marked_activation != "activation":  # scored as the activation's probabilities
+                if from_logits:
+                    warn_from_logits_on_marked(self, y_pred, logits)
+                y_pred, activation, from_logits = logits, marked_activation, True
+            elif from_logits:  # an unknown activation: its probabilities as given
+                warn_from_logits_on_marked(self, y_pred, logits, using="these probabilities")
+                from_logits = False
         y_pred = ops.convert_to_tensor(y_pred, "float32")
         y_true = ops.convert_to_tensor(y_true, "float32")
         check_one_hot_layout(y_true_shape=y_true.shape, y_pred_shape=y_pred.shape)
-        num_classes = y_pred.shape[-1]
         if self._alpha is None:
             count = ops.shape(y_pred)[-1]
             alpha = ops.ones((count,), "float32") / ops.cast(count, "float32")
         else:
-            if num_classes is not None and num_classes != len(self._alpha):
-                raise LossArgumentError(
-                    f"{self.name}: {len(self._alpha)} class weights/counts but the predictions "
-                    f"have {num_classes} classes"
-                )
+            args.check_weights_per_class(
+                self._alpha, shape=tuple(y_pred.shape), axis=len(y_pred.shape) - 1, argument=self._weight_argument
+            )
             alpha = ops.convert_to_tensor(self._alpha, "float32")
         return multi_category_focal_crossentropy(
-            y_true, y_pred, alpha=alpha, gamma=self.gamma, from_logits=from_logits, epsilon=self.epsilon
+            y_true,
+            y_pred,
+            alpha=alpha,
+            gamma=self.gamma,
+            from_logits=from_logits,
+            epsilon=self.epsilon,
+            activation=activation,
         )
 
     def get_config(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import keras
 from keras import ops
 
+from vl3d_focal.losses import arguments as args
 from vl3d_focal.losses import focal_ops, label_checks, probability_terms
 from vl3d_focal.losses.exceptions import LossArgumentError
 
@@ -62,6 +63,15 @@ def kernels() -> ModuleType:
     return focal_ops
 
 
+def _check_known_rank(tensor: Tensor, *, argument: str, example: str, hint: str = "") -> None:
+    """Raises for a TensorFlow graph tensor of unknown rank (``tf.TensorSpec(None)``)."""
+    if getattr(getattr(tensor, "shape", None), "rank", 0) is None:
+        raise LossArgumentError(
+            f"Argument `{argument}` must have a known rank (an input signature of tf.function gives it, e.g. "
+            f"tf.TensorSpec({example})){hint}. Received: a tensor of unknown rank"
+        )
+
+
 def _standardize(
     y_true: Any, y_pred: Any, *, axis: int, class_weight: Sequence[float] | None
 ) -> tuple[Tensor, Tensor, bool]:
@@ -72,12 +82,8 @@ def _standardize(
     if y_pred.dtype != "float32":
         y_pred = ops.cast(y_pred, "float32")
     y_true = ops.convert_to_tensor(y_true)
-    for name, tensor in (("y_true", y_true), ("y_pred", y_pred)):
-        if getattr(getattr(tensor, "shape", None), "rank", 0) is None:  # a TensorFlow graph's unknown rank
-            raise LossArgumentError(
-                f"Argument `{name}` must have a known rank (an input signature of tf.function gives it, e.g. "
-                f"tf.TensorSpec([None, None, C])). Received: a tensor of unknown rank"
-            )
+    _check_known_rank(y_true, argument="y_true", example="[None, None, C]")
+    _check_known_rank(y_pred, argument="y_pred", example="[None, None, C]")
     shape, rank = tuple(y_pred.shape), len(y_pred.shape)
     if rank < 1:
         raise LossArgumentError(f"Argument `y_pred` must have a class axis (rank >= 1). Received: shape {shape}")
@@ -94,12 +100,7 @@ def _standardize(
         y_pred = ops.transpose(y_pred, perm)
         if not sparse:
             y_true = ops.transpose(y_true, perm)
-    num_classes = shape[axis]
-    if class_weight is not None and num_classes is not None and len(class_weight) != num_classes:
-        raise LossArgumentError(
-            f"Argument `class_weight` must have one weight per class: expected {num_classes} (the "
-            f"classes of `y_pred`, axis {axis}, shape {shape}). Received: {len(class_weight)} values"
-        )
+    args.check_weights_per_class(class_weight, shape=shape, axis=axis)
     y_true = label_checks.check_points(y_true, y_pred, sparse=sparse)
     return y_true, y_pred, sparse
 
@@ -109,6 +110,12 @@ def _point_weights(sample_weight: Any, *, point_shape: Any, points: Sequence[int
     predictions' static shape without the class axis), flat."""
     label_checks.check_dense(sample_weight, argument="sample_weight")
     weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+    _check_known_rank(
+        weight,
+        argument="sample_weight",
+        example="[None, None]",
+        hint="; Keras' fit loses it when one compiled model gets sample weights of two ranks: keep one rank",
+    )
     rank, point_rank = len(weight.shape), len(points)
     if rank == point_rank + 1 and weight.shape[-1] == 1:
         weight = ops.squeeze(weight, axis=-1)

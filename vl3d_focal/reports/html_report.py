@@ -82,8 +82,11 @@ def _step_place(record: Mapping[str, Any], index: int | None) -> str:
     return "after the last step" if len(ran) == len(steps) else f"after {_step_label(steps, ran[-1])}"
 
 
-def _warning_place(record: Mapping[str, Any], index: int | None) -> str:
-    steps = record.get("steps") or []
+def _warning_place(record: Mapping[str, Any], warning: Mapping[str, Any]) -> str:
+    """The step a warning came in, or the per-cloud phase (``steps 1-3 (per cloud)``) whose steps ran together."""
+    steps, index, phase = record.get("steps") or [], warning.get("step"), warning.get("phase")
+    if phase:
+        return f"steps {phase[0] + 1}-{phase[1] + 1} (per cloud)"
     return _step_label(steps, index) if index is not None and index < len(steps) else "before the first step"
 
 
@@ -109,7 +112,7 @@ def _warnings(record: Mapping[str, Any]) -> str:
     if not warnings:
         return '<p class="muted">No warning was logged during the run.</p>'
     return "".join(
-        f'<div class="warn"><b>{esc(w["level"])}</b> {esc(_warning_place(record, w.get("step")))}, '
+        f'<div class="warn"><b>{esc(w["level"])}</b> {esc(_warning_place(record, w))}, '
         f"<code>{esc(w['logger'])}</code>: {esc(w['message'])}</div>"
         for w in warnings
     )
@@ -252,28 +255,62 @@ def _clouds(record: Mapping[str, Any], folder: Path) -> str:
     return html
 
 
+def _step_rows(steps: list[Mapping[str, Any]]) -> list[tuple[str, str, list[tuple[str, str]], float | None]]:
+    """The Steps table's rows: (number, name, (kind, status) of each step, seconds); the steps of a per-cloud phase,
+    which are timed together, make one row of the phase's time.
+
+    Example:
+        >>> phase = {"phase": [0, 1], "seconds": 3.0, "phase_seconds": 4.0, "status": "done"}
+        >>> _step_rows([{**phase, "index": 0, "kind": "predict", "name": "ModelLoader"},
+        ...             {**phase, "index": 1, "kind": "writer", "name": "W", "seconds": 1.0}])
+        [('1-2 (per cloud)', 'predict ModelLoader, writer W', [('predict', 'done'), ('writer', 'done')], 4.0)]
+    """
+    rows: list[tuple[str, str, list[tuple[str, str]], float | None]] = []
+    for s in steps:
+        first, last = s.get("phase") or (s["index"], s["index"])
+        if s["index"] > first:
+            continue  # in the row of its phase
+        if last == first:
+            origin = f" ({s['origin']})" if s.get("origin") else ""
+            rows.append(
+                (f"{s['index'] + 1}. {s['kind']}{origin}", s["name"], [(s["kind"], s["status"])], s.get("seconds"))
+            )
+            continue
+        members = steps[first : last + 1]
+        named = ", ".join(f"{m['kind']} {m['name']}" for m in members)
+        seconds = s.get("phase_seconds", s.get("seconds"))  # the first step's time is the phase's until split
+        rows.append(
+            (f"{first + 1}-{last + 1} (per cloud)", named, [(m["kind"], m["status"]) for m in members], seconds)
+        )
+    return rows
+
+
 def _steps(record: Mapping[str, Any]) -> str:
-    steps = record.get("steps") or []
-    rows = [
+    rows = _step_rows(list(record.get("steps") or []))
+    cells = [
         [
-            f"{s['index'] + 1}. {esc(s['kind'])}" + (f" ({esc(s['origin'])})" if s.get("origin") else ""),
-            esc(s["name"]),
-            f'<span class="badge {esc(s["status"])}">{esc(s["status"])}</span>',
-            fmt(s.get("seconds"), 1),
+            esc(number),
+            esc(name),
+            f'<span class="badge {esc(statuses[0][1])}">{esc(statuses[0][1])}</span>'
+            if len({status for _, status in statuses}) == 1
+            else ", ".join(f'{esc(kind)} <span class="badge {esc(st)}">{esc(st)}</span>' for kind, st in statuses),
+            fmt(seconds, 1),
         ]
-        for s in steps
+        for number, name, statuses, seconds in rows
     ]
-    timed = [s for s in steps if s.get("seconds") is not None]
+    timed = [row for row in rows if row[3] is not None]
     chart = (
         svg_charts.hbar_chart(
-            labels=[f"{s['index'] + 1}. {s['kind']} {s['name']}" for s in timed],
-            values=[s["seconds"] for s in timed],
-            title="Seconds per step",
+            labels=[
+                f"{n}: {', '.join(k for k, _ in st)}" if len(st) > 1 else f"{n} {name}" for n, name, st, _ in timed
+            ],
+            values=[row[3] or 0.0 for row in timed],
+            title="Seconds per step (a per-cloud phase: its steps together)",
         )
         if timed
         else ""
     )
-    return table(["step", "name", "status", "seconds"], rows, left=3) + chart
+    return table(["step", "name", "status", "seconds"], cells, left=3) + chart
 
 
 def _outputs(record: Mapping[str, Any], folder: Path) -> str:
@@ -319,7 +356,9 @@ def render_report(record: Mapping[str, Any], *, folder: Path) -> str:
         sections.append((f"loaded-model-{number}", "Loaded model", loaded_model_section(loaded, folder=folder)))
     sections.append(("clouds", "Clouds", _clouds(record, folder)))
     if record.get("survey"):
-        sections.append(("survey", "Survey", survey_section(record["survey"], folder=folder)))
+        earlier = record.get("survey_earlier")
+        title = f"Survey (an earlier run's, {earlier})" if earlier else "Survey"
+        sections.append(("survey", title, survey_section(record, folder=folder)))
     sections += [
         ("steps", "Steps", _steps(record)),
         ("outputs", "Output files", _outputs(record, folder)),

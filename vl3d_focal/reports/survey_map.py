@@ -56,8 +56,9 @@ def tile_evaluations(tile: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [first, *(dict(e) for e in tile.get("further_evaluations") or [])]
 
 
-def score_properties(tile: Mapping[str, Any]) -> dict[str, Any]:
-    """A tile's scores as map attributes: ``model`` (the model scored, in words), ``evaluation``
+def score_properties(tile: Mapping[str, Any], *, steps: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """A tile's scores as map attributes: ``model`` (the model scored, in words, as the run report
+    names it: :func:`~vl3d_focal.reports.run_summary.model_label` with the run's ``steps``), ``evaluation``
     (its evaluation.json) and :data:`SCORES` of its first evaluation, and of its k-th (from 2)
     the same names suffixed ``_k`` (a survey that scores several models per tile); the first
     evaluation's attributes are None where the tile was not evaluated.
@@ -68,12 +69,16 @@ def score_properties(tile: Mapping[str, Any]) -> dict[str, Any]:
         ... # doctest: +NORMALIZE_WHITESPACE
         {'model': 'M (loaded a.keras)', 'evaluation': None, 'mIoU': 0.5, 'OA': 0.9, 'macro_F1': None,
          'model_2': 'M (loaded b.keras)', 'evaluation_2': None, 'mIoU_2': 0.7, 'OA_2': None, 'macro_F1_2': None}
+        >>> score_properties({"metrics": {"OA": 0.9}, "model": {"model": "M", "training": 1}},
+        ...                  steps=[{"kind": "train"}, {"kind": "train"}])["model"]
+        'M (step 2)'
     """
+    record = {"steps": list(steps)}
     properties: dict[str, Any] = {}
     for number, evaluation in enumerate(tile_evaluations(tile) or [{}], start=1):
         suffix = "" if number == 1 else f"_{number}"
         metrics = evaluation.get("metrics") or {}
-        properties[f"model{suffix}"] = model_label({}, evaluation.get("model") or {}) or None
+        properties[f"model{suffix}"] = model_label(record, evaluation.get("model") or {}) or None
         properties[f"evaluation{suffix}"] = evaluation.get("evaluation")
         properties.update({f"{score}{suffix}": metrics.get(score) for score in SCORES})
     return properties
@@ -84,7 +89,9 @@ def _ring(bounds: Sequence[float]) -> list[list[float]]:
     return [[xmin, ymin], [xmax, ymin], [xmax, ymax], [xmin, ymax], [xmin, ymin]]
 
 
-def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> dict[str, Any]:
+def survey_features(
+    tiles: Sequence[Mapping[str, Any]], *, crs: str | None, steps: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
     """The GeoJSON FeatureCollection of the tiles: a polygon per tile of known bounds, a feature
     without geometry for the others (see the module docstring).
 
@@ -93,6 +100,8 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
             or None), ``status``, ``points``, its evaluations (:func:`tile_evaluations`), ``error``,
             ``reason`` (why it was skipped, optional) and ``crs`` (optional).
         crs: ``"EPSG:<code>"`` of the tiles, or None.
+        steps: the run's steps (``{"kind": ...}`` each), which name the models scored
+            (:func:`score_properties`).
 
     Example:
         >>> survey_features([], crs=None)
@@ -112,7 +121,7 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
             "reason": tile.get("reason"),
             "crs": tile.get("crs"),
         }
-        properties.update(score_properties(tile))
+        properties.update(score_properties(tile, steps=steps))
         features.append(
             {
                 "type": "Feature",
@@ -127,7 +136,9 @@ def survey_features(tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> d
     return doc
 
 
-def write_survey_map(path: str | Path, tiles: Sequence[Mapping[str, Any]], *, crs: str | None) -> Path:
+def write_survey_map(
+    path: str | Path, tiles: Sequence[Mapping[str, Any]], *, crs: str | None, steps: Sequence[Mapping[str, Any]] = ()
+) -> Path:
     """Writes :func:`survey_features` to ``path`` (atomically), one tile per line.
 
     Example:
@@ -137,4 +148,4 @@ def write_survey_map(path: str | Path, tiles: Sequence[Mapping[str, Any]], *, cr
         >>> json.loads(out.read_text())["type"]
         'FeatureCollection'
     """
-    return write_text(path, dumps_listing(survey_features(tiles, crs=crs), key="features"), log=False)
+    return write_text(path, dumps_listing(survey_features(tiles, crs=crs, steps=steps), key="features"), log=False)

@@ -8,8 +8,8 @@ above it; its sums per model, ``models``, when it scores several) and ``survey.g
 exist; a missing or unreadable file is said on the page, never an error.
 
 Example:
-    >>> "no survey file" in survey_section({"json": "no/survey.json", "geojson": "no/survey.geojson"},
-    ...                                    folder=Path("."))
+    >>> files = {"json": "no/survey.json", "geojson": "no/survey.geojson"}
+    >>> "no survey file" in survey_section({"survey": files}, folder=Path("."))
     True
 """
 
@@ -24,9 +24,7 @@ from urllib.parse import quote
 from vl3d_focal.reports.html_page import esc, fmt, link, relative, table
 from vl3d_focal.reports.run_summary import model_label
 from vl3d_focal.reports.survey_map import tile_evaluations
-from vl3d_focal.reports.svg_charts import tile_map
-
-STATUS_COLORS = {"done": "#a5d6a7", "skipped": "#c5e1a5", "failed": "#ef9a9a", "pending": "#e0e0e0"}
+from vl3d_focal.reports.svg_tile_map import FAILED_FILL, tile_map
 
 
 def _read(path: str) -> Any:
@@ -52,6 +50,16 @@ def score_color(value: float | None) -> str:
     return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(ca, cb))
 
 
+LEGEND = [
+    ("mIoU 0", score_color(0.0)),
+    ("0.5", score_color(0.5)),
+    ("1", score_color(1.0)),
+    ("not scored", score_color(None)),
+    ("failed", FAILED_FILL),
+]
+"""The map's legend: the score colours (:func:`score_color`), grey, and the failed tiles' hatching."""
+
+
 def _evaluation_file(tile: Mapping[str, Any], evaluation: Mapping[str, Any]) -> str | None:
     """The evaluation.json of one of the tile's evaluations, where it exists (a record written
     before evaluations kept theirs: the tile's first JSON output)."""
@@ -67,8 +75,9 @@ def _tile_link(tile: Mapping[str, Any], evaluation: Mapping[str, Any], folder: P
     return link(target, folder=folder, text=Path(tile["path"]).stem) if target else esc(Path(tile["path"]).stem)
 
 
-def _rows(tiles: list[dict[str, Any]], folder: Path, *, several: bool) -> list[list[str]]:
-    """The tiles table's rows: one per tile, or with ``several`` models one per tile and model."""
+def _rows(tiles: list[dict[str, Any]], folder: Path, *, several: bool, named: Mapping[str, Any]) -> list[list[str]]:
+    """The tiles table's rows: one per tile, or with ``several`` models one per tile and model (named
+    as the run's steps, ``named``, name them: :func:`~vl3d_focal.reports.run_summary.model_label`)."""
     rows = []
     for t in tiles:
         for evaluation in tile_evaluations(t)[: None if several else 1] or [{}]:
@@ -79,7 +88,7 @@ def _rows(tiles: list[dict[str, Any]], folder: Path, *, several: bool) -> list[l
                     esc(t.get("status", "?")),
                     fmt(t.get("points")),
                     fmt(t.get("seconds"), 1),
-                    *([esc(model_label({}, evaluation.get("model") or {}))] if several else []),
+                    *([esc(model_label(named, evaluation.get("model") or {}))] if several else []),
                     *(fmt(metrics.get(key)) for key in ("mIoU", "OA", "macro_F1")),
                     esc(t.get("error") or ""),
                 ]
@@ -102,18 +111,29 @@ def _model_sums(survey: Mapping[str, Any]) -> str:
     )
 
 
-def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
-    """The HTML of the survey section (tiles table and map); ``files``: ``json`` and ``geojson`` paths.
+def survey_section(record: Mapping[str, Any], *, folder: Path) -> str:
+    """The HTML of the survey section of a run's ``record`` (tiles table and map): its ``survey``
+    files (``json`` and ``geojson`` paths), the models named as its ``steps`` name them, and a
+    warning where the survey record is an earlier run's (``survey_earlier``: when it was written).
 
     Example:
-        >>> survey_section({"json": "none.json", "geojson": "none.geojson"}, folder=Path(".")).startswith("<p")
+        >>> files = {"json": "none.json", "geojson": "none.geojson"}
+        >>> survey_section({"survey": files}, folder=Path(".")).startswith("<p")
         True
     """
+    files, earlier = record["survey"], record.get("survey_earlier")
+    named = {"steps": record.get("steps") or []}
     survey = _read(files.get("json", ""))
     geo = _read(files.get("geojson", ""))
     if survey is None and geo is None:
         return '<p class="muted">no survey file could be read.</p>'
-    html = "<p>" + " ".join(link(path, folder=folder) for path in files.values() if Path(path).is_file()) + "</p>"
+    html = (
+        f'<div class="warn">This run did not start its survey: the table and map below are the record of an '
+        f"earlier run (last written {esc(earlier)}), not of this run.</div>"
+        if earlier
+        else ""
+    )
+    html += "<p>" + " ".join(link(path, folder=folder) for path in files.values() if Path(path).is_file()) + "</p>"
     html += "".join(f'<div class="warn">{esc(warning)}</div>' for warning in (survey or {}).get("warnings") or [])
     tiles = list((survey or {}).get("tiles") or [])
     by_path = {tile.get("path"): tile for tile in tiles}
@@ -121,7 +141,7 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
     html += _model_sums(survey or {})
     if tiles:
         head = ["tile", "status", "points", "seconds", *(["model"] if several else []), "mIoU", "OA", "macro F1"]
-        html += table([*head, "error"], _rows(tiles, folder, several=several), left=2)
+        html += table([*head, "error"], _rows(tiles, folder, several=several, named=named), left=2)
     boxes, colored_by = [], None
     for feature in (geo or {}).get("features") or []:
         ring = ((feature.get("geometry") or {}).get("coordinates") or [[]])[0]
@@ -134,17 +154,16 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
         target = _evaluation_file(tile, evaluations[0])
         scores = ", ".join(
             f"mIoU {fmt((e.get('metrics') or {}).get('mIoU'))}"
-            + (f" ({model_label({}, e.get('model') or {})})" if several and e.get("model") else "")
+            + (f" ({model_label(named, e.get('model') or {})})" if several and e.get("model") else "")
             for e in evaluations
         )
-        colored_by = colored_by or (model_label({}, evaluations[0].get("model") or {}) if several else None)
+        colored_by = colored_by or (model_label(named, evaluations[0].get("model") or {}) if several else None)
         boxes.append(
             {
                 "bounds": [min(xs), min(ys), max(xs), max(ys)],
                 "label": props.get("name", ""),
-                "color": score_color(props["mIoU"])
-                if props.get("mIoU") is not None
-                else STATUS_COLORS.get(str(props.get("status")), "#e0e0e0"),
+                "color": score_color(props.get("mIoU")),
+                "failed": props.get("status") == "failed",
                 "tooltip": f"{props.get('name')}: {props.get('status')}, {scores}",
                 "href": quote(relative(target, folder=folder)) if target else None,
             }
@@ -155,7 +174,8 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
                 "bounds": t["bounds"],
                 "label": Path(t["path"]).stem,
                 "tooltip": t.get("status"),
-                "color": STATUS_COLORS.get(t.get("status"), "#e0e0e0"),
+                "color": score_color((t.get("metrics") or {}).get("mIoU")),
+                "failed": t.get("status") == "failed",
             }
             for t in tiles
             if t.get("bounds")
@@ -164,6 +184,8 @@ def survey_section(files: Mapping[str, str], *, folder: Path) -> str:
         of = f" of {colored_by}" if colored_by else ""
         links = f"; a tile links to the evaluation of {colored_by}" if colored_by else ""
         html += tile_map(
-            tiles=boxes, title=f"Survey map (colour: mIoU{of} from red 0 to green 1; grey: not scored{links})"
+            tiles=boxes,
+            title=f"Survey map (colour: mIoU{of} from red 0 to green 1; grey: not scored; hatched: failed{links})",
+            legend=LEGEND,
         )
     return html

@@ -361,37 +361,3 @@ def hbar_chart(*, labels: Sequence[str], values: Sequence[float], title: str, un
             f'<text x="{left + length + 4:.1f}" y="{y + 13}">{value:.1f} {escape(unit)}</text>'
         )
     return svg_document(width, height, title, parts)
-
-
-def tile_map(*, tiles: Sequence[Mapping], title: str, width: int = 560) -> str:
-    """Tiles as rectangles, with their names, colour and link (a survey's map).
-
-    Each tile: ``bounds`` (xmin, ymin, xmax, ymax), ``label``, ``color``, optional ``href``
-    and ``tooltip``.
-
-    Example:
-        >>> svg = tile_map(tiles=[{"bounds": [0, 0, 10, 10], "label": "a", "color": "#2ca02c"}], title="survey")
-        >>> "<rect" in svg and ">a<" in svg
-        True
-    """
-    boxes = [tile for tile in tiles if tile.get("bounds")]
-    xmin = min((t["bounds"][0] for t in boxes), default=0.0)
-    ymin = min((t["bounds"][1] for t in boxes), default=0.0)
-    xmax = max((t["bounds"][2] for t in boxes), default=1.0)
-    ymax = max((t["bounds"][3] for t in boxes), default=1.0)
-    scale = (width - 20) / max(xmax - xmin, ymax - ymin, 1e-9)
-    height = int(40 + (ymax - ymin) * scale)
-    parts = [f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
-    for tile in boxes:
-        x0, y0, x1, y1 = (float(v) for v in tile["bounds"])
-        x, y = 10 + (x0 - xmin) * scale, 30 + (ymax - y1) * scale
-        shape = (
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{(x1 - x0) * scale:.1f}" height="{(y1 - y0) * scale:.1f}" '
-            f'fill="{tile.get("color", "#ccc")}" stroke="#333">'
-            f"<title>{escape(str(tile.get('tooltip', '')))}</title></rect>"
-            f'<text x="{x + (x1 - x0) * scale / 2:.1f}" y="{y + (y1 - y0) * scale / 2 + 4:.1f}" '
-            f'text-anchor="middle">{escape(str(tile.get("label", "")))}</text>'
-        )
-        href = tile.get("href")
-        parts.append(f'<a href="{escape(href)}">{shape}</a>' if href else shape)
-    return svg_document(width, height, title, parts)

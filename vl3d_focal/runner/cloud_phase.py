@@ -7,8 +7,10 @@ training, model writers) run once, in the driver. For each phase, :class:`CloudP
 
 1. runs the ``prepare`` hooks in the driver (a ``ModelLoader`` loads its model: a bad file
    fails before any tile);
-2. fingerprints the phase (the model's weights and metadata, the steps): ``--resume`` skips
-   the tiles whose record holds that fingerprint and whose outputs exist, unless the
+2. fingerprints the phase (the model's weights and metadata, the steps, null-valued keys left
+   out: :func:`~vl3d_focal.runner.resume_checks.phase_fingerprint`): ``--resume`` skips the
+   tiles whose record holds that fingerprint (or one an earlier version gave the same phase)
+   and whose outputs exist, unless the
    neighbour tiles their buffer read differ from those it would read now
    (:meth:`~vl3d_focal.runner.survey.SurveyRecord.buffer_changes`: a neighbour that failed
    then and was repaired since, or was replaced since it was used), the tile's own input file
@@ -41,8 +43,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.config.checks import runs_per_cloud
-from vl3d_focal.config.prefixes import PREFIX_MARK, expand_output
+from vl3d_focal.config.prefixes import LOCK_NAME, PREFIX_MARK, expand_output
 from vl3d_focal.config.schemas import find_step
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import check_output_path, partial_path
@@ -66,8 +66,11 @@ from vl3d_focal.runner.cloud_task import (
     run_cloud_task,
 )
 from vl3d_focal.runner.executor import ExecutorSettings, open_executor
+from vl3d_focal.runner.outcome_stream import next_outcome
 from vl3d_focal.runner.outputs import declared_outputs
 from vl3d_focal.runner.phase_plan import anything_left, expand_patterns, plan_tasks, remove_tile_outputs
+from vl3d_focal.runner.resume_checks import earlier_phase_fingerprints, phase_fingerprint
+from vl3d_focal.runner.run_owner import RunOwner
 from vl3d_focal.runner.survey import SurveyRecord
 from vl3d_focal.runner.survey_tally import progress_note, tally_line
 from vl3d_focal.runner.task_log import relay_messages
@@ -155,17 +158,6 @@ def driver_loads_models(spec: Mapping[str, Any]) -> bool:
             except DataError:  # the predict step reports it
                 return True
     return False
-
-
-def phase_fingerprint(steps: Sequence[Mapping[str, Any]], *, model_fingerprint: str | None) -> str:
-    """What a tile's phase depends on: the model and the steps (their normalised keys).
-
-    Example:
-        >>> len(phase_fingerprint([{"eval": "ClassificationEvaluator"}], model_fingerprint=None))
-        64
-    """
-    text = json.dumps({"model": model_fingerprint, "steps": list(steps)}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class CloudPhases:
@@ -270,7 +262,10 @@ class CloudPhases:
             None
             if record is None
             else record.begin_phase(
-                kinds=[kind for kind, _ in entries], model_fingerprint=model_fingerprint, fingerprint=fingerprint
+                kinds=[kind for kind, _ in entries],
+                model_fingerprint=model_fingerprint,
+                fingerprint=fingerprint,
+                earlier=earlier_phase_fingerprints(steps, model_fingerprint=model_fingerprint),
             )
         )
         patterns = cloud_output_patterns(steps)
@@ -283,6 +278,9 @@ class CloudPhases:
         failed_before = 0 if record is None else len(record.failed_tiles())
         if executor is not None and not local:
             context.guarded = self._before_workers_write(tasks, patterns, finals=finals)
+            context.owner = RunOwner.of(
+                f"{self.state.model_prefix}{LOCK_NAME}"
+            )  # a task outliving it publishes nothing
         outcomes = iter(()) if executor is None else executor.run(run_cloud_task, tasks, shared=context)
         counts, start, step_seconds = {"done": 0, "failed": 0}, time.monotonic(), [0.0] * len(steps)
         with Progress(
@@ -291,23 +289,28 @@ class CloudPhases:
             unit="points",
             log_every_s=PROGRESS_LOG_S,
         ) as progress:
-            for outcome in outcomes:
-                task = by_number[outcome.number]
-                if outcome.messages or outcome.status == "failed":
-                    progress.clear()  # a log line follows: not on the bar's line
-                self._take(outcome, task=task, patterns=patterns, phase=phase, final=finals.get(task.prefix))
-                step_seconds = [total + seconds for total, seconds in zip(step_seconds, outcome.step_seconds)]
-                counts[outcome.status] += 1
-                rate = (progress.done + task.points) / max(time.monotonic() - start, 1e-9)
-                progress.note = progress_note(
-                    tiles=tiles,
-                    tasks=len(tasks),
-                    done=counts["done"],
-                    failed=counts["failed"],
-                    failed_before=failed_before,
-                    rate=rate,
-                )
-                progress.advance(task.points)
+            stop: KeyboardInterrupt | None = None
+            while (outcome := next_outcome(outcomes, stop=stop)) is not None:
+                stop, task = None, by_number[outcome.number]
+                try:
+                    if outcome.messages or outcome.status == "failed":
+                        progress.clear()  # a log line follows: not on the bar's line
+                    self._take(outcome, task=task, patterns=patterns, phase=phase, final=finals.get(task.prefix))
+                    step_seconds = [total + seconds for total, seconds in zip(step_seconds, outcome.step_seconds)]
+                    counts[outcome.status] += 1
+                    done = task.points if outcome.status == "done" else 0  # a failed tile's: not done
+                    rate = (progress.done + done) / max(time.monotonic() - start, 1e-9)
+                    progress.note = progress_note(
+                        tiles=tiles,
+                        tasks=len(tasks),
+                        done=counts["done"],
+                        failed=counts["failed"],
+                        failed_before=failed_before,
+                        rate=rate,
+                    )
+                    progress.advance(task.points, failed=outcome.status == "failed")
+                except KeyboardInterrupt as interrupted:  # the outcomes that came back already are taken first
+                    stop = interrupted
         if record is not None:
             record.write(force=True)
         return step_seconds

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import sys
@@ -33,11 +34,13 @@ from vl3d_focal.data.labels import ClassMapping
 from vl3d_focal.data.miners import MinedFeatures
 from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError, VL3DFocalError
+from vl3d_focal.io.atomic import publishing_while
 from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.io.output_guard import Identity, recording_written
 from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.runner.final_clouds import write_final_clouds
+from vl3d_focal.runner.run_owner import RunOwner
 from vl3d_focal.runner.task_log import TaskMessage, captured_messages
 from vl3d_focal.steps.facts import RunFacts
 from vl3d_focal.steps.state import PipelineState
@@ -209,6 +212,9 @@ class PhaseContext:
             the identity it expects (:func:`~vl3d_focal.io.output_guard.guarded_files`): the task
             writes one only while it is that file, and reports what it wrote; empty in this process,
             where the run's own guard is in force.
+        owner: on a Dask worker, the run that submitted the task: each file is published only
+            while it still owns the task (:mod:`~vl3d_focal.runner.run_owner`); a task that
+            outlived its run publishes nothing. None in this process.
     """
 
     steps: Sequence[Mapping[str, Any]]
@@ -229,6 +235,7 @@ class PhaseContext:
     relay_log: bool = False
     final_clouds: Mapping[str, str] = field(default_factory=dict)
     guarded: Mapping[str, Identity | None] = field(default_factory=dict)
+    owner: RunOwner | None = None
 
 
 def peak_memory_mib() -> float | None:
@@ -286,7 +293,8 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
     """
     if not context.relay_log:
         return _run_steps(task, context)
-    with captured_messages() as messages, recording_written(context.guarded) as written:
+    owner = contextlib.nullcontext() if context.owner is None else publishing_while(context.owner.gone)
+    with captured_messages() as messages, recording_written(context.guarded) as written, owner:
         outcome = _run_steps(task, context)
     return dataclasses.replace(outcome, messages=tuple(messages), written_outside=tuple(written))
 

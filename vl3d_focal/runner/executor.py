@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vl3d_focal.config.scheduler_address import scheduler_address_problem
+from vl3d_focal.config.schema_parts import executor_engine
 from vl3d_focal.data.parallel import cpu_threads
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.runner.worker_process import (
@@ -47,11 +48,21 @@ from vl3d_focal.wording import counted
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 60
-"""How long connecting to a running scheduler may take."""
+"""How long connecting to a running scheduler may take, in seconds."""
 PRELOAD_MODULE = "vl3d_focal.runner.worker_preload"
 """What the fork server of local workers imports (Keras, the task modules) before any worker."""
 PRELOAD_QUIET_VARIABLE = "VL3D_FOCAL_QUIET_PRELOAD"
 """``1`` in the fork server's environment: TensorFlow imported there without its C++ lines."""
+
+
+class CommandLineAddress(str):
+    """A scheduler address given as ``run --scheduler`` (:func:`with_overrides`): a string (in
+    reports too) whose connection error names the option instead of ``executor.scheduler``.
+
+    Example:
+        >>> type(with_overrides({"executor": {}}, workers=None, scheduler="h:8786")["executor"]["scheduler"]).__name__
+        'CommandLineAddress'
+    """
 
 
 @dataclass(frozen=True)
@@ -95,19 +106,21 @@ def requested_settings(doc: Any, *, workers: int | None, scheduler: str | None) 
         ExecutorSettings(engine='dask', workers=None, threads_per_worker=2, scheduler=None)
         >>> requested_settings({"in_pcloud": "a.laz"}, workers=3, scheduler=None).engine
         'dask'
+        >>> requested_settings({"executor": {"workers": 2}}, workers=None, scheduler=None).engine  # as --workers
+        'dask'
         >>> requested_settings({"executor": {"threads_per_worker": "two"}}, workers=None, scheduler=None) is None
         True
     """
     executor = doc.get("executor", {}) if isinstance(doc, Mapping) else None
     if not isinstance(executor, Mapping):
         return None
-    engine, threads = executor.get("engine", "local"), executor.get("threads_per_worker", 1)
+    engine, threads = executor_engine(executor), executor.get("threads_per_worker", 1)
     address = executor.get("scheduler") if scheduler is None else scheduler
     if type(threads) is not int or threads < 1 or not isinstance(address, str | None):
         return None
     requested = workers if workers is not None else executor.get("workers")
     return ExecutorSettings(
-        engine="dask" if workers is not None or scheduler is not None else str(engine),
+        engine="dask" if workers is not None or scheduler is not None else engine,
         workers=requested if type(requested) is int else None,
         threads_per_worker=threads,
         scheduler=address,
@@ -143,7 +156,7 @@ def with_overrides(spec: Mapping[str, Any], *, workers: int | None, scheduler: s
     if workers is not None:
         out["executor"]["workers"] = int(workers)
     if scheduler is not None:
-        out["executor"]["scheduler"] = scheduler
+        out["executor"]["scheduler"] = CommandLineAddress(scheduler)
     return out
 
 
@@ -271,11 +284,13 @@ class DaskExecutor:
                 counted(threads, "thread"),
             )
         else:
+            logger.info("dask: connecting to the scheduler at %s (up to %g s)", settings.scheduler, CONNECT_TIMEOUT_S)
             try:
                 self._client = Client(settings.scheduler, timeout=CONNECT_TIMEOUT_S)
             except Exception as err:  # noqa: BLE001  (a refused, unknown or unreachable host: Dask's many kinds)
+                given = "--scheduler" if isinstance(settings.scheduler, CommandLineAddress) else "executor.scheduler"
                 raise DataError(
-                    f"executor.scheduler: cannot connect to the Dask scheduler at {settings.scheduler!r} "
+                    f"{given}: cannot connect to the Dask scheduler at {settings.scheduler!r} "
                     f"({err or type(err).__name__}); start it with 'dask scheduler' and workers with 'dask worker "
                     f"{settings.scheduler} --nthreads 1'"
                 ) from err
@@ -285,7 +300,9 @@ class DaskExecutor:
 
     def run(self, function: Callable[[Any, Any], Any], tasks: Iterable[Any], *, shared: Any) -> Iterator[Any]:
         """``function(task, shared)`` of every task on the workers, yielded as they finish; a
-        task whose worker dies yields ``task.failed(message)``.
+        task whose worker dies yields ``task.failed(message)``. Interrupted (Ctrl-C, SIGTERM, or
+        a ``KeyboardInterrupt`` thrown in), it first yields the outcomes of the tasks that finished
+        and were not yielded yet, then raises.
 
         """
         from dask.distributed import as_completed
@@ -295,13 +312,19 @@ class DaskExecutor:
             return
         shared_future = self._client.scatter(shared, broadcast=True, hash=False)
         futures = {self._client.submit(function, task, shared_future, pure=False): task for task in tasks}
-        for future in as_completed(futures):
-            try:
-                yield future.result()
-            except Exception as err:  # noqa: BLE001  (a lost worker, not the task: tasks catch their own)
-                yield _worker_failure(futures[future], err)
-            finally:
-                future.release()
+        taken: set[Any] = set()
+        try:
+            for future in as_completed(futures):
+                taken.add(future)
+                try:
+                    yield future.result()
+                except Exception as err:  # noqa: BLE001  (a lost worker, not the task: tasks catch their own)
+                    yield _worker_failure(futures[future], err)
+                finally:
+                    future.release()
+        except KeyboardInterrupt:  # the outcomes that came back already are the run's: yielded, then it stops
+            yield from [future.result() for future in futures if future not in taken and future.status == "finished"]
+            raise
 
     def close(self) -> None:
         """Disconnects; closes the local cluster it started, in order: its workers are told the run

@@ -35,7 +35,11 @@ preflight checks):
   file this folder's previous run wrote there: the run stops, unless ``overwrite`` is given.
   While the run lasts, such files are guarded (:mod:`vl3d_focal.io.output_guard`): a run does
   not replace one that another process wrote meanwhile, and records each as its own as soon as
-  it wrote it (or, for one a Dask worker wrote, as soon as the task's outcome arrives).
+  it wrote it (or, for one a Dask worker wrote, as soon as the task's outcome arrives). It claims
+  them first, at its start (``claimed``: the identity each had then, None for absent): a run killed
+  before it confirmed one (a worker's, whose outcome never came) still owns it for a ``--resume``,
+  which continues it (:func:`~vl3d_focal.runner.owned_files.claimed_since`); a plain re-run
+  stops and says so, since anyone may have written the file since the kill.
 
 Example:
     >>> spec = {"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []}
@@ -69,6 +73,7 @@ from vl3d_focal.runner.owned_files import (
     changed_since,
     check_other_prefixes,
     check_outside,
+    earlier_identities,
     located,
     outside_names,
     owned_files,
@@ -78,6 +83,7 @@ from vl3d_focal.runner.owned_files import (
     read_manifest,
     relative_name,
     still_theirs,
+    without_claims,
 )
 from vl3d_focal.runner.spec_identity import (
     epochs_only_changes,
@@ -129,6 +135,7 @@ class RunManifest:
             "earlier_files": [],
             "identities": {},
             "outside": [],
+            "claimed": {},
             "lock": f"{spec_prefix(spec)}{LOCK_NAME}",
             "spec": spec_identity(spec),
         }
@@ -168,8 +175,9 @@ class RunManifest:
             check_other_prefixes(self.path, planned=self.document["planned"])
             old = read_manifest(self.path)
             if not self.overwrite:
-                check_outside(old, folder=self.path.parent, outside=self.document["outside"])
-            self._take_over(old)
+                check_outside(old, folder=self.path.parent, outside=self.document["outside"], claims=self.resume)
+            self._take_over(old if old is None or self.resume else without_claims(old))
+            self.document["claimed"] = {name: file_identity(name) for name in self.document["outside"]}
             self._write()
             self._guard = self._outside_guard()
             self._guarding.enter_context(guarding(self._guard))
@@ -178,11 +186,10 @@ class RunManifest:
             raise
 
     def _outside_guard(self) -> OutputGuard:
-        """The guard of the files outside the folder, expecting them as they are now."""
+        """The guard of the files outside the folder, expecting them as claimed (as they are now)."""
         folder = self.path.parent
-        outside = [Path(name) for name in self.document["outside"]]
         return OutputGuard(
-            expected={path: file_identity(path) for path in outside},
+            expected={Path(name): identity for name, identity in self.document["claimed"].items()},
             on_written=self._outside_written,
             before_first=self.remove_previous,
             first_of=[located(name, folder=folder) for name in self._step_outputs()],
@@ -223,9 +230,7 @@ class RunManifest:
             self._previous = old
             owned = [name for name in owned if still_theirs(old, name, folder=folder)]
             self.document["earlier_files"] = owned
-            self.document["identities"] = {
-                name: identity for name, identity in (old.get("identities") or {}).items() if name in owned
-            }
+            self.document["identities"] = earlier_identities(old, owned, folder=folder)
             return
         if not self.overwrite:
             raise OutputsTaken(self._taken_message(old, owned))

@@ -5,7 +5,8 @@ they are outside (a model path without ``*``). A file is still a run's when its 
 (``[size, mtime_ns]``, :func:`vl3d_focal.io.output_guard.file_identity`) is the one the manifest
 recorded (``identities``); a file outside the run's output folders (``outside``:
 :func:`outside_names`) without a recorded identity is never taken for the run's, as any other
-run may have written it; a manifest written before manifests held
+run may have written it, unless the run claimed it and was killed before it could confirm it
+(:func:`claimed_since`), for a ``--resume`` of it only; a manifest written before manifests held
 identities is trusted for the files it lists (:func:`still_theirs`).
 
 Example:
@@ -24,7 +25,7 @@ from typing import Any
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.prefixes import MANIFEST_NAME, cloud_prefixes
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.output_guard import file_identity
+from vl3d_focal.io.output_guard import Identity, file_identity
 
 
 class OutputsTaken(DataError):
@@ -107,6 +108,7 @@ def owned_files(old: Mapping[str, Any], *, folder: Path) -> list[str]:
     since = old.get("started_unix")
     if old.get("status") == "running" and isinstance(since, (int, float)):
         names += changed_since(old, since, folder=folder)
+        names += [name for name in old.get("claimed") or {} if claimed_since(old, name, folder=folder)]
     return [name for name in dict.fromkeys(names) if located(name, folder=folder).is_file()]
 
 
@@ -122,11 +124,50 @@ def still_theirs(old: Mapping[str, Any], name: str, *, folder: Path) -> bool:
         True
     """
     identities = old.get("identities")
-    if not isinstance(identities, Mapping):
-        return True  # written before manifests held identities: as it says
+    if not isinstance(identities, Mapping) or claimed_since(old, name, folder=folder):
+        return True  # written before manifests held identities: as it says; or claimed and written
     if name in identities:
         return file_identity(located(name, folder=folder)) == identities[name]
     return name not in old.get("outside", [])
+
+
+def claimed_since(old: Mapping[str, Any], name: str, *, folder: Path) -> bool:
+    """Whether the file ``name`` outside a killed run's folders (its manifest still says running)
+    is that run's although it never confirmed it: the run claimed it at its start (``claimed``: the
+    identity it found, None for absent) and the file changed since, at or after that start (a worker's
+    write whose outcome never reached the run, or the run's own write right before the kill).
+    Never a file found at the claim and unchanged, nor one older than the run.
+
+    Example:
+        >>> target = out / "shared.keras"
+        >>> killed = {"status": "running", "started_unix": 0, "claimed": {str(target): None}}
+        >>> claimed_since(killed, str(target), folder=out)  # absent: never written
+        False
+        >>> _ = target.write_text("written by a worker of the killed run")
+        >>> claimed_since(killed, str(target), folder=out), claimed_since({**killed, "status": "done"}, str(target), folder=out)
+        (True, False)
+    """
+    claimed, since = old.get("claimed") or {}, old.get("started_unix")
+    if old.get("status") != "running" or name not in claimed or not isinstance(since, (int, float)):
+        return False
+    found = file_identity(located(name, folder=folder))
+    return found is not None and found != claimed[name] and found[1] >= since * 1e9
+
+
+def earlier_identities(old: Mapping[str, Any], names: list[str], *, folder: Path) -> dict[str, Identity]:
+    """The identities of the files ``names`` of a previous run that a re-run keeps as its earlier
+    files: as that run recorded them, or for a file it claimed but never confirmed
+    (:func:`claimed_since`), the file's now, which confirms it.
+
+    Example:
+        >>> earlier_identities({"identities": {"a.csv": [1, 2], "b.csv": [3, 4]}}, ["a.csv"], folder=out)
+        {'a.csv': [1, 2]}
+    """
+    recorded = old.get("identities") or {}
+    found = {
+        name: file_identity(located(name, folder=folder)) for name in names if claimed_since(old, name, folder=folder)
+    }
+    return {name: identity for name in names if (identity := found.get(name) or recorded.get(name)) is not None}
 
 
 def manifests_in(folder: Path) -> list[Path]:
@@ -210,10 +251,12 @@ def check_other_prefixes(manifest: Path, *, planned: list[str]) -> None:
                 )
 
 
-def check_outside(old: Mapping[str, Any] | None, *, folder: Path, outside: list[str]) -> None:
+def check_outside(old: Mapping[str, Any] | None, *, folder: Path, outside: list[str], claims: bool = True) -> None:
     """Stops when a file of a run's ``outside`` ones (:func:`outside_names`) exists and is not
     the file that the previous run of the run's ``folder`` (its manifest ``old``) wrote there:
-    another run's, or a person's, which replacing would lose.
+    another run's, or a person's, which replacing would lose. A file that a killed previous run
+    claimed and never confirmed (:func:`claimed_since`) is that run's only with ``claims`` (a
+    ``--resume``, which continues it); else the refusal says so.
 
     Raises:
         OutputsTaken: naming the files and what to do.
@@ -225,16 +268,36 @@ def check_outside(old: Mapping[str, Any] | None, *, folder: Path, outside: list[
         Traceback (most recent call last):
         vl3d_focal.runner.owned_files.OutputsTaken: .../shared.keras: exists outside this run's output folders (.../run) and was not written by this spec's previous run there (another run, or something else, wrote it; replacing it would lose it). Move it away, ...
     """
-    owned = set(owned_files(old, folder=folder)) if old is not None else set()
+    known = old if old is None or claims else without_claims(old)
+    owned = set(owned_files(known, folder=folder)) if known is not None else set()
     foreign = [
         name
         for name in outside
-        if Path(name).is_file() and not (old is not None and name in owned and still_theirs(old, name, folder=folder))
+        if Path(name).is_file()
+        and not (known is not None and name in owned and still_theirs(known, name, folder=folder))
     ]
     if foreign:
+        killed = [name for name in foreign if old is not None and claimed_since(old, name, folder=folder)]
         raise OutputsTaken(
             f"{', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}: exists outside this run's output "
             f"folders ({folder}) and was not written by this spec's previous run there (another run, or something else, "
             "wrote it; replacing it would lose it). Move it away, or give the step a path under the output "
             "prefix (*), or run with --overwrite to replace it"
+            + (
+                f"; {', '.join(killed[:3])}: claimed by this spec's killed run, which may have written it after its "
+                "start: --resume continues that run and takes it"
+                if killed
+                else ""
+            )
         )
+
+
+def without_claims(old: Mapping[str, Any]) -> dict[str, Any]:
+    """A previous run's manifest without its ``claimed`` outside paths: what a plain re-run (not
+    ``--resume``) trusts, as a file claimed but never confirmed may be anyone's written since.
+
+    Example:
+        >>> without_claims({"status": "running", "claimed": {"/m/a.keras": None}})
+        {'status': 'running'}
+    """
+    return {key: value for key, value in old.items() if key != "claimed"}

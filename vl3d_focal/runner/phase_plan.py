@@ -3,8 +3,8 @@ cloud that has not failed, less those a resumed survey finds done before with th
 fingerprint, input, buffer neighbours and outputs, and, in the phase that writes them, the same
 final cloud (:func:`changes_since_done`), which are recorded as
 skipped; and the outputs an earlier run left for tiles that have none now (failed, or empty)
-are deleted, as they would look complete, a failed tile's final cloud too when the previous
-record says its run wrote it.
+are deleted, as they would look complete, their final cloud too when the previous record says
+its run wrote it.
 
 :func:`anything_left` asks the same question without recording anything, so that a resumed run
 opens its executor (a Dask cluster: seconds) only when a tile is left to run, and a run whose
@@ -184,13 +184,16 @@ def plan_tasks(
     tasks, skipped, redone = [], 0, []
     evaluated = {key for evaluation in state.facts.evaluations for key in (evaluation.report_path, evaluation.cloud)}
     if record is not None:
-        for tile in record.failed_tiles():  # failed before this phase
+        for tile in record.tiles:  # failed before this phase, or skipped as empty (not the input of an earlier run)
+            if tile["status"] != "failed" and not tile.get("reason"):
+                continue
             final, earlier = (finals or {}).get(tile["prefix"]), record.previous.get(tile["path"])
-            removed = remove_tile_outputs(patterns, tile["path"], prefix=tile["prefix"], final=final, earlier=earlier)
-            record.removed_outputs(tile["path"], removed=removed)
-        for tile in record.tiles:  # skipped as empty: an earlier run's outputs are not of this input
-            if tile.get("reason"):
-                remove_tile_outputs(patterns, tile["path"], prefix=tile["prefix"], why=tile["reason"])
+            why = tile.get("reason") or "failed"
+            removed = remove_tile_outputs(
+                patterns, tile["path"], prefix=tile["prefix"], why=why, final=final, earlier=earlier
+            )
+            if tile["status"] == "failed":
+                record.removed_outputs(tile["path"], removed=removed)
     for number, path in _open_clouds(record, state):
         cloud = state.clouds[number]
         outputs = expand_patterns(patterns, prefix=cloud.prefix)

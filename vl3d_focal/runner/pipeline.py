@@ -34,7 +34,7 @@ from vl3d_focal.runner.executor import ExecutorSettings
 from vl3d_focal.runner.final_clouds import write_final_clouds
 from vl3d_focal.runner.inputs import read_concatenated_input, read_inputs
 from vl3d_focal.runner.manifest import RunManifest
-from vl3d_focal.runner.outputs import output_files, spec_prefix
+from vl3d_focal.runner.outputs import output_files, remove_empty_folders, spec_prefix
 from vl3d_focal.runner.preflight import check_outputs
 from vl3d_focal.runner.run_record import RunRecorder
 from vl3d_focal.runner.survey import SurveyRecord
@@ -115,8 +115,8 @@ def execute_pipeline(
     Before any step runs, the output folders are checked (writable, enough free disk), the
     distribution strategies of the train steps are created, the output prefix is claimed
     (:class:`~vl3d_focal.runner.manifest.RunManifest`: another spec's outputs are never mixed
-    with this run's) and the temporary files an interrupted run left in the output folders are
-    deleted (:func:`remove_stale_outputs`). A multi-worker worker that is not the chief writes
+    with this run's; a run it refuses leaves no folder it made) and the temporary files an
+    interrupted run left in the output folders are deleted (:func:`remove_stale_outputs`). A multi-worker worker that is not the chief writes
     nothing: it skips the steps whose registry entry says ``chief_only``. The chief keeps the
     run's record and writes its report, also when the run fails, once the output prefix is its
     own (:mod:`vl3d_focal.runner.run_record`).
@@ -166,7 +166,7 @@ def _run_claimed(
     chief = _prepare_distribution(spec)
     manifest = RunManifest(spec, spec_file=spec_file, overwrite=overwrite, resume=resume) if chief else None
     if manifest is not None:
-        manifest.claim()  # from here the prefix is this run's (finish() releases it)
+        _claim(manifest)  # from here the prefix is this run's (finish() releases it)
     recorder.writes = chief  # its record goes there, also when it fails
     status = "failed"
     try:
@@ -183,6 +183,19 @@ def _run_claimed(
         if manifest is not None:
             manifest.finish(status)
     return state
+
+
+def _claim(manifest: RunManifest) -> None:
+    """Claims the output prefix; when the claim refuses the run, deletes the folders the claim
+    made for the prefix's lock that stay empty (never a folder that existed before it)."""
+    folder = manifest.lock.path.parent.absolute()
+    existing = next(place for place in [folder, *folder.parents] if place.exists())
+    try:
+        manifest.claim()
+    except BaseException:
+        for removed in remove_empty_folders(files=[manifest.lock.path], root=existing):
+            logger.debug("removed %s, a folder made for this refused run", removed)
+        raise
 
 
 def _run_steps(
@@ -220,6 +233,7 @@ def _run_steps(
             model_prefix=state.model_prefix,
             index=state.tile_index,
             resume=resume,
+            kinds=[kind for kind, _ in entries],
         )
     finals, groups = final_clouds(spec), step_groups([entry for _, entry in entries], steps)
     with CloudPhases(settings=ExecutorSettings.from_spec(spec), state=state, record=record) as phases:

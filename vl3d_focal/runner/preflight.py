@@ -8,8 +8,10 @@ catches read-only file systems). Each of those files that exists already must be
 never fails at its last write after hours of training. The free space of their file systems must exceed an estimate
 of the outputs: every model-sized file (model, best weights, resumable checkpoint) at the
 loaded model file's size, else :data:`MODEL_ALLOWANCE_BYTES`; each classified cloud (points x
-(input record + prediction byte + probabilities), a ``.laz`` one with its input's compression:
-:func:`cloud_output_bytes`); each report file at :data:`REPORT_ALLOWANCE_BYTES`.
+(input record + prediction byte + probabilities, one a class of the spec's ``num_classes`` or of
+the loaded model file's class names: :func:`probability_classes`), a ``.laz`` one with its
+points compressed as LAZ compresses them: :func:`cloud_output_bytes`); each report file at
+:data:`REPORT_ALLOWANCE_BYTES`.
 
 Example:
     >>> check_outputs({"in_pcloud": [], "out_pcloud": ["out/"], "sequential_pipeline": []})
@@ -18,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import math
 import os
@@ -28,8 +31,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import laspy
+
 from vl3d_focal.errors import DataError
-from vl3d_focal.io.las_header import readable_header
+from vl3d_focal.io.las_header import open_reader, readable_header
 from vl3d_focal.runner.outputs import declared_outputs, output_files, output_folders
 from vl3d_focal.schema_annotations import CLOUD_SUFFIXES
 from vl3d_focal.wording import counted
@@ -44,10 +49,14 @@ MODEL_SUFFIXES = (".keras", ".h5", ".npz", ".model", ".pipe")
 """Files the size of a model: the model, its best weights, the resumable checkpoint (VL3D's
 model and pipeline names included; any other name of a model file counts as a report)."""
 UNKNOWN_CLASSES = 32
-"""Classes assumed for the probabilities written when no step of the spec gives ``num_classes``."""
+"""Classes assumed for the probabilities written when neither a step of the spec (``num_classes``)
+nor a loaded model file (its class names) says how many there are."""
 LAZ_RATIO_FLOOR = 0.1
 """Smallest compression ratio assumed for a LAZ output (LAZ files are typically 7-25 % of their
 LAS size; a ratio measured lower, e.g. on a tiny or constant cloud, is not trusted)."""
+LAZ_SAMPLE_POINTS = 50_000
+"""Points of an uncompressed (LAS) input compressed in memory to measure the ratio of its LAZ
+output (one LAZ chunk: a few tens of milliseconds)."""
 
 
 def _existing_ancestor(folder: Path) -> Path:
@@ -132,13 +141,40 @@ def laz_ratio(stored_bytes: int, raw_bytes: int) -> float:
     return min(1.0, max(LAZ_RATIO_FLOOR, stored_bytes / raw_bytes))
 
 
-def cloud_output_bytes(path: str | Path, *, extra_bytes_per_point: int, compressed: bool = False) -> int:
+def sample_laz_ratio(path: str | Path) -> float:
+    """The :func:`laz_ratio` of the uncompressed cloud ``path`` once compressed: its first
+    :data:`LAZ_SAMPLE_POINTS` points written as LAZ in memory; 1 (no compression assumed) when
+    they cannot be (no LAZ backend, points that do not read), said in the debug log.
+
+    Example:
+        >>> LAZ_RATIO_FLOOR <= sample_laz_ratio(tile) < 1
+        True
+    """
+    try:
+        with open_reader(path) as reader:
+            points = reader.read_points(LAZ_SAMPLE_POINTS)
+            header = reader.header
+        buffer = io.BytesIO()
+        with laspy.LasWriter(buffer, header=header, do_compress=True, closefd=False) as writer:
+            writer.write_points(points)
+        offset = laspy.open(io.BytesIO(buffer.getvalue())).header.offset_to_point_data
+    except (DataError, laspy.LaspyException, OSError, ValueError) as error:
+        logger.debug("outputs: %s not compressed to measure its LAZ ratio (%s); ratio 1 assumed", path, error)
+        return 1.0
+    return laz_ratio(len(buffer.getvalue()) - offset, len(points) * header.point_format.size)
+
+
+def cloud_output_bytes(
+    path: str | Path, *, extra_bytes_per_point: int, compressed: bool = False, ratios: dict[int, float] | None = None
+) -> int:
     """Estimated size of the cloud ``path`` written back with ``extra_bytes_per_point`` more per
     point: its header, then per point its record and the extra bytes. A ``compressed`` (LAZ)
-    output has its records compressed like the input's (:func:`laz_ratio` of the input's point
-    data: a LAS input gives 1, so no compression is assumed) while the extra bytes, new values,
-    count uncompressed: ``offset + ceil(points x record x ratio) + points x extra``. An unreadable
-    file counts twice its size; an absent one 0.
+    output has its records compressed as LAZ compresses them: the :func:`laz_ratio` of a LAZ
+    input's point data, of a sample of a LAS input's points compressed (:func:`sample_laz_ratio`;
+    with ``ratios``, once per point format, kept there for the other inputs of that format),
+    while the extra bytes, new values, count uncompressed:
+    ``offset + ceil(points x record x ratio) + points x extra``. An unreadable file counts twice
+    its size; an absent one 0.
 
     Example:
         >>> import laspy
@@ -146,7 +182,7 @@ def cloud_output_bytes(path: str | Path, *, extra_bytes_per_point: int, compress
         >>> las = cloud_output_bytes(tile, extra_bytes_per_point=9)
         >>> las - cloud_output_bytes(tile, extra_bytes_per_point=1) == header.point_count * 8
         True
-        >>> las == cloud_output_bytes(tile, extra_bytes_per_point=9, compressed=True)  # LAS input: ratio 1
+        >>> las > cloud_output_bytes(tile, extra_bytes_per_point=9, compressed=True)  # LAS input, LAZ output
         True
         >>> cloud_output_bytes("no/such.laz", extra_bytes_per_point=4)
         0
@@ -158,8 +194,45 @@ def cloud_output_bytes(path: str | Path, *, extra_bytes_per_point: int, compress
     if header is None:  # a bad file is reported by the reader step, not here
         return 2 * path.stat().st_size
     offset, points, record = int(header.offset_to_point_data), int(header.point_count), header.point_format.size
-    ratio = laz_ratio(path.stat().st_size - offset, points * record) if compressed else 1.0
+    ratio = 1.0
+    if compressed:
+        stored = path.stat().st_size - offset
+        if stored < points * record:
+            ratio = laz_ratio(stored, points * record)
+        else:
+            known, point_format = ({} if ratios is None else ratios), header.point_format.id
+            if point_format not in known:
+                known[point_format] = sample_laz_ratio(path)
+            ratio = known[point_format]
     return offset + math.ceil(points * record * ratio) + points * extra_bytes_per_point
+
+
+def probability_classes(steps: list[Mapping[str, Any]]) -> int:
+    """Classes of the probabilities a run writes: the most a step's ``model_args.num_classes``
+    or a loaded model file's stored class names give; :data:`UNKNOWN_CLASSES` when none does,
+    said in the debug log.
+
+    Example:
+        >>> probability_classes([{"predict": "ModelLoader", "model_path": str(model_file)}])
+        5
+        >>> probability_classes([{"train": "PointNetPwiseClassifier", "model_args": {"num_classes": 3}}])
+        3
+        >>> probability_classes([{"predict": "ModelLoader", "model_path": "no/such.keras"}]) == UNKNOWN_CLASSES
+        True
+    """
+    from vl3d_focal.steps.model_file_checks import model_metadata  # SciPy with it: only for a model file
+
+    classes = [
+        int(step["model_args"]["num_classes"])
+        for step in steps
+        if isinstance(step.get("model_args"), Mapping) and "num_classes" in step["model_args"]
+    ]
+    for step in steps:
+        metadata = model_metadata(step.get("model_path"), at=())[0] if step.get("model_path") else None
+        classes += [len(metadata["class_names"])] if metadata is not None else []
+    if not classes:
+        logger.debug("outputs: no num_classes nor model file with class names; %d classes assumed", UNKNOWN_CLASSES)
+    return max(classes) if classes else UNKNOWN_CLASSES
 
 
 def estimate_output_bytes(spec: Mapping[str, Any]) -> int:
@@ -176,14 +249,10 @@ def estimate_output_bytes(spec: Mapping[str, Any]) -> int:
     for step in steps:
         if step.get("model_path") and Path(step["model_path"]).is_file():
             model_bytes = Path(step["model_path"]).stat().st_size
-    classes = [
-        int(step["model_args"]["num_classes"])
-        for step in steps
-        if isinstance(step.get("model_args"), Mapping) and "num_classes" in step["model_args"]
-    ]
-    num_classes = max(classes) if classes else UNKNOWN_CLASSES
-    total = 0
-    for scope, path, step in declared_outputs(spec):
+    declared = declared_outputs(spec)
+    num_classes = probability_classes(steps) if any(step.get("probabilities") for _, _, step in declared) else 0
+    total, ratios = 0, dict[int, float]()  # a LAS input's LAZ ratio per point format, measured once
+    for scope, path, step in declared:
         suffix = Path(path).suffix.lower()
         if suffix in MODEL_SUFFIXES:
             total += model_bytes
@@ -191,7 +260,8 @@ def estimate_output_bytes(spec: Mapping[str, Any]) -> int:
             extra = 1 + (4 * num_classes if step.get("probabilities") else 0)
             compressed = suffix == ".laz"
             total += sum(
-                cloud_output_bytes(cloud, extra_bytes_per_point=extra, compressed=compressed) for cloud in inputs
+                cloud_output_bytes(cloud, extra_bytes_per_point=extra, compressed=compressed, ratios=ratios)
+                for cloud in inputs
             )
         else:
             total += REPORT_ALLOWANCE_BYTES * (max(1, len(inputs)) if scope == "cloud" else 1)

@@ -1,4 +1,6 @@
-"""Why a tile that a previous survey run completed is predicted again by ``--resume``: its input
+"""Why a tile that a previous survey run completed is predicted again by ``--resume``: its phase's
+fingerprint is another (:func:`phase_fingerprint`; one an earlier version gave the same phase
+still matches: :func:`earlier_phase_fingerprints`), its input
 file is another one (:func:`input_changes`), the neighbour files its buffer read changed
 (:func:`buffer_changes`), its final cloud is missing or another file than the one the run that
 did it wrote (:func:`final_cloud_changes`), or one of its outputs is missing (:func:`missing_outputs`). Each compares a tile's entry of the previous ``survey.json``
@@ -11,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,7 +22,44 @@ from typing import Any
 
 from vl3d_focal.io.buffer_neighbours import BufferNeighbours
 from vl3d_focal.io.footprints import TileIndex
+from vl3d_focal.io.json_identity import one_null_dropped, without_nulls
 from vl3d_focal.io.output_guard import file_identity
+
+
+def _phase_hash(steps: Any, *, model_fingerprint: str | None) -> str:
+    text = json.dumps({"model": model_fingerprint, "steps": steps}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def phase_fingerprint(steps: Sequence[Mapping[str, Any]], *, model_fingerprint: str | None) -> str:
+    """What a tile's phase depends on: the model and the steps (their normalised keys), without
+    their null-valued keys (:func:`~vl3d_focal.io.json_identity.without_nulls`), so an optional key
+    that the package adds later with a null default does not make ``--resume`` redo every tile.
+
+    Example:
+        >>> steps = [{"eval": "ClassificationEvaluator"}]
+        >>> phase_fingerprint(steps, model_fingerprint=None) == phase_fingerprint(
+        ...     [{"eval": "ClassificationEvaluator", "new_key": None}], model_fingerprint=None)
+        True
+        >>> len(phase_fingerprint(steps, model_fingerprint=None))
+        64
+    """
+    return _phase_hash(without_nulls(list(steps)), model_fingerprint=model_fingerprint)
+
+
+def earlier_phase_fingerprints(steps: Sequence[Mapping[str, Any]], *, model_fingerprint: str | None) -> set[str]:
+    """The fingerprints that earlier versions, which kept the null-valued keys, gave the same
+    phase: of the steps with all their null-valued keys, or without one of them (recorded before
+    the package added that key; a record older than two such keys is not matched).
+
+    Example:
+        >>> steps = [{"eval": "ClassificationEvaluator", "report_path": None, "new_key": None}]
+        >>> older = _phase_hash([{"eval": "ClassificationEvaluator", "report_path": None}], model_fingerprint="m")
+        >>> older in earlier_phase_fingerprints(steps, model_fingerprint="m")
+        True
+    """
+    variants = [list(steps), *one_null_dropped(list(steps))]
+    return {_phase_hash(variant, model_fingerprint=model_fingerprint) for variant in variants}
 
 
 def input_changes(old: Mapping[str, Any] | None, *, identity: Any) -> list[str]:

@@ -138,9 +138,11 @@ class _WarningCollector(logging.Handler):
         self.recorder = recorder
 
     def emit(self, record: logging.LogRecord) -> None:  # noqa: D102
+        phase = self.recorder.phase
         self.recorder.data["warnings"].append(
             {
-                "step": self.recorder.current_step,
+                "step": self.recorder.current_step if len(phase) < 2 else None,
+                "phase": [phase[0], phase[-1]] if len(phase) > 1 else None,
                 "level": record.levelname,
                 "logger": record.name,
                 "message": record.getMessage(),
@@ -154,6 +156,25 @@ def _earlier_trainings(path: Path) -> list[dict[str, Any]]:
         return list(read_record(path).get("trainings") or [])
     except DataError:
         return []
+
+
+def _earlier_survey(path: str, *, since: float) -> str | None:
+    """When the survey record at ``path`` was last written by an earlier run (its ``updated``
+    time, or its file's), None when this run, started at ``since`` (``time.time()``), wrote it.
+
+    Example:
+        >>> import tempfile
+        >>> survey = Path(tempfile.mkdtemp()) / "survey.json"
+        >>> _ = survey.write_text('{"updated": "2026-01-02T03:04:05+00:00"}')
+        >>> _earlier_survey(str(survey), since=time.time() + 60), _earlier_survey(str(survey), since=0.0)
+        ('2026-01-02T03:04:05+00:00', None)
+    """
+    written = Path(path).stat().st_mtime if Path(path).is_file() else since
+    if written >= since:
+        return None
+    with contextlib.suppress(OSError, ValueError, LookupError, TypeError):
+        return str(json.loads(Path(path).read_text(encoding="utf-8"))["updated"])
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(written))
 
 
 class RunRecorder:
@@ -184,7 +205,8 @@ class RunRecorder:
         self.earlier_trainings = _earlier_trainings(self.paths["json"]) if resume else []
         self.writes = False  # set by the runner once the output prefix is this run's
         self.current_step: int | None = None
-        self._start = time.perf_counter()
+        self.phase: list[int] = []  # the steps running together (a per-cloud phase: several)
+        self._start, self._wall_start = time.perf_counter(), time.time()
         self.data: dict[str, Any] = {
             "format": RECORD_FORMAT,
             "version": RECORD_VERSION,
@@ -258,6 +280,10 @@ class RunRecorder:
             yield
             return
         self.current_step, entry["status"] = index, "running"
+        self.phase.append(index)
+        if len(self.phase) > 1:  # entered inside another step: they run as one phase
+            for member in self.phase:
+                self.data["steps"][member]["phase"] = [self.phase[0], index]
         begin = time.perf_counter()
         try:
             yield
@@ -269,7 +295,8 @@ class RunRecorder:
             entry["status"] = "done"
         finally:
             entry["seconds"] = round(time.perf_counter() - begin, 3)
-            self.current_step = None
+            self.phase.remove(index)
+            self.current_step = self.phase[-1] if self.phase else None
             self.take_facts(state)
             self.write_json()
 
@@ -309,6 +336,7 @@ class RunRecorder:
         if total is None or len(indices) < 2:
             return
         for index, share in zip(indices, weights):
+            self.data["steps"][index]["phase_seconds"] = total
             self.data["steps"][index]["seconds"] = round(
                 total * (share / weight if weight > 0 else 1 / len(indices)), 3
             )
@@ -356,6 +384,7 @@ class RunRecorder:
         survey = {name: expand_output(path, prefix=self.prefix) for name, path in SURVEY_FILES.items()}
         if any(Path(path).is_file() for path in survey.values()):
             self.data["survey"] = survey
+            self.data["survey_earlier"] = _earlier_survey(survey["json"], since=self._wall_start)
         self.write_json()
         if not self.writes:
             return

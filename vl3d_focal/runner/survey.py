@@ -48,7 +48,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,8 @@ from vl3d_focal.io.timestamps import now
 from vl3d_focal.reports.survey_map import tile_evaluations, write_survey_map
 from vl3d_focal.runner.cloud_task import CloudOutcome
 from vl3d_focal.runner.resume_checks import buffer_changes, input_changes, recorded_buffer
-from vl3d_focal.runner.survey_scores import kept_scores, scores_of, survey_sums, tile_scores
+from vl3d_focal.runner.survey_scores import kept_scores, survey_sums, tile_scores
+from vl3d_focal.runner.survey_tiles import empty_footprint, new_tile
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ class SurveyRecord:
         warnings: the survey's own (tiles not all in one CRS).
         index: the run's tile index (the identities of the neighbours a buffer used), or None.
         resume: the run resumes: its record is written also before its first phase.
+        kinds: the run's step kinds (``train``, ``eval``...), which name the models scored as the
+            run report does (:func:`~vl3d_focal.reports.run_summary.model_label`).
     """
 
     def __init__(
@@ -98,16 +101,18 @@ class SurveyRecord:
         warnings: Sequence[str] = (),
         index: TileIndex | None = None,
         resume: bool = False,
+        kinds: Sequence[str] = (),
     ) -> None:
+        self.steps = [{"kind": kind} for kind in kinds]
         self.tiles, self.crs, self.previous, self.warnings = tiles, crs, dict(previous), list(warnings)
-        self.index, self.resume = index, resume
-        self.status = "running"
+        self.index, self.resume, self.status = index, resume, "running"
         self.error: str | None = None
         self.previous_phases: list[dict[str, Any]] = []
         self.json_path = Path(expand_output(SURVEY_FILES["json"], prefix=model_prefix))
         self.map_path = Path(expand_output(SURVEY_FILES["geojson"], prefix=model_prefix))
         self._by_path = {tile["path"]: tile for tile in tiles}
         self.phases: list[dict[str, Any]] = []
+        self._matching: list[set[str]] = []  # per phase: the fingerprints a previous record's tile may hold
         self.started, self._next_write, self._processed = now(), 0.0, 0
         kill = os.environ.get(KILL_AFTER_VARIABLE, "")
         self._kill_after = int(kill) if kill.isdigit() else None
@@ -123,10 +128,11 @@ class SurveyRecord:
         index: TileIndex,
         resume: bool,
         set_aside: Mapping[str, str] | None = None,
+        kinds: Sequence[str] = (),
     ) -> SurveyRecord:
         """A new record of every input cloud (``failures``: those already failed, with their
-        message; ``set_aside``: those skipped, with the reason), with the previous record's tiles
-        when resuming.
+        message; ``set_aside``: those skipped, with the reason; ``kinds``: the run's step kinds),
+        with the previous record's tiles when resuming.
 
         Example:
             >>> record = SurveyRecord.start(inputs=["a.laz"], prefixes=["out/a/"], failures={},
@@ -134,30 +140,13 @@ class SurveyRecord:
             >>> record.tiles[0]["status"], record.json_path.as_posix()
             ('pending', 'out/survey.json')
         """
-        tiles = []
-        for path, prefix in zip(inputs, prefixes):
-            footprint = index.get(path)
-            tiles.append(
-                {
-                    "path": str(path),
-                    "prefix": prefix,
-                    "status": "pending",
-                    "points": footprint.points if footprint else None,
-                    "bounds": [*footprint.low[:2], *footprint.high[:2]] if footprint else None,
-                    "crs": footprint.crs if footprint else None,
-                    "input": footprint.identity if footprint else None,
-                    "seconds": 0.0,
-                    "outputs": [],
-                    **scores_of([]),
-                    "error": None,
-                    "removed_outputs": [],
-                    "warnings": [],
-                    "peak_memory_mib": None,
-                    "phases": [],
-                    "buffers": [],
-                    "final_cloud": None,
-                }
-            )
+        set_aside = dict(set_aside or {})
+        tiles = [
+            new_tile(path, prefix=prefix, footprint=index.get(path))
+            if str(path) not in set_aside
+            else new_tile(path, prefix=prefix, footprint=empty_footprint(path), empty=True)
+            for path, prefix in zip(inputs, prefixes)
+        ]
         record = cls(
             tiles=tiles,
             model_prefix=model_prefix,
@@ -166,6 +155,7 @@ class SurveyRecord:
             warnings=index.crs_warnings(),
             index=index,
             resume=resume,
+            kinds=kinds,
         )
         if resume and record.json_path.is_file():
             try:
@@ -176,7 +166,7 @@ class SurveyRecord:
                 logger.warning("%s: unreadable (%s); every tile is processed again", record.json_path, err)
         for path, message in failures.items():
             record.fail(path, message)
-        for path, reason in (set_aside or {}).items():
+        for path, reason in set_aside.items():
             record._tile(path).update(status="skipped", reason=reason, warnings=[reason])
         return record
 
@@ -204,9 +194,13 @@ class SurveyRecord:
         """The tiles that have not failed."""
         return [tile for tile in self.tiles if tile["status"] != "failed"]
 
-    def begin_phase(self, *, kinds: Sequence[str], model_fingerprint: str | None, fingerprint: str) -> int:
-        """Records a phase (a run of per-cloud steps) about to start; returns its number."""
+    def begin_phase(
+        self, *, kinds: Sequence[str], model_fingerprint: str | None, fingerprint: str, earlier: Collection[str] = ()
+    ) -> int:
+        """Records a phase (a run of per-cloud steps) about to start; returns its number (``earlier``:
+        :func:`~vl3d_focal.runner.resume_checks.earlier_phase_fingerprints`, also matched on resume)."""
         self.phases.append({"steps": list(kinds), "model_fingerprint": model_fingerprint, "fingerprint": fingerprint})
+        self._matching.append({fingerprint, *earlier})
         return len(self.phases) - 1
 
     def fail(self, path: str, message: str) -> None:
@@ -215,7 +209,7 @@ class SurveyRecord:
 
     def is_complete(self, path: str, *, phase: int, outputs: Sequence[str]) -> bool:
         """Whether the previous record finished this phase of the tile with the same fingerprint
-        and its outputs exist.
+        (or one an earlier version gave the same phase: :meth:`begin_phase`) and its outputs exist.
 
         Example:
             >>> SurveyRecord(tiles=[], model_prefix="o/", crs=None, previous={}).is_complete(
@@ -226,11 +220,8 @@ class SurveyRecord:
         if not isinstance(old, Mapping) or old.get("status") not in FINISHED or phase >= len(self.phases):
             return False
         done = old.get("phases") or []
-        return (
-            len(done) > phase
-            and done[phase] == self.phases[phase]["fingerprint"]
-            and all(Path(output).is_file() for output in outputs)
-        )
+        matching = len(done) > phase and done[phase] in self._matching[phase]
+        return matching and all(Path(output).is_file() for output in outputs)
 
     def skip(self, path: str, *, phase: int, outputs: Sequence[str]) -> None:
         """Records a tile whose phase the previous run completed (its facts are kept)."""
@@ -340,7 +331,7 @@ class SurveyRecord:
         tiles = self.shown_tiles()
         finished_tiles = [tile for tile in tiles if tile["status"] in FINISHED]
         phases = self.phases or self.previous_phases  # a resumed run that stopped before its phases
-        sums = survey_sums(finished_tiles)  # grouped as the run report's evaluations
+        sums = survey_sums(finished_tiles, steps=self.steps)  # grouped as the run report's evaluations
         note = sums.pop("note")
         if note and (finished or self.status != "running"):  # once, as the run ends
             logger.warning(
@@ -390,7 +381,7 @@ class SurveyRecord:
         document = self.document(finished=finished)
         with atomic_output(self.json_path) as tmp:
             tmp.write_text(dumps_listing(document, key="tiles"), encoding="utf-8")
-        write_survey_map(self.map_path, document["tiles"], crs=self.crs)
+        write_survey_map(self.map_path, document["tiles"], crs=self.crs, steps=self.steps)
         end = time.monotonic()
         self._next_write = end + max(WRITE_INTERVAL_S, (end - start) / WRITE_SHARE)
 

@@ -67,8 +67,10 @@ def scores_of(evaluations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def survey_sums(tiles: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The survey's scores of the finished ``tiles``: ``tiles_scored`` (tiles with an evaluation),
+def survey_sums(tiles: Sequence[Mapping[str, Any]], *, steps: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The survey's scores of the finished ``tiles`` (``steps``: the run's, ``{"kind": ...}`` each,
+    which name a model trained in the run by its train step, as the run report does):
+    ``tiles_scored`` (tiles with an evaluation),
     ``models`` (per model and class set: ``label``, ``model``, ``tiles_summed`` and ``metrics``,
     their confusion matrices summed), ``metrics`` and ``tiles_summed`` (those of the one model,
     else null and 0) and ``note``: why the scores are not summed together, when some tiles score
@@ -81,6 +83,11 @@ def survey_sums(tiles: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         >>> sums = survey_sums([one])
         >>> [(g["label"], g["tiles_summed"], g["metrics"]["OA"]) for g in sums["models"]], sums["metrics"], sums["note"]
         ([('M (loaded a.keras)', 1, 0.875), ('M (loaded b.keras)', 1, 1.0)], None, None)
+        >>> two = {**one, "model": {"model": "M", "training": 0}, "further_evaluations": [
+        ...        {"metrics": m([[4, 0], [0, 4]]), "model": {"model": "M", "training": 1}}]}
+        >>> steps = [{"kind": "train"}, {"kind": "eval"}, {"kind": "train"}, {"kind": "eval"}]
+        >>> [g["label"] for g in survey_sums([two], steps=steps)["models"]]
+        ['M (step 1)', 'M (step 3)']
     """
     scored = [
         {**evaluation, "tile": tile["path"]}
@@ -88,7 +95,7 @@ def survey_sums(tiles: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for evaluation in tile_evaluations(tile)
         if (evaluation.get("metrics") or {}).get("confusion_matrix") is not None
     ]
-    groups = model_evaluations({"evaluations": scored})
+    groups = model_evaluations({"steps": list(steps), "evaluations": scored})
     covered = [{evaluation["tile"] for evaluation in group["evaluations"]} for group in groups]
     models = [
         {

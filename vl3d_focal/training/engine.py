@@ -10,9 +10,8 @@ training): ``class_weights.json``, ``history.csv``/``history.png``, ``resume/che
 (after every good epoch, for ``--resume``) and, with ``checkpoint`` or ``checkpoint_path``,
 ``best.weights.h5`` (restored into the model after fitting). The VL3D outputs the step names go
 where it says: ``checkpoint_path`` (the best model at each improvement), ``summary_report_path``,
-``architecture_graph_path``, ``training_history_dir`` and the reports of
-:mod:`~vl3d_focal.training.evaluation`. The model, optimizer and loss are created under the
-job's distribution strategy; ``batch_size`` is the global batch.
+``architecture_graph_path``, ``training_history_dir`` and the reports of :mod:`~vl3d_focal.training.evaluation`.
+The model, optimizer and loss are created under the job's distribution strategy; ``batch_size`` is the global batch.
 
 Example:
     >>> from vl3d_focal.steps.train import run_train  # builds the TrainingJob of a train step, runs a Trainer
@@ -353,9 +352,10 @@ class Trainer:
 
             kept = epoch_facts(model_handling=self.handling, callbacks=self.callbacks, rows=self.history.rows)
             logger.info("%s", epochs_sentence(kept))
-            plot_training_history(csv_path=files.history_csv, png_path=files.history_png, kept=kept["kept"]["epoch"])
-            if "training_history_dir" in self.outputs:
-                write_history_folder(csv_path=files.history_csv, folder=self.outputs["training_history_dir"])
+            epoch, history_dir = kept["kept"]["epoch"], self.outputs.get("training_history_dir")
+            plot_training_history(csv_path=files.history_csv, png_path=files.history_png, kept=epoch)
+            if history_dir is not None:
+                write_history_folder(csv_path=files.history_csv, folder=history_dir, kept=epoch)
         return self.bundle()
 
     def report(self, bundle: ModelBundle) -> None:

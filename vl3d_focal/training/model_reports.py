@@ -84,14 +84,15 @@ def write_architecture_graph(model: keras.Model, path: Path, *, args: Mapping[st
     return path
 
 
-def write_history_folder(*, csv_path: Path, folder: Path) -> list[Path]:
-    """``training_history_dir``: a copy of the history CSV and its plot as SVG, in ``folder``.
+def write_history_folder(*, csv_path: Path, folder: Path, kept: int | None = None) -> list[Path]:
+    """``training_history_dir``: a copy of the history CSV and its plot as SVG, in ``folder``, the
+    epoch whose weights the model keeps (``kept``, counted from 1) marked as in ``history.png``.
 
     Example:
         >>> import tempfile
         >>> folder = Path(tempfile.mkdtemp())
         >>> _ = (folder / "h.csv").write_text("epoch,loss\\n1,0.9\\n2,0.5\\n")
-        >>> [p.name for p in write_history_folder(csv_path=folder / "h.csv", folder=folder / "history")]
+        >>> [p.name for p in write_history_folder(csv_path=folder / "h.csv", folder=folder / "history", kept=2)]
         ['training_history.csv', 'training_history.svg']
     """
     from vl3d_focal.reports.history import plot_training_history
@@ -99,6 +100,6 @@ def write_history_folder(*, csv_path: Path, folder: Path) -> list[Path]:
     table, picture = (Path(folder) / name for name in HISTORY_FILES)
     with atomic_output(table) as tmp:
         shutil.copyfile(csv_path, tmp)
-    plot_training_history(csv_path=table, png_path=picture)
+    plot_training_history(csv_path=table, png_path=picture, kept=kept)
     logger.info("wrote the training history to %s", folder)
     return [table, picture]
