@@ -278,9 +278,8 @@ class CloudPhases:
         failed_before = 0 if record is None else len(record.failed_tiles())
         if executor is not None and not local:
             context.guarded = self._before_workers_write(tasks, patterns, finals=finals)
-            context.owner = RunOwner.of(
-                f"{self.state.model_prefix}{LOCK_NAME}"
-            )  # a task outliving it publishes nothing
+            lock = f"{self.state.model_prefix}{LOCK_NAME}"
+            context.owner = RunOwner.of(lock)  # a task outliving its run publishes nothing
         outcomes = iter(()) if executor is None else executor.run(run_cloud_task, tasks, shared=context)
         counts, start, step_seconds = {"done": 0, "failed": 0}, time.monotonic(), [0.0] * len(steps)
         with Progress(
