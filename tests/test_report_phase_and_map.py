@@ -126,3 +126,8 @@ def test_the_recorder_tells_an_earlier_survey_from_this_runs(tmp_path):
     os.utime(tmp_path / "o" / "survey.json")  # written during this run
     recorder.finish()
     assert recorder.data["survey_earlier"] is None
+    record = tmp_path / "o" / "survey.json"  # an earlier run's record without its "updated" time
+    record.write_text(json.dumps({"tiles": []}))
+    os.utime(record, (0, 0))
+    recorder.finish()
+    assert recorder.data["survey_earlier"] == "1970-01-01T00:00:00+00:00"  # its file's time, in UTC

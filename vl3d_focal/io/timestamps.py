@@ -21,6 +21,17 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
+def stamp(seconds: float) -> str:
+    """A moment given in seconds since the epoch (``time.time()``, a file's ``st_mtime``) stamped
+    as :func:`now` stamps the time now.
+
+    Example:
+        >>> stamp(0.0)
+        '1970-01-01T00:00:00+00:00'
+    """
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat(timespec="seconds")
+
+
 def readable(stamp: object) -> str:
     """A record's time stamp as a person reads it: UTC stamps as ``YYYY-MM-DD HH:MM:SS UTC``,
     other stamps (local times of older records) with the date and time apart, anything else as given.

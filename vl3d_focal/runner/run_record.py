@@ -38,7 +38,7 @@ from vl3d_focal import __version__
 from vl3d_focal.config.prefixes import LOCK_NAME, REPORT_FILES, SURVEY_FILES, expand_output
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.io.timestamps import now
+from vl3d_focal.io.timestamps import now, stamp
 from vl3d_focal.reports.run_summary import RECORD_FORMAT, read_record
 from vl3d_focal.runner.outputs import output_files, spec_prefix
 from vl3d_focal.steps.state import PipelineState
@@ -174,7 +174,7 @@ def _earlier_survey(path: str, *, since: float) -> str | None:
         return None
     with contextlib.suppress(OSError, ValueError, LookupError, TypeError):
         return str(json.loads(Path(path).read_text(encoding="utf-8"))["updated"])
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(written))
+    return stamp(written)
 
 
 class RunRecorder:
