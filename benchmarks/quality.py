@@ -16,6 +16,7 @@ Example:
     python -m benchmarks.quality --quick --out /tmp/quality.json
     python -m benchmarks.quality --models pointnet,autoencoder,forest --variants ce,focal_g2 --seeds 7,8,9
     python -m benchmarks.quality --variants focal_g2 --held-out 77050_627760 --workdir out/q/fold0
+    python -m benchmarks.quality --variants focal_g2 --evaluate extra/a.laz,extra/b.laz --workdir out/q/extra
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from benchmarks.quality_models import MODEL_KEYS, model_train_step, takes_loss  # noqa: E402
 from benchmarks.quality_report import format_table, mark_targets, rarest_classes, targets_text, variant_name  # noqa: E402
+from benchmarks.quality_tiles import held_out, parse_clouds, with_clouds  # noqa: E402
 from benchmarks.run_variant import run_variant  # noqa: E402
 from benchmarks.seed_spread import format_summary, parse_seeds, run_name, summarise  # noqa: E402
 from benchmarks.sensor_copies import copies_of  # noqa: E402
@@ -213,24 +215,6 @@ def evaluation_paths(*, predict_spec: Mapping[str, Any]) -> dict[str, Path]:
     return {Path(i).stem: Path(expand_output(reports[0], prefix=p)) for i, p in zip(inputs, prefixes)}
 
 
-def held_out(predict_doc: Mapping[str, Any], *, tile: str, tiles: list[Path], predict_dir: Path) -> dict[str, Any]:
-    """The predict spec evaluating the one tile whose file name holds ``tile`` instead of the
-    base's (a fold of a leave-one-tile-out: :func:`variant_specs` then trains on the others).
-
-    Raises:
-        ValueError: no tile's name, or more than one, holds ``tile``.
-
-    Example:
-        >>> tiles = [Path("/d/ign/a_77050.laz"), Path("/d/ign/a_77055.laz")]
-        >>> held_out({"in_pcloud": ["x.laz"]}, tile="77055", tiles=tiles, predict_dir=Path("/d/examples"))
-        {'in_pcloud': ['../ign/a_77055.laz']}
-    """
-    matches = [path for path in tiles if tile in path.name]
-    if len(matches) != 1:
-        raise ValueError(f"--held-out {tile!r}: expected one tile whose name holds it, got {[m.name for m in matches]}")
-    return {**copy.deepcopy(dict(predict_doc)), "in_pcloud": [os.path.relpath(matches[0], predict_dir)]}
-
-
 def main(*, argv: list[str] | None = None) -> int:
     """Command line entry point (see ``--help``).
 
@@ -273,11 +257,21 @@ def main(*, argv: list[str] | None = None) -> int:
         help=f"comma-separated models among {', '.join(MODEL_KEYS)}, on the base's "
         "features (default: the base's model)",
     )
-    parser.add_argument(
+    clouds = parser.add_mutually_exclusive_group()
+    clouds.add_argument(
         "--held-out",
         default=None,
         help="evaluate the IGN tile whose name holds this (e.g. 77050_627760) instead of the base's, "
         "training on the other tiles: one fold of a leave-one-tile-out",
+    )
+    clouds.add_argument(
+        "--evaluate",
+        type=parse_clouds,
+        default=None,
+        metavar="PATHS",
+        help="evaluate these comma-separated labelled .las/.laz files instead of the base's tile, training "
+        "on all of the base's tiles (less any given here); the table scores them together (confusion "
+        "matrices summed)",
     )
     args = parser.parse_args(argv)
     if not any(IGN_DIR.glob("*.laz")):
@@ -297,6 +291,8 @@ def main(*, argv: list[str] | None = None) -> int:
             )
         except ValueError as exc:
             parser.error(str(exc))
+    if args.evaluate:
+        predict_doc = with_clouds(predict_doc, clouds=args.evaluate, predict_dir=BASE_PREDICT.parent)
     base_step = _train_step(train_doc, file=BASE_TRAIN)
     base_loss = base_step["model_args"]["compilation_args"]["loss"]
     if base_step["model_args"].get("model_handling", {}).get("class_weight") is not None:
@@ -403,6 +399,7 @@ def main(*, argv: list[str] | None = None) -> int:
         },
         "base": [str(BASE_TRAIN.relative_to(REPO)), str(BASE_PREDICT.relative_to(REPO))],
         "held_out": args.held_out,
+        "evaluated": None if args.evaluate is None else [str(path) for path in args.evaluate],
         "class_counts": counts,
         "rarest_classes": rare,
         "targets": marks,

@@ -113,11 +113,8 @@ def format_table(*, runs: Mapping[str, Mapping[str, Any]], class_names: list[str
         ("predict_points_per_s", "prediction points/s", 0),
     ):
         rows.append((label, [runs[n].get(key) for n in names], digits))
-    for suffix, label in SENSOR_ROWS.items():  # the --sensors copies of the evaluated tile
-        found = [
-            next((e for tile, e in (runs[n].get("evaluations") or {}).items() if tile.endswith(suffix) and e), None)
-            for n in names
-        ]
+    for suffix, label in SENSOR_ROWS.items():  # the --sensors copies of the evaluated tiles, pooled as they are
+        found = [(runs[n].get("copies") or {}).get(suffix) for n in names]
         if any(found):
             rows.append((f"mIoU, {label}", [None if e is None else e["mIoU"] for e in found], 3))
             rows.append(

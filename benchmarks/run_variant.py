@@ -23,6 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from benchmarks.quality_report import SENSOR_ROWS
+from benchmarks.quality_tiles import pooled_evaluation, tiles_text
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -158,7 +161,9 @@ def run_variant(*, name: str, variant_dir: Path, evaluations: Mapping[str, Path]
     run["evaluations"] = {
         tile: json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None for tile, p in evaluations.items()
     }
-    run["evaluation"] = next(iter(run["evaluations"].values()), None)
+    run["evaluation"] = pooled_evaluation(run["evaluations"])  # the tiles together, the --sensors copies apart
+    run["copies"] = {suffix: pooled_evaluation(run["evaluations"], copies=suffix) for suffix in SENSOR_ROWS}
+    print(f"[{name}] {tiles_text(run['evaluations'], run['evaluation'])}", flush=True)
     if run["evaluation"] is None:
         print(f"[{name}] no evaluation (see {run['predict']['log']})", flush=True)
     return run

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.quality_tiles import pooled_evaluation
+
 OVERALL: tuple[tuple[str, str], ...] = (("OA", "OA"), ("mIoU", "mIoU"), ("macro_F1", "macro-F1"))
 
 
@@ -125,8 +127,8 @@ def format_summary(summary: Mapping[str, Mapping[str, Sequence[float]]], *, seed
 
 
 def merge_results(results: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], list[str], list[int]]:
-    """The runs of several ``benchmarks.quality`` result files (each run's evaluation taken from
-    its ``evaluations``), and the variants and seeds their names hold, in order of appearance.
+    """The runs of several ``benchmarks.quality`` result files (each run's evaluation pooled
+    over its ``evaluations``), and the variants and seeds their names hold, in order of appearance.
 
     Example:
         >>> runs, variants, seeds = merge_results([{"runs": {"ce_seed7": {"evaluations": {"t": {"mIoU": 0.6}}}}},
@@ -146,7 +148,7 @@ def merge_results(results: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any],
             variants += [variant] if variant not in variants else []
             seeds += [seed] if seed not in seeds else []
             evaluations = run.get("evaluations") or {}
-            runs[name] = {**run, "evaluation": next(iter(evaluations.values()), None)}
+            runs[name] = {**run, "evaluation": pooled_evaluation(evaluations)}
     return runs, variants, seeds
 
 

@@ -4,7 +4,6 @@ block by block and streamed, with the same result (issue 13, item 1)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import laspy
 import numpy as np
@@ -135,13 +134,14 @@ def test_training_class_distribution_draws_the_autoencoders_training_fields(tmp_
 
 def test_fps_support_strategy_places_the_autoencoders_fields(tmp_path, caplog):
     """VL3D's hierarchical_fps takes support_strategy 'fps' (any case) and its number of centres:
-    the model trains and predicts on the fields of those centres, and stores the strategy. Its
+    the model trains on the fields of those centres only, predicts every point, and stores the strategy. Its
     receptive-field reports are written (the support points: those centres) and auto-validation
     runs on the validation fields, and the activations are written by the train step and by
     DLModelEvaluator (these failed or were ignored for the autoencoder)."""
     scene = generate_urban_scene(seed=3, size_m=40.0, density=8.0)
     scene.write(tmp_path / "scene.las")
-    pre_processing = {**SCENE_HIERARCHY, "support_strategy": "FPS", "support_strategy_num_points": 12}
+    count = 12  # VL3D trains on these fields only
+    pre_processing = {**SCENE_HIERARCHY, "support_strategy": "FPS", "support_strategy_num_points": count}
     reports = {
         "training_receptive_fields_distribution_report_path": "*training_eval/fields.log",
         "training_support_points_report_path": "*training_eval/support_points.laz",
@@ -158,18 +158,17 @@ def test_fps_support_strategy_places_the_autoencoders_fields(tmp_path, caplog):
     spec["sequential_pipeline"][1]["model_args"]["model_handling"].update(training_epochs=1, validation_split=0.25)
     (tmp_path / "train.json").write_text(json.dumps(spec))
     caplog.set_level("INFO", logger="vl3d_focal")
-    execute_pipeline(load_spec(tmp_path / "train.json"))
+    state = execute_pipeline(load_spec(tmp_path / "train.json"))
     field_spec = depth0_field_spec(pre_processing)
-    fields = build_fields(scene.xyz, field_spec).indices
-    grid_fields = len(field_centers(scene.xyz, replace(field_spec, support_strategy="grid")))
-    assert len(fields) != grid_fields  # the 12 furthest points, then extra centres for the points beyond them
+    fields = build_fields(scene.xyz, field_spec, training=True).indices
+    assert len(fields) == count  # VL3D's training fields: the furthest points, no extra centre
     labelled = np.any(~np.isin(np.asarray(scene.classification)[fields], [0, 7]), axis=1)
     scored = int(labelled.sum())
     validation = round(0.25 * scored)  # fields of ignored points only are left out
     assert f"training fields: {scored - validation}, validation fields: {validation}" in caplog.text
     assert f"auto-validation on {validation} fields: OA=" in caplog.text
-    centres = field_centers(scene.xyz, field_spec)
-    for support_points, expected in (("training_eval", centres[labelled]), ("eval", centres)):
+    training, centres = field_centers(scene.xyz, field_spec, training=True), field_centers(scene.xyz, field_spec)
+    for support_points, expected in (("training_eval", training[labelled]), ("eval", centres)):
         written = laspy.read(tmp_path / "out" / support_points / "support_points.laz")
         np.testing.assert_allclose(np.stack([written.x, written.y, written.z], axis=1), expected, atol=0.01)
     assert "building" in (tmp_path / "out/training_eval/fields.log").read_text()
@@ -179,8 +178,10 @@ def test_fps_support_strategy_places_the_autoencoders_fields(tmp_path, caplog):
         assert list(written.point_format.extra_dimension_names) == [f"f{k}" for k in range(1, width + 1)]
     assert (tmp_path / "out/eval/fields.svg").read_text().lstrip().startswith("<?xml")
     stored = load_bundle(tmp_path / "out/model/model.keras").field_spec
-    assert (stored.support_strategy, stored.support_strategy_num_points) == ("fps", 12)
-    assert json.loads((tmp_path / "out/eval/evaluation.json").read_text())["OA"] > 0.3
+    assert (stored.support_strategy, stored.support_strategy_num_points) == ("fps", count)
+    probabilities = state.clouds[0].result.probabilities  # prediction covers and classifies every point
+    assert probabilities.shape == (len(scene.xyz), 5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
 
 
 def test_dl_model_evaluator_outputs_a_models_predictions_from_mined_features(tmp_path):

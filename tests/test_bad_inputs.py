@@ -11,6 +11,7 @@ on stderr.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import shutil
 import subprocess
@@ -39,7 +40,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "nan_coordinates": ("nan_scale.las", "400 of 400 points have NaN or infinite coordinates"),
     "inf_coordinates": ("inf_offset.las", "NaN or infinite coordinates", "inf"),
     "nan_feature": ("nan_feature.las", "NaN or infinite feature values ('reflectance' at 58 points)"),
-    "missing_feature": ("good.las", "fnames[1]: 'nir' is not a feature of", "Its features: x, y, z"),
+    "missing_feature": ("good.las", "fnames[1]: 'nir' is not a feature of", "in the file: x, y, z"),
     "unlabelled_training": ("unlabelled.las", "no reference labels", "0: 400 points"),
     "unlabelled_evaluation": ("unlabelled.las", "no reference labels", "0: 400 points"),
     "unmapped_codes": ("unmapped_codes.las", "neither mapped to a class nor ignored (9: 5 points, 17: 3 points)"),
@@ -106,8 +107,11 @@ def _check_outcome(case: str, *, status: int, stderr: str, spec: Path) -> None:
         if line.startswith("vl3d-focal: error: ") or ": $." in line
     ]
     assert len(error_lines) == 1, stderr[-3000:]
+    lines = stderr.splitlines()
+    after = lines[lines.index(error_lines[0]) + 1 :]  # a validation error lists a cloud's features on indented lines
+    error = "\n".join([error_lines[0], *itertools.takewhile(lambda line: line.startswith("  "), after)])
     for fragment in EXPECTED[case]:
-        assert fragment in error_lines[0], error_lines[0]
+        assert fragment in error, error
     out = spec.parent / "out" / case
     written = [p for p in out.rglob("*") if p.is_file() and p.name not in RUN_FILES] if out.exists() else []
     assert written == [], f"{case} left outputs behind: {written}"

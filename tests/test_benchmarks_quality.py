@@ -244,3 +244,104 @@ def test_model_variants_share_the_features_and_training(base):
         assert train["sequential_pipeline"][:-2] == train_doc["sequential_pipeline"][:-2]  # the miners are the base's
         assert validate_spec(train, base_dir=quality.BASE_TRAIN.parent, check_files=False) == []
     assert quality_report.variant_name("forest", None) == "forest"
+
+
+def _tiny_las(path: Path) -> Path:
+    import laspy
+    import numpy as np
+
+    las = laspy.LasData(laspy.LasHeader(point_format=6, version="1.4"))
+    las.x, las.y, las.z = np.arange(3.0), np.zeros(3), np.zeros(3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    las.write(path)
+    return path
+
+
+def test_evaluate_predicts_the_given_clouds_and_trains_on_all_the_base_tiles(base, tmp_path, monkeypatch):
+    from benchmarks.quality_tiles import parse_clouds, with_clouds
+
+    train_doc, predict_doc = base
+    a, b = _tiny_las(tmp_path / "extra" / "a.laz"), _tiny_las(tmp_path / "other" / "b.las")
+    monkeypatch.chdir(tmp_path)
+    clouds = parse_clouds(f"extra/a.laz, {b}")  # relative to the current folder, or absolute
+    assert clouds == [a, b]
+    variant_dir = tmp_path / "w" / "ce"
+    variant_dir.mkdir(parents=True)
+    train, predict = quality.variant_specs(
+        train_doc=train_doc,
+        predict_doc=with_clouds(predict_doc, clouds=clouds, predict_dir=quality.BASE_PREDICT.parent),
+        train_dir=quality.BASE_TRAIN.parent,
+        predict_dir=quality.BASE_PREDICT.parent,
+        variant_dir=variant_dir,
+        loss={"function": quality.FOCAL},
+        epochs=None,
+    )
+    assert predict["in_pcloud"] == ["../../extra/a.laz", "../../other/b.las"]  # relative to the variant's folder
+    assert [os.path.normpath(variant_dir / p) for p in predict["in_pcloud"]] == [str(a), str(b)]
+    base_tiles = [os.path.normpath(quality.BASE_TRAIN.parent / p) for p in train_doc["in_pcloud"]]
+    assert [os.path.normpath(variant_dir / p) for p in train["in_pcloud"]] == base_tiles  # every tile trains
+    assert len(base_tiles) == 4
+    (variant_dir / "predict_eval.json").write_text(json.dumps(predict))
+    normalised = load_spec(variant_dir / "predict_eval.json", check_files=False)
+    assert quality.evaluation_paths(predict_spec=normalised) == {
+        "a": variant_dir / "predict" / "a" / "eval" / "evaluation.json",
+        "b": variant_dir / "predict" / "b" / "eval" / "evaluation.json",
+    }
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--evaluate", "absent.laz"], "argument --evaluate: no such file: "),
+        (["--evaluate", "notes.txt"], "argument --evaluate: not a .las/.laz file: "),
+        (["--evaluate", "extra/a.laz,other/a.las"], "argument --evaluate: two files share a name"),
+        (["--evaluate", " , "], "argument --evaluate: expected comma-separated .las/.laz files"),
+        (["--evaluate", "extra/a.laz", "--held-out", "77050"], "argument --held-out: not allowed with argument"),
+    ],
+)
+def test_evaluate_errors_are_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    _tiny_las(tmp_path / "extra" / "a.laz")
+    _tiny_las(tmp_path / "other" / "a.las")
+    (tmp_path / "notes.txt").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        quality.main(argv=[*argv, "--workdir", str(tmp_path / "w")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and message in err.splitlines()[-1]
+    assert not (tmp_path / "w").exists()
+
+
+def test_pooled_evaluation_sums_the_tiles_confusion_matrices():
+    from benchmarks.quality_tiles import pooled_evaluation, tiles_text
+    from vl3d_focal.reports.metrics import classification_metrics
+
+    names = ["x", "y"]
+    a = classification_metrics([[3, 1], [0, 4]], class_names=names)  # IoU x 3/4, y 4/5: mIoU 0.775
+    b = classification_metrics([[1, 1], [2, 6]], class_names=names)  # IoU x 1/4, y 6/9: mIoU 0.4583
+    perfect = classification_metrics([[9, 0], [0, 9]], class_names=names)
+    # Summed: [[4, 2], [2, 10]]: IoU x = 4 / (6 + 6 - 4) = 1/2, IoU y = 10 / (12 + 12 - 10) = 5/7,
+    # mIoU = (1/2 + 5/7) / 2 = 17/28 = 0.6071 (not the tiles' mean 0.6167); OA = 14/18 = 7/9;
+    # recall x = 4/6, precision x = 4/6, F1 x = 8/12.
+    evaluations = {"a": a, "b": b, "a_intensity_x17": perfect, "a_format0": perfect, "b_format0": b}  # copies apart
+    pooled = pooled_evaluation(evaluations)
+    assert pooled is not None
+    assert pooled["confusion_matrix"] == [[4, 2], [2, 10]]
+    assert pooled["mIoU"] == pytest.approx(17 / 28) and pooled["OA"] == pytest.approx(7 / 9)
+    assert pooled["per_class"]["x"]["IoU"] == pytest.approx(0.5) and pooled["per_class"]["y"]["IoU"] == pytest.approx(
+        5 / 7
+    )
+    assert [pooled["per_class"]["x"][k] for k in ("R", "P", "F1")] == pytest.approx([2 / 3, 2 / 3, 2 / 3])
+    assert pooled_evaluation({"a": a}) == a and pooled_evaluation({"a": a, "b": None}) is None
+    assert tiles_text({"a": a, "b": b}, pooled) == "mIoU a 0.775, b 0.458; pooled 0.607"
+    copies = {suffix: pooled_evaluation(evaluations, copies=suffix) for suffix in quality_report.SENSOR_ROWS}
+    # The format-0 copies of both tiles pooled: [[9, 0], [0, 9]] + [[1, 1], [2, 6]] = [[10, 1], [2, 15]],
+    # IoU x 10/13, y 15/18: mIoU 0.8013; the intensity copy of one tile alone: 1.
+    assert copies["_format0"]["mIoU"] == pytest.approx((10 / 13 + 15 / 18) / 2)
+    runs = {"pointnet_ce": {"evaluation": pooled, "evaluations": evaluations, "copies": copies}}
+    table = quality_report.format_table(runs=runs, class_names=names, rare=[]).splitlines()
+    assert "| mIoU | 0.607 |" in table and "| mIoU, LAS 1.2 format 0 | 0.801 |" in table
+    assert "| mIoU, intensity x17 | 1.000 |" in table
+    assert quality_report.mark_targets(runs={"pointnet_focal_g2": runs["pointnet_ce"]}, rare=["x"], cores=2)[
+        "pointnet_focal_g2"
+    ]["miou"] == pytest.approx(17 / 28)

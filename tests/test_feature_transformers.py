@@ -259,8 +259,10 @@ def test_vl3d_s_own_mine_transform_and_train_pipelines_validate(name):
     checked = check_spec(json.loads(path.read_text()), file=str(path), base_dir=path.parent, check_files=False)
     assert [str(i) for i in checked.issues] == []
     writers = [i for i, step in enumerate(json.loads(path.read_text())["sequential_pipeline"]) if "writer" in step]
-    assert [note.path for note in checked.notes] == [f"$.sequential_pipeline[{writers[1]}]"]  # features as computed
-    assert "it writes the features as computed (VL3D writes them as chosen or projected)" in checked.notes[0].message
+    imputer = next(i for i, step in enumerate(json.loads(path.read_text())["sequential_pipeline"]) if "imputer" in step)
+    assert [note.path for note in checked.notes] == [f"$.sequential_pipeline[{i}]" for i in (imputer, writers[1])]
+    assert "this imputer finds no NaN there" in checked.notes[0].message  # GeometricFeatures give 0, not NaN
+    assert "it writes the features as computed (VL3D writes them as chosen or projected)" in checked.notes[1].message
 
 
 def test_vl3d_s_own_kbest_pipeline_runs(tmp_path, restore_logging):
@@ -303,4 +305,4 @@ def test_a_named_feature_no_input_cloud_offers_is_reported_at_its_place():
     )
     assert at == ("sequential_pipeline", 0, "fnames", 0)
     assert message.startswith("'intensty' is not a feature of a.las nor of a miner step before the feature transformer")
-    assert message.endswith("did you mean 'intensity'?")
+    assert message.splitlines()[0].endswith("did you mean 'intensity'?")

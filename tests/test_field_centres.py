@@ -3,6 +3,8 @@ to_unit_sphere, num_encoding_neighbors, the four neighbourhood shapes."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
@@ -62,12 +64,38 @@ def test_fps_support_strategy_spreads_the_asked_number_of_centres_and_covers_the
     )
     centres = field_centers(xyz, spec)
     first = centres[:40]
+    np.testing.assert_array_equal(first, field_centers(xyz, spec, training=True))  # VL3D's training centres
     assert cKDTree(xyz).query(first)[0].max() == 0.0  # cloud points
-    assert _covered(xyz, centres, spec) and len(centres) > 40  # extra centres fill the gaps
+    assert _covered(xyz, centres, spec) and len(centres) > 40  # at prediction, extra centres fill the gaps
     dims = NEIGHBORHOODS[hood][0]
     gaps = cKDTree(first[:, :dims]).query(first[:, :dims], k=2)[0][:, 1]
     random = xyz[np.random.default_rng(0).choice(len(xyz), 40, replace=False)]
     assert gaps.min() > cKDTree(random[:, :dims]).query(random[:, :dims], k=2)[0][:, 1].min()  # spread out
+
+
+def test_fps_training_fields_are_the_support_points_only_and_prediction_covers_every_point(caplog):
+    xyz = np.random.default_rng(1).uniform(0, 10, (600, 3))
+    spec = FieldSpec(radius=1.0, num_points=16, support_strategy="fps", support_strategy_num_points=16)
+    caplog.set_level("INFO", logger="vl3d_focal")
+    training = build_fields(xyz, spec, seed=0, training=True)
+    assert training.num_fields == 16 and not _covered(xyz, training.centers, spec)  # VL3D: no extra field
+    assert "extra fields" not in caplog.text
+    predicted = build_fields(xyz, spec, seed=0)
+    np.testing.assert_array_equal(predicted.centers[:16], training.centers)
+    assert predicted.num_fields > 16 and bool(predicted.covered_mask(len(xyz)).all())
+    extra = predicted.num_fields - 16
+    assert re.search(
+        rf"\d+ points farther than the radius from the 16 support points: {extra} extra fields "
+        r"so that every point is predicted",
+        caplog.text,
+    )
+    few = FieldSpec(radius=1.0, num_points=16, support_strategy="fps", support_strategy_num_points=1000)
+    assert len(field_centers(xyz[:50], few, training=True)) == 50  # fewer points than asked: all of them
+    caplog.clear()
+    caplog.set_level("DEBUG", logger="vl3d_focal")
+    field_centers(xyz, FieldSpec(radius=1.0, num_points=16, separation_factor=3.0))  # cells wider than fields
+    told = [record.levelname for record in caplog.records if "extra fields" in record.getMessage()]
+    assert told == ["DEBUG"]  # a grid's extra fields: usual, told at DEBUG only
 
 
 def test_fps_centres_are_the_furthest_points():

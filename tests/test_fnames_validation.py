@@ -111,8 +111,8 @@ def test_a_typo_in_model_fnames_is_reported_there_with_the_mined_name(cloud):
     issues, _ = _checked([MINER, step], cloud=cloud, check_files=True)
     assert len(issues) == 1
     assert issues[0].startswith(
-        f"$.sequential_pipeline[1].model_args.fnames[1]: 'planarity_k61' is not a feature of {cloud}; "
-        "did you mean 'planarity_k16'?"
+        f"$.sequential_pipeline[1].model_args.fnames[1]: 'planarity_k61' is not a feature of {cloud} nor of a "
+        "miner step before the train step; did you mean 'planarity_k16'?"
     )
     standardizer = {"feature_transformer": "Standardizer", "fnames": MINED}
     issues, _ = _checked([MINER, standardizer, step], cloud=cloud, check_files=True)
@@ -132,14 +132,14 @@ def test_available_features_are_listed_once_and_smoothing_inputs_get_a_suggestio
     minmax = {"feature_transformer": "MinmaxNormalizer", "fnames": ["intensty"]}
     forest = {"train": "RandomForestClassifier", "fnames": ["intensity", "planarity_k16"], "model_args": {}}
     issues, _ = _checked([MINER, minmax, forest], cloud=cloud, check_files=True)
-    listed = next(issue for issue in issues if "available: " in issue).split("available: ")[1].split(";")[0]
-    assert listed.split(", ").count("planarity_k16") == 1
+    [listing] = [issue for issue in issues if "mined by the steps before: " in issue]
+    assert listing.count("planarity_k16") == 1
     height = {"miner": "HeightFeatures", "fnames": ["floor_distance"], "neighborhood": {"type": "Rectangular2D",
               "radius": 3.0, "separation_factor": 0.5}}  # fmt: skip
     smooth = {"miner": "SmoothFeatures", "input_fnames": ["floor_distance_r3_sep0.5"], "fnames": ["mean"],
               "neighborhood": {"type": "sphere", "radius": 1.0}}  # fmt: skip
     issues, _ = _checked([height, smooth], cloud=cloud, check_files=True)
-    assert len(issues) == 1 and issues[0].endswith("; did you mean 'floor_distance_r3.0_sep0.5'?")
+    assert len(issues) == 1 and issues[0].splitlines()[0].endswith("; did you mean 'floor_distance_r3.0_sep0.5'?")
 
 
 def test_a_broken_smoothing_step_s_named_outputs_raise_no_error_later(cloud):
@@ -258,3 +258,44 @@ def test_an_autoencoder_step_without_fnames_takes_model_args_fnames_as_vl3d_does
         "step's fnames: intensity); got 2 names. VL3D feeds its model the step's fnames and sizes its input by "
         "these, which fails when they differ: give both the same features"
     ]
+
+
+def test_a_step_missing_several_names_gets_one_error_and_the_cloud_s_features_once(cloud):
+    names = ["linearity_r0.1", "planarity_r0.1", "intensty"]
+    imputer = {"imputer": "UnivariateImputer", "fnames": names, "target_val": "NaN"}
+    standardizer = {"feature_transformer": "Standardizer", "fnames": names}
+    forest = {"train": "RandomForestClassifier", "fnames": names, "model_args": {}}
+    issues, _ = _checked([imputer, standardizer, forest], cloud=cloud, check_files=True)
+    assert [issue.split(":")[0] for issue in issues] == [
+        "$.sequential_pipeline[0].fnames",
+        "$.sequential_pipeline[1].fnames",
+        "$.sequential_pipeline[2].fnames",
+    ]
+    first, second, third = (issue.splitlines() for issue in issues)
+    assert first[0] == (
+        f"$.sequential_pipeline[0].fnames: 3 names are not features of {cloud} nor of a miner step before the imputer:"
+    )
+    assert first[1] == "  'linearity_r0.1', 'planarity_r0.1', 'intensty' (did you mean 'intensity'?)"  # no 'linearity'
+    assert first[2].startswith("  in the file: x, y, z, intensity, return_number,")
+    assert first[-1].endswith("verticality = 1 - |z of the normal| of the 16 neighbours")
+    assert sum(line.startswith("  derived on request: ones = the constant 1") for line in first) == 1
+    assert all(len(line) <= 100 for line in first[1:])
+    assert second[2:] == third[2:] == ["  (its features: listed above)"]
+    assert third[0].endswith("nor of a miner step before the train step:") and third[1] == first[1]
+    many = [f"f{i}_r0.1" for i in range(20)]
+    forest = {"train": "RandomForestClassifier", "fnames": ["intensity"], "model_args": {}}
+    [issue] = _checked([{"imputer": "UnivariateImputer", "fnames": many, "target_val": "NaN"}, forest], cloud=cloud,
+                       check_files=True)[0]  # fmt: skip
+    assert "'f11_r0.1' … and 8 more" in issue and "'f12_r0.1'" not in issue
+
+
+def test_a_later_message_names_the_features_mined_since_the_cloud_s_listing(cloud):
+    first_miner = {"miner": "GeometricFeatures", "radius": 0.3, "fnames": ["linearity"]}
+    imputer = {"imputer": "UnivariateImputer", "fnames": ["intensty"], "target_val": -1}
+    second_miner = {"miner": "GeometricFeatures", "radius": 0.6, "fnames": ["planarity"]}
+    forest = {"train": "RandomForestClassifier", "fnames": ["planarty_r0.6"], "model_args": {}}
+    issues, _ = _checked([first_miner, imputer, second_miner, forest], cloud=cloud, check_files=True)
+    first, later = (issue.splitlines() for issue in issues)
+    assert "  mined by the steps before: linearity_r0.3" in first and "planarity_r0.6" not in "\n".join(first)
+    assert later[0].endswith("; did you mean 'planarity_r0.6'?")
+    assert later[1:] == ["  (its features: listed above)", "  mined since: planarity_r0.6"]

@@ -280,7 +280,7 @@ def test_imputer_steps_validate_and_bad_keys_are_errors_at_their_path(tmp_path):
     ]
     found = _validate(bad, tmp_path)
     assert found[0].startswith("$.sequential_pipeline[0].fnames[0]: 'scor' is not a feature of ")
-    assert found[0].endswith("did you mean 'score'?")
+    assert found[0].splitlines()[0].endswith("did you mean 'score'?")
     assert found[1:] == [
         "$.sequential_pipeline[0].strategy: unknown value 'average'; expected one of: 'mean', 'median', "
         "'most_frequent', 'constant'",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,16 @@ def test_shift_check_names_the_feature_and_the_factor():
 def test_sample_is_a_bounded_stride():
     assert sample_stride(SAMPLE_POINTS) == 1 and sample_stride(SAMPLE_POINTS + 1) == 2
     assert len(range(0, 7 * SAMPLE_POINTS, sample_stride(7 * SAMPLE_POINTS))) <= SAMPLE_POINTS
+
+
+def test_the_fitted_normaliser_logs_one_compact_line_and_warns_of_a_constant_feature(caplog):
+    features = np.column_stack([np.linspace(0.0, 100.0, 50), np.full(50, 3.0), np.ones(50)] + [np.arange(50.0)] * 12)
+    names = ["z", "flat", "ones"] + [f"f{j}" for j in range(12)]
+    with caplog.at_level(logging.INFO, logger="vl3d_focal.data.normalization"):
+        FeatureNormalizer().fit(features, fnames=names)
+    [info] = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert "\n" not in info
+    assert info.startswith("feature normaliser fitted (name=centre/scale): z=50/37.06, flat=3/1, ones=1/1, f0=24.5/")
+    assert info.endswith("f8=24.5/18.16 … (15 features)")
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("feature normaliser: flat (3) has the same value at every training point")

@@ -16,7 +16,8 @@ Checks: the JSON Schema of :mod:`vl3d_focal.config.schemas`, then the semantic c
 :mod:`vl3d_focal.config.checks`; a step naming a component this project does not have is one
 issue (:mod:`vl3d_focal.config.components`). Keys accepted without effect here are notes
 (:mod:`vl3d_focal.config.notes`; also a step's check may note a step without effect, such as an
-imputer no train step follows), errors with ``strict``. File existence is checked only with ``check_files=True``
+imputer no train step follows; and :mod:`vl3d_focal.config.intent_notes` notes valid keys whose
+intent a run does not carry out), errors with ``strict``. File existence is checked only with ``check_files=True``
 (the default of :func:`load_spec` and of ``vl3d-focal validate``/``run``; the tests of
 ``examples/`` turn it off, since the demo's input is generated when the demo runs).
 
@@ -61,6 +62,7 @@ from vl3d_focal.config.checks import semantic_issues
 from vl3d_focal.config.components import VL3D_COMPONENTS, unavailable_steps
 from vl3d_focal.config.forms import as_pipeline
 from vl3d_focal.config.inputs import run_inputs
+from vl3d_focal.config.intent_notes import intent_notes
 from vl3d_focal.config.messages import describe, json_path, schema_issues, sort_issues
 from vl3d_focal.config.model_fnames import model_fnames_path, with_model_fnames
 from vl3d_focal.config.normalise import apply_defaults, normalise_paths, user_paths
@@ -143,7 +145,11 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
     located = (
         user_paths([parts for parts, _ in semantic], spec=spec, base_dir=base, schemas=schemas) if semantic else []
     )
-    for parts, message in [*zip(located, (message for _, message in semantic)), *written_path_issues(spec)]:
+    for parts, message in [
+        *zip(located, (message for _, message in semantic)),
+        *written_path_issues(spec),
+        *intent_notes(spec),
+    ]:
         (checked_notes if message.startswith((NOTE_PREFIX, WARNING_PREFIX, INFO_PREFIX)) else found).append(
             SpecIssue(json_path(parts), message)
         )

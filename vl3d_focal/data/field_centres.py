@@ -3,8 +3,9 @@
 - :func:`grid_centres`: one centre per occupied cell of a grid (``support_strategy: grid``), the
   mean of the cell's points or, with ``center_on_pcloud``, the cell's point nearest that mean;
 - :func:`fps_centres`: the furthest points of the cloud (``support_strategy: fps``);
-- :func:`uncovered_mask`: the points farther than the radius from every centre (they get extra
-  centres, see :func:`vl3d_focal.data.receptive_fields.field_centers`);
+- :func:`uncovered_mask`: the points farther than the radius from every centre, and
+  :func:`coverage_centres`: the extra centres that put them in a field (see
+  :func:`vl3d_focal.data.receptive_fields.field_centers`);
 - :func:`draw_class_centres`: ``training_class_distribution``, the given number of random points
   of each class, over several clouds (its spec entry's schema:
   :func:`vl3d_focal.data.field_schemas.class_distribution_schema`).
@@ -21,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -134,6 +136,44 @@ def uncovered_mask(xyz: np.ndarray, centres: np.ndarray, *, radius: float, dims:
     tree = cKDTree(centres[:, :dims])  # beyond the bound the search stops early and answers inf
     distance, _ = tree.query(xyz[:, :dims], k=1, p=p, distance_upper_bound=radius, workers=cpu_threads())
     return distance > reach
+
+
+def coverage_centres(
+    xyz: np.ndarray,
+    centres: np.ndarray,
+    *,
+    radius: float,
+    dims: int,
+    p: float,
+    on_cloud: bool,
+    purpose: str,
+    fps: bool = False,
+) -> np.ndarray:
+    """Extra centres for the points farther than ``radius`` from every centre: one per occupied
+    cell of a grid fine enough that each cell lies inside the neighbourhood of the mean of its
+    points (and of any of them), so every point lies in a field; logged with ``purpose``, at INFO
+    after the ``fps`` support strategy (VL3D leaves those points out), else at DEBUG (a grid's, usual:
+    a run of many clouds would log it for nearly each).
+
+    Example:
+        >>> xyz = np.array([[0.0, 0, 0], [0.5, 0, 0], [5.0, 0, 0]])
+        >>> coverage_centres(xyz, xyz[:1], radius=1.0, dims=3, p=2.0, on_cloud=False, purpose="predicted").tolist()
+        [[5.0, 0.0, 0.0]]
+    """
+    uncovered = uncovered_mask(xyz, centres, radius=radius, dims=dims, p=p)
+    if not uncovered.any():
+        return np.zeros((0, 3))
+    fine = radius * (0.99 / math.sqrt(dims) if p == 2.0 else 0.99)
+    extra = grid_centres(xyz[uncovered], cell=fine, dims=dims, on_cloud=on_cloud)
+    logger.log(
+        logging.INFO if fps else logging.DEBUG,
+        "%d points farther than the radius from the %d support points: %d extra fields so that every point is %s",
+        int(uncovered.sum()),
+        len(centres),
+        len(extra),
+        purpose,
+    )
+    return extra
 
 
 def draw_class_centres(labels: Sequence[np.ndarray], *, counts: Sequence[int], seed: int | None) -> list[np.ndarray]:

@@ -51,12 +51,15 @@ class FieldInputs:
         return self.coordinates, self.features
 
 
-def _cache_key(field_spec: Any, seed: int | None) -> str:
-    return json.dumps({"spec": field_spec.to_config(), "seed": seed}, sort_keys=True, default=str)
+def _cache_key(field_spec: Any, seed: int | None, training: bool) -> str:
+    differs = training and field_spec.support_strategy == "fps"  # only fps training fields differ
+    return json.dumps({"spec": field_spec.to_config(), "seed": seed, "training": differs}, sort_keys=True, default=str)
 
 
-def cloud_fields(record: CloudRecord, *, field_spec: Any, seed: int | None) -> Any:
-    """The receptive fields of a cloud, built once per field configuration and seed.
+def cloud_fields(record: CloudRecord, *, field_spec: Any, seed: int | None, training: bool = False) -> Any:
+    """The receptive fields of a cloud, built once per field configuration and seed; those that
+    cover every point (prediction) or, with ``training``, VL3D's training fields
+    (:func:`~vl3d_focal.data.receptive_fields.field_centers`).
 
     Example:
         >>> fields = cloud_fields(record, field_spec=bundle.field_spec, seed=0)
@@ -65,10 +68,10 @@ def cloud_fields(record: CloudRecord, *, field_spec: Any, seed: int | None) -> A
     """
     from vl3d_focal.data.receptive_fields import build_fields
 
-    key = _cache_key(field_spec, seed)
+    key = _cache_key(field_spec, seed, training)
     if key not in record.fields_cache:
         start = time.perf_counter()
-        fields = build_fields(record.cloud.xyz, field_spec, seed=seed)
+        fields = build_fields(record.cloud.xyz, field_spec, seed=seed, training=training)
         logger.info(
             "%s: %d receptive fields of %d points (%.1f s)",
             record.path.name,
@@ -203,6 +206,7 @@ def field_inputs(
     normalizer: Any,
     miners: Sequence[MinedFeatures] = (),
     fields: Any = None,
+    training: bool = False,
 ) -> FieldInputs:
     """Coordinates and normalised features of every receptive field of a cloud.
 
@@ -215,6 +219,7 @@ def field_inputs(
             cloud's per-cloud scaling comes from the whole cloud's features.
         miners: the recipes of mined features among ``feature_names``.
         fields: the fields to use; default the cloud's covering fields (:func:`cloud_fields`).
+        training: without ``fields``, the cloud's training fields (:func:`cloud_fields`).
 
     Example:
         >>> inputs = field_inputs(record, field_spec=bundle.field_spec, seed=1, feature_names=[], normalizer=None)
@@ -225,7 +230,7 @@ def field_inputs(
     from vl3d_focal.data.receptive_fields import field_coordinates
 
     if fields is None:
-        fields = cloud_fields(record, field_spec=field_spec, seed=seed)
+        fields = cloud_fields(record, field_spec=field_spec, seed=seed, training=training)
     features = cloud_features(record, feature_names=feature_names, miners=miners)
     if features.shape[1]:
         features = np.asarray(normalizer.transform(features), dtype=np.float32)

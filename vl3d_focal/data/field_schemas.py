@@ -58,10 +58,11 @@ def support_schema() -> dict[str, Any]:
             "default": "grid",
             "description": "How the field centres (support points) are chosen: 'grid', one centre per "
             "occupied cell of a grid of side separation_factor x radius (the mean of the cell's points; "
-            "VL3D takes the grid's nodes and drops those with an empty neighbourhood); 'fps', "
-            "support_strategy_num_points furthest points of the cloud. Either way, points left "
-            "outside every field get extra centres, so prediction covers every point. Training with "
-            "training_class_distribution draws its centres instead.",
+            "VL3D takes the grid's nodes and drops those with an empty neighbourhood), points left "
+            "outside every field getting extra centres; 'fps', support_strategy_num_points furthest "
+            "points of the cloud: the training and validation fields are theirs only (as in VL3D), "
+            "while prediction adds centres for the points outside them, so it covers every point. "
+            "Training with training_class_distribution draws its centres instead.",
         },
         "support_strategy_num_points": {
             "type": "integer",

@@ -15,7 +15,8 @@ standardisation fitted on the training data, both stored with the model.
    tile predicted with a buffer is scaled by its own points' statistics, not its neighbours'.
    A percentile of 0 (a feature that is 0 almost everywhere) leaves the values unscaled.
 2. **Standardisation**: (value - median) / scale over the training points, the scale being the
-   IQR / 1.349, the standard deviation when the IQR is 0, and 1 when both are 0.
+   IQR / 1.349, the standard deviation when the IQR is 0, and 1 when both are 0 (a constant
+   feature, standardised to 0: a warning names it, unless it is ``ones``, constant by design).
 
 A model trained after a ``MinmaxNormalizer`` with ``clip`` (:mod:`vl3d_focal.data.minmax_normalization`)
 keeps its ``clip`` bounds: each such feature is clipped to them between the two steps, training
@@ -55,6 +56,24 @@ CLOUD_SCALINGS = ("percentile", "robust", "rank")
 SAMPLE_POINTS = 1_000_000
 """At most this many points of a cloud give its statistics."""
 REFERENCE_PERCENTILES = (1.0, 25.0, 50.0, 75.0, 99.0)
+
+
+SUMMARY_FEATURES = 12
+"""At most this many features in the normaliser's fitted summary (:func:`fitted_summary`)."""
+
+
+def fitted_summary(names: Sequence[str], center: np.ndarray, scale: np.ndarray) -> str:
+    """``name=centre/scale`` of the first :data:`SUMMARY_FEATURES` features, 4 significant digits.
+
+    Example:
+        >>> fitted_summary(["z", "intensity"], np.array([12.3456, 800.0]), np.array([2.5, 1234.5678]))
+        'z=12.35/2.5, intensity=800/1235'
+        >>> fitted_summary([f"f{j}" for j in range(14)], np.zeros(14), np.ones(14)).endswith("f11=0/1 … (14 features)")
+        True
+    """
+    shown = [f"{name}={c:.4g}/{s:.4g}" for name, c, s in zip(names[:SUMMARY_FEATURES], center, scale)]
+    more = f" … ({len(names)} features)" if len(names) > SUMMARY_FEATURES else ""
+    return ", ".join(shown) + more
 
 
 def sample_stride(num_points: int) -> int:
@@ -216,11 +235,24 @@ class FeatureNormalizer:
         q25, q50, q75 = np.percentile(kept, [25, 50, 75], axis=0)
         scale = (q75 - q25) / 1.349
         std = kept.std(axis=0)
+        constant = (scale <= 1e-12) & (std <= 1e-12)
         scale = np.where(scale > 1e-12, scale, np.where(std > 1e-12, std, 1.0))
         self.center, self.scale = q50, scale
         reference = np.percentile(features[:: sample_stride(len(features))], REFERENCE_PERCENTILES, axis=0)
         self.reference = {"percentiles": list(REFERENCE_PERCENTILES), "values": reference.tolist()}
-        logger.info("feature normaliser fitted: centre %s scale %s", q50.round(4), scale.round(4))
+        names = self.fnames if self.fnames and len(self.fnames) == len(q50) else [f"#{j}" for j in range(len(q50))]
+        logger.info("feature normaliser fitted (name=centre/scale): %s", fitted_summary(names, q50, scale))
+        logger.debug("feature normaliser fitted: centre %s scale %s", q50.tolist(), scale.tolist())
+        flat = [  # ones: VL3D's feature for a model without features, constant by design
+            f"{name} ({value:.4g})" for name, value, same in zip(names, q50, constant) if same and name != "ones"
+        ]
+        if flat:
+            logger.warning(
+                "feature normaliser: %s %s the same value at every training point: standardised to 0, "
+                "it tells the model nothing",
+                ", ".join(flat),
+                noun(len(flat), "has", "have"),
+            )
         return self
 
     def transform(self, features: np.ndarray, *, cloud: CloudStatistics | None = None) -> np.ndarray:

@@ -7,7 +7,8 @@ the cell's points or, with ``center_on_pcloud``, its point nearest that mean; or
 ``support_strategy_num_points`` furthest points of the cloud (:mod:`~vl3d_focal.data.field_centres`).
 Any point farther than ``radius`` from every such centre gets an extra centre from a finer grid
 whose cells fit inside the neighbourhood, so every point lies in the neighbourhood of at least
-one field. Each neighbourhood (cKDTree ball query: Euclidean for sphere/cylinder, Chebyshev for
+one field and is predicted; training fields with ``fps`` are VL3D's, the furthest points only
+(``training=True``). Each neighbourhood (cKDTree ball query: Euclidean for sphere/cylinder, Chebyshev for
 the rectangular ones, ``radius`` = half side) is then brought to exactly ``num_points`` points:
 furthest-point subsampling (exact, float32, batched over fields of similar sizes in numpy, the
 batches spread over the CPU cores, started at the point nearest the centre) or grid subsampling
@@ -41,7 +42,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from vl3d_focal.data.field_centres import fps_centres, grid_centres, uncovered_mask
+from vl3d_focal.data.field_centres import coverage_centres, fps_centres, grid_centres
 from vl3d_focal.data.field_schemas import SUPPORT_STRATEGIES
 from vl3d_focal.data.grid_layout import neighbourhood_layout
 from vl3d_focal.data.parallel import cpu_threads
@@ -223,11 +224,12 @@ class ReceptiveFields:
         return mask
 
 
-def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
+def field_centers(xyz: np.ndarray, spec: FieldSpec, *, training: bool = False) -> np.ndarray:
     """Field centres whose neighbourhoods together contain every point, (M, 3).
 
     The centres of ``spec.support_strategy`` (see the module docstring), then one per occupied
-    cell of a finer grid over the points left outside every field.
+    cell of a finer grid over the points left outside every field (logged, at INFO for fps). With
+    ``training`` and ``fps``, VL3D's training support points: the furthest points only.
 
     Example:
         >>> field_centers(np.zeros((5, 3)), FieldSpec()).tolist()
@@ -236,20 +238,19 @@ def field_centers(xyz: np.ndarray, spec: FieldSpec) -> np.ndarray:
     if spec.whole_cloud:
         return np.asarray(xyz, dtype=np.float64).mean(axis=0, keepdims=True)
     dims, p = NEIGHBORHOODS[spec.neighborhood]
-    if spec.support_strategy == "fps":
+    if fps := spec.support_strategy == "fps":
         centers = fps_centres(xyz, count=spec.support_strategy_num_points, dims=dims)
+        if training:
+            return centers
     else:
         centers = grid_centres(
             xyz, cell=spec.separation_factor * spec.radius, dims=dims, on_cloud=spec.center_on_pcloud
         )
-    uncovered = uncovered_mask(xyz, centers, radius=spec.radius, dims=dims, p=p)
-    if uncovered.any():
-        # cells this small lie inside the neighbourhood of the mean of their points (and of any of them)
-        fine = spec.radius * (0.99 / math.sqrt(dims) if p == 2.0 else 0.99)
-        extra = grid_centres(xyz[uncovered], cell=fine, dims=dims, on_cloud=spec.center_on_pcloud)
-        logger.debug("%d points beyond the support points: %d extra fields", int(uncovered.sum()), len(extra))
-        centers = np.concatenate([centers, extra])
-    return centers
+    purpose = "in a training field" if training else "predicted"
+    extra = coverage_centres(
+        xyz, centers, radius=spec.radius, dims=dims, p=p, on_cloud=spec.center_on_pcloud, purpose=purpose, fps=fps
+    )
+    return np.concatenate([centers, extra])
 
 
 def _fields_of_chunk(xyz, tree, centers, spec, priority):
@@ -348,8 +349,8 @@ def field_tree(xyz: np.ndarray, spec: FieldSpec) -> cKDTree:
     return cKDTree(np.asarray(xyz, dtype=np.float64)[:, :dims])
 
 
-def build_fields(xyz: np.ndarray, spec: FieldSpec, *, seed: int | None = 0) -> ReceptiveFields:
-    """Build receptive fields of exactly ``spec.num_points`` points covering a cloud.
+def build_fields(xyz: np.ndarray, spec: FieldSpec, *, seed: int | None = 0, training: bool = False) -> ReceptiveFields:
+    """Receptive fields of exactly ``spec.num_points`` points at :func:`field_centers`'s centres.
 
     Args:
         xyz: (N, 3) coordinates.
@@ -373,7 +374,7 @@ def build_fields(xyz: np.ndarray, spec: FieldSpec, *, seed: int | None = 0) -> R
         raise DataError(f"receptive fields: expected (N, 3) coordinates with N > 0, received {xyz.shape}")
     if not np.isfinite(xyz).all():
         raise DataError("receptive fields: coordinates contain NaN or infinite values")
-    centers = field_centers(xyz, spec)
+    centers = field_centers(xyz, spec, training=training)
     indices = fields_at_centers(xyz, centers, spec, seed=seed)
     logger.info("receptive fields: %d fields of %d points", len(centers), spec.num_points)
     return ReceptiveFields(indices=indices, centers=centers, xyz=xyz)

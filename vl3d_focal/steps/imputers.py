@@ -20,13 +20,13 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
-from vl3d_focal.config.messages import did_you_mean
 from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.schema_parts import closed_object
 from vl3d_focal.data.imputers import AUTO, REMOVAL, STRATEGIES, UNIVARIATE
 from vl3d_focal.registry import STEPS
 from vl3d_focal.schema_annotations import case_insensitive_pattern
 from vl3d_focal.steps.definition import step_entry
+from vl3d_focal.steps.feature_messages import missing_by_cloud, missing_features_issue
 
 if TYPE_CHECKING:
     from vl3d_focal.steps.state import PipelineState
@@ -117,8 +117,8 @@ def check_imputer(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> 
     before it.
 
     Example:
-        >>> [m for _, m in check_imputer({"fnames": ["a"]}, (), {"cloud_features": {"a.las": ["intensity"]}})]
-        ["'a' is not a feature of a.las nor of a miner step before the imputer; available: intensity"]
+        >>> [m.splitlines() for _, m in check_imputer({"fnames": ["a"]}, (), {"cloud_features": {"a.las": ["intensity"]}})]
+        [["'a' is not a feature of a.las nor of a miner step before the imputer", '  in the file: intensity']]
         >>> [m == NO_TRAINING_AFTER for _, m in check_imputer({}, (), {"later_gives": frozenset({"predictions"})})]
         [True]
     """
@@ -140,18 +140,11 @@ def feature_name_issues(names: list[Any], at: tuple, known: dict[str, Any], *, o
         yield at + ("fnames", names.index(AUTO)), f"{AUTO!r} takes every feature of the model: give it alone"
         return
     clouds = as_dict(known.get("cloud_features"))
-    mined = set(known.get("mined_features", []))
-    for index, name in enumerate(names):
-        if not isinstance(name, str) or name == AUTO or name in mined:
-            continue
-        absent = [path for path, offered in clouds.items() if offered is not None and name not in offered]
-        if absent:
-            offered = list(dict.fromkeys([*clouds[absent[0]], *known.get("mined_features", [])]))
-            yield (
-                at + ("fnames", index),
-                f"{name!r} is not a feature of {absent[0]} nor of a miner step before {owner}; "
-                f"available: {', '.join(offered)}{did_you_mean(name, offered)}",
-            )
+    skipped = {AUTO, *known.get("mined_features", [])}
+    entries = [(index, name) for index, name in enumerate(names) if isinstance(name, str) and name not in skipped]
+    for path, lacked in missing_by_cloud(entries, clouds).items():
+        offered = list(dict.fromkeys([*clouds[path], *known.get("mined_features", [])]))
+        yield missing_features_issue(at, "fnames", lacked, path, offered, known, owner=owner)
 
 
 for _name, _schema in ((UNIVARIATE, _univariate_schema()), (REMOVAL, _removal_schema())):

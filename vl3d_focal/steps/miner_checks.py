@@ -15,12 +15,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
-from vl3d_focal.config.messages import did_you_mean, json_path
+from vl3d_focal.config.messages import json_path
 from vl3d_focal.config.normalise import fill_defaults, walk
 from vl3d_focal.data.covariance_features import expanded
 from vl3d_focal.data.feature_names import COLOUR_DIMENSIONS, HSV_FEATURE_NAMES, NEIGHBOURHOOD_FEATURE_NAMES
 from vl3d_focal.data.miner_kinds import miner_kind
 from vl3d_focal.registry import STEPS
+from vl3d_focal.steps.feature_messages import missing_by_cloud, missing_features_issue
 
 
 def check_miner(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -> Iterator[Issue]:
@@ -135,9 +136,9 @@ def _check_inputs(inputs: list[Any], at: tuple, clouds: dict[str, Any], known: d
     """A smoothing miner's inputs: point-wise features every cloud offers, or features mined by
     the steps before it (a later step's are not there yet)."""
     later = _later_miners(at, known)
+    unchecked: list[tuple[int, Any]] = []  # the names no other issue tells: are they offered?
     for index, name in enumerate(inputs):
         where = at + ("input_fnames", index)
-        absent = [path for path, offered in clouds.items() if offered is not None and name not in offered]
         if name in known.get("mined_features", []):
             continue
         if name in NEIGHBOURHOOD_FEATURE_NAMES:
@@ -153,9 +154,7 @@ def _check_inputs(inputs: list[Any], at: tuple, clouds: dict[str, Any], known: d
                 f"{name!r} is mined by a later step ({json_path(step_at)}, {miner}); SmoothFeatures smooths "
                 "features mined by the steps before it: move that step before this one",
             )
-        elif absent:
-            offered = clouds[absent[0]]
-            yield (
-                where,
-                f"{name!r} is not a feature of {absent[0]}; available: {', '.join(offered)}{did_you_mean(name, offered)}",
-            )
+        else:
+            unchecked.append((index, name))
+    for path, lacked in missing_by_cloud(unchecked, clouds).items():
+        yield missing_features_issue(at, "input_fnames", lacked, path, clouds[path], known, owner="it")

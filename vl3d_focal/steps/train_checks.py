@@ -56,6 +56,7 @@ from vl3d_focal.lazy import load_reference
 from vl3d_focal.losses.arguments import class_count_problem, ignored_class_problem
 from vl3d_focal.models.forest_schema import FOREST_STEP_PROPERTIES, HELD_OUT_TRAINING_TYPES, forest_step_issues
 from vl3d_focal.registry import LOSSES, MODELS
+from vl3d_focal.steps.feature_messages import missing_by_cloud, missing_features_issue
 from vl3d_focal.steps.loss_value_checks import loss_value_issues
 from vl3d_focal.steps.model_features import model_features_issues
 from vl3d_focal.steps.train_inputs import AUTO, check_fnames, header_auto_features, pretrained_issues
@@ -125,15 +126,8 @@ def _feature_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]) -
                 )
             }
         )
-    for index, name in enumerate(fnames):
-        for path, offered in clouds.items():
-            if offered is not None and isinstance(name, str) and name not in offered:
-                hint = did_you_mean(name, offered) or "."
-                yield (
-                    at + ("fnames", index),
-                    f"{name!r} is not a feature of {path}{hint} Its features: {', '.join(offered)}",
-                )
-                break
+    for path, lacked in missing_by_cloud(enumerate(fnames), clouds).items():
+        yield missing_features_issue(at, "fnames", lacked, path, clouds[path], known, owner="the train step")
 
 
 AUTO_GAPS = "auto_gaps"

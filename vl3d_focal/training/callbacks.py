@@ -24,6 +24,7 @@ import numpy as np
 
 from vl3d_focal.io.atomic import atomic_output, write_text
 from vl3d_focal.training.distribution import is_chief
+from vl3d_focal.training.plateau import plateau_settings
 from vl3d_focal.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -274,17 +275,6 @@ def _monitor(name: str, *, has_validation: bool) -> str:
         logger.warning("no validation data: monitoring %r instead of %r", name[4:], name)
         return name[4:]
     return name
-
-
-def plateau_settings(model_handling: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The learning-rate reduction on plateau: VL3D's ``learning_rate_on_plateau``, else
-    ``reduce_lr_on_plateau`` (validation refuses both), or None.
-
-    Example:
-        >>> plateau_settings({"learning_rate_on_plateau": None, "reduce_lr_on_plateau": {"factor": 0.5}})
-        {'factor': 0.5}
-    """
-    return model_handling.get("learning_rate_on_plateau") or model_handling.get("reduce_lr_on_plateau")
 
 
 def build_callbacks(

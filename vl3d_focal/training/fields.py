@@ -187,7 +187,9 @@ def labelled_fields(
     Args:
         records: the clouds, labelled.
         field_spec, seed, feature_names, normalizer: see :func:`field_inputs`.
-        fields: each cloud's fields; default the fields covering each cloud.
+        fields: each cloud's fields; default each cloud's training fields (VL3D's: with
+            ``support_strategy: fps``, the furthest points only, see
+            :func:`~vl3d_focal.data.receptive_fields.field_centers`).
 
     Example:
         >>> data = labelled_fields(state.clouds, field_spec=bundle.field_spec, seed=0, feature_names=[], normalizer=None)
@@ -205,6 +207,7 @@ def labelled_fields(
             normalizer=normalizer,
             miners=miners,
             fields=None if fields is None else fields[number],
+            training=True,
         )
         cloud_labels = training_labels(record)
         field_labels = (
