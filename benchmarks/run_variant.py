@@ -29,31 +29,32 @@ from benchmarks.quality_tiles import pooled_evaluation, tiles_text
 REPO = Path(__file__).resolve().parents[1]
 
 
-_PREDICTED = {
-    "%s: predicted %d points from %d fields (%.1f s)": (1, 3),
-    "%s: streamed prediction of %d points in %d tiles, %d fields (%.1f s)": (1, 4),
-}
-"""The prediction's log records: (index of the point count, index of the seconds) in their args."""
+class _Predicted(logging.Handler):
+    """Adds up the points and seconds of the predictions' log records (``formats``: each log
+    format, the index of the points and of the seconds in its args)."""
 
-
-class _FitTime(logging.Handler):
-    """Keeps the seconds of the training (the Keras engine's "training took %.1f s", the
-    forest's fit) and the points and seconds of the predictions."""
-
-    def __init__(self) -> None:
+    def __init__(self, formats: Mapping[str, tuple[int, int]]) -> None:
         super().__init__(level=logging.INFO)
-        self.seconds: float | None = None
-        self.predicted_points, self.predict_seconds = 0, 0.0
+        self.formats = dict(formats)
+        self.points, self.seconds = 0, 0.0
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg == "training took %.1f s" and record.args:
-            self.seconds = float(record.args[0])
-        elif str(record.msg).startswith("random forest of %d trees") and record.args:
-            self.seconds = float(record.args[4])
-        elif record.msg in _PREDICTED and record.args:
-            points, seconds = _PREDICTED[record.msg]
-            self.predicted_points += int(record.args[points])
-            self.predict_seconds += float(record.args[seconds])
+        if record.msg in self.formats and isinstance(record.args, tuple):
+            args: tuple[Any, ...] = record.args
+            points, seconds = self.formats[record.msg]
+            self.points += int(args[points])
+            self.seconds += float(args[seconds])
+
+
+def _fit_seconds(spec: Mapping[str, Any]) -> float | None:
+    """The fitting seconds of the run's trainings, from its record (None: no training fitted)."""
+    from vl3d_focal.reports.run_summary import read_record
+    from vl3d_focal.runner.outputs import spec_prefix
+    from vl3d_focal.runner.run_record import report_paths
+
+    record = read_record(report_paths(spec_prefix(spec))["json"])
+    fits = [t["fit_seconds"] for t in record.get("trainings") or [] if t.get("fit_seconds") is not None]
+    return sum(fits) if fits else None
 
 
 def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
@@ -70,22 +71,31 @@ def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:
         ...
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    fit = _FitTime()
-    logging.getLogger().addHandler(fit)
     from vl3d_focal.config import load_spec
+    from vl3d_focal.inference.prediction import PREDICTED_LOG
+    from vl3d_focal.inference.streaming import STREAMED_LOG
     from vl3d_focal.runner.pipeline import run_pipeline
 
-    start = time.perf_counter()
-    spec = load_spec(spec_path)
-    loaded = time.perf_counter()
-    run_pipeline(spec)
-    end = time.perf_counter()
+    predicted = _Predicted({PREDICTED_LOG: (1, 3), STREAMED_LOG: (1, 5)})
+    package = logging.getLogger("vl3d_focal")
+    level = package.level
+    package.setLevel(logging.INFO)  # the records counted, whatever the caller's logging keeps
+    package.addHandler(predicted)
+    try:
+        start = time.perf_counter()
+        spec = load_spec(spec_path)
+        loaded = time.perf_counter()
+        run_pipeline(spec)
+        end = time.perf_counter()
+    finally:
+        package.removeHandler(predicted)
+        package.setLevel(level)
     timing = {
         "load_spec_s": loaded - start,
         "run_pipeline_s": end - loaded,
-        "fit_s": fit.seconds,
-        "predicted_points": fit.predicted_points,
-        "predict_step_s": fit.predict_seconds,
+        "fit_s": _fit_seconds(spec),
+        "predicted_points": predicted.points,
+        "predict_step_s": predicted.seconds,
     }
     timing_out.write_text(json.dumps(timing) + "\n", encoding="utf-8")
     return 0

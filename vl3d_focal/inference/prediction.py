@@ -35,6 +35,10 @@ from vl3d_focal.models.bundle import ModelBundle
 
 logger = logging.getLogger(__name__)
 
+PREDICTED_LOG = "%s: predicted %d points %s (%.1f s)"
+"""The log line of a cloud predicted in memory; args: its name, points, how, seconds (the quality
+benchmark reads the points and seconds)."""
+
 
 def group_by_tile(tiles: np.ndarray) -> list[np.ndarray]:
     """Ids grouped by tile number, tiles in increasing order, ids increasing within a tile.
@@ -318,7 +322,7 @@ def predict_cloud(record: Any, bundle: ModelBundle, *, chunk_points: int | None 
     probabilities, num_fields = cloud_probabilities(record, bundle, chunk_points=chunk_points)
     record.result = InMemoryPredictions(record.cloud, probabilities)
     logger.info(
-        "%s: predicted %d points %s (%.1f s)",
+        PREDICTED_LOG,
         record.path.name,
         record.num_points,
         "point-wise (a model without receptive fields)" if bundle.learns_from_points else f"from {num_fields} fields",
