@@ -48,13 +48,11 @@ class _Predicted(logging.Handler):
 
 def _fit_seconds(spec: Mapping[str, Any]) -> float | None:
     """The fitting seconds of the run's trainings, from its record (None: no training fitted)."""
-    from vl3d_focal.reports.run_summary import read_record
+    from vl3d_focal.reports.run_summary import fitted_seconds, read_record
     from vl3d_focal.runner.outputs import spec_prefix
     from vl3d_focal.runner.run_record import report_paths
 
-    record = read_record(report_paths(spec_prefix(spec))["json"])
-    fits = [t["fit_seconds"] for t in record.get("trainings") or [] if t.get("fit_seconds") is not None]
-    return sum(fits) if fits else None
+    return fitted_seconds(read_record(report_paths(spec_prefix(spec))["json"]).get("trainings") or [])
 
 
 def run_spec_here(*, spec_path: Path, timing_out: Path) -> int:

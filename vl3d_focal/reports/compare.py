@@ -29,6 +29,7 @@ from vl3d_focal.reports.run_summary import (
     RECORD_FORMAT,
     class_shares,
     evaluated_model_source,
+    fitted_seconds,
     loss_summary,
     model_evaluations,
     model_source,
@@ -102,7 +103,7 @@ def _run_summary(
         }  # its own train step (seed, scaling)
     weights = dict(zip(source.get("class_names") or [], source.get("class_weight") or []))
     fits = [source] if model.get("training") is not None else record.get("trainings") or []
-    fit_seconds = sum(t.get("fit_seconds") or 0.0 for t in fits)
+    fit_seconds = fitted_seconds(fits) or 0.0
     shares = class_shares(record, source=source or None, metrics=metrics or None)
     return {
         "name": name,

@@ -163,6 +163,18 @@ def first_training(record: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(trainings[0]) if trainings else None
 
 
+def fitted_seconds(trainings: Sequence[Mapping[str, Any]]) -> float | None:
+    """The seconds the trainings spent fitting, together; None when none records them (a loaded
+    model, a training that fitted nothing).
+
+    Example:
+        >>> fitted_seconds([{"fit_seconds": 1.5}, {"fit_seconds": None}, {"fit_seconds": 2.0}]), fitted_seconds([])
+        (3.5, None)
+    """
+    fits = [training["fit_seconds"] for training in trainings if training.get("fit_seconds") is not None]
+    return sum(fits) if fits else None
+
+
 def model_source(record: Mapping[str, Any]) -> dict[str, Any] | None:
     """How the run's model was trained: its first training, else the first model it loaded
     (its facts, with ``loaded`` true), else None.
