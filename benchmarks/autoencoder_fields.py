@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,16 +116,13 @@ def network_timings(
         optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         return loss
 
+    def seconds(call: Callable[..., tf.Tensor]) -> float:
+        return median_seconds(lambda: call(*tensors).numpy(), repetitions=repetitions, warmup=2)
+
     out = {}
     for mode, jit in (("tf.function", False), ("xla", True)):
-        forward = tf.function(lambda *xs: model(list(xs), training=False), jit_compile=jit)
-        step = tf.function(train_step, jit_compile=jit)
-        out[f"forward/{mode}"] = median_seconds(
-            lambda forward=forward: forward(*tensors).numpy(), repetitions=repetitions, warmup=2
-        )
-        out[f"train_step/{mode}"] = median_seconds(
-            lambda step=step: step(*tensors).numpy(), repetitions=repetitions, warmup=2
-        )
+        out[f"forward/{mode}"] = seconds(tf.function(lambda *xs: model(list(xs), training=False), jit_compile=jit))
+        out[f"train_step/{mode}"] = seconds(tf.function(train_step, jit_compile=jit))
     return out
 
 

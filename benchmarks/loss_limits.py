@@ -2,8 +2,9 @@
 
 :func:`machine_rates` measures memory bandwidth and exp throughput, :func:`minimal_work` counts
 the least bytes and transcendentals a forward + backward call must handle, :func:`limits` puts
-the two together into the distance of a measured time to its bound, and
-:func:`peak_call_memory` measures the peak working memory of one call. TensorFlow is imported
+the two together into the distance of a measured time to its bound,
+:func:`peak_call_memory` measures the peak working memory of one call, and :func:`parse_shape`
+reads a ``B,N,C`` shape of the command lines. TensorFlow is imported
 only by the functions that measure with it (``benchmarks/loss_speed_jax.py`` runs without it).
 
 Example:
@@ -154,6 +155,17 @@ def limits(*, rows: list[dict[str, Any]], rates: dict[str, float]) -> list[dict[
             }
         )
     return out
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """The ``(B, N, C)`` shape a command line writes ``B,N,C`` (batch, points, classes).
+
+    Example:
+        >>> parse_shape("16,4096,8")
+        (16, 4096, 8)
+    """
+    batch, points, classes = (int(v) for v in text.split(","))
+    return batch, points, classes
 
 
 def cpu_name() -> str:

@@ -46,7 +46,7 @@ import tensorflow as tf  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.loss_limits import cpu_name, limits, machine_rates, peak_call_memory  # noqa: E402
+from benchmarks.loss_limits import cpu_name, limits, machine_rates, parse_shape, peak_call_memory  # noqa: E402
 from benchmarks.naive_vl3d_loss import naive_vl3d_focal_loss  # noqa: E402
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy  # noqa: E402
 
@@ -271,7 +271,8 @@ def sparse_graph_one_hot_ops(*, shape: tuple[int, int, int]) -> list[str]:
         >>> names = sparse_graph_one_hot_ops(shape=(1, 8, 3))
     """
     inputs = make_inputs(shape=shape)
-    step = make_step(loss=make_loss(peer="ours/sparse", num_classes=shape[-1]), mode="tf.function")
+    eager = make_step(loss=make_loss(peer="ours/sparse", num_classes=shape[-1]), mode="eager")
+    step = tf.function(eager, jit_compile=False)  # the step of mode "tf.function"
     graph_def = step.get_concrete_function(inputs["sparse"], inputs["logits"]).graph.as_graph_def()
     found = [node.name for node in graph_def.node if node.op == "OneHot"]
     for function in graph_def.library.function:
@@ -480,7 +481,7 @@ def main(*, argv: list[str] | None = None) -> int:
     tf.get_logger().setLevel("ERROR")  # one step function per configuration: retracing warnings are noise
     if args.memory_probe:
         peer, mode, shape = args.memory_probe
-        probe = memory_probe(peer=peer, mode=mode, shape=tuple(int(v) for v in shape.split(",")))
+        probe = memory_probe(peer=peer, mode=mode, shape=parse_shape(shape))
         print(json.dumps(probe))
         return 0
     result = run_benchmark(quick=args.quick, repetitions=args.repetitions)

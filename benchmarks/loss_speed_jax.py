@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.loss_limits import cpu_name, limits  # noqa: E402
+from benchmarks.loss_limits import cpu_name, limits, parse_shape  # noqa: E402
 from vl3d_focal.losses import ClassWeightedFocalCategoricalCrossentropy  # noqa: E402
 
 GAMMA = 2.0
@@ -238,7 +238,7 @@ def main(*, argv: list[str] | None = None) -> int:
     parser.add_argument("--repetitions", type=int, default=30)
     parser.add_argument("--out", type=Path, default=None, help="JSON output")
     args = parser.parse_args(argv)
-    shapes = [tuple(int(v) for v in text.split(",")) for text in args.shapes]
+    shapes = [parse_shape(text) for text in args.shapes]
     result = run(shapes=shapes, repetitions=args.repetitions)
     print(format_report(result))
     if args.out is not None:

@@ -193,16 +193,16 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
             models[name].train_on_batch(x, y)
             if index >= 2:  # the first two steps trace and compile
                 times[name].append(time.perf_counter() - start)
-    rows = {}
+    peers: dict[str, dict[str, float]] = {}
     for name, values in times.items():
         median = statistics.median(values)
-        rows[name] = {
+        peers[name] = {
             "median_s": median,
             "q1_s": float(np.percentile(values, 25)),
             "q3_s": float(np.percentile(values, 75)),
             "points_per_s": batch * spec.num_points / median,
         }
-    ours, theirs = rows["ours (focal, sparse)"]["median_s"], rows["keras CategoricalCrossentropy"]["median_s"]
+    ours, theirs = peers["ours (focal, sparse)"]["median_s"], peers["keras CategoricalCrossentropy"]["median_s"]
     model = models["ours (focal, sparse)"]
     start = time.perf_counter()
     model.fit((coordinates, features), labels, batch_size=batch, epochs=1, verbose=0)
@@ -212,7 +212,7 @@ def bench_training(cloud_path: Path, *, repetitions: int, model_path: Path) -> d
         "batch_fields": batch,
         "points_per_field": spec.num_points,
         "steps_timed": repetitions,
-        "peers": rows,
+        "peers": peers,
         "loss_overhead_percent": 100.0 * (ours / theirs - 1.0),
         "epoch": {"fields": len(labels), "seconds": epoch_s},
     }
@@ -256,6 +256,7 @@ def predict_child(model_path: Path, cloud_path: Path, out_dir: Path, chunk_point
     result["predict_points_per_s"] = result["points"] / result["predict_s"]
     result["peak_rss_mib"] = vm_kib("VmHWM") / 1024
     result["chunk_points"] = chunk_points
+    assert state.bundle is not None, "the predict step sets the model"
     result["features"] = list(state.bundle.feature_names)
     result["model"] = state.bundle.model_name
     return result
@@ -357,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         train_forest_model(training_scene, model_path=forest)
         chunk = 100_000 if args.quick else DEFAULT_CHUNK_POINTS
         big = tiled_path(folder, source=base, copies=5)
-        runs = [
+        runs: list[tuple[Path, Path, int | None]] = [
             (model, cloud, chunk) for model in (pointwise, neighbourhood, autoencoder, forest) for cloud in (base, big)
         ]
         if not args.quick:

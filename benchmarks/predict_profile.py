@@ -148,8 +148,8 @@ class StackSampler:
 
     def __init__(self, thread_id: int) -> None:
         self.thread_id = thread_id
-        self.wall: collections.Counter = collections.Counter()
-        self.cpu: collections.Counter = collections.Counter()
+        self.wall: collections.defaultdict[str, float] = collections.defaultdict(float)
+        self.cpu: collections.defaultdict[str, float] = collections.defaultdict(float)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -260,7 +260,9 @@ def profile_once(model_path: Path, cloud_path: Path, out: Path, *, chunk_points:
         state.bundle = bundle
         for handler, step in steps:
             handler(step, state)
-        state.clouds[0].result.close()
+        result = state.clouds[0].result
+        assert result is not None, "the predict step sets the predictions"
+        result.close()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     points = state.clouds[0].num_points
     return {

@@ -367,7 +367,9 @@ def main(*, argv: list[str] | None = None) -> int:
         }
         for name, item in plan.items()
     }
-    counts = next((r["class_weights"]["class_counts"] for r in runs.values() if r.get("class_weights")), {})
+    counts: dict[str, int] = next(
+        (r["class_weights"]["class_counts"] for r in runs.values() if r.get("class_weights")), {}
+    )
     rare = rarest_classes(counts=counts)
     class_names = next((r["evaluation"]["class_names"] for r in runs.values() if r.get("evaluation")), list(counts))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0

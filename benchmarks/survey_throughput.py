@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         model = folder / "ign_model.keras"
         if not model.exists():
             ign_model(every[0], model)
-        runs, longer = [], []
+        runs: list[dict[str, Any]] = []
+        longer: list[dict[str, Any]] = []
         for round_number in range(args.rounds):
             for count in counts:
                 for number, (name, code, workers) in enumerate(configs):

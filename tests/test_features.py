@@ -35,7 +35,24 @@ def test_missing_feature_lists_available(scene):
     with pytest.raises(DataError) as info:
         extract_features(scene, ["intensity", "red"])
     message = str(info.value)
-    assert "['red']" in message and "intensity" in message and "height_above_ground" in message
+    assert "1 unknown feature 'red' (" in message.splitlines()[0]
+    assert "intensity" in message and "height_above_ground" in message
+
+
+def test_missing_features_are_told_like_validation(scene):
+    """The names shortened, each with its close match, then what the cloud offers, by group."""
+    names = ["intensty", *(f"f{i}" for i in range(14))]
+    with pytest.raises(DataError) as info:
+        extract_features(scene, ["intensity", *names])
+    first, *groups = str(info.value).replace("\n    ", " ").splitlines()
+    shown = ", ".join(f"'f{i}'" for i in range(11))
+    assert first == (
+        f"point cloud <memory>: 15 unknown features 'intensty' (did you mean 'intensity'?), {shown} … and 3 more "
+        "(not in the file nor derived); the cloud offers:"
+    )  # the error in one line, for a survey's summary of its failed tiles
+    assert groups[0].startswith("  in the file: x, y, z, intensity, ") and "gps_time" in groups[0]
+    assert groups[1].startswith("  derived on request: ones = the constant 1 (VL3D); height_above_ground = ")
+    assert len(groups) == 2 and all(len(line) <= 100 for line in str(info.value).splitlines()[1:])
 
 
 def test_height_above_ground_separates_classes(scene):

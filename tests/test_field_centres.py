@@ -3,7 +3,9 @@ to_unit_sphere, num_encoding_neighbors, the four neighbourhood shapes."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +13,11 @@ from scipy.spatial import cKDTree
 
 from vl3d_focal.data.field_centres import draw_class_centres, fps_centres
 from vl3d_focal.data.field_encoding import encode_features, encode_labels, encoding_neighbours
+from vl3d_focal.data.field_inputs import cloud_fields
 from vl3d_focal.data.receptive_fields import NEIGHBORHOODS, FieldSpec, build_fields, field_centers, field_coordinates
+from vl3d_focal.data.records import CloudRecord
 from vl3d_focal.errors import DataError
+from vl3d_focal.io.las import PointCloud
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +101,20 @@ def test_fps_training_fields_are_the_support_points_only_and_prediction_covers_e
     field_centers(xyz, FieldSpec(radius=1.0, num_points=16, separation_factor=3.0))  # cells wider than fields
     told = [record.levelname for record in caplog.records if "extra fields" in record.getMessage()]
     assert told == ["DEBUG"]  # a grid's extra fields: usual, told at DEBUG only
+
+
+@pytest.mark.parametrize("strategy", ["grid", "FPS"])
+def test_only_fps_training_fields_differ_from_prediction_fields_and_only_they_are_cached_apart(strategy):
+    xyz = np.random.default_rng(1).uniform(0, 10, (600, 3))
+    spec = FieldSpec(radius=1.0, num_points=16, support_strategy=strategy, support_strategy_num_points=16)
+    differs = strategy == "FPS"
+    assert spec.training_differs is differs
+    assert np.array_equal(field_centers(xyz, spec, training=True), field_centers(xyz, spec)) is not differs
+    record = CloudRecord(path=Path("a.las"), cloud=PointCloud(xyz=xyz, las=None))
+    training = cloud_fields(record, field_spec=spec, seed=0, training=True)
+    assert (cloud_fields(record, field_spec=spec, seed=0) is training) is not differs  # grid: one entry for both
+    # the key's "training" entry, as caches written before keep it
+    assert [json.loads(key)["training"] for key in record.fields_cache] == ([True, False] if differs else [False])
 
 
 def test_fps_centres_are_the_furthest_points():

@@ -112,5 +112,5 @@ def test_run_logs_the_notes_on_final_clouds_once_at_info(scene, capsys):
     assert len(told) == 1 and " INFO vl3d_focal: " in told[0], told
     assert told[0].endswith(
         f"{scene / 'notes.json'}: $.out_pcloud[0]: note: out_pcloud 'notes/a.laz' names the final cloud (as in VL3D); "
-        "the run's other outputs go under 'notes/a/' (and 1 more alike: $.out_pcloud[1])"
+        "the run's other outputs go under 'notes/a/' (likewise $.out_pcloud[1])"
     ), told

@@ -128,6 +128,27 @@ def test_did_you_mean_reads_numbers_alike_and_weighs_the_feature_over_its_parame
     assert closest("zzz", ["planarity"]) is None
 
 
+def test_did_you_mean_keeps_the_first_letter_of_each_word():
+    hsv = ["HSV_Hrad", "HSV_S", "HSV_V"]
+    assert did_you_mean("HSV_Srad", hsv) == "; did you mean 'HSV_S'?"  # a stray suffix, not a wrong letter
+    assert closest("HSV_Hrod", hsv) == "HSV_Hrad"
+    assert closest("zeroes", ["zero", "zeros"]) == "zeros"  # the closest of those starting alike
+    assert closest("planarity_k8", ["planarity", "planarity_k16"]) == "planarity_k16"
+
+
+def test_a_transformer_s_name_no_cloud_offers_is_one_error_not_also_one_against_the_model(cloud):
+    kbest = {"feature_transformer": "KBestSelector", "k": 1, "fnames": ["intensty", "linearity_k16", "z"]}
+    forest = {"train": "RandomForestClassifier", "fnames": ["intensity", "planarity_k16"], "model_args": {}}
+    issues, _ = _checked([MINER, kbest, forest], cloud=cloud, check_files=True)
+    assert [issue.split("\n")[0] for issue in issues] == [
+        "$.sequential_pipeline[1].fnames: 2 names are not among the features of the model trained by "
+        "$.sequential_pipeline[2] (intensity, planarity_k16):",  # 'linearity_k16' and 'z', not 'intensty'
+        f"$.sequential_pipeline[1].fnames[0]: 'intensty' is not a feature of {cloud} nor of a miner step before the "
+        "feature transformer; did you mean 'intensity'?",
+    ]
+    assert issues[0].splitlines()[1] == "  'linearity_k16' (did you mean 'planarity_k16'?), 'z'"
+
+
 def test_available_features_are_listed_once_and_smoothing_inputs_get_a_suggestion(cloud):
     minmax = {"feature_transformer": "MinmaxNormalizer", "fnames": ["intensty"]}
     forest = {"train": "RandomForestClassifier", "fnames": ["intensity", "planarity_k16"], "model_args": {}}

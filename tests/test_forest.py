@@ -267,7 +267,9 @@ def test_a_pipeline_without_its_miners_reads_the_mined_features_from_the_cloud(t
         return json.loads((tmp_path / f"{pipe}_{cloud}/eval/evaluation.json").read_text())["confusion_matrix"]
 
     assert predict("without", "mined.las") == predict("with", "scene.las")
-    with pytest.raises(DataError, match=r"unknown features \['planarity_k16', 'verticality_k16', 'linearity_k16'\]"):
+    with pytest.raises(
+        DataError, match=r"3 unknown features 'planarity_k16', 'verticality_k16', 'linearity_k16' \(not in the file"
+    ):
         predict("without", "scene.las")
 
 

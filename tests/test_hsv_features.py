@@ -125,7 +125,10 @@ def test_a_cloud_without_colours_is_a_clear_error(tmp_path):
         )
     ], issues
     cloud = PointCloud.from_las(laspy.read(tmp_path / "scene.las"), path=tmp_path / "scene.las")
-    with pytest.raises(DataError, match=r"scene.las: unknown features \['red', 'green', 'blue'\].*HSVFromRGB"):
+    with pytest.raises(
+        DataError,
+        match=r"scene.las: 3 unknown features 'red', 'green', 'blue' \(not in the file nor derived; HSVFromRGB reads.*\n",
+    ):
         extract_features(cloud, ["HSV_S"], miners=[MinedFeatures.from_step(HSV)])
 
 

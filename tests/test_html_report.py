@@ -268,10 +268,9 @@ def test_the_rare_badge_shows_the_share_it_is_counted_on(tmp_path):
     pole = re.search(r"<tr><td class=\"l\">.*?pole(.*?)</tr>", trained).group(0)
     assert "badge rare" in pole and "2.00%" in pole  # 20 of the 1000 training points
     assert "<td>4.76%</td><td>2.00%</td>" in pole  # of the cloud's 210 scored points, of the 1000 training points
-    assert (
-        "<th>share of the scored points of the cloud</th><th>share of the model&#x27;s training points</th>" in trained
-    )
-    assert "rare: under 5% of the model&#x27;s training points (the column &ldquo;share of the model&#x27;s" in trained
+    basis = "points of the model&#x27;s training clouds (before any validation split)"  # validation fields counted
+    assert f"<th>share of the scored points of the cloud</th><th>share of the {basis}</th>" in trained
+    assert f"rare: under 5% of the {basis} (the column &ldquo;share of the {basis}&rdquo;)" in trained
     survey = make_record(tmp_path)
     survey["trainings"] = []
     survey["evaluations"] = [survey["evaluations"][0], {**survey["evaluations"][0], "cloud": "b.las"}]

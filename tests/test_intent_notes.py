@@ -117,6 +117,16 @@ def test_an_imputer_of_nan_of_geometric_features_is_a_warning():
         assert not any("target_val NaN" in note for note in _notes(doc))
 
 
+def test_a_miner_with_a_null_name_leaves_it_to_the_schema():
+    """A null among a miner's ``frenames`` (found by the spec fuzzer) is the schema's to report."""
+    from vl3d_focal.config.intent_notes import intent_notes
+
+    miner = {**MINER, "frenames": [None, "planarity_r0.3"]}
+    doc = _pipeline(miner, {**IMPUTER, "fnames": ["AUTO"]}, FOREST)
+    assert not any("target_val" in message for _, message in intent_notes(doc))  # and no crash
+    assert check_spec(doc, check_files=False).issues  # and the schema refuses the null
+
+
 def test_an_imputer_no_train_step_follows_gets_its_no_effect_note_only():
     notes = [note for note in _notes(_pipeline(MINER, IMPUTER)) if note.startswith("$.sequential_pipeline[1]:")]
     assert len(notes) == 1 and "no train step follows it" in notes[0] and "target_val NaN" not in notes[0]

@@ -70,6 +70,20 @@ def test_a_task_whose_run_is_gone_publishes_nothing_and_leaves_no_temporary_file
     assert outcome.status == "failed" and f"not written: {reasons[gone]}" in outcome.error
     assert outcome.messages == ()  # quiet: nothing relayed to a run that is gone
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]  # no output, no .partial file
+    assert not (tmp_path / "out" / "a").exists()  # nor the cloud's folder, which the task made
+
+
+def test_a_task_whose_run_is_gone_keeps_the_files_already_in_its_folder(tmp_path):
+    lock = _lock(tmp_path, os.getpid())
+    task, context = _task(tmp_path, RunOwner.of(lock))
+    (tmp_path / "out" / "a" / "eval").mkdir(parents=True)
+    (tmp_path / "out" / "a" / "notes.txt").write_text("the user's")
+    lock.unlink()
+    assert run_cloud_task(task, context).status == "failed"
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "out").rglob("*")) == [
+        "out/a",
+        "out/a/notes.txt",
+    ]  # the empty folder went, the folder holding a file stayed
 
 
 def test_an_owner_without_a_lock_relies_on_dask_alone(tmp_path):

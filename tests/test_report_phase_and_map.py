@@ -52,9 +52,9 @@ def _survey(folder: Path) -> dict[str, str]:
 def test_failed_tile_is_hatched_and_in_the_legend(tmp_path):
     html = survey_section({"survey": _survey(tmp_path)}, folder=tmp_path)
     rects = re.findall(r"<rect [^>]*>", html)
-    failed = [r for r in rects if 'width="108.0"' in r and 'fill="url(#failed-tile)"' in r]
+    failed = [r for r in rects if 'width="108.0"' in r and re.search(r'fill="url\(#failed-tile-\w+\)"', r)]
     assert failed and 'stroke="#000"' in failed[0] and "#ef9a9a" not in html
-    assert '<pattern id="failed-tile"' in html and ">failed</text>" in html and ">not scored</text>" in html
+    assert '<pattern id="failed-tile-' in html and ">failed</text>" in html and ">not scored</text>" in html
 
 
 def test_labels_fit_their_tile_and_the_full_name_is_the_tooltip(tmp_path):
@@ -119,6 +119,8 @@ def test_the_recorder_tells_an_earlier_survey_from_this_runs(tmp_path):
     os.chdir(tmp_path)
     (tmp_path / "o").mkdir()
     _survey(tmp_path / "o")
+    written = (tmp_path / "o" / "survey.json").stat().st_mtime - 60  # by an earlier run, a minute before
+    os.utime(tmp_path / "o" / "survey.json", (written, written))
     spec = {"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": []}
     recorder = RunRecorder(spec=spec, kinds=[])
     recorder.finish()
@@ -131,3 +133,19 @@ def test_the_recorder_tells_an_earlier_survey_from_this_runs(tmp_path):
     os.utime(record, (0, 0))
     recorder.finish()
     assert recorder.data["survey_earlier"] == "1970-01-01T00:00:00+00:00"  # its file's time, in UTC
+
+
+def test_a_survey_record_tells_its_run_by_its_own_start_not_its_files_time(tmp_path):
+    """A network file system's clock may stamp the file's time: the record's ``started`` decides."""
+    os.chdir(tmp_path)
+    (tmp_path / "o").mkdir()
+    spec = {"in_pcloud": [], "out_pcloud": ["o/"], "sequential_pipeline": []}
+    recorder = RunRecorder(spec=spec, kinds=[])
+    record = tmp_path / "o" / "survey.json"
+    record.write_text(json.dumps({"started": recorder.data["started"], "updated": "u", "tiles": []}))
+    os.utime(record, (0, 0))  # a file server's clock far behind the driver's
+    recorder.finish()
+    assert recorder.data["survey_earlier"] is None  # started with this run: this run's record
+    record.write_text(json.dumps({"started": "2026-01-02T03:00:00+00:00", "updated": "2026-01-02T03:04:05+00:00"}))
+    recorder.finish()  # the file's time is now, yet the record began before this run
+    assert recorder.data["survey_earlier"] == "2026-01-02T03:04:05+00:00"

@@ -127,7 +127,7 @@ def test_a_pattern_that_matches_an_earlier_runs_outputs_says_so(tiles: Path):
         json.dumps({"in_pcloud": "survey/**/*.laz", "out_pcloud": "survey/out/*", "sequential_pipeline": STEPS})
     )
     with pytest.raises(SpecError) as caught:
-        load_spec(path, check_files=False)
+        load_spec(path)
     assert [str(issue) for issue in caught.value.issues] == [
         f"{path}: $.in_pcloud: {tiles / 'survey/out/t1/predicted.laz'} lies under this spec's outputs (a cloud an "
         "earlier run wrote, matched by an in_pcloud pattern or folder); narrow the pattern, or write the outputs "
@@ -152,6 +152,44 @@ def test_an_issue_names_the_entry_as_written_not_its_place_after_expansion(tiles
         {"in_pcloud": "survey/**/*.las", "out_pcloud": "out/*", "sequential_pipeline": STEPS}, base_dir=tiles
     )
     assert [issue.path for issue in issues] == ["$.in_pcloud"]
+
+
+def test_validate_prints_a_glob_s_report_path_clash_once(tiles: Path, capsys):
+    from vl3d_focal import cli
+
+    steps = [STEPS[0], {"eval": "ClassificationEvaluator", "report_path": "eval/report.json", "pictures": False}]
+    spec = _spec(tiles, "survey/a/t*", sequential_pipeline=steps)
+    assert cli.main(["validate", str(spec)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{spec}: $.sequential_pipeline[1].report_path: '{tiles / 'eval/report.json'}' would be written once per "
+        "input cloud (2), each overwriting the last; start it with '*' to write under each cloud's prefix"
+    ]
+
+
+def test_without_file_checks_no_input_pattern_nor_folder_is_listed(tiles: Path, monkeypatch):
+    inputs = ["survey/a", "survey/**/*.laz", "nomatch_*.laz", "no_such_folder"]
+    steps = [*STEPS, {"writer": "PredictionsWriter", "out_preds": "labels.lbl"}]
+    spec = {"in_pcloud": inputs, "out_pcloud": "out/*", "sequential_pipeline": steps}
+    checked = validate_spec(spec, base_dir=tiles)
+    assert [issue.path for issue in checked] == [
+        "$.in_pcloud[2]",
+        "$.in_pcloud[3]",
+        "$.sequential_pipeline[2].out_preds",
+    ]
+    assert "once per input cloud (5)" in checked[2].message  # 3 clouds listed, 2 entries of none
+
+    def listed(*args, **kwargs):
+        raise AssertionError("the file system was read")
+
+    monkeypatch.setattr("vl3d_focal.config.inputs.expand_cloud_path", listed)
+    monkeypatch.setattr("os.path.isdir", listed)
+    unread = validate_spec(spec, base_dir=tiles, check_files=False)  # each entry one cloud, no entry an issue
+    assert [issue.path for issue in unread] == ["$.sequential_pipeline[2].out_preds"]
+    assert "once per input cloud (4)" in unread[0].message
+    assert validate_spec({**spec, "in_pcloud": "survey/**/*.laz"}, base_dir=tiles, check_files=False) == []
+    assert [str(i) for i in validate_spec({**spec, "in_pcloud": "a/t1.txt"}, base_dir=tiles, check_files=False)] == [
+        f"$.in_pcloud: expected a path ending in .las or .laz; got '{tiles / 'a/t1.txt'}'"
+    ]
 
 
 @pytest.mark.parametrize(

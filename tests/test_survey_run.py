@@ -115,6 +115,8 @@ def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, 
     error = [line for line in stderr.splitlines() if line.startswith("vl3d-focal: error:")]
     assert len(error) == 1 and "2 of 6 tiles failed" in error[0], stderr[-3000:]
     assert "corrupt.laz: point cloud" in error[0] and "old_format.las: point cloud" in error[0]
+    final = stderr[stderr.index("vl3d-focal: error:") :]
+    assert final.count("\n") == 1, final  # each tile's error by its first line; survey.json has the rest
     record = json.loads((tmp_path / "out" / "survey.json").read_text())
     tiles = {Path(t["path"]).name: t for t in record["tiles"]}
     assert list(tiles) == [
@@ -128,7 +130,10 @@ def test_failed_tiles_are_recorded_the_others_go_on_and_the_run_exits_2(survey, 
     assert record["counts"] == {"done": 4, "skipped": 0, "failed": 2, "pending": 0}
     assert len(walks) == 1, "the per-cloud output paths must be found once per phase, not per tile"
     assert "truncated or corrupted" in tiles["corrupt.laz"]["error"]
-    assert "unknown feature ['gps_time']" in tiles["old_format.las"]["error"]
+    assert (
+        "1 unknown feature 'gps_time' (not in the file nor derived); the cloud offers:\n"
+        in tiles["old_format.las"]["error"]
+    )
     for name in ("tile_0_0", "tile_0_1", "tile_1_0", "tile_1_1"):
         tile = tiles[f"{name}.las"]
         assert tile["status"] == "done" and tile["error"] is None and tile["seconds"] > 0

@@ -126,7 +126,9 @@ def test_the_class_weight_log_names_the_strategy_and_the_hint_needs_no_weights(c
     )
     np.testing.assert_allclose(plan.class_weight, 1000.0 / (3 * counts.astype(np.float64)))
     lines = [r.getMessage() for r in caplog.records]
-    assert lines[0].startswith("class weights (balanced, from loss, counted on the training points:")
+    assert lines[0].startswith(
+        "class weights (balanced, from loss, counted on the training clouds (before any validation split): "
+    )
     assert not any(line.startswith("imbalanced") for line in lines)
     caplog.clear()
     plan_loss(loss_spec=loss, model_handling={}, class_names=names, counts=counts, from_logits=True)

@@ -118,6 +118,22 @@ def test_validate_reports_a_name_the_train_step_does_not_have(tmp_path, capsys):
     ]
 
 
+def test_the_names_a_transformer_s_model_lacks_are_one_error_of_the_step_with_a_hint_each():
+    explicit = {"feature_transformer": EXPLICIT, "fnames": ["noise"], "preserve": False}
+    kbest = {"feature_transformer": KBEST, "k": 1, "fnames": ["heigth", "twinn", "other", "noise"]}
+    assert _checked([explicit, kbest, FOREST])[0] == [
+        "$.sequential_pipeline[1].fnames: 4 names are not among the features of the model trained by "
+        "$.sequential_pipeline[2] (height, twin):\n"
+        "  'heigth' (did you mean 'height'?), 'twinn' (did you mean 'twin'?), 'other'\n"
+        "  dropped by the ExplicitSelector of $.sequential_pipeline[0] before it: 'noise'"
+    ]
+    many = {"feature_transformer": KBEST, "k": 1, "fnames": [f"f{i}" for i in range(14)]}
+    [issue] = _checked([many, FOREST])[0]
+    assert issue.endswith(
+        "(height, twin, noise):\n  'f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8', 'f9', 'f10', 'f11' … and 2 more"
+    )
+
+
 @pytest.mark.parametrize(
     ("after", "why"),
     [

@@ -101,7 +101,8 @@ def test_compare_shows_one_row_per_model_with_its_own_scores_and_clouds(two_mode
         assert row["evaluated"] == [f"test.las ({int(counts.sum()):,} points)"]  # the cloud once per model
     assert rows[0]["seed"] == 2 and rows[0]["model"] == "RandomForestClassifier (trained)"
     assert rows[1]["model"] == "RandomForestClassifier (loaded rf.model)"
-    assert comparison["notes"] == []  # each model evaluated the same cloud, once
+    assert len(comparison["notes"]) == 1  # each model evaluated the same cloud, once; each ran once:
+    assert comparison["notes"][0].startswith("each configuration ran once, so differences the size of seed")
 
 
 def test_report_shows_one_score_line_per_model_and_names_the_model_in_results(two_models):

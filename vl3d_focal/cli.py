@@ -183,13 +183,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from vl3d_focal.reports.compare_page import write_comparison
     from vl3d_focal.reports.compare_text import format_comparison
 
+    if args.output is not None and args.output.is_dir():
+        raise VL3DFocalError(f"{args.output}: is a folder; give -o a page to write, e.g. {args.output}/compare.html")
     comparison = compare_runs(args.runs)
-    sys.stdout.write(format_comparison(comparison, style=args.format))
-    if args.format != "md":  # the Markdown tables end with the notes
-        for note in comparison["notes"]:
-            print(f"vl3d-focal: note: {note}", file=sys.stderr)
-    if args.output is not None:
+    if args.output is not None:  # before the tables: an error prints alone
         print(f"wrote {write_comparison(comparison, path=args.output)}", file=sys.stderr)
+    sys.stdout.write(format_comparison(comparison, style=args.format))
+    for note in comparison["notes"] if args.format != "md" else []:  # the Markdown tables end with the notes
+        print(f"vl3d-focal: note: {note}", file=sys.stderr)
     return 0
 
 
@@ -263,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check specs; exit 2 when any is invalid")
     validate.add_argument("specs", nargs="+", metavar="SPEC", help="JSON or YAML pipeline spec")
-    validate.add_argument("--no-check-files", action="store_true", help="do not check that input files exist")
+    validate.add_argument("--no-check-files", action="store_true", help="read no input file nor input folder")
     validate.add_argument(
         "--strict", action="store_true", help="keys accepted for VL3D compatibility without effect here are errors"
     )

@@ -104,9 +104,13 @@ def _token_overlap(words: Sequence[str], theirs: Sequence[str]) -> float:
 
 def closest(word: Any, choices: Sequence[Any]) -> Any:
     """The choice closest to ``word`` (case and the writing of numbers ignored), or None when none
-    is close.
+    is close. A word's first letter is seldom the mistyped one: the close choices whose words start
+    as ``word``'s do (in order) come first (``HSV_Srad`` is ``HSV_S`` with a stray suffix, not
+    ``HSV_Hrad`` with a wrong letter), then the ones whose words match best.
 
     Example:
+        >>> closest("HSV_Srad", ["HSV_Hrad", "HSV_S", "HSV_V"])
+        'HSV_S'
         >>> closest("planarity_k61", ["planarity", "planarity_k16"])
         'planarity_k16'
         >>> closest("planarity_k16", ["linearity_k16", "planarity_k61"])
@@ -123,9 +127,10 @@ def closest(word: Any, choices: Sequence[Any]) -> Any:
         return None
     words = re.split(r"[_\W]+", target)
 
-    def score(candidate: str) -> tuple[float, float]:
-        overlap = _token_overlap(words, re.split(r"[_\W]+", candidate))
-        return overlap, difflib.SequenceMatcher(None, target, candidate).ratio()
+    def score(candidate: str) -> tuple[int, float, float]:
+        theirs = re.split(r"[_\W]+", candidate)
+        initials = sum(word[:1] != their[:1] for word, their in zip(words, theirs))
+        return -initials, _token_overlap(words, theirs), difflib.SequenceMatcher(None, target, candidate).ratio()
 
     return texts[max(close, key=score)]
 

@@ -35,6 +35,7 @@ from vl3d_focal.config.path_checks import Issue
 from vl3d_focal.data.recipe_options import AUTO
 from vl3d_focal.registry import MODELS
 from vl3d_focal.training.plateau import PLATEAU_KEYS
+from vl3d_focal.wording import shortened
 
 STRATKFOLD_OUTPUTS = ("stratkfold_report_path", "stratkfold_plot_path")
 """A random forest's outputs that only ``training_type`` ``stratified_kfold`` writes."""
@@ -110,11 +111,12 @@ def _nan_imputer_notes(step: Mapping[str, Any], at: tuple, before: Sequence[Mapp
             recipe = MinedFeatures.from_step(miner)
         except (KeyError, TypeError, ValueError):  # an invalid step: the schema or its check reports it
             continue
+        if not all(isinstance(name, str) for name in recipe.names):
+            continue  # an invalid name (a null in frenames): the schema reports it
         imputed = list(recipe.names) if AUTO in fnames else [name for name in recipe.names if name in fnames]
         if imputed:
-            shown = ", ".join(imputed[:3]) + (", ..." if len(imputed) > 3 else "")
             where = json_path(("sequential_pipeline", index))
-            mined.append(f"{where} (radius {recipe.params['radius']:g}: {shown})")
+            mined.append(f"{where} (radius {recipe.params['radius']:g}: {shortened(imputed, 3)})")
     if mined:
         yield (
             at,

@@ -139,11 +139,13 @@ def check_spec(doc: Any, *, file: str = "", base_dir: Path | None = None, check_
     parsed_at = {issue.path for issue in issues}  # a value already reported while parsing
     found = [i for i in schema_issues(validator.iter_errors(spec)) if i.path not in parsed_at]
     base = Path.cwd() if base_dir is None else Path(base_dir)
-    normalised = normalise_paths(spec, base_dir=base, schemas=schemas)
+    normalised = normalise_paths(spec, base_dir=base, schemas=schemas, expand=check_files)
     checked_notes: list[SpecIssue] = []  # a step's check may note a step without effect
     semantic = semantic_issues(normalised, check_files=check_files)
     located = (
-        user_paths([parts for parts, _ in semantic], spec=spec, base_dir=base, schemas=schemas) if semantic else []
+        user_paths([parts for parts, _ in semantic], spec=spec, base_dir=base, schemas=schemas, expand=check_files)
+        if semantic
+        else []
     )
     for parts, message in [
         *zip(located, (message for _, message in semantic)),
@@ -201,7 +203,8 @@ def read_spec(path: str | Path, *, check_files: bool = True, strict: bool = Fals
 
     Args:
         path: a ``.json`` file, or YAML (any other suffix).
-        check_files: check that input files exist and are readable.
+        check_files: check that input files exist and are readable; without, no input file or folder is
+            read: glob patterns and folders of clouds are kept as entries, unlisted.
         strict: the no-effect notes are errors.
 
     Raises:
@@ -229,7 +232,8 @@ def read_spec(path: str | Path, *, check_files: bool = True, strict: bool = Fals
         wrong = {issue.path for issue in issues}
         raise SpecError(issues, [note for note in checked.notes if note.path not in wrong])
     schemas = schema_files.active_schemas()
-    spec = apply_defaults(normalise_paths(checked.pipeline, base_dir=base_dir, schemas=schemas), schemas=schemas)
+    normalised = normalise_paths(checked.pipeline, base_dir=base_dir, schemas=schemas, expand=check_files)
+    spec = apply_defaults(normalised, schemas=schemas)
     spec["in_pcloud"] = run_inputs(spec)
     return ReadSpec(spec, checked.notes, checked.step_origins)
 
@@ -239,7 +243,7 @@ def load_spec(path: str | Path, *, check_files: bool = True, strict: bool = Fals
 
     Args:
         path: a ``.json`` file, or YAML (any other suffix).
-        check_files: check that input files exist and are readable.
+        check_files: check that input files exist and are readable (see :func:`read_spec`).
         strict: keys accepted without effect here are errors (see :func:`read_spec`).
 
     Raises:

@@ -34,7 +34,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from vl3d_focal.config import schemas as schema_files
-from vl3d_focal.config.inputs import absolute_path, cloud_entries, expand_cloud_paths
+from vl3d_focal.config.inputs import absolute_path, cloud_entries
 from vl3d_focal.config.prefixes import PREFIX_MARK, split_final_clouds
 from vl3d_focal.schema_annotations import EXPAND_ANNOTATION, LIST_ANNOTATION, PATH_ANNOTATION, SUFFIX_ANNOTATION
 
@@ -217,9 +217,15 @@ def resolve_prefix(prefix: str, *, base_dir: Path) -> str:
 
 
 def normalise_paths(
-    spec: Mapping[str, Any], *, base_dir: Path, schemas: Mapping[str, Mapping[str, Any]] | None = None
+    spec: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
+    expand: bool = True,
 ) -> dict[str, Any]:
-    """A copy of a valid ``spec`` with lists made and paths resolved (see the module doc).
+    """A copy of a valid ``spec`` with lists made and paths resolved (see the module doc); without
+    ``expand``, the file system is not read: glob patterns and folders of input clouds are kept,
+    resolved, each one entry (``vl3d-focal validate --no-check-files``).
 
     Example:
         >>> spec = {"in_pcloud": "a.las", "out_pcloud": "o/*", "sequential_pipeline": [
@@ -233,7 +239,7 @@ def normalise_paths(
         if schema.get(LIST_ANNOTATION) and isinstance(value, str):
             value = [value]
         if schema.get(EXPAND_ANNOTATION) and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return expand_cloud_paths(value, base_dir=base_dir)
+            return list(_entries(value, base_dir=base_dir, expand=expand))
         kind = schema.get(PATH_ANNOTATION)
         if not isinstance(value, str) or kind is None:
             return value
@@ -246,16 +252,28 @@ def normalise_paths(
     return split_final_clouds(walk(copy.deepcopy(dict(spec)), pipeline_schema_inlined(schemas=schemas), visit))
 
 
+def _entries(paths: list[str], *, base_dir: Path, expand: bool) -> dict[str, int]:
+    """Each input cloud of ``paths`` with the index of its entry (:func:`cloud_entries`); without
+    ``expand``, each entry resolved, unread (a pattern or folder stands for its clouds)."""
+    if expand:
+        return cloud_entries(paths, base_dir=base_dir)
+    resolved: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        resolved.setdefault(absolute_path(path, base_dir=base_dir), index)
+    return resolved
+
+
 def user_paths(
     found: list[tuple],
     *,
     spec: Mapping[str, Any],
     base_dir: Path,
     schemas: Mapping[str, Mapping[str, Any]] | None = None,
+    expand: bool = True,
 ) -> list[tuple]:
     """The JSON path parts, in ``spec`` as written, of paths ``found`` in :func:`normalise_paths`'
-    output: an index into an expanded list of input clouds becomes the index of the entry the
-    cloud comes from; an index into a list made of one string is dropped.
+    output (of the same ``expand``): an index into an expanded list of input clouds becomes the
+    index of the entry the cloud comes from; an index into a list made of one string is dropped.
 
     Example:
         >>> spec = {"in_pcloud": ["x/*.laz", "a.las"], "out_pcloud": "o/", "sequential_pipeline": []}
@@ -270,7 +288,7 @@ def user_paths(
         if schema.get(LIST_ANNOTATION) and isinstance(value, str):
             lists[path] = None
         elif schema.get(EXPAND_ANNOTATION) and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            lists[path] = list(cloud_entries(value, base_dir=base_dir).values())
+            lists[path] = list(_entries(value, base_dir=base_dir, expand=expand).values())
         return value
 
     walk(copy.deepcopy(dict(spec)), pipeline_schema_inlined(schemas=schemas), visit)

@@ -36,7 +36,7 @@ from typing import Any
 from vl3d_focal.config.normalise import pipeline_schema_inlined, walk
 from vl3d_focal.errors import SpecIssue
 from vl3d_focal.schema_annotations import NO_EFFECT_ANNOTATION
-from vl3d_focal.wording import counted
+from vl3d_focal.wording import counted, shortened
 
 NOTE_PREFIX = "accepted, no effect here: "
 
@@ -114,7 +114,7 @@ def run_note_lines(notes: Sequence[SpecIssue]) -> list[tuple[int, str]]:
         >>> odd = [SpecIssue("$.fast", NOTE_PREFIX + "VL3D only"), SpecIssue("$.gamma", WARNING_PREFIX + "huge")]
         >>> for level, line in run_note_lines([*notes, *odd]):
         ...     print(logging.getLevelName(level), line)
-        INFO $.out_pcloud[0]: note: 't0.laz' is the run's final (and 2 more alike: $.out_pcloud[1], $.out_pcloud[2])
+        INFO $.out_pcloud[0]: note: 't0.laz' is the run's final (likewise $.out_pcloud[1], $.out_pcloud[2])
         INFO $.fast: accepted, no effect here: VL3D only
         WARNING $.gamma: warning: huge
     """
@@ -137,4 +137,4 @@ def _told_once(notes: Sequence[SpecIssue]) -> str:
     first, others = notes[0], [note.path for note in notes[1:]]
     if not others:
         return str(first)
-    return f"{first} (and {len(others)} more alike: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''})"
+    return f"{first} (likewise {shortened(others, 3)})"

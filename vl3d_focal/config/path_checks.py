@@ -7,7 +7,8 @@
   model file's path that is a folder says so), input patterns and folders of clouds match at
   least one cloud, and each input cloud is a LAS/LAZ file with points that holds what its header
   says (signature, header, point count, size; a LAZ file's chunk table: no point is decoded), but
-  a survey's tiles, which the run leaves out when unreadable;
+  a survey's tiles, which the run leaves out when unreadable; without, the file system is not
+  read: an input pattern, or an input cloud's path without a suffix (perhaps a folder), is not checked;
 - :func:`written_path_issues`: output paths as the spec's file writes them (a ``*`` only where it
   marks the output prefix; a note for an ``out_pcloud`` that names a cloud file: VL3D's final cloud).
 
@@ -23,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.config.inputs import is_url, unmatched_problem
+from vl3d_focal.config.inputs import is_pattern, is_url, unmatched_problem
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.notes import INFO_PREFIX
 from vl3d_focal.config.prefixes import final_cloud_note, written_output_problem, written_prefix_problem
@@ -86,15 +87,18 @@ def path_issues(found: Found, *, check_files: bool, survey: bool = False) -> Ite
     input cloud's content is not checked: the survey leaves an unreadable or empty tile out and
     records why."""
     for parts, kind, value, suffixes in found:
-        cloud = bool({suffix.lower() for suffix in suffixes} & set(CLOUD_SUFFIXES))
-        unmatched = unmatched_problem(value) if kind == "input" and cloud else None
+        cloud = kind == "input" and bool({suffix.lower() for suffix in suffixes} & set(CLOUD_SUFFIXES))
+        concat = parts[:1] == ("in_pcloud_concat",)  # not expanded: one file each
+        unmatched = unmatched_problem(value) if cloud and check_files else None
+        unread = cloud and not check_files and (is_pattern(value) or not (concat or Path(value).suffix))
         if is_url(value):
             yield parts, url_problem(value, kind=kind)
-        elif unmatched is not None and parts[:1] == ("in_pcloud_concat",):  # not expanded: one file each
+        elif concat and (unmatched is not None or unread):
             yield parts, "an in_pcloud_concat entry is one file, not a pattern or folder; give each cloud its own entry"
         elif unmatched is not None:
-            if check_files:
-                yield parts, unmatched
+            yield parts, unmatched
+        elif unread:
+            continue  # a pattern or perhaps a folder of clouds, not listed without file checks
         elif suffixes and not value.lower().endswith(tuple(s.lower() for s in suffixes)):
             folder = kind == "input" and check_files and not Path(value).suffix and not Path(value).exists()
             yield (

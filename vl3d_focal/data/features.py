@@ -40,6 +40,7 @@ from collections.abc import Callable, Collection, Sequence
 import numpy as np
 
 from vl3d_focal.data.eigen_features import eigen_features, log_isolated_points
+from vl3d_focal.data.feature_listing import hinted_names, indented, offered_groups
 from vl3d_focal.data.feature_names import SCAN_ANGLE_ALIASES, feature_names
 from vl3d_focal.data.imputers import Imputer, apply_imputers
 from vl3d_focal.data.mined_chain import compute_chain
@@ -47,7 +48,7 @@ from vl3d_focal.data.miners import MinedFeatures, cloud_inputs, mined_names, rec
 from vl3d_focal.data.terrain import estimate_ground
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud, las_dimensions
-from vl3d_focal.wording import noun
+from vl3d_focal.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,8 @@ def raw_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequence[M
     NaN and infinite values included (:func:`extract_features` refuses them).
 
     Raises:
-        DataError: A name the cloud does not have; the message lists the available names.
+        DataError: A name the cloud does not have; the message lists the missing names (each with
+            its close match) and what the cloud offers, by where it comes from.
 
     Example:
         >>> raw_features(cloud, ["intensity"]).dtype
@@ -170,10 +172,13 @@ def raw_features(cloud: PointCloud, fnames: Sequence[str], *, miners: Sequence[M
         readers = "".join(
             f"; {r.miner} reads {list(dict.fromkeys(r.inputs))}" for r in mined if set(r.inputs) & set(missing)
         )
-        raise DataError(
-            f"point cloud {cloud.path or cloud.name}: unknown {noun(len(missing), 'feature')} {missing} (not in the file "
-            f"nor derived{readers}); available: {', '.join(available)}"
-        )
+        groups = offered_groups(available, dimensions=las_dimensions(cloud.las), mined=mined_names(miners))
+        lines = [  # the first line tells the error alone (a survey's summary of failed tiles shows it)
+            f"point cloud {cloud.path or cloud.name}: {counted(len(missing), 'unknown feature')} "
+            f"{hinted_names(missing, available)} (not in the file nor derived{readers}); the cloud offers:",
+            *(indented(line, "  ") for line in groups),
+        ]
+        raise DataError("\n".join(lines))
     out = np.empty((cloud.num_points, len(fnames)), dtype=np.float32)
     shape_cache: np.ndarray | None = None
     stored = set(las_dimensions(cloud.las))

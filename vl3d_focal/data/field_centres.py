@@ -147,13 +147,14 @@ def coverage_centres(
     p: float,
     on_cloud: bool,
     purpose: str,
-    fps: bool = False,
+    level: int = logging.DEBUG,
 ) -> np.ndarray:
     """Extra centres for the points farther than ``radius`` from every centre: one per occupied
     cell of a grid fine enough that each cell lies inside the neighbourhood of the mean of its
-    points (and of any of them), so every point lies in a field; logged with ``purpose``, at INFO
-    after the ``fps`` support strategy (VL3D leaves those points out), else at DEBUG (a grid's, usual:
-    a run of many clouds would log it for nearly each).
+    points (and of any of them), so every point lies in a field; logged with ``purpose`` at
+    ``level``: DEBUG by default (a grid's, usual: a run of many clouds would log it for nearly
+    each), INFO where the training fields leave those points out (VL3D's ``fps``, see
+    :attr:`vl3d_focal.data.receptive_fields.FieldSpec.training_differs`).
 
     Example:
         >>> xyz = np.array([[0.0, 0, 0], [0.5, 0, 0], [5.0, 0, 0]])
@@ -166,7 +167,7 @@ def coverage_centres(
     fine = radius * (0.99 / math.sqrt(dims) if p == 2.0 else 0.99)
     extra = grid_centres(xyz[uncovered], cell=fine, dims=dims, on_cloud=on_cloud)
     logger.log(
-        logging.INFO if fps else logging.DEBUG,
+        level,
         "%d points farther than the radius from the %d support points: %d extra fields so that every point is %s",
         int(uncovered.sum()),
         len(centres),

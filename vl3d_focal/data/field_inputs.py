@@ -52,7 +52,7 @@ class FieldInputs:
 
 
 def _cache_key(field_spec: Any, seed: int | None, training: bool) -> str:
-    differs = training and field_spec.support_strategy == "fps"  # only fps training fields differ
+    differs = training and field_spec.training_differs  # else the prediction fields, keyed alike
     return json.dumps({"spec": field_spec.to_config(), "seed": seed, "training": differs}, sort_keys=True, default=str)
 
 

@@ -1,23 +1,24 @@
 """Receptive fields: fixed-size point sets that together cover every point of a cloud.
 
-Field centres (:func:`field_centers`) follow ``support_strategy``: ``grid``, one centre per
-occupied cell of a grid of spacing ``separation_factor * radius`` (cells in 3D for
-``sphere``/``rectangular3D``, in the xy plane for ``cylinder``/``rectangular2D``), the mean of
-the cell's points or, with ``center_on_pcloud``, its point nearest that mean; or ``fps``, the
-``support_strategy_num_points`` furthest points of the cloud (:mod:`~vl3d_focal.data.field_centres`).
-Any point farther than ``radius`` from every such centre gets an extra centre from a finer grid
-whose cells fit inside the neighbourhood, so every point lies in the neighbourhood of at least
-one field and is predicted; training fields with ``fps`` are VL3D's, the furthest points only
-(``training=True``). Each neighbourhood (cKDTree ball query: Euclidean for sphere/cylinder, Chebyshev for
-the rectangular ones, ``radius`` = half side) is then brought to exactly ``num_points`` points:
-furthest-point subsampling (exact, float32, batched over fields of similar sizes in numpy, the
-batches spread over the CPU cores, started at the point nearest the centre) or grid subsampling
-(one seeded-random point per voxel first, see :func:`point_priorities`), and fields with fewer
-points are padded by repeating their points in order. A field depends only on the points near
-its centre and their ids in the cloud (:func:`fields_at_centers`), so a cloud can be processed
-tile by tile with the same fields. The coordinates fed to a model are centred on the field's
-centre and divided by the radius (``scale``) or by the distance of the field's farthest point
-(``to_unit_sphere``), see :func:`field_coordinates`.
+Field centres (:func:`field_centers`) follow ``support_strategy``: ``grid``, one centre per occupied
+cell of a grid of spacing ``separation_factor * radius`` (cells in 3D for
+``sphere``/``rectangular3D``, in the xy plane for ``cylinder``/``rectangular2D``), the mean of the
+cell's points or, with ``center_on_pcloud``, its point nearest that mean; or ``fps``, the
+``support_strategy_num_points`` furthest points of the cloud
+(:mod:`~vl3d_focal.data.field_centres`). Any point farther than ``radius`` from every such centre
+gets an extra centre from a finer grid whose cells fit inside the neighbourhood, so every point lies
+in the neighbourhood of at least one field and is predicted; training fields with ``fps`` are
+VL3D's, the furthest points only (``training=True``, :attr:`FieldSpec.training_differs`). Each
+neighbourhood (cKDTree ball query: Euclidean for sphere/cylinder, Chebyshev for the rectangular
+ones, ``radius`` = half side) is then brought to exactly ``num_points`` points: furthest-point
+subsampling (exact, float32, batched over fields of similar sizes in numpy, the batches spread over
+the CPU cores, started at the point nearest the centre) or grid subsampling (one seeded-random point
+per voxel first, see :func:`point_priorities`), and fields with fewer points are padded by repeating
+their points in order. A field depends only on the points near its centre and their ids in the cloud
+(:func:`fields_at_centers`), so a cloud can be processed tile by tile with the same fields. The
+coordinates fed to a model are centred on the field's centre and divided by the radius (``scale``)
+or by the distance of the field's farthest point (``to_unit_sphere``), see
+:func:`field_coordinates`.
 
 A ``furthest_point_subsampling`` radius of 0 is VL3D's whole-cloud field: one field per cloud,
 centred on the mean of its points, holding all of them (brought to ``num_points`` as any field),
@@ -142,6 +143,11 @@ class FieldSpec:
         return self.radius == 0
 
     @property
+    def training_differs(self) -> bool:
+        """Training fields differ from prediction's only with ``fps``: VL3D's support points, no extra one."""
+        return self.support_strategy == "fps"
+
+    @property
     def reach(self) -> float:
         """The distance bound of a field's neighbourhood: the radius, infinite for a whole-cloud field."""
         return math.inf if self.whole_cloud else self.radius
@@ -227,9 +233,9 @@ class ReceptiveFields:
 def field_centers(xyz: np.ndarray, spec: FieldSpec, *, training: bool = False) -> np.ndarray:
     """Field centres whose neighbourhoods together contain every point, (M, 3).
 
-    The centres of ``spec.support_strategy`` (see the module docstring), then one per occupied
-    cell of a finer grid over the points left outside every field (logged, at INFO for fps). With
-    ``training`` and ``fps``, VL3D's training support points: the furthest points only.
+    The centres of ``spec.support_strategy`` (module docstring), then one per occupied cell of a
+    finer grid over the points outside every field (logged, at INFO where
+    :attr:`FieldSpec.training_differs`; there, none with ``training``: VL3D's support points only).
 
     Example:
         >>> field_centers(np.zeros((5, 3)), FieldSpec()).tolist()
@@ -238,17 +244,17 @@ def field_centers(xyz: np.ndarray, spec: FieldSpec, *, training: bool = False) -
     if spec.whole_cloud:
         return np.asarray(xyz, dtype=np.float64).mean(axis=0, keepdims=True)
     dims, p = NEIGHBORHOODS[spec.neighborhood]
-    if fps := spec.support_strategy == "fps":
+    on_cloud = spec.center_on_pcloud
+    if spec.support_strategy == "fps":
         centers = fps_centres(xyz, count=spec.support_strategy_num_points, dims=dims)
-        if training:
-            return centers
     else:
-        centers = grid_centres(
-            xyz, cell=spec.separation_factor * spec.radius, dims=dims, on_cloud=spec.center_on_pcloud
-        )
+        centers = grid_centres(xyz, cell=spec.separation_factor * spec.radius, dims=dims, on_cloud=on_cloud)
+    if training and spec.training_differs:
+        return centers
     purpose = "in a training field" if training else "predicted"
+    level = logging.INFO if spec.training_differs else logging.DEBUG  # training leaves them out: told; a grid's: usual
     extra = coverage_centres(
-        xyz, centers, radius=spec.radius, dims=dims, p=p, on_cloud=spec.center_on_pcloud, purpose=purpose, fps=fps
+        xyz, centers, radius=spec.radius, dims=dims, p=p, on_cloud=on_cloud, purpose=purpose, level=level
     )
     return np.concatenate([centers, extra])
 
@@ -350,16 +356,9 @@ def field_tree(xyz: np.ndarray, spec: FieldSpec) -> cKDTree:
 
 
 def build_fields(xyz: np.ndarray, spec: FieldSpec, *, seed: int | None = 0, training: bool = False) -> ReceptiveFields:
-    """Receptive fields of exactly ``spec.num_points`` points at :func:`field_centers`'s centres.
-
-    Args:
-        xyz: (N, 3) coordinates.
-        spec: The field parameters.
-        seed: Random seed (grid subsampling picks random points per voxel, by
-            :func:`point_priorities`); same seed, same fields.
-
-    Returns:
-        The :class:`ReceptiveFields` (indices (M, num_points) int64, centres (M, 3)).
+    """Receptive fields of exactly ``spec.num_points`` points at :func:`field_centers`'s centres
+    over the (N, 3) coordinates ``xyz``: indices (M, num_points) int64 and centres (M, 3). The same
+    ``seed``, the same fields (grid subsampling picks random points per voxel, :func:`point_priorities`).
 
     Raises:
         DataError: Empty or malformed coordinates.

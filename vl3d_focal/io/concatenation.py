@@ -32,7 +32,7 @@ import numpy as np
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las import PointCloud, las_dimensions, read_cloud
-from vl3d_focal.wording import counted, noun
+from vl3d_focal.wording import counted, noun, shortened
 
 logger = logging.getLogger(__name__)
 
@@ -150,11 +150,10 @@ def concatenation_name(paths: Sequence[str | Path], *, shown: int = 3) -> Path:
 
     Example:
         >>> concatenation_name(["/d/a.laz", "/e/b.laz", "c.las", "d.las", "e.las"]).as_posix()
-        '/d/in_pcloud_concat(a+b+c+2 more)'
+        '/d/in_pcloud_concat(a+b+c … and 2 more)'
     """
     stems = [Path(path).stem for path in paths]
-    more = f"+{len(stems) - shown} more" if len(stems) > shown else ""
-    return Path(paths[0]).parent / f"in_pcloud_concat({'+'.join(stems[:shown])}{more})"
+    return Path(paths[0]).parent / f"in_pcloud_concat({shortened(stems, shown, separator='+')})"
 
 
 def read_concatenation(entries: Sequence[Mapping[str, Any]]) -> PointCloud:

@@ -32,6 +32,7 @@ import numpy as np
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.las_header import read_header
+from vl3d_focal.wording import shortened
 
 _WKT_EPSG = re.compile(r'(?:AUTHORITY|ID)\[\s*"EPSG"\s*,\s*"?(\d+)"?\s*\]\s*\]\s*$')
 _WKT_COMPOUND = re.compile(r"\s*(?:COMPD_CS|COMPOUNDCRS)\s*\[")
@@ -39,6 +40,8 @@ _WKT_HORIZONTAL = re.compile(r"(?:PROJCS|PROJCRS|PROJECTEDCRS|GEOGCS|GEOGCRS|GEO
 _PROJECTED_KEY, _GEOGRAPHIC_KEY = 3072, 2048
 SURVEY_USES = "neighbour buffers and the survey map"
 """What takes a survey's tiles' coordinates as one system (:meth:`TileIndex.crs_warnings`)."""
+SHOWN_TILES = 10
+"""At most this many tiles named in a group of :meth:`TileIndex.crs_warnings`."""
 
 
 def file_signature(path: str | Path) -> list[int] | None:
@@ -263,18 +266,12 @@ class TileIndex:
             return []
         common = self.crs()
         if common is None:
-            listing = "; ".join(f"{crs or 'none'}: {_names(names)}" for crs, names in groups.items())
+            listing = "; ".join(f"{crs or 'none'}: {shortened(names, SHOWN_TILES)}" for crs, names in groups.items())
             return [
                 f"{clouds} are not all in one coordinate system ({listing}): they are taken as one by {by}; "
                 "reproject them first"
             ]
         return [
-            f"{clouds} without a coordinate system in their header ({_names(groups[None])}) are taken to be in "
-            f"{common}, by {by}, as the others ({_names(groups[common])}); give them theirs if it is another"
+            f"{clouds} without a coordinate system in their header ({shortened(groups[None], SHOWN_TILES)}) are taken to be in "
+            f"{common}, by {by}, as the others ({shortened(groups[common], SHOWN_TILES)}); give them theirs if it is another"
         ]
-
-
-def _names(names: list[str], *, shown: int = 10) -> str:
-    """The first ``shown`` names, and how many more."""
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more

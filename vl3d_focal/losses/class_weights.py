@@ -47,6 +47,9 @@ CLASS_WEIGHT_STRATEGIES: tuple[str, ...] = (
 STRATEGY_ALIASES: Mapping[str, str] = {"auto": "balanced"}
 ON_ABSENT_CLASS: tuple[str, ...] = ("error", "zero")
 _STRATEGY_OPTIONS = ("beta", "k", "on_absent_class")
+TRAINING_CLOUDS = "training clouds (before any validation split)"
+"""What a strategy counts the classes on unless told otherwise, in words: every labelled point of
+the training clouds, those of the fields a network holds out for validation included."""
 STRATEGY_PARAMETERS: Mapping[str, tuple[str, ...]] = {"effective_number": ("beta",), "log": ("k",)}
 """The strategies that use a parameter (the others ignore ``beta`` and ``k``)."""
 
@@ -306,11 +309,12 @@ def strategy_descriptions() -> dict[str, str]:
 
 def describe_class_weight(spec_value: Any, *, counted_on: str | None = None) -> str:
     """How a spec's ``class_weight`` value gives the weights, in words (for reports);
-    ``counted_on``: what a strategy counted the classes on, where not the training points.
+    ``counted_on``: what a strategy counted the classes on, where not the points of the
+    :data:`TRAINING_CLOUDS`.
 
     Example:
         >>> describe_class_weight("AUTO")
-        'balanced: N / (C n_c) (scikit-learn\\'s and VL3D\\'s "auto"). n_c: training points of class c, N: all, C: classes.'
+        'balanced: N / (C n_c) (scikit-learn\\'s and VL3D\\'s "auto"). n_c: points of class c in the training clouds (before any validation split), N: all of them, C: classes.'
         >>> describe_class_weight("auto", counted_on="training receptive fields").split(". ")[-1]
         'n_c: points of class c in the training receptive fields, N: all of them, C: classes.'
         >>> describe_class_weight({"strategy": "balanced", "on_absent_class": "zero", "beta": 0.999, "k": 1.02})[:32]
@@ -329,9 +333,5 @@ def describe_class_weight(spec_value: Any, *, counted_on: str | None = None) -> 
     name = STRATEGY_ALIASES.get(name.lower(), name.lower())
     used = ("on_absent_class", *STRATEGY_PARAMETERS.get(name, ()))  # beta and k only where they count
     extra = "".join(f", {key}={value}" for key, value in options.items() if key in used)
-    counted = (
-        "training points of class c, N: all"
-        if counted_on is None
-        else f"points of class c in the {counted_on}, N: all of them"
-    )
+    counted = f"points of class c in the {counted_on or TRAINING_CLOUDS}, N: all of them"
     return f"{name}{extra}: {strategy_descriptions().get(name, '')} n_c: {counted}, C: classes."

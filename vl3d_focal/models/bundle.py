@@ -32,14 +32,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LossInfo:
-    """The loss a model was trained with, for the record (model file, reports).
+    """The loss a model was trained with and the data it was trained on, for the record (model
+    file, reports).
 
     Attributes:
         loss: the loss object of the spec, as run.
         label_format: ``"sparse"`` or ``"one_hot"`` (the loss's registry metadata).
         class_weight: the resolved class weights, or None.
         class_weight_source: where they came from (the spec key, or ``"none"``).
-        class_counts: training points per class.
+        class_counts: the training clouds' points per class (before a validation split).
+        training_clouds: the resolved paths of the training clouds, so that a run scoring the
+            model on one of them can say so; empty where unknown (a model file written before,
+            whose metadata, as its fingerprint, has no such key).
     """
 
     loss: Mapping[str, Any] = field(default_factory=dict)
@@ -47,10 +51,17 @@ class LossInfo:
     class_weight: list[float] | None = None
     class_weight_source: str = "none"
     class_counts: list[int] = field(default_factory=list)
+    training_clouds: list[str] = field(default_factory=list)
 
     def to_config(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {**asdict(self), "loss": dict(self.loss)}
+        """A JSON-ready dict (without ``training_clouds`` where there are none).
+
+        Example:
+            >>> sorted(LossInfo(training_clouds=["/d/a.las"]).to_config())[-1], "training_clouds" in LossInfo().to_config()
+            ('training_clouds', False)
+        """
+        config = {**asdict(self), "loss": dict(self.loss)}
+        return config if self.training_clouds else {k: v for k, v in config.items() if k != "training_clouds"}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> LossInfo:

@@ -4,7 +4,9 @@ its scores and per-class scores, each class's share of the run's training points
 
 A run is found by its run record (``report.json``, :mod:`vl3d_focal.runner.run_record`): a
 folder holding one, or the file itself. Only the records are read, never the clouds. The
-comparison (:func:`compare_runs`, the first run the baseline) is printed as Markdown, CSV or JSON
+comparison (:func:`compare_runs`: the runs, their configurations (seed repeats grouped,
+:mod:`vl3d_focal.reports.compare_groups`) and notes (:mod:`vl3d_focal.reports.compare_notes`), the
+first run with scores the reference) is printed as Markdown, CSV or JSON
 (:mod:`vl3d_focal.reports.compare_text`) and drawn as an HTML page
 (:mod:`vl3d_focal.reports.compare_page`).
 
@@ -17,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,7 +27,18 @@ from typing import Any
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.prefix_lock import recorded_status
-from vl3d_focal.reports.compare_facts import error_line, model_inputs, record_spec, spec_model, training_setup
+from vl3d_focal.reports.compare_facts import (
+    class_codes,
+    error_line,
+    model_inputs,
+    record_spec,
+    spec_model,
+    train_step,
+    training_paths,
+    training_setup,
+)
+from vl3d_focal.reports.compare_groups import SCORES, configuration, group_runs
+from vl3d_focal.reports.compare_notes import comparison_notes
 from vl3d_focal.reports.run_summary import (
     RECORD_FORMAT,
     class_shares,
@@ -36,11 +50,6 @@ from vl3d_focal.reports.run_summary import (
     rare_classes,
     read_record,
 )
-
-SCORES = (("mIoU", "mIoU"), ("OA", "OA"), ("macro_F1", "macro F1"))
-"""The scores compared: (key in a run's summary, label)."""
-PER_CLASS = (("IoU", "IoU"), ("R", "recall"), ("F1", "F1"), ("P", "precision"))
-"""The per-class scores compared: (key in a run's ``per_class``, label)."""
 
 
 def find_record(path: str | os.PathLike[str]) -> Path:
@@ -91,7 +100,7 @@ def _run_summary(
     name: str, path: Path, record: Mapping[str, Any], *, group: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     metrics = dict(group["metrics"]) if group else {}
-    spec = record_spec(record, path=path)
+    spec = whole = record_spec(record, path=path)
     model = dict(group["model"]) if group else {}
     source = (evaluated_model_source(record, model) if model else model_source(record)) or spec_model(spec) or {}
     trained = bool(source) and not source.get("loaded") and not source.get("from_spec")
@@ -105,14 +114,19 @@ def _run_summary(
     fits = [source] if model.get("training") is not None else record.get("trainings") or []
     fit_seconds = fitted_seconds(fits) or 0.0
     shares = class_shares(record, source=source or None, metrics=metrics or None)
+    planned = trained or bool(source.get("from_spec"))
+    evaluations = group["evaluations"] if group else []
+    trained_on = {os.path.normpath(p) for p in (training_paths(source, spec=spec) if planned else None) or []}
+    report = path.with_suffix(".html")
     return {
         "name": name,
         "record": str(path),
+        "report": str(report) if report.is_file() else None,
         "status": _status(record),
         "error": error_line(record),
         "model": _model_label(source, trained=trained) if source else None,
         "features": model_inputs(source or None, spec=spec, trained=trained),
-        **training_setup(source or None, spec=spec, trained=trained),
+        **training_setup(source or None, spec=spec, trained=planned),
         **loss_summary(source or None),
         "classes": list(source.get("class_names") or metrics.get("class_names") or []),
         "weights": weights,
@@ -121,7 +135,13 @@ def _run_summary(
         **{key: metrics.get(key) for key, _ in SCORES},
         "train_seconds": round(fit_seconds, 1) if trained else None,
         "epochs": len(source.get("history") or []) if trained else None,
-        "evaluated": sorted(_evaluated_clouds(group["evaluations"] if group else [])),
+        "evaluated": sorted(_evaluated_clouds(evaluations)),
+        "scored_on_training": sorted(
+            Path(str(e.get("cloud"))).name for e in evaluations if os.path.normpath(str(e.get("cloud"))) in trained_on
+        ),
+        "class_codes": class_codes(whole),
+        "configuration": None,  # named by compare_runs
+        "_setup": configuration(train_step(spec)) if planned else None,
         "per_class": {
             name: {key: row.get(key) for key in ("P", "R", "F1", "IoU", "support")}
             for name, row in (metrics.get("per_class") or {}).items()
@@ -164,54 +184,27 @@ def _evaluated_clouds(evaluations: Sequence[Mapping[str, Any]]) -> list[str]:
     return found
 
 
-def _scoring_notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Notes when the runs that were scored were not scored on the same clouds, or not on the
-    same classes (their scores then do not compare; a run without evaluation shows none)."""
-    scored = [run for run in runs if run["evaluated"]]
-    notes = []
-    if any(run["evaluated"] != scored[0]["evaluated"] for run in scored[1:]):
-        listed = "; ".join(f"{run['name']}: {', '.join(run['evaluated'])}" for run in scored)
-        notes.append(f"the runs were not evaluated on the same clouds, so their scores do not compare ({listed})")
-    if any(list(run["per_class"]) != list(scored[0]["per_class"]) for run in scored[1:]):
-        listed = "; ".join(f"{run['name']}: {', '.join(run['per_class'])}" for run in scored)
-        notes.append(
-            "the runs do not score the same classes, so their mIoU and other averages over the classes do not "
-            f"compare; compare the classes they share ({listed})"
-        )
-    return notes
-
-
-def _training_notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Notes when the runs that trained their model did not train on the same clouds or with the
-    same random seed (their differences then are not the loss's alone)."""
-    notes = []
-    for key, what in (("training_clouds", "trained on the same clouds"), ("seed", "trained with the same seed")):
-        known = [run for run in runs if run[key] is not None]
-        values = [sorted(run[key]) if key == "training_clouds" else run[key] for run in known]
-        if any(value != values[0] for value in values[1:]):
-            listed = "; ".join(
-                f"{run['name']}: {', '.join(value) if key == 'training_clouds' else value}"
-                for run, value in zip(known, values)
-            )
-            notes.append(f"the runs were not {what}, so their differences are not the loss's alone ({listed})")
-    return notes
-
-
 def _names(paths: Sequence[Path]) -> list[str]:
     """Short distinct names of the runs: their folders (resolved: ``.`` is named), with parents
     where two are alike."""
     folders = [p.resolve().parent for p in paths]
-    names = [folder.name or str(folder) for folder in folders]
+    distinct = list(dict.fromkeys(folders))  # a run given twice is numbered, not named by its parents
+    named = {folder: folder.name or str(folder) for folder in distinct}
     for depth in (2, 3):
-        if len(set(names)) == len(names):
+        if len(set(named.values())) == len(named):
             break
-        names = ["/".join(folder.parts[-depth:]) for folder in folders]
+        named = {folder: "/".join(folder.parts[-depth:]) for folder in distinct}
+    names = [named[folder] for folder in folders]
     return [name if names.count(name) == 1 else f"{name} ({k + 1})" for k, name in enumerate(names)]
 
 
 def compare_runs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
-    """The comparison of runs: ``classes`` (of them all, in order), ``runs`` (the first the
-    baseline) and ``notes`` (what makes them hard to compare). A run's ``shares`` are each
+    """The comparison of runs: ``classes`` (of them all, in order), ``runs`` (one row per run and
+    model, each with its ``configuration``), ``groups`` (the configurations: runs alike but for
+    their seed, :func:`~vl3d_focal.reports.compare_groups.group_runs`; a run given twice counts
+    once), ``reference`` and ``reference_configuration`` (the first run and configuration with
+    scores: the differences are to them), ``notes`` (what makes them hard to compare) and
+    ``averages_compare`` (whether the scored runs score the same classes). A run's ``shares`` are each
     class's share of its training points (of its evaluated points when it recorded none), its
     ``rare`` classes those under :data:`~vl3d_focal.reports.run_summary.RARE_SHARE`, as its
     report marks them; its ``train_seconds`` the time its trainings spent fitting. A run that
@@ -231,8 +224,57 @@ def compare_runs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
         raise DataError("compare: expected at least one run folder (RUN_DIR); got none")
     files = [find_record(path) for path in paths]
     records = [read_record(path) for path in files]
-    runs = [row for name, path, record in zip(_names(files), files, records) for row in _run_rows(name, path, record)]
+    rows = [
+        (path.resolve(), row)
+        for name, path, record in zip(_names(files), files, records)
+        for row in _run_rows(name, path, record)
+    ]
+    runs = [row for _, row in rows]
     classes: list[str] = []
     for name in (name for run in runs for name in [*run["per_class"], *run["classes"]]):
         classes += [] if name in classes else [name]
-    return {"classes": classes, "runs": runs, "notes": _scoring_notes(runs) + _training_notes(runs)}
+    setups = {run["name"]: run.pop("_setup") for run in runs}
+    once, duplicates = _once(rows)
+    groups = group_runs(once, [_configuration_key(run, setups[run["name"]]) for run in once])
+    named = {name: group["name"] for group in groups for name in group["runs"]}
+    named.update({name: named[first] for name, first in duplicates})
+    for run in runs:
+        run["configuration"] = named[run["name"]]
+    comparison = {
+        "classes": classes,
+        "runs": runs,
+        "groups": groups,
+        "reference": next((run["name"] for run in runs if run["mIoU"] is not None), None),
+        "reference_configuration": next((group["name"] for group in groups if group["n"]), None),
+    }
+    return {**comparison, **comparison_notes(comparison, setups=setups, duplicates=duplicates)}
+
+
+def _once(rows: Sequence[tuple[Path, dict[str, Any]]]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """The rows of runs given once, and ``(name, name of its first)`` of each given again (the
+    same record, the same model)."""
+    seen: dict[tuple[Path, str], str] = {}
+    once, again = [], []
+    for path, run in rows:
+        key = (path, run["name"].partition(": ")[2])
+        if key in seen:
+            again.append((run["name"], seen[key]))
+        else:
+            seen[key] = run["name"]
+            once.append(run)
+    return once, again
+
+
+def _configuration_key(run: Mapping[str, Any], setup: Mapping[str, Any] | None) -> str:
+    """What runs of one configuration share: the train step but its seed and output paths (a run
+    that loaded its model is one of its own: empty), the loss its record names, its training
+    clouds, the classes' LAS codes and the evaluated clouds.
+
+    Example:
+        >>> _configuration_key({"evaluated": ["t.las (5 points)"]}, None)
+        ''
+    """
+    if setup is None:
+        return ""
+    facts = [run.get(key) for key in ("loss", "gamma", "class_weight", "training_clouds", "class_codes", "evaluated")]
+    return json.dumps([setup, *facts], sort_keys=True, default=str)

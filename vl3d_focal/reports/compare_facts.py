@@ -89,9 +89,9 @@ def spec_model(spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def training_setup(
     source: Mapping[str, Any] | None, *, spec: Mapping[str, Any] | None, trained: bool
 ) -> dict[str, Any]:
-    """The ``seed`` (the train step's ``random_seed``) and ``training_clouds`` (file names) of a
-    run that trained its model (None for a loaded model: its record keeps neither), and the
-    model's input ``feature_names``.
+    """The ``seed`` (the train step's ``random_seed``) and ``training_clouds`` (file names, see
+    :func:`training_paths`) of a run that trained its model or was to (None for a loaded model:
+    its record keeps neither), and the model's input ``feature_names``.
 
     Example:
         >>> training_setup({"clouds": [{"path": "/d/a.laz"}], "feature_names": ["i"]},
@@ -99,12 +99,49 @@ def training_setup(
         {'seed': 3, 'training_clouds': ['a.laz'], 'feature_names': ['i']}
     """
     step = train_step(spec) if trained else None
-    clouds = (source or {}).get("clouds") if trained else None
+    paths = training_paths(source, spec=spec) if trained else None
     return {
         "seed": None if step is None else step.get("random_seed"),
-        "training_clouds": None if clouds is None else [Path(str(c.get("path"))).name for c in clouds],
+        "training_clouds": None if paths is None else [Path(path).name for path in paths],
         "feature_names": _input_names(source),
     }
+
+
+def training_paths(source: Mapping[str, Any] | None, *, spec: Mapping[str, Any] | None) -> list[str] | None:
+    """The clouds a training read: those its record lists, else (a run stopped before it recorded
+    its training) those its spec names: the train step's ``training_pcloud``, else the run's
+    ``in_pcloud``. None where neither tells.
+
+    Example:
+        >>> training_paths({"from_spec": True}, spec={"in_pcloud": ["t.las"], "sequential_pipeline": [
+        ...     {"train": "X", "model_args": {"model_handling": {"training_pcloud": "/d/a.las"}}}]})
+        ['/d/a.las']
+    """
+    clouds = (source or {}).get("clouds")
+    if clouds is not None:
+        return [str(cloud.get("path")) for cloud in clouds]
+    step = train_step(spec)
+    if step is None:
+        return None
+    given = ((step.get("model_args") or {}).get("model_handling") or {}).get("training_pcloud")
+    given = given or (spec or {}).get("in_pcloud")
+    return None if not given else [given] if isinstance(given, str) else [str(path) for path in given]
+
+
+def class_codes(spec: Mapping[str, Any] | None) -> dict[str, list[int]] | None:
+    """Each class's LAS codes, as the spec's ``class_mapping`` step maps them (the first such
+    step); None for a spec without one (its classes are the model's or the cloud's values).
+
+    Example:
+        >>> class_codes({"sequential_pipeline": [{"class_mapping": "LASClassMapping",
+        ...     "classes": [{"name": "ground", "codes": [2, 3]}]}]})
+        {'ground': [2, 3]}
+    """
+    steps = (spec or {}).get("sequential_pipeline") or []
+    step = next((s for s in steps if isinstance(s, Mapping) and "class_mapping" in s), None)
+    if step is None:
+        return None
+    return {str(c.get("name")): sorted(int(code) for code in c.get("codes") or []) for c in step.get("classes") or []}
 
 
 def _input_names(source: Mapping[str, Any] | None) -> list[str] | None:

@@ -1,6 +1,8 @@
 """The comparison of runs (:func:`vl3d_focal.reports.compare.compare_runs`) as a self-contained
-HTML page: the runs' set-up and scores with a chart, then per class the training shares and, side
-by side with the differences to the first run, IoU, recall, F1 and precision, and the class weights.
+HTML page: with seed repeats first the configurations (mean ± sd of their runs), then the runs'
+set-up and scores with a chart, then per class the training shares, the points scored and, side
+by side with the differences to the reference run, IoU, recall, F1 and precision, and the class
+weights. Highlighted differences follow :mod:`vl3d_focal.reports.compare_groups`' rule.
 
 Example:
     >>> run = {"name": "r", "record": "r/report.json", "status": "finished", "model": "trained", "loss": "f",
@@ -18,48 +20,64 @@ from pathlib import Path
 from typing import Any
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.losses.class_weights import TRAINING_CLOUDS
 from vl3d_focal.reports import svg_charts
-from vl3d_focal.reports.compare import PER_CLASS, SCORES
 from vl3d_focal.reports.compare_facts import short_list
-from vl3d_focal.reports.compare_text import delta, share_label, weights_label
+from vl3d_focal.reports.compare_groups import PER_CLASS, SCORES, has_repeats
+from vl3d_focal.reports.compare_text import (
+    delta,
+    evaluated_label,
+    group_difference,
+    lead,
+    mean_label,
+    run_finding,
+    share_label,
+    signed,
+    support_label,
+    weights_label,
+)
 from vl3d_focal.reports.html_page import esc, fmt, generator_mark, link, page, table, write_page
 from vl3d_focal.reports.run_summary import RARE_SHARE
 
 GENERATOR = "vl3d-focal compare"
 """The generator of the comparison page (an existing page is replaced only when it says so)."""
 ABSENT = "&mdash;"
-"""A cell of a class the run does not have."""
+"""A per-class cell without a value (the Markdown's and the charts' "—")."""
 
 
-def _signed(value: float | None) -> str:
-    if value is None:
-        return ""
-    if abs(value) < 0.0005:  # shows as 0.000: no colour, no sign
-        return "0.000"
-    return f'<span class="{"up" if value > 0 else "down"}">{value:+.3f}</span>'
+def _signed(value: float | None, *, finding: bool) -> str:
+    text = signed(value)
+    if not finding or text in ("", "0.000"):
+        return text
+    return f'<span class="{"up" if (value or 0) > 0 else "down"}">{text}</span>'
 
 
-def _score(value: float | None, base: float | None, *, first: bool) -> str:
-    """A score with its difference to the baseline's; ``n/a`` alone for a run without it."""
-    if value is None:
-        return "n/a"
-    change = None if first else delta(value, base)
-    return fmt(value) + ("" if change is None else " " + _signed(change))
+def _reference(comparison: Mapping[str, Any]) -> Mapping[str, Any]:
+    runs = comparison["runs"]
+    return next((run for run in runs if run["name"] == comparison.get("reference")), runs[0] if runs else {})
 
 
-def _overview(runs: Sequence[Mapping[str, Any]], *, folder: Path) -> str:
-    base = runs[0]
+def _overview(comparison: Mapping[str, Any], *, folder: Path) -> str:
+    runs, base = comparison["runs"], _reference(comparison)
+
+    def score(run: Mapping[str, Any], key: str) -> str:
+        if run[key] is None:
+            return "n/a"
+        change = None if run is base else delta(run[key], base[key])
+        shown = _signed(change, finding=run_finding(comparison, run, change, key))
+        return fmt(run[key]) + (" " + shown if shown else "")
+
     rows = [
         [
-            link(Path(run["record"]).with_suffix(".html"), folder=folder, text=run["name"]),
+            link(run["report"], folder=folder, text=run["name"]) if run.get("report") else esc(run["name"]),
             esc(run["status"]),
             esc(run.get("model") or ""),
             esc(run["loss"] or ""),
             fmt(run["gamma"], 2),
             esc(weights_label(run)),
-            *(_score(run[key], base[key], first=k == 0) for key, _ in SCORES),
+            *(score(run, key) for key, _ in SCORES),
         ]
-        for k, run in enumerate(runs)
+        for run in runs
     ]
     head = ["run", "status", "model", "loss", "gamma", "class weights"]
     text = table(head + ["mIoU", "OA", "macro F1"], rows, left=6)
@@ -71,11 +89,14 @@ def _overview(runs: Sequence[Mapping[str, Any]], *, folder: Path) -> str:
     setup = [
         [esc(run["name"]), esc(run.get("features") or "") or "n/a", esc(short_list(run.get("feature_names"))) or "n/a"]
         + [esc(", ".join(run.get("training_clouds") or [])) or "n/a", fmt(run.get("seed"))]
-        + [fmt(run["train_seconds"], 1), fmt(run["epochs"])]
+        + [esc(evaluated_label(run)) or "n/a", fmt(run["train_seconds"], 1), fmt(run["epochs"])]
         for run in runs
     ]
-    text += "<p class=\"muted\">The models' inputs and trainings (a loaded model's record keeps no training):</p>"
-    head = ["run", "features", "feature names", "training clouds", "seed", "training (s)", "epochs"]
+    text += (
+        "<p class=\"muted\">The models' inputs, trainings and the clouds they were scored on (a loaded model's record "
+        "keeps no training):</p>"
+    )
+    head = ["run", "features", "feature names", "training clouds", "seed", "evaluated on", "training (s)", "epochs"]
     text += table(head, setup, left=4)
     scored = {run["name"]: [run[key] for key, _ in SCORES] for run in runs if run["mIoU"] is not None}
     if scored:
@@ -90,13 +111,19 @@ def _unscored(runs: Sequence[Mapping[str, Any]], scored: Mapping[str, Any]) -> s
     return f'<p class="muted">No scores (not in the charts): {esc(", ".join(missing))}.</p>' if missing else ""
 
 
-def _per_class(runs: Sequence[Mapping[str, Any]], classes: Sequence[str], key: str, label: str) -> str:
-    base = runs[0]
+def _per_class(comparison: Mapping[str, Any], key: str, label: str) -> str:
+    runs, classes, base = comparison["runs"], comparison["classes"], _reference(comparison)
+    others = [run for run in runs if run is not base]
     groups = {run["name"]: [run["per_class"].get(name, {}).get(key) for name in classes] for run in runs}
     scored = {name: values for name, values in groups.items() if any(v is not None for v in values)}
     chart = (
         svg_charts.bar_chart(
-            categories=list(classes), groups=scored, y_max=1.0, labels=len(scored) <= 2, title=f"Per-class {label}"
+            categories=list(classes),
+            groups=scored,
+            y_max=1.0,
+            labels=len(scored) <= 2,
+            title=f"Per-class {label}",
+            missing="—",
         )
         if scored
         else ""
@@ -104,24 +131,50 @@ def _per_class(runs: Sequence[Mapping[str, Any]], classes: Sequence[str], key: s
     header = [
         "class",
         *(esc(r["name"]) for r in runs),
-        *(f"{esc(r['name'])} &minus; {esc(base['name'])}" for r in runs[1:]),
+        *(f"{esc(r['name'])} &minus; {esc(base['name'])}" for r in others),
     ]
-    body = [
-        [
-            esc(name),
-            *(_cell(run, name, groups[run["name"]][c]) for run in runs),
-            *(_signed(delta(groups[r["name"]][c], groups[base["name"]][c])) for r in runs[1:]),
-        ]
-        for c, name in enumerate(classes)
-    ]
+    body = []
+    for c, name in enumerate(classes):
+        changes = [delta(groups[r["name"]][c], groups[base["name"]][c]) for r in others]
+        body.append(
+            [
+                esc(name),
+                *(ABSENT if groups[run["name"]][c] is None else fmt(groups[run["name"]][c]) for run in runs),
+                *(
+                    _signed(change, finding=run_finding(comparison, r, change, key, name))
+                    for r, change in zip(others, changes)
+                ),
+            ]
+        )
     return chart + table(header, body)
 
 
-def _cell(run: Mapping[str, Any], name: str, value: float | None) -> str:
-    """A per-class value; ``n/a`` for a class the run has but did not score, a dash for one it lacks."""
-    if value is not None:
-        return fmt(value)
-    return "n/a" if name in run.get("classes", ()) else ABSENT
+def _configurations(comparison: Mapping[str, Any]) -> str:
+    """The configurations' table and their per-class means, with the differences to the reference's."""
+    groups = comparison["groups"]
+    base = next((g for g in groups if g["name"] == comparison.get("reference_configuration")), groups[0])
+
+    def cell(group: Mapping[str, Any], key: str, name: str | None = None) -> str:
+        stat, change, finding = group_difference(comparison, group, base, key, name)
+        if stat is None:
+            return ABSENT if name else "n/a"
+        shown = _signed(change, finding=finding)
+        return esc(mean_label(stat)) + (" " + shown if shown else "")
+
+    rows = [
+        [esc(g["name"]), fmt(g["n"]), esc(", ".join(str(s) for s in g["seeds"] if s is not None))]
+        + [esc(g["loss"] or ""), fmt(g["gamma"], 2), esc(weights_label(g))]
+        + [cell(g, key) for key, _ in SCORES]
+        for g in groups
+    ]
+    text = f'<p class="muted">Runs alike but for their random_seed, as mean ± sd over their n scored runs. {esc(lead(comparison, groups=True, page=True))}</p>'
+    text += table(
+        ["configuration", "n", "seeds", "loss", "gamma", "class weights", "mIoU", "OA", "macro F1"], rows, left=6
+    )
+    for key, label in PER_CLASS:
+        body = [[esc(name), *(cell(g, key, name) for g in groups)] for name in comparison["classes"]]
+        text += f"<h3>Per-class {esc(label)}</h3>" + table(["class", *(esc(g["name"]) for g in groups)], body)
+    return text
 
 
 def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
@@ -136,19 +189,31 @@ def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
     """
     runs, classes = comparison["runs"], comparison["classes"]
     notes = "".join(f'<p class="warn">Note: {esc(note)}.</p>' for note in comparison.get("notes") or [])
-    differences = f'<p class="muted">Differences are to the first run, {esc(runs[0]["name"])}.</p>'
-    sections = [("runs", "Runs", notes + _overview(runs, folder=folder) + differences)]
+    differences = f'<p class="muted">{esc(lead(comparison, groups=False, page=True))}</p>'
+    sections = [("runs", "Runs", differences + _overview(comparison, folder=folder))]
+    if has_repeats(comparison.get("groups") or []):
+        sections.insert(0, ("configurations", "Configurations (seed repeats)", _configurations(comparison)))
+    sections[0] = (sections[0][0], sections[0][1], notes + sections[0][2])
     shares = [[esc(name), *(share_label(run, name) or ABSENT for run in runs)] for name in classes]
+    support = [[esc(name), *(support_label(run, name).replace("—", ABSENT) for run in runs)] for name in classes]
     sections.append(
         (
             "shares",
             "Training share of each class",
             table(["class", *(esc(r["name"]) for r in runs)], shares)
-            + '<p class="muted">Share of the run\'s training points (of its evaluated points where it recorded '
-            f"none); rare: under {RARE_SHARE:.0%}, as the run reports mark them; {ABSENT}: the run has no such class.</p>",
+            + f'<p class="muted">Share of the points of the run\'s {TRAINING_CLOUDS} (of its evaluated points where '
+            f"it recorded none); rare: under {RARE_SHARE:.0%}, as the run reports mark them; {ABSENT}: the run has no such class.</p>",
         )
     )
-    sections += [(key.lower(), f"Per-class {label}", _per_class(runs, classes, key, label)) for key, label in PER_CLASS]
+    sections.append(
+        (
+            "support",
+            "Points scored of each class",
+            table(["class", *(esc(r["name"]) for r in runs)], support)
+            + f'<p class="muted">The points of each class the run was scored on; {ABSENT}: none.</p>',
+        )
+    )
+    sections += [(key.lower(), f"Per-class {label}", _per_class(comparison, key, label)) for key, label in PER_CLASS]
     weights = [[esc(name), *(_weight(run, name) for run in runs)] for name in classes]
     sections.append(
         (

@@ -15,17 +15,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from vl3d_focal.errors import DataError
-from vl3d_focal.reports.compare import PER_CLASS, SCORES
 from vl3d_focal.reports.compare_facts import short_list
+from vl3d_focal.reports.compare_groups import PER_CLASS, SCORES, SINGLE_RUN_FLOOR, has_repeats, is_finding
 from vl3d_focal.reports.html_page import fmt
 
 FORMATS = ("md", "csv", "json")
 SETUP = ("seed", "training_clouds", "feature_names")
 """A run's training set-up, listed apart from its scores."""
+ABSENT = "—"
+"""A per-class cell without a value: the run lacks the class, or has no score for it (the charts' too)."""
 
 
 def delta(value: float | None, base: float | None) -> float | None:
@@ -36,6 +38,70 @@ def delta(value: float | None, base: float | None) -> float | None:
         (0.25, None)
     """
     return None if value is None or base is None else value - base
+
+
+def signed(change: float | None) -> str:
+    """A difference as the tables of Markdown and the page show it: signed with 3 decimals,
+    ``0.000`` (no sign) where it rounds to 0, empty where unknown.
+
+    Example:
+        >>> signed(0.0123), signed(-0.0002), signed(None)
+        ('+0.012', '0.000', '')
+    """
+    if change is None:
+        return ""
+    return "0.000" if abs(change) < 0.0005 else f"{change:+.3f}"
+
+
+def mean_label(stat: Mapping[str, Any] | None) -> str:
+    """A configuration's mean ± sd (the sd where it ran twice or more); :data:`ABSENT` for none.
+
+    Example:
+        >>> mean_label({"mean": 0.8842, "sd": 0.0071, "n": 2}), mean_label({"mean": 0.5, "sd": None, "n": 1})
+        ('0.884 ± 0.007', '0.500')
+    """
+    if stat is None:
+        return ABSENT
+    return fmt(stat["mean"]) + ("" if stat["sd"] is None else f" ± {fmt(stat['sd'])}")
+
+
+def lead(comparison: Mapping[str, Any], *, groups: bool, page: bool = False) -> str:
+    """What the differences are to (in brackets in Markdown) and which are findings (bold in
+    Markdown, coloured on the ``page``).
+
+    Example:
+        >>> lead({"runs": [{"name": "a", "mIoU": None}, {"name": "b", "mIoU": 0.5}], "reference": "b",
+        ...       "groups": []}, groups=False)  # doctest: +ELLIPSIS
+        'Differences (in brackets) are to b, the first run with scores (a has none); bold: 0.01 or more ...'
+    """
+    runs, brackets = comparison["runs"], "" if page else " (in brackets)"
+    if groups:
+        what = f"the first configuration with scores, {comparison.get('reference_configuration')}"
+        text = f"Differences{brackets} are between the configurations' means, to {what}"
+    else:
+        text = f"Differences{brackets} are to {comparison.get('reference')}, the first run with scores"
+        if runs and runs[0]["name"] != comparison.get("reference"):
+            text += f" ({runs[0]['name']} has none)"
+    if has_repeats(comparison.get("groups") or []):
+        rule = "larger than the seed spread of the two configurations (their sd summed, each at least 0.001)"
+    else:
+        rule = f"{SINGLE_RUN_FLOOR} or more (each configuration ran once: less is within what a seed changes)"
+    return f"{text}; {'coloured' if page else 'bold'}: {rule}; {ABSENT}: no score for that class."
+
+
+def run_finding(
+    comparison: Mapping[str, Any], run: Mapping[str, Any], change: float | None, key: str, name: str | None = None
+) -> bool:
+    """Whether a run's difference to the reference run is a finding (:func:`~vl3d_focal.reports.compare_groups.is_finding`).
+
+    Example:
+        >>> run_finding({"groups": [], "runs": []}, {"configuration": "b"}, 0.02, "mIoU")
+        True
+    """
+    base: Mapping[str, Any] = next((r for r in comparison["runs"] if r["name"] == comparison.get("reference")), {})
+    return is_finding(
+        comparison, change, a=str(base.get("configuration")), b=str(run.get("configuration")), key=key, name=name
+    )
 
 
 def share_label(run: Mapping[str, Any], name: str) -> str:
@@ -62,9 +128,11 @@ def weights_label(run: Mapping[str, Any]) -> str:
     return run["class_weight"] or ("none" if run.get("model") else "n/a")
 
 
-def _with_delta(value: float | None, base: float | None, *, first: bool) -> str:
-    change = delta(value, base)
-    return fmt(value) + ("" if first or change is None else f" ({change:+.3f})")
+def _with_delta(value: float | None, base: float | None, *, first: bool, finding: bool) -> str:
+    change = None if first else delta(value, base)
+    text = signed(change)
+    shown = f"**{text}**" if finding and text != "0.000" else text
+    return fmt(value) + (f" ({shown})" if shown else "")
 
 
 def _setup_value(run: Mapping[str, Any], key: str) -> str:
@@ -93,7 +161,7 @@ def format_comparison(comparison: Mapping[str, Any], *, style: str = "md") -> st
 def _csv(comparison: Mapping[str, Any]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    head = ["name", "status", "error", "model", "features", "loss", "gamma", "class_weight", *SETUP]
+    head = ["name", "configuration", "status", "error", "model", "features", "loss", "gamma", "class_weight", *SETUP]
     head += ["mIoU", "OA", "macro_F1", "train_seconds"]
     writer.writerow(
         ["run", *head[1:], "class", "training_share", "rare", "weight", "precision", "recall", "F1", "IoU", "support"]
@@ -114,18 +182,42 @@ def _csv(comparison: Mapping[str, Any]) -> str:
     return buffer.getvalue()
 
 
+def evaluated_label(run: Mapping[str, Any]) -> str:
+    """The clouds a run was scored on, each one it also trained on marked so.
+
+    Example:
+        >>> evaluated_label({"evaluated": ["a.las (5 points)"], "scored_on_training": ["a.las"]})
+        'a.las (5 points, trained on it)'
+    """
+    marked = set(run.get("scored_on_training") or [])
+    return ", ".join(
+        cloud[:-1] + ", trained on it)" if cloud.split(" (")[0] in marked else cloud
+        for cloud in run.get("evaluated") or []
+    )
+
+
 def _markdown(comparison: Mapping[str, Any]) -> str:
     runs, classes = comparison["runs"], comparison["classes"]
-    base = runs[0] if runs else {}
-    lines = [
-        f"Differences (in brackets) are to the first run, {base.get('name', '')}.",
+    groups = comparison.get("groups") or []
+    lines = _group_tables(comparison) if has_repeats(groups) else []
+    base = next((run for run in runs if run["name"] == comparison.get("reference")), runs[0] if runs else {})
+    lines += [
+        "Each run. " + lead(comparison, groups=False) if lines else lead(comparison, groups=False),
         "",
         "| run | status | model | features | loss | gamma | class weights | mIoU | OA | macro F1 | training (s) "
         "| epochs |",
         "|---|---|---|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
-    for k, run in enumerate(runs):
-        scores = " | ".join(_with_delta(run[key], base[key], first=k == 0) for key, _ in SCORES)
+    for run in runs:
+        scores = " | ".join(
+            _with_delta(
+                run[key],
+                base[key],
+                first=run is base,
+                finding=run_finding(comparison, run, delta(run[key], base[key]), key),
+            )
+            for key, _ in SCORES
+        )
         gamma = "" if run["gamma"] is None else f"{run['gamma']:g}"
         lines.append(
             f"| {run['name']} | {run['status'] or ''} | {run['model'] or ''} | {run.get('features') or ''} | "
@@ -134,28 +226,101 @@ def _markdown(comparison: Mapping[str, Any]) -> str:
         )
     lines += [f"\n{run['name']} {run['status']}: {run['error']}" for run in runs if run.get("error")]
     if any(run.get(key) is not None for run in runs for key in SETUP):
-        lines += ["", "| run | seed | training clouds | feature names |", "|---|---:|---|---|"]
-        lines += [f"| {run['name']} | " + " | ".join(_setup_value(run, key) for key in SETUP) + " |" for run in runs]
+        lines += ["", "| run | seed | training clouds | feature names | evaluated on |", "|---|---:|---|---|---|"]
+        lines += [
+            f"| {run['name']} | " + " | ".join(_setup_value(run, key) for key in SETUP) + f" | {evaluated_label(run)} |"
+            for run in runs
+        ]
     if classes:
-        lines += _class_tables(runs, classes)
+        lines += _class_tables(comparison, base)
     lines += [f"\nNote: {note}." for note in comparison.get("notes") or []]
     return "\n".join(lines) + "\n"
 
 
-def _class_tables(runs: Sequence[Mapping[str, Any]], classes: Sequence[str]) -> list[str]:
-    """The training share of each class per run (rare ones marked), then a table per score."""
-    base = runs[0]
+def _group_tables(comparison: Mapping[str, Any]) -> list[str]:
+    """The configurations (runs alike but for their seed): mean ± sd of each score and per-class
+    score, with the differences of the means to the reference configuration's."""
+    groups, classes = comparison["groups"], comparison["classes"]
+    base = next((g for g in groups if g["name"] == comparison.get("reference_configuration")), groups[0])
+    lines = [
+        "Configurations: runs alike but for their random_seed, as mean ± sd over their n scored runs. "
+        + lead(comparison, groups=True),
+        "",
+        "| configuration | n | seeds | loss | gamma | class weights | mIoU | OA | macro F1 |",
+        "|---|---:|---|---|---:|---|---:|---:|---:|",
+    ]
+    for group in groups:
+        cells = [_group_cell(comparison, group, base, key) for key, _ in SCORES]
+        gamma = "" if group["gamma"] is None else f"{group['gamma']:g}"
+        seeds = ", ".join(str(seed) for seed in group["seeds"] if seed is not None)
+        lines.append(
+            f"| {group['name']} | {group['n']} | {seeds} | {group['loss'] or ''} | {gamma} | "
+            f"{weights_label(group)} | " + " | ".join(cells) + " |"
+        )
+    names = " | ".join(group["name"] for group in groups)
+    for key, label in PER_CLASS:
+        lines += ["", f"| class | {label}: {names} |", "|---|" + "---:|" * len(groups)]
+        lines += [
+            f"| {name} | " + " | ".join(_group_cell(comparison, g, base, key, name) for g in groups) + " |"
+            for name in classes
+        ]
+    return [*lines, ""]
+
+
+def group_difference(
+    comparison: Mapping[str, Any], group: Mapping[str, Any], base: Mapping[str, Any], key: str, name: str | None = None
+) -> tuple[Mapping[str, Any] | None, float | None, bool]:
+    """A configuration's statistics of score ``key`` (of class ``name``), the difference of its
+    mean to the reference configuration ``base``'s (None for ``base`` itself) and whether it is a finding.
+
+    Example:
+        >>> g = {"name": "g", "n": 1, "scores": {"OA": {"mean": 0.9, "sd": None, "n": 1}}, "per_class": {}}
+        >>> b = {"name": "b", "n": 1, "scores": {"OA": {"mean": 0.8, "sd": None, "n": 1}}, "per_class": {}}
+        >>> stat, change, finding = group_difference({"groups": [g, b]}, g, b, "OA")
+        >>> round(change, 3), finding
+        (0.1, True)
+    """
+    stat, old = (g["scores"].get(key) if name is None else g["per_class"].get(name, {}).get(key) for g in (group, base))
+    change = None if group is base or stat is None or old is None else stat["mean"] - old["mean"]
+    return stat, change, is_finding(comparison, change, a=base["name"], b=group["name"], key=key, name=name)
+
+
+def _group_cell(
+    comparison: Mapping[str, Any], group: Mapping[str, Any], base: Mapping[str, Any], key: str, name: str | None = None
+) -> str:
+    stat, change, finding = group_difference(comparison, group, base, key, name)
+    text = signed(change)
+    text = f"**{text}**" if finding and text not in ("", "0.000") else text
+    return (mean_label(stat) if stat or name else fmt(None)) + (f" ({text})" if text else "")
+
+
+def _class_tables(comparison: Mapping[str, Any], base: Mapping[str, Any]) -> list[str]:
+    """The training share of each class per run (rare ones marked), the points scored, then a table per score."""
+    runs, classes = comparison["runs"], comparison["classes"]
     names = " | ".join(run["name"] for run in runs)
     lines = ["", f"| class | training share: {names} |", "|---|" + "---:|" * len(runs)]
-    lines += [f"| {name} | " + " | ".join(share_label(run, name) for run in runs) + " |" for name in classes]
+    lines += [f"| {name} | " + " | ".join(share_label(run, name) or ABSENT for run in runs) + " |" for name in classes]
+    lines += ["", f"| class | points scored: {names} |", "|---|" + "---:|" * len(runs)]
+    lines += [f"| {name} | " + " | ".join(support_label(run, name) for run in runs) + " |" for name in classes]
     for key, label in PER_CLASS:
         lines += ["", f"| class | {label}: {names} |", "|---|" + "---:|" * len(runs)]
         for name in classes:
-            cells = [
-                _with_delta(
-                    run["per_class"].get(name, {}).get(key), base["per_class"].get(name, {}).get(key), first=k == 0
-                )
-                for k, run in enumerate(runs)
-            ]
+            cells = []
+            for run in runs:
+                value, old = (r["per_class"].get(name, {}).get(key) for r in (run, base))
+                change = delta(value, old)
+                finding = run_finding(comparison, run, change, key, name)
+                cells.append(ABSENT if value is None else _with_delta(value, old, first=run is base, finding=finding))
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def support_label(run: Mapping[str, Any], name: str) -> str:
+    """The points of a class a run was scored on (its ``support``); :data:`ABSENT` for none.
+
+    Example:
+        >>> support_label({"per_class": {"pole": {"support": 1234}}}, "pole"), support_label({"per_class": {}}, "x")
+        ('1,234', '—')
+    """
+    support = run["per_class"].get(name, {}).get("support")
+    return ABSENT if support is None else fmt(int(support))

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vl3d_focal.losses.class_weights import TRAINING_CLOUDS
 from vl3d_focal.reports import svg_charts
 from vl3d_focal.reports.epochs_text import epochs_sentence
 from vl3d_focal.reports.html_page import cloud_link, esc, fmt, link, table
@@ -90,8 +91,8 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
     ]
     header = [
         "class",
-        "training points",
-        "share of the training points",
+        f"points in the {TRAINING_CLOUDS}",
+        "share of those points",
         *([f"points in the {counted_on}", f"share of the {counted_on}"] if fields else []),
         "weight",
         "share of the weighted points" if weights else "share of the points",
@@ -228,7 +229,7 @@ def loaded_model_section(loaded: Mapping[str, Any], *, folder: Path) -> str:
     return (
         f"<p>Model <b>{esc(loaded['model'])}</b> loaded from {link(loaded['path'], folder=folder)}, trained with "
         f"{trained}, class weights from {esc(loaded.get('class_weight_source', 'none'))}.</p>"
-        + table(["class", "training points", "weight"], rows)
+        + table(["class", f"points in the {TRAINING_CLOUDS}", "weight"], rows)
         + model_inputs(loaded)
     )
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.losses.class_weights import TRAINING_CLOUDS
 from vl3d_focal.reports.metrics import classification_metrics
 
 RECORD_FORMAT = "vl3d_focal run record"
@@ -217,9 +218,9 @@ def loss_summary(training: Mapping[str, Any] | None) -> dict[str, Any]:
 def class_shares(
     record: Mapping[str, Any], *, source: Mapping[str, Any] | None = None, metrics: Mapping[str, Any] | None = None
 ) -> tuple[list[str], list[float]] | None:
-    """The class names and each class's share of the training points of ``source`` (a model's
-    training or loaded facts; by default the run's model, trained or loaded), else of the
-    evaluated points (``metrics``; by default the run's :func:`summed_metrics`).
+    """The class names and each class's share of the points of the training clouds of ``source``
+    (a model's training or loaded facts; by default the run's model, trained or loaded;
+    :data:`~vl3d_focal.losses.class_weights.TRAINING_CLOUDS`), else of the evaluated points (``metrics``; by default the run's :func:`summed_metrics`).
 
     Example:
         >>> class_shares({"trainings": [{"class_names": ["a", "b"], "class_counts": [3, 1]}]})
@@ -244,13 +245,13 @@ def share_basis(record: Mapping[str, Any], *, source: Mapping[str, Any] | None =
 
     Example:
         >>> share_basis({"trainings": [{"class_names": ["a", "b"], "class_counts": [3, 1]}]})
-        "model's training points"
+        "points of the model's training clouds (before any validation split)"
         >>> share_basis({"trainings": [], "evaluations": [{}, {}]})
         'scored points of the 2 evaluated clouds together'
     """
     training = model_source(record) if source is None else source
     if training and sum(training.get("class_counts") or []) > 0:
-        return "model's training points"
+        return f"points of the model's {TRAINING_CLOUDS}"
     clouds = len(record.get("evaluations") or [])
     return "scored points of the cloud" if clouds == 1 else f"scored points of the {clouds} evaluated clouds together"
 
@@ -258,7 +259,7 @@ def share_basis(record: Mapping[str, Any], *, source: Mapping[str, Any] | None =
 def rare_classes(
     record: Mapping[str, Any], *, source: Mapping[str, Any] | None = None, metrics: Mapping[str, Any] | None = None
 ) -> list[str]:
-    """The classes under :data:`RARE_SHARE` of the points (training points when the run trained;
+    """The classes under :data:`RARE_SHARE` of the points (those of the training clouds when the run trained;
     ``source`` and ``metrics`` as :func:`class_shares`'s).
 
     Example:
@@ -290,7 +291,8 @@ def read_record(path: str | Path) -> dict[str, Any]:
     """Reads a run record; a clear error for anything else.
 
     Raises:
-        DataError: not a readable JSON file, or not a run record.
+        DataError: not a readable JSON file, not a run record, or a record whose fields are not
+            as a run writes them (:func:`malformed`).
 
     Example:
         >>> read_record("no/such/report.json")  # doctest: +ELLIPSIS
@@ -310,4 +312,81 @@ def read_record(path: str | Path) -> dict[str, Any]:
             f'run record {path}: not a vl3d_focal run record (no "format": '
             f'"{RECORD_FORMAT}"); expected the report.json a run writes beside report.html'
         )
+    wrong = malformed(document)
+    if wrong:
+        raise DataError(f"run record {path}: {wrong}; expected the report.json a run writes beside report.html")
     return document
+
+
+_KINDS = {
+    "a list of objects": lambda v: isinstance(v, list) and all(isinstance(item, Mapping) for item in v),
+    "a list of names": lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v),
+    "a list of numbers": lambda v: isinstance(v, list) and all(_is_number(item) for item in v),
+    "an object": lambda v: isinstance(v, Mapping),
+    "a number": lambda v: _is_number(v),
+}
+"""Each kind of field the readers of a record expect, and its test."""
+_OBJECTS, _NAMES, _NUMBERS = "a list of objects", "a list of names", "a list of numbers"
+_MODEL_FIELDS = {
+    **dict.fromkeys(("class_names", "feature_names"), _NAMES),
+    **dict.fromkeys(("class_counts", "class_weight"), _NUMBERS),
+    **dict.fromkeys(("clouds", "history", "feature_transformers", "model_transformers"), _OBJECTS),
+    "loss": "an object",
+    "fit_seconds": "a number",
+}
+"""The fields of a training, and of a loaded model's facts, that the readers use and their kinds."""
+_ENTRIES = {
+    "trainings": ("training", _MODEL_FIELDS),
+    "loaded_models": ("loaded model", _MODEL_FIELDS),
+    "evaluations": ("evaluation", {"metrics": "an object", "model": "an object"}),
+    "steps": ("step", {}),
+}
+"""The record's lists of objects: what each entry is called and its fields that the readers use."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _wrong_field(entry: Mapping[str, Any], fields: Mapping[str, str]) -> str | None:
+    """The first of ``fields`` that ``entry`` holds (not null) and that is not of its kind, in words."""
+    for key, kind in fields.items():
+        if entry.get(key) is not None and not _KINDS[kind](entry[key]):
+            return f'"{key}" is not {kind}'
+    return None
+
+
+def malformed(record: Mapping[str, Any]) -> str | None:
+    """What in a run record's fields that these readers use is not as a run writes it (the first
+    such field, in words), else None: the one check where a record is read, so that the readers
+    may trust its shapes.
+
+    Example:
+        >>> malformed({"evaluations": "oops"})
+        '"evaluations" is not a list of objects'
+        >>> malformed({"evaluations": [{"metrics": {"OA": "x"}}]})
+        'evaluation 1: "metrics" holds no "class_names" (a list of names) with their "confusion_matrix" (rows of counts)'
+        >>> malformed({"trainings": [{"class_counts": [3, "1"]}]}), malformed({"evaluations": [{"metrics": None}]})
+        ('training 1: "class_counts" is not a list of numbers', None)
+    """
+    wrong = _wrong_field(record, dict.fromkeys(_ENTRIES, _OBJECTS))
+    if wrong:
+        return wrong
+    for key, (what, fields) in _ENTRIES.items():
+        for number, entry in enumerate(record.get(key) or [], start=1):
+            wrong = _wrong_field(entry, fields)
+            if not wrong and key == "evaluations" and entry.get("metrics") and not _is_confusion(entry["metrics"]):
+                wrong = (
+                    '"metrics" holds no "class_names" (a list of names) with their "confusion_matrix" (rows of counts)'
+                )
+            if wrong:
+                return f"{what} {number}: {wrong}"
+    return None
+
+
+def _is_confusion(metrics: Mapping[str, Any]) -> bool:
+    """Whether ``metrics`` holds class names and a square table of counts, one row per class."""
+    names, matrix = metrics.get("class_names"), metrics.get("confusion_matrix")
+    if not (_KINDS[_NAMES](names) and isinstance(names, list) and isinstance(matrix, list)):
+        return False
+    return len(matrix) == len(names) and all(_KINDS[_NUMBERS](row) and len(row) == len(names) for row in matrix)

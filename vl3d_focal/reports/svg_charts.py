@@ -248,6 +248,7 @@ def bar_chart(
     labels: bool = True,
     height: int = 280,
     font_family: str | None = None,
+    missing: str = MISSING,
 ) -> str:
     """Grouped bars: one group of bars per category, one bar per series of ``groups``.
 
@@ -263,6 +264,7 @@ def bar_chart(
         labels: write each bar's value above it.
         height: pixels.
         font_family: the text's font (stand-alone files; inline, the page's).
+        missing: what a bar without a value shows.
 
     Example:
         >>> svg = bar_chart(categories=["a", "b"], groups={"run 1": [1, 2], "run 2": [2, 1]}, title="t")
@@ -312,10 +314,10 @@ def bar_chart(
             if value is None:  # upwards where it is wider than its bar, so that no two meet
                 place = (
                     f'transform="translate({x + bar / 2 + 3:.1f} {base - 3}) rotate(-90)"'
-                    if LABEL_CHAR_PX * len(MISSING) > bar - 2
+                    if LABEL_CHAR_PX * len(missing) > bar - 2
                     else f'x="{x + bar / 2:.1f}" y="{base - 3}" text-anchor="middle"'
                 )
-                parts.append(f'<text {place} font-size="{LABEL_FONT}" fill="#888">{MISSING}</text>')
+                parts.append(f'<text {place} font-size="{LABEL_FONT}" fill="#888">{escape(missing)}</text>')
                 continue
             top = frame.y(value) if value > 0 or not frame.log else base
             fill = bar_colors[c] if bar_colors is not None and len(names) == 1 else colors[g]

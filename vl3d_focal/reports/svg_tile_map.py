@@ -1,6 +1,7 @@
 """A survey's tiles as an inline SVG map: rectangles coloured by score, failed tiles hatched
 and outlined (told apart without colour), a label inside a tile only where it fits, the full
-name in each tile's tooltip, and a legend under the map.
+name in each tile's tooltip, and a legend under the map. The failed tiles' hatching is a pattern
+of the map's own id (a hash of the map), so that maps inlined in one page keep theirs apart.
 
 A label is the tile's name where it fits the tile at :data:`FONT_SIZES` (a glyph is taken as
 :data:`GLYPH_WIDTH` of the font size wide), else the part of the name that tells it from the
@@ -11,26 +12,29 @@ Example:
     >>> svg = tile_map(tiles=[{"bounds": [0, 0, 10, 10], "label": "a", "color": "#2ca02c"},
     ...                       {"bounds": [10, 0, 20, 10], "label": "b", "failed": True}], title="survey",
     ...                legend=[("failed", FAILED_FILL)])
-    >>> ">a<" in svg and 'fill="url(#failed-tile)"' in svg and ">failed<" in svg
+    >>> own = svg.split('<pattern id="')[1].split('"')[0]
+    >>> own.startswith("failed-tile-") and f'fill="url(#{own})"' in svg and ">a<" in svg and ">failed<" in svg
     True
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from html import escape
 
 from vl3d_focal.reports.svg_charts import svg_document
 
 FAILED_FILL = "url(#failed-tile)"
-"""The fill of a failed tile: black diagonal hatching on white (see :data:`_PATTERN`)."""
+"""The fill that stands for a failed tile's hatching in a legend entry: :func:`tile_map` draws it
+as black diagonal hatching on white, a pattern of id ``failed-tile-`` and a hash of the map."""
 FAILED_STROKE = 'stroke="#000" stroke-width="2.5"'
 FONT_SIZES = (11, 10, 9, 8, 7)
 """The label's font sizes tried, largest first (pixels)."""
 GLYPH_WIDTH = 0.62
 """A glyph's width, as a share of the font size (a generous estimate for sans-serif)."""
 _PATTERN = (
-    '<defs><pattern id="failed-tile" patternUnits="userSpaceOnUse" width="6" height="6" '
+    '<defs><pattern id="{id}" patternUnits="userSpaceOnUse" width="6" height="6" '
     'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
     '<line x1="0" y1="0" x2="0" y2="6" stroke="#000" stroke-width="2.5"/></pattern></defs>'
 )
@@ -100,10 +104,7 @@ def tile_map(*, tiles: Sequence[Mapping], title: str, width: int = 560, legend: 
     scale = (width - 20) / max(xmax - xmin, ymax - ymin, 1e-9)
     bottom = 30 + (ymax - ymin) * scale
     height = int(bottom + (34 if legend else 10))
-    parts = [
-        _PATTERN,
-        f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="bold">{escape(title)}</text>',
-    ]
+    parts = [f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" font-weight="bold">{escape(title)}</text>']
     shorts = short_labels([str(t.get("label", "")) for t in boxes])
     for tile, short in zip(boxes, shorts):
         x0, y0, x1, y1 = (float(v) for v in tile["bounds"])
@@ -127,4 +128,7 @@ def tile_map(*, tiles: Sequence[Mapping], title: str, width: int = 560, legend: 
         href = tile.get("href")
         parts.append(f'<a href="{escape(href)}">{shape}</a>' if href else shape)
     parts += _legend(legend, top=bottom + 12)
-    return svg_document(width, height, title, parts)
+    body = "".join(parts)  # FAILED_FILL is a placeholder; escaped text and links cannot match it
+    own = f"failed-tile-{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+    body = body.replace(f'fill="{FAILED_FILL}"', f'fill="url(#{own})"')
+    return svg_document(width, height, title, [_PATTERN.format(id=own), body])

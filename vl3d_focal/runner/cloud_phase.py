@@ -75,7 +75,7 @@ from vl3d_focal.runner.survey import SurveyRecord
 from vl3d_focal.runner.survey_tally import progress_note, tally_line
 from vl3d_focal.runner.task_log import relay_messages
 from vl3d_focal.steps.state import PipelineState
-from vl3d_focal.wording import counted
+from vl3d_focal.wording import counted, shortened
 
 logger = logging.getLogger(__name__)
 
@@ -385,10 +385,10 @@ class CloudPhases:
         failed = record.failed_tiles()
         if not failed:
             return
-        listing = "; ".join(f"{Path(tile['path']).name}: {tile['error']}" for tile in failed[:20])
-        more = f"; and {len(failed) - 20} more" if len(failed) > 20 else ""
+        first_lines = [(Path(tile["path"]).name, str(tile["error"]).partition("\n")[0]) for tile in failed]
+        listing = shortened([f"{name}: {line}" for name, line in first_lines], 20, separator="; ")
         raise DataError(
-            f"survey: {len(failed)} of {counted(len(record.tiles), 'tile')} failed ({listing}{more}); "
+            f"survey: {len(failed)} of {counted(len(record.tiles), 'tile')} failed ({listing}); "
             f"see {record.json_path}; fix them and run again with --resume to process "
             "only what is missing"
         )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,7 @@ from vl3d_focal.io.footprints import TileIndex
 from vl3d_focal.io.output_guard import Identity, recording_written
 from vl3d_focal.models.bundle import ModelBundle
 from vl3d_focal.runner.final_clouds import write_final_clouds
+from vl3d_focal.runner.outputs import remove_empty_folders
 from vl3d_focal.runner.run_owner import RunOwner
 from vl3d_focal.runner.task_log import TaskMessage, captured_messages
 from vl3d_focal.steps.facts import RunFacts
@@ -296,7 +298,19 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
     owner = contextlib.nullcontext() if context.owner is None else publishing_while(context.owner.gone)
     with captured_messages() as messages, recording_written(context.guarded) as written, owner:
         outcome = _run_steps(task, context)
+    if outcome.status == "failed" and context.owner is not None and context.owner.gone() is not None:
+        _remove_empty_cloud_folders(task.prefix)
     return dataclasses.replace(outcome, messages=tuple(messages), written_outside=tuple(written))
+
+
+def _remove_empty_cloud_folders(prefix: str) -> None:
+    """Deletes the cloud's output folder (``prefix``, where it names one) and the folders in it
+    that a task whose run is gone made and left empty: it published no file there."""
+    folder = Path(prefix)
+    if not prefix.endswith(("/", os.sep)) or not folder.is_dir():
+        return
+    # remove_empty_folders deletes the folders of files: one name in each folder of the tree
+    remove_empty_folders(files=[Path(inner, "-") for inner, _, _ in os.walk(folder)], root=folder.parent)
 
 
 def _run_steps(task: CloudTask, context: PhaseContext) -> CloudOutcome:

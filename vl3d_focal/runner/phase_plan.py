@@ -31,7 +31,7 @@ from vl3d_focal.runner.survey import SurveyRecord
 from vl3d_focal.steps.evaluate import model_origin
 from vl3d_focal.steps.facts import EvaluationFacts
 from vl3d_focal.steps.state import PipelineState
-from vl3d_focal.wording import counted
+from vl3d_focal.wording import counted, shortened
 
 logger = logging.getLogger(__name__)
 
@@ -214,11 +214,9 @@ def plan_tasks(
     if skipped:
         logger.info("resume: %s already done with the same model and steps, skipped", counted(skipped, "tile"))
     if redone:
-        more = f"; and {len(redone) - 20} more" if len(redone) > 20 else ""
         logger.info(
-            "resume: %s done before processed again, as something changed since: %s%s",
+            "resume: %s done before processed again, as something changed since: %s",
             counted(len(redone), "tile"),
-            "; ".join(redone[:20]),
-            more,
+            shortened(redone, 20, separator="; "),
         )
     return tasks

@@ -38,9 +38,10 @@ from vl3d_focal import __version__
 from vl3d_focal.config.prefixes import LOCK_NAME, REPORT_FILES, SURVEY_FILES, expand_output
 from vl3d_focal.errors import DataError, VL3DFocalError
 from vl3d_focal.io.atomic import atomic_output
-from vl3d_focal.io.timestamps import now, stamp
+from vl3d_focal.io.timestamps import now
 from vl3d_focal.reports.run_summary import RECORD_FORMAT, read_record
 from vl3d_focal.runner.outputs import output_files, spec_prefix
+from vl3d_focal.runner.survey_origin import earlier_survey
 from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -158,25 +159,6 @@ def _earlier_trainings(path: Path) -> list[dict[str, Any]]:
         return []
 
 
-def _earlier_survey(path: str, *, since: float) -> str | None:
-    """When the survey record at ``path`` was last written by an earlier run (its ``updated``
-    time, or its file's), None when this run, started at ``since`` (``time.time()``), wrote it.
-
-    Example:
-        >>> import tempfile
-        >>> survey = Path(tempfile.mkdtemp()) / "survey.json"
-        >>> _ = survey.write_text('{"updated": "2026-01-02T03:04:05+00:00"}')
-        >>> _earlier_survey(str(survey), since=time.time() + 60), _earlier_survey(str(survey), since=0.0)
-        ('2026-01-02T03:04:05+00:00', None)
-    """
-    written = Path(path).stat().st_mtime if Path(path).is_file() else since
-    if written >= since:
-        return None
-    with contextlib.suppress(OSError, ValueError, LookupError, TypeError):
-        return str(json.loads(Path(path).read_text(encoding="utf-8"))["updated"])
-    return stamp(written)
-
-
 class RunRecorder:
     """Fills and writes the record of one run (see the module docstring).
 
@@ -206,7 +188,7 @@ class RunRecorder:
         self.writes = False  # set by the runner once the output prefix is this run's
         self.current_step: int | None = None
         self.phase: list[int] = []  # the steps running together (a per-cloud phase: several)
-        self._start, self._wall_start = time.perf_counter(), time.time()
+        self._start = time.perf_counter()
         self.data: dict[str, Any] = {
             "format": RECORD_FORMAT,
             "version": RECORD_VERSION,
@@ -384,7 +366,7 @@ class RunRecorder:
         survey = {name: expand_output(path, prefix=self.prefix) for name, path in SURVEY_FILES.items()}
         if any(Path(path).is_file() for path in survey.values()):
             self.data["survey"] = survey
-            self.data["survey_earlier"] = _earlier_survey(survey["json"], since=self._wall_start)
+            self.data["survey_earlier"] = earlier_survey(survey["json"], started=self.data["started"])
         self.write_json()
         if not self.writes:
             return

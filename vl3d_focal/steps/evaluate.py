@@ -24,7 +24,9 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vl3d_focal.config.checks import Issue, as_list
@@ -41,6 +43,7 @@ from vl3d_focal.steps.definition import step_entry
 from vl3d_focal.steps.facts import EvaluationFacts
 
 if TYPE_CHECKING:
+    from vl3d_focal.data.records import CloudRecord
     from vl3d_focal.steps.state import PipelineState
 
 logger = logging.getLogger(__name__)
@@ -142,6 +145,34 @@ def _is_json(path: str) -> bool:
     return path.lower().endswith(JSON_SUFFIX)
 
 
+def trained_on_warning(record: CloudRecord, state: PipelineState) -> str | None:
+    """The warning when the model scored on ``record`` trained on the same file (the training
+    clouds its model keeps: those of a train step of this run, or of the run that wrote a loaded
+    model file), else None.
+
+    Example:
+        >>> from dataclasses import replace
+        >>> info = replace(state.bundle.loss_info, training_clouds=[str(record.path)])
+        >>> trained_on_warning(record, replace(state, bundle=replace(state.bundle, loss_info=info)))  # doctest: +ELLIPSIS
+        'scores computed on ....las, a cloud the model trained on: they overstate what it does on new data'
+        >>> trained_on_warning(record, state) is None
+        True
+    """
+    clouds = state.bundle.loss_info.training_clouds if state.bundle is not None else []
+    if not any(_same_file(record.path, cloud) for cloud in clouds):
+        return None
+    return (
+        f"scores computed on {record.path.name}, a cloud the model trained on: they overstate what it does on new data"
+    )
+
+
+def _same_file(path: Path, other: str) -> bool:
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one is gone: compare their names
+        return path.resolve() == Path(other).resolve()
+
+
 def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
     """Evaluates every cloud and writes the reports the step asks for (module docstring).
 
@@ -167,6 +198,10 @@ def run_eval(step: Mapping[str, Any], state: PipelineState) -> None:
             record, mapping=mapping, class_names=names, ignore=ignore
         )
         metrics["feature_warnings"] = list(record.feature_warnings)
+        warning = trained_on_warning(record, state)
+        if warning is not None:  # as the prediction's feature warnings: logged, and in the cloud's warnings
+            record.warnings.append(warning)
+            logger.warning("%s", warning)
         if record.left_out_points:  # a RemovalImputer's: predicted from their nearest kept point
             metrics["left_out_points"] = int(record.left_out_points)
         report = expand_output(step["report_path"], prefix=record.prefix)

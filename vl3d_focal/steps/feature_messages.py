@@ -15,73 +15,24 @@ Example:
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from vl3d_focal.config.checks import Issue
-from vl3d_focal.data.feature_names import DERIVED_DEFINITIONS, DERIVED_FEATURE_NAMES, feature_names
-from vl3d_focal.errors import closest
+from vl3d_focal.data.feature_listing import SHOWN_FEATURES, hinted_names, indented, name_hint, offered_groups
+from vl3d_focal.wording import shortened
 
 LISTED = "features_listed"
 """``known`` key: each cloud whose features a message of this spec already lists -> the features
 listed (the ones offered then, and the ones named as mined since by a later message)."""
-SHOWN_NAMES = 12
-"""At most this many missing names in a message (then "… and N more")."""
-SHOWN_FEATURES = 40
-"""At most this many features of a cloud in its listing (then "… and N more")."""
-WIDTH = 100
-"""A message's lines are at most this long (the issue's path comes before the first)."""
 
 
-def shortened(items: Sequence[str], limit: int) -> str:
-    """``items`` joined by commas, the ones past ``limit`` counted.
-
-    Example:
-        >>> shortened(["a", "b", "c"], 2), shortened(["a"], 2)
-        ('a, b … and 1 more', 'a')
-    """
-    more = f" … and {len(items) - limit} more" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
-
-
-def _hint(name: str, choices: Sequence[str]) -> str:
-    """A close match among ``choices``; no derived feature for a name that extends one
-    (``linearity_r0.1``: a mined feature of its own neighbourhood, not one of the 16 neighbours).
-
-    Example:
-        >>> _hint("intensty", ["intensity"]), _hint("linearity_r0.1", ["linearity", "planarity"])
-        ("'intensity'", '')
-    """
-    mined_like = any(name.startswith(f"{derived}_") for derived in DERIVED_FEATURE_NAMES)
-    match = closest(name, [c for c in choices if not (mined_like and c in DERIVED_FEATURE_NAMES)])
-    return "" if match is None else repr(match)
-
-
-def _stored(cloud: str) -> set[str] | None:
-    """The feature names ``cloud``'s file holds (its dimensions; no derived one unless stored),
-    None when its header cannot be read."""
+def _dimensions(cloud: str) -> list[str] | None:
+    """The dimension names of ``cloud``'s point format, None when its header cannot be read."""
     from vl3d_focal.io.las_header import readable_header  # laspy only when a file is read
 
     header = readable_header(cloud)
-    if header is None:
-        return None
-    dimensions = list(header.point_format.dimension_names)
-    return {name for name in feature_names(dimensions) if name not in DERIVED_FEATURE_NAMES or name in dimensions}
-
-
-def _listing(cloud: str, offered: Sequence[str], mined: Sequence[str]) -> list[str]:
-    """What ``cloud`` offers, by where it comes from, one group a line."""
-    stored = _stored(cloud)
-    derived = [n for n in offered if n in DERIVED_FEATURE_NAMES and (stored is None or n not in stored)]
-    in_file = [n for n in offered if n not in derived and (n in stored if stored is not None else n not in mined)]
-    given = [n for n in offered if n not in derived and n not in in_file]
-    groups = [
-        ("in the file", shortened(in_file, SHOWN_FEATURES)),
-        ("mined by the steps before", shortened(given, SHOWN_FEATURES)),
-        ("derived on request", "; ".join(f"{n} = {DERIVED_DEFINITIONS[n]}" for n in derived)),
-    ]
-    return [f"{title}: {text}" for title, text in groups if text]
+    return None if header is None else list(header.point_format.dimension_names)
 
 
 def missing_features_issue(
@@ -109,25 +60,26 @@ def missing_features_issue(
         >>> again[1:], later[1:]
         (['  (its features: listed above)'], ['  (its features: listed above)', '  mined since: m'])
     """
-    hints = [(name, _hint(name, offered)) for _, name in missing]
     source = f"{cloud} nor of a miner step before {owner}"
     if len(missing) == 1:
-        name, hint = hints[0]
-        where, lines = at + (key, missing[0][0]), [f"{name!r} is not a feature of {source}"]
+        index, name = missing[0]
+        hint = name_hint(name, offered)
+        where, lines = at + (key, index), [f"{name!r} is not a feature of {source}"]
         lines[0] += f"; did you mean {hint}?" if hint else ""
     else:
-        named = [f"{name!r}" + (f" (did you mean {hint}?)" if hint else "") for name, hint in hints]
         where = at + (key,)
-        lines = [f"{len(missing)} names are not features of {source}:", _wrapped(shortened(named, SHOWN_NAMES), "  ")]
+        named = hinted_names([name for _, name in missing], offered)
+        lines = [f"{len(missing)} names are not features of {source}:", indented(named, "  ")]
     listed = known.setdefault(LISTED, {})
     if cloud in listed:
         since = [name for name in offered if name not in listed[cloud]]
         lines.append("  (its features: listed above)")
-        lines += [_wrapped(f"mined since: {shortened(since, SHOWN_FEATURES)}", "  ")] if since else []
+        lines += [indented(f"mined since: {shortened(since, SHOWN_FEATURES)}", "  ")] if since else []
         listed[cloud] |= set(since)
     else:
         listed[cloud] = set(offered)
-        lines += [_wrapped(line, "  ") for line in _listing(cloud, offered, known.get("mined_features", []))]
+        groups = offered_groups(offered, dimensions=_dimensions(cloud), mined=known.get("mined_features", []))
+        lines += [indented(line, "  ") for line in groups]
     return where, "\n".join(lines)
 
 
@@ -150,16 +102,3 @@ def missing_by_cloud(
         if absent:
             missing.setdefault(absent[0], []).append((index, name))
     return missing
-
-
-def _wrapped(text: str, indent: str) -> str:
-    """``text`` in lines of at most :data:`WIDTH` characters, the first indented by ``indent``, the
-    next ones two more."""
-    return textwrap.fill(
-        text,
-        WIDTH,
-        initial_indent=indent,
-        subsequent_indent=indent + "  ",
-        break_on_hyphens=False,
-        break_long_words=False,
-    )

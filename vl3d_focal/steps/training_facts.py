@@ -29,7 +29,7 @@ def training_facts(trainer: Any, bundle: ModelBundle, transformations: list[dict
         >>> facts.fit_seconds, facts.feature_names == list(bundle.feature_names), facts.files, facts.epochs
         (1.25, True, {}, {})
     """
-    from vl3d_focal.losses.class_weights import describe_class_weight
+    from vl3d_focal.losses.class_weights import TRAINING_CLOUDS, describe_class_weight
     from vl3d_focal.training.kept_epoch import epoch_facts
     from vl3d_focal.training.targets import TRAINING_POINTS, class_weight_value
 
@@ -51,7 +51,8 @@ def training_facts(trainer: Any, bundle: ModelBundle, transformations: list[dict
         weights = [total / (present * count) if count else 0.0 for count in info.class_counts]
         rule = (
             "balanced_subsample (scikit-learn): balanced within each tree's bootstrap sample, N / (C n_c) of its "
-            "points; shown: the same over every training point. n_c: training points of class c, N: all, C: classes."
+            "points; shown: the same over every point of the training clouds. n_c: points of class c in the "
+            f"{TRAINING_CLOUDS}, N: all of them, C: classes."
         )
     files = {
         "history_csv": job.files.history_csv,

@@ -31,15 +31,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from vl3d_focal.config.checks import Issue, as_dict, as_list
-from vl3d_focal.config.messages import did_you_mean, json_path
+from vl3d_focal.config.messages import json_path
 from vl3d_focal.config.notes import NOTE_PREFIX
+from vl3d_focal.data.feature_listing import SHOWN_NAMES, hinted_names, indented, name_hint
 from vl3d_focal.data.feature_selection import AUTO, EXPLICIT, KBEST, PERCENTILE
 from vl3d_focal.data.feature_standardization import STANDARDIZER
 from vl3d_focal.data.minmax_normalization import MINMAX, scaled_minmax_problem
 from vl3d_focal.data.pca_projection import PCA
 from vl3d_focal.registry import MODELS
 from vl3d_focal.steps.imputers import TRAINED_MODEL
-from vl3d_focal.wording import counted
+from vl3d_focal.wording import counted, shortened
 
 KIND = "feature_transformer"
 TRANSFORMERS = "feature_transformer_steps"
@@ -67,17 +68,42 @@ def count_issues(step: Mapping[str, Any], at: tuple, taken: Sequence[str], *, wh
             )
 
 
-def _absent(name: str, names: Sequence[str], dropped_by: Mapping[str, str], *, trainer: str) -> str:
-    """Why a transformer cannot take ``name``, which is not among the model's features ``names``."""
-    if name in dropped_by:
-        return f"{name!r} is dropped by the {EXPLICIT} of {dropped_by[name]} before it; name only features it keeps"
-    hint = did_you_mean(name, names)
-    return f"{name!r} is not among the features of the model trained by {trainer} ({', '.join(names)}){hint}"
+def _absent(
+    at: tuple, absent: Sequence[tuple[int, str]], names: Sequence[str], dropped_by: Mapping[str, str], *, model: str
+) -> Issue:
+    """The issue of the entries ``(index, name)`` of a transformer's ``fnames`` that are not among
+    ``names``, the features of ``model`` (described) there: at the entry for one name, at the list
+    for several, grouped as in :mod:`vl3d_focal.steps.feature_messages` (a "did you mean" for each
+    with a close match; the ones an ``ExplicitSelector`` before it drops by that step).
+
+    Example:
+        >>> print(_absent(("s", 0), [(0, "heigth"), (1, "b"), (2, "a")], ["height"], {"a": "$.s[1]"}, model="it")[1])
+        3 names are not among the features of it:
+          'heigth' (did you mean 'height'?), 'b'
+          dropped by the ExplicitSelector of $.s[1] before it: 'a'
+    """
+    if len(absent) == 1:
+        index, name = absent[0]
+        if name in dropped_by:
+            why = f"is dropped by the {EXPLICIT} of {dropped_by[name]} before it; name only features it keeps"
+        else:
+            hint = name_hint(name, names)
+            why = f"is not among the features of {model}" + (f"; did you mean {hint}?" if hint else "")
+        return at + ("fnames", index), f"{name!r} {why}"
+    lacking = [name for _, name in absent if name not in dropped_by]
+    lines = [f"{len(absent)} names are not among the features of {model}:"]
+    lines += [indented(hinted_names(lacking, names), "  ")] if lacking else []
+    for dropper in dict.fromkeys(dropped_by[name] for _, name in absent if name in dropped_by):
+        dropped = [repr(name) for _, name in absent if dropped_by.get(name) == dropper]
+        lines.append(
+            indented(f"dropped by the {EXPLICIT} of {dropper} before it: {shortened(dropped, SHOWN_NAMES)}", "  ")
+        )
+    return at + ("fnames",), "\n".join(lines)
 
 
 def _unoffered(fnames: list[str], known: dict[str, Any]) -> set[str]:
-    """The model features ``fnames`` an input cloud lacks (``known["cloud_features"]``, mined features
-    included): the train step's own check reports them."""
+    """The features ``fnames`` an input cloud lacks (``known["cloud_features"]``, mined features
+    included): the train step's own check reports its ones, a transformer's check its ones."""
     clouds = [offered for offered in dict(known.get("cloud_features") or {}).values() if offered is not None]
     return {name for name in fnames if any(name not in offered for offered in clouds)}
 
@@ -88,15 +114,17 @@ def _chain_issues(
     """What fitting ``transformers`` on the model features ``fnames`` of the train step at
     ``trainer`` would refuse (module docstring). While the model has features no cloud offers
     (``unoffered``: typos, reported at the train step), a transformer's name the model lacks is no
-    issue of its own (the user's right name would be "corrected" into the model's typo)."""
+    issue of its own (the user's right name would be "corrected" into the model's typo); nor is one
+    an input cloud lacks (``unoffered`` too: its own check reports it, against the clouds)."""
     names, dropped_by = list(fnames), dict[str, str]()
     for at, step in transformers:
         if not isinstance(step, dict):
             continue
         own = as_list(step.get("fnames", [AUTO]))
-        for index, name in enumerate(own):
-            if isinstance(name, str) and name != AUTO and name not in names and not unoffered:
-                yield at + ("fnames", index), _absent(name, names, dropped_by, trainer=trainer)
+        absent = [(i, n) for i, n in enumerate(own) if isinstance(n, str) and n not in [*names, AUTO, *unoffered]]
+        if absent and not unoffered & set(fnames):
+            model = f"the model trained by {trainer} ({', '.join(names)})"
+            yield _absent(at, absent, names, dropped_by, model=model)
         if own == [AUTO]:
             yield from count_issues(step, at, names, whose=f", the features of the model trained by {trainer}")
         if step.get(KIND) == PCA:
@@ -206,7 +234,8 @@ def transformer_issues(step: Mapping[str, Any], at: tuple, known: dict[str, Any]
             )
         else:
             names = [name for name in fnames if isinstance(name, str)]
-            yield from _chain_issues(names, json_path(at), transformers, unoffered=_unoffered(names, known))
+            named = [n for _, t in transformers for n in as_list(as_dict(t).get("fnames")) if isinstance(n, str)]
+            yield from _chain_issues(names, json_path(at), transformers, unoffered=_unoffered(names + named, known))
     yield from _scaled_minmax_issues(step, transformers)
     if TRAINED_MODEL not in known.get("later_gives", {TRAINED_MODEL}):
         model = step.get("train")

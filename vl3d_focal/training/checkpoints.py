@@ -102,6 +102,11 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self.epochs = epochs
         self.fit_start = time.perf_counter()
         """When this run's fitting began (``time.perf_counter()``; the trainer sets it as it starts)."""
+        self.fit_end: float | None = None
+        """When Keras ended the training (None before), before its data iterators are released (seconds idle)."""
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
+        self.fit_end = time.perf_counter()
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:  # noqa: D102
         if self.restore is None:

@@ -116,9 +116,7 @@ class Trainer:
             len(self.train_data.labels),
             0 if self.val_data is None else len(self.val_data.labels),
         )
-        self.counts = class_counts(
-            [training_labels(record) for record in job.training], num_classes=len(job.class_names)
-        )
+        self.counts = class_counts([training_labels(r) for r in job.training], num_classes=len(job.class_names))
 
     def _fields(self, records: list[CloudRecord], *, training: bool = False) -> LabelledFields:
         counts = self.job.model_args["pre_processing"].get("training_class_distribution")
@@ -285,7 +283,8 @@ class Trainer:
         adds the checkpoint's; a finished training resumed (``resumed_finished``: same or fewer
         ``training_epochs`` than its checkpoint holds) is not fitted again, keeps the model the
         training kept and the checkpoint's fit time (None for a checkpoint written before it was
-        kept); one resumed with more ``training_epochs`` fits the extra epochs."""
+        kept); one resumed with more ``training_epochs`` fits the extra epochs. It ends as Keras ends the
+        training, not after it releases its data iterators (a wait of up to tens of seconds, idle)."""
         start = self.resumer.fit_start = time.perf_counter()
         earlier = earlier_fit_seconds(self.restore)
         reason = not_fitting_reason(self.restore, epochs=self.epochs, path=self.job.files.resume_checkpoint)
@@ -308,7 +307,7 @@ class Trainer:
         if self.resumed_finished:
             self.fit_seconds = earlier if "fit_seconds" in (self.restore or {}) else None
             return
-        self.fit_seconds = earlier + time.perf_counter() - start
+        self.fit_seconds = earlier + (self.resumer.fit_end or time.perf_counter()) - start  # Keras's teardown left out
         self.resumer.keep_fit_seconds(self.fit_seconds)
         logger.info("training took %.1f s%s", self.fit_seconds, " (with the earlier runs')" if earlier else "")
 
@@ -330,6 +329,7 @@ class Trainer:
                 class_weight=self.plan.class_weight,
                 class_weight_source=self.plan.class_weight_source,
                 class_counts=[int(c) for c in self.counts],
+                training_clouds=[str(record.path.resolve()) for record in job.training],
             ),
             miners=tuple(job.miners),
             imputers=tuple(job.imputers),

@@ -235,6 +235,7 @@ class ForestTrainer:
                 class_weight=listed,
                 class_weight_source=source,
                 class_counts=[int(c) for c in counts],
+                training_clouds=[str(record.path.resolve()) for record in job.training],
             ),
             miners=tuple(job.miners),
             imputers=tuple(job.imputers),

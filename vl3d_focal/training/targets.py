@@ -26,6 +26,7 @@ import numpy as np
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.io.atomic import write_text
+from vl3d_focal.losses.class_weights import TRAINING_CLOUDS
 from vl3d_focal.registry import LOSSES
 from vl3d_focal.training.imbalance import imbalance_note
 from vl3d_focal.wording import noun
@@ -254,7 +255,8 @@ def plan_loss(
         counted = (
             ""
             if weight_counts is None
-            else f", counted on the {counted_on}: " + ", ".join(f"{n}={c}" for n, c in zip(class_names, weight_counts))
+            else f", counted on the {TRAINING_CLOUDS if counted_on == TRAINING_POINTS else counted_on}: "
+            + ", ".join(f"{n}={c}" for n, c in zip(class_names, weight_counts))
         )
         logger.info(
             "class weights (%s, from %s%s): %s",
