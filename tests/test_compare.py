@@ -50,8 +50,8 @@ def test_markdown_tables_give_scores_per_class_values_and_differences(runs):
     lines = text.splitlines()
     f, c = focal["evaluations"][0]["metrics"], ce["evaluations"][0]["metrics"]
     assert lines[0] == (
-        "Differences (in brackets) are to focal, the first run with scores; bold: 0.01 or more (each configuration "
-        "ran once: less is within what a seed changes); —: no score for that class."
+        "Differences (in brackets) are to focal, the first run with scores; bold: 0.01 or more where the scores "
+        "compare (each configuration ran once: less is within what a seed changes); —: no score for that class."
     )
     lines = lines[2:]
     assert lines[0].startswith("| run | status | model | features | loss |")
@@ -425,9 +425,9 @@ def test_class_weights_tell_a_class_the_run_lacks_from_no_weight(runs):
     _write(root / "focal", focal), _write(root / "ce", ce)
     page = render_comparison(compare_runs([root / "focal", root / "ce"]), folder=root)
     weights = page[page.index('id="weights"') :]
-    assert "<td>0.6000</td><td>&mdash;</td>" in weights  # pole: absent from ce
+    assert "<td>0.6000</td><td>—</td>" in weights  # pole: absent from ce
     assert "<td>0.1000</td><td>n/a</td>" in weights  # ground: ce has it, without weight
-    assert "n/a: the run used no class weight; &mdash;: the run has no such class." in weights
+    assert "n/a: the run used no class weight; —: the run has no such class." in weights
 
 
 def test_a_run_given_as_dot_is_named_by_its_folder(runs, monkeypatch):

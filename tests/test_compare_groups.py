@@ -188,7 +188,7 @@ def test_markdown_and_page_mark_a_missing_class_alike(tmp_path):
     page = render_comparison(comparison, folder=tmp_path)
     charts = re.findall(r"<svg.*?</svg>", page, flags=re.S)[1:]  # the per-class charts
     assert all(">—</text>" in chart and ">n/a</text>" not in chart for chart in charts)
-    assert f"<td>{iou:.3f}</td><td>&mdash;</td>" in page
+    assert f"<td>{iou:.3f}</td><td>—</td>" in page
 
 
 def test_the_same_run_given_twice_is_a_note(tmp_path):

@@ -70,7 +70,8 @@ def test_a_task_whose_run_is_gone_publishes_nothing_and_leaves_no_temporary_file
     assert outcome.status == "failed" and f"not written: {reasons[gone]}" in outcome.error
     assert outcome.messages == ()  # quiet: nothing relayed to a run that is gone
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]  # no output, no .partial file
-    assert not (tmp_path / "out" / "a").exists()  # nor the cloud's folder, which the task made
+    if gone != "another run":  # (the folders of a prefix another run took are that run's)
+        assert not (tmp_path / "out" / "a").exists()  # nor the cloud's folder, which the task made
 
 
 def test_a_task_whose_run_is_gone_keeps_the_files_already_in_its_folder(tmp_path):
@@ -159,3 +160,13 @@ def test_dask_yields_the_finished_outcomes_before_the_interruption(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         taken.extend(executor.run(lambda task, shared: task, ["a", "b", "c"], shared=None))
     assert taken == ["t0", "t1"]  # t1 finished meanwhile; t2 still ran
+
+
+def test_a_task_whose_prefix_another_run_took_leaves_that_runs_empty_folders(tmp_path):
+    """The next run may have just made the folders it is about to fill: they stay."""
+    lock = _lock(tmp_path, os.getpid())
+    task, context = _task(tmp_path, RunOwner.of(lock))
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": "h", "started": "later"}) + "\n")
+    (tmp_path / "out" / "a" / "eval").mkdir(parents=True)  # the next run's, still empty
+    assert run_cloud_task(task, context).status == "failed"
+    assert (tmp_path / "out" / "a" / "eval").is_dir() and not list((tmp_path / "out" / "a" / "eval").iterdir())

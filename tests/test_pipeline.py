@@ -344,6 +344,20 @@ def test_dataset_shuffle_is_seeded():
     assert first == again and sorted(first[0]) == list(range(10))
 
 
+def test_training_datasets_run_no_autotuning_thread():
+    """Releasing an iterator waited for tf.data's autotuning thread to wake (seconds idle after a
+    fit): the in-memory fields have nothing to tune."""
+    from vl3d_focal.training.datasets import epoch_dataset
+
+    x, y, w = np.zeros((4, 2, 3), "float32"), np.zeros((4, 2), "int32"), np.ones((4, 2), "float32")
+    made = [
+        make_dataset([x], targets=y, sample_weight=w, batch_size=2, shuffle=True, seed=1),
+        epoch_dataset([x], targets=y, sample_weight=w, batch_size=2, seed=1, first_epoch=0, epochs=2),
+    ]
+    assert [dataset.options().autotune.enabled for dataset in made] == [False, False]
+    assert [len(list(dataset)) for dataset in made] == [2, 4]
+
+
 # --- prediction ---------------------------------------------------------------------------
 
 

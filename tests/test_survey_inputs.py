@@ -183,13 +183,45 @@ def test_without_file_checks_no_input_pattern_nor_folder_is_listed(tiles: Path, 
 
     monkeypatch.setattr("vl3d_focal.config.inputs.expand_cloud_path", listed)
     monkeypatch.setattr("os.path.isdir", listed)
-    unread = validate_spec(spec, base_dir=tiles, check_files=False)  # each entry one cloud, no entry an issue
+    assert validate_spec(spec, base_dir=tiles, check_files=False) == []  # no entry an issue, the clouds uncounted
+    listed = {**spec, "in_pcloud": ["loose.las", "survey/a/t1.laz", "survey/a"]}  # 2 clouds listed, a folder's not
+    unread = validate_spec(listed, base_dir=tiles, check_files=False)
     assert [issue.path for issue in unread] == ["$.sequential_pipeline[2].out_preds"]
-    assert "once per input cloud (4)" in unread[0].message
+    assert "once per input cloud (at least 2)" in unread[0].message
     assert validate_spec({**spec, "in_pcloud": "survey/**/*.laz"}, base_dir=tiles, check_files=False) == []
     assert [str(i) for i in validate_spec({**spec, "in_pcloud": "a/t1.txt"}, base_dir=tiles, check_files=False)] == [
         f"$.in_pcloud: expected a path ending in .las or .laz; got '{tiles / 'a/t1.txt'}'"
     ]
+
+
+@pytest.mark.parametrize("inputs", ["survey/a/t*", "survey/a", ["survey/a/", "survey/b/t3.laz"]])
+def test_without_file_checks_an_unlisted_pattern_or_folder_may_have_a_prefix_per_cloud(tiles: Path, inputs, capsys):
+    from vl3d_focal import cli
+
+    prefixes = ["out/x/", "out/y/", "out/z/"][: 2 if isinstance(inputs, str) else 3]  # one per cloud
+    spec = _spec(tiles, inputs, out_pcloud=prefixes)
+    assert cli.main(["validate", str(spec)]) == 0
+    assert cli.main(["validate", str(spec), "--no-check-files"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "checked", "unchecked"),
+    [
+        (["x/", "y/"], "one per input cloud (3); got 2", "one per input cloud (at least 3); got 2"),
+        (["x/", "y/", "./x/"], "would both write their outputs under '{tiles}/x/'", "'{tiles}/x/' is given twice"),
+        ("o.laz", "one final cloud for 3 input clouds", "one final cloud for at least 3 input clouds"),
+    ],
+)
+def test_without_file_checks_a_count_mistake_certain_whatever_a_pattern_matches_is_refused(
+    tiles: Path, prefixes, checked: str, unchecked: str
+):
+    inputs = ["loose.las", "survey/a/t1.laz", "survey/b/t3.laz", "survey/**/*.laz"]  # the pattern: nothing more
+    spec = {"in_pcloud": inputs, "out_pcloud": prefixes, "sequential_pipeline": STEPS}
+    for check_files, expected in ((True, checked), (False, unchecked)):
+        issues = validate_spec(spec, base_dir=tiles, check_files=check_files)
+        assert [issue.path for issue in issues] == ["$.out_pcloud"]
+        assert expected.format(tiles=tiles) in issues[0].message
 
 
 @pytest.mark.parametrize(

@@ -63,3 +63,16 @@ def test_a_loaded_model_scored_on_its_training_cloud_warns_and_on_another_does_n
     steps = [{"predict": "ModelLoader", "model_path": model}, EVAL]
     assert WARNING.format("scene.las") in _run(folder, "again", str(folder / "scene.las"), steps)
     assert not any("a cloud the model trained on" in w for w in _run(folder, "new", str(folder / "other.las"), steps))
+
+
+def test_where_a_model_trained_is_not_part_of_its_fingerprint(trained):
+    """The same model from a copy of its clouds elsewhere is the same model (a survey resumed on
+    another node skips the tiles it did)."""
+    from dataclasses import replace
+
+    from vl3d_focal.models.model_file import bundle_fingerprint
+
+    bundle = load_bundle(str(trained[0] / "run" / "model.keras"))
+    elsewhere = replace(bundle, loss_info=replace(bundle.loss_info, training_clouds=["/mnt/copy/scene.las"]))
+    assert bundle.loss_info.training_clouds and bundle_fingerprint(elsewhere) == bundle_fingerprint(bundle)
+    assert bundle_fingerprint(replace(bundle, random_seed=4)) != bundle_fingerprint(bundle)  # the rest counts

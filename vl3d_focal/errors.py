@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -111,8 +112,8 @@ def closest(word: Any, choices: Sequence[Any]) -> Any:
     Example:
         >>> closest("HSV_Srad", ["HSV_Hrad", "HSV_S", "HSV_V"])
         'HSV_S'
-        >>> closest("planarity_k61", ["planarity", "planarity_k16"])
-        'planarity_k16'
+        >>> closest("planarity_k61", ["planarity", "planarity_k16"]), closest("intensity_k8", ["intensity", "intensity_r8"])
+        ('planarity_k16', 'intensity_r8')
         >>> closest("planarity_k16", ["linearity_k16", "planarity_k61"])
         'planarity_k61'
         >>> closest("floor_distance_r3_sep0.5", ["floor_distance_r3.0_sep0.5", "height_range_r3.0_sep0.5"])
@@ -129,7 +130,7 @@ def closest(word: Any, choices: Sequence[Any]) -> Any:
 
     def score(candidate: str) -> tuple[int, float, float]:
         theirs = re.split(r"[_\W]+", candidate)
-        initials = sum(word[:1] != their[:1] for word, their in zip(words, theirs))
+        initials = sum(word[:1] != their[:1] for word, their in itertools.zip_longest(words, theirs, fillvalue=""))
         return -initials, _token_overlap(words, theirs), difflib.SequenceMatcher(None, target, candidate).ratio()
 
     return texts[max(close, key=score)]

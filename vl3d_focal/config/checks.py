@@ -9,7 +9,8 @@ schema reports them), so all problems are found in one pass:
 - ``executor.scheduler`` only with the ``dask`` engine (given without ``engine`` it selects
   ``dask``), and an address Dask can connect to; ``workers`` / ``threads_per_worker`` with an
   explicit ``"engine": "local"`` are noted (no effect);
-- ``out_pcloud`` has one prefix or one per input; no output would overwrite an input or
+- ``out_pcloud`` has one prefix or one per input (with an input pattern or folder unlisted
+  without ``check_files``: not fewer than the clouds listed); no output would overwrite an input or
   another step's output; a per-cloud output without ``*`` is refused for several inputs; with
   ``check_files``, no output path is an existing folder or lies under a file; no file output
   names a folder (``"*"`` with an output prefix ending in ``/``: the prefix's folder itself);
@@ -38,13 +39,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.config.inputs import concatenated_clouds, run_inputs
+from vl3d_focal.config.inputs import cloud_count, concatenated_clouds, listed_clouds, run_inputs
 from vl3d_focal.config.messages import did_you_mean, json_path
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.notes import NOTE_PREFIX
 from vl3d_focal.config.path_checks import Found, Issue, path_issues
 from vl3d_focal.config.phase_checks import phase_issues, runs_per_cloud
-from vl3d_focal.config.prefixes import FINAL_CLOUDS_KEY, PREFIX_MARK, cloud_prefixes, expand_output, run_files
+from vl3d_focal.config.prefixes import FINAL_CLOUDS_KEY, PREFIX_MARK, expand_output, listed_cloud_prefixes, run_files
 from vl3d_focal.config.scheduler_address import scheduler_address_problem
 from vl3d_focal.config.schema_parts import DASK_KEYS, executor_engine
 from vl3d_focal.config.schemas import find_step, steps_by_kind
@@ -97,34 +98,43 @@ def _output_target_problem(path: str, *, folder: bool = False) -> str | None:
     return None
 
 
-def once_per_cloud_problem(value: str, *, clouds: int) -> str | None:
+def once_per_cloud_problem(value: str, *, clouds: int, exact: bool = True) -> str | None:
     """Why a per-cloud output ``value`` (written under each cloud's prefix) without a leading ``*``
-    cannot be written for ``clouds`` clouds (None: it can).
+    cannot be written for ``clouds`` clouds (without ``exact``: at least that many; None: it can).
 
     Example:
         >>> once_per_cloud_problem("fields/", clouds=2)[:55]
         "'fields/' would be written once per input cloud (2), ea"
+        >>> once_per_cloud_problem("fields/", clouds=2, exact=False)[27:60]
+        'once per input cloud (at least 2)'
         >>> once_per_cloud_problem("*fields/", clouds=2), once_per_cloud_problem("fields/", clouds=1)
         (None, None)
     """
     if value.startswith(PREFIX_MARK) or clouds <= 1:
         return None
     return (
-        f"{value!r} would be written once per input cloud ({clouds}), each overwriting the last; start it "
-        "with '*' to write under each cloud's prefix"
+        f"{value!r} would be written once per input cloud ({_counted(clouds, exact=exact)}), each overwriting the "
+        "last; start it with '*' to write under each cloud's prefix"
     )
+
+
+def _counted(clouds: int, *, exact: bool) -> str:
+    return str(clouds) if exact else f"at least {clouds}"
 
 
 def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) -> Iterator[Issue]:
     inputs = run_inputs(spec)
+    listed, exact = listed_clouds(spec, check_files=check_files)
+    clouds = cloud_count(listed, exact)
     prefixes = _strings(spec.get("out_pcloud"))
-    if prefixes and inputs and len(prefixes) not in (1, len(inputs)):
-        yield ("out_pcloud",), f"expected 1 output prefix or one per input cloud ({len(inputs)}); got {len(prefixes)}"
+    if prefixes and inputs and len(prefixes) != 1 and (len(prefixes) != clouds if exact else len(prefixes) < clouds):
+        counted = _counted(clouds, exact=exact)
+        yield ("out_pcloud",), f"expected 1 output prefix or one per input cloud ({counted}); got {len(prefixes)}"
         return
     if not prefixes or not inputs:
         return
     try:
-        per_cloud = cloud_prefixes(inputs=inputs, prefixes=prefixes)
+        per_cloud = listed_cloud_prefixes(listed, prefixes, exact=exact)
     except DataError as error:  # "<key>: <why>"
         key, _, why = str(error).partition(": ")
         yield (key,), why
@@ -132,15 +142,15 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
     read = {_same_file(value): parts for parts, kind, value, _ in found if kind == "input"}
     written: dict[str, str] = {
         _same_file(expand_output(name, prefix=prefixes[0])): "the run itself (its own record)"
-        for name in run_files(clouds=len(inputs))
+        for name in run_files(clouds=clouds)
     }
     finals = [final for final in spec.get(FINAL_CLOUDS_KEY) or [] if isinstance(final, str)]
-    if finals and len(inputs) > 1 and len(prefixes) == 1:
+    if finals and clouds > 1 and len(prefixes) == 1:
         yield (
             ("out_pcloud",),
             (
-                f"{finals[0]!r} names one final cloud for {len(inputs)} input clouds, each replacing the last; give "
-                "one cloud file per input cloud, or a folder (e.g. 'out/*')"
+                f"{finals[0]!r} names one final cloud for {_counted(clouds, exact=exact)} input clouds, each "
+                "replacing the last; give one cloud file per input cloud, or a folder (e.g. 'out/*')"
             ),
         )
         return
@@ -152,14 +162,14 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
             )
         elif isinstance(final, str):
             written[_same_file(final)] = f"{_where(('out_pcloud', index))} (the final cloud)"
-    step_files, clashes = _step_files(spec, inputs=inputs, prefixes=prefixes, per_cloud=per_cloud)
+    step_files, clashes = _step_files(spec, inputs=listed, prefixes=prefixes, per_cloud=per_cloud)
     written.update(step_files)
     yield from clashes
     for parts, kind, value, _ in found:
         if not kind.endswith("-output"):
             continue
         if kind in ("cloud-output", CLOUD_FOLDER_OUTPUT):
-            problem = once_per_cloud_problem(value, clouds=len(inputs))
+            problem = once_per_cloud_problem(value, clouds=clouds, exact=exact)
             if problem is not None:
                 yield parts, problem
             targets = [expand_output(value, prefix=prefix) for prefix in per_cloud]
@@ -347,7 +357,7 @@ def semantic_issues(spec: Mapping[str, Any], *, check_files: bool = True) -> lis
     given: set[str] = set()
     known: dict[str, Any] = {  # the steps, for order checks; how many clouds they see
         "pipeline": as_list(spec.get("sequential_pipeline")),
-        "clouds": len(run_inputs(spec)),
+        "clouds": cloud_count(*listed_clouds(spec, check_files=check_files)),  # at least, some unlisted
     }
     if check_files:  # what each input cloud offers, from its header: steps check fnames against it
         known["cloud_features"] = {

@@ -72,6 +72,17 @@ def is_pattern(path: str) -> bool:
     return glob.has_magic(path)
 
 
+def is_unlisted(path: str) -> bool:
+    """Whether an input cloud entry left unexpanded (without file checks) may stand for any number
+    of clouds: a glob pattern, or a path without a suffix (perhaps a folder).
+
+    Example:
+        >>> is_unlisted("tiles/*.laz"), is_unlisted("tiles/"), is_unlisted("tiles/a.laz")
+        (True, True, False)
+    """
+    return is_pattern(path) or not Path(path).suffix
+
+
 def _folder_clouds(folder: str) -> list[str]:
     with os.scandir(folder) as entries:
         names = [
@@ -170,3 +181,32 @@ def run_inputs(spec: Mapping[str, Any]) -> list[str]:
     value = spec.get("in_pcloud")
     values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
     return [item for item in values if isinstance(item, str)]
+
+
+def listed_clouds(spec: Mapping[str, Any], *, check_files: bool) -> tuple[list[str], bool]:
+    """The run's input clouds (:func:`run_inputs`) that are known, and whether they are all of them:
+    without ``check_files``, an ``in_pcloud`` pattern or folder is not expanded (:func:`is_unlisted`),
+    so the clouds it stands for, at least one, are not known (nor their number).
+
+    Example:
+        >>> listed_clouds({"in_pcloud": ["/d/a.laz", "/d/tiles/*.laz"]}, check_files=False)
+        (['/d/a.laz'], False)
+        >>> listed_clouds({"in_pcloud": ["/d/a.laz", "/d/b.laz"]}, check_files=False)
+        (['/d/a.laz', '/d/b.laz'], True)
+    """
+    inputs = run_inputs(spec)
+    if check_files or "in_pcloud_concat" in spec:
+        return inputs, True
+    listed = [path for path in inputs if not is_unlisted(path)]
+    return listed, len(listed) == len(inputs)
+
+
+def cloud_count(listed: Sequence[str], exact: bool) -> int:
+    """The number of input clouds of :func:`listed_clouds`, or without ``exact`` the least it can be
+    (an unlisted entry stands for one cloud at least).
+
+    Example:
+        >>> cloud_count([], False), cloud_count(["a.laz", "b.laz"], True)
+        (1, 2)
+    """
+    return len(listed) if exact else max(len(listed), 1)

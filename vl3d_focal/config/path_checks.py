@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vl3d_focal.config.inputs import is_pattern, is_url, unmatched_problem
+from vl3d_focal.config.inputs import is_pattern, is_unlisted, is_url, unmatched_problem
 from vl3d_focal.config.normalise import annotated_paths
 from vl3d_focal.config.notes import INFO_PREFIX
 from vl3d_focal.config.prefixes import final_cloud_note, written_output_problem, written_prefix_problem
@@ -90,7 +90,7 @@ def path_issues(found: Found, *, check_files: bool, survey: bool = False) -> Ite
         cloud = kind == "input" and bool({suffix.lower() for suffix in suffixes} & set(CLOUD_SUFFIXES))
         concat = parts[:1] == ("in_pcloud_concat",)  # not expanded: one file each
         unmatched = unmatched_problem(value) if cloud and check_files else None
-        unread = cloud and not check_files and (is_pattern(value) or not (concat or Path(value).suffix))
+        unread = cloud and not check_files and (is_pattern(value) if concat else is_unlisted(value))
         if is_url(value):
             yield parts, url_problem(value, kind=kind)
         elif concat and (unmatched is not None or unread):

@@ -83,12 +83,46 @@ def cloud_prefixes(*, inputs: Sequence[str | Path], prefixes: Sequence[str | Pat
     return per_cloud
 
 
+def listed_cloud_prefixes(listed: Sequence[str], prefixes: Sequence[str], *, exact: bool) -> list[str]:
+    """The output prefixes known of the input clouds ``listed`` (:func:`cloud_prefixes`); without
+    ``exact``, other clouds are not listed (an input pattern or folder without file checks): then
+    ``prefixes`` if several (one per cloud, else a mistake only the run sees), else those of two
+    or more listed clouds (of one: whether it is alone, its prefix ``prefixes[0]``, is not known).
+
+    Raises:
+        DataError: as :func:`cloud_prefixes`; two prefixes the same.
+
+    Example:
+        >>> listed_cloud_prefixes(["a.laz"], ["o/"], exact=False), listed_cloud_prefixes([], ["o/", "p/"], exact=False)
+        ([], ['o/', 'p/'])
+        >>> listed_cloud_prefixes([], ["o/a/", "o/./a/"], exact=False)
+        Traceback (most recent call last):
+        vl3d_focal.errors.DataError: out_pcloud: 'o/./a/' is given twice; two input clouds would write their ...
+    """
+    if exact or (len(prefixes) == 1 and len(listed) > 1):
+        return cloud_prefixes(inputs=listed, prefixes=prefixes)
+    if len(prefixes) == 1:
+        return []
+    first: set[tuple[str, bool]] = set()
+    for prefix in prefixes:
+        if _prefix_key(prefix) in first:
+            raise DataError(
+                f"out_pcloud: {prefix!r} is given twice; two input clouds would write their outputs under it, the "
+                "second replacing the first; give each input cloud its own prefix"
+            )
+        first.add(_prefix_key(prefix))
+    return list(prefixes)
+
+
+def _prefix_key(prefix: str) -> tuple[str, bool]:
+    return os.path.normpath(os.path.abspath(prefix)), prefix.endswith(("/", os.sep))
+
+
 def _check_distinct(paths: Sequence[str], per_cloud: Sequence[str], *, shared: bool) -> None:
     """Refuses two inputs of one prefix: the second cloud's outputs would replace the first's."""
     first: dict[tuple[str, bool], int] = {}
     for index, prefix in enumerate(per_cloud):
-        key = (os.path.normpath(os.path.abspath(prefix)), prefix.endswith(("/", os.sep)))
-        other = first.setdefault(key, index)
+        other = first.setdefault(_prefix_key(prefix), index)
         if other == index:
             continue
         one, two = paths[other], paths[index]

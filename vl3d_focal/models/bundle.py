@@ -178,3 +178,14 @@ class ModelBundle:
     def learns_from_points(self) -> bool:
         """Whether the model predicts each point from its features alone (no receptive fields)."""
         return MODELS.get(self.model_name).learns_from_points
+
+    @property
+    def identity(self) -> ModelBundle:
+        """The bundle less where it was trained (its training clouds' paths): what its fingerprint
+        hashes, so that a model trained from a copy of its clouds elsewhere is the same model.
+
+        Example:
+            >>> replace(bundle, loss_info=LossInfo(training_clouds=["/d/a.las"])).identity.loss_info.training_clouds
+            []
+        """
+        return replace(self, loss_info=replace(self.loss_info, training_clouds=[]))

@@ -95,17 +95,16 @@ def bundle_metadata(bundle: ModelBundle) -> dict[str, Any]:
 
 
 def bundle_fingerprint(bundle: ModelBundle) -> str:
-    """A SHA-256 of what a bundle predicts with: its weights and its metadata.
-
-    The same model trained again to the same weights, saved or loaded, has the same
-    fingerprint (unlike the ``.keras`` file's bytes, which hold a save date).
+    """A SHA-256 of what a bundle predicts with: its weights and its metadata, less the paths of
+    its training clouds. The same model trained again to the same weights, saved or loaded, or from
+    a copy of its clouds elsewhere, has the same fingerprint (unlike the file's bytes: a save date).
 
     Example:
         >>> len(bundle_fingerprint(bundle)), bundle_fingerprint(load_bundle(model_file)) == bundle_fingerprint(bundle)
         (64, True)
     """
     digest = hashlib.sha256()
-    meta = {key: value for key, value in bundle_metadata(bundle).items() if key != "vl3d_focal_version"}
+    meta = {key: value for key, value in bundle_metadata(bundle.identity).items() if key != "vl3d_focal_version"}
     digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
     for weights in bundle.model.get_weights():
         array = np.ascontiguousarray(weights)

@@ -116,7 +116,7 @@ def _run_summary(
     shares = class_shares(record, source=source or None, metrics=metrics or None)
     planned = trained or bool(source.get("from_spec"))
     evaluations = group["evaluations"] if group else []
-    trained_on = {os.path.normpath(p) for p in (training_paths(source, spec=spec) if planned else None) or []}
+    trained_on = {os.path.normpath(p) for p in _trained_on(source, spec=spec, planned=planned)}
     report = path.with_suffix(".html")
     return {
         "name": name,
@@ -147,6 +147,20 @@ def _run_summary(
             for name, row in (metrics.get("per_class") or {}).items()
         },
     }
+
+
+def _trained_on(source: Mapping[str, Any], *, spec: Mapping[str, Any] | None, planned: bool) -> list[str]:
+    """The paths of the clouds the model was trained on: its training's (:func:`training_paths`),
+    or, for a loaded model, those its file recorded (``training_clouds``; none in older models).
+
+    Example:
+        >>> _trained_on({"loaded": True, "training_clouds": ["/d/a.las"]}, spec=None, planned=False)
+        ['/d/a.las']
+    """
+    if planned:
+        return training_paths(source, spec=spec) or []
+    clouds = source.get("training_clouds")
+    return [str(path) for path in clouds] if isinstance(clouds, list) else []
 
 
 def _status(record: Mapping[str, Any]) -> str | None:
@@ -195,14 +209,16 @@ def _names(paths: Sequence[Path]) -> list[str]:
             break
         named = {folder: "/".join(folder.parts[-depth:]) for folder in distinct}
     names = [named[folder] for folder in folders]
-    return [name if names.count(name) == 1 else f"{name} ({k + 1})" for k, name in enumerate(names)]
+    return [
+        name if names.count(name) == 1 else f"{name} ({names[: k + 1].count(name)})" for k, name in enumerate(names)
+    ]
 
 
 def compare_runs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
     """The comparison of runs: ``classes`` (of them all, in order), ``runs`` (one row per run and
     model, each with its ``configuration``), ``groups`` (the configurations: runs alike but for
-    their seed, :func:`~vl3d_focal.reports.compare_groups.group_runs`; a run given twice counts
-    once), ``reference`` and ``reference_configuration`` (the first run and configuration with
+    their seed, :func:`~vl3d_focal.reports.compare_groups.group_runs`; a run given twice, or runs
+    that share a seed, count once), ``reference`` and ``reference_configuration`` (the first run and configuration with
     scores: the differences are to them), ``notes`` (what makes them hard to compare) and
     ``averages_compare`` (whether the scored runs score the same classes). A run's ``shares`` are each
     class's share of its training points (of its evaluated points when it recorded none), its

@@ -1,17 +1,21 @@
 """Seed repeats in ``vl3d-focal compare``: runs whose train steps are the same but for their
-``random_seed`` (and output paths), scored on the same clouds with the same classes, are one
-configuration; each configuration's mean and spread (sample standard deviation over its ``n``
-scored runs) per score and per class, and which differences between configurations are findings.
+``random_seed`` (and output paths, input files' folders and :data:`OPERATIONAL` keys), scored on
+the same clouds with the same classes, are one configuration; each configuration's mean and
+spread (sample standard deviation over its ``n`` scored runs of distinct seeds: a run with the
+seed of an earlier one is a rerun, not a repeat) per score and per class, and which differences
+between configurations are findings.
 
 A difference is a finding (coloured on the page, bold in Markdown) only when it exceeds the seed
 spread of the two sides: ``|difference| > spread(a) + spread(b)`` (their mean ± sd do not
-overlap), where a configuration's spread is its own standard deviation with two or more runs and
-otherwise the pooled one (root mean variance) of the configurations of this comparison that have
-repeats, and never less than :data:`RESOLUTION` (seeds that agree to the tables' last digit show
-no finer spread). Two runs of one configuration differ by their seed alone: never a finding. Where no
+overlap), where a configuration's spread is its own standard deviation with two or more seeds and
+otherwise the pooled one of the configurations of this comparison that have repeats (their
+variances weighted by ``n - 1``), and never less than :data:`SPREAD_FLOOR` (half of
+:data:`SINGLE_RUN_FLOOR`: seeds that happen to agree never make the rule finer than without
+repeats). Two runs of one configuration differ by their seed alone: never a finding. Where no
 configuration has repeats the spread is unknown and a difference is a finding only from
-:data:`SINGLE_RUN_FLOOR` on. Averages over classes (mIoU, macro-F1) of runs that do not score the
-same classes are never findings.
+:data:`SINGLE_RUN_FLOOR` on. Scores that do not compare are never findings: averages over classes
+(mIoU, macro-F1) of runs that do not score the same classes, any score of configurations
+evaluated on other clouds, and a class's scores where it stands for other LAS codes.
 
 Example:
     >>> spread_stats([0.5, 0.7])
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from vl3d_focal.wording import shortened
@@ -30,8 +35,10 @@ from vl3d_focal.wording import shortened
 SINGLE_RUN_FLOOR = 0.01
 """The smallest difference called a finding where no configuration ran twice: above the
 seed-to-seed change of one configuration measured on the demo (0.003-0.009 per-class IoU)."""
-RESOLUTION = 0.001
-"""The tables' last digit: the smallest spread a configuration is taken to have."""
+SPREAD_FLOOR = SINGLE_RUN_FLOOR / 2
+"""The smallest spread a configuration is taken to have: two sides then need at least
+:data:`SINGLE_RUN_FLOOR` apart, as without repeats (runs whose seeds happen to agree show no
+finer spread)."""
 AVERAGES = ("mIoU", "macro_F1")
 """The scores that average over the classes (they do not compare across class sets)."""
 VALUE_CHARS = 32
@@ -61,27 +68,65 @@ def spread_stats(values: Sequence[float | None]) -> dict[str, Any] | None:
 
 
 def configuration(step: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A train step without what does not make another configuration: its ``random_seed`` and its
-    output paths (keys ending in ``_path``, ``_dir`` or starting with ``out_``; ``model_path`` is an input).
+    """A train step without what does not make another configuration: its ``random_seed``, its
+    output paths (keys ending in ``_path``, ``_dir`` or starting with ``out_``; ``model_path`` is
+    an input), its :data:`OPERATIONAL` keys and ``training_pcloud`` (a configuration's key carries
+    the training clouds' file names); its other :data:`INPUT_FILES` by their file names (a cloud
+    moved to another folder is the same input).
 
     Example:
         >>> configuration({"train": "X", "random_seed": 4, "model_args": {"model_handling": {
-        ...     "checkpoint_path": "*m.keras", "training_epochs": 3}}})
-        {'train': 'X', 'model_args': {'model_handling': {'training_epochs': 3}}}
+        ...     "checkpoint_path": "*m.keras", "training_epochs": 3, "fit_verbose": 2,
+        ...     "training_pcloud": "/d/a.las", "validation_pcloud": ["/d/v.las"]}}})
+        {'train': 'X', 'model_args': {'model_handling': {'training_epochs': 3, 'validation_pcloud': ['v.las']}}}
     """
     if step is None:
         return None
 
-    def kept(value: Any) -> Any:
+    def kept(key: str, value: Any) -> Any:
+        if key in INPUT_FILES and value is not None:
+            return [Path(str(v)).name for v in value] if isinstance(value, list) else Path(str(value)).name
         if not isinstance(value, Mapping):
             return value
-        return {key: kept(item) for key, item in value.items() if not _is_output(str(key))}
+        return {str(k): kept(str(k), item) for k, item in value.items() if not _ignored(str(k))}
 
-    return {key: kept(value) for key, value in step.items() if key != SEED and not _is_output(str(key))}
+    return {str(key): kept(str(key), value) for key, value in step.items() if key != SEED and not _ignored(str(key))}
 
 
-def _is_output(key: str) -> bool:
-    return key != "model_path" and (key.endswith(("_path", "_dir", "_paths")) or key.startswith("out_"))
+OPERATIONAL = frozenset(
+    {
+        "fit_verbose",
+        "predict_verbose",
+        "predict_batch_size",
+        "verbose",
+        "architecture_graph_args",
+        "distribution",
+        "n_jobs",
+        "nthreads",
+        "autoval_metrics",
+        "training_evaluation_metrics",
+        "training_class_evaluation_metrics",
+        "importance_report_permutation",
+        "decision_plot_trees",
+        "decision_plot_max_depth",
+    }
+)
+"""Train-step keys (at any depth) that change how a training runs or what it reports, never the
+model it makes: the verbosity of the fit, of prediction and of the callbacks, the prediction
+batch size, the arguments of the architecture's graph, the devices the training is distributed
+over, threads and jobs, the metrics and plots reported. They neither split configurations nor
+show in the notes on train steps that differ."""
+INPUT_FILES = ("model_path", "pretrained_model", "validation_pcloud")
+"""Train-step keys naming input files, compared by their file names."""
+TRAINING_PCLOUD = "training_pcloud"
+"""The train step's training clouds: left out of its configuration (whose key holds the clouds'
+file names as the run's record or spec gives them)."""
+
+
+def _ignored(key: str) -> bool:
+    if key in OPERATIONAL or key == TRAINING_PCLOUD:
+        return True
+    return key not in INPUT_FILES and (key.endswith(("_path", "_dir", "_paths")) or key.startswith("out_"))
 
 
 def _leaves(value: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
@@ -125,29 +170,37 @@ def setup_differences(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) 
 def group_runs(runs: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
     """The configurations of ``runs`` (``keys``: each run's configuration, as text; a run of its
     own where empty), in the order of their first run: ``name`` (its runs joined by ``+``),
-    ``runs``, ``seeds``, ``n`` (scored runs), the first run's loss set-up, the ``scores`` and
-    ``per_class`` values' :func:`spread_stats` (``support``: points scored, as the mean).
+    ``runs``, ``seeds`` (distinct), ``reruns`` (runs sharing a seed, see :func:`distinct_seeds`),
+    ``n`` (scored runs of distinct seeds), the first run's loss set-up, ``evaluated`` clouds and
+    ``class_codes``, the ``scores`` and ``per_class`` values' :func:`spread_stats` over the runs
+    of distinct seeds (``support``: points scored, as the mean).
 
     Example:
         >>> runs = [{"name": n, "seed": s, "loss": "f", "gamma": 2.0, "class_weight": None, "mIoU": v, "OA": v,
-        ...          "macro_F1": v, "per_class": {}} for n, s, v in (("a", 1, 0.5), ("b", 2, 0.7), ("c", 1, 0.4))]
-        >>> [(g["name"], g["n"], g["scores"]["mIoU"]["mean"]) for g in group_runs(runs, ["x", "y", "x"])]
-        [('a + c', 2, 0.45), ('b', 1, 0.7)]
+        ...          "macro_F1": v, "per_class": {}} for n, s, v in (("a", 1, 0.5), ("b", 2, 0.7), ("c", 3, 0.4),
+        ...                                                          ("d", 1, 0.9))]
+        >>> [(g["name"], g["n"], g["seeds"], g["scores"]["mIoU"]["mean"]) for g in group_runs(runs, "xyxx")]
+        [('a + c + d', 2, [1, 3], 0.45), ('b', 1, [2], 0.7)]
     """
     members: dict[str, list[Mapping[str, Any]]] = {}
     for k, (run, key) in enumerate(zip(runs, keys)):
         members.setdefault(key or f"run {k}", []).append(run)
     groups = []
     for found in members.values():
-        scored = [run for run in found if run["mIoU"] is not None]
+        counted, reruns = distinct_seeds(found)
+        scored = [run for run in counted if run["mIoU"] is not None]
         classes = list(dict.fromkeys(name for run in scored for name in run["per_class"]))
         groups.append(
             {
                 "name": shortened([run["name"] for run in found], 3, separator=" + "),
                 "runs": [run["name"] for run in found],
-                "seeds": [run.get("seed") for run in found],
+                "seeds": [run.get("seed") for run in counted],
+                "reruns": reruns,
                 "n": len(scored),
-                **{key: found[0].get(key) for key in ("model", "loss", "gamma", "class_weight")},
+                **{
+                    key: found[0].get(key)
+                    for key in ("model", "loss", "gamma", "class_weight", "evaluated", "class_codes")
+                },
                 "scores": {key: spread_stats([run[key] for run in scored]) for key, _ in SCORES},
                 "per_class": {
                     name: {
@@ -166,8 +219,35 @@ def group_runs(runs: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[d
     return groups
 
 
+def distinct_seeds(runs: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[dict[str, Any]]]:
+    """The runs of one configuration that count, one per seed (the first scored run of a seed,
+    else its first; a run of unknown seed counts), and the ``reruns``: ``{"seed", "runs"}`` of each
+    seed several runs share (the one that counts first).
+
+    Example:
+        >>> runs = [{"name": "a", "seed": 42, "mIoU": None}, {"name": "b", "seed": 42, "mIoU": 0.5},
+        ...         {"name": "c", "seed": None, "mIoU": 0.4}, {"name": "d", "seed": None, "mIoU": 0.6}]
+        >>> counted, reruns = distinct_seeds(runs)
+        >>> [run["name"] for run in counted], reruns
+        (['b', 'c', 'd'], [{'seed': 42, 'runs': ['b', 'a']}])
+    """
+    by_seed: dict[Any, list[Mapping[str, Any]]] = {}
+    for k, run in enumerate(runs):
+        seed = run.get("seed")
+        by_seed.setdefault(("seed", seed) if seed is not None else ("run", k), []).append(run)
+    counted, reruns = [], []
+    for alike in by_seed.values():
+        first = next((run for run in alike if run["mIoU"] is not None), alike[0])
+        counted.append(first)
+        if len(alike) > 1:
+            names = [first["name"], *(run["name"] for run in alike if run is not first)]
+            reruns.append({"seed": first.get("seed"), "runs": names})
+    order = {id(run): k for k, run in enumerate(runs)}
+    return sorted(counted, key=lambda run: order[id(run)]), reruns
+
+
 def has_repeats(groups: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether a configuration has two or more scored runs.
+    """Whether a configuration has two or more scored runs of distinct seeds (its ``n``).
 
     Example:
         >>> has_repeats([{"n": 1}, {"n": 2}]), has_repeats([{"n": 1}])
@@ -182,11 +262,29 @@ def _stat(group: Mapping[str, Any], key: str, name: str | None) -> Mapping[str, 
 
 
 def _spread(groups: Sequence[Mapping[str, Any]], group: Mapping[str, Any], key: str, name: str | None) -> float | None:
+    """The configuration's spread of score ``key`` (of class ``name``): its own sd, else the
+    pooled sd of the configurations with one (variances weighted by ``n - 1``); never under
+    :data:`SPREAD_FLOOR`; None where no configuration has one."""
     own = _stat(group, key, name)
     if own and own["sd"] is not None:
-        return float(own["sd"])
-    variances = [float(s["sd"]) ** 2 for s in (_stat(g, key, name) for g in groups) if s and s["sd"] is not None]
-    return math.sqrt(sum(variances) / len(variances)) if variances else None
+        return max(float(own["sd"]), SPREAD_FLOOR)
+    stats = [s for s in (_stat(g, key, name) for g in groups) if s and s["sd"] is not None]
+    if not stats:
+        return None
+    pooled = sum((s["n"] - 1) * float(s["sd"]) ** 2 for s in stats) / sum(s["n"] - 1 for s in stats)
+    return max(math.sqrt(pooled), SPREAD_FLOOR)
+
+
+def _compares(found: Mapping[str, Mapping[str, Any]], a: str, b: str, name: str | None) -> bool:
+    """Whether configurations ``a`` and ``b`` were evaluated on the same clouds and, for class
+    ``name``, map it from the same LAS codes (where both say)."""
+    sides = [found.get(a) or {}, found.get(b) or {}]
+    if sides[0].get("evaluated") != sides[1].get("evaluated"):
+        return False
+    if name is None:
+        return True
+    codes = [(side.get("class_codes") or {}).get(name) for side in sides]
+    return None in codes or codes[0] == codes[1]
 
 
 def is_finding(
@@ -203,14 +301,19 @@ def is_finding(
         (True, False)
         >>> is_finding({"groups": []}, 0.009, a="x", b="y", key="IoU", name="pole")
         False
+        >>> other["evaluated"] = ["train.las (5 points)"]  # scored on another cloud: never a finding
+        >>> is_finding(comparison, 0.03, a="g", b="h", key="mIoU")
+        False
     """
     if change is None or a == b or (key in AVERAGES and comparison.get("averages_compare") is False):
         return False
     groups = comparison.get("groups") or []
     found = {group["name"]: group for group in groups}
+    if not _compares(found, a, b, name):
+        return False
     if a not in found or b not in found or not has_repeats(groups):
         return abs(change) >= SINGLE_RUN_FLOOR
     spreads = [_spread(groups, found[side], key, name) for side in (a, b)]
     if any(spread is None for spread in spreads):
         return abs(change) >= SINGLE_RUN_FLOOR
-    return abs(change) > sum(max(float(s or 0.0), RESOLUTION) for s in spreads)
+    return abs(change) > sum(float(s or 0.0) for s in spreads)

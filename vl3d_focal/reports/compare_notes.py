@@ -1,7 +1,8 @@
 """What makes the runs of ``vl3d-focal compare`` hard to compare, as notes: each configuration ran
-once, other clouds or classes scored, other training clouds, train steps that differ in more
-than the loss, classes that stand for other LAS codes, scores on a cloud the run trained on, a
-run given twice.
+once, runs that share a seed (reruns, not repeats), other clouds or classes scored, other training
+clouds, train steps that differ in more than the loss, classes that stand for other LAS codes,
+scores on a cloud the run trained on, a run given twice. A note lists the runs that differ from
+the first, grouped by value.
 
 Example:
     >>> comparison_notes({"runs": [], "groups": []}, setups={}, duplicates=[("a (2)", "a (1)")])["notes"]
@@ -46,6 +47,13 @@ def comparison_notes(
             f"each configuration ran once, so differences the size of seed-to-seed variation ({SEED_CHANGE}) "
             f"are not the loss's; {REPEAT}"
         )
+    notes += [
+        f"{' and '.join([', '.join(rerun['runs'][:-1]), rerun['runs'][-1]])} share seed {rerun['seed']}: "
+        "a rerun, not a seed repeat"
+        + (f" (only {rerun['runs'][0]} counts in {group['name']}'s mean and sd)" if group["n"] else "")
+        for group in groups
+        for rerun in group.get("reruns") or []
+    ]
     notes += _scoring_notes(scored, averages=averages) + _training_notes(runs)
     notes += _setup_notes(comparison, setups) + _codes_notes(runs)
     notes += [
@@ -67,10 +75,10 @@ def _scoring_notes(scored: Sequence[Mapping[str, Any]], *, averages: bool) -> li
     same classes (their scores then do not compare; a run without evaluation shows none)."""
     notes = []
     if any(run["evaluated"] != scored[0]["evaluated"] for run in scored[1:]):
-        listed = "; ".join(f"{run['name']}: {', '.join(run['evaluated'])}" for run in scored)
+        listed = by_value([(run["name"], ", ".join(run["evaluated"])) for run in scored])
         notes.append(f"the runs were not evaluated on the same clouds, so their scores do not compare ({listed})")
     if not averages:
-        listed = "; ".join(f"{run['name']}: {', '.join(run['per_class'])}" for run in scored)
+        listed = by_value([(run["name"], ", ".join(run["per_class"])) for run in scored])
         notes.append(
             "the runs do not score the same classes, so their mIoU and other averages over the classes do not "
             f"compare; compare the classes they share ({listed})"
@@ -85,7 +93,7 @@ def _training_notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     values = [sorted(run["training_clouds"]) for run in known]
     if not any(value != values[0] for value in values[1:]):
         return []
-    listed = "; ".join(f"{run['name']}: {', '.join(value)}" for run, value in zip(known, values))
+    listed = by_value([(run["name"], ", ".join(value)) for run, value in zip(known, values)])
     return [f"the runs were not trained on the same clouds, so their differences are not the loss's alone ({listed})"]
 
 
@@ -117,7 +125,7 @@ def _codes_notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     for name in names:
         having = [run for run in mapped if name in run["class_codes"]]
         if any(run["class_codes"][name] != having[0]["class_codes"][name] for run in having[1:]):
-            listed = "; ".join(f"{run['name']}: {', '.join(map(str, run['class_codes'][name]))}" for run in having)
+            listed = by_value([(run["name"], ", ".join(map(str, run["class_codes"][name]))) for run in having])
             differ.append(f"{name} ({listed})")
     if not differ:
         return []
@@ -125,3 +133,22 @@ def _codes_notes(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         "the same class names stand for other LAS codes in some runs, so these classes' scores do not compare: "
         + "; ".join(differ)
     ]
+
+
+def by_value(named: Sequence[tuple[str, str]]) -> str:
+    """``(run, value)`` pairs grouped by value: the first run's value with how many more share it,
+    then each other value with the runs that have it.
+
+    Example:
+        >>> by_value([("a", "x"), ("b", "x"), ("c", "y"), ("d", "x"), ("e", "y")])
+        'a and 2 more: x; c, e: y'
+        >>> by_value([("a", "x"), ("b", "y")])
+        'a: x; b: y'
+    """
+    values = list(dict.fromkeys(value for _, value in named))
+    parts = []
+    for k, value in enumerate(values):
+        names = [name for name, other in named if other == value]
+        who = (names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "")) if k == 0 else ", ".join(names)
+        parts.append(f"{who}: {value}")
+    return "; ".join(parts)

@@ -25,6 +25,7 @@ from vl3d_focal.reports import svg_charts
 from vl3d_focal.reports.compare_facts import short_list
 from vl3d_focal.reports.compare_groups import PER_CLASS, SCORES, has_repeats
 from vl3d_focal.reports.compare_text import (
+    ABSENT,
     delta,
     evaluated_label,
     group_difference,
@@ -41,8 +42,6 @@ from vl3d_focal.reports.run_summary import RARE_SHARE
 
 GENERATOR = "vl3d-focal compare"
 """The generator of the comparison page (an existing page is replaced only when it says so)."""
-ABSENT = "&mdash;"
-"""A per-class cell without a value (the Markdown's and the charts' "—")."""
 
 
 def _signed(value: float | None, *, finding: bool) -> str:
@@ -123,7 +122,7 @@ def _per_class(comparison: Mapping[str, Any], key: str, label: str) -> str:
             y_max=1.0,
             labels=len(scored) <= 2,
             title=f"Per-class {label}",
-            missing="—",
+            missing=ABSENT,
         )
         if scored
         else ""
@@ -195,7 +194,7 @@ def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
         sections.insert(0, ("configurations", "Configurations (seed repeats)", _configurations(comparison)))
     sections[0] = (sections[0][0], sections[0][1], notes + sections[0][2])
     shares = [[esc(name), *(share_label(run, name) or ABSENT for run in runs)] for name in classes]
-    support = [[esc(name), *(support_label(run, name).replace("—", ABSENT) for run in runs)] for name in classes]
+    support = [[esc(name), *(support_label(run, name) for run in runs)] for name in classes]
     sections.append(
         (
             "shares",

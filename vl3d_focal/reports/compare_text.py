@@ -20,14 +20,17 @@ from typing import Any
 
 from vl3d_focal.errors import DataError
 from vl3d_focal.reports.compare_facts import short_list
-from vl3d_focal.reports.compare_groups import PER_CLASS, SCORES, SINGLE_RUN_FLOOR, has_repeats, is_finding
+from vl3d_focal.reports.compare_groups import PER_CLASS, SCORES, SINGLE_RUN_FLOOR, SPREAD_FLOOR, has_repeats, is_finding
 from vl3d_focal.reports.html_page import fmt
 
 FORMATS = ("md", "csv", "json")
 SETUP = ("seed", "training_clouds", "feature_names")
 """A run's training set-up, listed apart from its scores."""
 ABSENT = "—"
-"""A per-class cell without a value: the run lacks the class, or has no score for it (the charts' too)."""
+"""A per-class cell without a value: the run lacks the class, or has no score for it (the page's
+and the charts' too)."""
+NO_SCORES = "No run has scores."
+"""The lead of a comparison where no run has scores (nothing to take differences to)."""
 
 
 def delta(value: float | None, base: float | None) -> float | None:
@@ -73,8 +76,12 @@ def lead(comparison: Mapping[str, Any], *, groups: bool, page: bool = False) -> 
         >>> lead({"runs": [{"name": "a", "mIoU": None}, {"name": "b", "mIoU": 0.5}], "reference": "b",
         ...       "groups": []}, groups=False)  # doctest: +ELLIPSIS
         'Differences (in brackets) are to b, the first run with scores (a has none); bold: 0.01 or more ...'
+        >>> lead({"runs": [{"name": "a", "mIoU": None}], "reference": None, "groups": []}, groups=False)
+        'No run has scores.'
     """
     runs, brackets = comparison["runs"], "" if page else " (in brackets)"
+    if comparison.get("reference") is None:
+        return NO_SCORES
     if groups:
         what = f"the first configuration with scores, {comparison.get('reference_configuration')}"
         text = f"Differences{brackets} are between the configurations' means, to {what}"
@@ -83,9 +90,15 @@ def lead(comparison: Mapping[str, Any], *, groups: bool, page: bool = False) -> 
         if runs and runs[0]["name"] != comparison.get("reference"):
             text += f" ({runs[0]['name']} has none)"
     if has_repeats(comparison.get("groups") or []):
-        rule = "larger than the seed spread of the two configurations (their sd summed, each at least 0.001)"
+        rule = (
+            "larger than the seed spread of the two configurations (their sd summed, each at least "
+            f"{SPREAD_FLOOR:g}) where the scores compare"
+        )
     else:
-        rule = f"{SINGLE_RUN_FLOOR} or more (each configuration ran once: less is within what a seed changes)"
+        rule = (
+            f"{SINGLE_RUN_FLOOR} or more where the scores compare (each configuration ran once: less is within what "
+            "a seed changes)"
+        )
     return f"{text}; {'coloured' if page else 'bold'}: {rule}; {ABSENT}: no score for that class."
 
 

@@ -295,11 +295,12 @@ def run_cloud_task(task: CloudTask, context: PhaseContext) -> CloudOutcome:
     """
     if not context.relay_log:
         return _run_steps(task, context)
-    owner = contextlib.nullcontext() if context.owner is None else publishing_while(context.owner.gone)
-    with captured_messages() as messages, recording_written(context.guarded) as written, owner:
+    publishing = contextlib.nullcontext() if context.owner is None else publishing_while(context.owner.gone)
+    with captured_messages() as messages, recording_written(context.guarded) as written, publishing:
         outcome = _run_steps(task, context)
-    if outcome.status == "failed" and context.owner is not None and context.owner.gone() is not None:
-        _remove_empty_cloud_folders(task.prefix)
+    owner = context.owner
+    if outcome.status == "failed" and owner is not None and owner.gone() is not None and not owner.taken_over():
+        _remove_empty_cloud_folders(task.prefix)  # not where another run took over: it may be about to fill them
     return dataclasses.replace(outcome, messages=tuple(messages), written_outside=tuple(written))
 
 

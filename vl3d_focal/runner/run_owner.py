@@ -101,6 +101,23 @@ class RunOwner:
             return f"its run is gone (the process that holds {self.lock} ended)"
         return None
 
+    def taken_over(self) -> bool:
+        """Whether another run holds the lock now (its lock file names another run): the folders
+        are then that run's to write in, and a task that outlived its run leaves them as they are.
+
+        Example:
+            >>> import tempfile
+            >>> lock = Path(tempfile.mkdtemp()) / "run.lock"
+            >>> owner = RunOwner.of(lock)  # no lock yet: a run without a manifest
+            >>> _ = lock.write_text("another run")
+            >>> owner.taken_over(), RunOwner.of(lock).taken_over()
+            (True, False)
+        """
+        try:
+            return Path(self.lock).read_text(encoding="utf-8") != self.holder
+        except OSError:  # gone (the run ended) or unreadable
+            return False
+
     def _this_host(self) -> bool:
         try:
             facts = json.loads(self.holder or "")

@@ -125,6 +125,8 @@ class LoadedModelFacts:
         feature_transformers: what it applies to the imputed features, in order
             (:func:`model_transform_facts`), as ``TrainingFacts.feature_transformers`` with the
             fitted ``values``; empty in records written before.
+        training_clouds: the resolved paths of the clouds it was trained on, as its file records
+            them; empty where it records none (the run record then leaves the key out).
     """
 
     path: str
@@ -137,6 +139,7 @@ class LoadedModelFacts:
     feature_names: list[str] = field(default_factory=list)
     imputers: list[dict[str, Any]] = field(default_factory=list)
     feature_transformers: list[dict[str, Any]] = field(default_factory=list)
+    training_clouds: list[str] = field(default_factory=list)
 
 
 def loaded_model_facts(*, path: str, bundle: ModelBundle) -> LoadedModelFacts:
@@ -146,6 +149,10 @@ def loaded_model_facts(*, path: str, bundle: ModelBundle) -> LoadedModelFacts:
         >>> facts = loaded_model_facts(path="m.model", bundle=bundle)
         >>> facts.feature_names == bundle.feature_names, facts.imputers
         (True, [])
+        >>> from dataclasses import replace
+        >>> trained = replace(bundle, loss_info=replace(bundle.loss_info, training_clouds=["/d/a.las"]))
+        >>> loaded_model_facts(path="m.model", bundle=trained).training_clouds
+        ['/d/a.las']
     """
     trained = bundle.loss_info
     return LoadedModelFacts(
@@ -159,6 +166,7 @@ def loaded_model_facts(*, path: str, bundle: ModelBundle) -> LoadedModelFacts:
         feature_names=list(bundle.feature_names),
         imputers=imputer_facts(imputer.to_config() for imputer in bundle.imputers),
         feature_transformers=model_transform_facts(bundle),
+        training_clouds=list(trained.training_clouds),
     )
 
 
@@ -278,5 +286,18 @@ class RunFacts:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (lists of dicts)."""
-        return asdict(self)
+        """A JSON-ready dict (lists of dicts); a loaded model's ``training_clouds`` only where known.
+
+        Example:
+            >>> facts = RunFacts(loaded_models=[LoadedModelFacts("m.keras", "X", [], {}, None, "none", [])])
+            >>> "training_clouds" in facts.to_dict()["loaded_models"][0]
+            False
+            >>> facts.loaded_models[0].training_clouds = ["/d/a.las"]
+            >>> facts.to_dict()["loaded_models"][0]["training_clouds"]
+            ['/d/a.las']
+        """
+        found = asdict(self)
+        for loaded in found["loaded_models"]:
+            if not loaded["training_clouds"]:
+                del loaded["training_clouds"]
+        return found
