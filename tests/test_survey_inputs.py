@@ -224,6 +224,16 @@ def test_without_file_checks_a_count_mistake_certain_whatever_a_pattern_matches_
         assert expected.format(tiles=tiles) in issues[0].message
 
 
+def test_without_file_checks_prefixes_one_per_cloud_count_the_clouds(tiles: Path):
+    """Two prefixes for a pattern: the run has two clouds (or fails), so a per-cloud output
+    without '*' overwrites itself, as with the clouds listed."""
+    steps = [*STEPS[:-1], {"writer": "ClassifiedPcloudWriter", "out_pcloud": "predicted.laz"}]
+    spec = {"in_pcloud": ["survey/a/t*"], "out_pcloud": ["x/", "y/"], "sequential_pipeline": steps}
+    for check_files, count in ((True, "(2)"), (False, "(at least 2)")):
+        issues = validate_spec(spec, base_dir=tiles, check_files=check_files)
+        assert [issue.message for issue in issues if f"once per input cloud {count}" in issue.message], issues
+
+
 @pytest.mark.parametrize(
     ("address", "why"),
     [

@@ -77,6 +77,10 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _PARAMETER = re.compile(r"[a-z]{0,3}\d+")
 
 
+_WORD_GAP = re.compile(r"(?:[^\w.]|_|(?<!\d)\.|\.(?!\d))+")
+"""What separates the words of a name: underscores and signs, a dot only outside a number (``r1.5``)."""
+
+
 def _canonical(text: str) -> str:
     """``text`` in lower case with its numbers written alike (``r3.0`` and ``r3`` both ``r3``)."""
 
@@ -114,6 +118,8 @@ def closest(word: Any, choices: Sequence[Any]) -> Any:
         'HSV_S'
         >>> closest("planarity_k61", ["planarity", "planarity_k16"]), closest("intensity_k8", ["intensity", "intensity_r8"])
         ('planarity_k16', 'intensity_r8')
+        >>> closest("planarity_r15", ["planarity_r1.5", "planarity_r2"])
+        'planarity_r1.5'
         >>> closest("planarity_k16", ["linearity_k16", "planarity_k61"])
         'planarity_k61'
         >>> closest("floor_distance_r3_sep0.5", ["floor_distance_r3.0_sep0.5", "height_range_r3.0_sep0.5"])
@@ -126,10 +132,10 @@ def closest(word: Any, choices: Sequence[Any]) -> Any:
     close = difflib.get_close_matches(target, list(texts), n=3, cutoff=0.6)
     if not close:
         return None
-    words = re.split(r"[_\W]+", target)
+    words = _WORD_GAP.split(target)
 
     def score(candidate: str) -> tuple[int, float, float]:
-        theirs = re.split(r"[_\W]+", candidate)
+        theirs = _WORD_GAP.split(candidate)
         initials = sum(word[:1] != their[:1] for word, their in itertools.zip_longest(words, theirs, fillvalue=""))
         return -initials, _token_overlap(words, theirs), difflib.SequenceMatcher(None, target, candidate).ratio()
 

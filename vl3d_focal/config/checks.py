@@ -133,6 +133,7 @@ def _output_issues(spec: Mapping[str, Any], found: Found, *, check_files: bool) 
         return
     if not prefixes or not inputs:
         return
+    clouds = max(clouds, len(prefixes) if len(prefixes) > 1 else 1)  # one prefix per cloud: that many clouds
     try:
         per_cloud = listed_cloud_prefixes(listed, prefixes, exact=exact)
     except DataError as error:  # "<key>: <why>"

@@ -283,8 +283,9 @@ def _once(rows: Sequence[tuple[Path, dict[str, Any]]]) -> tuple[list[dict[str, A
 
 def _configuration_key(run: Mapping[str, Any], setup: Mapping[str, Any] | None) -> str:
     """What runs of one configuration share: the train step but its seed and output paths (a run
-    that loaded its model is one of its own: empty), the loss its record names, its training
-    clouds, the classes' LAS codes and the evaluated clouds.
+    that loaded its model is one of its own: empty), the loss its record names, its model's input
+    features and what is applied to them (the miners and transformers before the train step), its
+    training clouds, the classes' LAS codes and the evaluated clouds.
 
     Example:
         >>> _configuration_key({"evaluated": ["t.las (5 points)"]}, None)
@@ -292,5 +293,8 @@ def _configuration_key(run: Mapping[str, Any], setup: Mapping[str, Any] | None) 
     """
     if setup is None:
         return ""
-    facts = [run.get(key) for key in ("loss", "gamma", "class_weight", "training_clouds", "class_codes", "evaluated")]
+    facts = [
+        run.get(key)
+        for key in ("loss", "gamma", "class_weight", "features", "feature_names", "training_clouds", "class_codes")
+    ] + [run.get("evaluated")]
     return json.dumps([setup, *facts], sort_keys=True, default=str)

@@ -6,7 +6,7 @@ seed of an earlier one is a rerun, not a repeat) per score and per class, and wh
 between configurations are findings.
 
 A difference is a finding (coloured on the page, bold in Markdown) only when it exceeds the seed
-spread of the two sides: ``|difference| > spread(a) + spread(b)`` (their mean ± sd do not
+spread of the two sides: ``|difference| >= spread(a) + spread(b)`` (their mean ± sd do not
 overlap), where a configuration's spread is its own standard deviation with two or more seeds and
 otherwise the pooled one of the configurations of this comparison that have repeats (their
 variances weighted by ``n - 1``), and never less than :data:`SPREAD_FLOOR` (half of
@@ -116,8 +116,9 @@ model it makes: the verbosity of the fit, of prediction and of the callbacks, th
 batch size, the arguments of the architecture's graph, the devices the training is distributed
 over, threads and jobs, the metrics and plots reported. They neither split configurations nor
 show in the notes on train steps that differ."""
-INPUT_FILES = ("model_path", "pretrained_model", "validation_pcloud")
-"""Train-step keys naming input files, compared by their file names."""
+INPUT_FILES = ("validation_pcloud",)
+"""Train-step keys naming input clouds, compared by their file names (a model to start from is
+compared by its whole path: every model file a run writes is named alike)."""
 TRAINING_PCLOUD = "training_pcloud"
 """The train step's training clouds: left out of its configuration (whose key holds the clouds'
 file names as the run's record or spec gives them)."""
@@ -316,4 +317,4 @@ def is_finding(
     spreads = [_spread(groups, found[side], key, name) for side in (a, b)]
     if any(spread is None for spread in spreads):
         return abs(change) >= SINGLE_RUN_FLOOR
-    return abs(change) > sum(float(s or 0.0) for s in spreads)
+    return abs(change) >= sum(float(s or 0.0) for s in spreads)
