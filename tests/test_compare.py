@@ -47,7 +47,9 @@ def runs(tmp_path):
 def test_markdown_tables_give_scores_per_class_values_and_differences(runs):
     root, focal, ce = runs
     text = format_comparison(compare_runs([root / "focal", root / "ce"]), style="md")
-    lines = text.splitlines()
+    headline, _, rest = text.partition("\n\nDifferences")
+    assert headline.startswith("Rare classes (under 5% of the training points of focal)")
+    lines = ("Differences" + rest).splitlines()
     f, c = focal["evaluations"][0]["metrics"], ce["evaluations"][0]["metrics"]
     assert lines[0] == (
         "Differences (in brackets) are to focal, the first run with scores; bold: 0.01 or more where the scores "
@@ -73,12 +75,12 @@ def test_markdown_tables_give_scores_per_class_values_and_differences(runs):
         "copy of its spec with another random_seed and other output folders, vl3d-focal run) and compare all the "
         "runs: runs that differ only in their seed are grouped, with their mean and spread."
     ]
-    poles = [line for line in lines if line.startswith("| pole |")]
+    poles = [line for line in lines if line.startswith(("| pole |", "| pole (rare) |"))]
     assert poles[0] == "| pole | 2.00% rare | 2.00% rare |"  # each run's own training share
     assert poles[1] == "| pole | 10 | 10 |"  # points scored (support)
     for line, key in zip(poles[2:], ("IoU", "R", "F1", "P")):  # IoU, recall, F1, precision
         fv, cv = f["per_class"]["pole"][key], c["per_class"]["pole"][key]
-        assert line == f"| pole | {fv:.3f} | {cv:.3f} ({_shown(cv - fv)}) |"
+        assert line == f"| pole (rare) | {fv:.3f} | {cv:.3f} ({_shown(cv - fv)}) |"
     headers = [line for line in lines if line.startswith("| class |")]
     assert headers == [
         f"| class | {what}: focal | ce |"

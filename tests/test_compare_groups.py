@@ -74,11 +74,10 @@ def test_seed_repeats_form_configurations_with_mean_sd_and_n(tmp_path):
     assert groups[0]["per_class"]["pole"]["support"] == 10
     assert not any("seed" in note for note in comparison["notes"])  # seeds make repeats, not a fault
     text = format_comparison(comparison, style="md")
-    assert text.startswith(
-        "Configurations: runs alike but for their random_seed, as mean ± sd over their n scored runs."
-    )
+    assert text.startswith("Rare classes (under 5% of the training points of ce1 + ce2)")
+    assert "\n\nConfigurations: runs alike but for their random_seed, as mean ± sd over their n scored runs." in text
     assert "| focal1 + focal2 | 2 | 1, 2 | " + FOCAL in text
-    assert f"| pole | {mean:.3f} ± {sd:.3f} |" in text  # the reference configuration: no difference
+    assert f"| pole (rare) | {mean:.3f} ± {sd:.3f} |" in text  # the reference configuration: no difference
     assert "\nEach run. Differences (in brackets) are to ce1" in text  # the runs follow the configurations
     rows = list(csv.DictReader(io.StringIO(format_comparison(comparison, style="csv"))))
     assert len(rows) == 4 * 3 and {r["configuration"] for r in rows} == {"ce1 + ce2", "focal1 + focal2"}
@@ -98,7 +97,7 @@ def test_a_difference_within_the_seed_spread_is_no_finding(tmp_path):
     assert not is_finding(comparison, change, a=ce_group["name"], b=focal["name"], key="IoU", name="pole")
     assert is_finding(comparison, 2.5 * spread, a=ce_group["name"], b=focal["name"], key="IoU", name="pole")
     text = format_comparison(comparison, style="md")
-    pole = next(line for line in text.splitlines() if line.startswith("| pole |") and "±" in line)
+    pole = next(line for line in text.splitlines() if line.startswith("| pole (rare) |") and "±" in line)
     assert f"({change:+.3f})" in pole and "**" not in pole
     page = render_comparison(comparison, folder=tmp_path)
     section = page[page.index('id="configurations"') : page.index('id="runs"')]
@@ -116,7 +115,7 @@ def test_single_runs_say_so_and_colour_only_differences_of_0_01_or_more(tmp_path
     text = format_comparison(comparison, style="md")
     assert "| ground | 0.804 | 0.804 (0.000) |" in text and "| vegetation | 0.741 | 0.748 (+0.007) |" in text
     page = render_comparison(comparison, folder=tmp_path)
-    assert "| pole | 0.200 | 0.240 (**+0.040**) |" in text  # 0.01 or more: bold
+    assert "| pole (rare) | 0.200 | 0.240 (**+0.040**) |" in text  # 0.01 or more: bold
     assert '<td><span class="up">+0.040</span></td>' in page  # coloured as it is bold
     assert "<td>0.000</td>" in page and "(+0.000)" not in text and "(-0.000)" not in text
     assert "points scored" in text and "<h2>Points scored of each class</h2>" in page
@@ -184,7 +183,7 @@ def test_markdown_and_page_mark_a_missing_class_alike(tmp_path):
     comparison = compare_runs([a, b])
     text = format_comparison(comparison, style="md")
     iou = comparison["runs"][0]["per_class"]["pole"]["IoU"]
-    assert f"| pole | {iou:.3f} | — |" in text and "n/a |" not in text.split("| class | IoU")[1]
+    assert f"| pole (rare) | {iou:.3f} | — |" in text and "n/a |" not in text.split("| class | IoU")[1]
     page = render_comparison(comparison, folder=tmp_path)
     charts = re.findall(r"<svg.*?</svg>", page, flags=re.S)[1:]  # the per-class charts
     assert all(">—</text>" in chart and ">n/a</text>" not in chart for chart in charts)

@@ -105,7 +105,7 @@ def test_scores_that_do_not_compare_are_never_highlighted(tmp_path):
     assert not is_finding(comparison, 0.04, a="ce", b="remap", key="IoU", name="pole")
     assert is_finding(comparison, 0.04, a="ce", b="remap", key="IoU", name="ground")
     text = format_comparison(comparison, style="md")
-    assert "| pole | 0.200 | 0.240 (+0.040) |" in text
+    assert "| pole (rare) | 0.200 | 0.240 (+0.040) |" in text
     assert '<span class="up">+0.040</span>' not in render_comparison(comparison, folder=tmp_path)
 
 

@@ -1,8 +1,9 @@
 """The comparison of runs (:func:`vl3d_focal.reports.compare.compare_runs`) as a self-contained
-HTML page: with seed repeats first the configurations (mean ± sd of their runs), then the runs'
-set-up and scores with a chart, then per class the training shares, the points scored and, side
-by side with the differences to the reference run, IoU, recall, F1 and precision, and the class
-weights. Highlighted differences follow :mod:`vl3d_focal.reports.compare_groups`' rule.
+HTML page: first the rare classes' headline (how each run or configuration changed the recall,
+IoU and F1 of the classes rare in the reference), with seed repeats then the configurations (mean
+± sd of their runs), then the runs' set-up and scores with a chart, then per class the training
+shares, the points scored and, side by side with the differences to the reference run, IoU,
+recall, F1 and precision (rare classes badged), and the class weights. Highlighted differences follow :mod:`vl3d_focal.reports.compare_groups`' rule.
 
 Example:
     >>> run = {"name": "r", "record": "r/report.json", "status": "finished", "model": "trained", "loss": "f",
@@ -22,16 +23,15 @@ from typing import Any
 from vl3d_focal.errors import DataError
 from vl3d_focal.losses.class_weights import TRAINING_CLOUDS
 from vl3d_focal.reports import svg_charts
+from vl3d_focal.reports.compare_deltas import delta, group_difference, rare_names, run_finding
 from vl3d_focal.reports.compare_facts import short_list
 from vl3d_focal.reports.compare_groups import PER_CLASS, SCORES, has_repeats
 from vl3d_focal.reports.compare_text import (
     ABSENT,
-    delta,
     evaluated_label,
-    group_difference,
     lead,
     mean_label,
-    run_finding,
+    rare_table,
     share_label,
     signed,
     support_label,
@@ -49,6 +49,21 @@ def _signed(value: float | None, *, finding: bool) -> str:
     if not finding or text in ("", "0.000"):
         return text
     return f'<span class="{"up" if (value or 0) > 0 else "down"}">{text}</span>'
+
+
+def _class(name: str, rare: Sequence[str]) -> str:
+    """A class's name in the per-class tables, badged ``rare`` where it is rare in the reference."""
+    return esc(name) + (' <span class="badge rare">rare</span>' if name in rare else "")
+
+
+def _rare(comparison: Mapping[str, Any]) -> str | None:
+    """The rare classes' headline (:func:`~vl3d_focal.reports.compare_text.rare_table`); None
+    where the comparison has none."""
+    found = rare_table(comparison, mark=lambda change, finding: _signed(change, finding=finding), name=esc, page=True)
+    if found is None:
+        return None
+    text, header, rows = found
+    return f'<p class="muted">{esc(text)}</p>' + (table(header, rows, left=1) if rows else "")
 
 
 def _reference(comparison: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -133,11 +148,12 @@ def _per_class(comparison: Mapping[str, Any], key: str, label: str) -> str:
         *(f"{esc(r['name'])} &minus; {esc(base['name'])}" for r in others),
     ]
     body = []
+    rare = rare_names(comparison)
     for c, name in enumerate(classes):
         changes = [delta(groups[r["name"]][c], groups[base["name"]][c]) for r in others]
         body.append(
             [
-                esc(name),
+                _class(name, rare),
                 *(ABSENT if groups[run["name"]][c] is None else fmt(groups[run["name"]][c]) for run in runs),
                 *(
                     _signed(change, finding=run_finding(comparison, r, change, key, name))
@@ -170,8 +186,9 @@ def _configurations(comparison: Mapping[str, Any]) -> str:
     text += table(
         ["configuration", "n", "seeds", "loss", "gamma", "class weights", "mIoU", "OA", "macro F1"], rows, left=6
     )
+    rare = rare_names(comparison)
     for key, label in PER_CLASS:
-        body = [[esc(name), *(cell(g, key, name) for g in groups)] for name in comparison["classes"]]
+        body = [[_class(name, rare), *(cell(g, key, name) for g in groups)] for name in comparison["classes"]]
         text += f"<h3>Per-class {esc(label)}</h3>" + table(["class", *(esc(g["name"]) for g in groups)], body)
     return text
 
@@ -193,6 +210,9 @@ def render_comparison(comparison: Mapping[str, Any], *, folder: Path) -> str:
     if has_repeats(comparison.get("groups") or []):
         sections.insert(0, ("configurations", "Configurations (seed repeats)", _configurations(comparison)))
     sections[0] = (sections[0][0], sections[0][1], notes + sections[0][2])
+    rare = _rare(comparison)
+    if rare is not None:
+        sections.insert(0, ("rare", "Rare classes", rare))
     shares = [[esc(name), *(share_label(run, name) or ABSENT for run in runs)] for name in classes]
     support = [[esc(name), *(support_label(run, name) for run in runs)] for name in classes]
     sections.append(

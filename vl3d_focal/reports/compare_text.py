@@ -1,5 +1,5 @@
 """The comparison of runs (:func:`vl3d_focal.reports.compare.compare_runs`) as text: Markdown
-tables, CSV (one row per run and class) or JSON.
+tables (the rare classes' headline first), CSV (one row per run and class) or JSON.
 
 Example:
     >>> run = {"name": "a", "record": "a/report.json", "status": "finished", "model": "trained",
@@ -15,13 +15,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from vl3d_focal.errors import DataError
+from vl3d_focal.reports.compare_deltas import (
+    RARE_LABELS,
+    delta,
+    group_difference,
+    rare_headline,
+    rare_names,
+    run_finding,
+)
 from vl3d_focal.reports.compare_facts import short_list
-from vl3d_focal.reports.compare_groups import PER_CLASS, SCORES, SINGLE_RUN_FLOOR, SPREAD_FLOOR, has_repeats, is_finding
+from vl3d_focal.reports.compare_groups import PER_CLASS, SCORES, SINGLE_RUN_FLOOR, SPREAD_FLOOR, has_repeats
 from vl3d_focal.reports.html_page import fmt
+from vl3d_focal.reports.run_summary import RARE_SHARE
 
 FORMATS = ("md", "csv", "json")
 SETUP = ("seed", "training_clouds", "feature_names")
@@ -31,16 +40,6 @@ ABSENT = "—"
 and the charts' too)."""
 NO_SCORES = "No run has scores."
 """The lead of a comparison where no run has scores (nothing to take differences to)."""
-
-
-def delta(value: float | None, base: float | None) -> float | None:
-    """``value - base``, or None where either is missing.
-
-    Example:
-        >>> delta(0.75, 0.5), delta(None, 0.5)
-        (0.25, None)
-    """
-    return None if value is None or base is None else value - base
 
 
 def signed(change: float | None) -> str:
@@ -102,21 +101,6 @@ def lead(comparison: Mapping[str, Any], *, groups: bool, page: bool = False) -> 
     return f"{text}; {'coloured' if page else 'bold'}: {rule}; {ABSENT}: no score for that class."
 
 
-def run_finding(
-    comparison: Mapping[str, Any], run: Mapping[str, Any], change: float | None, key: str, name: str | None = None
-) -> bool:
-    """Whether a run's difference to the reference run is a finding (:func:`~vl3d_focal.reports.compare_groups.is_finding`).
-
-    Example:
-        >>> run_finding({"groups": [], "runs": []}, {"configuration": "b"}, 0.02, "mIoU")
-        True
-    """
-    base: Mapping[str, Any] = next((r for r in comparison["runs"] if r["name"] == comparison.get("reference")), {})
-    return is_finding(
-        comparison, change, a=str(base.get("configuration")), b=str(run.get("configuration")), key=key, name=name
-    )
-
-
 def share_label(run: Mapping[str, Any], name: str) -> str:
     """A class's share of a run's training points in percent, ``rare`` where the run's report
     marks it so; empty for a class the run does not have.
@@ -128,7 +112,94 @@ def share_label(run: Mapping[str, Any], name: str) -> str:
     share = (run.get("shares") or {}).get(name)
     if share is None:
         return ""
-    return f"{100 * share:.2f}%" + (" rare" if name in (run.get("rare") or []) else "")
+    return percent(share) + (" rare" if name in (run.get("rare") or []) else "")
+
+
+def percent(share: float) -> str:
+    """A share in percent, as the tables show it.
+
+    Example:
+        >>> percent(0.0063)
+        '0.63%'
+    """
+    return f"{100 * share:.2f}%"
+
+
+def bold(change: float | None, finding: bool) -> str:
+    """A difference as Markdown shows it: :func:`signed`, bold where it is a finding (and not 0).
+
+    Example:
+        >>> bold(0.05, True), bold(0.0001, True), bold(0.05, False)
+        ('**+0.050**', '0.000', '+0.050')
+    """
+    text = signed(change)
+    return f"**{text}**" if finding and text not in ("", "0.000") else text
+
+
+def rare_table(
+    comparison: Mapping[str, Any],
+    *,
+    mark: Callable[[float | None, bool], str] = bold,
+    name: Callable[[str], str] = str,
+    page: bool = False,
+) -> tuple[str, list[str], list[list[str]]] | None:
+    """The rare classes' headline (:func:`~vl3d_focal.reports.compare_deltas.rare_headline`) as
+    its lead, header and rows: per class rare in the reference its training share, the
+    reference's recall / IoU / F1 and each other's differences to them (``mark``: a difference and
+    whether it is a finding as text; ``name``: a run's or class's name as text); no rows where no
+    class is rare; None where there is no headline.
+
+    Example:
+        >>> runs = [{"name": n, "mIoU": 0.5, "configuration": n, "shares": {"pole": 0.02}, "rare": ["pole"],
+        ...          "per_class": {"pole": {"R": r, "IoU": 0.2}}} for n, r in (("ce", 0.4), ("focal", 0.45))]
+        >>> text, header, rows = rare_table({"runs": runs, "reference": "ce", "groups": []})
+        >>> header[2:], rows
+        (['ce: recall / IoU / F1', 'focal'], [['pole', '2.00%', '0.400 / 0.200 / —', '**+0.050** / 0.000 / —']])
+    """
+    head = rare_headline(comparison)
+    if head is None:
+        return None
+    whose = f"the training points of {head['reference']}"
+    if not head["rows"]:
+        return f"Rare classes: none (each class is {RARE_SHARE:.0%} or more of {whose}).", [], []
+    scores, kind = " / ".join(RARE_LABELS), "configuration" if head["groups"] else "run"
+    text = (
+        f"Rare classes (under {RARE_SHARE:.0%} of {whose}): {scores} of {head['reference']}"
+        f"{' (means)' if head['groups'] else ''} and each other {kind}'s difference to them; "
+        f"{'coloured' if page else 'bold'}: a finding, by the rule of the tables below."
+    )
+    header = ["rare class", "training share", f"{name(head['reference'])}: {scores}", *map(name, head["others"])]
+    rows = [
+        [
+            name(row["class"]),
+            ABSENT if row["share"] is None else percent(row["share"]),
+            " / ".join(ABSENT if value is None else fmt(value) for value in row["reference"]),
+            *(" / ".join(ABSENT if c is None else mark(c, f) for c, f in cells) for cells in row["changes"]),
+        ]
+        for row in head["rows"]
+    ]
+    return text, header, rows
+
+
+def _rare_lines(comparison: Mapping[str, Any]) -> list[str]:
+    found = rare_table(comparison)
+    if found is None:
+        return []
+    text, header, rows = found
+    if not rows:
+        return [text, ""]
+    lines = [text, "", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    return [*lines, *("| " + " | ".join(row) + " |" for row in rows), ""]
+
+
+def class_label(name: str, rare: list[str]) -> str:
+    """A class's name in the per-class tables: ``(rare)`` where it is rare in the reference.
+
+    Example:
+        >>> class_label("pole", ["pole"]), class_label("ground", ["pole"])
+        ('pole (rare)', 'ground')
+    """
+    return f"{name} (rare)" if name in rare else name
 
 
 def weights_label(run: Mapping[str, Any]) -> str:
@@ -142,9 +213,7 @@ def weights_label(run: Mapping[str, Any]) -> str:
 
 
 def _with_delta(value: float | None, base: float | None, *, first: bool, finding: bool) -> str:
-    change = None if first else delta(value, base)
-    text = signed(change)
-    shown = f"**{text}**" if finding and text != "0.000" else text
+    shown = bold(None if first else delta(value, base), finding)
     return fmt(value) + (f" ({shown})" if shown else "")
 
 
@@ -212,10 +281,12 @@ def evaluated_label(run: Mapping[str, Any]) -> str:
 def _markdown(comparison: Mapping[str, Any]) -> str:
     runs, classes = comparison["runs"], comparison["classes"]
     groups = comparison.get("groups") or []
-    lines = _group_tables(comparison) if has_repeats(groups) else []
+    configurations = _group_tables(comparison) if has_repeats(groups) else []
     base = next((run for run in runs if run["name"] == comparison.get("reference")), runs[0] if runs else {})
-    lines += [
-        "Each run. " + lead(comparison, groups=False) if lines else lead(comparison, groups=False),
+    lines = [
+        *_rare_lines(comparison),
+        *configurations,
+        "Each run. " + lead(comparison, groups=False) if configurations else lead(comparison, groups=False),
         "",
         "| run | status | model | features | loss | gamma | class weights | mIoU | OA | macro F1 | training (s) "
         "| epochs |",
@@ -270,46 +341,30 @@ def _group_tables(comparison: Mapping[str, Any]) -> list[str]:
             f"| {group['name']} | {group['n']} | {seeds} | {group['loss'] or ''} | {gamma} | "
             f"{weights_label(group)} | " + " | ".join(cells) + " |"
         )
-    names = " | ".join(group["name"] for group in groups)
+    names, rare = " | ".join(group["name"] for group in groups), rare_names(comparison)
     for key, label in PER_CLASS:
         lines += ["", f"| class | {label}: {names} |", "|---|" + "---:|" * len(groups)]
         lines += [
-            f"| {name} | " + " | ".join(_group_cell(comparison, g, base, key, name) for g in groups) + " |"
+            f"| {class_label(name, rare)} | "
+            + " | ".join(_group_cell(comparison, g, base, key, name) for g in groups)
+            + " |"
             for name in classes
         ]
     return [*lines, ""]
-
-
-def group_difference(
-    comparison: Mapping[str, Any], group: Mapping[str, Any], base: Mapping[str, Any], key: str, name: str | None = None
-) -> tuple[Mapping[str, Any] | None, float | None, bool]:
-    """A configuration's statistics of score ``key`` (of class ``name``), the difference of its
-    mean to the reference configuration ``base``'s (None for ``base`` itself) and whether it is a finding.
-
-    Example:
-        >>> g = {"name": "g", "n": 1, "scores": {"OA": {"mean": 0.9, "sd": None, "n": 1}}, "per_class": {}}
-        >>> b = {"name": "b", "n": 1, "scores": {"OA": {"mean": 0.8, "sd": None, "n": 1}}, "per_class": {}}
-        >>> stat, change, finding = group_difference({"groups": [g, b]}, g, b, "OA")
-        >>> round(change, 3), finding
-        (0.1, True)
-    """
-    stat, old = (g["scores"].get(key) if name is None else g["per_class"].get(name, {}).get(key) for g in (group, base))
-    change = None if group is base or stat is None or old is None else stat["mean"] - old["mean"]
-    return stat, change, is_finding(comparison, change, a=base["name"], b=group["name"], key=key, name=name)
 
 
 def _group_cell(
     comparison: Mapping[str, Any], group: Mapping[str, Any], base: Mapping[str, Any], key: str, name: str | None = None
 ) -> str:
     stat, change, finding = group_difference(comparison, group, base, key, name)
-    text = signed(change)
-    text = f"**{text}**" if finding and text not in ("", "0.000") else text
+    text = bold(change, finding)
     return (mean_label(stat) if stat or name else fmt(None)) + (f" ({text})" if text else "")
 
 
 def _class_tables(comparison: Mapping[str, Any], base: Mapping[str, Any]) -> list[str]:
-    """The training share of each class per run (rare ones marked), the points scored, then a table per score."""
-    runs, classes = comparison["runs"], comparison["classes"]
+    """The training share of each class per run (rare ones marked), the points scored, then a table
+    per score (the classes rare in the reference marked)."""
+    runs, classes, rare = comparison["runs"], comparison["classes"], rare_names(comparison)
     names = " | ".join(run["name"] for run in runs)
     lines = ["", f"| class | training share: {names} |", "|---|" + "---:|" * len(runs)]
     lines += [f"| {name} | " + " | ".join(share_label(run, name) or ABSENT for run in runs) + " |" for name in classes]
@@ -324,7 +379,7 @@ def _class_tables(comparison: Mapping[str, Any], base: Mapping[str, Any]) -> lis
                 change = delta(value, old)
                 finding = run_finding(comparison, run, change, key, name)
                 cells.append(ABSENT if value is None else _with_delta(value, old, first=run is base, finding=finding))
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {class_label(name, rare)} | " + " | ".join(cells) + " |")
     return lines
 
 
