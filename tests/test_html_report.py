@@ -113,6 +113,8 @@ def test_the_page_shows_scores_classes_loss_weights_steps_and_warnings(tmp_path)
     assert "badge rare" not in re.search(r"<tr><td class=\"l\">.*?ground.*?</tr>", text).group(0)
     assert "50.0%" in text  # pole's recall (5 of 10), row-normalised confusion matrix
     assert "balanced: N / (C n_c)" in text and "0.6000" in text  # the rule and the pole's weight
+    record["trainings"][0]["class_weight_counted_on"] = "training points"  # what the rule counts: not said again
+    assert "(from loss)</p>" in render_report(record, folder=tmp_path)
     assert text.count("<svg") >= 6  # per-class bars, 3 training curves, weights, distribution, steps
     assert 'href="eval/evaluation.json"' in text  # links relative to the page
 

@@ -74,7 +74,8 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
         charts.append(svg_charts.line_chart(x=epochs, series=series, title=base, x_label="epoch", log_y=log))
     names, counts, weights = training["class_names"], training["class_counts"], training.get("class_weight")
     counted_on = training.get("class_weight_counted_on")
-    fields = training.get("class_weight_counts") if counted_on not in (None, "training points") else None
+    elsewhere = counted_on not in (None, "training points")  # else the training clouds' points, as the rule says
+    fields = training.get("class_weight_counts") if elsewhere else None
     fitted = fields or counts  # the points the weights apply to: those of the fitted fields where counted there
     total = sum(counts) or 1
     pull = [w * c for w, c in zip(weights, fitted)] if weights else fitted
@@ -119,7 +120,7 @@ def training_section(record: Mapping[str, Any], training: Mapping[str, Any], *, 
         + "".join(charts)
         + "</div><h3>Class weights</h3>"
     )
-    counted = f", counted on the {counted_on}" if counted_on else ""
+    counted = f", counted on the {counted_on}" if elsewhere else ""
     html += (
         f"<p>{esc(training.get('class_weight_rule') or 'No class weights: every point weighs the same.')} "
         f"(from {esc(training.get('class_weight_source', 'none'))}{esc(counted)})</p>"
