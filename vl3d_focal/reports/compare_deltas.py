@@ -30,6 +30,30 @@ def delta(value: float | None, base: float | None) -> float | None:
     return None if value is None or base is None else value - base
 
 
+def reference_run(comparison: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The run the differences are to: the comparison's ``reference`` (its first run with scores),
+    else its first run; ``{}`` without runs.
+
+    Example:
+        >>> reference_run({"runs": [{"name": "a"}, {"name": "b"}], "reference": "b"}), reference_run({"runs": []})
+        ({'name': 'b'}, {})
+    """
+    runs = comparison["runs"]
+    return next((run for run in runs if run["name"] == comparison.get("reference")), runs[0] if runs else {})
+
+
+def reference_configuration(comparison: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The configuration the differences between configurations are to: the comparison's
+    ``reference_configuration``, else its first.
+
+    Example:
+        >>> reference_configuration({"groups": [{"name": "a"}, {"name": "b"}], "reference_configuration": "b"})
+        {'name': 'b'}
+    """
+    groups = comparison["groups"]
+    return next((group for group in groups if group["name"] == comparison.get("reference_configuration")), groups[0])
+
+
 def run_finding(
     comparison: Mapping[str, Any], run: Mapping[str, Any], change: float | None, key: str, name: str | None = None
 ) -> bool:
@@ -39,10 +63,29 @@ def run_finding(
         >>> run_finding({"groups": [], "runs": []}, {"configuration": "b"}, 0.02, "mIoU")
         True
     """
-    base: Mapping[str, Any] = next((r for r in comparison["runs"] if r["name"] == comparison.get("reference")), {})
+    base = reference_run(comparison)
     return is_finding(
         comparison, change, a=str(base.get("configuration")), b=str(run.get("configuration")), key=key, name=name
     )
+
+
+def run_difference(
+    comparison: Mapping[str, Any], run: Mapping[str, Any], key: str, name: str | None = None
+) -> tuple[float | None, float | None, bool]:
+    """A run's score ``key`` (of class ``name``, else the run's), its difference to the reference
+    run's (None for the reference itself) and whether it is a finding (:func:`run_finding`).
+
+    Example:
+        >>> runs = [{"name": "a", "mIoU": 0.5, "configuration": "a"}, {"name": "b", "mIoU": 0.53, "configuration": "b"}]
+        >>> comparison = {"runs": runs, "reference": "a", "groups": []}
+        >>> [(value, None if change is None else round(change, 2), finding)
+        ...  for value, change, finding in (run_difference(comparison, run, "mIoU") for run in runs)]
+        [(0.5, None, False), (0.53, 0.03, True)]
+    """
+    base = reference_run(comparison)
+    value, old = (side.get(key) if name is None else side["per_class"].get(name, {}).get(key) for side in (run, base))
+    change = None if run is base else delta(value, old)
+    return value, change, run_finding(comparison, run, change, key, name)
 
 
 def group_difference(
@@ -72,10 +115,10 @@ def _sides(comparison: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Mappi
     if not scored or comparison.get("reference") is None:
         return {}, [], {}
     if has_repeats(groups):
-        base = next(g for g in groups if g["name"] == comparison.get("reference_configuration"))
+        base = reference_configuration(comparison)
         source = next(run for run in scored if run["name"] in base["runs"])
         return base, [g for g in groups if g is not base and g["n"]], source
-    base = next(run for run in scored if run["name"] == comparison["reference"])
+    base = reference_run(comparison)
     return base, [run for run in scored if run is not base], base
 
 
@@ -121,8 +164,7 @@ def rare_headline(comparison: Mapping[str, Any]) -> dict[str, Any] | None:
     def change(other: Mapping[str, Any], name: str, key: str) -> tuple[float | None, bool]:
         if groups:
             return group_difference(comparison, other, base, key, name)[1:]
-        found = delta(other["per_class"].get(name, {}).get(key), value(name, key))
-        return found, run_finding(comparison, other, found, key, name)
+        return run_difference(comparison, other, key, name)[1:]
 
     rows = [
         {

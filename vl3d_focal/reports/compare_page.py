@@ -23,7 +23,13 @@ from typing import Any
 from vl3d_focal.errors import DataError
 from vl3d_focal.losses.class_weights import TRAINING_CLOUDS
 from vl3d_focal.reports import svg_charts
-from vl3d_focal.reports.compare_deltas import delta, group_difference, rare_names, run_finding
+from vl3d_focal.reports.compare_deltas import (
+    group_difference,
+    rare_names,
+    reference_configuration,
+    reference_run,
+    run_difference,
+)
 from vl3d_focal.reports.compare_facts import short_list
 from vl3d_focal.reports.compare_groups import PER_CLASS, SCORES, has_repeats
 from vl3d_focal.reports.compare_text import (
@@ -66,20 +72,15 @@ def _rare(comparison: Mapping[str, Any]) -> str | None:
     return f'<p class="muted">{esc(text)}</p>' + (table(header, rows, left=1) if rows else "")
 
 
-def _reference(comparison: Mapping[str, Any]) -> Mapping[str, Any]:
-    runs = comparison["runs"]
-    return next((run for run in runs if run["name"] == comparison.get("reference")), runs[0] if runs else {})
-
-
 def _overview(comparison: Mapping[str, Any], *, folder: Path) -> str:
-    runs, base = comparison["runs"], _reference(comparison)
+    runs = comparison["runs"]
 
     def score(run: Mapping[str, Any], key: str) -> str:
-        if run[key] is None:
+        value, change, finding = run_difference(comparison, run, key)
+        if value is None:
             return "n/a"
-        change = None if run is base else delta(run[key], base[key])
-        shown = _signed(change, finding=run_finding(comparison, run, change, key))
-        return fmt(run[key]) + (" " + shown if shown else "")
+        shown = _signed(change, finding=finding)
+        return fmt(value) + (" " + shown if shown else "")
 
     rows = [
         [
@@ -126,7 +127,7 @@ def _unscored(runs: Sequence[Mapping[str, Any]], scored: Mapping[str, Any]) -> s
 
 
 def _per_class(comparison: Mapping[str, Any], key: str, label: str) -> str:
-    runs, classes, base = comparison["runs"], comparison["classes"], _reference(comparison)
+    runs, classes, base = comparison["runs"], comparison["classes"], reference_run(comparison)
     others = [run for run in runs if run is not base]
     groups = {run["name"]: [run["per_class"].get(name, {}).get(key) for name in classes] for run in runs}
     scored = {name: values for name, values in groups.items() if any(v is not None for v in values)}
@@ -150,15 +151,12 @@ def _per_class(comparison: Mapping[str, Any], key: str, label: str) -> str:
     body = []
     rare = rare_names(comparison)
     for c, name in enumerate(classes):
-        changes = [delta(groups[r["name"]][c], groups[base["name"]][c]) for r in others]
+        differences = [run_difference(comparison, r, key, name) for r in others]
         body.append(
             [
                 _class(name, rare),
                 *(ABSENT if groups[run["name"]][c] is None else fmt(groups[run["name"]][c]) for run in runs),
-                *(
-                    _signed(change, finding=run_finding(comparison, r, change, key, name))
-                    for r, change in zip(others, changes)
-                ),
+                *(_signed(change, finding=finding) for _, change, finding in differences),
             ]
         )
     return chart + table(header, body)
@@ -167,7 +165,7 @@ def _per_class(comparison: Mapping[str, Any], key: str, label: str) -> str:
 def _configurations(comparison: Mapping[str, Any]) -> str:
     """The configurations' table and their per-class means, with the differences to the reference's."""
     groups = comparison["groups"]
-    base = next((g for g in groups if g["name"] == comparison.get("reference_configuration")), groups[0])
+    base = reference_configuration(comparison)
 
     def cell(group: Mapping[str, Any], key: str, name: str | None = None) -> str:
         stat, change, finding = group_difference(comparison, group, base, key, name)

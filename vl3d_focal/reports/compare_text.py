@@ -21,11 +21,11 @@ from typing import Any
 from vl3d_focal.errors import DataError
 from vl3d_focal.reports.compare_deltas import (
     RARE_LABELS,
-    delta,
     group_difference,
     rare_headline,
     rare_names,
-    run_finding,
+    reference_configuration,
+    run_difference,
 )
 from vl3d_focal.reports.compare_facts import short_list
 from vl3d_focal.reports.compare_groups import PER_CLASS, SCORES, SINGLE_RUN_FLOOR, SPREAD_FLOOR, has_repeats
@@ -90,7 +90,7 @@ def lead(comparison: Mapping[str, Any], *, groups: bool, page: bool = False) -> 
             text += f" ({runs[0]['name']} has none)"
     if has_repeats(comparison.get("groups") or []):
         rule = (
-            "larger than the seed spread of the two configurations (their sd summed, each at least "
+            "at least the seed spread of the two configurations (their sd summed, each at least "
             f"{SPREAD_FLOOR:g}) where the scores compare"
         )
     else:
@@ -212,8 +212,8 @@ def weights_label(run: Mapping[str, Any]) -> str:
     return run["class_weight"] or ("none" if run.get("model") else "n/a")
 
 
-def _with_delta(value: float | None, base: float | None, *, first: bool, finding: bool) -> str:
-    shown = bold(None if first else delta(value, base), finding)
+def _with_delta(value: float | None, change: float | None, finding: bool) -> str:
+    shown = bold(change, finding)
     return fmt(value) + (f" ({shown})" if shown else "")
 
 
@@ -282,7 +282,6 @@ def _markdown(comparison: Mapping[str, Any]) -> str:
     runs, classes = comparison["runs"], comparison["classes"]
     groups = comparison.get("groups") or []
     configurations = _group_tables(comparison) if has_repeats(groups) else []
-    base = next((run for run in runs if run["name"] == comparison.get("reference")), runs[0] if runs else {})
     lines = [
         *_rare_lines(comparison),
         *configurations,
@@ -293,15 +292,7 @@ def _markdown(comparison: Mapping[str, Any]) -> str:
         "|---|---|---|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
-        scores = " | ".join(
-            _with_delta(
-                run[key],
-                base[key],
-                first=run is base,
-                finding=run_finding(comparison, run, delta(run[key], base[key]), key),
-            )
-            for key, _ in SCORES
-        )
+        scores = " | ".join(_with_delta(*run_difference(comparison, run, key)) for key, _ in SCORES)
         gamma = "" if run["gamma"] is None else f"{run['gamma']:g}"
         lines.append(
             f"| {run['name']} | {run['status'] or ''} | {run['model'] or ''} | {run.get('features') or ''} | "
@@ -316,7 +307,7 @@ def _markdown(comparison: Mapping[str, Any]) -> str:
             for run in runs
         ]
     if classes:
-        lines += _class_tables(comparison, base)
+        lines += _class_tables(comparison)
     lines += [f"\nNote: {note}." for note in comparison.get("notes") or []]
     return "\n".join(lines) + "\n"
 
@@ -325,7 +316,7 @@ def _group_tables(comparison: Mapping[str, Any]) -> list[str]:
     """The configurations (runs alike but for their seed): mean ± sd of each score and per-class
     score, with the differences of the means to the reference configuration's."""
     groups, classes = comparison["groups"], comparison["classes"]
-    base = next((g for g in groups if g["name"] == comparison.get("reference_configuration")), groups[0])
+    base = reference_configuration(comparison)
     lines = [
         "Configurations: runs alike but for their random_seed, as mean ± sd over their n scored runs. "
         + lead(comparison, groups=True),
@@ -361,7 +352,7 @@ def _group_cell(
     return (mean_label(stat) if stat or name else fmt(None)) + (f" ({text})" if text else "")
 
 
-def _class_tables(comparison: Mapping[str, Any], base: Mapping[str, Any]) -> list[str]:
+def _class_tables(comparison: Mapping[str, Any]) -> list[str]:
     """The training share of each class per run (rare ones marked), the points scored, then a table
     per score (the classes rare in the reference marked)."""
     runs, classes, rare = comparison["runs"], comparison["classes"], rare_names(comparison)
@@ -375,10 +366,8 @@ def _class_tables(comparison: Mapping[str, Any], base: Mapping[str, Any]) -> lis
         for name in classes:
             cells = []
             for run in runs:
-                value, old = (r["per_class"].get(name, {}).get(key) for r in (run, base))
-                change = delta(value, old)
-                finding = run_finding(comparison, run, change, key, name)
-                cells.append(ABSENT if value is None else _with_delta(value, old, first=run is base, finding=finding))
+                value, change, finding = run_difference(comparison, run, key, name)
+                cells.append(ABSENT if value is None else _with_delta(value, change, finding))
             lines.append(f"| {class_label(name, rare)} | " + " | ".join(cells) + " |")
     return lines
 
